@@ -1,0 +1,70 @@
+"""Entry point of `batchopt`: builds the parser from the command modules and runs one command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import optimizer
+import optimizer.cli as cli_package
+from optimizer.cli.context import CliContext
+from optimizer.errors import UserError
+from optimizer.logging_setup import configure_logging
+
+
+def _command_modules() -> list[str]:
+    return sorted(
+        f"{cli_package.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(cli_package.__path__)
+        if info.name.startswith("cmd_")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchopt",
+        description="Cost and utilization optimizer and advisor for AWS Batch.",
+    )
+    parser.add_argument("--version", action="version", version=f"batchopt {optimizer.__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration file (default: $BATCHOPT_CONFIG, else environment only)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="structured logs on stderr (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _command_modules():
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    ctx = CliContext(config_file=args.config)
+    try:
+        return int(handler(args, ctx) or 0)
+    except UserError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"batchopt: error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        logging.getLogger(__name__).warning("interrupted")
+        return 130
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
