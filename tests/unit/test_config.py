@@ -47,7 +47,7 @@ def test_no_targets_means_default_chain_in_aws_default_region(monkeypatch: pytes
     [target] = load_settings().aws.effective_targets()
     assert (target.name, target.role_arn, target.regions) == ("default", None, ["ap-south-1"])
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    with pytest.raises(ConfigError, match="aws.regions"):
+    with pytest.raises(ConfigError, match=r"aws\.regions"):
         load_settings().aws.effective_targets()
 
 
