@@ -15,7 +15,7 @@ Definitions (hour buckets are UTC):
   "at most this much was needed".
 - fragmentation: free capacity (capacity - allocated, averaged over the hour on each instance) on
   instances where, in that hour, jobs of the queues served by the CE were waiting (created, not yet
-  started) and not one of them fitted in the instance's free vCPUs and memory at once. Free capacity
+  started) and not one of them fitted in the instance's free vCPUs, memory and GPUs at once. Free capacity
   while nothing waited is plain idle, not fragmentation.
 """
 
@@ -174,6 +174,9 @@ def fragmentation(
         per["free_mem_gib"] = np.where(
             hours > 0, (per["capacity_memory_gib_hours"] - per["allocated_memory_gib_hours"]) / hours, 0.0
         )
+        per["free_gpu"] = np.where(
+            hours > 0, (per["capacity_gpu_hours"] - per["allocated_gpu_hours"]) / hours, 0.0
+        )
     per["free_vcpu_hours"] = np.clip(per["free_vcpu"], 0, None) * hours
     per["free_memory_gib_hours"] = np.clip(per["free_mem_gib"], 0, None) * hours
 
@@ -186,7 +189,12 @@ def fragmentation(
             continue
         fv = group["free_vcpu"].to_numpy()[:, None]
         fm = group["free_mem_gib"].to_numpy()[:, None]
-        fits = ((shapes[None, :, 0] <= fv + 1e-9) & (shapes[None, :, 1] / 1024.0 <= fm + 1e-9)).any(axis=1)
+        fg = group["free_gpu"].to_numpy()[:, None]
+        fits = (
+            (shapes[None, :, 0] <= fv + 1e-9)
+            & (shapes[None, :, 1] / 1024.0 <= fm + 1e-9)
+            & (shapes[None, :, 2] <= fg + 1e-9)
+        ).any(axis=1)
         per.loc[group.index, "fragmented"] = ~fits
         per.loc[group.index, "waiting_jobs"] = len(shapes)
     per["fragmented_vcpu_hours"] = np.where(per["fragmented"], per["free_vcpu_hours"], 0.0)
@@ -208,7 +216,7 @@ def fragmentation(
 
 
 def _waiting_per_ce_hour(att: pd.DataFrame, jobs: pd.DataFrame) -> dict[tuple[int, str], np.ndarray]:
-    """(hour bucket, CE) -> array of (vcpus, memory_mib) of jobs waiting in that hour.
+    """(hour bucket, CE) -> array of (vcpus, memory_mib, gpus) of jobs waiting in that hour.
 
     A job waits from `created_at` to the start of its first attempt; it waits for the CEs its
     queue's attempts ran on (the queue -> CE mapping seen in the data).
@@ -229,6 +237,7 @@ def _waiting_per_ce_hour(att: pd.DataFrame, jobs: pd.DataFrame) -> dict[tuple[in
             "queue": j["queue"].to_numpy(dtype=object)[pieces.source],
             "vcpus": np.nan_to_num(j["vcpus"].to_numpy(np.float64))[pieces.source],
             "memory_mib": np.nan_to_num(j["memory_mib"].to_numpy(np.float64))[pieces.source],
+            "gpus": np.nan_to_num(j["gpus"].to_numpy(np.float64))[pieces.source],
         }
     )
     return _map_to_ces(frame, att)
@@ -239,5 +248,5 @@ def _map_to_ces(frame: pd.DataFrame, att: pd.DataFrame) -> dict[tuple[int, str],
     merged = frame.merge(pairs, on="queue", how="inner")
     out: dict[tuple[int, str], np.ndarray] = {}
     for (bucket, ce), group in merged.groupby(["bucket", "ce"], sort=False):
-        out[(int(bucket), str(ce))] = group[["vcpus", "memory_mib"]].to_numpy(np.float64)
+        out[(int(bucket), str(ce))] = group[["vcpus", "memory_mib", "gpus"]].to_numpy(np.float64)
     return out
