@@ -11,5 +11,5 @@ def shared_data(relative: str) -> Path:
     """Path of a file in ../shared/data, failing loudly (never skipping) when it is missing."""
     path = SHARED_DATA / relative
     if not path.exists():
-        raise FileNotFoundError(f"shared reference data missing: {path} (CI keeps ../shared/data beside the clone)")
+        raise FileNotFoundError(f"shared reference data missing: {path} (CI keeps ../shared/data there)")
     return path

@@ -22,7 +22,9 @@ REQUIRED = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "creation
 _PHASE_STATUS = {"Succeeded": "SUCCEEDED", "Running": "SUCCEEDED", "Failed": "FAILED"}
 
 
-def _number(row: dict[str, str], column: str, source: str, lineno: int, *, allow_empty: bool = False) -> float:
+def _number(
+    row: dict[str, str], column: str, source: str, lineno: int, *, allow_empty: bool = False
+) -> float:
     text = (row.get(column) or "").strip()
     if not text:
         if allow_empty:
@@ -38,7 +40,7 @@ def _number(row: dict[str, str], column: str, source: str, lineno: int, *, allow
 
 
 def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
-    """Parse the pod list. Pods that were never scheduled (phase Pending) have no runtime: skipped, counted."""
+    """Parse the pod list. Pods never scheduled (phase Pending) have no runtime: skipped and counted."""
     mapping = mapping or TraceMapping()
     reader = csv.DictReader(iter(lines))
     header = reader.fieldnames or []
@@ -85,7 +87,8 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
             continue
         if deleted < scheduled:
             raise InputError(
-                f"{source} line {lineno}: field 'deletion_time': {deleted:g} is before scheduled_time {scheduled:g}"
+                f"{source} line {lineno}: field 'deletion_time': {deleted:g} "
+                f"is before scheduled_time {scheduled:g}"
             )
         gpus = int(num_gpu)
         if not mapping.gpu_whole and gpus == 1 and gpu_milli < 1000:

@@ -18,6 +18,7 @@ from optimizer.errors import InputError
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
 
+
 def _items(text: str, source: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (where, job) pairs; `where` is how an error names the item ("line 3", "item 7")."""
     stripped = text.lstrip()
@@ -83,10 +84,11 @@ def _resources(container: dict[str, Any], where: str) -> tuple[float, float, int
             elif kind == "GPU":
                 gpus = int(value)
         except (TypeError, ValueError):
-            raise InputError(f"{where}: field 'resourceRequirements' {kind}: not a number: {value!r}") from None
+            message = f"{where}: field 'resourceRequirements' {kind}: not a number: {value!r}"
+            raise InputError(message) from None
     for name, value in (("vcpus", vcpus), ("memory", memory)):
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise InputError(f"{where}: field 'container.{name}': missing or not a positive number: {value!r}")
+            raise InputError(f"{where}: field 'container.{name}': missing or not positive: {value!r}")
     return float(vcpus), float(memory), gpus  # type: ignore[arg-type]
 
 

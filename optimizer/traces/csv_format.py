@@ -41,7 +41,7 @@ def _int(text: str, column: str, source: str, lineno: int, low: int, high: int) 
     except ValueError:
         raise InputError(f"{source} line {lineno}: field {column!r}: not a whole number: {text!r}") from None
     if not low <= value <= high:
-        raise InputError(f"{source} line {lineno}: field {column!r}: must be between {low} and {high}: {value}")
+        raise InputError(f"{source} line {lineno}: field {column!r}: must be in [{low}, {high}]: {value}")
     return value
 
 
@@ -82,7 +82,7 @@ def parse_csv(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
         rows["job_name"].append(get.get("job_name") or job_id)
         arch = get.get("arch") or None
         if arch is not None and arch not in ARCHES:
-            raise InputError(f"{source} line {lineno}: field 'arch': must be one of {sorted(ARCHES)}: {arch!r}")
+            raise InputError(f"{source} line {lineno}: field 'arch': must be x86_64 or arm64: {arch!r}")
         rows["arch"].append(arch)
         if "user" in rows:
             rows["user"].append(get["user"] or None)
@@ -97,10 +97,12 @@ def parse_csv(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             rows["depends_on"].append([d for d in get["depends_on"].replace(";", " ").split() if d])
         if "retry_attempts" in rows:
             text = get["retry_attempts"]
-            rows["retry_attempts"].append(_int(text, "retry_attempts", source, lineno, 1, 10) if text else None)
+            attempts = _int(text, "retry_attempts", source, lineno, 1, 10) if text else None
+            rows["retry_attempts"].append(attempts)
         if "priority" in rows:
             text = get["priority"]
-            rows["priority"].append(_int(text, "priority", source, lineno, -(2**31), 2**31 - 1) if text else None)
+            priority = _int(text, "priority", source, lineno, -(2**31), 2**31 - 1) if text else None
+            rows["priority"].append(priority)
     if "depends_on" in rows:
         for deps in rows["depends_on"]:
             for dep in deps:

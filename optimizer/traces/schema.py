@@ -71,7 +71,7 @@ def build_frame(rows: dict[str, list[Any]]) -> pd.DataFrame:
     for name, dtype in OPTIONAL_COLUMNS.items():
         if name in rows:
             values = rows[name]
-            data[name] = pd.Series(values, dtype=object) if dtype == "object" else pd.Series(values, dtype=dtype)
+            data[name] = pd.Series(values, dtype=object if dtype == "object" else dtype)
     frame = pd.DataFrame(data)
     if n:
         frame = frame.sort_values("submit_s", kind="stable").reset_index(drop=True)

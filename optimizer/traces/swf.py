@@ -118,9 +118,7 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
         rows["depends_on"].append([str(int(prev_job))] if prev_job > 0 else [])
         # Average CPU time and used memory are per processor in SWF.
         rows["used_memory_mib"].append(used_mem * procs / 1024.0 if used_mem > 0 else math.nan)
-        rows["used_vcpus"].append(
-            avg_cpu / run * vcpus if avg_cpu > 0 and run > 0 else math.nan
-        )
+        rows["used_vcpus"].append(avg_cpu / run * vcpus if avg_cpu > 0 and run > 0 else math.nan)
     ids = set(rows["job_id"])
     rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]
     return Trace(

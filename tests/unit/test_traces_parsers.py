@@ -110,7 +110,9 @@ def test_batch_json_accepts_response_list_and_json_lines() -> None:
         5000,
         dependsOn=[{"jobId": "a"}],
         retryStrategy={"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}]},
-        container={"resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}]},
+        container={
+            "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}]
+        },
     )
     running = {**_describe_job("c", 1_480_460_792_010, 0), "status": "RUNNING"}
     del running["stoppedAt"]
@@ -121,13 +123,15 @@ def test_batch_json_accepts_response_list_and_json_lines() -> None:
     jobs = response.jobs.set_index("job_id")
     assert response.skipped == {"not finished": 1}
     assert jobs.loc["a"].queue == "HighPriority" and jobs.loc["a"].runtime_s == pytest.approx(64.189)
-    assert jobs.loc["b"].submit_s == 10.0 and jobs.loc["b"].vcpus == 2.0 and jobs.loc["b"].memory_mib == 4096.0
+    assert jobs.loc["b"].submit_s == 10.0
+    assert jobs.loc["b"].vcpus == 2.0 and jobs.loc["b"].memory_mib == 4096.0
     assert jobs.loc["b"].depends_on == ["a"] and jobs.loc["b"].retry_attempts == 3
     assert response.start_time is not None and response.start_time.isoformat() == "2016-11-29T23:06:22.010000"
 
 
 def test_batch_json_real_botocore_example_parses() -> None:
-    examples = json.loads(shared_data("aws-api-fixtures/botocore-examples/batch_2016-08-10_examples-1.json").read_text())
+    path = shared_data("aws-api-fixtures/botocore-examples/batch_2016-08-10_examples-1.json")
+    examples = json.loads(path.read_text())
     output = examples["examples"]["DescribeJobs"][0]["output"]
     trace = parse_text(json.dumps(output), "batch-json", "examples.json")
     job = trace.jobs.iloc[0]
@@ -162,7 +166,7 @@ def test_csv_documented_columns_and_errors() -> None:
 def test_unknown_format_empty_file_and_bad_mapping() -> None:
     with pytest.raises(InputError, match="trace format 'parquet'"):
         parse_text("", "parquet", "x")
-    with pytest.raises(InputError, match="x.swf: no replayable jobs"):
+    with pytest.raises(InputError, match=r"x\.swf: no replayable jobs"):
         parse_text("; only comments\n", "swf", "x.swf")
     with pytest.raises(ConfigError, match="memory_mib_per_vcpu"):
         TraceMapping(memory_mib_per_vcpu=0)
