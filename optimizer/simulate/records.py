@@ -23,6 +23,11 @@ def namespaced(dataset: str, ids: pd.Series) -> pd.Series:
     return ids.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else f"{dataset}:{v}")
 
 
+def _ints_or_none(values: pd.Series) -> pd.Series:
+    """Nullable integers as an object column of int/None (what the store's bulk writer binds)."""
+    return pd.Series([None if pd.isna(v) else int(v) for v in values], index=values.index, dtype=object)
+
+
 def _times(anchor: datetime, seconds: pd.Series) -> pd.Series:
     return pd.Timestamp(anchor) + pd.to_timedelta(seconds.astype(float), unit="s")
 
@@ -58,7 +63,7 @@ def to_store_frames(
             "gpus": jobs["gpus"].astype(np.int64),
             "retry_attempts": jobs["retry_attempts"].astype(np.int64),
             "attempt_count": jobs["attempt_count"].astype(np.int64),
-            "exit_code": pd.array(exit_code.tolist(), dtype="Int64"),
+            "exit_code": _ints_or_none(pd.Series(exit_code.tolist(), index=jobs.index, dtype=object)),
             "platform": "EC2",
             "is_multinode": False,
         }
@@ -75,7 +80,7 @@ def to_store_frames(
             "compute_environment_arn": _ce_arn(region, attempts["compute_environment"]),
             "started_at": _times(anchor, attempts["started_at"]),
             "stopped_at": _times(anchor, attempts["ended_at"]),
-            "exit_code": attempts["exit_code"],
+            "exit_code": _ints_or_none(attempts["exit_code"]),
             "reason": attempts["reason"],
             "is_spot_reclaim": attempts["is_spot_reclaim"].astype(bool),
             "is_oom": False,
