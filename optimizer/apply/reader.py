@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from optimizer.apply.fingerprint import queue_order, resource_kind
 from optimizer.aws.paginate import paginate
 
@@ -80,6 +82,10 @@ class BatchReader:
         cluster = ce.get("ecsClusterArn")
         if not cluster or self.ecs is None:
             return 0
-        return sum(
-            1 for _ in paginate(self.ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING")
-        )
+        try:
+            tasks = paginate(self.ecs, "list_tasks", "taskArns", cluster=cluster, desiredStatus="RUNNING")
+            return sum(1 for _ in tasks)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+                return 0  # no cluster, no tasks
+            raise
