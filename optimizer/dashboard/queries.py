@@ -19,6 +19,7 @@ import streamlit as st
 from sqlalchemy import Float, Table, and_, case, cast, distinct, func, select
 
 from optimizer.analysis.cost import IDLE, WASTE_COLUMNS
+from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.dashboard.health_view import scheduler_jobs
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as compute_realized
@@ -31,6 +32,7 @@ from optimizer.store.schema import (
     collector_runs,
     compute_environments,
     fleet_plans,
+    instance_types,
     instances,
     job_attempts,
     jobs,
@@ -69,7 +71,7 @@ def cost_datasets(url: str) -> list[str]:
     if table is None:
         return []
     with engine_for(url).connect() as conn:
-        rows = conn.execute(select(distinct(table.c.dataset)).order_by(table.c.dataset)).scalars().all()
+        rows = conn.execute(select(table.c.dataset).distinct().order_by(table.c.dataset)).scalars().all()
     return [str(v) for v in rows]
 
 
@@ -99,7 +101,7 @@ def cost_filter_values(url: str, dataset: str = COLLECTED_DATASET) -> dict[str, 
     out: dict[str, list[str]] = {}
     with engine_for(url).connect() as conn:
         for dim in COST_DIMS:
-            query = select(distinct(table.c[dim])).where(table.c.dataset == dataset).order_by(table.c[dim])
+            query = select(table.c[dim]).distinct().where(table.c.dataset == dataset).order_by(table.c[dim])
             rows = conn.execute(query).scalars().all()
             out[dim] = [str(v) for v in rows if v is not None]
     return out
@@ -338,7 +340,7 @@ def usage_ratio_histogram(url: str, dataset: str, job_definition: str, step: flo
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def job_datasets(url: str) -> list[str]:
     with engine_for(url).connect() as conn:
-        return [str(v) for v in conn.execute(select(distinct(jobs.c.dataset)).order_by(jobs.c.dataset))]
+        return [str(v) for v in conn.execute(select(jobs.c.dataset).distinct().order_by(jobs.c.dataset))]
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -561,7 +563,7 @@ def tag_keys(url: str, dataset: str = COLLECTED_DATASET) -> list[str]:
     table = _table("cost_daily_tags")
     if table is None:
         return []
-    query = select(distinct(table.c.tag_key)).where(table.c.dataset == dataset).order_by(table.c.tag_key)
+    query = select(table.c.tag_key).distinct().where(table.c.dataset == dataset).order_by(table.c.tag_key)
     with engine_for(url).connect() as conn:
         return [str(v) for v in conn.execute(query).scalars()]
 
@@ -617,3 +619,40 @@ def utilization_totals(
 def scheduled_jobs(url: str) -> pd.DataFrame | None:
     """The running scheduler's persisted jobs with their next run times (None: no scheduler yet)."""
     return scheduler_jobs(engine_for(url))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def definition_evidence(url: str, dataset: str, job_definition: str) -> pd.DataFrame:
+    """The analytics' right-sizing evidence for one job definition (and its name patterns).
+
+    Reads only that definition's jobs and attempts (SQL-filtered), so one definition of a
+    million-job store costs what its own history costs, and the numbers are exactly
+    `rightsizing_evidence`'s.
+    """
+    engine = engine_for(url)
+    job_rows = read_frame(
+        engine,
+        select(
+            jobs.c.job_id, jobs.c.job_definition_name, jobs.c.job_name, jobs.c.vcpus, jobs.c.memory_mib
+        ).where(jobs.c.dataset == dataset, jobs.c.job_definition_name == job_definition),
+    )
+    attempt_rows = read_frame(
+        engine,
+        select(
+            job_attempts.c.job_id,
+            job_attempts.c.peak_memory_mib,
+            job_attempts.c.peak_vcpus,
+            job_attempts.c.is_oom,
+        )
+        .select_from(job_attempts.join(jobs, jobs.c.job_id == job_attempts.c.job_id))
+        .where(jobs.c.dataset == dataset, jobs.c.job_definition_name == job_definition),
+    )
+    types = read_frame(
+        engine,
+        select(
+            instance_types.c.instance_type, instance_types.c.vcpus, instance_types.c.allocatable_memory_mib
+        ),
+    )
+    if job_rows.empty or attempt_rows.empty:
+        return pd.DataFrame()
+    return rightsizing_evidence(job_rows, attempt_rows, types.drop_duplicates("instance_type"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -104,3 +104,15 @@ def render() -> None:
     st.subheader(f"By {DIM_LABELS[group].lower()}")
     grouped = queries.cost_summary(url, since, until, (group,), where=where, dataset=dataset)
     st.dataframe(grouped.sort_values("total_usd", ascending=False), hide_index=True, key="grouped_table")
+    _by_tag(url, dataset, since, until)
+
+
+def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:
+    keys = queries.tag_keys(url, dataset)
+    if not keys:
+        return
+    st.subheader("By job tag")
+    key = st.selectbox("Tag key", keys, key="tag_key")
+    st.caption("Tag totals follow the days picked above; the other filters do not apply to them.")
+    frame = queries.cost_by_tag(url, key, since, until, dataset)
+    st.dataframe(frame, hide_index=True, key="tag_table")

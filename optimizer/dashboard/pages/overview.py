@@ -51,6 +51,24 @@ def _spend(url: str, dataset: str) -> None:
         percent(queries.allocated_share(by_day)),
         help="vCPU-hours requested by running jobs / vCPU-hours of the instances paid for",
     )
+    used = queries.utilization_totals(url, since, until, dataset)
+    if used is not None and used["allocated_known_vcpu_hours"] > 0:
+        cols = st.columns(4)
+        cols[0].metric(
+            "vCPU used / requested",
+            percent(used["used_vcpu_hours"] / used["allocated_known_vcpu_hours"]),
+            help="Of jobs with usage samples",
+        )
+        if used["allocated_known_memory_gib_hours"] > 0:
+            cols[1].metric(
+                "Memory used / requested",
+                percent(used["used_memory_gib_hours"] / used["allocated_known_memory_gib_hours"]),
+            )
+        if used["capacity_memory_gib_hours"] > 0:
+            cols[2].metric(
+                "Memory allocation",
+                percent(used["allocated_memory_gib_hours"] / used["capacity_memory_gib_hours"]),
+            )
     left, right = st.columns(2)
     by_capacity = by_day.groupby(["day", "capacity_type"], as_index=False)["total_usd"].sum()
     left.plotly_chart(

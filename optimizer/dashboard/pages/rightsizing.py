@@ -13,6 +13,25 @@ from optimizer.dashboard import queries
 from optimizer.dashboard.components import no_data, percent, store_url
 from optimizer.store.schema import COLLECTED_DATASET
 
+EVIDENCE_COLUMNS = [
+    "name_pattern",
+    "attempts",
+    "attempts_with_usage",
+    "requested_memory_mib",
+    "peak_memory_mib_p50",
+    "peak_memory_mib_p95",
+    "peak_memory_mib_p99",
+    "peak_memory_mib_max",
+    "requested_vcpus",
+    "peak_vcpus_p50",
+    "peak_vcpus_p95",
+    "oom_kills",
+    "oom_rate",
+    "cliff_type",
+    "cliff_allocatable_mib",
+    "cliff_fits_p99",
+]
+
 
 def render() -> None:
     st.title("Right-sizing")
@@ -35,21 +54,28 @@ def render() -> None:
     if not names:
         return
     name = st.selectbox("Job definition", names, key="rs_definition")
-    row = summary[summary["job_definition_name"] == name].iloc[0]
+    evidence = queries.definition_evidence(url, dataset, name)
+    if evidence.empty:
+        no_data("no attempts of this definition", "batchopt collect")
+        return
+    overall = evidence[evidence["name_pattern"] == "*"].iloc[0]
     cols = st.columns(4)
-    cols[0].metric("Attempts", f"{int(row['attempts']):,}")
-    cols[1].metric("With usage samples", percent(row["with_usage"] / row["attempts"]))
-    cols[2].metric("Out-of-memory kills", f"{int(row['oom_kills']):,}")
-    cols[3].metric(
-        "Peak / requested memory (max)",
-        percent(row["max_peak_memory_mib"] / row["requested_memory_mib"])
-        if pd.notna(row["max_peak_memory_mib"]) and row["requested_memory_mib"]
-        else "n/a",
-    )
+    cols[0].metric("Attempts", f"{int(overall['attempts']):,}")
+    cols[1].metric("Out-of-memory kills", f"{int(overall['oom_kills']):,}")
+    cols[2].metric("Peak memory p95 / request", percent(overall["memory_p95_per_requested"]))
+    cols[3].metric("Peak vCPU p95 / request", percent(overall["vcpu_p95_per_requested"]))
+    if isinstance(overall["cliff_type"], str):
+        fits = "the observed p99 peak fits under it" if overall["cliff_fits_p99"] else "p99 peak does not fit"
+        st.caption(
+            f"The median request sits just above what a {overall['cliff_type']} can allocate "
+            f"({overall['cliff_allocatable_mib']:,.0f} MiB); {fits}."
+        )
+    shown = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
+    st.dataframe(evidence[shown], hide_index=True, key="rs_evidence")
 
     histogram = queries.usage_ratio_histogram(url, dataset, name)
     if histogram.empty:
-        no_data("no usage samples for this definition", "batchopt collect")
+        st.info("No usage samples for this definition: the distributions need Container Insights data.")
     else:
         chart = px.bar(
             histogram,
