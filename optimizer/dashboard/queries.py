@@ -340,7 +340,9 @@ def usage_ratio_histogram(url: str, dataset: str, job_definition: str, step: flo
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def job_datasets(url: str) -> list[str]:
     with engine_for(url).connect() as conn:
-        return [str(v) for v in conn.execute(select(jobs.c.dataset).distinct().order_by(jobs.c.dataset))]
+        return [
+            str(v) for v in conn.execute(select(jobs.c.dataset).distinct().order_by(jobs.c.dataset)).scalars()
+        ]
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
