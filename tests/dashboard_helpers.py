@@ -97,16 +97,18 @@ def recommendation(
 
 def fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     """A two-bucket problem and a plan that runs 2 then 1 m5.xlarge spot and 1 m5.large on-demand."""
+    shape = {"id": "s1", "vcpus": 2, "memory_mib": 4096, "gpus": 0, "arch": "x86_64", "spot_ok": True}
+    base = {"gpus": 0, "arch": "x86_64"}
     problem = {
         "schema": "batchopt.problem/v1",
         "bucket_seconds": 3600,
-        "shapes": [{"id": "s1", "vcpus": 2, "memory_mib": 4096, "gpus": 0, "arch": "x86_64", "spot_ok": True}],
+        "shapes": [shape],
         "demand": {"s1": [4, 2]},
         "offerings": [
-            {"instance_type": "m5.xlarge", "capacity_type": "SPOT", "vcpus": 4, "memory_mib": 15000, "gpus": 0,
-             "arch": "x86_64", "price_per_hour": 0.08, "interruption_rate": 0.001},
-            {"instance_type": "m5.large", "capacity_type": "ON_DEMAND", "vcpus": 2, "memory_mib": 7500, "gpus": 0,
-             "arch": "x86_64", "price_per_hour": 0.096, "interruption_rate": 0.0},
+            {"instance_type": "m5.xlarge", "capacity_type": "SPOT", "vcpus": 4, "memory_mib": 15000,
+             "price_per_hour": 0.08, "interruption_rate": 0.001, **base},
+            {"instance_type": "m5.large", "capacity_type": "ON_DEMAND", "vcpus": 2, "memory_mib": 7500,
+             "price_per_hour": 0.096, "interruption_rate": 0.0, **base},
         ],
         "policy": {"max_spot_share": 1.0, "max_instance_types": None, "min_spot_instance_types": 0,
                    "interruption_cost_factor": 1.0, "time_limit_seconds": 10},

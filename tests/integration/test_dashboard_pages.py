@@ -15,7 +15,7 @@ from optimizer.analysis.cost import IDLE
 from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.analysis.rollup import cost_by, cost_by_tag
 from optimizer.dashboard.components import money
-from optimizer.dashboard.router import PAGES
+from optimizer.dashboard.router import PAGES, PageSpec
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import recommendations
 from tests import dashboard_helpers as dh
@@ -145,7 +145,7 @@ def test_rightsizing_shows_the_evidence_of_the_chosen_definition(seeded: str) ->
 
 def test_fleet_mix_shows_current_spend_and_the_plan_with_its_bound(seeded: str) -> None:
     result = dh.expected()
-    problem, plan = dh.fleet_documents()
+    _, plan = dh.fleet_documents()
     app = run_page("fleet_mix")
     assert metric(app, "Spend") == money(result.instances["total_usd"].sum())
     assert metric(app, "Plan cost") == money(plan["cost_usd"])
@@ -225,7 +225,7 @@ def test_health_lists_the_schedulers_jobs_and_next_run_times(fresh_seeded: Engin
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=lambda s: s.url_path)
-def test_every_page_on_an_empty_store_says_what_to_run(empty_store: Engine, spec) -> None:  # noqa: ANN001
+def test_every_page_on_an_empty_store_says_what_to_run(empty_store: Engine, spec: PageSpec) -> None:
     app = run_page(spec.render.__module__.rsplit(".", 1)[1])
     assert "No data yet" in infos(app) and "batchopt" in infos(app)
     assert not app.metric, "an empty store shows no numbers"
