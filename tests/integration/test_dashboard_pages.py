@@ -331,3 +331,25 @@ def test_dismissing_needs_a_reason_and_is_stored(fresh_seeded: Engine) -> None:
             )
         ).one()
     assert tuple(row) == ("dismissed", "reserved instances cover it")
+
+
+def test_the_store_queries_agree_on_sqlite_and_postgresql(
+    store_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dialect-specific SQL (durations, ratios, binning) gives the same pages on both stores."""
+    import streamlit as st
+
+    st.cache_data.clear()  # the PostgreSQL test database keeps its URL for the whole session
+    dh.seed(store_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
+    result = dh.expected()
+    assert metric(run_page("overview"), "Spend, last 7 days") == money(result.instances["total_usd"].sum())
+    spot = run_page("spot")
+    assert frame_with(spot, "reclaims_per_1000h").set_index("instance_type").loc[
+        "m5.xlarge", "hours_lost"
+    ] == pytest.approx(0.5)
+    rightsizing = run_page("rightsizing")
+    rightsizing.selectbox(key="rs_definition").set_value("sort").run()
+    assert metric(rightsizing, "Out-of-memory kills") == "1"
+    histogram = [c for c in rightsizing.get("plotly_chart")]
+    assert histogram, "the usage ratio histogram is drawn"
