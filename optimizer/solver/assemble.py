@@ -20,7 +20,9 @@ RawBin = tuple[str, int, np.ndarray]
 
 def trim_surplus(bins: Sequence[RawBin], demand: np.ndarray, *, drop_empty: bool) -> list[RawBin]:
     """Remove hosted jobs beyond `demand` (per shape), splitting bin groups where needed."""
-    work: list[list] = [[key, int(count), np.array(jobs, dtype=np.int64)] for key, count, jobs in bins if count > 0]
+    work: list[list] = [
+        [key, int(count), np.array(jobs, dtype=np.int64)] for key, count, jobs in bins if count > 0
+    ]
     hosted = np.zeros_like(demand)
     for _, count, jobs in work:
         hosted += count * jobs
@@ -71,7 +73,9 @@ def build_plan(
     offerings = {o.key: o for o in problem.offerings}
     icf = problem.policy.interruption_cost_factor
     ids = [s.id for s in problem.shapes]
-    trimmed = [trim_surplus(bins, class_demand[:, u], drop_empty=drop_empty) for u, bins in enumerate(class_bins)]
+    trimmed = [
+        trim_surplus(bins, class_demand[:, u], drop_empty=drop_empty) for u, bins in enumerate(class_bins)
+    ]
     as_bins = [
         [Bin(key, count, {ids[s]: int(jobs[s]) for s in np.flatnonzero(jobs)}) for key, count, jobs in bins]
         for bins in trimmed
@@ -104,8 +108,15 @@ def build_plan(
     )
 
 
-def empty_plan(problem: Problem, status: str, reason: str, *, lower_bound: float, solve_seconds: float,
-               stats: dict | None = None) -> Plan:  # fmt: skip
+def empty_plan(
+    problem: Problem,
+    status: str,
+    reason: str,
+    *,
+    lower_bound: float,
+    solve_seconds: float,
+    stats: dict | None = None,
+) -> Plan:
     """A plan without bins, for INFEASIBLE and TIMEOUT outcomes."""
     return Plan(
         status=status,

@@ -55,7 +55,9 @@ def _fill(prep: Prepared, cands: np.ndarray, remaining: np.ndarray, order: np.nd
     return takes
 
 
-def _pack_class(prep: Prepared, demand: np.ndarray, allowed: np.ndarray, choose: Chooser) -> list[RawBin] | None:
+def _pack_class(
+    prep: Prepared, demand: np.ndarray, allowed: np.ndarray, choose: Chooser
+) -> list[RawBin] | None:
     order = _shape_order(prep)
     remaining = demand.astype(np.int64).copy()
     bins: list[RawBin] = []
@@ -79,13 +81,29 @@ def _plan(problem: Problem, prep: Prepared, allowed: np.ndarray, choose: Chooser
     for u in range(prep.n_classes):
         bins = _pack_class(prep, prep.demand[:, u], allowed, choose)
         if bins is None:
-            return Plan("INFEASIBLE", f"{name}: some shape fits none of its offerings", 0, 0, 0, 0, 0, [],
-                        [[] for _ in range(problem.n_buckets)])  # fmt: skip
+            return Plan(
+                "INFEASIBLE",
+                f"{name}: some shape fits none of its offerings",
+                0,
+                0,
+                0,
+                0,
+                0,
+                [],
+                [[] for _ in range(problem.n_buckets)],
+            )
         class_bins.append(bins)
     return build_plan(
-        problem, class_bins, prep.bucket_class, prep.demand, status="FEASIBLE", reason=name, lower_bound=0.0,
-        solve_seconds=0.0, stats={"heuristic": name},
-    )  # fmt: skip
+        problem,
+        class_bins,
+        prep.bucket_class,
+        prep.demand,
+        status="FEASIBLE",
+        reason=name,
+        lower_bound=0.0,
+        solve_seconds=0.0,
+        stats={"heuristic": name},
+    )
 
 
 def job_work_values(prep: Prepared) -> np.ndarray:
@@ -118,7 +136,10 @@ def legacy_optimal(problem: Problem) -> Plan:
     offerings = list(problem.offerings)
     prep = prepare(problem, offerings)
     allowed = np.array(
-        [o.capacity_type == "ON_DEMAND" and o.instance_type.split(".")[0] in LEGACY_OPTIMAL_FAMILIES for o in offerings],
+        [
+            o.capacity_type == "ON_DEMAND" and o.instance_type.split(".")[0] in LEGACY_OPTIMAL_FAMILIES
+            for o in offerings
+        ],
         dtype=bool,
     )
     on_demand = ~prep.spot
@@ -141,10 +162,21 @@ def single_type(problem: Problem, *, candidates: int = 12) -> Plan:
     offerings = list(problem.offerings)
     prep = prepare(problem, offerings)
     needed = prep.demand.any(axis=1)
-    hosts_all = np.flatnonzero(prep.compat[:, needed].all(axis=1)) if needed.any() else np.arange(len(offerings))
+    hosts_all = (
+        np.flatnonzero(prep.compat[:, needed].all(axis=1)) if needed.any() else np.arange(len(offerings))
+    )
     if hosts_all.size == 0:
-        return Plan("INFEASIBLE", "single type: no offering hosts every shape", 0, 0, 0, 0, 0, [],
-                    [[] for _ in range(problem.n_buckets)])  # fmt: skip
+        return Plan(
+            "INFEASIBLE",
+            "single type: no offering hosts every shape",
+            0,
+            0,
+            0,
+            0,
+            0,
+            [],
+            [[] for _ in range(problem.n_buckets)],
+        )
     # Rank by a fluid estimate (capacity-only) and pack only the most promising few.
     load = prep.sizes.T @ (prep.demand @ prep.weight)
     fluid = prep.hourly[hosts_all] * np.max(load[None, :2] / prep.caps[hosts_all, :2], axis=1)

@@ -145,9 +145,12 @@ def column_generation(
     """Grow `pool` and `pairs` (pattern, class) until the LP is optimal or time runs out."""
     penalty_per_job = float(prep.hourly.max()) * 10.0 + 1.0
     mask = prep.demand > 0
-    art_penalty = np.broadcast_to(penalty_per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[mask]
+    art_penalty = np.broadcast_to(penalty_per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[
+        mask
+    ]
     bins_cap = np.array(
-        [[prep.max_bins(o, u) for u in range(prep.n_classes)] for o in range(len(prep.offerings))], dtype=float
+        [[prep.max_bins(o, u) for u in range(prep.n_classes)] for o in range(len(prep.offerings))],
+        dtype=float,
     ).reshape(len(prep.offerings), prep.n_classes)
     best_bound = 0.0
     pricing_calls = 0
@@ -209,4 +212,3 @@ def _add_negative_pairs(prep: Prepared, pool: PatternPool, duals: _Duals, pairs:
     before = len(pairs)
     pairs.update(zip(p_idx.tolist(), u_idx.tolist(), strict=True))
     return len(pairs) - before
-

@@ -54,7 +54,9 @@ def prepare(problem: Problem, offerings: list[Offering]) -> Prepared:
     nonzero = np.flatnonzero(demand.any(axis=0))
     bucket_class = np.full(problem.n_buckets, -1, dtype=np.int64)
     if nonzero.size:
-        classes, inverse, counts = np.unique(demand[:, nonzero].T, axis=0, return_inverse=True, return_counts=True)
+        classes, inverse, counts = np.unique(
+            demand[:, nonzero].T, axis=0, return_inverse=True, return_counts=True
+        )
         bucket_class[nonzero] = inverse.reshape(-1)
         class_demand = classes.T.astype(np.int64)
         weight = counts.astype(float)
@@ -65,7 +67,9 @@ def prepare(problem: Problem, offerings: list[Offering]) -> Prepared:
         problem=problem,
         offerings=list(offerings),
         compat=compat,
-        sizes=np.array([[s.vcpus, s.memory_mib, s.gpus] for s in shapes], dtype=float).reshape(len(shapes), 3),
+        sizes=np.array([[s.vcpus, s.memory_mib, s.gpus] for s in shapes], dtype=float).reshape(
+            len(shapes), 3
+        ),
         caps=np.array([[o.vcpus, o.memory_mib, o.gpus] for o in offerings], dtype=float).reshape(
             len(offerings), 3
         ),

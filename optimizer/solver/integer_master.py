@@ -26,7 +26,9 @@ class IntegerOutcome:
     detail: str
 
 
-def solve_integer_master(prep: Prepared, cols: Columns, *, time_limit: float, relative_gap: float) -> IntegerOutcome:
+def solve_integer_master(
+    prep: Prepared, cols: Columns, *, time_limit: float, relative_gap: float
+) -> IntegerOutcome:
     system = build_master(prep, cols, with_selection=True)
     model = mathopt.Model(name="fleet_mix")
     variables = [
@@ -54,6 +56,8 @@ def solve_integer_master(prep: Prepared, cols: Columns, *, time_limit: float, re
     if reason == mathopt.TerminationReason.INFEASIBLE:
         return IntegerOutcome("INFEASIBLE", np.zeros(0), np.inf, result.termination.detail)
     if not result.has_primal_feasible_solution():
-        return IntegerOutcome("NO_SOLUTION", np.zeros(0), np.inf, f"{reason.name}: {result.termination.detail}")
+        return IntegerOutcome(
+            "NO_SOLUTION", np.zeros(0), np.inf, f"{reason.name}: {result.termination.detail}"
+        )
     values = np.array([result.variable_values(v) for v in variables[: len(cols)]], dtype=float)
     return IntegerOutcome("SOLVED", np.round(values), float(result.objective_value()), reason.name)

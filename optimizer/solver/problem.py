@@ -160,8 +160,15 @@ class _Reader:
             raise self.fail(name, "is required")
         return self.obj[name]
 
-    def number(self, name: str, *, minimum: float | None = None, above: float | None = None,
-               maximum: float | None = None, default: float | None = None) -> float:  # fmt: skip
+    def number(
+        self,
+        name: str,
+        *,
+        minimum: float | None = None,
+        above: float | None = None,
+        maximum: float | None = None,
+        default: float | None = None,
+    ) -> float:
         if default is not None and not self.has(name):
             return default
         value = self.raw(name)
@@ -294,7 +301,12 @@ def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
         if not isinstance(series, list) or len(series) != n_buckets:
             raise InputError(f"{source}: demand.{shape.id}: must be an array of {n_buckets} counts")
         for t, value in enumerate(series):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value != int(value)
+                or value < 0
+            ):
                 raise InputError(f"{source}: demand.{shape.id}[{t}]: must be an integer >= 0")
         demand[i] = np.asarray(series, dtype=np.int64)
     policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()

@@ -96,7 +96,7 @@ def _class_bins(prep: Prepared, cols: Columns, values: np.ndarray) -> list[list[
     out: list[list[RawBin]] = [[] for _ in range(prep.n_classes)]
     for n in np.flatnonzero(values > 0.5):
         out[int(cols.bucket_class[n])].append(
-            (prep.offerings[int(cols.offering[n])].key, int(round(values[n])), cols.counts[n])
+            (prep.offerings[int(cols.offering[n])].key, round(float(values[n])), cols.counts[n])
         )
     return out
 
@@ -132,9 +132,16 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     if reason is not None:
         return empty_plan(problem, "INFEASIBLE", reason, lower_bound=0.0, solve_seconds=clock() - start)
     if not problem.demand.any():
-        return build_plan(problem, [], np.full(problem.n_buckets, -1), np.zeros((len(problem.shapes), 0)),
-                          status="OPTIMAL", reason="no demand", lower_bound=0.0,
-                          solve_seconds=clock() - start)  # fmt: skip
+        return build_plan(
+            problem,
+            [],
+            np.full(problem.n_buckets, -1),
+            np.zeros((len(problem.shapes), 0)),
+            status="OPTIMAL",
+            reason="no demand",
+            lower_bound=0.0,
+            solve_seconds=clock() - start,
+        )
     prep, pool, pairs = _run_lp(problem, clock, start + limit)
     # Heuristic (b) on the full catalogue: a seed for the pool and, when it meets the policy, the
     # incumbent the optimizer must beat.
@@ -146,10 +153,17 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         if not _policy_violations(problem, heuristic):
             incumbent = heuristic
     lp = column_generation(prep, pool, pairs, deadline=start + LP_TIME_SHARE * limit, clock=clock)
+    lp_seconds = clock() - start
     bound = lp.lower_bound
     if lp.proven_infeasible:
-        return empty_plan(problem, "INFEASIBLE", _infeasible_reason(problem), lower_bound=bound,
-                          solve_seconds=clock() - start, stats=_stats(prep, problem, lp, pool))  # fmt: skip
+        return empty_plan(
+            problem,
+            "INFEASIBLE",
+            _infeasible_reason(problem),
+            lower_bound=bound,
+            solve_seconds=clock() - start,
+            stats=_stats(prep, problem, lp, pool),
+        )
     # LP rounding: ceil every column; feasible for demand, checked against the policy.
     if lp.feasible:
         rounded = _plan_from(prep, problem, lp.columns, np.ceil(lp.values - 1e-9), bound, clock() - start)
@@ -166,7 +180,10 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             keep = (lp.reduced_costs <= slack + 1e-9) | (lp.values > 1e-9)
             cols = _subset(cols, keep)
         remaining = start + limit * 0.95 - clock()
-        mip = solve_integer_master(prep, cols, time_limit=max(remaining, 0.1), relative_gap=gap_target / 2)
+        # HiGHS checks its clock between nodes and overshoots on hard models: leave it headroom.
+        mip = solve_integer_master(
+            prep, cols, time_limit=max(0.7 * remaining, 0.1), relative_gap=gap_target / 4
+        )
         mip_status = mip.status
         if mip.status == "SOLVED":
             plan = _plan_from(prep, problem, cols, mip.values, bound, clock() - start)
@@ -174,16 +191,35 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 incumbent is None or plan.objective_usd < incumbent.objective_usd - 1e-9
             ):
                 incumbent = plan
-    stats = _stats(prep, problem, lp, pool, mip=mip_status, heuristic_objective_usd=round(heuristic.objective_usd, 6))
+    stats = _stats(
+        prep,
+        problem,
+        lp,
+        pool,
+        mip=mip_status,
+        lp_seconds=round(lp_seconds, 3),
+        heuristic_objective_usd=round(heuristic.objective_usd, 6),
+    )
     elapsed = clock() - start
     if incumbent is None:
         if mip_status == "INFEASIBLE" and problem.policy.max_instance_types is not None:
-            return empty_plan(problem, "INFEASIBLE",
-                              f"no plan found with at most {problem.policy.max_instance_types} offerings "
-                              "among the generated patterns", lower_bound=bound, solve_seconds=elapsed,
-                              stats=stats)  # fmt: skip
-        return empty_plan(problem, "TIMEOUT", f"time limit {limit:g} s reached before a feasible plan",
-                          lower_bound=bound, solve_seconds=elapsed, stats=stats)  # fmt: skip
+            return empty_plan(
+                problem,
+                "INFEASIBLE",
+                f"no plan found with at most {problem.policy.max_instance_types} offerings "
+                "among the generated patterns",
+                lower_bound=bound,
+                solve_seconds=elapsed,
+                stats=stats,
+            )
+        return empty_plan(
+            problem,
+            "TIMEOUT",
+            f"time limit {limit:g} s reached before a feasible plan",
+            lower_bound=bound,
+            solve_seconds=elapsed,
+            stats=stats,
+        )
     gap = _gap(incumbent.objective_usd, bound)
     if gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
@@ -220,10 +256,19 @@ def _subset(cols: Columns, keep: np.ndarray) -> Columns:
     )
 
 
-def _plan_from(prep: Prepared, problem: Problem, cols: Columns, values: np.ndarray, bound: float,
-               elapsed: float) -> Plan:  # fmt: skip
-    return build_plan(problem, _class_bins(prep, cols, values), prep.bucket_class, prep.demand,
-                      status="FEASIBLE", reason="", lower_bound=bound, solve_seconds=elapsed)  # fmt: skip
+def _plan_from(
+    prep: Prepared, problem: Problem, cols: Columns, values: np.ndarray, bound: float, elapsed: float
+) -> Plan:
+    return build_plan(
+        problem,
+        _class_bins(prep, cols, values),
+        prep.bucket_class,
+        prep.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=bound,
+        solve_seconds=elapsed,
+    )
 
 
 def _policy_violations(problem: Problem, plan: Plan) -> list[str]:
@@ -252,5 +297,11 @@ def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEsti
     for n in np.flatnonzero(lp.values > 1e-9):
         key = prep.offerings[int(lp.columns.offering[n])].key
         hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
-    return LpEstimate(lp.lower_bound, lp.objective, lp.converged, lp.feasible,
-                      dict(sorted(hours.items(), key=lambda kv: -kv[1])), clock() - start)  # fmt: skip
+    return LpEstimate(
+        lp.lower_bound,
+        lp.objective,
+        lp.converged,
+        lp.feasible,
+        dict(sorted(hours.items(), key=lambda kv: -kv[1])),
+        clock() - start,
+    )

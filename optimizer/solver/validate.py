@@ -83,7 +83,9 @@ def validate_plan(problem: Problem, plan: Plan) -> list[str]:
                 )
         for i, shape in enumerate(problem.shapes):
             if hosted[i] < problem.demand[i, t]:
-                errors.append(f"bucket {t}: shape {shape.id} hosted {hosted[i]} < demand {problem.demand[i, t]}")
+                errors.append(
+                    f"bucket {t}: shape {shape.id} hosted {hosted[i]} < demand {problem.demand[i, t]}"
+                )
     errors.extend(_policy_errors(problem, plan, used, spot_job_vcpu_hours, instance_vcpu_hours))
     if abs(cost - plan.cost_usd) > ABS_TOL + REL_TOL * cost:
         errors.append(f"cost_usd {plan.cost_usd:.6f} but bins cost {cost:.6f}")
@@ -112,7 +114,8 @@ def _policy_errors(
         errors.append(f"{len(selected)} offerings selected > max_instance_types {policy.max_instance_types}")
     if policy.max_spot_share is not None:
         total = sum(
-            float(problem.demand[i].sum()) * s.vcpus * problem.bucket_hours for i, s in enumerate(problem.shapes)
+            float(problem.demand[i].sum()) * s.vcpus * problem.bucket_hours
+            for i, s in enumerate(problem.shapes)
         )
         if not _close_or_below(spot_job_vcpu_hours, policy.max_spot_share * total):
             errors.append(

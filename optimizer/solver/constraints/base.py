@@ -38,7 +38,14 @@ class Layout:
         return n
 
 
-def block(family: str, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int,
-          layout: Layout, rhs: np.ndarray) -> RowBlock:  # fmt: skip
+def block(
+    family: str,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    n_rows: int,
+    layout: Layout,
+    rhs: np.ndarray,
+) -> RowBlock:
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, layout.n_variables))
     return RowBlock(family, matrix, np.asarray(rhs, dtype=float))

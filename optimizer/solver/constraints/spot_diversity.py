@@ -34,6 +34,13 @@ def rows(prep: Prepared, cols: Columns, layout: Layout, k: int) -> tuple[RowBloc
     c.append(np.full(len(pools), z))
     v.append(np.full(len(pools), -1.0 / k))
     n_rows = len(pools) + 1
-    out = block("spot_diversity", np.concatenate(r), np.concatenate(c), np.concatenate(v), n_rows, layout,
-                np.zeros(n_rows))  # fmt: skip
+    out = block(
+        "spot_diversity",
+        np.concatenate(r),
+        np.concatenate(c),
+        np.concatenate(v),
+        n_rows,
+        layout,
+        np.zeros(n_rows),
+    )
     return out, pools
