@@ -1,0 +1,1 @@
+"""The only package that creates boto3 sessions and clients (never at import time)."""

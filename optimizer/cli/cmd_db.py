@@ -1,0 +1,32 @@
+"""`batchopt db upgrade|current`: migrate the store and show its revision."""
+
+from __future__ import annotations
+
+import argparse
+
+from optimizer.cli.context import CliContext
+from optimizer.store.engine import current_revision, head_revision, upgrade
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("db", help="migrate the store (SQLite or PostgreSQL) and show its revision")
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    up = actions.add_parser("upgrade", help="create or migrate the schema to this version (idempotent)")
+    up.set_defaults(handler=run_upgrade)
+    cur = actions.add_parser("current", help="print the store's revision and the one this version needs")
+    cur.set_defaults(handler=run_current)
+
+
+def run_upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
+    before, after = upgrade(ctx.raw_engine)
+    where = ctx.raw_engine.url.render_as_string(hide_password=True)
+    if before == after:
+        print(f"store {where}: already at revision {after}")
+    else:
+        print(f"store {where}: migrated {before or 'empty'} -> {after}")
+    return 0
+
+
+def run_current(args: argparse.Namespace, ctx: CliContext) -> int:
+    print(f"current: {current_revision(ctx.raw_engine) or 'empty'}\nhead: {head_revision()}")
+    return 0

@@ -1,0 +1,240 @@
+"""Settings: one pydantic-settings model with sections, from the environment and an optional TOML file.
+
+Precedence, highest first: environment variables (`BATCHOPT_<SECTION>__<FIELD>`, plus the three fixed
+names below), the TOML file (`--config FILE` or `$BATCHOPT_CONFIG`), then defaults. The fixed names
+are kept flat because deployments and scripts already rely on them:
+
+- `BATCHOPT_DATABASE_URL` -> `store.database_url`
+- `BATCHOPT_AWS_ENDPOINT_URL` -> `aws.endpoint_url`
+- `BATCHOPT_REGIONS` (comma-separated) -> `aws.regions`
+
+Settings are loaded once by the CLI (or the scheduler / dashboard) and passed down; nothing reads a
+global settings object.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from optimizer.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///var/batchopt.db"
+"""Relative to the working directory: `./var/batchopt.db` (created on first use)."""
+
+_FIXED_ENV = {
+    "BATCHOPT_DATABASE_URL": ("store", "database_url"),
+    "BATCHOPT_AWS_ENDPOINT_URL": ("aws", "endpoint_url"),
+    "BATCHOPT_REGIONS": ("aws", "regions"),
+}
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Target(BaseModel):
+    """One AWS account to read (and, if allowed, tune): a role to assume and the regions it covers."""
+
+    name: str = Field(min_length=1)
+    role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    external_id: str | None = None
+    profile: str | None = None
+    regions: list[str] = Field(default_factory=list)
+
+    _regions = field_validator("regions", mode="before")(_split_csv)
+
+
+class AwsSettings(BaseModel):
+    targets: list[Target] = Field(default_factory=list)
+    regions: list[str] = Field(default_factory=list)
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    profile: str | None = None
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    assume_role_session_name: str = "batchopt"
+
+    _regions = field_validator("regions", mode="before")(_split_csv)
+
+    def effective_targets(self) -> list[Target]:
+        """Configured targets; with none, one `default` target on the default credential chain."""
+        fallback = self.regions or _split_csv(os.environ.get("AWS_DEFAULT_REGION", ""))
+        if not self.targets:
+            if not fallback:
+                raise ConfigError(
+                    "aws.regions: no region configured (set BATCHOPT_REGIONS or AWS_DEFAULT_REGION)"
+                )
+            return [Target(name="default", profile=self.profile, regions=list(fallback))]
+        resolved = []
+        for target in self.targets:
+            regions = target.regions or fallback
+            if not regions:
+                raise ConfigError(f"aws.targets[{target.name}].regions: no region configured")
+            resolved.append(target.model_copy(update={"regions": list(regions)}))
+        return resolved
+
+
+class StoreSettings(BaseModel):
+    database_url: str = DEFAULT_DATABASE_URL
+    echo_sql: bool = False
+
+
+class CollectionSettings(BaseModel):
+    interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    initial_lookback_days: int = Field(default=30, ge=1, le=400)
+    job_statuses: list[str] = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
+    describe_jobs_chunk: int = Field(default=100, ge=1, le=100)
+    usage_metrics: bool = True
+
+
+class OptimizationSettings(BaseModel):
+    bucket_seconds: int = Field(default=3600, ge=60)
+    history_days: int = Field(default=28, ge=1)
+    max_instance_types: int | None = Field(default=None, ge=1)
+    min_spot_instance_types: int = Field(default=0, ge=0)
+    max_spot_share: float = Field(default=1.0, ge=0.0, le=1.0)
+    interruption_cost_factor: float = Field(default=1.0, ge=0.0)
+    time_limit_seconds: float = Field(default=30.0, gt=0)
+
+
+class ApplySettings(BaseModel):
+    enabled: bool = False
+    allow_list: list[str] = Field(default_factory=list)
+    max_changes_per_run: int = Field(default=1, ge=0)
+    cooldown_hours: float = Field(default=24.0, ge=0)
+    min_monthly_saving_usd: float = Field(default=50.0, ge=0)
+    max_queue_wait_p95_regression: float = Field(default=0.25, ge=0)
+    max_failure_rate_regression: float = Field(default=0.02, ge=0)
+    wait_for_valid_seconds: float = Field(default=600.0, gt=0)
+    shared_secret: SecretStr | None = None
+
+    _allow = field_validator("allow_list", mode="before")(_split_csv)
+
+
+class ReportSettings(BaseModel):
+    out_dir: str = "var/reports"
+    timezone: str = "UTC"
+    anomaly_threshold: float = Field(default=0.25, ge=0)
+    top_n: int = Field(default=10, ge=1)
+    s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    slack_webhook_url: SecretStr | None = None
+
+    _to = field_validator("email_to", mode="before")(_split_csv)
+
+
+class ScheduleSettings(BaseModel):
+    timezone: str = "UTC"
+    collect_interval_minutes: int = Field(default=60, ge=1)
+    train_hour: int = Field(default=3, ge=0, le=23)
+    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    report_hour: int = Field(default=8, ge=0, le=23)
+    autotune_enabled: bool = False
+    autotune_interval_hours: int = Field(default=24, ge=1)
+    misfire_grace_seconds: int = Field(default=900, ge=1)
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=1, le=65535)
+    oidc_provider: str | None = None
+
+
+class Settings(BaseSettings):
+    """All settings; see the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BATCHOPT_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    collection: CollectionSettings = Field(default_factory=CollectionSettings)
+    optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
+    apply: ApplySettings = Field(default_factory=ApplySettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _FixedNameEnvSource(settings_cls),
+            env_settings,
+        ]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+
+class _FixedNameEnvSource(PydanticBaseSettingsSource):
+    """Maps the flat, fixed environment names onto their sections."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, dict[str, Any]] = {}
+        for env_name, (section, key) in _FIXED_ENV.items():
+            value = os.environ.get(env_name)
+            if value is not None and value != "":
+                data.setdefault(section, {})[key] = value
+        return data
+
+
+def _field_label(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    label = ".".join(parts)
+    for env_name, path in _FIXED_ENV.items():
+        if tuple(parts[:2]) == path:
+            return f"{label} ({env_name})"
+    if len(parts) >= 2:
+        return f"{label} (BATCHOPT_{parts[0].upper()}__{parts[1].upper()})"
+    return label
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Load settings or raise ConfigError with one line per bad field (the CLI exits 2 on it)."""
+    path = config_file or os.environ.get("BATCHOPT_CONFIG") or None
+    settings_cls: type[Settings] = Settings
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file}: not found")
+        try:
+            tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file}: {exc}") from None
+        settings_cls = type(
+            "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": file}}
+        )
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        lines = [f"{_field_label(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,121 @@
+"""Read helpers returning pandas DataFrames; heavy filtering and aggregation stay in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Select, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from optimizer.store.schema import (
+    COLLECTED_DATASET,
+    instance_types,
+    instances,
+    job_attempts,
+    jobs,
+    ondemand_prices,
+    spot_interruption_bands,
+    spot_prices,
+)
+
+
+def read_frame(engine: Engine, query: Select[Any]) -> pd.DataFrame:
+    """Run a select and return its rows as a DataFrame with the selected column names."""
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _time_filters(
+    column: ColumnElement[Any], since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    filters = []
+    if since is not None:
+        filters.append(column >= since)
+    if until is not None:
+        filters.append(column < until)
+    return filters
+
+
+def jobs_frame(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    queues: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Jobs of one dataset created in [since, until), optionally of some queues."""
+    cols = [jobs.c[name] for name in columns] if columns else [jobs]
+    query = select(*cols).where(jobs.c.dataset == dataset, *_time_filters(jobs.c.created_at, since, until))
+    if queues:
+        query = query.where(jobs.c.queue.in_(list(queues)))
+    return read_frame(engine, query)
+
+
+def attempts_frame(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Attempts of jobs in one dataset whose attempt started in [since, until)."""
+    query = (
+        select(job_attempts)
+        .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
+        .where(jobs.c.dataset == dataset, *_time_filters(job_attempts.c.started_at, since, until))
+    )
+    return read_frame(engine, query)
+
+
+def instances_frame(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Instances of a dataset alive at some point in [since, until)."""
+    query = select(instances).where(instances.c.dataset == dataset)
+    if until is not None:
+        query = query.where(instances.c.first_seen < until)
+    if since is not None:
+        end = instances.c.terminated_at
+        query = query.where((end.is_(None)) | (end >= since))
+    return read_frame(engine, query)
+
+
+def catalog_frame(engine: Engine, region: str) -> pd.DataFrame:
+    """Instance types of a region with their latest on-demand price (NaN where none is known)."""
+    latest = (
+        select(
+            ondemand_prices.c.instance_type,
+            ondemand_prices.c.price_per_hour,
+            ondemand_prices.c.effective_date,
+        )
+        .where(ondemand_prices.c.region == region)
+        .order_by(ondemand_prices.c.instance_type, ondemand_prices.c.effective_date)
+    )
+    types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
+    prices = read_frame(engine, latest).drop_duplicates("instance_type", keep="last")
+    return types.merge(prices[["instance_type", "price_per_hour"]], on="instance_type", how="left")
+
+
+def spot_prices_frame(
+    engine: Engine, region: str, *, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    query = select(spot_prices).where(
+        spot_prices.c.region == region, *_time_filters(spot_prices.c.timestamp, since, until)
+    )
+    return read_frame(engine, query.order_by(spot_prices.c.timestamp))
+
+
+def interruption_bands_frame(engine: Engine, region: str) -> pd.DataFrame:
+    return read_frame(
+        engine, select(spot_interruption_bands).where(spot_interruption_bands.c.region == region)
+    )

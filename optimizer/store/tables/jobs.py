@@ -1,0 +1,85 @@
+"""Jobs and their attempts, collected from Batch or imported/simulated as a named dataset.
+
+`dataset` is "aws" for collected history; imported traces and replays use their own name, so the
+analysis code reads every kind of history through the same two tables.
+"""
+
+from sqlalchemy import Column, Index, Table
+
+from optimizer.store.base import Arn, Boolean, Float, Integer, Json, LongStr, Str, Text, Time, metadata
+
+COLLECTED_DATASET = "aws"
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", Str, primary_key=True),
+    Column("format", Str, nullable=False),
+    Column("source_file", LongStr),
+    Column("imported_at", Time, nullable=False),
+    Column("job_count", Integer, nullable=False),
+    Column("start_time", Time, nullable=False),  # the datetime that second 0 of the trace maps to
+    Column("mapping", Json),  # the stated mapping: processors -> vCPUs, memory assumption, GPUs
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", Str, primary_key=True),
+    Column("dataset", Str, nullable=False, server_default=COLLECTED_DATASET),
+    Column("account_id", Str),
+    Column("region", Str),
+    Column("job_name", Str),
+    Column("queue", Str),
+    Column("job_queue_arn", Arn),
+    Column("job_definition", Arn),
+    Column("job_definition_name", Str),
+    Column("status", Str, nullable=False),
+    Column("status_reason", Text),
+    Column("created_at", Time, nullable=False),
+    Column("started_at", Time),
+    Column("stopped_at", Time),
+    Column("vcpus", Float),
+    Column("memory_mib", Integer),
+    Column("gpus", Integer),
+    Column("array_parent_id", Str),
+    Column("array_index", Integer),
+    Column("array_size", Integer),
+    Column("node_count", Integer),
+    Column("retry_attempts", Integer),
+    Column("attempt_count", Integer),
+    Column("share_identifier", Str),
+    Column("scheduling_priority", Integer),
+    Column("depends_on", Json),
+    Column("tags", Json),
+    Column("parameters", Json),
+    Column("exit_code", Integer),
+    Column("retry_strategy", Json),
+    Column("platform", Str),  # EC2 | FARGATE
+    Column("is_multinode", Boolean),
+)
+Index("ix_jobs_dataset_created", jobs.c.dataset, jobs.c.created_at)
+Index("ix_jobs_queue_created", jobs.c.queue, jobs.c.created_at)
+
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    Column("job_id", Str, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("instance_id", Str),
+    Column("container_instance_arn", Arn),
+    Column("task_arn", Arn),
+    Column("compute_environment_arn", Arn),
+    Column("started_at", Time),
+    Column("stopped_at", Time),
+    Column("exit_code", Integer),
+    Column("reason", Text),
+    Column("is_spot_reclaim", Boolean, nullable=False, server_default="0"),
+    Column("is_oom", Boolean, nullable=False, server_default="0"),
+    Column("peak_memory_mib", Float),
+    Column("peak_vcpus", Float),
+    Column("log_stream_name", LongStr),
+)
+Index("ix_job_attempts_instance", job_attempts.c.instance_id)
+
+TABLES = (datasets, jobs, job_attempts)

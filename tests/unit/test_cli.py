@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+import pytest
+
+import optimizer
+from optimizer.cli.main import _command_modules, build_parser, main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert optimizer.__version__ in capsys.readouterr().out
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert "db" in commands
+    assert len(commands) >= len(_command_modules())
+    for name in commands:
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert f"batchopt {name}" in capsys.readouterr().out
+
+
+def test_bad_setting_prints_one_line_and_exits_2() -> None:
+    env = {"BATCHOPT_COLLECTION__INTERVAL_MINUTES": "abc", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "optimizer", "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        "batchopt: error: collection.interval_minutes (BATCHOPT_COLLECTION__INTERVAL_MINUTES): "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+    assert "Traceback" not in proc.stderr

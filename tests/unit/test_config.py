@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from optimizer.config import DEFAULT_DATABASE_URL, load_settings
+from optimizer.errors import ConfigError
+
+
+def test_defaults_and_fixed_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().store.database_url == DEFAULT_DATABASE_URL
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", "sqlite:////tmp/x.db")
+    monkeypatch.setenv("BATCHOPT_AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv("BATCHOPT_REGIONS", "us-east-1, eu-west-1")
+    settings = load_settings()
+    assert settings.store.database_url == "sqlite:////tmp/x.db"
+    assert settings.aws.endpoint_url == "http://127.0.0.1:5000"
+    assert settings.aws.regions == ["us-east-1", "eu-west-1"]
+
+
+def test_toml_file_with_targets_and_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "batchopt.toml"
+    config.write_text(
+        """
+[collection]
+interval_minutes = 15
+
+[[aws.targets]]
+name = "prod"
+role_arn = "arn:aws:iam::123456789012:role/batchopt-collector"
+regions = ["us-west-2"]
+
+[[aws.targets]]
+name = "dev"
+"""
+    )
+    monkeypatch.setenv("BATCHOPT_REGIONS", "eu-central-1")
+    settings = load_settings(config)
+    assert settings.collection.interval_minutes == 15
+    targets = {t.name: t.regions for t in settings.aws.effective_targets()}
+    assert targets == {"prod": ["us-west-2"], "dev": ["eu-central-1"]}
+    monkeypatch.setenv("BATCHOPT_COLLECTION__INTERVAL_MINUTES", "5")
+    assert load_settings(config).collection.interval_minutes == 5
+
+
+def test_no_targets_means_default_chain_in_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    [target] = load_settings().aws.effective_targets()
+    assert (target.name, target.role_arn, target.regions) == ("default", None, ["ap-south-1"])
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(ConfigError, match=r"aws\.regions"):
+        load_settings().aws.effective_targets()
+
+
+def test_bad_values_name_every_field(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("BATCHOPT_COLLECTION__INTERVAL_MINUTES", "often")
+    monkeypatch.setenv("BATCHOPT_AWS_ENDPOINT_URL", "localhost:5000")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2
+    assert any(
+        line.startswith("collection.interval_minutes (BATCHOPT_COLLECTION__INTERVAL_MINUTES)")
+        for line in lines
+    )
+    assert any(line.startswith("aws.endpoint_url (BATCHOPT_AWS_ENDPOINT_URL)") for line in lines)
+
+
+def test_missing_and_malformed_config_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[collection\ninterval_minutes = 1\n")
+    with pytest.raises(ConfigError, match=r"bad.toml.*line 1"):
+        load_settings(bad)
+
+
+def test_bad_target_role_arn(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[[aws.targets]]\nname = "x"\nrole_arn = "not-an-arn"\n')
+    with pytest.raises(ConfigError, match=r"aws.targets.0.role_arn"):
+        load_settings(config)
