@@ -19,6 +19,8 @@ from optimizer.catalog_rules import allocatable_memory_mib
 from optimizer.errors import InputError
 
 BAND_LABELS = ("<5%", "5-10%", "10-15%", "15-20%", ">20%")
+#: Architecture spellings in price files -> the names EC2 and Batch use.
+ARCH_NAMES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
 
 
 def read_price_csv(
@@ -49,7 +51,7 @@ def read_price_csv(
             "gpus": gpus,
             "gpu_model": raw.get("gpu_name"),
             "gpu_memory_mib": raw.get("gpu_memory_mib"),
-            "arch": raw["arch"].astype(str),
+            "arch": raw["arch"].astype(str).map(lambda a: ARCH_NAMES.get(a, a)),
             "family": raw.get("family"),
             "generation": raw.get("generation"),
             "network_performance": raw.get("network_bandwidth_mbps"),

@@ -120,15 +120,28 @@ def job_work_values(prep: Prepared) -> np.ndarray:
     return np.where(np.isfinite(values), values, 0.0)
 
 
-def cheapest_fit(problem: Problem, offerings: Sequence[Offering] | None = None) -> Plan:
-    prep = prepare(problem, list(offerings if offerings is not None else problem.offerings))
-    work = job_work_values(prep)
+def cheapest_fit_chooser(work: np.ndarray) -> Chooser:
+    """Pick the candidate with the lowest objective per unit of work packed."""
 
     def choose(prep: Prepared, cands: np.ndarray, takes: np.ndarray, remaining: np.ndarray) -> int:
         value = takes @ work
         score = np.where(value > 0, prep.hourly[cands] / np.maximum(value, 1e-300), np.inf)
         return int(np.argmin(score))
 
+    return choose
+
+
+def cheapest_fit_bins(
+    prep: Prepared, demand: np.ndarray, allowed: np.ndarray | None = None
+) -> list[RawBin] | None:
+    """Cheapest-fit bins for one demand vector (used by the solver to cover LP rounding residuals)."""
+    mask = np.ones(len(prep.offerings), dtype=bool) if allowed is None else allowed
+    return _pack_class(prep, demand, mask, cheapest_fit_chooser(job_work_values(prep)))
+
+
+def cheapest_fit(problem: Problem, offerings: Sequence[Offering] | None = None) -> Plan:
+    prep = prepare(problem, list(offerings if offerings is not None else problem.offerings))
+    choose = cheapest_fit_chooser(job_work_values(prep))
     return _plan(problem, prep, np.ones(len(prep.offerings), dtype=bool), choose, "cheapest-fit FFD")
 
 

@@ -3,7 +3,8 @@
 The restricted master LP is solved with HiGHS (scipy's sparse interface: rebuilding a MathOpt model
 per iteration costs more than the solve). Each round first re-prices the patterns already found
 against every bucket class (a matrix product), and only when that adds nothing solves the pricing
-knapsacks, one per offering and distinct dual vector. Every round with exact pricing yields the
+knapsacks, one per offering and bucket class, with each shape capped at the jobs the class runs
+(any real bin hosts no more, and the caps make the bound much tighter when few jobs run). Every round with exact pricing yields the
 Lagrangian bound  z_RMP + sum_{o,u} min(0, best reduced cost of o in u) x (most bins of o in u),
 valid for the full LP, so a time limit mid-way still leaves an honest bound; at convergence it equals
 the LP optimum (the Gilmore-Gomory bound).
@@ -96,12 +97,10 @@ def _price(
     best_rc = np.zeros((o_count, u_count))
     new: list[int] = []
     calls = 0
-    rounded = np.round(duals.item_value, 10)
-    _, first, inverse = np.unique(rounded.T, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
     node_limit = 20_000 if exact else 1
-    for rep_pos, u in enumerate(first):
+    for u in range(u_count):
         base = duals.item_value[:, u]
+        limits = prep.demand[:, u]
         for spot_flag in (False, True):
             offerings = np.flatnonzero(prep.spot == spot_flag)
             if offerings.size == 0:
@@ -109,8 +108,8 @@ def _price(
             vals = base + (duals.spot_item_adjust if spot_flag else 0.0)
             positive = vals > 0
             # Vectorised upper bound per offering: capacity x best density over compatible shapes.
-            comp = prep.compat[offerings] & positive[None, :]
-            ub = np.full(len(offerings), np.inf)
+            comp = prep.compat[offerings] & positive[None, :] & (limits > 0)[None, :]
+            ub = comp @ (limits * np.maximum(vals, 0.0))
             for d in (0, 1):
                 dens = np.where(comp, vals[None, :] / prep.sizes[None, :, d], 0.0).max(axis=1)
                 ub = np.minimum(ub, prep.caps[offerings, d] * dens)
@@ -119,11 +118,11 @@ def _price(
                 o = int(offerings[j])
                 items = np.flatnonzero(comp[j])
                 calls += 1
-                packing = best_packing(vals[items], prep.sizes[items], prep.caps[o], node_limit=node_limit)
+                packing = best_packing(
+                    vals[items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=node_limit
+                )
                 value = packing.upper_bound if exact else packing.value
-                rc = float(cost[j]) - value
-                classes = np.flatnonzero(inverse == rep_pos)
-                best_rc[o, classes] = np.minimum(best_rc[o, classes], rc)
+                best_rc[o, u] = min(best_rc[o, u], float(cost[j]) - value)
                 if packing.value > float(cost[j]) + RC_EPS:
                     counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
                     counts[items] = packing.counts
@@ -208,7 +207,10 @@ def _add_negative_pairs(prep: Prepared, pool: PatternPool, duals: _Duals, pairs:
     if len(pool) == 0:
         return 0
     rc = _pattern_reduced_costs(prep, pool, duals)
-    p_idx, u_idx = np.nonzero(rc < -RC_EPS)
+    _, counts = pool.matrix()
+    # A pattern is usable in a class only if it hosts no more jobs of a shape than the class runs.
+    fits = (counts[:, :, None] <= prep.demand[None, :, :]).all(axis=1)
+    p_idx, u_idx = np.nonzero((rc < -RC_EPS) & fits)
     before = len(pairs)
     pairs.update(zip(p_idx.tolist(), u_idx.tolist(), strict=True))
     return len(pairs) - before

@@ -34,11 +34,17 @@ def density_bound(values: np.ndarray, sizes: np.ndarray, capacity: np.ndarray) -
 
 
 def best_packing(
-    values: np.ndarray, sizes: np.ndarray, capacity: np.ndarray, *, node_limit: int = 20_000
+    values: np.ndarray,
+    sizes: np.ndarray,
+    capacity: np.ndarray,
+    *,
+    limits: np.ndarray | None = None,
+    node_limit: int = 20_000,
 ) -> Packing:
-    """Maximise values @ counts subject to sizes.T @ counts <= capacity, counts integer >= 0.
+    """Maximise values @ counts subject to sizes.T @ counts <= capacity, 0 <= counts <= limits.
 
-    `values` (k,), `sizes` (k, d), `capacity` (d,). Items with value <= 0 are never packed.
+    `values` (k,), `sizes` (k, d), `capacity` (d,), `limits` (k,) or None for no per-item cap.
+    Items with value <= 0 are never packed.
     """
     k = len(values)
     counts = np.zeros(k, dtype=np.int64)
@@ -48,12 +54,15 @@ def best_packing(
     vals = values[positive].astype(float)
     sz = sizes[positive].astype(float)
     cap = capacity.astype(float) + 1e-9
-    upper = density_bound(vals, sz, cap)
+    lim = (np.full(len(values), np.iinfo(np.int64).max) if limits is None else limits)[positive].astype(
+        np.int64
+    )
+    upper = min(density_bound(vals, sz, cap), float(np.minimum(lim, 1e12) @ vals))
     # Order by value per unit of the item's scarcest dimension relative to this instance.
     with np.errstate(divide="ignore"):
         rel = np.where(sz > 0, sz / np.where(cap > 0, cap, 1.0), 0.0).max(axis=1)
     order = np.argsort(-(vals / np.maximum(rel, 1e-12)), kind="stable")
-    vals, sz = vals[order], sz[order]
+    vals, sz, lim = vals[order], sz[order], lim[order]
     n, dims = len(vals), sz.shape[1]
     # suffix_density[i, d]: best value/size in dimension d among items i.. (inf if some item is free in d)
     suffix = np.full((n + 1, dims), 0.0)
@@ -63,6 +72,7 @@ def best_packing(
             suffix[i, d] = max(suffix[i + 1, d], dens)
     vals_l = vals.tolist()
     sz_l = sz.tolist()
+    lim_l = lim.tolist()
     suffix_l = suffix.tolist()
     best_value = 0.0
     best_counts = [0] * n
@@ -90,7 +100,7 @@ def best_packing(
         if i == n or value + bound(i, rem) <= best_value + 1e-12:
             return
         size = sz_l[i]
-        most = min(int(rem[d] // size[d]) for d in range(dims) if size[d] > 0)
+        most = min([int(rem[d] // size[d]) for d in range(dims) if size[d] > 0] + [lim_l[i]])
         for c in range(most, -1, -1):
             current[i] = c
             dfs(i + 1, [rem[d] - c * size[d] for d in range(dims)], value + c * vals_l[i])

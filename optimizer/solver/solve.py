@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
-from optimizer.solver.baselines import cheapest_fit
+from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
 from optimizer.solver.column_generation import LpOutcome, column_generation
-from optimizer.solver.columns import Columns, PatternPool, Prepared, prepare
+from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
@@ -65,11 +65,11 @@ def _seed_pool(prep: Prepared, pool: PatternPool, pairs: set[tuple[int, int]]) -
                 continue
             per_job = prep.hourly[ok] / fit[ok]
             for o in ok[np.argsort(per_job)[:SEEDS_PER_SHAPE]]:
-                max_n = int(min(fit[o], prep.demand[s].max()))
-                counts = np.zeros(s_count, dtype=np.int64)
-                counts[s] = max_n
-                pid, _ = pool.add(int(o), counts)
-                pairs.update((pid, int(u)) for u in classes)
+                for u in classes:
+                    counts = np.zeros(s_count, dtype=np.int64)
+                    counts[s] = int(min(fit[o], prep.demand[s, u]))
+                    pid, _ = pool.add(int(o), counts)
+                    pairs.add((pid, int(u)))
 
 
 def _seed_from_plan(prep: Prepared, plan: Plan, pool: PatternPool, pairs: set[tuple[int, int]]) -> None:
@@ -164,20 +164,26 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             solve_seconds=clock() - start,
             stats=_stats(prep, problem, lp, pool),
         )
-    # LP rounding: ceil every column; feasible for demand, checked against the policy.
+    # LP rounding: floor every column and cover what is left with cheapest-fit bins. The residual
+    # patterns also join the integer master, which otherwise only sees patterns the LP liked.
+    cols = lp.columns
     if lp.feasible:
-        rounded = _plan_from(prep, problem, lp.columns, np.ceil(lp.values - 1e-9), bound, clock() - start)
+        cols, values = _floor_and_cover(prep, pool, lp.columns, lp.values)
+        rounded = _plan_from(prep, problem, cols, values, bound, clock() - start)
         if not _policy_violations(problem, rounded) and (
             incumbent is None or rounded.objective_usd < incumbent.objective_usd
         ):
             incumbent = rounded
+        reduced = np.concatenate([lp.reduced_costs, np.zeros(len(cols) - len(lp.columns))])
+        lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
+    else:
+        reduced, lp_values = lp.reduced_costs, lp.values
     gap_target = problem.policy.gap_target
     mip_status = "skipped"
     if incumbent is None or _gap(incumbent.objective_usd, bound) > gap_target:
-        cols = lp.columns
         if incumbent is not None:
             slack = incumbent.objective_usd - bound
-            keep = (lp.reduced_costs <= slack + 1e-9) | (lp.values > 1e-9)
+            keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
             cols = _subset(cols, keep)
         remaining = start + limit * 0.95 - clock()
         # HiGHS checks its clock between nodes and overshoots on hard models: leave it headroom.
@@ -239,6 +245,36 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     plan.lower_bound_usd = min(bound, plan.objective_usd)
     plan.gap = gap
     return plan
+
+
+def _floor_and_cover(
+    prep: Prepared, pool: PatternPool, cols: Columns, values: np.ndarray
+) -> tuple[Columns, np.ndarray]:
+    """Columns extended with residual-cover patterns, and integer values: floor(LP) + residual bins."""
+    floor = np.floor(values + 1e-9)
+    covered = np.zeros_like(prep.demand)
+    np.add.at(covered.T, cols.bucket_class, floor[:, None] * cols.counts)
+    residual = np.maximum(prep.demand - covered, 0)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    extra_pairs: list[tuple[int, int]] = []
+    extra_values: list[float] = []
+    for u in np.flatnonzero(residual.any(axis=0)):
+        for key, count, jobs in cheapest_fit_bins(prep, residual[:, u]) or []:
+            pid, _ = pool.add(index[key], jobs)
+            extra_pairs.append((pid, int(u)))
+            extra_values.append(float(count))
+    if not extra_pairs:
+        return cols, floor
+    extra = make_columns(prep, pool, np.array(extra_pairs, dtype=np.int64))
+    merged = Columns(
+        pattern=np.concatenate([cols.pattern, extra.pattern]),
+        bucket_class=np.concatenate([cols.bucket_class, extra.bucket_class]),
+        offering=np.concatenate([cols.offering, extra.offering]),
+        counts=np.vstack([cols.counts, extra.counts]),
+        cost=np.concatenate([cols.cost, extra.cost]),
+        weight_hours=np.concatenate([cols.weight_hours, extra.weight_hours]),
+    )
+    return merged, np.concatenate([floor, np.array(extra_values)])
 
 
 def _gap(objective: float, bound: float) -> float:
