@@ -4,8 +4,9 @@ The restricted master LP is solved with HiGHS (scipy's sparse interface: rebuild
 per iteration costs more than the solve). Each round first re-prices the patterns already found
 against every bucket class (a matrix product), and only when that adds nothing solves the pricing
 knapsacks, one per offering and bucket class, with each shape capped at the jobs the class runs
-(any real bin hosts no more, and the caps make the bound much tighter when few jobs run). Every round with exact pricing yields the
-Lagrangian bound  z_RMP + sum_{o,u} min(0, best reduced cost of o in u) x (most bins of o in u),
+(any real bin hosts no more, and the caps make the bound much tighter when few jobs run). Every
+round with exact pricing yields the Lagrangian bound
+    z_RMP + sum_{o,u} min(0, best reduced cost of o in u) x (most bins of o in u),
 valid for the full LP, so a time limit mid-way still leaves an honest bound; at convergence it equals
 the LP optimum (the Gilmore-Gomory bound).
 """
