@@ -154,11 +154,16 @@ def demand_profile(
         order = np.lexsort((delta, times, shape))  # per shape, by time, ends before starts on ties
         times, delta, shape = times[order], delta[order], shape[order]
         level = np.cumsum(delta)  # each shape's deltas sum to 0, so the running sum is per shape
+        # Only the level after the last event at an instant is real (jobs ending then are gone).
+        final = np.r_[(shape[1:] != shape[:-1]) | (times[1:] != times[:-1]), True]
+        times, shape, level = times[final], shape[final], level[final]
         bucket = np.minimum(((times - w0) // bucket_seconds).astype(np.int64), n_buckets)
-        frame = pd.DataFrame({"s": shape, "t": bucket, "level": level})
-        grouped = frame.groupby(["s", "t"], sort=True)["level"]
-        peak = grouped.max()
-        last = grouped.last()
+        at_start = np.abs(times - (w0 + bucket * bucket_seconds)) < 1e-9
+        frame = pd.DataFrame({"s": shape, "t": bucket, "level": level, "at_start": at_start})
+        groups = frame.groupby(["s", "t"], sort=True)
+        peak = groups["level"].max()
+        last = groups["level"].last()
+        starts_with_event = groups["at_start"].any()
         s_idx = peak.index.get_level_values(0).to_numpy()
         t_idx = peak.index.get_level_values(1).to_numpy()
         inside = t_idx < n_buckets
@@ -170,6 +175,10 @@ def demand_profile(
         carried = pd.DataFrame(carried).T.ffill().T.to_numpy()  # forward fill along buckets
         start_level = np.zeros((n_shapes, n_buckets + 1))
         start_level[:, 1:] = np.nan_to_num(carried[:, :-1], nan=0.0)
+        # Events at the very start of a bucket replace the carried level at that instant (a job
+        # ending exactly at the boundary does not run in the next bucket); their levels are in `peak`.
+        hit = starts_with_event.to_numpy()
+        start_level[s_idx[hit], t_idx[hit]] = 0
         counts = np.maximum(dense_peak, start_level.astype(np.int64))[:, :n_buckets]
     hours = (np.clip(finish, w0, w1) - np.clip(begin, w0, w1)) / 3600.0
     first = shaped.groupby("shape_id", sort=True).first()
