@@ -73,7 +73,7 @@ def test_counts_match_a_direct_sweep(rows: list[tuple[int, int, int, int]]) -> N
 
 def test_bad_jobs_name_the_row_and_field() -> None:
     jobs = _jobs([(0, 10, 1, 500), (5, float("nan"), 1, 500)])
-    with pytest.raises(InputError, match="row 1 .*'runtime_s'"):
+    with pytest.raises(InputError, match=r"row 1 .*'runtime_s'"):
         demand_profile(jobs)
     with pytest.raises(InputError, match="missing column"):
         demand_profile(jobs.drop(columns=["vcpus"]))

@@ -106,6 +106,6 @@ def test_real_price_table_and_spot_advisor_read() -> None:
     offs = offerings_from_frames(types, prices, bands, region="us-east-1")
     spot = [o for o in offs if o.is_spot]
     assert len(spot) > 500
-    assert all(0 < o.price_per_hour for o in spot)
+    assert all(o.price_per_hour > 0 for o in spot)
     nominal = dict(zip(types["instance_type"], types["memory_mib"], strict=True))
     assert all(0 < o.memory_mib < nominal[o.instance_type] for o in offs)

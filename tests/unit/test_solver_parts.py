@@ -88,8 +88,8 @@ def test_validator_reports_each_kind_of_violation() -> None:
     assert any("above objective" in e for e in validate_plan(problem, replace(plan, lower_bound_usd=1e9)))
     too_many = validate_plan(problem, replace(plan, selected=[o.key for o in problem.offerings]))
     assert any("max_instance_types" in e for e in too_many)
-    spot = [o.key for o in problem.offerings if o.is_spot][0]
-    spot_heavy = [[Bin(spot, 50, {"s0": 1})] + list(b) for b in plan.buckets]
+    spot = next(o.key for o in problem.offerings if o.is_spot)
+    spot_heavy = [[Bin(spot, 50, {"s0": 1}), *list(b)] for b in plan.buckets]
     errors = validate_plan(problem, replace(plan, buckets=spot_heavy, selected=[*plan.selected, spot]))
     assert any("max_spot_share" in e for e in errors)
 
