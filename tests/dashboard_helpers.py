@@ -104,6 +104,7 @@ def fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     problem = {
         "schema": "batchopt.problem/v1",
         "bucket_seconds": 3600,
+        "buckets": 2,
         "shapes": [shape],
         "demand": {"s1": [4, 2]},
         "offerings": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +25,8 @@ POLICY_FIELDS = (
 def with_policy(
     problem: Mapping[str, Any], policy: Mapping[str, Any], headroom: float = 0.0
 ) -> dict[str, Any]:
-    """A copy of `problem` with policy fields overridden and every demand count raised by `headroom`.
+    """A copy of `problem` with policy fields overridden (None lifts a limit) and every demand count
+    raised by `headroom`.
 
     Headroom is a fraction (0.2 = plan for 20% more concurrent jobs than history ran), rounded up per
     shape and bucket, so a plan with headroom never has less room than one without.
@@ -35,7 +37,7 @@ def with_policy(
     if headroom < 0:
         raise ValueError("headroom: must be >= 0")
     out = copy.deepcopy(dict(problem))
-    out["policy"] = {**out.get("policy", {}), **{k: v for k, v in policy.items() if v is not None}}
+    out["policy"] = {**(out.get("policy") or {}), **policy}
     if headroom:
         demand = out.get("demand", {})
         out["demand"] = {
@@ -68,9 +70,34 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
 
 
 def solver_entry() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """The solver's `solve(problem document) -> plan document`, or None when this build lacks it."""
+    """`solve(problem document) -> plan document` over the solver, or None when a build lacks it.
+
+    The solver is pure and takes its clock as a parameter; the dashboard, which may read the clock,
+    hands it `time.monotonic`. A malformed stored problem raises `InputError` naming the field.
+    """
     try:
-        from optimizer.solver import solve  # type: ignore[attr-defined]
+        from optimizer.solver.plan import plan_to_dict
+        from optimizer.solver.problem import problem_from_dict
+        from optimizer.solver.solve import solve
     except ImportError:
         return None
-    return solve  # type: ignore[no-any-return]
+
+    def run(document: dict[str, Any]) -> dict[str, Any]:
+        problem = problem_from_dict(document, source="stored fleet problem")
+        return plan_to_dict(solve(problem, clock=time.monotonic))
+
+    return run
+
+
+def recommended_environments(
+    problem: Mapping[str, Any], plan: Mapping[str, Any], queue_name: str
+) -> dict[str, Any] | None:
+    """The solver's CreateComputeEnvironment / CreateJobQueue bodies for a plan (None without it)."""
+    try:
+        from optimizer.solver.compute_environments import recommend_environments
+        from optimizer.solver.plan import plan_from_dict
+        from optimizer.solver.problem import problem_from_dict
+    except ImportError:
+        return None
+    parsed = problem_from_dict(dict(problem), source="stored fleet problem")
+    return recommend_environments(parsed, plan_from_dict(dict(plan), source="what-if plan"), queue_name)

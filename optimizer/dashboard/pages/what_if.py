@@ -10,7 +10,8 @@ import streamlit as st
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
-from optimizer.dashboard.what_if_model import compare, solver_entry, with_policy
+from optimizer.dashboard.what_if_model import compare, recommended_environments, solver_entry, with_policy
+from optimizer.errors import UserError
 
 
 @st.cache_data(show_spinner="Solving...", max_entries=16)
@@ -71,7 +72,13 @@ def render() -> None:
         "min_spot_instance_types": int(min_spot),
         "interruption_cost_factor": factor,
     }
-    proposed = _solve(with_policy(problem, overrides, headroom))
+    try:
+        proposed = _solve(with_policy(problem, overrides, headroom))
+    except UserError as exc:
+        st.error(f"Cannot re-solve this problem: {exc}")
+        return
+    if proposed.get("reason"):
+        st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     bucket_seconds = float(problem.get("bucket_seconds", 3600))
     mixes = []
@@ -90,3 +97,9 @@ def render() -> None:
         ),
         key="wi_mix",
     )
+    environments = recommended_environments(
+        problem, proposed, str(plans.loc[plans["id"] == plan_id, "scope"].iat[0])
+    )
+    if environments is not None:
+        with st.expander("Compute environments for the what-if plan (CreateComputeEnvironment bodies)"):
+            st.json(environments)
