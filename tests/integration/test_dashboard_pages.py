@@ -183,6 +183,16 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
     environments = app.json[0].value
     assert '"BEST_FIT_PROGRESSIVE"' in environments and "m5.large" in environments
 
+    app.toggle(key="wi_replay").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
+    finished_q_spot_jobs = 2  # j-c and j-fail ran on queue q-spot
+    assert [float(v) for v in replayed.loc["jobs"]] == [finished_q_spot_jobs] * 2
+    assert float(replayed.loc["spot cost (USD)", "what-if plan"]) == 0.0, "no spot allowed in the what-if"
+    assert float(replayed.loc["spot cost (USD)", "current configuration"]) > 0.0, (
+        "the current queue is spot-first"
+    )
+
 
 def test_what_if_says_when_the_build_has_no_solver(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("optimizer.dashboard.pages.what_if.solver_entry", lambda: None)
