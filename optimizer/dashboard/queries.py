@@ -20,7 +20,7 @@ from sqlalchemy import Float, Table, and_, case, cast, distinct, func, select
 
 from optimizer.analysis.cost import IDLE, WASTE_COLUMNS
 from optimizer.analysis.rightsizing import rightsizing_evidence
-from optimizer.dashboard.health_view import scheduler_jobs
+from optimizer.dashboard.health_view import job_descriptions, scheduler_jobs, with_descriptions
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as compute_realized
 from optimizer.dashboard.state import engine_for
@@ -624,7 +624,8 @@ def utilization_totals(
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def scheduled_jobs(url: str) -> pd.DataFrame | None:
     """The running scheduler's persisted jobs with their next run times (None: no scheduler yet)."""
-    return scheduler_jobs(engine_for(url))
+    jobs = scheduler_jobs(engine_for(url))
+    return None if jobs is None else with_descriptions(jobs, job_descriptions())
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -339,6 +339,7 @@ def test_dismissing_needs_a_reason_and_is_stored(fresh_seeded: Engine) -> None:
             )
         ).one()
     assert tuple(row) == ("dismissed", "reserved instances cover it")
+    assert any("Dismissed rec-ce-od" in m.value for m in app.success), "the outcome stays visible"
 
 
 def test_the_store_queries_agree_on_sqlite_and_postgresql(
