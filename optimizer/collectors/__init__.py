@@ -11,12 +11,24 @@ from optimizer.collectors.base import Source
 from optimizer.collectors.batch_inventory import COMPUTE_ENVIRONMENTS, JOB_QUEUES
 from optimizer.collectors.batch_job_definitions import JOB_DEFINITIONS
 from optimizer.collectors.batch_jobs import JOBS
+from optimizer.collectors.catalog import CATALOG
+from optimizer.collectors.instances import INSTANCES
+from optimizer.collectors.ondemand_prices import ONDEMAND_PRICES
+from optimizer.collectors.spot_bands import SPOT_BANDS
+from optimizer.collectors.spot_prices import SPOT_PRICES
+from optimizer.collectors.usage import USAGE
 
 SOURCES: tuple[Source, ...] = (
     COMPUTE_ENVIRONMENTS,
     JOB_QUEUES,
     JOBS,
     JOB_DEFINITIONS,
+    INSTANCES,
+    CATALOG,
+    ONDEMAND_PRICES,
+    SPOT_PRICES,
+    SPOT_BANDS,
+    USAGE,
 )
 SOURCE_NAMES = tuple(s.name for s in SOURCES)
 

@@ -73,10 +73,12 @@ def run_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Cl
     )
     try:
         collected = source.collect(ctx, engine, before)
-        after = {**before, **collected.watermarks}
+        # Watermarks only move forward, even when --since re-reads an older window.
+        advanced = {k: max(v, before.get(k, v)) for k, v in collected.watermarks.items()}
+        after = {**before, **advanced}
         with engine.begin() as conn:
             written = source.load(conn, ctx, collected)
-            write_watermarks(conn, ctx.target, ctx.region, source.name, collected.watermarks, ctx.now)
+            write_watermarks(conn, ctx.target, ctx.region, source.name, advanced, ctx.now)
             finish_run(
                 conn,
                 run_id,
@@ -85,6 +87,7 @@ def run_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Cl
                 items_read=collected.items_read,
                 items_written=written,
                 watermark_after=summarize(after),
+                error=collected.extra.get("warning"),
             )
     except Exception as exc:  # a failing source must never stop the others; the row says why
         message = describe_error(exc)
