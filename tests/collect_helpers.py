@@ -127,3 +127,83 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.2)
+
+
+ACCOUNT = "123456789012"
+QUEUE_ARN = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/genomics"
+CLUSTER = "AWSBatch-spot-ce-1a2b3c"
+
+
+def job_record(
+    job_id: str,
+    created_ms: int,
+    *,
+    status: str = "SUCCEEDED",
+    attempts: list[dict[str, Any]] | None = None,
+    legacy: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A DescribeJobs job in the shape AWS returns it (fields as in the Batch API reference)."""
+    requirements = [{"value": "2", "type": "VCPU"}, {"value": "4096", "type": "MEMORY"}]
+    container: dict[str, Any] = {
+        "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/align:1.4",
+        "command": ["align", "--sample", "Ref::sample"],
+        "volumes": [], "environment": [], "mountPoints": [], "ulimits": [], "secrets": [],
+        "networkInterfaces": [],
+        "exitCode": 0,
+        "containerInstanceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{CLUSTER}/8f1c0e6a",
+        "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{job_id[:8]}task",
+        "logStreamName": f"align/default/{job_id[:8]}",
+    }  # fmt: skip
+    if legacy:
+        container |= {"vcpus": 1, "memory": 2048}
+    else:
+        container["resourceRequirements"] = requirements
+    if attempts is None:
+        attempts = [
+            {
+                "container": {k: container[k] for k in ("containerInstanceArn", "taskArn", "exitCode",
+                                                        "logStreamName", "networkInterfaces")},
+                "startedAt": created_ms + 30_000,
+                "stoppedAt": created_ms + 630_000,
+                "statusReason": "Essential container in task exited",
+            }
+        ]  # fmt: skip
+    record: dict[str, Any] = {
+        "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}",
+        "jobName": f"align-{job_id[:6]}",
+        "jobId": job_id,
+        "jobQueue": QUEUE_ARN,
+        "status": status,
+        "statusReason": "Essential container in task exited",
+        "attempts": attempts,
+        "createdAt": created_ms,
+        "retryStrategy": {"attempts": 2, "evaluateOnExit": []},
+        "startedAt": created_ms + 30_000,
+        "stoppedAt": created_ms + 630_000,
+        "dependsOn": [],
+        "jobDefinition": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/align:3",
+        "parameters": {"sample": "NA12878"},
+        "container": container,
+        "tags": {"project": "wgs"},
+        "propagateTags": False,
+        "platformCapabilities": ["EC2"],
+        "shareIdentifier": "research",
+        "schedulingPriority": 10,
+    }
+    record.update(extra)
+    return record
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The ListJobs summary of a DescribeJobs record."""
+    keys = ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason", "startedAt", "stoppedAt",
+            "jobDefinition", "arrayProperties", "nodeProperties")  # fmt: skip
+    out = {k: record[k] for k in keys if k in record}
+    if "arrayProperties" in out:
+        out["arrayProperties"] = {k: v for k, v in out["arrayProperties"].items() if k in ("size", "index")}
+    if "nodeProperties" in out:
+        out["nodeProperties"] = {
+            k: v for k, v in out["nodeProperties"].items() if k in ("isMainNode", "numNodes")
+        }
+    return out
