@@ -74,12 +74,23 @@ def build_batch_estate(endpoint: str) -> dict[str, Any]:
     profile = iam.create_instance_profile(InstanceProfileName="ecs-instance")["InstanceProfile"]["Arn"]
     ces = {}
     for name, kind, extra in (
-        ("ec2-od", "EC2", {"instanceTypes": ["m5.large", "c5"], "allocationStrategy": "BEST_FIT_PROGRESSIVE"}),
-        ("ec2-spot", "SPOT", {"instanceTypes": ["optimal"], "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED",
-                              "bidPercentage": 60}),
+        (
+            "ec2-od",
+            "EC2",
+            {"instanceTypes": ["m5.large", "c5"], "allocationStrategy": "BEST_FIT_PROGRESSIVE"},
+        ),
+        (
+            "ec2-spot",
+            "SPOT",
+            {
+                "instanceTypes": ["optimal"],
+                "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED",
+                "bidPercentage": 60,
+            },
+        ),
         ("fargate", "FARGATE", {}),
         ("fargate-spot", "FARGATE_SPOT", {}),
-    ):  # fmt: skip
+    ):
         resources: dict[str, Any] = {
             "type": kind,
             "maxvCpus": 64,
@@ -89,26 +100,40 @@ def build_batch_estate(endpoint: str) -> dict[str, Any]:
         if kind in ("EC2", "SPOT"):
             resources |= {"minvCpus": 0, "desiredvCpus": 0, "instanceRole": profile} | extra
         ces[name] = batch.create_compute_environment(
-            computeEnvironmentName=name, type="MANAGED", state="ENABLED", computeResources=resources,
-            serviceRole=role, tags={"team": "genomics"},
-        )["computeEnvironmentArn"]  # fmt: skip
+            computeEnvironmentName=name,
+            type="MANAGED",
+            state="ENABLED",
+            computeResources=resources,
+            serviceRole=role,
+            tags={"team": "genomics"},
+        )["computeEnvironmentArn"]
     ces["unmanaged"] = batch.create_compute_environment(
         computeEnvironmentName="unmanaged", type="UNMANAGED", state="ENABLED", serviceRole=role
     )["computeEnvironmentArn"]
     queue = batch.create_job_queue(
-        jobQueueName="main", state="ENABLED", priority=10,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ces["ec2-spot"]},
-                                 {"order": 2, "computeEnvironment": ces["ec2-od"]}],
-    )["jobQueueArn"]  # fmt: skip
+        jobQueueName="main",
+        state="ENABLED",
+        priority=10,
+        computeEnvironmentOrder=[
+            {"order": 1, "computeEnvironment": ces["ec2-spot"]},
+            {"order": 2, "computeEnvironment": ces["ec2-od"]},
+        ],
+    )["jobQueueArn"]
     rev1 = batch.register_job_definition(
-        jobDefinitionName="align", type="container",
+        jobDefinitionName="align",
+        type="container",
         containerProperties={"image": "busybox", "vcpus": 2, "memory": 4096, "command": ["true"]},
-    )["jobDefinitionArn"]  # fmt: skip
+    )["jobDefinitionArn"]
     rev2 = batch.register_job_definition(
-        jobDefinitionName="align", type="container", retryStrategy={"attempts": 3},
-        containerProperties={"image": "busybox", "command": ["true"], "resourceRequirements": [
-            {"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "8192"}]},
-    )["jobDefinitionArn"]  # fmt: skip
+        jobDefinitionName="align",
+        type="container",
+        retryStrategy={"attempts": 3},
+        containerProperties={
+            "image": "busybox",
+            "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "8192"}],
+        },
+    )["jobDefinitionArn"]
     return {"ces": ces, "queue": queue, "rev1": rev1, "rev2": rev2, "batch": batch}
 
 
@@ -116,8 +141,10 @@ def submit_and_wait(
     batch: Any, queue: str, definition: str, names: list[str], timeout: float = 30
 ) -> list[str]:
     ids = [batch.submit_job(jobName=n, jobQueue=queue, jobDefinition=definition)["jobId"] for n in names]
-    wait_for(lambda: all(j["status"] in ("SUCCEEDED", "FAILED") for j in batch.describe_jobs(jobs=ids)["jobs"]),
-             timeout)  # fmt: skip
+    wait_for(
+        lambda: all(j["status"] in ("SUCCEEDED", "FAILED") for j in batch.describe_jobs(jobs=ids)["jobs"]),
+        timeout,
+    )
     return ids
 
 
@@ -148,13 +175,17 @@ def job_record(
     container: dict[str, Any] = {
         "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/align:1.4",
         "command": ["align", "--sample", "Ref::sample"],
-        "volumes": [], "environment": [], "mountPoints": [], "ulimits": [], "secrets": [],
+        "volumes": [],
+        "environment": [],
+        "mountPoints": [],
+        "ulimits": [],
+        "secrets": [],
         "networkInterfaces": [],
         "exitCode": 0,
         "containerInstanceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{CLUSTER}/8f1c0e6a",
         "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{job_id[:8]}task",
         "logStreamName": f"align/default/{job_id[:8]}",
-    }  # fmt: skip
+    }
     if legacy:
         container |= {"vcpus": 1, "memory": 2048}
     else:
@@ -162,13 +193,21 @@ def job_record(
     if attempts is None:
         attempts = [
             {
-                "container": {k: container[k] for k in ("containerInstanceArn", "taskArn", "exitCode",
-                                                        "logStreamName", "networkInterfaces")},
+                "container": {
+                    k: container[k]
+                    for k in (
+                        "containerInstanceArn",
+                        "taskArn",
+                        "exitCode",
+                        "logStreamName",
+                        "networkInterfaces",
+                    )
+                },
                 "startedAt": created_ms + 30_000,
                 "stoppedAt": created_ms + 630_000,
                 "statusReason": "Essential container in task exited",
             }
-        ]  # fmt: skip
+        ]
     record: dict[str, Any] = {
         "jobArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job/{job_id}",
         "jobName": f"align-{job_id[:6]}",
@@ -197,8 +236,19 @@ def job_record(
 
 def summary(record: dict[str, Any]) -> dict[str, Any]:
     """The ListJobs summary of a DescribeJobs record."""
-    keys = ("jobArn", "jobId", "jobName", "createdAt", "status", "statusReason", "startedAt", "stoppedAt",
-            "jobDefinition", "arrayProperties", "nodeProperties")  # fmt: skip
+    keys = (
+        "jobArn",
+        "jobId",
+        "jobName",
+        "createdAt",
+        "status",
+        "statusReason",
+        "startedAt",
+        "stoppedAt",
+        "jobDefinition",
+        "arrayProperties",
+        "nodeProperties",
+    )
     out = {k: record[k] for k in keys if k in record}
     if "arrayProperties" in out:
         out["arrayProperties"] = {k: v for k, v in out["arrayProperties"].items() if k in ("size", "index")}

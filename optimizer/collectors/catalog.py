@@ -38,9 +38,15 @@ def get_instance_types(ctx: CollectContext) -> list[dict[str, Any]]:
 def get_offerings(ctx: CollectContext) -> list[dict[str, Any]]:
     ec2 = ctx.client("ec2")
     return list(
-        items(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", token_in="NextToken",
-              sleep=ctx.sleep, LocationType="availability-zone")
-    )  # fmt: skip
+        items(
+            ec2,
+            "describe_instance_type_offerings",
+            "InstanceTypeOfferings",
+            token_in="NextToken",
+            sleep=ctx.sleep,
+            LocationType="availability-zone",
+        )
+    )
 
 
 def _arch(architectures: Iterable[str]) -> str:

@@ -80,8 +80,9 @@ def get_ec2_instances(ctx: CollectContext, instance_ids: list[str]) -> dict[str,
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(instance_ids, 200):
         filters = [{"Name": "instance-id", "Values": chunk}]
-        for reservation in items(ec2, "describe_instances", "Reservations", token_in="NextToken",
-                                 sleep=ctx.sleep, Filters=filters):  # fmt: skip
+        for reservation in items(
+            ec2, "describe_instances", "Reservations", token_in="NextToken", sleep=ctx.sleep, Filters=filters
+        ):
             for instance in reservation.get("Instances", []):
                 found[instance["InstanceId"]] = instance
     return found

@@ -43,8 +43,17 @@ ATTEMPT_COLUMNS = [
     "exit_code", "reason", "is_spot_reclaim", "is_oom", "log_stream_name",
 ]  # fmt: skip
 _JOB_TIMES = ("created_at", "started_at", "stopped_at")
-_JOB_INTS = ("memory_mib", "gpus", "array_index", "array_size", "node_count", "retry_attempts",
-             "attempt_count", "scheduling_priority", "exit_code")  # fmt: skip
+_JOB_INTS = (
+    "memory_mib",
+    "gpus",
+    "array_index",
+    "array_size",
+    "node_count",
+    "retry_attempts",
+    "attempt_count",
+    "scheduling_priority",
+    "exit_code",
+)
 _ATTEMPT_INTS = ("exit_code",)
 
 

@@ -46,9 +46,17 @@ def price_filters(region: str) -> list[dict[str, str]]:
 def get_price_list(ctx: CollectContext) -> list[str]:
     pricing = ctx.client("pricing", PRICING_REGION)
     return list(
-        items(pricing, "get_products", "PriceList", token_in="NextToken", sleep=ctx.sleep,
-              ServiceCode="AmazonEC2", Filters=price_filters(ctx.region), FormatVersion="aws_v1")
-    )  # fmt: skip
+        items(
+            pricing,
+            "get_products",
+            "PriceList",
+            token_in="NextToken",
+            sleep=ctx.sleep,
+            ServiceCode="AmazonEC2",
+            Filters=price_filters(ctx.region),
+            FormatVersion="aws_v1",
+        )
+    )
 
 
 def transform_price_list(price_list: Iterable[str | Mapping[str, Any]], region: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, select
 
 from optimizer.collectors import select_sources
 from optimizer.collectors.runner import collect
+from optimizer.store.read import read_frame
 from optimizer.store.schema import (
     collector_runs,
     collector_watermarks,
@@ -17,7 +18,6 @@ from optimizer.store.schema import (
     job_queues,
     jobs,
 )
-from optimizer.store.read import read_frame
 from tests.collect_helpers import build_batch_estate, count, emulator_plan, submit_and_wait
 
 pytestmark = pytest.mark.emulator

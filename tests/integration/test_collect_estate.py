@@ -36,9 +36,13 @@ def _register(
     ec2 = client(endpoint, "ec2")
     params = {"InstanceMarketOptions": {"MarketType": market}} if market else {}
     instance = ec2.run_instances(
-        ImageId="ami-12c6146b", InstanceType=instance_type, MinCount=1, MaxCount=1,
-        Placement={"AvailabilityZone": subnet_az}, **params,
-    )["Instances"][0]["InstanceId"]  # fmt: skip
+        ImageId="ami-12c6146b",
+        InstanceType=instance_type,
+        MinCount=1,
+        MaxCount=1,
+        Placement={"AvailabilityZone": subnet_az},
+        **params,
+    )["Instances"][0]["InstanceId"]
     document = json.dumps(
         {"instanceId": instance, "instanceType": instance_type, "availabilityZone": subnet_az}
     )
@@ -117,31 +121,75 @@ def test_usage_samples_link_to_attempts_and_fold_peaks(aws_endpoint: str, store_
     started = now - timedelta(minutes=20)
     task_arn = f"arn:aws:ecs:us-east-1:123456789012:task/{cluster.rsplit('/', 1)[-1]}/0f9a1c2d3e4b5a697887"
     with store_engine.begin() as conn:
-        bulk_upsert(conn, jobs, [{"job_id": "job-1", "dataset": "aws", "region": "us-east-1", "status": "SUCCEEDED",
-                                  "created_at": started - timedelta(minutes=1)}])  # fmt: skip
-        bulk_upsert(conn, job_attempts, [{"job_id": "job-1", "attempt": 0, "task_arn": task_arn,
-                                          "container_instance_arn": ci_arn, "started_at": started}])  # fmt: skip
+        bulk_upsert(
+            conn,
+            jobs,
+            [
+                {
+                    "job_id": "job-1",
+                    "dataset": "aws",
+                    "region": "us-east-1",
+                    "status": "SUCCEEDED",
+                    "created_at": started - timedelta(minutes=1),
+                }
+            ],
+        )
+        bulk_upsert(
+            conn,
+            job_attempts,
+            [
+                {
+                    "job_id": "job-1",
+                    "attempt": 0,
+                    "task_arn": task_arn,
+                    "container_instance_arn": ci_arn,
+                    "started_at": started,
+                }
+            ],
+        )
     logs = client(aws_endpoint, "logs")
     group = f"/aws/ecs/containerinsights/{cluster.rsplit('/', 1)[-1]}/performance"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="FargateTelemetry-1")
     minutes = [started + timedelta(minutes=m) for m in (1, 2, 3)]
     events = [
-        {"Type": "Task", "TaskId": "0f9a1c2d3e4b5a697887", "CpuUtilized": cpu, "MemoryUtilized": mem,
-         "Timestamp": int(t.replace(tzinfo=UTC).timestamp() * 1000)}
+        {
+            "Type": "Task",
+            "TaskId": "0f9a1c2d3e4b5a697887",
+            "CpuUtilized": cpu,
+            "MemoryUtilized": mem,
+            "Timestamp": int(t.replace(tzinfo=UTC).timestamp() * 1000),
+        }
         for t, cpu, mem in zip(minutes, (512.0, 2048.0, 1024.0), (900.0, 3100.0, 2000.0), strict=True)
-    ] + [{"Type": "Container", "TaskId": "0f9a1c2d3e4b5a697887", "CpuUtilized": 9999.0,
-          "Timestamp": int(minutes[0].replace(tzinfo=UTC).timestamp() * 1000)}]  # fmt: skip
+    ] + [
+        {
+            "Type": "Container",
+            "TaskId": "0f9a1c2d3e4b5a697887",
+            "CpuUtilized": 9999.0,
+            "Timestamp": int(minutes[0].replace(tzinfo=UTC).timestamp() * 1000),
+        }
+    ]
     logs.put_log_events(
-        logGroupName=group, logStreamName="FargateTelemetry-1",
-        logEvents=sorted(({"timestamp": e["Timestamp"], "message": json.dumps(e)} for e in events), key=lambda e: e["timestamp"]),
-    )  # fmt: skip
+        logGroupName=group,
+        logStreamName="FargateTelemetry-1",
+        logEvents=sorted(
+            ({"timestamp": e["Timestamp"], "message": json.dumps(e)} for e in events),
+            key=lambda e: e["timestamp"],
+        ),
+    )
     cloudwatch = client(aws_endpoint, "cloudwatch")
     cloudwatch.put_metric_data(
         Namespace="AWS/EC2",
-        MetricData=[{"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
-                     "Timestamp": minutes[1], "Value": 63.5, "Unit": "Percent"}],
-    )  # fmt: skip
+        MetricData=[
+            {
+                "MetricName": "CPUUtilization",
+                "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+                "Timestamp": minutes[1],
+                "Value": 63.5,
+                "Unit": "Percent",
+            }
+        ],
+    )
     plan = emulator_plan(aws_endpoint)
 
     first = {r.source: r for r in collect(store_engine, [plan], select_sources(["instances", "usage"]))}

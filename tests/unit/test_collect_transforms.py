@@ -27,16 +27,27 @@ def _fixture(*parts: str) -> dict:
 
 def test_jobs_transform_reads_attempts_reclaims_and_oom_without_mutating_input() -> None:
     reclaimed = {
-        "container": {"exitCode": None, "taskArn": "arn:aws:ecs:us-east-1:1:task/c/aaa", "networkInterfaces": []},
-        "startedAt": T0 + 1000, "stoppedAt": T0 + 2000,
+        "container": {
+            "exitCode": None,
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/aaa",
+            "networkInterfaces": [],
+        },
+        "startedAt": T0 + 1000,
+        "stoppedAt": T0 + 2000,
         "statusReason": "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated.",
-    }  # fmt: skip
+    }
     reclaimed["container"].pop("exitCode")
     oom = {
-        "container": {"exitCode": 137, "reason": "OutOfMemoryError: Container killed due to memory usage",
-                      "taskArn": "arn:aws:ecs:us-east-1:1:task/c/bbb", "networkInterfaces": []},
-        "startedAt": T0 + 3000, "stoppedAt": T0 + 4000, "statusReason": "Essential container in task exited",
-    }  # fmt: skip
+        "container": {
+            "exitCode": 137,
+            "reason": "OutOfMemoryError: Container killed due to memory usage",
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/bbb",
+            "networkInterfaces": [],
+        },
+        "startedAt": T0 + 3000,
+        "stoppedAt": T0 + 4000,
+        "statusReason": "Essential container in task exited",
+    }
     records = [
         job_record("job-a", T0, status="FAILED", attempts=[reclaimed, oom]),
         job_record("job-b", T0 + 10, legacy=True),
@@ -79,11 +90,27 @@ def test_array_and_multinode_parents_and_children() -> None:
     )
     child = job_record("arr:1", T0, arrayProperties={"index": 1})
     node_parent = job_record(
-        "mnp", T0, attempts=[], container=None,
-        nodeProperties={"numNodes": 4, "mainNode": 0, "nodeRangeProperties": [
-            {"targetNodes": "0:", "container": {"resourceRequirements": [
-                {"type": "VCPU", "value": "16"}, {"type": "MEMORY", "value": "65536"}, {"type": "GPU", "value": "1"}]}}]},
-    )  # fmt: skip
+        "mnp",
+        T0,
+        attempts=[],
+        container=None,
+        nodeProperties={
+            "numNodes": 4,
+            "mainNode": 0,
+            "nodeRangeProperties": [
+                {
+                    "targetNodes": "0:",
+                    "container": {
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": "16"},
+                            {"type": "MEMORY", "value": "65536"},
+                            {"type": "GPU", "value": "1"},
+                        ]
+                    },
+                }
+            ],
+        },
+    )
     node_child = job_record("mnp#2", T0, nodeDetails={"nodeIndex": 2, "isMainNode": False})
     fargate = job_record("fg", T0, platformCapabilities=["FARGATE"])
     jobs, _ = transform_jobs([parent, child, node_parent, node_child, fargate], None, "us-east-1")
@@ -123,9 +150,14 @@ def test_price_list_product_gives_the_hourly_on_demand_price() -> None:
     product = _fixture("ec2-instance-selector", "GetProducts_m5_large.json")
     frame = transform_price_list([json.dumps(product)], "us-east-1")
     assert frame.to_dict("records") == [
-        {"region": "us-east-1", "instance_type": "m5.large", "effective_date": pd.Timestamp("2021-02-01"),
-         "price_per_hour": 0.096, "source": "pricing-api"}
-    ]  # fmt: skip
+        {
+            "region": "us-east-1",
+            "instance_type": "m5.large",
+            "effective_date": pd.Timestamp("2021-02-01"),
+            "price_per_hour": 0.096,
+            "source": "pricing-api",
+        }
+    ]
 
 
 def test_spot_prices_skip_points_at_or_before_each_pair_watermark() -> None:
@@ -150,11 +182,21 @@ def test_keyword_and_family_expansion_uses_the_catalog() -> None:
 
 def test_task_events_become_vcpu_and_memory_samples() -> None:
     events = [
-        {"timestamp": T0, "message": json.dumps({"Type": "Task", "TaskId": "t1", "CpuUtilized": 1536.0,
-                                                 "MemoryUtilized": 700, "Timestamp": T0})},
+        {
+            "timestamp": T0,
+            "message": json.dumps(
+                {
+                    "Type": "Task",
+                    "TaskId": "t1",
+                    "CpuUtilized": 1536.0,
+                    "MemoryUtilized": 700,
+                    "Timestamp": T0,
+                }
+            ),
+        },
         {"timestamp": T0, "message": json.dumps({"Type": "Container", "TaskId": "t1", "CpuUtilized": 5.0})},
         {"timestamp": T0, "message": "not json"},
-    ]  # fmt: skip
+    ]
     frame = transform_task_events(events, None)
     assert sorted(zip(frame["metric"], frame["value"], strict=True)) == [
         ("cpu_vcpus", 1.5),
