@@ -4,6 +4,7 @@ denied while another succeeds; and an emulator killed in the middle of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -136,8 +137,12 @@ def test_multi_page_listing_children_throttle_then_success(sqlite_engine: Engine
     # A second run lists the same jobs and describes none of them.
     batch2, stubber2 = _stubbed("batch")
     _stub_listing(stubber2, records, throttle_first=False)
-    [again] = collect(sqlite_engine, [fixed_plan("prod", {"batch": batch2})], select_sources(["jobs"]),
-                      clock=Clock(NOW + timedelta(hours=1)))  # fmt: skip
+    [again] = collect(
+        sqlite_engine,
+        [fixed_plan("prod", {"batch": batch2})],
+        select_sources(["jobs"]),
+        clock=Clock(NOW + timedelta(hours=1)),
+    )
     stubber2.assert_no_pending_responses()
     assert (again.status, again.items_written) == ("succeeded", 0)
 
@@ -150,21 +155,46 @@ def test_spot_price_history_pages_are_incremental(sqlite_engine: Engine) -> None
         record["Timestamp"] = datetime.fromisoformat(record["Timestamp"])
     now = datetime(2021, 2, 10)
     with sqlite_engine.begin() as conn:
-        bulk_upsert(conn, instances, [{"instance_id": "i-0abc", "instance_type": "m5.large", "region": REGION,
-                                       "capacity_type": "SPOT", "first_seen": now, "last_seen": now}])  # fmt: skip
+        bulk_upsert(
+            conn,
+            instances,
+            [
+                {
+                    "instance_id": "i-0abc",
+                    "instance_type": "m5.large",
+                    "region": REGION,
+                    "capacity_type": "SPOT",
+                    "first_seen": now,
+                    "last_seen": now,
+                }
+            ],
+        )
 
     def run(at: datetime) -> Any:
         ec2, stubber = _stubbed("ec2")
-        params = {"InstanceTypes": ["m5.large"], "ProductDescriptions": ["Linux/UNIX"], "StartTime": ANY,
-                  "EndTime": ANY}  # fmt: skip
-        stubber.add_response("describe_spot_price_history",
-                             {"SpotPriceHistory": history[:100], "NextToken": "2"}, params)  # fmt: skip
-        stubber.add_response("describe_spot_price_history",
-                             {"SpotPriceHistory": history[100:200], "NextToken": "3"}, {**params, "NextToken": "2"})  # fmt: skip
-        stubber.add_response("describe_spot_price_history",
-                             {"SpotPriceHistory": history[200:]}, {**params, "NextToken": "3"})  # fmt: skip
-        [result] = collect(sqlite_engine, [fixed_plan("prod", {"ec2": ec2})], select_sources(["spot_prices"]),
-                           clock=Clock(at))  # fmt: skip
+        params = {
+            "InstanceTypes": ["m5.large"],
+            "ProductDescriptions": ["Linux/UNIX"],
+            "StartTime": ANY,
+            "EndTime": ANY,
+        }
+        stubber.add_response(
+            "describe_spot_price_history", {"SpotPriceHistory": history[:100], "NextToken": "2"}, params
+        )
+        stubber.add_response(
+            "describe_spot_price_history",
+            {"SpotPriceHistory": history[100:200], "NextToken": "3"},
+            {**params, "NextToken": "2"},
+        )
+        stubber.add_response(
+            "describe_spot_price_history", {"SpotPriceHistory": history[200:]}, {**params, "NextToken": "3"}
+        )
+        [result] = collect(
+            sqlite_engine,
+            [fixed_plan("prod", {"ec2": ec2})],
+            select_sources(["spot_prices"]),
+            clock=Clock(at),
+        )
         stubber.assert_no_pending_responses()
         return result
 
@@ -254,15 +284,14 @@ def doomed_server(aws_endpoint: str) -> Iterator[Any]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
     server.start()
     yield server
-    try:
+    with contextlib.suppress(Exception):  # already stopped by the test
         server.stop()
-    except Exception:  # already stopped by the test
-        pass
 
 
 @pytest.mark.emulator
-def test_emulator_killed_mid_run_leaves_no_partial_rows(aws_endpoint: str, doomed_server: Any,
-                                                       store_engine: Engine) -> None:  # fmt: skip
+def test_emulator_killed_mid_run_leaves_no_partial_rows(
+    aws_endpoint: str, doomed_server: Any, store_engine: Engine
+) -> None:
     estate = build_batch_estate(aws_endpoint)
     submit_and_wait(estate["batch"], estate["queue"], estate["rev1"], ["a", "b"])
     host, port = doomed_server._server.server_address[:2]
