@@ -18,7 +18,18 @@ from optimizer.domain import ApiCall, ChangePlan, UpdateKind
 from optimizer.errors import UserError
 from optimizer.store.schema import audit_log, change_plans
 
-RESULTS = ("pending", "succeeded", "partial", "failed", "not-applied", "refused", "dry-run")
+RESULTS = (
+    "pending",
+    "succeeded",
+    "partial",
+    "failed",
+    "not-applied",
+    "refused",
+    "dry-run",
+    "kept",
+    "regressed",
+)
+"""`kept` / `regressed`: auto-tuning's verdict on one of its changes (action `observe`)."""
 
 
 def utcnow() -> datetime:
