@@ -94,10 +94,17 @@ def _sqlite_upsert(
     dialect = conn.dialect
     converted = []
     for name in columns:
+        col_type = table.c[name].type
+        if isinstance(col_type, DateTime):
+            converted.append(_sqlite_datetimes(frame[name]))
+            continue
         values = _column_values(frame, name)
-        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
-            values = [None if v is None else processor(v) for v in values]
+        if isinstance(col_type, JSON):
+            values = [None if v is None else _encode_json(v) for v in values]
+        else:
+            processor = col_type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                values = [None if v is None else processor(v) for v in values]
         converted.append(values)
     quoted = [f'"{c}"' for c in columns]
     sql = f'INSERT INTO "{table.name}" ({", ".join(quoted)}) VALUES ({", ".join("?" * len(columns))})'
@@ -119,6 +126,25 @@ def _sqlite_upsert(
     finally:
         cursor.close()
     return written
+
+
+_encode_json = json.JSONEncoder(default=None).encode  # same output as SQLAlchemy's json.dumps
+
+
+def _sqlite_datetimes(series: pd.Series) -> list[str | None]:
+    """Vectorised form of SQLAlchemy's SQLite DATETIME storage format ("YYYY-MM-DD HH:MM:SS.ffffff").
+
+    Writing exactly SQLAlchemy's format matters: SQLite compares datetimes as text, so a value stored
+    without microseconds would sort before a query parameter for the same instant.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = pd.to_datetime(series.astype(object).where(series.notna(), None))
+    if getattr(series.dt, "tz", None) is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = series.to_numpy(dtype="datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ").astype(object)
+    text[np.isnat(values)] = None
+    return text.tolist()
 
 
 def _pg_value(value: Any, is_json: bool) -> Any:
