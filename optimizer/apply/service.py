@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from optimizer.apply import records
 from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
-from optimizer.apply.reader import BatchReader
+from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
 from optimizer.config import ApplySettings
 from optimizer.domain import ChangePlan, Recommendation
@@ -37,7 +37,8 @@ class TargetClients:
         for pair in candidates:
             key = (pair.target.name, region)
             if key not in self._accounts:
-                self._accounts[key] = self.factory.account_id(pair.target, region)
+                with aws_errors(f"identifying the account of target {pair.target.name} in {region}"):
+                    self._accounts[key] = self.factory.account_id(pair.target, region)
             if self._accounts[key] == account:
                 return self.factory.client(service, pair.target, region)
         raise ConfigError(f"{arn}: no configured target covers account {account} in region {region}")
@@ -93,7 +94,9 @@ class ApplyService:
         stored = get_recommendation(self.engine, ident)
         rec = stored.recommendation
         reader = BatchReader(self.clients("batch", rec.target_arn))
-        plan = plan_change(rec, read_state(reader, rec), self.options)
+        with aws_errors(f"reading {rec.target_arn}"):
+            state = read_state(reader, rec)
+        plan = plan_change(rec, state, self.options)
         records.save_plan(self.engine, plan)
         return stored, plan
 
