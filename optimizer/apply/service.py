@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from optimizer.apply import records
 from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
+from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
 from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
@@ -51,7 +52,14 @@ def read_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
         if target is None:
             raise UserError(f"{rec.target_arn}: compute environment not found")
         queues = reader.queues_using(target["computeEnvironmentArn"], target["computeEnvironmentName"])
-        return CurrentState(target, tuple(queues))
+        others = {
+            ref
+            for queue in queues
+            for ref in queue_order(queue.get("computeEnvironmentOrder") or [])
+            if ref not in (target["computeEnvironmentArn"], target["computeEnvironmentName"])
+        }
+        ces = [ce for ref in sorted(others) if (ce := reader.compute_environment(ref)) is not None]
+        return CurrentState(target, tuple(queues), tuple(ces))
     if rec.target_kind == "job-queue":
         target = reader.job_queue(rec.target_arn)
         if target is None:

@@ -255,3 +255,31 @@ def test_read_back_compares_sets_and_names_what_differs() -> None:
     assert verify_call(call, landed, ce()).landed
     verdict = verify_call(call, ce(), ce())
     assert not verdict.landed and "computeResources.instanceTypes" in verdict.detail
+
+
+def test_a_recommendation_made_on_other_values_is_stale() -> None:
+    rec = make_recommendation(
+        "min-max", CE_ARN, "compute-environment", {"max_vcpus": 128}, current={"max_vcpus": 512, "note": "x"}
+    )
+    with pytest.raises(RefusedError, match="stale: max_vcpus was 512 when recommended, now 256"):
+        plan_change(rec, CurrentState(ce()))
+    fresh = make_recommendation(
+        "min-max", CE_ARN, "compute-environment", {"max_vcpus": 128}, current={"max_vcpus": 256}
+    )
+    assert plan_change(fresh, CurrentState(ce())).calls
+
+
+def test_eks_compute_environments_are_not_applied() -> None:
+    with pytest.raises(RefusedError, match="EKS"):
+        plan_change(ce_rec({"max_vcpus": 8}), CurrentState({**ce(), "containerOrchestrationType": "EKS"}))
+
+
+def test_fargate_replacement_refused_when_the_queue_keeps_an_ec2_ce() -> None:
+    other = {
+        **ce(),
+        "computeEnvironmentName": "ec2",
+        "computeEnvironmentArn": f"{ACCOUNT}:compute-environment/ec2",
+    }
+    state = CurrentState(ce(), (queue(CE_ARN, other["computeEnvironmentArn"]),), (other,))
+    with pytest.raises(InputError, match=r"queue q also uses ec2 \(EC2\); Batch does not mix"):
+        plan_change(ce_rec({"platform": "FARGATE"}), state)
