@@ -13,49 +13,7 @@ from optimizer.apply.rollback import build_rollback
 from optimizer.apply.verify import verify_call
 from optimizer.domain import UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
-from tests.apply_helpers import make_recommendation
-
-ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
-CE_ARN = f"{ACCOUNT}:compute-environment/ce"
-SLR = "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
-CUSTOM_ROLE = "arn:aws:iam::123456789012:role/AWSBatchServiceRole"
-
-
-def ce(strategy: str = "BEST_FIT_PROGRESSIVE", role: str | None = SLR, **resources: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "computeEnvironmentName": "ce",
-        "computeEnvironmentArn": CE_ARN,
-        "type": "MANAGED",
-        "state": "ENABLED",
-        "status": "VALID",
-        "tags": {"team": "data"},
-        "computeResources": {
-            "type": "EC2",
-            "allocationStrategy": strategy,
-            "minvCpus": 0,
-            "desiredvCpus": 4,
-            "maxvCpus": 256,
-            "instanceTypes": ["m5.large"],
-            "subnets": ["subnet-1"],
-            "securityGroupIds": ["sg-1"],
-            "instanceRole": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
-            **resources,
-        },
-    }
-    if role:
-        item["serviceRole"] = role
-    return item
-
-
-def queue(*ce_arns: str, name: str = "q") -> dict[str, Any]:
-    return {
-        "jobQueueName": name,
-        "jobQueueArn": f"{ACCOUNT}:job-queue/{name}",
-        "state": "ENABLED",
-        "status": "VALID",
-        "priority": 1,
-        "computeEnvironmentOrder": [{"order": i, "computeEnvironment": a} for i, a in enumerate(ce_arns, 1)],
-    }
+from tests.apply_helpers import ACCOUNT, CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
 
 
 def ce_rec(proposed: dict[str, Any]) -> Any:
