@@ -233,7 +233,7 @@ def _changes_rows() -> dict[Any, list[dict[str, Any]]]:
         {
             "target": "default",
             "region": REGION,
-            "source": "batch-jobs",
+            "source": "jobs",
             "started_at": at(6, 23),
             "finished_at": at(7, 5 / 60),
             "status": "succeeded",
@@ -243,7 +243,7 @@ def _changes_rows() -> dict[Any, list[dict[str, Any]]]:
         {
             "target": "default",
             "region": REGION,
-            "source": "ecs-instances",
+            "source": "instances",
             "started_at": at(3, 1),
             "finished_at": at(3, 1),
             "status": "failed",
@@ -254,7 +254,7 @@ def _changes_rows() -> dict[Any, list[dict[str, Any]]]:
         {
             "target": "default",
             "region": REGION,
-            "source": "ecs-instances",
+            "source": "instances",
             "started_at": at(6, 23),
             "finished_at": at(7, 2 / 60),
             "status": "succeeded",

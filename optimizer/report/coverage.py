@@ -13,6 +13,13 @@ from optimizer.report.model import Coverage, SourceFreshness
 from optimizer.report.spend import history_weeks, week_slice, weeks_with_data
 from optimizer.report.weeks import IsoWeek
 
+COST_SOURCES = ("jobs", "instances", "spot_prices")
+"""Collector sources (names as `optimizer/collectors` records them) whose lag makes costs partial.
+
+The catalog, bands or usage may legitimately run less often, so only these are checked for a
+successful run after the week ended.
+"""
+
 FALLBACK_SHARE_WARNING = 0.01
 """Warn when more than this share of spend was priced without its exact price series."""
 
@@ -64,7 +71,11 @@ def coverage(
         if s.failed_runs:
             tail = f" (last error: {s.last_error})" if s.last_error else ""
             notes.append(f"Collector {s.source}: {s.failed_runs} of {s.runs} runs failed this week{tail}.")
-    stale = [s for s in sources if s.last_success is None or s.last_success < week.end]
+    stale = [
+        s
+        for s in sources
+        if s.source in COST_SOURCES and (s.last_success is None or s.last_success < week.end)
+    ]
     if with_data and sources and stale:
         names = ", ".join(s.source for s in stale)
         notes.append(
