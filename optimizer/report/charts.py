@@ -13,7 +13,7 @@ import io
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.ticker import FuncFormatter
 
 from optimizer.report.model import DIMENSIONS, WASTE_CLASSES, WeeklyReport
 
@@ -30,12 +30,17 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _style(ax: Axes, title: str, money_axis: str = "y", money_format: str = "${x:,.0f}") -> None:
+def _dollars(value: float, _position: object = None) -> str:
+    """Tick label: cents for small amounts (a $3 week must not read $2, $2, $3), whole dollars above."""
+    return f"${value:,.2f}" if abs(value) < 10 else f"${value:,.0f}"
+
+
+def _style(ax: Axes, title: str, money_axis: str = "y") -> None:
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
     ax.spines[["top", "right"]].set_visible(False)
     ax.tick_params(labelsize=8)
     axis = ax.yaxis if money_axis == "y" else ax.xaxis
-    axis.set_major_formatter(StrMethodFormatter(money_format))
+    axis.set_major_formatter(FuncFormatter(_dollars))
 
 
 def daily_spend_chart(report: WeeklyReport) -> bytes | None:
@@ -108,7 +113,7 @@ def waste_chart(report: WeeklyReport) -> bytes | None:
     ax = fig.subplots()
     names = list(amounts)[::-1]
     ax.barh(names, [amounts[n] for n in names], color=ACCENT)
-    _style(ax, "Waste by class", money_axis="x", money_format="${x:,.2f}")
+    _style(ax, "Waste by class", money_axis="x")
     return _png(fig)
 
 

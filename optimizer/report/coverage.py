@@ -102,7 +102,7 @@ def coverage(
         latest_data_day=latest,
         sources=sources,
         cost_source=cost_source,
-        fallback_priced_usd=fallback_priced_usd,
+        fallback_priced_usd=fallback_priced_usd if with_data else None,  # no spend: nothing was priced
         notes=tuple(notes),
         info=tuple(info),
     )

@@ -32,8 +32,8 @@ def with_week_labels(daily: pd.DataFrame) -> pd.DataFrame:
     """The aggregate with `day` as a naive midnight Timestamp and its ISO week `week` label."""
     day = pd.to_datetime(daily["day"]).dt.normalize()
     iso = day.dt.isocalendar()
-    labels = iso["year"].astype(str) + "-W" + iso["week"].astype(int).map("{:02d}".format)
-    return daily.assign(day=day, week=labels.astype(object))
+    labels = [f"{int(y)}-W{int(w):02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
+    return daily.assign(day=day, week=pd.Series(labels, index=daily.index, dtype=object))
 
 
 def week_slice(daily: pd.DataFrame, week: IsoWeek) -> pd.DataFrame:
