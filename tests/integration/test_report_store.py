@@ -181,3 +181,31 @@ def test_cli_writes_the_files_and_rejects_bad_weeks(
     assert "2026 has no ISO week 60" in capsys.readouterr().err
     assert main(["report", "--sink", "email"]) == 2
     assert "report.smtp_host" in capsys.readouterr().err
+
+
+def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from optimizer.config import Settings
+    from optimizer.report.job import run_weekly_report_job, weekly_cron
+    from optimizer.store.engine import create_store_engine, upgrade
+
+    db = tmp_path / "store.db"
+    engine = create_store_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    seed_estate(engine)
+    engine.dispose()
+    settings = Settings(
+        store={"database_url": f"sqlite:///{db}"},
+        report={"out_dir": str(tmp_path / "weekly"), "timezone": "Europe/Paris"},
+    )
+    cron = weekly_cron(settings)
+    assert (cron["day_of_week"], cron["hour"], cron["minute"], str(cron["timezone"])) == (
+        "mon",
+        8,
+        0,
+        "Europe/Paris",
+    )
+    # Monday 23 Nov 2026 08:00 in Paris is 07:00 UTC: W47 has ended in both zones
+    assert run_weekly_report_job(settings, now=datetime(2026, 11, 23, 7, tzinfo=UTC))
+    assert (tmp_path / "weekly" / "batchopt-report-2026-W47.html").is_file()
