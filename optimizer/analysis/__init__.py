@@ -9,5 +9,5 @@ Public entry points (the dashboard and the report call these):
   waste classes, all split by UTC day; `rollup.cost_by`, `rollup.waste_by`, `rollup.cost_by_tag`,
   `rollup.daily_aggregate`.
 - `utilization.hourly_utilization`, `utilization.fragmentation`.
-- `rightsizing.rightsizing_evidence`.
+- `rightsizing.rightsizing_evidence`, `rightsizing.name_pattern`.
 """

@@ -96,7 +96,7 @@ def instance_lifetimes(
     return start, end
 
 
-def _capacity(instances: pd.DataFrame, instance_types: pd.DataFrame) -> pd.DataFrame:
+def capacity_of(instances: pd.DataFrame, instance_types: pd.DataFrame) -> pd.DataFrame:
     """vCPUs, allocatable memory and GPUs of each instance's type (NaN when the type is unknown)."""
     types = instance_types.copy()
     if "allocatable_memory_mib" not in types.columns:
@@ -184,7 +184,7 @@ def attribute_costs(
             inst[col] = None
     i_start, i_end = instance_lifetimes(inst, since, until)
     book = build_rate_book(inst, i_start, ondemand, spot_prices)
-    cap = _capacity(inst, instance_types)
+    cap = capacity_of(inst, instance_types)
 
     # --- instance-days: the total that must be split -------------------------------------------
     ip = split_by_bucket(i_start, i_end, DAY_SECONDS)
@@ -194,7 +194,7 @@ def attribute_costs(
     ip_key = ip.source.astype(np.int64) * n_days_key + ip.bucket
 
     # --- attempts on known instances ------------------------------------------------------------
-    att = _attempts_with_jobs(attempts, jobs)
+    att = attempts_with_jobs(attempts, jobs)
     inst_index = pd.Series(np.arange(len(inst)), index=inst["instance_id"].astype(object))
     inst_index = inst_index[~inst_index.index.duplicated(keep="last")]
     a_inst = att["instance_id"].astype(object).map(inst_index).to_numpy(dtype=np.float64)
@@ -319,7 +319,7 @@ def attribute_costs(
     return CostAttribution(instances=inst_out, attempts=att_out, lines=lines)
 
 
-def _attempts_with_jobs(attempts: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
+def attempts_with_jobs(attempts: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     """Attempts joined with their job's requests and dimensions (missing jobs give NaN/None)."""
     att = attempts.reset_index(drop=True)
     for col in ("instance_id", "started_at", "stopped_at", "peak_vcpus", "peak_memory_mib"):

@@ -33,7 +33,7 @@ def _period_column(lines: pd.DataFrame, period: Period) -> pd.Series:
     if period == "day":
         return day
     if period == "week":
-        return day - pd.to_timedelta(day.dt.weekday, unit="D")
+        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     raise ValueError(f"period {period!r}: must be 'day' or 'week'")
 
 
