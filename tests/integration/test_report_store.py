@@ -209,3 +209,43 @@ def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_p
     # Monday 23 Nov 2026 08:00 in Paris is 07:00 UTC: W47 has ended in both zones
     assert run_weekly_report_job(settings, now=datetime(2026, 11, 23, 7, tzinfo=UTC))
     assert (tmp_path / "weekly" / "batchopt-report-2026-W47.html").is_file()
+
+
+def _cost_daily_sums(engine: Engine, dim: str) -> dict[str, float]:
+    sql = f"""SELECT {dim}, SUM(total_usd) FROM cost_daily
+              WHERE dataset = 'aws' AND day >= :since AND day < :until GROUP BY {dim}"""
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"since": W47.start, "until": W47.end}).all()
+    return {str(k): float(v) for k, v in rows}
+
+
+def test_persisted_aggregate_is_used_when_newer_than_the_collection(store_engine: Engine) -> None:
+    from optimizer.analysis_store import run_analysis
+
+    seed_estate(store_engine)
+    since = W47.shifted(-4).start
+    # the seed's last successful collection finished Mon 23 Nov 00:05: an analysis after it is current
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 23, 1), since=since, until=W47.end)
+    report = _report(store_engine)
+    assert "persisted daily aggregate" in report.coverage.cost_source
+    assert report.coverage.fallback_priced_usd is None  # not known from the aggregate
+    for dim in ("queue", "compute_environment_arn", "job_definition_name", "capacity_type"):
+        _approx(_breakdown(report, dim), _cost_daily_sums(store_engine, dim))
+    # and the persisted figures are the instances' own costs, as summed from the raw tables
+    _approx(
+        _breakdown(report, "queue"),
+        sql_costs(store_engine, "COALESCE(j.queue, '(idle)')", W47.start, W47.end),
+    )
+
+
+def test_a_stale_persisted_aggregate_is_not_trusted(store_engine: Engine) -> None:
+    from optimizer.analysis_store import run_analysis
+
+    seed_estate(store_engine)
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 20), since=W47.shifted(-4).start, until=W47.end)
+    report = _report(store_engine)
+    assert "attributed now" in report.coverage.cost_source
+    # current, but only the report week analysed: the history weeks would be missing from it
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 23, 1), since=W47.start, until=W47.end)
+    assert "attributed now" in _report(store_engine).coverage.cost_source
+    assert report.total is not None and report.total.current == pytest.approx(8.54)
