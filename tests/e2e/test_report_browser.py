@@ -104,4 +104,3 @@ def test_chromium_renders_the_report_to_a_png(sqlite_engine: Engine) -> None:
                 assert shot.stat().st_size > 20_000
         finally:
             browser.close()
-

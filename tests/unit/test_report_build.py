@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from optimizer.report.build import build_weekly_report
 from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
+from optimizer.report.model import WeeklyReport
 from optimizer.report.render_markdown import render_markdown
 from optimizer.report.weeks import IsoWeek
 
@@ -40,10 +41,9 @@ def row(
     }
 
 
-def build(rows: list[dict], threshold: float = 0.25):
-    return build_weekly_report(
-        ReportInputs(daily=pd.DataFrame(rows, columns=list(DAILY_COLUMNS))), WEEK, generated_at=GENERATED, anomaly_threshold=threshold
-    )
+def build(rows: list[dict], threshold: float = 0.25) -> WeeklyReport:
+    inputs = ReportInputs(daily=pd.DataFrame(rows, columns=list(DAILY_COLUMNS)))
+    return build_weekly_report(inputs, WEEK, generated_at=GENERATED, anomaly_threshold=threshold)
 
 
 def monday(weeks_back: int = 0) -> date:
