@@ -124,6 +124,7 @@ def run_report(
     now: datetime,
     week: IsoWeek | None = None,
     dataset: str = COLLECTED_DATASET,
+    pdf: bool = False,
 ) -> ReportRun:
     """Build the report for `week` (default: the last complete week at `now`) and deliver it.
 
@@ -139,7 +140,7 @@ def run_report(
         anomaly_threshold=r.anomaly_threshold,
         top_n=r.top_n,
     )
-    rendered = render_all(report, r.top_n)
+    rendered = render_all(report, r.top_n, pdf=pdf)
     results = deliver_all(sinks, rendered)
     return ReportRun(rendered, results)
 

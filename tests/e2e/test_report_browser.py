@@ -104,3 +104,19 @@ def test_chromium_renders_the_report_to_a_png(sqlite_engine: Engine) -> None:
                 assert shot.stat().st_size > 20_000
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
+def test_optional_pdf_is_printed_from_the_same_html(sqlite_engine: Engine) -> None:
+    seed_estate(sqlite_engine)
+    week = parse_week("2026-W47")
+    report = build_weekly_report(
+        load_inputs(sqlite_engine, week), week, generated_at=datetime(2026, 11, 23, 8)
+    )
+    rendered = render_all(report, pdf=True, chromium_path=CHROMIUM)
+    pdf = rendered.files["batchopt-report-2026-W47.pdf"]
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 20_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "report-2026-W47.pdf").write_bytes(pdf)
+    assert "batchopt-report-2026-W47.pdf" not in render_all(report).files  # only when asked for
