@@ -14,14 +14,15 @@ Daily costs are the analytics engineer's attribution, never a second derivation:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from optimizer import analysis_store
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.report.coverage import COST_SOURCES
-from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
+from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.spend import HISTORY_WEEKS
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.read import read_frame
@@ -43,9 +44,9 @@ def report_window(week: IsoWeek) -> tuple[datetime, datetime]:
     return week.shifted(-HISTORY_WEEKS).start, week.end
 
 
-def _latest(engine: Engine, query: object) -> datetime | None:
+def _latest(engine: Engine, query: Select[Any]) -> datetime | None:
     with engine.connect() as conn:
-        value = conn.execute(query).scalar()  # type: ignore[call-overload]
+        value = conn.execute(query).scalar()
     return None if value is None else pd.Timestamp(value).to_pydatetime()
 
 
@@ -181,7 +182,7 @@ def _runs(engine: Engine, week: IsoWeek) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, last
 
 
-def load_inputs(
+def load_report_inputs(
     engine: Engine, week: IsoWeek, *, dataset: str = COLLECTED_DATASET, top_n: int = 10
 ) -> ReportInputs:
     current = persisted_is_current(engine, dataset, week)
@@ -193,7 +194,12 @@ def load_inputs(
     else:
         daily, fallback = _computed_daily(engine, dataset, week)
         source = "attributed now from the store's instances, job attempts and prices"
-    runs, last = _runs(engine, week)
+    # collector runs describe the collected history only; an imported trace has none of its own
+    runs, last = (
+        _runs(engine, week)
+        if dataset == COLLECTED_DATASET
+        else (empty(RUN_COLUMNS), empty(LAST_SUCCESS_COLUMNS))
+    )
     return ReportInputs(
         daily=daily,
         reclaims=_reclaims(engine, dataset, week),

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from optimizer.report.build import build_weekly_report
-from optimizer.report.load import load_inputs
+from optimizer.report.load import load_report_inputs
 from optimizer.report.render import render_all
 from optimizer.report.weeks import parse_week
 from tests.data_paths import REPO_ROOT
@@ -42,7 +42,7 @@ class _Tags(HTMLParser):
 
 def _html(engine: Engine, week: str) -> str:
     iso = parse_week(week)
-    report = build_weekly_report(load_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
+    report = build_weekly_report(load_report_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
     return render_all(report).html
 
 
@@ -112,7 +112,7 @@ def test_optional_pdf_is_printed_from_the_same_html(sqlite_engine: Engine) -> No
     seed_estate(sqlite_engine)
     week = parse_week("2026-W47")
     report = build_weekly_report(
-        load_inputs(sqlite_engine, week), week, generated_at=datetime(2026, 11, 23, 8)
+        load_report_inputs(sqlite_engine, week), week, generated_at=datetime(2026, 11, 23, 8)
     )
     rendered = render_all(report, pdf=True, chromium_path=CHROMIUM)
     pdf = rendered.files["batchopt-report-2026-W47.pdf"]

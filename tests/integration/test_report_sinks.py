@@ -24,7 +24,7 @@ from optimizer.aws.session import SessionFactory
 from optimizer.config import AwsSettings, Settings
 from optimizer.errors import ConfigError
 from optimizer.report.build import build_weekly_report
-from optimizer.report.load import load_inputs
+from optimizer.report.load import load_report_inputs
 from optimizer.report.render import RenderedReport, render_all
 from optimizer.report.run import configured_sinks, make_sinks
 from optimizer.report.sink_email import SmtpSink
@@ -43,7 +43,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> RenderedReport:
     upgrade(engine)
     seed_estate(engine)
     week = parse_week("2026-W47")
-    report = build_weekly_report(load_inputs(engine, week), week, generated_at=datetime(2026, 11, 23, 8))
+    report = build_weekly_report(
+        load_report_inputs(engine, week), week, generated_at=datetime(2026, 11, 23, 8)
+    )
     engine.dispose()
     return render_all(report)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from optimizer.cli.main import main
 from optimizer.report.build import build_weekly_report
-from optimizer.report.load import load_inputs
+from optimizer.report.load import load_report_inputs
 from optimizer.report.model import WeeklyReport
 from optimizer.report.render import render_all
 from optimizer.report.weeks import parse_week
@@ -56,7 +56,7 @@ def sql_costs(engine: Engine, group: str, since: datetime, until: datetime) -> d
 
 def _report(engine: Engine, week: str = "2026-W47") -> WeeklyReport:
     iso = parse_week(week)
-    return build_weekly_report(load_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
+    return build_weekly_report(load_report_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
 
 
 def _breakdown(report: WeeklyReport, dim: str) -> dict[str, float]:
