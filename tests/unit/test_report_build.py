@@ -133,3 +133,64 @@ def test_breakdowns_always_add_up_to_the_total(spec: list[tuple[int, float, str,
     for anomaly in report.anomalies:
         if anomaly.kind == "week-over-week" and anomaly.previous_usd:
             assert abs(anomaly.current_usd / anomaly.previous_usd - 1) > report.anomaly_threshold
+
+
+def test_changes_are_measured_on_whole_days_around_the_change() -> None:
+    ce = "arn:aws:batch:us-east-1:1:compute-environment/ce"
+    rows = [row(monday(0) - timedelta(days=d), 10.0, ce=ce) for d in range(1, 8)]  # $1/vCPU-h before
+    rows += [row(monday(0) + timedelta(days=d), 5.0, ce=ce) for d in range(3, 7)]  # $0.5/vCPU-h after
+    rows += [row(monday(0) + timedelta(days=2), 999.0, ce=ce)]  # the change day itself is left out
+    audit = pd.DataFrame(
+        [
+            {
+                "id": 1,
+                "action": "apply",
+                "actor": "bob",
+                "started_at": datetime(2026, 11, 18, 9),
+                "finished_at": None,
+                "result": "succeeded",
+                "message": None,
+                "recommendation_id": "r",
+                "target_kind": "compute-environment",
+                "target_arn": ce,
+                "target_name": "ce",
+                "title": "t",
+            },
+            {
+                "id": 2,
+                "action": "apply",
+                "actor": "bob",
+                "started_at": datetime(2026, 11, 19, 9),
+                "finished_at": datetime(2026, 11, 19, 9, 5),
+                "result": "succeeded",
+                "message": float("nan"),
+                "recommendation_id": None,
+                "target_kind": None,
+                "target_arn": None,
+                "target_name": None,
+                "title": None,
+            },
+            {
+                "id": 3,
+                "action": "apply",
+                "actor": "bob",
+                "started_at": datetime(2026, 11, 22, 9),
+                "finished_at": datetime(2026, 11, 22, 9),
+                "result": "succeeded",
+                "message": None,
+                "recommendation_id": "r",
+                "target_kind": "compute-environment",
+                "target_arn": ce,
+                "target_name": "ce",
+                "title": "t",
+            },
+        ]
+    )
+    inputs = ReportInputs(daily=pd.DataFrame(rows, columns=list(DAILY_COLUMNS)), audit=audit)
+    measured, unknown, last_day = build_weekly_report(inputs, WEEK, generated_at=GENERATED).changes
+    assert measured.at == datetime(2026, 11, 18, 9)  # no finish time: its start
+    assert measured.before_usd_per_vcpu_hour == 1.0 and measured.after_usd_per_vcpu_hour == 0.5
+    assert measured.realized_savings_usd == (1.0 - 0.5) * 40.0
+    assert unknown.target == "(unknown target)" and unknown.realized_savings_usd is None
+    assert "not measured" in unknown.note
+    assert last_day.realized_savings_usd is None and "no complete day" in last_day.note
