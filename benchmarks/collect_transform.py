@@ -46,13 +46,15 @@ DEFINITIONS = [
     f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{n}:{r}"
     for n in ("align", "call", "qc")
     for r in (1, 2, 3)
-]  # noqa: E501
+]
 
 
 def _attempt(rng: random.Random, job_id: str, start: int, outcome: str) -> dict[str, Any]:
     cluster = f"AWSBatch-ce-{rng.randrange(8)}"
     container: dict[str, Any] = {
-        "containerInstanceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/{rng.getrandbits(64):016x}",
+        "containerInstanceArn": (
+            f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/{cluster}/{rng.getrandbits(64):016x}"
+        ),
         "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{cluster}/{rng.getrandbits(96):024x}",
         "logStreamName": f"align/default/{job_id[:12]}",
         "networkInterfaces": [],
@@ -92,9 +94,13 @@ def generate(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/pipeline:{rng.randrange(40)}",
             "command": ["run", "--sample", "Ref::sample"],
             "jobRoleArn": f"arn:aws:iam::{ACCOUNT}:role/batch-job",
-            "volumes": [], "environment": [{"name": "STAGE", "value": "prod"}], "mountPoints": [], "ulimits": [],
-            "secrets": [], "networkInterfaces": [],
-        }  # fmt: skip
+            "volumes": [],
+            "environment": [{"name": "STAGE", "value": "prod"}],
+            "mountPoints": [],
+            "ulimits": [],
+            "secrets": [],
+            "networkInterfaces": [],
+        }
         if rng.random() < 0.3:
             container |= {"vcpus": vcpus, "memory": memory}
         else:
