@@ -74,7 +74,7 @@ def features(y: np.ndarray, hours: pd.DatetimeIndex, origin: np.ndarray, target:
     frame = pd.DataFrame(
         {
             "hour_of_day": hours.hour.to_numpy()[np.clip(target, 0, len(hours) - 1)],
-            "day_of_week": hours.dayofweek.to_numpy()[np.clip(target, 0, len(hours) - 1)],
+            "day_of_week": hours.day_of_week.to_numpy()[np.clip(target, 0, len(hours) - 1)],
             "horizon": h,
             "same_hour_w1": w[0] / scale,
             "same_hour_w2": w[1] / scale,
@@ -103,6 +103,7 @@ class DemandForecaster:
     threads: int = 1  # small models: OpenMP threads only add contention on a shared machine
     models: dict[float, HistGradientBoostingRegressor] = field(default_factory=dict)
     trained_rows: int = 0
+    unknown_features: list[str] = field(default_factory=list)
 
     def _training_rows(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -123,6 +124,9 @@ class DemandForecaster:
         origin, target = self._training_rows(y)
         x = features(y, pd.DatetimeIndex(series.index), origin, target)
         z = y[target] / x.attrs["scale"]
+        # with under 4 weeks of history the oldest lags are never known: constant, not all-missing
+        self.unknown_features = [c for c in x.columns if x[c].isna().all()]
+        x[self.unknown_features] = 0.0
         self.models = {}
         with threadpool_limits(limits=self.threads, user_api="openmp"):
             self._fit_quantiles(x, z)
@@ -157,6 +161,7 @@ class DemandForecaster:
         origin = np.full(horizon, o)
         x = features(np.r_[y, np.full(horizon, np.nan)], hours, origin, target)
         scale = x.attrs["scale"]
+        x[self.unknown_features] = 0.0
         out = pd.DataFrame(index=future)
         out.index.name = "hour"
         previous = None

@@ -4,9 +4,10 @@ Observed: reclaims per spot instance-hour, where an instance counts as reclaimed
 it was stopped by a spot reclaim (`job_attempts.is_spot_reclaim`) and exposure is the instance's
 spot lifetime. Few instance-hours give a noisy rate (0 reclaims in 30 hours says little), so the
 estimate is the posterior mean of a Gamma-Poisson model whose prior is the Spot Instance Advisor
-band for the type in that region, worth `prior_hours` instance-hours of evidence:
+band for the type in that region, worth `prior_events` expected interruptions of evidence (so
+`prior_hours = prior_events / prior_rate` instance-hours: a calm pool's band is worth more hours):
 
-    rate = (reclaims + prior_rate * prior_hours) / (instance_hours + prior_hours)
+    rate = (reclaims + prior_events) / (instance_hours + prior_hours)
 
 `weight` = instance_hours / (instance_hours + prior_hours) says how much is observation. The band is a
 monthly interruption frequency ("<5%", "5-10%", ... ">20%"); its midpoint p (25% for ">20%") becomes
@@ -24,7 +25,7 @@ from optimizer.analysis.cost import instance_lifetimes
 
 HOURS_PER_MONTH = 730.0
 BAND_MIDPOINTS = (0.025, 0.075, 0.125, 0.175, 0.25)
-DEFAULT_PRIOR_HOURS = 2000.0
+DEFAULT_PRIOR_EVENTS = 1.0
 
 
 def band_hourly_rate(band: pd.Series | np.ndarray) -> np.ndarray:
@@ -64,7 +65,7 @@ def observed_reclaims(instances: pd.DataFrame, attempts: pd.DataFrame) -> pd.Dat
 
 
 def interruption_rates(
-    observed: pd.DataFrame, bands: pd.DataFrame, *, prior_hours: float = DEFAULT_PRIOR_HOURS
+    observed: pd.DataFrame, bands: pd.DataFrame, *, prior_events: float = DEFAULT_PRIOR_EVENTS
 ) -> pd.DataFrame:
     """Shrunk hourly interruption rate per (region, AZ, type); `bands` is the store's band table."""
     if observed.empty:
@@ -80,7 +81,8 @@ def interruption_rates(
     reclaims = out["reclaims"].to_numpy(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["observed_rate"] = np.where(hours > 0, reclaims / hours, np.nan)
-    shape = reclaims + out["prior_rate"].to_numpy() * prior_hours
+    prior_hours = prior_events / out["prior_rate"].to_numpy()
+    shape = reclaims + prior_events
     rate_param = hours + prior_hours
     out["rate"] = shape / rate_param
     out["weight"] = hours / rate_param

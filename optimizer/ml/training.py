@@ -199,7 +199,7 @@ def train_interruptions(
         features=["region", "availability_zone", "instance_type", "spot advisor band"],
         target="spot reclaims per instance-hour (Gamma-Poisson posterior mean)",
         metrics=metrics,
-        params={"prior_hours": 2000.0},
+        params={"prior_events": 1.0},
         data={"dataset": dataset},
     )
     registry.save(rates, card)

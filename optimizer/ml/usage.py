@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from optimizer.analysis.rightsizing import name_pattern
 
@@ -174,6 +175,11 @@ class UsageQuantileModel:
         x = self._features(train)
         self.feature_names = list(x.columns)
         y = np.log1p(train["peak_memory_mib"].to_numpy(np.float64))
+        with threadpool_limits(limits=1, user_api="openmp"):  # small data: threads only contend
+            self._fit(x, y, calibration)
+        return self
+
+    def _fit(self, x: pd.DataFrame, y: np.ndarray, calibration: pd.DataFrame) -> None:
         self.model = HistGradientBoostingRegressor(
             loss="quantile",
             quantile=self.base_quantile,
@@ -193,7 +199,9 @@ class UsageQuantileModel:
         return self
 
     def recommend(self, frame: pd.DataFrame) -> np.ndarray:
-        pred = np.expm1(self.model.predict(self._features(frame)) + self.shift)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            raw = self.model.predict(self._features(frame))
+        pred = np.expm1(raw + self.shift)
         return _round_up(np.maximum(pred, MEMORY_STEP_MIB), MEMORY_STEP_MIB)
 
 
