@@ -26,7 +26,7 @@ class Verdict:
 
 
 def _same(field: str, observed: Any, expected: Any) -> bool:
-    if field in _SET_LIKE:
+    if field.rsplit(".", 1)[-1] in _SET_LIKE:
         return sorted(observed or []) == sorted(expected or [])
     if isinstance(expected, int | float) and observed is not None:
         try:
