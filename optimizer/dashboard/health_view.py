@@ -89,11 +89,9 @@ def scheduler_jobs(engine: Engine) -> pd.DataFrame | None:
 
 
 def job_descriptions() -> dict[str, str]:
-    """What each registered periodic job does, from the schedule registry (empty if a build lacks it)."""
-    try:
-        from optimizer.schedule import discover_jobs  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    """What each registered periodic job does, from the schedule registry."""
+    from optimizer.schedule import discover_jobs  # imports every area's `scheduled` module: only when asked
+
     return {str(job.id): str(job.description) for job in discover_jobs()}
 
 

@@ -9,14 +9,16 @@ parser reads like Create* bodies), and the catalog (types, on-demand prices, Spo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
+from optimizer.simulate import build_catalog, parse_config, replay
 from optimizer.store.read import catalog_frame, interruption_bands_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues
 
@@ -58,8 +60,6 @@ def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | 
 
 
 def load_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
-    from optimizer.datasets import load_dataset
-
     dataset, queue = scope_of(scope)
     jobs, _start = load_dataset(engine, dataset)
     if queue is not None:
@@ -85,10 +85,6 @@ def replay_summaries(
     inputs: ReplayInputs, proposed: dict[str, Any], seed: int = 0
 ) -> dict[str, dict[str, Any]]:
     """Replay summaries keyed "current configuration" (when known) and "what-if plan"."""
-    from dataclasses import replace
-
-    from optimizer.simulate import build_catalog, parse_config, replay
-
     catalog = build_catalog(inputs.prices, inputs.bands, region=inputs.region)
     documents = {"what-if plan": proposed}
     if inputs.current is not None:

@@ -1,8 +1,8 @@
 """What-if: a stored fleet problem with the user's policy and headroom, re-solved by the solver.
 
-Pure pieces: `with_policy` returns a new `batchopt.problem/v1` document (the stored one untouched) and
-`compare` lines the stored plan up against the re-solved one. Solving itself is the solver's
-(`optimizer.solver`); `solver_entry` finds it, so the page can say plainly when a build lacks it.
+`with_policy` returns a new `batchopt.problem/v1` document (the stored one untouched), `solve_document`
+hands it to the solver (`optimizer.solver`), and `compare` lines the stored plan up against the
+re-solved one.
 """
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
+
+from optimizer.solver.compute_environments import recommend_environments
+from optimizer.solver.plan import plan_from_dict, plan_to_dict
+from optimizer.solver.problem import problem_from_dict
+from optimizer.solver.solve import solve
 
 POLICY_FIELDS = (
     "max_spot_share",
@@ -69,35 +74,19 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
     return rows
 
 
-def solver_entry() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """`solve(problem document) -> plan document` over the solver, or None when a build lacks it.
+def solve_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Solve a `batchopt.problem/v1` document into a `batchopt.plan/v1` one with the solver.
 
     The solver is pure and takes its clock as a parameter; the dashboard, which may read the clock,
     hands it `time.monotonic`. A malformed stored problem raises `InputError` naming the field.
     """
-    try:
-        from optimizer.solver.plan import plan_to_dict
-        from optimizer.solver.problem import problem_from_dict
-        from optimizer.solver.solve import solve
-    except ImportError:
-        return None
-
-    def run(document: dict[str, Any]) -> dict[str, Any]:
-        problem = problem_from_dict(document, source="stored fleet problem")
-        return plan_to_dict(solve(problem, clock=time.monotonic))
-
-    return run
+    problem = problem_from_dict(document, source="stored fleet problem")
+    return plan_to_dict(solve(problem, clock=time.monotonic))
 
 
 def recommended_environments(
     problem: Mapping[str, Any], plan: Mapping[str, Any], queue_name: str
-) -> dict[str, Any] | None:
-    """The solver's CreateComputeEnvironment / CreateJobQueue bodies for a plan (None without it)."""
-    try:
-        from optimizer.solver.compute_environments import recommend_environments
-        from optimizer.solver.plan import plan_from_dict
-        from optimizer.solver.problem import problem_from_dict
-    except ImportError:
-        return None
+) -> dict[str, Any]:
+    """The solver's CreateComputeEnvironment / CreateJobQueue bodies for a plan (see its module)."""
     parsed = problem_from_dict(dict(problem), source="stored fleet problem")
     return recommend_environments(parsed, plan_from_dict(dict(plan), source="what-if plan"), queue_name)

@@ -194,12 +194,6 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
     )
 
 
-def test_what_if_says_when_the_build_has_no_solver(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("optimizer.dashboard.pages.what_if.solver_entry", lambda: None)
-    app = run_page("what_if")
-    assert any("no fleet-mix solver" in w.value for w in app.warning)
-
-
 def test_runs_and_health_shows_runs_failures_models_and_schedule(
     seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,8 +111,7 @@ def _detail(url: str, rec_id: str) -> None:
 def _actions(url: str, rec: dict) -> None:
     st.subheader("Act")
     settings = state.settings()
-    missing = actions.apply_available()
-    disabled = missing or apply_disabled_reason(settings)
+    disabled = apply_disabled_reason(settings)
     if disabled:
         st.info(disabled)
     gate = apply_gate(settings) if not disabled else None

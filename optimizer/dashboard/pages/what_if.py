@@ -12,7 +12,7 @@ from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import load_inputs, replay_summaries, summary_rows
 from optimizer.dashboard.state import engine_for
-from optimizer.dashboard.what_if_model import compare, recommended_environments, solver_entry, with_policy
+from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
 from optimizer.errors import UserError
 
 REQUEST_KEY = "what_if_request"
@@ -21,9 +21,7 @@ DEFAULT_REGION = "us-east-1"
 
 @st.cache_data(show_spinner="Solving...", max_entries=16)
 def _solve(problem: dict) -> dict:
-    solve = solver_entry()
-    assert solve is not None
-    return solve(problem)
+    return solve_document(problem)
 
 
 def render() -> None:
@@ -64,10 +62,6 @@ def render() -> None:
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
         submitted = st.form_submit_button("Re-solve")
 
-    solve = solver_entry()
-    if solve is None:
-        st.warning("This build has no fleet-mix solver (optimizer.solver), so a what-if cannot be solved.")
-        return
     if submitted:
         st.session_state[REQUEST_KEY] = (
             plan_id,
@@ -111,7 +105,7 @@ def render() -> None:
     )
     scope = str(plans.loc[plans["id"] == plan_id, "scope"].iat[0])
     environments = recommended_environments(problem, proposed, scope)
-    if not environments or not environments.get("computeEnvironments"):
+    if not environments.get("computeEnvironments"):
         return
     with st.expander("Compute environments for the what-if plan (CreateComputeEnvironment bodies)"):
         st.json(environments)
