@@ -113,6 +113,10 @@ def test_cost_explorer_totals_waste_top_definitions_and_tags_match_the_rollups(s
     want = want.drop(index=IDLE)
     assert list(top.index) == list(want.index)
     assert top["total_usd"].to_numpy() == pytest.approx(want["total_usd"].to_numpy())
+    app.radio(key="period").set_value("week").run()
+    assert metric(app, "Total") == money(lines["total_usd"].sum()), (
+        "a period changes the chart, not the totals"
+    )
     tags = frame_with(app, "tag_value", "total_usd").set_index("tag_value")["total_usd"]
     by_tag = cost_by_tag(result, "team").set_index("tag:team")["total_usd"]
     assert tags.sort_index().to_numpy() == pytest.approx(by_tag.sort_index().to_numpy())

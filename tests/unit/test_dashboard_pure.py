@@ -18,7 +18,7 @@ from optimizer.cli.main import main
 from optimizer.config import Settings
 from optimizer.dashboard.auth import apply_disabled_reason, secret_matches
 from optimizer.dashboard.diff import MISSING, field_changes, unified_diff
-from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 from optimizer.dashboard.health_view import load_model_cards, model_card_rows
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.realized import realized_savings
@@ -97,6 +97,13 @@ def test_ce_filters_by_account_and_region_from_the_arn() -> None:
     assert ce_arns_matching([CE, other], [], [], []) is None
     assert ce_arns_matching([CE, other], [], ["999999999999"], []) == [other]
     assert ce_arns_matching([CE, other], [CE], [], ["us-east-1"]) == []
+
+
+def test_weeks_start_on_monday() -> None:
+    days = pd.Series(pd.to_datetime(["2026-11-01", "2026-11-02", "2026-11-08", "2026-11-09"]))  # Sun, Mon...
+    weeks = period_start(days, "week").dt.strftime("%Y-%m-%d").tolist()
+    assert weeks == ["2026-10-26", "2026-11-02", "2026-11-02", "2026-11-09"]
+    assert period_start(days, "day").equals(days)
 
 
 def test_what_if_policy_overrides_and_headroom_round_up_without_touching_the_original() -> None:
