@@ -12,7 +12,9 @@ browser load of Streamlit and Plotly each time), by URL again within the cache T
 the sidebar after the cache was dropped again (in-app navigation reading the store). The server's
 very first render, which imports the app, is reported on its own.
 
-Run: PYTHONPATH=. python benchmarks/dashboard.py [--jobs 1000000] [--db PATH] [--reuse]
+Run: PYTHONPATH=. python -m benchmarks.dashboard [--jobs 1000000] [--db PATH] [--reuse]
+(as a module: `python benchmarks/dashboard.py` would put benchmarks/ first on the path, where
+benchmarks/optimizer.py hides the `optimizer` package)
 Writes benchmarks/results/dashboard.json. The machine may be shared: figures say so.
 """
 

@@ -45,6 +45,7 @@ def dashboard_server(env: Mapping[str, str], *, startup_seconds: float = 90.0) -
     """`batchopt dashboard --port <free>` with `env`; yields its base URL, stops it afterwards."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    (REPO / "test-artifacts").mkdir(exist_ok=True)
     log = open(REPO / "test-artifacts" / f"streamlit-{port}.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "optimizer", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
