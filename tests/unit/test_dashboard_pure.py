@@ -180,6 +180,7 @@ def test_dashboard_command_binds_localhost_by_default_and_headless(
     assert command[command.index("--server.port") + 1] == "8501"
     assert command[command.index("--server.headless") + 1] == "true"
     assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
+    assert command[command.index("--client.toolbarMode") + 1] == "viewer"
     monkeypatch.setenv("BATCHOPT_DASHBOARD__PORT", "9000")
     assert main(["dashboard", "--host", "0.0.0.0"]) == 0
     assert calls[-1][calls[-1].index("--server.address") + 1] == "0.0.0.0"
