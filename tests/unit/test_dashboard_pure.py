@@ -22,7 +22,7 @@ from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_
 from optimizer.dashboard.health_view import load_model_cards, model_card_rows
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.realized import realized_savings
-from optimizer.dashboard.spot_view import reclaim_rates
+from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 from optimizer.dashboard.what_if_model import compare, with_policy
 from tests.dashboard_helpers import fleet_documents
 
@@ -137,6 +137,20 @@ def test_reclaim_rates_count_instances_per_spot_instance_hour() -> None:
     row = reclaim_rates(reclaims, hours).iloc[0]
     assert (row["reclaimed_instances"], row["reclaimed_attempts"], row["hours_lost"]) == (3, 6, 4.0)
     assert row["reclaims_per_1000h"] == pytest.approx(2.0)
+
+
+def test_spot_steps_are_carried_to_the_newest_sample() -> None:
+    history = pd.DataFrame(
+        {
+            "availability_zone": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2026-11-01 00:00", "2026-11-01 05:00", "2026-11-01 01:00"]),
+            "price": [0.04, 0.08, 0.05],
+        }
+    )
+    out = extend_steps(history)
+    b = out[out["availability_zone"] == "b"]
+    assert b["timestamp"].max() == pd.Timestamp("2026-11-01 05:00") and b["price"].tolist() == [0.05, 0.05]
+    assert len(out[out["availability_zone"] == "a"]) == 2, "the AZ with the newest sample is unchanged"
 
 
 def test_the_apply_gate_needs_the_switch_and_a_sign_in_method() -> None:
