@@ -230,3 +230,13 @@ def test_a_day_without_rows_is_quiet_only_when_the_collectors_read_it() -> None:
     ).coverage
     assert partial.quiet_days == () and partial.days_without_data == (date(2026, 11, 21), date(2026, 11, 22))
     assert partial.partial and any("instances" in n for n in partial.notes)
+
+
+def test_slack_summary_escapes_mrkdwn_in_names() -> None:
+    from optimizer.report.render import render_all
+    from optimizer.report.sink_slack import slack_payload
+
+    rows = [row(monday(1), 10.0, queue="a<b>&c"), row(monday(0), 50.0, queue="a<b>&c")]
+    payload = slack_payload(render_all(build(rows)))
+    text = payload["blocks"][0]["text"]["text"]
+    assert "a&lt;b&gt;&amp;c" in text and "a<b>" not in text
