@@ -67,6 +67,7 @@ def coverage(
     last_success: pd.DataFrame,
     cost_source: str,
     fallback_priced_usd: float | None,
+    generated_at: datetime | None = None,
 ) -> Coverage:
     """What the week's data covers; warnings go to `notes`, context to `info`."""
     current = week_slice(daily, week)
@@ -85,6 +86,10 @@ def coverage(
     latest: date | None = pd.Timestamp(daily["day"].max()).date() if not daily.empty else None
     notes: list[str] = []
     info: list[str] = [f"Costs: {cost_source}."]
+    if generated_at is not None and generated_at < week.end:
+        notes.append(
+            f"The week had not ended when this report was generated ({generated_at:%Y-%m-%d %H:%M} UTC)."
+        )
     if with_data and without:
         days = ", ".join(d.strftime("%a %d %b") for d in without)
         notes.append(f"{len(without)} of 7 days have no cost data ({days}): totals cover the rest only.")
