@@ -201,11 +201,15 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
 def test_runs_and_health_shows_runs_failures_models_and_schedule(
     seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from optimizer.ml.registry import ModelCard, ModelRegistry
+
     models = tmp_path / "models"
-    models.mkdir()
-    (models / "demand.card.json").write_text(
-        '{"name": "demand-q-main", "trained_at": "2026-11-09", "metrics": {"backtest": {"mae": 1.5}}}'
-    )
+    card = ModelCard(
+        name="demand-q-main", kind="demand-forecast", trained_at="2026-11-09T03:00:00",
+        training_window={"start": "2026-10-01", "end": "2026-11-09"}, features=["hour"], target="vcpus",
+        metrics={"backtest": {"mae": 1.5}},
+    )  # fmt: skip
+    ModelRegistry(models).save({"fitted": True}, card)
     monkeypatch.setenv("BATCHOPT_MODELS_DIR", str(models))
     app = run_page("health")
     assert metric(app, "Failed runs") == "1"

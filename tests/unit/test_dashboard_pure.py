@@ -3,7 +3,6 @@ rates, the apply gate's rules and model cards; and the `batchopt dashboard` comm
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.realized import realized_savings
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 from optimizer.dashboard.what_if_model import compare, with_policy
+from optimizer.ml.registry import ModelCard, ModelRegistry
 from tests.dashboard_helpers import fleet_documents
 
 CE = "arn:aws:batch:eu-west-1:111122223333:compute-environment/spot"
@@ -166,18 +166,24 @@ def test_the_apply_gate_needs_the_switch_and_a_sign_in_method() -> None:
     assert secret_matches("pässword", "pässword")
 
 
-def test_model_cards_are_read_and_broken_ones_reported(tmp_path: Path) -> None:
-    (tmp_path / "forecast.card.json").write_text(
-        json.dumps({"name": "f", "metrics": {"mae": 2.0, "vs": {"naive": 3}}})
-    )
-    (tmp_path / "broken.card.json").write_text("{not json")
-    (tmp_path / "forecast.joblib").write_bytes(b"\x80")
-    cards = load_model_cards(tmp_path)
-    assert [c["_file"] for c in cards] == ["broken.card.json", "forecast.card.json"]
-    rows = model_card_rows(cards).set_index("file")
-    assert rows.loc["forecast.card.json", "metric: mae"] == 2.0
-    assert rows.loc["forecast.card.json", "metric: vs.naive"] == 3
-    assert "broken.card.json" in rows.loc["broken.card.json", "error"]
+def test_model_cards_come_from_the_registry_and_bad_ones_are_reported(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    card = ModelCard(
+        name="forecast-q1", kind="demand-forecast", trained_at="2026-11-09T03:00:00",
+        training_window={"start": "2026-10-01", "end": "2026-11-09"}, features=["hour"], target="vcpus",
+        metrics={"mae": 2.0, "seasonal_naive": {"mae": 3.0}},
+    )  # fmt: skip
+    registry.save({"fitted": True}, card)
+    old = ModelCard(**{**card.to_json(), "name": "old", "library_versions": {"scikit-learn": "0.20.0"}})
+    registry.save({"fitted": True}, old)
+    (tmp_path / "broken.json").write_text("{not json")
+    rows = model_card_rows(load_model_cards(tmp_path)).set_index("file")
+    assert rows.loc["forecast-q1.json", "metric: mae"] == 2.0
+    assert rows.loc["forecast-q1.json", "metric: seasonal_naive.mae"] == 3.0
+    assert rows.loc["forecast-q1.json", "window_start"] == "2026-10-01"
+    assert pd.isna(rows.loc["forecast-q1.json", "error"])
+    assert "scikit-learn 0.20.0" in rows.loc["old.json", "error"]
+    assert "unreadable" in rows.loc["broken.json", "error"]
     assert load_model_cards(tmp_path / "missing") == []
 
 
