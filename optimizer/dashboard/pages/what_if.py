@@ -31,7 +31,7 @@ def render() -> None:
         return
     plans = queries.fleet_plan_list(url)
     if plans.empty:
-        no_data("no fleet problem has been solved", "batchopt recommend")
+        no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
         return
     labels = {int(p.id): f"#{p.id} {p.scope} ({p.created_at:%Y-%m-%d %H:%M})" for p in plans.itertuples()}
     plan_id = st.selectbox("Start from plan", list(labels), format_func=labels.get, key="wi_plan")
