@@ -1,0 +1,327 @@
+"""The configuration a replay runs: Batch's own CreateComputeEnvironment / CreateJobQueue bodies.
+
+Using the API's request bodies means the current estate (DescribeComputeEnvironments output is a
+superset) and a recommendation (which the planner turns into exactly these calls) replay through
+the same parser. An optional `simulation` object sets the model's own knobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from optimizer.errors import ConfigError
+from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
+from optimizer.simulate.retry import RetryStrategy
+
+# Batch instance-type aliases. `optimal` is the legacy alias for the c4, m4 and r4 families; the
+# newer `default_*` aliases pick current-generation general, compute and memory families.
+INSTANCE_ALIASES: dict[str, tuple[str, ...]] = {
+    "optimal": ("c4", "m4", "r4"),
+    "default_x86_64": ("m6i", "c6i", "r6i"),
+    "default_arm64": ("m6g", "c6g", "r6g"),
+}
+EC2_KINDS = ("EC2", "SPOT")
+FARGATE_KINDS = ("FARGATE", "FARGATE_SPOT")
+STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
+
+
+@dataclass(frozen=True)
+class ComputeEnvironment:
+    """A managed CE as the replay models it."""
+
+    name: str
+    kind: str  # EC2 | SPOT | FARGATE | FARGATE_SPOT
+    allocation_strategy: str
+    min_vcpus: float
+    max_vcpus: float
+    desired_vcpus: float
+    instance_types: tuple[InstanceSpec, ...] = ()
+    enabled: bool = True
+
+    @property
+    def is_fargate(self) -> bool:
+        return self.kind in FARGATE_KINDS
+
+    @property
+    def is_spot(self) -> bool:
+        return self.kind in ("SPOT", "FARGATE_SPOT")
+
+    @property
+    def capacity_type(self) -> str:
+        """The store's capacity_type for EC2 CEs; Fargate CEs report their kind."""
+        if self.is_fargate:
+            return self.kind
+        return "SPOT" if self.is_spot else "ON_DEMAND"
+
+    @property
+    def strict_max(self) -> bool:
+        """BEST_FIT on on-demand never exceeds maxvCpus; every other strategy may by one instance."""
+        return self.kind == "EC2" and self.allocation_strategy == "BEST_FIT"
+
+
+@dataclass(frozen=True)
+class JobQueue:
+    name: str
+    priority: int
+    compute_environments: tuple[str, ...]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """The model's knobs. Defaults: an EC2 instance joins the cluster 180 s after launch (boot plus
+    ECS agent registration, typical of Batch's ECS-optimized AMI); idle instances are terminated
+    after 300 s; a Fargate task starts 60 s after dispatch (image pull); jobs without a retry
+    strategy of their own get `default_retry_strategy` (Batch's default is a single attempt)."""
+
+    seed: int = 0
+    launch_delay_s: float = 180.0
+    scale_in_idle_s: float = 300.0
+    fargate_start_delay_s: float = 60.0
+    default_retry_strategy: RetryStrategy = field(default_factory=RetryStrategy)
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    compute_environments: tuple[ComputeEnvironment, ...]
+    queues: tuple[JobQueue, ...]
+    options: SimulationOptions = field(default_factory=SimulationOptions)
+    fargate: FargatePricing = field(default_factory=FargatePricing)
+
+    def environment(self, name: str) -> ComputeEnvironment:
+        return next(ce for ce in self.compute_environments if ce.name == name)
+
+
+def _name_from_ref(ref: str) -> str:
+    """CE and queue references may be names or ARNs (`...:compute-environment/NAME`)."""
+    return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
+
+
+def _number(value: Any, where: str, problems: list[str], *, default: float | None = None) -> float:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        problems.append(f"{where}: must be a non-negative number, got {value!r}")
+        return default or 0.0
+    return float(value)
+
+
+def _expand_types(names: list[Any], catalog: Catalog, where: str, problems: list[str]) -> list[InstanceSpec]:
+    families = catalog.families()
+    chosen: dict[str, InstanceSpec] = {}
+    for name in names:
+        if not isinstance(name, str):
+            problems.append(f"{where}: not an instance type name: {name!r}")
+            continue
+        members: list[str] = []
+        for family in INSTANCE_ALIASES.get(name, (name,)):
+            if family in catalog.types:
+                members.append(family)
+            elif family in families:
+                members.extend(families[family])
+        if not members:
+            problems.append(f"{where}: {name!r} is not an instance type or family in the price table")
+        for member in members:
+            chosen[member] = catalog.types[member]
+    return sorted(chosen.values(), key=lambda s: (s.family, s.vcpus, s.instance_type))
+
+
+def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> ComputeEnvironment | None:
+    where = f"computeEnvironments[{index}]"
+    if not isinstance(body, dict):
+        problems.append(f"{where}: expected a CreateComputeEnvironment request object")
+        return None
+    name = body.get("computeEnvironmentName")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}.computeEnvironmentName: required")
+        return None
+    where = f"computeEnvironments[{index}] ({name})"
+    if body.get("type", "MANAGED") != "MANAGED":
+        problems.append(f"{where}.type: only MANAGED compute environments can be replayed")
+        return None
+    res = body.get("computeResources")
+    if not isinstance(res, dict):
+        problems.append(f"{where}.computeResources: required for a MANAGED compute environment")
+        return None
+    kind = res.get("type")
+    if kind not in EC2_KINDS + FARGATE_KINDS:
+        problems.append(f"{where}.computeResources.type: must be EC2, SPOT, FARGATE or FARGATE_SPOT")
+        return None
+    max_vcpus = _number(res.get("maxvCpus"), f"{where}.computeResources.maxvCpus", problems)
+    min_vcpus = _number(res.get("minvCpus"), f"{where}.computeResources.minvCpus", problems, default=0.0)
+    desired = _number(
+        res.get("desiredvCpus"), f"{where}.computeResources.desiredvCpus", problems, default=min_vcpus
+    )
+    if not min_vcpus <= desired <= max_vcpus:
+        problems.append(f"{where}.computeResources: need minvCpus <= desiredvCpus <= maxvCpus")
+    strategy = res.get("allocationStrategy") or "BEST_FIT"
+    types: list[InstanceSpec] = []
+    if kind in FARGATE_KINDS:
+        if res.get("instanceTypes"):
+            problems.append(f"{where}.computeResources.instanceTypes: not allowed for {kind}")
+        min_vcpus = desired = 0.0  # Fargate has no idle capacity to keep
+    else:
+        if strategy not in STRATEGIES:
+            problems.append(
+                f"{where}.computeResources.allocationStrategy: must be one of {', '.join(STRATEGIES)}"
+            )
+        elif strategy.startswith("SPOT_") and kind != "SPOT":
+            problems.append(f"{where}.computeResources.allocationStrategy: {strategy} needs type SPOT")
+        names = res.get("instanceTypes")
+        if not isinstance(names, list) or not names:
+            problems.append(f"{where}.computeResources.instanceTypes: required for {kind}")
+            names = []
+        types = _expand_types(names, catalog, f"{where}.computeResources.instanceTypes", problems)
+        if kind == "SPOT" and types:
+            bid = _number(
+                res.get("bidPercentage"), f"{where}.computeResources.bidPercentage", problems, default=100.0
+            )
+            no_spot = [t.instance_type for t in types if t.spot_price is None]
+            types = [t for t in types if t.spot_price is not None]
+            # bidPercentage caps the spot price at that share of the on-demand price.
+            types = [t for t in types if t.spot_price <= t.ondemand_price * bid / 100.0 + 1e-12]  # type: ignore[operator]
+            if not types:
+                detail = f" (no spot price for {', '.join(no_spot[:5])})" if no_spot else ""
+                problems.append(f"{where}: no instance type has a spot price within bidPercentage{detail}")
+    return ComputeEnvironment(
+        name=name,
+        kind=kind,
+        allocation_strategy=strategy if kind in EC2_KINDS else kind,
+        min_vcpus=min_vcpus,
+        max_vcpus=max_vcpus,
+        desired_vcpus=desired,
+        instance_types=tuple(types),
+        enabled=body.get("state", "ENABLED") != "DISABLED",
+    )
+
+
+def _parse_queue(
+    body: Any, index: int, ces: dict[str, ComputeEnvironment], problems: list[str]
+) -> JobQueue | None:
+    where = f"jobQueues[{index}]"
+    if not isinstance(body, dict):
+        problems.append(f"{where}: expected a CreateJobQueue request object")
+        return None
+    name = body.get("jobQueueName")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}.jobQueueName: required")
+        return None
+    where = f"jobQueues[{index}] ({name})"
+    priority = body.get("priority", 1)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        problems.append(f"{where}.priority: must be an integer")
+        priority = 1
+    order = body.get("computeEnvironmentOrder")
+    if not isinstance(order, list) or not order:
+        problems.append(f"{where}.computeEnvironmentOrder: required, 1 to 3 compute environments")
+        return None
+    entries: list[tuple[int, str]] = []
+    for k, entry in enumerate(order):
+        ref = entry.get("computeEnvironment") if isinstance(entry, dict) else None
+        rank = entry.get("order", k) if isinstance(entry, dict) else k
+        if not isinstance(ref, str) or _name_from_ref(ref) not in ces:
+            problems.append(f"{where}.computeEnvironmentOrder[{k}]: unknown compute environment {ref!r}")
+            continue
+        entries.append((int(rank), _name_from_ref(ref)))
+    names = tuple(n for _, n in sorted(entries))
+    kinds = {ces[n].is_fargate for n in names}
+    if len(kinds) > 1:
+        problems.append(f"{where}: Batch does not allow EC2 and Fargate compute environments in one queue")
+    return JobQueue(
+        name=name,
+        priority=priority,
+        compute_environments=names,
+        enabled=body.get("state", "ENABLED") != "DISABLED",
+    )
+
+
+def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
+    if data is None:
+        return SimulationOptions()
+    if not isinstance(data, dict):
+        problems.append("simulation: expected an object")
+        return SimulationOptions()
+    known = {
+        "seed",
+        "launchDelaySeconds",
+        "scaleInIdleSeconds",
+        "fargateStartDelaySeconds",
+        "defaultRetryStrategy",
+    }
+    for key in sorted(set(data) - known):
+        problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems.append("simulation.seed: must be an integer")
+        seed = 0
+    defaults = SimulationOptions()
+    try:
+        retry = RetryStrategy.from_api(data.get("defaultRetryStrategy"), "simulation.defaultRetryStrategy")
+    except ConfigError as exc:
+        problems.append(str(exc))
+        retry = RetryStrategy()
+    return SimulationOptions(
+        seed=seed,
+        launch_delay_s=_number(
+            data.get("launchDelaySeconds"),
+            "simulation.launchDelaySeconds",
+            problems,
+            default=defaults.launch_delay_s,
+        ),
+        scale_in_idle_s=_number(
+            data.get("scaleInIdleSeconds"),
+            "simulation.scaleInIdleSeconds",
+            problems,
+            default=defaults.scale_in_idle_s,
+        ),
+        fargate_start_delay_s=_number(
+            data.get("fargateStartDelaySeconds"),
+            "simulation.fargateStartDelaySeconds",
+            problems,
+            default=defaults.fargate_start_delay_s,
+        ),
+        default_retry_strategy=retry,
+    )
+
+
+def parse_config(document: Any, catalog: Catalog, *, source: str = "config") -> ReplayConfig:
+    """Parse `{"computeEnvironments": [...], "jobQueues": [...], "simulation": {...}?}`.
+
+    Every problem is collected and reported at once (one line each, naming the field), so a user
+    fixes a configuration in one pass.
+    """
+    problems: list[str] = []
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a JSON object with computeEnvironments and jobQueues")
+    unknown = sorted(set(document) - {"computeEnvironments", "jobQueues", "simulation"})
+    problems += [f"{key}: unknown top-level key" for key in unknown]
+    ce_bodies = document.get("computeEnvironments")
+    queue_bodies = document.get("jobQueues")
+    if not isinstance(ce_bodies, list) or not ce_bodies:
+        raise ConfigError(f"{source}: computeEnvironments: required, a non-empty list")
+    if not isinstance(queue_bodies, list) or not queue_bodies:
+        raise ConfigError(f"{source}: jobQueues: required, a non-empty list")
+    ces: dict[str, ComputeEnvironment] = {}
+    for index, body in enumerate(ce_bodies):
+        ce = _parse_ce(body, index, catalog, problems)
+        if ce is not None:
+            if ce.name in ces:
+                problems.append(f"computeEnvironments[{index}]: duplicate name {ce.name!r}")
+            ces[ce.name] = ce
+    queues: list[JobQueue] = []
+    for index, body in enumerate(queue_bodies):
+        queue = _parse_queue(body, index, ces, problems)
+        if queue is not None:
+            if any(q.name == queue.name for q in queues):
+                problems.append(f"jobQueues[{index}]: duplicate name {queue.name!r}")
+            queues.append(queue)
+    options = _parse_options(document.get("simulation"), problems)
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
+    return ReplayConfig(
+        compute_environments=tuple(ces.values()),
+        queues=tuple(queues),
+        options=options,
+        fargate=catalog.fargate,
+    )

@@ -1,0 +1,133 @@
+"""Standard Workload Format (Parallel Workloads Archive): 18 whitespace-separated numeric fields.
+
+Fields (1-based, -1 = unknown): 1 job, 2 submit, 3 wait, 4 run, 5 allocated processors, 6 average
+CPU time, 7 used memory (KB per processor), 8 requested processors, 9 requested time, 10
+requested memory (KB per processor), 11 status (1 completed, 0 failed, 5 cancelled, 2-4 partial
+executions of checkpointed jobs), 12 user, 13 group, 14 application, 15 queue, 16 partition, 17
+preceding job, 18 think time. Header comments (`;`) carry `UnixStartTime`, the epoch second that
+submit time 0 is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from optimizer.errors import InputError
+from optimizer.traces.mapping import TraceMapping
+from optimizer.traces.schema import Trace, build_frame
+
+SWF_FIELDS = 18
+_UNIX_START = re.compile(r"^;\s*UnixStartTime:\s*(-?\d+)")
+# SWF status codes: 1 completed, 0 failed, 5 cancelled; 2, 3, 4 are parts of a checkpointed job
+# (the last part, 3, is its completion).
+_STATUS = {1: "SUCCEEDED", 0: "FAILED", 5: "FAILED", 2: "SUCCEEDED", 3: "SUCCEEDED", 4: "SUCCEEDED"}
+
+
+def _numbers(line: str, source: str, lineno: int) -> list[float]:
+    parts = line.split()
+    if len(parts) != SWF_FIELDS:
+        raise InputError(f"{source} line {lineno}: expected {SWF_FIELDS} fields, found {len(parts)}")
+    values = []
+    for index, part in enumerate(parts, start=1):
+        try:
+            value = float(part)
+        except ValueError:
+            raise InputError(f"{source} line {lineno}: field {index}: not a number: {part!r}") from None
+        if not math.isfinite(value):
+            raise InputError(f"{source} line {lineno}: field {index}: not a finite number: {part!r}")
+        values.append(value)
+    return values
+
+
+def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
+    """Parse SWF text lines. Jobs that never ran (runtime or processors unknown) are skipped and counted.
+
+    The SWF "preceding job" field becomes a dependency (`depends_on`) when that job is in the
+    file: the log says this job was submitted only after that one ended, which is exactly what a
+    Batch dependency expresses.
+    """
+    mapping = mapping or TraceMapping()
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            "job_id",
+            "submit_s",
+            "runtime_s",
+            "vcpus",
+            "memory_mib",
+            "gpus",
+            "queue",
+            "job_name",
+            "arch",
+            "user",
+            "status",
+            "depends_on",
+            "used_memory_mib",
+            "used_vcpus",
+            "wait_s",
+        )
+    }
+    skipped = {"runtime unknown": 0, "processors unknown": 0}
+    start_time: datetime | None = None
+    seen: set[str] = set()
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(";"):
+            match = _UNIX_START.match(line)
+            if match:
+                start_time = datetime.fromtimestamp(int(match.group(1)), tz=UTC).replace(tzinfo=None)
+            continue
+        f = _numbers(line, source, lineno)
+        job, submit, wait, run, alloc, avg_cpu, used_mem, req_procs, _rt, req_mem, status = f[:11]
+        user, _group, app, queue, _part, prev_job = f[11:17]
+        if job < 0 or job != int(job):
+            raise InputError(f"{source} line {lineno}: field 1 (job number): not a job number: {job}")
+        if submit < 0:
+            raise InputError(f"{source} line {lineno}: field 2 (submit time): negative: {submit}")
+        job_id = str(int(job))
+        if job_id in seen:
+            raise InputError(f"{source} line {lineno}: field 1 (job number): duplicate job {job_id}")
+        seen.add(job_id)
+        if run < 0:
+            skipped["runtime unknown"] += 1
+            continue
+        procs = req_procs if (mapping.swf_use_requested and req_procs > 0) else alloc
+        if procs <= 0:
+            procs = req_procs
+        if procs <= 0:
+            skipped["processors unknown"] += 1
+            continue
+        vcpus = procs * mapping.vcpus_per_processor
+        # SWF memory is KB per processor; requested memory is what a Batch job would reserve.
+        memory = req_mem * procs / 1024.0 if req_mem > 0 else vcpus * mapping.memory_mib_per_vcpu
+        rows["job_id"].append(job_id)
+        rows["submit_s"].append(submit)
+        rows["runtime_s"].append(max(run, mapping.min_runtime_s))
+        rows["vcpus"].append(vcpus)
+        rows["memory_mib"].append(memory)
+        rows["gpus"].append(0)
+        rows["queue"].append(f"q{int(queue)}" if queue >= 0 else mapping.default_queue)
+        rows["job_name"].append(f"app{int(app)}" if app >= 0 else f"job{job_id}")
+        rows["arch"].append(None)
+        rows["user"].append(f"u{int(user)}" if user >= 0 else None)
+        rows["status"].append(_STATUS.get(int(status), "SUCCEEDED" if status < 0 else "FAILED"))
+        rows["wait_s"].append(wait if wait >= 0 else math.nan)
+        rows["depends_on"].append([str(int(prev_job))] if prev_job > 0 else [])
+        # Average CPU time and used memory are per processor in SWF.
+        rows["used_memory_mib"].append(used_mem * procs / 1024.0 if used_mem > 0 else math.nan)
+        rows["used_vcpus"].append(avg_cpu / run * vcpus if avg_cpu > 0 and run > 0 else math.nan)
+    ids = set(rows["job_id"])
+    rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]
+    return Trace(
+        format="swf",
+        source=source,
+        jobs=build_frame(rows),
+        mapping=mapping,
+        start_time=start_time,
+        skipped={k: v for k, v in skipped.items() if v},
+    )
