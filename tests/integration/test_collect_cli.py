@@ -117,3 +117,20 @@ def test_scheduler_registers_collection_with_the_store_job_store(
     with engine.connect() as conn:
         assert len(conn.execute(select(jobs.c.job_id)).all()) == 1
     engine.dispose()
+
+
+def test_progress_bar_counts_every_run(capsys: pytest.CaptureFixture) -> None:
+    from optimizer.cli.cmd_collect import _with_progress
+    from optimizer.collectors.runner import RunResult
+
+    def work(on_progress: object) -> list[RunResult]:
+        done = [
+            RunResult("prod", "us-east-1", "jobs", "succeeded", 3, 3),
+            RunResult("prod", "us-east-1", "usage", "failed", error="AccessDenied"),
+        ]
+        for result in done:
+            on_progress(result)  # type: ignore[operator]
+        return done
+
+    assert len(_with_progress(2, work)) == 2
+    assert "2/2" in capsys.readouterr().err
