@@ -74,7 +74,7 @@ def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_f
     failed = [summary(r) for r in plain if r["status"] == "FAILED"]
     children = [summary(r) for r in records if ":" in r["jobId"]]
     stubber.add_response("describe_job_queues", QUEUES, {})
-    first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED"}
+    first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED", "maxResults": 1000}
     if throttle_first:
         stubber.add_client_error(
             "list_jobs", "ThrottlingException", "Rate exceeded", 400, expected_params=first
@@ -86,10 +86,14 @@ def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_f
         for status in ("SUCCEEDED", "FAILED"):
             listed = children if status == "SUCCEEDED" else []
             stubber.add_response(
-                "list_jobs", {"jobSummaryList": listed}, {"arrayJobId": "array-parent", "jobStatus": status}
+                "list_jobs",
+                {"jobSummaryList": listed},
+                {"arrayJobId": "array-parent", "jobStatus": status, "maxResults": 1000},
             )
     stubber.add_response(
-        "list_jobs", {"jobSummaryList": failed}, {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED"}
+        "list_jobs",
+        {"jobSummaryList": failed},
+        {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED", "maxResults": 1000},
     )
 
 
