@@ -135,3 +135,25 @@ def test_progress_bar_counts_every_run(capsys: pytest.CaptureFixture) -> None:
 
     assert len(_with_progress(2, work)) == 2
     assert "2/2" in capsys.readouterr().err
+
+
+def test_scheduler_command_stops_cleanly_on_sigterm(cli_env: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.data_paths import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optimizer", "scheduler"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert "scheduler started" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
