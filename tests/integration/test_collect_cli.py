@@ -78,6 +78,7 @@ def test_scheduler_registers_collection_with_the_store_job_store(
     from optimizer import collectors, schedule
     from optimizer.collectors.scheduled import collect_job
 
+    schedule.discover_jobs()  # register every area's jobs in the real registry first, then work on a copy
     monkeypatch.setattr(schedule, "_REGISTRY", dict(schedule._REGISTRY))
     schedule.register_job(
         "nightly-extra",
