@@ -54,7 +54,9 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, *, keep_existing
     written = 0
     try:
         # A large page cache for this connection keeps the indexes of a big table in memory while
-        # a million rows go in (negative = KiB); it is a cache size, not a durability setting.
+        # a million rows go in (negative = KiB); it is a cache size, not a durability setting. It is
+        # not shrunk afterwards: inside a still-open transaction that would spill dirty pages early,
+        # and pages are only allocated as used and freed when the pooled connection closes.
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         for start in range(0, len(rows), CHUNK_ROWS):
             cursor.executemany(sql, rows[start : start + CHUNK_ROWS])
