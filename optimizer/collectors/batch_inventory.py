@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Engine, Table, update
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.calls import items
-from optimizer.collectors.frames import for_store
 from optimizer.store.schema import compute_environments, job_queues
 from optimizer.store.upsert import bulk_upsert
 
@@ -134,7 +133,7 @@ def load_snapshot(
     conn: Connection, table: Table, frame: pd.DataFrame, *, account_id: str | None, region: str, now: datetime
 ) -> int:
     """Upsert what was seen, touch its `last_seen`, and mark what is gone as deleted."""
-    written = bulk_upsert(conn, table, for_store(frame), keep_existing=("first_seen", "last_seen"))
+    written = bulk_upsert(conn, table, frame, keep_existing=("first_seen", "last_seen"))
     seen = list(frame["arn"]) if not frame.empty else []
     if seen:
         conn.execute(update(table).where(table.c.arn.in_(seen)).values(last_seen=now))

@@ -20,7 +20,6 @@ from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.batch_fields import requested_resources
 from optimizer.collectors.batch_inventory import _jsonable
 from optimizer.collectors.calls import items
-from optimizer.collectors.frames import for_store
 from optimizer.store.schema import job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
 
@@ -126,7 +125,7 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
     frame = collected.frames["job_definitions"]
-    written = bulk_upsert(conn, job_definitions, for_store(frame), keep_existing=("first_seen", "last_seen"))
+    written = bulk_upsert(conn, job_definitions, frame, keep_existing=("first_seen", "last_seen"))
     if not frame.empty:
         seen = list(frame["arn"])
         for chunk in chunks(seen, 500):

@@ -17,7 +17,6 @@ from optimizer.aws.permissions import declare
 from optimizer.catalog_rules import allocatable_memory_mib
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.calls import items
-from optimizer.collectors.frames import for_store
 from optimizer.store.schema import instance_type_offerings, instance_types
 from optimizer.store.upsert import bulk_upsert
 
@@ -111,7 +110,7 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
 
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
-    written = bulk_upsert(conn, instance_types, for_store(collected.frames["instance_types"]))
+    written = bulk_upsert(conn, instance_types, collected.frames["instance_types"])
     return written + bulk_upsert(conn, instance_type_offerings, collected.frames["instance_type_offerings"])
 
 

@@ -21,7 +21,6 @@ from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
 from optimizer.collectors.calls import call, items
-from optimizer.collectors.frames import for_store
 from optimizer.store.schema import instances, job_attempts
 from optimizer.store.upsert import bulk_upsert
 
@@ -146,7 +145,7 @@ def transform_instances(
 def load_instances(
     conn: Connection, frame: pd.DataFrame, *, account_id: str | None, region: str, now: datetime
 ) -> int:
-    written = bulk_upsert(conn, instances, for_store(frame), keep_existing=("first_seen", "last_seen"))
+    written = bulk_upsert(conn, instances, frame, keep_existing=("first_seen", "last_seen"))
     alive = frame.loc[frame["terminated_at"].isna(), "instance_id"].tolist()
     for chunk in chunks(alive, 500):
         conn.execute(update(instances).where(instances.c.instance_id.in_(chunk)).values(last_seen=now))
