@@ -50,6 +50,15 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+# Tables other software keeps in the store's database (APScheduler's job store) are not ours to migrate.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic filter: leave FOREIGN_TABLES out of autogenerate comparisons."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def alembic_config() -> Config:
     """Alembic configured from the package (works from an installed wheel: no alembic.ini needed)."""
     cfg = Config()
