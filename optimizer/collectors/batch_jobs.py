@@ -11,7 +11,7 @@ multiNodeJobId), every attempt becomes a `job_attempts` row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -34,7 +34,6 @@ from optimizer.store.upsert import bulk_upsert
 
 declare("collector", "batch:DescribeJobQueues", "batch:ListJobs", "batch:DescribeJobs")
 
-RECONCILE_WINDOW = timedelta(days=1)
 LIST_PAGE_SIZE = 1000  # ListJobs' maximum: a busy queue lists in a tenth of the calls of the default 100
 
 
@@ -121,7 +120,7 @@ def get_jobs(
             mark = watermarks.get(scope)
             start = ctx.start_from(mark)
             if ctx.since is None and mark:
-                start = start - RECONCILE_WINDOW
+                start = start - ctx.reconcile_window
             summaries = list_queue_jobs(ctx, queue_arn, status)
             read += len(summaries)
             fresh, newest = select_new(summaries, start, known_job_ids(engine, queue_arn, status, start))

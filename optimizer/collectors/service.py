@@ -78,6 +78,7 @@ def run_collection(
         chosen,
         since=since,
         initial_lookback=timedelta(days=settings.collection.initial_lookback_days),
+        reconcile_window=timedelta(hours=settings.collection.reconcile_window_hours),
         job_statuses=settings.collection.job_statuses,
         describe_jobs_chunk=settings.collection.describe_jobs_chunk,
         on_progress=on_progress,
