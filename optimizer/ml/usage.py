@@ -34,6 +34,7 @@ from optimizer.analysis.rightsizing import name_pattern
 
 MEMORY_STEP_MIB = 128
 MAX_PARAMETERS = 8
+MAX_CATEGORIES = 250
 
 
 def _round_up(values: np.ndarray, step: float) -> np.ndarray:
@@ -160,8 +161,11 @@ class UsageQuantileModel:
         return x
 
     def fit(self, train: pd.DataFrame, calibration: pd.DataFrame) -> UsageQuantileModel:
-        self.definitions = sorted(train["job_definition_name"].astype(str).unique())
-        self.patterns = sorted(train["name_pattern"].astype(str).unique())[:250]
+        # the trees take at most 255 categories: the most frequent keep theirs, the rest are "missing"
+        self.definitions = list(
+            train["job_definition_name"].astype(str).value_counts().index[:MAX_CATEGORIES]
+        )
+        self.patterns = list(train["name_pattern"].astype(str).value_counts().index[:MAX_CATEGORIES])
         counts: Counter[str] = Counter()
         for params in train["parameters"]:
             if isinstance(params, dict):
@@ -196,7 +200,6 @@ class UsageQuantileModel:
         self.shift = (
             float(np.sort(scores)[rank - 1]) if rank is not None else float(np.max(scores, initial=0.0))
         )
-        return self
 
     def recommend(self, frame: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=1, user_api="openmp"):
