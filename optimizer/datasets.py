@@ -52,12 +52,16 @@ def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
         tags.append(tag or None)
     optional = {
         "depends_on": (
-            [[f"{dataset}:{d}" for d in deps] for deps in frame["depends_on"]] if "depends_on" in frame else None
+            [[f"{dataset}:{d}" for d in deps] for deps in frame["depends_on"]]
+            if "depends_on" in frame
+            else None
         ),
-        "retry_attempts": frame["retry_attempts"] if "retry_attempts" in frame else None,
-        "retry_strategy": [_json_or_none(v) for v in frame["retry_strategy"]] if "retry_strategy" in frame else None,
-        "scheduling_priority": frame["priority"] if "priority" in frame else None,
-        "platform": frame["platform"] if "platform" in frame else "EC2",
+        "retry_attempts": frame.get("retry_attempts"),
+        "retry_strategy": [_json_or_none(v) for v in frame["retry_strategy"]]
+        if "retry_strategy" in frame
+        else None,
+        "scheduling_priority": frame.get("priority"),
+        "platform": frame.get("platform", "EC2"),
     }
     rows = pd.DataFrame(
         {
@@ -148,7 +152,9 @@ def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
     frame = jobs_frame(engine, dataset=name)
     if frame.empty:
         known = read_frame(engine, select(datasets.c.name))["name"].tolist()
-        hint = f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
+        hint = (
+            f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
+        )
         raise UserError(f"dataset {name!r} has no jobs{hint}")
     frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna()]
     start = info["start_time"].iat[0] if len(info) else frame["created_at"].min()
@@ -171,7 +177,9 @@ def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
             "job_name": frame["job_name"].fillna(frame["job_id"]),
             "arch": [t.get("arch") if isinstance(t, dict) else None for t in tags],
             "status": np.where(frame["status"] == "FAILED", "FAILED", "SUCCEEDED"),
-            "depends_on": [[strip(d) for d in deps] if isinstance(deps, list) else [] for deps in frame["depends_on"]],
+            "depends_on": [
+                [strip(d) for d in deps] if isinstance(deps, list) else [] for deps in frame["depends_on"]
+            ],
             "retry_strategy": frame["retry_strategy"].tolist(),
         }
     )

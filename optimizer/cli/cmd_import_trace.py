@@ -59,10 +59,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         replace=args.replace,
     )
     skipped = ", ".join(f"{n} {why}" for why, n in trace.skipped.items()) or "none"
-    print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format}); skipped: {skipped}")
+    print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format})")
+    print(f"skipped: {skipped}")
     mapping = trace.mapping.to_json()
-    print(
-        "mapping: "
-        + ", ".join(f"{k}={v}" for k, v in mapping.items() if k not in ("default_queue",))
-    )
+    print("mapping: " + ", ".join(f"{k}={v}" for k, v in mapping.items() if k not in ("default_queue",)))
     return 0

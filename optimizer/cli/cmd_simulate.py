@@ -22,9 +22,6 @@ from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError, UserError
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data"
-BUNDLED_PRICES = BUNDLED / "ec2-ondemand-us-east-1-2026-07.csv"
-BUNDLED_SPOT = BUNDLED / "spot-advisor-us-east-1-linux-2025-06-28.json"
 ATTEMPT_COLUMNS = [
     "job_id",
     "attempt",
@@ -50,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Replay the jobs of a dataset (or a trace file) on each configuration: a JSON document "
             '{"computeEnvironments": [...], "jobQueues": [...]} of CreateComputeEnvironment and '
-            "CreateJobQueue request bodies (optional \"simulation\": seed, launchDelaySeconds, "
+            'CreateJobQueue request bodies (optional "simulation": seed, launchDelaySeconds, '
             "scaleInIdleSeconds, fargateStartDelaySeconds, defaultRetryStrategy). Jobs whose queue "
             "the document does not name run on its first queue."
         ),
@@ -82,7 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
-    from optimizer.pricing_files import read_price_table, read_spot_advisor
+    from optimizer.data import PRICE_SNAPSHOT_REGION
+    from optimizer.pricing_files import (
+        bundled_price_table,
+        bundled_spot_advisor,
+        read_price_table,
+        read_spot_advisor,
+    )
     from optimizer.simulate import build_catalog
 
     if args.prices:
@@ -90,15 +93,19 @@ def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
     else:
         prices = _store_prices(ctx, args.region) if ctx is not None else None
         if prices is None:
-            if args.region != "us-east-1":
-                raise UserError(f"no prices for region {args.region}: pass --prices (bundled data is us-east-1)")
-            prices = read_price_table(BUNDLED_PRICES)
+            if args.region != PRICE_SNAPSHOT_REGION:
+                raise UserError(
+                    f"no prices for region {args.region}: pass --prices "
+                    f"(bundled data is {PRICE_SNAPSHOT_REGION})"
+                )
+            prices = bundled_price_table()
     if args.spot_advisor:
         spot = read_spot_advisor(args.spot_advisor, args.region)
     else:
         spot = _store_bands(ctx, args.region) if ctx is not None else None
         if spot is None:
-            spot = read_spot_advisor(BUNDLED_SPOT, args.region) if args.region == "us-east-1" else None
+            bundled = bundled_spot_advisor(args.region)
+            spot = bundled if not bundled.empty else None
     return build_catalog(prices, spot, region=args.region)
 
 
@@ -160,7 +167,9 @@ def results_table(names: list[str], summaries: list[dict[str, Any]]) -> list[lis
     rows.append(["total cost", *(_fmt_money(s["total_cost_usd"]) for s in summaries)])
     kinds = sorted({k for s in summaries for k in s["cost_by_capacity_type"]})
     for kind in kinds:
-        rows.append([f"  cost {kind}", *(_fmt_money(s["cost_by_capacity_type"].get(kind)) for s in summaries)])
+        rows.append(
+            [f"  cost {kind}", *(_fmt_money(s["cost_by_capacity_type"].get(kind)) for s in summaries)]
+        )
     rows.append(["instance-hours", *(f"{s['instance_hours']:,.1f}" for s in summaries)])
     rows.append(["instances launched", *(f"{s['instances_launched']:,}" for s in summaries)])
     for key in ("vcpu", "memory"):
@@ -251,7 +260,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     print(f"replay of {history}: {len(jobs):,} jobs, prices {catalog.region} ({len(catalog.types)} types)")
     _print_table(results_table(names, [r.summary for r in results]))
     if args.out:
-        runs = [{"config": path, "history": history, **r.summary} for path, r in zip(args.replay_configs, results)]
+        runs = [
+            {"config": path, "history": history, **r.summary}
+            for path, r in zip(args.replay_configs, results, strict=True)
+        ]
         document: dict[str, Any] = runs[0] if len(runs) == 1 else {"runs": runs}
         _atomic_write(args.out, lambda h: json.dump(document, h, indent=2, default=str))
     if args.jobs_out:

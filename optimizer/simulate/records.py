@@ -20,7 +20,9 @@ SIMULATED_ACCOUNT = "simulated"
 
 def namespaced(dataset: str, ids: pd.Series) -> pd.Series:
     """`<dataset>:<id>` for every id (None stays None)."""
-    return ids.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else f"{dataset}:{v}")
+    return ids.map(
+        lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else f"{dataset}:{v}"
+    )
 
 
 def _ints_or_none(values: pd.Series) -> pd.Series:
@@ -69,9 +71,9 @@ def to_store_frames(
         }
     )
     fargate = attempts["instance_id"].isna()
-    jobs_out.loc[jobs_out["job_id"].isin(namespaced(dataset, attempts.loc[fargate, "job_id"])), "platform"] = (
-        "FARGATE"
-    )
+    jobs_out.loc[
+        jobs_out["job_id"].isin(namespaced(dataset, attempts.loc[fargate, "job_id"])), "platform"
+    ] = "FARGATE"
     attempts_out = pd.DataFrame(
         {
             "job_id": namespaced(dataset, attempts["job_id"]),
