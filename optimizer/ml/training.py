@@ -53,16 +53,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _forecaster(template: DemandForecaster | None) -> DemandForecaster:
-    if template is None:
-        return DemandForecaster()
-    return DemandForecaster(
-        quantiles=template.quantiles,
-        max_rows=template.max_rows,
-        horizons_per_hour=template.horizons_per_hour,
-        max_iter=template.max_iter,
-        seed=template.seed,
-        threads=template.threads,
-    )
+    return DemandForecaster() if template is None else template.settings()
 
 
 def train_forecasts(
