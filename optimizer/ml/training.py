@@ -52,8 +52,12 @@ def _iso(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
+DEFAULT_FORECASTER = DemandForecaster()
+"""The settings every demand model uses unless `train_all` is given a template."""
+
+
 def _forecaster(template: DemandForecaster | None) -> DemandForecaster:
-    return DemandForecaster() if template is None else template.settings()
+    return (template or DEFAULT_FORECASTER).settings()
 
 
 def train_forecasts(
