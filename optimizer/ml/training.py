@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, select
 
+from optimizer.errors import UserError
 from optimizer.ml.demand import demand_from_store_jobs
 from optimizer.ml.forecast import FEATURES, HORIZON, WEEK, DemandForecaster, backtest, rolling_origins
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
-from optimizer.ml.registry import ModelCard, ModelRegistry
+from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
 from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, evaluate, time_split, usage_frame
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, instances, job_attempts, jobs, spot_interruption_bands
@@ -249,3 +250,26 @@ def train_all(
         else:
             report.trained[name] = metrics
     return report
+
+
+def load_or_train(
+    engine: Engine,
+    registry: ModelRegistry,
+    kind: str,
+    *,
+    now: datetime,
+    dataset: str = COLLECTED_DATASET,
+    history_days: int = 56,
+) -> tuple[Any, ModelCard]:
+    """The trained model of `kind` for `dataset`; missing or written by incompatible library
+    versions, it is retrained from the store first (the refusal is logged with its reason)."""
+    name = model_name(kind, dataset)
+    try:
+        return registry.load(name)
+    except (ModelNotFoundError, IncompatibleModelError) as exc:
+        log.warning("retraining %s: %s", name, exc)
+        why = str(exc)
+    report = train_all(engine, registry, now=now, dataset=dataset, kinds=(kind,), history_days=history_days)
+    if name not in report.trained:
+        raise UserError(f"model {name}: {why}; retraining failed: {report.skipped.get(name, 'no data')}")
+    return registry.load(name)

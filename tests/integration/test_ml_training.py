@@ -149,3 +149,34 @@ def test_train_on_an_empty_store_skips_with_reasons(
     out = capsys.readouterr().out
     assert "skipped demand-forecast.aws: no finished jobs" in out
     assert "skipped usage-quantile.aws: 0 attempts with measured peak memory" in out
+
+
+def test_a_model_from_another_scikit_learn_is_refused_and_retrained(sqlite_engine: Engine, tmp_path) -> None:
+    _load(sqlite_engine)
+    registry = ModelRegistry(tmp_path)
+    now = NOW.to_pydatetime()
+    rates, card = training.load_or_train(sqlite_engine, registry, "interruptions", now=now)
+    assert (rates["rate"] > 0).all() and card.kind == "interruption-rate"  # trained: none existed
+    card_path = tmp_path / "spot-interruptions.aws.json"
+    stale = json.loads(card_path.read_text())
+    stale["library_versions"]["scikit-learn"] = "0.22.0"
+    stale["trained_at"] = "2020-01-01T00:00:00"
+    card_path.write_text(json.dumps(stale))
+    _, again = training.load_or_train(sqlite_engine, registry, "interruptions", now=now)
+    assert again.trained_at == now.isoformat()  # retrained, not loaded
+    assert again.library_versions["scikit-learn"] != "0.22.0"
+
+
+def test_daily_analytics_job_is_registered_and_runs(
+    sqlite_engine: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer.ml.scheduled import daily_analytics_job
+    from optimizer.schedule import discover_jobs
+    from optimizer.store.tables.analysis import analysis_runs
+
+    assert "daily-analytics" in [job.id for job in discover_jobs()]
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    monkeypatch.chdir(tmp_path)
+    daily_analytics_job()
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(analysis_runs)).scalar_one() == 1
