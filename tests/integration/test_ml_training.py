@@ -109,7 +109,7 @@ def test_train_writes_models_cards_and_forecasts(
     assert ("etl", "vcpus") in forecasters and ("(all)", "vcpus") in forecasters
     assert card.training_window["start"] and card.metrics == {"backtest_vcpus": {}}
     assert card.library_versions["scikit-learn"] and "same_hour_w1" in card.features
-    usage_card = json.loads((models / "usage-quantile.aws.json").read_text())
+    usage_card = json.loads((models / "usage-quantile.aws.card.json").read_text())
     assert "param:reads" in usage_card["features"]
     assert usage_card["metrics"]["per_job"]["jobs"] > 0
     rates, _ = registry.load("spot-interruptions.aws")
@@ -157,7 +157,7 @@ def test_a_model_from_another_scikit_learn_is_refused_and_retrained(sqlite_engin
     now = NOW.to_pydatetime()
     rates, card = training.load_or_train(sqlite_engine, registry, "interruptions", now=now)
     assert (rates["rate"] > 0).all() and card.kind == "interruption-rate"  # trained: none existed
-    card_path = tmp_path / "spot-interruptions.aws.json"
+    card_path = tmp_path / "spot-interruptions.aws.card.json"
     stale = json.loads(card_path.read_text())
     stale["library_versions"]["scikit-learn"] = "0.22.0"
     stale["trained_at"] = "2020-01-01T00:00:00"

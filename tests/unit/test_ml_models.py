@@ -37,7 +37,7 @@ def test_registry_round_trip_and_refusal_of_other_library_versions(tmp_path) -> 
     model, card = registry.load("m")
     assert model == {"weights": [1, 2]} and card.library_versions["scikit-learn"]
 
-    card_path = tmp_path / "m.json"
+    card_path = tmp_path / "m.card.json"
     data = json.loads(card_path.read_text())
     data["library_versions"]["scikit-learn"] = "0.24.2"
     card_path.write_text(json.dumps(data))
