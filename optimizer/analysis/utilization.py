@@ -242,51 +242,51 @@ def _waiting_shapes(att: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 def _nothing_fits(per: pd.DataFrame, shapes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per instance-hour row: (jobs waited and none fitted its free capacity, number waiting).
 
-    Vectorised in three passes so a million rows stay fast: rows below every waiting shape's
-    minimum in some resource cannot fit any; rows at or above the maxima fit all; only the rows in
-    between are checked shape by shape (a join on (hour, CE)).
+    "Does any waiting shape fit in (free vCPUs, memory, GPUs)?" is answered with a staircase per
+    (hour, CE, GPU count): shapes sorted by vCPUs with the running minimum of their memory. The
+    largest vCPU step not above the free vCPUs holds the least memory any shape that small needs,
+    so one binary search per row and GPU count decides it, for millions of shapes.
     """
     n = len(per)
     fragmented = np.zeros(n, dtype=bool)
     waiting = np.zeros(n, dtype=np.int64)
     if shapes.empty or n == 0:
         return fragmented, waiting
-    keys = ["bucket", "ce_code"]
-    stats = shapes.groupby(keys, sort=False).agg(
-        min_v=("vcpus", "min"),
-        min_m=("memory_gib", "min"),
-        min_g=("gpus", "min"),
-        max_v=("vcpus", "max"),
-        max_m=("memory_gib", "max"),
-        max_g=("gpus", "max"),
-        jobs=("jobs", "sum"),
+    stride = np.int64(1) << np.int64(20)
+    shape_key = shapes["bucket"].to_numpy(np.int64) * stride + shapes["ce_code"].to_numpy(np.int64)
+    row_key = per["bucket"].to_numpy(np.int64) * stride + per["ce_code"].to_numpy(np.int64)
+    groups, shape_gid = np.unique(shape_key, return_inverse=True)
+    row_pos = np.searchsorted(groups, row_key)
+    row_pos = np.minimum(row_pos, len(groups) - 1)
+    has_waiting = groups[row_pos] == row_key
+    row_gid = np.where(has_waiting, row_pos, -1)
+    jobs_per_group = np.bincount(
+        shape_gid, weights=shapes["jobs"].to_numpy(np.float64), minlength=len(groups)
     )
-    rows = per[keys].assign(row=np.arange(n)).merge(stats.reset_index(), on=keys, how="inner")
-    if rows.empty:
-        return fragmented, waiting
-    idx = rows["row"].to_numpy()
-    fv = per["free_vcpu"].to_numpy()[idx] + 1e-9
-    fm = per["free_mem_gib"].to_numpy()[idx] + 1e-9
-    fg = per["free_gpu"].to_numpy()[idx] + 1e-9
-    waiting[idx] = rows["jobs"].to_numpy()
-    none_fit = (
-        (fv < rows["min_v"].to_numpy()) | (fm < rows["min_m"].to_numpy()) | (fg < rows["min_g"].to_numpy())
-    )
-    all_fit = (
-        (fv >= rows["max_v"].to_numpy()) & (fm >= rows["max_m"].to_numpy()) & (fg >= rows["max_g"].to_numpy())
-    )
-    fragmented[idx[none_fit]] = True
-    unsure = ~none_fit & ~all_fit
-    if unsure.any():
-        probe = per.iloc[idx[unsure]][[*keys, "free_vcpu", "free_mem_gib", "free_gpu"]].assign(
-            row=idx[unsure]
-        )
-        pairs = probe.merge(shapes, on=keys, how="inner")
-        fits = (
-            (pairs["vcpus"] <= pairs["free_vcpu"] + 1e-9)
-            & (pairs["memory_gib"] <= pairs["free_mem_gib"] + 1e-9)
-            & (pairs["gpus"] <= pairs["free_gpu"] + 1e-9)
-        )
-        any_fit = fits.groupby(pairs["row"].to_numpy()).any()
-        fragmented[any_fit.index.to_numpy()[~any_fit.to_numpy()]] = True
+    waiting[has_waiting] = jobs_per_group[row_gid[has_waiting]].astype(np.int64)
+
+    fv = per["free_vcpu"].to_numpy(np.float64) + 1e-9
+    fm = per["free_mem_gib"].to_numpy(np.float64) + 1e-9
+    fg = per["free_gpu"].to_numpy(np.float64) + 1e-9
+    any_fit = np.zeros(n, dtype=bool)
+    gpus = shapes["gpus"].to_numpy(np.float64)
+    big = float(max(shapes["vcpus"].max(), np.nanmax(fv), 1.0)) * 4 + 1.0
+    for g in np.unique(gpus):
+        mask = gpus == g
+        sub = pd.DataFrame(
+            {
+                "gid": shape_gid[mask],
+                "v": shapes["vcpus"].to_numpy(np.float64)[mask],
+                "m": shapes["memory_gib"].to_numpy(np.float64)[mask],
+            }
+        ).sort_values(["gid", "v"], kind="stable")
+        stair_m = sub.groupby("gid", sort=False)["m"].cummin().to_numpy()
+        sub_gid = sub["gid"].to_numpy()
+        keys = sub_gid * big + sub["v"].to_numpy()
+        probe = has_waiting & (g <= fg)
+        idx = np.searchsorted(keys, row_gid[probe] * big + fv[probe], side="right") - 1
+        ok = (idx >= 0) & (sub_gid[np.maximum(idx, 0)] == row_gid[probe])
+        fits = ok & (stair_m[np.maximum(idx, 0)] <= fm[probe])
+        any_fit[np.flatnonzero(probe)[fits]] = True
+    fragmented = has_waiting & ~any_fit
     return fragmented, waiting
