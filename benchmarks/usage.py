@@ -6,9 +6,10 @@ has requests only), so by default this scores a seeded *generated* workload whos
 here: 40 job definitions with requests from the usual sizes (1-64 GiB); each definition's peak is
 request x a usage ratio (0.15-0.8) x lognormal noise (sigma 0.1-0.4); a third of the definitions
 scale with a numeric job parameter (`input_gb`), a quarter run two name patterns of very different
-size; 15% of the definitions are "tight": a tenth of their attempts run at 90-100% of the request; a peak reaching the request is an OOM kill
-at the limit (the container's hard limit), as in real Batch. With `--database-url URL
---dataset NAME` it scores a real store instead (attempts with `peak_memory_mib`).
+size; 15% of the definitions are "tight": a tenth of their attempts run at 90-100% of the request;
+a peak reaching the request is an OOM kill at the limit (the container's hard limit), as in real
+Batch. With `--database-url URL --dataset NAME` it scores a real store instead (attempts with
+`peak_memory_mib`).
 
 "exceeded": peak above the recommendation; "newly exc.": of those, jobs that fitted their current
 request (the out-of-memory risk the recommendation adds; the target applies to it).
