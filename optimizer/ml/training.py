@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
 from optimizer.ml.demand import demand_from_store_jobs
@@ -57,6 +57,17 @@ DEFAULT_FORECASTER = DemandForecaster()
 """The settings every demand model uses unless `train_all` is given a template."""
 
 
+def history_end(engine: Engine, dataset: str, now: datetime) -> datetime | None:
+    """Where a dataset's history ends: now for collected data, the last event for an imported
+    trace (whose jobs ran decades ago), so `history_days` always counts back from real data."""
+    last = func.max(func.coalesce(jobs.c.stopped_at, jobs.c.started_at, jobs.c.created_at))
+    with engine.connect() as conn:
+        value = conn.execute(select(last).where(jobs.c.dataset == dataset)).scalar_one_or_none()
+    if value is None:
+        return None
+    return min(now, pd.Timestamp(value).to_pydatetime())
+
+
 def _forecaster(template: DemandForecaster | None) -> DemandForecaster:
     return (template or DEFAULT_FORECASTER).settings()
 
@@ -69,18 +80,23 @@ def train_forecasts(
     history_days: int,
     template: DemandForecaster | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    end = history_end(engine, dataset, now)
+    if end is None:
+        return None, "no jobs in the dataset"
+    since = end - timedelta(days=history_days)
     cols = [jobs.c.job_id, jobs.c.queue, jobs.c.started_at, jobs.c.stopped_at, jobs.c.vcpus]
     cols += [jobs.c.memory_mib, jobs.c.gpus]
+    started = jobs.c.started_at.is_not(None)
+    recent = (jobs.c.stopped_at.is_(None)) | (jobs.c.stopped_at >= since)
     frame = read_frame(
-        engine,
-        select(*cols).where(
-            jobs.c.dataset == dataset, jobs.c.stopped_at >= since, jobs.c.started_at.is_not(None)
-        ),
+        engine, select(*cols).where(jobs.c.dataset == dataset, started, recent, jobs.c.started_at < end)
     )
     if frame.empty:
-        return None, "no finished jobs in the history window"
+        return None, "no jobs ran in the history window"
+    # still running: they hold their resources until the end of the history
+    frame["stopped_at"] = frame["stopped_at"].fillna(pd.Timestamp(end))
     demand = demand_from_store_jobs(frame)
+    demand = demand[demand.index < pd.Timestamp(end).floor("h")]  # the last hour is incomplete
     if len(demand) < 2 * WEEK:
         return None, f"{len(demand)} hours of demand history: at least {2 * WEEK} needed"
     models: dict[tuple[str, str], DemandForecaster] = {}
@@ -132,7 +148,7 @@ def train_forecasts(
 def train_usage(
     engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    since = (history_end(engine, dataset, now) or now) - timedelta(days=history_days)
     job_cols = [
         "job_id",
         "job_definition_name",
@@ -181,7 +197,7 @@ def train_usage(
 def train_interruptions(
     engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    since = (history_end(engine, dataset, now) or now) - timedelta(days=history_days)
     inst = read_frame(
         engine, select(instances).where(instances.c.dataset == dataset, instances.c.last_seen >= since)
     )

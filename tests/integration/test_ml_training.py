@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from optimizer.analysis_store import read_demand_forecasts
 from optimizer.cli.main import main
 from optimizer.ml import training
 from optimizer.ml.forecast import DemandForecaster
@@ -122,6 +123,9 @@ def test_train_writes_models_cards_and_forecasts(
             )
         ).all()
     assert per_series and all(count == 168 for _, _, count in per_series)
+    etl = read_demand_forecasts(sqlite_engine, queues=["etl"])
+    assert len(etl) == 168 and (etl["p90"] >= etl["p50"]).all() and (etl["p50"] >= 0).all()
+    assert etl["hour"].iloc[0] >= NOW - pd.Timedelta(hours=1)
     # training again replaces the forecasts instead of adding to them
     report = training.train_all(sqlite_engine, registry, now=NOW.to_pydatetime(), kinds=("forecast",))
     assert list(report.trained) == ["demand-forecast.aws"]
@@ -147,7 +151,7 @@ def test_train_on_an_empty_store_skips_with_reasons(
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
     assert main(["train", "--models-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "skipped demand-forecast.aws: no finished jobs" in out
+    assert "skipped demand-forecast.aws: no jobs in the dataset" in out
     assert "skipped usage-quantile.aws: 0 attempts with measured peak memory" in out
 
 
