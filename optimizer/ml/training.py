@@ -26,7 +26,15 @@ from optimizer.ml.demand import demand_from_store_jobs
 from optimizer.ml.forecast import FEATURES, HORIZON, WEEK, DemandForecaster, backtest, rolling_origins
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
-from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, evaluate, time_split, usage_frame
+from optimizer.ml.usage import (
+    DefinitionQuantiles,
+    UsageQuantileModel,
+    evaluate,
+    evaluate_vcpus,
+    recommend_vcpus,
+    time_split,
+    usage_frame,
+)
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, instances, job_attempts, jobs, spot_interruption_bands
 from optimizer.store.tables.analysis import demand_forecasts
@@ -178,7 +186,12 @@ def train_usage(
     per_job = UsageQuantileModel().fit(train, calib)
     ev_def = evaluate(test, per_def.recommend(test))
     ev_job = evaluate(test, per_job.recommend(test))
-    metrics = {"per_definition": ev_def.to_json(), "per_job": ev_job.to_json(), "alpha": per_job.alpha}
+    metrics = {
+        "per_definition": ev_def.to_json(),
+        "per_job": ev_job.to_json(),
+        "per_definition_vcpus": evaluate_vcpus(test, recommend_vcpus(per_def, test)),
+        "alpha": per_job.alpha,
+    }
     card = ModelCard(
         name=model_name("usage", dataset),
         kind="usage-quantile",

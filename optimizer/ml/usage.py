@@ -125,6 +125,29 @@ class DefinitionQuantiles:
         return np.where(np.isnan(rec), request, np.minimum(rec, request))
 
 
+def recommend_vcpus(model: DefinitionQuantiles, frame: pd.DataFrame) -> np.ndarray:
+    """Recommended vCPUs per row (whole vCPUs, capped at the request; the request without evidence)."""
+    rec = frame["job_definition_name"].map(model.vcpus).to_numpy(dtype=np.float64)
+    request = frame["vcpus"].to_numpy(np.float64)
+    return np.where(np.isnan(rec), request, np.minimum(rec, request))
+
+
+def evaluate_vcpus(frame: pd.DataFrame, recommended: np.ndarray) -> dict[str, float]:
+    """CPU is throttled, not killed, past its share: report how often the peak would exceed the
+    recommendation (slower jobs) and the vCPU cut."""
+    peak = frame["peak_vcpus"].to_numpy(np.float64)
+    req = frame["vcpus"].to_numpy(np.float64)
+    known = ~np.isnan(peak)
+    n = int(known.sum())
+    if n == 0:
+        return {"jobs": 0.0, "exceeded_share": float("nan"), "vcpu_cut": float("nan")}
+    return {
+        "jobs": float(n),
+        "exceeded_share": float((peak[known] > recommended[known] + 1e-9).mean()),
+        "vcpu_cut": 1.0 - float(recommended[known].sum()) / float(req[known].sum()),
+    }
+
+
 def _numeric_parameters(values: pd.Series, keys: list[str]) -> pd.DataFrame:
     out: dict[str, list[float]] = {k: [] for k in keys}
     for params in values:

@@ -113,6 +113,7 @@ def test_train_writes_models_cards_and_forecasts(
     usage_card = json.loads((models / "usage-quantile.aws.card.json").read_text())
     assert "param:reads" in usage_card["features"]
     assert usage_card["metrics"]["per_job"]["jobs"] > 0
+    assert usage_card["metrics"]["per_definition_vcpus"]["vcpu_cut"] == pytest.approx(0.5)  # peak 1 of 2
     rates, _ = registry.load("spot-interruptions.aws")
     assert rates["reclaims"].sum() > 0 and (rates["rate"] > 0).all()
 

@@ -13,7 +13,15 @@ from optimizer.ml.demand import ALL_QUEUES, hourly_demand
 from optimizer.ml.forecast import DemandForecaster, backtest, rolling_origins, seasonal_naive
 from optimizer.ml.interruptions import band_hourly_rate, interruption_rates, rates_by_type
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
-from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, conformal_rank, evaluate, time_split
+from optimizer.ml.usage import (
+    DefinitionQuantiles,
+    UsageQuantileModel,
+    conformal_rank,
+    evaluate,
+    evaluate_vcpus,
+    recommend_vcpus,
+    time_split,
+)
 
 SMALL = {"max_rows": 4000, "max_iter": 60}
 
@@ -141,6 +149,8 @@ def test_usage_recommendations_keep_oom_risk_near_alpha_while_cutting_memory() -
     # the parameter explains usage, so per-job recommendations cut more than one value per definition
     assert ev_job.memory_cut > ev_def.memory_cut
     assert per_def.vcpus["sort"] == 2.0
+    cpu = evaluate_vcpus(test, recommend_vcpus(per_def, test))
+    assert cpu["jobs"] == len(test) and cpu["vcpu_cut"] == pytest.approx(0.0)  # peaks up to 1.8 of 2
 
 
 def test_thin_definitions_get_no_recommendation() -> None:
