@@ -6,6 +6,7 @@ Public API (the dashboard and the report call the readers; `batchopt analyze` ca
 - `run_analysis(engine, dataset=..., since=..., until=..., computed_at=...) -> AnalysisSummary`
 - `read_cost_daily(engine, dims=("queue",), period="day"|"week", dataset=..., since=..., until=...)`
 - `read_cost_by_tag(engine, key, ...)`, `read_utilization_hourly(engine, ...)`
+- `read_demand_forecasts(engine, ...)`: the p50/p90 hourly forecasts `batchopt train` wrote
 - `load_inputs(engine, ...) -> AnalysisInputs` for callers that want the raw frames (right-sizing).
 """
 
@@ -34,7 +35,13 @@ from optimizer.store.schema import (
     ondemand_prices,
     spot_prices,
 )
-from optimizer.store.tables.analysis import analysis_runs, cost_daily, cost_daily_tags, utilization_hourly
+from optimizer.store.tables.analysis import (
+    analysis_runs,
+    cost_daily,
+    cost_daily_tags,
+    demand_forecasts,
+    utilization_hourly,
+)
 from optimizer.store.upsert import bulk_upsert
 
 ATTEMPT_LOOKBACK = timedelta(days=14)
@@ -316,3 +323,24 @@ def read_utilization_hourly(
         query = query.where(utilization_hourly.c.compute_environment_arn.in_(list(compute_environments)))
     frame = read_frame(engine, query.order_by(utilization_hourly.c.hour))
     return add_ratios(frame) if not frame.empty else frame
+
+
+def read_demand_forecasts(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    queues: Sequence[str] | None = None,
+    metric: str | None = "vcpus",
+) -> pd.DataFrame:
+    """Forecast rows (queue, metric, hour, p50, p90, trained_at) of the latest training, by hour.
+
+    Values are resource-hours per hour (average vCPUs, GiB or GPUs held by running jobs); queue
+    "(all)" is the sum over queues.
+    """
+    query = select(demand_forecasts).where(demand_forecasts.c.dataset == dataset)
+    if queues:
+        query = query.where(demand_forecasts.c.queue.in_(list(queues)))
+    if metric is not None:
+        query = query.where(demand_forecasts.c.metric == metric)
+    order = (demand_forecasts.c.queue, demand_forecasts.c.metric, demand_forecasts.c.hour)
+    return read_frame(engine, query.order_by(*order))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
-from optimizer.ml.registry import DEFAULT_MODELS_DIR, ModelRegistry
+from optimizer.ml.registry import ModelRegistry
 from optimizer.ml.training import MODEL_KINDS, train_all
 from optimizer.store.schema import COLLECTED_DATASET
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dataset", default=COLLECTED_DATASET, help="history to learn from (default: %(default)s)"
     )
     p.add_argument(
-        "--models-dir", default=str(DEFAULT_MODELS_DIR), help="model registry folder (default: %(default)s)"
+        "--models-dir", help="model registry folder (default: $BATCHOPT_MODELS_DIR, else ./models)"
     )
     p.add_argument(
         "--only",

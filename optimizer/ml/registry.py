@@ -1,4 +1,4 @@
-"""The model registry: each trained model is `models/<name>.joblib` plus `models/<name>.json`, its card.
+"""The model registry: each trained model is `models/<name>.joblib` plus `models/<name>.card.json`.
 
 A card records what a reader needs to trust or reject the model: when and on what window it was
 trained, its features and target, its evaluation metrics, and the library versions that pickled it.
@@ -31,6 +31,14 @@ from optimizer.errors import UserError
 
 log = logging.getLogger(__name__)
 DEFAULT_MODELS_DIR = Path("models")
+MODELS_DIR_ENV = "BATCHOPT_MODELS_DIR"  # the Docker image sets /data/models; the dashboard reads it too
+
+
+def default_models_dir() -> Path:
+    """`$BATCHOPT_MODELS_DIR`, else `models/` in the working directory."""
+    return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
@@ -97,15 +105,15 @@ class ModelCard:
 
 
 class ModelRegistry:
-    """Models of one folder (default `./models`)."""
+    """Models of one folder (default: `default_models_dir()`)."""
 
-    def __init__(self, root: str | os.PathLike[str] = DEFAULT_MODELS_DIR) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_models_dir()
 
     def _paths(self, name: str) -> tuple[Path, Path]:
         if not _NAME.match(name):
             raise UserError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
-        return self.root / f"{name}.joblib", self.root / f"{name}.json"
+        return self.root / f"{name}.joblib", self.root / f"{name}.card.json"
 
     def save(self, model: Any, card: ModelCard) -> Path:
         """Write the model then its card, each atomically; returns the model's path."""
@@ -154,7 +162,7 @@ class ModelRegistry:
     def list(self) -> list[ModelCard]:
         if not self.root.is_dir():
             return []
-        return [self.card(p.stem) for p in sorted(self.root.glob("*.json"))]
+        return [self.card(p.name.removesuffix(".card.json")) for p in sorted(self.root.glob("*.card.json"))]
 
 
 def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:

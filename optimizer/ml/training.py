@@ -19,13 +19,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 
+from optimizer.errors import UserError
 from optimizer.ml.demand import demand_from_store_jobs
 from optimizer.ml.forecast import FEATURES, HORIZON, WEEK, DemandForecaster, backtest, rolling_origins
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
-from optimizer.ml.registry import ModelCard, ModelRegistry
-from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, evaluate, time_split, usage_frame
+from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
+from optimizer.ml.usage import (
+    DefinitionQuantiles,
+    UsageQuantileModel,
+    evaluate,
+    evaluate_vcpus,
+    recommend_vcpus,
+    time_split,
+    usage_frame,
+)
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, instances, job_attempts, jobs, spot_interruption_bands
 from optimizer.store.tables.analysis import demand_forecasts
@@ -34,7 +43,7 @@ from optimizer.store.upsert import bulk_upsert
 log = logging.getLogger(__name__)
 MODEL_KINDS = ("forecast", "usage", "interruptions")
 MIN_USAGE_ROWS = 200
-BACKTEST_ORIGINS = 4
+BACKTEST_ORIGINS = 3
 
 
 @dataclass
@@ -52,21 +61,50 @@ def _iso(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
+DEFAULT_FORECASTER = DemandForecaster()
+"""The settings every demand model uses unless `train_all` is given a template."""
+
+
+def history_end(engine: Engine, dataset: str, now: datetime) -> datetime | None:
+    """Where a dataset's history ends: now for collected data, the last event for an imported
+    trace (whose jobs ran decades ago), so `history_days` always counts back from real data."""
+    last = func.max(func.coalesce(jobs.c.stopped_at, jobs.c.started_at, jobs.c.created_at))
+    with engine.connect() as conn:
+        value = conn.execute(select(last).where(jobs.c.dataset == dataset)).scalar_one_or_none()
+    if value is None:
+        return None
+    return min(now, pd.Timestamp(value).to_pydatetime())
+
+
+def _forecaster(template: DemandForecaster | None) -> DemandForecaster:
+    return (template or DEFAULT_FORECASTER).settings()
+
+
 def train_forecasts(
-    engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
+    engine: Engine,
+    registry: ModelRegistry,
+    dataset: str,
+    now: datetime,
+    history_days: int,
+    template: DemandForecaster | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    end = history_end(engine, dataset, now)
+    if end is None:
+        return None, "no jobs in the dataset"
+    since = end - timedelta(days=history_days)
     cols = [jobs.c.job_id, jobs.c.queue, jobs.c.started_at, jobs.c.stopped_at, jobs.c.vcpus]
     cols += [jobs.c.memory_mib, jobs.c.gpus]
+    started = jobs.c.started_at.is_not(None)
+    recent = (jobs.c.stopped_at.is_(None)) | (jobs.c.stopped_at >= since)
     frame = read_frame(
-        engine,
-        select(*cols).where(
-            jobs.c.dataset == dataset, jobs.c.stopped_at >= since, jobs.c.started_at.is_not(None)
-        ),
+        engine, select(*cols).where(jobs.c.dataset == dataset, started, recent, jobs.c.started_at < end)
     )
     if frame.empty:
-        return None, "no finished jobs in the history window"
+        return None, "no jobs ran in the history window"
+    # still running: they hold their resources until the end of the history
+    frame["stopped_at"] = frame["stopped_at"].fillna(pd.Timestamp(end))
     demand = demand_from_store_jobs(frame)
+    demand = demand[demand.index < pd.Timestamp(end).floor("h")]  # the last hour is incomplete
     if len(demand) < 2 * WEEK:
         return None, f"{len(demand)} hours of demand history: at least {2 * WEEK} needed"
     models: dict[tuple[str, str], DemandForecaster] = {}
@@ -75,14 +113,14 @@ def train_forecasts(
     for (queue, metric), series in demand.items():
         if float(series.abs().sum()) == 0.0:
             continue
-        model = DemandForecaster().fit(series)
+        model = _forecaster(template).fit(series)
         models[(str(queue), str(metric))] = model
         pred = model.predict(series)
         forecasts.append(pred.assign(queue=str(queue), metric=str(metric)).reset_index())
         if metric == "vcpus":
             origins = rolling_origins(series.index, count=BACKTEST_ORIGINS, step_hours=24)
             if origins:
-                result = backtest(series, origins)
+                result = backtest(series, origins, forecaster=_forecaster(template))
                 metrics[str(queue)] = {
                     "mae_p50": result.mae_model,
                     "mae_seasonal_naive": result.mae_naive,
@@ -118,7 +156,7 @@ def train_forecasts(
 def train_usage(
     engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    since = (history_end(engine, dataset, now) or now) - timedelta(days=history_days)
     job_cols = [
         "job_id",
         "job_definition_name",
@@ -148,7 +186,12 @@ def train_usage(
     per_job = UsageQuantileModel().fit(train, calib)
     ev_def = evaluate(test, per_def.recommend(test))
     ev_job = evaluate(test, per_job.recommend(test))
-    metrics = {"per_definition": ev_def.to_json(), "per_job": ev_job.to_json(), "alpha": per_job.alpha}
+    metrics = {
+        "per_definition": ev_def.to_json(),
+        "per_job": ev_job.to_json(),
+        "per_definition_vcpus": evaluate_vcpus(test, recommend_vcpus(per_def, test)),
+        "alpha": per_job.alpha,
+    }
     card = ModelCard(
         name=model_name("usage", dataset),
         kind="usage-quantile",
@@ -167,7 +210,7 @@ def train_usage(
 def train_interruptions(
     engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
 ) -> tuple[dict[str, Any] | None, str | None]:
-    since = now - timedelta(days=history_days)
+    since = (history_end(engine, dataset, now) or now) - timedelta(days=history_days)
     inst = read_frame(
         engine, select(instances).where(instances.c.dataset == dataset, instances.c.last_seen >= since)
     )
@@ -217,15 +260,45 @@ def train_all(
     dataset: str = COLLECTED_DATASET,
     kinds: tuple[str, ...] = MODEL_KINDS,
     history_days: int = 56,
+    forecaster: DemandForecaster | None = None,
 ) -> TrainingReport:
-    """Train the requested model kinds; a kind without enough data is skipped with the reason."""
+    """Train the requested model kinds; a kind without enough data is skipped with the reason.
+
+    `forecaster` is a template whose settings (quantiles, rows, iterations) every demand model uses.
+    """
     report = TrainingReport()
     for kind in kinds:
         name = model_name(kind, dataset)
-        metrics, reason = TRAINERS[kind](engine, registry, dataset, now, history_days)
+        if kind == "forecast":
+            metrics, reason = train_forecasts(engine, registry, dataset, now, history_days, forecaster)
+        else:
+            metrics, reason = TRAINERS[kind](engine, registry, dataset, now, history_days)
         if metrics is None:
             report.skipped[name] = reason or "not enough data"
             log.info("model %s skipped: %s", name, reason)
         else:
             report.trained[name] = metrics
     return report
+
+
+def load_or_train(
+    engine: Engine,
+    registry: ModelRegistry,
+    kind: str,
+    *,
+    now: datetime,
+    dataset: str = COLLECTED_DATASET,
+    history_days: int = 56,
+) -> tuple[Any, ModelCard]:
+    """The trained model of `kind` for `dataset`; missing or written by incompatible library
+    versions, it is retrained from the store first (the refusal is logged with its reason)."""
+    name = model_name(kind, dataset)
+    try:
+        return registry.load(name)
+    except (ModelNotFoundError, IncompatibleModelError) as exc:
+        log.warning("retraining %s: %s", name, exc)
+        why = str(exc)
+    report = train_all(engine, registry, now=now, dataset=dataset, kinds=(kind,), history_days=history_days)
+    if name not in report.trained:
+        raise UserError(f"model {name}: {why}; retraining failed: {report.skipped.get(name, 'no data')}")
+    return registry.load(name)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.analysis.rightsizing import name_pattern, rightsizing_evidence
-from optimizer.analysis.utilization import fragmentation, hourly_utilization
+from optimizer.analysis.utilization import _nothing_fits, fragmentation, hourly_utilization
 from tests import analysis_helpers as h
 
 
@@ -118,3 +120,37 @@ def test_rightsizing_evidence_splits_heterogeneous_definitions_and_finds_the_cli
     assert ev.loc["*", "cliff_type"] == "m5.large"
     assert bool(ev.loc["*", "cliff_fits_p99"])
     assert ev.loc["*", "vcpu_p95_per_requested"] == pytest.approx(0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shapes=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.integers(0, 1),
+            st.floats(0.25, 8),
+            st.floats(0.5, 32),
+            st.sampled_from([0, 1]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 2), st.integers(0, 1), st.floats(0, 8), st.floats(0, 32), st.sampled_from([0, 1])
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+)
+def test_staircase_fit_check_matches_brute_force(shapes, rows) -> None:
+    shape_frame = pd.DataFrame(shapes, columns=["bucket", "ce_code", "vcpus", "memory_gib", "gpus"]).assign(
+        jobs=1
+    )
+    per = pd.DataFrame(rows, columns=["bucket", "ce_code", "free_vcpu", "free_mem_gib", "free_gpu"])
+    fragmented, waiting = _nothing_fits(per, shape_frame)
+    for i, (b, c, fv, fm, fg) in enumerate(rows):
+        mine = [s for s in shapes if s[0] == b and s[1] == c]
+        fits = any(v <= fv + 1e-9 and m <= fm + 1e-9 and g <= fg + 1e-9 for _, _, v, m, g in mine)
+        assert waiting[i] == len(mine)
+        assert fragmented[i] == (bool(mine) and not fits)

@@ -11,9 +11,17 @@ import pytest
 
 from optimizer.ml.demand import ALL_QUEUES, hourly_demand
 from optimizer.ml.forecast import DemandForecaster, backtest, rolling_origins, seasonal_naive
-from optimizer.ml.interruptions import band_hourly_rate, interruption_rates
+from optimizer.ml.interruptions import band_hourly_rate, interruption_rates, rates_by_type
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
-from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, conformal_rank, evaluate, time_split
+from optimizer.ml.usage import (
+    DefinitionQuantiles,
+    UsageQuantileModel,
+    conformal_rank,
+    evaluate,
+    evaluate_vcpus,
+    recommend_vcpus,
+    time_split,
+)
 
 SMALL = {"max_rows": 4000, "max_iter": 60}
 
@@ -37,7 +45,7 @@ def test_registry_round_trip_and_refusal_of_other_library_versions(tmp_path) -> 
     model, card = registry.load("m")
     assert model == {"weights": [1, 2]} and card.library_versions["scikit-learn"]
 
-    card_path = tmp_path / "m.json"
+    card_path = tmp_path / "m.card.json"
     data = json.loads(card_path.read_text())
     data["library_versions"]["scikit-learn"] = "0.24.2"
     card_path.write_text(json.dumps(data))
@@ -141,6 +149,8 @@ def test_usage_recommendations_keep_oom_risk_near_alpha_while_cutting_memory() -
     # the parameter explains usage, so per-job recommendations cut more than one value per definition
     assert ev_job.memory_cut > ev_def.memory_cut
     assert per_def.vcpus["sort"] == 2.0
+    cpu = evaluate_vcpus(test, recommend_vcpus(per_def, test))
+    assert cpu["jobs"] == len(test) and cpu["vcpu_cut"] == pytest.approx(0.0)  # peaks up to 1.8 of 2
 
 
 def test_thin_definitions_get_no_recommendation() -> None:
@@ -170,3 +180,22 @@ def test_interruption_rates_shrink_thin_pools_to_the_band() -> None:
     assert rates.loc["us-east-1b", "weight"] > 0.85
     assert not rates.loc["us-east-1c", "band_known"]  # unknown type: the region's median band
     assert (rates["rate_p90"] >= rates["rate"]).all()
+
+
+def test_rates_by_type_fall_back_to_the_band_for_types_never_run() -> None:
+    observed = pd.DataFrame(
+        {
+            "region": "us-east-1",
+            "availability_zone": ["us-east-1a", "us-east-1b"],
+            "instance_type": "m5.large",
+            "instance_hours": [1000.0, 3000.0],
+            "reclaims": [2, 2],
+            "instances": [10, 30],
+        }
+    )
+    bands = pd.DataFrame({"region": "us-east-1", "instance_type": ["m5.large", "c5.large"], "band": [0, 3]})
+    rates = interruption_rates(observed, bands)
+    by_type = rates_by_type(rates, bands, "us-east-1")
+    expected = np.average(rates["rate"], weights=rates["instance_hours"])
+    assert by_type["m5.large"] == pytest.approx(expected)
+    assert by_type["c5.large"] == pytest.approx(band_hourly_rate(np.array([3]))[0])
