@@ -8,7 +8,6 @@ run time are read: unpickling a stored blob in a web app would execute whatever 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +16,35 @@ from sqlalchemy import Engine, MetaData, Table, select
 from sqlalchemy.exc import NoSuchTableError
 
 from optimizer.errors import UserError
-from optimizer.ml.registry import DEFAULT_MODELS_DIR, ModelRegistry, incompatibilities
+from optimizer.ml.registry import ModelRegistry, default_models_dir, incompatibilities
 
 SCHEDULER_TABLE = "apscheduler_jobs"
 
 
 def models_dir() -> Path:
-    """Where `batchopt train` writes: `$BATCHOPT_MODELS_DIR`, else the registry's default `models/`."""
-    return Path(os.environ.get("BATCHOPT_MODELS_DIR") or DEFAULT_MODELS_DIR)
+    """Where `batchopt train` writes (the registry's own rule)."""
+    return default_models_dir()
 
 
 def load_model_cards(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Every model card the registry holds (its `<name>.json` files), with `_file` set.
+    """Every model card the registry holds (its `<name>.card.json` files), with `_file` set.
 
     Read one by one through `ModelRegistry.card`, so one unreadable card becomes a row with an
     `_error` instead of hiding every other model; cards whose library versions cannot load the model
     get `_error` too (what `batchopt train` would retrain).
     """
     registry = ModelRegistry(folder or models_dir())
-    if not registry.root.is_dir():
-        return []
     cards = []
-    for path in sorted(registry.root.glob("*.json")):
+    for name in registry.names():
         try:
-            card = registry.card(path.stem)
+            card = registry.card(name)
             row: dict[str, Any] = card.to_json()
             problems = incompatibilities(card.library_versions)
             if problems:
                 row["_error"] = "needs retraining: written by " + "; ".join(problems)
         except UserError as exc:
             row = {"_error": str(exc)}
-        row["_file"] = path.name
+        row["_file"] = f"{name}{registry.CARD_SUFFIX}"
         cards.append(row)
     return cards
 

@@ -110,10 +110,18 @@ class ModelRegistry:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_models_dir()
 
+    CARD_SUFFIX = ".card.json"
+
+    def names(self) -> list[str]:
+        """Names of every model whose card is in the registry folder."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name[: -len(self.CARD_SUFFIX)] for p in self.root.glob(f"*{self.CARD_SUFFIX}"))
+
     def _paths(self, name: str) -> tuple[Path, Path]:
         if not _NAME.match(name):
             raise UserError(f"model name {name!r}: use letters, digits, '.', '_' or '-'")
-        return self.root / f"{name}.joblib", self.root / f"{name}.card.json"
+        return self.root / f"{name}.joblib", self.root / f"{name}{self.CARD_SUFFIX}"
 
     def save(self, model: Any, card: ModelCard) -> Path:
         """Write the model then its card, each atomically; returns the model's path."""
@@ -160,9 +168,7 @@ class ModelRegistry:
         return model, card
 
     def list(self) -> list[ModelCard]:
-        if not self.root.is_dir():
-            return []
-        return [self.card(p.name.removesuffix(".card.json")) for p in sorted(self.root.glob("*.card.json"))]
+        return [self.card(name) for name in self.names()]
 
 
 def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
