@@ -63,16 +63,26 @@ def solver_frames(engine: Engine, region: str) -> tuple[pd.DataFrame, pd.DataFra
     types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
     prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == region))
     bands = interruption_bands_frame(engine, region)
-    if (types.empty or prices.empty) and region == PRICE_SNAPSHOT_REGION:
-        snapshot = load_price_snapshot().dropna(subset=["price_per_hour", "vcpus", "memory_mib"])
-        types = snapshot[
-            ["region", "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "arch"]
-        ].assign(gpus=lambda f: f["gpus"].fillna(0).astype(int))
-        prices = snapshot[["region", "instance_type", "effective_date", "price_per_hour"]]
+    if types.empty or prices.empty:
+        snap_types, snap_prices, snap_bands = solver_frames_from_snapshot(region)
+        types, prices = snap_types, snap_prices
+        bands = bands if not bands.empty else snap_bands
     if bands.empty:
-        bundled = bundled_spot_advisor(region)
-        if not bundled.empty:
-            bands = bundled.assign(region=region)
+        bands = solver_frames_from_snapshot(region)[2]
+    return types, prices, bands
+
+
+def solver_frames_from_snapshot(region: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The bundled snapshots in the store's column names (empty frames for other regions' prices)."""
+    bundled = bundled_spot_advisor(region)
+    bands = bundled.assign(region=region) if not bundled.empty else pd.DataFrame()
+    if region != PRICE_SNAPSHOT_REGION:
+        return pd.DataFrame(), pd.DataFrame(), bands
+    snapshot = load_price_snapshot().dropna(subset=["price_per_hour", "vcpus", "memory_mib"])
+    types = snapshot[
+        ["region", "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "arch"]
+    ].assign(gpus=lambda f: f["gpus"].fillna(0).astype(int))
+    prices = snapshot[["region", "instance_type", "effective_date", "price_per_hour"]]
     return types, prices, bands
 
 

@@ -107,7 +107,7 @@ class GravitonStrategy(Strategy[GravitonSettings]):
                 "interruption": "unchanged capacity type",
                 "oom": "arm64 types chosen with at least the same allocatable memory",
             },
-            risk_scores={"compatibility": 0.5},
+            risk_scores={"compatibility": 0.25},
             confidence=0.5,
             effort="medium",
             update_kind=UpdateKind.ADVICE,

@@ -64,7 +64,10 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         durations, levels = concurrency(jobs)
         floor = math.floor(time_weighted_quantile(durations, levels, s.floor_quantile))
         peak = time_weighted_quantile(durations, levels, 1.0)
-        cap = max(1, math.ceil(peak * s.headroom))
+        # A cap below one instance of the CE's largest type would stop it from launching anything.
+        specs = [inputs.baseline.catalog.types.get(t) for t in res.get("instanceTypes") or []]
+        largest = max((math.ceil(x.vcpus) for x in specs if x is not None), default=1)
+        cap = max(largest, math.ceil(peak * s.headroom))
         proposed: dict[str, int] = {}
         if current["min_vcpus"] > floor:
             proposed["min_vcpus"] = floor
