@@ -32,8 +32,9 @@ def concurrency(jobs: pd.DataFrame, column: str = "vcpus") -> tuple[np.ndarray, 
     done = ran(jobs)
     if done.empty:
         return np.zeros(0), np.zeros(0)
-    start = pd.to_datetime(done["started_at"]).astype("int64").to_numpy() / 1e9
-    stop = pd.to_datetime(done["stopped_at"]).astype("int64").to_numpy() / 1e9
+    origin = pd.Timestamp(pd.to_datetime(done["started_at"]).min())
+    start = (pd.to_datetime(done["started_at"]) - origin).dt.total_seconds().to_numpy(np.float64)
+    stop = (pd.to_datetime(done["stopped_at"]) - origin).dt.total_seconds().to_numpy(np.float64)
     amount = pd.to_numeric(done[column], errors="coerce").fillna(0).to_numpy(np.float64)
     times = np.concatenate([start, stop])
     deltas = np.concatenate([amount, -amount])

@@ -3,8 +3,10 @@ tolerate interruption.
 
 A queue qualifies when none of its jobs is multi-node parallel (Batch does not run those on spot),
 at least `min_tolerant_share` of its jobs retry after a host loss (attempts > 1, or an evaluateOnExit
-RETRY rule matching "Host EC2*"), and the expected share of work re-run after reclaims, from its
-runtime distribution and the instance types' Spot Advisor bands, is at most `max_lost_share`. The
+RETRY rule matching "Host EC2*"), the expected share of work re-run after reclaims, from its
+runtime distribution and the instance types' Spot Advisor bands, is at most `max_lost_share`, and
+its p95 runtime is at most `max_runtime_p95_s` (one reclaim of a very long job is costly however
+rare). The
 spot CE is a copy of the on-demand one (same instance types, networking and roles) with
 SPOT_PRICE_CAPACITY_OPTIMIZED and minvCpus 0; on-demand stays behind it for what spot cannot supply.
 """
@@ -35,6 +37,8 @@ SPOT_STRATEGY = "SPOT_PRICE_CAPACITY_OPTIMIZED"
 class SpotAdoptionSettings(StrategySettings):
     min_tolerant_share: float = Field(default=0.95, ge=0.0, le=1.0)
     max_lost_share: float = Field(default=0.05, gt=0.0, le=1.0)
+    max_runtime_p95_s: float = Field(default=4 * 3600.0, gt=0.0)
+    """Beyond this a single reclaim throws away hours of work, whatever the average says."""
     min_jobs: int = Field(default=20, ge=1)
     name_suffix: str = Field(default="-spot", pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
@@ -79,7 +83,8 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
         rate = hourly_reclaim_rate(monthly)
         runtimes = runtimes_s(jobs)
         lost = expected_lost_share(runtimes, rate)
-        if lost > s.max_lost_share or not inputs.baseline.can_replay:
+        p95 = float(np.percentile(runtimes, 95)) if len(runtimes) else 0.0
+        if lost > s.max_lost_share or p95 > s.max_runtime_p95_s or not inputs.baseline.can_replay:
             return None
         base_name = base["computeEnvironmentName"]
         new_name = f"{base_name[: 128 - len(s.name_suffix)]}{s.name_suffix}"
@@ -146,7 +151,7 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
                     "jobs": len(jobs),
                     "retry_tolerant_share": round(tolerant, 4),
                     "runtime_p50_s": float(np.percentile(runtimes, 50)) if len(runtimes) else None,
-                    "runtime_p95_s": float(np.percentile(runtimes, 95)) if len(runtimes) else None,
+                    "runtime_p95_s": p95,
                     "reclaims_per_instance_hour": rate,
                     "expected_lost_share": round(lost, 6),
                 },

@@ -1,0 +1,242 @@
+"""Each strategy on a small hand-made estate: what it recommends, and what it must leave alone."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from optimizer.domain import RiskLevel, UpdateKind
+from optimizer.recommend.base import risk_level
+from optimizer.recommend.strategies import (
+    FargateSettings,
+    FargateStrategy,
+    GravitonStrategy,
+    InstanceMixSettings,
+    InstanceMixStrategy,
+    RightSizingSettings,
+    RightSizingStrategy,
+    ScalingStrategy,
+    SpotAdoptionStrategy,
+)
+from optimizer.recommend.workload import (
+    concurrency,
+    expected_lost_share,
+    retries_host_loss,
+    time_weighted_quantile,
+)
+from tests.recommend_helpers import history, inputs_for, standard_estate
+
+
+@pytest.fixture(scope="module")
+def estate() -> dict[str, Any]:
+    return standard_estate()
+
+
+@pytest.fixture(scope="module")
+def inputs(estate: dict[str, Any]) -> Any:
+    return inputs_for(estate)
+
+
+def by_target(recs: list[Any]) -> dict[str, Any]:
+    return {r.target_name: r for r in recs}
+
+
+def test_scaling_drops_the_idle_floor_and_caps_max(inputs: Any) -> None:
+    recs = by_target(ScalingStrategy().run(inputs))
+    assert set(recs) == {"od-ce"}  # sim-ce already has minvCpus 0 and a sane max
+    rec = recs["od-ce"]
+    assert rec.current == {"min_vcpus": 16, "max_vcpus": 256}
+    assert rec.proposed["min_vcpus"] == 0
+    # the cap is at least one m5.4xlarge (16 vCPUs) and at least the measured peak
+    assert rec.proposed["max_vcpus"] >= max(16, rec.evidence["demand"]["peak_vcpus"])
+    assert rec.update_kind == UpdateKind.SCALING
+    replay = rec.evidence["replay"]
+    assert replay["proposed_cost_usd"] < replay["current_cost_usd"]
+    assert rec.monthly_savings_usd == pytest.approx(
+        (replay["current_cost_usd"] - replay["proposed_cost_usd"]) * 30 / replay["window_days"], abs=0.01
+    )
+
+
+def test_scaling_keeps_a_measured_floor(estate: dict[str, Any]) -> None:
+    """Jobs that keep vCPUs busy all day justify a floor above 0 (but below an idle 400)."""
+    steady = copy.deepcopy(estate)
+    jobs, attempts = history("etl", "etl", n=400, runtime_s=(20000, 20000), days=1.0, seed=5)
+    steady["jobs"], steady["attempts"] = jobs, attempts
+    steady["ces"][0]["computeResources"].update(minvCpus=400, desiredvCpus=400, maxvCpus=1024)
+    rec = by_target(ScalingStrategy().run(inputs_for(steady)))["od-ce"]
+    floor = rec.evidence["demand"]["floor_vcpus"]
+    assert 0 < floor < 400
+    assert rec.proposed["min_vcpus"] == floor
+
+
+def test_spot_adoption_only_for_retrying_short_jobs(inputs: Any) -> None:
+    recs = by_target(SpotAdoptionStrategy().run(inputs))
+    assert set(recs) == {"sim"}  # etl jobs do not retry; legacy runs on an unmanaged CE
+    rec = recs["sim"]
+    assert rec.current == {"compute_environment_order": ["sim-ce"]}
+    assert rec.proposed["compute_environment_order"] == ["sim-ce-spot", "sim-ce"]
+    assert rec.proposed["new_compute_environment"]["based_on"] == "sim-ce"
+    assert rec.proposed["new_compute_environment"]["platform"] == "SPOT"
+    assert rec.update_kind == UpdateKind.QUEUE_ORDER
+    assert rec.monthly_savings_usd > 0
+    assert rec.evidence["tolerance"]["retry_tolerant_share"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["multinode", "no-retry-on-host-loss", "long-jobs"],
+)
+def test_spot_adoption_refuses(estate: dict[str, Any], change: str) -> None:
+    other = copy.deepcopy(estate)
+    kwargs: dict[str, Any] = {"n": 300, "vcpus": 1, "memory_mib": 12288, "seed": 2}
+    if change == "multinode":
+        kwargs.update(retry={"attempts": 3}, multinode=True)
+    elif change == "no-retry-on-host-loss":
+        kwargs["retry"] = {
+            "attempts": 3,
+            "evaluateOnExit": [
+                {"onStatusReason": "Host EC2*", "action": "EXIT"},
+                {"onReason": "*", "action": "RETRY"},
+            ],
+        }
+    else:
+        kwargs.update(retry={"attempts": 3}, runtime_s=(40 * 3600, 60 * 3600), days=20)
+    sim_jobs, sim_attempts = history("sim", "sim", **kwargs)
+    keep = other["jobs"]["queue"] != "sim"
+    other["jobs"] = pd.concat([other["jobs"][keep], sim_jobs], ignore_index=True)
+    kept = other["attempts"]["job_id"].isin(other["jobs"]["job_id"][keep])
+    other["attempts"] = pd.concat([other["attempts"][kept], sim_attempts], ignore_index=True)
+    assert "sim" not in by_target(SpotAdoptionStrategy().run(inputs_for(other)))
+
+
+def test_retry_rules_for_host_loss() -> None:
+    assert retries_host_loss({"attempts": 2})
+    assert not retries_host_loss({"attempts": 1})
+    assert not retries_host_loss(None)
+    assert retries_host_loss(
+        {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}]}
+    )
+    assert not retries_host_loss(
+        {
+            "attempts": 3,
+            "evaluateOnExit": [{"onExitCode": "1", "action": "RETRY"}, {"onReason": "*", "action": "EXIT"}],
+        }
+    )
+
+
+def test_expected_lost_share_grows_with_runtime() -> None:
+    import numpy as np
+
+    rate = 0.001
+    short = expected_lost_share(np.full(10, 600.0), rate)
+    long = expected_lost_share(np.full(10, 36000.0), rate)
+    assert 0 < short < long < 0.5
+    assert expected_lost_share(np.full(10, 600.0), 0.0) == 0.0
+
+
+def test_concurrency_quantiles() -> None:
+    jobs = pd.DataFrame(
+        {
+            "started_at": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:00", "2026-01-01 01:00"]),
+            "stopped_at": pd.to_datetime(["2026-01-01 02:00", "2026-01-01 01:00", "2026-01-01 02:00"]),
+            "vcpus": [2.0, 4.0, 8.0],
+        }
+    )
+    durations, levels = concurrency(jobs)
+    assert list(levels) == [6.0, 10.0]
+    assert list(durations) == [3600.0, 3600.0]
+    assert time_weighted_quantile(durations, levels, 0.0) == 6.0
+    assert time_weighted_quantile(durations, levels, 1.0) == 10.0
+
+
+def test_rightsizing_cuts_memory_above_the_p99_peak(inputs: Any, estate: dict[str, Any]) -> None:
+    recs = by_target(RightSizingStrategy().run(inputs))
+    assert "sim" in recs and "legacy" not in recs  # legacy has only 60 measured jobs (< 99 for 1%)
+    rec = recs["sim"]
+    peaks = estate["attempts"].merge(estate["jobs"][["job_id", "queue"]])
+    peaks = peaks[peaks["queue"] == "sim"]["peak_memory_mib"]
+    assert rec.proposed["memory_mib"] >= peaks.quantile(0.99) * 1.1
+    assert rec.proposed["memory_mib"] % 128 == 0
+    assert rec.proposed["memory_mib"] < 12288
+    assert rec.current == {"vcpus": 1.0, "memory_mib": 12288}
+    assert rec.target_arn.endswith(":job-definition/sim")  # no revision: the latest ACTIVE one
+    assert rec.update_kind == UpdateKind.NEW_REVISION
+    assert rec.evidence["replay"]["jobs_changed"]["jobs"] == 300
+    assert rec.monthly_savings_usd > 0
+
+
+def test_rightsizing_raises_memory_after_oom_kills(estate: dict[str, Any]) -> None:
+    other = copy.deepcopy(estate)
+    sim_jobs, sim_attempts = history(
+        "sim", "sim", n=300, vcpus=1, memory_mib=12288, retry={"attempts": 3}, seed=2, oom_share=0.05
+    )
+    keep = other["jobs"]["queue"] != "sim"
+    other["jobs"] = pd.concat([other["jobs"][keep], sim_jobs])
+    other["attempts"] = pd.concat(
+        [other["attempts"][other["attempts"]["job_id"].isin(other["jobs"]["job_id"][keep])], sim_attempts]
+    )
+    rec = by_target(RightSizingStrategy(RightSizingSettings(max_oom_rate=0.01)).run(inputs_for(other)))["sim"]
+    assert rec.proposed == {"memory_mib": 18432}  # 12288 x 1.5
+    assert "OOM" in rec.title
+
+
+def test_graviton_is_advice_and_respects_pinned_arch(inputs: Any, estate: dict[str, Any]) -> None:
+    recs = by_target(GravitonStrategy().run(inputs))
+    assert {"od-ce", "sim-ce"} <= set(recs)
+    rec = recs["od-ce"]
+    assert rec.update_kind == UpdateKind.ADVICE and not rec.applicable
+    assert all(inputs.baseline.catalog.types[t].arch == "arm64" for t in rec.proposed["instance_types"])
+    assert "multi-architecture" in rec.risk["compatibility"]
+    pinned = copy.deepcopy(estate)
+    pinned["jobs"]["tags"] = [{"arch": "x86_64"}] * len(pinned["jobs"])
+    assert GravitonStrategy().run(inputs_for(pinned)) == []
+
+
+def test_fargate_only_for_small_short_jobs(inputs: Any) -> None:
+    recs = by_target(FargateStrategy().run(inputs))
+    assert "sim" in recs and "legacy" not in recs
+    rec = recs["sim"]
+    assert rec.proposed["new_compute_environment"]["platform"] == "FARGATE_SPOT"  # the jobs retry
+    assert not rec.applicable and rec.update_kind == UpdateKind.ADVICE
+    strict = FargateStrategy(FargateSettings(max_memory_mib=8192)).run(inputs)
+    assert "sim" not in by_target(strict)  # 12 GiB jobs exceed the limit
+
+
+def test_instance_mix_from_the_solver(estate: dict[str, Any]) -> None:
+    inputs = inputs_for(estate, with_solver_frames=True)
+    inputs.clock = time.monotonic
+    recs = by_target(InstanceMixStrategy(InstanceMixSettings(time_limit_seconds=3)).run(inputs))
+    rec = recs["od-ce"]
+    assert rec.proposed["instance_types"] != ["m5.4xlarge"]
+    assert rec.evidence["plan"]["status"] in ("OPTIMAL", "FEASIBLE")
+    assert rec.update_kind == UpdateKind.INFRASTRUCTURE  # BEST_FIT_PROGRESSIVE with the service-linked role
+    assert rec.monthly_savings_usd > 0
+    onprem = recs["onprem"]
+    assert not onprem.applicable and onprem.update_kind == UpdateKind.ADVICE
+    assert onprem.monthly_savings_usd == 0.0 and onprem.proposed["fleets"]
+
+
+def test_ids_are_stable_and_disabled_strategies_run_nothing(estate: dict[str, Any]) -> None:
+    first = ScalingStrategy().run(inputs_for(estate))
+    again = ScalingStrategy().run(inputs_for(estate))
+    assert [r.id for r in first] == [r.id for r in again]
+    assert [r.monthly_savings_usd for r in first] == [r.monthly_savings_usd for r in again]
+
+
+def test_risk_level_from_scores() -> None:
+    assert risk_level({}) == RiskLevel.LOW
+    assert risk_level({"a": 0.05, "b": 0.2}) == RiskLevel.MEDIUM
+    assert risk_level({"a": 0.5}) == RiskLevel.HIGH
+
+
+def test_settings_are_typed() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        RightSizingSettings(alpha=0.9)
+    with pytest.raises(ValidationError):
+        FargateSettings(unknown=1)  # type: ignore[call-arg]
