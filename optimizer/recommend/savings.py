@@ -113,7 +113,7 @@ class ReplayBaseline:
             "proposed_config": proposed_document,
             "command": (
                 f"batchopt simulate --dataset {self.dataset} --config current.json"
-                f" --config proposed.json --seed {self.seed}"
+                f" --config proposed.json --seed {self.seed} --region {self.catalog.region}"
             ),
             "current_summary": {k: current[k] for k in _SUMMARY_KEYS if k in current},
             "proposed_summary": {k: proposed[k] for k in _SUMMARY_KEYS if k in proposed},
