@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from optimizer.data import PRICE_SNAPSHOT_REGION, load_price_snapshot
 from optimizer.datasets import load_dataset
+from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
 from optimizer.recommend.estate import estate_document
 from optimizer.recommend.inputs_model import RecommendInputs
@@ -25,6 +26,7 @@ from optimizer.simulate import Catalog, build_catalog
 from optimizer.store.read import (
     attempts_frame,
     catalog_frame,
+    instances_frame,
     interruption_bands_frame,
     jobs_frame,
     read_frame,
@@ -86,6 +88,19 @@ def solver_frames_from_snapshot(region: str) -> tuple[pd.DataFrame, pd.DataFrame
     return types, prices, bands
 
 
+def spot_rates(instances: pd.DataFrame, attempts: pd.DataFrame, bands: pd.DataFrame) -> dict[str, float]:
+    """Hourly reclaim rate per instance type from the estate's own spot instances, shrunk to the
+    Spot Advisor band (`optimizer.ml.interruptions`); the worst AZ counts, since Batch may launch in
+    any of the CE's subnets."""
+    if instances.empty or bands.empty or "capacity_type" not in instances:
+        return {}
+    observed = observed_reclaims(instances, attempts)
+    if observed.empty:
+        return {}
+    rates = interruption_rates(observed, bands)
+    return {str(k): float(v) for k, v in rates.groupby("instance_type")["rate"].max().items()}
+
+
 def _items(engine: Engine, table: Any, region: str) -> list[dict[str, Any]]:
     query = select(table.c.raw).where(table.c.region == region)
     if "deleted_at" in table.c:
@@ -129,6 +144,7 @@ def load_inputs(
         return []
     attempts = attempts_frame(engine, dataset=dataset)
     history, start = load_dataset(engine, dataset)
+    fleet = instances_frame(engine, dataset=dataset)
     for region in regions(engine):
         catalog = replay_catalog(engine, region)
         if catalog is None:
@@ -139,6 +155,8 @@ def load_inputs(
         if "region" in jobs and jobs["region"].notna().any():
             jobs = jobs[jobs["region"].isna() | (jobs["region"] == region)]
         types, prices, bands = solver_frames(engine, region)
+        region_attempts = attempts[attempts["job_id"].isin(jobs["job_id"])].reset_index(drop=True)
+        region_fleet = fleet[fleet["region"] == region] if "region" in fleet else fleet
         baseline = ReplayBaseline(
             dataset=dataset,
             jobs=history,
@@ -155,11 +173,12 @@ def load_inputs(
                 job_queues=queues,
                 job_definitions=_latest_definitions(engine, region),
                 jobs=jobs.reset_index(drop=True),
-                attempts=attempts[attempts["job_id"].isin(jobs["job_id"])].reset_index(drop=True),
+                attempts=region_attempts,
                 baseline=baseline,
                 instance_types=types,
                 ondemand_prices=prices,
                 interruption_bands=bands,
+                spot_rates=spot_rates(region_fleet, region_attempts, bands),
                 clock=clock,
             )
         )

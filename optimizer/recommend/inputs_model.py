@@ -20,7 +20,8 @@ class RecommendInputs:
     - `jobs` / `attempts`: the store's rows of the history window (store column names);
     - `baseline`: the canonical history, prices and current configuration for replays;
     - `instance_types`, `ondemand_prices`, `interruption_bands`: store frames the solver builds
-      offerings from; `clock`: monotonic seconds, only for the solver's time limit.
+      offerings from; `spot_rates`: measured reclaim rates (`optimizer.ml.interruptions`);
+    - `clock`: monotonic seconds, only for the solver's time limit.
     """
 
     region: str
@@ -34,6 +35,8 @@ class RecommendInputs:
     instance_types: pd.DataFrame = field(default_factory=pd.DataFrame)
     ondemand_prices: pd.DataFrame = field(default_factory=pd.DataFrame)
     interruption_bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    spot_rates: dict[str, float] = field(default_factory=dict)
+    """Reclaims per instance-hour by instance type where the estate ran spot (shrunk to the band)."""
     clock: Callable[[], float] | None = None
 
     def ce_named(self, name: str) -> dict[str, Any] | None:

@@ -27,11 +27,12 @@ def runtimes_s(jobs: pd.DataFrame) -> np.ndarray:
     return delta.dt.total_seconds().clip(lower=0).to_numpy(np.float64)
 
 
-def concurrency(jobs: pd.DataFrame, column: str = "vcpus") -> tuple[np.ndarray, np.ndarray]:
-    """The step function of `column` summed over running jobs: (durations s, levels) of each step."""
+def concurrency_steps(jobs: pd.DataFrame, column: str = "vcpus") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The step function of `column` summed over running jobs: (start s, duration s, level) of each
+    step, seconds counted from the first start."""
     done = ran(jobs)
     if done.empty:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     origin = pd.Timestamp(pd.to_datetime(done["started_at"]).min())
     start = (pd.to_datetime(done["started_at"]) - origin).dt.total_seconds().to_numpy(np.float64)
     stop = (pd.to_datetime(done["stopped_at"]) - origin).dt.total_seconds().to_numpy(np.float64)
@@ -43,7 +44,39 @@ def concurrency(jobs: pd.DataFrame, column: str = "vcpus") -> tuple[np.ndarray, 
     levels = np.cumsum(deltas)[:-1]
     durations = np.diff(times)
     keep = durations > 0
-    return durations[keep], np.maximum(levels[keep], 0.0)
+    return times[:-1][keep], durations[keep], np.maximum(levels[keep], 0.0)
+
+
+def concurrency(jobs: pd.DataFrame, column: str = "vcpus") -> tuple[np.ndarray, np.ndarray]:
+    """(durations s, levels) of the step function (see `concurrency_steps`)."""
+    _, durations, levels = concurrency_steps(jobs, column)
+    return durations, levels
+
+
+def bucket_means(
+    starts: np.ndarray, durations: np.ndarray, levels: np.ndarray, *, max_points: int = 744
+) -> dict[str, Any]:
+    """Chart data: the time-weighted mean level per hour (per day when that makes too many points)."""
+    if len(levels) == 0:
+        return {"bucket_seconds": 3600, "mean": []}
+    end = float(starts[-1] + durations[-1])
+    bucket = 3600.0 if end / 3600.0 <= max_points else 86400.0
+    # Steps are contiguous from 0, so the area under them is piecewise linear between step ends:
+    # interpolate it at the bucket edges and difference.
+    x = np.concatenate([[0.0], starts + durations])
+    y = np.concatenate([[0.0], np.cumsum(durations * levels)])
+    edges = np.arange(0.0, end + bucket, bucket)
+    means = np.diff(np.interp(edges, x, y)) / bucket
+    return {"bucket_seconds": int(bucket), "mean": [round(float(v), 3) for v in means[:max_points]]}
+
+
+def histogram(values: np.ndarray, bins: int = 20) -> dict[str, list[float]]:
+    """Chart data: counts per equal-width bin."""
+    clean = values[np.isfinite(values)]
+    if len(clean) == 0:
+        return {"edges": [], "counts": []}
+    counts, edges = np.histogram(clean, bins=bins)
+    return {"edges": [round(float(e), 3) for e in edges], "counts": [int(c) for c in counts]}
 
 
 def time_weighted_quantile(durations: np.ndarray, levels: np.ndarray, q: float) -> float:

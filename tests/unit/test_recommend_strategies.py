@@ -240,3 +240,60 @@ def test_settings_are_typed() -> None:
         RightSizingSettings(alpha=0.9)
     with pytest.raises(ValidationError):
         FargateSettings(unknown=1)  # type: ignore[call-arg]
+
+
+def test_hourly_means_of_the_step_function() -> None:
+    from optimizer.recommend.workload import bucket_means, concurrency_steps
+
+    jobs = pd.DataFrame(
+        {
+            "started_at": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:30"]),
+            "stopped_at": pd.to_datetime(["2026-01-01 02:00", "2026-01-01 01:00"]),
+            "vcpus": [2.0, 4.0],
+        }
+    )
+    chart = bucket_means(*concurrency_steps(jobs))
+    assert chart["bucket_seconds"] == 3600
+    assert chart["mean"] == [4.0, 2.0]  # 2 all hour + 4 for half an hour; then 2
+
+
+def test_measured_reclaim_rates_can_veto_spot(estate: dict[str, Any]) -> None:
+    inputs = inputs_for(estate)
+    inputs.spot_rates = {"c5.2xlarge": 0.5}  # a reclaim every two instance-hours in this estate
+    assert "sim" not in by_target(SpotAdoptionStrategy().run(inputs))
+    inputs.spot_rates = {"c5.2xlarge": 1e-5}
+    rec = by_target(SpotAdoptionStrategy().run(inputs))["sim"]
+    assert rec.evidence["tolerance"]["measured_types"] == ["c5.2xlarge"]
+
+
+def test_spot_rates_from_the_estates_own_spot_instances() -> None:
+    from optimizer.recommend.inputs import spot_rates
+
+    t0 = pd.Timestamp("2026-01-01")
+    instances = pd.DataFrame(
+        {
+            "instance_id": ["i-1", "i-2"],
+            "region": "us-east-1",
+            "availability_zone": "us-east-1a",
+            "instance_type": "c5.2xlarge",
+            "capacity_type": "SPOT",
+            "launch_time": [t0, t0],
+            "first_seen": [t0, t0],
+            "last_seen": [t0 + pd.Timedelta(hours=10)] * 2,
+            "terminated_at": [t0 + pd.Timedelta(hours=10)] * 2,
+        }
+    )
+    calm = pd.DataFrame({"instance_id": ["i-1"], "is_spot_reclaim": [False]})
+    rough = pd.DataFrame({"instance_id": ["i-1", "i-2"], "is_spot_reclaim": [True, True]})
+    bands = pd.DataFrame({"region": ["us-east-1"], "instance_type": ["c5.2xlarge"], "band": [0]})
+    assert (
+        spot_rates(instances, rough, bands)["c5.2xlarge"] > spot_rates(instances, calm, bands)["c5.2xlarge"]
+    )
+
+
+def test_evidence_carries_chart_data(inputs: Any) -> None:
+    scaling = by_target(ScalingStrategy().run(inputs))["od-ce"]
+    series = scaling.evidence["chart"]["running_vcpus"]["mean"]
+    assert len(series) >= 48 and max(series) <= scaling.evidence["demand"]["peak_vcpus"]
+    sizing = by_target(RightSizingStrategy().run(inputs))["sim"]
+    assert sum(sizing.evidence["chart"]["peak_memory_mib"]["counts"]) == 300

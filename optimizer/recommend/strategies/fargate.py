@@ -19,7 +19,7 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_queue, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.workload import has_multinode, runtimes_s, tolerant_share
+from optimizer.recommend.workload import has_multinode, histogram, runtimes_s, tolerant_share
 
 
 class FargateSettings(StrategySettings):
@@ -123,6 +123,7 @@ class FargateStrategy(Strategy[FargateSettings]):
                     "runtime_p95_s": p95,
                     "retry_tolerant_share": round(tolerant, 4),
                 },
+                "chart": {"runtime_s": histogram(runtimes), "memory_mib": histogram(memory.to_numpy())},
             },
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,

@@ -23,6 +23,7 @@ from optimizer.ml.usage import MEMORY_STEP_MIB, DefinitionQuantiles, usage_frame
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of
 from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.workload import histogram
 
 
 class RightSizingSettings(StrategySettings):
@@ -192,6 +193,11 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
                     "oom_attempts": oom_attempts,
                     "oom_rate": oom_rate,
                     "revision": item.get("revision"),
+                },
+                "chart": {
+                    "peak_memory_mib": histogram(peaks),
+                    "requested_memory_mib": memory,
+                    "proposed_memory_mib": new_memory,
                 },
             },
             account_id=account_of(item["jobDefinitionArn"]),

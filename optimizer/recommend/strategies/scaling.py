@@ -26,7 +26,7 @@ from optimizer.recommend.estate import (
     resources_of,
 )
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.workload import concurrency, time_weighted_quantile
+from optimizer.recommend.workload import bucket_means, concurrency_steps, time_weighted_quantile
 
 
 class ScalingSettings(StrategySettings):
@@ -61,7 +61,7 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         res = resources_of(ce)
         name = ce["computeEnvironmentName"]
         current = {"min_vcpus": int(res.get("minvCpus") or 0), "max_vcpus": int(res.get("maxvCpus") or 0)}
-        durations, levels = concurrency(jobs)
+        starts, durations, levels = concurrency_steps(jobs)
         floor = math.floor(time_weighted_quantile(durations, levels, s.floor_quantile))
         peak = time_weighted_quantile(durations, levels, 1.0)
         # A cap below one instance of the CE's largest type would stop it from launching anything.
@@ -120,6 +120,7 @@ class ScalingStrategy(Strategy[ScalingSettings]):
                     "headroom": s.headroom,
                     "wait_p95_cut": round(wait_cut, 4),
                 },
+                "chart": {"running_vcpus": bucket_means(starts, durations, levels)},
             },
             account_id=account_of(ce["computeEnvironmentArn"]),
             region=inputs.region,

@@ -24,8 +24,10 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.estate import account_of, edit_queue, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import (
+    HOURS_PER_MONTH,
     expected_lost_share,
     has_multinode,
+    histogram,
     hourly_reclaim_rate,
     runtimes_s,
     tolerant_share,
@@ -79,8 +81,16 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
         ]
         if not types:
             return None
-        monthly = max(spec.spot_interruption_rate for spec in types)
-        rate = hourly_reclaim_rate(monthly)
+        # The estate's own measured (shrunk) rate where it ran these types on spot, else the band.
+        rates = {
+            spec.instance_type: inputs.spot_rates.get(
+                spec.instance_type, hourly_reclaim_rate(spec.spot_interruption_rate)
+            )
+            for spec in types
+        }
+        rate = max(rates.values())
+        monthly = 1.0 - float(np.exp(-rate * HOURS_PER_MONTH))
+        measured = sorted(t for t in rates if t in inputs.spot_rates)
         runtimes = runtimes_s(jobs)
         lost = expected_lost_share(runtimes, rate)
         p95 = float(np.percentile(runtimes, 95)) if len(runtimes) else 0.0
@@ -131,7 +141,7 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
                 "interruption": (
-                    f"{lost:.1%} of work expected to re-run (worst band of {len(types)} types:"
+                    f"{lost:.1%} of work expected to re-run (worst of {len(types)} types:"
                     f" {monthly:.1%} reclaims a month); replay: {comparison.proposed.get('spot_reclaims', 0)}"
                     " reclaimed attempts"
                 ),
@@ -153,8 +163,11 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
                     "runtime_p50_s": float(np.percentile(runtimes, 50)) if len(runtimes) else None,
                     "runtime_p95_s": p95,
                     "reclaims_per_instance_hour": rate,
+                    "rates_by_type": rates,
+                    "measured_types": measured,
                     "expected_lost_share": round(lost, 6),
                 },
+                "chart": {"runtime_s": histogram(runtimes)},
             },
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,
