@@ -183,3 +183,30 @@ def test_recommend_refresh_cli(
     listed = json.loads(capsys.readouterr().out)
     assert listed and all(item["id"].startswith("rec-") for item in listed)
     assert {item["strategy"] for item in listed} >= {"spot-adoption", "ce-scaling"}
+
+
+def test_rightsizing_savings_reproduce_with_the_edited_jobs(
+    seeded: tuple[Engine, list[Recommendation]],
+) -> None:
+    """Right-sizing changes the jobs, not the configuration: replaying the stored dataset with the
+    definition's jobs carrying the new requests gives the recorded proposed cost."""
+    from optimizer.datasets import load_dataset
+    from optimizer.recommend.inputs import replay_catalog
+    from optimizer.simulate import parse_config, replay
+
+    engine, recs = seeded
+    rec = next(r for r in recs if r.strategy == "job-definition-rightsizing")
+    evidence = rec.evidence["replay"]
+    change = evidence["jobs_changed"]
+    jobs, _ = load_dataset(engine, evidence["dataset"])
+    names = jobs["job_name"].str.rsplit("-", n=1).str[0]
+    edited = jobs.copy()
+    mask = names == change["job_definition"]
+    assert int(mask.sum()) == change["jobs"]
+    edited.loc[mask, "memory_mib"] = float(change["memory_mib"])
+    edited.loc[mask, "vcpus"] = float(change["vcpus"])
+    catalog = replay_catalog(engine, rec.region or "us-east-1")
+    assert catalog is not None
+    config = parse_config(evidence["current_config"], catalog)
+    assert replay(jobs, config).summary["total_cost_usd"] == pytest.approx(evidence["current_cost_usd"])
+    assert replay(edited, config).summary["total_cost_usd"] == pytest.approx(evidence["proposed_cost_usd"])
