@@ -57,6 +57,12 @@ def generate_recommendations(
     chosen = [s for s in (strategies or default_strategies(settings)) if s.settings.enabled]
     recs: dict[str, Recommendation] = {}
     for inputs in load_inputs(engine, dataset=dataset, seed=seed, clock=clock):
+        try:
+            if inputs.baseline.can_replay:
+                inputs.baseline.current()
+        except ConfigError as exc:
+            # Strategies whose figures need a replay produce nothing; advice-only ones still run.
+            log.warning("the estate of %s cannot be replayed: %s", inputs.region, exc)
         for strategy in chosen:
             try:
                 produced = strategy.run(inputs)

@@ -55,6 +55,15 @@ def known_types(names: Iterable[str], catalog: Catalog) -> list[str]:
     return out
 
 
+def _has_spot_price(name: str, catalog: Catalog) -> bool:
+    spec = catalog.types.get(name)
+    if spec is not None:
+        return spec.spot_price is not None
+    families = catalog.families()
+    members = [m for family in INSTANCE_ALIASES.get(name, (name,)) for m in families.get(family, [])]
+    return any(catalog.types[m].spot_price is not None for m in members)
+
+
 def ce_body(ce: dict[str, Any], catalog: Catalog) -> dict[str, Any] | None:
     """A CreateComputeEnvironment body for a managed CE; None when the replay cannot model it."""
     if not is_managed(ce):
@@ -64,6 +73,10 @@ def ce_body(ce: dict[str, Any], catalog: Catalog) -> dict[str, Any] | None:
     body_res: dict[str, Any] = {"type": kind, "maxvCpus": int(res.get("maxvCpus") or 0)}
     if kind not in FARGATE_TYPES:
         types = known_types(res.get("instanceTypes") or [], catalog)
+        if kind == "SPOT":
+            # A spot CE the replay cannot price (no spot price for any type) would fail the whole
+            # document; leave it out like an unknown type.
+            types = [t for t in types if _has_spot_price(t, catalog)]
         if not types:
             return None
         body_res.update(

@@ -1,6 +1,7 @@
 """Read everything the strategies need from the store (the I/O edge of `optimizer.recommend`).
 
-One `RecommendInputs` per region of the collected estate. The replay history is the whole stored
+One `RecommendInputs` per (account, region) of the collected estate (CE and queue names are unique
+only there). The replay history is the whole stored
 dataset (`load_dataset`), which is exactly what `batchopt simulate --dataset NAME` replays, so every
 savings figure can be reproduced from its evidence. Prices follow the same rule as that command:
 the store's catalogue and Spot Advisor bands when collected, else the bundled snapshots.
@@ -101,19 +102,20 @@ def spot_rates(instances: pd.DataFrame, attempts: pd.DataFrame, bands: pd.DataFr
     return {str(k): float(v) for k, v in rates.groupby("instance_type")["rate"].max().items()}
 
 
-def _items(engine: Engine, table: Any, region: str) -> list[dict[str, Any]]:
-    query = select(table.c.raw).where(table.c.region == region)
+def _items(engine: Engine, table: Any, account: str, region: str) -> list[dict[str, Any]]:
+    query = select(table.c.raw).where(table.c.region == region, table.c.account_id == account)
     if "deleted_at" in table.c:
         query = query.where(table.c.deleted_at.is_(None))
     frame = read_frame(engine, query)
     return [raw for raw in frame["raw"] if isinstance(raw, dict)]
 
 
-def _latest_definitions(engine: Engine, region: str) -> list[dict[str, Any]]:
+def _latest_definitions(engine: Engine, account: str, region: str) -> list[dict[str, Any]]:
     frame = read_frame(
         engine,
         select(job_definitions.c.name, job_definitions.c.revision, job_definitions.c.raw).where(
             job_definitions.c.region == region,
+            job_definitions.c.account_id == account,
             (job_definitions.c.status == "ACTIVE") | job_definitions.c.status.is_(None),
         ),
     )
@@ -123,11 +125,15 @@ def _latest_definitions(engine: Engine, region: str) -> list[dict[str, Any]]:
     return [raw for raw in latest["raw"] if isinstance(raw, dict)]
 
 
-def regions(engine: Engine) -> list[str]:
+def scopes(engine: Engine) -> list[tuple[str, str]]:
+    """(account, region) pairs that have compute environments."""
     frame = read_frame(
-        engine, select(compute_environments.c.region).where(compute_environments.c.deleted_at.is_(None))
+        engine,
+        select(compute_environments.c.account_id, compute_environments.c.region).where(
+            compute_environments.c.deleted_at.is_(None)
+        ),
     )
-    return sorted(set(frame["region"].dropna()))
+    return sorted(set(zip(frame["account_id"], frame["region"], strict=True)))
 
 
 def load_inputs(
@@ -137,7 +143,7 @@ def load_inputs(
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[RecommendInputs]:
-    """One snapshot per region of the estate; regions without a price catalogue are left out."""
+    """One snapshot per (account, region) of the estate; regions without prices are left out."""
     out = []
     all_jobs = jobs_frame(engine, dataset=dataset)
     if all_jobs.empty:
@@ -145,15 +151,17 @@ def load_inputs(
     attempts = attempts_frame(engine, dataset=dataset)
     history, start = load_dataset(engine, dataset)
     fleet = instances_frame(engine, dataset=dataset)
-    for region in regions(engine):
+    for account, region in scopes(engine):
         catalog = replay_catalog(engine, region)
         if catalog is None:
             continue
-        ces = _items(engine, compute_environments, region)
-        queues = _items(engine, job_queues, region)
+        ces = _items(engine, compute_environments, account, region)
+        queues = _items(engine, job_queues, account, region)
         jobs = all_jobs
-        if "region" in jobs and jobs["region"].notna().any():
-            jobs = jobs[jobs["region"].isna() | (jobs["region"] == region)]
+        # Imported traces carry no account or region: they are the history of every scope.
+        for column, value in (("region", region), ("account_id", account)):
+            if column in jobs and jobs[column].notna().any():
+                jobs = jobs[jobs[column].isna() | (jobs[column] == value)]
         types, prices, bands = solver_frames(engine, region)
         region_attempts = attempts[attempts["job_id"].isin(jobs["job_id"])].reset_index(drop=True)
         region_fleet = fleet[fleet["region"] == region] if "region" in fleet else fleet
@@ -171,7 +179,7 @@ def load_inputs(
                 dataset=dataset,
                 compute_environments=ces,
                 job_queues=queues,
-                job_definitions=_latest_definitions(engine, region),
+                job_definitions=_latest_definitions(engine, account, region),
                 jobs=jobs.reset_index(drop=True),
                 attempts=region_attempts,
                 baseline=baseline,

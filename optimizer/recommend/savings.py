@@ -99,7 +99,7 @@ class ReplayBaseline:
             current = self.current().summary
             proposed = self._run(proposed_document, proposed_jobs).summary
         except ConfigError:
-            return None
+            return None  # the engine logs why the current estate cannot be replayed
         diff = float(current["total_cost_usd"]) - float(proposed["total_cost_usd"])
         monthly = diff * DAYS_PER_MONTH / self.window_days
         evidence: dict[str, Any] = {

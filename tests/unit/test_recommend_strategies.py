@@ -297,3 +297,28 @@ def test_evidence_carries_chart_data(inputs: Any) -> None:
     assert len(series) >= 48 and max(series) <= scaling.evidence["demand"]["peak_vcpus"]
     sizing = by_target(RightSizingStrategy().run(inputs))["sim"]
     assert sum(sizing.evidence["chart"]["peak_memory_mib"]["counts"]) == 300
+
+
+def test_estate_document_leaves_out_what_the_replay_cannot_price(estate: dict[str, Any]) -> None:
+    from optimizer.recommend.estate import estate_document
+    from optimizer.simulate import parse_config
+    from tests.recommend_helpers import catalog, ce_item, queue_item
+
+    odd = copy.deepcopy(estate)
+    odd["ces"] += [
+        ce_item("mystery", types=("zz9.huge",)),
+        ce_item("fargate", platform="FARGATE"),
+        ce_item("gpu-spot", platform="SPOT", strategy="SPOT_CAPACITY_OPTIMIZED", types=("m5.large",)),
+    ]
+    odd["ces"][-1]["computeResources"]["instanceTypes"] = ["zz9.huge"]
+    odd["queues"] += [queue_item("mixed", "mystery", "od-ce"), queue_item("only-mystery", "mystery")]
+    doc = estate_document(odd["ces"], odd["queues"], catalog(), seed=1)
+    names = [b["computeEnvironmentName"] for b in doc["computeEnvironments"]]
+    assert names == ["fargate", "od-ce", "sim-ce"]  # unmanaged, unknown types and unpriced spot left out
+    queues = {q["jobQueueName"]: q for q in doc["jobQueues"]}
+    assert "only-mystery" not in queues and "legacy" not in queues
+    assert [e["computeEnvironment"] for e in queues["mixed"]["computeEnvironmentOrder"]] == ["od-ce"]
+    assert doc["simulation"] == {"seed": 1}
+    parse_config(doc, catalog())  # replayable as a whole
+    recs = ScalingStrategy().run(inputs_for(odd))
+    assert "od-ce" in by_target(recs)
