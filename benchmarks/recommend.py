@@ -4,9 +4,9 @@ history, split into three queues by job size, each on its own on-demand CE.
 - `small` (<= 2 vCPUs, <= 1 h; retried twice): spot adoption and Fargate candidates;
 - `medium` (<= 16 vCPUs) and `large` (the rest, up to 100 vCPUs);
 the medium and large CEs keep minvCpus 16 on m5/c6i types, so scaling and instance-mix advice
-have something to find. The SWF trace has no memory or usage (memory follows the documented 2 GiB per vCPU mapping), so
-right-sizing has no evidence here. Timed: reading the store into inputs, each strategy (its replays
-and solves), and the whole `generate_recommendations` including saving.
+have something to find. The SWF trace has no memory or usage (memory follows the documented 2 GiB
+per vCPU mapping), so right-sizing has no evidence here. Timed: reading the store into inputs, each
+strategy (its replays and solves), and the whole `generate_recommendations` including saving.
 
     python benchmarks/recommend.py [--jobs N] [--time-limit S]
 """
