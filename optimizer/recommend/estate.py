@@ -34,6 +34,11 @@ def is_managed(ce: dict[str, Any]) -> bool:
     return ce.get("type", "MANAGED") == "MANAGED" and bool(resources_of(ce))
 
 
+def is_active(item: dict[str, Any]) -> bool:
+    """ENABLED and not being deleted: advice on a switched-off resource helps nobody."""
+    return item.get("state", "ENABLED") == "ENABLED" and item.get("status") not in ("DELETING", "DELETED")
+
+
 def platform_of(ce: dict[str, Any]) -> str:
     return str(resources_of(ce).get("type", "EC2"))
 

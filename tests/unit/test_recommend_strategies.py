@@ -322,3 +322,22 @@ def test_estate_document_leaves_out_what_the_replay_cannot_price(estate: dict[st
     parse_config(doc, catalog())  # replayable as a whole
     recs = ScalingStrategy().run(inputs_for(odd))
     assert "od-ce" in by_target(recs)
+
+
+def test_strategies_are_pure_and_skip_switched_off_resources(estate: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, optimizer.recommend.strategies;"
+        "print(sorted(m for m in ('boto3', 'botocore', 'sqlalchemy') if m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        == "[]\n"
+    )
+    off = copy.deepcopy(estate)
+    off["ces"][0]["state"] = "DISABLED"
+    off["queues"][1]["state"] = "DISABLED"
+    assert "od-ce" not in by_target(ScalingStrategy().run(inputs_for(off)))
+    assert "sim" not in by_target(SpotAdoptionStrategy().run(inputs_for(off)))

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
-from optimizer.recommend.estate import account_of, edit_queue, is_managed, order_names, platform_of
+from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import has_multinode, histogram, runtimes_s, tolerant_share
 
@@ -46,7 +46,7 @@ class FargateStrategy(Strategy[FargateSettings]):
         s = self.settings
         order = order_names(queue)
         ces = [inputs.ce_named(n) for n in order]
-        if not order or any(ce is None or not is_managed(ce) for ce in ces):
+        if not order or not is_active(queue) or any(ce is None or not is_managed(ce) for ce in ces):
             return None
         if any(platform_of(ce) not in ("EC2", "SPOT") for ce in ces if ce is not None):
             return None

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
-from optimizer.recommend.estate import account_of, edit_ce, is_managed, platform_of, queues_using
+from optimizer.recommend.estate import account_of, edit_ce, is_active, is_managed, platform_of, queues_using
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.simulate.catalog import Catalog, InstanceSpec
 
@@ -60,7 +60,7 @@ class GravitonStrategy(Strategy[GravitonSettings]):
     def run(self, inputs: RecommendInputs) -> list[Recommendation]:
         out = []
         for ce in inputs.compute_environments:
-            if not is_managed(ce) or platform_of(ce) not in ("EC2", "SPOT"):
+            if not is_managed(ce) or not is_active(ce) or platform_of(ce) not in ("EC2", "SPOT"):
                 continue
             rec = self._recommend(inputs, ce)
             if rec is not None:

@@ -20,12 +20,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.errors import InputError
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import (
     account_of,
     edit_ce,
+    is_active,
     is_managed,
     platform_of,
     queues_by_first_ce,
@@ -61,7 +63,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         for ce in inputs.compute_environments:
             queues = first.get(ce["computeEnvironmentName"], [])
             jobs = inputs.jobs_of_queues(queues)
-            if len(jobs) < self.settings.min_jobs:
+            if len(jobs) < self.settings.min_jobs or not is_active(ce):
                 continue
             if is_managed(ce) and platform_of(ce) in STRATEGY_FOR:
                 rec = self._managed(inputs, ce, queues, jobs)
@@ -139,7 +141,8 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             return None
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
-        infra = current_strategy in ("BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", STRATEGY_FOR["SPOT"])
+        # The planner's rule: in place only with the service-linked role and an in-place strategy.
+        infra = current_strategy in INFRASTRUCTURE_STRATEGIES and uses_service_linked_role(ce)
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
@@ -160,7 +163,8 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
                 "oom": "types chosen by allocatable memory; job sizes unchanged",
                 "rollout": "Batch replaces instances (running jobs finish first)"
                 if infra
-                else "blue/green: a new CE replaces this one (BEST_FIT cannot be updated in place)",
+                else "blue/green: a new CE replaces this one (BEST_FIT or a custom service role cannot be"
+                " updated in place)",
             },
             risk_scores={
                 "queue_wait": min(1.0, max(0.0, (wait_then - wait_now) / max(wait_now, 60.0))),

@@ -20,6 +20,7 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.estate import (
     account_of,
     edit_ce,
+    is_active,
     is_managed,
     platform_of,
     queues_by_first_ce,
@@ -46,7 +47,7 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         out = []
         first = queues_by_first_ce(inputs.job_queues)
         for ce in inputs.compute_environments:
-            if not is_managed(ce) or platform_of(ce) in ("FARGATE", "FARGATE_SPOT"):
+            if not is_managed(ce) or not is_active(ce) or platform_of(ce) in ("FARGATE", "FARGATE_SPOT"):
                 continue
             jobs = inputs.jobs_of_queues(first.get(ce["computeEnvironmentName"], []))
             if len(jobs) < self.settings.min_jobs:

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
-from optimizer.recommend.estate import account_of, edit_queue, is_managed, order_names, platform_of
+from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import (
     HOURS_PER_MONTH,
@@ -61,7 +61,7 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
         s = self.settings
         order = order_names(queue)
         ces = [inputs.ce_named(n) for n in order]
-        if not order or len(order) >= 3 or any(ce is None for ce in ces):
+        if not order or len(order) >= 3 or not is_active(queue) or any(ce is None for ce in ces):
             return None
         if any(platform_of(ce) != "EC2" or not is_managed(ce) for ce in ces if ce is not None):
             return None  # already has spot (or Fargate, or unmanaged capacity): nothing to adopt
