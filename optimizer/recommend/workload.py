@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 HOURS_PER_MONTH = 730.0
+
+# Burstable families (CPU credits run out or are billed extra under sustained batch load) and
+# special-purpose accelerator or Mac hosts whose price buys something batch jobs do not ask for.
+UNSUITED_FAMILIES = re.compile(r"^(t\d[a-z]*|inf\d|trn\d[a-z]*|dl\d[a-z]*|f\d|vt\d|mac\d.*)$")
+
+
+def suited_for_batch(instance_type: str) -> bool:
+    """False for burstable and special-purpose families (see `UNSUITED_FAMILIES`)."""
+    return not UNSUITED_FAMILIES.match(instance_type.split(".", 1)[0])
 
 
 def ran(jobs: pd.DataFrame) -> pd.DataFrame:

@@ -341,3 +341,12 @@ def test_strategies_are_pure_and_skip_switched_off_resources(estate: dict[str, A
     off["queues"][1]["state"] = "DISABLED"
     assert "od-ce" not in by_target(ScalingStrategy().run(inputs_for(off)))
     assert "sim" not in by_target(SpotAdoptionStrategy().run(inputs_for(off)))
+
+
+def test_burstable_and_special_purpose_types_are_not_proposed(inputs: Any) -> None:
+    from optimizer.recommend.workload import suited_for_batch
+
+    assert suited_for_batch("m5.large") and suited_for_batch("c7gn.xlarge") and suited_for_batch("x8i.large")
+    assert not any(suited_for_batch(t) for t in ("t3a.large", "t4g.xlarge", "inf1.2xlarge", "trn1.2xlarge"))
+    for rec in GravitonStrategy().run(inputs):
+        assert all(suited_for_batch(t) for t in rec.proposed["instance_types"])

@@ -1,7 +1,7 @@
 """Graviton (arm64): the same CE on equivalent arm64 instance types where they are cheaper.
 
 For each x86_64 type a CE lists, the cheapest arm64 type with at least its vCPUs and allocatable
-memory (and no GPUs) stands in, when it is cheaper. Only CEs whose jobs do not pin x86_64 (no job
+memory (no GPUs, not burstable) stands in, when it is cheaper. Only CEs whose jobs do not pin x86_64 (no job
 of their queues says arch x86_64) qualify. Whether the job images are multi-architecture cannot be
 seen from Batch, so this is advice (applicable only after a person confirmed the images); the
 proposal keeps the planner's keys so it becomes an infrastructure update once confirmed.
@@ -15,6 +15,7 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_ce, is_active, is_managed, platform_of, queues_using
 from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.workload import suited_for_batch
 from optimizer.simulate.catalog import Catalog, InstanceSpec
 
 
@@ -36,6 +37,7 @@ def arm_equivalent(spec: InstanceSpec, catalog: Catalog, spot: bool) -> Instance
         for other in catalog.types.values()
         if other.arch == "arm64"
         and other.gpus == 0
+        and suited_for_batch(other.instance_type)
         and other.vcpus >= spec.vcpus
         and other.allocatable_memory_mib >= spec.allocatable_memory_mib
         and _price(other, spot) is not None

@@ -33,12 +33,14 @@ from optimizer.recommend.estate import (
     queues_by_first_ce,
 )
 from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.workload import suited_for_batch, tolerant_share
 from optimizer.solver.build import build_problem_from_frames
 from optimizer.solver.compute_environments import recommend_environments
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
 
+TOLERANT_SHARE = 0.95
 STRATEGY_FOR = {"EC2": "BEST_FIT_PROGRESSIVE", "SPOT": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
 
 
@@ -85,8 +87,12 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         )
 
     def _problem(self, inputs: RecommendInputs, jobs: Any, spot_ok: bool) -> Problem | None:
+        # Jobs that would not survive a reclaim are shapes the solver keeps off spot.
+        on_demand = frozenset(
+            str(q) for q, group in jobs.groupby("queue") if tolerant_share(group) < TOLERANT_SHARE
+        )
         try:
-            return build_problem_from_frames(
+            problem = build_problem_from_frames(
                 jobs,
                 inputs.instance_types,
                 inputs.ondemand_prices,
@@ -94,9 +100,11 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
                 self._policy(),
                 region=inputs.region,
                 bucket_seconds=float(self.settings.bucket_seconds),
+                on_demand_queues=on_demand,
             )
         except InputError:
             return None
+        return problem.with_offerings([o for o in problem.offerings if suited_for_batch(o.instance_type)])
 
     def _solve(self, inputs: RecommendInputs, problem: Problem) -> Plan:
         return solve(problem, clock=inputs.clock or time.monotonic)
@@ -113,7 +121,13 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         problem = self._problem(inputs, jobs, spot)
         if problem is None:
             return None
-        offerings = [o for o in problem.offerings if o.is_spot == spot and o.arch in arches]
+        offerings = [
+            o
+            for o in problem.offerings
+            if o.is_spot == spot
+            and o.arch in arches
+            and (suited_for_batch(o.instance_type) or o.instance_type in current_types)
+        ]
         if not offerings:
             return None
         policy = problem.policy if spot else replace(self._policy(), min_spot_instance_types=0)
