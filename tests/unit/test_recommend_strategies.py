@@ -350,3 +350,25 @@ def test_burstable_and_special_purpose_types_are_not_proposed(inputs: Any) -> No
     assert not any(suited_for_batch(t) for t in ("t3a.large", "t4g.xlarge", "inf1.2xlarge", "trn1.2xlarge"))
     for rec in GravitonStrategy().run(inputs):
         assert all(suited_for_batch(t) for t in rec.proposed["instance_types"])
+
+
+def test_rightsizing_below_a_memory_cliff_unblocks_jobs(estate: dict[str, Any]) -> None:
+    """16 GiB requests do not fit a c5.2xlarge (16 GiB nominal, less allocatable): the jobs never
+    run, and right-sizing them is recommended even though running them costs money."""
+    other = copy.deepcopy(estate)
+    sim_jobs, sim_attempts = history(
+        "sim", "sim", n=300, vcpus=1, memory_mib=16384, retry={"attempts": 3}, seed=2
+    )
+    keep = other["jobs"]["queue"] != "sim"
+    kept = other["attempts"]["job_id"].isin(other["jobs"]["job_id"][keep])
+    other["attempts"] = pd.concat([other["attempts"][kept], sim_attempts], ignore_index=True)
+    other["jobs"] = pd.concat([other["jobs"][keep], sim_jobs], ignore_index=True)
+    other["defs"][1]["containerProperties"]["resourceRequirements"][1]["value"] = "16384"
+    rec = by_target(RightSizingStrategy().run(inputs_for(other)))["sim"]
+    assert rec.proposed["memory_mib"] < 16384
+    assert (
+        rec.evidence["replay"]["proposed_summary"]["failed"]
+        < rec.evidence["replay"]["current_summary"]["failed"]
+    )
+    cliff = rec.evidence["usage"]["memory_cliff"]
+    assert cliff["allocatable_mib"] < 16384 and cliff["p99_fits"]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.ml.usage import MEMORY_STEP_MIB, DefinitionQuantiles, usage_frame
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
@@ -73,6 +74,7 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
             return []
         model = DefinitionQuantiles(alpha=self.settings.alpha).fit(usage)
         oom = self._oom_rates(inputs)
+        cliffs = self._cliffs(inputs)
         out = []
         for item in inputs.job_definitions:
             name = item["jobDefinitionName"]
@@ -81,9 +83,40 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
             requests = definition_requests(item)
             if requests is None:
                 continue
-            rec = self._recommend(inputs, item, requests, usage, model, oom.get(name, (0, 0.0)))
+            rec = self._recommend(
+                inputs, item, requests, usage, model, oom.get(name, (0, 0.0)), cliffs.get(name)
+            )
             if rec is not None:
                 out.append(rec)
+        return out
+
+    @staticmethod
+    def _cliffs(inputs: RecommendInputs) -> dict[str, dict[str, Any]]:
+        """The analysis layer's memory-cliff evidence per definition (a request just above a type's
+        allocatable memory forces the next size up)."""
+        types = pd.DataFrame(
+            [
+                {
+                    "instance_type": spec.instance_type,
+                    "vcpus": spec.vcpus,
+                    "memory_mib": spec.memory_mib,
+                    "allocatable_memory_mib": spec.allocatable_memory_mib,
+                }
+                for spec in inputs.baseline.catalog.types.values()
+            ]
+        )
+        evidence = rightsizing_evidence(inputs.jobs, inputs.attempts, types)
+        if evidence.empty:
+            return {}
+        whole = evidence[evidence["name_pattern"] == "*"]
+        out = {}
+        for row in whole.itertuples(index=False):
+            if isinstance(row.cliff_type, str):
+                out[str(row.job_definition_name)] = {
+                    "type": row.cliff_type,
+                    "allocatable_mib": float(row.cliff_allocatable_mib),
+                    "p99_fits": bool(row.cliff_fits_p99),
+                }
         return out
 
     @staticmethod
@@ -104,6 +137,7 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
         usage: pd.DataFrame,
         model: DefinitionQuantiles,
         oom: tuple[int, float],
+        cliff: dict[str, Any] | None,
     ) -> Recommendation | None:
         s = self.settings
         name = item["jobDefinitionName"]
@@ -142,7 +176,10 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
         if comparison is None:
             return None
         raising = new_memory > memory
-        if not raising and comparison.monthly_savings_usd < s.min_monthly_savings_usd:
+        # Jobs that no instance type can host never run (stuck RUNNABLE); letting them run is worth
+        # a recommendation even though running them costs money.
+        unblocks = comparison.failed_delta < 0
+        if not raising and not unblocks and comparison.monthly_savings_usd < s.min_monthly_savings_usd:
             return None
         exceed = float((peaks > new_memory).mean()) if len(peaks) else 0.0
         arn = definition_key(item["jobDefinitionArn"])
@@ -173,7 +210,11 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
                     else f"{exceed:.2%} of measured peaks exceed {new_memory} MiB (target {s.alpha:.0%})"
                 ),
                 "interruption": "none (capacity type unchanged)",
-                "queue_wait": "smaller jobs pack more densely; waits do not grow",
+                "queue_wait": (
+                    f"{-comparison.failed_delta} jobs no CE type could host now run"
+                    if unblocks
+                    else "smaller jobs pack more densely; waits do not grow"
+                ),
             },
             risk_scores={"oom": 0.0 if raising else min(1.0, 10.0 * max(exceed, s.alpha))},
             confidence=min(0.95, 0.5 + len(peaks) / 1000.0),
@@ -193,6 +234,7 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
                     "oom_attempts": oom_attempts,
                     "oom_rate": oom_rate,
                     "revision": item.get("revision"),
+                    "memory_cliff": cliff,
                 },
                 "chart": {
                     "peak_memory_mib": histogram(peaks),
