@@ -7,6 +7,7 @@ the same recommendations and every strategy is unit-testable on small hand-made 
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
@@ -55,6 +56,22 @@ def risk_level(scores: Mapping[str, float]) -> RiskLevel:
     return RiskLevel.LOW
 
 
+def json_clean(value: Any) -> Any:
+    """`value` as strict JSON: numpy scalars become Python numbers, NaN and infinities become None
+    (PostgreSQL's JSON type rejects them), tuples become lists."""
+    if isinstance(value, dict):
+        return {str(k): json_clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "item") and not isinstance(value, int | float):
+        value = value.item()  # numpy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def make_recommendation(
     *,
     strategy: str,
@@ -76,21 +93,22 @@ def make_recommendation(
     applicable: bool = True,
 ) -> Recommendation:
     """A Recommendation with its stable id (strategy, target, proposal) and its risk level."""
+    proposed = json_clean(proposed)
     return Recommendation(
         id=recommendation_id(strategy, target_arn, proposed),
         strategy=strategy,
         target_arn=target_arn,
         target_kind=target_kind,
         title=title,
-        current=current,
+        current=json_clean(current),
         proposed=proposed,
         monthly_savings_usd=round(float(monthly_savings_usd), 2),
-        risk={**risk, "scores": {k: round(float(v), 4) for k, v in risk_scores.items()}},
+        risk=json_clean({**risk, "scores": {k: round(float(v), 4) for k, v in risk_scores.items()}}),
         risk_level=risk_level(risk_scores),
         confidence=round(max(0.0, min(1.0, float(confidence))), 3),
         effort=effort,
         update_kind=update_kind,
-        evidence=evidence,
+        evidence=json_clean(evidence),
         target_name=target_name,
         account_id=account_id,
         region=region,

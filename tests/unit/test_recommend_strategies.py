@@ -372,3 +372,17 @@ def test_rightsizing_below_a_memory_cliff_unblocks_jobs(estate: dict[str, Any]) 
     )
     cliff = rec.evidence["usage"]["memory_cliff"]
     assert cliff["allocatable_mib"] < 16384 and cliff["p99_fits"]
+
+
+def test_json_clean_makes_strict_json() -> None:
+    import json
+
+    import numpy as np
+
+    from optimizer.recommend.base import json_clean
+
+    dirty = {"a": np.int64(3), "b": [np.float64(1.5), float("nan")], "c": (1, float("inf")), 4: True}
+    clean = json_clean(dirty)
+    assert clean == {"a": 3, "b": [1.5, None], "c": [1, None], "4": True}
+    assert type(clean["a"]) is int
+    json.dumps(clean, allow_nan=False)
