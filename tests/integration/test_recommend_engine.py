@@ -210,3 +210,17 @@ def test_rightsizing_savings_reproduce_with_the_edited_jobs(
     config = parse_config(evidence["current_config"], catalog)
     assert replay(jobs, config).summary["total_cost_usd"] == pytest.approx(evidence["current_cost_usd"])
     assert replay(edited, config).summary["total_cost_usd"] == pytest.approx(evidence["proposed_cost_usd"])
+
+
+@pytest.mark.postgres
+def test_generated_recommendations_round_trip_through_postgresql(
+    seeded: tuple[Engine, list[Recommendation]], pg_engine: Engine
+) -> None:
+    """Evidence (replay summaries, chart data, configuration documents) is strict JSON PostgreSQL takes."""
+    from optimizer.recommend.repository import get_recommendation, save_recommendations
+
+    _, recs = seeded
+    assert save_recommendations(pg_engine, recs) == len(recs)
+    for rec in recs:
+        assert get_recommendation(pg_engine, rec.id).recommendation == rec
+    assert save_recommendations(pg_engine, recs) == 0  # identical re-run writes nothing
