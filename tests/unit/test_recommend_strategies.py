@@ -386,3 +386,19 @@ def test_json_clean_makes_strict_json() -> None:
     assert clean == {"a": 3, "b": [1.5, None], "c": [1, None], "4": True}
     assert type(clean["a"]) is int
     json.dumps(clean, allow_nan=False)
+
+
+def test_graviton_becomes_applicable_once_confirmed(estate: dict[str, Any]) -> None:
+    from optimizer.apply.planner import CurrentState, plan_change
+
+    confirmed = copy.deepcopy(estate)
+    confirmed["ces"][0]["tags"] = {"batchopt:multiarch-confirmed": "true"}
+    recs = by_target(GravitonStrategy().run(inputs_for(confirmed)))
+    rec = recs["od-ce"]
+    assert rec.applicable and rec.update_kind == UpdateKind.INFRASTRUCTURE
+    assert not recs["sim-ce"].applicable  # only the tagged CE
+    plan = plan_change(
+        rec, CurrentState(confirmed["ces"][0], (confirmed["queues"][0],), tuple(confirmed["ces"]))
+    )
+    [call] = plan.calls
+    assert call.params["computeResources"]["instanceTypes"] == rec.proposed["instance_types"]

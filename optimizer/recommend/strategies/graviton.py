@@ -3,14 +3,16 @@
 For each x86_64 type a CE lists, the cheapest arm64 type with at least its vCPUs and allocatable
 memory (no GPUs, not burstable) stands in, when it is cheaper. Only CEs whose jobs do not pin x86_64 (no job
 of their queues says arch x86_64) qualify. Whether the job images are multi-architecture cannot be
-seen from Batch, so this is advice (applicable only after a person confirmed the images); the
-proposal keeps the planner's keys so it becomes an infrastructure update once confirmed.
+seen from Batch, so this is advice until a person confirms it by tagging the CE with
+`confirmation_tag` = "true"; the proposal keeps the planner's keys, so once confirmed it is an
+instance-type change (in place or blue/green by the planner's rule).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_ce, is_active, is_managed, platform_of, queues_using
@@ -20,7 +22,9 @@ from optimizer.simulate.catalog import Catalog, InstanceSpec
 
 
 class GravitonSettings(StrategySettings):
-    pass
+    confirmation_tag: str = "batchopt:multiarch-confirmed"
+    """A CE tagged with this key = "true" has had its queues' images confirmed multi-architecture by
+    a person; its Graviton recommendation is then applicable (an instance-type change)."""
 
 
 def _price(spec: InstanceSpec, spot: bool) -> float | None:
@@ -92,6 +96,15 @@ class GravitonStrategy(Strategy[GravitonSettings]):
         comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
         if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
             return None
+        tags = ce.get("tags") or {}
+        confirmed = str(tags.get(self.settings.confirmation_tag, "")).lower() in ("true", "yes", "1")
+        in_place = (ce["computeResources"].get("allocationStrategy") in INFRASTRUCTURE_STRATEGIES) and (
+            uses_service_linked_role(ce)
+        )
+        if not confirmed:
+            kind = UpdateKind.ADVICE
+        else:
+            kind = UpdateKind.INFRASTRUCTURE if in_place else UpdateKind.BLUE_GREEN
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
@@ -103,16 +116,18 @@ class GravitonStrategy(Strategy[GravitonSettings]):
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
                 "compatibility": (
-                    "every image the queues run must be multi-architecture (or arm64);"
-                    " confirm before applying, then apply it as an instance-type change"
+                    f"images confirmed multi-architecture ({self.settings.confirmation_tag} tag)"
+                    if confirmed
+                    else "every image the queues run must be multi-architecture (or arm64); confirm,"
+                    f" then tag the CE {self.settings.confirmation_tag}=true to make this applicable"
                 ),
                 "interruption": "unchanged capacity type",
                 "oom": "arm64 types chosen with at least the same allocatable memory",
             },
-            risk_scores={"compatibility": 0.25},
-            confidence=0.5,
+            risk_scores={"compatibility": 0.05 if confirmed else 0.25},
+            confidence=0.7 if confirmed else 0.5,
             effort="medium",
-            update_kind=UpdateKind.ADVICE,
+            update_kind=kind,
             evidence={
                 "replay": comparison.evidence,
                 "equivalents": {
@@ -128,5 +143,5 @@ class GravitonStrategy(Strategy[GravitonSettings]):
             },
             account_id=account_of(ce["computeEnvironmentArn"]),
             region=inputs.region,
-            applicable=False,
+            applicable=confirmed,
         )
