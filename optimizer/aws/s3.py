@@ -10,9 +10,13 @@ import mimetypes
 from collections.abc import Sequence
 from pathlib import Path
 
+from optimizer.aws.permissions import declare
 from optimizer.aws.session import SessionFactory
 from optimizer.config import Target
 from optimizer.errors import ConfigError
+
+# Multipart uploads (large files) also need these; AbortMultipartUpload cleans up a failed one.
+declare("report", "s3:PutObject", "s3:AbortMultipartUpload")
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -1,4 +1,4 @@
-"""`batchopt iam-policy --role collector|apply`: the least-privilege policy, derived from the code.
+"""`batchopt iam-policy --role collector|apply|report`: the least-privilege policy, derived from the code.
 
 Every collector and the apply executor declare the IAM actions they call; this prints their union
 for one role, so the policy cannot drift from what the code does.
@@ -12,26 +12,23 @@ import importlib
 from optimizer.aws.permissions import ROLES, policy_document
 from optimizer.cli.context import CliContext
 
-DECLARING_PACKAGES = ("optimizer.collectors", "optimizer.apply")
+DECLARING_PACKAGES = ("optimizer.collectors", "optimizer.apply", "optimizer.aws")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for a role")
-    parser.add_argument("--role", choices=ROLES, required=True, help="collector (read-only) or apply")
+    parser.add_argument(
+        "--role", choices=ROLES, required=True, help="collector (read-only), apply, or report (S3 sink)"
+    )
     parser.set_defaults(handler=run)
 
 
 def load_declarations() -> None:
-    """Import the packages whose modules declare permissions (apply may not be installed yet)."""
+    """Import the packages whose modules declare permissions."""
     import pkgutil
 
     for name in DECLARING_PACKAGES:
-        try:
-            package = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+        package = importlib.import_module(name)
         for info in pkgutil.walk_packages(package.__path__, f"{name}."):
             importlib.import_module(info.name)
 
