@@ -224,3 +224,24 @@ def test_generated_recommendations_round_trip_through_postgresql(
     for rec in recs:
         assert get_recommendation(pg_engine, rec.id).recommendation == rec
     assert save_recommendations(pg_engine, recs) == 0  # identical re-run writes nothing
+
+
+def test_daily_job_is_registered_and_refreshes_the_store(
+    sqlite_engine: Engine, estate: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from optimizer.config import load_settings
+    from optimizer.recommend.scheduled import recommendations_job
+    from optimizer.schedule import discover_jobs
+
+    jobs = {job.id: job for job in discover_jobs()}
+    assert isinstance(jobs["recommendations"].trigger(load_settings()), CronTrigger)
+    store_estate(sqlite_engine, estate)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BATCHOPT_OPTIMIZATION__TIME_LIMIT_SECONDS", "2")
+    recommendations_job()
+    assert {s.recommendation.strategy for s in list_recommendations(sqlite_engine)} >= {
+        "ce-scaling",
+        "spot-adoption",
+    }
