@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
 TITLE = '[data-testid="stMain"] h1'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 """Streamlit marks its root with the script's run state; `notRunning` once a run has finished."""
+SKELETONS = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
 
 
 def free_port() -> int:
@@ -45,6 +46,7 @@ def dashboard_server(env: Mapping[str, str], *, startup_seconds: float = 90.0) -
     """`batchopt dashboard --port <free>` with `env`; yields its base URL, stops it afterwards."""
     port = free_port()
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    (REPO / "test-artifacts").mkdir(exist_ok=True)
     log = open(REPO / "test-artifacts" / f"streamlit-{port}.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [sys.executable, "-m", "optimizer", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
@@ -95,6 +97,8 @@ def chromium_page(width: int = 1400, height: int = 1000) -> Iterator[Any]:
 
 
 def wait_rendered(page: Any, title: str, timeout_ms: float = 60_000) -> None:
-    """Until the page's title is shown and Streamlit reports its script run finished."""
+    """Until the page's title is shown, Streamlit reports its script run finished, and no element is
+    still a loading placeholder (widgets and charts load their code lazily and show skeletons)."""
     page.locator(TITLE, has_text=title).first.wait_for(state="visible", timeout=timeout_ms)
     page.locator(IDLE_APP).wait_for(state="attached", timeout=timeout_ms)
+    page.wait_for_function(f"() => !document.querySelector('{SKELETONS}')", timeout=timeout_ms)

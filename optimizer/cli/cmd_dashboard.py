@@ -36,7 +36,8 @@ def _port(text: str) -> int:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The exact `streamlit run` command line (headless, no usage statistics, no file watcher)."""
+    """The exact `streamlit run` command line: headless, no usage statistics, no file watcher, and the
+    viewer toolbar (people using the product get no developer menu or "Deploy" button)."""
     return [
         sys.executable,
         "-m",
@@ -53,6 +54,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        "--client.toolbarMode",
+        "viewer",
     ]
 
 

@@ -6,6 +6,7 @@ Runs in the foreground until interrupted; `--list` prints the jobs and their nex
 from __future__ import annotations
 
 import argparse
+import signal
 
 from optimizer.cli.context import CliContext
 
@@ -30,9 +31,20 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             scheduler.shutdown(wait=False)
         return 0
     scheduler = build_scheduler(ctx.settings, config_file=ctx.config_file, blocking=True, engine=engine)
-    print(f"scheduler started with {len(scheduler.get_jobs())} job(s); Ctrl-C stops it", flush=True)
+
+    # `docker stop` sends SIGTERM: stop taking new runs and return, as Ctrl-C does.
+    def stop(_signum: int, _frame: object) -> None:
+        if not scheduler.running:
+            raise SystemExit(0)  # before start() got going: nothing to wind down
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(
+        f"scheduler started with {len(scheduler.get_jobs())} job(s); Ctrl-C or SIGTERM stops it", flush=True
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
     return 0

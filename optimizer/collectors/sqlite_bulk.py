@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Connection, DateTime, Float, Integer, Table
 
-from optimizer.collectors.frames import for_store
+from optimizer.collectors.frames import for_store, paused_gc
 from optimizer.store.upsert import bulk_upsert
 
 CHUNK_ROWS = 50_000
@@ -38,7 +38,9 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, *, keep_existing
     keys = [c.name for c in table.primary_key.columns]
     frame = frame.drop_duplicates(subset=keys, keep="last")
     columns = list(frame.columns)
-    converted = [_sqlite_values(frame[name], table.c[name].type) for name in columns]
+    with paused_gc():
+        converted = [_sqlite_values(frame[name], table.c[name].type) for name in columns]
+        rows = list(zip(*converted, strict=True))
     update_cols = [c for c in columns if c not in keys and c not in keep_existing]
     quoted = ", ".join(f'"{c}"' for c in columns)
     sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(columns))})'
@@ -48,12 +50,13 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, *, keep_existing
         sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets} WHERE {changed}"
     else:
         sql += f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
-    rows = list(zip(*converted, strict=True))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     written = 0
     try:
         # A large page cache for this connection keeps the indexes of a big table in memory while
-        # a million rows go in (negative = KiB); it is a cache size, not a durability setting.
+        # a million rows go in (negative = KiB); it is a cache size, not a durability setting. It is
+        # not shrunk afterwards: inside a still-open transaction that would spill dirty pages early,
+        # and pages are only allocated as used and freed when the pooled connection closes.
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         for start in range(0, len(rows), CHUNK_ROWS):
             cursor.executemany(sql, rows[start : start + CHUNK_ROWS])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
+
 
 def parse_ce_arn(arn: str) -> tuple[str, str]:
     """(region, account) of a Batch ARN; ("", "") for anything that is not one (e.g. "(none)")."""
@@ -33,3 +35,13 @@ def ce_arns_matching(
             continue
         out.append(arn)
     return out
+
+
+def period_start(days: pd.Series, period: str) -> pd.Series:
+    """Each day itself, or the Monday starting its ISO week (the analytics' week roll-up rule)."""
+    day = pd.to_datetime(days)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    raise ValueError(f"period {period!r}: must be 'day' or 'week'")

@@ -1,5 +1,5 @@
-"""Model cards from the model registry's folder, and the scheduler's persisted jobs. Pure-ish readers:
-files and the scheduler's own table, never AWS.
+"""Model cards through the model registry, and the scheduler's persisted jobs: files and the
+scheduler's own table, never AWS.
 
 The scheduler keeps its jobs in APScheduler's SQLAlchemyJobStore on the store's database
 (`apscheduler_jobs`: id, next_run_time as a UNIX timestamp, pickled state). Only the id and the next
@@ -8,7 +8,6 @@ run time are read: unpickling a stored blob in a web app would execute whatever 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,31 +16,39 @@ import pandas as pd
 from sqlalchemy import Engine, MetaData, Table, select
 from sqlalchemy.exc import NoSuchTableError
 
-DEFAULT_MODELS_DIR = "models"
-CARD_SUFFIX = ".card.json"
+from optimizer.errors import UserError
+from optimizer.ml.registry import DEFAULT_MODELS_DIR, ModelRegistry, incompatibilities
+
 SCHEDULER_TABLE = "apscheduler_jobs"
 
 
 def models_dir() -> Path:
-    """Where `batchopt train` writes: `$BATCHOPT_MODELS_DIR`, else `models/` in the working directory."""
+    """Where `batchopt train` writes: `$BATCHOPT_MODELS_DIR`, else the registry's default `models/`."""
     return Path(os.environ.get("BATCHOPT_MODELS_DIR") or DEFAULT_MODELS_DIR)
 
 
 def load_model_cards(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Every readable `<name>.card.json`, with `_file` set; unreadable cards get an `_error` instead."""
-    folder = folder or models_dir()
-    if not folder.is_dir():
+    """Every model card the registry holds (its `<name>.json` files), with `_file` set.
+
+    Read one by one through `ModelRegistry.card`, so one unreadable card becomes a row with an
+    `_error` instead of hiding every other model; cards whose library versions cannot load the model
+    get `_error` too (what `batchopt train` would retrain).
+    """
+    registry = ModelRegistry(folder or models_dir())
+    if not registry.root.is_dir():
         return []
     cards = []
-    for path in sorted(folder.glob(f"*{CARD_SUFFIX}")):
+    for path in sorted(registry.root.glob("*.json")):
         try:
-            card = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(card, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
-            card = {"_error": f"{path.name}: {exc}"}
-        card["_file"] = path.name
-        cards.append(card)
+            card = registry.card(path.stem)
+            row: dict[str, Any] = card.to_json()
+            problems = incompatibilities(card.library_versions)
+            if problems:
+                row["_error"] = "needs retraining: written by " + "; ".join(problems)
+        except UserError as exc:
+            row = {"_error": str(exc)}
+        row["_file"] = path.name
+        cards.append(row)
     return cards
 
 
@@ -69,6 +76,9 @@ def model_card_rows(cards: list[dict[str, Any]]) -> pd.DataFrame:
                 continue
             if isinstance(value, int | float | str | bool) or value is None:
                 row[key] = value
+        window = card.get("training_window")
+        if isinstance(window, dict):
+            row["window_start"], row["window_end"] = window.get("start"), window.get("end")
         row.update({f"metric: {k}": v for k, v in _flat_metrics(card.get("metrics")).items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -86,3 +96,15 @@ def scheduler_jobs(engine: Engine) -> pd.DataFrame | None:
     frame["next_run_time"] = pd.to_datetime(frame["next_run_time"], unit="s", utc=True)
     frame["paused"] = frame["next_run_time"].isna()
     return frame
+
+
+def job_descriptions() -> dict[str, str]:
+    """What each registered periodic job does, from the schedule registry."""
+    from optimizer.schedule import discover_jobs  # imports every area's `scheduled` module: only when asked
+
+    return {str(job.id): str(job.description) for job in discover_jobs()}
+
+
+def with_descriptions(jobs: pd.DataFrame, descriptions: dict[str, str]) -> pd.DataFrame:
+    """The scheduler's jobs with the registry's description of each (blank for unknown ids)."""
+    return jobs.assign(description=[descriptions.get(str(job), "") for job in jobs["job"]])

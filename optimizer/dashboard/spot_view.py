@@ -25,3 +25,17 @@ def reclaim_rates(reclaims: pd.DataFrame, hours: pd.DataFrame) -> pd.DataFrame:
             np.nan,
         )
     return out.sort_values("reclaimed_instances", ascending=False).reset_index(drop=True)
+
+
+def extend_steps(history: pd.DataFrame) -> pd.DataFrame:
+    """Carry each AZ's last price to the newest sample of any AZ.
+
+    A spot series lists price changes only, so an AZ whose price has not moved for a while would
+    otherwise end (or, with a single sample, not show at all) where its last change was.
+    """
+    if history.empty:
+        return history
+    end = history["timestamp"].max()
+    last = history.sort_values("timestamp").groupby("availability_zone", as_index=False).last()
+    tails = last[last["timestamp"] < end].assign(timestamp=end)
+    return pd.concat([history, tails], ignore_index=True).sort_values(["availability_zone", "timestamp"])

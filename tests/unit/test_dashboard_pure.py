@@ -3,7 +3,6 @@ rates, the apply gate's rules and model cards; and the `batchopt dashboard` comm
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -18,12 +17,13 @@ from optimizer.cli.main import main
 from optimizer.config import Settings
 from optimizer.dashboard.auth import apply_disabled_reason, secret_matches
 from optimizer.dashboard.diff import MISSING, field_changes, unified_diff
-from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 from optimizer.dashboard.health_view import load_model_cards, model_card_rows
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.realized import realized_savings
-from optimizer.dashboard.spot_view import reclaim_rates
+from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 from optimizer.dashboard.what_if_model import compare, with_policy
+from optimizer.ml.registry import ModelCard, ModelRegistry
 from tests.dashboard_helpers import fleet_documents
 
 CE = "arn:aws:batch:eu-west-1:111122223333:compute-environment/spot"
@@ -99,11 +99,19 @@ def test_ce_filters_by_account_and_region_from_the_arn() -> None:
     assert ce_arns_matching([CE, other], [CE], [], ["us-east-1"]) == []
 
 
+def test_weeks_start_on_monday() -> None:
+    days = pd.Series(pd.to_datetime(["2026-11-01", "2026-11-02", "2026-11-08", "2026-11-09"]))  # Sun, Mon...
+    weeks = period_start(days, "week").dt.strftime("%Y-%m-%d").tolist()
+    assert weeks == ["2026-10-26", "2026-11-02", "2026-11-02", "2026-11-09"]
+    assert period_start(days, "day").equals(days)
+
+
 def test_what_if_policy_overrides_and_headroom_round_up_without_touching_the_original() -> None:
     problem, plan = fleet_documents()
-    changed = with_policy(problem, {"max_spot_share": 0.25, "max_instance_types": None}, headroom=0.2)
+    capped = {**problem, "policy": {**problem["policy"], "max_instance_types": 3}}
+    changed = with_policy(capped, {"max_spot_share": 0.25, "max_instance_types": None}, headroom=0.2)
     assert changed["policy"]["max_spot_share"] == 0.25
-    assert changed["policy"]["max_instance_types"] is None  # None keeps the stored value
+    assert changed["policy"]["max_instance_types"] is None  # None lifts the cap
     assert changed["demand"]["s1"] == [5, 3]  # ceil(4 * 1.2), ceil(2 * 1.2)
     assert problem["demand"]["s1"] == [4, 2] and problem["policy"]["max_spot_share"] == 1.0
     assert with_policy(problem, {}, headroom=0.5)["demand"]["s1"] == [6, 3]
@@ -131,6 +139,20 @@ def test_reclaim_rates_count_instances_per_spot_instance_hour() -> None:
     assert row["reclaims_per_1000h"] == pytest.approx(2.0)
 
 
+def test_spot_steps_are_carried_to_the_newest_sample() -> None:
+    history = pd.DataFrame(
+        {
+            "availability_zone": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2026-11-01 00:00", "2026-11-01 05:00", "2026-11-01 01:00"]),
+            "price": [0.04, 0.08, 0.05],
+        }
+    )
+    out = extend_steps(history)
+    b = out[out["availability_zone"] == "b"]
+    assert b["timestamp"].max() == pd.Timestamp("2026-11-01 05:00") and b["price"].tolist() == [0.05, 0.05]
+    assert len(out[out["availability_zone"] == "a"]) == 2, "the AZ with the newest sample is unchanged"
+
+
 def test_the_apply_gate_needs_the_switch_and_a_sign_in_method() -> None:
     assert "apply.enabled" in apply_disabled_reason(Settings())
     enabled = Settings(apply={"enabled": True})
@@ -144,18 +166,24 @@ def test_the_apply_gate_needs_the_switch_and_a_sign_in_method() -> None:
     assert secret_matches("pässword", "pässword")
 
 
-def test_model_cards_are_read_and_broken_ones_reported(tmp_path: Path) -> None:
-    (tmp_path / "forecast.card.json").write_text(
-        json.dumps({"name": "f", "metrics": {"mae": 2.0, "vs": {"naive": 3}}})
-    )
-    (tmp_path / "broken.card.json").write_text("{not json")
-    (tmp_path / "forecast.joblib").write_bytes(b"\x80")
-    cards = load_model_cards(tmp_path)
-    assert [c["_file"] for c in cards] == ["broken.card.json", "forecast.card.json"]
-    rows = model_card_rows(cards).set_index("file")
-    assert rows.loc["forecast.card.json", "metric: mae"] == 2.0
-    assert rows.loc["forecast.card.json", "metric: vs.naive"] == 3
-    assert "broken.card.json" in rows.loc["broken.card.json", "error"]
+def test_model_cards_come_from_the_registry_and_bad_ones_are_reported(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    card = ModelCard(
+        name="forecast-q1", kind="demand-forecast", trained_at="2026-11-09T03:00:00",
+        training_window={"start": "2026-10-01", "end": "2026-11-09"}, features=["hour"], target="vcpus",
+        metrics={"mae": 2.0, "seasonal_naive": {"mae": 3.0}},
+    )  # fmt: skip
+    registry.save({"fitted": True}, card)
+    old = ModelCard(**{**card.to_json(), "name": "old", "library_versions": {"scikit-learn": "0.20.0"}})
+    registry.save({"fitted": True}, old)
+    (tmp_path / "broken.json").write_text("{not json")
+    rows = model_card_rows(load_model_cards(tmp_path)).set_index("file")
+    assert rows.loc["forecast-q1.json", "metric: mae"] == 2.0
+    assert rows.loc["forecast-q1.json", "metric: seasonal_naive.mae"] == 3.0
+    assert rows.loc["forecast-q1.json", "window_start"] == "2026-10-01"
+    assert pd.isna(rows.loc["forecast-q1.json", "error"])
+    assert "scikit-learn 0.20.0" in rows.loc["old.json", "error"]
+    assert "unreadable" in rows.loc["broken.json", "error"]
     assert load_model_cards(tmp_path / "missing") == []
 
 
@@ -172,6 +200,7 @@ def test_dashboard_command_binds_localhost_by_default_and_headless(
     assert command[command.index("--server.port") + 1] == "8501"
     assert command[command.index("--server.headless") + 1] == "true"
     assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
+    assert command[command.index("--client.toolbarMode") + 1] == "viewer"
     monkeypatch.setenv("BATCHOPT_DASHBOARD__PORT", "9000")
     assert main(["dashboard", "--host", "0.0.0.0"]) == 0
     assert calls[-1][calls[-1].index("--server.address") + 1] == "0.0.0.0"

@@ -11,7 +11,7 @@ import streamlit as st
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import history, money, no_data, store_url
-from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 
 DIM_LABELS = {
     "queue": "Queue",
@@ -73,10 +73,13 @@ def render() -> None:
     cols[1].metric("Attributed to jobs", money(float(daily["attributed_usd"].sum())))
     cols[2].metric("Idle", money(float(daily["idle_usd"].sum())))
 
-    per_day = daily.groupby("day", as_index=False)[["attributed_usd", "idle_usd"]].sum()
-    stacked = per_day.melt("day", var_name="kind", value_name="usd")
+    period = st.radio("Period", ["day", "week"], horizontal=True, key="period")
+    per_period = daily.assign(period=period_start(daily["day"], period))
+    per_period = per_period.groupby("period", as_index=False)[["attributed_usd", "idle_usd"]].sum()
+    stacked = per_period.melt("period", var_name="kind", value_name="usd")
     st.plotly_chart(
-        px.area(stacked, x="day", y="usd", color="kind", title="Attributed vs idle, per day"), key="att_idle"
+        px.bar(stacked, x="period", y="usd", color="kind", title=f"Attributed vs idle, per {period}"),
+        key="att_idle",
     )
 
     waste = pd.DataFrame(

@@ -57,7 +57,7 @@ def _planned(url: str) -> None:
     st.subheader("Recommended")
     plans = queries.fleet_plan_list(url)
     if plans.empty:
-        no_data("the fleet-mix optimizer has not run", "batchopt recommend")
+        no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
         return
     labels = {
         int(p.id): f"#{p.id} {p.scope} ({p.status}, {p.created_at:%Y-%m-%d %H:%M})"

@@ -8,7 +8,7 @@ import streamlit as st
 
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import history, money, no_data, store_url
-from optimizer.dashboard.spot_view import reclaim_rates
+from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 
 
 def render() -> None:
@@ -31,7 +31,7 @@ def _prices(url: str) -> None:
     region = cols[0].selectbox("Region", regions, key="spot_region")
     types = keys.loc[keys["region"] == region, "instance_type"].tolist()
     instance_type = cols[1].selectbox("Instance type", types, key="spot_type")
-    history = queries.spot_price_history(url, region, instance_type)
+    history = extend_steps(queries.spot_price_history(url, region, instance_type))
     chart = px.line(
         history, x="timestamp", y="price", color="availability_zone", line_shape="hv", title="USD per hour"
     )
