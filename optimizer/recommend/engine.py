@@ -1,7 +1,10 @@
 """Run every enabled strategy on the store's snapshot and save what they recommend.
 
 Saving goes through the repository's upsert on stable ids, so a refresh updates figures in place
-and keeps each recommendation's status (a dismissed one stays dismissed).
+and keeps each recommendation's status (a dismissed one stays dismissed). An open recommendation
+that a strategy no longer produces for its (account, region) is superseded: the data changed and
+its figures no longer hold, so it is dismissed with `SUPERSEDED` as the reason (and auto-tuning and
+people stop seeing it); if a later refresh produces it again, it is reopened.
 """
 
 from __future__ import annotations
@@ -10,16 +13,18 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from optimizer.config import Settings
 from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
 from optimizer.recommend.base import Strategy, StrategySettings
 from optimizer.recommend.inputs import load_inputs
-from optimizer.recommend.repository import save_recommendations
+from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
-from optimizer.store.schema import COLLECTED_DATASET
+from optimizer.store.schema import COLLECTED_DATASET, recommendations
+
+SUPERSEDED = "superseded: not produced by the latest refresh"
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ def generate_recommendations(
     """Recommendations for the stored estate, largest saving first; saved unless `save` is False."""
     chosen = [s for s in (strategies or default_strategies(settings)) if s.settings.enabled]
     recs: dict[str, Recommendation] = {}
+    completed: set[tuple[str, str | None, str]] = set()  # (strategy, account, region) that ran through
     for inputs in load_inputs(engine, dataset=dataset, seed=seed, clock=clock):
         try:
             if inputs.baseline.can_replay:
@@ -69,9 +75,34 @@ def generate_recommendations(
             except (ConfigError, InputError) as exc:
                 log.warning("strategy %s skipped region %s: %s", strategy.name, inputs.region, exc)
                 continue
+            completed.add((strategy.name, inputs.account_id, inputs.region))
             for rec in produced:
                 recs[rec.id] = rec
     ordered = sorted(recs.values(), key=lambda r: (-r.monthly_savings_usd, r.id))
     if save:
         save_recommendations(engine, ordered)
+        _supersede(engine, set(recs), completed)
     return ordered
+
+
+def _supersede(engine: Engine, produced: set[str], completed: set[tuple[str, str | None, str]]) -> None:
+    """Dismiss open recommendations a completed strategy run no longer produced; reopen superseded
+    ones it produced again. Only the (strategy, account, region) runs that finished are touched."""
+    table = recommendations
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(
+                table.c.id,
+                table.c.strategy,
+                table.c.account_id,
+                table.c.region,
+                table.c.status,
+                table.c.status_reason,
+            )
+        ).all()
+        for row in rows:
+            if row.id in produced:
+                if row.status == "dismissed" and row.status_reason == SUPERSEDED:
+                    set_status(conn, row.id, "open")
+            elif row.status == "open" and (row.strategy, row.account_id, row.region) in completed:
+                set_status(conn, row.id, "dismissed", SUPERSEDED)

@@ -188,6 +188,7 @@ def load_inputs(
                 interruption_bands=bands,
                 spot_rates=spot_rates(region_fleet, region_attempts, bands),
                 clock=clock,
+                account_id=account,
             )
         )
     return out

@@ -38,6 +38,7 @@ class RecommendInputs:
     spot_rates: dict[str, float] = field(default_factory=dict)
     """Reclaims per instance-hour by instance type where the estate ran spot (shrunk to the band)."""
     clock: Callable[[], float] | None = None
+    account_id: str | None = None
 
     def ce_named(self, name: str) -> dict[str, Any] | None:
         return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)

@@ -245,3 +245,42 @@ def test_daily_job_is_registered_and_refreshes_the_store(
         "ce-scaling",
         "spot-adoption",
     }
+
+
+def test_advice_the_data_no_longer_supports_is_superseded_then_reopened(
+    sqlite_engine: Engine, estate: dict[str, Any]
+) -> None:
+    from dataclasses import replace
+
+    from sqlalchemy import update
+
+    from optimizer.recommend.engine import SUPERSEDED
+    from optimizer.recommend.repository import save_recommendations
+    from optimizer.recommend.strategies import ScalingStrategy
+    from optimizer.store.schema import compute_environments
+
+    def refresh() -> dict[str, Recommendation]:
+        return {
+            r.target_name or "": r
+            for r in generate_recommendations(sqlite_engine, strategies=[ScalingStrategy()])
+        }
+
+    def set_raw(raw: dict[str, Any]) -> None:
+        table = compute_environments
+        with sqlite_engine.begin() as conn:
+            conn.execute(update(table).where(table.c.arn == raw["computeEnvironmentArn"]).values(raw=raw))
+
+    store_estate(sqlite_engine, estate)
+    rec = refresh()["od-ce"]
+    save_recommendations(sqlite_engine, [replace(rec, id="rec-other", region="eu-west-1")])
+    # The CE now keeps no idle floor and a tight cap: the scaling advice no longer holds.
+    changed = json.loads(json.dumps(estate["ces"][0]))
+    changed["computeResources"].update(minvCpus=0, desiredvCpus=0, maxvCpus=16)
+    set_raw(changed)
+    assert "od-ce" not in refresh()
+    status = {s.id: (s.status, s.status_reason) for s in list_recommendations(sqlite_engine)}
+    assert status[rec.id] == ("dismissed", SUPERSEDED)
+    assert status["rec-other"] == ("open", None)  # another region: not refreshed, not touched
+    set_raw(estate["ces"][0])
+    assert refresh()["od-ce"].id == rec.id
+    assert {s.id: s.status for s in list_recommendations(sqlite_engine)}[rec.id] == "open"
