@@ -29,6 +29,9 @@ class StrategySettings(BaseModel):
     """Below this a recommendation is noise next to the replay's own variance; it is not emitted."""
 
 
+RISK_KINDS = ("interruption", "oom", "queue_wait")
+"""Every recommendation states these three risks (strategies add others, e.g. compatibility)."""
+
 SettingsT = TypeVar("SettingsT", bound=StrategySettings)
 
 
@@ -103,7 +106,13 @@ def make_recommendation(
         current=json_clean(current),
         proposed=proposed,
         monthly_savings_usd=round(float(monthly_savings_usd), 2),
-        risk=json_clean({**risk, "scores": {k: round(float(v), 4) for k, v in risk_scores.items()}}),
+        risk=json_clean(
+            {
+                **{key: "unchanged" for key in RISK_KINDS},
+                **risk,
+                "scores": {k: round(float(v), 4) for k, v in risk_scores.items()},
+            }
+        ),
         risk_level=risk_level(risk_scores),
         confidence=round(max(0.0, min(1.0, float(confidence))), 3),
         effort=effort,

@@ -402,3 +402,20 @@ def test_graviton_becomes_applicable_once_confirmed(estate: dict[str, Any]) -> N
     )
     [call] = plan.calls
     assert call.params["computeResources"]["instanceTypes"] == rec.proposed["instance_types"]
+
+
+def test_spot_ce_names_do_not_collide_when_queues_share_an_on_demand_ce(estate: dict[str, Any]) -> None:
+    from tests.recommend_helpers import queue_item
+
+    shared = copy.deepcopy(estate)
+    shared["queues"].append(queue_item("sim2", "sim-ce"))
+    more_jobs, more_attempts = history(
+        "sim2", "sim", n=100, vcpus=1, memory_mib=12288, retry={"attempts": 3}, seed=9
+    )
+    shared["jobs"] = pd.concat([shared["jobs"], more_jobs], ignore_index=True)
+    shared["attempts"] = pd.concat([shared["attempts"], more_attempts], ignore_index=True)
+    recs = by_target(SpotAdoptionStrategy().run(inputs_for(shared)))
+    names = {q: recs[q].proposed["new_compute_environment"]["name"] for q in ("sim", "sim2")}
+    assert names == {"sim": "sim-ce-sim-spot", "sim2": "sim-ce-sim2-spot"}
+    for rec in recs.values():
+        assert set(rec.risk) >= {"interruption", "oom", "queue_wait", "scores"}

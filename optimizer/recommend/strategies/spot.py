@@ -21,7 +21,15 @@ from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
-from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
+from optimizer.recommend.estate import (
+    account_of,
+    edit_queue,
+    is_active,
+    is_managed,
+    order_names,
+    platform_of,
+    queues_using,
+)
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import (
     HOURS_PER_MONTH,
@@ -97,7 +105,11 @@ class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
         if lost > s.max_lost_share or p95 > s.max_runtime_p95_s or not inputs.baseline.can_replay:
             return None
         base_name = base["computeEnvironmentName"]
-        new_name = f"{base_name[: 128 - len(s.name_suffix)]}{s.name_suffix}"
+        # One spot CE per queue when the on-demand CE serves several queues: each recommendation
+        # then creates its own and applying one never collides with another's.
+        shared = len(queues_using(inputs.job_queues, base_name)) > 1
+        stem = f"{base_name[:60]}-{queue['jobQueueName'][:60]}" if shared else base_name
+        new_name = f"{stem[: 128 - len(s.name_suffix)]}{s.name_suffix}"
         if inputs.ce_named(new_name) is not None:
             return None  # a CE of that name exists: a person set spot up differently; leave it
         body = next(
