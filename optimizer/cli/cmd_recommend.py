@@ -1,4 +1,5 @@
-"""`batchopt recommend [--json] [--status S] [--dismiss ID [--reason TEXT]] [--reopen ID]`."""
+"""`batchopt recommend [--refresh [--dataset D] [--seed N]] [--json] [--status S]
+[--dismiss ID [--reason TEXT]] [--reopen ID]`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dismiss", metavar="ID", help="dismiss a recommendation (it stays dismissed)")
     parser.add_argument("--reason", help="why it is dismissed")
     parser.add_argument("--reopen", metavar="ID", help="reopen a dismissed recommendation")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="run every strategy on the store first (replays the history; statuses are kept)",
+    )
+    parser.add_argument(
+        "--dataset", default="aws", help="history the strategies replay (default %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="replay seed (default %(default)s)")
     parser.set_defaults(handler=run)
 
 
@@ -29,6 +39,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.reopen:
         print(f"reopened {reopen(ctx.engine, args.reopen)}")
         return 0
+    if args.refresh:
+        from optimizer.recommend.engine import generate_recommendations
+
+        fresh = generate_recommendations(ctx.engine, ctx.settings, dataset=args.dataset, seed=args.seed)
+        if not args.json:
+            print(f"refreshed: {len(fresh)} recommendation(s) from dataset {args.dataset}")
     statuses = None if args.all else (args.status or ["open"])
     stored = list_recommendations(ctx.engine, statuses)
     if args.json:

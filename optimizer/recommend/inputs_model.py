@@ -1,0 +1,52 @@
+"""What strategies read: one region's estate and history, already out of the store (pure data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from optimizer.recommend.savings import ReplayBaseline
+
+
+@dataclass
+class RecommendInputs:
+    """A snapshot for one region.
+
+    - `compute_environments`, `job_queues`: Describe* items as last collected (not deleted);
+    - `job_definitions`: the latest ACTIVE revision of each definition name;
+    - `jobs` / `attempts`: the store's rows of the history window (store column names);
+    - `baseline`: the canonical history, prices and current configuration for replays;
+    - `instance_types`, `ondemand_prices`, `interruption_bands`: store frames the solver builds
+      offerings from; `spot_rates`: measured reclaim rates (`optimizer.ml.interruptions`);
+    - `clock`: monotonic seconds, only for the solver's time limit.
+    """
+
+    region: str
+    dataset: str
+    compute_environments: list[dict[str, Any]]
+    job_queues: list[dict[str, Any]]
+    job_definitions: list[dict[str, Any]]
+    jobs: pd.DataFrame
+    attempts: pd.DataFrame
+    baseline: ReplayBaseline
+    instance_types: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ondemand_prices: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interruption_bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    spot_rates: dict[str, float] = field(default_factory=dict)
+    """Reclaims per instance-hour by instance type where the estate ran spot (shrunk to the band)."""
+    clock: Callable[[], float] | None = None
+    account_id: str | None = None
+
+    def ce_named(self, name: str) -> dict[str, Any] | None:
+        return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)
+
+    def queue_named(self, name: str) -> dict[str, Any] | None:
+        return next((q for q in self.job_queues if q["jobQueueName"] == name), None)
+
+    def jobs_of_queues(self, names: list[str]) -> pd.DataFrame:
+        if self.jobs.empty or "queue" not in self.jobs:
+            return self.jobs.iloc[0:0]
+        return self.jobs[self.jobs["queue"].isin(names)]

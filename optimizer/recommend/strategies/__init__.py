@@ -1,0 +1,33 @@
+"""The recommendation strategies; `ALL_STRATEGIES` is the order the engine runs them in."""
+
+from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
+from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
+from optimizer.recommend.strategies.instance_mix import InstanceMixSettings, InstanceMixStrategy
+from optimizer.recommend.strategies.rightsizing import RightSizingSettings, RightSizingStrategy
+from optimizer.recommend.strategies.scaling import ScalingSettings, ScalingStrategy
+from optimizer.recommend.strategies.spot import SpotAdoptionSettings, SpotAdoptionStrategy
+
+ALL_STRATEGIES = (
+    InstanceMixStrategy,
+    SpotAdoptionStrategy,
+    ScalingStrategy,
+    RightSizingStrategy,
+    GravitonStrategy,
+    FargateStrategy,
+)
+
+__all__ = [
+    "ALL_STRATEGIES",
+    "FargateSettings",
+    "FargateStrategy",
+    "GravitonSettings",
+    "GravitonStrategy",
+    "InstanceMixSettings",
+    "InstanceMixStrategy",
+    "RightSizingSettings",
+    "RightSizingStrategy",
+    "ScalingSettings",
+    "ScalingStrategy",
+    "SpotAdoptionSettings",
+    "SpotAdoptionStrategy",
+]

@@ -1,0 +1,248 @@
+"""Instance-type mix and allocation strategy per CE, from the fleet-mix solver's plan.
+
+For each EC2 or SPOT CE, the jobs of the queues that dispatch to it first become a solver problem
+(`optimizer.solver.build`), restricted to the CE's capacity type and to the architectures it runs
+now (arm64 is the Graviton strategy's advice, not a silent switch). The plan's selected instance
+types replace the CE's, with BEST_FIT_PROGRESSIVE (on-demand) or SPOT_PRICE_CAPACITY_OPTIMIZED
+(spot), the strategies Batch can update in place. Savings come from the replay, not the plan: the
+plan packs jobs ideally, the replay runs Batch's own allocation.
+
+Unmanaged CEs get the same analysis as advice: the types, spot and on-demand split and vCPU sizes
+for the customer's own scaling (Batch does not manage those instances, and the replay cannot model
+an unmanaged CE, so no savings figure is claimed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
+from optimizer.domain import Recommendation, UpdateKind
+from optimizer.errors import InputError
+from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
+from optimizer.recommend.estate import (
+    account_of,
+    edit_ce,
+    is_active,
+    is_managed,
+    platform_of,
+    queues_by_first_ce,
+)
+from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.workload import suited_for_batch, tolerant_share
+from optimizer.solver.build import build_problem_from_frames
+from optimizer.solver.compute_environments import recommend_environments
+from optimizer.solver.plan import Plan, plan_to_dict
+from optimizer.solver.problem import Policy, Problem
+from optimizer.solver.solve import solve
+
+TOLERANT_SHARE = 0.95
+STRATEGY_FOR = {"EC2": "BEST_FIT_PROGRESSIVE", "SPOT": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+
+
+class InstanceMixSettings(StrategySettings):
+    bucket_seconds: int = Field(default=3600, ge=60)
+    max_instance_types: int | None = Field(default=None, ge=1)
+    min_spot_instance_types: int = Field(default=3, ge=0)
+    interruption_cost_factor: float = Field(default=1.0, ge=0.0)
+    time_limit_seconds: float = Field(default=10.0, gt=0.0)
+    min_jobs: int = Field(default=20, ge=1)
+
+
+class InstanceMixStrategy(Strategy[InstanceMixSettings]):
+    name: ClassVar[str] = "instance-mix"
+    settings_class: ClassVar[type[StrategySettings]] = InstanceMixSettings
+
+    def run(self, inputs: RecommendInputs) -> list[Recommendation]:
+        if inputs.instance_types.empty or inputs.ondemand_prices.empty:
+            return []
+        out = []
+        first = queues_by_first_ce(inputs.job_queues)
+        for ce in inputs.compute_environments:
+            queues = first.get(ce["computeEnvironmentName"], [])
+            jobs = inputs.jobs_of_queues(queues)
+            if len(jobs) < self.settings.min_jobs or not is_active(ce):
+                continue
+            if is_managed(ce) and platform_of(ce) in STRATEGY_FOR:
+                rec = self._managed(inputs, ce, queues, jobs)
+            elif not is_managed(ce):
+                rec = self._unmanaged(inputs, ce, queues, jobs)
+            else:
+                rec = None
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def _policy(self) -> Policy:
+        s = self.settings
+        return Policy(
+            max_instance_types=s.max_instance_types,
+            min_spot_instance_types=s.min_spot_instance_types,
+            interruption_cost_factor=s.interruption_cost_factor,
+            time_limit_seconds=s.time_limit_seconds,
+        )
+
+    def _problem(self, inputs: RecommendInputs, jobs: Any, spot_ok: bool) -> Problem | None:
+        # Jobs that would not survive a reclaim are shapes the solver keeps off spot.
+        on_demand = frozenset(
+            str(q) for q, group in jobs.groupby("queue") if tolerant_share(group) < TOLERANT_SHARE
+        )
+        try:
+            problem = build_problem_from_frames(
+                jobs,
+                inputs.instance_types,
+                inputs.ondemand_prices,
+                inputs.interruption_bands if spot_ok and not inputs.interruption_bands.empty else None,
+                self._policy(),
+                region=inputs.region,
+                bucket_seconds=float(self.settings.bucket_seconds),
+                on_demand_queues=on_demand,
+            )
+        except InputError:
+            return None
+        return problem.with_offerings([o for o in problem.offerings if suited_for_batch(o.instance_type)])
+
+    def _solve(self, inputs: RecommendInputs, problem: Problem) -> Plan:
+        return solve(problem, clock=inputs.clock or time.monotonic)
+
+    def _managed(
+        self, inputs: RecommendInputs, ce: dict[str, Any], queues: list[str], jobs: Any
+    ) -> Recommendation | None:
+        platform = platform_of(ce)
+        spot = platform == "SPOT"
+        catalog = inputs.baseline.catalog
+        res = ce["computeResources"]
+        current_types = list(res.get("instanceTypes") or [])
+        arches = {catalog.types[t].arch for t in current_types if t in catalog.types} or {"x86_64"}
+        problem = self._problem(inputs, jobs, spot)
+        if problem is None:
+            return None
+        offerings = [
+            o
+            for o in problem.offerings
+            if o.is_spot == spot
+            and o.arch in arches
+            and (suited_for_batch(o.instance_type) or o.instance_type in current_types)
+        ]
+        if not offerings:
+            return None
+        policy = problem.policy if spot else replace(self._policy(), min_spot_instance_types=0)
+        plan = self._solve(inputs, problem.with_offerings(offerings).with_policy(policy))
+        if not plan.has_solution:
+            return None
+        new_types = sorted({key.split("/", 1)[0] for key in plan.selected})
+        strategy = STRATEGY_FOR[platform]
+        current_strategy = res.get("allocationStrategy") or "BEST_FIT"
+        proposed: dict[str, Any] = {}
+        if sorted(current_types) != new_types:
+            proposed["instance_types"] = new_types
+        if current_strategy != strategy:
+            proposed["allocation_strategy"] = strategy
+        if not proposed or not inputs.baseline.can_replay:
+            return None
+        name = ce["computeEnvironmentName"]
+
+        def edit(body: dict[str, Any]) -> None:
+            body["instanceTypes"] = new_types
+            body["allocationStrategy"] = strategy
+
+        comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
+        if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
+            return None
+        wait_now = comparison.wait_p95("current") or 0.0
+        wait_then = comparison.wait_p95("proposed") or 0.0
+        # The planner's rule: in place only with the service-linked role and an in-place strategy.
+        infra = current_strategy in INFRASTRUCTURE_STRATEGIES and uses_service_linked_role(ce)
+        return make_recommendation(
+            strategy=self.name,
+            target_arn=ce["computeEnvironmentArn"],
+            target_kind="compute-environment",
+            target_name=name,
+            title=f"{name}: instance types {', '.join(new_types)} with {strategy}",
+            current={"instance_types": current_types, "allocation_strategy": current_strategy},
+            proposed=proposed,
+            monthly_savings_usd=comparison.monthly_savings_usd,
+            risk={
+                "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
+                "interruption": (
+                    f"{len(new_types)} spot pools; replay: {comparison.proposed.get('spot_reclaims', 0)}"
+                    " reclaimed attempts"
+                    if spot
+                    else "none (on-demand)"
+                ),
+                "oom": "types chosen by allocatable memory; job sizes unchanged",
+                "rollout": "Batch replaces instances (running jobs finish first)"
+                if infra
+                else "blue/green: a new CE replaces this one (BEST_FIT or a custom service role cannot be"
+                " updated in place)",
+            },
+            risk_scores={
+                "queue_wait": min(1.0, max(0.0, (wait_then - wait_now) / max(wait_now, 60.0))),
+                "interruption": 0.1 if spot and len(new_types) < 3 else 0.0,
+            },
+            confidence=0.75 if plan.status == "OPTIMAL" else 0.6,
+            effort="low" if infra else "medium",
+            update_kind=UpdateKind.INFRASTRUCTURE if infra else UpdateKind.BLUE_GREEN,
+            evidence={"replay": comparison.evidence, "plan": _plan_summary(plan), "queues": queues},
+            account_id=account_of(ce["computeEnvironmentArn"]),
+            region=inputs.region,
+        )
+
+    def _unmanaged(
+        self, inputs: RecommendInputs, ce: dict[str, Any], queues: list[str], jobs: Any
+    ) -> Recommendation | None:
+        problem = self._problem(inputs, jobs, True)
+        if problem is None:
+            return None
+        plan = self._solve(inputs, problem)
+        if not plan.has_solution:
+            return None
+        name = ce["computeEnvironmentName"]
+        document = recommend_environments(problem, plan, queues[0])
+        proposed_envs = [
+            {
+                "platform": env["computeResources"]["type"],
+                "instance_types": env["computeResources"]["instanceTypes"],
+                "allocation_strategy": env["computeResources"]["allocationStrategy"],
+                "min_vcpus": env["computeResources"]["minvCpus"],
+                "max_vcpus": env["computeResources"]["maxvCpus"],
+            }
+            for env in document["computeEnvironments"]
+        ]
+        if not proposed_envs:
+            return None
+        return make_recommendation(
+            strategy=self.name,
+            target_arn=ce["computeEnvironmentArn"],
+            target_kind="compute-environment",
+            target_name=name,
+            title=f"{name} (unmanaged): fleet advice for your own scaling",
+            current={"unmanaged_vcpus": ce.get("unmanagedvCpus")},
+            proposed={"fleets": proposed_envs},
+            monthly_savings_usd=0.0,
+            risk={
+                "note": "Batch does not manage these instances; the replay cannot model them, so no"
+                " savings figure is claimed (see evidence.plan for the planned cost of the history)",
+            },
+            risk_scores={},
+            confidence=0.5,
+            effort="high",
+            update_kind=UpdateKind.ADVICE,
+            evidence={"plan": _plan_summary(plan), "queues": queues, "notes": document["notes"]},
+            account_id=account_of(ce["computeEnvironmentArn"]),
+            region=inputs.region,
+            applicable=False,
+        )
+
+
+def _plan_summary(plan: Plan) -> dict[str, Any]:
+    doc = plan_to_dict(plan)
+    return {
+        k: doc[k]
+        for k in ("status", "cost_usd", "objective_usd", "lower_bound_usd", "gap", "selected")
+        if k in doc
+    }

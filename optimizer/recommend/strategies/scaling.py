@@ -1,0 +1,128 @@
+"""min/max vCPUs of managed CEs: minvCpus that keeps idle instances, maxvCpus that caps a backlog.
+
+- minvCpus above the capacity the CE's queues keep busy almost all the time pays for idle instances:
+  propose the measured floor (the time-weighted `floor_quantile` of running vCPUs), usually 0.
+- maxvCpus below what the queues ask at their peak makes a backlog (long queue waits in the replay):
+  propose the peak times `headroom`. A maxvCpus far above it (`cap_factor` x) lets a runaway
+  submission scale out without limit: propose the same cap.
+Each proposal is replayed; it is kept when it saves money or cuts the p95 queue wait.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from optimizer.domain import Recommendation, UpdateKind
+from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
+from optimizer.recommend.estate import (
+    account_of,
+    edit_ce,
+    is_active,
+    is_managed,
+    platform_of,
+    queues_by_first_ce,
+    resources_of,
+)
+from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.workload import bucket_means, concurrency_steps, time_weighted_quantile
+
+
+class ScalingSettings(StrategySettings):
+    floor_quantile: float = Field(default=0.05, ge=0.0, le=0.5)
+    headroom: float = Field(default=1.25, ge=1.0)
+    cap_factor: float = Field(default=4.0, ge=1.5)
+    min_wait_improvement: float = Field(default=0.25, gt=0.0, le=1.0)
+    """Relative p95 queue-wait cut that justifies a higher maxvCpus even when it costs more."""
+    min_jobs: int = Field(default=20, ge=1)
+
+
+class ScalingStrategy(Strategy[ScalingSettings]):
+    name: ClassVar[str] = "ce-scaling"
+    settings_class: ClassVar[type[StrategySettings]] = ScalingSettings
+
+    def run(self, inputs: RecommendInputs) -> list[Recommendation]:
+        out = []
+        first = queues_by_first_ce(inputs.job_queues)
+        for ce in inputs.compute_environments:
+            if not is_managed(ce) or not is_active(ce) or platform_of(ce) in ("FARGATE", "FARGATE_SPOT"):
+                continue
+            jobs = inputs.jobs_of_queues(first.get(ce["computeEnvironmentName"], []))
+            if len(jobs) < self.settings.min_jobs:
+                continue
+            rec = self._recommend(inputs, ce, jobs)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def _recommend(self, inputs: RecommendInputs, ce: dict[str, Any], jobs: Any) -> Recommendation | None:
+        s = self.settings
+        res = resources_of(ce)
+        name = ce["computeEnvironmentName"]
+        current = {"min_vcpus": int(res.get("minvCpus") or 0), "max_vcpus": int(res.get("maxvCpus") or 0)}
+        starts, durations, levels = concurrency_steps(jobs)
+        floor = math.floor(time_weighted_quantile(durations, levels, s.floor_quantile))
+        peak = time_weighted_quantile(durations, levels, 1.0)
+        # A cap below one instance of the CE's largest type would stop it from launching anything.
+        specs = [inputs.baseline.catalog.types.get(t) for t in res.get("instanceTypes") or []]
+        largest = max((math.ceil(x.vcpus) for x in specs if x is not None), default=1)
+        cap = max(largest, math.ceil(peak * s.headroom))
+        proposed: dict[str, int] = {}
+        if current["min_vcpus"] > floor:
+            proposed["min_vcpus"] = floor
+        if current["max_vcpus"] < peak or current["max_vcpus"] > s.cap_factor * cap:
+            proposed["max_vcpus"] = max(cap, proposed.get("min_vcpus", current["min_vcpus"]))
+        if not proposed or not inputs.baseline.can_replay:
+            return None
+
+        def edit(body: dict[str, Any]) -> None:
+            if "min_vcpus" in proposed:
+                body["minvCpus"] = proposed["min_vcpus"]
+            if "max_vcpus" in proposed:
+                body["maxvCpus"] = proposed["max_vcpus"]
+
+        comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
+        if comparison is None:
+            return None
+        wait_now = comparison.wait_p95("current") or 0.0
+        wait_then = comparison.wait_p95("proposed") or 0.0
+        wait_cut = (wait_now - wait_then) / wait_now if wait_now > 0 else 0.0
+        if comparison.monthly_savings_usd < s.min_monthly_savings_usd and wait_cut < s.min_wait_improvement:
+            return None
+        wait_risk = max(0.0, (wait_then - wait_now) / max(wait_now, 60.0))
+        parts = [f"{k} {current[k]} -> {v}" for k, v in proposed.items()]
+        return make_recommendation(
+            strategy=self.name,
+            target_arn=ce["computeEnvironmentArn"],
+            target_kind="compute-environment",
+            target_name=name,
+            title=f"{name}: " + ", ".join(parts),
+            current={k: current[k] for k in proposed},
+            proposed=proposed,
+            monthly_savings_usd=comparison.monthly_savings_usd,
+            risk={
+                "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
+                "interruption": "none (capacity type unchanged)",
+                "oom": "none (job sizes unchanged)",
+            },
+            risk_scores={"queue_wait": min(1.0, wait_risk)},
+            confidence=0.8 if len(jobs) >= 200 else 0.6,
+            effort="low",
+            update_kind=UpdateKind.SCALING,
+            evidence={
+                "replay": comparison.evidence,
+                "demand": {
+                    "jobs": len(jobs),
+                    "floor_vcpus": floor,
+                    "floor_quantile": s.floor_quantile,
+                    "peak_vcpus": peak,
+                    "headroom": s.headroom,
+                    "wait_p95_cut": round(wait_cut, 4),
+                },
+                "chart": {"running_vcpus": bucket_means(starts, durations, levels)},
+            },
+            account_id=account_of(ce["computeEnvironmentArn"]),
+            region=inputs.region,
+        )
