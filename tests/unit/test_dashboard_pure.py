@@ -176,14 +176,14 @@ def test_model_cards_come_from_the_registry_and_bad_ones_are_reported(tmp_path: 
     registry.save({"fitted": True}, card)
     old = ModelCard(**{**card.to_json(), "name": "old", "library_versions": {"scikit-learn": "0.20.0"}})
     registry.save({"fitted": True}, old)
-    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "broken.card.json").write_text("{not json")
     rows = model_card_rows(load_model_cards(tmp_path)).set_index("file")
-    assert rows.loc["forecast-q1.json", "metric: mae"] == 2.0
-    assert rows.loc["forecast-q1.json", "metric: seasonal_naive.mae"] == 3.0
-    assert rows.loc["forecast-q1.json", "window_start"] == "2026-10-01"
-    assert pd.isna(rows.loc["forecast-q1.json", "error"])
-    assert "scikit-learn 0.20.0" in rows.loc["old.json", "error"]
-    assert "unreadable" in rows.loc["broken.json", "error"]
+    assert rows.loc["forecast-q1.card.json", "metric: mae"] == 2.0
+    assert rows.loc["forecast-q1.card.json", "metric: seasonal_naive.mae"] == 3.0
+    assert rows.loc["forecast-q1.card.json", "window_start"] == "2026-10-01"
+    assert pd.isna(rows.loc["forecast-q1.card.json", "error"])
+    assert "scikit-learn 0.20.0" in rows.loc["old.card.json", "error"]
+    assert "unreadable" in rows.loc["broken.card.json", "error"]
     assert load_model_cards(tmp_path / "missing") == []
 
 
