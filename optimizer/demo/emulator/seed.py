@@ -92,12 +92,24 @@ class HistorySeeder:
         self.logs = logs_backends[account_id][region]
 
     def seed(self, frames: HistoryFrames) -> SeedCounts:
+        self._drop_placeholder_instances()
         instance_rows = self._seed_instances(frames.instances)
         container = self._seed_container_instances(instance_rows)
         jobs, attempts, events = self._seed_jobs(frames.jobs, frames.attempts, instance_rows, container)
         return SeedCounts(jobs=jobs, attempts=attempts, instances=len(instance_rows), log_events=events)
 
     # EC2 ---------------------------------------------------------------------------------------
+    def _drop_placeholder_instances(self) -> None:
+        """moto launches minvCpus worth of instances at CreateComputeEnvironment, all "now" and never
+        registered with ECS; the history's own instances (those still up at `now` included) replace
+        them, so nothing is counted twice."""
+        placeholder = {i.id for env in self.batch._compute_environments.values() for i in env.instances}
+        for reservation_id, reservation in list(self.ec2.reservations.items()):
+            if any(i.id in placeholder for i in reservation.instances):
+                del self.ec2.reservations[reservation_id]
+        for env in self.batch._compute_environments.values():
+            env.instances = []
+
     def _subnets(self, ce_arn: str) -> list[tuple[str, str]]:
         environment = self.batch.get_compute_environment(ce_arn)
         if environment is None:
@@ -208,7 +220,10 @@ class HistorySeeder:
         environments = self.batch.describe_compute_environments(None)
         for environment in environments:
             self.state.add_container_instances(
-                self.account_id, self.region, environment.ecs_arn, by_cluster.get(environment.ecs_arn, [])
+                self.account_id,
+                self.region,
+                environment["ecsClusterArn"],
+                by_cluster.get(environment["ecsClusterArn"], []),
             )
         return arns
 
