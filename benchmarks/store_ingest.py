@@ -24,10 +24,10 @@ from sqlalchemy import create_engine, func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import print_table, write_results  # noqa: E402
-from optimizer.store.engine import create_store_engine, upgrade  # noqa: E402
-from optimizer.store.schema import jobs  # noqa: E402
-from optimizer.store.upsert import bulk_upsert  # noqa: E402
+from benchmarks._common import print_table, write_results
+from optimizer.store.engine import create_store_engine, upgrade
+from optimizer.store.schema import jobs
+from optimizer.store.upsert import bulk_upsert
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -114,8 +114,14 @@ def main() -> None:
     print_table(
         ["store", "first load s", "rows/s", "identical re-load s", "target s", "met"],
         [
-            [r["store"], r["first_load_s"], int(r["rows_per_s"]), r["identical_reload_s"], r["target_s"],
-             "yes" if r["first_load_s"] < r["target_s"] else "NO"]
+            [
+                r["store"],
+                r["first_load_s"],
+                int(r["rows_per_s"]),
+                r["identical_reload_s"],
+                r["target_s"],
+                "yes" if r["first_load_s"] < r["target_s"] else "NO",
+            ]
             for r in results
         ],
     )
