@@ -37,12 +37,18 @@ def read_price_table(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read the price table: {exc}") from None
     frame = frame.rename(columns={k: v for k, v in _PRICE_COLUMNS.items() if k in frame.columns})
-    missing = [c for c in ("instance_type", "ondemand_price", "vcpus", "memory_mib") if c not in frame.columns]
+    missing = [
+        c for c in ("instance_type", "ondemand_price", "vcpus", "memory_mib") if c not in frame.columns
+    ]
     if missing:
         raise InputError(f"{path} line 1: missing column(s) {', '.join(missing)}")
     if "gpus" in frame:
         frame["gpus"] = frame["gpus"].fillna(0).astype(int)
-    keep = [c for c in ("instance_type", "ondemand_price", "vcpus", "memory_mib", "gpus", "arch", "family") if c in frame]
+    keep = [
+        c
+        for c in ("instance_type", "ondemand_price", "vcpus", "memory_mib", "gpus", "arch", "family")
+        if c in frame
+    ]
     return frame[keep]
 
 

@@ -32,7 +32,9 @@ def jobs_per_instance(spec: InstanceSpec, vcpus: float, memory_mib: float, gpus:
     if spec.gpus < gpus:
         return 0
     count = math.floor((spec.vcpus + EPS) / vcpus) if vcpus > 0 else 1 << 30
-    count = min(count, math.floor((spec.allocatable_memory_mib + EPS) / memory_mib) if memory_mib > 0 else count)
+    count = min(
+        count, math.floor((spec.allocatable_memory_mib + EPS) / memory_mib) if memory_mib > 0 else count
+    )
     if gpus > 0:
         count = min(count, spec.gpus // gpus)
     return max(count, 0)

@@ -83,6 +83,8 @@ class Catalog:
 
 
 _REQUIRED = ("instance_type", "vcpus", "memory_mib", "ondemand_price")
+# Price lists say amd64/aarch64 where the Batch and EC2 APIs say x86_64/arm64.
+_ARCH_NAMES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
 
 
 def build_catalog(
@@ -129,7 +131,7 @@ def build_catalog(
             memory_mib=memory,
             allocatable_memory_mib=allocatable if allocatable is not None else allocatable_memory_mib(memory),
             gpus=int(_num(row.get("gpus")) or 0),
-            arch=str(row.get("arch") or "x86_64"),
+            arch=_ARCH_NAMES.get(str(row.get("arch") or "x86_64").lower(), str(row.get("arch"))),
             ondemand_price=price,
             spot_price=spot_price,
             spot_band=band if spot_price is not None else None,

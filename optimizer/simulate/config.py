@@ -320,5 +320,8 @@ def parse_config(document: Any, catalog: Catalog, *, source: str = "config") -> 
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
     return ReplayConfig(
-        compute_environments=tuple(ces.values()), queues=tuple(queues), options=options, fargate=catalog.fargate
+        compute_environments=tuple(ces.values()),
+        queues=tuple(queues),
+        options=options,
+        fargate=catalog.fargate,
     )

@@ -136,7 +136,9 @@ class ReplayEngine:
                     key = repr(sorted(raw.items()))
                     if key not in cache:
                         cache[key] = len(self.strategies)
-                        self.strategies.append(RetryStrategy.from_api(raw, f"job {self.job_ids[j]} retryStrategy"))
+                        self.strategies.append(
+                            RetryStrategy.from_api(raw, f"job {self.job_ids[j]} retryStrategy")
+                        )
                     self.job_strategy[j] = cache[key]
         elif "retry_attempts" in jobs:
             for j, attempts in enumerate(jobs["retry_attempts"].tolist()):
@@ -171,7 +173,9 @@ class ReplayEngine:
         if not queues:
             queues = list(config.queues)
         self.queue_names = [q.name for q in queues]
-        self.queue_ces = [[ce_index[name] for name in q.compute_environments if name in ce_index] for q in queues]
+        self.queue_ces = [
+            [ce_index[name] for name in q.compute_environments if name in ce_index] for q in queues
+        ]
         by_name = {q.name: k for k, q in enumerate(queues)}
         self.job_queue: list[int] = []
         # Jobs whose queue the configuration does not name run on its first queue.

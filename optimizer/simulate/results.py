@@ -129,7 +129,9 @@ def _round(value: float, digits: int = 6) -> float:
     return float(round(value, digits)) if np.isfinite(value) else float("nan")
 
 
-def _summary(engine: ReplayEngine, jobs: pd.DataFrame, attempts: pd.DataFrame, inst: pd.DataFrame) -> dict[str, Any]:
+def _summary(
+    engine: ReplayEngine, jobs: pd.DataFrame, attempts: pd.DataFrame, inst: pd.DataFrame
+) -> dict[str, Any]:
     fargate = attempts[attempts["instance_id"].isna()]
     cost_by_capacity: dict[str, float] = inst.groupby("capacity_type")["cost_usd"].sum().to_dict()
     for kind, cost in fargate.groupby("capacity_type")["fargate_cost_usd"].sum().items():
@@ -161,13 +163,17 @@ def _summary(engine: ReplayEngine, jobs: pd.DataFrame, attempts: pd.DataFrame, i
     return {
         "total_cost_usd": _round(total),
         "cost_by_capacity_type": {k: _round(v) for k, v in sorted(cost_by_capacity.items())},
-        "cost_by_instance_type": {k: _round(v) for k, v in sorted(cost_by_type.items(), key=lambda kv: -kv[1])},
+        "cost_by_instance_type": {
+            k: _round(v) for k, v in sorted(cost_by_type.items(), key=lambda kv: -kv[1])
+        },
         "instance_hours": _round(float(in_service.sum()) / 3600.0, 3),
         "instance_hours_by_capacity_type": {k: _round(v, 3) for k, v in sorted(hours_by_capacity.items())},
         "instances_launched": len(inst),
         "utilization": {
             "vcpu": _round(float((busy * ec2["vcpus"]).sum()) / vcpu_capacity, 4) if vcpu_capacity else None,
-            "memory": _round(float((busy * ec2["memory_mib"]).sum()) / mem_capacity, 4) if mem_capacity else None,
+            "memory": _round(float((busy * ec2["memory_mib"]).sum()) / mem_capacity, 4)
+            if mem_capacity
+            else None,
         },
         "queue_wait_s": waits,
         "makespan_s": _round(last_end - first_submit, 3),

@@ -59,6 +59,7 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
         "arch",
         "status",
         "gpu_milli",
+        "wait_s",
     )
     rows: dict[str, list] = {k: [] for k in names}
     skipped = {"never scheduled": 0}
@@ -106,6 +107,7 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
         rows["arch"].append("x86_64")
         rows["status"].append(_PHASE_STATUS.get((row.get("pod_phase") or "").strip(), "SUCCEEDED"))
         rows["gpu_milli"].append(gpu_milli)
+        rows["wait_s"].append(max(scheduled - created, 0.0))
     return Trace(
         format="alibaba-gpu",
         source=source,

@@ -115,6 +115,7 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         "retry_strategy",
         "priority",
         "platform",
+        "wait_s",
     )
     rows: dict[str, list] = {k: [] for k in names}
     skipped = {"not finished": 0, "array parent": 0, "multi-node parallel": 0}
@@ -168,6 +169,7 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         rows["retry_attempts"].append(int(retry["attempts"]) if retry and retry.get("attempts") else None)
         rows["retry_strategy"].append(retry)
         rows["priority"].append(job.get("schedulingPriority"))
+        rows["wait_s"].append(max((started - created) / 1000.0, 0.0))
         rows["platform"].append("FARGATE" if "FARGATE" in platforms else "EC2")
     ids = set(rows["job_id"])
     rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]

@@ -35,6 +35,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "priority": "Int64",
     "gpu_milli": "float64",
     "platform": "object",  # EC2 | FARGATE
+    "wait_s": "float64",  # how long the job waited in the traced system (start - submit)
 }
 
 

@@ -67,6 +67,7 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             "depends_on",
             "used_memory_mib",
             "used_vcpus",
+            "wait_s",
         )
     }
     skipped = {"runtime unknown": 0, "processors unknown": 0}
@@ -82,7 +83,7 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
                 start_time = datetime.fromtimestamp(int(match.group(1)), tz=UTC).replace(tzinfo=None)
             continue
         f = _numbers(line, source, lineno)
-        job, submit, _wait, run, alloc, avg_cpu, used_mem, req_procs, _rt, req_mem, status = f[:11]
+        job, submit, wait, run, alloc, avg_cpu, used_mem, req_procs, _rt, req_mem, status = f[:11]
         user, _group, app, queue, _part, prev_job = f[11:17]
         if job < 0 or job != int(job):
             raise InputError(f"{source} line {lineno}: field 1 (job number): not a job number: {job}")
@@ -115,6 +116,7 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
         rows["arch"].append(None)
         rows["user"].append(f"u{int(user)}" if user >= 0 else None)
         rows["status"].append(_STATUS.get(int(status), "SUCCEEDED" if status < 0 else "FAILED"))
+        rows["wait_s"].append(wait if wait >= 0 else math.nan)
         rows["depends_on"].append([str(int(prev_job))] if prev_job > 0 else [])
         # Average CPU time and used memory are per processor in SWF.
         rows["used_memory_mib"].append(used_mem * procs / 1024.0 if used_mem > 0 else math.nan)

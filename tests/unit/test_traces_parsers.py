@@ -11,7 +11,7 @@ import pytest
 from optimizer.errors import ConfigError, InputError
 from optimizer.traces import CANONICAL_COLUMNS, TraceMapping, read_trace
 from optimizer.traces.files import parse_text
-from tests.traces_helpers import shared_data
+from tests.data_paths import shared
 
 KTH = "traces/KTH-SP2-1996-2.1-cln.swf.gz"
 ALIBABA = "traces/alibaba-gpu-v2023/openb_pod_list_before_day135.csv"
@@ -23,7 +23,7 @@ def _swf_line(job: int, submit: int, run: int, procs: int, *, req_mem: int = -1,
 
 
 def test_kth_swf_parses_with_header_start_time_and_documented_memory() -> None:
-    trace = read_trace(shared_data(KTH), "swf")
+    trace = read_trace(shared(KTH), "swf")
     jobs = trace.jobs
     assert list(jobs.columns[: len(CANONICAL_COLUMNS)]) == list(CANONICAL_COLUMNS)
     # 28,476 records; job 18xxx with 0 allocated and 0 requested processors cannot be replayed.
@@ -68,7 +68,7 @@ def test_swf_reads_gzip_and_plain(tmp_path: Path) -> None:
 
 
 def test_alibaba_gpu_pods_map_to_whole_gpus_and_skip_unscheduled() -> None:
-    trace = read_trace(shared_data(ALIBABA), "alibaba-gpu")
+    trace = read_trace(shared(ALIBABA), "alibaba-gpu")
     assert trace.skipped == {"never scheduled": 402}
     jobs = trace.jobs.set_index("job_id")
     pod = jobs.loc["openb-pod-0001"]  # 6000 cpu_milli, 12288 MiB, 1 GPU at gpu_milli 460
@@ -130,7 +130,7 @@ def test_batch_json_accepts_response_list_and_json_lines() -> None:
 
 
 def test_batch_json_real_botocore_example_parses() -> None:
-    path = shared_data("aws-api-fixtures/botocore-examples/batch_2016-08-10_examples-1.json")
+    path = shared("aws-api-fixtures/botocore-examples/batch_2016-08-10_examples-1.json")
     examples = json.loads(path.read_text())
     output = examples["examples"]["DescribeJobs"][0]["output"]
     trace = parse_text(json.dumps(output), "batch-json", "examples.json")

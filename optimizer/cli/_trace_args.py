@@ -1,0 +1,44 @@
+"""Arguments shared by `import-trace` and `simulate --trace`: the format and the stated mapping."""
+
+from __future__ import annotations
+
+import argparse
+
+from optimizer.traces import FORMATS, TraceMapping
+
+
+def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
+    defaults = TraceMapping()
+    p.add_argument("--format", dest="trace_format", choices=FORMATS, help="trace format")
+    p.add_argument(
+        "--vcpus-per-processor",
+        type=float,
+        default=defaults.vcpus_per_processor,
+        help="vCPUs per SWF processor (default %(default)s)",
+    )
+    p.add_argument(
+        "--memory-per-vcpu",
+        type=float,
+        default=defaults.memory_mib_per_vcpu,
+        metavar="MIB",
+        help="memory assumed per vCPU where the trace has none (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--swf-requested",
+        action="store_true",
+        help="use SWF requested processors instead of allocated ones",
+    )
+    p.add_argument(
+        "--default-queue",
+        default=defaults.default_queue,
+        help="queue name for jobs whose trace has none (default %(default)s)",
+    )
+
+
+def mapping_from_args(args: argparse.Namespace) -> TraceMapping:
+    return TraceMapping(
+        vcpus_per_processor=args.vcpus_per_processor,
+        memory_mib_per_vcpu=args.memory_per_vcpu,
+        swf_use_requested=args.swf_requested,
+        default_queue=args.default_queue,
+    )

@@ -1,0 +1,66 @@
+"""`batchopt import-trace`: load a job trace into the store as a named dataset, all or nothing."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
+from optimizer.cli.context import CliContext
+from optimizer.errors import InputError
+from optimizer.traces import read_trace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import-trace",
+        help="import a job trace (SWF, Alibaba GPU, DescribeJobs JSON, CSV) as a named dataset",
+        description=(
+            "Parse FILE completely, then write it to the store in one transaction: a malformed line "
+            "is reported with its line number and nothing is written. The mapping of the trace's "
+            "units to Batch requests is stored with the dataset."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="trace file (gzip is detected)")
+    p.add_argument("--dataset", required=True, help="name of the dataset to create")
+    p.add_argument(
+        "--start",
+        metavar="ISO8601",
+        help="UTC datetime of the trace's second 0 (default: the trace's own, else 1970-01-01)",
+    )
+    p.add_argument("--replace", action="store_true", help="overwrite a dataset of the same name")
+    add_mapping_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def _parse_start(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--start: not an ISO 8601 datetime: {text!r}") from None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.datasets import import_trace
+
+    if not args.trace_format:
+        raise InputError("--format is required (swf, alibaba-gpu, batch-json or csv)")
+    start = _parse_start(args.start)
+    trace = read_trace(args.file, args.trace_format, mapping_from_args(args))
+    written = import_trace(
+        ctx.engine,
+        trace,
+        args.dataset,
+        imported_at=datetime.now(UTC).replace(tzinfo=None),
+        start=start,
+        replace=args.replace,
+    )
+    skipped = ", ".join(f"{n} {why}" for why, n in trace.skipped.items()) or "none"
+    print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format})")
+    print(f"skipped: {skipped}")
+    mapping = trace.mapping.to_json()
+    print("mapping: " + ", ".join(f"{k}={v}" for k, v in mapping.items() if k not in ("default_queue",)))
+    return 0

@@ -1,0 +1,286 @@
+"""`batchopt simulate`: replay a job history on one or more proposed Batch configurations.
+
+Several `--config` files replay the same history side by side, so comparing the current and a
+proposed configuration is one command. The history comes from the store (`--dataset`) or straight
+from a trace file (`--trace FILE --format X`), which needs no store at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
+from optimizer.cli.context import CliContext
+from optimizer.errors import InputError, UserError
+
+BUNDLED = Path(__file__).resolve().parents[1] / "data"
+BUNDLED_PRICES = BUNDLED / "ec2-ondemand-us-east-1-2026-07.csv"
+BUNDLED_SPOT = BUNDLED / "spot-advisor-us-east-1-linux-2025-06-28.json"
+ATTEMPT_COLUMNS = [
+    "job_id",
+    "attempt",
+    "queue",
+    "submitted_at",
+    "started_at",
+    "ended_at",
+    "instance_id",
+    "instance_type",
+    "capacity_type",
+    "compute_environment",
+    "status",
+    "exit_code",
+    "reason",
+    "is_spot_reclaim",
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay a job history on proposed compute environments and queues",
+        description=(
+            "Replay the jobs of a dataset (or a trace file) on each configuration: a JSON document "
+            '{"computeEnvironments": [...], "jobQueues": [...]} of CreateComputeEnvironment and '
+            'CreateJobQueue request bodies (optional "simulation": seed, launchDelaySeconds, '
+            "scaleInIdleSeconds, fargateStartDelaySeconds, defaultRetryStrategy). Jobs whose queue "
+            "the document does not name run on its first queue."
+        ),
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a dataset in the store (imported trace, or 'aws')")
+    source.add_argument("--trace", metavar="FILE", help="a trace file, replayed without the store")
+    p.add_argument(
+        "--config",
+        dest="replay_configs",
+        metavar="FILE",
+        action="append",
+        required=True,
+        help="configuration JSON; repeat to compare configurations on the same history",
+    )
+    p.add_argument("--out", metavar="RESULT.json", help="write the results as JSON")
+    p.add_argument("--jobs-out", metavar="JOBS.csv", help="write one row per attempt (seconds since start)")
+    p.add_argument("--seed", type=int, help="override the configurations' seed")
+    p.add_argument("--prices", metavar="CSV", help="EC2 price/spec table (default: store, else bundled)")
+    p.add_argument("--spot-advisor", metavar="JSON", help="Spot Advisor feed (default: store, else bundled)")
+    p.add_argument("--region", default="us-east-1", help="region of the prices (default %(default)s)")
+    p.add_argument(
+        "--save-dataset",
+        metavar="NAME",
+        help="also store the replay (jobs, attempts, instances) as dataset NAME (single --config only)",
+    )
+    add_mapping_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
+    from optimizer.pricing_files import read_price_table, read_spot_advisor
+    from optimizer.simulate import build_catalog
+
+    if args.prices:
+        prices = read_price_table(args.prices)
+    else:
+        prices = _store_prices(ctx, args.region) if ctx is not None else None
+        if prices is None:
+            if args.region != "us-east-1":
+                raise UserError(
+                    f"no prices for region {args.region}: pass --prices (bundled data is us-east-1)"
+                )
+            prices = read_price_table(BUNDLED_PRICES)
+    if args.spot_advisor:
+        spot = read_spot_advisor(args.spot_advisor, args.region)
+    else:
+        spot = _store_bands(ctx, args.region) if ctx is not None else None
+        if spot is None:
+            spot = read_spot_advisor(BUNDLED_SPOT, args.region) if args.region == "us-east-1" else None
+    return build_catalog(prices, spot, region=args.region)
+
+
+def _store_prices(ctx: CliContext, region: str) -> pd.DataFrame | None:
+    from optimizer.store.read import catalog_frame
+
+    frame = catalog_frame(ctx.engine, region)
+    frame = frame[frame["price_per_hour"].notna()] if "price_per_hour" in frame else frame.iloc[0:0]
+    if frame.empty:
+        return None
+    return frame.rename(columns={"price_per_hour": "ondemand_price"})
+
+
+def _store_bands(ctx: CliContext, region: str) -> pd.DataFrame | None:
+    from optimizer.store.read import interruption_bands_frame
+
+    frame = interruption_bands_frame(ctx.engine, region)
+    return None if frame.empty else frame[["instance_type", "savings_pct", "band"]]
+
+
+def _read_config_file(path: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg}") from None
+
+
+def _atomic_write(path: str, write: Any) -> None:
+    """Write through a temporary file in the same folder so a failure leaves no half-written file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt_money(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"${value:,.2f}"
+
+
+def _fmt_s(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.0f}s"
+
+
+def results_table(names: list[str], summaries: list[dict[str, Any]]) -> list[list[str]]:
+    """Rows (metric, value per configuration) of the printed comparison."""
+    rows: list[list[str]] = [["metric", *names]]
+    rows.append(["total cost", *(_fmt_money(s["total_cost_usd"]) for s in summaries)])
+    kinds = sorted({k for s in summaries for k in s["cost_by_capacity_type"]})
+    for kind in kinds:
+        rows.append(
+            [f"  cost {kind}", *(_fmt_money(s["cost_by_capacity_type"].get(kind)) for s in summaries)]
+        )
+    rows.append(["instance-hours", *(f"{s['instance_hours']:,.1f}" for s in summaries)])
+    rows.append(["instances launched", *(f"{s['instances_launched']:,}" for s in summaries)])
+    for key in ("vcpu", "memory"):
+        rows.append(
+            [
+                f"utilization {key}",
+                *(
+                    "-" if s["utilization"][key] is None else f"{100 * s['utilization'][key]:.1f}%"
+                    for s in summaries
+                ),
+            ]
+        )
+    queues = sorted({q for s in summaries for q in s["queue_wait_s"]}, key=lambda q: (q != "ALL", q))
+    for queue in queues:
+        for quantile in ("p50_s", "p95_s", "p99_s"):
+            label = f"wait {queue} {quantile[:-2]}"
+            rows.append([label, *(_fmt_s(s["queue_wait_s"].get(queue, {}).get(quantile)) for s in summaries)])
+    rows.append(["makespan", *(_fmt_s(s["makespan_s"]) for s in summaries)])
+    for key, label in (("jobs", "jobs"), ("succeeded", "succeeded"), ("failed", "failed jobs")):
+        rows.append([label, *(f"{s[key]:,}" for s in summaries)])
+    rows.append(["attempts", *(f"{s['attempts']:,}" for s in summaries)])
+    rows.append(["spot reclaims (attempts)", *(f"{s['spot_reclaims']:,}" for s in summaries)])
+    rows.append(["instances reclaimed", *(f"{s['instances_reclaimed']:,}" for s in summaries)])
+    return rows
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join(cells).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def attempt_rows(result: Any) -> pd.DataFrame:
+    """One row per attempt; jobs that never started get one row (no attempt) so failures show."""
+    attempts = result.attempts[ATTEMPT_COLUMNS]
+    never = result.jobs[result.jobs["attempt_count"] == 0]
+    if never.empty:
+        return attempts
+    extra = pd.DataFrame(
+        {
+            "job_id": never["job_id"],
+            "attempt": pd.array([None] * len(never), dtype="Int64"),
+            "queue": never["queue"],
+            "submitted_at": never["submitted_at"],
+            "started_at": float("nan"),
+            "ended_at": never["ended_at"],
+            "status": never["status"],
+            "reason": never["status_reason"],
+            "is_spot_reclaim": False,
+        }
+    )
+    return pd.concat([attempts, extra.reindex(columns=ATTEMPT_COLUMNS)], ignore_index=True)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.simulate import parse_config, replay
+    from optimizer.traces import read_trace
+
+    if args.save_dataset and len(args.replay_configs) > 1:
+        raise UserError("--save-dataset stores one replay: give a single --config")
+    if args.trace:
+        if not args.trace_format:
+            raise InputError("--trace needs --format (swf, alibaba-gpu, batch-json or csv)")
+        trace = read_trace(args.trace, args.trace_format, mapping_from_args(args))
+        jobs, start, history = trace.jobs, trace.start_time, args.trace
+        catalog = _catalog(args, None)
+    else:
+        from optimizer.datasets import load_dataset
+
+        jobs, start = load_dataset(ctx.engine, args.dataset)
+        history = f"dataset {args.dataset}"
+        catalog = _catalog(args, ctx)
+    configs = []
+    for path in args.replay_configs:
+        config = parse_config(_read_config_file(path), catalog, source=path)
+        if args.seed is not None:
+            from dataclasses import replace
+
+            config = replace(config, options=replace(config.options, seed=args.seed))
+        configs.append(config)
+    results = [replay(jobs, config) for config in configs]
+    names = [Path(p).name for p in args.replay_configs]
+    if len(set(names)) != len(names):
+        names = list(args.replay_configs)
+    print(f"replay of {history}: {len(jobs):,} jobs, prices {catalog.region} ({len(catalog.types)} types)")
+    _print_table(results_table(names, [r.summary for r in results]))
+    if args.out:
+        runs = [
+            {"config": path, "history": history, **r.summary}
+            for path, r in zip(args.replay_configs, results, strict=True)
+        ]
+        document: dict[str, Any] = runs[0] if len(runs) == 1 else {"runs": runs}
+        _atomic_write(args.out, lambda h: json.dump(document, h, indent=2, default=str))
+    if args.jobs_out:
+        frames = []
+        for name, result in zip(names, results, strict=True):
+            rows = attempt_rows(result)
+            if len(results) > 1:
+                rows.insert(0, "config", name)
+            frames.append(rows)
+        table = pd.concat(frames, ignore_index=True)
+        _atomic_write(args.jobs_out, lambda h: table.to_csv(h, index=False))
+    if args.save_dataset:
+        from optimizer.datasets import DEFAULT_START, save_replay
+
+        count = save_replay(
+            ctx.engine,
+            results[0],
+            args.save_dataset,
+            anchor=start or DEFAULT_START,
+            source=args.replay_configs[0],
+            imported_at=datetime.now(UTC).replace(tzinfo=None),
+            mapping={"replay_of": history, "config": args.replay_configs[0], "seed": configs[0].options.seed},
+        )
+        print(f"stored replay as dataset {args.save_dataset}: {count:,} jobs")
+    return 0

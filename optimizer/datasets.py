@@ -1,0 +1,224 @@
+"""Named job histories in the store: importing a trace, reading it back, saving a replay.
+
+An imported trace becomes rows of `jobs` with its own `dataset` name (ids namespaced
+`<dataset>:<id>`), plus one `datasets` row that says where second 0 is and how the trace's units
+were mapped. Every write runs in one transaction: a failed import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, delete, select
+
+from optimizer.errors import UserError
+from optimizer.simulate.records import namespaced, to_store_frames
+from optimizer.simulate.results import ReplayResult
+from optimizer.store.read import jobs_frame, read_frame
+from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
+from optimizer.store.upsert import bulk_upsert
+from optimizer.traces.schema import Trace
+
+# Where second 0 goes when the trace does not say (Alibaba's trace has only relative seconds).
+DEFAULT_START = datetime(1970, 1, 1)
+
+
+def _json_or_none(value: Any) -> Any:
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
+    """The trace's jobs as `jobs` rows: created = start + submit, started = created + wait."""
+    frame = trace.jobs
+    n = len(frame)
+    created = pd.Timestamp(start) + pd.to_timedelta(frame["submit_s"], unit="s")
+    wait = frame["wait_s"].fillna(0.0) if "wait_s" in frame else pd.Series(np.zeros(n))
+    started = created + pd.to_timedelta(wait, unit="s")
+    stopped = started + pd.to_timedelta(frame["runtime_s"], unit="s")
+    status = frame["status"] if "status" in frame else pd.Series(["SUCCEEDED"] * n)
+    tags = []
+    for k in range(n):
+        tag: dict[str, str] = {}
+        arch = frame["arch"].iat[k]
+        if isinstance(arch, str) and arch:
+            tag["arch"] = arch
+        if "user" in frame and isinstance(frame["user"].iat[k], str):
+            tag["user"] = frame["user"].iat[k]
+        tags.append(tag or None)
+    optional = {
+        "depends_on": (
+            [[f"{dataset}:{d}" for d in deps] for deps in frame["depends_on"]]
+            if "depends_on" in frame
+            else None
+        ),
+        "retry_attempts": frame.get("retry_attempts"),
+        "retry_strategy": [_json_or_none(v) for v in frame["retry_strategy"]]
+        if "retry_strategy" in frame
+        else None,
+        "scheduling_priority": frame.get("priority"),
+        "platform": frame.get("platform", "EC2"),
+    }
+    rows = pd.DataFrame(
+        {
+            "job_id": namespaced(dataset, frame["job_id"]),
+            "dataset": dataset,
+            "job_name": frame["job_name"],
+            "queue": frame["queue"],
+            "status": status.to_numpy(),
+            "created_at": created,
+            "started_at": started,
+            "stopped_at": stopped,
+            "vcpus": frame["vcpus"].astype(float),
+            "memory_mib": np.ceil(frame["memory_mib"].astype(float)).astype(np.int64),
+            "gpus": frame["gpus"].astype(np.int64),
+            "tags": tags,
+            "exit_code": np.where(status.to_numpy() == "FAILED", 1, 0),
+            "is_multinode": False,
+        }
+    )
+    for name, values in optional.items():
+        if values is not None:
+            rows[name] = values if not isinstance(values, pd.Series) else values.to_numpy()
+    return rows
+
+
+def dataset_exists(engine: Engine, name: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(datasets.c.name).where(datasets.c.name == name)).first() is not None
+
+
+def _clear(conn: Any, name: str) -> None:
+    ids = select(jobs.c.job_id).where(jobs.c.dataset == name)
+    conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
+    conn.execute(delete(jobs).where(jobs.c.dataset == name))
+    conn.execute(delete(instances).where(instances.c.dataset == name))
+    conn.execute(delete(datasets).where(datasets.c.name == name))
+
+
+def _check_name(engine: Engine, name: str, replace: bool) -> None:
+    if name == COLLECTED_DATASET:
+        raise UserError(f"dataset name {name!r} is reserved for collected AWS history")
+    if not name or ":" in name:
+        raise UserError(f"dataset name {name!r}: must be non-empty and contain no ':'")
+    if not replace and dataset_exists(engine, name):
+        raise UserError(f"dataset {name!r} already exists (use --replace to overwrite it)")
+
+
+def import_trace(
+    engine: Engine,
+    trace: Trace,
+    name: str,
+    *,
+    imported_at: datetime,
+    start: datetime | None = None,
+    replace: bool = False,
+) -> int:
+    """Write the trace as dataset `name` in one transaction; returns the number of jobs written."""
+    _check_name(engine, name, replace)
+    start = start or trace.start_time or DEFAULT_START
+    rows = trace_job_rows(trace, name, start)
+    with engine.begin() as conn:
+        _clear(conn, name)
+        bulk_upsert(
+            conn,
+            datasets,
+            [
+                {
+                    "name": name,
+                    "format": trace.format,
+                    "source_file": trace.source,
+                    "imported_at": imported_at,
+                    "job_count": len(rows),
+                    "start_time": start,
+                    "mapping": trace.mapping_json(),
+                }
+            ],
+        )
+        bulk_upsert(conn, jobs, rows)
+    return len(rows)
+
+
+def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
+    """A stored dataset back as the canonical trace table, and its start time.
+
+    Works for collected history too (`aws`): second 0 is then its first job's creation.
+    """
+    info = read_frame(engine, select(datasets).where(datasets.c.name == name))
+    frame = jobs_frame(engine, dataset=name)
+    if frame.empty:
+        known = read_frame(engine, select(datasets.c.name))["name"].tolist()
+        hint = (
+            f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
+        )
+        raise UserError(f"dataset {name!r} has no jobs{hint}")
+    frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna()]
+    start = info["start_time"].iat[0] if len(info) else frame["created_at"].min()
+    start = pd.Timestamp(start).to_pydatetime()
+    prefix = f"{name}:"
+
+    def strip(job_id: str) -> str:
+        return job_id[len(prefix) :] if job_id.startswith(prefix) else job_id
+
+    tags = frame["tags"].tolist()
+    canonical = pd.DataFrame(
+        {
+            "job_id": frame["job_id"].map(strip),
+            "submit_s": (frame["created_at"] - pd.Timestamp(start)).dt.total_seconds(),
+            "runtime_s": (frame["stopped_at"] - frame["started_at"]).dt.total_seconds().clip(lower=0),
+            "vcpus": frame["vcpus"].astype(float),
+            "memory_mib": frame["memory_mib"].astype(float),
+            "gpus": frame["gpus"].fillna(0).astype(np.int64),
+            "queue": frame["queue"].fillna("default"),
+            "job_name": frame["job_name"].fillna(frame["job_id"]),
+            "arch": [t.get("arch") if isinstance(t, dict) else None for t in tags],
+            "status": np.where(frame["status"] == "FAILED", "FAILED", "SUCCEEDED"),
+            "depends_on": [
+                [strip(d) for d in deps] if isinstance(deps, list) else [] for deps in frame["depends_on"]
+            ],
+            "retry_strategy": frame["retry_strategy"].tolist(),
+        }
+    )
+    canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)
+    return canonical, start
+
+
+def save_replay(
+    engine: Engine,
+    result: ReplayResult,
+    name: str,
+    *,
+    anchor: datetime,
+    source: str,
+    imported_at: datetime,
+    mapping: dict[str, Any],
+    replace: bool = False,
+) -> int:
+    """Store a replay as dataset `name` (jobs, attempts, instances) in one transaction."""
+    _check_name(engine, name, replace)
+    frames = to_store_frames(result, anchor=anchor, dataset=name)
+    with engine.begin() as conn:
+        _clear(conn, name)
+        bulk_upsert(
+            conn,
+            datasets,
+            [
+                {
+                    "name": name,
+                    "format": "replay",
+                    "source_file": source,
+                    "imported_at": imported_at,
+                    "job_count": len(frames["jobs"]),
+                    "start_time": anchor,
+                    "mapping": mapping,
+                }
+            ],
+        )
+        bulk_upsert(conn, jobs, frames["jobs"])
+        bulk_upsert(conn, job_attempts, frames["job_attempts"])
+        bulk_upsert(conn, instances, frames["instances"])
+    return len(frames["jobs"])

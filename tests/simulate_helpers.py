@@ -1,0 +1,86 @@
+"""Helpers for replay tests: a real-price catalog and configuration documents built in one line."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+
+from optimizer.pricing_files import read_price_table, read_spot_advisor
+from optimizer.simulate import Catalog, build_catalog
+from tests.data_paths import shared
+
+PRICES = "prices/ec2-ondemand-us-east-1-2026-07.csv"
+SPOT = "spot-advisor/spot-advisor-data_2025-06-28.json"
+
+
+@lru_cache(maxsize=1)
+def real_catalog() -> Catalog:
+    """The full us-east-1 catalog from the shared real price table and Spot Advisor feed."""
+    return build_catalog(read_price_table(shared(PRICES)), read_spot_advisor(shared(SPOT), "us-east-1"))
+
+
+def tiny_catalog(types: dict[str, tuple[float, float, int, float, float | None, int | None]]) -> Catalog:
+    """name -> (vcpus, memory_mib, gpus, on-demand $/h, spot $/h or None, band or None)."""
+    prices = pd.DataFrame(
+        [
+            {
+                "instance_type": n,
+                "vcpus": v,
+                "memory_mib": m,
+                "gpus": g,
+                "ondemand_price": p,
+                "arch": "x86_64",
+            }
+            for n, (v, m, g, p, _, _) in types.items()
+        ]
+    )
+    spot = pd.DataFrame(
+        [
+            {"instance_type": n, "spot_price": s, "band": b}
+            for n, (_, _, _, _, s, b) in types.items()
+            if s is not None
+        ],
+        columns=["instance_type", "spot_price", "band"],
+    )
+    return build_catalog(prices, spot)
+
+
+def ce(name: str, kind: str, max_vcpus: float, types: list[str] | None = None, **resources: Any) -> dict:
+    """A CreateComputeEnvironment request body."""
+    body: dict[str, Any] = {"type": kind, "maxvCpus": max_vcpus, **resources}
+    if types is not None:
+        body["instanceTypes"] = types
+    return {"computeEnvironmentName": name, "type": "MANAGED", "computeResources": body}
+
+
+def queue(name: str, priority: int, *ces: str) -> dict:
+    """A CreateJobQueue request body with the CEs in the given order."""
+    return {
+        "jobQueueName": name,
+        "priority": priority,
+        "computeEnvironmentOrder": [{"order": k + 1, "computeEnvironment": c} for k, c in enumerate(ces)],
+    }
+
+
+def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Canonical jobs from dicts with defaults for what a test does not care about."""
+    out = []
+    for k, row in enumerate(rows):
+        out.append(
+            {
+                "job_id": str(row.get("job_id", k)),
+                "submit_s": float(row.get("submit_s", 0.0)),
+                "runtime_s": float(row.get("runtime_s", 60.0)),
+                "vcpus": float(row.get("vcpus", 1.0)),
+                "memory_mib": float(row.get("memory_mib", 1024.0)),
+                "gpus": int(row.get("gpus", 0)),
+                "queue": row.get("queue", "q"),
+                "job_name": row.get("job_name", f"job{k}"),
+                "arch": row.get("arch"),
+                "status": row.get("status", "SUCCEEDED"),
+                "depends_on": list(row.get("depends_on", [])),
+            }
+        )
+    return pd.DataFrame(out)
