@@ -23,6 +23,8 @@ DATA_DIR = Path(__file__).resolve().parent
 PRICE_SNAPSHOT = DATA_DIR / "ondemand_prices_us-east-1.csv"
 SPOT_ADVISOR_SNAPSHOT = DATA_DIR / "spot_advisor_linux.csv.gz"
 
+# Karpenter's tables use Go's names; the store uses EC2's (DescribeInstanceTypes) names.
+ARCH_NAMES = {"amd64": "x86_64", "arm64": "arm64"}
 PRICE_FILE_PATTERN = "prices/ec2-ondemand-*.csv"
 SPOT_ADVISOR_PATTERN = "spot-advisor/spot-advisor-data_*.json"
 
@@ -50,10 +52,11 @@ def build_price_snapshot(
             "effective_date": effective_date or f"{month}-01",
             "vcpus": raw["vcpu"].astype("Int64"),
             "memory_mib": raw["memory_mib"].astype("Int64"),
-            "gpus": raw["gpu_count"].fillna(0).astype("Int64"),
+            # No GPU column on a row with specs means no GPU; a row without specs stays unknown.
+            "gpus": raw["gpu_count"].where(raw["vcpu"].isna(), raw["gpu_count"].fillna(0)).astype("Int64"),
             "gpu_model": raw["gpu_name"],
             "gpu_memory_mib": raw["gpu_memory_mib"].astype("Int64"),
-            "arch": raw["arch"],
+            "arch": raw["arch"].replace(ARCH_NAMES),
             "family": raw["family"],
             "generation": raw["generation"].astype("Int64").astype("string"),
             "network_bandwidth_mbps": raw["network_bandwidth_mbps"].astype("Int64"),
