@@ -27,7 +27,8 @@ The jobs are then replayed by the simulator (`optimizer.simulate.replay`) on the
 configuration (read back through boto3), which decides when each job started, on which instance,
 how many instances ran and for how long. The result, anchored in time and clipped at `now` (jobs
 still running then are RUNNING, instances still up have no end), is handed to the emulator in the
-store's frame contract (`jobs`, `job_attempts`, `instances` columns).
+store's frame contract (`jobs`, `job_attempts`, `instances` columns) that
+`optimizer.simulate.records.to_store_frames` produces.
 
 Sizing (the demo must be ready in under 3 minutes): 30 days of the two traces is about 3,000 CPU
 jobs and 700 GPU jobs, which the replay handles in seconds and the collectors read in well under a
@@ -39,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from optimizer.data import load_price_snapshot, load_spot_advisor
 from optimizer.demo.emulator import HistoryFrames
 from optimizer.demo.estate import Estate
 from optimizer.simulate import ReplayResult, build_catalog, parse_config, replay
+from optimizer.simulate.records import to_store_frames
 from optimizer.traces import read_trace
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -144,90 +146,67 @@ def catalog_for_replay() -> Any:
     return build_catalog(prices, load_spot_advisor("us-east-1"))
 
 
-def _to_time(start: datetime, seconds: pd.Series) -> pd.Series:
-    return pd.to_datetime(start) + pd.to_timedelta(seconds, unit="s")
+DEMO_DATASET = "demo-history"
 
 
-def to_store_frames(
+def _plain_ids(ids: pd.Series) -> pd.Series:
+    """Ids without the replay's `<dataset>:` namespace: in the emulator they are real Batch ids."""
+    prefix = f"{DEMO_DATASET}:"
+    return ids.map(lambda v: v[len(prefix) :] if isinstance(v, str) and v.startswith(prefix) else v)
+
+
+def estate_frames(
     result: ReplayResult, jobs: pd.DataFrame, estate: Estate, start: datetime, now: datetime
 ) -> HistoryFrames:
-    """Anchor a replay (seconds since `start`) in time as store-contract frames, clipped at `now`."""
-    now_ts = pd.Timestamp(now)
-    requests = jobs.set_index("job_id")
-    sim_jobs = result.jobs.set_index("job_id")
-    created = _to_time(start, sim_jobs["submitted_at"])
-    started = _to_time(start, sim_jobs["started_at"])
-    stopped = _to_time(start, sim_jobs["ended_at"])
-    status = sim_jobs["status"].where(stopped <= now_ts, "RUNNING")
-    status = status.where(
-        started.notna() & (started <= now_ts) | status.isin(["SUCCEEDED", "FAILED"]), "RUNNABLE"
-    )
+    """The simulator's store frames (`optimizer.simulate.records.to_store_frames`) as this estate's
+    history: real CE/queue/definition ARNs, usage peaks from the trace, clipped at `now` (jobs still
+    running then are RUNNING, not yet started RUNNABLE, instances still up have no end)."""
+    naive_start = start.astimezone(UTC).replace(tzinfo=None)
+    now_ts = pd.Timestamp(now.astimezone(UTC).replace(tzinfo=None))
+    frames = to_store_frames(result, anchor=naive_start, dataset=DEMO_DATASET, region=estate.region)
     specs = {s.queue: s for s in estate.specs}
-    queue = sim_jobs["queue"]
-    out_jobs = pd.DataFrame(
-        {
-            "job_id": sim_jobs.index,
-            "job_name": requests.loc[sim_jobs.index, "job_name"].astype(str).to_numpy(),
-            "queue": queue.to_numpy(),
-            "job_queue_arn": queue.map(estate.queues).to_numpy(),
-            "job_definition": queue.map(lambda q: estate.job_definitions[specs[q].job_definition]).to_numpy(),
-            "job_definition_name": queue.map(lambda q: specs[q].job_definition).to_numpy(),
-            "status": status.to_numpy(),
-            "status_reason": sim_jobs["status_reason"].to_numpy(),
-            "created_at": created.to_numpy(),
-            "started_at": started.where(started <= now_ts).to_numpy(),
-            "stopped_at": stopped.where(stopped <= now_ts).to_numpy(),
-            "vcpus": sim_jobs["vcpus"].to_numpy(),
-            "memory_mib": sim_jobs["memory_mib"].astype(int).to_numpy(),
-            "gpus": sim_jobs["gpus"].to_numpy(),
-            "attempt_count": sim_jobs["attempt_count"].to_numpy(),
-            "retry_attempts": sim_jobs["retry_attempts"].to_numpy(),
-        }
-    )
+    ce_by_name = {arn.rsplit("/", 1)[-1]: arn for arn in estate.compute_environments.values()}
+    used = jobs.set_index("job_id")[["used_memory_mib", "used_vcpus"]]
+
+    out_jobs = frames["jobs"].copy()
+    out_jobs["job_id"] = _plain_ids(out_jobs["job_id"])
+    out_jobs["job_name"] = out_jobs["job_id"].map(jobs.set_index("job_id")["job_name"])
+    out_jobs["account_id"] = estate.account_id
+    out_jobs["job_queue_arn"] = out_jobs["queue"].map(estate.queues)
+    out_jobs["job_definition_name"] = out_jobs["queue"].map(lambda q: specs[q].job_definition)
+    out_jobs["job_definition"] = out_jobs["job_definition_name"].map(estate.job_definitions)
+    running = out_jobs["started_at"].notna() & (out_jobs["started_at"] <= now_ts)
+    unfinished = out_jobs["stopped_at"].isna() | (out_jobs["stopped_at"] > now_ts)
+    out_jobs.loc[unfinished, "status"] = np.where(running[unfinished], "RUNNING", "RUNNABLE")
+    out_jobs.loc[unfinished, "stopped_at"] = pd.NaT
+    out_jobs.loc[unfinished, "exit_code"] = None
+    out_jobs.loc[~running, "started_at"] = pd.NaT
     out_jobs = out_jobs[out_jobs["created_at"] <= now_ts].reset_index(drop=True)
 
-    attempts = result.attempts
-    a_start = _to_time(start, attempts["started_at"])
-    a_stop = _to_time(start, attempts["ended_at"])
-    finished = a_stop <= now_ts
-    out_attempts = pd.DataFrame(
-        {
-            "job_id": attempts["job_id"].to_numpy(),
-            "attempt": attempts["attempt"].to_numpy(),
-            "instance_id": attempts["instance_id"].to_numpy(),
-            "compute_environment_arn": attempts["compute_environment"]
-            .map(estate.compute_environments)
-            .to_numpy(),
-            "started_at": a_start.to_numpy(),
-            "stopped_at": a_stop.where(finished).to_numpy(),
-            "exit_code": attempts["exit_code"].where(finished.to_numpy()).to_numpy(),
-            "reason": attempts["reason"].to_numpy(),
-            "is_spot_reclaim": attempts["is_spot_reclaim"].to_numpy(),
-            "peak_memory_mib": attempts["job_id"].map(requests["used_memory_mib"]).to_numpy(),
-            "peak_vcpus": attempts["job_id"].map(requests["used_vcpus"]).to_numpy(),
-        }
+    attempts = frames["job_attempts"].copy()
+    attempts["job_id"] = _plain_ids(attempts["job_id"])
+    attempts["instance_id"] = _plain_ids(attempts["instance_id"])
+    attempts["compute_environment_arn"] = attempts["compute_environment_arn"].map(
+        lambda arn: ce_by_name[arn.rsplit("/", 1)[-1]]
     )
-    out_attempts = out_attempts[out_attempts["started_at"] <= now_ts].reset_index(drop=True)
+    attempts["peak_memory_mib"] = attempts["job_id"].map(used["used_memory_mib"])
+    attempts["peak_vcpus"] = attempts["job_id"].map(used["used_vcpus"])
+    open_attempt = attempts["stopped_at"] > now_ts
+    attempts.loc[open_attempt, "stopped_at"] = pd.NaT
+    attempts.loc[open_attempt, "exit_code"] = None
+    attempts = attempts[attempts["started_at"] <= now_ts].reset_index(drop=True)
 
-    inst = result.instances
-    launch = _to_time(start, inst["launched_at"])
-    end = _to_time(start, inst["terminated_at"])
-    still_up = (end > now_ts) | (inst["end_reason"] == "end of replay")
-    out_instances = pd.DataFrame(
-        {
-            "instance_id": inst["instance_id"].to_numpy(),
-            "compute_environment_arn": inst["compute_environment"]
-            .map(estate.compute_environments)
-            .to_numpy(),
-            "instance_type": inst["instance_type"].to_numpy(),
-            "capacity_type": inst["capacity_type"].to_numpy(),
-            "availability_zone": None,
-            "launch_time": launch.to_numpy(),
-            "terminated_at": end.where(~still_up).to_numpy(),
-        }
+    instances = frames["instances"].copy()
+    instances["instance_id"] = _plain_ids(instances["instance_id"])
+    instances["compute_environment_arn"] = instances["compute_environment_arn"].map(
+        lambda arn: ce_by_name[arn.rsplit("/", 1)[-1]]
     )
-    out_instances = out_instances[out_instances["launch_time"] <= now_ts].reset_index(drop=True)
-    return HistoryFrames(jobs=out_jobs, attempts=out_attempts, instances=out_instances)
+    instances["availability_zone"] = None
+    end_of_replay = result.instances["end_reason"].eq("end of replay").to_numpy()
+    still_up = end_of_replay | (instances["terminated_at"] > now_ts).to_numpy()
+    instances.loc[still_up, "terminated_at"] = pd.NaT
+    instances = instances[instances["launch_time"] <= now_ts].reset_index(drop=True)
+    return HistoryFrames(jobs=out_jobs, attempts=attempts, instances=instances)
 
 
 def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, days: int = 30) -> History:
@@ -258,7 +237,7 @@ def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, 
     config = parse_config(configuration, catalog_for_replay(), source="demo estate")
     result = replay(jobs, config)
     start = now - timedelta(days=days)
-    frames = to_store_frames(result, jobs, estate, start, now)
+    frames = estate_frames(result, jobs, estate, start, now)
     return History(
         frames=frames,
         replay=result,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,9 +60,9 @@ class SeedCounts:
 
 
 def _ms(value: Any) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return None
-    return int(pd.Timestamp(value).timestamp() * 1000)
+    """Epoch milliseconds (Batch's time unit); naive store times are UTC."""
+    moment = _utc(value)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def _hex(seed: str, length: int) -> str:
@@ -73,6 +72,15 @@ def _hex(seed: str, length: int) -> str:
 def _uuid(seed: str) -> str:
     h = _hex(seed, 32)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _utc(value: Any) -> datetime | None:
+    """A store time (naive means UTC, the store's convention) as an aware UTC datetime."""
+    if value is None or pd.isna(value):
+        return None
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.to_pydatetime()
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -86,7 +94,7 @@ class HistorySeeder:
         self.state = state
         self.account_id = account_id
         self.region = region
-        self.now = now
+        self.now = _utc(now) or now
         self.batch = batch_backends[account_id][region]
         self.ec2 = ec2_backends[account_id][region]
         self.logs = logs_backends[account_id][region]
@@ -151,10 +159,11 @@ class HistorySeeder:
                 key_name=resources.get("ec2KeyPair"),
             )
             for instance, row in zip(reservation.instances, members, strict=True):
-                launch = pd.Timestamp(row["launch_time"]).to_pydatetime()
-                end = row.get("terminated_at")
-                end_dt = None if end is None or pd.isna(end) else pd.Timestamp(end).to_pydatetime()
-                instance.launch_time = launch.astimezone(UTC).replace(tzinfo=None)
+                launch = _utc(row["launch_time"])
+                end_dt = _utc(row.get("terminated_at"))
+                if launch is None:
+                    raise ValueError(f"history instance {row['instance_id']}: no launch_time")
+                instance.launch_time = launch.replace(tzinfo=None)
                 if capacity == "SPOT":
                     instance.lifecycle = "spot"
                 if end_dt is not None and end_dt <= self.now:
