@@ -1,0 +1,110 @@
+"""`batchopt demo`: the whole product on a local AWS emulator with real sample data.
+
+Headless (`--headless`) runs every stage, prints a summary and exits 0; otherwise the dashboard
+starts on 127.0.0.1 and serves until Ctrl-C. See `optimizer/demo/pipeline.py` for the stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from optimizer.cli.context import CliContext
+from optimizer.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from optimizer.demo.pipeline import DemoSummary
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole product on an emulated Batch estate with real traces (no AWS account needed)",
+    )
+    p.add_argument("--headless", action="store_true", help="no dashboard: print a summary and exit")
+    p.add_argument(
+        "--days", type=int, default=30, help="days of job history to replay (default: %(default)s)"
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path("var"), help="where the demo store and report go (default: var)"
+    )
+    p.add_argument(
+        "--database-url",
+        help="store to use (default: BATCHOPT_DATABASE_URL if set, else a fresh var/demo-<time>.db)",
+    )
+    p.add_argument("--port", type=int, help="dashboard port (default: a free one)")
+    p.add_argument("--summary-json", type=Path, metavar="FILE", help="also write the summary as JSON")
+    p.set_defaults(handler=run)
+
+
+def print_summary(console: Console, summary: DemoSummary) -> None:
+    console.print("\n[bold]Batch Optimizer demo[/]", highlight=False)
+    console.print(f"  history        {summary.history_start} .. {summary.history_end}", highlight=False)
+    console.print(
+        f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances",
+        highlight=False,
+    )
+    console.print(f"  spend          ${summary.spend_usd:,.2f}", highlight=False)
+    console.print(
+        f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})",
+        highlight=False,
+    )
+    console.print(
+        f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations", highlight=False
+    )
+    if summary.replay_cost_usd is not None:
+        console.print(
+            f"  replay check   ${summary.replay_cost_usd:,.2f} on the current configuration", highlight=False
+        )
+    if summary.top_recommendations:
+        console.print("  top recommendations:", highlight=False)
+        for rec in summary.top_recommendations:
+            console.print(
+                f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}",
+                highlight=False,
+            )
+    else:
+        console.print("  top recommendations: none", highlight=False)
+    html = [f for f in summary.report_files if f.endswith(".html")]
+    console.print(f"  weekly report  {html[0] if html else '(not written)'}", highlight=False)
+    console.print(f"  store          {summary.database_url}", highlight=False)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.days < 1 or args.days > 60:
+        raise InputError(f"--days {args.days}: must be between 1 and 60")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: must be between 1 and 65535")
+    # Imported here: the emulator and the whole pipeline are heavy, and `batchopt --help` must not be.
+    from rich.console import Console
+
+    from optimizer.demo.pipeline import DemoOptions, DemoRun, demo_environment
+    from optimizer.demo.progress import StageDisplay
+
+    options = DemoOptions(
+        headless=args.headless,
+        days=args.days,
+        workdir=args.workdir,
+        database_url=args.database_url,
+        dashboard_port=args.port,
+    )
+    console = Console()
+    demo = DemoRun(ctx.settings, options, console)
+    try:
+        with demo_environment(), StageDisplay(console) as display:
+            summary = demo.run(display)
+            print_summary(console, summary)
+            if args.summary_json:
+                args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+                args.summary_json.write_text(json.dumps(asdict(summary), indent=2))
+            if args.headless:
+                return 0
+            return demo.serve_dashboard(display)
+    finally:
+        demo.close()
