@@ -10,7 +10,6 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
@@ -44,36 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def print_summary(console: Console, summary: DemoSummary) -> None:
-    console.print("\n[bold]Batch Optimizer demo[/]", highlight=False)
-    console.print(f"  history        {summary.history_start} .. {summary.history_end}", highlight=False)
-    console.print(
-        f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances",
-        highlight=False,
-    )
-    console.print(f"  spend          ${summary.spend_usd:,.2f}", highlight=False)
-    console.print(
-        f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})",
-        highlight=False,
-    )
-    console.print(
-        f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations", highlight=False
-    )
+    def line(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)  # no wrapping: paths stay copyable
+
+    line("\n[bold]Batch Optimizer demo[/]")
+    line(f"  history        {summary.history_start} .. {summary.history_end}")
+    line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
+    line(f"  spend          ${summary.spend_usd:,.2f}")
+    line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
+    line(f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations")
     if summary.replay_cost_usd is not None:
-        console.print(
-            f"  replay check   ${summary.replay_cost_usd:,.2f} on the current configuration", highlight=False
-        )
+        line(f"  replay check   ${summary.replay_cost_usd:,.2f} on the current configuration")
     if summary.top_recommendations:
-        console.print("  top recommendations:", highlight=False)
+        line("  top recommendations:")
         for rec in summary.top_recommendations:
-            console.print(
-                f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}",
-                highlight=False,
-            )
+            line(f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}")
     else:
-        console.print("  top recommendations: none", highlight=False)
+        line("  top recommendations: none")
     html = [f for f in summary.report_files if f.endswith(".html")]
-    console.print(f"  weekly report  {html[0] if html else '(not written)'}", highlight=False)
-    console.print(f"  store          {summary.database_url}", highlight=False)
+    line(f"  weekly report  {html[0] if html else '(not written)'}")
+    line(f"  store          {summary.database_url}")
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -92,4 +92,4 @@ class StageDisplay:
                 task, description=f"{text}" if status == "done" else f"{mark} {text}", completed=1
             )
         else:
-            self.console.print(f"{mark} {text} ({seconds:.1f}s)", highlight=False)
+            self.console.print(f"{mark} {text} ({seconds:.1f}s)", highlight=False, soft_wrap=True)
