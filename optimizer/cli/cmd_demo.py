@@ -44,9 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def print_summary(console: Console, summary: DemoSummary) -> None:
     def line(text: str) -> None:
-        console.print(text, highlight=False, soft_wrap=True)  # no wrapping: paths stay copyable
+        # No markup (titles may contain brackets) and no wrapping (paths stay copyable).
+        console.print(text, highlight=False, soft_wrap=True, markup=False)
 
-    line("\n[bold]Batch Optimizer demo[/]")
+    console.print("\n[bold]Batch Optimizer demo[/]")
     line(f"  history        {summary.history_start} .. {summary.history_end}")
     line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
     line(f"  spend          ${summary.spend_usd:,.2f}")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
@@ -86,7 +87,7 @@ class StageDisplay:
         seconds = time.monotonic() - started
         self.records.append(StageRecord(name, status, seconds, detail))
         mark = {"done": "[green]✓[/]", "skipped": "[yellow]-[/]", "failed": "[red]✗[/]"}[status]
-        text = f"{label}: {detail}" if detail else label
+        text = escape(f"{label}: {detail}" if detail else label)
         if self._progress is not None and task is not None:
             self._progress.update(
                 task, description=f"{text}" if status == "done" else f"{mark} {text}", completed=1
