@@ -108,6 +108,7 @@ class ReplayEngine:
         self.n = n
         self.job_ids = jobs["job_id"].astype(str).tolist()
         self.job_queue_names_source = jobs["queue"].astype(str).tolist()
+        self.job_names = jobs["job_name"].astype(str).tolist() if "job_name" in jobs else list(self.job_ids)
         self.submit = jobs["submit_s"].to_numpy(dtype=float).tolist()
         self.runtime = jobs["runtime_s"].to_numpy(dtype=float).tolist()
         self.vcpus = jobs["vcpus"].to_numpy(dtype=float).tolist()
@@ -118,13 +119,21 @@ class ReplayEngine:
         status = jobs["status"] if "status" in jobs else pd.Series(["SUCCEEDED"] * n)
         self.fails = (status.astype(str) == "FAILED").tolist()
         # Shapes: identical requests share a waiting line (see the module docstring).
-        keys = pd.MultiIndex.from_arrays([jobs["vcpus"], jobs["memory_mib"], jobs["gpus"], arch.astype(str)])
-        codes, uniques = pd.factorize(keys)
+        # Factorize each column, combine the codes into one integer key, factorize that (fast at 1M).
+        parts = [
+            pd.factorize(col)[0].astype(np.int64)
+            for col in (jobs["vcpus"], jobs["memory_mib"], jobs["gpus"], arch)
+        ]
+        key = np.zeros(n, dtype=np.int64)
+        for codes in parts:
+            key = key * (int(codes.max(initial=0)) + 1) + codes
+        codes, _ = pd.factorize(key)
+        firsts = np.unique(codes, return_index=True)[1] if n else np.zeros(0, dtype=np.int64)
         self.shape = codes.tolist()
-        self.shape_v = [float(u[0]) for u in uniques]
-        self.shape_m = [float(u[1]) for u in uniques]
-        self.shape_g = [int(u[2]) for u in uniques]
-        self.shape_arch = [str(u[3]) for u in uniques]
+        self.shape_v = [self.vcpus[k] for k in firsts]
+        self.shape_m = [self.mem[k] for k in firsts]
+        self.shape_g = [int(self.gpus[k]) for k in firsts]
+        self.shape_arch = [self.arch[k] for k in firsts]
         # Retry strategies: the job's own (batch-json traces), else the configured default.
         default = self.options.default_retry_strategy
         self.strategies: list[RetryStrategy] = [default]
@@ -141,22 +150,29 @@ class ReplayEngine:
                         )
                     self.job_strategy[j] = cache[key]
         elif "retry_attempts" in jobs:
+            by_attempts: dict[int, int] = {}
             for j, attempts in enumerate(jobs["retry_attempts"].tolist()):
                 if attempts is not None and not pd.isna(attempts) and int(attempts) != default.attempts:
-                    self.strategies.append(RetryStrategy(int(attempts), default.evaluate_on_exit))
-                    self.job_strategy[j] = len(self.strategies) - 1
+                    k = by_attempts.get(int(attempts))
+                    if k is None:
+                        k = by_attempts[int(attempts)] = len(self.strategies)
+                        self.strategies.append(RetryStrategy(int(attempts), default.evaluate_on_exit))
+                    self.job_strategy[j] = k
         # Dependencies (ids not in the trace are ignored: they ended before it began).
         self.remaining = [0] * n
-        self.dependents: list[list[int]] = [[] for _ in range(n)]
+        self.dependents: dict[int, list[int]] = {}
         if "depends_on" in jobs:
-            index = {job_id: j for j, job_id in enumerate(self.job_ids)}
-            for j, deps in enumerate(jobs["depends_on"].tolist()):
-                if isinstance(deps, list | tuple | np.ndarray):
-                    for dep in deps:
-                        d = index.get(str(dep))
-                        if d is not None and d != j:
-                            self.dependents[d].append(j)
-                            self.remaining[j] += 1
+            lists = jobs["depends_on"].tolist()
+            having = [
+                j for j, deps in enumerate(lists) if isinstance(deps, list | tuple | np.ndarray) and len(deps)
+            ]
+            index = {job_id: j for j, job_id in enumerate(self.job_ids)} if having else {}
+            for j in having:
+                for dep in lists[j]:
+                    d = index.get(str(dep))
+                    if d is not None and d != j:
+                        self.dependents.setdefault(d, []).append(j)
+                        self.remaining[j] += 1
         self.state = [_NOT_ARRIVED] * n
         self.dep_failed = [False] * n
         self.attempts_done = [0] * n
@@ -189,6 +205,7 @@ class ReplayEngine:
         self.pending: list[dict[int, deque[int]]] = [{} for _ in queues]
         self.queue_pending = [0] * len(queues)
         self.fit_cache: dict[tuple[int, int], bool] = {}
+        self.queue_feasible: dict[tuple[int, int], bool] = {}
         self.choice_cache: dict[tuple[int, int, int, float], InstanceSpec | None] = {}
         self.hazard = {
             spec.instance_type: hazard_per_second(spec.spot_interruption_rate)
@@ -425,7 +442,7 @@ class ReplayEngine:
             self.state[j] = _SUCCEEDED
             self.job_end[j] = t
             self.job_reason[j] = "Essential container in task exited"
-            for d in self.dependents[j]:
+            for d in self.dependents.get(j, ()):
                 self.remaining[d] -= 1
                 if self.remaining[d] == 0 and self.state[d] == _WAITING_DEPS:
                     self._make_runnable(d, t, 1)
@@ -440,7 +457,7 @@ class ReplayEngine:
         self.state[j] = _FAILED
         self.job_end[j] = t
         self.job_reason[j] = reason
-        for d in self.dependents[j]:
+        for d in self.dependents.get(j, ()):
             if self.state[d] == _WAITING_DEPS:
                 self._fail(d, t, f"dependency {self.job_ids[j]} failed")
             elif self.state[d] == _NOT_ARRIVED:
@@ -460,7 +477,10 @@ class ReplayEngine:
         s = self.shape[j]
         self.runnable_seq += 1
         self.runnable_order[j] = self.runnable_seq
-        if not any(self._feasible(c, s) for c in self.queue_ces[q]):
+        feasible = self.queue_feasible.get((q, s))
+        if feasible is None:
+            feasible = self.queue_feasible[(q, s)] = any(self._feasible(c, s) for c in self.queue_ces[q])
+        if not feasible:
             self._fail(
                 j,
                 t,

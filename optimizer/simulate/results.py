@@ -61,63 +61,76 @@ def _instances_frame(engine: ReplayEngine) -> pd.DataFrame:
     )
 
 
+def _objects(values: list | np.ndarray) -> pd.Series:
+    """A text column kept as Python objects: converting a million strings to Arrow costs seconds."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object)
+
+
 def _attempts_frame(engine: ReplayEngine) -> pd.DataFrame:
     ces = engine.ces
     jobs = np.asarray(engine.a_job, dtype=np.int64)
     inst = np.asarray(engine.a_inst, dtype=np.int64)
-    attempt_no = np.zeros(len(jobs), dtype=np.int64)
-    seen: dict[int, int] = {}
-    for k, j in enumerate(engine.a_job):
-        attempt_no[k] = seen.get(j, 0)
-        seen[j] = attempt_no[k] + 1
-    instance_type, capacity = [], []
-    for a, i in enumerate(engine.a_inst):
-        ce = ces[engine.a_ce[a]]
-        instance_type.append(engine.i_spec[i].instance_type if i >= 0 else ce.kind)
-        capacity.append(ce.capacity_type)
-    exit_codes = pd.array(engine.a_exit, dtype="Int64")
-    status = np.where(np.asarray([e == 0 for e in engine.a_exit], dtype=bool), "SUCCEEDED", "FAILED")
+    ce_idx = np.asarray(engine.a_ce, dtype=np.int64)
+    attempt_no = pd.Series(jobs).groupby(jobs).cumcount().to_numpy(dtype=np.int64)
+    # Per-instance and per-CE names, taken by index (Fargate attempts have instance -1).
+    inst_names = np.asarray(
+        [engine.instance_name(i) for i in range(len(engine.i_spec))] + [None], dtype=object
+    )
+    inst_types = np.asarray([spec.instance_type for spec in engine.i_spec] + [None], dtype=object)
+    ce_kind = np.asarray([ce.kind for ce in ces], dtype=object)
+    ce_capacity = np.asarray([ce.capacity_type for ce in ces], dtype=object)
+    ce_names = np.asarray([ce.name for ce in ces], dtype=object)
+    fargate = inst < 0
+    instance_type = inst_types[inst] if len(inst) else inst_types[:0]
+    if fargate.any():
+        instance_type = np.where(fargate, ce_kind[ce_idx], instance_type)
+    exits = np.fromiter((-1 if e is None else e for e in engine.a_exit), dtype=np.int64, count=len(jobs))
+    exit_codes = pd.arrays.IntegerArray(exits, exits == -1)
+    job_ids = np.asarray(engine.job_ids, dtype=object)
+    queue_of_job = np.asarray(engine.queue_names, dtype=object)[np.asarray(engine.job_queue, dtype=np.int64)]
     submit = np.asarray(engine.submit, dtype=float)
+    gpus = np.asarray(engine.gpus, dtype=np.int64)
     return pd.DataFrame(
         {
-            "job_id": [engine.job_ids[j] for j in engine.a_job],
+            "job_id": _objects(job_ids[jobs]),
             "attempt": attempt_no,
-            "queue": [engine.queue_names[engine.job_queue[j]] for j in engine.a_job],
-            "submitted_at": submit[jobs] if len(jobs) else np.zeros(0),
+            "queue": _objects(queue_of_job[jobs]),
+            "submitted_at": submit[jobs],
             "started_at": np.asarray(engine.a_start, dtype=float),
             "ended_at": np.asarray(engine.a_end, dtype=float),
-            "instance_id": [engine.instance_name(i) if i >= 0 else None for i in inst],
-            "instance_type": instance_type,
-            "capacity_type": capacity,
-            "compute_environment": [ces[c].name for c in engine.a_ce],
-            "status": status,
+            "instance_id": _objects(inst_names[inst]),
+            "instance_type": _objects(instance_type),
+            "capacity_type": _objects(ce_capacity[ce_idx]),
+            "compute_environment": _objects(ce_names[ce_idx]),
+            "status": _objects(np.where(exits == 0, "SUCCEEDED", "FAILED").astype(object)),
             "exit_code": exit_codes,
-            "reason": engine.a_reason,
+            "reason": _objects(engine.a_reason),
             "is_spot_reclaim": np.asarray(engine.a_reclaim, dtype=bool),
             "vcpus": np.asarray(engine.a_vcpus, dtype=float),
             "memory_mib": np.asarray(engine.a_mem, dtype=float),
-            "gpus": np.asarray([engine.gpus[j] for j in engine.a_job], dtype=np.int64),
+            "gpus": gpus[jobs],
             "fargate_cost_usd": np.asarray(engine.a_cost, dtype=float),
         }
     )
 
 
 def _jobs_frame(engine: ReplayEngine) -> pd.DataFrame:
-    names = ("PENDING",) * 5 + ("SUCCEEDED", "FAILED")
+    names = np.asarray(("PENDING",) * 5 + ("SUCCEEDED", "FAILED"), dtype=object)
+    attempts_per_strategy = np.asarray([s.attempts for s in engine.strategies], dtype=np.int64)
     return pd.DataFrame(
         {
-            "job_id": engine.job_ids,
-            "job_name": engine.job_ids,
-            "queue": [engine.queue_names[q] for q in engine.job_queue],
+            "job_id": _objects(engine.job_ids),
+            "job_name": _objects(engine.job_names),
+            "queue": _objects(
+                np.asarray(engine.queue_names, dtype=object)[np.asarray(engine.job_queue, dtype=np.int64)]
+            ),
             "submitted_at": np.asarray(engine.submit, dtype=float),
             "started_at": np.asarray(engine.first_start, dtype=float),
             "ended_at": np.asarray(engine.job_end, dtype=float),
-            "status": [names[s] for s in engine.state],
-            "status_reason": engine.job_reason,
+            "status": _objects(names[np.asarray(engine.state, dtype=np.int64)]),
+            "status_reason": _objects(engine.job_reason),
             "attempt_count": np.asarray(engine.attempts_done, dtype=np.int64),
-            "retry_attempts": np.asarray(
-                [engine.strategies[k].attempts for k in engine.job_strategy], dtype=np.int64
-            ),
+            "retry_attempts": attempts_per_strategy[np.asarray(engine.job_strategy, dtype=np.int64)],
             "vcpus": np.asarray(engine.vcpus, dtype=float),
             "memory_mib": np.asarray(engine.mem, dtype=float),
             "gpus": np.asarray(engine.gpus, dtype=np.int64),

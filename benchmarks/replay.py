@@ -1,0 +1,157 @@
+"""Replay speed: 100,000 and 1,000,000 real jobs through the discrete-event simulator.
+
+Target (issue 6): 1,000,000 jobs in under 60 s and 100,000 in under 6 s on this machine (2 cores,
+one used). The jobs are the real KTH-SP2 trace (28,475 jobs), tiled to the wanted count:
+- `sequential`: copies back to back, so concurrency is KTH's own (100 processors);
+- `overlaid`: each copy shifted by one day, so every copy runs at once (~35x the load, hundreds of
+  instances, long queues): the stress case for placement and waiting lines.
+The configuration is a typical estate: a spot CE (c5/m5/r5, SPOT_PRICE_CAPACITY_OPTIMIZED) first,
+an on-demand CE (BEST_FIT_PROGRESSIVE) as fallback. The timed part is `replay()` (event loop plus
+building the result tables); parsing the trace is excluded.
+
+    python benchmarks/replay.py [--sizes 100000 1000000] [--layouts sequential overlaid]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import print_table, write_results
+from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
+from optimizer.simulate import build_catalog, parse_config, replay
+from optimizer.traces import read_trace
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KTH = SHARED / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz"
+DAY = 86400.0
+
+
+def tiled(jobs: pd.DataFrame, n: int, layout: str) -> pd.DataFrame:
+    """`n` jobs from copies of the trace; job ids get the copy number, dependencies stay within a copy."""
+    copies = -(-n // len(jobs))
+    span = float(jobs["submit_s"].max() - jobs["submit_s"].min()) + DAY
+    parts = []
+    for k in range(copies):
+        part = jobs.copy()
+        part["submit_s"] = part["submit_s"] + (k * span if layout == "sequential" else k * DAY)
+        part["job_id"] = part["job_id"] + f"-{k}"
+        part["depends_on"] = [[f"{d}-{k}" for d in deps] for deps in part["depends_on"]]
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True).iloc[:n]
+    ids = set(out["job_id"])
+    out["depends_on"] = [[d for d in deps if d in ids] for deps in out["depends_on"]]
+    return out.sort_values("submit_s", kind="stable").reset_index(drop=True)
+
+
+def configuration(max_vcpus: int) -> dict:
+    return {
+        "computeEnvironments": [
+            {
+                "computeEnvironmentName": "spot",
+                "type": "MANAGED",
+                "computeResources": {
+                    "type": "SPOT",
+                    "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED",
+                    "minvCpus": 0,
+                    "maxvCpus": max_vcpus,
+                    "instanceTypes": ["c5", "m5", "r5"],
+                },
+            },
+            {
+                "computeEnvironmentName": "ondemand",
+                "type": "MANAGED",
+                "computeResources": {
+                    "type": "EC2",
+                    "allocationStrategy": "BEST_FIT_PROGRESSIVE",
+                    "minvCpus": 0,
+                    "maxvCpus": max_vcpus,
+                    "instanceTypes": ["c5", "m5", "r5"],
+                },
+            },
+        ],
+        "jobQueues": [
+            {
+                "jobQueueName": "main",
+                "priority": 1,
+                "computeEnvironmentOrder": [
+                    {"order": 1, "computeEnvironment": "spot"},
+                    {"order": 2, "computeEnvironment": "ondemand"},
+                ],
+            }
+        ],
+        "simulation": {
+            "seed": 1,
+            "defaultRetryStrategy": {
+                "attempts": 3,
+                "evaluateOnExit": [
+                    {"onStatusReason": "Host EC2*", "action": "RETRY"},
+                    {"onReason": "*", "action": "EXIT"},
+                ],
+            },
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid"])
+    args = parser.parse_args()
+    catalog = build_catalog(bundled_price_table(), bundled_spot_advisor("us-east-1"))
+    base = read_trace(KTH, "swf").jobs
+    rows, records = [], []
+    targets = {100_000: 6.0, 1_000_000: 60.0}
+    for layout in args.layouts:
+        config = parse_config(configuration(256 if layout == "sequential" else 4096), catalog)
+        for n in args.sizes:
+            jobs = tiled(base, n, layout)
+            t0 = time.perf_counter()
+            result = replay(jobs, config)
+            seconds = time.perf_counter() - t0
+            s = result.summary
+            target = targets.get(n)
+            record = {
+                "layout": layout,
+                "jobs": n,
+                "seconds": round(seconds, 3),
+                "jobs_per_second": round(n / seconds),
+                "target_seconds": target,
+                "meets_target": None if target is None else seconds < target,
+                "attempts": s["attempts"],
+                "instances": s["instances_launched"],
+                "spot_reclaims": s["spot_reclaims"],
+                "total_cost_usd": s["total_cost_usd"],
+                "wait_p95_s": s["queue_wait_s"]["ALL"]["p95_s"],
+            }
+            records.append(record)
+            rows.append(
+                [
+                    layout,
+                    n,
+                    seconds,
+                    record["jobs_per_second"],
+                    "-" if target is None else f"< {target:g} s: {'yes' if seconds < target else 'NO'}",
+                    s["attempts"],
+                    s["instances_launched"],
+                    s["spot_reclaims"],
+                    s["total_cost_usd"],
+                ]
+            )
+            print(f"{layout} {n:,} jobs: {seconds:.2f} s", file=sys.stderr)
+    print_table(
+        ["layout", "jobs", "seconds", "jobs/s", "target", "attempts", "instances", "reclaims", "cost USD"],
+        rows,
+    )
+    write_results("replay", {"results": records, "median_of": 1, "numpy": np.__version__})
+
+
+if __name__ == "__main__":
+    main()
