@@ -98,24 +98,13 @@ def assign_shapes(
     arch = out["arch"].astype(object).where(out["arch"].notna(), default_arch)
     out["shape_arch"] = arch
     out["shape_spot_ok"] = out["spot_ok"].astype(bool) if "spot_ok" in out.columns else True
-    keys = out[
-        ["shape_vcpus", "shape_memory_mib", "shape_gpus", "shape_arch", "shape_spot_ok"]
-    ].drop_duplicates()
-    ids = {
-        tuple(k): shape_id(k[0], k[1], k[2], k[3], bool(k[4]))
-        for k in keys.itertuples(index=False, name=None)
-    }
-    out["shape_id"] = [
-        ids[k]
-        for k in zip(
-            out["shape_vcpus"],
-            out["shape_memory_mib"],
-            out["shape_gpus"],
-            out["shape_arch"],
-            out["shape_spot_ok"],
-            strict=True,
-        )
-    ]
+    key_cols = ["shape_vcpus", "shape_memory_mib", "shape_gpus", "shape_arch", "shape_spot_ok"]
+    keyed = out[key_cols].assign(shape_arch=out["shape_arch"].fillna("any"))
+    groups = keyed.groupby(key_cols, sort=False)
+    codes = groups.ngroup().to_numpy()
+    keys = groups.size().index
+    names = [shape_id(v, m, g, None if a == "any" else a, bool(ok)) for v, m, g, a, ok in keys]
+    out["shape_id"] = np.array(names, dtype=object)[codes]
     return out
 
 
