@@ -38,6 +38,7 @@ from collections import Counter, deque
 import numpy as np
 import pandas as pd
 
+from optimizer.errors import InputError
 from optimizer.simulate.allocation import EPS, choose_instance_type, jobs_per_instance
 from optimizer.simulate.catalog import InstanceSpec, hazard_per_second
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
@@ -56,6 +57,32 @@ _END, _RECLAIM, _READY, _ARRIVE, _IDLE = 0, 1, 2, 3, 4
 # Job states.
 _NOT_ARRIVED, _WAITING_DEPS, _PENDING, _BOUND, _RUNNING, _SUCCEEDED, _FAILED = range(7)
 MINIMUM_BILLED_SECONDS = 60.0
+
+
+REQUIRED_COLUMNS = ("job_id", "submit_s", "runtime_s", "vcpus", "memory_mib", "gpus", "queue")
+
+
+def _validate_jobs(jobs: pd.DataFrame) -> None:
+    """Reject a jobs table the replay cannot honour, naming the first bad job (cheap, vectorized)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in jobs.columns]
+    if missing:
+        raise InputError(f"jobs table: missing column(s) {', '.join(missing)}")
+    checks = (
+        ("submit_s", lambda v: np.isfinite(v) & (v >= 0), "a finite number >= 0"),
+        ("runtime_s", lambda v: np.isfinite(v) & (v >= 0), "a finite number >= 0"),
+        ("vcpus", lambda v: np.isfinite(v) & (v > 0), "a positive number"),
+        ("memory_mib", lambda v: np.isfinite(v) & (v > 0), "a positive number"),
+        ("gpus", lambda v: np.isfinite(v) & (v >= 0), "a whole number >= 0"),
+    )
+    for column, rule, wanted in checks:
+        values = pd.to_numeric(jobs[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~rule(values)
+        if bad.any():
+            k = int(np.argmax(bad))
+            job_id, value = jobs["job_id"].iat[k], jobs[column].iat[k]
+            raise InputError(f"job {job_id}: field {column!r}: must be {wanted}, got {value!r}")
+    if jobs["job_id"].duplicated().any():
+        raise InputError(f"job {jobs['job_id'][jobs['job_id'].duplicated()].iat[0]}: duplicate job_id")
 
 
 class ReplayEngine:
@@ -104,6 +131,7 @@ class ReplayEngine:
 
     # ----------------------------------------------------------------- inputs
     def _load_jobs(self, jobs: pd.DataFrame) -> None:
+        _validate_jobs(jobs)
         n = len(jobs)
         self.n = n
         self.job_ids = jobs["job_id"].astype(str).tolist()

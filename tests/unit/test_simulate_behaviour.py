@@ -276,3 +276,12 @@ def test_store_frames_use_the_store_columns_and_namespaced_ids() -> None:
         2026, 1, 1, 0, 0, 15
     )
     assert frames["job_attempts"].iloc[0]["instance_id"] == frames["instances"].iloc[0]["instance_id"]
+
+
+def test_a_bad_jobs_table_is_rejected_naming_the_job() -> None:
+    from optimizer.errors import InputError
+
+    config = _config([ce("od", "EC2", 64, ["m.2xlarge"])], [queue("q", 1, "od")])
+    jobs = jobs_frame([{"job_id": "ok"}, {"job_id": "neg", "runtime_s": -5}])
+    with pytest.raises(InputError, match=r"job neg: field 'runtime_s': must be a finite number >= 0"):
+        replay(jobs, config)
