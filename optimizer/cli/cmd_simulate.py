@@ -115,10 +115,20 @@ def _store_prices(ctx: CliContext, region: str) -> pd.DataFrame | None:
 
 
 def _store_bands(ctx: CliContext, region: str) -> pd.DataFrame | None:
-    from optimizer.store.read import interruption_bands_frame
+    """Spot data from the store: interruption bands and savings, and where collected, the latest
+    spot price per type (median across availability zones), which beats the advisor's estimate."""
+    from optimizer.store.read import interruption_bands_frame, spot_prices_frame
 
-    frame = interruption_bands_frame(ctx.engine, region)
-    return None if frame.empty else frame[["instance_type", "savings_pct", "band"]]
+    bands = interruption_bands_frame(ctx.engine, region)
+    prices = spot_prices_frame(ctx.engine, region)
+    if bands.empty and prices.empty:
+        return None
+    frame = bands[["instance_type", "savings_pct", "band"]] if not bands.empty else None
+    if not prices.empty:
+        latest = prices.sort_values("timestamp").groupby(["instance_type", "availability_zone"]).tail(1)
+        spot = latest.groupby("instance_type")["price"].median().rename("spot_price").reset_index()
+        frame = spot if frame is None else frame.merge(spot, on="instance_type", how="outer")
+    return frame
 
 
 def _read_config_file(path: str) -> Any:

@@ -25,7 +25,11 @@ maxvCpus, every other strategy may exceed it by one instance (Batch's documented
 Billing is per second with a 60 s minimum, from launch request to termination. Spot instances are
 reclaimed after an exponential lifetime drawn from a seeded generator at their pool's monthly
 interruption rate; the attempts on them end with "Host EC2 (instance i-...) terminated." and the
-job's retry strategy decides. The replay clock starts at the first submit time.
+job's retry strategy decides. A job the trace records as FAILED runs for its recorded runtime and
+exits 1 (its retry strategy then decides, and retries fail the same way), so the replay keeps the
+history's failures and their cost. A job no CE of its queue can ever run (too large, GPUs on
+Fargate) fails at once with that reason. The replay clock starts at the first submit time;
+instances kept for minvCpus are billed to the end of the last job.
 """
 
 from __future__ import annotations

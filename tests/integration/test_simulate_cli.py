@@ -18,7 +18,9 @@ from tests.data_paths import shared
 KTH = "traces/KTH-SP2-1996-2.1-cln.swf.gz"
 
 
-def _config(path: Path, ce_type: str, max_vcpus: int, strategy: str) -> Path:
+def _config(
+    path: Path, ce_type: str, max_vcpus: int, strategy: str, types: tuple[str, ...] = ("m5", "c5")
+) -> Path:
     document = {
         "computeEnvironments": [
             {
@@ -29,7 +31,7 @@ def _config(path: Path, ce_type: str, max_vcpus: int, strategy: str) -> Path:
                     "allocationStrategy": strategy,
                     "minvCpus": 0,
                     "maxvCpus": max_vcpus,
-                    "instanceTypes": ["m5", "c5"],
+                    "instanceTypes": list(types),
                 },
             }
         ],
@@ -198,3 +200,92 @@ def test_bad_configuration_is_one_line_per_problem(
     err = capsys.readouterr().err
     assert "jobQueues: required" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_prices_come_from_the_store_when_it_has_them(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+
+    from optimizer.store.schema import instance_types, ondemand_prices, spot_interruption_bands, spot_prices
+    from optimizer.store.upsert import bulk_upsert
+
+    engine = create_store_engine(store)
+    day = datetime(2026, 11, 1)
+    with engine.begin() as conn:
+        bulk_upsert(
+            conn,
+            instance_types,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": name,
+                    "vcpus": v,
+                    "memory_mib": m,
+                    "allocatable_memory_mib": m - 300,
+                    "gpus": 0,
+                    "arch": "x86_64",
+                    "family": name.split(".")[0],
+                }
+                for name, v, m in (("m5.xlarge", 4, 16384), ("m5.4xlarge", 16, 65536))
+            ],
+        )
+        bulk_upsert(
+            conn,
+            ondemand_prices,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.xlarge",
+                    "effective_date": day,
+                    "price_per_hour": 0.192,
+                    "source": "pricing-api",
+                },
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.4xlarge",
+                    "effective_date": day,
+                    "price_per_hour": 0.768,
+                    "source": "pricing-api",
+                },
+            ],
+        )
+        bulk_upsert(
+            conn,
+            spot_interruption_bands,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.xlarge",
+                    "band": 1,
+                    "band_label": "5-10%",
+                    "savings_pct": 50.0,
+                    "snapshot_date": day,
+                }
+            ],
+        )
+        bulk_upsert(
+            conn,
+            spot_prices,
+            [
+                {
+                    "region": "us-east-1",
+                    "availability_zone": az,
+                    "instance_type": "m5.xlarge",
+                    "timestamp": day,
+                    "price": price,
+                }
+                for az, price in (("us-east-1a", 0.05), ("us-east-1b", 0.07), ("us-east-1c", 0.06))
+            ],
+        )
+    engine.dispose()
+    trace = _small_trace(tmp_path, 20)
+    assert main(["import-trace", "--format", "swf", "--dataset", "kth", str(trace)]) == 0
+    config = _config(tmp_path / "spot.json", "SPOT", 64, "SPOT_CAPACITY_OPTIMIZED", ("m5",))
+    out = tmp_path / "r.json"
+    assert main(["simulate", "--dataset", "kth", "--config", str(config), "--out", str(out)]) == 0
+    assert "(2 types)" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    # Only m5.xlarge has a spot price; its median across AZs, 0.06 $/h, is what the replay paid.
+    assert set(result["cost_by_instance_type"]) == {"m5.xlarge"}
+    assert result["total_cost_usd"] == pytest.approx(result["instance_hours"] * 0.06, rel=1e-3)
