@@ -24,7 +24,9 @@ def machine() -> dict[str, Any]:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu
+            )
     except OSError:
         pass
     return {
@@ -56,7 +58,12 @@ def _fmt(value: Any) -> str:
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    document = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(), "machine": machine(), **payload}
+    document = {
+        "benchmark": name,
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        **payload,
+    }
     path.write_text(json.dumps(document, indent=2, default=str))
     print(f"\nwrote {path}")
     return path

@@ -45,6 +45,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache: bulk loads into big indexes
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

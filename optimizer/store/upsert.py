@@ -128,11 +128,10 @@ def _sqlite_upsert(
     return written
 
 
-_encode_json = json.JSONEncoder(default=None).encode  # same output as SQLAlchemy's json.dumps
-
-
 def _sqlite_datetimes(series: pd.Series) -> list[str | None]:
     """Vectorised form of SQLAlchemy's SQLite DATETIME storage format ("YYYY-MM-DD HH:MM:SS.ffffff").
+
+    PostgreSQL's COPY accepts the same text for `timestamp` columns.
 
     Writing exactly SQLAlchemy's format matters: SQLite compares datetimes as text, so a value stored
     without microseconds would sort before a query parameter for the same instant.
@@ -147,20 +146,17 @@ def _sqlite_datetimes(series: pd.Series) -> list[str | None]:
     return text.tolist()
 
 
-def _pg_value(value: Any, is_json: bool) -> Any:
-    if value is None:
-        return None
-    if is_json:
-        return json.dumps(value, default=_json_default)
-    return value
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# One encoder for every JSON value we write (json.dumps with `default=` builds a new one per call).
+# Its output equals SQLAlchemy's json.dumps, so values read back identically.
+_encode_json = json.JSONEncoder(default=_json_default).encode
 
 
 def _postgres_upsert(
@@ -176,13 +172,14 @@ def _postgres_upsert(
     bool_cols = {c for c in columns if isinstance(table.c[c].type, Boolean)}
     data = []
     for name in columns:
+        if isinstance(table.c[name].type, DateTime):
+            data.append(_sqlite_datetimes(frame[name]))  # ISO text: PostgreSQL parses it in COPY
+            continue
         values = _column_values(frame, name)
         if name in json_cols:
-            values = [_pg_value(v, True) for v in values]
+            values = [None if v is None else _encode_json(v) for v in values]
         elif name in bool_cols:
             values = [None if v is None else bool(v) for v in values]
-        elif isinstance(table.c[name].type, DateTime):
-            values = [v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in values]
         data.append(values)
     temp = f"_upsert_{table.name}"
     quoted = ", ".join(f'"{c}"' for c in columns)

@@ -28,7 +28,9 @@ def _hadolint() -> str:
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    proc = subprocess.run([_hadolint(), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [_hadolint(), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -43,7 +45,8 @@ def test_wheel_installs_into_a_fresh_venv_like_the_dockerfile(tmp_path: Path) ->
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(REPO_ROOT)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     [wheel] = list(dist.glob("*.whl"))
     env_dir = tmp_path / "venv"
@@ -55,9 +58,15 @@ def test_wheel_installs_into_a_fresh_venv_like_the_dockerfile(tmp_path: Path) ->
     env["BATCHOPT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'data' / 'batchopt.db'}"
     workdir = tmp_path / "work"
     workdir.mkdir()
-    version = subprocess.run([str(batchopt), "--version"], capture_output=True, text=True, check=True, cwd=workdir)
+    version = subprocess.run(
+        [str(batchopt), "--version"], capture_output=True, text=True, check=True, cwd=workdir
+    )
     assert version.stdout.startswith("batchopt ")
-    first = subprocess.run([str(batchopt), "db", "upgrade"], capture_output=True, text=True, check=True, cwd=workdir, env=env)
+    first = subprocess.run(
+        [str(batchopt), "db", "upgrade"], capture_output=True, text=True, check=True, cwd=workdir, env=env
+    )
     assert "migrated empty ->" in first.stdout
-    again = subprocess.run([str(batchopt), "db", "upgrade"], capture_output=True, text=True, check=True, cwd=workdir, env=env)
+    again = subprocess.run(
+        [str(batchopt), "db", "upgrade"], capture_output=True, text=True, check=True, cwd=workdir, env=env
+    )
     assert "already at revision" in again.stdout

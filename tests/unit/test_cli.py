@@ -17,11 +17,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert (
-        ("db" in commands
-        and len(commands) == len(_command_modules()))
-        or len(commands) >= len(_command_modules())
-    )
+    assert "db" in commands
+    assert len(commands) >= len(_command_modules())
     for name in commands:
         with pytest.raises(SystemExit) as info:
             main([name, "--help"])
