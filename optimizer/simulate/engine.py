@@ -206,6 +206,8 @@ class ReplayEngine:
                         self.dependents.setdefault(d, []).append(j)
                         self.remaining[j] += 1
         self.state = [_NOT_ARRIVED] * n
+        self.running = 0  # attempts in progress
+        self.arrivals_left = n
         self.dep_failed = [False] * n
         self.attempts_done = [0] * n
         self.first_start = [math.nan] * n
@@ -375,13 +377,20 @@ class ReplayEngine:
     def _on_reclaim(self, i: int, t: float) -> None:
         if self.i_state[i] != 1:
             return
+        if not self.running and not self.arrivals_left and not any(self.queue_pending):
+            return  # all work is done: the instance ends at its idle check or with the replay
         victims = self.i_running[i]
         self.i_running[i] = []
         self.free_v[i] = self.i_spec[i].vcpus
         self.free_m[i] = self.i_spec[i].allocatable_memory_mib
         self.free_g[i] = self.i_spec[i].gpus
         self._terminate(i, t, "spot reclaim")
+        if self.running or self.arrivals_left:
+            # Batch replaces reclaimed capacity it must keep for minvCpus; once no job runs and none
+            # is still to arrive, the replay is over and nothing is replaced.
+            self._top_up(self.i_ce[i], self.ces[self.i_ce[i]].min_vcpus, t)
         reason = reclaim_status_reason(self.instance_name(i))
+        self.running -= len(victims)
         for a in victims:
             self.a_done[a] = True
             self.a_end[a] = t
@@ -408,6 +417,7 @@ class ReplayEngine:
         self.a_mem.append(self.shape_m[s])
         self.a_cost.append(0.0)
         self.i_running[i].append(a)
+        self.running += 1
         self.state[j] = _RUNNING
         if self.first_start[j] != self.first_start[j]:  # NaN: first attempt
             self.first_start[j] = t
@@ -440,6 +450,7 @@ class ReplayEngine:
             rate *= 1.0 - pricing.spot_discount
         self.a_cost.append(rate * max(end - t, pricing.minimum_seconds) / 3600.0)
         self.ce_vcpus[c] += size[0]
+        self.running += 1
         self.state[j] = _RUNNING
         if self.first_start[j] != self.first_start[j]:
             self.first_start[j] = min(start, end)
@@ -450,6 +461,7 @@ class ReplayEngine:
             return  # ended earlier by a reclaim
         self.a_done[a] = True
         self.a_end[a] = t
+        self.running -= 1
         j = self.a_job[a]
         i = self.a_inst[a]
         if i < 0:
@@ -633,20 +645,22 @@ class ReplayEngine:
                         self.state[j] = _BOUND
 
     def _start_minimum_capacity(self, t: float) -> None:
-        """Launch instances for desiredvCpus (at least minvCpus) when the replay starts.
-
-        Batch picks these types itself; the replay uses the CE's cheapest type per vCPU.
-        """
+        """Launch instances for desiredvCpus (at least minvCpus) when the replay starts."""
         for c, ce in enumerate(self.ces):
-            target = max(ce.min_vcpus, ce.desired_vcpus)
-            if ce.is_fargate or target <= 0 or not ce.instance_types:
-                continue
-            price = (lambda s: s.spot_price) if ce.is_spot else (lambda s: s.ondemand_price)
-            spec = min(ce.instance_types, key=lambda s: (price(s) / s.vcpus, s.vcpus, s.instance_type))
-            while self.ce_vcpus[c] < target - EPS:
-                if ce.strict_max and self.ce_vcpus[c] + spec.vcpus > ce.max_vcpus + EPS:
-                    break
-                self._launch(c, spec, t)
+            self._top_up(c, max(ce.min_vcpus, ce.desired_vcpus), t)
+
+    def _top_up(self, c: int, target: float, t: float) -> None:
+        """Launch until CE c has `target` vCPUs. Batch picks these types itself; the replay uses the
+        CE's cheapest type per vCPU."""
+        ce = self.ces[c]
+        if ce.is_fargate or target <= 0 or not ce.instance_types:
+            return
+        price = (lambda s: s.spot_price) if ce.is_spot else (lambda s: s.ondemand_price)
+        spec = min(ce.instance_types, key=lambda s: (price(s) / s.vcpus, s.vcpus, s.instance_type))
+        while self.ce_vcpus[c] < target - EPS:
+            if ce.strict_max and self.ce_vcpus[c] + spec.vcpus > ce.max_vcpus + EPS:
+                break
+            self._launch(c, spec, t)
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> None:
@@ -684,6 +698,7 @@ class ReplayEngine:
                     self._arrive(j, t, left[key])
                     left[key] -= 1
             ptr = end
+            self.arrivals_left = n - ptr
         self._finish()
 
     def _finish(self) -> None:

@@ -285,3 +285,23 @@ def test_a_bad_jobs_table_is_rejected_naming_the_job() -> None:
     jobs = jobs_frame([{"job_id": "ok"}, {"job_id": "neg", "runtime_s": -5}])
     with pytest.raises(InputError, match=r"job neg: field 'runtime_s': must be a finite number >= 0"):
         replay(jobs, config)
+
+
+def test_reclaimed_min_capacity_is_replaced_while_work_remains() -> None:
+    config = _config(
+        [ce("spot", "SPOT", 64, ["s.large"], minvCpus=4, allocationStrategy="SPOT_CAPACITY_OPTIMIZED")],
+        [queue("q", 1, "spot")],
+        seed=5,
+        defaultRetryStrategy={"attempts": 10},
+    )
+    jobs = jobs_frame([{"job_id": "long", "runtime_s": 300 * 86400, "vcpus": 2}])
+    result = replay(jobs, config)
+    reclaimed = result.instances[result.instances["end_reason"] == "spot reclaim"]
+    assert len(reclaimed) >= 1
+    # After every reclaim before the job's end, the CE is back at minvCpus (2 x 2 vCPU) at once.
+    end = float(result.jobs["ended_at"].iat[0])
+    assert (reclaimed["terminated_at"] <= end).all()  # nothing is reclaimed once the work is done
+    for t in reclaimed["terminated_at"][reclaimed["terminated_at"] < end]:
+        instances = result.instances
+        alive = instances[(instances["launched_at"] <= t) & (instances["terminated_at"] > t)]
+        assert alive["vcpus"].sum() >= 4
