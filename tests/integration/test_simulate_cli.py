@@ -289,3 +289,25 @@ def test_prices_come_from_the_store_when_it_has_them(
     # Only m5.xlarge has a spot price; its median across AZs, 0.06 $/h, is what the replay paid.
     assert set(result["cost_by_instance_type"]) == {"m5.xlarge"}
     assert result["total_cost_usd"] == pytest.approx(result["instance_hours"] * 0.06, rel=1e-3)
+
+
+def test_a_failure_while_writing_rolls_the_whole_import_back(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optimizer.datasets as datasets_module
+    from optimizer.traces import read_trace
+
+    real_upsert = datasets_module.bulk_upsert
+
+    def failing_upsert(conn: object, table: object, rows: object, **kw: object) -> int:
+        if getattr(table, "name", "") == "jobs":
+            raise RuntimeError("disk full")
+        return real_upsert(conn, table, rows, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(datasets_module, "bulk_upsert", failing_upsert)
+    engine = create_store_engine(store)
+    trace = read_trace(_small_trace(tmp_path, 20), "swf")
+    with pytest.raises(RuntimeError, match="disk full"):
+        datasets_module.import_trace(engine, trace, "half", imported_at=trace.start_time)  # type: ignore[arg-type]
+    engine.dispose()
+    assert _count(store, datasets) == 0 and _count(store, jobs) == 0
