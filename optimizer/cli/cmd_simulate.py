@@ -175,6 +175,13 @@ def results_table(names: list[str], summaries: list[dict[str, Any]]) -> list[lis
         rows.append(
             [f"  cost {kind}", *(_fmt_money(s["cost_by_capacity_type"].get(kind)) for s in summaries)]
         )
+    top: list[str] = []
+    for s in summaries:  # the five dearest instance types of each configuration
+        top += [t for t in list(s["cost_by_instance_type"])[:5] if t not in top]
+    for name in top:
+        rows.append(
+            [f"  cost {name}", *(_fmt_money(s["cost_by_instance_type"].get(name)) for s in summaries)]
+        )
     rows.append(["instance-hours", *(f"{s['instance_hours']:,.1f}" for s in summaries)])
     rows.append(["instances launched", *(f"{s['instances_launched']:,}" for s in summaries)])
     for key in ("vcpu", "memory"):
@@ -229,7 +236,9 @@ def attempt_rows(result: Any) -> pd.DataFrame:
             "is_spot_reclaim": False,
         }
     )
-    return pd.concat([attempts, extra.reindex(columns=ATTEMPT_COLUMNS)], ignore_index=True)
+    extra = extra.reindex(columns=ATTEMPT_COLUMNS)
+    extra["exit_code"] = pd.array([None] * len(extra), dtype="Int64")
+    return pd.concat([attempts, extra], ignore_index=True)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
