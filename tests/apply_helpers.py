@@ -102,3 +102,48 @@ def make_recommendation(
     }
     fields.update(extra)
     return Recommendation(**fields)
+
+
+# --- Describe* items for pure planner and executor tests ---
+
+ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
+CE_ARN = f"{ACCOUNT}:compute-environment/ce"
+SLR = "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
+CUSTOM_ROLE = "arn:aws:iam::123456789012:role/AWSBatchServiceRole"
+
+
+def ce(strategy: str = "BEST_FIT_PROGRESSIVE", role: str | None = SLR, **resources: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "computeEnvironmentName": "ce",
+        "computeEnvironmentArn": CE_ARN,
+        "type": "MANAGED",
+        "state": "ENABLED",
+        "status": "VALID",
+        "tags": {"team": "data"},
+        "computeResources": {
+            "type": "EC2",
+            "allocationStrategy": strategy,
+            "minvCpus": 0,
+            "desiredvCpus": 4,
+            "maxvCpus": 256,
+            "instanceTypes": ["m5.large"],
+            "subnets": ["subnet-1"],
+            "securityGroupIds": ["sg-1"],
+            "instanceRole": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
+            **resources,
+        },
+    }
+    if role:
+        item["serviceRole"] = role
+    return item
+
+
+def queue(*ce_arns: str, name: str = "q") -> dict[str, Any]:
+    return {
+        "jobQueueName": name,
+        "jobQueueArn": f"{ACCOUNT}:job-queue/{name}",
+        "state": "ENABLED",
+        "status": "VALID",
+        "priority": 1,
+        "computeEnvironmentOrder": [{"order": i, "computeEnvironment": a} for i, a in enumerate(ce_arns, 1)],
+    }

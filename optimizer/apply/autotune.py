@@ -7,7 +7,8 @@ records what it decided. Guardrails:
 
 - only recommendations that are open, applicable, not high risk, save at least
   `min_monthly_saving_usd` a month, and whose target is on the allow-list;
-- at most `max_changes_per_run` changes, one per target, largest saving first;
+- at most `max_changes_per_run` changes, one per target, largest saving first; in-place changes
+  only unless `allow_blue_green` (a replacement creates a CE, which a person should start);
 - a cool-down per target: no change where any change (apply or rollback) finished within
   `cooldown_hours`;
 - after a change, jobs collected since are compared with the same span before it: a queue-wait p95
@@ -57,6 +58,8 @@ class Guardrails:
     min_wait_increase_seconds: float = 60.0
     min_jobs_after: int = 20
     observe_hours: float = 24.0
+    allow_blue_green: bool = False
+    """Blue/green replacements create CEs; by default only a person starts one."""
 
     @classmethod
     def from_settings(cls, settings: ApplySettings, **overrides: Any) -> Guardrails:
@@ -346,6 +349,9 @@ def run_autotune(
     for rec in chosen:
         try:
             _, plan = service.plan(rec.id)
+            if plan.update_kind == UpdateKind.BLUE_GREEN and not guardrails.allow_blue_green:
+                report.skipped.append(Skip(rec.id, "needs a blue/green replacement: left to a person"))
+                continue
             result = executor.run(plan, execute=True, actor=ACTOR, action="apply")
         except UserError as exc:
             report.errors.append(Skip(rec.id, str(exc).replace("\n", "; ")))

@@ -14,6 +14,7 @@ A call AWS accepted but whose effect does not read back is reported as not appli
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,13 +26,15 @@ from sqlalchemy import Engine
 
 from optimizer.apply import records
 from optimizer.apply.fingerprint import changed_fields, fingerprint, resource_kind
-from optimizer.apply.reader import BatchReader, json_safe
+from optimizer.apply.reader import BatchReader, aws_errors, json_safe
 from optimizer.apply.rollback import build_rollback
 from optimizer.apply.verify import verify_call
 from optimizer.config import ApplySettings
 from optimizer.domain import ApiCall, ChangePlan
-from optimizer.errors import RefusedError
+from optimizer.errors import RefusedError, UserError
 from optimizer.recommend.repository import set_status
+
+log = logging.getLogger(__name__)
 
 ClientProvider = Callable[[str, str], Any]
 """(service, resource ARN) -> a boto3 client for the account and region that own the resource."""
@@ -194,11 +197,22 @@ class Executor:
         """Reconciles stale pending records; returns those still fresh for the same target."""
         cutoff = self.now() - timedelta(seconds=self.stale_pending_seconds)
         pending = records.audits(self.engine, results=("pending",))
-        stale = [a for a in pending if a.started_at <= cutoff]
-        for record in stale:
+        blocking = []
+        for record in pending:
+            if record.started_at <= cutoff and self._try_reconcile(record):
+                continue
+            if records.load_plan(self.engine, record.plan_id).target_arn == plan.target_arn:
+                blocking.append(record)
+        return blocking
+
+    def _try_reconcile(self, record: records.AuditRecord) -> bool:
+        """Reconcile one stale record; a failure (say, its account is unreachable) is logged, not fatal."""
+        try:
             self.reconcile(record)
-        fresh = [a for a in pending if a.started_at > cutoff]
-        return [a for a in fresh if records.load_plan(self.engine, a.plan_id).target_arn == plan.target_arn]
+        except (UserError, ClientError, BotoCoreError) as exc:
+            log.warning("could not reconcile pending audit #%s (plan %s): %s", record.id, record.plan_id, exc)
+            return False
+        return True
 
     # --- running ------------------------------------------------------------------------------
 
@@ -219,7 +233,8 @@ class Executor:
             )
         reader = self._reader(plan)
         keys = list((plan.before or {}).get("resources", {}))
-        current = reader.read_all(keys)
+        with aws_errors(f"reading {plan.target_arn}"):
+            current = reader.read_all(keys)
         refusals += self.state_refusals(plan, current)
         if not execute:
             message = "dry run: nothing changed" + (
@@ -254,6 +269,12 @@ class Executor:
         audit_id = records.start_audit(
             self.engine, plan, action=action, actor=actor, dry_run=False, before=current, now=self.now()
         )
+        # Two runs could pass the in-flight check at once; the older pending record wins.
+        rival = [a for a in self._pending_in_flight(plan) if a.id < audit_id]
+        if rival:
+            message = f"refused, nothing changed: audit #{rival[0].id} started first on this target"
+            records.finish_audit(self.engine, audit_id, result="refused", after=None, message=message)
+            raise RefusedError(f"{plan.id}: {message}")
         responses, error = self._send(plan, reader)
         return self._complete(plan, action, audit_id, reader, responses, error)
 
@@ -262,19 +283,22 @@ class Executor:
         responses: dict[int, dict[str, Any]] = {}
         observe = (plan.before or {}).get("observe", [])
         for index, call in enumerate(plan.calls):
-            if is_drain_step(plan, call):
-                waiting = self._wait_drained(reader, observe[index])
-                if waiting:
-                    return responses, waiting
+            step = "waiting for tasks to drain"
             try:
+                if is_drain_step(plan, call):
+                    waiting = self._wait_drained(reader, observe[index])
+                    if waiting:
+                        return responses, waiting
+                step = f"{call.operation} failed"
                 method = getattr(reader.batch, call.operation)
                 responses[index] = json_safe(method(**call.params))
+                step = "waiting for VALID"
+                if call.operation in _CE_OPERATIONS:
+                    waiting = self._wait_valid(reader, observe[index])
+                    if waiting:
+                        return responses, waiting
             except (ClientError, BotoCoreError) as exc:
-                return responses, f"{call.operation} failed: {exc}"
-            if call.operation in _CE_OPERATIONS:
-                waiting = self._wait_valid(reader, observe[index])
-                if waiting:
-                    return responses, waiting
+                return responses, f"{step}: {exc}"
         return responses, None
 
     def _wait_valid(self, reader: BatchReader, key: str) -> str | None:
@@ -322,7 +346,9 @@ class Executor:
         """Read back, verify each call, store the rollback plan, complete the audit, move the status."""
         before = (plan.before or {}).get("resources", {})
         observe = (plan.before or {}).get("observe", [])
-        after = reader.read_all(list(dict.fromkeys([*before, *observe])))
+        # If this read fails the audit record stays pending, and the next run reconciles it.
+        with aws_errors(f"reading back {plan.target_arn} (the audit record stays pending)"):
+            after = reader.read_all(list(dict.fromkeys([*before, *observe])))
         outcomes = []
         for index, call in enumerate(plan.calls):
             key = observe[index]
@@ -402,11 +428,14 @@ class Executor:
         """Reconcile every pending record older than `older_than_seconds` (default: the stale age)."""
         age = self.stale_pending_seconds if older_than_seconds is None else older_than_seconds
         cutoff = self.now() - timedelta(seconds=age)
-        return [
-            self.reconcile(r)
-            for r in records.audits(self.engine, results=("pending",))
-            if r.started_at <= cutoff
-        ]
+        stale = [r for r in records.audits(self.engine, results=("pending",)) if r.started_at <= cutoff]
+        settled = []
+        for record in stale:
+            try:
+                settled.append(self.reconcile(record))
+            except (UserError, ClientError, BotoCoreError) as exc:
+                log.warning("could not reconcile pending audit #%s: %s", record.id, exc)
+        return settled
 
 
 def _response_from(call: ApiCall, observed: dict[str, Any] | None) -> dict[str, Any]:

@@ -174,6 +174,59 @@ def _finish(
     return ChangePlan(plan_id, rec.id, "apply", target_arn, fp, kind, plan_calls, before)
 
 
+def _equivalent(key: str, was: Any, now: Any) -> bool:
+    if key == "instance_types":
+        return sorted(was or []) == sorted(now or [])
+    if key == "compute_environment_order":
+        names = [
+            str(x["computeEnvironment"] if isinstance(x, dict) else x).rsplit("/", 1)[-1] for x in was or []
+        ]
+        return names == [str(x).rsplit("/", 1)[-1] for x in now or []]
+    if isinstance(was, int | float) and not isinstance(was, bool) and now is not None:
+        try:
+            return float(was) == float(now)
+        except (TypeError, ValueError):
+            return False
+    return bool(was == now)
+
+
+def _check_not_stale(rec: Recommendation, live: dict[str, Any]) -> None:
+    """Refuse a recommendation computed on values Batch no longer reports.
+
+    `rec.current` holds what the strategy saw (same keys as `proposed`); if someone changed the
+    resource since, the savings and risk were worked out for another configuration."""
+    stale = [
+        f"{key} was {was!r} when recommended, now {live[key]!r}"
+        for key, was in rec.current.items()
+        if key in live and not _equivalent(key, was, live[key])
+    ]
+    if stale:
+        raise RefusedError(
+            f"recommendation {rec.id} is stale: " + "; ".join(stale) + "; re-run the recommendations"
+        )
+
+
+def _ce_type(item: dict[str, Any]) -> str:
+    return str((item.get("computeResources") or {}).get("type", "EC2"))
+
+
+def _check_one_family(
+    rec_id: str, queue_name: str, new_type: str, order: list[str], replaced: str, state: CurrentState
+) -> None:
+    """Batch rejects a queue that mixes EC2/SPOT with FARGATE/FARGATE_SPOT CEs; say so before trying."""
+    by_ref = {ce["computeEnvironmentArn"]: ce for ce in state.compute_environments}
+    by_ref.update({ce["computeEnvironmentName"]: ce for ce in state.compute_environments})
+    for ref in order:
+        other = by_ref.get(ref)
+        if ref == replaced or other is None or other["computeEnvironmentArn"] == replaced:
+            continue
+        if (_ce_type(other) in FARGATE_TYPES) != (new_type in FARGATE_TYPES):
+            raise InputError(
+                f"recommendation {rec_id}: queue {queue_name} also uses {other['computeEnvironmentName']}"
+                f" ({_ce_type(other)}); Batch does not mix EC2 and Fargate CEs in one queue"
+            )
+
+
 # --- compute environments -------------------------------------------------------------------------
 
 
@@ -215,7 +268,10 @@ def _plan_compute_environment(
             f"{name} is an unmanaged compute environment: Batch does not manage its instances, so its"
             " recommendation is advice for your own scaling, not something batchopt applies"
         )
+    if item.get("containerOrchestrationType") == "EKS" or item.get("eksConfiguration"):
+        raise RefusedError(f"{name} runs on Amazon EKS: batchopt applies changes to ECS-based CEs only")
     current = item.get("computeResources") or {}
+    _check_not_stale(rec, {snake: current[api] for snake, api in CE_FIELDS.items() if api in current})
     wanted = _proposed_compute_resources(rec.id, rec.proposed)
     notes: list[str] = []
     if "desiredvCpus" in wanted and wanted["desiredvCpus"] < int(current.get("desiredvCpus") or 0):
@@ -345,6 +401,9 @@ def _plan_blue_green(
         order = queue_order(queue.get("computeEnvironmentOrder") or [])
         if old_arn not in order and old_name not in order:
             continue
+        _check_one_family(
+            rec.id, queue["jobQueueName"], changes.get("type", _ce_type(item)), order, old_arn, state
+        )
         switched = [
             {"order": int(entry["order"]), "computeEnvironment": new_arn}
             if entry["computeEnvironment"] in (old_arn, old_name)
@@ -385,9 +444,18 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         raise InputError(
             f"recommendation {rec.id}: proposed fields {sorted(unknown_keys)} are not queue settings"
         )
+    _check_not_stale(
+        rec,
+        {
+            "compute_environment_order": queue_order(queue.get("computeEnvironmentOrder") or []),
+            "priority": queue.get("priority"),
+            "state": queue.get("state"),
+        },
+    )
     calls: list[tuple[ApiCall, str]] = []
     resources: dict[str, dict[str, Any] | None] = {arn: queue}
     new_ce = rec.proposed.get("new_compute_environment")
+    new_type: str | None = None
     new_names: dict[str, str] = {}
     if new_ce:
         base = known.get(str(new_ce.get("based_on", "")))
@@ -407,6 +475,7 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         )
         resources[new_arn] = None
         new_names = {name: new_arn}
+        new_type = params["computeResources"].get("type", "EC2")
     params: dict[str, Any] = {"jobQueue": arn}
     if "compute_environment_order" in rec.proposed:
         order = []
@@ -420,6 +489,15 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
                 order.append({"order": position, "computeEnvironment": ref})
             else:
                 raise InputError(f"recommendation {rec.id}: compute environment {ref!r} is not known")
+        types = {
+            _ce_type(known[e["computeEnvironment"]])
+            if e["computeEnvironment"] in known
+            else new_type or "EC2"
+            for e in order
+            if e["computeEnvironment"] in known or e["computeEnvironment"] in new_names.values()
+        }
+        if len({t in FARGATE_TYPES for t in types}) > 1:
+            raise InputError(f"recommendation {rec.id}: Batch does not mix EC2 and Fargate CEs in one queue")
         if not 1 <= len(order) <= 3:
             raise InputError(f"recommendation {rec.id}: a job queue takes 1 to 3 compute environments")
         if [e["computeEnvironment"] for e in order] != queue_order(
@@ -475,6 +553,14 @@ def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan
         requirements.setdefault("VCPU", str(container.pop("vcpus")))
     if "memory" in container:
         requirements.setdefault("MEMORY", str(container.pop("memory")))
+    _check_not_stale(
+        rec,
+        {
+            "vcpus": float(requirements.get("VCPU", "0")),
+            "memory_mib": int(requirements.get("MEMORY", "0")),
+            "gpus": int(requirements.get("GPU", "0")),
+        },
+    )
     wanted = dict(requirements)
     if rec.proposed.get("vcpus") is not None:
         wanted["VCPU"] = _format_vcpus(float(rec.proposed["vcpus"]))

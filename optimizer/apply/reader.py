@@ -4,12 +4,29 @@ without a revision means "its latest ACTIVE revision"). Read-only; the clients a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from optimizer.apply.fingerprint import queue_order, resource_kind
 from optimizer.aws.paginate import paginate
+from optimizer.errors import UserError
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """AWS refusing a read (no credentials, access denied, throttled out) is one clear line, not a trace."""
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise UserError(
+            f"{what}: AWS said {error.get('Code', 'error')}: {error.get('Message', exc)}"
+        ) from None
+    except BotoCoreError as exc:
+        raise UserError(f"{what}: {exc}") from None
 
 
 def json_safe(item: dict[str, Any]) -> dict[str, Any]:

@@ -73,10 +73,14 @@ def plan_to_json(plan: ChangePlan) -> dict[str, Any]:
 
 
 def save_plan(engine: Engine, plan: ChangePlan, *, now: datetime | None = None) -> None:
-    """Store a plan (idempotent: its id is a hash of what it does and what it was planned on)."""
+    """Store a plan. Its id hashes what it does and what it was planned on, so planning the same
+    thing again only moves `created_at` (it is then the latest plan of its recommendation again)."""
     with engine.begin() as conn:
         exists = conn.execute(select(change_plans.c.id).where(change_plans.c.id == plan.id)).first()
         if exists:
+            conn.execute(
+                update(change_plans).where(change_plans.c.id == plan.id).values(created_at=now or utcnow())
+            )
             return
         conn.execute(
             insert(change_plans).values(

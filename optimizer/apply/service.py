@@ -12,8 +12,9 @@ from sqlalchemy import Engine
 
 from optimizer.apply import records
 from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
+from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
-from optimizer.apply.reader import BatchReader
+from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
 from optimizer.config import ApplySettings
 from optimizer.domain import ChangePlan, Recommendation
@@ -37,7 +38,8 @@ class TargetClients:
         for pair in candidates:
             key = (pair.target.name, region)
             if key not in self._accounts:
-                self._accounts[key] = self.factory.account_id(pair.target, region)
+                with aws_errors(f"identifying the account of target {pair.target.name} in {region}"):
+                    self._accounts[key] = self.factory.account_id(pair.target, region)
             if self._accounts[key] == account:
                 return self.factory.client(service, pair.target, region)
         raise ConfigError(f"{arn}: no configured target covers account {account} in region {region}")
@@ -50,7 +52,14 @@ def read_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
         if target is None:
             raise UserError(f"{rec.target_arn}: compute environment not found")
         queues = reader.queues_using(target["computeEnvironmentArn"], target["computeEnvironmentName"])
-        return CurrentState(target, tuple(queues))
+        others = {
+            ref
+            for queue in queues
+            for ref in queue_order(queue.get("computeEnvironmentOrder") or [])
+            if ref not in (target["computeEnvironmentArn"], target["computeEnvironmentName"])
+        }
+        ces = [ce for ref in sorted(others) if (ce := reader.compute_environment(ref)) is not None]
+        return CurrentState(target, tuple(queues), tuple(ces))
     if rec.target_kind == "job-queue":
         target = reader.job_queue(rec.target_arn)
         if target is None:
@@ -93,7 +102,9 @@ class ApplyService:
         stored = get_recommendation(self.engine, ident)
         rec = stored.recommendation
         reader = BatchReader(self.clients("batch", rec.target_arn))
-        plan = plan_change(rec, read_state(reader, rec), self.options)
+        with aws_errors(f"reading {rec.target_arn}"):
+            state = read_state(reader, rec)
+        plan = plan_change(rec, state, self.options)
         records.save_plan(self.engine, plan)
         return stored, plan
 

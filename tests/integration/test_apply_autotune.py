@@ -34,14 +34,25 @@ def test_autotune_applies_then_rolls_back_when_failures_regress(
     small = make_recommendation(
         "right-size", estate.jobdef_arn, "job-definition", {"memory_mib": 8192}, monthly_savings_usd=10.0
     )
-    save_recommendations(sqlite_engine, [rec, small])
-    settings = ApplySettings(enabled=True, allow_list=["main", "etl"], min_monthly_saving_usd=50)
+    replacement = make_recommendation(
+        "instance-mix",
+        estate.ondemand_arn,
+        "compute-environment",
+        {"instance_types": ["m6i.large"]},
+        monthly_savings_usd=2000.0,
+    )
+    save_recommendations(sqlite_engine, [rec, small, replacement])
+    settings = ApplySettings(
+        enabled=True, allow_list=["main", "etl", "od-ce"], min_monthly_saving_usd=50, max_changes_per_run=2
+    )
     clients = TargetClients(estate.factory)
     executor = Executor(sqlite_engine, settings, clients, poll_seconds=0.01)
 
     first = run_autotune(sqlite_engine, settings, clients, executor=executor)
     assert [r.result for r in first.applied] == ["succeeded"]
-    assert [s.recommendation_id for s in first.skipped] == [small.id]
+    skipped = {s.recommendation_id: s.reason for s in first.skipped}
+    assert skipped[replacement.id] == "needs a blue/green replacement: left to a person"
+    assert "below $50.00" in skipped[small.id]
     [queue] = estate.batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"]
     assert queue["computeEnvironmentOrder"][0]["computeEnvironment"] == estate.spot_arn
 

@@ -15,6 +15,7 @@ from optimizer.apply.executor import Executor
 from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.config import ApplySettings
 from optimizer.domain import UpdateKind
+from optimizer.errors import UserError
 from optimizer.recommend.repository import get_recommendation, save_recommendations
 from tests.apply_helpers import make_recommendation
 
@@ -159,3 +160,35 @@ def test_scaling_update_request_is_exact_and_an_ignored_update_is_not_applied(
     assert report.rollback_plan_id is None
     [audit] = records.audits(sqlite_engine, results=("not-applied",))
     assert audit.finished_at is not None and "did not read back" in (audit.message or "")
+
+
+def test_aws_rejecting_the_call_is_a_failed_audit_and_a_read_error_is_one_line(
+    sqlite_engine: Engine, stubbed: tuple[Any, Stubber]
+) -> None:
+    client, stubber = stubbed
+    current = _ce()
+    rec = make_recommendation(
+        "min-max-vcpus", ARN, "compute-environment", {"max_vcpus": 64}, update_kind=UpdateKind.SCALING
+    )
+    save_recommendations(sqlite_engine, [rec])
+    plan = plan_change(rec, CurrentState(current))
+    records.save_plan(sqlite_engine, plan)
+    executor = Executor(
+        sqlite_engine, ApplySettings(enabled=True, allow_list=["spot-ce"]), lambda s, a: client
+    )
+
+    _describe(stubber, current)
+    stubber.add_client_error(
+        "update_compute_environment", "ClientException", "maxvCpus below running capacity", 400
+    )
+    _describe(stubber, current)  # read back
+    report = executor.run(plan, execute=True, actor="test")
+    assert report.result == "failed" and "maxvCpus below running capacity" in report.message
+    assert records.audits(sqlite_engine, results=("pending",)) == []
+    assert get_recommendation(sqlite_engine, rec.id).status == "open"
+
+    stubber.add_client_error("describe_compute_environments", "AccessDeniedException", "not authorized", 403)
+    with pytest.raises(
+        UserError, match=r"^reading .*spot-ce: AWS said AccessDeniedException: not authorized$"
+    ):
+        executor.run(plan, execute=True, actor="test")

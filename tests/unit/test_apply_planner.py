@@ -13,49 +13,7 @@ from optimizer.apply.rollback import build_rollback
 from optimizer.apply.verify import verify_call
 from optimizer.domain import UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
-from tests.apply_helpers import make_recommendation
-
-ACCOUNT = "arn:aws:batch:us-east-1:123456789012"
-CE_ARN = f"{ACCOUNT}:compute-environment/ce"
-SLR = "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
-CUSTOM_ROLE = "arn:aws:iam::123456789012:role/AWSBatchServiceRole"
-
-
-def ce(strategy: str = "BEST_FIT_PROGRESSIVE", role: str | None = SLR, **resources: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "computeEnvironmentName": "ce",
-        "computeEnvironmentArn": CE_ARN,
-        "type": "MANAGED",
-        "state": "ENABLED",
-        "status": "VALID",
-        "tags": {"team": "data"},
-        "computeResources": {
-            "type": "EC2",
-            "allocationStrategy": strategy,
-            "minvCpus": 0,
-            "desiredvCpus": 4,
-            "maxvCpus": 256,
-            "instanceTypes": ["m5.large"],
-            "subnets": ["subnet-1"],
-            "securityGroupIds": ["sg-1"],
-            "instanceRole": "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole",
-            **resources,
-        },
-    }
-    if role:
-        item["serviceRole"] = role
-    return item
-
-
-def queue(*ce_arns: str, name: str = "q") -> dict[str, Any]:
-    return {
-        "jobQueueName": name,
-        "jobQueueArn": f"{ACCOUNT}:job-queue/{name}",
-        "state": "ENABLED",
-        "status": "VALID",
-        "priority": 1,
-        "computeEnvironmentOrder": [{"order": i, "computeEnvironment": a} for i, a in enumerate(ce_arns, 1)],
-    }
+from tests.apply_helpers import ACCOUNT, CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
 
 
 def ce_rec(proposed: dict[str, Any]) -> Any:
@@ -255,3 +213,31 @@ def test_read_back_compares_sets_and_names_what_differs() -> None:
     assert verify_call(call, landed, ce()).landed
     verdict = verify_call(call, ce(), ce())
     assert not verdict.landed and "computeResources.instanceTypes" in verdict.detail
+
+
+def test_a_recommendation_made_on_other_values_is_stale() -> None:
+    rec = make_recommendation(
+        "min-max", CE_ARN, "compute-environment", {"max_vcpus": 128}, current={"max_vcpus": 512, "note": "x"}
+    )
+    with pytest.raises(RefusedError, match="stale: max_vcpus was 512 when recommended, now 256"):
+        plan_change(rec, CurrentState(ce()))
+    fresh = make_recommendation(
+        "min-max", CE_ARN, "compute-environment", {"max_vcpus": 128}, current={"max_vcpus": 256}
+    )
+    assert plan_change(fresh, CurrentState(ce())).calls
+
+
+def test_eks_compute_environments_are_not_applied() -> None:
+    with pytest.raises(RefusedError, match="EKS"):
+        plan_change(ce_rec({"max_vcpus": 8}), CurrentState({**ce(), "containerOrchestrationType": "EKS"}))
+
+
+def test_fargate_replacement_refused_when_the_queue_keeps_an_ec2_ce() -> None:
+    other = {
+        **ce(),
+        "computeEnvironmentName": "ec2",
+        "computeEnvironmentArn": f"{ACCOUNT}:compute-environment/ec2",
+    }
+    state = CurrentState(ce(), (queue(CE_ARN, other["computeEnvironmentArn"]),), (other,))
+    with pytest.raises(InputError, match=r"queue q also uses ec2 \(EC2\); Batch does not mix"):
+        plan_change(ce_rec({"platform": "FARGATE"}), state)
