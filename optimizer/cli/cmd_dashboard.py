@@ -15,7 +15,7 @@ from pathlib import Path
 
 from optimizer.cli.context import CliContext
 
-ENTRY = Path(__file__).resolve().parents[1] / "dashboard" / "entry.py"
+ENTRY = Path(__file__).resolve().parents[1] / "dashboard" / "serve" / "streamlit_app.py"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -277,8 +277,9 @@ def _ratio(used: Any, requested: Any) -> Any:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def rightsizing_summary(url: str, dataset: str) -> pd.DataFrame:
-    """Per job definition: attempts, requested vs peak memory and vCPUs, out-of-memory kills."""
+def rightsizing_summary(url: str, dataset: str, since: datetime) -> pd.DataFrame:
+    """Per job definition: attempts, requested vs peak memory and vCPUs, out-of-memory kills, of the
+    jobs created since `since` (right-sizing follows recent behaviour; see `recent_window`)."""
     j, a = jobs, job_attempts
     query = (
         select(
@@ -294,7 +295,7 @@ def rightsizing_summary(url: str, dataset: str) -> pd.DataFrame:
             func.sum(case((a.c.is_oom, 1), else_=0)).label("oom_kills"),
         )
         .select_from(a.join(j, j.c.job_id == a.c.job_id))
-        .where(j.c.dataset == dataset)
+        .where(j.c.dataset == dataset, j.c.created_at >= since)
         .group_by(j.c.job_definition_name)
         .order_by(func.count().desc())
     )
@@ -302,7 +303,9 @@ def rightsizing_summary(url: str, dataset: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def usage_ratio_histogram(url: str, dataset: str, job_definition: str, step: float = 0.1) -> pd.DataFrame:
+def usage_ratio_histogram(
+    url: str, dataset: str, job_definition: str, since: datetime, step: float = 0.1
+) -> pd.DataFrame:
     """Attempts binned by peak/requested ratio (memory and vCPU), `step` wide, capped at 2.0.
 
     The binning is SQL so a definition with a million attempts still returns ~40 rows.
@@ -321,6 +324,7 @@ def usage_ratio_histogram(url: str, dataset: str, job_definition: str, step: flo
             .select_from(a.join(j, j.c.job_id == a.c.job_id))
             .where(
                 j.c.dataset == dataset,
+                j.c.created_at >= since,
                 j.c.job_definition_name == job_definition,
                 used.is_not(None),
                 requested.is_not(None),
@@ -624,7 +628,7 @@ def scheduled_jobs(url: str) -> pd.DataFrame | None:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def definition_evidence(url: str, dataset: str, job_definition: str) -> pd.DataFrame:
+def definition_evidence(url: str, dataset: str, job_definition: str, since: datetime) -> pd.DataFrame:
     """The analytics' right-sizing evidence for one job definition (and its name patterns).
 
     Reads only that definition's jobs and attempts (SQL-filtered), so one definition of a
@@ -636,7 +640,11 @@ def definition_evidence(url: str, dataset: str, job_definition: str) -> pd.DataF
         engine,
         select(
             jobs.c.job_id, jobs.c.job_definition_name, jobs.c.job_name, jobs.c.vcpus, jobs.c.memory_mib
-        ).where(jobs.c.dataset == dataset, jobs.c.job_definition_name == job_definition),
+        ).where(
+            jobs.c.dataset == dataset,
+            jobs.c.created_at >= since,
+            jobs.c.job_definition_name == job_definition,
+        ),
     )
     attempt_rows = read_frame(
         engine,
@@ -647,7 +655,11 @@ def definition_evidence(url: str, dataset: str, job_definition: str) -> pd.DataF
             job_attempts.c.is_oom,
         )
         .select_from(job_attempts.join(jobs, jobs.c.job_id == job_attempts.c.job_id))
-        .where(jobs.c.dataset == dataset, jobs.c.job_definition_name == job_definition),
+        .where(
+            jobs.c.dataset == dataset,
+            jobs.c.created_at >= since,
+            jobs.c.job_definition_name == job_definition,
+        ),
     )
     types = read_frame(
         engine,
@@ -658,3 +670,18 @@ def definition_evidence(url: str, dataset: str, job_definition: str) -> pd.DataF
     if job_rows.empty or attempt_rows.empty:
         return pd.DataFrame()
     return rightsizing_evidence(job_rows, attempt_rows, types.drop_duplicates("instance_type"))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def recent_window(url: str, dataset: str, days: int) -> tuple[datetime, datetime] | None:
+    """[start, last job created] covering the `days` days up to the newest job of the history.
+
+    Anchored on the data, not the clock, so an imported trace from 1996 has a "recent" too; the
+    (dataset, created_at) index makes both ends cheap.
+    """
+    with engine_for(url).connect() as conn:
+        last = conn.execute(select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset)).scalar()
+    if last is None:
+        return None
+    last = pd.Timestamp(last).to_pydatetime()
+    return last - timedelta(days=days), last

@@ -4,9 +4,13 @@ the same workflow as the CLI; dismiss with a reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
+from optimizer.config import Settings
 from optimizer.dashboard import actions, queries, state
 from optimizer.dashboard.auth import apply_disabled_reason, apply_gate
 from optimizer.dashboard.components import money, no_data, percent, store_url
@@ -111,16 +115,30 @@ def _actions(url: str, rec: dict) -> None:
     actor = gate.actor if gate is not None else "dashboard"
     can_change = gate is not None and gate.allowed
     cols = st.columns(3)
-    if cols[0].button(
-        "Dry run", key="btn_dry_run", disabled=bool(disabled), help="Plan and check; changes nothing"
-    ):
-        _remember(actions.dry_run(url, settings, rec["id"], actor))
-    if cols[1].button(
-        "Apply", key="btn_apply", type="primary", disabled=not can_change or rec["status"] != "open"
-    ):
-        _remember(actions.apply(url, settings, rec["id"], actor))
-    if cols[2].button("Roll back", key="btn_rollback", disabled=not can_change or rec["status"] != "applied"):
-        _remember(actions.rollback(url, settings, rec["id"], actor))
+    rec_id, status = rec["id"], rec["status"]
+    cols[0].button(
+        "Dry run",
+        key="btn_dry_run",
+        disabled=bool(disabled),
+        help="Plan against the live resource and check; changes nothing",
+        on_click=_act,
+        args=(actions.dry_run, url, settings, rec_id, actor),
+    )
+    cols[1].button(
+        "Apply",
+        key="btn_apply",
+        type="primary",
+        disabled=not can_change or status != "open",
+        on_click=_act,
+        args=(actions.apply, url, settings, rec_id, actor),
+    )
+    cols[2].button(
+        "Roll back",
+        key="btn_rollback",
+        disabled=not can_change or status != "applied",
+        on_click=_act,
+        args=(actions.rollback, url, settings, rec_id, actor),
+    )
     _show_outcome(rec["id"])
 
     with st.form("dismiss_form", clear_on_submit=True):
@@ -128,6 +146,11 @@ def _actions(url: str, rec: dict) -> None:
         if st.form_submit_button("Dismiss", disabled=rec["status"] not in ("open", "rolled-back")):
             _remember(actions.dismiss(url, rec["id"], reason))
             st.rerun()
+
+
+def _act(action: Callable[[str, Settings, str, str], actions.Outcome], *args: Any) -> None:
+    """Button callback: runs before the page re-renders, so the plan and status shown are the new ones."""
+    _remember(action(*args))
 
 
 def _remember(outcome: actions.Outcome) -> None:

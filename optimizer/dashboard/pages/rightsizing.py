@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from optimizer.dashboard import queries
+from optimizer.dashboard import queries, state
 from optimizer.dashboard.components import no_data, percent, store_url
 from optimizer.store.schema import COLLECTED_DATASET
 
@@ -44,7 +44,16 @@ def render() -> None:
         return
     default = datasets.index(COLLECTED_DATASET) if COLLECTED_DATASET in datasets else 0
     dataset = st.selectbox("Job history", datasets, index=default, key="rs_dataset")
-    summary = queries.rightsizing_summary(url, dataset)
+    days = state.settings().optimization.history_days
+    window = queries.recent_window(url, dataset, days)
+    if window is None:
+        no_data("no jobs are stored for this history", "batchopt collect")
+        return
+    since, last = window
+    st.caption(
+        f"Jobs created in the {days} days up to {last:%Y-%m-%d %H:%M} UTC (optimization.history_days)."
+    )
+    summary = queries.rightsizing_summary(url, dataset, since)
     if summary.empty:
         no_data("no job attempts are stored for this history", "batchopt collect")
         return
@@ -54,7 +63,7 @@ def render() -> None:
     if not names:
         return
     name = st.selectbox("Job definition", names, key="rs_definition")
-    evidence = queries.definition_evidence(url, dataset, name)
+    evidence = queries.definition_evidence(url, dataset, name, since)
     if evidence.empty:
         no_data("no attempts of this definition", "batchopt collect")
         return
@@ -73,7 +82,7 @@ def render() -> None:
     shown = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
     st.dataframe(evidence[shown], hide_index=True, key="rs_evidence")
 
-    histogram = queries.usage_ratio_histogram(url, dataset, name)
+    histogram = queries.usage_ratio_histogram(url, dataset, name, since)
     if histogram.empty:
         st.info("No usage samples for this definition: the distributions need Container Insights data.")
     else:
