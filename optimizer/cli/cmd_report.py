@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="where to deliver; repeatable (default: dir; 'configured': every sink that has settings)",
     )
     p.add_argument("--dataset", default="aws", help="history to report on (default: aws, the collected one)")
+    p.add_argument(
+        "--pdf", action="store_true", help="also print a PDF with headless Chromium (needs playwright)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -44,7 +47,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         names.insert(0, "dir")
     sessions = ctx.sessions if "s3" in names else None
     sinks = make_sinks(names, settings, out_dir=args.out, sessions=sessions)
-    outcome = run_report(ctx.engine, settings, sinks, now=datetime.now(UTC), week=week, dataset=args.dataset)
+    outcome = run_report(
+        ctx.engine, settings, sinks, now=datetime.now(UTC), week=week, dataset=args.dataset, pdf=args.pdf
+    )
     print(f"report {outcome.rendered.headline}")
     for result in outcome.results:
         stream = sys.stdout if result.ok else sys.stderr

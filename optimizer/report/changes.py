@@ -7,7 +7,7 @@ A rate is per unit of work, so a busier or quieter week after the change does no
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -63,51 +63,78 @@ def _rate(rows: pd.DataFrame) -> tuple[float | None, float]:
     return float(rows["total_usd"].sum()) / vcpu_hours, vcpu_hours
 
 
-def applied_change(daily: pd.DataFrame, row: dict[str, object], week: IsoWeek) -> AppliedChange:
-    at = pd.Timestamp(row["finished_at"] or row["started_at"]).to_pydatetime()  # type: ignore[arg-type]
-    kind = str(row.get("target_kind") or "")
-    arn = str(row.get("target_arn") or "")
-    name = row.get("target_name")
-    base = {
-        "audit_id": int(row["id"]),  # type: ignore[call-overload]
-        "at": at,
-        "action": str(row["action"]),
-        "actor": str(row["actor"]),
-        "result": str(row["result"]),
-        "target": str(name or arn or "(unknown target)"),
-        "title": str(row.get("title") or ""),
-    }
-    nothing = {"before_usd_per_vcpu_hour": None, "after_usd_per_vcpu_hour": None, "after_vcpu_hours": 0.0}
-    if row["result"] != "succeeded":
-        message = str(row.get("message") or "").strip()
-        note = f"{row['result']}: {message}" if message else str(row["result"])
-        return AppliedChange(**base, **nothing, realized_savings_usd=None, note=note)  # type: ignore[arg-type]
-    mask = _scope(daily, kind, arn, str(name) if name else None)
-    if mask is None:
-        note = f"savings not measured for target kind {kind or 'unknown'}"
-        return AppliedChange(**base, **nothing, realized_savings_usd=None, note=note)  # type: ignore[arg-type]
+def _text(value: object) -> str:
+    """A cell as text; None and NaN (how pandas reads SQL NULLs) are empty."""
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+
+
+def _when(row: dict[str, object]) -> datetime:
+    """When the change took effect: its finish time, else its start (always set)."""
+    for key in ("finished_at", "started_at"):
+        value = row.get(key)
+        if value is not None and not pd.isna(value):  # type: ignore[call-overload]
+            return pd.Timestamp(value).to_pydatetime()  # type: ignore[arg-type]
+    raise ValueError(f"audit record {row.get('id')} has no start time")
+
+
+def _measure(daily: pd.DataFrame, mask: pd.Series, at: datetime, week: IsoWeek) -> dict[str, object]:
+    """Rates on whole days before and after the change day, and the saving they imply."""
     change_day = pd.Timestamp(at).normalize()
-    before_start = change_day - timedelta(days=BEFORE_DAYS)
     scoped = daily[mask]
-    before = scoped[(scoped["day"] >= before_start) & (scoped["day"] < change_day)]
+    before = scoped[
+        (scoped["day"] >= change_day - timedelta(days=BEFORE_DAYS)) & (scoped["day"] < change_day)
+    ]
     after = scoped[(scoped["day"] > change_day) & (scoped["day"] < pd.Timestamp(week.end))]
     before_rate, _ = _rate(before)
     after_rate, after_vh = _rate(after)
-    realized = None
-    note = ""
-    if after.empty or after_rate is None:
+    realized, note = None, ""
+    if after_rate is None:
         note = "no complete day of work after the change in this week yet"
     elif before_rate is None:
         note = "no work on the target in the week before the change"
     else:
         realized = (before_rate - after_rate) * after_vh
+    return {
+        "before_usd_per_vcpu_hour": before_rate,
+        "after_usd_per_vcpu_hour": after_rate,
+        "after_vcpu_hours": after_vh,
+        "realized_savings_usd": realized,
+        "note": note,
+    }
+
+
+def applied_change(daily: pd.DataFrame, row: dict[str, object], week: IsoWeek) -> AppliedChange:
+    at = _when(row)
+    kind, arn, name = (
+        _text(row.get("target_kind")),
+        _text(row.get("target_arn")),
+        _text(row.get("target_name")),
+    )
+    result = _text(row.get("result"))
+    unmeasured: dict[str, object] = {
+        "before_usd_per_vcpu_hour": None,
+        "after_usd_per_vcpu_hour": None,
+        "after_vcpu_hours": 0.0,
+        "realized_savings_usd": None,
+    }
+    if result != "succeeded":
+        message = _text(row.get("message"))
+        measured = {**unmeasured, "note": f"{result}: {message}" if message else result}
+    else:
+        mask = _scope(daily, kind, arn, name or None)
+        if mask is None:
+            measured = {**unmeasured, "note": f"savings not measured for target kind {kind or 'unknown'}"}
+        else:
+            measured = _measure(daily, mask, at, week)
     return AppliedChange(
-        **base,  # type: ignore[arg-type]
-        before_usd_per_vcpu_hour=before_rate,
-        after_usd_per_vcpu_hour=after_rate,
-        after_vcpu_hours=after_vh,
-        realized_savings_usd=realized,
-        note=note,
+        audit_id=int(str(row["id"])),
+        at=at,
+        action=_text(row.get("action")),
+        actor=_text(row.get("actor")),
+        result=result,
+        target=name or arn or "(unknown target)",
+        title=_text(row.get("title")),
+        **measured,  # type: ignore[arg-type]
     )
 
 

@@ -83,6 +83,8 @@ def coverage(
         )
     if with_data and not sources:
         info.append("No collector runs are recorded: the figures come from imported history.")
+    if not with_data and runs.empty:
+        info.append("No collector run is recorded during this week.")
     total = float(current["total_usd"].sum())
     if fallback_priced_usd is not None and total > 0 and fallback_priced_usd / total > FALLBACK_SHARE_WARNING:
         notes.append(

@@ -1,21 +1,28 @@
 """Read what the weekly report needs from the store into `ReportInputs` (the only I/O going in).
 
-Daily costs come from the analytics layer's persisted daily aggregate (`cost_daily`) when it holds
-rows for the report week; otherwise they are computed now with the analytics layer's own public
-functions (`attribute_costs` -> `daily_aggregate`) over the instances, attempts and prices in the
-store. Either way the numbers are the analytics engineer's attribution, never a second derivation.
+Daily costs are the analytics engineer's attribution, never a second derivation:
+
+- the persisted daily aggregate (`cost_daily`, read with `analysis_store.read_cost_daily`) when an
+  analysis run covered the whole window (the week and the four before it) after the last
+  successful collection of jobs, instances and spot prices (an older or narrower aggregate would
+  silently miss late data or history weeks);
+- otherwise computed now with the same code `batchopt analyze` runs
+  (`analysis_store.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
+  much of the week's spend was priced from fallback prices.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, and_, func, or_, select
+from sqlalchemy import Engine, Select, func, select
 
-from optimizer.analysis.cost import attribute_costs
-from optimizer.analysis.rollup import daily_aggregate
-from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
+from optimizer import analysis_store
+from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
+from optimizer.report.coverage import COST_SOURCES
+from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.spend import HISTORY_WEEKS
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.read import read_frame
@@ -23,20 +30,13 @@ from optimizer.store.schema import (
     COLLECTED_DATASET,
     audit_log,
     collector_runs,
-    instance_types,
-    instances,
     job_attempts,
     jobs,
-    metadata,
-    ondemand_prices,
     recommendations,
-    spot_prices,
 )
+from optimizer.store.tables.analysis import analysis_runs
 
-PERSISTED_TABLE = "cost_daily"
 EXACT_PRICE_SOURCES = ("on-demand", "spot-series")
-SPOT_LOOKBACK = timedelta(days=31)
-"""How far before the window spot price records are read, so the price at its start is known."""
 
 
 def report_window(week: IsoWeek) -> tuple[datetime, datetime]:
@@ -44,59 +44,54 @@ def report_window(week: IsoWeek) -> tuple[datetime, datetime]:
     return week.shifted(-HISTORY_WEEKS).start, week.end
 
 
-def _persisted_daily(engine: Engine, dataset: str, since: datetime, until: datetime) -> pd.DataFrame | None:
-    """Rows of the persisted aggregate in the window, or None when it is absent or lacks the week."""
-    table: Table | None = metadata.tables.get(PERSISTED_TABLE)
-    if table is None or any(c not in table.c for c in DAILY_COLUMNS):
-        return None
-    where = [table.c.day >= since, table.c.day < until]
-    if "dataset" in table.c:
-        where.append(table.c.dataset == dataset)
-    frame = read_frame(engine, select(*[table.c[c] for c in DAILY_COLUMNS]).where(*where))
+def _latest(engine: Engine, query: Select[Any]) -> datetime | None:
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
+def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
+    """Whether one analysis run of `dataset` covers the whole window and is newer than the last
+    successful collection of its inputs (so the aggregate holds every history week it can)."""
+    since, until = report_window(week)
+    collected = _latest(
+        engine,
+        select(func.max(collector_runs.c.finished_at)).where(
+            collector_runs.c.status == "succeeded", collector_runs.c.source.in_(COST_SOURCES)
+        ),
+    )
+    r = analysis_runs.c
+    query = select(func.max(r.computed_at)).where(
+        r.dataset == dataset,
+        (r.since.is_(None)) | (r.since <= since),
+        (r.until.is_(None)) | (r.until >= until),
+    )
+    if collected is not None and dataset == COLLECTED_DATASET:
+        query = query.where(r.computed_at >= collected)
+    return _latest(engine, query) is not None
+
+
+def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame | None:
+    """The persisted aggregate over the window, or None when it lacks the report week."""
+    since, until = report_window(week)
+    frame = analysis_store.read_cost_daily(
+        engine, DAILY_DIMS, period="day", dataset=dataset, since=since, until=until
+    )
     if frame.empty:
         return None
-    return frame
+    days = pd.to_datetime(frame["day"])
+    if not ((days >= week.start) & (days < week.end)).any():
+        return None
+    return frame[list(DAILY_COLUMNS)]
 
 
-def _computed_daily(
-    engine: Engine, dataset: str, since: datetime, until: datetime, week: IsoWeek
-) -> tuple[pd.DataFrame, float]:
-    """The aggregate computed now, and the week's spend priced from fallback prices."""
-    inst = read_frame(
-        engine,
-        select(instances).where(
-            instances.c.dataset == dataset,
-            func.coalesce(instances.c.launch_time, instances.c.first_seen) < until,
-            func.coalesce(instances.c.terminated_at, instances.c.last_seen) >= since,
-        ),
-    )
-    if inst.empty:
+def _computed_daily(engine: Engine, dataset: str, week: IsoWeek) -> tuple[pd.DataFrame, float]:
+    """The aggregate computed now, and the report week's spend priced from fallback prices."""
+    since, until = report_window(week)
+    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    if inputs.instances.empty:
         return pd.DataFrame(columns=list(DAILY_COLUMNS)), 0.0
-    running = and_(
-        job_attempts.c.started_at < until,
-        or_(job_attempts.c.stopped_at.is_(None), job_attempts.c.stopped_at >= since),
-    )
-    ids = select(job_attempts.c.job_id).join(jobs, jobs.c.job_id == job_attempts.c.job_id)
-    ids = ids.where(jobs.c.dataset == dataset, running)
-    attempts = read_frame(
-        engine,
-        select(job_attempts)
-        .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
-        .where(jobs.c.dataset == dataset, running),
-    )
-    job_frame = read_frame(engine, select(jobs).where(jobs.c.job_id.in_(ids.scalar_subquery())))
-    types = sorted(set(inst["instance_type"].astype(str)))
-    catalog = read_frame(engine, select(instance_types).where(instance_types.c.instance_type.in_(types)))
-    ondemand = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.instance_type.in_(types)))
-    spot = read_frame(
-        engine,
-        select(spot_prices).where(
-            spot_prices.c.instance_type.in_(types),
-            spot_prices.c.timestamp >= since - SPOT_LOOKBACK,
-            spot_prices.c.timestamp < until,
-        ),
-    )
-    result = attribute_costs(inst, attempts, job_frame, catalog, ondemand, spot, since=since, until=until)
+    result = analysis_store.attribute(inputs, since, until)
     lines = result.lines
     source = result.instances["price_source"].to_numpy(dtype=object)[lines["instance_row"].to_numpy()]
     days = pd.to_datetime(lines["day"])
@@ -187,21 +182,24 @@ def _runs(engine: Engine, week: IsoWeek) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, last
 
 
-def load_inputs(
+def load_report_inputs(
     engine: Engine, week: IsoWeek, *, dataset: str = COLLECTED_DATASET, top_n: int = 10
 ) -> ReportInputs:
-    since, until = report_window(week)
-    persisted = _persisted_daily(engine, dataset, since, until)
-    week_rows = None
+    current = persisted_is_current(engine, dataset, week)
+    persisted = _persisted_daily(engine, dataset, week) if current else None
+    fallback: float | None
     if persisted is not None:
-        days = pd.to_datetime(persisted["day"])
-        week_rows = persisted[(days >= week.start) & (days < week.end)]
-    if persisted is not None and week_rows is not None and not week_rows.empty:
-        daily, fallback, source = persisted, None, f"the persisted daily aggregate ({PERSISTED_TABLE})"
+        daily, fallback = persisted, None
+        source = "the persisted daily aggregate (cost_daily, from `batchopt analyze`)"
     else:
-        daily, fallback = _computed_daily(engine, dataset, since, until, week)
+        daily, fallback = _computed_daily(engine, dataset, week)
         source = "attributed now from the store's instances, job attempts and prices"
-    runs, last = _runs(engine, week)
+    # collector runs describe the collected history only; an imported trace has none of its own
+    runs, last = (
+        _runs(engine, week)
+        if dataset == COLLECTED_DATASET
+        else (empty(RUN_COLUMNS), empty(LAST_SUCCESS_COLUMNS))
+    )
     return ReportInputs(
         daily=daily,
         reclaims=_reclaims(engine, dataset, week),

@@ -28,13 +28,20 @@ class RenderedReport:
         return f"{FILE_PREFIX}-{self.report.week.label}.html"
 
 
-def render_all(report: WeeklyReport, top_n: int = 10) -> RenderedReport:
+def render_all(
+    report: WeeklyReport, top_n: int = 10, *, pdf: bool = False, chromium_path: str | None = None
+) -> RenderedReport:
+    """Every format; the PDF (printed by Chromium from the same HTML) only when asked for."""
     charts = all_charts(report)
     html = render_html(report, top_n, charts)
     markdown = render_markdown(report, top_n)
     stem = f"{FILE_PREFIX}-{report.week.label}"
     files = {f"{stem}.html": html.encode("utf-8"), f"{stem}.md": markdown.encode("utf-8")}
     files.update({f"{stem}-{name}.csv": content for name, content in render_csv(report).items()})
+    if pdf:
+        from optimizer.report.render_pdf import html_to_pdf
+
+        files[f"{stem}.pdf"] = html_to_pdf(html, chromium_path)
     return RenderedReport(
         report=report, headline=headline(report), html=html, markdown=markdown, charts=charts, files=files
     )

@@ -134,7 +134,7 @@ def render_html(report: WeeklyReport, top_n: int = 10, charts: dict[str, bytes] 
     body.append(table(sections.summary(report)))
     if charts:
         body.append(_charts(charts))
-    body.append(table(sections.anomalies(report)))
+    body.append(table(sections.anomalies(report, top_n)))
     body += [table(t) for t in sections.breakdowns(report, top_n)]
     body.append(table(sections.waste(report)))
     body.append(table(sections.recommendations(report)))

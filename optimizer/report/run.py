@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from optimizer.errors import ConfigError
 from optimizer.report.build import build_weekly_report
-from optimizer.report.load import load_inputs
+from optimizer.report.load import load_report_inputs
 from optimizer.report.render import RenderedReport, render_all
 from optimizer.report.sinks import DirectorySink, Sink, SinkResult, deliver_all
 from optimizer.report.weeks import IsoWeek, last_complete_week
@@ -124,6 +124,7 @@ def run_report(
     now: datetime,
     week: IsoWeek | None = None,
     dataset: str = COLLECTED_DATASET,
+    pdf: bool = False,
 ) -> ReportRun:
     """Build the report for `week` (default: the last complete week at `now`) and deliver it.
 
@@ -131,7 +132,7 @@ def run_report(
     """
     r = settings.report
     week = week or last_complete_week(now, r.timezone)
-    inputs = load_inputs(engine, week, dataset=dataset, top_n=r.top_n)
+    inputs = load_report_inputs(engine, week, dataset=dataset, top_n=r.top_n)
     report = build_weekly_report(
         inputs,
         week,
@@ -139,7 +140,7 @@ def run_report(
         anomaly_threshold=r.anomaly_threshold,
         top_n=r.top_n,
     )
-    rendered = render_all(report, r.top_n)
+    rendered = render_all(report, r.top_n, pdf=pdf)
     results = deliver_all(sinks, rendered)
     return ReportRun(rendered, results)
 

@@ -89,11 +89,15 @@ def breakdowns(report: WeeklyReport, top_n: int) -> list[Table]:
     ]
 
 
-def anomalies(report: WeeklyReport) -> Table:
+def anomalies(report: WeeklyReport, top_n: int) -> Table:
+    """The largest anomalies first (new job definitions lead); the CSV keeps every one."""
     rows = tuple(
         ("New job definition" if a.kind == "new-job-definition" else "Week over week", a.message)
-        for a in report.anomalies
+        for a in report.anomalies[:top_n]
     )
+    hidden = len(report.anomalies) - len(rows)
+    if hidden > 0:
+        rows += (("", f"... and {hidden} more in the anomalies CSV"),)
     empty = (
         f"No change beyond ±{report.anomaly_threshold:.0%} week over week "
         "and no new expensive job definition."

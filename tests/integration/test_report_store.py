@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from optimizer.cli.main import main
 from optimizer.report.build import build_weekly_report
-from optimizer.report.load import load_inputs
+from optimizer.report.load import load_report_inputs
 from optimizer.report.model import WeeklyReport
 from optimizer.report.render import render_all
 from optimizer.report.weeks import parse_week
@@ -56,7 +56,7 @@ def sql_costs(engine: Engine, group: str, since: datetime, until: datetime) -> d
 
 def _report(engine: Engine, week: str = "2026-W47") -> WeeklyReport:
     iso = parse_week(week)
-    return build_weekly_report(load_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
+    return build_weekly_report(load_report_inputs(engine, iso), iso, generated_at=datetime(2026, 11, 23, 8))
 
 
 def _breakdown(report: WeeklyReport, dim: str) -> dict[str, float]:
@@ -181,3 +181,71 @@ def test_cli_writes_the_files_and_rejects_bad_weeks(
     assert "2026 has no ISO week 60" in capsys.readouterr().err
     assert main(["report", "--sink", "email"]) == 2
     assert "report.smtp_host" in capsys.readouterr().err
+
+
+def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from optimizer.config import Settings
+    from optimizer.report.job import run_weekly_report_job, weekly_cron
+    from optimizer.store.engine import create_store_engine, upgrade
+
+    db = tmp_path / "store.db"
+    engine = create_store_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    seed_estate(engine)
+    engine.dispose()
+    settings = Settings(
+        store={"database_url": f"sqlite:///{db}"},
+        report={"out_dir": str(tmp_path / "weekly"), "timezone": "Europe/Paris"},
+    )
+    cron = weekly_cron(settings)
+    assert (cron["day_of_week"], cron["hour"], cron["minute"], str(cron["timezone"])) == (
+        "mon",
+        8,
+        0,
+        "Europe/Paris",
+    )
+    # Monday 23 Nov 2026 08:00 in Paris is 07:00 UTC: W47 has ended in both zones
+    assert run_weekly_report_job(settings, now=datetime(2026, 11, 23, 7, tzinfo=UTC))
+    assert (tmp_path / "weekly" / "batchopt-report-2026-W47.html").is_file()
+
+
+def _cost_daily_sums(engine: Engine, dim: str) -> dict[str, float]:
+    sql = f"""SELECT {dim}, SUM(total_usd) FROM cost_daily
+              WHERE dataset = 'aws' AND day >= :since AND day < :until GROUP BY {dim}"""
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"since": W47.start, "until": W47.end}).all()
+    return {str(k): float(v) for k, v in rows}
+
+
+def test_persisted_aggregate_is_used_when_newer_than_the_collection(store_engine: Engine) -> None:
+    from optimizer.analysis_store import run_analysis
+
+    seed_estate(store_engine)
+    since = W47.shifted(-4).start
+    # the seed's last successful collection finished Mon 23 Nov 00:05: an analysis after it is current
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 23, 1), since=since, until=W47.end)
+    report = _report(store_engine)
+    assert "persisted daily aggregate" in report.coverage.cost_source
+    assert report.coverage.fallback_priced_usd is None  # not known from the aggregate
+    for dim in ("queue", "compute_environment_arn", "job_definition_name", "capacity_type"):
+        _approx(_breakdown(report, dim), _cost_daily_sums(store_engine, dim))
+    # and the persisted figures are the instances' own costs, as summed from the raw tables
+    _approx(
+        _breakdown(report, "queue"),
+        sql_costs(store_engine, "COALESCE(j.queue, '(idle)')", W47.start, W47.end),
+    )
+
+
+def test_a_stale_persisted_aggregate_is_not_trusted(store_engine: Engine) -> None:
+    from optimizer.analysis_store import run_analysis
+
+    seed_estate(store_engine)
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 20), since=W47.shifted(-4).start, until=W47.end)
+    report = _report(store_engine)
+    assert "attributed now" in report.coverage.cost_source
+    # current, but only the report week analysed: the history weeks would be missing from it
+    run_analysis(store_engine, computed_at=datetime(2026, 11, 23, 1), since=W47.start, until=W47.end)
+    assert "attributed now" in _report(store_engine).coverage.cost_source
+    assert report.total is not None and report.total.current == pytest.approx(8.54)
