@@ -53,8 +53,13 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
     line(f"  spend          ${summary.spend_usd:,.2f}")
     line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
     line(f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations")
+    line(f"  plans save     ${summary.plan_savings_usd:,.2f}/month (solver plans, replay-checked)")
+    for plan in summary.plans:
+        saving = plan["monthly_savings_usd"]
+        text = "no plan" if saving is None else f"${saving:,.2f}/month"
+        line(f"    {plan['queue']:<14} {plan['status']:<10} {text}  {', '.join(plan['selected'][:6])}")
     if summary.replay_cost_usd is not None:
-        line(f"  replay check   ${summary.replay_cost_usd:,.2f} on the current configuration")
+        line(f"  replay check   ${summary.replay_cost_usd:,.2f} for the history on the current configuration")
     if summary.top_recommendations:
         line("  top recommendations:")
         for rec in summary.top_recommendations:
