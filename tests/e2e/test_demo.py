@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from optimizer.cli.main import main
 from optimizer.recommend.repository import list_recommendations
 from optimizer.store.engine import create_store_engine
-from optimizer.store.schema import instances, job_attempts, jobs
+from optimizer.store.schema import fleet_plans, instances, job_attempts, jobs
 from optimizer.store.tables.analysis import cost_daily
 
 pytestmark = [pytest.mark.xdist_group("demo"), pytest.mark.slow, pytest.mark.emulator]
@@ -47,7 +47,7 @@ def test_headless_demo_summary_matches_store(
         "collect": "done",
         "analyze": "done",
         "train": "skipped",
-        "optimize": "skipped",
+        "optimize": "done",
         "replay": "done",
         "recommend": "skipped",
         "report": "done",
@@ -82,6 +82,10 @@ def test_headless_demo_summary_matches_store(
                     instances.c.terminated_at <= instances.c.launch_time,
                 )
             ).scalar()
+            stored_plans = {
+                row.scope: row.cost_usd
+                for row in conn.execute(select(fleet_plans.c.scope, fleet_plans.c.cost_usd)).all()
+            }
         open_savings = sum(
             r.recommendation.monthly_savings_usd for r in list_recommendations(engine, ["open"])
         )
@@ -99,6 +103,19 @@ def test_headless_demo_summary_matches_store(
     assert 0 < summary["idle_usd"] < summary["spend_usd"]
     # A replay of the collected history on the current configuration lands near the attributed bill.
     assert summary["replay_cost_usd"] == pytest.approx(summary["spend_usd"], rel=0.35)
+    # One stored solver plan per queue, as the summary reports it, each checked by a replay.
+    assert {p["queue"]: p["plan_cost_usd"] for p in summary["plans"]} == pytest.approx(
+        {q: round(c, 2) for q, c in stored_plans.items()}, abs=0.01
+    )
+    assert set(stored_plans) == {"cpu-batch", "memory-heavy", "gpu-training"}
+    assert summary["plan_savings_usd"] == pytest.approx(
+        sum(p["monthly_savings_usd"] or 0.0 for p in summary["plans"]), abs=0.05
+    )
+    assert all(
+        p["replayed_proposed_usd"] is not None
+        for p in summary["plans"]
+        if p["status"] in ("OPTIMAL", "FEASIBLE")
+    )
     html = [Path(f) for f in summary["report_files"] if f.endswith(".html")]
     assert html and html[0].is_file()
     assert f"${summary['spend_usd']:,.2f}" in out
