@@ -43,6 +43,8 @@ class QueuePlan:
     plan_cost_usd: float
     selected: tuple[str, ...]
     environments: dict[str, Any]
+    plan_document: dict[str, Any]
+    interruption_rates: dict[str, float]
     current_usd: float | None = None
     proposed_usd: float | None = None
     monthly_savings_usd: float | None = None
@@ -99,7 +101,18 @@ def optimize_queues(
         environments = (
             recommend_environments(problem, plan, spec.queue, settings) if plan.has_solution else {}
         )
-        results.append(QueuePlan(spec.queue, plan.status, plan.cost_usd, tuple(plan.selected), environments))
+        rates = {o.instance_type: o.interruption_rate for o in problem.offerings if o.is_spot}
+        results.append(
+            QueuePlan(
+                spec.queue,
+                plan.status,
+                plan.cost_usd,
+                tuple(plan.selected),
+                environments,
+                plan_to_dict(plan),
+                rates,
+            )
+        )
     return results
 
 
