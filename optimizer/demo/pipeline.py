@@ -13,6 +13,7 @@ because every client is built with the emulator's endpoint.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -289,6 +290,7 @@ class DemoRun:
 
         with display.stage("estate", "create the Batch estate") as out:
             estate = build_estate(sessions, where)
+            self.estate = estate
             out.detail = (
                 f"{len(estate.queues)} queues on {len(estate.compute_environments)} on-demand BEST_FIT "
                 "compute environments"
@@ -409,6 +411,10 @@ class DemoRun:
             "BATCHOPT_REGIONS": DEMO_REGION,
             "BATCHOPT_APPLY__ENABLED": "true",
             "BATCHOPT_APPLY__SHARED_SECRET": secret,
+            # The demo's own estate may be changed from the dashboard, nothing else.
+            "BATCHOPT_APPLY__ALLOW_LIST": json.dumps(
+                sorted([*self.estate.compute_environments, *self.estate.queues])
+            ),
         }
         with display.stage("dashboard", "start the dashboard") as out:
             process = subprocess.Popen(streamlit_command(host, port), env=env)
