@@ -176,3 +176,20 @@ def test_two_environments_are_advice_and_on_demand_is_low_risk() -> None:
         interruption_rates={},
     )
     assert str(on_demand.risk_level) == "low" and str(on_demand.update_kind) == "blue-green"
+
+
+def test_instance_collector_takes_the_termination_time_from_ec2() -> None:
+    """The collector change the demo needs: a terminated instance ends when EC2 says, not at collection."""
+    from datetime import datetime
+
+    from optimizer.collectors.instances import _gone_at
+
+    now = datetime(2026, 11, 27, 12, 0)
+    assert _gone_at({"StateTransitionReason": "User initiated (2026-11-02 10:15:00 GMT)"}, now) == datetime(
+        2026, 11, 2, 10, 15
+    )
+    assert _gone_at(
+        {"StateTransitionReason": "Service initiated (2026-11-03 01:02:03 GMT)"}, now
+    ) == datetime(2026, 11, 3, 1, 2, 3)
+    assert _gone_at({"StateTransitionReason": ""}, now) == now
+    assert _gone_at({"StateTransitionReason": "User initiated (2027-01-01 00:00:00 GMT)"}, now) == now
