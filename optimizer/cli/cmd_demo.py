@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
-from optimizer.errors import InputError
+from optimizer.errors import InputError, UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -77,6 +77,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.port is not None and not 1 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: must be between 1 and 65535")
     # Imported here: the emulator and the whole pipeline are heavy, and `batchopt --help` must not be.
+    try:
+        import moto  # noqa: F401  (the emulator; an optional extra)
+    except ImportError:
+        raise UserError(
+            "batchopt demo needs the local AWS emulator: pip install 'batch-optimizer[demo]'"
+        ) from None
     from rich.console import Console
 
     from optimizer.demo.pipeline import DemoOptions, DemoRun, demo_environment
