@@ -58,6 +58,8 @@ def frames() -> Frames:
     inst["account_id"] = ACCOUNT
     att = fx.attempts()
     att.loc[att["job_id"] == "j-fail", "is_oom"] = True
+    # Exit codes are integers or missing (PostgreSQL refuses "0.0" for an INTEGER column).
+    att["exit_code"] = pd.Series([None if pd.isna(v) else int(v) for v in att["exit_code"]], dtype=object)
     job = fx.jobs()
     job["status"] = job["status"].astype(str)
     return Frames(inst, att, job, fx.instance_types(), fx.ondemand(), fx.spot_prices())

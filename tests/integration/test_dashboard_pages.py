@@ -331,3 +331,65 @@ def test_dismissing_needs_a_reason_and_is_stored(fresh_seeded: Engine) -> None:
             )
         ).one()
     assert tuple(row) == ("dismissed", "reserved instances cover it")
+
+
+def test_the_store_queries_agree_on_sqlite_and_postgresql(
+    store_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dialect-specific SQL (durations, ratios, binning) gives the same pages on both stores."""
+    import streamlit as st
+
+    st.cache_data.clear()  # the PostgreSQL test database keeps its URL for the whole session
+    dh.seed(store_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
+    result = dh.expected()
+    assert metric(run_page("overview"), "Spend, last 7 days") == money(result.instances["total_usd"].sum())
+    spot = run_page("spot")
+    assert frame_with(spot, "reclaims_per_1000h").set_index("instance_type").loc[
+        "m5.xlarge", "hours_lost"
+    ] == pytest.approx(0.5)
+    rightsizing = run_page("rightsizing")
+    rightsizing.selectbox(key="rs_definition").set_value("sort").run()
+    assert metric(rightsizing, "Out-of-memory kills") == "1"
+    histogram = [c for c in rightsizing.get("plotly_chart")]
+    assert histogram, "the usage ratio histogram is drawn"
+
+
+def test_realized_savings_measure_an_applied_compute_environment_change(fresh_seeded: Engine) -> None:
+    """Before: 2 USD per busy vCPU-hour; after the change: 1.5; 10 busy vCPU-hours a day after."""
+    from datetime import datetime, timedelta
+
+    from optimizer.dashboard import queries
+    from optimizer.recommend.repository import set_status
+    from optimizer.store.schema import audit_log
+    from optimizer.store.tables.analysis import cost_daily
+    from optimizer.store.upsert import bulk_upsert
+
+    arn = dh.CE_ARN["ce-spot"]
+    changed = datetime(2026, 12, 10, 9, 30)
+
+    def day(offset: int, usd: float, vcpu_hours: float, queue: str = "q-spot") -> dict:
+        return {
+            "dataset": "aws", "day": datetime(2026, 12, 10) + timedelta(days=offset), "queue": queue,
+            "compute_environment_arn": arn, "job_definition_name": "sort", "instance_type": "m5.xlarge",
+            "capacity_type": "SPOT", "total_usd": usd, "vcpu_hours": vcpu_hours, "attempts": 1,
+        }  # fmt: skip
+
+    with fresh_seeded.begin() as conn:
+        rows = [day(-2, 20.0, 10.0), day(-1, 16.0, 8.0), day(0, 500.0, 1.0), day(1, 15.0, 10.0)]
+        bulk_upsert(conn, cost_daily, [*rows, day(1, 3.0, 2.0, queue=IDLE)])
+        set_status(conn, "rec-ce-spot", "applied")
+        conn.execute(
+            audit_log.insert().values(
+                plan_id="plan-x", recommendation_id="rec-ce-spot", action="apply", actor="test",
+                dry_run=False, started_at=changed, finished_at=changed, result="succeeded",
+            )
+        )  # fmt: skip
+    url = fresh_seeded.url.render_as_string(hide_password=False)
+    realized = queries.realized_savings(url)
+    # before: 36 USD / 18 busy vCPU-h = 2.0; after: 18 USD / 10 busy vCPU-h = 1.8; 10 busy vCPU-h a day
+    assert realized.changes == 1
+    assert realized.monthly_usd == pytest.approx((2.0 - 1.8) * 10 * 30)
+    app = run_page("overview")
+    assert metric(app, "Realized, per month (measured)") == money(realized.monthly_usd)
+    assert metric(app, "Applied, per month (estimated)") == money(250.0)

@@ -228,3 +228,35 @@ def test_sinks_are_checked_against_their_settings_before_anything_runs(tmp_path:
     sinks = make_sinks(configured_sinks(configured), configured)
     assert [s.name for s in sinks] == ["dir", "email", "slack"]
     assert sinks[1].recipients == ["b@example.com", "c@example.com"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.emulator
+def test_cli_delivers_to_s3_and_reports_a_failing_slack_with_exit_1(
+    aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from optimizer.cli.main import main
+
+    db = tmp_path / "store.db"
+    engine = create_store_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    seed_estate(engine)
+    engine.dispose()
+    factory = SessionFactory(AwsSettings(endpoint_url=aws_endpoint, regions=["us-east-1"]))
+    [pair] = factory.target_regions()
+    s3 = factory.client("s3", pair.target, pair.region)
+    s3.create_bucket(Bucket="reports")
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("BATCHOPT_AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("BATCHOPT_REGIONS", "us-east-1")
+    monkeypatch.setenv("BATCHOPT_REPORT__S3_URI", "s3://reports/weekly")
+    secret = f"http://127.0.0.1:{_free_port()}/services/T0/B0/SECRETTOKEN"
+    monkeypatch.setenv("BATCHOPT_REPORT__SLACK_WEBHOOK_URL", secret)
+    out = tmp_path / "out"
+    argv = ["report", "--week", "2026-W47", "--out", str(out), "--sink", "slack", "--sink", "s3"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "slack: FAILED" in captured.err and "SECRETTOKEN" not in captured.err + captured.out
+    assert "s3: ok" in captured.out and "dir: ok" in captured.out
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="reports", Prefix="weekly/2026-W47/")["Contents"]]
+    assert len(keys) == 10
+    assert (out / "batchopt-report-2026-W47.md").is_file()

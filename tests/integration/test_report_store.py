@@ -187,7 +187,9 @@ def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_p
     from datetime import UTC
 
     from optimizer.config import Settings
-    from optimizer.report.job import run_weekly_report_job, weekly_cron
+    from optimizer.report.run import scheduled_weekly_report
+    from optimizer.report.scheduled import JOB_ID, weekly_trigger
+    from optimizer.schedule import discover_jobs
     from optimizer.store.engine import create_store_engine, upgrade
 
     db = tmp_path / "store.db"
@@ -199,15 +201,14 @@ def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_p
         store={"database_url": f"sqlite:///{db}"},
         report={"out_dir": str(tmp_path / "weekly"), "timezone": "Europe/Paris"},
     )
-    cron = weekly_cron(settings)
-    assert (cron["day_of_week"], cron["hour"], cron["minute"], str(cron["timezone"])) == (
-        "mon",
-        8,
-        0,
-        "Europe/Paris",
-    )
-    # Monday 23 Nov 2026 08:00 in Paris is 07:00 UTC: W47 has ended in both zones
-    assert run_weekly_report_job(settings, now=datetime(2026, 11, 23, 7, tzinfo=UTC))
+    assert JOB_ID in {job.id for job in discover_jobs()}
+    trigger = weekly_trigger(settings)
+    after = datetime(2026, 11, 17, 12, tzinfo=UTC)
+    fire = trigger.get_next_fire_time(None, after)
+    assert fire is not None and fire.isoformat() == "2026-11-23T08:00:00+01:00"  # Monday 08:00 in Paris
+    # at that moment (07:00 UTC) W47 has ended in both zones
+    run = scheduled_weekly_report(settings, now=fire)
+    assert run.ok and run.rendered.report.week == W47
     assert (tmp_path / "weekly" / "batchopt-report-2026-W47.html").is_file()
 
 

@@ -1,9 +1,10 @@
 """Persisted analysis aggregates, so the dashboard and the report read a million jobs' worth fast.
 
-Written only by `batchopt analyze` (one transaction per run: the covered days are replaced, so a
-re-run is idempotent). Money is USD; resource-hours are vCPU-hours and GiB-hours. Dimension values
-that are unknown are "(none)"; idle cost has "(idle)" as its queue and job definition, so summing
-any slice gives the instances' full cost.
+Written by `batchopt analyze` (one transaction per run: the covered days are replaced, so a
+re-run is idempotent), except `demand_forecasts`, which `batchopt train` replaces per dataset.
+Money is USD; resource-hours are vCPU-hours and GiB-hours. Dimension values that are unknown are
+"(none)"; idle cost has "(idle)" as its queue and job definition, so summing any slice gives the
+instances' full cost.
 """
 
 from sqlalchemy import Column, Index, Table
@@ -85,3 +86,17 @@ analysis_runs = Table(
 )
 
 TABLES = (cost_daily, cost_daily_tags, utilization_hourly, analysis_runs)
+
+demand_forecasts = Table(
+    "demand_forecasts",
+    metadata,
+    Column("dataset", Str, primary_key=True),
+    Column("queue", Str, primary_key=True),  # "(all)" for the sum over queues
+    Column("metric", Str, primary_key=True),  # vcpus | memory_gib | gpus (resource-hours per hour)
+    Column("hour", Time, primary_key=True),
+    Column("p50", Float, nullable=False),
+    Column("p90", Float, nullable=False),
+    Column("trained_at", Time, nullable=False),
+)
+
+TABLES = (*TABLES, demand_forecasts)

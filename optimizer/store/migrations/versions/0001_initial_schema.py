@@ -194,6 +194,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_datasets")),
     )
     op.create_table(
+        "demand_forecasts",
+        sa.Column("dataset", sa.String(length=255), nullable=False),
+        sa.Column("queue", sa.String(length=255), nullable=False),
+        sa.Column("metric", sa.String(length=255), nullable=False),
+        sa.Column("hour", sa.DateTime(), nullable=False),
+        sa.Column("p50", sa.Float(), nullable=False),
+        sa.Column("p90", sa.Float(), nullable=False),
+        sa.Column("trained_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("dataset", "queue", "metric", "hour", name=op.f("pk_demand_forecasts")),
+    )
+    op.create_table(
         "fleet_plans",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("scope", sa.String(length=255), nullable=False),
@@ -504,6 +515,7 @@ def downgrade() -> None:
     op.drop_table("instance_types")
     op.drop_table("instance_type_offerings")
     op.drop_table("fleet_plans")
+    op.drop_table("demand_forecasts")
     op.drop_table("datasets")
     with op.batch_alter_table("cost_daily_tags", schema=None) as batch_op:
         batch_op.drop_index("ix_cost_daily_tags_dataset_day")
