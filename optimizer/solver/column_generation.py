@@ -102,6 +102,12 @@ def _density_reduced_costs(prep: Prepared, duals: _Duals) -> np.ndarray:
             dens = vals / prep.sizes[:, d][:, None]  # (S, U)
             best = np.max(np.where(comp[:, :, None] > 0, dens[None, :, :], 0.0), axis=1)  # (O', U)
             ub = np.minimum(ub, prep.caps[offerings, d][:, None] * best)
+        # Surrogate dimension (sum of the constraints scaled by capacity), as in the knapsack.
+        caps = prep.caps[offerings]
+        scale = np.where(caps > 0, 1.0 / np.where(caps > 0, caps, 1.0), 0.0)  # (O', 3)
+        frac = scale @ prep.sizes.T  # (O', S): share of an instance one job takes, summed over dims
+        dens = np.where(comp > 0, 1.0 / np.maximum(frac, 1e-12), 0.0)[:, :, None] * vals[None, :, :]
+        ub = np.minimum(ub, (caps > 0).sum(axis=1)[:, None] * dens.max(axis=1))
         out[offerings] = duals.offering_cost[offerings][:, None] - ub
     return out
 
