@@ -130,10 +130,10 @@ def demand_profile(
     a = np.clip(begin, w0, w1)
     b = np.clip(finish, w0, w1)
     live = b > a
-    codes, uniques = pd.factorize(shaped["shape_id"], sort=True)
-    sub = shaped.loc[live]
-    code = codes[live]
+    # Only shapes with a job running in the window: others would be all-zero rows.
+    shaped = shaped.loc[live]
     a, b = a[live], b[live]
+    code, uniques = pd.factorize(shaped["shape_id"], sort=True)
     n_shapes = len(uniques)
     counts = np.zeros((n_shapes, n_buckets), dtype=np.int64)
     if len(a):
@@ -169,7 +169,7 @@ def demand_profile(
         hit = starts_with_event.to_numpy()
         start_level[s_idx[hit], t_idx[hit]] = 0
         counts = np.maximum(dense_peak, start_level.astype(np.int64))[:, :n_buckets]
-    hours = (np.clip(finish, w0, w1) - np.clip(begin, w0, w1)) / 3600.0
+    hours = (b - a) / 3600.0
     first = shaped.groupby("shape_id", sort=True).first()
     shapes = pd.DataFrame(
         {
@@ -180,8 +180,7 @@ def demand_profile(
             "arch": first.loc[list(uniques), "shape_arch"].to_numpy(dtype=object),
             "spot_ok": first.loc[list(uniques), "shape_spot_ok"].to_numpy(dtype=bool),
             "jobs": np.bincount(code, minlength=n_shapes),
-            "job_hours": np.bincount(codes, weights=np.maximum(hours, 0.0), minlength=n_shapes),
+            "job_hours": np.bincount(code, weights=hours, minlength=n_shapes),
         }
     )
-    del sub
     return DemandProfile(shapes=shapes, counts=counts, bucket_seconds=float(bucket_seconds), start_s=w0)

@@ -1,0 +1,300 @@
+"""Fleet-mix optimizer benchmark on real traces and real us-east-1 prices.
+
+    PYTHONPATH=. python benchmarks/optimizer.py [--quick]
+
+Data: the KTH SP2 (SWF) and Alibaba GPU 2023 traces from ../shared/data/traces; on-demand prices of
+us-east-1 from the bundled price table, spot = on-demand x (1 - savings/100) from the Spot Advisor
+(2025-06-28), interruption = the band's monthly midpoint / 730 h.
+Mapping (optimizer.traces.mapping defaults): an SWF processor = 1 vCPU with 2 GiB per vCPU (the
+trace has no memory); an Alibaba pod asks cpu_milli/1000 vCPUs, its memory_mib, and whole GPUs.
+Requests round up to the demand-profile grid (vCPU 1,2,4,...,192; memory 1,2,4,... GiB); arch
+x86_64 (container images are assumed amd64-only). Window: the busiest week of each trace (most
+job vCPU-hours), hourly buckets; 720-bucket runs take the 30 days from the same start.
+Interruption cost factor: half the mean job runtime in hours (expected rework of a reclaim).
+
+Prints tables and writes benchmarks/results/optimizer.json. Every plan goes through the
+independent validator; the run fails loudly if one does not pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import machine, print_table, write_results  # noqa: E402
+from optimizer.analysis.demand_profile import demand_profile  # noqa: E402
+from optimizer.catalog_files import read_price_csv, read_spot_advisor  # noqa: E402
+from optimizer.solver.baselines import cheapest_fit, legacy_optimal, single_type  # noqa: E402
+from optimizer.solver.build import offerings_from_frames, problem_from_profile  # noqa: E402
+from optimizer.solver.plan import Plan  # noqa: E402
+from optimizer.solver.problem import Offering, Policy, Problem  # noqa: E402
+from optimizer.solver.solve import solve  # noqa: E402
+from optimizer.solver.validate import validate_plan  # noqa: E402
+from optimizer.traces.files import read_trace  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+if not (DATA / "README.md").exists():
+    DATA = Path("/work/shared/data")
+TRACES = {
+    "KTH-SP2": (DATA / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz", "swf"),
+    "Alibaba-GPU": (
+        DATA / "traces" / "alibaba-gpu-v2023" / "openb_pod_list_before_day135.csv",
+        "alibaba-gpu",
+    ),
+}
+PRICES = DATA / "prices" / "ec2-ondemand-us-east-1-2026-07.csv"
+SPOT = DATA / "spot-advisor" / "spot-advisor-data_2025-06-28.json"
+WEEK = 7 * 86400.0
+
+
+def busiest_week(jobs: pd.DataFrame) -> float:
+    """Start (s) of the 7-day window, on a day boundary, with the most job vCPU-hours."""
+    daily = demand_profile(jobs, bucket_seconds=86400.0, start_s=0.0)
+    vcpu_days = daily.shapes["vcpus"].to_numpy() @ daily.counts
+    window = np.convolve(vcpu_days, np.ones(7), mode="valid")
+    return float(np.argmax(window)) * 86400.0
+
+
+def timed(fn, *args) -> tuple[Plan, float]:
+    t0 = time.perf_counter()
+    plan = fn(*args)
+    return plan, time.perf_counter() - t0
+
+
+def checked(problem: Problem, plan: Plan, label: str) -> Plan:
+    errors = validate_plan(problem, plan)
+    if errors:
+        raise SystemExit(f"{label}: plan fails validation: {errors[:3]}")
+    return plan
+
+
+def subset_offerings(problem: Problem, n_types: int, seed: int = 7) -> tuple[Offering, ...]:
+    """`n_types` instance types: a seeded sample plus, per shape, the cheapest type that can host it."""
+    types = sorted({o.instance_type for o in problem.offerings})
+    if n_types >= len(types):
+        return problem.offerings
+    rng = np.random.default_rng(seed)
+    keep: set[str] = set()
+    for shape in problem.shapes:
+        hosts = [o for o in problem.offerings if not o.is_spot and o.can_host(shape)]
+        if hosts:
+            keep.add(min(hosts, key=lambda o: o.price_per_hour).instance_type)
+    rest = [t for t in types if t not in keep]
+    keep.update(rng.choice(rest, size=max(0, n_types - len(keep)), replace=False).tolist())
+    return tuple(o for o in problem.offerings if o.instance_type in keep)
+
+
+def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, Any]:
+    path, fmt = TRACES[name]
+    jobs = read_trace(path, fmt).jobs
+    start = busiest_week(jobs)
+    icf = max(float(jobs["runtime_s"].mean()) / 3600.0 / 2.0, 0.0)
+    policy = Policy(interruption_cost_factor=icf, time_limit_seconds=9.0)
+    profile = demand_profile(jobs, bucket_seconds=3600.0, start_s=start, end_s=start + WEEK)
+    problem = problem_from_profile(profile, offerings, policy)
+    out: dict[str, Any] = {
+        "trace": name,
+        "window_start_day": start / 86400.0,
+        "jobs_in_window": int(profile.shapes["jobs"].sum()),
+        "shapes": len(problem.shapes),
+        "offerings": len(problem.offerings),
+        "interruption_cost_factor": icf,
+    }
+    print(
+        f"\n== {name}: week from day {start / 86400:.0f}, {out['jobs_in_window']} jobs, "
+        f"{len(problem.shapes)} shapes, {len(problem.offerings)} offerings =="
+    )
+    opt, opt_s = timed(lambda p: solve(p, clock=time.perf_counter), problem)
+    checked(problem, opt, f"{name} optimizer")
+    bound = opt.lower_bound_usd
+    rows, methods = [], {}
+    for label, fn in (
+        ("(a) legacy optimal c4/m4/r4 best-fit", legacy_optimal),
+        ("(b) cheapest-fit FFD, whole catalogue", cheapest_fit),
+        ("(c) single cheapest type", single_type),
+    ):
+        plan, secs = timed(fn, problem)
+        checked(problem, plan, f"{name} {label}")
+        methods[label] = (plan, secs)
+    methods["(d) optimizer"] = (opt, opt_s)
+    for label, (plan, secs) in methods.items():
+        gap = (plan.objective_usd - bound) / plan.objective_usd if plan.objective_usd else 0.0
+        row = {
+            "method": label,
+            "status": plan.status,
+            "cost_usd": plan.cost_usd,
+            "objective_usd": plan.objective_usd,
+            "lower_bound_usd": bound,
+            "gap": gap,
+            "seconds": secs,
+            "types": len(plan.selected),
+        }
+        rows.append(row)
+    print_table(
+        ["method", "status", "cost $", "objective $", "bound $", "gap %", "time s", "offerings"],
+        [
+            [
+                r["method"],
+                r["status"],
+                r["cost_usd"],
+                r["objective_usd"],
+                r["lower_bound_usd"],
+                100 * r["gap"],
+                r["seconds"],
+                r["types"],
+            ]
+            for r in rows
+        ],
+    )
+    out["methods"] = rows
+    out["optimizer_stats"] = opt.stats
+    b_obj = methods["(b) cheapest-fit FFD, whole catalogue"][0].objective_usd
+    out["optimizer_not_worse_than_b"] = opt.objective_usd <= b_obj + 1e-6
+    out["target_met"] = opt_s < 10.0 and opt.gap <= 0.01 and len(problem.shapes) <= 30
+
+    # Cost of each policy limit (whole catalogue, same week).
+    limits = [
+        ("none", policy),
+        ("max_instance_types=5", replace(policy, max_instance_types=5)),
+        ("min_spot_instance_types=3", replace(policy, min_spot_instance_types=3)),
+        ("max_spot_share=0.5", replace(policy, max_spot_share=0.5)),
+        ("shapes >= 32 vCPU not on spot", policy),
+    ]
+    prow = []
+    for label, pol in limits if not quick else limits[:2]:
+        prob = problem.with_policy(pol)
+        if label.startswith("shapes"):
+            prob = Problem(
+                prob.bucket_seconds,
+                tuple(replace(s, spot_ok=s.vcpus < 32) for s in prob.shapes),
+                prob.demand,
+                prob.offerings,
+                pol,
+            )
+        plan, secs = timed(lambda p: solve(p, clock=time.perf_counter), prob)
+        checked(prob, plan, f"{name} policy {label}")
+        extra = (
+            plan.objective_usd / opt.objective_usd - 1 if plan.has_solution and opt.objective_usd else None
+        )
+        prow.append(
+            {
+                "limit": label,
+                "status": plan.status,
+                "objective_usd": plan.objective_usd,
+                "lower_bound_usd": plan.lower_bound_usd,
+                "gap": plan.gap,
+                "seconds": secs,
+                "extra_vs_no_limit": extra,
+                "selected": len(plan.selected),
+            }
+        )
+    print_table(
+        ["policy limit", "status", "objective $", "bound $", "gap %", "time s", "offerings", "extra %"],
+        [
+            [
+                r["limit"],
+                r["status"],
+                r["objective_usd"],
+                r["lower_bound_usd"],
+                100 * r["gap"],
+                r["seconds"],
+                r["selected"],
+                "-" if r["extra_vs_no_limit"] is None else f"{100 * r['extra_vs_no_limit']:.1f}",
+            ]
+            for r in prow
+        ],
+    )
+    out["policy_limits"] = prow
+
+    # Scaling: 50 / 200 / all instance types x 168 / 720 hourly buckets.
+    srows = []
+    month = demand_profile(jobs, bucket_seconds=3600.0, start_s=start, end_s=start + 30 * 86400.0)
+    horizons = {
+        168: problem,
+        720: problem_from_profile(month, offerings, replace(policy, time_limit_seconds=30)),
+    }
+    for n_buckets, base in horizons.items():
+        if quick and n_buckets == 720:
+            continue
+        for n_types in (50, 200, 10_000):
+            prob = base.with_offerings(subset_offerings(base, n_types))
+            plan, secs = timed(lambda p: solve(p, clock=time.perf_counter), prob)
+            checked(prob, plan, f"{name} scaling {n_types}x{n_buckets}")
+            srows.append(
+                {
+                    "instance_types": len({o.instance_type for o in prob.offerings}),
+                    "buckets": n_buckets,
+                    "shapes": len(prob.shapes),
+                    "offerings": len(prob.offerings),
+                    "after_pruning": plan.stats.get("offerings_after_pruning"),
+                    "bucket_classes": plan.stats.get("bucket_classes"),
+                    "status": plan.status,
+                    "objective_usd": plan.objective_usd,
+                    "gap": plan.gap,
+                    "seconds": secs,
+                }
+            )
+    print_table(
+        [
+            "types",
+            "buckets",
+            "shapes",
+            "offerings",
+            "pruned to",
+            "classes",
+            "status",
+            "objective $",
+            "gap %",
+            "time s",
+        ],
+        [
+            [
+                r["instance_types"],
+                r["buckets"],
+                r["shapes"],
+                r["offerings"],
+                r["after_pruning"],
+                r["bucket_classes"],
+                r["status"],
+                r["objective_usd"],
+                100 * r["gap"],
+                r["seconds"],
+            ]
+            for r in srows
+        ],
+    )
+    out["scaling"] = srows
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 720-bucket runs and most policy runs")
+    args = parser.parse_args()
+    types, prices = read_price_csv(PRICES, "us-east-1")
+    bands = read_spot_advisor(SPOT, "us-east-1")
+    offerings = offerings_from_frames(types, prices, bands, region="us-east-1")
+    results = [run_trace(name, offerings, args.quick) for name in TRACES]
+    payload = {"machine": machine(), "note": "2-core machine shared with other engineers", "results": results}
+    path = write_results("optimizer", payload)
+    print(f"\nwrote {path}")
+    for r in results:
+        print(
+            f"{r['trace']}: optimizer <= (b): {r['optimizer_not_worse_than_b']}; "
+            f"target (<10 s, gap <= 1%, <= 30 shapes): {r['target_met']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
