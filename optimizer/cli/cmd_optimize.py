@@ -1,0 +1,173 @@
+"""`batchopt optimize`: solve a fleet-mix problem and write the plan (exit 0 whatever the status).
+
+The problem comes from a `batchopt.problem/v1` file (`--problem`) or is built from the store's
+history of one queue (`--queue`). `--what-if key=value` re-solves with changed policy, and `--lp`
+answers instantly with the LP bound and fractional mix instead of an integer plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from optimizer.cli.context import CliContext
+from optimizer.errors import InputError
+from optimizer.solver.compute_environments import recommend_environments
+from optimizer.solver.plan import plan_to_dict
+from optimizer.solver.problem import (
+    Policy,
+    Problem,
+    load_problem,
+    policy_from_dict,
+    policy_to_dict,
+    problem_to_dict,
+)
+from optimizer.solver.solve import solve, solve_lp_estimate
+
+POLICY_KEYS = tuple(policy_to_dict(Policy()).keys())
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "optimize",
+        help="solve for the cheapest instance-type mix and write the plan",
+        description=__doc__,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--problem", metavar="FILE", help="a batchopt.problem/v1 JSON file")
+    source.add_argument(
+        "--queue", metavar="NAME", help="build the problem from the store's jobs of this queue"
+    )
+    p.add_argument("--out", metavar="FILE", help="write the plan (or, with --lp, the estimate) as JSON")
+    p.add_argument("--environments-out", metavar="FILE", help="write the recommended CEs and queue order")
+    p.add_argument("--problem-out", metavar="FILE", help="with --queue: also write the problem built")
+    p.add_argument(
+        "--what-if",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help=f"override a policy field ({', '.join(POLICY_KEYS)}); 'none' clears a limit",
+    )
+    p.add_argument("--lp", action="store_true", help="LP only: lower bound and fractional mix, in seconds")
+    p.add_argument("--dataset", default="aws", help="with --queue: the dataset (default %(default)s)")
+    p.add_argument("--region", default="us-east-1", help="with --queue: region (default %(default)s)")
+    p.add_argument("--days", type=float, default=7.0, help="with --queue: history window (default 7)")
+    p.add_argument("--bucket-seconds", type=float, default=3600.0, help="with --queue: bucket size")
+    p.set_defaults(handler=run)
+
+
+def parse_what_if(items: list[str], policy: Policy) -> Policy:
+    """Apply `key=value` overrides, validated like the policy in a problem file."""
+    data: dict[str, Any] = policy_to_dict(policy)
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in POLICY_KEYS:
+            raise InputError(
+                f"--what-if {item!r}: expected KEY=VALUE with KEY one of {', '.join(POLICY_KEYS)}"
+            )
+        text = value.strip().lower()
+        if text in ("none", "null", "off", ""):
+            data[key] = None
+            continue
+        try:
+            data[key] = json.loads(text)
+        except json.JSONDecodeError:
+            raise InputError(f"--what-if {key}: {value!r} is not a number") from None
+    if data.get("min_spot_instance_types") is None:
+        data["min_spot_instance_types"] = 0
+    return policy_from_dict({k: v for k, v in data.items() if v is not None}, "--what-if", "")
+
+
+def _write_json(path: str, document: Any) -> None:
+    """Write atomically: a failed run never leaves a half-written file behind."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
+    import pandas as pd
+    from sqlalchemy import func, select
+
+    from optimizer.solver.build import build_problem_from_frames
+    from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
+    from optimizer.store.schema import instance_types, jobs, ondemand_prices
+
+    engine = ctx.engine
+    latest = read_frame(
+        engine,
+        select(func.max(jobs.c.created_at)).where(jobs.c.dataset == args.dataset, jobs.c.queue == args.queue),
+    ).iloc[0, 0]
+    if latest is None or pd.isna(latest):
+        raise InputError(f"--queue {args.queue}: no jobs in dataset {args.dataset!r}")
+    since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=args.days)
+    history = jobs_frame(engine, dataset=args.dataset, since=since, queues=[args.queue])
+    types = read_frame(engine, select(instance_types).where(instance_types.c.region == args.region))
+    prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == args.region))
+    if types.empty or prices.empty:
+        raise InputError(
+            f"the store has no instance catalogue or prices for {args.region}: run the collectors"
+        )
+    bands = interruption_bands_frame(engine, args.region)
+    return build_problem_from_frames(
+        history, types, prices, bands, Policy(), region=args.region, bucket_seconds=args.bucket_seconds
+    )
+
+
+def _summary(plan_doc: dict[str, Any]) -> str:
+    return (
+        f"{plan_doc['status']}: objective ${plan_doc['objective_usd']:.2f} "
+        f"(cost ${plan_doc['cost_usd']:.2f}), "
+        f"lower bound ${plan_doc['lower_bound_usd']:.2f}, gap {plan_doc['gap']:.2%}, "
+        f"{plan_doc['solve_seconds']:.1f} s; {plan_doc['reason']}"
+    )
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    started = time.monotonic()
+    problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx)
+    if args.what_if:
+        problem = problem.with_policy(parse_what_if(args.what_if, problem.policy))
+    if args.problem_out:
+        _write_json(args.problem_out, problem_to_dict(problem))
+    if args.lp:
+        estimate = solve_lp_estimate(problem, clock=time.monotonic)
+        doc = {"schema": "batchopt.lp-estimate/v1", **asdict(estimate)}
+        doc["solve_seconds"] = round(time.monotonic() - started, 3)
+        if args.out:
+            _write_json(args.out, doc)
+        print(
+            f"LP {'optimal' if estimate.converged else 'not converged'}: lower bound "
+            f"${estimate.lower_bound_usd:.2f}, LP objective ${estimate.lp_objective_usd:.2f}"
+            + ("" if estimate.feasible else " (demand not coverable under this policy)")
+        )
+        for key, hours in list(estimate.instance_hours.items())[:10]:
+            print(f"  {key:32} {hours:10.1f} instance-hours")
+        return 0
+    plan = solve(problem, clock=time.monotonic)
+    plan = replace(plan, solve_seconds=time.monotonic() - started)
+    doc = plan_to_dict(plan)
+    if args.out:
+        _write_json(args.out, doc)
+        doc["solve_seconds"] = round(time.monotonic() - started, 3)
+    if args.environments_out:
+        _write_json(args.environments_out, recommend_environments(problem, plan, args.queue or "optimized"))
+    print(_summary(doc))
+    if plan.selected:
+        print("selected: " + ", ".join(plan.selected))
+    return 0

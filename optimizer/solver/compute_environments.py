@@ -1,0 +1,123 @@
+"""From a plan to compute environments, in the shape of the AWS Batch API requests (pure).
+
+A spot CE (SPOT_PRICE_CAPACITY_OPTIMIZED over the selected spot types) and an on-demand CE
+(BEST_FIT_PROGRESSIVE over the selected on-demand types), and the queue's `computeEnvironmentOrder`
+with spot first, so on-demand takes what spot cannot. minvCpus is the capacity the plan keeps running
+in every bucket (held warm anyway, so no scale-up wait for it); maxvCpus is the plan's peak times a
+headroom factor, because history is not a promise and Batch must be able to exceed the plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from optimizer.solver.plan import Plan
+from optimizer.solver.problem import Problem
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """Account-specific fields the plan cannot know (networking, roles, names)."""
+
+    name_prefix: str = "batchopt"
+    subnets: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    instance_role: str = "ecsInstanceRole"
+    service_role: str | None = None
+    headroom: float = 1.25
+    tags: dict[str, str] = field(default_factory=lambda: {"managed-by": "batchopt"})
+
+
+def _vcpu_series(problem: Problem, plan: Plan, spot: bool) -> list[float]:
+    vcpus = {o.key: o.vcpus for o in problem.offerings}
+    spot_keys = {o.key for o in problem.offerings if o.is_spot}
+    return [
+        sum(b.count * vcpus[b.offering] for b in bucket if (b.offering in spot_keys) == spot)
+        for bucket in plan.buckets
+    ]
+
+
+def _environment(
+    name: str,
+    capacity: str,
+    strategy: str,
+    types: list[str],
+    series: list[float],
+    settings: EnvironmentSettings,
+) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        "type": capacity,
+        "allocationStrategy": strategy,
+        "minvCpus": int(min(series)) if series else 0,
+        "maxvCpus": max(1, math.ceil(max(series, default=0.0) * settings.headroom)),
+        "instanceTypes": types,
+        "subnets": list(settings.subnets),
+        "securityGroupIds": list(settings.security_group_ids),
+        "instanceRole": settings.instance_role,
+        "tags": dict(settings.tags),
+    }
+    body: dict[str, Any] = {
+        "computeEnvironmentName": name,
+        "type": "MANAGED",
+        "state": "ENABLED",
+        "computeResources": resources,
+        "tags": dict(settings.tags),
+    }
+    if settings.service_role:
+        body["serviceRole"] = settings.service_role
+    return body
+
+
+def recommend_environments(
+    problem: Problem, plan: Plan, queue_name: str, settings: EnvironmentSettings | None = None
+) -> dict[str, Any]:
+    """CreateComputeEnvironment bodies and the queue's environment order for a solved plan.
+
+    Returns {"computeEnvironments": [CreateComputeEnvironment bodies], "jobQueues": [a CreateJobQueue
+    body with the environment order], "notes": [...]}, the document `batchopt simulate --config`
+    replays; empty lists when the plan has no solution.
+    """
+    settings = settings or EnvironmentSettings()
+    if not plan.has_solution:
+        return {
+            "compute_environments": [],
+            "job_queue": None,
+            "notes": [f"plan is {plan.status}: {plan.reason}"],
+        }
+    by_key = {o.key: o for o in problem.offerings}
+    selected = [by_key[k] for k in plan.selected if k in by_key]
+    envs: list[dict[str, Any]] = []
+    spot_types = sorted({o.instance_type for o in selected if o.is_spot})
+    od_types = sorted({o.instance_type for o in selected if not o.is_spot})
+    if spot_types:
+        envs.append(
+            _environment(
+                f"{settings.name_prefix}-spot",
+                "SPOT",
+                "SPOT_PRICE_CAPACITY_OPTIMIZED",
+                spot_types,
+                _vcpu_series(problem, plan, True),
+                settings,
+            )
+        )
+    if od_types:
+        envs.append(
+            _environment(
+                f"{settings.name_prefix}-ondemand",
+                "EC2",
+                "BEST_FIT_PROGRESSIVE",
+                od_types,
+                _vcpu_series(problem, plan, False),
+                settings,
+            )
+        )
+    notes = []
+    if any(not s.spot_ok for s in problem.shapes) and spot_types:
+        notes.append(
+            "shapes with spot_ok=false must be submitted to a queue whose order lists only the on-demand CE"
+        )
+    order = [{"order": i + 1, "computeEnvironment": e["computeEnvironmentName"]} for i, e in enumerate(envs)]
+    queue = {"jobQueueName": queue_name, "state": "ENABLED", "priority": 1, "computeEnvironmentOrder": order}
+    return {"computeEnvironments": envs, "jobQueues": [queue], "notes": notes}

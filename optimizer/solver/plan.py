@@ -1,0 +1,133 @@
+"""`batchopt.plan/v1`: the solver's answer, explicit enough to be checked without trusting the solver.
+
+Every bucket lists its bins (`count` identical instances of one offering, each hosting `jobs`), so
+cost, fit, demand and policy can all be recomputed from the document and its problem alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optimizer.errors import InputError
+
+PLAN_SCHEMA = "batchopt.plan/v1"
+STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "TIMEOUT")
+
+
+@dataclass(frozen=True)
+class Bin:
+    offering: str
+    count: int
+    jobs: Mapping[str, int]
+
+
+@dataclass
+class Plan:
+    status: str
+    reason: str
+    cost_usd: float
+    objective_usd: float
+    lower_bound_usd: float
+    gap: float
+    solve_seconds: float
+    selected: list[str]
+    buckets: list[list[Bin]]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in ("OPTIMAL", "FEASIBLE")
+
+
+def relative_gap(objective: float, lower_bound: float) -> float:
+    """(objective - bound) / objective, clamped at 0; 0 when both are 0."""
+    if objective <= 0.0:
+        return 0.0
+    return max(0.0, (objective - lower_bound) / objective)
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "schema": PLAN_SCHEMA,
+        "status": plan.status,
+        "reason": plan.reason,
+        "cost_usd": round(plan.cost_usd, 6),
+        "objective_usd": round(plan.objective_usd, 6),
+        "lower_bound_usd": round(plan.lower_bound_usd, 6),
+        "gap": round(plan.gap, 6),
+        "solve_seconds": round(plan.solve_seconds, 3),
+        "selected": list(plan.selected),
+        "buckets": [
+            [{"offering": b.offering, "count": b.count, "jobs": dict(b.jobs)} for b in bucket]
+            for bucket in plan.buckets
+        ],
+        "stats": plan.stats,
+    }
+
+
+def _num(source: str, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{source}: {where}: must be a number")
+    return float(value)
+
+
+def plan_from_dict(data: Any, source: str = "plan.json") -> Plan:
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: document: must be an object")
+    if data.get("schema") != PLAN_SCHEMA:
+        raise InputError(f"{source}: schema: must be {PLAN_SCHEMA!r}")
+    for name in ("status", "cost_usd", "objective_usd", "lower_bound_usd", "gap", "selected", "buckets"):
+        if name not in data:
+            raise InputError(f"{source}: {name}: is required")
+    if data["status"] not in STATUSES:
+        raise InputError(f"{source}: status: must be one of {', '.join(STATUSES)}")
+    buckets: list[list[Bin]] = []
+    if not isinstance(data["buckets"], list):
+        raise InputError(f"{source}: buckets: must be an array")
+    for t, bucket in enumerate(data["buckets"]):
+        if not isinstance(bucket, list):
+            raise InputError(f"{source}: buckets[{t}]: must be an array of bins")
+        bins = []
+        for k, b in enumerate(bucket):
+            where = f"buckets[{t}][{k}]"
+            if not isinstance(b, Mapping) or not isinstance(b.get("offering"), str):
+                raise InputError(f"{source}: {where}.offering: must be a string")
+            count = b.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise InputError(f"{source}: {where}.count: must be an integer >= 1")
+            jobs = b.get("jobs")
+            if not isinstance(jobs, Mapping) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in jobs.values()
+            ):
+                raise InputError(f"{source}: {where}.jobs: must map shape id to an integer >= 0")
+            bins.append(Bin(b["offering"], count, dict(jobs)))
+        buckets.append(bins)
+    selected = data["selected"]
+    if not isinstance(selected, list) or not all(isinstance(s, str) for s in selected):
+        raise InputError(f"{source}: selected: must be an array of offering keys")
+    return Plan(
+        status=data["status"],
+        reason=str(data.get("reason", "")),
+        cost_usd=_num(source, "cost_usd", data["cost_usd"]),
+        objective_usd=_num(source, "objective_usd", data["objective_usd"]),
+        lower_bound_usd=_num(source, "lower_bound_usd", data["lower_bound_usd"]),
+        gap=_num(source, "gap", data["gap"]),
+        solve_seconds=_num(source, "solve_seconds", data.get("solve_seconds", 0.0)),
+        selected=list(selected),
+        buckets=buckets,
+        stats=dict(data.get("stats") or {}),
+    )
+
+
+def load_plan(path: str | Path) -> Plan:
+    p = Path(path)
+    try:
+        return plan_from_dict(json.loads(p.read_text(encoding="utf-8")), p.name)
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p} line {exc.lineno}: not valid JSON: {exc.msg}") from None

@@ -1,0 +1,361 @@
+"""`batchopt.problem/v1`: the fleet-mix problem as typed records, and its JSON form.
+
+The document is the only input of the solver, so it is checked field by field on load: a wrong value
+is reported with its JSON path (`offerings[3].price_per_hour: must be >= 0`) instead of surfacing as
+a numpy error deep in the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optimizer.errors import InputError
+
+PROBLEM_SCHEMA = "batchopt.problem/v1"
+CAPACITY_TYPES = ("SPOT", "ON_DEMAND")
+ARCHES = ("x86_64", "arm64")
+#: Slack on capacity comparisons: catalogue vCPUs and MiB are integers, shapes may be fractional.
+FIT_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A class of jobs with identical (rounded-up) requests; `arch=None` runs on either architecture."""
+
+    id: str
+    vcpus: float
+    memory_mib: float
+    gpus: int = 0
+    arch: str | None = None
+    spot_ok: bool = True
+
+
+@dataclass(frozen=True)
+class Offering:
+    """One instance type bought one way; `memory_mib` is what jobs can allocate, not the nominal size.
+
+    `interruption_rate` is the probability per instance-hour that a spot instance is reclaimed.
+    """
+
+    instance_type: str
+    capacity_type: str
+    vcpus: float
+    memory_mib: float
+    gpus: int
+    arch: str
+    price_per_hour: float
+    interruption_rate: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.instance_type}/{self.capacity_type}"
+
+    @property
+    def is_spot(self) -> bool:
+        return self.capacity_type == "SPOT"
+
+    def hourly_objective(self, interruption_cost_factor: float) -> float:
+        """Price plus the expected re-run cost per hour (spot only)."""
+        if not self.is_spot:
+            return self.price_per_hour
+        return self.price_per_hour * (1.0 + self.interruption_rate * interruption_cost_factor)
+
+    def can_host(self, shape: Shape) -> bool:
+        return (
+            shape.vcpus <= self.vcpus + FIT_TOLERANCE
+            and shape.memory_mib <= self.memory_mib + FIT_TOLERANCE
+            and shape.gpus <= self.gpus
+            and (shape.arch is None or shape.arch == self.arch)
+            and (shape.spot_ok or not self.is_spot)
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Business limits on the mix.
+
+    - `max_instance_types`: cap on selected offerings (the total length of the spot and on-demand
+      CEs' `instanceTypes`); None = no cap.
+    - `min_spot_instance_types`: K >= 2 means no spot offering may provide more than 1/K of the spot
+      instance vCPU-hours, so a reclaim wave in one pool takes at most that share (0 or 1 = off).
+    - `max_spot_share`: cap on the share of job vCPU-hours that run on spot (work exposed to reclaim).
+    - `interruption_cost_factor`: hours of rework one reclaim costs, multiplying the spot
+      `interruption_rate` into an expected cost per instance-hour.
+    - `gap_target`: relative gap at which the search stops early.
+    """
+
+    max_instance_types: int | None = None
+    min_spot_instance_types: int = 0
+    max_spot_share: float | None = None
+    interruption_cost_factor: float = 1.0
+    time_limit_seconds: float = 30.0
+    gap_target: float = 0.005
+
+    @property
+    def diversification(self) -> int:
+        return self.min_spot_instance_types if self.min_spot_instance_types >= 2 else 0
+
+    @property
+    def couples_buckets(self) -> bool:
+        return (
+            self.max_instance_types is not None
+            or self.diversification > 0
+            or (self.max_spot_share is not None and self.max_spot_share < 1.0)
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    bucket_seconds: float
+    shapes: tuple[Shape, ...]
+    demand: np.ndarray  # int64, shape (len(shapes), n_buckets)
+    offerings: tuple[Offering, ...]
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def n_buckets(self) -> int:
+        return int(self.demand.shape[1])
+
+    @property
+    def bucket_hours(self) -> float:
+        return self.bucket_seconds / 3600.0
+
+    def with_policy(self, policy: Policy) -> Problem:
+        return Problem(self.bucket_seconds, self.shapes, self.demand, self.offerings, policy)
+
+    def with_offerings(self, offerings: Sequence[Offering]) -> Problem:
+        return Problem(self.bucket_seconds, self.shapes, self.demand, tuple(offerings), self.policy)
+
+
+# ---------------------------------------------------------------------------------------------------
+# JSON <-> records
+
+
+class _Reader:
+    """Typed access to one JSON object that names the offending path in every error."""
+
+    def __init__(self, source: str, path: str, obj: Any) -> None:
+        if not isinstance(obj, Mapping):
+            raise InputError(f"{source}: {path or 'document'}: must be an object")
+        self.source, self.path, self.obj = source, path, obj
+
+    def where(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, message: str) -> InputError:
+        return InputError(f"{self.source}: {self.where(name)}: {message}")
+
+    def has(self, name: str) -> bool:
+        return self.obj.get(name) is not None
+
+    def raw(self, name: str) -> Any:
+        if name not in self.obj:
+            raise self.fail(name, "is required")
+        return self.obj[name]
+
+    def number(
+        self,
+        name: str,
+        *,
+        minimum: float | None = None,
+        above: float | None = None,
+        maximum: float | None = None,
+        default: float | None = None,
+    ) -> float:
+        if default is not None and not self.has(name):
+            return default
+        value = self.raw(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(name, "must be a finite number")
+        if minimum is not None and value < minimum:
+            raise self.fail(name, f"must be >= {minimum:g}")
+        if above is not None and value <= above:
+            raise self.fail(name, f"must be > {above:g}")
+        if maximum is not None and value > maximum:
+            raise self.fail(name, f"must be <= {maximum:g}")
+        return float(value)
+
+    def integer(self, name: str, *, minimum: int = 0, default: int | None = None) -> int:
+        if default is not None and not self.has(name):
+            return default
+        value = self.raw(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise self.fail(name, "must be an integer")
+        if value < minimum:
+            raise self.fail(name, f"must be >= {minimum}")
+        return int(value)
+
+    def text(self, name: str, *, choices: Sequence[str] | None = None, optional: bool = False) -> str | None:
+        if optional and not self.has(name):
+            return None
+        value = self.raw(name)
+        if not isinstance(value, str) or not value:
+            raise self.fail(name, "must be a non-empty string")
+        if choices is not None and value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        if not self.has(name):
+            return default
+        value = self.obj[name]
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def array(self, name: str) -> list[Any]:
+        value = self.raw(name)
+        if not isinstance(value, list):
+            raise self.fail(name, "must be an array")
+        return value
+
+
+def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") -> Policy:
+    r = _Reader(source, path, data)
+    max_types = r.integer("max_instance_types", minimum=1) if r.has("max_instance_types") else None
+    share = r.number("max_spot_share", minimum=0.0, maximum=1.0) if r.has("max_spot_share") else None
+    return Policy(
+        max_instance_types=max_types,
+        min_spot_instance_types=r.integer("min_spot_instance_types", minimum=0, default=0),
+        max_spot_share=share,
+        interruption_cost_factor=r.number("interruption_cost_factor", minimum=0.0, default=1.0),
+        time_limit_seconds=r.number("time_limit_seconds", above=0.0, default=30.0),
+        gap_target=r.number("gap_target", minimum=0.0, maximum=1.0, default=0.005),
+    )
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    return {
+        "max_instance_types": policy.max_instance_types,
+        "min_spot_instance_types": policy.min_spot_instance_types,
+        "max_spot_share": policy.max_spot_share,
+        "interruption_cost_factor": policy.interruption_cost_factor,
+        "time_limit_seconds": policy.time_limit_seconds,
+        "gap_target": policy.gap_target,
+    }
+
+
+def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
+    r = _Reader(source, f"shapes[{index}]", data)
+    return Shape(
+        id=str(r.text("id")),
+        vcpus=r.number("vcpus", above=0.0),
+        memory_mib=r.number("memory_mib", above=0.0),
+        gpus=r.integer("gpus", default=0),
+        arch=r.text("arch", choices=ARCHES, optional=True),
+        spot_ok=r.boolean("spot_ok", default=True),
+    )
+
+
+def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
+    r = _Reader(source, f"offerings[{index}]", data)
+    return Offering(
+        instance_type=str(r.text("instance_type")),
+        capacity_type=str(r.text("capacity_type", choices=CAPACITY_TYPES)),
+        vcpus=r.number("vcpus", above=0.0),
+        memory_mib=r.number("memory_mib", above=0.0),
+        gpus=r.integer("gpus", default=0),
+        arch=str(r.text("arch", choices=ARCHES)),
+        price_per_hour=r.number("price_per_hour", minimum=0.0),
+        interruption_rate=r.number("interruption_rate", minimum=0.0, maximum=1.0, default=0.0),
+    )
+
+
+def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
+    r = _Reader(source, "", data)
+    schema = r.raw("schema")
+    if schema != PROBLEM_SCHEMA:
+        raise r.fail("schema", f"must be {PROBLEM_SCHEMA!r}, got {schema!r}")
+    bucket_seconds = r.number("bucket_seconds", above=0.0)
+    n_buckets = r.integer("buckets", minimum=1)
+    shapes = tuple(_shape_from_dict(source, i, s) for i, s in enumerate(r.array("shapes")))
+    seen: set[str] = set()
+    for i, shape in enumerate(shapes):
+        if shape.id in seen:
+            raise InputError(f"{source}: shapes[{i}].id: duplicate shape id {shape.id!r}")
+        seen.add(shape.id)
+    offerings = tuple(_offering_from_dict(source, i, o) for i, o in enumerate(r.array("offerings")))
+    keys: set[str] = set()
+    for i, offering in enumerate(offerings):
+        if offering.key in keys:
+            raise InputError(f"{source}: offerings[{i}]: duplicate offering {offering.key!r}")
+        keys.add(offering.key)
+    demand_obj = r.raw("demand")
+    if not isinstance(demand_obj, Mapping):
+        raise r.fail("demand", "must be an object mapping shape id to an array of counts")
+    for name in demand_obj:
+        if name not in seen:
+            raise InputError(f"{source}: demand.{name}: not a shape id")
+    demand = np.zeros((len(shapes), n_buckets), dtype=np.int64)
+    for i, shape in enumerate(shapes):
+        series = demand_obj.get(shape.id)
+        if series is None:
+            raise InputError(f"{source}: demand.{shape.id}: is required (one count per bucket)")
+        if not isinstance(series, list) or len(series) != n_buckets:
+            raise InputError(f"{source}: demand.{shape.id}: must be an array of {n_buckets} counts")
+        for t, value in enumerate(series):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value != int(value)
+                or value < 0
+            ):
+                raise InputError(f"{source}: demand.{shape.id}[{t}]: must be an integer >= 0")
+        demand[i] = np.asarray(series, dtype=np.int64)
+    policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()
+    return Problem(bucket_seconds, shapes, demand, offerings, policy)
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "schema": PROBLEM_SCHEMA,
+        "bucket_seconds": problem.bucket_seconds,
+        "buckets": problem.n_buckets,
+        "shapes": [
+            {
+                "id": s.id,
+                "vcpus": s.vcpus,
+                "memory_mib": s.memory_mib,
+                "gpus": s.gpus,
+                "arch": s.arch,
+                "spot_ok": s.spot_ok,
+            }
+            for s in problem.shapes
+        ],
+        "demand": {s.id: problem.demand[i].tolist() for i, s in enumerate(problem.shapes)},
+        "offerings": [
+            {
+                "instance_type": o.instance_type,
+                "capacity_type": o.capacity_type,
+                "vcpus": o.vcpus,
+                "memory_mib": o.memory_mib,
+                "gpus": o.gpus,
+                "arch": o.arch,
+                "price_per_hour": o.price_per_hour,
+                "interruption_rate": o.interruption_rate,
+            }
+            for o in problem.offerings
+        ],
+        "policy": policy_to_dict(problem.policy),
+    }
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate a problem file; every failure is an `InputError` naming file and field."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{p} line {exc.lineno}: not valid JSON: {exc.msg}") from None
+    return problem_from_dict(data, p.name)

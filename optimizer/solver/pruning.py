@@ -1,0 +1,55 @@
+"""Dominance pruning: drop offerings that another offering beats on price while hosting everything.
+
+Offering B dominates A when both are bought the same way (spot or on-demand: shapes that must avoid
+spot care), share the architecture, B has at least A's vCPUs, memory and GPUs, and B's hourly
+objective is no higher. Any bin of A then fits in B for no more money, so removing A loses nothing:
+this stays exact under `max_instance_types` (selected offerings are counted, and swapping A for B
+never adds one) and `max_spot_share` (measured on job vCPU-hours, which a swap does not change).
+It is NOT exact under spot diversification (moving A's capacity onto B can overfill B's pool), so
+spot offerings are kept whole when that policy is on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.solver.problem import Offering, Problem
+
+
+def useful_offerings(problem: Problem) -> list[Offering]:
+    """Offerings that can host at least one shape with demand."""
+    active = [s for i, s in enumerate(problem.shapes) if problem.demand[i].any()]
+    return [o for o in problem.offerings if any(o.can_host(s) for s in active)]
+
+
+def prune_dominated(problem: Problem) -> tuple[list[Offering], dict[str, str]]:
+    """Undominated useful offerings, and for each removed key the key that dominates it."""
+    icf = problem.policy.interruption_cost_factor
+    candidates = useful_offerings(problem)
+    keep_spot_whole = problem.policy.diversification > 0
+    removed: dict[str, str] = {}
+    kept: list[Offering] = []
+    groups: dict[tuple[str, str], list[Offering]] = {}
+    for o in candidates:
+        groups.setdefault((o.capacity_type, o.arch), []).append(o)
+    for (capacity_type, _arch), group in groups.items():
+        if keep_spot_whole and capacity_type == "SPOT":
+            kept.extend(group)
+            continue
+        # Order so that any dominator comes before what it dominates: cheapest first, then larger.
+        group.sort(key=lambda o: (o.hourly_objective(icf), -o.vcpus, -o.memory_mib, -o.gpus, o.instance_type))
+        caps = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in group], dtype=float)
+        price = np.array([o.hourly_objective(icf) for o in group])
+        alive = np.ones(len(group), dtype=bool)
+        for j in range(len(group)):
+            if not alive[j]:
+                continue
+            dominated = (caps[j + 1 :] <= caps[j]).all(axis=1) & (price[j + 1 :] >= price[j])
+            hit = np.flatnonzero(dominated & alive[j + 1 :]) + j + 1
+            alive[hit] = False
+            for h in hit:
+                removed[group[h].key] = group[j].key
+        kept.extend(o for o, a in zip(group, alive, strict=True) if a)
+    order = {o.key: n for n, o in enumerate(problem.offerings)}
+    kept.sort(key=lambda o: order[o.key])
+    return kept, removed

@@ -1,0 +1,343 @@
+"""Solve a fleet-mix problem: prune, column generation (bound), integer master (plan), checks.
+
+Never raises for an unsolvable problem: INFEASIBLE and TIMEOUT come back as plans with a reason.
+The clock is passed in (pure layer): `solve(problem, clock=time.monotonic)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.solver.assemble import RawBin, build_plan, empty_plan
+from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
+from optimizer.solver.column_generation import LpOutcome, column_generation
+from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
+from optimizer.solver.integer_master import solve_integer_master
+from optimizer.solver.plan import Plan
+from optimizer.solver.problem import Problem
+from optimizer.solver.pruning import prune_dominated
+from optimizer.solver.validate import validate_plan
+
+#: Share of the time limit column generation may use before the integer phase must start.
+LP_TIME_SHARE = 0.55
+#: Single-shape seed patterns per shape and capacity type (cheapest per job first).
+SEEDS_PER_SHAPE = 3
+
+
+@dataclass(frozen=True)
+class LpEstimate:
+    """What `--lp` answers: the bound and the fractional mix, no integer plan."""
+
+    lower_bound_usd: float
+    lp_objective_usd: float
+    converged: bool
+    feasible: bool
+    instance_hours: dict[str, float]
+    solve_seconds: float
+
+
+def _unhostable(problem: Problem) -> str | None:
+    for i, shape in enumerate(problem.shapes):
+        if problem.demand[i].any() and not any(o.can_host(shape) for o in problem.offerings):
+            return (
+                f"shape {shape.id} ({shape.vcpus:g} vCPU, {shape.memory_mib:g} MiB, {shape.gpus} GPU, "
+                f"arch {shape.arch or 'any'}, spot_ok={shape.spot_ok}) fits no offering"
+            )
+    return None
+
+
+def _seed_pool(prep: Prepared, pool: PatternPool, pairs: set[tuple[int, int]]) -> None:
+    s_count = len(prep.sizes)
+    for s in range(s_count):
+        classes = np.flatnonzero(prep.demand[s] > 0)
+        if classes.size == 0:
+            continue
+        fit = np.full(len(prep.offerings), np.inf)
+        for d in range(3):
+            if prep.sizes[s, d] > 0:
+                fit = np.minimum(fit, np.floor((prep.caps[:, d] + 1e-9) / prep.sizes[s, d]))
+        for spot_flag in (False, True):
+            ok = np.flatnonzero(prep.compat[:, s] & (fit >= 1) & (prep.spot == spot_flag))
+            if ok.size == 0:
+                continue
+            per_job = prep.hourly[ok] / fit[ok]
+            for o in ok[np.argsort(per_job)[:SEEDS_PER_SHAPE]]:
+                for u in classes:
+                    counts = np.zeros(s_count, dtype=np.int64)
+                    counts[s] = int(min(fit[o], prep.demand[s, u]))
+                    pid, _ = pool.add(int(o), counts)
+                    pairs.add((pid, int(u)))
+
+
+def _seed_from_plan(prep: Prepared, plan: Plan, pool: PatternPool, pairs: set[tuple[int, int]]) -> None:
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    shape_index = {s.id: i for i, s in enumerate(prep.problem.shapes)}
+    seen_class: set[int] = set()
+    for t, bins in enumerate(plan.buckets):
+        u = int(prep.bucket_class[t])
+        if u < 0 or u in seen_class:
+            continue
+        seen_class.add(u)
+        for b in bins:
+            o = index.get(b.offering)
+            if o is None:
+                continue  # pruned: a dominating offering hosts the same jobs for no more
+            counts = np.zeros(len(prep.sizes), dtype=np.int64)
+            for sid, n in b.jobs.items():
+                counts[shape_index[sid]] = n
+            pid, _ = pool.add(o, counts)
+            pairs.add((pid, u))
+
+
+def _class_bins(prep: Prepared, cols: Columns, values: np.ndarray) -> list[list[RawBin]]:
+    out: list[list[RawBin]] = [[] for _ in range(prep.n_classes)]
+    for n in np.flatnonzero(values > 0.5):
+        out[int(cols.bucket_class[n])].append(
+            (prep.offerings[int(cols.offering[n])].key, round(float(values[n])), cols.counts[n])
+        )
+    return out
+
+
+def _stats(prep: Prepared, problem: Problem, lp: LpOutcome, pool: PatternPool, **extra: object) -> dict:
+    return {
+        "offerings": len(problem.offerings),
+        "offerings_after_pruning": len(prep.offerings),
+        "bucket_classes": prep.n_classes,
+        "patterns": len(pool),
+        "columns": len(lp.columns),
+        "lp_rounds": lp.iterations,
+        "pricing_calls": lp.pricing_calls,
+        "lp_objective_usd": round(lp.objective, 6),
+        "lp_converged": lp.converged,
+        **extra,
+    }
+
+
+def _run_lp(problem: Problem, clock: Callable[[], float], deadline: float):
+    offerings, _removed = prune_dominated(problem)
+    prep = prepare(problem, offerings)
+    pool = PatternPool(len(problem.shapes))
+    pairs: set[tuple[int, int]] = set()
+    _seed_pool(prep, pool, pairs)
+    return prep, pool, pairs
+
+
+def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    start = clock()
+    limit = problem.policy.time_limit_seconds
+    reason = _unhostable(problem)
+    if reason is not None:
+        return empty_plan(problem, "INFEASIBLE", reason, lower_bound=0.0, solve_seconds=clock() - start)
+    if not problem.demand.any():
+        return build_plan(
+            problem,
+            [],
+            np.full(problem.n_buckets, -1),
+            np.zeros((len(problem.shapes), 0)),
+            status="OPTIMAL",
+            reason="no demand",
+            lower_bound=0.0,
+            solve_seconds=clock() - start,
+        )
+    prep, pool, pairs = _run_lp(problem, clock, start + limit)
+    # Heuristic (b) on the full catalogue: a seed for the pool and, when it meets the policy, the
+    # incumbent the optimizer must beat.
+    incumbent: Plan | None = None
+    heuristic = cheapest_fit(problem)
+    if heuristic.has_solution:
+        _seed_from_plan(prep, heuristic, pool, pairs)
+        heuristic.status = "FEASIBLE"
+        if not _policy_violations(problem, heuristic):
+            incumbent = heuristic
+    lp = column_generation(prep, pool, pairs, deadline=start + LP_TIME_SHARE * limit, clock=clock)
+    lp_seconds = clock() - start
+    bound = lp.lower_bound
+    if lp.proven_infeasible:
+        return empty_plan(
+            problem,
+            "INFEASIBLE",
+            _infeasible_reason(problem),
+            lower_bound=bound,
+            solve_seconds=clock() - start,
+            stats=_stats(prep, problem, lp, pool),
+        )
+    # LP rounding: floor every column and cover what is left with cheapest-fit bins. The residual
+    # patterns also join the integer master, which otherwise only sees patterns the LP liked.
+    cols = lp.columns
+    if lp.feasible:
+        cols, values = _floor_and_cover(prep, pool, lp.columns, lp.values)
+        rounded = _plan_from(prep, problem, cols, values, bound, clock() - start)
+        if not _policy_violations(problem, rounded) and (
+            incumbent is None or rounded.objective_usd < incumbent.objective_usd
+        ):
+            incumbent = rounded
+        reduced = np.concatenate([lp.reduced_costs, np.zeros(len(cols) - len(lp.columns))])
+        lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
+    else:
+        reduced, lp_values = lp.reduced_costs, lp.values
+    gap_target = problem.policy.gap_target
+    mip_status = "skipped"
+    if incumbent is None or _gap(incumbent.objective_usd, bound) > gap_target:
+        if incumbent is not None:
+            slack = incumbent.objective_usd - bound
+            keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
+            cols = _subset(cols, keep)
+        remaining = start + limit * 0.95 - clock()
+        # HiGHS checks its clock between nodes and overshoots on hard models: leave it headroom.
+        mip = solve_integer_master(
+            prep, cols, time_limit=max(0.7 * remaining, 0.1), relative_gap=gap_target / 4
+        )
+        mip_status = mip.status
+        if mip.status == "SOLVED":
+            plan = _plan_from(prep, problem, cols, mip.values, bound, clock() - start)
+            if not _policy_violations(problem, plan) and (
+                incumbent is None or plan.objective_usd < incumbent.objective_usd - 1e-9
+            ):
+                incumbent = plan
+    stats = _stats(
+        prep,
+        problem,
+        lp,
+        pool,
+        mip=mip_status,
+        lp_seconds=round(lp_seconds, 3),
+        heuristic_objective_usd=round(heuristic.objective_usd, 6),
+    )
+    elapsed = clock() - start
+    if incumbent is None:
+        if mip_status == "INFEASIBLE" and problem.policy.max_instance_types is not None:
+            return empty_plan(
+                problem,
+                "INFEASIBLE",
+                f"no plan found with at most {problem.policy.max_instance_types} offerings "
+                "among the generated patterns",
+                lower_bound=bound,
+                solve_seconds=elapsed,
+                stats=stats,
+            )
+        return empty_plan(
+            problem,
+            "TIMEOUT",
+            f"time limit {limit:g} s reached before a feasible plan",
+            lower_bound=bound,
+            solve_seconds=elapsed,
+            stats=stats,
+        )
+    gap = _gap(incumbent.objective_usd, bound)
+    if gap <= 1e-6:
+        status, why = "OPTIMAL", "objective equals the lower bound"
+    elif gap <= gap_target:
+        status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
+    else:
+        timed_out = clock() - start >= 0.9 * limit or not lp.converged
+        status = "FEASIBLE"
+        why = f"gap {gap:.3%} above target {gap_target:.3%}" + (
+            f" at the time limit {limit:g} s" if timed_out else ""
+        )
+    source = incumbent.stats.get("heuristic")
+    if source:
+        why += f" (best plan from the {source} heuristic)"
+    plan = incumbent
+    plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
+    plan.lower_bound_usd = min(bound, plan.objective_usd)
+    plan.gap = gap
+    return plan
+
+
+def _floor_and_cover(
+    prep: Prepared, pool: PatternPool, cols: Columns, values: np.ndarray
+) -> tuple[Columns, np.ndarray]:
+    """Columns extended with residual-cover patterns, and integer values: floor(LP) + residual bins."""
+    floor = np.floor(values + 1e-9)
+    covered = np.zeros_like(prep.demand)
+    np.add.at(covered.T, cols.bucket_class, floor[:, None] * cols.counts)
+    residual = np.maximum(prep.demand - covered, 0)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    extra_pairs: list[tuple[int, int]] = []
+    extra_values: list[float] = []
+    for u in np.flatnonzero(residual.any(axis=0)):
+        for key, count, jobs in cheapest_fit_bins(prep, residual[:, u]) or []:
+            pid, _ = pool.add(index[key], jobs)
+            extra_pairs.append((pid, int(u)))
+            extra_values.append(float(count))
+    if not extra_pairs:
+        return cols, floor
+    extra = make_columns(prep, pool, np.array(extra_pairs, dtype=np.int64))
+    merged = Columns(
+        pattern=np.concatenate([cols.pattern, extra.pattern]),
+        bucket_class=np.concatenate([cols.bucket_class, extra.bucket_class]),
+        offering=np.concatenate([cols.offering, extra.offering]),
+        counts=np.vstack([cols.counts, extra.counts]),
+        cost=np.concatenate([cols.cost, extra.cost]),
+        weight_hours=np.concatenate([cols.weight_hours, extra.weight_hours]),
+    )
+    return merged, np.concatenate([floor, np.array(extra_values)])
+
+
+def _gap(objective: float, bound: float) -> float:
+    return 0.0 if objective <= 0 else max(0.0, (objective - bound) / objective)
+
+
+def _subset(cols: Columns, keep: np.ndarray) -> Columns:
+    return Columns(
+        pattern=cols.pattern[keep],
+        bucket_class=cols.bucket_class[keep],
+        offering=cols.offering[keep],
+        counts=cols.counts[keep],
+        cost=cols.cost[keep],
+        weight_hours=cols.weight_hours[keep],
+    )
+
+
+def _plan_from(
+    prep: Prepared, problem: Problem, cols: Columns, values: np.ndarray, bound: float, elapsed: float
+) -> Plan:
+    return build_plan(
+        problem,
+        _class_bins(prep, cols, values),
+        prep.bucket_class,
+        prep.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=bound,
+        solve_seconds=elapsed,
+    )
+
+
+def _policy_violations(problem: Problem, plan: Plan) -> list[str]:
+    return validate_plan(problem, plan)
+
+
+def _infeasible_reason(problem: Problem) -> str:
+    p = problem.policy
+    parts = []
+    if p.max_spot_share is not None:
+        parts.append(f"max_spot_share={p.max_spot_share:g}")
+    if p.diversification:
+        parts.append(f"min_spot_instance_types={p.min_spot_instance_types}")
+    limits = ", ".join(parts) or "no policy limits"
+    return f"demand cannot be covered under {limits} (LP relaxation infeasible)"
+
+
+def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
+    """Column generation only: an instant what-if answer (bound and fractional mix)."""
+    start = clock()
+    if _unhostable(problem) is not None or not problem.demand.any():
+        return LpEstimate(0.0, 0.0, True, not _unhostable(problem), {}, clock() - start)
+    prep, pool, pairs = _run_lp(problem, clock, start + problem.policy.time_limit_seconds)
+    lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
+    hours: dict[str, float] = {}
+    for n in np.flatnonzero(lp.values > 1e-9):
+        key = prep.offerings[int(lp.columns.offering[n])].key
+        hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
+    return LpEstimate(
+        lp.lower_bound,
+        lp.objective,
+        lp.converged,
+        lp.feasible,
+        dict(sorted(hours.items(), key=lambda kv: -kv[1])),
+        clock() - start,
+    )

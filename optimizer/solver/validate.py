@@ -1,0 +1,133 @@
+"""Checks a plan against its problem without any solver code: fit, demand, policy, cost, bound.
+
+Written from the problem definition alone (it imports nothing from the model), so a modelling bug
+in the solver cannot hide itself: tests and benchmarks run every plan through `validate_plan`.
+"""
+
+from __future__ import annotations
+
+from optimizer.solver.plan import Plan, relative_gap
+from optimizer.solver.problem import Offering, Problem
+
+#: Relative slack for money and share comparisons (plans are written rounded to 1e-6).
+REL_TOL = 1e-6
+ABS_TOL = 1e-5
+
+
+def _close_or_below(value: float, limit: float) -> bool:
+    return value <= limit + ABS_TOL + REL_TOL * abs(limit)
+
+
+def validate_plan(problem: Problem, plan: Plan) -> list[str]:
+    """Every violation as one readable line; an empty list means the plan is valid."""
+    errors: list[str] = []
+    if not plan.has_solution:
+        if any(plan.buckets and b for b in plan.buckets):
+            errors.append(f"status {plan.status} but the plan has bins")
+        if not plan.reason:
+            errors.append(f"status {plan.status} without a reason")
+        return errors
+    if len(plan.buckets) != problem.n_buckets:
+        return [f"plan has {len(plan.buckets)} buckets, problem has {problem.n_buckets}"]
+    offerings: dict[str, Offering] = {o.key: o for o in problem.offerings}
+    shape_index = {s.id: i for i, s in enumerate(problem.shapes)}
+    hours = problem.bucket_hours
+    icf = problem.policy.interruption_cost_factor
+    cost = objective = 0.0
+    used: set[str] = set()
+    spot_job_vcpu_hours = 0.0
+    instance_vcpu_hours: dict[str, float] = {}
+    for t, bins in enumerate(plan.buckets):
+        hosted = [0] * len(problem.shapes)
+        for k, b in enumerate(bins):
+            where = f"bucket {t} bin {k} ({b.offering})"
+            offering = offerings.get(b.offering)
+            if offering is None:
+                errors.append(f"{where}: unknown offering")
+                continue
+            if b.count < 1:
+                errors.append(f"{where}: count {b.count} < 1")
+                continue
+            vcpus = memory = 0.0
+            gpus = 0
+            for shape_id, n in b.jobs.items():
+                i = shape_index.get(shape_id)
+                if i is None:
+                    errors.append(f"{where}: unknown shape {shape_id!r}")
+                    continue
+                if n < 0:
+                    errors.append(f"{where}: negative job count for {shape_id}")
+                    continue
+                if n == 0:
+                    continue
+                shape = problem.shapes[i]
+                if not offering.can_host(shape):
+                    errors.append(f"{where}: cannot host shape {shape_id} (size, arch or spot_ok)")
+                vcpus += n * shape.vcpus
+                memory += n * shape.memory_mib
+                gpus += n * shape.gpus
+                hosted[i] += n * b.count
+                if offering.is_spot:
+                    spot_job_vcpu_hours += n * b.count * shape.vcpus * hours
+            if vcpus > offering.vcpus + 1e-9 or memory > offering.memory_mib + 1e-9 or gpus > offering.gpus:
+                errors.append(
+                    f"{where}: jobs need {vcpus:g} vCPU/{memory:g} MiB/{gpus} GPU, instance has "
+                    f"{offering.vcpus:g}/{offering.memory_mib:g}/{offering.gpus}"
+                )
+            used.add(b.offering)
+            cost += b.count * offering.price_per_hour * hours
+            objective += b.count * offering.hourly_objective(icf) * hours
+            if offering.is_spot:
+                instance_vcpu_hours[b.offering] = (
+                    instance_vcpu_hours.get(b.offering, 0.0) + b.count * offering.vcpus * hours
+                )
+        for i, shape in enumerate(problem.shapes):
+            if hosted[i] < problem.demand[i, t]:
+                errors.append(
+                    f"bucket {t}: shape {shape.id} hosted {hosted[i]} < demand {problem.demand[i, t]}"
+                )
+    errors.extend(_policy_errors(problem, plan, used, spot_job_vcpu_hours, instance_vcpu_hours))
+    if abs(cost - plan.cost_usd) > ABS_TOL + REL_TOL * cost:
+        errors.append(f"cost_usd {plan.cost_usd:.6f} but bins cost {cost:.6f}")
+    if abs(objective - plan.objective_usd) > ABS_TOL + REL_TOL * objective:
+        errors.append(f"objective_usd {plan.objective_usd:.6f} but bins give {objective:.6f}")
+    if not _close_or_below(plan.lower_bound_usd, plan.objective_usd):
+        errors.append(f"lower_bound_usd {plan.lower_bound_usd:.6f} above objective {plan.objective_usd:.6f}")
+    if abs(relative_gap(plan.objective_usd, plan.lower_bound_usd) - plan.gap) > 1e-5:
+        errors.append(f"gap {plan.gap} does not match objective and bound")
+    return errors
+
+
+def _policy_errors(
+    problem: Problem,
+    plan: Plan,
+    used: set[str],
+    spot_job_vcpu_hours: float,
+    instance_vcpu_hours: dict[str, float],
+) -> list[str]:
+    policy = problem.policy
+    errors: list[str] = []
+    selected = set(plan.selected)
+    if not used <= selected:
+        errors.append(f"offerings used but not selected: {', '.join(sorted(used - selected))}")
+    if policy.max_instance_types is not None and len(selected) > policy.max_instance_types:
+        errors.append(f"{len(selected)} offerings selected > max_instance_types {policy.max_instance_types}")
+    if policy.max_spot_share is not None:
+        total = sum(
+            float(problem.demand[i].sum()) * s.vcpus * problem.bucket_hours
+            for i, s in enumerate(problem.shapes)
+        )
+        if not _close_or_below(spot_job_vcpu_hours, policy.max_spot_share * total):
+            errors.append(
+                f"spot job vCPU-hours {spot_job_vcpu_hours:.3f} > max_spot_share {policy.max_spot_share} "
+                f"of {total:.3f}"
+            )
+    k = policy.diversification
+    if k:
+        spot_total = sum(instance_vcpu_hours.values())
+        for key, value in sorted(instance_vcpu_hours.items()):
+            if not _close_or_below(value, spot_total / k):
+                errors.append(
+                    f"spot pool {key} has {value:.3f} of {spot_total:.3f} spot vCPU-hours, more than 1/{k}"
+                )
+    return errors

@@ -1,0 +1,129 @@
+"""Solver behaviour: optimal on hand-checkable cases, honest bounds, policies, INFEASIBLE as a plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.solver.baselines import cheapest_fit
+from optimizer.solver.problem import Offering, Policy, Problem, Shape
+from optimizer.solver.validate import validate_plan
+from tests.solver_helpers import offerings, random_problem, run, shapes
+
+
+def test_hand_checked_optimum_mixes_jobs_on_one_instance() -> None:
+    # One 3-vCPU job and one 1-vCPU job: a 4-vCPU box ($0.17) beats a 4-vCPU + 2-vCPU pair or two boxes.
+    sh = (Shape("big", 3, 1000), Shape("small", 1, 1000))
+    offs = (
+        Offering("two", "ON_DEMAND", 2, 4000, 0, "x86_64", 0.10),
+        Offering("four", "ON_DEMAND", 4, 8000, 0, "x86_64", 0.17),
+    )
+    problem = Problem(3600, sh, np.array([[1], [1]]), offs, Policy(time_limit_seconds=5))
+    plan = run(problem)
+    assert plan.status == "OPTIMAL"
+    assert plan.cost_usd == pytest.approx(0.17)
+    assert [(b.offering, b.count, dict(b.jobs)) for b in plan.buckets[0]] == [
+        ("four/ON_DEMAND", 1, {"big": 1, "small": 1})
+    ]
+    assert validate_plan(problem, plan) == []
+
+
+def test_identical_buckets_share_one_solution_and_empty_buckets_stay_empty() -> None:
+    demand = np.zeros((5, 6), dtype=np.int64)
+    demand[0, [0, 2, 4]] = 3
+    problem = Problem(1800, shapes(), demand, offerings(), Policy(time_limit_seconds=5))
+    plan = run(problem)
+    assert plan.stats["bucket_classes"] == 1
+    assert plan.buckets[1] == [] and plan.buckets[3] == []
+    assert plan.buckets[0] == plan.buckets[2] == plan.buckets[4]
+    assert validate_plan(problem, plan) == []
+
+
+def test_unhostable_shape_is_infeasible_with_reason_not_exception() -> None:
+    sh = (Shape("huge", 64, 1000),)
+    problem = Problem(3600, sh, np.array([[1]]), offerings(), Policy())
+    plan = run(problem)
+    assert plan.status == "INFEASIBLE"
+    assert "huge" in plan.reason and "fits no offering" in plan.reason
+    assert validate_plan(problem, plan) == []
+
+
+def test_spot_only_catalogue_cannot_host_on_demand_only_shapes() -> None:
+    spot_only = tuple(o for o in offerings() if o.is_spot)
+    problem = Problem(3600, shapes(spot_ok=False), np.ones((5, 2), dtype=np.int64), spot_only, Policy())
+    plan = run(problem)
+    assert plan.status == "INFEASIBLE" and "spot_ok=False" in plan.reason
+
+
+def test_zero_spot_share_forces_on_demand() -> None:
+    problem = random_problem(4, n_buckets=4, policy=Policy(max_spot_share=0.0, time_limit_seconds=10))
+    plan = run(problem)
+    assert plan.has_solution
+    assert all(b.offering.endswith("/ON_DEMAND") for bucket in plan.buckets for b in bucket)
+    assert validate_plan(problem, plan) == []
+
+
+def test_policies_are_respected_and_cost_no_less_than_unconstrained() -> None:
+    base = random_problem(5, n_buckets=6)
+    free = run(base)
+    for policy in (
+        Policy(max_instance_types=2, time_limit_seconds=10),
+        Policy(max_spot_share=0.3, time_limit_seconds=10),
+        Policy(min_spot_instance_types=3, time_limit_seconds=10),
+    ):
+        problem = base.with_policy(policy)
+        plan = run(problem)
+        assert plan.has_solution, policy
+        assert validate_plan(problem, plan) == [], policy
+        # A limit can only raise the optimum: its plan is no cheaper than the free bound.
+        assert plan.objective_usd >= free.lower_bound_usd - 1e-6
+
+
+def test_instance_type_cap_below_what_the_shapes_need_is_infeasible() -> None:
+    sh = (Shape("cpu", 8, 2000), Shape("mem", 1, 15000))
+    offs = (
+        Offering("c", "ON_DEMAND", 8, 4000, 0, "x86_64", 0.3),
+        Offering("r", "ON_DEMAND", 2, 16000, 0, "x86_64", 0.12),
+    )
+    problem = Problem(
+        3600, sh, np.array([[1], [1]]), offs, Policy(max_instance_types=1, time_limit_seconds=5)
+    )
+    plan = run(problem)
+    assert plan.status == "INFEASIBLE"
+    assert validate_plan(problem, plan) == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n_buckets=st.integers(1, 4),
+    n_offerings=st.integers(1, 7),
+    max_types=st.one_of(st.none(), st.integers(1, 4)),
+    share=st.one_of(st.none(), st.sampled_from([0.0, 0.4, 0.8])),
+    diversity=st.sampled_from([0, 2]),
+)
+def test_random_problems_give_valid_plans_with_honest_bounds(
+    seed: int, n_buckets: int, n_offerings: int, max_types: int | None, share: float | None, diversity: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    from tests.solver_helpers import CATALOG
+
+    catalog = [CATALOG[i] for i in sorted(rng.choice(len(CATALOG), n_offerings, replace=False))]
+    demand = rng.integers(0, 5, size=(5, n_buckets))
+    policy = Policy(
+        max_instance_types=max_types,
+        max_spot_share=share,
+        min_spot_instance_types=diversity,
+        time_limit_seconds=5,
+    )
+    problem = Problem(3600, shapes(), demand, offerings(catalog=catalog), policy)
+    plan = run(problem)
+    assert plan.status in ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "TIMEOUT")
+    assert plan.reason
+    assert validate_plan(problem, plan) == []
+    if plan.has_solution:
+        assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+        if max_types is None and share is None and diversity == 0:
+            assert plan.objective_usd <= cheapest_fit(problem).objective_usd + 1e-6
