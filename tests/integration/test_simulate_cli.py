@@ -311,3 +311,62 @@ def test_a_failure_while_writing_rolls_the_whole_import_back(
         datasets_module.import_trace(engine, trace, "half", imported_at=trace.start_time)  # type: ignore[arg-type]
     engine.dispose()
     assert _count(store, datasets) == 0 and _count(store, jobs) == 0
+
+
+def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
+    """Jobs the collector stored (dataset "aws") replay without an import; unfinished ones are left out."""
+    from datetime import datetime, timedelta
+
+    from optimizer.store.upsert import bulk_upsert
+
+    t0 = datetime(2026, 11, 2, 8, 0, 0)
+    rows = []
+    for k in range(6):
+        created = t0 + timedelta(minutes=k)
+        finished = k < 5
+        rows.append(
+            {
+                "job_id": f"0c5e{k:04d}-aaaa-bbbb-cccc-000000000000",
+                "dataset": "aws",
+                "job_name": "align",
+                "queue": "genomics",
+                "status": "SUCCEEDED" if finished else "RUNNING",
+                "created_at": created,
+                "started_at": created + timedelta(seconds=30),
+                "stopped_at": created + timedelta(seconds=630) if finished else None,
+                "vcpus": 2.0,
+                "memory_mib": 4096,
+                "gpus": 0,
+                "tags": {"arch": "arm64", "team": "g"},  # a user's tag, not the job's architecture
+                "depends_on": [rows[0]["job_id"]] if k == 3 else [],
+                "retry_strategy": {"attempts": 2},
+            }
+        )
+    engine = create_store_engine(store)
+    with engine.begin() as conn:
+        bulk_upsert(conn, jobs, rows)
+    engine.dispose()
+    config = _config(tmp_path / "od.json", "EC2", 64, "BEST_FIT")
+    out, jobs_out = tmp_path / "aws.json", tmp_path / "aws.csv"
+    assert (
+        main(
+            [
+                "simulate",
+                "--dataset",
+                "aws",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--jobs-out",
+                str(jobs_out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["jobs"] == 5 and result["succeeded"] == 5
+    attempts = pd.read_csv(jobs_out).set_index("job_id")
+    assert attempts["instance_type"].str.match(r"^(m5|c5)\.").all()  # x86 types: the tag was ignored
+    first, dependent = rows[0]["job_id"], rows[3]["job_id"]
+    assert attempts.loc[dependent, "started_at"] >= attempts.loc[first, "ended_at"]
