@@ -9,7 +9,9 @@ imports, so adding a job never means editing this file:
     register_job(
         "weekly-report",
         "optimizer.report.scheduled:weekly_report_job",
-        trigger=lambda s: cron(s, day_of_week=s.schedule.report_weekday, hour=s.schedule.report_hour),
+        trigger=lambda s: cron(
+            s, day_of_week=s.schedule.report_weekday, hour=s.schedule.report_hour, timezone=s.report.timezone
+        ),
         description="weekly cost report",
     )
 
@@ -95,12 +97,13 @@ def discover_jobs() -> list[ScheduledJob]:
 
 
 def interval(settings: Settings, **every: int) -> IntervalTrigger:
+    """Every so many minutes/hours (e.g. minutes=60), in `schedule.timezone`."""
     return IntervalTrigger(timezone=settings.schedule.timezone, **every)
 
 
-def cron(settings: Settings, **fields: Any) -> CronTrigger:
-    """A cron trigger in the configured time zone (e.g. day_of_week="mon", hour=8)."""
-    return CronTrigger(timezone=settings.schedule.timezone, **fields)
+def cron(settings: Settings, *, timezone: str | None = None, **fields: Any) -> CronTrigger:
+    """A cron trigger (e.g. day_of_week="mon", hour=8) in `timezone`, default `schedule.timezone`."""
+    return CronTrigger(timezone=timezone or settings.schedule.timezone, **fields)
 
 
 def job_defaults(settings: Settings) -> dict[str, Any]:

@@ -95,10 +95,11 @@ def _print_line(result: RunResult) -> None:
 
 def _with_progress(total: int, work: Callable[..., list[RunResult]]) -> list[RunResult]:
     """Run `work(on_progress=...)` under a rich progress bar (stderr is a terminal)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("collecting", total=total)
 
         def report(result: RunResult) -> None:

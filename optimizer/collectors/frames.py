@@ -8,6 +8,10 @@ the conversion costs one pass over the remaining columns.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pandas as pd
 
 
@@ -26,3 +30,20 @@ def for_store(frame: pd.DataFrame) -> pd.DataFrame:
         values = series.astype(object)
         out[name] = values.where(series.notna(), None)
     return out
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of rows.
+
+    Bulk loops allocate millions of tuples and lists that never form cycles, and every
+    generational pass would re-scan all the live input records too; reference counting still
+    frees everything, and the collector is back on when the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -30,6 +30,7 @@ from optimizer.collectors.batch_fields import (
     requested_resources,
     spot_reclaim_instance,
 )
+from optimizer.collectors.frames import paused_gc
 from optimizer.store.tables.jobs import COLLECTED_DATASET
 
 JOB_COLUMNS = [
@@ -158,9 +159,10 @@ def transform_jobs(
     """
     job_rows: list[tuple[Any, ...]] = []
     attempt_rows: list[tuple[Any, ...]] = []
-    for record in records:
-        job_rows.append(_job_row(record, account_id, region))
-        attempt_rows.extend(_attempt_rows(record))
+    with paused_gc():
+        for record in records:
+            job_rows.append(_job_row(record, account_id, region))
+            attempt_rows.extend(_attempt_rows(record))
     jobs = pd.DataFrame(job_rows, columns=JOB_COLUMNS, dtype=object)
     for column in _JOB_TIMES:
         jobs[column] = _epoch_ms_to_datetime(jobs[column])

@@ -59,8 +59,12 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def run_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Clock = utc_now) -> RunResult:
-    """collect -> (one transaction: load + watermarks + run row) ; failure -> run row failed."""
+def sync_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Clock = utc_now) -> RunResult:
+    """collect -> (one transaction: load + watermarks + run row) ; failure -> run row failed.
+
+    A succeeded run may still carry a warning in its `error` column (e.g. prices loaded from the
+    bundled snapshot because the Price List API failed).
+    """
     before = read_watermarks(engine, ctx.target, ctx.region, source.name)
     run_id = start_run(
         engine,
@@ -89,8 +93,8 @@ def run_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Cl
                 watermark_after=summarize(after),
                 error=collected.extra.get("warning"),
             )
-    except Exception as exc:  # a failing source must never stop the others; the row says why
-        message = describe_error(exc)
+    except BaseException as exc:  # a failing source must never stop the others; the row says why
+        message = describe_error(exc) if isinstance(exc, Exception) else f"interrupted ({type(exc).__name__})"
         log.warning("collect %s/%s %s failed: %s", ctx.target, ctx.region, source.name, message)
         with engine.begin() as conn:
             finish_run(
@@ -101,6 +105,8 @@ def run_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Cl
                 watermark_after=summarize(before),
                 error=message,
             )
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C or shutdown: recorded, then honoured
         return RunResult(ctx.target, ctx.region, source.name, "failed", error=message)
     log.info(
         "collect %s/%s %s: read %d, wrote %d",
@@ -174,9 +180,23 @@ def collect(
             describe_jobs_chunk=describe_jobs_chunk,
             sleep=sleep,
         )
-        for source in sources:
-            result = run_source(engine, ctx, source, clock=clock)
-            results.append(result)
-            if on_progress:
-                on_progress(result)
+        results.extend(sync_target(engine, ctx, sources, clock=clock, on_progress=on_progress))
+    return results
+
+
+def sync_target(
+    engine: Engine,
+    ctx: CollectContext,
+    sources: Sequence[Source],
+    *,
+    clock: Clock = utc_now,
+    on_progress: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Every source, in order, for one (target, region); a failed source does not stop the next."""
+    results = []
+    for source in sources:
+        result = sync_source(engine, ctx, source, clock=clock)
+        results.append(result)
+        if on_progress:
+            on_progress(result)
     return results

@@ -3,6 +3,7 @@
 The row is inserted as `running` in its own short transaction (so a crash is visible as a run that
 never finished), and completed as `succeeded` in the data's own transaction, or as `failed` in a new
 one after the data transaction rolled back. Watermarks are written only in the data's transaction.
+A succeeded run may carry a warning in `error` (say, prices taken from the bundled snapshot).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from optimizer.store.schema import collector_runs, collector_watermarks
 from optimizer.store.upsert import bulk_upsert
 
 ERROR_MAX_CHARS = 4000
+ABANDONED = "abandoned: the process ended before the run finished"
 
 
 def read_watermarks(engine: Engine, target: str, region: str, source: str) -> dict[str, str]:
@@ -63,6 +65,17 @@ def start_run(
     watermark_before: str | None,
 ) -> int:
     with engine.begin() as conn:
+        # A run still "running" for the same scope belongs to a process that died mid-run.
+        conn.execute(
+            update(collector_runs)
+            .where(
+                collector_runs.c.target == target,
+                collector_runs.c.region == region,
+                collector_runs.c.source == source,
+                collector_runs.c.status == "running",
+            )
+            .values(status="failed", finished_at=started_at, error=ABANDONED)
+        )
         result = conn.execute(
             insert(collector_runs)
             .values(

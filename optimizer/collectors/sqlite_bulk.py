@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Connection, DateTime, Float, Integer, Table
 
-from optimizer.collectors.frames import for_store
+from optimizer.collectors.frames import for_store, paused_gc
 from optimizer.store.upsert import bulk_upsert
 
 CHUNK_ROWS = 50_000
@@ -38,7 +38,9 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, *, keep_existing
     keys = [c.name for c in table.primary_key.columns]
     frame = frame.drop_duplicates(subset=keys, keep="last")
     columns = list(frame.columns)
-    converted = [_sqlite_values(frame[name], table.c[name].type) for name in columns]
+    with paused_gc():
+        converted = [_sqlite_values(frame[name], table.c[name].type) for name in columns]
+        rows = list(zip(*converted, strict=True))
     update_cols = [c for c in columns if c not in keys and c not in keep_existing]
     quoted = ", ".join(f'"{c}"' for c in columns)
     sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(columns))})'
@@ -48,7 +50,6 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, *, keep_existing
         sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets} WHERE {changed}"
     else:
         sql += f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
-    rows = list(zip(*converted, strict=True))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     written = 0
     try:

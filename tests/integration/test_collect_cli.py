@@ -75,7 +75,7 @@ def test_iam_policy_is_read_only_and_covers_every_collector(capsys: pytest.Captu
 def test_scheduler_registers_collection_with_the_store_job_store(
     cli_env: str, aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from optimizer import schedule
+    from optimizer import collectors, schedule
     from optimizer.collectors.scheduled import collect_job
 
     monkeypatch.setattr(schedule, "_REGISTRY", dict(schedule._REGISTRY))
@@ -107,12 +107,31 @@ def test_scheduler_registers_collection_with_the_store_job_store(
     monkeypatch.setenv("BATCHOPT_SCHEDULE__AUTOTUNE_ENABLED", "false")
     schedule.build_scheduler(load_settings())  # a disabled job leaves the job store
     with engine.connect() as conn:
-        remaining = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
-    assert "collect" in remaining and "nightly-extra" not in remaining
+        left = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
+    assert "collect" in left and "nightly-extra" not in left
 
     estate = build_batch_estate(aws_endpoint)
     submit_and_wait(estate["batch"], estate["queue"], estate["rev2"], ["z"])
-    collect_job(config_file=None)  # what the scheduler runs
+    # What the scheduler runs; without the slow emulated catalog (its own tests cover it).
+    monkeypatch.setattr(collectors, "SOURCES", tuple(s for s in collectors.SOURCES if s.name != "catalog"))
+    collect_job(config_file=None)
     with engine.connect() as conn:
         assert len(conn.execute(select(jobs.c.job_id)).all()) == 1
     engine.dispose()
+
+
+def test_progress_bar_counts_every_run(capsys: pytest.CaptureFixture) -> None:
+    from optimizer.cli.cmd_collect import _with_progress
+    from optimizer.collectors.runner import RunResult
+
+    def work(on_progress: object) -> list[RunResult]:
+        done = [
+            RunResult("prod", "us-east-1", "jobs", "succeeded", 3, 3),
+            RunResult("prod", "us-east-1", "usage", "failed", error="AccessDenied"),
+        ]
+        for result in done:
+            on_progress(result)  # type: ignore[operator]
+        return done
+
+    assert len(_with_progress(2, work)) == 2
+    assert "2/2" in capsys.readouterr().err

@@ -66,11 +66,9 @@ def test_instances_catalog_prices_and_bands(aws_endpoint: str, sqlite_engine: En
     spot_id, spot_ci = _register(aws_endpoint, cluster, "us-east-1a", "spot", "m5.large")
     od_id, _ = _register(aws_endpoint, cluster, "us-east-1b", None, "c5.xlarge")
     plan = emulator_plan(aws_endpoint)
-    sources = select_sources(
-        ["compute_environments", "instances", "catalog", "ondemand_prices", "spot_prices", "spot_bands"]
-    )
+    names = ["compute_environments", "instances", "catalog", "ondemand_prices", "spot_prices", "spot_bands"]
 
-    results = {r.source: r for r in collect(sqlite_engine, [plan], sources)}
+    results = {r.source: r for r in collect(sqlite_engine, [plan], select_sources(names))}
     assert all(r.status == "succeeded" for r in results.values()), results
 
     seen = read_frame(sqlite_engine, select(instances)).set_index("instance_id")
@@ -100,8 +98,12 @@ def test_instances_catalog_prices_and_bands(aws_endpoint: str, sqlite_engine: En
     bands = read_frame(sqlite_engine, select(spot_interruption_bands))
     assert (bands["region"] == "us-east-1").all() and len(bands) > 500
 
-    again = {r.source: r.items_written for r in collect(sqlite_engine, [plan], sources)}
-    assert again == dict.fromkeys(again, 0)
+    # Again, without the catalog (moto renders 1,400 types slowly; test_collect_stubbed re-runs it).
+    again = {
+        r.source: r.items_written
+        for r in collect(sqlite_engine, [plan], select_sources([n for n in names if n != "catalog"]))
+    }
+    assert again == dict.fromkeys(again, 0) and len(again) == 5
 
     client(aws_endpoint, "ecs").deregister_container_instance(
         cluster=cluster, containerInstance=spot_ci, force=True

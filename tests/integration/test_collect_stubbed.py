@@ -74,7 +74,7 @@ def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_f
     failed = [summary(r) for r in plain if r["status"] == "FAILED"]
     children = [summary(r) for r in records if ":" in r["jobId"]]
     stubber.add_response("describe_job_queues", QUEUES, {})
-    first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED"}
+    first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED", "maxResults": 1000}
     if throttle_first:
         stubber.add_client_error(
             "list_jobs", "ThrottlingException", "Rate exceeded", 400, expected_params=first
@@ -86,10 +86,14 @@ def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_f
         for status in ("SUCCEEDED", "FAILED"):
             listed = children if status == "SUCCEEDED" else []
             stubber.add_response(
-                "list_jobs", {"jobSummaryList": listed}, {"arrayJobId": "array-parent", "jobStatus": status}
+                "list_jobs",
+                {"jobSummaryList": listed},
+                {"arrayJobId": "array-parent", "jobStatus": status, "maxResults": 1000},
             )
     stubber.add_response(
-        "list_jobs", {"jobSummaryList": failed}, {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED"}
+        "list_jobs",
+        {"jobSummaryList": failed},
+        {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED", "maxResults": 1000},
     )
 
 
@@ -314,3 +318,54 @@ def test_emulator_killed_mid_run_leaves_no_partial_rows(
     [recovered] = collect(store_engine, [emulator_plan(aws_endpoint)], select_sources(["jobs"]))
     assert recovered.status == "succeeded"
     assert count(store_engine, jobs) == 2
+
+
+def _drop_nulls(value: Any) -> Any:
+    """The recordings come from the Go SDK, which writes absent members as null; the wire omits them."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def test_catalog_from_recorded_pages_is_idempotent(sqlite_engine: Engine) -> None:
+    pages = [
+        _drop_nulls(json.loads((AWS_FIXTURES / "ec2-instance-selector" / name).read_text()))
+        for name in (
+            "DescribeInstanceTypes_t3_micro_and_p3_16xl.json",
+            "DescribeInstanceTypes_25_instances.json",
+        )
+    ]
+    offerings = _drop_nulls(
+        json.loads(
+            (
+                AWS_FIXTURES / "ec2-instance-selector" / "DescribeInstanceTypeOfferings_us-east-2a.json"
+            ).read_text()
+        )
+    )
+
+    def run() -> Any:
+        ec2, stubber = _stubbed("ec2")
+        stubber.add_response(
+            "describe_instance_types", {"InstanceTypes": pages[0]["InstanceTypes"], "NextToken": "n"}
+        )
+        stubber.add_response(
+            "describe_instance_types", {"InstanceTypes": pages[1]["InstanceTypes"]}, {"NextToken": "n"}
+        )
+        stubber.add_response(
+            "describe_instance_type_offerings",
+            {"InstanceTypeOfferings": offerings["InstanceTypeOfferings"]},
+            {"LocationType": "availability-zone"},
+        )
+        [result] = collect(sqlite_engine, [fixed_plan("prod", {"ec2": ec2})], select_sources(["catalog"]))
+        stubber.assert_no_pending_responses()
+        return result
+
+    first = run()
+    types = len(pages[0]["InstanceTypes"]) + len(pages[1]["InstanceTypes"])
+    assert (first.status, first.items_written) == (
+        "succeeded",
+        types + len(offerings["InstanceTypeOfferings"]),
+    )
+    assert run().items_written == 0

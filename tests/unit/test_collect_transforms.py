@@ -8,6 +8,8 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.collectors.catalog import transform_instance_types, transform_offerings
 from optimizer.collectors.jobs_transform import transform_jobs
@@ -212,3 +214,40 @@ def test_bundled_snapshots_load(instance_type: str) -> None:
     assert prices.loc[instance_type, "arch"] in ("x86_64", "arm64")
     bands = load_spot_advisor("us-east-1")
     assert set(bands["band"]) <= {0, 1, 2, 3, 4} and (bands["region"] == "us-east-1").all()
+
+
+_reasons = st.sampled_from(
+    [
+        None,
+        "Essential container in task exited",
+        "Host EC2 (instance i-0abc123def4567890) terminated.",
+        "OutOfMemoryError: Container killed due to memory usage",
+        "CannotPullContainerError: pull access denied",
+    ]
+)
+_attempt = st.fixed_dictionaries(
+    {
+        "container": st.fixed_dictionaries(
+            {}, optional={"exitCode": st.sampled_from([0, 1, 137]), "reason": _reasons}
+        ),
+        "startedAt": st.integers(T0, T0 + 10**9),
+    },
+    optional={"stoppedAt": st.integers(T0, T0 + 10**9), "statusReason": _reasons},
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(_attempt, max_size=3), st.booleans()), min_size=1, max_size=8))
+def test_transform_invariants(specs: list) -> None:
+    records = [
+        job_record(f"job-{n}", T0 + n, attempts=attempts, legacy=legacy)
+        for n, (attempts, legacy) in enumerate(specs)
+    ]
+    before = copy.deepcopy(records)
+    jobs, attempts = transform_jobs(records, "123456789012", "us-east-1")
+    assert records == before
+    assert len(jobs) == len(records) and len(attempts) == sum(len(a) for a, _ in specs)
+    assert not (attempts["is_oom"] & attempts["is_spot_reclaim"]).any()
+    reclaimed = attempts[attempts["is_spot_reclaim"]]
+    assert reclaimed["instance_id"].str.startswith("i-").all()
+    assert (jobs["attempt_count"] == [len(a) for a, _ in specs]).all()
