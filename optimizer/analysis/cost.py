@@ -182,6 +182,9 @@ def attribute_costs(
     for col in INSTANCE_DIMS:
         if col not in inst.columns:
             inst[col] = None
+    # an AZ name is its region plus one letter: recover a missing region from it
+    from_az = inst["availability_zone"].astype(object).str[:-1]
+    inst["region"] = inst["region"].astype(object).where(inst["region"].notna(), from_az)
     i_start, i_end = instance_lifetimes(inst, since, until)
     book = build_rate_book(inst, i_start, ondemand, spot_prices)
     cap = capacity_of(inst, instance_types)

@@ -12,6 +12,9 @@ o, target hour t = o + h - 1, h = 1..168) and its features use only hours before
 Targets and level features are divided by the origin's 4-week mean (+1), so a model trained while a
 queue ran at 50 vCPUs still applies after it grew to 500: the trees learn shapes, not magnitudes.
 
+Upper quantiles are then calibrated on the last two weeks of history (conformalized quantile
+regression, see `DemandForecaster._calibrate`), because a quantile model's in-sample p90 is too low.
+
 Baseline: seasonal naive, y_hat(t) = y(t - 168 h). The backtest refits at each origin on all
 history before it and compares mean absolute errors over the same hours.
 """
@@ -104,6 +107,22 @@ class DemandForecaster:
     models: dict[float, HistGradientBoostingRegressor] = field(default_factory=dict)
     trained_rows: int = 0
     unknown_features: list[str] = field(default_factory=list)
+    calibrate: bool = True
+    corrections: dict[float, float] = field(default_factory=dict)  # conformal shift per upper quantile
+
+    def settings(self, **overrides: object) -> DemandForecaster:
+        """An unfitted forecaster with the same settings (for refits in backtests and calibration)."""
+        params = {
+            "quantiles": self.quantiles,
+            "max_rows": self.max_rows,
+            "horizons_per_hour": self.horizons_per_hour,
+            "max_iter": self.max_iter,
+            "seed": self.seed,
+            "threads": self.threads,
+            "calibrate": self.calibrate,
+        }
+        params.update(overrides)
+        return DemandForecaster(**params)  # type: ignore[arg-type]
 
     def _training_rows(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed)
@@ -131,7 +150,33 @@ class DemandForecaster:
         with threadpool_limits(limits=self.threads, user_api="openmp"):
             self._fit_quantiles(x, z)
         self.trained_rows = len(z)
+        self.corrections = self._calibrate(series) if self.calibrate else {}
         return self
+
+    def _calibrate(self, series: pd.Series) -> dict[float, float]:
+        """Split-conformal shifts for the upper quantiles (conformalized quantile regression).
+
+        A quantile model trained on all but the last two weeks forecasts those weeks from daily
+        origins; the q-level conformal quantile of (actual - forecast), in level-scaled units, is
+        added to the q forecast so the p90 covers about 90% of future hours, not just in-sample.
+        """
+        upper = tuple(q for q in self.quantiles if q > 0.5)
+        cut = len(series) - 2 * WEEK
+        if not upper or cut < 2 * WEEK:
+            return {}
+        probe = self.settings(quantiles=upper, calibrate=False).fit(series.iloc[:cut])
+        scores: dict[float, list[np.ndarray]] = {q: [] for q in upper}
+        for origin in range(cut, len(series) - HORIZON + 1, 24):
+            scaled, scale, _ = probe._scaled_predictions(series.iloc[:origin], HORIZON)
+            actual = series.iloc[origin : origin + HORIZON].to_numpy(np.float64) / scale
+            for q in upper:
+                scores[q].append(actual - scaled[q])
+        out = {}
+        for q, parts in scores.items():
+            flat = np.sort(np.concatenate(parts))
+            rank = min(len(flat), int(np.ceil((len(flat) + 1) * q)))
+            out[q] = float(flat[rank - 1])
+        return out
 
     def _fit_quantiles(self, x: pd.DataFrame, z: np.ndarray) -> None:
         for q in self.quantiles:
@@ -147,8 +192,10 @@ class DemandForecaster:
             )
             self.models[q] = model.fit(x, z)
 
-    def predict(self, history: pd.Series, horizon: int = HORIZON) -> pd.DataFrame:
-        """Forecast the `horizon` hours after the end of `history` (p50, p90 columns, never < 0)."""
+    def _scaled_predictions(
+        self, history: pd.Series, horizon: int
+    ) -> tuple[dict[float, np.ndarray], np.ndarray, pd.DatetimeIndex]:
+        """Per quantile, the model's level-scaled forecast; the scale; the forecast hours."""
         if not self.models:
             raise ValueError("forecaster is not fitted")
         horizon = min(horizon, HORIZON)
@@ -162,13 +209,20 @@ class DemandForecaster:
         x = features(np.r_[y, np.full(horizon, np.nan)], hours, origin, target)
         scale = x.attrs["scale"]
         x[self.unknown_features] = 0.0
+        scaled = {}
+        with threadpool_limits(limits=self.threads, user_api="openmp"):
+            for q in sorted(self.models):
+                scaled[q] = self.models[q].predict(x)
+        return scaled, scale, future
+
+    def predict(self, history: pd.Series, horizon: int = HORIZON) -> pd.DataFrame:
+        """Forecast the `horizon` hours after the end of `history` (p50, p90 columns, never < 0)."""
+        scaled, scale, future = self._scaled_predictions(history, horizon)
         out = pd.DataFrame(index=future)
         out.index.name = "hour"
         previous = None
-        for q in sorted(self.models):
-            with threadpool_limits(limits=self.threads, user_api="openmp"):
-                raw = self.models[q].predict(x)
-            pred = np.clip(raw * scale, 0.0, None)
+        for q in sorted(scaled):
+            pred = np.clip((scaled[q] + self.corrections.get(q, 0.0)) * scale, 0.0, None)
             if previous is not None:
                 pred = np.maximum(pred, previous)  # quantiles never cross
             out[f"p{round(q * 100)}"] = pred
@@ -221,14 +275,7 @@ def backtest(
         pos = series.index.get_loc(origin)
         history = series.iloc[:pos]
         actual = series.iloc[pos : pos + HORIZON].to_numpy(dtype=np.float64)
-        model = DemandForecaster(
-            quantiles=template.quantiles,
-            max_rows=template.max_rows,
-            horizons_per_hour=template.horizons_per_hour,
-            max_iter=template.max_iter,
-            seed=template.seed,
-            threads=template.threads,
-        ).fit(history)
+        model = template.settings().fit(history)
         pred = model.predict(history, len(actual))
         naive = seasonal_naive(history, len(actual))
         em = np.abs(pred["p50"].to_numpy() - actual)

@@ -89,3 +89,22 @@ def interruption_rates(
     out["rate_p90"] = gamma.ppf(0.9, a=np.maximum(shape, 1e-12), scale=1.0 / rate_param)
     out["monthly_probability"] = 1.0 - np.exp(-out["rate"] * HOURS_PER_MONTH)
     return out
+
+
+def rates_by_type(rates: pd.DataFrame, bands: pd.DataFrame, region: str) -> dict[str, float]:
+    """Hourly interruption rate per instance type in `region`, for the solver's offerings.
+
+    Types observed in the estate: the exposure-weighted mean of their AZ pools' shrunk rates (a CE
+    spreads a type over its subnets' AZs). Types never run: their band's prior rate, so a type the
+    estate has not tried yet is neither free of risk nor excluded.
+    """
+    out: dict[str, float] = {}
+    b = bands[bands["region"] == region]
+    for instance_type, band in zip(b["instance_type"], b["band"], strict=True):
+        out[str(instance_type)] = float(band_hourly_rate(np.array([band]))[0])
+    if not rates.empty:
+        here = rates[rates["region"] == region]
+        for instance_type, group in here.groupby("instance_type"):
+            weights = group["instance_hours"].to_numpy(np.float64) + 1e-9
+            out[str(instance_type)] = float(np.average(group["rate"].to_numpy(np.float64), weights=weights))
+    return out

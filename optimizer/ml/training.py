@@ -34,7 +34,7 @@ from optimizer.store.upsert import bulk_upsert
 log = logging.getLogger(__name__)
 MODEL_KINDS = ("forecast", "usage", "interruptions")
 MIN_USAGE_ROWS = 200
-BACKTEST_ORIGINS = 4
+BACKTEST_ORIGINS = 3
 
 
 @dataclass
@@ -52,8 +52,17 @@ def _iso(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
 
 
+def _forecaster(template: DemandForecaster | None) -> DemandForecaster:
+    return DemandForecaster() if template is None else template.settings()
+
+
 def train_forecasts(
-    engine: Engine, registry: ModelRegistry, dataset: str, now: datetime, history_days: int
+    engine: Engine,
+    registry: ModelRegistry,
+    dataset: str,
+    now: datetime,
+    history_days: int,
+    template: DemandForecaster | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     since = now - timedelta(days=history_days)
     cols = [jobs.c.job_id, jobs.c.queue, jobs.c.started_at, jobs.c.stopped_at, jobs.c.vcpus]
@@ -75,14 +84,14 @@ def train_forecasts(
     for (queue, metric), series in demand.items():
         if float(series.abs().sum()) == 0.0:
             continue
-        model = DemandForecaster().fit(series)
+        model = _forecaster(template).fit(series)
         models[(str(queue), str(metric))] = model
         pred = model.predict(series)
         forecasts.append(pred.assign(queue=str(queue), metric=str(metric)).reset_index())
         if metric == "vcpus":
             origins = rolling_origins(series.index, count=BACKTEST_ORIGINS, step_hours=24)
             if origins:
-                result = backtest(series, origins)
+                result = backtest(series, origins, forecaster=_forecaster(template))
                 metrics[str(queue)] = {
                     "mae_p50": result.mae_model,
                     "mae_seasonal_naive": result.mae_naive,
@@ -217,12 +226,19 @@ def train_all(
     dataset: str = COLLECTED_DATASET,
     kinds: tuple[str, ...] = MODEL_KINDS,
     history_days: int = 56,
+    forecaster: DemandForecaster | None = None,
 ) -> TrainingReport:
-    """Train the requested model kinds; a kind without enough data is skipped with the reason."""
+    """Train the requested model kinds; a kind without enough data is skipped with the reason.
+
+    `forecaster` is a template whose settings (quantiles, rows, iterations) every demand model uses.
+    """
     report = TrainingReport()
     for kind in kinds:
         name = model_name(kind, dataset)
-        metrics, reason = TRAINERS[kind](engine, registry, dataset, now, history_days)
+        if kind == "forecast":
+            metrics, reason = train_forecasts(engine, registry, dataset, now, history_days, forecaster)
+        else:
+            metrics, reason = TRAINERS[kind](engine, registry, dataset, now, history_days)
         if metrics is None:
             report.skipped[name] = reason or "not enough data"
             log.info("model %s skipped: %s", name, reason)

@@ -13,9 +13,17 @@ Two recommenders, both calibrated by split conformal prediction so that on excha
   such as an input size predict usage, a per-job override at submit time saves more), shifted by
   the conformal quantile of its calibration residuals.
 
+The per-job shift is Mondrian: each definition with enough calibration jobs gets its own, so one
+erratic definition does not inflate everyone's recommendation; the rest share a pooled shift.
+
+Recommendations only ever lower a request (they are capped at it): a definition whose jobs peak
+above their request is an out-of-memory finding (see `analysis.rightsizing`), not a cut.
 Memory is rounded up to 128 MiB, vCPUs up to a whole vCPU (EC2 jobs take whole vCPUs).
-`evaluate` scores a recommender on held-back jobs: the share of jobs whose peak exceeded the
-recommendation, and the memory cut = 1 - sum(recommended) / sum(requested).
+
+`evaluate` scores a recommender on held-back jobs: `exceeded_share`, jobs whose peak exceeded the
+recommendation; `newly_exceeded_share`, those among them that fitted their current request (the
+out-of-memory risk the recommendation adds, the number the 1% target is about); and the memory
+cut = 1 - sum(recommended) / sum(requested).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from optimizer.analysis.rightsizing import name_pattern
 
 MEMORY_STEP_MIB = 128
 MAX_PARAMETERS = 8
+MAX_CATEGORIES = 250
 
 
 def _round_up(values: np.ndarray, step: float) -> np.ndarray:
@@ -112,7 +121,8 @@ class DefinitionQuantiles:
     def recommend(self, frame: pd.DataFrame) -> np.ndarray:
         """Recommended memory per row; the current request where the definition has no evidence."""
         rec = frame["job_definition_name"].map(self.memory_mib).to_numpy(dtype=np.float64)
-        return np.where(np.isnan(rec), frame["memory_mib"].to_numpy(np.float64), rec)
+        request = frame["memory_mib"].to_numpy(np.float64)
+        return np.where(np.isnan(rec), request, np.minimum(rec, request))
 
 
 def _numeric_parameters(values: pd.Series, keys: list[str]) -> pd.DataFrame:
@@ -138,7 +148,8 @@ class UsageQuantileModel:
     patterns: list[str] = field(default_factory=list)
     parameter_keys: list[str] = field(default_factory=list)
     model: Any = None
-    shift: float = 0.0  # added to log peak predictions
+    shift: float = 0.0  # pooled conformal shift added to log peak predictions
+    definition_shifts: dict[str, float] = field(default_factory=dict)  # Mondrian, per definition
     feature_names: list[str] = field(default_factory=list)
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -160,8 +171,11 @@ class UsageQuantileModel:
         return x
 
     def fit(self, train: pd.DataFrame, calibration: pd.DataFrame) -> UsageQuantileModel:
-        self.definitions = sorted(train["job_definition_name"].astype(str).unique())
-        self.patterns = sorted(train["name_pattern"].astype(str).unique())[:250]
+        # the trees take at most 255 categories: the most frequent keep theirs, the rest are "missing"
+        self.definitions = list(
+            train["job_definition_name"].astype(str).value_counts().index[:MAX_CATEGORIES]
+        )
+        self.patterns = list(train["name_pattern"].astype(str).value_counts().index[:MAX_CATEGORIES])
         counts: Counter[str] = Counter()
         for params in train["parameters"]:
             if isinstance(params, dict):
@@ -192,17 +206,26 @@ class UsageQuantileModel:
         scores = np.log1p(calibration["peak_memory_mib"].to_numpy(np.float64)) - self.model.predict(
             self._features(calibration)
         )
-        rank = conformal_rank(len(scores), self.alpha)
-        self.shift = (
-            float(np.sort(scores)[rank - 1]) if rank is not None else float(np.max(scores, initial=0.0))
-        )
-        return self
+        self.shift = _conformal_shift(scores, self.alpha)
+        definitions = calibration["job_definition_name"].astype(str).to_numpy()
+        self.definition_shifts = {}
+        for definition in np.unique(definitions):
+            group = scores[definitions == definition]
+            if conformal_rank(len(group), self.alpha) is not None:
+                self.definition_shifts[str(definition)] = _conformal_shift(group, self.alpha)
 
     def recommend(self, frame: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=1, user_api="openmp"):
             raw = self.model.predict(self._features(frame))
-        pred = np.expm1(raw + self.shift)
-        return _round_up(np.maximum(pred, MEMORY_STEP_MIB), MEMORY_STEP_MIB)
+        shifts = frame["job_definition_name"].astype(str).map(self.definition_shifts)
+        shift = shifts.fillna(self.shift).to_numpy(np.float64)
+        pred = _round_up(np.maximum(np.expm1(raw + shift), MEMORY_STEP_MIB), MEMORY_STEP_MIB)
+        return np.minimum(pred, frame["memory_mib"].to_numpy(np.float64))
+
+
+def _conformal_shift(scores: np.ndarray, alpha: float) -> float:
+    rank = conformal_rank(len(scores), alpha)
+    return float(np.sort(scores)[rank - 1]) if rank is not None else float(np.max(scores, initial=0.0))
 
 
 @dataclass(frozen=True)
@@ -210,10 +233,12 @@ class UsageEvaluation:
     jobs: int
     exceeded: int
     exceeded_share: float
+    newly_exceeded: int  # exceeded the recommendation but fitted the current request
+    newly_exceeded_share: float
     requested_mib: float
     recommended_mib: float
     memory_cut: float  # 1 - recommended / requested
-    raised_jobs: int  # recommendations above the current request (jobs that were near or over it)
+    unchanged_jobs: int  # recommendation equal to the current request
 
     def to_json(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.__dict__.items()}
@@ -223,14 +248,18 @@ def evaluate(frame: pd.DataFrame, recommended: np.ndarray) -> UsageEvaluation:
     """Score recommendations on held-back jobs (exceeded: peak above the recommendation)."""
     peak = frame["peak_memory_mib"].to_numpy(np.float64)
     req = frame["memory_mib"].to_numpy(np.float64)
-    exceeded = int((peak > recommended + 1e-9).sum())
+    over = peak > recommended + 1e-9
+    exceeded = int(over.sum())
+    newly = int((over & (peak <= req + 1e-9)).sum())
     n = len(frame)
     return UsageEvaluation(
         jobs=n,
         exceeded=exceeded,
         exceeded_share=exceeded / n if n else float("nan"),
+        newly_exceeded=newly,
+        newly_exceeded_share=newly / n if n else float("nan"),
         requested_mib=float(req.sum()),
         recommended_mib=float(np.sum(recommended)),
         memory_cut=1.0 - float(np.sum(recommended)) / float(req.sum()) if n else float("nan"),
-        raised_jobs=int((recommended > req).sum()),
+        unchanged_jobs=int((recommended >= req).sum()),
     )

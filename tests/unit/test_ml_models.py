@@ -11,7 +11,7 @@ import pytest
 
 from optimizer.ml.demand import ALL_QUEUES, hourly_demand
 from optimizer.ml.forecast import DemandForecaster, backtest, rolling_origins, seasonal_naive
-from optimizer.ml.interruptions import band_hourly_rate, interruption_rates
+from optimizer.ml.interruptions import band_hourly_rate, interruption_rates, rates_by_type
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
 from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, conformal_rank, evaluate, time_split
 
@@ -170,3 +170,22 @@ def test_interruption_rates_shrink_thin_pools_to_the_band() -> None:
     assert rates.loc["us-east-1b", "weight"] > 0.85
     assert not rates.loc["us-east-1c", "band_known"]  # unknown type: the region's median band
     assert (rates["rate_p90"] >= rates["rate"]).all()
+
+
+def test_rates_by_type_fall_back_to_the_band_for_types_never_run() -> None:
+    observed = pd.DataFrame(
+        {
+            "region": "us-east-1",
+            "availability_zone": ["us-east-1a", "us-east-1b"],
+            "instance_type": "m5.large",
+            "instance_hours": [1000.0, 3000.0],
+            "reclaims": [2, 2],
+            "instances": [10, 30],
+        }
+    )
+    bands = pd.DataFrame({"region": "us-east-1", "instance_type": ["m5.large", "c5.large"], "band": [0, 3]})
+    rates = interruption_rates(observed, bands)
+    by_type = rates_by_type(rates, bands, "us-east-1")
+    expected = np.average(rates["rate"], weights=rates["instance_hours"])
+    assert by_type["m5.large"] == pytest.approx(expected)
+    assert by_type["c5.large"] == pytest.approx(band_hourly_rate(np.array([3]))[0])
