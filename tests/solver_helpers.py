@@ -27,7 +27,9 @@ def offerings(spot: bool = True, catalog: list[tuple] | None = None) -> tuple[Of
     for name, vcpus, mem, price, discount, rate in catalog or CATALOG:
         out.append(Offering(name, "ON_DEMAND", vcpus, mem, 0, "x86_64", price, 0.0))
         if spot:
-            out.append(Offering(name, "SPOT", vcpus, mem, 0, "x86_64", round(price * (1 - discount), 6), rate))
+            out.append(
+                Offering(name, "SPOT", vcpus, mem, 0, "x86_64", round(price * (1 - discount), 6), rate)
+            )
     return tuple(out)
 
 

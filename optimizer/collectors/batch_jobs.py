@@ -28,10 +28,9 @@ from optimizer.collectors.base import (
     to_epoch_ms,
 )
 from optimizer.collectors.calls import call, items
-from optimizer.collectors.frames import for_store
 from optimizer.collectors.jobs_transform import transform_jobs
+from optimizer.collectors.sqlite_bulk import upsert
 from optimizer.store.schema import instances, job_attempts, jobs
-from optimizer.store.upsert import bulk_upsert
 
 declare("collector", "batch:DescribeJobQueues", "batch:ListJobs", "batch:DescribeJobs")
 
@@ -151,9 +150,10 @@ def _link_instances(conn: Connection, attempts: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_jobs(conn: Connection, job_frame: pd.DataFrame, attempt_frame: pd.DataFrame) -> int:
-    written = bulk_upsert(conn, jobs, for_store(job_frame))
+    """Upsert jobs and attempts (attempts linked to known instances); rows inserted or changed."""
+    written = upsert(conn, jobs, job_frame)
     attempt_frame = _link_instances(conn, attempt_frame)
-    written += bulk_upsert(conn, job_attempts, for_store(attempt_frame))
+    written += upsert(conn, job_attempts, attempt_frame)
     return written
 
 

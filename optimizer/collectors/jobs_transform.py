@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optimizer.collectors.batch_fields import (
@@ -43,18 +44,6 @@ ATTEMPT_COLUMNS = [
     "exit_code", "reason", "is_spot_reclaim", "is_oom", "log_stream_name",
 ]  # fmt: skip
 _JOB_TIMES = ("created_at", "started_at", "stopped_at")
-_JOB_INTS = (
-    "memory_mib",
-    "gpus",
-    "array_index",
-    "array_size",
-    "node_count",
-    "retry_attempts",
-    "attempt_count",
-    "scheduling_priority",
-    "exit_code",
-)
-_ATTEMPT_INTS = ("exit_code",)
 
 
 def _reason(*parts: str | None) -> str | None:
@@ -144,28 +133,43 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
         )
 
 
-def _epoch_ms_to_datetime(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(pd.to_numeric(series, errors="coerce"), unit="ms")
+def _epoch_ms_to_datetime(values: pd.Series) -> pd.Series:
+    """Epoch milliseconds (or None) -> an object array of naive UTC datetimes (or None).
+
+    numpy converts datetime64[us] to `datetime.datetime` in C, which is an order of magnitude
+    faster than boxing pandas Timestamps, and leaves the column ready for the store as is.
+    """
+    millis = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    missing = np.isnan(millis)
+    stamps = np.where(missing, 0, millis).astype("int64").astype("datetime64[ms]").astype("datetime64[us]")
+    out = stamps.astype(object)
+    out[missing] = None
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def transform_jobs(
     records: Iterable[Mapping[str, Any]], account_id: str | None, region: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(jobs, job_attempts) frames with the store's column names; `records` are not modified."""
+    """(jobs, job_attempts) frames with the store's column names; `records` are not modified.
+
+    Columns are object dtype holding Python values with None for missing (datetimes as naive UTC
+    `datetime`), except the always-present `attempt`, `attempt_count` and the flags: the shape the
+    store's loaders take without another conversion pass over a million rows.
+    """
     job_rows: list[tuple[Any, ...]] = []
     attempt_rows: list[tuple[Any, ...]] = []
     for record in records:
         job_rows.append(_job_row(record, account_id, region))
         attempt_rows.extend(_attempt_rows(record))
-    jobs = pd.DataFrame.from_records(job_rows, columns=JOB_COLUMNS)
+    jobs = pd.DataFrame(job_rows, columns=JOB_COLUMNS, dtype=object)
     for column in _JOB_TIMES:
         jobs[column] = _epoch_ms_to_datetime(jobs[column])
-    for column in _JOB_INTS:
-        jobs[column] = pd.array(jobs[column], dtype="Int64") if len(jobs) else jobs[column].astype("Int64")
-    jobs["vcpus"] = jobs["vcpus"].astype("float64")
-    attempts = pd.DataFrame.from_records(attempt_rows, columns=ATTEMPT_COLUMNS)
+    jobs["attempt_count"] = jobs["attempt_count"].astype("int64")
+    jobs["is_multinode"] = jobs["is_multinode"].astype(bool)
+    attempts = pd.DataFrame(attempt_rows, columns=ATTEMPT_COLUMNS, dtype=object)
     for column in ("started_at", "stopped_at"):
         attempts[column] = _epoch_ms_to_datetime(attempts[column])
-    for column in _ATTEMPT_INTS:
-        attempts[column] = attempts[column].astype("Int64")
+    attempts["attempt"] = attempts["attempt"].astype("int64")
+    for column in ("is_spot_reclaim", "is_oom"):
+        attempts[column] = attempts[column].astype(bool)
     return jobs, attempts

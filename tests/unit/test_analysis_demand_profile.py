@@ -36,7 +36,9 @@ def test_requests_round_up_to_the_grid() -> None:
 def test_peak_not_sum_and_back_to_back_jobs_do_not_overlap() -> None:
     # Two jobs back to back in bucket 0 (peak 1), then two overlapping in bucket 1 (peak 2), one
     # job spanning buckets 1-3 carried through bucket 2 and 3 without events there.
-    jobs = _jobs([(0, 10, 1, 500), (10, 10, 1, 500), (100, 50, 1, 500), (120, 50, 1, 500), (100, 300, 1, 500)])
+    jobs = _jobs(
+        [(0, 10, 1, 500), (10, 10, 1, 500), (100, 50, 1, 500), (120, 50, 1, 500), (100, 300, 1, 500)]
+    )
     prof = demand_profile(jobs, bucket_seconds=100, start_s=0, end_s=400)
     assert prof.counts.tolist() == [[1, 3, 1, 1]]
     assert prof.shapes.loc[0, "vcpus"] == 1 and prof.shapes.loc[0, "memory_mib"] == 1024
@@ -45,7 +47,9 @@ def test_peak_not_sum_and_back_to_back_jobs_do_not_overlap() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 50), st.integers(1, 30), st.sampled_from([1, 2, 3]), st.sampled_from([500, 3000])),
+        st.tuples(
+            st.integers(0, 50), st.integers(1, 30), st.sampled_from([1, 2, 3]), st.sampled_from([500, 3000])
+        ),
         min_size=1,
         max_size=25,
     )
@@ -69,7 +73,7 @@ def test_counts_match_a_direct_sweep(rows: list[tuple[int, int, int, int]]) -> N
 
 def test_bad_jobs_name_the_row_and_field() -> None:
     jobs = _jobs([(0, 10, 1, 500), (5, float("nan"), 1, 500)])
-    with pytest.raises(InputError, match="row 1 .*'runtime_s'"):
+    with pytest.raises(InputError, match=r"row 1 .*'runtime_s'"):
         demand_profile(jobs)
     with pytest.raises(InputError, match="missing column"):
         demand_profile(jobs.drop(columns=["vcpus"]))

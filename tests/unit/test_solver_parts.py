@@ -27,7 +27,9 @@ from tests.solver_helpers import offerings, random_problem, run, shapes
 def test_knapsack_matches_brute_force(values: list[float], seed: int, capped: bool) -> None:
     rng = np.random.default_rng(seed)
     k = len(values)
-    sizes = np.column_stack([rng.integers(1, 5, k), rng.integers(1, 5, k), rng.integers(0, 2, k)]).astype(float)
+    sizes = np.column_stack([rng.integers(1, 5, k), rng.integers(1, 5, k), rng.integers(0, 2, k)]).astype(
+        float
+    )
     cap = np.array([rng.integers(1, 9), rng.integers(1, 9), rng.integers(0, 3)], dtype=float)
     limits = rng.integers(0, 4, k) if capped else None
     vals = np.array(values)
@@ -86,8 +88,8 @@ def test_validator_reports_each_kind_of_violation() -> None:
     assert any("above objective" in e for e in validate_plan(problem, replace(plan, lower_bound_usd=1e9)))
     too_many = validate_plan(problem, replace(plan, selected=[o.key for o in problem.offerings]))
     assert any("max_instance_types" in e for e in too_many)
-    spot = [o.key for o in problem.offerings if o.is_spot][0]
-    spot_heavy = [[Bin(spot, 50, {"s0": 1})] + list(b) for b in plan.buckets]
+    spot = next(o.key for o in problem.offerings if o.is_spot)
+    spot_heavy = [[Bin(spot, 50, {"s0": 1}), *list(b)] for b in plan.buckets]
     errors = validate_plan(problem, replace(plan, buckets=spot_heavy, selected=[*plan.selected, spot]))
     assert any("max_spot_share" in e for e in errors)
 
@@ -104,7 +106,9 @@ def test_baselines_are_valid_and_keep_to_their_rules() -> None:
     problem = random_problem(8, n_buckets=5)
     legacy = legacy_optimal(problem)
     assert validate_plan(problem, legacy) == []
-    assert all(k.split(".")[0] in LEGACY_OPTIMAL_FAMILIES or k.endswith("/ON_DEMAND") for k in legacy.selected)
+    assert all(
+        k.split(".")[0] in LEGACY_OPTIMAL_FAMILIES or k.endswith("/ON_DEMAND") for k in legacy.selected
+    )
     assert all(k.endswith("/ON_DEMAND") for k in legacy.selected)
     single = single_type(problem)
     assert validate_plan(problem, single) == [] and len(single.selected) == 1

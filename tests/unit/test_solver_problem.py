@@ -46,7 +46,10 @@ def _doc() -> dict:
     ("mutate", "message"),
     [
         (lambda d: d["offerings"][3].update(price_per_hour=-1), "offerings[3].price_per_hour: must be >= 0"),
-        (lambda d: d["offerings"][0].update(capacity_type="RESERVED"), "offerings[0].capacity_type: must be one of"),
+        (
+            lambda d: d["offerings"][0].update(capacity_type="RESERVED"),
+            "offerings[0].capacity_type: must be one of",
+        ),
         (lambda d: d["shapes"][1].update(vcpus=0), "shapes[1].vcpus: must be > 0"),
         (lambda d: d["shapes"][1].update(arch="sparc"), "shapes[1].arch: must be one of"),
         (lambda d: d["shapes"][2].update(id="s0"), "shapes[2].id: duplicate shape id"),

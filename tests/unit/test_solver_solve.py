@@ -87,7 +87,9 @@ def test_instance_type_cap_below_what_the_shapes_need_is_infeasible() -> None:
         Offering("c", "ON_DEMAND", 8, 4000, 0, "x86_64", 0.3),
         Offering("r", "ON_DEMAND", 2, 16000, 0, "x86_64", 0.12),
     )
-    problem = Problem(3600, sh, np.array([[1], [1]]), offs, Policy(max_instance_types=1, time_limit_seconds=5))
+    problem = Problem(
+        3600, sh, np.array([[1], [1]]), offs, Policy(max_instance_types=1, time_limit_seconds=5)
+    )
     plan = run(problem)
     assert plan.status == "INFEASIBLE"
     assert validate_plan(problem, plan) == []
