@@ -25,6 +25,7 @@ from optimizer.store.schema import (
     instance_types,
     instances,
     job_attempts,
+    job_queues,
     jobs,
     ondemand_prices,
     spot_interruption_bands,
@@ -62,6 +63,8 @@ def frames() -> Frames:
     att["exit_code"] = pd.Series([None if pd.isna(v) else int(v) for v in att["exit_code"]], dtype=object)
     job = fx.jobs()
     job["status"] = job["status"].astype(str)
+    spans = att.groupby("job_id").agg(started_at=("started_at", "min"), stopped_at=("stopped_at", "max"))
+    job = job.merge(spans, left_on="job_id", right_index=True, how="left")
     return Frames(inst, att, job, fx.instance_types(), fx.ondemand(), fx.spot_prices())
 
 
@@ -104,6 +107,7 @@ def fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     problem = {
         "schema": "batchopt.problem/v1",
         "bucket_seconds": 3600,
+        "buckets": 2,
         "shapes": [shape],
         "demand": {"s1": [4, 2]},
         "offerings": [
@@ -154,6 +158,7 @@ def seed(engine: Engine) -> None:
         )  # fmt: skip
         bulk_upsert(conn, compute_environments, [_ce_row(name, arn) for name, arn in CE_ARN.items()])
         bulk_upsert(conn, collector_runs, _runs())
+        bulk_upsert(conn, job_queues, [_queue_row("q-spot", [CE_ARN["ce-spot"], CE_ARN["ce-od"]])])
         conn.execute(
             fleet_plans.insert().values(
                 scope="q-spot", created_at=datetime(2026, 11, 9), status=plan["status"],
@@ -196,7 +201,21 @@ def _ce_row(name: str, arn: str) -> dict[str, Any]:
         "instance_types": ["m5.xlarge"],
         "min_vcpus": 0,
         "max_vcpus": 64,
-        "raw": {"computeEnvironmentName": name},
+        "raw": {
+            "computeEnvironmentName": name,
+            "computeEnvironmentArn": arn,
+            "type": "MANAGED",
+            "state": "ENABLED",
+            "computeResources": {
+                "type": "SPOT" if "spot" in name else "EC2",
+                "minvCpus": 0,
+                "maxvCpus": 64,
+                "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"
+                if "spot" in name
+                else "BEST_FIT_PROGRESSIVE",
+                "instanceTypes": ["m5.xlarge"],
+            },
+        },
         "first_seen": datetime(2026, 11, 1),
         "last_seen": datetime(2026, 11, 9),
     }
@@ -222,3 +241,23 @@ def _runs() -> list[dict[str, Any]]:
         run("batch_jobs", 9, "failed", "ThrottlingException: Rate exceeded"),
         run("spot_prices", 9, "succeeded"),
     ]
+
+
+def _queue_row(name: str, order: list[str]) -> dict[str, Any]:
+    arn = f"arn:aws:batch:us-east-1:{ACCOUNT}:job-queue/{name}"
+    entries = [{"order": i + 1, "computeEnvironment": ce} for i, ce in enumerate(order)]
+    raw = {"jobQueueName": name, "jobQueueArn": arn, "state": "ENABLED", "priority": 1,
+           "computeEnvironmentOrder": entries}  # fmt: skip
+    return {
+        "arn": arn,
+        "name": name,
+        "account_id": ACCOUNT,
+        "region": "us-east-1",
+        "state": "ENABLED",
+        "status": "VALID",
+        "priority": 1,
+        "compute_environment_order": entries,
+        "raw": raw,
+        "first_seen": datetime(2026, 11, 1),
+        "last_seen": datetime(2026, 11, 9),
+    }

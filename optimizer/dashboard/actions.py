@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from optimizer.apply.render import plan_text, report_text
+from optimizer.apply.service import ApplyService, TargetClients
+from optimizer.aws.session import SessionFactory
 from optimizer.config import Settings
 from optimizer.dashboard.state import engine_for
 from optimizer.errors import UserError
-
-if TYPE_CHECKING:
-    from optimizer.apply.service import ApplyService
+from optimizer.recommend.repository import dismiss as dismiss_recommendation
 
 
 @dataclass(frozen=True)
@@ -31,17 +32,12 @@ class Outcome:
 
 
 def _service(url: str, settings: Settings) -> ApplyService:
-    from optimizer.apply.service import ApplyService, TargetClients
-    from optimizer.aws.session import SessionFactory
-
     return ApplyService(engine_for(url), settings.apply, TargetClients(SessionFactory(settings.aws)))
 
 
 def dry_run(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     """Plan against the resource as Batch reports it now, and run the executor's checks without
     changing anything (what `batchopt plan ID` then `batchopt apply ID` do)."""
-    from optimizer.apply.render import plan_text, report_text
-
     try:
         service = _service(url, settings)
         _, plan = service.plan(rec_id)
@@ -58,8 +54,6 @@ def dry_run(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
 
 def apply(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     """Apply the recommendation's latest stored plan for real (the executor re-checks everything)."""
-    from optimizer.apply.render import report_text
-
     try:
         report = _service(url, settings).apply(rec_id, execute=True, actor=actor)
     except UserError as exc:
@@ -70,8 +64,6 @@ def apply(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
 
 def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     """Run the rollback plan recorded when the recommendation was applied."""
-    from optimizer.apply.render import report_text
-
     try:
         report = _service(url, settings).rollback(rec_id, execute=True, actor=actor)
     except UserError as exc:
@@ -81,8 +73,6 @@ def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
 
 
 def dismiss(url: str, rec_id: str, reason: str) -> Outcome:
-    from optimizer.recommend.repository import dismiss as dismiss_recommendation
-
     if not reason.strip():
         return Outcome(False, "Say why you dismiss it: the reason is kept with the recommendation.")
     try:
@@ -90,15 +80,6 @@ def dismiss(url: str, rec_id: str, reason: str) -> Outcome:
     except UserError as exc:
         return Outcome(False, f"Dismiss refused: {exc}")
     return Outcome(True, f"Dismissed {rec_id}.")
-
-
-def apply_available() -> str | None:
-    """Why this build cannot apply at all (no apply package), or None."""
-    try:
-        import optimizer.apply.service  # noqa: F401
-    except ImportError:
-        return "This build has no apply workflow (optimizer.apply.service is missing)."
-    return None
 
 
 def _jsonable(value: Any) -> dict[str, Any]:

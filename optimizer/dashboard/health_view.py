@@ -86,3 +86,15 @@ def scheduler_jobs(engine: Engine) -> pd.DataFrame | None:
     frame["next_run_time"] = pd.to_datetime(frame["next_run_time"], unit="s", utc=True)
     frame["paused"] = frame["next_run_time"].isna()
     return frame
+
+
+def job_descriptions() -> dict[str, str]:
+    """What each registered periodic job does, from the schedule registry."""
+    from optimizer.schedule import discover_jobs  # imports every area's `scheduled` module: only when asked
+
+    return {str(job.id): str(job.description) for job in discover_jobs()}
+
+
+def with_descriptions(jobs: pd.DataFrame, descriptions: dict[str, str]) -> pd.DataFrame:
+    """The scheduler's jobs with the registry's description of each (blank for unknown ids)."""
+    return jobs.assign(description=[descriptions.get(str(job), "") for job in jobs["job"]])

@@ -16,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Float, Table, and_, case, cast, distinct, func, select
+from sqlalchemy import Float, and_, case, cast, distinct, func, select
 
 from optimizer.analysis.cost import IDLE, WASTE_COLUMNS
 from optimizer.analysis.rightsizing import rightsizing_evidence
-from optimizer.dashboard.health_view import scheduler_jobs
+from optimizer.dashboard.health_view import job_descriptions, scheduler_jobs, with_descriptions
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as compute_realized
 from optimizer.dashboard.state import engine_for
@@ -36,14 +36,13 @@ from optimizer.store.schema import (
     instances,
     job_attempts,
     jobs,
-    metadata,
     recommendations,
     spot_interruption_bands,
     spot_prices,
 )
+from optimizer.store.tables.analysis import cost_daily, cost_daily_tags, utilization_hourly
 
 TTL_SECONDS = 60
-COST_TABLE = "cost_daily"
 COST_DIMS = ("queue", "compute_environment_arn", "job_definition_name", "instance_type", "capacity_type")
 COST_SUMS = ("total_usd", "attributed_usd", *WASTE_COLUMNS, "vcpu_hours")
 WASTE_LABELS = {
@@ -55,21 +54,10 @@ WASTE_LABELS = {
 }
 
 
-def _cost_table() -> Table | None:
-    """The analytics' daily cost aggregate, when this build has it (registered by its table module)."""
-    return metadata.tables.get(COST_TABLE)
-
-
-def _table(name: str) -> Table | None:
-    return metadata.tables.get(name)
-
-
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def cost_datasets(url: str) -> list[str]:
     """Histories with attributed cost ("aws" for collected; imported traces by their name)."""
-    table = _cost_table()
-    if table is None:
-        return []
+    table = cost_daily
     with engine_for(url).connect() as conn:
         rows = conn.execute(select(table.c.dataset).distinct().order_by(table.c.dataset)).scalars().all()
     return [str(v) for v in rows]
@@ -81,9 +69,7 @@ def cost_datasets(url: str) -> list[str]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def cost_day_range(url: str, dataset: str = COLLECTED_DATASET) -> tuple[datetime, datetime] | None:
     """First and last day in the cost aggregate, or None when `batchopt analyze` has not run."""
-    table = _cost_table()
-    if table is None:
-        return None
+    table = cost_daily
     query = select(func.min(table.c.day), func.max(table.c.day)).where(table.c.dataset == dataset)
     with engine_for(url).connect() as conn:
         first, last = conn.execute(query).one()
@@ -95,9 +81,7 @@ def cost_day_range(url: str, dataset: str = COLLECTED_DATASET) -> tuple[datetime
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def cost_filter_values(url: str, dataset: str = COLLECTED_DATASET) -> dict[str, list[str]]:
     """Distinct values of each cost dimension, for the explorer's filters."""
-    table = _cost_table()
-    if table is None:
-        return {}
+    table = cost_daily
     out: dict[str, list[str]] = {}
     with engine_for(url).connect() as conn:
         for dim in COST_DIMS:
@@ -123,9 +107,7 @@ def cost_summary(
     `where` is ((dimension, allowed values), ...); an empty value tuple means no filter on it.
     Idle capacity carries "(idle)" as its queue and job definition, so totals always balance.
     """
-    table = _cost_table()
-    if table is None:
-        return pd.DataFrame(columns=[*(("day",) if daily else ()), *by, *COST_SUMS, "attempts"])
+    table = cost_daily
     keys = ([table.c.day] if daily else []) + [table.c[d] for d in by]
     sums = [func.coalesce(func.sum(table.c[c]), 0.0).label(c) for c in COST_SUMS]
     sums.append(func.coalesce(func.sum(table.c.attempts), 0).label("attempts"))
@@ -520,7 +502,7 @@ def window_before(last_day: datetime, days: int) -> tuple[datetime, datetime]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
     """Measured savings of applied compute-environment changes (see `realized.py` for the method)."""
-    table = _cost_table()
+    table = cost_daily
     query = (
         select(
             recommendations.c.target_arn.label("compute_environment_arn"),
@@ -539,7 +521,7 @@ def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
     engine = engine_for(url)
     changes = read_frame(engine, query)
     start = window_start(list(pd.to_datetime(changes["applied_at"]))) if not changes.empty else None
-    if table is None or start is None:
+    if start is None:
         return Realized(0.0, 0, len(changes), "No applied compute-environment change to measure yet.")
     days = read_frame(
         engine,
@@ -566,9 +548,7 @@ def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def tag_keys(url: str, dataset: str = COLLECTED_DATASET) -> list[str]:
     """Job tag keys the analysis aggregated cost by (its most common keys)."""
-    table = _table("cost_daily_tags")
-    if table is None:
-        return []
+    table = cost_daily_tags
     query = select(table.c.tag_key).distinct().where(table.c.dataset == dataset).order_by(table.c.tag_key)
     with engine_for(url).connect() as conn:
         return [str(v) for v in conn.execute(query).scalars()]
@@ -579,9 +559,7 @@ def cost_by_tag(
     url: str, key: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
 ) -> pd.DataFrame:
     """Cost per value of one tag key over [since, until) (idle capacity keeps its own row)."""
-    table = _table("cost_daily_tags")
-    if table is None:
-        return pd.DataFrame(columns=["tag_value", *COST_SUMS])
+    table = cost_daily_tags
     sums = [func.coalesce(func.sum(table.c[c]), 0.0).label(c) for c in COST_SUMS]
     query = (
         select(table.c.tag_value, *sums)
@@ -597,9 +575,7 @@ def utilization_totals(
     url: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
 ) -> dict[str, float] | None:
     """Allocated / capacity and used / allocated (where usage is known), vCPU and memory, summed."""
-    table = _table("utilization_hourly")
-    if table is None:
-        return None
+    table = utilization_hourly
     names = (
         "capacity_vcpu_hours",
         "allocated_vcpu_hours",
@@ -624,7 +600,8 @@ def utilization_totals(
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def scheduled_jobs(url: str) -> pd.DataFrame | None:
     """The running scheduler's persisted jobs with their next run times (None: no scheduler yet)."""
-    return scheduler_jobs(engine_for(url))
+    jobs = scheduler_jobs(engine_for(url))
+    return None if jobs is None else with_descriptions(jobs, job_descriptions())
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

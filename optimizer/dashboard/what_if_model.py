@@ -1,16 +1,22 @@
 """What-if: a stored fleet problem with the user's policy and headroom, re-solved by the solver.
 
-Pure pieces: `with_policy` returns a new `batchopt.problem/v1` document (the stored one untouched) and
-`compare` lines the stored plan up against the re-solved one. Solving itself is the solver's
-(`optimizer.solver`); `solver_entry` finds it, so the page can say plainly when a build lacks it.
+`with_policy` returns a new `batchopt.problem/v1` document (the stored one untouched), `solve_document`
+hands it to the solver (`optimizer.solver`), and `compare` lines the stored plan up against the
+re-solved one.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from typing import Any
+
+from optimizer.solver.compute_environments import recommend_environments
+from optimizer.solver.plan import plan_from_dict, plan_to_dict
+from optimizer.solver.problem import problem_from_dict
+from optimizer.solver.solve import solve
 
 POLICY_FIELDS = (
     "max_spot_share",
@@ -24,7 +30,8 @@ POLICY_FIELDS = (
 def with_policy(
     problem: Mapping[str, Any], policy: Mapping[str, Any], headroom: float = 0.0
 ) -> dict[str, Any]:
-    """A copy of `problem` with policy fields overridden and every demand count raised by `headroom`.
+    """A copy of `problem` with policy fields overridden (None lifts a limit) and every demand count
+    raised by `headroom`.
 
     Headroom is a fraction (0.2 = plan for 20% more concurrent jobs than history ran), rounded up per
     shape and bucket, so a plan with headroom never has less room than one without.
@@ -35,7 +42,7 @@ def with_policy(
     if headroom < 0:
         raise ValueError("headroom: must be >= 0")
     out = copy.deepcopy(dict(problem))
-    out["policy"] = {**out.get("policy", {}), **{k: v for k, v in policy.items() if v is not None}}
+    out["policy"] = {**(out.get("policy") or {}), **policy}
     if headroom:
         demand = out.get("demand", {})
         out["demand"] = {
@@ -67,10 +74,19 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
     return rows
 
 
-def solver_entry() -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """The solver's `solve(problem document) -> plan document`, or None when this build lacks it."""
-    try:
-        from optimizer.solver import solve  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return solve  # type: ignore[no-any-return]
+def solve_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Solve a `batchopt.problem/v1` document into a `batchopt.plan/v1` one with the solver.
+
+    The solver is pure and takes its clock as a parameter; the dashboard, which may read the clock,
+    hands it `time.monotonic`. A malformed stored problem raises `InputError` naming the field.
+    """
+    problem = problem_from_dict(document, source="stored fleet problem")
+    return plan_to_dict(solve(problem, clock=time.monotonic))
+
+
+def recommended_environments(
+    problem: Mapping[str, Any], plan: Mapping[str, Any], queue_name: str
+) -> dict[str, Any]:
+    """The solver's CreateComputeEnvironment / CreateJobQueue bodies for a plan (see its module)."""
+    parsed = problem_from_dict(dict(problem), source="stored fleet problem")
+    return recommend_environments(parsed, plan_from_dict(dict(plan), source="what-if plan"), queue_name)

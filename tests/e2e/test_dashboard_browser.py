@@ -43,7 +43,7 @@ def served(sqlite_engine: Engine, aws_endpoint: str) -> Iterator[tuple[str, str]
         "BATCHOPT_AWS_ENDPOINT_URL": aws_endpoint,
         "BATCHOPT_REGIONS": "us-east-1",
         "BATCHOPT_APPLY__ENABLED": "true",
-        "BATCHOPT_APPLY__ALLOW_LIST": '["main"]',
+        "BATCHOPT_APPLY__ALLOW_LIST": "main",
         "BATCHOPT_APPLY__SHARED_SECRET": "e2e-secret",
     }
     with dashboard_server(env) as base:
@@ -75,7 +75,9 @@ def test_pages_render_and_a_recommendation_dry_runs_to_its_plan(served: tuple[st
         wait_rendered(page, "Recommendations")
         plan = page.locator('[data-testid="stCode"]', has_text="batch.update_job_queue")
         assert plan.count() == 1, "the dry run shows the plan's calls"
-        assert "spot-ce" in plan.first.inner_text() and "batch:UpdateJobQueue" in plan.first.inner_text()
+        text = plan.first.inner_text()
+        assert "spot-ce" in text and "batch:UpdateJobQueue" in text
+        assert "checks passed" in text, "enabled, allow-listed and unchanged: an execute would go ahead"
         assert page.get_by_text("Not planned yet").count() == 0, "the stored plan is shown after the dry run"
         assert page.get_by_text("e2e-secret").count() == 0
         page.screenshot(path=str(ARTIFACTS / "dashboard-recommendation-dry-run.png"), full_page=True)

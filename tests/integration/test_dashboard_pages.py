@@ -168,28 +168,30 @@ def test_spot_shows_history_bands_reclaims_and_the_cost_of_lost_work(seeded: str
     assert rates.loc["m5.xlarge", "hours_lost"] == pytest.approx(0.5)
 
 
-def test_what_if_says_when_the_build_has_no_solver_and_compares_plans_when_it_has(
-    seeded: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) -> None:
+    """No spot allowed: the 4 then 2 two-vCPU jobs need 6 m5.large on-demand instance-hours."""
     app = run_page("what_if")
-    assert any("no fleet-mix solver" in w.value for w in app.warning) or not app.warning
-
-    seen: list[dict] = []
-
-    def fake_solve(problem: dict) -> dict:
-        """Stands in for the solver: records the problem it was given and returns the stored plan."""
-        seen.append(problem)
-        return dh.fleet_documents()[1]
-
-    monkeypatch.setattr("optimizer.dashboard.pages.what_if.solver_entry", lambda: fake_solve)
-    app = run_page("what_if")
-    app.slider[0].set_value(0.5)
-    app.slider[1].set_value(0.5)
+    app.slider[0].set_value(0.0)  # max spot share
     app.button[0].click().run()
-    assert seen and seen[-1]["policy"]["max_spot_share"] == 0.5
-    assert seen[-1]["demand"]["s1"] == [6, 3]
-    compared = frame_with(app, "measure", "what-if")
-    assert "cost (USD)" in compared["measure"].tolist()
+    assert not app.exception, [e.value for e in app.exception]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")
+    assert float(compared.loc["cost (USD)", "what-if"]) == pytest.approx(6 * 0.096)
+    assert compared.loc["instance types", "what-if"] == "m5.large/ON_DEMAND"
+    assert float(compared.loc["cost (USD)", "stored plan"]) == pytest.approx(
+        dh.fleet_documents()[1]["cost_usd"]
+    )
+    environments = app.json[0].value
+    assert '"BEST_FIT_PROGRESSIVE"' in environments and "m5.large" in environments
+
+    app.toggle(key="wi_replay").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
+    finished_q_spot_jobs = 2  # j-c and j-fail ran on queue q-spot
+    assert [float(v) for v in replayed.loc["jobs"]] == [finished_q_spot_jobs] * 2
+    assert float(replayed.loc["spot cost (USD)", "what-if plan"]) == 0.0, "no spot allowed in the what-if"
+    assert float(replayed.loc["spot cost (USD)", "current configuration"]) > 0.0, (
+        "the current queue is spot-first"
+    )
 
 
 def test_runs_and_health_shows_runs_failures_models_and_schedule(
@@ -331,6 +333,7 @@ def test_dismissing_needs_a_reason_and_is_stored(fresh_seeded: Engine) -> None:
             )
         ).one()
     assert tuple(row) == ("dismissed", "reserved instances cover it")
+    assert any("Dismissed rec-ce-od" in m.value for m in app.success), "the outcome stays visible"
 
 
 def test_the_store_queries_agree_on_sqlite_and_postgresql(

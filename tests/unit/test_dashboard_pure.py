@@ -101,9 +101,10 @@ def test_ce_filters_by_account_and_region_from_the_arn() -> None:
 
 def test_what_if_policy_overrides_and_headroom_round_up_without_touching_the_original() -> None:
     problem, plan = fleet_documents()
-    changed = with_policy(problem, {"max_spot_share": 0.25, "max_instance_types": None}, headroom=0.2)
+    capped = {**problem, "policy": {**problem["policy"], "max_instance_types": 3}}
+    changed = with_policy(capped, {"max_spot_share": 0.25, "max_instance_types": None}, headroom=0.2)
     assert changed["policy"]["max_spot_share"] == 0.25
-    assert changed["policy"]["max_instance_types"] is None  # None keeps the stored value
+    assert changed["policy"]["max_instance_types"] is None  # None lifts the cap
     assert changed["demand"]["s1"] == [5, 3]  # ceil(4 * 1.2), ceil(2 * 1.2)
     assert problem["demand"]["s1"] == [4, 2] and problem["policy"]["max_spot_share"] == 1.0
     assert with_policy(problem, {}, headroom=0.5)["demand"]["s1"] == [6, 3]

@@ -28,6 +28,9 @@ def render() -> None:
     statuses = st.multiselect("Status", STATUSES, default=["open", "applied"], key="rec_status")
     listing = queries.recommendation_list(url, tuple(statuses))
     if listing.empty:
+        saved = st.session_state.get(OUTCOME_KEY)
+        if saved:
+            _show_outcome(saved[0])
         no_data("no recommendation with these statuses", "batchopt recommend")
         return
     st.dataframe(
@@ -40,6 +43,9 @@ def render() -> None:
         },
     )
     ids = listing["id"].tolist()
+    saved = st.session_state.get(OUTCOME_KEY)
+    if saved and saved[0] not in ids:  # e.g. just dismissed, and dismissed ones are filtered out
+        _show_outcome(saved[0])
     labels = {r.id: f"{r.title} ({money(r.monthly_savings_usd)}/month)" for r in listing.itertuples()}
     wanted = st.query_params.get("id")
     index = ids.index(wanted) if wanted in ids else None
@@ -105,8 +111,7 @@ def _detail(url: str, rec_id: str) -> None:
 def _actions(url: str, rec: dict) -> None:
     st.subheader("Act")
     settings = state.settings()
-    missing = actions.apply_available()
-    disabled = missing or apply_disabled_reason(settings)
+    disabled = apply_disabled_reason(settings)
     if disabled:
         st.info(disabled)
     gate = apply_gate(settings) if not disabled else None
@@ -144,7 +149,7 @@ def _actions(url: str, rec: dict) -> None:
     with st.form("dismiss_form", clear_on_submit=True):
         reason = st.text_input("Reason for dismissing", key="dismiss_reason")
         if st.form_submit_button("Dismiss", disabled=rec["status"] not in ("open", "rolled-back")):
-            _remember(actions.dismiss(url, rec["id"], reason))
+            _remember(actions.dismiss(url, rec["id"], reason), rec["id"])
             st.rerun()
 
 
@@ -153,8 +158,8 @@ def _act(action: Callable[[str, Settings, str, str], actions.Outcome], *args: An
     _remember(action(*args))
 
 
-def _remember(outcome: actions.Outcome) -> None:
-    st.session_state[OUTCOME_KEY] = (st.query_params.get("id"), outcome)
+def _remember(outcome: actions.Outcome, rec_id: str | None = None) -> None:
+    st.session_state[OUTCOME_KEY] = (rec_id or st.query_params.get("id"), outcome)
     st.cache_data.clear()
 
 

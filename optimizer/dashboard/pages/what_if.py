@@ -7,17 +7,21 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from optimizer.dashboard import queries
+from optimizer.dashboard import queries, state
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
-from optimizer.dashboard.what_if_model import compare, solver_entry, with_policy
+from optimizer.dashboard.replay_compare import load_inputs, replay_summaries, summary_rows
+from optimizer.dashboard.state import engine_for
+from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
+from optimizer.errors import UserError
+
+REQUEST_KEY = "what_if_request"
+DEFAULT_REGION = "us-east-1"
 
 
 @st.cache_data(show_spinner="Solving...", max_entries=16)
 def _solve(problem: dict) -> dict:
-    solve = solver_entry()
-    assert solve is not None
-    return solve(problem)
+    return solve_document(problem)
 
 
 def render() -> None:
@@ -58,20 +62,29 @@ def render() -> None:
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
         submitted = st.form_submit_button("Re-solve")
 
-    solve = solver_entry()
-    if solve is None:
-        st.warning("This build has no fleet-mix solver (optimizer.solver), so a what-if cannot be solved.")
-        return
-    if not submitted:
+    if submitted:
+        st.session_state[REQUEST_KEY] = (
+            plan_id,
+            {
+                "max_spot_share": spot_share,
+                "max_instance_types": int(max_types) or None,
+                "min_spot_instance_types": int(min_spot),
+                "interruption_cost_factor": factor,
+            },
+            headroom,
+        )
+    request = st.session_state.get(REQUEST_KEY)
+    if request is None or request[0] != plan_id:
         st.caption("Set a policy and press Re-solve.")
         return
-    overrides = {
-        "max_spot_share": spot_share,
-        "max_instance_types": int(max_types) or None,
-        "min_spot_instance_types": int(min_spot),
-        "interruption_cost_factor": factor,
-    }
-    proposed = _solve(with_policy(problem, overrides, headroom))
+    _, overrides, headroom = request
+    try:
+        proposed = _solve(with_policy(problem, overrides, headroom))
+    except UserError as exc:
+        st.error(f"Cannot re-solve this problem: {exc}")
+        return
+    if proposed.get("reason"):
+        st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     bucket_seconds = float(problem.get("bucket_seconds", 3600))
     mixes = []
@@ -90,3 +103,31 @@ def render() -> None:
         ),
         key="wi_mix",
     )
+    scope = str(plans.loc[plans["id"] == plan_id, "scope"].iat[0])
+    environments = recommended_environments(problem, proposed, scope)
+    if not environments.get("computeEnvironments"):
+        return
+    with st.expander("Compute environments for the what-if plan (CreateComputeEnvironment bodies)"):
+        st.json(environments)
+    st.subheader("Replayed on recent history")
+    if st.toggle(
+        "Replay the recent jobs on the current configuration and on the what-if plan", key="wi_replay"
+    ):
+        document = {k: environments[k] for k in ("computeEnvironments", "jobQueues")}
+        try:
+            settings = state.settings()
+            region = (settings.aws.regions or [DEFAULT_REGION])[0]
+            summaries = _replay(url, scope, settings.optimization.history_days, region, document)
+        except UserError as exc:
+            st.error(f"Cannot replay: {exc}")
+            return
+        if "current configuration" not in summaries:
+            st.caption("The current configuration of this scope is not in the store: the what-if plan only.")
+        st.dataframe(summary_rows(summaries).astype(str), hide_index=True, key="wi_replay_table")
+
+
+@st.cache_data(show_spinner="Replaying...", max_entries=8, ttl=3600)
+def _replay(url: str, scope: str, days: int, region: str, proposed: dict) -> dict:
+    """Replay summaries; `region` prices the replay when the scope's queue is not in the store."""
+    inputs = load_inputs(engine_for(url), scope, days, default_region=region)
+    return replay_summaries(inputs, proposed)

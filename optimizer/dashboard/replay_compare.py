@@ -1,0 +1,118 @@
+"""The what-if's evidence: the same recent history replayed on the current configuration and on the
+compute environments of the re-solved plan, by the simulator the CLI's `batchopt simulate` uses.
+
+Inputs come from the store only: the queue's jobs of the last `history_days` up to its newest job
+(through `optimizer.datasets.load_dataset`, the canonical table the simulator reads), the queue and its
+compute environments exactly as Batch described them (`raw`, which the simulator's configuration
+parser reads like Create* bodies), and the catalog (types, on-demand prices, Spot Advisor bands).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from optimizer.datasets import load_dataset
+from optimizer.errors import UserError
+from optimizer.simulate import build_catalog, parse_config, replay
+from optimizer.store.read import catalog_frame, interruption_bands_frame, read_frame
+from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues
+
+DATASET_SCOPE = "dataset:"
+
+
+@dataclass(frozen=True)
+class ReplayInputs:
+    jobs: pd.DataFrame
+    current: dict[str, Any] | None  # {"computeEnvironments": [...], "jobQueues": [...]} or None
+    region: str
+    prices: pd.DataFrame
+    bands: pd.DataFrame | None
+
+
+def scope_of(scope: str) -> tuple[str, str | None]:
+    """(dataset, queue) a fleet plan's scope names: a queue of collected history or a whole dataset."""
+    if scope.startswith(DATASET_SCOPE):
+        return scope[len(DATASET_SCOPE) :], None
+    return COLLECTED_DATASET, scope
+
+
+def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The queue and its compute environments as last collected, and their region (None: unknown)."""
+    queues = read_frame(
+        engine, select(job_queues.c.raw, job_queues.c.region).where(job_queues.c.name == queue)
+    )
+    if queues.empty:
+        return None, None
+    queue_raw, region = queues["raw"].iat[0], str(queues["region"].iat[0])
+    refs = [entry["computeEnvironment"] for entry in queue_raw.get("computeEnvironmentOrder") or []]
+    ces = read_frame(
+        engine,
+        select(compute_environments.c.raw).where(
+            compute_environments.c.arn.in_(refs) | compute_environments.c.name.in_(refs)
+        ),
+    )
+    return {"computeEnvironments": ces["raw"].tolist(), "jobQueues": [queue_raw]}, region
+
+
+def load_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
+    dataset, queue = scope_of(scope)
+    jobs, _start = load_dataset(engine, dataset)
+    if queue is not None:
+        jobs = jobs[jobs["queue"] == queue]
+    if jobs.empty:
+        raise UserError(f"no finished jobs of {scope} to replay")
+    last = float(jobs["submit_s"].max())
+    jobs = jobs[jobs["submit_s"] >= last - timedelta(days=history_days).total_seconds()].reset_index(
+        drop=True
+    )
+    current, region = current_configuration(engine, queue) if queue is not None else (None, None)
+    region = region or default_region
+    prices = catalog_frame(engine, region)
+    prices = prices[prices["price_per_hour"].notna()].rename(columns={"price_per_hour": "ondemand_price"})
+    if prices.empty:
+        raise UserError(f"no on-demand prices for {region} in the store: run `batchopt collect`")
+    bands = interruption_bands_frame(engine, region)
+    bands = None if bands.empty else bands[["instance_type", "savings_pct", "band"]]
+    return ReplayInputs(jobs, current, region, prices, bands)
+
+
+def replay_summaries(
+    inputs: ReplayInputs, proposed: dict[str, Any], seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Replay summaries keyed "current configuration" (when known) and "what-if plan"."""
+    catalog = build_catalog(inputs.prices, inputs.bands, region=inputs.region)
+    documents = {"what-if plan": proposed}
+    if inputs.current is not None:
+        documents = {"current configuration": inputs.current, **documents}
+    out = {}
+    for name, document in documents.items():
+        config = parse_config(document, catalog, source=name)
+        config = replace(config, options=replace(config.options, seed=seed))
+        out[name] = replay(inputs.jobs, config).summary
+    return out
+
+
+def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The comparison a person reads: cost, by capacity, queue wait, utilization, reclaims, failures."""
+
+    def wait(summary: dict[str, Any], key: str) -> float | None:
+        return (summary.get("queue_wait_s") or {}).get("ALL", {}).get(key)
+
+    measures: list[tuple[str, Any]] = [
+        ("jobs", lambda s: s.get("jobs")),
+        ("cost (USD)", lambda s: s.get("total_cost_usd")),
+        ("spot cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("SPOT", 0.0)),
+        ("on-demand cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("ON_DEMAND", 0.0)),
+        ("queue wait p50 (s)", lambda s: wait(s, "p50_s")),
+        ("queue wait p95 (s)", lambda s: wait(s, "p95_s")),
+        ("vCPU utilization", lambda s: (s.get("utilization") or {}).get("vcpu")),
+        ("spot reclaims", lambda s: s.get("spot_reclaims")),
+        ("failed jobs", lambda s: s.get("failed")),
+    ]
+    rows = [{"measure": label, **{name: get(s) for name, s in summaries.items()}} for label, get in measures]
+    return pd.DataFrame(rows)
