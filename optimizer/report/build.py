@@ -32,7 +32,13 @@ def build_weekly_report(
     current = spend.week_slice(daily, week)
     has_data = not current.empty
     cover = coverage(
-        daily, week, inputs.runs, inputs.last_success, inputs.cost_source, inputs.fallback_priced_usd
+        daily,
+        week,
+        inputs.runs,
+        inputs.last_success,
+        inputs.cost_source,
+        inputs.fallback_priced_usd,
+        generated_at,
     )
     recs = changes.top_recommendations(inputs.recommendations, top_n)
     applied = changes.applied_changes(daily, inputs.audit, week)

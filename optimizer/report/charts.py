@@ -60,8 +60,9 @@ def daily_spend_chart(report: WeeklyReport) -> bytes | None:
     if any(other):
         base = [a + b for a, b in zip(od, spot, strict=True)]
         ax.bar(labels, other, bottom=base, color=OTHER_COLOUR, label="Unknown capacity")
+    missing = set(report.coverage.days_without_data)  # a quiet day (no instance ran) is a true $0
     for i, d in enumerate(days):
-        if d not in by_day:
+        if d in missing:
             ax.text(i, 0, "no data", ha="center", va="bottom", fontsize=7, color=ACCENT, rotation=90)
     _style(ax, "Daily spend")
     ax.legend(fontsize=8, frameon=False)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
@@ -47,6 +47,19 @@ def _sources(runs: pd.DataFrame, last_success: pd.DataFrame) -> tuple[SourceFres
     return tuple(out)
 
 
+def collected_until(sources: tuple[SourceFreshness, ...]) -> datetime | None:
+    """When every cost source had last succeeded (None when one never did, or none is recorded).
+
+    Collectors are incremental, so a success after a day means that day was read: a day with no
+    cost rows before this moment had no instance running (a scale-to-zero CE), not missing data.
+    """
+    cost = [s for s in sources if s.source in COST_SOURCES]
+    stamps = [s.last_success for s in cost if s.last_success is not None]
+    if not cost or len(stamps) < len(cost):
+        return None
+    return min(stamps)
+
+
 def coverage(
     daily: pd.DataFrame,
     week: IsoWeek,
@@ -54,19 +67,35 @@ def coverage(
     last_success: pd.DataFrame,
     cost_source: str,
     fallback_priced_usd: float | None,
+    generated_at: datetime | None = None,
 ) -> Coverage:
     """What the week's data covers; warnings go to `notes`, context to `info`."""
     current = week_slice(daily, week)
     have = {pd.Timestamp(d).date() for d in current["day"].unique()}
-    with_data = tuple(d for d in week.days() if d in have)
-    without = tuple(d for d in week.days() if d not in have)
-    latest: date | None = pd.Timestamp(daily["day"].max()).date() if not daily.empty else None
     sources = _sources(runs, last_success)
+    seen_until = collected_until(sources)
+    with_data = tuple(d for d in week.days() if d in have)
+    quiet = tuple(
+        d
+        for d in week.days()
+        if d not in have
+        and seen_until is not None
+        and datetime.combine(d + timedelta(days=1), time()) <= seen_until
+    )
+    without = tuple(d for d in week.days() if d not in have and d not in quiet)
+    latest: date | None = pd.Timestamp(daily["day"].max()).date() if not daily.empty else None
     notes: list[str] = []
     info: list[str] = [f"Costs: {cost_source}."]
+    if generated_at is not None and generated_at < week.end:
+        notes.append(
+            f"The week had not ended when this report was generated ({generated_at:%Y-%m-%d %H:%M} UTC)."
+        )
     if with_data and without:
         days = ", ".join(d.strftime("%a %d %b") for d in without)
         notes.append(f"{len(without)} of 7 days have no cost data ({days}): totals cover the rest only.")
+    if quiet:
+        days = ", ".join(d.strftime("%a %d %b") for d in quiet)
+        info.append(f"No instance ran on {days}: the collectors read those days and found nothing to cost.")
     for s in sources:
         if s.failed_runs:
             tail = f" (last error: {s.last_error})" if s.last_error else ""
@@ -101,6 +130,7 @@ def coverage(
     record = Coverage(
         days_with_data=with_data,
         days_without_data=without,
+        quiet_days=quiet,
         latest_data_day=latest,
         sources=sources,
         cost_source=cost_source,

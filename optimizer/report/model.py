@@ -158,7 +158,8 @@ class SourceFreshness:
 @dataclass(frozen=True)
 class Coverage:
     days_with_data: tuple[date, ...]
-    days_without_data: tuple[date, ...]
+    days_without_data: tuple[date, ...]  # unknown: no rows, and no collection seen after the day
+    quiet_days: tuple[date, ...]  # no rows although collected after: no instance ran (true $0)
     latest_data_day: date | None
     sources: tuple[SourceFreshness, ...]
     cost_source: str  # where the daily costs came from (persisted aggregate or computed now)

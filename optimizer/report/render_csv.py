@@ -120,6 +120,7 @@ def coverage(report: WeeklyReport) -> bytes:
     c = report.coverage
     rows: list[tuple[object, ...]] = [("day", d.isoformat(), "data", "", "") for d in c.days_with_data]
     rows += [("day", d.isoformat(), "no data", "", "") for d in c.days_without_data]
+    rows += [("day", d.isoformat(), "no instance ran", "", "") for d in c.quiet_days]
     rows += [
         ("source", s.source, s.runs, s.failed_runs, s.last_success.isoformat() if s.last_success else None)
         for s in c.sources

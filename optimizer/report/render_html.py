@@ -91,15 +91,7 @@ def _charts(charts: dict[str, bytes]) -> str:
 
 def _coverage(report: WeeklyReport) -> str:
     c = report.coverage
-    items = [
-        f"Days with cost data: {len(c.days_with_data)} of 7"
-        + (
-            f" (missing: {', '.join(fmt.day(d) for d in c.days_without_data)})" if c.days_without_data else ""
-        ),
-        f"Latest day with cost data: {fmt.day(c.latest_data_day)}",
-    ]
-    if c.fallback_priced_usd is not None:
-        items.append(f"Spend priced from fallback prices: {fmt.money(c.fallback_priced_usd)}")
+    items = sections.coverage_facts(report)
     lis = [f"<li><strong>Warning:</strong> {escape(n)}</li>" for n in c.notes]
     lis += [f"<li>{escape(i)}</li>" for i in items + list(c.info)]
     return "\n".join(

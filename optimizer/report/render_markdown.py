@@ -51,14 +51,8 @@ def coverage(report: WeeklyReport) -> str:
     lines = [
         "## Data coverage and freshness",
         "",
-        f"- Days with cost data: {len(c.days_with_data)} of 7"
-        + (
-            f" (missing: {', '.join(fmt.day(d) for d in c.days_without_data)})" if c.days_without_data else ""
-        ),
-        f"- Latest day with cost data: {fmt.day(c.latest_data_day)}",
     ]
-    if c.fallback_priced_usd is not None:
-        lines.append(f"- Spend priced from fallback prices: {fmt.money(c.fallback_priced_usd)}")
+    lines += [f"- {line}" for line in sections.coverage_facts(report)]
     lines += [f"- **Warning:** {n}" for n in c.notes]
     lines += [f"- {n}" for n in c.info]
     lines.append("")

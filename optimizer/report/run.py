@@ -8,12 +8,14 @@ error up front, not a half-delivered report.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.config import Target
 from optimizer.errors import ConfigError
 from optimizer.report.build import build_weekly_report
 from optimizer.report.load import load_report_inputs
@@ -50,6 +52,15 @@ def configured_sinks(settings: Settings) -> list[str]:
     return names
 
 
+def home_target(settings: Settings) -> tuple[Target, str]:
+    """The account the tool runs in (default credential chain or `aws.profile`, no assumed role):
+    the report bucket belongs to the operator, not to the Batch accounts the collectors read."""
+    regions = settings.aws.regions or [r for r in [os.environ.get("AWS_DEFAULT_REGION")] if r]
+    if not regions:
+        raise ConfigError("aws.regions (BATCHOPT_REGIONS): the s3 sink needs a region for the report bucket")
+    return Target(name="report", profile=settings.aws.profile, regions=regions[:1]), regions[0]
+
+
 def make_sinks(
     names: Sequence[str],
     settings: Settings,
@@ -70,8 +81,8 @@ def make_sinks(
                 raise ConfigError("the s3 sink needs AWS settings (aws.regions or aws.targets)")
             from optimizer.report.sink_s3 import S3Sink
 
-            first = sessions.target_regions()[0]
-            sinks.append(S3Sink(sessions, first.target, first.region, r.s3_uri))
+            target, region = home_target(settings)
+            sinks.append(S3Sink(sessions, target, region, r.s3_uri))
         elif name == "email":
             for field, value in (
                 ("smtp_host", r.smtp_host),

@@ -187,3 +187,15 @@ def sources(report: WeeklyReport) -> Table:
         "No collector runs recorded.",
         (1, 2),
     )
+
+
+def coverage_facts(report: WeeklyReport) -> list[str]:
+    """The coverage lines both formats print under "Data coverage and freshness"."""
+    c = report.coverage
+    days = f"Days with cost data: {len(c.days_with_data)} of 7"
+    if c.days_without_data:
+        days += f" (missing: {', '.join(fmt.day(d) for d in c.days_without_data)})"
+    lines = [days, f"Latest day with cost data: {fmt.day(c.latest_data_day)}"]
+    if c.fallback_priced_usd is not None:
+        lines.append(f"Spend priced from fallback prices: {fmt.money(c.fallback_priced_usd)}")
+    return lines

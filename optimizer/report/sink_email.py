@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from optimizer.report.render import RenderedReport
 
+SMTPS_PORT = 465
 _DATA_IMG = re.compile(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"([^>]*?)data-chart="([^"]+)"')
 
 
@@ -58,11 +59,19 @@ class SmtpSink:
     timeout: float = 30.0
     name: str = "email"
 
+    def _connect(self) -> smtplib.SMTP:
+        """Port 465 speaks TLS from the first byte (SMTPS); any other port starts in clear text."""
+        if self.port == SMTPS_PORT:
+            return smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+
     def deliver(self, rendered: RenderedReport) -> str:
         msg = build_message(rendered, self.sender, self.recipients)
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+        with self._connect() as smtp:
             smtp.ehlo()
-            if self.starttls:
+            if self.starttls and not isinstance(smtp, smtplib.SMTP_SSL):
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
             if self.user:

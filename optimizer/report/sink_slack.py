@@ -20,10 +20,15 @@ from optimizer.report.render import RenderedReport
 MAX_LINES = 5
 
 
+def _esc(text: str) -> str:
+    """Slack mrkdwn control characters (a queue named `a<b` must not become a broken link)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(rendered: RenderedReport, link: str | None = None) -> dict[str, Any]:
     """Block Kit message: headline, key figures, anomalies, top recommendations, warnings."""
     report = rendered.report
-    lines = [f"*{rendered.headline}*"]
+    lines = [f"*{_esc(rendered.headline)}*"]
     use, spot = report.utilization, report.spot
     if use is not None and spot is not None:
         lines.append(
@@ -32,14 +37,14 @@ def slack_payload(rendered: RenderedReport, link: str | None = None) -> dict[str
         )
     if report.anomalies:
         lines.append("*Anomalies*")
-        lines += [f"• {a.message}" for a in report.anomalies[:MAX_LINES]]
+        lines += [f"• {_esc(a.message)}" for a in report.anomalies[:MAX_LINES]]
     if report.recommendations:
         lines.append("*Top open recommendations*")
         lines += [
-            f"• {r.title}: {fmt.money(r.monthly_savings_usd)}/month, {r.risk_level} risk"
+            f"• {_esc(r.title)}: {fmt.money(r.monthly_savings_usd)}/month, {r.risk_level} risk"
             for r in report.recommendations[:3]
         ]
-    lines += [f":warning: {n}" for n in report.coverage.notes]
+    lines += [f":warning: {_esc(n)}" for n in report.coverage.notes]
     if link:
         lines.append(f"<{link}|Full report>")
     text = "\n".join(lines)

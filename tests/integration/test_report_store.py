@@ -108,6 +108,11 @@ def test_every_total_equals_the_stores_figures(store_engine: Engine) -> None:
     assert report.spot.reclaimed_vcpu_hours == pytest.approx(4 * 2)
     assert report.spot.reclaim_usd == pytest.approx(0.14)
     assert report.waste_by_class["idle_usd"] == pytest.approx(idle, abs=1e-9)
+    # the daily chart's figures: every instance in the seed lives within one UTC day
+    day = "date(i.launch_time)" if store_engine.dialect.name == "sqlite" else "CAST(i.launch_time AS DATE)"
+    per_day = sql_costs(store_engine, day, start, end)
+    charted = {d.day.isoformat(): d.spot_usd + d.on_demand_usd + d.other_usd for d in report.daily}
+    _approx(charted, {str(k)[:10]: v for k, v in per_day.items()})
 
 
 def test_recommendations_changes_and_coverage(store_engine: Engine) -> None:

@@ -194,3 +194,49 @@ def test_changes_are_measured_on_whole_days_around_the_change() -> None:
     assert unknown.target == "(unknown target)" and unknown.realized_savings_usd is None
     assert "not measured" in unknown.note
     assert last_day.realized_savings_usd is None and "no complete day" in last_day.note
+
+
+def test_a_day_without_rows_is_quiet_only_when_the_collectors_read_it() -> None:
+    rows = [row(monday(0) + timedelta(days=d), 10.0) for d in (0, 1, 2, 3, 4)]  # nothing Sat, Sun
+    runs = pd.DataFrame(
+        [
+            {
+                "source": s,
+                "target": "t",
+                "region": "r",
+                "started_at": datetime(2026, 11, 16, 1),
+                "finished_at": datetime(2026, 11, 16, 1),
+                "status": "succeeded",
+                "error": None,
+            }
+            for s in ("jobs", "instances")
+        ]
+    )
+
+    def report_with(last: dict[str, datetime]) -> WeeklyReport:
+        frame = pd.DataFrame({"source": list(last), "last_success": list(last.values())})
+        inputs = ReportInputs(
+            daily=pd.DataFrame(rows, columns=list(DAILY_COLUMNS)), runs=runs, last_success=frame
+        )
+        return build_weekly_report(inputs, WEEK, generated_at=GENERATED)
+
+    # both cost sources succeeded after Sunday: the weekend had no instance, a true zero
+    quiet = report_with({"jobs": datetime(2026, 11, 23, 1), "instances": datetime(2026, 11, 23, 2)}).coverage
+    assert quiet.quiet_days == (date(2026, 11, 21), date(2026, 11, 22)) and quiet.days_without_data == ()
+    assert not quiet.partial
+    # instances last read on Saturday afternoon: Saturday and Sunday are unknown
+    partial = report_with(
+        {"jobs": datetime(2026, 11, 23, 1), "instances": datetime(2026, 11, 21, 15)}
+    ).coverage
+    assert partial.quiet_days == () and partial.days_without_data == (date(2026, 11, 21), date(2026, 11, 22))
+    assert partial.partial and any("instances" in n for n in partial.notes)
+
+
+def test_slack_summary_escapes_mrkdwn_in_names() -> None:
+    from optimizer.report.render import render_all
+    from optimizer.report.sink_slack import slack_payload
+
+    rows = [row(monday(1), 10.0, queue="a<b>&c"), row(monday(0), 50.0, queue="a<b>&c")]
+    payload = slack_payload(render_all(build(rows)))
+    text = payload["blocks"][0]["text"]["text"]
+    assert "a&lt;b&gt;&amp;c" in text and "a<b>" not in text

@@ -41,3 +41,17 @@ def test_last_complete_week_waits_for_the_week_to_end_everywhere() -> None:
         last_complete_week(monday_8_utc, "Mars/Olympus")
     with pytest.raises(ValueError, match="timezone-aware"):
         last_complete_week(datetime(2026, 11, 23, 8))
+
+
+def test_a_report_for_a_running_week_says_so() -> None:
+    import pandas as pd
+
+    from optimizer.report.build import build_weekly_report
+    from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
+
+    inputs = ReportInputs(daily=pd.DataFrame(columns=list(DAILY_COLUMNS)))
+    week = IsoWeek(2026, 48)
+    early = build_weekly_report(inputs, week, generated_at=datetime(2026, 11, 25, 12))
+    assert any("had not ended" in n for n in early.coverage.notes)
+    late = build_weekly_report(inputs, week, generated_at=datetime(2026, 12, 1, 8))
+    assert not any("had not ended" in n for n in late.coverage.notes)
