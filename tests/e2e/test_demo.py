@@ -46,7 +46,7 @@ def test_headless_demo_summary_matches_store(
         "db": "done",
         "collect": "done",
         "analyze": "done",
-        "train": "skipped",
+        "train": "done",
         "optimize": "done",
         "replay": "done",
         "recommend": "skipped",
