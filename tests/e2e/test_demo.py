@@ -49,7 +49,7 @@ def test_headless_demo_summary_matches_store(
         "train": "done",
         "optimize": "done",
         "replay": "done",
-        "recommend": "skipped",
+        "recommend": "done",
         "report": "done",
     }
     engine = create_store_engine(url)
@@ -86,9 +86,8 @@ def test_headless_demo_summary_matches_store(
                 row.scope: row.cost_usd
                 for row in conn.execute(select(fleet_plans.c.scope, fleet_plans.c.cost_usd)).all()
             }
-        open_savings = sum(
-            r.recommendation.monthly_savings_usd for r in list_recommendations(engine, ["open"])
-        )
+        stored_recs = list_recommendations(engine, ["open"])
+        open_savings = sum(r.recommendation.monthly_savings_usd for r in stored_recs)
     finally:
         engine.dispose()
     assert summary["spend_usd"] == pytest.approx(spend, abs=0.01)
@@ -116,6 +115,17 @@ def test_headless_demo_summary_matches_store(
         for p in summary["plans"]
         if p["status"] in ("OPTIMAL", "FEASIBLE")
     )
+    # Every saving plan became a recommendation carrying the replayed saving; the top ones are listed.
+    by_queue = {p["queue"]: p for p in summary["plans"]}
+    assert open_savings > 0 and len(stored_recs) == sum(
+        1 for p in summary["plans"] if (p["monthly_savings_usd"] or 0) > 0
+    )
+    for stored in stored_recs:
+        rec = stored.recommendation
+        queue = rec.title.split(":", 1)[0]
+        assert rec.monthly_savings_usd == pytest.approx(by_queue[queue]["monthly_savings_usd"], abs=0.01)
+    top = sorted(stored_recs, key=lambda r: -r.recommendation.monthly_savings_usd)
+    assert [r["id"] for r in summary["top_recommendations"]] == [r.recommendation.id for r in top][:5]
     html = [Path(f) for f in summary["report_files"] if f.endswith(".html")]
     assert html and html[0].is_file()
     assert f"${summary['spend_usd']:,.2f}" in out
