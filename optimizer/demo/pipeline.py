@@ -13,7 +13,6 @@ because every client is built with the emulator's endpoint.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -139,6 +138,20 @@ def demo_settings(settings: Settings, endpoint_url: str, database_url: str, repo
             "report": settings.report.model_copy(update={"out_dir": str(report_dir)}),
         }
     )
+
+
+def require_empty_history(engine: Engine, database_url: str) -> None:
+    """The demo's estate is new on every run: mixing it with collected history already in the store
+    would double the figures, so a store that holds some is refused (nothing is written)."""
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.dataset == COLLECTED_DATASET)
+        ).scalar_one()
+    if held:
+        raise UserError(
+            f"{database_url} already holds {held:,} collected jobs; the demo needs a store without "
+            "collected history (unset BATCHOPT_DATABASE_URL for a fresh file, or pass --database-url)"
+        )
 
 
 def collection_plans(sessions: SessionFactory) -> list[TargetPlan]:
@@ -310,6 +323,7 @@ class DemoRun:
         with display.stage("db", "prepare the store") as out:
             engine = create_store_engine(database_url)
             upgrade(engine)
+            require_empty_history(engine, database_url)
             out.detail = database_url
         self.engine = engine
         with display.stage("collect", "collect through boto3") as out:
@@ -428,7 +442,7 @@ class DemoRun:
             "BATCHOPT_APPLY__SHARED_SECRET": secret,
             "BATCHOPT_MODELS_DIR": str(self.models_dir),
             # The demo's own estate may be changed from the dashboard, nothing else.
-            "BATCHOPT_APPLY__ALLOW_LIST": json.dumps(
+            "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
                 sorted([*self.estate.compute_environments, *self.estate.queues])
             ),
         }

@@ -97,3 +97,21 @@ def test_applied_fleet_mix_recommendation_is_visible_through_boto3(
         created[0]["computeEnvironmentArn"]
     ]
     assert get_recommendation(sqlite_engine, rec.id).status == "applied"
+
+
+def test_demo_refuses_a_store_with_collected_history(sqlite_engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from optimizer.demo.pipeline import require_empty_history
+    from optimizer.errors import UserError
+    from optimizer.store.schema import jobs
+
+    require_empty_history(sqlite_engine, "sqlite:///empty")  # an empty store is fine
+    with sqlite_engine.begin() as conn:
+        conn.execute(
+            insert(jobs).values(
+                job_id="j1", dataset="aws", status="SUCCEEDED", created_at=NOW.replace(tzinfo=None)
+            )
+        )
+    with pytest.raises(UserError, match="already holds 1 collected jobs"):
+        require_empty_history(sqlite_engine, "sqlite:///busy")
