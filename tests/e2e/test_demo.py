@@ -28,7 +28,7 @@ def test_headless_demo_summary_matches_store(
             "demo",
             "--headless",
             "--days",
-            "14",
+            "10",
             "--workdir",
             str(tmp_path / "var"),
             "--summary-json",
