@@ -17,7 +17,7 @@ from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendati
 from optimizer.recommend.repository import get_recommendation, save_recommendations
 from tests.demo_helpers import NOW
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("demo")]
 REGION = "us-east-1"
 
 

@@ -19,7 +19,7 @@ from optimizer.demo.emulator import Emulator, SeedCounts
 from optimizer.demo.estate import Estate, build_estate
 from tests.demo_helpers import NOW, small_history
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("demo")]
 REGION = "us-east-1"
 
 
