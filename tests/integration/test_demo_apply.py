@@ -26,7 +26,6 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with Emulator(NOW) as running:
-        running.reset()
         yield running
 
 

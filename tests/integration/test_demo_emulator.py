@@ -29,7 +29,6 @@ def seeded() -> Iterator[tuple[Emulator, Estate, SeedCounts]]:
         mp.setenv("AWS_ACCESS_KEY_ID", "testing")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         with Emulator(NOW, history_days=3) as emulator:
-            emulator.reset()
             sessions = SessionFactory(AwsSettings(endpoint_url=emulator.endpoint_url, regions=[REGION]))
             estate = build_estate(sessions, sessions.target_regions()[0])
             counts = emulator.seed_history(REGION, small_history(estate))

@@ -97,7 +97,9 @@ class Emulator:
     def start(self) -> Emulator:
         self._server = _GapFillingServer(HOST, self.port, self.handlers)
         self._server.start()
-        self._post("/moto-api/config", {"batch": {"use_docker": False}})
+        # moto's backends live in this process: a new emulator starts from an empty AWS even when an
+        # earlier one (a test, a previous demo in the same interpreter) left resources behind.
+        self.reset()
         return self
 
     def stop(self) -> None:
