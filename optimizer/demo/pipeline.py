@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,7 @@ from sqlalchemy import Engine, func, select
 
 from optimizer.analysis_store import run_analysis
 from optimizer.aws.session import SessionFactory, TargetRegion
-from optimizer.collectors import SOURCES
-from optimizer.collectors.runner import TargetPlan, collect
+from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.datasets import load_dataset
 from optimizer.demo.emulator import Emulator
@@ -129,13 +128,17 @@ def demo_database_url(settings: Settings, options: DemoOptions, now: datetime) -
     return f"sqlite:///{path}"
 
 
-def demo_settings(settings: Settings, endpoint_url: str, database_url: str, report_dir: Path) -> Settings:
-    """The user's settings pointed at the emulator and the demo store (one target, one region)."""
+def demo_settings(
+    settings: Settings, endpoint_url: str, database_url: str, report_dir: Path, days: int
+) -> Settings:
+    """The user's settings pointed at the emulator and the demo store (one target, one region), with
+    a first collection that reaches back over the whole history."""
     return settings.model_copy(
         update={
             "aws": AwsSettings(endpoint_url=endpoint_url, regions=[DEMO_REGION], max_attempts=3),
             "store": settings.store.model_copy(update={"database_url": database_url}),
             "report": settings.report.model_copy(update={"out_dir": str(report_dir)}),
+            "collection": settings.collection.model_copy(update={"initial_lookback_days": days + 1}),
         }
     )
 
@@ -152,20 +155,6 @@ def require_empty_history(engine: Engine, database_url: str) -> None:
             f"{database_url} already holds {held:,} collected jobs; the demo needs a store without "
             "collected history (unset BATCHOPT_DATABASE_URL for a fresh file, or pass --database-url)"
         )
-
-
-def collection_plans(sessions: SessionFactory) -> list[TargetPlan]:
-    """One collector plan per (target, region), reaching AWS through the session factory."""
-
-    def plan(where: TargetRegion) -> TargetPlan:
-        return TargetPlan(
-            target=where.target.name,
-            region=where.region,
-            client_factory=lambda service, region: sessions.client(service, where.target, region),
-            account_id=lambda: sessions.account_id(where.target, where.region),
-        )
-
-    return [plan(where) for where in sessions.target_regions()]
 
 
 def fleet_recommendations(
@@ -301,7 +290,9 @@ class DemoRun:
             out.detail = f"moto + gap-filling layer on {self.emulator.endpoint_url}"
         database_url = demo_database_url(self.settings, opts, self.now)
         report_dir = opts.workdir / "reports"
-        self.demo = demo_settings(self.settings, self.emulator.endpoint_url, database_url, report_dir)
+        self.demo = demo_settings(
+            self.settings, self.emulator.endpoint_url, database_url, report_dir, opts.days
+        )
         sessions = SessionFactory(self.demo.aws)
         [where] = sessions.target_regions()
 
@@ -334,15 +325,7 @@ class DemoRun:
                 timings[result.source] = time.monotonic() - clock[0]
                 clock[0] = time.monotonic()
 
-            results = collect(
-                engine,
-                collection_plans(sessions),
-                SOURCES,
-                initial_lookback=timedelta(days=opts.days + 1),
-                job_statuses=self.demo.collection.job_statuses,
-                describe_jobs_chunk=self.demo.collection.describe_jobs_chunk,
-                on_progress=timed,
-            )
+            results = run_collection(self.demo, engine, sessions, on_progress=timed)
             failed = [r for r in results if r.status != "succeeded"]
             if failed:
                 raise UserError("collection failed: " + "; ".join(f"{r.source}: {r.error}" for r in failed))
