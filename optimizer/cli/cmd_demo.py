@@ -50,7 +50,7 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
     console.print("\n[bold]Batch Optimizer demo[/]")
     line(f"  history        {summary.history_start} .. {summary.history_end}")
     line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
-    line(f"  spend          ${summary.spend_usd:,.2f}")
+    line(f"  spend          ${summary.spend_usd:,.2f} over the history (EC2 instance-hours x price)")
     line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
     line(f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations")
     line(f"  plans save     ${summary.plan_savings_usd:,.2f}/month (solver plans, replay-checked)")
