@@ -34,6 +34,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import InstanceState
 from moto.logs.models import logs_backends
 
+from optimizer.data import load_price_snapshot
 from optimizer.demo.emulator.state import EmulatorState
 
 SAMPLES_PER_ATTEMPT = 4
@@ -188,8 +189,6 @@ class HistorySeeder:
         """History instance name -> container instance ARN."""
         by_cluster: dict[str, list[dict[str, Any]]] = defaultdict(list)
         arns: dict[str, str] = {}
-        from optimizer.data import load_price_snapshot
-
         specs = load_price_snapshot().set_index("instance_type")
         for name, row in rows.items():
             arn = (
