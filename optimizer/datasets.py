@@ -156,7 +156,11 @@ def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
             f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
         )
         raise UserError(f"dataset {name!r} has no jobs{hint}")
-    frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna()]
+    # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime).
+    frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna() & frame["vcpus"].notna()]
+    frame = frame[frame["memory_mib"].notna()]
+    if frame.empty:
+        raise UserError(f"dataset {name!r} has no finished jobs with vCPU and memory requests")
     start = info["start_time"].iat[0] if len(info) else frame["created_at"].min()
     start = pd.Timestamp(start).to_pydatetime()
     prefix = f"{name}:"
@@ -175,7 +179,10 @@ def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
             "gpus": frame["gpus"].fillna(0).astype(np.int64),
             "queue": frame["queue"].fillna("default"),
             "job_name": frame["job_name"].fillna(frame["job_id"]),
-            "arch": [t.get("arch") if isinstance(t, dict) else None for t in tags],
+            # Imported traces keep the architecture in tags; collected jobs' tags are the user's own.
+            "arch": [
+                t.get("arch") if isinstance(t, dict) and name != COLLECTED_DATASET else None for t in tags
+            ],
             "status": np.where(frame["status"] == "FAILED", "FAILED", "SUCCEEDED"),
             "depends_on": [
                 [strip(d) for d in deps] if isinstance(deps, list) else [] for deps in frame["depends_on"]

@@ -21,26 +21,26 @@ def real_catalog() -> Catalog:
     return build_catalog(read_price_table(shared(PRICES)), read_spot_advisor(shared(SPOT), "us-east-1"))
 
 
-def tiny_catalog(types: dict[str, tuple[float, float, int, float, float | None, int | None]]) -> Catalog:
-    """name -> (vcpus, memory_mib, gpus, on-demand $/h, spot $/h or None, band or None)."""
+def tiny_catalog(types: dict[str, tuple]) -> Catalog:
+    """name -> (vcpus, memory_mib, gpus, on-demand $/h, spot $/h or None, band or None[, arch])."""
     prices = pd.DataFrame(
         [
             {
                 "instance_type": n,
-                "vcpus": v,
-                "memory_mib": m,
-                "gpus": g,
-                "ondemand_price": p,
-                "arch": "x86_64",
+                "vcpus": spec[0],
+                "memory_mib": spec[1],
+                "gpus": spec[2],
+                "ondemand_price": spec[3],
+                "arch": spec[6] if len(spec) > 6 else "x86_64",
             }
-            for n, (v, m, g, p, _, _) in types.items()
+            for n, spec in types.items()
         ]
     )
     spot = pd.DataFrame(
         [
-            {"instance_type": n, "spot_price": s, "band": b}
-            for n, (_, _, _, _, s, b) in types.items()
-            if s is not None
+            {"instance_type": n, "spot_price": spec[4], "band": spec[5]}
+            for n, spec in types.items()
+            if spec[4]
         ],
         columns=["instance_type", "spot_price", "band"],
     )

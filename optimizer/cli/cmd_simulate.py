@@ -120,10 +120,20 @@ def _store_prices(ctx: CliContext, region: str) -> pd.DataFrame | None:
 
 
 def _store_bands(ctx: CliContext, region: str) -> pd.DataFrame | None:
-    from optimizer.store.read import interruption_bands_frame
+    """Spot data from the store: interruption bands and savings, and where collected, the latest
+    spot price per type (median across availability zones), which beats the advisor's estimate."""
+    from optimizer.store.read import interruption_bands_frame, spot_prices_frame
 
-    frame = interruption_bands_frame(ctx.engine, region)
-    return None if frame.empty else frame[["instance_type", "savings_pct", "band"]]
+    bands = interruption_bands_frame(ctx.engine, region)
+    prices = spot_prices_frame(ctx.engine, region)
+    if bands.empty and prices.empty:
+        return None
+    frame = bands[["instance_type", "savings_pct", "band"]] if not bands.empty else None
+    if not prices.empty:
+        latest = prices.sort_values("timestamp").groupby(["instance_type", "availability_zone"]).tail(1)
+        spot = latest.groupby("instance_type")["price"].median().rename("spot_price").reset_index()
+        frame = spot if frame is None else frame.merge(spot, on="instance_type", how="outer")
+    return frame
 
 
 def _read_config_file(path: str) -> Any:
@@ -169,6 +179,13 @@ def results_table(names: list[str], summaries: list[dict[str, Any]]) -> list[lis
     for kind in kinds:
         rows.append(
             [f"  cost {kind}", *(_fmt_money(s["cost_by_capacity_type"].get(kind)) for s in summaries)]
+        )
+    top: list[str] = []
+    for s in summaries:  # the five dearest instance types of each configuration
+        top += [t for t in list(s["cost_by_instance_type"])[:5] if t not in top]
+    for name in top:
+        rows.append(
+            [f"  cost {name}", *(_fmt_money(s["cost_by_instance_type"].get(name)) for s in summaries)]
         )
     rows.append(["instance-hours", *(f"{s['instance_hours']:,.1f}" for s in summaries)])
     rows.append(["instances launched", *(f"{s['instances_launched']:,}" for s in summaries)])
@@ -224,7 +241,9 @@ def attempt_rows(result: Any) -> pd.DataFrame:
             "is_spot_reclaim": False,
         }
     )
-    return pd.concat([attempts, extra.reindex(columns=ATTEMPT_COLUMNS)], ignore_index=True)
+    extra = extra.reindex(columns=ATTEMPT_COLUMNS)
+    extra["exit_code"] = pd.array([None] * len(extra), dtype="Int64")
+    return pd.concat([attempts, extra], ignore_index=True)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -10,6 +10,7 @@ platform decides. Attempts that ran on a container instance get its EC2 instance
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,16 @@ COLUMNS = [
     "first_seen", "last_seen", "terminated_at", "status",
 ]  # fmt: skip
 EC2_GONE_STATES = ("shutting-down", "terminated")
+_TRANSITION_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
+
+
+def _gone_at(described: Mapping[str, Any], now: datetime) -> datetime:
+    """When EC2 says the instance stopped: its `StateTransitionReason` carries the time
+    ("User initiated (2026-11-02 10:15:00 GMT)", "Service initiated (...)"); else `now`."""
+    match = _TRANSITION_TIME.search(str(described.get("StateTransitionReason") or ""))
+    if match is None:
+        return now
+    return min(datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"), now)
 
 
 def get_container_instances(ctx: CollectContext) -> list[dict[str, Any]]:
@@ -133,7 +144,7 @@ def transform_instances(
                 "launch_time": utc_naive(launch) if isinstance(launch, datetime) else None,
                 "first_seen": now,
                 "last_seen": now,
-                "terminated_at": now if state in EC2_GONE_STATES else None,
+                "terminated_at": _gone_at(described, now) if state in EC2_GONE_STATES else None,
                 "status": state or ci.get("status"),
             }
         )

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.data import BAND_MONTHLY_RATE
 from optimizer.errors import InputError
 
 SECONDS_PER_MONTH = 30 * 24 * 3600.0
 
 # Spot Instance Advisor bands are monthly interruption frequencies ("<5%", "5-10%", ...). The replay
-# uses each band's midpoint (and 25% for ">20%") as the monthly probability that an instance is
-# reclaimed; the hazard rate follows as -ln(1 - p) per month (memoryless reclaims).
-BAND_MONTHLY_RATE: dict[int, float] = {0: 0.025, 1: 0.075, 2: 0.125, 3: 0.175, 4: 0.25}
+# uses the project's one convention (`optimizer.data.BAND_MONTHLY_RATE`: each band's midpoint, 25%
+# for ">20%") as the monthly probability that an instance is reclaimed; the hazard rate follows as
+# -ln(1 - p) per month (memoryless reclaims).
 
 
 def hazard_per_second(monthly_rate: float) -> float:

@@ -25,7 +25,11 @@ maxvCpus, every other strategy may exceed it by one instance (Batch's documented
 Billing is per second with a 60 s minimum, from launch request to termination. Spot instances are
 reclaimed after an exponential lifetime drawn from a seeded generator at their pool's monthly
 interruption rate; the attempts on them end with "Host EC2 (instance i-...) terminated." and the
-job's retry strategy decides. The replay clock starts at the first submit time.
+job's retry strategy decides. A job the trace records as FAILED runs for its recorded runtime and
+exits 1 (its retry strategy then decides, and retries fail the same way), so the replay keeps the
+history's failures and their cost. A job no CE of its queue can ever run (too large, GPUs on
+Fargate) fails at once with that reason. The replay clock starts at the first submit time;
+instances kept for minvCpus are billed to the end of the last job.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from collections import Counter, deque
 import numpy as np
 import pandas as pd
 
+from optimizer.errors import InputError
 from optimizer.simulate.allocation import EPS, choose_instance_type, jobs_per_instance
 from optimizer.simulate.catalog import InstanceSpec, hazard_per_second
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
@@ -56,6 +61,32 @@ _END, _RECLAIM, _READY, _ARRIVE, _IDLE = 0, 1, 2, 3, 4
 # Job states.
 _NOT_ARRIVED, _WAITING_DEPS, _PENDING, _BOUND, _RUNNING, _SUCCEEDED, _FAILED = range(7)
 MINIMUM_BILLED_SECONDS = 60.0
+
+
+REQUIRED_COLUMNS = ("job_id", "submit_s", "runtime_s", "vcpus", "memory_mib", "gpus", "queue")
+
+
+def _validate_jobs(jobs: pd.DataFrame) -> None:
+    """Reject a jobs table the replay cannot honour, naming the first bad job (cheap, vectorized)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in jobs.columns]
+    if missing:
+        raise InputError(f"jobs table: missing column(s) {', '.join(missing)}")
+    checks = (
+        ("submit_s", lambda v: np.isfinite(v) & (v >= 0), "a finite number >= 0"),
+        ("runtime_s", lambda v: np.isfinite(v) & (v >= 0), "a finite number >= 0"),
+        ("vcpus", lambda v: np.isfinite(v) & (v > 0), "a positive number"),
+        ("memory_mib", lambda v: np.isfinite(v) & (v > 0), "a positive number"),
+        ("gpus", lambda v: np.isfinite(v) & (v >= 0), "a whole number >= 0"),
+    )
+    for column, rule, wanted in checks:
+        values = pd.to_numeric(jobs[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~rule(values)
+        if bad.any():
+            k = int(np.argmax(bad))
+            job_id, value = jobs["job_id"].iat[k], jobs[column].iat[k]
+            raise InputError(f"job {job_id}: field {column!r}: must be {wanted}, got {value!r}")
+    if jobs["job_id"].duplicated().any():
+        raise InputError(f"job {jobs['job_id'][jobs['job_id'].duplicated()].iat[0]}: duplicate job_id")
 
 
 class ReplayEngine:
@@ -104,6 +135,7 @@ class ReplayEngine:
 
     # ----------------------------------------------------------------- inputs
     def _load_jobs(self, jobs: pd.DataFrame) -> None:
+        _validate_jobs(jobs)
         n = len(jobs)
         self.n = n
         self.job_ids = jobs["job_id"].astype(str).tolist()
@@ -174,6 +206,8 @@ class ReplayEngine:
                         self.dependents.setdefault(d, []).append(j)
                         self.remaining[j] += 1
         self.state = [_NOT_ARRIVED] * n
+        self.running = 0  # attempts in progress
+        self.arrivals_left = n
         self.dep_failed = [False] * n
         self.attempts_done = [0] * n
         self.first_start = [math.nan] * n
@@ -343,13 +377,20 @@ class ReplayEngine:
     def _on_reclaim(self, i: int, t: float) -> None:
         if self.i_state[i] != 1:
             return
+        if not self.running and not self.arrivals_left and not any(self.queue_pending):
+            return  # all work is done: the instance ends at its idle check or with the replay
         victims = self.i_running[i]
         self.i_running[i] = []
         self.free_v[i] = self.i_spec[i].vcpus
         self.free_m[i] = self.i_spec[i].allocatable_memory_mib
         self.free_g[i] = self.i_spec[i].gpus
         self._terminate(i, t, "spot reclaim")
+        if self.running or self.arrivals_left:
+            # Batch replaces reclaimed capacity it must keep for minvCpus; once no job runs and none
+            # is still to arrive, the replay is over and nothing is replaced.
+            self._top_up(self.i_ce[i], self.ces[self.i_ce[i]].min_vcpus, t)
         reason = reclaim_status_reason(self.instance_name(i))
+        self.running -= len(victims)
         for a in victims:
             self.a_done[a] = True
             self.a_end[a] = t
@@ -376,6 +417,7 @@ class ReplayEngine:
         self.a_mem.append(self.shape_m[s])
         self.a_cost.append(0.0)
         self.i_running[i].append(a)
+        self.running += 1
         self.state[j] = _RUNNING
         if self.first_start[j] != self.first_start[j]:  # NaN: first attempt
             self.first_start[j] = t
@@ -408,6 +450,7 @@ class ReplayEngine:
             rate *= 1.0 - pricing.spot_discount
         self.a_cost.append(rate * max(end - t, pricing.minimum_seconds) / 3600.0)
         self.ce_vcpus[c] += size[0]
+        self.running += 1
         self.state[j] = _RUNNING
         if self.first_start[j] != self.first_start[j]:
             self.first_start[j] = min(start, end)
@@ -418,6 +461,7 @@ class ReplayEngine:
             return  # ended earlier by a reclaim
         self.a_done[a] = True
         self.a_end[a] = t
+        self.running -= 1
         j = self.a_job[a]
         i = self.a_inst[a]
         if i < 0:
@@ -601,20 +645,22 @@ class ReplayEngine:
                         self.state[j] = _BOUND
 
     def _start_minimum_capacity(self, t: float) -> None:
-        """Launch instances for desiredvCpus (at least minvCpus) when the replay starts.
-
-        Batch picks these types itself; the replay uses the CE's cheapest type per vCPU.
-        """
+        """Launch instances for desiredvCpus (at least minvCpus) when the replay starts."""
         for c, ce in enumerate(self.ces):
-            target = max(ce.min_vcpus, ce.desired_vcpus)
-            if ce.is_fargate or target <= 0 or not ce.instance_types:
-                continue
-            price = (lambda s: s.spot_price) if ce.is_spot else (lambda s: s.ondemand_price)
-            spec = min(ce.instance_types, key=lambda s: (price(s) / s.vcpus, s.vcpus, s.instance_type))
-            while self.ce_vcpus[c] < target - EPS:
-                if ce.strict_max and self.ce_vcpus[c] + spec.vcpus > ce.max_vcpus + EPS:
-                    break
-                self._launch(c, spec, t)
+            self._top_up(c, max(ce.min_vcpus, ce.desired_vcpus), t)
+
+    def _top_up(self, c: int, target: float, t: float) -> None:
+        """Launch until CE c has `target` vCPUs. Batch picks these types itself; the replay uses the
+        CE's cheapest type per vCPU."""
+        ce = self.ces[c]
+        if ce.is_fargate or target <= 0 or not ce.instance_types:
+            return
+        price = (lambda s: s.spot_price) if ce.is_spot else (lambda s: s.ondemand_price)
+        spec = min(ce.instance_types, key=lambda s: (price(s) / s.vcpus, s.vcpus, s.instance_type))
+        while self.ce_vcpus[c] < target - EPS:
+            if ce.strict_max and self.ce_vcpus[c] + spec.vcpus > ce.max_vcpus + EPS:
+                break
+            self._launch(c, spec, t)
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> None:
@@ -652,6 +698,7 @@ class ReplayEngine:
                     self._arrive(j, t, left[key])
                     left[key] -= 1
             ptr = end
+            self.arrivals_left = n - ptr
         self._finish()
 
     def _finish(self) -> None:

@@ -26,6 +26,10 @@ from optimizer.solver.knapsack import best_packing
 from optimizer.solver.master import MasterSystem, build_master
 
 RC_EPS = 1e-7
+#: Branch-and-bound nodes per exact pricing knapsack; past it the knapsack's bound is used instead.
+EXACT_NODE_LIMIT = 3000
+#: Share of the column-generation budget after which pricing is always exact (bound certification).
+EXACT_SHARE = 0.5
 
 
 @dataclass
@@ -82,6 +86,32 @@ def _duals(prep: Prepared, system: MasterSystem, marginals: np.ndarray) -> _Dual
     return _Duals(item_value, spot_adjust, offering_cost)
 
 
+def _density_reduced_costs(prep: Prepared, duals: _Duals) -> np.ndarray:
+    """(O, U) lower bound on the best reduced cost per bin-hour of any pattern, without knapsacks:
+    cost minus an upper bound on a pattern's value (capacity x best density, or all jobs)."""
+    out = np.zeros((len(prep.offerings), prep.n_classes))
+    for spot_flag in (False, True):
+        offerings = np.flatnonzero(prep.spot == spot_flag)
+        if offerings.size == 0:
+            continue
+        vals = duals.item_value + (duals.spot_item_adjust[:, None] if spot_flag else 0.0)  # (S, U)
+        vals = np.where(prep.demand > 0, np.maximum(vals, 0.0), 0.0)
+        comp = prep.compat[offerings].astype(float)  # (O', S)
+        ub = comp @ (vals * prep.demand)  # every job of the class on one instance
+        for d in (0, 1):
+            dens = vals / prep.sizes[:, d][:, None]  # (S, U)
+            best = np.max(np.where(comp[:, :, None] > 0, dens[None, :, :], 0.0), axis=1)  # (O', U)
+            ub = np.minimum(ub, prep.caps[offerings, d][:, None] * best)
+        # Surrogate dimension (sum of the constraints scaled by capacity), as in the knapsack.
+        caps = prep.caps[offerings]
+        scale = np.where(caps > 0, 1.0 / np.where(caps > 0, caps, 1.0), 0.0)  # (O', 3)
+        frac = scale @ prep.sizes.T  # (O', S): share of an instance one job takes, summed over dims
+        dens = np.where(comp > 0, 1.0 / np.maximum(frac, 1e-12), 0.0)[:, :, None] * vals[None, :, :]
+        ub = np.minimum(ub, (caps > 0).sum(axis=1)[:, None] * dens.max(axis=1))
+        out[offerings] = duals.offering_cost[offerings][:, None] - ub
+    return out
+
+
 def _pattern_reduced_costs(prep: Prepared, pool: PatternPool, duals: _Duals) -> np.ndarray:
     """(P, U) reduced cost per bin-hour of every pooled pattern in every class."""
     off, counts = pool.matrix()
@@ -90,16 +120,30 @@ def _pattern_reduced_costs(prep: Prepared, pool: PatternPool, duals: _Duals) -> 
 
 
 def _price(
-    prep: Prepared, pool: PatternPool, duals: _Duals, *, exact: bool
-) -> tuple[list[int], np.ndarray, int]:
-    """Solve the pricing knapsacks: new pattern ids, per (o, u) best reduced cost per bin-hour, calls."""
+    prep: Prepared,
+    pool: PatternPool,
+    duals: _Duals,
+    *,
+    exact: bool,
+    deadline: float,
+    clock: Callable[[], float],
+    fallback: np.ndarray | None = None,
+) -> tuple[list[int], np.ndarray | None, bool, int]:
+    """Solve the pricing knapsacks. Returns new pattern ids; per (o, u) a lower bound on the reduced
+    cost per bin-hour (exact where priced, `fallback` for classes the deadline left unpriced, None
+    without a fallback); whether every class was priced; and the number of knapsacks solved."""
     o_count = len(prep.offerings)
     u_count = prep.n_classes
-    best_rc = np.zeros((o_count, u_count))
+    best_rc: np.ndarray | None = np.zeros((o_count, u_count))
     new: list[int] = []
     calls = 0
-    node_limit = 20_000 if exact else 1
+    node_limit = EXACT_NODE_LIMIT if exact else 1
     for u in range(u_count):
+        if clock() >= deadline:
+            if fallback is None or best_rc is None:
+                return new, None, False, calls
+            best_rc[:, u:] = fallback[:, u:]
+            return new, best_rc, False, calls
         base = duals.item_value[:, u]
         limits = prep.demand[:, u]
         for spot_flag in (False, True):
@@ -115,6 +159,10 @@ def _price(
                 dens = np.where(comp, vals[None, :] / prep.sizes[None, :, d], 0.0).max(axis=1)
                 ub = np.minimum(ub, prep.caps[offerings, d] * dens)
             cost = duals.offering_cost[offerings]
+            if not exact:
+                calls += 1
+                new.extend(_greedy_patterns(prep, pool, offerings, comp, vals, limits, cost, ub))
+                continue
             for j in np.flatnonzero(ub > cost + RC_EPS):
                 o = int(offerings[j])
                 items = np.flatnonzero(comp[j])
@@ -123,6 +171,7 @@ def _price(
                     vals[items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=node_limit
                 )
                 value = packing.upper_bound if exact else packing.value
+                assert best_rc is not None
                 best_rc[o, u] = min(best_rc[o, u], float(cost[j]) - value)
                 if packing.value > float(cost[j]) + RC_EPS:
                     counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
@@ -130,7 +179,60 @@ def _price(
                     pid, added = pool.add(o, counts)
                     if added:
                         new.append(pid)
-    return new, best_rc, calls
+    return new, best_rc, True, calls
+
+
+#: Greedy pricing adds at most this many patterns per class and capacity type and round.
+GREEDY_PATTERNS_PER_CLASS = 4
+
+
+def _greedy_patterns(
+    prep: Prepared,
+    pool: PatternPool,
+    offerings: np.ndarray,
+    comp: np.ndarray,
+    vals: np.ndarray,
+    limits: np.ndarray,
+    cost: np.ndarray,
+    ub: np.ndarray,
+) -> list[int]:
+    """Heuristic pricing for all candidate offerings at once (numpy over offerings): fill each
+    instance greedily by value per vCPU and by value per MiB, keep the better, and return the few
+    patterns with the most negative reduced cost relative to their cost."""
+    cand = np.flatnonzero(ub > cost + RC_EPS)
+    if cand.size == 0:
+        return []
+    caps = prep.caps[offerings[cand]]
+    best_val = np.zeros(cand.size)
+    best_take = np.zeros((cand.size, len(vals)), dtype=np.int64)
+    for d in (0, 1):
+        order = np.argsort(-(vals / prep.sizes[:, d]))
+        rem = caps.copy()
+        take = np.zeros_like(best_take)
+        for s in order:
+            if vals[s] <= 0 or limits[s] <= 0:
+                continue
+            size = prep.sizes[s]
+            room = np.full(cand.size, float(limits[s]))
+            for dim in range(3):
+                if size[dim] > 0:
+                    room = np.minimum(room, np.floor((rem[:, dim] + 1e-9) / size[dim]))
+            k = np.where(comp[cand, s], room, 0.0).astype(np.int64)
+            take[:, s] = k
+            rem -= k[:, None] * size[None, :]
+        value = take @ vals
+        better = value > best_val
+        best_val = np.where(better, value, best_val)
+        best_take[better] = take[better]
+    gain = (best_val - cost[cand]) / np.maximum(cost[cand], 1e-12)
+    out: list[int] = []
+    for j in np.argsort(-gain)[:GREEDY_PATTERNS_PER_CLASS]:
+        if best_val[j] <= cost[cand[j]] + RC_EPS:
+            break
+        pid, added = pool.add(int(offerings[cand[j]]), best_take[j])
+        if added:
+            out.append(pid)
+    return out
 
 
 def column_generation(
@@ -153,6 +255,7 @@ def column_generation(
         dtype=float,
     ).reshape(len(prep.offerings), prep.n_classes)
     best_bound = 0.0
+    exact_from = clock() + EXACT_SHARE * max(deadline - clock(), 0.0)
     pricing_calls = 0
     rounds = 0
     converged = False
@@ -169,22 +272,30 @@ def column_generation(
         marginals = np.asarray(res.ineqlin.marginals)
         duals = _duals(prep, system, marginals)
         rc_cols = system.cost[: len(cols)] - system.matrix[:, : len(cols)].T @ marginals
+        # A cheap certificate every round (knapsack values bounded by densities), so an early stop
+        # still has an honest bound; exact pricing below tightens it.
+        rough = _density_reduced_costs(prep, duals)
+        best_bound = max(best_bound, _certified_bound(prep, system, cols, x, objective, rough, bins_cap))
         # 1) re-price pooled patterns in every class.
         added = _add_negative_pairs(prep, pool, duals, pairs)
         if added == 0 and clock() < deadline:
-            # 2) heuristic pricing (greedy packings), then exact pricing for the bound.
-            new, _, calls = _price(prep, pool, duals, exact=False)
-            pricing_calls += calls
-            if new:
-                added = _add_negative_pairs(prep, pool, duals, pairs)
-            if added == 0:
-                new, best_rc, calls = _price(prep, pool, duals, exact=True)
+            # 2) heuristic pricing (greedy packings), then exact pricing for the bound; in the last
+            # part of the budget exact pricing runs every round so that a bound is certified.
+            if clock() < exact_from:
+                new, _, _, calls = _price(prep, pool, duals, exact=False, deadline=deadline, clock=clock)
                 pricing_calls += calls
-                wh = prep.weight * prep.hours
-                lagrange = objective + float((np.minimum(best_rc, 0.0) * wh[None, :] * bins_cap).sum())
-                best_bound = max(best_bound, lagrange)
+                if new:
+                    added = _add_negative_pairs(prep, pool, duals, pairs)
+            if added == 0 and clock() < deadline:
+                new, best_rc, complete, calls = _price(
+                    prep, pool, duals, exact=True, deadline=deadline, clock=clock, fallback=rough
+                )
+                pricing_calls += calls
+                if best_rc is not None:
+                    exact_bound = _certified_bound(prep, system, cols, x, objective, best_rc, bins_cap)
+                    best_bound = max(best_bound, exact_bound)
                 added = _add_negative_pairs(prep, pool, duals, pairs) if new else 0
-                if added == 0:
+                if added == 0 and complete:
                     converged = True
         artificial = float(x[n_vars:].sum()) if len(x) > n_vars else 0.0
         if converged or clock() >= deadline or rounds >= max_rounds:
@@ -202,6 +313,42 @@ def column_generation(
                 iterations=rounds,
                 pricing_calls=pricing_calls,
             )
+
+
+def _certified_bound(
+    prep: Prepared,
+    system: MasterSystem,
+    cols: Columns,
+    x: np.ndarray,
+    objective: float,
+    min_rc: np.ndarray,
+    bins_cap: np.ndarray,
+) -> float:
+    """Best valid LP lower bound from the restricted master and a lower bound `min_rc` (O, U) on the
+    reduced cost per bin-hour of every pattern.
+
+    - Lagrangian: z + sum_u wh_u * (bins in u) * most negative reduced cost, where bins in u are at
+      most the jobs of u (a bin without jobs is dropped), or per offering when diversification keeps
+      empty spot bins.
+    - Farley, when no row couples classes: class u's duals scaled by 1/lambda_u, lambda_u = the
+      largest value/cost ratio of any pattern, are dual feasible, so z_u / lambda_u bounds class u.
+    """
+    wh = prep.weight * prep.hours
+    negative = np.minimum(min_rc, 0.0) * wh[None, :]
+    if prep.problem.policy.diversification:
+        lagrange = objective + float((negative * bins_cap).sum())
+    else:
+        lagrange = objective + float((negative.min(axis=0) * prep.demand.sum(axis=0)).sum())
+    coupled = any(name != "demand" for name in system.row_slices)
+    if coupled or len(cols) == 0:
+        return lagrange
+    class_obj = np.bincount(cols.bucket_class, weights=cols.cost * x[: len(cols)], minlength=prep.n_classes)
+    cost = prep.hourly[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(cost > 0, (cost - min_rc) / cost, np.inf)
+    lam = np.maximum(1.0, ratio.max(axis=0))
+    farley = float(np.where(np.isfinite(lam), class_obj / lam, 0.0).sum())
+    return max(lagrange, farley)
 
 
 def _add_negative_pairs(prep: Prepared, pool: PatternPool, duals: _Duals, pairs: set[tuple[int, int]]) -> int:

@@ -54,6 +54,12 @@ def best_packing(
     vals = values[positive].astype(float)
     sz = sizes[positive].astype(float)
     cap = capacity.astype(float) + 1e-9
+    # Surrogate dimension: the sum of the constraints scaled by capacity. Implied by them, so adding
+    # it changes no packing, but its density bound is much tighter when items are unbalanced.
+    used = capacity > 0
+    surrogate = (sz[:, used] / capacity[used]).sum(axis=1)
+    sz = np.column_stack([sz, surrogate])
+    cap = np.append(cap, used.sum() + 1e-9)
     lim = (np.full(len(values), np.iinfo(np.int64).max) if limits is None else limits)[positive].astype(
         np.int64
     )

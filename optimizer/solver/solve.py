@@ -22,7 +22,7 @@ from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
-LP_TIME_SHARE = 0.55
+LP_TIME_SHARE = 0.7
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 

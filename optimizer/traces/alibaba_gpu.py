@@ -99,8 +99,9 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
         rows["submit_s"].append(created)
         rows["runtime_s"].append(max(deleted - scheduled, mapping.min_runtime_s))
         # cpu_milli is thousandths of a CPU; a pod with 0 CPU request still needs a slot on a host.
-        rows["vcpus"].append(max(cpu_milli / 1000.0, 0.25) * mapping.vcpus_per_processor)
-        rows["memory_mib"].append(memory if memory > 0 else mapping.memory_mib_per_vcpu)
+        vcpus = max(cpu_milli / 1000.0, 0.25) * mapping.vcpus_per_processor
+        rows["vcpus"].append(vcpus)
+        rows["memory_mib"].append(memory if memory > 0 else vcpus * mapping.memory_mib_per_vcpu)
         rows["gpus"].append(gpus)
         rows["queue"].append(qos or mapping.default_queue)
         rows["job_name"].append(name)

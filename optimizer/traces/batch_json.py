@@ -92,6 +92,18 @@ def _resources(container: dict[str, Any], where: str) -> tuple[float, float, int
     return float(vcpus), float(memory), gpus  # type: ignore[arg-type]
 
 
+def _job_resources(job: dict[str, Any], where: str) -> tuple[float, float, int]:
+    """A container job's requests, or the sum over the containers of an ECS-properties job's task."""
+    tasks = (job.get("ecsProperties") or {}).get("taskProperties") or []
+    if not job.get("container") and tasks:
+        totals = [0.0, 0.0, 0]
+        for k, container in enumerate(tasks[0].get("containers") or []):
+            v, m, g = _resources(container, f"{where} ecsProperties container {k}")
+            totals = [totals[0] + v, totals[1] + m, int(totals[2]) + g]
+        return float(totals[0]), float(totals[1]), int(totals[2])
+    return _resources(job.get("container") or {}, where)
+
+
 def _queue_name(arn_or_name: str) -> str:
     return arn_or_name.rsplit("job-queue/", 1)[-1] if "job-queue/" in arn_or_name else arn_or_name
 
@@ -118,7 +130,7 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         "wait_s",
     )
     rows: dict[str, list] = {k: [] for k in names}
-    skipped = {"not finished": 0, "array parent": 0, "multi-node parallel": 0}
+    skipped = {"not finished": 0, "array parent": 0, "multi-node parallel": 0, "EKS job": 0}
     seen: set[str] = set()
     for where_item, job in _items(text, source):
         where = f"{source} {where_item}"
@@ -150,7 +162,10 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
             continue
         if stopped < started:
             raise InputError(f"{where}: field 'stoppedAt': before startedAt")
-        vcpus, memory, gpus = _resources(job.get("container") or {}, where)
+        if job.get("eksProperties"):
+            skipped["EKS job"] += 1  # pod requests are Kubernetes quantities; EKS CEs are not replayed
+            continue
+        vcpus, memory, gpus = _job_resources(job, where)
         retry = job.get("retryStrategy") or None
         dependencies = [d.get("jobId") for d in job.get("dependsOn") or [] if isinstance(d, dict)]
         platforms = job.get("platformCapabilities") or ["EC2"]

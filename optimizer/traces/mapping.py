@@ -34,6 +34,10 @@ class TraceMapping:
     - `min_runtime_s` (1.0): Batch bills and schedules in whole seconds; zero-length jobs (SWF
       runtime 0) are kept with this runtime so that they still occupy a slot for a moment.
     - `default_queue` ("default"): the queue name of jobs whose trace has none.
+
+    An SWF job's processors become one Batch job's vCPUs on one instance (Batch multi-node
+    parallel jobs are not modelled), so a job wider than the largest instance type of a
+    configuration cannot run there and the replay reports it FAILED with that reason.
     """
 
     vcpus_per_processor: float = 1.0

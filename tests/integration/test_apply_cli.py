@@ -71,5 +71,16 @@ def test_recommend_plan_apply_rollback_commands(
     assert main(["--config", str(config), "rollback", rec.id]) == 3
     assert "already rolled back" in _errors(capsys.readouterr().err)[0]
 
+    assert main(["audit", rec.id, "--json"]) == 0
+    trail = json.loads(capsys.readouterr().out)
+    assert [(r["action"], r["result"], r["actor"]) for r in trail] == [
+        ("rollback", "succeeded", "alice"),
+        ("apply", "succeeded", "alice"),
+        ("apply", "refused", "alice"),
+    ]
+    assert trail[1]["before"][estate.queue_arn]["computeEnvironmentOrder"][0]["computeEnvironment"] == (
+        estate.ondemand_arn
+    )
+
     assert main(["plan", "rec-doesnotexist"]) == 2
     assert "not found" in _errors(capsys.readouterr().err)[0]

@@ -55,10 +55,11 @@ def _spot_first(estate: Estate) -> Recommendation:
     )
 
 
-def test_queue_order_applied_read_back_and_rolled_back(sqlite_engine: Engine, estate: Estate) -> None:
+def test_queue_order_applied_read_back_and_rolled_back(store_engine: Engine, estate: Estate) -> None:
+    """Also on PostgreSQL: plans, the audit trail and statuses are JSON and RETURNING there."""
     rec = _spot_first(estate)
-    save_recommendations(sqlite_engine, [rec])
-    service = _service(sqlite_engine, estate)
+    save_recommendations(store_engine, [rec])
+    service = _service(store_engine, estate)
     _, plan = service.plan(rec.id)
     assert plan.update_kind == UpdateKind.QUEUE_ORDER
     assert [c.operation for c in plan.calls] == ["update_job_queue"]
@@ -71,8 +72,8 @@ def test_queue_order_applied_read_back_and_rolled_back(sqlite_engine: Engine, es
     report = service.apply(rec.id, execute=True, actor="test")
     assert report.result == "succeeded", report.message
     assert _order(estate) == [estate.spot_arn, estate.ondemand_arn]
-    assert get_recommendation(sqlite_engine, rec.id).status == "applied"
-    [audit] = records.audits(sqlite_engine, results=("succeeded",))
+    assert get_recommendation(store_engine, rec.id).status == "applied"
+    [audit] = records.audits(store_engine, results=("succeeded",))
     assert (
         audit.actor == "test" and audit.before[estate.queue_arn]["computeEnvironmentOrder"][0]["order"] == 1
     )
@@ -80,7 +81,7 @@ def test_queue_order_applied_read_back_and_rolled_back(sqlite_engine: Engine, es
     undo = service.rollback(rec.id, execute=True, actor="test")
     assert undo.result == "succeeded", undo.message
     assert _order(estate) == [estate.ondemand_arn]
-    assert get_recommendation(sqlite_engine, rec.id).status == "rolled-back"
+    assert get_recommendation(store_engine, rec.id).status == "rolled-back"
 
 
 def test_job_definition_revision_applied_and_rolled_back(sqlite_engine: Engine, estate: Estate) -> None:

@@ -28,6 +28,7 @@ CATALOG = tiny_catalog(
         "m.2xlarge": (8, 32768, 0, 0.40, 0.12, 2),
         "g.2xlarge": (8, 61440, 1, 1.00, 0.30, 4),
         "b.8xlarge": (32, 131072, 0, 1.60, None, None),
+        "a.2xlarge": (8, 32768, 0, 0.32, 0.09, 1, "arm64"),
     }
 )
 TYPE_NAMES = sorted(CATALOG.types)
@@ -46,7 +47,8 @@ def histories(draw: st.DrawFn) -> pd.DataFrame:
                 "vcpus": draw(st.sampled_from([0.5, 1, 2, 4, 8, 16])),
                 "memory_mib": draw(st.sampled_from([512, 1024, 4096, 16000, 30000])),
                 "gpus": draw(st.sampled_from([0, 0, 0, 1])),
-                "queue": draw(st.sampled_from(["a", "b", "unknown"])),
+                "queue": draw(st.sampled_from(["a", "b", "c", "unknown"])),
+                "arch": draw(st.sampled_from([None, None, None, "x86_64", "arm64"])),
                 "status": draw(st.sampled_from(["SUCCEEDED"] * 4 + ["FAILED"])),
                 "depends_on": [
                     f"j{d}" for d in draw(st.sets(st.integers(0, max(k - 1, 0)), max_size=2)) if d < k
@@ -91,7 +93,8 @@ def configurations(draw: st.DrawFn) -> dict[str, Any]:
         ]
     return {
         "computeEnvironments": environments,
-        "jobQueues": [queue("a", 10, *order_a), queue("b", 1, "serverless")],
+        # Queues a (priority 10) and c (priority 5) share the EC2 CEs; b is Fargate only.
+        "jobQueues": [queue("a", 10, *order_a), queue("b", 1, "serverless"), queue("c", 5, "first")],
         "simulation": {
             "seed": draw(st.integers(0, 2**31)),
             "launchDelaySeconds": draw(st.sampled_from([0, 60, 180])),
@@ -131,6 +134,12 @@ def check_invariants(
                 assert (mine["started_at"] >= out_jobs.loc[dep, "ended_at"] - EPS).all()
             if out_jobs.loc[dep, "status"] == "FAILED":
                 assert out_jobs.loc[job_id, "status"] == "FAILED"
+
+    # A job that names an architecture only runs on instances of it.
+    wanted = attempts["job_id"].map(jobs.set_index("job_id")["arch"])
+    arch_of = attempts["instance_id"].map(instances.set_index("instance_id")["arch"])
+    on_ec2 = attempts["instance_id"].notna() & wanted.notna()
+    assert (arch_of[on_ec2] == wanted[on_ec2]).all()
 
     # Per-instance capacity, and attempts only while the instance is in service.
     for inst in instances.itertuples():

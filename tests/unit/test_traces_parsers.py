@@ -170,3 +170,33 @@ def test_unknown_format_empty_file_and_bad_mapping() -> None:
         parse_text("; only comments\n", "swf", "x.swf")
     with pytest.raises(ConfigError, match="memory_mib_per_vcpu"):
         TraceMapping(memory_mib_per_vcpu=0)
+
+
+def test_batch_json_sums_ecs_properties_containers_and_skips_eks_jobs() -> None:
+    ecs = _describe_job("ecs", 1000, 5000)
+    del ecs["container"]
+    ecs["ecsProperties"] = {
+        "taskProperties": [
+            {
+                "containers": [
+                    {
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": "1"},
+                            {"type": "MEMORY", "value": "2048"},
+                        ]
+                    },
+                    {
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": "0.5"},
+                            {"type": "MEMORY", "value": "512"},
+                        ]
+                    },
+                ]
+            }
+        ]
+    }
+    eks = {**_describe_job("eks", 1000, 5000), "eksProperties": {"podProperties": {}}}
+    trace = parse_text(json.dumps([ecs, eks]), "batch-json", "e.json")
+    job = trace.jobs.iloc[0]
+    assert (job.job_id, job.vcpus, job.memory_mib) == ("ecs", 1.5, 2560.0)
+    assert trace.skipped == {"EKS job": 1}

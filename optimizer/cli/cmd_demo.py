@@ -1,0 +1,111 @@
+"""`batchopt demo`: the whole product on a local AWS emulator with real sample data.
+
+Headless (`--headless`) runs every stage, prints a summary and exits 0; otherwise the dashboard
+starts on 127.0.0.1 and serves until Ctrl-C. See `optimizer/demo/pipeline.py` for the stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from optimizer.cli.context import CliContext
+from optimizer.errors import InputError, UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from optimizer.demo.pipeline import DemoSummary
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the whole product on an emulated Batch estate with real traces (no AWS account needed)",
+    )
+    p.add_argument("--headless", action="store_true", help="no dashboard: print a summary and exit")
+    p.add_argument(
+        "--days", type=int, default=30, help="days of job history to replay (default: %(default)s)"
+    )
+    p.add_argument(
+        "--workdir", type=Path, default=Path("var"), help="where the demo store and report go (default: var)"
+    )
+    p.add_argument(
+        "--database-url",
+        help="store to use (default: BATCHOPT_DATABASE_URL if set, else a fresh var/demo-<time>.db)",
+    )
+    p.add_argument("--port", type=int, help="dashboard port (default: a free one)")
+    p.add_argument("--summary-json", type=Path, metavar="FILE", help="also write the summary as JSON")
+    p.set_defaults(handler=run)
+
+
+def print_summary(console: Console, summary: DemoSummary) -> None:
+    def line(text: str) -> None:
+        # No markup (titles may contain brackets) and no wrapping (paths stay copyable).
+        console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+    console.print("\n[bold]Batch Optimizer demo[/]")
+    line(f"  history        {summary.history_start} .. {summary.history_end}")
+    line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
+    line(f"  spend          ${summary.spend_usd:,.2f} over the history (EC2 instance-hours x price)")
+    line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
+    line(f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations")
+    line(f"  plans save     ${summary.plan_savings_usd:,.2f}/month (solver plans, replay-checked)")
+    for plan in summary.plans:
+        saving = plan["monthly_savings_usd"]
+        text = "no plan" if saving is None else f"${saving:,.2f}/month"
+        line(f"    {plan['queue']:<14} {plan['status']:<10} {text}  {', '.join(plan['selected'][:6])}")
+    if summary.replay_cost_usd is not None:
+        line(f"  replay check   ${summary.replay_cost_usd:,.2f} for the history on the current configuration")
+    if summary.top_recommendations:
+        line("  top recommendations:")
+        for rec in summary.top_recommendations:
+            line(f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}")
+    else:
+        line("  top recommendations: none")
+    html = [f for f in summary.report_files if f.endswith(".html")]
+    line(f"  weekly report  {html[0] if html else '(not written)'}")
+    line(f"  store          {summary.database_url}")
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.days < 1 or args.days > 60:
+        raise InputError(f"--days {args.days}: must be between 1 and 60")
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: must be between 1 and 65535")
+    # Imported here: the emulator and the whole pipeline are heavy, and `batchopt --help` must not be.
+    try:
+        import moto  # noqa: F401  (the emulator; an optional extra)
+    except ImportError:
+        raise UserError(
+            "batchopt demo needs the local AWS emulator: pip install 'batch-optimizer[demo]'"
+        ) from None
+    from rich.console import Console
+
+    from optimizer.demo.pipeline import DemoOptions, DemoRun, demo_environment
+    from optimizer.demo.progress import StageDisplay
+
+    options = DemoOptions(
+        headless=args.headless,
+        days=args.days,
+        workdir=args.workdir,
+        database_url=args.database_url,
+        dashboard_port=args.port,
+    )
+    console = Console()
+    demo = DemoRun(ctx.settings, options, console)
+    try:
+        with demo_environment(), StageDisplay(console) as display:
+            summary = demo.run(display)
+            print_summary(console, summary)
+            if args.summary_json:
+                args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+                args.summary_json.write_text(json.dumps(asdict(summary), indent=2))
+            if args.headless:
+                return 0
+            return demo.serve_dashboard(display)
+    finally:
+        demo.close()

@@ -1,0 +1,249 @@
+"""Thirty days of job history for the demo estate, from real cluster traces replayed on it.
+
+Source traces (bundled copies of the project's shared data, see `optimizer/demo/data/README.md`):
+
+- CPU queues: the Parallel Workloads Archive's KTH IBM SP2 log (`swf`), one SWF processor = one vCPU
+  and 2 GiB per vCPU actually used (`optimizer.traces.TraceMapping` defaults, stated there).
+- GPU queue: Alibaba's GPU cluster trace v2023 (`alibaba-gpu`), pods that asked for at least one GPU.
+
+The mapping to the demo estate (`estate.py`), stated once here:
+
+1. Window: for each trace, the busiest `days`-long window that starts on a trace day boundary (most
+   submissions); its first second becomes `now - days`. Jobs keep their real submit offsets,
+   runtimes and sizes.
+2. Queues: a KTH user whose numeric id is divisible by `MEMORY_USER_MODULUS` (one user in four) runs
+   on `memory-heavy` when the job asks for at most `MEMORY_MAX_VCPUS` vCPUs; every other KTH job runs
+   on `cpu-batch`. Alibaba GPU pods run on `gpu-training`.
+3. Requests vs use (the "generous memory" of the estate's job definitions): a job asks for its job
+   definition's memory per vCPU (`cpu-batch` 4 GiB, `memory-heavy` 8 GiB) and actually peaks at
+   2 GiB (`cpu-batch`, the trace mapping) or 5 GiB (`memory-heavy`) per vCPU; GPU jobs ask for
+   max(job definition memory, the pod's memory) and peak at the pod's memory. CPU peaks at the
+   requested vCPUs (SP2 jobs were CPU-bound MPI codes; the Alibaba pods' cpu_milli).
+4. Left out, and counted: jobs larger than any instance type of their compute environment (KTH jobs
+   over 64 processors), Alibaba pods without a GPU, and pods that ran over `GPU_MAX_RUNTIME_S`
+   (long-running services, not batch jobs).
+
+The jobs are then replayed by the simulator (`optimizer.simulate.replay`) on the estate's current
+configuration (read back through boto3), which decides when each job started, on which instance,
+how many instances ran and for how long. The result, anchored in time and clipped at `now` (jobs
+still running then are RUNNING, instances still up have no end), is handed to the emulator in the
+store's frame contract (`jobs`, `job_attempts`, `instances` columns) that
+`optimizer.simulate.records.to_store_frames` produces.
+
+Sizing (the demo must be ready in under 3 minutes): the busiest 30 days of the two traces are
+about 4,100 KTH jobs (2,800 `cpu-batch`, 1,250 `memory-heavy`) and 3,300 GPU pods, 7,400 jobs and
+1,300 instances after the replay. The replay takes seconds; seeding ~15 s; the collectors read it
+through boto3 in 25-60 s on a shared 2-core machine. The knob is `days` (`batchopt demo --days`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.data import load_price_snapshot, load_spot_advisor
+from optimizer.demo.emulator import HistoryFrames
+from optimizer.demo.estate import Estate
+from optimizer.simulate import ReplayResult, build_catalog, parse_config, replay
+from optimizer.simulate.records import to_store_frames
+from optimizer.traces import read_trace
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+KTH_TRACE = DATA_DIR / "KTH-SP2-1996-2.1-cln.swf.gz"
+ALIBABA_TRACE = DATA_DIR / "alibaba-gpu-v2023_openb_pod_list_before_day135.csv.gz"
+
+DAY = 86400.0
+MEMORY_USER_MODULUS = 4
+MEMORY_MAX_VCPUS = 32
+MAX_CPU_JOB_VCPUS = 64  # the largest `optimal` types (m4.16xlarge, r4.16xlarge) have 64 vCPUs
+GPU_MAX_RUNTIME_S = 7 * DAY
+ACTUAL_MEMORY_PER_VCPU = {"cpu-batch": 2048.0, "memory-heavy": 5120.0}
+REQUESTED_MEMORY_PER_VCPU = {"cpu-batch": 4096.0, "memory-heavy": 8192.0}
+
+
+@dataclass
+class History:
+    """The replayed history: store-contract frames plus what it was built from."""
+
+    frames: HistoryFrames
+    replay: ReplayResult
+    start: datetime
+    end: datetime
+    trace_windows: dict[str, tuple[float, float]]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+
+def busiest_window(submit_s: pd.Series, days: int) -> float:
+    """Start (seconds, on a day boundary) of the `days`-long window with the most submissions."""
+    per_day = np.bincount((submit_s.to_numpy() // DAY).astype(int))
+    if len(per_day) <= days:
+        return 0.0
+    sums = np.convolve(per_day, np.ones(days, dtype=int), mode="valid")
+    return float(int(np.argmax(sums)) * DAY)
+
+
+def _window(jobs: pd.DataFrame, days: int) -> tuple[pd.DataFrame, tuple[float, float]]:
+    start = busiest_window(jobs["submit_s"], days)
+    end = start + days * DAY
+    chosen = jobs[(jobs["submit_s"] >= start) & (jobs["submit_s"] < end)].copy()
+    chosen["submit_s"] -= start
+    return chosen, (start, end)
+
+
+def _job_uuid(source: str, trace_id: str) -> str:
+    return str(uuid.UUID(hashlib.md5(f"{source}/{trace_id}".encode()).hexdigest()))
+
+
+def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """KTH SP2 jobs of the busiest window, mapped to the two CPU queues (rules 2-4)."""
+    trace = read_trace(KTH_TRACE, "swf")
+    jobs, window = _window(trace.jobs, days)
+    too_big = jobs["vcpus"] > MAX_CPU_JOB_VCPUS
+    left_out["kth_jobs_over_64_vcpus"] = int(too_big.sum())
+    jobs = jobs[~too_big].copy()
+    user_number = pd.to_numeric(jobs["user"].astype(str).str.lstrip("u"), errors="coerce").fillna(1)
+    memory_user = (user_number % MEMORY_USER_MODULUS == 0) & (jobs["vcpus"] <= MEMORY_MAX_VCPUS)
+    jobs["queue"] = np.where(memory_user, "memory-heavy", "cpu-batch")
+    jobs["used_memory_mib"] = jobs["vcpus"] * jobs["queue"].map(ACTUAL_MEMORY_PER_VCPU)
+    jobs["memory_mib"] = jobs["vcpus"] * jobs["queue"].map(REQUESTED_MEMORY_PER_VCPU)
+    jobs["used_vcpus"] = jobs["vcpus"]
+    jobs["job_name"] = "kth-" + jobs["user"].astype(str) + "-" + jobs["job_id"].astype(str)
+    jobs["job_id"] = [_job_uuid("kth", j) for j in jobs["job_id"].astype(str)]
+    return jobs, window
+
+
+def gpu_jobs(
+    days: int, job_definition_memory: int, left_out: dict[str, int]
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """Alibaba GPU pods of the busiest window on `gpu-training` (rules 2-4)."""
+    trace = read_trace(ALIBABA_TRACE, "alibaba-gpu")
+    pods = trace.jobs
+    no_gpu = pods["gpus"] < 1
+    left_out["alibaba_pods_without_gpu"] = int(no_gpu.sum())
+    pods = pods[~no_gpu]
+    jobs, window = _window(pods, days)
+    too_long = jobs["runtime_s"] > GPU_MAX_RUNTIME_S
+    left_out["alibaba_pods_over_7_days"] = int(too_long.sum())
+    jobs = jobs[~too_long].copy()
+    jobs["queue"] = "gpu-training"
+    jobs["used_memory_mib"] = jobs["memory_mib"]
+    jobs["used_vcpus"] = jobs["vcpus"]
+    jobs["vcpus"] = np.ceil(jobs["vcpus"])  # Batch EC2 jobs request whole vCPUs
+    jobs["memory_mib"] = np.maximum(jobs["memory_mib"], float(job_definition_memory))
+    jobs["job_id"] = [_job_uuid("alibaba", j) for j in jobs["job_id"].astype(str)]
+    return jobs, window
+
+
+def catalog_for_replay() -> Any:
+    """The simulator's catalog from the bundled price snapshot and Spot Advisor feed."""
+    prices = load_price_snapshot().rename(columns={"price_per_hour": "ondemand_price"})
+    return build_catalog(prices, load_spot_advisor("us-east-1"))
+
+
+DEMO_DATASET = "demo-history"
+
+
+def _plain_ids(ids: pd.Series) -> pd.Series:
+    """Ids without the replay's `<dataset>:` namespace: in the emulator they are real Batch ids."""
+    prefix = f"{DEMO_DATASET}:"
+    return ids.map(lambda v: v[len(prefix) :] if isinstance(v, str) and v.startswith(prefix) else v)
+
+
+def estate_frames(
+    result: ReplayResult, jobs: pd.DataFrame, estate: Estate, start: datetime, now: datetime
+) -> HistoryFrames:
+    """The simulator's store frames (`optimizer.simulate.records.to_store_frames`) as this estate's
+    history: real CE/queue/definition ARNs, usage peaks from the trace, clipped at `now` (jobs still
+    running then are RUNNING, not yet started RUNNABLE, instances still up have no end)."""
+    naive_start = start.astimezone(UTC).replace(tzinfo=None)
+    now_ts = pd.Timestamp(now.astimezone(UTC).replace(tzinfo=None))
+    frames = to_store_frames(result, anchor=naive_start, dataset=DEMO_DATASET, region=estate.region)
+    specs = {s.queue: s for s in estate.specs}
+    ce_by_name = {arn.rsplit("/", 1)[-1]: arn for arn in estate.compute_environments.values()}
+    used = jobs.set_index("job_id")[["used_memory_mib", "used_vcpus"]]
+
+    out_jobs = frames["jobs"].copy()
+    out_jobs["job_id"] = _plain_ids(out_jobs["job_id"])
+    out_jobs["job_name"] = out_jobs["job_id"].map(jobs.set_index("job_id")["job_name"])
+    out_jobs["account_id"] = estate.account_id
+    out_jobs["job_queue_arn"] = out_jobs["queue"].map(estate.queues)
+    out_jobs["job_definition_name"] = out_jobs["queue"].map(lambda q: specs[q].job_definition)
+    out_jobs["job_definition"] = out_jobs["job_definition_name"].map(estate.job_definitions)
+    running = out_jobs["started_at"].notna() & (out_jobs["started_at"] <= now_ts)
+    unfinished = out_jobs["stopped_at"].isna() | (out_jobs["stopped_at"] > now_ts)
+    out_jobs.loc[unfinished, "status"] = np.where(running[unfinished], "RUNNING", "RUNNABLE")
+    out_jobs.loc[unfinished, "stopped_at"] = pd.NaT
+    out_jobs.loc[unfinished, "exit_code"] = None
+    out_jobs.loc[~running, "started_at"] = pd.NaT
+    out_jobs = out_jobs[out_jobs["created_at"] <= now_ts].reset_index(drop=True)
+
+    attempts = frames["job_attempts"].copy()
+    attempts["job_id"] = _plain_ids(attempts["job_id"])
+    attempts["instance_id"] = _plain_ids(attempts["instance_id"])
+    attempts["compute_environment_arn"] = attempts["compute_environment_arn"].map(
+        lambda arn: ce_by_name[arn.rsplit("/", 1)[-1]]
+    )
+    attempts["peak_memory_mib"] = attempts["job_id"].map(used["used_memory_mib"])
+    attempts["peak_vcpus"] = attempts["job_id"].map(used["used_vcpus"])
+    open_attempt = attempts["stopped_at"] > now_ts
+    attempts.loc[open_attempt, "stopped_at"] = pd.NaT
+    attempts.loc[open_attempt, "exit_code"] = None
+    attempts = attempts[attempts["started_at"] <= now_ts].reset_index(drop=True)
+
+    instances = frames["instances"].copy()
+    instances["instance_id"] = _plain_ids(instances["instance_id"])
+    instances["compute_environment_arn"] = instances["compute_environment_arn"].map(
+        lambda arn: ce_by_name[arn.rsplit("/", 1)[-1]]
+    )
+    instances["availability_zone"] = None
+    end_of_replay = result.instances["end_reason"].eq("end of replay").to_numpy()
+    still_up = end_of_replay | (instances["terminated_at"] > now_ts).to_numpy()
+    instances.loc[still_up, "terminated_at"] = pd.NaT
+    instances = instances[instances["launch_time"] <= now_ts].reset_index(drop=True)
+    return HistoryFrames(jobs=out_jobs, attempts=attempts, instances=instances)
+
+
+def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, days: int = 30) -> History:
+    """Traces -> the estate's queues -> replay on `configuration` -> frames ending at `now`."""
+    left_out: dict[str, int] = {}
+    cpu, cpu_window = cpu_jobs(days, left_out)
+    gpu_memory = estate.spec("gpu-training").memory_mib
+    gpu, gpu_window = gpu_jobs(days, gpu_memory, left_out)
+    columns = [
+        "job_id",
+        "submit_s",
+        "runtime_s",
+        "vcpus",
+        "memory_mib",
+        "gpus",
+        "queue",
+        "job_name",
+        "status",
+        "used_memory_mib",
+        "used_vcpus",
+    ]
+    jobs = pd.concat([cpu[columns], gpu[columns]], ignore_index=True).sort_values("submit_s", kind="stable")
+    jobs["gpus"] = jobs["gpus"].astype("int64")
+    retries = {spec.queue: spec.retry_attempts for spec in estate.specs}
+    jobs["retry_attempts"] = jobs["queue"].map(retries).astype("Int64")
+    jobs["arch"] = None  # every instance type of the estate is x86_64: no architecture constraint
+    jobs = jobs.reset_index(drop=True)
+    config = parse_config(configuration, catalog_for_replay(), source="demo estate")
+    result = replay(jobs, config)
+    start = now - timedelta(days=days)
+    frames = estate_frames(result, jobs, estate, start, now)
+    return History(
+        frames=frames,
+        replay=result,
+        start=start,
+        end=now,
+        trace_windows={"kth-sp2": cpu_window, "alibaba-gpu": gpu_window},
+        left_out=left_out,
+    )

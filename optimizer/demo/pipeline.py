@@ -1,0 +1,476 @@
+"""`batchopt demo`: the whole product on an emulated Batch estate, stage by stage.
+
+emulator up -> estate -> history -> db upgrade -> collect -> analyze -> train -> optimize -> replay
+-> recommend -> weekly report -> dashboard. Every stage calls the same public function its CLI
+command runs (no subprocesses, except the dashboard, which is a Streamlit server like
+`batchopt dashboard`). Product code reaches the emulator exactly as it reaches AWS: settings with
+`aws.endpoint_url` set, clients from `SessionFactory`.
+
+The process uses throwaway credentials while the demo runs (`demo_environment`): whatever AWS
+credentials the user has are never sent anywhere, and no request can reach a real AWS endpoint
+because every client is built with the emulator's endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import Engine, func, select
+
+from optimizer.analysis_store import run_analysis
+from optimizer.aws.session import SessionFactory, TargetRegion
+from optimizer.collectors.service import run_collection
+from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
+from optimizer.datasets import load_dataset
+from optimizer.demo.emulator import Emulator
+from optimizer.demo.estate import Estate, build_estate, current_configuration
+from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
+from optimizer.demo.history import build_history, catalog_for_replay
+from optimizer.demo.progress import StageDisplay, StageRecord
+from optimizer.domain import Recommendation
+from optimizer.errors import UserError
+from optimizer.ml.forecast import DemandForecaster
+from optimizer.ml.registry import ModelRegistry
+from optimizer.ml.training import train_all
+from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendation
+from optimizer.recommend.repository import list_recommendations, save_recommendations
+from optimizer.report.run import run_report
+from optimizer.report.sinks import DirectorySink
+from optimizer.solver.problem import Policy
+from optimizer.store.engine import create_store_engine, upgrade
+from optimizer.store.schema import COLLECTED_DATASET, instances, jobs
+from optimizer.store.tables.analysis import cost_daily
+
+DEMO_REGION = "us-east-1"
+DEMO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "batchopt-demo",
+    "AWS_SECRET_ACCESS_KEY": "batchopt-demo",
+    "AWS_DEFAULT_REGION": DEMO_REGION,
+}
+CLEARED_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL")
+DEMO_FORECAST_ROWS = 10_000
+DEMO_FORECAST_ITERATIONS = 80
+"""Smaller demand-forecast models than `batchopt train` fits by default (30,000 rows, 150 boosting
+iterations): the demo trades a little forecast accuracy for a third of the training time."""
+DEMO_SOLVE_SECONDS = 10.0
+"""Per-queue solver time limit in the demo (the configured limit if lower): three queues must fit in
+the demo's three minutes; the plans are then FEASIBLE with their gap reported, rarely OPTIMAL."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    headless: bool = False
+    days: int = 30
+    workdir: Path = Path("var")
+    database_url: str | None = None
+    dashboard_port: int | None = None
+    top_n: int = 5
+
+
+@dataclass
+class DemoSummary:
+    """What the demo found; every figure is read back from the store after the run."""
+
+    database_url: str
+    endpoint_url: str
+    history_start: str
+    history_end: str
+    jobs_collected: int
+    instances_collected: int
+    spend_usd: float
+    waste_usd: float
+    idle_usd: float
+    savings_usd: float
+    replay_cost_usd: float | None
+    plan_savings_usd: float = 0.0
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    top_recommendations: list[dict[str, Any]] = field(default_factory=list)
+    report_files: list[str] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def demo_environment() -> Iterator[None]:
+    """Throwaway credentials for the emulator while the demo runs; the caller's are restored after."""
+    saved = {k: os.environ.get(k) for k in (*DEMO_CREDENTIALS, *CLEARED_AWS_VARIABLES)}
+    os.environ.update(DEMO_CREDENTIALS)
+    for name in CLEARED_AWS_VARIABLES:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def demo_database_url(settings: Settings, options: DemoOptions, now: datetime) -> str:
+    """The configured store when one was configured, else a fresh SQLite file under the workdir."""
+    if options.database_url:
+        return options.database_url
+    if settings.store.database_url != DEFAULT_DATABASE_URL:
+        return settings.store.database_url
+    path = options.workdir / f"demo-{now:%Y%m%d-%H%M%S}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def demo_settings(
+    settings: Settings, endpoint_url: str, database_url: str, report_dir: Path, days: int
+) -> Settings:
+    """The user's settings pointed at the emulator and the demo store (one target, one region), with
+    a first collection that reaches back over the whole history."""
+    return settings.model_copy(
+        update={
+            "aws": AwsSettings(endpoint_url=endpoint_url, regions=[DEMO_REGION], max_attempts=3),
+            "store": settings.store.model_copy(update={"database_url": database_url}),
+            "report": settings.report.model_copy(update={"out_dir": str(report_dir)}),
+            "collection": settings.collection.model_copy(update={"initial_lookback_days": days + 1}),
+        }
+    )
+
+
+def require_empty_history(engine: Engine, database_url: str) -> None:
+    """The demo's estate is new on every run: mixing it with collected history already in the store
+    would double the figures, so a store that holds some is refused (nothing is written)."""
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.dataset == COLLECTED_DATASET)
+        ).scalar_one()
+    if held:
+        raise UserError(
+            f"{database_url} already holds {held:,} collected jobs; the demo needs a store without "
+            "collected history (unset BATCHOPT_DATABASE_URL for a fresh file, or pass --database-url)"
+        )
+
+
+def fleet_recommendations(
+    sessions: SessionFactory,
+    where: TargetRegion,
+    estate: Estate,
+    plans: list[QueuePlan],
+    *,
+    days: int,
+    jobs: int,
+) -> list[Recommendation]:
+    """A fleet-mix recommendation for each queue whose replayed plan saves money."""
+    batch = sessions.client("batch", where.target, where.region)
+    environments = {
+        e["computeEnvironmentName"]: e for e in batch.describe_compute_environments()["computeEnvironments"]
+    }
+    recs = []
+    for plan in plans:
+        if plan.monthly_savings_usd is None or plan.monthly_savings_usd <= 0 or plan.current_usd is None:
+            continue
+        environment = environments[estate.spec(plan.queue).compute_environment]
+        recs.append(
+            fleet_mix_recommendation(
+                queue=plan.queue,
+                environment=environment,
+                planned=plan.environments,
+                plan=plan.plan_document,
+                evidence=ReplayEvidence(plan.current_usd, plan.proposed_usd or 0.0, float(days), jobs),
+                interruption_rates=plan.interruption_rates,
+                account_id=estate.account_id,
+                region=estate.region,
+            )
+        )
+    return recs
+
+
+def read_summary(
+    engine: Engine,
+    *,
+    database_url: str,
+    endpoint_url: str,
+    start: datetime,
+    end: datetime,
+    replay_cost: float | None,
+    plans: list[QueuePlan],
+    report_files: list[str],
+    stages: list[StageRecord],
+    top_n: int,
+) -> DemoSummary:
+    """The summary's figures, each a query on the store (so the test can check them against it)."""
+    with engine.connect() as conn:
+        money = conn.execute(
+            select(
+                func.coalesce(func.sum(cost_daily.c.total_usd), 0.0),
+                func.coalesce(func.sum(cost_daily.c.idle_usd), 0.0),
+                func.coalesce(
+                    func.sum(
+                        cost_daily.c.idle_usd
+                        + cost_daily.c.over_requested_usd
+                        + cost_daily.c.spot_reclaim_usd
+                        + cost_daily.c.failed_usd
+                        + cost_daily.c.oom_usd
+                    ),
+                    0.0,
+                ),
+            ).where(cost_daily.c.dataset == COLLECTED_DATASET)
+        ).one()
+        job_count = conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.dataset == COLLECTED_DATASET)
+        ).scalar_one()
+        instance_count = conn.execute(
+            select(func.count()).select_from(instances).where(instances.c.dataset == COLLECTED_DATASET)
+        ).scalar_one()
+    open_recs = list_recommendations(engine, ["open"])
+    ranked = sorted(open_recs, key=lambda r: -r.recommendation.monthly_savings_usd)
+    return DemoSummary(
+        database_url=database_url,
+        endpoint_url=endpoint_url,
+        history_start=start.isoformat(timespec="seconds"),
+        history_end=end.isoformat(timespec="seconds"),
+        jobs_collected=int(job_count),
+        instances_collected=int(instance_count),
+        spend_usd=round(float(money[0]), 2),
+        idle_usd=round(float(money[1]), 2),
+        waste_usd=round(float(money[2]), 2),
+        savings_usd=round(sum(r.recommendation.monthly_savings_usd for r in open_recs), 2),
+        replay_cost_usd=None if replay_cost is None else round(replay_cost, 2),
+        plan_savings_usd=round(sum(p.monthly_savings_usd or 0.0 for p in plans), 2),
+        plans=[
+            {
+                "queue": p.queue,
+                "status": p.status,
+                "plan_cost_usd": round(p.plan_cost_usd, 2),
+                "selected": list(p.selected),
+                "replayed_current_usd": None if p.current_usd is None else round(p.current_usd, 2),
+                "replayed_proposed_usd": None if p.proposed_usd is None else round(p.proposed_usd, 2),
+                "monthly_savings_usd": None
+                if p.monthly_savings_usd is None
+                else round(p.monthly_savings_usd, 2),
+            }
+            for p in sorted(plans, key=lambda p: -(p.monthly_savings_usd or 0.0))
+        ],
+        top_recommendations=[
+            {
+                "id": r.recommendation.id,
+                "title": r.recommendation.title,
+                "monthly_savings_usd": round(r.recommendation.monthly_savings_usd, 2),
+                "risk": str(r.recommendation.risk_level),
+            }
+            for r in ranked[:top_n]
+        ],
+        report_files=report_files,
+        stages=[
+            {"stage": s.name, "status": s.status, "seconds": round(s.seconds, 2), "detail": s.detail}
+            for s in stages
+        ],
+    )
+
+
+class DemoRun:
+    """One demo run; `run()` returns the summary, `serve_dashboard()` then blocks until Ctrl-C."""
+
+    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+        self.settings = settings
+        self.options = options
+        self.console = console
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def run(self, display: StageDisplay) -> DemoSummary:
+        opts = self.options
+        with display.stage("emulator", "start the local AWS emulator") as out:
+            self.emulator = Emulator(self.now, history_days=opts.days).start()
+            out.detail = f"moto + gap-filling layer on {self.emulator.endpoint_url}"
+        database_url = demo_database_url(self.settings, opts, self.now)
+        report_dir = opts.workdir / "reports"
+        self.demo = demo_settings(
+            self.settings, self.emulator.endpoint_url, database_url, report_dir, opts.days
+        )
+        sessions = SessionFactory(self.demo.aws)
+        [where] = sessions.target_regions()
+
+        with display.stage("estate", "create the Batch estate") as out:
+            estate = build_estate(sessions, where)
+            self.estate = estate
+            out.detail = (
+                f"{len(estate.queues)} queues on {len(estate.compute_environments)} on-demand BEST_FIT "
+                "compute environments"
+            )
+        with display.stage("history", f"replay {opts.days} days of real traces") as out:
+            configuration = current_configuration(sessions, where)
+            history = build_history(estate, configuration, self.now, days=opts.days)
+            counts = self.emulator.seed_history(where.region, history.frames)
+            out.detail = (
+                f"{counts.jobs:,} jobs, {counts.attempts:,} attempts, {counts.instances:,} instances, "
+                f"{counts.log_events:,} usage events (KTH-SP2 + Alibaba GPU)"
+            )
+        with display.stage("db", "prepare the store") as out:
+            engine = create_store_engine(database_url)
+            upgrade(engine)
+            require_empty_history(engine, database_url)
+            out.detail = database_url
+        self.engine = engine
+        with display.stage("collect", "collect through boto3") as out:
+            timings: dict[str, float] = {}
+            clock = [time.monotonic()]
+
+            def timed(result: Any) -> None:
+                timings[result.source] = time.monotonic() - clock[0]
+                clock[0] = time.monotonic()
+
+            results = run_collection(self.demo, engine, sessions, on_progress=timed)
+            failed = [r for r in results if r.status != "succeeded"]
+            if failed:
+                raise UserError("collection failed: " + "; ".join(f"{r.source}: {r.error}" for r in failed))
+            slowest = max(timings, key=lambda k: timings[k]) if timings else "-"
+            out.detail = (
+                f"{len(results)} sources, {sum(r.items_written for r in results):,} rows written "
+                f"(slowest: {slowest} {timings.get(slowest, 0.0):.0f}s)"
+            )
+        with display.stage("analyze", "attribute costs and utilization") as out:
+            # The wall clock, as `batchopt analyze`: the run must read as newer than the collection.
+            computed_at = datetime.now(UTC).replace(tzinfo=None)
+            analysis = run_analysis(engine, computed_at=computed_at, dataset=COLLECTED_DATASET)
+            out.detail = (
+                f"${analysis.total_usd:,.0f} spend, ${analysis.idle_usd:,.0f} idle, "
+                f"${analysis.waste_usd:,.0f} waste over {analysis.days_written} days"
+            )
+        with display.stage("train", "train forecast, usage and interruption models") as out:
+            self.models_dir = opts.workdir / "models"
+            training = train_all(
+                engine,
+                ModelRegistry(self.models_dir),
+                now=datetime.now(UTC).replace(tzinfo=None),
+                dataset=COLLECTED_DATASET,
+                history_days=max(opts.days, 7),
+                forecaster=DemandForecaster(max_rows=DEMO_FORECAST_ROWS, max_iter=DEMO_FORECAST_ITERATIONS),
+            )
+            out.detail = (
+                f"{len(training.trained)} trained, {len(training.skipped)} skipped -> {self.models_dir}"
+            )
+        plans: list[QueuePlan] = []
+        with display.stage("optimize", "solve the fleet mix per queue") as out:
+            plans = optimize_queues(
+                engine, estate, self.policy(), days=opts.days, now=self.now.replace(tzinfo=None)
+            )
+            out.detail = (
+                ", ".join(f"{p.queue} {p.status} ${p.plan_cost_usd:,.0f}" for p in plans) or "no jobs"
+            )
+        replay_cost: float | None = None
+        with display.stage("replay", "replay history on current and planned fleets") as out:
+            collected, _start = load_dataset(engine, COLLECTED_DATASET)
+            collected = collected.assign(arch=None)
+            current = current_configuration(sessions, where)
+            replay_cost, plans = replay_plans(collected, current, catalog_for_replay(), plans, days=opts.days)
+            saved = sum(p.monthly_savings_usd or 0.0 for p in plans)
+            out.detail = (
+                f"current ${replay_cost:,.0f} (bill: ${analysis.total_usd:,.0f}); "
+                f"planned fleets save ${saved:,.0f}/month"
+            )
+        with display.stage("recommend", "turn checked plans into recommendations") as out:
+            recs = fleet_recommendations(sessions, where, estate, plans, days=opts.days, jobs=len(collected))
+            written = save_recommendations(engine, recs, now=datetime.now(UTC).replace(tzinfo=None))
+            out.detail = f"{len(recs)} recommendations ({written} new or changed)"
+        report_files: list[str] = []
+        with display.stage("report", "write the weekly report") as out:
+            outcome = run_report(engine, self.demo, [DirectorySink(report_dir)], now=self.now)
+            if not outcome.ok:
+                raise UserError("weekly report: " + "; ".join(r.detail for r in outcome.results if not r.ok))
+            report_files = [str(report_dir / name) for name in outcome.rendered.files]
+            out.detail = f"{outcome.rendered.headline} -> {report_dir / outcome.rendered.html_name}"
+        return read_summary(
+            engine,
+            database_url=database_url,
+            endpoint_url=self.emulator.endpoint_url,
+            start=history.start,
+            end=history.end,
+            replay_cost=replay_cost,
+            plans=plans,
+            report_files=report_files,
+            stages=display.records,
+            top_n=opts.top_n,
+        )
+
+    def policy(self) -> Policy:
+        """The configured optimization policy, with the demo's solver time cap."""
+        o = self.settings.optimization
+        return Policy(
+            max_instance_types=o.max_instance_types,
+            min_spot_instance_types=o.min_spot_instance_types,
+            max_spot_share=None if o.max_spot_share >= 1.0 else o.max_spot_share,
+            interruption_cost_factor=o.interruption_cost_factor,
+            time_limit_seconds=min(o.time_limit_seconds, DEMO_SOLVE_SECONDS),
+        )
+
+    def serve_dashboard(self, display: StageDisplay) -> int:
+        """Start the Streamlit dashboard against the demo store and emulator; block until Ctrl-C."""
+        from optimizer.cli.cmd_dashboard import streamlit_command
+
+        host = self.settings.dashboard.host
+        port = self.options.dashboard_port or _free_port(host)
+        secret = secrets.token_urlsafe(12)
+        env = {
+            **os.environ,
+            "BATCHOPT_DATABASE_URL": self.demo.store.database_url,
+            "BATCHOPT_AWS_ENDPOINT_URL": self.emulator.endpoint_url,
+            "BATCHOPT_REGIONS": DEMO_REGION,
+            "BATCHOPT_APPLY__ENABLED": "true",
+            "BATCHOPT_APPLY__SHARED_SECRET": secret,
+            "BATCHOPT_MODELS_DIR": str(self.models_dir),
+            # The demo's own estate may be changed from the dashboard, nothing else.
+            "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
+                sorted([*self.estate.compute_environments, *self.estate.queues])
+            ),
+        }
+        with display.stage("dashboard", "start the dashboard") as out:
+            process = subprocess.Popen(streamlit_command(host, port), env=env)
+            _wait_for_port(host, port, process)
+            out.detail = f"http://{host}:{port}/"
+        self.console.print(
+            f"\nDashboard: [bold]http://{host}:{port}/[/]  (apply secret for this session: {secret})\n"
+            "Ctrl-C stops the dashboard and the emulator.",
+            highlight=False,
+        )
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def close(self) -> None:
+        if getattr(self, "engine", None) is not None:
+            self.engine.dispose()
+        if getattr(self, "emulator", None) is not None:
+            self.emulator.stop()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UserError(f"the dashboard exited with status {process.returncode} before serving")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise UserError(f"the dashboard did not answer on {host}:{port} within {timeout:.0f}s")

@@ -1,0 +1,116 @@
+"""Applying a demo recommendation through the apply service changes the emulated estate (boto3 sees it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from sqlalchemy import Engine
+
+from optimizer.apply.service import ApplyService, TargetClients
+from optimizer.aws.session import SessionFactory
+from optimizer.config import ApplySettings, AwsSettings
+from optimizer.demo.emulator import Emulator
+from optimizer.demo.estate import build_estate
+from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendation
+from optimizer.recommend.repository import get_recommendation, save_recommendations
+from tests.demo_helpers import NOW
+
+pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("demo")]
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with Emulator(NOW) as running:
+        yield running
+
+
+def test_applied_fleet_mix_recommendation_is_visible_through_boto3(
+    emulator: Emulator, sqlite_engine: Engine
+) -> None:
+    sessions = SessionFactory(AwsSettings(endpoint_url=emulator.endpoint_url, regions=[REGION]))
+    estate = build_estate(sessions, sessions.target_regions()[0])
+    batch = boto3.client("batch", region_name=REGION, endpoint_url=emulator.endpoint_url)
+    [environment] = batch.describe_compute_environments(computeEnvironments=["cpu-batch-ondemand"])[
+        "computeEnvironments"
+    ]
+    planned_resources = {
+        **environment["computeResources"],
+        "type": "SPOT",
+        "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED",
+        "instanceTypes": ["m6i.2xlarge", "m6a.2xlarge", "c6i.4xlarge"],
+        "minvCpus": 0,
+        "maxvCpus": 512,
+    }
+    planned = {
+        "computeEnvironments": [
+            {
+                "computeEnvironmentName": "cpu-batch-optimized-spot",
+                "type": "MANAGED",
+                "computeResources": planned_resources,
+            }
+        ],
+        "jobQueues": [
+            {
+                "jobQueueName": "cpu-batch",
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "cpu-batch-optimized-spot"}],
+            }
+        ],
+    }
+    rec = fleet_mix_recommendation(
+        queue="cpu-batch",
+        environment=environment,
+        planned=planned,
+        plan={"status": "FEASIBLE", "gap": 0.03, "cost_usd": 100.0},
+        evidence=ReplayEvidence(current_usd=900.0, proposed_usd=300.0, days=30.0, jobs=1000),
+        interruption_rates={"m6i.2xlarge": 0.025, "m6a.2xlarge": 0.075, "c6i.4xlarge": 0.025},
+        account_id=estate.account_id,
+        region=REGION,
+    )
+    assert rec.applicable and str(rec.update_kind) == "blue-green" and str(rec.risk_level) == "medium"
+    assert rec.monthly_savings_usd == pytest.approx(600.0 * 30.4375 / 30)
+    save_recommendations(sqlite_engine, [rec])
+    service = ApplyService(
+        sqlite_engine,
+        ApplySettings(
+            enabled=True, wait_for_valid_seconds=30, allow_list=["cpu-batch", "cpu-batch-ondemand"]
+        ),
+        TargetClients(sessions),
+    )
+    report = service.apply(rec.id, execute=True, actor="test")
+    assert (report.dry_run, report.result) == (False, "succeeded"), report.message
+    environments = {
+        e["computeEnvironmentName"]: e for e in batch.describe_compute_environments()["computeEnvironments"]
+    }
+    created = [e for name, e in environments.items() if name not in estate.compute_environments]
+    assert len(created) == 1
+    resources = created[0]["computeResources"]
+    assert resources["type"] == "SPOT"
+    assert sorted(resources["instanceTypes"]) == sorted(planned_resources["instanceTypes"])
+    [queue] = batch.describe_job_queues(jobQueues=["cpu-batch"])["jobQueues"]
+    assert [o["computeEnvironment"] for o in queue["computeEnvironmentOrder"]] == [
+        created[0]["computeEnvironmentArn"]
+    ]
+    assert get_recommendation(sqlite_engine, rec.id).status == "applied"
+
+
+def test_demo_refuses_a_store_with_collected_history(sqlite_engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from optimizer.demo.pipeline import require_empty_history
+    from optimizer.errors import UserError
+    from optimizer.store.schema import jobs
+
+    require_empty_history(sqlite_engine, "sqlite:///empty")  # an empty store is fine
+    with sqlite_engine.begin() as conn:
+        conn.execute(
+            insert(jobs).values(
+                job_id="j1", dataset="aws", status="SUCCEEDED", created_at=NOW.replace(tzinfo=None)
+            )
+        )
+    with pytest.raises(UserError, match="already holds 1 collected jobs"):
+        require_empty_history(sqlite_engine, "sqlite:///busy")

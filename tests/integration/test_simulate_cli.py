@@ -1,0 +1,372 @@
+"""`batchopt import-trace` and `batchopt simulate` end to end on a SQLite store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from optimizer.cli.main import main
+from optimizer.store.engine import create_store_engine
+from optimizer.store.schema import datasets, instances, job_attempts, jobs
+from tests.data_paths import shared
+
+KTH = "traces/KTH-SP2-1996-2.1-cln.swf.gz"
+
+
+def _config(
+    path: Path, ce_type: str, max_vcpus: int, strategy: str, types: tuple[str, ...] = ("m5", "c5")
+) -> Path:
+    document = {
+        "computeEnvironments": [
+            {
+                "computeEnvironmentName": "ce",
+                "type": "MANAGED",
+                "computeResources": {
+                    "type": ce_type,
+                    "allocationStrategy": strategy,
+                    "minvCpus": 0,
+                    "maxvCpus": max_vcpus,
+                    "instanceTypes": list(types),
+                },
+            }
+        ],
+        "jobQueues": [
+            {
+                "jobQueueName": "main",
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "ce"}],
+            }
+        ],
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    assert main(["db", "upgrade"]) == 0
+    return url
+
+
+def _small_trace(tmp_path: Path, n: int = 300) -> Path:
+    """The first `n` KTH jobs, as a plain SWF file (header kept)."""
+    lines = gzip.decompress(shared(KTH).read_bytes()).decode().splitlines()
+    header = [line for line in lines if line.startswith(";")]
+    body = [line for line in lines if not line.startswith(";")][:n]
+    path = tmp_path / "kth-small.swf"
+    path.write_text("\n".join(header + body) + "\n")
+    return path
+
+
+def _count(url: str, table: object, **where: str) -> int:
+    engine = create_store_engine(url)
+    query = select(func.count()).select_from(table)  # type: ignore[arg-type]
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        count = int(conn.execute(query).scalar_one())
+    engine.dispose()
+    return count
+
+
+def test_import_then_simulate_from_the_store(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _small_trace(tmp_path)
+    assert main(["import-trace", "--format", "swf", "--dataset", "kth", str(trace)]) == 0
+    assert "dataset kth: 300 jobs imported" in capsys.readouterr().out
+    assert _count(store, jobs, dataset="kth") == 300 and _count(store, datasets) == 1
+
+    config = _config(tmp_path / "spot.json", "SPOT", 128, "SPOT_PRICE_CAPACITY_OPTIMIZED")
+    out, jobs_out = tmp_path / "result.json", tmp_path / "jobs.csv"
+    code = main(
+        [
+            "simulate",
+            "--dataset",
+            "kth",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--jobs-out",
+            str(jobs_out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "total cost" in printed and "wait main p95" in printed
+    result = json.loads(out.read_text())
+    assert result["total_cost_usd"] > 0 and result["jobs"] == 300
+    rows = pd.read_csv(jobs_out)
+    for column in (
+        "job_id",
+        "submitted_at",
+        "started_at",
+        "ended_at",
+        "instance_id",
+        "instance_type",
+        "capacity_type",
+        "status",
+    ):
+        assert column in rows.columns
+    assert set(rows["capacity_type"].dropna()) == {"SPOT"}
+
+    # The same history straight from the file replays identically.
+    again = tmp_path / "again.json"
+    assert (
+        main(
+            [
+                "simulate",
+                "--trace",
+                str(trace),
+                "--format",
+                "swf",
+                "--config",
+                str(config),
+                "--out",
+                str(again),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(again.read_text())["total_cost_usd"] == result["total_cost_usd"]
+
+    # Stored as a dataset of its own, the replay reads like collected history.
+    assert main(["simulate", "--dataset", "kth", "--config", str(config), "--save-dataset", "kth-spot"]) == 0
+    assert _count(store, jobs, dataset="kth-spot") == 300
+    assert _count(store, instances, dataset="kth-spot") == result["instances_launched"]
+    assert _count(store, job_attempts) == result["attempts"]
+
+
+def test_two_configurations_compare_in_one_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _small_trace(tmp_path, 200)
+    spot = _config(tmp_path / "spot.json", "SPOT", 128, "SPOT_CAPACITY_OPTIMIZED")
+    ondemand = _config(tmp_path / "ondemand.json", "EC2", 128, "BEST_FIT")
+    out, jobs_out = tmp_path / "both.json", tmp_path / "both.csv"
+    args = [
+        "simulate",
+        "--trace",
+        str(trace),
+        "--format",
+        "swf",
+        "--config",
+        str(spot),
+        "--config",
+        str(ondemand),
+    ]
+    assert main([*args, "--out", str(out), "--jobs-out", str(jobs_out)]) == 0
+    header = capsys.readouterr().out.splitlines()[1]
+    assert "spot.json" in header and "ondemand.json" in header
+    runs = json.loads(out.read_text())["runs"]
+    assert [Path(r["config"]).name for r in runs] == ["spot.json", "ondemand.json"]
+    assert runs[0]["total_cost_usd"] < runs[1]["total_cost_usd"]  # same jobs, spot prices
+    assert set(pd.read_csv(jobs_out)["config"]) == {"spot.json", "ondemand.json"}
+
+
+def test_malformed_trace_writes_nothing_and_names_the_line(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _small_trace(tmp_path, 50)
+    lines = trace.read_text().splitlines()
+    bad_at = len(lines) - 10
+    lines[bad_at] = lines[bad_at].replace(" ", " x", 1)
+    trace.write_text("\n".join(lines) + "\n")
+    assert main(["import-trace", "--format", "swf", "--dataset", "broken", str(trace)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"batchopt: error: {trace} line {bad_at + 1}: ")
+    assert _count(store, jobs) == 0 and _count(store, datasets) == 0
+
+
+def test_bad_configuration_is_one_line_per_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _small_trace(tmp_path, 10)
+    config = tmp_path / "bad.json"
+    config.write_text('{"computeEnvironments": [{"computeEnvironmentName": "x"}], "jobQueues": []}')
+    out = tmp_path / "never.json"
+    code = main(
+        ["simulate", "--trace", str(trace), "--format", "swf", "--config", str(config), "--out", str(out)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "jobQueues: required" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_prices_come_from_the_store_when_it_has_them(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime
+
+    from optimizer.store.schema import instance_types, ondemand_prices, spot_interruption_bands, spot_prices
+    from optimizer.store.upsert import bulk_upsert
+
+    engine = create_store_engine(store)
+    day = datetime(2026, 11, 1)
+    with engine.begin() as conn:
+        bulk_upsert(
+            conn,
+            instance_types,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": name,
+                    "vcpus": v,
+                    "memory_mib": m,
+                    "allocatable_memory_mib": m - 300,
+                    "gpus": 0,
+                    "arch": "x86_64",
+                    "family": name.split(".")[0],
+                }
+                for name, v, m in (("m5.xlarge", 4, 16384), ("m5.4xlarge", 16, 65536))
+            ],
+        )
+        bulk_upsert(
+            conn,
+            ondemand_prices,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.xlarge",
+                    "effective_date": day,
+                    "price_per_hour": 0.192,
+                    "source": "pricing-api",
+                },
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.4xlarge",
+                    "effective_date": day,
+                    "price_per_hour": 0.768,
+                    "source": "pricing-api",
+                },
+            ],
+        )
+        bulk_upsert(
+            conn,
+            spot_interruption_bands,
+            [
+                {
+                    "region": "us-east-1",
+                    "instance_type": "m5.xlarge",
+                    "band": 1,
+                    "band_label": "5-10%",
+                    "savings_pct": 50.0,
+                    "snapshot_date": day,
+                }
+            ],
+        )
+        bulk_upsert(
+            conn,
+            spot_prices,
+            [
+                {
+                    "region": "us-east-1",
+                    "availability_zone": az,
+                    "instance_type": "m5.xlarge",
+                    "timestamp": day,
+                    "price": price,
+                }
+                for az, price in (("us-east-1a", 0.05), ("us-east-1b", 0.07), ("us-east-1c", 0.06))
+            ],
+        )
+    engine.dispose()
+    trace = _small_trace(tmp_path, 20)
+    assert main(["import-trace", "--format", "swf", "--dataset", "kth", str(trace)]) == 0
+    config = _config(tmp_path / "spot.json", "SPOT", 64, "SPOT_CAPACITY_OPTIMIZED", ("m5",))
+    out = tmp_path / "r.json"
+    assert main(["simulate", "--dataset", "kth", "--config", str(config), "--out", str(out)]) == 0
+    assert "(2 types)" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    # Only m5.xlarge has a spot price; its median across AZs, 0.06 $/h, is what the replay paid.
+    assert set(result["cost_by_instance_type"]) == {"m5.xlarge"}
+    assert result["total_cost_usd"] == pytest.approx(result["instance_hours"] * 0.06, rel=1e-3)
+
+
+def test_a_failure_while_writing_rolls_the_whole_import_back(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optimizer.datasets as datasets_module
+    from optimizer.traces import read_trace
+
+    real_upsert = datasets_module.bulk_upsert
+
+    def failing_upsert(conn: object, table: object, rows: object, **kw: object) -> int:
+        if getattr(table, "name", "") == "jobs":
+            raise RuntimeError("disk full")
+        return real_upsert(conn, table, rows, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(datasets_module, "bulk_upsert", failing_upsert)
+    engine = create_store_engine(store)
+    trace = read_trace(_small_trace(tmp_path, 20), "swf")
+    with pytest.raises(RuntimeError, match="disk full"):
+        datasets_module.import_trace(engine, trace, "half", imported_at=trace.start_time)  # type: ignore[arg-type]
+    engine.dispose()
+    assert _count(store, datasets) == 0 and _count(store, jobs) == 0
+
+
+def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
+    """Jobs the collector stored (dataset "aws") replay without an import; unfinished ones are left out."""
+    from datetime import datetime, timedelta
+
+    from optimizer.store.upsert import bulk_upsert
+
+    t0 = datetime(2026, 11, 2, 8, 0, 0)
+    rows = []
+    for k in range(6):
+        created = t0 + timedelta(minutes=k)
+        finished = k < 5
+        rows.append(
+            {
+                "job_id": f"0c5e{k:04d}-aaaa-bbbb-cccc-000000000000",
+                "dataset": "aws",
+                "job_name": "align",
+                "queue": "genomics",
+                "status": "SUCCEEDED" if finished else "RUNNING",
+                "created_at": created,
+                "started_at": created + timedelta(seconds=30),
+                "stopped_at": created + timedelta(seconds=630) if finished else None,
+                "vcpus": 2.0,
+                "memory_mib": 4096,
+                "gpus": 0,
+                "tags": {"arch": "arm64", "team": "g"},  # a user's tag, not the job's architecture
+                "depends_on": [rows[0]["job_id"]] if k == 3 else [],
+                "retry_strategy": {"attempts": 2},
+            }
+        )
+    engine = create_store_engine(store)
+    with engine.begin() as conn:
+        bulk_upsert(conn, jobs, rows)
+    engine.dispose()
+    config = _config(tmp_path / "od.json", "EC2", 64, "BEST_FIT")
+    out, jobs_out = tmp_path / "aws.json", tmp_path / "aws.csv"
+    assert (
+        main(
+            [
+                "simulate",
+                "--dataset",
+                "aws",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--jobs-out",
+                str(jobs_out),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["jobs"] == 5 and result["succeeded"] == 5
+    attempts = pd.read_csv(jobs_out).set_index("job_id")
+    assert attempts["instance_type"].str.match(r"^(m5|c5)\.").all()  # x86 types: the tag was ignored
+    first, dependent = rows[0]["job_id"], rows[3]["job_id"]
+    assert attempts.loc[dependent, "started_at"] >= attempts.loc[first, "ended_at"]
