@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 
 from optimizer.demo.estate import Estate
+from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.simulate import Catalog, parse_config, replay
 from optimizer.solver.build import build_problem_from_frames
 from optimizer.solver.compute_environments import EnvironmentSettings, recommend_environments
@@ -30,8 +31,6 @@ from optimizer.solver.problem import Policy, Problem, problem_to_dict
 from optimizer.solver.solve import solve
 from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, instance_types, jobs, ondemand_prices
-
-DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)

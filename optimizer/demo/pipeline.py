@@ -29,22 +29,21 @@ from rich.console import Console
 from sqlalchemy import Engine, func, select
 
 from optimizer.analysis_store import run_analysis
-from optimizer.aws.session import SessionFactory, TargetRegion
+from optimizer.aws.session import SessionFactory
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.datasets import load_dataset
 from optimizer.demo.emulator import Emulator
-from optimizer.demo.estate import Estate, build_estate, current_configuration
+from optimizer.demo.estate import build_estate, current_configuration
 from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
 from optimizer.demo.history import build_history, catalog_for_replay
 from optimizer.demo.progress import StageDisplay, StageRecord
-from optimizer.domain import Recommendation
 from optimizer.errors import UserError
 from optimizer.ml.forecast import DemandForecaster
 from optimizer.ml.registry import ModelRegistry
 from optimizer.ml.training import train_all
-from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendation
-from optimizer.recommend.repository import list_recommendations, save_recommendations
+from optimizer.recommend.engine import generate_recommendations
+from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
 from optimizer.solver.problem import Policy
@@ -155,40 +154,6 @@ def require_empty_history(engine: Engine, database_url: str) -> None:
             f"{database_url} already holds {held:,} collected jobs; the demo needs a store without "
             "collected history (unset BATCHOPT_DATABASE_URL for a fresh file, or pass --database-url)"
         )
-
-
-def fleet_recommendations(
-    sessions: SessionFactory,
-    where: TargetRegion,
-    estate: Estate,
-    plans: list[QueuePlan],
-    *,
-    days: int,
-    jobs: int,
-) -> list[Recommendation]:
-    """A fleet-mix recommendation for each queue whose replayed plan saves money."""
-    batch = sessions.client("batch", where.target, where.region)
-    environments = {
-        e["computeEnvironmentName"]: e for e in batch.describe_compute_environments()["computeEnvironments"]
-    }
-    recs = []
-    for plan in plans:
-        if plan.monthly_savings_usd is None or plan.monthly_savings_usd <= 0 or plan.current_usd is None:
-            continue
-        environment = environments[estate.spec(plan.queue).compute_environment]
-        recs.append(
-            fleet_mix_recommendation(
-                queue=plan.queue,
-                environment=environment,
-                planned=plan.environments,
-                plan=plan.plan_document,
-                evidence=ReplayEvidence(plan.current_usd, plan.proposed_usd or 0.0, float(days), jobs),
-                interruption_rates=plan.interruption_rates,
-                account_id=estate.account_id,
-                region=estate.region,
-            )
-        )
-    return recs
 
 
 def read_summary(
@@ -374,10 +339,10 @@ class DemoRun:
                 f"current ${replay_cost:,.0f} (bill: ${analysis.total_usd:,.0f}); "
                 f"planned fleets save ${saved:,.0f}/month"
             )
-        with display.stage("recommend", "turn checked plans into recommendations") as out:
-            recs = fleet_recommendations(sessions, where, estate, plans, days=opts.days, jobs=len(collected))
-            written = save_recommendations(engine, recs, now=datetime.now(UTC).replace(tzinfo=None))
-            out.detail = f"{len(recs)} recommendations ({written} new or changed)"
+        with display.stage("recommend", "run every recommendation strategy, savings by replay") as out:
+            recs = generate_recommendations(engine, self.settings, dataset=COLLECTED_DATASET)
+            applicable = sum(1 for r in recs if r.applicable)
+            out.detail = f"{len(recs)} recommendations ({applicable} applicable, the rest advice)"
         report_files: list[str] = []
         with display.stage("report", "write the weekly report") as out:
             outcome = run_report(engine, self.demo, [DirectorySink(report_dir)], now=self.now)

@@ -13,7 +13,8 @@ from optimizer.aws.session import SessionFactory
 from optimizer.config import ApplySettings, AwsSettings
 from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate
-from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendation
+from optimizer.domain import UpdateKind
+from optimizer.recommend.base import make_recommendation
 from optimizer.recommend.repository import get_recommendation, save_recommendations
 from tests.demo_helpers import NOW
 
@@ -29,7 +30,7 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         yield running
 
 
-def test_applied_fleet_mix_recommendation_is_visible_through_boto3(
+def test_applied_instance_mix_recommendation_is_visible_through_boto3(
     emulator: Emulator, sqlite_engine: Engine
 ) -> None:
     sessions = SessionFactory(AwsSettings(endpoint_url=emulator.endpoint_url, regions=[REGION]))
@@ -38,41 +39,31 @@ def test_applied_fleet_mix_recommendation_is_visible_through_boto3(
     [environment] = batch.describe_compute_environments(computeEnvironments=["cpu-batch-ondemand"])[
         "computeEnvironments"
     ]
-    planned_resources = {
-        **environment["computeResources"],
-        "type": "SPOT",
-        "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED",
-        "instanceTypes": ["m6i.2xlarge", "m6a.2xlarge", "c6i.4xlarge"],
-        "minvCpus": 0,
-        "maxvCpus": 512,
-    }
-    planned = {
-        "computeEnvironments": [
-            {
-                "computeEnvironmentName": "cpu-batch-optimized-spot",
-                "type": "MANAGED",
-                "computeResources": planned_resources,
-            }
-        ],
-        "jobQueues": [
-            {
-                "jobQueueName": "cpu-batch",
-                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "cpu-batch-optimized-spot"}],
-            }
-        ],
-    }
-    rec = fleet_mix_recommendation(
-        queue="cpu-batch",
-        environment=environment,
-        planned=planned,
-        plan={"status": "FEASIBLE", "gap": 0.03, "cost_usd": 100.0},
-        evidence=ReplayEvidence(current_usd=900.0, proposed_usd=300.0, days=30.0, jobs=1000),
-        interruption_rates={"m6i.2xlarge": 0.025, "m6a.2xlarge": 0.075, "c6i.4xlarge": 0.025},
+    new_types = ["c6i.4xlarge", "m6a.2xlarge", "m6i.2xlarge"]
+    # What the instance-mix strategy proposes for an on-demand BEST_FIT CE: Batch cannot update
+    # BEST_FIT in place, so the planner builds a blue/green replacement.
+    rec = make_recommendation(
+        strategy="instance-mix",
+        target_arn=environment["computeEnvironmentArn"],
+        target_kind="compute-environment",
+        target_name="cpu-batch-ondemand",
+        title="cpu-batch-ondemand: newer instance types with BEST_FIT_PROGRESSIVE",
+        current={
+            "instance_types": environment["computeResources"]["instanceTypes"],
+            "allocation_strategy": environment["computeResources"]["allocationStrategy"],
+        },
+        proposed={"instance_types": new_types, "allocation_strategy": "BEST_FIT_PROGRESSIVE"},
+        monthly_savings_usd=600.0,
+        risk={"rollout": "blue/green"},
+        risk_scores={"queue_wait": 0.0},
+        confidence=0.7,
+        effort="medium",
+        update_kind=UpdateKind.BLUE_GREEN,
+        evidence={},
         account_id=estate.account_id,
         region=REGION,
     )
-    assert rec.applicable and str(rec.update_kind) == "blue-green" and str(rec.risk_level) == "medium"
-    assert rec.monthly_savings_usd == pytest.approx(600.0 * 30.4375 / 30)
+    assert rec.applicable
     save_recommendations(sqlite_engine, [rec])
     service = ApplyService(
         sqlite_engine,
@@ -89,8 +80,8 @@ def test_applied_fleet_mix_recommendation_is_visible_through_boto3(
     created = [e for name, e in environments.items() if name not in estate.compute_environments]
     assert len(created) == 1
     resources = created[0]["computeResources"]
-    assert resources["type"] == "SPOT"
-    assert sorted(resources["instanceTypes"]) == sorted(planned_resources["instanceTypes"])
+    assert resources["type"] == "EC2" and resources["allocationStrategy"] == "BEST_FIT_PROGRESSIVE"
+    assert sorted(resources["instanceTypes"]) == new_types
     [queue] = batch.describe_job_queues(jobQueues=["cpu-batch"])["jobQueues"]
     assert [o["computeEnvironment"] for o in queue["computeEnvironmentOrder"]] == [
         created[0]["computeEnvironmentArn"]

@@ -7,14 +7,12 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.demo.emulator.batch_jobs import _passes, decode_token, encode_token, summary
 from optimizer.demo.emulator.compute_resources import merged_resources
 from optimizer.demo.history import DAY, busiest_window
-from optimizer.recommend.fleet_mix import ReplayEvidence, fleet_mix_recommendation
 
 
 def test_busiest_window_finds_the_densest_days() -> None:
@@ -129,53 +127,6 @@ def _body(kind: str, strategy: str, types: list[str]) -> dict[str, object]:
             "instanceTypes": types,
         },
     }
-
-
-def test_single_spot_environment_is_an_applicable_blue_green_change() -> None:
-    rec = fleet_mix_recommendation(
-        queue="q",
-        environment=ENVIRONMENT,
-        planned=_planned(_body("SPOT", "SPOT_PRICE_CAPACITY_OPTIMIZED", ["m6i.xlarge"])),
-        plan={"status": "OPTIMAL", "gap": 0.0},
-        evidence=ReplayEvidence(200.0, 50.0, 15.0, 10),
-        interruption_rates={"m6i.xlarge": 0.2},
-    )
-    assert rec.applicable and str(rec.update_kind) == "blue-green" and str(rec.risk_level) == "high"
-    assert rec.proposed["instance_types"] == ["m6i.xlarge"] and rec.proposed["platform"] == "SPOT"
-    assert rec.monthly_savings_usd == pytest.approx(150.0 * 30.4375 / 15.0, abs=0.01)
-    same = fleet_mix_recommendation(
-        queue="q",
-        environment=ENVIRONMENT,
-        planned=_planned(_body("SPOT", "SPOT_PRICE_CAPACITY_OPTIMIZED", ["m6i.xlarge"])),
-        plan={"status": "FEASIBLE", "gap": 0.2},
-        evidence=ReplayEvidence(300.0, 50.0, 15.0, 10),
-        interruption_rates={},
-    )
-    assert same.id == rec.id  # same proposal on the same target: the stored recommendation is updated
-
-
-def test_two_environments_are_advice_and_on_demand_is_low_risk() -> None:
-    advice = fleet_mix_recommendation(
-        queue="q",
-        environment=ENVIRONMENT,
-        planned=_planned(
-            _body("SPOT", "SPOT_PRICE_CAPACITY_OPTIMIZED", ["c6i.large"]),
-            _body("EC2", "BEST_FIT_PROGRESSIVE", ["m6i.large"]),
-        ),
-        plan={"status": "FEASIBLE", "gap": 0.01},
-        evidence=ReplayEvidence(100.0, 40.0, 30.0, 5),
-        interruption_rates={},
-    )
-    assert not advice.applicable and str(advice.update_kind) == "advice"
-    on_demand = fleet_mix_recommendation(
-        queue="q",
-        environment=ENVIRONMENT,
-        planned=_planned(_body("EC2", "BEST_FIT_PROGRESSIVE", ["m6i.large"])),
-        plan={"status": "FEASIBLE", "gap": 0.01},
-        evidence=ReplayEvidence(100.0, 40.0, 30.0, 5),
-        interruption_rates={},
-    )
-    assert str(on_demand.risk_level) == "low" and str(on_demand.update_kind) == "blue-green"
 
 
 def test_instance_collector_takes_the_termination_time_from_ec2() -> None:
