@@ -25,8 +25,9 @@ class StrategySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
-    min_monthly_savings_usd: float = Field(default=1.0, ge=0.0)
-    """Below this a recommendation is noise next to the replay's own variance; it is not emitted."""
+    min_monthly_savings_usd: float = Field(default=10.0, ge=0.0)
+    """Below this a recommendation is noise next to the replay's own variance and not worth a
+    change window; it is not emitted."""
 
 
 RISK_KINDS = ("interruption", "oom", "queue_wait")

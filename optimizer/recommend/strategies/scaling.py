@@ -93,6 +93,9 @@ class ScalingStrategy(Strategy[ScalingSettings]):
             return None
         wait_risk = max(0.0, (wait_then - wait_now) / max(wait_now, 60.0))
         parts = [f"{k} {current[k]} -> {v}" for k, v in proposed.items()]
+        if comparison.monthly_savings_usd < s.min_monthly_savings_usd:
+            # Not a saving: a trade of money for queue wait, and the title must say so.
+            parts.append(f"p95 queue wait {wait_now:,.0f}s -> {wait_then:,.0f}s (costs more)")
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
