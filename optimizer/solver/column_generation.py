@@ -163,16 +163,29 @@ def _price(
                 calls += 1
                 new.extend(_greedy_patterns(prep, pool, offerings, comp, vals, limits, cost, ub))
                 continue
-            for j in np.flatnonzero(ub > cost + RC_EPS):
+            assert best_rc is not None
+            # Offerings in decreasing order of their optimistic value/cost ratio; once that ratio is
+            # below the best exact one found, no later offering can set the bound or price out, so
+            # they keep the optimistic (still valid) reduced cost and are not solved.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(cost > 0, ub / cost, np.inf)
+            candidates = np.flatnonzero(ub > cost + RC_EPS)
+            candidates = candidates[np.argsort(-ratio[candidates], kind="stable")]
+            best_rc[offerings[candidates], u] = cost[candidates] - ub[candidates]
+            best_ratio = 1.0
+            for j in candidates:
+                if ratio[j] <= best_ratio + 1e-12:
+                    break
                 o = int(offerings[j])
                 items = np.flatnonzero(comp[j])
                 calls += 1
                 packing = best_packing(
                     vals[items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=node_limit
                 )
-                value = packing.upper_bound if exact else packing.value
-                assert best_rc is not None
-                best_rc[o, u] = min(best_rc[o, u], float(cost[j]) - value)
+                value = packing.upper_bound
+                best_rc[o, u] = float(cost[j]) - value
+                if cost[j] > 0:
+                    best_ratio = max(best_ratio, value / float(cost[j]))
                 if packing.value > float(cost[j]) + RC_EPS:
                     counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
                     counts[items] = packing.counts
