@@ -25,11 +25,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import print_table, write_results
-from optimizer.pricing_files import read_price_table, read_spot_advisor
+from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
 from optimizer.simulate import build_catalog, parse_config, replay
 from optimizer.traces import read_trace
 
-DATA = Path(__file__).resolve().parents[1] / "optimizer" / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 KTH = SHARED / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz"
 DAY = 86400.0
@@ -106,10 +105,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid"])
     args = parser.parse_args()
-    catalog = build_catalog(
-        read_price_table(DATA / "ec2-ondemand-us-east-1-2026-07.csv"),
-        read_spot_advisor(DATA / "spot-advisor-us-east-1-linux-2025-06-28.json", "us-east-1"),
-    )
+    catalog = build_catalog(bundled_price_table(), bundled_spot_advisor("us-east-1"))
     base = read_trace(KTH, "swf").jobs
     rows, records = [], []
     targets = {100_000: 6.0, 1_000_000: 60.0}

@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -45,6 +46,10 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+# A list setting written in the environment as "a,b,c" (NoDecode: not parsed as JSON first).
+CsvList = Annotated[list[str], NoDecode]
+
+
 class Target(BaseModel):
     """One AWS account to read (and, if allowed, tune): a role to assume and the regions it covers."""
 
@@ -52,14 +57,14 @@ class Target(BaseModel):
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
     external_id: str | None = None
     profile: str | None = None
-    regions: list[str] = Field(default_factory=list)
+    regions: CsvList = Field(default_factory=list)
 
     _regions = field_validator("regions", mode="before")(_split_csv)
 
 
 class AwsSettings(BaseModel):
     targets: list[Target] = Field(default_factory=list)
-    regions: list[str] = Field(default_factory=list)
+    regions: CsvList = Field(default_factory=list)
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
     profile: str | None = None
     max_attempts: int = Field(default=8, ge=1, le=50)
@@ -93,9 +98,11 @@ class StoreSettings(BaseModel):
 class CollectionSettings(BaseModel):
     interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     initial_lookback_days: int = Field(default=30, ge=1, le=400)
-    job_statuses: list[str] = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
+    job_statuses: CsvList = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
     describe_jobs_chunk: int = Field(default=100, ge=1, le=100)
     usage_metrics: bool = True
+
+    _statuses = field_validator("job_statuses", mode="before")(_split_csv)
 
 
 class OptimizationSettings(BaseModel):
@@ -110,7 +117,7 @@ class OptimizationSettings(BaseModel):
 
 class ApplySettings(BaseModel):
     enabled: bool = False
-    allow_list: list[str] = Field(default_factory=list)
+    allow_list: CsvList = Field(default_factory=list)
     max_changes_per_run: int = Field(default=1, ge=0)
     cooldown_hours: float = Field(default=24.0, ge=0)
     min_monthly_saving_usd: float = Field(default=50.0, ge=0)
@@ -134,7 +141,7 @@ class ReportSettings(BaseModel):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     email_from: str | None = None
-    email_to: list[str] = Field(default_factory=list)
+    email_to: CsvList = Field(default_factory=list)
     slack_webhook_url: SecretStr | None = None
 
     _to = field_validator("email_to", mode="before")(_split_csv)

@@ -72,3 +72,27 @@ def read_spot_advisor(path: str | Path, region: str, os_name: str = "Linux") -> 
         if isinstance(v, dict) and "s" in v and "r" in v
     ]
     return pd.DataFrame(rows, columns=["instance_type", "savings_pct", "band"])
+
+
+def bundled_price_table() -> pd.DataFrame:
+    """The packaged us-east-1 snapshot (`optimizer.data`) in `read_price_table`'s columns."""
+    from optimizer.data import load_price_snapshot
+
+    frame = load_price_snapshot().rename(columns={"price_per_hour": "ondemand_price"})
+    frame = frame.dropna(subset=["ondemand_price", "vcpus", "memory_mib"])
+    frame["gpus"] = frame["gpus"].fillna(0).astype(int)
+    frame["vcpus"] = frame["vcpus"].astype(int)
+    frame["memory_mib"] = frame["memory_mib"].astype(int)
+    keep = ["instance_type", "ondemand_price", "vcpus", "memory_mib", "gpus", "arch", "family"]
+    return (
+        frame[keep].astype({"instance_type": object, "arch": object, "family": object}).reset_index(drop=True)
+    )
+
+
+def bundled_spot_advisor(region: str) -> pd.DataFrame:
+    """The packaged Spot Advisor snapshot for `region` in `read_spot_advisor`'s columns."""
+    from optimizer.data import load_spot_advisor
+
+    frame = load_spot_advisor(region)
+    out = frame[["instance_type", "savings_pct", "band"]].astype({"instance_type": object})
+    return out.reset_index(drop=True)

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 _DECLARED: dict[str, set[str]] = defaultdict(set)
 
-ROLES = ("collector", "apply")
+ROLES = ("collector", "apply", "report")
 
 
 def declare(role: str, *actions: str) -> None:

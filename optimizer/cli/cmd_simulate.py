@@ -22,9 +22,6 @@ from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError, UserError
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data"
-BUNDLED_PRICES = BUNDLED / "ec2-ondemand-us-east-1-2026-07.csv"
-BUNDLED_SPOT = BUNDLED / "spot-advisor-us-east-1-linux-2025-06-28.json"
 ATTEMPT_COLUMNS = [
     "job_id",
     "attempt",
@@ -82,7 +79,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
-    from optimizer.pricing_files import read_price_table, read_spot_advisor
+    from optimizer.data import PRICE_SNAPSHOT_REGION
+    from optimizer.pricing_files import (
+        bundled_price_table,
+        bundled_spot_advisor,
+        read_price_table,
+        read_spot_advisor,
+    )
     from optimizer.simulate import build_catalog
 
     if args.prices:
@@ -90,17 +93,19 @@ def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
     else:
         prices = _store_prices(ctx, args.region) if ctx is not None else None
         if prices is None:
-            if args.region != "us-east-1":
+            if args.region != PRICE_SNAPSHOT_REGION:
                 raise UserError(
-                    f"no prices for region {args.region}: pass --prices (bundled data is us-east-1)"
+                    f"no prices for region {args.region}: pass --prices "
+                    f"(bundled data is {PRICE_SNAPSHOT_REGION})"
                 )
-            prices = read_price_table(BUNDLED_PRICES)
+            prices = bundled_price_table()
     if args.spot_advisor:
         spot = read_spot_advisor(args.spot_advisor, args.region)
     else:
         spot = _store_bands(ctx, args.region) if ctx is not None else None
         if spot is None:
-            spot = read_spot_advisor(BUNDLED_SPOT, args.region) if args.region == "us-east-1" else None
+            bundled = bundled_spot_advisor(args.region)
+            spot = bundled if not bundled.empty else None
     return build_catalog(prices, spot, region=args.region)
 
 

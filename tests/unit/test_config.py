@@ -79,3 +79,13 @@ def test_bad_target_role_arn(tmp_path: Path) -> None:
     config.write_text('[[aws.targets]]\nname = "x"\nrole_arn = "not-an-arn"\n')
     with pytest.raises(ConfigError, match=r"aws.targets.0.role_arn"):
         load_settings(config)
+
+
+def test_list_settings_are_comma_separated_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHOPT_APPLY__ALLOW_LIST", "main-ce, etl-queue")
+    monkeypatch.setenv("BATCHOPT_REPORT__EMAIL_TO", "a@example.org,b@example.org")
+    monkeypatch.setenv("BATCHOPT_COLLECTION__JOB_STATUSES", "SUCCEEDED")
+    settings = load_settings()
+    assert settings.apply.allow_list == ["main-ce", "etl-queue"]
+    assert settings.report.email_to == ["a@example.org", "b@example.org"]
+    assert settings.collection.job_statuses == ["SUCCEEDED"]

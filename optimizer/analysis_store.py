@@ -1,0 +1,318 @@
+"""Store glue for the analyses: read their inputs, write and read the persisted aggregates.
+
+`optimizer.analysis` stays pure; this module is the only analysis code that touches the database.
+
+Public API (the dashboard and the report call the readers; `batchopt analyze` calls `run_analysis`):
+- `run_analysis(engine, dataset=..., since=..., until=..., computed_at=...) -> AnalysisSummary`
+- `read_cost_daily(engine, dims=("queue",), period="day"|"week", dataset=..., since=..., until=...)`
+- `read_cost_by_tag(engine, key, ...)`, `read_utilization_hourly(engine, ...)`
+- `load_inputs(engine, ...) -> AnalysisInputs` for callers that want the raw frames (right-sizing).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Engine, and_, delete, func, insert, literal_column, select
+
+from optimizer.analysis.cost import CostAttribution, attribute_costs
+from optimizer.analysis.rollup import DAILY_DIMS, cost_by_tag, daily_aggregate
+from optimizer.analysis.utilization import fragmentation, hourly_utilization
+from optimizer.errors import UserError
+from optimizer.store.read import read_frame
+from optimizer.store.schema import (
+    COLLECTED_DATASET,
+    instance_types,
+    instances,
+    job_attempts,
+    jobs,
+    ondemand_prices,
+    spot_prices,
+)
+from optimizer.store.tables.analysis import analysis_runs, cost_daily, cost_daily_tags, utilization_hourly
+from optimizer.store.upsert import bulk_upsert
+
+ATTEMPT_LOOKBACK = timedelta(days=14)
+"""Attempts that started this long before `since` are read too, so long jobs are not cut off."""
+SPOT_PRICE_LOOKBACK = timedelta(days=90)
+"""A spot series lists changes only: the price in force at `since` may have been set long before."""
+MAX_TAG_KEYS = 20
+_SUMS = (
+    "total_usd",
+    "attributed_usd",
+    "idle_usd",
+    "over_requested_usd",
+    "spot_reclaim_usd",
+    "failed_usd",
+    "oom_usd",
+    "vcpu_hours",
+)
+
+
+@dataclass(frozen=True)
+class AnalysisInputs:
+    instances: pd.DataFrame
+    attempts: pd.DataFrame
+    jobs: pd.DataFrame
+    instance_types: pd.DataFrame
+    ondemand: pd.DataFrame
+    spot_prices: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AnalysisSummary:
+    dataset: str
+    instances: int
+    attempts: int
+    unplaced_attempts: int
+    total_usd: float
+    idle_usd: float
+    waste_usd: float
+    days_written: int
+    hours_written: int
+    price_sources: dict[str, int] = field(default_factory=dict)
+
+
+def load_inputs(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AnalysisInputs:
+    """The frames the analyses need, for instances alive in [since, until)."""
+    inst_q = select(instances).where(instances.c.dataset == dataset)
+    if until is not None:
+        inst_q = inst_q.where(instances.c.first_seen < until)
+    if since is not None:
+        end = func.coalesce(instances.c.terminated_at, instances.c.last_seen)
+        inst_q = inst_q.where(end >= since)
+    inst = read_frame(engine, inst_q)
+
+    att_q = select(job_attempts).join(jobs, jobs.c.job_id == job_attempts.c.job_id)
+    att_q = att_q.where(jobs.c.dataset == dataset)
+    if since is not None:
+        att_q = att_q.where(
+            (job_attempts.c.stopped_at.is_(None)) | (job_attempts.c.stopped_at >= since),
+            job_attempts.c.started_at >= since - ATTEMPT_LOOKBACK,
+        )
+    if until is not None:
+        att_q = att_q.where(job_attempts.c.started_at < until)
+    att = read_frame(engine, att_q)
+
+    job_cols = ["job_id", "queue", "job_definition_name", "job_name", "vcpus", "memory_mib", "gpus"]
+    job_cols += ["tags", "created_at", "status"]
+    jobs_q = select(*[jobs.c[c] for c in job_cols]).where(jobs.c.dataset == dataset)
+    if since is not None:
+        jobs_q = jobs_q.where(jobs.c.created_at >= since - ATTEMPT_LOOKBACK - timedelta(days=14))
+    if until is not None:
+        jobs_q = jobs_q.where(jobs.c.created_at < until)
+    job_frame = read_frame(engine, jobs_q)
+
+    types = read_frame(engine, select(instance_types))
+    od = read_frame(engine, select(ondemand_prices))
+    sp_q = select(spot_prices)
+    if since is not None:
+        sp_q = sp_q.where(spot_prices.c.timestamp >= since - SPOT_PRICE_LOOKBACK)
+    if until is not None:
+        sp_q = sp_q.where(spot_prices.c.timestamp < until)
+    if not inst.empty:
+        sp_q = sp_q.where(spot_prices.c.instance_type.in_(sorted(set(inst["instance_type"].dropna()))))
+    sp = read_frame(engine, sp_q)
+    return AnalysisInputs(inst, att, job_frame, types, od, sp)
+
+
+def attribute(inputs: AnalysisInputs, since: datetime | None, until: datetime | None) -> CostAttribution:
+    return attribute_costs(
+        inputs.instances,
+        inputs.attempts,
+        inputs.jobs,
+        inputs.instance_types,
+        inputs.ondemand,
+        inputs.spot_prices,
+        since=since,
+        until=until,
+    )
+
+
+def _tag_rows(result: CostAttribution, dataset: str) -> pd.DataFrame:
+    tags = result.attempts["tags"] if "tags" in result.attempts.columns else pd.Series([], dtype=object)
+    counts: Counter[str] = Counter()
+    for value in tags:
+        if isinstance(value, dict):
+            counts.update(str(k) for k in value)
+    frames = []
+    for key, _ in counts.most_common(MAX_TAG_KEYS):
+        frame = cost_by_tag(result, key, period="day")
+        frame = frame.rename(columns={f"tag:{key}": "tag_value"})
+        frame["tag_key"] = key
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out["tag_value"] = out["tag_value"].astype(object)
+    out["dataset"] = dataset
+    return out[["dataset", "day", "tag_key", "tag_value", *_SUMS]]
+
+
+def run_analysis(
+    engine: Engine,
+    *,
+    computed_at: datetime,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AnalysisSummary:
+    """Compute the books and utilization for [since, until) and replace those days in the store.
+
+    `since`/`until` are rounded out to UTC midnight so whole days are replaced; a re-run with the
+    same data writes the same rows (idempotent), in one transaction (readers never see half a run).
+    """
+    if since is not None:
+        since = pd.Timestamp(since).floor("D").to_pydatetime()
+    if until is not None:
+        until = pd.Timestamp(until).ceil("D").to_pydatetime()
+    if since is not None and until is not None and since >= until:
+        raise UserError(f"analysis window: since {since:%Y-%m-%d} is not before until {until:%Y-%m-%d}")
+    inputs = load_inputs(engine, dataset=dataset, since=since, until=until)
+    result = attribute(inputs, since, until)
+    daily = daily_aggregate(result.lines)
+    daily.insert(0, "dataset", dataset)
+    tag_rows = _tag_rows(result, dataset)
+    util = hourly_utilization(inputs.instances, inputs.attempts, inputs.jobs, inputs.instance_types)
+    frag = fragmentation(inputs.instances, inputs.attempts, inputs.jobs, inputs.instance_types)
+    if not util.empty:
+        util = util.merge(
+            frag[["hour", "compute_environment_arn", "fragmented_vcpu_hours", "fragmented_memory_gib_hours"]],
+            on=["hour", "compute_environment_arn"],
+            how="left",
+        ).fillna({"fragmented_vcpu_hours": 0.0, "fragmented_memory_gib_hours": 0.0})
+        util = util[[c.name for c in utilization_hourly.c if c.name != "dataset" and c.name in util.columns]]
+        if since is not None:
+            util = util[util["hour"] >= since]
+        if until is not None:
+            util = util[util["hour"] < until]
+        util.insert(0, "dataset", dataset)
+
+    price_sources = {str(k): int(v) for k, v in Counter(result.instances["price_source"]).items()}
+    unplaced = int((~result.attempts["on_known_instance"]).sum()) if len(result.attempts) else 0
+    with engine.begin() as conn:
+        for table, column in ((cost_daily, "day"), (cost_daily_tags, "day"), (utilization_hourly, "hour")):
+            conn.execute(delete(table).where(*_window(table, column, dataset, since, until)))
+        bulk_upsert(conn, cost_daily, daily)
+        if not tag_rows.empty:
+            bulk_upsert(conn, cost_daily_tags, tag_rows)
+        if not util.empty:
+            bulk_upsert(conn, utilization_hourly, util)
+        conn.execute(
+            insert(analysis_runs).values(
+                dataset=dataset,
+                computed_at=computed_at,
+                since=since,
+                until=until,
+                instances=len(result.instances),
+                attempts=len(result.attempts),
+                total_usd=float(result.instances["total_usd"].sum()),
+                idle_usd=float(result.instances["idle_usd"].sum()),
+                price_sources=price_sources,
+                unplaced_attempts=unplaced,
+            )
+        )
+    waste_cols = ["idle_usd", "over_requested_usd", "spot_reclaim_usd", "failed_usd", "oom_usd"]
+    return AnalysisSummary(
+        dataset=dataset,
+        instances=len(result.instances),
+        attempts=len(result.attempts),
+        unplaced_attempts=unplaced,
+        total_usd=float(result.instances["total_usd"].sum()),
+        idle_usd=float(result.instances["idle_usd"].sum()),
+        waste_usd=float(daily[waste_cols].to_numpy().sum()) if len(daily) else 0.0,
+        days_written=int(daily["day"].nunique()) if len(daily) else 0,
+        hours_written=int(util["hour"].nunique()) if len(util) else 0,
+        price_sources=price_sources,
+    )
+
+
+def _window(
+    table: Any, column: str, dataset: str, since: datetime | None, until: datetime | None
+) -> list[Any]:
+    conds = [table.c.dataset == dataset]
+    if since is not None:
+        conds.append(table.c[column] >= since)
+    if until is not None:
+        conds.append(table.c[column] < until)
+    return conds
+
+
+def read_cost_daily(
+    engine: Engine,
+    dims: Sequence[str] = ("queue",),
+    *,
+    period: Literal["day", "week"] | None = "day",
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Costs from `cost_daily`, summed in SQL by `dims` (any of queue, compute_environment_arn,
+    job_definition_name, instance_type, capacity_type) and by day, week (Monday) or not at all."""
+    unknown = [d for d in dims if d not in DAILY_DIMS]
+    if unknown:
+        raise UserError(f"cost dimension(s) {', '.join(unknown)}: must be among {', '.join(DAILY_DIMS)}")
+    sums = [func.sum(cost_daily.c[c]).label(c) for c in (*_SUMS, "attempts")]
+    keys = [cost_daily.c[d] for d in dims]
+    query = select(*keys, *(c for c in ([cost_daily.c.day] if period else [])), *sums)
+    query = query.where(and_(*_window(cost_daily, "day", dataset, since, until)))
+    group = [*keys, *([cost_daily.c.day] if period else [])]
+    if group:
+        query = query.group_by(*group)
+    frame = read_frame(engine, query)
+    if period == "week" and not frame.empty:
+        day = pd.to_datetime(frame.pop("day"))
+        frame["week"] = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+        frame = frame.groupby(["week", *dims], sort=True)[[*_SUMS, "attempts"]].sum().reset_index()
+    elif period == "day" and not frame.empty:
+        frame["day"] = pd.to_datetime(frame["day"])
+        frame = frame[["day", *dims, *_SUMS, "attempts"]].sort_values(["day", *dims])
+    return frame.reset_index(drop=True)
+
+
+def read_cost_by_tag(
+    engine: Engine,
+    key: str,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """Cost per value of tag `key` over the window (idle and untagged rows included)."""
+    sums = [func.sum(cost_daily_tags.c[c]).label(c) for c in _SUMS]
+    query = (
+        select(cost_daily_tags.c.tag_value, *sums)
+        .where(*_window(cost_daily_tags, "day", dataset, since, until), cost_daily_tags.c.tag_key == key)
+        .group_by(cost_daily_tags.c.tag_value)
+        .order_by(literal_column("total_usd").desc())
+    )
+    return read_frame(engine, query)
+
+
+def read_utilization_hourly(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    compute_environments: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of `utilization_hourly` with the allocation and used/requested ratios added."""
+    from optimizer.analysis.utilization import add_ratios
+
+    query = select(utilization_hourly).where(*_window(utilization_hourly, "hour", dataset, since, until))
+    if compute_environments:
+        query = query.where(utilization_hourly.c.compute_environment_arn.in_(list(compute_environments)))
+    frame = read_frame(engine, query.order_by(utilization_hourly.c.hour))
+    return add_ratios(frame) if not frame.empty else frame

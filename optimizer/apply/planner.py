@@ -1,0 +1,597 @@
+"""Planner (pure): a recommendation plus what Batch reports now -> a ChangePlan of exact API calls.
+
+How Batch can apply each change decides the calls:
+
+- **scaling** (min/max/desired vCPUs): UpdateComputeEnvironment in place on any managed CE.
+- **infrastructure** (instance types, allocation strategy, EC2<->SPOT, bid percentage): in place only
+  when the CE uses the AWSServiceRoleForBatch service-linked role and its allocation strategy is
+  BEST_FIT_PROGRESSIVE, SPOT_CAPACITY_OPTIMIZED or SPOT_PRICE_CAPACITY_OPTIMIZED before and after.
+  The update carries `updatePolicy = {terminateJobsOnUpdate: false, jobExecutionTimeoutMinutes: 30}`
+  by default: running jobs are never killed; Batch waits up to 30 minutes for them before replacing
+  their instances (both values are `PlannerOptions`).
+- **blue/green** otherwise (BEST_FIT CEs, a custom service role, EC2<->Fargate): CreateComputeEnvironment
+  with a copy of the CE and the new values, UpdateJobQueue on every queue that used the old CE (the new
+  CE takes its place in the order), then the old CE is DISABLED once its running tasks drained (the
+  executor waits for that before sending the last call).
+- **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one.
+- **new revision**: RegisterJobDefinition built from the current ACTIVE revision with new
+  resourceRequirements (right-sizing); rolled back by deregistering the new revision.
+
+`Recommendation.proposed` uses the snake_case names of `ComputeEnvironmentConfig` (see
+`CE_FIELDS`), `compute_environment_order` / `priority` / `state` / `new_compute_environment` for
+queues, and `vcpus` / `memory_mib` / `gpus` for job definitions.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from optimizer.apply.fingerprint import fingerprint, queue_order, short_hash
+from optimizer.apply.permissions import actions_for_operation
+from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
+from optimizer.errors import InputError, RefusedError, UserError
+
+CE_FIELDS = {
+    "min_vcpus": "minvCpus",
+    "max_vcpus": "maxvCpus",
+    "desired_vcpus": "desiredvCpus",
+    "instance_types": "instanceTypes",
+    "allocation_strategy": "allocationStrategy",
+    "platform": "type",
+    "bid_percentage": "bidPercentage",
+    "instance_role": "instanceRole",
+}
+"""Recommendation field -> computeResources field."""
+
+SCALING_FIELDS = frozenset({"minvCpus", "maxvCpus", "desiredvCpus"})
+INFRASTRUCTURE_STRATEGIES = frozenset(
+    {"BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+)
+STRATEGIES_BY_TYPE = {
+    "EC2": frozenset({"BEST_FIT", "BEST_FIT_PROGRESSIVE"}),
+    "SPOT": frozenset(
+        {"BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+    ),
+}
+FARGATE_TYPES = frozenset({"FARGATE", "FARGATE_SPOT"})
+EC2_ONLY_FIELDS = (
+    "allocationStrategy",
+    "minvCpus",
+    "desiredvCpus",
+    "instanceTypes",
+    "instanceRole",
+    "imageId",
+    "ec2KeyPair",
+    "placementGroup",
+    "bidPercentage",
+    "spotIamFleetRole",
+    "launchTemplate",
+    "ec2Configuration",
+    "tags",
+)
+CREATE_FIELDS = (
+    "type",
+    "allocationStrategy",
+    "minvCpus",
+    "maxvCpus",
+    "instanceTypes",
+    "imageId",
+    "subnets",
+    "securityGroupIds",
+    "ec2KeyPair",
+    "instanceRole",
+    "tags",
+    "placementGroup",
+    "bidPercentage",
+    "spotIamFleetRole",
+    "launchTemplate",
+    "ec2Configuration",
+)
+CE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,126}[A-Za-z0-9]$")
+SERVICE_LINKED_ROLE_PATH = "aws-service-role/batch.amazonaws.com/"
+
+# Fargate's valid (vCPU -> memory MiB) combinations, from the AWS Batch resourceRequirements reference.
+_FARGATE_MEMORY: dict[float, range] = {
+    0.25: range(512, 2049, 512),
+    0.5: range(1024, 4097, 1024),
+    1.0: range(2048, 8193, 1024),
+    2.0: range(4096, 16385, 1024),
+    4.0: range(8192, 30721, 1024),
+    8.0: range(16384, 61441, 4096),
+    16.0: range(32768, 122881, 8192),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentState:
+    """What Batch reports now (Describe* items) for everything a recommendation touches."""
+
+    target: dict[str, Any]
+    """The target; for a job definition, its latest ACTIVE revision."""
+    queues: tuple[dict[str, Any], ...] = ()
+    """Job queues whose order names the target CE (a blue/green switch updates them)."""
+    compute_environments: tuple[dict[str, Any], ...] = ()
+    """Other CEs a queue recommendation names (order entries, the base of a new spot CE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannerOptions:
+    job_execution_timeout_minutes: int = 30
+    terminate_jobs_on_update: bool = False
+
+
+def uses_service_linked_role(item: dict[str, Any]) -> bool:
+    role = item.get("serviceRole")
+    return not role or SERVICE_LINKED_ROLE_PATH in role
+
+
+def job_definition_key(arn: str) -> str:
+    """A job definition ARN without its revision: the key that means "its latest ACTIVE revision"."""
+    head, _, tail = arn.rpartition("/")
+    return f"{head}/{tail.split(':', 1)[0]}"
+
+
+def sibling_arn(arn: str, name: str) -> str:
+    """The ARN a resource of the same kind, account and region named `name` has."""
+    return f"{arn.rsplit('/', 1)[0]}/{name}"
+
+
+def plan_change(
+    rec: Recommendation, state: CurrentState, options: PlannerOptions | None = None
+) -> ChangePlan:
+    """The change plan for `rec` against `state`; raises a UserError when it cannot be applied."""
+    options = options or PlannerOptions()
+    if not rec.applicable or rec.update_kind == UpdateKind.ADVICE:
+        raise RefusedError(f"recommendation {rec.id} is advice only ({rec.title}); nothing to apply")
+    if rec.target_kind == "compute-environment":
+        return _plan_compute_environment(rec, state, options)
+    if rec.target_kind == "job-queue":
+        return _plan_job_queue(rec, state)
+    if rec.target_kind == "job-definition":
+        return _plan_job_definition(rec, state)
+    raise InputError(f"recommendation {rec.id}: target_kind {rec.target_kind!r} is not applicable")
+
+
+def _call(operation: str, params: dict[str, Any], kind: UpdateKind, description: str) -> ApiCall:
+    return ApiCall("batch", operation, params, kind, actions_for_operation(operation), description)
+
+
+def _finish(
+    rec: Recommendation,
+    kind: UpdateKind,
+    target_arn: str,
+    calls: list[tuple[ApiCall, str]],
+    resources: dict[str, dict[str, Any] | None],
+) -> ChangePlan:
+    """Assemble the plan: `calls` pairs each call with the resource key that shows its effect."""
+    fp = fingerprint(resources)
+    plan_calls = tuple(call for call, _ in calls)
+    plan_id = "plan-" + short_hash([rec.id, "apply", fp, [(c.operation, c.params) for c in plan_calls]])
+    before = {"resources": resources, "observe": [key for _, key in calls]}
+    return ChangePlan(plan_id, rec.id, "apply", target_arn, fp, kind, plan_calls, before)
+
+
+def _equivalent(key: str, was: Any, now: Any) -> bool:
+    if key == "instance_types":
+        return sorted(was or []) == sorted(now or [])
+    if key == "compute_environment_order":
+        names = [
+            str(x["computeEnvironment"] if isinstance(x, dict) else x).rsplit("/", 1)[-1] for x in was or []
+        ]
+        return names == [str(x).rsplit("/", 1)[-1] for x in now or []]
+    if isinstance(was, int | float) and not isinstance(was, bool) and now is not None:
+        try:
+            return float(was) == float(now)
+        except (TypeError, ValueError):
+            return False
+    return bool(was == now)
+
+
+def _check_not_stale(rec: Recommendation, live: dict[str, Any]) -> None:
+    """Refuse a recommendation computed on values Batch no longer reports.
+
+    `rec.current` holds what the strategy saw (same keys as `proposed`); if someone changed the
+    resource since, the savings and risk were worked out for another configuration."""
+    stale = [
+        f"{key} was {was!r} when recommended, now {live[key]!r}"
+        for key, was in rec.current.items()
+        if key in live and not _equivalent(key, was, live[key])
+    ]
+    if stale:
+        raise RefusedError(
+            f"recommendation {rec.id} is stale: " + "; ".join(stale) + "; re-run the recommendations"
+        )
+
+
+def _ce_type(item: dict[str, Any]) -> str:
+    return str((item.get("computeResources") or {}).get("type", "EC2"))
+
+
+def _check_one_family(
+    rec_id: str, queue_name: str, new_type: str, order: list[str], replaced: str, state: CurrentState
+) -> None:
+    """Batch rejects a queue that mixes EC2/SPOT with FARGATE/FARGATE_SPOT CEs; say so before trying."""
+    by_ref = {ce["computeEnvironmentArn"]: ce for ce in state.compute_environments}
+    by_ref.update({ce["computeEnvironmentName"]: ce for ce in state.compute_environments})
+    for ref in order:
+        other = by_ref.get(ref)
+        if ref == replaced or other is None or other["computeEnvironmentArn"] == replaced:
+            continue
+        if (_ce_type(other) in FARGATE_TYPES) != (new_type in FARGATE_TYPES):
+            raise InputError(
+                f"recommendation {rec_id}: queue {queue_name} also uses {other['computeEnvironmentName']}"
+                f" ({_ce_type(other)}); Batch does not mix EC2 and Fargate CEs in one queue"
+            )
+
+
+# --- compute environments -------------------------------------------------------------------------
+
+
+def _proposed_compute_resources(rec_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
+    """computeResources values from a recommendation's snake_case fields (unknown ones are an error)."""
+    resources: dict[str, Any] = {}
+    for key, value in proposed.items():
+        if key in ("new_name",):
+            continue
+        if key not in CE_FIELDS:
+            raise InputError(
+                f"recommendation {rec_id}: proposed field {key!r} is not a compute environment setting"
+                f" the planner applies (known: {', '.join(sorted(CE_FIELDS))})"
+            )
+        if value is None:
+            continue
+        api = CE_FIELDS[key]
+        if api == "instanceTypes":
+            value = list(dict.fromkeys(str(v) for v in value))
+        elif api in SCALING_FIELDS or api == "bidPercentage":
+            value = int(value)
+        resources[api] = value
+    return resources
+
+
+def _differs(api: str, current: Any, proposed: Any) -> bool:
+    if api == "instanceTypes":
+        return sorted(current or []) != sorted(proposed)
+    return current != proposed
+
+
+def _plan_compute_environment(
+    rec: Recommendation, state: CurrentState, options: PlannerOptions
+) -> ChangePlan:
+    item = state.target
+    arn, name = item["computeEnvironmentArn"], item["computeEnvironmentName"]
+    if item.get("type") != "MANAGED":
+        raise RefusedError(
+            f"{name} is an unmanaged compute environment: Batch does not manage its instances, so its"
+            " recommendation is advice for your own scaling, not something batchopt applies"
+        )
+    if item.get("containerOrchestrationType") == "EKS" or item.get("eksConfiguration"):
+        raise RefusedError(f"{name} runs on Amazon EKS: batchopt applies changes to ECS-based CEs only")
+    current = item.get("computeResources") or {}
+    _check_not_stale(rec, {snake: current[api] for snake, api in CE_FIELDS.items() if api in current})
+    wanted = _proposed_compute_resources(rec.id, rec.proposed)
+    notes: list[str] = []
+    if "desiredvCpus" in wanted and wanted["desiredvCpus"] < int(current.get("desiredvCpus") or 0):
+        # Batch only accepts a desiredvCpus at or above the current one; it scales down by itself.
+        notes.append(f"desiredvCpus {wanted.pop('desiredvCpus')} dropped (Batch scales down itself)")
+    changes = {k: v for k, v in wanted.items() if _differs(k, current.get(k), v)}
+    if not changes:
+        raise UserError(f"recommendation {rec.id}: {name} already has the proposed values; nothing to apply")
+    _validate_compute_change(rec, current, changes)
+    kind, reason = _classify(item, changes)
+    if kind == UpdateKind.BLUE_GREEN:
+        return _plan_blue_green(rec, state, changes, reason)
+    params: dict[str, Any] = {"computeEnvironment": arn, "computeResources": changes}
+    description = "scaling update: " + ", ".join(f"{k}={v}" for k, v in changes.items())
+    if kind == UpdateKind.INFRASTRUCTURE:
+        params["updatePolicy"] = {
+            "terminateJobsOnUpdate": options.terminate_jobs_on_update,
+            "jobExecutionTimeoutMinutes": options.job_execution_timeout_minutes,
+        }
+        description = (
+            f"infrastructure update ({reason}); Batch replaces instances, running jobs get"
+            f" {options.job_execution_timeout_minutes} min and are"
+            f"{'' if options.terminate_jobs_on_update else ' not'} terminated: "
+            + ", ".join(f"{k}={v}" for k, v in changes.items())
+        )
+    if notes:
+        description += "; " + "; ".join(notes)
+    call = _call("update_compute_environment", params, kind, description)
+    return _finish(rec, kind, arn, [(call, arn)], {arn: item})
+
+
+def _validate_compute_change(rec: Recommendation, current: dict[str, Any], changes: dict[str, Any]) -> None:
+    merged = {**current, **changes}
+    ce_type = merged.get("type", "EC2")
+    if ce_type in FARGATE_TYPES:
+        bad = [k for k in ("minvCpus", "desiredvCpus", "instanceTypes", "allocationStrategy") if k in changes]
+        if bad:
+            raise InputError(f"recommendation {rec.id}: {', '.join(bad)} do not apply to a {ce_type} CE")
+    else:
+        strategy = merged.get("allocationStrategy", "BEST_FIT")
+        if strategy not in STRATEGIES_BY_TYPE.get(ce_type, frozenset()):
+            raise InputError(
+                f"recommendation {rec.id}: allocation strategy {strategy} is not valid for a {ce_type} CE"
+            )
+        if "allocationStrategy" in changes and strategy == "BEST_FIT":
+            raise InputError(f"recommendation {rec.id}: Batch cannot switch a CE to BEST_FIT")
+        if not merged.get("instanceTypes"):
+            raise InputError(f"recommendation {rec.id}: instance_types must not be empty")
+    low, high = int(merged.get("minvCpus") or 0), int(merged.get("maxvCpus") or 0)
+    if low > high:
+        raise InputError(f"recommendation {rec.id}: min_vcpus {low} is above max_vcpus {high}")
+    if "desiredvCpus" in changes and not low <= changes["desiredvCpus"] <= high:
+        raise InputError(f"recommendation {rec.id}: desired_vcpus must lie in [{low}, {high}]")
+
+
+def _classify(item: dict[str, Any], changes: dict[str, Any]) -> tuple[UpdateKind, str]:
+    if set(changes) <= SCALING_FIELDS:
+        return UpdateKind.SCALING, "vCPU limits only"
+    current = item.get("computeResources") or {}
+    old_type, new_type = current.get("type", "EC2"), changes.get("type", current.get("type", "EC2"))
+    if (old_type in FARGATE_TYPES) != (new_type in FARGATE_TYPES):
+        return UpdateKind.BLUE_GREEN, f"{old_type} -> {new_type} cannot be updated in place"
+    if old_type in FARGATE_TYPES:
+        return UpdateKind.BLUE_GREEN, "Fargate CEs are replaced, not updated, for this change"
+    if not uses_service_linked_role(item):
+        return UpdateKind.BLUE_GREEN, "the CE uses a custom service role, not AWSServiceRoleForBatch"
+    old_strategy = current.get("allocationStrategy", "BEST_FIT")
+    new_strategy = changes.get("allocationStrategy", old_strategy)
+    for strategy in (old_strategy, new_strategy):
+        if strategy not in INFRASTRUCTURE_STRATEGIES:
+            return UpdateKind.BLUE_GREEN, f"allocation strategy {strategy} allows no infrastructure update"
+    return UpdateKind.INFRASTRUCTURE, f"service-linked role and {new_strategy}"
+
+
+def _new_ce_name(base: str, changes: dict[str, Any], explicit: str | None) -> str:
+    name = explicit or f"{base[:110]}-bo{short_hash(changes, 8)}"
+    if not CE_NAME.match(name):
+        raise InputError(f"new compute environment name {name!r} is not a valid Batch CE name")
+    return name
+
+
+def _copy_compute_environment(
+    item: dict[str, Any], changes: dict[str, Any], new_name: str, rec_id: str
+) -> dict[str, Any]:
+    """CreateComputeEnvironment params: a copy of `item` with `changes` applied."""
+    current = item.get("computeResources") or {}
+    resources = {k: copy.deepcopy(current[k]) for k in CREATE_FIELDS if current.get(k) is not None}
+    resources.update(copy.deepcopy(changes))
+    resources.pop("desiredvCpus", None)
+    if resources.get("type") in FARGATE_TYPES:
+        for key in EC2_ONLY_FIELDS:
+            resources.pop(key, None)
+    else:
+        missing = [k for k in ("instanceTypes", "instanceRole") if not resources.get(k)]
+        if missing:
+            raise InputError(f"recommendation {rec_id}: a new EC2 CE needs {', '.join(missing)}")
+        resources.setdefault("minvCpus", 0)
+    params: dict[str, Any] = {
+        "computeEnvironmentName": new_name,
+        "type": "MANAGED",
+        "state": "ENABLED",
+        "computeResources": resources,
+        "tags": {**(item.get("tags") or {}), "batchopt:replaces": item["computeEnvironmentName"]},
+    }
+    if not uses_service_linked_role(item):
+        params["serviceRole"] = item["serviceRole"]
+    return params
+
+
+def _plan_blue_green(
+    rec: Recommendation, state: CurrentState, changes: dict[str, Any], reason: str
+) -> ChangePlan:
+    item = state.target
+    old_arn, old_name = item["computeEnvironmentArn"], item["computeEnvironmentName"]
+    new_name = _new_ce_name(old_name, changes, rec.proposed.get("new_name"))
+    new_arn = sibling_arn(old_arn, new_name)
+    create = _call(
+        "create_compute_environment",
+        _copy_compute_environment(item, changes, new_name, rec.id),
+        UpdateKind.BLUE_GREEN,
+        f"blue/green ({reason}): create {new_name} as a copy of {old_name} with "
+        + ", ".join(f"{k}={v}" for k, v in changes.items()),
+    )
+    calls: list[tuple[ApiCall, str]] = [(create, new_arn)]
+    resources: dict[str, dict[str, Any] | None] = {old_arn: item, new_arn: None}
+    for queue in state.queues:
+        order = queue_order(queue.get("computeEnvironmentOrder") or [])
+        if old_arn not in order and old_name not in order:
+            continue
+        _check_one_family(
+            rec.id, queue["jobQueueName"], changes.get("type", _ce_type(item)), order, old_arn, state
+        )
+        switched = [
+            {"order": int(entry["order"]), "computeEnvironment": new_arn}
+            if entry["computeEnvironment"] in (old_arn, old_name)
+            else {"order": int(entry["order"]), "computeEnvironment": entry["computeEnvironment"]}
+            for entry in sorted(queue["computeEnvironmentOrder"], key=lambda e: int(e["order"]))
+        ]
+        params = {"jobQueue": queue["jobQueueArn"], "computeEnvironmentOrder": switched}
+        description = f"switch {queue['jobQueueName']} from {old_name} to {new_name}"
+        calls.append(
+            (_call("update_job_queue", params, UpdateKind.BLUE_GREEN, description), queue["jobQueueArn"])
+        )
+        resources[queue["jobQueueArn"]] = queue
+    disable = _call(
+        "update_compute_environment",
+        {"computeEnvironment": old_arn, "state": "DISABLED"},
+        UpdateKind.BLUE_GREEN,
+        f"disable {old_name} once its running tasks drained (it stays for rollback; delete it later)",
+    )
+    calls.append((disable, old_arn))
+    return _finish(rec, UpdateKind.BLUE_GREEN, old_arn, calls, resources)
+
+
+# --- job queues -----------------------------------------------------------------------------------
+
+
+def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
+    queue = state.target
+    arn = queue["jobQueueArn"]
+    known = {ce["computeEnvironmentName"]: ce for ce in state.compute_environments}
+    known.update({ce["computeEnvironmentArn"]: ce for ce in state.compute_environments})
+    unknown_keys = set(rec.proposed) - {
+        "compute_environment_order",
+        "priority",
+        "state",
+        "new_compute_environment",
+    }
+    if unknown_keys:
+        raise InputError(
+            f"recommendation {rec.id}: proposed fields {sorted(unknown_keys)} are not queue settings"
+        )
+    _check_not_stale(
+        rec,
+        {
+            "compute_environment_order": queue_order(queue.get("computeEnvironmentOrder") or []),
+            "priority": queue.get("priority"),
+            "state": queue.get("state"),
+        },
+    )
+    calls: list[tuple[ApiCall, str]] = []
+    resources: dict[str, dict[str, Any] | None] = {arn: queue}
+    new_ce = rec.proposed.get("new_compute_environment")
+    new_type: str | None = None
+    new_names: dict[str, str] = {}
+    if new_ce:
+        base = known.get(str(new_ce.get("based_on", "")))
+        if base is None:
+            raise InputError(f"recommendation {rec.id}: new_compute_environment.based_on is not a known CE")
+        overrides = {k: v for k, v in new_ce.items() if k not in ("name", "based_on")}
+        changes = _proposed_compute_resources(rec.id, overrides)
+        name = _new_ce_name(base["computeEnvironmentName"], changes, new_ce.get("name"))
+        new_arn = sibling_arn(base["computeEnvironmentArn"], name)
+        _validate_compute_change(rec, base.get("computeResources") or {}, changes)
+        params = _copy_compute_environment(base, changes, name, rec.id)
+        description = f"create {name} from {base['computeEnvironmentName']} with " + ", ".join(
+            f"{k}={v}" for k, v in changes.items()
+        )
+        calls.append(
+            (_call("create_compute_environment", params, UpdateKind.BLUE_GREEN, description), new_arn)
+        )
+        resources[new_arn] = None
+        new_names = {name: new_arn}
+        new_type = params["computeResources"].get("type", "EC2")
+    params: dict[str, Any] = {"jobQueue": arn}
+    if "compute_environment_order" in rec.proposed:
+        order = []
+        for position, ref in enumerate(rec.proposed["compute_environment_order"], start=1):
+            ref = ref["computeEnvironment"] if isinstance(ref, dict) else str(ref)
+            if ref in new_names:
+                order.append({"order": position, "computeEnvironment": new_names[ref]})
+            elif ref in known:
+                order.append({"order": position, "computeEnvironment": known[ref]["computeEnvironmentArn"]})
+            elif ref.startswith("arn:"):
+                order.append({"order": position, "computeEnvironment": ref})
+            else:
+                raise InputError(f"recommendation {rec.id}: compute environment {ref!r} is not known")
+        types = {
+            _ce_type(known[e["computeEnvironment"]])
+            if e["computeEnvironment"] in known
+            else new_type or "EC2"
+            for e in order
+            if e["computeEnvironment"] in known or e["computeEnvironment"] in new_names.values()
+        }
+        if len({t in FARGATE_TYPES for t in types}) > 1:
+            raise InputError(f"recommendation {rec.id}: Batch does not mix EC2 and Fargate CEs in one queue")
+        if not 1 <= len(order) <= 3:
+            raise InputError(f"recommendation {rec.id}: a job queue takes 1 to 3 compute environments")
+        if [e["computeEnvironment"] for e in order] != queue_order(
+            queue.get("computeEnvironmentOrder") or []
+        ):
+            params["computeEnvironmentOrder"] = order
+    if rec.proposed.get("priority") is not None and int(rec.proposed["priority"]) != int(queue["priority"]):
+        params["priority"] = int(rec.proposed["priority"])
+    if rec.proposed.get("state") and rec.proposed["state"] != queue.get("state"):
+        params["state"] = rec.proposed["state"]
+    if len(params) == 1:
+        raise UserError(f"recommendation {rec.id}: {queue['jobQueueName']} already has the proposed values")
+    description = "update job queue: " + ", ".join(
+        f"{k}={queue_order(v) if k == 'computeEnvironmentOrder' else v}"
+        for k, v in params.items()
+        if k != "jobQueue"
+    )
+    calls.append((_call("update_job_queue", params, UpdateKind.QUEUE_ORDER, description), arn))
+    return _finish(rec, UpdateKind.QUEUE_ORDER, arn, calls, resources)
+
+
+# --- job definitions ------------------------------------------------------------------------------
+
+_REGISTER_FIELDS = (
+    "parameters",
+    "retryStrategy",
+    "timeout",
+    "platformCapabilities",
+    "propagateTags",
+    "tags",
+    "schedulingPriority",
+)
+
+
+def _format_vcpus(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan:
+    item = state.target
+    name = item["jobDefinitionName"]
+    if item.get("type") != "container" or not item.get("containerProperties"):
+        raise InputError(f"recommendation {rec.id}: {name} is not a single-container job definition")
+    unknown_keys = set(rec.proposed) - {"vcpus", "memory_mib", "gpus"}
+    if unknown_keys:
+        raise InputError(
+            f"recommendation {rec.id}: proposed fields {sorted(unknown_keys)} are not job settings"
+        )
+    container = copy.deepcopy(item["containerProperties"])
+    requirements = {r["type"]: str(r["value"]) for r in container.get("resourceRequirements") or []}
+    # Legacy top-level fields are folded into resourceRequirements, which supersede them.
+    if "vcpus" in container:
+        requirements.setdefault("VCPU", str(container.pop("vcpus")))
+    if "memory" in container:
+        requirements.setdefault("MEMORY", str(container.pop("memory")))
+    _check_not_stale(
+        rec,
+        {
+            "vcpus": float(requirements.get("VCPU", "0")),
+            "memory_mib": int(requirements.get("MEMORY", "0")),
+            "gpus": int(requirements.get("GPU", "0")),
+        },
+    )
+    wanted = dict(requirements)
+    if rec.proposed.get("vcpus") is not None:
+        wanted["VCPU"] = _format_vcpus(float(rec.proposed["vcpus"]))
+    if rec.proposed.get("memory_mib") is not None:
+        wanted["MEMORY"] = str(int(rec.proposed["memory_mib"]))
+    if rec.proposed.get("gpus") is not None:
+        if int(rec.proposed["gpus"]) > 0:
+            wanted["GPU"] = str(int(rec.proposed["gpus"]))
+        else:
+            wanted.pop("GPU", None)
+    if wanted == requirements:
+        raise UserError(f"recommendation {rec.id}: {name} already has the proposed resources")
+    if float(wanted.get("VCPU", "1")) <= 0 or int(wanted.get("MEMORY", "4")) < 4:
+        raise InputError(f"recommendation {rec.id}: vcpus must be > 0 and memory_mib at least 4")
+    if "FARGATE" in (item.get("platformCapabilities") or []):
+        vcpus, memory = float(wanted.get("VCPU", "0")), int(wanted.get("MEMORY", "0"))
+        if memory not in _FARGATE_MEMORY.get(vcpus, range(0)):
+            raise InputError(f"recommendation {rec.id}: Fargate has no {vcpus:g} vCPU / {memory} MiB size")
+    container["resourceRequirements"] = [{"type": t, "value": v} for t, v in sorted(wanted.items())]
+    params: dict[str, Any] = {
+        "jobDefinitionName": name,
+        "type": "container",
+        "containerProperties": container,
+    }
+    params.update({k: copy.deepcopy(item[k]) for k in _REGISTER_FIELDS if item.get(k) is not None})
+    changed = ", ".join(
+        f"{t} {requirements.get(t, '-')} -> {wanted.get(t, '-')}"
+        for t in sorted(set(wanted) | set(requirements))
+        if requirements.get(t) != wanted.get(t)
+    )
+    description = f"register {name} revision {int(item['revision']) + 1} (from {item['revision']}): {changed}"
+    key = job_definition_key(item["jobDefinitionArn"])
+    call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
+    return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})

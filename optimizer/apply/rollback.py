@@ -1,0 +1,116 @@
+"""Rollback plans (pure), built from the "before" of an applied plan and what its calls returned.
+
+Each landed call is undone in reverse order with the values the resource had before: a queue gets
+its old order, priority and state back; a CE its old computeResources values and state; a new
+job-definition revision is deregistered (jobs submitted by name run the previous revision again); a
+CE created by a blue/green switch is disabled (deleting it is left to the operator, once drained).
+The rollback is fingerprinted against the state read back after the apply, so it is refused if
+someone changed the resources in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from optimizer.apply.fingerprint import fingerprint, short_hash
+from optimizer.apply.permissions import actions_for_operation
+from optimizer.domain import ApiCall, ChangePlan
+
+_NOT_RESTORABLE = {"desiredvCpus"}
+
+
+def _call(operation: str, params: dict[str, Any], plan: ChangePlan, description: str) -> ApiCall:
+    return ApiCall(
+        "batch", operation, params, plan.update_kind, actions_for_operation(operation), description
+    )
+
+
+def _undo(
+    plan: ChangePlan, call: ApiCall, before: Mapping[str, Any] | None, response: Mapping[str, Any]
+) -> ApiCall | None:
+    op, params = call.operation, call.params
+    if op == "update_job_queue" and before is not None:
+        restore: dict[str, Any] = {"jobQueue": params["jobQueue"]}
+        if "computeEnvironmentOrder" in params:
+            restore["computeEnvironmentOrder"] = [
+                {"order": int(e["order"]), "computeEnvironment": e["computeEnvironment"]}
+                for e in sorted(before["computeEnvironmentOrder"], key=lambda e: int(e["order"]))
+            ]
+        if "priority" in params:
+            restore["priority"] = int(before["priority"])
+        if "state" in params:
+            restore["state"] = before["state"]
+        return _call("update_job_queue", restore, plan, f"restore {before.get('jobQueueName')}")
+    if op == "update_compute_environment" and before is not None:
+        old = before.get("computeResources") or {}
+        resources = {
+            k: old[k] for k in params.get("computeResources") or {} if k not in _NOT_RESTORABLE and k in old
+        }
+        restore = {"computeEnvironment": params["computeEnvironment"]}
+        if resources:
+            restore["computeResources"] = resources
+        if "updatePolicy" in params:
+            restore["updatePolicy"] = params["updatePolicy"]
+        if "state" in params:
+            restore["state"] = before["state"]
+        if len(restore) == 1:
+            return None
+        return _call(
+            "update_compute_environment", restore, plan, f"restore {before.get('computeEnvironmentName')}"
+        )
+    if op == "create_compute_environment":
+        name = params["computeEnvironmentName"]
+        target = response.get("computeEnvironmentArn") or name
+        return _call(
+            "update_compute_environment",
+            {"computeEnvironment": target, "state": "DISABLED"},
+            plan,
+            f"disable {name} (created by the apply; delete it once drained)",
+        )
+    if op == "register_job_definition":
+        arn = response.get("jobDefinitionArn")
+        if not arn:
+            return None
+        return _call(
+            "deregister_job_definition",
+            {"jobDefinition": arn},
+            plan,
+            f"deregister {arn.rsplit('/', 1)[-1]}: the previous revision is the latest ACTIVE again",
+        )
+    return None
+
+
+def build_rollback(
+    plan: ChangePlan,
+    landed: Sequence[tuple[int, Mapping[str, Any]]],
+    after: Mapping[str, Mapping[str, Any] | None],
+) -> ChangePlan | None:
+    """The rollback of `plan`: `landed` pairs the index of each landed call with its response;
+    `after` is every resource of the plan read back after the apply (the rollback's fingerprint).
+    None when nothing landed that needs undoing."""
+    resources_before: Mapping[str, Any] = (plan.before or {}).get("resources", {})
+    observe: list[str] = (plan.before or {}).get("observe", [])
+    undo: list[tuple[ApiCall, str, str]] = []  # (call, resource it is fingerprinted on, resource it changes)
+    for index, response in sorted(landed, key=lambda pair: pair[0], reverse=True):
+        call = plan.calls[index]
+        key = observe[index]
+        reverse = _undo(plan, call, resources_before.get(key), response)
+        if reverse is None:
+            continue
+        # A deregistration shows on the exact revision; its fingerprint stays on "latest ACTIVE of
+        # the name", so a revision registered by someone else since the apply refuses the rollback.
+        observe_key = key
+        if call.operation == "register_job_definition":
+            observe_key = response.get("jobDefinitionArn", key)
+        undo.append((reverse, key, observe_key))
+    if not undo:
+        return None
+    state = {key: after.get(key) for key in dict.fromkeys(k for _, k, _ in undo)}
+    fp = fingerprint(state)
+    calls = tuple(c for c, _, _ in undo)
+    plan_id = "rb-" + short_hash([plan.id, fp, [(c.operation, c.params) for c in calls]])
+    before = {"resources": dict(state), "observe": [k for _, _, k in undo], "rolls_back": plan.id}
+    return ChangePlan(
+        plan_id, plan.recommendation_id, "rollback", plan.target_arn, fp, plan.update_kind, calls, before
+    )

@@ -1,0 +1,141 @@
+"""The apply workflow the CLI, the dashboard and auto-tuning share: plan, apply, roll back by id.
+
+Resolves which configured target owns a resource (region and account from its ARN), reads the
+current state, runs the pure planner, stores the plan, and hands plans to the executor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from optimizer.apply import records
+from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
+from optimizer.apply.fingerprint import queue_order
+from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
+from optimizer.apply.reader import BatchReader, aws_errors
+from optimizer.aws.session import SessionFactory
+from optimizer.config import ApplySettings
+from optimizer.domain import ChangePlan, Recommendation
+from optimizer.errors import ConfigError, RefusedError, UserError
+from optimizer.recommend.repository import StoredRecommendation, get_recommendation
+
+
+class TargetClients:
+    """A ClientProvider over the configured targets: the client for the account and region of an ARN."""
+
+    def __init__(self, factory: SessionFactory) -> None:
+        self.factory = factory
+        self._accounts: dict[tuple[str, str], str] = {}
+
+    def __call__(self, service: str, arn: str) -> Any:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[0] != "arn":
+            raise UserError(f"{arn}: not an ARN")
+        region, account = parts[3], parts[4]
+        candidates = [tr for tr in self.factory.target_regions() if tr.region == region]
+        for pair in candidates:
+            key = (pair.target.name, region)
+            if key not in self._accounts:
+                with aws_errors(f"identifying the account of target {pair.target.name} in {region}"):
+                    self._accounts[key] = self.factory.account_id(pair.target, region)
+            if self._accounts[key] == account:
+                return self.factory.client(service, pair.target, region)
+        raise ConfigError(f"{arn}: no configured target covers account {account} in region {region}")
+
+
+def read_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
+    """What the planner needs for `rec`, as Batch describes it now."""
+    if rec.target_kind == "compute-environment":
+        target = reader.compute_environment(rec.target_arn)
+        if target is None:
+            raise UserError(f"{rec.target_arn}: compute environment not found")
+        queues = reader.queues_using(target["computeEnvironmentArn"], target["computeEnvironmentName"])
+        others = {
+            ref
+            for queue in queues
+            for ref in queue_order(queue.get("computeEnvironmentOrder") or [])
+            if ref not in (target["computeEnvironmentArn"], target["computeEnvironmentName"])
+        }
+        ces = [ce for ref in sorted(others) if (ce := reader.compute_environment(ref)) is not None]
+        return CurrentState(target, tuple(queues), tuple(ces))
+    if rec.target_kind == "job-queue":
+        target = reader.job_queue(rec.target_arn)
+        if target is None:
+            raise UserError(f"{rec.target_arn}: job queue not found")
+        refs = [e["computeEnvironment"] for e in target.get("computeEnvironmentOrder") or []]
+        refs += [
+            e if isinstance(e, str) else e["computeEnvironment"]
+            for e in rec.proposed.get("compute_environment_order") or []
+        ]
+        if rec.proposed.get("new_compute_environment", {}).get("based_on"):
+            refs.append(rec.proposed["new_compute_environment"]["based_on"])
+        ces = [ce for ref in dict.fromkeys(refs) if (ce := reader.compute_environment(ref)) is not None]
+        return CurrentState(target, (), tuple(ces))
+    if rec.target_kind == "job-definition":
+        target = reader.job_definition(job_definition_key(rec.target_arn))
+        if target is None:
+            raise UserError(f"{rec.target_arn}: no ACTIVE revision of this job definition")
+        return CurrentState(target)
+    raise UserError(f"recommendation {rec.id}: target kind {rec.target_kind!r} cannot be applied")
+
+
+class ApplyService:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: ApplySettings,
+        clients: ClientProvider,
+        *,
+        options: PlannerOptions | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clients = clients
+        self.options = options or PlannerOptions()
+        self.executor = executor or Executor(engine, settings, clients)
+
+    def plan(self, ident: str) -> tuple[StoredRecommendation, ChangePlan]:
+        """Plan a recommendation against the live resource and store the plan."""
+        stored = get_recommendation(self.engine, ident)
+        rec = stored.recommendation
+        reader = BatchReader(self.clients("batch", rec.target_arn))
+        with aws_errors(f"reading {rec.target_arn}"):
+            state = read_state(reader, rec)
+        plan = plan_change(rec, state, self.options)
+        records.save_plan(self.engine, plan)
+        return stored, plan
+
+    def apply(self, ident: str, *, execute: bool, actor: str) -> ExecutionReport:
+        """Apply the latest stored plan of a recommendation (planning it first if it has none).
+
+        `ident` is a recommendation id (or unique prefix) or a plan id."""
+        if ident.startswith("plan-"):
+            plan = records.load_plan(self.engine, ident)
+            stored = get_recommendation(self.engine, plan.recommendation_id)
+        else:
+            stored = get_recommendation(self.engine, ident)
+            plan = records.latest_plan(self.engine, stored.id) or self.plan(stored.id)[1]
+        if stored.status == "dismissed":
+            raise RefusedError(f"recommendation {stored.id} is dismissed; reopen it before applying it")
+        return self.executor.run(plan, execute=execute, actor=actor, action="apply")
+
+    def rollback_plan(self, ident: str) -> ChangePlan:
+        """The rollback plan of the latest apply of a recommendation that changed something."""
+        stored = get_recommendation(self.engine, ident)
+        if stored.status == "rolled-back":
+            raise RefusedError(f"recommendation {stored.id} is already rolled back")
+        for record in records.audits(
+            self.engine, recommendation_id=stored.id, results=("succeeded", "partial")
+        ):
+            if record.action == "apply":
+                plan_id = (record.after or {}).get("rollback_plan_id")
+                if plan_id:
+                    return records.load_plan(self.engine, plan_id)
+        raise RefusedError(f"recommendation {stored.id}: no applied change to roll back")
+
+    def rollback(self, ident: str, *, execute: bool, actor: str, action: str = "rollback") -> ExecutionReport:
+        plan = self.rollback_plan(ident)
+        return self.executor.run(plan, execute=execute, actor=actor, action=action)

@@ -1,0 +1,41 @@
+"""`batchopt autotune [--json]`: one guarded auto-tuning pass (what the scheduler runs periodically)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from optimizer.apply.autotune import run_autotune
+from optimizer.apply.render import report_text
+from optimizer.apply.service import TargetClients
+from optimizer.cli.context import CliContext
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "autotune",
+        help="one auto-tuning pass: reconcile, roll back regressed changes, apply the best allowed ones",
+    )
+    parser.add_argument("--json", action="store_true", help="print the pass as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    report = run_autotune(ctx.engine, ctx.settings.apply, TargetClients(ctx.sessions))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, default=str))
+        return 0 if not report.errors else 1
+    for done in [*report.reconciled, *report.rolled_back, *report.applied]:
+        print(report_text(done))
+    for rec_id in report.kept:
+        print(f"kept {rec_id}: no regression after the change")
+    for label, items in (
+        ("watching", report.watching),
+        ("skipped", report.skipped),
+        ("error", report.errors),
+    ):
+        for item in items:
+            print(f"{label} {item.recommendation_id}: {item.reason}")
+    if not (report.applied or report.rolled_back or report.reconciled or report.kept):
+        print("autotune: nothing to change")
+    return 0 if not report.errors else 1

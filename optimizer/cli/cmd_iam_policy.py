@@ -1,0 +1,39 @@
+"""`batchopt iam-policy --role collector|apply|report`: the least-privilege policy, derived from the code.
+
+Every collector and the apply executor declare the IAM actions they call; this prints their union
+for one role, so the policy cannot drift from what the code does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from optimizer.aws.permissions import ROLES, policy_document
+from optimizer.cli.context import CliContext
+
+DECLARING_PACKAGES = ("optimizer.collectors", "optimizer.apply", "optimizer.aws")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for a role")
+    parser.add_argument(
+        "--role", choices=ROLES, required=True, help="collector (read-only), apply, or report (S3 sink)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def load_declarations() -> None:
+    """Import the packages whose modules declare permissions."""
+    import pkgutil
+
+    for name in DECLARING_PACKAGES:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            importlib.import_module(info.name)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    load_declarations()
+    print(policy_document(args.role))
+    return 0

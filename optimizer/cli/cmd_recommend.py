@@ -1,0 +1,48 @@
+"""`batchopt recommend [--json] [--status S] [--dismiss ID [--reason TEXT]] [--reopen ID]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from optimizer.cli.context import CliContext
+from optimizer.recommend.repository import STATUSES, dismiss, list_recommendations, reopen
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("recommend", help="list stored recommendations (largest saving first)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, each with its id")
+    parser.add_argument(
+        "--status", action="append", choices=STATUSES, help="only these statuses (repeatable; default: open)"
+    )
+    parser.add_argument("--all", action="store_true", help="every status")
+    parser.add_argument("--dismiss", metavar="ID", help="dismiss a recommendation (it stays dismissed)")
+    parser.add_argument("--reason", help="why it is dismissed")
+    parser.add_argument("--reopen", metavar="ID", help="reopen a dismissed recommendation")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.dismiss:
+        print(f"dismissed {dismiss(ctx.engine, args.dismiss, args.reason)}")
+        return 0
+    if args.reopen:
+        print(f"reopened {reopen(ctx.engine, args.reopen)}")
+        return 0
+    statuses = None if args.all else (args.status or ["open"])
+    stored = list_recommendations(ctx.engine, statuses)
+    if args.json:
+        print(json.dumps([s.to_json() for s in stored], indent=2, default=str))
+        return 0
+    if not stored:
+        print("no recommendations" + ("" if args.all else f" with status {', '.join(statuses or [])}"))
+        return 0
+    print(f"{'id':<17} {'$/month':>10} {'risk':<6} {'kind':<15} {'status':<11} title")
+    for item in stored:
+        rec = item.recommendation
+        flag = "" if rec.applicable else " (advice only)"
+        print(
+            f"{rec.id:<17} {rec.monthly_savings_usd:>10,.2f} {rec.risk_level!s:<6} {rec.update_kind!s:<15}"
+            f" {item.status:<11} {rec.title}{flag}"
+        )
+    return 0

@@ -1,0 +1,57 @@
+"""`batchopt report`: build the weekly cost report for an ISO week and deliver it to the sinks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from optimizer.cli.context import CliContext
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="weekly cost report (HTML, Markdown, CSV) to a folder, S3, email or Slack",
+        description="Build the weekly cost report from the store and deliver it. Every sink is tried; "
+        "the exit status is 1 when any of them failed.",
+    )
+    p.add_argument("--week", metavar="YYYY-Www", help="ISO week, e.g. 2026-W47 (default: last complete week)")
+    p.add_argument(
+        "--out", metavar="DIR", type=Path, help="write the files into DIR (default: report.out_dir)"
+    )
+    p.add_argument(
+        "--sink",
+        action="append",
+        choices=("dir", "s3", "email", "slack", "configured"),
+        help="where to deliver; repeatable (default: dir; 'configured': every sink that has settings)",
+    )
+    p.add_argument("--dataset", default="aws", help="history to report on (default: aws, the collected one)")
+    p.add_argument(
+        "--pdf", action="store_true", help="also print a PDF with headless Chromium (needs playwright)"
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.report.run import configured_sinks, make_sinks, run_report
+    from optimizer.report.weeks import parse_week
+
+    settings = ctx.settings
+    week = parse_week(args.week) if args.week else None
+    names: list[str] = []
+    for name in args.sink or ["dir"]:
+        names += configured_sinks(settings) if name == "configured" else [name]
+    if args.out is not None and "dir" not in names:
+        names.insert(0, "dir")
+    sessions = ctx.sessions if "s3" in names else None
+    sinks = make_sinks(names, settings, out_dir=args.out, sessions=sessions)
+    outcome = run_report(
+        ctx.engine, settings, sinks, now=datetime.now(UTC), week=week, dataset=args.dataset, pdf=args.pdf
+    )
+    print(f"report {outcome.rendered.headline}")
+    for result in outcome.results:
+        stream = sys.stdout if result.ok else sys.stderr
+        print(f"  {result.sink}: {'ok' if result.ok else 'FAILED'}: {result.detail}", file=stream)
+    return 0 if outcome.ok else 1

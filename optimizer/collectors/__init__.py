@@ -1,0 +1,43 @@
+"""Collectors: one module per source, each get_* (API) -> transform_* (pure) -> load_* (store).
+
+`SOURCES` lists them in the order a run needs (inventory before jobs, jobs before the job
+definitions they reference and the usage linked to their attempts). Importing this package
+declares every collector's IAM actions, which `batchopt iam-policy --role collector` prints.
+"""
+
+from __future__ import annotations
+
+from optimizer.collectors.base import Source
+from optimizer.collectors.batch_inventory import COMPUTE_ENVIRONMENTS, JOB_QUEUES
+from optimizer.collectors.batch_job_definitions import JOB_DEFINITIONS
+from optimizer.collectors.batch_jobs import JOBS
+from optimizer.collectors.catalog import CATALOG
+from optimizer.collectors.instances import INSTANCES
+from optimizer.collectors.ondemand_prices import ONDEMAND_PRICES
+from optimizer.collectors.spot_bands import SPOT_BANDS
+from optimizer.collectors.spot_prices import SPOT_PRICES
+from optimizer.collectors.usage import USAGE
+
+SOURCES: tuple[Source, ...] = (
+    COMPUTE_ENVIRONMENTS,
+    JOB_QUEUES,
+    JOBS,
+    JOB_DEFINITIONS,
+    INSTANCES,
+    CATALOG,
+    ONDEMAND_PRICES,
+    SPOT_PRICES,
+    SPOT_BANDS,
+    USAGE,
+)
+SOURCE_NAMES = tuple(s.name for s in SOURCES)
+
+
+def select_sources(names: list[str] | None) -> list[Source]:
+    """The named sources in run order (all of them when `names` is empty)."""
+    if not names:
+        return list(SOURCES)
+    unknown = sorted(set(names) - set(SOURCE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown source(s) {unknown}; choose from {list(SOURCE_NAMES)}")
+    return [s for s in SOURCES if s.name in names]

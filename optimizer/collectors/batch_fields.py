@@ -1,0 +1,120 @@
+"""Pure helpers that read Batch's response shapes: requested resources, names from ARNs, reasons.
+
+Batch reports a job's request either as `resourceRequirements` (VCPU, MEMORY, GPU; required on
+Fargate) or in the legacy `vcpus`/`memory` container fields, and a multi-node job keeps its
+containers under `nodeProperties`, an ECS-properties job under `ecsProperties.taskProperties`.
+Everything that needs "how much did this job ask for" goes through `requested_resources`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SPOT_RECLAIM = re.compile(r"Host EC2 \(instance (i-[0-9a-f]+)\) terminated")
+OOM_EXIT_CODE = 137
+OOM_MARKER = "OutOfMemoryError"
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def container_resources(container: Mapping[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(vcpus, memory_mib, gpus) of one container; resourceRequirements win over legacy fields."""
+    vcpus = _number(container.get("vcpus"))
+    memory = _number(container.get("memory"))
+    gpus: float | None = None
+    for requirement in container.get("resourceRequirements") or ():
+        kind = requirement.get("type")
+        value = _number(requirement.get("value"))
+        if kind == "VCPU":
+            vcpus = value
+        elif kind == "MEMORY":
+            memory = value
+        elif kind == "GPU":
+            gpus = value
+    return vcpus, memory, gpus
+
+
+def _sum(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The containers that make up one job (or one node of a multi-node job)."""
+    container = record.get("container") or record.get("containerProperties")
+    if container and (
+        container.get("vcpus") or container.get("memory") or container.get("resourceRequirements")
+    ):
+        return [container]
+    node_props = record.get("nodeProperties")
+    if node_props:
+        main = node_props.get("mainNode", 0)
+        ranges = node_props.get("nodeRangeProperties") or []
+        chosen = next((r for r in ranges if _node_in_range(main, r.get("targetNodes", ""))), None)
+        chosen = chosen or (ranges[0] if ranges else None)
+        if chosen and chosen.get("container"):
+            return [chosen["container"]]
+    ecs = record.get("ecsProperties")
+    if ecs:
+        tasks = ecs.get("taskProperties") or []
+        if tasks:
+            return list(tasks[0].get("containers") or [])
+    return [container] if container else []
+
+
+def _node_in_range(node: int, spec: str) -> bool:
+    """Batch target-node ranges are "0", "0:", ":3", "1:4"."""
+    if not spec:
+        return False
+    if ":" not in spec:
+        return spec.isdigit() and int(spec) == node
+    low, high = spec.split(":", 1)
+    return (not low or int(low) <= node) and (not high or node <= int(high))
+
+
+def requested_resources(record: Mapping[str, Any]) -> tuple[float | None, int | None, int | None]:
+    """(vcpus, memory_mib, gpus) a job or job definition requests, summed over its containers."""
+    parts = [container_resources(c) for c in job_containers(record)]
+    vcpus = _sum([p[0] for p in parts])
+    memory = _sum([p[1] for p in parts])
+    gpus = _sum([p[2] for p in parts])
+    return (
+        vcpus,
+        None if memory is None else int(memory),
+        None if gpus is None else int(gpus),
+    )
+
+
+def name_from_arn(arn: str | None, marker: str) -> str | None:
+    """`arn:...:job-queue/NAME` -> NAME; a plain name is returned as is."""
+    if not arn:
+        return None
+    _, sep, tail = arn.partition(f"{marker}/")
+    return tail if sep else arn
+
+
+def job_definition_name(ref: str | None) -> str | None:
+    """`arn:...:job-definition/NAME:REV` or `NAME:REV` or `NAME` -> NAME."""
+    tail = name_from_arn(ref, "job-definition")
+    return tail.split(":", 1)[0] if tail else None
+
+
+def spot_reclaim_instance(text: str | None) -> str | None:
+    """The instance id in Batch's spot reclaim reason "Host EC2 (instance i-...) terminated."."""
+    if not text:
+        return None
+    match = SPOT_RECLAIM.search(text)
+    return match.group(1) if match else None
+
+
+def is_out_of_memory(exit_code: int | None, text: str | None) -> bool:
+    return exit_code == OOM_EXIT_CODE or (text is not None and OOM_MARKER in text)

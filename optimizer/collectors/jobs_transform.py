@@ -1,0 +1,175 @@
+"""Pure transform of DescribeJobs records into `jobs` and `job_attempts` rows.
+
+This runs over millions of records on a large estate, so it makes one tuple per row in a tight
+loop and converts epoch milliseconds to datetimes column-wise at the end (the benchmark in
+`benchmarks/collect_transform.py` holds it to a million records, transform and load, under 60 s).
+
+Conventions (documented here because analysis reads them):
+- `array_parent_id` holds the parent of an array child (`<parent>:<index>`) and of a multi-node
+  node job (`<parent>#<node>`); `array_index` is the child index or the node index, and
+  `is_multinode` tells the two apart. An array parent has `array_size`, a multi-node parent
+  `node_count`.
+- An attempt is a spot reclaim when its reason carries "Host EC2 (instance i-...) terminated."
+  (Batch's wording), and out of memory on exit code 137 or "OutOfMemoryError", unless it was a
+  reclaim (the host going away kills the container too). The reclaim names the instance, which
+  fills `instance_id` even when the instance was never seen by the instance collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer.collectors.batch_fields import (
+    is_out_of_memory,
+    job_definition_name,
+    name_from_arn,
+    requested_resources,
+    spot_reclaim_instance,
+)
+from optimizer.store.tables.jobs import COLLECTED_DATASET
+
+JOB_COLUMNS = [
+    "job_id", "dataset", "account_id", "region", "job_name", "queue", "job_queue_arn", "job_definition",
+    "job_definition_name", "status", "status_reason", "created_at", "started_at", "stopped_at", "vcpus",
+    "memory_mib", "gpus", "array_parent_id", "array_index", "array_size", "node_count", "retry_attempts",
+    "attempt_count", "share_identifier", "scheduling_priority", "depends_on", "tags", "parameters",
+    "exit_code", "retry_strategy", "platform", "is_multinode",
+]  # fmt: skip
+ATTEMPT_COLUMNS = [
+    "job_id", "attempt", "instance_id", "container_instance_arn", "task_arn", "started_at", "stopped_at",
+    "exit_code", "reason", "is_spot_reclaim", "is_oom", "log_stream_name",
+]  # fmt: skip
+_JOB_TIMES = ("created_at", "started_at", "stopped_at")
+
+
+def _reason(*parts: str | None) -> str | None:
+    present = [p for p in parts if p]
+    return " | ".join(dict.fromkeys(present)) if present else None
+
+
+def _parent_and_index(record: Mapping[str, Any]) -> tuple[str | None, int | None, bool]:
+    """(parent id, index, is a node job) of a child job; (None, None, False) for others."""
+    job_id: str = record["jobId"]
+    array = record.get("arrayProperties") or {}
+    if "index" in array:
+        return job_id.rsplit(":", 1)[0], int(array["index"]), False
+    node = record.get("nodeDetails")
+    if node is not None and "#" in job_id:
+        parent, _, index = job_id.rpartition("#")
+        return parent, int(node.get("nodeIndex", index)), True
+    return None, None, False
+
+
+def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> tuple[Any, ...]:
+    container = record.get("container") or {}
+    vcpus, memory, gpus = requested_resources(record)
+    parent, index, is_node = _parent_and_index(record)
+    array = record.get("arrayProperties") or {}
+    node_props = record.get("nodeProperties") or {}
+    retry = record.get("retryStrategy")
+    capabilities = record.get("platformCapabilities") or ("EC2",)
+    queue_arn = record.get("jobQueue")
+    definition = record.get("jobDefinition")
+    return (
+        record["jobId"],
+        COLLECTED_DATASET,
+        account_id,
+        region,
+        record.get("jobName"),
+        name_from_arn(queue_arn, "job-queue"),
+        queue_arn,
+        definition,
+        job_definition_name(definition),
+        record["status"],
+        record.get("statusReason"),
+        record.get("createdAt"),
+        record.get("startedAt"),
+        record.get("stoppedAt"),
+        vcpus,
+        memory,
+        gpus,
+        parent,
+        index,
+        array.get("size") if "index" not in array else None,
+        node_props.get("numNodes"),
+        retry.get("attempts") if retry else None,
+        len(record.get("attempts") or ()),
+        record.get("shareIdentifier"),
+        record.get("schedulingPriority"),
+        [dict(d) for d in record.get("dependsOn") or ()] or None,
+        dict(record["tags"]) if record.get("tags") else None,
+        dict(record["parameters"]) if record.get("parameters") else None,
+        container.get("exitCode"),
+        dict(retry) if retry else None,
+        capabilities[0],
+        bool(node_props) or is_node,
+    )
+
+
+def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
+    job_id = record["jobId"]
+    for number, attempt in enumerate(record.get("attempts") or ()):
+        container = attempt.get("container") or {}
+        exit_code = container.get("exitCode")
+        reason = _reason(attempt.get("statusReason"), container.get("reason"))
+        reclaimed = spot_reclaim_instance(reason)
+        yield (
+            job_id,
+            number,
+            reclaimed,
+            container.get("containerInstanceArn"),
+            container.get("taskArn"),
+            attempt.get("startedAt"),
+            attempt.get("stoppedAt"),
+            exit_code,
+            reason,
+            reclaimed is not None,
+            reclaimed is None and is_out_of_memory(exit_code, reason),
+            container.get("logStreamName"),
+        )
+
+
+def _epoch_ms_to_datetime(values: pd.Series) -> pd.Series:
+    """Epoch milliseconds (or None) -> an object array of naive UTC datetimes (or None).
+
+    numpy converts datetime64[us] to `datetime.datetime` in C, which is an order of magnitude
+    faster than boxing pandas Timestamps, and leaves the column ready for the store as is.
+    """
+    millis = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    missing = np.isnan(millis)
+    stamps = np.where(missing, 0, millis).astype("int64").astype("datetime64[ms]").astype("datetime64[us]")
+    out = stamps.astype(object)
+    out[missing] = None
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def transform_jobs(
+    records: Iterable[Mapping[str, Any]], account_id: str | None, region: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(jobs, job_attempts) frames with the store's column names; `records` are not modified.
+
+    Columns are object dtype holding Python values with None for missing (datetimes as naive UTC
+    `datetime`), except the always-present `attempt`, `attempt_count` and the flags: the shape the
+    store's loaders take without another conversion pass over a million rows.
+    """
+    job_rows: list[tuple[Any, ...]] = []
+    attempt_rows: list[tuple[Any, ...]] = []
+    for record in records:
+        job_rows.append(_job_row(record, account_id, region))
+        attempt_rows.extend(_attempt_rows(record))
+    jobs = pd.DataFrame(job_rows, columns=JOB_COLUMNS, dtype=object)
+    for column in _JOB_TIMES:
+        jobs[column] = _epoch_ms_to_datetime(jobs[column])
+    jobs["attempt_count"] = jobs["attempt_count"].astype("int64")
+    jobs["is_multinode"] = jobs["is_multinode"].astype(bool)
+    attempts = pd.DataFrame(attempt_rows, columns=ATTEMPT_COLUMNS, dtype=object)
+    for column in ("started_at", "stopped_at"):
+        attempts[column] = _epoch_ms_to_datetime(attempts[column])
+    attempts["attempt"] = attempts["attempt"].astype("int64")
+    for column in ("is_spot_reclaim", "is_oom"):
+        attempts[column] = attempts[column].astype(bool)
+    return jobs, attempts

@@ -1,0 +1,135 @@
+"""Spot prices from DescribeSpotPriceHistory, incremental per (instance type, AZ).
+
+Which types: the ones this estate can use, so the read stays small: every type seen running in the
+region, the explicit types of the region's compute environments, and every catalog type of the
+families they name ("m5", or "optimal" = c4/m4/r4 and newer default families per AWS). The request
+starts at the oldest watermark of those types (or the lookback on a first run); records at or
+before a pair's own watermark are skipped, so each price point is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from optimizer.aws.paginate import chunks
+from optimizer.aws.permissions import declare
+from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
+from optimizer.collectors.calls import items
+from optimizer.store.schema import compute_environments, instance_types, instances, spot_prices
+from optimizer.store.upsert import bulk_upsert
+
+declare("collector", "ec2:DescribeSpotPriceHistory")
+
+PRODUCT = "Linux/UNIX"
+TYPES_PER_REQUEST = 50
+# What Batch's instance-type keywords stand for (AWS Batch user guide, "instanceTypes").
+KEYWORD_FAMILIES = {
+    "optimal": ("c4", "m4", "r4", "c5", "m5", "r5", "c6i", "m6i", "r6i"),
+    "default_x86_64": ("c6i", "m6i", "r6i", "c7i", "m7i", "r7i"),
+    "default_arm64": ("c6g", "m6g", "r6g", "c7g", "m7g", "r7g"),
+}
+
+
+def scope_key(instance_type: str, availability_zone: str) -> str:
+    return f"{instance_type}|{availability_zone}"
+
+
+def expand_instance_types(requested: Iterable[str], catalog: Iterable[str]) -> set[str]:
+    """CE `instanceTypes` entries (types, families, keywords) -> concrete types from the catalog."""
+    catalog = list(catalog)
+    families: set[str] = set()
+    concrete: set[str] = set()
+    for entry in requested:
+        if "." in entry:
+            concrete.add(entry)
+        else:
+            families.update(KEYWORD_FAMILIES.get(entry, (entry,)))
+    concrete.update(t for t in catalog if t.split(".", 1)[0] in families)
+    return concrete
+
+
+def types_of_interest(engine: Engine, region: str) -> list[str]:
+    with engine.connect() as conn:
+        seen = {
+            r[0] for r in conn.execute(select(instances.c.instance_type).where(instances.c.region == region))
+        }
+        ce_types = conn.execute(
+            select(compute_environments.c.instance_types).where(
+                compute_environments.c.region == region, compute_environments.c.deleted_at.is_(None)
+            )
+        )
+        requested = {t for (types,) in ce_types for t in (types or ())}
+        catalog = [
+            r[0]
+            for r in conn.execute(
+                select(instance_types.c.instance_type).where(instance_types.c.region == region)
+            )
+        ]
+    return sorted((seen - {"unknown"}) | expand_instance_types(requested, catalog))
+
+
+def get_spot_price_history(ctx: CollectContext, types: list[str], start: Any) -> list[dict[str, Any]]:
+    ec2 = ctx.client("ec2")
+    records: list[dict[str, Any]] = []
+    for chunk in chunks(types, TYPES_PER_REQUEST):
+        pages = items(
+            ec2,
+            "describe_spot_price_history",
+            "SpotPriceHistory",
+            token_in="NextToken",
+            sleep=ctx.sleep,
+            InstanceTypes=chunk,
+            ProductDescriptions=[PRODUCT],
+            StartTime=start,
+            EndTime=ctx.now,
+        )
+        records.extend(pages)
+    return records
+
+
+def transform_spot_prices(
+    records: Iterable[Mapping[str, Any]], region: str, watermarks: Mapping[str, str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """New price points (after each pair's watermark) and the advanced watermarks."""
+    rows = []
+    newest: dict[str, str] = {}
+    for record in records:
+        if not str(record.get("ProductDescription", PRODUCT)).startswith(PRODUCT):
+            continue
+        scope = scope_key(record["InstanceType"], record["AvailabilityZone"])
+        stamp = utc_naive(record["Timestamp"])
+        mark = format_watermark(stamp)
+        if scope in watermarks and mark <= watermarks[scope]:
+            continue
+        rows.append(
+            (region, record["AvailabilityZone"], record["InstanceType"], stamp, float(record["SpotPrice"]))
+        )
+        newest[scope] = max(mark, newest.get(scope, mark))
+    frame = pd.DataFrame(rows, columns=["region", "availability_zone", "instance_type", "timestamp", "price"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return frame, newest
+
+
+def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
+    types = types_of_interest(engine, ctx.region)
+    if not types:
+        return Collected(0, {"spot_prices": transform_spot_prices([], ctx.region, watermarks)[0]})
+    type_marks = [v for k, v in watermarks.items() if k.split("|", 1)[0] in types]
+    # A type never read (no watermark yet) needs the full lookback; otherwise the oldest mark.
+    known_types = {k.split("|", 1)[0] for k in watermarks}
+    oldest = None if (set(types) - known_types) or not type_marks else min(type_marks)
+    start = ctx.start_from(oldest)
+    records = get_spot_price_history(ctx, types, start)
+    frame, newest = transform_spot_prices(records, ctx.region, watermarks if ctx.since is None else {})
+    return Collected(len(records), {"spot_prices": frame}, newest)
+
+
+def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
+    return bulk_upsert(conn, spot_prices, collected.frames["spot_prices"])
+
+
+SPOT_PRICES = Source("spot_prices", _collect, _load, "Spot price history per instance type and AZ")

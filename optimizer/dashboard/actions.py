@@ -1,0 +1,105 @@
+"""The dashboard's buttons, wired to the SAME apply workflow as `batchopt plan|apply|rollback`.
+
+`optimizer.apply.service.ApplyService` plans against the live resource (through the configured
+targets' sessions), stores the plan, and hands it to the one executor that may change AWS; dismissal
+goes through the recommendations repository. Nothing here builds an API call itself.
+
+Every action returns an `Outcome` (text to show, ok or not) instead of raising, because a refusal or a
+bad input must be shown on the page, not as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from optimizer.config import Settings
+from optimizer.dashboard.state import engine_for
+from optimizer.errors import UserError
+
+if TYPE_CHECKING:
+    from optimizer.apply.service import ApplyService
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    summary: str
+    detail: str = ""
+    data: dict[str, Any] | None = None
+
+
+def _service(url: str, settings: Settings) -> ApplyService:
+    from optimizer.apply.service import ApplyService, TargetClients
+    from optimizer.aws.session import SessionFactory
+
+    return ApplyService(engine_for(url), settings.apply, TargetClients(SessionFactory(settings.aws)))
+
+
+def dry_run(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
+    """Plan against the resource as Batch reports it now, and run the executor's checks without
+    changing anything (what `batchopt plan ID` then `batchopt apply ID` do)."""
+    from optimizer.apply.render import plan_text, report_text
+
+    try:
+        service = _service(url, settings)
+        _, plan = service.plan(rec_id)
+        report = service.apply(rec_id, execute=False, actor=actor)
+    except UserError as exc:
+        return Outcome(False, f"Dry run refused: {exc}")
+    return Outcome(
+        True,
+        f"Dry run of plan {plan.id}: {report.result}",
+        plan_text(plan) + "\n\n" + report_text(report),
+        _jsonable(report.to_json()),
+    )
+
+
+def apply(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
+    """Apply the recommendation's latest stored plan for real (the executor re-checks everything)."""
+    from optimizer.apply.render import report_text
+
+    try:
+        report = _service(url, settings).apply(rec_id, execute=True, actor=actor)
+    except UserError as exc:
+        return Outcome(False, f"Apply refused: {exc}")
+    ok = report.result == "succeeded"
+    return Outcome(ok, f"Apply: {report.result}", report_text(report), _jsonable(report.to_json()))
+
+
+def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
+    """Run the rollback plan recorded when the recommendation was applied."""
+    from optimizer.apply.render import report_text
+
+    try:
+        report = _service(url, settings).rollback(rec_id, execute=True, actor=actor)
+    except UserError as exc:
+        return Outcome(False, f"Rollback refused: {exc}")
+    ok = report.result == "succeeded"
+    return Outcome(ok, f"Rollback: {report.result}", report_text(report), _jsonable(report.to_json()))
+
+
+def dismiss(url: str, rec_id: str, reason: str) -> Outcome:
+    from optimizer.recommend.repository import dismiss as dismiss_recommendation
+
+    if not reason.strip():
+        return Outcome(False, "Say why you dismiss it: the reason is kept with the recommendation.")
+    try:
+        dismiss_recommendation(engine_for(url), rec_id, reason.strip())
+    except UserError as exc:
+        return Outcome(False, f"Dismiss refused: {exc}")
+    return Outcome(True, f"Dismissed {rec_id}.")
+
+
+def apply_available() -> str | None:
+    """Why this build cannot apply at all (no apply package), or None."""
+    try:
+        import optimizer.apply.service  # noqa: F401
+    except ImportError:
+        return "This build has no apply workflow (optimizer.apply.service is missing)."
+    return None
+
+
+def _jsonable(value: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,53 @@
+"""Small UI pieces every page shares: the empty state, money and percent formats, the store guard."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from optimizer.dashboard import state
+from optimizer.errors import ConfigError
+from optimizer.store.schema import COLLECTED_DATASET
+
+
+def no_data(what: str, command: str) -> None:
+    """The honest empty state: say what is missing and the command that produces it."""
+    st.info(f"No data yet: {what}. Run `{command}` to produce it.", icon=":material/hourglass_empty:")
+
+
+def money(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"${value:,.2f}"
+
+
+def percent(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.1%}"
+
+
+def store_url() -> str | None:
+    """The database URL of a readable store; otherwise shows why not and returns None."""
+    try:
+        url = state.settings().store.database_url
+    except ConfigError as exc:  # one line per bad field, naming fields, never their values
+        st.error(f"Settings are invalid: {exc}")
+        return None
+    problem = state.store_problem(url)
+    if problem is not None:
+        st.error(problem)
+        return None
+    return url
+
+
+def history(url: str) -> str:
+    """The job history whose costs a page shows: collected ("aws") unless the user picks a trace."""
+    from optimizer.dashboard import queries
+
+    names = queries.cost_datasets(url)
+    if len(names) <= 1:
+        return names[0] if names else COLLECTED_DATASET
+    default = names.index(COLLECTED_DATASET) if COLLECTED_DATASET in names else 0
+    return str(st.sidebar.selectbox("History", names, index=default, key="history"))

@@ -1,0 +1,118 @@
+"""Cost explorer: slice attributed and idle cost by any dimension, see waste classes and top spenders."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from optimizer.analysis.cost import IDLE
+from optimizer.dashboard import queries
+from optimizer.dashboard.components import history, money, no_data, store_url
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn
+
+DIM_LABELS = {
+    "queue": "Queue",
+    "compute_environment_arn": "Compute environment",
+    "job_definition_name": "Job definition",
+    "instance_type": "Instance type",
+    "capacity_type": "Capacity type",
+}
+TOP_N = 10
+
+
+def render() -> None:
+    st.title("Cost explorer")
+    url = store_url()
+    if url is None:
+        return
+    dataset = history(url)
+    span = queries.cost_day_range(url, dataset)
+    if span is None:
+        no_data("costs have not been attributed", "batchopt collect` then `batchopt analyze")
+        return
+    first, last = span
+    values = queries.cost_filter_values(url, dataset)
+    ces = values.get("compute_environment_arn", [])
+
+    with st.expander("Filters", expanded=True):
+        picked = st.date_input(
+            "Days (UTC)", value=(first.date(), last.date()), min_value=first.date(), max_value=last.date()
+        )
+        start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+        cols = st.columns(3)
+        accounts = sorted({parse_ce_arn(a)[1] for a in ces} - {""})
+        regions = sorted({parse_ce_arn(a)[0] for a in ces} - {""})
+        account_pick = cols[0].multiselect("Account", accounts, key="f_account")
+        region_pick = cols[1].multiselect("Region", regions, key="f_region")
+        chosen: dict[str, tuple[str, ...]] = {}
+        for i, dim in enumerate(queries.COST_DIMS):
+            chosen[dim] = tuple(
+                cols[(i + 2) % 3].multiselect(DIM_LABELS[dim], values.get(dim, []), key=f"f_{dim}")
+            )
+        group = st.selectbox("Group by", list(DIM_LABELS), format_func=DIM_LABELS.get, key="group_by")
+
+    ce_filter = ce_arns_matching(ces, chosen["compute_environment_arn"], account_pick, region_pick)
+    if ce_filter is not None and not ce_filter:
+        st.warning("No compute environment matches the account and region filters.")
+        return
+    chosen["compute_environment_arn"] = tuple(ce_filter or ())
+    where = tuple((dim, vals) for dim, vals in chosen.items())
+    since = pd.Timestamp(start).to_pydatetime()
+    until = pd.Timestamp(end).to_pydatetime() + timedelta(days=1)
+
+    daily = queries.cost_summary(url, since, until, ("queue",), daily=True, where=where, dataset=dataset)
+    if daily.empty:
+        st.warning("No cost in the selected days and filters.")
+        return
+    total = float(daily["total_usd"].sum())
+    cols = st.columns(3)
+    cols[0].metric("Total", money(total))
+    cols[1].metric("Attributed to jobs", money(float(daily["attributed_usd"].sum())))
+    cols[2].metric("Idle", money(float(daily["idle_usd"].sum())))
+
+    per_day = daily.groupby("day", as_index=False)[["attributed_usd", "idle_usd"]].sum()
+    stacked = per_day.melt("day", var_name="kind", value_name="usd")
+    st.plotly_chart(
+        px.area(stacked, x="day", y="usd", color="kind", title="Attributed vs idle, per day"), key="att_idle"
+    )
+
+    waste = pd.DataFrame(
+        {
+            "class": [queries.WASTE_LABELS[c] for c in queries.WASTE_LABELS],
+            "usd": [float(daily[c].sum()) for c in queries.WASTE_LABELS],
+        }
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(px.bar(waste, x="class", y="usd", title="Waste classes"), key="waste_classes")
+    left.dataframe(waste, hide_index=True, key="waste_table")
+
+    by_def = queries.cost_summary(url, since, until, ("job_definition_name",), where=where, dataset=dataset)
+    top = by_def[by_def["job_definition_name"] != IDLE].nlargest(TOP_N, "total_usd")
+    right.plotly_chart(
+        px.bar(top, x="total_usd", y="job_definition_name", orientation="h", title="Top job definitions"),
+        key="top_defs",
+    )
+    right.dataframe(
+        top[["job_definition_name", "total_usd", "over_requested_usd", "failed_usd", "oom_usd"]],
+        hide_index=True,
+        key="top_defs_table",
+    )
+
+    st.subheader(f"By {DIM_LABELS[group].lower()}")
+    grouped = queries.cost_summary(url, since, until, (group,), where=where, dataset=dataset)
+    st.dataframe(grouped.sort_values("total_usd", ascending=False), hide_index=True, key="grouped_table")
+    _by_tag(url, dataset, since, until)
+
+
+def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:
+    keys = queries.tag_keys(url, dataset)
+    if not keys:
+        return
+    st.subheader("By job tag")
+    key = st.selectbox("Tag key", keys, key="tag_key")
+    st.caption("Tag totals follow the days picked above; the other filters do not apply to them.")
+    frame = queries.cost_by_tag(url, key, since, until, dataset)
+    st.dataframe(frame, hide_index=True, key="tag_table")

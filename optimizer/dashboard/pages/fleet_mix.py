@@ -1,0 +1,90 @@
+"""Fleet mix: the instance types and capacity types paid for now against the optimizer's plan, the
+plan's cost curve, and how close the plan is to its lower bound."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from optimizer.dashboard import queries
+from optimizer.dashboard.components import history, money, no_data, percent, store_url
+from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+
+HISTORY_DAYS = 28
+
+
+def render() -> None:
+    st.title("Fleet mix")
+    url = store_url()
+    if url is None:
+        return
+    left, right = st.columns(2)
+    with left:
+        _current(url, history(url))
+    with right:
+        _planned(url)
+    st.subheader("Compute environments")
+    ces = queries.compute_environment_list(url)
+    if ces.empty:
+        no_data("no compute environments collected", "batchopt collect")
+    else:
+        ces["instance_types"] = ces["instance_types"].map(lambda v: ", ".join(v or []))
+        st.dataframe(ces.drop(columns=["arn"]), hide_index=True, key="fleet_ces")
+
+
+def _current(url: str, dataset: str) -> None:
+    st.subheader("Current")
+    span = queries.cost_day_range(url, dataset)
+    if span is None:
+        no_data("costs have not been attributed", "batchopt analyze")
+        return
+    since, until = queries.window_before(span[1], HISTORY_DAYS)
+    mix = queries.cost_summary(url, since, until, ("instance_type", "capacity_type"), dataset=dataset)
+    st.caption(f"Last {HISTORY_DAYS} days of data through {span[1]:%Y-%m-%d}")
+    st.metric("Spend", money(float(mix["total_usd"].sum())))
+    st.plotly_chart(
+        px.bar(mix, x="instance_type", y="total_usd", color="capacity_type", title="Spend by instance type"),
+        key="fleet_current_mix",
+    )
+    daily = queries.cost_summary(url, since, until, ("capacity_type",), daily=True, dataset=dataset)
+    st.plotly_chart(
+        px.line(daily, x="day", y="total_usd", color="capacity_type", title="Cost per day"),
+        key="fleet_current_curve",
+    )
+
+
+def _planned(url: str) -> None:
+    st.subheader("Recommended")
+    plans = queries.fleet_plan_list(url)
+    if plans.empty:
+        no_data("the fleet-mix optimizer has not run", "batchopt recommend")
+        return
+    labels = {
+        int(p.id): f"#{p.id} {p.scope} ({p.status}, {p.created_at:%Y-%m-%d %H:%M})"
+        for p in plans.itertuples()
+    }
+    plan_id = st.selectbox("Plan", list(labels), format_func=labels.get, key="fleet_plan")
+    row = plans[plans["id"] == plan_id].iloc[0]
+    cols = st.columns(3)
+    cols[0].metric("Plan cost", money(row["cost_usd"]))
+    cols[1].metric("Lower bound", money(row["lower_bound_usd"]), help="Bound on the objective (cost + risk)")
+    cols[2].metric("Gap", percent(row["gap"]))
+    documents = queries.fleet_plan_documents(url, plan_id)
+    if documents is None:
+        return
+    problem, plan = documents
+    usage = plan_usage(problem, plan)
+    if usage.empty:
+        st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")
+        return
+    mix = mix_by_offering(usage, float(problem.get("bucket_seconds", 3600)))
+    st.plotly_chart(
+        px.bar(mix, x="instance_type", y="cost_usd", color="capacity_type", title="Planned spend by type"),
+        key="fleet_plan_mix",
+    )
+    curve = usage.groupby(["bucket", "capacity_type"], as_index=False)["cost_usd"].sum()
+    st.plotly_chart(
+        px.line(curve, x="bucket", y="cost_usd", color="capacity_type", title="Planned cost per bucket"),
+        key="fleet_plan_curve",
+    )
+    st.dataframe(mix, hide_index=True, key="fleet_plan_table")

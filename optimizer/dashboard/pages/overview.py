@@ -1,0 +1,99 @@
+"""Overview: last week's spend and its trend, savings found and applied, utilization, data freshness."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from optimizer.dashboard import queries
+from optimizer.dashboard.components import history, money, no_data, percent, store_url
+
+WEEK_DAYS = 7
+
+
+def render() -> None:
+    st.title("Overview")
+    url = store_url()
+    if url is None:
+        return
+    dataset = history(url)
+    _spend(url, dataset)
+    _savings(url, dataset)
+    st.subheader("Data freshness")
+    freshness = queries.data_freshness(url)
+    if freshness.empty:
+        no_data("no collector has run against this store", "batchopt collect")
+    else:
+        st.dataframe(freshness, hide_index=True, key="freshness_table")
+
+
+def _spend(url: str, dataset: str) -> None:
+    span = queries.cost_day_range(url, dataset)
+    if span is None:
+        no_data("costs have not been attributed", "batchopt collect` then `batchopt analyze")
+        return
+    _, last_day = span
+    since, until = queries.window_before(last_day, WEEK_DAYS)
+    prior_since, _ = queries.window_before(since, WEEK_DAYS)
+    by_day = queries.cost_summary(url, since, until, ("queue", "capacity_type"), daily=True, dataset=dataset)
+    prior = queries.cost_summary(url, prior_since, since, dataset=dataset)
+    spend = float(by_day["total_usd"].sum())
+    prior_spend = float(prior["total_usd"].sum()) if not prior.empty else 0.0
+    idle = float(by_day["idle_usd"].sum())
+    st.caption(f"The {WEEK_DAYS} days of data through {last_day:%Y-%m-%d} (UTC), against the week before.")
+    cols = st.columns(4)
+    delta = money(spend - prior_spend) if prior_spend > 0 else None
+    cols[0].metric("Spend, last 7 days", money(spend), delta=delta, delta_color="inverse")
+    cols[1].metric("Idle capacity", money(idle), help="Paid-for instance time no job requested")
+    cols[2].metric("Idle share", percent(idle / spend if spend > 0 else None))
+    cols[3].metric(
+        "vCPU allocation",
+        percent(queries.allocated_share(by_day)),
+        help="vCPU-hours requested by running jobs / vCPU-hours of the instances paid for",
+    )
+    used = queries.utilization_totals(url, since, until, dataset)
+    if used is not None and used["allocated_known_vcpu_hours"] > 0:
+        cols = st.columns(4)
+        cols[0].metric(
+            "vCPU used / requested",
+            percent(used["used_vcpu_hours"] / used["allocated_known_vcpu_hours"]),
+            help="Of jobs with usage samples",
+        )
+        if used["allocated_known_memory_gib_hours"] > 0:
+            cols[1].metric(
+                "Memory used / requested",
+                percent(used["used_memory_gib_hours"] / used["allocated_known_memory_gib_hours"]),
+            )
+        if used["capacity_memory_gib_hours"] > 0:
+            cols[2].metric(
+                "Memory allocation",
+                percent(used["allocated_memory_gib_hours"] / used["capacity_memory_gib_hours"]),
+            )
+    left, right = st.columns(2)
+    by_capacity = by_day.groupby(["day", "capacity_type"], as_index=False)["total_usd"].sum()
+    left.plotly_chart(
+        px.bar(by_capacity, x="day", y="total_usd", color="capacity_type", title="Spend by day and capacity"),
+        key="spend_by_capacity",
+    )
+    by_queue = by_day.groupby(["day", "queue"], as_index=False)["total_usd"].sum()
+    right.plotly_chart(
+        px.bar(by_queue, x="day", y="total_usd", color="queue", title="Spend by day and queue"),
+        key="spend_by_queue",
+    )
+
+
+def _savings(url: str, dataset: str) -> None:
+    st.subheader("Savings")
+    by_status = queries.savings_by_status(url)
+    if not by_status:
+        no_data("no recommendations have been made", "batchopt recommend")
+        return
+    realized = queries.realized_savings(url, dataset)
+    cols = st.columns(3)
+    cols[0].metric("Identified (open), per month", money(by_status.get("open", 0.0)))
+    cols[1].metric("Applied, per month (estimated)", money(by_status.get("applied", 0.0)))
+    cols[2].metric(
+        "Realized, per month (measured)",
+        money(realized.monthly_usd) if realized.changes else "n/a",
+        help=realized.explanation,
+    )

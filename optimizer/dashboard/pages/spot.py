@@ -1,0 +1,62 @@
+"""Spot: price history per instance type and AZ, Spot Advisor interruption bands, the reclaims this
+estate actually saw, and the work they cost."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from optimizer.dashboard import queries
+from optimizer.dashboard.components import history, money, no_data, store_url
+from optimizer.dashboard.spot_view import reclaim_rates
+
+
+def render() -> None:
+    st.title("Spot")
+    url = store_url()
+    if url is None:
+        return
+    _prices(url)
+    _reclaims(url, history(url))
+
+
+def _prices(url: str) -> None:
+    st.subheader("Price history")
+    keys = queries.spot_series_keys(url)
+    if keys.empty:
+        no_data("no spot price history collected", "batchopt collect")
+        return
+    regions = sorted(keys["region"].unique())
+    cols = st.columns(2)
+    region = cols[0].selectbox("Region", regions, key="spot_region")
+    types = keys.loc[keys["region"] == region, "instance_type"].tolist()
+    instance_type = cols[1].selectbox("Instance type", types, key="spot_type")
+    history = queries.spot_price_history(url, region, instance_type)
+    chart = px.line(
+        history, x="timestamp", y="price", color="availability_zone", line_shape="hv", title="USD per hour"
+    )
+    st.plotly_chart(chart, key="spot_history")
+    bands = queries.interruption_bands(url, region)
+    st.subheader(f"Interruption bands ({region}, Spot Instance Advisor)")
+    if bands.empty:
+        no_data("no Spot Advisor bands loaded for this region", "batchopt collect")
+    else:
+        st.dataframe(bands, hide_index=True, key="spot_bands")
+
+
+def _reclaims(url: str, dataset: str) -> None:
+    st.subheader("Observed reclaims and work lost")
+    reclaims = queries.spot_reclaims(url)
+    if reclaims.empty:
+        st.info("No spot reclaim has been recorded in the collected job attempts.")
+        return
+    rates = reclaim_rates(reclaims, queries.spot_instance_hours(url))
+    cols = st.columns(3)
+    cols[0].metric("Reclaimed attempts", f"{int(reclaims['reclaimed_attempts'].sum()):,}")
+    cols[1].metric("Run-hours lost", f"{float(reclaims['hours_lost'].sum()):,.1f}")
+    span = queries.cost_day_range(url, dataset)
+    if span is not None:
+        since, until = queries.window_before(span[1], (span[1] - span[0]).days + 1)
+        lost = float(queries.cost_summary(url, since, until, dataset=dataset)["spot_reclaim_usd"].sum())
+        cols[2].metric("Cost of reclaimed attempts", money(lost), help="All attributed days")
+    st.dataframe(rates, hide_index=True, key="spot_reclaims")

@@ -1,0 +1,48 @@
+"""Reading a stored `batchopt.plan/v1` against its `batchopt.problem/v1`: per bucket and offering, how
+many instances run and what they cost (count x price x bucket hours), so the fleet page draws the
+plan's cost curve and mix from the plan itself rather than trusting its summary fields. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+USAGE_COLUMNS = ["bucket", "offering", "instance_type", "capacity_type", "instances", "cost_usd"]
+
+
+def offering_prices(problem: Mapping[str, Any]) -> dict[str, float]:
+    """Offering key (`<type>/<capacity>`) -> price per hour, from the problem's offerings."""
+    out = {}
+    for item in problem.get("offerings", []):
+        out[f"{item['instance_type']}/{item['capacity_type']}"] = float(item["price_per_hour"])
+    return out
+
+
+def plan_usage(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per (bucket, offering): instances running and their cost in that bucket."""
+    hours = float(problem.get("bucket_seconds", 3600)) / 3600.0
+    prices = offering_prices(problem)
+    rows = []
+    for index, bins in enumerate(plan.get("buckets", [])):
+        for item in bins:
+            key = str(item["offering"])
+            count = int(item.get("count", 0))
+            instance_type, _, capacity = key.partition("/")
+            price = prices.get(key, float("nan"))
+            rows.append((index, key, instance_type, capacity, count, count * price * hours))
+    frame = pd.DataFrame(rows, columns=USAGE_COLUMNS)
+    if frame.empty:
+        return frame
+    return frame.groupby(USAGE_COLUMNS[:4], as_index=False)[["instances", "cost_usd"]].sum()
+
+
+def mix_by_offering(usage: pd.DataFrame, bucket_seconds: float) -> pd.DataFrame:
+    """Instance-hours and cost per offering over the whole plan, largest cost first."""
+    if usage.empty:
+        return pd.DataFrame(columns=["instance_type", "capacity_type", "instance_hours", "cost_usd"])
+    out = usage.groupby(["instance_type", "capacity_type"], as_index=False)[["instances", "cost_usd"]].sum()
+    out["instance_hours"] = out.pop("instances") * bucket_seconds / 3600.0
+    return out.sort_values("cost_usd", ascending=False).reset_index(drop=True)

@@ -1,0 +1,129 @@
+"""Regenerate the bundled snapshots from the project's shared reference data (or newer files).
+
+    python -m optimizer.data.build_snapshots /path/to/shared/data --effective-date 2026-07-20
+    python -m optimizer.data.build_snapshots --prices FILE.csv --spot-advisor FILE.json
+
+The outputs are normalised copies (store column names, Linux only for the Spot Advisor feed); the
+README next to them says what changed. Run it when AWS prices or the advisor feed are refreshed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from optimizer.catalog_rules import allocatable_memory_mib
+
+DATA_DIR = Path(__file__).resolve().parent
+PRICE_SNAPSHOT = DATA_DIR / "ondemand_prices_us-east-1.csv"
+SPOT_ADVISOR_SNAPSHOT = DATA_DIR / "spot_advisor_linux.csv.gz"
+
+# Karpenter's tables use Go's names; the store uses EC2's (DescribeInstanceTypes) names.
+ARCH_NAMES = {"amd64": "x86_64", "arm64": "arm64"}
+PRICE_FILE_PATTERN = "prices/ec2-ondemand-*.csv"
+SPOT_ADVISOR_PATTERN = "spot-advisor/spot-advisor-data_*.json"
+
+
+def build_price_snapshot(
+    source: Path, out: Path = PRICE_SNAPSHOT, effective_date: str | None = None
+) -> pd.DataFrame:
+    """The price CSV with specs, renamed to the store's columns, plus region and effective date.
+
+    The region and date come from the file name (`ec2-ondemand-<region>-<YYYY-MM>.csv`) because the
+    CSV has one price column named after its region; without `effective_date` the prices are dated
+    the first of the file's month.
+    """
+    match = re.search(r"ec2-ondemand-([a-z]{2}(?:-[a-z]+)+-\d)-(\d{4}-\d{2})", source.name)
+    if not match:
+        raise ValueError(f"{source.name}: expected a name like ec2-ondemand-us-east-1-2026-07.csv")
+    region, month = match.groups()
+    raw = pd.read_csv(source)
+    price_col = next(c for c in raw.columns if c.startswith("ondemand_usd_per_hour"))
+    frame = pd.DataFrame(
+        {
+            "instance_type": raw["instance_type"],
+            "region": region,
+            "price_per_hour": raw[price_col],
+            "effective_date": effective_date or f"{month}-01",
+            "vcpus": raw["vcpu"].astype("Int64"),
+            "memory_mib": raw["memory_mib"].astype("Int64"),
+            # No GPU column on a row with specs means no GPU; a row without specs stays unknown.
+            "gpus": raw["gpu_count"].where(raw["vcpu"].isna(), raw["gpu_count"].fillna(0)).astype("Int64"),
+            "gpu_model": raw["gpu_name"],
+            "gpu_memory_mib": raw["gpu_memory_mib"].astype("Int64"),
+            "arch": raw["arch"].replace(ARCH_NAMES),
+            "family": raw["family"],
+            "generation": raw["generation"].astype("Int64").astype("string"),
+            "network_bandwidth_mbps": raw["network_bandwidth_mbps"].astype("Int64"),
+        }
+    )
+    frame["allocatable_memory_mib"] = [
+        pd.NA if pd.isna(m) else allocatable_memory_mib(int(m)) for m in frame["memory_mib"]
+    ]
+    frame = frame.sort_values("instance_type").reset_index(drop=True)
+    frame.to_csv(out, index=False)
+    return frame
+
+
+def build_spot_advisor_snapshot(source: Path, out: Path = SPOT_ADVISOR_SNAPSHOT) -> pd.DataFrame:
+    """Linux rows of the Spot Instance Advisor feed as (region, type, band, label, savings, date)."""
+    match = re.search(r"(\d{4}-\d{2}-\d{2})", source.name)
+    if not match:
+        raise ValueError(f"{source.name}: expected the snapshot date (YYYY-MM-DD) in the file name")
+    feed = json.loads(source.read_text(encoding="utf-8"))
+    labels = {int(r["index"]): str(r["label"]) for r in feed["ranges"]}
+    rows = [
+        {
+            "region": region,
+            "instance_type": instance_type,
+            "band": int(values["r"]),
+            "band_label": labels[int(values["r"])],
+            "savings_pct": float(values["s"]),
+            "snapshot_date": match.group(1),
+        }
+        for region, by_os in feed["spot_advisor"].items()
+        for instance_type, values in by_os.get("Linux", {}).items()
+    ]
+    frame = pd.DataFrame(rows).sort_values(["region", "instance_type"]).reset_index(drop=True)
+    # mtime=0 keeps the gzip bytes identical when the content is, so regeneration diffs cleanly.
+    with out.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        packed.write(frame.to_csv(index=False).encode("utf-8"))
+    return frame
+
+
+def _latest(root: Path, pattern: str) -> Path:
+    found = sorted(root.glob(pattern))
+    if not found:
+        raise SystemExit(f"no file matching {pattern} under {root}")
+    return found[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("shared_data", nargs="?", type=Path, help="the shared/data folder")
+    parser.add_argument("--prices", type=Path, help="an ec2-ondemand-<region>-<YYYY-MM>.csv file")
+    parser.add_argument("--spot-advisor", type=Path, help="a spot-advisor-data_<YYYY-MM-DD>.json file")
+    parser.add_argument("--effective-date", help="date the prices were published (YYYY-MM-DD)")
+    args = parser.parse_args(argv)
+    if not (args.shared_data or args.prices or args.spot_advisor):
+        parser.error("give the shared data folder or --prices/--spot-advisor files")
+    prices = args.prices or (_latest(args.shared_data, PRICE_FILE_PATTERN) if args.shared_data else None)
+    advisor = args.spot_advisor or (
+        _latest(args.shared_data, SPOT_ADVISOR_PATTERN) if args.shared_data else None
+    )
+    if prices:
+        frame = build_price_snapshot(prices, effective_date=args.effective_date)
+        print(f"{PRICE_SNAPSHOT.name}: {len(frame)} instance types from {prices.name}")
+    if advisor:
+        frame = build_spot_advisor_snapshot(advisor)
+        print(f"{SPOT_ADVISOR_SNAPSHOT.name}: {len(frame)} rows from {advisor.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""Read what the weekly report needs from the store into `ReportInputs` (the only I/O going in).
+
+Daily costs are the analytics engineer's attribution, never a second derivation:
+
+- the persisted daily aggregate (`cost_daily`, read with `analysis_store.read_cost_daily`) when an
+  analysis run covered the whole window (the week and the four before it) after the last
+  successful collection of jobs, instances and spot prices (an older or narrower aggregate would
+  silently miss late data or history weeks);
+- otherwise computed now with the same code `batchopt analyze` runs
+  (`analysis_store.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
+  much of the week's spend was priced from fallback prices.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Select, func, select
+
+from optimizer import analysis_store
+from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
+from optimizer.report.coverage import COST_SOURCES
+from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
+from optimizer.report.spend import HISTORY_WEEKS
+from optimizer.report.weeks import IsoWeek
+from optimizer.store.read import read_frame
+from optimizer.store.schema import (
+    COLLECTED_DATASET,
+    audit_log,
+    collector_runs,
+    job_attempts,
+    jobs,
+    recommendations,
+)
+from optimizer.store.tables.analysis import analysis_runs
+
+EXACT_PRICE_SOURCES = ("on-demand", "spot-series")
+
+
+def report_window(week: IsoWeek) -> tuple[datetime, datetime]:
+    """[start, end) of the data the report reads: the week and the history weeks before it."""
+    return week.shifted(-HISTORY_WEEKS).start, week.end
+
+
+def _latest(engine: Engine, query: Select[Any]) -> datetime | None:
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
+def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
+    """Whether one analysis run of `dataset` covers the whole window and is newer than the last
+    successful collection of its inputs (so the aggregate holds every history week it can)."""
+    since, until = report_window(week)
+    collected = _latest(
+        engine,
+        select(func.max(collector_runs.c.finished_at)).where(
+            collector_runs.c.status == "succeeded", collector_runs.c.source.in_(COST_SOURCES)
+        ),
+    )
+    r = analysis_runs.c
+    query = select(func.max(r.computed_at)).where(
+        r.dataset == dataset,
+        (r.since.is_(None)) | (r.since <= since),
+        (r.until.is_(None)) | (r.until >= until),
+    )
+    if collected is not None and dataset == COLLECTED_DATASET:
+        query = query.where(r.computed_at >= collected)
+    return _latest(engine, query) is not None
+
+
+def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame | None:
+    """The persisted aggregate over the window, or None when it lacks the report week."""
+    since, until = report_window(week)
+    frame = analysis_store.read_cost_daily(
+        engine, DAILY_DIMS, period="day", dataset=dataset, since=since, until=until
+    )
+    if frame.empty:
+        return None
+    days = pd.to_datetime(frame["day"])
+    if not ((days >= week.start) & (days < week.end)).any():
+        return None
+    return frame[list(DAILY_COLUMNS)]
+
+
+def _computed_daily(engine: Engine, dataset: str, week: IsoWeek) -> tuple[pd.DataFrame, float]:
+    """The aggregate computed now, and the report week's spend priced from fallback prices."""
+    since, until = report_window(week)
+    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    if inputs.instances.empty:
+        return pd.DataFrame(columns=list(DAILY_COLUMNS)), 0.0
+    result = analysis_store.attribute(inputs, since, until)
+    lines = result.lines
+    source = result.instances["price_source"].to_numpy(dtype=object)[lines["instance_row"].to_numpy()]
+    days = pd.to_datetime(lines["day"])
+    in_week = ((days >= week.start) & (days < week.end)).to_numpy()
+    fallback = ~pd.Series(source).isin(EXACT_PRICE_SOURCES).to_numpy()
+    fallback_usd = float(lines["total_usd"].to_numpy()[in_week & fallback].sum())
+    return daily_aggregate(lines)[list(DAILY_COLUMNS)], fallback_usd
+
+
+def _reclaims(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame:
+    query = (
+        select(
+            job_attempts.c.job_id,
+            job_attempts.c.attempt,
+            jobs.c.vcpus,
+            job_attempts.c.started_at,
+            job_attempts.c.stopped_at,
+        )
+        .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
+        .where(
+            jobs.c.dataset == dataset,
+            job_attempts.c.is_spot_reclaim.is_(True),
+            job_attempts.c.stopped_at >= week.start,
+            job_attempts.c.stopped_at < week.end,
+        )
+    )
+    return read_frame(engine, query)
+
+
+def _open_recommendations(engine: Engine, top_n: int) -> pd.DataFrame:
+    r = recommendations.c
+    query = (
+        select(
+            r.id,
+            r.title,
+            r.target_name,
+            r.target_arn,
+            r.monthly_savings_usd,
+            r.risk_level,
+            r.confidence,
+            r.update_kind,
+        )
+        .where(r.status == "open")
+        .order_by(r.monthly_savings_usd.desc(), r.id)
+        .limit(top_n)
+    )
+    return read_frame(engine, query)
+
+
+def _audit(engine: Engine, week: IsoWeek) -> pd.DataFrame:
+    a, r = audit_log.c, recommendations.c
+    query = (
+        select(
+            a.id,
+            a.action,
+            a.actor,
+            a.started_at,
+            a.finished_at,
+            a.result,
+            a.message,
+            a.recommendation_id,
+            r.target_kind,
+            r.target_arn,
+            r.target_name,
+            r.title,
+        )
+        .select_from(audit_log.outerjoin(recommendations, r.id == a.recommendation_id))
+        .where(a.dry_run.is_(False), a.started_at >= week.start, a.started_at < week.end)
+        .order_by(a.started_at, a.id)
+    )
+    return read_frame(engine, query)
+
+
+def _runs(engine: Engine, week: IsoWeek) -> tuple[pd.DataFrame, pd.DataFrame]:
+    c = collector_runs.c
+    runs = read_frame(
+        engine,
+        select(c.source, c.target, c.region, c.started_at, c.finished_at, c.status, c.error).where(
+            c.started_at >= week.start, c.started_at < week.end
+        ),
+    )
+    last = read_frame(
+        engine,
+        select(c.source, func.max(c.finished_at).label("last_success"))
+        .where(c.status == "succeeded")
+        .group_by(c.source),
+    )
+    return runs, last
+
+
+def load_report_inputs(
+    engine: Engine, week: IsoWeek, *, dataset: str = COLLECTED_DATASET, top_n: int = 10
+) -> ReportInputs:
+    current = persisted_is_current(engine, dataset, week)
+    persisted = _persisted_daily(engine, dataset, week) if current else None
+    fallback: float | None
+    if persisted is not None:
+        daily, fallback = persisted, None
+        source = "the persisted daily aggregate (cost_daily, from `batchopt analyze`)"
+    else:
+        daily, fallback = _computed_daily(engine, dataset, week)
+        source = "attributed now from the store's instances, job attempts and prices"
+    # collector runs describe the collected history only; an imported trace has none of its own
+    runs, last = (
+        _runs(engine, week)
+        if dataset == COLLECTED_DATASET
+        else (empty(RUN_COLUMNS), empty(LAST_SUCCESS_COLUMNS))
+    )
+    return ReportInputs(
+        daily=daily,
+        reclaims=_reclaims(engine, dataset, week),
+        recommendations=_open_recommendations(engine, top_n),
+        audit=_audit(engine, week),
+        runs=runs,
+        last_success=last,
+        cost_source=f"{source}, dataset {dataset!r}",
+        fallback_priced_usd=fallback,
+    )

@@ -1,0 +1,143 @@
+"""The report's detail tables as CSV files (raw numbers, full length: no top-N cut, no formatting).
+
+Missing values are empty cells, never 0, for the same reason the other formats print a dash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from optimizer.report.model import DIMENSIONS, WeeklyReport
+
+
+def _csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue().encode("utf-8")
+
+
+def summary(report: WeeklyReport) -> bytes:
+    t, u, s = report.total, report.utilization, report.spot
+    rows: list[tuple[str, object]] = [
+        ("week", report.week.label),
+        ("has_data", report.has_data),
+        ("partial", report.coverage.partial),
+        ("total_usd", t.current if t else None),
+        ("previous_week_usd", t.previous if t else None),
+        ("average_4w_usd", t.average_4w if t else None),
+        ("change_vs_previous", t.change_vs_previous if t else None),
+        ("change_vs_average", t.change_vs_average if t else None),
+        ("requested_vcpu_hours", u.requested_vcpu_hours if u else None),
+        ("idle_vcpu_hours", u.idle_vcpu_hours if u else None),
+        ("utilization", u.utilization if u else None),
+        ("idle_usd", u.idle_usd if u else None),
+        ("spot_usd", s.spot_usd if s else None),
+        ("on_demand_usd", s.on_demand_usd if s else None),
+        ("spot_share", s.spot_share if s else None),
+        ("reclaimed_attempts", s.reclaimed_attempts if s else None),
+        ("reclaimed_vcpu_hours", s.reclaimed_vcpu_hours if s else None),
+        ("reclaim_usd", s.reclaim_usd if s else None),
+        *((key, value) for key, value in report.waste_by_class.items()),
+    ]
+    return _csv(("metric", "value"), rows)
+
+
+def breakdown(report: WeeklyReport) -> bytes:
+    rows = [
+        (
+            dim,
+            r.key,
+            r.spend.current,
+            r.spend.previous,
+            r.spend.average_4w,
+            r.spend.change_vs_previous,
+            r.spend.change_vs_average,
+            r.share,
+        )
+        for dim in DIMENSIONS
+        for r in report.breakdowns.get(dim, ())
+    ]
+    headers = ("dimension", "key", "usd", "previous_week_usd", "average_4w_usd")
+    return _csv((*headers, "change_vs_previous", "change_vs_average", "share"), rows)
+
+
+def daily(report: WeeklyReport) -> bytes:
+    rows = [(d.day.isoformat(), d.on_demand_usd, d.spot_usd, d.other_usd) for d in report.daily]
+    return _csv(("day", "on_demand_usd", "spot_usd", "other_usd"), rows)
+
+
+def waste(report: WeeklyReport) -> bytes:
+    rows = [
+        (w.dimension, w.key, w.waste_usd, w.total_usd, w.waste_share, w.main_class) for w in report.top_waste
+    ]
+    return _csv(("dimension", "key", "waste_usd", "total_usd", "waste_share", "main_class"), rows)
+
+
+def anomalies(report: WeeklyReport) -> bytes:
+    rows = [(a.kind, a.dimension, a.key, a.current_usd, a.previous_usd, a.message) for a in report.anomalies]
+    return _csv(("kind", "dimension", "key", "usd", "previous_week_usd", "message"), rows)
+
+
+def recommendations(report: WeeklyReport) -> bytes:
+    rows = [
+        (r.id, r.title, r.target, r.monthly_savings_usd, r.risk_level, r.confidence, r.update_kind)
+        for r in report.recommendations
+    ]
+    return _csv(
+        ("id", "title", "target", "monthly_savings_usd", "risk_level", "confidence", "update_kind"), rows
+    )
+
+
+def changes(report: WeeklyReport) -> bytes:
+    rows = [
+        (
+            c.audit_id,
+            c.at.isoformat(),
+            c.action,
+            c.actor,
+            c.result,
+            c.target,
+            c.title,
+            c.before_usd_per_vcpu_hour,
+            c.after_usd_per_vcpu_hour,
+            c.after_vcpu_hours,
+            c.realized_savings_usd,
+            c.note,
+        )
+        for c in report.changes
+    ]
+    headers = ("audit_id", "at", "action", "actor", "result", "target", "title")
+    rates = ("before_usd_per_vcpu_hour", "after_usd_per_vcpu_hour", "after_vcpu_hours")
+    return _csv((*headers, *rates, "realized_savings_usd", "note"), rows)
+
+
+def coverage(report: WeeklyReport) -> bytes:
+    c = report.coverage
+    rows: list[tuple[object, ...]] = [("day", d.isoformat(), "data", "", "") for d in c.days_with_data]
+    rows += [("day", d.isoformat(), "no data", "", "") for d in c.days_without_data]
+    rows += [("day", d.isoformat(), "no instance ran", "", "") for d in c.quiet_days]
+    rows += [
+        ("source", s.source, s.runs, s.failed_runs, s.last_success.isoformat() if s.last_success else None)
+        for s in c.sources
+    ]
+    rows += [("warning", n, "", "", "") for n in c.notes]
+    return _csv(("kind", "name", "value_or_runs", "failed_runs", "last_success"), rows)
+
+
+def render_csv(report: WeeklyReport) -> dict[str, bytes]:
+    """CSV name (without the week prefix) -> content."""
+    return {
+        "summary": summary(report),
+        "breakdown": breakdown(report),
+        "daily": daily(report),
+        "waste": waste(report),
+        "anomalies": anomalies(report),
+        "recommendations": recommendations(report),
+        "changes": changes(report),
+        "coverage": coverage(report),
+    }

@@ -1,0 +1,201 @@
+"""The report's tables as rows of display strings, shared by the HTML and Markdown renderers.
+
+Keeping the selection (top N, "others" rows) and the wording here means both formats always show
+the same content; only the markup differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optimizer.report import fmt
+from optimizer.report.model import DIMENSIONS, WASTE_CLASSES, BreakdownRow, WeeklyReport
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    empty: str = "Nothing to show."
+    numeric: tuple[int, ...] = ()  # column indexes to right-align
+
+
+def summary(report: WeeklyReport) -> Table:
+    rows: list[tuple[str, str]] = []
+    total = report.total
+    if total is not None:
+        rows += [
+            ("Total spend", fmt.money(total.current)),
+            ("Previous week", f"{fmt.money(total.previous)} ({fmt.change(total, 'previous')})"),
+            ("4-week average", f"{fmt.money(total.average_4w)} ({fmt.change(total, 'average')})"),
+        ]
+    u = report.utilization
+    if u is not None:
+        rows += [
+            ("vCPU utilization (requested / provisioned)", fmt.pct(u.utilization)),
+            ("Idle cost", f"{fmt.money(u.idle_usd)} ({fmt.pct(u.idle_share)} of spend)"),
+        ]
+    s = report.spot
+    if s is not None:
+        rows += [
+            ("Spot share of spend", fmt.pct(s.spot_share)),
+            ("Spot share of vCPU-hours", fmt.pct(s.spot_vcpu_hour_share)),
+            (
+                "Work lost to spot reclaims",
+                f"{s.reclaimed_attempts} attempt(s), {fmt.number(s.reclaimed_vcpu_hours)} vCPU-hours, "
+                f"{fmt.money(s.reclaim_usd)}",
+            ),
+        ]
+    if report.waste_by_class:
+        rows.append(("Total waste", fmt.money(sum(report.waste_by_class.values()))))
+    return Table("Summary", ("Figure", "Value"), tuple(rows), "No cost data for this week.", (1,))
+
+
+def _breakdown_rows(rows: tuple[BreakdownRow, ...], top_n: int) -> tuple[tuple[str, ...], ...]:
+    shown = rows[:top_n]
+    out = [
+        (
+            fmt.short_arn(r.key),
+            fmt.money(r.spend.current),
+            fmt.money(r.spend.previous),
+            fmt.change(r.spend, "previous"),
+            fmt.change(r.spend, "average"),
+            fmt.pct(r.share),
+        )
+        for r in shown
+    ]
+    rest = rows[top_n:]
+    if rest:
+        current = sum(r.spend.current for r in rest)
+        previous = [r.spend.previous for r in rest]
+        prev = None if any(p is None for p in previous) else sum(p or 0.0 for p in previous)
+        share = sum(r.share for r in rest)
+        out.append((f"{len(rest)} others", fmt.money(current), fmt.money(prev), "", "", fmt.pct(share)))
+    return tuple(out)
+
+
+def breakdowns(report: WeeklyReport, top_n: int) -> list[Table]:
+    headers = ("Name", "This week", "Previous week", "vs previous", "vs 4-week avg", "Share")
+    return [
+        Table(
+            f"Spend by {label.lower()}",
+            headers,
+            _breakdown_rows(report.breakdowns.get(dim, ()), top_n),
+            numeric=(1, 2, 3, 4, 5),
+        )
+        for dim, label in DIMENSIONS.items()
+        if report.has_data
+    ]
+
+
+def anomalies(report: WeeklyReport, top_n: int) -> Table:
+    """The largest anomalies first (new job definitions lead); the CSV keeps every one."""
+    rows = tuple(
+        ("New job definition" if a.kind == "new-job-definition" else "Week over week", a.message)
+        for a in report.anomalies[:top_n]
+    )
+    hidden = len(report.anomalies) - len(rows)
+    if hidden > 0:
+        rows += (("", f"... and {hidden} more in the anomalies CSV"),)
+    empty = (
+        f"No change beyond ±{report.anomaly_threshold:.0%} week over week "
+        "and no new expensive job definition."
+        if report.has_data
+        else "No cost data: nothing to compare."
+    )
+    return Table(f"Anomalies (threshold ±{report.anomaly_threshold:.0%})", ("Kind", "What"), rows, empty)
+
+
+def waste(report: WeeklyReport) -> Table:
+    rows = tuple(
+        (
+            DIMENSIONS.get(w.dimension, w.dimension),
+            fmt.short_arn(w.key),
+            fmt.money(w.waste_usd),
+            fmt.pct(w.waste_share),
+            WASTE_CLASSES[w.main_class],
+        )
+        for w in report.top_waste
+    )
+    return Table(
+        "Top waste",
+        ("Where", "Name", "Waste", "Share of its spend", "Mostly"),
+        rows,
+        "No waste recorded." if report.has_data else "No cost data for this week.",
+        (2, 3),
+    )
+
+
+def recommendations(report: WeeklyReport) -> Table:
+    rows = tuple(
+        (
+            r.title,
+            fmt.short_arn(r.target),
+            fmt.money(r.monthly_savings_usd),
+            r.risk_level,
+            fmt.pct(r.confidence),
+            r.update_kind,
+        )
+        for r in report.recommendations
+    )
+    return Table(
+        "Top open recommendations",
+        ("Recommendation", "Target", "Savings / month", "Risk", "Confidence", "Change"),
+        rows,
+        "No open recommendations.",
+        (2, 4),
+    )
+
+
+def _rate(value: float | None) -> str:
+    return fmt.MISSING if value is None else f"${value:,.4f}"
+
+
+def changes(report: WeeklyReport) -> Table:
+    rows = tuple(
+        (
+            fmt.stamp(c.at),
+            c.action,
+            fmt.short_arn(c.target),
+            c.result,
+            _rate(c.before_usd_per_vcpu_hour),
+            _rate(c.after_usd_per_vcpu_hour),
+            fmt.money(c.realized_savings_usd),
+            c.note,
+        )
+        for c in report.changes
+    )
+    return Table(
+        "Changes applied this week",
+        ("When", "Action", "Target", "Result", "$/vCPU-h before", "$/vCPU-h after", "Realized", "Note"),
+        rows,
+        "No change was applied this week.",
+        (4, 5, 6),
+    )
+
+
+def sources(report: WeeklyReport) -> Table:
+    rows = tuple(
+        (s.source, str(s.runs), str(s.failed_runs), fmt.stamp(s.last_success), s.last_error or "")
+        for s in report.coverage.sources
+    )
+    return Table(
+        "Collectors",
+        ("Source", "Runs this week", "Failed", "Last success", "Last error"),
+        rows,
+        "No collector runs recorded.",
+        (1, 2),
+    )
+
+
+def coverage_facts(report: WeeklyReport) -> list[str]:
+    """The coverage lines both formats print under "Data coverage and freshness"."""
+    c = report.coverage
+    days = f"Days with cost data: {len(c.days_with_data)} of 7"
+    if c.days_without_data:
+        days += f" (missing: {', '.join(fmt.day(d) for d in c.days_without_data)})"
+    lines = [days, f"Latest day with cost data: {fmt.day(c.latest_data_day)}"]
+    if c.fallback_priced_usd is not None:
+        lines.append(f"Spend priced from fallback prices: {fmt.money(c.fallback_priced_usd)}")
+    return lines

@@ -1,0 +1,90 @@
+"""One auto-tuning pass against the moto server: apply under guardrails, then roll back on regression."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from optimizer.apply import records
+from optimizer.apply.autotune import run_autotune
+from optimizer.apply.executor import Executor
+from optimizer.apply.service import TargetClients
+from optimizer.config import ApplySettings
+from optimizer.recommend.repository import get_recommendation, save_recommendations
+from optimizer.store.schema import jobs
+from optimizer.store.upsert import bulk_upsert
+from tests.apply_helpers import build_estate, make_recommendation
+
+pytestmark = pytest.mark.emulator
+
+
+def test_autotune_applies_then_rolls_back_when_failures_regress(
+    sqlite_engine: Engine, aws_endpoint: str
+) -> None:
+    estate = build_estate(aws_endpoint)
+    rec = make_recommendation(
+        "spot-adoption",
+        estate.queue_arn,
+        "job-queue",
+        {"compute_environment_order": [estate.spot_arn, estate.ondemand_arn]},
+        monthly_savings_usd=800.0,
+    )
+    small = make_recommendation(
+        "right-size", estate.jobdef_arn, "job-definition", {"memory_mib": 8192}, monthly_savings_usd=10.0
+    )
+    replacement = make_recommendation(
+        "instance-mix",
+        estate.ondemand_arn,
+        "compute-environment",
+        {"instance_types": ["m6i.large"]},
+        monthly_savings_usd=2000.0,
+    )
+    save_recommendations(sqlite_engine, [rec, small, replacement])
+    settings = ApplySettings(
+        enabled=True, allow_list=["main", "etl", "od-ce"], min_monthly_saving_usd=50, max_changes_per_run=2
+    )
+    clients = TargetClients(estate.factory)
+    executor = Executor(sqlite_engine, settings, clients, poll_seconds=0.01)
+
+    first = run_autotune(sqlite_engine, settings, clients, executor=executor)
+    assert [r.result for r in first.applied] == ["succeeded"]
+    skipped = {s.recommendation_id: s.reason for s in first.skipped}
+    assert skipped[replacement.id] == "needs a blue/green replacement: left to a person"
+    assert "below $50.00" in skipped[small.id]
+    [queue] = estate.batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"]
+    assert queue["computeEnvironmentOrder"][0]["computeEnvironment"] == estate.spot_arn
+
+    [apply_audit] = records.audits(sqlite_engine, actions=("apply",))
+    changed_at = apply_audit.finished_at
+    assert changed_at is not None
+
+    def job(i: int, created: timedelta, status: str) -> dict[str, object]:
+        return {
+            "job_id": f"j{i}",
+            "dataset": "aws",
+            "queue": "main",
+            "job_queue_arn": estate.queue_arn,
+            "status": status,
+            "created_at": changed_at + created,
+            "started_at": changed_at + created + timedelta(seconds=30),
+        }
+
+    history = [job(i, -timedelta(minutes=170 - i), "SUCCEEDED") for i in range(60)]
+    history += [
+        job(100 + i, timedelta(minutes=5 + i), "FAILED" if i % 4 == 0 else "SUCCEEDED") for i in range(40)
+    ]
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(conn, jobs, history)
+
+    later = changed_at + timedelta(hours=3)
+    second = run_autotune(sqlite_engine, settings, clients, executor=executor, now=later)
+    assert [r.result for r in second.rolled_back] == ["succeeded"], second.to_json()
+    assert second.applied == []
+    [queue] = estate.batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"]
+    assert [e["computeEnvironment"] for e in queue["computeEnvironmentOrder"]] == [estate.ondemand_arn]
+    assert get_recommendation(sqlite_engine, rec.id).status == "rolled-back"
+    [observed] = records.audits(sqlite_engine, actions=("observe",))
+    assert observed.result == "regressed" and "failure rate 25.0%" in (observed.message or "")
+    assert [a.action for a in records.audits(sqlite_engine, actions=("auto-rollback",))] == ["auto-rollback"]

@@ -1,0 +1,120 @@
+"""Utilization per CE and hour, fragmentation, and right-sizing evidence on hand-made estates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.analysis.rightsizing import name_pattern, rightsizing_evidence
+from optimizer.analysis.utilization import fragmentation, hourly_utilization
+from tests import analysis_helpers as h
+
+
+def test_hourly_utilization_ratios() -> None:
+    util = hourly_utilization(h.instances(), h.attempts(), h.jobs(), h.instance_types())
+    od = util[util["compute_environment_arn"] == "ce-od"].set_index("hour")
+    # hour 0: both 1-vCPU jobs on the 2-vCPU m5.large; hour 1: one of them
+    assert od["vcpu_allocation"].tolist() == [1.0, 0.5]
+    # only j-a has usage (0.5 of 1 vCPU): used/requested counts known attempts only
+    assert od["vcpu_used_per_requested"].tolist() == [0.5, 0.5]
+    assert util["capacity_vcpu_hours"].sum() == pytest.approx(2 * 2 + 4 * 2 + 8 * 4 + 4 * 1)
+
+
+def _fragmented_estate() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    instances = pd.DataFrame(
+        {
+            "instance_id": ["i-1", "i-2"],
+            "region": "us-east-1",
+            "availability_zone": "us-east-1a",
+            "compute_environment_arn": "ce",
+            "instance_type": "m5.large",
+            "capacity_type": "ON_DEMAND",
+            "launch_time": [h.at(0), h.at(2)],
+            "first_seen": [h.at(0), h.at(2)],
+            "last_seen": [h.at(2), h.at(3)],
+            "terminated_at": [h.at(2), h.at(3)],
+        }
+    )
+    jobs = pd.DataFrame(
+        {
+            "job_id": ["small", "wide"],
+            "queue": "q",
+            "job_definition_name": "d",
+            "job_name": ["small", "wide"],
+            "created_at": [h.at(0), h.at(0)],
+            "vcpus": [1.0, 2.0],
+            "memory_mib": [4000, 1000],
+            "gpus": 0,
+        }
+    )
+    attempts = pd.DataFrame(
+        {
+            "job_id": ["small", "wide"],
+            "attempt": 0,
+            "instance_id": ["i-1", "i-2"],
+            "started_at": [h.at(0), h.at(2)],
+            "stopped_at": [h.at(2), h.at(3)],
+            "exit_code": 0,
+        }
+    )
+    return instances, attempts, jobs
+
+
+def test_free_capacity_no_waiting_job_fits_is_fragmentation() -> None:
+    instances, attempts, jobs = _fragmented_estate()
+    frag = fragmentation(instances, attempts, jobs, h.instance_types()).set_index("hour")
+    # hours 0 and 1: 1 vCPU free on i-1, the waiting job needs 2
+    assert frag.loc[h.at(0), "fragmented_vcpu_hours"] == pytest.approx(1.0)
+    assert frag.loc[h.at(1), "fragmented_vcpu_hours"] == pytest.approx(1.0)
+    assert frag.loc[h.at(0), "waiting_jobs"] == 1
+    # hour 2: nothing waits any more
+    assert frag.loc[h.at(2), "fragmented_vcpu_hours"] == 0.0
+
+
+def test_free_capacity_a_waiting_job_fits_is_not_fragmentation() -> None:
+    instances, attempts, jobs = _fragmented_estate()
+    jobs.loc[jobs["job_id"] == "wide", "vcpus"] = 1.0
+    frag = fragmentation(instances, attempts, jobs, h.instance_types())
+    assert frag["fragmented_vcpu_hours"].sum() == 0.0
+
+
+def test_name_patterns_strip_variable_parts() -> None:
+    assert name_pattern("align-sample-0042") == "align-sample-#"
+    assert name_pattern("run_3f2a9c1d7e_x") == "run_#_x"
+    assert name_pattern("job-123e4567-e89b-12d3-a456-426614174000") == "job-#"
+    assert name_pattern(None) == "(none)"
+
+
+def test_rightsizing_evidence_splits_heterogeneous_definitions_and_finds_the_cliff() -> None:
+    rng = np.random.default_rng(3)
+    n = 30
+    names = [f"small-{i}" for i in range(n)] + [f"big-{i}" for i in range(n)]
+    jobs = pd.DataFrame(
+        {
+            "job_id": names,
+            "job_definition_name": "align",
+            "job_name": names,
+            "vcpus": 2.0,
+            "memory_mib": 8192,
+        }
+    )
+    peaks = np.r_[rng.uniform(800, 1000, n), rng.uniform(5000, 6000, n)]
+    attempts = pd.DataFrame(
+        {
+            "job_id": names,
+            "attempt": 0,
+            "peak_memory_mib": peaks,
+            "peak_vcpus": 1.0,
+            "is_oom": [False] * (2 * n - 1) + [True],
+        }
+    )
+    ev = rightsizing_evidence(jobs, attempts, h.instance_types()).set_index("name_pattern")
+    assert set(ev.index) == {"*", "small-#", "big-#"}
+    assert bool(ev.loc["*", "heterogeneous"])
+    assert ev.loc["*", "oom_kills"] == 1
+    assert ev.loc["big-#", "peak_memory_mib_max"] == pytest.approx(peaks[n:].max())
+    # 8192 MiB sits just above the m5.large's 8000 allocatable: it forces an m5.xlarge
+    assert ev.loc["*", "cliff_type"] == "m5.large"
+    assert bool(ev.loc["*", "cliff_fits_p99"])
+    assert ev.loc["*", "vcpu_p95_per_requested"] == pytest.approx(0.5)

@@ -1,0 +1,141 @@
+"""Executor waits (VALID, drain) with fake clocks and stubbed clients; permissions; fingerprint laws."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from optimizer.apply import records
+from optimizer.apply.executor import Executor
+from optimizer.apply.fingerprint import fingerprint
+from optimizer.apply.planner import CurrentState, plan_change
+from optimizer.aws.permissions import actions_for, policy_document
+from optimizer.config import ApplySettings
+from optimizer.domain import UpdateKind
+from optimizer.recommend.repository import save_recommendations
+from tests.apply_helpers import CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
+
+
+def _describe_ce(stubber: Stubber, arn: str, item: dict[str, Any] | None) -> None:
+    stubber.add_response(
+        "describe_compute_environments",
+        {"computeEnvironments": [item] if item else []},
+        {"computeEnvironments": [arn]},
+    )
+
+
+def test_every_permission_a_plan_needs_is_declared_for_the_apply_role() -> None:
+    plan = plan_change(
+        make_recommendation("x", CE_ARN, "compute-environment", {"instance_types": ["m6i.large"]}),
+        CurrentState(ce(role=CUSTOM_ROLE), (queue(CE_ARN),)),
+    )
+    declared = set(actions_for("apply"))
+    assert set(plan.permissions) <= declared
+    assert {"batch:DescribeComputeEnvironments", "ecs:ListTasks"} <= declared
+    assert "batch:UpdateJobQueue" in policy_document("apply")
+
+
+def test_waiting_for_valid_is_bounded_and_reported(sqlite_engine: Engine) -> None:
+    client = boto3.client("batch", region_name="us-east-1")
+    rec = make_recommendation(
+        "m", CE_ARN, "compute-environment", {"max_vcpus": 64}, update_kind=UpdateKind.SCALING
+    )
+    save_recommendations(sqlite_engine, [rec])
+    plan = plan_change(rec, CurrentState(ce()))
+    records.save_plan(sqlite_engine, plan)
+    updating = {**ce(), "status": "UPDATING"}
+    with Stubber(client) as stubber:
+        _describe_ce(stubber, CE_ARN, ce())
+        stubber.add_response("update_compute_environment", {}, plan.calls[0].params)
+        _describe_ce(stubber, CE_ARN, updating)
+        _describe_ce(stubber, CE_ARN, updating)
+        _describe_ce(stubber, CE_ARN, updating)  # read back: still the old values
+        executor = Executor(
+            sqlite_engine,
+            ApplySettings(enabled=True, allow_list=["ce"], wait_for_valid_seconds=150),
+            lambda service, arn: client,
+            sleep=lambda seconds: None,
+            monotonic=itertools.count(0, 100).__next__,
+        )
+        report = executor.run(plan, execute=True, actor="test")
+        stubber.assert_no_pending_responses()
+    assert report.result == "not-applied"
+    assert "ce not VALID after 150s (status UPDATING)" in report.message
+
+
+def test_old_compute_environment_is_not_disabled_while_tasks_still_run(sqlite_engine: Engine) -> None:
+    batch = boto3.client("batch", region_name="us-east-1")
+    ecs = boto3.client("ecs", region_name="us-east-1")
+    old = {**ce(role=CUSTOM_ROLE), "ecsClusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/old"}
+    q = queue(CE_ARN)
+    rec = make_recommendation(
+        "mix", CE_ARN, "compute-environment", {"instance_types": ["m6i.large"], "new_name": "ce2"}
+    )
+    save_recommendations(sqlite_engine, [rec])
+    plan = plan_change(rec, CurrentState(old, (q,)))
+    records.save_plan(sqlite_engine, plan)
+    new_arn = CE_ARN.replace("/ce", "/ce2")
+    create, switch, _disable = plan.calls
+    new_item = copy.deepcopy(old)
+    new_item.update(computeEnvironmentName="ce2", computeEnvironmentArn=new_arn)
+    new_item["computeResources"]["instanceTypes"] = ["m6i.large"]
+    switched = {**q, "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": new_arn}]}
+    with Stubber(batch) as b, Stubber(ecs) as e:
+        _describe_ce(b, CE_ARN, old)  # fingerprint: the old CE, no new one, the queue
+        _describe_ce(b, new_arn, None)
+        b.add_response("describe_job_queues", {"jobQueues": [q]}, {"jobQueues": [q["jobQueueArn"]]})
+        b.add_response("create_compute_environment", {"computeEnvironmentArn": new_arn}, create.params)
+        _describe_ce(b, new_arn, new_item)  # VALID at once
+        b.add_response("update_job_queue", {}, switch.params)
+        for _ in range(2):  # drain checks: one task keeps running
+            _describe_ce(b, CE_ARN, old)
+            e.add_response(
+                "list_tasks",
+                {"taskArns": ["arn:aws:ecs:us-east-1:123456789012:task/old/1"]},
+                {"cluster": old["ecsClusterArn"], "desiredStatus": "RUNNING"},
+            )
+        _describe_ce(b, CE_ARN, old)  # read back
+        _describe_ce(b, new_arn, new_item)
+        b.add_response("describe_job_queues", {"jobQueues": [switched]}, {"jobQueues": [q["jobQueueArn"]]})
+        executor = Executor(
+            sqlite_engine,
+            ApplySettings(enabled=True, allow_list=["ce", "q"], wait_for_valid_seconds=60),
+            lambda service, arn: ecs if service == "ecs" else batch,
+            sleep=lambda seconds: None,
+            monotonic=itertools.count(0, 50).__next__,
+        )
+        report = executor.run(plan, execute=True, actor="test")
+        b.assert_no_pending_responses()
+    assert report.result == "partial"
+    assert [o.landed for o in report.outcomes] == [True, True, False]
+    assert "ce still runs 1 tasks after 60s: not disabled yet" in report.message
+    rollback = records.load_plan(sqlite_engine, report.rollback_plan_id or "")
+    assert [c.operation for c in rollback.calls] == ["update_job_queue", "update_compute_environment"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    types=st.lists(
+        st.sampled_from(["m5.large", "c5.large", "r5.large", "m6g.large"]), min_size=1, unique=True
+    ),
+    desired=st.integers(0, 512),
+    status=st.sampled_from(["VALID", "UPDATING"]),
+    max_vcpus=st.integers(1, 4096),
+)
+def test_fingerprint_moves_with_settings_only(
+    types: list[str], desired: int, status: str, max_vcpus: int
+) -> None:
+    base = ce(instanceTypes=types, maxvCpus=max_vcpus)
+    noisy = ce(instanceTypes=list(reversed(types)), maxvCpus=max_vcpus, desiredvCpus=desired)
+    noisy["status"] = status
+    assert fingerprint({CE_ARN: base}) == fingerprint({CE_ARN: noisy})
+    assert fingerprint({CE_ARN: base}) != fingerprint(
+        {CE_ARN: ce(instanceTypes=types, maxvCpus=max_vcpus + 1)}
+    )

@@ -1,0 +1,214 @@
+"""Pure transforms of the collectors on real recorded responses and the real DescribeJobs shape."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from optimizer.collectors.catalog import transform_instance_types, transform_offerings
+from optimizer.collectors.jobs_transform import transform_jobs
+from optimizer.collectors.ondemand_prices import transform_price_list
+from optimizer.collectors.spot_prices import expand_instance_types, transform_spot_prices
+from optimizer.collectors.usage import transform_task_events
+from optimizer.data import load_price_snapshot, load_spot_advisor
+from tests.collect_helpers import job_record
+from tests.data_paths import AWS_FIXTURES, shared
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+
+
+def _fixture(*parts: str) -> dict:
+    return json.loads(AWS_FIXTURES.joinpath(*parts).read_text())
+
+
+def test_jobs_transform_reads_attempts_reclaims_and_oom_without_mutating_input() -> None:
+    reclaimed = {
+        "container": {
+            "exitCode": None,
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/aaa",
+            "networkInterfaces": [],
+        },
+        "startedAt": T0 + 1000,
+        "stoppedAt": T0 + 2000,
+        "statusReason": "Host EC2 (instance i-0a1b2c3d4e5f67890) terminated.",
+    }
+    reclaimed["container"].pop("exitCode")
+    oom = {
+        "container": {
+            "exitCode": 137,
+            "reason": "OutOfMemoryError: Container killed due to memory usage",
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/bbb",
+            "networkInterfaces": [],
+        },
+        "startedAt": T0 + 3000,
+        "stoppedAt": T0 + 4000,
+        "statusReason": "Essential container in task exited",
+    }
+    records = [
+        job_record("job-a", T0, status="FAILED", attempts=[reclaimed, oom]),
+        job_record("job-b", T0 + 10, legacy=True),
+        job_record("job-c", T0 + 20, attempts=[]),
+    ]
+    before = copy.deepcopy(records)
+    jobs, attempts = transform_jobs(records, "123456789012", "us-east-1")
+    assert records == before
+
+    job = jobs.set_index("job_id")
+    assert job.loc["job-a", "queue"] == "genomics" and job.loc["job-a", "job_definition_name"] == "align"
+    assert job.loc["job-a", "vcpus"] == 2.0 and job.loc["job-a", "memory_mib"] == 4096
+    assert job.loc["job-b", "vcpus"] == 1.0 and job.loc["job-b", "memory_mib"] == 2048  # legacy fields
+    assert job.loc["job-a", "attempt_count"] == 2 and job.loc["job-a", "retry_attempts"] == 2
+    assert job.loc["job-a", "created_at"] == pd.Timestamp("2026-01-01")
+    assert job.loc["job-a", "share_identifier"] == "research"
+    assert job.loc["job-a", "tags"] == {"project": "wgs"}
+    assert job.loc["job-c", "attempt_count"] == 0
+
+    rows = attempts.set_index(["job_id", "attempt"])
+    assert bool(rows.loc[("job-a", 0), "is_spot_reclaim"])
+    assert rows.loc[("job-a", 0), "instance_id"] == "i-0a1b2c3d4e5f67890"
+    assert not bool(rows.loc[("job-a", 0), "is_oom"])
+    assert bool(rows.loc[("job-a", 1), "is_oom"]) and rows.loc[("job-a", 1), "exit_code"] == 137
+    assert "OutOfMemoryError" in rows.loc[("job-a", 1), "reason"]
+    assert not bool(rows.loc[("job-b", 0), "is_oom"]) and not bool(rows.loc[("job-b", 0), "is_spot_reclaim"])
+    assert len(attempts) == 3
+
+
+def test_oom_by_message_alone_and_exit_137_alone() -> None:
+    message_only = {"container": {"exitCode": 1, "reason": "OutOfMemoryError: killed"}, "startedAt": T0}
+    exit_only = {"container": {"exitCode": 137}, "startedAt": T0}
+    _, attempts = transform_jobs([job_record("j", T0, attempts=[message_only, exit_only])], None, "us-east-1")
+    assert attempts["is_oom"].tolist() == [True, True]
+
+
+def test_array_and_multinode_parents_and_children() -> None:
+    parent = job_record(
+        "arr", T0, arrayProperties={"size": 3, "statusSummary": {"SUCCEEDED": 3}}, attempts=[]
+    )
+    child = job_record("arr:1", T0, arrayProperties={"index": 1})
+    node_parent = job_record(
+        "mnp",
+        T0,
+        attempts=[],
+        container=None,
+        nodeProperties={
+            "numNodes": 4,
+            "mainNode": 0,
+            "nodeRangeProperties": [
+                {
+                    "targetNodes": "0:",
+                    "container": {
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": "16"},
+                            {"type": "MEMORY", "value": "65536"},
+                            {"type": "GPU", "value": "1"},
+                        ]
+                    },
+                }
+            ],
+        },
+    )
+    node_child = job_record("mnp#2", T0, nodeDetails={"nodeIndex": 2, "isMainNode": False})
+    fargate = job_record("fg", T0, platformCapabilities=["FARGATE"])
+    jobs, _ = transform_jobs([parent, child, node_parent, node_child, fargate], None, "us-east-1")
+    job = jobs.set_index("job_id")
+    assert job.loc["arr", "array_size"] == 3 and pd.isna(job.loc["arr", "array_parent_id"])
+    assert job.loc["arr:1", "array_parent_id"] == "arr" and job.loc["arr:1", "array_index"] == 1
+    assert pd.isna(job.loc["arr:1", "array_size"])
+    assert job.loc["mnp", "node_count"] == 4 and bool(job.loc["mnp", "is_multinode"])
+    assert job.loc["mnp", "vcpus"] == 16 and job.loc["mnp", "gpus"] == 1
+    assert job.loc["mnp#2", "array_parent_id"] == "mnp" and job.loc["mnp#2", "array_index"] == 2
+    assert bool(job.loc["mnp#2", "is_multinode"])
+    assert job.loc["fg", "platform"] == "FARGATE"
+
+
+def test_catalog_from_recorded_describe_instance_types_with_gpus() -> None:
+    pages = [
+        _fixture("ec2-instance-selector", "DescribeInstanceTypes_t3_micro_and_p3_16xl.json"),
+        _fixture("ec2-instance-selector", "DescribeInstanceTypes_25_instances.json"),
+    ]
+    described = [t for page in pages for t in page["InstanceTypes"]]
+    frame = transform_instance_types(described, "us-east-2").set_index("instance_type")
+    assert frame.loc["p3.16xlarge", "gpus"] == 8
+    assert "V100" in frame.loc["p3.16xlarge", "gpu_model"]
+    assert frame.loc["t3.micro", "memory_mib"] == 1024
+    assert frame.loc["t3.micro", "allocatable_memory_mib"] < 1024
+    assert frame.loc["p3.16xlarge", "family"] == "p3" and frame.loc["p3.16xlarge", "generation"] == "3"
+    offerings = transform_offerings(
+        _fixture("ec2-instance-selector", "DescribeInstanceTypeOfferings_us-east-2a.json")[
+            "InstanceTypeOfferings"
+        ],
+        "us-east-2",
+    )
+    assert len(offerings) > 0 and set(offerings["availability_zone"]) == {"us-east-2a"}
+
+
+def test_price_list_product_gives_the_hourly_on_demand_price() -> None:
+    product = _fixture("ec2-instance-selector", "GetProducts_m5_large.json")
+    frame = transform_price_list([json.dumps(product)], "us-east-1")
+    assert frame.to_dict("records") == [
+        {
+            "region": "us-east-1",
+            "instance_type": "m5.large",
+            "effective_date": pd.Timestamp("2021-02-01"),
+            "price_per_hour": 0.096,
+            "source": "pricing-api",
+        }
+    ]
+
+
+def test_spot_prices_skip_points_at_or_before_each_pair_watermark() -> None:
+    history = json.loads(
+        shared("spot-price-history", "DescribeSpotPriceHistory_m5.large_us-east-1_2021-01.json").read_text()
+    )["SpotPriceHistory"]
+    for record in history:
+        record["Timestamp"] = datetime.fromisoformat(record["Timestamp"])
+    frame, marks = transform_spot_prices(history, "us-east-1", {})
+    assert len(frame) == len(history) and set(frame["availability_zone"]) == {
+        r["AvailabilityZone"] for r in history
+    }
+    again, new_marks = transform_spot_prices(history, "us-east-1", marks)
+    assert again.empty and new_marks == {}
+
+
+def test_keyword_and_family_expansion_uses_the_catalog() -> None:
+    catalog = ["m5.large", "m5.xlarge", "c5.large", "r6g.large", "c4.large"]
+    assert expand_instance_types(["m5", "r6g.large"], catalog) == {"m5.large", "m5.xlarge", "r6g.large"}
+    assert {"c4.large", "c5.large", "m5.large"} <= expand_instance_types(["optimal"], catalog)
+
+
+def test_task_events_become_vcpu_and_memory_samples() -> None:
+    events = [
+        {
+            "timestamp": T0,
+            "message": json.dumps(
+                {
+                    "Type": "Task",
+                    "TaskId": "t1",
+                    "CpuUtilized": 1536.0,
+                    "MemoryUtilized": 700,
+                    "Timestamp": T0,
+                }
+            ),
+        },
+        {"timestamp": T0, "message": json.dumps({"Type": "Container", "TaskId": "t1", "CpuUtilized": 5.0})},
+        {"timestamp": T0, "message": "not json"},
+    ]
+    frame = transform_task_events(events, None)
+    assert sorted(zip(frame["metric"], frame["value"], strict=True)) == [
+        ("cpu_vcpus", 1.5),
+        ("memory_mib", 700.0),
+    ]
+
+
+@pytest.mark.parametrize("instance_type", ["m5.large", "g5.xlarge", "c7g.large"])
+def test_bundled_snapshots_load(instance_type: str) -> None:
+    prices = load_price_snapshot().set_index("instance_type")
+    assert prices.loc[instance_type, "price_per_hour"] > 0
+    assert prices.loc[instance_type, "allocatable_memory_mib"] < prices.loc[instance_type, "memory_mib"]
+    assert prices.loc[instance_type, "arch"] in ("x86_64", "arm64")
+    bands = load_spot_advisor("us-east-1")
+    assert set(bands["band"]) <= {0, 1, 2, 3, 4} and (bands["region"] == "us-east-1").all()

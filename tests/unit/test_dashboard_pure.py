@@ -1,0 +1,190 @@
+"""The dashboard's pure helpers: diffs, realized savings, plan reading, filters, what-if policy, spot
+rates, the apply gate's rules and model cards; and the `batchopt dashboard` command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from optimizer.analysis.cost import IDLE
+from optimizer.cli import cmd_dashboard
+from optimizer.cli.main import main
+from optimizer.config import Settings
+from optimizer.dashboard.auth import apply_disabled_reason, secret_matches
+from optimizer.dashboard.diff import MISSING, field_changes, unified_diff
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn
+from optimizer.dashboard.health_view import load_model_cards, model_card_rows
+from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+from optimizer.dashboard.realized import realized_savings
+from optimizer.dashboard.spot_view import reclaim_rates
+from optimizer.dashboard.what_if_model import compare, with_policy
+from tests.dashboard_helpers import fleet_documents
+
+CE = "arn:aws:batch:eu-west-1:111122223333:compute-environment/spot"
+
+
+def test_field_changes_flatten_nested_values_and_put_changes_first() -> None:
+    rows = field_changes(
+        {"instance_types": ["m5.large"], "scaling": {"max": 64, "min": 0}},
+        {"instance_types": ["m5.large", "m6i.large"], "scaling": {"max": 64, "min": 0}, "bid": 80},
+    )
+    assert [(r.field, r.changed) for r in rows] == [
+        ("bid", True),
+        ("instance_types", True),
+        ("scaling.max", False),
+        ("scaling.min", False),
+    ]
+    assert rows[0].current == MISSING and rows[0].proposed == "80"
+
+
+def test_unified_diff_shows_removed_and_added_lines() -> None:
+    text = unified_diff({"max_vcpus": 64}, {"max_vcpus": 32})
+    assert '-  "max_vcpus": 64' in text and '+  "max_vcpus": 32' in text
+    assert unified_diff({"a": 1}, {"a": 1}) == ""
+
+
+def _ce_days(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(pd.Timestamp(day), CE, queue, usd, vh) for day, queue, usd, vh in rows],
+        columns=["day", "compute_environment_arn", "queue", "total_usd", "vcpu_hours"],
+    )
+
+
+def test_realized_savings_compare_cost_per_busy_vcpu_hour_and_scale_by_work_after() -> None:
+    changes = pd.DataFrame({"compute_environment_arn": [CE], "applied_at": [datetime(2026, 11, 10, 15)]})
+    days = _ce_days(
+        [
+            ("2026-11-08", "q", 100.0, 100.0),  # before: 100 USD for 100 busy vCPU-h ...
+            ("2026-11-09", IDLE, 20.0, 50.0),  # ... plus 20 idle: 1.2 USD per busy vCPU-h
+            ("2026-11-10", "q", 999.0, 1.0),  # the day of the change counts on neither side
+            ("2026-11-11", "q", 80.0, 100.0),  # after: 0.8 USD per busy vCPU-h, 100 per day
+        ]
+    )
+    result = realized_savings(changes, days)
+    assert result.changes == 1 and result.pending == 0
+    assert result.monthly_usd == pytest.approx((1.2 - 0.8) * 100.0 * 30)
+
+
+def test_a_change_without_a_full_day_after_it_is_pending() -> None:
+    changes = pd.DataFrame({"compute_environment_arn": [CE], "applied_at": [datetime(2026, 11, 10, 15)]})
+    result = realized_savings(
+        changes, _ce_days([("2026-11-09", "q", 10.0, 10.0), ("2026-11-10", "q", 5.0, 5.0)])
+    )
+    assert (result.changes, result.pending, result.monthly_usd) == (0, 1, 0.0)
+    assert "1 waiting for data" in result.explanation
+
+
+def test_plan_usage_prices_every_bin_from_the_problem() -> None:
+    problem, plan = fleet_documents()
+    usage = plan_usage(problem, plan)
+    assert usage["cost_usd"].sum() == pytest.approx(2 * 0.08 + 0.08 + 0.096)
+    mix = mix_by_offering(usage, 3600).set_index("instance_type")
+    assert mix.loc["m5.xlarge", "instance_hours"] == 3 and mix.loc["m5.large", "instance_hours"] == 1
+    half_hour = {**problem, "bucket_seconds": 1800}
+    assert plan_usage(half_hour, plan)["cost_usd"].sum() == pytest.approx(usage["cost_usd"].sum() / 2)
+
+
+def test_ce_filters_by_account_and_region_from_the_arn() -> None:
+    other = "arn:aws:batch:us-east-1:999999999999:compute-environment/od"
+    assert parse_ce_arn(CE) == ("eu-west-1", "111122223333")
+    assert parse_ce_arn("(none)") == ("", "")
+    assert ce_arns_matching([CE, other], [], [], []) is None
+    assert ce_arns_matching([CE, other], [], ["999999999999"], []) == [other]
+    assert ce_arns_matching([CE, other], [CE], [], ["us-east-1"]) == []
+
+
+def test_what_if_policy_overrides_and_headroom_round_up_without_touching_the_original() -> None:
+    problem, plan = fleet_documents()
+    changed = with_policy(problem, {"max_spot_share": 0.25, "max_instance_types": None}, headroom=0.2)
+    assert changed["policy"]["max_spot_share"] == 0.25
+    assert changed["policy"]["max_instance_types"] is None  # None keeps the stored value
+    assert changed["demand"]["s1"] == [5, 3]  # ceil(4 * 1.2), ceil(2 * 1.2)
+    assert problem["demand"]["s1"] == [4, 2] and problem["policy"]["max_spot_share"] == 1.0
+    assert with_policy(problem, {}, headroom=0.5)["demand"]["s1"] == [6, 3]
+    with pytest.raises(ValueError, match="unknown field"):
+        with_policy(problem, {"spot": 1})
+    assert {r["measure"] for r in compare(plan, plan)} >= {"cost (USD)", "lower bound (USD)", "gap"}
+
+
+def test_reclaim_rates_count_instances_per_spot_instance_hour() -> None:
+    reclaims = pd.DataFrame(
+        {
+            "region": ["r", "r"],
+            "instance_type": ["m5.large", "m5.large"],
+            "availability_zone": ["ra", "rb"],
+            "reclaimed_attempts": [5, 1],
+            "instances": [2, 1],
+            "hours_lost": [3.0, 1.0],
+        }
+    )
+    hours = pd.DataFrame(
+        {"region": ["r"], "instance_type": ["m5.large"], "instances": [40], "hours": [1500.0]}
+    )
+    row = reclaim_rates(reclaims, hours).iloc[0]
+    assert (row["reclaimed_instances"], row["reclaimed_attempts"], row["hours_lost"]) == (3, 6, 4.0)
+    assert row["reclaims_per_1000h"] == pytest.approx(2.0)
+
+
+def test_the_apply_gate_needs_the_switch_and_a_sign_in_method() -> None:
+    assert "apply.enabled" in apply_disabled_reason(Settings())
+    enabled = Settings(apply={"enabled": True})
+    assert "No sign-in" in apply_disabled_reason(enabled)
+    assert apply_disabled_reason(Settings(apply={"enabled": True, "shared_secret": SecretStr("x")})) is None
+    assert (
+        apply_disabled_reason(Settings(apply={"enabled": True}, dashboard={"oidc_provider": "google"}))
+        is None
+    )
+    assert secret_matches("s3cret", "s3cret") and not secret_matches("s3cre", "s3cret")
+    assert secret_matches("pässword", "pässword")
+
+
+def test_model_cards_are_read_and_broken_ones_reported(tmp_path: Path) -> None:
+    (tmp_path / "forecast.card.json").write_text(
+        json.dumps({"name": "f", "metrics": {"mae": 2.0, "vs": {"naive": 3}}})
+    )
+    (tmp_path / "broken.card.json").write_text("{not json")
+    (tmp_path / "forecast.joblib").write_bytes(b"\x80")
+    cards = load_model_cards(tmp_path)
+    assert [c["_file"] for c in cards] == ["broken.card.json", "forecast.card.json"]
+    rows = model_card_rows(cards).set_index("file")
+    assert rows.loc["forecast.card.json", "metric: mae"] == 2.0
+    assert rows.loc["forecast.card.json", "metric: vs.naive"] == 3
+    assert "broken.card.json" in rows.loc["broken.card.json", "error"]
+    assert load_model_cards(tmp_path / "missing") == []
+
+
+def test_dashboard_command_binds_localhost_by_default_and_headless(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cmd_dashboard.subprocess, "call", lambda cmd, env: calls.append(cmd) or 0)
+    assert main(["dashboard"]) == 0
+    command = calls[-1]
+    assert command[1:4] == ["-m", "streamlit", "run"] and Path(command[4]).is_file()
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert command[command.index("--server.port") + 1] == "8501"
+    assert command[command.index("--server.headless") + 1] == "true"
+    assert command[command.index("--browser.gatherUsageStats") + 1] == "false"
+    monkeypatch.setenv("BATCHOPT_DASHBOARD__PORT", "9000")
+    assert main(["dashboard", "--host", "0.0.0.0"]) == 0
+    assert calls[-1][calls[-1].index("--server.address") + 1] == "0.0.0.0"
+    assert calls[-1][calls[-1].index("--server.port") + 1] == "9000"
+
+
+def test_dashboard_command_refuses_a_bad_port_and_an_unmigrated_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", "--port", "70000"])
+    assert exit_info.value.code == 2 and "between 1 and 65535" in capsys.readouterr().err
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    monkeypatch.setattr(cmd_dashboard.subprocess, "call", lambda cmd, env: pytest.fail("must not start"))
+    assert main(["dashboard"]) == 2
+    assert "batchopt db upgrade" in capsys.readouterr().err
