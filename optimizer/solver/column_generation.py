@@ -128,10 +128,15 @@ def _price(
     deadline: float,
     clock: Callable[[], float],
     fallback: np.ndarray | None = None,
+    cache: dict[int, tuple[bytes, np.ndarray]] | None = None,
 ) -> tuple[list[int], np.ndarray | None, bool, int]:
     """Solve the pricing knapsacks. Returns new pattern ids; per (o, u) a lower bound on the reduced
     cost per bin-hour (exact where priced, `fallback` for classes the deadline left unpriced, None
-    without a fallback); whether every class was priced; and the number of knapsacks solved."""
+    without a fallback); whether every class was priced; and the number of knapsacks solved.
+
+    `cache` (exact pricing only) keeps each class's result keyed by its dual values: a class whose
+    duals did not move since it was last priced exactly has the same answer, and its patterns are
+    already in the pool."""
     o_count = len(prep.offerings)
     u_count = prep.n_classes
     best_rc: np.ndarray | None = np.zeros((o_count, u_count))
@@ -146,6 +151,13 @@ def _price(
             return new, best_rc, False, calls
         base = duals.item_value[:, u]
         limits = prep.demand[:, u]
+        key = b""
+        if exact and cache is not None and best_rc is not None:
+            key = np.concatenate([base, duals.spot_item_adjust, duals.offering_cost]).round(12).tobytes()
+            hit = cache.get(u)
+            if hit is not None and hit[0] == key:
+                best_rc[:, u] = hit[1]
+                continue
         for spot_flag in (False, True):
             offerings = np.flatnonzero(prep.spot == spot_flag)
             if offerings.size == 0:
@@ -163,22 +175,37 @@ def _price(
                 calls += 1
                 new.extend(_greedy_patterns(prep, pool, offerings, comp, vals, limits, cost, ub))
                 continue
-            for j in np.flatnonzero(ub > cost + RC_EPS):
+            assert best_rc is not None
+            # Offerings in decreasing order of their optimistic value/cost ratio; once that ratio is
+            # below the best exact one found, no later offering can set the bound or price out, so
+            # they keep the optimistic (still valid) reduced cost and are not solved.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(cost > 0, ub / cost, np.inf)
+            candidates = np.flatnonzero(ub > cost + RC_EPS)
+            candidates = candidates[np.argsort(-ratio[candidates], kind="stable")]
+            best_rc[offerings[candidates], u] = cost[candidates] - ub[candidates]
+            best_ratio = 1.0
+            for j in candidates:
+                if ratio[j] <= best_ratio + 1e-12:
+                    break
                 o = int(offerings[j])
                 items = np.flatnonzero(comp[j])
                 calls += 1
                 packing = best_packing(
                     vals[items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=node_limit
                 )
-                value = packing.upper_bound if exact else packing.value
-                assert best_rc is not None
-                best_rc[o, u] = min(best_rc[o, u], float(cost[j]) - value)
+                value = packing.upper_bound
+                best_rc[o, u] = float(cost[j]) - value
+                if cost[j] > 0:
+                    best_ratio = max(best_ratio, value / float(cost[j]))
                 if packing.value > float(cost[j]) + RC_EPS:
                     counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
                     counts[items] = packing.counts
                     pid, added = pool.add(o, counts)
                     if added:
                         new.append(pid)
+        if key and best_rc is not None and cache is not None:
+            cache[u] = (key, best_rc[:, u].copy())
     return new, best_rc, True, calls
 
 
@@ -256,6 +283,7 @@ def column_generation(
     ).reshape(len(prep.offerings), prep.n_classes)
     best_bound = 0.0
     exact_from = clock() + EXACT_SHARE * max(deadline - clock(), 0.0)
+    cache: dict[int, tuple[bytes, np.ndarray]] = {}
     pricing_calls = 0
     rounds = 0
     converged = False
@@ -288,7 +316,7 @@ def column_generation(
                     added = _add_negative_pairs(prep, pool, duals, pairs)
             if added == 0 and clock() < deadline:
                 new, best_rc, complete, calls = _price(
-                    prep, pool, duals, exact=True, deadline=deadline, clock=clock, fallback=rough
+                    prep, pool, duals, exact=True, deadline=deadline, clock=clock, fallback=rough, cache=cache
                 )
                 pricing_calls += calls
                 if best_rc is not None:

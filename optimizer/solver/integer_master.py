@@ -9,6 +9,7 @@ among the generated columns.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,10 @@ class IntegerOutcome:
 
 
 def solve_integer_master(
-    prep: Prepared, cols: Columns, *, time_limit: float, relative_gap: float
+    prep: Prepared, cols: Columns, *, deadline: float, clock: Callable[[], float], relative_gap: float
 ) -> IntegerOutcome:
+    """Solve within `deadline` (on `clock`): HiGHS gets what is left after the model is built, less
+    a margin because it checks its clock only between nodes and overshoots on hard models."""
     system = build_master(prep, cols, with_selection=True)
     model = mathopt.Model(name="fleet_mix")
     variables = [
@@ -48,7 +51,7 @@ def solve_integer_master(
         mathopt.LinearSum(variables[j] * c for j, c in enumerate(system.cost.tolist()) if c != 0.0)
     )
     params = mathopt.SolveParameters(
-        time_limit=dt.timedelta(seconds=max(0.05, time_limit)),
+        time_limit=dt.timedelta(seconds=max(0.05, 0.8 * (deadline - clock()))),
         relative_gap_tolerance=relative_gap,
     )
     result = mathopt.solve(model, mathopt.SolverType.HIGHS, params=params)

@@ -152,6 +152,11 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         heuristic.status = "FEASIBLE"
         if not _policy_violations(problem, heuristic):
             incumbent = heuristic
+        elif problem.policy.max_spot_share is not None or problem.policy.diversification:
+            # An all-on-demand fleet meets every spot limit: a safe (dear) incumbent to improve on.
+            on_demand = cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot])
+            if on_demand.has_solution and not _policy_violations(problem, on_demand):
+                incumbent = on_demand
     lp = column_generation(prep, pool, pairs, deadline=start + LP_TIME_SHARE * limit, clock=clock)
     lp_seconds = clock() - start
     bound = lp.lower_bound
@@ -185,10 +190,8 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             slack = incumbent.objective_usd - bound
             keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
             cols = _subset(cols, keep)
-        remaining = start + limit * 0.95 - clock()
-        # HiGHS checks its clock between nodes and overshoots on hard models: leave it headroom.
         mip = solve_integer_master(
-            prep, cols, time_limit=max(0.7 * remaining, 0.1), relative_gap=gap_target / 4
+            prep, cols, deadline=start + 0.95 * limit, clock=clock, relative_gap=gap_target / 4
         )
         mip_status = mip.status
         if mip.status == "SOLVED":
