@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,31 +101,15 @@ def _write_json(path: str, document: Any) -> None:
 
 
 def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
-    import pandas as pd
-    from sqlalchemy import func, select
+    from optimizer.fleet_plans import problem_for_queue
 
-    from optimizer.solver.build import build_problem_from_frames
-    from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
-    from optimizer.store.schema import instance_types, jobs, ondemand_prices
-
-    engine = ctx.engine
-    latest = read_frame(
-        engine,
-        select(func.max(jobs.c.created_at)).where(jobs.c.dataset == args.dataset, jobs.c.queue == args.queue),
-    ).iloc[0, 0]
-    if latest is None or pd.isna(latest):
-        raise InputError(f"--queue {args.queue}: no jobs in dataset {args.dataset!r}")
-    since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=args.days)
-    history = jobs_frame(engine, dataset=args.dataset, since=since, queues=[args.queue])
-    types = read_frame(engine, select(instance_types).where(instance_types.c.region == args.region))
-    prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == args.region))
-    if types.empty or prices.empty:
-        raise InputError(
-            f"the store has no instance catalogue or prices for {args.region}: run the collectors"
-        )
-    bands = interruption_bands_frame(engine, args.region)
-    return build_problem_from_frames(
-        history, types, prices, bands, Policy(), region=args.region, bucket_seconds=args.bucket_seconds
+    return problem_for_queue(
+        ctx.engine,
+        args.queue,
+        region=args.region,
+        days=args.days,
+        dataset=args.dataset,
+        bucket_seconds=args.bucket_seconds,
     )
 
 
@@ -167,6 +151,13 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         doc["solve_seconds"] = round(time.monotonic() - started, 3)
     if args.environments_out:
         _write_json(args.environments_out, recommend_environments(problem, plan, args.queue or "optimized"))
+    if args.queue:
+        from optimizer.fleet_plans import save_fleet_plan
+
+        plan_id = save_fleet_plan(
+            ctx.engine, args.queue, problem, plan, now=datetime.now(UTC).replace(tzinfo=None)
+        )
+        print(f"stored as fleet plan {plan_id} for queue {args.queue} (dashboard: Fleet mix, What-if)")
     print(_summary(doc))
     if plan.selected:
         print("selected: " + ", ".join(plan.selected))

@@ -15,22 +15,21 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine
 
 from optimizer.demo.estate import Estate
+from optimizer.errors import InputError
+from optimizer.fleet_plans import problem_for_queue, save_fleet_plan
 from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.simulate import Catalog, parse_config, replay
-from optimizer.solver.build import build_problem_from_frames
 from optimizer.solver.compute_environments import EnvironmentSettings, recommend_environments
 from optimizer.solver.plan import Plan, plan_to_dict
-from optimizer.solver.problem import Policy, Problem, problem_to_dict
+from optimizer.solver.problem import Policy
 from optimizer.solver.solve import solve
-from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
-from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, instance_types, jobs, ondemand_prices
 
 
 @dataclass(frozen=True)
@@ -49,49 +48,20 @@ class QueuePlan:
     monthly_savings_usd: float | None = None
 
 
-def queue_problem(engine: Engine, queue: str, region: str, days: float, policy: Policy) -> Problem | None:
-    """The queue's problem from the store (as `batchopt optimize --queue`), None without jobs."""
-    latest = read_frame(
-        engine,
-        select(func.max(jobs.c.created_at)).where(jobs.c.dataset == COLLECTED_DATASET, jobs.c.queue == queue),
-    ).iloc[0, 0]
-    if latest is None or pd.isna(latest):
-        return None
-    since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=days)
-    history = jobs_frame(engine, dataset=COLLECTED_DATASET, since=since, queues=[queue])
-    types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
-    prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == region))
-    bands = interruption_bands_frame(engine, region)
-    return build_problem_from_frames(history, types, prices, bands, policy, region=region)
-
-
 def optimize_queues(
     engine: Engine, estate: Estate, policy: Policy, *, days: float, now: datetime
 ) -> list[QueuePlan]:
     """Solve every queue of the estate, store each plan, and derive its compute environments."""
     results = []
     for spec in estate.specs:
-        problem = queue_problem(engine, spec.queue, estate.region, days, policy)
-        if problem is None:
-            continue
+        try:
+            problem = problem_for_queue(engine, spec.queue, region=estate.region, days=days, policy=policy)
+        except InputError:
+            continue  # a queue without history has nothing to optimize
         started = time.monotonic()
         plan: Plan = solve(problem, clock=time.monotonic)
         plan = replace(plan, solve_seconds=time.monotonic() - started)
-        with engine.begin() as conn:
-            conn.execute(
-                insert(fleet_plans).values(
-                    scope=spec.queue,
-                    created_at=now,
-                    status=plan.status,
-                    cost_usd=plan.cost_usd,
-                    objective_usd=plan.objective_usd,
-                    lower_bound_usd=plan.lower_bound_usd,
-                    gap=plan.gap,
-                    solve_seconds=plan.solve_seconds,
-                    problem=problem_to_dict(problem),
-                    plan=plan_to_dict(plan),
-                )
-            )
+        save_fleet_plan(engine, spec.queue, problem, plan, now=now)
         settings = EnvironmentSettings(
             name_prefix=f"{spec.queue}-optimized",
             subnets=tuple(estate.subnets),

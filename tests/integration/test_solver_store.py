@@ -107,4 +107,22 @@ def test_unknown_queue_is_a_clear_error(
     _fill(sqlite_engine)
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
     assert main(["optimize", "--queue", "nope"]) == 2
-    assert "--queue nope: no jobs" in capsys.readouterr().err
+    assert "queue nope: no jobs in dataset" in capsys.readouterr().err
+
+
+def test_queue_plans_are_stored_for_the_dashboard(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from sqlalchemy import select
+
+    from optimizer.store.schema import fleet_plans
+
+    _fill(sqlite_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
+    queue = "etl"
+    assert main(["optimize", "--queue", queue]) == 0
+    with sqlite_engine.connect() as conn:
+        [row] = conn.execute(select(fleet_plans)).all()
+    assert row.scope == queue and row.plan["status"] == row.status
+    assert row.problem["schema"] == "batchopt.problem/v1"
+    assert f"fleet plan {row.id}" in capsys.readouterr().out

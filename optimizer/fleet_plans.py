@@ -1,0 +1,68 @@
+"""Fleet-mix problems built from the store for one queue, and solver plans kept in `fleet_plans`.
+
+The glue between the store and the pure solver, shared by `batchopt optimize --queue`, the demo and
+the dashboard's what-if page (which re-solves the stored problems), so all three see the same
+problem for the same queue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, func, insert, select
+
+from optimizer.errors import InputError
+from optimizer.solver.build import build_problem_from_frames
+from optimizer.solver.plan import Plan, plan_to_dict
+from optimizer.solver.problem import Policy, Problem, problem_to_dict
+from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
+from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, instance_types, jobs, ondemand_prices
+
+
+def problem_for_queue(
+    engine: Engine,
+    queue: str,
+    *,
+    region: str,
+    days: float,
+    policy: Policy | None = None,
+    dataset: str = COLLECTED_DATASET,
+    bucket_seconds: float = 3600.0,
+) -> Problem:
+    """The queue's last `days` of jobs (up to its newest job) against the region's catalogue."""
+    latest = read_frame(
+        engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
+    ).iloc[0, 0]
+    if latest is None or pd.isna(latest):
+        raise InputError(f"queue {queue}: no jobs in dataset {dataset!r}")
+    since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=days)
+    history = jobs_frame(engine, dataset=dataset, since=since, queues=[queue])
+    types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
+    prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == region))
+    if types.empty or prices.empty:
+        raise InputError(f"the store has no instance catalogue or prices for {region}: run the collectors")
+    bands = interruption_bands_frame(engine, region)
+    return build_problem_from_frames(
+        history, types, prices, bands, policy or Policy(), region=region, bucket_seconds=bucket_seconds
+    )
+
+
+def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:
+    """Keep a solved plan with its problem (the dashboard's fleet-mix and what-if pages read them)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert(fleet_plans).values(
+                scope=scope,
+                created_at=now,
+                status=plan.status,
+                cost_usd=plan.cost_usd,
+                objective_usd=plan.objective_usd,
+                lower_bound_usd=plan.lower_bound_usd,
+                gap=plan.gap,
+                solve_seconds=plan.solve_seconds,
+                problem=problem_to_dict(problem),
+                plan=plan_to_dict(plan),
+            )
+        )
+        return int(result.inserted_primary_key[0])
