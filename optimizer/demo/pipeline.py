@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -140,6 +141,10 @@ def demo_settings(
             "collection": settings.collection.model_copy(update={"initial_lookback_days": days + 1}),
         }
     )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def require_empty_history(engine: Engine, database_url: str) -> None:
@@ -403,11 +408,14 @@ class DemoRun:
             "Ctrl-C stops the dashboard and the emulator.",
             highlight=False,
         )
+        # `kill`/`docker stop` send SIGTERM: treat it like Ctrl-C so the dashboard is not orphaned.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             return process.wait()
         except KeyboardInterrupt:
             return 0
         finally:
+            signal.signal(signal.SIGTERM, previous)
             if process.poll() is None:
                 process.terminate()
                 try:
