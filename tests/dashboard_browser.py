@@ -18,17 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from optimizer.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = DEBIAN_CHROMIUM
 TITLE = '[data-testid="stMain"] h1'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 """Streamlit marks its root with the script's run state; `notRunning` once a run has finished."""

@@ -7,28 +7,8 @@ for a PDF is a clear configuration error and the other formats are unaffected.
 
 from __future__ import annotations
 
-import shutil
-
+from optimizer.browser import CHROMIUM_ARGS, find_chromium
 from optimizer.errors import ConfigError
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def find_chromium() -> str | None:
-    """A system Chromium if there is one (else Playwright's own browser is tried)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def html_to_pdf(html: str, chromium_path: str | None = None) -> bytes:

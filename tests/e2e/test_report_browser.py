@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import Engine
 
+from optimizer.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
 from optimizer.report.build import build_weekly_report
 from optimizer.report.load import load_report_inputs
 from optimizer.report.render import render_all
@@ -19,16 +20,7 @@ from tests.data_paths import REPO_ROOT
 from tests.report_helpers import seed_estate
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = DEBIAN_CHROMIUM
 
 
 class _Tags(HTMLParser):
