@@ -188,6 +188,8 @@ def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
                 [strip(d) for d in deps] if isinstance(deps, list) else [] for deps in frame["depends_on"]
             ],
             "retry_strategy": frame["retry_strategy"].tolist(),
+            # Lets a replay edit one definition's requests (right-sizing, `simulate --resize`).
+            "job_definition_name": frame["job_definition_name"].tolist(),
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

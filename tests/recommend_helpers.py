@@ -225,6 +225,9 @@ def canonical(job_rows: pd.DataFrame) -> pd.DataFrame:
             "status": np.where(job_rows["status"] == "FAILED", "FAILED", "SUCCEEDED"),
             "depends_on": [[] for _ in range(len(job_rows))],
             "retry_strategy": job_rows["retry_strategy"].tolist(),
+            "job_definition_name": job_rows["job_definition_name"].tolist()
+            if "job_definition_name" in job_rows
+            else None,
         }
     )
     return frame.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

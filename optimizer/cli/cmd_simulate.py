@@ -70,6 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spot-advisor", metavar="JSON", help="Spot Advisor feed (default: store, else bundled)")
     p.add_argument("--region", default="us-east-1", help="region of the prices (default %(default)s)")
     p.add_argument(
+        "--resize",
+        metavar="NAME:memory_mib=MIB[,vcpus=N]",
+        action="append",
+        default=[],
+        help="with --dataset: replay the jobs of job definition NAME with these requests "
+        "(what a right-sizing revision changes); repeatable",
+    )
+    p.add_argument(
         "--save-dataset",
         metavar="NAME",
         help="also store the replay (jobs, attempts, instances) as dataset NAME (single --config only)",
@@ -252,6 +260,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     if args.save_dataset and len(args.replay_configs) > 1:
         raise UserError("--save-dataset stores one replay: give a single --config")
+    if args.resize and not args.dataset:
+        raise UserError("--resize needs --dataset (trace files carry no job definitions)")
     if args.trace:
         if not args.trace_format:
             raise InputError("--trace needs --format (swf, alibaba-gpu, batch-json or csv)")
@@ -263,6 +273,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
         jobs, start = load_dataset(ctx.engine, args.dataset)
         history = f"dataset {args.dataset}"
+        if args.resize:
+            from optimizer.simulate.resize import parse_resize, resize_definitions
+
+            jobs, changed = resize_definitions(jobs, dict(parse_resize(r) for r in args.resize))
+            history += f" ({changed:,} jobs resized: {'; '.join(args.resize)})"
         catalog = _catalog(args, ctx)
     configs = []
     for path in args.replay_configs:

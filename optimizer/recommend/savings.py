@@ -16,6 +16,7 @@ import pandas as pd
 
 from optimizer.errors import ConfigError
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
+from optimizer.simulate.resize import format_resize, resize_definitions
 
 DAYS_PER_MONTH = 30.0
 MIN_WINDOW_DAYS = 1.0
@@ -88,20 +89,25 @@ class ReplayBaseline:
         return self._current
 
     def compare(
-        self, proposed_document: dict[str, Any], *, proposed_jobs: pd.DataFrame | None = None
+        self, proposed_document: dict[str, Any], *, resize: tuple[str, dict[str, float]] | None = None
     ) -> Comparison | None:
         """Replay `proposed_document` (optionally on edited jobs); None when it cannot be replayed.
 
-        `proposed_jobs` models job-request changes (right-sizing) that a configuration document
-        cannot express; the evidence then says the figure needs those edited requests too.
+        `resize` = (job definition, new requests) models a right-sizing revision, which a
+        configuration document cannot express: the proposed replay runs the same configuration on
+        the history with that definition's jobs edited (`batchopt simulate --resize` does the same).
         """
         try:
             current = self.current().summary
+            proposed_jobs = None
+            if resize is not None:
+                proposed_jobs, _ = resize_definitions(self.jobs, {resize[0]: resize[1]})
             proposed = self._run(proposed_document, proposed_jobs).summary
         except ConfigError:
             return None  # the engine logs why the current estate cannot be replayed
         diff = float(current["total_cost_usd"]) - float(proposed["total_cost_usd"])
         monthly = diff * DAYS_PER_MONTH / self.window_days
+        base = f"batchopt simulate --dataset {self.dataset} --seed {self.seed} --region {self.catalog.region}"
         evidence: dict[str, Any] = {
             "dataset": self.dataset,
             "seed": self.seed,
@@ -111,17 +117,19 @@ class ReplayBaseline:
             "proposed_cost_usd": proposed["total_cost_usd"],
             "current_config": self.current_document,
             "proposed_config": proposed_document,
-            "command": (
-                f"batchopt simulate --dataset {self.dataset} --config current.json"
-                f" --config proposed.json --seed {self.seed} --region {self.catalog.region}"
-            ),
+            "command": f"{base} --config current.json --config proposed.json",
             "current_summary": {k: current[k] for k in _SUMMARY_KEYS if k in current},
             "proposed_summary": {k: proposed[k] for k in _SUMMARY_KEYS if k in proposed},
         }
-        if proposed_jobs is not None:
+        if resize is not None:
+            # Two runs of the same configuration: as the history is, and with the revision's requests.
+            evidence["commands"] = [
+                f"{base} --config current.json",
+                f"{base} --config current.json --resize {format_resize(*resize)}",
+            ]
             evidence["command"] = None
             evidence["note"] = (
-                "the proposed replay also changes the jobs' requests (new job-definition revision),"
-                " which a configuration document cannot express; `jobs_changed` lists the change"
+                "the proposed replay changes the jobs' requests (a new job-definition revision), not the"
+                " configuration: run both commands and compare their total cost"
             )
         return Comparison(current, proposed, monthly, evidence)

@@ -185,31 +185,30 @@ def test_recommend_refresh_cli(
     assert {item["strategy"] for item in listed} >= {"spot-adoption", "ce-scaling"}
 
 
-def test_rightsizing_savings_reproduce_with_the_edited_jobs(
+def test_rightsizing_savings_reproduce_with_batchopt_simulate_resize(
     seeded: tuple[Engine, list[Recommendation]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Right-sizing changes the jobs, not the configuration: replaying the stored dataset with the
-    definition's jobs carrying the new requests gives the recorded proposed cost."""
-    from optimizer.datasets import load_dataset
-    from optimizer.recommend.inputs import replay_catalog
-    from optimizer.simulate import parse_config, replay
-
+    """Right-sizing changes the jobs, not the configuration: its evidence names two `batchopt
+    simulate` runs (as is, and `--resize` with the new requests) whose totals are the recorded costs."""
     engine, recs = seeded
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     rec = next(r for r in recs if r.strategy == "job-definition-rightsizing")
     evidence = rec.evidence["replay"]
-    change = evidence["jobs_changed"]
-    jobs, _ = load_dataset(engine, evidence["dataset"])
-    names = jobs["job_name"].str.rsplit("-", n=1).str[0]
-    edited = jobs.copy()
-    mask = names == change["job_definition"]
-    assert int(mask.sum()) == change["jobs"]
-    edited.loc[mask, "memory_mib"] = float(change["memory_mib"])
-    edited.loc[mask, "vcpus"] = float(change["vcpus"])
-    catalog = replay_catalog(engine, rec.region or "us-east-1")
-    assert catalog is not None
-    config = parse_config(evidence["current_config"], catalog)
-    assert replay(jobs, config).summary["total_cost_usd"] == pytest.approx(evidence["current_cost_usd"])
-    assert replay(edited, config).summary["total_cost_usd"] == pytest.approx(evidence["proposed_cost_usd"])
+    assert evidence["command"] is None and len(evidence["commands"]) == 2
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps(evidence["current_config"]))
+    totals = []
+    for n, command in enumerate(evidence["commands"]):
+        out = tmp_path / f"out{n}.json"
+        args = [str(current) if a == "current.json" else a for a in command.split()[1:]]
+        assert main([*args, "--out", str(out)]) == 0
+        totals.append(json.loads(out.read_text())["total_cost_usd"])
+    assert totals[0] == pytest.approx(evidence["current_cost_usd"], abs=1e-6)
+    assert totals[1] == pytest.approx(evidence["proposed_cost_usd"], abs=1e-6)
+    monthly = (totals[0] - totals[1]) * 30 / evidence["window_days"]
+    assert rec.monthly_savings_usd == pytest.approx(monthly, abs=0.01)
 
 
 @pytest.mark.postgres

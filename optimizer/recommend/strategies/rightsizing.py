@@ -164,15 +164,14 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
             return None
         new_memory = int(proposed.get("memory_mib", memory))
         new_vcpus = float(proposed.get("vcpus", vcpus))
-        job_ids = self._history_ids(inputs, name)
         history = inputs.baseline.jobs
-        edited = history.copy()
-        mask = edited["job_id"].isin(job_ids)
+        mask = history["job_definition_name"] == name
         if not mask.any():
             return None
-        edited.loc[mask, "memory_mib"] = float(new_memory)
-        edited.loc[mask, "vcpus"] = new_vcpus
-        comparison = inputs.baseline.compare(inputs.baseline.current_document, proposed_jobs=edited)
+        changed_requests = {k: float(v) for k, v in proposed.items() if k in ("memory_mib", "vcpus")}
+        comparison = inputs.baseline.compare(
+            inputs.baseline.current_document, resize=(name, changed_requests)
+        )
         if comparison is None:
             return None
         raising = new_memory > memory
@@ -245,9 +244,3 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
             account_id=account_of(item["jobDefinitionArn"]),
             region=inputs.region,
         )
-
-    @staticmethod
-    def _history_ids(inputs: RecommendInputs, name: str) -> set[str]:
-        prefix = f"{inputs.dataset}:"
-        ids = inputs.jobs.loc[inputs.jobs["job_definition_name"] == name, "job_id"].astype(str)
-        return {i[len(prefix) :] if i.startswith(prefix) else i for i in ids}
