@@ -44,6 +44,8 @@ class LpOutcome:
     reduced_costs: np.ndarray  # per column
     iterations: int
     pricing_calls: int
+    item_value: np.ndarray  # (S, U) final duals per job and bin-hour (a warm guess for exact solves)
+    class_bounds: np.ndarray | None  # (U,) proven LP bound per class; None when rows couple classes
 
 
 @dataclass
@@ -374,6 +376,8 @@ def column_generation(
                 reduced_costs=np.asarray(rc_cols),
                 iterations=rounds,
                 pricing_calls=pricing_calls,
+                item_value=duals.item_value,
+                class_bounds=class_best if separable else None,
             )
 
 
