@@ -63,9 +63,11 @@ def enumerate_maximal(
     *,
     max_patterns: int,
     node_budget: int,
+    out_of_time: Callable[[], bool] = lambda: False,
 ) -> tuple[list[np.ndarray], int] | None:
     """All maximal packings (no item under its limit still fits) worth at least `min_value`, and
-    the nodes used; None when more than `max_patterns` exist or `node_budget` nodes do not suffice.
+    the nodes used; None when more than `max_patterns` exist, `node_budget` nodes do not suffice
+    or `out_of_time()` turns true (checked every few thousand nodes).
     `values` may be zero for some items: they still count for maximality."""
     n = len(values)
     vals = np.maximum(values.astype(float), 0.0).tolist()
@@ -91,7 +93,7 @@ def enumerate_maximal(
     def dfs(i: int, rem: list[float], value: float) -> None:
         nonlocal nodes, failed
         nodes += 1
-        if nodes > node_budget or failed:
+        if nodes > node_budget or failed or (nodes % 4096 == 0 and out_of_time()):
             failed = True
             return
         if value + tail[i] < target:
@@ -158,6 +160,7 @@ def solve_class(
             min_value,
             max_patterns=MAX_PATTERNS_PER_CLASS - len(pattern_counts),
             node_budget=budget,
+            out_of_time=lambda: clock() >= deadline,
         )
         if got is None or clock() >= deadline:
             return None
