@@ -44,6 +44,8 @@ class LpOutcome:
     reduced_costs: np.ndarray  # per column
     iterations: int
     pricing_calls: int
+    item_value: np.ndarray  # (S, U) final duals per job and bin-hour (a warm guess for exact solves)
+    class_bounds: np.ndarray | None  # (U,) proven LP bound per class; None when rows couple classes
 
 
 @dataclass
@@ -129,6 +131,7 @@ def _price(
     clock: Callable[[], float],
     fallback: np.ndarray | None = None,
     cache: dict[int, tuple[bytes, np.ndarray]] | None = None,
+    settled: np.ndarray | None = None,
 ) -> tuple[list[int], np.ndarray | None, bool, int]:
     """Solve the pricing knapsacks. Returns new pattern ids; per (o, u) a lower bound on the reduced
     cost per bin-hour (exact where priced, `fallback` for classes the deadline left unpriced, None
@@ -136,7 +139,8 @@ def _price(
 
     `cache` (exact pricing only) keeps each class's result keyed by its dual values: a class whose
     duals did not move since it was last priced exactly has the same answer, and its patterns are
-    already in the pool."""
+    already in the pool. `settled` (U,) marks classes whose LP optimum is already proven: they are
+    not priced (they take `fallback`, still a valid bound)."""
     o_count = len(prep.offerings)
     u_count = prep.n_classes
     best_rc: np.ndarray | None = np.zeros((o_count, u_count))
@@ -149,6 +153,9 @@ def _price(
                 return new, None, False, calls
             best_rc[:, u:] = fallback[:, u:]
             return new, best_rc, False, calls
+        if settled is not None and settled[u] and fallback is not None and best_rc is not None:
+            best_rc[:, u] = fallback[:, u]
+            continue
         base = duals.item_value[:, u]
         limits = prep.demand[:, u]
         key = b""
@@ -191,8 +198,14 @@ def _price(
                 o = int(offerings[j])
                 items = np.flatnonzero(comp[j])
                 calls += 1
+                # Only a packing beating the best ratio found can move the bound or price out.
                 packing = best_packing(
-                    vals[items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=node_limit
+                    vals[items],
+                    prep.sizes[items],
+                    prep.caps[o],
+                    limits=limits[items],
+                    node_limit=node_limit,
+                    at_least=best_ratio * float(cost[j]) if cost[j] > 0 else 0.0,
                 )
                 value = packing.upper_bound
                 best_rc[o, u] = float(cost[j]) - value
@@ -282,6 +295,12 @@ def column_generation(
         dtype=float,
     ).reshape(len(prep.offerings), prep.n_classes)
     best_bound = 0.0
+    # Without rows that couple classes the LP splits into one independent LP per class, so each
+    # class keeps the best bound any round certified for it and the bound is their sum (a round
+    # that prices some classes well and others badly no longer wastes the good ones).
+    separable = prep.problem.policy.max_spot_share is None or prep.problem.policy.max_spot_share >= 1.0
+    separable = separable and not prep.problem.policy.diversification
+    class_best = np.zeros(prep.n_classes)
     exact_from = clock() + EXACT_SHARE * max(deadline - clock(), 0.0)
     cache: dict[int, tuple[bytes, np.ndarray]] = {}
     pricing_calls = 0
@@ -304,6 +323,12 @@ def column_generation(
         # still has an honest bound; exact pricing below tightens it.
         rough = _density_reduced_costs(prep, duals)
         best_bound = max(best_bound, _certified_bound(prep, system, cols, x, objective, rough, bins_cap))
+        settled = None
+        if separable:
+            class_obj = _class_objectives(prep, duals)
+            class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, rough))
+            best_bound = max(best_bound, float(class_best.sum()))
+            settled = class_best >= class_obj - 1e-9 * np.maximum(1.0, class_obj)
         # 1) re-price pooled patterns in every class.
         added = _add_negative_pairs(prep, pool, duals, pairs)
         if added == 0 and clock() < deadline:
@@ -316,12 +341,23 @@ def column_generation(
                     added = _add_negative_pairs(prep, pool, duals, pairs)
             if added == 0 and clock() < deadline:
                 new, best_rc, complete, calls = _price(
-                    prep, pool, duals, exact=True, deadline=deadline, clock=clock, fallback=rough, cache=cache
+                    prep,
+                    pool,
+                    duals,
+                    exact=True,
+                    deadline=deadline,
+                    clock=clock,
+                    fallback=rough,
+                    cache=cache,
+                    settled=settled,
                 )
                 pricing_calls += calls
                 if best_rc is not None:
                     exact_bound = _certified_bound(prep, system, cols, x, objective, best_rc, bins_cap)
                     best_bound = max(best_bound, exact_bound)
+                    if separable:
+                        class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, best_rc))
+                        best_bound = max(best_bound, float(class_best.sum()))
                 added = _add_negative_pairs(prep, pool, duals, pairs) if new else 0
                 if added == 0 and complete:
                     converged = True
@@ -340,7 +376,37 @@ def column_generation(
                 reduced_costs=np.asarray(rc_cols),
                 iterations=rounds,
                 pricing_calls=pricing_calls,
+                item_value=duals.item_value,
+                class_bounds=class_best if separable else None,
             )
+
+
+def _class_objectives(prep: Prepared, duals: _Duals) -> np.ndarray:
+    """(U,) dual objective of each class's demand rows: sum_s pi_su x demand_su."""
+    wh = prep.weight * prep.hours
+    return (duals.item_value * prep.demand).sum(axis=0) * wh
+
+
+def _class_bounds(prep: Prepared, duals: _Duals, class_obj: np.ndarray, min_rc: np.ndarray) -> np.ndarray:
+    """(U,) lower bound on each class's LP optimum, valid only when no row couples classes.
+
+    For any covering x of class u (demand rows A_u x >= b_u, duals pi_u >= 0):
+        cost(x) = pi_u . A_u x + sum_p rc_p x_p >= pi_u . b_u + wh_u x (bins) x min(0, min rc),
+    and an optimal x runs at most one bin per job of u (a bin without jobs is dropped), so
+    (Lagrangian) class_obj_u + wh_u x jobs_u x min(0, min_o rc[o, u]) is a bound. Scaling pi_u by
+    1/lambda_u, lambda_u = max(1, largest value/cost of any bin in u), makes it dual feasible
+    (Farley), so class_obj_u / lambda_u is one too. Both need `min_rc` to be a lower bound on every
+    pattern's reduced cost per bin-hour, which exact or density pricing guarantees.
+    """
+    wh = prep.weight * prep.hours
+    negative = np.minimum(min_rc, 0.0).min(axis=0)
+    lagrange = class_obj + wh * prep.demand.sum(axis=0) * negative
+    cost = duals.offering_cost[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(cost > 0, (cost - min_rc) / cost, np.inf)
+    lam = np.maximum(1.0, ratio.max(axis=0))
+    farley = np.where(np.isfinite(lam), class_obj / lam, 0.0)
+    return np.maximum(np.maximum(lagrange, farley), 0.0)
 
 
 def _certified_bound(

@@ -1,0 +1,61 @@
+"""The pricing knapsack's bounds stay honest when the search is cut short or told a floor."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimizer.solver.knapsack import best_packing
+
+
+def _brute_force(vals: np.ndarray, sizes: np.ndarray, cap: np.ndarray, limits: np.ndarray) -> float:
+    best = 0.0
+    for combo in itertools.product(*(range(int(n) + 1) for n in limits)):
+        c = np.array(combo)
+        if (sizes.T @ c <= cap + 1e-9).all():
+            best = max(best, float(vals @ c))
+    return best
+
+
+def _instance(seed: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vals = rng.uniform(0.1, 5.0, k)
+    sizes = np.column_stack([rng.integers(1, 6, k), rng.integers(1, 6, k), rng.integers(0, 2, k)]).astype(
+        float
+    )
+    cap = np.array([rng.integers(4, 16), rng.integers(4, 16), rng.integers(0, 3)], dtype=float)
+    limits = rng.integers(0, 5, k)
+    return vals, sizes, cap, limits
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 5), node_limit=st.integers(1, 30))
+def test_node_limited_search_still_bounds_the_optimum(seed: int, k: int, node_limit: int) -> None:
+    vals, sizes, cap, limits = _instance(seed, k)
+    best = _brute_force(vals, sizes, cap, limits)
+    got = best_packing(vals, sizes, cap, limits=limits, node_limit=node_limit)
+    assert got.upper_bound >= best - 1e-9
+    assert got.value <= best + 1e-9
+    assert (sizes.T @ got.counts <= cap + 1e-9).all() and (got.counts <= limits).all()
+    if got.exact:
+        assert abs(got.value - best) < 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 5), share=st.floats(0.0, 1.5))
+def test_floor_either_finds_the_optimum_or_proves_nothing_beats_it(seed: int, k: int, share: float) -> None:
+    vals, sizes, cap, limits = _instance(seed, k)
+    best = _brute_force(vals, sizes, cap, limits)
+    floor = share * best
+    got = best_packing(vals, sizes, cap, limits=limits, at_least=floor)
+    assert got.exact
+    assert got.upper_bound >= best - 1e-9
+    if best > floor + 1e-9:
+        assert abs(got.value - best) < 1e-9
+        assert abs(float(vals @ got.counts) - best) < 1e-9
+    else:
+        assert got.value == 0.0 and not got.counts.any()
+        assert got.upper_bound <= max(floor, best) + 1e-9
