@@ -50,6 +50,18 @@ class Strategy(ABC, Generic[SettingsT]):
         """Recommendations for this snapshot (pure)."""
 
 
+class QueueStrategy(Strategy[SettingsT]):
+    """A strategy that judges each job queue on its own (spot adoption, Fargate)."""
+
+    def run(self, inputs: RecommendInputs) -> list[Recommendation]:
+        recs = (self._recommend(inputs, queue) for queue in inputs.job_queues)
+        return [rec for rec in recs if rec is not None]
+
+    @abstractmethod
+    def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
+        """The recommendation for one queue (a Batch DescribeJobQueues item), if any."""
+
+
 def risk_level(scores: Mapping[str, float]) -> RiskLevel:
     """The worst of the per-risk scores (0 none .. 1 certain): > 0.3 high, > 0.1 medium."""
     worst = max(scores.values(), default=0.0)

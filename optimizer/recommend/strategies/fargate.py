@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
-from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
+from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import has_multinode, histogram, runtimes_s, tolerant_share
@@ -30,17 +30,9 @@ class FargateSettings(StrategySettings):
     min_tolerant_share: float = Field(default=0.95, ge=0.0, le=1.0)
 
 
-class FargateStrategy(Strategy[FargateSettings]):
+class FargateStrategy(QueueStrategy[FargateSettings]):
     name: ClassVar[str] = "fargate"
     settings_class: ClassVar[type[StrategySettings]] = FargateSettings
-
-    def run(self, inputs: RecommendInputs) -> list[Recommendation]:
-        out = []
-        for queue in inputs.job_queues:
-            rec = self._recommend(inputs, queue)
-            if rec is not None:
-                out.append(rec)
-        return out
 
     def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
         s = self.settings

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
-from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
+from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import (
     account_of,
     edit_queue,
@@ -53,17 +53,9 @@ class SpotAdoptionSettings(StrategySettings):
     name_suffix: str = Field(default="-spot", pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
 
-class SpotAdoptionStrategy(Strategy[SpotAdoptionSettings]):
+class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
     name: ClassVar[str] = "spot-adoption"
     settings_class: ClassVar[type[StrategySettings]] = SpotAdoptionSettings
-
-    def run(self, inputs: RecommendInputs) -> list[Recommendation]:
-        out = []
-        for queue in inputs.job_queues:
-            rec = self._recommend(inputs, queue)
-            if rec is not None:
-                out.append(rec)
-        return out
 
     def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
         s = self.settings
