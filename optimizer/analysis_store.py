@@ -25,7 +25,7 @@ from optimizer.analysis.cost import CostAttribution, attribute_costs
 from optimizer.analysis.rollup import DAILY_DIMS, cost_by_tag, daily_aggregate
 from optimizer.analysis.utilization import fragmentation, hourly_utilization
 from optimizer.errors import UserError
-from optimizer.store.read import read_frame
+from optimizer.store.read import read_frame, time_window
 from optimizer.store.schema import (
     COLLECTED_DATASET,
     instance_types,
@@ -248,12 +248,7 @@ def run_analysis(
 def _window(
     table: Any, column: str, dataset: str, since: datetime | None, until: datetime | None
 ) -> list[Any]:
-    conds = [table.c.dataset == dataset]
-    if since is not None:
-        conds.append(table.c[column] >= since)
-    if until is not None:
-        conds.append(table.c[column] < until)
-    return conds
+    return [table.c.dataset == dataset, *time_window(table.c[column], since, until)]
 
 
 def read_cost_daily(

@@ -24,7 +24,7 @@ from optimizer.dashboard.health_view import job_descriptions, scheduler_jobs, wi
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as compute_realized
 from optimizer.dashboard.state import engine_for
-from optimizer.store.read import read_frame
+from optimizer.store.read import interruption_bands_frame, read_frame
 from optimizer.store.schema import (
     COLLECTED_DATASET,
     audit_log,
@@ -37,7 +37,6 @@ from optimizer.store.schema import (
     job_attempts,
     jobs,
     recommendations,
-    spot_interruption_bands,
     spot_prices,
 )
 from optimizer.store.tables.analysis import cost_daily, cost_daily_tags, utilization_hourly
@@ -382,18 +381,9 @@ def spot_price_history(url: str, region: str, instance_type: str) -> pd.DataFram
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def interruption_bands(url: str, region: str) -> pd.DataFrame:
-    query = (
-        select(
-            spot_interruption_bands.c.instance_type,
-            spot_interruption_bands.c.band,
-            spot_interruption_bands.c.band_label,
-            spot_interruption_bands.c.savings_pct,
-            spot_interruption_bands.c.snapshot_date,
-        )
-        .where(spot_interruption_bands.c.region == region)
-        .order_by(spot_interruption_bands.c.band, spot_interruption_bands.c.instance_type)
-    )
-    return read_frame(engine_for(url), query)
+    columns = ["instance_type", "band", "band_label", "savings_pct", "snapshot_date"]
+    frame = interruption_bands_frame(engine_for(url), region)
+    return frame.reindex(columns=columns).sort_values(["band", "instance_type"], ignore_index=True)
 
 
 def _hours_between(start: Any, end: Any, dialect: str) -> Any:

@@ -29,9 +29,10 @@ def read_frame(engine: Engine, query: Select[Any]) -> pd.DataFrame:
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
-def _time_filters(
+def time_window(
     column: ColumnElement[Any], since: datetime | None, until: datetime | None
 ) -> list[ColumnElement[bool]]:
+    """Conditions for `since <= column < until`; an end given as None is open."""
     filters = []
     if since is not None:
         filters.append(column >= since)
@@ -51,7 +52,7 @@ def jobs_frame(
 ) -> pd.DataFrame:
     """Jobs of one dataset created in [since, until), optionally of some queues."""
     cols = [jobs.c[name] for name in columns] if columns else [jobs]
-    query = select(*cols).where(jobs.c.dataset == dataset, *_time_filters(jobs.c.created_at, since, until))
+    query = select(*cols).where(jobs.c.dataset == dataset, *time_window(jobs.c.created_at, since, until))
     if queues:
         query = query.where(jobs.c.queue.in_(list(queues)))
     return read_frame(engine, query)
@@ -68,7 +69,7 @@ def attempts_frame(
     query = (
         select(job_attempts)
         .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
-        .where(jobs.c.dataset == dataset, *_time_filters(job_attempts.c.started_at, since, until))
+        .where(jobs.c.dataset == dataset, *time_window(job_attempts.c.started_at, since, until))
     )
     return read_frame(engine, query)
 
@@ -110,7 +111,7 @@ def spot_prices_frame(
     engine: Engine, region: str, *, since: datetime | None = None, until: datetime | None = None
 ) -> pd.DataFrame:
     query = select(spot_prices).where(
-        spot_prices.c.region == region, *_time_filters(spot_prices.c.timestamp, since, until)
+        spot_prices.c.region == region, *time_window(spot_prices.c.timestamp, since, until)
     )
     return read_frame(engine, query.order_by(spot_prices.c.timestamp))
 
