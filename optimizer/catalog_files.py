@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 from optimizer.catalog_rules import allocatable_memory_mib
 from optimizer.errors import InputError
 
+SPOT_BAND_COLUMNS = ("region", "instance_type", "band", "band_label", "savings_pct", "snapshot_date")
 BAND_LABELS = ("<5%", "5-10%", "10-15%", "15-20%", ">20%")
 #: Architecture spellings in price files -> the names EC2 and Batch use.
 ARCH_NAMES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
@@ -71,13 +73,15 @@ def read_price_csv(
 
 
 def read_spot_advisor(path: str | Path, region: str, os_name: str = "Linux") -> pd.DataFrame:
+    """The feed (plain or gzip) -> `spot_interruption_bands` rows for one region and OS."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
         entries = data["spot_advisor"][region][os_name]
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"{p}: cannot read Spot Advisor data: {exc}") from None
-    except KeyError:
+    except (KeyError, TypeError):
         raise InputError(f"{p}: spot_advisor.{region}.{os_name}: not in the file") from None
     rows = [
         {
@@ -89,5 +93,6 @@ def read_spot_advisor(path: str | Path, region: str, os_name: str = "Linux") -> 
             "snapshot_date": p.stem.rsplit("_", 1)[-1],
         }
         for name, v in entries.items()
+        if isinstance(v, dict) and "s" in v and "r" in v
     ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(SPOT_BAND_COLUMNS))

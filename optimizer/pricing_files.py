@@ -6,12 +6,11 @@ read files here, the store-backed path builds the same frames from the price tab
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from optimizer.catalog_files import read_spot_advisor as read_bands
 from optimizer.errors import InputError
 
 # Column names of the price snapshot in ../shared/data/prices (and optimizer/data/).
@@ -54,24 +53,7 @@ def read_price_table(path: str | Path) -> pd.DataFrame:
 
 def read_spot_advisor(path: str | Path, region: str, os_name: str = "Linux") -> pd.DataFrame:
     """Spot Instance Advisor feed -> instance_type, savings_pct, band for one region and OS."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        doc = json.loads(raw)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the Spot Advisor feed: {exc}") from None
-    try:
-        entries = doc["spot_advisor"][region][os_name]
-    except (KeyError, TypeError):
-        raise InputError(f"{path}: no Spot Advisor data for region {region!r}, OS {os_name!r}") from None
-    rows = [
-        {"instance_type": name, "savings_pct": float(v["s"]), "band": int(v["r"])}
-        for name, v in entries.items()
-        if isinstance(v, dict) and "s" in v and "r" in v
-    ]
-    return pd.DataFrame(rows, columns=["instance_type", "savings_pct", "band"])
+    return read_bands(path, region, os_name)[["instance_type", "savings_pct", "band"]]
 
 
 def bundled_price_table() -> pd.DataFrame:
