@@ -19,7 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 batchopt \
     && useradd --system --uid 10001 --gid batchopt --home-dir /data --create-home batchopt
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir "$(ls /tmp/*.whl)[postgres]" && rm -f /tmp/*.whl
+RUN pip install --no-cache-dir "$(ls /tmp/*.whl)[postgres]" && rm -f /tmp/*.whl \
+    && python -c "from optimizer.solver.search_kernels import warm_up; warm_up()"
 WORKDIR /data
 USER 10001:10001
 EXPOSE 8501

@@ -27,9 +27,7 @@ from optimizer.solver.master import MasterSystem, build_master
 
 RC_EPS = 1e-7
 #: Branch-and-bound nodes per exact pricing knapsack; past it the knapsack's bound is used instead.
-EXACT_NODE_LIMIT = 3000
-#: Share of the column-generation budget after which pricing is always exact (bound certification).
-EXACT_SHARE = 0.5
+EXACT_NODE_LIMIT = 100_000
 
 
 @dataclass
@@ -126,7 +124,6 @@ def _price(
     pool: PatternPool,
     duals: _Duals,
     *,
-    exact: bool,
     deadline: float,
     clock: Callable[[], float],
     fallback: np.ndarray | None = None,
@@ -146,7 +143,6 @@ def _price(
     best_rc: np.ndarray | None = np.zeros((o_count, u_count))
     new: list[int] = []
     calls = 0
-    node_limit = EXACT_NODE_LIMIT if exact else 1
     for u in range(u_count):
         if clock() >= deadline:
             if fallback is None or best_rc is None:
@@ -159,7 +155,7 @@ def _price(
         base = duals.item_value[:, u]
         limits = prep.demand[:, u]
         key = b""
-        if exact and cache is not None and best_rc is not None:
+        if cache is not None and best_rc is not None:
             key = np.concatenate([base, duals.spot_item_adjust, duals.offering_cost]).round(12).tobytes()
             hit = cache.get(u)
             if hit is not None and hit[0] == key:
@@ -178,10 +174,6 @@ def _price(
                 dens = np.where(comp, vals[None, :] / prep.sizes[None, :, d], 0.0).max(axis=1)
                 ub = np.minimum(ub, prep.caps[offerings, d] * dens)
             cost = duals.offering_cost[offerings]
-            if not exact:
-                calls += 1
-                new.extend(_greedy_patterns(prep, pool, offerings, comp, vals, limits, cost, ub))
-                continue
             assert best_rc is not None
             # Offerings in decreasing order of their optimistic value/cost ratio; once that ratio is
             # below the best exact one found, no later offering can set the bound or price out, so
@@ -204,7 +196,7 @@ def _price(
                     prep.sizes[items],
                     prep.caps[o],
                     limits=limits[items],
-                    node_limit=node_limit,
+                    node_limit=EXACT_NODE_LIMIT,
                     at_least=best_ratio * float(cost[j]) if cost[j] > 0 else 0.0,
                 )
                 value = packing.upper_bound
@@ -220,59 +212,6 @@ def _price(
         if key and best_rc is not None and cache is not None:
             cache[u] = (key, best_rc[:, u].copy())
     return new, best_rc, True, calls
-
-
-#: Greedy pricing adds at most this many patterns per class and capacity type and round.
-GREEDY_PATTERNS_PER_CLASS = 4
-
-
-def _greedy_patterns(
-    prep: Prepared,
-    pool: PatternPool,
-    offerings: np.ndarray,
-    comp: np.ndarray,
-    vals: np.ndarray,
-    limits: np.ndarray,
-    cost: np.ndarray,
-    ub: np.ndarray,
-) -> list[int]:
-    """Heuristic pricing for all candidate offerings at once (numpy over offerings): fill each
-    instance greedily by value per vCPU and by value per MiB, keep the better, and return the few
-    patterns with the most negative reduced cost relative to their cost."""
-    cand = np.flatnonzero(ub > cost + RC_EPS)
-    if cand.size == 0:
-        return []
-    caps = prep.caps[offerings[cand]]
-    best_val = np.zeros(cand.size)
-    best_take = np.zeros((cand.size, len(vals)), dtype=np.int64)
-    for d in (0, 1):
-        order = np.argsort(-(vals / prep.sizes[:, d]))
-        rem = caps.copy()
-        take = np.zeros_like(best_take)
-        for s in order:
-            if vals[s] <= 0 or limits[s] <= 0:
-                continue
-            size = prep.sizes[s]
-            room = np.full(cand.size, float(limits[s]))
-            for dim in range(3):
-                if size[dim] > 0:
-                    room = np.minimum(room, np.floor((rem[:, dim] + 1e-9) / size[dim]))
-            k = np.where(comp[cand, s], room, 0.0).astype(np.int64)
-            take[:, s] = k
-            rem -= k[:, None] * size[None, :]
-        value = take @ vals
-        better = value > best_val
-        best_val = np.where(better, value, best_val)
-        best_take[better] = take[better]
-    gain = (best_val - cost[cand]) / np.maximum(cost[cand], 1e-12)
-    out: list[int] = []
-    for j in np.argsort(-gain)[:GREEDY_PATTERNS_PER_CLASS]:
-        if best_val[j] <= cost[cand[j]] + RC_EPS:
-            break
-        pid, added = pool.add(int(offerings[cand[j]]), best_take[j])
-        if added:
-            out.append(pid)
-    return out
 
 
 def column_generation(
@@ -301,11 +240,11 @@ def column_generation(
     separable = prep.problem.policy.max_spot_share is None or prep.problem.policy.max_spot_share >= 1.0
     separable = separable and not prep.problem.policy.diversification
     class_best = np.zeros(prep.n_classes)
-    exact_from = clock() + EXACT_SHARE * max(deadline - clock(), 0.0)
     cache: dict[int, tuple[bytes, np.ndarray]] = {}
     pricing_calls = 0
     rounds = 0
     converged = False
+    stalled = False
     while True:
         rounds += 1
         pair_arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
@@ -329,42 +268,48 @@ def column_generation(
             class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, rough))
             best_bound = max(best_bound, float(class_best.sum()))
             settled = class_best >= class_obj - 1e-9 * np.maximum(1.0, class_obj)
-        # 1) re-price pooled patterns in every class.
+        # Re-price the pooled patterns in every class, then solve the pricing knapsacks (compiled,
+        # so exact pricing every round is cheaper than extra LP rounds): each round certifies a bound.
         added = _add_negative_pairs(prep, pool, duals, pairs)
-        if added == 0 and clock() < deadline:
-            # 2) heuristic pricing (greedy packings), then exact pricing for the bound; in the last
-            # part of the budget exact pricing runs every round so that a bound is certified.
-            if clock() < exact_from:
-                new, _, _, calls = _price(prep, pool, duals, exact=False, deadline=deadline, clock=clock)
-                pricing_calls += calls
-                if new:
-                    added = _add_negative_pairs(prep, pool, duals, pairs)
-            if added == 0 and clock() < deadline:
-                new, best_rc, complete, calls = _price(
-                    prep,
-                    pool,
-                    duals,
-                    exact=True,
-                    deadline=deadline,
-                    clock=clock,
-                    fallback=rough,
-                    cache=cache,
-                    settled=settled,
-                )
-                pricing_calls += calls
-                if best_rc is not None:
-                    exact_bound = _certified_bound(prep, system, cols, x, objective, best_rc, bins_cap)
-                    best_bound = max(best_bound, exact_bound)
-                    if separable:
-                        class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, best_rc))
-                        best_bound = max(best_bound, float(class_best.sum()))
-                added = _add_negative_pairs(prep, pool, duals, pairs) if new else 0
-                if added == 0 and complete:
-                    converged = True
+        if clock() < deadline:
+            new, best_rc, complete, calls = _price(
+                prep,
+                pool,
+                duals,
+                deadline=deadline,
+                clock=clock,
+                fallback=rough,
+                cache=cache,
+                settled=settled,
+            )
+            pricing_calls += calls
+            if best_rc is not None:
+                exact_bound = _certified_bound(prep, system, cols, x, objective, best_rc, bins_cap)
+                best_bound = max(best_bound, exact_bound)
+                if separable:
+                    class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, best_rc))
+                    best_bound = max(best_bound, float(class_best.sum()))
+            if new:
+                added += _add_negative_pairs(prep, pool, duals, pairs)
+            # Converged only when every class was priced (or is settled) and no pattern can have a
+            # negative reduced cost: a knapsack cut short by its node limit leaves its bound, which
+            # may still be below zero although it found no column.
+            if added == 0 and complete and best_rc is not None:
+                open_rc = best_rc.min(axis=0) < -1e-6
+                if settled is not None:
+                    open_rc &= ~settled
+                converged = not open_rc.any()
+                stalled = True  # nothing new to add: more rounds would repeat this one
         artificial = float(x[n_vars:].sum()) if len(x) > n_vars else 0.0
-        if converged or clock() >= deadline or rounds >= max_rounds:
+        if stalled or clock() >= deadline or rounds >= max_rounds:
             if converged:
                 best_bound = max(best_bound, objective)
+                if separable:
+                    # Each class's LP is optimal: its share of the objective is its bound.
+                    class_cost = np.bincount(
+                        cols.bucket_class, weights=cols.cost * x[: len(cols)], minlength=prep.n_classes
+                    )
+                    class_best = np.maximum(class_best, class_cost)
             return LpOutcome(
                 feasible=artificial <= 1e-6,
                 converged=converged,

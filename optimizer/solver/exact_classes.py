@@ -13,7 +13,7 @@ so at most J_u bins). A covering cheaper than the incumbent I_u therefore only u
     rc_q < T_u = (I_u - D_u - wh_u min(0, m_u) (J_u - 1)) / wh_u.
 Replacing a pattern by a maximal one (no further job of the class fits) keeps the cost and the
 cover and lowers rc, so enumerating the maximal patterns with rc <= T_u and solving the integer
-master over them (HiGHS) gives the class optimum, or proves the incumbent optimal. The class bound
+master over them (MathOpt + HiGHS) gives the class optimum, or proves the incumbent optimal. The class bound
 is min(I_u, MIP dual bound), valid whatever HiGHS's gap tolerance. A class whose enumeration is too
 large, or that the deadline leaves unsolved, keeps its LP bound and incumbent.
 """
@@ -24,15 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import LinearConstraint, milp
+import scipy.sparse as sp
 
 from optimizer.solver.columns import Prepared
 from optimizer.solver.knapsack import best_packing
+from optimizer.solver.mip import solve_mip
+from optimizer.solver.search_kernels import enumerate_search
 
 #: Patterns per class past which the class is left to the LP bound (the master would be slow).
 MAX_PATTERNS_PER_CLASS = 4000
-#: Search nodes per class for the enumeration.
-NODE_BUDGET_PER_CLASS = 200_000
+#: Search nodes per class for the enumeration (compiled: a few ms per hundred thousand).
+NODE_BUDGET_PER_CLASS = 300_000
+#: Longest the MIP of one class may run; past it its dual bound still counts.
+CLASS_MIP_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,58 +67,21 @@ def enumerate_maximal(
     *,
     max_patterns: int,
     node_budget: int,
-    out_of_time: Callable[[], bool] = lambda: False,
 ) -> tuple[list[np.ndarray], int] | None:
     """All maximal packings (no item under its limit still fits) worth at least `min_value`, and
-    the nodes used; None when more than `max_patterns` exist, `node_budget` nodes do not suffice
-    or `out_of_time()` turns true (checked every few thousand nodes).
+    the nodes used; None when more than `max_patterns` exist or `node_budget` nodes do not suffice
+    (the budget also bounds the time: the search is compiled, tens of nanoseconds a node).
     `values` may be zero for some items: they still count for maximality."""
-    n = len(values)
-    vals = np.maximum(values.astype(float), 0.0).tolist()
-    sz = sizes.astype(float).tolist()
-    lim = [int(x) for x in limits]
-    dims = sizes.shape[1]
-    # Bound on what items i.. can add: sum of their values at their limits (jobs are few per class).
-    tail = [0.0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        tail[i] = tail[i + 1] + vals[i] * lim[i]
-    found: list[np.ndarray] = []
-    current = [0] * n
-    nodes = 0
-    failed = False
-    target = min_value - 1e-9
-
-    def fits_more(rem: list[float]) -> bool:
-        for j in range(n):
-            if current[j] < lim[j] and all(sz[j][d] <= rem[d] + 1e-9 for d in range(dims)):
-                return True
-        return False
-
-    def dfs(i: int, rem: list[float], value: float) -> None:
-        nonlocal nodes, failed
-        nodes += 1
-        if nodes > node_budget or failed or (nodes % 4096 == 0 and out_of_time()):
-            failed = True
-            return
-        if value + tail[i] < target:
-            return
-        if i == n:
-            if not fits_more(rem):
-                found.append(np.array(current, dtype=np.int64))
-                if len(found) > max_patterns:
-                    failed = True
-            return
-        size = sz[i]
-        most = min([int((rem[d] + 1e-9) // size[d]) for d in range(dims) if size[d] > 0] + [lim[i]])
-        for c in range(most, -1, -1):
-            current[i] = c
-            dfs(i + 1, [rem[d] - c * size[d] for d in range(dims)], value + c * vals[i])
-            if failed:
-                break
-        current[i] = 0
-
-    dfs(0, capacity.astype(float).tolist(), 0.0)
-    return None if failed else (found, nodes)
+    found, nodes, failed = enumerate_search(
+        np.maximum(values.astype(float), 0.0),
+        np.ascontiguousarray(sizes, dtype=float),
+        capacity.astype(float),
+        limits.astype(np.int64),
+        float(min_value) - 1e-9,
+        int(max_patterns),
+        int(node_budget),
+    )
+    return None if failed else (list(found), nodes)
 
 
 def solve_class(
@@ -160,7 +127,6 @@ def solve_class(
             min_value,
             max_patterns=MAX_PATTERNS_PER_CLASS - len(pattern_counts),
             node_budget=budget,
-            out_of_time=lambda: clock() >= deadline,
         )
         if got is None or clock() >= deadline:
             return None
@@ -179,23 +145,24 @@ def solve_class(
     counts = np.vstack(pattern_counts)  # (P, S)
     cost = prep.hourly[offering] * wh
     rows = np.flatnonzero(demand > 0)
-    left = max(deadline - clock(), 0.0)
+    left = deadline - clock()
     if left <= 0.01:
         return None
-    res = milp(
+    result = solve_mip(
         cost,
-        constraints=LinearConstraint(counts[:, rows].T.astype(float), lb=demand[rows].astype(float)),
-        integrality=np.ones(len(cost)),
-        bounds=(0, np.inf),
-        options={"time_limit": left, "mip_rel_gap": 1e-9},
+        sp.csr_matrix(counts[:, rows].T.astype(float)),
+        demand[rows].astype(float),
+        np.full(rows.size, np.inf),
+        time_limit=min(left, CLASS_MIP_SECONDS),
+        relative_gap=1e-9,
     )
-    dual_bound = getattr(res, "mip_dual_bound", None)
-    if res.x is None or dual_bound is None or not np.isfinite(dual_bound):
+    if not np.isfinite(result.bound) or result.status in ("INFEASIBLE", "NO_SOLUTION"):
         return None
-    bound = min(incumbent_cost, float(dual_bound))
-    value = float(res.fun)
-    if value >= incumbent_cost - 1e-9:
+    # Every pattern a cheaper cover could use is in this model, so its dual bound bounds the class
+    # (whether or not HiGHS finished).
+    bound = min(incumbent_cost, result.bound)
+    if result.objective >= incumbent_cost - 1e-9:
         return ClassOutcome([], incumbent_cost, bound)
-    x = np.round(res.x).astype(np.int64)
+    x = np.round(result.values).astype(np.int64)
     bins = [(int(offering[p]), int(x[p]), counts[p]) for p in np.flatnonzero(x > 0)]
     return ClassOutcome(bins, float(cost @ x), bound)

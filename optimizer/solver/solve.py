@@ -13,9 +13,10 @@ import numpy as np
 
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
+from optimizer.solver.by_class import branch_per_class, class_incumbents, exact_per_class, plan_from_classes
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
-from optimizer.solver.exact_classes import separable, solve_class
+from optimizer.solver.exact_classes import separable
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
@@ -186,14 +187,43 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         reduced, lp_values = lp.reduced_costs, lp.values
     gap_target = problem.policy.gap_target
     mip_status = "skipped"
-    if incumbent is None or _gap(incumbent.objective_usd, bound) > gap_target:
+    exact_classes = improved_classes = 0
+    end = start + 0.95 * limit
+    if incumbent is not None and _gap(incumbent.objective_usd, bound) <= gap_target:
+        pass
+    elif incumbent is not None and lp.feasible and lp.class_bounds is not None and separable(prep):
+        state = class_incumbents(prep, problem, incumbent, lp.class_bounds)
+        lp_class_value = np.bincount(
+            lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
+        )
+        # Pass 1 improves incumbents cheaply; pass 2 proves classes optimal (and needs those
+        # incumbents to keep its enumeration small). Pass 1 may use half of what is left.
+        improved_classes = branch_per_class(
+            prep,
+            cols,
+            reduced,
+            lp_class_value,
+            state,
+            gap_target=gap_target,
+            deadline=(clock() + end) / 2,
+            clock=clock,
+        )
+        exact_classes = exact_per_class(
+            prep, lp.item_value, state, gap_target=gap_target, deadline=end, clock=clock
+        )
+        mip_status = "per-class"
+        bound = max(bound, float(state.bound.sum()))
+        by_class = plan_from_classes(problem, prep, state)
+        if by_class.objective_usd < incumbent.objective_usd - 1e-9 and not _policy_violations(
+            problem, by_class
+        ):
+            incumbent = by_class
+    else:
         if incumbent is not None:
             slack = incumbent.objective_usd - bound
             keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
             cols = _subset(cols, keep)
-        mip = solve_integer_master(
-            prep, cols, deadline=start + 0.95 * limit, clock=clock, relative_gap=gap_target / 4
-        )
+        mip = solve_integer_master(prep, cols, deadline=end, clock=clock, relative_gap=gap_target / 4)
         mip_status = mip.status
         if mip.status == "SOLVED":
             plan = _plan_from(prep, problem, cols, mip.values, bound, clock() - start)
@@ -201,30 +231,13 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 incumbent is None or plan.objective_usd < incumbent.objective_usd - 1e-9
             ):
                 incumbent = plan
-    exact_classes = 0
-    if (
-        incumbent is not None
-        and lp.feasible
-        and lp.class_bounds is not None
-        and separable(prep)
-        and _gap(incumbent.objective_usd, bound) > gap_target
-    ):
-        improved, exact_bound, exact_classes = _exact_by_class(
-            prep, problem, lp, incumbent, deadline=start + 0.95 * limit, clock=clock
-        )
-        bound = max(bound, exact_bound)
-        if (
-            improved is not None
-            and improved.objective_usd < incumbent.objective_usd - 1e-9
-            and not _policy_violations(problem, improved)
-        ):
-            incumbent = improved
     stats = _stats(
         prep,
         problem,
         lp,
         pool,
         exact_classes=exact_classes,
+        improved_classes=improved_classes,
         mip=mip_status,
         lp_seconds=round(lp_seconds, 3),
         heuristic_objective_usd=round(heuristic.objective_usd, 6),
@@ -268,80 +281,6 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     plan.lower_bound_usd = min(bound, plan.objective_usd)
     plan.gap = gap
     return plan
-
-
-def _exact_by_class(
-    prep: Prepared,
-    problem: Problem,
-    lp: LpOutcome,
-    incumbent: Plan,
-    *,
-    deadline: float,
-    clock: Callable[[], float],
-) -> tuple[Plan | None, float, int]:
-    """Solve classes exactly (largest LP-to-incumbent gap first) until the deadline.
-
-    Returns the plan with every solved class at its optimum (None when no class got cheaper), the
-    bound sum over classes of max(LP bound, exact bound), and how many classes were solved. Valid
-    only when no policy couples classes (see `exact_classes`)."""
-    assert lp.class_bounds is not None
-    icf = problem.policy.interruption_cost_factor
-    hourly = {o.key: o.hourly_objective(icf) for o in problem.offerings}
-    shape_index = {s.id: i for i, s in enumerate(problem.shapes)}
-    n_shapes = len(problem.shapes)
-    # Per class, the incumbent's cheapest bucket: its bins serve every bucket of the class.
-    best_t = np.full(prep.n_classes, -1)
-    best_cost = np.full(prep.n_classes, np.inf)
-    for t, bins in enumerate(incumbent.buckets):
-        u = int(prep.bucket_class[t])
-        if u < 0:
-            continue
-        cost = sum(b.count * hourly[b.offering] for b in bins) * prep.hours
-        if cost < best_cost[u]:
-            best_cost[u], best_t[u] = cost, t
-    class_cost = best_cost * prep.weight
-    class_bins: list[list[RawBin]] = []
-    for u in range(prep.n_classes):
-        raw: list[RawBin] = []
-        for b in incumbent.buckets[int(best_t[u])]:
-            jobs = np.zeros(n_shapes, dtype=np.int64)
-            for sid, k in b.jobs.items():
-                jobs[shape_index[sid]] = k
-            raw.append((b.offering, b.count, jobs))
-        class_bins.append(raw)
-    bounds = lp.class_bounds.copy()
-    solved = 0
-    improved = False
-    for u in np.argsort(-(class_cost - bounds), kind="stable"):
-        if clock() >= deadline:
-            break
-        if class_cost[u] - bounds[u] <= 1e-9 * max(1.0, class_cost[u]):
-            continue
-        out = solve_class(
-            prep, int(u), lp.item_value[:, u], float(class_cost[u]), deadline=deadline, clock=clock
-        )
-        if out is None:
-            continue
-        solved += 1
-        bounds[u] = max(bounds[u], out.bound)
-        if out.bins and out.cost < class_cost[u] - 1e-9:
-            class_bins[u] = [(prep.offerings[o].key, k, jobs) for o, k, jobs in out.bins]
-            class_cost[u] = out.cost
-            improved = True
-    total = float(bounds.sum())
-    if not improved:
-        return None, total, solved
-    plan = build_plan(
-        problem,
-        class_bins,
-        prep.bucket_class,
-        prep.demand,
-        status="FEASIBLE",
-        reason="",
-        lower_bound=total,
-        solve_seconds=0.0,
-    )
-    return plan, total, solved
 
 
 def _floor_and_cover(
