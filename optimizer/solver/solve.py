@@ -7,7 +7,7 @@ The clock is passed in (pure layer): `solve(problem, clock=time.monotonic)`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
 LP_TIME_SHARE = 0.7
+#: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
+TYPE_CAP_CANDIDATES = 3
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 
@@ -219,9 +221,23 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         ):
             incumbent = by_class
     else:
+        cap = problem.policy.max_instance_types
+        if cap is not None and lp.feasible and not problem.policy.diversification:
+            # The restriction heuristic first (fast, and a good incumbent shrinks the master).
+            restricted = _within_type_cap(
+                problem, prep, lp, cap, deadline=clock() + 0.4 * (end - clock()), clock=clock
+            )
+            if restricted is not None and (
+                incumbent is None or restricted.objective_usd < incumbent.objective_usd - 1e-9
+            ):
+                incumbent = restricted
         if incumbent is not None:
             slack = incumbent.objective_usd - bound
             keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
+            if cap is not None and lp.feasible:
+                # Under a type cap the master only has to choose among the offerings the LP leans
+                # on most: columns of the others make its root slow (HiGHS overran its limit).
+                keep &= np.isin(cols.offering, _most_used_offerings(prep, lp, TYPE_CAP_CANDIDATES * cap))
             cols = _subset(cols, keep)
         mip = solve_integer_master(prep, cols, deadline=end, clock=clock, relative_gap=gap_target / 4)
         mip_status = mip.status
@@ -280,6 +296,60 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
     plan.lower_bound_usd = min(bound, plan.objective_usd)
     plan.gap = gap
+    return plan
+
+
+def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:
+    """Up to `n` offerings the LP solution spends most on (prepared indices, most first)."""
+    usage = np.bincount(
+        lp.columns.offering, weights=lp.columns.cost * lp.values, minlength=len(prep.offerings)
+    )
+    ranked = np.argsort(-usage, kind="stable")
+    return ranked[usage[ranked] > 1e-9][:n]
+
+
+def _within_type_cap(
+    problem: Problem,
+    prep: Prepared,
+    lp: LpOutcome,
+    cap: int,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+) -> Plan | None:
+    """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
+    (keeping every shape hostable) and solve the problem restricted to them without the cap.
+
+    The cap's LP relaxation spreads demand over many offerings, so the integer master starts far
+    from a good selection; the restricted problem is separable (when no other policy couples
+    classes) and the class-by-class solve handles it quickly. A heuristic: it improves the plan,
+    never the bound."""
+    ranked = _most_used_offerings(prep, lp, len(prep.offerings)).tolist()
+    needed = np.flatnonzero(prep.demand.any(axis=1))
+    chosen: list[int] = []
+    # Shapes first: each shape's most used host (hosts are few for large or GPU shapes).
+    for s in needed:
+        if prep.compat[chosen, s].any() if chosen else False:
+            continue
+        hosts = [o for o in ranked if prep.compat[o, s]]
+        if not hosts:
+            return None
+        chosen.append(hosts[0])
+    if len(chosen) > cap:
+        return None
+    for o in ranked:
+        if len(chosen) >= cap:
+            break
+        if o not in chosen:
+            chosen.append(o)
+    keys = {prep.offerings[o].key for o in chosen}
+    sub = problem.with_offerings([o for o in problem.offerings if o.key in keys]).with_policy(
+        replace(problem.policy, max_instance_types=None, time_limit_seconds=max(0.1, deadline - clock()))
+    )
+    plan = solve(sub, clock=clock)
+    if not plan.has_solution or _policy_violations(problem, plan):
+        return None
+    plan.stats = {"heuristic": "type-cap restriction"}
     return plan
 
 
