@@ -12,6 +12,10 @@ x86_64 (container images are assumed amd64-only). Window: the busiest week of ea
 job vCPU-hours), hourly buckets; 720-bucket runs take the 30 days from the same start.
 Interruption cost factor: half the mean job runtime in hours (expected rework of a reclaim).
 
+The optimizer runs with the default policy (it stops at the 0.5 % gap target) three times, and once
+with gap target 0 so it searches until the time limit; "bound" in the first table is the best
+bound any of those runs proved, "own gap" in the repeats table each run's own.
+
 Prints tables and writes benchmarks/results/optimizer.json. Every plan goes through the
 independent validator; the run fails loudly if one does not pass.
 """
@@ -55,6 +59,7 @@ TRACES = {
 PRICES = DATA / "prices" / "ec2-ondemand-us-east-1-2026-07.csv"
 SPOT = DATA / "spot-advisor" / "spot-advisor-data_2025-06-28.json"
 WEEK = 7 * 86400.0
+REPEATS = 3
 
 
 def busiest_week(jobs: pd.DataFrame) -> float:
@@ -114,9 +119,19 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
         f"\n== {name}: week from day {start / 86400:.0f}, {out['jobs_in_window']} jobs, "
         f"{len(problem.shapes)} shapes, {len(problem.offerings)} offerings =="
     )
-    opt, opt_s = timed(lambda p: solve(p, clock=time.perf_counter), problem)
-    checked(problem, opt, f"{name} optimizer")
-    bound = opt.lower_bound_usd
+    # The same solve several times in one process: solve times and gaps depend on timing (the
+    # search stops at the time limit or the gap target), so one lucky run proves nothing.
+    repeats = []
+    for _ in range(REPEATS):
+        plan, secs = timed(lambda p: solve(p, clock=time.perf_counter), problem)
+        checked(problem, plan, f"{name} optimizer")
+        repeats.append((plan, secs))
+    opt, opt_s = repeats[0]
+    exhaustive, exhaustive_s = timed(
+        lambda p: solve(p, clock=time.perf_counter), problem.with_policy(replace(policy, gap_target=0.0))
+    )
+    checked(problem, exhaustive, f"{name} optimizer, gap target 0")
+    bound = max(p.lower_bound_usd for p, _ in [*repeats, (exhaustive, exhaustive_s)])
     rows, methods = [], {}
     for label, fn in (
         ("(a) legacy optimal c4/m4/r4 best-fit", legacy_optimal),
@@ -127,6 +142,7 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
         checked(problem, plan, f"{name} {label}")
         methods[label] = (plan, secs)
     methods["(d) optimizer"] = (opt, opt_s)
+    methods["(d) optimizer, gap target 0 (to the limit)"] = (exhaustive, exhaustive_s)
     for label, (plan, secs) in methods.items():
         gap = (plan.objective_usd - bound) / plan.objective_usd if plan.objective_usd else 0.0
         row = {
@@ -157,10 +173,30 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
         ],
     )
     out["methods"] = rows
+    out["repeats"] = [
+        {
+            "run": i + 1,
+            "status": p.status,
+            "objective_usd": p.objective_usd,
+            "lower_bound_usd": p.lower_bound_usd,
+            "gap": p.gap,
+            "seconds": secs,
+        }
+        for i, (p, secs) in enumerate(repeats)
+    ]
+    print_table(
+        ["repeat", "status", "objective $", "own bound $", "own gap %", "time s"],
+        [
+            [r["run"], r["status"], r["objective_usd"], r["lower_bound_usd"], 100 * r["gap"], r["seconds"]]
+            for r in out["repeats"]
+        ],
+    )
     out["optimizer_stats"] = opt.stats
     b_obj = methods["(b) cheapest-fit FFD, whole catalogue"][0].objective_usd
     out["optimizer_not_worse_than_b"] = opt.objective_usd <= b_obj + 1e-6
-    out["target_met"] = opt_s < 10.0 and opt.gap <= 0.01 and len(problem.shapes) <= 30
+    out["target_met"] = len(problem.shapes) <= 30 and all(
+        secs < 10.0 and p.gap <= 0.01 for p, secs in [*repeats, (exhaustive, exhaustive_s)]
+    )
 
     # Cost of each policy limit (whole catalogue, same week).
     limits = [

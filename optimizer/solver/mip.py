@@ -10,6 +10,9 @@ exporting its model), then reads the solution and the dual bound back from the r
 from __future__ import annotations
 
 import datetime as dt
+import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,32 @@ from ortools.math_opt.core.python import solver as mathopt_core
 from ortools.math_opt.python import mathopt
 
 _REASONS = result_pb2.TerminationReasonProto
+
+
+def _solve_in_child(
+    model: model_pb2.ModelProto, init_args: object, params: object, model_params: object, hard_limit: float
+) -> result_pb2.SolveResultProto | None:
+    """The solve in `python -m optimizer.solver.mip_worker`; None when it was killed at the limit."""
+    payload = struct.pack("<i", mathopt.SolverType.HIGHS.value) + b"".join(
+        struct.pack("<Q", len(blob)) + blob
+        for blob in (m.SerializeToString() for m in (model, init_args, params, model_params))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optimizer.solver.mip_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = proc.communicate(payload, timeout=max(0.1, hard_limit))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    if proc.returncode != 0:
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"MIP worker exited with {proc.returncode}: {last[0]}")
+    return result_pb2.SolveResultProto.FromString(out)
 
 
 @dataclass(frozen=True)
@@ -47,9 +76,13 @@ def solve_mip(
     upper: np.ndarray | None = None,
     time_limit: float,
     relative_gap: float,
+    hard_limit: float | None = None,
 ) -> MipResult:
     """Minimise cost @ x subject to row_lower <= matrix @ x <= row_upper, 0 <= x <= upper, x
-    integer where `integer` (all by default). Infinite row bounds are allowed."""
+    integer where `integer` (all by default). Infinite row bounds are allowed.
+
+    `hard_limit` (seconds): run the solve in a child process (`mip_worker`) and kill it then;
+    for models large enough that HiGHS may overrun `time_limit` (it costs ~0.5 s of start-up)."""
     n = len(cost)
     m = matrix.shape[0]
     proto = model_pb2.ModelProto()
@@ -71,18 +104,26 @@ def solve_mip(
     proto.linear_constraint_matrix.coefficients.extend(coo.data[order].astype(float).tolist())
     params = mathopt.SolveParameters(
         time_limit=dt.timedelta(seconds=max(0.01, time_limit)), relative_gap_tolerance=relative_gap
-    )
-    raw = mathopt_core.solve(
-        proto,
-        mathopt.SolverType.HIGHS.value,
-        mathopt.StreamableSolverInitArguments().to_proto(),
-        params.to_proto(),
-        mathopt.ModelSolveParameters().to_proto(),
-        None,
-        mathopt.CallbackRegistration().to_proto(),
-        None,
-        None,
-    )
+    ).to_proto()
+    init_args = mathopt.StreamableSolverInitArguments().to_proto()
+    model_params = mathopt.ModelSolveParameters().to_proto()
+    if hard_limit is not None:
+        raw = _solve_in_child(proto, init_args, params, model_params, hard_limit)
+        if raw is None:
+            detail = f"stopped at the hard limit {hard_limit:.1f} s: HiGHS did not honour its time limit"
+            return MipResult("NO_SOLUTION", np.zeros(0), np.inf, -np.inf, detail)
+    else:
+        raw = mathopt_core.solve(
+            proto,
+            mathopt.SolverType.HIGHS.value,
+            init_args,
+            params,
+            model_params,
+            None,
+            mathopt.CallbackRegistration().to_proto(),
+            None,
+            None,
+        )
     result = result_pb2.SolveResultProto.FromString(raw) if isinstance(raw, bytes) else raw
     term = result.termination
     bound = float(term.objective_bounds.dual_bound)

@@ -1,8 +1,9 @@
 """The Dockerfile, checked without a Docker engine (none runs on these machines).
 
 hadolint lints it, and the wheel is built and installed into a fresh virtual environment exactly as
-the Dockerfile's two stages do, then the installed console script migrates a store: this catches
-package data (migrations, bundled snapshots) missing from the wheel.
+the Dockerfile's two stages do (including compiling the solver's Numba kernels into the package's
+cache), then the installed console script migrates a store: this catches package data (migrations,
+bundled snapshots) missing from the wheel.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ def test_wheel_installs_into_a_fresh_venv_like_the_dockerfile(tmp_path: Path) ->
     venv.create(env_dir, with_pip=True)
     pip = env_dir / "bin" / "pip"
     subprocess.run([str(pip), "install", "--quiet", f"{wheel}[postgres]"], check=True, capture_output=True)
+    # As the Dockerfile: compile the solver's search kernels into the installed package's cache.
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(python), "-c", "from optimizer.solver.search_kernels import warm_up; warm_up()"],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    cached = list(env_dir.glob("lib/python*/site-packages/optimizer/solver/__pycache__/search_kernels*.nbi"))
+    assert cached, "the compiled kernels were not cached inside the installed package"
     batchopt = env_dir / "bin" / "batchopt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOPT_")}
     env["BATCHOPT_DATABASE_URL"] = f"sqlite:///{tmp_path / 'data' / 'batchopt.db'}"

@@ -1,0 +1,59 @@
+"""The MathOpt proto wrapper: same answers in process and in the worker, and a hard stop that holds."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from optimizer.solver.mip import solve_mip
+
+
+def _covering(seed: int, columns: int = 12, rows: int = 4) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 3, size=(rows, columns)).astype(float)
+    a[:, 0] = 1.0  # always coverable
+    return rng.uniform(1.0, 5.0, columns), sp.csr_matrix(a), rng.integers(1, 4, rows).astype(float)
+
+
+def _brute_force(cost: np.ndarray, a: np.ndarray, demand: np.ndarray) -> float:
+    best = np.inf
+    for x in itertools.product(range(4), repeat=len(cost)):
+        v = np.array(x, dtype=float)
+        if (a @ v >= demand).all():
+            best = min(best, float(cost @ v))
+    return best
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_optimum_and_bound_match_brute_force_in_process_and_in_the_worker(seed: int) -> None:
+    cost, a, demand = _covering(seed, columns=6, rows=3)
+    optimum = _brute_force(cost, a.toarray(), demand)
+    for hard in (None, 60.0):
+        got = solve_mip(
+            cost, a, demand, np.full(3, np.inf), time_limit=30, relative_gap=1e-9, hard_limit=hard
+        )
+        assert got.status == "OPTIMAL"
+        assert got.objective == pytest.approx(optimum, rel=1e-9)
+        assert got.bound == pytest.approx(optimum, rel=1e-6)
+        assert (a @ got.values >= demand - 1e-9).all()
+
+
+def test_an_infeasible_model_says_so() -> None:
+    a = sp.csr_matrix(np.array([[1.0, 1.0]]))
+    got = solve_mip(
+        np.ones(2), a, np.array([5.0]), np.array([np.inf]), upper=np.ones(2), time_limit=5, relative_gap=1e-6
+    )
+    assert got.status == "INFEASIBLE" and not got.has_solution
+
+
+def test_the_hard_limit_kills_the_worker_and_returns_no_solution() -> None:
+    # The worker needs far longer than 0.05 s just to start and import OR-Tools.
+    cost, a, demand = _covering(4)
+    t0 = time.perf_counter()
+    got = solve_mip(cost, a, demand, np.full(4, np.inf), time_limit=30, relative_gap=1e-9, hard_limit=0.05)
+    assert got.status == "NO_SOLUTION" and "hard limit" in got.detail
+    assert time.perf_counter() - t0 < 2.0
