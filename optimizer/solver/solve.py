@@ -21,6 +21,7 @@ from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
+from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
@@ -183,6 +184,17 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             incumbent is None or rounded.objective_usd < incumbent.objective_usd
         ):
             incumbent = rounded
+        if heuristic.has_solution and _spot_coupled(problem):
+            # Cheap plans that break a spot limit, repaired by moving bins: a good incumbent
+            # whatever the coupled master manages in the time left.
+            for base in (heuristic, rounded):
+                repaired = repair_spot_limits(problem, base)
+                if (
+                    repaired is not None
+                    and not _policy_violations(problem, repaired)
+                    and (incumbent is None or repaired.objective_usd < incumbent.objective_usd - 1e-9)
+                ):
+                    incumbent = repaired
         reduced = np.concatenate([lp.reduced_costs, np.zeros(len(cols) - len(lp.columns))])
         lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
     else:
@@ -381,6 +393,11 @@ def _floor_and_cover(
         weight_hours=np.concatenate([cols.weight_hours, extra.weight_hours]),
     )
     return merged, np.concatenate([floor, np.array(extra_values)])
+
+
+def _spot_coupled(problem: Problem) -> bool:
+    p = problem.policy
+    return bool(p.diversification) or (p.max_spot_share is not None and p.max_spot_share < 1.0)
 
 
 def _gap(objective: float, bound: float) -> float:

@@ -1,0 +1,185 @@
+"""Make a plan meet the spot limits by moving bins, cheapest move first.
+
+Under `max_spot_share` or spot diversification the integer master couples every bucket and HiGHS
+often stops (or is stopped) with a poor plan, or none, while a cheap plan that breaks the limit is
+at hand (cheapest-fit, LP rounding). Moving whole bins keeps every packing valid, so this repair
+turns such a plan into a valid one at a small extra cost, which is also what an operator would do
+by hand:
+
+- spot share above the cap: move spot bins to the cheapest on-demand offering that hosts the same
+  jobs, least extra cost per job vCPU-hour moved first;
+- a spot pool above 1/K of the spot instance vCPU-hours: move its bins to other spot pools that host
+  the same jobs and stay within 1/K themselves (or, when none does, to on-demand), least extra cost
+  per vCPU-hour moved first.
+
+A heuristic: it gives incumbents, never bounds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.plan import Plan
+from optimizer.solver.problem import Problem
+
+#: Bin moves after which the diversification repair gives up (it only cycles on hopeless inputs).
+MAX_MOVES = 20_000
+
+
+@dataclass
+class _Group:
+    bucket: int
+    offering: int
+    count: int
+    jobs: np.ndarray  # per shape
+
+
+class _Catalogue:
+    """Offerings as arrays, and per job multiset the offerings that can host it (cached)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.offerings = list(problem.offerings)
+        self.index = {o.key: i for i, o in enumerate(self.offerings)}
+        icf = problem.policy.interruption_cost_factor
+        self.hourly = np.array([o.hourly_objective(icf) for o in self.offerings])
+        self.spot = np.array([o.is_spot for o in self.offerings])
+        self.vcpus = np.array([o.vcpus for o in self.offerings])
+        self.caps = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in self.offerings], dtype=float)
+        self.sizes = np.array([[s.vcpus, s.memory_mib, s.gpus] for s in problem.shapes], dtype=float)
+        self.compat = np.array([[o.can_host(s) for s in problem.shapes] for o in self.offerings])
+        self._hosts: dict[bytes, np.ndarray] = {}
+
+    def hosts(self, jobs: np.ndarray) -> np.ndarray:
+        key = jobs.tobytes()
+        found = self._hosts.get(key)
+        if found is None:
+            need = jobs @ self.sizes
+            used = jobs > 0
+            ok = self.compat[:, used].all(axis=1) & (self.caps >= need - 1e-9).all(axis=1)
+            found = np.flatnonzero(ok)
+            self._hosts[key] = found
+        return found
+
+
+def _groups(cat: _Catalogue, plan: Plan) -> list[_Group]:
+    shape_index = {s.id: i for i, s in enumerate(cat.problem.shapes)}
+    out = []
+    for t, bins in enumerate(plan.buckets):
+        for b in bins:
+            jobs = np.zeros(len(shape_index), dtype=np.int64)
+            for sid, n in b.jobs.items():
+                jobs[shape_index[sid]] = n
+            out.append(_Group(t, cat.index[b.offering], b.count, jobs))
+    return out
+
+
+def _move(groups: list[_Group], g: _Group, count: int, to: int) -> None:
+    if count >= g.count:
+        g.offering = to
+    else:
+        g.count -= count
+        groups.append(_Group(g.bucket, to, count, g.jobs))
+
+
+def _cap_spot_share(cat: _Catalogue, groups: list[_Group], share: float) -> bool:
+    hours = cat.problem.bucket_hours
+    total = float((cat.problem.demand.sum(axis=1) * cat.sizes[:, 0]).sum()) * hours
+    job_vcpu = {id(g): float(g.jobs @ cat.sizes[:, 0]) * hours for g in groups}
+    on_spot = sum(g.count * job_vcpu[id(g)] for g in groups if cat.spot[g.offering])
+    excess = on_spot - share * total
+    if excess <= 1e-6:
+        return True
+    moves = []
+    for g in groups:
+        if not cat.spot[g.offering] or job_vcpu[id(g)] <= 0:
+            continue
+        hosts = cat.hosts(g.jobs)
+        hosts = hosts[~cat.spot[hosts]]
+        if hosts.size == 0:
+            continue
+        to = int(hosts[np.argmin(cat.hourly[hosts])])
+        extra = (cat.hourly[to] - cat.hourly[g.offering]) * hours / job_vcpu[id(g)]
+        moves.append((extra, g, to))
+    moves.sort(key=lambda m: m[0])
+    for _, g, to in moves:
+        if excess <= 1e-6:
+            break
+        per_bin = job_vcpu[id(g)]
+        count = min(g.count, math.ceil((excess - 1e-9) / per_bin))
+        _move(groups, g, count, to)
+        excess -= count * per_bin
+    return excess <= 1e-6
+
+
+def _diversify(cat: _Catalogue, groups: list[_Group], k: int) -> bool:
+    hours = cat.problem.bucket_hours
+    pools = np.zeros(len(cat.offerings))
+    for g in groups:
+        if cat.spot[g.offering]:
+            pools[g.offering] += g.count * cat.vcpus[g.offering] * hours
+    for _ in range(MAX_MOVES):
+        z = pools.sum()
+        over = int(np.argmax(pools))
+        if z <= 0 or pools[over] <= z / k + 1e-6:
+            return True
+        # The cheapest single move out of the fullest pool (per vCPU-hour it removes from it).
+        best: tuple[float, _Group, int, int] | None = None
+        for g in groups:
+            if g.offering != over:
+                continue
+            hosts = cat.hosts(g.jobs)
+            hosts = hosts[hosts != over]
+            per_bin = cat.vcpus[over] * hours
+            need = math.ceil((pools[over] - z / k) / per_bin - 1e-9)
+            count = max(1, min(g.count, need))
+            after_z = z - count * per_bin + count * cat.vcpus[hosts] * hours * cat.spot[hosts]
+            room = pools[hosts] + count * cat.vcpus[hosts] * hours <= after_z / k + 1e-6
+            ok = hosts[~cat.spot[hosts] | room]
+            if ok.size == 0:
+                continue
+            to = int(ok[np.argmin(cat.hourly[ok])])
+            extra = (cat.hourly[to] - cat.hourly[over]) / cat.vcpus[over]
+            if best is None or extra < best[0]:
+                best = (extra, g, to, count)
+        if best is None:
+            return False
+        _, g, to, count = best
+        pools[over] -= count * cat.vcpus[over] * hours
+        if cat.spot[to]:
+            pools[to] += count * cat.vcpus[to] * hours
+        _move(groups, g, count, to)
+    return False
+
+
+def repair_spot_limits(problem: Problem, plan: Plan) -> Plan | None:
+    """`plan` changed to meet `max_spot_share` and diversification, or None when the moves run out
+    (no host for some jobs outside the full pool). Other limits are not touched."""
+    if not plan.has_solution:
+        return None
+    cat = _Catalogue(problem)
+    groups = _groups(cat, plan)
+    policy = problem.policy
+    share = policy.max_spot_share
+    if share is not None and share < 1.0 and not _cap_spot_share(cat, groups, share):
+        return None
+    if policy.diversification and not _diversify(cat, groups, policy.diversification):
+        return None
+    by_bucket: list[list[RawBin]] = [[] for _ in range(problem.n_buckets)]
+    for g in groups:
+        if g.count > 0:
+            by_bucket[g.bucket].append((cat.offerings[g.offering].key, g.count, g.jobs))
+    return build_plan(
+        problem,
+        by_bucket,
+        np.arange(problem.n_buckets),
+        problem.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=0.0,
+        solve_seconds=0.0,
+    )

@@ -1,0 +1,72 @@
+"""Spot-limit repair: cheap plans that break a spot limit become valid plans, never invalid ones."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimizer.solver.baselines import cheapest_fit
+from optimizer.solver.problem import Policy
+from optimizer.solver.spot_repair import repair_spot_limits
+from optimizer.solver.validate import validate_plan
+from tests.solver_helpers import random_problem
+
+
+def _spot_vcpu_share(problem, plan) -> float:
+    offerings = {o.key: o for o in problem.offerings}
+    sizes = {s.id: s.vcpus for s in problem.shapes}
+    on_spot = sum(
+        b.count * n * sizes[sid] for bins in plan.buckets for b in bins if offerings[b.offering].is_spot
+        for sid, n in b.jobs.items()
+    )  # fmt: skip
+    total = sum(float(problem.demand[i].sum()) * s.vcpus for i, s in enumerate(problem.shapes))
+    return on_spot / total
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    share=st.sampled_from([None, 0.0, 0.3, 0.7]),
+    k=st.sampled_from([0, 2, 3]),
+)
+def test_repaired_plans_pass_the_validator(seed: int, share: float | None, k: int) -> None:
+    problem = random_problem(
+        seed, n_buckets=6, policy=Policy(max_spot_share=share, min_spot_instance_types=k)
+    )
+    base = cheapest_fit(problem)  # ignores spot limits
+    repaired = repair_spot_limits(problem, base)
+    if repaired is None:
+        return  # no move left (e.g. too few spot pools host the jobs): the caller keeps its incumbent
+    base_errors = validate_plan(problem.with_policy(Policy()), base)
+    assert base_errors == []
+    repaired.lower_bound_usd, repaired.gap = 0.0, 1.0
+    assert validate_plan(problem, repaired) == []
+
+
+def test_a_spot_share_cap_moves_the_cheapest_work_to_on_demand_and_no_more() -> None:
+    problem = random_problem(3, n_buckets=8, policy=Policy(max_spot_share=0.4))
+    base = cheapest_fit(problem)
+    assert _spot_vcpu_share(problem, base) > 0.4  # the heuristic puts nearly everything on spot
+    repaired = repair_spot_limits(problem, base)
+    assert repaired is not None
+    share = _spot_vcpu_share(problem, repaired)
+    assert share <= 0.4 + 1e-9
+    assert share > 0.25  # it moves what the cap needs, not everything
+    assert repaired.objective_usd >= base.objective_usd - 1e-9
+
+
+def test_diversification_spreads_spot_capacity_over_k_pools() -> None:
+    problem = random_problem(5, n_buckets=8, policy=Policy(min_spot_instance_types=3))
+    repaired = repair_spot_limits(problem, cheapest_fit(problem))
+    assert repaired is not None
+    pools: dict[str, float] = {}
+    offerings = {o.key: o for o in problem.offerings}
+    for bins in repaired.buckets:
+        for b in bins:
+            if offerings[b.offering].is_spot:
+                pools[b.offering] = pools.get(b.offering, 0.0) + b.count * offerings[b.offering].vcpus
+    total = sum(pools.values())
+    assert len(pools) >= 3
+    assert max(pools.values()) <= total / 3 + 1e-6
+    assert np.isfinite(repaired.objective_usd)
