@@ -21,6 +21,7 @@ from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
+from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.validate import validate_plan
 
@@ -131,6 +132,9 @@ def _run_lp(problem: Problem, clock: Callable[[], float], deadline: float):
 
 
 def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    # Before the clock starts: a process's first solve would otherwise spend its time limit
+    # loading (or, right after an install, compiling) the search kernels.
+    warm_up()
     start = clock()
     limit = problem.policy.time_limit_seconds
     reason = _unhostable(problem)
@@ -447,6 +451,7 @@ def _infeasible_reason(problem: Problem) -> str:
 
 def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
     """Column generation only: an instant what-if answer (bound and fractional mix)."""
+    warm_up()
     start = clock()
     if _unhostable(problem) is not None or not problem.demand.any():
         return LpEstimate(0.0, 0.0, True, not _unhostable(problem), {}, clock() - start)
