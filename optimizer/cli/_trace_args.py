@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from optimizer.traces import FORMATS, TraceMapping
+from optimizer.traces.formats import FORMATS
+from optimizer.traces.mapping import TraceMapping
 
 
 def add_mapping_arguments(p: argparse.ArgumentParser) -> None:

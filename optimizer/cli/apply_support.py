@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import TYPE_CHECKING
 
-from optimizer.apply.service import ApplyService, TargetClients
 from optimizer.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from optimizer.apply.service import ApplyService
 
 
 def apply_service(ctx: CliContext) -> ApplyService:
+    from optimizer.apply.service import ApplyService, TargetClients
+
     return ApplyService(ctx.engine, ctx.settings.apply, TargetClients(ctx.sessions))
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
-
-from optimizer.analysis_store import run_analysis
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
-from optimizer.store.schema import COLLECTED_DATASET
+from optimizer.store.names import COLLECTED_DATASET
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _parse_day(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
+    import pandas as pd
+
     try:
         return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
     except (ValueError, TypeError):
@@ -41,6 +40,10 @@ def _parse_day(value: str | None, flag: str) -> datetime | None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    import pandas as pd
+
+    from optimizer.analysis_store import run_analysis
+
     now = datetime.now(UTC).replace(tzinfo=None)
     since = _parse_day(args.since, "--since")
     until = _parse_day(args.until, "--until")

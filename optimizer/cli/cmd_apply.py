@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from optimizer.apply.render import report_text
 from optimizer.cli.apply_support import apply_service, cli_actor
 from optimizer.cli.context import CliContext
 
@@ -23,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.apply.render import report_text
+
     report = apply_service(ctx).apply(args.id, execute=args.execute, actor=cli_actor())
     print(json.dumps(report.to_json(), indent=2) if args.json else report_text(report))
     return 0 if report.result in ("dry-run", "succeeded") else 1

@@ -6,9 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from optimizer.apply.records import audits
 from optimizer.cli.context import CliContext
-from optimizer.recommend.repository import resolve_id
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.apply.records import audits
+    from optimizer.recommend.repository import resolve_id
+
     rec_id = resolve_id(ctx.engine, args.id) if args.id else None
     found = audits(ctx.engine, recommendation_id=rec_id, dry_run=None if args.dry_runs else False)
     if args.json:

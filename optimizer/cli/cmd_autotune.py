@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from optimizer.apply.autotune import run_autotune
-from optimizer.apply.render import report_text
-from optimizer.apply.service import TargetClients
 from optimizer.cli.context import CliContext
 
 
@@ -21,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.apply.autotune import run_autotune
+    from optimizer.apply.render import report_text
+    from optimizer.apply.service import TargetClients
+
     report = run_autotune(ctx.engine, ctx.settings.apply, TargetClients(ctx.sessions))
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))

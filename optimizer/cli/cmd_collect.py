@@ -11,11 +11,14 @@ import functools
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
-from optimizer.collectors import SOURCE_NAMES
-from optimizer.collectors.runner import RunResult
 from optimizer.errors import InputError
+from optimizer.store.names import SOURCE_NAMES
+
+if TYPE_CHECKING:
+    from optimizer.collectors.runner import RunResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:

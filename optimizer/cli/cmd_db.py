@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from optimizer.cli.context import CliContext
-from optimizer.store.engine import current_revision, head_revision, upgrade
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.store.engine import upgrade
+
     before, after = upgrade(ctx.raw_engine)
     where = ctx.raw_engine.url.render_as_string(hide_password=True)
     if before == after:
@@ -28,5 +29,7 @@ def run_upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def run_current(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.store.engine import current_revision, head_revision
+
     print(f"current: {current_revision(ctx.raw_engine) or 'empty'}\nhead: {head_revision()}")
     return 0

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
-from optimizer.traces import read_trace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +44,7 @@ def _parse_start(text: str | None) -> datetime | None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.datasets import import_trace
+    from optimizer.traces import read_trace
 
     if not args.trace_format:
         raise InputError("--format is required (swf, alibaba-gpu, batch-json or csv)")

@@ -15,21 +15,14 @@ import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
-from optimizer.solver.compute_environments import recommend_environments
-from optimizer.solver.plan import plan_to_dict
-from optimizer.solver.problem import (
-    Policy,
-    Problem,
-    load_problem,
-    policy_from_dict,
-    policy_to_dict,
-    problem_to_dict,
-)
-from optimizer.solver.solve import solve, solve_lp_estimate
+from optimizer.solver.policy import Policy, policy_to_dict
+
+if TYPE_CHECKING:
+    from optimizer.solver.problem import Problem
 
 POLICY_KEYS = tuple(policy_to_dict(Policy()).keys())
 
@@ -65,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_what_if(items: list[str], policy: Policy) -> Policy:
     """Apply `key=value` overrides, validated like the policy in a problem file."""
+    from optimizer.solver.problem import policy_from_dict
+
     data: dict[str, Any] = policy_to_dict(policy)
     for item in items:
         key, sep, value = item.partition("=")
@@ -123,6 +118,11 @@ def _summary(plan_doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.solver.compute_environments import recommend_environments
+    from optimizer.solver.plan import plan_to_dict
+    from optimizer.solver.problem import load_problem, problem_to_dict
+    from optimizer.solver.solve import solve, solve_lp_estimate
+
     started = time.monotonic()
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx)
     if args.what_if:

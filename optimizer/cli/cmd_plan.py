@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from optimizer.apply.records import plan_to_json
-from optimizer.apply.render import plan_text
 from optimizer.cli.apply_support import apply_service
 from optimizer.cli.context import CliContext
 
@@ -19,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.apply.records import plan_to_json
+    from optimizer.apply.render import plan_text
+
     _, plan = apply_service(ctx).plan(args.id)
     print(json.dumps(plan_to_json(plan), indent=2, default=str) if args.json else plan_text(plan))
     return 0

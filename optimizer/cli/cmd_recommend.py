@@ -7,7 +7,7 @@ import argparse
 import json
 
 from optimizer.cli.context import CliContext
-from optimizer.recommend.repository import STATUSES, dismiss, list_recommendations, reopen
+from optimizer.recommend.statuses import STATUSES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.recommend.repository import dismiss, list_recommendations, reopen
+
     if args.dismiss:
         print(f"dismissed {dismiss(ctx.engine, args.dismiss, args.reason)}")
         return 0

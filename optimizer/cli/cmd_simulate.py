@@ -14,13 +14,14 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError, UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ATTEMPT_COLUMNS = [
     "job_id",
@@ -232,6 +233,8 @@ def _print_table(rows: list[list[str]]) -> None:
 
 def attempt_rows(result: Any) -> pd.DataFrame:
     """One row per attempt; jobs that never started get one row (no attempt) so failures show."""
+    import pandas as pd
+
     attempts = result.attempts[ATTEMPT_COLUMNS]
     never = result.jobs[result.jobs["attempt_count"] == 0]
     if never.empty:
@@ -255,6 +258,8 @@ def attempt_rows(result: Any) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    import pandas as pd
+
     from optimizer.simulate import parse_config, replay
     from optimizer.traces import read_trace
 

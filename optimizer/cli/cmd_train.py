@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
-from optimizer.ml.registry import ModelRegistry
-from optimizer.ml.training import MODEL_KINDS, train_all
-from optimizer.store.schema import COLLECTED_DATASET
+from optimizer.ml.kinds import MODEL_KINDS
+from optimizer.store.names import COLLECTED_DATASET
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +42,9 @@ def parse_kinds(value: str | None) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.ml.registry import ModelRegistry
+    from optimizer.ml.training import train_all
+
     kinds = parse_kinds(args.only)
     if args.history_days < 7:
         raise InputError(f"--history-days {args.history_days}: must be at least 7")

@@ -1,8 +1,10 @@
 """Collectors: one module per source, each get_* (API) -> transform_* (pure) -> load_* (store).
 
 `SOURCES` lists them in the order a run needs (inventory before jobs, jobs before the job
-definitions they reference and the usage linked to their attempts). Importing this package
-declares every collector's IAM actions, which `batchopt iam-policy --role collector` prints.
+definitions they reference and the usage linked to their attempts), which `SOURCE_NAMES` states
+(`optimizer.store.names`, light, so `batchopt collect --help` does not import the collectors).
+Importing this package declares every collector's IAM actions, which `batchopt iam-policy --role
+collector` prints.
 """
 
 from __future__ import annotations
@@ -17,20 +19,26 @@ from optimizer.collectors.ondemand_prices import ONDEMAND_PRICES
 from optimizer.collectors.spot_bands import SPOT_BANDS
 from optimizer.collectors.spot_prices import SPOT_PRICES
 from optimizer.collectors.usage import USAGE
+from optimizer.store.names import SOURCE_NAMES
 
-SOURCES: tuple[Source, ...] = (
-    COMPUTE_ENVIRONMENTS,
-    JOB_QUEUES,
-    JOBS,
-    JOB_DEFINITIONS,
-    INSTANCES,
-    CATALOG,
-    ONDEMAND_PRICES,
-    SPOT_PRICES,
-    SPOT_BANDS,
-    USAGE,
-)
-SOURCE_NAMES = tuple(s.name for s in SOURCES)
+_BY_NAME = {
+    s.name: s
+    for s in (
+        COMPUTE_ENVIRONMENTS,
+        JOB_QUEUES,
+        JOBS,
+        JOB_DEFINITIONS,
+        INSTANCES,
+        CATALOG,
+        ONDEMAND_PRICES,
+        SPOT_PRICES,
+        SPOT_BANDS,
+        USAGE,
+    )
+}
+if set(_BY_NAME) != set(SOURCE_NAMES):
+    raise ImportError(f"collector sources {sorted(_BY_NAME)} differ from SOURCE_NAMES {sorted(SOURCE_NAMES)}")
+SOURCES: tuple[Source, ...] = tuple(_BY_NAME[name] for name in SOURCE_NAMES)
 
 
 def select_sources(names: list[str] | None) -> list[Source]:

@@ -25,6 +25,7 @@ from optimizer.errors import UserError
 from optimizer.ml.demand import demand_from_store_jobs
 from optimizer.ml.forecast import FEATURES, HORIZON, WEEK, DemandForecaster, backtest, rolling_origins
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
+from optimizer.ml.kinds import MODEL_KINDS
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
 from optimizer.ml.usage import (
     DefinitionQuantiles,
@@ -41,7 +42,6 @@ from optimizer.store.tables.analysis import demand_forecasts
 from optimizer.store.upsert import bulk_upsert
 
 log = logging.getLogger(__name__)
-MODEL_KINDS = ("forecast", "usage", "interruptions")
 MIN_USAGE_ROWS = 200
 BACKTEST_ORIGINS = 3
 

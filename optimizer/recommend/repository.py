@@ -16,10 +16,10 @@ from sqlalchemy import Connection, Engine, select, update
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.errors import UserError
+from optimizer.recommend.statuses import STATUSES
 from optimizer.store.schema import recommendations
 from optimizer.store.upsert import bulk_upsert
 
-STATUSES = ("open", "dismissed", "applied", "rolled-back")
 _FIELDS = (
     "id",
     "strategy",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.errors import InputError
+from optimizer.solver.policy import Policy, policy_to_dict
 
 PROBLEM_SCHEMA = "batchopt.problem/v1"
 CAPACITY_TYPES = ("SPOT", "ON_DEMAND")
@@ -74,40 +75,6 @@ class Offering:
             and shape.gpus <= self.gpus
             and (shape.arch is None or shape.arch == self.arch)
             and (shape.spot_ok or not self.is_spot)
-        )
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Business limits on the mix.
-
-    - `max_instance_types`: cap on selected offerings (the total length of the spot and on-demand
-      CEs' `instanceTypes`); None = no cap.
-    - `min_spot_instance_types`: K >= 2 means no spot offering may provide more than 1/K of the spot
-      instance vCPU-hours, so a reclaim wave in one pool takes at most that share (0 or 1 = off).
-    - `max_spot_share`: cap on the share of job vCPU-hours that run on spot (work exposed to reclaim).
-    - `interruption_cost_factor`: hours of rework one reclaim costs, multiplying the spot
-      `interruption_rate` into an expected cost per instance-hour.
-    - `gap_target`: relative gap at which the search stops early.
-    """
-
-    max_instance_types: int | None = None
-    min_spot_instance_types: int = 0
-    max_spot_share: float | None = None
-    interruption_cost_factor: float = 1.0
-    time_limit_seconds: float = 30.0
-    gap_target: float = 0.005
-
-    @property
-    def diversification(self) -> int:
-        return self.min_spot_instance_types if self.min_spot_instance_types >= 2 else 0
-
-    @property
-    def couples_buckets(self) -> bool:
-        return (
-            self.max_instance_types is not None
-            or self.diversification > 0
-            or (self.max_spot_share is not None and self.max_spot_share < 1.0)
         )
 
 
@@ -229,17 +196,6 @@ def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") ->
         time_limit_seconds=r.number("time_limit_seconds", above=0.0, default=30.0),
         gap_target=r.number("gap_target", minimum=0.0, maximum=1.0, default=0.005),
     )
-
-
-def policy_to_dict(policy: Policy) -> dict[str, Any]:
-    return {
-        "max_instance_types": policy.max_instance_types,
-        "min_spot_instance_types": policy.min_spot_instance_types,
-        "max_spot_share": policy.max_spot_share,
-        "interruption_cost_factor": policy.interruption_cost_factor,
-        "time_limit_seconds": policy.time_limit_seconds,
-        "gap_target": policy.gap_target,
-    }
 
 
 def _shape_from_dict(source: str, index: int, data: Any) -> Shape:

@@ -14,11 +14,10 @@ from optimizer.errors import InputError
 from optimizer.traces.alibaba_gpu import parse_alibaba_gpu
 from optimizer.traces.batch_json import parse_batch_json
 from optimizer.traces.csv_format import parse_csv
+from optimizer.traces.formats import FORMATS
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace
 from optimizer.traces.swf import parse_swf
-
-FORMATS: tuple[str, ...] = ("swf", "alibaba-gpu", "batch-json", "csv")
 
 
 def _read_text(path: Path) -> str:

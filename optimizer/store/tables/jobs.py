@@ -7,8 +7,7 @@ analysis code reads every kind of history through the same two tables.
 from sqlalchemy import Column, Index, Table
 
 from optimizer.store.base import Arn, Boolean, Float, Integer, Json, LongStr, Str, Text, Time, metadata
-
-COLLECTED_DATASET = "aws"
+from optimizer.store.names import COLLECTED_DATASET
 
 datasets = Table(
     "datasets",

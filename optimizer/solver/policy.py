@@ -1,0 +1,55 @@
+"""The business limits of a fleet-mix problem (`policy` in batchopt.problem/v1) and their JSON form.
+
+Kept apart from `problem` (numpy) so that `batchopt optimize --help`, which lists the policy's keys,
+imports nothing heavy; `optimizer.solver.problem` re-exports both names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Business limits on the mix.
+
+    - `max_instance_types`: cap on selected offerings (the total length of the spot and on-demand
+      CEs' `instanceTypes`); None = no cap.
+    - `min_spot_instance_types`: K >= 2 means no spot offering may provide more than 1/K of the spot
+      instance vCPU-hours, so a reclaim wave in one pool takes at most that share (0 or 1 = off).
+    - `max_spot_share`: cap on the share of job vCPU-hours that run on spot (work exposed to reclaim).
+    - `interruption_cost_factor`: hours of rework one reclaim costs, multiplying the spot
+      `interruption_rate` into an expected cost per instance-hour.
+    - `gap_target`: relative gap at which the search stops early.
+    """
+
+    max_instance_types: int | None = None
+    min_spot_instance_types: int = 0
+    max_spot_share: float | None = None
+    interruption_cost_factor: float = 1.0
+    time_limit_seconds: float = 30.0
+    gap_target: float = 0.005
+
+    @property
+    def diversification(self) -> int:
+        return self.min_spot_instance_types if self.min_spot_instance_types >= 2 else 0
+
+    @property
+    def couples_buckets(self) -> bool:
+        return (
+            self.max_instance_types is not None
+            or self.diversification > 0
+            or (self.max_spot_share is not None and self.max_spot_share < 1.0)
+        )
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    return {
+        "max_instance_types": policy.max_instance_types,
+        "min_spot_instance_types": policy.min_spot_instance_types,
+        "max_spot_share": policy.max_spot_share,
+        "interruption_cost_factor": policy.interruption_cost_factor,
+        "time_limit_seconds": policy.time_limit_seconds,
+        "gap_target": policy.gap_target,
+    }

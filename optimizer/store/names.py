@@ -1,0 +1,25 @@
+"""Names the store's rows carry that other layers (and the CLI's argument choices) refer to.
+
+Plain constants, no SQLAlchemy: `batchopt --help` reads them without importing the store.
+"""
+
+from __future__ import annotations
+
+COLLECTED_DATASET = "aws"
+"""`jobs.dataset` of the history the collectors read from AWS (imports and replays use their own)."""
+
+SOURCE_NAMES: tuple[str, ...] = (
+    "compute_environments",
+    "job_queues",
+    "jobs",
+    "job_definitions",
+    "instances",
+    "catalog",
+    "ondemand_prices",
+    "spot_prices",
+    "spot_bands",
+    "usage",
+)
+"""The collector sources (`collector_runs.source`), in the order a run needs them: inventory before
+jobs, jobs before the job definitions they reference and the usage linked to their attempts.
+`optimizer.collectors.SOURCES` is built in this order."""

@@ -1,0 +1,5 @@
+"""The trace formats `read_trace` understands; no imports, so the CLI's argument choices cost nothing."""
+
+from __future__ import annotations
+
+FORMATS: tuple[str, ...] = ("swf", "alibaba-gpu", "batch-json", "csv")
