@@ -82,6 +82,28 @@ def _most(i: int, rem: np.ndarray, sz: np.ndarray, lim: np.ndarray, slack: float
 
 
 @njit(cache=True)
+def _up(i: int, count: np.ndarray) -> int:
+    """Back to the parent, on its next (smaller) count; -1 when the walk is back above the root."""
+    if i == 0:
+        return -1
+    count[i - 1] -= 1
+    return i - 1
+
+
+@njit(cache=True)
+def _down(
+    i: int, count: np.ndarray, current: np.ndarray, rems: np.ndarray, value_at: np.ndarray,
+    sz: np.ndarray, vals: np.ndarray,
+) -> int:  # fmt: skip
+    """Take count[i] copies of item i and enter depth i + 1."""
+    current[i] = count[i]
+    for d in range(sz.shape[1]):
+        rems[i + 1, d] = rems[i, d] - count[i] * sz[i, d]
+    value_at[i + 1] = value_at[i] + count[i] * vals[i]
+    return i + 1
+
+
+@njit(cache=True)
 def knapsack_search(
     vals: np.ndarray,
     sz: np.ndarray,
@@ -147,23 +169,17 @@ def knapsack_search(
             ):
                 count[i] = _most(i, rem, sz, lim, 0.0)
                 continue
-            if i == 0:  # a leaf or a pruned node: back to the parent's next (smaller) count
+            i = _up(i, count)  # a leaf or a pruned node
+            if i < 0:
                 break
-            i -= 1
-            count[i] -= 1
             continue
-        if count[i] < 0:
+        if count[i] < 0:  # every count of item i tried
             current[i] = 0
-            if i == 0:
+            i = _up(i, count)
+            if i < 0:
                 break
-            i -= 1
-            count[i] -= 1
             continue
-        current[i] = count[i]
-        for d in range(dims):
-            rems[i + 1, d] = rems[i, d] - count[i] * sz[i, d]
-        value_at[i + 1] = value_at[i] + count[i] * vals[i]
-        i += 1
+        i = _down(i, count, current, rems, value_at, sz, vals)
         expand = True
     return best, best_counts, exhausted, open_bound
 
@@ -242,23 +258,17 @@ def enumerate_search(
                         found = grown
                     found[n_found] = current
                     n_found += 1
-            if i == 0:
+            i = _up(i, count)
+            if i < 0:
                 break
-            i -= 1
-            count[i] -= 1
             continue
         if count[i] < 0:
             current[i] = 0
-            if i == 0:
+            i = _up(i, count)
+            if i < 0:
                 break
-            i -= 1
-            count[i] -= 1
             continue
-        current[i] = count[i]
-        for d in range(dims):
-            rems[i + 1, d] = rems[i, d] - count[i] * sz[i, d]
-        value_at[i + 1] = value_at[i] + count[i] * vals[i]
-        i += 1
+        i = _down(i, count, current, rems, value_at, sz, vals)
         expand = True
     return found[:n_found].copy(), nodes, failed
 
