@@ -10,11 +10,11 @@ give them different queues and priorities.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable
 
 from optimizer.errors import InputError
+from optimizer.traces.fields import dict_rows, parse_float
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
 
@@ -30,23 +30,13 @@ def _number(
         if allow_empty:
             return math.nan
         raise InputError(f"{source} line {lineno}: field {column!r}: empty")
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{source} line {lineno}: field {column!r}: not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{source} line {lineno}: field {column!r}: must be a non-negative number: {text!r}")
-    return value
+    return parse_float(text, column, source, lineno)
 
 
 def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
     """Parse the pod list. Pods never scheduled (phase Pending) have no runtime: skipped and counted."""
     mapping = mapping or TraceMapping()
-    reader = csv.DictReader(iter(lines))
-    header = reader.fieldnames or []
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InputError(f"{source} line 1: missing column(s) {', '.join(missing)}")
+    reader, _ = dict_rows(lines, source, REQUIRED)
     names = (
         "job_id",
         "submit_s",

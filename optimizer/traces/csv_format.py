@@ -10,11 +10,10 @@ Unknown columns are ignored so that richer exports load unchanged.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Iterable
 
 from optimizer.errors import InputError
+from optimizer.traces.fields import dict_rows, parse_float, parse_int
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
 
@@ -24,35 +23,10 @@ ARCHES = {"x86_64", "arm64"}
 STATUSES = {"SUCCEEDED", "FAILED"}
 
 
-def _float(text: str, column: str, source: str, lineno: int, *, positive: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{source} line {lineno}: field {column!r}: not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        rule = "a positive number" if positive else "a non-negative number"
-        raise InputError(f"{source} line {lineno}: field {column!r}: must be {rule}: {text!r}")
-    return value
-
-
-def _int(text: str, column: str, source: str, lineno: int, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"{source} line {lineno}: field {column!r}: not a whole number: {text!r}") from None
-    if not low <= value <= high:
-        raise InputError(f"{source} line {lineno}: field {column!r}: must be in [{low}, {high}]: {value}")
-    return value
-
-
 def parse_csv(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
     """Parse the documented column set; every bad value is reported with its line and column."""
     mapping = mapping or TraceMapping()
-    reader = csv.DictReader(iter(lines))
-    header = reader.fieldnames or []
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InputError(f"{source} line 1: missing column(s) {', '.join(missing)}")
+    reader, header = dict_rows(lines, source, REQUIRED)
     present = [c for c in OPTIONAL if c in header]
     rows: dict[str, list] = {k: [] for k in (*REQUIRED, "gpus", "queue", "job_name", "arch")}
     for c in ("user", "status", "depends_on", "retry_attempts", "priority"):
@@ -71,13 +45,13 @@ def parse_csv(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             raise InputError(f"{source} line {lineno}: field 'job_id': duplicate job {job_id}")
         seen.add(job_id)
         rows["job_id"].append(job_id)
-        rows["submit_s"].append(_float(get["submit_s"], "submit_s", source, lineno, positive=False))
-        runtime = _float(get["runtime_s"], "runtime_s", source, lineno, positive=False)
+        rows["submit_s"].append(parse_float(get["submit_s"], "submit_s", source, lineno, positive=False))
+        runtime = parse_float(get["runtime_s"], "runtime_s", source, lineno, positive=False)
         rows["runtime_s"].append(max(runtime, mapping.min_runtime_s))
-        rows["vcpus"].append(_float(get["vcpus"], "vcpus", source, lineno, positive=True))
-        rows["memory_mib"].append(_float(get["memory_mib"], "memory_mib", source, lineno, positive=True))
+        rows["vcpus"].append(parse_float(get["vcpus"], "vcpus", source, lineno, positive=True))
+        rows["memory_mib"].append(parse_float(get["memory_mib"], "memory_mib", source, lineno, positive=True))
         gpus = get.get("gpus", "")
-        rows["gpus"].append(_int(gpus, "gpus", source, lineno, 0, 1024) if gpus else 0)
+        rows["gpus"].append(parse_int(gpus, "gpus", source, lineno, 0, 1024) if gpus else 0)
         rows["queue"].append(get.get("queue") or mapping.default_queue)
         rows["job_name"].append(get.get("job_name") or job_id)
         arch = get.get("arch") or None
@@ -97,11 +71,11 @@ def parse_csv(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             rows["depends_on"].append([d for d in get["depends_on"].replace(";", " ").split() if d])
         if "retry_attempts" in rows:
             text = get["retry_attempts"]
-            attempts = _int(text, "retry_attempts", source, lineno, 1, 10) if text else None
+            attempts = parse_int(text, "retry_attempts", source, lineno, 1, 10) if text else None
             rows["retry_attempts"].append(attempts)
         if "priority" in rows:
             text = get["priority"]
-            priority = _int(text, "priority", source, lineno, -(2**31), 2**31 - 1) if text else None
+            priority = parse_int(text, "priority", source, lineno, -(2**31), 2**31 - 1) if text else None
             rows["priority"].append(priority)
     if "depends_on" in rows:
         for deps in rows["depends_on"]:

@@ -1,0 +1,45 @@
+"""Field parsing shared by the CSV-based trace readers: one wording for every bad-value error.
+
+Each error names the file, the line and the column, so a user can fix the input without a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+
+from optimizer.errors import InputError
+
+
+def dict_rows(lines: Iterable[str], source: str, required: Sequence[str]) -> tuple[csv.DictReader, list[str]]:
+    """A DictReader over `lines` and its header; fails on line 1 when a required column is missing."""
+    reader = csv.DictReader(iter(lines))
+    header = list(reader.fieldnames or [])
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{source} line 1: missing column(s) {', '.join(missing)}")
+    return reader, header
+
+
+def parse_float(text: str, column: str, source: str, lineno: int, *, positive: bool = False) -> float:
+    """A finite number >= 0 (> 0 when `positive`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{source} line {lineno}: field {column!r}: not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        rule = "a positive number" if positive else "a non-negative number"
+        raise InputError(f"{source} line {lineno}: field {column!r}: must be {rule}: {text!r}")
+    return value
+
+
+def parse_int(text: str, column: str, source: str, lineno: int, low: int, high: int) -> int:
+    """A whole number in [low, high]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"{source} line {lineno}: field {column!r}: not a whole number: {text!r}") from None
+    if not low <= value <= high:
+        raise InputError(f"{source} line {lineno}: field {column!r}: must be in [{low}, {high}]: {value}")
+    return value
