@@ -237,8 +237,7 @@ def column_generation(
     # Without rows that couple classes the LP splits into one independent LP per class, so each
     # class keeps the best bound any round certified for it and the bound is their sum (a round
     # that prices some classes well and others badly no longer wastes the good ones).
-    separable = prep.problem.policy.max_spot_share is None or prep.problem.policy.max_spot_share >= 1.0
-    separable = separable and not prep.problem.policy.diversification
+    separable = not prep.problem.policy.couples_spot  # the LP relaxes max_instance_types
     class_best = np.zeros(prep.n_classes)
     cache: dict[int, tuple[bytes, np.ndarray]] = {}
     pricing_calls = 0

@@ -48,16 +48,6 @@ class ClassOutcome:
     bound: float  # proven lower bound on that optimum (equal to it up to HiGHS's tolerance)
 
 
-def separable(prep: Prepared) -> bool:
-    """True when no policy row couples classes, so each class can be solved alone."""
-    p = prep.problem.policy
-    return (
-        p.max_instance_types is None
-        and not p.diversification
-        and (p.max_spot_share is None or p.max_spot_share >= 1.0)
-    )
-
-
 def enumerate_maximal(
     values: np.ndarray,
     sizes: np.ndarray,

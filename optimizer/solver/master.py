@@ -38,7 +38,8 @@ def build_master(prep: Prepared, cols: Columns, *, with_selection: bool) -> Mast
     )
     blocks: list[RowBlock] = [demand.rows(prep, cols, layout)]
     pools = np.zeros(0, dtype=np.int64)
-    if policy.max_spot_share is not None and policy.max_spot_share < 1.0:
+    if policy.caps_spot_share:
+        assert policy.max_spot_share is not None
         blocks.append(spot_share.rows(prep, cols, layout, policy.max_spot_share))
     if k_div:
         div, pools = spot_diversity.rows(prep, cols, layout, k_div)

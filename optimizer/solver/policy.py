@@ -36,12 +36,18 @@ class Policy:
         return self.min_spot_instance_types if self.min_spot_instance_types >= 2 else 0
 
     @property
+    def caps_spot_share(self) -> bool:
+        return self.max_spot_share is not None and self.max_spot_share < 1.0
+
+    @property
+    def couples_spot(self) -> bool:
+        """A spot limit (share cap or diversification) adds rows over all buckets, also in the LP."""
+        return self.diversification > 0 or self.caps_spot_share
+
+    @property
     def couples_buckets(self) -> bool:
-        return (
-            self.max_instance_types is not None
-            or self.diversification > 0
-            or (self.max_spot_share is not None and self.max_spot_share < 1.0)
-        )
+        """Any limit over all buckets; without one, every bucket class is its own problem."""
+        return self.max_instance_types is not None or self.couples_spot
 
 
 def policy_to_dict(policy: Policy) -> dict[str, Any]:

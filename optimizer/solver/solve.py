@@ -16,7 +16,6 @@ from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
 from optimizer.solver.by_class import branch_per_class, class_incumbents, exact_per_class, plan_from_classes
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
-from optimizer.solver.exact_classes import separable
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
@@ -161,7 +160,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         heuristic.status = "FEASIBLE"
         if not _policy_violations(problem, heuristic):
             incumbent = heuristic
-        elif problem.policy.max_spot_share is not None or problem.policy.diversification:
+        elif problem.policy.couples_spot:
             # An all-on-demand fleet meets every spot limit: a safe (dear) incumbent to improve on.
             on_demand = cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot])
             if on_demand.has_solution and not _policy_violations(problem, on_demand):
@@ -188,7 +187,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             incumbent is None or rounded.objective_usd < incumbent.objective_usd
         ):
             incumbent = rounded
-        if heuristic.has_solution and _spot_coupled(problem):
+        if heuristic.has_solution and problem.policy.couples_spot:
             # Cheap plans that break a spot limit, repaired by moving bins: a good incumbent
             # whatever the coupled master manages in the time left.
             for base in (heuristic, rounded):
@@ -203,13 +202,19 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
     else:
         reduced, lp_values = lp.reduced_costs, lp.values
-    gap_target = problem.policy.gap_target
+    policy = problem.policy
+    gap_target = policy.gap_target
     mip_status = "skipped"
     exact_classes = improved_classes = 0
     end = start + 0.95 * limit
     if incumbent is not None and _gap(incumbent.objective_usd, bound) <= gap_target:
         pass
-    elif incumbent is not None and lp.feasible and lp.class_bounds is not None and separable(prep):
+    elif (
+        incumbent is not None
+        and lp.feasible
+        and lp.class_bounds is not None
+        and not problem.policy.couples_buckets
+    ):
         state = class_incumbents(prep, problem, incumbent, lp.class_bounds)
         lp_class_value = np.bincount(
             lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
@@ -397,11 +402,6 @@ def _floor_and_cover(
         weight_hours=np.concatenate([cols.weight_hours, extra.weight_hours]),
     )
     return merged, np.concatenate([floor, np.array(extra_values)])
-
-
-def _spot_coupled(problem: Problem) -> bool:
-    p = problem.policy
-    return bool(p.diversification) or (p.max_spot_share is not None and p.max_spot_share < 1.0)
 
 
 def _gap(objective: float, bound: float) -> float:

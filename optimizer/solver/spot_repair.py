@@ -164,8 +164,7 @@ def repair_spot_limits(problem: Problem, plan: Plan) -> Plan | None:
     cat = _Catalogue(problem)
     groups = _groups(cat, plan)
     policy = problem.policy
-    share = policy.max_spot_share
-    if share is not None and share < 1.0 and not _cap_spot_share(cat, groups, share):
+    if policy.caps_spot_share and not _cap_spot_share(cat, groups, float(policy.max_spot_share or 0.0)):
         return None
     if policy.diversification and not _diversify(cat, groups, policy.diversification):
         return None
