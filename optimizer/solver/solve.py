@@ -121,7 +121,8 @@ def _stats(prep: Prepared, problem: Problem, lp: LpOutcome, pool: PatternPool, *
     }
 
 
-def _run_lp(problem: Problem, clock: Callable[[], float], deadline: float):
+def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[int, int]]]:
+    """Pruned problem arrays and the seed patterns column generation starts from."""
     offerings, _removed = prune_dominated(problem)
     prep = prepare(problem, offerings)
     pool = PatternPool(len(problem.shapes))
@@ -150,7 +151,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             lower_bound=0.0,
             solve_seconds=clock() - start,
         )
-    prep, pool, pairs = _run_lp(problem, clock, start + limit)
+    prep, pool, pairs = _prepare_pool(problem)
     # Heuristic (b) on the full catalogue: a seed for the pool and, when it meets the policy, the
     # incumbent the optimizer must beat.
     incumbent: Plan | None = None
@@ -455,7 +456,7 @@ def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEsti
     start = clock()
     if _unhostable(problem) is not None or not problem.demand.any():
         return LpEstimate(0.0, 0.0, True, not _unhostable(problem), {}, clock() - start)
-    prep, pool, pairs = _run_lp(problem, clock, start + problem.policy.time_limit_seconds)
+    prep, pool, pairs = _prepare_pool(problem)
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
     hours: dict[str, float] = {}
     for n in np.flatnonzero(lp.values > 1e-9):
