@@ -93,7 +93,7 @@ def build_plan(
         cost += class_cost[u] * problem.bucket_hours
         objective += class_obj[u] * problem.bucket_hours
         used.update(b.offering for b in as_bins[u])
-    bound = min(lower_bound, objective)
+    bound = lower_bound  # never clamped to the objective: a wrong bound must stay visible
     return Plan(
         status=status,
         reason=reason,

@@ -314,7 +314,7 @@ def column_generation(
                 converged=converged,
                 proven_infeasible=converged and artificial > 1e-6,
                 objective=objective,
-                lower_bound=min(best_bound, objective),
+                lower_bound=best_bound,  # not clamped to `objective`: a wrong bound must show
                 columns=cols,
                 values=x[: len(cols)],
                 reduced_costs=np.asarray(rc_cols),

@@ -2,6 +2,12 @@
 
 Never raises for an unsolvable problem: INFEASIBLE and TIMEOUT come back as plans with a reason.
 The clock is passed in (pure layer): `solve(problem, clock=time.monotonic)`.
+
+The plan reports the proven bound as computed, never clamped to the objective, and the gap
+unclamped: a bound above the objective beyond float noise (`plan.BOUND_TOLERANCE`, relative) can
+only be a wrong bound, so the plan is then FEASIBLE with a reason saying so (never OPTIMAL) and
+`validate_plan` rejects it. Within that tolerance the bound may sit a hair above the objective (a
+gap like -1e-12): that is LP round-off on an optimal plan, reported OPTIMAL as it is.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from optimizer.solver.by_class import branch_per_class, class_incumbents, exact_
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
 from optimizer.solver.integer_master import solve_integer_master
-from optimizer.solver.plan import Plan
+from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.search_kernels import warm_up
@@ -301,7 +307,13 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             stats=stats,
         )
     gap = _gap(incumbent.objective_usd, bound)
-    if gap <= 1e-6:
+    if bound_above_objective(incumbent.objective_usd, bound):
+        status = "FEASIBLE"
+        why = (
+            f"lower bound ${bound:.6f} is above the plan's objective ${incumbent.objective_usd:.6f}: "
+            "the bound is wrong (a solver bug), so nothing is proven about optimality"
+        )
+    elif gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
     elif gap <= gap_target:
         status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
@@ -316,7 +328,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         why += f" (best plan from the {source} heuristic)"
     plan = incumbent
     plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
-    plan.lower_bound_usd = min(bound, plan.objective_usd)
+    plan.lower_bound_usd = bound  # as proven: clamping it to the objective would hide a wrong bound
     plan.gap = gap
     return plan
 
@@ -406,7 +418,8 @@ def _floor_and_cover(
 
 
 def _gap(objective: float, bound: float) -> float:
-    return 0.0 if objective <= 0 else max(0.0, (objective - bound) / objective)
+    """Unclamped relative gap (negative when the bound is above the objective)."""
+    return relative_gap(objective, bound)
 
 
 def _subset(cols: Columns, keep: np.ndarray) -> Columns:
@@ -436,7 +449,10 @@ def _plan_from(
 
 
 def _policy_violations(problem: Problem, plan: Plan) -> list[str]:
-    return validate_plan(problem, plan)
+    """Whether a candidate plan is valid (fit, demand, policy, money). Its bound and gap are not
+    checked: a candidate carries a provisional bound, and a wrong bound must be reported on the
+    final plan, not turn valid candidates away."""
+    return validate_plan(problem, plan, check_bound=False)
 
 
 def _infeasible_reason(problem: Problem) -> str:

@@ -127,3 +127,72 @@ def test_random_problems_give_valid_plans_with_honest_bounds(
         assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
         if max_types is None and share is None and diversity == 0:
             assert plan.objective_usd <= cheapest_fit(problem).objective_usd + 1e-6
+
+
+def _two_jobs_one_box() -> Problem:
+    """The hand-checked case above: optimum $0.17 (one 4-vCPU box hosts both jobs)."""
+    sh = (Shape("big", 3, 1000), Shape("small", 1, 1000))
+    offs = (
+        Offering("two", "ON_DEMAND", 2, 4000, 0, "x86_64", 0.10),
+        Offering("four", "ON_DEMAND", 4, 8000, 0, "x86_64", 0.17),
+    )
+    return Problem(3600, sh, np.array([[1], [1]]), offs, Policy(time_limit_seconds=5))
+
+
+def _lp_bound_set_to(monkeypatch: pytest.MonkeyPatch, value: float) -> None:
+    """Make column generation report `value` as its proven bound (a deliberately wrong one)."""
+    import optimizer.solver.solve as solve_module
+
+    real = solve_module.column_generation
+
+    def wrong_bound(*args, **kwargs):
+        lp = real(*args, **kwargs)
+        lp.lower_bound = value
+        return lp
+
+    monkeypatch.setattr(solve_module, "column_generation", wrong_bound)
+
+
+def test_a_wrong_bound_above_the_objective_is_reported_not_clamped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bound above the optimum ($0.17) is impossible: the solve must say so and the validator refuse
+    # it, instead of clamping the bound to the objective and calling the plan OPTIMAL.
+    from optimizer.solver.plan import plan_from_dict, plan_to_dict
+
+    problem = _two_jobs_one_box()
+    _lp_bound_set_to(monkeypatch, 0.25)
+    plan = run(problem)
+    assert plan.objective_usd == pytest.approx(0.17)
+    assert plan.status == "FEASIBLE" and "bound is wrong" in plan.reason
+    assert plan.lower_bound_usd == pytest.approx(0.25)
+    assert plan.gap == pytest.approx((0.17 - 0.25) / 0.17)  # negative, not clamped at 0
+    errors = validate_plan(problem, plan)
+    assert any("above objective" in e for e in errors), errors
+    # The same through the plan document a reader gets.
+    again = plan_from_dict(plan_to_dict(plan))
+    assert again.gap < 0 and any("above objective" in e for e in validate_plan(problem, again))
+    # A document with the old clamped gap (0 despite the bound) is refused for its gap too.
+    clamped = plan_from_dict({**plan_to_dict(plan), "gap": 0.0})
+    assert any("gap 0.0 does not match" in e for e in validate_plan(problem, clamped))
+
+
+def test_bound_a_float_hair_above_the_objective_is_noise_and_stays_optimal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Within BOUND_TOLERANCE (1e-6 relative) a bound above the objective is LP round-off: reported as
+    # computed (a gap like -1e-9), status OPTIMAL, accepted by the validator.
+    problem = _two_jobs_one_box()
+    _lp_bound_set_to(monkeypatch, 0.17 * (1 + 1e-9))
+    plan = run(problem)
+    assert plan.status == "OPTIMAL"
+    assert plan.lower_bound_usd > plan.objective_usd and -1e-6 < plan.gap < 0
+    assert validate_plan(problem, plan) == []
+
+
+def test_optimal_status_with_an_open_gap_is_refused() -> None:
+    from dataclasses import replace
+
+    problem = _two_jobs_one_box()
+    plan = run(problem)
+    assert plan.status == "OPTIMAL" and validate_plan(problem, plan) == []
+    low = replace(plan, lower_bound_usd=0.1, gap=(plan.objective_usd - 0.1) / plan.objective_usd)
+    assert any("status OPTIMAL but the gap" in e for e in validate_plan(problem, low))
