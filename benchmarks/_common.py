@@ -1,4 +1,11 @@
-"""Shared plumbing for benchmark scripts: a printed table, a JSON file, and the machine it ran on."""
+"""Shared plumbing for benchmark scripts: a printed table, a JSON file, the machine it ran on, and
+the verdict: `finish` prints every target, writes the JSON and returns the exit code (1 when any
+target is missed), so a benchmark that misses its target fails the command that ran it.
+
+Run every benchmark as a module from the repository root: `.venv/bin/python -m benchmarks.<name>`
+(as a script, `benchmarks/` would come first on the path and `benchmarks/optimizer.py` would hide
+the `optimizer` package).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import json
 import os
 import platform
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, int):
@@ -67,3 +77,39 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2, default=str))
     print(f"\nwrote {path}")
     return path
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of a benchmark: what it is about, the measured value, the limit, and the verdict."""
+
+    name: str
+    measured: Any
+    limit: str
+    met: bool
+
+
+def scaled_seconds(seconds: float, at_size: int, size: int) -> float:
+    """A time target stated for `at_size` items, scaled linearly to `size` (the same rate): a run
+    at a reduced size is held to the rate of the documented target, not let off."""
+    return seconds * size / at_size
+
+
+def finish(name: str, payload: dict[str, Any], targets: Sequence[Target]) -> int:
+    """Print the targets, write `results/<name>.json` (payload, targets, passed), return the exit code.
+
+    0 only when every target is met; a benchmark without a target is a bug, not a pass."""
+    if not targets:
+        raise ValueError(f"benchmark {name} checks no target")
+    print(f"\n{name}: targets")
+    print_table(
+        ["target", "measured", "limit", "met"],
+        [[t.name, t.measured, t.limit, "yes" if t.met else "NO"] for t in targets],
+    )
+    missed = [t for t in targets if not t.met]
+    write_results(name, {**payload, "targets": [asdict(t) for t in targets], "passed": not missed})
+    if missed:
+        print(f"FAIL: {len(missed)} of {len(targets)} targets missed: {'; '.join(t.name for t in missed)}")
+        return 1
+    print(f"PASS: all {len(targets)} targets met")
+    return 0
