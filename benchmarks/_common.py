@@ -19,6 +19,21 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data(*parts: str) -> Path:
+    """A path in the shared reference data (real traces, price files): `$BATCHOPT_SHARED_DATA`, else
+    `shared/data` beside the repository. Missing data stops the benchmark with a clear message."""
+    override = os.environ.get("BATCHOPT_SHARED_DATA")
+    candidates = [Path(override)] if override else []
+    candidates += [REPO_ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+    for root in candidates:
+        if (root / "README.md").is_file():
+            return root.joinpath(*parts)
+    raise SystemExit(
+        "shared reference data not found: set BATCHOPT_SHARED_DATA or put shared/data beside the repo"
+    )
 
 
 def machine() -> dict[str, Any]:
