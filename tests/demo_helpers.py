@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from optimizer.demo.emulator import HistoryFrames
 from optimizer.demo.estate import Estate
+from tests.clock import anchored_now_utc
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+NOW = anchored_now_utc("h")
+"""The emulated estate's "now": the real time floored to the hour, so what the emulator checks
+against the real clock (CloudWatch Logs' window, launch times, ListJobs) sees a recent history on
+any date. Assertions never depend on which date it is."""
 
 
-def small_history(estate: Estate, n_jobs: int = 250) -> HistoryFrames:
-    """`n_jobs` one-minute jobs on `cpu-batch`, one every 10 minutes from 3 days before NOW, on
+def small_history(estate: Estate, n_jobs: int = 250, *, now: datetime = NOW) -> HistoryFrames:
+    """`n_jobs` one-minute jobs on `cpu-batch`, one every 10 minutes from 3 days before `now`, on
     three instances (one still running, one a reclaimed spot instance); the last job has two
     attempts, the first ended by a spot reclaim."""
-    start = (NOW - timedelta(days=3)).replace(tzinfo=None)
+    start = (now - timedelta(days=3)).replace(tzinfo=None)
     ce = estate.compute_environments["cpu-batch-ondemand"]
     queue = estate.queues["cpu-batch"]
     definition = estate.job_definitions["cpu-batch-job"]

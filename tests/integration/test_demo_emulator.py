@@ -276,3 +276,24 @@ def test_container_insights_events(seeded: tuple[Emulator, Estate, SeedCounts]) 
     assert max(m["MemoryUtilized"] for m in peaks) == 3000
     assert max(m["CpuUtilized"] for m in peaks) == pytest.approx(1.5 * 1024)
     assert {m["MemoryReserved"] for m in peaks} == {8192}
+
+
+def test_usage_older_than_the_logs_window_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's month of history ends "now" but starts weeks back: its oldest usage events must
+    be there too, although CloudWatch Logs' PutLogEvents refuses events older than 14 days."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    ended = NOW - timedelta(days=20)
+    with Emulator(NOW, history_days=30) as emulator:
+        sessions = SessionFactory(AwsSettings(endpoint_url=emulator.endpoint_url, regions=[REGION]))
+        estate = build_estate(sessions, sessions.target_regions()[0])
+        counts = emulator.seed_history(REGION, small_history(estate, n_jobs=20, now=ended))
+        cluster = client(emulator, "batch").describe_compute_environments(
+            computeEnvironments=["cpu-batch-ondemand"]
+        )["computeEnvironments"][0]["ecsClusterArn"]
+        group = f"/aws/ecs/containerinsights/{cluster.rsplit('/', 1)[-1]}/performance"
+        events = list(paginate(client(emulator, "logs"), "filter_log_events", "events", logGroupName=group))
+    assert counts.log_events == len(events) == 4 * 21
+    newest = max(e["timestamp"] for e in events)
+    assert newest < (NOW - timedelta(days=14)).timestamp() * 1000
+    assert all(e["ingestionTime"] == e["timestamp"] for e in events)  # written as the history ran

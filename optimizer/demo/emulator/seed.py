@@ -356,9 +356,23 @@ class HistorySeeder:
             if stream not in self.logs.groups[group].streams:
                 self.logs.create_log_stream(group, stream)
             batch.sort(key=lambda e: e["timestamp"])
-            self.logs.put_log_events(group, stream, batch)
-            written += len(batch)
+            written += self._append_history(group, stream, batch)
         return written
+
+    def _append_history(self, group: str, stream: str, events: list[dict[str, Any]]) -> int:
+        """Store events as Container Insights wrote them while the history ran: each ingested at its
+        own time. PutLogEvents' acceptance window (14 days back, 2 hours ahead of the clock) governs
+        what a writer may send now, not what a log group holds, so seeding does not go through it:
+        a month of history keeps its oldest usage, whatever the date the emulator runs on."""
+        log_stream = self.logs.groups[group].streams[stream]
+        before = len(log_stream.events)
+        log_stream.put_log_events(events)
+        stored = log_stream.events[before:]
+        for event in stored:
+            event.ingestion_time = event.timestamp
+        if len(stored) != len(events):
+            raise RuntimeError(f"{group}/{stream}: {len(stored)} of {len(events)} usage events stored")
+        return len(stored)
 
     def _job_item(
         self, job: dict[str, Any], job_id: str, definition: str, api_attempts: list[dict[str, Any]]
