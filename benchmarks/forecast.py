@@ -12,23 +12,23 @@ Backtest (the same rule for both traces, nothing tuned per trace):
 - MAE of the p50 forecast versus seasonal naive (same hour one week earlier) over those hours;
   target: >= 10% lower MAE on both traces. p90 coverage is reported too.
 
-Run: PYTHONPATH=. python benchmarks/forecast.py   (writes benchmarks/results/forecast.json)
+Run from the repository root: .venv/bin/python -m benchmarks.forecast
+Prints a table, writes benchmarks/results/forecast.json, exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks._common import Target, finish, shared_data
 from optimizer.ml.demand import ALL_QUEUES, demand_from_trace
 from optimizer.ml.forecast import HORIZON, DemandForecaster, backtest, rolling_origins
 from optimizer.traces import read_trace
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TRACES = (
     ("KTH-SP2 (SWF)", ("traces", "KTH-SP2-1996-2.1-cln.swf.gz"), "swf"),
     ("Alibaba GPU 2023", ("traces", "alibaba-gpu-v2023", "openb_pod_list_before_day135.csv"), "alibaba-gpu"),
@@ -36,16 +36,6 @@ TRACES = (
 ORIGINS = 28
 STEP_HOURS = 24
 TARGET = 0.10
-
-
-def shared_data() -> Path:
-    root = Path(__file__).resolve().parents[1]
-    candidates = [Path(os.environ["BATCHOPT_SHARED_DATA"])] if os.environ.get("BATCHOPT_SHARED_DATA") else []
-    candidates += [root.parent / "shared" / "data", Path("/work/shared/data")]
-    for path in candidates:
-        if (path / "README.md").is_file():
-            return path
-    raise SystemExit("shared data not found: set BATCHOPT_SHARED_DATA")
 
 
 def vcpu_series(path: Path, fmt: str) -> pd.Series:
@@ -57,7 +47,7 @@ def vcpu_series(path: Path, fmt: str) -> pd.Series:
     return series[series.index <= last_submit.floor("h")]
 
 
-def main() -> None:
+def main() -> int:
     data = shared_data()
     rows = []
     for label, parts, fmt in TRACES:
@@ -93,15 +83,23 @@ def main() -> None:
             f"{r['trace']:<18} {window:<52} {r['mae_p50']:>8.2f} {r['mae_seasonal_naive']:>9.2f} "
             f"{r['improvement']:>7.1%} {r['p90_coverage']:>7.1%} {'yes' if r['passed'] else 'NO':>5}"
         )
-    RESULTS.mkdir(exist_ok=True)
     payload = {
         "target_improvement": TARGET,
         "horizon_hours": HORIZON,
         "step_hours": STEP_HOURS,
         "traces": rows,
     }
-    (RESULTS / "forecast.json").write_text(json.dumps(payload, indent=2))
+    targets = [
+        Target(
+            f"{r['trace']}: p50 MAE below seasonal naive",
+            f"{r['improvement']:.1%}",
+            f">= {TARGET:.0%} lower",
+            r["passed"],
+        )
+        for r in rows
+    ]
+    return finish("forecast", payload, targets)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

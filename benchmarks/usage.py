@@ -14,21 +14,24 @@ Batch. With `--database-url URL --dataset NAME` it scores a real store instead (
 "exceeded": peak above the recommendation; "newly exc.": of those, jobs that fitted their current
 request (the out-of-memory risk the recommendation adds; the target applies to it).
 Split by creation time: first 60% train, next 20% calibration, last 20% held back (the future).
-Run: PYTHONPATH=. python benchmarks/usage.py   (writes benchmarks/results/usage.json)
+The target is the usage model's (per job: definition, pattern, requests, parameters); the
+per-definition quantiles are the baseline it is compared with, shown with their own verdict.
+
+Run from the repository root: .venv/bin/python -m benchmarks.usage [--database-url URL --dataset NAME]
+Prints a table, writes benchmarks/results/usage.json, exits 1 when the target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+import sys
 
 import numpy as np
 import pandas as pd
 
+from benchmarks._common import Target, finish
 from optimizer.ml.usage import DefinitionQuantiles, UsageQuantileModel, evaluate, time_split, usage_frame
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = np.array([1024, 2048, 4096, 8192, 16384, 32768, 65536], dtype=float)
 
 
@@ -93,7 +96,7 @@ def from_store(url: str, dataset: str) -> pd.DataFrame:
     return usage_frame(job_frame, att)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url")
     parser.add_argument("--dataset", default="aws")
@@ -103,9 +106,10 @@ def main() -> None:
     train, calib, test = time_split(frame)
     per_def = DefinitionQuantiles().fit(pd.concat([train, calib]))
     per_job = UsageQuantileModel().fit(train, calib)
+    model = "per job (definition, pattern, requests, parameters)"
     results = {
-        "per job definition": evaluate(test, per_def.recommend(test)),
-        "per job (definition, pattern, requests, parameters)": evaluate(test, per_job.recommend(test)),
+        "per job definition (baseline)": evaluate(test, per_def.recommend(test)),
+        model: evaluate(test, per_job.recommend(test)),
     }
     print(f"Usage model on held-back jobs: {source}; {len(train)}/{len(calib)}/{len(test)} train/calib/test")
     print(
@@ -125,9 +129,18 @@ def main() -> None:
             f"{ev.memory_cut:>11.1%} {ev.unchanged_jobs:>9} {'yes' if ok else 'NO':>5}"
         )
         payload["results"][name] = {**ev.to_json(), "passed": ok}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "usage.json").write_text(json.dumps(payload, indent=2))
+    ev = results[model]
+    targets = [
+        Target(
+            "usage model: newly exceeded jobs",
+            f"{ev.newly_exceeded_share:.2%}",
+            "<= 1% of jobs",
+            ev.newly_exceeded_share <= 0.01,
+        ),
+        Target("usage model: requested memory cut", f"{ev.memory_cut:.1%}", "> 0", ev.memory_cut > 0),
+    ]
+    return finish("usage", payload, targets)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
