@@ -12,16 +12,22 @@ browser load of Streamlit and Plotly each time), by URL again within the cache T
 the sidebar after the cache was dropped again (in-app navigation reading the store). The server's
 very first render, which imports the app, is reported on its own.
 
-Run: PYTHONPATH=. python -m benchmarks.dashboard [--jobs 1000000] [--db PATH] [--reuse]
-(as a module: `python benchmarks/dashboard.py` would put benchmarks/ first on the path, where
-benchmarks/optimizer.py hides the `optimizer` package)
-Writes benchmarks/results/dashboard.json. The machine may be shared: figures say so.
+Target: every page, reached in-app with the cache dropped, renders in under 3 s without an
+exception (the URL-opened figures include a full browser load of Streamlit and are reported only).
+
+Run from the repository root (needs Playwright's Chromium, as the browser tests do):
+
+    .venv/bin/python -m benchmarks.dashboard [--jobs 1000000] [--db PATH] [--reuse]
+
+Prints a table, writes benchmarks/results/dashboard.json, exits 1 when a target is missed. The
+machine may be shared: figures say so.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,12 +35,12 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks._common import print_table, write_results
+from benchmarks._common import Target, finish, print_table, shared_data
 from optimizer.analysis_store import run_analysis
-from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.data import load_price_snapshot
 from optimizer.datasets import save_replay
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
-from optimizer.pricing_files import read_price_table, read_spot_advisor
+from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
 from optimizer.recommend.repository import save_recommendations
 from optimizer.simulate import build_catalog, parse_config, replay
 from optimizer.store.engine import create_store_engine, upgrade
@@ -50,10 +56,7 @@ from optimizer.traces import read_trace
 from optimizer.traces.mapping import TraceMapping
 from tests.dashboard_browser import REPO, chromium_page, dashboard_server, wait_rendered
 
-DATA = REPO.parent / "shared" / "data"
-TRACE = DATA / "traces" / "KTH-SP2-1996-2.1-cln.swf.gz"
-PRICES = REPO / "optimizer" / "data" / "ec2-ondemand-us-east-1-2026-07.csv"
-SPOT_ADVISOR = REPO / "optimizer" / "data" / "spot-advisor-us-east-1-linux-2025-06-28.json"
+TRACE = shared_data("traces", "KTH-SP2-1996-2.1-cln.swf.gz")
 DATASET = "bench-kth"
 REGION = "us-east-1"
 TEAMS = 8
@@ -95,26 +98,26 @@ def estate_config(queues: list[str]) -> dict[str, Any]:
     }
 
 
-def load_catalog(engine: Any, prices: pd.DataFrame, bands: pd.DataFrame, anchor: datetime) -> None:
-    """The price snapshot and Spot Advisor bands as the collectors would store them."""
-    prices = prices.dropna(subset=["vcpus", "memory_mib"])
+def load_catalog(engine: Any, bands: pd.DataFrame, anchor: datetime) -> None:
+    """The bundled price snapshot and Spot Advisor bands as the collectors would store them."""
+    snapshot = load_price_snapshot().dropna(subset=["vcpus", "memory_mib", "allocatable_memory_mib"])
     types = pd.DataFrame(
         {
             "region": REGION,
-            "instance_type": prices["instance_type"],
-            "vcpus": prices["vcpus"].astype(int),
-            "memory_mib": prices["memory_mib"].astype(int),
-            "allocatable_memory_mib": [allocatable_memory_mib(int(m)) for m in prices["memory_mib"]],
-            "gpus": prices.get("gpus", 0),
-            "arch": prices.get("arch", "x86_64").fillna("x86_64"),
+            "instance_type": snapshot["instance_type"].astype(object),
+            "vcpus": snapshot["vcpus"].astype(int),
+            "memory_mib": snapshot["memory_mib"].astype(int),
+            "allocatable_memory_mib": snapshot["allocatable_memory_mib"].astype(int),
+            "gpus": snapshot["gpus"].fillna(0).astype(int),
+            "arch": snapshot["arch"].astype(object).fillna("x86_64"),
         }
     )
     od = pd.DataFrame(
         {
             "region": REGION,
-            "instance_type": prices["instance_type"],
-            "effective_date": datetime(2026, 7, 1),
-            "price_per_hour": prices["ondemand_price"],
+            "instance_type": snapshot["instance_type"].astype(object),
+            "effective_date": snapshot["effective_date"],
+            "price_per_hour": snapshot["price_per_hour"],
             "source": "snapshot",
         }
     ).dropna(subset=["price_per_hour"])
@@ -168,8 +171,8 @@ def seed(db: Path, n_jobs: int) -> dict[str, float]:
     upgrade(engine)
     t = time.perf_counter()
     jobs, anchor = tiled_jobs(n_jobs)
-    prices = read_price_table(PRICES)
-    bands = read_spot_advisor(SPOT_ADVISOR, REGION)
+    prices = bundled_price_table()
+    bands = bundled_spot_advisor(REGION)
     catalog = build_catalog(prices, bands, region=REGION)
     config = parse_config(estate_config(sorted(jobs["queue"].unique())), catalog, source="benchmark estate")
     timings["trace_s"] = time.perf_counter() - t
@@ -181,7 +184,7 @@ def seed(db: Path, n_jobs: int) -> dict[str, float]:
         engine, result, DATASET, anchor=anchor, source=str(TRACE),
         imported_at=datetime.now(UTC).replace(tzinfo=None), mapping={"tiled": n_jobs}, replace=True,
     )  # fmt: skip
-    load_catalog(engine, prices, bands, anchor)
+    load_catalog(engine, bands, anchor)
     save_recommendations(engine, recommendations())
     timings["store_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -235,7 +238,7 @@ def measure(db: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=REPO / "var" / "bench-dashboard.db")
@@ -254,26 +257,30 @@ def main() -> None:
     cold = {r["page"]: r["seconds"] for r in rows if r["visit"] == "cold"}
     warm = {r["page"]: r["seconds"] for r in rows if r["visit"] == "warm"}
     in_app = {r["page"]: r["seconds"] for r in rows if r["visit"] == "in-app"}
-    table = [
-        [page, cold[page], warm[page], in_app[page], "yes" if in_app[page] < TARGET_SECONDS else "NO"]
+    failed = sorted({r["page"] for r in rows if r.get("exception")})
+    table = [[page, cold[page], warm[page], in_app[page]] for page in cold]
+    print(f"\n{args.jobs:,} jobs, render time in headless Chromium (shared machine)")
+    print_table(["page", "URL cold s", "URL warm s", "in-app cold s"], table)
+    print(f"first render after the server started (imports the app): {start:.2f} s")
+    targets = [
+        Target(
+            f"{page}: in-app, cache dropped",
+            f"{in_app[page]:.2f} s",
+            f"< {TARGET_SECONDS:g} s",
+            in_app[page] < TARGET_SECONDS,
+        )
         for page in cold
     ]
-    print(f"\n{args.jobs:,} jobs, render time in headless Chromium (shared machine)")
-    print_table(
-        ["page", "URL cold s", "URL warm s", "in-app cold s", f"in-app < {TARGET_SECONDS:.0f} s"], table
-    )
-    print(f"first render after the server started (imports the app): {start:.2f} s")
-    write_results(
-        "dashboard",
-        {
-            "jobs": args.jobs,
-            "target_seconds": TARGET_SECONDS,
-            "seeding": seeding,
-            "pages": rows,
-            "shared_machine": True,
-        },
-    )
+    targets.append(Target("pages showing an exception", ", ".join(failed) or "none", "none", not failed))
+    payload = {
+        "jobs": args.jobs,
+        "target_seconds": TARGET_SECONDS,
+        "seeding": seeding,
+        "pages": rows,
+        "shared_machine": True,
+    }
+    return finish("dashboard", payload, targets)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
