@@ -5,6 +5,8 @@
 - `sqlite_engine` / `pg_engine`: a migrated store; `store_engine` runs a test on both. PostgreSQL is
   127.0.0.1:5432 with a fresh database per test session; when `CI` is set and the server does not
   answer, PostgreSQL tests fail instead of skipping.
+- Clocks (tests/clock.py): a test marked `any_date` runs on the real clock and again with the clock
+  travelled to each of `ANY_DATES`; `BATCHOPT_TEST_CLOCK=<ISO time>` travels every test process.
 """
 
 from __future__ import annotations
@@ -21,10 +23,49 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from optimizer.store.engine import create_store_engine, upgrade
+from tests.clock import ANY_DATES, CLOCK_ENV
 
 PG_ADMIN_URL = os.environ.get(
     "BATCHOPT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`BATCHOPT_TEST_CLOCK` set: this process (each xdist worker too) runs on a travelled clock,
+    started before collection so module-level times see it as well."""
+    destination = os.environ.get(CLOCK_ENV)
+    if destination:
+        import time_machine
+
+        traveller = time_machine.travel(destination, tick=True)
+        traveller.start()
+        config.add_cleanup(traveller.stop)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    destination = os.environ.get(CLOCK_ENV)
+    return f"clock travelled to {destination} ({CLOCK_ENV})" if destination else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """An `any_date` test runs on the real clock and once per date in `ANY_DATES`."""
+    if metafunc.definition.get_closest_marker("any_date") is not None:
+        metafunc.parametrize(
+            "_test_clock", ["real-clock", *ANY_DATES], indirect=True, ids=["real-clock", *ANY_DATES]
+        )
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Travels the clock for an `any_date` test's travelled runs (time keeps ticking from there)."""
+    destination = getattr(request, "param", "real-clock")
+    if destination == "real-clock":
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(destination, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
