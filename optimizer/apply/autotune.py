@@ -336,9 +336,9 @@ def run_autotune(
     executor: Executor | None = None,
 ) -> AutotuneReport:
     """One auto-tuning pass: reconcile, watch earlier changes (auto-rollback), apply new ones."""
-    now = now or records.utcnow()
     guardrails = guardrails or Guardrails.from_settings(settings)
     executor = executor or Executor(engine, settings, clients)
+    now = now or executor.now()  # one clock for the pass: the executor's stamps its records
     service = ApplyService(engine, settings, clients, executor=executor)
     report = AutotuneReport()
     report.reconciled = executor.reconcile_pending()

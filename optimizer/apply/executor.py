@@ -273,7 +273,9 @@ class Executor:
         rival = [a for a in self._pending_in_flight(plan) if a.id < audit_id]
         if rival:
             message = f"refused, nothing changed: audit #{rival[0].id} started first on this target"
-            records.finish_audit(self.engine, audit_id, result="refused", after=None, message=message)
+            records.finish_audit(
+                self.engine, audit_id, result="refused", after=None, message=message, now=self.now()
+            )
             raise RefusedError(f"{plan.id}: {message}")
         responses, error = self._send(plan, reader)
         return self._complete(plan, action, audit_id, reader, responses, error)

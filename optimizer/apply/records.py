@@ -9,11 +9,12 @@ committed as `pending` before the first AWS call and completed after: a crash in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from optimizer.clock import utc_now
 from optimizer.domain import ApiCall, ChangePlan, UpdateKind
 from optimizer.errors import UserError
 from optimizer.store.schema import audit_log, change_plans
@@ -32,8 +33,8 @@ RESULTS = (
 """`kept` / `regressed`: auto-tuning's verdict on one of its changes (action `observe`)."""
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+utcnow = utc_now
+"""The executor's default clock (kept under this name for its callers)."""
 
 
 def _call_to_json(call: ApiCall) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class ApplyService:
         with aws_errors(f"reading {rec.target_arn}"):
             state = read_state(reader, rec)
         plan = plan_change(rec, state, self.options)
-        records.save_plan(self.engine, plan)
+        records.save_plan(self.engine, plan, now=self.executor.now())
         return stored, plan
 
     def apply(self, ident: str, *, execute: bool, actor: str) -> ExecutionReport:

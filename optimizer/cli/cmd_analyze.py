@@ -8,9 +8,10 @@ failure leaves the previous aggregates untouched.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now
 from optimizer.errors import InputError
 from optimizer.store.names import COLLECTED_DATASET
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     from optimizer.analysis_store import run_analysis
 
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     since = _parse_day(args.since, "--since")
     until = _parse_day(args.until, "--until")
     if args.days is not None:

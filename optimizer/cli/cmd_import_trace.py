@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now
 from optimizer.errors import InputError
 
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.engine,
         trace,
         args.dataset,
-        imported_at=datetime.now(UTC).replace(tzinfo=None),
+        imported_at=utc_now(),
         start=start,
         replace=args.replace,
     )

@@ -13,11 +13,11 @@ import os
 import tempfile
 import time
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now
 from optimizer.errors import InputError
 from optimizer.solver.policy import Policy, policy_to_dict
 
@@ -154,9 +154,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.queue:
         from optimizer.fleet_plans import save_fleet_plan
 
-        plan_id = save_fleet_plan(
-            ctx.engine, args.queue, problem, plan, now=datetime.now(UTC).replace(tzinfo=None)
-        )
+        plan_id = save_fleet_plan(ctx.engine, args.queue, problem, plan, now=utc_now())
         print(f"stored as fleet plan {plan_id} for queue {args.queue} (dashboard: Fleet mix, What-if)")
     print(_summary(doc))
     if plan.selected:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now_aware
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     sessions = ctx.sessions if "s3" in names else None
     sinks = make_sinks(names, settings, out_dir=args.out, sessions=sessions)
     outcome = run_report(
-        ctx.engine, settings, sinks, now=datetime.now(UTC), week=week, dataset=args.dataset, pdf=args.pdf
+        ctx.engine, settings, sinks, now=utc_now_aware(), week=week, dataset=args.dataset, pdf=args.pdf
     )
     print(f"report {outcome.rendered.headline}")
     for result in outcome.results:

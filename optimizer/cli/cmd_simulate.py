@@ -12,12 +12,12 @@ import json
 import math
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now
 from optimizer.errors import InputError, UserError
 
 if TYPE_CHECKING:
@@ -323,7 +323,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             args.save_dataset,
             anchor=start or DEFAULT_START,
             source=args.replay_configs[0],
-            imported_at=datetime.now(UTC).replace(tzinfo=None),
+            imported_at=utc_now(),
             mapping={"replay_of": history, "config": args.replay_configs[0], "seed": configs[0].options.seed},
         )
         print(f"stored replay as dataset {args.save_dataset}: {count:,} jobs")

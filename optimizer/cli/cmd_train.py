@@ -4,9 +4,9 @@ store and keep them in the model registry (`models/` by default), each with its 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
 from optimizer.cli.context import CliContext
+from optimizer.clock import utc_now
 from optimizer.errors import InputError
 from optimizer.ml.kinds import MODEL_KINDS
 from optimizer.store.names import COLLECTED_DATASET
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     kinds = parse_kinds(args.only)
     if args.history_days < 7:
         raise InputError(f"--history-days {args.history_days}: must be at least 7")
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     registry = ModelRegistry(args.models_dir)
     report = train_all(
         ctx.engine, registry, now=now, dataset=args.dataset, kinds=kinds, history_days=args.history_days

@@ -12,21 +12,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from optimizer.clock import Clock, utc_now
 from optimizer.collectors.base import TERMINAL_JOB_STATUSES, CollectContext, Source
 from optimizer.collectors.calls import Sleep
 from optimizer.collectors.runs import finish_run, read_watermarks, start_run, summarize, write_watermarks
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

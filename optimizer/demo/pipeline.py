@@ -31,6 +31,7 @@ from sqlalchemy import Engine, func, select
 
 from optimizer.analysis_store import run_analysis
 from optimizer.aws.session import SessionFactory
+from optimizer.clock import Clock, utc_now
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.datasets import load_dataset
@@ -47,7 +48,7 @@ from optimizer.recommend.engine import generate_recommendations
 from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
-from optimizer.solver.problem import Policy
+from optimizer.solver.policy import Policy, policy_from_settings
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import COLLECTED_DATASET, instances, jobs
 from optimizer.store.tables.analysis import cost_daily
@@ -247,11 +248,14 @@ def read_summary(
 class DemoRun:
     """One demo run; `run()` returns the summary, `serve_dashboard()` then blocks until Ctrl-C."""
 
-    def __init__(self, settings: Settings, options: DemoOptions, console: Console) -> None:
+    def __init__(
+        self, settings: Settings, options: DemoOptions, console: Console, *, clock: Clock = utc_now
+    ) -> None:
         self.settings = settings
         self.options = options
         self.console = console
-        self.now = datetime.now(UTC).replace(microsecond=0)
+        self.clock = clock  # naive UTC; the history ends at its reading when the run starts
+        self.now = clock().replace(microsecond=0, tzinfo=UTC)
 
     def run(self, display: StageDisplay) -> DemoSummary:
         opts = self.options
@@ -306,7 +310,7 @@ class DemoRun:
             )
         with display.stage("analyze", "attribute costs and utilization") as out:
             # The wall clock, as `batchopt analyze`: the run must read as newer than the collection.
-            computed_at = datetime.now(UTC).replace(tzinfo=None)
+            computed_at = self.clock()
             analysis = run_analysis(engine, computed_at=computed_at, dataset=COLLECTED_DATASET)
             out.detail = (
                 f"${analysis.total_usd:,.0f} spend, ${analysis.idle_usd:,.0f} idle, "
@@ -317,7 +321,7 @@ class DemoRun:
             training = train_all(
                 engine,
                 ModelRegistry(self.models_dir),
-                now=datetime.now(UTC).replace(tzinfo=None),
+                now=self.clock(),
                 dataset=COLLECTED_DATASET,
                 history_days=max(opts.days, 7),
                 forecaster=DemandForecaster(max_rows=DEMO_FORECAST_ROWS, max_iter=DEMO_FORECAST_ITERATIONS),
@@ -370,14 +374,7 @@ class DemoRun:
 
     def policy(self) -> Policy:
         """The configured optimization policy, with the demo's solver time cap."""
-        o = self.settings.optimization
-        return Policy(
-            max_instance_types=o.max_instance_types,
-            min_spot_instance_types=o.min_spot_instance_types,
-            max_spot_share=None if o.max_spot_share >= 1.0 else o.max_spot_share,
-            interruption_cost_factor=o.interruption_cost_factor,
-            time_limit_seconds=min(o.time_limit_seconds, DEMO_SOLVE_SECONDS),
-        )
+        return policy_from_settings(self.settings.optimization, time_limit_seconds=DEMO_SOLVE_SECONDS)
 
     def serve_dashboard(self, display: StageDisplay) -> int:
         """Start the Streamlit dashboard against the demo store and emulator; block until Ctrl-C."""

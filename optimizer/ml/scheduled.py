@@ -7,10 +7,11 @@ Registered with the scheduler registry of `optimizer.schedule` (discovered by it
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 
+from optimizer.clock import utc_now
 from optimizer.schedule import cron, register_job
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def daily_analytics_job(config_file: str | None = None) -> None:
     engine = create_store_engine(settings.store.database_url)
     try:
         require_current_schema(engine)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utc_now()
         since = (pd.Timestamp(now).floor("D") - timedelta(days=REANALYZE_DAYS - 1)).to_pydatetime()
         summary = run_analysis(engine, computed_at=now, since=since)
         log.info("analysis: %s instances, $%.2f", summary.instances, summary.total_usd)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from optimizer.clock import utc_now
 from optimizer.config import Settings
 from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
@@ -57,8 +59,12 @@ def generate_recommendations(
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
     save: bool = True,
+    now: datetime | None = None,
 ) -> list[Recommendation]:
-    """Recommendations for the stored estate, largest saving first; saved unless `save` is False."""
+    """Recommendations for the stored estate, largest saving first; saved unless `save` is False.
+
+    `clock` (monotonic seconds) bounds the solver; `now` (naive UTC, default: the clock read once
+    here) stamps every row this run saves or supersedes."""
     chosen = [s for s in (strategies or default_strategies(settings)) if s.settings.enabled]
     recs: dict[str, Recommendation] = {}
     completed: set[tuple[str, str | None, str]] = set()  # (strategy, account, region) that ran through
@@ -80,12 +86,15 @@ def generate_recommendations(
                 recs[rec.id] = rec
     ordered = sorted(recs.values(), key=lambda r: (-r.monthly_savings_usd, r.id))
     if save:
-        save_recommendations(engine, ordered)
-        _supersede(engine, set(recs), completed)
+        stamp = now or utc_now()
+        save_recommendations(engine, ordered, now=stamp)
+        _supersede(engine, set(recs), completed, stamp)
     return ordered
 
 
-def _supersede(engine: Engine, produced: set[str], completed: set[tuple[str, str | None, str]]) -> None:
+def _supersede(
+    engine: Engine, produced: set[str], completed: set[tuple[str, str | None, str]], now: datetime
+) -> None:
     """Dismiss open recommendations a completed strategy run no longer produced; reopen superseded
     ones it produced again. Only the (strategy, account, region) runs that finished are touched."""
     table = recommendations
@@ -103,6 +112,6 @@ def _supersede(engine: Engine, produced: set[str], completed: set[tuple[str, str
         for row in rows:
             if row.id in produced:
                 if row.status == "dismissed" and row.status_reason == SUPERSEDED:
-                    set_status(conn, row.id, "open")
+                    set_status(conn, row.id, "open", now=now)
             elif row.status == "open" and (row.strategy, row.account_id, row.region) in completed:
-                set_status(conn, row.id, "dismissed", SUPERSEDED)
+                set_status(conn, row.id, "dismissed", SUPERSEDED, now=now)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from optimizer.clock import utc_now
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.errors import UserError
 from optimizer.recommend.statuses import STATUSES
@@ -70,10 +71,6 @@ class StoredRecommendation:
         return data
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _to_row(rec: Recommendation, now: datetime) -> dict[str, Any]:
     row = {name: getattr(rec, name) for name in _FIELDS}
     row["risk_level"] = str(rec.risk_level)
@@ -116,7 +113,7 @@ def save_recommendations(
 
     `updated_at` moves only when a value really changed, so an identical re-run writes nothing.
     """
-    rows = [_to_row(rec, now or _utcnow()) for rec in recs]
+    rows = [_to_row(rec, now or utc_now()) for rec in recs]
     if not rows:
         return 0
     with engine.begin() as conn:
@@ -187,7 +184,7 @@ def set_status(
     result = conn.execute(
         update(recommendations)
         .where(recommendations.c.id == rec_id)
-        .values(status=status, status_reason=reason, updated_at=now or _utcnow())
+        .values(status=status, status_reason=reason, updated_at=now or utc_now())
     )
     if result.rowcount == 0:
         raise UserError(f"recommendation {rec_id}: not found")

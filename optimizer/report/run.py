@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from optimizer.clock import utc_now_aware
 from optimizer.config import Target
 from optimizer.errors import ConfigError
 from optimizer.report.build import build_weekly_report
@@ -167,7 +168,7 @@ def scheduled_weekly_report(settings: Settings, *, now: datetime | None = None) 
     engine = create_store_engine(settings.store.database_url)
     try:
         require_current_schema(engine)
-        run = run_report(engine, settings, sinks, now=now or datetime.now(UTC))
+        run = run_report(engine, settings, sinks, now=now or utc_now_aware())
     finally:
         engine.dispose()
     for result in run.results:
