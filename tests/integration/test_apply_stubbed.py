@@ -19,6 +19,8 @@ from optimizer.errors import UserError
 from optimizer.recommend.repository import get_recommendation, save_recommendations
 from tests.apply_helpers import make_recommendation
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 ARN = "arn:aws:batch:us-east-1:123456789012:compute-environment/spot-ce"
 SLR = "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
 

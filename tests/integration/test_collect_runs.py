@@ -16,6 +16,8 @@ from optimizer.store.schema import collector_runs, collector_watermarks, spot_pr
 from optimizer.store.upsert import bulk_upsert
 from tests.collect_helpers import Clock, count, fixed_plan
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 NOW = datetime(2026, 3, 1, 12)
 
 

@@ -42,6 +42,8 @@ from tests.collect_helpers import (
 )
 from tests.data_paths import AWS_FIXTURES, shared
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 NOW = datetime(2026, 1, 3)
 

@@ -20,6 +20,8 @@ from optimizer.recommend.repository import (
 )
 from tests.apply_helpers import make_recommendation
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/main"
 T0 = datetime(2026, 11, 1, 12, 0)
 T1 = datetime(2026, 11, 2, 12, 0)

@@ -20,6 +20,8 @@ from optimizer.report.render import render_all
 from optimizer.report.weeks import parse_week
 from tests.report_helpers import CE_OD, CE_SPOT, seed_estate
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 W47 = parse_week("2026-W47")
 
 

@@ -12,6 +12,8 @@ from optimizer.analysis.cost import CostWeights, attribute_costs
 from optimizer.analysis.rollup import cost_by, cost_by_tag, daily_aggregate, waste_by
 from tests import analysis_helpers as h
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 
 @pytest.fixture(scope="module")
 def result():

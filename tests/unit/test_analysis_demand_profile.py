@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from optimizer.analysis.demand_profile import ShapeGrid, demand_profile, round_up_to_grid
 from optimizer.errors import InputError
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 
 def _jobs(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(

@@ -12,6 +12,8 @@ from optimizer.analysis.rightsizing import name_pattern, rightsizing_evidence
 from optimizer.analysis.utilization import _nothing_fits, fragmentation, hourly_utilization
 from tests import analysis_helpers as h
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 
 def test_hourly_utilization_ratios() -> None:
     util = hourly_utilization(h.instances(), h.attempts(), h.jobs(), h.instance_types())

@@ -13,6 +13,8 @@ from optimizer.domain import RiskLevel, UpdateKind
 from optimizer.recommend.repository import StoredRecommendation
 from tests.apply_helpers import make_recommendation
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 NOW = datetime(2026, 11, 27, 12, 0)
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/"
 

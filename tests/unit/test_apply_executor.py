@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from optimizer.config import ApplySettings
 from optimizer.domain import UpdateKind
 from optimizer.recommend.repository import save_recommendations
 from tests.apply_helpers import CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
+
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
 
 
 def _describe_ce(stubber: Stubber, arn: str, item: dict[str, Any] | None) -> None:

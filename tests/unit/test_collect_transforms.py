@@ -20,6 +20,8 @@ from optimizer.data import load_price_snapshot, load_spot_advisor
 from tests.collect_helpers import job_record
 from tests.data_paths import AWS_FIXTURES, shared
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 
 

@@ -26,6 +26,8 @@ from optimizer.dashboard.what_if_model import compare, with_policy
 from optimizer.ml.registry import ModelCard, ModelRegistry
 from tests.dashboard_helpers import fleet_documents
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 CE = "arn:aws:batch:eu-west-1:111122223333:compute-environment/spot"
 
 

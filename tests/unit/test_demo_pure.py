@@ -7,12 +7,15 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.demo.emulator.batch_jobs import _passes, decode_token, encode_token, summary
 from optimizer.demo.emulator.compute_resources import merged_resources
 from optimizer.demo.history import DAY, busiest_window
+
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
 
 
 def test_busiest_window_finds_the_densest_days() -> None:

@@ -23,6 +23,8 @@ from optimizer.ml.usage import (
     time_split,
 )
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 SMALL = {"max_rows": 4000, "max_iter": 60}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
 from optimizer.report.model import WeeklyReport
 from optimizer.report.render_markdown import render_markdown
 from optimizer.report.weeks import IsoWeek
+
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
 
 WEEK = IsoWeek(2026, 47)
 GENERATED = datetime(2026, 11, 23, 8)

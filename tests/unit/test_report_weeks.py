@@ -9,6 +9,8 @@ import pytest
 from optimizer.errors import ConfigError, InputError
 from optimizer.report.weeks import IsoWeek, last_complete_week, parse_week
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 
 def test_parse_and_bounds() -> None:
     week = parse_week("2026-W47")

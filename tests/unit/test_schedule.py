@@ -10,6 +10,8 @@ import pytest
 from optimizer import schedule
 from optimizer.config import Settings
 
+pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
+
 
 def test_weekly_cron_in_a_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(schedule, "_REGISTRY", {})
