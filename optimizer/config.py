@@ -108,7 +108,41 @@ class CollectionSettings(BaseModel):
     _statuses = field_validator("job_statuses", mode="before")(_split_csv)
 
 
+class InstanceRequirementsSettings(BaseModel):
+    """`[optimization.instance_requirements]`: which instance types plans and advice may choose
+    (meanings and defaults: `optimizer.catalog.requirements`)."""
+
+    model_config = {"extra": "forbid"}
+
+    allowed_categories: CsvList = Field(default_factory=list)
+    excluded_categories: CsvList = Field(default_factory=list)
+    allowed_families: CsvList = Field(default_factory=list)
+    excluded_families: CsvList = Field(default_factory=list)
+    generations: Literal["current", "any"] = "current"
+    min_generation: int | None = Field(default=None, ge=1)
+    burstable: bool = False
+    bare_metal: bool = False
+    accelerators: Literal["when_requested", "any", "none"] = "when_requested"
+
+    _lists = field_validator(
+        "allowed_categories", "excluded_categories", "allowed_families", "excluded_families", mode="before"
+    )(_split_csv)
+
+    @field_validator("allowed_categories", "excluded_categories")
+    @classmethod
+    def _known_categories(cls, value: list[str]) -> list[str]:
+        from optimizer.catalog.instance_kinds import CATEGORY_NAMES
+
+        bad = [v for v in value if v not in CATEGORY_NAMES]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not one of {', '.join(CATEGORY_NAMES)}")
+        return value
+
+
 class OptimizationSettings(BaseModel):
+    """`[optimization]`: the fleet policy every plan, strategy, page and auto-tune run uses; turned
+    into the solver's `Policy` in one place (`optimizer.solver.policy.policy_from_settings`)."""
+
     bucket_seconds: int = Field(default=3600, ge=60)
     history_days: int = Field(default=28, ge=1)
     max_instance_types: int | None = Field(default=None, ge=1)
@@ -116,6 +150,8 @@ class OptimizationSettings(BaseModel):
     max_spot_share: float = Field(default=1.0, ge=0.0, le=1.0)
     interruption_cost_factor: float = Field(default=1.0, ge=0.0)
     time_limit_seconds: float = Field(default=30.0, gt=0)
+    gap_target: float = Field(default=0.005, ge=0.0, le=1.0)
+    instance_requirements: InstanceRequirementsSettings = Field(default_factory=InstanceRequirementsSettings)
 
 
 class ApplySettings(BaseModel):
@@ -224,7 +260,9 @@ def _field_label(loc: tuple[Any, ...]) -> str:
         if tuple(parts[:2]) == path:
             return f"{label} ({env_name})"
     if len(parts) >= 2:
-        return f"{label} (BATCHOPT_{parts[0].upper()}__{parts[1].upper()})"
+        # The one nested section nests in the variable's name too.
+        depth = 3 if parts[:2] == ["optimization", "instance_requirements"] and len(parts) > 2 else 2
+        return f"{label} (BATCHOPT_{'__'.join(p.upper() for p in parts[:depth])})"
     return label
 
 

@@ -143,25 +143,36 @@ def import_trace(
     return len(rows)
 
 
-def load_dataset(engine: Engine, name: str) -> tuple[pd.DataFrame, datetime]:
+def load_dataset(
+    engine: Engine, name: str, *, region: str | None = None, account_id: str | None = None
+) -> tuple[pd.DataFrame, datetime]:
     """A stored dataset back as the canonical trace table, and its start time.
 
-    Works for collected history too (`aws`): second 0 is then its first job's creation.
+    Works for collected history too (`aws`): second 0 is then its first job's creation. `region` and
+    `account_id` keep the jobs of one scope (CE and queue names are unique only there, so a replay of
+    one region's configuration must not see another region's jobs); jobs that carry no region or
+    account (imported traces) belong to every scope. Second 0 stays the dataset's, so a scoped
+    replay and the same scope's evidence command agree to the second.
     """
     info = read_frame(engine, select(datasets).where(datasets.c.name == name))
     frame = jobs_frame(engine, dataset=name)
+    origin = frame["created_at"].min() if not frame.empty else None
+    for column, value in (("region", region), ("account_id", account_id)):
+        if value is not None and not frame.empty:
+            frame = frame[frame[column].isna() | (frame[column] == value)]
     if frame.empty:
         known = read_frame(engine, select(datasets.c.name))["name"].tolist()
         hint = (
             f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
         )
-        raise UserError(f"dataset {name!r} has no jobs{hint}")
+        scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
+        raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
     # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime).
     frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna() & frame["vcpus"].notna()]
     frame = frame[frame["memory_mib"].notna()]
     if frame.empty:
         raise UserError(f"dataset {name!r} has no finished jobs with vCPU and memory requests")
-    start = info["start_time"].iat[0] if len(info) else frame["created_at"].min()
+    start = info["start_time"].iat[0] if len(info) else origin
     start = pd.Timestamp(start).to_pydatetime()
     prefix = f"{name}:"
 

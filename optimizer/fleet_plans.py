@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 
+from optimizer.catalog.from_store import catalog_for_region
+from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import InputError
-from optimizer.solver.build import build_problem_from_frames
+from optimizer.solver.build import build_problem
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem, problem_to_dict
-from optimizer.store.read import interruption_bands_frame, jobs_frame, read_frame
-from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, instance_types, jobs, ondemand_prices
+from optimizer.store.read import jobs_frame, read_frame
+from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, jobs
 
 
 def problem_for_queue(
@@ -29,8 +31,10 @@ def problem_for_queue(
     policy: Policy | None = None,
     dataset: str = COLLECTED_DATASET,
     bucket_seconds: float = 3600.0,
+    catalog: CatalogProvider | None = None,
 ) -> Problem:
-    """The queue's last `days` of jobs (up to its newest job) against the region's catalogue."""
+    """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
+    store's, else the bundled snapshot: an imported trace needs no collection)."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
@@ -38,14 +42,12 @@ def problem_for_queue(
         raise InputError(f"queue {queue}: no jobs in dataset {dataset!r}")
     since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=days)
     history = jobs_frame(engine, dataset=dataset, since=since, queues=[queue])
-    types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
-    prices = read_frame(engine, select(ondemand_prices).where(ondemand_prices.c.region == region))
-    if types.empty or prices.empty:
-        raise InputError(f"the store has no instance catalogue or prices for {region}: run the collectors")
-    bands = interruption_bands_frame(engine, region)
-    return build_problem_from_frames(
-        history, types, prices, bands, policy or Policy(), region=region, bucket_seconds=bucket_seconds
-    )
+    if dataset == COLLECTED_DATASET and "region" in history and history["region"].notna().any():
+        history = history[history["region"].isna() | (history["region"] == region)]
+    if history.empty:
+        raise InputError(f"queue {queue}: no jobs in region {region} of dataset {dataset!r}")
+    provider = catalog or catalog_for_region(engine, region)
+    return build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
 
 
 def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:

@@ -3,6 +3,7 @@ and the same estate as in-memory `RecommendInputs` for pure strategy tests."""
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,12 +11,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from optimizer.data import PRICE_SNAPSHOT_REGION
-from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
+from optimizer.catalog.files import PRICE_SNAPSHOT_REGION
+from optimizer.catalog.provider import CatalogProvider, bundled_catalog
 from optimizer.recommend.estate import estate_document
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.simulate import Catalog, build_catalog
+from optimizer.simulate import Catalog, catalog_from_provider
 from optimizer.store.schema import compute_environments, job_attempts, job_definitions, job_queues, jobs
 from optimizer.store.upsert import bulk_upsert
 
@@ -26,13 +27,21 @@ SLR = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/batch.amazonaws.com/AWSServ
 INSTANCE_ROLE = f"arn:aws:iam::{ACCOUNT}:instance-profile/ecsInstanceRole"
 START = datetime(2026, 11, 1)
 
+_PROVIDER: CatalogProvider | None = None
 _CATALOG: Catalog | None = None
+
+
+def provider() -> CatalogProvider:
+    global _PROVIDER
+    if _PROVIDER is None:
+        _PROVIDER = bundled_catalog(REGION)
+    return _PROVIDER
 
 
 def catalog() -> Catalog:
     global _CATALOG
     if _CATALOG is None:
-        _CATALOG = build_catalog(bundled_price_table(), bundled_spot_advisor(REGION), region=REGION)
+        _CATALOG = catalog_from_provider(provider())
     return _CATALOG
 
 
@@ -233,10 +242,8 @@ def canonical(job_rows: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)
 
 
-def inputs_for(estate: dict[str, Any], *, seed: int = 0, with_solver_frames: bool = False) -> RecommendInputs:
-    """The estate as strategies see it, without a store."""
-    from optimizer.recommend.inputs import solver_frames_from_snapshot
-
+def inputs_for(estate: dict[str, Any], *, seed: int = 0, with_catalog: bool = False) -> RecommendInputs:
+    """The estate as strategies see it, without a store (`with_catalog`: the solver's catalogue too)."""
     cat = catalog()
     baseline = ReplayBaseline(
         dataset="aws",
@@ -244,9 +251,6 @@ def inputs_for(estate: dict[str, Any], *, seed: int = 0, with_solver_frames: boo
         catalog=cat,
         current_document=estate_document(estate["ces"], estate["queues"], cat, seed),
         seed=seed,
-    )
-    types, prices, bands = (
-        solver_frames_from_snapshot(REGION) if with_solver_frames else (pd.DataFrame(),) * 3
     )
     return RecommendInputs(
         region=REGION,
@@ -257,23 +261,55 @@ def inputs_for(estate: dict[str, Any], *, seed: int = 0, with_solver_frames: boo
         jobs=estate["jobs"],
         attempts=estate["attempts"],
         baseline=baseline,
-        instance_types=types,
-        ondemand_prices=prices,
-        interruption_bands=bands,
+        catalog=provider() if with_catalog else None,
         clock=iter(range(10**6)).__next__,
     )
+
+
+def relocated(estate: dict[str, Any], region: str, account: str, prefix: str) -> dict[str, Any]:
+    """The same estate in another account and region: every ARN, id and scope column rewritten (job
+    ids get `prefix`, since they are unique across the store)."""
+
+    def move(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(f"{REGION}:{ACCOUNT}", f"{region}:{account}").replace(
+                f"::{ACCOUNT}:", f"::{account}:"
+            )
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        return value
+
+    jobs_moved = estate["jobs"].copy()
+    jobs_moved["job_id"] = prefix + jobs_moved["job_id"]
+    jobs_moved["region"], jobs_moved["account_id"] = region, account
+    for column in ("job_queue_arn", "job_definition"):
+        jobs_moved[column] = jobs_moved[column].map(move)
+    attempts_moved = estate["attempts"].copy()
+    attempts_moved["job_id"] = prefix + attempts_moved["job_id"]
+    return {
+        "ces": move(copy.deepcopy(estate["ces"])),
+        "queues": move(copy.deepcopy(estate["queues"])),
+        "defs": move(copy.deepcopy(estate["defs"])),
+        "jobs": jobs_moved,
+        "attempts": attempts_moved,
+        "region": region,
+        "account": account,
+    }
 
 
 def store_estate(engine: Engine, estate: dict[str, Any]) -> None:
     """Write the estate as the collectors would (raw Describe items plus the columns)."""
     now = START + timedelta(days=3)
+    region, account = estate.get("region", REGION), estate.get("account", ACCOUNT)
 
     def base(arn: str, name: str) -> dict[str, Any]:
         return {
             "arn": arn,
             "name": name,
-            "account_id": ACCOUNT,
-            "region": REGION,
+            "account_id": account,
+            "region": region,
             "first_seen": now,
             "last_seen": now,
         }

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.pricing_files import read_price_table, read_spot_advisor
-from optimizer.simulate import Catalog, build_catalog
+from optimizer.catalog.provider import catalog_from_files
+from optimizer.simulate import Catalog, build_catalog, catalog_from_provider
 from tests.data_paths import shared
 
 PRICES = "prices/ec2-ondemand-us-east-1-2026-07.csv"
@@ -18,7 +18,7 @@ SPOT = "spot-advisor/spot-advisor-data_2025-06-28.json"
 @lru_cache(maxsize=1)
 def real_catalog() -> Catalog:
     """The full us-east-1 catalog from the shared real price table and Spot Advisor feed."""
-    return build_catalog(read_price_table(shared(PRICES)), read_spot_advisor(shared(SPOT), "us-east-1"))
+    return catalog_from_provider(catalog_from_files("us-east-1", str(shared(PRICES)), str(shared(SPOT))))
 
 
 def tiny_catalog(types: dict[str, tuple]) -> Catalog:

@@ -31,6 +31,7 @@ from typing import Any
 
 from optimizer.apply.fingerprint import fingerprint, queue_order, short_hash
 from optimizer.apply.permissions import actions_for_operation
+from optimizer.catalog.batch_rules import ALLOCATION_STRATEGIES, EC2_CE_TYPES, UPDATABLE_STRATEGIES
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
 
@@ -47,14 +48,11 @@ CE_FIELDS = {
 """Recommendation field -> computeResources field."""
 
 SCALING_FIELDS = frozenset({"minvCpus", "maxvCpus", "desiredvCpus"})
-INFRASTRUCTURE_STRATEGIES = frozenset(
-    {"BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"}
-)
+#: Strategies whose CEs Batch updates in place beyond scaling (`optimizer.catalog.batch_rules`).
+INFRASTRUCTURE_STRATEGIES = UPDATABLE_STRATEGIES
 STRATEGIES_BY_TYPE = {
-    "EC2": frozenset({"BEST_FIT", "BEST_FIT_PROGRESSIVE"}),
-    "SPOT": frozenset(
-        {"BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"}
-    ),
+    ce_type: frozenset(n for n, rule in ALLOCATION_STRATEGIES.items() if ce_type in rule.capacity_types)
+    for ce_type in EC2_CE_TYPES
 }
 FARGATE_TYPES = frozenset({"FARGATE", "FARGATE_SPOT"})
 EC2_ONLY_FIELDS = (

@@ -1,8 +1,12 @@
 """`batchopt optimize`: solve a fleet-mix problem and write the plan (exit 0 whatever the status).
 
 The problem comes from a `batchopt.problem/v1` file (`--problem`) or is built from the store's
-history of one queue (`--queue`). `--what-if key=value` re-solves with changed policy, and `--lp`
-answers instantly with the LP bound and fractional mix instead of an integer plan.
+history of one queue (`--queue`, of `--dataset`: collected or an imported trace) priced by the
+region's catalogue (collected, else the bundled snapshot), under the `[optimization]` policy.
+`--what-if key=value` re-solves with changed policy (`instance_requirements.FIELD=value` for the
+instance requirements), and `--lp` answers instantly with the LP bound and fractional mix.
+`--environments-out` writes the CreateComputeEnvironment / CreateJobQueue document that
+`batchopt simulate --config` replays.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optimizer.catalog.requirements import REQUIREMENT_FIELDS
 from optimizer.cli.context import CliContext
 from optimizer.clock import utc_now
 from optimizer.errors import InputError
@@ -24,7 +29,8 @@ from optimizer.solver.policy import Policy, policy_to_dict
 if TYPE_CHECKING:
     from optimizer.solver.problem import Problem
 
-POLICY_KEYS = tuple(policy_to_dict(Policy()).keys())
+REQUIREMENT_KEYS = tuple(f"instance_requirements.{name}" for name in REQUIREMENT_FIELDS)
+POLICY_KEYS = tuple(k for k in policy_to_dict(Policy()) if k != "instance_requirements") + REQUIREMENT_KEYS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         action="append",
         default=[],
-        help=f"override a policy field ({', '.join(POLICY_KEYS)}); 'none' clears a limit",
+        help=f"override a policy field ({', '.join(POLICY_KEYS)}); 'none' clears a limit; lists are "
+        "comma-separated (instance_requirements.excluded_families=m5,c5)",
     )
     p.add_argument("--lp", action="store_true", help="LP only: lower bound and fractional mix, in seconds")
     p.add_argument("--dataset", default="aws", help="with --queue: the dataset (default %(default)s)")
@@ -68,17 +75,32 @@ def parse_what_if(items: list[str], policy: Policy) -> Policy:
             raise InputError(
                 f"--what-if {item!r}: expected KEY=VALUE with KEY one of {', '.join(POLICY_KEYS)}"
             )
-        text = value.strip().lower()
-        if text in ("none", "null", "off", ""):
+        text = value.strip()
+        if key.startswith("instance_requirements."):
+            field = key.split(".", 1)[1]
+            data["instance_requirements"][field] = _requirement_value(field, text)
+            continue
+        if text.lower() in ("none", "null", "off", ""):
             data[key] = None
             continue
         try:
-            data[key] = json.loads(text)
+            data[key] = json.loads(text.lower())
         except json.JSONDecodeError:
             raise InputError(f"--what-if {key}: {value!r} is not a number") from None
     if data.get("min_spot_instance_types") is None:
         data["min_spot_instance_types"] = 0
     return policy_from_dict({k: v for k, v in data.items() if v is not None}, "--what-if", "")
+
+
+def _requirement_value(field: str, text: str) -> Any:
+    """`--what-if instance_requirements.FIELD=text` -> the JSON value the policy reader checks."""
+    if field.endswith(("_categories", "_families")):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if field == "min_generation":
+        return None if text.lower() in ("none", "null", "") else int(text) if text.isdigit() else text
+    return text
 
 
 def _write_json(path: str, document: Any) -> None:
@@ -97,12 +119,14 @@ def _write_json(path: str, document: Any) -> None:
 
 def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
     from optimizer.fleet_plans import problem_for_queue
+    from optimizer.solver.policy import policy_from_settings
 
     return problem_for_queue(
         ctx.engine,
         args.queue,
         region=args.region,
         days=args.days,
+        policy=policy_from_settings(ctx.settings.optimization),
         dataset=args.dataset,
         bucket_seconds=args.bucket_seconds,
     )
@@ -118,7 +142,7 @@ def _summary(plan_doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.solver.compute_environments import recommend_environments
+    from optimizer.solver.compute_environments import environment_notes, recommend_environments
     from optimizer.solver.plan import plan_to_dict
     from optimizer.solver.problem import load_problem, problem_to_dict
     from optimizer.solver.solve import solve, solve_lp_estimate
@@ -151,6 +175,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         doc["solve_seconds"] = round(time.monotonic() - started, 3)
     if args.environments_out:
         _write_json(args.environments_out, recommend_environments(problem, plan, args.queue or "optimized"))
+        for note in environment_notes(problem, plan):
+            print(f"note: {note}")
     if args.queue:
         from optimizer.fleet_plans import save_fleet_plan
 

@@ -69,7 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="override the configurations' seed")
     p.add_argument("--prices", metavar="CSV", help="EC2 price/spec table (default: store, else bundled)")
     p.add_argument("--spot-advisor", metavar="JSON", help="Spot Advisor feed (default: store, else bundled)")
-    p.add_argument("--region", default="us-east-1", help="region of the prices (default %(default)s)")
+    p.add_argument(
+        "--region",
+        default="us-east-1",
+        help="region of the prices and, with --dataset, of the collected jobs replayed (default %(default)s)",
+    )
+    p.add_argument("--account", help="with --dataset: replay only this account's collected jobs")
     p.add_argument(
         "--resize",
         metavar="NAME:memory_mib=MIB[,vcpus=N]",
@@ -88,61 +93,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _catalog(args: argparse.Namespace, ctx: CliContext | None) -> Any:
-    from optimizer.data import PRICE_SNAPSHOT_REGION
-    from optimizer.pricing_files import (
-        bundled_price_table,
-        bundled_spot_advisor,
-        read_price_table,
-        read_spot_advisor,
+    """The region's catalogue, as every other command and page builds it (files given first, then
+    the store, then the bundled snapshots)."""
+    from optimizer.catalog.from_store import catalog_for_region
+    from optimizer.simulate import catalog_from_provider
+
+    provider = catalog_for_region(
+        ctx.engine if ctx is not None else None,
+        args.region,
+        prices_path=args.prices,
+        spot_advisor_path=args.spot_advisor,
     )
-    from optimizer.simulate import build_catalog
-
-    if args.prices:
-        prices = read_price_table(args.prices)
-    else:
-        prices = _store_prices(ctx, args.region) if ctx is not None else None
-        if prices is None:
-            if args.region != PRICE_SNAPSHOT_REGION:
-                raise UserError(
-                    f"no prices for region {args.region}: pass --prices "
-                    f"(bundled data is {PRICE_SNAPSHOT_REGION})"
-                )
-            prices = bundled_price_table()
-    if args.spot_advisor:
-        spot = read_spot_advisor(args.spot_advisor, args.region)
-    else:
-        spot = _store_bands(ctx, args.region) if ctx is not None else None
-        if spot is None:
-            bundled = bundled_spot_advisor(args.region)
-            spot = bundled if not bundled.empty else None
-    return build_catalog(prices, spot, region=args.region)
-
-
-def _store_prices(ctx: CliContext, region: str) -> pd.DataFrame | None:
-    from optimizer.store.read import catalog_frame
-
-    frame = catalog_frame(ctx.engine, region)
-    frame = frame[frame["price_per_hour"].notna()] if "price_per_hour" in frame else frame.iloc[0:0]
-    if frame.empty:
-        return None
-    return frame.rename(columns={"price_per_hour": "ondemand_price"})
-
-
-def _store_bands(ctx: CliContext, region: str) -> pd.DataFrame | None:
-    """Spot data from the store: interruption bands and savings, and where collected, the latest
-    spot price per type (median across availability zones), which beats the advisor's estimate."""
-    from optimizer.store.read import interruption_bands_frame, spot_prices_frame
-
-    bands = interruption_bands_frame(ctx.engine, region)
-    prices = spot_prices_frame(ctx.engine, region)
-    if bands.empty and prices.empty:
-        return None
-    frame = bands[["instance_type", "savings_pct", "band"]] if not bands.empty else None
-    if not prices.empty:
-        latest = prices.sort_values("timestamp").groupby(["instance_type", "availability_zone"]).tail(1)
-        spot = latest.groupby("instance_type")["price"].median().rename("spot_price").reset_index()
-        frame = spot if frame is None else frame.merge(spot, on="instance_type", how="outer")
-    return frame
+    return catalog_from_provider(provider), provider.describe_sources()
 
 
 def _read_config_file(path: str) -> Any:
@@ -272,18 +234,18 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             raise InputError("--trace needs --format (swf, alibaba-gpu, batch-json or csv)")
         trace = read_trace(args.trace, args.trace_format, mapping_from_args(args))
         jobs, start, history = trace.jobs, trace.start_time, args.trace
-        catalog = _catalog(args, None)
+        catalog, sources = _catalog(args, None)
     else:
         from optimizer.datasets import load_dataset
 
-        jobs, start = load_dataset(ctx.engine, args.dataset)
+        jobs, start = load_dataset(ctx.engine, args.dataset, region=args.region, account_id=args.account)
         history = f"dataset {args.dataset}"
         if args.resize:
             from optimizer.simulate.resize import parse_resize, resize_definitions
 
             jobs, changed = resize_definitions(jobs, dict(parse_resize(r) for r in args.resize))
             history += f" ({changed:,} jobs resized: {'; '.join(args.resize)})"
-        catalog = _catalog(args, ctx)
+        catalog, sources = _catalog(args, ctx)
     configs = []
     for path in args.replay_configs:
         config = parse_config(_read_config_file(path), catalog, source=path)
@@ -298,6 +260,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         names = list(args.replay_configs)
     print(f"replay of {history}: {len(jobs):,} jobs, prices {catalog.region} ({len(catalog.types)} types)")
     _print_table(results_table(names, [r.summary for r in results]))
+    print(f"prices: {sources}")
     if args.out:
         runs = [
             {"config": path, "history": history, **r.summary}

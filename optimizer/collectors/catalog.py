@@ -1,6 +1,6 @@
 """The EC2 instance-type catalog of a region and where each type is offered (per AZ).
 
-Allocatable memory comes from the one documented rule (`optimizer.catalog_rules`), so the solver,
+Allocatable memory comes from the one documented rule (`optimizer.catalog.memory`), so the solver,
 the simulator and the catalog agree on what fits on an instance.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from optimizer.aws.permissions import declare
-from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.calls import items
 from optimizer.store.schema import instance_type_offerings, instance_types

@@ -19,9 +19,9 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from optimizer.aws.permissions import declare
+from optimizer.catalog.files import PRICE_SNAPSHOT_REGION, load_price_snapshot
 from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
 from optimizer.collectors.calls import items
-from optimizer.data import PRICE_SNAPSHOT_REGION, load_price_snapshot
 from optimizer.store.schema import ondemand_prices
 from optimizer.store.upsert import bulk_upsert
 
@@ -85,13 +85,13 @@ def snapshot_prices(region: str) -> pd.DataFrame:
     """The bundled snapshot's prices for `region` (it covers us-east-1 only)."""
     if region != PRICE_SNAPSHOT_REGION:
         raise LookupError(f"the bundled price snapshot covers {PRICE_SNAPSHOT_REGION} only, not {region}")
-    snapshot = load_price_snapshot().dropna(subset=["price_per_hour"])
+    snapshot = load_price_snapshot().dropna(subset=["ondemand_price"])
     frame = pd.DataFrame(
         {
             "region": region,
             "instance_type": snapshot["instance_type"].astype(object),
             "effective_date": snapshot["effective_date"],
-            "price_per_hour": snapshot["price_per_hour"],
+            "price_per_hour": snapshot["ondemand_price"],
             "source": "snapshot",
         }
     )

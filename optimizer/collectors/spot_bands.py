@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from optimizer.catalog.files import load_spot_advisor
 from optimizer.collectors.base import CollectContext, Collected, Source
-from optimizer.data import load_spot_advisor
 from optimizer.store.schema import spot_interruption_bands
 from optimizer.store.upsert import bulk_upsert
 

@@ -2,7 +2,7 @@
 
 Which types: the ones this estate can use, so the read stays small: every type seen running in the
 region, the explicit types of the region's compute environments, and every catalog type of the
-families they name ("m5", or "optimal" = c4/m4/r4 and newer default families per AWS). The request
+families they name ("m5", or an alias: `optimizer.catalog.batch_rules.INSTANCE_ALIASES`). The request
 starts at the oldest watermark of those types (or the lookback on a first run); records at or
 before a pair's own watermark are skipped, so each price point is stored once.
 """
@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, select
 
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
+from optimizer.catalog.batch_rules import expand_instance_types as expand_batch_entries
 from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
 from optimizer.collectors.calls import items
 from optimizer.store.schema import compute_environments, instance_types, instances, spot_prices
@@ -26,12 +27,6 @@ declare("collector", "ec2:DescribeSpotPriceHistory")
 
 PRODUCT = "Linux/UNIX"
 TYPES_PER_REQUEST = 50
-# What Batch's instance-type keywords stand for (AWS Batch user guide, "instanceTypes").
-KEYWORD_FAMILIES = {
-    "optimal": ("c4", "m4", "r4", "c5", "m5", "r5", "c6i", "m6i", "r6i"),
-    "default_x86_64": ("c6i", "m6i", "r6i", "c7i", "m7i", "r7i"),
-    "default_arm64": ("c6g", "m6g", "r6g", "c7g", "m7g", "r7g"),
-}
 
 
 def scope_key(instance_type: str, availability_zone: str) -> str:
@@ -39,17 +34,10 @@ def scope_key(instance_type: str, availability_zone: str) -> str:
 
 
 def expand_instance_types(requested: Iterable[str], catalog: Iterable[str]) -> set[str]:
-    """CE `instanceTypes` entries (types, families, keywords) -> concrete types from the catalog."""
-    catalog = list(catalog)
-    families: set[str] = set()
-    concrete: set[str] = set()
-    for entry in requested:
-        if "." in entry:
-            concrete.add(entry)
-        else:
-            families.update(KEYWORD_FAMILIES.get(entry, (entry,)))
-    concrete.update(t for t in catalog if t.split(".", 1)[0] in families)
-    return concrete
+    """CE `instanceTypes` entries (types, families, Batch aliases) -> concrete types: the catalogue's
+    expansion (`optimizer.catalog.batch_rules`), plus explicit types the catalogue does not list yet."""
+    requested = list(requested)
+    return set(expand_batch_entries(requested, catalog)) | {e for e in requested if "." in e}
 
 
 def types_of_interest(engine: Engine, region: str) -> list[str]:

@@ -4,7 +4,8 @@ compute environments of the re-solved plan, by the simulator the CLI's `batchopt
 Inputs come from the store only: the queue's jobs of the last `history_days` up to its newest job
 (through `optimizer.datasets.load_dataset`, the canonical table the simulator reads), the queue and its
 compute environments exactly as Batch described them (`raw`, which the simulator's configuration
-parser reads like Create* bodies), and the catalog (types, on-demand prices, Spot Advisor bands).
+parser reads like Create* bodies), and the region's one catalogue (`optimizer.catalog`: the store's
+prices, else the bundled snapshot), the same one `batchopt simulate` and the strategies use.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from optimizer.catalog.from_store import catalog_for_region
+from optimizer.catalog.provider import CatalogProvider
 from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
-from optimizer.simulate import build_catalog, parse_config, replay
-from optimizer.store.read import catalog_frame, interruption_bands_frame, read_frame
+from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues
 
 DATASET_SCOPE = "dataset:"
@@ -30,8 +33,7 @@ class ReplayInputs:
     jobs: pd.DataFrame
     current: dict[str, Any] | None  # {"computeEnvironments": [...], "jobQueues": [...]} or None
     region: str
-    prices: pd.DataFrame
-    bands: pd.DataFrame | None
+    catalog: CatalogProvider
 
 
 def scope_of(scope: str) -> tuple[str, str | None]:
@@ -61,7 +63,10 @@ def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | 
 
 def load_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
     dataset, queue = scope_of(scope)
-    jobs, _start = load_dataset(engine, dataset)
+    current, region = current_configuration(engine, queue) if queue is not None else (None, None)
+    region = region or default_region
+    scoped = region if dataset == COLLECTED_DATASET else None
+    jobs, _start = load_dataset(engine, dataset, region=scoped)
     if queue is not None:
         jobs = jobs[jobs["queue"] == queue]
     if jobs.empty:
@@ -70,22 +75,14 @@ def load_inputs(engine: Engine, scope: str, history_days: int, default_region: s
     jobs = jobs[jobs["submit_s"] >= last - timedelta(days=history_days).total_seconds()].reset_index(
         drop=True
     )
-    current, region = current_configuration(engine, queue) if queue is not None else (None, None)
-    region = region or default_region
-    prices = catalog_frame(engine, region)
-    prices = prices[prices["price_per_hour"].notna()].rename(columns={"price_per_hour": "ondemand_price"})
-    if prices.empty:
-        raise UserError(f"no on-demand prices for {region} in the store: run `batchopt collect`")
-    bands = interruption_bands_frame(engine, region)
-    bands = None if bands.empty else bands[["instance_type", "savings_pct", "band"]]
-    return ReplayInputs(jobs, current, region, prices, bands)
+    return ReplayInputs(jobs, current, region, catalog_for_region(engine, region))
 
 
 def replay_summaries(
     inputs: ReplayInputs, proposed: dict[str, Any], seed: int = 0
 ) -> dict[str, dict[str, Any]]:
     """Replay summaries keyed "current configuration" (when known) and "what-if plan"."""
-    catalog = build_catalog(inputs.prices, inputs.bands, region=inputs.region)
+    catalog = catalog_from_provider(inputs.catalog)
     documents = {"what-if plan": proposed}
     if inputs.current is not None:
         documents = {"current configuration": inputs.current, **documents}

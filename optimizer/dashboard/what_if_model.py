@@ -24,6 +24,7 @@ POLICY_FIELDS = (
     "min_spot_instance_types",
     "interruption_cost_factor",
     "time_limit_seconds",
+    "instance_requirements",
 )
 
 
@@ -42,7 +43,14 @@ def with_policy(
     if headroom < 0:
         raise ValueError("headroom: must be >= 0")
     out = copy.deepcopy(dict(problem))
-    out["policy"] = {**(out.get("policy") or {}), **policy}
+    stored = out.get("policy") or {}
+    merged = {**stored, **policy}
+    if "instance_requirements" in policy:  # a partial override changes only the fields it names
+        merged["instance_requirements"] = {
+            **(stored.get("instance_requirements") or {}),
+            **(policy["instance_requirements"] or {}),
+        }
+    out["policy"] = merged
     if headroom:
         demand = out.get("demand", {})
         out["demand"] = {

@@ -11,28 +11,34 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.catalog.files import (
+    PRICE_SNAPSHOT_FILE,
+    SPOT_ADVISOR_FILE,
+    read_price_file,
+    read_spot_advisor_feed,
+)
 
-DATA_DIR = Path(__file__).resolve().parent
-PRICE_SNAPSHOT = DATA_DIR / "ondemand_prices_us-east-1.csv"
-SPOT_ADVISOR_SNAPSHOT = DATA_DIR / "spot_advisor_linux.csv.gz"
-
-# Karpenter's tables use Go's names; the store uses EC2's (DescribeInstanceTypes) names.
-ARCH_NAMES = {"amd64": "x86_64", "arm64": "arm64"}
+PRICE_SNAPSHOT = PRICE_SNAPSHOT_FILE
+SPOT_ADVISOR_SNAPSHOT = SPOT_ADVISOR_FILE
 PRICE_FILE_PATTERN = "prices/ec2-ondemand-*.csv"
 SPOT_ADVISOR_PATTERN = "spot-advisor/spot-advisor-data_*.json"
+#: The snapshot's columns: the store's names (`ondemand_prices` + `instance_types`).
+SNAPSHOT_COLUMNS = (
+    "instance_type", "region", "price_per_hour", "effective_date", "vcpus", "memory_mib", "gpus", "gpu_model",
+    "gpu_memory_mib", "arch", "family", "generation", "network_bandwidth_mbps", "allocatable_memory_mib",
+)  # fmt: skip
 
 
 def build_price_snapshot(
     source: Path, out: Path = PRICE_SNAPSHOT, effective_date: str | None = None
 ) -> pd.DataFrame:
-    """The price CSV with specs, renamed to the store's columns, plus region and effective date.
+    """The price CSV with specs (read by `optimizer.catalog.files`), in the store's column names plus
+    region and effective date.
 
     The region and date come from the file name (`ec2-ondemand-<region>-<YYYY-MM>.csv`) because the
     CSV has one price column named after its region; without `effective_date` the prices are dated
@@ -42,54 +48,39 @@ def build_price_snapshot(
     if not match:
         raise ValueError(f"{source.name}: expected a name like ec2-ondemand-us-east-1-2026-07.csv")
     region, month = match.groups()
-    raw = pd.read_csv(source)
-    price_col = next(c for c in raw.columns if c.startswith("ondemand_usd_per_hour"))
+    table = read_price_file(source)
+    has_specs = table["vcpus"].notna()
     frame = pd.DataFrame(
         {
-            "instance_type": raw["instance_type"],
+            "instance_type": table["instance_type"],
             "region": region,
-            "price_per_hour": raw[price_col],
+            "price_per_hour": table["ondemand_price"],
             "effective_date": effective_date or f"{month}-01",
-            "vcpus": raw["vcpu"].astype("Int64"),
-            "memory_mib": raw["memory_mib"].astype("Int64"),
-            # No GPU column on a row with specs means no GPU; a row without specs stays unknown.
-            "gpus": raw["gpu_count"].where(raw["vcpu"].isna(), raw["gpu_count"].fillna(0)).astype("Int64"),
-            "gpu_model": raw["gpu_name"],
-            "gpu_memory_mib": raw["gpu_memory_mib"].astype("Int64"),
-            "arch": raw["arch"].replace(ARCH_NAMES),
-            "family": raw["family"],
-            "generation": raw["generation"].astype("Int64").astype("string"),
-            "network_bandwidth_mbps": raw["network_bandwidth_mbps"].astype("Int64"),
+            "vcpus": table["vcpus"].astype("Int64"),
+            "memory_mib": table["memory_mib"].astype("Int64"),
+            "gpus": table["gpus"],
+            "gpu_model": table["gpu_model"],
+            "gpu_memory_mib": table["gpu_memory_mib"].astype("Int64"),
+            "arch": table["arch"].where(has_specs | table["arch"].ne("x86_64")),
+            "family": table["family"],
+            "generation": pd.to_numeric(table["generation"], errors="coerce")
+            .astype("Int64")
+            .astype("string"),
+            "network_bandwidth_mbps": table["network_bandwidth_mbps"].astype("Int64"),
+            "allocatable_memory_mib": table["allocatable_memory_mib"].astype("Int64"),
         }
     )
-    frame["allocatable_memory_mib"] = [
-        pd.NA if pd.isna(m) else allocatable_memory_mib(int(m)) for m in frame["memory_mib"]
-    ]
-    frame = frame.sort_values("instance_type").reset_index(drop=True)
+    frame = frame[list(SNAPSHOT_COLUMNS)].sort_values("instance_type").reset_index(drop=True)
     frame.to_csv(out, index=False)
     return frame
 
 
 def build_spot_advisor_snapshot(source: Path, out: Path = SPOT_ADVISOR_SNAPSHOT) -> pd.DataFrame:
     """Linux rows of the Spot Instance Advisor feed as (region, type, band, label, savings, date)."""
-    match = re.search(r"(\d{4}-\d{2}-\d{2})", source.name)
-    if not match:
+    if not re.search(r"(\d{4}-\d{2}-\d{2})", source.name):
         raise ValueError(f"{source.name}: expected the snapshot date (YYYY-MM-DD) in the file name")
-    feed = json.loads(source.read_text(encoding="utf-8"))
-    labels = {int(r["index"]): str(r["label"]) for r in feed["ranges"]}
-    rows = [
-        {
-            "region": region,
-            "instance_type": instance_type,
-            "band": int(values["r"]),
-            "band_label": labels[int(values["r"])],
-            "savings_pct": float(values["s"]),
-            "snapshot_date": match.group(1),
-        }
-        for region, by_os in feed["spot_advisor"].items()
-        for instance_type, values in by_os.get("Linux", {}).items()
-    ]
-    frame = pd.DataFrame(rows).sort_values(["region", "instance_type"]).reset_index(drop=True)
+    frame = read_spot_advisor_feed(source.read_bytes(), str(source))
+    frame = frame.sort_values(["region", "instance_type"]).reset_index(drop=True)
     # mtime=0 keeps the gzip bytes identical when the content is, so regeneration diffs cleanly.
     with out.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
         packed.write(frame.to_csv(index=False).encode("utf-8"))

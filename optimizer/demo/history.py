@@ -48,10 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer.data import load_price_snapshot, load_spot_advisor
+from optimizer.catalog.provider import bundled_catalog
 from optimizer.demo.emulator import HistoryFrames
 from optimizer.demo.estate import Estate
-from optimizer.simulate import ReplayResult, build_catalog, parse_config, replay
+from optimizer.simulate import ReplayResult, catalog_from_provider, parse_config, replay
 from optimizer.simulate.records import to_store_frames
 from optimizer.traces import read_trace
 
@@ -143,8 +143,7 @@ def gpu_jobs(
 
 def catalog_for_replay() -> Any:
     """The simulator's catalog from the bundled price snapshot and Spot Advisor feed."""
-    prices = load_price_snapshot().rename(columns={"price_per_hour": "ondemand_price"})
-    return build_catalog(prices, load_spot_advisor("us-east-1"))
+    return catalog_from_provider(bundled_catalog("us-east-1"))
 
 
 DEMO_DATASET = "demo-history"

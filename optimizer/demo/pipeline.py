@@ -48,7 +48,7 @@ from optimizer.recommend.engine import generate_recommendations
 from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
-from optimizer.solver.problem import Policy
+from optimizer.solver.policy import Policy, policy_from_settings
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import COLLECTED_DATASET, instances, jobs
 from optimizer.store.tables.analysis import cost_daily
@@ -374,14 +374,7 @@ class DemoRun:
 
     def policy(self) -> Policy:
         """The configured optimization policy, with the demo's solver time cap."""
-        o = self.settings.optimization
-        return Policy(
-            max_instance_types=o.max_instance_types,
-            min_spot_instance_types=o.min_spot_instance_types,
-            max_spot_share=None if o.max_spot_share >= 1.0 else o.max_spot_share,
-            interruption_cost_factor=o.interruption_cost_factor,
-            time_limit_seconds=min(o.time_limit_seconds, DEMO_SOLVE_SECONDS),
-        )
+        return policy_from_settings(self.settings.optimization, time_limit_seconds=DEMO_SOLVE_SECONDS)
 
     def serve_dashboard(self, display: StageDisplay) -> int:
         """Start the Streamlit dashboard against the demo store and emulator; block until Ctrl-C."""

@@ -9,10 +9,10 @@ band for the type in that region, worth `prior_events` expected interruptions of
 
     rate = (reclaims + prior_events) / (instance_hours + prior_hours)
 
-`weight` = instance_hours / (instance_hours + prior_hours) says how much is observation. The band is a
-monthly interruption frequency ("<5%", "5-10%", ... ">20%"); its midpoint p (25% for ">20%") becomes
-an hourly rate by 1 - exp(-rate * 730 h) = p. Types without a band take the median band of the
-region. `rate_p90` is the posterior's 90th percentile, for risk-averse planning.
+`weight` = instance_hours / (instance_hours + prior_hours) says how much is observation. The band
+becomes an hourly rate by the catalogue's one conversion (`optimizer.catalog.interruptions`). Types
+without a band take the median band of the region. `rate_p90` is the posterior's 90th percentile,
+for risk-averse planning.
 """
 
 from __future__ import annotations
@@ -22,17 +22,9 @@ import pandas as pd
 from scipy.stats import gamma
 
 from optimizer.analysis.cost import instance_lifetimes
+from optimizer.catalog.interruptions import HOURS_PER_MONTH, band_hourly_hazards
 
-HOURS_PER_MONTH = 730.0
-BAND_MIDPOINTS = (0.025, 0.075, 0.125, 0.175, 0.25)
 DEFAULT_PRIOR_EVENTS = 1.0
-
-
-def band_hourly_rate(band: pd.Series | np.ndarray) -> np.ndarray:
-    """Spot Advisor band index (0..4) -> interruptions per instance-hour."""
-    idx = np.clip(np.asarray(band, dtype=np.float64), 0, len(BAND_MIDPOINTS) - 1)
-    mid = np.asarray(BAND_MIDPOINTS)[np.nan_to_num(idx, nan=2).astype(int)]
-    return -np.log1p(-mid) / HOURS_PER_MONTH
 
 
 def observed_reclaims(instances: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
@@ -76,7 +68,7 @@ def interruption_rates(
     fallback = out["region"].map(region_median)
     out["band_known"] = out["band"].notna()
     out["band"] = out["band"].fillna(fallback).fillna(2).round().astype(int)
-    out["prior_rate"] = band_hourly_rate(out["band"])
+    out["prior_rate"] = band_hourly_hazards(out["band"])
     hours = out["instance_hours"].to_numpy(np.float64)
     reclaims = out["reclaims"].to_numpy(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -101,7 +93,7 @@ def rates_by_type(rates: pd.DataFrame, bands: pd.DataFrame, region: str) -> dict
     out: dict[str, float] = {}
     b = bands[bands["region"] == region]
     for instance_type, band in zip(b["instance_type"], b["band"], strict=True):
-        out[str(instance_type)] = float(band_hourly_rate(np.array([band]))[0])
+        out[str(instance_type)] = float(band_hourly_hazards(np.array([band]))[0])
     if not rates.empty:
         here = rates[rates["region"] == region]
         for instance_type, group in here.groupby("instance_type"):

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.clock import utc_now
 from optimizer.config import Settings
 from optimizer.domain import Recommendation
@@ -24,6 +25,7 @@ from optimizer.recommend.base import Strategy, StrategySettings
 from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
+from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET, recommendations
 
 SUPERSEDED = "superseded: not produced by the latest refresh"
@@ -42,10 +44,8 @@ def default_strategies(
         opt = settings.optimization
         overrides["instance-mix"] = InstanceMixSettings(
             bucket_seconds=opt.bucket_seconds,
-            max_instance_types=opt.max_instance_types,
-            min_spot_instance_types=opt.min_spot_instance_types,
-            interruption_cost_factor=opt.interruption_cost_factor,
             time_limit_seconds=min(opt.time_limit_seconds, 10.0),
+            optimization=opt,
         )
     return [cls(overrides.get(cls.name)) for cls in ALL_STRATEGIES]
 
@@ -68,7 +68,12 @@ def generate_recommendations(
     chosen = [s for s in (strategies or default_strategies(settings)) if s.settings.enabled]
     recs: dict[str, Recommendation] = {}
     completed: set[tuple[str, str | None, str]] = set()  # (strategy, account, region) that ran through
-    for inputs in load_inputs(engine, dataset=dataset, seed=seed, clock=clock):
+    requirements = (
+        policy_from_settings(settings.optimization).instance_requirements
+        if settings is not None
+        else InstanceRequirements()
+    )
+    for inputs in load_inputs(engine, dataset=dataset, seed=seed, clock=clock, requirements=requirements):
         try:
             if inputs.baseline.can_replay:
                 inputs.baseline.current()

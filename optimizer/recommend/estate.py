@@ -11,8 +11,8 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from optimizer.catalog.batch_rules import families_of_entry
 from optimizer.simulate.catalog import Catalog
-from optimizer.simulate.config import INSTANCE_ALIASES
 
 FARGATE_TYPES = frozenset({"FARGATE", "FARGATE_SPOT"})
 
@@ -54,7 +54,7 @@ def known_types(names: Iterable[str], catalog: Catalog) -> list[str]:
     families = catalog.families()
     out = []
     for name in names:
-        members = INSTANCE_ALIASES.get(name, (name,))
+        members = families_of_entry(name)
         if any(m in catalog.types or m in families for m in members):
             out.append(name)
     return out
@@ -65,7 +65,7 @@ def _has_spot_price(name: str, catalog: Catalog) -> bool:
     if spec is not None:
         return spec.spot_price is not None
     families = catalog.families()
-    members = [m for family in INSTANCE_ALIASES.get(name, (name,)) for m in families.get(family, [])]
+    members = [m for family in families_of_entry(name) for m in families.get(family, [])]
     return any(catalog.types[m].spot_price is not None for m in members)
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.catalog.provider import CatalogProvider
+from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.recommend.savings import ReplayBaseline
 
 
@@ -19,9 +21,11 @@ class RecommendInputs:
     - `job_definitions`: the latest ACTIVE revision of each definition name;
     - `jobs` / `attempts`: the store's rows of the history window (store column names);
     - `baseline`: the canonical history, prices and current configuration for replays;
-    - `instance_types`, `ondemand_prices`, `interruption_bands`: store frames the solver builds
-      offerings from; `spot_rates`: measured reclaim rates (`optimizer.ml.interruptions`);
-    - `clock`: monotonic seconds, only for the solver's time limit.
+    - `catalog`: the region's catalogue and prices (`optimizer.catalog`), which the solver builds
+      offerings from and `baseline.catalog` replays with; `spot_rates`: measured reclaim rates
+      (`optimizer.ml.interruptions`);
+    - `clock`: monotonic seconds, only for the solver's time limit;
+    - `requirements`: the instance types any advice may propose.
     """
 
     region: str
@@ -32,13 +36,13 @@ class RecommendInputs:
     jobs: pd.DataFrame
     attempts: pd.DataFrame
     baseline: ReplayBaseline
-    instance_types: pd.DataFrame = field(default_factory=pd.DataFrame)
-    ondemand_prices: pd.DataFrame = field(default_factory=pd.DataFrame)
-    interruption_bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    catalog: CatalogProvider | None = None
     spot_rates: dict[str, float] = field(default_factory=dict)
     """Reclaims per instance-hour by instance type where the estate ran spot (shrunk to the band)."""
     clock: Callable[[], float] | None = None
     account_id: str | None = None
+    requirements: InstanceRequirements = field(default_factory=InstanceRequirements)
+    """Which instance types advice may propose (the `[optimization]` policy's)."""
 
     def ce_named(self, name: str) -> dict[str, Any] | None:
         return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)

@@ -65,6 +65,7 @@ class ReplayBaseline:
     current_document: dict[str, Any]
     seed: int = 0
     window_start: str | None = None
+    account_id: str | None = None
     _current: ReplayResult | None = field(default=None, init=False, repr=False)
 
     @property
@@ -108,6 +109,8 @@ class ReplayBaseline:
         diff = float(current["total_cost_usd"]) - float(proposed["total_cost_usd"])
         monthly = diff * DAYS_PER_MONTH / self.window_days
         base = f"batchopt simulate --dataset {self.dataset} --seed {self.seed} --region {self.catalog.region}"
+        if self.account_id:
+            base += f" --account {self.account_id}"
         evidence: dict[str, Any] = {
             "dataset": self.dataset,
             "seed": self.seed,

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import math
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-HOURS_PER_MONTH = 730.0
+from optimizer.catalog.interruptions import HOURS_PER_MONTH
 
-# Burstable families (CPU credits run out or are billed extra under sustained batch load) and
-# special-purpose accelerator or Mac hosts whose price buys something batch jobs do not ask for.
-UNSUITED_FAMILIES = re.compile(r"^(t\d[a-z]*|inf\d|trn\d[a-z]*|dl\d[a-z]*|f\d|vt\d|mac\d.*)$")
-
-
-def suited_for_batch(instance_type: str) -> bool:
-    """False for burstable and special-purpose families (see `UNSUITED_FAMILIES`)."""
-    return not UNSUITED_FAMILIES.match(instance_type.split(".", 1)[0])
+__all__ = ["HOURS_PER_MONTH"]
 
 
 def ran(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -158,10 +149,3 @@ def expected_lost_share(runtimes: np.ndarray, hourly_rate: float) -> float:
     hours = runtimes / 3600.0
     p = 1.0 - np.exp(-hourly_rate * hours)
     return float((p * runtimes / 2.0).sum() / total)
-
-
-def hourly_reclaim_rate(monthly_probability: float) -> float:
-    """Monthly reclaim probability (Spot Advisor band) -> reclaims per instance-hour."""
-    if monthly_probability <= 0:
-        return 0.0
-    return -math.log(1.0 - min(monthly_probability, 0.999)) / HOURS_PER_MONTH

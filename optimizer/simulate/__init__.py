@@ -10,7 +10,13 @@ import gc
 
 import pandas as pd
 
-from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec, build_catalog
+from optimizer.simulate.catalog import (
+    Catalog,
+    FargatePricing,
+    InstanceSpec,
+    build_catalog,
+    catalog_from_provider,
+)
 from optimizer.simulate.config import ReplayConfig, SimulationOptions, parse_config
 from optimizer.simulate.engine import ReplayEngine
 from optimizer.simulate.results import ReplayResult, collect_result
@@ -39,6 +45,7 @@ __all__ = [
     "ReplayResult",
     "SimulationOptions",
     "build_catalog",
+    "catalog_from_provider",
     "parse_config",
     "replay",
 ]

@@ -12,6 +12,11 @@ intent and are deterministic so that two replays compare configurations, not luc
   lowest price per job hosted.
 - SPOT_PRICE_CAPACITY_OPTIMIZED: among pools in the lowest band present or the one above it (the
   "high capacity" pools), the lowest price per job hosted, then the lower band.
+- BEST_FIT_PROGRESSIVE_ORDERED: the first `instanceTypes` entry that can host the job; within a
+  family entry, BEST_FIT_PROGRESSIVE's preference ("sizes within that family are expanded using
+  BEST_FIT_PROGRESSIVE logic").
+- SPOT_CAPACITY_OPTIMIZED_PRIORITIZED: capacity first (the least interrupted band), then the
+  entries' order ("priority is honored on a best-effort basis"), then the lowest price per job.
 
 "Jobs hosted" is min(jobs of this shape waiting, how many fit on the type), so a burst of
 identical jobs brings larger instances, as Batch's scale-out for a queue backlog does.
@@ -20,7 +25,7 @@ identical jobs brings larger instances, as Batch's scale-out for a queue backlog
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from optimizer.simulate.catalog import InstanceSpec
 
@@ -49,11 +54,14 @@ def choose_instance_type(
     gpus: int,
     waiting: int,
     headroom_vcpus: float | None = None,
+    priorities: Mapping[str, int] | None = None,
 ) -> InstanceSpec | None:
     """The type to launch for `waiting` jobs of one shape, or None when no candidate can host one.
 
-    `headroom_vcpus` (strict maxvCpus only) excludes types larger than the remaining room.
+    `headroom_vcpus` (strict maxvCpus only) excludes types larger than the remaining room;
+    `priorities` (ordered strategies) ranks each type by its `instanceTypes` entry.
     """
+    ranks = priorities or {}
     scored: list[tuple[tuple[float, ...], InstanceSpec]] = []
     for spec in candidates:
         fit = jobs_per_instance(spec, vcpus, memory_mib, gpus)
@@ -62,8 +70,13 @@ def choose_instance_type(
         price = spec.spot_price if spot and spec.spot_price is not None else spec.ondemand_price
         per_job = price / min(max(waiting, 1), fit)
         band = float(spec.spot_band if spec.spot_band is not None else 5)
+        rank = float(ranks.get(spec.instance_type, 0))
         if strategy == "BEST_FIT_PROGRESSIVE":
             key: tuple[float, ...] = (round(price / spec.vcpus, 9), per_job, spec.vcpus)
+        elif strategy == "BEST_FIT_PROGRESSIVE_ORDERED":
+            key = (rank, round(price / spec.vcpus, 9), per_job, spec.vcpus)
+        elif strategy == "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED":
+            key = (band, rank, per_job, spec.vcpus)
         elif strategy == "SPOT_CAPACITY_OPTIMIZED":
             key = (band, per_job, spec.vcpus)
         elif strategy == "SPOT_PRICE_CAPACITY_OPTIMIZED":

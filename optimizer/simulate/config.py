@@ -7,23 +7,24 @@ the same parser. An optional `simulation` object sets the model's own knobs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from optimizer.catalog.batch_rules import (
+    ALLOCATION_STRATEGIES,
+    CE_TYPES,
+    EC2_CE_TYPES,
+    FARGATE_CE_TYPES,
+    allocation_strategy,
+    families_of_entry,
+)
 from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
 from optimizer.simulate.retry import RetryStrategy
 
-# Batch instance-type aliases. `optimal` is the legacy alias for the c4, m4 and r4 families; the
-# newer `default_*` aliases pick current-generation general, compute and memory families.
-INSTANCE_ALIASES: dict[str, tuple[str, ...]] = {
-    "optimal": ("c4", "m4", "r4"),
-    "default_x86_64": ("m6i", "c6i", "r6i"),
-    "default_arm64": ("m6g", "c6g", "r6g"),
-}
-EC2_KINDS = ("EC2", "SPOT")
-FARGATE_KINDS = ("FARGATE", "FARGATE_SPOT")
-STRATEGIES = ("BEST_FIT", "BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED")
+EC2_KINDS = EC2_CE_TYPES
+FARGATE_KINDS = FARGATE_CE_TYPES
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ComputeEnvironment:
     desired_vcpus: float
     instance_types: tuple[InstanceSpec, ...] = ()
     enabled: bool = True
+    #: For ordered strategies: instance type -> rank of the `instanceTypes` entry it came from.
+    priorities: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     @property
     def is_fargate(self) -> bool:
@@ -57,7 +60,8 @@ class ComputeEnvironment:
     @property
     def strict_max(self) -> bool:
         """BEST_FIT on on-demand never exceeds maxvCpus; every other strategy may by one instance."""
-        return self.kind == "EC2" and self.allocation_strategy == "BEST_FIT"
+        rule = ALLOCATION_STRATEGIES.get(self.allocation_strategy)
+        return self.kind == "EC2" and rule is not None and rule.strict_max_on_demand
 
 
 @dataclass(frozen=True)
@@ -107,24 +111,35 @@ def _number(value: Any, where: str, problems: list[str], *, default: float | Non
     return float(value)
 
 
-def _expand_types(names: list[Any], catalog: Catalog, where: str, problems: list[str]) -> list[InstanceSpec]:
+def _expand_types(
+    names: list[Any], catalog: Catalog, where: str, problems: list[str]
+) -> tuple[list[InstanceSpec], dict[str, int]]:
+    """Entries (types, families, Batch aliases) -> specs, and each type's entry rank.
+
+    An explicit type keeps its own rank and leaves its family's expansion (as Batch does for its
+    ordered strategies); unordered strategies ignore the ranks.
+    """
     families = catalog.families()
+    explicit = {n for n in names if isinstance(n, str) and n in catalog.types}
     chosen: dict[str, InstanceSpec] = {}
-    for name in names:
+    ranks: dict[str, int] = {}
+    for rank, name in enumerate(names):
         if not isinstance(name, str):
             problems.append(f"{where}: not an instance type name: {name!r}")
             continue
         members: list[str] = []
-        for family in INSTANCE_ALIASES.get(name, (name,)):
+        for family in families_of_entry(name):
             if family in catalog.types:
                 members.append(family)
             elif family in families:
-                members.extend(families[family])
-        if not members:
+                members.extend(m for m in families[family] if m not in explicit or m == name)
+        if not members and name not in explicit:
             problems.append(f"{where}: {name!r} is not an instance type or family in the price table")
         for member in members:
-            chosen[member] = catalog.types[member]
-    return sorted(chosen.values(), key=lambda s: (s.family, s.vcpus, s.instance_type))
+            chosen.setdefault(member, catalog.types[member])
+            ranks.setdefault(member, rank)
+    specs = sorted(chosen.values(), key=lambda s: (s.family, s.vcpus, s.instance_type))
+    return specs, ranks
 
 
 def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> ComputeEnvironment | None:
@@ -146,7 +161,11 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         return None
     kind = res.get("type")
     if kind not in EC2_KINDS + FARGATE_KINDS:
-        problems.append(f"{where}.computeResources.type: must be EC2, SPOT, FARGATE or FARGATE_SPOT")
+        detail = " (the replay has no model of it yet)" if kind in CE_TYPES else ""
+        problems.append(
+            f"{where}.computeResources.type: {kind!r} cannot be replayed{detail}; "
+            "EC2, SPOT, FARGATE or FARGATE_SPOT can"
+        )
         return None
     max_vcpus = _number(res.get("maxvCpus"), f"{where}.computeResources.maxvCpus", problems)
     min_vcpus = _number(res.get("minvCpus"), f"{where}.computeResources.minvCpus", problems, default=0.0)
@@ -157,22 +176,24 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         problems.append(f"{where}.computeResources: need minvCpus <= desiredvCpus <= maxvCpus")
     strategy = res.get("allocationStrategy") or "BEST_FIT"
     types: list[InstanceSpec] = []
+    ranks: dict[str, int] = {}
+    ordered = False
     if kind in FARGATE_KINDS:
         if res.get("instanceTypes"):
             problems.append(f"{where}.computeResources.instanceTypes: not allowed for {kind}")
         min_vcpus = desired = 0.0  # Fargate has no idle capacity to keep
     else:
-        if strategy not in STRATEGIES:
-            problems.append(
-                f"{where}.computeResources.allocationStrategy: must be one of {', '.join(STRATEGIES)}"
-            )
-        elif strategy.startswith("SPOT_") and kind != "SPOT":
-            problems.append(f"{where}.computeResources.allocationStrategy: {strategy} needs type SPOT")
+        try:
+            ordered = allocation_strategy(
+                strategy, kind, f"{where}.computeResources.allocationStrategy"
+            ).ordered
+        except ConfigError as exc:
+            problems.append(str(exc))
         names = res.get("instanceTypes")
         if not isinstance(names, list) or not names:
             problems.append(f"{where}.computeResources.instanceTypes: required for {kind}")
             names = []
-        types = _expand_types(names, catalog, f"{where}.computeResources.instanceTypes", problems)
+        types, ranks = _expand_types(names, catalog, f"{where}.computeResources.instanceTypes", problems)
         if kind == "SPOT" and types:
             bid = _number(
                 res.get("bidPercentage"), f"{where}.computeResources.bidPercentage", problems, default=100.0
@@ -193,6 +214,7 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         desired_vcpus=desired,
         instance_types=tuple(types),
         enabled=body.get("state", "ENABLED") != "DISABLED",
+        priorities={t.instance_type: ranks[t.instance_type] for t in types} if ordered else {},
     )
 
 

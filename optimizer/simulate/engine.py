@@ -44,7 +44,7 @@ import pandas as pd
 
 from optimizer.errors import InputError
 from optimizer.simulate.allocation import EPS, choose_instance_type, jobs_per_instance
-from optimizer.simulate.catalog import InstanceSpec, hazard_per_second
+from optimizer.simulate.catalog import InstanceSpec
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
 from optimizer.simulate.fargate import fargate_size
 from optimizer.simulate.retry import (
@@ -242,11 +242,11 @@ class ReplayEngine:
         self.queue_feasible: dict[tuple[int, int], bool] = {}
         self.choice_cache: dict[tuple[int, int, int, float], InstanceSpec | None] = {}
         self.hazard = {
-            spec.instance_type: hazard_per_second(spec.spot_interruption_rate)
+            spec.instance_type: spec.spot_hazard_per_hour / 3600.0
             for ce in self.ces
             for spec in ce.instance_types
         }
-        self.fargate_hazard = hazard_per_second(config.fargate.spot_interruption_rate)
+        self.fargate_hazard = config.fargate.spot_hazard_per_hour / 3600.0
 
     # ----------------------------------------------------------------- helpers
     def _push(self, t: float, kind: int, x: int) -> None:
@@ -306,6 +306,7 @@ class ReplayEngine:
             self.shape_g[s],
             waiting,
             headroom,
+            ce.priorities,
         )
         self.choice_cache[key] = spec
         return spec

@@ -1,74 +1,52 @@
-"""Build a `batchopt.problem/v1` from frames: jobs, instance catalogue, prices, spot bands, policy.
+"""Build a `batchopt.problem/v1` from a region's catalogue and a job history.
 
-Pure: the frames follow the store's column contract (`instance_types`, `ondemand_prices`,
-`spot_interruption_bands`, and `jobs` either in the store's form or the canonical trace form), so
-the same code serves `batchopt optimize --queue` and the benchmark on real traces.
+Pure: offerings come from the region's `optimizer.catalog.CatalogProvider` (the same prices, spot
+prices and hazards the replay and the strategies use), jobs are either in the store's form or the
+canonical trace form, so the same code serves `batchopt optimize --queue` / `--dataset`, the
+instance-mix strategy and the benchmark on real traces.
 
-Spot offerings: price = on-demand x (1 - savings_pct/100) (the Spot Advisor estimate); interruption
-rate per instance-hour = the middle of the band's monthly frequency / 730 h, with ">20%" taken as
-25%: 2.5%, 7.5%, 12.5%, 17.5%, 25% a month.
+Spot offerings: the provider's spot price (collected, else the Spot Advisor estimate) and its hourly
+reclaim hazard (`optimizer.catalog.interruptions`), unless the estate measured its own rate
+(`spot_rates`, from `optimizer.ml.interruptions`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from optimizer.analysis.demand_profile import DemandProfile, ShapeGrid, demand_profile
+from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import InputError
 from optimizer.solver.problem import Offering, Policy, Problem, Shape
 
-BAND_MONTHLY_INTERRUPTION = (0.025, 0.075, 0.125, 0.175, 0.25)
-HOURS_PER_MONTH = 730.0
 
-
-def hourly_interruption_rate(band: int) -> float:
-    if not 0 <= band < len(BAND_MONTHLY_INTERRUPTION):
-        raise InputError(f"spot interruption band {band}: must be 0-4")
-    return BAND_MONTHLY_INTERRUPTION[band] / HOURS_PER_MONTH
-
-
-def offerings_from_frames(
-    instance_types: pd.DataFrame,
-    prices: pd.DataFrame,
-    bands: pd.DataFrame | None,
-    *,
-    region: str,
-    spot: bool = True,
+def offerings_from_catalog(
+    catalog: CatalogProvider, *, spot: bool = True, spot_rates: Mapping[str, float] | None = None
 ) -> list[Offering]:
-    """On-demand offerings for every priced type, plus spot ones where the Spot Advisor has a band."""
-    types = instance_types[instance_types["region"] == region]
-    latest = (
-        prices[prices["region"] == region]
-        .sort_values("effective_date")
-        .drop_duplicates("instance_type", keep="last")
-        .set_index("instance_type")["price_per_hour"]
-    )
-    band_rows = (
-        bands[bands["region"] == region].set_index("instance_type")
-        if bands is not None and len(bands)
-        else None
-    )
+    """On-demand offerings for every priced type, plus spot ones where the catalogue has a spot price."""
+    rates = spot_rates or {}
     out: list[Offering] = []
-    for row in types.itertuples(index=False):
-        price = latest.get(row.instance_type)
-        if price is None or not np.isfinite(price) or row.allocatable_memory_mib <= 0:
+    for row in catalog.table.itertuples(index=False):
+        if not row.allocatable_memory_mib > 0:
             continue
         common = {
-            "instance_type": row.instance_type,
+            "instance_type": str(row.instance_type),
             "vcpus": float(row.vcpus),
             "memory_mib": float(row.allocatable_memory_mib),
-            "gpus": int(row.gpus or 0),
+            "gpus": int(row.gpus),
             "arch": str(row.arch),
         }
-        out.append(Offering(capacity_type="ON_DEMAND", price_per_hour=float(price), **common))
-        if spot and band_rows is not None and row.instance_type in band_rows.index:
-            b = band_rows.loc[row.instance_type]
+        out.append(Offering(capacity_type="ON_DEMAND", price_per_hour=float(row.ondemand_price), **common))
+        if spot and not pd.isna(row.spot_price):
+            hazard = rates.get(str(row.instance_type), float(row.spot_hazard_per_hour))
             out.append(
                 Offering(
                     capacity_type="SPOT",
-                    price_per_hour=float(price) * (1.0 - float(b["savings_pct"]) / 100.0),
-                    interruption_rate=hourly_interruption_rate(int(b["band"])),
+                    price_per_hour=float(row.spot_price),
+                    interruption_rate=min(hazard, 1.0),
                     **common,
                 )
             )
@@ -117,14 +95,13 @@ def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def build_problem_from_frames(
+def build_problem(
     jobs_df: pd.DataFrame,
-    instance_types_df: pd.DataFrame,
-    prices_df: pd.DataFrame,
-    bands_df: pd.DataFrame | None,
+    catalog: CatalogProvider,
     policy: Policy,
     *,
-    region: str = "us-east-1",
+    spot: bool = True,
+    spot_rates: Mapping[str, float] | None = None,
     bucket_seconds: float = 3600.0,
     start_s: float | None = None,
     end_s: float | None = None,
@@ -147,7 +124,7 @@ def build_problem_from_frames(
         grid=grid,
         default_arch=default_arch,
     )
-    offerings = offerings_from_frames(instance_types_df, prices_df, bands_df, region=region)
+    offerings = offerings_from_catalog(catalog, spot=spot, spot_rates=spot_rates)
     if not offerings:
-        raise InputError(f"no priced instance types for region {region}")
+        raise InputError(f"no priced instance types for region {catalog.region}")
     return problem_from_profile(profile, offerings, policy)

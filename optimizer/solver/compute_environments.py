@@ -75,17 +75,14 @@ def recommend_environments(
 ) -> dict[str, Any]:
     """CreateComputeEnvironment bodies and the queue's environment order for a solved plan.
 
-    Returns {"computeEnvironments": [CreateComputeEnvironment bodies], "jobQueues": [a CreateJobQueue
-    body with the environment order], "notes": [...]}, the document `batchopt simulate --config`
-    replays; empty lists when the plan has no solution.
+    Returns exactly the document `batchopt simulate --config` reads, whatever the plan's status:
+    {"computeEnvironments": [CreateComputeEnvironment bodies], "jobQueues": [a CreateJobQueue body
+    with the environment order]}, both lists empty when the plan has no solution (what a person
+    should know about it is `environment_notes`).
     """
     settings = settings or EnvironmentSettings()
     if not plan.has_solution:
-        return {
-            "compute_environments": [],
-            "job_queue": None,
-            "notes": [f"plan is {plan.status}: {plan.reason}"],
-        }
+        return {"computeEnvironments": [], "jobQueues": []}
     by_key = {o.key: o for o in problem.offerings}
     selected = [by_key[k] for k in plan.selected if k in by_key]
     envs: list[dict[str, Any]] = []
@@ -113,11 +110,19 @@ def recommend_environments(
                 settings,
             )
         )
-    notes = []
-    if any(not s.spot_ok for s in problem.shapes) and spot_types:
-        notes.append(
-            "shapes with spot_ok=false must be submitted to a queue whose order lists only the on-demand CE"
-        )
     order = [{"order": i + 1, "computeEnvironment": e["computeEnvironmentName"]} for i, e in enumerate(envs)]
     queue = {"jobQueueName": queue_name, "state": "ENABLED", "priority": 1, "computeEnvironmentOrder": order}
-    return {"computeEnvironments": envs, "jobQueues": [queue], "notes": notes}
+    return {"computeEnvironments": envs, "jobQueues": [queue]}
+
+
+def environment_notes(problem: Problem, plan: Plan) -> list[str]:
+    """What the environments document cannot say by itself, one sentence each."""
+    if not plan.has_solution:
+        return [f"plan is {plan.status}: {plan.reason}"]
+    by_key = {o.key: o for o in problem.offerings}
+    has_spot = any(by_key[k].is_spot for k in plan.selected if k in by_key)
+    if has_spot and any(not s.spot_ok for s in problem.shapes):
+        return [
+            "shapes with spot_ok=false must be submitted to a queue whose order lists only the on-demand CE"
+        ]
+    return []

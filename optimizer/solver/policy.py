@@ -6,8 +6,13 @@ imports nothing heavy; `optimizer.solver.problem` re-exports both names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from optimizer.catalog.requirements import InstanceRequirements, requirements_from_dict, requirements_to_dict
+
+if TYPE_CHECKING:
+    from optimizer.config import OptimizationSettings
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class Policy:
     - `interruption_cost_factor`: hours of rework one reclaim costs, multiplying the spot
       `interruption_rate` into an expected cost per instance-hour.
     - `gap_target`: relative gap at which the search stops early.
+    - `instance_requirements`: which instance types may be chosen at all, and whether accelerated
+      types may host jobs that ask for no accelerator (`optimizer.catalog.requirements`).
     """
 
     max_instance_types: int | None = None
@@ -30,6 +37,7 @@ class Policy:
     interruption_cost_factor: float = 1.0
     time_limit_seconds: float = 30.0
     gap_target: float = 0.005
+    instance_requirements: InstanceRequirements = field(default_factory=InstanceRequirements)
 
     @property
     def diversification(self) -> int:
@@ -58,4 +66,27 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         "interruption_cost_factor": policy.interruption_cost_factor,
         "time_limit_seconds": policy.time_limit_seconds,
         "gap_target": policy.gap_target,
+        "instance_requirements": requirements_to_dict(policy.instance_requirements),
     }
+
+
+def policy_from_settings(opt: OptimizationSettings, *, time_limit_seconds: float | None = None) -> Policy:
+    """The one mapping from the `[optimization]` settings to a `Policy`: `recommend`, `optimize
+    --queue`, the demo, the dashboard and auto-tuning all call it, so a limit set once holds
+    everywhere. `time_limit_seconds` caps the configured limit (an interactive page, the demo)."""
+    limit = (
+        opt.time_limit_seconds
+        if time_limit_seconds is None
+        else min(opt.time_limit_seconds, time_limit_seconds)
+    )
+    return Policy(
+        max_instance_types=opt.max_instance_types,
+        min_spot_instance_types=opt.min_spot_instance_types,
+        max_spot_share=None if opt.max_spot_share >= 1.0 else opt.max_spot_share,
+        interruption_cost_factor=opt.interruption_cost_factor,
+        time_limit_seconds=limit,
+        gap_target=opt.gap_target,
+        instance_requirements=requirements_from_dict(
+            opt.instance_requirements.model_dump(), "optimization.instance_requirements"
+        ),
+    )

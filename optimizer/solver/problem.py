@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.catalog.requirements import requirements_from_dict
 from optimizer.errors import InputError
 from optimizer.solver.policy import Policy, policy_to_dict
 
@@ -53,6 +54,9 @@ class Offering:
     arch: str
     price_per_hour: float
     interruption_rate: float = 0.0
+    #: False for an accelerated type the policy's instance requirements keep for accelerator jobs;
+    #: derived from the policy by `optimizer.solver.requirements`, never read from a document.
+    hosts_cpu_jobs: bool = True
 
     @property
     def key(self) -> str:
@@ -75,6 +79,7 @@ class Offering:
             and shape.gpus <= self.gpus
             and (shape.arch is None or shape.arch == self.arch)
             and (shape.spot_ok or not self.is_spot)
+            and (shape.gpus > 0 or self.hosts_cpu_jobs)
         )
 
 
@@ -115,6 +120,12 @@ class _Reader:
 
     def where(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
+
+    def only(self, known: Sequence[str]) -> None:
+        """Refuse a key this reader does not know: silently ignoring it would solve another problem."""
+        unknown = sorted(set(self.obj) - set(known))
+        if unknown:
+            raise self.fail(unknown[0], f"unknown key (known: {', '.join(known)})")
 
     def fail(self, name: str, message: str) -> InputError:
         return InputError(f"{self.source}: {self.where(name)}: {message}")
@@ -184,8 +195,16 @@ class _Reader:
         return value
 
 
+POLICY_KEYS = tuple(policy_to_dict(Policy()))
+SHAPE_KEYS = ("id", "vcpus", "memory_mib", "gpus", "arch", "spot_ok")
+OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus", "arch", "price_per_hour",
+                 "interruption_rate")  # fmt: skip
+PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy")
+
+
 def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") -> Policy:
     r = _Reader(source, path, data)
+    r.only(POLICY_KEYS)
     max_types = r.integer("max_instance_types", minimum=1) if r.has("max_instance_types") else None
     share = r.number("max_spot_share", minimum=0.0, maximum=1.0) if r.has("max_spot_share") else None
     return Policy(
@@ -195,11 +214,16 @@ def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") ->
         interruption_cost_factor=r.number("interruption_cost_factor", minimum=0.0, default=1.0),
         time_limit_seconds=r.number("time_limit_seconds", above=0.0, default=30.0),
         gap_target=r.number("gap_target", minimum=0.0, maximum=1.0, default=0.005),
+        instance_requirements=requirements_from_dict(
+            r.raw("instance_requirements") if r.has("instance_requirements") else None,
+            f"{source}: {path}.instance_requirements",
+        ),
     )
 
 
 def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
     r = _Reader(source, f"shapes[{index}]", data)
+    r.only(SHAPE_KEYS)
     return Shape(
         id=str(r.text("id")),
         vcpus=r.number("vcpus", above=0.0),
@@ -212,6 +236,7 @@ def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
 
 def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
     r = _Reader(source, f"offerings[{index}]", data)
+    r.only(OFFERING_KEYS)
     return Offering(
         instance_type=str(r.text("instance_type")),
         capacity_type=str(r.text("capacity_type", choices=CAPACITY_TYPES)),
@@ -226,6 +251,7 @@ def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
 
 def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
     r = _Reader(source, "", data)
+    r.only(PROBLEM_KEYS)
     schema = r.raw("schema")
     if schema != PROBLEM_SCHEMA:
         raise r.fail("schema", f"must be {PROBLEM_SCHEMA!r}, got {schema!r}")

@@ -26,6 +26,7 @@ from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
+from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.validate import validate_plan
@@ -55,7 +56,8 @@ def _unhostable(problem: Problem) -> str | None:
         if problem.demand[i].any() and not any(o.can_host(shape) for o in problem.offerings):
             return (
                 f"shape {shape.id} ({shape.vcpus:g} vCPU, {shape.memory_mib:g} MiB, {shape.gpus} GPU, "
-                f"arch {shape.arch or 'any'}, spot_ok={shape.spot_ok}) fits no offering"
+                f"arch {shape.arch or 'any'}, spot_ok={shape.spot_ok}) fits no offering allowed by the "
+                f"instance requirements ({problem.policy.instance_requirements.describe()})"
             )
     return None
 
@@ -142,6 +144,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     # loading (or, right after an install, compiling) the search kernels.
     warm_up()
     start = clock()
+    problem = restrict_to_requirements(problem)
     limit = problem.policy.time_limit_seconds
     reason = _unhostable(problem)
     if reason is not None:
@@ -470,6 +473,7 @@ def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEsti
     """Column generation only: an instant what-if answer (bound and fractional mix)."""
     warm_up()
     start = clock()
+    problem = restrict_to_requirements(problem)
     if _unhostable(problem) is not None or not problem.demand.any():
         return LpEstimate(0.0, 0.0, True, not _unhostable(problem), {}, clock() - start)
     prep, pool, pairs = _prepare_pool(problem)

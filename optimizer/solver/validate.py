@@ -36,6 +36,7 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
     shape_index = {s.id: i for i, s in enumerate(problem.shapes)}
     hours = problem.bucket_hours
     icf = problem.policy.interruption_cost_factor
+    requirements = problem.policy.instance_requirements
     cost = objective = 0.0
     used: set[str] = set()
     spot_job_vcpu_hours = 0.0
@@ -51,6 +52,8 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
             if b.count < 1:
                 errors.append(f"{where}: count {b.count} < 1")
                 continue
+            if not requirements.allows_type(offering.instance_type, offering.gpus):
+                errors.append(f"{where}: excluded by the instance requirements ({requirements.describe()})")
             vcpus = memory = 0.0
             gpus = 0
             for shape_id, n in b.jobs.items():
@@ -66,6 +69,12 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                 shape = problem.shapes[i]
                 if not offering.can_host(shape):
                     errors.append(f"{where}: cannot host shape {shape_id} (size, arch or spot_ok)")
+                elif shape.gpus == 0 and not requirements.hosts_cpu_jobs_on(
+                    offering.instance_type, offering.gpus
+                ):
+                    errors.append(
+                        f"{where}: instance requirements keep it for accelerator jobs, hosts {shape_id}"
+                    )
                 vcpus += n * shape.vcpus
                 memory += n * shape.memory_mib
                 gpus += n * shape.gpus

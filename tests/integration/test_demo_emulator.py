@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 
 from optimizer.aws.paginate import paginate
 from optimizer.aws.session import SessionFactory
+from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
 from optimizer.config import AwsSettings
-from optimizer.data import load_price_snapshot, load_spot_advisor
 from optimizer.demo.emulator import Emulator, SeedCounts
 from optimizer.demo.estate import Estate, build_estate
 from tests.demo_helpers import NOW, small_history
@@ -177,7 +177,7 @@ def test_spot_price_history_is_real_data(seeded: tuple[Emulator, Estate, SeedCou
         InstanceTypes=["m5.large"], MaxResults=100, StartTime=NOW - timedelta(days=40)
     )
     assert len(page["SpotPriceHistory"]) == 100 and page["NextToken"]
-    on_demand = load_price_snapshot().set_index("instance_type")["price_per_hour"]
+    on_demand = load_price_snapshot().set_index("instance_type")["ondemand_price"]
     advisor = load_spot_advisor("us-east-1").set_index("instance_type")["savings_pct"]
     derived = ec2.describe_spot_price_history(InstanceTypes=["c5.large"], AvailabilityZone="us-east-1a")[
         "SpotPriceHistory"

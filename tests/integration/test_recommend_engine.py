@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
@@ -283,3 +284,96 @@ def test_advice_the_data_no_longer_supports_is_superseded_then_reopened(
     set_raw(estate["ces"][0])
     assert refresh()["od-ce"].id == rec.id
     assert {s.id: s.status for s in list_recommendations(sqlite_engine)}[rec.id] == "open"
+
+
+def test_evidence_reproduces_with_collected_spot_prices_in_two_regions_and_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each (account, region) replays only its own jobs on its own catalogue, and every evidence
+    command (`simulate --region R --account A`) prints the recommendation's figures, when spot prices
+    were collected (the real recorded DescribeSpotPriceHistory response for m5.large)."""
+    import copy as copy_module
+    from datetime import datetime
+
+    from optimizer.catalog.files import load_price_snapshot, price_table_to_store
+    from optimizer.catalog.from_store import catalog_for_region
+    from optimizer.collectors.spot_prices import transform_spot_prices
+    from optimizer.store.schema import instance_types, ondemand_prices, spot_prices
+    from optimizer.store.upsert import bulk_upsert
+    from tests.data_paths import shared
+    from tests.recommend_helpers import ce_item, history, relocated
+
+    base = standard_estate()
+    # The `sim` queue on m5.large (what the recorded spot prices are for): 1 vCPU / 6 GiB jobs.
+    base["ces"][1] = ce_item("sim-ce", types=("m5.large",), max_vcpus=128)
+    sim_jobs, sim_attempts = history(
+        "sim", "sim", n=300, vcpus=1, memory_mib=6144, retry={"attempts": 3}, seed=2
+    )
+    keep = base["jobs"]["queue"] != "sim"
+    base["jobs"] = pd.concat([base["jobs"][keep], sim_jobs], ignore_index=True)
+    base["attempts"] = pd.concat(
+        [base["attempts"][base["attempts"]["job_id"].isin(base["jobs"]["job_id"])], sim_attempts],
+        ignore_index=True,
+    )
+    east = copy_module.deepcopy(base)
+    west = relocated(base, "us-west-2", "210987654321", "w-")
+    west["jobs"] = west["jobs"].iloc[: len(west["jobs"]) // 2]  # a different history: half the jobs
+    west["attempts"] = west["attempts"][west["attempts"]["job_id"].isin(west["jobs"]["job_id"])]
+
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade(engine)
+    store_estate(engine, east)
+    store_estate(engine, west)
+    recorded = json.loads(
+        shared("spot-price-history", "DescribeSpotPriceHistory_m5.large_us-east-1_2021-01.json").read_text()
+    )["SpotPriceHistory"]
+    # boto3 hands the collector datetimes, not the wire's ISO strings.
+    records = [{**r, "Timestamp": datetime.fromisoformat(r["Timestamp"])} for r in recorded]
+    points, _marks = transform_spot_prices(records, "us-east-1", {})
+    # us-west-2 has no bundled on-demand prices: stand-ins (the us-east-1 list x 1.08) play the
+    # collected ones, so the two regions' figures differ and a mix-up would show.
+    west_types, west_prices = price_table_to_store(load_price_snapshot(), "us-west-2", "2026-07-20", "test")
+    west_prices["price_per_hour"] *= 1.08
+    with engine.begin() as conn:
+        bulk_upsert(conn, spot_prices, points)
+        bulk_upsert(conn, instance_types, west_types)
+        bulk_upsert(conn, ondemand_prices, west_prices)
+    east_catalog = catalog_for_region(engine, "us-east-1")
+    assert east_catalog.row("m5.large")["spot_price_source"] == "collected"
+    assert east_catalog.row("c5.large")["spot_price_source"] == "estimate"
+
+    recs = generate_recommendations(engine, strategies=_strategies(), seed=3, clock=time.monotonic)
+    assert {r.region for r in recs} == {"us-east-1", "us-west-2"}
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    jobs_in = {"us-east-1": len(east["jobs"]), "us-west-2": len(west["jobs"])}
+    checked: dict[str, int] = {"us-east-1": 0, "us-west-2": 0}
+    spot_on_collected = 0
+    for rec in recs:
+        replay = rec.evidence.get("replay")
+        if not replay or not replay["command"]:
+            continue
+        assert (
+            f"--region {rec.region}" in replay["command"]
+            and f"--account {rec.account_id}" in replay["command"]
+        )
+        finished = replay["current_summary"]["jobs"]
+        assert finished == jobs_in[rec.region], "a replay saw another scope's jobs"
+        current, proposed, out = tmp_path / "current.json", tmp_path / "proposed.json", tmp_path / "out.json"
+        current.write_text(json.dumps(replay["current_config"]))
+        proposed.write_text(json.dumps(replay["proposed_config"]))
+        args = [
+            str(current) if a == "current.json" else str(proposed) if a == "proposed.json" else a
+            for a in replay["command"].split()[1:]
+        ]
+        assert main([*args, "--out", str(out)]) == 0
+        runs = json.loads(out.read_text())["runs"]
+        assert runs[0]["total_cost_usd"] == pytest.approx(replay["current_cost_usd"], abs=1e-6)
+        assert runs[1]["total_cost_usd"] == pytest.approx(replay["proposed_cost_usd"], abs=1e-6)
+        printed = capsys.readouterr().out
+        assert f"${replay['proposed_cost_usd']:,.2f}" in printed
+        if rec.region == "us-east-1" and "m5.large" in runs[1]["cost_by_instance_type"]:
+            spot_on_collected += int(runs[1]["cost_by_capacity_type"].get("SPOT", 0.0) > 0)
+        checked[rec.region] += 1
+    assert checked["us-east-1"] >= 2 and checked["us-west-2"] >= 2, checked
+    assert spot_on_collected >= 1, "no replay priced spot from the collected m5.large history"
+    engine.dispose()

@@ -370,3 +370,79 @@ def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
     assert attempts["instance_type"].str.match(r"^(m5|c5)\.").all()  # x86 types: the tag was ignored
     first, dependent = rows[0]["job_id"], rows[3]["job_id"]
     assert attempts.loc[dependent, "started_at"] >= attempts.loc[first, "ended_at"]
+
+
+def test_import_optimize_simulate_chain_needs_no_aws(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """import-trace -> optimize --dataset --queue --environments-out -> simulate --config, offline on
+    the bundled catalogue, under the default instance requirements."""
+    from optimizer.catalog.instance_kinds import instance_kind
+
+    trace = _small_trace(tmp_path, 400)
+    assert (
+        main(["import-trace", "--format", "swf", "--dataset", "kth", "--default-queue", "cpu", str(trace)])
+        == 0
+    )
+    envs, plan_file = tmp_path / "envs.json", tmp_path / "plan.json"
+    code = main(
+        [
+            "optimize", "--dataset", "kth", "--queue", "cpu", "--days", "3", "--region", "us-east-1",
+            "--environments-out", str(envs), "--out", str(plan_file),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "stored as fleet plan" in printed
+    document = json.loads(envs.read_text())
+    assert set(document) == {"computeEnvironments", "jobQueues"}
+    assert document["jobQueues"][0]["jobQueueName"] == "cpu"
+    chosen = {t for env in document["computeEnvironments"] for t in env["computeResources"]["instanceTypes"]}
+    assert chosen
+    for name in chosen:  # CPU-only jobs: no burstable, accelerated or previous-generation type
+        kind = instance_kind(name)
+        assert not kind.burstable and not kind.accelerated and kind.current_generation, name
+    plan = json.loads(plan_file.read_text())
+    assert plan["status"] in ("OPTIMAL", "FEASIBLE")
+    out = tmp_path / "replayed.json"
+    assert main(["simulate", "--dataset", "kth", "--config", str(envs), "--out", str(out)]) == 0
+    replayed = json.loads(out.read_text())
+    assert replayed["jobs"] == 400 and replayed["total_cost_usd"] > 0
+    assert set(replayed["cost_by_instance_type"]) <= chosen
+    # With the requirements lifted by --what-if the same command may choose from the whole list.
+    code = main(
+        [
+            "optimize", "--dataset", "kth", "--queue", "cpu", "--days", "3",
+            "--what-if", "instance_requirements.generations=any",
+            "--what-if", "instance_requirements.burstable=true",
+            "--what-if", "instance_requirements.excluded_families=m5*,c5*",
+            "--out", str(plan_file),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    lifted = json.loads(plan_file.read_text())
+    assert not any(key.split(".")[0] in ("m5", "c5") for key in lifted["selected"])
+
+
+def test_optimize_without_a_solution_writes_the_same_keys(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _small_trace(tmp_path, 50)
+    assert (
+        main(["import-trace", "--format", "swf", "--dataset", "kth", "--default-queue", "cpu", str(trace)])
+        == 0
+    )
+    envs = tmp_path / "envs.json"
+    code = main(
+        [
+            "optimize", "--dataset", "kth", "--queue", "cpu", "--days", "30",
+            "--what-if", "instance_requirements.allowed_families=nothing*",
+            "--environments-out", str(envs),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "INFEASIBLE" in out and "note: plan is INFEASIBLE" in out
+    assert json.loads(envs.read_text()) == {"computeEnvironments": [], "jobQueues": []}
+    assert main(["simulate", "--dataset", "kth", "--config", str(envs)]) == 2
+    assert "computeEnvironments: required" in capsys.readouterr().err

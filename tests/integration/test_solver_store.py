@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.cli.main import main
 from optimizer.solver.plan import load_plan
 from optimizer.solver.problem import load_problem

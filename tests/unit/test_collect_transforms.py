@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
 from optimizer.collectors.catalog import transform_instance_types, transform_offerings
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.collectors.ondemand_prices import transform_price_list
 from optimizer.collectors.spot_prices import expand_instance_types, transform_spot_prices
 from optimizer.collectors.usage import transform_task_events
-from optimizer.data import load_price_snapshot, load_spot_advisor
 from tests.collect_helpers import job_record
 from tests.data_paths import AWS_FIXTURES, shared
 
@@ -179,9 +179,11 @@ def test_spot_prices_skip_points_at_or_before_each_pair_watermark() -> None:
 
 
 def test_keyword_and_family_expansion_uses_the_catalog() -> None:
-    catalog = ["m5.large", "m5.xlarge", "c5.large", "r6g.large", "c4.large"]
+    catalog = ["m5.large", "m5.xlarge", "c5.large", "r6g.large", "c4.large", "m6i.large", "c7i.large"]
     assert expand_instance_types(["m5", "r6g.large"], catalog) == {"m5.large", "m5.xlarge", "r6g.large"}
-    assert {"c4.large", "c5.large", "m5.large"} <= expand_instance_types(["optimal"], catalog)
+    # `optimal` is the same bundle as default_x86_64 (Batch API reference, botocore 1.44).
+    assert expand_instance_types(["optimal"], catalog) == {"m6i.large", "c7i.large"}
+    assert expand_instance_types(["default_x86_64"], catalog) == {"m6i.large", "c7i.large"}
 
 
 def test_task_events_become_vcpu_and_memory_samples() -> None:
@@ -211,7 +213,7 @@ def test_task_events_become_vcpu_and_memory_samples() -> None:
 @pytest.mark.parametrize("instance_type", ["m5.large", "g5.xlarge", "c7g.large"])
 def test_bundled_snapshots_load(instance_type: str) -> None:
     prices = load_price_snapshot().set_index("instance_type")
-    assert prices.loc[instance_type, "price_per_hour"] > 0
+    assert prices.loc[instance_type, "ondemand_price"] > 0
     assert prices.loc[instance_type, "allocatable_memory_mib"] < prices.loc[instance_type, "memory_mib"]
     assert prices.loc[instance_type, "arch"] in ("x86_64", "arm64")
     bands = load_spot_advisor("us-east-1")

@@ -89,3 +89,25 @@ def test_list_settings_are_comma_separated_in_the_environment(monkeypatch: pytes
     assert settings.apply.allow_list == ["main-ce", "etl-queue"]
     assert settings.report.email_to == ["a@example.org", "b@example.org"]
     assert settings.collection.job_statuses == ["SUCCEEDED"]
+
+
+def test_instance_requirements_from_toml_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optimizer.solver.policy import policy_from_settings
+
+    path = tmp_path / "b.toml"
+    path.write_text(
+        "[optimization]\nmax_spot_share = 0.8\n"
+        '[optimization.instance_requirements]\nburstable = true\nexcluded_families = ["m5*"]\n'
+    )
+    monkeypatch.setenv("BATCHOPT_OPTIMIZATION__INSTANCE_REQUIREMENTS__ALLOWED_CATEGORIES", "general,compute")
+    policy = policy_from_settings(load_settings(str(path)).optimization)
+    req = policy.instance_requirements
+    assert policy.max_spot_share == 0.8
+    assert req.burstable and req.excluded_families == ("m5*",)
+    assert req.allowed_categories == ("general", "compute") and req.generations == "current"
+    monkeypatch.setenv("BATCHOPT_OPTIMIZATION__INSTANCE_REQUIREMENTS__ACCELERATORS", "maybe")
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(path))
+    assert "BATCHOPT_OPTIMIZATION__INSTANCE_REQUIREMENTS__ACCELERATORS" in str(info.value)

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer.catalog.interruptions import band_hourly_hazards
 from optimizer.ml.demand import ALL_QUEUES, hourly_demand
 from optimizer.ml.forecast import DemandForecaster, backtest, rolling_origins, seasonal_naive
-from optimizer.ml.interruptions import band_hourly_rate, interruption_rates, rates_by_type
+from optimizer.ml.interruptions import interruption_rates, rates_by_type
 from optimizer.ml.registry import IncompatibleModelError, ModelCard, ModelNotFoundError, ModelRegistry
 from optimizer.ml.usage import (
     DefinitionQuantiles,
@@ -175,7 +176,7 @@ def test_interruption_rates_shrink_thin_pools_to_the_band() -> None:
     )
     bands = pd.DataFrame({"region": ["us-east-1"], "instance_type": ["m5.large"], "band": [0]})
     rates = interruption_rates(observed, bands).set_index("availability_zone")
-    prior = band_hourly_rate(np.array([0]))[0]
+    prior = band_hourly_hazards(np.array([0]))[0]
     assert rates.loc["us-east-1a", "observed_rate"] == pytest.approx(0.1)
     assert rates.loc["us-east-1a", "rate"] < 3 * prior  # 1 reclaim in 10 h barely moves the band
     assert rates.loc["us-east-1b", "rate"] == pytest.approx(400 / 200_000, rel=0.15)  # data dominate
@@ -200,4 +201,4 @@ def test_rates_by_type_fall_back_to_the_band_for_types_never_run() -> None:
     by_type = rates_by_type(rates, bands, "us-east-1")
     expected = np.average(rates["rate"], weights=rates["instance_hours"])
     assert by_type["m5.large"] == pytest.approx(expected)
-    assert by_type["c5.large"] == pytest.approx(band_hourly_rate(np.array([3]))[0])
+    assert by_type["c5.large"] == pytest.approx(band_hourly_hazards(np.array([3]))[0])

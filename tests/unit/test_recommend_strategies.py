@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -207,7 +208,7 @@ def test_fargate_only_for_small_short_jobs(inputs: Any) -> None:
 
 
 def test_instance_mix_from_the_solver(estate: dict[str, Any]) -> None:
-    inputs = inputs_for(estate, with_solver_frames=True)
+    inputs = inputs_for(estate, with_catalog=True)
     inputs.clock = time.monotonic
     recs = by_target(InstanceMixStrategy(InstanceMixSettings(time_limit_seconds=3)).run(inputs))
     rec = recs["od-ce"]
@@ -344,12 +345,23 @@ def test_strategies_are_pure_and_skip_switched_off_resources(estate: dict[str, A
 
 
 def test_burstable_and_special_purpose_types_are_not_proposed(inputs: Any) -> None:
-    from optimizer.recommend.workload import suited_for_batch
+    from optimizer.catalog.requirements import InstanceRequirements
 
-    assert suited_for_batch("m5.large") and suited_for_batch("c7gn.xlarge") and suited_for_batch("x8i.large")
-    assert not any(suited_for_batch(t) for t in ("t3a.large", "t4g.xlarge", "inf1.2xlarge", "trn1.2xlarge"))
-    for rec in GravitonStrategy().run(inputs):
-        assert all(suited_for_batch(t) for t in rec.proposed["instance_types"])
+    default = InstanceRequirements()
+    assert all(default.allows_type(t) for t in ("m5.large", "c7gn.xlarge", "x8i.large"))
+    assert not any(
+        default.allows_type(t) for t in ("t3a.large", "t4g.xlarge", "m2.2xlarge", "m7i.metal-24xl")
+    )
+    assert not any(default.hosts_cpu_jobs_on(t) for t in ("inf1.2xlarge", "trn1.2xlarge", "inf2.48xlarge"))
+    recs = GravitonStrategy().run(inputs)
+    assert recs
+    for rec in recs:
+        assert all(default.allows_type(t) for t in rec.proposed["instance_types"])
+    # A family the operator excluded is never proposed either.
+    proposed = {t.split(".")[0] for rec in recs for t in rec.proposed["instance_types"]}
+    narrowed = replace(inputs, requirements=InstanceRequirements(excluded_families=tuple(proposed)))
+    for rec in GravitonStrategy().run(narrowed):
+        assert not {t.split(".")[0] for t in rec.proposed["instance_types"]} & proposed
 
 
 def test_rightsizing_below_a_memory_cliff_unblocks_jobs(estate: dict[str, Any]) -> None:

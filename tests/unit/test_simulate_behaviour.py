@@ -244,20 +244,29 @@ def test_configuration_problems_are_all_reported_with_their_field() -> None:
         parse_config(document, CATALOG, source="c.json")
     lines = str(info.value).splitlines()
     assert any("instanceTypes: 'nope.large' is not an instance type" in line for line in lines)
-    assert any("allocationStrategy: SPOT_CAPACITY_OPTIMIZED needs type SPOT" in line for line in lines)
+    assert any(
+        "allocationStrategy: SPOT_CAPACITY_OPTIMIZED is not valid for EC2 compute environments" in line
+        for line in lines
+    )
     assert any("unknown compute environment 'missing'" in line for line in lines)
     assert any("EC2 and Fargate compute environments in one queue" in line for line in lines)
     assert all(line.startswith("c.json: ") for line in lines)
 
 
-def test_legacy_optimal_means_c4_m4_r4() -> None:
+def test_optimal_is_the_default_x86_64_bundle() -> None:
+    """Batch API reference (botocore 1.44): `optimal` is "semantically equivalent to default_x86_64"
+    (m6i, c6i, r6i, c7i) since the 2025-11-01 change; it used to mean c4/m4/r4."""
     from tests.simulate_helpers import real_catalog
 
-    config = parse_config(
-        {"computeEnvironments": [ce("od", "EC2", 16, ["optimal"])], "jobQueues": [queue("q", 1, "od")]},
-        real_catalog(),
-    )
-    assert {t.family for t in config.compute_environments[0].instance_types} == {"c4", "m4", "r4"}
+    families = {}
+    for alias in ("optimal", "default_x86_64", "default_arm64"):
+        config = parse_config(
+            {"computeEnvironments": [ce("od", "EC2", 16, [alias])], "jobQueues": [queue("q", 1, "od")]},
+            real_catalog(),
+        )
+        families[alias] = {t.family for t in config.compute_environments[0].instance_types}
+    assert families["optimal"] == families["default_x86_64"] == {"m6i", "c6i", "r6i", "c7i"}
+    assert families["default_arm64"] == {"m6g", "c6g", "r6g", "c7g"}
 
 
 def test_store_frames_use_the_store_columns_and_namespaced_ids() -> None:

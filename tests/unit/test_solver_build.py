@@ -2,63 +2,76 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
-from optimizer.catalog_files import read_price_csv, read_spot_advisor
-from optimizer.catalog_rules import allocatable_memory_mib
-from optimizer.solver.build import build_problem_from_frames, hourly_interruption_rate, offerings_from_frames
-from optimizer.solver.compute_environments import recommend_environments
+from optimizer.catalog.files import read_price_file
+from optimizer.catalog.interruptions import band_hourly_hazard
+from optimizer.catalog.memory import allocatable_memory_mib
+from optimizer.catalog.provider import CatalogProvider, build_provider, catalog_from_files
+from optimizer.solver.build import build_problem, offerings_from_catalog
+from optimizer.solver.compute_environments import environment_notes, recommend_environments
 from optimizer.solver.problem import Policy
 from optimizer.solver.validate import validate_plan
 from tests.data_paths import shared
 from tests.solver_helpers import run
 
 
-def _catalog() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    types = pd.DataFrame(
-        {
-            "region": "us-east-1",
-            "instance_type": ["m5.large", "c5.xlarge", "g4dn.xlarge"],
-            "vcpus": [2.0, 4.0, 4.0],
-            "memory_mib": [8192, 8192, 16384],
-            "allocatable_memory_mib": [allocatable_memory_mib(m) for m in (8192, 8192, 16384)],
-            "gpus": [0, 0, 1],
-            "arch": "x86_64",
-        }
-    )
+def _catalog() -> CatalogProvider:
     prices = pd.DataFrame(
         {
-            "region": "us-east-1",
-            "instance_type": ["m5.large", "m5.large", "c5.xlarge", "g4dn.xlarge"],
-            "effective_date": ["2025-01-01", "2026-01-01", "2026-01-01", "2026-01-01"],
-            "price_per_hour": [0.2, 0.096, 0.17, 0.526],
+            "instance_type": ["m5.large", "c5.xlarge", "m5.xlarge", "g4dn.xlarge"],
+            "vcpus": [2.0, 4.0, 4.0, 4.0],
+            "memory_mib": [8192, 8192, 16384, 16384],
+            "gpus": [0, 0, 0, 1],
+            "arch": "x86_64",
+            "ondemand_price": [0.096, 0.17, 0.192, 0.526],
         }
     )
-    bands = pd.DataFrame(
-        {"region": "us-east-1", "instance_type": ["m5.large"], "band": [2], "savings_pct": [60.0]}
-    )
-    return types, prices, bands
+    bands = pd.DataFrame({"instance_type": ["m5.large"], "band": [2], "savings_pct": [60.0]})
+    return build_provider(prices, bands, region="us-east-1")
 
 
-def test_offerings_use_latest_price_spot_discount_and_band_rate() -> None:
-    types, prices, bands = _catalog()
-    offs = {o.key: o for o in offerings_from_frames(types, prices, bands, region="us-east-1")}
+def test_offerings_use_the_catalogue_spot_estimate_and_band_hazard() -> None:
+    offs = {o.key: o for o in offerings_from_catalog(_catalog())}
     assert set(offs) == {
         "m5.large/ON_DEMAND",
         "m5.large/SPOT",
         "c5.xlarge/ON_DEMAND",
+        "m5.xlarge/ON_DEMAND",
         "g4dn.xlarge/ON_DEMAND",
     }
     assert offs["m5.large/ON_DEMAND"].price_per_hour == 0.096
     assert offs["m5.large/SPOT"].price_per_hour == pytest.approx(0.096 * 0.4)
-    assert offs["m5.large/SPOT"].interruption_rate == pytest.approx(0.125 / 730)
+    # The one band -> hazard rule: -ln(1 - 12.5%) / 730 h, not the linear 0.125 / 730.
+    assert offs["m5.large/SPOT"].interruption_rate == pytest.approx(-math.log(1 - 0.125) / 730)
+    assert offs["m5.large/SPOT"].interruption_rate == band_hourly_hazard(2)
     assert offs["m5.large/ON_DEMAND"].memory_mib == allocatable_memory_mib(8192)
-    assert hourly_interruption_rate(4) == pytest.approx(0.25 / 730)
+
+
+def test_collected_spot_prices_replace_the_estimate_and_say_so() -> None:
+    series = pd.DataFrame(
+        {
+            "instance_type": ["m5.large"] * 3,
+            "availability_zone": ["us-east-1a", "us-east-1a", "us-east-1b"],
+            "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-02"]),
+            "price": [0.05, 0.03, 0.04],
+        }
+    )
+    base = _catalog()
+    provider = build_provider(
+        base.table, pd.DataFrame({"instance_type": ["m5.large"], "band": [2], "savings_pct": [60.0]}), series,
+        region="us-east-1",
+    )  # fmt: skip
+    row = provider.row("m5.large")
+    assert row is not None and row["spot_price_source"] == "collected"
+    assert row["spot_price"] == pytest.approx(0.035)  # latest per AZ (0.03, 0.04), median across AZs
+    assert base.row("m5.large")["spot_price_source"] == "estimate"
 
 
 def test_store_form_jobs_build_a_solvable_problem_and_environments() -> None:
-    types, prices, bands = _catalog()
     t0 = pd.Timestamp("2026-01-05 00:00:00")
     jobs = pd.DataFrame(
         {
@@ -78,14 +91,17 @@ def test_store_form_jobs_build_a_solvable_problem_and_environments() -> None:
             "gpus": [0, 0, 0, 0],
         }
     )
-    problem = build_problem_from_frames(
-        jobs, types, prices, bands, Policy(time_limit_seconds=5), on_demand_queues=frozenset({"critical"})
+    problem = build_problem(
+        jobs, _catalog(), Policy(time_limit_seconds=5), on_demand_queues=frozenset({"critical"})
     )
     assert problem.n_buckets == 2
     by_id = {s.id: s for s in problem.shapes}
     assert any(not s.spot_ok and s.vcpus == 4 for s in by_id.values())
     plan = run(problem)
     assert plan.has_solution and validate_plan(problem, plan) == []
+    # CPU-only jobs never land on the GPU type under the default instance requirements, although
+    # g4dn.xlarge could host the 4 vCPU / 8 GiB shape.
+    assert not any(key.startswith("g4dn") for key in plan.selected)
     envs = recommend_environments(problem, plan, "batch")
     kinds = {e["computeResources"]["type"]: e for e in envs["computeEnvironments"]}
     assert kinds["SPOT"]["computeResources"]["allocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
@@ -95,17 +111,25 @@ def test_store_form_jobs_build_a_solvable_problem_and_environments() -> None:
         assert 0 <= res["minvCpus"] <= res["maxvCpus"] and res["instanceTypes"]
     order = envs["jobQueues"][0]["computeEnvironmentOrder"]
     assert [o["computeEnvironment"] for o in order] == ["batchopt-spot", "batchopt-ondemand"]
-    assert envs["notes"]  # the on-demand-only shapes need their own queue
+    assert set(envs) == {"computeEnvironments", "jobQueues"}  # exactly what `simulate --config` reads
+    assert environment_notes(problem, plan)  # the on-demand-only shapes need their own queue
 
 
 def test_real_price_table_and_spot_advisor_read() -> None:
-    types, prices = read_price_csv(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv"), "us-east-1")
-    bands = read_spot_advisor(shared("spot-advisor", "spot-advisor-data_2025-06-28.json"), "us-east-1")
-    assert set(types["arch"]) == {"x86_64", "arm64"}
-    assert len(prices) == len(types) > 1000
-    offs = offerings_from_frames(types, prices, bands, region="us-east-1")
+    provider = catalog_from_files(
+        "us-east-1",
+        str(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv")),
+        str(shared("spot-advisor", "spot-advisor-data_2025-06-28.json")),
+    )
+    table = provider.table
+    assert set(table["arch"]) == {"x86_64", "arm64"}
+    assert len(table) > 1000
+    offs = offerings_from_catalog(provider)
     spot = [o for o in offs if o.is_spot]
     assert len(spot) > 500
     assert all(o.price_per_hour > 0 for o in spot)
-    nominal = dict(zip(types["instance_type"], types["memory_mib"], strict=True))
+    nominal = dict(zip(table["instance_type"], table["memory_mib"], strict=True))
     assert all(0 < o.memory_mib < nominal[o.instance_type] for o in offs)
+    # The same file read directly: one parser whatever the spelling of its columns.
+    raw = read_price_file(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv"))
+    assert raw["ondemand_price"].notna().sum() >= len(table)

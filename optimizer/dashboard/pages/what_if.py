@@ -1,5 +1,5 @@
-"""What-if: change the policy (spot share, instance-type cap, diversification, headroom) of a stored
-fleet problem, re-solve it, and compare with the stored plan."""
+"""What-if: change the policy (spot share, instance-type cap, diversification, instance requirements,
+headroom) of a stored fleet problem, re-solve it, and compare with the stored plan."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from optimizer.catalog.requirements import ACCELERATOR_RULES
 from optimizer.dashboard import queries, state
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
@@ -16,6 +17,11 @@ from optimizer.dashboard.what_if_model import compare, recommended_environments,
 from optimizer.errors import UserError
 
 REQUEST_KEY = "what_if_request"
+ACCELERATOR_LABELS = {
+    "when_requested": "only for jobs that ask for one",
+    "any": "any job may use them",
+    "none": "never",
+}
 DEFAULT_REGION = "us-east-1"
 
 
@@ -40,12 +46,18 @@ def render() -> None:
         return
     problem, plan = documents
     policy = problem.get("policy", {})
+    stored_share = policy.get("max_spot_share")
+    requirements = policy.get("instance_requirements") or {}
     n_offer = max(1, len({o["instance_type"] for o in problem.get("offerings", [])}))
 
     with st.form("what_if"):
         cols = st.columns(2)
         spot_share = cols[0].slider(
-            "Max spot share of vCPU-hours", 0.0, 1.0, float(policy.get("max_spot_share", 1.0)), 0.05
+            "Max spot share of vCPU-hours",
+            0.0,
+            1.0,
+            1.0 if stored_share is None else float(stored_share),
+            0.05,
         )
         max_types = cols[1].number_input(
             "Max instance types (0 = no cap)", 0, n_offer, int(policy.get("max_instance_types") or 0)
@@ -59,6 +71,25 @@ def render() -> None:
         factor = cols[1].number_input(
             "Interruption cost factor", 0.0, 10.0, float(policy.get("interruption_cost_factor", 1.0)), 0.1
         )
+        st.caption("Instance requirements")
+        req_cols = st.columns(4)
+        previous = req_cols[0].checkbox(
+            "Previous generations", requirements.get("generations") == "any", key="wi_req_previous"
+        )
+        burstable = req_cols[1].checkbox("Burstable (T)", bool(requirements.get("burstable")), key="wi_req_t")
+        metal = req_cols[2].checkbox("Bare metal", bool(requirements.get("bare_metal")), key="wi_req_metal")
+        accelerators = req_cols[3].selectbox(
+            "Accelerators",
+            ACCELERATOR_RULES,
+            ACCELERATOR_RULES.index(requirements.get("accelerators", "when_requested")),
+            format_func=ACCELERATOR_LABELS.get,
+            key="wi_req_acc",
+        )
+        excluded = st.text_input(
+            "Excluded families (comma-separated, wildcards: m5*, t*)",
+            ", ".join(requirements.get("excluded_families") or []),
+            key="wi_req_excluded",
+        )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
         submitted = st.form_submit_button("Re-solve")
 
@@ -70,6 +101,13 @@ def render() -> None:
                 "max_instance_types": int(max_types) or None,
                 "min_spot_instance_types": int(min_spot),
                 "interruption_cost_factor": factor,
+                "instance_requirements": {
+                    "generations": "any" if previous else "current",
+                    "burstable": burstable,
+                    "bare_metal": metal,
+                    "accelerators": accelerators,
+                    "excluded_families": [f.strip() for f in excluded.split(",") if f.strip()],
+                },
             },
             headroom,
         )

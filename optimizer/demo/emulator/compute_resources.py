@@ -26,12 +26,11 @@ from typing import Any
 
 from moto.batch.models import batch_backends
 
+from optimizer.catalog.batch_rules import UPDATABLE_STRATEGIES
 from optimizer.demo.emulator.protocol import ApiRequest, ApiResponse, json_error, json_reply
 
 SCALING_FIELDS = frozenset({"minvCpus", "maxvCpus", "desiredvCpus"})
-INFRASTRUCTURE_STRATEGIES = frozenset(
-    {"BEST_FIT_PROGRESSIVE", "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED"}
-)
+INFRASTRUCTURE_STRATEGIES = UPDATABLE_STRATEGIES
 
 
 def merged_resources(current: dict[str, Any], update: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -42,9 +41,8 @@ def merged_resources(current: dict[str, Any], update: dict[str, Any]) -> tuple[d
     strategy = current.get("allocationStrategy", "BEST_FIT")
     if infrastructure and strategy not in INFRASTRUCTURE_STRATEGIES:
         return None, (
-            f"Updating {', '.join(infrastructure)} requires allocation strategy BEST_FIT_PROGRESSIVE, "
-            f"SPOT_CAPACITY_OPTIMIZED or SPOT_PRICE_CAPACITY_OPTIMIZED; this compute environment uses "
-            f"{strategy}"
+            f"Updating {', '.join(infrastructure)} requires allocation strategy "
+            f"{', '.join(sorted(INFRASTRUCTURE_STRATEGIES))}; this compute environment uses {strategy}"
         )
     if "allocationStrategy" in update and update["allocationStrategy"] not in INFRASTRUCTURE_STRATEGIES:
         return None, "allocationStrategy can be updated only to BEST_FIT_PROGRESSIVE or a SPOT_* strategy"

@@ -2,7 +2,7 @@
 
 Gap in moto 5.2.5: there is no Pricing service at all. This handler answers `GetProducts` for
 `ServiceCode=AmazonEC2` with one product per instance type of the bundled snapshot
-(`optimizer.data.load_price_snapshot`: AWS Price List, us-east-1, Linux, shared tenancy, on-demand),
+(`optimizer.catalog.files.load_price_snapshot`: AWS Price List, us-east-1, Linux, shared tenancy, on-demand),
 each a JSON string in the Price List's own `aws_v1` shape (product attributes + OnDemand terms with
 `pricePerUnit.USD`), like the recorded real response `GetProducts_m5_large.json`.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.data import load_price_snapshot
+from optimizer.catalog.files import load_price_snapshot
 from optimizer.demo.emulator.batch_jobs import decode_token, encode_token
 from optimizer.demo.emulator.protocol import ApiRequest, ApiResponse, json_error, json_reply
 
@@ -46,13 +46,13 @@ class Pricing:
 
     @cached_property
     def _products(self) -> list[dict[str, Any]]:
-        snapshot = load_price_snapshot().dropna(subset=["price_per_hour"])
+        snapshot = load_price_snapshot().dropna(subset=["ondemand_price"])
         products = []
         for row in snapshot.itertuples(index=False):
             region = str(row.region)
             sku = _sku(str(row.instance_type), region)
             effective = row.effective_date.strftime("%Y-%m-%dT00:00:00Z")
-            price = float(row.price_per_hour)
+            price = float(row.ondemand_price)
             attributes = {
                 "servicecode": "AmazonEC2",
                 "servicename": "Amazon Elastic Compute Cloud",

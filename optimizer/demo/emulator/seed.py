@@ -34,7 +34,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import InstanceState
 from moto.logs.models import logs_backends
 
-from optimizer.data import load_price_snapshot
+from optimizer.catalog.files import load_price_snapshot
 from optimizer.demo.emulator.state import EmulatorState
 
 SAMPLES_PER_ATTEMPT = 4

@@ -8,8 +8,8 @@ with a fixed made-up price and no time dimension. This handler serves two real s
    offset so the last record falls at the emulator's `now` (price values, AZs and the spacing between
    changes are untouched), because the demo's history is "the last 30 days".
 2. Every other (instance type, AZ) of the region: the Spot Instance Advisor's published saving for the
-   type (`optimizer.data.load_spot_advisor`, AWS's feed of 2025-06-28) applied to the bundled on-demand
-   price, `on_demand * (1 - savings/100)`, as one price in effect since `history_start`; the AZs are
+   type (`optimizer.catalog.files.load_spot_advisor`, AWS's feed of 2025-06-28) applied to the bundled
+   on-demand price, `on_demand * (1 - savings/100)`, as one price in effect since `history_start`; the AZs are
    those where moto's bundled (real) offerings list the type.
 
 Semantics follow EC2: `InstanceType.N`, `ProductDescription.N` (Linux/UNIX only is served; other
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
 
-from optimizer.data import PRICE_SNAPSHOT_REGION, load_price_snapshot, load_spot_advisor
+from optimizer.catalog.files import PRICE_SNAPSHOT_REGION, load_price_snapshot, load_spot_advisor
 from optimizer.demo.emulator.batch_jobs import decode_token, encode_token
 from optimizer.demo.emulator.protocol import ApiRequest, ApiResponse, xml_error, xml_reply, xml_text
 
@@ -90,8 +90,8 @@ class SpotPriceHistory:
         """Advisor saving x on-demand price; only where the on-demand price is known (us-east-1)."""
         records: list[SpotRecord] = []
         if region == PRICE_SNAPSHOT_REGION:
-            prices = load_price_snapshot().dropna(subset=["price_per_hour"])
-            on_demand = dict(zip(prices["instance_type"], prices["price_per_hour"], strict=True))
+            prices = load_price_snapshot().dropna(subset=["ondemand_price"])
+            on_demand = dict(zip(prices["instance_type"], prices["ondemand_price"], strict=True))
             advisor = load_spot_advisor(region)
             azs_by_type: dict[str, list[str]] = defaultdict(list)
             for offering in INSTANCE_TYPE_OFFERINGS["availability-zone"].get(region, []):

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
+from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_ce, is_active, is_managed, platform_of, queues_using
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.workload import suited_for_batch
 from optimizer.simulate.catalog import Catalog, InstanceSpec
 
 
@@ -31,8 +31,12 @@ def _price(spec: InstanceSpec, spot: bool) -> float | None:
     return spec.spot_price if spot else spec.ondemand_price
 
 
-def arm_equivalent(spec: InstanceSpec, catalog: Catalog, spot: bool) -> InstanceSpec | None:
-    """The cheapest arm64 type at least as large as `spec`, if it is cheaper than `spec`."""
+def arm_equivalent(
+    spec: InstanceSpec, catalog: Catalog, spot: bool, requirements: InstanceRequirements | None = None
+) -> InstanceSpec | None:
+    """The cheapest arm64 type at least as large as `spec` that the instance requirements allow, if
+    it is cheaper than `spec`."""
+    allowed = requirements or InstanceRequirements()
     own = _price(spec, spot)
     if own is None or spec.gpus:
         return None
@@ -41,7 +45,7 @@ def arm_equivalent(spec: InstanceSpec, catalog: Catalog, spot: bool) -> Instance
         for other in catalog.types.values()
         if other.arch == "arm64"
         and other.gpus == 0
-        and suited_for_batch(other.instance_type)
+        and allowed.allows_type(other.instance_type, other.gpus)
         and other.vcpus >= spec.vcpus
         and other.allocatable_memory_mib >= spec.allocatable_memory_mib
         and _price(other, spot) is not None
@@ -81,7 +85,11 @@ class GravitonStrategy(Strategy[GravitonSettings]):
         specs = [catalog.types.get(t) for t in current_types]
         if not specs or any(s is None or s.arch != "x86_64" for s in specs):
             return None  # families, aliases, unknown or already-arm types: nothing to map one to one
-        mapping = {s.instance_type: arm_equivalent(s, catalog, spot) for s in specs if s is not None}
+        mapping = {
+            s.instance_type: arm_equivalent(s, catalog, spot, inputs.requirements)
+            for s in specs
+            if s is not None
+        }
         if any(v is None for v in mapping.values()):
             return None
         queues = queues_using(inputs.job_queues, name)

@@ -4,8 +4,10 @@ For each EC2 or SPOT CE, the jobs of the queues that dispatch to it first become
 (`optimizer.solver.build`), restricted to the CE's capacity type and to the architectures it runs
 now (arm64 is the Graviton strategy's advice, not a silent switch). The plan's selected instance
 types replace the CE's, with BEST_FIT_PROGRESSIVE (on-demand) or SPOT_PRICE_CAPACITY_OPTIMIZED
-(spot), the strategies Batch can update in place. Savings come from the replay, not the plan: the
-plan packs jobs ideally, the replay runs Batch's own allocation.
+(spot), the strategies Batch can update in place. The policy (type cap, spot diversification and
+share, instance requirements) is the `[optimization]` section's, through the one mapping
+`policy_from_settings`. Savings come from the replay, not the plan: the plan packs jobs ideally,
+the replay runs Batch's own allocation.
 
 Unmanaged CEs get the same analysis as advice: the types, spot and on-demand split and vCPU sizes
 for the customer's own scaling (Batch does not manage those instances, and the replay cannot model
@@ -21,6 +23,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
+from optimizer.config import OptimizationSettings
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.errors import InputError
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
@@ -33,10 +36,11 @@ from optimizer.recommend.estate import (
     queues_by_first_ce,
 )
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.workload import suited_for_batch, tolerant_share
-from optimizer.solver.build import build_problem_from_frames
-from optimizer.solver.compute_environments import recommend_environments
+from optimizer.recommend.workload import tolerant_share
+from optimizer.solver.build import build_problem
+from optimizer.solver.compute_environments import environment_notes, recommend_environments
 from optimizer.solver.plan import Plan, plan_to_dict
+from optimizer.solver.policy import policy_from_settings
 from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
 
@@ -45,12 +49,15 @@ STRATEGY_FOR = {"EC2": "BEST_FIT_PROGRESSIVE", "SPOT": "SPOT_PRICE_CAPACITY_OPTI
 
 
 class InstanceMixSettings(StrategySettings):
+    """`optimization` is the policy section (the engine passes the configured one); on its own the
+    strategy spreads spot over at least 3 pools, AWS's diversification advice."""
+
     bucket_seconds: int = Field(default=3600, ge=60)
-    max_instance_types: int | None = Field(default=None, ge=1)
-    min_spot_instance_types: int = Field(default=3, ge=0)
-    interruption_cost_factor: float = Field(default=1.0, ge=0.0)
     time_limit_seconds: float = Field(default=10.0, gt=0.0)
     min_jobs: int = Field(default=20, ge=1)
+    optimization: OptimizationSettings = Field(
+        default_factory=lambda: OptimizationSettings(min_spot_instance_types=3)
+    )
 
 
 class InstanceMixStrategy(Strategy[InstanceMixSettings]):
@@ -58,7 +65,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
     settings_class: ClassVar[type[StrategySettings]] = InstanceMixSettings
 
     def run(self, inputs: RecommendInputs) -> list[Recommendation]:
-        if inputs.instance_types.empty or inputs.ondemand_prices.empty:
+        if inputs.catalog is None:
             return []
         out = []
         first = queues_by_first_ce(inputs.job_queues)
@@ -78,12 +85,8 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         return out
 
     def _policy(self) -> Policy:
-        s = self.settings
-        return Policy(
-            max_instance_types=s.max_instance_types,
-            min_spot_instance_types=s.min_spot_instance_types,
-            interruption_cost_factor=s.interruption_cost_factor,
-            time_limit_seconds=s.time_limit_seconds,
+        return policy_from_settings(
+            self.settings.optimization, time_limit_seconds=self.settings.time_limit_seconds
         )
 
     def _problem(self, inputs: RecommendInputs, jobs: Any, spot_ok: bool) -> Problem | None:
@@ -91,20 +94,18 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         on_demand = frozenset(
             str(q) for q, group in jobs.groupby("queue") if tolerant_share(group) < TOLERANT_SHARE
         )
+        assert inputs.catalog is not None
         try:
-            problem = build_problem_from_frames(
+            return build_problem(
                 jobs,
-                inputs.instance_types,
-                inputs.ondemand_prices,
-                inputs.interruption_bands if spot_ok and not inputs.interruption_bands.empty else None,
+                inputs.catalog,
                 self._policy(),
-                region=inputs.region,
+                spot=spot_ok,
                 bucket_seconds=float(self.settings.bucket_seconds),
                 on_demand_queues=on_demand,
             )
         except InputError:
             return None
-        return problem.with_offerings([o for o in problem.offerings if suited_for_batch(o.instance_type)])
 
     def _solve(self, inputs: RecommendInputs, problem: Problem) -> Plan:
         return solve(problem, clock=inputs.clock or time.monotonic)
@@ -121,16 +122,16 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         problem = self._problem(inputs, jobs, spot)
         if problem is None:
             return None
-        offerings = [
-            o
-            for o in problem.offerings
-            if o.is_spot == spot
-            and o.arch in arches
-            and (suited_for_batch(o.instance_type) or o.instance_type in current_types)
-        ]
+        offerings = [o for o in problem.offerings if o.is_spot == spot and o.arch in arches]
         if not offerings:
             return None
-        policy = problem.policy if spot else replace(self._policy(), min_spot_instance_types=0)
+        # One CE holds one capacity type: the queue-wide spot share is not its limit; diversification
+        # is, on spot.
+        policy = replace(
+            problem.policy,
+            max_spot_share=None,
+            min_spot_instance_types=problem.policy.min_spot_instance_types if spot else 0,
+        )
         plan = self._solve(inputs, problem.with_offerings(offerings).with_policy(policy))
         if not plan.has_solution:
             return None
@@ -232,7 +233,11 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             confidence=0.5,
             effort="high",
             update_kind=UpdateKind.ADVICE,
-            evidence={"plan": _plan_summary(plan), "queues": queues, "notes": document["notes"]},
+            evidence={
+                "plan": _plan_summary(plan),
+                "queues": queues,
+                "notes": environment_notes(problem, plan),
+            },
             account_id=account_of(ce["computeEnvironmentArn"]),
             region=inputs.region,
             applicable=False,

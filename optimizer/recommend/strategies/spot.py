@@ -36,7 +36,6 @@ from optimizer.recommend.workload import (
     expected_lost_share,
     has_multinode,
     histogram,
-    hourly_reclaim_rate,
     runtimes_s,
     tolerant_share,
 )
@@ -83,9 +82,7 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
             return None
         # The estate's own measured (shrunk) rate where it ran these types on spot, else the band.
         rates = {
-            spec.instance_type: inputs.spot_rates.get(
-                spec.instance_type, hourly_reclaim_rate(spec.spot_interruption_rate)
-            )
+            spec.instance_type: inputs.spot_rates.get(spec.instance_type, spec.spot_hazard_per_hour)
             for spec in types
         }
         rate = max(rates.values())

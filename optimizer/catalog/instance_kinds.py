@@ -1,0 +1,123 @@
+"""What an instance type is, from its name and counts: family, generation, category, accelerators.
+
+EC2's names carry this (`c7gn.16xlarge`: category c, generation 7, attributes g and n; `.metal` is
+bare metal), and every consumer needs the same answers: the instance requirements of a policy, the
+strategies' "suited for batch" rule, the dashboard. DescribeInstanceTypes says the same in fields
+(`BurstablePerformanceSupported`, `BareMetal`, `GpuInfo`, `NeuronInfo`, `InferenceAcceleratorInfo`,
+`FpgaInfo`, `MediaAcceleratorInfo`), which the tests check these rules against on recorded responses.
+
+Previous generation: the families AWS lists on its "Previous generation instances" page (EC2 user
+guide) plus the pre-Nitro 2006-2014 families. A collected catalogue's `CurrentGeneration` flag is
+not used: the local emulator's data marks m5 and m6i as previous, and one rule that every reader
+(solver, validator, replay, strategies) applies to a bare instance-type name keeps them agreeing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Family prefix (letters before the generation digit) -> category, as in EC2's naming guide.
+CATEGORIES = {
+    "m": "general",
+    "a": "general",
+    "t": "general",
+    "mac": "other",  # Mac hosts need dedicated hosts, which Batch does not launch
+    "c": "compute",
+    "r": "memory",
+    "x": "memory",
+    "u": "memory",
+    "z": "memory",
+    "i": "storage",
+    "im": "storage",
+    "is": "storage",
+    "d": "storage",
+    "h": "storage",
+    "hpc": "hpc",
+    "p": "accelerated",
+    "g": "accelerated",
+    "gr": "accelerated",
+    "inf": "accelerated",
+    "trn": "accelerated",
+    "dl": "accelerated",
+    "f": "accelerated",
+    "vt": "accelerated",
+}
+CATEGORY_NAMES = ("general", "compute", "memory", "storage", "hpc", "accelerated", "other")
+#: Accelerators that are not GPUs, by family prefix (GPUs come from the GPU count).
+ACCELERATOR_BY_PREFIX = {
+    "inf": "inferentia",
+    "trn": "trainium",
+    "dl": "other",  # dl1 Gaudi, dl2q Qualcomm AI 100
+    "f": "fpga",
+    "vt": "media",
+}
+ACCELERATOR_KINDS = ("gpu", "inferentia", "trainium", "fpga", "media", "other")
+PREVIOUS_GENERATION_FAMILIES = frozenset(
+    {
+        "a1", "c1", "c3", "c4", "cc1", "cc2", "cg1", "cr1", "d2", "g2", "g3", "g3s", "h1", "hi1", "hs1",
+        "i2", "i3", "m1", "m2", "m3", "m4", "p2", "p3", "r3", "r4", "t1", "t2", "x1", "x1e",
+    }
+)  # fmt: skip
+
+_PREFIX = re.compile(r"^(?P<prefix>[a-z]+?)(?P<generation>\d+)(?P<attributes>.*)$")
+
+
+@dataclass(frozen=True)
+class InstanceKind:
+    """The attributes of one instance type that policies and advice select on."""
+
+    instance_type: str
+    family: str
+    prefix: str
+    generation: int | None
+    category: str
+    burstable: bool
+    bare_metal: bool
+    accelerator: str | None  # one of ACCELERATOR_KINDS, None for none
+    current_generation: bool
+
+    @property
+    def accelerated(self) -> bool:
+        return self.accelerator is not None
+
+
+def family_of(instance_type: str) -> str:
+    return instance_type.split(".", 1)[0]
+
+
+@lru_cache(maxsize=8192)
+def instance_kind(instance_type: str, gpus: int = 0) -> InstanceKind:
+    """Classify a type; `gpus` comes from the catalogue (a GPU family without its count still counts)."""
+    family = family_of(instance_type)
+    size = instance_type.split(".", 1)[1] if "." in instance_type else ""
+    match = _PREFIX.match(family.split("-", 1)[0])
+    prefix = match.group("prefix") if match else re.sub(r"[^a-z].*$", "", family)
+    generation = int(match.group("generation")) if match else None
+    category = CATEGORIES.get(prefix, "other")
+    accelerator = "gpu" if gpus > 0 else ACCELERATOR_BY_PREFIX.get(prefix)
+    if category == "accelerated" and accelerator is None and prefix in ("g", "p", "gr"):
+        accelerator = "gpu"  # a GPU family listed without its count (specs missing)
+    if accelerator is not None:
+        category = "accelerated"
+    previous = family in PREVIOUS_GENERATION_FAMILIES
+    return InstanceKind(
+        instance_type=instance_type,
+        family=family,
+        prefix=prefix,
+        generation=generation,
+        category=category,
+        burstable=prefix == "t",
+        bare_metal="metal" in size,
+        accelerator=accelerator,
+        current_generation=not previous,
+    )
+
+
+def suited_for_batch(instance_type: str, gpus: int = 0) -> bool:
+    """False for burstable types (CPU credits run out under sustained batch load) and for
+    accelerators other than GPUs and Mac hosts, whose price buys something batch jobs do not ask for.
+    The default instance requirements (`optimizer.catalog.requirements`) are the fuller rule."""
+    kind = instance_kind(instance_type, gpus)
+    return not kind.burstable and kind.prefix != "mac" and kind.accelerator in (None, "gpu")
