@@ -1,4 +1,4 @@
-from optimizer.catalog_rules import allocatable_memory_mib
+from optimizer.catalog.memory import allocatable_memory_mib
 
 
 def test_matches_the_aws_m4_large_example() -> None:
