@@ -2,7 +2,7 @@
 every instance's cost fully split: attributed + idle = total within half a cent).
 
 The estate is generated (seeded) on real prices: instance types, their specs and on-demand prices
-come from the bundled us-east-1 price snapshot (`optimizer.data.load_price_snapshot`), restricted
+come from the bundled us-east-1 price snapshot (`optimizer.catalog.files.load_price_snapshot`), restricted
 to the families Batch estates commonly run (c5, m5, r5, c6i, m6i, r6i up to 32 vCPUs, and g4dn);
 half the instances are on spot with an hourly-changing price series per (type, AZ) at 25-45 % of
 the on-demand price; attempts are packed onto each instance's lifetime with requests that fit.
@@ -25,7 +25,7 @@ import pandas as pd
 from benchmarks._common import Target, finish, print_table, scaled_seconds
 from optimizer.analysis.cost import attribute_costs
 from optimizer.analysis.rollup import daily_aggregate
-from optimizer.data import load_price_snapshot
+from optimizer.catalog.files import load_price_snapshot
 
 T0 = pd.Timestamp("2026-10-01")
 FAMILIES = ("c5", "m5", "r5", "c6i", "m6i", "r6i", "g4dn")
@@ -37,7 +37,7 @@ MAX_IMBALANCE_USD = 0.005
 
 def estate_types() -> pd.DataFrame:
     """The estate's instance types, with specs and on-demand prices, from the bundled snapshot."""
-    snapshot = load_price_snapshot()
+    snapshot = load_price_snapshot().rename(columns={"ondemand_price": "price_per_hour"})
     types = snapshot[
         snapshot["family"].isin(FAMILIES)
         & (snapshot["vcpus"] <= MAX_VCPUS)
@@ -197,7 +197,7 @@ def main() -> int:
         Target("instances without a price", unpriced, "0", unpriced == 0),
     ]
     payload = {
-        "prices": "bundled us-east-1 snapshot (optimizer.data.load_price_snapshot)",
+        "prices": "bundled us-east-1 snapshot (optimizer.catalog.files.load_price_snapshot)",
         "instance_types": len(estate["types"]),
         "attempts": len(result.attempts),
         "instances": len(inst),

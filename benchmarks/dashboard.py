@@ -37,12 +37,12 @@ import pandas as pd
 
 from benchmarks._common import Target, finish, print_table, shared_data
 from optimizer.analysis_store import run_analysis
-from optimizer.data import load_price_snapshot
+from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
+from optimizer.catalog.provider import bundled_catalog
 from optimizer.datasets import save_replay
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
-from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
 from optimizer.recommend.repository import save_recommendations
-from optimizer.simulate import build_catalog, parse_config, replay
+from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import (
     instance_types,
@@ -117,7 +117,7 @@ def load_catalog(engine: Any, bands: pd.DataFrame, anchor: datetime) -> None:
             "region": REGION,
             "instance_type": snapshot["instance_type"].astype(object),
             "effective_date": snapshot["effective_date"],
-            "price_per_hour": snapshot["price_per_hour"],
+            "price_per_hour": snapshot["ondemand_price"],
             "source": "snapshot",
         }
     ).dropna(subset=["price_per_hour"])
@@ -171,9 +171,8 @@ def seed(db: Path, n_jobs: int) -> dict[str, float]:
     upgrade(engine)
     t = time.perf_counter()
     jobs, anchor = tiled_jobs(n_jobs)
-    prices = bundled_price_table()
-    bands = bundled_spot_advisor(REGION)
-    catalog = build_catalog(prices, bands, region=REGION)
+    bands = load_spot_advisor(REGION)
+    catalog = catalog_from_provider(bundled_catalog(REGION))
     config = parse_config(estate_config(sorted(jobs["queue"].unique())), catalog, source="benchmark estate")
     timings["trace_s"] = time.perf_counter() - t
     t = time.perf_counter()

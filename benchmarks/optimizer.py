@@ -37,9 +37,9 @@ import pandas as pd
 
 from benchmarks._common import Target, finish, machine, print_table, shared_data
 from optimizer.analysis.demand_profile import demand_profile
-from optimizer.catalog_files import read_price_csv, read_spot_advisor
+from optimizer.catalog.provider import catalog_from_files
 from optimizer.solver.baselines import cheapest_fit, legacy_optimal, single_type
-from optimizer.solver.build import offerings_from_frames, problem_from_profile
+from optimizer.solver.build import offerings_from_catalog, problem_from_profile
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Offering, Policy, Problem
 from optimizer.solver.solve import solve
@@ -325,9 +325,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 720-bucket runs and most policy runs")
     args = parser.parse_args()
-    types, prices = read_price_csv(PRICES, "us-east-1")
-    bands = read_spot_advisor(SPOT, "us-east-1")
-    offerings = offerings_from_frames(types, prices, bands, region="us-east-1")
+    offerings = offerings_from_catalog(catalog_from_files("us-east-1", str(PRICES), str(SPOT)))
     results = [run_trace(name, offerings, args.quick) for name in TRACES]
     payload = {
         "machine": machine(),

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import Target, finish, print_table, scaled_seconds, shared_data
-from optimizer.pricing_files import bundled_price_table, bundled_spot_advisor
-from optimizer.simulate import build_catalog, parse_config, replay
+from optimizer.catalog.provider import bundled_catalog
+from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.traces import read_trace
 
 KTH = shared_data("traces", "KTH-SP2-1996-2.1-cln.swf.gz")
@@ -106,7 +106,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid"])
     args = parser.parse_args()
-    catalog = build_catalog(bundled_price_table(), bundled_spot_advisor("us-east-1"))
+    catalog = catalog_from_provider(bundled_catalog("us-east-1"))
     base = read_trace(KTH, "swf").jobs
     rows, records = [], []
     targets = {100_000: 6.0, 1_000_000: 60.0}
