@@ -122,6 +122,7 @@ def load_inputs(
             seed=seed,
             window_start=pd.Timestamp(start).isoformat(),
             account_id=account,
+            price_sources=provider.describe_sources(),
         )
         out.append(
             RecommendInputs(

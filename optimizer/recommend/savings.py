@@ -66,6 +66,9 @@ class ReplayBaseline:
     seed: int = 0
     window_start: str | None = None
     account_id: str | None = None
+    price_sources: str = ""
+    """Where the catalogue's prices came from (collected, bundled, Spot Advisor estimate), shown with
+    every figure so an estimated spot price is never mistaken for a measured one."""
     _current: ReplayResult | None = field(default=None, init=False, repr=False)
 
     @property
@@ -116,6 +119,7 @@ class ReplayBaseline:
             "seed": self.seed,
             "window_start": self.window_start,
             "window_days": round(self.window_days, 6),
+            "prices": self.price_sources,
             "current_cost_usd": current["total_cost_usd"],
             "proposed_cost_usd": proposed["total_cost_usd"],
             "current_config": self.current_document,

@@ -82,6 +82,13 @@ def _detail(url: str, rec_id: str) -> None:
         st.caption(f"Status reason: {rec['status_reason']}")
 
     st.subheader("Evidence")
+    prices = ((rec["evidence"] or {}).get("replay") or {}).get("prices")
+    if prices:
+        estimated = "estimate" in prices
+        (st.warning if estimated else st.caption)(
+            f"Prices: {prices}"
+            + (" (spot prices partly estimated from the Spot Advisor)" if estimated else "")
+        )
     st.json(rec["evidence"] or {}, expanded=True)
     with st.expander("Risk detail"):
         st.json(rec["risk"] or {})
