@@ -5,7 +5,7 @@ the Batch console's defaults and older tutorials leave them:
 
 | queue | compute environment | instance types | why it is typical and costly |
 |---|---|---|---|
-| `cpu-batch` | `cpu-batch-ondemand` | `optimal` (m6i, c6i, r6i, c7i) | Batch picks from four families at BEST_FIT |
+| `cpu-batch` | `cpu-batch-ondemand` | `optimal` (m6i, c6i, r6i, c7i) | BEST_FIT over 4 families |
 | `memory-heavy` | `memory-heavy-ondemand` | `optimal` | same alias for memory-bound work |
 | `gpu-training` | `gpu-training-ondemand` | g5 4xlarge..48xlarge | large sizes only, one GPU family |
 
