@@ -186,6 +186,17 @@ class ReportSettings(BaseModel):
     _to = field_validator("email_to", mode="before")(_split_csv)
 
 
+class BillingSettings(BaseModel):
+    """Where the bill's line items live (Parquet, one file per month) and which engine queries them."""
+
+    data_dir: str = "var/bill"
+    engine: Literal["duckdb", "athena"] = "duckdb"
+    cur_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    athena_database: str | None = None
+    athena_workgroup: str | None = None
+    athena_output_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+
+
 class ScheduleSettings(BaseModel):
     timezone: str = "UTC"
     collect_interval_minutes: int = Field(default=60, ge=1)
@@ -216,6 +227,7 @@ class Settings(BaseSettings):
     optimization: OptimizationSettings = Field(default_factory=OptimizationSettings)
     apply: ApplySettings = Field(default_factory=ApplySettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
