@@ -16,6 +16,7 @@ HEAVY = (
     "apscheduler",
     "boto3",
     "botocore",
+    "duckdb",
     "matplotlib",
     "numba",
     "numpy",
@@ -27,6 +28,7 @@ HEAVY = (
     "rich",
     "scipy",
     "sklearn",
+    "sqlglot",
     "sqlalchemy",
     "streamlit",
 )

@@ -1,0 +1,128 @@
+"""The SQL over canonical line items, each query written once, in DuckDB's dialect.
+
+`line_items` is the relation the queries read: the imported Parquet months (or the table an import
+is building). The same text runs on Amazon Athena after `for_athena`, which transpiles it to Trino
+with sqlglot, so there is never a second hand-written copy.
+
+Usage kinds (`USAGE_KIND`), the dimension the daily aggregates and the reconciliation split by:
+
+| kind | rows |
+|---|---|
+| `ec2_on_demand`, `ec2_spot`, `ec2_reserved`, `ec2_savings_plan` | EC2 instance-hours by how they were paid |
+| `commitment_fee` | RI and Savings Plan fees (recurring, upfront); effective cost = the unused part |
+| `savings_plan_negation` | the rows cancelling SP-covered on-demand cost (billed < 0, effective 0) |
+| `container_split` | split cost allocation rows of ECS/EKS tasks on EC2 (no charge of their own) |
+| `fargate` | Fargate task rows |
+| `ebs`, `data_transfer` | EBS volumes and snapshots, data transfer |
+| `tax`, `credit`, `discount` | adjustments (Tax; Credit, Refund, Adjustment; *Discount) |
+| `other` | everything else |
+"""
+
+from __future__ import annotations
+
+USAGE_KINDS = (
+    "ec2_on_demand",
+    "ec2_spot",
+    "ec2_reserved",
+    "ec2_savings_plan",
+    "commitment_fee",
+    "savings_plan_negation",
+    "container_split",
+    "fargate",
+    "ebs",
+    "data_transfer",
+    "tax",
+    "credit",
+    "discount",
+    "other",
+)
+EC2_INSTANCE_KINDS = ("ec2_on_demand", "ec2_spot", "ec2_reserved", "ec2_savings_plan")
+
+USAGE_KIND = """
+CASE
+  WHEN instance_usage THEN 'ec2_' || coalesce(purchase_option, 'on_demand')
+  WHEN line_item_type IN ('RIFee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee') THEN 'commitment_fee'
+  WHEN line_item_type = 'Fee' AND commitment_arn IS NOT NULL THEN 'commitment_fee'
+  WHEN line_item_type = 'SavingsPlanNegation' THEN 'savings_plan_negation'
+  WHEN line_item_type = 'Tax' THEN 'tax'
+  WHEN line_item_type IN ('Credit', 'Refund', 'Adjustment') THEN 'credit'
+  WHEN line_item_type LIKE '%Discount' THEN 'discount'
+  WHEN split_parent_resource_id IS NOT NULL OR operation IN ('ECSTask-EC2', 'EKSPod-EC2')
+    THEN 'container_split'
+  WHEN operation = 'FargateTask' THEN 'fargate'
+  WHEN usage_type LIKE '%EBS:%' OR usage_type LIKE '%EBSOptimized%' THEN 'ebs'
+  WHEN usage_type LIKE '%DataTransfer%' OR usage_type LIKE '%-AWS-In-Bytes%'
+    OR usage_type LIKE '%-AWS-Out-Bytes%'
+    THEN 'data_transfer'
+  ELSE 'other'
+END
+"""
+
+DAILY = """
+SELECT
+  billing_period,
+  date_trunc('day', coalesce(usage_start, billing_period)) AS day,
+  coalesce(account_id, '(none)') AS account_id,
+  coalesce(region, '(none)') AS region,
+  coalesce(service, '(none)') AS service,
+  usage_kind,
+  sum(billed_usd) AS billed_usd,
+  sum(effective_usd) AS effective_usd,
+  sum(coalesce(list_usd, 0)) AS list_usd,
+  sum(coalesce(usage_amount, 0)) AS usage_amount,
+  count(*) AS line_items
+FROM line_items
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+MONTHS = """
+SELECT billing_period, count(*) AS line_items,
+  sum(billed_usd) AS billed_usd, sum(effective_usd) AS effective_usd
+FROM line_items
+GROUP BY 1
+ORDER BY 1
+"""
+
+# Savings Plans and RIs named by any line item. The ARN says the owner account and, for RIs, the
+# region; a term the bill leaves empty is read off the start/end span of a 1- or 3-year commitment.
+COMMITMENTS = """
+SELECT
+  commitment_arn AS arn,
+  max(commitment_kind) AS kind,
+  max(commitment_offering_type) AS offering_type,
+  nullif(split_part(commitment_arn, ':', 5), '') AS account_id,
+  coalesce(nullif(split_part(commitment_arn, ':', 4), ''), max(commitment_region)) AS region,
+  max(commitment_hourly_usd) AS hourly_commitment_usd,
+  max(commitment_count) AS count,
+  coalesce(
+    max(commitment_term),
+    CASE
+      WHEN date_diff('day', min(commitment_start), max(commitment_end)) BETWEEN 360 AND 370 THEN '1yr'
+      WHEN date_diff('day', min(commitment_start), max(commitment_end)) BETWEEN 1090 AND 1100 THEN '3yr'
+    END
+  ) AS term,
+  max(commitment_payment_option) AS payment_option,
+  min(commitment_start) AS starts_at,
+  max(commitment_end) AS ends_at,
+  min(coalesce(usage_start, billing_period)) AS first_seen,
+  max(coalesce(usage_end, usage_start, billing_period)) AS last_seen,
+  count(*) AS line_items,
+  sum(billed_usd) AS billed_usd,
+  sum(effective_usd) AS effective_usd
+FROM line_items
+WHERE commitment_arn IS NOT NULL
+GROUP BY commitment_arn
+ORDER BY commitment_arn
+"""
+
+
+def with_usage_kind(line_items_sql: str) -> str:
+    """Canonical line items (a SELECT) with their `usage_kind` added."""
+    return f"SELECT *, {USAGE_KIND.strip()} AS usage_kind\nFROM (\n{line_items_sql}\n) AS canonical"
+
+
+def for_athena(sql: str) -> str:
+    """The same query as Amazon Athena (Trino) SQL, generated from the DuckDB text by sqlglot."""
+    import sqlglot
+
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write="trino", pretty=True))

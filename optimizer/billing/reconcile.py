@@ -1,0 +1,149 @@
+"""Billed, effective and modelled cost of one billing month, side by side, with the residual.
+
+Everything is read from the store: the bill's daily aggregates (`bill_daily`, written by
+`import_bill`) and the model's cost attribution (`cost_daily`, written by `batchopt analyze`, read
+through `optimizer.analysis_store`, the same reader the dashboard and the report use). When no
+analysis run covers the whole month, the attribution is computed now with the same code
+`batchopt analyze` runs, as the weekly report does.
+
+- `billed_usd`: unblended cost summed over every line item of the month (the invoice view).
+- `effective_usd`: amortised cost, AWS's rule (see `optimizer.billing.sources.CUR_LINE_ITEMS`).
+- `ec2_instances`: EC2 instance usage (on-demand, spot, RI- and SP-covered), with instance-hours.
+- `modelled_usd`: the model's cost of the Batch estate that month; None without Batch history.
+- `residual_usd`: billed minus modelled (None when modelled is); `by_usage_kind` shows its causes
+  (EBS, data transfer, commitment fees, other services...).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from optimizer.billing.queries import EC2_INSTANCE_KINDS
+from optimizer.errors import InputError
+from optimizer.store.names import COLLECTED_DATASET
+from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
+
+PURCHASE_OPTIONS = {kind: kind.removeprefix("ec2_") for kind in EC2_INSTANCE_KINDS}
+
+
+def parse_month(text: str) -> datetime:
+    """`YYYY-MM` -> the month's first instant, or InputError."""
+    if not re.fullmatch(r"\d{4}-\d{2}", text or ""):
+        raise InputError(f"--month {text!r}: expected YYYY-MM")
+    year, month = int(text[:4]), int(text[5:])
+    if not 1 <= month <= 12:
+        raise InputError(f"--month {text!r}: month must be 01..12")
+    return datetime(year, month, 1)
+
+
+def month_end(start: datetime) -> datetime:
+    """The first instant of the next month."""
+    return datetime(start.year + (start.month == 12), start.month % 12 + 1, 1)
+
+
+def _money(value: Any) -> float:
+    return round(float(value or 0.0), 6)
+
+
+def modelled_cost(
+    engine: Engine, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> tuple[float | None, str | None]:
+    """The model's cost of [since, until) and where it came from ("analysis" or "computed"),
+    or (None, None) when the store holds no Batch history for the window."""
+    from optimizer import analysis_store
+    from optimizer.analysis.rollup import daily_aggregate
+    from optimizer.store.tables.analysis import analysis_runs
+
+    r = analysis_runs.c
+    covering = select(func.count()).where(
+        r.dataset == dataset,
+        (r.since.is_(None)) | (r.since <= since),
+        (r.until.is_(None)) | (r.until >= until),
+    )
+    with engine.connect() as conn:
+        covered = bool(conn.execute(covering).scalar())
+    if covered:
+        frame = analysis_store.read_cost_daily(
+            engine, (), period=None, dataset=dataset, since=since, until=until
+        )
+        total = frame["total_usd"].iloc[0] if not frame.empty else None
+        if total is not None and total == total:  # NULL (no rows) reads as None or NaN
+            return float(total), "analysis"
+    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    if inputs.instances.empty:
+        return None, None
+    result = analysis_store.attribute(inputs, since, until)
+    daily = daily_aggregate(result.lines)
+    return float(daily["total_usd"].sum()) if len(daily) else 0.0, "computed"
+
+
+def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -> dict[str, Any]:
+    """The reconciliation of billing month `month` (YYYY-MM) as a JSON-ready dict."""
+    start = parse_month(month)
+    until = month_end(start)
+    d = bill_daily.c
+    with engine.connect() as conn:
+        imported = (
+            conn.execute(select(bill_months).where(bill_months.c.billing_period == start)).mappings().first()
+        )
+        if imported is None:
+            raise InputError(f"no bill imported for {month}: run `batchopt import-bill --format ... FILE`")
+        in_month = d.billing_period == start
+        sums = (func.sum(d.billed_usd), func.sum(d.effective_usd))
+        by_service = conn.execute(select(d.service, *sums).where(in_month).group_by(d.service)).fetchall()
+        by_kind = conn.execute(
+            select(d.usage_kind, *sums, func.sum(d.usage_amount)).where(in_month).group_by(d.usage_kind)
+        ).fetchall()
+        commitments = conn.execute(
+            select(bill_commitments.c.arn, bill_commitments.c.kind)
+            .where(bill_commitments.c.first_seen < until, bill_commitments.c.last_seen >= start)
+            .order_by(bill_commitments.c.arn)
+        ).fetchall()
+    billed = sum(float(row[1] or 0) for row in by_service)
+    effective = sum(float(row[2] or 0) for row in by_service)
+    kinds = {row[0]: row for row in by_kind}
+    instances = [kinds[k] for k in EC2_INSTANCE_KINDS if k in kinds]
+    modelled, source = modelled_cost(engine, start, until, dataset)
+    return {
+        "month": month,
+        "currency": "USD",
+        "billed_usd": _money(billed),
+        "effective_usd": _money(effective),
+        "by_service": {
+            row[0]: {"billed_usd": _money(row[1]), "effective_usd": _money(row[2])}
+            for row in sorted(by_service, key=lambda r: -float(r[1] or 0))
+        },
+        "ec2_instances": {
+            "billed_usd": _money(sum(float(r[1] or 0) for r in instances)),
+            "effective_usd": _money(sum(float(r[2] or 0) for r in instances)),
+            "instance_hours": _money(sum(float(r[3] or 0) for r in instances)),
+            "by_purchase_option": {
+                PURCHASE_OPTIONS[r[0]]: {
+                    "billed_usd": _money(r[1]),
+                    "effective_usd": _money(r[2]),
+                    "instance_hours": _money(r[3]),
+                }
+                for r in instances
+            },
+        },
+        "by_usage_kind": {
+            row[0]: {"billed_usd": _money(row[1]), "effective_usd": _money(row[2])}
+            for row in sorted(by_kind, key=lambda r: -abs(float(r[1] or 0)))
+        },
+        "commitments": [{"arn": arn, "kind": kind} for arn, kind in commitments],
+        "modelled_usd": None if modelled is None else _money(modelled),
+        "modelled_source": source,
+        "residual_usd": None if modelled is None else _money(billed - modelled),
+        "bill": {
+            "format": imported["format"],
+            "line_items": int(imported["line_items"]),
+            "files": [s["name"] for s in imported["sources"]],
+            "imported_at": imported["imported_at"].isoformat()
+            if hasattr(imported["imported_at"], "isoformat")
+            else str(imported["imported_at"]),
+        },
+    }

@@ -1,0 +1,94 @@
+"""`batchopt reconcile`: a billing month's billed, effective and modelled cost, and the residual."""
+
+from __future__ import annotations
+
+import argparse
+
+from optimizer.cli.context import CliContext
+from optimizer.store.names import COLLECTED_DATASET
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reconcile",
+        help="hold the imported bill against the modelled cost of a month (billed, effective, residual)",
+        description=(
+            "Billed (unblended) and effective (amortised) cost of the month from the imported bill, by "
+            "service and for EC2 instances, next to the modelled cost of the Batch estate and the "
+            "residual (billed minus modelled). Import the bill first with `batchopt import-bill`."
+        ),
+    )
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="billing month")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--dataset", default=COLLECTED_DATASET, help="modelled history (default: %(default)s)")
+    p.set_defaults(handler=run)
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    import json
+
+    from optimizer.billing.reconcile import reconcile
+
+    result = reconcile(ctx.engine, args.month, dataset=args.dataset)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    bill = result["bill"]
+    print(f"Bill for {result['month']} ({bill['format']}, {bill['line_items']:,} line items)")
+    rows: list[tuple[str, str, str]] = [
+        ("billed (unblended)", _usd(result["billed_usd"]), ""),
+        ("effective (amortised)", _usd(result["effective_usd"]), ""),
+    ]
+    ec2 = result["ec2_instances"]
+    rows.append(
+        (
+            "EC2 instances",
+            _usd(ec2["billed_usd"]),
+            f"effective {_usd(ec2['effective_usd'])}, {ec2['instance_hours']:,.1f} instance-hours",
+        )
+    )
+    for option, part in ec2["by_purchase_option"].items():
+        rows.append(
+            (
+                f"  {option}",
+                _usd(part["billed_usd"]),
+                f"effective {_usd(part['effective_usd'])}, {part['instance_hours']:,.1f} h",
+            )
+        )
+    modelled_note = f"from {result['modelled_source']}" if result["modelled_source"] else "no Batch history"
+    rows.append(("modelled (Batch estate)", _usd(result["modelled_usd"]), modelled_note))
+    rows.append(("residual (billed - modelled)", _usd(result["residual_usd"]), ""))
+    _table(("", "USD", ""), rows)
+    print()
+    print("By service")
+    _table(
+        ("service", "billed", "effective"),
+        [(name, _usd(v["billed_usd"]), _usd(v["effective_usd"])) for name, v in result["by_service"].items()],
+    )
+    print()
+    print("By usage kind (where the residual comes from)")
+    _table(
+        ("kind", "billed", "effective"),
+        [
+            (name, _usd(v["billed_usd"]), _usd(v["effective_usd"]))
+            for name, v in result["by_usage_kind"].items()
+        ],
+    )
+    if result["commitments"]:
+        print()
+        print(f"Commitments seen this month: {len(result['commitments'])}")
+        for c in result["commitments"]:
+            print(f"  {c['kind']:<18} {c['arn']}")
+    return 0
+
+
+def _table(header: tuple[str, str, str], rows: list[tuple[str, str, str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    for i, row in enumerate([header, *rows]):
+        print(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}".rstrip())
+        if i == 0 and any(header):
+            print("  ".join("-" * w for w in widths))
