@@ -538,9 +538,8 @@ def _guess_format(source: SourceFile) -> str | None:
     if any(c.startswith("lineItem/") for c in cols):
         return "cur-legacy"
     if "line_item_unblended_cost" in cols:
-        return (
-            "cur2" if any(c.startswith(("split_line_item_", "resource_tags")) for c in cols) else "cur-legacy"
-        )
+        # CUR 2.0 keeps tags and product attributes in maps; legacy CUR flattens them into columns.
+        return "cur2" if {"resource_tags", "product"} & cols else "cur-legacy"
     return None
 
 
