@@ -1,0 +1,208 @@
+"""Reading bill exports into canonical line items (DuckDB, no store).
+
+No public real CUR 2.0 rows with Savings Plans or split cost allocation exist (see
+shared/data/billing/README.md), so the CUR 2.0 file here is HAND-BUILT from the column semantics in
+shared/data/billing/SCHEMA.md: one hour of an m5.large covered by a Compute Savings Plan (covered
+usage, its negation, the hourly fee with part of the commitment unused), a spot and an on-demand
+instance-hour, the two split-cost rows of a Batch task on the covered instance, EBS and tax.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlglot
+
+from optimizer.billing import queries
+from optimizer.billing.intake import connect
+from optimizer.billing.sources import CANONICAL_COLUMNS, flatten_header, line_items_sql, open_source
+from optimizer.errors import InputError
+
+TASK = "arn:aws:ecs:us-east-1:111122223333:task/ce_Batch_1/t1"
+SP = "arn:aws:savingsplans::111122223333:savingsplan/0f4e1b2c-aaaa-bbbb-cccc-000000000001"
+
+# (line_item_type, product, usage_type, operation, resource, unblended, usage, extra columns)
+ROWS = [
+    ("SavingsPlanCoveredUsage", "AmazonEC2", "USE1-BoxUsage:m5.large", "RunInstances", "i-1", 0.096, 1.0,
+     {"savings_plan_savings_plan_a_r_n": SP, "savings_plan_savings_plan_effective_cost": 0.06}),
+    ("SavingsPlanNegation", "AmazonEC2", "USE1-BoxUsage:m5.large", "RunInstances", "i-1", -0.096, 1.0,
+     {"savings_plan_savings_plan_a_r_n": SP}),
+    ("SavingsPlanRecurringFee", "ComputeSavingsPlans", "ComputeSP:1yrNoUpfront", "", "", 0.10, 1.0,
+     {"savings_plan_savings_plan_a_r_n": SP, "savings_plan_total_commitment_to_date": 0.10,
+      "savings_plan_used_commitment": 0.06, "savings_plan_offering_type": "ComputeSavingsPlans",
+      "savings_plan_purchase_term": "1yr", "savings_plan_payment_option": "No Upfront"}),
+    ("Usage", "AmazonEC2", "USE1-SpotUsage:c5.large", "RunInstances:SV001", "i-2", 0.03, 1.0, {}),
+    ("Usage", "AmazonEC2", "USE1-BoxUsage:c5.large", "RunInstances", "i-3", 0.085, 1.0, {}),
+    ("Usage", "AmazonECS", "USE1-ECS-EC2-vCPU-Hours", "ECSTask-EC2", TASK,
+     0.0, 1.0, {"split_line_item_parent_resource_id": "i-1", "split_line_item_split_cost": 0.03,
+                "split_line_item_unused_cost": 0.01, "tag": "q1"}),
+    ("Usage", "AmazonECS", "USE1-ECS-EC2-GB-Hours", "ECSTask-EC2", TASK,
+     0.0, 4.0, {"split_line_item_parent_resource_id": "i-1", "split_line_item_split_cost": 0.015,
+                "split_line_item_unused_cost": 0.005, "tag": "q1"}),
+    ("Usage", "AmazonEC2", "USE1-EBS:VolumeUsage.gp3", "CreateVolume-Gp3", "vol-1", 0.008, 0.1, {}),
+    ("Tax", "AmazonEC2", "", "", "", 0.02, 1.0, {}),
+]  # fmt: skip
+DOUBLES = (
+    "savings_plan_savings_plan_effective_cost",
+    "savings_plan_total_commitment_to_date",
+    "savings_plan_used_commitment",
+    "split_line_item_split_cost",
+    "split_line_item_unused_cost",
+)
+STRINGS = (
+    "savings_plan_savings_plan_a_r_n",
+    "savings_plan_offering_type",
+    "savings_plan_purchase_term",
+    "savings_plan_payment_option",
+    "split_line_item_parent_resource_id",
+)
+
+
+def _sql_text(value: object) -> str:
+    if value is None or value == "":
+        return "NULL"
+    return f"'{value}'" if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
+
+
+def _cur2_file(tmp_path: Path) -> Path:
+    """The hand-built CUR 2.0 Parquet file (maps for resource_tags and product, as AWS writes them)."""
+    selects = []
+    for i, (kind, product, usage_type, operation, resource, cost, amount, extra) in enumerate(ROWS):
+        tag = extra.get("tag")
+        tags = f"MAP {{'aws_batch_job_queue': '{tag}'}}" if tag else "MAP {}::MAP(VARCHAR, VARCHAR)"
+        cols = [
+            f"'li-{i}' AS identity_line_item_id",
+            "TIMESTAMP '2025-03-01' AS bill_billing_period_start_date",
+            "'111122223333' AS bill_payer_account_id",
+            "'111122223333' AS line_item_usage_account_id",
+            f"'{kind}' AS line_item_line_item_type",
+            "TIMESTAMP '2025-03-10 05:00:00' AS line_item_usage_start_date",
+            "TIMESTAMP '2025-03-10 06:00:00' AS line_item_usage_end_date",
+            f"'{product}' AS line_item_product_code",
+            f"{_sql_text(usage_type)} AS line_item_usage_type",
+            f"{_sql_text(operation)} AS line_item_operation",
+            f"{_sql_text(resource)} AS line_item_resource_id",
+            "'us-east-1a' AS line_item_availability_zone",
+            f"{amount!r} AS line_item_usage_amount",
+            "'USD' AS line_item_currency_code",
+            f"{cost!r} AS line_item_unblended_cost",
+            f"{cost!r} AS pricing_public_on_demand_cost",
+            "'us-east-1' AS product_region_code",
+            "MAP {'region': 'us-east-1'} AS product",
+            f"{tags} AS resource_tags",
+        ]
+        cols += [f"CAST({_sql_text(extra.get(c))} AS DOUBLE) AS {c}" for c in DOUBLES]
+        cols += [f"CAST({_sql_text(extra.get(c))} AS VARCHAR) AS {c}" for c in STRINGS]
+        selects.append("SELECT " + ", ".join(cols))
+    path = tmp_path / "cur2.parquet"
+    con = connect()
+    con.execute(f"COPY ({' UNION ALL '.join(selects)}) TO '{path}' (FORMAT parquet)")
+    con.close()
+    return path
+
+
+def _line_items(path: Path, fmt: str) -> list[dict]:
+    con = connect()
+    source = open_source(con, path)
+    cursor = con.execute(queries.with_usage_kind(line_items_sql(con, source, fmt)))
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    con.close()
+    return rows
+
+
+def test_cur2_savings_plan_and_split_rows_follow_the_amortised_rule(tmp_path: Path) -> None:
+    rows = _line_items(_cur2_file(tmp_path), "cur2")
+    assert len(rows) == len(ROWS)
+    assert set(rows[0]) == {*CANONICAL_COLUMNS, "usage_kind"}
+    by_type = {r["line_item_type"]: r for r in rows}
+    # Billed: every unblended cost, the negation cancelling the covered on-demand cost.
+    assert sum(r["billed_usd"] for r in rows) == pytest.approx(0.10 + 0.03 + 0.085 + 0.008 + 0.02)
+    # Effective: covered usage at the SP rate, the negation 0, only the unused commitment of the fee.
+    assert by_type["SavingsPlanCoveredUsage"]["effective_usd"] == pytest.approx(0.06)
+    assert by_type["SavingsPlanNegation"]["effective_usd"] == 0
+    assert by_type["SavingsPlanRecurringFee"]["effective_usd"] == pytest.approx(0.04)
+    assert sum(r["effective_usd"] for r in rows) == pytest.approx(0.06 + 0.04 + 0.03 + 0.085 + 0.008 + 0.02)
+    kinds = {(r["line_item_type"], r["usage_type"]): r["usage_kind"] for r in rows}
+    assert kinds[("SavingsPlanCoveredUsage", "USE1-BoxUsage:m5.large")] == "ec2_savings_plan"
+    assert kinds[("SavingsPlanNegation", "USE1-BoxUsage:m5.large")] == "savings_plan_negation"
+    assert kinds[("SavingsPlanRecurringFee", "ComputeSP:1yrNoUpfront")] == "commitment_fee"
+    assert kinds[("Usage", "USE1-SpotUsage:c5.large")] == "ec2_spot"
+    assert kinds[("Usage", "USE1-BoxUsage:c5.large")] == "ec2_on_demand"
+    assert kinds[("Usage", "USE1-ECS-EC2-vCPU-Hours")] == "container_split"
+    assert kinds[("Usage", "USE1-EBS:VolumeUsage.gp3")] == "ebs"
+    assert kinds[("Tax", None)] == "tax"
+    instance_hours = sum(r["usage_amount"] for r in rows if r["instance_usage"])
+    assert instance_hours == 3.0
+    split = [r for r in rows if r["usage_kind"] == "container_split"]
+    assert {r["split_parent_resource_id"] for r in split} == {"i-1"}
+    assert {r["batch_job_queue"] for r in split} == {"q1"}
+    assert sum(r["split_cost"] + r["split_unused_cost"] for r in split) == pytest.approx(0.06)
+    covered = by_type["SavingsPlanCoveredUsage"]
+    assert covered["instance_type"] == "m5.large" and covered["region"] == "us-east-1"
+    assert covered["purchase_option"] == "savings_plan"
+
+
+def test_commitments_come_from_the_line_items(tmp_path: Path) -> None:
+    con = connect()
+    source = open_source(con, _cur2_file(tmp_path))
+    con.execute(f"CREATE TABLE line_items AS {queries.with_usage_kind(line_items_sql(con, source, 'cur2'))}")
+    cursor = con.execute(queries.COMMITMENTS)
+    names = [d[0] for d in cursor.description]
+    (row,) = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    assert row["arn"] == SP and row["kind"] == "savings_plan"
+    assert row["offering_type"] == "ComputeSavingsPlans" and row["account_id"] == "111122223333"
+    assert row["hourly_commitment_usd"] == pytest.approx(0.10)
+    assert row["term"] == "1yr" and row["payment_option"] == "No Upfront"
+    assert row["line_items"] == 3
+    assert row["effective_usd"] == pytest.approx(0.10)  # used at the SP rate + unused = the commitment
+
+
+def test_legacy_headers_are_flattened_as_athena_does() -> None:
+    assert flatten_header("lineItem/UnblendedCost") == "line_item_unblended_cost"
+    assert flatten_header("reservation/ReservationARN") == "reservation_reservation_a_r_n"
+    assert (
+        flatten_header("savingsPlan/SavingsPlanEffectiveCost") == "savings_plan_savings_plan_effective_cost"
+    )
+    assert flatten_header("resourceTags/aws:batch:job-queue") == "resource_tags_aws_batch_job_queue"
+    assert flatten_header("resourceTags/aws:createdBy") == "resource_tags_aws_created_by"
+    assert flatten_header("splitLineItem/ParentResourceId") == "split_line_item_parent_resource_id"
+
+
+def test_csv_timestamps_keep_their_offset(tmp_path: Path) -> None:
+    path = tmp_path / "cur.csv"
+    path.write_text(
+        "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
+        "lineItem/UnblendedCost\n"
+        "2025-03-01T00:00:00Z,Usage,2025-03-10T06:00:00+01:00,AmazonS3,0.5\n"
+    )
+    (row,) = _line_items(path, "cur-legacy")
+    assert str(row["usage_start"]) == "2025-03-10 05:00:00"
+    assert row["effective_usd"] == row["billed_usd"] == 0.5
+
+
+def test_a_bad_timestamp_names_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "cur.csv"
+    path.write_text(
+        "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
+        "lineItem/UnblendedCost\n"
+        "2025-03-01T00:00:00Z,Usage,yesterday,AmazonS3,0.5\n"
+    )
+    with pytest.raises(
+        InputError, match=r"cur.csv: column lineItem/UsageStartDate: 'yesterday' is not a timestamp"
+    ):
+        _line_items(path, "cur-legacy")
+
+
+@pytest.mark.parametrize("name", ["DAILY", "COMMITMENTS", "MONTHS"])
+def test_each_query_has_an_athena_text_generated_from_the_duckdb_one(name: str) -> None:
+    trino = queries.for_athena(getattr(queries, name))
+    sqlglot.parse_one(trino, read="trino")  # valid Trino
+    assert "line_items" in trino
+
+
+def test_the_usage_kind_rule_transpiles_to_trino() -> None:
+    trino = queries.for_athena(queries.with_usage_kind("SELECT * FROM line_items"))
+    sqlglot.parse_one(trino, read="trino")
+    assert "'ec2_'" in trino and "commitment_fee" in trino
