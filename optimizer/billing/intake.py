@@ -1,13 +1,16 @@
 """`import_bill`: export files -> one Parquet file per billing month + the store's aggregates.
 
-All or nothing: every file is checked and read into DuckDB before anything is written; each billing
-month the files contain is then written to a temporary Parquet file, the store's aggregates for
-those months are replaced in one transaction, and the Parquet files are moved into place (an
-atomic rename) as that transaction's last step. A month is always replaced whole: give every file
-of a month (AWS splits large months into several) in one import.
+All or nothing: every file is checked first (one scan each: columns, numbers, timestamps, currency,
+the billing months it holds). Each billing month is then normalised straight from the export files
+into a temporary Parquet file beside its final place (one pass, queried where the files sit); the
+month totals, daily aggregates and commitments are read back from those Parquet files; the store's
+rows for those months are replaced in one transaction, and the Parquet files are moved into place
+(an atomic rename each) as that transaction's last step. A month is always replaced whole: give
+every file of a month (AWS splits large months into several) in one import.
 
 Idempotent: a month whose files (format, reader version, SHA-256 of each file) match what was
-imported before, and whose Parquet file is still there, is left untouched.
+imported before, and whose Parquet file is still there, is left untouched; when every month of the
+files is, nothing is read beyond the checksums.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from optimizer.billing import queries
-from optimizer.billing.sources import CANONICAL, FORMATS, line_items_sql, open_source, other_provider_rows
+from optimizer.billing.sources import FORMATS, Reading, file_sha256, open_source, read_source
 from optimizer.errors import InputError
 
 if TYPE_CHECKING:
@@ -72,30 +75,26 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _create_table(con: duckdb.DuckDBPyConnection) -> None:
-    columns = ", ".join(f'"{name}" {type_}' for name, type_ in CANONICAL)
-    con.execute(f"CREATE TABLE line_items ({columns}, usage_kind VARCHAR)")
-
-
-def _fingerprint(fmt: str, digests: Sequence[str]) -> str:
-    text = json.dumps({"reader": READER_VERSION, "format": fmt, "files": sorted(digests)})
+def fingerprint(fmt: str, digests: Sequence[str]) -> str:
+    """What a billing month was imported from: format, reader version and its files' SHA-256."""
+    text = json.dumps({"reader": READER_VERSION, "format": fmt, "files": sorted(set(digests))})
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _stored_months(engine: Engine) -> dict[datetime, dict[str, object]]:
-    from sqlalchemy import select
-
-    from optimizer.store.tables.billing import bill_months
-
-    with engine.connect() as conn:
-        rows = conn.execute(select(bill_months.c.billing_period, bill_months.c.fingerprint)).fetchall()
-    return {_naive(r[0]): {"fingerprint": r[1]} for r in rows}
 
 
 def _naive(value: object) -> datetime:
     import pandas as pd
 
     return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
+
+
+def _stored_months(engine: Engine) -> dict[datetime, dict[str, Any]]:
+    from sqlalchemy import select
+
+    from optimizer.store.tables.billing import bill_months
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(bill_months)).mappings().all()
+    return {_naive(r["billing_period"]): dict(r) for r in rows}
 
 
 def import_bill(
@@ -112,123 +111,158 @@ def import_bill(
     if not files:
         raise InputError("no FILE given")
     data_dir = Path(data_dir)
+    paths = list(dict.fromkeys(Path(f) for f in files))
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+    digests = {path: file_sha256(path) for path in paths}
+    stored = _stored_months(engine)
+    unchanged = _all_unchanged(stored, fmt, set(digests.values()), data_dir)
+    if unchanged is not None:
+        months = tuple(_result(stored[p], "unchanged", data_dir) for p in unchanged)
+        return ImportResult(fmt, months, _count_commitments(engine))
     con = connect()
     try:
-        return _import(con, engine, [Path(f) for f in files], fmt, data_dir, imported_at)
+        return _import(con, engine, paths, digests, fmt, data_dir, imported_at, stored)
     finally:
         con.close()
+
+
+def _all_unchanged(
+    stored: dict[datetime, dict[str, Any]], fmt: str, digests: set[str], data_dir: Path
+) -> list[datetime] | None:
+    """The months these files were imported into, if they are exactly what is stored; else None."""
+    months = [period for period, row in stored.items() if digests & {s["sha256"] for s in row["sources"]}]
+    covered: set[str] = set()
+    for period in months:
+        row = stored[period]
+        month_digests = {s["sha256"] for s in row["sources"]}
+        if not month_digests <= digests or row["fingerprint"] != fingerprint(fmt, sorted(month_digests)):
+            return None
+        if not month_path(data_dir, period).is_file():
+            return None
+        covered |= month_digests
+    return sorted(months) if months and covered == digests else None
+
+
+def _result(row: dict[str, Any], status: str, data_dir: Path) -> MonthResult:
+    period = _naive(row["billing_period"])
+    return MonthResult(
+        period,
+        status,
+        int(row["line_items"]),
+        float(row["billed_usd"]),
+        float(row["effective_usd"]),
+        month_path(data_dir, period),
+    )
 
 
 def _import(
     con: duckdb.DuckDBPyConnection,
     engine: Engine,
     paths: list[Path],
+    digests: dict[Path, str],
     fmt: str,
     data_dir: Path,
     imported_at: datetime,
+    stored: dict[datetime, dict[str, Any]],
 ) -> ImportResult:
-    _create_table(con)
-    sources = []
-    other: dict[str, int] = {}
-    month_files: dict[datetime, list[str]] = {}
+    readings: list[Reading] = []
+    seen: set[str] = set()
     for path in paths:
-        source = open_source(con, path)
-        if source.sha256 in {s.sha256 for s in sources}:
-            continue  # the same file named twice
-        sql = queries.with_usage_kind(line_items_sql(con, source, fmt))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE one_file AS {sql}")
-        for (period,) in con.execute("SELECT DISTINCT billing_period FROM one_file").fetchall():
-            month_files.setdefault(_naive(period), []).append(source.sha256)
-        con.execute("INSERT INTO line_items BY NAME SELECT * FROM one_file")
-        con.execute("DROP TABLE one_file")
-        if fmt == "focus":
-            for provider, n in other_provider_rows(con, source).items():
-                other[provider] = other.get(provider, 0) + n
-        sources.append(source)
-    bad = con.execute("SELECT count(*), min(currency) FROM line_items WHERE currency <> 'USD'").fetchone()
-    if bad and bad[0]:
-        raise InputError(f"billing currency {bad[1]} on {bad[0]} line items: only USD bills are supported")
-    if not month_files:
-        raise InputError(f"{', '.join(map(str, paths))}: no AWS line items")
-
-    stored = _stored_months(engine)
+        if digests[path] in seen:
+            continue  # the same file under two names
+        seen.add(digests[path])
+        readings.append(read_source(con, open_source(con, path, sha256=digests[path]), fmt))
+    other: dict[str, int] = {}
+    for reading in readings:
+        for provider, n in reading.other_providers.items():
+            other[provider] = other.get(provider, 0) + n
+    month_readings: dict[datetime, list[Reading]] = {}
+    for reading in readings:
+        for period in reading.months:
+            month_readings.setdefault(_naive(period), []).append(reading)
     changed: dict[datetime, str] = {}
-    for period, digests in month_files.items():
-        fingerprint = _fingerprint(fmt, digests)
+    for period, month_sources in month_readings.items():
+        fp = fingerprint(fmt, [r.source.sha256 for r in month_sources])
         previous = stored.get(period)
-        if previous and previous["fingerprint"] == fingerprint and month_path(data_dir, period).is_file():
+        if previous and previous["fingerprint"] == fp and month_path(data_dir, period).is_file():
             continue
-        changed[period] = fingerprint
-    totals = {_naive(row[0]): row[1:] for row in con.execute(queries.MONTHS).fetchall()}
+        changed[period] = fp
     if not changed:
-        commitments = _count_commitments(engine)
-        months = tuple(
-            MonthResult(
-                p,
-                "unchanged",
-                int(totals[p][0]),
-                float(totals[p][1]),
-                float(totals[p][2]),
-                month_path(data_dir, p),
-            )
-            for p in sorted(month_files)
-        )
-        return ImportResult(fmt, months, commitments, other)
+        months = tuple(_result(stored[p], "unchanged", data_dir) for p in sorted(month_readings))
+        return ImportResult(fmt, months, _count_commitments(engine), other)
 
-    staged = _stage(con, data_dir, sorted(changed))
+    staged = _stage(con, data_dir, {p: month_readings[p] for p in changed})
     try:
-        con.execute(
-            "DELETE FROM line_items WHERE billing_period NOT IN (SELECT unnest(?))", [sorted(changed)]
-        )
-        daily = con.execute(queries.DAILY).df()
-        commitments = _commitments(con, data_dir, set(changed))
-        sources_json = [{"name": s.path.name, "bytes": s.size, "sha256": s.sha256} for s in sources]
-        _write_store(
-            engine,
-            daily,
-            commitments,
-            changed,
-            totals,
-            month_files,
-            sources_json,
-            fmt,
-            data_dir,
-            imported_at,
-            staged,
-        )
+        line_items = _relation([temp for temp, _ in staged.values()])
+        totals = {
+            _naive(row[0]): row[1:]
+            for row in con.execute(queries.MONTHS.replace("FROM line_items", f"FROM {line_items}")).fetchall()
+        }
+        daily = con.execute(queries.DAILY.replace("FROM line_items", f"FROM {line_items}")).df()
+        kept = [
+            path
+            for path in sorted(data_dir.glob(f"*/{PARQUET_NAME}"))
+            if path.parent.name not in {month_label(p) for p in changed}
+        ]
+        everything = _relation([temp for temp, _ in staged.values()] + kept)
+        commitments = con.execute(queries.COMMITMENTS.replace("FROM line_items", f"FROM {everything}")).df()
+        month_rows = [
+            {
+                "billing_period": p,
+                "format": fmt,
+                "fingerprint": changed[p],
+                "sources": [
+                    {"name": r.source.path.name, "bytes": r.source.size, "sha256": r.source.sha256}
+                    for r in month_readings[p]
+                ],
+                "path": str(month_path(data_dir, p)),
+                "line_items": int(totals[p][0]),
+                "billed_usd": float(totals[p][1]),
+                "effective_usd": float(totals[p][2]),
+                "imported_at": imported_at,
+            }
+            for p in sorted(changed)
+        ]
+        _write_store(engine, daily, commitments, month_rows, staged)
     except BaseException:
         for temp, _final in staged.values():
             temp.unlink(missing_ok=True)
         raise
+    fresh = {row["billing_period"]: row for row in month_rows}
     months = tuple(
-        MonthResult(
-            p,
-            "imported" if p in changed else "unchanged",
-            int(totals[p][0]),
-            float(totals[p][1]),
-            float(totals[p][2]),
-            month_path(data_dir, p),
-        )
-        for p in sorted(month_files)
+        _result(fresh[p], "imported", data_dir) if p in fresh else _result(stored[p], "unchanged", data_dir)
+        for p in sorted(month_readings)
     )
     return ImportResult(fmt, months, len(commitments), other)
 
 
+def _relation(paths: Sequence[Path]) -> str:
+    """Parquet files as the `line_items` relation of a query (read where they sit)."""
+    files = ", ".join(f"'{_escape(p)}'" for p in paths)
+    return f"read_parquet([{files}], union_by_name = true) AS line_items"
+
+
 def _stage(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, periods: list[datetime]
+    con: duckdb.DuckDBPyConnection, data_dir: Path, months: dict[datetime, list[Reading]]
 ) -> dict[datetime, tuple[Path, Path]]:
-    """Each month's line items written to a temporary file beside its final place."""
+    """Each month's canonical line items written, from its export files, to a temporary file beside
+    its final place."""
     staged: dict[datetime, tuple[Path, Path]] = {}
     try:
-        for period in periods:
+        for period in sorted(months):
             final = month_path(data_dir, period)
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
             staged[period] = (temp, final)
+            union = "\nUNION ALL BY NAME\n".join(
+                f"SELECT * FROM ({queries.with_usage_kind(r.sql)}) WHERE billing_period = $period"
+                for r in months[period]
+            )
             con.execute(
-                f"COPY (SELECT * FROM line_items WHERE billing_period = ? ORDER BY usage_start) "
-                f"TO '{_escape(temp)}' (FORMAT parquet, COMPRESSION zstd)",
-                [period],
+                f"COPY ({union}) TO '{_escape(temp)}' (FORMAT parquet, COMPRESSION zstd)",
+                {"period": period},
             )
     except BaseException:
         for temp, _ in staged.values():
@@ -239,21 +273,6 @@ def _stage(
 
 def _escape(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _commitments(con: duckdb.DuckDBPyConnection, data_dir: Path, replaced: set[datetime]) -> pd.DataFrame:
-    """Commitments over every month: the months being imported plus the other stored months."""
-    others = []
-    if data_dir.is_dir():
-        for path in sorted(data_dir.glob(f"*/{PARQUET_NAME}")):
-            label = path.parent.name
-            if label not in {month_label(p) for p in replaced}:
-                others.append(path)
-    relation = "SELECT * FROM line_items"
-    for path in others:
-        relation += f"\nUNION ALL BY NAME SELECT * FROM read_parquet('{_escape(path)}')"
-    sql = queries.COMMITMENTS.replace("FROM line_items", f"FROM ({relation}) AS line_items")
-    return con.execute(sql).df()
 
 
 def _count_commitments(engine: Engine) -> int:
@@ -269,15 +288,11 @@ def _write_store(
     engine: Engine,
     daily: pd.DataFrame,
     commitments: pd.DataFrame,
-    changed: dict[datetime, str],
-    totals: dict[datetime, tuple[object, ...]],
-    month_files: dict[datetime, list[str]],
-    sources_json: list[dict[str, object]],
-    fmt: str,
-    data_dir: Path,
-    imported_at: datetime,
+    month_rows: list[dict[str, Any]],
     staged: dict[datetime, tuple[Path, Path]],
 ) -> None:
+    """Replace the months' aggregates and the commitments in one transaction; move the months'
+    Parquet files into place as its last step (a failed rename rolls the store back)."""
     import pandas as pd
     from sqlalchemy import delete
 
@@ -288,30 +303,13 @@ def _write_store(
         daily[column] = pd.to_datetime(daily[column])
     for column in ("starts_at", "ends_at", "first_seen", "last_seen"):
         commitments[column] = pd.to_datetime(commitments[column])
-    periods = sorted(changed)
-    month_rows = pd.DataFrame(
-        [
-            {
-                "billing_period": p,
-                "format": fmt,
-                "fingerprint": changed[p],
-                "sources": [s for s in sources_json if s["sha256"] in month_files[p]],
-                "path": str(month_path(data_dir, p)),
-                "line_items": int(totals[p][0]),
-                "billed_usd": float(totals[p][1]),
-                "effective_usd": float(totals[p][2]),
-                "imported_at": imported_at,
-            }
-            for p in periods
-        ]
-    )
+    periods = [row["billing_period"] for row in month_rows]
     with engine.begin() as conn:
         conn.execute(delete(bill_daily).where(bill_daily.c.billing_period.in_(periods)))
         bulk_upsert(conn, bill_daily, daily)
-        bulk_upsert(conn, bill_months, month_rows)
+        bulk_upsert(conn, bill_months, pd.DataFrame(month_rows))
         conn.execute(delete(bill_commitments))
         if not commitments.empty:
             bulk_upsert(conn, bill_commitments, commitments)
-        # Last step of the transaction: if a rename fails, the store rolls back.
         for temp, final in staged.values():
             os.replace(temp, final)

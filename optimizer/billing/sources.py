@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -391,7 +392,7 @@ def flatten_header(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -416,7 +417,7 @@ def _scan(source: SourceFile) -> str:
     return f"read_csv({path}, header = true, all_varchar = true, nullstr = ['', 'NULL'])"
 
 
-def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> SourceFile:
+def open_source(con: duckdb.DuckDBPyConnection, path: Path, *, sha256: str | None = None) -> SourceFile:
     """Open an export file (Parquet, else CSV), or raise InputError naming it."""
     import duckdb
 
@@ -432,7 +433,7 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> SourceFile:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable {kind} file: {first}") from None
     columns = {str(row[0]): str(row[1]) for row in described}
-    return SourceFile(path, kind, columns, _sha256(path), path.stat().st_size)
+    return SourceFile(path, kind, columns, sha256 or file_sha256(path), path.stat().st_size)
 
 
 def _source_names(source: SourceFile, fmt: str) -> dict[str, str]:
@@ -449,7 +450,7 @@ def _typed(expr: str, source_type: str, target: str) -> str:
     """`expr` (of DuckDB type `source_type`) as `target`; text that does not parse becomes NULL."""
     text = source_type.upper() in ("VARCHAR", "STRING") or source_type.upper().startswith("VARCHAR")
     if target == "VARCHAR":
-        return f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+        return f"nullif({expr}, '')" if text else f"nullif(CAST({expr} AS VARCHAR), '')"
     if target == "DOUBLE":
         return f"TRY_CAST(nullif(trim({expr}), '') AS DOUBLE)" if text else f"CAST({expr} AS DOUBLE)"
     if target == "TIMESTAMP":
@@ -484,8 +485,16 @@ def _field_exprs(source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> dic
     return out
 
 
-def _check(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> None:
-    """Raise InputError for the first thing wrong with the file, naming it and the column."""
+CURRENCY = {"focus": "BillingCurrency"}
+BILLING_PERIOD = {"focus": "BillingPeriodStart"}
+AWS_PROVIDERS = ("AWS", "Amazon Web Services")
+
+
+def _check(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, fields: tuple[Field, ...]
+) -> list[datetime]:
+    """Raise InputError for the first thing wrong with the file, naming it and the column; else
+    return the billing months (UTC) of its AWS line items. One scan of the file."""
     names = _source_names(source, fmt)
     fields_by_name = {f.name: f for f in fields}
     missing = [f.name for f in fields if f.required and f.name not in names]
@@ -510,6 +519,16 @@ def _check(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, fields:
     selects = [f"count(*) FILTER (WHERE {cond})" for _, cond in probes]
     selects += [f"first({_quote(col)}) FILTER (WHERE {cond})" for col, cond in probes]
     selects += [f"count(*) FILTER (WHERE {_quote(col)} IS NULL)" for col in required_text]
+    currency = names.get(CURRENCY.get(fmt, "line_item_currency_code"))
+    currency_text = f"CAST({_quote(currency)} AS VARCHAR)" if currency else "'USD'"
+    selects.append(f"count(*) FILTER (WHERE {currency_text} <> 'USD')")
+    selects.append(f"first({currency_text}) FILTER (WHERE {currency_text} <> 'USD')")
+    period_column = names[BILLING_PERIOD.get(fmt, "bill_billing_period_start_date")]
+    period = _typed(_quote(period_column), source.columns[period_column], "TIMESTAMP")
+    aws = "true"
+    if fmt == "focus" and "ProviderName" in names:
+        aws = f"coalesce({_quote(names['ProviderName'])}, 'AWS') IN {AWS_PROVIDERS!r}"
+    selects.append(f"list(DISTINCT date_trunc('month', {period})) FILTER (WHERE {aws})")
     selects.append("count(*)")
     row = con.execute(f"SELECT {', '.join(selects)} FROM {_scan(source)}").fetchone()
     assert row is not None
@@ -525,6 +544,14 @@ def _check(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, fields:
             raise InputError(f"{source.path}: column {column}: empty on {row[2 * n + j]} rows")
     if row[-1] == 0:
         raise InputError(f"{source.path}: no line items")
+    if row[-4]:
+        raise InputError(
+            f"{source.path}: column {currency}: {row[-3]!r} on {row[-4]} rows: only USD bills are supported"
+        )
+    months = sorted(m for m in (row[-2] or []) if m is not None)
+    if not months:
+        raise InputError(f"{source.path}: no AWS line items")
+    return months
 
 
 def _field_for(names: dict[str, str], column: str) -> str:
@@ -555,12 +582,33 @@ def _tag_expr(source: SourceFile, key: str) -> str:
     return f"CASE WHEN json_valid(Tags) THEN coalesce({found}) END"
 
 
-def line_items_sql(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> str:
-    """The file checked, and the SELECT that reads it as canonical line items (without usage kind)."""
+@dataclass(frozen=True)
+class Reading:
+    """A checked export file: the SELECT that reads it as canonical line items (without usage
+    kind), the billing months it holds, and the rows of other providers it leaves out."""
+
+    source: SourceFile
+    sql: str
+    months: tuple[datetime, ...]
+    other_providers: dict[str, int]
+
+
+def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> Reading:
+    """Check the file (InputError naming the column at fault) and say how to read it."""
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt}: must be one of {', '.join(FORMATS)}")
     fields = FOCUS_FIELDS if fmt == "focus" else CUR_FIELDS
-    _check(con, source, fmt, fields)
+    months = _check(con, source, fmt, fields)
+    other = other_provider_rows(con, source) if fmt == "focus" else {}
+    return Reading(source, _mapping_sql(source, fmt, fields), tuple(months), other)
+
+
+def line_items_sql(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> str:
+    """The file checked, and the SELECT that reads it as canonical line items (without usage kind)."""
+    return read_source(con, source, fmt).sql
+
+
+def _mapping_sql(source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> str:
     exprs = _field_exprs(source, fmt, fields)
     projection = ",\n  ".join(f"{expr} AS {_quote(name)}" for name, expr in exprs.items())
     mapping = CUR_LINE_ITEMS
@@ -577,6 +625,6 @@ def other_provider_rows(con: duckdb.DuckDBPyConnection, source: SourceFile) -> d
         return {}
     rows = con.execute(
         f"SELECT ProviderName, count(*) FROM {_scan(source)} "
-        "WHERE coalesce(ProviderName, 'AWS') NOT IN ('AWS', 'Amazon Web Services') GROUP BY 1 ORDER BY 1"
+        f"WHERE coalesce(ProviderName, 'AWS') NOT IN {AWS_PROVIDERS!r} GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return {str(name): int(n) for name, n in rows}
