@@ -1,7 +1,8 @@
 """IAM permissions declared by the code that needs them, so least-privilege policies are generated.
 
 Collectors declare read actions under the `collector` role, the apply executor declares its write
-actions under `apply`; `batchopt iam-policy --role NAME` prints the union as a policy document.
+actions under `apply`, the bill's Athena reader (which starts queries and writes their results to
+S3) under `billing`; `batchopt iam-policy --role NAME` prints the union as a policy document.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import defaultdict
 
 _DECLARED: dict[str, set[str]] = defaultdict(set)
 
-ROLES = ("collector", "apply", "report")
+ROLES = ("collector", "apply", "report", "billing")
 
 
 def declare(role: str, *actions: str) -> None:

@@ -122,7 +122,18 @@ def with_usage_kind(line_items_sql: str) -> str:
 
 
 def for_athena(sql: str) -> str:
-    """The same query as Amazon Athena (Trino) SQL, generated from the DuckDB text by sqlglot."""
-    import sqlglot
+    """The same query as Amazon Athena (Trino) SQL, generated from the DuckDB text by sqlglot.
 
-    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write="trino", pretty=True))
+    One rewrite on top of sqlglot's: a map read by key (`resource_tags['k']`) becomes
+    `element_at(resource_tags, 'k')`, since Trino's subscript fails on a missing key where DuckDB's
+    gives NULL (our queries index only maps by key, never arrays)."""
+    import sqlglot
+    from sqlglot import exp
+
+    def map_by_key(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and node.expressions[0].is_string:
+            return exp.Anonymous(this="element_at", expressions=[node.this, node.expressions[0]])
+        return node
+
+    trees = [tree.transform(map_by_key) for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
+    return ";\n".join(tree.sql(dialect="trino", pretty=True) for tree in trees)

@@ -378,10 +378,11 @@ class SourceFile:
     """One export file, opened: its path, kind, columns (name -> DuckDB type) and checksum."""
 
     path: Path
-    kind: str  # parquet | csv
+    kind: str  # parquet | csv | table (a table of a SQL engine, read as `relation`)
     columns: dict[str, str]
     sha256: str
     size: int
+    relation: str | None = None  # for kind "table": the FROM item, e.g. a subquery on one partition
 
 
 def flatten_header(name: str) -> str:
@@ -410,6 +411,8 @@ def _literal(text: str) -> str:
 
 def _scan(source: SourceFile) -> str:
     """The DuckDB table function that reads the file where it sits."""
+    if source.relation is not None:
+        return source.relation
     path = _literal(str(source.path))
     if source.kind == "parquet":
         return f"read_parquet({path})"
@@ -606,6 +609,12 @@ def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) ->
 def line_items_sql(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> str:
     """The file checked, and the SELECT that reads it as canonical line items (without usage kind)."""
     return read_source(con, source, fmt).sql
+
+
+def table_line_items_sql(source: SourceFile, fmt: str) -> str:
+    """The SELECT reading a catalogued table (Athena) as canonical line items, unchecked: the table's
+    declared types stand in for the file check."""
+    return _mapping_sql(source, fmt, FOCUS_FIELDS if fmt == "focus" else CUR_FIELDS)
 
 
 def _mapping_sql(source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> str:

@@ -18,7 +18,10 @@ DECLARING_PACKAGES = ("optimizer.collectors", "optimizer.apply", "optimizer.aws"
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("iam-policy", help="print the least-privilege IAM policy for a role")
     parser.add_argument(
-        "--role", choices=ROLES, required=True, help="collector (read-only), apply, or report (S3 sink)"
+        "--role",
+        choices=ROLES,
+        required=True,
+        help="collector (read-only), apply, report (S3 sink) or billing (the bill in Athena)",
     )
     parser.set_defaults(handler=run)
 

@@ -8,8 +8,12 @@ the same files again changes nothing.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from optimizer.billing.intake import ImportResult
 
 FORMATS = ("cur2", "cur-legacy", "focus")
 
@@ -25,7 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "at fault and nothing is written. Give all files of a month in one import."
         ),
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="export file (.parquet, .csv, .csv.gz)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="export file (.parquet, .csv, .csv.gz)")
+    p.add_argument(
+        "--athena-table",
+        metavar="TABLE",
+        help="instead of files: aggregate the CUR 2.0 table TABLE of billing.athena_database in Amazon "
+        "Athena (billing.engine = athena); only the aggregates come back",
+    )
+    p.add_argument("--month", metavar="YYYY-MM", help="with --athena-table: the billing month to read")
     p.add_argument(
         "--format",
         dest="bill_format",
@@ -39,14 +50,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.billing.intake import import_bill, month_label
     from optimizer.clock import utc_now
+    from optimizer.errors import InputError
 
-    result = import_bill(
-        ctx.engine,
-        args.files,
-        args.bill_format,
-        data_dir=ctx.settings.billing.data_dir,
-        imported_at=utc_now(),
-    )
+    if args.athena_table:
+        if args.files:
+            raise InputError("give FILE or --athena-table, not both")
+        result = _from_athena(args, ctx)
+    else:
+        if not args.files:
+            raise InputError("no FILE given (or --athena-table TABLE --month YYYY-MM)")
+        if args.month:
+            raise InputError("--month goes with --athena-table; files say their own months")
+        result = import_bill(
+            ctx.engine,
+            args.files,
+            args.bill_format,
+            data_dir=ctx.settings.billing.data_dir,
+            imported_at=utc_now(),
+        )
     for month in result.months:
         print(
             f"{month_label(month.billing_period)}: {month.status}, {month.line_items:,} line items,"
@@ -57,3 +78,45 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         parts = ", ".join(f"{name} {n}" for name, n in result.other_providers.items())
         print(f"left out (not AWS): {parts} rows")
     return 0
+
+
+def _from_athena(args: argparse.Namespace, ctx: CliContext) -> ImportResult:
+    from optimizer.aws.athena import AthenaClient
+    from optimizer.billing.athena import import_from_athena
+    from optimizer.clock import utc_now
+    from optimizer.errors import ConfigError, InputError
+
+    billing = ctx.settings.billing
+    if billing.engine != "athena":
+        raise ConfigError("billing.engine (BATCHOPT_BILLING__ENGINE): set it to athena to use --athena-table")
+    if not billing.athena_database:
+        raise ConfigError("billing.athena_database (BATCHOPT_BILLING__ATHENA_DATABASE): required with athena")
+    if args.bill_format != "cur2":
+        raise InputError(f"--athena-table reads CUR 2.0 tables: --format cur2, not {args.bill_format}")
+    if not args.month:
+        raise InputError("--athena-table needs --month YYYY-MM")
+    targets = ctx.sessions.target_regions()
+    if not targets:
+        raise ConfigError("no AWS region: set BATCHOPT_REGIONS (Athena runs in the first target and region)")
+    target_region = targets[0]
+    athena = AthenaClient(
+        ctx.sessions.session(target_region.target, target_region.region),
+        region=target_region.region,
+        database=billing.athena_database,
+        workgroup=billing.athena_workgroup,
+        output_s3_uri=billing.athena_output_s3_uri,
+    )
+    try:
+        table = athena.table(args.athena_table)
+        return import_from_athena(
+            ctx.engine,
+            athena.runner(),
+            columns=table.columns,
+            partitions=table.partitions,
+            database=billing.athena_database,
+            table=args.athena_table,
+            month=args.month,
+            imported_at=utc_now(),
+        )
+    finally:
+        athena.close()
