@@ -16,7 +16,7 @@ Money is USD. Unknown dimension values are "(none)".
 
 from sqlalchemy import Column, Index, Table
 
-from optimizer.store.base import Arn, Float, Integer, Json, Str, Time, metadata
+from optimizer.store.base import Arn, Float, Integer, Json, LongStr, Str, Time, metadata
 
 bill_months = Table(
     "bill_months",
@@ -25,7 +25,7 @@ bill_months = Table(
     Column("format", Str, nullable=False),  # cur2 | cur-legacy | focus
     Column("fingerprint", Str, nullable=False),  # SHA-256 over the format, reader version and files
     Column("sources", Json, nullable=False),  # [{"name", "bytes", "sha256"}, ...]
-    Column("path", Str, nullable=False),  # the month's Parquet file
+    Column("path", LongStr, nullable=False),  # the month's Parquet file (or its Athena table)
     Column("line_items", Integer, nullable=False),
     Column("billed_usd", Float, nullable=False),
     Column("effective_usd", Float, nullable=False),
@@ -40,7 +40,7 @@ bill_daily = Table(
     Column("account_id", Str, primary_key=True),  # the usage (linked) account
     Column("region", Str, primary_key=True),
     Column("service", Str, primary_key=True),  # CUR product code (FOCUS: x_ServiceCode, else ServiceName)
-    Column("usage_kind", Str, primary_key=True),  # see optimizer.billing.normalise.USAGE_KINDS
+    Column("usage_kind", Str, primary_key=True),  # see optimizer.billing.queries.USAGE_KINDS
     Column("billed_usd", Float, nullable=False, server_default="0"),
     Column("effective_usd", Float, nullable=False, server_default="0"),
     Column("list_usd", Float, nullable=False, server_default="0"),

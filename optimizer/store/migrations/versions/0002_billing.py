@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("format", sa.String(length=255), nullable=False),
         sa.Column("fingerprint", sa.String(length=255), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
-        sa.Column("path", sa.String(length=255), nullable=False),
+        sa.Column("path", sa.String(length=2048), nullable=False),
         sa.Column("line_items", sa.Integer(), nullable=False),
         sa.Column("billed_usd", sa.Float(), nullable=False),
         sa.Column("effective_usd", sa.Float(), nullable=False),
