@@ -260,7 +260,10 @@ def column_generation(
         # A cheap certificate every round (knapsack values bounded by densities), so an early stop
         # still has an honest bound; exact pricing below tightens it.
         rough = _density_reduced_costs(prep, duals)
-        best_bound = max(best_bound, _certified_bound(prep, system, cols, x, objective, rough, bins_cap))
+        best_bound = max(
+            best_bound,
+            _certified_bound(prep, system, cols, x, objective, rough, bins_cap, duals.offering_cost),
+        )
         settled = None
         if separable:
             class_obj = _class_objectives(prep, duals)
@@ -283,7 +286,9 @@ def column_generation(
             )
             pricing_calls += calls
             if best_rc is not None:
-                exact_bound = _certified_bound(prep, system, cols, x, objective, best_rc, bins_cap)
+                exact_bound = _certified_bound(
+                    prep, system, cols, x, objective, best_rc, bins_cap, duals.offering_cost
+                )
                 best_bound = max(best_bound, exact_bound)
                 if separable:
                     class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, best_rc))
@@ -361,20 +366,34 @@ def _certified_bound(
     objective: float,
     min_rc: np.ndarray,
     bins_cap: np.ndarray,
+    empty_rc: np.ndarray,
 ) -> float:
     """Best valid LP lower bound from the restricted master and a lower bound `min_rc` (O, U) on the
-    reduced cost per bin-hour of every pattern.
+    reduced cost per bin-hour of every pattern (`empty_rc` (O,): that of a bin hosting no job).
 
     - Lagrangian: z + sum_u wh_u * (bins in u) * most negative reduced cost, where bins in u are at
-      most the jobs of u (a bin without jobs is dropped), or per offering when diversification keeps
-      empty spot bins.
+      most the jobs of u (a bin without jobs is dropped), or per offering under diversification.
+      Diversification also keeps empty spot bins, which hold capacity so that no pool exceeds 1/K of
+      the spot total; their number is not bounded by any job count. An optimal LP solution holds at
+      most K x (spot capacity hosting jobs) of empty spot capacity: were there more, some pool would
+      be all empty slack, or every pool at its 1/K limit (at most K of them) would hold empty
+      capacity, and removing a little from each would stay feasible and cost less. So the empty bins
+      add at least K x (largest job-hosting spot vCPU-hours) x (most negative empty reduced cost per
+      vCPU-hour).
     - Farley, when no row couples classes: class u's duals scaled by 1/lambda_u, lambda_u = the
       largest value/cost ratio of any pattern, are dual feasible, so z_u / lambda_u bounds class u.
     """
     wh = prep.weight * prep.hours
     negative = np.minimum(min_rc, 0.0) * wh[None, :]
-    if prep.problem.policy.diversification:
+    k_div = prep.problem.policy.diversification
+    if k_div:
         lagrange = objective + float((negative * bins_cap).sum())
+        spot = prep.spot
+        if spot.any():
+            caps = prep.caps[spot, 0]
+            hosting = float((caps[:, None] * wh[None, :] * bins_cap[spot]).sum())
+            per_vcpu_hour = float(np.min(np.minimum(empty_rc[spot], 0.0) / caps))
+            lagrange += k_div * hosting * per_vcpu_hour
     else:
         lagrange = objective + float((negative.min(axis=0) * prep.demand.sum(axis=0)).sum())
     coupled = any(name != "demand" for name in system.row_slices)
