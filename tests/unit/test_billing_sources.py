@@ -125,3 +125,46 @@ def test_the_usage_kind_rule_transpiles_to_trino() -> None:
     trino = queries.for_athena(queries.with_usage_kind("SELECT * FROM line_items"))
     sqlglot.parse_one(trino, read="trino")
     assert "'ec2_'" in trino and "commitment_fee" in trino
+
+
+FOCUS_12_HEADER = (
+    "BillingPeriodStart,BillingAccountId,SubAccountId,ProviderName,ChargeCategory,ChargeFrequency,"
+    "ChargePeriodStart,ChargePeriodEnd,ServiceName,x_ServiceCode,SkuMeter,x_Operation,RegionId,ResourceId,"
+    "ResourceType,PricingCategory,ConsumedQuantity,BillingCurrency,BilledCost,EffectiveCost,ListCost,"
+    "CommitmentDiscountId,CommitmentDiscountType,CommitmentDiscountStatus,Tags\n"
+)
+FOCUS_12_ROWS = [  # HAND-BUILT FOCUS 1.2 with AWS columns (x_ServiceCode, x_Operation; SkuMeter)
+    "Usage,Usage-Based,2025-03-10T05:00:00Z,2025-03-10T06:00:00Z,Amazon Elastic Compute Cloud,AmazonEC2,"
+    "USE1-BoxUsage:m5.large,RunInstances,us-east-1,i-1,instance,Committed,1,USD,0,0.06,0.096,"
+    f"{SP},Savings Plan,Used,",
+    "Usage,Usage-Based,2025-03-10T05:00:00Z,2025-03-10T06:00:00Z,Amazon Elastic Compute Cloud,AmazonEC2,"
+    "USE1-SpotUsage:c5.large,RunInstances:SV001,us-east-1,i-2,instance,Dynamic,1,USD,0.03,0.03,0.085,,,,",
+    "Usage,Usage-Based,2025-03-10T05:00:00Z,2025-03-10T06:00:00Z,Savings Plans for AWS Compute usage,"
+    f"ComputeSavingsPlans,ComputeSP:1yrNoUpfront,,,{SP},,Committed,1,USD,0,0.04,0,{SP},Savings Plan,Unused,",
+    "Purchase,Recurring,2025-03-10T05:00:00Z,2025-03-10T06:00:00Z,Savings Plans for AWS Compute usage,"
+    f"ComputeSavingsPlans,ComputeSP:1yrNoUpfront,,,{SP},,Committed,1,USD,0.10,0,0,{SP},Savings Plan,,",
+    "Usage,Usage-Based,2025-03-10T05:00:00Z,2025-03-10T06:00:00Z,Amazon Elastic Container Service,AmazonECS,"
+    "USE1-Fargate-vCPU-Hours:perCPU,FargateTask,us-east-1,arn:aws:ecs:task,,Standard,1,USD,0.04,0.04,0.04,,,,"
+    '"{""aws:batch:job-queue"": ""fargate-q""}"',
+]
+
+
+def test_focus_12_rows_map_to_the_cur_vocabulary(tmp_path: Path) -> None:
+    path = tmp_path / "focus12.csv"
+    path.write_text(FOCUS_12_HEADER + "".join(f"2025-03-01T00:00:00Z,111122223333,111122223333,AWS,{r}\n"
+                                              for r in FOCUS_12_ROWS))  # fmt: skip
+    rows = {r["usage_type"]: r for r in _line_items(path, "focus")}
+    covered = rows["USE1-BoxUsage:m5.large"]
+    assert (
+        covered["line_item_type"] == "SavingsPlanCoveredUsage" and covered["usage_kind"] == "ec2_savings_plan"
+    )
+    assert covered["instance_type"] == "m5.large" and covered["effective_usd"] == pytest.approx(0.06)
+    assert rows["USE1-SpotUsage:c5.large"]["usage_kind"] == "ec2_spot"
+    fees = [r for r in _line_items(path, "focus") if r["usage_type"] == "ComputeSP:1yrNoUpfront"]
+    assert sorted(r["line_item_type"] for r in fees) == ["SavingsPlanRecurringFee", "SavingsPlanRecurringFee"]
+    assert {r["usage_kind"] for r in fees} == {"commitment_fee"}
+    assert sum(r["billed_usd"] for r in fees) == pytest.approx(0.10)  # the commitment, billed once
+    assert sum(r["effective_usd"] for r in fees) == pytest.approx(0.04)  # its unused part
+    fargate = rows["USE1-Fargate-vCPU-Hours:perCPU"]
+    assert fargate["usage_kind"] == "fargate" and fargate["batch_job_queue"] == "fargate-q"
+    assert str(covered["usage_start"]) == "2025-03-10 05:00:00"
