@@ -191,7 +191,6 @@ class BillingSettings(BaseModel):
 
     data_dir: str = "var/bill"
     engine: Literal["duckdb", "athena"] = "duckdb"
-    cur_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
     athena_database: str | None = None
     athena_workgroup: str | None = None
     athena_output_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
