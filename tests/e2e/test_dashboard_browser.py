@@ -82,3 +82,34 @@ def test_pages_render_and_a_recommendation_dry_runs_to_its_plan(served: tuple[st
         assert page.get_by_text("e2e-secret").count() == 0
         page.screenshot(path=str(ARTIFACTS / "dashboard-recommendation-dry-run.png"), full_page=True)
     assert rec_id
+
+
+def test_what_if_resolves_with_changed_limits_and_requirements(served: tuple[str, str]) -> None:
+    """The stored fleet plan (demand 4 then 2 jobs of 2 vCPU / 4 GiB; m5.xlarge spot and m5.large
+    on-demand offered) re-solved from the page: the figures shown are the solver's."""
+    base, _ = served
+    with chromium_page() as page:
+        page.goto(f"{base}/what-if")
+        wait_rendered(page, "What-if")
+        assert page.locator('[data-testid="stException"]').count() == 0
+
+        # No spot at all: six m5.large on-demand instance-hours at $0.096 = $0.576.
+        slider = page.locator('[data-testid="stSlider"]', has_text="Max spot share").get_by_role("slider")
+        slider.focus()
+        slider.press("Home")
+        page.get_by_role("button", name="Re-solve").click()
+        cells = page.locator('[data-testid="stDataFrame"]').first.locator('[role="gridcell"]')
+        cells.first.wait_for(state="attached", timeout=60_000)
+        wait_rendered(page, "What-if")
+        rows = cells.all_inner_texts()  # measure, stored plan, what-if: row by row
+        table = {rows[k]: rows[k + 1 : k + 3] for k in range(0, len(rows) - 2, 3)}
+        assert table["status"][1] == "OPTIMAL"
+        assert float(table["cost (USD)"][1]) == pytest.approx(0.576), "6 on-demand m5.large hours x $0.096"
+        assert table["instance types"][1] == "m5.large/ON_DEMAND"
+
+        # Excluding the m5 family leaves no allowed offering: the solver says why.
+        page.get_by_label("Excluded families (comma-separated, wildcards: m5*, t*)").fill("m5")
+        page.get_by_role("button", name="Re-solve").click()
+        page.get_by_text("fits no offering allowed by the instance requirements").wait_for(timeout=60_000)
+        assert "excluded_families=m5" in page.locator('[data-testid="stMain"]').inner_text()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-what-if-resolved.png"), full_page=True)
