@@ -20,6 +20,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
@@ -49,11 +50,12 @@ def _money(value: Any) -> float:
     return round(float(value or 0.0), 6)
 
 
-def modelled_cost(
+def modelled_daily(
     engine: Engine, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
-) -> tuple[float | None, str | None]:
-    """The model's cost of [since, until) and where it came from ("analysis" or "computed"),
-    or (None, None) when the store holds no Batch history for the window."""
+) -> tuple[pd.Series | None, str | None]:
+    """The model's cost of each UTC day of [since, until) (a Series indexed by day, days without
+    cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
+    holds no Batch history for the window. `modelled_cost` is its sum."""
     from optimizer import analysis_store
     from optimizer.analysis.rollup import daily_aggregate
     from optimizer.store.tables.analysis import analysis_runs
@@ -68,17 +70,31 @@ def modelled_cost(
         covered = bool(conn.execute(covering).scalar())
     if covered:
         frame = analysis_store.read_cost_daily(
-            engine, (), period=None, dataset=dataset, since=since, until=until
+            engine, (), period="day", dataset=dataset, since=since, until=until
         )
-        total = frame["total_usd"].iloc[0] if not frame.empty else None
-        if total is not None and total == total:  # NULL (no rows) reads as None or NaN
-            return float(total), "analysis"
+        if not frame.empty:
+            return _per_day(frame), "analysis"
     inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return None, None
     result = analysis_store.attribute(inputs, since, until)
-    daily = daily_aggregate(result.lines)
-    return float(daily["total_usd"].sum()) if len(daily) else 0.0, "computed"
+    return _per_day(daily_aggregate(result.lines)), "computed"
+
+
+def _per_day(frame: pd.DataFrame) -> pd.Series:
+    if frame.empty:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], name="day"), name="total_usd")
+    days = pd.to_datetime(frame["day"]).dt.normalize()
+    return frame["total_usd"].astype(float).groupby(days.rename("day")).sum().rename("total_usd")
+
+
+def modelled_cost(
+    engine: Engine, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> tuple[float | None, str | None]:
+    """The model's cost of [since, until) and where it came from ("analysis" or "computed"),
+    or (None, None) when the store holds no Batch history for the window."""
+    daily, source = modelled_daily(engine, since, until, dataset)
+    return (None, None) if daily is None else (float(daily.sum()), source)
 
 
 def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -> dict[str, Any]:

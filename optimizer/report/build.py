@@ -60,6 +60,7 @@ def build_weekly_report(
             changes=applied,
             coverage=cover,
             anomaly_threshold=rules.threshold,
+            bill=inputs.bill,
         )
     total = spend.total_comparison(daily, week)
     breakdowns = spend.breakdowns(daily, week)
@@ -80,4 +81,5 @@ def build_weekly_report(
         changes=applied,
         coverage=cover,
         anomaly_threshold=rules.threshold,
+        bill=inputs.bill,
     )

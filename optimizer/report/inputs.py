@@ -4,6 +4,8 @@
 one row per UTC day and (queue, compute environment, job definition, instance type, capacity type)
 with the money columns, `vcpu_hours` and `attempts`; idle rows carry "(idle)" as queue and job
 definition. It covers the report week and the four weeks before it.
+
+`bill` is `optimizer.billing.window.bill_window` over the report week (None without a bill for it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 
 from optimizer.analysis.cost import MONEY_COLUMNS
 from optimizer.analysis.rollup import DAILY_DIMS
+from optimizer.billing.window import BillWindow
 
 DAILY_COLUMNS = ("day", *DAILY_DIMS, *MONEY_COLUMNS, "vcpu_hours", "attempts")
 RECLAIM_COLUMNS = ("job_id", "attempt", "vcpus", "started_at", "stopped_at")
@@ -59,6 +62,7 @@ class ReportInputs:
     last_success: pd.DataFrame = field(default_factory=lambda: empty(LAST_SUCCESS_COLUMNS))
     cost_source: str = "computed from the store's instances, attempts and prices"
     fallback_priced_usd: float | None = None
+    bill: BillWindow | None = None  # the bill beside the model for the week's covered days
 
     def __post_init__(self) -> None:
         missing = [c for c in DAILY_COLUMNS if c not in self.daily.columns]

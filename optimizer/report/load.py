@@ -9,6 +9,9 @@ Daily costs are the analytics engineer's attribution, never a second derivation:
 - otherwise computed now with the same code `batchopt analyze` runs
   (`analysis_store.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
   much of the week's spend was priced from fallback prices.
+
+The bill beside the model ("Bill vs model") is `optimizer.billing.window.bill_window`, the
+reconciliation's figures for the week's days an imported bill covers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import Engine, Select, func, select
 
 from optimizer import analysis_store
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
+from optimizer.billing.window import bill_window
 from optimizer.report.coverage import COST_SOURCES
 from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.spend import HISTORY_WEEKS
@@ -209,4 +213,5 @@ def load_report_inputs(
         last_success=last,
         cost_source=f"{source}, dataset {dataset!r}",
         fallback_priced_usd=fallback,
+        bill=bill_window(engine, week.start, week.end, dataset=dataset),
     )

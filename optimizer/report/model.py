@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from optimizer.billing.window import BillWindow
 from optimizer.report.weeks import IsoWeek
 
 DIMENSIONS: dict[str, str] = {
@@ -199,6 +200,7 @@ class WeeklyReport:
     coverage: Coverage
     anomaly_threshold: float
     title: str = field(default="")
+    bill: BillWindow | None = None  # "Bill vs model": only when an imported bill covers a day of the week
 
     @property
     def heading(self) -> str:

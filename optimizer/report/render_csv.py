@@ -129,8 +129,54 @@ def coverage(report: WeeklyReport) -> bytes:
     return _csv(("kind", "name", "value_or_runs", "failed_runs", "last_success"), rows)
 
 
+def bill(report: WeeklyReport) -> bytes:
+    """Billed, effective, modelled and residual per day the bill covers, then the week's totals."""
+    b = report.bill
+    assert b is not None
+    rows: list[tuple[object, ...]] = [
+        (
+            d.day.isoformat(),
+            d.billed_usd,
+            d.effective_usd,
+            d.modelled_usd,
+            d.residual_usd,
+            d.unused_commitment_usd,
+        )
+        for d in b.days
+    ]
+    rows.append(
+        ("total", b.billed_usd, b.effective_usd, b.modelled_usd, b.residual_usd, b.unused_commitment_usd)
+    )
+    headers = ("day", "billed_usd", "effective_usd", "modelled_usd", "residual_usd", "unused_commitment_usd")
+    return _csv(headers, rows)
+
+
+def commitments(report: WeeklyReport) -> bytes:
+    b = report.bill
+    assert b is not None
+    rows = [
+        (
+            c.arn,
+            c.kind,
+            c.offering_type,
+            c.hourly_commitment_usd,
+            c.count,
+            c.term,
+            c.payment_option,
+            c.starts_at.isoformat() if c.starts_at else None,
+            c.ends_at.isoformat() if c.ends_at else None,
+            c.billed_usd,
+            c.effective_usd,
+        )
+        for c in b.commitments
+    ]
+    headers = ("arn", "kind", "offering_type", "hourly_commitment_usd", "count", "term", "payment_option")
+    return _csv((*headers, "starts_at", "ends_at", "billed_usd", "effective_usd"), rows)
+
+
 def render_csv(report: WeeklyReport) -> dict[str, bytes]:
-    """CSV name (without the week prefix) -> content."""
+    """CSV name (without the week prefix) -> content; "bill" and "commitments" only with a bill."""
+    bill_files = {"bill": bill(report), "commitments": commitments(report)} if report.bill else {}
     return {
         "summary": summary(report),
         "breakdown": breakdown(report),
@@ -140,4 +186,5 @@ def render_csv(report: WeeklyReport) -> dict[str, bytes]:
         "recommendations": recommendations(report),
         "changes": changes(report),
         "coverage": coverage(report),
+        **bill_files,
     }

@@ -199,3 +199,51 @@ def coverage_facts(report: WeeklyReport) -> list[str]:
     if c.fallback_priced_usd is not None:
         lines.append(f"Spend priced from fallback prices: {fmt.money(c.fallback_priced_usd)}")
     return lines
+
+
+def bill_days(report: WeeklyReport) -> str:
+    """Which days of the week the imported bill covers, e.g. "5 of 7: Mon 16 Nov 2026 – Fri 20 Nov 2026"."""
+    bill = report.bill
+    if bill is None:
+        return ""
+    days = bill.covered_days
+    count = f"{len(days)} of {bill.window_days}"
+    if len(days) > 1 and (days[-1] - days[0]).days == len(days) - 1:
+        return f"{count}: {fmt.day(days[0])} – {fmt.day(days[-1])}"
+    return f"{count}: {', '.join(fmt.day(d) for d in days)}"
+
+
+def bill_vs_model(report: WeeklyReport) -> list[Table]:
+    """ "Bill vs model" and the commitments the bill names; no table at all without a bill."""
+    bill = report.bill
+    if bill is None:
+        return []
+    rows = (
+        ("Days the bill covers", bill_days(report)),
+        ("Billed (unblended, as invoiced)", fmt.money(bill.billed_usd)),
+        ("Effective (amortised)", fmt.money(bill.effective_usd)),
+        ("Modelled (instance lifetimes x prices)", fmt.money(bill.modelled_usd)),
+        ("Residual (billed - modelled)", fmt.money(bill.residual_usd)),
+        ("Unused commitment (in effective)", fmt.money(bill.unused_commitment_usd)),
+    )
+    figures = Table("Bill vs model", ("Figure", "Value"), rows, numeric=(1,))
+    commitments = Table(
+        "Commitments from the bill",
+        ("Commitment", "Kind", "Offering", "Hourly commitment", "Term", "Payment", "Billed", "Effective"),
+        tuple(
+            (
+                fmt.short_arn(c.arn),
+                c.kind.replace("_", " "),
+                c.offering_type or fmt.MISSING,
+                _rate(c.hourly_commitment_usd),
+                c.term or fmt.MISSING,
+                c.payment_option or fmt.MISSING,
+                fmt.money(c.billed_usd),
+                fmt.money(c.effective_usd),
+            )
+            for c in bill.commitments
+        ),
+        "The bill names no Savings Plan or Reserved Instance in these days.",
+        (3, 6, 7),
+    )
+    return [figures, commitments]
