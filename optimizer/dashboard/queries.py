@@ -11,7 +11,7 @@ here calls AWS.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -20,6 +20,7 @@ from sqlalchemy import Float, and_, case, cast, distinct, func, select
 
 from optimizer.analysis.cost import IDLE, WASTE_COLUMNS
 from optimizer.analysis.rightsizing import rightsizing_evidence
+from optimizer.billing import window as bill
 from optimizer.dashboard.health_view import job_descriptions, scheduler_jobs, with_descriptions
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as compute_realized
@@ -40,6 +41,7 @@ from optimizer.store.schema import (
     spot_prices,
 )
 from optimizer.store.tables.analysis import cost_daily, cost_daily_tags, utilization_hourly
+from optimizer.store.tables.billing import bill_months
 
 TTL_SECONDS = 60
 COST_DIMS = ("queue", "compute_environment_arn", "job_definition_name", "instance_type", "capacity_type")
@@ -130,6 +132,31 @@ def allocated_share(frame: pd.DataFrame) -> float | None:
         return None
     busy = float(frame.loc[frame["queue"] != IDLE, "vcpu_hours"].sum())
     return busy / total
+
+
+# ------------------------------------------------------------------------------------- bill -----
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def bill_imported(url: str) -> bool:
+    """Whether any bill has been imported (`batchopt import-bill`): pages show nothing new if not."""
+    with engine_for(url).connect() as conn:
+        return conn.execute(select(bill_months.c.billing_period).limit(1)).first() is not None
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def bill_window(
+    url: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> bill.BillWindow | None:
+    """Billed, effective, modelled and residual per day of [since, until) the bill covers
+    (`optimizer.billing.window.bill_window`, the reconciliation's figures), or None."""
+    return bill.bill_window(engine_for(url), since, until, dataset=dataset)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def bill_month_to_date(url: str, today: date, dataset: str = COLLECTED_DATASET) -> bill.BillWindow | None:
+    """`bill_window` of `today`'s calendar month through `today`, or None when no bill covers it."""
+    return bill.month_to_date(engine_for(url), datetime.combine(today, datetime.min.time()), dataset=dataset)
 
 
 # -------------------------------------------------------------------------- recommendations -----

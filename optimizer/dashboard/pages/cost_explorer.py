@@ -1,4 +1,5 @@
-"""Cost explorer: slice attributed and idle cost by any dimension, see waste classes and top spenders."""
+"""Cost explorer: slice attributed and idle cost by any dimension, see waste classes and top spenders;
+with an imported bill, the billed, effective and modelled cost of the days it covers and the residual."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ DIM_LABELS = {
     "capacity_type": "Capacity type",
 }
 TOP_N = 10
+BILL_VIEWS = {"modelled": "Modelled", "billed": "Billed", "effective": "Effective"}
+BILL_SERIES = {  # what the per-day chart of each view shows: the view and what explains it
+    "modelled": ("modelled_usd", "residual_usd"),
+    "billed": ("billed_usd", "modelled_usd"),
+    "effective": ("effective_usd", "modelled_usd"),
+}
 
 
 def render() -> None:
@@ -72,6 +79,8 @@ def render() -> None:
     cols[0].metric("Total", money(total))
     cols[1].metric("Attributed to jobs", money(float(daily["attributed_usd"].sum())))
     cols[2].metric("Idle", money(float(daily["idle_usd"].sum())))
+    if queries.bill_imported(url):
+        _bill_vs_model(url, dataset, since, until)
 
     period = st.radio("Period", ["day", "week"], horizontal=True, key="period")
     per_period = daily.assign(period=period_start(daily["day"], period))
@@ -108,6 +117,50 @@ def render() -> None:
     grouped = queries.cost_summary(url, since, until, (group,), where=where, dataset=dataset)
     st.dataframe(grouped.sort_values("total_usd", ascending=False), hide_index=True, key="grouped_table")
     _by_tag(url, dataset, since, until)
+
+
+def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> None:
+    st.subheader("Bill vs model")
+    bill = queries.bill_window(url, since, until, dataset)
+    if bill is None:
+        st.info("The imported bill covers none of the selected days (`batchopt import-bill` adds months).")
+        return
+    first, last = bill.covered_days[0], bill.covered_days[-1]
+    st.caption(
+        f"The {len(bill.days)} of {bill.window_days} selected days the imported bill covers "
+        f"({first:%Y-%m-%d} to {last:%Y-%m-%d}, UTC), whole bill against the whole model: "
+        "the filters above do not apply here."
+    )
+    view = str(
+        st.radio("Cost", list(BILL_VIEWS), format_func=BILL_VIEWS.get, horizontal=True, key="cost_view")
+    )
+    cols = st.columns(4)
+    cols[0].metric("Billed", money(bill.billed_usd), help="Unblended cost, as the invoice shows it")
+    cols[1].metric(
+        "Effective",
+        money(bill.effective_usd),
+        help="Amortised: Savings Plans and RIs at their effective rates",
+    )
+    cols[2].metric(
+        "Modelled", money(bill.modelled_usd), help="Instance lifetimes x prices, as attributed above"
+    )
+    cols[3].metric(
+        "Residual (billed - modelled)",
+        money(bill.residual_usd),
+        help="EBS, data transfer, discounts, commitments, instances the collectors missed",
+    )
+    frame = bill.frame()
+    shown = frame.melt("day", list(BILL_SERIES[view]), var_name="figure", value_name="usd")
+    st.plotly_chart(
+        px.bar(
+            shown, x="day", y="usd", color="figure", barmode="group", title=f"{BILL_VIEWS[view]} cost per day"
+        ),
+        key="bill_chart",
+    )
+    st.dataframe(frame, hide_index=True, key="bill_table")
+    if bill.commitments:
+        st.caption("Savings Plans and Reserved Instances the bill names in these days")
+        st.dataframe(pd.DataFrame(bill.commitments), hide_index=True, key="bill_commitments")
 
 
 def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:

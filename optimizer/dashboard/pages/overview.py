@@ -1,6 +1,9 @@
-"""Overview: last week's spend and its trend, savings found and applied, utilization, data freshness."""
+"""Overview: last week's spend and its trend, savings found and applied, utilization, data freshness;
+what was billed this month when an imported bill covers it."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
 
 import plotly.express as px
 import streamlit as st
@@ -18,6 +21,7 @@ def render() -> None:
         return
     dataset = history(url)
     _spend(url, dataset)
+    _billed_this_month(url, dataset, datetime.now(UTC).date())
     _savings(url, dataset)
     st.subheader("Data freshness")
     freshness = queries.data_freshness(url)
@@ -80,6 +84,26 @@ def _spend(url: str, dataset: str) -> None:
         px.bar(by_queue, x="day", y="total_usd", color="queue", title="Spend by day and queue"),
         key="spend_by_queue",
     )
+
+
+def _billed_this_month(url: str, dataset: str, today: date) -> None:
+    """Billed and effective cost of the current month so far, beside the model: only with a bill."""
+    if not queries.bill_imported(url):
+        return
+    bill = queries.bill_month_to_date(url, today, dataset)
+    if bill is None:
+        return
+    st.caption(
+        f"This month from the imported bill: the {len(bill.days)} day(s) through "
+        f"{bill.covered_days[-1]:%Y-%m-%d} (UTC) it covers, against the model of the same days."
+    )
+    cols = st.columns(4)
+    cols[0].metric(
+        "Billed this month", money(bill.billed_usd), help="Unblended cost, as the invoice shows it"
+    )
+    cols[1].metric("Effective this month", money(bill.effective_usd), help="Amortised (Savings Plans, RIs)")
+    cols[2].metric("Modelled, same days", money(bill.modelled_usd))
+    cols[3].metric("Residual (billed - modelled)", money(bill.residual_usd))
 
 
 def _savings(url: str, dataset: str) -> None:
