@@ -2,7 +2,8 @@
 dashboard and the weekly report show beside the model.
 
 The figures are `reconcile`'s, per day instead of per month: billed and effective are sums of the
-bill's daily aggregate (`bill_daily`, so the days of a month add up to `reconcile`'s month totals),
+bill's daily aggregate (`bill_daily`: each line item counts on its usage day, so the days of a
+month add up to `reconcile`'s month totals),
 modelled is `reconcile.modelled_daily` (the same attribution the Cost explorer shows), and the
 residual is billed minus modelled.
 
