@@ -157,7 +157,14 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         ),
         key="bill_chart",
     )
-    st.dataframe(frame, hide_index=True, key="bill_table")
+    dollars = st.column_config.NumberColumn(format="$%.2f")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="bill_table",
+        column_config={"day": st.column_config.DateColumn(format="YYYY-MM-DD")}
+        | {c: dollars for c in frame.columns if c.endswith("_usd")},
+    )
     if bill.commitments:
         st.caption("Savings Plans and Reserved Instances the bill names in these days")
         st.dataframe(pd.DataFrame(bill.commitments), hide_index=True, key="bill_commitments")
