@@ -213,6 +213,9 @@ def bill_days(report: WeeklyReport) -> str:
     return f"{count}: {', '.join(fmt.day(d) for d in days)}"
 
 
+COMMITMENT_MONEY = ("Billed, all imported months", "Effective, all imported months")
+
+
 def bill_vs_model(report: WeeklyReport) -> list[Table]:
     """ "Bill vs model" and the commitments the bill names; no table at all without a bill."""
     bill = report.bill
@@ -229,7 +232,7 @@ def bill_vs_model(report: WeeklyReport) -> list[Table]:
     figures = Table("Bill vs model", ("Figure", "Value"), rows, numeric=(1,))
     commitments = Table(
         "Commitments from the bill",
-        ("Commitment", "Kind", "Offering", "Hourly commitment", "Term", "Payment", "Billed", "Effective"),
+        ("Commitment", "Kind", "Offering", "Hourly commitment", "Term", "Payment", *COMMITMENT_MONEY),
         tuple(
             (
                 fmt.short_arn(c.arn),

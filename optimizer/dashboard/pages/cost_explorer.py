@@ -166,7 +166,10 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         | {c: dollars for c in frame.columns if c.endswith("_usd")},
     )
     if bill.commitments:
-        st.caption("Savings Plans and Reserved Instances the bill names in these days")
+        st.caption(
+            "Savings Plans and Reserved Instances the bill names in these days "
+            "(billed and effective: over every imported month)"
+        )
         st.dataframe(pd.DataFrame(bill.commitments), hide_index=True, key="bill_commitments")
 
 
