@@ -56,6 +56,7 @@ EDGES = (
     "recommend/engine.py",  # one stamp per generate_recommendations run, when none is given
     "recommend/repository.py",  # row stamps when a caller passes no `now`
     "apply/records.py",  # plan and audit stamps when a caller passes no `now`
+    "dashboard/pages/overview.py",  # "this month" is the month a person opens the page in
 )
 """Where calling the clock is allowed. Anything else takes `now` or a `clock` argument."""
 

@@ -3,11 +3,12 @@ what was billed this month when an imported bill covers it."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import plotly.express as px
 import streamlit as st
 
+from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 
@@ -21,7 +22,7 @@ def render() -> None:
         return
     dataset = history(url)
     _spend(url, dataset)
-    _billed_this_month(url, dataset, datetime.now(UTC).date())
+    _billed_this_month(url, dataset, utc_now_aware().date())
     _savings(url, dataset)
     st.subheader("Data freshness")
     freshness = queries.data_freshness(url)
