@@ -117,14 +117,3 @@ def expand_instance_types(entries: Iterable[str], catalog: Iterable[str]) -> lis
             members = [m for f in families_of_entry(entry) for m in by_family.get(f, []) if m not in explicit]
         out.extend(m for m in members if m not in out)
     return out
-
-
-def botocore_enums() -> dict[str, tuple[str, ...]]:
-    """The installed botocore's enums for the values above (for the suite's drift check)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("batch")
-    return {
-        name: tuple(model.shape_for(name).enum)
-        for name in ("CRAllocationStrategy", "CRUpdateAllocationStrategy", "CRType")
-    }

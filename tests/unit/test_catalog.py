@@ -15,7 +15,6 @@ from optimizer.catalog.batch_rules import (
     CE_TYPES,
     INSTANCE_ALIASES,
     UPDATABLE_STRATEGIES,
-    botocore_enums,
     expand_instance_types,
 )
 from optimizer.catalog.instance_kinds import instance_kind
@@ -72,7 +71,13 @@ def test_every_consumer_uses_the_same_hazard() -> None:
 
 
 def test_strategy_and_type_tables_match_the_installed_botocore() -> None:
-    enums = botocore_enums()
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    enums = {
+        name: tuple(model.shape_for(name).enum)
+        for name in ("CRAllocationStrategy", "CRUpdateAllocationStrategy", "CRType")
+    }
     assert set(ALLOCATION_STRATEGIES) == set(enums["CRAllocationStrategy"])
     assert set(UPDATABLE_STRATEGIES) == set(enums["CRUpdateAllocationStrategy"])
     assert set(CE_TYPES) == set(enums["CRType"])
