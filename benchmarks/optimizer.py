@@ -42,7 +42,7 @@ import pandas as pd
 
 from benchmarks._common import Target, finish, machine, print_table, shared_data
 from optimizer.analysis.demand_profile import demand_profile
-from optimizer.catalog.provider import catalog_from_files
+from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.solver.baselines import cheapest_fit, legacy_optimal, single_type
 from optimizer.solver.build import offerings_from_catalog, problem_from_profile
@@ -338,7 +338,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 720-bucket runs and most policy runs")
     args = parser.parse_args()
-    offerings = offerings_from_catalog(catalog_from_files("us-east-1", str(PRICES), str(SPOT)))
+    catalog = catalog_for_region(None, "us-east-1", prices_path=str(PRICES), spot_advisor_path=str(SPOT))
+    offerings = offerings_from_catalog(catalog)
     results = [run_trace(name, offerings, args.quick) for name in TRACES]
     payload = {
         "machine": machine(),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.catalog.provider import catalog_from_files
+from optimizer.catalog.from_store import catalog_for_region
 from optimizer.simulate import Catalog, build_catalog, catalog_from_provider
 from tests.data_paths import shared
 
@@ -18,7 +18,10 @@ SPOT = "spot-advisor/spot-advisor-data_2025-06-28.json"
 @lru_cache(maxsize=1)
 def real_catalog() -> Catalog:
     """The full us-east-1 catalog from the shared real price table and Spot Advisor feed."""
-    return catalog_from_provider(catalog_from_files("us-east-1", str(shared(PRICES)), str(shared(SPOT))))
+    provider = catalog_for_region(
+        None, "us-east-1", prices_path=str(shared(PRICES)), spot_advisor_path=str(shared(SPOT))
+    )
+    return catalog_from_provider(provider)
 
 
 def tiny_catalog(types: dict[str, tuple]) -> Catalog:

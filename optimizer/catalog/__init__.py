@@ -5,8 +5,8 @@ solver's offerings, the replay's catalogue, the strategies, cost attribution, th
 `simulate` / `optimize` commands. Modules:
 
 - `provider`: `CatalogProvider`, one region's table (specs, kinds, on-demand and spot prices, bands,
-  hazards) and `build_provider` / `bundled_catalog` / `catalog_from_files`;
-- `from_store`: `catalog_for_region`, the store first and the bundled snapshots after;
+  hazards), `build_provider` and `bundled_catalog`;
+- `from_store`: `catalog_for_region`, files given first, then the store, then the bundled snapshots;
 - `files`: the one reader of price tables and Spot Advisor feeds (bundled or given);
 - `interruptions`: the one band -> hourly hazard conversion;
 - `instance_kinds`: family, generation, category, burstable, bare metal, accelerators;

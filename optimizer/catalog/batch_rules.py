@@ -24,7 +24,6 @@ INSTANCE_ALIASES: Mapping[str, tuple[str, ...]] = {
     "default_arm64": ("m6g", "c6g", "r6g", "c7g"),
     "optimal": ("m6i", "c6i", "r6i", "c7i"),
 }
-ALIAS_ARCH = {"default_x86_64": "x86_64", "optimal": "x86_64", "default_arm64": "arm64"}
 
 EC2_CE_TYPES = ("EC2", "SPOT")
 FARGATE_CE_TYPES = ("FARGATE", "FARGATE_SPOT")
@@ -87,11 +86,6 @@ def allocation_strategy(
             f"(valid for {', '.join(rule.capacity_types)})"
         )
     return rule
-
-
-def supports_infrastructure_updates(name: str | None) -> bool:
-    rule = ALLOCATION_STRATEGIES.get(name or DEFAULT_STRATEGY)
-    return bool(rule and rule.infrastructure_updates)
 
 
 def families_of_entry(entry: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from optimizer.catalog.files import load_spot_advisor, read_price_file, read_spot_advisor
-from optimizer.catalog.provider import CatalogProvider, build_provider, bundled_catalog
+from optimizer.catalog.provider import CatalogProvider, advisor_sources, build_provider, bundled_prices
 from optimizer.store.read import catalog_frame, interruption_bands_frame, spot_prices_frame
 
 
@@ -23,7 +23,8 @@ def catalog_for_region(
     prices_path: str | None = None,
     spot_advisor_path: str | None = None,
 ) -> CatalogProvider:
-    """The provider for `region` (see the module docstring for the order of sources)."""
+    """The provider for `region` (see the module docstring for the order of sources); with `engine`
+    None there is no store: files given, else the bundled snapshots (offline use)."""
     sources: dict[str, str] = {}
     if prices_path:
         prices, sources["on-demand"] = read_price_file(prices_path), f"file {prices_path}"
@@ -34,8 +35,7 @@ def catalog_for_region(
         if not stored.empty:
             prices, sources["on-demand"] = stored, f"collected ({len(stored):,} types)"
         else:
-            bundled = bundled_catalog(region)
-            prices, sources["on-demand"] = bundled.table, bundled.sources["on-demand"]
+            prices, sources["on-demand"] = bundled_prices(region)
     if spot_advisor_path:
         bands = read_spot_advisor(spot_advisor_path, region)
         sources["interruption bands"] = f"file {spot_advisor_path}"
@@ -44,8 +44,7 @@ def catalog_for_region(
         label = "collected Spot Advisor"
         if bands.empty:
             bands, label = load_spot_advisor(region), "bundled Spot Advisor"
-        dates = sorted({str(d)[:10] for d in bands.get("snapshot_date", pd.Series(dtype=str)).dropna()})
-        sources["interruption bands"] = f"{label} {dates[-1]}" if dates else "none"
+        sources.update(advisor_sources(bands, label))
     series = spot_prices_frame(engine, region) if engine is not None else pd.DataFrame()
     if series.empty:
         sources["spot"] = "Spot Advisor estimate (no spot prices collected)"

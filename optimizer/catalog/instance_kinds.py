@@ -53,7 +53,6 @@ ACCELERATOR_BY_PREFIX = {
     "f": "fpga",
     "vt": "media",
 }
-ACCELERATOR_KINDS = ("gpu", "inferentia", "trainium", "fpga", "media", "other")
 PREVIOUS_GENERATION_FAMILIES = frozenset(
     {
         "a1", "c1", "c3", "c4", "cc1", "cc2", "cg1", "cr1", "d2", "g2", "g3", "g3s", "h1", "hi1", "hs1",
@@ -75,7 +74,7 @@ class InstanceKind:
     category: str
     burstable: bool
     bare_metal: bool
-    accelerator: str | None  # one of ACCELERATOR_KINDS, None for none
+    accelerator: str | None  # gpu, inferentia, trainium, fpga, media, other; None for none
     current_generation: bool
 
     @property
@@ -113,11 +112,3 @@ def instance_kind(instance_type: str, gpus: int = 0) -> InstanceKind:
         accelerator=accelerator,
         current_generation=not previous,
     )
-
-
-def suited_for_batch(instance_type: str, gpus: int = 0) -> bool:
-    """False for burstable types (CPU credits run out under sustained batch load) and for
-    accelerators other than GPUs and Mac hosts, whose price buys something batch jobs do not ask for.
-    The default instance requirements (`optimizer.catalog.requirements`) are the fuller rule."""
-    kind = instance_kind(instance_type, gpus)
-    return not kind.burstable and kind.prefix != "mac" and kind.accelerator in (None, "gpu")

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 HOURS_PER_MONTH = 730.0
-SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
 BAND_LABELS = ("<5%", "5-10%", "10-15%", "15-20%", ">20%")
 #: Monthly reclaim probability each band stands for (its midpoint; 25% for ">20%").
 BAND_MONTHLY_PROBABILITY = (0.025, 0.075, 0.125, 0.175, 0.25)

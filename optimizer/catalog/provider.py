@@ -34,17 +34,11 @@ from optimizer.catalog.files import (
     load_price_snapshot,
     load_spot_advisor,
     normalise_price_table,
-    read_price_file,
-    read_spot_advisor,
 )
 from optimizer.catalog.instance_kinds import instance_kind
 from optimizer.catalog.interruptions import band_hourly_hazards
-from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.errors import InputError
 
-KIND_COLUMNS = ("category", "burstable", "bare_metal", "accelerator", "generation_number")
-SPOT_COLUMNS = ("spot_price", "spot_price_source", "spot_band", "spot_band_assumed", "savings_pct",
-                "spot_hazard_per_hour")  # fmt: skip
 SERIES_COLUMNS = ("instance_type", "availability_zone", "timestamp", "price")
 
 
@@ -57,22 +51,9 @@ class CatalogProvider:
     spot_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(SERIES_COLUMNS)))
     sources: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def spot_estimated(self) -> bool:
-        """True when any spot price is the Spot Advisor estimate rather than a collected price."""
-        return bool((self.table["spot_price_source"] == "estimate").any())
-
     def row(self, instance_type: str) -> pd.Series | None:
         hit = self.table[self.table["instance_type"] == instance_type]
         return None if hit.empty else hit.iloc[0]
-
-    def allowed(self, requirements: InstanceRequirements) -> pd.DataFrame:
-        """The rows `requirements` allows (accelerated types stay: whom they may host is per job)."""
-        keep = [
-            requirements.allows(instance_kind(t, int(g)))
-            for t, g in zip(self.table["instance_type"], self.table["gpus"], strict=True)
-        ]
-        return self.table[np.asarray(keep, dtype=bool)].reset_index(drop=True)
 
     def describe_sources(self) -> str:
         return "; ".join(f"{k}: {v}" for k, v in self.sources.items())
@@ -159,42 +140,27 @@ def _with_spot(table: pd.DataFrame, bands: pd.DataFrame | None, series: pd.DataF
     return table
 
 
-def bundled_catalog(region: str) -> CatalogProvider:
-    """The bundled snapshots for `region`: on-demand prices exist for us-east-1 only."""
+def bundled_prices(region: str) -> tuple[pd.DataFrame, str]:
+    """The bundled on-demand price table and its label; it prices us-east-1 only."""
     if region != PRICE_SNAPSHOT_REGION:
         raise InputError(
             f"no on-demand prices for region {region}: collect them (`batchopt collect` reads the Price "
             f"List API) or pass --prices FILE; the bundled snapshot prices {PRICE_SNAPSHOT_REGION} only"
         )
     prices = load_price_snapshot()
+    return prices, f"bundled price list of {str(prices['effective_date'].iloc[0])[:10]}"
+
+
+def advisor_sources(bands: pd.DataFrame, label: str) -> dict[str, str]:
+    """How the interruption bands (and, without collected prices, spot prices) were sourced."""
+    dates = sorted({str(d)[:10] for d in bands.get("snapshot_date", pd.Series(dtype=str)).dropna()})
+    return {"interruption bands": f"{label} {dates[-1]}" if dates else "none"}
+
+
+def bundled_catalog(region: str) -> CatalogProvider:
+    """The bundled snapshots for `region`: on-demand prices exist for us-east-1 only."""
+    prices, label = bundled_prices(region)
     bands = load_spot_advisor(region)
-    return build_provider(
-        prices,
-        bands,
-        region=region,
-        sources=_bundled_sources(prices, bands, prices_from="bundled"),
-        source_name="bundled price snapshot",
-    )
-
-
-def _bundled_sources(prices: pd.DataFrame, bands: pd.DataFrame, *, prices_from: str) -> dict[str, str]:
-    date = str(prices["effective_date"].iloc[0])[:10] if "effective_date" in prices and len(prices) else "?"
-    advisor = str(bands["snapshot_date"].iloc[0])[:10] if len(bands) else None
-    out = {"on-demand": f"{prices_from} price list of {date}" if prices_from == "bundled" else prices_from}
-    out["spot"] = f"Spot Advisor estimate ({advisor})" if advisor else "none"
-    out["interruption bands"] = f"Spot Advisor {advisor}" if advisor else "none"
-    return out
-
-
-def catalog_from_files(
-    region: str, prices_path: str | None = None, spot_advisor_path: str | None = None
-) -> CatalogProvider:
-    """Offline: a price file and/or an advisor feed, each falling back to the bundled snapshot."""
-    if prices_path is None:
-        base = bundled_catalog(region)
-        prices, price_source = base.table, base.sources["on-demand"]
-    else:
-        prices, price_source = read_price_file(prices_path), f"file {prices_path}"
-    bands = read_spot_advisor(spot_advisor_path, region) if spot_advisor_path else load_spot_advisor(region)
-    sources = _bundled_sources(pd.DataFrame(), bands, prices_from=price_source)
-    return build_provider(prices, bands, region=region, sources=sources, source_name=prices_path or "bundled")
+    sources = {"on-demand": label, **advisor_sources(bands, "Spot Advisor")}
+    sources["spot"] = "Spot Advisor estimate (no spot prices collected)"
+    return build_provider(prices, bands, region=region, sources=sources, source_name="bundled price snapshot")

@@ -108,7 +108,7 @@ def requirements_to_dict(req: InstanceRequirements) -> dict[str, Any]:
     }
 
 
-_FIELDS = tuple(requirements_to_dict(InstanceRequirements()))
+REQUIREMENT_FIELDS = tuple(requirements_to_dict(InstanceRequirements()))
 
 
 def requirements_from_dict(data: Any, where: str = "instance_requirements") -> InstanceRequirements:
@@ -117,9 +117,9 @@ def requirements_from_dict(data: Any, where: str = "instance_requirements") -> I
         return InstanceRequirements()
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: must be an object")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(REQUIREMENT_FIELDS))
     if unknown:
-        raise InputError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(_FIELDS)})")
+        raise InputError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(REQUIREMENT_FIELDS)})")
     out: dict[str, Any] = {}
     for name in ("allowed_categories", "excluded_categories"):
         if name in data:
@@ -157,16 +157,3 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-#: One line of help per field, for `--what-if` and the dashboard.
-REQUIREMENT_HELP: Mapping[str, str] = {
-    "generations": "current (default) or any",
-    "burstable": "allow T types (default false)",
-    "bare_metal": "allow .metal sizes (default false)",
-    "accelerators": "when_requested (default), any or none",
-    "allowed_categories": f"only these categories ({', '.join(CATEGORY_NAMES)})",
-    "excluded_categories": "never these categories",
-    "allowed_families": "only these families (wildcards: m7*)",
-    "excluded_families": "never these families (wildcards)",
-    "min_generation": "lowest generation allowed (e.g. 6)",
-}
-REQUIREMENT_FIELDS = _FIELDS

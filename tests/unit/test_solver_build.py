@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from optimizer.catalog.files import read_price_file
+from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.interruptions import band_hourly_hazard
 from optimizer.catalog.memory import allocatable_memory_mib
-from optimizer.catalog.provider import CatalogProvider, build_provider, catalog_from_files
+from optimizer.catalog.provider import CatalogProvider, build_provider
 from optimizer.solver.build import build_problem, offerings_from_catalog
 from optimizer.solver.compute_environments import environment_notes, recommend_environments
 from optimizer.solver.problem import Policy
@@ -116,10 +117,11 @@ def test_store_form_jobs_build_a_solvable_problem_and_environments() -> None:
 
 
 def test_real_price_table_and_spot_advisor_read() -> None:
-    provider = catalog_from_files(
+    provider = catalog_for_region(
+        None,
         "us-east-1",
-        str(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv")),
-        str(shared("spot-advisor", "spot-advisor-data_2025-06-28.json")),
+        prices_path=str(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv")),
+        spot_advisor_path=str(shared("spot-advisor", "spot-advisor-data_2025-06-28.json")),
     )
     table = provider.table
     assert set(table["arch"]) == {"x86_64", "arm64"}
