@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
-from optimizer.store.read import jobs_frame, read_frame
+from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
 from optimizer.traces.schema import Trace
@@ -155,11 +155,13 @@ def load_dataset(
     replay and the same scope's evidence command agree to the second.
     """
     info = read_frame(engine, select(datasets).where(datasets.c.name == name))
-    frame = jobs_frame(engine, dataset=name)
-    origin = frame["created_at"].min() if not frame.empty else None
-    for column, value in (("region", region), ("account_id", account_id)):
-        if value is not None and not frame.empty:
-            frame = frame[frame[column].isna() | (frame[column] == value)]
+    origin = read_frame(engine, select(func.min(jobs.c.created_at)).where(jobs.c.dataset == name)).iat[0, 0]
+    # The scope filter runs in SQL: each region's replay reads its own jobs, not the whole dataset.
+    query = select(jobs).where(jobs.c.dataset == name)
+    for column, value in ((jobs.c.region, region), (jobs.c.account_id, account_id)):
+        if value is not None:
+            query = query.where(column.is_(None) | (column == value))
+    frame = read_frame(engine, query)
     if frame.empty:
         known = read_frame(engine, select(datasets.c.name))["name"].tolist()
         hint = (
