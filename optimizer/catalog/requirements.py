@@ -155,5 +155,3 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
         raise InputError(f"{where}: must be a list of names")
     return tuple(value)
-
-
