@@ -29,9 +29,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from optimizer.apply import shapes
 from optimizer.apply.fingerprint import fingerprint, queue_order, short_hash
 from optimizer.apply.permissions import actions_for_operation
-from optimizer.catalog.batch_rules import ALLOCATION_STRATEGIES, EC2_CE_TYPES, UPDATABLE_STRATEGIES
+from optimizer.catalog.batch_rules import (
+    ALLOCATION_STRATEGIES,
+    EC2_CE_TYPES,
+    UPDATABLE_STRATEGIES,
+    is_fargate_size,
+)
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
 
@@ -69,38 +75,12 @@ EC2_ONLY_FIELDS = (
     "launchTemplate",
     "ec2Configuration",
     "tags",
+    "scalingPolicy",
 )
-CREATE_FIELDS = (
-    "type",
-    "allocationStrategy",
-    "minvCpus",
-    "maxvCpus",
-    "instanceTypes",
-    "imageId",
-    "subnets",
-    "securityGroupIds",
-    "ec2KeyPair",
-    "instanceRole",
-    "tags",
-    "placementGroup",
-    "bidPercentage",
-    "spotIamFleetRole",
-    "launchTemplate",
-    "ec2Configuration",
-)
+"""computeResources fields Batch refuses on a Fargate CE (the model's docs: "isn't applicable to jobs
+that are running on Fargate resources"; a test keeps this list in step with the installed botocore)."""
 CE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,126}[A-Za-z0-9]$")
 SERVICE_LINKED_ROLE_PATH = "aws-service-role/batch.amazonaws.com/"
-
-# Fargate's valid (vCPU -> memory MiB) combinations, from the AWS Batch resourceRequirements reference.
-_FARGATE_MEMORY: dict[float, range] = {
-    0.25: range(512, 2049, 512),
-    0.5: range(1024, 4097, 1024),
-    1.0: range(2048, 8193, 1024),
-    2.0: range(4096, 16385, 1024),
-    4.0: range(8192, 30721, 1024),
-    8.0: range(16384, 61441, 4096),
-    16.0: range(32768, 122881, 8192),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +95,20 @@ class CurrentState:
     """Other CEs a queue recommendation names (order entries, the base of a new spot CE)."""
 
 
+BATCH_DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
+"""What Batch applies to a CE that never set `updatePolicy` (UpdatePolicy in the API reference)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PlannerOptions:
-    job_execution_timeout_minutes: int = 30
+    job_execution_timeout_minutes: int | None = None
+    """None: the CE's own `updatePolicy.jobExecutionTimeoutMinutes` (Batch's default 30 without)."""
     terminate_jobs_on_update: bool = False
+
+
+def update_policy_of(item: dict[str, Any] | None) -> dict[str, Any]:
+    """The update policy a CE has now: its own values over Batch's defaults."""
+    return {**BATCH_DEFAULT_UPDATE_POLICY, **((item or {}).get("updatePolicy") or {})}
 
 
 def uses_service_linked_role(item: dict[str, Any]) -> bool:
@@ -278,6 +268,7 @@ def _plan_compute_environment(
     changes = {k: v for k, v in wanted.items() if _differs(k, current.get(k), v)}
     if not changes:
         raise UserError(f"recommendation {rec.id}: {name} already has the proposed values; nothing to apply")
+    notes += _capacity_rules(current, changes)
     _validate_compute_change(rec, current, changes)
     kind, reason = _classify(item, changes)
     if kind == UpdateKind.BLUE_GREEN:
@@ -285,13 +276,16 @@ def _plan_compute_environment(
     params: dict[str, Any] = {"computeEnvironment": arn, "computeResources": changes}
     description = "scaling update: " + ", ".join(f"{k}={v}" for k, v in changes.items())
     if kind == UpdateKind.INFRASTRUCTURE:
+        timeout = options.job_execution_timeout_minutes or int(
+            update_policy_of(item)["jobExecutionTimeoutMinutes"]
+        )
         params["updatePolicy"] = {
             "terminateJobsOnUpdate": options.terminate_jobs_on_update,
-            "jobExecutionTimeoutMinutes": options.job_execution_timeout_minutes,
+            "jobExecutionTimeoutMinutes": timeout,
         }
         description = (
             f"infrastructure update ({reason}); Batch replaces instances, running jobs get"
-            f" {options.job_execution_timeout_minutes} min and are"
+            f" {timeout} min and are"
             f"{'' if options.terminate_jobs_on_update else ' not'} terminated: "
             + ", ".join(f"{k}={v}" for k, v in changes.items())
         )
@@ -299,6 +293,36 @@ def _plan_compute_environment(
         description += "; " + "; ".join(notes)
     call = _call("update_compute_environment", params, kind, description)
     return _finish(rec, kind, arn, [(call, arn)], {arn: item})
+
+
+SPOT_STRATEGY_FOR = {"BEST_FIT_PROGRESSIVE_ORDERED": "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED"}
+"""EC2 -> SPOT: the spot strategy that keeps an ordered preference; any other becomes price-capacity."""
+PREFERRED_SPOT_STRATEGY = "SPOT_PRICE_CAPACITY_OPTIMIZED"
+SPOT_ONLY_FIELDS = ("bidPercentage", "spotIamFleetRole")
+
+
+def _capacity_rules(current: dict[str, Any], changes: dict[str, Any]) -> list[str]:
+    """Adjust `changes` (in place) to what a change of capacity type needs; returns what was adjusted.
+
+    To SPOT without a proposed strategy: the CE gets a spot allocation strategy (AWS recommends
+    SPOT_PRICE_CAPACITY_OPTIMIZED; BEST_FIT on spot needs a Spot Fleet role and picks the cheapest
+    pool, the most interrupted). To EC2 from a spot-only strategy: BEST_FIT_PROGRESSIVE."""
+    old_type = current.get("type", "EC2")
+    new_type = changes.get("type", old_type)
+    if new_type == old_type or "allocationStrategy" in changes:
+        return []
+    strategy = current.get("allocationStrategy", "BEST_FIT")
+    if new_type == "SPOT" and not strategy.startswith("SPOT_"):
+        changes["allocationStrategy"] = SPOT_STRATEGY_FOR.get(strategy, PREFERRED_SPOT_STRATEGY)
+    elif (
+        new_type == "EC2"
+        and strategy in ALLOCATION_STRATEGIES
+        and ("EC2" not in ALLOCATION_STRATEGIES[strategy].capacity_types)
+    ):
+        changes["allocationStrategy"] = "BEST_FIT_PROGRESSIVE"
+    else:
+        return []
+    return [f"allocationStrategy {strategy} -> {changes['allocationStrategy']} for a {new_type} CE"]
 
 
 def _validate_compute_change(rec: Recommendation, current: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -316,6 +340,12 @@ def _validate_compute_change(rec: Recommendation, current: dict[str, Any], chang
             )
         if "allocationStrategy" in changes and strategy == "BEST_FIT":
             raise InputError(f"recommendation {rec.id}: Batch cannot switch a CE to BEST_FIT")
+        spot_best_fit = ce_type == "SPOT" and strategy == "BEST_FIT"
+        if spot_best_fit and set(changes) - SCALING_FIELDS and not merged.get("spotIamFleetRole"):
+            raise InputError(
+                f"recommendation {rec.id}: a SPOT CE with BEST_FIT needs spotIamFleetRole; propose"
+                f" {PREFERRED_SPOT_STRATEGY} or SPOT_CAPACITY_OPTIMIZED instead"
+            )
         if not merged.get("instanceTypes"):
             raise InputError(f"recommendation {rec.id}: instance_types must not be empty")
     low, high = int(merged.get("minvCpus") or 0), int(merged.get("maxvCpus") or 0)
@@ -354,29 +384,56 @@ def _new_ce_name(base: str, changes: dict[str, Any], explicit: str | None) -> st
 def _copy_compute_environment(
     item: dict[str, Any], changes: dict[str, Any], new_name: str, rec_id: str
 ) -> dict[str, Any]:
-    """CreateComputeEnvironment params: a copy of `item` with `changes` applied."""
-    current = item.get("computeResources") or {}
-    resources = {k: copy.deepcopy(current[k]) for k in CREATE_FIELDS if current.get(k) is not None}
+    """CreateComputeEnvironment params: a copy of `item` with `changes` applied.
+
+    Everything the Describe item carries that CreateComputeEnvironment accepts is copied, at every
+    depth (`optimizer.apply.shapes`): ecsSettings, context, scalingPolicy, capacityTags, launch
+    template, EC2 configuration and any field AWS adds later. `updatePolicy` is not a create field;
+    the plan carries it over with an update once the copy is VALID (`_restore_update_policy`)."""
+    params = shapes.as_request("CreateComputeEnvironment", item)
+    resources = params.get("computeResources") or {}
     resources.update(copy.deepcopy(changes))
     resources.pop("desiredvCpus", None)
     if resources.get("type") in FARGATE_TYPES:
         for key in EC2_ONLY_FIELDS:
             resources.pop(key, None)
     else:
+        if resources.get("type", "EC2") != "SPOT":
+            for key in SPOT_ONLY_FIELDS:
+                resources.pop(key, None)
         missing = [k for k in ("instanceTypes", "instanceRole") if not resources.get(k)]
         if missing:
             raise InputError(f"recommendation {rec_id}: a new EC2 CE needs {', '.join(missing)}")
         resources.setdefault("minvCpus", 0)
-    params: dict[str, Any] = {
-        "computeEnvironmentName": new_name,
-        "type": "MANAGED",
-        "state": "ENABLED",
-        "computeResources": resources,
-        "tags": {**(item.get("tags") or {}), "batchopt:replaces": item["computeEnvironmentName"]},
-    }
+    # A managed CE has no unmanagedvCpus; EKS CEs are refused before this; the service-linked role
+    # is what Batch uses when no serviceRole is given.
+    for key in ("unmanagedvCpus", "eksConfiguration", "serviceRole"):
+        params.pop(key, None)
+    params.update(
+        computeEnvironmentName=new_name,
+        type="MANAGED",
+        state="ENABLED",
+        computeResources=resources,
+        tags={**(item.get("tags") or {}), "batchopt:replaces": item["computeEnvironmentName"]},
+    )
     if not uses_service_linked_role(item):
         params["serviceRole"] = item["serviceRole"]
     return params
+
+
+def _restore_update_policy(item: dict[str, Any], new_arn: str, new_name: str) -> ApiCall | None:
+    """CreateComputeEnvironment takes no updatePolicy: a copy of a CE with its own policy gets it
+    with an update once the copy is VALID (None when the original uses Batch's defaults)."""
+    policy = update_policy_of(item)
+    if policy == BATCH_DEFAULT_UPDATE_POLICY:
+        return None
+    return _call(
+        "update_compute_environment",
+        {"computeEnvironment": new_arn, "updatePolicy": policy},
+        UpdateKind.BLUE_GREEN,
+        f"give {new_name} the update policy of {item['computeEnvironmentName']}: "
+        + ", ".join(f"{k}={v}" for k, v in policy.items()),
+    )
 
 
 def _plan_blue_green(
@@ -394,6 +451,9 @@ def _plan_blue_green(
         + ", ".join(f"{k}={v}" for k, v in changes.items()),
     )
     calls: list[tuple[ApiCall, str]] = [(create, new_arn)]
+    carried = _restore_update_policy(item, new_arn, new_name)
+    if carried is not None:
+        calls.append((carried, new_arn))
     resources: dict[str, dict[str, Any] | None] = {old_arn: item, new_arn: None}
     for queue in state.queues:
         order = queue_order(queue.get("computeEnvironmentOrder") or [])
@@ -461,16 +521,20 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
             raise InputError(f"recommendation {rec.id}: new_compute_environment.based_on is not a known CE")
         overrides = {k: v for k, v in new_ce.items() if k not in ("name", "based_on")}
         changes = _proposed_compute_resources(rec.id, overrides)
+        capacity_notes = _capacity_rules(base.get("computeResources") or {}, changes)
         name = _new_ce_name(base["computeEnvironmentName"], changes, new_ce.get("name"))
         new_arn = sibling_arn(base["computeEnvironmentArn"], name)
         _validate_compute_change(rec, base.get("computeResources") or {}, changes)
         params = _copy_compute_environment(base, changes, name, rec.id)
         description = f"create {name} from {base['computeEnvironmentName']} with " + ", ".join(
-            f"{k}={v}" for k, v in changes.items()
+            [*(f"{k}={v}" for k, v in changes.items()), *capacity_notes]
         )
         calls.append(
             (_call("create_compute_environment", params, UpdateKind.BLUE_GREEN, description), new_arn)
         )
+        carried = _restore_update_policy(base, new_arn, name)
+        if carried is not None:
+            calls.append((carried, new_arn))
         resources[new_arn] = None
         new_names = {name: new_arn}
         new_type = params["computeResources"].get("type", "EC2")
@@ -519,16 +583,6 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
 
 # --- job definitions ------------------------------------------------------------------------------
 
-_REGISTER_FIELDS = (
-    "parameters",
-    "retryStrategy",
-    "timeout",
-    "platformCapabilities",
-    "propagateTags",
-    "tags",
-    "schedulingPriority",
-)
-
 
 def _format_vcpus(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
@@ -575,15 +629,13 @@ def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan
         raise InputError(f"recommendation {rec.id}: vcpus must be > 0 and memory_mib at least 4")
     if "FARGATE" in (item.get("platformCapabilities") or []):
         vcpus, memory = float(wanted.get("VCPU", "0")), int(wanted.get("MEMORY", "0"))
-        if memory not in _FARGATE_MEMORY.get(vcpus, range(0)):
+        if not is_fargate_size(vcpus, memory):
             raise InputError(f"recommendation {rec.id}: Fargate has no {vcpus:g} vCPU / {memory} MiB size")
     container["resourceRequirements"] = [{"type": t, "value": v} for t, v in sorted(wanted.items())]
-    params: dict[str, Any] = {
-        "jobDefinitionName": name,
-        "type": "container",
-        "containerProperties": container,
-    }
-    params.update({k: copy.deepcopy(item[k]) for k in _REGISTER_FIELDS if item.get(k) is not None})
+    # Every field of the revision that RegisterJobDefinition accepts (consumableResourceProperties,
+    # retry strategy, timeout, tags, ...), read off botocore's model so none is dropped.
+    params = shapes.as_request("RegisterJobDefinition", copy.deepcopy(item))
+    params.update(jobDefinitionName=name, type="container", containerProperties=container)
     changed = ", ".join(
         f"{t} {requirements.get(t, '-')} -> {wanted.get(t, '-')}"
         for t in sorted(set(wanted) | set(requirements))

@@ -15,6 +15,7 @@ from typing import Any
 
 from optimizer.apply.fingerprint import fingerprint, short_hash
 from optimizer.apply.permissions import actions_for_operation
+from optimizer.apply.planner import update_policy_of
 from optimizer.domain import ApiCall, ChangePlan
 
 _NOT_RESTORABLE = {"desiredvCpus"}
@@ -51,7 +52,8 @@ def _undo(
         if resources:
             restore["computeResources"] = resources
         if "updatePolicy" in params:
-            restore["updatePolicy"] = params["updatePolicy"]
+            # The policy the CE had (Batch's defaults if it had none), not the one the apply sent.
+            restore["updatePolicy"] = update_policy_of(before)
         if "state" in params:
             restore["state"] = before["state"]
         if len(restore) == 1:

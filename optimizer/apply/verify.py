@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optimizer.apply.fingerprint import queue_order
+from optimizer.apply.planner import update_policy_of
 from optimizer.domain import ApiCall
 
 _SET_LIKE = {"instanceTypes", "subnets", "securityGroupIds"}
@@ -84,6 +85,9 @@ def verify_call(
         ]
         if "state" in params:
             pairs.append(("state", observed.get("state"), params["state"]))
+        policy = update_policy_of(observed)  # a CE describing no policy has Batch's defaults
+        for key, value in (params.get("updatePolicy") or {}).items():
+            pairs.append((f"updatePolicy.{key}", policy.get(key), value))
         return _compare(pairs)
     if op == "register_job_definition":
         arn = observed.get("jobDefinitionArn")

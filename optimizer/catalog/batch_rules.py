@@ -30,6 +30,26 @@ FARGATE_CE_TYPES = ("FARGATE", "FARGATE_SPOT")
 #: Every `computeResources.type` botocore knows; ECS_MANAGED_INSTANCES has no replay model yet.
 CE_TYPES = (*EC2_CE_TYPES, *FARGATE_CE_TYPES, "ECS_MANAGED_INSTANCES")
 
+#: Fargate's valid (vCPU, memory MiB) sizes: the VCPU table of `ResourceRequirement.value` in the
+#: Batch API reference (botocore's model). 0.25 vCPU takes 512, 1024 or 2048 MiB (not 1536); 32 vCPU
+#: takes 61440, 122880 or 249856 MiB. The replay rounds a job up to the first size that holds it and
+#: the planner refuses a Fargate revision whose pair is not listed, so both read this one table.
+FARGATE_SIZES: tuple[tuple[float, tuple[int, ...]], ...] = (
+    (0.25, (512, 1024, 2048)),
+    (0.5, tuple(range(1024, 4097, 1024))),
+    (1.0, tuple(range(2048, 8193, 1024))),
+    (2.0, tuple(range(4096, 16385, 1024))),
+    (4.0, tuple(range(8192, 30721, 1024))),
+    (8.0, tuple(range(16384, 61441, 4096))),
+    (16.0, tuple(range(32768, 122881, 8192))),
+    (32.0, (61440, 122880, 249856)),
+)
+
+
+def is_fargate_size(vcpus: float, memory_mib: int) -> bool:
+    """Whether Batch accepts this VCPU/MEMORY pair for a Fargate job."""
+    return any(abs(v - vcpus) < 1e-9 and memory_mib in memories for v, memories in FARGATE_SIZES)
+
 
 @dataclass(frozen=True)
 class AllocationStrategy:

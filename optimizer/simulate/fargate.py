@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-# Valid Fargate (Linux) combinations: vCPU -> memory MiB choices (AWS Batch / ECS task sizes).
-_SIZES: tuple[tuple[float, tuple[int, ...]], ...] = (
-    (0.25, (512, 1024, 2048)),
-    (0.5, tuple(range(1024, 4097, 1024))),
-    (1.0, tuple(range(2048, 8193, 1024))),
-    (2.0, tuple(range(4096, 16385, 1024))),
-    (4.0, tuple(range(8192, 30721, 1024))),
-    (8.0, tuple(range(16384, 61441, 4096))),
-    (16.0, tuple(range(32768, 122881, 8192))),
-)
+from optimizer.catalog.batch_rules import FARGATE_SIZES as _SIZES  # the one table of valid sizes
 
 
 def fargate_size(vcpus: float, memory_mib: float, gpus: int) -> tuple[float, float] | None:

@@ -214,7 +214,8 @@ def test_fargate_sizes() -> None:
     assert fargate_size(1, 9000, 0) == (2.0, 9216.0)  # 1 vCPU tops out at 8 GiB
     assert fargate_size(3, 1024, 0) == (4.0, 8192.0)
     assert fargate_size(16, 122880, 0) == (16.0, 122880.0)
-    assert fargate_size(17, 1024, 0) is None and fargate_size(1, 1024, 1) is None
+    assert fargate_size(17, 1024, 0) == (32.0, 61440.0)  # the 32-vCPU sizes
+    assert fargate_size(33, 1024, 0) is None and fargate_size(1, 1024, 1) is None
 
 
 def test_allocation_strategies_pick_as_documented() -> None:

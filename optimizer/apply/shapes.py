@@ -1,0 +1,72 @@
+"""Request bodies derived from botocore's Batch service model, so a copy never drops a field.
+
+A blue/green copy of a compute environment and a new job-definition revision are both "what
+Describe* returned, as the Create/Register request accepts it". Listing the fields by hand is how
+`ecsSettings`, `scalingPolicy`, `capacityTags` and `consumableResourceProperties` were lost when AWS
+added them; reading the request shape from the installed botocore model keeps every field the
+request accepts, at every depth, and drops only what the request would reject (read-only fields
+such as `status`, `revision`, `containerOrchestrationType`). botocore is the same package that
+validates the request when it is sent, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import botocore.session
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+
+@lru_cache(maxsize=1)
+def batch_model() -> ServiceModel:
+    """botocore's Batch model (loaded once; no credentials or network needed)."""
+    return botocore.session.get_session().get_service_model("batch")
+
+
+def operation(name: str) -> OperationModel:
+    """The model of a Batch operation by its API name (e.g. `CreateComputeEnvironment`)."""
+    return batch_model().operation_model(name)
+
+
+def request_members(operation_name: str) -> tuple[str, ...]:
+    """Top-level request fields of a Batch operation, in the model's order."""
+    shape = operation(operation_name).input_shape
+    return tuple(shape.members) if shape is not None else ()
+
+
+def member_shape(operation_name: str, *path: str) -> Shape:
+    """The shape of a (nested) request member, e.g. ("computeResources",)."""
+    shape: Shape = operation(operation_name).input_shape
+    for name in path:
+        if not isinstance(shape, StructureShape):
+            raise KeyError(f"{operation_name}: {name} is not inside a structure")
+        shape = shape.members[name]
+    return shape
+
+
+def prune(value: Any, shape: Shape) -> Any:
+    """`value` with only what `shape` accepts, recursively (None values dropped).
+
+    Keeps unknown scalars as they are: the model's type checks happen when the request is sent."""
+    if isinstance(shape, StructureShape):
+        if not isinstance(value, dict):
+            return value
+        return {
+            key: prune(item, shape.members[key])
+            for key, item in value.items()
+            if key in shape.members and item is not None
+        }
+    if isinstance(shape, ListShape):
+        return [prune(item, shape.member) for item in value] if isinstance(value, list) else value
+    if isinstance(shape, MapShape):
+        if not isinstance(value, dict):
+            return value
+        return {key: prune(item, shape.value) for key, item in value.items() if item is not None}
+    return value
+
+
+def as_request(operation_name: str, item: dict[str, Any], *path: str) -> dict[str, Any]:
+    """A Describe* item (or one nested member of it, by `path`) pruned to what the request takes."""
+    pruned = prune(item, member_shape(operation_name, *path))
+    return pruned if isinstance(pruned, dict) else {}
