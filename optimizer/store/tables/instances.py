@@ -2,7 +2,8 @@
 
 Each collection snapshots the container instances it sees; `first_seen`/`last_seen` bracket the
 lifetime when launch or termination times are not reported, and `terminated_at` is set when an
-instance stops being seen (or EC2 reports it terminated).
+instance stops being seen (or EC2 reports it terminated). `lifetime_source` names where the times
+came from, exact (events, cloudtrail) or bracketed by runs (sampling).
 """
 
 from sqlalchemy import Column, Index, Table
@@ -27,6 +28,9 @@ instances = Table(
     Column("last_seen", Time, nullable=False),
     Column("terminated_at", Time),
     Column("status", Str),
+    # Which source gave launch_time / terminated_at: events (EC2 state-change notifications),
+    # cloudtrail (RunInstances / TerminateInstances) or sampling (seen by a collection run).
+    Column("lifetime_source", Str),
 )
 Index("ix_instances_ce", instances.c.compute_environment_arn)
 Index("ix_instances_dataset_launch", instances.c.dataset, instances.c.launch_time)
