@@ -194,6 +194,9 @@ class BillingSettings(BaseModel):
     athena_database: str | None = None
     athena_workgroup: str | None = None
     athena_output_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    cur_s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    """Where an AWS Data Exports CUR 2.0 export is delivered (`<prefix>/<export>/data|metadata/...`);
+    `batchopt collect` imports each month whose manifest is new (`optimizer.billing.s3_export`)."""
 
 
 class ScheduleSettings(BaseModel):

@@ -13,6 +13,7 @@ from optimizer.collectors.base import Source
 from optimizer.collectors.batch_inventory import COMPUTE_ENVIRONMENTS, JOB_QUEUES
 from optimizer.collectors.batch_job_definitions import JOB_DEFINITIONS
 from optimizer.collectors.batch_jobs import JOBS
+from optimizer.collectors.bill_export import BILL
 from optimizer.collectors.catalog import CATALOG
 from optimizer.collectors.instances import INSTANCES
 from optimizer.collectors.ondemand_prices import ONDEMAND_PRICES
@@ -34,6 +35,7 @@ _BY_NAME = {
         SPOT_PRICES,
         SPOT_BANDS,
         USAGE,
+        BILL,
     )
 }
 if set(_BY_NAME) != set(SOURCE_NAMES):

@@ -6,6 +6,7 @@ while this module is the one place that turns settings into plans.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -14,9 +15,11 @@ from sqlalchemy import Engine
 from optimizer.aws.session import SessionFactory, TargetRegion
 from optimizer.collectors import select_sources
 from optimizer.collectors.base import Source
+from optimizer.collectors.bill_export import NAME as BILL_SOURCE
+from optimizer.collectors.bill_export import bill_source
 from optimizer.collectors.runner import RunResult, TargetPlan, collect
 from optimizer.config import Settings
-from optimizer.errors import UserError
+from optimizer.errors import ConfigError, UserError
 
 
 def plans_for(
@@ -56,7 +59,24 @@ def sources_for(settings: Settings, names: Sequence[str] | None = None) -> list[
         raise UserError(f"--source: {exc}") from None
     if not names and not settings.collection.usage_metrics:
         chosen = [s for s in chosen if s.name != "usage"]
-    return chosen
+    return _bind_bill(settings, chosen, named=bool(names))
+
+
+def _bind_bill(settings: Settings, chosen: list[Source], *, named: bool) -> list[Source]:
+    """The bill source bound to `billing.cur_s3_uri`; left out when that is unset, an error naming
+    the setting when it was asked for by name."""
+    uri = settings.billing.cur_s3_uri
+    if uri:
+        bound = bill_source(uri, settings.billing.data_dir)
+        return [bound if s.name == BILL_SOURCE else s for s in chosen]
+    if named and any(s.name == BILL_SOURCE for s in chosen):
+        raise ConfigError("--source bill: billing.cur_s3_uri (BATCHOPT_BILLING__CUR_S3_URI) is not set")
+    return [s for s in chosen if s.name != BILL_SOURCE]
+
+
+def _per_region(chosen: Sequence[Source]) -> tuple[list[Source], list[Source]]:
+    """(sources run for every target and region, the bill run once with the first plan)."""
+    return [s for s in chosen if s.name != BILL_SOURCE], [s for s in chosen if s.name == BILL_SOURCE]
 
 
 def run_collection(
@@ -71,11 +91,10 @@ def run_collection(
     on_progress: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     plans = plans_for(sessions, targets, regions)
-    chosen = sources_for(settings, sources)
-    return collect(
+    regional, bill = _per_region(sources_for(settings, sources))
+    run = functools.partial(
+        collect,
         engine,
-        plans,
-        chosen,
         since=since,
         initial_lookback=timedelta(days=settings.collection.initial_lookback_days),
         reconcile_window=timedelta(hours=settings.collection.reconcile_window_hours),
@@ -83,6 +102,10 @@ def run_collection(
         describe_jobs_chunk=settings.collection.describe_jobs_chunk,
         on_progress=on_progress,
     )
+    results = run(plans, regional) if regional else []
+    if bill and plans:  # the payer's bill, not a region's: once, with the first plan's credentials
+        results += run(plans[:1], bill)
+    return results
 
 
 def planned_runs(
@@ -93,4 +116,6 @@ def planned_runs(
     sources: Sequence[str] | None,
 ) -> int:
     """How many (target, region, source) runs a collection will make (the progress bar's total)."""
-    return len(plans_for(sessions, targets, regions)) * len(sources_for(settings, sources))
+    plans = plans_for(sessions, targets, regions)
+    regional, bill = _per_region(sources_for(settings, sources))
+    return len(plans) * len(regional) + (len(bill) if plans else 0)

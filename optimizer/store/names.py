@@ -19,7 +19,9 @@ SOURCE_NAMES: tuple[str, ...] = (
     "spot_prices",
     "spot_bands",
     "usage",
+    "bill",
 )
 """The collector sources (`collector_runs.source`), in the order a run needs them: inventory before
-jobs, jobs before the job definitions they reference and the usage linked to their attempts.
+jobs, jobs before the job definitions they reference and the usage linked to their attempts; the
+bill (the CUR 2.0 export, once per collection, only with `billing.cur_s3_uri`) last.
 `optimizer.collectors.SOURCES` is built in this order."""
