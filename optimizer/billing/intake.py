@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 READER_VERSION = "1"
 """Bumped when the mapping to canonical line items changes, so a re-import rewrites the months."""
 PARQUET_NAME = "line_items.parquet"
+BREAKDOWNS = {
+    "bill_instances": queries.INSTANCE_DAILY,
+    "bill_commitment_hours": queries.COMMITMENT_HOURS,
+    "bill_coverage_hours": queries.COVERAGE_HOURS,
+}
+"""Store table -> the query over a month's line items that fills it, beside `bill_daily`."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,10 @@ def _import(
             for row in con.execute(queries.MONTHS.replace("FROM line_items", f"FROM {line_items}")).fetchall()
         }
         daily = con.execute(queries.DAILY.replace("FROM line_items", f"FROM {line_items}")).df()
+        breakdowns = {
+            name: con.execute(sql.replace("FROM line_items", f"FROM {line_items}")).df()
+            for name, sql in BREAKDOWNS.items()
+        }
         kept = [
             path
             for path in sorted(data_dir.glob(f"*/{PARQUET_NAME}"))
@@ -225,7 +235,7 @@ def _import(
             }
             for p in sorted(changed)
         ]
-        _write_store(engine, daily, commitments, month_rows, staged)
+        _write_store(engine, daily, commitments, month_rows, staged, breakdowns)
     except BaseException:
         for temp, _final in staged.values():
             temp.unlink(missing_ok=True)
@@ -290,23 +300,37 @@ def _write_store(
     commitments: pd.DataFrame,
     month_rows: list[dict[str, Any]],
     staged: dict[datetime, tuple[Path, Path]],
+    breakdowns: dict[str, pd.DataFrame] | None = None,
 ) -> None:
     """Replace the months' aggregates and the commitments in one transaction; move the months'
     Parquet files into place as its last step (a failed rename rolls the store back)."""
     import pandas as pd
     from sqlalchemy import delete
 
-    from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
+    from optimizer.store.tables import billing
+    from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_job_costs, bill_months
     from optimizer.store.upsert import bulk_upsert
 
     for column in ("billing_period", "day"):
         daily[column] = pd.to_datetime(daily[column])
     for column in ("starts_at", "ends_at", "first_seen", "last_seen"):
         commitments[column] = pd.to_datetime(commitments[column])
+    breakdowns = breakdowns or {}  # the Athena path writes the monthly aggregates only
+    for frame in breakdowns.values():
+        for column in ("billing_period", "day", "hour"):
+            if column in frame.columns:
+                frame[column] = pd.to_datetime(frame[column])
     periods = [row["billing_period"] for row in month_rows]
     with engine.begin() as conn:
         conn.execute(delete(bill_daily).where(bill_daily.c.billing_period.in_(periods)))
         bulk_upsert(conn, bill_daily, daily)
+        # Per-job costs were computed from the months' previous bill: `batchopt reconcile` redoes them.
+        conn.execute(delete(bill_job_costs).where(bill_job_costs.c.billing_period.in_(periods)))
+        for name, frame in breakdowns.items():
+            table = getattr(billing, name)
+            conn.execute(delete(table).where(table.c.billing_period.in_(periods)))
+            if not frame.empty:
+                bulk_upsert(conn, table, frame)
         bulk_upsert(conn, bill_months, pd.DataFrame(month_rows))
         conn.execute(delete(bill_commitments))
         if not commitments.empty:

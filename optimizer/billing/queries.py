@@ -137,3 +137,130 @@ def for_athena(sql: str) -> str:
 
     trees = [tree.transform(map_by_key) for tree in sqlglot.parse(sql, read="duckdb") if tree is not None]
     return ";\n".join(tree.sql(dialect="trino", pretty=True) for tree in trees)
+
+
+# ---------------------------------------------------------------------------------------------
+# Breakdowns written at import time beside `DAILY` (aggregates only; see optimizer.store.tables.billing).
+
+# The instance rows of the bill: its EC2 instance-hours and the Savings Plan negation of covered
+# hours (it names the instance), so an instance's billed cost is what the invoice charged for it.
+INSTANCE_ROWS = "resource_id LIKE 'i-%' AND (instance_usage OR usage_kind = 'savings_plan_negation')"
+
+# Per billing month, UTC day and EC2 instance id: billed, effective and list cost, instance-hours.
+INSTANCE_DAILY = f"""
+SELECT
+  billing_period,
+  date_trunc('day', coalesce(usage_start, billing_period)) AS day,
+  resource_id AS instance_id,
+  coalesce(max(account_id), '(none)') AS account_id,
+  coalesce(max(region), '(none)') AS region,
+  max(instance_type) AS instance_type,
+  CASE WHEN count(DISTINCT purchase_option) > 1 THEN 'mixed' ELSE max(purchase_option) END
+    AS purchase_option,
+  sum(billed_usd) AS billed_usd,
+  sum(effective_usd) AS effective_usd,
+  sum(coalesce(list_usd, 0)) AS list_usd,
+  sum(CASE WHEN instance_usage THEN coalesce(usage_amount, 0) ELSE 0 END) AS instance_hours
+FROM line_items
+WHERE {INSTANCE_ROWS}
+GROUP BY 1, 2, 3
+"""
+
+# Per hour and commitment: the used part (covered usage at its amortised cost), the unused part
+# (the fee rows' effective cost: the hourly SP fee's unused commitment, the RI's monthly unused fee),
+# the on-demand value of the covered usage and its amount (instance-hours for EC2 instances).
+COMMITMENT_HOURS = """
+SELECT
+  billing_period,
+  date_trunc('hour', coalesce(usage_start, billing_period)) AS hour,
+  commitment_arn AS arn,
+  max(commitment_kind) AS kind,
+  sum(CASE WHEN line_item_type IN ('SavingsPlanCoveredUsage', 'DiscountedUsage')
+    THEN effective_usd ELSE 0 END) AS used_usd,
+  sum(CASE WHEN line_item_type IN ('SavingsPlanRecurringFee', 'RIFee') THEN effective_usd ELSE 0 END)
+    AS unused_usd,
+  sum(CASE WHEN line_item_type IN ('SavingsPlanCoveredUsage', 'DiscountedUsage')
+    THEN CASE WHEN coalesce(list_usd, 0) > 0 THEN list_usd ELSE billed_usd END ELSE 0 END)
+    AS covered_list_usd,
+  sum(CASE WHEN line_item_type IN ('SavingsPlanCoveredUsage', 'DiscountedUsage') AND instance_usage
+    THEN coalesce(usage_amount, 0) ELSE 0 END) AS covered_instance_hours
+FROM line_items
+WHERE commitment_arn IS NOT NULL
+GROUP BY 1, 2, 3
+"""
+
+# Per hour and region: EC2 instance usage at its on-demand value, by how it was paid. Coverage is
+# the committed part of the usage a commitment could have covered (spot is not eligible).
+COVERAGE_HOURS = """
+SELECT
+  billing_period,
+  date_trunc('hour', coalesce(usage_start, billing_period)) AS hour,
+  coalesce(region, '(none)') AS region,
+  sum(CASE WHEN usage_kind IN ('ec2_savings_plan', 'ec2_reserved') THEN od ELSE 0 END) AS covered_list_usd,
+  sum(CASE WHEN usage_kind = 'ec2_on_demand' THEN od ELSE 0 END) AS on_demand_list_usd,
+  sum(CASE WHEN usage_kind = 'ec2_spot' THEN billed_usd ELSE 0 END) AS spot_usd,
+  sum(CASE WHEN usage_kind IN ('ec2_savings_plan', 'ec2_reserved') THEN hours ELSE 0 END) AS covered_hours,
+  sum(CASE WHEN usage_kind = 'ec2_on_demand' THEN hours ELSE 0 END) AS on_demand_hours,
+  sum(CASE WHEN usage_kind = 'ec2_spot' THEN hours ELSE 0 END) AS spot_hours
+FROM (
+  SELECT *,
+    CASE WHEN coalesce(list_usd, 0) > 0 THEN list_usd ELSE billed_usd END AS od,
+    coalesce(usage_amount, 0) AS hours
+  FROM line_items
+  WHERE instance_usage
+) AS usage
+GROUP BY 1, 2, 3
+"""
+
+# Per ECS task (a Batch attempt) of the month: split cost allocation rows (EC2 launch type) give its
+# share of the parent instance-hour's amortised cost (`split_usd` allocated + `unused_usd` idle share,
+# AWS's split); its billed cost is the instance-hour's billed cost shared in the same proportions
+# (over the tasks of that instance-hour). Fargate task rows carry their own charge.
+TASK_COSTS = f"""
+WITH split AS (
+  SELECT
+    resource_id AS task_arn,
+    split_parent_resource_id AS instance_id,
+    date_trunc('hour', usage_start) AS hour,
+    sum(coalesce(split_cost, 0)) AS split_usd,
+    sum(coalesce(split_unused_cost, 0)) AS unused_usd
+  FROM line_items
+  WHERE usage_kind = 'container_split' AND resource_id IS NOT NULL
+  GROUP BY 1, 2, 3
+),
+instance_hours AS (
+  SELECT resource_id AS instance_id, date_trunc('hour', usage_start) AS hour, sum(billed_usd) AS billed_usd
+  FROM line_items
+  WHERE {INSTANCE_ROWS}
+  GROUP BY 1, 2
+),
+shared AS (
+  SELECT s.*, sum(s.split_usd + s.unused_usd) OVER (PARTITION BY s.instance_id, s.hour) AS hour_total
+  FROM split AS s
+)
+SELECT
+  sh.task_arn,
+  'split' AS source,
+  max(sh.instance_id) AS instance_id,
+  sum(CASE WHEN sh.hour_total > 0 AND i.billed_usd IS NOT NULL
+    THEN i.billed_usd * (sh.split_usd + sh.unused_usd) / sh.hour_total
+    ELSE sh.split_usd + sh.unused_usd END) AS billed_usd,
+  sum(sh.split_usd + sh.unused_usd) AS effective_usd,
+  sum(sh.unused_usd) AS unused_usd
+FROM shared AS sh
+LEFT JOIN instance_hours AS i ON i.instance_id = sh.instance_id AND i.hour = sh.hour
+GROUP BY sh.task_arn
+UNION ALL
+SELECT resource_id AS task_arn, 'fargate' AS source, CAST(NULL AS VARCHAR) AS instance_id,
+  sum(billed_usd) AS billed_usd, sum(effective_usd) AS effective_usd, 0.0 AS unused_usd
+FROM line_items
+WHERE usage_kind = 'fargate' AND resource_id IS NOT NULL
+GROUP BY resource_id
+"""
+
+# Instance-hours that split rows cover, per instance and day (the fallback skips those days).
+SPLIT_INSTANCE_DAYS = """
+SELECT DISTINCT split_parent_resource_id AS instance_id, date_trunc('day', usage_start) AS day
+FROM line_items
+WHERE usage_kind = 'container_split' AND split_parent_resource_id IS NOT NULL
+"""

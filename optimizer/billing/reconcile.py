@@ -11,7 +11,13 @@ analysis run covers the whole month, the attribution is computed now with the sa
 - `ec2_instances`: EC2 instance usage (on-demand, spot, RI- and SP-covered), with instance-hours.
 - `modelled_usd`: the model's cost of the Batch estate that month; None without Batch history.
 - `residual_usd`: billed minus modelled (None when modelled is); `by_usage_kind` shows its causes
-  (EBS, data transfer, commitment fees, other services...).
+  (EBS, data transfer, commitment fees, other services...) and `residual_causes` splits it so
+  the causes add up to it, instances the collectors missed included (`optimizer.billing.breakdown`).
+- `breakdowns`: billed, effective, modelled and residual per day, account, region, queue, compute
+  environment, job definition and instance (the largest instances).
+- `jobs`: per-job billed cost (`optimizer.billing.jobs`), which reconcile also writes to the
+  store's `bill_job_costs` (so it follows the attempts collected since the import).
+- `commitment_use`: utilization and coverage (`optimizer.billing.commitments`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from optimizer.analysis.cost import CostAttribution
+from optimizer.billing.breakdown import breakdowns, missed_instances, residual_causes
+from optimizer.billing.commitments import load_commitments
+from optimizer.billing.jobs import JobCosts, compute_job_costs, store_job_costs
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
 from optimizer.errors import InputError
 from optimizer.store.names import COLLECTED_DATASET
@@ -50,8 +60,25 @@ def _money(value: Any) -> float:
     return round(float(value or 0.0), 6)
 
 
-def modelled_daily(
+def month_attribution(
     engine: Engine, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> CostAttribution | None:
+    """The model's cost attribution over [since, until) (what `batchopt analyze` computes), or None
+    when the store holds no instances for the window."""
+    from optimizer import analysis_store
+
+    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    if inputs.instances.empty:
+        return None
+    return analysis_store.attribute(inputs, since, until)
+
+
+def modelled_daily(
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    dataset: str = COLLECTED_DATASET,
+    attribution: CostAttribution | None = None,
 ) -> tuple[pd.Series | None, str | None]:
     """The model's cost of each UTC day of [since, until) (a Series indexed by day, days without
     cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
@@ -74,10 +101,9 @@ def modelled_daily(
         )
         if not frame.empty:
             return _per_day(frame), "analysis"
-    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
-    if inputs.instances.empty:
+    result = attribution if attribution is not None else month_attribution(engine, since, until, dataset)
+    if result is None:
         return None, None
-    result = analysis_store.attribute(inputs, since, until)
     return _per_day(daily_aggregate(result.lines)), "computed"
 
 
@@ -89,11 +115,15 @@ def _per_day(frame: pd.DataFrame) -> pd.Series:
 
 
 def modelled_cost(
-    engine: Engine, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    dataset: str = COLLECTED_DATASET,
+    attribution: CostAttribution | None = None,
 ) -> tuple[float | None, str | None]:
     """The model's cost of [since, until) and where it came from ("analysis" or "computed"),
     or (None, None) when the store holds no Batch history for the window."""
-    daily, source = modelled_daily(engine, since, until, dataset)
+    daily, source = modelled_daily(engine, since, until, dataset, attribution)
     return (None, None) if daily is None else (float(daily.sum()), source)
 
 
@@ -123,8 +153,13 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
     effective = sum(float(row[2] or 0) for row in by_service)
     kinds = {row[0]: row for row in by_kind}
     instances = [kinds[k] for k in EC2_INSTANCE_KINDS if k in kinds]
-    modelled, source = modelled_cost(engine, start, until, dataset)
-    return {
+    attribution = month_attribution(engine, start, until, dataset)
+    modelled, source = modelled_cost(engine, start, until, dataset, attribution)
+    job_costs = compute_job_costs(engine, start, until, attribution, dataset=dataset)
+    store_job_costs(engine, start, job_costs)
+    residual = None if modelled is None else billed - modelled
+    by_kind_billed = {row[0]: float(row[1] or 0) for row in by_kind}
+    result = {
         "month": month,
         "currency": "USD",
         "billed_usd": _money(billed),
@@ -162,4 +197,55 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
             if hasattr(imported["imported_at"], "isoformat")
             else str(imported["imported_at"]),
         },
+    }
+    result["breakdowns"] = breakdowns(engine, start, attribution, job_costs, dataset)
+    result["residual_causes"] = residual_causes(engine, start, by_kind_billed, residual, dataset)
+    result["missed_instances"] = missed_instances(engine, start, dataset)
+    result["jobs"] = _jobs_summary(job_costs)
+    result["commitment_use"] = _commitment_use(engine, start, until)
+    return result
+
+
+def _jobs_summary(costs: JobCosts) -> dict[str, Any]:
+    """Per-job billed cost of the month: totals by source and the split-row tasks not matched."""
+    frame = costs.frame
+    by_source = {
+        str(source): {
+            "attempts": len(part),
+            "billed_usd": _money(part["billed_usd"].sum()),
+            "effective_usd": _money(part["effective_usd"].sum()),
+            "unused_usd": _money(part["unused_usd"].sum()),
+        }
+        for source, part in frame.groupby("source", sort=True)
+    }
+    return {
+        "attempts": len(frame),
+        "billed_usd": _money(frame["billed_usd"].sum()),
+        "effective_usd": _money(frame["effective_usd"].sum()),
+        "unused_usd": _money(frame["unused_usd"].sum()),
+        "by_source": by_source,
+        "unmatched_tasks": {
+            "count": costs.unmatched_tasks,
+            "billed_usd": _money(costs.unmatched_billed_usd),
+            "effective_usd": _money(costs.unmatched_effective_usd),
+        },
+    }
+
+
+def _commitment_use(engine: Engine, start: datetime, until: datetime) -> dict[str, Any]:
+    """Utilization and coverage of the month's commitments (`optimizer.billing.commitments`)."""
+    use = load_commitments(engine, since=start, until=until)
+    return {
+        "utilization": None if use.utilization is None else round(use.utilization, 6),
+        "coverage": None if use.coverage_ratio is None else round(use.coverage_ratio, 6),
+        "commitments": [
+            {
+                "arn": c.arn,
+                "kind": c.kind,
+                "used_usd": _money(c.used_usd),
+                "unused_usd": _money(c.unused_usd),
+                "utilization": None if c.utilization is None else round(c.utilization, 6),
+            }
+            for c in use.commitments
+        ],
     }

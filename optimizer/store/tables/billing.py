@@ -10,6 +10,14 @@ whenever its bill is imported again with different content.
   kind: billed (unblended), effective (amortised, AWS's rule) and public on-demand cost, and the
   usage amount (instance-hours for the `ec2_*` kinds; mixed units otherwise, so only for counting).
 - `bill_commitments`: Savings Plans and Reserved Instances seen in any imported month.
+- `bill_instances`: per billing month, UTC day and EC2 instance id: what the bill charged for it
+  (its instance-hours and their Savings Plan negation), so instances the collectors missed show.
+- `bill_commitment_hours`: per hour and commitment: used and unused commitment (utilization).
+- `bill_coverage_hours`: per hour and region: EC2 instance usage at on-demand value, committed or
+  not (coverage).
+- `bill_job_costs`: per billing month and Batch job attempt: its billed and effective cost, from
+  split cost allocation rows or, without them, the instance's bill shared by the model's
+  attribution rule (written by `batchopt reconcile`, see `optimizer.billing.jobs`).
 
 Money is USD. Unknown dimension values are "(none)".
 """
@@ -70,4 +78,69 @@ bill_commitments = Table(
     Column("effective_usd", Float, nullable=False),  # covered usage at the commitment rate + unused part
 )
 
-TABLES = (bill_months, bill_daily, bill_commitments)
+bill_instances = Table(
+    "bill_instances",
+    metadata,
+    Column("billing_period", Time, primary_key=True),
+    Column("day", Time, primary_key=True),
+    Column("instance_id", Str, primary_key=True),
+    Column("account_id", Str, nullable=False),
+    Column("region", Str, nullable=False),
+    Column("instance_type", Str),
+    Column("purchase_option", Str),  # on_demand | spot | reserved | savings_plan | mixed
+    Column("billed_usd", Float, nullable=False),
+    Column("effective_usd", Float, nullable=False),
+    Column("list_usd", Float, nullable=False),
+    Column("instance_hours", Float, nullable=False),
+)
+Index("ix_bill_instances_instance", bill_instances.c.instance_id)
+
+bill_commitment_hours = Table(
+    "bill_commitment_hours",
+    metadata,
+    Column("billing_period", Time, primary_key=True),
+    Column("hour", Time, primary_key=True),
+    Column("arn", Arn, primary_key=True),
+    Column("kind", Str, nullable=False),
+    Column("used_usd", Float, nullable=False),  # covered usage at its amortised cost
+    Column("unused_usd", Float, nullable=False),  # unused commitment (SP: hourly; RI: its monthly fee row)
+    Column("covered_list_usd", Float, nullable=False),  # the covered usage at on-demand prices
+    Column("covered_instance_hours", Float, nullable=False),
+)
+
+bill_coverage_hours = Table(
+    "bill_coverage_hours",
+    metadata,
+    Column("billing_period", Time, primary_key=True),
+    Column("hour", Time, primary_key=True),
+    Column("region", Str, primary_key=True),
+    Column("covered_list_usd", Float, nullable=False),  # SP/RI-covered instance usage, on-demand value
+    Column("on_demand_list_usd", Float, nullable=False),
+    Column("spot_usd", Float, nullable=False),
+    Column("covered_hours", Float, nullable=False),
+    Column("on_demand_hours", Float, nullable=False),
+    Column("spot_hours", Float, nullable=False),
+)
+
+bill_job_costs = Table(
+    "bill_job_costs",
+    metadata,
+    Column("billing_period", Time, primary_key=True),
+    Column("job_id", Str, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("source", Str, nullable=False),  # split | fargate | attribution
+    Column("instance_id", Str),
+    Column("billed_usd", Float, nullable=False),
+    Column("effective_usd", Float, nullable=False),
+    Column("unused_usd", Float, nullable=False),  # the idle share inside effective_usd
+)
+
+TABLES = (
+    bill_months,
+    bill_daily,
+    bill_commitments,
+    bill_instances,
+    bill_commitment_hours,
+    bill_coverage_hours,
+    bill_job_costs,
+)

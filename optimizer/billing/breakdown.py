@@ -1,0 +1,220 @@
+"""Billed, effective and modelled cost of a billing month side by side, per dimension, and the
+residual's causes. `reconcile` puts these in its output; they are computed here once.
+
+Dimensions and where each side comes from:
+
+- day, account, region: billed from `bill_daily` (every line item); modelled from the
+  attribution's lines.
+- instance: billed from `bill_instances` (its instance-hours and their SP negation); modelled from
+  the attribution's instances.
+- queue, compute environment, job definition: billed from the per-job bill
+  (`optimizer.billing.jobs`); modelled from the attribution's lines (idle cost as "(idle)").
+
+The model side is `optimizer.analysis.cost.attribute_costs` over the month (the same code
+`batchopt analyze` runs), so every modelled figure here is that attribution's.
+
+Residual causes (billed minus modelled, each in USD, largest first), which add up to the residual:
+EBS, data transfer, discounts and credits, commitment fees, tax, other services, EC2 instance rows
+without an instance id, instances the collectors missed (billed instance ids absent from the
+store), and the remainder: what the bill charged for the instances the store knows minus what the
+model says they cost (prices, hours, commitments).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from optimizer.analysis.cost import CostAttribution
+from optimizer.billing.jobs import JobCosts
+from optimizer.billing.queries import EC2_INSTANCE_KINDS
+from optimizer.store.tables.billing import bill_daily, bill_instances
+from optimizer.store.tables.instances import instances
+from optimizer.store.tables.jobs import job_attempts, jobs
+
+DIMENSIONS = ("day", "account", "region", "queue", "compute_environment", "job_definition", "instance")
+TOP_INSTANCES = 25
+RESIDUAL_KINDS = {
+    "ebs": "EBS",
+    "data_transfer": "data transfer",
+    "discount": "discounts",
+    "credit": "credits and refunds",
+    "commitment_fee": "commitment fees",
+    "tax": "tax",
+}
+
+
+def _money(value: Any) -> float:
+    return round(float(value or 0.0), 6)
+
+
+def _rows(billed: pd.DataFrame, modelled: pd.Series | None, key: str) -> list[dict[str, Any]]:
+    """Rows {key, billed_usd, effective_usd, modelled_usd, residual_usd}, largest billed first."""
+    frame = billed.set_index(key)[["billed_usd", "effective_usd"]] if not billed.empty else None
+    keys = list(frame.index) if frame is not None else []
+    if modelled is not None:
+        keys += [k for k in modelled.index if k not in set(keys)]
+    out = []
+    for k in keys:
+        b = float(frame.at[k, "billed_usd"]) if frame is not None and k in frame.index else 0.0
+        e = float(frame.at[k, "effective_usd"]) if frame is not None and k in frame.index else 0.0
+        m = None if modelled is None else float(modelled.get(k, 0.0))
+        row = {key: str(k.date()) if isinstance(k, pd.Timestamp) else k, "billed_usd": _money(b)}
+        row |= {"effective_usd": _money(e), "modelled_usd": None if m is None else _money(m)}
+        row["residual_usd"] = None if m is None else _money(b - m)
+        out.append(row)
+    return sorted(out, key=lambda r: (-r["billed_usd"], str(r[key])))
+
+
+def _modelled_by(attribution: CostAttribution | None, column: str) -> pd.Series | None:
+    if attribution is None:
+        return None
+    lines = attribution.lines
+    if lines.empty:
+        return pd.Series(dtype=float)
+    key = pd.to_datetime(lines["day"]).dt.normalize() if column == "day" else lines[column].astype(object)
+    return lines["total_usd"].groupby(key.to_numpy()).sum()
+
+
+def breakdowns(
+    engine: Engine, start: Any, attribution: CostAttribution | None, job_costs: JobCosts, dataset: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Billed, effective, modelled and residual per dimension of `DIMENSIONS`."""
+    d = bill_daily.c
+    sums = (func.sum(d.billed_usd).label("billed_usd"), func.sum(d.effective_usd).label("effective_usd"))
+    out: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        for name, column in (("day", d.day), ("account", d.account_id), ("region", d.region)):
+            query = select(column.label(name), *sums).where(d.billing_period == start).group_by(column)
+            rows = conn.execute(query)
+            frame = pd.DataFrame(rows.fetchall(), columns=[name, "billed_usd", "effective_usd"])
+            if name == "day":
+                frame["day"] = pd.to_datetime(frame["day"])
+            model_col = {"day": "day", "account": "account_id", "region": "region"}[name]
+            out[f"by_{name}"] = _rows(frame, _modelled_by(attribution, model_col), name)
+    out |= _by_job_dims(engine, attribution, job_costs)
+    out["by_instance"] = _by_instance(engine, start, attribution, dataset)[:TOP_INSTANCES]
+    return out
+
+
+def _by_job_dims(
+    engine: Engine, attribution: CostAttribution | None, job_costs: JobCosts
+) -> dict[str, list[dict[str, Any]]]:
+    frame = job_costs.frame
+    dims = pd.DataFrame(columns=["job_id", "attempt", "queue", "compute_environment", "job_definition"])
+    if not frame.empty:
+        ids = sorted(set(frame["job_id"]))
+        a, j = job_attempts.c, jobs.c
+        found = []
+        with engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                query = (
+                    select(a.job_id, a.attempt, j.queue, a.compute_environment_arn, j.job_definition_name)
+                    .join(jobs, j.job_id == a.job_id)
+                    .where(a.job_id.in_(ids[i : i + 5000]))
+                )
+                found += conn.execute(query).fetchall()
+        dims = pd.DataFrame(found, columns=list(dims.columns))
+    merged = frame.merge(dims.astype({"attempt": "int64"}), on=["job_id", "attempt"], how="left")
+    out = {}
+    for name, model_col in (
+        ("queue", "queue"),
+        ("compute_environment", "compute_environment_arn"),
+        ("job_definition", "job_definition_name"),
+    ):
+        keyed = None
+        if not merged.empty:
+            keyed = merged.assign(**{name: merged[name].astype(object).fillna("(none)")})
+        billed = (
+            keyed.groupby(name)[["billed_usd", "effective_usd"]].sum().reset_index()
+            if keyed is not None
+            else pd.DataFrame(columns=[name, "billed_usd", "effective_usd"])
+        )
+        out[f"by_{name}"] = _rows(billed, _modelled_by(attribution, model_col), name)
+    return out
+
+
+def _instance_bill(engine: Engine, start: Any, dataset: str) -> pd.DataFrame:
+    """The month's bill per instance id, with whether the store knows the instance."""
+    b = bill_instances.c
+    query = (
+        select(
+            b.instance_id,
+            func.max(b.instance_type).label("instance_type"),
+            func.max(b.purchase_option).label("purchase_option"),
+            func.sum(b.billed_usd).label("billed_usd"),
+            func.sum(b.effective_usd).label("effective_usd"),
+            func.sum(b.instance_hours).label("instance_hours"),
+        )
+        .where(b.billing_period == start)
+        .group_by(b.instance_id)
+    )
+    known = select(instances.c.instance_id).where(instances.c.dataset == dataset)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(query).mappings().all())
+        ids = {row[0] for row in conn.execute(known)}
+    if frame.empty:
+        return pd.DataFrame(
+            columns=[
+                *("instance_id", "instance_type", "purchase_option", "billed_usd", "effective_usd"),
+                *("instance_hours", "in_store"),
+            ]
+        )
+    return frame.assign(in_store=frame["instance_id"].isin(ids))
+
+
+def _by_instance(
+    engine: Engine, start: Any, attribution: CostAttribution | None, dataset: str
+) -> list[dict[str, Any]]:
+    bill = _instance_bill(engine, start, dataset)
+    modelled = None
+    if attribution is not None:
+        modelled = attribution.instances.groupby("instance_id")["total_usd"].sum()
+    frame = bill[["instance_id", "billed_usd", "effective_usd"]].rename(columns={"instance_id": "instance"})
+    rows = _rows(frame, modelled, "instance")
+    extra = bill.set_index("instance_id") if not bill.empty else None
+    for row in rows:
+        known = extra is not None and row["instance"] in extra.index
+        row["instance_type"] = extra.at[row["instance"], "instance_type"] if known else None
+        row["purchase_option"] = extra.at[row["instance"], "purchase_option"] if known else None
+        row["instance_hours"] = _money(extra.at[row["instance"], "instance_hours"]) if known else 0.0
+        row["in_store"] = bool(extra.at[row["instance"], "in_store"]) if known else True
+    return rows
+
+
+def residual_causes(
+    engine: Engine, start: Any, by_kind: dict[str, float], residual: float | None, dataset: str
+) -> list[dict[str, Any]]:
+    """The residual split into its causes (see the module docstring), largest first; they add up to
+    the residual. Empty when there is no modelled cost."""
+    if residual is None:
+        return []
+    bill = _instance_bill(engine, start, dataset)
+    causes: dict[str, float] = {}
+    for kind, label in RESIDUAL_KINDS.items():
+        causes[label] = by_kind.get(kind, 0.0)
+    instance_kinds = (*EC2_INSTANCE_KINDS, "savings_plan_negation")
+    accounted = set(RESIDUAL_KINDS) | set(instance_kinds)
+    causes["other services"] = sum(v for k, v in by_kind.items() if k not in accounted)
+    instance_rows = sum(by_kind.get(k, 0.0) for k in instance_kinds)
+    billed_instances = float(bill["billed_usd"].sum()) if not bill.empty else 0.0
+    causes["EC2 instance rows without an instance id"] = instance_rows - billed_instances
+    missed = float(bill.loc[~bill["in_store"].astype(bool), "billed_usd"].sum()) if not bill.empty else 0.0
+    causes["instances the collectors missed"] = missed
+    causes["known instances: billed minus modelled"] = residual - sum(causes.values())
+    rows = [{"cause": name, "usd": _money(value)} for name, value in causes.items()]
+    return sorted(rows, key=lambda r: -abs(r["usd"]))
+
+
+def missed_instances(engine: Engine, start: Any, dataset: str) -> dict[str, Any]:
+    """Billed instance ids absent from the store: how many, and what the bill charged for them."""
+    bill = _instance_bill(engine, start, dataset)
+    missed = bill[~bill["in_store"].astype(bool)] if not bill.empty else bill
+    return {
+        "count": len(missed),
+        "billed_usd": _money(missed["billed_usd"].sum() if not missed.empty else 0.0),
+        "effective_usd": _money(missed["effective_usd"].sum() if not missed.empty else 0.0),
+        "instance_hours": _money(missed["instance_hours"].sum() if not missed.empty else 0.0),
+    }
