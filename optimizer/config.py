@@ -104,8 +104,16 @@ class CollectionSettings(BaseModel):
     job_statuses: CsvList = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
     describe_jobs_chunk: int = Field(default=100, ge=1, le=100)
     usage_metrics: bool = True
+    # The event intake's SQS queue(s) (`batchopt setup events` prints the URL); comma-separated when
+    # several targets or regions have one. Each (target, region) drains the queue of its account
+    # and region. Unset: job history comes from ListJobs only, and that is recorded as a gap.
+    events_queue_url: CsvList = Field(default_factory=list)
+    # How long Batch keeps finished jobs listable (at least 7 days, AWS Batch User Guide, "Job
+    # states"): a ListJobs outage longer than this is a gap unless the event intake covered it.
+    listing_retention_days: float = Field(default=7.0, gt=0, le=400)
 
     _statuses = field_validator("job_statuses", mode="before")(_split_csv)
+    _queues = field_validator("events_queue_url", mode="before")(_split_csv)
 
 
 class InstanceRequirementsSettings(BaseModel):

@@ -15,6 +15,7 @@ from optimizer.collectors.batch_job_definitions import JOB_DEFINITIONS
 from optimizer.collectors.batch_jobs import JOBS
 from optimizer.collectors.bill_export import BILL
 from optimizer.collectors.catalog import CATALOG
+from optimizer.collectors.events import EVENTS
 from optimizer.collectors.instances import INSTANCES
 from optimizer.collectors.ondemand_prices import ONDEMAND_PRICES
 from optimizer.collectors.spot_bands import SPOT_BANDS
@@ -27,6 +28,7 @@ _BY_NAME = {
     for s in (
         COMPUTE_ENVIRONMENTS,
         JOB_QUEUES,
+        EVENTS,
         JOBS,
         JOB_DEFINITIONS,
         INSTANCES,

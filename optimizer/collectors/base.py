@@ -40,6 +40,13 @@ class CollectContext:
     reconcile_window: timedelta = timedelta(days=1)  # re-listed before each job watermark
     job_statuses: tuple[str, ...] = TERMINAL_JOB_STATUSES
     describe_jobs_chunk: int = 100
+    # Batch lists finished jobs for at least 7 days (AWS Batch User Guide, "Job states").
+    listing_retention: timedelta = timedelta(days=7)
+    events_queue_urls: tuple[str, ...] = ()  # the event intake's queues (collection.events_queue_url)
+    events_batch_messages: int = 1000  # messages per transaction
+    events_max_messages: int = 1_000_000  # per run, so one run cannot drain for ever
+    events_wait_seconds: int = 0  # ReceiveMessage long-poll; 0 = stop as soon as the queue is empty
+    events_visibility_timeout: int = 300  # longer than a batch takes to store, so no one else gets it
     sleep: Sleep = time.sleep
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 

@@ -29,6 +29,7 @@ from optimizer.collectors.base import (
 )
 from optimizer.collectors.calls import call, items
 from optimizer.collectors.jobs_transform import transform_jobs
+from optimizer.collectors.reconcile import jobs_to_follow, record_listing_coverage
 from optimizer.store.schema import instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
 
@@ -107,8 +108,9 @@ def select_new(
 
 def get_jobs(
     ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, str], int]:
-    """(DescribeJobs records, new watermarks, summaries read) for every queue and status."""
+) -> tuple[list[dict[str, Any]], dict[str, str], int, list[str]]:
+    """(DescribeJobs records, new watermarks, summaries read, queues) for every queue and status;
+    open jobs are followed until they end (`reconcile.jobs_to_follow`)."""
     batch = ctx.client("batch")
     queues = [q["jobQueueArn"] for q in items(batch, "describe_job_queues", "jobQueues", sleep=ctx.sleep)]
     to_describe: list[str] = []
@@ -130,8 +132,9 @@ def get_jobs(
             if newest is not None:
                 value = format_watermark(from_epoch_ms(newest))
                 new_marks[scope] = max(value, mark) if mark else value
-    unique_ids = list(dict.fromkeys(to_describe))
-    return describe_jobs(ctx, unique_ids), new_marks, read
+    follow, open_read = jobs_to_follow(ctx, engine, queues)
+    unique_ids = list(dict.fromkeys(to_describe + follow))
+    return describe_jobs(ctx, unique_ids), new_marks, read + open_read, queues
 
 
 def _link_instances(conn: Connection, attempts: pd.DataFrame) -> pd.DataFrame:
@@ -166,12 +169,13 @@ def load_jobs(conn: Connection, job_frame: pd.DataFrame, attempt_frame: pd.DataF
 
 
 def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
-    records, marks, read = get_jobs(ctx, engine, watermarks)
+    records, marks, read, queues = get_jobs(ctx, engine, watermarks)
     job_frame, attempt_frame = transform_jobs(records, ctx.account_id, ctx.region)
-    return Collected(read, {"jobs": job_frame, "job_attempts": attempt_frame}, marks)
+    return Collected(read, {"jobs": job_frame, "job_attempts": attempt_frame}, marks, {"queues": queues})
 
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
+    record_listing_coverage(conn, ctx, collected.extra["queues"])
     return load_jobs(conn, collected.frames["jobs"], collected.frames["job_attempts"])
 
 

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, bindparam, update
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, update
 
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
 from optimizer.collectors.calls import call, items
+from optimizer.collectors.instance_lifetimes import EXACT_SOURCES, keep_exact_lifetimes
 from optimizer.store.schema import instances, job_attempts
 from optimizer.store.upsert import bulk_upsert
 
@@ -36,7 +37,7 @@ declare(
 COLUMNS = [
     "instance_id", "dataset", "account_id", "region", "compute_environment_arn", "cluster_arn",
     "container_instance_arn", "instance_type", "availability_zone", "capacity_type", "launch_time",
-    "first_seen", "last_seen", "terminated_at", "status",
+    "first_seen", "last_seen", "terminated_at", "status", "lifetime_source",
 ]  # fmt: skip
 EC2_GONE_STATES = ("shutting-down", "terminated")
 _TRANSITION_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)")
@@ -146,6 +147,7 @@ def transform_instances(
                 "last_seen": now,
                 "terminated_at": _gone_at(described, now) if state in EC2_GONE_STATES else None,
                 "status": state or ci.get("status"),
+                "lifetime_source": "sampling",
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -156,12 +158,17 @@ def transform_instances(
 def load_instances(
     conn: Connection, frame: pd.DataFrame, *, account_id: str | None, region: str, now: datetime
 ) -> int:
+    frame = keep_exact_lifetimes(conn, frame)
     written = bulk_upsert(conn, instances, frame, keep_existing=("first_seen", "last_seen"))
     alive = frame.loc[frame["terminated_at"].isna(), "instance_id"].tolist()
     for chunk in chunks(alive, 500):
         conn.execute(update(instances).where(instances.c.instance_id.in_(chunk)).values(last_seen=now))
     gone = update(instances).where(
-        instances.c.dataset == "aws", instances.c.region == region, instances.c.terminated_at.is_(None)
+        instances.c.dataset == "aws",
+        instances.c.region == region,
+        instances.c.terminated_at.is_(None),
+        # an instance with exact times gets its end from its own events, not from a missed snapshot
+        or_(instances.c.lifetime_source.is_(None), instances.c.lifetime_source.not_in(EXACT_SOURCES)),
     )
     if account_id:
         gone = gone.where(instances.c.account_id == account_id)

@@ -147,6 +147,8 @@ def collect(
     reconcile_window: timedelta = timedelta(days=1),
     job_statuses: Sequence[str] = TERMINAL_JOB_STATUSES,
     describe_jobs_chunk: int = 100,
+    listing_retention: timedelta = timedelta(days=7),
+    events_queue_urls: Sequence[str] = (),
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
     on_progress: Callable[[RunResult], None] | None = None,
@@ -175,6 +177,8 @@ def collect(
             reconcile_window=reconcile_window,
             job_statuses=tuple(job_statuses),
             describe_jobs_chunk=describe_jobs_chunk,
+            listing_retention=listing_retention,
+            events_queue_urls=tuple(events_queue_urls),
             sleep=sleep,
         )
         results.extend(sync_target(engine, ctx, sources, clock=clock, on_progress=on_progress))

@@ -100,6 +100,8 @@ def run_collection(
         reconcile_window=timedelta(hours=settings.collection.reconcile_window_hours),
         job_statuses=settings.collection.job_statuses,
         describe_jobs_chunk=settings.collection.describe_jobs_chunk,
+        listing_retention=timedelta(days=settings.collection.listing_retention_days),
+        events_queue_urls=settings.collection.events_queue_url,
         on_progress=on_progress,
     )
     results = run(plans, regional) if regional else []

@@ -11,6 +11,7 @@ COLLECTED_DATASET = "aws"
 SOURCE_NAMES: tuple[str, ...] = (
     "compute_environments",
     "job_queues",
+    "events",
     "jobs",
     "job_definitions",
     "instances",
@@ -22,6 +23,8 @@ SOURCE_NAMES: tuple[str, ...] = (
     "bill",
 )
 """The collector sources (`collector_runs.source`), in the order a run needs them: inventory before
-jobs, jobs before the job definitions they reference and the usage linked to their attempts; the
+the event intake (which matches instances to compute environments), the event intake before the
+ListJobs reconciliation (which fills what events missed), jobs before the job definitions they
+reference and the usage linked to their attempts; the
 bill (the CUR 2.0 export, once per collection, only with `billing.cur_s3_uri`) last.
 `optimizer.collectors.SOURCES` is built in this order."""

@@ -17,6 +17,7 @@ from botocore.stub import ANY, Stubber
 from sqlalchemy import Engine, select
 
 from optimizer.collectors import select_sources
+from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.runner import TargetPlan, collect
 from optimizer.store.read import read_frame
 from optimizer.store.schema import (
@@ -70,7 +71,8 @@ QUEUES = {
 
 
 def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_first: bool) -> None:
-    """describe_job_queues, then ListJobs SUCCEEDED in two pages, the array parent's children, FAILED."""
+    """describe_job_queues, then ListJobs SUCCEEDED in two pages, the array parent's children, FAILED,
+    then each open state."""
     plain = [r for r in records if ":" not in r["jobId"]]
     succeeded = [summary(r) for r in plain if r["status"] == "SUCCEEDED"]
     failed = [summary(r) for r in plain if r["status"] == "FAILED"]
@@ -97,6 +99,12 @@ def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_f
         {"jobSummaryList": failed},
         {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED", "maxResults": 1000},
     )
+    for status in OPEN_STATES:  # open jobs are followed until they end (none here)
+        stubber.add_response(
+            "list_jobs",
+            {"jobSummaryList": []},
+            {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+        )
 
 
 def _estate_records() -> list[dict[str, Any]]:
