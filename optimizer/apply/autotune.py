@@ -206,6 +206,7 @@ def regression_verdict(
 @dataclass
 class AutotuneReport:
     reconciled: list[ExecutionReport] = field(default_factory=list)
+    resumed: list[ExecutionReport] = field(default_factory=list)
     applied: list[ExecutionReport] = field(default_factory=list)
     rolled_back: list[ExecutionReport] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
@@ -216,6 +217,7 @@ class AutotuneReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "reconciled": [r.to_json() for r in self.reconciled],
+            "resumed": [r.to_json() for r in self.resumed],
             "applied": [r.to_json() for r in self.applied],
             "rolled_back": [r.to_json() for r in self.rolled_back],
             "kept": self.kept,
@@ -326,6 +328,18 @@ def _watch(
         report.rolled_back.append(rolled)
 
 
+def _resume_waiting(engine: Engine, executor: Executor, report: AutotuneReport) -> None:
+    """Continue auto-tuning's own applies that stopped waiting for Batch (`Executor.resume`, the
+    same path as `batchopt apply --resume`); a person's waiting apply is left to that person."""
+    for record in records.audits(engine, results=("waiting",), actions=("apply",)):
+        if record.actor != ACTOR:
+            continue
+        try:
+            report.resumed.append(executor.resume(record.id, actor=ACTOR))
+        except UserError as exc:
+            report.errors.append(Skip(record.recommendation_id or "", f"resume refused: {exc}"))
+
+
 def run_autotune(
     engine: Engine,
     settings: ApplySettings,
@@ -342,6 +356,7 @@ def run_autotune(
     service = ApplyService(engine, settings, clients, executor=executor)
     report = AutotuneReport()
     report.reconciled = executor.reconcile_pending()
+    _resume_waiting(engine, executor, report)
     _watch(engine, service, guardrails, now, report)
     chosen, report.skipped = select_changes(
         list_recommendations(engine, ["open"]), last_changes(engine), now, guardrails

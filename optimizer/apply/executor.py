@@ -8,6 +8,14 @@ VALID after each CE call, and for a replaced CE's tasks to drain before disablin
 resource back and checks each call landed; stores a rollback plan built from the "before"; completes
 the audit record. Without `execute=True` it stops after the checks and records a dry run.
 
+Waits follow Batch's update rules: after an infrastructure update Batch lets running jobs run for up
+to the update policy's `jobExecutionTimeoutMinutes` (30 by default, up to 7200) before it replaces
+instances, so that wait's budget is that timeout plus `apply.wait_for_valid_seconds`
+(`wait_budget_seconds`). A wait that runs out while Batch is still UPDATING (or tasks still drain)
+ends the run as `waiting`, not failed: `resume` (`batchopt apply --resume AUDIT_ID`, and auto-tuning
+on its next pass) continues it, and after a crash the reconciled record is resumable the same way.
+A rollback is refused only while a CE is CREATING/UPDATING/DELETING (an INVALID CE may be rolled back).
+
 A call AWS accepted but whose effect does not read back is reported as not applied, never as success
 (moto 5.2.5 is the everyday example: it ignores computeResources in UpdateComputeEnvironment).
 """
@@ -26,6 +34,7 @@ from sqlalchemy import Engine
 
 from optimizer.apply import records
 from optimizer.apply.fingerprint import changed_fields, fingerprint, resource_kind
+from optimizer.apply.planner import SCALING_FIELDS, update_policy_of
 from optimizer.apply.reader import BatchReader, aws_errors, json_safe
 from optimizer.apply.rollback import build_rollback
 from optimizer.apply.verify import verify_call
@@ -40,6 +49,49 @@ ClientProvider = Callable[[str, str], Any]
 """(service, resource ARN) -> a boto3 client for the account and region that own the resource."""
 
 _CE_OPERATIONS = ("update_compute_environment", "create_compute_environment")
+#: CE statuses Batch is still working on: an apply waits, a rollback is refused until they end.
+TRANSITIONAL_STATUSES = frozenset({"CREATING", "UPDATING", "DELETING"})
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Why the calls stopped. `resume_from` is set when the stop is a wait that ran out of budget
+    while Batch was still working (UPDATING, tasks draining): the apply is resumable from that call."""
+
+    message: str
+    resume_from: int | None = None
+    wait: str | None = None  # "valid" or "drain": what the resume waits for first
+    key: str | None = None  # the resource it waits on
+
+
+def replaces_instances(call: ApiCall) -> bool:
+    """An UpdateComputeEnvironment Batch answers by replacing instances (an infrastructure update)."""
+    resources = set(call.params.get("computeResources") or {})
+    return call.operation == "update_compute_environment" and bool(resources - SCALING_FIELDS)
+
+
+def wait_budget_seconds(call: ApiCall, before: dict[str, Any] | None, settings: ApplySettings) -> float:
+    """How long to wait for a CE to be VALID after `call`.
+
+    An infrastructure update lets running jobs finish for up to the update policy's
+    jobExecutionTimeoutMinutes (the call's own, else the CE's, else Batch's 30) before it replaces
+    instances, and only then launches new ones: the budget is that timeout plus
+    `apply.wait_for_valid_seconds` for the replacement. Anything else gets `wait_for_valid_seconds`."""
+    if not replaces_instances(call):
+        return float(settings.wait_for_valid_seconds)
+    policy = call.params.get("updatePolicy") or update_policy_of(before)
+    return 60.0 * float(policy["jobExecutionTimeoutMinutes"]) + float(settings.wait_for_valid_seconds)
+
+
+def plan_wait_budget(plan: ChangePlan, settings: ApplySettings) -> float:
+    """The longest a run of `plan` can legitimately take waiting (each CE call's wait, each drain)."""
+    before = (plan.before or {}).get("resources", {})
+    observe = (plan.before or {}).get("observe", [])
+    total = 0.0
+    for index, call in enumerate(plan.calls):
+        if call.operation in _CE_OPERATIONS:
+            total += wait_budget_seconds(call, before.get(observe[index]), settings)
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +175,19 @@ class Executor:
         self.settings = settings
         self.clients = clients
         self.poll_seconds = poll_seconds
-        # A pending record younger than this may belong to a run still in flight.
-        self.stale_pending_seconds = (
-            stale_pending_seconds
-            if stale_pending_seconds is not None
-            else 2 * settings.wait_for_valid_seconds + 300
-        )
+        # A pending record younger than this may belong to a run still in flight (None: the
+        # record's own plan decides, see `stale_after`).
+        self.stale_pending_seconds = stale_pending_seconds
         self.sleep = sleep
         self.monotonic = monotonic
         self.now = now
+
+    def stale_after(self, plan: ChangePlan) -> float:
+        """Seconds after which a pending record of `plan` cannot belong to a live run any more:
+        everything the plan may wait for, plus a margin for the calls themselves."""
+        if self.stale_pending_seconds is not None:
+            return self.stale_pending_seconds
+        return plan_wait_budget(plan, self.settings) + self.settings.wait_for_valid_seconds + 300
 
     # --- guards -------------------------------------------------------------------------------
 
@@ -183,25 +239,29 @@ class Executor:
                 + "): run `batchopt plan` again and review the new plan"
             )
         for key, item in current.items():
-            if (
-                item is not None
-                and resource_kind(key) == "compute-environment"
-                and item.get("status") != "VALID"
-            ):
+            if item is None or resource_kind(key) != "compute-environment":
+                continue
+            status = item.get("status")
+            if status in TRANSITIONAL_STATUSES:
                 refusals.append(
-                    f"{resource_name(key)} is {item.get('status')}, not VALID: wait for it to settle"
+                    f"{resource_name(key)} is {status}: wait until Batch finishes (the update may take"
+                    " up to its update policy's jobExecutionTimeoutMinutes)"
                 )
+            elif status != "VALID" and plan.kind != "rollback":
+                # A rollback is what an INVALID CE after an update needs; an apply is not.
+                refusals.append(f"{resource_name(key)} is {status}, not VALID: fix it first")
         return refusals
 
     def _pending_in_flight(self, plan: ChangePlan) -> list[records.AuditRecord]:
         """Reconciles stale pending records; returns those still fresh for the same target."""
-        cutoff = self.now() - timedelta(seconds=self.stale_pending_seconds)
         pending = records.audits(self.engine, results=("pending",))
         blocking = []
         for record in pending:
+            other = records.load_plan(self.engine, record.plan_id)
+            cutoff = self.now() - timedelta(seconds=self.stale_after(other))
             if record.started_at <= cutoff and self._try_reconcile(record):
                 continue
-            if records.load_plan(self.engine, record.plan_id).target_arn == plan.target_arn:
+            if other.target_arn == plan.target_arn:
                 blocking.append(record)
         return blocking
 
@@ -277,60 +337,77 @@ class Executor:
                 self.engine, audit_id, result="refused", after=None, message=message, now=self.now()
             )
             raise RefusedError(f"{plan.id}: {message}")
-        responses, error = self._send(plan, reader)
-        return self._complete(plan, action, audit_id, reader, responses, error)
+        responses, halt = self._send(plan, reader)
+        return self._complete(plan, action, audit_id, reader, responses, halt)
 
-    def _send(self, plan: ChangePlan, reader: BatchReader) -> tuple[dict[int, dict[str, Any]], str | None]:
-        """Send the calls in order; stop at the first failure. Returns responses by call index."""
-        responses: dict[int, dict[str, Any]] = {}
+    def _send(
+        self,
+        plan: ChangePlan,
+        reader: BatchReader,
+        *,
+        start: int = 0,
+        responses: dict[int, dict[str, Any]] | None = None,
+    ) -> tuple[dict[int, dict[str, Any]], Halt | None]:
+        """Send the calls from `start` in order; stop at the first failure or exhausted wait.
+        Returns the responses by call index (with those of earlier runs passed in)."""
+        responses = dict(responses or {})
         observe = (plan.before or {}).get("observe", [])
-        for index, call in enumerate(plan.calls):
+        before = (plan.before or {}).get("resources", {})
+        for index in range(start, len(plan.calls)):
+            call = plan.calls[index]
             step = "waiting for tasks to drain"
             try:
                 if is_drain_step(plan, call):
-                    waiting = self._wait_drained(reader, observe[index])
-                    if waiting:
-                        return responses, waiting
+                    halt = self._wait_drained(reader, observe[index], index)
+                    if halt:
+                        return responses, halt
                 step = f"{call.operation} failed"
                 method = getattr(reader.batch, call.operation)
                 responses[index] = json_safe(method(**call.params))
                 step = "waiting for VALID"
                 if call.operation in _CE_OPERATIONS:
-                    waiting = self._wait_valid(reader, observe[index])
-                    if waiting:
-                        return responses, waiting
+                    budget = wait_budget_seconds(call, before.get(observe[index]), self.settings)
+                    halt = self._wait_valid(reader, observe[index], budget, index + 1)
+                    if halt:
+                        return responses, halt
             except (ClientError, BotoCoreError) as exc:
-                return responses, f"{step}: {exc}"
+                return responses, Halt(f"{step}: {exc}")
         return responses, None
 
-    def _wait_valid(self, reader: BatchReader, key: str) -> str | None:
-        deadline = self.monotonic() + self.settings.wait_for_valid_seconds
+    def _wait_valid(self, reader: BatchReader, key: str, budget: float, resume_from: int) -> Halt | None:
+        deadline = self.monotonic() + budget
         while True:
             item = reader.compute_environment(key)
             status = (item or {}).get("status")
             if status == "VALID":
                 return None
             if status == "INVALID":
-                return f"{resource_name(key)} became INVALID: {(item or {}).get('statusReason')}"
+                return Halt(f"{resource_name(key)} became INVALID: {(item or {}).get('statusReason')}")
             if self.monotonic() >= deadline:
-                return (
-                    f"{resource_name(key)} not VALID after {self.settings.wait_for_valid_seconds:g}s"
-                    f" (status {status}); later calls not sent"
+                return Halt(
+                    f"{resource_name(key)} not VALID after {budget:g}s (status {status}); later calls"
+                    " not sent",
+                    resume_from,
+                    "valid",
+                    key,
                 )
             self.sleep(self.poll_seconds)
 
-    def _wait_drained(self, reader: BatchReader, key: str) -> str | None:
-        deadline = self.monotonic() + self.settings.wait_for_valid_seconds
+    def _wait_drained(self, reader: BatchReader, key: str, index: int) -> Halt | None:
+        budget = self.settings.wait_for_valid_seconds
+        deadline = self.monotonic() + budget
         while True:
             item = reader.compute_environment(key)
             running = reader.running_tasks(item) if item else 0
             if running == 0:
                 return None
             if self.monotonic() >= deadline:
-                return (
-                    f"{resource_name(key)} still runs {running} tasks after"
-                    f" {self.settings.wait_for_valid_seconds:g}s: not disabled yet (disable it once drained,"
-                    " or roll back)"
+                return Halt(
+                    f"{resource_name(key)} still runs {running} tasks after {budget:g}s: not disabled yet"
+                    " (resume once drained, or roll back)",
+                    index,
+                    "drain",
+                    key,
                 )
             self.sleep(self.poll_seconds)
 
@@ -341,9 +418,10 @@ class Executor:
         audit_id: int,
         reader: BatchReader,
         responses: dict[int, dict[str, Any]],
-        error: str | None,
+        halt: Halt | None,
         *,
         reconciled: bool = False,
+        prefix: str = "",
     ) -> ExecutionReport:
         """Read back, verify each call, store the rollback plan, complete the audit, move the status."""
         before = (plan.before or {}).get("resources", {})
@@ -369,7 +447,12 @@ class Executor:
                 )
             )
         landed_calls = [(o.index, o.response) for o in outcomes if o.landed]
-        if landed_calls and len(landed_calls) == len(plan.calls):
+        if reconciled and halt is None:
+            halt = _resume_point(plan, [o.landed for o in outcomes])
+        error = halt.message if halt else None
+        if halt is not None and halt.resume_from is not None:
+            result = "waiting"  # Batch is still at work (UPDATING, draining): not done, not failed
+        elif landed_calls and len(landed_calls) == len(plan.calls):
             result = "succeeded"
         elif landed_calls:
             result = "partial"
@@ -385,7 +468,9 @@ class Executor:
         parts = [f"{o.operation}: {'landed' if o.landed else o.detail}" for o in outcomes]
         if error:
             parts.append(error)
-        prefix = "reconciled after an interrupted run: " if reconciled else ""
+        if result == "waiting":
+            parts.append(f"continue with `batchopt apply --resume {audit_id}` (or roll back)")
+        prefix = prefix or ("reconciled after an interrupted run: " if reconciled else "")
         message = prefix + f"{result}: " + "; ".join(parts)
         audit_after = {
             "resources": after,
@@ -395,6 +480,8 @@ class Executor:
             ],
             "rollback_plan_id": rollback.id if rollback else None,
         }
+        if result == "waiting" and halt is not None:
+            audit_after["resume"] = {"from": halt.resume_from, "wait": halt.wait, "key": halt.key}
         records.finish_audit(
             self.engine, audit_id, result=result, after=audit_after, message=message, now=self.now()
         )
@@ -419,6 +506,84 @@ class Executor:
             rollback_plan_id=rollback.id if rollback else None,
         )
 
+    # --- resuming -----------------------------------------------------------------------------
+
+    def resume(self, audit_id: int, *, actor: str) -> ExecutionReport:
+        """Continue an apply that stopped waiting (audit result `waiting`): wait again for what it
+        waited for, with a fresh budget, then send the calls it had not sent.
+
+        Refused, with nothing changed, when apply is disabled or off the allow-list, another run on
+        the target is in flight, a call that had landed no longer reads back, or a resource the
+        remaining calls change moved since the plan was made. The waiting record becomes `resumed`
+        and a new record carries the whole run (earlier calls included) to its result."""
+        record = records.audit(self.engine, audit_id)
+        resume = (record.after or {}).get("resume")
+        if record.result != "waiting" or not resume or record.dry_run:
+            raise RefusedError(f"audit #{audit_id} is {record.result}: only a waiting apply can be resumed")
+        plan = records.load_plan(self.engine, record.plan_id)
+        refusals = self.config_refusals(plan)
+        in_flight = self._pending_in_flight(plan)
+        if in_flight:
+            refusals.append(f"audit #{in_flight[0].id} on this target is in flight")
+        start = int(resume["from"])
+        earlier = {
+            int(c["index"]): c.get("response") or {}
+            for c in (record.after or {}).get("calls", [])
+            if c["landed"]
+        }
+        observe = (plan.before or {}).get("observe", [])
+        planned = (plan.before or {}).get("resources", {})
+        reader = self._reader(plan)
+        with aws_errors(f"reading {plan.target_arn}"):
+            current = reader.read_all(list(dict.fromkeys([*planned, *observe])))
+        for index, response in earlier.items():
+            key = observe[index]
+            verdict = verify_call(plan.calls[index], current.get(key), planned.get(key), response)
+            if not verdict.landed:
+                refusals.append(f"{resource_name(key)} changed since the apply: {verdict.detail}")
+        touched = {observe[i] for i in earlier}
+        for key in dict.fromkeys(observe[start:]):
+            if key in touched or key not in planned:
+                continue
+            if fingerprint({key: planned[key]}) != fingerprint({key: current.get(key)}):
+                moved = ", ".join(changed_fields(planned[key], current.get(key))) or "changed"
+                refusals.append(f"{resource_name(key)} moved since the plan was made ({moved})")
+        if refusals:
+            raise RefusedError(
+                f"resume of audit #{audit_id}: " + "\n".join(refusals) + "\nnothing was changed"
+            )
+        new_id = records.start_audit(
+            self.engine,
+            plan,
+            action=record.action,
+            actor=actor,
+            dry_run=False,
+            before=current,
+            now=self.now(),
+        )
+        records.finish_audit(
+            self.engine,
+            audit_id,
+            result="resumed",
+            after=record.after,
+            message=f"{record.message or 'waiting'}; resumed by audit #{new_id}",
+            now=self.now(),
+        )
+        halt: Halt | None = None
+        try:
+            if resume.get("wait") == "valid":
+                call = plan.calls[start - 1]
+                budget = wait_budget_seconds(call, planned.get(resume["key"]), self.settings)
+                halt = self._wait_valid(reader, resume["key"], budget, start)
+            responses = earlier
+            if halt is None:
+                responses, halt = self._send(plan, reader, start=start, responses=earlier)
+        except (ClientError, BotoCoreError) as exc:
+            responses, halt = earlier, Halt(f"waiting for VALID: {exc}")
+        return self._complete(
+            plan, record.action, new_id, reader, responses, halt, prefix=f"resumed audit #{audit_id}: "
+        )
+
     # --- crash recovery -----------------------------------------------------------------------
 
     def reconcile(self, record: records.AuditRecord) -> ExecutionReport:
@@ -428,9 +593,14 @@ class Executor:
 
     def reconcile_pending(self, *, older_than_seconds: float | None = None) -> list[ExecutionReport]:
         """Reconcile every pending record older than `older_than_seconds` (default: the stale age)."""
-        age = self.stale_pending_seconds if older_than_seconds is None else older_than_seconds
-        cutoff = self.now() - timedelta(seconds=age)
-        stale = [r for r in records.audits(self.engine, results=("pending",)) if r.started_at <= cutoff]
+
+        def stale(record: records.AuditRecord) -> bool:
+            age = older_than_seconds
+            if age is None:
+                age = self.stale_after(records.load_plan(self.engine, record.plan_id))
+            return record.started_at <= self.now() - timedelta(seconds=age)
+
+        stale = [r for r in records.audits(self.engine, results=("pending",)) if stale(r)]
         settled = []
         for record in stale:
             try:
@@ -438,6 +608,24 @@ class Executor:
             except (UserError, ClientError, BotoCoreError) as exc:
                 log.warning("could not reconcile pending audit #%s: %s", record.id, exc)
         return settled
+
+
+def _resume_point(plan: ChangePlan, landed: list[bool]) -> Halt | None:
+    """Where an interrupted run can continue: after a non-empty prefix of landed calls, waiting
+    first for what the run was waiting for (the last CE call's VALID, or the drain). None when
+    nothing or everything landed, or the landed calls are not a prefix (not a state a run leaves)."""
+    if all(landed) or not landed[0]:
+        return None
+    first = landed.index(False)
+    if any(landed[first:]):
+        return None
+    observe = (plan.before or {}).get("observe", [])
+    message = f"the run stopped after call {first} of {len(plan.calls)}"
+    if is_drain_step(plan, plan.calls[first]):
+        return Halt(message, first, "drain", observe[first])
+    if plan.calls[first - 1].operation in _CE_OPERATIONS:
+        return Halt(message, first, "valid", observe[first - 1])
+    return Halt(message, first)
 
 
 def _response_from(call: ApiCall, observed: dict[str, Any] | None) -> dict[str, Any]:

@@ -29,8 +29,12 @@ RESULTS = (
     "dry-run",
     "kept",
     "regressed",
+    "waiting",
+    "resumed",
 )
-"""`kept` / `regressed`: auto-tuning's verdict on one of its changes (action `observe`)."""
+"""`kept` / `regressed`: auto-tuning's verdict on one of its changes (action `observe`).
+`waiting`: an apply stopped while Batch was still updating a CE or draining tasks, resumable
+(`Executor.resume`); `resumed`: such a record once a later record has taken the run over."""
 
 
 utcnow = utc_now
@@ -198,6 +202,15 @@ def finish_audit(
             .where(audit_log.c.id == audit_id)
             .values(result=result, after=after, message=message, finished_at=now or utcnow())
         )
+
+
+def audit(engine: Engine, audit_id: int) -> AuditRecord:
+    """One audit record by id (UserError naming it when there is none)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(audit_log).where(audit_log.c.id == audit_id)).first()
+    if row is None:
+        raise UserError(f"audit record #{audit_id}: not found")
+    return _audit_from_row(row)
 
 
 def audits(

@@ -35,6 +35,7 @@ def autotune_job(config_file: str | None = None) -> None:
                 "applied": len(report.applied),
                 "rolled_back": len(report.rolled_back),
                 "reconciled": len(report.reconciled),
+                "resumed": len(report.resumed),
                 "errors": len(report.errors),
             },
         )

@@ -122,13 +122,17 @@ class ApplyService:
             raise RefusedError(f"recommendation {stored.id} is dismissed; reopen it before applying it")
         return self.executor.run(plan, execute=execute, actor=actor, action="apply")
 
+    def resume(self, audit_id: int, *, actor: str) -> ExecutionReport:
+        """Continue an apply that stopped waiting for Batch (see `Executor.resume`)."""
+        return self.executor.resume(audit_id, actor=actor)
+
     def rollback_plan(self, ident: str) -> ChangePlan:
         """The rollback plan of the latest apply of a recommendation that changed something."""
         stored = get_recommendation(self.engine, ident)
         if stored.status == "rolled-back":
             raise RefusedError(f"recommendation {stored.id} is already rolled back")
         for record in records.audits(
-            self.engine, recommendation_id=stored.id, results=("succeeded", "partial")
+            self.engine, recommendation_id=stored.id, results=("succeeded", "partial", "waiting")
         ):
             if record.action == "apply":
                 plan_id = (record.after or {}).get("rollback_plan_id")

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2, default=str))
         return 0 if not report.errors else 1
-    for done in [*report.reconciled, *report.rolled_back, *report.applied]:
+    for done in [*report.reconciled, *report.resumed, *report.rolled_back, *report.applied]:
         print(report_text(done))
     for rec_id in report.kept:
         print(f"kept {rec_id}: no regression after the change")
@@ -37,6 +37,6 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     ):
         for item in items:
             print(f"{label} {item.recommendation_id}: {item.reason}")
-    if not (report.applied or report.rolled_back or report.reconciled or report.kept):
+    if not (report.applied or report.resumed or report.rolled_back or report.reconciled or report.kept):
         print("autotune: nothing to change")
     return 0 if not report.errors else 1

@@ -69,8 +69,9 @@ def test_waiting_for_valid_is_bounded_and_reported(sqlite_engine: Engine) -> Non
         )
         report = executor.run(plan, execute=True, actor="test")
         stubber.assert_no_pending_responses()
-    assert report.result == "not-applied"
+    assert report.result == "waiting"  # Batch is still working on it: resumable, not failed
     assert "ce not VALID after 150s (status UPDATING)" in report.message
+    assert f"batchopt apply --resume {report.audit_id}" in report.message
 
 
 def test_old_compute_environment_is_not_disabled_while_tasks_still_run(sqlite_engine: Engine) -> None:
@@ -116,7 +117,7 @@ def test_old_compute_environment_is_not_disabled_while_tasks_still_run(sqlite_en
         )
         report = executor.run(plan, execute=True, actor="test")
         b.assert_no_pending_responses()
-    assert report.result == "partial"
+    assert report.result == "waiting"
     assert [o.landed for o in report.outcomes] == [True, True, False]
     assert "ce still runs 1 tasks after 60s: not disabled yet" in report.message
     rollback = records.load_plan(sqlite_engine, report.rollback_plan_id or "")
