@@ -12,7 +12,11 @@ from optimizer.recommend.statuses import STATUSES
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("recommend", help="list stored recommendations (largest saving first)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, each with its id")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: the savings headline and the recommendations, each with its id and verdict",
+    )
     parser.add_argument(
         "--status", action="append", choices=STATUSES, help="only these statuses (repeatable; default: open)"
     )
@@ -47,18 +51,31 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         fresh = generate_recommendations(ctx.engine, ctx.settings, dataset=args.dataset, seed=args.seed)
         if not args.json:
             print(f"refreshed: {len(fresh)} recommendation(s) from dataset {args.dataset}")
+    from optimizer.recommend.headline import stored_headline
+
     statuses = None if args.all else (args.status or ["open"])
     stored = list_recommendations(ctx.engine, statuses)
+    headline = stored_headline(ctx.engine)
     if args.json:
-        print(json.dumps([s.to_json() for s in stored], indent=2, default=str))
+        listed = []
+        for item in stored:
+            verdict = headline.item(item.id)
+            listed.append({**item.to_json(), "headline": None if verdict is None else verdict.to_json()})
+        summary = {k: v for k, v in headline.to_json().items() if k != "items"}
+        print(json.dumps({**summary, "recommendations": listed}, indent=2, default=str))
         return 0
     if not stored:
         print("no recommendations" + ("" if args.all else f" with status {', '.join(statuses or [])}"))
         return 0
+    print(f"identified savings: ${headline.total_usd_per_month:,.2f}/month (open, counted once, after the")
+    print("  model's calibration error; items that cost money are not savings)")
     print(f"{'id':<17} {'$/month':>10} {'risk':<6} {'kind':<15} {'status':<11} title")
     for item in stored:
         rec = item.recommendation
         flag = "" if rec.applicable else " (advice only)"
+        verdict = headline.item(rec.id)
+        if verdict is not None and verdict.verdict not in ("counted", "not open"):
+            flag += f" [{verdict.label()}]"
         print(
             f"{rec.id:<17} {rec.monthly_savings_usd:>10,.2f} {rec.risk_level!s:<6} {rec.update_kind!s:<15}"
             f" {item.status:<11} {rec.title}{flag}"

@@ -25,6 +25,7 @@ from optimizer.errors import UserError
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.recommend.estate import estate_document
 from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.measured import measured_cost
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.simulate import catalog_from_provider
 from optimizer.store.read import attempts_frame, instances_frame, jobs_frame, read_frame
@@ -123,6 +124,14 @@ def load_inputs(
             window_start=pd.Timestamp(start).isoformat(),
             account_id=account,
             price_sources=provider.describe_sources(),
+        )
+        baseline.observed_cost_usd = measured_cost(
+            engine,
+            dataset,
+            account_id=account,
+            region=region,
+            start=pd.Timestamp(start).to_pydatetime(),
+            window_days=baseline.window_days,
         )
         out.append(
             RecommendInputs(

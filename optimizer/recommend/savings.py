@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer.errors import ConfigError
+from optimizer.recommend.calibration import Calibration
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
 from optimizer.simulate.resize import format_resize, resize_definitions
 
@@ -69,6 +70,9 @@ class ReplayBaseline:
     price_sources: str = ""
     """Where the catalogue's prices came from (collected, bundled, Spot Advisor estimate), shown with
     every figure so an estimated spot price is never mistaken for a measured one."""
+    observed_cost_usd: float | None = None
+    """The measured cost of the same window (`optimizer.recommend.measured`), for calibration."""
+    observed_source: str = "store: instance-hours x price"
     _current: ReplayResult | None = field(default=None, init=False, repr=False)
 
     @property
@@ -91,6 +95,15 @@ class ReplayBaseline:
         if self._current is None:
             self._current = self._run(self.current_document)
         return self._current
+
+    def calibration(self) -> Calibration:
+        """The current configuration's replay against the measured cost of the window."""
+        return Calibration(
+            observed_usd=self.observed_cost_usd,
+            replayed_usd=float(self.current().summary["total_cost_usd"]),
+            window_days=self.window_days,
+            source=self.observed_source,
+        )
 
     def compare(
         self, proposed_document: dict[str, Any], *, resize: tuple[str, dict[str, float]] | None = None
@@ -121,6 +134,8 @@ class ReplayBaseline:
             "window_days": round(self.window_days, 6),
             "prices": self.price_sources,
             "current_cost_usd": current["total_cost_usd"],
+            "calibration": self.calibration().to_json(),
+            "tradeoffs": tradeoffs(current, proposed, self.window_days),
             "proposed_cost_usd": proposed["total_cost_usd"],
             "current_config": self.current_document,
             "proposed_config": proposed_document,
@@ -140,3 +155,37 @@ class ReplayBaseline:
                 " configuration: run both commands and compare their total cost"
             )
         return Comparison(current, proposed, monthly, evidence)
+
+
+def tradeoffs(current: dict[str, Any], proposed: dict[str, Any], window_days: float) -> dict[str, Any]:
+    """What a saving costs besides money, from the two replay summaries: the p95 queue wait of each
+    queue whose wait changes (per queue, never only the all-queue figure, which can hide one queue's
+    wait going from minutes to hours), spot interruptions per month, and the change in failed jobs."""
+    per_month = DAYS_PER_MONTH / max(window_days, MIN_WINDOW_DAYS)
+    before_waits = current.get("queue_wait_s", {}) or {}
+    after_waits = proposed.get("queue_wait_s", {}) or {}
+    queues = []
+    for name in sorted(set(before_waits) | set(after_waits)):
+        if name == "ALL":
+            continue
+        before = (before_waits.get(name) or {}).get("p95_s")
+        after = (after_waits.get(name) or {}).get("p95_s")
+        if before is None and after is None:
+            continue
+        if before is not None and after is not None and abs(float(after) - float(before)) < 1.0:
+            continue  # unchanged by this proposal
+        queues.append(
+            {
+                "queue": name,
+                "p95_wait_before_s": None if before is None else round(float(before), 1),
+                "p95_wait_after_s": None if after is None else round(float(after), 1),
+            }
+        )
+    reclaims_before = float(current.get("spot_reclaims", 0) or 0)
+    reclaims_after = float(proposed.get("spot_reclaims", 0) or 0)
+    return {
+        "queues": queues,
+        "interruptions_per_month": round(reclaims_after * per_month, 1),
+        "interruptions_per_month_before": round(reclaims_before * per_month, 1),
+        "failed_jobs_delta": int(proposed.get("failed", 0) or 0) - int(current.get("failed", 0) or 0),
+    }

@@ -41,7 +41,7 @@ def test_recommend_plan_apply_rollback_commands(
     capsys.readouterr()
 
     assert main(["recommend", "--json"]) == 0
-    [listed] = json.loads(capsys.readouterr().out)
+    [listed] = json.loads(capsys.readouterr().out)["recommendations"]
     assert listed["id"] == rec.id and listed["status"] == "open"
 
     assert main(["plan", rec.id[:10]]) == 0

@@ -181,8 +181,13 @@ def test_recommend_refresh_cli(
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("BATCHOPT_OPTIMIZATION__TIME_LIMIT_SECONDS", "2")
     assert main(["recommend", "--refresh", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    shown = json.loads(capsys.readouterr().out)
+    listed = shown["recommendations"]
     assert listed and all(item["id"].startswith("rec-") for item in listed)
+    counted = [i for i in listed if i["headline"]["verdict"] == "counted"]
+    assert shown["identified_savings_usd_per_month"] == pytest.approx(
+        sum(i["headline"]["monthly_savings_usd"] for i in counted), abs=0.02
+    )
     assert {item["strategy"] for item in listed} >= {"spot-adoption", "ce-scaling"}
 
 

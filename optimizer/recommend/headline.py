@@ -1,0 +1,164 @@
+"""The one savings headline: what the open recommendations save per month, each saving counted once.
+
+Every place that states "identified savings" (Overview, the Recommendations page, the demo summary,
+the weekly report, `batchopt recommend --json`) calls `savings_headline` on the stored
+recommendations, so they all read the same number. The rules, in order:
+
+1. Only open recommendations count (applied savings are realised, dismissed and rolled-back ones
+   are not on offer). The others are still listed, with their status, by the pages.
+2. An item that costs money (saving <= 0, e.g. "faster queue, costs $538/month") is not a saving:
+   it is listed apart as "faster, costs $X".
+3. A saving no larger than its scope's calibration error (`calibration.py`) cannot be told apart
+   from the replay's error: listed as "within model error", not counted.
+4. Overlaps are counted once: recommendations that change the same resource (by default the same
+   target ARN: two proposals for one compute environment cannot both be applied as measured) count
+   only the largest saving among them; the others are listed as overlapping it. `overlap_key` is
+   the seam for a finer rule.
+5. `discount_ratio` turns list-price savings into after-discount ones (effective / billed cost of
+   the bill, when a bill is imported; 1.0 without one), the seam for the bill's figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from optimizer.domain import Recommendation
+from optimizer.recommend.calibration import Calibration, calibration_from_json, within_error
+from optimizer.recommend.repository import list_recommendations
+
+COUNTED = "counted"
+COSTS_MONEY = "costs money"
+WITHIN_ERROR = "within model error"
+OVERLAPS = "overlaps"
+NOT_OPEN = "not open"
+
+
+def target_overlap_key(rec: Recommendation) -> str:
+    """Two recommendations overlap when they change the same resource."""
+    return rec.target_arn
+
+
+@dataclass(frozen=True)
+class HeadlineItem:
+    """One recommendation's place in the headline, with the reason it counts or does not."""
+
+    id: str
+    title: str
+    status: str
+    monthly_savings_usd: float
+    """After discounts (`discount_ratio`)."""
+    verdict: str
+    calibration: Calibration | None
+    overlaps_with: str | None = None
+
+    @property
+    def counted(self) -> bool:
+        return self.verdict == COUNTED
+
+    def label(self) -> str:
+        """What a person reads next to the figure."""
+        if self.verdict == COSTS_MONEY:
+            return f"faster, costs ${-self.monthly_savings_usd:,.2f}/month"
+        if self.verdict == WITHIN_ERROR:
+            margin = self.calibration.monthly_error_usd if self.calibration else None
+            return f"within model error (±${margin or 0.0:,.0f}/month): not counted"
+        if self.verdict == OVERLAPS:
+            return f"overlaps {self.overlaps_with} (counted once)"
+        if self.verdict == NOT_OPEN:
+            return self.status
+        return "counted"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "monthly_savings_usd": round(self.monthly_savings_usd, 2),
+            "verdict": self.verdict,
+            "label": self.label(),
+            "overlaps_with": self.overlaps_with,
+            "calibration": None if self.calibration is None else self.calibration.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class SavingsHeadline:
+    """The headline figure and every item with its verdict (largest saving first)."""
+
+    items: list[HeadlineItem] = field(default_factory=list)
+    discount_ratio: float = 1.0
+
+    @property
+    def total_usd_per_month(self) -> float:
+        return round(sum(i.monthly_savings_usd for i in self.items if i.counted), 2)
+
+    def by_verdict(self, verdict: str) -> list[HeadlineItem]:
+        return [i for i in self.items if i.verdict == verdict]
+
+    @property
+    def costs_money_usd_per_month(self) -> float:
+        return round(-sum(i.monthly_savings_usd for i in self.by_verdict(COSTS_MONEY)), 2)
+
+    def item(self, rec_id: str) -> HeadlineItem | None:
+        return next((i for i in self.items if i.id == rec_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identified_savings_usd_per_month": self.total_usd_per_month,
+            "counted": len(self.by_verdict(COUNTED)),
+            "within_model_error": len(self.by_verdict(WITHIN_ERROR)),
+            "overlapping": len(self.by_verdict(OVERLAPS)),
+            "costs_money": len(self.by_verdict(COSTS_MONEY)),
+            "costs_money_usd_per_month": self.costs_money_usd_per_month,
+            "discount_ratio": self.discount_ratio,
+            "items": [i.to_json() for i in self.items],
+        }
+
+
+def savings_headline(
+    recs: Iterable[tuple[Recommendation, str]],
+    *,
+    discount_ratio: float = 1.0,
+    overlap_key: Callable[[Recommendation], str] = target_overlap_key,
+) -> SavingsHeadline:
+    """The headline of `recs` given as (recommendation, status) pairs; see the module docstring."""
+    pairs = sorted(recs, key=lambda p: (-p[0].monthly_savings_usd, p[0].id))
+    items: list[HeadlineItem] = []
+    taken: dict[str, str] = {}  # overlap key -> id of the recommendation counted for it
+    for rec, status in pairs:
+        saving = float(rec.monthly_savings_usd) * discount_ratio
+        calibration = calibration_from_json((rec.evidence or {}).get("calibration"))
+        overlaps_with = None
+        if status != "open":
+            verdict = NOT_OPEN
+        elif saving <= 0:
+            verdict = COSTS_MONEY
+        elif within_error(saving, calibration):
+            verdict = WITHIN_ERROR
+        elif overlap_key(rec) in taken:
+            verdict, overlaps_with = OVERLAPS, taken[overlap_key(rec)]
+        else:
+            verdict = COUNTED
+            taken[overlap_key(rec)] = rec.id
+        items.append(
+            HeadlineItem(
+                id=rec.id,
+                title=rec.title,
+                status=status,
+                monthly_savings_usd=saving,
+                verdict=verdict,
+                calibration=calibration,
+                overlaps_with=overlaps_with,
+            )
+        )
+    return SavingsHeadline(items=items, discount_ratio=discount_ratio)
+
+
+def stored_headline(engine: Engine, *, discount_ratio: float = 1.0) -> SavingsHeadline:
+    """`savings_headline` of every stored recommendation (reads the store; pages and CLI call this)."""
+    stored = list_recommendations(engine)
+    return savings_headline(((s.recommendation, s.status) for s in stored), discount_ratio=discount_ratio)

@@ -1,0 +1,108 @@
+"""The one savings headline: open items only, costs apart, savings inside the model's error and
+overlaps not counted, each with the reason; calibration figures from hand sums."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimizer.domain import Recommendation, RiskLevel, UpdateKind
+from optimizer.recommend.calibration import Calibration, within_error
+from optimizer.recommend.headline import (
+    COSTS_MONEY,
+    COUNTED,
+    NOT_OPEN,
+    OVERLAPS,
+    WITHIN_ERROR,
+    savings_headline,
+)
+from optimizer.recommend.savings import tradeoffs
+
+# Replay $1,030 vs measured $1,000 over 15 days: +3 %, $30 x 30/15 = $60/month of error.
+CAL = Calibration(observed_usd=1000.0, replayed_usd=1030.0, window_days=15.0)
+
+
+def _rec(rec_id: str, saving: float, target: str, calibration: Calibration | None = CAL) -> Recommendation:
+    return Recommendation(
+        id=rec_id,
+        strategy="scaling",
+        target_arn=f"arn:aws:batch:us-east-1:1:compute-environment/{target}",
+        target_kind="compute-environment",
+        title=f"{target} {rec_id}",
+        current={},
+        proposed={},
+        monthly_savings_usd=saving,
+        risk={},
+        risk_level=RiskLevel.LOW,
+        confidence=0.9,
+        effort="low",
+        update_kind=UpdateKind.SCALING,
+        evidence={} if calibration is None else {"calibration": calibration.to_json()},
+    )
+
+
+def test_calibration_figures() -> None:
+    assert CAL.error_usd == pytest.approx(30.0)
+    assert CAL.error_fraction == pytest.approx(0.03)
+    assert CAL.monthly_error_usd == pytest.approx(60.0)
+    assert CAL.to_json()["error_pct"] == 3.0
+    assert within_error(60.0, CAL) and not within_error(60.01, CAL)
+    unmeasured = Calibration(observed_usd=None, replayed_usd=5.0, window_days=3.0)
+    assert unmeasured.monthly_error_usd is None and not within_error(0.5, unmeasured)
+
+
+def test_headline_counts_each_saving_once_and_says_why() -> None:
+    recs = [
+        (_rec("a", 500.0, "gpu"), "open"),
+        (_rec("b", 300.0, "gpu"), "open"),  # same CE as a: overlaps it
+        (_rec("c", 200.0, "cpu"), "open"),
+        (_rec("d", 59.0, "mem"), "open"),  # below the $60 error
+        (_rec("e", -538.1, "gpu-wait"), "open"),  # costs money
+        (_rec("f", 900.0, "old"), "rolled-back"),
+        (_rec("g", 80.0, "nocal", calibration=None), "open"),  # uncalibrated: stands
+    ]
+    headline = savings_headline(recs)
+    assert headline.total_usd_per_month == 500.0 + 200.0 + 80.0
+    verdicts = {i.id: i.verdict for i in headline.items}
+    assert verdicts == {
+        "f": NOT_OPEN,
+        "a": COUNTED,
+        "b": OVERLAPS,
+        "c": COUNTED,
+        "g": COUNTED,
+        "d": WITHIN_ERROR,
+        "e": COSTS_MONEY,
+    }
+    assert headline.item("b").overlaps_with == "a"
+    assert headline.item("e").label() == "faster, costs $538.10/month"
+    assert headline.item("d").label() == "within model error (±$60/month): not counted"
+    assert headline.costs_money_usd_per_month == 538.1
+    assert [i.id for i in headline.items] == ["f", "a", "b", "c", "g", "d", "e"]
+    summary = headline.to_json()
+    assert summary["identified_savings_usd_per_month"] == 780.0
+    assert (summary["counted"], summary["within_model_error"], summary["overlapping"]) == (3, 1, 1)
+
+
+def test_discount_ratio_scales_every_saving() -> None:
+    headline = savings_headline([(_rec("a", 1000.0, "x"), "open")], discount_ratio=0.7)
+    assert headline.total_usd_per_month == 700.0
+
+
+def test_tradeoffs_name_each_queue_whose_wait_changes() -> None:
+    current = {
+        "queue_wait_s": {
+            "ALL": {"p95_s": 100.0},
+            "gpu": {"p95_s": 3240.0},
+            "cpu": {"p95_s": 60.0},
+        },
+        "spot_reclaims": 0,
+        "failed": 4,
+    }
+    proposed = {
+        "queue_wait_s": {"ALL": {"p95_s": 900.0}, "gpu": {"p95_s": 38520.0}, "cpu": {"p95_s": 60.4}},
+        "spot_reclaims": 12,
+        "failed": 5,
+    }
+    out = tradeoffs(current, proposed, window_days=15.0)
+    assert out["queues"] == [{"queue": "gpu", "p95_wait_before_s": 3240.0, "p95_wait_after_s": 38520.0}]
+    assert out["interruptions_per_month"] == 24.0
+    assert out["failed_jobs_delta"] == 1
