@@ -37,6 +37,12 @@ class Plan:
     selected: list[str]
     buckets: list[list[Bin]]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: The commitments' fees (usd_per_hour x hours, every bucket): a part of `cost_usd`, paid whatever
+    #: the plan runs.
+    commitment_usd: float = 0.0
+    #: Per commitment of the problem: {"id", "type", "utilization", "covered_usd"} (see
+    #: `optimizer.solver.commitments`); empty without commitments.
+    commitments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_solution(self) -> bool:
@@ -81,6 +87,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for bucket in plan.buckets
         ],
         "stats": plan.stats,
+        "commitment_usd": round(plan.commitment_usd, 6),
+        "commitments": [dict(c) for c in plan.commitments],
     }
 
 
@@ -135,7 +143,22 @@ def plan_from_dict(data: Any, source: str = "plan.json") -> Plan:
         selected=list(selected),
         buckets=buckets,
         stats=dict(data.get("stats") or {}),
+        commitment_usd=_num(source, "commitment_usd", data.get("commitment_usd", 0.0)),
+        commitments=_commitment_usage(source, data.get("commitments", [])),
     )
+
+
+def _commitment_usage(source: str, data: Any) -> list[dict[str, Any]]:
+    if not isinstance(data, list):
+        raise InputError(f"{source}: commitments: must be an array")
+    out = []
+    for i, entry in enumerate(data):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+            raise InputError(f"{source}: commitments[{i}].id: must be a string")
+        for name in ("utilization", "covered_usd"):
+            _num(source, f"commitments[{i}].{name}", entry.get(name))
+        out.append(dict(entry))
+    return out
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -83,6 +83,51 @@ class Offering:
         )
 
 
+COMMITMENT_TYPES = ("COMPUTE_SAVINGS_PLAN", "EC2_INSTANCE_SAVINGS_PLAN", "RESERVED_INSTANCE")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A Savings Plan or Reserved Instances the organisation already pays for, whatever it uses.
+
+    Savings Plans: `usd_per_hour` (C) is paid every hour; in each bucket, on-demand usage of a type
+    in `rates` is billed at its plan rate out of C until the rates consumed reach C (beyond that at
+    the on-demand price). An EC2 Instance Savings Plan lists only types of its `family`. Reserved
+    Instances: `count` instances of `instance_type` run at no extra cost in every bucket (the fee is
+    sunk and not part of the document). Spot usage is never covered.
+    """
+
+    id: str
+    type: str
+    usd_per_hour: float = 0.0
+    rates: Mapping[str, float] = field(default_factory=dict)
+    family: str | None = None
+    instance_type: str | None = None
+    count: int = 0
+
+    @property
+    def is_reserved(self) -> bool:
+        return self.type == "RESERVED_INSTANCE"
+
+    @property
+    def capacity_per_hour(self) -> float:
+        """What one hour of the commitment can absorb: USD of plan rates, or reserved instances."""
+        return float(self.count) if self.is_reserved else self.usd_per_hour
+
+    @property
+    def fee_per_hour(self) -> float:
+        """Paid every hour whatever is used (0 for Reserved Instances: their fee is sunk)."""
+        return 0.0 if self.is_reserved else self.usd_per_hour
+
+    def use_per_instance_hour(self, offering: Offering) -> float | None:
+        """Capacity one covered instance-hour of `offering` consumes; None when it is not covered."""
+        if offering.is_spot:
+            return None
+        if self.is_reserved:
+            return 1.0 if offering.instance_type == self.instance_type else None
+        return self.rates.get(offering.instance_type)
+
+
 @dataclass(frozen=True)
 class Problem:
     bucket_seconds: float
@@ -90,6 +135,7 @@ class Problem:
     demand: np.ndarray  # int64, shape (len(shapes), n_buckets)
     offerings: tuple[Offering, ...]
     policy: Policy = field(default_factory=Policy)
+    commitments: tuple[Commitment, ...] = ()
 
     @property
     def n_buckets(self) -> int:
@@ -100,10 +146,19 @@ class Problem:
         return self.bucket_seconds / 3600.0
 
     def with_policy(self, policy: Policy) -> Problem:
-        return Problem(self.bucket_seconds, self.shapes, self.demand, self.offerings, policy)
+        return Problem(
+            self.bucket_seconds, self.shapes, self.demand, self.offerings, policy, self.commitments
+        )
 
     def with_offerings(self, offerings: Sequence[Offering]) -> Problem:
-        return Problem(self.bucket_seconds, self.shapes, self.demand, tuple(offerings), self.policy)
+        return Problem(
+            self.bucket_seconds, self.shapes, self.demand, tuple(offerings), self.policy, self.commitments
+        )
+
+    def with_commitments(self, commitments: Sequence[Commitment]) -> Problem:
+        return Problem(
+            self.bucket_seconds, self.shapes, self.demand, self.offerings, self.policy, tuple(commitments)
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -199,7 +254,13 @@ POLICY_KEYS = tuple(policy_to_dict(Policy()))
 SHAPE_KEYS = ("id", "vcpus", "memory_mib", "gpus", "arch", "spot_ok")
 OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus", "arch", "price_per_hour",
                  "interruption_rate")  # fmt: skip
-PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy")
+PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy",
+                "commitments")  # fmt: skip
+COMMITMENT_KEYS = {
+    "COMPUTE_SAVINGS_PLAN": ("id", "type", "usd_per_hour", "rates"),
+    "EC2_INSTANCE_SAVINGS_PLAN": ("id", "type", "family", "usd_per_hour", "rates"),
+    "RESERVED_INSTANCE": ("id", "type", "instance_type", "count"),
+}
 
 
 def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") -> Policy:
@@ -249,6 +310,58 @@ def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
     )
 
 
+def commitment_from_dict(data: Any, source: str, path: str) -> Commitment:
+    """One entry of `commitments`; keys are checked against the entry's own type."""
+    r = _Reader(source, path, data)
+    kind = str(r.text("type", choices=COMMITMENT_TYPES))
+    r.only(COMMITMENT_KEYS[kind])
+    ident = str(r.text("id"))
+    if kind == "RESERVED_INSTANCE":
+        return Commitment(
+            id=ident,
+            type=kind,
+            instance_type=str(r.text("instance_type")),
+            count=r.integer("count", minimum=1),
+        )
+    family = str(r.text("family")) if kind == "EC2_INSTANCE_SAVINGS_PLAN" else None
+    usd_per_hour = r.number("usd_per_hour", above=0.0)
+    raw_rates = r.raw("rates")
+    if not isinstance(raw_rates, Mapping) or not raw_rates:
+        raise r.fail("rates", "must be a non-empty object mapping instance type to USD per hour")
+    rates_reader = _Reader(source, r.where("rates"), raw_rates)
+    rates: dict[str, float] = {}
+    for instance_type in raw_rates:
+        if not isinstance(instance_type, str) or "." not in instance_type:
+            raise rates_reader.fail(str(instance_type), "must be an instance type such as m6i.large")
+        if family is not None and instance_type.split(".", 1)[0] != family:
+            raise rates_reader.fail(instance_type, f"not in the plan's family {family!r}")
+        rates[instance_type] = rates_reader.number(instance_type, above=0.0)
+    return Commitment(id=ident, type=kind, usd_per_hour=usd_per_hour, rates=rates, family=family)
+
+
+def commitments_from_list(data: Any, source: str, path: str = "commitments") -> tuple[Commitment, ...]:
+    if not isinstance(data, list):
+        raise InputError(f"{source}: {path}: must be an array")
+    out = tuple(commitment_from_dict(c, source, f"{path}[{i}]") for i, c in enumerate(data))
+    seen: set[str] = set()
+    for i, c in enumerate(out):
+        if c.id in seen:
+            raise InputError(f"{source}: {path}[{i}].id: duplicate commitment id {c.id!r}")
+        seen.add(c.id)
+    return out
+
+
+def commitment_to_dict(c: Commitment) -> dict[str, Any]:
+    if c.is_reserved:
+        return {"id": c.id, "type": c.type, "instance_type": c.instance_type, "count": c.count}
+    out: dict[str, Any] = {"id": c.id, "type": c.type}
+    if c.family is not None:
+        out["family"] = c.family
+    out["usd_per_hour"] = c.usd_per_hour
+    out["rates"] = dict(c.rates)
+    return out
+
+
 def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
     r = _Reader(source, "", data)
     r.only(PROBLEM_KEYS)
@@ -292,11 +405,12 @@ def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
                 raise InputError(f"{source}: demand.{shape.id}[{t}]: must be an integer >= 0")
         demand[i] = np.asarray(series, dtype=np.int64)
     policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()
-    return Problem(bucket_seconds, shapes, demand, offerings, policy)
+    commitments = commitments_from_list(data["commitments"], source) if "commitments" in data else ()
+    return Problem(bucket_seconds, shapes, demand, offerings, policy, commitments)
 
 
 def problem_to_dict(problem: Problem) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "schema": PROBLEM_SCHEMA,
         "bucket_seconds": problem.bucket_seconds,
         "buckets": problem.n_buckets,
@@ -327,6 +441,9 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         ],
         "policy": policy_to_dict(problem.policy),
     }
+    if problem.commitments:
+        out["commitments"] = [commitment_to_dict(c) for c in problem.commitments]
+    return out
 
 
 def load_problem(path: str | Path) -> Problem:

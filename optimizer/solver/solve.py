@@ -140,6 +140,10 @@ def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[in
 
 
 def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    if problem.commitments:  # they price each bucket's on-demand usage: optimizer.solver.commitments
+        from optimizer.solver.commitments import solve_with_commitments
+
+        return solve_with_commitments(problem, clock=clock)
     # Before the clock starts: a process's first solve would otherwise spend its time limit
     # loading (or, right after an install, compiling) the search kernels.
     warm_up()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from optimizer.solver.plan import Plan, relative_gap
 from optimizer.solver.problem import Offering, Problem
+from optimizer.solver.validate_commitments import check_commitments
 
 #: Relative slack for money and share comparisons (plans are written rounded to 1e-6).
 REL_TOL = 1e-6
@@ -99,10 +100,17 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                     f"bucket {t}: shape {shape.id} hosted {hosted[i]} < demand {problem.demand[i, t]}"
                 )
     errors.extend(_policy_errors(problem, plan, used, spot_job_vcpu_hours, instance_vcpu_hours))
+    if problem.commitments:
+        savings, fees, commitment_errors = check_commitments(problem, plan)
+        errors.extend(commitment_errors)
+        cost += fees - savings
+        objective += fees - savings
+    elif abs(plan.commitment_usd) > ABS_TOL or plan.commitments:
+        errors.append("commitment_usd or commitments reported but the problem has no commitments")
     if abs(cost - plan.cost_usd) > ABS_TOL + REL_TOL * cost:
-        errors.append(f"cost_usd {plan.cost_usd:.6f} but bins cost {cost:.6f}")
+        errors.append(f"cost_usd {plan.cost_usd:.6f} but bins and commitments cost {cost:.6f}")
     if abs(objective - plan.objective_usd) > ABS_TOL + REL_TOL * objective:
-        errors.append(f"objective_usd {plan.objective_usd:.6f} but bins give {objective:.6f}")
+        errors.append(f"objective_usd {plan.objective_usd:.6f} but bins and commitments give {objective:.6f}")
     if check_bound:
         errors.extend(_bound_errors(plan))
     return errors

@@ -1,0 +1,454 @@
+"""Savings Plans and Reserved Instances in the fleet problem: how they bill, and how plans use them.
+
+Billing (`bill_bucket`, the one place the solver prices commitments). In each bucket the on-demand
+instance-hours of a plan are covered in AWS's order: Reserved Instances first, then EC2 Instance
+Savings Plans, then Compute Savings Plans (document order within a kind). A Savings Plan with
+commitment C covers, out of C x hours of plan-rate dollars, the usage with the highest savings
+percentage 1 - rate/price first. Covering x instance-hours of a type saves price x x (that usage is
+no longer billed on demand) and consumes rate x x of the commitment, so the best coverage is the
+fractional knapsack max sum(price x x) s.t. sum(rate x x) <= C x hours, 0 <= x <= usage, whose LP
+optimum takes the items in decreasing price/rate order, i.e. decreasing savings percentage: AWS's
+rule is exactly what a cost-minimising LP does for one plan (the validator re-derives the greedy
+and checks it against that LP). The fee C x hours is paid in every bucket, used or not, and spot is
+never covered.
+
+Solving (`solve_with_commitments`). A commitment's budget is per bucket, which the pattern solver's
+per-offering prices cannot express, so its budget rows are relaxed with one multiplier mu >= 0 per
+commitment (Lagrangian relaxation): with them, coverage is unlimited and costs mu x rate per
+instance-hour, so a covered on-demand offering simply costs min(price, min_c mu_c x rate_c) and the
+problem is the ordinary fleet problem with those prices. For every mu,
+    bound(mu) = solver bound of that problem + fees - sum_c mu_c x capacity_c x all hours
+is a valid lower bound on every plan's true objective (the relaxed problem's optimum can only be
+lower). mu is found by bisection on the sign of each budget's subgradient using the fast LP
+estimate, the full solver then runs once at the best mu, and its plan is re-billed exactly and
+improved bucket by bucket (`improve_capacity_types`: moving instances between on-demand and spot of
+the same type, so on-demand fills the commitment and spot takes what lies beyond it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from optimizer.solver.plan import Bin, Plan, relative_gap
+from optimizer.solver.problem import Commitment, Offering, Problem
+
+#: Bisection rounds on the multipliers (each one an LP estimate of the relaxed problem).
+MULTIPLIER_ROUNDS = 8
+#: Share of the time limit the multiplier search may use; the final solve gets the rest.
+SEARCH_TIME_SHARE = 0.4
+#: Share of what is left after the search for the relaxed problem's full solve; the rest re-solves
+#: the jobs the commitments do not cover at list prices.
+RELAXED_SOLVE_SHARE = 0.5
+
+
+def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
+    rank = {"RESERVED_INSTANCE": 0, "EC2_INSTANCE_SAVINGS_PLAN": 1, "COMPUTE_SAVINGS_PLAN": 2}
+    return sorted(commitments, key=lambda c: rank[c.type])  # stable: document order within a kind
+
+
+@dataclass
+class BucketBill:
+    """How one bucket's on-demand usage is covered."""
+
+    savings_usd: float  # on-demand dollars not billed thanks to the commitments
+    consumed: dict[str, float]  # per commitment id: capacity used (plan-rate USD, or RI instance-hours)
+    covered_usd: dict[str, float]  # per commitment id: on-demand value of the usage it covered
+    covered_hours: dict[str, float]  # per instance type: instance-hours covered by any commitment
+
+
+def bill_bucket(
+    commitments: Sequence[Commitment],
+    on_demand_hours: Mapping[str, float],
+    on_demand_price: Mapping[str, float],
+    bucket_hours: float,
+) -> BucketBill:
+    """Cover one bucket's on-demand instance-hours (per instance type) the way AWS applies them."""
+    remaining = {t: h for t, h in on_demand_hours.items() if h > 0}
+    savings = 0.0
+    consumed: dict[str, float] = {}
+    covered: dict[str, float] = {}
+    hours_covered: dict[str, float] = {}
+    for c in _aws_order(commitments):
+        budget = c.capacity_per_hour * bucket_hours
+        use = {c.instance_type: 1.0} if c.is_reserved else c.rates
+        items = [t for t in remaining if t in use and remaining[t] > 0]
+        # Highest savings percentage first: decreasing price / rate (see the module docstring).
+        items.sort(key=lambda t: (-on_demand_price[t] / use[t], t))
+        spent = value = 0.0
+        for t in items:
+            if budget - spent <= 1e-12:
+                break
+            x = min(remaining[t], (budget - spent) / use[t])
+            remaining[t] -= x
+            hours_covered[t] = hours_covered.get(t, 0.0) + x
+            spent += x * use[t]
+            value += x * on_demand_price[t]
+        consumed[c.id] = consumed.get(c.id, 0.0) + spent
+        covered[c.id] = covered.get(c.id, 0.0) + value
+        savings += value
+    return BucketBill(savings, consumed, covered, hours_covered)
+
+
+def _on_demand_prices(problem: Problem) -> dict[str, float]:
+    return {o.instance_type: o.price_per_hour for o in problem.offerings if not o.is_spot}
+
+
+def _bucket_usage(offerings: Mapping[str, Offering], bins: Sequence[Bin], hours: float) -> dict[str, float]:
+    usage: dict[str, float] = {}
+    for b in bins:
+        o = offerings[b.offering]
+        if not o.is_spot:
+            usage[o.instance_type] = usage.get(o.instance_type, 0.0) + b.count * hours
+    return usage
+
+
+def bill_plan(problem: Problem, plan: Plan) -> Plan:
+    """`plan` with its money recomputed at the problem's real prices and commitments.
+
+    cost_usd = bins at list price - covered on-demand usage + every commitment's fee for every
+    bucket; objective_usd the same with spot's expected re-run cost; commitment_usd the fees;
+    `commitments` the utilization of each (capacity used / capacity paid for over the horizon)."""
+    offerings = {o.key: o for o in problem.offerings}
+    prices = _on_demand_prices(problem)
+    hours = problem.bucket_hours
+    icf = problem.policy.interruption_cost_factor
+    cost = objective = savings = 0.0
+    consumed = {c.id: 0.0 for c in problem.commitments}
+    covered = {c.id: 0.0 for c in problem.commitments}
+    for bins in plan.buckets:
+        for b in bins:
+            o = offerings[b.offering]
+            cost += b.count * o.price_per_hour * hours
+            objective += b.count * o.hourly_objective(icf) * hours
+        if problem.commitments:
+            bill = bill_bucket(problem.commitments, _bucket_usage(offerings, bins, hours), prices, hours)
+            savings += bill.savings_usd
+            for cid, v in bill.consumed.items():
+                consumed[cid] += v
+            for cid, v in bill.covered_usd.items():
+                covered[cid] += v
+    horizon_hours = problem.n_buckets * hours
+    fees = sum(c.fee_per_hour for c in problem.commitments) * horizon_hours
+    usage = [
+        {
+            "id": c.id,
+            "type": c.type,
+            "utilization": round(consumed[c.id] / (c.capacity_per_hour * horizon_hours), 6)
+            if horizon_hours > 0
+            else 0.0,
+            "covered_usd": round(covered[c.id], 6),
+        }
+        for c in problem.commitments
+    ]
+    has_bins = plan.has_solution
+    out = replace(
+        plan,
+        cost_usd=cost - savings + fees if has_bins else 0.0,
+        objective_usd=objective - savings + fees if has_bins else 0.0,
+        commitment_usd=fees if has_bins else 0.0,
+        commitments=usage if has_bins else [],
+    )
+    out.gap = relative_gap(out.objective_usd, out.lower_bound_usd) if has_bins else 0.0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lagrangian relaxation of the per-bucket budgets
+
+
+def _uses(problem: Problem) -> dict[str, dict[str, float]]:
+    """Per commitment id: capacity one instance-hour of each covered on-demand offering consumes."""
+    out: dict[str, dict[str, float]] = {}
+    for c in problem.commitments:
+        out[c.id] = {}
+        for o in problem.offerings:
+            a = c.use_per_instance_hour(o)
+            if a is not None:
+                out[c.id][o.key] = a
+    return out
+
+
+def multiplier_ceiling(problem: Problem) -> dict[str, float]:
+    """Per commitment, the multiplier at which coverage is worth nothing (max price / use)."""
+    uses = _uses(problem)
+    price = {o.key: o.price_per_hour for o in problem.offerings}
+    return {cid: max((price[k] / a for k, a in u.items()), default=0.0) for cid, u in uses.items()}
+
+
+def relaxed_problem(problem: Problem, mu: Mapping[str, float]) -> Problem:
+    """The fleet problem without commitments whose covered on-demand offerings cost
+    min(price, min_c mu_c x use_c): the Lagrangian relaxation of the budgets at `mu`."""
+    uses = _uses(problem)
+    offerings = []
+    for o in problem.offerings:
+        price = o.price_per_hour
+        for cid, u in uses.items():
+            if o.key in u:
+                price = min(price, mu[cid] * u[o.key])
+        offerings.append(o if price == o.price_per_hour else replace(o, price_per_hour=price))
+    return problem.with_offerings(offerings).with_commitments(())
+
+
+def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
+    """What to add to the relaxed problem's bound: fees - sum_c mu_c x capacity_c x all hours."""
+    horizon_hours = problem.n_buckets * problem.bucket_hours
+    return sum((c.fee_per_hour - mu[c.id] * c.capacity_per_hour) * horizon_hours for c in problem.commitments)
+
+
+def _subgradients(
+    problem: Problem, mu: Mapping[str, float], instance_hours: Mapping[str, float]
+) -> dict[str, float]:
+    """Per commitment: capacity the relaxed solution consumes minus what it pays for (> 0: raise mu)."""
+    uses = _uses(problem)
+    price = {o.key: o.price_per_hour for o in problem.offerings}
+    horizon_hours = problem.n_buckets * problem.bucket_hours
+    consumed = {c.id: 0.0 for c in problem.commitments}
+    for key, h in instance_hours.items():
+        best, best_cid = price.get(key, 0.0), None
+        for cid, u in uses.items():
+            if key in u and mu[cid] * u[key] < best:
+                best, best_cid = mu[cid] * u[key], cid
+        if best_cid is not None:
+            consumed[best_cid] += h * uses[best_cid][key]
+    return {c.id: consumed[c.id] - c.capacity_per_hour * horizon_hours for c in problem.commitments}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Incumbent improvement: the same instance type, bought the other way
+
+
+def _bucket_objective(
+    problem: Problem, offerings: Mapping[str, Offering], prices: Mapping[str, float], bins: Sequence[Bin]
+) -> float:
+    hours = problem.bucket_hours
+    icf = problem.policy.interruption_cost_factor
+    gross = sum(b.count * offerings[b.offering].hourly_objective(icf) * hours for b in bins)
+    usage = _bucket_usage(offerings, bins, hours)
+    return gross - bill_bucket(problem.commitments, usage, prices, hours).savings_usd
+
+
+def _move(bins: list[Bin], index: int, target: str, m: int) -> list[Bin]:
+    """`m` instances of bin `index` moved to offering `target` (same jobs), merged where identical."""
+    src = bins[index]
+    out = [b for k, b in enumerate(bins) if k != index]
+    if src.count > m:
+        out.append(Bin(src.offering, src.count - m, src.jobs))
+    for k, b in enumerate(out):
+        if b.offering == target and dict(b.jobs) == dict(src.jobs):
+            out[k] = Bin(target, b.count + m, b.jobs)
+            return out
+    out.append(Bin(target, m, src.jobs))
+    return out
+
+
+def improve_capacity_types(problem: Problem, plan: Plan, *, allowed: set[str] | None = None) -> Plan:
+    """Per bucket, move instances between the spot and on-demand offerings of their own type while
+    that lowers the bucket's billed objective: on-demand fills the commitments, spot takes the rest.
+
+    The jobs of a moved instance do not change, so fit and demand stay as they were; a move to spot
+    needs every job's shape `spot_ok`. `allowed` limits the target offerings (a type cap)."""
+    offerings = {o.key: o for o in problem.offerings}
+    prices = _on_demand_prices(problem)
+    spot_ok = {s.id: s.spot_ok for s in problem.shapes}
+    twin: dict[str, str] = {}
+    for o in problem.offerings:
+        other = f"{o.instance_type}/{'ON_DEMAND' if o.is_spot else 'SPOT'}"
+        p = offerings.get(other)
+        same_size = p is not None and (p.vcpus, p.memory_mib, p.gpus) == (o.vcpus, o.memory_mib, o.gpus)
+        if same_size and (allowed is None or other in allowed):
+            twin[o.key] = other
+    buckets: list[list[Bin]] = []
+    for bins in plan.buckets:
+        current = list(bins)
+        value = _bucket_objective(problem, offerings, prices, current)
+        while True:
+            best: tuple[float, list[Bin]] | None = None
+            for k, b in enumerate(current):
+                target = twin.get(b.offering)
+                if target is None:
+                    continue
+                if offerings[target].is_spot and not all(spot_ok[s] for s, n in b.jobs.items() if n):
+                    continue
+                m = 1
+                while True:
+                    moved = _move(current, k, target, min(m, b.count))
+                    v = _bucket_objective(problem, offerings, prices, moved)
+                    if v < value - 1e-9 and (best is None or v < best[0]):
+                        best = (v, moved)
+                    if m >= b.count:
+                        break
+                    m *= 2
+            if best is None:
+                break
+            value, current = best
+        buckets.append(current)
+    used = sorted({b.offering for bins in buckets for b in bins})
+    return replace(plan, buckets=buckets, selected=used)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The solve
+
+
+def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    """Best plan and an honest bound for a problem with commitments (see the module docstring).
+
+    Without a policy row that couples buckets, every bucket is its own problem, so buckets are split
+    into up to `BUCKET_GROUPS` groups of similar demand, each with its own multipliers: one mu for
+    a week that is busy by day and idle by night prices the commitment wrongly for both halves."""
+    from optimizer.solver.requirements import restrict_to_requirements
+
+    start = clock()
+    problem = restrict_to_requirements(problem)
+    policy = problem.policy
+    groups = _bucket_groups(problem) if not policy.couples_buckets else [np.arange(problem.n_buckets)]
+    groups = [g for g in groups if g.size]
+    buckets: list[list[Bin]] = [[] for _ in range(problem.n_buckets)]
+    bound = 0.0
+    stats: dict = {"commitment_groups": []}
+    first: Plan | None = None
+    for n, idx in enumerate(groups):
+        deadline = start + policy.time_limit_seconds * (n + 1) / len(groups)
+        sub = Problem(problem.bucket_seconds, problem.shapes, problem.demand[:, idx], problem.offerings,
+                      policy, problem.commitments)  # fmt: skip
+        plan, sub_bound, sub_stats = _solve_group(sub, deadline=deadline, clock=clock)
+        stats["commitment_groups"].append({"buckets": int(idx.size), **sub_stats})
+        if not plan.has_solution:
+            out = bill_plan(problem, replace(plan, buckets=[[] for _ in range(problem.n_buckets)]))
+            out.stats, out.solve_seconds = stats, clock() - start
+            return out
+        first = first or plan
+        bound += sub_bound
+        for k, t in enumerate(idx.tolist()):
+            buckets[t] = plan.buckets[k]
+    assert first is not None
+    selected = sorted({b.offering for bins in buckets for b in bins})
+    plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
+    gap = relative_gap(plan.objective_usd, bound)
+    if gap <= 1e-6:
+        status, why = "OPTIMAL", "objective equals the lower bound"
+    elif gap <= policy.gap_target:
+        status, why = "FEASIBLE", f"gap {gap:.3%} within target {policy.gap_target:.3%}"
+    else:
+        status, why = "FEASIBLE", f"gap {gap:.3%} above target {policy.gap_target:.3%}"
+    plan.status, plan.reason = status, why + " (commitments priced by Lagrangian multipliers)"
+    plan.gap = gap
+    plan.stats, plan.solve_seconds = stats, clock() - start
+    return plan
+
+
+#: Groups of buckets with their own multipliers when buckets do not couple.
+BUCKET_GROUPS = 4
+
+
+def _bucket_groups(problem: Problem) -> list[np.ndarray]:
+    """Buckets split by job vCPUs running (quantiles), so each group has one commitment pressure."""
+    vcpus = np.array([s.vcpus for s in problem.shapes]) @ problem.demand
+    order = np.argsort(vcpus, kind="stable")
+    distinct = np.unique(vcpus).size
+    return [np.sort(g) for g in np.array_split(order, min(BUCKET_GROUPS, distinct, problem.n_buckets))]
+
+
+def _solve_group(
+    problem: Problem, *, deadline: float, clock: Callable[[], float]
+) -> tuple[Plan, float, dict]:
+    """(billed plan, bound, stats) for one group of buckets: multiplier search, then one full solve."""
+    from optimizer.solver.solve import solve, solve_lp_estimate
+    from optimizer.solver.validate import validate_plan
+
+    start = clock()
+    policy = problem.policy
+    limit = max(0.1, deadline - start)
+    ceiling = multiplier_ceiling(problem)
+    lo = {cid: 0.0 for cid in ceiling}
+    hi = dict(ceiling)
+    best_bound, best_mu = -float("inf"), {cid: v / 2 for cid, v in ceiling.items()}
+    search_end = start + SEARCH_TIME_SHARE * limit
+    rounds = 0
+    for r in range(MULTIPLIER_ROUNDS):
+        left = search_end - clock()
+        if left <= 0.02 or not ceiling:
+            break
+        mu = {cid: (lo[cid] + hi[cid]) / 2 for cid in ceiling}
+        relaxed = relaxed_problem(problem, mu)
+        per_round = replace(policy, time_limit_seconds=max(0.02, left / (MULTIPLIER_ROUNDS - r)))
+        estimate = solve_lp_estimate(relaxed.with_policy(per_round), clock=clock)
+        rounds += 1
+        if not estimate.feasible:
+            break  # prices do not change feasibility: the full solve reports why
+        bound = estimate.lower_bound_usd + relaxation_constant(problem, mu)
+        if bound > best_bound:
+            best_bound, best_mu = bound, mu
+        for cid, g in _subgradients(problem, mu, estimate.instance_hours).items():
+            if g > 0:
+                lo[cid] = mu[cid]
+            else:
+                hi[cid] = mu[cid]
+    final_policy = replace(policy, time_limit_seconds=max(0.1, RELAXED_SOLVE_SHARE * (deadline - clock())))
+    relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
+    stats = {
+        "multipliers": {cid: round(v, 9) for cid, v in best_mu.items()},
+        "search_rounds": rounds,
+        "relaxed_status": relaxed_plan.status,
+    }
+    if not relaxed_plan.has_solution:
+        return bill_plan(problem, relaxed_plan), relaxed_plan.lower_bound_usd, stats
+    bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
+    candidates = [bill_plan(problem, relaxed_plan)]
+    cap = policy.max_instance_types
+    improved = bill_plan(
+        problem,
+        improve_capacity_types(
+            problem, relaxed_plan, allowed=set(relaxed_plan.selected) if cap is not None else None
+        ),
+    )
+    if not validate_plan(problem, improved, check_bound=False):
+        candidates.append(improved)
+    best = min(candidates, key=lambda p: p.objective_usd)
+    residual = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
+    if residual is not None and not validate_plan(problem, residual, check_bound=False):
+        candidates.append(residual)
+        stats["residual_objective_usd"] = round(residual.objective_usd, 6)
+    return min(candidates, key=lambda p: p.objective_usd), bound, stats
+
+
+def _resolve_uncovered(
+    problem: Problem, plan: Plan, *, deadline: float, clock: Callable[[], float]
+) -> Plan | None:
+    """Keep the on-demand instances the commitments cover in full, and solve the jobs left at list
+    prices: the relaxed prices decide how much runs under the commitments, the real ones where the
+    rest runs (a spot type of another family may beat the covered type's own spot)."""
+    from optimizer.solver.solve import solve
+
+    offerings = {o.key: o for o in problem.offerings}
+    prices = _on_demand_prices(problem)
+    hours = problem.bucket_hours
+    index = {s.id: i for i, s in enumerate(problem.shapes)}
+    kept: list[list[Bin]] = []
+    residual = problem.demand.copy()
+    for t, bins in enumerate(plan.buckets):
+        bill = bill_bucket(problem.commitments, _bucket_usage(offerings, bins, hours), prices, hours)
+        covered = {k: int(v / hours + 1e-9) for k, v in bill.covered_hours.items()}
+        keep: list[Bin] = []
+        for b in sorted(bins, key=lambda b: -b.count):
+            o = offerings[b.offering]
+            m = min(b.count, covered.get(o.instance_type, 0)) if not o.is_spot else 0
+            if m <= 0:
+                continue
+            covered[o.instance_type] -= m
+            keep.append(Bin(b.offering, m, b.jobs))
+            for shape_id, n in b.jobs.items():
+                residual[index[shape_id], t] -= n * m
+        kept.append(keep)
+    residual = np.maximum(residual, 0)
+    sub = Problem(problem.bucket_seconds, problem.shapes, residual, problem.offerings,
+                  replace(problem.policy, time_limit_seconds=max(0.1, deadline - clock())))  # fmt: skip
+    rest = solve(sub, clock=clock)
+    if not rest.has_solution:
+        return None
+    buckets = [k + r for k, r in zip(kept, rest.buckets, strict=True)]
+    merged = replace(plan, buckets=buckets, selected=sorted({b.offering for bs in buckets for b in bs}))
+    return bill_plan(problem, merged)

@@ -1,0 +1,207 @@
+"""Savings Plans and Reserved Instances in the fleet problem: reading, billing, solving, validating."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.solver.commitments import bill_bucket, bill_plan
+from optimizer.solver.plan import Plan, load_plan, plan_to_dict
+from optimizer.solver.problem import (
+    Commitment,
+    Offering,
+    Policy,
+    Problem,
+    Shape,
+    problem_from_dict,
+    problem_to_dict,
+)
+from optimizer.solver.solve import solve
+from optimizer.solver.validate import validate_plan
+
+HOURS = 24
+M6I_OD, M6I_SPOT, C6I_OD, C6I_SPOT = 0.096, 0.03, 0.085, 0.035
+
+
+def _offerings(m6i_spot: float = M6I_SPOT, c6i_spot: float = C6I_SPOT) -> tuple[Offering, ...]:
+    return (
+        Offering("m6i.large", "ON_DEMAND", 2, 7600, 0, "x86_64", M6I_OD),
+        Offering("m6i.large", "SPOT", 2, 7600, 0, "x86_64", m6i_spot),
+        Offering("c6i.large", "ON_DEMAND", 2, 3800, 0, "x86_64", C6I_OD),
+        Offering("c6i.large", "SPOT", 2, 3800, 0, "x86_64", c6i_spot),
+    )
+
+
+def _problem(jobs: int, commitments: tuple[Commitment, ...], offerings: tuple[Offering, ...]) -> Problem:
+    """`jobs` two-vCPU jobs running every hour for a day: one per instance of any offering."""
+    demand = np.full((1, HOURS), jobs, dtype=np.int64)
+    shapes = (Shape("s", 2, 3000),)
+    return Problem(3600.0, shapes, demand, offerings, Policy(time_limit_seconds=10), commitments)
+
+
+def _per_bucket(plan: Plan) -> list[dict[str, int]]:
+    out = []
+    for bins in plan.buckets:
+        counts: dict[str, int] = {}
+        for b in bins:
+            counts[b.offering] = counts.get(b.offering, 0) + b.count
+        out.append(counts)
+    return out
+
+
+def test_compute_savings_plan_keeps_on_demand_up_to_the_commitment_and_spot_beyond() -> None:
+    # $0.48/h at the m6i.large plan rate $0.06 covers exactly 8 of the 10 instances every hour.
+    sp = Commitment("sp-1", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
+    problem = _problem(10, (sp,), _offerings(c6i_spot=0.05))
+    without = solve(problem.with_commitments(()), clock=time.perf_counter)
+    assert all(b == {"m6i.large/SPOT": 10} for b in _per_bucket(without))  # spot is cheapest alone
+
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    assert all(b == {"m6i.large/ON_DEMAND": 8, "m6i.large/SPOT": 2} for b in _per_bucket(plan))
+    fee = 0.48 * HOURS
+    assert plan.commitment_usd == pytest.approx(fee)
+    assert plan.cost_usd == pytest.approx(fee + 2 * M6I_SPOT * HOURS)
+    assert plan.commitments == [
+        {
+            "id": "sp-1",
+            "type": "COMPUTE_SAVINGS_PLAN",
+            "utilization": 1.0,
+            "covered_usd": round(8 * M6I_OD * HOURS, 6),
+        }
+    ]
+    assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+    assert plan.gap <= 0.005
+    # Moving the covered work to spot looks cheaper on list prices but strands the commitment.
+    all_spot = bill_plan(problem, replace(without, lower_bound_usd=0.0))
+    assert all_spot.cost_usd == pytest.approx(fee + 10 * M6I_SPOT * HOURS)
+    assert all_spot.commitments[0]["utilization"] == 0.0
+    assert all_spot.cost_usd > plan.cost_usd
+
+
+def test_reserved_instances_run_free_and_spot_takes_the_rest() -> None:
+    ri = Commitment("ri-1", "RESERVED_INSTANCE", instance_type="c6i.large", count=3)
+    problem = _problem(5, (ri,), _offerings())
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    assert all(b == {"c6i.large/ON_DEMAND": 3, "m6i.large/SPOT": 2} for b in _per_bucket(plan))
+    assert plan.commitment_usd == 0.0  # a reservation's fee is sunk, not part of the document
+    assert plan.cost_usd == pytest.approx(2 * M6I_SPOT * HOURS)
+    assert plan.commitments[0]["utilization"] == 1.0
+
+
+def test_ec2_instance_savings_plan_covers_only_its_family() -> None:
+    # m6i spot is dear here, c6i spot cheap: the m6i plan's 5 covered instances stay on m6i on-demand.
+    sp = Commitment(
+        "ec2-m6i", "EC2_INSTANCE_SAVINGS_PLAN", usd_per_hour=0.30, rates={"m6i.large": 0.06}, family="m6i"
+    )
+    problem = _problem(8, (sp,), _offerings(m6i_spot=0.07, c6i_spot=0.03))
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    assert all(b == {"m6i.large/ON_DEMAND": 5, "c6i.large/SPOT": 3} for b in _per_bucket(plan))
+    assert plan.cost_usd == pytest.approx((0.30 + 3 * 0.03) * HOURS)
+
+
+def test_highest_savings_percentage_is_covered_first() -> None:
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.1, rates={"a.large": 0.05, "b.large": 0.08})
+    # a saves 1 - 0.05/0.1 = 50 %, b 1 - 0.08/0.1 = 20 %: a is covered first, b gets what is left.
+    bill = bill_bucket((sp,), {"a.large": 1.0, "b.large": 1.0}, {"a.large": 0.1, "b.large": 0.1}, 1.0)
+    assert bill.consumed == {"sp": pytest.approx(0.1)}
+    assert bill.savings_usd == pytest.approx(0.1 + 0.1 * 0.05 / 0.08)
+
+
+def test_the_validator_recomputes_commitment_money() -> None:
+    sp = Commitment("sp-1", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
+    problem = _problem(10, (sp,), _offerings())
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    no_fee = replace(plan, cost_usd=plan.cost_usd - plan.commitment_usd)
+    assert any(e.startswith("cost_usd") for e in validate_plan(problem, no_fee))
+    wrong_use = replace(plan, commitments=[{**plan.commitments[0], "utilization": 0.5}])
+    assert any("utilization 0.5" in e for e in validate_plan(problem, wrong_use))
+    assert "commitment_usd or commitments reported but the problem has no commitments" in validate_plan(
+        problem.with_commitments(()), plan
+    )
+
+
+def test_commitments_round_trip_through_the_documents(tmp_path: Path) -> None:
+    commitments = (
+        Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.2, rates={"m6i.large": 0.06}),
+        Commitment(
+            "ec2", "EC2_INSTANCE_SAVINGS_PLAN", usd_per_hour=0.1, rates={"c6i.large": 0.05}, family="c6i"
+        ),
+        Commitment("ri", "RESERVED_INSTANCE", instance_type="c6i.large", count=2),
+    )
+    problem = _problem(6, commitments, _offerings())
+    again = problem_from_dict(json.loads(json.dumps(problem_to_dict(problem))))
+    assert again.commitments == commitments
+    plan = solve(again, clock=time.perf_counter)
+    assert validate_plan(again, plan) == []
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan_to_dict(plan)))
+    loaded = load_plan(path)
+    assert loaded.commitment_usd == pytest.approx(plan.commitment_usd)
+    assert [c["id"] for c in loaded.commitments] == ["sp", "ec2", "ri"]
+    assert validate_plan(again, loaded) == []
+
+
+def _document(commitments: Any) -> dict[str, Any]:
+    doc = problem_to_dict(_problem(1, (), _offerings()))
+    doc["commitments"] = commitments
+    return doc
+
+
+SP = {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 1.0, "rates": {"m6i.large": 0.06}}
+
+
+@pytest.mark.parametrize(
+    ("commitments", "message"),
+    [
+        ({"id": "x"}, "commitments: must be an array"),
+        ([{**SP, "family": "m6i"}], "commitments[0].family: unknown key"),
+        ([{**SP, "type": "RESERVED"}], "commitments[0].type: must be one of"),
+        ([{**SP, "usd_per_hour": 0}], "commitments[0].usd_per_hour: must be > 0"),
+        ([{**SP, "rates": {}}], "commitments[0].rates: must be a non-empty object"),
+        ([{**SP, "rates": {"m6i.large": -1}}], "commitments[0].rates.m6i.large: must be > 0"),
+        ([SP, SP], "commitments[1].id: duplicate commitment id 'sp'"),
+        (
+            [{**SP, "type": "EC2_INSTANCE_SAVINGS_PLAN", "family": "c6i"}],
+            "commitments[0].rates.m6i.large: not in the plan's family 'c6i'",
+        ),
+        (
+            [{"id": "ri", "type": "RESERVED_INSTANCE", "instance_type": "m6i.large", "count": 0}],
+            "commitments[0].count: must be >= 1",
+        ),
+        (
+            [
+                {
+                    "id": "ri",
+                    "type": "RESERVED_INSTANCE",
+                    "instance_type": "m6i.large",
+                    "count": 1,
+                    "rates": {},
+                }
+            ],
+            "commitments[0].rates: unknown key",
+        ),
+    ],
+)
+def test_bad_commitment_is_refused_with_its_field(commitments: Any, message: str) -> None:
+    with pytest.raises(InputError, match=None) as err:
+        problem_from_dict(_document(commitments))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_problem_key_is_refused_by_name() -> None:
+    doc = _document([SP])
+    doc["comitments"] = []
+    with pytest.raises(InputError, match="comitments: unknown key"):
+        problem_from_dict(doc)
