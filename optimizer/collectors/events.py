@@ -119,8 +119,17 @@ def load_job_events(conn: Connection, events: list[JobEvent]) -> int:
 
 
 def load_rejects(conn: Connection, parsed: ParsedBatch, queue_url: str, now: datetime) -> int:
+    """Unreadable messages, once each: by SQS message id (a re-delivery) and by body (EventBridge's
+    at-least-once delivery can put the same event on the queue twice under two message ids)."""
     if not parsed.rejects:
         return 0
+    bodies = list({r.body for r in parsed.rejects})
+    known: set[str] = set()
+    for chunk in chunks(bodies, 100):
+        query = select(event_rejects.c.body).where(
+            event_rejects.c.queue_url == queue_url, event_rejects.c.body.in_(chunk)
+        )
+        known.update(conn.execute(query).scalars())
     rows = [
         {
             "message_id": r.message_id,
@@ -130,7 +139,10 @@ def load_rejects(conn: Connection, parsed: ParsedBatch, queue_url: str, now: dat
             "reason": r.reason,
         }
         for r in parsed.rejects
+        if r.body not in known
     ]
+    if not rows:
+        return 0
     return bulk_upsert(conn, event_rejects, rows, keep_existing=("received_at",))
 
 
@@ -224,9 +236,9 @@ def queue_window(ctx: CollectContext, queue_url: str) -> datetime:
         seconds=int(attributes.get("MessageRetentionPeriod", DEFAULT_QUEUE_RETENTION.total_seconds()))
     )
     start = ctx.now - retention
-    if "CreatedTimestamp" in attributes:
-        start = max(start, from_epoch_ms(int(attributes["CreatedTimestamp"]) * 1000))
-    return start
+    if "CreatedTimestamp" in attributes:  # epoch seconds
+        start = max(start, from_epoch_ms(float(attributes["CreatedTimestamp"]) * 1000))
+    return min(start, ctx.now)
 
 
 def drain(ctx: CollectContext, engine: Engine, queue_url: str) -> tuple[int, BatchResult]:

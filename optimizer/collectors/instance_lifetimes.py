@@ -80,24 +80,36 @@ def batch_environments(conn: Connection, account_id: str | None, region: str) ->
     ]
 
 
+def _allows_type(ce: Mapping[str, Any], instance_type: str) -> bool:
+    """Whether the CE may launch this type: listed, its family listed, or "optimal"/unset."""
+    allowed = ce["computeResources"].get("instanceTypes") or ["optimal"]
+    family = instance_type.split(".", 1)[0]
+    return any(t in (instance_type, family, "optimal") for t in allowed)
+
+
 def match_environment(
     facts: LaunchFacts, environments: Iterable[Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
-    """The one CE whose instance role and subnets match; None when none (or more than one) does."""
+    """The one CE that launched these facts; None when none (or more than one) does.
+
+    The instance profile must be the CE's instance role. EC2 drops the profile association once an
+    instance is terminated, so without one the subnet and an instance type the CE allows must match
+    (an instance of another workload with the same subnet and type would then be counted: the price
+    of not missing short Batch instances, which the intake sees only after they end).
+    """
     profile = _profile_name(facts.instance_profile)
-    if profile is None:
-        return None
     found = [
         ce
         for ce in environments
-        if _profile_name(ce["computeResources"].get("instanceRole")) == profile
-        and (facts.subnet_id is None or facts.subnet_id in (ce["computeResources"].get("subnets") or ()))
+        if (facts.subnet_id is None or facts.subnet_id in (ce["computeResources"].get("subnets") or ()))
+        and (
+            _profile_name(ce["computeResources"].get("instanceRole")) == profile
+            if profile is not None
+            else facts.subnet_id is not None and _allows_type(ce, facts.instance_type)
+        )
     ]
     if len(found) > 1:
-        allowed = [
-            ce for ce in found if facts.instance_type in (ce["computeResources"].get("instanceTypes") or ())
-        ]
-        found = allowed
+        found = [ce for ce in found if _allows_type(ce, facts.instance_type)]
     return found[0] if len(found) == 1 else None
 
 
