@@ -182,6 +182,9 @@ class ReportSettings(BaseModel):
     anomaly_threshold: float = Field(default=0.25, ge=0)
     top_n: int = Field(default=10, ge=1)
     s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    s3_kms_key_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$")
+    """The KMS key the report bucket encrypts with: uploads ask for SSE-KMS with it and the `report`
+    role's policy grants kms:GenerateDataKey / kms:Decrypt on exactly this key."""
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_starttls: bool = True

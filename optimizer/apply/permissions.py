@@ -7,15 +7,27 @@ executor also reads resources back (Describe*) and checks that a replaced CE dra
 
 from __future__ import annotations
 
-from optimizer.aws.permissions import declare
+from optimizer.aws.permissions import declare, scope
 
 READ_ACTIONS = (
     "batch:DescribeComputeEnvironments",
     "batch:DescribeJobQueues",
     "batch:DescribeJobDefinitions",
     "ecs:ListTasks",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeImages",
 )
-"""What the executor reads: the fingerprint re-read, waiting for VALID, read-back, drain checks."""
+"""What the executor reads: the fingerprint re-read, waiting for VALID, read-back, drain checks;
+the planner's architecture check reads the AMIs a CE pins (`optimizer.apply.images`)."""
+
+PASSED_TO_SERVICES = (
+    "batch.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "spotfleet.amazonaws.com",
+)
+"""Who the roles an apply passes go to: Batch's service role, the instance role (EC2), a job's job
+and execution roles (ECS tasks), a SPOT CE's fleet role. iam:PassRole is granted for these only."""
 
 OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     # Changing instanceRole or serviceRole passes a role to Batch.
@@ -37,4 +49,10 @@ def actions_for_operation(operation: str) -> tuple[str, ...]:
 
 declare("apply", *READ_ACTIONS)
 for _actions in OPERATION_ACTIONS.values():
-    declare("apply", *_actions)
+    declare("apply", *(a for a in _actions if a != "iam:PassRole"))
+scope(
+    "apply",
+    "iam:PassRole",
+    resources=("arn:aws:iam::*:role/*",),
+    condition={"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+)

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from optimizer.apply import shapes
@@ -36,6 +37,7 @@ from optimizer.catalog.batch_rules import (
     ALLOCATION_STRATEGIES,
     EC2_CE_TYPES,
     UPDATABLE_STRATEGIES,
+    entry_architectures,
     is_fargate_size,
 )
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
@@ -93,6 +95,9 @@ class CurrentState:
     """Job queues whose order names the target CE (a blue/green switch updates them)."""
     compute_environments: tuple[dict[str, Any], ...] = ()
     """Other CEs a queue recommendation names (order entries, the base of a new spot CE)."""
+    pinned_images: Mapping[str, str] = field(default_factory=dict)
+    """AMIs a CE pins (its imageId, imageIdOverride, launch template's ImageId), described as e.g.
+    "launch template lt-1 ($Latest): ami-1" -> the AMI's Architecture (`unknown` if unreadable)."""
 
 
 BATCH_DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
@@ -198,6 +203,22 @@ def _ce_type(item: dict[str, Any]) -> str:
     return str((item.get("computeResources") or {}).get("type", "EC2"))
 
 
+def _queue_neighbours(state: CurrentState, refs: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(queue name, CE) for every other CE that shares a queue (of `state.queues`) with `refs`."""
+    by_ref = {ce["computeEnvironmentArn"]: ce for ce in state.compute_environments}
+    by_ref.update({ce["computeEnvironmentName"]: ce for ce in state.compute_environments})
+    pairs = []
+    for queue in state.queues:
+        order = queue_order(queue.get("computeEnvironmentOrder") or [])
+        if not set(refs) & set(order):
+            continue
+        for ref in order:
+            other = by_ref.get(ref)
+            if ref not in refs and other is not None and other["computeEnvironmentArn"] not in refs:
+                pairs.append((queue["jobQueueName"], other))
+    return pairs
+
+
 def _check_one_family(
     rec_id: str, queue_name: str, new_type: str, order: list[str], replaced: str, state: CurrentState
 ) -> None:
@@ -213,6 +234,51 @@ def _check_one_family(
                 f"recommendation {rec_id}: queue {queue_name} also uses {other['computeEnvironmentName']}"
                 f" ({_ce_type(other)}); Batch does not mix EC2 and Fargate CEs in one queue"
             )
+
+
+def _architectures(item: dict[str, Any]) -> frozenset[str]:
+    resources = item.get("computeResources") or {}
+    if _ce_type(item) in FARGATE_TYPES:
+        return frozenset()  # a Fargate job's runtimePlatform picks its own CPU
+    return entry_architectures(resources.get("instanceTypes") or [])
+
+
+def _check_architecture(
+    rec_id: str,
+    name: str,
+    old_types: list[str],
+    new_types: list[str],
+    neighbours: list[tuple[str, dict[str, Any]]],
+    pinned_images: Mapping[str, str],
+) -> None:
+    """Refuse an instance-type change that moves a CE to another CPU architecture unless its queues
+    and AMIs follow: a job image built for one architecture fails on the other, so an arm64 CE next
+    to an x86_64 CE in one queue fails whichever jobs land on the wrong one, and a pinned x86_64 AMI
+    cannot boot Graviton instances. `neighbours` pairs each queue name with another CE it holds."""
+    new = entry_architectures(new_types)
+    if len(new) > 1:
+        raise InputError(
+            f"recommendation {rec_id}: {name} would mix {' and '.join(sorted(new))} instance types;"
+            " Batch runs one architecture per compute environment"
+        )
+    if not new or new == entry_architectures(old_types):
+        return
+    [arch] = new
+    for queue_name, other in neighbours:
+        others = _architectures(other)
+        if others and others != new:
+            raise InputError(
+                f"recommendation {rec_id}: queue {queue_name} would hold {name} on {arch} next to"
+                f" {other['computeEnvironmentName']} on {', '.join(sorted(others))}; jobs of a single-"
+                "architecture image fail on one of them (move the whole queue, or give it its own CEs)"
+            )
+    wrong = {where: got for where, got in pinned_images.items() if got != arch}
+    if wrong:
+        raise InputError(
+            f"recommendation {rec_id}: {name} pins "
+            + "; ".join(f"{where} ({got})" for where, got in sorted(wrong.items()))
+            + f", not {arch}: give it an {arch} AMI first"
+        )
 
 
 # --- compute environments -------------------------------------------------------------------------
@@ -269,6 +335,15 @@ def _plan_compute_environment(
     if not changes:
         raise UserError(f"recommendation {rec.id}: {name} already has the proposed values; nothing to apply")
     notes += _capacity_rules(current, changes)
+    if "instanceTypes" in changes:
+        _check_architecture(
+            rec.id,
+            name,
+            current.get("instanceTypes") or [],
+            changes["instanceTypes"],
+            _queue_neighbours(state, (arn, name)),
+            state.pinned_images,
+        )
     _validate_compute_change(rec, current, changes)
     kind, reason = _classify(item, changes)
     if kind == UpdateKind.BLUE_GREEN:
@@ -487,6 +562,29 @@ def _plan_blue_green(
 # --- job queues -----------------------------------------------------------------------------------
 
 
+def _check_queue_architectures(
+    rec_id: str, queue: dict[str, Any], order: list[dict[str, Any]], known: dict[str, dict[str, Any]]
+) -> None:
+    """A new order that brings a CE into the queue must not mix CPU architectures (the queue's
+    jobs would fail on whichever CE does not match their image); an order of the same CEs is left
+    as it is, mixed or not, since reordering does not change which CEs jobs land on."""
+    current = set(queue_order(queue.get("computeEnvironmentOrder") or []))
+    refs = [e["computeEnvironment"] for e in order]
+    if set(refs) <= current:
+        return
+    by_arch: dict[str, str] = {}
+    for ref in refs:
+        item = known.get(ref)
+        for arch in _architectures(item) if item else ():
+            by_arch.setdefault(arch, item["computeEnvironmentName"])
+    if len(by_arch) > 1:
+        raise InputError(
+            f"recommendation {rec_id}: queue {queue['jobQueueName']} would mix "
+            + " and ".join(f"{arch} ({name})" for arch, name in sorted(by_arch.items()))
+            + "; jobs of a single-architecture image fail on one of them"
+        )
+
+
 def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
     queue = state.target
     arn = queue["jobQueueArn"]
@@ -538,6 +636,17 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         resources[new_arn] = None
         new_names = {name: new_arn}
         new_type = params["computeResources"].get("type", "EC2")
+        new_item = {**base, "computeEnvironmentName": name, "computeEnvironmentArn": new_arn, **params}
+        if "instanceTypes" in changes:
+            _check_architecture(
+                rec.id,
+                name,
+                (base.get("computeResources") or {}).get("instanceTypes") or [],
+                changes["instanceTypes"],
+                [],
+                state.pinned_images,
+            )
+        known[new_arn] = new_item
     params: dict[str, Any] = {"jobQueue": arn}
     if "compute_environment_order" in rec.proposed:
         order = []
@@ -560,6 +669,7 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         }
         if len({t in FARGATE_TYPES for t in types}) > 1:
             raise InputError(f"recommendation {rec.id}: Batch does not mix EC2 and Fargate CEs in one queue")
+        _check_queue_architectures(rec.id, queue, order, known)
         if not 1 <= len(order) <= 3:
             raise InputError(f"recommendation {rec.id}: a job queue takes 1 to 3 compute environments")
         if [e["computeEnvironment"] for e in order] != queue_order(

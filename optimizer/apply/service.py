@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from optimizer.apply import records
 from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
 from optimizer.apply.fingerprint import queue_order
+from optimizer.apply.images import pinned_images
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
 from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
@@ -45,8 +46,33 @@ class TargetClients:
         raise ConfigError(f"{arn}: no configured target covers account {account} in region {region}")
 
 
-def read_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
-    """What the planner needs for `rec`, as Batch describes it now."""
+def _proposes_instance_types(rec: Recommendation) -> bool:
+    new_ce = rec.proposed.get("new_compute_environment") or {}
+    return "instance_types" in rec.proposed or "instance_types" in new_ce
+
+
+def read_state(reader: BatchReader, rec: Recommendation, ec2: Any | None = None) -> CurrentState:
+    """What the planner needs for `rec`, as Batch describes it now (with `ec2`, the AMIs the CE
+    pins when the recommendation changes its instance types: the architecture check needs them)."""
+    state = _read_batch_state(reader, rec)
+    if ec2 is None or not _proposes_instance_types(rec):
+        return state
+    base = state.target
+    if rec.target_kind == "job-queue":
+        ref = (rec.proposed.get("new_compute_environment") or {}).get("based_on")
+        base = next(
+            (
+                c
+                for c in state.compute_environments
+                if ref in (c["computeEnvironmentArn"], c["computeEnvironmentName"])
+            ),
+            {},
+        )
+    images = pinned_images(ec2, base)
+    return CurrentState(state.target, state.queues, state.compute_environments, images)
+
+
+def _read_batch_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
     if rec.target_kind == "compute-environment":
         target = reader.compute_environment(rec.target_arn)
         if target is None:
@@ -103,7 +129,7 @@ class ApplyService:
         rec = stored.recommendation
         reader = BatchReader(self.clients("batch", rec.target_arn))
         with aws_errors(f"reading {rec.target_arn}"):
-            state = read_state(reader, rec)
+            state = read_state(reader, rec, self.clients("ec2", rec.target_arn))
         plan = plan_change(rec, state, self.options)
         records.save_plan(self.engine, plan, now=self.executor.now())
         return stored, plan

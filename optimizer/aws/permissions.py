@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 _DECLARED: dict[str, set[str]] = defaultdict(set)
 
@@ -26,16 +29,48 @@ def declare(role: str, *actions: str) -> None:
         _DECLARED[role].add(action)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A narrower grant than `Resource: *` for one action: its own statement with these resources
+    and condition. `resource_setting` names a setting (e.g. `report.s3_kms_key_arn`) whose value is
+    the only resource; while it is unset the action is left out of the policy (nothing calls it)."""
+
+    resources: tuple[str, ...] = ("*",)
+    condition: Mapping[str, Any] | None = None
+    resource_setting: str | None = None
+
+
+_SCOPES: dict[str, dict[str, Scope]] = defaultdict(dict)
+
+
+def scope(
+    role: str,
+    action: str,
+    *,
+    resources: tuple[str, ...] = ("*",),
+    condition: Mapping[str, Any] | None = None,
+    resource_setting: str | None = None,
+) -> None:
+    """Declare `action` for `role` (as `declare`) with a narrower grant (see `Scope`)."""
+    declare(role, action)
+    _SCOPES[role][action] = Scope(resources, condition, resource_setting)
+
+
 def actions_for(role: str) -> list[str]:
     return sorted(_DECLARED.get(role, set()))
 
 
-def policy_document(role: str) -> str:
-    """The policy JSON for a role, one statement per AWS service, actions sorted."""
+def policy_document(role: str, settings: Mapping[str, str | None] | None = None) -> str:
+    """The policy JSON for a role: one statement per AWS service for the unscoped actions (sorted),
+    then one statement per scoped action with its resources and condition. `settings` gives the
+    values of the settings scoped actions name (`Scope.resource_setting`)."""
+    settings = settings or {}
+    scopes = _SCOPES.get(role, {})
     by_service: dict[str, list[str]] = defaultdict(list)
     for action in actions_for(role):
-        by_service[action.split(":", 1)[0]].append(action)
-    statements = [
+        if action not in scopes:
+            by_service[action.split(":", 1)[0]].append(action)
+    statements: list[dict[str, Any]] = [
         {
             "Sid": f"Batchopt{role.title()}{service.title().replace('-', '')}",
             "Effect": "Allow",
@@ -44,4 +79,20 @@ def policy_document(role: str) -> str:
         }
         for service, actions in sorted(by_service.items())
     ]
+    for action, grant in sorted(scopes.items()):
+        resources = list(grant.resources)
+        if grant.resource_setting is not None:
+            value = settings.get(grant.resource_setting)
+            if not value:
+                continue
+            resources = [value]
+        statement: dict[str, Any] = {
+            "Sid": f"Batchopt{role.title()}{action.replace(':', '').title().replace('-', '')}",
+            "Effect": "Allow",
+            "Action": [action],
+            "Resource": resources if len(resources) > 1 else resources[0],
+        }
+        if grant.condition:
+            statement["Condition"] = dict(grant.condition)
+        statements.append(statement)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from optimizer.catalog.instance_kinds import architecture
 from optimizer.errors import ConfigError
 
 INSTANCE_ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -111,6 +112,11 @@ def allocation_strategy(
 def families_of_entry(entry: str) -> tuple[str, ...]:
     """An `instanceTypes` entry that is not a concrete type -> the families it stands for."""
     return INSTANCE_ALIASES.get(entry, (entry,))
+
+
+def entry_architectures(entries: Iterable[str]) -> frozenset[str]:
+    """The CPU architectures a CE's `instanceTypes` entries (types, families, aliases) launch."""
+    return frozenset(architecture(f) for entry in entries for f in families_of_entry(entry))
 
 
 def expand_instance_types(entries: Iterable[str], catalog: Iterable[str]) -> list[str]:

@@ -112,3 +112,18 @@ def instance_kind(instance_type: str, gpus: int = 0) -> InstanceKind:
         accelerator=accelerator,
         current_generation=not previous,
     )
+
+
+@lru_cache(maxsize=8192)
+def architecture(instance_type: str) -> str:
+    """`arm64` or `x86_64` for a type or family name (what DescribeInstanceTypes'
+    `ProcessorInfo.SupportedArchitectures` says, from the name): Graviton families carry a `g`
+    among the attributes after the generation (m6g, c7gn, x2gd, im4gn, is4gen, g5g, hpc7g), a1 is
+    the first Graviton, and Mac hosts from mac2 on are Apple silicon."""
+    family = family_of(instance_type).split("-", 1)[0]
+    match = _PREFIX.match(family)
+    if family == "a1" or (match and "g" in match.group("attributes")):
+        return "arm64"
+    if match and match.group("prefix") == "mac" and int(match.group("generation")) >= 2:
+        return "arm64"
+    return "x86_64"

@@ -38,5 +38,7 @@ def load_declarations() -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     load_declarations()
-    print(policy_document(args.role))
+    # Scoped grants name settings (the report bucket's KMS key); an unset one leaves its grant out.
+    settings = {"report.s3_kms_key_arn": ctx.settings.report.s3_kms_key_arn}
+    print(policy_document(args.role, settings))
     return 0

@@ -83,7 +83,7 @@ def make_sinks(
             from optimizer.report.sink_s3 import S3Sink
 
             target, region = home_target(settings)
-            sinks.append(S3Sink(sessions, target, region, r.s3_uri))
+            sinks.append(S3Sink(sessions, target, region, r.s3_uri, kms_key_arn=r.s3_kms_key_arn))
         elif name == "email":
             for field, value in (
                 ("smtp_host", r.smtp_host),

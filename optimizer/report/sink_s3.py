@@ -23,10 +23,13 @@ class S3Sink:
     region: str
     s3_uri: str
     name: str = "s3"
+    kms_key_arn: str | None = None
 
     def deliver(self, rendered: RenderedReport) -> str:
         destination = f"{self.s3_uri.rstrip('/')}/{rendered.report.week.label}"
         with tempfile.TemporaryDirectory(prefix="batchopt-report-") as tmp:
             paths = write_files(Path(tmp), rendered.files)
-            uris = upload_files(self.sessions, self.target, self.region, destination, paths)
+            uris = upload_files(
+                self.sessions, self.target, self.region, destination, paths, kms_key_arn=self.kms_key_arn
+            )
         return f"uploaded {len(uris)} files to {destination}/"
