@@ -7,7 +7,9 @@ spot, Savings Plan covered with their negation, the hourly Savings Plan fee) and
 writes them, so the import reads a real-shaped file. The file is generated (synthetic, seeded) with
 DuckDB before the clock starts; the timed part is `batchopt import-bill --format cur2` (check, read,
 normalise, write the month's Parquet, daily aggregates and commitments to a SQLite store) and then
-`batchopt reconcile --month --json`, through the same functions the commands call.
+`batchopt reconcile --month --json`, through the same functions the commands call. The store holds
+the Batch jobs of one day (100,000 attempts with their ECS task ARNs, written before the clock
+starts), so reconcile's per-job billed cost joins the split rows to real attempts.
 
 Run from the repository root (at a reduced --rows the target scales linearly):
 
@@ -32,6 +34,7 @@ from optimizer.store.engine import create_store_engine, upgrade
 
 TARGET_ROWS = 6_000_000
 TARGET_SECONDS = 60.0
+JOBS_PER_DAY = 100_000
 INSTANCES = 600
 HOURS = 30 * 24
 SP_ARN = "arn:aws:savingsplans::111122223333:savingsplan/00000000-0000-0000-0000-000000000001"
@@ -149,6 +152,39 @@ def generate(path: Path, split_rows: int) -> int:
     return int(n)
 
 
+def seed_jobs(engine: object, tasks: int) -> int:
+    """The store's Batch jobs for the first `tasks` tasks of the file (task j <-> job-j, attempt 0)."""
+    import pandas as pd
+
+    from optimizer.store.names import COLLECTED_DATASET
+    from optimizer.store.tables.jobs import job_attempts, jobs
+    from optimizer.store.upsert import bulk_upsert
+
+    con = connect()
+    arns = con.execute(
+        "SELECT 'job-' || j AS job_id, 'arn:aws:ecs:us-east-1:111122223333:task/cpu-ce_Batch_5f1c/'"
+        f" || md5(CAST(j AS VARCHAR)) AS task_arn FROM range({tasks}) AS t(j)"
+    ).df()
+    con.close()
+    start = datetime(2026, 9, 1)
+    job_rows = pd.DataFrame(
+        {
+            "job_id": arns["job_id"],
+            "dataset": COLLECTED_DATASET,
+            "status": "SUCCEEDED",
+            "created_at": start,
+            "queue": "q" + (arns.index % 3).astype(str),
+            "job_definition_name": "align",
+        }
+    )
+    attempts = pd.DataFrame({"job_id": arns["job_id"], "attempt": 0, "task_arn": arns["task_arn"]})
+    attempts["started_at"] = start
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        bulk_upsert(conn, jobs, job_rows)
+        bulk_upsert(conn, job_attempts, attempts)
+    return tasks
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=TARGET_ROWS, help="split-cost rows (default: 6,000,000)")
@@ -161,6 +197,7 @@ def main() -> int:
         generate_s = time.perf_counter() - t0
         engine = create_store_engine(f"sqlite:///{root / 'store.db'}")
         upgrade(engine)
+        jobs_in_store = seed_jobs(engine, max(1, JOBS_PER_DAY * args.rows // TARGET_ROWS))
         t0 = time.perf_counter()
         import_bill(engine, [export], "cur2", data_dir=root / "bill", imported_at=datetime(2026, 10, 1))
         import_s = time.perf_counter() - t0
@@ -192,6 +229,12 @@ def main() -> int:
         f" billed ${report['billed_usd']:,.2f}, effective ${report['effective_usd']:,.2f},"
         f" EC2 {ec2['instance_hours']:,.0f} instance-hours; re-import: {again.months[0].status}"
     )
+    job_bill = report["jobs"]
+    print(
+        f"per-job bill: {job_bill['attempts']:,} of {jobs_in_store:,} stored attempts matched to split rows"
+        f" (billed ${job_bill['billed_usd']:,.2f}, effective ${job_bill['effective_usd']:,.2f});"
+        f" {job_bill['unmatched_tasks']['count']:,} tasks the store does not know"
+    )
     payload = {
         "split_rows": args.rows,
         "line_items": line_items,
@@ -202,6 +245,9 @@ def main() -> int:
         "reimport_seconds": round(reimport_s, 2),
         "billed_usd": report["billed_usd"],
         "effective_usd": report["effective_usd"],
+        "jobs_in_store": jobs_in_store,
+        "jobs_matched": report["jobs"]["attempts"],
+        "unmatched_tasks": report["jobs"]["unmatched_tasks"]["count"],
     }
     targets = [
         Target(
@@ -209,6 +255,12 @@ def main() -> int:
             f"{total_s:.1f} s",
             f"< {limit_s:.1f} s",
             total_s < limit_s,
+        ),
+        Target(
+            "every stored attempt gets its billed cost from the split rows",
+            f"{report['jobs']['attempts']:,}",
+            f"{jobs_in_store:,}",
+            report["jobs"]["attempts"] == jobs_in_store,
         ),
         Target(
             "re-import of the same file changes nothing",

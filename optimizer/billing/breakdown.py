@@ -28,9 +28,8 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from optimizer.analysis.cost import CostAttribution
-from optimizer.billing.jobs import JobCosts
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
-from optimizer.store.tables.billing import bill_daily, bill_instances
+from optimizer.store.tables.billing import bill_daily, bill_instances, bill_job_costs
 from optimizer.store.tables.instances import instances
 from optimizer.store.tables.jobs import job_attempts, jobs
 
@@ -79,9 +78,10 @@ def _modelled_by(attribution: CostAttribution | None, column: str) -> pd.Series 
 
 
 def breakdowns(
-    engine: Engine, start: Any, attribution: CostAttribution | None, job_costs: JobCosts, dataset: str
+    engine: Engine, start: Any, attribution: CostAttribution | None, dataset: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Billed, effective, modelled and residual per dimension of `DIMENSIONS`."""
+    """Billed, effective, modelled and residual per dimension of `DIMENSIONS` (the per-job bill as
+    `bill_job_costs` holds it for the month)."""
     d = bill_daily.c
     sums = (func.sum(d.billed_usd).label("billed_usd"), func.sum(d.effective_usd).label("effective_usd"))
     out: dict[str, list[dict[str, Any]]] = {}
@@ -94,45 +94,33 @@ def breakdowns(
                 frame["day"] = pd.to_datetime(frame["day"])
             model_col = {"day": "day", "account": "account_id", "region": "region"}[name]
             out[f"by_{name}"] = _rows(frame, _modelled_by(attribution, model_col), name)
-    out |= _by_job_dims(engine, attribution, job_costs)
+    out |= _by_job_dims(engine, start, attribution)
     out["by_instance"] = _by_instance(engine, start, attribution, dataset)[:TOP_INSTANCES]
     return out
 
 
 def _by_job_dims(
-    engine: Engine, attribution: CostAttribution | None, job_costs: JobCosts
+    engine: Engine, start: Any, attribution: CostAttribution | None
 ) -> dict[str, list[dict[str, Any]]]:
-    frame = job_costs.frame
-    dims = pd.DataFrame(columns=["job_id", "attempt", "queue", "compute_environment", "job_definition"])
-    if not frame.empty:
-        ids = sorted(set(frame["job_id"]))
-        a, j = job_attempts.c, jobs.c
-        found = []
-        with engine.connect() as conn:
-            for i in range(0, len(ids), 5000):
-                query = (
-                    select(a.job_id, a.attempt, j.queue, a.compute_environment_arn, j.job_definition_name)
-                    .join(jobs, j.job_id == a.job_id)
-                    .where(a.job_id.in_(ids[i : i + 5000]))
-                )
-                found += conn.execute(query).fetchall()
-        dims = pd.DataFrame(found, columns=list(dims.columns))
-    merged = frame.merge(dims.astype({"attempt": "int64"}), on=["job_id", "attempt"], how="left")
+    """Per queue, compute environment and job definition: the month's `bill_job_costs` summed in
+    SQL by the attempt's job (queue, job definition) and the attempt (compute environment)."""
+    c, a, j = bill_job_costs.c, job_attempts.c, jobs.c
+    base = bill_job_costs.join(jobs, j.job_id == c.job_id, isouter=True).join(
+        job_attempts, (a.job_id == c.job_id) & (a.attempt == c.attempt), isouter=True
+    )
+    sums = (func.sum(c.billed_usd), func.sum(c.effective_usd))
     out = {}
-    for name, model_col in (
-        ("queue", "queue"),
-        ("compute_environment", "compute_environment_arn"),
-        ("job_definition", "job_definition_name"),
-    ):
-        keyed = None
-        if not merged.empty:
-            keyed = merged.assign(**{name: merged[name].astype(object).fillna("(none)")})
-        billed = (
-            keyed.groupby(name)[["billed_usd", "effective_usd"]].sum().reset_index()
-            if keyed is not None
-            else pd.DataFrame(columns=[name, "billed_usd", "effective_usd"])
-        )
-        out[f"by_{name}"] = _rows(billed, _modelled_by(attribution, model_col), name)
+    with engine.connect() as conn:
+        for name, column, model_col in (
+            ("queue", j.queue, "queue"),
+            ("compute_environment", a.compute_environment_arn, "compute_environment_arn"),
+            ("job_definition", j.job_definition_name, "job_definition_name"),
+        ):
+            key = func.coalesce(column, "(none)")
+            query = select(key, *sums).select_from(base).where(c.billing_period == start).group_by(key)
+            rows = conn.execute(query).fetchall()
+            billed = pd.DataFrame(rows, columns=[name, "billed_usd", "effective_usd"])
+            out[f"by_{name}"] = _rows(billed, _modelled_by(attribution, model_col), name)
     return out
 
 

@@ -31,7 +31,6 @@ from sqlalchemy import Engine, delete, select
 from optimizer.analysis.cost import CostAttribution
 from optimizer.billing import queries
 from optimizer.store.names import COLLECTED_DATASET
-from optimizer.store.read import read_frame
 from optimizer.store.tables.billing import bill_instances, bill_job_costs, bill_months
 from optimizer.store.tables.jobs import job_attempts, jobs
 
@@ -72,7 +71,9 @@ def _attempts_with_tasks(engine: Engine, start: datetime, until: datetime, datas
             a.started_at >= start - ATTEMPT_LOOKBACK,
         )
     )
-    return read_frame(engine, query)
+    with engine.connect() as conn:
+        rows = conn.execute(query).fetchall()
+    return pd.DataFrame(rows, columns=["task_arn", "job_id", "attempt"])
 
 
 def split_costs(parquet: Path, attempts: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, float, float]]:

@@ -66,11 +66,24 @@ def month_attribution(
     """The model's cost attribution over [since, until) (what `batchopt analyze` computes), or None
     when the store holds no instances for the window."""
     from optimizer import analysis_store
+    from optimizer.store.tables.instances import instances
 
+    alive = select(instances.c.instance_id).where(
+        instances.c.dataset == dataset,
+        instances.c.first_seen < until,
+        func.coalesce(instances.c.terminated_at, instances.c.last_seen) >= since,
+    )
+    with engine.connect() as conn:
+        if conn.execute(alive.limit(1)).first() is None:
+            return None  # no instance, nothing to attribute: the attempts need not be read
     inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return None
     return analysis_store.attribute(inputs, since, until)
+
+
+NOT_COMPUTED: Any = object()
+"""`attribution` not given: `modelled_daily` computes it (None, given, means there is none)."""
 
 
 def modelled_daily(
@@ -78,7 +91,7 @@ def modelled_daily(
     since: datetime,
     until: datetime,
     dataset: str = COLLECTED_DATASET,
-    attribution: CostAttribution | None = None,
+    attribution: CostAttribution | None = NOT_COMPUTED,
 ) -> tuple[pd.Series | None, str | None]:
     """The model's cost of each UTC day of [since, until) (a Series indexed by day, days without
     cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
@@ -101,7 +114,8 @@ def modelled_daily(
         )
         if not frame.empty:
             return _per_day(frame), "analysis"
-    result = attribution if attribution is not None else month_attribution(engine, since, until, dataset)
+    given = attribution is not NOT_COMPUTED
+    result = attribution if given else month_attribution(engine, since, until, dataset)
     if result is None:
         return None, None
     return _per_day(daily_aggregate(result.lines)), "computed"
@@ -119,7 +133,7 @@ def modelled_cost(
     since: datetime,
     until: datetime,
     dataset: str = COLLECTED_DATASET,
-    attribution: CostAttribution | None = None,
+    attribution: CostAttribution | None = NOT_COMPUTED,
 ) -> tuple[float | None, str | None]:
     """The model's cost of [since, until) and where it came from ("analysis" or "computed"),
     or (None, None) when the store holds no Batch history for the window."""
@@ -198,7 +212,7 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
             else str(imported["imported_at"]),
         },
     }
-    result["breakdowns"] = breakdowns(engine, start, attribution, job_costs, dataset)
+    result["breakdowns"] = breakdowns(engine, start, attribution, dataset)
     result["residual_causes"] = residual_causes(engine, start, by_kind_billed, residual, dataset)
     result["missed_instances"] = missed_instances(engine, start, dataset)
     result["jobs"] = _jobs_summary(job_costs)

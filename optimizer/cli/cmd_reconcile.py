@@ -78,11 +78,62 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             for name, v in result["by_usage_kind"].items()
         ],
     )
+    if result["residual_causes"]:
+        print()
+        print("The residual's causes (they add up to it)")
+        _table(("cause", "USD", ""), [(r["cause"], _usd(r["usd"]), "") for r in result["residual_causes"]])
+    missed = result["missed_instances"]
+    if missed["count"]:
+        print()
+        print(
+            f"Instances the collectors missed: {missed['count']:,} billed instance ids absent from the store,"
+            f" {_usd(missed['billed_usd'])} billed, {missed['instance_hours']:,.1f} instance-hours"
+        )
+    jobs = result["jobs"]
+    if jobs["attempts"] or jobs["unmatched_tasks"]["count"]:
+        print()
+        print(f"Per-job bill: {jobs['attempts']:,} attempts")
+        rows = [
+            (
+                source,
+                _usd(part["billed_usd"]),
+                f"effective {_usd(part['effective_usd'])}, {part['attempts']:,} attempts",
+            )
+            for source, part in jobs["by_source"].items()
+        ]
+        unmatched = jobs["unmatched_tasks"]
+        rows.append(
+            ("tasks not in the store", _usd(unmatched["billed_usd"]), f"{unmatched['count']:,} tasks")
+        )
+        _table(("from", "billed", ""), rows)
+    for name in ("by_queue", "by_compute_environment", "by_job_definition"):
+        rows_ = result["breakdowns"][name]
+        if rows_:
+            key = name.removeprefix("by_")
+            print()
+            _table(
+                (key.replace("_", " "), "billed", "effective / modelled / residual"),
+                [
+                    (
+                        str(r[key]),
+                        _usd(r["billed_usd"]),
+                        f"{_usd(r['effective_usd'])} / {_usd(r['modelled_usd'])} / {_usd(r['residual_usd'])}",
+                    )
+                    for r in rows_
+                ],
+            )
+    use = result["commitment_use"]
     if result["commitments"]:
         print()
-        print(f"Commitments seen this month: {len(result['commitments'])}")
-        for c in result["commitments"]:
-            print(f"  {c['kind']:<18} {c['arn']}")
+        utilization = "n/a" if use["utilization"] is None else f"{use['utilization']:.1%}"
+        coverage = "n/a" if use["coverage"] is None else f"{use['coverage']:.1%}"
+        print(
+            f"Commitments seen this month: {len(result['commitments'])}"
+            f" (utilization {utilization}, EC2 coverage {coverage})"
+        )
+        for c in use["commitments"]:
+            used = "n/a" if c["utilization"] is None else f"{c['utilization']:.1%}"
+            print(f"  {c['kind']:<18} {c['arn']}  used {used}")
     return 0
 
 
