@@ -52,23 +52,36 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
     line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
     line(f"  spend          ${summary.spend_usd:,.2f} over the history (EC2 instance-hours x price)")
     line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
-    line(f"  savings found  ${summary.savings_usd:,.2f}/month in open recommendations")
-    line(f"  plans save     ${summary.plan_savings_usd:,.2f}/month (solver plans, replay-checked)")
+    line(
+        f"  savings found  ${summary.identified_savings_usd_per_month:,.2f}/month in open recommendations"
+        " (counted once, beyond the model's error)"
+    )
+    if summary.costs_money_usd_per_month:
+        line(f"  not savings    faster options that cost ${summary.costs_money_usd_per_month:,.2f}/month")
+    if summary.replayed_current_cost_usd is not None and summary.observed_cost_usd is not None:
+        line(
+            f"  calibration    replay of the current configuration ${summary.replayed_current_cost_usd:,.2f}"
+            f" vs measured ${summary.observed_cost_usd:,.2f} ({summary.calibration_error_pct:+.2f} %,"
+            f" ±${summary.calibration_monthly_error_usd or 0.0:,.2f}/month)"
+        )
+    line(f"  solver bound   ${summary.plan_savings_usd:,.2f}/month ({summary.plan_label})")
     for plan in summary.plans:
         saving = plan["monthly_savings_usd"]
         text = "no plan" if saving is None else f"${saving:,.2f}/month"
         line(f"    {plan['queue']:<14} {plan['status']:<10} {text}  {', '.join(plan['selected'][:6])}")
-    if summary.replay_cost_usd is not None:
-        line(f"  replay check   ${summary.replay_cost_usd:,.2f} for the history on the current configuration")
     if summary.top_recommendations:
         line("  top recommendations:")
         for rec in summary.top_recommendations:
-            line(f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}")
+            verdict = rec.get("headline")
+            note = f"  ({verdict})" if verdict and verdict != "counted" else ""
+            line(f"    ${rec['monthly_savings_usd']:>10,.2f}/month  [{rec['risk']}] {rec['title']}{note}")
     else:
         line("  top recommendations: none")
     html = [f for f in summary.report_files if f.endswith(".html")]
     line(f"  weekly report  {html[0] if html else '(not written)'}")
     line(f"  store          {summary.database_url}")
+    if summary.env_file:
+        line(f"  CLI settings   {summary.env_file} (while the demo runs, in another shell: source it)")
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -35,6 +35,7 @@ from optimizer.clock import Clock, utc_now
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.datasets import load_dataset
+from optimizer.demo.bill_export import with_bill, write_demo_bill
 from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate, current_configuration
 from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
@@ -281,9 +282,21 @@ class DemoRun:
             configuration = current_configuration(sessions, where)
             history = build_history(estate, configuration, self.now, days=opts.days)
             counts = self.emulator.seed_history(where.region, history.frames)
+            bill = write_demo_bill(
+                sessions.client("s3", where.target, where.region),
+                history.frames,
+                counts.instance_ids,
+                counts.task_arns,
+                account_id=estate.account_id,
+                region=where.region,
+                start=history.start.astimezone(UTC).replace(tzinfo=None),
+                now=self.now.replace(tzinfo=None),
+            )
+            self.demo = with_bill(self.demo, bill, str(opts.workdir / f"bill-{self.now:%Y%m%d-%H%M%S}"))
             out.detail = (
                 f"{counts.jobs:,} jobs, {counts.attempts:,} attempts, {counts.instances:,} instances, "
-                f"{counts.log_events:,} usage events (KTH-SP2 + Alibaba GPU)"
+                f"{counts.log_events:,} usage events (KTH-SP2 + Alibaba GPU); "
+                f"its bill: CUR 2.0 export, {bill.line_items:,} line items in {bill.uri}"
             )
         with display.stage("db", "prepare the store") as out:
             engine = create_store_engine(database_url)
@@ -391,6 +404,7 @@ class DemoRun:
             "BATCHOPT_APPLY__ENABLED": "true",
             "BATCHOPT_APPLY__SHARED_SECRET": secret,
             "BATCHOPT_MODELS_DIR": str(self.models_dir),
+            "BATCHOPT_BILLING__DATA_DIR": self.demo.billing.data_dir,
             # The demo's own estate may be changed from the dashboard, nothing else.
             "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
                 sorted([*self.estate.compute_environments, *self.estate.queues])

@@ -35,11 +35,31 @@ COSTS_MONEY = "costs money"
 WITHIN_ERROR = "within model error"
 OVERLAPS = "overlaps"
 NOT_OPEN = "not open"
+UNCONSTRAINED_BOUND = "unconstrained bound: not a recommendation"
+"""The label of a solver plan's saving (demo summary, Fleet mix): the fleet-mix solver packs jobs
+onto any offering its policy allows, without the strategies' risk rules (interruption band, job
+runtime, retry-ability), so its saving bounds what is possible and is never added to the headline."""
+
+
+def plan_label(plan_saving_usd: float | None) -> str:
+    """The words next to a solver plan's saving wherever it is shown."""
+    if plan_saving_usd is None:
+        return "no replay of this plan"
+    return f"${plan_saving_usd:,.2f}/month ({UNCONSTRAINED_BOUND})"
 
 
 def target_overlap_key(rec: Recommendation) -> str:
     """Two recommendations overlap when they change the same resource."""
     return rec.target_arn
+
+
+def evidence_calibration(rec: Recommendation) -> Calibration | None:
+    """The calibration of the replay behind `rec` (its evidence's `replay` section, see
+    `ReplayBaseline.compare`); None for advice without a replay."""
+    evidence = rec.evidence or {}
+    replayed = evidence.get("replay")
+    found = replayed.get("calibration") if isinstance(replayed, dict) else None
+    return calibration_from_json(found if found is not None else evidence.get("calibration"))
 
 
 @dataclass(frozen=True)
@@ -131,7 +151,7 @@ def savings_headline(
     taken: dict[str, str] = {}  # overlap key -> id of the recommendation counted for it
     for rec, status in pairs:
         saving = float(rec.monthly_savings_usd) * discount_ratio
-        calibration = calibration_from_json((rec.evidence or {}).get("calibration"))
+        calibration = evidence_calibration(rec)
         overlaps_with = None
         if status != "open":
             verdict = NOT_OPEN

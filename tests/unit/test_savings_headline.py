@@ -36,7 +36,7 @@ def _rec(rec_id: str, saving: float, target: str, calibration: Calibration | Non
         confidence=0.9,
         effort="low",
         update_kind=UpdateKind.SCALING,
-        evidence={} if calibration is None else {"calibration": calibration.to_json()},
+        evidence={} if calibration is None else {"replay": {"calibration": calibration.to_json()}},
     )
 
 

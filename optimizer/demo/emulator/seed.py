@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +58,10 @@ class SeedCounts:
     attempts: int
     instances: int
     log_events: int
+    instance_ids: dict[str, str] = field(default_factory=dict)
+    """History instance name -> the EC2 instance id the emulator gave it."""
+    task_arns: dict[tuple[str, int], str] = field(default_factory=dict)
+    """(job id, attempt number) -> the ECS task ARN DescribeJobs reports for that attempt."""
 
 
 def _ms(value: Any) -> int | None:
@@ -96,6 +100,7 @@ class HistorySeeder:
         self.account_id = account_id
         self.region = region
         self.now = _utc(now) or now
+        self.task_arns: dict[tuple[str, int], str] = {}
         self.batch = batch_backends[account_id][region]
         self.ec2 = ec2_backends[account_id][region]
         self.logs = logs_backends[account_id][region]
@@ -105,7 +110,14 @@ class HistorySeeder:
         instance_rows = self._seed_instances(frames.instances)
         container = self._seed_container_instances(instance_rows)
         jobs, attempts, events = self._seed_jobs(frames.jobs, frames.attempts, instance_rows, container)
-        return SeedCounts(jobs=jobs, attempts=attempts, instances=len(instance_rows), log_events=events)
+        return SeedCounts(
+            jobs=jobs,
+            attempts=attempts,
+            instances=len(instance_rows),
+            log_events=events,
+            instance_ids={name: row["ec2_id"] for name, row in instance_rows.items()},
+            task_arns=dict(self.task_arns),
+        )
 
     # EC2 ---------------------------------------------------------------------------------------
     def _drop_placeholder_instances(self) -> None:
@@ -287,6 +299,7 @@ class HistorySeeder:
             container["taskArn"] = (
                 f"arn:aws:ecs:{self.region}:{self.account_id}:task/{cluster_name}/{task_id}"
             )
+            self.task_arns[(str(job["job_id"]), int(attempt["attempt"]))] = container["taskArn"]
         exit_code = _int_or_none(attempt.get("exit_code"))
         if exit_code is not None:
             container["exitCode"] = exit_code
