@@ -41,11 +41,15 @@ from optimizer.demo.estate import build_estate, current_configuration
 from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
 from optimizer.demo.history import build_history, catalog_for_replay
 from optimizer.demo.progress import StageDisplay, StageRecord
+from optimizer.demo.shell_env import write_demo_env
 from optimizer.errors import UserError
 from optimizer.ml.forecast import DemandForecaster
 from optimizer.ml.registry import ModelRegistry
 from optimizer.ml.training import train_all
+from optimizer.recommend.calibration import Calibration
 from optimizer.recommend.engine import generate_recommendations
+from optimizer.recommend.headline import UNCONSTRAINED_BOUND, stored_headline
+from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
@@ -94,8 +98,20 @@ class DemoSummary:
     waste_usd: float
     idle_usd: float
     savings_usd: float
+    """The one savings headline (`optimizer.recommend.headline`), as on the Overview."""
     replay_cost_usd: float | None
+    identified_savings_usd_per_month: float = 0.0
+    costs_money_usd_per_month: float = 0.0
+    observed_cost_usd: float | None = None
+    """The store's measured cost of the evidence window (calibration, `recommend/calibration.py`)."""
+    replayed_current_cost_usd: float | None = None
+    """The replay of the current configuration over the same window."""
+    calibration_error_pct: float | None = None
+    calibration_monthly_error_usd: float | None = None
     plan_savings_usd: float = 0.0
+    plan_label: str = UNCONSTRAINED_BOUND
+    env_file: str | None = None
+    headline: dict[str, Any] = field(default_factory=dict)
     plans: list[dict[str, Any]] = field(default_factory=list)
     top_recommendations: list[dict[str, Any]] = field(default_factory=list)
     report_files: list[str] = field(default_factory=list)
@@ -175,6 +191,8 @@ def read_summary(
     report_files: list[str],
     stages: list[StageRecord],
     top_n: int,
+    calibration: Calibration | None = None,
+    env_file: str | None = None,
 ) -> DemoSummary:
     """The summary's figures, each a query on the store (so the test can check them against it)."""
     with engine.connect() as conn:
@@ -202,6 +220,8 @@ def read_summary(
         ).scalar_one()
     open_recs = list_recommendations(engine, ["open"])
     ranked = sorted(open_recs, key=lambda r: -r.recommendation.monthly_savings_usd)
+    headline = stored_headline(engine)
+    cal = calibration.to_json() if calibration is not None else {}
     return DemoSummary(
         database_url=database_url,
         endpoint_url=endpoint_url,
@@ -212,7 +232,15 @@ def read_summary(
         spend_usd=round(float(money[0]), 2),
         idle_usd=round(float(money[1]), 2),
         waste_usd=round(float(money[2]), 2),
-        savings_usd=round(sum(r.recommendation.monthly_savings_usd for r in open_recs), 2),
+        savings_usd=headline.total_usd_per_month,
+        identified_savings_usd_per_month=headline.total_usd_per_month,
+        costs_money_usd_per_month=headline.costs_money_usd_per_month,
+        observed_cost_usd=cal.get("observed_cost_usd"),
+        replayed_current_cost_usd=cal.get("replayed_current_cost_usd"),
+        calibration_error_pct=cal.get("error_pct"),
+        calibration_monthly_error_usd=cal.get("monthly_error_usd"),
+        env_file=env_file,
+        headline={k: v for k, v in headline.to_json().items() if k != "items"},
         replay_cost_usd=None if replay_cost is None else round(replay_cost, 2),
         plan_savings_usd=round(sum(p.monthly_savings_usd or 0.0 for p in plans), 2),
         plans=[
@@ -235,6 +263,7 @@ def read_summary(
                 "title": r.recommendation.title,
                 "monthly_savings_usd": round(r.recommendation.monthly_savings_usd, 2),
                 "risk": str(r.recommendation.risk_level),
+                "headline": verdict.label() if (verdict := headline.item(r.recommendation.id)) else None,
             }
             for r in ranked[:top_n]
         ],
@@ -302,7 +331,15 @@ class DemoRun:
             engine = create_store_engine(database_url)
             upgrade(engine)
             require_empty_history(engine, database_url)
-            out.detail = database_url
+            self.env_file = write_demo_env(
+                opts.workdir / "demo.env",
+                database_url=database_url,
+                endpoint_url=self.emulator.endpoint_url,
+                region=DEMO_REGION,
+                credentials=DEMO_CREDENTIALS,
+                models_dir=opts.workdir / "models",
+            )
+            out.detail = f"{database_url} (shell settings: {self.env_file})"
         self.engine = engine
         with display.stage("collect", "collect through boto3") as out:
             timings: dict[str, float] = {}
@@ -358,12 +395,15 @@ class DemoRun:
             replay_cost, plans = replay_plans(collected, current, catalog_for_replay(), plans, days=opts.days)
             saved = sum(p.monthly_savings_usd or 0.0 for p in plans)
             out.detail = (
-                f"current ${replay_cost:,.0f} (bill: ${analysis.total_usd:,.0f}); "
-                f"planned fleets save ${saved:,.0f}/month"
+                f"current ${replay_cost:,.0f} (measured: ${analysis.total_usd:,.0f}); "
+                f"solver plans save ${saved:,.0f}/month ({UNCONSTRAINED_BOUND})"
             )
         with display.stage("recommend", "run every recommendation strategy, savings by replay") as out:
             recs = generate_recommendations(engine, self.settings, dataset=COLLECTED_DATASET)
             applicable = sum(1 for r in recs if r.applicable)
+            calibration = next(
+                (i.baseline.calibration() for i in load_inputs(engine, dataset=COLLECTED_DATASET)), None
+            )
             out.detail = f"{len(recs)} recommendations ({applicable} applicable, the rest advice)"
         report_files: list[str] = []
         with display.stage("report", "write the weekly report") as out:
@@ -383,6 +423,8 @@ class DemoRun:
             report_files=report_files,
             stages=display.records,
             top_n=opts.top_n,
+            calibration=calibration,
+            env_file=str(self.env_file),
         )
 
     def policy(self) -> Policy:
@@ -416,6 +458,7 @@ class DemoRun:
             out.detail = f"http://{host}:{port}/"
         self.console.print(
             f"\nDashboard: [bold]http://{host}:{port}/[/]  (apply secret for this session: {secret})\n"
+            f"CLI on this demo, in another shell: source {self.env_file}\n"
             "Ctrl-C stops the dashboard and the emulator.",
             highlight=False,
         )
