@@ -2,7 +2,8 @@
 
 Collectors declare read actions under the `collector` role, the apply executor declares its write
 actions under `apply`, the bill's Athena reader (which starts queries and writes their results to
-S3) under `billing`; `batchopt iam-policy --role NAME` prints the union as a policy document.
+S3) under `billing`, `batchopt setup events` (the event intake's rule and queues) under `setup`;
+`batchopt iam-policy --role NAME` prints the union as a policy document.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 _DECLARED: dict[str, set[str]] = defaultdict(set)
 
-ROLES = ("collector", "apply", "report", "billing")
+ROLES = ("collector", "apply", "report", "billing", "setup")
 
 
 def declare(role: str, *actions: str) -> None:

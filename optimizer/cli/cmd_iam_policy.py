@@ -1,4 +1,4 @@
-"""`batchopt iam-policy --role collector|apply|report`: the least-privilege policy, derived from the code.
+"""`batchopt iam-policy --role ROLE`: the least-privilege policy of a role, derived from the code.
 
 Every collector and the apply executor declare the IAM actions they call; this prints their union
 for one role, so the policy cannot drift from what the code does.
@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--role",
         choices=ROLES,
         required=True,
-        help="collector (read-only), apply, report (S3 sink) or billing (the bill in Athena)",
+        help="collector (read-only), apply, report (S3 sink), billing (the bill in Athena) or setup "
+        "(`batchopt setup events`)",
     )
     parser.set_defaults(handler=run)
 
