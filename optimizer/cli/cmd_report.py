@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
 from optimizer.clock import utc_now_aware
+from optimizer.errors import InputError
+
+if TYPE_CHECKING:
+    from optimizer.report.weeks import IsoWeek
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--pdf", action="store_true", help="also print a PDF with headless Chromium (needs playwright)"
     )
+    p.add_argument(
+        "--focus-out",
+        metavar="FILE",
+        type=Path,
+        help="also write the week's per-job cost as FOCUS 1.2 rows to FILE (.csv or .parquet)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -47,11 +58,27 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         names.insert(0, "dir")
     sessions = ctx.sessions if "s3" in names else None
     sinks = make_sinks(names, settings, out_dir=args.out, sessions=sessions)
-    outcome = run_report(
-        ctx.engine, settings, sinks, now=utc_now_aware(), week=week, dataset=args.dataset, pdf=args.pdf
-    )
+    if args.focus_out is not None and args.focus_out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--focus-out {args.focus_out}: the file must end in .csv or .parquet")
+    now = utc_now_aware()
+    outcome = run_report(ctx.engine, settings, sinks, now=now, week=week, dataset=args.dataset, pdf=args.pdf)
     print(f"report {outcome.rendered.headline}")
+    if args.focus_out is not None:
+        from optimizer.report.weeks import last_complete_week
+
+        _write_focus(args, ctx, week or last_complete_week(now, settings.report.timezone))
     for result in outcome.results:
         stream = sys.stdout if result.ok else sys.stderr
         print(f"  {result.sink}: {'ok' if result.ok else 'FAILED'}: {result.detail}", file=stream)
     return 0 if outcome.ok else 1
+
+
+def _write_focus(args: argparse.Namespace, ctx: CliContext, week: IsoWeek) -> None:
+    """The week's per-job cost as FOCUS 1.2 rows (`optimizer.billing.focus_out`)."""
+    from optimizer.billing.focus_out import week_focus_rows, write_focus
+
+    rows = week_focus_rows(ctx.engine, week.start, week.end, args.dataset)
+    path = write_focus(rows, args.focus_out)
+    jobs = int(rows["x_BatchJobId"].notna().sum())
+    total = float(rows["BilledCost"].sum())
+    print(f"  focus: {len(rows):,} FOCUS 1.2 rows ({jobs:,} job-days, ${total:,.2f}) -> {path}")
