@@ -124,21 +124,31 @@ def _by_job_dims(
     return out
 
 
-def _instance_bill(engine: Engine, start: Any, dataset: str) -> pd.DataFrame:
-    """The month's bill per instance id, with whether the store knows the instance."""
+def instance_bill(
+    engine: Engine,
+    dataset: str,
+    *,
+    period: Any = None,
+    since: Any = None,
+    until: Any = None,
+) -> pd.DataFrame:
+    """The bill per instance id over a billing month (`period`) or the usage days [since, until),
+    with whether the store knows the instance (`in_store`)."""
     b = bill_instances.c
-    query = (
-        select(
-            b.instance_id,
-            func.max(b.instance_type).label("instance_type"),
-            func.max(b.purchase_option).label("purchase_option"),
-            func.sum(b.billed_usd).label("billed_usd"),
-            func.sum(b.effective_usd).label("effective_usd"),
-            func.sum(b.instance_hours).label("instance_hours"),
-        )
-        .where(b.billing_period == start)
-        .group_by(b.instance_id)
-    )
+    query = select(
+        b.instance_id,
+        func.max(b.instance_type).label("instance_type"),
+        func.max(b.purchase_option).label("purchase_option"),
+        func.sum(b.billed_usd).label("billed_usd"),
+        func.sum(b.effective_usd).label("effective_usd"),
+        func.sum(b.instance_hours).label("instance_hours"),
+    ).group_by(b.instance_id)
+    if period is not None:
+        query = query.where(b.billing_period == period)
+    if since is not None:
+        query = query.where(b.day >= since)
+    if until is not None:
+        query = query.where(b.day < until)
     known = select(instances.c.instance_id).where(instances.c.dataset == dataset)
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(query).mappings().all())
@@ -156,7 +166,7 @@ def _instance_bill(engine: Engine, start: Any, dataset: str) -> pd.DataFrame:
 def _by_instance(
     engine: Engine, start: Any, attribution: CostAttribution | None, dataset: str
 ) -> list[dict[str, Any]]:
-    bill = _instance_bill(engine, start, dataset)
+    bill = instance_bill(engine, dataset, period=start)
     modelled = None
     if attribution is not None:
         modelled = attribution.instances.groupby("instance_id")["total_usd"].sum()
@@ -173,13 +183,13 @@ def _by_instance(
 
 
 def residual_causes(
-    engine: Engine, start: Any, by_kind: dict[str, float], residual: float | None, dataset: str
+    by_kind: dict[str, float], bill: pd.DataFrame, residual: float | None
 ) -> list[dict[str, Any]]:
     """The residual split into its causes (see the module docstring), largest first; they add up to
-    the residual. Empty when there is no modelled cost."""
+    the residual. `by_kind` is billed USD per usage kind and `bill` the `instance_bill` of the same
+    days. Empty when there is no modelled cost."""
     if residual is None:
         return []
-    bill = _instance_bill(engine, start, dataset)
     causes: dict[str, float] = {}
     for kind, label in RESIDUAL_KINDS.items():
         causes[label] = by_kind.get(kind, 0.0)
@@ -196,9 +206,9 @@ def residual_causes(
     return sorted(rows, key=lambda r: -abs(r["usd"]))
 
 
-def missed_instances(engine: Engine, start: Any, dataset: str) -> dict[str, Any]:
-    """Billed instance ids absent from the store: how many, and what the bill charged for them."""
-    bill = _instance_bill(engine, start, dataset)
+def missed_instances(bill: pd.DataFrame) -> dict[str, Any]:
+    """Billed instance ids absent from the store (in an `instance_bill`): how many, and what the
+    bill charged for them."""
     missed = bill[~bill["in_store"].astype(bool)] if not bill.empty else bill
     return {
         "count": len(missed),

@@ -30,7 +30,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from optimizer.analysis.cost import CostAttribution
-from optimizer.billing.breakdown import breakdowns, missed_instances, residual_causes
+from optimizer.billing.breakdown import breakdowns, instance_bill, missed_instances, residual_causes
 from optimizer.billing.commitments import load_commitments
 from optimizer.billing.jobs import JobCosts, compute_job_costs, store_job_costs
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
@@ -213,8 +213,9 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
         },
     }
     result["breakdowns"] = breakdowns(engine, start, attribution, dataset)
-    result["residual_causes"] = residual_causes(engine, start, by_kind_billed, residual, dataset)
-    result["missed_instances"] = missed_instances(engine, start, dataset)
+    per_instance = instance_bill(engine, dataset, period=start)
+    result["residual_causes"] = residual_causes(by_kind_billed, per_instance, residual)
+    result["missed_instances"] = missed_instances(per_instance)
     result["jobs"] = _jobs_summary(job_costs)
     result["commitment_use"] = _commitment_use(engine, start, until)
     return result

@@ -238,3 +238,84 @@ def test_after_discount_uses_the_bills_effective_to_list_ratio(
     )
     assert sp_only is not None and sp_only.ratio == pytest.approx(0.12 / 0.192)
     assert discount_ratio(store_engine, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
+
+
+def _estate(engine: Engine) -> None:
+    """The store knows i-a (where j1's task ran) and i-c (no split rows: j5 ran there, on half of
+    it), both m5.xlarge on demand for hours 0-2; not i-b."""
+    from optimizer.store.tables.catalog import instance_types, ondemand_prices
+    from optimizer.store.tables.instances import instances
+
+    start, end = datetime(2026, 9, 1), datetime(2026, 9, 1, 2)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(instance_types),
+            [{"region": "us-east-1", "instance_type": "m5.xlarge", "vcpus": 4, "memory_mib": 16384,
+              "allocatable_memory_mib": 16000, "gpus": 0, "arch": "x86_64"}],
+        )  # fmt: skip
+        conn.execute(
+            insert(ondemand_prices),
+            [{"region": "us-east-1", "instance_type": "m5.xlarge", "effective_date": datetime(2026, 1, 1),
+              "price_per_hour": 0.192, "source": "snapshot"}],
+        )  # fmt: skip
+        conn.execute(
+            insert(instances),
+            [
+                {"instance_id": i, "dataset": COLLECTED_DATASET, "region": "us-east-1",
+                 "instance_type": "m5.xlarge", "availability_zone": "us-east-1a", "capacity_type": "ON_DEMAND", "launch_time": start,
+                 "first_seen": start, "last_seen": end, "terminated_at": end, "compute_environment_arn": "ce"}
+                for i in ("i-a", "i-c")
+            ],
+        )  # fmt: skip
+        conn.execute(
+            insert(jobs),
+            [{"job_id": "j5", "dataset": COLLECTED_DATASET, "status": "SUCCEEDED", "created_at": start,
+              "queue": "q-c", "job_definition_name": "sort", "vcpus": 2.0, "memory_mib": 8000}],
+        )  # fmt: skip
+        conn.execute(
+            insert(job_attempts),
+            [{"job_id": "j5", "attempt": 0, "instance_id": "i-c", "started_at": start, "stopped_at": end}],
+        )
+        conn.execute(
+            job_attempts.update()
+            .where(job_attempts.c.job_id == "j1")
+            .values(instance_id="i-a", stopped_at=end, compute_environment_arn="ce")
+        )
+
+
+def test_without_split_rows_the_instances_bill_is_shared_by_the_attribution(
+    store_engine: Engine, imported: pd.DataFrame
+) -> None:
+    _estate(store_engine)
+    got = reconcile(store_engine, MONTH)
+    stored = read_frame(store_engine, select(bill_job_costs)).set_index("job_id")
+    assert stored.at["j1", "source"] == "split"  # split rows win where the bill has them
+    assert stored.at["j5", "source"] == "attribution"
+    i_c = imported[imported["line_item_resource_id"] == "i-c"]["line_item_unblended_cost"].sum()
+    # j5 is the only attempt on i-c: the instance's whole bill (its idle half included) is j5's
+    assert stored.at["j5", "billed_usd"] == pytest.approx(i_c, abs=CENT)
+    assert stored.at["j5", "unused_usd"] == pytest.approx(i_c / 2, abs=CENT)
+    assert got["jobs"]["by_source"]["attribution"]["attempts"] == 1
+
+
+def test_the_residuals_causes_add_up_to_it(store_engine: Engine, imported: pd.DataFrame) -> None:
+    _estate(store_engine)
+    got = reconcile(store_engine, MONTH)
+    assert got["modelled_usd"] == pytest.approx(2 * 2 * 0.192)  # i-a and i-c, 2 hours each, at list
+    causes = {row["cause"]: row["usd"] for row in got["residual_causes"]}
+    assert sum(causes.values()) == pytest.approx(got["residual_usd"], abs=1e-6)
+    billed = imported.groupby("line_item_resource_id")["line_item_unblended_cost"].sum()
+    assert causes["EBS"] == pytest.approx(billed["vol-1"], abs=CENT)
+    assert causes["instances the collectors missed"] == pytest.approx(
+        billed["i-b"], abs=CENT
+    )  # 0.192 - 0.192
+    assert causes["commitment fees"] == pytest.approx(0.15, abs=CENT)
+    known = billed["i-a"] + billed["i-c"] - got["modelled_usd"]
+    assert causes["known instances: billed minus modelled"] == pytest.approx(known, abs=CENT)
+    assert got["missed_instances"]["count"] == 1
+    by_instance = {row["instance"]: row for row in got["breakdowns"]["by_instance"]}
+    assert by_instance["i-c"]["modelled_usd"] == pytest.approx(2 * 0.192)
+    assert by_instance["i-b"]["in_store"] is False and by_instance["i-b"]["modelled_usd"] == 0.0
+    queues = {row["queue"]: row for row in got["breakdowns"]["by_queue"]}
+    assert queues["q-c"]["billed_usd"] == pytest.approx(billed["i-c"], abs=CENT)
+    assert queues["q-c"]["modelled_usd"] == pytest.approx(0.192, abs=CENT)  # half of i-c for 2 hours
