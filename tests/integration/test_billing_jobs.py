@@ -262,8 +262,8 @@ def _estate(engine: Engine) -> None:
             insert(instances),
             [
                 {"instance_id": i, "dataset": COLLECTED_DATASET, "region": "us-east-1",
-                 "instance_type": "m5.xlarge", "availability_zone": "us-east-1a", "capacity_type": "ON_DEMAND", "launch_time": start,
-                 "first_seen": start, "last_seen": end, "terminated_at": end, "compute_environment_arn": "ce"}
+                 "instance_type": "m5.xlarge", "availability_zone": "us-east-1a", "capacity_type": "ON_DEMAND",
+                 "launch_time": start, "first_seen": start, "last_seen": end, "terminated_at": end, "compute_environment_arn": "ce"}
                 for i in ("i-a", "i-c")
             ],
         )  # fmt: skip
