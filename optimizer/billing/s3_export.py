@@ -70,9 +70,14 @@ class Manifest:
 
     @property
     def version(self) -> str:
-        """What identifies this version of the month: starts with the manifest's time, so the later
-        of two versions also sorts later (watermarks only move forward)."""
-        return f"{self.last_modified.isoformat(timespec='seconds')}|{self.etag}|{self.key}"
+        """What identifies this version of the month: the manifest's time, ETag and key."""
+        return f"{self.last_modified.isoformat(timespec='milliseconds')}|{self.etag}|{self.key}"
+
+    def watermark(self, imported_at: datetime) -> str:
+        """The month's watermark value: when it was imported, then which version. Starting with the
+        import time keeps it increasing from run to run (the runner keeps the larger of the old and
+        the new value), even for two versions of one month written in the same second."""
+        return f"{imported_at.isoformat(timespec='milliseconds')}|{self.version}"
 
     @property
     def uri(self) -> str:
@@ -125,9 +130,13 @@ def list_manifests(s3: Any, uri: str) -> list[Manifest]:
 def pending_months(
     manifests: Sequence[Manifest], imported: Mapping[str, str], stored_months: set[str]
 ) -> list[Manifest]:
-    """The manifests to import: new, changed since `imported` (scope -> version), or of a month the
-    store no longer holds."""
-    return [m for m in manifests if imported.get(m.scope) != m.version or m.month not in stored_months]
+    """The manifests to import: new, changed since `imported` (scope -> watermark value), or of a
+    month the store no longer holds."""
+    return [
+        m
+        for m in manifests
+        if imported.get(m.scope, "").partition("|")[2] != m.version or m.month not in stored_months
+    ]
 
 
 def read_manifest(s3: Any, manifest: Manifest) -> list[tuple[str, str]]:

@@ -1,10 +1,10 @@
 """The `bill` source: the CUR 2.0 export AWS Data Exports delivers to `billing.cur_s3_uri`.
 
-Incremental by manifest: each billing month's newest manifest (key, ETag, time) is the month's
-watermark (scope `<export>/BILLING_PERIOD=YYYY-MM`); a month whose manifest is unchanged, and whose
-bill the store still holds, is not read at all. New or restated months are downloaded and imported
-through `optimizer.billing.s3_export.import_months`, i.e. `import_bill`, the same path as
-`batchopt import-bill`.
+Incremental by manifest: each billing month's newest manifest (key, ETag, time), after the time it
+was imported, is the month's watermark (scope `<export>/BILLING_PERIOD=YYYY-MM`); a month whose
+manifest is unchanged, and whose bill the store still holds, is not read at all. New or restated
+months are downloaded and imported through `optimizer.billing.s3_export.import_months`, i.e.
+`import_bill`, the same path as `batchopt import-bill`.
 
 Unlike the other sources the import is not written inside the run's transaction: `import_bill` is
 its own all-or-nothing step (store rows and the Parquet files it moves into place). It runs in
@@ -47,7 +47,7 @@ def bill_source(cur_s3_uri: str, data_dir: str | Path) -> Source:
         imported = [m for m in months if m.status == "imported"]
         return Collected(
             items_read=sum(m.line_items for m in months),
-            watermarks={m.scope: m.version for m in pending},
+            watermarks={m.scope: m.watermark(ctx.now) for m in pending},
             extra={"written": sum(m.line_items for m in imported), "files": files},
         )
 

@@ -287,7 +287,7 @@ def _instance_rows(ih: pd.DataFrame, area: str, sp_arn: str, sp_start: pd.Timest
 def _fee_rows(
     ih: pd.DataFrame, hours: pd.DatetimeIndex, commitment: float, sp_arn: str, sp_start: pd.Timestamp
 ) -> pd.DataFrame:
-    used = ih.groupby("hour")["covered_sp_usd"].sum().reindex(hours, fill_value=0.0)
+    used = ih.groupby("hour")["covered_sp_usd"].sum().reindex(hours, fill_value=0.0).clip(upper=commitment)
     return pd.DataFrame(
         {
             "line_item_usage_start_date": hours,

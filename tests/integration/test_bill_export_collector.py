@@ -241,3 +241,19 @@ def test_collect_reads_the_export_once_per_collection_and_the_policy_allows_it(
     policy = json.loads(capsys.readouterr().out)
     actions = {a for statement in policy["Statement"] for a in statement["Action"]}
     assert {"s3:ListBucket", "s3:GetObject"} <= actions  # ListObjectsV2 and GetObject
+
+
+def test_a_manifest_rewritten_in_the_same_second_still_replaces_the_month() -> None:
+    """The runner keeps the larger of a scope's old and new watermark: the import time leads the
+    value, so a version whose ETag sorts lower than its predecessor's still moves it."""
+    from optimizer.billing.s3_export import Manifest, pending_months
+
+    same_second = datetime(2025, 4, 2, 6, 0, 0)
+    first = Manifest(EXPORT, "2025-03", BUCKET, _manifest_key("2025-03"), "ffff", same_second)
+    second = Manifest(EXPORT, "2025-03", BUCKET, _manifest_key("2025-03"), "0000", same_second)
+    stored = {first.scope: first.watermark(datetime(2025, 4, 2, 7, 0))}
+    assert pending_months([first], stored, {"2025-03"}) == []
+    assert pending_months([second], stored, {"2025-03"}) == [second]
+    assert pending_months([first], stored, set()) == [first]  # the store lost the month: read again
+    kept = max(second.watermark(datetime(2025, 4, 2, 8, 0)), stored[first.scope])
+    assert pending_months([second], {first.scope: kept}, {"2025-03"}) == []
