@@ -258,15 +258,10 @@ def _estate(engine: Engine) -> None:
             [{"region": "us-east-1", "instance_type": "m5.xlarge", "effective_date": datetime(2026, 1, 1),
               "price_per_hour": 0.192, "source": "snapshot"}],
         )  # fmt: skip
-        conn.execute(
-            insert(instances),
-            [
-                {"instance_id": i, "dataset": COLLECTED_DATASET, "region": "us-east-1",
-                 "instance_type": "m5.xlarge", "availability_zone": "us-east-1a", "capacity_type": "ON_DEMAND",
-                 "launch_time": start, "first_seen": start, "last_seen": end, "terminated_at": end, "compute_environment_arn": "ce"}
-                for i in ("i-a", "i-c")
-            ],
-        )  # fmt: skip
+        where = {"region": "us-east-1", "availability_zone": "us-east-1a", "compute_environment_arn": "ce"}
+        life = {"launch_time": start, "first_seen": start, "last_seen": end, "terminated_at": end}
+        kind = {"instance_type": "m5.xlarge", "capacity_type": "ON_DEMAND", "dataset": COLLECTED_DATASET}
+        conn.execute(insert(instances), [{"instance_id": i, **where, **life, **kind} for i in ("i-a", "i-c")])
         conn.execute(
             insert(jobs),
             [{"job_id": "j5", "dataset": COLLECTED_DATASET, "status": "SUCCEEDED", "created_at": start,
