@@ -191,11 +191,19 @@ def import_months(
     (data_dir / INCOMING).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="cur2-", dir=data_dir / INCOMING))
     try:
-        files: list[Path] = []
+        origin: dict[Path, str] = {}
         for manifest in pending:
-            files += download(s3, manifest, read_manifest(s3, manifest), workdir)
-        result = import_bill(engine, files, "cur2", data_dir=data_dir, imported_at=imported_at)
-        return result, len(files)
+            listed = read_manifest(s3, manifest)
+            for path, (bucket, key) in zip(download(s3, manifest, listed, workdir), listed, strict=True):
+                origin[path] = f"s3://{bucket}/{key}"
+        try:
+            result = import_bill(engine, list(origin), "cur2", data_dir=data_dir, imported_at=imported_at)
+        except InputError as exc:  # name the file as the export does, not its temporary copy
+            message = str(exc)
+            for path, uri in origin.items():
+                message = message.replace(str(path), uri).replace(path.name, uri)
+            raise InputError(message) from None
+        return result, len(origin)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -202,13 +202,21 @@ def test_bill_export_is_read_by_manifest_restated_months_replace_broken_ones_cha
     assert missing.status == "failed"
     assert missing.error is not None and "\n" not in missing.error
     assert f"s3://{BUCKET}/{missing_key}: missing" in missing.error
+    corrupt_key = _data_key("2025-04", "corrupt.snappy.parquet")  # a data file that is not Parquet
+    s3.put_object(Bucket=BUCKET, Key=corrupt_key, Body=b"PAR1 truncated")
+    manifest = {"executionId": "e5", "dataFiles": [f"s3://{BUCKET}/{corrupt_key}"]}
+    s3.put_object(Bucket=BUCKET, Key=_manifest_key("2025-04"), Body=json.dumps(manifest).encode())
+    [corrupt] = collect(store_engine, [plan], [source], clock=clock)
+    assert corrupt.status == "failed"
+    assert corrupt.error is not None and "\n" not in corrupt.error
+    assert f"s3://{BUCKET}/{corrupt_key}: not a readable" in corrupt.error, corrupt.error
     assert _months(store_engine) == after
     assert _watermarks(store_engine) == before_marks
     assert count(store_engine, bill_daily) == before_daily
     assert (data_dir / "2025-04" / "line_items.parquet").read_bytes() == april
     with store_engine.connect() as conn:
         statuses = conn.execute(select(collector_runs.c.status).order_by(collector_runs.c.id)).scalars().all()
-    assert statuses == ["succeeded"] * 4 + ["failed"] * 2
+    assert statuses == ["succeeded"] * 4 + ["failed"] * 3
 
 
 def test_collect_reads_the_export_once_per_collection_and_the_policy_allows_it(
