@@ -39,6 +39,7 @@ def build_weekly_report(
         inputs.cost_source,
         inputs.fallback_priced_usd,
         generated_at,
+        gaps=inputs.gaps,
     )
     recs = changes.top_recommendations(inputs.recommendations, top_n)
     applied = changes.applied_changes(daily, inputs.audit, week)

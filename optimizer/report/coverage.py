@@ -12,6 +12,7 @@ import pandas as pd
 from optimizer.report.model import Coverage, SourceFreshness
 from optimizer.report.spend import history_weeks, week_slice, weeks_with_data
 from optimizer.report.weeks import IsoWeek
+from optimizer.store.coverage_read import gap_sentence
 
 COST_SOURCES = ("jobs", "instances", "spot_prices")
 """Collector sources (names as `optimizer/collectors` records them) whose lag makes costs partial.
@@ -68,8 +69,12 @@ def coverage(
     cost_source: str,
     fallback_priced_usd: float | None,
     generated_at: datetime | None = None,
+    *,
+    gaps: pd.DataFrame | None = None,
 ) -> Coverage:
-    """What the week's data covers; warnings go to `notes`, context to `info`."""
+    """What the week's data covers; warnings go to `notes`, context to `info`. Each collection gap
+    overlapping the week (`collection_gaps`: an outage longer than Batch lists jobs, no event intake)
+    is a note of its own: the week's totals may lack what fell in it."""
     current = week_slice(daily, week)
     have = {pd.Timestamp(d).date() for d in current["day"].unique()}
     sources = _sources(runs, last_success)
@@ -96,6 +101,8 @@ def coverage(
     if quiet:
         days = ", ".join(d.strftime("%a %d %b") for d in quiet)
         info.append(f"No instance ran on {days}: the collectors read those days and found nothing to cost.")
+    if gaps is not None:
+        notes.extend(gap_sentence(row) for row in gaps.to_dict("records"))
     for s in sources:
         if s.failed_runs:
             tail = f" (last error: {s.last_error})" if s.last_error else ""

@@ -17,6 +17,7 @@ import pandas as pd
 from optimizer.analysis.cost import MONEY_COLUMNS
 from optimizer.analysis.rollup import DAILY_DIMS
 from optimizer.billing.window import BillWindow
+from optimizer.store.coverage_read import GAP_COLUMNS
 
 DAILY_COLUMNS = ("day", *DAILY_DIMS, *MONEY_COLUMNS, "vcpu_hours", "attempts")
 RECLAIM_COLUMNS = ("job_id", "attempt", "vcpus", "started_at", "stopped_at")
@@ -63,6 +64,7 @@ class ReportInputs:
     cost_source: str = "computed from the store's instances, attempts and prices"
     fallback_priced_usd: float | None = None
     bill: BillWindow | None = None  # the bill beside the model for the week's covered days
+    gaps: pd.DataFrame = field(default_factory=lambda: empty(GAP_COLUMNS))  # collection gaps in the week
 
     def __post_init__(self) -> None:
         missing = [c for c in DAILY_COLUMNS if c not in self.daily.columns]

@@ -29,6 +29,7 @@ from optimizer.report.coverage import COST_SOURCES
 from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.spend import HISTORY_WEEKS
 from optimizer.report.weeks import IsoWeek
+from optimizer.store.coverage_read import GAP_COLUMNS, gaps_frame
 from optimizer.store.read import read_frame
 from optimizer.store.schema import (
     COLLECTED_DATASET,
@@ -204,6 +205,7 @@ def load_report_inputs(
         if dataset == COLLECTED_DATASET
         else (empty(RUN_COLUMNS), empty(LAST_SUCCESS_COLUMNS))
     )
+    gaps = gaps_frame(engine, week.start, week.end) if dataset == COLLECTED_DATASET else empty(GAP_COLUMNS)
     return ReportInputs(
         daily=daily,
         reclaims=_reclaims(engine, dataset, week),
@@ -214,4 +216,5 @@ def load_report_inputs(
         cost_source=f"{source}, dataset {dataset!r}",
         fallback_priced_usd=fallback,
         bill=bill_window(engine, week.start, week.end, dataset=dataset),
+        gaps=gaps,
     )

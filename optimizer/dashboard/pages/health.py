@@ -1,5 +1,5 @@
-"""Runs and health: collector runs and failures, model cards with their backtest metrics, and the
-scheduled jobs with their next run times."""
+"""Runs and health: collector runs and failures, collection coverage and gaps, model cards with their
+backtest metrics, and the scheduled jobs with their next run times."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import streamlit as st
 
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import no_data, store_url
+from optimizer.dashboard.coverage_view import render_coverage
 from optimizer.dashboard.health_view import load_model_cards, model_card_rows
 
 RECENT_RUNS = 200
@@ -36,6 +37,7 @@ def render() -> None:
             st.dataframe(failures, hide_index=True, key="health_failures")
         with st.expander("Recent runs"):
             st.dataframe(queries.recent_runs(url, RECENT_RUNS), hide_index=True, key="health_runs")
+        render_coverage(url)
 
     st.subheader("Models")
     cards = load_model_cards()
