@@ -71,6 +71,15 @@ def run() -> None:
         st.Page(spec.render, title=spec.title, url_path=spec.url_path, icon=spec.icon, default=i == 0)
         for i, spec in enumerate(PAGES)
     ]
+    # Streamlit serves the default page at "/" only, so a shared `/overview` link would open "Page not
+    # found": the first page also answers at its own path, hidden from the menu.
+    first = PAGES[0]
+    pages[0] = st.Page(first.render, title=first.title, url_path="home", icon=first.icon, default=True)
+    pages.append(
+        st.Page(
+            first.render, title=first.title, url_path=first.url_path, icon=first.icon, visibility="hidden"
+        )
+    )
     navigation = st.navigation(pages)
     _chrome()
     navigation.run()

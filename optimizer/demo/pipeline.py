@@ -338,6 +338,7 @@ class DemoRun:
                 region=DEMO_REGION,
                 credentials=DEMO_CREDENTIALS,
                 models_dir=opts.workdir / "models",
+                extra=self.cli_settings(),
             )
             out.detail = f"{database_url} (shell settings: {self.env_file})"
         self.engine = engine
@@ -426,6 +427,17 @@ class DemoRun:
             calibration=calibration,
             env_file=str(self.env_file),
         )
+
+    def cli_settings(self) -> dict[str, str]:
+        """Settings the CLI in a second shell shares with the demo's dashboard: apply limited to the
+        demo's own estate, and the demo's bill."""
+        return {
+            "BATCHOPT_APPLY__ENABLED": "true",
+            "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
+                sorted([*self.estate.compute_environments, *self.estate.queues])
+            ),
+            "BATCHOPT_BILLING__DATA_DIR": str(Path(self.demo.billing.data_dir).resolve()),
+        }
 
     def policy(self) -> Policy:
         """The configured optimization policy, with the demo's solver time cap."""

@@ -30,6 +30,7 @@ def demo_env_lines(
     region: str,
     credentials: Mapping[str, str],
     models_dir: Path,
+    extra: Mapping[str, str] | None = None,
 ) -> list[str]:
     values = {
         "BATCHOPT_DATABASE_URL": absolute_database_url(database_url),
@@ -37,6 +38,7 @@ def demo_env_lines(
         "BATCHOPT_REGIONS": region,
         "BATCHOPT_MODELS_DIR": str(models_dir.resolve()),
         **credentials,
+        **(extra or {}),
     }
     lines = ["# batchopt demo: source this file in another shell while the demo runs"]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
@@ -52,8 +54,10 @@ def write_demo_env(
     region: str,
     credentials: Mapping[str, str],
     models_dir: Path,
+    extra: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the file (replacing a previous run's) and return its absolute path."""
+    """Write the file (replacing a previous run's) and return its absolute path; `extra` holds
+    further settings the demo gives its dashboard too (the apply allow-list of its own estate)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = demo_env_lines(
         database_url=database_url,
@@ -61,6 +65,7 @@ def write_demo_env(
         region=region,
         credentials=credentials,
         models_dir=models_dir,
+        extra=extra,
     )
     tmp = path.with_suffix(".env.tmp")
     tmp.write_text("\n".join(lines) + "\n")

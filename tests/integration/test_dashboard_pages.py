@@ -274,8 +274,9 @@ def open_recommendation(app: AppTest, rec_id: str) -> AppTest:
 
 def test_recommendation_list_and_detail_show_savings_evidence_and_the_diff(seeded: str) -> None:
     app = run_page("recommendations")
-    listing = frame_with(app, "title", "monthly_savings_usd")
-    assert listing["monthly_savings_usd"].tolist() == [250.0, 40.5, 12.25]
+    listing = frame_with(app, "Title", "Saving / month", "Risk", "Status")
+    assert listing["Saving / month"].tolist() == ["$250.00", "$40.50", "$12.25"]
+    assert metric(app, "Identified savings, per month") == money(250.0 + 40.5 + 12.25)
     open_recommendation(app, "rec-ce-spot")
     assert metric(app, "Saving / month") == money(250.0)
     assert metric(app, "Risk") == "low"
@@ -284,6 +285,9 @@ def test_recommendation_list_and_detail_show_savings_evidence_and_the_diff(seede
     assert changed["field"].tolist() == ["instance_types"]
     assert changed["proposed"].iloc[0] == '["m5.xlarge", "m6i.xlarge"]'
     assert any("+" in c.value and "m6i.xlarge" in c.value for c in app.code)
+    shown = len(app.json)  # the risk detail; the evidence JSON is behind a toggle
+    app.toggle(key="rec_evidence_json").set_value(True).run()
+    assert len(app.json) == shown + 1
     assert app.json[0].value  # the evidence
 
 

@@ -3,7 +3,7 @@ what was billed this month when an imported bill covers it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import plotly.express as px
 import streamlit as st
@@ -11,6 +11,7 @@ import streamlit as st
 from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
+from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 
 WEEK_DAYS = 7
 
@@ -21,7 +22,7 @@ def render() -> None:
     if url is None:
         return
     dataset = history(url)
-    _spend(url, dataset)
+    _spend(url, dataset, utc_now_aware().date())
     _billed_this_month(url, dataset, utc_now_aware().date())
     _savings(url, dataset)
     st.subheader("Data freshness")
@@ -32,12 +33,25 @@ def render() -> None:
         st.dataframe(freshness, hide_index=True, key="freshness_table")
 
 
-def _spend(url: str, dataset: str) -> None:
+def signed_money(value: float) -> str:
+    """A delta as Streamlit reads it: the sign first ("-$343.59"), so a drop shows as a drop."""
+    return ("-" if value < 0 else "+") + money(abs(value))
+
+
+def last_full_day(last_data_day: datetime, today: date) -> tuple[datetime, bool]:
+    """The last complete UTC day with data, and whether today's partial day was left out."""
+    yesterday = datetime.combine(today - timedelta(days=1), datetime.min.time())
+    if last_data_day.date() >= today:
+        return yesterday, True
+    return last_data_day, False
+
+
+def _spend(url: str, dataset: str, today: date) -> None:
     span = queries.cost_day_range(url, dataset)
     if span is None:
         no_data("costs have not been attributed", "batchopt collect` then `batchopt analyze")
         return
-    _, last_day = span
+    last_day, partial = last_full_day(span[1], today)
     since, until = queries.window_before(last_day, WEEK_DAYS)
     prior_since, _ = queries.window_before(since, WEEK_DAYS)
     by_day = queries.cost_summary(url, since, until, ("queue", "capacity_type"), daily=True, dataset=dataset)
@@ -45,9 +59,12 @@ def _spend(url: str, dataset: str) -> None:
     spend = float(by_day["total_usd"].sum())
     prior_spend = float(prior["total_usd"].sum()) if not prior.empty else 0.0
     idle = float(by_day["idle_usd"].sum())
-    st.caption(f"The {WEEK_DAYS} days of data through {last_day:%Y-%m-%d} (UTC), against the week before.")
+    caption = f"The {WEEK_DAYS} full days through {last_day:%Y-%m-%d} (UTC), against the 7 days before."
+    if partial:
+        caption += f" Today ({today:%Y-%m-%d}) is partial and not included."
+    st.caption(caption)
     cols = st.columns(4)
-    delta = money(spend - prior_spend) if prior_spend > 0 else None
+    delta = signed_money(spend - prior_spend) if prior_spend > 0 else None
     cols[0].metric("Spend, last 7 days", money(spend), delta=delta, delta_color="inverse")
     cols[1].metric("Idle capacity", money(idle), help="Paid-for instance time no job requested")
     cols[2].metric("Idle share", percent(idle / spend if spend > 0 else None))
@@ -114,11 +131,18 @@ def _savings(url: str, dataset: str) -> None:
         no_data("no recommendations have been made", "batchopt recommend")
         return
     realized = queries.realized_savings(url, dataset)
+    headline = savings_headline_for(url)
     cols = st.columns(3)
-    cols[0].metric("Identified (open), per month", money(by_status.get("open", 0.0)))
+    cols[0].metric(
+        "Identified (open), per month",
+        money(headline.total_usd_per_month),
+        help="Open recommendations, each saving counted once; items that cost money and savings "
+        "within the replay's calibration error are not counted",
+    )
     cols[1].metric("Applied, per month (estimated)", money(by_status.get("applied", 0.0)))
     cols[2].metric(
         "Realized, per month (measured)",
         money(realized.monthly_usd) if realized.changes else "n/a",
         help=realized.explanation,
     )
+    st.caption(headline_caption(headline))

@@ -1,9 +1,13 @@
-"""Recommendations: the list with savings, risk and confidence; a detail view with the evidence, the
-exact proposed change (current vs proposed) and its change plan; dry-run, apply and roll back through
-the same workflow as the CLI; dismiss with a reason."""
+"""Recommendations: trade-offs first. The savings headline (the Overview's figure), then the list
+sorted by saving with what each costs besides money (p95 wait of each affected queue, interruptions
+per month, risk, effort) and whether it is in the headline; every status stays visible. The detail
+puts the act buttons first (apply asks for confirmation showing the calls), then the evidence as a
+before/after table with the model's calibration error (the JSON behind a toggle), the proposed
+change and its change plan; dismiss with a reason."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +19,13 @@ from optimizer.dashboard import actions, queries, state
 from optimizer.dashboard.auth import apply_disabled_reason, apply_gate
 from optimizer.dashboard.components import money, no_data, percent, store_url
 from optimizer.dashboard.diff import field_changes, unified_diff
+from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
+from optimizer.dashboard.recommendation_view import before_after_table, calibration_line, list_table
+from optimizer.recommend.repository import get_recommendation, list_recommendations
 
 STATUSES = ("open", "applied", "dismissed", "rolled-back")
 OUTCOME_KEY = "rec_action_outcome"
+CONFIRM_KEY = "rec_confirm_apply"
 
 
 def render() -> None:
@@ -25,8 +33,17 @@ def render() -> None:
     url = store_url()
     if url is None:
         return
-    statuses = st.multiselect("Status", STATUSES, default=["open", "applied"], key="rec_status")
-    listing = queries.recommendation_list(url, tuple(statuses))
+    headline = savings_headline_for(url)
+    if headline.items:
+        st.metric(
+            "Identified savings, per month",
+            money(headline.total_usd_per_month),
+            help="The Overview's figure: open recommendations, each saving counted once",
+        )
+        st.caption(headline_caption(headline))
+    statuses = st.multiselect("Status", STATUSES, default=list(STATUSES), key="rec_status")
+    stored = list_recommendations(state.engine_for(url), list(statuses)) if statuses else []
+    listing = list_table(stored, headline)
     if listing.empty:
         saved = st.session_state.get(OUTCOME_KEY)
         if saved:
@@ -37,16 +54,16 @@ def render() -> None:
         listing.drop(columns=["id"]),
         hide_index=True,
         key="rec_table",
-        column_config={
-            "monthly_savings_usd": st.column_config.NumberColumn("Saving / month", format="dollar"),
-            "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0),
-        },
+        column_config={"Title": st.column_config.TextColumn("Title", width="medium")},
     )
     ids = listing["id"].tolist()
     saved = st.session_state.get(OUTCOME_KEY)
     if saved and saved[0] not in ids:  # e.g. just dismissed, and dismissed ones are filtered out
         _show_outcome(saved[0])
-    labels = {r.id: f"{r.title} ({money(r.monthly_savings_usd)}/month)" for r in listing.itertuples()}
+    labels = {
+        row["id"]: f"{row['Title']} ({row['Saving / month']}/month, {row['Status']})"
+        for row in listing.to_dict("records")
+    }
     wanted = st.query_params.get("id")
     index = ids.index(wanted) if wanted in ids else None
     rec_id = st.selectbox(
@@ -80,8 +97,18 @@ def _detail(url: str, rec_id: str) -> None:
     )
     if rec.get("status_reason"):
         st.caption(f"Status reason: {rec['status_reason']}")
+    verdict = savings_headline_for(url).item(rec_id)
+    stored = get_recommendation(state.engine_for(url), rec_id)
+    st.caption(
+        f"In the headline: {verdict.label() if verdict else rec['status']}. "
+        f"Model error: {calibration_line(stored.recommendation)}."
+    )
+    _actions(url, rec)
 
     st.subheader("Evidence")
+    table = before_after_table(rec["evidence"])
+    if not table.empty:
+        st.dataframe(table, hide_index=True, key="rec_evidence_table")
     prices = ((rec["evidence"] or {}).get("replay") or {}).get("prices")
     if prices:
         estimated = "estimate" in prices
@@ -89,7 +116,8 @@ def _detail(url: str, rec_id: str) -> None:
             f"Prices: {prices}"
             + (" (spot prices partly estimated from the Spot Advisor)" if estimated else "")
         )
-    st.json(rec["evidence"] or {}, expanded=True)
+    if st.toggle("Show the evidence as JSON", key="rec_evidence_json"):
+        st.json(rec["evidence"] or {}, expanded=True)
     with st.expander("Risk detail"):
         st.json(rec["risk"] or {})
 
@@ -108,7 +136,6 @@ def _detail(url: str, rec_id: str) -> None:
         )
         st.json({"calls": plan["calls"], "permissions": plan["permissions"]}, expanded=False)
 
-    _actions(url, rec)
     history = queries.recommendation_history(url, rec_id)
     if not history.empty:
         st.subheader("History")
@@ -141,8 +168,9 @@ def _actions(url: str, rec: dict) -> None:
         key="btn_apply",
         type="primary",
         disabled=not can_change or status != "open",
-        on_click=_act,
-        args=(actions.apply, url, settings, rec_id, actor),
+        help="Shows the calls to confirm first",
+        on_click=_ask_confirmation,
+        args=(rec_id,),
     )
     cols[2].button(
         "Roll back",
@@ -151,6 +179,8 @@ def _actions(url: str, rec: dict) -> None:
         on_click=_act,
         args=(actions.rollback, url, settings, rec_id, actor),
     )
+    if can_change and status == "open" and st.session_state.get(CONFIRM_KEY) == rec_id:
+        _confirmation(url, settings, rec_id, actor)
     _show_outcome(rec["id"])
 
     with st.form("dismiss_form", clear_on_submit=True):
@@ -158,6 +188,50 @@ def _actions(url: str, rec: dict) -> None:
         if st.form_submit_button("Dismiss", disabled=rec["status"] not in ("open", "rolled-back")):
             _remember(actions.dismiss(url, rec["id"], reason), rec["id"])
             st.rerun()
+
+
+def _ask_confirmation(rec_id: str) -> None:
+    st.session_state[CONFIRM_KEY] = rec_id
+
+
+def _cancel_confirmation() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+
+
+def _confirmation(url: str, settings: Settings, rec_id: str, actor: str) -> None:
+    """The calls an apply would make (the latest dry run's plan), and the button that makes them."""
+    plan = queries.latest_change_plan(url, rec_id)
+    box = st.container(border=True)
+    if plan is None:
+        box.warning("No plan yet: run a dry run first, then apply shows the calls it will make.")
+        box.button("Cancel", key="btn_apply_cancel", on_click=_cancel_confirmation)
+        return
+    box.warning(f"Apply makes these {len(plan['calls'] or [])} call(s) to AWS, re-checked before each:")
+    calls = pd.DataFrame(
+        [
+            {
+                "Call": f"{c.get('service', '')}.{c.get('operation', '')}",
+                "Parameters": json.dumps(c.get("params"), sort_keys=True, default=str),
+            }
+            for c in (plan["calls"] or [])
+            if isinstance(c, dict)
+        ]
+    )
+    box.dataframe(calls, hide_index=True, key="rec_confirm_calls")
+    left, right = box.columns(2)
+    left.button(
+        "Confirm: make these calls",
+        key="btn_apply_confirm",
+        type="primary",
+        on_click=_confirm_apply,
+        args=(url, settings, rec_id, actor),
+    )
+    right.button("Cancel", key="btn_apply_cancel", on_click=_cancel_confirmation)
+
+
+def _confirm_apply(url: str, settings: Settings, rec_id: str, actor: str) -> None:
+    _cancel_confirmation()
+    _remember(actions.apply(url, settings, rec_id, actor))
 
 
 def _act(action: Callable[[str, Settings, str, str], actions.Outcome], *args: Any) -> None:

@@ -1,0 +1,128 @@
+"""What the Recommendations page shows, as plain tables (pure, so tests check the figures directly).
+
+Trade-offs first: each row says what the saving costs besides money (p95 queue wait of each queue
+the change affects, spot interruptions per month), the risk and effort, and whether the saving is in
+the headline (`optimizer.recommend.headline`) and why not when it is not. Columns have names a
+person reads and money is formatted; the raw figures stay in the evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from optimizer.domain import Recommendation
+from optimizer.recommend.calibration import describe
+from optimizer.recommend.headline import SavingsHeadline, evidence_calibration
+from optimizer.recommend.repository import StoredRecommendation
+
+LIST_COLUMNS = (
+    "Title",
+    "Saving / month",
+    "In headline",
+    "Queue p95 wait (now → proposed)",
+    "Interruptions / month",
+    "Risk",
+    "Effort",
+    "Status",
+)
+
+
+def duration(seconds: float | None) -> str:
+    """A wait as a person reads it: 45 s, 54 min, 10.7 h, 2.3 d."""
+    if seconds is None:
+        return "n/a"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
+def replay_evidence(evidence: dict[str, Any] | None) -> dict[str, Any]:
+    replayed = (evidence or {}).get("replay")
+    return replayed if isinstance(replayed, dict) else {}
+
+
+def wait_changes(evidence: dict[str, Any] | None) -> str:
+    """Each affected queue's p95 wait, now and in the proposed replay ("gpu: 54 min → 10.7 h")."""
+    queues = (replay_evidence(evidence).get("tradeoffs") or {}).get("queues") or []
+    if not queues:
+        return "unchanged" if replay_evidence(evidence) else "n/a (no replay)"
+    return "; ".join(
+        f"{q['queue']}: {duration(q.get('p95_wait_before_s'))} → {duration(q.get('p95_wait_after_s'))}"
+        for q in queues
+    )
+
+
+def interruptions(evidence: dict[str, Any] | None) -> str:
+    tradeoffs = replay_evidence(evidence).get("tradeoffs") or {}
+    value = tradeoffs.get("interruptions_per_month")
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline) -> pd.DataFrame:
+    """One row per recommendation, largest saving first, with its trade-offs and headline verdict."""
+    rows = []
+    for item in sorted(stored, key=lambda s: (-s.recommendation.monthly_savings_usd, s.id)):
+        rec = item.recommendation
+        verdict = headline.item(rec.id)
+        rows.append(
+            {
+                "id": rec.id,
+                "Title": rec.title,
+                "Saving / month": usd(rec.monthly_savings_usd),
+                "In headline": "not open" if verdict is None else verdict.label(),
+                "Queue p95 wait (now → proposed)": wait_changes(rec.evidence),
+                "Interruptions / month": interruptions(rec.evidence),
+                "Risk": str(rec.risk_level),
+                "Effort": rec.effort,
+                "Status": item.status,
+            }
+        )
+    return pd.DataFrame(rows, columns=["id", *LIST_COLUMNS])
+
+
+def before_after_table(evidence: dict[str, Any] | None) -> pd.DataFrame:
+    """The replay evidence as a person reads it: cost and each queue's waits, before and after."""
+    replayed = replay_evidence(evidence)
+    before = replayed.get("current_summary") or {}
+    after = replayed.get("proposed_summary") or {}
+    if not before and not after:
+        return pd.DataFrame(columns=["Measure", "Current", "Proposed"])
+    rows = [
+        (
+            "Replayed cost over the window",
+            usd(replayed.get("current_cost_usd")),
+            usd(replayed.get("proposed_cost_usd")),
+        ),
+        ("Spot interruptions", str(before.get("spot_reclaims", 0)), str(after.get("spot_reclaims", 0))),
+        ("Failed jobs", str(before.get("failed", "n/a")), str(after.get("failed", "n/a"))),
+    ]
+    before_waits = before.get("queue_wait_s") or {}
+    after_waits = after.get("queue_wait_s") or {}
+    for queue in sorted(set(before_waits) | set(after_waits), key=lambda q: (q == "ALL", q)):
+        label = "all queues" if queue == "ALL" else queue
+        rows.append(
+            (
+                f"p95 wait, {label}",
+                duration((before_waits.get(queue) or {}).get("p95_s")),
+                duration((after_waits.get(queue) or {}).get("p95_s")),
+            )
+        )
+    return pd.DataFrame(rows, columns=["Measure", "Current", "Proposed"])
+
+
+def calibration_line(rec: Recommendation) -> str:
+    """The model-error sentence shown next to a saving."""
+    return describe(evidence_calibration(rec))

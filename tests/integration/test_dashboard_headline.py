@@ -1,0 +1,121 @@
+"""Overview and Recommendations show the one savings headline, and the list shows trade-offs first.
+
+Recommendations carry replay evidence as the strategies write it (calibration and trade-offs in
+`evidence.replay`): the headline counts open savings once, leaves out what costs money and what is
+within the model's error, and every page shows the same figure."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import Engine, select
+
+from optimizer.dashboard.components import money
+from optimizer.dashboard.pages.overview import last_full_day, signed_money
+from optimizer.dashboard.recommendation_view import duration
+from optimizer.recommend.calibration import Calibration
+from optimizer.recommend.headline import stored_headline
+from optimizer.recommend.repository import save_recommendations, set_status
+from optimizer.store.schema import recommendations
+from tests import dashboard_helpers as dh
+from tests.integration.test_dashboard_pages import frame_with, metric, open_recommendation, run_page
+
+# Replay $1,030 vs measured $1,000 over 15 days: $60/month of model error.
+CALIBRATION = Calibration(observed_usd=1000.0, replayed_usd=1030.0, window_days=15.0).to_json()
+
+
+def _replay(before_s: float, after_s: float) -> dict:
+    return {
+        "replay": {
+            "calibration": CALIBRATION,
+            "current_cost_usd": 1030.0,
+            "proposed_cost_usd": 780.0,
+            "current_summary": {"queue_wait_s": {"gpu": {"p95_s": before_s}}, "spot_reclaims": 0},
+            "proposed_summary": {"queue_wait_s": {"gpu": {"p95_s": after_s}}, "spot_reclaims": 6},
+            "tradeoffs": {
+                "queues": [{"queue": "gpu", "p95_wait_before_s": before_s, "p95_wait_after_s": after_s}],
+                "interruptions_per_month": 12.0,
+                "failed_jobs_delta": 0,
+            },
+        }
+    }
+
+
+@pytest.fixture
+def store(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    recs = [
+        dh.recommendation("ce-spot", 500.0, evidence=_replay(3240.0, 38520.0), title="Spot for gpu"),
+        dh.recommendation(
+            "ce-spot", 300.0, id="rec-overlap", evidence=_replay(3240.0, 3240.0), title="Other mix"
+        ),
+        dh.recommendation("ce-od", 50.0, evidence=_replay(60.0, 60.0), title="Small one"),
+        dh.recommendation("gpu-fast", -538.10, evidence=_replay(3266.0, 180.0), title="Faster gpu queue"),
+        dh.recommendation("old", 900.0, evidence=_replay(10.0, 10.0), title="Rolled back one"),
+    ]
+    save_recommendations(sqlite_engine, recs, now=datetime(2026, 11, 9))
+    with sqlite_engine.begin() as conn:
+        set_status(conn, "rec-old", "rolled-back", now=datetime(2026, 11, 10))
+    return sqlite_engine
+
+
+def test_overview_and_recommendations_show_the_same_headline(store: Engine) -> None:
+    assert stored_headline(store).total_usd_per_month == 500.0  # overlap, error, cost, rolled back out
+    overview = run_page("overview")
+    assert metric(overview, "Identified (open), per month") == money(500.0)
+    captions = " ".join(c.value for c in overview.caption)
+    assert "1 within the model's error" in captions and "1 overlapping a larger one" in captions
+    assert "faster but costing $538.10/month" in captions
+    assert "replay +3.0% vs measured (±$60/month)" in captions
+
+    page = run_page("recommendations")
+    assert metric(page, "Identified savings, per month") == money(500.0)
+    listing = frame_with(page, "Title", "Saving / month", "In headline", "Status").set_index("Title")
+    assert listing.index.tolist() == [
+        "Rolled back one",
+        "Spot for gpu",
+        "Other mix",
+        "Small one",
+        "Faster gpu queue",
+    ]
+    assert listing.loc["Rolled back one", "Status"] == "rolled-back"  # stays visible
+    assert listing.loc["Spot for gpu", "In headline"] == "counted"
+    assert listing.loc["Spot for gpu", "Queue p95 wait (now → proposed)"] == "gpu: 54 min → 10.7 h"
+    assert listing.loc["Spot for gpu", "Interruptions / month"] == "12.0"
+    assert listing.loc["Other mix", "In headline"] == "overlaps rec-ce-spot (counted once)"
+    assert listing.loc["Small one", "In headline"] == "within model error (±$60/month): not counted"
+    assert listing.loc["Faster gpu queue", "In headline"] == "faster, costs $538.10/month"
+    assert listing.loc["Faster gpu queue", "Saving / month"] == "-$538.10"
+
+    open_recommendation(page, "rec-ce-spot")
+    evidence = frame_with(page, "Measure", "Current", "Proposed").set_index("Measure")
+    assert evidence.loc["p95 wait, gpu"].tolist() == ["54 min", "10.7 h"]
+    assert evidence.loc["Replayed cost over the window"].tolist() == ["$1,030.00", "$780.00"]
+    assert evidence.loc["Spot interruptions"].tolist() == ["0", "6"]
+
+
+def test_apply_asks_for_confirmation_first(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHOPT_APPLY__ENABLED", "true")
+    monkeypatch.setenv("BATCHOPT_APPLY__SHARED_SECRET", "s")
+    page = open_recommendation(run_page("recommendations"), "rec-ce-spot")
+    page.text_input(key="apply_secret_input").input("s").run()
+    labels = [b.label for b in page.button]
+    assert "Apply" in labels and "Confirm: make these calls" not in labels
+    page.button(key="btn_apply").click().run()
+    assert not page.exception
+    warnings = " ".join(w.value for w in page.warning)
+    assert "run a dry run first" in warnings  # no plan yet: nothing is applied without its calls
+    with store.connect() as conn:
+        status = conn.execute(
+            select(recommendations.c.status).where(recommendations.c.id == "rec-ce-spot")
+        ).scalar()
+    assert status == "open"
+
+
+def test_overview_deltas_have_their_sign_first_and_days_are_full() -> None:
+    assert signed_money(-343.59) == "-$343.59" and signed_money(12.0) == "+$12.00"
+    today = date(2026, 12, 3)
+    assert last_full_day(datetime(2026, 12, 3), today) == (datetime(2026, 12, 2), True)
+    assert last_full_day(datetime(2026, 12, 1), today) == (datetime(2026, 12, 1), False)
+    assert [duration(s) for s in (45, 3240, 38520, 200000)] == ["45 s", "54 min", "10.7 h", "2.3 d"]
