@@ -5,7 +5,9 @@ The figures are `reconcile`'s, per day instead of per month: billed and effectiv
 bill's daily aggregate (`bill_daily`: each line item counts on its usage day, so the days of a
 month add up to `reconcile`'s month totals),
 modelled is `reconcile.modelled_daily` (the same attribution the Cost explorer shows), and the
-residual is billed minus modelled.
+residual is billed minus modelled, split into its causes (`breakdown.residual_causes`, over the
+bill's usage kinds and instances of the covered days). Commitment utilization and EC2 coverage
+over the covered days are `commitments.load_commitments`'.
 
 Only the days the bill covers count: for each imported billing month, its first day through the
 last day any line item of the month was used (a month exported mid-way covers only its first days).
@@ -20,6 +22,8 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, case, func, select
 
+from optimizer.billing.breakdown import instance_bill, residual_causes
+from optimizer.billing.commitments import load_commitments
 from optimizer.billing.reconcile import modelled_daily, month_end
 from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
@@ -53,6 +57,22 @@ class BillCommitment:
     ends_at: datetime | None
     billed_usd: float
     effective_usd: float
+    # in the window's covered days (`optimizer.billing.commitments`): used and unused commitment
+    used_usd: float = 0.0
+    unused_usd: float = 0.0
+
+    @property
+    def utilization(self) -> float | None:
+        total = self.used_usd + self.unused_usd
+        return self.used_usd / total if total > 0 else None
+
+
+@dataclass(frozen=True)
+class ResidualCause:
+    """One cause of the residual over the window (`optimizer.billing.breakdown.residual_causes`)."""
+
+    cause: str
+    usd: float
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,9 @@ class BillWindow:
     days: tuple[BillDay, ...]  # the covered days of [since, until), oldest first
     commitments: tuple[BillCommitment, ...]
     modelled_source: str | None  # "analysis" | "computed" | None (no Batch history)
+    causes: tuple[ResidualCause, ...] = ()  # add up to the residual; empty without a model
+    commitment_utilization: float | None = None  # all commitments: used / (used + unused)
+    commitment_coverage: float | None = None  # EC2: covered / (covered + on demand), on-demand value
 
     @property
     def covered_days(self) -> tuple[date, ...]:
@@ -173,6 +196,13 @@ def bill_window(
     with engine.connect() as conn:
         sums = {_day(row[0]): row[1:] for row in conn.execute(query)}
         commitments = conn.execute(commitments_query).fetchall()
+    kinds_query = (
+        select(d.usage_kind, func.sum(d.billed_usd)).where(d.day >= lo, d.day < hi).group_by(d.usage_kind)
+    )
+    with engine.connect() as conn:
+        by_kind = {str(k): float(v or 0.0) for k, v in conn.execute(kinds_query)}
+    use = load_commitments(engine, since=lo, until=hi)
+    used = {c.arn: c for c in use.commitments}
     modelled, source = modelled_daily(engine, lo, hi, dataset)
     per_day = {} if modelled is None else {_day(k): float(v) for k, v in modelled.items()}
     rows = []
@@ -187,6 +217,7 @@ def bill_window(
                 unused_commitment_usd=float(idle_commitment or 0.0),
             )
         )
+    residual = None if modelled is None else sum(r.billed_usd - (r.modelled_usd or 0.0) for r in rows)
     return BillWindow(
         since=since,
         until=until,
@@ -204,10 +235,18 @@ def bill_window(
                 ends_at=None if row[8] is None else pd.Timestamp(row[8]).to_pydatetime(),
                 billed_usd=float(row[9] or 0.0),
                 effective_usd=float(row[10] or 0.0),
+                used_usd=used[row[0]].used_usd if row[0] in used else 0.0,
+                unused_usd=used[row[0]].unused_usd if row[0] in used else 0.0,
             )
             for row in commitments
         ),
         modelled_source=source,
+        causes=tuple(
+            ResidualCause(c["cause"], c["usd"])
+            for c in residual_causes(by_kind, instance_bill(engine, dataset, since=lo, until=hi), residual)
+        ),
+        commitment_utilization=use.utilization,
+        commitment_coverage=use.coverage_ratio,
     )
 
 

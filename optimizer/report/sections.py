@@ -228,11 +228,23 @@ def bill_vs_model(report: WeeklyReport) -> list[Table]:
         ("Modelled (instance lifetimes x prices)", fmt.money(bill.modelled_usd)),
         ("Residual (billed - modelled)", fmt.money(bill.residual_usd)),
         ("Unused commitment (in effective)", fmt.money(bill.unused_commitment_usd)),
+        ("Commitment utilization (used / committed)", fmt.pct(bill.commitment_utilization)),
+        ("EC2 commitment coverage (at on-demand value)", fmt.pct(bill.commitment_coverage)),
     )
     figures = Table("Bill vs model", ("Figure", "Value"), rows, numeric=(1,))
+    causes = Table(
+        "Where the residual comes from",
+        ("Cause", "USD"),
+        tuple((c.cause, fmt.money(c.usd)) for c in bill.causes),
+        "No modelled cost for these days, so no residual to explain.",
+        (1,),
+    )
     commitments = Table(
         "Commitments from the bill",
-        ("Commitment", "Kind", "Offering", "Hourly commitment", "Term", "Payment", *COMMITMENT_MONEY),
+        (
+            *("Commitment", "Kind", "Offering", "Hourly commitment", "Term", "Payment"),
+            *("Utilization, these days", *COMMITMENT_MONEY),
+        ),
         tuple(
             (
                 fmt.short_arn(c.arn),
@@ -241,12 +253,13 @@ def bill_vs_model(report: WeeklyReport) -> list[Table]:
                 _rate(c.hourly_commitment_usd),
                 c.term or fmt.MISSING,
                 c.payment_option or fmt.MISSING,
+                fmt.pct(c.utilization),
                 fmt.money(c.billed_usd),
                 fmt.money(c.effective_usd),
             )
             for c in bill.commitments
         ),
         "The bill names no Savings Plan or Reserved Instance in these days.",
-        (3, 6, 7),
+        (3, 6, 7, 8),
     )
-    return [figures, commitments]
+    return [figures, causes, commitments]

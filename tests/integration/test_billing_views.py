@@ -199,8 +199,18 @@ def test_the_weekly_report_states_bill_vs_model_with_its_days_and_commitments(bi
     residual = billed - modelled
     shown = f"-${abs(residual):,.2f}" if residual < 0 else f"${residual:,.2f}"
     assert f"| Residual (billed - modelled) | {shown} |" in section
+    # the plan's only fee row is on 1 Nov: in these days it was used (1.2 covered on 18 Nov), never idle;
+    # covered i-od2 (2.304 at on-demand) beside on-demand i-od1 (2.304) is half the eligible usage
+    assert "| Commitment utilization (used / committed) | 100.0% |" in section
+    assert "| EC2 commitment coverage (at on-demand value) | 50.0% |" in section
+    causes = {c.cause: c.usd for c in bill.causes}
+    assert sum(causes.values()) == pytest.approx(residual, abs=1e-6)
+    assert causes["EBS"] == pytest.approx(0.064) and causes["data transfer"] == pytest.approx(0.9)
+    assert causes["instances the collectors missed"] == 0.0  # every billed instance is in the estate
+    assert "## Where the residual comes from" in markdown and "| data transfer | $0.90 |" in markdown
     assert "## Commitments from the bill" in markdown
     assert "| 5f4e1b2c-aaaa-bbbb-cccc-000000000047 | savings plan | ComputeSavingsPlans |" in markdown
+    assert bill.commitments[0].utilization == pytest.approx(1.0)
     html = render_html(report, charts={})
     assert "Bill vs model" in html and f"${billed:,.2f}" in html and "Commitments from the bill" in html
     files = render_csv(report)

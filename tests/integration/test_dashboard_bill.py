@@ -17,7 +17,7 @@ import time_machine
 
 from optimizer.analysis_store import run_analysis
 from optimizer.billing.intake import import_bill
-from optimizer.dashboard.components import money
+from optimizer.dashboard.components import money, percent
 from optimizer.store.engine import create_store_engine, upgrade
 from tests.integration.test_billing_views import SP, bill_file, expected_bill, expected_model
 from tests.integration.test_dashboard_pages import frame_with, metric, run_page
@@ -82,6 +82,13 @@ def test_cost_explorer_shows_billed_effective_modelled_and_the_residual(billed: 
     assert table["billed_usd"].sum() == pytest.approx(billed_usd)
     assert table["residual_usd"].sum() == pytest.approx(billed_usd - modelled_usd, abs=1e-6)
     assert list(frame_with(app, "arn", "kind")["arn"]) == [SP]
+    # the plan's fee row is on 1 Nov (not picked): used on 18 Nov, never idle in these days; covered
+    # i-od2 (2.304 at on-demand) of i-prev, i-od1 and i-od2 on demand or covered (2.304 each)
+    assert metric(app, "Commitment utilization") == percent(1.0)
+    assert metric(app, "EC2 commitment coverage") == percent(1 / 3)
+    causes = frame_with(app, "cause", "usd").set_index("cause")["usd"]
+    assert causes.sum() == pytest.approx(billed_usd - modelled_usd, abs=1e-6)
+    assert causes["EBS"] == pytest.approx(0.064) and causes["data transfer"] == pytest.approx(0.9)
     for view in ("billed", "effective", "modelled"):
         app.radio(key="cost_view").set_value(view).run()
         assert not app.exception

@@ -11,7 +11,7 @@ import streamlit as st
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries
-from optimizer.dashboard.components import history, money, no_data, store_url
+from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 
 DIM_LABELS = {
@@ -149,6 +149,15 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         money(bill.residual_usd),
         help="EBS, data transfer, discounts, commitments, instances the collectors missed",
     )
+    if bill.causes:
+        st.caption("Where the residual comes from (the causes add up to it)")
+        causes = pd.DataFrame([(c.cause, c.usd) for c in bill.causes], columns=["cause", "usd"])
+        st.dataframe(
+            causes,
+            hide_index=True,
+            key="bill_causes",
+            column_config={"usd": st.column_config.NumberColumn(format="$%.2f")},
+        )
     frame = bill.frame()
     shown = frame.melt("day", list(BILL_SERIES[view]), var_name="figure", value_name="usd")
     st.plotly_chart(
@@ -166,6 +175,17 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         | {c: dollars for c in frame.columns if c.endswith("_usd")},
     )
     if bill.commitments:
+        use = st.columns(2)
+        use[0].metric(
+            "Commitment utilization",
+            percent(bill.commitment_utilization),
+            help="Used / (used + unused) commitment over these days",
+        )
+        use[1].metric(
+            "EC2 commitment coverage",
+            percent(bill.commitment_coverage),
+            help="SP/RI-covered EC2 instance usage / all eligible (covered + on demand), at on-demand value",
+        )
         st.caption(
             "Savings Plans and Reserved Instances the bill names in these days "
             "(billed and effective: over every imported month)"
