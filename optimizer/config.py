@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -162,6 +163,41 @@ class OptimizationSettings(BaseModel):
     instance_requirements: InstanceRequirementsSettings = Field(default_factory=InstanceRequirementsSettings)
 
 
+class CommitmentSettings(BaseModel):
+    """One `[[commitments]]` entry: a Savings Plan or Reserved Instances the fleet decisions must
+    price in (until, or besides, what the store's bill shows; `optimizer.fleet_commitments` merges
+    both). Rates are per instance type (`rates`) or one `discount` off the on-demand price for every
+    type the plan covers."""
+
+    model_config = {"extra": "forbid"}
+
+    id: str = Field(min_length=1)
+    type: Literal["COMPUTE_SAVINGS_PLAN", "EC2_INSTANCE_SAVINGS_PLAN", "RESERVED_INSTANCE"]
+    region: str | None = None  # None: in force in every region
+    usd_per_hour: float | None = Field(default=None, gt=0)
+    rates: dict[str, float] = Field(default_factory=dict)
+    discount: float | None = Field(default=None, gt=0, lt=1)
+    family: str | None = None
+    instance_type: str | None = None
+    count: int | None = Field(default=None, ge=1)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> CommitmentSettings:
+        if self.type == "RESERVED_INSTANCE":
+            if self.instance_type is None or self.count is None:
+                raise ValueError("a RESERVED_INSTANCE needs instance_type and count")
+            return self
+        if self.usd_per_hour is None:
+            raise ValueError(f"a {self.type} needs usd_per_hour")
+        if not self.rates and self.discount is None:
+            raise ValueError("a Savings Plan needs rates or discount")
+        if (self.type == "EC2_INSTANCE_SAVINGS_PLAN") != (self.family is not None):
+            raise ValueError("family is required for, and only for, an EC2_INSTANCE_SAVINGS_PLAN")
+        return self
+
+
 class ApplySettings(BaseModel):
     enabled: bool = False
     allow_list: CsvList = Field(default_factory=list)
@@ -243,6 +279,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = Field(default_factory=BillingSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    commitments: list[CommitmentSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -73,7 +73,14 @@ def generate_recommendations(
         if settings is not None
         else InstanceRequirements()
     )
-    for inputs in load_inputs(engine, dataset=dataset, seed=seed, clock=clock, requirements=requirements):
+    for inputs in load_inputs(
+        engine,
+        dataset=dataset,
+        seed=seed,
+        clock=clock,
+        requirements=requirements,
+        commitments=settings.commitments if settings is not None else (),
+    ):
         try:
             if inputs.baseline.can_replay:
                 inputs.baseline.current()

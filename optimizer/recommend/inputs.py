@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
 from optimizer.catalog.from_store import catalog_for_region
+from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
+from optimizer.config import CommitmentSettings
 from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
+from optimizer.fleet_commitments import CommitmentsInForce, commitments_in_force
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.recommend.estate import estate_document
 from optimizer.recommend.inputs_model import RecommendInputs
@@ -81,6 +85,24 @@ def scopes(engine: Engine) -> list[tuple[str, str]]:
     return sorted(set(zip(frame["account_id"], frame["region"], strict=True)))
 
 
+def _commitments(
+    engine: Engine,
+    configured: Sequence[CommitmentSettings],
+    region: str,
+    provider: CatalogProvider,
+    history: pd.DataFrame,
+    start: Any,
+) -> CommitmentsInForce:
+    """The commitments in force in the region over the history window (bill and configuration)."""
+    begin = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
+    span = float((history["submit_s"] + history["runtime_s"]).max()) if not history.empty else 0.0
+    until = begin + timedelta(seconds=max(span, 3600.0))
+    prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
+    return commitments_in_force(
+        engine, configured, region=region, since=begin, until=until, on_demand_prices=prices
+    )
+
+
 def load_inputs(
     engine: Engine,
     *,
@@ -88,6 +110,7 @@ def load_inputs(
     seed: int = 0,
     clock: Callable[[], float] = time.monotonic,
     requirements: InstanceRequirements | None = None,
+    commitments: Sequence[CommitmentSettings] = (),
 ) -> list[RecommendInputs]:
     """One snapshot per (account, region) of the estate; regions without prices are left out."""
     out = []
@@ -125,6 +148,8 @@ def load_inputs(
             account_id=account,
             price_sources=provider.describe_sources(),
         )
+        in_force = _commitments(engine, commitments, region, provider, history, start)
+        baseline.commitments = in_force.commitments
         baseline.observed_cost_usd = measured_cost(
             engine,
             dataset,
@@ -148,6 +173,7 @@ def load_inputs(
                 clock=clock,
                 account_id=account,
                 requirements=requirements or InstanceRequirements(),
+                commitments=in_force,
             )
         )
     return out

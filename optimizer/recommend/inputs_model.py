@@ -10,6 +10,7 @@ import pandas as pd
 
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
+from optimizer.fleet_commitments import CommitmentsInForce
 from optimizer.recommend.savings import ReplayBaseline
 
 
@@ -43,6 +44,8 @@ class RecommendInputs:
     account_id: str | None = None
     requirements: InstanceRequirements = field(default_factory=InstanceRequirements)
     """Which instance types advice may propose (the `[optimization]` policy's)."""
+    commitments: CommitmentsInForce = field(default_factory=lambda: CommitmentsInForce((), ()))
+    """Savings Plans and Reserved Instances in force over the window, with where each came from."""
 
     def ce_named(self, name: str) -> dict[str, Any] | None:
         return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)

@@ -9,7 +9,7 @@ month of bursts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -18,11 +18,16 @@ from optimizer.errors import ConfigError
 from optimizer.recommend.calibration import Calibration
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
 from optimizer.simulate.resize import format_resize, resize_definitions
+from optimizer.solver.problem import Commitment, commitment_to_dict
 
 DAYS_PER_MONTH = 30.0
 MIN_WINDOW_DAYS = 1.0
 _SUMMARY_KEYS = (
     "total_cost_usd",
+    "list_cost_usd",
+    "commitment_usd",
+    "commitment_covered_usd",
+    "commitments",
     "cost_by_capacity_type",
     "instance_hours",
     "utilization",
@@ -73,6 +78,10 @@ class ReplayBaseline:
     observed_cost_usd: float | None = None
     """The measured cost of the same window (`optimizer.recommend.measured`), for calibration."""
     observed_source: str = "store: instance-hours x price"
+    commitments: tuple[Commitment, ...] = ()
+    """Savings Plans and Reserved Instances in force over the window (`optimizer.fleet_commitments`):
+    every replay covers its on-demand hours with them and charges their fees, so a proposal that
+    moves covered work to spot pays for the commitment it strands."""
     _current: ReplayResult | None = field(default=None, init=False, repr=False)
 
     @property
@@ -89,6 +98,8 @@ class ReplayBaseline:
 
     def _run(self, document: dict[str, Any], jobs: pd.DataFrame | None = None) -> ReplayResult:
         config = parse_config(document, self.catalog, source="recommendation")
+        if self.commitments:
+            config = replace(config, commitments=self.commitments)
         return replay(self.jobs if jobs is None else jobs, config)
 
     def current(self) -> ReplayResult:
@@ -98,9 +109,11 @@ class ReplayBaseline:
 
     def calibration(self) -> Calibration:
         """The current configuration's replay against the measured cost of the window."""
+        summary = self.current().summary
         return Calibration(
             observed_usd=self.observed_cost_usd,
-            replayed_usd=float(self.current().summary["total_cost_usd"]),
+            # The measured cost is instance-hours at list price: compare it with the replay's.
+            replayed_usd=float(summary.get("list_cost_usd", summary["total_cost_usd"])),
             window_days=self.window_days,
             source=self.observed_source,
         )
@@ -143,6 +156,12 @@ class ReplayBaseline:
             "current_summary": {k: current[k] for k in _SUMMARY_KEYS if k in current},
             "proposed_summary": {k: proposed[k] for k in _SUMMARY_KEYS if k in proposed},
         }
+        if self.commitments:
+            evidence["commitments"] = [commitment_to_dict(c) for c in self.commitments]
+            evidence["commitments_note"] = (
+                "both replays cover on-demand hours with these commitments and charge their fees"
+                " (the simulate command above prices without them)"
+            )
         if resize is not None:
             # Two runs of the same configuration: as the history is, and with the revision's requests.
             evidence["commands"] = [

@@ -22,6 +22,7 @@ from optimizer.catalog.batch_rules import (
 from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
 from optimizer.simulate.retry import RetryStrategy
+from optimizer.solver.problem import Commitment
 
 EC2_KINDS = EC2_CE_TYPES
 FARGATE_KINDS = FARGATE_CE_TYPES
@@ -92,6 +93,9 @@ class ReplayConfig:
     queues: tuple[JobQueue, ...]
     options: SimulationOptions = field(default_factory=SimulationOptions)
     fargate: FargatePricing = field(default_factory=FargatePricing)
+    #: Savings Plans and Reserved Instances in force: the summary's cost covers on-demand usage and
+    #: charges their fees (`optimizer.simulate.commitments`); set by the caller, not the document.
+    commitments: tuple[Commitment, ...] = ()
 
     def environment(self, name: str) -> ComputeEnvironment:
         return next(ce for ce in self.compute_environments if ce.name == name)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.simulate.commitments import commitment_summary
 from optimizer.simulate.engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)
@@ -173,7 +174,19 @@ def _summary(
             }
     first_submit = float(jobs["submitted_at"].min()) if len(jobs) else 0.0
     last_end = float(jobs["ended_at"].max()) if len(jobs) else 0.0
+    committed: dict[str, Any] = {}
+    if engine.config.commitments:
+        horizon = max(last_end, float(inst["terminated_at"].max()) if len(inst) else 0.0)
+        bill = commitment_summary(inst, engine.config.commitments, horizon)
+        committed = {
+            "list_cost_usd": _round(total),
+            "commitment_usd": _round(bill["fees_usd"]),
+            "commitment_covered_usd": _round(bill["covered_usd"]),
+            "commitments": bill["commitments"],
+        }
+        total = total - bill["covered_usd"] + bill["fees_usd"]
     return {
+        **committed,
         "total_cost_usd": _round(total),
         "cost_by_capacity_type": {k: _round(v) for k, v in sorted(cost_by_capacity.items())},
         "cost_by_instance_type": {

@@ -132,7 +132,11 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             max_spot_share=None,
             min_spot_instance_types=problem.policy.min_spot_instance_types if spot else 0,
         )
-        plan = self._solve(inputs, problem.with_offerings(offerings).with_policy(policy))
+        # Commitments cover on-demand usage only: they price the on-demand CE's types, not spot's.
+        committed = inputs.commitments.commitments if not spot else ()
+        plan = self._solve(
+            inputs, problem.with_offerings(offerings).with_policy(policy).with_commitments(committed)
+        )
         if not plan.has_solution:
             return None
         new_types = sorted({key.split("/", 1)[0] for key in plan.selected})
@@ -199,6 +203,8 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         problem = self._problem(inputs, jobs, True)
         if problem is None:
             return None
+        # Spot and on-demand are chosen together here: the commitments price a move that strands them.
+        problem = problem.with_commitments(inputs.commitments.commitments)
         plan = self._solve(inputs, problem)
         if not plan.has_solution:
             return None
@@ -248,6 +254,15 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
     doc = plan_to_dict(plan)
     return {
         k: doc[k]
-        for k in ("status", "cost_usd", "objective_usd", "lower_bound_usd", "gap", "selected")
+        for k in (
+            "status",
+            "cost_usd",
+            "objective_usd",
+            "lower_bound_usd",
+            "gap",
+            "selected",
+            "commitment_usd",
+            "commitments",
+        )
         if k in doc
     }
