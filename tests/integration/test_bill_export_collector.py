@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
+from optimizer.aws.permissions import actions_for
 from optimizer.billing.intake import connect
 from optimizer.collectors.bill_export import bill_source
-from optimizer.collectors.runner import collect
+from optimizer.collectors.runner import TargetPlan, collect
 from optimizer.store.schema import collector_runs, collector_watermarks
 from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
 from tests.billing_fixtures import SP, cur2_file
@@ -106,6 +107,22 @@ def _expected(s3: Any, month: str) -> dict[str, float]:
     return {"rows": len(df), "billed": float(unblended.sum()), "effective": float(effective.sum())}
 
 
+IAM_ACTION = {"ListObjectsV2": "s3:ListBucket", "GetObject": "s3:GetObject"}
+"""The IAM action that authorises each S3 operation (Amazon S3 User Guide, "Actions")."""
+
+
+def _recording(plan: TargetPlan) -> tuple[TargetPlan, list[str]]:
+    """The plan, with every API operation its clients send recorded (botocore's before-call event)."""
+    calls: list[str] = []
+
+    def factory(service: str, region: str) -> Any:
+        made = plan.client_factory(service, region)
+        made.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+        return made
+
+    return TargetPlan(plan.target, plan.region, factory, plan.account_id), calls
+
+
 def _months(engine: Engine) -> dict[str, dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(bill_months)).mappings().all()
@@ -127,11 +144,14 @@ def test_bill_export_is_read_by_manifest_restated_months_replace_broken_ones_cha
     _deliver(s3, "2025-04", [_month_file(tmp_path, "2025-04", factor=1.5, name="m4.parquet")], "e2")
     data_dir = tmp_path / "bill"
     source = bill_source(URI, data_dir)
-    plan = emulator_plan(aws_endpoint)
+    plan, calls = _recording(emulator_plan(aws_endpoint))
     clock = Clock(datetime(2025, 5, 2, 6, 0))
 
     [first] = collect(store_engine, [plan], [source], clock=clock)
     assert first.status == "succeeded", first.error
+    # Read-only, and every call is an action of the generated collector policy.
+    assert set(calls) == {"ListObjectsV2", "GetObject"}
+    assert {IAM_ACTION[op] for op in calls} <= set(actions_for("collector"))
     months = _months(store_engine)
     assert set(months) == {"2025-03", "2025-04"}
     for month in months:
@@ -152,8 +172,10 @@ def test_bill_export_is_read_by_manifest_restated_months_replace_broken_ones_cha
     for month in months:
         s3.delete_object(Bucket=BUCKET, Key=_data_key(month, f"{EXPORT}-00001.snappy.parquet"))
     clock.now = datetime(2025, 5, 2, 7, 0)
+    calls.clear()
     [second] = collect(store_engine, [plan], [source], clock=clock)
     assert (second.status, second.items_read, second.items_written) == ("succeeded", 0, 0)
+    assert calls == ["ListObjectsV2"]  # the listing only: no manifest, no data file was fetched
     assert _months(store_engine) == months
 
     # AWS restates March: new data files (two parts now), a rewritten manifest. March is replaced
@@ -265,3 +287,23 @@ def test_a_manifest_rewritten_in_the_same_second_still_replaces_the_month() -> N
     assert pending_months([first], stored, set()) == [first]  # the store lost the month: read again
     kept = max(second.watermark(datetime(2025, 4, 2, 8, 0)), stored[first.scope])
     assert pending_months([second], {first.scope: kept}, {"2025-03"}) == []
+
+
+def test_the_newest_manifest_of_a_month_wins_and_one_export_is_expected(aws_endpoint: str) -> None:
+    """ "Create new" delivery keeps every execution's manifest under its execution id: the newest
+    names the month's files. Two exports under the prefix are refused, naming both."""
+    from optimizer.billing.s3_export import list_manifests
+    from optimizer.errors import InputError
+
+    s3 = client(aws_endpoint, "s3")
+    s3.create_bucket(Bucket=BUCKET)
+    folder = f"{PREFIX}/{EXPORT}/metadata/BILLING_PERIOD=2025-03"
+    for execution in ("exec-1", "exec-2"):
+        s3.put_object(Bucket=BUCKET, Key=f"{folder}/{execution}/{EXPORT}-Manifest.json", Body=b"{}")
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}/{EXPORT}-not-a-manifest.json", Body=b"{}")
+    [manifest] = list_manifests(s3, URI)
+    assert (manifest.month, manifest.key) == ("2025-03", f"{folder}/exec-2/{EXPORT}-Manifest.json")
+    s3.put_object(Bucket=BUCKET, Key=_manifest_key("2025-03").replace(EXPORT, "other"), Body=b"{}")
+    with pytest.raises(InputError, match=rf"holds 2 exports \({EXPORT}, other\)"):
+        list_manifests(s3, URI)
+    assert [m.export for m in list_manifests(s3, f"{URI}/{EXPORT}")] == [EXPORT]
