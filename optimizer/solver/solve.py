@@ -23,12 +23,14 @@ from optimizer.solver.by_class import branch_per_class, class_incumbents, exact_
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
 from optimizer.solver.integer_master import solve_integer_master
+from optimizer.solver.lagrangian_rounding import lagrangian_plan
 from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
+from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend
 from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
@@ -257,15 +259,35 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             incumbent = by_class
     else:
         cap = problem.policy.max_instance_types
-        if cap is not None and lp.feasible and not problem.policy.diversification:
+        if cap is not None and lp.feasible:
             # The restriction heuristic first (fast, and a good incumbent shrinks the master).
+            # With spot rows as well the master rarely finds a plan in time: the subsets get it.
+            share = 0.9 if problem.policy.couples_spot else 0.6
             restricted = _within_type_cap(
-                problem, prep, lp, cap, deadline=clock() + 0.4 * (end - clock()), clock=clock
+                problem, prep, lp, cap, deadline=clock() + share * (end - clock()), clock=clock
             )
             if restricted is not None and (
                 incumbent is None or restricted.objective_usd < incumbent.objective_usd - 1e-9
             ):
                 incumbent = restricted
+            if restricted is not None and problem.policy.couples_spot:
+                end = clock()  # the coupled master with a cap finds nothing better in the time left
+        elif problem.policy.couples_spot and lp.feasible:
+            # The coupling rows priced at their duals: one small MIP per class, then repaired.
+            priced = lagrangian_plan(
+                prep,
+                problem,
+                lp.columns,
+                lp.reduced_costs,
+                lp.item_value,
+                lp.values,
+                deadline=clock() + 0.8 * (end - clock()),
+                clock=clock,
+            )
+            if priced is not None and (
+                incumbent is None or priced.objective_usd < incumbent.objective_usd - 1e-9
+            ):
+                incumbent = priced
         if incumbent is not None:
             slack = incumbent.objective_usd - bound
             keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
@@ -274,9 +296,13 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 # on most: columns of the others make its root slow (HiGHS overran its limit).
                 keep &= np.isin(cols.offering, _most_used_offerings(prep, lp, TYPE_CAP_CANDIDATES * cap))
             cols = _subset(cols, keep)
-        mip = solve_integer_master(prep, cols, deadline=end, clock=clock, relative_gap=gap_target / 4)
-        mip_status = mip.status
-        if mip.status == "SOLVED":
+        mip = (
+            solve_integer_master(prep, cols, deadline=end, clock=clock, relative_gap=gap_target / 4)
+            if clock() < end
+            else None
+        )
+        mip_status = "skipped" if mip is None else mip.status
+        if mip is not None and mip.status == "SOLVED":
             plan = _plan_from(prep, problem, cols, mip.values, bound, clock() - start)
             if not _policy_violations(problem, plan) and (
                 incumbent is None or plan.objective_usd < incumbent.objective_usd - 1e-9
@@ -365,31 +391,36 @@ def _within_type_cap(
     from a good selection; the restricted problem is separable (when no other policy couples
     classes) and the class-by-class solve handles it quickly. A heuristic: it improves the plan,
     never the bound."""
-    ranked = _most_used_offerings(prep, lp, len(prep.offerings)).tolist()
-    needed = np.flatnonzero(prep.demand.any(axis=1))
-    chosen: list[int] = []
-    # Shapes first: each shape's most used host (hosts are few for large or GPU shapes).
-    for s in needed:
-        if prep.compat[chosen, s].any() if chosen else False:
-            continue
-        hosts = [o for o in ranked if prep.compat[o, s]]
-        if not hosts:
-            return None
-        chosen.append(hosts[0])
-    if len(chosen) > cap:
-        return None
-    for o in ranked:
-        if len(chosen) >= cap:
+    best: Plan | None = None
+    spend = lp_spend(prep, lp.columns.offering, lp.columns.cost, lp.values)
+    subsets = candidate_subsets(prep, spend, cap)
+    for i, chosen in enumerate(subsets):
+        if clock() >= deadline - 0.5:
             break
-        if o not in chosen:
-            chosen.append(o)
+        # The most promising subset first, with two thirds of the time when another follows.
+        share_end = clock() + (deadline - clock()) * (1.0 if i == len(subsets) - 1 else 2.0 / 3.0)
+        plan = _solve_subset(problem, prep, chosen, deadline=share_end, clock=clock)
+        if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
+            best = plan
+    return best
+
+
+def _solve_subset(
+    problem: Problem, prep: Prepared, chosen: list[int], *, deadline: float, clock: Callable[[], float]
+) -> Plan | None:
+    """The problem restricted to the `chosen` prepared offerings, solved without the type cap."""
     keys = {prep.offerings[o].key for o in chosen}
     sub = problem.with_offerings([o for o in problem.offerings if o.key in keys]).with_policy(
         replace(problem.policy, max_instance_types=None, time_limit_seconds=max(0.1, deadline - clock()))
     )
     plan = solve(sub, clock=clock)
     if not plan.has_solution or _policy_violations(problem, plan):
-        return None
+        # A safety net within the subset: cheapest-fit on it, its spot limits repaired.
+        plan = cheapest_fit(sub)
+        if plan.has_solution and sub.policy.couples_spot:
+            plan = repair_spot_limits(sub, plan)
+        if plan is None or not plan.has_solution or _policy_violations(problem, plan):
+            return None
     plan.stats = {"heuristic": "type-cap restriction"}
     return plan
 
