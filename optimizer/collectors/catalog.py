@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from optimizer.aws.permissions import declare
+from optimizer.catalog.instance_kinds import instance_kind
 from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.calls import items
@@ -25,7 +26,31 @@ declare("collector", "ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOffer
 COLUMNS = [
     "region", "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "gpu_model",
     "gpu_memory_mib", "arch", "family", "generation", "network_performance", "current_generation",
+    "accelerator", "accelerator_count",
 ]  # fmt: skip
+#: DescribeInstanceTypes' non-GPU accelerator fields -> the list of devices in each.
+_ACCELERATOR_INFO = {
+    "NeuronInfo": "NeuronDevices",
+    "InferenceAcceleratorInfo": "Accelerators",
+    "FpgaInfo": "Fpgas",
+    "MediaAcceleratorInfo": "Accelerators",
+}
+
+
+def accelerator_of(item: Mapping[str, Any], gpus: int) -> tuple[str | None, int | None]:
+    """(kind, device count) of a type's non-GPU accelerators: the kind is the catalogue's
+    (`instance_kinds`: inferentia, trainium, fpga, media, other), the count DescribeInstanceTypes'."""
+    count = sum(
+        int(device.get("Count", 0))
+        for info, devices in _ACCELERATOR_INFO.items()
+        for device in (item.get(info) or {}).get(devices) or ()
+    )
+    kind = instance_kind(item["InstanceType"], gpus).accelerator
+    if kind in (None, "gpu"):
+        return (None, None) if not count else ("other", count)
+    return kind, count or None
+
+
 _GENERATION = re.compile(r"^[a-z]+(\d+)")
 
 
@@ -66,6 +91,8 @@ def transform_instance_types(described: Iterable[Mapping[str, Any]], region: str
         gpus = gpu_info.get("Gpus") or []
         family = name.split(".", 1)[0]
         generation = _GENERATION.match(family)
+        gpu_count = sum(int(g.get("Count", 0)) for g in gpus)
+        accelerator, accelerator_count = accelerator_of(item, gpu_count)
         rows.append(
             {
                 "region": region,
@@ -73,7 +100,7 @@ def transform_instance_types(described: Iterable[Mapping[str, Any]], region: str
                 "vcpus": int((item.get("VCpuInfo") or {}).get("DefaultVCpus", 0)),
                 "memory_mib": memory,
                 "allocatable_memory_mib": allocatable_memory_mib(memory),
-                "gpus": sum(int(g.get("Count", 0)) for g in gpus),
+                "gpus": gpu_count,
                 "gpu_model": " ".join(filter(None, (gpus[0].get("Manufacturer"), gpus[0].get("Name"))))
                 if gpus
                 else None,
@@ -83,10 +110,13 @@ def transform_instance_types(described: Iterable[Mapping[str, Any]], region: str
                 "generation": generation.group(1) if generation else None,
                 "network_performance": (item.get("NetworkInfo") or {}).get("NetworkPerformance"),
                 "current_generation": item.get("CurrentGeneration"),
+                "accelerator": accelerator,
+                "accelerator_count": accelerator_count,
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["gpu_memory_mib"] = frame["gpu_memory_mib"].astype("Int64")
+    frame["accelerator_count"] = frame["accelerator_count"].astype("Int64")
     return frame
 
 

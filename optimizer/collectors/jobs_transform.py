@@ -9,6 +9,10 @@ Conventions (documented here because analysis reads them):
   node job (`<parent>#<node>`); `array_index` is the child index or the node index, and
   `is_multinode` tells the two apart. An array parent has `array_size`, a multi-node parent
   `node_count`.
+- Multi-container and EKS jobs (`optimizer.collectors.job_kinds`): attempts come from
+  `attempts[].taskProperties` and `eksAttempts`; an EKS job's platform is `EKS`, its resources the
+  pod's requests, its attempts carry the node name. Anything unrecognised is kept raw in
+  `unparsed`; a record that cannot be read at all is stored with the error and its raw fields.
 - An attempt is a spot reclaim when its reason carries "Host EC2 (instance i-...) terminated."
   (Batch's wording), and out of memory on exit code 137 or "OutOfMemoryError", unless it was a
   reclaim (the host going away kills the container too). The reclaim names the instance, which
@@ -17,6 +21,7 @@ Conventions (documented here because analysis reads them):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +36,15 @@ from optimizer.collectors.batch_fields import (
     spot_reclaim_instance,
 )
 from optimizer.collectors.frames import paused_gc
+from optimizer.collectors.job_kinds import (
+    eks_attempt,
+    eks_exit_code,
+    eks_resources,
+    multi_container_exit_code,
+    platform_of,
+    task_attempt,
+    unknown_requirements,
+)
 from optimizer.store.tables.jobs import COLLECTED_DATASET
 
 JOB_COLUMNS = [
@@ -38,11 +52,11 @@ JOB_COLUMNS = [
     "job_definition_name", "status", "status_reason", "created_at", "started_at", "stopped_at", "vcpus",
     "memory_mib", "gpus", "array_parent_id", "array_index", "array_size", "node_count", "retry_attempts",
     "attempt_count", "share_identifier", "scheduling_priority", "depends_on", "tags", "parameters",
-    "exit_code", "retry_strategy", "platform", "is_multinode",
+    "exit_code", "retry_strategy", "platform", "is_multinode", "accelerators", "unparsed",
 ]  # fmt: skip
 ATTEMPT_COLUMNS = [
     "job_id", "attempt", "instance_id", "container_instance_arn", "task_arn", "started_at", "stopped_at",
-    "exit_code", "reason", "is_spot_reclaim", "is_oom", "log_stream_name",
+    "exit_code", "reason", "is_spot_reclaim", "is_oom", "log_stream_name", "node_name",
 ]  # fmt: skip
 _JOB_TIMES = ("created_at", "started_at", "stopped_at")
 
@@ -65,14 +79,34 @@ def _parent_and_index(record: Mapping[str, Any]) -> tuple[str | None, int | None
     return None, None, False
 
 
+JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
+
+
 def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> tuple[Any, ...]:
     container = record.get("container") or {}
-    vcpus, memory, gpus = requested_resources(record)
+    unparsed: dict[str, Any] = {}
+    accelerators = None
+    exit_code = container.get("exitCode")
+    if "eksProperties" in record or "eksAttempts" in record:
+        vcpus, memory, gpus, accelerators = eks_resources(record, unparsed)
+        if exit_code is None:
+            exit_code = eks_exit_code(record)
+    else:
+        vcpus, memory, gpus = requested_resources(record)
+        if container.get("resourceRequirements"):
+            unknown_requirements((container,), unparsed)
+        if "ecsProperties" in record:
+            tasks = record["ecsProperties"].get("taskProperties") or ()
+            unknown_requirements((c for t in tasks for c in t.get("containers") or ()), unparsed)
+            if exit_code is None:
+                exit_code = multi_container_exit_code(record)
+    platform = platform_of(record, unparsed)
+    if record["status"] not in JOB_STATUSES:
+        unparsed["status"] = {"raw": record["status"], "reason": "unknown job status"}
     parent, index, is_node = _parent_and_index(record)
     array = record.get("arrayProperties") or {}
     node_props = record.get("nodeProperties") or {}
     retry = record.get("retryStrategy")
-    capabilities = record.get("platformCapabilities") or ("EC2",)
     queue_arn = record.get("jobQueue")
     definition = record.get("jobDefinition")
     return (
@@ -98,22 +132,71 @@ def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> 
         array.get("size") if "index" not in array else None,
         node_props.get("numNodes"),
         retry.get("attempts") if retry else None,
-        len(record.get("attempts") or ()),
+        len(record.get("attempts") or record.get("eksAttempts") or ()),
         record.get("shareIdentifier"),
         record.get("schedulingPriority"),
         [dict(d) for d in record.get("dependsOn") or ()] or None,
         dict(record["tags"]) if record.get("tags") else None,
         dict(record["parameters"]) if record.get("parameters") else None,
-        container.get("exitCode"),
+        exit_code,
         dict(retry) if retry else None,
-        capabilities[0],
+        platform,
         bool(node_props) or is_node,
+        accelerators,
+        unparsed or None,
     )
+
+
+def _unreadable_row(record: Mapping[str, Any], account_id: str | None, region: str, exc: Exception) -> tuple:
+    """A record `_job_row` could not read: its identity and times, the error and its raw fields."""
+    raw = json.loads(json.dumps({k: v for k, v in record.items() if k != "ResponseMetadata"}, default=str))
+    row = dict.fromkeys(JOB_COLUMNS)
+    row.update(
+        job_id=record["jobId"],
+        dataset=COLLECTED_DATASET,
+        account_id=account_id,
+        region=region,
+        job_name=record.get("jobName"),
+        status=str(record.get("status", "UNKNOWN")),
+        created_at=record.get("createdAt"),
+        started_at=record.get("startedAt"),
+        stopped_at=record.get("stoppedAt"),
+        attempt_count=0,
+        is_multinode=False,
+        unparsed={"record": {"raw": raw, "reason": f"unreadable: {type(exc).__name__}: {exc}"}},
+    )
+    return tuple(row[c] for c in JOB_COLUMNS)
+
+
+def _eks_attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
+    for number, attempt in enumerate(record.get("eksAttempts") or ()):
+        fields = eks_attempt(attempt)
+        yield (
+            record["jobId"],
+            number,
+            None,
+            None,
+            None,
+            fields["started_at"],
+            fields["stopped_at"],
+            fields["exit_code"],
+            _reason(fields["status_reason"], fields["reason"]),
+            False,
+            fields["oom"],
+            None,
+            fields["node_name"],
+        )
 
 
 def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
     job_id = record["jobId"]
+    if "eksAttempts" in record:
+        yield from _eks_attempt_rows(record)
+        return
     for number, attempt in enumerate(record.get("attempts") or ()):
+        if "taskProperties" in attempt and not attempt.get("container"):
+            yield _task_attempt_row(job_id, number, attempt)
+            continue
         container = attempt.get("container") or {}
         exit_code = container.get("exitCode")
         reason = _reason(attempt.get("statusReason"), container.get("reason"))
@@ -131,7 +214,30 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
             reclaimed is not None,
             reclaimed is None and is_out_of_memory(exit_code, reason),
             container.get("logStreamName"),
+            None,
         )
+
+
+def _task_attempt_row(job_id: str, number: int, attempt: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One attempt of a multi-container job, from `attempts[].taskProperties`."""
+    fields = task_attempt(attempt) or {}
+    reason = _reason(attempt.get("statusReason"), fields.get("reason"))
+    reclaimed = spot_reclaim_instance(reason)
+    return (
+        job_id,
+        number,
+        reclaimed,
+        fields.get("container_instance_arn"),
+        fields.get("task_arn"),
+        attempt.get("startedAt"),
+        attempt.get("stoppedAt"),
+        fields.get("exit_code"),
+        reason,
+        reclaimed is not None,
+        reclaimed is None and bool(fields.get("oom")),
+        fields.get("log_stream_name"),
+        None,
+    )
 
 
 def _epoch_ms_to_datetime(values: pd.Series) -> pd.Series:
@@ -161,8 +267,16 @@ def transform_jobs(
     attempt_rows: list[tuple[Any, ...]] = []
     with paused_gc():
         for record in records:
-            job_rows.append(_job_row(record, account_id, region))
-            attempt_rows.extend(_attempt_rows(record))
+            try:
+                row = _job_row(record, account_id, region)
+                attempts = list(_attempt_rows(record))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if "jobId" not in record:
+                    raise
+                job_rows.append(_unreadable_row(record, account_id, region, exc))
+                continue
+            job_rows.append(row)
+            attempt_rows.extend(attempts)
     jobs = pd.DataFrame(job_rows, columns=JOB_COLUMNS, dtype=object)
     for column in _JOB_TIMES:
         jobs[column] = _epoch_ms_to_datetime(jobs[column])

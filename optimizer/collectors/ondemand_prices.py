@@ -1,9 +1,13 @@
 """On-demand Linux prices from the AWS Price List API, with the bundled snapshot as the fallback.
 
 GetProducts is answered only by the us-east-1 (and ap-south-1) endpoints, whatever region is priced,
-so the client is made for us-east-1 and the region goes in the filter. The filters pick the one
-product per instance type a Batch instance is billed as: Linux, shared tenancy, no pre-installed
-software, capacity status "Used" (not reservations), operation RunInstances (no licensed extras).
+so the client is made for us-east-1 and the region goes in the filter; the China regions have their
+own Price List endpoint (cn-northwest-1) and price in CNY. The filters pick the one product per
+instance type a Batch instance is billed as: Linux, shared tenancy, no pre-installed software,
+capacity status "Used" (not reservations), operation RunInstances (no licensed extras), market
+option OnDemand (the Price List also carries Capacity Block and other market options of the same
+SKU attributes). The price is read in the currency the term states (USD, or CNY in China) and
+stored with it.
 When the API cannot be reached (no network route, no permission, an emulator without it) the
 bundled snapshot is loaded instead and the run row says so.
 """
@@ -28,7 +32,14 @@ from optimizer.store.upsert import bulk_upsert
 declare("collector", "pricing:GetProducts")
 
 PRICING_REGION = "us-east-1"
-COLUMNS = ["region", "instance_type", "effective_date", "price_per_hour", "source"]
+CHINA_PRICING_REGION = "cn-northwest-1"
+CURRENCIES = ("USD", "CNY")
+COLUMNS = ["region", "instance_type", "effective_date", "price_per_hour", "source", "currency"]
+
+
+def pricing_region(region: str) -> str:
+    """The Price List endpoint that prices `region` (China's partition has its own)."""
+    return CHINA_PRICING_REGION if region.startswith("cn-") else PRICING_REGION
 
 
 def price_filters(region: str) -> list[dict[str, str]]:
@@ -39,12 +50,13 @@ def price_filters(region: str) -> list[dict[str, str]]:
         "preInstalledSw": "NA",
         "capacitystatus": "Used",
         "operation": "RunInstances",
+        "marketoption": "OnDemand",
     }
     return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in wanted.items()]
 
 
 def get_price_list(ctx: CollectContext) -> list[str]:
-    pricing = ctx.client("pricing", PRICING_REGION)
+    pricing = ctx.client("pricing", pricing_region(ctx.region))
     return list(
         items(
             pricing,
@@ -60,8 +72,9 @@ def get_price_list(ctx: CollectContext) -> list[str]:
 
 
 def transform_price_list(price_list: Iterable[str | Mapping[str, Any]], region: str) -> pd.DataFrame:
-    """One row per (type, effective date): the hourly USD of each OnDemand term; zero prices (the
-    placeholders AWS lists for unavailable combinations) are dropped."""
+    """One row per (type, effective date): the hourly price of each OnDemand term in the currency
+    it is stated in (USD; CNY in China), with that currency; zero prices (the placeholders AWS lists
+    for unavailable combinations) are dropped."""
     rows = []
     for entry in price_list:
         product = json.loads(entry) if isinstance(entry, str) else entry
@@ -71,11 +84,13 @@ def transform_price_list(price_list: Iterable[str | Mapping[str, Any]], region: 
             continue
         for term in product.get("terms", {}).get("OnDemand", {}).values():
             for dimension in term.get("priceDimensions", {}).values():
-                usd = float(dimension.get("pricePerUnit", {}).get("USD", 0) or 0)
-                if dimension.get("unit") != "Hrs" or usd <= 0:
+                per_unit = dimension.get("pricePerUnit", {})
+                currency = next((c for c in CURRENCIES if c in per_unit), None)
+                price = float(per_unit.get(currency, 0) or 0) if currency else 0.0
+                if dimension.get("unit") != "Hrs" or price <= 0:
                     continue
                 effective = utc_naive(datetime.fromisoformat(term["effectiveDate"].replace("Z", "+00:00")))
-                rows.append((region, instance_type, effective, usd, "pricing-api"))
+                rows.append((region, instance_type, effective, price, "pricing-api", currency))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["effective_date"] = pd.to_datetime(frame["effective_date"])
     return frame
@@ -93,6 +108,7 @@ def snapshot_prices(region: str) -> pd.DataFrame:
             "effective_date": snapshot["effective_date"],
             "price_per_hour": snapshot["ondemand_price"],
             "source": "snapshot",
+            "currency": "USD",
         }
     )
     return frame.reset_index(drop=True)

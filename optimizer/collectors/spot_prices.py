@@ -3,13 +3,19 @@
 Which types: the ones this estate can use, so the read stays small: every type seen running in the
 region, the explicit types of the region's compute environments, and every catalog type of the
 families they name ("m5", or an alias: `optimizer.catalog.batch_rules.INSTANCE_ALIASES`). The request
-starts at the oldest watermark of those types (or the lookback on a first run); records at or
-before a pair's own watermark are skipped, so each price point is stored once.
+starts at the oldest watermark of those types (or the lookback on a first run), never more than
+the 90 days DescribeSpotPriceHistory serves; records at or before a pair's own watermark are
+skipped, so each price point is stored once.
+
+Product descriptions: Batch instances are Linux in a VPC. Accounts list them as `Linux/UNIX`, and
+some (recorded responses show it) as `Linux/UNIX (Amazon VPC)`; both are asked for, and where one
+(type, AZ, time) carries both the VPC price is kept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -26,7 +32,11 @@ from optimizer.store.upsert import bulk_upsert
 declare("collector", "ec2:DescribeSpotPriceHistory")
 
 PRODUCT = "Linux/UNIX"
+VPC_PRODUCT = "Linux/UNIX (Amazon VPC)"
+PRODUCTS = (PRODUCT, VPC_PRODUCT)
 TYPES_PER_REQUEST = 50
+#: DescribeSpotPriceHistory returns at most the last 90 days (EC2 API reference).
+MAX_LOOKBACK = timedelta(days=90)
 
 
 def scope_key(instance_type: str, availability_zone: str) -> str:
@@ -71,7 +81,7 @@ def get_spot_price_history(ctx: CollectContext, types: list[str], start: Any) ->
             token_in="NextToken",
             sleep=ctx.sleep,
             InstanceTypes=chunk,
-            ProductDescriptions=[PRODUCT],
+            ProductDescriptions=list(PRODUCTS),
             StartTime=start,
             EndTime=ctx.now,
         )
@@ -83,20 +93,23 @@ def transform_spot_prices(
     records: Iterable[Mapping[str, Any]], region: str, watermarks: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """New price points (after each pair's watermark) and the advanced watermarks."""
-    rows = []
+    points: dict[tuple[str, str, Any], tuple[bool, float]] = {}
     newest: dict[str, str] = {}
     for record in records:
-        if not str(record.get("ProductDescription", PRODUCT)).startswith(PRODUCT):
+        product = str(record.get("ProductDescription", PRODUCT))
+        if product not in PRODUCTS:
             continue
         scope = scope_key(record["InstanceType"], record["AvailabilityZone"])
         stamp = utc_naive(record["Timestamp"])
         mark = format_watermark(stamp)
         if scope in watermarks and mark <= watermarks[scope]:
             continue
-        rows.append(
-            (region, record["AvailabilityZone"], record["InstanceType"], stamp, float(record["SpotPrice"]))
-        )
+        key = (record["AvailabilityZone"], record["InstanceType"], stamp)
+        vpc = product == VPC_PRODUCT
+        if key not in points or (vpc and not points[key][0]):
+            points[key] = (vpc, float(record["SpotPrice"]))
         newest[scope] = max(mark, newest.get(scope, mark))
+    rows = [(region, az, itype, stamp, price) for (az, itype, stamp), (_, price) in points.items()]
     frame = pd.DataFrame(rows, columns=["region", "availability_zone", "instance_type", "timestamp", "price"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame, newest
@@ -110,7 +123,7 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
     # A type never read (no watermark yet) needs the full lookback; otherwise the oldest mark.
     known_types = {k.split("|", 1)[0] for k in watermarks}
     oldest = None if (set(types) - known_types) or not type_marks else min(type_marks)
-    start = ctx.start_from(oldest)
+    start = max(ctx.start_from(oldest), ctx.now - MAX_LOOKBACK)
     records = get_spot_price_history(ctx, types, start)
     frame, newest = transform_spot_prices(records, ctx.region, watermarks if ctx.since is None else {})
     return Collected(len(records), {"spot_prices": frame}, newest)

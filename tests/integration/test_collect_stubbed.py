@@ -188,7 +188,7 @@ def test_spot_price_history_pages_are_incremental(sqlite_engine: Engine) -> None
         ec2, stubber = _stubbed("ec2")
         params = {
             "InstanceTypes": ["m5.large"],
-            "ProductDescriptions": ["Linux/UNIX"],
+            "ProductDescriptions": ["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
             "StartTime": ANY,
             "EndTime": ANY,
         }

@@ -160,6 +160,7 @@ def test_price_list_product_gives_the_hourly_on_demand_price() -> None:
             "effective_date": pd.Timestamp("2021-02-01"),
             "price_per_hour": 0.096,
             "source": "pricing-api",
+            "currency": "USD",
         }
     ]
 

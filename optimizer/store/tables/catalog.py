@@ -20,6 +20,10 @@ instance_types = Table(
     Column("generation", Str),
     Column("network_performance", Str),
     Column("current_generation", Boolean),
+    # Non-GPU accelerators: inferentia | trainium | fpga | media | other (`instance_kinds`), and
+    # how many devices (NeuronInfo, InferenceAcceleratorInfo, FpgaInfo, MediaAcceleratorInfo).
+    Column("accelerator", Str),
+    Column("accelerator_count", Integer),
 )
 
 instance_type_offerings = Table(
@@ -38,6 +42,7 @@ ondemand_prices = Table(
     Column("effective_date", Time, primary_key=True),
     Column("price_per_hour", Float, nullable=False),
     Column("source", Str, nullable=False),  # pricing-api | snapshot
+    Column("currency", Str, nullable=False, server_default="USD"),  # CNY in the China regions
 )
 
 spot_prices = Table(

@@ -54,8 +54,12 @@ jobs = Table(
     Column("parameters", Json),
     Column("exit_code", Integer),
     Column("retry_strategy", Json),
-    Column("platform", Str),  # EC2 | FARGATE
+    Column("platform", Str),  # EC2 | FARGATE | EKS (an unknown capability is kept as Batch wrote it)
     Column("is_multinode", Boolean),
+    # Non-GPU accelerators a job requests (EKS extended resources, e.g. aws.amazon.com/neuron: 1).
+    Column("accelerators", Json),
+    # Values the collector did not recognise, kept raw by field with the reason (never dropped).
+    Column("unparsed", Json),
 )
 Index("ix_jobs_dataset_created", jobs.c.dataset, jobs.c.created_at)
 Index("ix_jobs_queue_created", jobs.c.queue, jobs.c.created_at)
@@ -78,6 +82,7 @@ job_attempts = Table(
     Column("peak_memory_mib", Float),
     Column("peak_vcpus", Float),
     Column("log_stream_name", LongStr),
+    Column("node_name", Str),  # EKS: the Kubernetes node the pod ran on
 )
 Index("ix_job_attempts_instance", job_attempts.c.instance_id)
 
