@@ -16,13 +16,23 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Connection, Engine, and_, bindparam, or_, update
 
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
-from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
+from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
 from optimizer.collectors.calls import call, items
-from optimizer.collectors.instance_lifetimes import EXACT_SOURCES, keep_exact_lifetimes
+from optimizer.collectors.events import queue_matches
+from optimizer.collectors.instance_lifetimes import (
+    EXACT_SOURCES,
+    apply_lifetimes,
+    keep_exact_lifetimes,
+    lifetimes_of,
+)
+from optimizer.collectors.instance_trail import WATERMARK_SCOPE as TRAIL_SCOPE
+from optimizer.collectors.instance_trail import get_trail, parse_trail
+from optimizer.collectors.runner import describe_error
 from optimizer.store.schema import instances, job_attempts
 from optimizer.store.upsert import bulk_upsert
 
@@ -210,11 +220,38 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
     frame = transform_instances(
         container_instances, ec2, account_id=ctx.account_id, region=ctx.region, now=ctx.now
     )
-    return Collected(len(container_instances), {"instances": frame})
+    collected = Collected(len(container_instances), {"instances": frame})
+    if not any(queue_matches(url, ctx.account_id, ctx.region) for url in ctx.events_queue_urls):
+        # No event intake here: exact lifetimes (short instances included) from CloudTrail instead;
+        # without CloudTrail (denied, unreachable) the snapshot alone, and the run says so.
+        try:
+            events, newest = get_trail(ctx, watermarks.get(TRAIL_SCOPE))
+        except (ClientError, BotoCoreError) as exc:
+            collected.extra["warning"] = (
+                f"CloudTrail LookupEvents failed ({describe_error(exc)}): lifetimes from sampling only, "
+                "instances shorter than a run interval can be missing"
+            )
+            return collected
+        collected.items_read += len(events)
+        collected.extra["trail"] = parse_trail(events, ctx.account_id, ctx.region)
+        if newest is not None:
+            collected.watermarks[TRAIL_SCOPE] = format_watermark(newest)
+    return collected
 
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
-    return load_instances(
+    written = 0
+    if "trail" in collected.extra:
+        changes, facts = collected.extra["trail"]
+        written += apply_lifetimes(
+            conn,
+            lifetimes_of(changes),
+            facts,
+            source="cloudtrail",
+            default_account=ctx.account_id,
+            default_region=ctx.region,
+        )
+    return written + load_instances(
         conn, collected.frames["instances"], account_id=ctx.account_id, region=ctx.region, now=ctx.now
     )
 

@@ -386,3 +386,101 @@ def test_reconciliation_follows_a_30_hour_job_and_reports_an_outage(sqlite_engin
     assert missing[["reason", "gap_from", "gap_to"]].values.tolist() == [
         [EVENTS_NOT_SET_UP, run3, run3 + timedelta(hours=1)]
     ]
+
+
+def _trail_event(
+    name: str, when: datetime, items: list[dict[str, Any]], request: dict[str, Any]
+) -> dict[str, Any]:
+    """A LookupEvents `Events[]` item; CloudTrailEvent is the record as CloudTrail logs EC2 calls."""
+    record = {
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "invokedBy": "autoscaling.amazonaws.com"},
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": name,
+        "awsRegion": REGION,
+        "requestParameters": request,
+        "responseElements": {"instancesSet": {"items": items}},
+        "recipientAccountId": ACCOUNT,
+    }
+    return {
+        "EventId": f"{name}-{when:%H%M}",
+        "EventName": name,
+        "ReadOnly": "false",
+        "EventTime": when,
+        "EventSource": "ec2.amazonaws.com",
+        "Username": "AutoScaling",
+        "Resources": [{"ResourceType": "AWS::EC2::Instance", "ResourceName": i["instanceId"]} for i in items],
+        "CloudTrailEvent": json.dumps(record),
+    }
+
+
+def test_cloudtrail_gives_ten_minute_instances_without_an_intake(sqlite_engine: Engine) -> None:
+    subnet = "subnet-0a1b2c3d"
+    profile = f"arn:aws:iam::{ACCOUNT}:instance-profile/ecsInstanceRole"
+    ce_arn = _batch_environment(sqlite_engine, subnet, profile)
+    batch = boto3.client("batch", region_name=REGION)
+    trail = boto3.client("cloudtrail", region_name=REGION)
+    ecs = boto3.client("ecs", region_name=REGION)  # no CE to list container instances of: never called
+    stubs = Stubber(batch), Stubber(trail), Stubber(ecs)
+    for stub in stubs:
+        stub.activate()
+    plan = fixed_plan("prod", {"batch": batch, "cloudtrail": trail, "ecs": ecs})
+
+    def lookups(now: datetime, run: list[dict[str, Any]], terminate: list[dict[str, Any]]) -> None:
+        """Sampling finds no CE; LookupEvents over the first lookback (30 days, within CloudTrail's 90)."""
+        stubs[0].add_response("describe_compute_environments", {"computeEnvironments": []}, {})
+        for name, found in (("RunInstances", run), ("TerminateInstances", terminate)):
+            params = {
+                "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
+                "StartTime": now - timedelta(days=30),
+                "EndTime": now,
+                "MaxResults": 50,
+            }
+            stubs[1].add_response("lookup_events", {"Events": found}, params)
+
+    # Run 1 at T: nothing yet. Run 2 at T+1h: two instances lived ten minutes in between, one of
+    # them on spot; a third was launched by something else (another profile).
+    lookups(T, [], [])
+    [first] = collect(sqlite_engine, [plan], select_sources(["instances"]), clock=Clock(T))
+    assert first.status == "succeeded", first
+    launch = T + timedelta(minutes=10)
+    item = {"instanceType": "m5.large", "subnetId": subnet, "placement": {"availabilityZone": "us-east-1a"}}
+    run = [
+        _trail_event(
+            "RunInstances",
+            launch,
+            [{**item, "instanceId": "i-0aaa", "iamInstanceProfile": {"arn": profile}}],
+            {"instanceType": "m5.large"},
+        ),
+        _trail_event(
+            "RunInstances",
+            launch,
+            [{**item, "instanceId": "i-0bbb", "iamInstanceProfile": {"arn": profile}}],
+            {"instanceType": "m5.large", "instanceMarketOptions": {"marketType": "spot"}},
+        ),
+        _trail_event(
+            "RunInstances",
+            launch,
+            [{**item, "instanceId": "i-0ccc", "iamInstanceProfile": {"arn": profile.replace("ecs", "web")}}],
+            {},
+        ),
+    ]
+    ended = [
+        {"instanceId": i, "currentState": {"code": 32, "name": "shutting-down"}} for i in ("i-0aaa", "i-0bbb")
+    ]
+    terminate = [_trail_event("TerminateInstances", launch + timedelta(minutes=10), ended, {})]
+    lookups(T + timedelta(hours=1), run, terminate)
+    [second] = collect(
+        sqlite_engine, [plan], select_sources(["instances"]), clock=Clock(T + timedelta(hours=1))
+    )
+    assert second.status == "succeeded", second
+    for stub in stubs:
+        stub.assert_no_pending_responses()
+    stored = read_frame(sqlite_engine, select(instances)).set_index("instance_id")
+    assert sorted(stored.index) == ["i-0aaa", "i-0bbb"]
+    assert stored["capacity_type"].to_dict() == {"i-0aaa": "ON_DEMAND", "i-0bbb": "SPOT"}
+    assert set(stored["lifetime_source"]) == {"cloudtrail"}
+    assert set(stored["compute_environment_arn"]) == {ce_arn}
+    assert set(stored["launch_time"]) == {launch}
+    assert set(stored["terminated_at"]) == {launch + timedelta(minutes=10)}
