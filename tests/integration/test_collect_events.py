@@ -244,6 +244,16 @@ def test_events_source_on_the_emulator(aws_endpoint: str, sqlite_engine: Engine)
     records = [job_record(f"job-{n:03d}", T_MS + n * 60_000) for n in range(25)]
     messages += [job_message(r, T + timedelta(minutes=20), f"j{n}") for n, r in enumerate(records)]
     messages.append({"MessageId": "bad", "Body": "[]"})
+    long_job = job_record(
+        "job-30h",
+        T_MS,
+        attempts=[
+            {"container": {"exitCode": 0}, "startedAt": T_MS + 600_000, "stoppedAt": T_MS + 30 * HOUR_MS}
+        ],
+        startedAt=T_MS + 600_000,
+        stoppedAt=T_MS + 30 * HOUR_MS,
+    )
+    messages.append(job_message(_state(long_job, "RUNNING", 0), T + timedelta(minutes=10), "long-running"))
 
     def send(batch: list[dict[str, Any]]) -> None:
         for start in range(0, len(batch), 10):
@@ -266,7 +276,7 @@ def test_events_source_on_the_emulator(aws_endpoint: str, sqlite_engine: Engine)
         ]
         == "0"
     )
-    assert count(sqlite_engine, jobs) == 25
+    assert count(sqlite_engine, jobs) == 26
     assert count(sqlite_engine, event_rejects) == 1
     stored = read_frame(sqlite_engine, select(instances)).set_index("instance_id")
     assert sorted(stored.index) == sorted(batch_ids)  # the foreign instance is not Batch's
@@ -283,17 +293,24 @@ def test_events_source_on_the_emulator(aws_endpoint: str, sqlite_engine: Engine)
         sqlite_engine, [plan], select_sources(["events"]), clock=Clock(now), events_queue_urls=[url]
     )
     assert (again.items_read, again.items_written) == (len(messages), 0)
-    assert (
+    counts = (
         count(sqlite_engine, jobs),
         count(sqlite_engine, instances),
         count(sqlite_engine, event_rejects),
-    ) == (
-        25,
-        2,
-        1,
     )
+    assert counts == (26, 2, 1)
+    # 30 hours later the long job's final event: however long it ran, it is stored when it ends.
+    later = T + timedelta(hours=31)
+    send([job_message(long_job, T + timedelta(hours=30), "long-done")])
+    [last] = collect(
+        sqlite_engine, [plan], select_sources(["events"]), clock=Clock(later), events_queue_urls=[url]
+    )
+    assert (last.items_read, last.items_written) == (1, 2)  # the job and its attempt
+    stored_jobs = read_frame(sqlite_engine, select(jobs)).set_index("job_id")
+    assert stored_jobs.loc["job-30h", "status"] == "SUCCEEDED"
+    assert stored_jobs.loc["job-30h", "stopped_at"] == T + timedelta(hours=30)
     [cover] = read_frame(sqlite_engine, select(collection_coverage)).to_dict("records")
-    assert (cover["source"], cover["scope"], cover["covered_to"]) == ("events", "*", now)
+    assert (cover["source"], cover["scope"], cover["covered_to"]) == ("events", "*", later)
 
 
 def _stub_reconcile(
