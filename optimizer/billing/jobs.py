@@ -77,8 +77,9 @@ def _attempts_with_tasks(engine: Engine, start: datetime, until: datetime, datas
 
 
 def split_costs(parquet: Path, attempts: pd.DataFrame) -> tuple[pd.DataFrame, tuple[int, float, float]]:
-    """Per attempt, from the month's split cost allocation (and Fargate task) rows; and the tasks
-    the attempts do not name: (count, billed, effective)."""
+    """Per attempt, from the month's split cost allocation (and Fargate task) rows
+    (`queries.TASK_COSTS`); and the tasks the attempts do not name: (count, billed, effective).
+    `frame.attrs["split_days"]` holds the instance-days the split rows cover."""
     from optimizer.billing.intake import _escape, connect
 
     con = connect()
@@ -86,24 +87,22 @@ def split_costs(parquet: Path, attempts: pd.DataFrame) -> tuple[pd.DataFrame, tu
         frame = attempts[["task_arn", "job_id", "attempt"]].drop_duplicates("task_arn")
         con.register("attempts", frame)
         relation = f"read_parquet('{_escape(parquet)}') AS line_items"
-        tasks = queries.TASK_COSTS.replace("FROM line_items", f"FROM {relation}")
-        con.execute(f"CREATE TEMP TABLE tasks AS {tasks}")
-        matched = con.execute(
-            "SELECT a.job_id, a.attempt, t.source, t.instance_id, t.billed_usd, t.effective_usd, t.unused_usd"
-            " FROM tasks AS t JOIN attempts AS a ON a.task_arn = t.task_arn"
-        ).df()
-        row = con.execute(
-            "SELECT count(*), coalesce(sum(billed_usd), 0), coalesce(sum(effective_usd), 0) FROM tasks"
-            " WHERE task_arn NOT IN (SELECT task_arn FROM attempts)"
-        ).fetchone()
-        assert row is not None
+        per_attempt = con.execute(queries.TASK_COSTS.replace("FROM line_items", f"FROM {relation}")).df()
         split_days = con.execute(
             queries.SPLIT_INSTANCE_DAYS.replace("FROM line_items", f"FROM {relation}")
         ).df()
     finally:
         con.close()
+    unknown = per_attempt["job_id"].isna()
+    rest = per_attempt[unknown]
+    unmatched = (
+        int(rest["tasks"].sum()),
+        float(rest["billed_usd"].sum()),
+        float(rest["effective_usd"].sum()),
+    )
+    matched = per_attempt[~unknown].drop(columns="tasks").reset_index(drop=True)
     matched.attrs["split_days"] = split_days
-    return matched, (int(row[0]), float(row[1]), float(row[2]))
+    return matched, unmatched
 
 
 def attributed_costs(

@@ -212,21 +212,32 @@ FROM (
 GROUP BY 1, 2, 3
 """
 
-# Per ECS task (a Batch attempt) of the month: split cost allocation rows (EC2 launch type) give its
-# share of the parent instance-hour's amortised cost (`split_usd` allocated + `unused_usd` idle share,
-# AWS's split); its billed cost is the instance-hour's billed cost shared in the same proportions
-# (over the tasks of that instance-hour). Fargate task rows carry their own charge.
+# Per Batch attempt of the month (`attempts`: task_arn, job_id, attempt; each attempt runs as one ECS
+# task): split cost allocation rows (EC2 launch type) give the task's share of the parent
+# instance-hour's amortised cost, `split_cost` (allocated) + `unused_cost` (idle share), AWS's split;
+# its billed cost is the instance-hour's billed cost shared in the same proportions over the tasks of
+# that instance-hour (the share itself where the bill has no row for the instance). Fargate task rows
+# carry their own charge. The tasks no attempt names come back as one row with a NULL job_id, with
+# their number in `tasks`. One pass over the rows; the per-instance-hour rates are a small join.
 TASK_COSTS = f"""
-WITH split AS (
+WITH task_rows AS (
   SELECT
     resource_id AS task_arn,
     split_parent_resource_id AS instance_id,
     date_trunc('hour', usage_start) AS hour,
-    sum(coalesce(split_cost, 0)) AS split_usd,
-    sum(coalesce(split_unused_cost, 0)) AS unused_usd
+    usage_kind = 'fargate' AS fargate,
+    CASE WHEN usage_kind = 'fargate' THEN effective_usd
+      ELSE coalesce(split_cost, 0) + coalesce(split_unused_cost, 0) END AS effective_usd,
+    CASE WHEN usage_kind = 'fargate' THEN 0 ELSE coalesce(split_unused_cost, 0) END AS unused_usd,
+    CASE WHEN usage_kind = 'fargate' THEN billed_usd END AS own_billed_usd
   FROM line_items
-  WHERE usage_kind = 'container_split' AND resource_id IS NOT NULL
-  GROUP BY 1, 2, 3
+  WHERE usage_kind IN ('container_split', 'fargate') AND resource_id IS NOT NULL
+),
+hour_totals AS (
+  SELECT instance_id, hour, sum(effective_usd) AS total
+  FROM task_rows
+  WHERE NOT fargate AND instance_id IS NOT NULL
+  GROUP BY 1, 2
 ),
 instance_hours AS (
   SELECT resource_id AS instance_id, date_trunc('hour', usage_start) AS hour, sum(billed_usd) AS billed_usd
@@ -234,28 +245,25 @@ instance_hours AS (
   WHERE {INSTANCE_ROWS}
   GROUP BY 1, 2
 ),
-shared AS (
-  SELECT s.*, sum(s.split_usd + s.unused_usd) OVER (PARTITION BY s.instance_id, s.hour) AS hour_total
-  FROM split AS s
+rates AS (
+  SELECT h.instance_id, h.hour, i.billed_usd / h.total AS billed_per_usd
+  FROM hour_totals AS h
+  JOIN instance_hours AS i ON i.instance_id = h.instance_id AND i.hour = h.hour
+  WHERE h.total > 0
 )
 SELECT
-  sh.task_arn,
-  'split' AS source,
-  max(sh.instance_id) AS instance_id,
-  sum(CASE WHEN sh.hour_total > 0 AND i.billed_usd IS NOT NULL
-    THEN i.billed_usd * (sh.split_usd + sh.unused_usd) / sh.hour_total
-    ELSE sh.split_usd + sh.unused_usd END) AS billed_usd,
-  sum(sh.split_usd + sh.unused_usd) AS effective_usd,
-  sum(sh.unused_usd) AS unused_usd
-FROM shared AS sh
-LEFT JOIN instance_hours AS i ON i.instance_id = sh.instance_id AND i.hour = sh.hour
-GROUP BY sh.task_arn
-UNION ALL
-SELECT resource_id AS task_arn, 'fargate' AS source, CAST(NULL AS VARCHAR) AS instance_id,
-  sum(billed_usd) AS billed_usd, sum(effective_usd) AS effective_usd, 0.0 AS unused_usd
-FROM line_items
-WHERE usage_kind = 'fargate' AND resource_id IS NOT NULL
-GROUP BY resource_id
+  a.job_id,
+  a.attempt,
+  CASE WHEN bool_or(t.fargate) THEN 'fargate' ELSE 'split' END AS source,
+  max(t.instance_id) AS instance_id,
+  sum(coalesce(t.own_billed_usd, t.effective_usd * coalesce(r.billed_per_usd, 1.0))) AS billed_usd,
+  sum(t.effective_usd) AS effective_usd,
+  sum(t.unused_usd) AS unused_usd,
+  count(DISTINCT t.task_arn) AS tasks
+FROM task_rows AS t
+LEFT JOIN rates AS r ON r.instance_id = t.instance_id AND r.hour = t.hour
+LEFT JOIN attempts AS a ON a.task_arn = t.task_arn
+GROUP BY a.job_id, a.attempt
 """
 
 # Instance-hours that split rows cover, per instance and day (the fallback skips those days).
