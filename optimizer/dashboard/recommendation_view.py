@@ -17,6 +17,7 @@ from optimizer.domain import Recommendation
 from optimizer.recommend.calibration import describe
 from optimizer.recommend.headline import SavingsHeadline, evidence_calibration
 from optimizer.recommend.repository import StoredRecommendation
+from optimizer.recommend.tradeoff_text import duration, interruptions, replay_evidence, usd, wait_changes
 
 LIST_COLUMNS = (
     "Title",
@@ -28,47 +29,6 @@ LIST_COLUMNS = (
     "Effort",
     "Status",
 )
-
-
-def duration(seconds: float | None) -> str:
-    """A wait as a person reads it: 45 s, 54 min, 10.7 h, 2.3 d."""
-    if seconds is None:
-        return "n/a"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
-
-
-def usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
-
-
-def replay_evidence(evidence: dict[str, Any] | None) -> dict[str, Any]:
-    replayed = (evidence or {}).get("replay")
-    return replayed if isinstance(replayed, dict) else {}
-
-
-def wait_changes(evidence: dict[str, Any] | None) -> str:
-    """Each affected queue's p95 wait, now and in the proposed replay ("gpu: 54 min → 10.7 h")."""
-    queues = (replay_evidence(evidence).get("tradeoffs") or {}).get("queues") or []
-    if not queues:
-        return "unchanged" if replay_evidence(evidence) else "n/a (no replay)"
-    return "; ".join(
-        f"{q['queue']}: {duration(q.get('p95_wait_before_s'))} → {duration(q.get('p95_wait_after_s'))}"
-        for q in queues
-    )
-
-
-def interruptions(evidence: dict[str, Any] | None) -> str:
-    tradeoffs = replay_evidence(evidence).get("tradeoffs") or {}
-    value = tradeoffs.get("interruptions_per_month")
-    return "n/a" if value is None else f"{value:,.1f}"
 
 
 def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from optimizer.domain import Recommendation
-from optimizer.recommend.calibration import Calibration, calibration_from_json, within_error
+from optimizer.recommend.calibration import Calibration, calibration_from_json, describe, within_error
 from optimizer.recommend.repository import list_recommendations
 
 COUNTED = "counted"
@@ -125,6 +125,24 @@ class SavingsHeadline:
 
     def item(self, rec_id: str) -> HeadlineItem | None:
         return next((i for i in self.items if i.id == rec_id), None)
+
+    def describe(self) -> str:
+        """What is in the figure and what is left out, with the model's error, in one sentence."""
+        left_out = []
+        within = self.by_verdict(WITHIN_ERROR)
+        overlapping = self.by_verdict(OVERLAPS)
+        costs = self.by_verdict(COSTS_MONEY)
+        if within:
+            left_out.append(f"{len(within)} within the model's error")
+        if overlapping:
+            left_out.append(f"{len(overlapping)} overlapping a larger one")
+        if costs:
+            left_out.append(f"{len(costs)} faster but costing ${self.costs_money_usd_per_month:,.2f}/month")
+        calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
+        text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
+        if left_out:
+            text += "; not counted: " + ", ".join(left_out)
+        return text + f". Model: {describe(calibrated)}."
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -62,6 +62,8 @@ def build_weekly_report(
             coverage=cover,
             anomaly_threshold=rules.threshold,
             bill=inputs.bill,
+            savings_headline_usd=inputs.savings_headline_usd,
+            savings_note=inputs.savings_note,
         )
     total = spend.total_comparison(daily, week)
     breakdowns = spend.breakdowns(daily, week)
@@ -83,4 +85,6 @@ def build_weekly_report(
         coverage=cover,
         anomaly_threshold=rules.threshold,
         bill=inputs.bill,
+        savings_headline_usd=inputs.savings_headline_usd,
+        savings_note=inputs.savings_note,
     )

@@ -32,6 +32,8 @@ def top_recommendations(recs: pd.DataFrame, top_n: int) -> tuple[RecommendationI
             risk_level=str(r["risk_level"]),
             confidence=float(r["confidence"]),
             update_kind=str(r["update_kind"]),
+            headline=str(r.get("headline") or ""),
+            wait_change=str(r.get("wait_change") or ""),
         )
         for r in ordered.to_dict("records")
     )

@@ -65,6 +65,8 @@ class ReportInputs:
     fallback_priced_usd: float | None = None
     bill: BillWindow | None = None  # the bill beside the model for the week's covered days
     gaps: pd.DataFrame = field(default_factory=lambda: empty(GAP_COLUMNS))  # collection gaps in the week
+    savings_headline_usd: float | None = None  # the one savings headline (`optimizer.recommend.headline`)
+    savings_note: str = ""
 
     def __post_init__(self) -> None:
         missing = [c for c in DAILY_COLUMNS if c not in self.daily.columns]

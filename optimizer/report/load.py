@@ -27,6 +27,7 @@ from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.billing.window import bill_window
 from optimizer.report.coverage import COST_SOURCES
 from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
+from optimizer.report.savings_headline import with_headline
 from optimizer.report.spend import HISTORY_WEEKS
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.coverage_read import GAP_COLUMNS, gaps_frame
@@ -206,10 +207,13 @@ def load_report_inputs(
         else (empty(RUN_COLUMNS), empty(LAST_SUCCESS_COLUMNS))
     )
     gaps = gaps_frame(engine, week.start, week.end) if dataset == COLLECTED_DATASET else empty(GAP_COLUMNS)
+    recs, headline_usd, headline_note = with_headline(engine, _open_recommendations(engine, top_n))
     return ReportInputs(
         daily=daily,
         reclaims=_reclaims(engine, dataset, week),
-        recommendations=_open_recommendations(engine, top_n),
+        recommendations=recs,
+        savings_headline_usd=headline_usd,
+        savings_note=headline_note,
         audit=_audit(engine, week),
         runs=runs,
         last_success=last,

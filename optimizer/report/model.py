@@ -121,6 +121,8 @@ class RecommendationItem:
     risk_level: str
     confidence: float
     update_kind: str
+    headline: str = ""  # the headline's verdict: counted, within model error, overlaps, faster but costs
+    wait_change: str = ""  # p95 wait of each affected queue, now -> proposed
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,8 @@ class WeeklyReport:
     anomaly_threshold: float
     title: str = field(default="")
     bill: BillWindow | None = None  # "Bill vs model": only when an imported bill covers a day of the week
+    savings_headline_usd: float | None = None  # `optimizer.recommend.headline`, as on the Overview
+    savings_note: str = ""  # what the headline leaves out, and the model's calibration error
 
     @property
     def heading(self) -> str:

@@ -85,11 +85,32 @@ def anomalies(report: WeeklyReport) -> bytes:
 
 def recommendations(report: WeeklyReport) -> bytes:
     rows = [
-        (r.id, r.title, r.target, r.monthly_savings_usd, r.risk_level, r.confidence, r.update_kind)
+        (
+            r.id,
+            r.title,
+            r.target,
+            r.monthly_savings_usd,
+            r.headline,
+            r.wait_change,
+            r.risk_level,
+            r.confidence,
+            r.update_kind,
+        )
         for r in report.recommendations
     ]
     return _csv(
-        ("id", "title", "target", "monthly_savings_usd", "risk_level", "confidence", "update_kind"), rows
+        (
+            "id",
+            "title",
+            "target",
+            "monthly_savings_usd",
+            "headline",
+            "queue_p95_wait",
+            "risk_level",
+            "confidence",
+            "update_kind",
+        ),
+        rows,
     )
 
 

@@ -49,6 +49,8 @@ def summary(report: WeeklyReport) -> Table:
         ]
     if report.waste_by_class:
         rows.append(("Total waste", fmt.money(sum(report.waste_by_class.values()))))
+    if report.savings_headline_usd is not None:
+        rows.append(("Identified savings / month", fmt.money(report.savings_headline_usd)))
     return Table("Summary", ("Figure", "Value"), tuple(rows), "No cost data for this week.", (1,))
 
 
@@ -133,18 +135,34 @@ def recommendations(report: WeeklyReport) -> Table:
             r.title,
             fmt.short_arn(r.target),
             fmt.money(r.monthly_savings_usd),
+            r.headline or "n/a",
+            r.wait_change or "n/a",
             r.risk_level,
             fmt.pct(r.confidence),
             r.update_kind,
         )
         for r in report.recommendations
     )
+    title = "Top open recommendations"
+    if report.savings_headline_usd is not None:
+        title += f": {fmt.money(report.savings_headline_usd)}/month identified"
+        if report.savings_note:
+            title += f" ({report.savings_note})"
     return Table(
-        "Top open recommendations",
-        ("Recommendation", "Target", "Savings / month", "Risk", "Confidence", "Change"),
+        title,
+        (
+            "Recommendation",
+            "Target",
+            "Savings / month",
+            "In headline",
+            "Queue p95 wait (now → proposed)",
+            "Risk",
+            "Confidence",
+            "Change",
+        ),
         rows,
         "No open recommendations.",
-        (2, 4),
+        (2, 6),
     )
 
 

@@ -121,6 +121,10 @@ def test_recommendations_changes_and_coverage(store_engine: Engine) -> None:
     seed_estate(store_engine)
     report = _report(store_engine)
     assert [r.id for r in report.recommendations] == ["rec-spot", "rec-queue"]  # open ones, by savings
+    # The one headline (as on the Overview): both open ones counted, the dismissed $999 not.
+    assert report.savings_headline_usd == pytest.approx(340.5 + 55.0)
+    assert [r.headline for r in report.recommendations] == ["counted", "counted"]
+    assert "2 open recommendation(s) counted once" in report.savings_note
     applied, failed = report.changes  # the dry run is not a change
     assert (applied.result, applied.target) == ("succeeded", "ce-od")
     # before: Mon i-od1 2.304 + Tue idle 0.96 over 48 vCPU-h; after: Sun i-od3 1.152 over 24 vCPU-h

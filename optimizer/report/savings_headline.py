@@ -1,0 +1,25 @@
+"""The weekly report's savings figures: the one headline (`optimizer.recommend.headline`, the
+Overview's figure) and, for each listed recommendation, its verdict and queue-wait trade-off."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from optimizer.recommend.headline import stored_headline
+from optimizer.recommend.repository import list_recommendations
+from optimizer.recommend.tradeoff_text import wait_changes
+
+
+def with_headline(engine: Engine, recs: pd.DataFrame) -> tuple[pd.DataFrame, float | None, str]:
+    """`recs` (the report's open recommendations) with `headline` and `wait_change` columns, the
+    headline figure (None when nothing was ever recommended) and the sentence that explains it."""
+    headline = stored_headline(engine)
+    if not headline.items:
+        return recs, None, ""
+    evidence = {s.id: s.recommendation.evidence for s in list_recommendations(engine, ["open"])}
+    out = recs.copy()
+    ids = out["id"].astype(str)
+    out["headline"] = [item.label() if (item := headline.item(rec_id)) is not None else "" for rec_id in ids]
+    out["wait_change"] = [wait_changes(evidence.get(rec_id)) for rec_id in ids]
+    return out, headline.total_usd_per_month, headline.describe()
