@@ -54,11 +54,12 @@ class SessionFactory:
             return self._sessions[key]
 
     def client(self, service: str, target: Target, region: str, **kwargs: Any) -> Any:
-        """A client for `service`; `endpoint_url` (emulator or VPC endpoint) applies to every service."""
+        """A client for `service`, sent to its endpoint: `aws.endpoint_urls[service]`, else the
+        global `aws.endpoint_url` (an emulator), else AWS's own (`AwsSettings.endpoint_for`)."""
         return self.session(target, region).client(
             service,
             region_name=region,
-            endpoint_url=kwargs.pop("endpoint_url", self.settings.endpoint_url),
+            endpoint_url=kwargs.pop("endpoint_url", self.settings.endpoint_for(service)),
             config=kwargs.pop("config", self._client_config),
             **kwargs,
         )
@@ -71,7 +72,10 @@ class SessionFactory:
         if not target.role_arn:
             return base
         sts = base.client(
-            "sts", region_name=region, endpoint_url=self.settings.endpoint_url, config=self._client_config
+            "sts",
+            region_name=region,
+            endpoint_url=self.settings.endpoint_for("sts"),
+            config=self._client_config,
         )
         role_arn = target.role_arn
         external_id = target.external_id
