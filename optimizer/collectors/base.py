@@ -47,6 +47,7 @@ class CollectContext:
     events_max_messages: int = 1_000_000  # per run, so one run cannot drain for ever
     events_wait_seconds: int = 0  # ReceiveMessage long-poll; 0 = stop as soon as the queue is empty
     events_visibility_timeout: int = 300  # longer than a batch takes to store, so no one else gets it
+    cloudtrail_lifetimes: bool = True  # instance lifetimes from CloudTrail when there is no intake
     sleep: Sleep = time.sleep
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 

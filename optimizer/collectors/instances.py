@@ -221,7 +221,8 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
         container_instances, ec2, account_id=ctx.account_id, region=ctx.region, now=ctx.now
     )
     collected = Collected(len(container_instances), {"instances": frame})
-    if not any(queue_matches(url, ctx.account_id, ctx.region) for url in ctx.events_queue_urls):
+    intake = any(queue_matches(url, ctx.account_id, ctx.region) for url in ctx.events_queue_urls)
+    if ctx.cloudtrail_lifetimes and not intake:
         # No event intake here: exact lifetimes (short instances included) from CloudTrail instead;
         # without CloudTrail (denied, unreachable) the snapshot alone, and the run says so.
         try:

@@ -149,6 +149,7 @@ def collect(
     describe_jobs_chunk: int = 100,
     listing_retention: timedelta = timedelta(days=7),
     events_queue_urls: Sequence[str] = (),
+    cloudtrail_lifetimes: bool = True,
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
     on_progress: Callable[[RunResult], None] | None = None,
@@ -179,6 +180,7 @@ def collect(
             describe_jobs_chunk=describe_jobs_chunk,
             listing_retention=listing_retention,
             events_queue_urls=tuple(events_queue_urls),
+            cloudtrail_lifetimes=cloudtrail_lifetimes,
             sleep=sleep,
         )
         results.extend(sync_target(engine, ctx, sources, clock=clock, on_progress=on_progress))

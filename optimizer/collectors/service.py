@@ -102,6 +102,7 @@ def run_collection(
         describe_jobs_chunk=settings.collection.describe_jobs_chunk,
         listing_retention=timedelta(days=settings.collection.listing_retention_days),
         events_queue_urls=settings.collection.events_queue_url,
+        cloudtrail_lifetimes=settings.collection.cloudtrail_lifetimes,
         on_progress=on_progress,
     )
     results = run(plans, regional) if regional else []
