@@ -67,11 +67,29 @@ class AwsSettings(BaseModel):
     targets: list[Target] = Field(default_factory=list)
     regions: CsvList = Field(default_factory=list)
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    """One endpoint for every service (a local emulator serving them all)."""
+    endpoint_urls: dict[str, str] = Field(default_factory=dict)
+    """Per-service endpoints (`batch = "https://vpce-..."`), winning over `endpoint_url`; the value
+    `default` sends that service to AWS's own endpoint (e.g. `sts = "default"` beside a global
+    endpoint that serves only some services). Only the services named here are redirected."""
     profile: str | None = None
     max_attempts: int = Field(default=8, ge=1, le=50)
     assume_role_session_name: str = "batchopt"
 
     _regions = field_validator("regions", mode="before")(_split_csv)
+
+    @field_validator("endpoint_urls")
+    @classmethod
+    def _endpoint_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for service, url in value.items():
+            if url != "default" and not url.startswith(("http://", "https://")):
+                raise ValueError(f"{service}: {url!r} is not an http(s) URL or 'default'")
+        return value
+
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint a client of `service` is sent to (None: AWS's own)."""
+        url = self.endpoint_urls.get(service, self.endpoint_url)
+        return None if url == "default" else url
 
     def effective_targets(self) -> list[Target]:
         """Configured targets; with none, one `default` target on the default credential chain."""
