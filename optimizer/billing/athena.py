@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.billing import queries
-from optimizer.billing.intake import ImportResult, MonthResult, _write_store, fingerprint, month_label
+from optimizer.billing.intake import (
+    BREAKDOWNS,
+    ImportResult,
+    MonthResult,
+    _write_store,
+    fingerprint,
+    month_label,
+)
 from optimizer.billing.sources import SourceFile, table_line_items_sql
 from optimizer.errors import InputError
 
@@ -64,7 +71,8 @@ def _ident(name: str) -> str:
 def month_queries(
     columns: dict[str, str], database: str, table: str, month: str, partitions: tuple[str, ...] = ()
 ) -> dict[str, str]:
-    """Athena SQL of the month totals, daily aggregates and commitments of `month` (YYYY-MM)."""
+    """Athena SQL of the month totals, daily aggregates, commitments and breakdowns (per instance,
+    commitment hours, coverage hours) of `month` (YYYY-MM)."""
     duckdb_sql = month_queries_duckdb(columns, database, table, month, partitions)
     return {name: queries.for_athena(sql) for name, sql in duckdb_sql.items()}
 
@@ -98,6 +106,7 @@ def month_queries_duckdb(
         "months": queries.MONTHS.replace("FROM line_items", f"FROM {in_month}"),
         "daily": queries.DAILY.replace("FROM line_items", f"FROM {in_month}"),
         "commitments": queries.COMMITMENTS.replace("FROM line_items", f"FROM ({whole_table}) AS line_items"),
+        **{name: sql.replace("FROM line_items", f"FROM {in_month}") for name, sql in BREAKDOWNS.items()},
     }
 
 
@@ -152,7 +161,8 @@ def import_from_athena(
     }
     daily["line_items"] = daily["line_items"].astype("int64")
     commitments["line_items"] = commitments["line_items"].astype("int64")
-    _write_store(engine, daily, commitments, [row], {})
+    breakdowns = {name: run(sql[name]) for name in BREAKDOWNS}
+    _write_store(engine, daily, commitments, [row], {}, breakdowns)
     result = MonthResult(period, "imported", line_items, billed, effective, location)
     return ImportResult("cur2", (result,), len(commitments))
 

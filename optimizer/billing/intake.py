@@ -315,7 +315,7 @@ def _write_store(
         daily[column] = pd.to_datetime(daily[column])
     for column in ("starts_at", "ends_at", "first_seen", "last_seen"):
         commitments[column] = pd.to_datetime(commitments[column])
-    breakdowns = breakdowns or {}  # the Athena path writes the monthly aggregates only
+    breakdowns = breakdowns or {}
     for frame in breakdowns.values():
         for column in ("billing_period", "day", "hour"):
             if column in frame.columns:

@@ -194,7 +194,7 @@ def test_import_from_athena_stores_what_the_local_import_stores(
             },
             {"CatalogName": "AwsDataCatalog", "DatabaseName": "cur", "TableName": "cur2"},
         )
-        for name in ("months", "daily", "commitments"):
+        for name in answers:  # months, daily, commitments, then the breakdowns
             _stub_query(stub, answers[name])
         table = athena_client.table("cur2")
         assert table.partitions == partitions and table.columns == columns
@@ -224,7 +224,9 @@ def test_import_from_athena_stores_what_the_local_import_stores(
     from_file = reconcile(store_engine, MONTH)
     with store_engine.connect() as conn:
         daily_local = conn.execute(select(bill_daily).order_by(*bill_daily.primary_key.columns)).fetchall()
-    for key in ("billed_usd", "effective_usd", "by_service", "ec2_instances", "by_usage_kind", "commitments"):
+    keys = ("billed_usd", "effective_usd", "by_service", "ec2_instances", "by_usage_kind", "commitments")
+    keys += ("breakdowns", "missed_instances", "commitment_use")
+    for key in keys:
         assert json.dumps(from_athena[key], sort_keys=True) == json.dumps(from_file[key], sort_keys=True), key
     assert len(daily_rows) == len(daily_local)
     for athena_row, file_row in zip(daily_rows, daily_local, strict=True):
@@ -247,7 +249,7 @@ def test_an_unchanged_month_in_athena_writes_nothing(
         "month": MONTH,
     }
     with Stubber(athena_client.client) as stub:
-        for name in ("months", "daily", "commitments", "months", "daily"):
+        for name in (*answers, "months", "daily"):
             _stub_query(stub, answers[name])
         first = athena.import_from_athena(
             store_engine, athena_client.runner(), imported_at=datetime(2025, 4, 2), **kwargs
@@ -255,7 +257,7 @@ def test_an_unchanged_month_in_athena_writes_nothing(
         second = athena.import_from_athena(
             store_engine, athena_client.runner(), imported_at=datetime(2025, 4, 3), **kwargs
         )
-        stub.assert_no_pending_responses()  # the commitments were not asked for again
+        stub.assert_no_pending_responses()  # the commitments and breakdowns were not asked for again
     assert [m.status for m in first.months] == ["imported"]
     assert [m.status for m in second.months] == ["unchanged"]
     assert reconcile(store_engine, MONTH)["bill"]["imported_at"].startswith("2025-04-02")
