@@ -65,7 +65,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         print(json.dumps({**summary, "recommendations": listed}, indent=2, default=str))
         return 0
     if not stored:
-        print("no recommendations" + ("" if args.all else f" with status {', '.join(statuses or [])}"))
+        where = ctx.engine.url.render_as_string(hide_password=True)
+        print(
+            "no recommendations"
+            + ("" if args.all else f" with status {', '.join(statuses or [])}")
+            + f" in store {where} (`batchopt recommend --refresh` makes them from its history)"
+        )
         return 0
     print(f"identified savings: ${headline.total_usd_per_month:,.2f}/month (open, counted once, after the")
     print("  model's calibration error; items that cost money are not savings)")

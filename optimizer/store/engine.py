@@ -92,11 +92,37 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     return before, current_revision(engine) or ""
 
 
+POINT_AT_STORE = (
+    "set BATCHOPT_DATABASE_URL (or store.database_url) to the store you mean; for a running "
+    "`batchopt demo`, `source <workdir>/demo.env`; `batchopt db upgrade` creates an empty store here"
+)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The absolute file of a file-backed SQLite store (None for other stores and :memory:)."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
 def require_current_schema(engine: Engine) -> None:
-    """Refuse to run on a store that is not migrated to this version's schema."""
+    """Refuse to run on a store that is not migrated to this version's schema, naming the store
+    looked at (a relative SQLite path as the absolute file it resolved to). A missing SQLite file is
+    not created by looking: the error says where it looked and how to point at the right store."""
+    where = engine.url.render_as_string(hide_password=True)
+    path = sqlite_file(engine)
+    if path is not None:
+        where = f"{where} (file {path})"
+        if not path.exists():
+            raise StoreNotReadyError(f"no store at {where}: {POINT_AT_STORE}")
     current = current_revision(engine)
     head = head_revision()
+    if current is None:
+        raise StoreNotReadyError(f"store {where} has no tables: {POINT_AT_STORE}")
     if current != head:
-        where = engine.url.render_as_string(hide_password=True)
-        state = "not initialised" if current is None else f"at revision {current}, this version needs {head}"
-        raise StoreNotReadyError(f"store {where} is {state}: run `batchopt db upgrade`")
+        raise StoreNotReadyError(
+            f"store {where} is at revision {current}, this version needs {head}: run `batchopt db upgrade`"
+        )
