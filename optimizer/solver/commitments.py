@@ -36,9 +36,9 @@ from optimizer.solver.plan import Bin, Plan, relative_gap
 from optimizer.solver.problem import Commitment, Offering, Problem
 
 #: Bisection rounds on the multipliers (each one an LP estimate of the relaxed problem).
-MULTIPLIER_ROUNDS = 8
+MULTIPLIER_ROUNDS = 5
 #: Share of the time limit the multiplier search may use; the final solve gets the rest.
-SEARCH_TIME_SHARE = 0.4
+SEARCH_TIME_SHARE = 0.5
 #: Share of what is left after the search for the relaxed problem's full solve; the rest re-solves
 #: the jobs the commitments do not cover at list prices.
 RELAXED_SOLVE_SHARE = 0.5
@@ -341,7 +341,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
 
 
 #: Groups of buckets with their own multipliers when buckets do not couple.
-BUCKET_GROUPS = 4
+BUCKET_GROUPS = 3
 
 
 def _bucket_groups(problem: Problem) -> list[np.ndarray]:
