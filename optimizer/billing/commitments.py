@@ -12,7 +12,8 @@ Definitions (AWS's):
   `reservation_effective_cost`). Unused: the fee rows' effective cost (SP: `total_commitment_to_date -
   used_commitment` on each hourly fee row; RI: the unused amortised upfront + recurring fee, which
   the bill states once per month on the `RIFee` row).
-- Utilization = used / (used + unused). Per hour for Savings Plans; for RIs the bill states the
+- Utilization = used / (used + unused). `hours` has a row for each hour a commitment has a line
+  item in (an hour without one used nothing of it). Per hour for Savings Plans; for RIs the bill states the
   unused part per month only, so an RI's hourly utilization is its covered instance-hours over its
   number of reservations (None when the bill gives no count; size-flexible RIs are not normalised).
 - Coverage (EC2 instances) = the on-demand value of SP/RI-covered instance usage over that of all

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from optimizer.billing.commitments import load_commitments
 from optimizer.cli.main import main
 from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.tables.analysis import analysis_runs, cost_daily
@@ -129,6 +130,57 @@ def test_reconcile_equals_independent_sums_on_the_real_legacy_cur(
     assert c4["kind"] == "reserved_instance" and c4["account_id"] == "836060457634"
     assert c4["region"] == "us-east-1" and c4["count"] == 1 and c4["term"] == "1yr"
     assert c4["offering_type"] == "HeavyUsage:c4.large"
+
+
+def test_ri_utilization_and_missed_instances_equal_pandas_sums_on_the_real_legacy_cur(
+    cli: Path, store_engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = shared(WA, MONTHS["2018-10"])
+    assert main(["import-bill", "--format", "cur-legacy", str(path)]) == 0
+    got = _reconcile("2018-10", capsys)
+    df = pd.read_parquet(path)
+    kind, arn = df["line_item_line_item_type"], df["reservation_reservation_a_r_n"].fillna("")
+    used = df[kind.eq("DiscountedUsage")].groupby(arn)["reservation_effective_cost"].sum()
+    fees = df[kind.eq("RIFee")]
+    unused = (
+        (
+            fees["reservation_unused_amortized_upfront_fee_for_billing_period"].fillna(0.0)
+            + fees["reservation_unused_recurring_fee"].fillna(0.0)
+        )
+        .groupby(arn[fees.index])
+        .sum()
+    )
+    use = {c["arn"]: c for c in got["commitment_use"]["commitments"]}
+    assert set(use) == set(used.index) | set(unused.index)
+    for ri, row in use.items():
+        assert row["used_usd"] == pytest.approx(used.get(ri, 0.0), abs=CENT), ri
+        assert row["unused_usd"] == pytest.approx(unused.get(ri, 0.0), abs=CENT), ri
+    total = used.sum() + unused.sum()
+    assert got["commitment_use"]["utilization"] == pytest.approx(used.sum() / total, abs=1e-6)
+    # per hour, an RI's utilization is its covered instance-hours over its number of reservations
+    ri = "arn:aws:ec2:us-east-1:836060457634:reserved-instances/2dbc59ec-6e3c-404a-b6c3-ec308c3d56fd"
+    hours = load_commitments(store_engine, since=datetime(2018, 10, 1), until=datetime(2018, 11, 1)).hours
+    mine = hours[hours["arn"] == ri].set_index("hour")["utilization"].astype(float)
+    rows = df[kind.eq("DiscountedUsage") & arn.eq(ri)]
+    count = pd.to_numeric(df.loc[arn.eq(ri), "reservation_number_of_reservations"], errors="coerce").max()
+    covered = rows.groupby(pd.to_datetime(rows["line_item_usage_start_date"]).dt.tz_localize(None))[
+        "line_item_usage_amount"
+    ].sum()
+    want = (covered / count).clip(upper=1.0)
+    # used in 195 of October's 744 hours (36.8 % for the month): hours without use have no row
+    assert len(want) == len(mine) == 195 and want.max() == 1.0
+    assert mine.reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())
+    # every billed instance id is one the collectors missed: the store has no Batch history
+    instance = (
+        df["line_item_resource_id"].fillna("").str.startswith("i-")
+        & kind.isin(["Usage", "DiscountedUsage"])
+        & df["line_item_usage_type"]
+        .fillna("")
+        .str.contains(r"(?:^|-)(?:BoxUsage|SpotUsage|DedicatedUsage)(?::|$)")
+    )
+    missed = got["missed_instances"]
+    assert missed["count"] == df.loc[instance, "line_item_resource_id"].nunique()
+    assert missed["billed_usd"] == pytest.approx(df.loc[instance, "line_item_unblended_cost"].sum(), abs=CENT)
 
 
 def test_human_output_is_a_table_with_money(cli: Path, capsys: pytest.CaptureFixture[str]) -> None:
