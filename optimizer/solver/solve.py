@@ -176,8 +176,9 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         heuristic.status = "FEASIBLE"
         if not _policy_violations(problem, heuristic):
             incumbent = heuristic
-        elif problem.policy.couples_spot:
-            # An all-on-demand fleet meets every spot limit: a safe (dear) incumbent to improve on.
+        elif problem.policy.couples_spot and problem.policy.max_instance_types is None:
+            # An all-on-demand fleet meets every spot limit: a safe (dear) incumbent to improve on
+            # (under a type cap it runs too many types; the offering subsets give the safe plan).
             on_demand = cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot])
             if on_demand.has_solution and not _policy_violations(problem, on_demand):
                 incumbent = on_demand
@@ -203,7 +204,11 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             incumbent is None or rounded.objective_usd < incumbent.objective_usd
         ):
             incumbent = rounded
-        if heuristic.has_solution and problem.policy.couples_spot:
+        if (
+            heuristic.has_solution
+            and problem.policy.couples_spot
+            and problem.policy.max_instance_types is None
+        ):
             # Cheap plans that break a spot limit, repaired by moving bins: a good incumbent
             # whatever the coupled master manages in the time left.
             for base in (heuristic, rounded):
@@ -394,6 +399,9 @@ def _within_type_cap(
     best: Plan | None = None
     spend = lp_spend(prep, lp.columns.offering, lp.columns.cost, lp.values)
     subsets = candidate_subsets(prep, spend, cap)
+    if subsets:
+        # A quick plan first, so that the time limit never leaves the cap without one.
+        best = _subset_fallback(problem, _subset_problem(problem, prep, subsets[0], deadline, clock))
     for i, chosen in enumerate(subsets):
         if clock() >= deadline - 0.5:
             break
@@ -409,19 +417,33 @@ def _solve_subset(
     problem: Problem, prep: Prepared, chosen: list[int], *, deadline: float, clock: Callable[[], float]
 ) -> Plan | None:
     """The problem restricted to the `chosen` prepared offerings, solved without the type cap."""
-    keys = {prep.offerings[o].key for o in chosen}
-    sub = problem.with_offerings([o for o in problem.offerings if o.key in keys]).with_policy(
-        replace(problem.policy, max_instance_types=None, time_limit_seconds=max(0.1, deadline - clock()))
-    )
+    sub = _subset_problem(problem, prep, chosen, deadline, clock)
     plan = solve(sub, clock=clock)
     if not plan.has_solution or _policy_violations(problem, plan):
-        # A safety net within the subset: cheapest-fit on it, its spot limits repaired.
-        plan = cheapest_fit(sub)
-        if plan.has_solution and sub.policy.couples_spot:
-            plan = repair_spot_limits(sub, plan)
-        if plan is None or not plan.has_solution or _policy_violations(problem, plan):
-            return None
+        return _subset_fallback(problem, sub)
     plan.stats = {"heuristic": "type-cap restriction"}
+    return plan
+
+
+def _subset_problem(
+    problem: Problem, prep: Prepared, chosen: list[int], deadline: float, clock: Callable[[], float]
+) -> Problem:
+    """The problem on the `chosen` prepared offerings only, without the type cap they meet."""
+    keys = {prep.offerings[o].key for o in chosen}
+    return problem.with_offerings([o for o in problem.offerings if o.key in keys]).with_policy(
+        replace(problem.policy, max_instance_types=None, time_limit_seconds=max(0.1, deadline - clock()))
+    )
+
+
+def _subset_fallback(problem: Problem, sub: Problem) -> Plan | None:
+    """Cheapest-fit on a subset's offerings with its spot limits repaired, when that meets the
+    policy: fast and dear, the plan to keep if the time limit stops everything else."""
+    plan: Plan | None = cheapest_fit(sub)
+    if plan is not None and plan.has_solution and sub.policy.couples_spot:
+        plan = repair_spot_limits(sub, plan)
+    if plan is None or not plan.has_solution or _policy_violations(problem, plan):
+        return None
+    plan.stats = {"heuristic": "type-cap subset cheapest-fit"}
     return plan
 
 
