@@ -27,15 +27,19 @@ def reclaim_rates(reclaims: pd.DataFrame, hours: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("reclaimed_instances", ascending=False).reset_index(drop=True)
 
 
-def extend_steps(history: pd.DataFrame) -> pd.DataFrame:
-    """Carry each AZ's last price to the newest sample of any AZ.
+def extend_steps(history: pd.DataFrame, until: object = None) -> pd.DataFrame:
+    """Carry each AZ's last price to the newest sample of any AZ (or `until`, the newest sample of
+    any type in the region, when later).
 
     A spot series lists price changes only, so an AZ whose price has not moved for a while would
-    otherwise end (or, with a single sample, not show at all) where its last change was.
+    otherwise end (or, with a single sample, not show at all) where its last change was; a type
+    whose only samples share one timestamp would be drawn on an axis a few milliseconds wide.
     """
     if history.empty:
         return history
     end = history["timestamp"].max()
+    if until is not None and pd.Timestamp(until) > end:
+        end = pd.Timestamp(until)
     last = history.sort_values("timestamp").groupby("availability_zone", as_index=False).last()
     tails = last[last["timestamp"] < end].assign(timestamp=end)
     return pd.concat([history, tails], ignore_index=True).sort_values(["availability_zone", "timestamp"])

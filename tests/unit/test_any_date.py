@@ -57,6 +57,7 @@ EDGES = (
     "recommend/repository.py",  # row stamps when a caller passes no `now`
     "apply/records.py",  # plan and audit stamps when a caller passes no `now`
     "dashboard/pages/overview.py",  # "this month" is the month a person opens the page in
+    "dashboard/pages/spot.py",  # a reference feed's age is its age when a person opens the page
 )
 """Where calling the clock is allowed. Anything else takes `now` or a `clock` argument."""
 

@@ -1,13 +1,16 @@
 """Spot: price history per instance type and AZ, Spot Advisor interruption bands, the reclaims this
-estate actually saw, and the work they cost."""
+estate actually saw, and the work they cost. The chart opens on the series with the most samples,
+and every reference feed older than its limit is named in a warning (`spot_feeds.py`)."""
 
 from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
 
+from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
 from optimizer.dashboard.components import history, money, no_data, store_url
+from optimizer.dashboard.spot_feeds import default_instance_type, feed_ages, latest_sample, stale_feeds
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 
 
@@ -29,9 +32,14 @@ def _prices(url: str) -> None:
     regions = sorted(keys["region"].unique())
     cols = st.columns(2)
     region = cols[0].selectbox("Region", regions, key="spot_region")
-    types = keys.loc[keys["region"] == region, "instance_type"].tolist()
-    instance_type = cols[1].selectbox("Instance type", types, key="spot_type")
-    history = extend_steps(queries.spot_price_history(url, region, instance_type))
+    in_region = keys[keys["region"] == region].reset_index(drop=True)
+    for warning in stale_feeds(feed_ages(url, region), utc_now_aware().date()):
+        st.warning(warning)
+    types = in_region["instance_type"].tolist()
+    instance_type = cols[1].selectbox(
+        "Instance type", types, index=default_instance_type(in_region), key="spot_type"
+    )
+    history = extend_steps(queries.spot_price_history(url, region, instance_type), latest_sample(url, region))
     chart = px.line(
         history, x="timestamp", y="price", color="availability_zone", line_shape="hv", title="USD per hour"
     )

@@ -1,0 +1,98 @@
+"""How old each reference feed behind the Spot page is, and which series to chart first.
+
+Reference feeds (the Spot Instance Advisor's interruption bands, the spot price history, the
+on-demand price list) are snapshots: a figure computed from a 17-month-old Spot Advisor file reads
+as current unless the page says otherwise. `feed_ages` gives each feed's newest date in a region
+and `stale_feeds` the ones older than their limit, worded for a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import func, select
+
+from optimizer.dashboard.queries import TTL_SECONDS
+from optimizer.dashboard.state import engine_for
+from optimizer.store.schema import ondemand_prices, spot_prices
+from optimizer.store.schema import spot_interruption_bands as interruption_bands
+
+# How old a feed may be before the page warns: bands are published about monthly, spot prices
+# change hourly (a week without a sample means collection stopped), on-demand lists change rarely.
+STALE_AFTER_DAYS = {"Spot Advisor interruption bands": 60, "spot price history": 7, "on-demand prices": 120}
+
+
+@dataclass(frozen=True)
+class FeedAge:
+    feed: str
+    newest: date | None
+    source: str = ""
+
+    def age_days(self, today: date) -> int | None:
+        return None if self.newest is None else (today - self.newest).days
+
+
+def stale_feeds(ages: list[FeedAge], today: date) -> list[str]:
+    """One sentence per feed older than its limit (or missing)."""
+    out = []
+    for age in ages:
+        days = age.age_days(today)
+        limit = STALE_AFTER_DAYS[age.feed]
+        if days is None:
+            out.append(f"{age.feed}: none loaded (`batchopt collect` reads it)")
+        elif days > limit:
+            months = days / 30.4
+            span = f"{months:.0f} months" if months >= 2 else f"{days} days"
+            out.append(
+                f"{age.feed} {age.source}dated {age.newest:%Y-%m-%d}, {span} old (older than {limit} days):"
+                " figures that use it may no longer hold; refresh with `batchopt collect`"
+            )
+    return out
+
+
+def _day(value: object) -> date | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).date()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def feed_ages(url: str, region: str) -> list[FeedAge]:
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        bands = conn.execute(
+            select(func.max(interruption_bands.c.snapshot_date)).where(interruption_bands.c.region == region)
+        ).scalar()
+        spot = conn.execute(
+            select(func.max(spot_prices.c.timestamp)).where(spot_prices.c.region == region)
+        ).scalar()
+        ondemand = conn.execute(
+            select(func.max(ondemand_prices.c.effective_date), func.min(ondemand_prices.c.source)).where(
+                ondemand_prices.c.region == region
+            )
+        ).one()
+    source = f"({ondemand[1]}) " if ondemand[1] else ""
+    return [
+        FeedAge("Spot Advisor interruption bands", _day(bands)),
+        FeedAge("spot price history", _day(spot)),
+        FeedAge("on-demand prices", _day(ondemand[0]), source),
+    ]
+
+
+def default_instance_type(keys: pd.DataFrame) -> int:
+    """Index of the series to chart first: the one with the most samples (a line, not one point)."""
+    if keys.empty:
+        return 0
+    return int(keys["samples"].reset_index(drop=True).idxmax())
+
+
+def latest_sample(url: str, region: str) -> datetime | None:
+    """The newest spot price sample of any type in the region: every series is drawn up to it."""
+    with engine_for(url).connect() as conn:
+        value = conn.execute(
+            select(func.max(spot_prices.c.timestamp)).where(spot_prices.c.region == region)
+        ).scalar()
+    return None if value is None else pd.Timestamp(value).to_pydatetime()

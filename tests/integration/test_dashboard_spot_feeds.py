@@ -1,0 +1,63 @@
+"""The Spot page opens on a series it can draw and warns about every stale reference feed.
+
+The seeded store holds Spot Advisor bands of 2026-11-01, spot prices up to 2026-11-02 01:00 and an
+on-demand snapshot effective 2026-07-01. The page is opened with the clock travelled to 2027-04-01,
+so each feed's age is fixed by the test, not by the day it runs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+import time_machine
+from sqlalchemy import Engine
+
+from optimizer.dashboard.spot_feeds import FeedAge, default_instance_type, stale_feeds
+from optimizer.dashboard.spot_view import extend_steps
+from tests import dashboard_helpers as dh
+from tests.integration.test_dashboard_pages import run_page
+
+
+def test_stale_feeds_are_named_with_their_date_and_age() -> None:
+    ages = [
+        FeedAge("Spot Advisor interruption bands", date(2025, 6, 28)),
+        FeedAge("spot price history", date(2026, 11, 30)),
+        FeedAge("on-demand prices", None),
+    ]
+    warnings = stale_feeds(ages, date(2026, 12, 3))
+    assert warnings == [
+        "Spot Advisor interruption bands dated 2025-06-28, 17 months old (older than 60 days): figures "
+        "that use it may no longer hold; refresh with `batchopt collect`",
+        "on-demand prices: none loaded (`batchopt collect` reads it)",
+    ]
+
+
+def test_default_series_is_the_one_with_most_samples_and_reaches_the_newest_sample() -> None:
+    keys = pd.DataFrame({"instance_type": ["a1.large", "m5.xlarge", "p3.2xlarge"], "samples": [1, 9, 2]})
+    assert default_instance_type(keys) == 1
+    one_point = pd.DataFrame(
+        {"availability_zone": ["z"], "timestamp": [pd.Timestamp("2026-11-02")], "price": [0.04]}
+    )
+    drawn = extend_steps(one_point, until=datetime(2026, 11, 5))
+    assert drawn["timestamp"].tolist() == [pd.Timestamp("2026-11-02"), pd.Timestamp("2026-11-05")]
+    assert drawn["price"].tolist() == [0.04, 0.04]
+
+
+@pytest.fixture
+def seeded(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    dh.seed(sqlite_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    return sqlite_engine
+
+
+def test_spot_page_warns_about_each_stale_feed(seeded: Engine) -> None:
+    with time_machine.travel(datetime(2027, 4, 1, 12, 0), tick=False):
+        app = run_page("spot")
+    warnings = [w.value for w in app.warning]
+    assert any(
+        w.startswith("Spot Advisor interruption bands dated 2026-11-01, 5 months old") for w in warnings
+    )
+    assert any(w.startswith("spot price history dated 2026-11-02, 5 months old") for w in warnings)
+    assert any(w.startswith("on-demand prices (snapshot) dated 2026-07-01, 9 months old") for w in warnings)
+    assert app.selectbox(key="spot_type").value == "m5.xlarge"
