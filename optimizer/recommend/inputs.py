@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from optimizer.analysis_store import read_demand_forecasts
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
@@ -35,6 +36,8 @@ from optimizer.simulate import catalog_from_provider
 from optimizer.store.read import attempts_frame, instances_frame, jobs_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_definitions, job_queues
 
+#: The forecast row that sums every queue (`optimizer.analysis_store.read_demand_forecasts`).
+ALL_QUEUES = "(all)"
 log = logging.getLogger(__name__)
 
 
@@ -118,6 +121,8 @@ def load_inputs(
     if all_jobs.empty:
         return []
     attempts = attempts_frame(engine, dataset=dataset)
+    forecast = read_demand_forecasts(engine, dataset=dataset, queues=[ALL_QUEUES], metric="vcpus")
+    forecast = forecast if not forecast.empty else None
     fleet = instances_frame(engine, dataset=dataset)
     for account, region in scopes(engine):
         try:
@@ -174,6 +179,7 @@ def load_inputs(
                 account_id=account,
                 requirements=requirements or InstanceRequirements(),
                 commitments=in_force,
+                demand_forecast=forecast,
             )
         )
     return out

@@ -46,6 +46,9 @@ class RecommendInputs:
     """Which instance types advice may propose (the `[optimization]` policy's)."""
     commitments: CommitmentsInForce = field(default_factory=lambda: CommitmentsInForce((), ()))
     """Savings Plans and Reserved Instances in force over the window, with where each came from."""
+    demand_forecast: pd.DataFrame | None = None
+    """The latest stored hourly forecast of vCPUs held by running jobs over all queues (hour, p50,
+    p90; `batchopt train`), None without one."""
 
     def ce_named(self, name: str) -> dict[str, Any] | None:
         return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)

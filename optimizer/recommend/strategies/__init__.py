@@ -1,5 +1,6 @@
 """The recommendation strategies; `ALL_STRATEGIES` is the order the engine runs them in."""
 
+from optimizer.recommend.strategies.commitments import CommitmentAdviceSettings, CommitmentAdviceStrategy
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
 from optimizer.recommend.strategies.instance_mix import InstanceMixSettings, InstanceMixStrategy
@@ -14,10 +15,13 @@ ALL_STRATEGIES = (
     RightSizingStrategy,
     GravitonStrategy,
     FargateStrategy,
+    CommitmentAdviceStrategy,
 )
 
 __all__ = [
     "ALL_STRATEGIES",
+    "CommitmentAdviceSettings",
+    "CommitmentAdviceStrategy",
     "FargateSettings",
     "FargateStrategy",
     "GravitonSettings",

@@ -1,0 +1,120 @@
+"""How large a new Compute Savings Plan should be: the hourly commitment that minimises expected cost.
+
+Per hour t and demand scenario k, let D = the on-demand spend (at list price) a Savings Plan could
+cover, d the plan's discount (rate = (1 - d) x on-demand) and E the Compute Savings Plans already in
+force ($/h, applied first). With a new commitment C the hour costs
+
+    cost(C) = E + C + max(0, D - (E + C) / (1 - d))
+
+(both fees paid whatever runs; the usage beyond what E + C covers billed at list price). cost is
+convex and piecewise linear in C, with slope 1 - 1/(1 - d) while E + C < (1 - d) D and 1 beyond, so
+the expected cost over the weighted hour-scenarios is smallest at the C where the weighted share of
+hour-scenarios with (1 - d) D > E + C equals 1 - d: the d-quantile of (1 - d) D - E (never below 0).
+That is the usual Savings Plan sizing rule (commit to the level demand exceeds a (1 - d) share of the
+time), computed here from the forecast instead of from the past.
+
+Scenarios are the forecast's p10, p50 and p90 weighted 0.3 / 0.4 / 0.3 (Swanson's rule, the standard
+three-point approximation of a distribution's mean from those quantiles).
+
+Break-even: a plan costs C an hour and replaces C / (1 - d) of on-demand spend when fully used, so it
+pays for itself above a utilization of 1 - d. Stranded-commitment risk: the commitment left unused
+(dollars per month, utilization) in the low (p10) scenario, and the expected unused dollars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Swanson's rule: P10, P50, P90 weighted 0.3, 0.4, 0.3.
+SCENARIO_WEIGHTS = {"p10": 0.3, "p50": 0.4, "p90": 0.3}
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class Sizing:
+    usd_per_hour: float  # the recommended new commitment C
+    discount: float
+    existing_usd_per_hour: float
+    expected_cost_usd: float  # over the horizon, with C
+    expected_cost_without_usd: float  # over the horizon, C = 0
+    break_even_utilization: float  # 1 - d
+    utilization: dict[str, float]  # per scenario, of the new commitment
+    stranded_usd: dict[str, float]  # per scenario, unused new commitment over the horizon
+    expected_stranded_usd: float
+    horizon_hours: int
+
+    @property
+    def monthly_savings_usd(self) -> float:
+        saved = self.expected_cost_without_usd - self.expected_cost_usd
+        return saved * HOURS_PER_MONTH / self.horizon_hours if self.horizon_hours else 0.0
+
+    @property
+    def stranded_monthly_usd_p10(self) -> float:
+        return (
+            self.stranded_usd.get("p10", 0.0) * HOURS_PER_MONTH / self.horizon_hours
+            if self.horizon_hours
+            else 0.0
+        )
+
+
+def hourly_cost(demand: np.ndarray, commitment: float, discount: float, existing: float) -> np.ndarray:
+    """cost(C) per hour for on-demand-eligible spend `demand` (see the module docstring)."""
+    covered = (existing + commitment) / (1.0 - discount)
+    return existing + commitment + np.maximum(0.0, demand - covered)
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w) / w.sum()
+    return float(v[min(int(np.searchsorted(cum, q, side="left")), len(v) - 1)])
+
+
+def size_compute_savings_plan(
+    scenarios: Mapping[str, np.ndarray], *, discount: float, existing_usd_per_hour: float = 0.0
+) -> Sizing:
+    """The expected-cost-minimising new commitment for hourly on-demand spend `scenarios`
+    (name -> series of equal length, names from `SCENARIO_WEIGHTS`)."""
+    if not 0.0 < discount < 1.0:
+        raise ValueError(f"discount must be in (0, 1), got {discount}")
+    names = [n for n in SCENARIO_WEIGHTS if n in scenarios]
+    hours = len(scenarios[names[0]])
+    values = np.concatenate([(1.0 - discount) * np.asarray(scenarios[n], dtype=float) for n in names])
+    weights = np.concatenate([np.full(hours, SCENARIO_WEIGHTS[n]) for n in names])
+    commitment = max(0.0, _weighted_quantile(values - existing_usd_per_hour, weights, discount))
+    total = sum(SCENARIO_WEIGHTS[n] for n in names)
+
+    def expected(c: float) -> float:
+        return sum(
+            SCENARIO_WEIGHTS[n]
+            / total
+            * float(hourly_cost(np.asarray(scenarios[n]), c, discount, existing_usd_per_hour).sum())
+            for n in names
+        )
+
+    utilization: dict[str, float] = {}
+    stranded: dict[str, float] = {}
+    for n in names:
+        # Plan-rate spend left for the new plan after the existing ones, capped by its size.
+        need = np.maximum(
+            0.0, (1.0 - discount) * np.asarray(scenarios[n], dtype=float) - existing_usd_per_hour
+        )
+        used = np.minimum(need, commitment)
+        paid = commitment * hours
+        utilization[n] = float(used.sum() / paid) if paid > 0 else 0.0
+        stranded[n] = float(paid - used.sum())
+    return Sizing(
+        usd_per_hour=commitment,
+        discount=discount,
+        existing_usd_per_hour=existing_usd_per_hour,
+        expected_cost_usd=expected(commitment),
+        expected_cost_without_usd=expected(0.0),
+        break_even_utilization=1.0 - discount,
+        utilization=utilization,
+        stranded_usd=stranded,
+        expected_stranded_usd=sum(SCENARIO_WEIGHTS[n] / total * stranded[n] for n in names),
+        horizon_hours=hours,
+    )

@@ -1,0 +1,94 @@
+"""Commitment advice: the expected-cost-minimising Compute Savings Plan from the demand forecast."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.domain import UpdateKind
+from optimizer.fleet_commitments import CommitmentsInForce
+from optimizer.recommend.commitment_sizing import SCENARIO_WEIGHTS, hourly_cost, size_compute_savings_plan
+from optimizer.recommend.strategies import CommitmentAdviceSettings, CommitmentAdviceStrategy
+from optimizer.solver.problem import Commitment
+from tests.recommend_helpers import inputs_for, standard_estate
+
+HOURS = 168
+DAILY = 10.0 + 5.0 * np.sin(np.arange(HOURS) / 24.0 * 2.0 * np.pi)
+
+
+def _scenarios(scale: float = 1.0) -> dict[str, np.ndarray]:
+    return {"p10": DAILY * 0.7 * scale, "p50": DAILY * scale, "p90": DAILY * 1.3 * scale}
+
+
+def _expected(scenarios: dict[str, np.ndarray], c: float, d: float, existing: float = 0.0) -> float:
+    return sum(
+        w * float(hourly_cost(scenarios[n], c, d, existing).sum()) for n, w in SCENARIO_WEIGHTS.items()
+    )
+
+
+@pytest.mark.parametrize(("discount", "existing"), [(0.28, 0.0), (0.5, 0.0), (0.28, 3.0), (0.1, 20.0)])
+def test_the_sizing_minimises_expected_cost(discount: float, existing: float) -> None:
+    scenarios = _scenarios()
+    sizing = size_compute_savings_plan(scenarios, discount=discount, existing_usd_per_hour=existing)
+    grid = np.linspace(0.0, 25.0, 2501)
+    best = min(_expected(scenarios, c, discount, existing) for c in grid)
+    assert sizing.expected_cost_usd == pytest.approx(
+        _expected(scenarios, sizing.usd_per_hour, discount, existing)
+    )
+    assert sizing.expected_cost_usd <= best + 1e-9
+    assert sizing.break_even_utilization == pytest.approx(1 - discount)
+    if existing >= 20.0:  # the plans in force already cover more than demand ever needs
+        assert sizing.usd_per_hour == 0.0
+
+
+def test_utilization_and_stranded_commitment_per_scenario() -> None:
+    sizing = size_compute_savings_plan(_scenarios(), discount=0.28)
+    c = sizing.usd_per_hour
+    need = 0.72 * DAILY * 0.7
+    used = np.minimum(need, c).sum()
+    assert sizing.utilization["p10"] == pytest.approx(used / (c * HOURS))
+    assert sizing.stranded_usd["p10"] == pytest.approx(c * HOURS - used)
+    assert sizing.utilization["p10"] < sizing.utilization["p50"] < sizing.utilization["p90"]
+    # Above break-even in expectation: the plan pays for itself.
+    expected_use = sum(w * sizing.utilization[n] for n, w in SCENARIO_WEIGHTS.items())
+    assert expected_use > sizing.break_even_utilization
+
+
+def _inputs(with_plan: bool) -> Any:
+    inputs = inputs_for(standard_estate())
+    hours = pd.date_range("2026-09-01", periods=HOURS, freq="h")
+    inputs.demand_forecast = pd.DataFrame({"hour": hours, "p50": DAILY * 4, "p90": DAILY * 5})
+    if with_plan:
+        rates = {name: spec.ondemand_price * 0.66 for name, spec in inputs.baseline.catalog.types.items()}
+        sp = Commitment("sp-bill", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.5, rates=rates)
+        inputs.commitments = CommitmentsInForce((sp,), ("sp-bill: bill, $0.5/h, rates = on-demand x 0.660",))
+    return inputs
+
+
+def test_advice_uses_the_bill_rates_and_is_never_applicable() -> None:
+    [rec] = CommitmentAdviceStrategy().run(_inputs(with_plan=True))
+    assert rec.strategy == "commitment-advice"
+    assert rec.update_kind == UpdateKind.ADVICE and not rec.applicable
+    evidence = rec.evidence
+    assert evidence["discount"] == pytest.approx(0.34)
+    assert evidence["rates_source"].startswith("plan in force sp-bill: bill")
+    assert evidence["existing_compute_savings_plans_usd_per_hour"] == 0.5
+    assert rec.proposed["new_commitment_usd_per_hour"] > 0
+    assert evidence["break_even_utilization"] == pytest.approx(0.66)
+    assert set(evidence["utilization"]) == {"p10", "p50", "p90"}
+    assert "p10" in rec.risk["stranded_commitment"]
+    assert rec.monthly_savings_usd == pytest.approx(
+        evidence["expected_monthly_cost_without_usd"] - evidence["expected_monthly_cost_usd"], abs=0.02
+    )
+
+
+def test_no_advice_without_a_known_discount_or_forecast() -> None:
+    assert CommitmentAdviceStrategy().run(_inputs(with_plan=False)) == []
+    recs = CommitmentAdviceStrategy(CommitmentAdviceSettings(discount=0.28)).run(_inputs(with_plan=False))
+    assert len(recs) == 1 and recs[0].evidence["rates_source"].startswith("the commitment-advice strategy's")
+    no_forecast = _inputs(with_plan=True)
+    no_forecast.demand_forecast = None
+    assert CommitmentAdviceStrategy().run(no_forecast) == []
