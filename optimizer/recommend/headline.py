@@ -14,18 +14,21 @@ recommendations, so they all read the same number. The rules, in order:
    target ARN: two proposals for one compute environment cannot both be applied as measured) count
    only the largest saving among them; the others are listed as overlapping it. `overlap_key` is
    the seam for a finer rule.
-5. `discount_ratio` turns list-price savings into after-discount ones (effective / billed cost of
-   the bill, when a bill is imported; 1.0 without one), the seam for the bill's figures.
+5. `discount_ratio` turns list-price savings into after-discount ones (`billing.discount`: the
+   bill's effective / list cost of the evidence window's EC2 usage when a bill covers it; 1.0
+   without one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from optimizer.billing.discount import after_discount, discount_ratio
 from optimizer.domain import Recommendation
 from optimizer.recommend.calibration import Calibration, calibration_from_json, describe, within_error
 from optimizer.recommend.repository import list_recommendations
@@ -140,6 +143,8 @@ class SavingsHeadline:
             left_out.append(f"{len(costs)} faster but costing ${self.costs_money_usd_per_month:,.2f}/month")
         calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
         text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
+        if self.discount_ratio != 1.0:
+            text += f", after the bill's discounts ({self.discount_ratio:.1%} of list)"
         if left_out:
             text += "; not counted: " + ", ".join(left_out)
         return text + f". Model: {describe(calibrated)}."
@@ -168,7 +173,7 @@ def savings_headline(
     items: list[HeadlineItem] = []
     taken: dict[str, str] = {}  # overlap key -> id of the recommendation counted for it
     for rec, status in pairs:
-        saving = float(rec.monthly_savings_usd) * discount_ratio
+        saving = after_discount(float(rec.monthly_savings_usd), discount_ratio)
         calibration = evidence_calibration(rec)
         overlaps_with = None
         if status != "open":
@@ -196,7 +201,24 @@ def savings_headline(
     return SavingsHeadline(items=items, discount_ratio=discount_ratio)
 
 
-def stored_headline(engine: Engine, *, discount_ratio: float = 1.0) -> SavingsHeadline:
-    """`savings_headline` of every stored recommendation (reads the store; pages and CLI call this)."""
+def evidence_window(recs: Iterable[Recommendation]) -> tuple[datetime, datetime] | None:
+    """The replay window of the recommendations' evidence (the history their savings come from)."""
+    for rec in recs:
+        replayed = (rec.evidence or {}).get("replay")
+        if isinstance(replayed, dict) and replayed.get("window_start") and replayed.get("window_days"):
+            start = datetime.fromisoformat(str(replayed["window_start"]))
+            return start, start + timedelta(days=float(replayed["window_days"]))
+    return None
+
+
+def stored_headline(engine: Engine) -> SavingsHeadline:
+    """`savings_headline` of every stored recommendation (reads the store; pages, report, demo and
+    CLI call this). With an imported bill covering the evidence window, savings are after the bill's
+    discounts (`optimizer.billing.discount`: effective / list cost of the window's EC2 usage)."""
     stored = list_recommendations(engine)
-    return savings_headline(((s.recommendation, s.status) for s in stored), discount_ratio=discount_ratio)
+    window = evidence_window(s.recommendation for s in stored)
+    ratio = discount_ratio(engine, *window) if window is not None else None
+    return savings_headline(
+        ((s.recommendation, s.status) for s in stored),
+        discount_ratio=1.0 if ratio is None else round(ratio.ratio, 4),
+    )

@@ -3,6 +3,8 @@ overlaps not counted, each with the reason; calibration figures from hand sums."
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
@@ -13,6 +15,7 @@ from optimizer.recommend.headline import (
     NOT_OPEN,
     OVERLAPS,
     WITHIN_ERROR,
+    evidence_window,
     savings_headline,
 )
 from optimizer.recommend.savings import tradeoffs
@@ -106,3 +109,13 @@ def test_tradeoffs_name_each_queue_whose_wait_changes() -> None:
     assert out["queues"] == [{"queue": "gpu", "p95_wait_before_s": 3240.0, "p95_wait_after_s": 38520.0}]
     assert out["interruptions_per_month"] == 24.0
     assert out["failed_jobs_delta"] == 1
+
+
+def test_evidence_window_is_the_replay_window() -> None:
+    rec = _rec("a", 10.0, "x")
+    rec.evidence["replay"].update(window_start="2026-11-03T21:17:17", window_days=30.0)
+    assert evidence_window([_rec("b", 1.0, "y", calibration=None), rec]) == (
+        datetime(2026, 11, 3, 21, 17, 17),
+        datetime(2026, 12, 3, 21, 17, 17),
+    )
+    assert evidence_window([]) is None
