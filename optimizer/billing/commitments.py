@@ -3,7 +3,7 @@
 
     commitments = load_commitments(engine, since=datetime(2026, 9, 1), until=datetime(2026, 10, 1))
     for c in commitments.commitments:      # one `Commitment` per SP / RI ARN the bill names
-        c.kind, c.hourly_commitment_usd, c.utilization
+        c.kind, c.hourly_commitment_usd, c.count, c.term, c.utilization, c.rate_vs_on_demand
     commitments.hours                      # DataFrame, one row per (hour, arn): utilization per hour
     commitments.coverage                   # DataFrame, one row per (hour, region): coverage per hour
 
@@ -59,6 +59,12 @@ class Commitment:
         """used / (used + unused) over the window; None when neither is known."""
         total = self.used_usd + self.unused_usd
         return self.used_usd / total if total > 0 else None
+
+    @property
+    def rate_vs_on_demand(self) -> float | None:
+        """What covered usage cost under this commitment per dollar of its on-demand value (e.g.
+        0.62: the plan's rate is 38 % below on demand), over the window; None without covered use."""
+        return self.used_usd / self.covered_list_usd if self.covered_list_usd > 0 else None
 
     @property
     def savings_usd(self) -> float:

@@ -209,6 +209,7 @@ def test_commitment_utilization_and_coverage_per_hour(store_engine: Engine, impo
     assert plan.hourly_commitment_usd == pytest.approx(0.15)
     assert plan.used_usd == pytest.approx(0.12) and plan.unused_usd == pytest.approx(0.03)
     assert plan.utilization == pytest.approx(0.8)
+    assert plan.rate_vs_on_demand == pytest.approx(0.12 / 0.192)  # the plan's rate against on demand
     hour0 = use.hours.set_index("hour").loc[H0]
     assert hour0["utilization"] == pytest.approx(0.8)
     coverage = use.coverage.set_index("hour")["coverage"]
