@@ -7,6 +7,7 @@ problem for the same queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -14,7 +15,9 @@ from sqlalchemy import Engine, func, insert, select
 
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
+from optimizer.config import CommitmentSettings
 from optimizer.errors import InputError
+from optimizer.fleet_commitments import commitments_in_force
 from optimizer.solver.build import build_problem
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem, problem_to_dict
@@ -32,9 +35,12 @@ def problem_for_queue(
     dataset: str = COLLECTED_DATASET,
     bucket_seconds: float = 3600.0,
     catalog: CatalogProvider | None = None,
+    commitments: Sequence[CommitmentSettings] | None = None,
 ) -> Problem:
     """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
-    store's, else the bundled snapshot: an imported trace needs no collection)."""
+    store's, else the bundled snapshot: an imported trace needs no collection). With `commitments`
+    (the configuration's), the problem carries the commitments in force over that window, the
+    bill's and the configured (`optimizer.fleet_commitments`)."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
@@ -47,7 +53,15 @@ def problem_for_queue(
     if history.empty:
         raise InputError(f"queue {queue}: no jobs in region {region} of dataset {dataset!r}")
     provider = catalog or catalog_for_region(engine, region)
-    return build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
+    problem = build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
+    if commitments is None:
+        return problem
+    prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
+    until = pd.Timestamp(latest).to_pydatetime()
+    in_force = commitments_in_force(
+        engine, commitments, region=region, since=since, until=until, on_demand_prices=prices
+    )
+    return problem.with_commitments(in_force.commitments)
 
 
 def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:

@@ -129,6 +129,7 @@ def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
         policy=policy_from_settings(ctx.settings.optimization),
         dataset=args.dataset,
         bucket_seconds=args.bucket_seconds,
+        commitments=ctx.settings.commitments,
     )
 
 

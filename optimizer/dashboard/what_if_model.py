@@ -68,6 +68,7 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
         ("cost_usd", "cost (USD)"),
         ("objective_usd", "cost + expected interruptions (USD)"),
         ("lower_bound_usd", "lower bound (USD)"),
+        ("commitment_usd", "commitment fees (USD)"),
         ("gap", "gap"),
         ("solve_seconds", "solve time (s)"),
     ):

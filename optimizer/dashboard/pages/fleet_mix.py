@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries
+from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 
@@ -73,6 +74,7 @@ def _planned(url: str) -> None:
     if documents is None:
         return
     problem, plan = documents
+    render_commitments(plan, "fleet")
     usage = plan_usage(problem, plan)
     if usage.empty:
         st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")

@@ -9,6 +9,12 @@ import streamlit as st
 
 from optimizer.catalog.requirements import ACCELERATOR_RULES
 from optimizer.dashboard import queries, state
+from optimizer.dashboard.commitment_view import (
+    DEFAULT_DISCOUNT,
+    compute_commitment,
+    render_commitments,
+    with_compute_commitment,
+)
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import load_inputs, replay_summaries, summary_rows
@@ -91,6 +97,25 @@ def render() -> None:
             key="wi_req_excluded",
         )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
+        committed, stored_discount = compute_commitment(problem)
+        sp_cols = st.columns(2)
+        commitment = sp_cols[0].number_input(
+            "Compute Savings Plan commitment ($/h, 0 = none)",
+            0.0,
+            None,
+            float(committed),
+            0.1,
+            key="wi_sp_level",
+        )
+        discount = sp_cols[1].number_input(
+            "Plan discount off on-demand" + (" (from the stored plan's rates)" if stored_discount else ""),
+            0.01,
+            0.99,
+            round(stored_discount or DEFAULT_DISCOUNT, 4),
+            0.01,
+            key="wi_sp_discount",
+            disabled=stored_discount is not None,
+        )
         submitted = st.form_submit_button("Re-solve")
 
     if submitted:
@@ -110,20 +135,22 @@ def render() -> None:
                 },
             },
             headroom,
+            (float(commitment), float(discount)),
         )
     request = st.session_state.get(REQUEST_KEY)
     if request is None or request[0] != plan_id:
         st.caption("Set a policy and press Re-solve.")
         return
-    _, overrides, headroom = request
+    _, overrides, headroom, (level, discount) = request
     try:
-        proposed = _solve(with_policy(problem, overrides, headroom))
+        proposed = _solve(with_compute_commitment(with_policy(problem, overrides, headroom), level, discount))
     except UserError as exc:
         st.error(f"Cannot re-solve this problem: {exc}")
         return
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+    render_commitments(proposed, "wi")
     bucket_seconds = float(problem.get("bucket_seconds", 3600))
     mixes = []
     for name, doc in (("stored plan", plan), ("what-if", proposed)):

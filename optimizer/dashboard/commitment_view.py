@@ -1,0 +1,99 @@
+"""Commitments on the Fleet mix and What-if pages: what a plan pays for its Savings Plans and RIs,
+how much of each it uses, and the what-if's commitment level.
+
+`with_compute_commitment` (pure) sets a stored problem's Compute Savings Plan level for a re-solve:
+the problem's Compute Savings Plans are replaced by one plan of that many dollars an hour (none at
+0), at the rates of the plans it replaces or, without any, at `discount` off on-demand for every
+on-demand offering. Reserved Instances and EC2 Instance Savings Plans are kept as they are.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from optimizer.dashboard.components import money, percent
+
+WHAT_IF_ID = "what-if-compute-savings-plan"
+#: The discount offered when the stored problem has no Compute Savings Plan to take rates from
+#: (a typical 1-year no-upfront Compute Savings Plan; the page lets the person change it).
+DEFAULT_DISCOUNT = 0.28
+
+
+def compute_commitment(problem: Mapping[str, Any]) -> tuple[float, float | None]:
+    """(total $/h of the problem's Compute Savings Plans, their median discount or None)."""
+    prices = {
+        o["instance_type"]: float(o["price_per_hour"])
+        for o in problem.get("offerings", [])
+        if o.get("capacity_type") == "ON_DEMAND"
+    }
+    plans = [c for c in problem.get("commitments", []) if c.get("type") == "COMPUTE_SAVINGS_PLAN"]
+    ratios = [float(r) / prices[t] for c in plans for t, r in c.get("rates", {}).items() if prices.get(t)]
+    total = sum(float(c["usd_per_hour"]) for c in plans)
+    return total, (1.0 - statistics.median(ratios)) if ratios else None
+
+
+def with_compute_commitment(
+    problem: Mapping[str, Any], usd_per_hour: float, discount: float
+) -> dict[str, Any]:
+    """A copy of `problem` whose Compute Savings Plans are one plan of `usd_per_hour` (see above)."""
+    if usd_per_hour < 0:
+        raise ValueError("usd_per_hour: must be >= 0")
+    if not 0.0 < discount < 1.0:
+        raise ValueError("discount: must be between 0 and 1")
+    out = copy.deepcopy(dict(problem))
+    kept = [c for c in out.get("commitments", []) if c.get("type") != "COMPUTE_SAVINGS_PLAN"]
+    replaced = [c for c in out.get("commitments", []) if c.get("type") == "COMPUTE_SAVINGS_PLAN"]
+    if usd_per_hour > 0:
+        rates: dict[str, float] = {}
+        for c in replaced:
+            for t, r in c.get("rates", {}).items():
+                rates[t] = min(float(r), rates.get(t, float("inf")))
+        if not rates:
+            rates = {
+                o["instance_type"]: float(o["price_per_hour"]) * (1.0 - discount)
+                for o in out.get("offerings", [])
+                if o.get("capacity_type") == "ON_DEMAND" and float(o["price_per_hour"]) > 0
+            }
+        kept.append(
+            {"id": WHAT_IF_ID, "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": usd_per_hour, "rates": rates}
+        )
+    if kept:
+        out["commitments"] = kept
+    else:
+        out.pop("commitments", None)
+    return out
+
+
+def commitment_rows(plan: Mapping[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "commitment": c.get("id"),
+            "type": c.get("type"),
+            "utilization": percent(c.get("utilization")),
+            "covered on-demand (USD)": money(c.get("covered_usd")),
+        }
+        for c in plan.get("commitments", [])
+    ]
+    return pd.DataFrame(rows, columns=["commitment", "type", "utilization", "covered on-demand (USD)"])
+
+
+def render_commitments(plan: Mapping[str, Any], key: str) -> None:
+    """Fees and utilization of the plan's commitments; nothing when it has none."""
+    usage = plan.get("commitments") or []
+    if not usage:
+        return
+    cols = st.columns(1 + len(usage))
+    cols[0].metric("Commitment fees", money(plan.get("commitment_usd")), help="Paid whatever the plan runs")
+    for col, c in zip(cols[1:], usage, strict=True):
+        col.metric(
+            f"Utilization {c.get('id')}",
+            percent(c.get("utilization")),
+            help="Capacity used over capacity paid for, every bucket of the plan",
+        )
+    st.dataframe(commitment_rows(plan), hide_index=True, key=f"{key}_commitments")
