@@ -37,7 +37,7 @@ CLASS_MIP_GAP = 1e-4
 #: Longest one class's MIP may run (a few ms is typical).
 CLASS_MIP_SECONDS = 0.2
 #: Scale on the coupling duals tried when the per-class union puts too much work on spot.
-DUAL_SCALE_UP = 1.2
+DUAL_SCALE_UP = 1.03
 #: Columns kept in a class MIP: on in the LP, or reduced cost within this share of the class's LP value.
 KEEP_REDUCED_SHARE = 0.05
 

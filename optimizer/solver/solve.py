@@ -269,7 +269,15 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             # With spot rows as well the master rarely finds a plan in time: the subsets get it.
             share = 0.9 if problem.policy.couples_spot else 0.6
             restricted = _within_type_cap(
-                problem, prep, lp, cap, deadline=clock() + share * (end - clock()), clock=clock
+                problem,
+                prep,
+                [
+                    lp_spend(prep, lp.columns.offering, lp.columns.cost, lp.values),
+                    lp_spend(prep, cols.offering, cols.cost, values),
+                ],
+                cap,
+                deadline=clock() + share * (end - clock()),
+                clock=clock,
             )
             if restricted is not None and (
                 incumbent is None or restricted.objective_usd < incumbent.objective_usd - 1e-9
@@ -383,7 +391,7 @@ def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:
 def _within_type_cap(
     problem: Problem,
     prep: Prepared,
-    lp: LpOutcome,
+    spends: list[np.ndarray],
     cap: int,
     *,
     deadline: float,
@@ -397,8 +405,7 @@ def _within_type_cap(
     classes) and the class-by-class solve handles it quickly. A heuristic: it improves the plan,
     never the bound."""
     best: Plan | None = None
-    spend = lp_spend(prep, lp.columns.offering, lp.columns.cost, lp.values)
-    subsets = candidate_subsets(prep, spend, cap)
+    subsets = candidate_subsets(prep, spends, cap)
     if subsets:
         # A quick plan first, so that the time limit never leaves the cap without one.
         best = _subset_fallback(problem, _subset_problem(problem, prep, subsets[0], deadline, clock))

@@ -4,8 +4,10 @@ The cap's LP relaxation (the type cap dropped, every other row kept) says which 
 work; a subset of at most `cap` of them, solved without the cap, is a plan that meets it. A subset
 must keep every shape with demand hostable and, when the LP runs work on spot under
 diversification (min_spot_instance_types = K), hold at least K spot offerings, or no spot at all
-can run. Candidates differ in how the free places are filled: by LP spend, or with smaller
-instances first, which round better (a few big instances per bucket leave a large fractional part).
+can run. Candidates differ in how the free places are filled: by LP spend, or by the spend of
+the LP rounded to a plan (floor plus a cheapest-fit cover of the rest), which holds the smaller
+instances that fill each bucket's last bins (a few big instances per bucket leave a large
+fractional part, which the LP's favourites alone round badly).
 A heuristic: the subsets give plans, never bounds.
 """
 
@@ -45,23 +47,16 @@ def required_offerings(prep: Prepared, ranked: list[int]) -> list[int] | None:
     return chosen
 
 
-def candidate_subsets(prep: Prepared, spend: np.ndarray, cap: int) -> list[list[int]]:
-    """Distinct subsets of at most `cap` prepared offerings, the most promising first."""
-    ranked = [int(o) for o in np.argsort(-spend, kind="stable") if spend[o] > 1e-9]
-    base = required_offerings(prep, ranked)
-    if base is None or len(base) > cap:
-        return []
+def candidate_subsets(prep: Prepared, spends: list[np.ndarray], cap: int) -> list[list[int]]:
+    """Distinct subsets of at most `cap` prepared offerings, one per spend vector (O,) in the
+    order given: the required offerings, then the rest by that spend."""
     out: list[list[int]] = []
-    by_spend = base + [o for o in ranked if o not in base][: cap - len(base)]
-    out.append(by_spend)
-    # Same spend order, but the free places go to the smaller of each pair of similar offerings:
-    # the instances that fill a bucket's last, partly used bin cheaply.
-    small_first = (
-        base
-        + sorted((o for o in ranked[: 2 * cap] if o not in base), key=lambda o: (prep.caps[o, 0], -spend[o]))[
-            : cap - len(base)
-        ]
-    )
-    if sorted(small_first) != sorted(by_spend):
-        out.append(small_first)
+    for spend in spends:
+        ranked = [int(o) for o in np.argsort(-spend, kind="stable") if spend[o] > 1e-9]
+        base = required_offerings(prep, ranked)
+        if base is None or len(base) > cap:
+            continue
+        subset = base + [o for o in ranked if o not in base][: cap - len(base)]
+        if all(sorted(subset) != sorted(seen) for seen in out):
+            out.append(subset)
     return out
