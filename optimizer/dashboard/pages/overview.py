@@ -10,6 +10,7 @@ import streamlit as st
 
 from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
+from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 
@@ -30,7 +31,9 @@ def render() -> None:
     if freshness.empty:
         no_data("no collector has run against this store", "batchopt collect")
     else:
-        st.dataframe(freshness, hide_index=True, key="freshness_table")
+        st.dataframe(
+            freshness, hide_index=True, key="freshness_table", column_config=column_config(freshness)
+        )
 
 
 def signed_money(value: float) -> str:

@@ -17,6 +17,7 @@ import streamlit as st
 from optimizer.config import Settings
 from optimizer.dashboard import actions, queries, state
 from optimizer.dashboard.auth import apply_disabled_reason, apply_gate
+from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import money, no_data, percent, store_url
 from optimizer.dashboard.diff import field_changes, unified_diff
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
@@ -123,7 +124,7 @@ def _detail(url: str, rec_id: str) -> None:
 
     st.subheader("Proposed change")
     changes = pd.DataFrame([c.__dict__ for c in field_changes(rec["current"], rec["proposed"])])
-    st.dataframe(changes, hide_index=True, key="rec_changes")
+    st.dataframe(changes, hide_index=True, key="rec_changes", column_config=column_config(changes))
     st.code(unified_diff(rec["current"], rec["proposed"]) or "(no difference)", language="diff")
 
     st.subheader("Change plan")
@@ -139,7 +140,7 @@ def _detail(url: str, rec_id: str) -> None:
     history = queries.recommendation_history(url, rec_id)
     if not history.empty:
         st.subheader("History")
-        st.dataframe(history, hide_index=True, key="rec_history")
+        st.dataframe(history, hide_index=True, key="rec_history", column_config=column_config(history))
 
 
 def _actions(url: str, rec: dict) -> None:

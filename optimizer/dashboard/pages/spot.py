@@ -9,6 +9,7 @@ import streamlit as st
 
 from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
+from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, store_url
 from optimizer.dashboard.spot_feeds import default_instance_type, feed_ages, latest_sample, stale_feeds
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
@@ -49,7 +50,7 @@ def _prices(url: str) -> None:
     if bands.empty:
         no_data("no Spot Advisor bands loaded for this region", "batchopt collect")
     else:
-        st.dataframe(bands, hide_index=True, key="spot_bands")
+        st.dataframe(bands, hide_index=True, key="spot_bands", column_config=column_config(bands))
 
 
 def _reclaims(url: str, dataset: str) -> None:
@@ -67,4 +68,4 @@ def _reclaims(url: str, dataset: str) -> None:
         since, until = queries.window_before(span[1], (span[1] - span[0]).days + 1)
         lost = float(queries.cost_summary(url, since, until, dataset=dataset)["spot_reclaim_usd"].sum())
         cols[2].metric("Cost of reclaimed attempts", money(lost), help="All attributed days")
-    st.dataframe(rates, hide_index=True, key="spot_reclaims")
+    st.dataframe(rates, hide_index=True, key="spot_reclaims", column_config=column_config(rates))

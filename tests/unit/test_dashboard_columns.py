@@ -1,0 +1,22 @@
+"""Tables show human column names and money as dollars (display only: frames keep their names)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from optimizer.dashboard.columns import column_config, human
+
+
+def test_known_and_derived_labels() -> None:
+    assert human("last_success") == "Last success"
+    assert human("idle_usd") == "Idle"
+    assert human("vcpu_hours") == "Vcpu hours"
+
+
+def test_money_columns_are_formatted_as_dollars() -> None:
+    frame = pd.DataFrame({"queue": ["a"], "total_usd": [9567.4351]})
+    config = column_config(frame)
+    assert config["total_usd"]["label"] == "Total ($)"
+    assert config["total_usd"]["type_config"]["format"] == "dollar"
+    assert config["queue"]["label"] == "Queue"
+    assert list(frame.columns) == ["queue", "total_usd"]
