@@ -10,6 +10,7 @@ prices, else the bundled snapshot), the same one `batchopt simulate` and the str
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from optimizer.catalog.provider import CatalogProvider
 from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
 from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.solver.problem import Commitment
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues
 
@@ -79,9 +81,13 @@ def load_inputs(engine: Engine, scope: str, history_days: int, default_region: s
 
 
 def replay_summaries(
-    inputs: ReplayInputs, proposed: dict[str, Any], seed: int = 0
+    inputs: ReplayInputs,
+    proposed: dict[str, Any],
+    seed: int = 0,
+    commitments: Sequence[Commitment] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Replay summaries keyed "current configuration" (when known) and "what-if plan"."""
+    """Replay summaries keyed "current configuration" (when known) and "what-if plan"; both replays
+    cover on-demand hours with `commitments` and charge their fees (`optimizer.simulate.commitments`)."""
     catalog = catalog_from_provider(inputs.catalog)
     documents = {"what-if plan": proposed}
     if inputs.current is not None:
@@ -89,7 +95,7 @@ def replay_summaries(
     out = {}
     for name, document in documents.items():
         config = parse_config(document, catalog, source=name)
-        config = replace(config, options=replace(config.options, seed=seed))
+        config = replace(config, options=replace(config.options, seed=seed), commitments=tuple(commitments))
         out[name] = replay(inputs.jobs, config).summary
     return out
 
@@ -105,6 +111,8 @@ def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
         ("cost (USD)", lambda s: s.get("total_cost_usd")),
         ("spot cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("SPOT", 0.0)),
         ("on-demand cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("ON_DEMAND", 0.0)),
+        ("commitment fees (USD)", lambda s: s.get("commitment_usd")),
+        ("on-demand covered by commitments (USD)", lambda s: s.get("commitment_covered_usd")),
         ("queue wait p50 (s)", lambda s: wait(s, "p50_s")),
         ("queue wait p95 (s)", lambda s: wait(s, "p95_s")),
         ("vCPU utilization", lambda s: (s.get("utilization") or {}).get("vcpu")),

@@ -21,6 +21,7 @@ from optimizer.dashboard.replay_compare import load_inputs, replay_summaries, su
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
 from optimizer.errors import UserError
+from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
 ACCELERATOR_LABELS = {
@@ -143,7 +144,8 @@ def render() -> None:
         return
     _, overrides, headroom, (level, discount) = request
     try:
-        proposed = _solve(with_compute_commitment(with_policy(problem, overrides, headroom), level, discount))
+        what_if_problem = with_compute_commitment(with_policy(problem, overrides, headroom), level, discount)
+        proposed = _solve(what_if_problem)
     except UserError as exc:
         st.error(f"Cannot re-solve this problem: {exc}")
         return
@@ -182,7 +184,9 @@ def render() -> None:
         try:
             settings = state.settings()
             region = (settings.aws.regions or [DEFAULT_REGION])[0]
-            summaries = _replay(url, scope, settings.optimization.history_days, region, document)
+            days = settings.optimization.history_days
+            committed = what_if_problem.get("commitments", [])
+            summaries = _replay(url, scope, days, region, document, committed)
         except UserError as exc:
             st.error(f"Cannot replay: {exc}")
             return
@@ -192,7 +196,10 @@ def render() -> None:
 
 
 @st.cache_data(show_spinner="Replaying...", max_entries=8, ttl=3600)
-def _replay(url: str, scope: str, days: int, region: str, proposed: dict) -> dict:
-    """Replay summaries; `region` prices the replay when the scope's queue is not in the store."""
+def _replay(url: str, scope: str, days: int, region: str, proposed: dict, commitments: list) -> dict:
+    """Replay summaries; `region` prices the replay when the scope's queue is not in the store;
+    `commitments` (the what-if problem's) cover both replays' on-demand hours and charge fees."""
     inputs = load_inputs(engine_for(url), scope, days, default_region=region)
-    return replay_summaries(inputs, proposed)
+    return replay_summaries(
+        inputs, proposed, commitments=commitments_from_list(commitments, "what-if problem")
+    )
