@@ -156,7 +156,10 @@ def demo_settings(
             "aws": AwsSettings(endpoint_url=endpoint_url, regions=[DEMO_REGION], max_attempts=3),
             "store": settings.store.model_copy(update={"database_url": database_url}),
             "report": settings.report.model_copy(update={"out_dir": str(report_dir)}),
-            "collection": settings.collection.model_copy(update={"initial_lookback_days": days + 1}),
+            # The emulator has no CloudTrail event history: lifetimes from sampling, as before.
+            "collection": settings.collection.model_copy(
+                update={"initial_lookback_days": days + 1, "cloudtrail_lifetimes": False}
+            ),
         }
     )
 
