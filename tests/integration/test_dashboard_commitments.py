@@ -1,0 +1,60 @@
+"""The What-if page with a Compute Savings Plan level (Streamlit AppTest on a seeded store): the
+re-solve carries the level into the problem, and the replay charges its fee in both replays."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from optimizer.dashboard.commitment_view import WHAT_IF_ID, compute_commitment, with_compute_commitment
+from optimizer.dashboard.components import percent
+from optimizer.dashboard.what_if_model import solve_document
+from tests import dashboard_helpers as dh
+from tests.integration.test_dashboard_pages import frame_with, metric, run_page
+
+LEVEL = 0.06  # $/h: at 72 % of the m5.large price, 0.87 of an on-demand m5.large every hour
+
+
+@pytest.fixture
+def fresh_seeded(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    dh.seed(sqlite_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    return sqlite_engine
+
+
+def test_with_compute_commitment_replaces_only_compute_savings_plans() -> None:
+    problem, _ = dh.fleet_documents()
+    ri = {"id": "ri", "type": "RESERVED_INSTANCE", "instance_type": "m5.large", "count": 1}
+    sp = {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 1.0, "rates": {"m5.large": 0.05}}
+    stored = {**problem, "commitments": [ri, sp]}
+    assert compute_commitment(stored) == (1.0, pytest.approx(1 - 0.05 / 0.096))
+    changed = with_compute_commitment(stored, 0.5, 0.28)
+    assert changed["commitments"] == [
+        ri,
+        {"id": WHAT_IF_ID, "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 0.5, "rates": {"m5.large": 0.05}},
+    ]
+    assert with_compute_commitment(stored, 0.0, 0.28)["commitments"] == [ri]
+    fresh = with_compute_commitment(problem, 0.5, 0.28)["commitments"][0]
+    assert fresh["rates"] == {"m5.large": pytest.approx(0.096 * 0.72)}  # on-demand offerings only
+    assert "commitments" not in with_compute_commitment(problem, 0.0, 0.28)
+    assert stored["commitments"] == [ri, sp]  # the stored document is untouched
+
+
+def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fresh_seeded: Engine) -> None:
+    problem, _ = dh.fleet_documents()
+    expected = solve_document(with_compute_commitment(problem, LEVEL, 0.28))
+    app = run_page("what_if")
+    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.button[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")
+    assert float(compared.loc["commitment fees (USD)", "what-if"]) == pytest.approx(LEVEL * 2)  # 2 buckets
+    assert float(compared.loc["cost (USD)", "what-if"]) == pytest.approx(expected["cost_usd"])
+    shown = metric(app, f"Utilization {WHAT_IF_ID}")
+    assert shown == percent(expected["commitments"][0]["utilization"])
+
+    app.toggle(key="wi_replay").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
+    fees = [float(v) for v in replayed.loc["commitment fees (USD)"]]
+    assert fees[0] == fees[1] > 0  # the same plan is paid for whatever configuration runs
