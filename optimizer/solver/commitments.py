@@ -29,11 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from optimizer.solver.plan import Bin, Plan, relative_gap
 from optimizer.solver.problem import Commitment, Offering, Problem
+
+if TYPE_CHECKING:
+    from optimizer.solver.solve import LpEstimate
 
 #: Bisection rounds on the multipliers (each one an LP estimate of the relaxed problem).
 MULTIPLIER_ROUNDS = 5
@@ -352,41 +356,82 @@ def _bucket_groups(problem: Problem) -> list[np.ndarray]:
     return [np.sort(g) for g in np.array_split(order, min(BUCKET_GROUPS, distinct, problem.n_buckets))]
 
 
-def _solve_group(
-    problem: Problem, *, deadline: float, clock: Callable[[], float]
-) -> tuple[Plan, float, dict]:
-    """(billed plan, bound, stats) for one group of buckets: multiplier search, then one full solve."""
-    from optimizer.solver.solve import solve, solve_lp_estimate
-    from optimizer.solver.validate import validate_plan
+@dataclass
+class MultiplierSearch:
+    mu: dict[str, float]  # the multipliers with the best bound
+    bound: float  # that bound (-inf when no round finished)
+    rounds: int
+    estimate: LpEstimate | None  # the relaxed problem's LP estimate at `mu`
 
-    start = clock()
-    policy = problem.policy
-    limit = max(0.1, deadline - start)
+
+def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
+    """Bisection on each commitment's multiplier, every round an LP estimate of the relaxed problem
+    (its bound + the relaxation constant is a valid bound): over-used budgets raise mu, idle ones
+    lower it. Stops after `MULTIPLIER_ROUNDS` or at `deadline`."""
+    from optimizer.solver.solve import solve_lp_estimate
+
     ceiling = multiplier_ceiling(problem)
     lo = {cid: 0.0 for cid in ceiling}
     hi = dict(ceiling)
-    best_bound, best_mu = -float("inf"), {cid: v / 2 for cid, v in ceiling.items()}
-    search_end = start + SEARCH_TIME_SHARE * limit
-    rounds = 0
+    best = MultiplierSearch({cid: v / 2 for cid, v in ceiling.items()}, -float("inf"), 0, None)
     for r in range(MULTIPLIER_ROUNDS):
-        left = search_end - clock()
+        left = deadline - clock()
         if left <= 0.02 or not ceiling:
             break
         mu = {cid: (lo[cid] + hi[cid]) / 2 for cid in ceiling}
-        relaxed = relaxed_problem(problem, mu)
-        per_round = replace(policy, time_limit_seconds=max(0.02, left / (MULTIPLIER_ROUNDS - r)))
-        estimate = solve_lp_estimate(relaxed.with_policy(per_round), clock=clock)
-        rounds += 1
+        per_round = replace(problem.policy, time_limit_seconds=max(0.02, left / (MULTIPLIER_ROUNDS - r)))
+        estimate = solve_lp_estimate(relaxed_problem(problem, mu).with_policy(per_round), clock=clock)
+        best.rounds += 1
         if not estimate.feasible:
             break  # prices do not change feasibility: the full solve reports why
         bound = estimate.lower_bound_usd + relaxation_constant(problem, mu)
-        if bound > best_bound:
-            best_bound, best_mu = bound, mu
+        if bound > best.bound:
+            best.mu, best.bound, best.estimate = mu, bound, estimate
         for cid, g in _subgradients(problem, mu, estimate.instance_hours).items():
             if g > 0:
                 lo[cid] = mu[cid]
             else:
                 hi[cid] = mu[cid]
+    return best
+
+
+def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
+    """`batchopt optimize --lp` with commitments: the best Lagrangian bound the multiplier search
+    finds within the time limit, and the relaxed LP's fractional mix at those multipliers. Both
+    bound and objective include the fees; the objective is the relaxation's, not a plan's."""
+    from optimizer.solver.requirements import restrict_to_requirements
+    from optimizer.solver.solve import LpEstimate
+
+    start = clock()
+    problem = restrict_to_requirements(problem)
+    search = search_multipliers(problem, deadline=start + problem.policy.time_limit_seconds, clock=clock)
+    found = search.estimate
+    if found is None:
+        return LpEstimate(0.0, 0.0, False, search.rounds == 0, {}, clock() - start)
+    constant = relaxation_constant(problem, search.mu)
+    return LpEstimate(
+        search.bound,
+        found.lp_objective_usd + constant,
+        found.converged,
+        True,
+        found.instance_hours,
+        clock() - start,
+    )
+
+
+def _solve_group(
+    problem: Problem, *, deadline: float, clock: Callable[[], float]
+) -> tuple[Plan, float, dict]:
+    """(billed plan, bound, stats) for one group of buckets: multiplier search, then one full solve."""
+    from optimizer.solver.solve import solve
+    from optimizer.solver.validate import validate_plan
+
+    start = clock()
+    policy = problem.policy
+    search = search_multipliers(
+        problem, deadline=start + SEARCH_TIME_SHARE * max(0.1, deadline - start), clock=clock
+    )
+    best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
     final_policy = replace(policy, time_limit_seconds=max(0.1, RELAXED_SOLVE_SHARE * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {

@@ -535,6 +535,10 @@ def _infeasible_reason(problem: Problem) -> str:
 
 def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
     """Column generation only: an instant what-if answer (bound and fractional mix)."""
+    if problem.commitments:  # the bound of the commitments' Lagrangian relaxation
+        from optimizer.solver.commitments import estimate_with_commitments
+
+        return estimate_with_commitments(problem, clock=clock)
     warm_up()
     start = clock()
     problem = restrict_to_requirements(problem)

@@ -23,7 +23,7 @@ from optimizer.solver.problem import (
     problem_from_dict,
     problem_to_dict,
 )
-from optimizer.solver.solve import solve
+from optimizer.solver.solve import solve, solve_lp_estimate
 from optimizer.solver.validate import validate_plan
 
 HOURS = 24
@@ -205,3 +205,13 @@ def test_unknown_problem_key_is_refused_by_name() -> None:
     doc["comitments"] = []
     with pytest.raises(InputError, match="comitments: unknown key"):
         problem_from_dict(doc)
+
+
+def test_lp_estimate_with_commitments_is_a_bound_including_the_fees() -> None:
+    sp = Commitment("sp-1", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
+    problem = _problem(10, (sp,), _offerings(c6i_spot=0.05))
+    plan = solve(problem, clock=time.perf_counter)
+    estimate = solve_lp_estimate(problem, clock=time.perf_counter)
+    assert estimate.feasible
+    assert 0.95 * plan.objective_usd <= estimate.lower_bound_usd <= plan.objective_usd + 1e-6
+    assert estimate.lower_bound_usd > 0.48 * HOURS  # the fee alone is below it: spot work is priced too
