@@ -9,6 +9,8 @@ analysis run covers the whole month, the attribution is computed now with the sa
 - `billed_usd`: unblended cost summed over every line item of the month (the invoice view).
 - `effective_usd`: amortised cost, AWS's rule (see `optimizer.billing.sources.CUR_LINE_ITEMS`).
 - `ec2_instances`: EC2 instance usage (on-demand, spot, RI- and SP-covered), with instance-hours.
+- `unused_commitment_usd`: the unused part of Savings Plan and RI fees, its own line inside
+  `effective_usd` (covered usage is at the commitment's rate, negation rows count 0).
 - `modelled_usd`: the model's cost of the Batch estate that month; None without Batch history.
 - `residual_usd`: billed minus modelled (None when modelled is); `by_usage_kind` shows its causes
   (EBS, data transfer, commitment fees, other services...) and `residual_causes` splits it so
@@ -195,6 +197,7 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
                 for r in instances
             },
         },
+        "unused_commitment_usd": _money(sum(float(r[2] or 0) for r in by_kind if r[0] == "commitment_fee")),
         "by_usage_kind": {
             row[0]: {"billed_usd": _money(row[1]), "effective_usd": _money(row[2])}
             for row in sorted(by_kind, key=lambda r: -abs(float(r[1] or 0)))

@@ -15,7 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Billed (unblended) and effective (amortised) cost of the month from the imported bill, by "
             "service and for EC2 instances, next to the modelled cost of the Batch estate and the "
-            "residual (billed minus modelled). Import the bill first with `batchopt import-bill`."
+            "residual (billed minus modelled) and its causes; the same per day, account, region, queue, "
+            "compute environment, job definition and instance; commitment utilization and coverage. "
+            "Also brings the month's per-job billed cost in the store up to date with the collected "
+            "attempts. Import the bill first with `batchopt import-bill`."
         ),
     )
     p.add_argument("--month", required=True, metavar="YYYY-MM", help="billing month")
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     rows: list[tuple[str, str, str]] = [
         ("billed (unblended)", _usd(result["billed_usd"]), ""),
         ("effective (amortised)", _usd(result["effective_usd"]), ""),
+        ("  of which unused commitment", _usd(result["unused_commitment_usd"]), "Savings Plans and RIs"),
     ]
     ec2 = result["ec2_instances"]
     rows.append(

@@ -182,6 +182,7 @@ def test_per_job_billed_cost_from_split_rows_equals_pandas_sums(
     )
     assert queues["q-a"]["effective_usd"] == pytest.approx(stored.at["j1", "effective_usd"], abs=CENT)
     assert got["modelled_usd"] is None and got["residual_causes"] == []
+    assert got["unused_commitment_usd"] == pytest.approx(0.15 - 0.12)  # the hourly fee's unused part
 
 
 def test_breakdowns_and_missed_instances(store_engine: Engine, imported: pd.DataFrame) -> None:
