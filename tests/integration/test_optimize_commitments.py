@@ -1,0 +1,52 @@
+"""`batchopt optimize --queue` prices the commitments in force over the queue's window: the problem it
+writes carries them, and the plan reports their utilization."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from optimizer.cli.main import main
+from optimizer.solver.plan import load_plan
+from optimizer.solver.problem import load_problem
+from optimizer.solver.validate import validate_plan
+from tests.integration.test_solver_store import _fill
+
+CONFIG = """
+[[commitments]]
+id = "ri-m5"
+type = "RESERVED_INSTANCE"
+region = "us-east-1"
+instance_type = "m5.large"
+count = 1
+
+[[commitments]]
+id = "sp-expired"
+type = "COMPUTE_SAVINGS_PLAN"
+usd_per_hour = 5.0
+discount = 0.3
+ends_at = 2026-01-01T00:00:00
+"""
+
+
+def test_optimize_queue_carries_the_commitments_in_force(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(sqlite_engine)  # jobs of June 2026
+    config = tmp_path / "batchopt.toml"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
+    plan_path, problem_path = tmp_path / "plan.json", tmp_path / "problem.json"
+    args = ["--config", str(config), "optimize", "--queue", "etl", "--out", str(plan_path)]
+    assert main([*args, "--problem-out", str(problem_path)]) == 0
+    document = json.loads(problem_path.read_text())
+    assert document["commitments"] == [
+        {"id": "ri-m5", "type": "RESERVED_INSTANCE", "instance_type": "m5.large", "count": 1}
+    ]  # the expired plan is not in force
+    problem, plan = load_problem(problem_path), load_plan(plan_path)
+    assert validate_plan(problem, plan) == []
+    [usage] = plan.commitments
+    assert usage["id"] == "ri-m5" and 0.0 < usage["utilization"] <= 1.0
