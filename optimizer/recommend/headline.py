@@ -14,9 +14,9 @@ recommendations, so they all read the same number. The rules, in order:
    target ARN: two proposals for one compute environment cannot both be applied as measured) count
    only the largest saving among them; the others are listed as overlapping it. `overlap_key` is
    the seam for a finer rule.
-5. `discount_ratio` turns list-price savings into after-discount ones (`billing.discount`: the
-   bill's effective / list cost of the evidence window's EC2 usage when a bill covers it; 1.0
-   without one).
+5. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
+   ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
+   when a bill covers it; 1.0 without one). Commitment advice comes from the bill already.
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ def savings_headline(
     items: list[HeadlineItem] = []
     taken: dict[str, str] = {}  # overlap key -> id of the recommendation counted for it
     for rec, status in pairs:
-        saving = after_discount(float(rec.monthly_savings_usd), discount_ratio)
+        # Replayed savings are priced at list; others (commitment advice) come from the bill already.
+        at_list = isinstance((rec.evidence or {}).get("replay"), dict)
+        saving = after_discount(float(rec.monthly_savings_usd), discount_ratio if at_list else None)
         calibration = evidence_calibration(rec)
         overlaps_with = None
         if status != "open":

@@ -119,3 +119,10 @@ def test_evidence_window_is_the_replay_window() -> None:
         datetime(2026, 12, 3, 21, 17, 17),
     )
     assert evidence_window([]) is None
+
+
+def test_the_discount_applies_to_replayed_savings_only() -> None:
+    advice = _rec("sp", 1000.0, "commitment", calibration=None)  # no replay: priced from the bill
+    headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")], discount_ratio=0.5)
+    assert headline.item("sp").monthly_savings_usd == 1000.0
+    assert headline.item("a").monthly_savings_usd == 250.0

@@ -55,7 +55,7 @@ def render() -> None:
         listing.drop(columns=["id"]),
         hide_index=True,
         key="rec_table",
-        column_config={"Title": st.column_config.TextColumn("Title", width="medium")},
+        column_config={"Title": st.column_config.TextColumn("Title", width="small")},
     )
     ids = listing["id"].tolist()
     saved = st.session_state.get(OUTCOME_KEY)
@@ -88,7 +88,14 @@ def _detail(url: str, rec_id: str) -> None:
         return
     st.header(rec["title"])
     cols = st.columns(5)
-    cols[0].metric("Saving / month", money(rec["monthly_savings_usd"]))
+    verdict = savings_headline_for(url).item(rec_id)
+    shown = rec["monthly_savings_usd"] if verdict is None else verdict.monthly_savings_usd
+    cols[0].metric(
+        "Saving / month",
+        money(shown),
+        help=f"{money(rec['monthly_savings_usd'])} at list prices"
+        + ("" if shown == rec["monthly_savings_usd"] else ", after the bill's discounts as shown"),
+    )
     cols[1].metric("Risk", rec["risk_level"])
     cols[2].metric("Confidence", percent(rec["confidence"]))
     cols[3].metric("Update", rec["update_kind"])
@@ -98,7 +105,6 @@ def _detail(url: str, rec_id: str) -> None:
     )
     if rec.get("status_reason"):
         st.caption(f"Status reason: {rec['status_reason']}")
-    verdict = savings_headline_for(url).item(rec_id)
     stored = get_recommendation(state.engine_for(url), rec_id)
     st.caption(
         f"In the headline: {verdict.label() if verdict else rec['status']}. "
