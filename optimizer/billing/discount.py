@@ -8,6 +8,7 @@ the bill's own: effective cost over the on-demand value (`pricing_public_on_dema
 same EC2 instance usage, from the imported bill's daily aggregates.
 
     ratio = discount_ratio(engine, since, until, purchase_options=("on_demand", "savings_plan"))
+    ratio = instance_discount_ratio(engine, since, until, instance_ids=ce_instances)  # or per instance
     after = after_discount(saving_at_list_usd, ratio)   # ratio None (no bill): the list saving
 """
 
@@ -20,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select
 
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
-from optimizer.store.tables.billing import bill_daily
+from optimizer.store.tables.billing import bill_daily, bill_instances
 
 PURCHASE_OPTIONS = tuple(kind.removeprefix("ec2_") for kind in EC2_INSTANCE_KINDS)
 
@@ -66,6 +67,33 @@ def discount_ratio(
         query = query.where(d.region.in_(list(regions)))
     if accounts is not None:
         query = query.where(d.account_id.in_(list(accounts)))
+    with engine.connect() as conn:
+        effective, list_usd = conn.execute(query).one()
+    if not list_usd or float(list_usd) <= 0:
+        return None
+    return DiscountRatio(float(effective or 0.0) / float(list_usd), float(effective or 0.0), float(list_usd))
+
+
+def instance_discount_ratio(
+    engine: Engine,
+    since: datetime,
+    until: datetime,
+    *,
+    instance_ids: Sequence[str] | None = None,
+    instance_types: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+) -> DiscountRatio | None:
+    """The bill's effective/list ratio for the instance-hours of given EC2 instances (e.g. the ones a
+    compute environment ran, from the store) or instance types, over the usage days [since, until)
+    (`bill_instances`). None when the bill has none of them with a list price."""
+    b = bill_instances.c
+    query = select(func.sum(b.effective_usd), func.sum(b.list_usd)).where(b.day >= since, b.day < until)
+    if instance_ids is not None:
+        query = query.where(b.instance_id.in_(list(instance_ids)))
+    if instance_types is not None:
+        query = query.where(b.instance_type.in_(list(instance_types)))
+    if regions is not None:
+        query = query.where(b.region.in_(list(regions)))
     with engine.connect() as conn:
         effective, list_usd = conn.execute(query).one()
     if not list_usd or float(list_usd) <= 0:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from optimizer.billing.commitments import load_commitments
-from optimizer.billing.discount import after_discount, discount_ratio
+from optimizer.billing.discount import after_discount, discount_ratio, instance_discount_ratio
 from optimizer.billing.intake import import_bill
 from optimizer.billing.reconcile import reconcile
 from optimizer.store.names import COLLECTED_DATASET
@@ -240,6 +240,13 @@ def test_after_discount_uses_the_bills_effective_to_list_ratio(
     )
     assert sp_only is not None and sp_only.ratio == pytest.approx(0.12 / 0.192)
     assert discount_ratio(store_engine, datetime(2026, 10, 1), datetime(2026, 11, 1)) is None
+    # per instance: i-c runs at a private rate of half its list price, i-a at list
+    sept = (datetime(2026, 9, 1), datetime(2026, 10, 1))
+    assert instance_discount_ratio(store_engine, *sept, instance_ids=["i-c"]).ratio == pytest.approx(0.5)
+    both = instance_discount_ratio(store_engine, *sept, instance_ids=["i-a", "i-c"])
+    assert both is not None and both.ratio == pytest.approx((0.384 + 0.192) / (0.384 + 0.384))
+    assert instance_discount_ratio(store_engine, *sept, instance_types=["m5.xlarge"]) is not None
+    assert instance_discount_ratio(store_engine, *sept, instance_ids=["i-unknown"]) is None
 
 
 def _estate(engine: Engine) -> None:
