@@ -21,12 +21,16 @@ import os
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE, NONE, CostAttribution
 from optimizer.errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 MANDATORY = (
     "BilledCost",
@@ -221,9 +225,9 @@ def write_focus(rows: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def week_focus_rows(engine: object, since: datetime, until: datetime, dataset: str) -> pd.DataFrame:
+def week_focus_rows(engine: Engine, since: datetime, until: datetime, dataset: str) -> pd.DataFrame:
     """The week's rows: the model's attribution over [since, until) (none without history)."""
     from optimizer.billing.reconcile import month_attribution
 
-    attribution = month_attribution(engine, since, until, dataset)  # type: ignore[arg-type]
+    attribution = month_attribution(engine, since, until, dataset)
     return focus_rows(attribution) if attribution is not None else pd.DataFrame(columns=list(COLUMNS))
