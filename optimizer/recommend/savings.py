@@ -132,7 +132,8 @@ class ReplayBaseline:
             proposed_jobs = None
             if resize is not None:
                 proposed_jobs, _ = resize_definitions(self.jobs, {resize[0]: resize[1]})
-            proposed = self._run(proposed_document, proposed_jobs).summary
+            proposed_run = self._run(proposed_document, proposed_jobs)
+            proposed = proposed_run.summary
         except ConfigError:
             return None  # the engine logs why the current estate cannot be replayed
         diff = float(current["total_cost_usd"]) - float(proposed["total_cost_usd"])
@@ -148,7 +149,9 @@ class ReplayBaseline:
             "prices": self.price_sources,
             "current_cost_usd": current["total_cost_usd"],
             "calibration": self.calibration().to_json(),
-            "tradeoffs": tradeoffs(current, proposed, self.window_days),
+            "tradeoffs": tradeoffs(
+                current, proposed, self.window_days, lost_work_hours=reclaimed_hours(proposed_run)
+            ),
             "proposed_cost_usd": proposed["total_cost_usd"],
             "current_config": self.current_document,
             "proposed_config": proposed_document,
@@ -176,10 +179,26 @@ class ReplayBaseline:
         return Comparison(current, proposed, monthly, evidence)
 
 
-def tradeoffs(current: dict[str, Any], proposed: dict[str, Any], window_days: float) -> dict[str, Any]:
+def reclaimed_hours(result: ReplayResult) -> float:
+    """Run-hours of the attempts a spot reclaim ended in a replay: the work lost and run again."""
+    attempts = result.attempts
+    if attempts.empty:
+        return 0.0
+    lost = attempts.loc[attempts["is_spot_reclaim"].astype(bool)]
+    return float((lost["ended_at"] - lost["started_at"]).clip(lower=0).sum()) / 3600.0
+
+
+def tradeoffs(
+    current: dict[str, Any],
+    proposed: dict[str, Any],
+    window_days: float,
+    *,
+    lost_work_hours: float | None = None,
+) -> dict[str, Any]:
     """What a saving costs besides money, from the two replay summaries: the p95 queue wait of each
     queue whose wait changes (per queue, never only the all-queue figure, which can hide one queue's
-    wait going from minutes to hours), spot interruptions per month, and the change in failed jobs."""
+    wait going from minutes to hours), spot interruptions and the run-hours they lose per month, and
+    the change in failed jobs."""
     per_month = DAYS_PER_MONTH / max(window_days, MIN_WINDOW_DAYS)
     before_waits = current.get("queue_wait_s", {}) or {}
     after_waits = proposed.get("queue_wait_s", {}) or {}
@@ -206,5 +225,8 @@ def tradeoffs(current: dict[str, Any], proposed: dict[str, Any], window_days: fl
         "queues": queues,
         "interruptions_per_month": round(reclaims_after * per_month, 1),
         "interruptions_per_month_before": round(reclaims_before * per_month, 1),
+        "lost_work_hours_per_month": None
+        if lost_work_hours is None
+        else round(lost_work_hours * per_month, 1),
         "failed_jobs_delta": int(proposed.get("failed", 0) or 0) - int(current.get("failed", 0) or 0),
     }

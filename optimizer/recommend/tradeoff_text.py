@@ -45,6 +45,10 @@ def wait_changes(evidence: dict[str, Any] | None) -> str:
 
 
 def interruptions(evidence: dict[str, Any] | None) -> str:
+    """Spot interruptions per month in the proposed replay, and the run-hours they lose."""
     tradeoffs = replay_evidence(evidence).get("tradeoffs") or {}
     value = tradeoffs.get("interruptions_per_month")
-    return "n/a" if value is None else f"{value:,.1f}"
+    if value is None:
+        return "n/a"
+    lost = tradeoffs.get("lost_work_hours_per_month")
+    return f"{value:,.1f}" if not value or lost is None else f"{value:,.1f} ({lost:,.1f} h lost)"

@@ -4,7 +4,9 @@ overlaps not counted, each with the reason; calibration figures from hand sums."
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
@@ -18,7 +20,7 @@ from optimizer.recommend.headline import (
     evidence_window,
     savings_headline,
 )
-from optimizer.recommend.savings import tradeoffs
+from optimizer.recommend.savings import reclaimed_hours, tradeoffs
 
 # Replay $1,030 vs measured $1,000 over 15 days: +3 %, $30 x 30/15 = $60/month of error.
 CAL = Calibration(observed_usd=1000.0, replayed_usd=1030.0, window_days=15.0)
@@ -126,3 +128,17 @@ def test_the_discount_applies_to_replayed_savings_only() -> None:
     headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")], discount_ratio=0.5)
     assert headline.item("sp").monthly_savings_usd == 1000.0
     assert headline.item("a").monthly_savings_usd == 250.0
+
+
+def test_lost_work_is_the_run_time_of_reclaimed_attempts_per_month() -> None:
+    attempts = pd.DataFrame(
+        {
+            "started_at": [0.0, 100.0, 7200.0],
+            "ended_at": [3600.0, 5500.0, 9000.0],
+            "is_spot_reclaim": [True, False, True],
+        }
+    )
+    hours = reclaimed_hours(SimpleNamespace(attempts=attempts))  # type: ignore[arg-type]
+    assert hours == pytest.approx(1.5)  # 3,600 s + 1,800 s
+    out = tradeoffs({}, {"spot_reclaims": 2}, window_days=15.0, lost_work_hours=hours)
+    assert out["interruptions_per_month"] == 4.0 and out["lost_work_hours_per_month"] == 3.0
