@@ -215,3 +215,99 @@ def test_lp_estimate_with_commitments_is_a_bound_including_the_fees() -> None:
     assert estimate.feasible
     assert 0.95 * plan.objective_usd <= estimate.lower_bound_usd <= plan.objective_usd + 1e-6
     assert estimate.lower_bound_usd > 0.48 * HOURS  # the fee alone is below it: spot work is priced too
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(time_limit_seconds=5, max_spot_share=0.5),
+        Policy(time_limit_seconds=5, max_instance_types=3),
+        Policy(time_limit_seconds=5, min_spot_instance_types=2),
+    ],
+)
+def test_commitments_under_coupling_policies_give_valid_plans_and_bounds(policy: Policy) -> None:
+    from tests.solver_helpers import random_problem
+
+    base = random_problem(3, n_buckets=8, policy=policy)
+    rates = {o.instance_type: o.price_per_hour * 0.7 for o in base.offerings if not o.is_spot}
+    problem = base.with_commitments(
+        (
+            Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.3, rates=rates),
+            Commitment("ri", "RESERVED_INSTANCE", instance_type="m5.xlarge", count=1),
+        )
+    )
+    plan = solve(problem, clock=time.perf_counter)
+    assert plan.has_solution
+    assert validate_plan(problem, plan) == []  # policy, money, utilization, bound below the objective
+    assert {c["id"] for c in plan.commitments} == {"sp", "ri"}
+
+
+def _exact_optimum(problem: Problem) -> float:
+    """The optimum of a one-shape problem without policy limits, by a MILP of its own: instance counts
+    per offering and bucket, and coverage per commitment, offering and bucket (sum(use x) <= capacity,
+    covered <= instances), minimising list cost - covered + fees (interruption rates are 0)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    [shape] = problem.shapes
+    offs = list(problem.offerings)
+    per = [int(min(o.vcpus // shape.vcpus, o.memory_mib // shape.memory_mib)) for o in offs]
+    cov = [
+        (c, k, a)
+        for c in problem.commitments
+        for k, o in enumerate(offs)
+        if (a := c.use_per_instance_hour(o))
+    ]
+    n_t, n_o, n_c = problem.n_buckets, len(offs), len(cov)
+    nv = n_t * (n_o + n_c)
+    cost = np.zeros(nv)
+    rows, lo, hi = [], [], []
+    for t in range(n_t):
+        base, cbase = t * (n_o + n_c), t * (n_o + n_c) + n_o
+        cost[base : base + n_o] = [o.price_per_hour for o in offs]
+        row = np.zeros(nv)
+        row[base : base + n_o] = per
+        rows.append(row), lo.append(problem.demand[0, t]), hi.append(np.inf)
+        for j, (_c, k, _a) in enumerate(cov):
+            cost[cbase + j] = -offs[k].price_per_hour
+        for k in range(n_o):
+            row = np.zeros(nv)
+            row[base + k] = -1.0
+            for j, (_c, kk, _a) in enumerate(cov):
+                if kk == k:
+                    row[cbase + j] = 1.0
+            rows.append(row), lo.append(-np.inf), hi.append(0.0)
+        for c in problem.commitments:
+            row = np.zeros(nv)
+            for j, (cc, _k, a) in enumerate(cov):
+                if cc is c:
+                    row[cbase + j] = a
+            rows.append(row), lo.append(-np.inf), hi.append(c.capacity_per_hour)
+    integrality = np.array([1 if (i % (n_o + n_c)) < n_o else 0 for i in range(nv)])
+    res = milp(cost, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integrality,
+               bounds=Bounds(0, np.inf))  # fmt: skip
+    assert res.status == 0
+    fees = sum(c.fee_per_hour for c in problem.commitments) * n_t
+    return float(res.fun) * problem.bucket_hours + fees
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_bound_never_exceeds_the_exact_optimum(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    offerings = tuple(
+        Offering(name, kind, v, 4000.0 * v, 0, "x86_64", round(p * (0.35 if kind == "SPOT" else 1.0), 4))
+        for name, v, p in (("m6i.large", 2, 0.096), ("m6i.xlarge", 4, 0.192), ("c6i.large", 2, 0.085))
+        for kind in ("ON_DEMAND", "SPOT")
+    )
+    rates = {"m6i.large": 0.06, "m6i.xlarge": 0.125, "c6i.large": 0.055}
+    commitments = (
+        Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=float(rng.uniform(0.05, 0.6)), rates=rates),
+        Commitment("ri", "RESERVED_INSTANCE", instance_type="c6i.large", count=int(rng.integers(1, 3))),
+    )
+    demand = rng.integers(0, 14, size=(1, 6))
+    problem = Problem(
+        3600.0, (Shape("s", 2, 3000),), demand, offerings, Policy(time_limit_seconds=5), commitments
+    )
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    optimum = _exact_optimum(problem)
+    assert plan.lower_bound_usd <= optimum + 1e-6 <= plan.objective_usd + 2e-6
