@@ -1,5 +1,6 @@
 """The weekly report's savings figures: the one headline (`optimizer.recommend.headline`, the
-Overview's figure) and, for each listed recommendation, its verdict and queue-wait trade-off."""
+Overview's figure) and, for each listed recommendation, its verdict and trade-offs (queue p95 wait, spot
+interruptions and the work they lose)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import Engine
 
 from optimizer.recommend.headline import stored_headline
 from optimizer.recommend.repository import list_recommendations
-from optimizer.recommend.tradeoff_text import wait_changes
+from optimizer.recommend.tradeoff_text import interruptions, wait_changes
 
 
 def with_headline(engine: Engine, recs: pd.DataFrame) -> tuple[pd.DataFrame, float | None, str]:
@@ -21,5 +22,8 @@ def with_headline(engine: Engine, recs: pd.DataFrame) -> tuple[pd.DataFrame, flo
     out = recs.copy()
     ids = out["id"].astype(str)
     out["headline"] = [item.label() if (item := headline.item(rec_id)) is not None else "" for rec_id in ids]
-    out["wait_change"] = [wait_changes(evidence.get(rec_id)) for rec_id in ids]
+    out["wait_change"] = [
+        f"{wait_changes(evidence.get(rec_id))}; interruptions/month: {interruptions(evidence.get(rec_id))}"
+        for rec_id in ids
+    ]
     return out, headline.total_usd_per_month, headline.describe()

@@ -155,7 +155,7 @@ def recommendations(report: WeeklyReport) -> Table:
             "Target",
             "Savings / month",
             "In headline",
-            "Queue p95 wait (now → proposed)",
+            "Trade-offs (queue p95 wait now → proposed; interruptions)",
             "Risk",
             "Confidence",
             "Change",
