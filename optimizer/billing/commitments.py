@@ -4,8 +4,15 @@
     commitments = load_commitments(engine, since=datetime(2026, 9, 1), until=datetime(2026, 10, 1))
     for c in commitments.commitments:      # one `Commitment` per SP / RI ARN the bill names
         c.kind, c.hourly_commitment_usd, c.count, c.term, c.utilization, c.rate_vs_on_demand
+        c.rate_by_type("us-east-1")        # {"m5.large": 0.062, ...}: the bill's rate per covered hour
     commitments.hours                      # DataFrame, one row per (hour, arn): utilization per hour
     commitments.coverage                   # DataFrame, one row per (hour, region): coverage per hour
+
+Rates: the bill does not list a Savings Plan's rate card, but each covered instance-hour shows
+what the plan charged for it; `Commitment.rates` / `rate_by_type` are those observed rates per region
+and instance type over the window (an EC2 Instance Savings Plan's family is the family of the types
+it covered). Rates are kept per billing month in `bill_commitment_rates`; a window selects the
+months whose covered hours it overlaps.
 
 Definitions (AWS's):
 - Used commitment: the covered usage at its amortised cost (`savings_plan_savings_plan_effective_cost`,
@@ -28,10 +35,35 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from optimizer.store.read import read_frame
-from optimizer.store.tables.billing import bill_commitment_hours, bill_commitments, bill_coverage_hours
+from optimizer.store.tables.billing import (
+    bill_commitment_hours,
+    bill_commitment_rates,
+    bill_commitments,
+    bill_coverage_hours,
+)
+
+
+@dataclass(frozen=True)
+class CommitmentRate:
+    """What a commitment charged per instance-hour of one instance type in one region, as the bill
+    shows it over the window (its covered usage at the commitment's amortised rate)."""
+
+    region: str
+    instance_type: str
+    covered_hours: float
+    effective_usd: float
+    list_usd: float
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        return self.effective_usd / self.covered_hours if self.covered_hours > 0 else None
+
+    @property
+    def list_usd_per_hour(self) -> float | None:
+        return self.list_usd / self.covered_hours if self.covered_hours > 0 and self.list_usd > 0 else None
 
 
 @dataclass(frozen=True)
@@ -53,6 +85,17 @@ class Commitment:
     unused_usd: float  # in the window
     covered_list_usd: float  # the covered usage at on-demand prices, in the window
     covered_instance_hours: float
+    rates: tuple[CommitmentRate, ...] = ()  # per region and instance type it covered, in the window
+
+    def rate_by_type(self, region: str | None = None) -> dict[str, float]:
+        """Instance type -> the bill's rate per covered instance-hour (in `region`, or anywhere)."""
+        hours: dict[str, float] = {}
+        money: dict[str, float] = {}
+        for r in self.rates:
+            if region is None or r.region == region:
+                hours[r.instance_type] = hours.get(r.instance_type, 0.0) + r.covered_hours
+                money[r.instance_type] = money.get(r.instance_type, 0.0) + r.effective_usd
+        return {t: money[t] / h for t, h in sorted(hours.items()) if h > 0}
 
     @property
     def utilization(self) -> float | None:
@@ -130,6 +173,7 @@ def load_commitments(
         seen = seen.where(bill_commitments.c.first_seen < until)
     described = read_frame(engine, seen)
     counts = dict(zip(described["arn"], described["count"], strict=True)) if not described.empty else {}
+    rates = _rates(engine, since, until)
     if not hours.empty:
         hours["hour"] = pd.to_datetime(hours["hour"])
         hours["utilization"] = _hourly_utilization(hours, counts)
@@ -163,9 +207,37 @@ def load_commitments(
                 unused_usd=float(s["unused_usd"]) if s is not None else 0.0,
                 covered_list_usd=float(s["covered_list_usd"]) if s is not None else 0.0,
                 covered_instance_hours=float(s["covered_instance_hours"]) if s is not None else 0.0,
+                rates=rates.get(row["arn"], ()),
             )
         )
     return Commitments(tuple(out), hours, coverage)
+
+
+def _rates(
+    engine: Engine, since: datetime | None, until: datetime | None
+) -> dict[str, tuple[CommitmentRate, ...]]:
+    """ARN -> its rates per region and instance type, from the months the window touches."""
+    r = bill_commitment_rates.c
+    query = select(
+        r.arn,
+        r.region,
+        r.instance_type,
+        func.sum(r.covered_hours),
+        func.sum(r.effective_usd),
+        func.sum(r.list_usd),
+    ).group_by(r.arn, r.region, r.instance_type)
+    if since is not None:
+        query = query.where(r.last_seen >= since)
+    if until is not None:
+        query = query.where(r.first_seen < until)
+    out: dict[str, list[CommitmentRate]] = {}
+    with engine.connect() as conn:
+        for arn, region, itype, hours, effective, list_usd in conn.execute(query.order_by(r.arn, r.region)):
+            rate = CommitmentRate(
+                region, itype, float(hours or 0), float(effective or 0), float(list_usd or 0)
+            )
+            out.setdefault(arn, []).append(rate)
+    return {arn: tuple(rows) for arn, rows in out.items()}
 
 
 def _opt(value: object) -> float | None:

@@ -41,6 +41,7 @@ BREAKDOWNS = {
     "bill_instances": queries.INSTANCE_DAILY,
     "bill_commitment_hours": queries.COMMITMENT_HOURS,
     "bill_coverage_hours": queries.COVERAGE_HOURS,
+    "bill_commitment_rates": queries.COMMITMENT_RATES,
 }
 """Store table -> the query over a month's line items that fills it, beside `bill_daily`."""
 

@@ -272,3 +272,23 @@ SELECT DISTINCT split_parent_resource_id AS instance_id, date_trunc('day', usage
 FROM line_items
 WHERE usage_kind = 'container_split' AND split_parent_resource_id IS NOT NULL
 """
+
+# Per billing month, commitment, region and instance type: the instance-hours the commitment
+# covered and their amortised and on-demand cost, so each commitment's rate per instance-hour of a
+# type is the bill's own (what an EC2 Instance Savings Plan or RI charged for it).
+COMMITMENT_RATES = """
+SELECT
+  billing_period,
+  commitment_arn AS arn,
+  coalesce(region, '(none)') AS region,
+  instance_type,
+  sum(coalesce(usage_amount, 0)) AS covered_hours,
+  sum(effective_usd) AS effective_usd,
+  sum(coalesce(list_usd, 0)) AS list_usd,
+  min(coalesce(usage_start, billing_period)) AS first_seen,
+  max(coalesce(usage_start, billing_period)) AS last_seen
+FROM line_items
+WHERE instance_usage AND commitment_arn IS NOT NULL AND instance_type IS NOT NULL
+  AND line_item_type IN ('SavingsPlanCoveredUsage', 'DiscountedUsage')
+GROUP BY 1, 2, 3, 4
+"""

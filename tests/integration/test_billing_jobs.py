@@ -211,6 +211,11 @@ def test_commitment_utilization_and_coverage_per_hour(store_engine: Engine, impo
     assert plan.used_usd == pytest.approx(0.12) and plan.unused_usd == pytest.approx(0.03)
     assert plan.utilization == pytest.approx(0.8)
     assert plan.rate_vs_on_demand == pytest.approx(0.12 / 0.192)  # the plan's rate against on demand
+    # the bill's own rate per covered hour: i-b's m5.xlarge hour at the plan's effective cost
+    assert plan.rate_by_type("us-east-1") == pytest.approx({"m5.xlarge": 0.12})
+    assert plan.rate_by_type("eu-west-1") == {}
+    (rate,) = plan.rates
+    assert rate.list_usd_per_hour == pytest.approx(0.192) and rate.covered_hours == pytest.approx(1.0)
     hour0 = use.hours.set_index("hour").loc[H0]
     assert hour0["utilization"] == pytest.approx(0.8)
     coverage = use.coverage.set_index("hour")["coverage"]

@@ -167,6 +167,19 @@ def test_ri_utilization_and_missed_instances_equal_pandas_sums_on_the_real_legac
         "line_item_usage_amount"
     ].sum()
     want = (covered / count).clip(upper=1.0)
+    # the RI's rate per covered hour is the bill's: its amortised cost over the hours it covered
+    (described,) = [
+        c
+        for c in load_commitments(
+            store_engine, since=datetime(2018, 10, 1), until=datetime(2018, 11, 1)
+        ).commitments
+        if c.arn == ri
+    ]
+    per_type = rows.groupby("product_instance_type")
+    want_rates = (
+        per_type["reservation_effective_cost"].sum() / per_type["line_item_usage_amount"].sum()
+    ).to_dict()
+    assert described.rate_by_type("us-east-1") == pytest.approx(want_rates)
     # used in 195 of October's 744 hours (36.8 % for the month): hours without use have no row
     assert len(want) == len(mine) == 195 and want.max() == 1.0
     assert mine.reindex(want.index).to_numpy() == pytest.approx(want.to_numpy())

@@ -15,6 +15,8 @@ whenever its bill is imported again with different content.
 - `bill_commitment_hours`: per hour and commitment: used and unused commitment (utilization).
 - `bill_coverage_hours`: per hour and region: EC2 instance usage at on-demand value, committed or
   not (coverage).
+- `bill_commitment_rates`: per billing month, commitment, region and instance type: the covered
+  instance-hours and their cost at the commitment's rate and at on-demand prices.
 - `bill_job_costs`: per billing month and Batch job attempt: its billed and effective cost, from
   split cost allocation rows or, without them, the instance's bill shared by the model's
   attribution rule (written by `batchopt reconcile`, see `optimizer.billing.jobs`).
@@ -122,6 +124,20 @@ bill_coverage_hours = Table(
     Column("spot_hours", Float, nullable=False),
 )
 
+bill_commitment_rates = Table(
+    "bill_commitment_rates",
+    metadata,
+    Column("billing_period", Time, primary_key=True),
+    Column("arn", Arn, primary_key=True),
+    Column("region", Str, primary_key=True),
+    Column("instance_type", Str, primary_key=True),
+    Column("covered_hours", Float, nullable=False),  # instance-hours the commitment covered
+    Column("effective_usd", Float, nullable=False),  # what they cost at the commitment's rate
+    Column("list_usd", Float, nullable=False),  # and at public on-demand prices
+    Column("first_seen", Time, nullable=False),
+    Column("last_seen", Time, nullable=False),
+)
+
 bill_job_costs = Table(
     "bill_job_costs",
     metadata,
@@ -142,5 +158,6 @@ TABLES = (
     bill_instances,
     bill_commitment_hours,
     bill_coverage_hours,
+    bill_commitment_rates,
     bill_job_costs,
 )
