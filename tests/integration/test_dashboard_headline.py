@@ -119,3 +119,14 @@ def test_overview_deltas_have_their_sign_first_and_days_are_full() -> None:
     assert last_full_day(datetime(2026, 12, 3), today) == (datetime(2026, 12, 2), True)
     assert last_full_day(datetime(2026, 12, 1), today) == (datetime(2026, 12, 1), False)
     assert [duration(s) for s in (45, 3240, 38520, 200000)] == ["45 s", "54 min", "10.7 h", "2.3 d"]
+
+
+def test_fleet_mix_labels_the_solver_plan_an_unconstrained_bound(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dh.seed(sqlite_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    app = run_page("fleet_mix")
+    captions = " ".join(c.value for c in app.caption)
+    assert "Unconstrained bound: not a recommendation" in captions
+    assert "Recommended" not in [h.value for h in app.subheader]

@@ -10,8 +10,14 @@ from optimizer.dashboard import queries
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 
 HISTORY_DAYS = 28
+UNCONSTRAINED_BOUND_NOTE = (
+    f"{UNCONSTRAINED_BOUND.capitalize()}: the solver packs jobs onto any offering the policy allows, "
+    "without the strategies' risk rules (interruption band, job runtime, retry-ability). The "
+    "Recommendations page lists what passes them."
+)
 
 
 def render() -> None:
@@ -55,7 +61,8 @@ def _current(url: str, dataset: str) -> None:
 
 
 def _planned(url: str) -> None:
-    st.subheader("Recommended")
+    st.subheader("Solver plan")
+    st.caption(UNCONSTRAINED_BOUND_NOTE)
     plans = queries.fleet_plan_list(url)
     if plans.empty:
         no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
