@@ -365,34 +365,81 @@ class MultiplierSearch:
 
 
 def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
-    """Bisection on each commitment's multiplier, every round an LP estimate of the relaxed problem
-    (its bound + the relaxation constant is a valid bound): over-used budgets raise mu, idle ones
-    lower it. Stops after `MULTIPLIER_ROUNDS` or at `deadline`."""
-    from optimizer.solver.solve import solve_lp_estimate
+    """Bisection on each commitment's multiplier, every round an LP of the relaxed problem (its bound
+    + the relaxation constant is a valid bound): over-used budgets raise mu, idle ones lower it.
+    Stops after `MULTIPLIER_ROUNDS` or at `deadline`.
 
+    When the LP separates by bucket class (no spot-coupling rows), each class may keep the best of
+    the multipliers tried for it: the bound is then the fees plus, per class, the best
+    (class LP bound - sum_c mu_c x capacity_c x the class's hours) over the rounds, and idle buckets
+    cost just the fees. A busy class and an idle one rarely want the same mu."""
     ceiling = multiplier_ceiling(problem)
     lo = {cid: 0.0 for cid in ceiling}
     hi = dict(ceiling)
     best = MultiplierSearch({cid: v / 2 for cid, v in ceiling.items()}, -float("inf"), 0, None)
+    class_best: np.ndarray | None = None
+    best_aggregate = -float("inf")
+    fees = sum(c.fee_per_hour for c in problem.commitments) * problem.n_buckets * problem.bucket_hours
     for r in range(MULTIPLIER_ROUNDS):
         left = deadline - clock()
         if left <= 0.02 or not ceiling:
             break
         mu = {cid: (lo[cid] + hi[cid]) / 2 for cid in ceiling}
         per_round = replace(problem.policy, time_limit_seconds=max(0.02, left / (MULTIPLIER_ROUNDS - r)))
-        estimate = solve_lp_estimate(relaxed_problem(problem, mu).with_policy(per_round), clock=clock)
+        relaxed = _relaxed_lp(relaxed_problem(problem, mu).with_policy(per_round), clock=clock)
+        estimate = relaxed.estimate
         best.rounds += 1
         if not estimate.feasible:
             break  # prices do not change feasibility: the full solve reports why
         bound = estimate.lower_bound_usd + relaxation_constant(problem, mu)
-        if bound > best.bound:
-            best.mu, best.bound, best.estimate = mu, bound, estimate
+        if relaxed.class_bounds is not None and relaxed.class_hours is not None:
+            penalty = sum(mu[c.id] * c.capacity_per_hour for c in problem.commitments)
+            per_class = relaxed.class_bounds - penalty * relaxed.class_hours
+            class_best = per_class if class_best is None else np.maximum(class_best, per_class)
+            bound = max(bound, fees + float(class_best.sum()))
+        best.bound = max(best.bound, bound)
+        aggregate = estimate.lower_bound_usd + relaxation_constant(problem, mu)
+        if aggregate > best_aggregate:  # the full solve runs at the multipliers of one whole LP
+            best_aggregate, best.mu, best.estimate = aggregate, mu, estimate
         for cid, g in _subgradients(problem, mu, estimate.instance_hours).items():
             if g > 0:
                 lo[cid] = mu[cid]
             else:
                 hi[cid] = mu[cid]
     return best
+
+
+@dataclass
+class _RelaxedLp:
+    estimate: LpEstimate
+    class_bounds: np.ndarray | None  # (U,) proven LP bound of each bucket class (all its buckets)
+    class_hours: np.ndarray | None  # (U,) hours of each class (buckets x bucket hours)
+
+
+def _relaxed_lp(problem: Problem, *, clock: Callable[[], float]) -> _RelaxedLp:
+    """The LP estimate of a commitment-free problem, with its per-class bounds when the LP is
+    separable (the same column generation `solve_lp_estimate` runs)."""
+    from optimizer.solver.column_generation import column_generation
+    from optimizer.solver.requirements import restrict_to_requirements
+    from optimizer.solver.solve import LpEstimate, _prepare_pool, solve_lp_estimate
+
+    start = clock()
+    problem = restrict_to_requirements(problem)
+    needed = np.flatnonzero(problem.demand.any(axis=1))
+    if not needed.size or any(
+        not any(o.can_host(problem.shapes[s]) for o in problem.offerings) for s in needed
+    ):
+        return _RelaxedLp(solve_lp_estimate(problem, clock=clock), None, None)
+    prep, pool, pairs = _prepare_pool(problem)
+    lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
+    hours: dict[str, float] = {}
+    for n in np.flatnonzero(lp.values > 1e-9):
+        key = prep.offerings[int(lp.columns.offering[n])].key
+        hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
+    estimate = LpEstimate(lp.lower_bound, lp.objective, lp.converged, lp.feasible, hours, clock() - start)
+    if lp.class_bounds is None:
+        return _RelaxedLp(estimate, None, None)
+    return _RelaxedLp(estimate, np.asarray(lp.class_bounds, dtype=float), prep.weight * prep.hours)
 
 
 def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
