@@ -515,6 +515,8 @@ def _check(
         field = fields_by_name.get(name)
         if field is None or not field.checked or field.type == "VARCHAR":
             continue
+        if _always_converts(source.columns[column], field.type):
+            continue  # a typed column (Parquet) of a compatible type: nothing can fail to parse
         raw = f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
         typed = _typed(_quote(column), source.columns[column], field.type)
         probes.append((column, f"{raw} IS NOT NULL AND {typed} IS NULL"))
@@ -555,6 +557,24 @@ def _check(
     if not months:
         raise InputError(f"{source.path}: no AWS line items")
     return months
+
+
+_NUMERIC_TYPES = (
+    *("DOUBLE", "FLOAT", "REAL", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
+    *("UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT"),
+)
+_TIME_TYPES = ("TIMESTAMP", "DATE")
+
+
+def _always_converts(source_type: str, target: str) -> bool:
+    """Whether every non-NULL value of a `source_type` column converts to `target` (no probe needed):
+    numbers to DOUBLE, timestamps and dates to TIMESTAMP."""
+    kind = source_type.upper()
+    if target == "DOUBLE":
+        return kind.startswith(_NUMERIC_TYPES)
+    if target == "TIMESTAMP":
+        return kind.startswith(_TIME_TYPES)
+    return False
 
 
 def _field_for(names: dict[str, str], column: str) -> str:

@@ -114,7 +114,32 @@ def test_a_bad_timestamp_names_its_column(tmp_path: Path) -> None:
         _line_items(path, "cur-legacy")
 
 
-@pytest.mark.parametrize("name", ["DAILY", "COMMITMENTS", "MONTHS"])
+def test_a_text_number_in_parquet_is_still_checked_and_a_typed_one_needs_no_check(tmp_path: Path) -> None:
+    import pandas as pd
+
+    base = {
+        "bill_billing_period_start_date": [pd.Timestamp("2025-03-01")],
+        "line_item_line_item_type": ["Usage"],
+        "line_item_usage_start_date": [pd.Timestamp("2025-03-10 05:00")],
+        "line_item_product_code": ["AmazonS3"],
+    }
+    typed = tmp_path / "typed.parquet"
+    pd.DataFrame({**base, "line_item_unblended_cost": [0.5]}).to_parquet(typed)
+    (row,) = _line_items(typed, "cur-legacy")
+    assert row["billed_usd"] == 0.5
+    text = tmp_path / "text.parquet"
+    pd.DataFrame({**base, "line_item_unblended_cost": ["half a dollar"]}).to_parquet(text)
+    with pytest.raises(InputError, match=r"column line_item_unblended_cost: 'half a dollar' is not a number"):
+        _line_items(text, "cur-legacy")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("DAILY", "COMMITMENTS", "MONTHS", "INSTANCE_DAILY", "COMMITMENT_HOURS", "COVERAGE_HOURS"),
+        *("COMMITMENT_RATES", "TASK_COSTS", "SPLIT_INSTANCE_DAYS"),
+    ],
+)
 def test_each_query_has_an_athena_text_generated_from_the_duckdb_one(name: str) -> None:
     trino = queries.for_athena(getattr(queries, name))
     sqlglot.parse_one(trino, read="trino")  # valid Trino
