@@ -6,6 +6,7 @@ so each feed's age is fixed by the test, not by the day it runs."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pandas as pd
@@ -61,3 +62,7 @@ def test_spot_page_warns_about_each_stale_feed(seeded: Engine) -> None:
     assert any(w.startswith("spot price history dated 2026-11-02, 5 months old") for w in warnings)
     assert any(w.startswith("on-demand prices (snapshot) dated 2026-07-01, 9 months old") for w in warnings)
     assert app.selectbox(key="spot_type").value == "m5.xlarge"
+    [chart] = app.get("plotly_chart")
+    figure = json.loads(chart.proto.spec)
+    ends = {pd.Timestamp(max(trace["x"])) for trace in figure["data"]}
+    assert ends == {pd.Timestamp("2027-04-01 12:00")}, "each AZ's last price is drawn until the page's now"

@@ -34,13 +34,18 @@ def _prices(url: str) -> None:
     cols = st.columns(2)
     region = cols[0].selectbox("Region", regions, key="spot_region")
     in_region = keys[keys["region"] == region].reset_index(drop=True)
-    for warning in stale_feeds(feed_ages(url, region), utc_now_aware().date()):
+    now = utc_now_aware().replace(tzinfo=None)
+    for warning in stale_feeds(feed_ages(url, region), now.date()):
         st.warning(warning)
     types = in_region["instance_type"].tolist()
     instance_type = cols[1].selectbox(
         "Instance type", types, index=default_instance_type(in_region), key="spot_type"
     )
-    history = extend_steps(queries.spot_price_history(url, region, instance_type), latest_sample(url, region))
+    # A spot series lists changes: the last price holds until now (the warning above says how old it is).
+    newest = latest_sample(url, region)
+    history = extend_steps(
+        queries.spot_price_history(url, region, instance_type), max(now, newest) if newest else now
+    )
     chart = px.line(
         history, x="timestamp", y="price", color="availability_zone", line_shape="hv", title="USD per hour"
     )
