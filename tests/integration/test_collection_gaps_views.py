@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
 
 from optimizer.collectors import coverage
 from optimizer.report.build import build_weekly_report
@@ -14,7 +15,22 @@ from optimizer.report.load import load_report_inputs
 from optimizer.report.render_markdown import render_markdown
 from optimizer.report.weeks import parse_week
 from optimizer.store.coverage_read import gap_sentence, gaps_frame
-from tests.integration.test_dashboard_pages import metric, run_page
+
+
+def run_page(module: str) -> AppTest:
+    app = AppTest.from_string(
+        f"from optimizer.dashboard.pages import {module}\n{module}.render()\n", default_timeout=60
+    )
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def metric(app: AppTest, label: str) -> str:
+    found = [m.value for m in app.metric if m.label == label]
+    assert found, f"no metric {label!r}; have {[m.label for m in app.metric]}"
+    return found[0]
+
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/genomics"
 LAST = datetime(2026, 11, 2, 6)  # the last listing before the outage
