@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from optimizer.dashboard import queries
+from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.coverage_view import render_coverage
 from optimizer.dashboard.health_view import load_model_cards, model_card_rows
@@ -28,15 +29,20 @@ def render() -> None:
         cols[0].metric("Sources", f"{len(freshness):,}")
         cols[1].metric("Runs", f"{int(freshness['runs'].sum()):,}")
         cols[2].metric("Failed runs", f"{failed:,}")
-        st.dataframe(freshness, hide_index=True, key="health_freshness")
+        st.dataframe(
+            freshness, hide_index=True, key="health_freshness", column_config=column_config(freshness)
+        )
         failures = queries.recent_runs(url, RECENT_RUNS, only_failed=True)
         st.markdown("**Recent failures**")
         if failures.empty:
             st.success("No failed collector run.")
         else:
-            st.dataframe(failures, hide_index=True, key="health_failures")
+            st.dataframe(
+                failures, hide_index=True, key="health_failures", column_config=column_config(failures)
+            )
         with st.expander("Recent runs"):
-            st.dataframe(queries.recent_runs(url, RECENT_RUNS), hide_index=True, key="health_runs")
+            runs = queries.recent_runs(url, RECENT_RUNS)
+            st.dataframe(runs, hide_index=True, key="health_runs", column_config=column_config(runs))
         render_coverage(url)
 
     st.subheader("Models")
