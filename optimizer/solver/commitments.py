@@ -426,9 +426,9 @@ def _relaxed_lp(problem: Problem, *, clock: Callable[[], float]) -> _RelaxedLp:
     start = clock()
     problem = restrict_to_requirements(problem)
     needed = np.flatnonzero(problem.demand.any(axis=1))
-    if not needed.size or any(
-        not any(o.can_host(problem.shapes[s]) for o in problem.offerings) for s in needed
-    ):
+    if not needed.size:  # no class at all: every bucket pays just the fees
+        return _RelaxedLp(solve_lp_estimate(problem, clock=clock), np.zeros(0), np.zeros(0))
+    if any(not any(o.can_host(problem.shapes[s]) for o in problem.offerings) for s in needed):
         return _RelaxedLp(solve_lp_estimate(problem, clock=clock), None, None)
     prep, pool, pairs = _prepare_pool(problem)
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)

@@ -311,3 +311,13 @@ def test_the_bound_never_exceeds_the_exact_optimum(seed: int) -> None:
     assert validate_plan(problem, plan) == []
     optimum = _exact_optimum(problem)
     assert plan.lower_bound_usd <= optimum + 1e-6 <= plan.objective_usd + 2e-6
+
+
+def test_without_demand_the_plan_pays_only_the_fees_and_is_optimal() -> None:
+    sp = Commitment("sp-1", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
+    problem = _problem(0, (sp,), _offerings())
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    assert plan.status == "OPTIMAL"
+    assert plan.cost_usd == pytest.approx(0.48 * HOURS) == plan.commitment_usd
+    assert plan.commitments[0]["utilization"] == 0.0
