@@ -22,6 +22,7 @@ from optimizer.catalog.batch_rules import (
 from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
 from optimizer.simulate.retry import RetryStrategy
+from optimizer.simulate.timeouts import StateTimeLimitAction, attempt_duration_from_api, state_limits_from_api
 from optimizer.solver.problem import Commitment
 
 EC2_KINDS = EC2_CE_TYPES
@@ -71,6 +72,8 @@ class JobQueue:
     priority: int
     compute_environments: tuple[str, ...]
     enabled: bool = True
+    #: `jobStateTimeLimitActions` (see `optimizer.simulate.timeouts`).
+    state_time_limits: tuple[StateTimeLimitAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,15 @@ class SimulationOptions:
     """The model's knobs. Defaults: an EC2 instance joins the cluster 180 s after launch (boot plus
     ECS agent registration, typical of Batch's ECS-optimized AMI); idle instances are terminated
     after 300 s; a Fargate task starts 60 s after dispatch (image pull); jobs without a retry
-    strategy of their own get `default_retry_strategy` (Batch's default is a single attempt)."""
+    strategy of their own get `default_retry_strategy` (Batch's default is a single attempt), and
+    jobs without a timeout of their own `default_attempt_duration_s` (Batch's default: none)."""
 
     seed: int = 0
     launch_delay_s: float = 180.0
     scale_in_idle_s: float = 300.0
     fargate_start_delay_s: float = 60.0
     default_retry_strategy: RetryStrategy = field(default_factory=RetryStrategy)
+    default_attempt_duration_s: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -254,11 +259,19 @@ def _parse_queue(
     kinds = {ces[n].is_fargate for n in names}
     if len(kinds) > 1:
         problems.append(f"{where}: Batch does not allow EC2 and Fargate compute environments in one queue")
+    try:
+        limits = state_limits_from_api(
+            body.get("jobStateTimeLimitActions"), f"{where}.jobStateTimeLimitActions"
+        )
+    except ConfigError as exc:
+        problems.append(str(exc))
+        limits = ()
     return JobQueue(
         name=name,
         priority=priority,
         compute_environments=names,
         enabled=body.get("state", "ENABLED") != "DISABLED",
+        state_time_limits=limits,
     )
 
 
@@ -274,6 +287,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         "scaleInIdleSeconds",
         "fargateStartDelaySeconds",
         "defaultRetryStrategy",
+        "defaultTimeout",
     }
     for key in sorted(set(data) - known):
         problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -287,6 +301,11 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
     except ConfigError as exc:
         problems.append(str(exc))
         retry = RetryStrategy()
+    try:
+        timeout = attempt_duration_from_api(data.get("defaultTimeout"), "simulation.defaultTimeout")
+    except ConfigError as exc:
+        problems.append(str(exc))
+        timeout = float("inf")
     return SimulationOptions(
         seed=seed,
         launch_delay_s=_number(
@@ -308,6 +327,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
             default=defaults.fargate_start_delay_s,
         ),
         default_retry_strategy=retry,
+        default_attempt_duration_s=timeout,
     )
 
 

@@ -28,8 +28,11 @@ interruption rate; the attempts on them end with "Host EC2 (instance i-...) term
 job's retry strategy decides. A job the trace records as FAILED runs for its recorded runtime and
 exits 1 (its retry strategy then decides, and retries fail the same way), so the replay keeps the
 history's failures and their cost. A job no CE of its queue can ever run (too large, GPUs on
-Fargate) fails at once with that reason. The replay clock starts at the first submit time;
-instances kept for minvCpus are billed to the end of the last job.
+Fargate) fails at once with that reason, or, when its queue has a matching job-state time limit
+action, stays RUNNABLE until the action cancels it; an attempt that reaches the job's
+attemptDurationSeconds ends there and fails the job without a retry (`timeouts.py`).
+The replay clock starts at the first submit time; instances kept for minvCpus are billed to the
+end of the last job.
 """
 
 from __future__ import annotations
@@ -53,10 +56,18 @@ from optimizer.simulate.retry import (
     RetryStrategy,
     reclaim_status_reason,
 )
+from optimizer.simulate.timeouts import (
+    TIMEOUT_REASON,
+    HeadOfQueue,
+    blocked_reason,
+    cancelled_reason,
+    matching_action,
+)
 
 # Event kinds, in the order they are handled at one instant: capacity is freed before it is
 # offered, and idle checks come last so that work arriving at the same second keeps an instance.
 _END, _RECLAIM, _READY, _ARRIVE, _IDLE = 0, 1, 2, 3, 4
+_STATE_LIMIT = 5  # a job-state time limit action cancels a blocked RUNNABLE job (`timeouts.py`)
 
 # Job states.
 _NOT_ARRIVED, _WAITING_DEPS, _PENDING, _BOUND, _RUNNING, _SUCCEEDED, _FAILED = range(7)
@@ -85,6 +96,15 @@ def _validate_jobs(jobs: pd.DataFrame) -> None:
             k = int(np.argmax(bad))
             job_id, value = jobs["job_id"].iat[k], jobs[column].iat[k]
             raise InputError(f"job {job_id}: field {column!r}: must be {wanted}, got {value!r}")
+    if "timeout_s" in jobs:  # attemptDurationSeconds: Batch's minimum is 60 s; empty means none
+        values = pd.to_numeric(jobs["timeout_s"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~(np.isnan(values) | (values >= 60))
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise InputError(
+                f"job {jobs['job_id'].iat[k]}: field 'timeout_s': must be at least 60 seconds or empty,"
+                f" got {jobs['timeout_s'].iat[k]!r}"
+            )
     if jobs["job_id"].duplicated().any():
         raise InputError(f"job {jobs['job_id'][jobs['job_id'].duplicated()].iat[0]}: duplicate job_id")
 
@@ -190,6 +210,14 @@ class ReplayEngine:
                         k = by_attempts[int(attempts)] = len(self.strategies)
                         self.strategies.append(RetryStrategy(int(attempts), default.evaluate_on_exit))
                     self.job_strategy[j] = k
+        # Attempt timeouts: the job's own `timeout_s` (attemptDurationSeconds), else the default.
+        default_timeout = self.options.default_attempt_duration_s
+        if "timeout_s" in jobs:
+            own = pd.to_numeric(jobs["timeout_s"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            self.timeout = np.where(np.isnan(own), default_timeout, own).tolist()
+        else:
+            self.timeout = [default_timeout] * n
+        self.head_of_queue = HeadOfQueue()
         # Dependencies (ids not in the trace are ignored: they ended before it began).
         self.remaining = [0] * n
         self.dependents: dict[int, list[int]] = {}
@@ -223,6 +251,7 @@ class ReplayEngine:
         if not queues:
             queues = list(config.queues)
         self.queue_names = [q.name for q in queues]
+        self.queue_state_limits = [q.state_time_limits for q in queues]
         self.queue_ces = [
             [ce_index[name] for name in q.compute_environments if name in ce_index] for q in queues
         ]
@@ -409,8 +438,9 @@ class ReplayEngine:
         self.a_ce.append(self.i_ce[i])
         self.a_start.append(t)
         self.a_end.append(math.nan)
-        self.a_exit.append(1 if fails else 0)
-        self.a_reason.append(CONTAINER_EXIT_REASON)
+        timed_out = self.timeout[j] < self.runtime[j]
+        self.a_exit.append(None if timed_out else (1 if fails else 0))
+        self.a_reason.append(TIMEOUT_REASON if timed_out else CONTAINER_EXIT_REASON)
         self.a_reclaim.append(False)
         self.a_done.append(False)
         s = self.shape[j]
@@ -422,26 +452,29 @@ class ReplayEngine:
         self.state[j] = _RUNNING
         if self.first_start[j] != self.first_start[j]:  # NaN: first attempt
             self.first_start[j] = t
-        self._push(t + self.runtime[j], _END, a)
+        self._push(t + min(self.runtime[j], self.timeout[j]), _END, a)
 
     def _start_fargate(self, j: int, c: int, size: tuple[float, float], t: float) -> None:
         ce = self.ces[c]
         pricing = self.config.fargate
         start = t + self.options.fargate_start_delay_s
-        end = start + self.runtime[j]
+        end = start + min(self.runtime[j], self.timeout[j])
+        timed_out = self.timeout[j] < self.runtime[j]
         interrupted = False
         if ce.is_spot and self.fargate_hazard > 0:
             lifetime = self.rng.expovariate(self.fargate_hazard)
             if t + lifetime < end:
-                end, interrupted = t + lifetime, True
+                end, interrupted, timed_out = t + lifetime, True, False
         a = len(self.a_job)
         self.a_job.append(j)
         self.a_inst.append(-1)
         self.a_ce.append(c)
         self.a_start.append(min(start, end))
         self.a_end.append(math.nan)
-        self.a_exit.append(None if interrupted else (1 if self.fails[j] else 0))
-        self.a_reason.append(FARGATE_SPOT_REASON if interrupted else CONTAINER_EXIT_REASON)
+        self.a_exit.append(None if interrupted or timed_out else (1 if self.fails[j] else 0))
+        self.a_reason.append(
+            FARGATE_SPOT_REASON if interrupted else TIMEOUT_REASON if timed_out else CONTAINER_EXIT_REASON
+        )
         self.a_reclaim.append(interrupted)
         self.a_done.append(False)
         self.a_vcpus.append(size[0])
@@ -493,7 +526,9 @@ class ReplayEngine:
                     self._make_runnable(d, t, 1)
             return
         strategy = self.strategies[self.job_strategy[j]]
-        if strategy.should_retry(self.attempts_done[j], status_reason, None, exit_code):
+        if status_reason == TIMEOUT_REASON:
+            self._fail(j, t, status_reason)  # Batch never retries an attempt that timed out
+        elif strategy.should_retry(self.attempts_done[j], status_reason, None, exit_code):
             self._make_runnable(j, t, 1)
         else:
             self._fail(j, t, status_reason or "failed")
@@ -526,6 +561,12 @@ class ReplayEngine:
         if feasible is None:
             feasible = self.queue_feasible[(q, s)] = any(self._feasible(c, s) for c in self.queue_ces[q])
         if not feasible:
+            reason = self._blocked_reason(q, s)
+            action = matching_action(self.queue_state_limits[q], reason)
+            if action is not None:
+                self.state[j] = _PENDING  # RUNNABLE, blocked, until the action cancels it
+                self._push(self.head_of_queue.cancel_at(q, t, action.max_time_s), _STATE_LIMIT, j)
+                return
             self._fail(
                 j,
                 t,
@@ -536,6 +577,10 @@ class ReplayEngine:
         waiting = self.pending[q].get(s)
         if (waiting and len(waiting)) or not self._place(j, q, s, t, hint):
             self._enqueue(j, q, s)
+
+    def _blocked_reason(self, q: int, s: int) -> str:
+        ces = [self.ces[c] for c in self.queue_ces[q]]
+        return blocked_reason(ces, self.shape_v[s], self.shape_m[s], self.shape_g[s], self.shape_arch[s])
 
     def _enqueue(self, j: int, q: int, s: int) -> None:
         self.state[j] = _PENDING
@@ -681,6 +726,8 @@ class ReplayEngine:
                     self._on_ready(x, t)
                 elif kind == _RECLAIM:
                     self._on_reclaim(x, t)
+                elif kind == _STATE_LIMIT:
+                    self._fail(x, t, cancelled_reason(self._blocked_reason(self.job_queue[x], self.shape[x])))
                 else:
                     self._on_idle_check(x, token, t)
                 continue
