@@ -6,8 +6,11 @@ two rows per task: vCPU-Hours and GB-Hours) imported and reconciled on DuckDB in
 spot, Savings Plan covered with their negation, the hourly Savings Plan fee) and EBS, as CUR 2.0
 writes them, so the import reads a real-shaped file. The file is generated (synthetic, seeded) with
 DuckDB before the clock starts; the timed part is `batchopt import-bill --format cur2` (check, read,
-normalise, write the month's Parquet, daily aggregates and commitments to a SQLite store) and then
-`batchopt reconcile --month --json`, through the same functions the commands call. The store holds
+normalise, write the month's Parquet, daily aggregates, per-instance-day bill, commitment utilization,
+coverage and rates per hour, and commitments to a SQLite store) and then `batchopt reconcile --month
+--json` (totals, breakdowns per day/account/region/queue/CE/job definition/instance, the residual's
+causes, commitment use, and the per-job bill written to the store), through the same functions the
+commands call. The store holds
 the Batch jobs of one day (100,000 attempts with their ECS task ARNs, written before the clock
 starts), so reconcile's per-job billed cost joins the split rows to real attempts.
 
