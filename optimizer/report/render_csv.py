@@ -188,11 +188,16 @@ def commitments(report: WeeklyReport) -> bytes:
             c.ends_at.isoformat() if c.ends_at else None,
             c.billed_usd,
             c.effective_usd,
+            c.used_usd,
+            c.unused_usd,
+            c.utilization,
         )
         for c in b.commitments
     ]
     headers = ("arn", "kind", "offering_type", "hourly_commitment_usd", "count", "term", "payment_option")
-    return _csv((*headers, "starts_at", "ends_at", "billed_usd", "effective_usd"), rows)
+    # billed/effective: every imported month; used/unused/utilization: the week's covered days
+    week = ("used_usd", "unused_usd", "utilization")
+    return _csv((*headers, "starts_at", "ends_at", "billed_usd", "effective_usd", *week), rows)
 
 
 def render_csv(report: WeeklyReport) -> dict[str, bytes]:

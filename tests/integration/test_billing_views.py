@@ -219,7 +219,10 @@ def test_the_weekly_report_states_bill_vs_model_with_its_days_and_commitments(bi
     assert [line.split(",")[0] for line in lines[1:]] == [d.isoformat() for d in BILL_DAYS] + ["total"]
     total = lines[-1].split(",")
     assert float(total[1]) == pytest.approx(billed) and float(total[3]) == pytest.approx(modelled, abs=1e-6)
-    assert files["commitments"].decode().splitlines()[1].startswith(SP + ",savings_plan,ComputeSavingsPlans")
+    commitment_csv = files["commitments"].decode().splitlines()
+    assert commitment_csv[1].startswith(SP + ",savings_plan,ComputeSavingsPlans")
+    assert commitment_csv[0].endswith(",used_usd,unused_usd,utilization")
+    assert commitment_csv[1].endswith(",1.2,0.0,1.0")  # covered i-od2 at the plan rate, no idle fee
 
 
 def test_no_bill_no_section(store_engine: Engine) -> None:
