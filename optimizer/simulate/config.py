@@ -22,6 +22,7 @@ from optimizer.catalog.batch_rules import (
 from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
 from optimizer.simulate.retry import RetryStrategy
+from optimizer.simulate.revisions import DefinitionRevision, revisions_from_api
 from optimizer.simulate.timeouts import StateTimeLimitAction, attempt_duration_from_api, state_limits_from_api
 from optimizer.solver.problem import Commitment
 
@@ -90,6 +91,8 @@ class SimulationOptions:
     fargate_start_delay_s: float = 60.0
     default_retry_strategy: RetryStrategy = field(default_factory=RetryStrategy)
     default_attempt_duration_s: float = float("inf")
+    #: New job definition revisions by definition name (`optimizer.simulate.revisions`).
+    job_definition_revisions: Mapping[str, DefinitionRevision] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         "fargateStartDelaySeconds",
         "defaultRetryStrategy",
         "defaultTimeout",
+        "jobDefinitionRevisions",
     }
     for key in sorted(set(data) - known):
         problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -306,6 +310,11 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
     except ConfigError as exc:
         problems.append(str(exc))
         timeout = float("inf")
+    try:
+        revisions = revisions_from_api(data.get("jobDefinitionRevisions"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+        revisions = {}
     return SimulationOptions(
         seed=seed,
         launch_delay_s=_number(
@@ -328,6 +337,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         ),
         default_retry_strategy=retry,
         default_attempt_duration_s=timeout,
+        job_definition_revisions=revisions,
     )
 
 

@@ -218,6 +218,7 @@ class ReplayEngine:
         else:
             self.timeout = [default_timeout] * n
         self.head_of_queue = HeadOfQueue()
+        self._apply_revisions(jobs)
         # Dependencies (ids not in the trace are ignored: they ended before it began).
         self.remaining = [0] * n
         self.dependents: dict[int, list[int]] = {}
@@ -242,6 +243,29 @@ class ReplayEngine:
         self.job_end = [math.nan] * n
         self.job_reason: list[str | None] = [None] * n
         self.runnable_order = [0] * n
+
+    def _apply_revisions(self, jobs: pd.DataFrame) -> None:
+        """Jobs of a definition with a new revision (`revisions.py`) take its retry strategy and timeout."""
+        revisions = self.options.job_definition_revisions
+        if not revisions:
+            return
+        if "job_definition_name" not in jobs:
+            raise InputError(
+                "jobs table: simulation.jobDefinitionRevisions needs a job_definition_name column"
+            )
+        index: dict[str, int] = {}
+        for name, revision in revisions.items():
+            if revision.retry_strategy is not None:
+                index[name] = len(self.strategies)
+                self.strategies.append(revision.retry_strategy)
+        for j, name in enumerate(jobs["job_definition_name"].tolist()):
+            revision = revisions.get(name)
+            if revision is None:
+                continue
+            if revision.retry_strategy is not None:
+                self.job_strategy[j] = index[name]
+            if revision.attempt_duration_s is not None:
+                self.timeout[j] = revision.attempt_duration_s
 
     def _load_config(self) -> None:
         config = self.config

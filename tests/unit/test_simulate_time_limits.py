@@ -269,3 +269,37 @@ def test_time_limits_hold_on_any_history(jobs: pd.DataFrame, document: dict[str,
             gaps = [b - a for a, b in itertools.pairwise(ends)]
             assert all(g >= 600 - EPS for g in gaps)
     assert not any(math.isnan(v) for v in out["ended_at"])
+
+
+def test_a_definition_revision_gives_its_jobs_its_retry_strategy_and_timeout() -> None:
+    revision = {
+        "retryStrategy": {"attempts": 2, "evaluateOnExit": [{"onExitCode": "1", "action": "RETRY"}]},
+        "timeout": {"attemptDurationSeconds": 600},
+    }
+    config = _config(
+        [ce("od", "EC2", 8, ["s.large"], allocationStrategy="BEST_FIT")],
+        [queue("q", 1, "od")],
+        jobDefinitionRevisions={"etl": revision},
+    )
+    jobs = jobs_frame(
+        [
+            {"job_id": "etl-flaky", "runtime_s": 100, "vcpus": 1, "status": "FAILED"},
+            {"job_id": "etl-runaway", "runtime_s": 9000, "vcpus": 1},
+            {"job_id": "other-flaky", "runtime_s": 100, "vcpus": 1, "status": "FAILED"},
+            {"job_id": "other-long", "runtime_s": 9000, "vcpus": 1},
+        ]
+    ).assign(job_definition_name=["etl", "etl", "report", "report"])
+    out = replay(jobs, config).jobs.set_index("job_id")
+    # etl jobs: exit 1 retried once (two attempts), the runaway stopped at 600 s.
+    assert out.loc["etl-flaky", "attempt_count"] == 2 and out.loc["etl-flaky", "ended_at"] == 200.0
+    assert out.loc["etl-runaway", "ended_at"] == 600.0
+    assert out.loc["etl-runaway", "status_reason"] == TIMEOUT_REASON
+    # Other definitions keep Batch's default: one attempt, no timeout.
+    assert out.loc["other-flaky", "attempt_count"] == 1
+    assert out.loc["other-long", "ended_at"] == 9000.0 and out.loc["other-long", "status"] == "SUCCEEDED"
+
+    with pytest.raises(InputError, match="job_definition_name"):
+        replay(jobs.drop(columns=["job_definition_name"]), config)
+    with pytest.raises(ConfigError, match=r"jobDefinitionRevisions\.etl\.retryStrategy\.attempts"):
+        _config([ce("od", "EC2", 8, ["s.large"])], [queue("q", 1, "od")],
+                jobDefinitionRevisions={"etl": {"retryStrategy": {"attempts": 11}}})  # fmt: skip
