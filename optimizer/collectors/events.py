@@ -236,9 +236,11 @@ def queue_window(ctx: CollectContext, queue_url: str) -> datetime:
         seconds=int(attributes.get("MessageRetentionPeriod", DEFAULT_QUEUE_RETENTION.total_seconds()))
     )
     start = ctx.now - retention
-    if "CreatedTimestamp" in attributes:  # epoch seconds
-        start = max(start, from_epoch_ms(float(attributes["CreatedTimestamp"]) * 1000))
-    return min(start, ctx.now)
+    if "CreatedTimestamp" in attributes:  # epoch seconds; one after `now` (a skewed clock) says nothing
+        created = from_epoch_ms(float(attributes["CreatedTimestamp"]) * 1000)
+        if created <= ctx.now:
+            start = max(start, created)
+    return start
 
 
 def drain(ctx: CollectContext, engine: Engine, queue_url: str) -> tuple[int, BatchResult]:

@@ -311,6 +311,7 @@ def test_events_source_on_the_emulator(aws_endpoint: str, sqlite_engine: Engine)
     assert stored_jobs.loc["job-30h", "stopped_at"] == T + timedelta(hours=30)
     [cover] = read_frame(sqlite_engine, select(collection_coverage)).to_dict("records")
     assert (cover["source"], cover["scope"], cover["covered_to"]) == ("events", "*", later)
+    assert count(sqlite_engine, collection_gaps) == 0  # drained well within the queue's retention
 
 
 def _stub_reconcile(
@@ -501,3 +502,44 @@ def test_cloudtrail_gives_ten_minute_instances_without_an_intake(sqlite_engine: 
     assert set(stored["compute_environment_arn"]) == {ce_arn}
     assert set(stored["launch_time"]) == {launch}
     assert set(stored["terminated_at"]) == {launch + timedelta(minutes=10)}
+
+
+def test_a_queue_left_longer_than_its_retention_is_a_gap(sqlite_engine: Engine) -> None:
+    """Drains 20 days apart from a queue keeping messages 14 days: the 6 days between are a gap."""
+    from optimizer.collectors.events import EXPIRED_UNREAD
+
+    url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/batchopt-event-intake"
+    sqs = boto3.client("sqs", region_name=REGION)
+    stub = Stubber(sqs)
+    stub.activate()
+    created = int((T - timedelta(days=30) - datetime(1970, 1, 1)).total_seconds())
+
+    def drain(now: datetime) -> None:
+        stub.add_response(
+            "get_queue_attributes",
+            {"Attributes": {"CreatedTimestamp": str(created), "MessageRetentionPeriod": str(14 * 86400)}},
+            {"QueueUrl": url, "AttributeNames": ["CreatedTimestamp", "MessageRetentionPeriod"]},
+        )
+        stub.add_response(
+            "receive_message",
+            {"Messages": []},
+            {"QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0, "VisibilityTimeout": 300},
+        )
+        [result] = collect(
+            sqlite_engine,
+            [fixed_plan("prod", {"sqs": sqs})],
+            select_sources(["events"]),
+            clock=Clock(now),
+            events_queue_urls=[url],
+        )
+        assert result.status == "succeeded", result
+
+    drain(T)
+    drain(T + timedelta(days=1))  # within retention: extends
+    drain(T + timedelta(days=21))
+    stub.assert_no_pending_responses()
+    [gap] = read_frame(sqlite_engine, select(collection_gaps)).to_dict("records")
+    assert (gap["source"], gap["reason"]) == ("events", EXPIRED_UNREAD)
+    assert (gap["gap_from"], gap["gap_to"]) == (T + timedelta(days=1), T + timedelta(days=7))
+    [cover] = read_frame(sqlite_engine, select(collection_coverage)).to_dict("records")
+    assert (cover["covered_from"], cover["covered_to"]) == (T + timedelta(days=7), T + timedelta(days=21))
