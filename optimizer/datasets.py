@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
+from optimizer.multinode import mnp_columns_from_store, with_mnp_store_rows
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
 from optimizer.store.read import read_frame
@@ -84,7 +85,7 @@ def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
     for name, values in optional.items():
         if values is not None:
             rows[name] = values if not isinstance(values, pd.Series) else values.to_numpy()
-    return rows
+    return with_mnp_store_rows(rows, frame, dataset)
 
 
 def dataset_exists(engine: Engine, name: str) -> bool:
@@ -205,6 +206,7 @@ def load_dataset(
     start = info["start_time"].iat[0] if len(info) else origin
     start = pd.Timestamp(start).to_pydatetime()
     prefix = f"{name}:"
+    frame, mnp_parent, node_index, num_nodes = mnp_columns_from_store(frame)
     runtime = _attempt_runtimes(engine, query, frame)
 
     def strip(job_id: str) -> str:
@@ -232,6 +234,9 @@ def load_dataset(
             "retry_strategy": frame["retry_strategy"].tolist(),
             # Lets a replay edit one definition's requests (right-sizing, `simulate --resize`).
             "job_definition_name": frame["job_definition_name"].tolist(),
+            "mnp_parent": [strip(p) if isinstance(p, str) else None for p in mnp_parent],
+            "node_index": node_index.to_numpy(),
+            "num_nodes": num_nodes.to_numpy(),
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

@@ -30,6 +30,16 @@ def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
         help="use SWF requested processors instead of allocated ones",
     )
     p.add_argument(
+        "--max-vcpus-per-node",
+        type=float,
+        default=defaults.max_vcpus_per_node,
+        metavar="VCPUS",
+        help=(
+            "a wider SWF job becomes a multi-node parallel job of ceil(vCPUs / VCPUS) nodes "
+            "(default %(default)s: the largest size every current general, compute and memory family offers)"
+        ),
+    )
+    p.add_argument(
         "--default-queue",
         default=defaults.default_queue,
         help="queue name for jobs whose trace has none (default %(default)s)",
@@ -42,4 +52,5 @@ def mapping_from_args(args: argparse.Namespace) -> TraceMapping:
         memory_mib_per_vcpu=args.memory_per_vcpu,
         swf_use_requested=args.swf_requested,
         default_queue=args.default_queue,
+        max_vcpus_per_node=args.max_vcpus_per_node,
     )

@@ -62,6 +62,13 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     skipped = ", ".join(f"{n} {why}" for why, n in trace.skipped.items()) or "none"
     print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format})")
     print(f"skipped: {skipped}")
+    if "mnp_parent" in trace.jobs:
+        parents = trace.jobs["mnp_parent"].dropna()
+        if len(parents):
+            print(
+                f"multi-node parallel: {parents.nunique()} jobs over {trace.mapping.max_vcpus_per_node:g} "
+                f"vCPUs stored as parent + {len(parents)} node jobs"
+            )
     mapping = trace.mapping.to_json()
     print("mapping: " + ", ".join(f"{k}={v}" for k, v in mapping.items() if k not in ("default_queue",)))
     return 0

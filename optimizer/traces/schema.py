@@ -36,6 +36,10 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "gpu_milli": "float64",
     "platform": "object",  # EC2 | FARGATE
     "wait_s": "float64",  # how long the job waited in the traced system (start - submit)
+    # Multi-node parallel jobs: each row is one node job `<parent>#<node>`; node 0 is the main node.
+    "mnp_parent": "object",  # the MNP job's id (None for an ordinary job)
+    "node_index": "Int64",
+    "num_nodes": "Int64",
 }
 
 

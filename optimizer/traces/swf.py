@@ -48,6 +48,10 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
     The SWF "preceding job" field becomes a dependency (`depends_on`) when that job is in the
     file: the log says this job was submitted only after that one ended, which is exactly what a
     Batch dependency expresses.
+
+    A job wider than `mapping.max_vcpus_per_node` becomes a multi-node parallel job: one row per
+    node (`<job>#<node>`, `mnp_parent` the job, `node_index`, `num_nodes`), split by
+    `TraceMapping.node_split`.
     """
     mapping = mapping or TraceMapping()
     rows: dict[str, list] = {
@@ -68,6 +72,9 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             "used_memory_mib",
             "used_vcpus",
             "wait_s",
+            "mnp_parent",
+            "node_index",
+            "num_nodes",
         )
     }
     skipped = {"runtime unknown": 0, "processors unknown": 0}
@@ -105,23 +112,33 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
         vcpus = procs * mapping.vcpus_per_processor
         # SWF memory is KB per processor; requested memory is what a Batch job would reserve.
         memory = req_mem * procs / 1024.0 if req_mem > 0 else vcpus * mapping.memory_mib_per_vcpu
-        rows["job_id"].append(job_id)
-        rows["submit_s"].append(submit)
-        rows["runtime_s"].append(max(run, mapping.min_runtime_s))
-        rows["vcpus"].append(vcpus)
-        rows["memory_mib"].append(memory)
-        rows["gpus"].append(0)
-        rows["queue"].append(f"q{int(queue)}" if queue >= 0 else mapping.default_queue)
-        rows["job_name"].append(f"app{int(app)}" if app >= 0 else f"job{job_id}")
-        rows["arch"].append(None)
-        rows["user"].append(f"u{int(user)}" if user >= 0 else None)
-        rows["status"].append(_STATUS.get(int(status), "SUCCEEDED" if status < 0 else "FAILED"))
-        rows["wait_s"].append(wait if wait >= 0 else math.nan)
-        rows["depends_on"].append([str(int(prev_job))] if prev_job > 0 else [])
-        # Average CPU time and used memory are per processor in SWF.
-        rows["used_memory_mib"].append(used_mem * procs / 1024.0 if used_mem > 0 else math.nan)
-        rows["used_vcpus"].append(avg_cpu / run * vcpus if avg_cpu > 0 and run > 0 else math.nan)
-    ids = set(rows["job_id"])
+        nodes, node_vcpus, node_memory = mapping.node_split(vcpus, memory)
+        common = {
+            "submit_s": submit,
+            "runtime_s": max(run, mapping.min_runtime_s),
+            "vcpus": node_vcpus,
+            "memory_mib": node_memory,
+            "gpus": 0,
+            "queue": f"q{int(queue)}" if queue >= 0 else mapping.default_queue,
+            "job_name": f"app{int(app)}" if app >= 0 else f"job{job_id}",
+            "arch": None,
+            "user": f"u{int(user)}" if user >= 0 else None,
+            "status": _STATUS.get(int(status), "SUCCEEDED" if status < 0 else "FAILED"),
+            "wait_s": wait if wait >= 0 else math.nan,
+            "depends_on": [str(int(prev_job))] if prev_job > 0 else [],
+            # Average CPU time and used memory are per processor in SWF; each node used its share.
+            "used_memory_mib": used_mem * procs / 1024.0 / nodes if used_mem > 0 else math.nan,
+            "used_vcpus": avg_cpu / run * vcpus / nodes if avg_cpu > 0 and run > 0 else math.nan,
+            "mnp_parent": job_id if nodes > 1 else None,
+            "num_nodes": nodes if nodes > 1 else None,
+        }
+        for node in range(nodes):
+            rows["job_id"].append(f"{job_id}#{node}" if nodes > 1 else job_id)
+            rows["node_index"].append(node if nodes > 1 else None)
+            for name, value in common.items():
+                rows[name].append(value)
+    # A dependency on an MNP job names its parent id, which is not a row: the replay resolves it.
+    ids = set(rows["job_id"]) | {p for p in rows["mnp_parent"] if p is not None}
     rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]
     return Trace(
         format="swf",

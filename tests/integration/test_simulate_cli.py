@@ -81,8 +81,11 @@ def test_import_then_simulate_from_the_store(
 ) -> None:
     trace = _small_trace(tmp_path)
     assert main(["import-trace", "--format", "swf", "--dataset", "kth", str(trace)]) == 0
-    assert "dataset kth: 300 jobs imported" in capsys.readouterr().out
-    assert _count(store, jobs, dataset="kth") == 300 and _count(store, datasets) == 1
+    printed = capsys.readouterr().out
+    # 5 of the 300 jobs ask for more than 64 processors: each is a parent and 2 node jobs.
+    assert "dataset kth: 310 jobs imported" in printed
+    assert "multi-node parallel: 5 jobs over 64 vCPUs stored as parent + 10 node jobs" in printed
+    assert _count(store, jobs, dataset="kth") == 310 and _count(store, datasets) == 1
 
     config = _config(tmp_path / "spot.json", "SPOT", 128, "SPOT_PRICE_CAPACITY_OPTIMIZED")
     out, jobs_out = tmp_path / "result.json", tmp_path / "jobs.csv"
@@ -103,7 +106,7 @@ def test_import_then_simulate_from_the_store(
     printed = capsys.readouterr().out
     assert "total cost" in printed and "wait main p95" in printed
     result = json.loads(out.read_text())
-    assert result["total_cost_usd"] > 0 and result["jobs"] == 300
+    assert result["total_cost_usd"] > 0 and result["jobs"] == 305  # node jobs, not their parents
     rows = pd.read_csv(jobs_out)
     for column in (
         "job_id",
@@ -140,7 +143,7 @@ def test_import_then_simulate_from_the_store(
 
     # Stored as a dataset of its own, the replay reads like collected history.
     assert main(["simulate", "--dataset", "kth", "--config", str(config), "--save-dataset", "kth-spot"]) == 0
-    assert _count(store, jobs, dataset="kth-spot") == 300
+    assert _count(store, jobs, dataset="kth-spot") == 305  # the replayed node jobs
     assert _count(store, instances, dataset="kth-spot") == result["instances_launched"]
     assert _count(store, job_attempts) == result["attempts"]
 
@@ -407,7 +410,7 @@ def test_import_optimize_simulate_chain_needs_no_aws(
     out = tmp_path / "replayed.json"
     assert main(["simulate", "--dataset", "kth", "--config", str(envs), "--out", str(out)]) == 0
     replayed = json.loads(out.read_text())
-    assert replayed["jobs"] == 400 and replayed["total_cost_usd"] > 0
+    assert replayed["jobs"] == 405 and replayed["total_cost_usd"] > 0  # 5 jobs over 64 vCPUs: 2 nodes each
     assert set(replayed["cost_by_instance_type"]) <= chosen
     # With the requirements lifted by --what-if the same command may choose from the whole list.
     code = main(

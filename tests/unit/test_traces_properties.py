@@ -33,10 +33,25 @@ def _swf(jobs: list[tuple[int, int, int, int]]) -> list[str]:
 @given(jobs=rows)
 def test_swf_rows_round_trip(jobs: list[tuple[int, int, int, int]]) -> None:
     trace = parse_text("\n".join(_swf(jobs)), "swf", "p.swf")
-    frame = trace.jobs.sort_values("job_id", key=lambda s: s.astype(int)).reset_index(drop=True)
+    # A job over 64 processors is several node rows (`mnp_parent`); fold them back into one job.
+    batch_job = trace.jobs["mnp_parent"].fillna(trace.jobs["job_id"])
+    frame = (
+        trace.jobs.assign(batch_job=batch_job.astype(int))
+        .groupby("batch_job", sort=True)
+        .agg(
+            submit_s=("submit_s", "first"),
+            runtime_s=("runtime_s", "first"),
+            vcpus=("vcpus", "sum"),
+            nodes=("job_id", "size"),
+            status=("status", "first"),
+        )
+    )
     assert frame["submit_s"].tolist() == [float(j[0]) for j in jobs]
     assert frame["runtime_s"].tolist() == [float(max(j[1], 1)) for j in jobs]
-    assert frame["vcpus"].tolist() == [float(j[2]) for j in jobs]
+    assert frame["nodes"].tolist() == [-(-j[2] // 64) for j in jobs]
+    # Each node asks for a whole-vCPU share: never less than the job, at most one vCPU more per node.
+    for (vcpus, nodes), job in zip(frame[["vcpus", "nodes"]].itertuples(index=False), jobs, strict=True):
+        assert job[2] <= vcpus < job[2] + nodes
     assert frame["status"].tolist() == [{1: "SUCCEEDED", 0: "FAILED", 5: "FAILED"}[j[3]] for j in jobs]
 
 
