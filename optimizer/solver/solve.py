@@ -406,9 +406,20 @@ def _within_type_cap(
     never the bound."""
     best: Plan | None = None
     subsets = candidate_subsets(prep, spends, cap)
-    if subsets:
-        # A quick plan first, so that the time limit never leaves the cap without one.
-        best = _subset_fallback(problem, _subset_problem(problem, prep, subsets[0], deadline, clock))
+    # A quick plan per subset first (cheapest-fit on it, spot limits repaired): the time limit never
+    # leaves the cap without a plan, and its cost, which already pays for rounding to whole
+    # instances, ranks the subsets.
+    quick: list[float] = []
+    for chosen in subsets:
+        plan = _subset_fallback(problem, _subset_problem(problem, prep, chosen, deadline, clock))
+        quick.append(np.inf if plan is None else plan.objective_usd)
+        if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
+            best = plan
+    subsets = [subsets[i] for i in np.argsort(quick, kind="stable")]
+    if problem.policy.couples_spot:
+        # A coupled subset solve needs its whole share to get through its LP and the per-class
+        # rounding; split between two, neither finished on the bundled weeks.
+        subsets = subsets[:1]
     for i, chosen in enumerate(subsets):
         if clock() >= deadline - 0.5:
             break
