@@ -37,6 +37,8 @@ from optimizer.solver.validate import validate_plan
 LP_TIME_SHARE = 0.7
 #: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
 TYPE_CAP_CANDIDATES = 3
+#: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
+UNCAPPED_BOUND_SHARE = 0.5
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 
@@ -267,7 +269,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         if cap is not None and lp.feasible:
             # The restriction heuristic first (fast, and a good incumbent shrinks the master).
             # With spot rows as well the master rarely finds a plan in time: the subsets get it.
-            share = 0.9 if problem.policy.couples_spot else 0.6
+            share = 0.9 if problem.policy.couples_spot else 0.45
             restricted = _within_type_cap(
                 problem,
                 prep,
@@ -285,6 +287,24 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 incumbent = restricted
             if restricted is not None and problem.policy.couples_spot:
                 end = clock()  # the coupled master with a cap finds nothing better in the time left
+            elif lp.class_bounds is not None and heuristic.has_solution:
+                # Only the cap couples classes, and dropping it leaves a problem solved class by
+                # class: its per-class integer bounds bound the capped optimum too, and are tighter
+                # than the LP where few jobs of a shape run at once.
+                bound = max(
+                    bound,
+                    _uncapped_class_bound(
+                        prep,
+                        problem,
+                        min((heuristic, rounded), key=lambda p: p.objective_usd),
+                        lp,
+                        cols,
+                        reduced,
+                        gap_target=gap_target,
+                        deadline=clock() + UNCAPPED_BOUND_SHARE * (end - clock()),
+                        clock=clock,
+                    ),
+                )
         elif problem.policy.couples_spot and lp.feasible:
             # The coupling rows priced at their duals: one small MIP per class, then repaired.
             priced = lagrangian_plan(
@@ -377,6 +397,40 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     plan.lower_bound_usd = bound  # as proven: clamping it to the objective would hide a wrong bound
     plan.gap = gap
     return plan
+
+
+def _uncapped_class_bound(
+    prep: Prepared,
+    problem: Problem,
+    uncapped: Plan,
+    lp: LpOutcome,
+    cols: Columns,
+    reduced: np.ndarray,
+    *,
+    gap_target: float,
+    deadline: float,
+    clock: Callable[[], float],
+) -> float:
+    """A lower bound on the optimum without `max_instance_types` (so with it too): the sum of the
+    per-class bounds the class-by-class passes prove, starting from the uncapped plan `uncapped`
+    and the LP's per-class bounds. Needs an LP whose only relaxed coupling is the cap."""
+    assert lp.class_bounds is not None
+    state = class_incumbents(prep, problem, uncapped, lp.class_bounds)
+    lp_class_value = np.bincount(
+        lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
+    )
+    branch_per_class(
+        prep,
+        cols,
+        reduced,
+        lp_class_value,
+        state,
+        gap_target=gap_target,
+        deadline=(clock() + deadline) / 2,
+        clock=clock,
+    )
+    exact_per_class(prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock)
+    return float(state.bound.sum())
 
 
 def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:
