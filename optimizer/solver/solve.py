@@ -39,6 +39,9 @@ LP_TIME_SHARE = 0.7
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
 UNCAPPED_BOUND_SHARE = 0.5
+#: Under diversification alone, share of the time after the rounding given to the bound of the
+#: problem without it.
+RELAXED_BOUND_SHARE = 0.6
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 
@@ -321,6 +324,25 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 incumbent is None or priced.objective_usd < incumbent.objective_usd - 1e-9
             ):
                 incumbent = priced
+            if (
+                not problem.policy.caps_spot_share
+                and incumbent is not None
+                and _gap(incumbent.objective_usd, bound) > gap_target
+            ):
+                # Diversification alone barely raises the optimum, while the LP bound under it
+                # sits below the integer bound of the problem without it (which the class-by-class
+                # passes prove, and which bounds this problem too).
+                relaxed = solve(
+                    problem.with_policy(
+                        replace(
+                            problem.policy,
+                            min_spot_instance_types=0,
+                            time_limit_seconds=max(0.1, RELAXED_BOUND_SHARE * (end - clock())),
+                        )
+                    ),
+                    clock=clock,
+                )
+                bound = max(bound, relaxed.lower_bound_usd)
         if incumbent is not None:
             slack = incumbent.objective_usd - bound
             keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
