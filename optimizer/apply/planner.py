@@ -15,7 +15,8 @@ How Batch can apply each change decides the calls:
   executor waits for that before sending the last call).
 - **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one.
 - **new revision**: RegisterJobDefinition built from the current ACTIVE revision with new
-  resourceRequirements (right-sizing); rolled back by deregistering the new revision.
+  resourceRequirements (right-sizing), or with a new `timeout` / `retryStrategy` (attempt
+  timeouts, retry-and-spot); rolled back by deregistering the new revision.
 
 `Recommendation.proposed` uses the snake_case names of `ComputeEnvironmentConfig` (see
 `CE_FIELDS`), `compute_environment_order` / `priority` / `state` / `new_compute_environment` for
@@ -703,6 +704,8 @@ def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan
     name = item["jobDefinitionName"]
     if item.get("type") != "container" or not item.get("containerProperties"):
         raise InputError(f"recommendation {rec.id}: {name} is not a single-container job definition")
+    if rec.proposed and set(rec.proposed) <= set(DEFINITION_SETTINGS):
+        return _plan_definition_settings(rec, item)
     unknown_keys = set(rec.proposed) - {"vcpus", "memory_mib", "gpus"}
     if unknown_keys:
         raise InputError(
@@ -752,6 +755,43 @@ def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan
         if requirements.get(t) != wanted.get(t)
     )
     description = f"register {name} revision {int(item['revision']) + 1} (from {item['revision']}): {changed}"
+    key = job_definition_key(item["jobDefinitionArn"])
+    call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
+    return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})
+
+
+DEFINITION_SETTINGS = {"timeout": "timeout", "retry_strategy": "retryStrategy"}
+"""Recommendation field -> RegisterJobDefinition field, for the settings advisor's revisions
+(`attempt-timeouts`, `retry-and-spot`): the revision is the current one with these replaced."""
+
+
+def _plan_definition_settings(rec: Recommendation, item: dict[str, Any]) -> ChangePlan:
+    """RegisterJobDefinition: the latest ACTIVE revision with a new timeout and/or retry strategy."""
+    name = item["jobDefinitionName"]
+    _check_not_stale(rec, {key: item.get(api) for key, api in DEFINITION_SETTINGS.items()})
+    params = shapes.as_request("RegisterJobDefinition", copy.deepcopy(item))
+    params.update(jobDefinitionName=name, type="container")
+    changed = []
+    for key, api in DEFINITION_SETTINGS.items():
+        if key not in rec.proposed:
+            continue
+        value = copy.deepcopy(rec.proposed[key])
+        if value == item.get(api):
+            continue
+        params[api] = value
+        changed.append(f"{api} {item.get(api)!r} -> {value!r}")
+    if not changed:
+        raise UserError(f"recommendation {rec.id}: {name} already has the proposed settings")
+    timeout = (params.get("timeout") or {}).get("attemptDurationSeconds")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 60):
+        raise InputError(f"recommendation {rec.id}: timeout.attemptDurationSeconds must be an integer >= 60")
+    attempts = (params.get("retryStrategy") or {}).get("attempts", 1)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
+        raise InputError(f"recommendation {rec.id}: retryStrategy.attempts must be from 1 to 10")
+    description = (
+        f"register {name} revision {int(item['revision']) + 1} (from {item['revision']}): "
+        + "; ".join(changed)
+    )
     key = job_definition_key(item["jobDefinitionArn"])
     call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
     return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})

@@ -1,5 +1,6 @@
 """The recommendation strategies; `ALL_STRATEGIES` is the order the engine runs them in."""
 
+from optimizer.recommend.strategies.attempt_timeouts import AttemptTimeoutSettings, AttemptTimeoutStrategy
 from optimizer.recommend.strategies.commitments import CommitmentAdviceSettings, CommitmentAdviceStrategy
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
@@ -16,10 +17,13 @@ ALL_STRATEGIES = (
     GravitonStrategy,
     FargateStrategy,
     CommitmentAdviceStrategy,
+    AttemptTimeoutStrategy,
 )
 
 __all__ = [
     "ALL_STRATEGIES",
+    "AttemptTimeoutSettings",
+    "AttemptTimeoutStrategy",
     "CommitmentAdviceSettings",
     "CommitmentAdviceStrategy",
     "FargateSettings",

@@ -1,0 +1,82 @@
+"""The settings advisor's strategies (attempt timeouts) on small hand-made estates."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from optimizer.domain import UpdateKind
+from optimizer.recommend.savings import DAYS_PER_MONTH
+from optimizer.recommend.strategies import AttemptTimeoutSettings, AttemptTimeoutStrategy
+from optimizer.recommend.strategies.attempt_timeouts import proposed_timeout_s
+from optimizer.simulate import parse_config, replay
+from optimizer.simulate.timeouts import TIMEOUT_REASON
+from tests.recommend_helpers import catalog, inputs_for, standard_estate
+
+RUNAWAY_S = 20 * 3600.0
+
+
+def with_runaways(estate: dict[str, Any], definition: str, count: int) -> dict[str, Any]:
+    """The estate with the first `count` jobs of `definition` running RUNAWAY_S instead."""
+    out = copy.deepcopy(estate)
+    jobs, attempts = out["jobs"], out["attempts"]
+    ids = jobs.loc[jobs["job_definition_name"] == definition, "job_id"].iloc[:count]
+    for frame in (jobs, attempts):
+        mask = frame["job_id"].isin(ids)
+        frame.loc[mask, "stopped_at"] = frame.loc[mask, "started_at"] + timedelta(seconds=RUNAWAY_S)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runaway_estate() -> dict[str, Any]:
+    return with_runaways(standard_estate(), "sim", 3)
+
+
+def test_timeouts_stop_runaways_priced_by_the_replay(runaway_estate: dict[str, Any]) -> None:
+    inputs = inputs_for(runaway_estate)
+    recs = {r.target_name: r for r in AttemptTimeoutStrategy().run(inputs)}
+    assert set(recs) == {"sim"}  # etl and legacy have no runaways
+    rec = recs["sim"]
+    assert rec.strategy == "attempt-timeouts" and rec.update_kind == UpdateKind.NEW_REVISION
+    sim = inputs.baseline.jobs[inputs.baseline.jobs["job_definition_name"] == "sim"]
+    usual = float(np.quantile(sim["runtime_s"], 0.99))
+    timeout = rec.proposed["timeout"]["attemptDurationSeconds"]
+    assert timeout == proposed_timeout_s(sim["runtime_s"].to_numpy(), 0.99, 3.0)
+    assert 3 * usual <= timeout < 3 * usual + 60 and timeout < RUNAWAY_S
+    assert rec.evidence["runtimes"]["runaway_jobs"] == 3
+    assert rec.evidence["metadata"] == {
+        "implementation_effort": "low",
+        "restarts_running_jobs": False,
+        "reversible": True,
+    }
+    # The evidence's two documents reproduce the figure, and the runaways stop at the timeout.
+    replay_evidence = rec.evidence["replay"]
+    costs = []
+    for key in ("current_config", "proposed_config"):
+        result = replay(inputs.baseline.jobs, parse_config(replay_evidence[key], catalog()))
+        costs.append(result.summary["total_cost_usd"])
+    proposed = result.jobs
+    assert (proposed["status_reason"] == TIMEOUT_REASON).sum() == 3
+    monthly = (costs[0] - costs[1]) * DAYS_PER_MONTH / inputs.baseline.window_days
+    assert rec.monthly_savings_usd == pytest.approx(monthly, abs=0.01)
+    # Each runaway held a c5.2xlarge (on-demand, minvCpus 0) RUNAWAY_S - timeout longer; the jobs
+    # packed beside it shift a little, so the figure is that within 5 %.
+    price = catalog().types["c5.2xlarge"].ondemand_price
+    held = 3 * (RUNAWAY_S - timeout) / 3600 * price * DAYS_PER_MONTH / inputs.baseline.window_days
+    assert rec.monthly_savings_usd == pytest.approx(held, rel=0.05)
+
+
+def test_no_timeout_advice_without_runaways_or_where_one_is_set(runaway_estate: dict[str, Any]) -> None:
+    assert AttemptTimeoutStrategy().run(inputs_for(standard_estate())) == []
+    timed = copy.deepcopy(runaway_estate)
+    for item in timed["defs"]:
+        item["timeout"] = {"attemptDurationSeconds": 7200}
+    assert AttemptTimeoutStrategy().run(inputs_for(timed)) == []
+    # Many long jobs are a second kind of job, not runaways.
+    crowded = with_runaways(standard_estate(), "sim", 30)
+    strict = AttemptTimeoutStrategy(AttemptTimeoutSettings(max_runaway_share=0.05, quantile=0.9))
+    assert strict.run(inputs_for(crowded)) == []
