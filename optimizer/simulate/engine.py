@@ -32,7 +32,8 @@ Fargate) fails at once with that reason, or, when its queue has a matching job-s
 action, stays RUNNABLE until the action cancels it; an attempt that reaches the job's
 attemptDurationSeconds ends there and fails the job without a retry (`timeouts.py`).
 The replay clock starts at the first submit time; instances kept for minvCpus are billed to the
-end of the last job.
+end of the last job. Multi-node parallel jobs (rows sharing `mnp_parent`) are gangs: one empty
+instance per node, all placed before any starts, ended together (`gangs.py`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from optimizer.simulate.allocation import EPS, choose_instance_type, jobs_per_in
 from optimizer.simulate.catalog import InstanceSpec
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
 from optimizer.simulate.fargate import fargate_size
+from optimizer.simulate.gangs import GangScheduling
 from optimizer.simulate.retry import (
     CONTAINER_EXIT_REASON,
     FARGATE_SPOT_REASON,
@@ -109,7 +111,7 @@ def _validate_jobs(jobs: pd.DataFrame) -> None:
         raise InputError(f"job {jobs['job_id'][jobs['job_id'].duplicated()].iat[0]}: duplicate job_id")
 
 
-class ReplayEngine:
+class ReplayEngine(GangScheduling):
     """One replay run. Build it with the jobs and the configuration, call `run()` once.
 
     State lives in flat Python lists indexed by job, attempt and instance number: the event loop
@@ -219,6 +221,7 @@ class ReplayEngine:
             self.timeout = [default_timeout] * n
         self.head_of_queue = HeadOfQueue()
         self._apply_revisions(jobs)
+        self._load_gangs(jobs)  # multi-node parallel jobs (`gangs.py`)
         # Dependencies (ids not in the trace are ignored: they ended before it began).
         self.remaining = [0] * n
         self.dependents: dict[int, list[int]] = {}
@@ -228,6 +231,7 @@ class ReplayEngine:
                 j for j, deps in enumerate(lists) if isinstance(deps, list | tuple | np.ndarray) and len(deps)
             ]
             index = {job_id: j for j, job_id in enumerate(self.job_ids)} if having else {}
+            index.update(self.gang_alias)  # an MNP job's id and node ids stand for its main node
             for j in having:
                 for dep in lists[j]:
                     d = index.get(str(dep))
@@ -402,6 +406,9 @@ class ReplayEngine:
             hazard = self.hazard.get(self.i_spec[i].instance_type, 0.0)
             if hazard > 0:
                 self._push(t + self.rng.expovariate(hazard), _RECLAIM, i)
+        if i in self.gang_hold:
+            self._gang_instance_ready(i, t)
+            return
         self._fill_instance(i, t)
         if not self.i_running[i]:
             self._mark_idle(i, t)
@@ -412,7 +419,7 @@ class ReplayEngine:
         heapq.heappush(self.heap, (t + self.options.scale_in_idle_s, _IDLE, self.seq, i))
 
     def _on_idle_check(self, i: int, token: int, t: float) -> None:
-        if self.i_state[i] != 1 or self.i_running[i] or self.i_idle_token[i] != token:
+        if self.i_state[i] != 1 or self.i_running[i] or self.i_idle_token[i] != token or i in self.gang_hold:
             return
         c = self.i_ce[i]
         if self.ce_vcpus[c] - self.i_spec[i].vcpus < self.ces[c].min_vcpus - EPS:
@@ -444,6 +451,8 @@ class ReplayEngine:
             # is still to arrive, the replay is over and nothing is replaced.
             self._top_up(self.i_ce[i], self.ces[self.i_ce[i]].min_vcpus, t)
         reason = reclaim_status_reason(self.instance_name(i))
+        if self.gang_nodes:
+            victims = self._gang_reclaimed(i, t, victims, reason)
         self.running -= len(victims)
         for a in victims:
             self.a_done[a] = True
@@ -517,6 +526,9 @@ class ReplayEngine:
     def _on_end(self, a: int, t: float) -> None:
         if self.a_done[a]:
             return  # ended earlier by a reclaim
+        if self.gang_of[self.a_job[a]] >= 0:
+            self._end_gang_attempt(a, t)
+            return
         self.a_done[a] = True
         self.a_end[a] = t
         self.running -= 1
@@ -534,6 +546,8 @@ class ReplayEngine:
         self.free_g[i] += self.shape_g[s]
         self.i_running[i].remove(a)
         self._after_attempt(j, t, self.a_exit[a], self.a_reason[a])
+        if self.gang_waiting and not self.i_running[i]:
+            self._offer_gangs(t)
         self._fill_instance(i, t)
         if not self.i_running[i] and self.i_state[i] == 1:
             self._mark_idle(i, t)
@@ -569,6 +583,8 @@ class ReplayEngine:
 
     # ----------------------------------------------------------------- dispatch
     def _arrive(self, j: int, t: float, hint: int) -> None:
+        if self.gang_of[j] >= 0 and self.gang_nodes[self.gang_of[j]][0] != j:
+            return  # an MNP job's other nodes go through the queue with its main node
         if self.dep_failed[j]:
             self._fail(j, t, "a dependency failed")
         elif self.remaining[j] > 0:
@@ -577,6 +593,9 @@ class ReplayEngine:
             self._make_runnable(j, t, hint)
 
     def _make_runnable(self, j: int, t: float, hint: int) -> None:
+        if self.gang_of[j] >= 0:
+            self._gang_runnable(j, t)
+            return
         q = self.job_queue[j]
         s = self.shape[j]
         self.runnable_seq += 1
@@ -695,6 +714,7 @@ class ReplayEngine:
 
     def _retry_launches(self, c: int, t: float) -> None:
         """Headroom opened in CE c: launch for waiting jobs, priority then FIFO, while it lasts."""
+        self._offer_gangs(t)
         for q in self.ce_queues[c]:
             if not self.queue_pending[q]:
                 continue
@@ -792,6 +812,7 @@ class ReplayEngine:
                 self.i_state[i] = 2
                 self.i_end[i] = max(horizon, self.i_launch[i])
                 self.i_end_reason[i] = "end of replay"
+        self._finish_gangs()
 
     def instance_name(self, i: int) -> str:
         return f"i-sim{i:012d}"

@@ -1,0 +1,382 @@
+"""Multi-node parallel (MNP) jobs in the replay: a gang of nodes placed, started and ended together.
+
+Rows of the jobs table that share an `mnp_parent` are the nodes of one MNP job (`optimizer.multinode`
+says how they get there); node 0 (the lowest `node_index`) is the main node, and it carries the
+gang through the queue. What Batch does, and so what the replay does:
+
+- One node per instance: Batch gives each node of an MNP job an instance of its own, so a node
+  takes an empty instance (in service, or being launched) of one EC2 compute environment of the
+  queue, or a new one, and holds it whole; other jobs cannot use the rest of it. Fargate does not
+  run MNP jobs. Each node's own requests (node ranges may differ) choose its instance.
+- All or nothing: the gang is placed only when every node has its instance in the same compute
+  environment; until then it waits (gangs are offered freed capacity before single jobs, in queue
+  priority then FIFO order, and identical gangs wait behind each other without a search).
+- Gang formation: instances already in service wait, held and idle, until the last node's
+  instance joins; then every node starts at the same second. That held time is the gang-formation
+  idle the summary reports (instance-hours and their cost at each instance's own price).
+- Together to the end: every node runs the main node's runtime; a node's reclaim ends every
+  node's attempt at that second, and the job's retry strategy (the main node's) decides for the
+  whole gang, which then forms again from scratch. A reclaim of an instance held while the gang
+  forms releases the gang's other instances and the gang is placed again (no attempt is counted).
+- Dependencies on the MNP job's id wait for the whole gang.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from optimizer.simulate.allocation import EPS
+
+if TYPE_CHECKING:
+    from optimizer.simulate.engine import ReplayEngine
+
+GANG_NODE_LOST = "Multi-node parallel job: another node's host terminated ({reason})"
+
+
+def _gang_columns(jobs: pd.DataFrame) -> tuple[list[Any], list[int]] | None:
+    if "mnp_parent" not in jobs:
+        return None
+    parents = jobs["mnp_parent"].tolist()
+    if not any(isinstance(p, str) and p for p in parents):
+        return None
+    index = jobs["node_index"] if "node_index" in jobs else pd.Series([0] * len(jobs))
+    return parents, index.fillna(0).astype("int64").tolist()
+
+
+class GangScheduling:
+    """Mixin of `ReplayEngine`: the gang state and the hooks the engine calls (see the module doc)."""
+
+    # ----------------------------------------------------------------- loading
+    def _load_gangs(self: ReplayEngine, jobs: pd.DataFrame) -> None:
+        """Group node rows into gangs; followers take the main node's runtime, outcome and strategy."""
+        self.gang_of: list[int] = [-1] * self.n
+        self.gang_nodes: list[list[int]] = []
+        self.gang_alias: dict[str, int] = {}
+        self.gang_hold: dict[int, int] = {}  # instance -> node job holding it
+        self.gang_waiting: list[int] = []
+        columns = _gang_columns(jobs)
+        if columns is None:
+            return
+        parents, node_index = columns
+        members: dict[str, list[int]] = {}
+        for j, parent in enumerate(parents):
+            if isinstance(parent, str) and parent:
+                members.setdefault(parent, []).append(j)
+        for parent, nodes in members.items():
+            nodes.sort(key=lambda j: (node_index[j], j))
+            g = len(self.gang_nodes)
+            self.gang_nodes.append(nodes)
+            leader = nodes[0]
+            self.gang_alias[parent] = leader
+            for j in nodes:
+                self.gang_of[j] = g
+                self.gang_alias[self.job_ids[j]] = leader
+                self.runtime[j] = self.runtime[leader]
+                self.fails[j] = self.fails[leader]
+                self.timeout[j] = self.timeout[leader]
+                self.job_strategy[j] = self.job_strategy[leader]
+        count = len(self.gang_nodes)
+        self.gang_inst: list[int] = [-1] * self.n
+        self.gang_idle_since: list[float] = [math.nan] * self.n
+        self.gang_unready: list[int] = [0] * count
+        self.gang_attempts: list[list[int]] = [[] for _ in range(count)]
+        # Gangs with the same queue and node shapes wait behind each other (as shapes do, engine.py).
+        self.gang_signature: list[tuple[Any, ...]] = [
+            (self.job_queue_names_source[nodes[0]], *(self.shape[j] for j in nodes))
+            for nodes in self.gang_nodes
+        ]
+        self.gang_ce_ok: dict[tuple[int, tuple[Any, ...]], bool] = {}
+        # (instance, node job, seconds) of every held-idle interval, priced in the results.
+        self.gang_idle: list[tuple[int, int, float]] = []
+        self.gang_formations = 0
+
+    # ----------------------------------------------------------------- hooks
+    def _is_gang_follower(self: ReplayEngine, j: int) -> bool:
+        g = self.gang_of[j]
+        return g >= 0 and self.gang_nodes[g][0] != j
+
+    def _gang_runnable(self: ReplayEngine, j: int, t: float) -> None:
+        """The main node became runnable: fail an impossible gang, else place it or let it wait."""
+        from optimizer.simulate.engine import _PENDING
+
+        g = self.gang_of[j]
+        q = self.job_queue[j]
+        self.runnable_seq += 1
+        self.runnable_order[j] = self.runnable_seq
+        if not any(self._gang_fits_ce(c, g) for c in self.queue_ces[q]):
+            nodes = self.gang_nodes[g]
+            self._fail(
+                j,
+                t,
+                f"no EC2 compute environment of queue {self.queue_names[q]} can hold all {len(nodes)} nodes "
+                f"({self.vcpus[j]:g} vCPU, {self.mem[j]:g} MiB, {self.gpus[j]} GPU each) of this "
+                "multi-node parallel job, one instance per node, within its maxvCpus",
+            )
+            return
+        for k in self.gang_nodes[g]:
+            self.state[k] = _PENDING
+        signature = self.gang_signature[g]
+        if any(self.gang_signature[w] == signature for w in self.gang_waiting) or not self._place_gang(g, t):
+            self.gang_waiting.append(g)
+
+    def _gang_instance_ready(self: ReplayEngine, i: int, t: float) -> None:
+        """An instance held for a forming gang joined: it now waits idle for the others."""
+        j = self.gang_hold[i]
+        g = self.gang_of[j]
+        self.gang_idle_since[j] = t
+        self.gang_unready[g] -= 1
+        if self.gang_unready[g] == 0:
+            self._start_gang(g, t)
+
+    def _end_gang_attempt(self: ReplayEngine, a: int, t: float) -> None:
+        """A node's attempt ended (they all end at the same second): end the gang's attempt."""
+        g = self.gang_of[self.a_job[a]]
+        leader_attempt = self.gang_attempts[g][0]
+        self._close_gang(g, t, self.a_exit[leader_attempt], self.a_reason[leader_attempt], -1)
+
+    def _gang_reclaimed(self: ReplayEngine, i: int, t: float, victims: list[int], reason: str) -> list[int]:
+        """Instance i was reclaimed (and is terminated): end or re-form its gangs; the other victims
+        are returned for the engine to handle."""
+        held = self.gang_hold.pop(i, None)
+        rest = []
+        ended: set[int] = set()
+        for a in victims:
+            g = self.gang_of[self.a_job[a]]
+            if g < 0:
+                rest.append(a)
+                continue
+            self.a_exit[a] = None
+            self.a_reason[a] = reason
+            self.a_reclaim[a] = True
+            if g not in ended:
+                ended.add(g)
+                self._close_gang(g, t, None, reason, i)
+        if held is not None and self.gang_of[held] not in ended:
+            self._break_formation(self.gang_of[held], i, t)
+        return rest
+
+    def _offer_gangs(self: ReplayEngine, t: float) -> None:
+        """Capacity freed or headroom opened: place waiting gangs, queue priority then FIFO."""
+        if not self.gang_waiting:
+            return
+        priority = {q.name: q.priority for q in self.config.queues}
+
+        def rank(g: int) -> tuple[float, int]:
+            leader = self.gang_nodes[g][0]
+            return -priority.get(self.queue_names[self.job_queue[leader]], 0), self.runnable_order[leader]
+
+        ranked = sorted(self.gang_waiting, key=rank)
+        failed: set[tuple[Any, ...]] = set()
+        placed: set[int] = set()
+        for g in ranked:
+            signature = self.gang_signature[g]
+            if signature in failed:
+                continue
+            if self._place_gang(g, t):
+                placed.add(g)
+            else:
+                failed.add(signature)
+        if placed:
+            self.gang_waiting = [g for g in self.gang_waiting if g not in placed]
+
+    def _finish_gangs(self: ReplayEngine) -> None:
+        """Every node job reports its MNP job's outcome (the main node's)."""
+        for nodes in self.gang_nodes:
+            leader = nodes[0]
+            for j in nodes[1:]:
+                self.state[j] = self.state[leader]
+                self.job_end[j] = self.job_end[leader]
+                self.job_reason[j] = self.job_reason[leader]
+                if self.first_start[leader] == self.first_start[leader]:
+                    self.first_start[j] = self.first_start[leader]
+
+    # ----------------------------------------------------------------- placement
+    def _gang_fits_ce(self: ReplayEngine, c: int, g: int) -> bool:
+        """Whether CE c could ever hold the whole gang: EC2, every node has a type, and the nodes'
+        smallest instances together stay within maxvCpus (one instance over where Batch allows it)."""
+        key = (c, self.gang_signature[g])
+        hit = self.gang_ce_ok.get(key)
+        if hit is not None:
+            return hit
+        ce = self.ces[c]
+        ok = not ce.is_fargate and ce.max_vcpus > 0
+        total, largest = 0.0, 0.0
+        for j in self.gang_nodes[g] if ok else ():
+            s = self.shape[j]
+            if not self._feasible(c, s):
+                ok = False
+                break
+            sizes = [
+                spec.vcpus
+                for spec in ce.instance_types
+                if self._fits_empty(spec, s) and (not ce.strict_max or spec.vcpus <= ce.max_vcpus + EPS)
+            ]
+            if not sizes:
+                ok = False
+                break
+            total += min(sizes)
+            largest = max(largest, min(sizes))
+        if ok:
+            slack = 0.0 if ce.strict_max else largest
+            ok = total - slack <= ce.max_vcpus + EPS
+        self.gang_ce_ok[key] = ok
+        return ok
+
+    def _fits_empty(self: ReplayEngine, spec: Any, s: int) -> bool:
+        arch = self.shape_arch[s]
+        return (
+            spec.vcpus + EPS >= self.shape_v[s]
+            and spec.allocatable_memory_mib + EPS >= self.shape_m[s]
+            and spec.gpus >= self.shape_g[s]
+            and (not arch or spec.arch == arch)
+        )
+
+    def _is_empty(self: ReplayEngine, i: int) -> bool:
+        spec = self.i_spec[i]
+        return (
+            i not in self.gang_hold
+            and not self.i_running[i]
+            and not self.i_bound[i]
+            and self.free_v[i] + EPS >= spec.vcpus
+            and self.free_m[i] + EPS >= spec.allocatable_memory_mib
+        )
+
+    def _place_gang(self: ReplayEngine, g: int, t: float) -> bool:
+        """Give every node of gang g an empty instance of one CE (new ones where needed), or nothing."""
+        from optimizer.simulate.engine import _BOUND
+
+        nodes = self.gang_nodes[g]
+        q = self.job_queue[nodes[0]]
+        for c in self.queue_ces[q]:
+            if not self._gang_fits_ce(c, g):
+                continue
+            empty = [i for i in (*self.ce_ready[c], *self.ce_launching[c]) if self._is_empty(i)]
+            used: set[int] = set()
+            plan: list[tuple[int, Any]] = []
+            saved = self.ce_vcpus[c]
+            for j in nodes:
+                s = self.shape[j]
+                found = next(
+                    (i for i in empty if i not in used and self._fits_empty(self.i_spec[i], s)), None
+                )
+                if found is not None:
+                    used.add(found)
+                    plan.append((found, None))
+                    continue
+                spec = self._choose_type(c, s, 1)
+                if spec is None:
+                    plan = []
+                    break
+                self.ce_vcpus[c] += spec.vcpus  # tentative: the next node sees the headroom left
+                plan.append((-1, spec))
+            self.ce_vcpus[c] = saved
+            if len(plan) != len(nodes):
+                continue
+            self.gang_unready[g] = 0
+            self.gang_formations += 1
+            for j, (i, spec) in zip(nodes, plan, strict=True):
+                if i < 0:
+                    i = self._launch(c, spec, t)
+                self.gang_hold[i] = j
+                self.gang_inst[j] = i
+                self.free_v[i] = 0.0  # held whole: one node per instance
+                self.free_m[i] = 0.0
+                self.free_g[i] = 0
+                self.i_idle_token[i] = -1  # a pending scale-in check no longer applies
+                self.state[j] = _BOUND
+                if self.i_state[i] == 1:
+                    self.gang_idle_since[j] = t
+                else:
+                    self.gang_idle_since[j] = math.nan
+                    self.gang_unready[g] += 1
+            if self.gang_unready[g] == 0:
+                self._start_gang(g, t)
+            return True
+        return False
+
+    def _start_gang(self: ReplayEngine, g: int, t: float) -> None:
+        attempts = []
+        for j in self.gang_nodes[g]:
+            i = self.gang_inst[j]
+            since = self.gang_idle_since[j]
+            if t > since:
+                self.gang_idle.append((i, j, t - since))
+            attempts.append(len(self.a_job))
+            self._start(j, i, t)
+        self.gang_attempts[g] = attempts
+
+    def _release(self: ReplayEngine, freed: list[int], t: float) -> None:
+        """Nodes' instances are free again, whole: offered to waiting gangs first, then to waiting
+        jobs; one nobody takes goes idle (and scales in after the idle delay)."""
+        for i in freed:
+            spec = self.i_spec[i]
+            self.free_v[i] = spec.vcpus
+            self.free_m[i] = spec.allocatable_memory_mib
+            self.free_g[i] = spec.gpus
+        self._offer_gangs(t)
+        for i in freed:
+            if self.i_state[i] == 1 and i not in self.gang_hold:
+                self._fill_instance(i, t)
+                if not self.i_running[i]:
+                    self._mark_idle(i, t)
+
+    def _close_gang(
+        self: ReplayEngine, g: int, t: float, exit_code: int | None, reason: str | None, lost: int
+    ) -> None:
+        """End every node's attempt of gang g at t; the main node's strategy decides for the gang."""
+        freed = []
+        for a in self.gang_attempts[g]:
+            if self.a_done[a]:
+                continue
+            self.a_done[a] = True
+            self.a_end[a] = t
+            self.running -= 1
+            i = self.a_inst[a]
+            if a in self.i_running[i]:
+                self.i_running[i].remove(a)
+            if i != lost:
+                self.gang_hold.pop(i, None)
+                freed.append(i)
+                if exit_code is None and lost >= 0 and not self.a_reclaim[a]:
+                    self.a_exit[a] = None
+                    self.a_reason[a] = GANG_NODE_LOST.format(reason=reason)
+        nodes = self.gang_nodes[g]
+        for j in nodes[1:]:
+            self.attempts_done[j] += 1
+        self._after_attempt(nodes[0], t, exit_code, reason)
+        self._release(freed, t)
+
+    def _break_formation(self: ReplayEngine, g: int, lost: int, t: float) -> None:
+        """An instance held for forming gang g was reclaimed: release the rest and place it again."""
+        freed = []
+        for j in self.gang_nodes[g]:
+            i = self.gang_inst[j]
+            since = self.gang_idle_since[j]
+            if t > since:
+                self.gang_idle.append((i, j, t - since))
+            self.gang_inst[j] = -1
+            if i != lost and self.gang_hold.get(i) == j:
+                del self.gang_hold[i]
+                freed.append(i)
+        self._release(freed, t)
+        self._gang_runnable(self.gang_nodes[g][0], t)
+
+
+def gang_summary(engine: ReplayEngine, instances: pd.DataFrame) -> dict[str, Any]:
+    """MNP figures for the replay summary (empty without MNP jobs): jobs, node jobs, and the
+    gang-formation idle, priced at each held instance's own hourly price (`price_per_hour`)."""
+    if not engine.gang_nodes:
+        return {}
+    price = instances["price_per_hour"].to_numpy(dtype=float)
+    idle_s = sum(seconds for _, _, seconds in engine.gang_idle)
+    idle_usd = sum(price[i] * seconds / 3600.0 for i, _, seconds in engine.gang_idle)
+    return {
+        "mnp_jobs": len(engine.gang_nodes),
+        "mnp_node_jobs": sum(len(nodes) for nodes in engine.gang_nodes),
+        "gang_formations": engine.gang_formations,
+        "gang_formation_idle_instance_hours": round(idle_s / 3600.0, 6),
+        "gang_formation_idle_cost_usd": round(idle_usd, 6),
+    }
