@@ -95,7 +95,8 @@ def load_inputs(
     """The frames the analyses need, for instances alive in [since, until)."""
     inst_q = select(instances).where(instances.c.dataset == dataset)
     if until is not None:
-        inst_q = inst_q.where(instances.c.first_seen < until)
+        # launched before `until` (a collector may first see an instance long after its launch)
+        inst_q = inst_q.where(func.coalesce(instances.c.launch_time, instances.c.first_seen) < until)
     if since is not None:
         end = func.coalesce(instances.c.terminated_at, instances.c.last_seen)
         inst_q = inst_q.where(end >= since)

@@ -7,8 +7,10 @@ Dimensions and where each side comes from:
   attribution's lines.
 - instance: billed from `bill_instances` (its instance-hours and their SP negation); modelled from
   the attribution's instances.
-- queue, compute environment, job definition: billed from the per-job bill
-  (`optimizer.billing.jobs`); modelled from the attribution's lines (idle cost as "(idle)").
+- compute environment: billed from `bill_instances` of the instances the store places there;
+  modelled from the attribution's lines.
+- queue, job definition: billed from the per-job bill (`optimizer.billing.jobs`, allocated part);
+  modelled from the attribution's lines; idle capacity is its own "(idle)" row on both sides.
 
 The model side is `optimizer.analysis.cost.attribute_costs` over the month (the same code
 `batchopt analyze` runs), so every modelled figure here is that attribution's.
@@ -25,9 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
-from optimizer.analysis.cost import CostAttribution
+from optimizer.analysis.cost import IDLE, NONE, CostAttribution
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
 from optimizer.store.tables.billing import bill_daily, bill_instances, bill_job_costs
 from optimizer.store.tables.instances import instances
@@ -94,32 +96,76 @@ def breakdowns(
                 frame["day"] = pd.to_datetime(frame["day"])
             model_col = {"day": "day", "account": "account_id", "region": "region"}[name]
             out[f"by_{name}"] = _rows(frame, _modelled_by(attribution, model_col), name)
-    out |= _by_job_dims(engine, start, attribution)
+    out |= _by_job_dims(engine, start, attribution, dataset)
     out["by_instance"] = _by_instance(engine, start, attribution, dataset)[:TOP_INSTANCES]
     return out
 
 
+UNKNOWN_INSTANCE = "(instances not in the store)"
+
+
 def _by_job_dims(
-    engine: Engine, start: Any, attribution: CostAttribution | None
+    engine: Engine, start: Any, attribution: CostAttribution | None, dataset: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per queue, compute environment and job definition: the month's `bill_job_costs` summed in
-    SQL by the attempt's job (queue, job definition) and the attempt (compute environment)."""
+    """Per queue, compute environment and job definition, like for like with the model:
+
+    - compute environment: the bill of the instances the store places in it (`bill_instances`
+      joined with `instances`: every instance-hour, tasks or not, as the model counts it); the
+      instances the store does not know as one row;
+    - queue and job definition: the jobs' allocated part of the per-job bill (`bill_job_costs`
+      without the idle share AWS spreads over the tasks), and one "(idle)" row holding the rest of
+      the bill of the instances the store knows or a billed job ran on (their idle capacity, hours
+      without tasks, tasks of no known attempt), as the model shows its idle cost."""
     c, a, j = bill_job_costs.c, job_attempts.c, jobs.c
+    b, i = bill_instances.c, instances.c
     base = bill_job_costs.join(jobs, j.job_id == c.job_id, isouter=True).join(
         job_attempts, (a.job_id == c.job_id) & (a.attempt == c.attempt), isouter=True
     )
-    sums = (func.sum(c.billed_usd), func.sum(c.effective_usd))
-    out = {}
+    idle_part = case((c.effective_usd != 0, c.unused_usd / c.effective_usd), else_=0.0)
+    allocated = (func.sum(c.billed_usd * (1.0 - idle_part)), func.sum(c.effective_usd - c.unused_usd))
+    placed = bill_instances.join(
+        instances, (i.instance_id == b.instance_id) & (i.dataset == dataset), isouter=True
+    )
+    ce = case(
+        (i.instance_id.is_(None), UNKNOWN_INSTANCE), else_=func.coalesce(i.compute_environment_arn, NONE)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
     with engine.connect() as conn:
+        rows = conn.execute(
+            select(ce, func.sum(b.billed_usd), func.sum(b.effective_usd))
+            .select_from(placed)
+            .where(b.billing_period == start)
+            .group_by(ce)
+        ).fetchall()
+        frame = pd.DataFrame(rows, columns=["compute_environment", "billed_usd", "effective_usd"])
+        # the instances the jobs' bill can come from: the store's, and any a billed job ran on
+        hosts = select(c.instance_id).where(c.billing_period == start, c.instance_id.is_not(None))
+        in_scope = i.instance_id.is_not(None) | b.instance_id.in_(hosts)
+        known_row = conn.execute(
+            select(func.sum(b.billed_usd), func.sum(b.effective_usd))
+            .select_from(placed)
+            .where(b.billing_period == start, in_scope)
+        ).one()
+        known = pd.Series(
+            {"billed_usd": float(known_row[0] or 0.0), "effective_usd": float(known_row[1] or 0.0)}
+        )
+        out["by_compute_environment"] = _rows(
+            frame, _modelled_by(attribution, "compute_environment_arn"), "compute_environment"
+        )
         for name, column, model_col in (
             ("queue", j.queue, "queue"),
-            ("compute_environment", a.compute_environment_arn, "compute_environment_arn"),
             ("job_definition", j.job_definition_name, "job_definition_name"),
         ):
-            key = func.coalesce(column, "(none)")
-            query = select(key, *sums).select_from(base).where(c.billing_period == start).group_by(key)
+            key = func.coalesce(column, NONE)
+            query = select(key, *allocated).select_from(base).where(c.billing_period == start).group_by(key)
             rows = conn.execute(query).fetchall()
             billed = pd.DataFrame(rows, columns=[name, "billed_usd", "effective_usd"])
+            rest = known - billed[["billed_usd", "effective_usd"]].sum()
+            if abs(rest["billed_usd"]) > 1e-9 or abs(rest["effective_usd"]) > 1e-9:
+                idle = pd.DataFrame(
+                    [[IDLE, rest["billed_usd"], rest["effective_usd"]]], columns=billed.columns
+                )
+                billed = pd.concat([billed, idle], ignore_index=True) if not billed.empty else idle
             out[f"by_{name}"] = _rows(billed, _modelled_by(attribution, model_col), name)
     return out
 

@@ -72,7 +72,7 @@ def month_attribution(
 
     alive = select(instances.c.instance_id).where(
         instances.c.dataset == dataset,
-        instances.c.first_seen < until,
+        func.coalesce(instances.c.launch_time, instances.c.first_seen) < until,
         func.coalesce(instances.c.terminated_at, instances.c.last_seen) >= since,
     )
     with engine.connect() as conn:

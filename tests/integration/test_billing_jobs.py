@@ -175,12 +175,22 @@ def test_per_job_billed_cost_from_split_rows_equals_pandas_sums(
     assert got["jobs"]["unmatched_tasks"]["count"] == 1
     assert got["jobs"]["unmatched_tasks"]["billed_usd"] == pytest.approx(t4["billed"], abs=CENT)
     assert got["jobs"]["billed_usd"] == pytest.approx(stored["billed_usd"].sum(), abs=CENT)
-    # per queue: the jobs' bill summed by their queue
+    # per queue: the jobs' allocated bill (without AWS's idle share) summed by their queue; the rest of
+    # the bill of the instances the jobs ran on (idle shares, t4) is the "(idle)" row, as in the model
+    allocated = stored["billed_usd"] * (1 - stored["unused_usd"] / stored["effective_usd"])
     queues = {row["queue"]: row for row in got["breakdowns"]["by_queue"]}
-    assert queues["q-b"]["billed_usd"] == pytest.approx(
-        stored.loc[["j2", "j3"], "billed_usd"].sum(), abs=CENT
+    assert queues["q-b"]["billed_usd"] == pytest.approx(allocated[["j2", "j3"]].sum(), abs=CENT)
+    want_a = stored.at["j1", "effective_usd"] - stored.at["j1", "unused_usd"]
+    assert queues["q-a"]["effective_usd"] == pytest.approx(want_a, abs=CENT)
+    hosts = imported[imported["line_item_resource_id"].isin(["i-a", "i-b"])]["line_item_unblended_cost"].sum()
+    assert queues["(idle)"]["billed_usd"] == pytest.approx(hosts - allocated.sum(), abs=CENT)
+    assert sum(row["billed_usd"] for row in queues.values()) == pytest.approx(hosts, abs=CENT)
+    ces = {row["compute_environment"]: row for row in got["breakdowns"]["by_compute_environment"]}
+    instances_billed = imported[imported["line_item_resource_id"].fillna("").str.startswith("i-")]
+    assert set(ces) == {"(instances not in the store)"}  # the store knows no instance here
+    assert ces["(instances not in the store)"]["billed_usd"] == pytest.approx(
+        instances_billed["line_item_unblended_cost"].sum(), abs=CENT
     )
-    assert queues["q-a"]["effective_usd"] == pytest.approx(stored.at["j1", "effective_usd"], abs=CENT)
     assert got["modelled_usd"] is None and got["residual_causes"] == []
     assert got["unused_commitment_usd"] == pytest.approx(0.15 - 0.12)  # the hourly fee's unused part
 
@@ -326,5 +336,10 @@ def test_the_residuals_causes_add_up_to_it(store_engine: Engine, imported: pd.Da
     assert by_instance["i-c"]["modelled_usd"] == pytest.approx(2 * 0.192)
     assert by_instance["i-b"]["in_store"] is False and by_instance["i-b"]["modelled_usd"] == 0.0
     queues = {row["queue"]: row for row in got["breakdowns"]["by_queue"]}
-    assert queues["q-c"]["billed_usd"] == pytest.approx(billed["i-c"], abs=CENT)
+    # j5 used half of i-c: its allocated bill is half the instance's, the other half is i-c's idle
+    assert queues["q-c"]["billed_usd"] == pytest.approx(billed["i-c"] / 2, abs=CENT)
     assert queues["q-c"]["modelled_usd"] == pytest.approx(0.192, abs=CENT)  # half of i-c for 2 hours
+    ces = {row["compute_environment"]: row for row in got["breakdowns"]["by_compute_environment"]}
+    assert ces["ce"]["billed_usd"] == pytest.approx(billed["i-a"] + billed["i-c"], abs=CENT)
+    assert ces["ce"]["modelled_usd"] == pytest.approx(got["modelled_usd"], abs=CENT)
+    assert ces["(instances not in the store)"]["billed_usd"] == pytest.approx(billed["i-b"], abs=CENT)
