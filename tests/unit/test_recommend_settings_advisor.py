@@ -1,4 +1,4 @@
-"""The settings advisor's strategies (attempt timeouts) on small hand-made estates."""
+"""The settings advisor's strategies (attempt timeouts, retry and spot) on small hand-made estates."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ import pytest
 
 from optimizer.domain import UpdateKind
 from optimizer.recommend.savings import DAYS_PER_MONTH
-from optimizer.recommend.strategies import AttemptTimeoutSettings, AttemptTimeoutStrategy
+from optimizer.recommend.strategies import (
+    AttemptTimeoutSettings,
+    AttemptTimeoutStrategy,
+    RetryAndSpotStrategy,
+    SpotAdoptionStrategy,
+)
 from optimizer.recommend.strategies.attempt_timeouts import proposed_timeout_s
+from optimizer.recommend.strategies.retry_and_spot import reclaim_retry_strategy
 from optimizer.simulate import parse_config, replay
 from optimizer.simulate.timeouts import TIMEOUT_REASON
 from tests.recommend_helpers import catalog, inputs_for, standard_estate
@@ -80,3 +86,67 @@ def test_no_timeout_advice_without_runaways_or_where_one_is_set(runaway_estate: 
     crowded = with_runaways(standard_estate(), "sim", 30)
     strict = AttemptTimeoutStrategy(AttemptTimeoutSettings(max_runaway_share=0.05, quantile=0.9))
     assert strict.run(inputs_for(crowded)) == []
+
+
+def without_retries(estate: dict[str, Any], definition: str) -> dict[str, Any]:
+    """The estate with `definition` (its revision and its jobs) not retrying at all."""
+    out = copy.deepcopy(estate)
+    for item in out["defs"]:
+        if item["jobDefinitionName"] == definition:
+            item.pop("retryStrategy", None)
+    mask = out["jobs"]["job_definition_name"] == definition
+    out["jobs"].loc[mask, "retry_strategy"] = None
+    return out
+
+
+def test_retry_and_spot_where_spot_adoption_refuses_for_want_of_retries() -> None:
+    estate = without_retries(standard_estate(), "sim")
+    inputs = inputs_for(estate)
+    assert SpotAdoptionStrategy().run(inputs) == []  # sim jobs would fail on the first reclaim
+    [rec] = RetryAndSpotStrategy().run(inputs)
+    assert (rec.strategy, rec.target_name, rec.target_kind) == ("retry-and-spot", "sim", "job-queue")
+    strategy = {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+    [revision] = rec.proposed["job_definition_revisions"]
+    assert revision == {"job_definition": estate["defs"][1]["jobDefinitionArn"], "retry_strategy": strategy}
+    assert rec.proposed["compute_environment_order"] == ["sim-ce-spot", "sim-ce"]
+    assert rec.evidence["metadata"]["restarts_running_jobs"] is False
+    # The evidence replays today's estate against revisions + spot and reproduces the figure.
+    replayed = rec.evidence["replay"]
+    assert "jobDefinitionRevisions" not in replayed["current_config"].get("simulation", {})
+    assert replayed["proposed_config"]["simulation"]["jobDefinitionRevisions"] == {
+        "sim": {"retryStrategy": strategy}
+    }
+    costs = [
+        replay(inputs.baseline.jobs, parse_config(replayed[key], catalog())).summary["total_cost_usd"]
+        for key in ("current_config", "proposed_config")
+    ]
+    monthly = (costs[0] - costs[1]) * DAYS_PER_MONTH / inputs.baseline.window_days
+    assert rec.monthly_savings_usd == pytest.approx(monthly, abs=0.01)
+    # Once the definition retries reclaims, it is spot adoption's case, with the same figure.
+    revised = copy.deepcopy(estate)
+    revised["defs"][1]["retryStrategy"] = strategy
+    revised["jobs"].loc[revised["jobs"]["job_definition_name"] == "sim", "retry_strategy"] = [strategy] * 300
+    [spot] = SpotAdoptionStrategy().run(inputs_for(revised))
+    assert spot.monthly_savings_usd == pytest.approx(rec.monthly_savings_usd, abs=0.01)
+    assert RetryAndSpotStrategy().run(inputs_for(revised)) == []
+
+
+def test_the_new_retry_strategy_puts_the_reclaim_rule_first_and_keeps_the_rest() -> None:
+    assert reclaim_retry_strategy(None, 3) == {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+    own = {"attempts": 5, "evaluateOnExit": [{"onExitCode": str(c), "action": "EXIT"} for c in range(5)]}
+    new = reclaim_retry_strategy(own, 3)
+    assert new["attempts"] == 5 and len(new["evaluateOnExit"]) == 5
+    assert new["evaluateOnExit"][0] == {"onStatusReason": "Host EC2*", "action": "RETRY"}
+    assert new["evaluateOnExit"][1:] == own["evaluateOnExit"][:4]

@@ -5,6 +5,7 @@ from optimizer.recommend.strategies.commitments import CommitmentAdviceSettings,
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
 from optimizer.recommend.strategies.instance_mix import InstanceMixSettings, InstanceMixStrategy
+from optimizer.recommend.strategies.retry_and_spot import RetryAndSpotSettings, RetryAndSpotStrategy
 from optimizer.recommend.strategies.rightsizing import RightSizingSettings, RightSizingStrategy
 from optimizer.recommend.strategies.scaling import ScalingSettings, ScalingStrategy
 from optimizer.recommend.strategies.spot import SpotAdoptionSettings, SpotAdoptionStrategy
@@ -18,6 +19,7 @@ ALL_STRATEGIES = (
     FargateStrategy,
     CommitmentAdviceStrategy,
     AttemptTimeoutStrategy,
+    RetryAndSpotStrategy,
 )
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "GravitonStrategy",
     "InstanceMixSettings",
     "InstanceMixStrategy",
+    "RetryAndSpotSettings",
+    "RetryAndSpotStrategy",
     "RightSizingSettings",
     "RightSizingStrategy",
     "ScalingSettings",
