@@ -13,7 +13,8 @@ How Batch can apply each change decides the calls:
   with a copy of the CE and the new values, UpdateJobQueue on every queue that used the old CE (the new
   CE takes its place in the order), then the old CE is DISABLED once its running tasks drained (the
   executor waits for that before sending the last call).
-- **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one.
+- **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one,
+  and retry-and-spot first registers the job definition revisions that retry host reclaims.
 - **new revision**: RegisterJobDefinition built from the current ACTIVE revision with new
   resourceRequirements (right-sizing), or with a new `timeout` / `retryStrategy` (attempt
   timeouts, retry-and-spot); rolled back by deregistering the new revision.
@@ -99,6 +100,8 @@ class CurrentState:
     pinned_images: Mapping[str, str] = field(default_factory=dict)
     """AMIs a CE pins (its imageId, imageIdOverride, launch template's ImageId), described as e.g.
     "launch template lt-1 ($Latest): ami-1" -> the AMI's Architecture (`unknown` if unreadable)."""
+    job_definitions: tuple[dict[str, Any], ...] = ()
+    """Latest ACTIVE revisions a queue recommendation registers again (retry-and-spot)."""
 
 
 BATCH_DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
@@ -596,6 +599,7 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         "priority",
         "state",
         "new_compute_environment",
+        "job_definition_revisions",
     }
     if unknown_keys:
         raise InputError(
@@ -611,6 +615,10 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
     )
     calls: list[tuple[ApiCall, str]] = []
     resources: dict[str, dict[str, Any] | None] = {arn: queue}
+    # Revisions first: jobs that reach the new spot CE already retry host reclaims.
+    for key, item, call in _queue_revisions(rec, state):
+        calls.append((call, key))
+        resources[key] = item
     new_ce = rec.proposed.get("new_compute_environment")
     new_type: str | None = None
     new_names: dict[str, str] = {}
@@ -767,15 +775,64 @@ DEFINITION_SETTINGS = {"timeout": "timeout", "retry_strategy": "retryStrategy"}
 
 def _plan_definition_settings(rec: Recommendation, item: dict[str, Any]) -> ChangePlan:
     """RegisterJobDefinition: the latest ACTIVE revision with a new timeout and/or retry strategy."""
-    name = item["jobDefinitionName"]
     _check_not_stale(rec, {key: item.get(api) for key, api in DEFINITION_SETTINGS.items()})
+    key = job_definition_key(item["jobDefinitionArn"])
+    call = _definition_settings_call(rec, item, rec.proposed)
+    return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})
+
+
+def _queue_revisions(rec: Recommendation, state: CurrentState) -> list[tuple[str, dict[str, Any], ApiCall]]:
+    """(resource key, current revision, RegisterJobDefinition call) for each of a queue
+    recommendation's `job_definition_revisions` ({job_definition, retry_strategy} entries)."""
+    entries = rec.proposed.get("job_definition_revisions") or []
+    recorded = {
+        job_definition_key(str(e.get("job_definition"))): e
+        for e in rec.current.get("job_definition_revisions") or []
+        if isinstance(e, dict)
+    }
+    live = {job_definition_key(d["jobDefinitionArn"]): d for d in state.job_definitions}
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("job_definition"):
+            raise InputError(
+                f"recommendation {rec.id}: job_definition_revisions entries need a job_definition"
+            )
+        key = job_definition_key(str(entry["job_definition"]))
+        item = live.get(key)
+        if item is None:
+            raise UserError(f"recommendation {rec.id}: {key}: no ACTIVE revision of this job definition")
+        settings = {k: v for k, v in entry.items() if k != "job_definition"}
+        if not settings or not set(settings) <= set(DEFINITION_SETTINGS):
+            raise InputError(
+                f"recommendation {rec.id}: job_definition_revisions of {key} may set only"
+                f" {sorted(DEFINITION_SETTINGS)}"
+            )
+        was = recorded.get(key)
+        for name in settings:
+            api = DEFINITION_SETTINGS[name]
+            if was is not None and name in was and not _equivalent(name, was[name], item.get(api)):
+                raise RefusedError(
+                    f"recommendation {rec.id} is stale: {item['jobDefinitionName']} {api} was"
+                    f" {was[name]!r} when recommended, now {item.get(api)!r}; re-run the recommendations"
+                )
+        out.append((key, item, _definition_settings_call(rec, item, settings)))
+    return out
+
+
+def _definition_settings_call(
+    rec: Recommendation, item: dict[str, Any], proposed: Mapping[str, Any]
+) -> ApiCall:
+    """The RegisterJobDefinition call: every registerable field of `item`, with `proposed` set."""
+    name = item["jobDefinitionName"]
+    if item.get("type") != "container" or not item.get("containerProperties"):
+        raise InputError(f"recommendation {rec.id}: {name} is not a single-container job definition")
     params = shapes.as_request("RegisterJobDefinition", copy.deepcopy(item))
     params.update(jobDefinitionName=name, type="container")
     changed = []
     for key, api in DEFINITION_SETTINGS.items():
-        if key not in rec.proposed:
+        if key not in proposed:
             continue
-        value = copy.deepcopy(rec.proposed[key])
+        value = copy.deepcopy(proposed[key])
         if value == item.get(api):
             continue
         params[api] = value
@@ -792,6 +849,4 @@ def _plan_definition_settings(rec: Recommendation, item: dict[str, Any]) -> Chan
         f"register {name} revision {int(item['revision']) + 1} (from {item['revision']}): "
         + "; ".join(changed)
     )
-    key = job_definition_key(item["jobDefinitionArn"])
-    call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
-    return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})
+    return _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)

@@ -6,6 +6,7 @@ current state, runs the pure planner, stores the plan, and hands plans to the ex
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -69,7 +70,7 @@ def read_state(reader: BatchReader, rec: Recommendation, ec2: Any | None = None)
             {},
         )
     images = pinned_images(ec2, base)
-    return CurrentState(state.target, state.queues, state.compute_environments, images)
+    return replace(state, pinned_images=images)
 
 
 def _read_batch_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
@@ -98,7 +99,13 @@ def _read_batch_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
         if rec.proposed.get("new_compute_environment", {}).get("based_on"):
             refs.append(rec.proposed["new_compute_environment"]["based_on"])
         ces = [ce for ref in dict.fromkeys(refs) if (ce := reader.compute_environment(ref)) is not None]
-        return CurrentState(target, (), tuple(ces))
+        definitions = [
+            item
+            for entry in rec.proposed.get("job_definition_revisions") or []
+            if (item := reader.job_definition(job_definition_key(str(entry.get("job_definition")))))
+            is not None
+        ]
+        return CurrentState(target, (), tuple(ces), job_definitions=tuple(definitions))
     if rec.target_kind == "job-definition":
         target = reader.job_definition(job_definition_key(rec.target_arn))
         if target is None:

@@ -15,7 +15,7 @@ from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.apply.rollback import build_rollback
 from optimizer.domain import UpdateKind
 from optimizer.errors import RefusedError, UserError
-from tests.apply_helpers import ACCOUNT, make_recommendation
+from tests.apply_helpers import ACCOUNT, CE_ARN, ce, make_recommendation, queue
 from tests.integration.test_apply_model_requests import send_through_model
 
 pytestmark = pytest.mark.any_date
@@ -123,3 +123,99 @@ def test_a_retry_strategy_revision_and_refusals() -> None:
             update_kind=UpdateKind.NEW_REVISION,
         )
         plan_change(rec, CurrentState({**item, "timeout": {"attemptDurationSeconds": 600}}))
+
+
+def test_retry_and_spot_registers_the_revisions_then_creates_the_spot_ce_and_reorders() -> None:
+    item = definition()
+    item.pop("retryStrategy")
+    target = queue(CE_ARN)
+    strategy = {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+    rec = make_recommendation(
+        "retry-and-spot",
+        target["jobQueueArn"],
+        "job-queue",
+        {
+            "compute_environment_order": ["ce-spot", "ce"],
+            "new_compute_environment": {
+                "name": "ce-spot",
+                "based_on": "ce",
+                "platform": "SPOT",
+                "allocation_strategy": "SPOT_PRICE_CAPACITY_OPTIMIZED",
+                "min_vcpus": 0,
+            },
+            "job_definition_revisions": [
+                {"job_definition": item["jobDefinitionArn"], "retry_strategy": strategy}
+            ],
+        },
+        current={
+            "compute_environment_order": ["ce"],
+            "job_definition_revisions": [
+                {"job_definition": item["jobDefinitionArn"], "retry_strategy": None}
+            ],
+        },
+    )
+    state = CurrentState(target, (), (ce(),), job_definitions=(item,))
+    plan = plan_change(rec, state)
+    register, create, order = plan.calls
+    assert register.operation == "register_job_definition"
+    assert register.params["retryStrategy"] == strategy
+    assert register.params["containerProperties"] == item["containerProperties"]
+    assert (create.operation, create.params["computeResources"]["type"]) == (
+        "create_compute_environment",
+        "SPOT",
+    )
+    assert order.params["computeEnvironmentOrder"] == [
+        {"order": 1, "computeEnvironment": f"{ACCOUNT}:compute-environment/ce-spot"},
+        {"order": 2, "computeEnvironment": CE_ARN},
+    ]
+    assert {"batch:RegisterJobDefinition", "batch:CreateComputeEnvironment", "batch:UpdateJobQueue"} <= set(
+        plan.permissions
+    )
+    send_through_model(plan)
+
+    # Rollback from "before": the queue order back, the spot CE disabled, the revision deregistered.
+    landed = [
+        (
+            0,
+            {
+                "jobDefinitionName": "sim",
+                "jobDefinitionArn": f"{ACCOUNT}:job-definition/sim:5",
+                "revision": 5,
+            },
+        ),
+        (
+            1,
+            {
+                "computeEnvironmentName": "ce-spot",
+                "computeEnvironmentArn": f"{ACCOUNT}:compute-environment/ce-spot",
+            },
+        ),
+        (2, {"jobQueueArn": target["jobQueueArn"]}),
+    ]
+    after = {key: None for key in plan.before["resources"]}
+    rollback = build_rollback(plan, landed, after)
+    assert rollback is not None
+    assert [c.operation for c in rollback.calls] == [
+        "update_job_queue",
+        "update_compute_environment",
+        "deregister_job_definition",
+    ]
+    assert rollback.calls[0].params["computeEnvironmentOrder"] == target["computeEnvironmentOrder"]
+    assert rollback.calls[1].params == {
+        "computeEnvironment": f"{ACCOUNT}:compute-environment/ce-spot",
+        "state": "DISABLED",
+    }
+    assert rollback.calls[2].params == {"jobDefinition": f"{ACCOUNT}:job-definition/sim:5"}
+
+    # The definition gained a retry strategy since: the advice was priced for another one.
+    changed = CurrentState(target, (), (ce(),), job_definitions=({**item, "retryStrategy": {"attempts": 2}},))
+    with pytest.raises(RefusedError, match="stale: sim retryStrategy"):
+        plan_change(rec, changed)
+    with pytest.raises(UserError, match="no ACTIVE revision"):
+        plan_change(rec, CurrentState(target, (), (ce(),)))
