@@ -22,6 +22,8 @@ Rules, stated once:
   the GPU premium in EC2 prices (a p3.2xlarge costs ~8x an m5.2xlarge with the same vCPUs).
   Requests above capacity are clipped to it.
 - An attempt pays share x the instance's cost over the time it ran on it (its own spot prices).
+  A multi-node parallel node attempt's share is 1: Batch gives each node an instance of its own
+  (`multinode.py` also rolls node costs up to the MNP job).
 - Books balance per instance and UTC day: if concurrent requests exceed the instance (bad data,
   clock skew), that day's attempt costs are scaled down to the instance's cost for the day;
   idle = instance cost - attributed cost, so attributed + idle = total exactly, to the cent.
@@ -42,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.intervals import DAY_SECONDS, bucket_to_datetime, split_by_bucket, to_seconds
+from optimizer.analysis.multinode import whole_instance_shares
 from optimizer.analysis.pricing import build_rate_book
 
 IDLE = "(idle)"
@@ -217,6 +220,7 @@ def attribute_costs(
         a_cap,
         weights,
     )
+    share = whole_instance_shares(att["job_id"], jobs, share)  # an MNP node holds its instance
     share = np.where(ran, share, 0.0)
     outcome = classify_outcomes(att)
 

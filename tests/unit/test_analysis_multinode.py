@@ -1,0 +1,105 @@
+"""MNP jobs in cost attribution: each node pays its whole instance; costs roll up to the MNP job."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from optimizer.analysis.cost import attribute_costs
+from optimizer.analysis.multinode import mnp_job_costs
+from tests import analysis_helpers as h
+
+pytestmark = pytest.mark.any_date
+
+
+def _estate() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """MNP job `mnp` (created hour 0, 2 nodes of 2 vCPU / 4000 MiB) on two on-demand m5.xlarge
+    ($0.192/h): i-n0 launched at hour 0, i-n1 at hour 1; both nodes run hours 1..3; both instances
+    end at hour 3. A single job `solo` (1 vCPU) shares nothing with them, on i-solo 0..1."""
+    instances = pd.DataFrame(
+        {
+            "instance_id": ["i-n0", "i-n1", "i-solo"],
+            "region": "us-east-1",
+            "availability_zone": "us-east-1a",
+            "compute_environment_arn": "ce-mnp",
+            "instance_type": "m5.xlarge",
+            "capacity_type": "ON_DEMAND",
+            "launch_time": [h.at(0), h.at(1), h.at(0)],
+            "first_seen": [h.at(0), h.at(1), h.at(0)],
+            "last_seen": [h.at(3), h.at(3), h.at(1)],
+            "terminated_at": [h.at(3), h.at(3), h.at(1)],
+        }
+    )
+    jobs = pd.DataFrame(
+        {
+            "job_id": ["mnp", "mnp#0", "mnp#1", "solo"],
+            "queue": "hpc",
+            "job_definition_name": "mpi",
+            "job_name": "mpi-1",
+            "created_at": [h.at(0)] * 4,
+            "vcpus": [2.0, 2.0, 2.0, 1.0],
+            "memory_mib": [4000, 4000, 4000, 4000],
+            "gpus": 0,
+            "is_multinode": [True, True, True, False],
+            "array_parent_id": [None, "mnp", "mnp", None],
+            "node_count": [2, None, None, None],
+        }
+    )
+    attempts = pd.DataFrame(
+        {
+            "job_id": ["mnp#0", "mnp#1", "solo"],
+            "attempt": [0, 0, 0],
+            "instance_id": ["i-n0", "i-n1", "i-solo"],
+            "started_at": [h.at(1), h.at(1), h.at(0)],
+            "stopped_at": [h.at(3), h.at(3), h.at(1)],
+            "exit_code": [0, 0, 0],
+            "is_spot_reclaim": False,
+            "is_oom": False,
+        }
+    )
+    return instances, jobs, attempts
+
+
+def test_nodes_pay_their_whole_instance_and_roll_up_with_the_gang_formation_idle() -> None:
+    instances, jobs, attempts = _estate()
+    result = attribute_costs(instances, attempts, jobs, h.instance_types(), h.ondemand(), h.spot_prices())
+    att = result.attempts.set_index("job_id")
+    assert att.loc["mnp#0", "share"] == 1.0 and att.loc["mnp#0", "cost_usd"] == pytest.approx(2 * 0.192)
+    # an ordinary job keeps its requested share: (1/4 + 4000/16000) / 2
+    assert att.loc["solo", "share"] == pytest.approx(0.25)
+    inst = result.instances.set_index("instance_id")
+    assert inst.loc["i-n0", "idle_usd"] == pytest.approx(0.192)  # held from hour 0, gang started at 1
+    assert inst.loc["i-n1", "idle_usd"] == pytest.approx(0.0)
+    assert result.instances["total_usd"].sum() == pytest.approx(
+        result.instances["attributed_usd"].sum() + result.instances["idle_usd"].sum()
+    )
+    rolled = mnp_job_costs(result.attempts, result.instances, attempts, instances, jobs).set_index("job_id")
+    assert rolled.index.tolist() == ["mnp"]
+    row = rolled.loc["mnp"]
+    assert (row["queue"], row["nodes"], row["node_attempts"]) == ("hpc", 2, 2)
+    assert row["cost_usd"] == pytest.approx(4 * 0.192)
+    assert row["gang_formation_idle_hours"] == pytest.approx(1.0)
+    assert row["gang_formation_idle_usd"] == pytest.approx(0.192)
+    assert row["failed_usd"] == 0.0 and row["spot_reclaim_usd"] == 0.0
+
+
+def test_a_reclaimed_node_makes_the_gang_attempt_reclaim_waste() -> None:
+    instances, jobs, attempts = _estate()
+    attempts.loc[attempts["job_id"] == "mnp#1", ["exit_code", "is_spot_reclaim"]] = [None, True]
+    attempts.loc[attempts["job_id"] == "mnp#0", "exit_code"] = 1
+    result = attribute_costs(instances, attempts, jobs, h.instance_types(), h.ondemand(), h.spot_prices())
+    row = (
+        mnp_job_costs(result.attempts, result.instances, attempts, instances, jobs)
+        .set_index("job_id")
+        .loc["mnp"]
+    )
+    assert row["spot_reclaim_usd"] == pytest.approx(2 * 0.192) and row["failed_usd"] == pytest.approx(
+        2 * 0.192
+    )
+
+
+def test_no_mnp_jobs_gives_an_empty_table() -> None:
+    result = attribute_costs(
+        h.instances(), h.attempts(), h.jobs(), h.instance_types(), h.ondemand(), h.spot_prices()
+    )
+    assert mnp_job_costs(result.attempts, result.instances, h.attempts(), h.instances(), h.jobs()).empty
