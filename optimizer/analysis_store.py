@@ -114,7 +114,7 @@ def load_inputs(
     att = read_frame(engine, att_q)
 
     job_cols = ["job_id", "queue", "job_definition_name", "job_name", "vcpus", "memory_mib", "gpus"]
-    job_cols += ["tags", "created_at", "status"]
+    job_cols += ["tags", "created_at", "status", "is_multinode", "array_parent_id"]  # MNP nodes: multinode.py
     jobs_q = select(*[jobs.c[c] for c in job_cols]).where(jobs.c.dataset == dataset)
     if since is not None:
         jobs_q = jobs_q.where(jobs.c.created_at >= since - ATTEMPT_LOOKBACK - timedelta(days=14))
