@@ -54,6 +54,7 @@ class GangScheduling:
         """Group node rows into gangs; followers take the main node's runtime, outcome and strategy."""
         self.gang_of: list[int] = [-1] * self.n
         self.gang_nodes: list[list[int]] = []
+        self.gang_parent: list[str] = []
         self.gang_alias: dict[str, int] = {}
         self.gang_hold: dict[int, int] = {}  # instance -> node job holding it
         self.gang_waiting: list[int] = []
@@ -69,6 +70,7 @@ class GangScheduling:
             nodes.sort(key=lambda j: (node_index[j], j))
             g = len(self.gang_nodes)
             self.gang_nodes.append(nodes)
+            self.gang_parent.append(parent)
             leader = nodes[0]
             self.gang_alias[parent] = leader
             for j in nodes:
@@ -363,6 +365,24 @@ class GangScheduling:
                 freed.append(i)
         self._release(freed, t)
         self._gang_runnable(self.gang_nodes[g][0], t)
+
+
+def with_gang_columns(engine: ReplayEngine, jobs: pd.DataFrame) -> pd.DataFrame:
+    """The replay's jobs frame with `mnp_parent`, `node_index` and `num_nodes` when it ran MNP jobs,
+    so a saved replay (`records.to_store_frames`) stores them as Batch does and replays as gangs."""
+    if not engine.gang_nodes:
+        return jobs
+    parent: list[str | None] = [None] * engine.n
+    index: list[int | None] = [None] * engine.n
+    count: list[int | None] = [None] * engine.n
+    for g, nodes in enumerate(engine.gang_nodes):
+        for k, j in enumerate(nodes):
+            parent[j], index[j], count[j] = engine.gang_parent[g], k, len(nodes)
+    return jobs.assign(
+        mnp_parent=pd.Series(parent, index=jobs.index, dtype=object),
+        node_index=pd.array(index, dtype="Int64"),
+        num_nodes=pd.array(count, dtype="Int64"),
+    )
 
 
 def gang_summary(engine: ReplayEngine, instances: pd.DataFrame) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from optimizer.multinode import with_mnp_store_rows
 from optimizer.simulate.results import ReplayResult
 
 SIMULATED_ACCOUNT = "simulated"
@@ -105,4 +106,5 @@ def to_store_frames(
             "status": "terminated",
         }
     )
+    jobs_out = with_mnp_store_rows(jobs_out, jobs, dataset)  # MNP jobs: parent + node jobs
     return {"jobs": jobs_out, "job_attempts": attempts_out, "instances": instances_out}

@@ -143,7 +143,7 @@ def test_import_then_simulate_from_the_store(
 
     # Stored as a dataset of its own, the replay reads like collected history.
     assert main(["simulate", "--dataset", "kth", "--config", str(config), "--save-dataset", "kth-spot"]) == 0
-    assert _count(store, jobs, dataset="kth-spot") == 305  # the replayed node jobs
+    assert _count(store, jobs, dataset="kth-spot") == 310  # as imported: MNP parents and their node jobs
     assert _count(store, instances, dataset="kth-spot") == result["instances_launched"]
     assert _count(store, job_attempts) == result["attempts"]
 

@@ -114,3 +114,29 @@ def test_imported_mnp_job_is_stored_like_a_collected_one_and_reads_back_as_a_gan
     assert replayed.loc["7#1", "mnp_parent"] == "7" and replayed.loc["7#1", "node_index"] == 1
     assert replayed.loc["7#0", "num_nodes"] == 2 and replayed.loc["8", "depends_on"] == ["7"]
     assert pd.isna(replayed.loc["8", "mnp_parent"])
+
+
+def test_a_saved_replay_keeps_its_mnp_jobs_and_replays_them_as_gangs_again(store_engine: Engine) -> None:
+    from optimizer.datasets import save_replay
+    from optimizer.simulate import parse_config, replay
+    from tests.simulate_helpers import ce, queue, tiny_catalog
+
+    lines = ["; UnixStartTime: 0", _swf_line(7, 0, 600, 96), _swf_line(8, 60, 30, 2)]
+    trace = parse_text("\n".join(lines), "swf", "t.swf", TraceMapping(max_vcpus_per_node=48))
+    catalog = tiny_catalog({"c.12xlarge": (48, 98304 * 2, 0, 2.0, None, None)})
+    document = {
+        "computeEnvironments": [ce("od", "EC2", 256, ["c.12xlarge"], allocationStrategy="BEST_FIT")],
+        "jobQueues": [queue("q", 1, "od")],
+    }
+    config = parse_config(document, catalog)
+    result = replay(trace.jobs, config)
+    assert result.summary["mnp_jobs"] == 1 and set(result.jobs["status"]) == {"SUCCEEDED"}
+    save_replay(store_engine, result, "saved", anchor=T0, source="t", imported_at=T0, mapping={})
+    stored = read_frame(store_engine, select(jobs)).set_index("job_id")
+    assert stored.loc["saved:7", "node_count"] == 2 and bool(stored.loc["saved:7", "is_multinode"])
+    assert stored.loc["saved:7#1", "array_parent_id"] == "saved:7"
+    canonical, _ = load_dataset(store_engine, "saved")
+    assert canonical.set_index("job_id").loc["7#1", "mnp_parent"] == "7"
+    again = replay(canonical, config)
+    assert again.summary["mnp_jobs"] == 1
+    assert again.summary["total_cost_usd"] == result.summary["total_cost_usd"]
