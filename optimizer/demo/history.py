@@ -53,7 +53,7 @@ from optimizer.demo.emulator import HistoryFrames
 from optimizer.demo.estate import Estate
 from optimizer.simulate import ReplayResult, catalog_from_provider, parse_config, replay
 from optimizer.simulate.records import to_store_frames
-from optimizer.traces import read_trace
+from optimizer.traces import TraceMapping, read_trace
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 KTH_TRACE = DATA_DIR / "KTH-SP2-1996-2.1-cln.swf.gz"
@@ -103,11 +103,13 @@ def _job_uuid(source: str, trace_id: str) -> str:
 
 def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[float, float]]:
     """KTH SP2 jobs of the busiest window, mapped to the two CPU queues (rules 2-4)."""
-    trace = read_trace(KTH_TRACE, "swf")
-    jobs, window = _window(trace.jobs, days)
-    too_big = jobs["vcpus"] > MAX_CPU_JOB_VCPUS
+    trace = read_trace(KTH_TRACE, "swf", TraceMapping(max_vcpus_per_node=MAX_CPU_JOB_VCPUS))
+    # A job over 64 processors is imported as an MNP job (one row per node): one row per job here.
+    main_rows = trace.jobs["node_index"].fillna(0) == 0
+    jobs, window = _window(trace.jobs[main_rows], days)
+    too_big = jobs["mnp_parent"].notna()
     left_out["kth_jobs_over_64_vcpus"] = int(too_big.sum())
-    jobs = jobs[~too_big].copy()
+    jobs = jobs[~too_big].drop(columns=["mnp_parent", "node_index", "num_nodes"])
     user_number = pd.to_numeric(jobs["user"].astype(str).str.lstrip("u"), errors="coerce").fillna(1)
     memory_user = (user_number % MEMORY_USER_MODULUS == 0) & (jobs["vcpus"] <= MEMORY_MAX_VCPUS)
     jobs["queue"] = np.where(memory_user, "memory-heavy", "cpu-batch")
