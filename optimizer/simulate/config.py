@@ -91,6 +91,9 @@ class SimulationOptions:
     fargate_start_delay_s: float = 60.0
     default_retry_strategy: RetryStrategy = field(default_factory=RetryStrategy)
     default_attempt_duration_s: float = float("inf")
+    #: Instances still up when the replay ends are billed at least until this second: two replays
+    #: that end at different times then bill the capacity kept for minvCpus over the same span.
+    bill_until_s: float = 0.0
     #: New job definition revisions by definition name (`optimizer.simulate.revisions`).
     job_definition_revisions: Mapping[str, DefinitionRevision] = field(default_factory=dict, hash=False)
 
@@ -292,6 +295,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         "defaultRetryStrategy",
         "defaultTimeout",
         "jobDefinitionRevisions",
+        "billUntilSeconds",
     }
     for key in sorted(set(data) - known):
         problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -338,6 +342,9 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         default_retry_strategy=retry,
         default_attempt_duration_s=timeout,
         job_definition_revisions=revisions,
+        bill_until_s=_number(
+            data.get("billUntilSeconds"), "simulation.billUntilSeconds", problems, default=0.0
+        ),
     )
 
 

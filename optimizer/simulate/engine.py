@@ -810,7 +810,8 @@ class ReplayEngine(GangScheduling):
         for i in range(len(self.i_ce)):
             if self.i_state[i] != 2:
                 self.i_state[i] = 2
-                self.i_end[i] = max(horizon, self.i_launch[i])
+                # `simulation.billUntilSeconds` can only extend it.
+                self.i_end[i] = max(horizon, self.options.bill_until_s, self.i_launch[i])
                 self.i_end_reason[i] = "end of replay"
         self._finish_gangs()
 

@@ -303,3 +303,15 @@ def test_a_definition_revision_gives_its_jobs_its_retry_strategy_and_timeout() -
     with pytest.raises(ConfigError, match=r"jobDefinitionRevisions\.etl\.retryStrategy\.attempts"):
         _config([ce("od", "EC2", 8, ["s.large"])], [queue("q", 1, "od")],
                 jobDefinitionRevisions={"etl": {"retryStrategy": {"attempts": 11}}})  # fmt: skip
+
+
+def test_bill_until_extends_what_is_still_up_at_the_end_and_nothing_else() -> None:
+    # minvCpus 2 keeps one s.large ($0.10/h) from t=0; the one job ends at 100 s.
+    environments = [ce("od", "EC2", 8, ["s.large"], allocationStrategy="BEST_FIT", minvCpus=2)]
+    jobs = jobs_frame([{"job_id": "a", "runtime_s": 100, "vcpus": 1}])
+    plain = replay(jobs, _config(environments, [queue("q", 1, "od")]))
+    billed = replay(jobs, _config(environments, [queue("q", 1, "od")], billUntilSeconds=3600))
+    assert plain.instances["terminated_at"].tolist() == [100.0]
+    assert billed.instances["terminated_at"].tolist() == [3600.0]
+    assert billed.summary["total_cost_usd"] == pytest.approx(0.10, abs=1e-6)
+    assert billed.jobs["ended_at"].tolist() == plain.jobs["ended_at"].tolist() == [100.0]

@@ -3,12 +3,19 @@
 Batch runs an attempt until its container exits unless the job definition sets
 `timeout.attemptDurationSeconds`; a job stuck in a loop holds its instance for hours. For each
 latest ACTIVE revision without a timeout whose history has runaway jobs, the timeout is
-`multiplier` x the `quantile` runtime of its jobs, rounded up to a minute (at least Batch's 60 s);
-runaways are the jobs that ran longer than that. It is priced by replaying the history with a new
-revision carrying the timeout (`simulation.jobDefinitionRevisions`): the runaways stop there (and
-Batch does not retry a timed-out attempt), so what they cost beyond it, and what their dependents
-would have cost, is the saving. The risk is the other side of the same figure: every job that ran
-longer than the timeout, legitimate or not, fails instead of finishing.
+`multiplier` x the `quantile` runtime of its jobs, rounded up to a minute (at least Batch's 60 s),
+and never below the longest job that SUCCEEDED (`spare_succeeded`, on by default: a long job
+that finished did work someone wanted, and stopping it is not a saving). Runaways are the jobs
+that ran longer than the timeout: with `spare_succeeded` only jobs that failed anyway. It is priced
+by replaying the history with a new revision carrying the timeout
+(`simulation.jobDefinitionRevisions`): the runaways stop there (and Batch does not retry a
+timed-out attempt), so what they cost beyond it, their retries and what their dependents would
+have cost, is the saving. The risk states how many jobs of the history the timeout would have
+stopped and how many of those had succeeded (none with `spare_succeeded`).
+
+Both replays bill the capacity kept for minvCpus until the same second (`billUntilSeconds`, the
+current replay's end): runaways make the current replay end later, and without it the idle minimum
+capacity of every CE would be billed longer there and counted as saved.
 
 Metadata: low effort (a new revision; jobs submitted by name pick it up), running jobs are not
 restarted (running attempts keep the revision they started with), reversible (deregistering the
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +37,7 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of
 from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.savings import Comparison, ReplayBaseline
 from optimizer.recommend.workload import histogram
 from optimizer.simulate.timeouts import MIN_ATTEMPT_DURATION_S, TIMEOUT_REASON
 
@@ -44,6 +53,8 @@ class AttemptTimeoutSettings(StrategySettings):
     """Fewer jobs than this say too little about the usual runtime."""
     max_runaway_share: float = Field(default=0.02, gt=0.0, lt=0.5)
     """More runaways than this are not runaways but a second, longer kind of job."""
+    spare_succeeded: bool = True
+    """Never propose a timeout that would have stopped a job of the history that succeeded."""
 
 
 def definition_has_timeout(item: dict[str, Any]) -> bool:
@@ -82,25 +93,25 @@ class AttemptTimeoutStrategy(Strategy[AttemptTimeoutSettings]):
             return None
         runtimes = jobs["runtime_s"].to_numpy(np.float64)
         timeout = proposed_timeout_s(runtimes, s.quantile, s.multiplier)
+        succeeded = (
+            (jobs["status"].astype(str) == "SUCCEEDED").to_numpy()
+            if "status" in jobs
+            else np.ones(len(jobs), dtype=bool)
+        )
+        if s.spare_succeeded and succeeded.any():
+            longest = float(runtimes[succeeded].max())
+            timeout = max(timeout, math.ceil(longest / 60.0 + 1e-9) * 60)
         runaway = runtimes > timeout
         if not runaway.any() or runaway.mean() > s.max_runaway_share:
             return None
         name = item["jobDefinitionName"]
-        document = copy.deepcopy(inputs.baseline.current_document)
-        simulation = document.setdefault("simulation", {})
-        simulation.setdefault("jobDefinitionRevisions", {})[name] = {
-            "timeout": {"attemptDurationSeconds": timeout}
-        }
-        comparison = inputs.baseline.compare(document)
+        comparison = _compare_over_the_same_span(
+            inputs.baseline, {name: {"timeout": {"attemptDurationSeconds": timeout}}}
+        )
         if comparison is None or comparison.monthly_savings_usd < s.min_monthly_savings_usd:
             return None
         runaway_hours = float((runtimes[runaway] - timeout).sum()) / 3600.0
-        runaway_jobs = jobs.loc[runaway]
-        succeeded_runaways = (
-            int((runaway_jobs["status"].astype(str) == "SUCCEEDED").sum())
-            if "status" in jobs
-            else int(runaway.sum())
-        )
+        succeeded_runaways = int((runaway & succeeded).sum())
         usual = float(np.quantile(runtimes, s.quantile))
         share = float(runaway.mean())
         return make_recommendation(
@@ -148,3 +159,14 @@ class AttemptTimeoutStrategy(Strategy[AttemptTimeoutSettings]):
             account_id=account_of(item["jobDefinitionArn"]),
             region=inputs.region,
         )
+
+
+def _compare_over_the_same_span(baseline: ReplayBaseline, revisions: dict[str, Any]) -> Comparison | None:
+    """Today's estate against the revisions, both billed until the current replay's end."""
+    ends = baseline.current().attempts["ended_at"]
+    until = math.ceil(float(ends.max())) if len(ends) and ends.notna().any() else 0
+    current = copy.deepcopy(baseline.current_document)
+    current.setdefault("simulation", {})["billUntilSeconds"] = until
+    proposed = copy.deepcopy(current)
+    proposed["simulation"]["jobDefinitionRevisions"] = revisions
+    return replace(baseline, current_document=current).compare(proposed)
