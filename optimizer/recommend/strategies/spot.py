@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from optimizer.catalog.batch_rules import expand_instance_types
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import (
@@ -72,9 +73,11 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
         tolerant = tolerant_share(jobs)
         if tolerant < s.min_tolerant_share:
             return None
+        # Families and aliases ("optimal", "m5") stand for their concrete types, as Batch reads them.
+        entries = base["computeResources"].get("instanceTypes") or []
         types = [
             spec
-            for name in base["computeResources"].get("instanceTypes") or []
+            for name in expand_instance_types(entries, inputs.baseline.catalog.types)
             for spec in [inputs.baseline.catalog.types.get(name)]
             if spec is not None and spec.spot_price is not None
         ]
