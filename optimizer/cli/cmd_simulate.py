@@ -181,6 +181,23 @@ def results_table(names: list[str], summaries: list[dict[str, Any]]) -> list[lis
     rows.append(["attempts", *(f"{s['attempts']:,}" for s in summaries)])
     rows.append(["spot reclaims (attempts)", *(f"{s['spot_reclaims']:,}" for s in summaries)])
     rows.append(["instances reclaimed", *(f"{s['instances_reclaimed']:,}" for s in summaries)])
+    if any("mnp_jobs" in s for s in summaries):  # multi-node parallel jobs (simulate/gangs.py)
+        rows.append(
+            [
+                "MNP jobs (node jobs)",
+                *(f"{s.get('mnp_jobs', 0):,} ({s.get('mnp_node_jobs', 0):,})" for s in summaries),
+            ]
+        )
+        rows.append(
+            [
+                "gang-formation idle",
+                *(
+                    f"{s.get('gang_formation_idle_instance_hours', 0.0):,.1f} h, "
+                    f"{_fmt_money(s.get('gang_formation_idle_cost_usd', 0.0))}"
+                    for s in summaries
+                ),
+            ]
+        )
     return rows
 
 

@@ -105,6 +105,9 @@ def test_import_then_simulate_from_the_store(
     assert code == 0
     printed = capsys.readouterr().out
     assert "total cost" in printed and "wait main p95" in printed
+    mnp_line = next(line for line in printed.splitlines() if line.startswith("MNP jobs (node jobs)"))
+    assert mnp_line.split()[-2:] == ["5", "(10)"]
+    assert any(line.startswith("gang-formation idle") for line in printed.splitlines())
     result = json.loads(out.read_text())
     assert result["total_cost_usd"] > 0 and result["jobs"] == 305  # node jobs, not their parents
     rows = pd.read_csv(jobs_out)
