@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Engine, and_, delete, func, insert, literal_column, select
 
 from optimizer.analysis.cost import CostAttribution, attribute_costs
+from optimizer.analysis.multinode import mnp_job_costs
 from optimizer.analysis.rollup import DAILY_DIMS, cost_by_tag, daily_aggregate
 from optimizer.analysis.utilization import fragmentation, hourly_utilization
 from optimizer.errors import UserError
@@ -83,6 +84,11 @@ class AnalysisSummary:
     days_written: int
     hours_written: int
     price_sources: dict[str, int] = field(default_factory=dict)
+    # Multi-node parallel jobs (`analysis/multinode.py`): how many, their nodes' cost, and the part
+    # of the idle cost their gangs' forming explains.
+    mnp_jobs: int = 0
+    mnp_cost_usd: float = 0.0
+    gang_formation_idle_usd: float = 0.0
 
 
 def load_inputs(
@@ -232,6 +238,7 @@ def run_analysis(
             )
         )
     waste_cols = ["idle_usd", "over_requested_usd", "spot_reclaim_usd", "failed_usd", "oom_usd"]
+    mnp = mnp_job_costs(result.attempts, result.instances, inputs.attempts, inputs.instances, inputs.jobs)
     return AnalysisSummary(
         dataset=dataset,
         instances=len(result.instances),
@@ -243,6 +250,9 @@ def run_analysis(
         days_written=int(daily["day"].nunique()) if len(daily) else 0,
         hours_written=int(util["hour"].nunique()) if len(util) else 0,
         price_sources=price_sources,
+        mnp_jobs=len(mnp),
+        mnp_cost_usd=float(mnp["cost_usd"].sum()),
+        gang_formation_idle_usd=float(mnp["gang_formation_idle_usd"].sum()),
     )
 
 

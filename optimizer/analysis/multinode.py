@@ -105,23 +105,16 @@ def _formation_idle(
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = (money["total_usd"] / money["hours"]).replace([np.inf, -np.inf], np.nan).fillna(0.0)
     idle_cap = money["idle_usd"]
-    by_instance = att.sort_values("start_s").groupby("instance_id")
-    previous_end: dict[tuple[str, float], float] = {}
-    for instance_id, on in by_instance:
-        ends = np.maximum.accumulate(np.nan_to_num(on["stop_s"].to_numpy(), nan=-np.inf))
-        for k, start in enumerate(on["start_s"].to_numpy()):
-            previous_end[(instance_id, start)] = ends[k - 1] if k else -np.inf
+    # The end of the latest earlier attempt on the same instance (vectorized: one sort, a cummax).
+    hosting = att[att["instance_id"].isin(set(gang["instance_id"]))].sort_values(["instance_id", "start_s"])
+    stops = hosting["stop_s"].fillna(-np.inf)
+    previous_end = stops.groupby(hosting["instance_id"]).cummax().groupby(hosting["instance_id"]).shift(1)
     starts = gang.groupby(["parent", "attempt"])["start_s"].transform("min")
     held_from = np.maximum.reduce(
         [
             gang["instance_id"].map(launched_s).fillna(np.inf).to_numpy(),
             gang["parent"].map(created_s).fillna(-np.inf).to_numpy(),
-            np.asarray(
-                [
-                    previous_end.get((i, s), -np.inf)
-                    for i, s in zip(gang["instance_id"], gang["start_s"], strict=True)
-                ]
-            ),
+            previous_end.reindex(gang.index).fillna(-np.inf).to_numpy(),
         ]
     )
     seconds = np.clip(starts.to_numpy() - held_from, 0.0, None)

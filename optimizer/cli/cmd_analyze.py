@@ -61,6 +61,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         f"cost ${summary.total_usd:,.2f}, idle ${summary.idle_usd:,.2f}, all waste ${summary.waste_usd:,.2f};"
         f" wrote {summary.days_written} days of costs, {summary.hours_written} hours of utilization"
     )
+    if summary.mnp_jobs:
+        print(
+            f"multi-node parallel: {summary.mnp_jobs} jobs, nodes' cost ${summary.mnp_cost_usd:,.2f},"
+            f" gang-formation idle ${summary.gang_formation_idle_usd:,.2f} (part of the idle cost)"
+        )
     flagged = {k: v for k, v in summary.price_sources.items() if k not in ("on-demand", "spot-series")}
     if flagged:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(flagged.items()))

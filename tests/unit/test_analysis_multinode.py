@@ -103,3 +103,17 @@ def test_no_mnp_jobs_gives_an_empty_table() -> None:
         h.instances(), h.attempts(), h.jobs(), h.instance_types(), h.ondemand(), h.spot_prices()
     )
     assert mnp_job_costs(result.attempts, result.instances, h.attempts(), h.instances(), h.jobs()).empty
+
+
+def test_gang_formation_starts_when_the_instance_s_previous_job_ended() -> None:
+    instances, jobs, attempts = _estate()
+    # `solo` ran on i-n0 until hour 0.5: the instance was held for the gang only from then on
+    attempts.loc[attempts["job_id"] == "solo", ["instance_id", "stopped_at"]] = ["i-n0", h.at(0.5)]
+    result = attribute_costs(instances, attempts, jobs, h.instance_types(), h.ondemand(), h.spot_prices())
+    row = (
+        mnp_job_costs(result.attempts, result.instances, attempts, instances, jobs)
+        .set_index("job_id")
+        .loc["mnp"]
+    )
+    assert row["gang_formation_idle_hours"] == pytest.approx(0.5)
+    assert row["gang_formation_idle_usd"] == pytest.approx(0.5 * 0.192)
