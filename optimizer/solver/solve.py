@@ -42,6 +42,9 @@ UNCAPPED_BOUND_SHARE = 0.5
 #: Under diversification alone, share of the time after the rounding given to the bound of the
 #: problem without it.
 RELAXED_BOUND_SHARE = 0.6
+#: ... when at least this many seconds are left: a solve costs about a second before its own limit
+#: counts (pruning, its cheapest-fit), and with less the limit would be overrun.
+RELAXED_BOUND_MIN_SECONDS = 3.0
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 
@@ -328,6 +331,7 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 not problem.policy.caps_spot_share
                 and incumbent is not None
                 and _gap(incumbent.objective_usd, bound) > gap_target
+                and end - clock() >= RELAXED_BOUND_MIN_SECONDS
             ):
                 # Diversification alone barely raises the optimum, while the LP bound under it
                 # sits below the integer bound of the problem without it (which the class-by-class
