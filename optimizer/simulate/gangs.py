@@ -7,7 +7,9 @@ gang through the queue. What Batch does, and so what the replay does:
 - One node per instance: Batch gives each node of an MNP job an instance of its own, so a node
   takes an empty instance (in service, or being launched) of one EC2 compute environment of the
   queue, or a new one, and holds it whole; other jobs cannot use the rest of it. Fargate does not
-  run MNP jobs. Each node's own requests (node ranges may differ) choose its instance.
+  run MNP jobs. Each node's own requests (node ranges may differ) choose its instance, among its
+  node range's `instanceTypes` where the optional `node_instance_types` column names them
+  (Batch's `nodeRangeProperties[].instanceTypes`; the CE's allocation strategy picks among them).
 - All or nothing: the gang is placed only when every node has its instance in the same compute
   environment; until then it waits (gangs are offered freed capacity before single jobs, in queue
   priority then FIFO order, and identical gangs wait behind each other without a search).
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from optimizer.simulate.allocation import EPS
+from optimizer.simulate.allocation import EPS, choose_instance_type
 
 if TYPE_CHECKING:
     from optimizer.simulate.engine import ReplayEngine
@@ -46,6 +48,19 @@ def _gang_columns(jobs: pd.DataFrame) -> tuple[list[Any], list[int]] | None:
     return parents, index.fillna(0).astype("int64").tolist()
 
 
+def _node_types(jobs: pd.DataFrame) -> dict[int, frozenset[str]]:
+    """Row -> the instance types its node range allows (rows without a list allow the CE's)."""
+    if "node_instance_types" not in jobs:
+        return {}
+    out = {}
+    for j, types in enumerate(jobs["node_instance_types"].tolist()):
+        if isinstance(types, list | tuple | frozenset | set) or hasattr(types, "tolist"):
+            names = frozenset(str(t) for t in (types.tolist() if hasattr(types, "tolist") else types))
+            if names:
+                out[j] = names
+    return out
+
+
 class GangScheduling:
     """Mixin of `ReplayEngine`: the gang state and the hooks the engine calls (see the module doc)."""
 
@@ -58,10 +73,12 @@ class GangScheduling:
         self.gang_alias: dict[str, int] = {}
         self.gang_hold: dict[int, int] = {}  # instance -> node job holding it
         self.gang_waiting: list[int] = []
+        self.node_types: dict[int, frozenset[str]] = {}
         columns = _gang_columns(jobs)
         if columns is None:
             return
         parents, node_index = columns
+        self.node_types = _node_types(jobs)
         members: dict[str, list[int]] = {}
         for j, parent in enumerate(parents):
             if isinstance(parent, str) and parent:
@@ -87,7 +104,10 @@ class GangScheduling:
         self.gang_attempts: list[list[int]] = [[] for _ in range(count)]
         # Gangs with the same queue and node shapes wait behind each other (as shapes do, engine.py).
         self.gang_signature: list[tuple[Any, ...]] = [
-            (self.job_queue_names_source[nodes[0]], *(self.shape[j] for j in nodes))
+            (
+                self.job_queue_names_source[nodes[0]],
+                *((self.shape[j], tuple(sorted(self.node_types.get(j, ())))) for j in nodes),
+            )
             for nodes in self.gang_nodes
         ]
         self.gang_ce_ok: dict[tuple[int, tuple[Any, ...]], bool] = {}
@@ -214,7 +234,7 @@ class GangScheduling:
             sizes = [
                 spec.vcpus
                 for spec in ce.instance_types
-                if self._fits_empty(spec, s) and (not ce.strict_max or spec.vcpus <= ce.max_vcpus + EPS)
+                if self._node_fits(spec, j) and (not ce.strict_max or spec.vcpus <= ce.max_vcpus + EPS)
             ]
             if not sizes:
                 ok = False
@@ -234,6 +254,43 @@ class GangScheduling:
             and spec.allocatable_memory_mib + EPS >= self.shape_m[s]
             and spec.gpus >= self.shape_g[s]
             and (not arch or spec.arch == arch)
+        )
+
+    def _node_fits(self: ReplayEngine, spec: Any, j: int) -> bool:
+        allowed = self.node_types.get(j)
+        return self._fits_empty(spec, self.shape[j]) and (allowed is None or spec.instance_type in allowed)
+
+    def _choose_node_type(self: ReplayEngine, c: int, j: int) -> Any:
+        """The type to launch for node j: the engine's choice, or among its node range's types
+        under the same maxvCpus rule (`ReplayEngine._choose_type`)."""
+        s = self.shape[j]
+        allowed = self.node_types.get(j)
+        if allowed is None:
+            return self._choose_type(c, s, 1)
+        ce = self.ces[c]
+        headroom = None
+        if ce.strict_max:
+            headroom = ce.max_vcpus - self.ce_vcpus[c]
+            if headroom < self.shape_v[s] - EPS:
+                return None
+        elif self.ce_vcpus[c] >= ce.max_vcpus - EPS:
+            return None
+        arch = self.shape_arch[s]
+        candidates = [
+            spec
+            for spec in ce.instance_types
+            if spec.instance_type in allowed and (not arch or spec.arch == arch)
+        ]
+        return choose_instance_type(
+            candidates,
+            ce.allocation_strategy,
+            ce.is_spot,
+            self.shape_v[s],
+            self.shape_m[s],
+            self.shape_g[s],
+            1,
+            headroom,
+            ce.priorities,
         )
 
     def _is_empty(self: ReplayEngine, i: int) -> bool:
@@ -260,15 +317,12 @@ class GangScheduling:
             plan: list[tuple[int, Any]] = []
             saved = self.ce_vcpus[c]
             for j in nodes:
-                s = self.shape[j]
-                found = next(
-                    (i for i in empty if i not in used and self._fits_empty(self.i_spec[i], s)), None
-                )
+                found = next((i for i in empty if i not in used and self._node_fits(self.i_spec[i], j)), None)
                 if found is not None:
                     used.add(found)
                     plan.append((found, None))
                     continue
-                spec = self._choose_type(c, s, 1)
+                spec = self._choose_node_type(c, j)
                 if spec is None:
                     plan = []
                     break

@@ -40,6 +40,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "mnp_parent": "object",  # the MNP job's id (None for an ordinary job)
     "node_index": "Int64",
     "num_nodes": "Int64",
+    "node_instance_types": "object",  # list[str]: the node range's instanceTypes, when it names them
 }
 
 

@@ -157,3 +157,35 @@ def test_gang_invariants_hold(jobs: pd.DataFrame, document: dict[str, Any]) -> N
     again = replay(jobs, config)
     pd.testing.assert_frame_equal(result.attempts, again.attempts)
     assert result.summary == again.summary
+
+
+def test_node_ranges_take_their_own_instance_types() -> None:
+    """Main node range `0` asks for m.4xlarge, range `1:` for the CE's choice (BEST_FIT: the
+    cheapest that fits, c.4xlarge); a gang whose range names a type no CE has fails at once."""
+    catalog = tiny_catalog(
+        {"c.4xlarge": (16, 32768, 0, 0.68, None, None), "m.4xlarge": (16, 65536, 0, 0.77, None, None)}
+    )
+    rows = [
+        *_gang("mixed", 3, submit_s=0, runtime_s=100, vcpus=16, memory_mib=8192),
+        *_gang("odd", 2, submit_s=0, runtime_s=100, vcpus=16, memory_mib=8192),
+    ]
+    frame = _frame(rows)
+    frame["node_instance_types"] = [["m.4xlarge"], None, None, ["x.9xlarge"], None]
+    document = {
+        "computeEnvironments": [
+            ce("od", "EC2", 256, ["c.4xlarge", "m.4xlarge"], allocationStrategy="BEST_FIT")
+        ],
+        "jobQueues": [queue("q", 1, "od")],
+        "simulation": {"launchDelaySeconds": 60},
+    }
+    result = replay(frame, parse_config(document, catalog))
+    attempts = result.attempts.set_index("job_id")
+    assert attempts.loc[["mixed#0", "mixed#1", "mixed#2"], "instance_type"].tolist() == [
+        "m.4xlarge",
+        "c.4xlarge",
+        "c.4xlarge",
+    ]
+    assert attempts.loc[["mixed#0", "mixed#2"], "started_at"].tolist() == [60.0, 60.0]
+    jobs = result.jobs.set_index("job_id")
+    assert (jobs.loc[["odd#0", "odd#1"], "status"] == "FAILED").all()
+    assert "odd#0" not in attempts.index
