@@ -8,6 +8,11 @@ one used). The jobs are the real KTH-SP2 trace (28,475 jobs), tiled to the wante
 - `mnp`: sequential copies imported with `--max-vcpus-per-node 8`, so every KTH job over 8
   processors is a multi-node parallel job (gangs of 2 to 13 nodes, one instance each, placed all
   at once): the MNP-heavy case (issue 20). Jobs are counted as rows, i.e. node jobs.
+- `limits`: sequential copies with Batch's time limits on (issue 18): an attempt timeout of
+  `LIMITS_TIMEOUT_S` on every job (KTH's longest jobs time out and are not retried) and a
+  job-state time limit action on the queue, with instance types of at most 32 vCPUs
+  (`LIMITS_TYPES`): KTH jobs of 33 to 64 processors fit no type and are cancelled after 600 s at
+  the head of the queue, one at a time.
 The configuration is a typical estate: a spot CE (c5/m5/r5, SPOT_PRICE_CAPACITY_OPTIMIZED) first,
 an on-demand CE (BEST_FIT_PROGRESSIVE) as fallback. The timed part is `replay()` (event loop plus
 building the result tables); parsing the trace is excluded.
@@ -32,11 +37,14 @@ import pandas as pd
 from benchmarks._common import Target, finish, print_table, scaled_seconds, shared_data
 from optimizer.catalog.provider import bundled_catalog
 from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.simulate.timeouts import TIMEOUT_REASON
 from optimizer.traces import TraceMapping, read_trace
 
 KTH = shared_data("traces", "KTH-SP2-1996-2.1-cln.swf.gz")
 DAY = 86400.0
 MNP_MAX_VCPUS_PER_NODE = 8.0
+LIMITS_TIMEOUT_S = 8 * 3600
+LIMITS_TYPES = ["c5.xlarge", "c5.2xlarge", "c5.4xlarge", "m5.8xlarge", "r5.8xlarge"]
 
 
 def tiled(jobs: pd.DataFrame, n: int, layout: str) -> pd.DataFrame:
@@ -107,22 +115,39 @@ def configuration(max_vcpus: int) -> dict:
     }
 
 
+def with_limits(document: dict) -> dict:
+    """The `limits` layout's configuration: an attempt timeout and a job-state time limit action."""
+    document["simulation"]["defaultTimeout"] = {"attemptDurationSeconds": LIMITS_TIMEOUT_S}
+    for body in document["computeEnvironments"]:
+        body["computeResources"]["instanceTypes"] = list(LIMITS_TYPES)
+    document["jobQueues"][0]["jobStateTimeLimitActions"] = [
+        {
+            "reason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+            "state": "RUNNABLE",
+            "maxTimeSeconds": 600,
+            "action": "CANCEL",
+        }
+    ]
+    return document
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid", "mnp"])
+    parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid", "mnp", "limits"])
     args = parser.parse_args()
     catalog = catalog_from_provider(bundled_catalog("us-east-1"))
     bases = {
         "sequential": read_trace(KTH, "swf").jobs,
         "mnp": read_trace(KTH, "swf", TraceMapping(max_vcpus_per_node=MNP_MAX_VCPUS_PER_NODE)).jobs,
     }
-    bases["overlaid"] = bases["sequential"]
+    bases["overlaid"] = bases["limits"] = bases["sequential"]
     rows, records = [], []
     targets = {100_000: 6.0, 1_000_000: 60.0}
     checks = []
     for layout in args.layouts:
-        config = parse_config(configuration(4096 if layout == "overlaid" else 256), catalog)
+        document = configuration(4096 if layout == "overlaid" else 256)
+        config = parse_config(with_limits(document) if layout == "limits" else document, catalog)
         for n in args.sizes:
             jobs = tiled(bases[layout], n, layout)
             t0 = time.perf_counter()
@@ -145,6 +170,13 @@ def main() -> int:
                 "mnp_jobs": s.get("mnp_jobs", 0),
                 "mnp_node_jobs": s.get("mnp_node_jobs", 0),
                 "gang_formation_idle_instance_hours": s.get("gang_formation_idle_instance_hours", 0.0),
+                "timed_out_jobs": int((result.jobs["status_reason"] == TIMEOUT_REASON).sum()),
+                "cancelled_by_state_limit": int(
+                    result.jobs["status_reason"]
+                    .astype(str)
+                    .str.startswith("Terminated by JobStateTimeLimit")
+                    .sum()
+                ),
             }
             records.append(record)
             rows.append(
