@@ -364,14 +364,18 @@ class GangScheduling:
             self._start(j, i, t)
         self.gang_attempts[g] = attempts
 
-    def _release(self: ReplayEngine, freed: list[int], t: float) -> None:
-        """Nodes' instances are free again, whole: offered to waiting gangs first, then to waiting
-        jobs; one nobody takes goes idle (and scales in after the idle delay)."""
+    def _empty_out(self: ReplayEngine, freed: list[int]) -> None:
+        """Nodes' instances are whole again (a retried gang may take them back at once)."""
         for i in freed:
             spec = self.i_spec[i]
             self.free_v[i] = spec.vcpus
             self.free_m[i] = spec.allocatable_memory_mib
             self.free_g[i] = spec.gpus
+
+    def _release(self: ReplayEngine, freed: list[int], t: float) -> None:
+        """Emptied instances go to waiting gangs first, then to waiting jobs; one nobody takes goes
+        idle (and scales in after the idle delay)."""
+        self._empty_out(freed)
         self._offer_gangs(t)
         for i in freed:
             if self.i_state[i] == 1 and i not in self.gang_hold:
@@ -402,8 +406,9 @@ class GangScheduling:
         nodes = self.gang_nodes[g]
         for j in nodes[1:]:
             self.attempts_done[j] += 1
-        self._after_attempt(nodes[0], t, exit_code, reason)
-        self._release(freed, t)
+        self._empty_out(freed)
+        self._after_attempt(nodes[0], t, exit_code, reason)  # a retry may take the freed instances
+        self._release([i for i in freed if i not in self.gang_hold], t)
 
     def _break_formation(self: ReplayEngine, g: int, lost: int, t: float) -> None:
         """An instance held for forming gang g was reclaimed: release the rest and place it again."""
@@ -417,8 +422,9 @@ class GangScheduling:
             if i != lost and self.gang_hold.get(i) == j:
                 del self.gang_hold[i]
                 freed.append(i)
-        self._release(freed, t)
-        self._gang_runnable(self.gang_nodes[g][0], t)
+        self._empty_out(freed)
+        self._gang_runnable(self.gang_nodes[g][0], t)  # placed again, on the freed instances first
+        self._release([i for i in freed if i not in self.gang_hold], t)
 
 
 def with_gang_columns(engine: ReplayEngine, jobs: pd.DataFrame) -> pd.DataFrame:

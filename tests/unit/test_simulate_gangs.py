@@ -189,3 +189,46 @@ def test_node_ranges_take_their_own_instance_types() -> None:
     jobs = result.jobs.set_index("job_id")
     assert (jobs.loc[["odd#0", "odd#1"], "status"] == "FAILED").all()
     assert "odd#0" not in attempts.index
+
+
+def test_a_reclaimed_node_ends_the_gang_and_the_retry_reuses_the_surviving_instances() -> None:
+    """Three 16-vCPU nodes on spot (band 4, seed 1: the main node's host is reclaimed during the
+    first attempt). At that second all three attempts end (one reclaim, two "another node's host
+    terminated"); the retry strategy retries the gang, which takes the two surviving instances
+    back at once and launches one: it starts 60 s later (the launch delay), two instances having
+    waited held for those 60 s."""
+    catalog = tiny_catalog({"s.4xlarge": (16, 65536, 0, 0.80, 0.24, 4)})
+    rows = _gang("M", 3, submit_s=0, runtime_s=2_000_000, vcpus=16, memory_mib=16384)
+    retry = {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+    document = {
+        "computeEnvironments": [
+            ce("spot", "SPOT", 256, ["s.4xlarge"], allocationStrategy="SPOT_CAPACITY_OPTIMIZED")
+        ],
+        "jobQueues": [queue("q", 1, "spot")],
+        "simulation": {
+            "seed": 1,
+            "launchDelaySeconds": 60,
+            "scaleInIdleSeconds": 300,
+            "defaultRetryStrategy": retry,
+        },
+    }
+    result = replay(_frame(rows), parse_config(document, catalog))
+    attempts = result.attempts
+    first, second = attempts[attempts["attempt"] == 0], attempts[attempts["attempt"] == 1]
+    assert first["is_spot_reclaim"].sum() == 1 and first["ended_at"].nunique() == 1
+    lost = first.loc[first["is_spot_reclaim"], "instance_id"].iat[0]
+    others = first[~first["is_spot_reclaim"]]
+    assert others["reason"].str.startswith("Multi-node parallel job: another node's host terminated").all()
+    reclaimed_at = first["ended_at"].iat[0]
+    assert second["started_at"].tolist() == [reclaimed_at + 60] * 3
+    assert set(others["instance_id"]) < set(second["instance_id"]) and lost not in set(second["instance_id"])
+    assert set(result.jobs["status"]) == {"SUCCEEDED"} and (result.jobs["attempt_count"] == 2).all()
+    summary = result.summary
+    assert summary["gang_formations"] == 2 and summary["instances_launched"] == 4
+    assert summary["gang_formation_idle_instance_hours"] == pytest.approx(2 * 60 / 3600, abs=1e-6)
