@@ -301,6 +301,21 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     commitments: list[CommitmentSettings] = Field(default_factory=list)
+    recommend: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`[recommend.<strategy>]` sections: each strategy's typed settings
+    (`optimizer.recommend.strategy_settings`)."""
+
+    @field_validator("recommend")
+    @classmethod
+    def _check_recommend(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if value:  # imported only when used: the strategies pull in numpy and pandas
+            from optimizer.recommend.strategy_settings import strategy_settings
+
+            try:
+                strategy_settings(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from optimizer.recommend.base import Strategy, StrategySettings
 from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
+from optimizer.recommend.strategy_settings import strategy_settings
 from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET, recommendations
 
@@ -37,9 +38,12 @@ def default_strategies(
     settings: Settings | None = None,
     overrides: Mapping[str, StrategySettings] | None = None,
 ) -> list[Strategy]:
-    """Every strategy with its settings: `overrides` by strategy name, else defaults; the instance
-    mix takes the `optimization` section's solver knobs."""
+    """Every strategy with its settings: `overrides` by strategy name, else the settings'
+    `[recommend.<strategy>]` section, else defaults; the instance mix takes the `optimization`
+    section's solver knobs unless its own section sets them."""
     overrides = dict(overrides or {})
+    if settings is not None:
+        overrides = {**strategy_settings(settings.recommend), **overrides}  # [recommend.<strategy>]
     if settings is not None and "instance-mix" not in overrides:
         opt = settings.optimization
         overrides["instance-mix"] = InstanceMixSettings(
