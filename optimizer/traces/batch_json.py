@@ -2,8 +2,9 @@
 
 This is what `aws batch describe-jobs` (or the collector's raw dump) produces, so a team can
 replay its own history without running the collector. Only finished jobs (with startedAt and
-stoppedAt) can be replayed; array parents are summaries of their children and multi-node parallel
-jobs are not modelled by the simulator: those are skipped and counted.
+stoppedAt) can be replayed; array parents are summaries of their children (skipped and counted).
+A multi-node parallel job's node jobs are rows of its gang (`batch_mnp.py`); its parent is their
+summary, kept only for its node ranges.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from optimizer.errors import InputError
+from optimizer.traces.batch_mnp import node_columns, node_of
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
 
@@ -128,9 +130,12 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         "priority",
         "platform",
         "wait_s",
+        "mnp_parent",
+        "node_index",
     )
     rows: dict[str, list] = {k: [] for k in names}
-    skipped = {"not finished": 0, "array parent": 0, "multi-node parallel": 0, "EKS job": 0}
+    skipped = {"not finished": 0, "array parent": 0, "EKS job": 0}
+    mnp_parents: dict[str, dict[str, Any]] = {}
     seen: set[str] = set()
     for where_item, job in _items(text, source):
         where = f"{source} {where_item}"
@@ -143,8 +148,8 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         if job_id in seen:
             raise InputError(f"{where}: field 'jobId': duplicate job")
         seen.add(job_id)
-        if job.get("nodeProperties"):
-            skipped["multi-node parallel"] += 1
+        if job.get("nodeProperties") and node_of(job) is None:
+            mnp_parents[job_id] = job["nodeProperties"]  # a summary of its node jobs
             continue
         if (job.get("arrayProperties") or {}).get("size") is not None:
             skipped["array parent"] += 1
@@ -186,7 +191,14 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         rows["priority"].append(job.get("schedulingPriority"))
         rows["wait_s"].append(max((started - created) / 1000.0, 0.0))
         rows["platform"].append("FARGATE" if "FARGATE" in platforms else "EC2")
-    ids = set(rows["job_id"])
+        node = node_of(job)
+        rows["mnp_parent"].append(node[0] if node else None)
+        rows["node_index"].append(node[1] if node else None)
+    rows["num_nodes"], rows["node_instance_types"] = node_columns(
+        mnp_parents, rows["mnp_parent"], rows["node_index"]
+    )
+    # A dependency on an MNP job names its parent, which is not a row: the replay resolves it.
+    ids = set(rows["job_id"]) | {p for p in rows["mnp_parent"] if p is not None}
     rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]
     origin = min(rows["created_ms"]) if rows["created_ms"] else 0.0
     rows["submit_s"] = [(c - origin) / 1000.0 for c in rows.pop("created_ms")]

@@ -140,3 +140,52 @@ def test_a_saved_replay_keeps_its_mnp_jobs_and_replays_them_as_gangs_again(store
     again = replay(canonical, config)
     assert again.summary["mnp_jobs"] == 1
     assert again.summary["total_cost_usd"] == result.summary["total_cost_usd"]
+
+
+def test_describe_jobs_export_keeps_node_jobs_as_a_gang_with_their_node_ranges() -> None:
+    """A DescribeJobs export of one MNP job (parent + 3 node jobs, shapes as botocore's model names
+    them): node 0's range asks for p3.2xlarge, range `1:` for c5 instances; a job depending on the
+    MNP job names the parent."""
+    import json
+
+    ms = 1_700_000_000_000
+    ranges = [
+        {"targetNodes": "0", "instanceTypes": ["p3.2xlarge"], "container": {"vcpus": 8, "memory": 60000}},
+        {"targetNodes": "1:", "instanceTypes": ["c5.4xlarge"], "container": {"vcpus": 16, "memory": 30000}},
+    ]
+    parent = {
+        "jobId": "mpi",
+        "jobName": "mpi",
+        "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/hpc",
+        "status": "SUCCEEDED",
+        "createdAt": ms,
+        "startedAt": ms + 60_000,
+        "stoppedAt": ms + 660_000,
+        "jobDefinition": "mpi:1",
+        "nodeProperties": {"numNodes": 3, "mainNode": 0, "nodeRangeProperties": ranges},
+    }
+    nodes = [
+        {
+            **{k: v for k, v in parent.items() if k != "nodeProperties"},
+            "jobId": f"mpi#{k}",
+            "nodeDetails": {"nodeIndex": k, "isMainNode": k == 0},
+            "container": ranges[0 if k == 0 else 1]["container"],
+        }
+        for k in range(3)
+    ]
+    after = {
+        **nodes[1],
+        "jobId": "after",
+        "dependsOn": [{"jobId": "mpi"}],
+        "container": {"vcpus": 1, "memory": 512},
+    }
+    after.pop("nodeDetails")
+    text = json.dumps({"jobs": [nodes[2], parent, nodes[0], nodes[1], after]})
+    frame = parse_text(text, "batch-json", "mpi.json").jobs.set_index("job_id")
+    assert sorted(frame.index) == ["after", "mpi#0", "mpi#1", "mpi#2"]
+    assert frame.loc["mpi#0", "node_instance_types"] == ["p3.2xlarge"]
+    assert frame.loc["mpi#2", "node_instance_types"] == ["c5.4xlarge"]
+    assert frame.loc["mpi#1", "vcpus"] == 16 and frame.loc["mpi#0", "vcpus"] == 8
+    assert (frame.loc[["mpi#0", "mpi#1", "mpi#2"], "num_nodes"] == 3).all()
+    assert frame.loc["mpi#2", "mnp_parent"] == "mpi" and frame.loc["mpi#2", "node_index"] == 2
+    assert frame.loc["after", "depends_on"] == ["mpi"] and pd.isna(frame.loc["after", "mnp_parent"])
