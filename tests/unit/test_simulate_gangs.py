@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from optimizer.simulate import parse_config, replay
 from tests.simulate_helpers import ce, jobs_frame, queue, tiny_catalog
-from tests.unit.test_simulate_invariants import CATALOG, check_invariants, configurations
+from tests.unit.test_simulate_invariants import CATALOG, TYPE_NAMES, check_invariants, configurations
 
 EPS = 1e-6
 
@@ -121,7 +121,15 @@ def gang_histories(draw: st.DrawFn) -> pd.DataFrame:
             rows.append({**row, "job_id": f"j{k}"})
         else:
             rows.extend(_gang(f"g{k}", nodes, **row))
-    return _frame(rows)
+    frame = _frame(rows)
+    # Some node ranges name their own instance types (a random subset of the catalogue's).
+    frame["node_instance_types"] = [
+        draw(st.one_of(st.none(), st.lists(st.sampled_from(TYPE_NAMES), min_size=1, max_size=3, unique=True)))
+        if isinstance(parent, str)
+        else None
+        for parent in frame["mnp_parent"]
+    ]
+    return frame
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -129,13 +137,17 @@ def gang_histories(draw: st.DrawFn) -> pd.DataFrame:
 def test_gang_invariants_hold(jobs: pd.DataFrame, document: dict[str, Any]) -> None:
     """Besides every replay invariant: a gang's node attempts start at the same second and end at
     the same second, one per node (never fewer than numNodes running), each alone on its own
-    instance of one compute environment; all its node jobs end with the same status."""
+    instance of one compute environment (of its node range's types, where it names them); all its
+    node jobs end with the same status."""
     config = parse_config(document, CATALOG)
     result = replay(jobs, config)
     check_invariants(jobs, config, CATALOG, result)
     attempts, out = result.attempts, result.jobs.set_index("job_id")
     parent = jobs.set_index("job_id")["mnp_parent"]
     attempts = attempts.assign(gang=attempts["job_id"].map(parent))
+    allowed = attempts["job_id"].map(jobs.set_index("job_id")["node_instance_types"])
+    for types, instance_type in zip(allowed, attempts["instance_type"], strict=True):
+        assert types is None or instance_type in types  # a node range's own instance types
     for gang, nodes in jobs[jobs["mnp_parent"].notna()].groupby("mnp_parent"):
         ids = nodes["job_id"].tolist()
         assert out.loc[ids, "status"].nunique() == 1, gang
