@@ -41,6 +41,7 @@ from optimizer.catalog.batch_rules import (
     UPDATABLE_STRATEGIES,
     entry_architectures,
     is_fargate_size,
+    uses_service_linked_role,
 )
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
@@ -84,7 +85,6 @@ EC2_ONLY_FIELDS = (
 """computeResources fields Batch refuses on a Fargate CE (the model's docs: "isn't applicable to jobs
 that are running on Fargate resources"; a test keeps this list in step with the installed botocore)."""
 CE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,126}[A-Za-z0-9]$")
-SERVICE_LINKED_ROLE_PATH = "aws-service-role/batch.amazonaws.com/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +118,6 @@ class PlannerOptions:
 def update_policy_of(item: dict[str, Any] | None) -> dict[str, Any]:
     """The update policy a CE has now: its own values over Batch's defaults."""
     return {**BATCH_DEFAULT_UPDATE_POLICY, **((item or {}).get("updatePolicy") or {})}
-
-
-def uses_service_linked_role(item: dict[str, Any]) -> bool:
-    role = item.get("serviceRole")
-    return not role or SERVICE_LINKED_ROLE_PATH in role
 
 
 def job_definition_key(arn: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from optimizer.catalog.instance_kinds import architecture
 from optimizer.errors import ConfigError
@@ -89,6 +90,14 @@ ALLOCATION_STRATEGIES: Mapping[str, AllocationStrategy] = {
 DEFAULT_STRATEGY = "BEST_FIT"
 #: Strategies a CE can be updated to in place (botocore's `CRUpdateAllocationStrategy`).
 UPDATABLE_STRATEGIES = frozenset(n for n, s in ALLOCATION_STRATEGIES.items() if s.infrastructure_updates)
+#: Where Batch's service-linked role lives; a CE with no serviceRole uses it too.
+SERVICE_LINKED_ROLE_PATH = "aws-service-role/batch.amazonaws.com/"
+
+
+def uses_service_linked_role(ce: dict[str, Any]) -> bool:
+    """Infrastructure updates (in-place changes of types, strategy, ...) need the service-linked role."""
+    role = ce.get("serviceRole")
+    return not role or SERVICE_LINKED_ROLE_PATH in role
 
 
 def allocation_strategy(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
+from optimizer.catalog.batch_rules import UPDATABLE_STRATEGIES, uses_service_linked_role
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
@@ -106,7 +106,7 @@ class GravitonStrategy(Strategy[GravitonSettings]):
             return None
         tags = ce.get("tags") or {}
         confirmed = str(tags.get(self.settings.confirmation_tag, "")).lower() in ("true", "yes", "1")
-        in_place = (ce["computeResources"].get("allocationStrategy") in INFRASTRUCTURE_STRATEGIES) and (
+        in_place = (ce["computeResources"].get("allocationStrategy") in UPDATABLE_STRATEGIES) and (
             uses_service_linked_role(ce)
         )
         if not confirmed:

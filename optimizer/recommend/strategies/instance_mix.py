@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from optimizer.apply.planner import INFRASTRUCTURE_STRATEGIES, uses_service_linked_role
+from optimizer.catalog.batch_rules import UPDATABLE_STRATEGIES, uses_service_linked_role
 from optimizer.config import OptimizationSettings
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.errors import InputError
@@ -161,7 +161,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
         # The planner's rule: in place only with the service-linked role and an in-place strategy.
-        infra = current_strategy in INFRASTRUCTURE_STRATEGIES and uses_service_linked_role(ce)
+        infra = current_strategy in UPDATABLE_STRATEGIES and uses_service_linked_role(ce)
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
