@@ -23,7 +23,7 @@ from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
 from optimizer.collectors.calls import call, items
-from optimizer.collectors.events import queue_matches
+from optimizer.collectors.events import describe_instances, queue_matches
 from optimizer.collectors.instance_lifetimes import (
     EXACT_SOURCES,
     apply_lifetimes,
@@ -92,20 +92,6 @@ def get_container_instances(ctx: CollectContext) -> list[dict[str, Any]]:
                         **instance,
                     }
                 )
-    return found
-
-
-def get_ec2_instances(ctx: CollectContext, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """EC2's view of the instances; a filter (not InstanceIds) so ids already gone are just absent."""
-    ec2 = ctx.client("ec2")
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(instance_ids, 200):
-        filters = [{"Name": "instance-id", "Values": chunk}]
-        for reservation in items(
-            ec2, "describe_instances", "Reservations", token_in="NextToken", sleep=ctx.sleep, Filters=filters
-        ):
-            for instance in reservation.get("Instances", []):
-                found[instance["InstanceId"]] = instance
     return found
 
 
@@ -216,7 +202,7 @@ def _link_attempts(conn: Connection, frame: pd.DataFrame) -> None:
 def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
     container_instances = get_container_instances(ctx)
     ids = sorted({ci["ec2InstanceId"] for ci in container_instances if ci.get("ec2InstanceId")})
-    ec2 = get_ec2_instances(ctx, ids) if ids else {}
+    ec2 = describe_instances(ctx, ids) if ids else {}
     frame = transform_instances(
         container_instances, ec2, account_id=ctx.account_id, region=ctx.region, now=ctx.now
     )

@@ -340,14 +340,19 @@ class ReplayEngine(GangScheduling):
             and (not arch or self.i_spec[i].arch == arch)
         )
 
-    def _choose_type(self, c: int, s: int, waiting: int) -> InstanceSpec | None:
+    def _launch_headroom(self, c: int, s: int) -> tuple[bool, float | None]:
+        """Whether CE `c` may launch an instance for shape `s` under its maxvCpus rule, and the
+        vCPUs it has left when that maximum is strict (None: Batch may overshoot it once)."""
         ce = self.ces[c]
-        headroom = None
         if ce.strict_max:
             headroom = ce.max_vcpus - self.ce_vcpus[c]
-            if headroom < self.shape_v[s] - EPS:
-                return None
-        elif self.ce_vcpus[c] >= ce.max_vcpus - EPS:
+            return headroom >= self.shape_v[s] - EPS, headroom
+        return self.ce_vcpus[c] < ce.max_vcpus - EPS, None
+
+    def _choose_type(self, c: int, s: int, waiting: int) -> InstanceSpec | None:
+        ce = self.ces[c]
+        may_launch, headroom = self._launch_headroom(c, s)
+        if not may_launch:
             return None
         key = (c, s, min(waiting, 256), -1.0 if headroom is None else headroom)
         if key in self.choice_cache:

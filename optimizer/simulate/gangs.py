@@ -268,12 +268,8 @@ class GangScheduling:
         if allowed is None:
             return self._choose_type(c, s, 1)
         ce = self.ces[c]
-        headroom = None
-        if ce.strict_max:
-            headroom = ce.max_vcpus - self.ce_vcpus[c]
-            if headroom < self.shape_v[s] - EPS:
-                return None
-        elif self.ce_vcpus[c] >= ce.max_vcpus - EPS:
+        may_launch, headroom = self._launch_headroom(c, s)
+        if not may_launch:
             return None
         arch = self.shape_arch[s]
         candidates = [
