@@ -19,7 +19,13 @@ import numpy as np
 
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
-from optimizer.solver.by_class import branch_per_class, class_incumbents, exact_per_class, plan_from_classes
+from optimizer.solver.by_class import (
+    ClassIncumbents,
+    branch_per_class,
+    class_incumbents,
+    exact_per_class,
+    plan_from_classes,
+)
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
 from optimizer.solver.integer_master import solve_integer_master
@@ -244,24 +250,8 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         and lp.class_bounds is not None
         and not problem.policy.couples_buckets
     ):
-        state = class_incumbents(prep, problem, incumbent, lp.class_bounds)
-        lp_class_value = np.bincount(
-            lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
-        )
-        # Pass 1 improves incumbents cheaply; pass 2 proves classes optimal (and needs those
-        # incumbents to keep its enumeration small). Pass 1 may use half of what is left.
-        improved_classes = branch_per_class(
-            prep,
-            cols,
-            reduced,
-            lp_class_value,
-            state,
-            gap_target=gap_target,
-            deadline=(clock() + end) / 2,
-            clock=clock,
-        )
-        exact_classes = exact_per_class(
-            prep, lp.item_value, state, gap_target=gap_target, deadline=end, clock=clock
+        state, improved_classes, exact_classes = _per_class_passes(
+            prep, problem, incumbent, lp, cols, reduced, gap_target=gap_target, deadline=end, clock=clock
         )
         mip_status = "per-class"
         bound = max(bound, float(state.bound.sum()))
@@ -297,20 +287,18 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 # Only the cap couples classes, and dropping it leaves a problem solved class by
                 # class: its per-class integer bounds bound the capped optimum too, and are tighter
                 # than the LP where few jobs of a shape run at once.
-                bound = max(
-                    bound,
-                    _uncapped_class_bound(
-                        prep,
-                        problem,
-                        min((heuristic, rounded), key=lambda p: p.objective_usd),
-                        lp,
-                        cols,
-                        reduced,
-                        gap_target=gap_target,
-                        deadline=clock() + UNCAPPED_BOUND_SHARE * (end - clock()),
-                        clock=clock,
-                    ),
+                uncapped, _, _ = _per_class_passes(
+                    prep,
+                    problem,
+                    min((heuristic, rounded), key=lambda p: p.objective_usd),
+                    lp,
+                    cols,
+                    reduced,
+                    gap_target=gap_target,
+                    deadline=clock() + UNCAPPED_BOUND_SHARE * (end - clock()),
+                    clock=clock,
                 )
+                bound = max(bound, float(uncapped.bound.sum()))
         elif problem.policy.couples_spot and lp.feasible:
             # The coupling rows priced at their duals: one small MIP per class, then repaired.
             priced = lagrangian_plan(
@@ -425,10 +413,10 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     return plan
 
 
-def _uncapped_class_bound(
+def _per_class_passes(
     prep: Prepared,
     problem: Problem,
-    uncapped: Plan,
+    start: Plan,
     lp: LpOutcome,
     cols: Columns,
     reduced: np.ndarray,
@@ -436,16 +424,21 @@ def _uncapped_class_bound(
     gap_target: float,
     deadline: float,
     clock: Callable[[], float],
-) -> float:
-    """A lower bound on the optimum without `max_instance_types` (so with it too): the sum of the
-    per-class bounds the class-by-class passes prove, starting from the uncapped plan `uncapped`
-    and the LP's per-class bounds. Needs an LP whose only relaxed coupling is the cap."""
+) -> tuple[ClassIncumbents, int, int]:
+    """The class-by-class passes from the plan `start` and the LP's per-class bounds: pass 1
+    improves incumbents cheaply (half of the time left), pass 2 proves classes optimal (and needs
+    those incumbents to keep its enumeration small). Returns the per-class state (incumbents and
+    proven bounds) and how many classes each pass improved / proved.
+
+    With no coupling between classes this solves the problem; under `max_instance_types` alone
+    it solves the problem without the cap, whose per-class bounds summed bound the capped optimum
+    too (tighter than the LP where few jobs of a shape run at once)."""
     assert lp.class_bounds is not None
-    state = class_incumbents(prep, problem, uncapped, lp.class_bounds)
+    state = class_incumbents(prep, problem, start, lp.class_bounds)
     lp_class_value = np.bincount(
         lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
     )
-    branch_per_class(
+    improved = branch_per_class(
         prep,
         cols,
         reduced,
@@ -455,8 +448,8 @@ def _uncapped_class_bound(
         deadline=(clock() + deadline) / 2,
         clock=clock,
     )
-    exact_per_class(prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock)
-    return float(state.bound.sum())
+    exact = exact_per_class(prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock)
+    return state, improved, exact
 
 
 def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:

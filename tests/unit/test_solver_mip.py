@@ -51,9 +51,13 @@ def test_an_infeasible_model_says_so() -> None:
 
 
 def test_the_hard_limit_kills_the_worker_and_returns_no_solution() -> None:
-    # The worker needs far longer than 0.05 s just to start and import OR-Tools.
-    cost, a, demand = _covering(4)
+    # A covering model HiGHS cannot prove optimal to 1e-9 within 3 s (measured), so the worker
+    # is still busy at the hard limit however fast it starts (a tiny model solved inside 0.1 s
+    # on an idle machine and made this test depend on the machine's load).
+    cost, a, demand = _covering(4, columns=400, rows=60)
     t0 = time.perf_counter()
-    got = solve_mip(cost, a, demand, np.full(4, np.inf), time_limit=30, relative_gap=1e-9, hard_limit=0.05)
+    got = solve_mip(
+        cost, a, demand * 20, np.full(60, np.inf), time_limit=30, relative_gap=1e-9, hard_limit=0.05
+    )
     assert got.status == "NO_SOLUTION" and "hard limit" in got.detail
     assert time.perf_counter() - t0 < 2.0
