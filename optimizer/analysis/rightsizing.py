@@ -9,7 +9,8 @@ One row per job definition (`name_pattern` = "*") plus, for definitions whose na
 in peak memory by more than `heterogeneity_ratio`, one row per (definition, pattern). Columns:
 
 - attempts, attempts_with_usage; requested vCPUs / memory (median); peak memory and vCPU quantiles
-  (p50, p90, p95, p99, max) and `memory_p95_per_requested`, `vcpu_p95_per_requested`;
+  (p50, p90, p95, p99, max) and `memory_p95_per_requested`, `vcpu_p95_per_requested` (the p95 of
+  each attempt's peak / its own request);
 - oom_kills and oom_rate (of attempts);
 - the memory cliff: `cliff_type` / `cliff_allocatable_mib` is the largest instance type whose
   allocatable memory is below the median request but within `cliff_margin` (10%) of it. Such a
@@ -64,12 +65,19 @@ def _evidence(group: pd.DataFrame) -> dict[str, float]:
     }
     row.update(_quantile_columns(group["peak_memory_mib"], "peak_memory_mib"))
     row.update(_quantile_columns(group["peak_vcpus"], "peak_vcpus"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        req_m = row["requested_memory_mib"]
-        req_v = row["requested_vcpus"]
-        row["memory_p95_per_requested"] = row["peak_memory_mib_p95"] / req_m if req_m > 0 else np.nan
-        row["vcpu_p95_per_requested"] = row["peak_vcpus_p95"] / req_v if req_v > 0 else np.nan
+    row["memory_p95_per_requested"] = _p95_of_ratios(group["peak_memory_mib"], group["memory_mib"])
+    row["vcpu_p95_per_requested"] = _p95_of_ratios(group["peak_vcpus"], group["vcpus"])
     return row
+
+
+def _p95_of_ratios(peak: pd.Series, requested: pd.Series) -> float:
+    """p95 over attempts of each attempt's peak divided by *its own* request. Dividing the p95
+    peak by the median request mixes jobs: in a definition whose requests vary (a GPU job asking
+    60 GiB next to one asking 480 GiB) it read 800 % while every job used about half of its ask."""
+    peak_v = pd.to_numeric(peak, errors="coerce").to_numpy(np.float64)
+    req_v = pd.to_numeric(requested, errors="coerce").to_numpy(np.float64)
+    ok = ~np.isnan(peak_v) & (req_v > 0)
+    return float(np.quantile(peak_v[ok] / req_v[ok], 0.95)) if ok.any() else np.nan
 
 
 def _cliffs(evidence: pd.DataFrame, instance_types: pd.DataFrame, margin: float) -> pd.DataFrame:

@@ -124,6 +124,35 @@ def test_rightsizing_evidence_splits_heterogeneous_definitions_and_finds_the_cli
     assert ev.loc["*", "vcpu_p95_per_requested"] == pytest.approx(0.5)
 
 
+def test_peak_per_request_is_each_jobs_own_ratio_not_p95_peak_over_median_request() -> None:
+    # 19 jobs ask 60 GiB and use 30; one asks 480 GiB and uses 240: every job uses half its ask.
+    # The p95 peak (~240 GiB) over the median request (60 GiB) would read ~400 %.
+    names = [f"gpu-{i}" for i in range(20)]
+    requests = np.r_[np.full(19, 61440.0), 491520.0]
+    jobs = pd.DataFrame(
+        {
+            "job_id": names,
+            "job_definition_name": "train",
+            "job_name": names,
+            "vcpus": 8.0,
+            "memory_mib": requests,
+        }
+    )
+    attempts = pd.DataFrame(
+        {
+            "job_id": names,
+            "attempt": 0,
+            "peak_memory_mib": requests / 2,
+            "peak_vcpus": np.r_[np.full(19, 2.0), 8.0],
+            "is_oom": False,
+        }
+    )
+    ev = rightsizing_evidence(jobs, attempts, h.instance_types()).set_index("name_pattern")
+    assert ev.loc["*", "memory_p95_per_requested"] == pytest.approx(0.5)
+    # vCPU: 19 jobs at 2/8 and one at 8/8; the p95 of those 20 ratios (linear interpolation)
+    assert ev.loc["*", "vcpu_p95_per_requested"] == pytest.approx(0.25 + 0.05 * 0.75)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     shapes=st.lists(
