@@ -21,6 +21,8 @@ from ortools.math_opt import model_pb2, result_pb2
 from ortools.math_opt.core.python import solver as mathopt_core
 from ortools.math_opt.python import mathopt
 
+from optimizer.solver.highs_stdout import highs_stdout_silenced
+
 _REASONS = result_pb2.TerminationReasonProto
 
 
@@ -113,17 +115,18 @@ def solve_mip(
             detail = f"stopped at the hard limit {hard_limit:.1f} s: HiGHS did not honour its time limit"
             return MipResult("NO_SOLUTION", np.zeros(0), np.inf, -np.inf, detail)
     else:
-        raw = mathopt_core.solve(
-            proto,
-            mathopt.SolverType.HIGHS.value,
-            init_args,
-            params,
-            model_params,
-            None,
-            mathopt.CallbackRegistration().to_proto(),
-            None,
-            None,
-        )
+        with highs_stdout_silenced():
+            raw = mathopt_core.solve(
+                proto,
+                mathopt.SolverType.HIGHS.value,
+                init_args,
+                params,
+                model_params,
+                None,
+                mathopt.CallbackRegistration().to_proto(),
+                None,
+                None,
+            )
     result = result_pb2.SolveResultProto.FromString(raw) if isinstance(raw, bytes) else raw
     term = result.termination
     bound = float(term.objective_bounds.dual_bound)

@@ -16,6 +16,8 @@ import sys
 from ortools.math_opt import callback_pb2, model_parameters_pb2, model_pb2, parameters_pb2
 from ortools.math_opt.core.python import solver
 
+from optimizer.solver.highs_stdout import highs_stdout_silenced
+
 
 def _blobs(data: bytes) -> list[bytes]:
     out, at = [], 0
@@ -30,17 +32,18 @@ def main() -> int:
     data = sys.stdin.buffer.read()
     (solver_type,) = struct.unpack_from("<i", data, 0)
     model, init_args, params, model_params = _blobs(data[4:])
-    result = solver.solve(
-        model_pb2.ModelProto.FromString(model),
-        solver_type,
-        parameters_pb2.SolverInitializerProto.FromString(init_args),
-        parameters_pb2.SolveParametersProto.FromString(params),
-        model_parameters_pb2.ModelSolveParametersProto.FromString(model_params),
-        None,
-        callback_pb2.CallbackRegistrationProto(),
-        None,
-        None,
-    )
+    with highs_stdout_silenced():  # stdout carries the result proto, nothing else
+        result = solver.solve(
+            model_pb2.ModelProto.FromString(model),
+            solver_type,
+            parameters_pb2.SolverInitializerProto.FromString(init_args),
+            parameters_pb2.SolveParametersProto.FromString(params),
+            model_parameters_pb2.ModelSolveParametersProto.FromString(model_params),
+            None,
+            callback_pb2.CallbackRegistrationProto(),
+            None,
+            None,
+        )
     sys.stdout.buffer.write(result if isinstance(result, bytes) else result.SerializeToString())
     return 0
 
