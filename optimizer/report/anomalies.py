@@ -6,10 +6,11 @@ at least `min_usd` and at least `min_share` of the larger of this week's and las
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from optimizer.analysis.cost import IDLE
 from optimizer.report.fmt import short_arn
 from optimizer.report.model import DIMENSIONS, Anomaly, BreakdownRow, Comparison
 from optimizer.report.spend import history_weeks, week_slice, weeks_with_data
@@ -81,7 +82,7 @@ def week_over_week(
         beyond = change is None or abs(change) > rules.threshold  # None: from zero to something
         if delta == 0 or not beyond or not _material(delta, total, rules):
             continue
-        label = DIMENSIONS.get(dim, "Total")
+        label = "Idle capacity" if key == IDLE else f"{DIMENSIONS.get(dim, 'Total')} {short_arn(key)}"
         how = "new spend" if change is None else _pct(change)
         out.append(
             Anomaly(
@@ -90,7 +91,7 @@ def week_over_week(
                 key=key,
                 current_usd=spend.current,
                 previous_usd=spend.previous,
-                message=f"{label} {short_arn(key)}: ${spend.previous:,.2f} -> ${spend.current:,.2f} ({how})",
+                message=f"{label}: ${spend.previous:,.2f} -> ${spend.current:,.2f} ({how})",
             )
         )
     out.sort(key=lambda a: -abs(a.current_usd - (a.previous_usd or 0.0)))
@@ -106,4 +107,38 @@ def detect(
 ) -> tuple[Anomaly, ...]:
     new = new_job_definitions(daily, week, total, rules)
     skip = {(a.dimension, a.key) for a in new}
-    return (*new, *week_over_week(breakdowns, total, rules, skip))
+    return (*new, *deduplicated(week_over_week(breakdowns, total, rules, skip)))
+
+
+def deduplicated(found: list[Anomaly]) -> list[Anomaly]:
+    """One line per move: rows of *different* dimensions with the same amounts both weeks are one
+    change seen through several breakdowns (idle capacity is "(idle)" as queue *and* as job
+    definition; a queue served by one CE running one job definition moves all three alike), so
+    the first (total, then queue, CE, job definition, capacity type) is kept and names the others.
+    Two keys of one dimension are never merged, however alike their amounts."""
+    groups: list[tuple[tuple[float, float | None], Anomaly, list[Anomaly]]] = []
+    for a in found:
+        move = (round(a.current_usd, 2), None if a.previous_usd is None else round(a.previous_usd, 2))
+        home = next(
+            (
+                g
+                for g in groups
+                if g[0] == move and a.dimension not in {g[1].dimension, *(o.dimension for o in g[2])}
+            ),
+            None,
+        )
+        if home is None:
+            groups.append((move, a, []))
+        else:
+            home[2].append(a)
+    out = []
+    for _, first, others in groups:
+        names = [_name(o) for o in others if not (first.key == IDLE and o.key == IDLE)]
+        out.append(
+            replace(first, message=first.message + (f" (same move: {', '.join(names)})" if names else ""))
+        )
+    return out
+
+
+def _name(a: Anomaly) -> str:
+    return f"{DIMENSIONS.get(a.dimension, 'total').lower()} {short_arn(a.key)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from optimizer.report import anomalies, changes, spend
+from optimizer.report import anomalies, changes, spend, why
 from optimizer.report.coverage import coverage
 from optimizer.report.inputs import ReportInputs
 from optimizer.report.model import WeeklyReport
@@ -80,6 +80,7 @@ def build_weekly_report(
         waste_by_class=spend.waste_totals(current),
         top_waste=spend.top_waste(current, top_n),
         anomalies=anomalies.detect(daily, week, total, breakdowns, rules),
+        why=why.spend_change(daily, week),
         recommendations=recs,
         changes=applied,
         coverage=cover,

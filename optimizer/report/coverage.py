@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 
 from optimizer.report.model import Coverage, SourceFreshness
-from optimizer.report.spend import history_weeks, week_slice, weeks_with_data
+from optimizer.report.spend import full_weeks, history_weeks, week_slice, weeks_with_data
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.coverage_read import gap_sentence
 
@@ -127,12 +127,15 @@ def coverage(
             f"${fallback_priced_usd:,.2f} ({fallback_priced_usd / total:.0%}) of spend was priced without "
             "its exact price series (fallback prices): treat it as an estimate."
         )
-    present = weeks_with_data(daily)
-    known_history = [w for w in history_weeks(week) if w.label in present]
-    if with_data and len(known_history) < len(history_weeks(week)):
+    present, full = weeks_with_data(daily), full_weeks(daily)
+    averaged = [w.label for w in reversed(history_weeks(week)) if w.label in full]
+    if with_data and len(averaged) < len(history_weeks(week)):
+        partial_weeks = [w.label for w in reversed(history_weeks(week)) if w.label in present - full]
+        left_out = f"; left out as partial (history begins mid-week): {', '.join(partial_weeks)}"
         info.append(
-            f"Only {len(known_history)} of the {len(history_weeks(week))} previous weeks have data: "
-            "comparisons use those weeks only."
+            f"The 4-week average is over the {len(averaged)} full week(s) with data"
+            f"{': ' + ', '.join(averaged) if averaged else ''}"
+            f"{left_out if partial_weeks else ''}."
         )
     record = Coverage(
         days_with_data=with_data,

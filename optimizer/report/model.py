@@ -205,7 +205,43 @@ class WeeklyReport:
     bill: BillWindow | None = None  # "Bill vs model": only when an imported bill covers a day of the week
     savings_headline_usd: float | None = None  # `optimizer.recommend.headline`, as on the Overview
     savings_note: str = ""  # what the headline leaves out, and the model's calibration error
+    why: SpendChange | None = None  # the change vs the previous week split by driver (`report.why`)
 
     @property
     def heading(self) -> str:
         return self.title or f"AWS Batch cost report, week {self.week.label}"
+
+
+DRIVERS: dict[str, str] = {
+    "volume": "Job volume",
+    "price": "Price",
+    "mix": "Mix (instance types, spot share)",
+    "idle": "Idle capacity",
+}
+"""The parts of the week-over-week change (`optimizer.report.why`), in the order they are shown."""
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One part of the week-over-week change; `previous`/`current` are the figure it moved (unit)."""
+
+    key: str  # a key of DRIVERS
+    usd: float
+    previous: float | None
+    current: float | None
+    unit: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class SpendChange:
+    """The week's spend change against the previous week, split into parts that add up to it."""
+
+    previous_usd: float
+    current_usd: float
+    drivers: tuple[Driver, ...]
+    previous_partial: bool  # the previous week is where history begins: volume reads high
+
+    @property
+    def change_usd(self) -> float:
+        return self.current_usd - self.previous_usd

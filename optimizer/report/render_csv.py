@@ -47,6 +47,16 @@ def summary(report: WeeklyReport) -> bytes:
     return _csv(("metric", "value"), rows)
 
 
+def why(report: WeeklyReport) -> bytes:
+    """The change vs the previous week by driver, then the total row the parts add up to."""
+    change = report.why
+    rows: list[tuple[object, ...]] = []
+    if change is not None:
+        rows = [(d.key, d.usd, d.previous, d.current, d.unit) for d in change.drivers]
+        rows.append(("total", change.change_usd, change.previous_usd, change.current_usd, "USD"))
+    return _csv(("driver", "usd", "previous_week", "this_week", "unit"), rows)
+
+
 def breakdown(report: WeeklyReport) -> bytes:
     rows = [
         (
@@ -205,6 +215,7 @@ def render_csv(report: WeeklyReport) -> dict[str, bytes]:
     bill_files = {"bill": bill(report), "commitments": commitments(report)} if report.bill else {}
     return {
         "summary": summary(report),
+        "why": why(report),
         "breakdown": breakdown(report),
         "daily": daily(report),
         "waste": waste(report),

@@ -124,6 +124,7 @@ def render_html(report: WeeklyReport, top_n: int = 10, charts: dict[str, bytes] 
         notes = " ".join(escape(n) for n in report.coverage.notes)
         body.append(_banner(f"<strong>Partial data.</strong> {notes}", WARN_BG, WARN_BORDER))
     body.append(table(sections.summary(report)))
+    body.append(table(sections.why(report)))
     body += [table(t) for t in sections.bill_vs_model(report)]
     if charts:
         body.append(_charts(charts))

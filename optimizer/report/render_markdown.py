@@ -37,6 +37,7 @@ def render_markdown(report: WeeklyReport, top_n: int = 10) -> str:
     elif report.coverage.partial:
         out += ["> **Partial data.** " + " ".join(report.coverage.notes), ""]
     out.append(table(sections.summary(report)))
+    out.append(table(sections.why(report)))
     out += [table(t) for t in sections.bill_vs_model(report)]
     out.append(table(sections.anomalies(report, top_n)))
     out += [table(t) for t in sections.breakdowns(report, top_n)]

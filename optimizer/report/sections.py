@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from optimizer.report import fmt
-from optimizer.report.model import DIMENSIONS, WASTE_CLASSES, BreakdownRow, WeeklyReport
+from optimizer.report.model import DIMENSIONS, DRIVERS, WASTE_CLASSES, BreakdownRow, WeeklyReport
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,26 @@ def summary(report: WeeklyReport) -> Table:
     if report.savings_headline_usd is not None:
         rows.append(("Identified savings / month", fmt.money(report.savings_headline_usd)))
     return Table("Summary", ("Figure", "Value"), tuple(rows), "No cost data for this week.", (1,))
+
+
+def why(report: WeeklyReport) -> Table:
+    """The week-over-week change by driver (`optimizer.report.why`); the parts sum to the total row."""
+    change = report.why
+    title = "Why spend changed vs the previous week"
+    if change is None:
+        empty = "No previous week with data to compare with." if report.has_data else "No cost data."
+        return Table(title, ("Driver", "Change", "What moved"), (), empty, (1,))
+    rows = tuple((DRIVERS[d.key], fmt.money(d.usd), d.detail) for d in change.drivers)
+    rows += (
+        (
+            "Total change",
+            fmt.money(change.change_usd),
+            f"{fmt.money(change.previous_usd)} → {fmt.money(change.current_usd)}",
+        ),
+    )
+    if change.previous_partial:
+        title += " (the previous week is partial: history begins in it)"
+    return Table(title, ("Driver", "Change", "What moved"), rows, numeric=(1,))
 
 
 def _breakdown_rows(rows: tuple[BreakdownRow, ...], top_n: int) -> tuple[tuple[str, ...], ...]:

@@ -5,7 +5,7 @@ Pure: a DataFrame in, report records out. Week membership is by UTC day, like th
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -49,22 +49,49 @@ def weeks_with_data(daily: pd.DataFrame) -> set[str]:
     return set(daily["week"].unique())
 
 
-def compare(values: dict[str, float], week: IsoWeek, present: set[str]) -> Comparison:
-    """Week figure vs previous week and the mean of the history weeks that have any data.
+def full_weeks(daily: pd.DataFrame) -> set[str]:
+    """Weeks with data that the data spans from Monday to Sunday: the ones an average may use.
+
+    History begins somewhere: the week holding the first day of data is partial unless that day is
+    its Monday (its total covers only the days since), and so is a week whose Sunday is after the
+    last day of data. Averaging such a week in reads a short week as a drop in spend (the demo
+    printed "+87 % vs 4-week average" over three weeks, one of them two days long). Days missing
+    *inside* the span are collection gaps, which the coverage section reports on their own.
+    """
+    if daily.empty:
+        return set()
+    days = pd.to_datetime(daily["day"])
+    first, last = days.min().date(), days.max().date()
+    out = set()
+    for label in weeks_with_data(daily):
+        year, number = str(label).split("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+        if first <= monday and monday + timedelta(days=6) <= last:
+            out.add(str(label))
+    return out
+
+
+def compare(
+    values: dict[str, float], week: IsoWeek, present: set[str], full: set[str] | None = None
+) -> Comparison:
+    """Week figure vs previous week and the mean of the full history weeks (`full_weeks`).
 
     A week with no rows at all is unknown (None), while a week with data but none for this key is
-    a true zero: that distinction is what keeps "no data" from reading as "no spend".
+    a true zero: that distinction is what keeps "no data" from reading as "no spend". `full`
+    defaults to `present` for callers that have no notion of partial weeks.
     """
+    full = present if full is None else full
     previous_week = week.shifted(-1).label
     previous = values.get(previous_week, 0.0) if previous_week in present else None
-    known = [values.get(w.label, 0.0) for w in history_weeks(week) if w.label in present]
+    known = [values.get(w.label, 0.0) for w in history_weeks(week) if w.label in full]
     average = float(np.mean(known)) if known else None
     return Comparison(current=values.get(week.label, 0.0), previous=previous, average_4w=average)
 
 
 def total_comparison(daily: pd.DataFrame, week: IsoWeek) -> Comparison:
     per_week = daily.groupby("week")["total_usd"].sum().to_dict()
-    return compare({str(k): float(v) for k, v in per_week.items()}, week, weeks_with_data(daily))
+    values = {str(k): float(v) for k, v in per_week.items()}
+    return compare(values, week, weeks_with_data(daily), full_weeks(daily))
 
 
 def weekly_history(daily: pd.DataFrame, week: IsoWeek) -> tuple[tuple[str, float | None], ...]:
@@ -75,7 +102,7 @@ def weekly_history(daily: pd.DataFrame, week: IsoWeek) -> tuple[tuple[str, float
 
 def breakdown(daily: pd.DataFrame, dim: str, week: IsoWeek) -> tuple[BreakdownRow, ...]:
     """One row per value of `dim` that had spend in the week or in the previous one."""
-    present = weeks_with_data(daily)
+    present, full = weeks_with_data(daily), full_weeks(daily)
     sums = daily.groupby([dim, "week"], observed=True)["total_usd"].sum()
     by_key: dict[str, dict[str, float]] = {}
     for (key, label), value in sums.items():
@@ -85,7 +112,7 @@ def breakdown(daily: pd.DataFrame, dim: str, week: IsoWeek) -> tuple[BreakdownRo
     rows = [
         BreakdownRow(
             key=key,
-            spend=compare(values, week, present),
+            spend=compare(values, week, present, full),
             share=values.get(week.label, 0.0) / total if total > 0 else 0.0,
         )
         for key, values in by_key.items()

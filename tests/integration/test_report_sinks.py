@@ -114,7 +114,7 @@ def test_smtp_sink_sends_html_with_inline_charts_and_csv_attachments(
         assert f'src="cid:{cid}"' in html
         assert part.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
     csvs = [p.get_filename() for p in msg.iter_attachments() if p.get_content_type() == "text/csv"]
-    assert len(csvs) == 8
+    assert len(csvs) == 9
     assert "# AWS Batch cost report, week 2026-W47" in text_part.get_content()
 
 
@@ -258,5 +258,5 @@ def test_cli_delivers_to_s3_and_reports_a_failing_slack_with_exit_1(
     assert "slack: FAILED" in captured.err and "SECRETTOKEN" not in captured.err + captured.out
     assert "s3: ok" in captured.out and "dir: ok" in captured.out
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="reports", Prefix="weekly/2026-W47/")["Contents"]]
-    assert len(keys) == 10
+    assert len(keys) == 11  # HTML, Markdown and nine CSVs
     assert (out / "batchopt-report-2026-W47.md").is_file()

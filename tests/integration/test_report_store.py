@@ -93,8 +93,10 @@ def test_every_total_equals_the_stores_figures(store_engine: Engine) -> None:
     [(_, previous)] = sql_costs(store_engine, "i.region", W47.shifted(-1).start, W47.shifted(-1).end).items()
     [(_, older)] = sql_costs(store_engine, "i.region", W47.shifted(-2).start, W47.shifted(-2).end).items()
     assert report.total.previous == pytest.approx(previous, abs=1e-9)
-    # W44 and W43 have no rows: the average is over the two weeks that have data, not over zeros
-    assert report.total.average_4w == pytest.approx((previous + older) / 2, abs=1e-9)
+    # W44 and W43 have no rows and W45's history begins on its Tuesday (i-old): the average is over
+    # the one full week with data, W46, never over zeros or a part-week
+    assert older == pytest.approx(1.152)
+    assert report.total.average_4w == pytest.approx(previous, abs=1e-9)
     for rows in report.breakdowns.values():
         assert sum(r.spend.current for r in rows) == pytest.approx(total, abs=1e-9)
 
@@ -184,7 +186,7 @@ def test_cli_writes_the_files_and_rejects_bad_weeks(
     assert main(["report", "--week", "2026-W47", "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert "batchopt-report-2026-W47.html" in names and "batchopt-report-2026-W47.md" in names
-    assert len([n for n in names if n.endswith(".csv")]) == 8
+    assert len([n for n in names if n.endswith(".csv")]) == 9  # the eight tables and "why"
     assert not [n for n in names if n.startswith(".")]  # no temp files left behind
     assert "2026-W47: $8.54" in capsys.readouterr().out
 
@@ -261,3 +263,22 @@ def test_a_stale_persisted_aggregate_is_not_trusted(store_engine: Engine) -> Non
     run_analysis(store_engine, computed_at=datetime(2026, 11, 23, 1), since=W47.start, until=W47.end)
     assert "attributed now" in _report(store_engine).coverage.cost_source
     assert report.total is not None and report.total.current == pytest.approx(8.54)
+
+
+def test_the_change_vs_last_week_is_split_by_driver(store_engine: Engine) -> None:
+    """Hand figures from report_helpers: W46 48 vCPU-h of m5.large on-demand for $2.304; W47 72 vCPU-h
+    m5.large OD $3.456, 48 m5.xlarge OD $2.304, 104 m5.xlarge spot $1.82, idle $0.96. Every cell that ran
+    in both weeks kept its $0.048/vCPU-h, so price is 0 and volume/mix are a two-factor split."""
+    seed_estate(store_engine)
+    change = _report(store_engine).why
+    assert change is not None and not change.previous_partial
+    parts = {d.key: d.usd for d in change.drivers}
+    rate_before, rate_now = 0.048, (3.456 + 2.304 + 1.82) / 224  # USD per work vCPU-hour
+    volume = (224 - 48) * (rate_before + rate_now) / 2
+    assert parts["volume"] == pytest.approx(volume, abs=1e-9)
+    assert parts["price"] == pytest.approx(0.0, abs=1e-9)
+    assert parts["mix"] == pytest.approx(7.58 - 2.304 - volume, abs=1e-9)
+    assert parts["idle"] == pytest.approx(0.96, abs=1e-9)
+    assert sum(parts.values()) == pytest.approx(8.54 - 2.304, abs=1e-9)
+    mix = next(d for d in change.drivers if d.key == "mix")
+    assert mix.current == pytest.approx(104 / 224)
