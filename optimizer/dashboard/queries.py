@@ -36,6 +36,7 @@ from optimizer.store.schema import (
     instance_types,
     instances,
     job_attempts,
+    job_queues,
     jobs,
     recommendations,
     spot_prices,
@@ -460,6 +461,30 @@ def spot_instance_hours(url: str) -> pd.DataFrame:
         .group_by(i.c.region, i.c.instance_type)
     )
     return read_frame(engine, query)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def queue_compute_environments(
+    url: str, queues: tuple[str, ...], since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> tuple[str, ...]:
+    """CE ARNs serving `queues` (names or ARNs): configured in their order, or run on in the days."""
+    from optimizer.dashboard.queue_scope import configured_ces
+
+    q, ce, t = job_queues.c, compute_environments.c, cost_daily.c
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(q.compute_environment_order).where((q.name.in_(queues)) | (q.arn.in_(queues)))
+        ).mappings()
+        names = {str(r.name): str(r.arn) for r in conn.execute(select(ce.name, ce.arn))}
+        configured = configured_ces(rows, names)
+        ran = conn.execute(
+            select(t.compute_environment_arn)
+            .distinct()
+            .where(t.dataset == dataset, t.day >= since, t.day < until, t.queue.in_(queues))
+        ).scalars()
+        used = {str(v) for v in ran if v is not None}
+    return tuple(sorted(configured | used))
 
 
 # -------------------------------------------------------------------------------- fleet mix -----

@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.analysis.cost import IDLE
-from optimizer.dashboard import queries
+from optimizer.dashboard import queries, queue_scope
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 
@@ -70,7 +70,17 @@ def render() -> None:
     since = pd.Timestamp(start).to_pydatetime()
     until = pd.Timestamp(end).to_pydatetime() + timedelta(days=1)
 
-    daily = queries.cost_summary(url, since, until, ("queue",), daily=True, where=where, dataset=dataset)
+    idle = _serving_idle(url, dataset, since, until, chosen["queue"], where)
+
+    def summary(by: tuple[str, ...], *, per_day: bool = False) -> pd.DataFrame:
+        """The selection's costs plus the idle of the CEs serving the selected queues."""
+        picked = queries.cost_summary(url, since, until, by, daily=per_day, where=where, dataset=dataset)
+        if idle is None:
+            return picked
+        extra = queries.cost_summary(url, since, until, by, daily=per_day, where=idle, dataset=dataset)
+        return queue_scope.with_idle(picked, extra)
+
+    daily = summary(("queue",), per_day=True)
     if daily.empty:
         st.warning("No cost in the selected days and filters.")
         return
@@ -79,6 +89,12 @@ def render() -> None:
     cols[0].metric("Total", money(total))
     cols[1].metric("Attributed to jobs", money(float(daily["attributed_usd"].sum())))
     cols[2].metric("Idle", money(float(daily["idle_usd"].sum())))
+    if idle is not None:
+        names = ", ".join(a.rsplit("/", 1)[-1] for a in dict(idle)["compute_environment_arn"])
+        st.caption(
+            f"Idle: the unused capacity of the compute environments serving the selected queues ({names}), "
+            "all of it even where an environment also serves other queues."
+        )
     if queries.bill_imported(url):
         _bill_vs_model(url, dataset, since, until)
 
@@ -114,9 +130,25 @@ def render() -> None:
     )
 
     st.subheader(f"By {DIM_LABELS[group].lower()}")
-    grouped = queries.cost_summary(url, since, until, (group,), where=where, dataset=dataset)
+    grouped = summary((group,))
+    grouped = grouped.groupby(group, as_index=False, observed=True).sum(numeric_only=True)
     st.dataframe(grouped.sort_values("total_usd", ascending=False), hide_index=True, key="grouped_table")
     _by_tag(url, dataset, since, until)
+
+
+def _serving_idle(
+    url: str,
+    dataset: str,
+    since: datetime,
+    until: datetime,
+    queues: tuple[str, ...],
+    where: queue_scope.Where,
+) -> queue_scope.Where | None:
+    """Filters for the idle rows a queue selection owns (`queue_scope`), None when it owns none."""
+    if not queue_scope.needs_idle(queues):
+        return None
+    serving = queries.queue_compute_environments(url, queues, since, until, dataset)
+    return queue_scope.idle_where(where, serving)
 
 
 def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> None:
