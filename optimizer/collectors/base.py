@@ -37,7 +37,7 @@ class CollectContext:
     now: datetime  # naive UTC; fixed for the whole run so every row of a run agrees
     since: datetime | None = None  # explicit start (--since) overriding watermarks
     initial_lookback: timedelta = timedelta(days=30)
-    reconcile_window: timedelta = timedelta(days=1)  # re-listed before each job watermark
+    reconcile_window: timedelta = timedelta(hours=1)  # listed before each queue's job watermark
     job_statuses: tuple[str, ...] = TERMINAL_JOB_STATUSES
     describe_jobs_chunk: int = 100
     # Batch lists finished jobs for at least 7 days (AWS Batch User Guide, "Job states").

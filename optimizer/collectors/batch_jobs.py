@@ -1,9 +1,16 @@
-"""Batch jobs: ListJobs per queue and status from a created-at watermark, DescribeJobs in chunks.
+"""Batch jobs: one ListJobs per queue for what was created since the last run, DescribeJobs in chunks.
 
-Watermarks are per (queue, status) scope: the newest `createdAt` listed there. A job created before
-that mark can still finish later (a long job overtaken by short ones), so each run re-reads a
-`reconcile_window` before the mark and skips the ids the store already holds with that status:
-nothing is described twice, nothing is missed, and a run over an unchanged estate writes 0.
+Each queue is listed with the `AFTER_CREATED_AT` filter (botocore's ListJobs: with a filter,
+`jobStatus` is ignored and every state is returned, up to 100 per page), from its watermark (the
+newest `createdAt` listed there) minus `reconcile_window`, and grouped by state here. Before, every
+run listed each collected final state over everything Batch retains plus each of the 5 open states:
+7+ calls per queue re-reading the whole retained queue; that per-state listing remains for a
+window as long as the retention (a first run, or after an outage), where it is the cheaper one.
+Summaries older than the start are dropped here too (a service that ignores the filter gives the
+same result).
+Final jobs already stored with that state are skipped: nothing is described twice and a run over an
+unchanged estate writes 0. A job created before the window and still open was stored open by an
+earlier run and is followed by DescribeJobs until it ends (`reconcile.jobs_to_follow`).
 Array and multi-node parents are described with their children (ListJobs by arrayJobId /
 multiNodeJobId), every attempt becomes a `job_attempts` row.
 """
@@ -28,33 +35,67 @@ from optimizer.collectors.base import (
     to_epoch_ms,
 )
 from optimizer.collectors.calls import call, items
+from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.jobs_transform import transform_jobs
-from optimizer.collectors.reconcile import jobs_to_follow, record_listing_coverage
+from optimizer.collectors.reconcile import jobs_to_follow, record_listing_coverage, stored_open_jobs
 from optimizer.store.schema import instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
 
 declare("collector", "batch:DescribeJobQueues", "batch:ListJobs", "batch:DescribeJobs")
 
-LIST_PAGE_SIZE = 1000  # ListJobs' maximum: a busy queue lists in a tenth of the calls of the default 100
+LIST_PAGE_SIZE = 1000  # ListJobs' maximum with jobStatus (children of array and multi-node jobs)
+FILTERED_PAGE_SIZE = 100  # ListJobs' maximum with a filter (botocore's ListJobs maxResults)
+CREATED_SCOPE = "created"
 
 
-def scope_key(queue_arn: str, status: str) -> str:
+def scope_key(queue_arn: str) -> str:
+    """Watermark scope of a queue's created-at listing."""
+    return f"{queue_arn}|{CREATED_SCOPE}"
+
+
+def legacy_scope_key(queue_arn: str, status: str) -> str:
+    """Scope of the per-state watermarks stores written before the filtered listing hold."""
     return f"{queue_arn}|{status}"
 
 
-def list_queue_jobs(ctx: CollectContext, queue_arn: str, status: str) -> list[dict[str, Any]]:
+def queue_watermark(watermarks: Mapping[str, str], queue_arn: str, statuses: Iterable[str]) -> str | None:
+    """The queue's mark; for a store from before the filtered listing, the oldest per-state mark (so
+    nothing between the states' marks is skipped)."""
+    mark = watermarks.get(scope_key(queue_arn))
+    if mark:
+        return mark
+    legacy = [
+        watermarks[key] for key in (legacy_scope_key(queue_arn, s) for s in statuses) if watermarks.get(key)
+    ]
+    return min(legacy) if legacy else None
+
+
+def created_after_filter(start: datetime) -> list[dict[str, Any]]:
+    """ListJobs' filter for jobs created at or after `start` (epoch milliseconds as a string)."""
+    return [{"name": "AFTER_CREATED_AT", "values": [str(to_epoch_ms(start) - 1)]}]
+
+
+def list_queue_jobs(ctx: CollectContext, queue_arn: str, start: datetime) -> list[dict[str, Any]]:
+    """Summaries of the queue's jobs in the collected final states and the open ones, created at or
+    after `start`: one filtered listing when `start` is within what Batch still lists, else (a first
+    run or after an outage) everything retained, per state at 1,000 a page (10x fewer calls than
+    the filter's 100 when the window spans the whole retention)."""
     batch = ctx.client("batch")
-    return list(
-        items(
-            batch,
-            "list_jobs",
-            "jobSummaryList",
-            sleep=ctx.sleep,
-            jobQueue=queue_arn,
-            jobStatus=status,
-            maxResults=LIST_PAGE_SIZE,
+    start_ms = to_epoch_ms(start)
+    if start > ctx.now - ctx.listing_retention:
+        pages = [{"filters": created_after_filter(start), "maxResults": FILTERED_PAGE_SIZE}]
+    else:
+        statuses = dict.fromkeys((*ctx.job_statuses, *OPEN_STATES))
+        pages = [{"jobStatus": status, "maxResults": LIST_PAGE_SIZE} for status in statuses]
+    summaries: list[dict[str, Any]] = []
+    for params in pages:
+        listed = items(batch, "list_jobs", "jobSummaryList", sleep=ctx.sleep, jobQueue=queue_arn, **params)
+        summaries.extend(
+            {**summary, "status": summary.get("status", params.get("jobStatus"))}
+            for summary in listed
+            if summary.get("createdAt") is not None and summary["createdAt"] >= start_ms
         )
-    )
+    return summaries
 
 
 def list_children(ctx: CollectContext, summary: Mapping[str, Any], statuses: Iterable[str]) -> list[str]:
@@ -81,60 +122,62 @@ def describe_jobs(ctx: CollectContext, job_ids: list[str]) -> list[dict[str, Any
     return records
 
 
-def known_job_ids(engine: Engine, queue_arn: str, status: str, since: datetime) -> set[str]:
-    query = select(jobs.c.job_id).where(
-        jobs.c.job_queue_arn == queue_arn, jobs.c.status == status, jobs.c.created_at >= since
+def known_job_ids(
+    engine: Engine, queue_arn: str, statuses: Iterable[str], since: datetime
+) -> set[tuple[str, str]]:
+    """(job id, state) of the queue's jobs stored in one of `statuses`, created at or after `since`."""
+    query = select(jobs.c.job_id, jobs.c.status).where(
+        jobs.c.job_queue_arn == queue_arn, jobs.c.status.in_(list(statuses)), jobs.c.created_at >= since
     )
     with engine.connect() as conn:
-        return {row[0] for row in conn.execute(query)}
+        return {(row[0], row[1]) for row in conn.execute(query)}
 
 
 def select_new(
-    summaries: Iterable[Mapping[str, Any]], start: datetime, known: set[str]
-) -> tuple[list[Mapping[str, Any]], int | None]:
-    """Summaries created at or after `start` and not already stored; and the newest createdAt."""
-    start_ms = to_epoch_ms(start)
-    fresh: list[Mapping[str, Any]] = []
-    newest: int | None = None
-    for summary in summaries:
-        created = summary.get("createdAt")
-        if created is None:
-            continue
-        newest = created if newest is None else max(newest, created)
-        if created >= start_ms and summary["jobId"] not in known:
-            fresh.append(summary)
-    return fresh, newest
+    summaries: Iterable[Mapping[str, Any]], statuses: Iterable[str], known: set[tuple[str, str]]
+) -> list[Mapping[str, Any]]:
+    """Summaries in one of the collected final `statuses` not already stored with that state."""
+    wanted = frozenset(statuses)
+    return [s for s in summaries if s.get("status") in wanted and (s["jobId"], s["status"]) not in known]
+
+
+def newest_created(summaries: Iterable[Mapping[str, Any]]) -> int | None:
+    return max((s["createdAt"] for s in summaries), default=None)
 
 
 def get_jobs(
     ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]
-) -> tuple[list[dict[str, Any]], dict[str, str], int, list[str]]:
-    """(DescribeJobs records, new watermarks, summaries read, queues) for every queue and status;
-    open jobs are followed until they end (`reconcile.jobs_to_follow`)."""
+) -> tuple[list[dict[str, Any]], dict[str, str], int, dict[str, datetime]]:
+    """(DescribeJobs records, new watermarks, summaries read, where each queue's listing started)
+    for every queue; open jobs are followed until they end (`reconcile.jobs_to_follow`)."""
     batch = ctx.client("batch")
     queues = [q["jobQueueArn"] for q in items(batch, "describe_job_queues", "jobQueues", sleep=ctx.sleep)]
     to_describe: list[str] = []
     new_marks: dict[str, str] = {}
+    listed: dict[str, str] = {}
+    listed_from: dict[str, datetime] = {}
     read = 0
     for queue_arn in queues:
-        for status in ctx.job_statuses:
-            scope = scope_key(queue_arn, status)
-            mark = watermarks.get(scope)
-            start = ctx.start_from(mark)
-            if ctx.since is None and mark:
-                start = start - ctx.reconcile_window
-            summaries = list_queue_jobs(ctx, queue_arn, status)
-            read += len(summaries)
-            fresh, newest = select_new(summaries, start, known_job_ids(engine, queue_arn, status, start))
-            for summary in fresh:
-                to_describe.append(summary["jobId"])
-                to_describe.extend(list_children(ctx, summary, ctx.job_statuses))
-            if newest is not None:
-                value = format_watermark(from_epoch_ms(newest))
-                new_marks[scope] = max(value, mark) if mark else value
-    follow, open_read = jobs_to_follow(ctx, engine, queues)
+        mark = queue_watermark(watermarks, queue_arn, ctx.job_statuses)
+        start = ctx.start_from(mark)
+        if ctx.since is None and mark:
+            start = start - ctx.reconcile_window
+        listed_from[queue_arn] = start
+        summaries = list_queue_jobs(ctx, queue_arn, start)
+        read += len(summaries)
+        listed.update((s["jobId"], s["status"]) for s in summaries)
+        for summary in select_new(
+            summaries, ctx.job_statuses, known_job_ids(engine, queue_arn, ctx.job_statuses, start)
+        ):
+            to_describe.append(summary["jobId"])
+            to_describe.extend(list_children(ctx, summary, ctx.job_statuses))
+        newest = newest_created(summaries)
+        if newest is not None:
+            value = format_watermark(from_epoch_ms(newest))
+            new_marks[scope_key(queue_arn)] = max(value, mark) if mark else value
+    follow = jobs_to_follow(stored_open_jobs(engine, ctx), listed)
     unique_ids = list(dict.fromkeys(to_describe + follow))
-    return describe_jobs(ctx, unique_ids), new_marks, read + open_read, queues
+    return describe_jobs(ctx, unique_ids), new_marks, read, listed_from
 
 
 def _link_instances(conn: Connection, attempts: pd.DataFrame) -> pd.DataFrame:
@@ -169,13 +212,15 @@ def load_jobs(conn: Connection, job_frame: pd.DataFrame, attempt_frame: pd.DataF
 
 
 def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
-    records, marks, read, queues = get_jobs(ctx, engine, watermarks)
+    records, marks, read, listed_from = get_jobs(ctx, engine, watermarks)
     job_frame, attempt_frame = transform_jobs(records, ctx.account_id, ctx.region)
-    return Collected(read, {"jobs": job_frame, "job_attempts": attempt_frame}, marks, {"queues": queues})
+    return Collected(
+        read, {"jobs": job_frame, "job_attempts": attempt_frame}, marks, {"listed_from": listed_from}
+    )
 
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
-    record_listing_coverage(conn, ctx, collected.extra["queues"])
+    record_listing_coverage(conn, ctx, collected.extra["listed_from"])
     return load_jobs(conn, collected.frames["jobs"], collected.frames["job_attempts"])
 
 

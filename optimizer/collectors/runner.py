@@ -144,7 +144,7 @@ def collect(
     *,
     since: datetime | None = None,
     initial_lookback: timedelta = timedelta(days=30),
-    reconcile_window: timedelta = timedelta(days=1),
+    reconcile_window: timedelta = timedelta(hours=1),
     job_statuses: Sequence[str] = TERMINAL_JOB_STATUSES,
     describe_jobs_chunk: int = 100,
     listing_retention: timedelta = timedelta(days=7),

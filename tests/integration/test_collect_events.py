@@ -315,9 +315,17 @@ def test_events_source_on_the_emulator(aws_endpoint: str, sqlite_engine: Engine)
 
 
 def _stub_reconcile(
-    stubber: Stubber, listed: dict[str, list[dict[str, Any]]], described: list[dict[str, Any]]
+    stubber: Stubber,
+    listed: dict[str, list[dict[str, Any]]],
+    described: list[dict[str, Any]],
+    *,
+    created_after: datetime | None = None,
 ) -> None:
-    """One reconciliation run: queues, ListJobs per final and open state, DescribeJobs of `described`."""
+    """One reconciliation run: queues, the queue's listing, DescribeJobs of `described`.
+
+    The listing is per final and open state when the run reaches back past what Batch lists (the
+    first run, after an outage); else one ListJobs with the AFTER_CREATED_AT filter from
+    `created_after`, which Batch answers with every state, newest first."""
     stubber.add_response(
         "describe_job_queues",
         {
@@ -334,12 +342,25 @@ def _stub_reconcile(
         },
         {},
     )
-    for status in ("SUCCEEDED", "FAILED", *OPEN_STATES):
-        page = [summary(r) for r in listed.get(status, [])]
+    if created_after is None:
+        for status in ("SUCCEEDED", "FAILED", *OPEN_STATES):
+            page = [summary(r) for r in listed.get(status, [])]
+            stubber.add_response(
+                "list_jobs",
+                {"jobSummaryList": page},
+                {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+            )
+    else:
+        start_ms = T_MS + int((created_after - T).total_seconds() * 1000)
+        shown = [summary(r) for records in listed.values() for r in records if r["createdAt"] >= start_ms]
         stubber.add_response(
             "list_jobs",
-            {"jobSummaryList": page},
-            {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+            {"jobSummaryList": sorted(shown, key=lambda s: -s["createdAt"])},
+            {
+                "jobQueue": QUEUE_ARN,
+                "filters": [{"name": "AFTER_CREATED_AT", "values": [str(start_ms - 1)]}],
+                "maxResults": 100,
+            },
         )
     if described:
         stubber.add_response("describe_jobs", {"jobs": described}, {"jobs": [r["jobId"] for r in described]})
@@ -375,10 +396,15 @@ def test_reconciliation_follows_a_30_hour_job_and_reports_an_outage(sqlite_engin
     status = read_frame(sqlite_engine, select(jobs.c.job_id, jobs.c.status)).set_index("job_id")["status"]
     assert status["job-30h"] == "RUNNING"
 
-    # Run 2 at T+31h: the long job ended; the created-at window (newest - 1 day = T+2h) is past it,
-    # so only following it as an open job finds it.
+    # Run 2 at T+31h: the long job ended; the created-at window (newest - 1 hour = T+25h) is past
+    # it, so Batch does not list it: only following it as a stored open job finds it.
     run2 = T + timedelta(hours=31)
-    _stub_reconcile(stubber, {"SUCCEEDED": [*short, long_job]}, [*short[26:], long_job])
+    _stub_reconcile(
+        stubber,
+        {"SUCCEEDED": [*short, long_job]},
+        [*reversed(short[26:]), long_job],
+        created_after=T + timedelta(hours=25),
+    )
     [r2] = collect(sqlite_engine, [plan], select_sources(["jobs"]), clock=Clock(run2))
     assert r2.status == "succeeded", r2
     stubber.assert_no_pending_responses()

@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -70,40 +70,61 @@ QUEUES = {
 }
 
 
-def _stub_listing(stubber: Stubber, records: list[dict[str, Any]], *, throttle_first: bool) -> None:
-    """describe_job_queues, then ListJobs SUCCEEDED in two pages, the array parent's children, FAILED,
-    then each open state."""
-    plain = [r for r in records if ":" not in r["jobId"]]
-    succeeded = [summary(r) for r in plain if r["status"] == "SUCCEEDED"]
-    failed = [summary(r) for r in plain if r["status"] == "FAILED"]
+def _after(start: datetime) -> list[dict[str, Any]]:
+    """ListJobs' AFTER_CREATED_AT filter from `start` (epoch ms as a string), as Batch takes it."""
+    ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
+    return [{"name": "AFTER_CREATED_AT", "values": [str(ms - 1)]}]
+
+
+def _stub_listing(
+    stubber: Stubber, records: list[dict[str, Any]], *, start: datetime, throttle_first: bool
+) -> None:
+    """describe_job_queues, then the queue's listing, then the new array parent's children by state.
+
+    The first run (throttled once) reaches back further than Batch lists, so it lists per state:
+    SUCCEEDED in two pages, FAILED, each open state, 1,000 a page. Later runs list once with the
+    AFTER_CREATED_AT filter: every state, newest first as Batch sorts it, 100 a page."""
+    plain = sorted((r for r in records if ":" not in r["jobId"]), key=lambda r: -r["createdAt"])
     children = [summary(r) for r in records if ":" in r["jobId"]]
     stubber.add_response("describe_job_queues", QUEUES, {})
-    first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED", "maxResults": 1000}
     if throttle_first:
+        succeeded = [summary(r) for r in plain if r["status"] == "SUCCEEDED"]
+        failed = [summary(r) for r in plain if r["status"] == "FAILED"]
+        first = {"jobQueue": QUEUE_ARN, "jobStatus": "SUCCEEDED", "maxResults": 1000}
         stubber.add_client_error(
             "list_jobs", "ThrottlingException", "Rate exceeded", 400, expected_params=first
         )
-    stubber.add_response("list_jobs", {"jobSummaryList": succeeded[:120], "nextToken": "page-2"}, first)
-    stubber.add_response("list_jobs", {"jobSummaryList": succeeded[120:]}, {**first, "nextToken": "page-2"})
-    return_children = throttle_first  # only the first run describes the (new) array parent
-    if return_children:
-        for status in ("SUCCEEDED", "FAILED"):
-            listed = children if status == "SUCCEEDED" else []
+        stubber.add_response("list_jobs", {"jobSummaryList": succeeded[:120], "nextToken": "page-2"}, first)
+        stubber.add_response(
+            "list_jobs", {"jobSummaryList": succeeded[120:]}, {**first, "nextToken": "page-2"}
+        )
+        for status, listed in (("FAILED", failed), *((state, []) for state in OPEN_STATES)):
             stubber.add_response(
                 "list_jobs",
                 {"jobSummaryList": listed},
+                {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+            )
+        for status in ("SUCCEEDED", "FAILED"):  # only the first run describes the (new) array parent
+            stubber.add_response(
+                "list_jobs",
+                {"jobSummaryList": children if status == "SUCCEEDED" else []},
                 {"arrayJobId": "array-parent", "jobStatus": status, "maxResults": 1000},
             )
-    stubber.add_response(
-        "list_jobs",
-        {"jobSummaryList": failed},
-        {"jobQueue": QUEUE_ARN, "jobStatus": "FAILED", "maxResults": 1000},
-    )
-    for status in OPEN_STATES:  # open jobs are followed until they end (none here)
+        return
+    ms = int(start.replace(tzinfo=UTC).timestamp() * 1000)
+    params = {
+        "jobQueue": QUEUE_ARN,
+        "filters": [{"name": "AFTER_CREATED_AT", "values": [str(ms - 1)]}],
+        "maxResults": 100,
+    }
+    listed = [summary(r) for r in plain]
+    pages = [listed[i : i + 100] for i in range(0, len(listed), 100)]
+    for n, page in enumerate(pages):
+        response: dict[str, Any] = {"jobSummaryList": page}
+        if n + 1 < len(pages):
+            response["nextToken"] = f"page-{n + 2}"
         stubber.add_response(
-            "list_jobs",
-            {"jobSummaryList": []},
-            {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+            "list_jobs", response, params if n == 0 else {**params, "nextToken": f"page-{n + 1}"}
         )
 
 
@@ -123,8 +144,9 @@ def test_multi_page_listing_children_throttle_then_success(sqlite_engine: Engine
     records = _estate_records()
     by_id = {r["jobId"]: r for r in records}
     batch, stubber = _stubbed("batch")
-    _stub_listing(stubber, records, throttle_first=True)
-    order = [r["jobId"] for r in records if ":" not in r["jobId"] and r["status"] == "SUCCEEDED"]
+    _stub_listing(stubber, records, start=NOW - timedelta(days=30), throttle_first=True)
+    newest_first = sorted((r for r in records if ":" not in r["jobId"]), key=lambda r: -r["createdAt"])
+    order = [r["jobId"] for r in newest_first if r["status"] == "SUCCEEDED"]
     order.insert(order.index("array-parent") + 1, "array-parent:0")
     order.insert(order.index("array-parent") + 2, "array-parent:1")
     order.append("job-failed")
@@ -145,12 +167,11 @@ def test_multi_page_listing_children_throttle_then_success(sqlite_engine: Engine
     assert stored.loc["array-parent", "array_size"] == 2
     assert stored.loc["job-failed", "status"] == "FAILED"
     marks = read_frame(sqlite_engine, select(collector_watermarks)).set_index("scope")["value"]
-    assert marks[f"{QUEUE_ARN}|SUCCEEDED"] == "2026-01-01T00:08:20.000"
-    assert marks[f"{QUEUE_ARN}|FAILED"] == "2026-01-01T00:10:00.000"
+    assert marks[f"{QUEUE_ARN}|created"] == "2026-01-01T00:10:00.000"  # job-failed, the newest
 
-    # A second run lists the same jobs and describes none of them.
+    # A second run lists from an hour before that mark and describes none of the jobs it lists.
     batch2, stubber2 = _stubbed("batch")
-    _stub_listing(stubber2, records, throttle_first=False)
+    _stub_listing(stubber2, records, start=datetime(2025, 12, 31, 23, 10), throttle_first=False)
     [again] = collect(
         sqlite_engine,
         [fixed_plan("prod", {"batch": batch2})],
