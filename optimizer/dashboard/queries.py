@@ -487,6 +487,20 @@ def queue_compute_environments(
     return tuple(sorted(configured | used))
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def queue_last_stop(
+    url: str, queue: str, created_before: datetime, dataset: str = COLLECTED_DATASET
+) -> datetime | None:
+    """When the last job of `queue` created by `created_before` stopped: where a plan's window ends."""
+    j = jobs.c
+    query = select(func.max(j.stopped_at)).where(
+        j.dataset == dataset, j.queue == queue, j.created_at <= created_before
+    )
+    with engine_for(url).connect() as conn:
+        value = conn.execute(query).scalar()
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
 # -------------------------------------------------------------------------------- fleet mix -----
 
 

@@ -3,10 +3,14 @@ plan's cost curve, and how close the plan is to its lower bound."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from optimizer.dashboard import queries
+from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
@@ -25,11 +29,12 @@ def render() -> None:
     url = store_url()
     if url is None:
         return
+    dataset = history(url)
     left, right = st.columns(2)
     with left:
-        _current(url, history(url))
+        _current(url, dataset)
     with right:
-        _planned(url)
+        _planned(url, dataset)
     st.subheader("Compute environments")
     ces = queries.compute_environment_list(url)
     if ces.empty:
@@ -47,7 +52,10 @@ def _current(url: str, dataset: str) -> None:
         return
     since, until = queries.window_before(span[1], HISTORY_DAYS)
     mix = queries.cost_summary(url, since, until, ("instance_type", "capacity_type"), dataset=dataset)
-    st.caption(f"Last {HISTORY_DAYS} days of data through {span[1]:%Y-%m-%d}")
+    st.caption(
+        f"All queues, last {HISTORY_DAYS} days of data through {span[1]:%Y-%m-%d}. "
+        "A plan's own queue and window are on the right."
+    )
     st.metric("Spend", money(float(mix["total_usd"].sum())))
     st.plotly_chart(
         px.bar(mix, x="instance_type", y="total_usd", color="capacity_type", title="Spend by instance type"),
@@ -60,7 +68,44 @@ def _current(url: str, dataset: str) -> None:
     )
 
 
-def _planned(url: str) -> None:
+def _like_for_like(
+    url: str, dataset: str, queue: str, created_at: Any, problem: dict[str, Any], plan_cost: float
+) -> None:
+    """The plan's queue's spend (its jobs plus the idle of the CEs serving it) over the plan's window."""
+    end = queries.queue_last_stop(url, queue, pd.Timestamp(created_at).to_pydatetime(), dataset)
+    hours = plan_scope.plan_hours(problem)
+    if end is None or hours <= 0:
+        st.info(f"No jobs of {queue} in this history: no spend to set beside the plan.")
+        return
+    since, until = plan_scope.plan_days(end, hours)
+    where = (("queue", (queue,)),)
+    work = queries.cost_summary(url, since, until, where=where, dataset=dataset)
+    serving = queries.queue_compute_environments(url, (queue,), since, until, dataset)
+    idle_filter = queue_scope.idle_where(where, serving)
+    idle = (
+        queries.cost_summary(url, since, until, where=idle_filter, dataset=dataset)
+        if idle_filter is not None
+        else None
+    )
+    frame = queue_scope.with_idle(work, idle)
+    spend = float(frame["total_usd"].sum()) if not frame.empty else 0.0
+    days = (until - since).days
+    cols = st.columns(2)
+    cols[0].metric(
+        f"Spend of {queue}, same window",
+        money(spend),
+        help="The queue's jobs plus the idle of the compute environments serving it",
+    )
+    cols[1].metric("Plan cost − spend", money(plan_cost - spend))
+    last = until - timedelta(days=1)
+    st.caption(
+        f"Plan window: {hours:,.0f} h of {queue}'s demand ending {end:%Y-%m-%d %H:%M} UTC; spend over the "
+        f"{days} whole UTC day(s) {since:%Y-%m-%d} to {last:%Y-%m-%d}, the queue's jobs plus the idle of "
+        f"{', '.join(a.rsplit('/', 1)[-1] for a in serving) or 'no compute environment'}."
+    )
+
+
+def _planned(url: str, dataset: str) -> None:
     st.subheader("Solver plan")
     st.caption(UNCONSTRAINED_BOUND_NOTE)
     plans = queries.fleet_plan_list(url)
@@ -81,6 +126,7 @@ def _planned(url: str) -> None:
     if documents is None:
         return
     problem, plan = documents
+    _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
     render_commitments(plan, "fleet")
     usage = plan_usage(problem, plan)
     if usage.empty:

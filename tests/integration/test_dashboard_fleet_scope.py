@@ -1,0 +1,60 @@
+"""Fleet mix sets a plan beside its own queue's spend over the plan's window, not all queues over 28 days.
+
+The seeded estate (tests/dashboard_helpers.py): the stored plan is q-spot's, 2 one-hour buckets; q-spot's
+last job stopped on 2 Nov 2026; q-spot is configured on [ce-spot, ce-od]. Expected figures are summed from
+the attribution's own lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from optimizer.analysis.cost import IDLE
+from optimizer.dashboard.components import money
+from optimizer.dashboard.plan_scope import plan_days, plan_hours
+from optimizer.store.engine import create_store_engine, upgrade
+from tests import dashboard_helpers as dh
+from tests.integration.test_dashboard_pages import metric, run_page
+
+
+@pytest.fixture(scope="module")
+def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('fleet_scope') / 'store.db'}"
+    engine = create_store_engine(url)
+    upgrade(engine)
+    dh.seed(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def seeded(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", seeded_url)
+    return seeded_url
+
+
+def test_the_plan_sits_beside_its_queues_spend_over_its_window(seeded: str) -> None:
+    lines = dh.expected().lines
+    _, plan = dh.fleet_documents()
+    day = lines[pd.to_datetime(lines["day"]) == pd.Timestamp("2026-11-02")]
+    serving = [dh.CE_ARN["ce-spot"], dh.CE_ARN["ce-od"]]
+    work = day.loc[day["queue"] == "q-spot", "total_usd"].sum()
+    idle = day.loc[(day["queue"] == IDLE) & day["compute_environment_arn"].isin(serving), "total_usd"].sum()
+    assert work + idle == pytest.approx(0.115 + 0.085 + 0.048)
+    app = run_page("fleet_mix")
+    assert metric(app, "Spend of q-spot, same window") == money(work + idle)
+    assert metric(app, "Plan cost − spend") == money(plan["cost_usd"] - (work + idle))
+    assert metric(app, "Spend") == money(lines["total_usd"].sum())  # the all-queue view, labelled so
+    captions = " ".join(c.value for c in app.caption)
+    assert "2 h of q-spot's demand" in captions and "1 whole UTC day(s) 2026-11-02 to 2026-11-02" in captions
+    assert "All queues, last 28 days" in captions
+
+
+def test_plan_days_match_the_window_length_and_end_on_its_last_day() -> None:
+    assert plan_hours({"buckets": 168, "bucket_seconds": 3600}) == 168.0
+    assert plan_days(datetime(2026, 11, 9, 14), 168.0) == (datetime(2026, 11, 3), datetime(2026, 11, 10))
+    assert plan_days(datetime(2026, 11, 9, 14), 2.0) == (datetime(2026, 11, 9), datetime(2026, 11, 10))
