@@ -19,6 +19,7 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -63,11 +64,24 @@ class Target(BaseModel):
     _regions = field_validator("regions", mode="before")(_split_csv)
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Hosts of a local emulator, which serves every service, STS included."""
+LOCAL_ONLY_SERVICES = frozenset({"sts"})
+"""Services the global `endpoint_url` reaches only when it is a local emulator: a proxy or VPC
+endpoint set globally for the services collected does not serve STS, whose credentials and
+identity must come from AWS (or from an `endpoint_urls` entry naming it)."""
+
+
+def is_local(url: str) -> bool:
+    return urlsplit(url).hostname in LOCAL_HOSTS
+
+
 class AwsSettings(BaseModel):
     targets: list[Target] = Field(default_factory=list)
     regions: CsvList = Field(default_factory=list)
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
-    """One endpoint for every service (a local emulator serving them all)."""
+    """One endpoint for every service (a local emulator serving them all); STS uses it only when it
+    is local (127.0.0.1, localhost, ::1), else AWS's own unless `endpoint_urls` names one."""
     endpoint_urls: dict[str, str] = Field(default_factory=dict)
     """Per-service endpoints (`batch = "https://vpce-..."`), winning over `endpoint_url`; the value
     `default` sends that service to AWS's own endpoint (e.g. `sts = "default"` beside a global
@@ -88,7 +102,10 @@ class AwsSettings(BaseModel):
 
     def endpoint_for(self, service: str) -> str | None:
         """The endpoint a client of `service` is sent to (None: AWS's own)."""
-        url = self.endpoint_urls.get(service, self.endpoint_url)
+        url = self.endpoint_urls.get(service)
+        if url is None and self.endpoint_url:
+            global_reaches = service not in LOCAL_ONLY_SERVICES or is_local(self.endpoint_url)
+            url = self.endpoint_url if global_reaches else None
         return None if url == "default" else url
 
     def effective_targets(self) -> list[Target]:
