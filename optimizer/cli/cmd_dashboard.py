@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from optimizer.cli.context import CliContext
-
-ENTRY = Path(__file__).resolve().parents[1] / "dashboard" / "serve" / "streamlit_app.py"
+from optimizer.dashboard.serve.command import streamlit_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,30 +31,6 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
     return port
-
-
-def streamlit_command(host: str, port: int) -> list[str]:
-    """The exact `streamlit run` command line: headless, no usage statistics, no file watcher, and the
-    viewer toolbar (people using the product get no developer menu or "Deploy" button)."""
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ENTRY),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--client.toolbarMode",
-        "viewer",
-    ]
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

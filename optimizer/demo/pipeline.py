@@ -448,7 +448,7 @@ class DemoRun:
 
     def serve_dashboard(self, display: StageDisplay) -> int:
         """Start the Streamlit dashboard against the demo store and emulator; block until Ctrl-C."""
-        from optimizer.cli.cmd_dashboard import streamlit_command
+        from optimizer.dashboard.serve.command import streamlit_command
 
         host = self.settings.dashboard.host
         port = self.options.dashboard_port or _free_port(host)
