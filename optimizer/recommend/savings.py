@@ -102,6 +102,10 @@ class ReplayBaseline:
             config = replace(config, commitments=self.commitments)
         return replay(self.jobs if jobs is None else jobs, config)
 
+    def replay(self, document: dict[str, Any]) -> ReplayResult:
+        """The full replay of `document` (tables too), for evidence beyond the cost summary."""
+        return self._run(document)
+
     def current(self) -> ReplayResult:
         if self._current is None:
             self._current = self._run(self.current_document)

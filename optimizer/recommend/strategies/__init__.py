@@ -1,6 +1,7 @@
 """The recommendation strategies; `ALL_STRATEGIES` is the order the engine runs them in."""
 
 from optimizer.recommend.strategies.attempt_timeouts import AttemptTimeoutSettings, AttemptTimeoutStrategy
+from optimizer.recommend.strategies.blast_radius import BlastRadiusSettings, BlastRadiusStrategy
 from optimizer.recommend.strategies.commitments import CommitmentAdviceSettings, CommitmentAdviceStrategy
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
@@ -20,12 +21,15 @@ ALL_STRATEGIES = (
     CommitmentAdviceStrategy,
     AttemptTimeoutStrategy,
     RetryAndSpotStrategy,
+    BlastRadiusStrategy,
 )
 
 __all__ = [
     "ALL_STRATEGIES",
     "AttemptTimeoutSettings",
     "AttemptTimeoutStrategy",
+    "BlastRadiusSettings",
+    "BlastRadiusStrategy",
     "CommitmentAdviceSettings",
     "CommitmentAdviceStrategy",
     "FargateSettings",
