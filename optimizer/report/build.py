@@ -81,6 +81,7 @@ def build_weekly_report(
         top_waste=spend.top_waste(current, top_n),
         anomalies=anomalies.detect(daily, week, total, breakdowns, rules),
         why=why.spend_change(daily, week),
+        average_weeks=spend.averaged_weeks(daily, week),
         recommendations=recs,
         changes=applied,
         coverage=cover,

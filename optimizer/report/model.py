@@ -206,6 +206,7 @@ class WeeklyReport:
     savings_headline_usd: float | None = None  # `optimizer.recommend.headline`, as on the Overview
     savings_note: str = ""  # what the headline leaves out, and the model's calibration error
     why: SpendChange | None = None  # the change vs the previous week split by driver (`report.why`)
+    average_weeks: tuple[str, ...] = ()  # the full history weeks the 4-week average is over
 
     @property
     def heading(self) -> str:

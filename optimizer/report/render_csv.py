@@ -30,6 +30,7 @@ def summary(report: WeeklyReport) -> bytes:
         ("total_usd", t.current if t else None),
         ("previous_week_usd", t.previous if t else None),
         ("average_4w_usd", t.average_4w if t else None),
+        ("average_weeks", " ".join(report.average_weeks)),
         ("change_vs_previous", t.change_vs_previous if t else None),
         ("change_vs_average", t.change_vs_average if t else None),
         ("requested_vcpu_hours", u.requested_vcpu_hours if u else None),

@@ -28,7 +28,7 @@ def summary(report: WeeklyReport) -> Table:
         rows += [
             ("Total spend", fmt.money(total.current)),
             ("Previous week", f"{fmt.money(total.previous)} ({fmt.change(total, 'previous')})"),
-            ("4-week average", f"{fmt.money(total.average_4w)} ({fmt.change(total, 'average')})"),
+            ("4-week average", f"{fmt.money(total.average_4w)} ({_average_basis(report)})"),
         ]
     u = report.utilization
     if u is not None:
@@ -52,6 +52,16 @@ def summary(report: WeeklyReport) -> Table:
     if report.savings_headline_usd is not None:
         rows.append(("Identified savings / month", fmt.money(report.savings_headline_usd)))
     return Table("Summary", ("Figure", "Value"), tuple(rows), "No cost data for this week.", (1,))
+
+
+def _average_basis(report: WeeklyReport) -> str:
+    """The change vs the average and, when fewer than four, which full weeks it is over."""
+    assert report.total is not None
+    text = fmt.change(report.total, "average")
+    weeks = report.average_weeks
+    if weeks and len(weeks) < 4:
+        text += f"; over {len(weeks)} full week{'s' if len(weeks) > 1 else ''}: {', '.join(weeks)}"
+    return text
 
 
 def why(report: WeeklyReport) -> Table:

@@ -71,6 +71,12 @@ def full_weeks(daily: pd.DataFrame) -> set[str]:
     return out
 
 
+def averaged_weeks(daily: pd.DataFrame, week: IsoWeek) -> tuple[str, ...]:
+    """The history weeks the 4-week average is over (`full_weeks`), oldest first."""
+    full = full_weeks(daily)
+    return tuple(w.label for w in reversed(history_weeks(week)) if w.label in full)
+
+
 def compare(
     values: dict[str, float], week: IsoWeek, present: set[str], full: set[str] | None = None
 ) -> Comparison:

@@ -100,6 +100,9 @@ def test_average_leaves_out_the_week_history_begins_in_mid_week() -> None:
     assert report.total.change_vs_average == pytest.approx(1.0)
     assert any("left out as partial" in i and "2026-W44" in i for i in report.coverage.info)
     assert not any("partial" in n for n in report.coverage.notes)  # context, not a warning
+    assert report.average_weeks == ("2026-W45", "2026-W46")
+    summary = render_all(report).markdown
+    assert "| 4-week average | $15.00 (+100.0%; over 2 full weeks: 2026-W45, 2026-W46) |" in summary
     queue = report.breakdowns["queue"][0].spend
     assert queue.average_4w == pytest.approx(15.0)
 
