@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optimizer.report.build import build_weekly_report
 from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
@@ -143,3 +145,38 @@ def test_one_move_seen_through_several_dimensions_is_one_line_but_two_queues_sta
         "Job queue a: $10.00 -> $20.00 (+100%) (same move: compute environment ce-a, job definition ja)",
         "Job queue b: $10.00 -> $20.00 (+100%) (same move: compute environment ce-b, job definition jb)",
     ]
+
+
+cells = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1]),  # weeks back: this week or the previous one
+        st.floats(min_value=0.0, max_value=500.0, allow_nan=False),
+        st.sampled_from([0.0, 0.5, 3.0, 40.0]),  # vCPU-hours, zero included
+        st.sampled_from(["q1", "(idle)"]),
+        st.sampled_from(["m5.large", "c5.xlarge"]),
+        st.sampled_from(["SPOT", "ON_DEMAND"]),
+    ),
+    min_size=2,
+    max_size=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cells)
+def test_the_parts_always_add_up_to_the_change(spec: list[tuple[int, float, float, str, str, str]]) -> None:
+    rows = [
+        {
+            **cell(back, usd, hours, cap=cap, queue=queue, jobdef=queue),
+            "instance_type": itype,
+        }
+        for back, usd, hours, queue, itype, cap in spec
+    ]
+    report = build(rows)
+    if {r[0] for r in spec} != {0, 1}:
+        assert report.why is None
+        return
+    change = report.why
+    assert change is not None
+    expected = sum(r[1] for r in spec if r[0] == 0) - sum(r[1] for r in spec if r[0] == 1)
+    assert change.change_usd == pytest.approx(expected, abs=1e-6)
+    assert sum(d.usd for d in change.drivers) == pytest.approx(expected, abs=1e-6)
