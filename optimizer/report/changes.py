@@ -1,21 +1,20 @@
 """Open recommendations and the changes applied in the week, with the savings realized since.
 
-Realized savings compare cost per requested vCPU-hour of the changed target before and after the
-change, then price the after-period's work at the old rate: (before - after) x after vCPU-hours.
-A rate is per unit of work, so a busier or quieter week after the change does not fake a saving.
+Realized savings are measured by `optimizer.analysis.realized` (the definition the dashboard uses
+too): cost per requested vCPU-hour of the changed target before and after the change, the after
+period's work priced at the old rate, (before - after) x after vCPU-hours, here up to the week's end.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
-from optimizer.analysis.cost import IDLE
+from optimizer.analysis.realized import measure_change
 from optimizer.report.model import AppliedChange, RecommendationItem
 from optimizer.report.weeks import IsoWeek
 
-BEFORE_DAYS = 7
 APPLYING_ACTIONS = ("apply", "rollback", "auto-rollback")
 
 
@@ -56,15 +55,6 @@ def _scope(daily: pd.DataFrame, kind: str, arn: str, name: str | None) -> pd.Ser
     return None
 
 
-def _rate(rows: pd.DataFrame) -> tuple[float | None, float]:
-    """(USD per requested vCPU-hour, requested vCPU-hours); idle rows add cost but no work."""
-    work = rows["queue"].astype(object) != IDLE
-    vcpu_hours = float(rows.loc[work, "vcpu_hours"].sum())
-    if vcpu_hours <= 0:
-        return None, 0.0
-    return float(rows["total_usd"].sum()) / vcpu_hours, vcpu_hours
-
-
 def _text(value: object) -> str:
     """A cell as text; None and NaN (how pandas reads SQL NULLs) are empty."""
     return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
@@ -80,28 +70,15 @@ def _when(row: dict[str, object]) -> datetime:
 
 
 def _measure(daily: pd.DataFrame, mask: pd.Series, at: datetime, week: IsoWeek) -> dict[str, object]:
-    """Rates on whole days before and after the change day, and the saving they imply."""
-    change_day = pd.Timestamp(at).normalize()
-    scoped = daily[mask]
-    before = scoped[
-        (scoped["day"] >= change_day - timedelta(days=BEFORE_DAYS)) & (scoped["day"] < change_day)
-    ]
-    after = scoped[(scoped["day"] > change_day) & (scoped["day"] < pd.Timestamp(week.end))]
-    before_rate, _ = _rate(before)
-    after_rate, after_vh = _rate(after)
-    realized, note = None, ""
-    if after_rate is None:
-        note = "no complete day of work after the change in this week yet"
-    elif before_rate is None:
-        note = "no work on the target in the week before the change"
-    else:
-        realized = (before_rate - after_rate) * after_vh
+    """The change measured on its target's rows (`analysis.realized`, as on the dashboard), within
+    the report's week."""
+    saving = measure_change(daily[mask], at, until=week.end)
     return {
-        "before_usd_per_vcpu_hour": before_rate,
-        "after_usd_per_vcpu_hour": after_rate,
-        "after_vcpu_hours": after_vh,
-        "realized_savings_usd": realized,
-        "note": note,
+        "before_usd_per_vcpu_hour": saving.before_usd_per_vcpu_hour,
+        "after_usd_per_vcpu_hour": saving.after_usd_per_vcpu_hour,
+        "after_vcpu_hours": saving.after_vcpu_hours,
+        "realized_savings_usd": saving.saving_usd,
+        "note": saving.note,
     }
 
 
