@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
+from sqlalchemy import Engine
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
@@ -58,3 +59,19 @@ def test_plan_days_match_the_window_length_and_end_on_its_last_day() -> None:
     assert plan_hours({"buckets": 168, "bucket_seconds": 3600}) == 168.0
     assert plan_days(datetime(2026, 11, 9, 14), 168.0) == (datetime(2026, 11, 3), datetime(2026, 11, 10))
     assert plan_days(datetime(2026, 11, 9, 14), 2.0) == (datetime(2026, 11, 9), datetime(2026, 11, 10))
+
+
+def test_the_scoped_figures_agree_on_sqlite_and_postgresql(
+    store_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue -> CE lookup (JSON order + cost rows) and the plan window read alike on both stores."""
+    import streamlit as st
+
+    st.cache_data.clear()  # the PostgreSQL test database keeps its URL for the whole session
+    dh.seed(store_engine)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", store_engine.url.render_as_string(hide_password=False))
+    fleet = run_page("fleet_mix")
+    assert metric(fleet, "Spend of q-spot, same window") == money(0.115 + 0.085 + 0.048)
+    explorer = run_page("cost_explorer")
+    explorer.multiselect(key="f_queue").set_value(["q-spot"]).run()
+    assert metric(explorer, "Idle") == money(0.085 + 0.048)
