@@ -18,7 +18,7 @@ this week's, so the parts add up exactly to the change whatever the order, and n
 Edge cases keep the sum exact: a cell that ran in one week only takes the other week's price from
 itself (entering or leaving the mix is a mix effect, not a price one); a week with no work at all
 takes the other week's shares and prices (all of the change is volume); cost booked on rows with no
-vCPU-hours (none in the attribution today) cannot be expressed per vCPU-hour and counts as price.
+vCPU-hours (zero-length attempts) cannot be expressed per vCPU-hour and counts as price.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.4f}"
+
+
 def _types(hours: dict[tuple[str, str], float]) -> str:
     by_type: dict[str, float] = {}
     for (itype, _), h in hours.items():
@@ -148,7 +152,8 @@ def spend_change(daily: pd.DataFrame, week: IsoWeek) -> SpendChange | None:
             rate_before,
             rate_now,
             "USD per work vCPU-hour",
-            "cost per vCPU-hour on the same instance type and capacity type (prices and packing)",
+            f"average {_rate(rate_before)} → {_rate(rate_now)} per work vCPU-hour; this part holds "
+            "instance type and capacity type fixed (prices and packing)",
         ),
         Driver(
             "mix",
