@@ -141,6 +141,9 @@ class CollectionSettings(BaseModel):
     job_statuses: CsvList = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
     describe_jobs_chunk: int = Field(default=100, ge=1, le=100)
     usage_metrics: bool = True
+    # Usage reads (Container Insights events, EC2 CPU averages) start this far before the newest
+    # sample seen: events ingested late and 5-minute averages completed later are still stored.
+    usage_late_window_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # The event intake's SQS queue(s) (`batchopt setup events` prints the URL); comma-separated when
     # several targets or regions have one. Each (target, region) drains the queue of its account
     # and region. Unset: job history comes from ListJobs only, and that is recorded as a gap.

@@ -48,6 +48,7 @@ class CollectContext:
     events_wait_seconds: int = 0  # ReceiveMessage long-poll; 0 = stop as soon as the queue is empty
     events_visibility_timeout: int = 300  # longer than a batch takes to store, so no one else gets it
     cloudtrail_lifetimes: bool = True  # instance lifetimes from CloudTrail when there is no intake
+    usage_late_window: timedelta = timedelta(minutes=30)  # usage re-read before its watermark
     sleep: Sleep = time.sleep
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 

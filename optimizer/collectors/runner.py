@@ -150,6 +150,7 @@ def collect(
     listing_retention: timedelta = timedelta(days=7),
     events_queue_urls: Sequence[str] = (),
     cloudtrail_lifetimes: bool = True,
+    usage_late_window: timedelta = timedelta(minutes=30),
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
     on_progress: Callable[[RunResult], None] | None = None,
@@ -181,6 +182,7 @@ def collect(
             listing_retention=listing_retention,
             events_queue_urls=tuple(events_queue_urls),
             cloudtrail_lifetimes=cloudtrail_lifetimes,
+            usage_late_window=usage_late_window,
             sleep=sleep,
         )
         results.extend(sync_target(engine, ctx, sources, clock=clock, on_progress=on_progress))

@@ -103,6 +103,7 @@ def run_collection(
         listing_retention=timedelta(days=settings.collection.listing_retention_days),
         events_queue_urls=settings.collection.events_queue_url,
         cloudtrail_lifetimes=settings.collection.cloudtrail_lifetimes,
+        usage_late_window=timedelta(minutes=settings.collection.usage_late_window_minutes),
         on_progress=on_progress,
     )
     results = run(plans, regional) if regional else []

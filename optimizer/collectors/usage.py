@@ -8,6 +8,13 @@ and each attempt's peaks are folded into `job_attempts.peak_*`, which right-sizi
 a task whose job was not collected yet (still running) are stored unlinked and linked by a later
 run. Clusters without Container Insights (no log group) are skipped, not failed. Instance CPU comes
 from the `AWS/EC2 CPUUtilization` metric (5-minute averages) of the instances alive in the window.
+
+Data arrives late: a performance event can be ingested after newer ones of the same cluster, and a
+5-minute CloudWatch average is partial until every datapoint of its period has arrived. So each
+read starts `usage_late_window` before its watermark (the newest sample seen), not at it: a sample
+that came late is stored, a revised average replaces the partial one, and the overlap re-read
+changes nothing (samples are upserted by resource, metric and time; peaks are rewritten only when
+they change), so a run over an unchanged estate still writes 0.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, Float, and_, bindparam, func, or_, select, update
 
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
@@ -88,8 +95,8 @@ def get_task_events(ctx: CollectContext, cluster_arn: str, start: datetime) -> l
     return events
 
 
-def transform_task_events(events: Iterable[Mapping[str, Any]], after: datetime | None) -> pd.DataFrame:
-    """Task events -> cpu_vcpus and memory_mib samples (unlinked), keeping only those after `after`."""
+def transform_task_events(events: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Task events -> cpu_vcpus and memory_mib samples (unlinked)."""
     rows = []
     for event in events:
         try:
@@ -99,8 +106,6 @@ def transform_task_events(events: Iterable[Mapping[str, Any]], after: datetime |
         if body.get("Type") != "Task" or not body.get("TaskId"):
             continue
         stamp = from_epoch_ms(body.get("Timestamp") or event["timestamp"])
-        if after is not None and stamp <= after:
-            continue
         if body.get("CpuUtilized") is not None:
             rows.append(
                 ("task", body["TaskId"], "cpu_vcpus", stamp, float(body["CpuUtilized"]) / CPU_UNITS_PER_VCPU)
@@ -159,16 +164,29 @@ def get_instance_cpu(ctx: CollectContext, instance_ids: list[str], start: dateti
     return results
 
 
-def transform_instance_cpu(results: Iterable[Mapping[str, Any]], after: datetime | None) -> pd.DataFrame:
+def transform_instance_cpu(results: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     rows = [
         ("instance", result["InstanceId"], "cpu_utilization_pct", utc_naive(stamp), float(value))
         for result in results
         for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
-        if after is None or utc_naive(stamp) > after
     ]
     frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS[:5])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame
+
+
+def read_start(ctx: CollectContext, watermark: str | None) -> datetime:
+    """Where a usage read starts: `usage_late_window` before the watermark, so late data is read."""
+    start = ctx.start_from(watermark)
+    return start - ctx.usage_late_window if ctx.since is None and watermark else start
+
+
+def advanced(frame: pd.DataFrame, watermark: str | None) -> str | None:
+    """The newest sample read, never before the watermark (a re-read of the window only)."""
+    if frame.empty:
+        return watermark
+    newest = format_watermark(frame["timestamp"].max().to_pydatetime())
+    return max(newest, watermark) if watermark else newest
 
 
 def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
@@ -178,24 +196,23 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
     skipped = []
     for cluster_arn in clusters(ctx):
         scope = f"logs|{cluster_arn}"
-        start = ctx.start_from(watermarks.get(scope))
-        events = get_task_events(ctx, cluster_arn, start)
+        events = get_task_events(ctx, cluster_arn, read_start(ctx, watermarks.get(scope)))
         if events is None:
             skipped.append(cluster_arn.rsplit("/", 1)[-1])
             continue
         read += len(events)
-        frame = transform_task_events(events, start if ctx.since is None and scope in watermarks else None)
-        if not frame.empty:
-            marks[scope] = format_watermark(frame["timestamp"].max().to_pydatetime())
+        frame = transform_task_events(events)
+        if (mark := advanced(frame, watermarks.get(scope))) is not None:
+            marks[scope] = mark
         frames.append(frame)
-    cw_start = ctx.start_from(watermarks.get(INSTANCE_SCOPE))
+    cw_start = read_start(ctx, watermarks.get(INSTANCE_SCOPE))
     alive = instances_alive(engine, ctx.region, cw_start)
     if alive:
         results = get_instance_cpu(ctx, alive, cw_start)
         read += sum(len(r.get("Values", [])) for r in results)
-        frame = transform_instance_cpu(results, cw_start if INSTANCE_SCOPE in watermarks else None)
-        if not frame.empty:
-            marks[INSTANCE_SCOPE] = format_watermark(frame["timestamp"].max().to_pydatetime())
+        frame = transform_instance_cpu(results)
+        if (mark := advanced(frame, watermarks.get(INSTANCE_SCOPE))) is not None:
+            marks[INSTANCE_SCOPE] = mark
         frames.append(frame)
     samples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SAMPLE_COLUMNS[:5])
     extra = (
@@ -235,7 +252,8 @@ def _unlinked_task_ids(conn: Connection, since: datetime) -> set[str]:
 
 
 def _fold_peaks(conn: Connection, pairs: set[tuple[str, int]]) -> int:
-    """Set each attempt's peak vCPUs and memory to the maximum of its samples; returns rows changed."""
+    """Set each attempt's peak vCPUs and memory to the maximum of its samples; returns rows changed
+    (an attempt whose peaks are already those is not rewritten)."""
     changed = 0
     job_ids = sorted({job_id for job_id, _ in pairs})
     for chunk in chunks(job_ids, 500):
@@ -262,6 +280,12 @@ def _fold_peaks(conn: Connection, pairs: set[tuple[str, int]]) -> int:
                 update(job_attempts)
                 .where(
                     and_(job_attempts.c.job_id == bindparam("j"), job_attempts.c.attempt == bindparam("a"))
+                )
+                .where(
+                    or_(
+                        job_attempts.c.peak_vcpus.is_distinct_from(bindparam("cpu", type_=Float)),
+                        job_attempts.c.peak_memory_mib.is_distinct_from(bindparam("mem", type_=Float)),
+                    )
                 )
                 .values(peak_vcpus=bindparam("cpu"), peak_memory_mib=bindparam("mem"))
             )

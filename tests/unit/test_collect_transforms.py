@@ -204,7 +204,7 @@ def test_task_events_become_vcpu_and_memory_samples() -> None:
         {"timestamp": T0, "message": json.dumps({"Type": "Container", "TaskId": "t1", "CpuUtilized": 5.0})},
         {"timestamp": T0, "message": "not json"},
     ]
-    frame = transform_task_events(events, None)
+    frame = transform_task_events(events)
     assert sorted(zip(frame["metric"], frame["value"], strict=True)) == [
         ("cpu_vcpus", 1.5),
         ("memory_mib", 700.0),
