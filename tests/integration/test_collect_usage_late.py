@@ -105,9 +105,9 @@ def _stub_run(
     return plan, stubbers
 
 
-def test_late_events_and_revised_averages_are_stored_once(sqlite_engine: Engine) -> None:
+def test_late_events_and_revised_averages_are_stored_once(store_engine: Engine) -> None:
     at = [RUN1 - timedelta(minutes=m) for m in (10, 8, 5)]  # 11:50, 11:52, 11:55
-    with sqlite_engine.begin() as conn:
+    with store_engine.begin() as conn:
         bulk_upsert(
             conn,
             jobs,
@@ -157,11 +157,11 @@ def test_late_events_and_revised_averages_are_stored_once(sqlite_engine: Engine)
         [_event(at[0], 512, 900, RUN1), _event(at[2], 1024, 2000, RUN1)],
         [(at[0], 40.0)],
     )
-    [r1] = collect(sqlite_engine, [plan], select_sources(["usage"]), clock=Clock(RUN1))
+    [r1] = collect(store_engine, [plan], select_sources(["usage"]), clock=Clock(RUN1))
     assert r1.status == "succeeded", r1
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
-    marks = read_frame(sqlite_engine, select(collector_watermarks)).set_index("scope")["value"]
+    marks = read_frame(store_engine, select(collector_watermarks)).set_index("scope")["value"]
     assert marks[f"logs|{CLUSTER}"] == "2026-01-03T11:55:00.000"
     assert marks["cloudwatch|instances"] == "2026-01-03T11:50:00.000"
 
@@ -177,17 +177,17 @@ def test_late_events_and_revised_averages_are_stored_once(sqlite_engine: Engine)
     plan, stubbers = _stub_run(
         RUN2, (datetime(2026, 1, 3, 11, 25), datetime(2026, 1, 3, 11, 20)), events2, cpu2
     )
-    [r2] = collect(sqlite_engine, [plan], select_sources(["usage"]), clock=Clock(RUN2))
+    [r2] = collect(store_engine, [plan], select_sources(["usage"]), clock=Clock(RUN2))
     assert r2.status == "succeeded", r2
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
-    samples = read_frame(sqlite_engine, select(usage_samples))
+    samples = read_frame(store_engine, select(usage_samples))
     task = samples[samples["resource_kind"] == "task"].set_index(["metric", "timestamp"])["value"]
     assert len(task) == 8  # 4 events x (cpu, memory), none twice
     assert task[("cpu_vcpus", at[1])] == 3.0  # the late event
     cpu = samples[samples["resource_kind"] == "instance"].set_index("timestamp")["value"]
     assert cpu.to_dict() == {at[0]: 55.0, RUN1 + timedelta(minutes=30): 60.0}  # revised, not kept at 40
-    attempt = read_frame(sqlite_engine, select(job_attempts)).iloc[0]
+    attempt = read_frame(store_engine, select(job_attempts)).iloc[0]
     assert (attempt["peak_vcpus"], attempt["peak_memory_mib"]) == (3.0, 3500.0)  # from the late event
     # written: the late event (2 samples), the 12:30 event (2), the revised and the new average (2),
     # and the attempt's peaks (1)
@@ -197,7 +197,7 @@ def test_late_events_and_revised_averages_are_stored_once(sqlite_engine: Engine)
     plan, stubbers = _stub_run(
         RUN3, (datetime(2026, 1, 3, 12), datetime(2026, 1, 3, 12)), events2[3:], cpu2[1:]
     )
-    [r3] = collect(sqlite_engine, [plan], select_sources(["usage"]), clock=Clock(RUN3))
+    [r3] = collect(store_engine, [plan], select_sources(["usage"]), clock=Clock(RUN3))
     assert (r3.status, r3.items_written) == ("succeeded", 0), r3
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
