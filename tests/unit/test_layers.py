@@ -15,6 +15,8 @@ longer needed, so the list only shrinks.
 from __future__ import annotations
 
 import ast
+import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,3 +228,27 @@ def test_the_checker_finds_a_lazy_relative_back_arrow_and_names_file_module_and_
 def test_peers_in_one_layer_must_not_import_each_other() -> None:
     rule = rule_broken(Import("optimizer/report/x.py", 1, "report", "optimizer.apply.service"))
     assert rule is not None and "peers" in rule and "'report' and 'apply'" in rule
+
+
+def _doc_token(unit: str) -> str:
+    """How docs/architecture.md's diagram names a unit: `aws/`, `schedule.py`, `optimizer (package)`."""
+    if unit == ROOT:
+        return "optimizer (package)"
+    if unit == "__main__":
+        return "__main__"
+    return f"{unit}/" if (PACKAGE_DIR / unit).is_dir() else f"{unit}.py"
+
+
+def test_the_architecture_page_draws_the_same_layers_top_down() -> None:
+    page = (PACKAGE_DIR.parent / "docs" / "architecture.md").read_text()
+    diagram = page.split("```", 2)[1].splitlines()
+
+    def line_of(unit: str) -> int:
+        pattern = re.compile(r"(?<![\w/.])" + re.escape(_doc_token(unit)))
+        hits = [i for i, text in enumerate(diagram) if pattern.search(text)]
+        assert len(hits) == 1, f"{_doc_token(unit)!r} must appear once in the diagram, found {len(hits)}"
+        return hits[0]
+
+    rows = [(name, [line_of(u) for u in units]) for name, units in LAYERS]
+    for (lower, lower_lines), (upper, upper_lines) in itertools.pairwise(rows):
+        assert max(upper_lines) < min(lower_lines), f"the diagram draws {upper!r} below {lower!r}"
