@@ -15,8 +15,9 @@ MISSING = "—"
 def money(value: float | None, cents: bool = True) -> str:
     if value is None:
         return MISSING
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}" if cents else f"{sign}${abs(value):,.0f}"
+    text = f"${abs(value):,.2f}" if cents else f"${abs(value):,.0f}"
+    # float noise (-1e-16) must not print as "-$0.00": the sign only when the shown amount has one
+    return f"-{text}" if value < 0 and any(ch in "123456789" for ch in text) else text
 
 
 def pct(value: float | None, signed: bool = False) -> str:
