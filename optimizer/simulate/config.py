@@ -23,6 +23,7 @@ from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
 from optimizer.simulate.retry import RetryStrategy
 from optimizer.simulate.revisions import DefinitionRevision, revisions_from_api
+from optimizer.simulate.shortages import ShortageRule, shortages_from_api
 from optimizer.simulate.timeouts import StateTimeLimitAction, attempt_duration_from_api, state_limits_from_api
 from optimizer.solver.problem import Commitment
 
@@ -96,6 +97,8 @@ class SimulationOptions:
     bill_until_s: float = 0.0
     #: New job definition revisions by definition name (`optimizer.simulate.revisions`).
     job_definition_revisions: Mapping[str, DefinitionRevision] = field(default_factory=dict, hash=False)
+    #: Spans when pools cannot launch (`optimizer.simulate.shortages`); none by default.
+    capacity_shortages: tuple[ShortageRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         "defaultTimeout",
         "jobDefinitionRevisions",
         "billUntilSeconds",
+        "capacityShortages",
     }
     for key in sorted(set(data) - known):
         problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -319,6 +323,11 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
     except ConfigError as exc:
         problems.append(str(exc))
         revisions = {}
+    try:
+        shortages = shortages_from_api(data.get("capacityShortages"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+        shortages = ()
     return SimulationOptions(
         seed=seed,
         launch_delay_s=_number(
@@ -345,6 +354,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         bill_until_s=_number(
             data.get("billUntilSeconds"), "simulation.billUntilSeconds", problems, default=0.0
         ),
+        capacity_shortages=shortages,
     )
 
 

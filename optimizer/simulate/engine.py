@@ -58,6 +58,7 @@ from optimizer.simulate.retry import (
     RetryStrategy,
     reclaim_status_reason,
 )
+from optimizer.simulate.shortages import ShortageCalendar
 from optimizer.simulate.timeouts import (
     TIMEOUT_REASON,
     HeadOfQueue,
@@ -70,6 +71,7 @@ from optimizer.simulate.timeouts import (
 # offered, and idle checks come last so that work arriving at the same second keeps an instance.
 _END, _RECLAIM, _READY, _ARRIVE, _IDLE = 0, 1, 2, 3, 4
 _STATE_LIMIT = 5  # a job-state time limit action cancels a blocked RUNNABLE job (`timeouts.py`)
+_SHORTAGE_END = 6  # a capacity shortage that stopped a CE's launches ends (`shortages.py`)
 
 # Job states.
 _NOT_ARRIVED, _WAITING_DEPS, _PENDING, _BOUND, _RUNNING, _SUCCEEDED, _FAILED = range(7)
@@ -125,6 +127,10 @@ class ReplayEngine(GangScheduling):
         self.rng = random.Random(config.options.seed)
         self._load_jobs(jobs)
         self._load_config()
+        self.shortages = ShortageCalendar(config.options.capacity_shortages, config.options.seed)
+        self.shortage_retry_at = [math.inf] * len(self.ces)
+        self.launches_refused = 0
+        self.now = 0.0  # the event loop's clock, for what asks without a time (`_choose_type`)
         # Attempts.
         self.a_job: list[int] = []
         self.a_inst: list[int] = []
@@ -354,6 +360,8 @@ class ReplayEngine(GangScheduling):
         may_launch, headroom = self._launch_headroom(c, s)
         if not may_launch:
             return None
+        if self.shortages.active:
+            return self._choose_type_in_shortage(c, s, waiting, headroom)
         key = (c, s, min(waiting, 256), -1.0 if headroom is None else headroom)
         if key in self.choice_cache:
             return self.choice_cache[key]
@@ -371,6 +379,41 @@ class ReplayEngine(GangScheduling):
             ce.priorities,
         )
         self.choice_cache[key] = spec
+        return spec
+
+    def _choose_type_in_shortage(
+        self, c: int, s: int, waiting: int, headroom: float | None
+    ) -> InstanceSpec | None:
+        """`_choose_type` among the types not short now (uncached: availability changes with the
+        clock); when a shortage refuses the launch, the CE's waiting jobs are offered launches
+        again as soon as the earliest shortage ends."""
+        ce = self.ces[c]
+        arch = self.shape_arch[s]
+        candidates = [spec for spec in ce.instance_types if not arch or spec.arch == arch]
+        open_, ends = [], []
+        for spec in candidates:
+            until = self.shortages.short_until(spec.instance_type, ce.capacity_type, self.now)
+            if until is None:
+                open_.append(spec)
+            else:
+                ends.append(until)
+        spec = choose_instance_type(
+            open_,
+            ce.allocation_strategy,
+            ce.is_spot,
+            self.shape_v[s],
+            self.shape_m[s],
+            self.shape_g[s],
+            waiting,
+            headroom,
+            ce.priorities,
+        )
+        if spec is None and ends:
+            self.launches_refused += 1
+            retry = min(ends)
+            if retry < self.shortage_retry_at[c]:
+                self.shortage_retry_at[c] = retry
+                self._push(retry, _SHORTAGE_END, c)
         return spec
 
     # ----------------------------------------------------------------- instances
@@ -769,18 +812,23 @@ class ReplayEngine(GangScheduling):
         while ptr < n or heap:
             if heap and (ptr >= n or (heap[0][0], heap[0][1]) < (submit[order[ptr]], _ARRIVE)):
                 t, kind, token, x = pop(heap)
+                self.now = t
                 if kind == _END:
                     self._on_end(x, t)
                 elif kind == _READY:
                     self._on_ready(x, t)
                 elif kind == _RECLAIM:
                     self._on_reclaim(x, t)
+                elif kind == _SHORTAGE_END:
+                    if t >= self.shortage_retry_at[x]:
+                        self.shortage_retry_at[x] = math.inf
+                        self._retry_launches(x, t)
                 elif kind == _STATE_LIMIT:
                     self._fail(x, t, cancelled_reason(self._blocked_reason(self.job_queue[x], self.shape[x])))
                 else:
                     self._on_idle_check(x, token, t)
                 continue
-            t = submit[order[ptr]]
+            t = self.now = submit[order[ptr]]
             end = ptr + 1
             while end < n and submit[order[end]] == t:
                 end += 1

@@ -16,6 +16,7 @@ import pandas as pd
 from optimizer.simulate.commitments import commitment_summary
 from optimizer.simulate.engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 from optimizer.simulate.gangs import gang_summary, with_gang_columns
+from optimizer.simulate.shortages import shortage_summary
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)
 
@@ -218,5 +219,9 @@ def collect_result(engine: ReplayEngine) -> ReplayResult:
     instances = _instances_frame(engine)
     attempts = _attempts_frame(engine)
     jobs = with_gang_columns(engine, _jobs_frame(engine))
-    summary = {**_summary(engine, jobs, attempts, instances), **gang_summary(engine, instances)}
+    summary = {
+        **_summary(engine, jobs, attempts, instances),
+        **gang_summary(engine, instances),
+        **shortage_summary(engine.shortages, engine.launches_refused),
+    }
     return ReplayResult(summary=summary, jobs=jobs, attempts=attempts, instances=instances)
