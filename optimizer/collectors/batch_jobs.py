@@ -37,7 +37,13 @@ from optimizer.collectors.base import (
 from optimizer.collectors.calls import call, items
 from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.jobs_transform import transform_jobs
-from optimizer.collectors.reconcile import jobs_to_follow, record_listing_coverage, stored_open_jobs
+from optimizer.collectors.reconcile import (
+    jobs_to_follow,
+    list_open_jobs,
+    open_listing_is_cheaper,
+    record_listing_coverage,
+    stored_open_jobs,
+)
 from optimizer.store.schema import instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
 
@@ -175,7 +181,12 @@ def get_jobs(
         if newest is not None:
             value = format_watermark(from_epoch_ms(newest))
             new_marks[scope_key(queue_arn)] = max(value, mark) if mark else value
-    follow = jobs_to_follow(stored_open_jobs(engine, ctx), listed)
+    stored_open = stored_open_jobs(engine, ctx)
+    if open_listing_is_cheaper(ctx, stored_open, listed, len(queues)):
+        open_listed = list_open_jobs(ctx, queues)
+        read += len(open_listed)
+        listed = {**open_listed, **listed}
+    follow = jobs_to_follow(stored_open, listed)
     unique_ids = list(dict.fromkeys(to_describe + follow))
     return describe_jobs(ctx, unique_ids), new_marks, read, listed_from
 

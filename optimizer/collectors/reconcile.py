@@ -5,7 +5,10 @@ the jobs created since its watermark minus `reconcile_window`), so a job created
 still open (a 30-hour job overtaken by short ones) is not listed again. It was listed open by an
 earlier run and stored with that state: every stored open job the listing does not show (older
 than the window, or gone) is described again, until DescribeJobs reports it final; a listed open
-job is described when it is new or its state changed. A job is thus re-read until it ends.
+job is described when it is new or its state changed. A job is thus re-read until it ends. When
+those old open jobs are so many that describing them all costs more calls than listing each open
+state (a backlog of RUNNABLE jobs), the open states are listed too and only what changed is
+described.
 
 Each successful listing also extends the `jobs` coverage of its queue (`coverage.py`): Batch lists
 finished jobs for `listing_retention`, so a listing from `start` covers
@@ -15,17 +18,19 @@ intake covered that time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
 from optimizer.collectors import coverage
 from optimizer.collectors.base import CollectContext
+from optimizer.collectors.calls import items
 from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.schema import jobs
 
+LIST_PAGE_SIZE = 1000  # ListJobs' maximum with jobStatus
 OUTAGE = (
     "no successful ListJobs for longer than Batch lists finished jobs, and no event intake covering it: "
     "jobs that finished in between are missing"
@@ -54,6 +59,36 @@ def jobs_to_follow(stored_open: Mapping[str, str], listed: Mapping[str, str]) ->
     ]
     unseen = [job_id for job_id in stored_open if job_id not in listed]
     return changed + unseen
+
+
+def open_listing_is_cheaper(
+    ctx: CollectContext, stored_open: Mapping[str, str], listed: Mapping[str, str], queues: int
+) -> bool:
+    """Whether listing each open state of every queue (1,000 a page, at least one call per state and
+    queue) costs fewer calls than describing every stored open job the listing did not show (100 a
+    call): a large backlog of old RUNNABLE jobs is then listed, and only what changed is described."""
+    unseen = sum(1 for job_id in stored_open if job_id not in listed)
+    describe_calls = -(-unseen // ctx.describe_jobs_chunk)
+    return describe_calls > len(OPEN_STATES) * queues + -(-unseen // LIST_PAGE_SIZE)
+
+
+def list_open_jobs(ctx: CollectContext, queues: Sequence[str]) -> dict[str, str]:
+    """Job id -> state of every job Batch holds in an open state in these queues."""
+    batch = ctx.client("batch")
+    listed: dict[str, str] = {}
+    for queue in queues:
+        for status in OPEN_STATES:
+            summaries = items(
+                batch,
+                "list_jobs",
+                "jobSummaryList",
+                sleep=ctx.sleep,
+                jobQueue=queue,
+                jobStatus=status,
+                maxResults=LIST_PAGE_SIZE,
+            )
+            listed.update((s["jobId"], status) for s in summaries)
+    return listed
 
 
 def record_listing_coverage(

@@ -21,6 +21,7 @@ from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.runner import collect
 from optimizer.store.read import read_frame
 from optimizer.store.schema import collector_watermarks, jobs
+from optimizer.store.upsert import bulk_upsert
 from tests.collect_helpers import QUEUE_ARN, REGION, Clock, fixed_plan, job_record, summary
 
 pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
@@ -227,3 +228,70 @@ def test_a_store_from_before_the_filtered_listing_resumes_from_its_oldest_state_
     current = {**legacy, f"{QUEUE_ARN}|created": "2026-01-03T00:00:00.000"}
     assert queue_watermark(current, QUEUE_ARN, ("SUCCEEDED", "FAILED")) == "2026-01-03T00:00:00.000"
     assert queue_watermark({}, QUEUE_ARN, ("SUCCEEDED", "FAILED")) is None
+
+
+def test_a_backlog_of_old_open_jobs_is_listed_by_state_not_described_one_by_one(
+    sqlite_engine: Engine,
+) -> None:
+    """2,000 jobs RUNNABLE since day 1 (before the listing window), one of them started since: 20
+    DescribeJobs calls would re-read them all; listing the 5 open states (1,000 a page) costs 6 and
+    only the one that changed is described."""
+    created = datetime(2026, 1, 1)
+    backlog = [
+        job_record(f"queued-{n:04d}", _ms(created) + n, status="RUNNABLE", attempts=[]) for n in range(2000)
+    ]
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(
+            conn,
+            jobs,
+            [
+                {
+                    "job_id": r["jobId"],
+                    "dataset": "aws",
+                    "account_id": "123456789012",
+                    "region": REGION,
+                    "job_queue_arn": QUEUE_ARN,
+                    "status": "RUNNABLE",
+                    "created_at": created,
+                }
+                for r in backlog
+            ],
+        )
+        bulk_upsert(
+            conn,
+            collector_watermarks,
+            [
+                {
+                    "target": "prod",
+                    "region": REGION,
+                    "source": "jobs",
+                    "scope": f"{QUEUE_ARN}|created",
+                    "value": "2026-01-02T23:00:00.000",
+                    "updated_at": FIRST_RUN,
+                }
+            ],
+        )
+    started = _running("queued-0007", created)
+    still_queued = [r for r in backlog if r["jobId"] != "queued-0007"]
+    batch = StubbedBatch()
+    batch.expect("describe_job_queues", QUEUES, {})
+    batch.listing([], datetime(2026, 1, 2, 22))  # nothing created since an hour before the mark
+    for status in OPEN_STATES:
+        shown = {"RUNNABLE": still_queued, "RUNNING": [started]}.get(status, [])
+        batch._pages(
+            [summary(r) for r in shown],
+            {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+            1000,
+        )
+    batch.describe({"queued-0007": started}, ["queued-0007"])
+    [run] = collect(
+        sqlite_engine,
+        [fixed_plan("prod", {"batch": batch.client})],
+        select_sources(["jobs"]),
+        clock=Clock(FIRST_RUN),
+    )
+    batch.stubber.assert_no_pending_responses()
+    assert run.status == "succeeded", run
+    assert batch.calls == Counter({"describe_job_queues": 1, "list_jobs": 7, "describe_jobs": 1})
+    status = read_frame(sqlite_engine, select(jobs.c.job_id, jobs.c.status)).set_index("job_id")["status"]
+    assert status["queued-0007"] == "RUNNING" and (status.drop("queued-0007") == "RUNNABLE").all()
