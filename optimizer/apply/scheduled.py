@@ -19,8 +19,7 @@ JOB_ID = "autotune"
 
 def autotune_job(config_file: str | None = None) -> None:
     from optimizer.apply.autotune import run_autotune
-    from optimizer.apply.service import TargetClients
-    from optimizer.aws.session import SessionFactory
+    from optimizer.apply.service import target_clients
     from optimizer.config import load_settings
     from optimizer.store.engine import create_store_engine, require_current_schema
 
@@ -28,7 +27,7 @@ def autotune_job(config_file: str | None = None) -> None:
     engine = create_store_engine(settings.store.database_url)
     try:
         require_current_schema(engine)
-        report = run_autotune(engine, settings.apply, TargetClients(SessionFactory(settings.aws)))
+        report = run_autotune(engine, settings.apply, target_clients(settings.aws))
         log.info(
             "autotune pass",
             extra={

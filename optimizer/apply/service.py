@@ -18,7 +18,7 @@ from optimizer.apply.images import pinned_images
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
 from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
-from optimizer.config import ApplySettings
+from optimizer.config import ApplySettings, AwsSettings, Settings
 from optimizer.domain import ChangePlan, Recommendation
 from optimizer.errors import ConfigError, RefusedError, UserError
 from optimizer.recommend.repository import StoredRecommendation, get_recommendation
@@ -45,6 +45,13 @@ class TargetClients:
             if self._accounts[key] == account:
                 return self.factory.client(service, pair.target, region)
         raise ConfigError(f"{arn}: no configured target covers account {account} in region {region}")
+
+
+def target_clients(aws: AwsSettings, sessions: SessionFactory | None = None) -> TargetClients:
+    """How apply reaches AWS: the configured targets' sessions (one factory, built from the `[aws]`
+    settings unless the caller already holds one), the client of the account and region owning each
+    ARN. The CLI, the dashboard and the scheduler's auto-tune all get their clients here."""
+    return TargetClients(sessions or SessionFactory(aws))
 
 
 def _proposes_instance_types(rec: Recommendation) -> bool:
@@ -129,6 +136,14 @@ class ApplyService:
         self.clients = clients
         self.options = options or PlannerOptions()
         self.executor = executor or Executor(engine, settings, clients)
+
+    @classmethod
+    def for_settings(
+        cls, engine: Engine, settings: Settings, sessions: SessionFactory | None = None
+    ) -> ApplyService:
+        """The service over the configured targets, with its own AWS access (`target_clients`): callers
+        hand over the store and the settings, never a session or a client."""
+        return cls(engine, settings.apply, target_clients(settings.aws, sessions))
 
     def plan(self, ident: str) -> tuple[StoredRecommendation, ChangePlan]:
         """Plan a recommendation against the live resource and store the plan."""

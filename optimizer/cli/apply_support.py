@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 def apply_service(ctx: CliContext) -> ApplyService:
-    from optimizer.apply.service import ApplyService, TargetClients
+    from optimizer.apply.service import ApplyService
 
-    return ApplyService(ctx.engine, ctx.settings.apply, TargetClients(ctx.sessions))
+    return ApplyService.for_settings(ctx.engine, ctx.settings, ctx.sessions)
 
 
 def cli_actor() -> str:

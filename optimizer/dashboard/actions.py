@@ -1,8 +1,9 @@
 """The dashboard's buttons, wired to the SAME apply workflow as `batchopt plan|apply|rollback`.
 
-`optimizer.apply.service.ApplyService` plans against the live resource (through the configured
-targets' sessions), stores the plan, and hands it to the one executor that may change AWS; dismissal
-goes through the recommendations repository. Nothing here builds an API call itself.
+`optimizer.apply.service.ApplyService` (which owns how it reaches AWS: the configured targets'
+sessions) plans against the live resource, stores the plan, and hands it to the one executor that
+may change AWS; dismissal goes through the recommendations repository. Nothing here builds a
+session, a client or an API call.
 
 Every action returns an `Outcome` (text to show, ok or not) instead of raising, because a refusal or a
 bad input must be shown on the page, not as a traceback.
@@ -15,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optimizer.apply.render import plan_text, report_text
-from optimizer.apply.service import ApplyService, TargetClients
-from optimizer.aws.session import SessionFactory
+from optimizer.apply.service import ApplyService
 from optimizer.config import Settings
 from optimizer.dashboard.state import engine_for
 from optimizer.errors import UserError
@@ -32,7 +32,7 @@ class Outcome:
 
 
 def _service(url: str, settings: Settings) -> ApplyService:
-    return ApplyService(engine_for(url), settings.apply, TargetClients(SessionFactory(settings.aws)))
+    return ApplyService.for_settings(engine_for(url), settings)
 
 
 def dry_run(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:

@@ -252,3 +252,14 @@ def test_the_architecture_page_draws_the_same_layers_top_down() -> None:
     rows = [(name, [line_of(u) for u in units]) for name, units in LAYERS]
     for (lower, lower_lines), (upper, upper_lines) in itertools.pairwise(rows):
         assert max(upper_lines) < min(lower_lines), f"the diagram draws {upper!r} below {lower!r}"
+
+
+def test_the_dashboard_reaches_aws_only_through_the_apply_service() -> None:
+    rule = (
+        "the dashboard builds no AWS session or client; "
+        "it calls ApplyService.for_settings, which owns its access"
+    )
+    direct = [
+        describe(imp, rule) for imp in IMPORTS if imp.importer == "dashboard" and imp.imported_unit == "aws"
+    ]
+    assert not direct, "\n".join(direct)
