@@ -22,9 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import optimizer
-
-PACKAGE_DIR = Path(optimizer.__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[2] / "optimizer"  # the source tree, installed or not
 ROOT = "optimizer"
 
 # Bottom to top. A unit imports only units of lower layers (and itself).
