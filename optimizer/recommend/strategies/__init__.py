@@ -10,6 +10,7 @@ from optimizer.recommend.strategies.retry_and_spot import RetryAndSpotSettings, 
 from optimizer.recommend.strategies.rightsizing import RightSizingSettings, RightSizingStrategy
 from optimizer.recommend.strategies.scaling import ScalingSettings, ScalingStrategy
 from optimizer.recommend.strategies.spot import SpotAdoptionSettings, SpotAdoptionStrategy
+from optimizer.recommend.strategies.spot_fallback import SpotFallbackSettings, SpotFallbackStrategy
 
 ALL_STRATEGIES = (
     InstanceMixStrategy,
@@ -22,6 +23,7 @@ ALL_STRATEGIES = (
     AttemptTimeoutStrategy,
     RetryAndSpotStrategy,
     BlastRadiusStrategy,
+    SpotFallbackStrategy,
 )
 
 __all__ = [
@@ -46,4 +48,6 @@ __all__ = [
     "ScalingStrategy",
     "SpotAdoptionSettings",
     "SpotAdoptionStrategy",
+    "SpotFallbackSettings",
+    "SpotFallbackStrategy",
 ]
