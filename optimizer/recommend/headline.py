@@ -10,10 +10,17 @@ recommendations, so they all read the same number. The rules, in order:
    it is listed apart as "faster, costs $X".
 3. A saving no larger than its scope's calibration error (`calibration.py`) cannot be told apart
    from the replay's error: listed as "within model error", not counted.
-4. Overlaps are counted once: recommendations that change the same resource (by default the same
-   target ARN: two proposals for one compute environment cannot both be applied as measured) count
-   only the largest saving among them; the others are listed as overlapping it. `overlap_key` is
-   the seam for a finer rule.
+4. Overlaps are counted once. Two recommendations overlap when they price the same dollars:
+   - they change the same resource (the same target ARN: two proposals for one compute
+     environment cannot both be applied as measured), or
+   - one changes a job queue and the other a compute environment that queue dispatches to today
+     (its `current.compute_environment_order`): e.g. spot adoption on a queue and a new instance
+     mix for the on-demand CE behind it both save that CE's hours.
+   Two queues that share a CE do not overlap on that account: each prices its own jobs. Going
+   down the items from the largest saving, an item is counted unless it overlaps one already
+   counted, in which case it is listed as overlapping that one (`overlaps_with`) and not added.
+   Job-definition items (revisions) overlap only items for the same definition. `overlap` (default
+   `overlap_of`) is the seam for a finer rule.
 5. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
    ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
    when a bill covers it; 1.0 without one). Commitment advice comes from the bill already.
@@ -51,9 +58,33 @@ def plan_label(plan_saving_usd: float | None) -> str:
     return f"${plan_saving_usd:,.2f}/month ({UNCONSTRAINED_BOUND})"
 
 
-def target_overlap_key(rec: Recommendation) -> str:
-    """Two recommendations overlap when they change the same resource."""
-    return rec.target_arn
+@dataclass(frozen=True)
+class OverlapKey:
+    """The resource a recommendation changes and, for a queue, the CEs whose hours it moves."""
+
+    resource: str
+    serves: frozenset[str] = frozenset()
+
+    def overlaps(self, other: OverlapKey) -> bool:
+        return (
+            self.resource == other.resource or self.resource in other.serves or other.resource in self.serves
+        )
+
+
+def _compute_environment_arn(queue_arn: str, ref: str) -> str:
+    """A queue's order entry (a CE name or ARN) as an ARN in the queue's account and region."""
+    if ref.startswith("arn:"):
+        return ref
+    return queue_arn.split(":job-queue/", 1)[0] + f":compute-environment/{ref}"
+
+
+def overlap_of(rec: Recommendation) -> OverlapKey:
+    """See rule 4 of the module docstring."""
+    if rec.target_kind != "job-queue":
+        return OverlapKey(rec.target_arn)
+    order = (rec.current or {}).get("compute_environment_order") or []
+    refs = [str(e["computeEnvironment"]) if isinstance(e, dict) else str(e) for e in order]
+    return OverlapKey(rec.target_arn, frozenset(_compute_environment_arn(rec.target_arn, r) for r in refs))
 
 
 def evidence_calibration(rec: Recommendation) -> Calibration | None:
@@ -166,12 +197,12 @@ def savings_headline(
     recs: Iterable[tuple[Recommendation, str]],
     *,
     discount_ratio: float = 1.0,
-    overlap_key: Callable[[Recommendation], str] = target_overlap_key,
+    overlap: Callable[[Recommendation], OverlapKey] = overlap_of,
 ) -> SavingsHeadline:
     """The headline of `recs` given as (recommendation, status) pairs; see the module docstring."""
     pairs = sorted(recs, key=lambda p: (-p[0].monthly_savings_usd, p[0].id))
     items: list[HeadlineItem] = []
-    taken: dict[str, str] = {}  # overlap key -> id of the recommendation counted for it
+    counted: list[tuple[OverlapKey, str]] = []  # (overlap key, id) of the counted recommendations
     for rec, status in pairs:
         # Replayed savings are priced at list; others (commitment advice) come from the bill already.
         at_list = isinstance((rec.evidence or {}).get("replay"), dict)
@@ -184,11 +215,11 @@ def savings_headline(
             verdict = COSTS_MONEY
         elif within_error(saving, calibration):
             verdict = WITHIN_ERROR
-        elif overlap_key(rec) in taken:
-            verdict, overlaps_with = OVERLAPS, taken[overlap_key(rec)]
+        elif (hit := next((i for key, i in counted if key.overlaps(overlap(rec))), None)) is not None:
+            verdict, overlaps_with = OVERLAPS, hit
         else:
             verdict = COUNTED
-            taken[overlap_key(rec)] = rec.id
+            counted.append((overlap(rec), rec.id))
         items.append(
             HeadlineItem(
                 id=rec.id,
