@@ -135,8 +135,8 @@ class CollectionSettings(BaseModel):
     interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     initial_lookback_days: int = Field(default=30, ge=1, le=400)
     # Each incremental job read lists (every state, ListJobs' AFTER_CREATED_AT filter) from this far
-    # before the newest job seen, for jobs that become listable late; a job created earlier and still
-    # open is followed by DescribeJobs until it ends, so this need not cover long jobs.
+    # before the queue's previous listing, for jobs that become listable late and clock skew; a job
+    # created earlier and still open is followed by DescribeJobs until it ends.
     reconcile_window_hours: float = Field(default=1.0, ge=0, le=24 * 14)
     job_statuses: CsvList = Field(default_factory=lambda: ["SUCCEEDED", "FAILED"])
     describe_jobs_chunk: int = Field(default=100, ge=1, le=100)

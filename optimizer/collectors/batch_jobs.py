@@ -1,8 +1,9 @@
 """Batch jobs: one ListJobs per queue for what was created since the last run, DescribeJobs in chunks.
 
 Each queue is listed with the `AFTER_CREATED_AT` filter (botocore's ListJobs: with a filter,
-`jobStatus` is ignored and every state is returned, up to 100 per page), from its watermark (the
-newest `createdAt` listed there) minus `reconcile_window`, and grouped by state here. Before, every
+`jobStatus` is ignored and every state is returned, up to 100 per page), from its watermark (when
+it was last listed, `listed_through`) minus `reconcile_window` (jobs that become listable late, clock
+skew), and grouped by state here. Before, every
 run listed each collected final state over everything Batch retains plus each of the 5 open states:
 7+ calls per queue re-reading the whole retained queue; that per-state listing remains for a
 window as long as the retention (a first run, or after an outage), where it is the cheaper one.
@@ -151,6 +152,16 @@ def newest_created(summaries: Iterable[Mapping[str, Any]]) -> int | None:
     return max((s["createdAt"] for s in summaries), default=None)
 
 
+def listed_through(now: datetime, newest_ms: int | None, mark: str | None) -> str:
+    """A queue's new watermark: a listing at `now` has seen every job created before it, so the
+    mark is `now` (or the newest `createdAt` listed, if Batch's clock is ahead), never going back.
+    A queue idle for longer than the retention thus still lists only the last hour."""
+    value = format_watermark(now)
+    if newest_ms is not None:
+        value = max(value, format_watermark(from_epoch_ms(newest_ms)))
+    return max(value, mark) if mark else value
+
+
 def get_jobs(
     ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]
 ) -> tuple[list[dict[str, Any]], dict[str, str], int, dict[str, datetime]]:
@@ -177,10 +188,7 @@ def get_jobs(
         ):
             to_describe.append(summary["jobId"])
             to_describe.extend(list_children(ctx, summary, ctx.job_statuses))
-        newest = newest_created(summaries)
-        if newest is not None:
-            value = format_watermark(from_epoch_ms(newest))
-            new_marks[scope_key(queue_arn)] = max(value, mark) if mark else value
+        new_marks[scope_key(queue_arn)] = listed_through(ctx.now, newest_created(summaries), mark)
     stored_open = stored_open_jobs(engine, ctx)
     if open_listing_is_cheaper(ctx, stored_open, listed, len(queues)):
         open_listed = list_open_jobs(ctx, queues)

@@ -396,14 +396,14 @@ def test_reconciliation_follows_a_30_hour_job_and_reports_an_outage(sqlite_engin
     status = read_frame(sqlite_engine, select(jobs.c.job_id, jobs.c.status)).set_index("job_id")["status"]
     assert status["job-30h"] == "RUNNING"
 
-    # Run 2 at T+31h: the long job ended; the created-at window (newest - 1 hour = T+25h) is past
-    # it, so Batch does not list it: only following it as a stored open job finds it.
+    # Run 2 at T+31h: the long job ended; the created-at window (an hour before run 1: T+26h) is
+    # past it, so Batch does not list it: only following it as a stored open job finds it.
     run2 = T + timedelta(hours=31)
     _stub_reconcile(
         stubber,
         {"SUCCEEDED": [*short, long_job]},
         [*reversed(short[26:]), long_job],
-        created_after=T + timedelta(hours=25),
+        created_after=T + timedelta(hours=26),
     )
     [r2] = collect(sqlite_engine, [plan], select_sources(["jobs"]), clock=Clock(run2))
     assert r2.status == "succeeded", r2

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from sqlalchemy import Engine, select
 
 from optimizer.collectors import select_sources
-from optimizer.collectors.batch_jobs import FILTERED_PAGE_SIZE, queue_watermark
+from optimizer.collectors.batch_jobs import FILTERED_PAGE_SIZE, listed_through, queue_watermark
 from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.runner import collect
 from optimizer.store.read import read_frame
@@ -129,18 +129,18 @@ def test_filtered_listing_follows_a_long_job_created_before_the_window(sqlite_en
     first.stubber.assert_no_pending_responses()
     assert (run1.status, run1.items_read) == ("succeeded", 251)
     marks = read_frame(sqlite_engine, select(collector_watermarks)).set_index("scope")["value"]
-    assert marks[f"{QUEUE_ARN}|created"] == "2026-01-02T20:45:00.000"  # job-249
+    assert marks[f"{QUEUE_ARN}|created"] == "2026-01-03T00:00:00.000"  # listed through the run's time
 
-    # An hour later: 40 more jobs finished, the 30-hour job ended. Batch lists from an hour before
-    # the mark (19:45 on day 2), so the long job is not listed: it is described because it is
-    # stored open; the 13 jobs of the overlap are listed and skipped.
+    # An hour later: 40 more jobs finished, the 30-hour job ended. Batch lists what was created
+    # from an hour before the mark (23:00 on day 2), so the long job is not listed: it is described
+    # because it is stored open.
     newer = [job_record(f"new-{n:02d}", _ms(FIRST_RUN + timedelta(minutes=n))) for n in range(40)]
     ended = job_record("long-30h", long_job["createdAt"], status="SUCCEEDED")
     by_id |= {r["jobId"]: r for r in newer} | {"long-30h": ended}
     estate = [*finished, *newer, ended]
     second = StubbedBatch()
     second.expect("describe_job_queues", QUEUES, {})
-    second.listing(estate, datetime(2026, 1, 2, 19, 45))
+    second.listing(estate, FIRST_RUN - timedelta(hours=1))
     second.describe(by_id, [*(r["jobId"] for r in reversed(newer)), "long-30h"])
     [run2] = collect(
         sqlite_engine,
@@ -149,20 +149,20 @@ def test_filtered_listing_follows_a_long_job_created_before_the_window(sqlite_en
         clock=Clock(SECOND_RUN),
     )
     second.stubber.assert_no_pending_responses()
-    assert (run2.status, run2.items_read) == ("succeeded", 53)
+    assert (run2.status, run2.items_read) == ("succeeded", 40)
     stored = read_frame(sqlite_engine, select(jobs)).set_index("job_id")
     assert len(stored) == 291
     assert stored.loc["long-30h", "status"] == "SUCCEEDED"
     assert (stored["status"] == "SUCCEEDED").all()
 
-    # Calls of the second run: 1 ListJobs (53 summaries) instead of 7 (291 summaries), + 1 DescribeJobs.
+    # Calls of the second run: 1 ListJobs (40 summaries) instead of 7 (291 summaries), + 1 DescribeJobs.
     assert second.calls == Counter({"describe_job_queues": 1, "list_jobs": 1, "describe_jobs": 1})
     assert _per_state_calls_before(estate) == 7
 
-    # A third run over an unchanged estate lists the same window and describes nothing.
+    # A third run over an unchanged estate lists the 40 jobs of its window again and describes none.
     third = StubbedBatch()
     third.expect("describe_job_queues", QUEUES, {})
-    third.listing(estate, FIRST_RUN - timedelta(hours=1) + timedelta(minutes=39))
+    third.listing(estate, FIRST_RUN)
     [run3] = collect(
         sqlite_engine,
         [fixed_plan("prod", {"batch": third.client})],
@@ -176,8 +176,8 @@ def test_filtered_listing_follows_a_long_job_created_before_the_window(sqlite_en
 
 def test_a_busy_queue_lists_only_the_last_hours(sqlite_engine: Engine) -> None:
     """7 days retained at 1,000 jobs a day: the per-state listing reads all 7,000 summaries in 13
-    calls (the first run still does); the filtered one, on the next run, the ~2 hours since the
-    mark in 1 call."""
+    calls (the first run still does); the filtered one, on the next run, the 2 hours since an hour
+    before the first run, in 1 call."""
     retained = [
         job_record(f"job-{n:04d}", _ms(FIRST_RUN - timedelta(days=7) + timedelta(seconds=86.4 * n)))
         for n in range(7000)
@@ -200,12 +200,9 @@ def test_a_busy_queue_lists_only_the_last_hours(sqlite_engine: Engine) -> None:
 
     hour = [job_record(f"next-{n:02d}", _ms(FIRST_RUN + timedelta(seconds=86.4 * n))) for n in range(42)]
     by_id |= {r["jobId"]: r for r in hour}
-    mark = max(r["createdAt"] for r in retained)
     second = StubbedBatch()
     second.expect("describe_job_queues", QUEUES, {})
-    second.listing(
-        [*retained, *hour], datetime.fromtimestamp(mark / 1000, UTC).replace(tzinfo=None) - timedelta(hours=1)
-    )
+    second.listing([*retained, *hour], FIRST_RUN - timedelta(hours=1))  # an hour before the first run
     second.describe(by_id, [r["jobId"] for r in reversed(hour)])
     [run] = collect(
         sqlite_engine,
@@ -216,7 +213,7 @@ def test_a_busy_queue_lists_only_the_last_hours(sqlite_engine: Engine) -> None:
     second.stubber.assert_no_pending_responses()
     assert run.status == "succeeded"
     assert second.calls["list_jobs"] == 1
-    assert run.items_read == 42 + 42  # the hour before the mark and the hour since, not 7,042
+    assert run.items_read == 41 + 42  # the hour before the first run and the hour since, not 7,042
 
 
 def test_a_store_from_before_the_filtered_listing_resumes_from_its_oldest_state_mark() -> None:
@@ -295,3 +292,16 @@ def test_a_backlog_of_old_open_jobs_is_listed_by_state_not_described_one_by_one(
     assert batch.calls == Counter({"describe_job_queues": 1, "list_jobs": 7, "describe_jobs": 1})
     status = read_frame(sqlite_engine, select(jobs.c.job_id, jobs.c.status)).set_index("job_id")["status"]
     assert status["queued-0007"] == "RUNNING" and (status.drop("queued-0007") == "RUNNABLE").all()
+
+
+def test_an_idle_queue_is_listed_through_the_run_not_its_last_job() -> None:
+    """A queue whose last job is 10 days old keeps a mark at the last run, so the next run lists an
+    hour (filtered), not everything retained per state."""
+    ten_days_ago = _ms(FIRST_RUN - timedelta(days=10))
+    assert listed_through(FIRST_RUN, ten_days_ago, "2026-01-02T00:00:00.000") == "2026-01-03T00:00:00.000"
+    assert listed_through(FIRST_RUN, None, None) == "2026-01-03T00:00:00.000"
+    ahead = _ms(FIRST_RUN + timedelta(minutes=2))  # Batch's clock ahead of ours
+    assert listed_through(FIRST_RUN, ahead, None) == "2026-01-03T00:02:00.000"
+    assert (
+        listed_through(FIRST_RUN, None, "2026-01-04T00:00:00.000") == "2026-01-04T00:00:00.000"
+    )  # never back

@@ -117,8 +117,8 @@ def _stub_listing(
         "filters": [{"name": "AFTER_CREATED_AT", "values": [str(ms - 1)]}],
         "maxResults": 100,
     }
-    listed = [summary(r) for r in plain]
-    pages = [listed[i : i + 100] for i in range(0, len(listed), 100)]
+    listed = [summary(r) for r in plain if r["createdAt"] >= ms]
+    pages = [listed[i : i + 100] for i in range(0, len(listed), 100)] or [[]]
     for n, page in enumerate(pages):
         response: dict[str, Any] = {"jobSummaryList": page}
         if n + 1 < len(pages):
@@ -167,11 +167,11 @@ def test_multi_page_listing_children_throttle_then_success(sqlite_engine: Engine
     assert stored.loc["array-parent", "array_size"] == 2
     assert stored.loc["job-failed", "status"] == "FAILED"
     marks = read_frame(sqlite_engine, select(collector_watermarks)).set_index("scope")["value"]
-    assert marks[f"{QUEUE_ARN}|created"] == "2026-01-01T00:10:00.000"  # job-failed, the newest
+    assert marks[f"{QUEUE_ARN}|created"] == "2026-01-03T00:00:00.000"  # listed through the run's time
 
-    # A second run lists from an hour before that mark and describes none of the jobs it lists.
+    # A second run lists what was created from an hour before that (nothing) and describes nothing.
     batch2, stubber2 = _stubbed("batch")
-    _stub_listing(stubber2, records, start=datetime(2025, 12, 31, 23, 10), throttle_first=False)
+    _stub_listing(stubber2, records, start=NOW - timedelta(hours=1), throttle_first=False)
     [again] = collect(
         sqlite_engine,
         [fixed_plan("prod", {"batch": batch2})],
