@@ -13,6 +13,9 @@ one used). The jobs are the real KTH-SP2 trace (28,475 jobs), tiled to the wante
   job-state time limit action on the queue, with instance types of at most 32 vCPUs
   (`LIMITS_TYPES`): KTH jobs of 33 to 64 processors fit no type and are cancelled after 600 s at
   the head of the queue, one at a time.
+- `shortages`: sequential copies with capacity shortages on every spot pool (`SHORTAGES`: two a
+  day, an hour on average, `optimizer.simulate.shortages`): launches skip short types, jobs fall
+  back to the on-demand CE, and every launch asks the shortage calendar (no choice cache).
 The configuration is a typical estate: a spot CE (c5/m5/r5, SPOT_PRICE_CAPACITY_OPTIMIZED) first,
 an on-demand CE (BEST_FIT_PROGRESSIVE) as fallback. The timed part is `replay()` (event loop plus
 building the result tables); parsing the trace is excluded.
@@ -45,6 +48,7 @@ DAY = 86400.0
 MNP_MAX_VCPUS_PER_NODE = 8.0
 LIMITS_TIMEOUT_S = 8 * 3600
 LIMITS_TYPES = ["c5.xlarge", "c5.2xlarge", "c5.4xlarge", "m5.8xlarge", "r5.8xlarge"]
+SHORTAGES = [{"capacityType": "SPOT", "instanceTypes": ["*"], "perDay": 2, "meanDurationSeconds": 3600}]
 
 
 def tiled(jobs: pd.DataFrame, n: int, layout: str) -> pd.DataFrame:
@@ -131,23 +135,34 @@ def with_limits(document: dict) -> dict:
     return document
 
 
+def with_shortages(document: dict) -> dict:
+    """The `shortages` layout's configuration: spot capacity shortages in every pool."""
+    document["simulation"]["capacityShortages"] = SHORTAGES
+    return document
+
+
+LAYOUT_DOCUMENT = {"limits": with_limits, "shortages": with_shortages}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--layouts", nargs="+", default=["sequential", "overlaid", "mnp", "limits"])
+    parser.add_argument(
+        "--layouts", nargs="+", default=["sequential", "overlaid", "mnp", "limits", "shortages"]
+    )
     args = parser.parse_args()
     catalog = catalog_from_provider(bundled_catalog("us-east-1"))
     bases = {
         "sequential": read_trace(KTH, "swf").jobs,
         "mnp": read_trace(KTH, "swf", TraceMapping(max_vcpus_per_node=MNP_MAX_VCPUS_PER_NODE)).jobs,
     }
-    bases["overlaid"] = bases["limits"] = bases["sequential"]
+    bases["overlaid"] = bases["limits"] = bases["shortages"] = bases["sequential"]
     rows, records = [], []
     targets = {100_000: 6.0, 1_000_000: 60.0}
     checks = []
     for layout in args.layouts:
         document = configuration(4096 if layout == "overlaid" else 256)
-        config = parse_config(with_limits(document) if layout == "limits" else document, catalog)
+        config = parse_config(LAYOUT_DOCUMENT.get(layout, lambda d: d)(document), catalog)
         for n in args.sizes:
             jobs = tiled(bases[layout], n, layout)
             t0 = time.perf_counter()
@@ -165,6 +180,10 @@ def main() -> int:
                 "attempts": s["attempts"],
                 "instances": s["instances_launched"],
                 "spot_reclaims": s["spot_reclaims"],
+                "launches_refused_by_shortages": (s.get("capacity_shortages") or {}).get(
+                    "launches_refused", 0
+                ),
+                "cost_by_capacity_type": s["cost_by_capacity_type"],
                 "total_cost_usd": s["total_cost_usd"],
                 "wait_p95_s": s["queue_wait_s"]["ALL"]["p95_s"],
                 "mnp_jobs": s.get("mnp_jobs", 0),
