@@ -31,6 +31,9 @@ history's failures and their cost. A job no CE of its queue can ever run (too la
 Fargate) fails at once with that reason, or, when its queue has a matching job-state time limit
 action, stays RUNNABLE until the action cancels it; an attempt that reaches the job's
 attemptDurationSeconds ends there and fails the job without a retry (`timeouts.py`).
+With `simulation.capacityShortages`, a pool (type x capacity type) in a drawn shortage cannot
+launch: the CE picks among its other types, else the job goes to the queue's next CE or waits,
+and the CE retries its waiting jobs when the earliest shortage ends (`shortages.py`).
 The replay clock starts at the first submit time; instances kept for minvCpus are billed to the
 end of the last job. Multi-node parallel jobs (rows sharing `mnp_parent`) are gangs: one empty
 instance per node, all placed before any starts, ended together (`gangs.py`).
