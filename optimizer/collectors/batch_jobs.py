@@ -2,18 +2,18 @@
 
 Each queue is listed with the `AFTER_CREATED_AT` filter (botocore's ListJobs: with a filter,
 `jobStatus` is ignored and every state is returned, up to 100 per page), from its watermark (when
-it was last listed, `listed_through`) minus `reconcile_window` (jobs that become listable late, clock
-skew), and grouped by state here. Before, every
-run listed each collected final state over everything Batch retains plus each of the 5 open states:
-7+ calls per queue re-reading the whole retained queue; that per-state listing remains for a
-window as long as the retention (a first run, or after an outage), where it is the cheaper one.
-Summaries older than the start are dropped here too (a service that ignores the filter gives the
-same result).
+it was last listed, `listed_through`) minus `reconcile_window` (jobs that become listable late,
+clock skew), and grouped by state here. Before, every run listed each collected final state over
+everything Batch retains plus each of the 5 open states: 7+ calls per queue re-reading the whole
+retained queue. That per-state listing remains for a window as long as the retention (a first run,
+or after an outage), where its 1,000 a page make it the cheaper one. Summaries older than the start
+are dropped here too (a service that ignores the filter gives the same result).
+
 Final jobs already stored with that state are skipped: nothing is described twice and a run over an
 unchanged estate writes 0. A job created before the window and still open was stored open by an
-earlier run and is followed by DescribeJobs until it ends (`reconcile.jobs_to_follow`).
-Array and multi-node parents are described with their children (ListJobs by arrayJobId /
-multiNodeJobId), every attempt becomes a `job_attempts` row.
+earlier run and is followed by DescribeJobs until it ends (`reconcile.jobs_to_follow`). Array and
+multi-node parents are described with their children (ListJobs by arrayJobId / multiNodeJobId),
+every attempt becomes a `job_attempts` row.
 """
 
 from __future__ import annotations
