@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.bin_reassignment import reassign_bins
 from optimizer.solver.columns import Columns, Prepared
 from optimizer.solver.mip import solve_mip
 from optimizer.solver.plan import Plan
@@ -38,6 +39,8 @@ CLASS_MIP_GAP = 1e-4
 CLASS_MIP_SECONDS = 0.2
 #: Scale on the coupling duals tried when the per-class union puts too much work on spot.
 DUAL_SCALE_UP = 1.03
+#: Longest the exact re-assignment of the union's bins may run.
+REASSIGN_SECONDS = 0.3
 #: Columns kept in a class MIP: on in the LP, or reduced cost within this share of the class's LP value.
 KEEP_REDUCED_SHARE = 0.05
 
@@ -210,13 +213,15 @@ def lagrangian_plan(
             todo.append((DUAL_SCALE_UP, limited))
         if pool_limit is not None and any("spot pool" in v for v in violations) and (scale, True) not in done:
             todo.append((scale, True))
+        # The union's bins re-placed by the exact re-assignment (bin_reassignment.py), and by the
+        # greedy repair when the union breaks a limit: the cheaper valid one is kept.
+        candidates = [reassign_bins(problem, plan, time_limit=min(REASSIGN_SECONDS, deadline - clock()))]
         if violations:
-            repaired = repair_spot_limits(problem, plan)
-            plan = (
-                repaired
-                if repaired is not None and not validate_plan(problem, repaired, check_bound=False)
-                else None
-            )
+            candidates.append(repair_spot_limits(problem, plan))
+        else:
+            candidates.append(plan)
+        valid = [c for c in candidates if c is not None and not validate_plan(problem, c, check_bound=False)]
+        plan = min(valid, key=lambda c: c.objective_usd) if valid else None
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     if best is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
+from optimizer.solver.bin_reassignment import reassign_bins
 from optimizer.solver.by_class import (
     ClassIncumbents,
     branch_per_class,
@@ -45,6 +46,10 @@ LP_TIME_SHARE = 0.7
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
 UNCAPPED_BOUND_SHARE = 0.5
+#: Longest one exact bin re-assignment of a spot-limited plan may run.
+REASSIGN_SECONDS = 0.3
+#: Catalogues up to this many offerings (a type-cap subset) let a re-assignment use any of them.
+REASSIGN_ALL_OFFERINGS = 16
 #: Under diversification alone, share of the time after the rounding given to the bound of the
 #: problem without it.
 RELAXED_BOUND_SHARE = 0.6
@@ -225,14 +230,24 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         ):
             # Cheap plans that break a spot limit, repaired by moving bins: a good incumbent
             # whatever the coupled master manages in the time left.
+            # Also re-placed exactly (bin_reassignment.py) among the offerings they run, or every
+            # offering of a small catalogue (a type-cap subset): the greedy moves can pay far more.
+            extra = (
+                frozenset(o.key for o in problem.offerings)
+                if len(problem.offerings) <= REASSIGN_ALL_OFFERINGS
+                else frozenset()
+            )
             for base in (heuristic, rounded):
-                repaired = repair_spot_limits(problem, base)
-                if (
-                    repaired is not None
-                    and not _policy_violations(problem, repaired)
-                    and (incumbent is None or repaired.objective_usd < incumbent.objective_usd - 1e-9)
+                for repaired in (
+                    repair_spot_limits(problem, base),
+                    reassign_bins(problem, base, time_limit=REASSIGN_SECONDS, extra_offerings=extra),
                 ):
-                    incumbent = repaired
+                    if (
+                        repaired is not None
+                        and not _policy_violations(problem, repaired)
+                        and (incumbent is None or repaired.objective_usd < incumbent.objective_usd - 1e-9)
+                    ):
+                        incumbent = repaired
         reduced = np.concatenate([lp.reduced_costs, np.zeros(len(cols) - len(lp.columns))])
         lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
     else:
