@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from optimizer.analysis.cost import CostAttribution, attribute_costs
 from optimizer.analysis_store import run_analysis
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.repository import save_recommendations
+from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import (
     collector_runs,
     compute_environments,
@@ -185,6 +187,16 @@ def seed(engine: Engine) -> None:
         now=datetime(2026, 11, 9),
     )
     run_analysis(engine, computed_at=ANALYZED_AT)
+
+
+def seeded_sqlite_url(directory: Path) -> str:
+    """A migrated SQLite store in `directory` holding `seed`'s estate (the dashboard tests' store)."""
+    url = f"sqlite:///{directory / 'store.db'}"
+    engine = create_store_engine(url)
+    upgrade(engine)
+    seed(engine)
+    engine.dispose()
+    return url
 
 
 def _ce_row(name: str, arn: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ the attribution's own lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import pandas as pd
@@ -17,19 +16,13 @@ from sqlalchemy import Engine
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
 from optimizer.dashboard.plan_scope import plan_days, plan_hours
-from optimizer.store.engine import create_store_engine, upgrade
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import metric, run_page
 
 
 @pytest.fixture(scope="module")
-def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fleet_scope') / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    dh.seed(engine)
-    engine.dispose()
-    yield url
+def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return dh.seeded_sqlite_url(tmp_path_factory.mktemp("fleet_scope"))
 
 
 @pytest.fixture

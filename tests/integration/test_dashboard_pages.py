@@ -3,7 +3,6 @@ functions' numbers on the same data, empty stores say what to run, and applying 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,6 @@ from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.analysis.rollup import cost_by, cost_by_tag
 from optimizer.dashboard.components import money
 from optimizer.dashboard.router import PAGES, PageSpec
-from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import recommendations
 from tests import dashboard_helpers as dh
 
@@ -54,13 +52,8 @@ def infos(app: AppTest) -> str:
 
 
 @pytest.fixture(scope="module")
-def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    dh.seed(engine)
-    engine.dispose()
-    yield url
+def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return dh.seeded_sqlite_url(tmp_path_factory.mktemp("dash"))
 
 
 @pytest.fixture

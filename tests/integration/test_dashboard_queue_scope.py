@@ -6,26 +6,18 @@ collected queue row and ran on ce-gpu only. Expected figures come from the attri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
 from optimizer.dashboard.queue_scope import configured_ces, idle_where
-from optimizer.store.engine import create_store_engine, upgrade
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import metric, run_page
 
 
 @pytest.fixture(scope="module")
-def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('queue_scope') / 'store.db'}"
-    engine = create_store_engine(url)
-    upgrade(engine)
-    dh.seed(engine)
-    engine.dispose()
-    yield url
+def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return dh.seeded_sqlite_url(tmp_path_factory.mktemp("queue_scope"))
 
 
 @pytest.fixture
