@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from optimizer.billing.queries import EC2_INSTANCE_KINDS
 from optimizer.store.tables.billing import bill_daily, bill_instances
@@ -67,11 +68,7 @@ def discount_ratio(
         query = query.where(d.region.in_(list(regions)))
     if accounts is not None:
         query = query.where(d.account_id.in_(list(accounts)))
-    with engine.connect() as conn:
-        effective, list_usd = conn.execute(query).one()
-    if not list_usd or float(list_usd) <= 0:
-        return None
-    return DiscountRatio(float(effective or 0.0) / float(list_usd), float(effective or 0.0), float(list_usd))
+    return _ratio(engine, query)
 
 
 def instance_discount_ratio(
@@ -94,6 +91,11 @@ def instance_discount_ratio(
         query = query.where(b.instance_type.in_(list(instance_types)))
     if regions is not None:
         query = query.where(b.region.in_(list(regions)))
+    return _ratio(engine, query)
+
+
+def _ratio(engine: Engine, query: Select[tuple[Any, Any]]) -> DiscountRatio | None:
+    """Run a `select(sum(effective), sum(list))` and make it a ratio; None without a list price."""
     with engine.connect() as conn:
         effective, list_usd = conn.execute(query).one()
     if not list_usd or float(list_usd) <= 0:
