@@ -108,6 +108,26 @@ def build_plan(
     )
 
 
+def heuristic_plan(
+    problem: Problem,
+    class_bins: Sequence[Sequence[RawBin]],
+    bucket_class: np.ndarray,
+    class_demand: np.ndarray,
+) -> Plan:
+    """A plan a heuristic built (repair, re-assignment, rounding): FEASIBLE, no bound of its own
+    (0; the caller's solve states the proven one) and no solver time."""
+    return build_plan(
+        problem,
+        class_bins,
+        bucket_class,
+        class_demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=0.0,
+        solve_seconds=0.0,
+    )
+
+
 def empty_plan(
     problem: Problem,
     status: str,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.assemble import RawBin, heuristic_plan
 from optimizer.solver.mip import solve_mip
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
@@ -119,13 +119,4 @@ def reassign_bins(
                 placed[0] = (h, c - take)
                 if placed[0][1] == 0:
                     placed.pop(0)
-    return build_plan(
-        problem,
-        by_bucket,
-        np.arange(problem.n_buckets),
-        problem.demand,
-        status="FEASIBLE",
-        reason="",
-        lower_bound=0.0,
-        solve_seconds=0.0,
-    )
+    return heuristic_plan(problem, by_bucket, np.arange(problem.n_buckets), problem.demand)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.assemble import RawBin, heuristic_plan
 from optimizer.solver.bin_reassignment import reassign_bins
 from optimizer.solver.columns import Columns, Prepared
 from optimizer.solver.mip import solve_mip
@@ -204,10 +204,7 @@ def lagrangian_plan(
         )
         if bins is None:
             break
-        plan = build_plan(
-            problem, bins, prep.bucket_class, prep.demand, status="FEASIBLE", reason="", lower_bound=0.0,
-            solve_seconds=0.0,
-        )  # fmt: skip
+        plan = heuristic_plan(problem, bins, prep.bucket_class, prep.demand)
         violations = validate_plan(problem, plan, check_bound=False)
         if _spot_share_excess(prep, bins) > 1e-9 and (DUAL_SCALE_UP, limited) not in done:
             todo.append((DUAL_SCALE_UP, limited))

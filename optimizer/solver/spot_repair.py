@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.assemble import RawBin, heuristic_plan
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
 
@@ -189,13 +189,4 @@ def repair_spot_limits(problem: Problem, plan: Plan) -> Plan | None:
     for g in groups:
         if g.count > 0:
             by_bucket[g.bucket].append((cat.offerings[g.offering].key, g.count, g.jobs))
-    return build_plan(
-        problem,
-        by_bucket,
-        np.arange(problem.n_buckets),
-        problem.demand,
-        status="FEASIBLE",
-        reason="",
-        lower_bound=0.0,
-        solve_seconds=0.0,
-    )
+    return heuristic_plan(problem, by_bucket, np.arange(problem.n_buckets), problem.demand)
