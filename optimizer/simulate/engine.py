@@ -370,7 +370,21 @@ class ReplayEngine(GangScheduling):
             return self.choice_cache[key]
         arch = self.shape_arch[s]
         candidates = [spec for spec in ce.instance_types if not arch or spec.arch == arch]
-        spec = choose_instance_type(
+        spec = self._pick_type(ce, candidates, s, waiting, headroom)
+        self.choice_cache[key] = spec
+        return spec
+
+    def _pick_type(
+        self,
+        ce: ComputeEnvironment,
+        candidates: list[InstanceSpec],
+        s: int,
+        waiting: int,
+        headroom: float | None,
+    ) -> InstanceSpec | None:
+        """Batch's choice among `candidates` for `waiting` jobs of shape `s` under CE `ce`'s
+        allocation strategy (the one call every launch path makes)."""
+        return choose_instance_type(
             candidates,
             ce.allocation_strategy,
             ce.is_spot,
@@ -381,8 +395,6 @@ class ReplayEngine(GangScheduling):
             headroom,
             ce.priorities,
         )
-        self.choice_cache[key] = spec
-        return spec
 
     def _choose_type_in_shortage(
         self, c: int, s: int, waiting: int, headroom: float | None
@@ -400,17 +412,7 @@ class ReplayEngine(GangScheduling):
                 open_.append(spec)
             else:
                 ends.append(until)
-        spec = choose_instance_type(
-            open_,
-            ce.allocation_strategy,
-            ce.is_spot,
-            self.shape_v[s],
-            self.shape_m[s],
-            self.shape_g[s],
-            waiting,
-            headroom,
-            ce.priorities,
-        )
+        spec = self._pick_type(ce, open_, s, waiting, headroom)
         if spec is None and ends:
             self.launches_refused += 1
             retry = min(ends)

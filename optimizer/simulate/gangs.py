@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from optimizer.simulate.allocation import EPS, choose_instance_type
+from optimizer.simulate.allocation import EPS
 
 if TYPE_CHECKING:
     from optimizer.simulate.engine import ReplayEngine
@@ -277,17 +277,7 @@ class GangScheduling:
             for spec in ce.instance_types
             if spec.instance_type in allowed and (not arch or spec.arch == arch)
         ]
-        return choose_instance_type(
-            candidates,
-            ce.allocation_strategy,
-            ce.is_spot,
-            self.shape_v[s],
-            self.shape_m[s],
-            self.shape_g[s],
-            1,
-            headroom,
-            ce.priorities,
-        )
+        return self._pick_type(ce, candidates, s, 1, headroom)
 
     def _is_empty(self: ReplayEngine, i: int) -> bool:
         spec = self.i_spec[i]
