@@ -4,7 +4,7 @@
 The store is filled through the same code real data goes through: the KTH-SP2 trace (real jobs,
 shared/data) read by `optimizer.traces`, tiled to the job count as independent teams (each copy is
 one queue, shifted by a few minutes), replayed by `optimizer.simulate` on a spot + on-demand estate
-priced from the bundled us-east-1 snapshot, stored with `optimizer.datasets.save_replay` (jobs,
+priced from the bundled us-east-1 snapshot, stored with `optimizer.simulate.datasets.save_replay` (jobs,
 attempts, instances) and analysed by `run_analysis` (what `batchopt analyze` runs). Then
 `batchopt dashboard` serves it and each page is timed from navigation until its title is shown and
 Streamlit reports the script run finished, three ways: opened by URL with no cached query (a full
@@ -36,13 +36,13 @@ from typing import Any
 import pandas as pd
 
 from benchmarks._common import Target, finish, print_table, shared_data
-from optimizer.analysis_store import run_analysis
+from optimizer.analysis.stored import run_analysis
 from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
 from optimizer.catalog.provider import bundled_catalog
-from optimizer.datasets import save_replay
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.repository import save_recommendations
 from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.simulate.datasets import save_replay
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import (
     instance_types,

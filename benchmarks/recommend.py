@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import Target, finish, print_table, shared_data
-from optimizer.datasets import trace_job_rows
 from optimizer.recommend.engine import default_strategies, generate_recommendations
 from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.strategies import InstanceMixSettings
+from optimizer.simulate.datasets import trace_job_rows
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.traces import read_trace
 from tests.recommend_helpers import ACCOUNT, PREFIX, REGION, ce_item, jobdef_item, queue_item, store_estate

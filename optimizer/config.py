@@ -207,7 +207,7 @@ class OptimizationSettings(BaseModel):
 
 class CommitmentSettings(BaseModel):
     """One `[[commitments]]` entry: a Savings Plan or Reserved Instances the fleet decisions must
-    price in (until, or besides, what the store's bill shows; `optimizer.fleet_commitments` merges
+    price in (until, or besides, what the store's bill shows; `optimizer.fleet.commitments` merges
     both). Rates are per instance type (`rates`) or one `discount` off the on-demand price for every
     type the plan covers."""
 

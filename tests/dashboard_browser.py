@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from optimizer.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
+from optimizer.runtime.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = DEBIAN_CHROMIUM

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from optimizer.analysis.cost import CostAttribution, attribute_costs
-from optimizer.analysis_store import run_analysis
+from optimizer.analysis.stored import run_analysis
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.repository import save_recommendations
 from optimizer.store.engine import create_store_engine, upgrade

@@ -1,7 +1,7 @@
 """Pure analyses over store-shaped DataFrames: cost attribution, waste, utilization, right-sizing.
 
 No I/O and no clock: every function takes DataFrames with the store's column names (see
-`optimizer/store/tables/`) and returns DataFrames. `optimizer.analysis_store` is the glue that
+`optimizer/store/tables/`) and returns DataFrames. `optimizer.analysis.stored` is the glue that
 reads the store, calls these and writes the persisted aggregates.
 
 Public entry points (the dashboard and the report call these):

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from optimizer.clock import utc_now
 from optimizer.domain import ApiCall, ChangePlan, UpdateKind
 from optimizer.errors import UserError
+from optimizer.runtime.clock import utc_now
 from optimizer.store.schema import audit_log, change_plans
 
 RESULTS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from optimizer.schedule import interval, register_job
+from optimizer.scheduler.registry import interval, register_job
 
 log = logging.getLogger(__name__)
 

@@ -58,7 +58,7 @@ class JobCosts:
 
 
 def _attempts_with_tasks(engine: Engine, start: datetime, until: datetime, dataset: str) -> pd.DataFrame:
-    from optimizer.analysis_store import ATTEMPT_LOOKBACK
+    from optimizer.analysis.stored import ATTEMPT_LOOKBACK
 
     a = job_attempts.c
     query = (

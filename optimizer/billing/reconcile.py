@@ -2,7 +2,7 @@
 
 Everything is read from the store: the bill's daily aggregates (`bill_daily`, written by
 `import_bill`) and the model's cost attribution (`cost_daily`, written by `batchopt analyze`, read
-through `optimizer.analysis_store`, the same reader the dashboard and the report use). When no
+through `optimizer.analysis.stored`, the same reader the dashboard and the report use). When no
 analysis run covers the whole month, the attribution is computed now with the same code
 `batchopt analyze` runs, as the weekly report does.
 
@@ -67,7 +67,7 @@ def month_attribution(
 ) -> CostAttribution | None:
     """The model's cost attribution over [since, until) (what `batchopt analyze` computes), or None
     when the store holds no instances for the window."""
-    from optimizer import analysis_store
+    from optimizer.analysis import stored
     from optimizer.store.tables.instances import instances
 
     alive = select(instances.c.instance_id).where(
@@ -78,10 +78,10 @@ def month_attribution(
     with engine.connect() as conn:
         if conn.execute(alive.limit(1)).first() is None:
             return None  # no instance, nothing to attribute: the attempts need not be read
-    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    inputs = stored.load_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return None
-    return analysis_store.attribute(inputs, since, until)
+    return stored.attribute(inputs, since, until)
 
 
 NOT_COMPUTED: Any = object()
@@ -98,7 +98,7 @@ def modelled_daily(
     """The model's cost of each UTC day of [since, until) (a Series indexed by day, days without
     cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
     holds no Batch history for the window. `modelled_cost` is its sum."""
-    from optimizer import analysis_store
+    from optimizer.analysis import stored
     from optimizer.analysis.rollup import daily_aggregate
     from optimizer.store.tables.analysis import analysis_runs
 
@@ -111,9 +111,7 @@ def modelled_daily(
     with engine.connect() as conn:
         covered = bool(conn.execute(covering).scalar())
     if covered:
-        frame = analysis_store.read_cost_daily(
-            engine, (), period="day", dataset=dataset, since=since, until=until
-        )
+        frame = stored.read_cost_daily(engine, (), period="day", dataset=dataset, since=since, until=until)
         if not frame.empty:
             return _per_day(frame), "analysis"
     given = attribution is not NOT_COMPUTED

@@ -11,8 +11,8 @@ import argparse
 from datetime import datetime, timedelta
 
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now
 from optimizer.errors import InputError
+from optimizer.runtime.clock import utc_now
 from optimizer.store.names import COLLECTED_DATASET
 
 
@@ -43,7 +43,7 @@ def _parse_day(value: str | None, flag: str) -> datetime | None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     import pandas as pd
 
-    from optimizer.analysis_store import run_analysis
+    from optimizer.analysis.stored import run_analysis
 
     now = utc_now()
     since = _parse_day(args.since, "--since")

@@ -49,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.billing.intake import import_bill, month_label
-    from optimizer.clock import utc_now
     from optimizer.errors import InputError
+    from optimizer.runtime.clock import utc_now
 
     if args.athena_table:
         if args.files:
@@ -83,8 +83,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 def _from_athena(args: argparse.Namespace, ctx: CliContext) -> ImportResult:
     from optimizer.aws.athena import AthenaClient
     from optimizer.billing.athena import import_from_athena
-    from optimizer.clock import utc_now
     from optimizer.errors import ConfigError, InputError
+    from optimizer.runtime.clock import utc_now
 
     billing = ctx.settings.billing
     if billing.engine != "athena":

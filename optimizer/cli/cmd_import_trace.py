@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now
 from optimizer.errors import InputError
+from optimizer.runtime.clock import utc_now
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +44,7 @@ def _parse_start(text: str | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.datasets import import_trace
+    from optimizer.simulate.datasets import import_trace
     from optimizer.traces import read_trace
 
     if not args.trace_format:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from optimizer.catalog.requirements import REQUIREMENT_FIELDS
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now
 from optimizer.errors import InputError
+from optimizer.runtime.clock import utc_now
 from optimizer.solver.policy import Policy, policy_to_dict
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _write_json(path: str, document: Any) -> None:
 
 
 def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
-    from optimizer.fleet_plans import problem_for_queue
+    from optimizer.fleet.plans import problem_for_queue
     from optimizer.solver.policy import policy_from_settings
 
     return problem_for_queue(
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         for note in environment_notes(problem, plan):
             print(f"note: {note}")
     if args.queue:
-        from optimizer.fleet_plans import save_fleet_plan
+        from optimizer.fleet.plans import save_fleet_plan
 
         plan_id = save_fleet_plan(ctx.engine, args.queue, problem, plan, now=utc_now())
         print(f"stored as fleet plan {plan_id} for queue {args.queue} (dashboard: Fleet mix, What-if)")

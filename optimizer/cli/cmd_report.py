@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now_aware
 from optimizer.errors import InputError
+from optimizer.runtime.clock import utc_now_aware
 
 if TYPE_CHECKING:
     from optimizer.report.weeks import IsoWeek

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.schedule import build_scheduler
+    from optimizer.scheduler.registry import build_scheduler
 
     engine = ctx.engine  # refuses an unmigrated store before anything is scheduled
     if args.list:

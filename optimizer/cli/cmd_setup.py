@@ -29,10 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_events(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.aws.event_intake import IntakeNames, audit_finish, audit_start, execute, plan_intake
+    from optimizer.apply.event_intake import IntakeNames, audit_finish, audit_start, execute, plan_intake
     from optimizer.cli.apply_support import cli_actor
-    from optimizer.clock import utc_now
     from optimizer.collectors.service import plans_for
+    from optimizer.runtime.clock import utc_now
 
     sessions = ctx.sessions
     failed = 0

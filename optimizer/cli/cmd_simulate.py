@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now
 from optimizer.errors import InputError, UserError
+from optimizer.runtime.clock import utc_now
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -253,7 +253,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         jobs, start, history = trace.jobs, trace.start_time, args.trace
         catalog, sources = _catalog(args, None)
     else:
-        from optimizer.datasets import load_dataset
+        from optimizer.simulate.datasets import load_dataset
 
         jobs, start = load_dataset(ctx.engine, args.dataset, region=args.region, account_id=args.account)
         history = f"dataset {args.dataset}"
@@ -295,7 +295,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         table = pd.concat(frames, ignore_index=True)
         _atomic_write(args.jobs_out, lambda h: table.to_csv(h, index=False))
     if args.save_dataset:
-        from optimizer.datasets import DEFAULT_START, save_replay
+        from optimizer.simulate.datasets import DEFAULT_START, save_replay
 
         count = save_replay(
             ctx.engine,

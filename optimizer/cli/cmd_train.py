@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 
 from optimizer.cli.context import CliContext
-from optimizer.clock import utc_now
 from optimizer.errors import InputError
 from optimizer.ml.kinds import MODEL_KINDS
+from optimizer.runtime.clock import utc_now
 from optimizer.store.names import COLLECTED_DATASET
 
 

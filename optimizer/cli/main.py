@@ -14,7 +14,7 @@ import optimizer
 import optimizer.cli as cli_package
 from optimizer.cli.context import CliContext
 from optimizer.errors import UserError
-from optimizer.logging_setup import configure_logging
+from optimizer.runtime.logging_setup import configure_logging
 
 
 def _command_modules() -> list[str]:

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from optimizer.clock import Clock, utc_now
 from optimizer.collectors.base import TERMINAL_JOB_STATUSES, CollectContext, Source
 from optimizer.collectors.calls import Sleep
 from optimizer.collectors.runs import finish_run, read_watermarks, start_run, summarize, write_watermarks
+from optimizer.runtime.clock import Clock, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
-"""The collection job, registered with the scheduler (`optimizer.schedule` imports this module)."""
+"""The collection job, registered with the scheduler (`optimizer.scheduler.registry` imports this module)."""
 
 from __future__ import annotations
 
 import logging
 
-from optimizer.schedule import interval, register_job
+from optimizer.scheduler.registry import interval, register_job
 
 log = logging.getLogger(__name__)
 

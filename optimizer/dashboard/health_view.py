@@ -97,7 +97,8 @@ def scheduler_jobs(engine: Engine) -> pd.DataFrame | None:
 
 def job_descriptions() -> dict[str, str]:
     """What each registered periodic job does, from the schedule registry."""
-    from optimizer.schedule import discover_jobs  # imports every area's `scheduled` module: only when asked
+    # imports every area's `scheduled` module: only when asked
+    from optimizer.scheduler.registry import discover_jobs
 
     return {str(job.id): str(job.description) for job in discover_jobs()}
 

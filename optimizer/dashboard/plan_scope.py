@@ -1,7 +1,7 @@
 """The window and scope a fleet plan covers, so the spend shown beside it is like for like.
 
 A stored plan is one queue's (`fleet_plans.scope`) demand over `buckets` x `bucket_seconds`
-ending at that queue's last finished job (`optimizer.fleet_plans.problem_for_queue`). Costs are
+ending at that queue's last finished job (`optimizer.fleet.plans.problem_for_queue`). Costs are
 booked per UTC day, so the comparable spend is the queue's cost over the same number of whole days
 ending on the day the plan's window ends, plus the idle of the compute environments serving it
 (the plan pays for whole instances, idle included; `queue_scope` says which environments).

@@ -2,10 +2,10 @@
 compute environments of the re-solved plan, by the simulator the CLI's `batchopt simulate` uses.
 
 Inputs come from the store only: the queue's jobs of the last `history_days` up to its newest job
-(through `optimizer.datasets.load_dataset`, the canonical table the simulator reads), the queue and its
-compute environments exactly as Batch described them (`raw`, which the simulator's configuration
-parser reads like Create* bodies), and the region's one catalogue (`optimizer.catalog`: the store's
-prices, else the bundled snapshot), the same one `batchopt simulate` and the strategies use.
+(through `optimizer.simulate.datasets.load_dataset`, the canonical table the simulator reads), the
+queue and its compute environments exactly as Batch described them (`raw`, which the simulator's
+configuration parser reads like Create* bodies), and the region's one catalogue (`optimizer.catalog`:
+the store's prices, else the bundled snapshot), the same one `batchopt simulate` and the strategies use.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sqlalchemy import Engine, select
 
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
-from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
 from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.simulate.datasets import load_dataset
 from optimizer.solver.problem import Commitment
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues

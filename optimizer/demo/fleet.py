@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from optimizer.demo.estate import Estate
 from optimizer.errors import InputError
-from optimizer.fleet_plans import problem_for_queue, save_fleet_plan
+from optimizer.fleet.plans import problem_for_queue, save_fleet_plan
 from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.simulate import Catalog, parse_config, replay
 from optimizer.solver.compute_environments import EnvironmentSettings, recommend_environments

@@ -29,12 +29,10 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
-from optimizer.analysis_store import run_analysis
+from optimizer.analysis.stored import run_analysis
 from optimizer.aws.session import SessionFactory
-from optimizer.clock import Clock, utc_now
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
-from optimizer.datasets import load_dataset
 from optimizer.demo.bill_export import with_bill, write_demo_bill
 from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate, current_configuration
@@ -53,6 +51,8 @@ from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
+from optimizer.runtime.clock import Clock, utc_now
+from optimizer.simulate.datasets import load_dataset
 from optimizer.solver.policy import Policy, policy_from_settings
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import COLLECTED_DATASET, instances, jobs

@@ -14,5 +14,5 @@ Public API:
 - `usage.DefinitionQuantiles`, `usage.UsageQuantileModel`, `usage.evaluate`.
 - `interruptions.interruption_rates(observed_reclaims(...), bands)`, `interruptions.rates_by_type(...)`
   (hourly rates per instance type for the solver's offerings).
-- Forecasts persisted by training: `analysis_store.read_demand_forecasts(engine, queues=..., metric=...)`.
+- Forecasts persisted by training: `analysis.stored.read_demand_forecasts(engine, queues=..., metric=...)`.
 """

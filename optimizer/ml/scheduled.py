@@ -1,6 +1,6 @@
 """The daily analytics job: recompute the last days' cost books, then retrain every model.
 
-Registered with the scheduler registry of `optimizer.schedule` (discovered by its
+Registered with the scheduler registry of `optimizer.scheduler.registry` (discovered by its
 `discover_jobs()`); runs at `schedule.train_hour` in the scheduler's time zone.
 """
 
@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from optimizer.clock import utc_now
-from optimizer.schedule import cron, register_job
+from optimizer.runtime.clock import utc_now
+from optimizer.scheduler.registry import cron, register_job
 
 log = logging.getLogger(__name__)
 REANALYZE_DAYS = 3
@@ -20,7 +20,7 @@ REANALYZE_DAYS = 3
 
 
 def daily_analytics_job(config_file: str | None = None) -> None:
-    from optimizer.analysis_store import run_analysis
+    from optimizer.analysis.stored import run_analysis
     from optimizer.config import load_settings
     from optimizer.ml.registry import ModelRegistry
     from optimizer.ml.training import train_all

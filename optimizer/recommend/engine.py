@@ -17,7 +17,6 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from optimizer.catalog.requirements import InstanceRequirements
-from optimizer.clock import utc_now
 from optimizer.config import Settings
 from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
@@ -26,6 +25,7 @@ from optimizer.recommend.inputs import load_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
 from optimizer.recommend.strategy_settings import strategy_settings
+from optimizer.runtime.clock import utc_now
 from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET, recommendations
 

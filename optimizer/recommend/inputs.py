@@ -19,24 +19,24 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from optimizer.analysis_store import read_demand_forecasts
+from optimizer.analysis.stored import read_demand_forecasts
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.config import CommitmentSettings
-from optimizer.datasets import load_dataset
 from optimizer.errors import UserError
-from optimizer.fleet_commitments import CommitmentsInForce, commitments_in_force
+from optimizer.fleet.commitments import CommitmentsInForce, commitments_in_force
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.recommend.estate import estate_document
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.measured import measured_cost
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.simulate import catalog_from_provider
+from optimizer.simulate.datasets import load_dataset
 from optimizer.store.read import attempts_frame, instances_frame, jobs_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_definitions, job_queues
 
-#: The forecast row that sums every queue (`optimizer.analysis_store.read_demand_forecasts`).
+#: The forecast row that sums every queue (`optimizer.analysis.stored.read_demand_forecasts`).
 ALL_QUEUES = "(all)"
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
-from optimizer.fleet_commitments import CommitmentsInForce
+from optimizer.fleet.commitments import CommitmentsInForce
 from optimizer.recommend.savings import ReplayBaseline
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from optimizer.clock import utc_now
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.errors import UserError
 from optimizer.recommend.statuses import STATUSES
+from optimizer.runtime.clock import utc_now
 from optimizer.store.schema import recommendations
 from optimizer.store.upsert import bulk_upsert
 

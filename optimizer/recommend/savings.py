@@ -79,7 +79,7 @@ class ReplayBaseline:
     """The measured cost of the same window (`optimizer.recommend.measured`), for calibration."""
     observed_source: str = "store: instance-hours x price"
     commitments: tuple[Commitment, ...] = ()
-    """Savings Plans and Reserved Instances in force over the window (`optimizer.fleet_commitments`):
+    """Savings Plans and Reserved Instances in force over the window (`optimizer.fleet.commitments`):
     every replay covers its on-demand hours with them and charges their fees, so a proposal that
     moves covered work to spot pays for the commitment it strands."""
     _current: ReplayResult | None = field(default=None, init=False, repr=False)

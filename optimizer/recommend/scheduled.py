@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from optimizer.schedule import cron, register_job
+from optimizer.scheduler.registry import cron, register_job
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 Daily costs are the analytics engineer's attribution, never a second derivation:
 
-- the persisted daily aggregate (`cost_daily`, read with `analysis_store.read_cost_daily`) when an
+- the persisted daily aggregate (`cost_daily`, read with `analysis.stored.read_cost_daily`) when an
   analysis run covered the whole window (the week and the four before it) after the last
   successful collection of jobs, instances and spot prices (an older or narrower aggregate would
   silently miss late data or history weeks);
 - otherwise computed now with the same code `batchopt analyze` runs
-  (`analysis_store.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
+  (`analysis.stored.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
   much of the week's spend was priced from fallback prices.
 
 The bill beside the model ("Bill vs model") is `optimizer.billing.window.bill_window`, the
@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Select, func, select
 
-from optimizer import analysis_store
+from optimizer.analysis import stored
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.billing.window import bill_window
 from optimizer.report.coverage import COST_SOURCES
@@ -80,7 +80,7 @@ def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
 def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame | None:
     """The persisted aggregate over the window, or None when it lacks the report week."""
     since, until = report_window(week)
-    frame = analysis_store.read_cost_daily(
+    frame = stored.read_cost_daily(
         engine, DAILY_DIMS, period="day", dataset=dataset, since=since, until=until
     )
     if frame.empty:
@@ -94,10 +94,10 @@ def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFram
 def _computed_daily(engine: Engine, dataset: str, week: IsoWeek) -> tuple[pd.DataFrame, float]:
     """The aggregate computed now, and the report week's spend priced from fallback prices."""
     since, until = report_window(week)
-    inputs = analysis_store.load_inputs(engine, dataset=dataset, since=since, until=until)
+    inputs = stored.load_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return pd.DataFrame(columns=list(DAILY_COLUMNS)), 0.0
-    result = analysis_store.attribute(inputs, since, until)
+    result = stored.attribute(inputs, since, until)
     lines = result.lines
     source = result.instances["price_source"].to_numpy(dtype=object)[lines["instance_row"].to_numpy()]
     days = pd.to_datetime(lines["day"])

@@ -7,8 +7,8 @@ for a PDF is a clear configuration error and the other formats are unaffected.
 
 from __future__ import annotations
 
-from optimizer.browser import CHROMIUM_ARGS, find_chromium
 from optimizer.errors import ConfigError
+from optimizer.runtime.browser import CHROMIUM_ARGS, find_chromium
 
 
 def html_to_pdf(html: str, chromium_path: str | None = None) -> bytes:

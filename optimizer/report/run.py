@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optimizer.clock import utc_now_aware
 from optimizer.config import Target
 from optimizer.errors import ConfigError
 from optimizer.report.build import build_weekly_report
@@ -23,6 +22,7 @@ from optimizer.report.load import load_report_inputs
 from optimizer.report.render import RenderedReport, render_all
 from optimizer.report.sinks import DirectorySink, Sink, SinkResult, deliver_all
 from optimizer.report.weeks import IsoWeek, last_complete_week
+from optimizer.runtime.clock import utc_now_aware
 from optimizer.store.schema import COLLECTED_DATASET
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The weekly report job, registered with the scheduler (`optimizer.schedule` imports this module).
+"""The weekly report job, registered with the scheduler (`optimizer.scheduler.registry` imports this module).
 
 It runs on `schedule.report_weekday` at `schedule.report_hour`:00 (Monday 08:00 by default) in
 `report.timezone`, the zone the report's readers live in, and reports the last week complete
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.triggers.cron import CronTrigger
 
 from optimizer.report.weeks import zone
-from optimizer.schedule import register_job
+from optimizer.scheduler.registry import register_job
 
 if TYPE_CHECKING:
     from optimizer.config import Settings

@@ -1,8 +1,8 @@
 """Multi-node parallel (MNP) jobs in the replay: a gang of nodes placed, started and ended together.
 
-Rows of the jobs table that share an `mnp_parent` are the nodes of one MNP job (`optimizer.multinode`
-says how they get there); node 0 (the lowest `node_index`) is the main node, and it carries the
-gang through the queue. What Batch does, and so what the replay does:
+Rows of the jobs table that share an `mnp_parent` are the nodes of one MNP job
+(`optimizer.store.multinode_rows` says how they get there); node 0 (the lowest `node_index`) is the
+main node, and it carries the gang through the queue. What Batch does, and so what the replay does:
 
 - One node per instance: Batch gives each node of an MNP job an instance of its own, so a node
   takes an empty instance (in service, or being launched) of one EC2 compute environment of the

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from optimizer.multinode import with_mnp_store_rows
 from optimizer.simulate.results import ReplayResult
+from optimizer.store.multinode_rows import with_mnp_store_rows
 
 SIMULATED_ACCOUNT = "simulated"
 

@@ -6,7 +6,7 @@ job per node (`<parent>#<node>`, `nodeDetails.nodeIndex`, the node's own `contai
 canonical table keeps the node jobs (each with its own requests and attempts) with `mnp_parent`,
 `node_index`, `num_nodes` and, where its node range names them, `node_instance_types`; the parent
 is a summary of its nodes and is not a row, as the collector's store rows read back
-(`optimizer.multinode`).
+(`optimizer.store.multinode_rows`).
 """
 
 from __future__ import annotations

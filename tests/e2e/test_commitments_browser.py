@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from optimizer.dashboard.commitment_view import WHAT_IF_ID, with_compute_commitment
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.what_if_model import solve_document
-from optimizer.fleet_plans import save_fleet_plan
+from optimizer.fleet.plans import save_fleet_plan
 from optimizer.solver.plan import plan_from_dict
 from optimizer.solver.problem import problem_from_dict
 from optimizer.solver.solve import solve

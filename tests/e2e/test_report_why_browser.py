@@ -12,11 +12,11 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
 from optimizer.report.build import build_weekly_report
 from optimizer.report.load import load_report_inputs
 from optimizer.report.render import render_all
 from optimizer.report.weeks import parse_week
+from optimizer.runtime.browser import CHROMIUM_ARGS, DEBIAN_CHROMIUM
 from tests.report_helpers import seed_estate
 
 

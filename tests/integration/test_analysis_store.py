@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from optimizer.analysis_store import read_cost_by_tag, read_cost_daily, read_utilization_hourly
+from optimizer.analysis.stored import read_cost_by_tag, read_cost_daily, read_utilization_hourly
 from optimizer.cli.main import main
 from optimizer.store.schema import instance_types, instances, job_attempts, jobs, ondemand_prices, spot_prices
 from optimizer.store.tables.analysis import analysis_runs, cost_daily, utilization_hourly

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from optimizer.analysis_store import read_cost_daily, run_analysis
+from optimizer.analysis.stored import read_cost_daily, run_analysis
 from optimizer.billing import intake
 from optimizer.billing.intake import import_bill
 from optimizer.billing.reconcile import reconcile

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.analysis_store import run_analysis
+from optimizer.analysis.stored import run_analysis
 from optimizer.billing.intake import import_bill
 from optimizer.billing.reconcile import reconcile
 from optimizer.billing.window import bill_window, month_to_date

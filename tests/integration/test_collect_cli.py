@@ -79,20 +79,21 @@ def test_iam_policy_is_read_only_and_covers_every_collector(capsys: pytest.Captu
 def test_scheduler_registers_collection_with_the_store_job_store(
     cli_env: str, aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from optimizer import collectors, schedule
+    from optimizer import collectors
     from optimizer.collectors.scheduled import collect_job
+    from optimizer.scheduler import registry
 
-    schedule.discover_jobs()  # register every area's jobs in the real registry first, then work on a copy
-    monkeypatch.setattr(schedule, "_REGISTRY", dict(schedule._REGISTRY))
-    schedule.register_job(
+    registry.discover_jobs()  # register every area's jobs in the real registry first, then work on a copy
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register_job(
         "nightly-extra",
         "optimizer.collectors.scheduled:collect_job",
-        trigger=lambda s: schedule.cron(s, hour=3),
+        trigger=lambda s: registry.cron(s, hour=3),
         enabled=lambda s: s.schedule.autotune_enabled,
     )
     monkeypatch.setenv("BATCHOPT_SCHEDULE__AUTOTUNE_ENABLED", "true")
     settings = load_settings()
-    scheduler = schedule.build_scheduler(settings)
+    scheduler = registry.build_scheduler(settings)
     scheduler.start(paused=True)
     try:
         job = scheduler.get_job("collect")
@@ -110,7 +111,7 @@ def test_scheduler_registers_collection_with_the_store_job_store(
     assert stored >= {"collect", "nightly-extra"}
 
     monkeypatch.setenv("BATCHOPT_SCHEDULE__AUTOTUNE_ENABLED", "false")
-    schedule.build_scheduler(load_settings())  # a disabled job leaves the job store
+    registry.build_scheduler(load_settings())  # a disabled job leaves the job store
     with engine.connect() as conn:
         left = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
     assert "collect" in left and "nightly-extra" not in left

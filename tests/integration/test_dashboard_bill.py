@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from optimizer.analysis_store import run_analysis
+from optimizer.analysis.stored import run_analysis
 from optimizer.billing.intake import import_bill
 from optimizer.dashboard.components import money, percent
 from optimizer.store.engine import create_store_engine, upgrade

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert
 
 from optimizer.config import load_settings
 from optimizer.errors import ConfigError
-from optimizer.fleet_commitments import commitments_in_force
+from optimizer.fleet.commitments import commitments_in_force
 from optimizer.simulate import parse_config, replay
 from optimizer.solver.problem import Commitment
 from optimizer.store.tables.billing import bill_commitment_hours, bill_commitments

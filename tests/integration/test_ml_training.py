@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
-from optimizer.analysis_store import read_demand_forecasts
+from optimizer.analysis.stored import read_demand_forecasts
 from optimizer.cli.main import main
 from optimizer.ml import training
 from optimizer.ml.forecast import DemandForecaster
@@ -176,7 +176,7 @@ def test_daily_analytics_job_is_registered_and_runs(
     sqlite_engine: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from optimizer.ml.scheduled import daily_analytics_job
-    from optimizer.schedule import discover_jobs
+    from optimizer.scheduler.registry import discover_jobs
     from optimizer.store.tables.analysis import analysis_runs
 
     assert "daily-analytics" in [job.id for job in discover_jobs()]

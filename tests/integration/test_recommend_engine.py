@@ -238,7 +238,7 @@ def test_daily_job_is_registered_and_refreshes_the_store(
 
     from optimizer.config import load_settings
     from optimizer.recommend.scheduled import recommendations_job
-    from optimizer.schedule import discover_jobs
+    from optimizer.scheduler.registry import discover_jobs
 
     jobs = {job.id: job for job in discover_jobs()}
     assert isinstance(jobs["recommendations"].trigger(load_settings()), CronTrigger)

@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.datasets import import_trace, load_dataset, save_replay
 from optimizer.simulate import ReplayResult, parse_config, replay
+from optimizer.simulate.datasets import import_trace, load_dataset, save_replay
 from optimizer.traces.schema import Trace, TraceMapping
 from tests.simulate_helpers import ce, jobs_frame, queue, tiny_catalog
 

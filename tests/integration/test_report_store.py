@@ -202,7 +202,7 @@ def test_weekly_job_reports_the_last_complete_week_to_the_configured_sinks(tmp_p
     from optimizer.config import Settings
     from optimizer.report.run import scheduled_weekly_report
     from optimizer.report.scheduled import JOB_ID, weekly_trigger
-    from optimizer.schedule import discover_jobs
+    from optimizer.scheduler.registry import discover_jobs
     from optimizer.store.engine import create_store_engine, upgrade
 
     db = tmp_path / "store.db"
@@ -234,7 +234,7 @@ def _cost_daily_sums(engine: Engine, dim: str) -> dict[str, float]:
 
 
 def test_persisted_aggregate_is_used_when_newer_than_the_collection(store_engine: Engine) -> None:
-    from optimizer.analysis_store import run_analysis
+    from optimizer.analysis.stored import run_analysis
 
     seed_estate(store_engine)
     since = W47.shifted(-4).start
@@ -253,7 +253,7 @@ def test_persisted_aggregate_is_used_when_newer_than_the_collection(store_engine
 
 
 def test_a_stale_persisted_aggregate_is_not_trusted(store_engine: Engine) -> None:
-    from optimizer.analysis_store import run_analysis
+    from optimizer.analysis.stored import run_analysis
 
     seed_estate(store_engine)
     run_analysis(store_engine, computed_at=datetime(2026, 11, 20), since=W47.shifted(-4).start, until=W47.end)

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from optimizer.aws.event_intake import EVENT_PATTERN, RETENTION_SECONDS, TARGET_ID, IntakeNames
+from optimizer.apply.event_intake import EVENT_PATTERN, RETENTION_SECONDS, TARGET_ID, IntakeNames
 from optimizer.cli.main import main
 from optimizer.store.engine import create_store_engine
 from optimizer.store.read import read_frame

@@ -300,7 +300,7 @@ def test_prices_come_from_the_store_when_it_has_them(
 def test_a_failure_while_writing_rolls_the_whole_import_back(
     store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optimizer.datasets as datasets_module
+    import optimizer.simulate.datasets as datasets_module
     from optimizer.traces import read_trace
 
     real_upsert = datasets_module.bulk_upsert

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from optimizer.collectors.jobs_transform import transform_jobs
-from optimizer.datasets import import_trace, load_dataset
 from optimizer.errors import ConfigError
+from optimizer.simulate.datasets import import_trace, load_dataset
 from optimizer.store.read import read_frame
 from optimizer.store.schema import jobs
 from optimizer.traces import TraceMapping, read_trace
@@ -117,8 +117,8 @@ def test_imported_mnp_job_is_stored_like_a_collected_one_and_reads_back_as_a_gan
 
 
 def test_a_saved_replay_keeps_its_mnp_jobs_and_replays_them_as_gangs_again(store_engine: Engine) -> None:
-    from optimizer.datasets import save_replay
     from optimizer.simulate import parse_config, replay
+    from optimizer.simulate.datasets import save_replay
     from tests.simulate_helpers import ce, queue, tiny_catalog
 
     lines = ["; UnixStartTime: 0", _swf_line(7, 0, 600, 96), _swf_line(8, 60, 30, 2)]

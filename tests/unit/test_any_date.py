@@ -2,7 +2,7 @@
 
 - The `any_date` machinery really travels (tests/conftest.py): a marked test runs on the real clock
   and on each of `ANY_DATES`, and sees that date.
-- Only `optimizer/clock.py` reads the wall clock, and only the edges (CLI commands, scheduled jobs,
+- Only `optimizer/runtime/clock.py` reads the wall clock, and only the edges (CLI commands, scheduled jobs,
   the demo, and the store writers' defaults) call it; everything else gets `now`/`clock` passed in.
   A new `datetime.now()` deep in the code would make some result depend on the day the suite runs.
 - The edges that default to the real clock use the travelled one (collection windows, the weekly
@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import Engine
 
 import optimizer
-from optimizer.clock import utc_now, utc_now_aware
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.runner import collect
 from optimizer.config import Settings
 from optimizer.report.run import scheduled_weekly_report
 from optimizer.report.weeks import last_complete_week
+from optimizer.runtime.clock import utc_now, utc_now_aware
 from tests.clock import ANY_DATES, CLOCK_ENV
 from tests.collect_helpers import fixed_plan
 
@@ -104,11 +104,11 @@ def test_only_the_edges_read_the_wall_clock() -> None:
         rel = path.relative_to(PACKAGE).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
         for owner, name, line in _calls(tree):
-            if (owner, name) in WALL_CLOCK and rel != "clock.py":
+            if (owner, name) in WALL_CLOCK and rel != "runtime/clock.py":
                 direct.append(f"{rel}:{line} {owner}.{name}()")
             elif owner == "" and name in CLOCK_READERS and not any(e in rel for e in EDGES):
                 deep.append(f"{rel}:{line} {name}()")
-    assert direct == [], "read the clock through optimizer.clock, at an edge: " + ", ".join(direct)
+    assert direct == [], "read the clock through optimizer.runtime.clock, at an edge: " + ", ".join(direct)
     assert deep == [], "take `now` or a `clock` argument instead: " + ", ".join(deep)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from optimizer.domain import UpdateKind
-from optimizer.fleet_commitments import CommitmentsInForce
+from optimizer.fleet.commitments import CommitmentsInForce
 from optimizer.recommend.commitment_sizing import SCENARIO_WEIGHTS, hourly_cost, size_compute_savings_plan
 from optimizer.recommend.strategies import CommitmentAdviceSettings, CommitmentAdviceStrategy
 from optimizer.solver.problem import Commitment

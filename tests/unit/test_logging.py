@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from optimizer.logging_setup import StructuredFormatter, configure_logging, redact
+from optimizer.runtime.logging_setup import StructuredFormatter, configure_logging, redact
 
 
 def test_redact_masks_secrets_and_access_keys() -> None:

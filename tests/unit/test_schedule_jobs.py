@@ -4,7 +4,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from optimizer.config import load_settings
-from optimizer.schedule import discover_jobs
+from optimizer.scheduler.registry import discover_jobs
 
 
 def test_autotune_job_follows_its_switch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 import plotly.express as px
 import streamlit as st
 
-from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
+from optimizer.runtime.clock import utc_now_aware
 
 WEEK_DAYS = 7
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from optimizer.clock import utc_now_aware
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, store_url
 from optimizer.dashboard.spot_feeds import default_instance_type, feed_ages, latest_sample, stale_feeds
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
+from optimizer.runtime.clock import utc_now_aware
 
 
 def render() -> None:

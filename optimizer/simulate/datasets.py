@@ -15,9 +15,9 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
-from optimizer.multinode import mnp_columns_from_store, with_mnp_store_rows
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
+from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert

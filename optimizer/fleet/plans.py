@@ -17,7 +17,7 @@ from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.config import CommitmentSettings
 from optimizer.errors import InputError
-from optimizer.fleet_commitments import commitments_in_force
+from optimizer.fleet.commitments import commitments_in_force
 from optimizer.solver.build import build_problem
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem, problem_to_dict
@@ -40,7 +40,7 @@ def problem_for_queue(
     """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
     store's, else the bundled snapshot: an imported trace needs no collection). With `commitments`
     (the configuration's), the problem carries the commitments in force over that window, the
-    bill's and the configured (`optimizer.fleet_commitments`)."""
+    bill's and the configured (`optimizer.fleet.commitments`)."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]

@@ -4,7 +4,7 @@ Each area registers its own jobs from a module named `scheduled` in its package 
 `optimizer/collectors/scheduled.py`, `optimizer/report/scheduled.py`), which `discover_jobs()`
 imports, so adding a job never means editing this file:
 
-    from optimizer.schedule import cron, register_job
+    from optimizer.scheduler.registry import cron, register_job
 
     register_job(
         "weekly-report",
