@@ -29,7 +29,14 @@ FIT_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class Shape:
-    """A class of jobs with identical (rounded-up) requests; `arch=None` runs on either architecture."""
+    """A class of jobs with identical (rounded-up) requests; `arch=None` runs on either architecture.
+
+    With `nodes` set the shape is one node range of a multi-node parallel (MNP) job, a gang: its
+    demand counts MNP jobs running, and each needs `nodes` instances of one on-demand offering, one
+    node per instance and nothing else on them (`optimizer.solver.gangs`). Node ranges of one MNP
+    job share a `gang` id (default: the shape's own). `min_network_gbps` and `efa` are what the host
+    must offer (a tightly coupled MPI code asks for bandwidth, or for the Elastic Fabric Adapter).
+    """
 
     id: str
     vcpus: float
@@ -37,6 +44,23 @@ class Shape:
     gpus: int = 0
     arch: str | None = None
     spot_ok: bool = True
+    nodes: int | None = None
+    gang: str | None = None
+    min_network_gbps: float = 0.0
+    efa: bool = False
+
+    @property
+    def is_gang(self) -> bool:
+        return self.nodes is not None
+
+    @property
+    def instances_per_job(self) -> int:
+        """Instances one job of the shape holds: its nodes for a gang, else a share of one (1)."""
+        return self.nodes if self.nodes is not None else 1
+
+    @property
+    def gang_id(self) -> str:
+        return self.gang or self.id
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,10 @@ class Offering:
     arch: str
     price_per_hour: float
     interruption_rate: float = 0.0
+    #: Network bandwidth in Gbit/s (None: unknown, which meets no bandwidth requirement).
+    network_gbps: float | None = None
+    #: Supports the Elastic Fabric Adapter.
+    efa: bool = False
     #: False for an accelerated type the policy's instance requirements keep for accelerator jobs;
     #: derived from the policy by `optimizer.solver.requirements`, never read from a document.
     hosts_cpu_jobs: bool = True
@@ -78,8 +106,10 @@ class Offering:
             and shape.memory_mib <= self.memory_mib + FIT_TOLERANCE
             and shape.gpus <= self.gpus
             and (shape.arch is None or shape.arch == self.arch)
-            and (shape.spot_ok or not self.is_spot)
+            and ((shape.spot_ok and not shape.is_gang) or not self.is_spot)
             and (shape.gpus > 0 or self.hosts_cpu_jobs)
+            and (shape.min_network_gbps <= 0.0 or (self.network_gbps or 0.0) >= shape.min_network_gbps)
+            and (self.efa or not shape.efa)
         )
 
 
@@ -144,6 +174,12 @@ class Problem:
     @property
     def bucket_hours(self) -> float:
         return self.bucket_seconds / 3600.0
+
+    def job_vcpu_hours(self) -> np.ndarray:
+        """Per shape, the job vCPU-hours its demand runs (a gang's: every node's), what the spot
+        share is measured on."""
+        per_job = np.array([s.vcpus * s.instances_per_job for s in self.shapes], dtype=float)
+        return self.demand.sum(axis=1) * per_job * self.bucket_hours
 
     def with_policy(self, policy: Policy) -> Problem:
         return Problem(
@@ -251,9 +287,13 @@ class _Reader:
 
 
 POLICY_KEYS = tuple(policy_to_dict(Policy()))
-SHAPE_KEYS = ("id", "vcpus", "memory_mib", "gpus", "arch", "spot_ok")
+SHAPE_KEYS = ("id", "vcpus", "memory_mib", "gpus", "arch", "spot_ok", "nodes", "gang", "min_network_gbps",
+              "efa")  # fmt: skip
 OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus", "arch", "price_per_hour",
-                 "interruption_rate")  # fmt: skip
+                 "interruption_rate", "network_gbps", "efa")  # fmt: skip
+#: Why a gang never runs on spot: "Multi-node parallel jobs aren't supported on compute environments
+#: that use Spot Instances" (AWS Batch user guide, compute environment considerations for MNP).
+GANG_SPOT_REASON = "Batch runs multi-node parallel jobs only on on-demand compute environments"
 PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy",
                 "commitments")  # fmt: skip
 COMMITMENT_KEYS = {
@@ -285,13 +325,24 @@ def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") ->
 def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
     r = _Reader(source, f"shapes[{index}]", data)
     r.only(SHAPE_KEYS)
+    nodes = r.integer("nodes", minimum=1) if r.has("nodes") else None
+    gang = r.text("gang", optional=True)
+    if gang is not None and nodes is None:
+        raise r.fail("gang", "needs nodes (only a node range of a multi-node parallel job has a gang)")
+    spot_ok = r.boolean("spot_ok", default=nodes is None)
+    if nodes is not None and spot_ok:
+        raise r.fail("spot_ok", f"must be false for a gang ({GANG_SPOT_REASON})")
     return Shape(
         id=str(r.text("id")),
         vcpus=r.number("vcpus", above=0.0),
         memory_mib=r.number("memory_mib", above=0.0),
         gpus=r.integer("gpus", default=0),
         arch=r.text("arch", choices=ARCHES, optional=True),
-        spot_ok=r.boolean("spot_ok", default=True),
+        spot_ok=spot_ok,
+        nodes=nodes,
+        gang=gang,
+        min_network_gbps=r.number("min_network_gbps", minimum=0.0, default=0.0),
+        efa=r.boolean("efa", default=False),
     )
 
 
@@ -307,6 +358,8 @@ def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
         arch=str(r.text("arch", choices=ARCHES)),
         price_per_hour=r.number("price_per_hour", minimum=0.0),
         interruption_rate=r.number("interruption_rate", minimum=0.0, maximum=1.0, default=0.0),
+        network_gbps=r.number("network_gbps", minimum=0.0) if r.has("network_gbps") else None,
+        efa=r.boolean("efa", default=False),
     )
 
 
@@ -404,9 +457,66 @@ def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
             ):
                 raise InputError(f"{source}: demand.{shape.id}[{t}]: must be an integer >= 0")
         demand[i] = np.asarray(series, dtype=np.int64)
+    _check_gangs(source, shapes, demand)
     policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()
     commitments = commitments_from_list(data["commitments"], source) if "commitments" in data else ()
     return Problem(bucket_seconds, shapes, demand, offerings, policy, commitments)
+
+
+def _check_gangs(source: str, shapes: Sequence[Shape], demand: np.ndarray) -> None:
+    """Node ranges of one MNP job run together, so their demand series must be the same; a gang id
+    must not also be another shape's id (unless it is that range's own)."""
+    first: dict[str, int] = {}
+    ids = {s.id for s in shapes}
+    for i, shape in enumerate(shapes):
+        if not shape.is_gang:
+            continue
+        if shape.gang is not None and shape.gang != shape.id and shape.gang in ids:
+            raise InputError(f"{source}: shapes[{i}].gang: {shape.gang!r} is another shape's id")
+        j = first.setdefault(shape.gang_id, i)
+        if j != i and not np.array_equal(demand[i], demand[j]):
+            raise InputError(
+                f"{source}: demand.{shape.id}: node ranges of gang {shape.gang_id!r} run together, so "
+                f"their demand must equal demand.{shapes[j].id}"
+            )
+
+
+def _shape_to_dict(s: Shape) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": s.id,
+        "vcpus": s.vcpus,
+        "memory_mib": s.memory_mib,
+        "gpus": s.gpus,
+        "arch": s.arch,
+        "spot_ok": s.spot_ok,
+    }
+    if s.nodes is not None:
+        out["nodes"] = s.nodes
+    if s.gang is not None:
+        out["gang"] = s.gang
+    if s.min_network_gbps > 0.0:
+        out["min_network_gbps"] = s.min_network_gbps
+    if s.efa:
+        out["efa"] = True
+    return out
+
+
+def _offering_to_dict(o: Offering) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "instance_type": o.instance_type,
+        "capacity_type": o.capacity_type,
+        "vcpus": o.vcpus,
+        "memory_mib": o.memory_mib,
+        "gpus": o.gpus,
+        "arch": o.arch,
+        "price_per_hour": o.price_per_hour,
+        "interruption_rate": o.interruption_rate,
+    }
+    if o.network_gbps is not None:
+        out["network_gbps"] = o.network_gbps
+    if o.efa:
+        out["efa"] = True
+    return out
 
 
 def problem_to_dict(problem: Problem) -> dict[str, Any]:
@@ -414,31 +524,9 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         "schema": PROBLEM_SCHEMA,
         "bucket_seconds": problem.bucket_seconds,
         "buckets": problem.n_buckets,
-        "shapes": [
-            {
-                "id": s.id,
-                "vcpus": s.vcpus,
-                "memory_mib": s.memory_mib,
-                "gpus": s.gpus,
-                "arch": s.arch,
-                "spot_ok": s.spot_ok,
-            }
-            for s in problem.shapes
-        ],
+        "shapes": [_shape_to_dict(s) for s in problem.shapes],
         "demand": {s.id: problem.demand[i].tolist() for i, s in enumerate(problem.shapes)},
-        "offerings": [
-            {
-                "instance_type": o.instance_type,
-                "capacity_type": o.capacity_type,
-                "vcpus": o.vcpus,
-                "memory_mib": o.memory_mib,
-                "gpus": o.gpus,
-                "arch": o.arch,
-                "price_per_hour": o.price_per_hour,
-                "interruption_rate": o.interruption_rate,
-            }
-            for o in problem.offerings
-        ],
+        "offerings": [_offering_to_dict(o) for o in problem.offerings],
         "policy": policy_to_dict(problem.policy),
     }
     if problem.commitments:

@@ -161,6 +161,10 @@ def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[in
 
 
 def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs
+        from optimizer.solver.gangs import solve_with_gangs
+
+        return solve_with_gangs(problem, clock=clock)
     if problem.commitments:  # they price each bucket's on-demand usage: optimizer.solver.commitments
         from optimizer.solver.commitments import solve_with_commitments
 
@@ -634,6 +638,10 @@ def _infeasible_reason(problem: Problem) -> str:
 
 def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
     """Column generation only: an instant what-if answer (bound and fractional mix)."""
+    if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs
+        from optimizer.solver.gangs import estimate_with_gangs
+
+        return estimate_with_gangs(problem, clock=clock)
     if problem.commitments:  # the bound of the commitments' Lagrangian relaxation
         from optimizer.solver.commitments import estimate_with_commitments
 

@@ -6,6 +6,8 @@ in the solver cannot hide itself: tests and benchmarks run every plan through `v
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from optimizer.solver.plan import Plan, relative_gap
 from optimizer.solver.problem import Offering, Problem
 from optimizer.solver.validate_commitments import check_commitments
@@ -44,6 +46,8 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
     instance_vcpu_hours: dict[str, float] = {}
     for t, bins in enumerate(plan.buckets):
         hosted = [0] * len(problem.shapes)
+        # Gang shape -> offering -> nodes hosted there: a gang needs all its nodes on one offering.
+        gang_nodes: dict[int, dict[str, int]] = {}
         for k, b in enumerate(bins):
             where = f"bucket {t} bin {k} ({b.offering})"
             offering = offerings.get(b.offering)
@@ -57,6 +61,8 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                 errors.append(f"{where}: excluded by the instance requirements ({requirements.describe()})")
             vcpus = memory = 0.0
             gpus = 0
+            gang_errors = _gang_bin_errors(problem, shape_index, b.jobs)
+            errors.extend(f"{where}: {e}" for e in gang_errors)
             for shape_id, n in b.jobs.items():
                 i = shape_index.get(shape_id)
                 if i is None:
@@ -79,6 +85,11 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                 vcpus += n * shape.vcpus
                 memory += n * shape.memory_mib
                 gpus += n * shape.gpus
+                if shape.is_gang:
+                    if not gang_errors:
+                        per = gang_nodes.setdefault(i, {})
+                        per[b.offering] = per.get(b.offering, 0) + b.count
+                    continue
                 hosted[i] += n * b.count
                 if offering.is_spot:
                     spot_job_vcpu_hours += n * b.count * shape.vcpus * hours
@@ -94,6 +105,9 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                 instance_vcpu_hours[b.offering] = (
                     instance_vcpu_hours.get(b.offering, 0.0) + b.count * offering.vcpus * hours
                 )
+        for i, per_offering in gang_nodes.items():
+            # Whole gangs only: each offering's nodes form floor(nodes / N) gangs of one type.
+            hosted[i] = sum(n // problem.shapes[i].instances_per_job for n in per_offering.values())
         for i, shape in enumerate(problem.shapes):
             if hosted[i] < problem.demand[i, t]:
                 errors.append(
@@ -114,6 +128,21 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
     if check_bound:
         errors.extend(_bound_errors(plan))
     return errors
+
+
+def _gang_bin_errors(problem: Problem, shape_index: dict[str, int], jobs: Mapping[str, int]) -> list[str]:
+    """A bin hosting a gang node hosts exactly one node of one gang shape on each instance: Batch
+    gives every node of a multi-node parallel job an instance of its own."""
+    running = {sid: n for sid, n in jobs.items() if n > 0 and sid in shape_index}
+    gangs = [sid for sid in running if problem.shapes[shape_index[sid]].is_gang]
+    if not gangs:
+        return []
+    if len(running) > 1:
+        others = ", ".join(sorted(set(running) - {gangs[0]}))
+        return [f"gang node {gangs[0]} shares its instance with {others}"]
+    if running[gangs[0]] != 1:
+        return [f"{running[gangs[0]]} nodes of gang {gangs[0]} on one instance (one node per instance)"]
+    return []
 
 
 def _bound_errors(plan: Plan) -> list[str]:
@@ -151,10 +180,7 @@ def _policy_errors(
     if policy.max_instance_types is not None and len(selected) > policy.max_instance_types:
         errors.append(f"{len(selected)} offerings selected > max_instance_types {policy.max_instance_types}")
     if policy.max_spot_share is not None:
-        total = sum(
-            float(problem.demand[i].sum()) * s.vcpus * problem.bucket_hours
-            for i, s in enumerate(problem.shapes)
-        )
+        total = float(problem.job_vcpu_hours().sum())  # a gang's nodes count, each on its instance
         if not _close_or_below(spot_job_vcpu_hours, policy.max_spot_share * total):
             errors.append(
                 f"spot job vCPU-hours {spot_job_vcpu_hours:.3f} > max_spot_share {policy.max_spot_share} "

@@ -1,0 +1,346 @@
+"""Gangs (multi-node parallel jobs) in the fleet-mix solver: placed apart from the packed jobs.
+
+A gang shape (`Shape.nodes` set) is one node range of an MNP job; its demand counts MNP jobs
+running. What Batch does decides the model:
+
+- One node per instance, nothing else on it: Batch gives every node of an MNP job an instance of its
+  own ("Batch MNP places one node per instance"), so a gang shares no instance with other jobs.
+- On-demand only: "Multi-node parallel jobs aren't supported on compute environments that use Spot
+  Instances" (AWS Batch user guide, compute environment considerations for MNP). A gang therefore
+  adds no spot capacity; it only adds its nodes' vCPU-hours to the job vCPU-hours the spot share is
+  measured on.
+- One instance type per node range: `NodeRangeProperty.instanceTypes` "is currently limited to one
+  element", and the container's `instanceType` of an MNP job must be the same for all node groups.
+  So all nodes of a range run on one offering; ranges of one job may differ. All of them are in
+  the same (on-demand) compute environment, the one the environments document has.
+
+So the problem separates: the packed jobs are the problem without the gang shapes (a spot share
+cap rescaled to their own vCPU-hours, exactly equivalent since gang work is never on spot); each
+gang range, alone, costs its node-hours times the price of the cheapest on-demand offering that
+hosts one node. Only `max_instance_types` (the gangs' offerings count in it) and commitments (gang
+usage draws on their budgets) still tie the two parts:
+
+- Plan: the packed jobs are solved first with the type cap; gangs then take the cheapest host among
+  the offerings that plan selected plus, while the cap has room, offerings added greedily by
+  saving. When a gang has no host within the cap, the packed jobs are solved again with the cap
+  lowered by the offerings the gangs need. With commitments the merged plan is billed as a whole
+  (`commitments.bill_plan`), AWS's coverage order over every bin.
+- Bound: (bound of the packed jobs' problem with the full cap) + (each gang range's node-hours x
+  the cheapest price of a host, counted as 0 for a type any commitment covers). Valid: any plan's
+  packed bins are a plan of the packed problem (its selected offerings are a subset, the rescaled
+  share is the same row, diversification sees the same spot bins), and its gang bins cost at least
+  the cheapest host per node-hour. With commitments both bounds are Lagrangian bounds at the same
+  multipliers mu >= 0: a gang node-hour costs min(price, mu x rate) >= 0 there, and the packed
+  part's Lagrangian minimum is what its bound bounds, so the sum holds for the joint relaxation.
+  Without a type cap and commitments the gang part is exact and the gap is the packed part's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from optimizer.solver.assemble import empty_plan
+from optimizer.solver.plan import Bin, Plan, bound_above_objective, relative_gap
+from optimizer.solver.problem import Offering, Problem
+from optimizer.solver.requirements import restrict_to_requirements
+
+if TYPE_CHECKING:
+    from optimizer.solver.solve import LpEstimate
+
+#: Under a type cap, share of the time limit the first solve of the packed jobs may use (a second,
+#: with the cap lowered for the gangs' offerings, gets the rest when the first leaves no room).
+FIRST_SOLVE_SHARE = 0.6
+
+
+def has_gangs(problem: Problem) -> bool:
+    return any(s.is_gang for s in problem.shapes)
+
+
+def gang_hosts(problem: Problem, i: int) -> list[Offering]:
+    """Offerings that can host one node of gang shape `i` (on-demand, size, arch, network, EFA)."""
+    shape = problem.shapes[i]
+    return [o for o in problem.offerings if not o.is_spot and o.can_host(shape)]
+
+
+def node_hours(problem: Problem, i: int) -> float:
+    """Instance-hours gang shape `i` holds over the horizon: its jobs x nodes x bucket hours."""
+    return float(problem.demand[i].sum()) * problem.shapes[i].instances_per_job * problem.bucket_hours
+
+
+def packed_problem(problem: Problem) -> Problem:
+    """The problem without its gang shapes; a spot share cap is rescaled to the packed jobs' own
+    vCPU-hours (share x all / packed), the same row since gang work never runs on spot."""
+    keep = [i for i, s in enumerate(problem.shapes) if not s.is_gang]
+    policy = problem.policy
+    if policy.max_spot_share is not None:
+        hours = problem.job_vcpu_hours()
+        packed = float(hours[keep].sum())
+        total = float(hours.sum())
+        share = None if packed <= 0.0 else policy.max_spot_share * total / packed
+        policy = replace(policy, max_spot_share=None if share is None or share >= 1.0 else share)
+    return Problem(
+        problem.bucket_seconds,
+        tuple(problem.shapes[i] for i in keep),
+        problem.demand[keep],
+        problem.offerings,
+        policy,
+        problem.commitments,
+    )
+
+
+def _covered_types(problem: Problem) -> set[str]:
+    out: set[str] = set()
+    for c in problem.commitments:
+        if c.is_reserved and c.instance_type:
+            out.add(c.instance_type)
+        out.update(c.rates)
+    return out
+
+
+def gang_lower_bound(problem: Problem, gangs: list[int]) -> float:
+    """What the gang ranges cost at least in any plan (see the module docstring)."""
+    covered = _covered_types(problem)
+    total = 0.0
+    for i in gangs:
+        hosts = gang_hosts(problem, i)
+        if hosts:
+            cheapest = min(0.0 if o.instance_type in covered else o.price_per_hour for o in hosts)
+            total += node_hours(problem, i) * cheapest
+    return total
+
+
+def _cheapest_within(hosts: list[Offering], allowed: set[str]) -> Offering | None:
+    within = [o for o in hosts if o.key in allowed]
+    return min(within, key=lambda o: o.price_per_hour) if within else None
+
+
+def _gain(
+    o: Offering,
+    hosts: dict[int, list[Offering]],
+    current: dict[int, Offering | None],
+    weight: dict[int, float],
+) -> tuple[int, float]:
+    """(ranges that get their first host, dollars saved) when offering `o` joins the allowed set."""
+    housed = saved = 0.0
+    for i, h in hosts.items():
+        if o not in h:
+            continue
+        now = current[i]
+        if now is None:
+            housed += 1
+        elif o.price_per_hour < now.price_per_hour:
+            saved += weight[i] * (now.price_per_hour - o.price_per_hour)
+    return int(housed), saved
+
+
+def place_gangs(
+    problem: Problem, gangs: list[int], selected: set[str], room: int | None
+) -> dict[int, Offering] | None:
+    """One host offering per gang range: the cheapest among `selected` and up to `room` more
+    offerings (None: any), added greedily (first to give every range a host, then by saving).
+    None when some range has no host within that room."""
+    hosts = {i: gang_hosts(problem, i) for i in gangs}
+    if room is None:
+        return {i: min(h, key=lambda o: o.price_per_hour) for i, h in hosts.items()}
+    weight = {i: node_hours(problem, i) for i in gangs}
+    allowed = set(selected)
+    while room > 0:
+        current = {i: _cheapest_within(h, allowed) for i, h in hosts.items()}
+        candidates = sorted({o.key: o for h in hosts.values() for o in h if o.key not in allowed}.items())
+        if not candidates:
+            break
+        key, (housed, saved) = max(
+            ((k, _gain(o, hosts, current, weight)) for k, o in candidates), key=lambda kv: kv[1]
+        )
+        homeless = any(o is None for o in current.values())
+        if housed == 0 and (homeless or saved <= 0.0):
+            break
+        allowed.add(key)
+        room -= 1
+    chosen = {i: _cheapest_within(h, allowed) for i, h in hosts.items()}
+    placed = {i: o for i, o in chosen.items() if o is not None}
+    return placed if len(placed) == len(chosen) else None
+
+
+def _gang_bins(problem: Problem, placement: dict[int, Offering]) -> list[list[Bin]]:
+    out: list[list[Bin]] = [[] for _ in range(problem.n_buckets)]
+    for i, offering in sorted(placement.items()):
+        shape = problem.shapes[i]
+        for t in np.flatnonzero(problem.demand[i]).tolist():
+            nodes = int(problem.demand[i, t]) * shape.instances_per_job
+            out[t].append(Bin(offering.key, nodes, {shape.id: 1}))
+    return out
+
+
+def _merge(problem: Problem, packed: Plan | None, placement: dict[int, Offering]) -> Plan:
+    """The packed plan plus the gang bins, with money recomputed for the whole problem."""
+    gang_bins = _gang_bins(problem, placement)
+    buckets = [
+        list(packed.buckets[t] if packed is not None else []) + gang_bins[t] for t in range(problem.n_buckets)
+    ]
+    # Gangs run on demand, where the objective is the price.
+    gang_cost = sum(node_hours(problem, i) * o.price_per_hour for i, o in placement.items())
+    plan = Plan(
+        status="FEASIBLE",
+        reason="",
+        cost_usd=(packed.cost_usd if packed is not None else 0.0) + gang_cost,
+        objective_usd=(packed.objective_usd if packed is not None else 0.0) + gang_cost,
+        lower_bound_usd=0.0,
+        gap=0.0,
+        solve_seconds=0.0,
+        selected=sorted({b.offering for bins in buckets for b in bins}),
+        buckets=buckets,
+        stats=dict(packed.stats) if packed is not None else {},
+    )
+    if problem.commitments:  # gang usage draws on the same budgets: bill every bin in AWS's order
+        from optimizer.solver.commitments import bill_plan
+
+        plan = bill_plan(problem, plan)
+    return plan
+
+
+def _unhostable(problem: Problem, gangs: list[int]) -> str | None:
+    for i in gangs:
+        if not gang_hosts(problem, i):
+            s = problem.shapes[i]
+            return (
+                f"gang shape {s.id} ({s.nodes} nodes of {s.vcpus:g} vCPU, {s.memory_mib:g} MiB, {s.gpus} GPU"
+                + (f", {s.min_network_gbps:g} Gbit/s" if s.min_network_gbps else "")
+                + (", EFA" if s.efa else "")
+                + ") fits no on-demand offering allowed by the instance requirements "
+                f"({problem.policy.instance_requirements.describe()})"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class _Packed:
+    plan: Plan | None
+    bound: float
+
+
+def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    """Best plan and an honest bound for a problem with gang shapes (see the module docstring)."""
+    from optimizer.solver.solve import solve
+
+    start = clock()
+    allowed = restrict_to_requirements(problem)
+    gangs = [i for i, s in enumerate(problem.shapes) if s.is_gang and problem.demand[i].any()]
+    reason = _unhostable(allowed, gangs)
+    if reason is not None:
+        return empty_plan(problem, "INFEASIBLE", reason, lower_bound=0.0, solve_seconds=clock() - start)
+    packed = packed_problem(problem)
+    limit = problem.policy.time_limit_seconds
+    cap = problem.policy.max_instance_types
+    gang_bound = gang_lower_bound(allowed, gangs)
+    first = _solve_packed(packed, solve, limit * (FIRST_SOLVE_SHARE if cap is not None else 1.0), clock)
+    if first.plan is not None and not first.plan.has_solution:
+        first.plan.lower_bound_usd += gang_bound
+        first.plan.solve_seconds = clock() - start
+        return first.plan
+    bound = first.bound + gang_bound
+    selected = set(first.plan.selected) if first.plan is not None else set()
+    room = None if cap is None else cap - len(selected)
+    placement = place_gangs(allowed, gangs, selected, room)
+    packed_plan = first.plan
+    if placement is None and cap is not None:
+        # No room for the gangs' offerings: solve the packed jobs again with the cap lowered by
+        # the fewest offerings that host every gang range.
+        needed = place_gangs(allowed, gangs, set(), cap)
+        lowered = cap - len({o.key for o in (needed or {}).values()})
+        if needed is not None and lowered >= 1:
+            second = _solve_packed(
+                packed.with_policy(replace(packed.policy, max_instance_types=max(1, lowered))),
+                solve,
+                max(0.1, start + limit - clock()),
+                clock,
+            )
+            if second.plan is not None and second.plan.has_solution:
+                placement = place_gangs(
+                    allowed, gangs, set(second.plan.selected), cap - len(second.plan.selected)
+                )
+                packed_plan = second.plan
+    if placement is None:
+        return empty_plan(
+            problem,
+            "INFEASIBLE",
+            f"no plan found with at most {cap} offerings that also hosts every gang range "
+            "on offerings of its own type",
+            lower_bound=bound,
+            solve_seconds=clock() - start,
+        )
+    plan = _merge(problem, packed_plan, placement)
+    plan.stats["gangs"] = {
+        "ranges": len(gangs),
+        "node_hours": round(sum(node_hours(problem, i) for i in gangs), 6),
+        "hosts": {problem.shapes[i].id: o.key for i, o in sorted(placement.items())},
+        "lower_bound_usd": round(gang_bound, 6),
+    }
+    return _finish(plan, bound, problem.policy.gap_target, clock() - start, packed_plan)
+
+
+def _solve_packed(
+    packed: Problem, solve: Callable[..., Plan], seconds: float, clock: Callable[[], float]
+) -> _Packed:
+    if not packed.shapes or not packed.demand.any():
+        return _Packed(None, 0.0)
+    timed = packed.with_policy(replace(packed.policy, time_limit_seconds=max(0.1, seconds)))
+    plan = solve(timed, clock=clock)
+    return _Packed(plan, plan.lower_bound_usd)
+
+
+def _finish(plan: Plan, bound: float, gap_target: float, elapsed: float, packed: Plan | None) -> Plan:
+    """Status and reason from the merged objective and the bound, as `solve` states them."""
+    gap = relative_gap(plan.objective_usd, bound)
+    if bound_above_objective(plan.objective_usd, bound):
+        status = "FEASIBLE"
+        why = (
+            f"lower bound ${bound:.6f} is above the plan's objective ${plan.objective_usd:.6f}: "
+            "the bound is wrong (a solver bug), so nothing is proven about optimality"
+        )
+    elif gap <= 1e-6:
+        status, why = "OPTIMAL", "objective equals the lower bound"
+    elif gap <= gap_target:
+        status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
+    else:
+        status, why = "FEASIBLE", f"gap {gap:.3%} above target {gap_target:.3%}"
+    if packed is not None and packed.reason:
+        why += f"; packed jobs: {packed.reason}"
+    plan.status, plan.reason, plan.lower_bound_usd, plan.gap = status, why, bound, gap
+    plan.solve_seconds = elapsed
+    return plan
+
+
+def estimate_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
+    """`--lp` with gangs: the packed jobs' LP estimate plus each gang range at its cheapest host
+    (exact for the gangs without a type cap; the type cap is relaxed, as in the packed LP)."""
+    from optimizer.solver.solve import LpEstimate, solve_lp_estimate
+
+    start = clock()
+    allowed = restrict_to_requirements(problem)
+    gangs = [i for i, s in enumerate(problem.shapes) if s.is_gang and problem.demand[i].any()]
+    packed = packed_problem(problem)
+    if _unhostable(allowed, gangs) is not None:
+        return LpEstimate(0.0, 0.0, True, False, {}, clock() - start)
+    base = (
+        solve_lp_estimate(packed, clock=clock)
+        if packed.shapes and packed.demand.any()
+        else LpEstimate(0.0, 0.0, True, True, {}, 0.0)
+    )
+    placement = place_gangs(allowed, gangs, set(), None) or {}
+    hours = dict(base.instance_hours)
+    for i, o in placement.items():
+        hours[o.key] = hours.get(o.key, 0.0) + node_hours(problem, i)
+    gang_cost = sum(node_hours(problem, i) * o.price_per_hour for i, o in placement.items())
+    return LpEstimate(
+        base.lower_bound_usd + gang_lower_bound(allowed, gangs),
+        base.lp_objective_usd + gang_cost,
+        base.converged,
+        base.feasible,
+        dict(sorted(hours.items(), key=lambda kv: -kv[1])),
+        clock() - start,
+    )
