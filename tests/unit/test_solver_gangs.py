@@ -1,0 +1,345 @@
+"""Gang shapes (multi-node parallel jobs) in the problem document, the solver and the validator.
+
+The brute force here is written from the rules alone: every partition of each bucket's packed jobs
+into bins on every offering, and every on-demand host for every gang (each gang on its own, so more
+freedom than the solver's one offering per node range). Its optimum is the true one on these tiny
+instances, so the solver's bound must stay at or below it, and without a type cap the plan must
+reach it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from optimizer.errors import InputError
+from optimizer.solver.plan import Bin, Plan
+from optimizer.solver.problem import (
+    Commitment,
+    Offering,
+    Policy,
+    Problem,
+    Shape,
+    problem_from_dict,
+    problem_to_dict,
+)
+from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.validate import validate_plan
+from tests.solver_helpers import offerings, run
+
+TYPES = [
+    # instance type, vCPU, allocatable MiB, on-demand $/h, spot discount, spot interruption/h
+    ("c5.xlarge", 4, 7600, 0.17, 0.55, 0.0002),
+    ("m5.large", 2, 7600, 0.096, 0.58, 0.0001),
+    ("m5.xlarge", 4, 15400, 0.192, 0.60, 0.0002),
+]
+PACKED = (Shape("small", 1.0, 2048.0), Shape("mid", 2.0, 3000.0))
+#: A 2-node gang of 4-vCPU nodes (c5.xlarge or m5.xlarge) and a 3-node gang that needs m5's memory.
+GANGS = (
+    Shape("g4x2", 4.0, 6000.0, nodes=2, spot_ok=False),
+    Shape("g2x3", 2.0, 7000.0, nodes=3, spot_ok=False),
+)
+
+
+def _partitions(items: list[int]) -> list[list[list[int]]]:
+    if not items:
+        return [[]]
+    first, rest = items[0], items[1:]
+    out = []
+    for part in _partitions(rest):
+        out.append([[first], *part])
+        for i in range(len(part)):
+            out.append([*part[:i], [first, *part[i]], *part[i + 1 :]])
+    return out
+
+
+def _fits(o: Offering, shapes: list[Shape]) -> bool:
+    return (
+        sum(s.vcpus for s in shapes) <= o.vcpus
+        and sum(s.memory_mib for s in shapes) <= o.memory_mib
+        and all(s.spot_ok or not o.is_spot for s in shapes)
+    )
+
+
+def _bucket_options(problem: Problem, t: int) -> list[tuple[float, frozenset[str], float]]:
+    """(objective, offerings used, spot job vCPU-hours) of every way to run bucket t."""
+    offers = problem.offerings
+    icf = problem.policy.interruption_cost_factor
+    hours = problem.bucket_hours
+    packed = [
+        s
+        for s in problem.shapes
+        if not s.is_gang
+        for _ in range(int(problem.demand[problem.shapes.index(s), t]))
+    ]
+    gang_jobs = [
+        s for s in problem.shapes if s.is_gang for _ in range(int(problem.demand[problem.shapes.index(s), t]))
+    ]
+    best: dict[tuple, float] = {}
+    packed_ways = []
+    for part in _partitions(list(range(len(packed)))):
+        hosts = [[o for o in offers if _fits(o, [packed[j] for j in group])] for group in part]
+        for choice in itertools.product(*hosts):
+            spot = sum(packed[j].vcpus for o, g in zip(choice, part, strict=True) if o.is_spot for j in g)
+            packed_ways.append((sum(o.hourly_objective(icf) for o in choice), {o.key for o in choice}, spot))
+    gang_hosts = [
+        [o for o in offers if not o.is_spot and _fits(o, [s])] for s in gang_jobs
+    ]  # one node per instance, on demand only
+    for (cost, used, spot), gang_choice in itertools.product(packed_ways, itertools.product(*gang_hosts)):
+        total = cost + sum(
+            o.price_per_hour * s.instances_per_job for o, s in zip(gang_choice, gang_jobs, strict=True)
+        )
+        key = (frozenset(used | {o.key for o in gang_choice}), round(spot * hours, 9))
+        if total * hours < best.get(key, np.inf):
+            best[key] = total * hours
+    return [(c, k[0], k[1]) for k, c in best.items()]
+
+
+def _brute_force(problem: Problem) -> float:
+    policy = problem.policy
+    all_job_hours = sum(
+        float(problem.demand[i].sum()) * s.vcpus * s.instances_per_job for i, s in enumerate(problem.shapes)
+    )
+    best = np.inf
+    for combo in itertools.product(*(_bucket_options(problem, t) for t in range(problem.n_buckets))):
+        cost = sum(c for c, _, _ in combo)
+        if cost >= best:
+            continue
+        used = frozenset().union(*(u for _, u, _ in combo))
+        if policy.max_instance_types is not None and len(used) > policy.max_instance_types:
+            continue
+        spot = sum(s for _, _, s in combo)
+        if (
+            policy.max_spot_share is not None
+            and spot > policy.max_spot_share * all_job_hours * problem.bucket_hours + 1e-9
+        ):
+            continue
+        best = cost
+    return best
+
+
+def _problem(seed: int, policy: Policy) -> Problem:
+    rng = np.random.default_rng(seed)
+    packed = rng.integers(0, 3, size=(len(PACKED), 2))
+    packed[0, packed.sum(axis=0) == 0] = 1
+    gangs = rng.integers(0, 2, size=(len(GANGS), 2))
+    gangs[0, gangs.sum(axis=0) == 0] = 1
+    demand = np.vstack([packed, gangs])
+    return restrict_to_requirements(Problem(3600.0, PACKED + GANGS, demand, offerings(catalog=TYPES), policy))
+
+
+POLICIES = {
+    "none": Policy(),
+    "type cap 2": Policy(max_instance_types=2),
+    "type cap 3": Policy(max_instance_types=3),
+    "spot share 0.2": Policy(max_spot_share=0.2),
+    "cap 3, share 0.3": Policy(max_instance_types=3, max_spot_share=0.3),
+}
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("seed", range(4))
+def test_gang_bound_is_below_the_brute_force_optimum(name: str, seed: int) -> None:
+    policy = replace(POLICIES[name], time_limit_seconds=5.0, gap_target=0.0)
+    problem = _problem(seed, policy)
+    optimum = _brute_force(problem)
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    if not np.isfinite(optimum):
+        assert not plan.has_solution
+        return
+    if not plan.has_solution:  # a type cap the greedy gang placement cannot meet: bound still honest
+        assert policy.max_instance_types is not None and plan.lower_bound_usd <= optimum + 1e-6
+        return
+    assert plan.lower_bound_usd <= optimum + 1e-6, (plan.lower_bound_usd, optimum)
+    assert plan.objective_usd >= optimum - 1e-6
+    if not policy.couples_buckets:
+        # Gangs are exact and the packed jobs separate by bucket class: the plan is the optimum.
+        # (Under a spot share cap the packed jobs' own rounding may stop above it, gangs or not.)
+        assert plan.objective_usd == pytest.approx(optimum, abs=1e-6), plan.reason
+
+
+def test_a_hand_checked_gang() -> None:
+    # One 2-node gang of 4-vCPU/6,000 MiB nodes for one hour: c5.xlarge on demand ($0.17/h) is the
+    # cheapest host that fits a node; two instances, $0.34, which is also the bound.
+    problem = Problem(3600.0, (GANGS[0],), np.array([[1]]), offerings(catalog=TYPES), Policy())
+    plan = run(restrict_to_requirements(problem))
+    assert plan.status == "OPTIMAL"
+    assert plan.cost_usd == pytest.approx(0.34)
+    assert plan.buckets[0] == [Bin("c5.xlarge/ON_DEMAND", 2, {"g4x2": 1})]
+
+
+def test_node_ranges_of_one_gang_take_their_own_types_on_demand() -> None:
+    main = Shape("job/main", 1.0, 14000.0, nodes=1, gang="job", spot_ok=False)
+    workers = Shape("job/workers", 4.0, 6000.0, nodes=3, gang="job", spot_ok=False)
+    problem = Problem(3600.0, (main, workers), np.array([[1, 2], [1, 2]]), offerings(catalog=TYPES), Policy())
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert plan.buckets[1] == [
+        Bin("m5.xlarge/ON_DEMAND", 2, {"job/main": 1}),
+        Bin("c5.xlarge/ON_DEMAND", 6, {"job/workers": 1}),
+    ]
+
+
+def _gang_plan(buckets: list[list[Bin]], cost: float) -> Plan:
+    return Plan(
+        status="FEASIBLE",
+        reason="hand-made",
+        cost_usd=cost,
+        objective_usd=cost,
+        lower_bound_usd=0.0,
+        gap=1.0,
+        solve_seconds=0.0,
+        selected=sorted({b.offering for bins in buckets for b in bins}),
+        buckets=buckets,
+    )
+
+
+def test_the_validator_refuses_split_shared_and_spot_gangs() -> None:
+    problem = Problem(3600.0, (PACKED[0], GANGS[0]), np.array([[1], [1]]), offerings(catalog=TYPES), Policy())
+    good = _gang_plan(
+        [[Bin("c5.xlarge/ON_DEMAND", 2, {"g4x2": 1}), Bin("m5.large/SPOT", 1, {"small": 1})]],
+        0.34 + 0.04032,
+    )
+    good.objective_usd = 0.34 + 0.04032 * 1.0001
+    assert validate_plan(problem, good) == []
+    split = _gang_plan(
+        [
+            [
+                Bin("c5.xlarge/ON_DEMAND", 1, {"g4x2": 1}),
+                Bin("m5.xlarge/ON_DEMAND", 1, {"g4x2": 1}),
+                Bin("m5.large/ON_DEMAND", 1, {"small": 1}),
+            ]
+        ],
+        0.17 + 0.192 + 0.096,
+    )
+    assert any("shape g4x2 hosted 0 < demand 1" in e for e in validate_plan(problem, split))
+    shared = _gang_plan([[Bin("m5.xlarge/ON_DEMAND", 2, {"g4x2": 1, "small": 1})]], 0.384)
+    assert any("shares its instance with small" in e for e in validate_plan(problem, shared))
+    two_nodes = _gang_plan(
+        [[Bin("m5.xlarge/ON_DEMAND", 1, {"g4x2": 2}), Bin("m5.large/ON_DEMAND", 1, {"small": 1})]], 0.288
+    )
+    assert any("one node per instance" in e for e in validate_plan(problem, two_nodes))
+    spot = _gang_plan(
+        [[Bin("c5.xlarge/SPOT", 2, {"g4x2": 1}), Bin("m5.large/ON_DEMAND", 1, {"small": 1})]], 0.249
+    )
+    spot.objective_usd = 0.0765 * 2 * 1.0002 + 0.096
+    assert any("cannot host shape g4x2" in e for e in validate_plan(problem, spot))
+
+
+def test_the_spot_share_counts_every_gang_node() -> None:
+    # 1 packed vCPU-hour on spot, 8 gang vCPU-hours on demand: 1/9 of the job vCPU-hours on spot.
+    problem = Problem(
+        3600.0,
+        (PACKED[0], GANGS[0]),
+        np.array([[1], [1]]),
+        offerings(catalog=TYPES),
+        Policy(max_spot_share=0.12),
+    )
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert any(b.offering.endswith("/SPOT") for b in plan.buckets[0])
+    tighter = problem.with_policy(Policy(max_spot_share=0.1))
+    plan = run(tighter)
+    assert validate_plan(tighter, plan) == []
+    assert not any(b.offering.endswith("/SPOT") for b in plan.buckets[0])
+
+
+def test_commitments_bill_gang_usage_and_keep_the_bound_honest() -> None:
+    ri = Commitment(id="ri", type="RESERVED_INSTANCE", instance_type="c5.xlarge", count=1)
+    problem = Problem(
+        3600.0,
+        (PACKED[0], GANGS[0]),
+        np.array([[2, 1], [1, 1]]),
+        offerings(catalog=TYPES),
+        Policy(time_limit_seconds=5),
+    ).with_commitments([ri])
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+    # One of the two c5.xlarge gang nodes per hour is reserved: 2 hours x $0.17 instead of 4.
+    gang_usd = sum(b.count for bins in plan.buckets for b in bins if "g4x2" in b.jobs) * 0.17
+    assert gang_usd == pytest.approx(4 * 0.17)
+    assert plan.commitments[0]["utilization"] == pytest.approx(1.0)
+
+
+def test_network_and_efa_requirements_choose_the_host() -> None:
+    offers = (
+        Offering("c6i.16xlarge", "ON_DEMAND", 64, 127728, 0, "x86_64", 2.72, network_gbps=25.0),
+        Offering("c6in.16xlarge", "ON_DEMAND", 64, 127728, 0, "x86_64", 3.6288, network_gbps=100.0, efa=True),
+    )
+    plain = Shape("mpi", 64.0, 65536.0, nodes=4, spot_ok=False)
+    for shape, host in (
+        (plain, "c6i.16xlarge/ON_DEMAND"),
+        (replace(plain, min_network_gbps=50.0), "c6in.16xlarge/ON_DEMAND"),
+        (replace(plain, efa=True), "c6in.16xlarge/ON_DEMAND"),
+    ):
+        problem = Problem(3600.0, (shape,), np.array([[1]]), offers, Policy())
+        plan = run(problem)
+        assert validate_plan(problem, plan) == []
+        assert plan.buckets[0] == [Bin(host, 4, {"mpi": 1})]
+    needs_more = Problem(3600.0, (replace(plain, min_network_gbps=200.0),), np.array([[1]]), offers, Policy())
+    plan = run(needs_more)
+    assert plan.status == "INFEASIBLE" and "200 Gbit/s" in plan.reason
+
+
+def _document(**shape: object) -> dict:
+    base = {"id": "g", "vcpus": 4, "memory_mib": 6000, "nodes": 2, "spot_ok": False}
+    return {
+        "schema": "batchopt.problem/v1",
+        "bucket_seconds": 3600,
+        "buckets": 1,
+        "shapes": [{**base, **shape}],
+        "demand": {"g": [1]},
+        "offerings": [
+            {
+                "instance_type": "c5.xlarge",
+                "capacity_type": "ON_DEMAND",
+                "vcpus": 4,
+                "memory_mib": 7600,
+                "gpus": 0,
+                "arch": "x86_64",
+                "price_per_hour": 0.17,
+                "network_gbps": 10,
+                "efa": False,
+            },
+        ],
+    }
+
+
+def test_the_document_reads_and_writes_gangs() -> None:
+    problem = problem_from_dict(_document(min_network_gbps=5, efa=False, gang="job"))
+    assert problem.shapes[0].nodes == 2 and problem.shapes[0].gang == "job"
+    assert problem.offerings[0].network_gbps == 10.0
+    again = problem_from_dict(json.loads(json.dumps(problem_to_dict(problem))))
+    assert again.shapes == problem.shapes and again.offerings == problem.offerings
+    assert problem_from_dict(_document(spot_ok=None)).shapes[0].spot_ok is False  # a gang defaults off spot
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ({"nodes": 0}, "shapes[0].nodes: must be >= 1"),
+        ({"nodes": 1.5}, "shapes[0].nodes: must be an integer"),
+        ({"spot_ok": True}, "shapes[0].spot_ok: must be false for a gang"),
+        ({"nodes": None, "spot_ok": True, "gang": "x"}, "shapes[0].gang: needs nodes"),
+        ({"placement": "cluster"}, "shapes[0].placement: unknown key"),
+        ({"min_network_gbps": -1}, "shapes[0].min_network_gbps: must be >= 0"),
+    ],
+)
+def test_the_document_refuses_bad_gang_fields(shape: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        problem_from_dict(_document(**shape))
+
+
+def test_node_ranges_of_one_gang_must_share_their_demand() -> None:
+    document = _document(gang="job")
+    document["shapes"].append({"id": "w", "vcpus": 2, "memory_mib": 2000, "nodes": 3, "gang": "job"})
+    document["buckets"] = 2
+    document["demand"] = {"g": [1, 0], "w": [1, 1]}
+    with pytest.raises(InputError, match=r"demand\.w: node ranges of gang 'job' run together"):
+        problem_from_dict(document)
