@@ -29,15 +29,15 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
-from optimizer.analysis.stored import run_analysis
-from optimizer.aws.session import SessionFactory
+from optimizer.analysis.stored import AnalysisSummary, run_analysis
+from optimizer.aws.session import SessionFactory, TargetRegion
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.demo.bill_export import with_bill, write_demo_bill
 from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate, current_configuration
 from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
-from optimizer.demo.history import build_history, catalog_for_replay
+from optimizer.demo.history import History, build_history, catalog_for_replay
 from optimizer.demo.progress import StageDisplay, StageRecord
 from optimizer.demo.shell_env import write_demo_env
 from optimizer.errors import UserError
@@ -289,62 +289,102 @@ class DemoRun:
         self.console = console
         self.clock = clock  # naive UTC; the history ends at its reading when the run starts
         self.now = clock().replace(microsecond=0, tzinfo=UTC)
+        self.report_dir = options.workdir / "reports"
+        self.models_dir = options.workdir / "models"
 
     def run(self, display: StageDisplay) -> DemoSummary:
-        opts = self.options
-        with display.stage("emulator", "start the local AWS emulator") as out:
-            self.emulator = Emulator(self.now, history_days=opts.days).start()
-            out.detail = f"moto + gap-filling layer on {self.emulator.endpoint_url}"
-        database_url = demo_database_url(self.settings, opts, self.now)
-        report_dir = opts.workdir / "reports"
-        self.demo = demo_settings(
-            self.settings, self.emulator.endpoint_url, database_url, report_dir, opts.days
-        )
+        """The stages in order; each reads what the ones before it left in the store or on `self`."""
+        self.start_emulator(display)
         sessions = SessionFactory(self.demo.aws)
         [where] = sessions.target_regions()
+        self.create_estate(display, sessions, where)
+        history = self.seed_history(display, sessions, where)
+        self.prepare_store(display)
+        self.collect(display, sessions)
+        analysis = self.analyze(display)
+        self.train(display)
+        plans = self.optimize(display)
+        replay_cost, plans = self.replay(display, sessions, where, plans, analysis)
+        calibration = self.recommend(display)
+        report_files = self.write_report(display)
+        return read_summary(
+            self.engine,
+            database_url=self.database_url,
+            endpoint_url=self.emulator.endpoint_url,
+            start=history.start,
+            end=history.end,
+            replay_cost=replay_cost,
+            plans=plans,
+            report_files=report_files,
+            stages=display.records,
+            top_n=self.options.top_n,
+            calibration=calibration,
+            env_file=str(self.env_file),
+        )
 
+    def start_emulator(self, display: StageDisplay) -> None:
+        """The emulator, then the user's settings pointed at it and at the demo store."""
+        with display.stage("emulator", "start the local AWS emulator") as out:
+            self.emulator = Emulator(self.now, history_days=self.options.days).start()
+            out.detail = f"moto + gap-filling layer on {self.emulator.endpoint_url}"
+        self.database_url = demo_database_url(self.settings, self.options, self.now)
+        self.demo = demo_settings(
+            self.settings, self.emulator.endpoint_url, self.database_url, self.report_dir, self.options.days
+        )
+
+    def create_estate(self, display: StageDisplay, sessions: SessionFactory, where: TargetRegion) -> None:
         with display.stage("estate", "create the Batch estate") as out:
-            estate = build_estate(sessions, where)
-            self.estate = estate
+            self.estate = build_estate(sessions, where)
             out.detail = (
-                f"{len(estate.queues)} queues on {len(estate.compute_environments)} on-demand BEST_FIT "
-                "compute environments"
+                f"{len(self.estate.queues)} queues on {len(self.estate.compute_environments)} on-demand "
+                "BEST_FIT compute environments"
             )
-        with display.stage("history", f"replay {opts.days} days of real traces") as out:
+
+    def seed_history(self, display: StageDisplay, sessions: SessionFactory, where: TargetRegion) -> History:
+        """Real traces replayed on the estate into the emulator, and the bill they would have made."""
+        days = self.options.days
+        with display.stage("history", f"replay {days} days of real traces") as out:
             configuration = current_configuration(sessions, where)
-            history = build_history(estate, configuration, self.now, days=opts.days)
+            history = build_history(self.estate, configuration, self.now, days=days)
             counts = self.emulator.seed_history(where.region, history.frames)
             bill = write_demo_bill(
                 sessions.client("s3", where.target, where.region),
                 history.frames,
                 counts.instance_ids,
                 counts.task_arns,
-                account_id=estate.account_id,
+                account_id=self.estate.account_id,
                 region=where.region,
                 start=history.start.astimezone(UTC).replace(tzinfo=None),
                 now=self.now.replace(tzinfo=None),
             )
-            self.demo = with_bill(self.demo, bill, str(opts.workdir / f"bill-{self.now:%Y%m%d-%H%M%S}"))
+            bill_dir = str(self.options.workdir / f"bill-{self.now:%Y%m%d-%H%M%S}")
+            self.demo = with_bill(self.demo, bill, bill_dir)
             out.detail = (
                 f"{counts.jobs:,} jobs, {counts.attempts:,} attempts, {counts.instances:,} instances, "
                 f"{counts.log_events:,} usage events (KTH-SP2 + Alibaba GPU); "
                 f"its bill: CUR 2.0 export, {bill.line_items:,} line items in {bill.uri}"
             )
+        return history
+
+    def prepare_store(self, display: StageDisplay) -> None:
+        """An upgraded store without collected history, and the shell settings for a second CLI."""
         with display.stage("db", "prepare the store") as out:
-            engine = create_store_engine(database_url)
+            engine = create_store_engine(self.database_url)
             upgrade(engine)
-            require_empty_history(engine, database_url)
+            require_empty_history(engine, self.database_url)
             self.env_file = write_demo_env(
-                opts.workdir / "demo.env",
-                database_url=database_url,
+                self.options.workdir / "demo.env",
+                database_url=self.database_url,
                 endpoint_url=self.emulator.endpoint_url,
                 region=DEMO_REGION,
                 credentials=DEMO_CREDENTIALS,
-                models_dir=opts.workdir / "models",
+                models_dir=self.models_dir,
                 extra=self.cli_settings(),
             )
-            out.detail = f"{database_url} (shell settings: {self.env_file})"
+            out.detail = f"{self.database_url} (shell settings: {self.env_file})"
         self.engine = engine
+
+    def collect(self, display: StageDisplay, sessions: SessionFactory) -> None:
         with display.stage("collect", "collect through boto3") as out:
             timings: dict[str, float] = {}
             clock = [time.monotonic()]
@@ -353,7 +393,7 @@ class DemoRun:
                 timings[result.source] = time.monotonic() - clock[0]
                 clock[0] = time.monotonic()
 
-            results = run_collection(self.demo, engine, sessions, on_progress=timed)
+            results = run_collection(self.demo, self.engine, sessions, on_progress=timed)
             failed = [r for r in results if r.status != "succeeded"]
             if failed:
                 raise UserError("collection failed: " + "; ".join(f"{r.source}: {r.error}" for r in failed))
@@ -362,83 +402,98 @@ class DemoRun:
                 f"{len(results)} sources, {sum(r.items_written for r in results):,} rows written "
                 f"(slowest: {slowest} {timings.get(slowest, 0.0):.0f}s)"
             )
+
+    def analyze(self, display: StageDisplay) -> AnalysisSummary:
         with display.stage("analyze", "attribute costs and utilization") as out:
             # The wall clock, as `batchopt analyze`: the run must read as newer than the collection.
-            computed_at = self.clock()
-            analysis = run_analysis(engine, computed_at=computed_at, dataset=COLLECTED_DATASET)
+            analysis = run_analysis(self.engine, computed_at=self.clock(), dataset=COLLECTED_DATASET)
             out.detail = (
                 f"${analysis.total_usd:,.0f} spend, ${analysis.idle_usd:,.0f} idle, "
                 f"${analysis.waste_usd:,.0f} waste over {analysis.days_written} days"
             )
+        return analysis
+
+    def train(self, display: StageDisplay) -> None:
         with display.stage("train", "train forecast, usage and interruption models") as out:
-            self.models_dir = opts.workdir / "models"
             training = train_all(
-                engine,
+                self.engine,
                 ModelRegistry(self.models_dir),
                 now=self.clock(),
                 dataset=COLLECTED_DATASET,
-                history_days=max(opts.days, 7),
+                history_days=max(self.options.days, 7),
                 forecaster=DemandForecaster(max_rows=DEMO_FORECAST_ROWS, max_iter=DEMO_FORECAST_ITERATIONS),
             )
             out.detail = (
                 f"{len(training.trained)} trained, {len(training.skipped)} skipped -> {self.models_dir}"
             )
-        plans: list[QueuePlan] = []
+
+    def optimize(self, display: StageDisplay) -> list[QueuePlan]:
         with display.stage("optimize", "solve the fleet mix per queue") as out:
             plans = optimize_queues(
-                engine, estate, self.policy(), days=opts.days, now=self.now.replace(tzinfo=None)
+                self.engine,
+                self.estate,
+                self.policy(),
+                days=self.options.days,
+                now=self.now.replace(tzinfo=None),
             )
             out.detail = (
                 ", ".join(f"{p.queue} {p.status} ${p.plan_cost_usd:,.0f}" for p in plans) or "no jobs"
             )
-        replay_cost: float | None = None
+        return plans
+
+    def replay(
+        self,
+        display: StageDisplay,
+        sessions: SessionFactory,
+        where: TargetRegion,
+        plans: list[QueuePlan],
+        analysis: AnalysisSummary,
+    ) -> tuple[float, list[QueuePlan]]:
+        """The collected history replayed on the current fleet and on each queue's plan."""
         with display.stage("replay", "replay history on current and planned fleets") as out:
-            collected, _start = load_dataset(engine, COLLECTED_DATASET)
+            collected, _start = load_dataset(self.engine, COLLECTED_DATASET)
             collected = collected.assign(arch=None)
             current = current_configuration(sessions, where)
-            replay_cost, plans = replay_plans(collected, current, catalog_for_replay(), plans, days=opts.days)
+            replay_cost, plans = replay_plans(
+                collected, current, catalog_for_replay(), plans, days=self.options.days
+            )
             saved = sum(p.monthly_savings_usd or 0.0 for p in plans)
             out.detail = (
                 f"current ${replay_cost:,.0f} (measured: ${analysis.total_usd:,.0f}); "
                 f"solver plans save ${saved:,.0f}/month ({UNCONSTRAINED_BOUND})"
             )
+        return replay_cost, plans
+
+    def recommend(self, display: StageDisplay) -> Calibration | None:
+        """Every strategy's recommendations; returns the first queue's calibration for the summary."""
         with display.stage("recommend", "run every recommendation strategy, savings by replay") as out:
-            recs = generate_recommendations(engine, self.settings, dataset=COLLECTED_DATASET)
+            recs = generate_recommendations(self.engine, self.settings, dataset=COLLECTED_DATASET)
             applicable = sum(1 for r in recs if r.applicable)
             calibration = next(
-                (i.baseline.calibration() for i in load_inputs(engine, dataset=COLLECTED_DATASET)), None
+                (i.baseline.calibration() for i in load_inputs(self.engine, dataset=COLLECTED_DATASET)), None
             )
             out.detail = f"{len(recs)} recommendations ({applicable} applicable, the rest advice)"
-        report_files: list[str] = []
+        return calibration
+
+    def write_report(self, display: StageDisplay) -> list[str]:
         with display.stage("report", "write the weekly report") as out:
-            outcome = run_report(engine, self.demo, [DirectorySink(report_dir)], now=self.now)
+            report_dir = self.report_dir
+            outcome = run_report(self.engine, self.demo, [DirectorySink(report_dir)], now=self.now)
             if not outcome.ok:
                 raise UserError("weekly report: " + "; ".join(r.detail for r in outcome.results if not r.ok))
-            report_files = [str(report_dir / name) for name in outcome.rendered.files]
             out.detail = f"{outcome.rendered.headline} -> {report_dir / outcome.rendered.html_name}"
-        return read_summary(
-            engine,
-            database_url=database_url,
-            endpoint_url=self.emulator.endpoint_url,
-            start=history.start,
-            end=history.end,
-            replay_cost=replay_cost,
-            plans=plans,
-            report_files=report_files,
-            stages=display.records,
-            top_n=opts.top_n,
-            calibration=calibration,
-            env_file=str(self.env_file),
-        )
+        return [str(report_dir / name) for name in outcome.rendered.files]
+
+    def demo_allow_list(self) -> str:
+        """The demo's own estate: the only ARNs apply may change from the demo's CLI or dashboard."""
+        return ",".join(sorted([*self.estate.compute_environments, *self.estate.queues]))
 
     def cli_settings(self) -> dict[str, str]:
         """Settings the CLI in a second shell shares with the demo's dashboard: apply limited to the
         demo's own estate, and the demo's bill."""
         return {
             "BATCHOPT_APPLY__ENABLED": "true",
-            "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
-                sorted([*self.estate.compute_environments, *self.estate.queues])
-            ),
+            "BATCHOPT_APPLY__ALLOW_LIST": self.demo_allow_list(),
             "BATCHOPT_BILLING__DATA_DIR": str(Path(self.demo.billing.data_dir).resolve()),
         }
 
@@ -463,9 +518,7 @@ class DemoRun:
             "BATCHOPT_MODELS_DIR": str(self.models_dir),
             "BATCHOPT_BILLING__DATA_DIR": self.demo.billing.data_dir,
             # The demo's own estate may be changed from the dashboard, nothing else.
-            "BATCHOPT_APPLY__ALLOW_LIST": ",".join(
-                sorted([*self.estate.compute_environments, *self.estate.queues])
-            ),
+            "BATCHOPT_APPLY__ALLOW_LIST": self.demo_allow_list(),
         }
         with display.stage("dashboard", "start the dashboard") as out:
             process = subprocess.Popen(streamlit_command(host, port), env=env)
