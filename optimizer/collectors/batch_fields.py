@@ -59,8 +59,7 @@ def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if node_props:
         main = node_props.get("mainNode", 0)
         ranges = node_props.get("nodeRangeProperties") or []
-        chosen = next((r for r in ranges if _node_in_range(main, r.get("targetNodes", ""))), None)
-        chosen = chosen or (ranges[0] if ranges else None)
+        chosen = node_range(node_props, main) or (ranges[0] if ranges else None)
         if chosen and chosen.get("container"):
             return [chosen["container"]]
     ecs = record.get("ecsProperties")
@@ -69,6 +68,13 @@ def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if tasks:
             return list(tasks[0].get("containers") or [])
     return [container] if container else []
+
+
+def node_range(node_props: Mapping[str, Any], node: int) -> Mapping[str, Any] | None:
+    """The `nodeRangeProperties` item whose `targetNodes` holds node `node` (Batch ranges do not
+    overlap), else None."""
+    ranges = node_props.get("nodeRangeProperties") or ()
+    return next((r for r in ranges if _node_in_range(node, str(r.get("targetNodes", "")))), None)
 
 
 def _node_in_range(node: int, spec: str) -> bool:

@@ -32,6 +32,7 @@ from optimizer.collectors.batch_fields import (
     is_out_of_memory,
     job_definition_name,
     name_from_arn,
+    node_range,
     requested_resources,
     spot_reclaim_instance,
 )
@@ -53,6 +54,7 @@ JOB_COLUMNS = [
     "memory_mib", "gpus", "array_parent_id", "array_index", "array_size", "node_count", "retry_attempts",
     "attempt_count", "share_identifier", "scheduling_priority", "depends_on", "tags", "parameters",
     "exit_code", "retry_strategy", "platform", "is_multinode", "accelerators", "unparsed",
+    "node_target_nodes", "node_instance_types",
 ]  # fmt: skip
 ATTEMPT_COLUMNS = [
     "job_id", "attempt", "instance_id", "container_instance_arn", "task_arn", "started_at", "stopped_at",
@@ -79,10 +81,36 @@ def _parent_and_index(record: Mapping[str, Any]) -> tuple[str | None, int | None
     return None, None, False
 
 
+def _node_range_columns(
+    record: Mapping[str, Any], index: int | None, is_node: bool, parents: Mapping[str, Mapping[str, Any]]
+) -> tuple[str | None, list[str] | None]:
+    """(targetNodes, instanceTypes) of the node range a row's requests come from: a node job's own
+    range (from its record's `nodeProperties`, else its parent's in the same DescribeJobs batch),
+    the main node's on an MNP parent; (None, None) for other jobs or an unknown range."""
+    props = record.get("nodeProperties")
+    if is_node:
+        props = props or parents.get(str(record["jobId"]).rpartition("#")[0])
+        node = index or 0
+    elif props:
+        node = int(props.get("mainNode", 0) or 0)
+    else:
+        return None, None
+    chosen = node_range(props or {}, node)
+    if chosen is None:
+        return None, None
+    types = [str(t) for t in chosen.get("instanceTypes") or ()]
+    return str(chosen.get("targetNodes", "")) or None, types or None
+
+
 JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
 
 
-def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> tuple[Any, ...]:
+def _job_row(
+    record: Mapping[str, Any],
+    account_id: str | None,
+    region: str,
+    parents: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Any, ...]:
     container = record.get("container") or {}
     unparsed: dict[str, Any] = {}
     accelerators = None
@@ -106,6 +134,7 @@ def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> 
     parent, index, is_node = _parent_and_index(record)
     array = record.get("arrayProperties") or {}
     node_props = record.get("nodeProperties") or {}
+    target_nodes, node_types = _node_range_columns(record, index, is_node, parents or {})
     retry = record.get("retryStrategy")
     queue_arn = record.get("jobQueue")
     definition = record.get("jobDefinition")
@@ -144,6 +173,8 @@ def _job_row(record: Mapping[str, Any], account_id: str | None, region: str) -> 
         bool(node_props) or is_node,
         accelerators,
         unparsed or None,
+        target_nodes,
+        node_types,
     )
 
 
@@ -265,10 +296,18 @@ def transform_jobs(
     """
     job_rows: list[tuple[Any, ...]] = []
     attempt_rows: list[tuple[Any, ...]] = []
+    records = records if isinstance(records, list) else list(records)
+    # A node job's record names its node but not its range: the parent's (described with its node
+    # jobs, `batch_jobs.get_jobs`) says which instance types that range asks for.
+    parents = {
+        str(r.get("jobId")): r["nodeProperties"]
+        for r in records
+        if r.get("nodeProperties") and r.get("nodeDetails") is None
+    }
     with paused_gc():
         for record in records:
             try:
-                row = _job_row(record, account_id, region)
+                row = _job_row(record, account_id, region, parents)
                 attempts = list(_attempt_rows(record))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 if "jobId" not in record:

@@ -63,6 +63,10 @@ def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
         else None,
         "scheduling_priority": frame.get("priority"),
         "platform": frame.get("platform", "EC2"),
+        # The node range's instanceTypes where the trace names them (DescribeJobs exports).
+        "node_instance_types": [_json_or_none(v) for v in frame["node_instance_types"]]
+        if "node_instance_types" in frame
+        else None,
     }
     rows = pd.DataFrame(
         {
@@ -86,6 +90,13 @@ def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
         if values is not None:
             rows[name] = values if not isinstance(values, pd.Series) else values.to_numpy()
     return with_mnp_store_rows(rows, frame, dataset)
+
+
+def _type_lists(frame: pd.DataFrame) -> list[list[str] | None]:
+    """Each row's stored node-range `instanceTypes` (a list, or None: the CE's types)."""
+    if "node_instance_types" not in frame:
+        return [None] * len(frame)
+    return [[str(t) for t in v] if isinstance(v, list) and v else None for v in frame["node_instance_types"]]
 
 
 def dataset_exists(engine: Engine, name: str) -> bool:
@@ -237,6 +248,8 @@ def load_dataset(
             "mnp_parent": [strip(p) if isinstance(p, str) else None for p in mnp_parent],
             "node_index": node_index.to_numpy(),
             "num_nodes": num_nodes.to_numpy(),
+            # Where a node's range names instance types, the replay places it only on those.
+            "node_instance_types": _type_lists(frame),
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from optimizer.collectors.batch_fields import _node_in_range as node_in_range
+from optimizer.collectors.batch_fields import node_range
 
 
 def node_of(job: dict[str, Any]) -> tuple[str, int] | None:
@@ -44,14 +44,7 @@ def node_columns(
             continue
         props = parents.get(parent) or {}
         num_nodes.append(int(props.get("numNodes") or seen[parent]))
-        chosen = next(
-            (
-                r
-                for r in props.get("nodeRangeProperties") or ()
-                if node_in_range(int(index or 0), str(r.get("targetNodes", "")))
-            ),
-            None,
-        )
+        chosen = node_range(props, int(index or 0))
         names = [str(t) for t in (chosen or {}).get("instanceTypes") or ()]
         types.append(names or None)
     return num_nodes, types

@@ -56,6 +56,10 @@ jobs = Table(
     Column("retry_strategy", Json),
     Column("platform", Str),  # EC2 | FARGATE | EKS (an unknown capability is kept as Batch wrote it)
     Column("is_multinode", Boolean),
+    # MNP: the node range a node job (or, on the parent, the main node) belongs to: its targetNodes
+    # ("0:3") and the instanceTypes it names (None where the range names none: the CE's types).
+    Column("node_target_nodes", Str),
+    Column("node_instance_types", Json),
     # Non-GPU accelerators a job requests (EKS extended resources, e.g. aws.amazon.com/neuron: 1).
     Column("accelerators", Json),
     # Values the collector did not recognise, kept raw by field with the reason (never dropped).
