@@ -108,6 +108,56 @@ def assign_shapes(
     return out
 
 
+def peak_counts(
+    a: np.ndarray,
+    b: np.ndarray,
+    code: np.ndarray,
+    n_shapes: int,
+    *,
+    w0: float,
+    n_buckets: int,
+    bucket_seconds: float,
+) -> np.ndarray:
+    """(n_shapes, n_buckets) peak number of intervals [a, b) of each code running at once per bucket
+    starting at `w0`; the one counting rule the demand profile and the gang profile share."""
+    counts = np.zeros((n_shapes, n_buckets), dtype=np.int64)
+    if not len(a):
+        return counts
+    times = np.concatenate([a, b])
+    delta = np.concatenate([np.ones(len(a), dtype=np.int64), -np.ones(len(b), dtype=np.int64)])
+    shape = np.concatenate([code, code])
+    order = np.lexsort((delta, times, shape))  # per shape, by time, ends before starts on ties
+    times, delta, shape = times[order], delta[order], shape[order]
+    level = np.cumsum(delta)  # each shape's deltas sum to 0, so the running sum is per shape
+    # Only the level after the last event at an instant is real (jobs ending then are gone).
+    final = np.r_[(shape[1:] != shape[:-1]) | (times[1:] != times[:-1]), True]
+    times, shape, level = times[final], shape[final], level[final]
+    bucket = np.minimum(((times - w0) // bucket_seconds).astype(np.int64), n_buckets)
+    at_start = np.abs(times - (w0 + bucket * bucket_seconds)) < 1e-9
+    frame = pd.DataFrame({"s": shape, "t": bucket, "level": level, "at_start": at_start})
+    groups = frame.groupby(["s", "t"], sort=True)
+    peak = groups["level"].max()
+    last = groups["level"].last()
+    starts_with_event = groups["at_start"].any()
+    s_idx = peak.index.get_level_values(0).to_numpy()
+    t_idx = peak.index.get_level_values(1).to_numpy()
+    inside = t_idx < n_buckets
+    dense_peak = np.zeros((n_shapes, n_buckets + 1), dtype=np.int64)
+    dense_peak[s_idx[inside], t_idx[inside]] = peak.to_numpy()[inside]
+    # Level carried into a bucket = level after the last event of an earlier bucket.
+    carried = np.full((n_shapes, n_buckets + 1), np.nan)
+    carried[last.index.get_level_values(0), last.index.get_level_values(1) + 0] = last.to_numpy()
+    carried = pd.DataFrame(carried).T.ffill().T.to_numpy()  # forward fill along buckets
+    start_level = np.zeros((n_shapes, n_buckets + 1))
+    start_level[:, 1:] = np.nan_to_num(carried[:, :-1], nan=0.0)
+    # Events at the very start of a bucket replace the carried level at that instant (a job
+    # ending exactly at the boundary does not run in the next bucket); their levels are in `peak`.
+    hit = starts_with_event.to_numpy()
+    start_level[s_idx[hit], t_idx[hit]] = 0
+    counts = np.maximum(dense_peak, start_level.astype(np.int64))[:, :n_buckets]
+    return counts
+
+
 def demand_profile(
     jobs: pd.DataFrame,
     *,
@@ -135,40 +185,7 @@ def demand_profile(
     a, b = a[live], b[live]
     code, uniques = pd.factorize(shaped["shape_id"], sort=True)
     n_shapes = len(uniques)
-    counts = np.zeros((n_shapes, n_buckets), dtype=np.int64)
-    if len(a):
-        times = np.concatenate([a, b])
-        delta = np.concatenate([np.ones(len(a), dtype=np.int64), -np.ones(len(b), dtype=np.int64)])
-        shape = np.concatenate([code, code])
-        order = np.lexsort((delta, times, shape))  # per shape, by time, ends before starts on ties
-        times, delta, shape = times[order], delta[order], shape[order]
-        level = np.cumsum(delta)  # each shape's deltas sum to 0, so the running sum is per shape
-        # Only the level after the last event at an instant is real (jobs ending then are gone).
-        final = np.r_[(shape[1:] != shape[:-1]) | (times[1:] != times[:-1]), True]
-        times, shape, level = times[final], shape[final], level[final]
-        bucket = np.minimum(((times - w0) // bucket_seconds).astype(np.int64), n_buckets)
-        at_start = np.abs(times - (w0 + bucket * bucket_seconds)) < 1e-9
-        frame = pd.DataFrame({"s": shape, "t": bucket, "level": level, "at_start": at_start})
-        groups = frame.groupby(["s", "t"], sort=True)
-        peak = groups["level"].max()
-        last = groups["level"].last()
-        starts_with_event = groups["at_start"].any()
-        s_idx = peak.index.get_level_values(0).to_numpy()
-        t_idx = peak.index.get_level_values(1).to_numpy()
-        inside = t_idx < n_buckets
-        dense_peak = np.zeros((n_shapes, n_buckets + 1), dtype=np.int64)
-        dense_peak[s_idx[inside], t_idx[inside]] = peak.to_numpy()[inside]
-        # Level carried into a bucket = level after the last event of an earlier bucket.
-        carried = np.full((n_shapes, n_buckets + 1), np.nan)
-        carried[last.index.get_level_values(0), last.index.get_level_values(1) + 0] = last.to_numpy()
-        carried = pd.DataFrame(carried).T.ffill().T.to_numpy()  # forward fill along buckets
-        start_level = np.zeros((n_shapes, n_buckets + 1))
-        start_level[:, 1:] = np.nan_to_num(carried[:, :-1], nan=0.0)
-        # Events at the very start of a bucket replace the carried level at that instant (a job
-        # ending exactly at the boundary does not run in the next bucket); their levels are in `peak`.
-        hit = starts_with_event.to_numpy()
-        start_level[s_idx[hit], t_idx[hit]] = 0
-        counts = np.maximum(dense_peak, start_level.astype(np.int64))[:, :n_buckets]
+    counts = peak_counts(a, b, code, n_shapes, w0=w0, n_buckets=n_buckets, bucket_seconds=bucket_seconds)
     hours = (b - a) / 3600.0
     first = shaped.groupby("shape_id", sort=True).first()
     shapes = pd.DataFrame(

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.demand_profile import DemandProfile, ShapeGrid, demand_profile
+from optimizer.analysis.gang_demand import GangProfile, gang_profile, node_rows
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import InputError
 from optimizer.solver.problem import Offering, Policy, Problem, Shape
+from optimizer.store.multinode_rows import mnp_columns_from_store
 
 
 def offerings_from_catalog(
@@ -32,12 +34,14 @@ def offerings_from_catalog(
     for row in catalog.table.itertuples(index=False):
         if not row.allocatable_memory_mib > 0:
             continue
+        network = getattr(row, "network_bandwidth_mbps", float("nan"))
         common = {
             "instance_type": str(row.instance_type),
             "vcpus": float(row.vcpus),
             "memory_mib": float(row.allocatable_memory_mib),
             "gpus": int(row.gpus),
             "arch": str(row.arch),
+            "network_gbps": None if pd.isna(network) else float(network) / 1000.0,
         }
         out.append(Offering(capacity_type="ON_DEMAND", price_per_hour=float(row.ondemand_price), **common))
         if spot and not pd.isna(row.spot_price):
@@ -53,19 +57,43 @@ def offerings_from_catalog(
     return out
 
 
-def problem_from_profile(profile: DemandProfile, offerings: list[Offering], policy: Policy) -> Problem:
+def _arch(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def problem_from_profile(
+    profile: DemandProfile, offerings: list[Offering], policy: Policy, gangs: GangProfile | None = None
+) -> Problem:
+    """The problem of a demand profile, plus the gang shapes of its MNP jobs when `gangs` is given
+    (over the same buckets)."""
     shapes = tuple(
         Shape(
             id=str(r.shape_id),
             vcpus=float(r.vcpus),
             memory_mib=float(r.memory_mib),
             gpus=int(r.gpus),
-            arch=None if r.arch is None or (isinstance(r.arch, float) and np.isnan(r.arch)) else str(r.arch),
+            arch=_arch(r.arch),
             spot_ok=bool(r.spot_ok),
         )
         for r in profile.shapes.itertuples(index=False)
     )
-    return Problem(profile.bucket_seconds, shapes, profile.counts.astype(np.int64), tuple(offerings), policy)
+    demand = profile.counts.astype(np.int64)
+    if gangs is not None and len(gangs.shapes):
+        shapes += tuple(
+            Shape(
+                id=str(r.shape_id),
+                vcpus=float(r.vcpus),
+                memory_mib=float(r.memory_mib),
+                gpus=int(r.gpus),
+                arch=_arch(r.arch),
+                spot_ok=False,  # Batch runs MNP jobs only on on-demand compute environments
+                nodes=int(r.nodes),
+                gang=None if r.gang is None or not isinstance(r.gang, str) else r.gang,
+            )
+            for r in gangs.shapes.itertuples(index=False)
+        )
+        demand = np.vstack([demand, gangs.counts.astype(np.int64)])
+    return Problem(profile.bucket_seconds, shapes, demand, tuple(offerings), policy)
 
 
 def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +104,9 @@ def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in needed if c not in jobs.columns]
     if missing:
         raise InputError(f"jobs: missing column(s) {', '.join(missing)}")
+    # MNP jobs: the node rows are the work (their parent row would count the job twice).
+    jobs, parent, node_index, num_nodes = mnp_columns_from_store(jobs)
+    jobs = jobs.assign(mnp_parent=parent, node_index=node_index, num_nodes=num_nodes)
     ran = jobs.dropna(subset=["started_at", "stopped_at"])
     origin = pd.Timestamp(ran["created_at"].min()) if len(ran) else pd.Timestamp(0)
     started = pd.to_datetime(ran["started_at"])
@@ -91,6 +122,8 @@ def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
             "queue": ran.get("queue", pd.Series("", index=ran.index)).astype(str),
             "job_name": ran.get("job_name", pd.Series("", index=ran.index)).astype(str),
             "arch": None,
+            "mnp_parent": ran["mnp_parent"],
+            "node_index": ran["node_index"],
         }
     )
 
@@ -111,11 +144,31 @@ def build_problem(
 ) -> Problem:
     """The whole pipeline: jobs -> demand profile; catalogue -> offerings; + policy -> Problem.
 
-    Jobs in `on_demand_queues` become shapes with spot_ok = False.
+    Jobs in `on_demand_queues` become shapes with spot_ok = False. The nodes of multi-node parallel
+    jobs (rows with `mnp_parent`) become gang demand (`optimizer.analysis.gang_demand`), over the
+    same buckets as the other jobs.
     """
     jobs = canonical_jobs(jobs_df)
     if on_demand_queues and "queue" in jobs.columns:
         jobs = jobs.assign(spot_ok=~jobs["queue"].isin(on_demand_queues))
+    is_node = node_rows(jobs)
+    gangs: GangProfile | None = None
+    if is_node.any():
+        begin = (jobs["start_s"] if "start_s" in jobs.columns else jobs["submit_s"]).to_numpy(dtype=float)
+        finish = begin + jobs["runtime_s"].to_numpy(dtype=float)
+        start_s = float(begin.min()) if start_s is None else start_s
+        end_s = float(finish.max()) if end_s is None else end_s
+        n_buckets = max(1, int(np.ceil((end_s - start_s) / bucket_seconds - 1e-9)))
+        gangs = gang_profile(
+            jobs[is_node],
+            start_s=start_s,
+            n_buckets=n_buckets,
+            bucket_seconds=bucket_seconds,
+            grid=grid,
+            default_arch=default_arch,
+        )
+        jobs = jobs[~is_node]
+        end_s = start_s + n_buckets * bucket_seconds
     profile = demand_profile(
         jobs,
         bucket_seconds=bucket_seconds,
@@ -127,4 +180,4 @@ def build_problem(
     offerings = offerings_from_catalog(catalog, spot=spot, spot_rates=spot_rates)
     if not offerings:
         raise InputError(f"no priced instance types for region {catalog.region}")
-    return problem_from_profile(profile, offerings, policy)
+    return problem_from_profile(profile, offerings, policy, gangs)

@@ -112,7 +112,28 @@ def recommend_environments(
         )
     order = [{"order": i + 1, "computeEnvironment": e["computeEnvironmentName"]} for i, e in enumerate(envs)]
     queue = {"jobQueueName": queue_name, "state": "ENABLED", "priority": 1, "computeEnvironmentOrder": order}
-    return {"computeEnvironments": envs, "jobQueues": [queue]}
+    queues = [queue]
+    if od_types and _runs_gangs(problem):
+        # Batch refuses multi-node parallel jobs on spot CEs: gangs get a queue of their own.
+        on_demand = envs[-1]["computeEnvironmentName"]
+        queues.append(
+            {
+                "jobQueueName": gang_queue_name(queue_name),
+                "state": "ENABLED",
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": on_demand}],
+            }
+        )
+    return {"computeEnvironments": envs, "jobQueues": queues}
+
+
+def gang_queue_name(queue_name: str) -> str:
+    """The queue a plan's multi-node parallel jobs are submitted to (its on-demand CE only)."""
+    return f"{queue_name}-mnp"
+
+
+def _runs_gangs(problem: Problem) -> bool:
+    return any(s.is_gang and problem.demand[i].any() for i, s in enumerate(problem.shapes))
 
 
 def environment_notes(problem: Problem, plan: Plan) -> list[str]:
@@ -121,8 +142,14 @@ def environment_notes(problem: Problem, plan: Plan) -> list[str]:
         return [f"plan is {plan.status}: {plan.reason}"]
     by_key = {o.key: o for o in problem.offerings}
     has_spot = any(by_key[k].is_spot for k in plan.selected if k in by_key)
-    if has_spot and any(not s.spot_ok for s in problem.shapes):
-        return [
+    notes = []
+    if has_spot and any(not s.spot_ok and not s.is_gang for s in problem.shapes):
+        notes.append(
             "shapes with spot_ok=false must be submitted to a queue whose order lists only the on-demand CE"
-        ]
-    return []
+        )
+    if _runs_gangs(problem):
+        notes.append(
+            "multi-node parallel jobs go to the queue ending in -mnp (on-demand CE only: Batch does not run "
+            "them on spot); AWS advises a cluster placement group in the CE's launch template for them"
+        )
+    return notes

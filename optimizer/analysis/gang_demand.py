@@ -1,0 +1,104 @@
+"""Gang demand: multi-node parallel (MNP) jobs of a canonical jobs frame -> gang shapes x buckets.
+
+A canonical frame keeps an MNP job as its node rows (`mnp_parent`, `node_index`, `num_nodes`;
+`optimizer.store.multinode_rows`). For the fleet-mix solver those nodes are not independent jobs:
+they hold one instance each, all at once, so an MNP job is one unit of demand of a gang shape
+(`Shape.nodes`). Each node's requests are rounded up to the demand-profile grid
+(`assign_shapes`); nodes with the same rounded requests form a node range, and MNP jobs with the
+same ranges share gang shapes. The count per bucket is the peak number of such MNP jobs running at
+once (the same rule as the demand profile, `peak_counts`), over the main node's run (the replay
+gives every node the main node's runtime).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.analysis.demand_profile import ShapeGrid, assign_shapes, peak_counts
+
+
+@dataclass(frozen=True)
+class GangProfile:
+    """`shapes`: shape_id, vcpus, memory_mib, gpus, arch, nodes, gang (None for a one-range gang),
+    jobs, node_hours; `counts`: (S, T) peak MNP jobs running per bucket (equal for one gang's ranges)."""
+
+    shapes: pd.DataFrame
+    counts: np.ndarray
+
+
+def node_rows(jobs: pd.DataFrame) -> np.ndarray:
+    """Mask of the rows that are nodes of an MNP job."""
+    if "mnp_parent" not in jobs.columns:
+        return np.zeros(len(jobs), dtype=bool)
+    return jobs["mnp_parent"].map(lambda p: isinstance(p, str) and bool(p)).to_numpy(dtype=bool)
+
+
+def _range_id(shape_id: str, nodes: int) -> str:
+    return f"{shape_id}-x{nodes}"
+
+
+def gang_profile(
+    nodes: pd.DataFrame,
+    *,
+    start_s: float,
+    n_buckets: int,
+    bucket_seconds: float,
+    grid: ShapeGrid | None = None,
+    default_arch: str | None = "x86_64",
+) -> GangProfile:
+    """Peak running MNP jobs per gang shape and bucket over [start_s, start_s + n x bucket_seconds)."""
+    columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "jobs", "node_hours"]
+    if nodes.empty:
+        return GangProfile(pd.DataFrame(columns=columns), np.zeros((0, n_buckets), dtype=np.int64))
+    shaped = assign_shapes(nodes, grid or ShapeGrid(), default_arch)
+    shaped = shaped.assign(
+        _parent=shaped["mnp_parent"].astype(str),
+        _index=pd.to_numeric(shaped.get("node_index", 0), errors="coerce").fillna(0),
+    )
+    begin_col = "start_s" if "start_s" in shaped.columns else "submit_s"
+    ranges = shaped.groupby(["_parent", "shape_id"], sort=True).size()
+    # Per MNP job: its node ranges as (shape id, nodes), in shape-id order: the gang's signature.
+    signature = ranges.groupby(level=0).apply(
+        lambda r: tuple(zip(r.index.get_level_values(1), r.to_list(), strict=True))
+    )
+    main = shaped.sort_values(["_parent", "_index"], kind="stable").groupby("_parent", sort=True).first()
+    a = main[begin_col].to_numpy(dtype=float)
+    b = a + main["runtime_s"].to_numpy(dtype=float)
+    end_s = start_s + n_buckets * bucket_seconds
+    a, b = np.clip(a, start_s, end_s), np.clip(b, start_s, end_s)
+    live = b > a
+    sigs = signature.loc[main.index].to_numpy()[live]
+    a, b = a[live], b[live]
+    code, uniques = pd.factorize(pd.Series([repr(s) for s in sigs], dtype=object), sort=True)
+    gang_counts = peak_counts(
+        a, b, code, len(uniques), w0=start_s, n_buckets=n_buckets, bucket_seconds=bucket_seconds
+    )
+    first_sig = {repr(s): s for s in sigs}
+    per_shape = shaped.groupby("shape_id", sort=True).first()
+    rows, counts = [], []
+    for g, key in enumerate(uniques):
+        sig = first_sig[key]
+        jobs = int(np.sum(code == g))
+        hours = float(np.sum((b - a)[code == g])) / 3600.0
+        gang_id = None if len(sig) == 1 else "+".join(_range_id(sid, n) for sid, n in sig)
+        for sid, n in sig:
+            info = per_shape.loc[sid]
+            rows.append(
+                {
+                    "shape_id": _range_id(sid, n) if gang_id is None else f"{gang_id}/{_range_id(sid, n)}",
+                    "vcpus": float(info["shape_vcpus"]),
+                    "memory_mib": float(info["shape_memory_mib"]),
+                    "gpus": int(info["shape_gpus"]),
+                    "arch": info["shape_arch"],
+                    "nodes": int(n),
+                    "gang": gang_id,
+                    "jobs": jobs,
+                    "node_hours": hours * n,
+                }
+            )
+            counts.append(gang_counts[g])
+    matrix = np.vstack(counts) if counts else np.zeros((0, n_buckets), dtype=np.int64)
+    return GangProfile(pd.DataFrame(rows, columns=columns), matrix.astype(np.int64))
