@@ -141,6 +141,13 @@ class ExecutionReport:
         }
 
 
+def disabled_refusal(settings: ApplySettings) -> str | None:
+    """The first gate of every write apply makes (a change plan, a dismissal): `apply.enabled`."""
+    if settings.enabled:
+        return None
+    return "apply is disabled: set apply.enabled = true (BATCHOPT_APPLY__ENABLED=true) to allow it"
+
+
 def resource_name(key: str) -> str:
     return key.rsplit("/", 1)[-1].split(":", 1)[0]
 
@@ -207,11 +214,7 @@ class Executor:
         return [key for key in dict.fromkeys(observe) if existing.get(key) is not None or key not in existing]
 
     def config_refusals(self, plan: ChangePlan) -> list[str]:
-        refusals = []
-        if not self.settings.enabled:
-            refusals.append(
-                "apply is disabled: set apply.enabled = true (BATCHOPT_APPLY__ENABLED=true) to allow it"
-            )
+        refusals = [refusal] if (refusal := disabled_refusal(self.settings)) else []
         allowed = set(self.settings.allow_list)
         outside = [
             resource_name(key)

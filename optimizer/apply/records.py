@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from optimizer.domain import ApiCall, ChangePlan, UpdateKind
 from optimizer.errors import UserError
@@ -189,6 +189,47 @@ def start_audit(
             .returning(audit_log.c.id)
         )
         return int(inserted.scalar_one())
+
+
+STATUS_ACTIONS = ("dismiss", "reopen")
+"""Audit actions of a recommendation's status change made through the apply service; no AWS call,
+so no change plan: their rows carry `NO_PLAN` as the plan id and the status before/after."""
+NO_PLAN = "-"
+
+
+def audit_status_change(
+    conn: Connection,
+    recommendation_id: str,
+    *,
+    action: str,
+    actor: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    message: str | None,
+    now: datetime | None = None,
+) -> int:
+    """Record a dismissal or reopening inside the caller's transaction (the status moves with it)."""
+    if action not in STATUS_ACTIONS:
+        raise ValueError(f"unknown status action {action!r}")
+    at = now or utcnow()
+    inserted = conn.execute(
+        insert(audit_log)
+        .values(
+            plan_id=NO_PLAN,
+            recommendation_id=recommendation_id,
+            action=action,
+            actor=actor,
+            dry_run=False,
+            started_at=at,
+            finished_at=at,
+            before=before,
+            after=after,
+            result="succeeded",
+            message=message,
+        )
+        .returning(audit_log.c.id)
+    )
+    return int(inserted.scalar_one())
 
 
 def finish_audit(

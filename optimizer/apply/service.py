@@ -6,13 +6,14 @@ current state, runs the pure planner, stores the plan, and hands plans to the ex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
 
 from optimizer.apply import records
-from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor
+from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor, disabled_refusal
 from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.images import pinned_images
 from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
@@ -21,7 +22,13 @@ from optimizer.aws.session import SessionFactory
 from optimizer.config import ApplySettings, AwsSettings, Settings
 from optimizer.domain import ChangePlan, Recommendation
 from optimizer.errors import ConfigError, RefusedError, UserError
-from optimizer.recommend.repository import StoredRecommendation, get_recommendation
+from optimizer.recommend.repository import (
+    StoredRecommendation,
+    dismissal_refusal,
+    get_recommendation,
+    reopen_refusal,
+    set_status,
+)
 
 
 class TargetClients:
@@ -191,3 +198,46 @@ class ApplyService:
     def rollback(self, ident: str, *, execute: bool, actor: str, action: str = "rollback") -> ExecutionReport:
         plan = self.rollback_plan(ident)
         return self.executor.run(plan, execute=execute, actor=actor, action=action)
+
+    def dismiss(self, ident: str, reason: str, *, actor: str) -> str:
+        """Dismiss a recommendation behind apply's gate (`apply.enabled`), audited as action `dismiss`
+        with the status before and after; `reopen` undoes it. Returns the full id."""
+        stored = self._status_change_allowed(ident, dismissal_refusal)
+        if not reason.strip():
+            raise UserError("dismiss: give a reason; it is kept with the recommendation")
+        self._change_status(stored, "dismissed", reason.strip(), action="dismiss", actor=actor)
+        return stored.id
+
+    def reopen(self, ident: str, *, actor: str) -> str:
+        """Undo a dismissal (the recommendation is open again), audited as action `reopen`."""
+        stored = self._status_change_allowed(ident, reopen_refusal)
+        self._change_status(stored, "open", None, action="reopen", actor=actor)
+        return stored.id
+
+    def _status_change_allowed(
+        self, ident: str, refusal_of: Callable[[StoredRecommendation], str | None]
+    ) -> StoredRecommendation:
+        if refusal := disabled_refusal(self.settings):
+            raise RefusedError(refusal)
+        stored = get_recommendation(self.engine, ident)
+        if refusal := refusal_of(stored):
+            raise RefusedError(refusal)
+        return stored
+
+    def _change_status(
+        self, stored: StoredRecommendation, status: str, reason: str | None, *, action: str, actor: str
+    ) -> None:
+        """The status and its audit row in one transaction: neither lands without the other."""
+        now = self.executor.now()
+        with self.engine.begin() as conn:
+            set_status(conn, stored.id, status, reason, now=now)
+            records.audit_status_change(
+                conn,
+                stored.id,
+                action=action,
+                actor=actor,
+                before={"status": stored.status, "status_reason": stored.status_reason},
+                after={"status": status, "status_reason": reason},
+                message=reason,
+                now=now,
+            )

@@ -2,8 +2,9 @@
 
 `optimizer.apply.service.ApplyService` (which owns how it reaches AWS: the configured targets'
 sessions) plans against the live resource, stores the plan, and hands it to the one executor that
-may change AWS; dismissal goes through the recommendations repository. Nothing here builds a
-session, a client or an API call.
+may change AWS; dismissing and reopening go through the same service, behind the same gate
+(`apply.enabled`, the sign-in) and into the same audit log. Nothing here writes to the store itself or
+builds a session, a client or an API call.
 
 Every action returns an `Outcome` (text to show, ok or not) instead of raising, because a refusal or a
 bad input must be shown on the page, not as a traceback.
@@ -20,7 +21,6 @@ from optimizer.apply.service import ApplyService
 from optimizer.config import Settings
 from optimizer.dashboard.state import engine_for
 from optimizer.errors import UserError
-from optimizer.recommend.repository import dismiss as dismiss_recommendation
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,24 @@ def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     return Outcome(ok, f"Rollback: {report.result}", report_text(report), _jsonable(report.to_json()))
 
 
-def dismiss(url: str, rec_id: str, reason: str) -> Outcome:
+def dismiss(url: str, settings: Settings, rec_id: str, reason: str, actor: str) -> Outcome:
+    """Dismiss with a reason, audited; `reopen` undoes it."""
     if not reason.strip():
         return Outcome(False, "Say why you dismiss it: the reason is kept with the recommendation.")
     try:
-        dismiss_recommendation(engine_for(url), rec_id, reason.strip())
+        _service(url, settings).dismiss(rec_id, reason, actor=actor)
     except UserError as exc:
         return Outcome(False, f"Dismiss refused: {exc}")
     return Outcome(True, f"Dismissed {rec_id}.")
+
+
+def reopen(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
+    """Undo a dismissal: the recommendation is open again, and the audit log says who reopened it."""
+    try:
+        _service(url, settings).reopen(rec_id, actor=actor)
+    except UserError as exc:
+        return Outcome(False, f"Reopen refused: {exc}")
+    return Outcome(True, f"Reopened {rec_id}.")
 
 
 def _jsonable(value: Any) -> dict[str, Any]:

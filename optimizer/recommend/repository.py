@@ -190,11 +190,25 @@ def set_status(
         raise UserError(f"recommendation {rec_id}: not found")
 
 
+def dismissal_refusal(rec: StoredRecommendation) -> str | None:
+    """Why `rec` cannot be dismissed now, or None when it can (an applied change is rolled back first)."""
+    if rec.status == "applied":
+        return f"recommendation {rec.id} is applied; roll it back before dismissing it"
+    return None
+
+
+def reopen_refusal(rec: StoredRecommendation) -> str | None:
+    """Why `rec` cannot be reopened, or None when it can (only a dismissed one can)."""
+    if rec.status != "dismissed":
+        return f"recommendation {rec.id} is {rec.status}, not dismissed"
+    return None
+
+
 def dismiss(engine: Engine, ident: str, reason: str | None = None, *, now: datetime | None = None) -> str:
     """Dismiss a recommendation (it stays dismissed across re-runs); returns its full id."""
     rec = get_recommendation(engine, ident)
-    if rec.status == "applied":
-        raise UserError(f"recommendation {rec.id} is applied; roll it back before dismissing it")
+    if refusal := dismissal_refusal(rec):
+        raise UserError(refusal)
     with engine.begin() as conn:
         set_status(conn, rec.id, "dismissed", reason, now=now)
     return rec.id
@@ -202,8 +216,8 @@ def dismiss(engine: Engine, ident: str, reason: str | None = None, *, now: datet
 
 def reopen(engine: Engine, ident: str, *, now: datetime | None = None) -> str:
     rec = get_recommendation(engine, ident)
-    if rec.status != "dismissed":
-        raise UserError(f"recommendation {rec.id} is {rec.status}, not dismissed")
+    if refusal := reopen_refusal(rec):
+        raise UserError(refusal)
     with engine.begin() as conn:
         set_status(conn, rec.id, "open", None, now=now)
     return rec.id

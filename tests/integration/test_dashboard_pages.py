@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from optimizer.analysis.cost import IDLE
 from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.analysis.rollup import cost_by, cost_by_tag
+from optimizer.apply import records
 from optimizer.dashboard.components import money
 from optimizer.dashboard.router import PAGES, PageSpec
 from optimizer.store.schema import recommendations
@@ -320,25 +321,51 @@ def test_applying_needs_the_shared_secret_and_never_shows_it(
     assert "correct horse" not in shown
 
 
-def test_dismissing_needs_a_reason_and_is_stored(fresh_seeded: Engine) -> None:
-    app = open_recommendation(run_page("recommendations"), "rec-ce-od")
-    app.button(key="FormSubmitter:dismiss_form-Dismiss").click().run()
-    with fresh_seeded.connect() as conn:
-        status = conn.execute(
-            select(recommendations.c.status).where(recommendations.c.id == "rec-ce-od")
-        ).scalar()
-    assert status == "open", "no reason, no dismissal"
-    app = open_recommendation(run_page("recommendations"), "rec-ce-od")
-    app.text_input(key="dismiss_reason").input("reserved instances cover it")
-    app.button(key="FormSubmitter:dismiss_form-Dismiss").click().run()
-    with fresh_seeded.connect() as conn:
+def _status(engine: Engine, rec_id: str) -> tuple[str, str | None]:
+    with engine.connect() as conn:
         row = conn.execute(
             select(recommendations.c.status, recommendations.c.status_reason).where(
-                recommendations.c.id == "rec-ce-od"
+                recommendations.c.id == rec_id
             )
         ).one()
-    assert tuple(row) == ("dismissed", "reserved instances cover it")
+    return row[0], row[1]
+
+
+def test_dismissing_is_behind_the_apply_gate(fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With applying disabled, or the secret not typed, the Dismiss button is off and nothing changes."""
+    app = open_recommendation(run_page("recommendations"), "rec-ce-od")
+    assert app.button(key="FormSubmitter:dismiss_form-Dismiss").disabled, "apply.enabled is false"
+    monkeypatch.setenv("BATCHOPT_APPLY__ENABLED", "true")
+    monkeypatch.setenv("BATCHOPT_APPLY__SHARED_SECRET", "correct horse")
+    app = open_recommendation(run_page("recommendations"), "rec-ce-od")
+    assert app.button(key="FormSubmitter:dismiss_form-Dismiss").disabled, "the secret is not typed yet"
+    assert _status(fresh_seeded, "rec-ce-od") == ("open", None)
+
+
+def test_dismissing_needs_a_reason_is_audited_and_reopening_undoes_it(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHOPT_APPLY__ENABLED", "true")
+    monkeypatch.setenv("BATCHOPT_APPLY__SHARED_SECRET", "correct horse")
+    app = open_recommendation(run_page("recommendations"), "rec-ce-od")
+    app.text_input(key="apply_secret_input").input("correct horse").run()
+    app.button(key="FormSubmitter:dismiss_form-Dismiss").click().run()
+    assert _status(fresh_seeded, "rec-ce-od") == ("open", None), "no reason, no dismissal"
+    app.text_input(key="dismiss_reason").input("reserved instances cover it")
+    app.button(key="FormSubmitter:dismiss_form-Dismiss").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert _status(fresh_seeded, "rec-ce-od") == ("dismissed", "reserved instances cover it")
     assert any("Dismissed rec-ce-od" in m.value for m in app.success), "the outcome stays visible"
+    app.button(key="btn_reopen").click().run()
+    assert _status(fresh_seeded, "rec-ce-od") == ("open", None)
+    assert any("Reopened rec-ce-od" in m.value for m in app.success)
+    trail = records.audits(fresh_seeded, recommendation_id="rec-ce-od")
+    assert [(r.action, r.actor, r.result) for r in trail] == [
+        ("reopen", "dashboard:shared-secret", "succeeded"),
+        ("dismiss", "dashboard:shared-secret", "succeeded"),
+    ]
+    assert trail[1].before == {"status": "open", "status_reason": None}
+    assert trail[1].after == {"status": "dismissed", "status_reason": "reserved instances cover it"}
 
 
 def test_the_store_queries_agree_on_sqlite_and_postgresql(

@@ -3,7 +3,7 @@ sorted by saving with what each costs besides money (p95 wait of each affected q
 per month, risk, effort) and whether it is in the headline; every status stays visible. The detail
 puts the act buttons first (apply asks for confirmation showing the calls), then the evidence as a
 before/after table with the model's calibration error (the JSON behind a toggle), the proposed
-change and its change plan; dismiss with a reason."""
+change and its change plan; dismiss with a reason, or reopen, behind the apply gate."""
 
 from __future__ import annotations
 
@@ -190,10 +190,21 @@ def _actions(url: str, rec: dict) -> None:
         _confirmation(url, settings, rec_id, actor)
     _show_outcome(rec["id"])
 
+    # Dismissing and reopening are writes like an apply: the same gate, the same audit log.
+    if status == "dismissed":
+        st.button(
+            "Reopen",
+            key="btn_reopen",
+            disabled=not can_change,
+            help="Undo the dismissal; the audit log keeps both",
+            on_click=_act,
+            args=(actions.reopen, url, settings, rec_id, actor),
+        )
+        return
     with st.form("dismiss_form", clear_on_submit=True):
         reason = st.text_input("Reason for dismissing", key="dismiss_reason")
-        if st.form_submit_button("Dismiss", disabled=rec["status"] not in ("open", "rolled-back")):
-            _remember(actions.dismiss(url, rec["id"], reason), rec["id"])
+        if st.form_submit_button("Dismiss", disabled=not can_change or status not in ("open", "rolled-back")):
+            _remember(actions.dismiss(url, settings, rec_id, reason, actor), rec_id)
             st.rerun()
 
 
