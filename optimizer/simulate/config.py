@@ -99,6 +99,10 @@ class SimulationOptions:
     job_definition_revisions: Mapping[str, DefinitionRevision] = field(default_factory=dict, hash=False)
     #: Spans when pools cannot launch (`optimizer.simulate.shortages`); none by default.
     capacity_shortages: tuple[ShortageRule, ...] = ()
+    #: How long a job no compute environment can run blocks its queue's head when no
+    #: `jobStateTimeLimitActions` entry matches its reason, before its owner cancels it
+    #: (`optimizer.simulate.head_blocking`); 0 fails it at once without blocking.
+    blocked_job_cancel_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
         "jobDefinitionRevisions",
         "billUntilSeconds",
         "capacityShortages",
+        "blockedJobCancelSeconds",
     }
     for key in sorted(set(data) - known):
         problems.append(f"simulation.{key}: unknown setting (known: {', '.join(sorted(known))})")
@@ -355,6 +360,9 @@ def _parse_options(data: Any, problems: list[str]) -> SimulationOptions:
             data.get("billUntilSeconds"), "simulation.billUntilSeconds", problems, default=0.0
         ),
         capacity_shortages=shortages,
+        blocked_job_cancel_s=_number(
+            data.get("blockedJobCancelSeconds"), "simulation.blockedJobCancelSeconds", problems, default=0.0
+        ),
     )
 
 

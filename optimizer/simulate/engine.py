@@ -55,6 +55,7 @@ from optimizer.simulate.catalog import InstanceSpec
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
 from optimizer.simulate.fargate import fargate_size
 from optimizer.simulate.gangs import GangScheduling
+from optimizer.simulate.head_blocking import BY_ACTION, BY_OWNER, QueueHeads
 from optimizer.simulate.retry import (
     CONTAINER_EXIT_REASON,
     FARGATE_SPOT_REASON,
@@ -64,7 +65,6 @@ from optimizer.simulate.retry import (
 from optimizer.simulate.shortages import ShortageCalendar
 from optimizer.simulate.timeouts import (
     TIMEOUT_REASON,
-    HeadOfQueue,
     blocked_reason,
     cancelled_reason,
     matching_action,
@@ -228,7 +228,12 @@ class ReplayEngine(GangScheduling):
             self.timeout = np.where(np.isnan(own), default_timeout, own).tolist()
         else:
             self.timeout = [default_timeout] * n
-        self.head_of_queue = HeadOfQueue()
+        # Fair-share identifiers (`fair_share.py`): None when the history has no such column.
+        self.job_share: list[str | None] | None = (
+            [v if isinstance(v, str) and v else None for v in jobs["share_identifier"].tolist()]
+            if "share_identifier" in jobs
+            else None
+        )
         self._apply_revisions(jobs)
         self._load_gangs(jobs)  # multi-node parallel jobs (`gangs.py`)
         # Dependencies (ids not in the trace are ignored: they ended before it began).
@@ -289,6 +294,9 @@ class ReplayEngine(GangScheduling):
             queues = list(config.queues)
         self.queue_names = [q.name for q in queues]
         self.queue_state_limits = [q.state_time_limits for q in queues]
+        # Blocked heads of queues (`head_blocking.py`); fair-share queues hold nothing behind them.
+        self.heads = QueueHeads(len(queues), [True] * len(queues))
+        self.queue_gated = self.heads.gated
         self.queue_ces = [
             [ce_index[name] for name in q.compute_environments if name in ce_index] for q in queues
         ]
@@ -491,7 +499,8 @@ class ReplayEngine(GangScheduling):
     def _on_reclaim(self, i: int, t: float) -> None:
         if self.i_state[i] != 1:
             return
-        if not self.running and not self.arrivals_left and not any(self.queue_pending):
+        idle = not any(self.queue_pending) and not self.heads.held_jobs
+        if not self.running and not self.arrivals_left and idle:
             return  # all work is done: the instance ends at its idle check or with the replay
         victims = self.i_running[i]
         self.i_running[i] = []
@@ -657,22 +666,56 @@ class ReplayEngine(GangScheduling):
         if feasible is None:
             feasible = self.queue_feasible[(q, s)] = any(self._feasible(c, s) for c in self.queue_ces[q])
         if not feasible:
-            reason = self._blocked_reason(q, s)
-            action = matching_action(self.queue_state_limits[q], reason)
-            if action is not None:
-                self.state[j] = _PENDING  # RUNNABLE, blocked, until the action cancels it
-                self._push(self.head_of_queue.cancel_at(q, t, action.max_time_s), _STATE_LIMIT, j)
-                return
-            self._fail(
-                j,
-                t,
-                f"no compute environment of queue {self.queue_names[q]} can run {self.shape_v[s]:g} vCPU, "
-                f"{self.shape_m[s]:g} MiB, {self.shape_g[s]} GPU",
-            )
+            self._block(j, q, s, t)
+            return
+        if self.queue_gated[q]:  # a blocked job heads the queue: this one waits behind it
+            self.state[j] = _PENDING
+            self.heads.hold(q, j)
             return
         waiting = self.pending[q].get(s)
         if (waiting and len(waiting)) or not self._place(j, q, s, t, hint):
             self._enqueue(j, q, s)
+
+    def _block(self, j: int, q: int, s: int, t: float) -> None:
+        """Job j can never run in queue q: it heads the queue, RUNNABLE and blocking the jobs behind
+        it, until a matching job-state time limit action (or its owner, after
+        `simulation.blockedJobCancelSeconds`) removes it; with neither it fails at once."""
+        reason = self._blocked_reason(q, s)
+        action = matching_action(self.queue_state_limits[q], reason)
+        hold_s = action.max_time_s if action is not None else self.options.blocked_job_cancel_s
+        if hold_s > 0:
+            self.state[j] = _PENDING  # RUNNABLE, blocked
+            by = BY_ACTION if action is not None else BY_OWNER
+            self._push(self.heads.block(q, j, t, hold_s, reason, by), _STATE_LIMIT, j)
+            return
+        self.heads.failed_at_once(q, j, t, reason)
+        self._fail(
+            j,
+            t,
+            f"no compute environment of queue {self.queue_names[q]} can run {self.shape_v[s]:g} vCPU, "
+            f"{self.shape_m[s]:g} MiB, {self.shape_g[s]} GPU",
+        )
+
+    def _remove_blocked(self, j: int, t: float) -> None:
+        """Blocked job j leaves the head of its queue (cancelled); the jobs it held are offered
+        capacity in FIFO order, as a burst of arrivals would be."""
+        q = self.job_queue[j]
+        entry, freed = self.heads.remove(q, j, self.runnable_order)
+        if entry.removed_by == BY_ACTION:
+            reason = cancelled_reason(entry.reason)
+        else:
+            reason = (
+                f"cancelled by its owner after {entry.removed_at - entry.head_at:g} s blocking queue "
+                f"{self.queue_names[q]} ({entry.reason})"
+            )
+        self._fail(j, t, reason)
+        left = Counter(self.shape[k] for k in freed)
+        for k in freed:
+            s = self.shape[k]
+            waiting = self.pending[q].get(s)
+            if (waiting and len(waiting)) or not self._place(k, q, s, t, left[s]):
+                self._enqueue(k, q, s)
+            left[s] -= 1
 
     def _blocked_reason(self, q: int, s: int) -> str:
         ces = [self.ces[c] for c in self.queue_ces[q]]
@@ -829,7 +872,7 @@ class ReplayEngine(GangScheduling):
                         self.shortage_retry_at[x] = math.inf
                         self._retry_launches(x, t)
                 elif kind == _STATE_LIMIT:
-                    self._fail(x, t, cancelled_reason(self._blocked_reason(self.job_queue[x], self.shape[x])))
+                    self._remove_blocked(x, t)
                 else:
                     self._on_idle_check(x, token, t)
                 continue

@@ -7,7 +7,7 @@ seconds x price + Fargate task costs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pandas as pd
 from optimizer.simulate.commitments import commitment_summary
 from optimizer.simulate.engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 from optimizer.simulate.gangs import gang_summary, with_gang_columns
+from optimizer.simulate.head_blocking import BLOCKED_COLUMNS, blocked_frame
 from optimizer.simulate.shortages import shortage_summary
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)
@@ -29,6 +30,58 @@ class ReplayResult:
     jobs: pd.DataFrame
     attempts: pd.DataFrame
     instances: pd.DataFrame
+    #: Jobs no compute environment could run, one row each (`head_blocking.BLOCKED_COLUMNS`).
+    blocked: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(BLOCKED_COLUMNS)))
+
+
+SHARE_WAIT_COLUMNS = ("queue", "share", "jobs", "p50_wait_s", "p95_wait_s")
+
+
+def wait_quantiles(waits: np.ndarray) -> tuple[float, float, float]:
+    """p50, p95 and p99 of queue waits in seconds (numpy's linear interpolation): the one rule every
+    wait figure of a replay (per queue, per share) is computed with."""
+    p50, p95, p99 = np.quantile(waits, WAIT_QUANTILES)
+    return float(p50), float(p95), float(p99)
+
+
+def share_waits(result: ReplayResult) -> pd.DataFrame:
+    """Queue waits per queue and share identifier: columns `SHARE_WAIT_COLUMNS`, one row per
+    (queue, share) with a started job, sorted by queue then share.
+
+    The wait is a job's first start minus its submit time, as in the summary's `queue_wait_s`.
+    Jobs without a share identifier (or a replay of jobs without the `share_identifier` column)
+    count under share "". Why: the `fair-share` strategy prices a scheduling policy by the change in
+    each share's p95 wait between two replays of the same jobs at the same cost.
+    """
+    jobs = result.jobs
+    started = jobs[jobs["started_at"].notna()]
+    if "share_identifier" in started:
+        share = started["share_identifier"].where(started["share_identifier"].notna(), "").astype(str)
+    else:
+        share = pd.Series([""] * len(started), index=started.index, dtype=object)
+    wait = (started["started_at"] - started["submitted_at"]).to_numpy(dtype=float)
+    frame = pd.DataFrame(
+        {"queue": started["queue"].astype(str).to_numpy(), "share": share.to_numpy(), "wait": wait}
+    )
+    rows = []
+    for (queue, name), group in frame.groupby(["queue", "share"], sort=True):
+        p50, p95, _ = wait_quantiles(group["wait"].to_numpy())
+        rows.append((queue, name, len(group), _round(p50, 3), _round(p95, 3)))
+    return pd.DataFrame(rows, columns=list(SHARE_WAIT_COLUMNS)).astype({"jobs": "int64"})
+
+
+def blocked_heads(result: ReplayResult) -> pd.DataFrame:
+    """Jobs that no compute environment of their queue could run, one row each, in the order they
+    left the head of their queue: columns `queue, job_id, reason, head_at_s, blocked_s,
+    jobs_delayed, removed_by` (`head_blocking.py`).
+
+    `blocked_s` is how long the job held its queue's head (maxTimeSeconds of the matching
+    `jobStateTimeLimitActions` entry, `simulation.blockedJobCancelSeconds`, or 0 when it failed at
+    once); `jobs_delayed` is how many jobs were RUNNABLE behind it, held, when it left. Why: the
+    `stuck-job-limits` strategy prices adding a time limit action by the blocked time and the
+    delayed jobs it removes.
+    """
+    return result.blocked.copy()
 
 
 def _instances_frame(engine: ReplayEngine) -> pd.DataFrame:
@@ -137,6 +190,7 @@ def _jobs_frame(engine: ReplayEngine) -> pd.DataFrame:
             "vcpus": np.asarray(engine.vcpus, dtype=float),
             "memory_mib": np.asarray(engine.mem, dtype=float),
             "gpus": np.asarray(engine.gpus, dtype=np.int64),
+            **({"share_identifier": _objects(engine.job_share)} if engine.job_share is not None else {}),
         }
     )
 
@@ -167,7 +221,7 @@ def _summary(
     waits: dict[str, dict[str, float]] = {}
     for name, series in [("ALL", wait), *((str(q), w) for q, w in wait.groupby(started["queue"]))]:
         if len(series):
-            quantiles = np.quantile(series.to_numpy(), WAIT_QUANTILES)
+            quantiles = wait_quantiles(series.to_numpy())
             waits[name] = {
                 "jobs": len(series),
                 "p50_s": _round(quantiles[0], 3),
@@ -215,13 +269,53 @@ def _summary(
     }
 
 
+def _blocked_summary(blocked: pd.DataFrame) -> dict[str, Any]:
+    """The summary's `blocked_heads` section (absent when every job could run somewhere): per
+    queue, the blocked jobs, the seconds they held the head, and the jobs they held back."""
+    if blocked.empty:
+        return {}
+    per_queue = blocked.groupby("queue", sort=True).agg(
+        jobs=("job_id", "size"), blocked_s=("blocked_s", "sum"), jobs_delayed=("jobs_delayed", "sum")
+    )
+    return {
+        "blocked_heads": {
+            str(q): {
+                "jobs": int(r.jobs),
+                "blocked_s": _round(r.blocked_s, 3),
+                "jobs_delayed": int(r.jobs_delayed),
+            }
+            for q, r in per_queue.iterrows()
+        }
+    }
+
+
+def _share_summary(result: ReplayResult) -> dict[str, Any]:
+    """The summary's `share_wait_s` section (absent unless jobs carry share identifiers)."""
+    if "share_identifier" not in result.jobs or not result.jobs["share_identifier"].notna().any():
+        return {}
+    section: dict[str, dict[str, Any]] = {}
+    for row in share_waits(result).itertuples():
+        section.setdefault(row.queue, {})[row.share] = {
+            "jobs": int(row.jobs),
+            "p50_s": row.p50_wait_s,
+            "p95_s": row.p95_wait_s,
+        }
+    return {"share_wait_s": section}
+
+
 def collect_result(engine: ReplayEngine) -> ReplayResult:
     instances = _instances_frame(engine)
     attempts = _attempts_frame(engine)
     jobs = with_gang_columns(engine, _jobs_frame(engine))
+    blocked = blocked_frame(engine.heads.log, engine.queue_names, engine.job_ids)
     summary = {
         **_summary(engine, jobs, attempts, instances),
         **gang_summary(engine, instances),
         **shortage_summary(engine.shortages, engine.launches_refused),
+        **_blocked_summary(blocked),
     }
-    return ReplayResult(summary=summary, jobs=jobs, attempts=attempts, instances=instances)
+    result = ReplayResult(summary=summary, jobs=jobs, attempts=attempts, instances=instances, blocked=blocked)
+    share_section = _share_summary(result)
+    if share_section:
+        summary.update(share_section)
+    return result

@@ -131,7 +131,9 @@ def test_blocked_jobs_are_cancelled_one_at_a_time_by_a_matching_time_limit_actio
         cancelled_reason(JOB_RESOURCE_REQUIREMENT)
     }
     assert (out.loc[["huge-1", "huge-2", "huge-3"], "attempt_count"] == 0).all()
-    assert out.loc["small", "status"] == "SUCCEEDED" and out.loc["small", "started_at"] == 50.0
+    # small became RUNNABLE behind huge-1 (head-of-line blocking, `head_blocking.py`) and ahead of
+    # huge-2: it runs when huge-1 leaves the head at 600.
+    assert out.loc["small", "status"] == "SUCCEEDED" and out.loc["small", "started_at"] == 600.0
 
     # An action for another reason does not apply: the job fails at once, as without any action.
     other = _with_limits(queue("q", 1, "od"), _limit(COMPUTE_ENVIRONMENT_MAX_RESOURCE, 600))
