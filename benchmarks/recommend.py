@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import Target, finish, print_table, shared_data
-from optimizer.recommend.engine import default_strategies, generate_recommendations
-from optimizer.recommend.inputs import load_inputs
+from optimizer.recommend.generate import default_strategies, generate_recommendations
+from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.strategies import InstanceMixSettings
 from optimizer.simulate.datasets import trace_job_rows
 from optimizer.store.engine import create_store_engine, upgrade
@@ -81,7 +81,7 @@ def main() -> int:
         store_estate(engine, data)
         overrides = {"instance-mix": InstanceMixSettings(time_limit_seconds=args.time_limit)}
         t0 = time.perf_counter()
-        [inputs] = load_inputs(engine)
+        [inputs] = load_recommend_inputs(engine)
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         inputs.baseline.current()

@@ -7,7 +7,7 @@ Public API (the dashboard and the report call the readers; `batchopt analyze` ca
 - `read_cost_daily(engine, dims=("queue",), period="day"|"week", dataset=..., since=..., until=...)`
 - `read_cost_by_tag(engine, key, ...)`, `read_utilization_hourly(engine, ...)`
 - `read_demand_forecasts(engine, ...)`: the p50/p90 hourly forecasts `batchopt train` wrote
-- `load_inputs(engine, ...) -> AnalysisInputs` for callers that want the raw frames (right-sizing).
+- `load_analysis_inputs(engine, ...) -> AnalysisInputs` for callers that want the raw frames (right-sizing).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class AnalysisSummary:
     gang_formation_idle_usd: float = 0.0
 
 
-def load_inputs(
+def load_analysis_inputs(
     engine: Engine,
     *,
     dataset: str = COLLECTED_DATASET,
@@ -193,7 +193,7 @@ def run_analysis(
         until = pd.Timestamp(until).ceil("D").to_pydatetime()
     if since is not None and until is not None and since >= until:
         raise UserError(f"analysis window: since {since:%Y-%m-%d} is not before until {until:%Y-%m-%d}")
-    inputs = load_inputs(engine, dataset=dataset, since=since, until=until)
+    inputs = load_analysis_inputs(engine, dataset=dataset, since=since, until=until)
     result = attribute(inputs, since, until)
     daily = daily_aggregate(result.lines)
     daily.insert(0, "dataset", dataset)

@@ -78,7 +78,7 @@ def month_attribution(
     with engine.connect() as conn:
         if conn.execute(alive.limit(1)).first() is None:
             return None  # no instance, nothing to attribute: the attempts need not be read
-    inputs = stored.load_inputs(engine, dataset=dataset, since=since, until=until)
+    inputs = stored.load_analysis_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return None
     return stored.attribute(inputs, since, until)

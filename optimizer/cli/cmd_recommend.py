@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         print(f"reopened {reopen(ctx.engine, args.reopen)}")
         return 0
     if args.refresh:
-        from optimizer.recommend.engine import generate_recommendations
+        from optimizer.recommend.generate import generate_recommendations
 
         fresh = generate_recommendations(ctx.engine, ctx.settings, dataset=args.dataset, seed=args.seed)
         if not args.json:

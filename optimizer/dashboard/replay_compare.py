@@ -63,7 +63,7 @@ def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | 
     return {"computeEnvironments": ces["raw"].tolist(), "jobQueues": [queue_raw]}, region
 
 
-def load_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
+def load_replay_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
     dataset, queue = scope_of(scope)
     current, region = current_configuration(engine, queue) if queue is not None else (None, None)
     region = region or default_region

@@ -45,9 +45,9 @@ from optimizer.ml.forecast import DemandForecaster
 from optimizer.ml.registry import ModelRegistry
 from optimizer.ml.training import train_all
 from optimizer.recommend.calibration import Calibration
-from optimizer.recommend.engine import generate_recommendations
+from optimizer.recommend.generate import generate_recommendations
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND, stored_headline
-from optimizer.recommend.inputs import load_inputs
+from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.repository import list_recommendations
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
@@ -470,7 +470,11 @@ class DemoRun:
             recs = generate_recommendations(self.engine, self.settings, dataset=COLLECTED_DATASET)
             applicable = sum(1 for r in recs if r.applicable)
             calibration = next(
-                (i.baseline.calibration() for i in load_inputs(self.engine, dataset=COLLECTED_DATASET)), None
+                (
+                    i.baseline.calibration()
+                    for i in load_recommend_inputs(self.engine, dataset=COLLECTED_DATASET)
+                ),
+                None,
             )
             out.detail = f"{len(recs)} recommendations ({applicable} applicable, the rest advice)"
         return calibration

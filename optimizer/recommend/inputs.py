@@ -106,7 +106,7 @@ def _commitments(
     )
 
 
-def load_inputs(
+def load_recommend_inputs(
     engine: Engine,
     *,
     dataset: str = COLLECTED_DATASET,

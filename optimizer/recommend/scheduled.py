@@ -18,7 +18,7 @@ JOB_ID = "recommendations"
 
 def recommendations_job(config_file: str | None = None) -> None:
     from optimizer.config import load_settings
-    from optimizer.recommend.engine import generate_recommendations
+    from optimizer.recommend.generate import generate_recommendations
     from optimizer.store.engine import create_store_engine, require_current_schema
 
     settings = load_settings(config_file)

@@ -7,7 +7,7 @@ Daily costs are the analytics engineer's attribution, never a second derivation:
   successful collection of jobs, instances and spot prices (an older or narrower aggregate would
   silently miss late data or history weeks);
 - otherwise computed now with the same code `batchopt analyze` runs
-  (`analysis.stored.load_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
+  (`analysis.stored.load_analysis_inputs` -> `attribute` -> `rollup.daily_aggregate`), which also tells how
   much of the week's spend was priced from fallback prices.
 
 The bill beside the model ("Bill vs model") is `optimizer.billing.window.bill_window`, the
@@ -94,7 +94,7 @@ def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFram
 def _computed_daily(engine: Engine, dataset: str, week: IsoWeek) -> tuple[pd.DataFrame, float]:
     """The aggregate computed now, and the report week's spend priced from fallback prices."""
     since, until = report_window(week)
-    inputs = stored.load_inputs(engine, dataset=dataset, since=since, until=until)
+    inputs = stored.load_analysis_inputs(engine, dataset=dataset, since=since, until=until)
     if inputs.instances.empty:
         return pd.DataFrame(columns=list(DAILY_COLUMNS)), 0.0
     result = stored.attribute(inputs, since, until)

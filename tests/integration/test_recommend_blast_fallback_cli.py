@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from optimizer.cli.main import main
-from optimizer.recommend.engine import generate_recommendations
+from optimizer.recommend.generate import generate_recommendations
 from optimizer.recommend.strategies import BlastRadiusStrategy, SpotFallbackStrategy
 from optimizer.store.engine import create_store_engine, upgrade
 from tests.recommend_helpers import store_estate

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, insert
 
 from optimizer.config import load_settings
 from optimizer.domain import UpdateKind
-from optimizer.recommend.engine import default_strategies, generate_recommendations
-from optimizer.recommend.inputs import load_inputs
+from optimizer.recommend.generate import default_strategies, generate_recommendations
+from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.strategies import InstanceMixSettings
 from optimizer.store.tables.analysis import demand_forecasts
 from tests.recommend_helpers import standard_estate, store_estate
@@ -45,7 +45,7 @@ def test_forecast_and_configured_plan_reach_the_strategies(sqlite_engine: Engine
     config.write_text(CONFIG)
     settings = load_settings(config)
 
-    [inputs] = load_inputs(sqlite_engine, commitments=settings.commitments)
+    [inputs] = load_recommend_inputs(sqlite_engine, commitments=settings.commitments)
     assert [c.id for c in inputs.commitments.commitments] == ["sp-config"]
     assert inputs.baseline.commitments == inputs.commitments.commitments
     assert inputs.demand_forecast is not None and len(inputs.demand_forecast) == 168

@@ -53,7 +53,7 @@ EDGES = (
     "scheduled.py",  # each area's periodic job
     "demo/pipeline.py",  # the demo's run
     "report/run.py",  # scheduled_weekly_report: the report job's default `now`
-    "recommend/engine.py",  # one stamp per generate_recommendations run, when none is given
+    "recommend/generate.py",  # one stamp per generate_recommendations run, when none is given
     "recommend/repository.py",  # row stamps when a caller passes no `now`
     "apply/records.py",  # plan and audit stamps when a caller passes no `now`
     "dashboard/pages/overview.py",  # "this month" is the month a person opens the page in

@@ -8,7 +8,7 @@ import pytest
 
 from optimizer.config import load_settings
 from optimizer.errors import ConfigError
-from optimizer.recommend.engine import default_strategies
+from optimizer.recommend.generate import default_strategies
 from optimizer.recommend.strategies import AttemptTimeoutStrategy, RetryAndSpotStrategy, ScalingStrategy
 
 

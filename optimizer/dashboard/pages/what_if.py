@@ -17,7 +17,7 @@ from optimizer.dashboard.commitment_view import (
 )
 from optimizer.dashboard.components import no_data, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
-from optimizer.dashboard.replay_compare import load_inputs, replay_summaries, summary_rows
+from optimizer.dashboard.replay_compare import load_replay_inputs, replay_summaries, summary_rows
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
 from optimizer.errors import UserError
@@ -199,7 +199,7 @@ def render() -> None:
 def _replay(url: str, scope: str, days: int, region: str, proposed: dict, commitments: list) -> dict:
     """Replay summaries; `region` prices the replay when the scope's queue is not in the store;
     `commitments` (the what-if problem's) cover both replays' on-demand hours and charge fees."""
-    inputs = load_inputs(engine_for(url), scope, days, default_region=region)
+    inputs = load_replay_inputs(engine_for(url), scope, days, default_region=region)
     return replay_summaries(
         inputs, proposed, commitments=commitments_from_list(commitments, "what-if problem")
     )

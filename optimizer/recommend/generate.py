@@ -21,7 +21,7 @@ from optimizer.config import Settings
 from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
 from optimizer.recommend.base import Strategy, StrategySettings
-from optimizer.recommend.inputs import load_inputs
+from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
 from optimizer.recommend.strategy_settings import strategy_settings
@@ -77,7 +77,7 @@ def generate_recommendations(
         if settings is not None
         else InstanceRequirements()
     )
-    for inputs in load_inputs(
+    for inputs in load_recommend_inputs(
         engine,
         dataset=dataset,
         seed=seed,

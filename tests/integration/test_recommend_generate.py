@@ -17,7 +17,7 @@ from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.cli.main import main
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.errors import RefusedError
-from optimizer.recommend.engine import default_strategies, generate_recommendations
+from optimizer.recommend.generate import default_strategies, generate_recommendations
 from optimizer.recommend.repository import dismiss, list_recommendations
 from optimizer.recommend.strategies import InstanceMixSettings
 from optimizer.recommend.strategies.rightsizing import definition_key
@@ -259,7 +259,7 @@ def test_advice_the_data_no_longer_supports_is_superseded_then_reopened(
 
     from sqlalchemy import update
 
-    from optimizer.recommend.engine import SUPERSEDED
+    from optimizer.recommend.generate import SUPERSEDED
     from optimizer.recommend.repository import save_recommendations
     from optimizer.recommend.strategies import ScalingStrategy
     from optimizer.store.schema import compute_environments
