@@ -14,6 +14,17 @@ costs $X/month" in the headline, never a saving); what it buys is the change in 
 wait, which must improve by at least `min_p95_wait_improvement_s`. The evidence keeps both
 documents, shortages included, so its command reproduces the figure.
 
+The "after N attempts" variant (`fallback_after_attempts`) is priced next to it: the queue's
+definitions retry host reclaims N times on spot (exiting on application errors, the rule
+`retry-and-spot` proposes), and the workflow manager resubmits a job that still failed on a reclaim
+to an on-demand queue over the same on-demand CE (Batch cannot switch a job's CE between
+attempts). The replay prices it in two stages (`optimizer.simulate.resubmit`): the estate with the
+revisions, then the resubmitted jobs alone on the on-demand CE; the evidence's `variants` gives both
+figures, their p95 waits and which is cheaper, with the commands that reproduce each stage. Under
+shortages it buys no wait (a job that waits for spot has no failed attempt to resubmit); what it
+buys is that reclaims no longer fail jobs. The recommendation's change is the CE behind spot, the
+one Batch's API applies alone; the variant needs the workflow manager's resubmission rule.
+
 Metadata: low effort (a new CE and a queue update), running jobs are not restarted, reversible
 (the queue order is restored and the new CE disabled).
 """
@@ -30,7 +41,10 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.savings import Comparison, ReplayBaseline
+from optimizer.recommend.savings import DAYS_PER_MONTH, Comparison, ReplayBaseline
+from optimizer.recommend.strategies.retry_and_spot import EXIT_ON_APPLICATION_ERRORS, HOST_RECLAIM_RULE
+from optimizer.simulate import parse_config, replay
+from optimizer.simulate.resubmit import fallback_document, resubmitted_jobs
 
 STRATEGY = "spot-fallback"
 ON_DEMAND_STRATEGY = "BEST_FIT_PROGRESSIVE"
@@ -67,6 +81,18 @@ class SpotFallbackSettings(StrategySettings):
     """What the on-demand hours may cost a month for that wait."""
     min_jobs: int = Field(default=20, ge=1)
     name_suffix: str = Field(default="-ondemand", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+    fallback_after_attempts: int = Field(default=3, ge=0, le=10)
+    """N of the "after N attempts" variant priced next to the CE behind spot; 0: not priced."""
+
+
+def spot_attempts_strategy(current: dict[str, Any] | None, attempts: int) -> dict[str, Any]:
+    """The revision's retry strategy in the "after N attempts" variant: `attempts` attempts, host
+    reclaims retried, the definition's own rules after that, else exit on application errors."""
+    rules = [copy.deepcopy(r) for r in (current or {}).get("evaluateOnExit") or []]
+    return {
+        "attempts": attempts,
+        "evaluateOnExit": [HOST_RECLAIM_RULE, *(rules[:4] or [EXIT_ON_APPLICATION_ERRORS])],
+    }
 
 
 def with_shortages(baseline: ReplayBaseline, rules: list[dict[str, Any]]) -> ReplayBaseline:
@@ -122,6 +148,21 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
         saving = comparison.monthly_savings_usd
         if improvement < s.min_p95_wait_improvement_s or saving < -s.max_monthly_cost_usd:
             return None
+        behind = {
+            "variant": "on-demand CE behind spot",
+            "monthly_savings_usd": round(saving, 2),
+            "p95_wait_s": round(wait_then, 1),
+            "command": comparison.evidence["command"],
+        }
+        variants = [behind]
+        after = None
+        if s.fallback_after_attempts:
+            after = after_attempts_variant(
+                inputs, baseline, name, body, s.fallback_after_attempts, f"{name[:100]}{s.name_suffix}"
+            )
+        if after is not None:
+            variants.append(after)
+        cheaper = max(variants, key=lambda v: v["monthly_savings_usd"])["variant"]
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -130,6 +171,12 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
             title=(
                 f"{name}: on-demand fallback behind spot ({new_name}); p95 wait"
                 f" {wait_now / 60:,.0f} -> {wait_then / 60:,.0f} min under spot shortages"
+                + (
+                    ""
+                    if after is None
+                    else f" (on-demand after {s.fallback_after_attempts} spot attempts instead:"
+                    f" {_per_month(after['monthly_savings_usd'])}; cheaper: {cheaper})"
+                )
             ),
             current={"compute_environment_order": order},
             proposed={
@@ -155,6 +202,8 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
             evidence={
                 "replay": comparison.evidence,
                 "metadata": METADATA,
+                "variants": variants,
+                "cheaper_variant": cheaper,
                 "shortages": {
                     "rules": [rule.to_api() for rule in s.shortages],
                     "assumed": True,
@@ -172,9 +221,76 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
         )
 
 
+def _per_month(saving: float) -> str:
+    return f"saves ${saving:,.2f}/month" if saving >= 0 else f"costs ${-saving:,.2f}/month"
+
+
 def _shortage_text(comparison: Comparison) -> str:
     refused = (comparison.current.get("capacity_shortages") or {}).get("launches_refused", 0)
     return (
         f"{refused} spot launch attempt(s) refused by the assumed shortages in the replay of today's"
         " queue (its jobs waited for the shortage to end)"
     )
+
+
+def after_attempts_variant(
+    inputs: RecommendInputs,
+    baseline: ReplayBaseline,
+    queue: str,
+    on_demand_body: dict[str, Any],
+    attempts: int,
+    fallback_queue: str,
+) -> dict[str, Any] | None:
+    """The "after N attempts" variant priced in two replays (module docstring,
+    `optimizer.simulate.resubmit`); None when the queue's definitions are unknown."""
+    jobs = inputs.jobs_of_queues([queue])
+    if "job_definition_name" not in jobs:
+        return None
+    used = set(jobs["job_definition_name"].dropna().astype(str))
+    revisions = {
+        item["jobDefinitionName"]: {
+            "retryStrategy": spot_attempts_strategy(item.get("retryStrategy"), attempts)
+        }
+        for item in inputs.job_definitions
+        if item["jobDefinitionName"] in used
+    }
+    if not revisions:
+        return None
+    stage1 = copy.deepcopy(baseline.current_document)
+    stage1.setdefault("simulation", {})["jobDefinitionRevisions"] = revisions
+    comparison = baseline.compare(stage1)
+    if comparison is None:
+        return None
+    resubmitted = resubmitted_jobs(baseline.replay(stage1), baseline.jobs, queue, fallback_queue)
+    stage2 = fallback_document(stage1, fallback_queue, on_demand_body)
+    stage2_cost = 0.0
+    if not resubmitted.empty:
+        stage2_cost = float(
+            replay(resubmitted, parse_config(stage2, baseline.catalog)).summary["total_cost_usd"]
+        )
+    monthly = comparison.monthly_savings_usd - stage2_cost * DAYS_PER_MONTH / baseline.window_days
+    wait = comparison.wait_p95("proposed", queue)
+    base = f"batchopt simulate --seed {baseline.seed} --region {baseline.catalog.region}"
+    return {
+        "variant": f"on-demand after {attempts} spot attempts",
+        "monthly_savings_usd": round(monthly, 2),
+        "p95_wait_s": None if wait is None else round(wait, 1),
+        "attempts": attempts,
+        "revisions": revisions,
+        "resubmitted_jobs": len(resubmitted),
+        "stage1": {
+            "proposed_config": stage1,
+            "command": comparison.evidence["command"],
+            "monthly_savings_usd": round(comparison.monthly_savings_usd, 2),
+        },
+        "stage2": {
+            "config": stage2,
+            "cost_usd": round(stage2_cost, 6),
+            "jobs_csv": resubmitted[
+                ["job_id", "submit_s", "runtime_s", "vcpus", "memory_mib", "gpus", "queue"]
+            ].to_dict("records"),
+            "command": None
+            if resubmitted.empty
+            else f"{base} --trace resubmitted.csv --format csv --config fallback.json",
+        },
+    }
