@@ -29,6 +29,7 @@ class UpdateKind(StrEnum):
     BLUE_GREEN = "blue-green"  # a new CE, the queue order switched, the old CE drained and disabled
     NEW_REVISION = "new-revision"  # a job definition registered again with new values
     QUEUE_ORDER = "queue-order"  # UpdateJobQueue computeEnvironmentOrder
+    QUEUE_SETTINGS = "queue-settings"  # a queue's time limits or fair-share policy, in place
     ADVICE = "advice"  # not applicable by this tool (e.g. unmanaged CEs)
 
 

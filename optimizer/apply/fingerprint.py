@@ -66,7 +66,7 @@ def short_hash(value: Any, length: int = 16) -> str:
 
 
 def resource_kind(arn: str) -> str:
-    """`compute-environment`, `job-queue` or `job-definition`, from a Batch ARN."""
+    """`compute-environment`, `job-queue`, `job-definition` or `scheduling-policy`, from a Batch ARN."""
     resource = arn.split(":", 5)[-1]
     return resource.split("/", 1)[0]
 
@@ -105,18 +105,29 @@ def normalise_job_queue(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def normalise_scheduling_policy(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "arn": item.get("arn"),
+        "name": item.get("name"),
+        "fairsharePolicy": item.get("fairsharePolicy") or {},
+        "quotaSharePolicy": item.get("quotaSharePolicy") or {},
+    }
+
+
 def normalise_job_definition(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: item[name] for name in JOB_DEFINITION_FIELDS if item.get(name) is not None}
 
 
 def normalise(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalised view of any Batch Describe* item (CE, job queue or job definition)."""
+    """The normalised view of any Batch Describe* item (CE, job queue, job definition, scheduling policy)."""
     if "computeEnvironmentArn" in item:
         return normalise_compute_environment(item)
     if "jobQueueArn" in item:
         return normalise_job_queue(item)
     if "jobDefinitionArn" in item:
         return normalise_job_definition(item)
+    if ":scheduling-policy/" in str(item.get("arn", "")):
+        return normalise_scheduling_policy(item)
     raise ValueError(f"not a Batch Describe* item: keys {sorted(item)[:6]}")
 
 

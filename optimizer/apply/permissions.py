@@ -16,6 +16,7 @@ READ_ACTIONS = (
     "ecs:ListTasks",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeImages",
+    "batch:DescribeSchedulingPolicies",
 )
 """What the executor reads: the fingerprint re-read, waiting for VALID, read-back, drain checks;
 the planner's architecture check reads the AMIs a CE pins (`optimizer.apply.images`)."""
@@ -39,6 +40,12 @@ OPERATION_ACTIONS: dict[str, tuple[str, ...]] = {
     # A new revision passes the job and execution roles of the revision it copies.
     "register_job_definition": ("batch:RegisterJobDefinition", "batch:TagResource", "iam:PassRole"),
     "deregister_job_definition": ("batch:DeregisterJobDefinition",),
+    # Time limits and fair share (`queue_settings`); a new queue and policy carry tags.
+    "create_scheduling_policy": ("batch:CreateSchedulingPolicy", "batch:TagResource"),
+    "update_scheduling_policy": ("batch:UpdateSchedulingPolicy",),
+    "delete_scheduling_policy": ("batch:DeleteSchedulingPolicy",),
+    "create_job_queue": ("batch:CreateJobQueue", "batch:TagResource"),
+    "delete_job_queue": ("batch:DeleteJobQueue",),
 }
 
 

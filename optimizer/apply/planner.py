@@ -15,6 +15,7 @@ How Batch can apply each change decides the calls:
   executor waits for that before sending the last call).
 - **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one,
   and retry-and-spot first registers the job definition revisions that retry host reclaims.
+- **queue settings**: job-state time limits and fair-share policies (`optimizer.apply.queue_settings`).
 - **new revision**: RegisterJobDefinition built from the current ACTIVE revision with new
   resourceRequirements (right-sizing), or with a new `timeout` / `retryStrategy` (attempt
   timeouts, retry-and-spot); rolled back by deregistering the new revision.
@@ -102,6 +103,8 @@ class CurrentState:
     "launch template lt-1 ($Latest): ami-1" -> the AMI's Architecture (`unknown` if unreadable)."""
     job_definitions: tuple[dict[str, Any], ...] = ()
     """Latest ACTIVE revisions a queue recommendation registers again (retry-and-spot)."""
+    scheduling_policies: tuple[dict[str, Any], ...] = ()
+    """The fair-share policy a queue has (DescribeSchedulingPolicies items), for `fair-share`."""
 
 
 BATCH_DEFAULT_UPDATE_POLICY = {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 30}
@@ -141,6 +144,10 @@ def plan_change(
     if rec.target_kind == "compute-environment":
         return _plan_compute_environment(rec, state, options)
     if rec.target_kind == "job-queue":
+        from optimizer.apply.queue_settings import is_queue_settings, plan_queue_settings
+
+        if is_queue_settings(rec):
+            return plan_queue_settings(rec, state)  # time limits, fair share
         return _plan_job_queue(rec, state)
     if rec.target_kind == "job-definition":
         return _plan_job_definition(rec, state)

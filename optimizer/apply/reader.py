@@ -73,8 +73,14 @@ class BatchReader:
             return None
         return json_safe(max(revisions, key=lambda item: int(item["revision"])))
 
+    def scheduling_policy(self, arn: str) -> dict[str, Any] | None:
+        found = self.batch.describe_scheduling_policies(arns=[arn])["schedulingPolicies"]
+        return json_safe(found[0]) if found else None
+
     def read(self, key: str) -> dict[str, Any] | None:
         kind = resource_kind(key)
+        if kind == "scheduling-policy":
+            return self.scheduling_policy(key)
         if kind == "compute-environment":
             return self.compute_environment(key)
         if kind == "job-queue":

@@ -3,7 +3,8 @@
 Each landed call is undone in reverse order with the values the resource had before: a queue gets
 its old order, priority and state back; a CE its old computeResources values and state; a new
 job-definition revision is deregistered (jobs submitted by name run the previous revision again); a
-CE created by a blue/green switch is disabled (deleting it is left to the operator, once drained).
+CE created by a blue/green switch is disabled (deleting it is left to the operator, once drained); a
+queue's time limits and fair-share policy follow `optimizer.apply.queue_settings.undo_calls`.
 The rollback is fingerprinted against the state read back after the apply, so it is refused if
 someone changed the resources in between.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from optimizer.apply.fingerprint import fingerprint, short_hash
 from optimizer.apply.permissions import actions_for_operation
 from optimizer.apply.planner import update_policy_of
+from optimizer.apply.queue_settings import undo_calls
 from optimizer.domain import ApiCall, ChangePlan
 
 _NOT_RESTORABLE = {"desiredvCpus"}
@@ -97,6 +99,11 @@ def build_rollback(
     for index, response in sorted(landed, key=lambda pair: pair[0], reverse=True):
         call = plan.calls[index]
         key = observe[index]
+        # A queue's time limits and fair-share resources (`queue_settings`) may take several calls.
+        own = undo_calls(call, resources_before.get(key), response)
+        if own is not None:
+            undo += [(_call(op, params, plan, text), key, key) for op, params, text in own]
+            continue
         reverse = _undo(plan, call, resources_before.get(key), response)
         if reverse is None:
             continue

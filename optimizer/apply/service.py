@@ -119,7 +119,11 @@ def _read_batch_state(reader: BatchReader, rec: Recommendation) -> CurrentState:
             if (item := reader.job_definition(job_definition_key(str(entry.get("job_definition")))))
             is not None
         ]
-        return CurrentState(target, (), tuple(ces), job_definitions=tuple(definitions))
+        policy = target.get("schedulingPolicyArn")
+        policies = (item,) if policy and (item := reader.scheduling_policy(policy)) is not None else ()
+        return CurrentState(
+            target, (), tuple(ces), job_definitions=tuple(definitions), scheduling_policies=policies
+        )
     if rec.target_kind == "job-definition":
         target = reader.job_definition(job_definition_key(rec.target_arn))
         if target is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import update_policy_of
+from optimizer.apply.queue_settings import read_back
 from optimizer.domain import ApiCall
 
 _SET_LIKE = {"instanceTypes", "subnets", "securityGroupIds"}
@@ -57,6 +58,9 @@ def verify_call(
     """Whether `call` shows in `observed` (the resource read back); `before` is what it was planned on."""
     params = call.params
     op = call.operation
+    own = read_back(call, dict(observed) if observed is not None else None)
+    if own is not None:
+        return Verdict(*own)  # fair-share policies and queues (`queue_settings`)
     if op == "deregister_job_definition":
         status = (observed or {}).get("status", "INACTIVE")
         return Verdict(status == "INACTIVE", f"revision is {status}")
@@ -75,6 +79,9 @@ def verify_call(
         for field in ("priority", "state"):
             if field in params:
                 pairs.append((field, observed.get(field), params[field]))
+        if "jobStateTimeLimitActions" in params:
+            limits = observed.get("jobStateTimeLimitActions") or []
+            pairs.append(("jobStateTimeLimitActions", limits, params["jobStateTimeLimitActions"]))
         return _compare(pairs)
     if op in ("update_compute_environment", "create_compute_environment"):
         resources = observed.get("computeResources") or {}
