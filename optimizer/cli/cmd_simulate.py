@@ -84,6 +84,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(what a right-sizing revision changes); repeatable",
     )
     p.add_argument(
+        "--node-split",
+        metavar="NAME:vcpus_per_node=N[,runtime_exponent=E]",
+        action="append",
+        default=[],
+        help="with --dataset: replay the multi-node parallel jobs of job definition NAME split into "
+        "nodes of at most N vCPUs, same total vCPUs, runtime x (new/old nodes)^E (default E 0: "
+        "unchanged); what a node-size revision changes; repeatable",
+    )
+    p.add_argument(
         "--save-dataset",
         metavar="NAME",
         help="also store the replay (jobs, attempts, instances) as dataset NAME (single --config only)",
@@ -244,8 +253,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     if args.save_dataset and len(args.replay_configs) > 1:
         raise UserError("--save-dataset stores one replay: give a single --config")
-    if args.resize and not args.dataset:
-        raise UserError("--resize needs --dataset (trace files carry no job definitions)")
+    if (args.resize or args.node_split) and not args.dataset:
+        raise UserError("--resize and --node-split need --dataset (trace files carry no job definitions)")
     if args.trace:
         if not args.trace_format:
             raise InputError("--trace needs --format (swf, alibaba-gpu, batch-json or csv)")
@@ -262,6 +271,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
             jobs, changed = resize_definitions(jobs, dict(parse_resize(r) for r in args.resize))
             history += f" ({changed:,} jobs resized: {'; '.join(args.resize)})"
+        if args.node_split:
+            from optimizer.simulate.node_split import parse_node_split, split_gangs
+
+            jobs, changed = split_gangs(jobs, dict(parse_node_split(r) for r in args.node_split))
+            history += f" ({changed:,} MNP jobs split again: {'; '.join(args.node_split)})"
         catalog, sources = _catalog(args, ctx)
     configs = []
     for path in args.replay_configs:

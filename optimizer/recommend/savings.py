@@ -17,6 +17,7 @@ import pandas as pd
 from optimizer.errors import ConfigError
 from optimizer.recommend.calibration import Calibration
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
+from optimizer.simulate.node_split import NodeSplit, format_node_split, split_gangs
 from optimizer.simulate.resize import format_resize, resize_definitions
 from optimizer.solver.problem import Commitment, commitment_to_dict
 
@@ -123,19 +124,27 @@ class ReplayBaseline:
         )
 
     def compare(
-        self, proposed_document: dict[str, Any], *, resize: tuple[str, dict[str, float]] | None = None
+        self,
+        proposed_document: dict[str, Any],
+        *,
+        resize: tuple[str, dict[str, float]] | None = None,
+        node_split: tuple[str, NodeSplit] | None = None,
     ) -> Comparison | None:
         """Replay `proposed_document` (optionally on edited jobs); None when it cannot be replayed.
 
         `resize` = (job definition, new requests) models a right-sizing revision, which a
         configuration document cannot express: the proposed replay runs the same configuration on
         the history with that definition's jobs edited (`batchopt simulate --resize` does the same).
+        `node_split` = (MNP job definition, new node size) does the same for a node-size revision
+        (`simulate.node_split`, `batchopt simulate --node-split`).
         """
         try:
             current = self.current().summary
             proposed_jobs = None
             if resize is not None:
                 proposed_jobs, _ = resize_definitions(self.jobs, {resize[0]: resize[1]})
+            if node_split is not None:
+                proposed_jobs, _ = split_gangs(self.jobs, {node_split[0]: node_split[1]})
             proposed_run = self._run(proposed_document, proposed_jobs)
             proposed = proposed_run.summary
         except ConfigError:
@@ -169,12 +178,16 @@ class ReplayBaseline:
                 "both replays cover on-demand hours with these commitments and charge their fees"
                 " (the simulate command above prices without them)"
             )
-        if resize is not None:
+        edit = (
+            f"--resize {format_resize(*resize)}"
+            if resize is not None
+            else f"--node-split {format_node_split(*node_split)}"
+            if node_split is not None
+            else None
+        )
+        if edit is not None:
             # Two runs of the same configuration: as the history is, and with the revision's requests.
-            evidence["commands"] = [
-                f"{base} --config current.json",
-                f"{base} --config current.json --resize {format_resize(*resize)}",
-            ]
+            evidence["commands"] = [f"{base} --config current.json", f"{base} --config current.json {edit}"]
             evidence["command"] = None
             evidence["note"] = (
                 "the proposed replay changes the jobs' requests (a new job-definition revision), not the"

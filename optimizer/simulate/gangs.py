@@ -439,10 +439,16 @@ def gang_summary(engine: ReplayEngine, instances: pd.DataFrame) -> dict[str, Any
     price = instances["price_per_hour"].to_numpy(dtype=float)
     idle_s = sum(seconds for _, _, seconds in engine.gang_idle)
     idle_usd = sum(price[i] * seconds / 3600.0 for i, _, seconds in engine.gang_idle)
+    by_queue: dict[str, float] = {}
+    for i, j, seconds in engine.gang_idle:
+        queue = str(engine.queue_names[engine.job_queue[j]])
+        by_queue[queue] = by_queue.get(queue, 0.0) + price[i] * seconds / 3600.0
     return {
         "mnp_jobs": len(engine.gang_nodes),
         "mnp_node_jobs": sum(len(nodes) for nodes in engine.gang_nodes),
         "gang_formations": engine.gang_formations,
         "gang_formation_idle_instance_hours": round(idle_s / 3600.0, 6),
         "gang_formation_idle_cost_usd": round(idle_usd, 6),
+        # The same cost by the gangs' job queue (the MNP findings are per queue).
+        "gang_formation_idle_cost_usd_by_queue": {q: round(v, 6) for q, v in sorted(by_queue.items())},
     }

@@ -6,6 +6,8 @@ from optimizer.recommend.strategies.commitments import CommitmentAdviceSettings,
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
 from optimizer.recommend.strategies.instance_mix import InstanceMixSettings, InstanceMixStrategy
+from optimizer.recommend.strategies.mnp_node_size import MnpNodeSizeSettings, MnpNodeSizeStrategy
+from optimizer.recommend.strategies.mnp_on_demand import MnpOnDemandSettings, MnpOnDemandStrategy
 from optimizer.recommend.strategies.retry_and_spot import RetryAndSpotSettings, RetryAndSpotStrategy
 from optimizer.recommend.strategies.rightsizing import RightSizingSettings, RightSizingStrategy
 from optimizer.recommend.strategies.scaling import ScalingSettings, ScalingStrategy
@@ -24,6 +26,8 @@ ALL_STRATEGIES = (
     RetryAndSpotStrategy,
     BlastRadiusStrategy,
     SpotFallbackStrategy,
+    MnpNodeSizeStrategy,
+    MnpOnDemandStrategy,
 )
 
 __all__ = [
@@ -40,6 +44,10 @@ __all__ = [
     "GravitonStrategy",
     "InstanceMixSettings",
     "InstanceMixStrategy",
+    "MnpNodeSizeSettings",
+    "MnpNodeSizeStrategy",
+    "MnpOnDemandSettings",
+    "MnpOnDemandStrategy",
     "RetryAndSpotSettings",
     "RetryAndSpotStrategy",
     "RightSizingSettings",

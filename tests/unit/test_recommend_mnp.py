@@ -1,0 +1,253 @@
+"""MNP advice: node size priced by replaying the history split again, gangs on spot without a
+host-loss retry moved to on-demand, and the node-split edit both share with `simulate --node-split`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.domain import UpdateKind
+from optimizer.errors import InputError
+from optimizer.recommend.estate import estate_document
+from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.savings import ReplayBaseline
+from optimizer.recommend.strategies import (
+    MnpNodeSizeSettings,
+    MnpNodeSizeStrategy,
+    MnpOnDemandStrategy,
+)
+from optimizer.recommend.strategies.mnp_node_size import node_requests
+from optimizer.recommend.strategies.mnp_on_demand import gang_table
+from optimizer.simulate.node_split import NodeSplit, format_node_split, parse_node_split, split_gangs
+from tests.recommend_helpers import PREFIX, REGION, catalog, ce_item, queue_item
+
+HOST_RETRY = {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}]}
+
+
+def mnp_definition(name: str, nodes: int, vcpus: int, memory: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "jobDefinitionName": name,
+        "jobDefinitionArn": f"{PREFIX}:job-definition/{name}:3",
+        "revision": 3,
+        "status": "ACTIVE",
+        "type": "multinode",
+        "nodeProperties": {
+            "numNodes": nodes,
+            "mainNode": 0,
+            "nodeRangeProperties": [
+                {
+                    "targetNodes": "0:",
+                    "container": {
+                        "image": "mpi:1",
+                        "resourceRequirements": [
+                            {"type": "VCPU", "value": str(vcpus)},
+                            {"type": "MEMORY", "value": str(memory)},
+                        ],
+                    },
+                }
+            ],
+        },
+        **extra,
+    }
+
+
+def gangs(
+    n: int, *, totals: tuple[int, ...] = (96,), per_node: int = 6, queue: str = "hpc", retry: Any = None
+) -> pd.DataFrame:
+    """Canonical rows of `n` MNP jobs of `mpi` (totals cycling through `totals` vCPUs, `per_node`
+    vCPUs and 2 GiB per vCPU a node), one every 3 hours, each running 2 hours."""
+    rows = []
+    for g in range(n):
+        total = totals[g % len(totals)]
+        count = -(-total // per_node)
+        for k in range(count):
+            rows.append(
+                {
+                    "job_id": f"g{g}#{k}",
+                    "submit_s": g * 10800.0,
+                    "runtime_s": 7200.0,
+                    "vcpus": float(per_node),
+                    "memory_mib": 2048.0 * per_node,
+                    "gpus": 0,
+                    "queue": queue,
+                    "job_name": f"mpi-{g}",
+                    "arch": None,
+                    "status": "SUCCEEDED",
+                    "depends_on": [],
+                    "retry_strategy": retry,
+                    "job_definition_name": "mpi",
+                    "mnp_parent": f"g{g}",
+                    "node_index": k,
+                    "num_nodes": count,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    for column in ("node_index", "num_nodes"):
+        frame[column] = pd.array(frame[column], dtype="Int64")
+    return frame
+
+
+def inputs(jobs: pd.DataFrame, ces: list[dict[str, Any]], queues: list[dict[str, Any]], defs: list) -> Any:
+    cat = catalog()
+    baseline = ReplayBaseline(
+        dataset="aws", jobs=jobs, catalog=cat, current_document=estate_document(ces, queues, cat, 0)
+    )
+    return RecommendInputs(
+        region=REGION,
+        dataset="aws",
+        compute_environments=ces,
+        job_queues=queues,
+        job_definitions=defs,
+        jobs=pd.DataFrame(),
+        attempts=pd.DataFrame(),
+        baseline=baseline,
+    )
+
+
+def test_split_gangs_keeps_total_vcpus_memory_per_vcpu_and_the_main_node_row() -> None:
+    jobs = gangs(3, totals=(96, 72, 102))
+    other = jobs.iloc[[0]].assign(
+        job_id="single", mnp_parent=None, node_index=pd.NA, num_nodes=pd.NA, job_definition_name="etl"
+    )
+    history = pd.concat([jobs, other], ignore_index=True)
+    split, changed = split_gangs(history, {"mpi": NodeSplit(16)})
+    assert changed == 3
+    nodes = split[split["mnp_parent"].notna()]
+    sizes = nodes.groupby("mnp_parent").agg(
+        n=("job_id", "size"), v=("vcpus", "first"), total=("vcpus", "sum")
+    )
+    # 96 -> 6 x 16; 72 -> 5 x 15 (equal whole-vCPU shares, never fewer vCPUs); 102 -> 7 x 15.
+    assert sizes.loc["g0"].tolist() == [6, 16.0, 96.0]
+    assert sizes.loc["g1"].tolist() == [5, 15.0, 75.0]
+    assert sizes.loc["g2"].tolist() == [7, 15.0, 105.0]
+    assert (nodes["memory_mib"] == nodes["vcpus"] * 2048.0).all()
+    assert sorted(nodes.loc[nodes["mnp_parent"] == "g1", "job_id"]) == [f"g1#{k}" for k in range(5)]
+    assert (nodes["num_nodes"] == nodes["mnp_parent"].map(sizes["n"])).all()
+    assert split.set_index("job_id").loc["single", "vcpus"] == 6.0  # not a gang: untouched
+    assert (nodes["runtime_s"] == 7200.0).all()  # exponent 0: runtime unchanged
+
+
+def test_runtime_exponent_charges_more_nodes() -> None:
+    split, _ = split_gangs(gangs(1), {"mpi": NodeSplit(3, runtime_exponent=0.1)})
+    # 16 nodes -> 32 nodes: runtime x 2 ** 0.1.
+    assert len(split) == 32
+    assert split["runtime_s"].iat[0] == pytest.approx(7200.0 * 2**0.1)
+
+
+def test_node_split_argument_round_trips_and_names_bad_fields() -> None:
+    name, split = parse_node_split("mpi-solver:vcpus_per_node=16,runtime_exponent=0.05")
+    assert (name, split) == ("mpi-solver", NodeSplit(16, 0.05))
+    assert parse_node_split(format_node_split(name, split)) == (name, split)
+    with pytest.raises(InputError, match="vcpus_per_node=N is required"):
+        parse_node_split("mpi:runtime_exponent=0.1")
+    with pytest.raises(InputError, match="runtime_exponent must be between"):
+        parse_node_split("mpi:vcpus_per_node=8,runtime_exponent=3")
+    with pytest.raises(InputError, match="'cores=2' is not"):
+        parse_node_split("mpi:cores=2")
+
+
+def test_node_requests_reads_only_uniform_mnp_definitions() -> None:
+    assert node_requests(mnp_definition("mpi", 16, 6, 12288)) == (16, 0, 6.0, 12288)
+    pinned = mnp_definition("mpi", 16, 6, 12288)
+    pinned["nodeProperties"]["nodeRangeProperties"][0]["instanceTypes"] = ["c6i.2xlarge"]
+    assert node_requests(pinned) is None
+    assert node_requests({"type": "container", "containerProperties": {}}) is None
+
+
+def test_six_vcpu_nodes_become_eight_vcpu_nodes_priced_by_the_replay() -> None:
+    """16 nodes of 6 vCPUs / 12 GiB each hold a c6i.2xlarge (8 vCPUs), two idle vCPUs per node;
+    the same 96 vCPUs as 12 nodes of 8 fill m6i.2xlarge instances. The strategy replays every
+    dividing size of the CE's families and proposes the cheapest, with the assumption stated."""
+    ces = [ce_item("hpc-od", strategy="BEST_FIT", types=("c6i", "m6i"), max_vcpus=1024)]
+    queues = [queue_item("hpc", "hpc-od")]
+    defs = [mnp_definition("mpi", 16, 6, 12288)]
+    snapshot = inputs(gangs(12), ces, queues, defs)
+    [rec] = MnpNodeSizeStrategy().run(snapshot)
+    assert (rec.strategy, rec.target_kind, rec.target_name) == ("mnp-node-size", "job-definition", "mpi")
+    assert rec.target_arn == f"{PREFIX}:job-definition/mpi"
+    assert rec.update_kind == UpdateKind.NEW_REVISION
+    assert rec.current == {"num_nodes": 16, "vcpus_per_node": 6.0, "memory_mib_per_node": 12288}
+    size = rec.proposed["vcpus_per_node"]
+    assert rec.proposed["num_nodes"] * size == 96 and rec.proposed["memory_mib_per_node"] == 2048 * size
+    evidence = rec.evidence["node_size"]
+    tried = {c["vcpus_per_node"]: c["monthly_savings_usd"] for c in evidence["candidates"]}
+    assert size in tried and tried[size] == max(tried.values()) == rec.monthly_savings_usd > 0
+    assert set(tried) <= {2.0, 4.0, 8.0, 16.0, 32.0, 48.0}
+    assert "runtime unchanged" in evidence["assumption"] and evidence["runtime_exponent"] == 0.0
+    replay = rec.evidence["replay"]
+    assert replay["commands"][1].endswith(f"--node-split mpi:vcpus_per_node={size:g}")
+    # The monthly figure is the two replays' difference over the window.
+    window = snapshot.baseline.window_days
+    assert rec.monthly_savings_usd == pytest.approx(
+        (replay["current_cost_usd"] - replay["proposed_cost_usd"]) * 30.0 / window, abs=0.01
+    )
+    assert rec.evidence["metadata"] == {
+        "implementation_effort": "low",
+        "restarts_running_jobs": False,
+        "reversible": True,
+    }
+
+
+def test_no_node_size_advice_below_min_gangs_or_for_pinned_ranges() -> None:
+    ces = [ce_item("hpc-od", strategy="BEST_FIT", types=("c6i", "m6i"), max_vcpus=1024)]
+    queues = [queue_item("hpc", "hpc-od")]
+    few = inputs(gangs(12), ces, queues, [mnp_definition("mpi", 16, 6, 12288)])
+    assert MnpNodeSizeStrategy(MnpNodeSizeSettings(min_gangs=13)).run(few) == []
+    pinned = mnp_definition("mpi", 16, 6, 12288)
+    pinned["nodeProperties"]["nodeRangeProperties"][0]["instanceTypes"] = ["c6i.2xlarge"]
+    assert MnpNodeSizeStrategy().run(inputs(gangs(12), ces, queues, [pinned])) == []
+
+
+def test_gangs_on_spot_without_a_host_loss_retry_go_on_demand() -> None:
+    ces = [
+        ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",)),
+        ce_item("hpc-od", strategy="BEST_FIT_PROGRESSIVE", types=("c5",)),
+    ]
+    queues = [queue_item("hpc", "hpc-spot", "hpc-od")]
+    jobs = gangs(10, totals=(32,), per_node=8)
+    snapshot = inputs(jobs, ces, queues, [])
+    [rec] = MnpOnDemandStrategy().run(snapshot)
+    assert (rec.strategy, rec.target_kind, rec.target_name) == ("mnp-on-demand", "job-queue", "hpc")
+    assert rec.update_kind == UpdateKind.QUEUE_ORDER
+    assert rec.proposed == {"compute_environment_order": ["hpc-od"]}
+    gangs_evidence = rec.evidence["gangs"]
+    assert gangs_evidence["mnp_jobs"] == 10 and gangs_evidence["without_host_loss_retry"] == 10
+    assert gangs_evidence["expected_reclaim_loss_usd_per_month"] > 0
+    assert (
+        gangs_evidence["alternative"]["retry_strategy"]["evaluateOnExit"][0]["onStatusReason"] == "Host EC2*"
+    )
+    assert "unsupported" in rec.risk["support"]
+
+    # Gangs that retry a lost host are left on spot (the replay re-forms them).
+    covered = inputs(gangs(10, totals=(32,), per_node=8, retry=HOST_RETRY), ces, queues, [])
+    assert MnpOnDemandStrategy().run(covered) == []
+
+
+def test_a_spot_only_queue_gets_an_on_demand_copy_of_its_spot_ce() -> None:
+    ces = [ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))]
+    queues = [queue_item("hpc", "hpc-spot")]
+    [rec] = MnpOnDemandStrategy().run(inputs(gangs(10, totals=(32,), per_node=8), ces, queues, []))
+    assert rec.proposed["compute_environment_order"] == ["hpc-spot-ondemand"]
+    assert rec.proposed["new_compute_environment"] == {
+        "name": "hpc-spot-ondemand",
+        "based_on": "hpc-spot",
+        "platform": "EC2",
+        "allocation_strategy": "BEST_FIT_PROGRESSIVE",
+    }
+    proposed = rec.evidence["replay"]["proposed_config"]
+    new = next(
+        c for c in proposed["computeEnvironments"] if c["computeEnvironmentName"] == "hpc-spot-ondemand"
+    )
+    assert new["computeResources"]["type"] == "EC2"
+
+
+def test_gang_table_reads_the_main_node() -> None:
+    jobs = gangs(2, totals=(16,), per_node=8)
+    jobs.loc[jobs["job_id"] == "g1#0", "retry_strategy"] = [HOST_RETRY]
+    table = gang_table(jobs).set_index("mnp_parent")
+    assert table["nodes"].tolist() == [2, 2]
+    assert table["retries_host_loss"].tolist() == [False, True]
+    assert np.array_equal(table["queue"].to_numpy(), np.array(["hpc", "hpc"], dtype=object))
