@@ -13,6 +13,7 @@ from typing import Any
 
 from optimizer.catalog.batch_rules import families_of_entry
 from optimizer.simulate.catalog import Catalog
+from optimizer.simulate.timeouts import REMEDIABLE_REASONS
 
 FARGATE_TYPES = frozenset({"FARGATE", "FARGATE_SPOT"})
 
@@ -114,16 +115,23 @@ def estate_document(
         order = [n for n in order_names(queue) if n in names]
         if not order:
             continue
-        queues.append(
-            {
-                "jobQueueName": queue["jobQueueName"],
-                "state": queue.get("state", "ENABLED"),
-                "priority": int(queue.get("priority") or 1),
-                "computeEnvironmentOrder": [
-                    {"order": i, "computeEnvironment": n} for i, n in enumerate(order, 1)
-                ],
-            }
-        )
+        body: dict[str, Any] = {
+            "jobQueueName": queue["jobQueueName"],
+            "state": queue.get("state", "ENABLED"),
+            "priority": int(queue.get("priority") or 1),
+            "computeEnvironmentOrder": [
+                {"order": i, "computeEnvironment": n} for i, n in enumerate(order, 1)
+            ],
+        }
+        # The time limits the queue has (those the replay models), so a proposal adds only its own.
+        limits = [
+            copy.deepcopy(a)
+            for a in queue.get("jobStateTimeLimitActions") or []
+            if a.get("reason") in REMEDIABLE_REASONS and a.get("state") == "RUNNABLE"
+        ]
+        if limits:
+            body["jobStateTimeLimitActions"] = limits
+        queues.append(body)
     return {
         "computeEnvironments": sorted(bodies, key=lambda b: b["computeEnvironmentName"]),
         "jobQueues": queues,

@@ -7,7 +7,10 @@ recommendations, so they all read the same number. The rules, in order:
 1. Only open recommendations count (applied savings are realised, dismissed and rolled-back ones
    are not on offer). The others are still listed, with their status, by the pages.
 2. An item that costs money (saving <= 0, e.g. "faster queue, costs $538/month") is not a saving:
-   it is listed apart as "faster, costs $X".
+   it is listed apart as "faster, costs $X". An item whose evidence states a wait improvement
+   (`evidence.wait_improvement`: scope, p95 wait before and after) and whose dollars are nil
+   ($0.00, e.g. a fair-share policy at the same cost) or within the model's error (rule 3) is a
+   wait improvement: listed as "faster at the same cost" with its p95 waits, never in the $ total.
 3. A saving no larger than its scope's calibration error (`calibration.py`) cannot be told apart
    from the replay's error: listed as "within model error", not counted.
 4. Overlaps are counted once. Two recommendations overlap when they price the same dollars:
@@ -42,6 +45,7 @@ from optimizer.recommend.repository import list_recommendations
 
 COUNTED = "counted"
 COSTS_MONEY = "costs money"
+WAIT_ONLY = "wait improvement"
 WITHIN_ERROR = "within model error"
 OVERLAPS = "overlaps"
 NOT_OPEN = "not open"
@@ -87,6 +91,19 @@ def overlap_of(rec: Recommendation) -> OverlapKey:
     return OverlapKey(rec.target_arn, frozenset(_compute_environment_arn(rec.target_arn, r) for r in refs))
 
 
+def wait_improvement_of(rec: Recommendation) -> dict[str, Any] | None:
+    """The wait a recommendation shortens, as its evidence states it (rule 2); None without one."""
+    found = (rec.evidence or {}).get("wait_improvement")
+    if not isinstance(found, dict) or found.get("p95_wait_before_s") is None:
+        return None
+    before, after = float(found["p95_wait_before_s"]), float(found.get("p95_wait_after_s") or 0.0)
+    return found if after < before else None
+
+
+def _minutes(seconds: Any) -> str:
+    return "?" if seconds is None else f"{float(seconds) / 60:,.0f}"
+
+
 def evidence_calibration(rec: Recommendation) -> Calibration | None:
     """The calibration of the replay behind `rec` (its evidence's `replay` section, see
     `ReplayBaseline.compare`); None for advice without a replay."""
@@ -108,6 +125,8 @@ class HeadlineItem:
     verdict: str
     calibration: Calibration | None
     overlaps_with: str | None = None
+    wait: dict[str, Any] | None = None
+    """The evidence's `wait_improvement` (scope, p95_wait_before_s, p95_wait_after_s), if any."""
 
     @property
     def counted(self) -> bool:
@@ -117,6 +136,12 @@ class HeadlineItem:
         """What a person reads next to the figure."""
         if self.verdict == COSTS_MONEY:
             return f"faster, costs ${-self.monthly_savings_usd:,.2f}/month"
+        if self.verdict == WAIT_ONLY and self.wait is not None:
+            before, after = self.wait.get("p95_wait_before_s"), self.wait.get("p95_wait_after_s")
+            return (
+                f"faster at the same cost: p95 wait {_minutes(before)} -> {_minutes(after)} min"
+                f" ({self.wait.get('scope', 'its queue')}); not in the $ total"
+            )
         if self.verdict == WITHIN_ERROR:
             margin = self.calibration.monthly_error_usd if self.calibration else None
             return f"within model error (±${margin or 0.0:,.0f}/month): not counted"
@@ -136,6 +161,7 @@ class HeadlineItem:
             "label": self.label(),
             "overlaps_with": self.overlaps_with,
             "calibration": None if self.calibration is None else self.calibration.to_json(),
+            "wait_improvement": self.wait,
         }
 
 
@@ -166,12 +192,15 @@ class SavingsHeadline:
         within = self.by_verdict(WITHIN_ERROR)
         overlapping = self.by_verdict(OVERLAPS)
         costs = self.by_verdict(COSTS_MONEY)
+        faster = self.by_verdict(WAIT_ONLY)
         if within:
             left_out.append(f"{len(within)} within the model's error")
         if overlapping:
             left_out.append(f"{len(overlapping)} overlapping a larger one")
         if costs:
             left_out.append(f"{len(costs)} faster but costing ${self.costs_money_usd_per_month:,.2f}/month")
+        if faster:
+            left_out.append(f"{len(faster)} wait improvement(s) at the same cost")
         calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
         text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
         if self.discount_ratio != 1.0:
@@ -188,6 +217,7 @@ class SavingsHeadline:
             "overlapping": len(self.by_verdict(OVERLAPS)),
             "costs_money": len(self.by_verdict(COSTS_MONEY)),
             "costs_money_usd_per_month": self.costs_money_usd_per_month,
+            "wait_improvements": len(self.by_verdict(WAIT_ONLY)),
             "discount_ratio": self.discount_ratio,
             "items": [i.to_json() for i in self.items],
         }
@@ -208,9 +238,14 @@ def savings_headline(
         at_list = isinstance((rec.evidence or {}).get("replay"), dict)
         saving = after_discount(float(rec.monthly_savings_usd), discount_ratio if at_list else None)
         calibration = evidence_calibration(rec)
+        wait = wait_improvement_of(rec)
         overlaps_with = None
         if status != "open":
             verdict = NOT_OPEN
+        elif wait is not None and (
+            round(saving, 2) == 0 or (saving > 0 and within_error(saving, calibration))
+        ):
+            verdict = WAIT_ONLY
         elif saving <= 0:
             verdict = COSTS_MONEY
         elif within_error(saving, calibration):
@@ -229,6 +264,7 @@ def savings_headline(
                 verdict=verdict,
                 calibration=calibration,
                 overlaps_with=overlaps_with,
+                wait=wait,
             )
         )
     return SavingsHeadline(items=items, discount_ratio=discount_ratio)

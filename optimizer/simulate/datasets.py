@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, select
 from optimizer.errors import UserError
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
+from optimizer.simulate.shares import shares_of
 from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
@@ -183,6 +184,23 @@ def _attempt_runtimes(engine: Engine, jobs_query: Any, frame: pd.DataFrame) -> p
     return frame["job_id"].map(by_job).fillna(span)
 
 
+BLOCKED_REASON_PREFIXES = (
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+    "Terminated by JobStateTimeLimit action due to reason: MISCONFIGURATION:",
+    "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:",
+)
+"""Status reasons of a job that stayed RUNNABLE because no compute environment of its queue can host
+it (the Batch user guide's blocked reasons, and the reason Batch leaves on one a job-state time
+limit action cancelled, in the user guide's two spellings)."""
+
+
+def never_started_blocked(reasons: pd.Series) -> pd.Series:
+    """Which status reasons say the job was blocked at its queue's head (`BLOCKED_REASON_PREFIXES`)."""
+    text = reasons.fillna("").astype(str)
+    return text.str.startswith(BLOCKED_REASON_PREFIXES)
+
+
 def load_dataset(
     engine: Engine, name: str, *, region: str | None = None, account_id: str | None = None
 ) -> tuple[pd.DataFrame, datetime]:
@@ -209,7 +227,14 @@ def load_dataset(
         )
         scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
         raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
-    # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime).
+    # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime),
+    # and jobs that never started because no compute environment could host them: they blocked their
+    # queue's head, which the replay models (`head_blocking.py`), with a runtime of 0 (none is known).
+    blocked = frame["started_at"].isna() & never_started_blocked(frame["status_reason"])
+    frame = frame.assign(
+        started_at=frame["started_at"].where(~blocked, frame["created_at"]),
+        stopped_at=frame["stopped_at"].where(~blocked, frame["created_at"]),
+    )
     frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna() & frame["vcpus"].notna()]
     frame = frame[frame["memory_mib"].notna()]
     if frame.empty:
@@ -245,6 +270,8 @@ def load_dataset(
             "retry_strategy": frame["retry_strategy"].tolist(),
             # Lets a replay edit one definition's requests (right-sizing, `simulate --resize`).
             "job_definition_name": frame["job_definition_name"].tolist(),
+            # Fair-share replays and the `fair-share` strategy read each job's share the same way.
+            "share_identifier": shares_of(frame["share_identifier"], tags),
             "mnp_parent": [strip(p) if isinstance(p, str) else None for p in mnp_parent],
             "node_index": node_index.to_numpy(),
             "num_nodes": num_nodes.to_numpy(),

@@ -1,0 +1,323 @@
+"""Fair share: a scheduling policy for a queue shared by teams where one team starves the others.
+
+A FIFO queue runs jobs in submission order: a team that submits a burst of long jobs holds the
+queue's capacity, and another team's few short jobs wait behind the whole burst. A fair-share
+scheduling policy (share identifiers, weights, decay, compute reservation, as the Batch user guide
+defines them) gives each share capacity in inverse proportion to its weight, judged on its usage
+over the last `shareDecaySeconds`.
+
+Which queues: FIFO queues (the estate's scheduling policies are not collected, so a queue that has
+one cannot be replayed as it schedules today and is left out) with at least two shares
+(`optimizer.simulate.shares`: the jobs' shareIdentifier, else their team/user tag) of
+`min_jobs_per_share` started jobs each, where the worst share's p95 wait in the history is at
+least `min_p95_wait_s` and `min_wait_ratio` times the best share's.
+
+The policy, and why each value:
+- `weightFactor` from each share's demand (vCPU-seconds in the window): the busiest share gets 1.0
+  and a share with a tenth of its demand 10.0 (a lower weight gets more capacity), so each share
+  is entitled to capacity in proportion to what it asks for and none can hold all of it;
+- `shareDecaySeconds` = 4 x the queue's mean job runtime, within 600 (Batch's minimum window)
+  .. 604800: usage is remembered over a few job lengths, so a share that just ran a burst of long
+  jobs yields to the others until its usage decays, and the AWS guidance to raise it for jobs
+  longer than ten minutes is followed;
+- `computeReservation` so that, with one share active, the capacity held back for shares not yet
+  active (computeReservation/100 ^ active shares of maxvCpus) is the smallest share's p95
+  concurrent vCPUs: a quiet team's first jobs find room without waiting for a burst to drain; with
+  more shares active the reserve shrinks geometrically, as Batch defines it.
+
+Pricing: both replays run the same jobs (with their shares) on the same compute environments; the
+proposed one gives the queue the policy. The figure the recommendation is judged on is the change
+in each share's p95 wait (`optimizer.simulate.results.share_waits`): the worst share's p95 must
+improve by `min_p95_wait_improvement_s`, and the replay's cost change must stay within
+`max_cost_change_share` of the queue's replayed cost ("at the same cost": capacity is unchanged, so
+the monthly saving stated is $0 and the evidence keeps the replay's cost change).
+
+Applying it: a FIFO queue cannot be given a policy (botocore's CreateJobQueue model: "can't have a
+fair-share scheduling policy added"), so the proposal is a new policy and a new queue on the same
+compute environments (`optimizer.apply.queue_settings`), and jobs must be submitted there with a
+shareIdentifier: high effort. (The planner also updates an existing policy in place, for a
+recommendation that names one.) Running jobs are not restarted; reversible (the new queue is
+disabled and deleted, the policy deleted).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from optimizer.domain import Recommendation, UpdateKind
+from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
+from optimizer.recommend.estate import account_of, is_active, order_names
+from optimizer.recommend.inputs_model import RecommendInputs
+from optimizer.recommend.savings import ReplayBaseline
+from optimizer.recommend.workload import concurrency
+from optimizer.simulate.shares import shares_of
+
+STRATEGY = "fair-share"
+METADATA = {"implementation_effort": "high", "restarts_running_jobs": False, "reversible": True}
+"""High: submitters move to a new queue and tag their jobs with a shareIdentifier."""
+MIN_DECAY_S, MAX_DECAY_S = 600, 604800
+MIN_WEIGHT, MAX_WEIGHT = 0.0001, 999.9999
+
+
+class FairShareSettings(StrategySettings):
+    min_monthly_savings_usd: float = Field(default=0.0, ge=0.0)
+    """A policy changes no capacity: it is judged on waits, not dollars."""
+    min_jobs_per_share: int = Field(default=10, ge=1)
+    min_p95_wait_s: float = Field(default=1800.0, ge=0.0)
+    """The worst share's p95 wait in the history must be at least this long..."""
+    min_wait_ratio: float = Field(default=4.0, ge=1.0)
+    """...and this many times the best share's."""
+    min_p95_wait_improvement_s: float = Field(default=600.0, ge=0.0)
+    """The worst share's p95 wait must improve by at least this much in the replay."""
+    max_cost_change_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    """The replay's cost change may be at most this share of today's replayed cost."""
+    decay_runtimes: float = Field(default=4.0, gt=0.0, le=100.0)
+    """shareDecaySeconds in mean job runtimes."""
+    name_suffix: str = Field(default="-fairshare", pattern=r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def history_shares(jobs: pd.DataFrame) -> pd.Series:
+    """Each store job's share (`optimizer.simulate.shares`), aligned with `jobs`."""
+    share_ids = jobs["share_identifier"] if "share_identifier" in jobs else [None] * len(jobs)
+    tags = jobs["tags"] if "tags" in jobs else [None] * len(jobs)
+    return pd.Series(shares_of(share_ids, tags), index=jobs.index, dtype=object)
+
+
+def share_stats(jobs: pd.DataFrame, shares: pd.Series) -> pd.DataFrame:
+    """Per share of one queue's history: started jobs, p95 wait, demand (vCPU-s) and p95 concurrent
+    vCPUs, the inputs of the starvation test and of the policy."""
+    rows = []
+    for share, group in jobs.groupby(shares, dropna=True):
+        started = group[group["started_at"].notna() & group["stopped_at"].notna()]
+        if started.empty:
+            continue
+        wait = (
+            pd.to_datetime(started["started_at"]) - pd.to_datetime(started["created_at"])
+        ).dt.total_seconds()
+        runtime = (
+            pd.to_datetime(started["stopped_at"]) - pd.to_datetime(started["started_at"])
+        ).dt.total_seconds()
+        vcpus = pd.to_numeric(started["vcpus"], errors="coerce").fillna(0.0)
+        durations, levels = concurrency(started)
+        rows.append(
+            {
+                "share": str(share),
+                "jobs": len(started),
+                "p95_wait_s": float(np.quantile(wait.clip(lower=0).to_numpy(), 0.95)),
+                "demand_vcpu_s": float((runtime.clip(lower=0) * vcpus).sum()),
+                "p95_vcpus": _time_quantile(durations, levels, 0.95),
+                "mean_runtime_s": float(runtime.clip(lower=0).mean()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["share", "jobs", "p95_wait_s", "demand_vcpu_s", "p95_vcpus", "mean_runtime_s"]
+    )
+
+
+def _time_quantile(durations: np.ndarray, levels: np.ndarray, q: float) -> float:
+    if durations.size == 0:
+        return 0.0
+    order = np.argsort(levels)
+    cumulative = np.cumsum(durations[order]) / durations.sum()
+    return float(levels[order][min(int(np.searchsorted(cumulative, q)), len(order) - 1)])
+
+
+def weights_from_demand(stats: pd.DataFrame) -> list[dict[str, Any]]:
+    """shareDistribution: the busiest share 1.0, the others busiest/own demand (see the docstring)."""
+    top = float(stats["demand_vcpu_s"].max())
+    out = []
+    for share, demand in sorted(zip(stats["share"], stats["demand_vcpu_s"], strict=True)):
+        weight = top / demand if demand > 0 else MAX_WEIGHT
+        out.append(
+            {"shareIdentifier": share, "weightFactor": round(min(max(weight, MIN_WEIGHT), MAX_WEIGHT), 4)}
+        )
+    return out
+
+
+def decay_seconds(mean_runtime_s: float, runtimes: float) -> int:
+    """shareDecaySeconds: `runtimes` mean job runtimes, whole minutes, within Batch's range."""
+    wanted = math.ceil(runtimes * max(mean_runtime_s, 0.0) / 60.0) * 60
+    return int(min(max(wanted, MIN_DECAY_S), MAX_DECAY_S))
+
+
+def compute_reservation(smallest_p95_vcpus: float, max_vcpus: float) -> int:
+    """computeReservation (0..99): with one share active, Batch holds back reservation/100 of the
+    maximum vCPUs for inactive shares; that reserve is the smallest share's p95 concurrent vCPUs."""
+    if max_vcpus <= 0 or smallest_p95_vcpus <= 0:
+        return 0
+    return int(min(99, max(0, round(100.0 * smallest_p95_vcpus / max_vcpus))))
+
+
+def with_fair_share(
+    document: dict[str, Any], queue: str, policy_name: str, policy: dict[str, Any]
+) -> dict[str, Any]:
+    """A copy of `document` where `queue` schedules by the fair-share policy `policy` (the API's
+    fairsharePolicy), given as a CreateSchedulingPolicy body and the queue's schedulingPolicyArn."""
+    out = copy.deepcopy(document)
+    out["schedulingPolicies"] = [
+        *[p for p in out.get("schedulingPolicies") or [] if p.get("name") != policy_name],
+        {"name": policy_name, "fairsharePolicy": copy.deepcopy(policy)},
+    ]
+    for body in out["jobQueues"]:
+        if body["jobQueueName"] == queue:
+            body["schedulingPolicyArn"] = policy_name
+    return out
+
+
+def with_shares(baseline: ReplayBaseline, store_jobs: pd.DataFrame) -> ReplayBaseline:
+    """The baseline whose history carries each job's share (`share_identifier`), when the loaded
+    history does not have it yet (the loader reads the same rule)."""
+    if "share_identifier" in baseline.jobs:
+        return baseline
+    by_id = dict(zip(store_jobs["job_id"].astype(str), history_shares(store_jobs), strict=True))
+    jobs = baseline.jobs.assign(share_identifier=baseline.jobs["job_id"].astype(str).map(by_id))
+    return replace(baseline, jobs=jobs)
+
+
+class FairShareStrategy(QueueStrategy[FairShareSettings]):
+    name: ClassVar[str] = STRATEGY
+    settings_class: ClassVar[type[StrategySettings]] = FairShareSettings
+
+    def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
+        s = self.settings
+        name = queue["jobQueueName"]
+        if not is_active(queue) or not inputs.baseline.can_replay:
+            return None
+        if not any(body["jobQueueName"] == name for body in inputs.baseline.current_document["jobQueues"]):
+            return None
+        jobs = inputs.jobs_of_queues([name])
+        if jobs.empty:
+            return None
+        stats = share_stats(jobs, history_shares(jobs))
+        stats = stats[stats["jobs"] >= s.min_jobs_per_share]
+        if len(stats) < 2:
+            return None
+        worst, best = stats["p95_wait_s"].max(), stats["p95_wait_s"].min()
+        if worst < s.min_p95_wait_s or worst < s.min_wait_ratio * max(best, 1.0):
+            return None
+        if queue.get("schedulingPolicyArn"):
+            return None  # policies are not collected: today's scheduling of this queue is unknown
+        policy_name = f"{name[: 128 - len(s.name_suffix)]}{s.name_suffix}"
+        if inputs.queue_named(policy_name) is not None:
+            return None  # a queue of that name exists: someone set this up differently
+        max_vcpus = _queue_max_vcpus(inputs, queue)
+        mean_runtime = float(np.average(stats["mean_runtime_s"], weights=stats["jobs"]))
+        policy = {
+            "shareDecaySeconds": decay_seconds(mean_runtime, s.decay_runtimes),
+            "computeReservation": compute_reservation(float(stats["p95_vcpus"].min()), max_vcpus),
+            "shareDistribution": weights_from_demand(stats),
+        }
+        baseline = with_shares(inputs.baseline, inputs.jobs)
+        comparison = baseline.compare(with_fair_share(baseline.current_document, name, policy_name, policy))
+        if comparison is None:
+            return None
+        before = _share_p95(comparison.current, name)
+        after = _share_p95(comparison.proposed, name)
+        shares = [sh for sh in stats["share"] if sh in before and sh in after]
+        if not shares:
+            return None
+        starved = max(shares, key=lambda sh: before[sh])
+        improvement = before[starved] - after[starved]
+        current_cost = float(comparison.current["total_cost_usd"])
+        cost_change = -comparison.monthly_savings_usd
+        monthly_cost = current_cost * 30.0 / baseline.window_days
+        if improvement < s.min_p95_wait_improvement_s or abs(cost_change) > s.max_cost_change_share * max(
+            monthly_cost, 1e-9
+        ):
+            return None
+        proposed: dict[str, Any] = {
+            "scheduling_policy": {
+                "name": policy_name,
+                "share_decay_seconds": policy["shareDecaySeconds"],
+                "compute_reservation": policy["computeReservation"],
+                "share_distribution": policy["shareDistribution"],
+            },
+            "new_job_queue": {"name": policy_name, "based_on": name},
+        }
+        per_share = [
+            {
+                "share": sh,
+                "jobs": int(stats.loc[stats["share"] == sh, "jobs"].iat[0]),
+                "history_p95_wait_s": round(float(stats.loc[stats["share"] == sh, "p95_wait_s"].iat[0]), 1),
+                "p95_wait_before_s": round(before[sh], 1),
+                "p95_wait_after_s": round(after[sh], 1),
+            }
+            for sh in sorted(shares)
+        ]
+        how = f"submit to {policy_name} with a shareIdentifier ({', '.join(sorted(shares))})"
+        return make_recommendation(
+            strategy=self.name,
+            target_arn=queue["jobQueueArn"],
+            target_kind="job-queue",
+            target_name=name,
+            title=(
+                f"{name}: fair-share scheduling for {len(shares)} shares; share {starved} p95 wait"
+                f" {before[starved] / 60:,.0f} -> {after[starved] / 60:,.0f} min at the same cost ({how})"
+            ),
+            current={"scheduling_policy_arn": None},
+            proposed=proposed,
+            monthly_savings_usd=0.0,
+            risk={
+                "queue_wait": "; ".join(
+                    f"{e['share']} p95 {e['p95_wait_before_s']:,.0f}s -> {e['p95_wait_after_s']:,.0f}s"
+                    for e in per_share
+                ),
+                "adoption": (
+                    f"a FIFO queue cannot be given a policy: {policy_name} is a new queue on the same compute"
+                    " environments, and jobs reach it only when submitted there with a shareIdentifier"
+                ),
+            },
+            risk_scores={},
+            confidence=0.6,
+            effort="high",
+            update_kind=UpdateKind.BLUE_GREEN,
+            evidence={
+                "replay": comparison.evidence,
+                "metadata": METADATA,
+                "wait_improvement": {
+                    "scope": f"share {starved} in queue {name}",
+                    "p95_wait_before_s": round(before[starved], 1),
+                    "p95_wait_after_s": round(after[starved], 1),
+                },
+                "fair_share": {
+                    "shares": per_share,
+                    "policy": policy,
+                    "cost_change_usd_per_month": round(cost_change, 2),
+                    "why": {
+                        "weightFactor": "busiest share's demand (vCPU-s) / the share's own: capacity in"
+                        " proportion to demand",
+                        "shareDecaySeconds": f"{s.decay_runtimes:g} x the mean job runtime"
+                        f" ({mean_runtime:,.0f} s), within 600..604800",
+                        "computeReservation": "with one share active, the reserve for inactive shares is the"
+                        f" smallest share's p95 concurrent vCPUs ({float(stats['p95_vcpus'].min()):g} of"
+                        f" {max_vcpus:g} max vCPUs)",
+                    },
+                },
+            },
+            account_id=account_of(queue["jobQueueArn"]),
+            region=inputs.region,
+        )
+
+
+def _queue_max_vcpus(inputs: RecommendInputs, queue: dict[str, Any]) -> float:
+    total = 0.0
+    for ce_name in order_names(queue):
+        ce = inputs.ce_named(ce_name)
+        total += float(((ce or {}).get("computeResources") or {}).get("maxvCpus") or 0)
+    return total
+
+
+def _share_p95(summary: dict[str, Any], queue: str) -> dict[str, float]:
+    """Each share's p95 wait in `queue` from a replay summary's `share_wait_s` section (computed by
+    `optimizer.simulate.results.share_waits`)."""
+    section = (summary.get("share_wait_s") or {}).get(queue) or {}
+    return {
+        str(share): float(v["p95_s"]) for share, v in section.items() if share and v.get("p95_s") is not None
+    }
