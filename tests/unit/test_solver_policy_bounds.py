@@ -12,14 +12,20 @@ brute force is the optimum itself and the plan must also reach it within the gap
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from optimizer.catalog.requirements import InstanceRequirements
+from optimizer.solver.column_generation import LpOutcome, column_generation
+from optimizer.solver.columns import PatternPool, Prepared
+from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.problem import Policy, Problem, Shape
 from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.selection_bound import selection_bound
+from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.validate import validate_plan
 from tests.solver_helpers import offerings, run
 
@@ -197,3 +203,64 @@ def test_the_enumeration_itself_on_a_hand_checked_case() -> None:
     capped = free.with_policy(Policy(max_spot_share=0.5))
     assert _brute_force(free) == pytest.approx(0.0765 * 1.0002)
     assert _brute_force(capped) == pytest.approx(0.17)
+
+
+def _lp(problem: Problem) -> tuple[Prepared, PatternPool, LpOutcome]:
+    prep, pool, pairs = _prepare_pool(problem)
+    lp = column_generation(prep, pool, pairs, deadline=np.inf, clock=_ticks())
+    return prep, pool, lp
+
+
+def _ticks() -> Callable[[], float]:
+    """A clock that never reaches an infinite deadline: the bound's rounds run to their own end."""
+    counter = itertools.count()
+    return lambda: float(next(counter))
+
+
+CAPPED = [name for name, policy in POLICIES.items() if policy.max_instance_types is not None]
+
+
+@pytest.mark.parametrize("rounds", [1, 50])
+@pytest.mark.parametrize("seeded", [False, True])
+@pytest.mark.parametrize("name", CAPPED)
+@pytest.mark.parametrize("seed", range(4))
+def test_the_selection_bound_is_below_the_brute_force_optimum_whenever_it_stops(
+    name: str, seed: int, seeded: bool, rounds: int
+) -> None:
+    # Valid for any multipliers: after one round (first duals, seeded or not) as after many.
+    problem = _problem(seed, replace(POLICIES[name], time_limit_seconds=5.0, gap_target=0.0))
+    optimum = _brute_force(problem)
+    if not np.isfinite(optimum):
+        return
+    prep, pool, lp = _lp(problem)
+    plan = run(problem) if seeded else None
+    out = selection_bound(
+        prep, pool, lp.columns, lp.values, plan, deadline=np.inf, clock=_ticks(), max_rounds=rounds
+    )
+    if out is not None:
+        assert out.bound <= optimum + 1e-6, (out.bound, optimum, lp.lower_bound)
+    assert policy_bound(prep, pool, lp, plan, deadline=np.inf, clock=_ticks()) <= optimum + 1e-6
+
+
+def test_the_selection_bound_sees_a_type_cap_the_lp_bound_drops() -> None:
+    # A 4-vCPU job fits c5.xlarge or r5.xlarge, a 14 GiB job only r5.xlarge. Without a cap each goes
+    # to its cheapest host ($0.17 + $0.252); with one type both need r5.xlarge, one each ($0.504).
+    # The uncapped LP bound says $0.422; the selection LP knows r5.xlarge must be the one type.
+    catalog = [("c5.xlarge", 4, 7600, 0.17, 0.5, 0.0), ("r5.xlarge", 4, 30000, 0.252, 0.5, 0.0)]
+    shapes = (Shape("cpu", 4.0, 2048.0), Shape("mem", 1.0, 14000.0))
+    problem = Problem(
+        3600.0,
+        shapes,
+        np.array([[1], [1]]),
+        offerings(spot=False, catalog=catalog),
+        Policy(max_instance_types=1),
+    )
+    assert _brute_force(problem) == pytest.approx(0.504)
+    prep, pool, lp = _lp(problem)
+    assert lp.lower_bound == pytest.approx(0.422)
+    out = selection_bound(prep, pool, lp.columns, lp.values, None, deadline=np.inf, clock=_ticks())
+    assert out is not None
+    assert out.bound == pytest.approx(0.504)
+    plan = run(problem.with_policy(Policy(max_instance_types=1, max_spot_share=0.5, gap_target=0.0)))
+    assert plan.lower_bound_usd == pytest.approx(0.504)
+    assert plan.objective_usd == pytest.approx(0.504)

@@ -1,0 +1,370 @@
+"""A lower bound that sees `max_instance_types`: the pattern LP with selection variables, priced out.
+
+The column-generation LP (`column_generation.py`) drops the type cap, so its bound is the uncapped
+LP: on the bundled weeks under the README's policy that is 2-10 % below the best plans, because
+the LP spreads the work over 15-25 offerings while a plan may run 8. This module keeps the cap,
+with its strong linking:
+
+    y_o in [0, 1] per offering,  sum_o y_o <= k                                         (card)
+    for every offering o, shape s, class u:  sum_{p on o} a_ps x_pu <= d_su y_o          (link)
+
+(`a_ps` jobs of s in pattern p, `x_pu` instances of p in each bucket of class u, `d_su` the jobs
+of s that class u runs). Valid for every plan: a plan can always drop surplus jobs from its bins
+(a bin hosting fewer jobs is still a bin, at the same price), so some optimal plan covers demand
+exactly; such a plan hosts at most d_su jobs of s on o in class u, and none unless o is selected
+(y_o = 1). Every other row of the LP (demand, spot share, diversification) is kept.
+
+The bound never relies on a restricted LP being optimal or having every pattern. For any
+multipliers w >= 0 on the rows `A v <= b` (demand, spot rows, card, and a link row for EVERY
+(o, s, u), most of them outside the restricted LP), weak duality gives
+    L(w) = -w.b + min over v in D of (c + A^T w).v  <=  optimum,
+with D = {x >= 0 over all patterns; in each class u, offering o runs at most J_ou bins hosting
+jobs (J_ou: the class's jobs o can host, one per bin in an exact cover) and any number of empty
+spot bins; y in [0, 1]; z >= 0 (the spot total under diversification)}. w is the restricted LP's
+duals on its rows, chosen per offering on the link rows (they only touch that offering's
+variables), so
+    L(w) = -w.b + sum_o T_o     (requires: every empty spot bin and z have reduced cost >= 0)
+and for each offering the larger of two valid terms is taken:
+  - the restricted LP's own link duals rho_o (zero for rows it lacks):
+        T_o = min(0, rc(y_o)) + sum_u wh_u J_ou min(0, min over o's patterns in u of rc per bin-hour),
+    the minimum found by the pricing knapsacks (exact, or a density bound on a pattern's value);
+  - the best rho_o: by LP duality the link rows are then enforced inside the offering's own
+    problem, min over y_o in [0,1] and x with sum_p a_ps x_pu <= d_su y_o of nu y_o + rc(x), which
+    is min(0, nu + sum_u G_ou) with G_ou the least reduced cost o can make serving at most the
+    class's demand. G_ou is bounded below by relaxing the bins to fractional ones: for any
+    theta on the simplex of dimensions an instance needs at least sum_d theta_d (jobs' size_d /
+    capacity_d) of itself, so G_ou >= -wh_u sum_s d_su max(0, value_s - cost_o sum_d theta_d
+    size_sd / cap_od); the best of a few theta is taken.
+At an optimum of the full LP with selection rows the bound is that LP's value; before, still valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from optimizer.solver.column_generation import RC_EPS, _duals
+from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
+from optimizer.solver.knapsack import best_packing
+from optimizer.solver.master import build_master
+from optimizer.solver.plan import Plan
+
+#: Branch-and-bound nodes per pricing knapsack; past it the knapsack's own upper bound is used.
+NODE_LIMIT = 50_000
+#: Price of an artificial job cover, in multiples of the dearest offering's hourly cost. The
+#: artificials only keep a restricted LP feasible; they are not in the Lagrangian's domain.
+ARTIFICIAL_PRICE = 10.0
+#: Offerings outside the restricted LP brought in per round (the most negative terms first).
+OFFERINGS_PER_ROUND = 6
+#: Weights on (vCPU, memory, GPU) for the fractional bound of an offering's profit (module doc).
+THETAS = np.array(
+    [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+        [0.5, 0.5, 0],
+        [0.75, 0.25, 0],
+        [0.25, 0.75, 0],
+        [0.5, 0, 0.5],
+        [0, 0.5, 0.5],
+    ],
+    dtype=float,
+)
+
+
+@dataclass(frozen=True)
+class SelectionBound:
+    """The best certified bound, the last restricted LP's value (not a bound) and the search."""
+
+    bound: float
+    lp_objective: float
+    rounds: int
+    columns: int
+
+
+@dataclass(frozen=True)
+class _Master:
+    """The restricted LP with selection rows, solved: its duals split by row family."""
+
+    objective: float
+    dual_value: float  # -w.b over every row
+    item_value: np.ndarray  # (S, U) per job-bin-hour
+    spot_adjust: np.ndarray  # (S,) added to job values on spot
+    offering_cost: np.ndarray  # (O,) hourly cost with the diversification duals
+    rho: np.ndarray  # (O, S, U) link duals per job-bin-hour (0 where the LP has no row)
+    rc_y: np.ndarray  # (O,) reduced cost of each selection variable
+    linked: np.ndarray  # (O,) bool: the offering has link rows
+    nu: float  # dual of the card row (>= 0)
+    z_ok: bool  # the spot-total variable's reduced cost is >= 0
+
+
+def _solve_master(prep: Prepared, cols: Columns, k: int, time_limit: float) -> _Master | None:
+    system = build_master(prep, cols, with_selection=False)
+    n_base = system.layout.n_variables
+    o_count, s_count, u_count = len(prep.offerings), prep.sizes.shape[0], prep.n_classes
+    col, shape = np.nonzero(cols.counts)
+    keys = np.stack([cols.offering[col], shape, cols.bucket_class[col]], axis=1)
+    links, row = np.unique(keys.reshape(-1, 3), axis=0, return_inverse=True)
+    row = row.reshape(-1)
+    r_count = len(links)
+    y0 = n_base
+    width = n_base + o_count
+    demand = prep.demand[links[:, 1], links[:, 2]].astype(float)
+    link = sp.csr_matrix(
+        (
+            np.concatenate([cols.counts[col, shape].astype(float), -demand]),
+            (np.concatenate([row, np.arange(r_count)]), np.concatenate([col, y0 + links[:, 0]])),
+        ),
+        shape=(r_count, width),
+    )
+    card = sp.csr_matrix(
+        (np.ones(o_count), (np.zeros(o_count, dtype=np.int64), y0 + np.arange(o_count))), (1, width)
+    )
+    base = sp.hstack([system.matrix, sp.csr_matrix((system.matrix.shape[0], o_count))], format="csr")
+    matrix = sp.vstack([base, link, card], format="csc")
+    rhs = np.concatenate([system.rhs, np.zeros(r_count), [float(k)]])
+    cost = np.concatenate([system.cost, np.zeros(o_count)])
+    rows = system.row_slices["demand"]
+    n_art = rows.stop - rows.start
+    art = sp.csc_matrix(
+        (-np.ones(n_art), (np.arange(rows.start, rows.stop), np.arange(n_art))),
+        shape=(matrix.shape[0], n_art),
+    )
+    penalty = (ARTIFICIAL_PRICE * float(prep.hourly.max()) * prep.weight * prep.hours)[
+        np.nonzero(prep.demand > 0)[1]
+    ]
+    bounds = np.zeros((width + n_art, 2))
+    bounds[:, 1] = np.inf
+    bounds[y0:width, 1] = 1.0
+    res = linprog(
+        np.concatenate([cost, penalty]),
+        A_ub=sp.hstack([matrix, art], format="csc"),
+        b_ub=rhs,
+        bounds=bounds,
+        method="highs",
+        options={"time_limit": max(0.01, time_limit)},
+    )
+    if res.status != 0:
+        return None
+    marg = np.asarray(res.ineqlin.marginals)  # <= 0: w = -marg
+    n_rows = system.matrix.shape[0]
+    duals = _duals(prep, system, marg[:n_rows])
+    wh = prep.weight * prep.hours
+    rho = np.zeros((o_count, s_count, u_count))
+    rho[links[:, 0], links[:, 1], links[:, 2]] = -marg[n_rows : n_rows + r_count] / wh[links[:, 2]]
+    rc = cost - matrix.T @ marg  # artificials excluded: they are not in the domain
+    linked = np.zeros(o_count, dtype=bool)
+    linked[links[:, 0]] = True
+    z = system.layout.spot_total
+    return _Master(
+        objective=float(res.fun),
+        dual_value=float(marg @ rhs),
+        item_value=duals.item_value,
+        spot_adjust=duals.spot_item_adjust,
+        offering_cost=duals.offering_cost,
+        rho=rho,
+        rc_y=np.asarray(rc[y0:width]),
+        linked=linked,
+        nu=float(-marg[-1]),
+        z_ok=z is None or bool(rc[z] >= 0.0),
+    )
+
+
+def _values(prep: Prepared, m: _Master) -> np.ndarray:
+    """(O, S, U) value of one job on each offering in each class, per bin-hour, before link duals."""
+    spot = prep.spot[:, None, None] * m.spot_adjust[None, :, None]
+    return np.where(prep.compat[:, :, None], m.item_value[None, :, :] + spot, 0.0)
+
+
+def _density_bound(prep: Prepared, values: np.ndarray) -> np.ndarray:
+    """(O, U) upper bound on one instance's job value: capacity x best density per dimension, or
+    every job of the class."""
+    pos = np.maximum(values, 0.0) * (prep.demand[None, :, :] > 0)
+    ub = (pos * prep.demand[None, :, :]).sum(axis=1)
+    for d in (0, 1):
+        dens = (pos / prep.sizes[None, :, d, None]).max(axis=1)
+        ub = np.minimum(ub, prep.caps[:, d, None] * dens)
+    return ub
+
+
+def _free_terms(
+    prep: Prepared, m: _Master, values: np.ndarray, *, deadline: float, clock: Callable[[], float]
+) -> np.ndarray | None:
+    """(O,) min(0, nu + sum_u G_ou): each offering's term with its best link duals (module doc).
+
+    G_ou (per bin-hour, times wh_u) is bounded below three ways, the largest kept: 0 when no
+    pattern of o prices out in u (knapsack); the fractional bins of the module doc; and, with
+    R_ou >= 1 the largest value/cost ratio of any pattern (knapsack), every bin's profit
+    value - cost <= value (1 - 1/R), so G_ou >= -(1 - 1/R) x (value of the class's demand on o).
+    None when the deadline stops the knapsacks."""
+    cost = m.offering_cost
+    caps = np.where(prep.caps > 0, prep.caps, np.inf)
+    share = prep.sizes[None, :, :] / caps[:, None, :]  # (O, S, 3): an instance's share one job takes
+    demand = prep.demand[None, :, :].astype(float)
+    positive = np.maximum(values, 0.0)
+    frac = np.full((len(cost), prep.n_classes), np.inf)
+    for theta in THETAS:
+        price = cost[:, None] * (share @ theta)  # (O, S): a job's least share of the instance's cost
+        frac = np.minimum(frac, (np.maximum(values - price[:, :, None], 0.0) * demand).sum(axis=1))
+    whole = (positive * demand).sum(axis=1)  # (O, U) value of all the class's jobs o can host
+    ub = _density_bound(prep, values)
+    profit = np.zeros_like(frac)  # upper bound on what o earns over its cost in u, per bin-hour
+    for o, u in zip(*np.nonzero(ub > cost[:, None]), strict=True):
+        if clock() >= deadline:
+            return None
+        limits = prep.demand[:, u]
+        items = np.flatnonzero(prep.compat[o] & (values[o, :, u] > 0) & (limits > 0))
+        packing = best_packing(
+            values[o, items, u],
+            prep.sizes[items],
+            prep.caps[o],
+            limits=limits[items],
+            node_limit=NODE_LIMIT,
+            at_least=float(cost[o]),
+        )
+        if packing.upper_bound > cost[o]:  # else it is `at_least`: no pattern earns anything
+            ratio = packing.upper_bound / float(cost[o]) if cost[o] > 0 else np.inf
+            profit[o, u] = min(frac[o, u], whole[o, u] * (1.0 - 1.0 / ratio))
+    g = -(profit * (prep.weight * prep.hours)[None, :]).sum(axis=1)
+    return np.minimum(0.0, m.nu + g)
+
+
+def _price_linked(
+    prep: Prepared,
+    pool: PatternPool,
+    m: _Master,
+    values: np.ndarray,
+    offerings: np.ndarray,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+) -> tuple[np.ndarray | None, list[tuple[int, int]]]:
+    """(O, U) lower bound on each listed offering's least reduced cost per bin-hour in each class at
+    the LP's link duals (others: 0), and new (pattern, class) pairs with a negative one; None for
+    the bounds when the deadline stops the pricing."""
+    o_count, s_count = prep.compat.shape
+    min_rc = np.zeros((o_count, prep.n_classes))
+    new: list[tuple[int, int]] = []
+    for u in range(prep.n_classes):
+        if clock() >= deadline:
+            return None, new
+        limits = prep.demand[:, u]
+        vals = values[offerings, :, u] - m.rho[offerings, :, u]  # (O', S)
+        comp = prep.compat[offerings] & (vals > 0) & (limits > 0)[None, :]
+        pos = np.where(comp, vals, 0.0)
+        ub = pos @ limits
+        for d in (0, 1):
+            ub = np.minimum(ub, prep.caps[offerings, d] * (pos / prep.sizes[None, :, d]).max(axis=1))
+        cost = m.offering_cost[offerings]
+        rc = np.minimum(cost - ub, 0.0)
+        for j in np.flatnonzero(ub > cost + RC_EPS):
+            o = int(offerings[j])
+            items = np.flatnonzero(comp[j])
+            packing = best_packing(
+                vals[j, items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=NODE_LIMIT
+            )
+            rc[j] = min(0.0, float(cost[j]) - packing.upper_bound)
+            if packing.value > float(cost[j]) + RC_EPS:
+                counts = np.zeros(s_count, dtype=np.int64)
+                counts[items] = packing.counts
+                pid, _ = pool.add(o, counts)
+                new.append((pid, u))
+        min_rc[offerings, u] = rc
+    return min_rc, new
+
+
+def selection_bound(
+    prep: Prepared,
+    pool: PatternPool,
+    cols: Columns,
+    values: np.ndarray,
+    seed_plan: Plan | None = None,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    max_rounds: int = 50,
+) -> SelectionBound | None:
+    """Column generation on the LP with selection rows, from the uncapped LP's columns (`cols`) on
+    the offerings its solution (`values`) uses. Returns the best certified bound (module doc), or
+    None without a type cap or when no round was certified before the deadline."""
+    k = prep.problem.policy.max_instance_types
+    if k is None or len(cols) == 0:
+        return None
+    spend = np.bincount(cols.offering, weights=cols.cost * values, minlength=len(prep.offerings))
+    inside = spend > 1e-9
+    keep = inside[cols.offering]
+    pairs = set(zip(cols.pattern[keep].tolist(), cols.bucket_class[keep].tolist(), strict=True))
+    if seed_plan is not None and seed_plan.has_solution:
+        # A plan that meets the cap makes the first restricted LP feasible without artificials,
+        # whose prohibitive duals would make the first certificates worthless.
+        from optimizer.solver.solve import _seed_from_plan
+
+        _seed_from_plan(prep, seed_plan, pool, pairs)
+    wh = prep.weight * prep.hours
+    hostable = prep.compat.astype(float) @ prep.demand  # (O, U): J_ou
+    best = -np.inf
+    objective = np.inf
+    rounds = 0
+    current = cols
+    while clock() < deadline and rounds < max_rounds:
+        rounds += 1
+        current = make_columns(prep, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
+        master = _solve_master(prep, current, k, deadline - clock())
+        if master is None:
+            break
+        objective = master.objective
+        job_values = _values(prep, master)
+        free = _free_terms(prep, master, job_values, deadline=deadline, clock=clock)
+        if free is None:
+            break
+        linked = np.flatnonzero(master.linked)
+        min_rc, new = _price_linked(prep, pool, master, job_values, linked, deadline=deadline, clock=clock)
+        empty_ok = master.z_ok and bool((master.offering_cost[prep.spot] >= 0.0).all())
+        if min_rc is not None and empty_ok:
+            own = np.minimum(master.rc_y, 0.0) + (wh[None, :] * hostable * min_rc).sum(axis=1)
+            terms = np.where(master.linked, np.maximum(own, free), free)
+            best = max(best, master.dual_value + float(terms.sum()))
+        # Offerings outside the LP whose term costs the bound most: their best patterns join it.
+        outside = np.flatnonzero(~master.linked & (free < -1e-9))
+        for o in outside[np.argsort(free[outside], kind="stable")][:OFFERINGS_PER_ROUND]:
+            new += _best_patterns(prep, pool, master, job_values, int(o))
+        for o in np.flatnonzero(prep.spot & (master.offering_cost < -RC_EPS)):
+            pid, _ = pool.add(int(o), np.zeros(prep.sizes.shape[0], dtype=np.int64))
+            new += [(pid, u) for u in range(prep.n_classes)]
+        before = len(pairs)
+        pairs.update(new)
+        if len(pairs) == before:
+            break
+    if not np.isfinite(best):
+        return None
+    return SelectionBound(best, objective, rounds, len(current))
+
+
+def _best_patterns(
+    prep: Prepared, pool: PatternPool, m: _Master, job_values: np.ndarray, o: int
+) -> list[tuple[int, int]]:
+    """Offering o's most valuable pattern in every class where it prices out (no link duals yet)."""
+    out: list[tuple[int, int]] = []
+    cost = float(m.offering_cost[o])
+    for u in range(prep.n_classes):
+        limits = prep.demand[:, u]
+        items = np.flatnonzero(prep.compat[o] & (job_values[o, :, u] > 0) & (limits > 0))
+        if items.size == 0:
+            continue
+        packing = best_packing(
+            job_values[o, items, u],
+            prep.sizes[items],
+            prep.caps[o],
+            limits=limits[items],
+            node_limit=NODE_LIMIT,
+        )
+        if packing.value > cost + RC_EPS:
+            counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
+            counts[items] = packing.counts
+            pid, _ = pool.add(o, counts)
+            out.append((pid, u))
+    return out
