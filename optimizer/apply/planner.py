@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimizer.apply import shapes
+from optimizer.apply import node_size, shapes
 from optimizer.apply.fingerprint import fingerprint, queue_order, short_hash
 from optimizer.apply.permissions import actions_for_operation
 from optimizer.catalog.batch_rules import (
@@ -712,6 +712,8 @@ def _format_vcpus(value: float) -> str:
 def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan:
     item = state.target
     name = item["jobDefinitionName"]
+    if item.get("type") == "multinode" and node_size.is_node_size(rec):
+        return _plan_node_size(rec, item)
     if item.get("type") != "container" or not item.get("containerProperties"):
         raise InputError(f"recommendation {rec.id}: {name} is not a single-container job definition")
     if rec.proposed and set(rec.proposed) <= set(DEFINITION_SETTINGS):
@@ -765,6 +767,15 @@ def _plan_job_definition(rec: Recommendation, state: CurrentState) -> ChangePlan
         if requirements.get(t) != wanted.get(t)
     )
     description = f"register {name} revision {int(item['revision']) + 1} (from {item['revision']}): {changed}"
+    key = job_definition_key(item["jobDefinitionArn"])
+    call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
+    return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})
+
+
+def _plan_node_size(rec: Recommendation, item: dict[str, Any]) -> ChangePlan:
+    """RegisterJobDefinition: an MNP definition with a new node count and node size (`node_size.py`)."""
+    _check_not_stale(rec, node_size.current_node_size(item))
+    params, description = node_size.node_size_request(rec, item)
     key = job_definition_key(item["jobDefinitionArn"])
     call = _call("register_job_definition", params, UpdateKind.NEW_REVISION, description)
     return _finish(rec, UpdateKind.NEW_REVISION, key, [(call, key)], {key: item})

@@ -104,5 +104,16 @@ def verify_call(
             return Verdict(False, f"latest ACTIVE revision is {arn}, not {response['jobDefinitionArn']}")
         expected = _requirements(params.get("containerProperties"))
         got = _requirements(observed.get("containerProperties"))
-        return _compare([("resourceRequirements", got, expected)])
+        pairs = [("resourceRequirements", got, expected)]
+        if "nodeProperties" in params:  # an MNP revision: node count and every range's requests
+            want, seen = params["nodeProperties"], observed.get("nodeProperties") or {}
+            pairs.append(("nodeProperties.numNodes", seen.get("numNodes"), want.get("numNodes")))
+            pairs.append(
+                (
+                    "nodeRangeProperties",
+                    [_requirements(r.get("container")) for r in seen.get("nodeRangeProperties") or []],
+                    [_requirements(r.get("container")) for r in want.get("nodeRangeProperties") or []],
+                )
+            )
+        return _compare(pairs)
     raise ValueError(f"no read-back rule for {op}")
