@@ -103,45 +103,47 @@ def _solve_classes(
     pool_limit: np.ndarray | None,
     lp_values: np.ndarray | None,
     *,
+    fallback: list[list[RawBin]] | None,
+    order: np.ndarray,
     deadline: float,
     clock: Callable[[], float],
 ) -> list[list[RawBin]] | None:
-    """Per class, the cheapest cover at `costs` (`_class_cover`), first among the `keep` columns
-    within the pool limits, then without the limits, then among all the class's columns; None when
-    time runs out or a class has no cover. `lp_values`, when the costs are the LP's own adjusted
-    costs: a class whose LP solution is already integral keeps it (it is that class's optimum)."""
+    """Per class (in `order`), the cheapest cover at `costs` (`_class_cover`), first among the
+    `keep` columns within the pool limits, then without the limits, then among all the class's
+    columns. A class left unsolved (time ran out, or no cover found) takes its `fallback` bins
+    (the LP rounding's), so a pass cut short keeps what it solved; None when there is no fallback.
+    `lp_values`, when the costs are the LP's own adjusted costs: a class whose LP solution is
+    already integral keeps it (it is that class's optimum)."""
     by_class = np.argsort(cols.bucket_class, kind="stable")
     starts = np.searchsorted(cols.bucket_class[by_class], np.arange(prep.n_classes + 1))
-    out: list[list[RawBin]] = []
-    for u in range(prep.n_classes):
+    out: list[list[RawBin] | None] = [None] * prep.n_classes
+    for u in order.tolist():
         if not prep.demand[:, u].any():
-            out.append([])
+            out[u] = []
             continue
         every = by_class[starts[u] : starts[u + 1]]
         if lp_values is not None:
             x = lp_values[every]
             if np.all(np.abs(x - np.round(x)) <= 1e-6):
                 on = every[np.round(x) > 0]
-                out.append(
-                    [
-                        (prep.offerings[int(cols.offering[n])].key, round(lp_values[n]), cols.counts[n])
-                        for n in on
-                    ]
-                )
+                out[u] = [
+                    (prep.offerings[int(cols.offering[n])].key, round(lp_values[n]), cols.counts[n])
+                    for n in on
+                ]
                 continue
         kept = every[keep[every]]
-        bins = None
         for idx, limit in ((kept, pool_limit), (kept, None), (every, None)):
             left = deadline - clock()
             if left <= 0.01:
-                return None
-            bins = _class_cover(prep, cols, costs, idx, u, limit, min(left, CLASS_MIP_SECONDS))
-            if bins is not None:
                 break
-        if bins is None:
-            return None
-        out.append(bins)
-    return out
+            out[u] = _class_cover(prep, cols, costs, idx, u, limit, min(left, CLASS_MIP_SECONDS))
+            if out[u] is not None:
+                break
+        if deadline - clock() <= 0.01:
+            break
+    if fallback is None and any(bins is None for bins in out):
+        return None
+    return [bins if bins is not None else fallback[u] for u, bins in enumerate(out)]  # type: ignore[index]
 
 
 def _spot_share_excess(prep: Prepared, bins: list[list[RawBin]]) -> float:
@@ -167,14 +169,29 @@ def lagrangian_plan(
     item_value: np.ndarray,
     values: np.ndarray,
     *,
+    fallback: list[list[RawBin]] | None = None,
     deadline: float,
     clock: Callable[[], float],
 ) -> Plan | None:
-    """The cheapest valid plan found from per-class solves at (scaled) coupling duals, repaired."""
+    """The cheapest valid plan found from per-class solves at (scaled) coupling duals, repaired.
+
+    `fallback`: per class, bins that cover it (the LP rounding's). With them a pass the deadline
+    cuts short still gives a plan: the classes it solved, where rounding loses most first, and
+    the fallback bins for the rest."""
     adjusted = adjusted_costs(prep, cols, reduced, item_value)
     # Columns far from the LP optimum rarely enter a per-class optimum; leaving them out keeps the
     # class MIPs small (HiGHS's start-up dominates their time).
     class_value = np.bincount(cols.bucket_class, weights=cols.cost * values, minlength=prep.n_classes)
+    order = np.arange(prep.n_classes)
+    if fallback is not None:
+        index = {o.key: i for i, o in enumerate(prep.offerings)}
+        fallback_cost = np.array(
+            [
+                prep.weight[u] * prep.hours * sum(prep.hourly[index[key]] * count for key, count, _ in bins)
+                for u, bins in enumerate(fallback)
+            ]
+        )
+        order = np.argsort(-(fallback_cost - class_value), kind="stable")
     keep = (values > 1e-9) | (reduced <= KEEP_REDUCED_SHARE * class_value[cols.bucket_class])
     pool_limit = None
     if prep.problem.policy.diversification:
@@ -199,7 +216,9 @@ def lagrangian_plan(
             keep,
             pool_limit if limited else None,
             values if scale == 1.0 else None,
-            deadline=deadline,
+            fallback=fallback,
+            order=order,
+            deadline=deadline - REASSIGN_SECONDS,  # the union's re-assignment gets its time
             clock=clock,
         )
         if bins is None:

@@ -12,8 +12,9 @@ gap like -1e-12): that is LP round-off on an optimal plan, reported OPTIMAL as i
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from optimizer.solver.by_class import (
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
 from optimizer.solver.integer_master import solve_integer_master
+from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.lagrangian_rounding import lagrangian_plan
 from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.problem import Problem
@@ -161,6 +163,7 @@ def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[in
 
 
 def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
+    """The plan for `problem` within its time limit; the steps are `_Search`'s methods, in order."""
     if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs
         from optimizer.solver.gangs import solve_with_gangs
 
@@ -172,264 +175,413 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     # Before the clock starts: a process's first solve would otherwise spend its time limit
     # loading (or, right after an install, compiling) the search kernels.
     warm_up()
-    start = clock()
-    problem = restrict_to_requirements(problem)
-    limit = problem.policy.time_limit_seconds
-    reason = _unhostable(problem)
-    if reason is not None:
-        return empty_plan(problem, "INFEASIBLE", reason, lower_bound=0.0, solve_seconds=clock() - start)
-    if not problem.demand.any():
-        return build_plan(
-            problem,
-            [],
-            np.full(problem.n_buckets, -1),
-            np.zeros((len(problem.shapes), 0)),
-            status="OPTIMAL",
-            reason="no demand",
-            lower_bound=0.0,
-            solve_seconds=clock() - start,
-        )
-    prep, pool, pairs = _prepare_pool(problem)
-    # Heuristic (b) on the full catalogue: a seed for the pool and, when it meets the policy, the
-    # incumbent the optimizer must beat.
+    return _search(problem, clock=clock)
+
+
+def _search(problem: Problem, *, clock: Callable[[], float], seed: SubsetSeed | None = None) -> Plan:
+    """The solve itself (after the gang and commitment dispatch): what each step does is in its
+    method's docstring. `seed`: what a caller solving a restriction of a bigger problem already
+    has (a type-cap subset: its cheapest-fit plan and the patterns of the bigger LP)."""
+    search = _Search.begin(problem, clock)
+    answer = search.trivial_answer()
+    if answer is not None:
+        return answer
+    search.prepare(seed)
+    search.start_from_heuristics(seed)
+    search.relax()
+    if search.lp.proven_infeasible:
+        return search.infeasible()
+    search.round_lp()
+    if not search.gap_reached():
+        if search.separable():
+            search.solve_class_by_class()
+        else:
+            if search.problem.policy.max_instance_types is not None:
+                search.solve_type_cap_subsets()
+            elif search.problem.policy.couples_spot:
+                search.round_at_coupling_duals()
+                search.raise_bound_without_diversification()
+            search.solve_integer_master()
+    return search.finish()
+
+
+@dataclass
+class SubsetSeed:
+    """What the solve of a type-cap subset starts from: the subset's cheapest-fit plan (already
+    computed to rank the subsets) and the bigger LP's patterns on the subset's offerings."""
+
+    heuristic: Plan
+    patterns: list[tuple[str, np.ndarray, int]]  # (offering key, jobs per shape, a bucket of its class)
+
+
+@dataclass
+class _Search:
+    """The state one solve carries from step to step: the incumbent (cheapest valid plan so far),
+    the proven bound, the LP and its rounding, and the deadline of the integer phase."""
+
+    problem: Problem
+    clock: Callable[[], float]
+    start: float
+    limit: float
     incumbent: Plan | None = None
-    heuristic = cheapest_fit(problem)
-    if heuristic.has_solution:
-        _seed_from_plan(prep, heuristic, pool, pairs)
-        heuristic.status = "FEASIBLE"
-        if not _policy_violations(problem, heuristic):
-            incumbent = heuristic
-        elif problem.policy.couples_spot and problem.policy.max_instance_types is None:
-            # An all-on-demand fleet meets every spot limit: a safe (dear) incumbent to improve on
-            # (under a type cap it runs too many types; the offering subsets give the safe plan).
-            on_demand = cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot])
-            if on_demand.has_solution and not _policy_violations(problem, on_demand):
-                incumbent = on_demand
-    lp = column_generation(prep, pool, pairs, deadline=start + LP_TIME_SHARE * limit, clock=clock)
-    lp_seconds = clock() - start
-    bound = lp.lower_bound
-    if lp.proven_infeasible:
-        return empty_plan(
-            problem,
-            "INFEASIBLE",
-            _infeasible_reason(problem),
-            lower_bound=bound,
-            solve_seconds=clock() - start,
-            stats=_stats(prep, problem, lp, pool),
-        )
-    # LP rounding: floor every column and cover what is left with cheapest-fit bins. The residual
-    # patterns also join the integer master, which otherwise only sees patterns the LP liked.
-    cols = lp.columns
-    if lp.feasible:
-        cols, values = _floor_and_cover(prep, pool, lp.columns, lp.values)
-        rounded = _plan_from(prep, problem, cols, values, bound, clock() - start)
-        if not _policy_violations(problem, rounded) and (
-            incumbent is None or rounded.objective_usd < incumbent.objective_usd
-        ):
-            incumbent = rounded
+    bound: float = 0.0
+    end: float = 0.0  # the integer phase's deadline
+    mip_status: str = "skipped"
+    exact_classes: int = 0
+    improved_classes: int = 0
+    lp_seconds: float = 0.0
+    subset: bool = False  # solving a type-cap subset (`SubsetSeed`) for a bigger problem
+    prep: Prepared = field(init=False)
+    pool: PatternPool = field(init=False)
+    pairs: set[tuple[int, int]] = field(init=False)
+    heuristic: Plan = field(init=False)
+    lp: LpOutcome = field(init=False)
+    rounded: Plan | None = None
+    cols: Columns = field(init=False)  # LP columns plus the rounding's residual covers
+    values: np.ndarray = field(init=False)  # the rounding's integer values of `cols`
+    reduced: np.ndarray = field(init=False)  # LP reduced cost of `cols` (0 for the residual covers)
+    lp_values: np.ndarray = field(init=False)  # LP value of `cols`
+
+    @classmethod
+    def begin(cls, problem: Problem, clock: Callable[[], float]) -> _Search:
+        start = clock()
+        problem = restrict_to_requirements(problem)
+        limit = problem.policy.time_limit_seconds
+        return cls(problem=problem, clock=clock, start=start, limit=limit, end=start + 0.95 * limit)
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def offer(self, plan: Plan | None) -> bool:
+        """Keep `plan` when it meets the policy and is cheaper than the incumbent."""
         if (
-            heuristic.has_solution
+            plan is None
+            or not plan.has_solution
+            or (self.incumbent is not None and plan.objective_usd >= self.incumbent.objective_usd - 1e-9)
+            or _policy_violations(self.problem, plan)
+        ):
+            return False
+        self.incumbent = plan
+        return True
+
+    def gap_reached(self) -> bool:
+        return self.incumbent is not None and _gap(self.incumbent.objective_usd, self.bound) <= (
+            self.problem.policy.gap_target
+        )
+
+    def separable(self) -> bool:
+        """No row couples bucket classes, and the LP gave what the class-by-class passes need."""
+        return (
+            not self.problem.policy.couples_buckets
+            and self.incumbent is not None
+            and self.lp.feasible
+            and self.lp.class_bounds is not None
+        )
+
+    def trivial_answer(self) -> Plan | None:
+        """A shape no allowed offering hosts (INFEASIBLE), or no demand at all (the empty plan)."""
+        problem = self.problem
+        reason = _unhostable(problem)
+        if reason is not None:
+            return empty_plan(problem, "INFEASIBLE", reason, lower_bound=0.0, solve_seconds=self.elapsed)
+        if not problem.demand.any():
+            return build_plan(
+                problem,
+                [],
+                np.full(problem.n_buckets, -1),
+                np.zeros((len(problem.shapes), 0)),
+                status="OPTIMAL",
+                reason="no demand",
+                lower_bound=0.0,
+                solve_seconds=self.elapsed,
+            )
+        return None
+
+    def prepare(self, seed: SubsetSeed | None) -> None:
+        """Prune dominated offerings, merge identical buckets, seed the pattern pool (with the
+        bigger LP's patterns when solving a type-cap subset)."""
+        self.prep, self.pool, self.pairs = _prepare_pool(self.problem)
+        self.subset = seed is not None
+        if seed is not None:
+            _seed_from_patterns(self.prep, seed.patterns, self.pool, self.pairs)
+
+    def start_from_heuristics(self, seed: SubsetSeed | None) -> None:
+        """Cheapest-fit on the whole catalogue: a seed for the pool and, when it meets the policy,
+        the incumbent the optimizer must beat; under spot limits without a type cap an
+        all-on-demand fleet is a safe (dear) incumbent to improve on."""
+        problem = self.problem
+        heuristic = seed.heuristic if seed is not None else cheapest_fit(problem)
+        self.heuristic = heuristic
+        if not heuristic.has_solution:
+            return
+        _seed_from_plan(self.prep, heuristic, self.pool, self.pairs)
+        heuristic.status = "FEASIBLE"
+        if self.offer(heuristic):
+            return
+        if problem.policy.couples_spot and problem.policy.max_instance_types is None and seed is None:
+            # (under a type cap it runs too many types, and a subset's solve has its repaired
+            # cheapest-fit plan: the offering subsets give the safe plan)
+            self.offer(cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot]))
+
+    def relax(self) -> None:
+        """Column generation: the LP bound (valid even when stopped early) and its solution."""
+        self.lp = column_generation(
+            self.prep,
+            self.pool,
+            self.pairs,
+            deadline=self.start + LP_TIME_SHARE * self.limit,
+            clock=self.clock,
+        )
+        self.lp_seconds = self.elapsed
+        self.bound = self.lp.lower_bound
+        self.cols, self.values = self.lp.columns, self.lp.values
+        self.reduced, self.lp_values = self.lp.reduced_costs, self.lp.values
+
+    def infeasible(self) -> Plan:
+        return empty_plan(
+            self.problem,
+            "INFEASIBLE",
+            _infeasible_reason(self.problem),
+            lower_bound=self.bound,
+            solve_seconds=self.elapsed,
+            stats=_stats(self.prep, self.problem, self.lp, self.pool),
+        )
+
+    def round_lp(self) -> None:
+        """Floor every LP column and cover what is left with cheapest-fit bins (the residual
+        patterns also join the integer master, which otherwise only sees patterns the LP liked).
+        Under spot limits without a type cap, the cheapest-fit and rounded plans, which break
+        them, are repaired by moving bins greedily and re-placed exactly (`bin_reassignment.py`,
+        among the offerings they run, or every offering of a small catalogue: a type-cap
+        subset): a good incumbent whatever the coupled master manages in the time left."""
+        lp, prep, problem = self.lp, self.prep, self.problem
+        if not lp.feasible:
+            return
+        self.cols, self.values = _floor_and_cover(prep, self.pool, lp.columns, lp.values)
+        self.rounded = _plan_from(prep, problem, self.cols, self.values, self.bound, self.elapsed)
+        self.offer(self.rounded)
+        if (
+            self.heuristic.has_solution
             and problem.policy.couples_spot
             and problem.policy.max_instance_types is None
         ):
-            # Cheap plans that break a spot limit, repaired by moving bins: a good incumbent
-            # whatever the coupled master manages in the time left.
-            # Also re-placed exactly (bin_reassignment.py) among the offerings they run, or every
-            # offering of a small catalogue (a type-cap subset): the greedy moves can pay far more.
             extra = (
                 frozenset(o.key for o in problem.offerings)
                 if len(problem.offerings) <= REASSIGN_ALL_OFFERINGS
                 else frozenset()
             )
-            for base in (heuristic, rounded):
-                for repaired in (
-                    repair_spot_limits(problem, base),
-                    reassign_bins(problem, base, time_limit=REASSIGN_SECONDS, extra_offerings=extra),
-                ):
-                    if (
-                        repaired is not None
-                        and not _policy_violations(problem, repaired)
-                        and (incumbent is None or repaired.objective_usd < incumbent.objective_usd - 1e-9)
-                    ):
-                        incumbent = repaired
-        reduced = np.concatenate([lp.reduced_costs, np.zeros(len(cols) - len(lp.columns))])
-        lp_values = np.concatenate([lp.values, values[len(lp.columns) :]])
-    else:
-        reduced, lp_values = lp.reduced_costs, lp.values
-    policy = problem.policy
-    gap_target = policy.gap_target
-    mip_status = "skipped"
-    exact_classes = improved_classes = 0
-    end = start + 0.95 * limit
-    if incumbent is not None and _gap(incumbent.objective_usd, bound) <= gap_target:
-        pass
-    elif (
-        incumbent is not None
-        and lp.feasible
-        and lp.class_bounds is not None
-        and not problem.policy.couples_buckets
-    ):
-        state, improved_classes, exact_classes = _per_class_passes(
-            prep, problem, incumbent, lp, cols, reduced, gap_target=gap_target, deadline=end, clock=clock
+            # (a type-cap subset's cheapest-fit plan was repaired already, to rank the subsets)
+            for base in (self.rounded,) if self.subset else (self.heuristic, self.rounded):
+                self.offer(repair_spot_limits(problem, base))
+                self.offer(reassign_bins(problem, base, time_limit=REASSIGN_SECONDS, extra_offerings=extra))
+        n_lp = len(lp.columns)
+        self.reduced = np.concatenate([lp.reduced_costs, np.zeros(len(self.cols) - n_lp)])
+        self.lp_values = np.concatenate([lp.values, self.values[n_lp:]])
+
+    def solve_class_by_class(self) -> None:
+        """No row couples bucket classes: each class is its own covering problem, improved and
+        then proven optimal class by class (`_per_class_passes`)."""
+        assert self.incumbent is not None
+        state, self.improved_classes, self.exact_classes = _per_class_passes(
+            self.prep,
+            self.problem,
+            self.incumbent,
+            self.lp,
+            self.cols,
+            self.reduced,
+            gap_target=self.problem.policy.gap_target,
+            deadline=self.end,
+            clock=self.clock,
         )
-        mip_status = "per-class"
-        bound = max(bound, float(state.bound.sum()))
-        by_class = plan_from_classes(problem, prep, state)
-        if by_class.objective_usd < incumbent.objective_usd - 1e-9 and not _policy_violations(
-            problem, by_class
-        ):
-            incumbent = by_class
-    else:
-        cap = problem.policy.max_instance_types
-        if cap is not None and lp.feasible:
-            # The restriction heuristic first (fast, and a good incumbent shrinks the master).
-            # With spot rows as well the master rarely finds a plan in time: the subsets get it.
-            share = 0.9 if problem.policy.couples_spot else 0.45
-            restricted = _within_type_cap(
+        self.mip_status = "per-class"
+        self.bound = max(self.bound, float(state.bound.sum()))
+        self.offer(plan_from_classes(self.problem, self.prep, state))
+
+    def solve_type_cap_subsets(self) -> None:
+        """`max_instance_types`: the restriction heuristic first (fast, and a good incumbent
+        shrinks the master); with spot rows as well the master rarely finds a plan in time, so the
+        subsets get most of the time, then the bound that sees the cap. With the cap alone, the
+        problem without it (solved class by class) bounds the capped optimum."""
+        problem, lp, clock = self.problem, self.lp, self.clock
+        if not lp.feasible:
+            return
+        spot = problem.policy.couples_spot
+        share = 0.9 if spot else 0.45
+        restricted = _within_type_cap(
+            problem,
+            self.prep,
+            lp,
+            [
+                lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
+                lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
+            ],
+            problem.policy.max_instance_types or 0,
+            deadline=clock() + share * (self.end - clock()),
+            clock=clock,
+        )
+        self.offer(restricted)
+        if restricted is not None and spot:
+            # The cap seen by the bound (selection LP, issue 17) in the time the subsets left.
+            self.bound = max(
+                self.bound,
+                policy_bound(self.prep, self.pool, lp, self.incumbent, deadline=self.end, clock=clock),
+            )
+            self.end = clock()  # the coupled master with a cap finds nothing better in the time left
+        elif lp.class_bounds is not None and self.heuristic.has_solution:
+            # Only the cap couples classes, and dropping it leaves a problem solved class by
+            # class: its per-class integer bounds bound the capped optimum too, and are tighter
+            # than the LP where few jobs of a shape run at once.
+            start = self.heuristic
+            if self.rounded is not None and self.rounded.objective_usd < start.objective_usd:
+                start = self.rounded
+            uncapped, _, _ = _per_class_passes(
+                self.prep,
                 problem,
-                prep,
-                [
-                    lp_spend(prep, lp.columns.offering, lp.columns.cost, lp.values),
-                    lp_spend(prep, cols.offering, cols.cost, values),
-                ],
-                cap,
-                deadline=clock() + share * (end - clock()),
+                start,
+                lp,
+                self.cols,
+                self.reduced,
+                gap_target=problem.policy.gap_target,
+                deadline=clock() + UNCAPPED_BOUND_SHARE * (self.end - clock()),
                 clock=clock,
             )
-            if restricted is not None and (
-                incumbent is None or restricted.objective_usd < incumbent.objective_usd - 1e-9
-            ):
-                incumbent = restricted
-            if restricted is not None and problem.policy.couples_spot:
-                end = clock()  # the coupled master with a cap finds nothing better in the time left
-            elif lp.class_bounds is not None and heuristic.has_solution:
-                # Only the cap couples classes, and dropping it leaves a problem solved class by
-                # class: its per-class integer bounds bound the capped optimum too, and are tighter
-                # than the LP where few jobs of a shape run at once.
-                uncapped, _, _ = _per_class_passes(
-                    prep,
-                    problem,
-                    min((heuristic, rounded), key=lambda p: p.objective_usd),
-                    lp,
-                    cols,
-                    reduced,
-                    gap_target=gap_target,
-                    deadline=clock() + UNCAPPED_BOUND_SHARE * (end - clock()),
-                    clock=clock,
-                )
-                bound = max(bound, float(uncapped.bound.sum()))
-        elif problem.policy.couples_spot and lp.feasible:
-            # The coupling rows priced at their duals: one small MIP per class, then repaired.
-            priced = lagrangian_plan(
-                prep,
-                problem,
+            self.bound = max(self.bound, float(uncapped.bound.sum()))
+
+    def round_at_coupling_duals(self) -> None:
+        """Spot limits without a type cap: the coupling rows priced at their LP duals make the
+        problem separable; one small MIP per class, then repaired (`lagrangian_rounding.py`)."""
+        lp, clock = self.lp, self.clock
+        if not lp.feasible:
+            return
+        self.offer(
+            lagrangian_plan(
+                self.prep,
+                self.problem,
                 lp.columns,
                 lp.reduced_costs,
                 lp.item_value,
                 lp.values,
-                deadline=clock() + 0.8 * (end - clock()),
+                fallback=None if self.rounded is None else _class_bins(self.prep, self.cols, self.values),
+                deadline=clock() + 0.8 * (self.end - clock()),
                 clock=clock,
             )
-            if priced is not None and (
-                incumbent is None or priced.objective_usd < incumbent.objective_usd - 1e-9
-            ):
-                incumbent = priced
-            if (
-                not problem.policy.caps_spot_share
-                and incumbent is not None
-                and _gap(incumbent.objective_usd, bound) > gap_target
-                and end - clock() >= RELAXED_BOUND_MIN_SECONDS
-            ):
-                # Diversification alone barely raises the optimum, while the LP bound under it
-                # sits below the integer bound of the problem without it (which the class-by-class
-                # passes prove, and which bounds this problem too).
-                relaxed = solve(
-                    problem.with_policy(
-                        replace(
-                            problem.policy,
-                            min_spot_instance_types=0,
-                            time_limit_seconds=max(0.1, RELAXED_BOUND_SHARE * (end - clock())),
-                        )
-                    ),
-                    clock=clock,
+        )
+
+    def raise_bound_without_diversification(self) -> None:
+        """Diversification alone barely raises the optimum, while the LP bound under it sits
+        below the integer bound of the problem without it (which the class-by-class passes prove,
+        and which bounds this problem too)."""
+        problem, clock = self.problem, self.clock
+        if (
+            not self.lp.feasible
+            or problem.policy.caps_spot_share
+            or self.incumbent is None
+            or self.gap_reached()
+            or self.end - clock() < RELAXED_BOUND_MIN_SECONDS
+        ):
+            return
+        relaxed = _search(
+            problem.with_policy(
+                replace(
+                    problem.policy,
+                    min_spot_instance_types=0,
+                    time_limit_seconds=max(0.1, RELAXED_BOUND_SHARE * (self.end - clock())),
                 )
-                bound = max(bound, relaxed.lower_bound_usd)
-        if incumbent is not None:
-            slack = incumbent.objective_usd - bound
-            keep = (reduced <= slack + 1e-9) | (lp_values > 1e-9)
+            ),
+            clock=clock,
+        )
+        self.bound = max(self.bound, relaxed.lower_bound_usd)
+
+    def solve_integer_master(self) -> None:
+        """Price-and-branch over the generated patterns with every row (in a child process killed
+        at the deadline). Reduced-cost fixing drops columns that cannot beat the incumbent; under
+        a type cap only the offerings the LP leans on most keep their columns (the others made
+        HiGHS's root overrun its limit)."""
+        prep, lp, clock = self.prep, self.lp, self.clock
+        cols = self.cols
+        cap = self.problem.policy.max_instance_types
+        if self.incumbent is not None:
+            slack = self.incumbent.objective_usd - self.bound
+            keep = (self.reduced <= slack + 1e-9) | (self.lp_values > 1e-9)
             if cap is not None and lp.feasible:
-                # Under a type cap the master only has to choose among the offerings the LP leans
-                # on most: columns of the others make its root slow (HiGHS overran its limit).
                 keep &= np.isin(cols.offering, _most_used_offerings(prep, lp, TYPE_CAP_CANDIDATES * cap))
             cols = _subset(cols, keep)
-        mip = (
-            solve_integer_master(prep, cols, deadline=end, clock=clock, relative_gap=gap_target / 4)
-            if clock() < end
-            else None
+        if clock() >= self.end or (
+            self.subset and self.problem.policy.couples_spot and self.incumbent is not None
+        ):
+            # (a subset's coupled master has never found a plan in the time its solve has left)
+            return
+        mip = solve_integer_master(
+            prep, cols, deadline=self.end, clock=clock, relative_gap=self.problem.policy.gap_target / 4
         )
-        mip_status = "skipped" if mip is None else mip.status
-        if mip is not None and mip.status == "SOLVED":
-            plan = _plan_from(prep, problem, cols, mip.values, bound, clock() - start)
-            if not _policy_violations(problem, plan) and (
-                incumbent is None or plan.objective_usd < incumbent.objective_usd - 1e-9
-            ):
-                incumbent = plan
-    stats = _stats(
-        prep,
-        problem,
-        lp,
-        pool,
-        exact_classes=exact_classes,
-        improved_classes=improved_classes,
-        mip=mip_status,
-        lp_seconds=round(lp_seconds, 3),
-        heuristic_objective_usd=round(heuristic.objective_usd, 6),
-    )
-    elapsed = clock() - start
-    if incumbent is None:
-        if mip_status == "INFEASIBLE" and problem.policy.max_instance_types is not None:
+        self.mip_status = mip.status
+        if mip.status == "SOLVED":
+            self.offer(_plan_from(prep, self.problem, cols, mip.values, self.bound, self.elapsed))
+
+    def finish(self) -> Plan:
+        """The incumbent with the proven bound, an unclamped gap, a status and a reason (or an
+        INFEASIBLE / TIMEOUT plan when there is none)."""
+        problem, limit = self.problem, self.limit
+        stats = _stats(
+            self.prep,
+            problem,
+            self.lp,
+            self.pool,
+            exact_classes=self.exact_classes,
+            improved_classes=self.improved_classes,
+            mip=self.mip_status,
+            lp_seconds=round(self.lp_seconds, 3),
+            heuristic_objective_usd=round(self.heuristic.objective_usd, 6),
+        )
+        elapsed = self.elapsed
+        bound = self.bound
+        if self.incumbent is None:
+            if self.mip_status == "INFEASIBLE" and problem.policy.max_instance_types is not None:
+                return empty_plan(
+                    problem,
+                    "INFEASIBLE",
+                    f"no plan found with at most {problem.policy.max_instance_types} offerings "
+                    "among the generated patterns",
+                    lower_bound=bound,
+                    solve_seconds=elapsed,
+                    stats=stats,
+                )
             return empty_plan(
                 problem,
-                "INFEASIBLE",
-                f"no plan found with at most {problem.policy.max_instance_types} offerings "
-                "among the generated patterns",
+                "TIMEOUT",
+                f"time limit {limit:g} s reached before a feasible plan",
                 lower_bound=bound,
                 solve_seconds=elapsed,
                 stats=stats,
             )
-        return empty_plan(
-            problem,
-            "TIMEOUT",
-            f"time limit {limit:g} s reached before a feasible plan",
-            lower_bound=bound,
-            solve_seconds=elapsed,
-            stats=stats,
-        )
-    gap = _gap(incumbent.objective_usd, bound)
-    if bound_above_objective(incumbent.objective_usd, bound):
-        status = "FEASIBLE"
-        why = (
-            f"lower bound ${bound:.6f} is above the plan's objective ${incumbent.objective_usd:.6f}: "
-            "the bound is wrong (a solver bug), so nothing is proven about optimality"
-        )
-    elif gap <= 1e-6:
-        status, why = "OPTIMAL", "objective equals the lower bound"
-    elif gap <= gap_target:
-        status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
-    else:
-        timed_out = clock() - start >= 0.9 * limit or not lp.converged
-        status = "FEASIBLE"
-        why = f"gap {gap:.3%} above target {gap_target:.3%}" + (
-            f" at the time limit {limit:g} s" if timed_out else ""
-        )
-    source = incumbent.stats.get("heuristic")
-    if source:
-        why += f" (best plan from the {source} heuristic)"
-    plan = incumbent
-    plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
-    plan.lower_bound_usd = bound  # as proven: clamping it to the objective would hide a wrong bound
-    plan.gap = gap
-    return plan
+        gap_target = problem.policy.gap_target
+        gap = _gap(self.incumbent.objective_usd, bound)
+        if bound_above_objective(self.incumbent.objective_usd, bound):
+            status = "FEASIBLE"
+            why = (
+                f"lower bound ${bound:.6f} is above the plan's objective "
+                f"${self.incumbent.objective_usd:.6f}: "
+                "the bound is wrong (a solver bug), so nothing is proven about optimality"
+            )
+        elif gap <= 1e-6:
+            status, why = "OPTIMAL", "objective equals the lower bound"
+        elif gap <= gap_target:
+            status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
+        else:
+            timed_out = elapsed >= 0.9 * limit or not self.lp.converged
+            status = "FEASIBLE"
+            why = f"gap {gap:.3%} above target {gap_target:.3%}" + (
+                f" at the time limit {limit:g} s" if timed_out else ""
+            )
+        source = self.incumbent.stats.get("heuristic")
+        if source:
+            why += f" (best plan from the {source} heuristic)"
+        plan = self.incumbent
+        plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
+        plan.lower_bound_usd = bound  # as proven: clamping it to the objective would hide a wrong bound
+        plan.gap = gap
+        return plan
 
 
 def _per_class_passes(
@@ -483,6 +635,7 @@ def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:
 def _within_type_cap(
     problem: Problem,
     prep: Prepared,
+    lp: LpOutcome,
     spends: list[np.ndarray],
     cap: int,
     *,
@@ -500,37 +653,82 @@ def _within_type_cap(
     subsets = candidate_subsets(prep, spends, cap)
     # A quick plan per subset first (cheapest-fit on it, spot limits repaired): the time limit never
     # leaves the cap without a plan, and its cost, which already pays for rounding to whole
-    # instances, ranks the subsets.
+    # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
     quick: list[float] = []
+    seeds: list[SubsetSeed] = []
     for chosen in subsets:
-        plan = _subset_fallback(problem, _subset_problem(problem, prep, chosen, deadline, clock))
+        sub = _subset_problem(problem, prep, chosen, deadline, clock)
+        heuristic = cheapest_fit(sub)
+        plan = _subset_fallback(problem, sub, heuristic)
         quick.append(np.inf if plan is None else plan.objective_usd)
+        seeds.append(SubsetSeed(heuristic, _lp_patterns(prep, lp, chosen)))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
-    subsets = [subsets[i] for i in np.argsort(quick, kind="stable")]
+    order = np.argsort(quick, kind="stable")
     if problem.policy.couples_spot:
         # A coupled subset solve needs its whole share to get through its LP and the per-class
         # rounding; split between two, neither finished on the bundled weeks.
-        subsets = subsets[:1]
-    for i, chosen in enumerate(subsets):
+        order = order[:1]
+    for i, n in enumerate(order):
         if clock() >= deadline - 0.5:
             break
         # The most promising subset first, with two thirds of the time when another follows.
-        share_end = clock() + (deadline - clock()) * (1.0 if i == len(subsets) - 1 else 2.0 / 3.0)
-        plan = _solve_subset(problem, prep, chosen, deadline=share_end, clock=clock)
+        share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
+        plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
 
 
+def _lp_patterns(prep: Prepared, lp: LpOutcome, chosen: list[int]) -> list[tuple[str, np.ndarray, int]]:
+    """The LP's columns on the `chosen` offerings as (offering key, jobs, a bucket of the class):
+    the subset's column generation starts from them instead of from single-shape seeds."""
+    first_bucket = np.full(prep.n_classes, -1)
+    for t in range(len(prep.bucket_class) - 1, -1, -1):
+        if prep.bucket_class[t] >= 0:
+            first_bucket[prep.bucket_class[t]] = t
+    keep = np.flatnonzero(np.isin(lp.columns.offering, chosen))
+    return [
+        (
+            prep.offerings[int(lp.columns.offering[n])].key,
+            lp.columns.counts[n],
+            int(first_bucket[lp.columns.bucket_class[n]]),
+        )
+        for n in keep
+    ]
+
+
+def _seed_from_patterns(
+    prep: Prepared,
+    patterns: list[tuple[str, np.ndarray, int]],
+    pool: PatternPool,
+    pairs: set[tuple[int, int]],
+) -> None:
+    """Add (offering key, jobs, bucket) patterns of another solve to this one's pool and columns."""
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    for key, counts, bucket in patterns:
+        o = index.get(key)
+        u = int(prep.bucket_class[bucket])
+        if o is None or u < 0:
+            continue  # pruned here: a dominating offering hosts the same jobs for no more
+        pid, _ = pool.add(o, counts)
+        pairs.add((pid, u))
+
+
 def _solve_subset(
-    problem: Problem, prep: Prepared, chosen: list[int], *, deadline: float, clock: Callable[[], float]
+    problem: Problem,
+    prep: Prepared,
+    chosen: list[int],
+    seed: SubsetSeed,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
 ) -> Plan | None:
     """The problem restricted to the `chosen` prepared offerings, solved without the type cap."""
     sub = _subset_problem(problem, prep, chosen, deadline, clock)
-    plan = solve(sub, clock=clock)
+    plan = _search(sub, clock=clock, seed=seed)
     if not plan.has_solution or _policy_violations(problem, plan):
-        return _subset_fallback(problem, sub)
+        return _subset_fallback(problem, sub, seed.heuristic)
     plan.stats = {"heuristic": "type-cap restriction"}
     return plan
 
@@ -545,10 +743,10 @@ def _subset_problem(
     )
 
 
-def _subset_fallback(problem: Problem, sub: Problem) -> Plan | None:
-    """Cheapest-fit on a subset's offerings with its spot limits repaired, when that meets the
-    policy: fast and dear, the plan to keep if the time limit stops everything else."""
-    plan: Plan | None = cheapest_fit(sub)
+def _subset_fallback(problem: Problem, sub: Problem, heuristic: Plan) -> Plan | None:
+    """The subset's cheapest-fit plan with its spot limits repaired, when that meets the policy:
+    fast and dear, the plan to keep if the time limit stops everything else."""
+    plan: Plan | None = copy.copy(heuristic)
     if plan is not None and plan.has_solution and sub.policy.couples_spot:
         plan = repair_spot_limits(sub, plan)
     if plan is None or not plan.has_solution or _policy_violations(problem, plan):
