@@ -21,6 +21,7 @@ from optimizer.catalog.batch_rules import (
 )
 from optimizer.errors import ConfigError
 from optimizer.simulate.catalog import Catalog, FargatePricing, InstanceSpec
+from optimizer.simulate.fair_share import SchedulingPolicy, policies_from_api
 from optimizer.simulate.retry import RetryStrategy
 from optimizer.simulate.revisions import DefinitionRevision, revisions_from_api
 from optimizer.simulate.shortages import ShortageRule, shortages_from_api
@@ -76,6 +77,8 @@ class JobQueue:
     enabled: bool = True
     #: `jobStateTimeLimitActions` (see `optimizer.simulate.timeouts`).
     state_time_limits: tuple[StateTimeLimitAction, ...] = ()
+    #: The fair-share policy `schedulingPolicyArn` names (`optimizer.simulate.fair_share`); None: FIFO.
+    scheduling_policy: SchedulingPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,11 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
 
 
 def _parse_queue(
-    body: Any, index: int, ces: dict[str, ComputeEnvironment], problems: list[str]
+    body: Any,
+    index: int,
+    ces: dict[str, ComputeEnvironment],
+    problems: list[str],
+    policies: dict[str, SchedulingPolicy] | None = None,
 ) -> JobQueue | None:
     where = f"jobQueues[{index}]"
     if not isinstance(body, dict):
@@ -279,12 +286,22 @@ def _parse_queue(
     except ConfigError as exc:
         problems.append(str(exc))
         limits = ()
+    policy = None
+    ref = body.get("schedulingPolicyArn")
+    if ref is not None:
+        policy = (policies or {}).get(_name_from_ref(ref)) if isinstance(ref, str) else None
+        if policy is None:
+            known = ", ".join(sorted(policies or {})) or "none"
+            problems.append(
+                f"{where}.schedulingPolicyArn: {ref!r} names no entry of schedulingPolicies (known: {known})"
+            )
     return JobQueue(
         name=name,
         priority=priority,
         compute_environments=names,
         enabled=body.get("state", "ENABLED") != "DISABLED",
         state_time_limits=limits,
+        scheduling_policy=policy,
     )
 
 
@@ -375,7 +392,7 @@ def parse_config(document: Any, catalog: Catalog, *, source: str = "config") -> 
     problems: list[str] = []
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a JSON object with computeEnvironments and jobQueues")
-    unknown = sorted(set(document) - {"computeEnvironments", "jobQueues", "simulation"})
+    unknown = sorted(set(document) - {"computeEnvironments", "jobQueues", "schedulingPolicies", "simulation"})
     problems += [f"{key}: unknown top-level key" for key in unknown]
     ce_bodies = document.get("computeEnvironments")
     queue_bodies = document.get("jobQueues")
@@ -390,9 +407,14 @@ def parse_config(document: Any, catalog: Catalog, *, source: str = "config") -> 
             if ce.name in ces:
                 problems.append(f"computeEnvironments[{index}]: duplicate name {ce.name!r}")
             ces[ce.name] = ce
+    try:
+        policies = policies_from_api(document.get("schedulingPolicies"))
+    except ConfigError as exc:
+        problems.append(str(exc))
+        policies = {}
     queues: list[JobQueue] = []
     for index, body in enumerate(queue_bodies):
-        queue = _parse_queue(body, index, ces, problems)
+        queue = _parse_queue(body, index, ces, problems, policies)
         if queue is not None:
             if any(q.name == queue.name for q in queues):
                 problems.append(f"jobQueues[{index}]: duplicate name {queue.name!r}")

@@ -45,6 +45,7 @@ import heapq
 import math
 import random
 from collections import Counter, deque
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ from optimizer.errors import InputError
 from optimizer.simulate.allocation import EPS, choose_instance_type, jobs_per_instance
 from optimizer.simulate.catalog import InstanceSpec
 from optimizer.simulate.config import ComputeEnvironment, ReplayConfig
+from optimizer.simulate.fair_share import FairShareQueue, ShareLine, job_priorities
 from optimizer.simulate.fargate import fargate_size
 from optimizer.simulate.gangs import GangScheduling
 from optimizer.simulate.head_blocking import BY_ACTION, BY_OWNER, QueueHeads
@@ -75,6 +77,7 @@ from optimizer.simulate.timeouts import (
 _END, _RECLAIM, _READY, _ARRIVE, _IDLE = 0, 1, 2, 3, 4
 _STATE_LIMIT = 5  # a job-state time limit action cancels a blocked RUNNABLE job (`timeouts.py`)
 _SHORTAGE_END = 6  # a capacity shortage that stopped a CE's launches ends (`shortages.py`)
+_SHARE_RETRY = 7  # a fair-share queue's usage dropped after its compute reservation held a job back
 
 # Job states.
 _NOT_ARRIVED, _WAITING_DEPS, _PENDING, _BOUND, _RUNNING, _SUCCEEDED, _FAILED = range(7)
@@ -234,6 +237,7 @@ class ReplayEngine(GangScheduling):
             if "share_identifier" in jobs
             else None
         )
+        self.job_priority = job_priorities(jobs)  # schedulingPriority, used by fair-share queues
         self._apply_revisions(jobs)
         self._load_gangs(jobs)  # multi-node parallel jobs (`gangs.py`)
         # Dependencies (ids not in the trace are ignored: they ended before it began).
@@ -294,9 +298,6 @@ class ReplayEngine(GangScheduling):
             queues = list(config.queues)
         self.queue_names = [q.name for q in queues]
         self.queue_state_limits = [q.state_time_limits for q in queues]
-        # Blocked heads of queues (`head_blocking.py`); fair-share queues hold nothing behind them.
-        self.heads = QueueHeads(len(queues), [True] * len(queues))
-        self.queue_gated = self.heads.gated
         self.queue_ces = [
             [ce_index[name] for name in q.compute_environments if name in ce_index] for q in queues
         ]
@@ -305,6 +306,10 @@ class ReplayEngine(GangScheduling):
         # Jobs whose queue the configuration does not name run on its first queue.
         for name in self.job_queue_names_source:
             self.job_queue.append(by_name.get(name, 0))
+        self._load_fair_share(queues)
+        # Blocked heads of queues (`head_blocking.py`); fair-share queues hold nothing behind them.
+        self.heads = QueueHeads(len(queues), [f is None for f in self.fair])
+        self.queue_gated = self.heads.gated
         ranked = sorted(range(len(queues)), key=lambda k: (-queues[k].priority, k))
         self.ce_queues = [[q for q in ranked if c in self.queue_ces[q]] for c in range(len(self.ces))]
         self.ce_vcpus = [0.0] * len(self.ces)  # vCPUs of launching + in-service instances (EC2) or tasks
@@ -321,6 +326,31 @@ class ReplayEngine(GangScheduling):
             for spec in ce.instance_types
         }
         self.fargate_hazard = config.fargate.spot_hazard_per_hour / 3600.0
+
+    def _load_fair_share(self, queues: list) -> None:
+        """Fair-share queues (`fair_share.py`): each job's share index in its queue (-1: a FIFO
+        queue or a multi-node parallel job); `fs_share` is None when no queue has a policy."""
+        self.fair: list[FairShareQueue | None] = [None] * len(queues)
+        self.fs_share: list[int] | None = None
+        if not any(q.scheduling_policy is not None for q in queues):
+            return
+        names = self.job_share if self.job_share is not None else [None] * self.n
+        index: list[dict[str, int]] = [{} for _ in queues]
+        self.fs_share = [-1] * self.n
+        for j in range(self.n):
+            q = self.job_queue[j]
+            if queues[q].scheduling_policy is None or self.gang_of[j] >= 0:
+                continue
+            share = names[j] or ""
+            k = index[q].get(share)
+            if k is None:
+                k = index[q][share] = len(index[q])
+            self.fs_share[j] = k
+        for q, queue in enumerate(queues):
+            if queue.scheduling_policy is not None:
+                shares = sorted(index[q], key=index[q].__getitem__)
+                max_vcpus = sum(self.ces[c].max_vcpus for c in self.queue_ces[q])
+                self.fair[q] = FairShareQueue(queue.scheduling_policy, shares, max_vcpus)
 
     # ----------------------------------------------------------------- helpers
     def _push(self, t: float, kind: int, x: int) -> None:
@@ -454,6 +484,8 @@ class ReplayEngine(GangScheduling):
         self.free_v[i] -= self.shape_v[s]
         self.free_m[i] -= self.shape_m[s]
         self.free_g[i] -= self.shape_g[s]
+        if self.fs_share is not None and self.fs_share[j] >= 0:
+            self.fair[self.job_queue[j]].placed_job(self.fs_share[j], self.shape_v[s], self.now)  # type: ignore[union-attr]
 
     def _on_ready(self, i: int, t: float) -> None:
         c = self.i_ce[i]
@@ -581,6 +613,8 @@ class ReplayEngine(GangScheduling):
         self.ce_vcpus[c] += size[0]
         self.running += 1
         self.state[j] = _RUNNING
+        if self.fs_share is not None and self.fs_share[j] >= 0:
+            self.fair[self.job_queue[j]].placed_job(self.fs_share[j], self.vcpus[j], t)  # type: ignore[union-attr]
         if self.first_start[j] != self.first_start[j]:
             self.first_start[j] = min(start, end)
         self._push(end, _END, a)
@@ -616,6 +650,8 @@ class ReplayEngine(GangScheduling):
 
     def _after_attempt(self, j: int, t: float, exit_code: int | None, status_reason: str | None) -> None:
         self.attempts_done[j] += 1
+        if self.fs_share is not None and self.fs_share[j] >= 0:
+            self._share_attempt_ended(j, t)
         if exit_code == 0:
             self.state[j] = _SUCCEEDED
             self.job_end[j] = t
@@ -632,6 +668,26 @@ class ReplayEngine(GangScheduling):
             self._make_runnable(j, t, 1)
         else:
             self._fail(j, t, status_reason or "failed")
+
+    def _share_attempt_ended(self, j: int, t: float) -> None:
+        """Usage of the job's share drops; if the compute reservation held a job of its queue
+        back, the queue's compute environments offer their room again at this instant."""
+        q = self.job_queue[j]
+        fs = self.fair[q]
+        assert fs is not None
+        fs.ended(self.fs_share[j], self.shape_v[self.shape[j]], t)  # type: ignore[index]
+        if fs.refused:
+            fs.refused = False
+            self._push(t, _SHARE_RETRY, q)
+
+    def _share_retry(self, q: int, t: float) -> None:
+        for c in self.queue_ces[q]:
+            if self.ces[c].is_fargate:
+                self._fill_fargate(c, t)
+                continue
+            for i in list(self.ce_ready[c]):
+                self._fill_instance(i, t)
+            self._retry_launches(c, t)
 
     def _fail(self, j: int, t: float, reason: str) -> None:
         self.state[j] = _FAILED
@@ -672,6 +728,9 @@ class ReplayEngine(GangScheduling):
             self.state[j] = _PENDING
             self.heads.hold(q, j)
             return
+        fs_share = self.fs_share
+        if fs_share is not None and fs_share[j] >= 0 and self.fair[q].runnable(fs_share[j], t):  # type: ignore[union-attr]
+            self._push(t, _SHARE_RETRY, q)  # a new active share: the reserve shrank
         waiting = self.pending[q].get(s)
         if (waiting and len(waiting)) or not self._place(j, q, s, t, hint):
             self._enqueue(j, q, s)
@@ -724,12 +783,21 @@ class ReplayEngine(GangScheduling):
     def _enqueue(self, j: int, q: int, s: int) -> None:
         self.state[j] = _PENDING
         line = self.pending[q].get(s)
-        if line is None:
-            line = self.pending[q][s] = deque()
-        line.append(j)
+        if self.fair[q] is not None:
+            if line is None:
+                line = self.pending[q][s] = ShareLine()  # type: ignore[assignment]
+            line.push(self.fs_share[j], self.job_priority[j], self.runnable_order[j], j)  # type: ignore[union-attr,index]
+        else:
+            if line is None:
+                line = self.pending[q][s] = deque()
+            line.append(j)
         self.queue_pending[q] += 1
 
     def _place(self, j: int, q: int, s: int, t: float, hint: int) -> bool:
+        fs = self.fair[q]
+        if fs is not None and self.shape_v[s] > fs.room(t) + EPS:
+            fs.refused = True  # the compute reservation holds it back until the queue's usage drops
+            return False
         for c in self.queue_ces[q]:
             if not self._feasible(c, s):
                 continue
@@ -776,6 +844,9 @@ class ReplayEngine(GangScheduling):
         for q in self.ce_queues[self.i_ce[i]]:
             if not self.queue_pending[q]:
                 continue
+            if self.fair[q] is not None:
+                self._fill_instance_fair(i, q, t)
+                continue
             lines = self.pending[q]
             while lines:
                 best_s, best_seq = -1, 0
@@ -794,6 +865,9 @@ class ReplayEngine(GangScheduling):
         ce = self.ces[c]
         order = self.runnable_order
         for q in self.ce_queues[c]:
+            if self.fair[q] is not None:
+                self._fill_fargate_fair(c, q, t)
+                continue
             lines = self.pending[q]
             while lines:
                 best_s, best_seq, best_size = -1, 0, (0.0, 0.0)
@@ -814,6 +888,9 @@ class ReplayEngine(GangScheduling):
         for q in self.ce_queues[c]:
             if not self.queue_pending[q]:
                 continue
+            if self.fair[q] is not None:
+                self._retry_launches_fair(c, q, t)
+                continue
             lines = self.pending[q]
             heads = sorted((self.runnable_order[line[0]], s) for s, line in lines.items())
             for _, s in heads:
@@ -829,6 +906,88 @@ class ReplayEngine(GangScheduling):
                         self._reserve(j, i)
                         self.i_bound[i].append(j)
                         self.state[j] = _BOUND
+
+    # ----------------------------------------------------------------- fair share (`fair_share.py`)
+    def _next_fair(self, q: int, t: float, fits: Callable[[int], bool]) -> tuple[int, int] | None:
+        """The shape and share of fair-share queue q's next job among the shapes `fits` accepts:
+        the lowest (weighted share usage, -schedulingPriority, FIFO order) whose vCPUs the compute
+        reservation leaves room for."""
+        fs = self.fair[q]
+        assert fs is not None
+        room = fs.room(t) + EPS
+        score = fs.scores(t)
+        best: tuple[tuple[float, int, int], int, int] | None = None
+        for s, line in self.pending[q].items():
+            if self.shape_v[s] > room:
+                fs.refused = True
+                continue
+            if not fits(s):
+                continue
+            key, k = line.best(score)  # type: ignore[attr-defined]
+            if best is None or key < best[0]:
+                best = (key, s, k)
+        return None if best is None else (best[1], best[2])
+
+    def _pop_fair(self, q: int, s: int, k: int) -> int:
+        line = self.pending[q][s]
+        j = line.pop(k)  # type: ignore[call-arg]
+        if not line:
+            del self.pending[q][s]
+        self.queue_pending[q] -= 1
+        return j
+
+    def _fill_instance_fair(self, i: int, q: int, t: float) -> None:
+        while self.queue_pending[q]:
+            pick = self._next_fair(q, t, lambda s: self._fits(i, s))
+            if pick is None:
+                return
+            j = self._pop_fair(q, *pick)
+            self._reserve(j, i)
+            self._start(j, i, t)
+
+    def _fill_fargate_fair(self, c: int, q: int, t: float) -> None:
+        ce = self.ces[c]
+        while self.queue_pending[q]:
+            room = ce.max_vcpus - self.ce_vcpus[c] + EPS
+
+            def fits(s: int, room: float = room) -> bool:
+                size = fargate_size(self.shape_v[s], self.shape_m[s], self.shape_g[s])
+                return size is not None and size[0] <= room and self._feasible(c, s)
+
+            pick = self._next_fair(q, t, fits)
+            if pick is None:
+                return
+            s = pick[0]
+            size = fargate_size(self.shape_v[s], self.shape_m[s], self.shape_g[s])
+            assert size is not None
+            self._start_fargate(self._pop_fair(q, *pick), c, size, t)
+
+    def _retry_launches_fair(self, c: int, q: int, t: float) -> None:
+        """`_retry_launches` for fair-share queue q: shapes in the order of their next job's
+        share key, each new instance taking that shape's jobs in share order while the compute
+        reservation leaves room (with one share, exactly the FIFO pass)."""
+        fs = self.fair[q]
+        assert fs is not None
+        lines = self.pending[q]
+        score = fs.scores(t)
+        heads = sorted((line.best(score)[0], s) for s, line in lines.items())  # type: ignore[attr-defined]
+        for _, s in heads:
+            if not self._feasible(c, s):
+                continue
+            while s in lines:
+                if self.shape_v[s] > fs.room(t) + EPS:
+                    fs.refused = True
+                    break
+                spec = self._choose_type(c, s, len(lines[s]))
+                if spec is None:
+                    break
+                i = self._launch(c, spec, t)
+                while s in lines and self._fits(i, s) and self.shape_v[s] <= fs.room(t) + EPS:
+                    _, k = lines[s].best(fs.scores(t))  # type: ignore[attr-defined]
+                    j = self._pop_fair(q, s, k)
+                    self._reserve(j, i)
+                    self.i_bound[i].append(j)
+                    self.state[j] = _BOUND
 
     def _start_minimum_capacity(self, t: float) -> None:
         """Launch instances for desiredvCpus (at least minvCpus) when the replay starts."""
@@ -873,6 +1032,8 @@ class ReplayEngine(GangScheduling):
                         self._retry_launches(x, t)
                 elif kind == _STATE_LIMIT:
                     self._remove_blocked(x, t)
+                elif kind == _SHARE_RETRY:
+                    self._share_retry(x, t)
                 else:
                     self._on_idle_check(x, token, t)
                 continue
