@@ -1,6 +1,8 @@
 """Fleet-mix optimizer benchmark on real traces and real us-east-1 prices.
 
 Run from the repository root: .venv/bin/python -m benchmarks.optimizer [--quick]
+[--trace KTH-SP2] [--rows README --rows "12 types"] (only those policy rows, written to
+results/optimizer-rows.json)
 
 Data: the KTH SP2 (SWF) and Alibaba GPU 2023 traces from shared/data/traces; on-demand prices of
 us-east-1 from the AWS price list extract in shared/data (prices/ec2-ondemand-us-east-1-2026-07.csv,
@@ -216,7 +218,82 @@ def best_valid_heuristic(problem: Problem) -> float | None:
     return best
 
 
-def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, Any]:
+def policy_rows(name: str, problem: Problem, quick: bool, only: list[str] | None) -> list[dict[str, Any]]:
+    """Every policy combination (issue 17), or those whose label contains one of `only`: three
+    runs each, validated, against the bound; prints the table and returns its rows."""
+    combos = [
+        (label, prob)
+        for label, prob in policy_combinations(problem, quick)
+        if not only or any(part in label for part in only)
+    ]
+    prow = []
+    for label, prob in combos:
+        runs = []
+        for _ in range(REPEATS):
+            plan, secs = timed(lambda p: solve(p, clock=time.perf_counter), prob)
+            checked(prob, plan, f"{name} policy {label}")
+            runs.append((plan, secs))
+        heuristic = best_valid_heuristic(prob)
+        best_obj = (
+            min(p.objective_usd for p, _ in runs if p.has_solution)
+            if any(p.has_solution for p, _ in runs)
+            else None
+        )
+        for i, (plan, secs) in enumerate(runs):
+            prow.append(
+                {
+                    "policy": label,
+                    "run": i + 1,
+                    "status": plan.status,
+                    "cost_usd": plan.cost_usd,
+                    "objective_usd": plan.objective_usd,
+                    "lower_bound_usd": plan.lower_bound_usd,
+                    "gap": plan.gap if plan.has_solution else None,
+                    "seconds": secs,
+                    "selected": len(plan.selected),
+                    "heuristic_objective_usd": heuristic,
+                    "not_worse_than_heuristic": plan.has_solution
+                    and (heuristic is None or plan.objective_usd <= heuristic + 1e-6),
+                    # Each run's bound against the cheapest plan any run of this row found.
+                    "bound_valid": best_obj is not None and plan.lower_bound_usd <= best_obj * (1 + 1e-6),
+                }
+            )
+    print_table(
+        [
+            "policy",
+            "run",
+            "status",
+            "cost $",
+            "objective $",
+            "bound $",
+            "gap %",
+            "time s",
+            "offerings",
+            "heuristic $",
+        ],
+        [
+            [
+                r["policy"],
+                r["run"],
+                r["status"],
+                r["cost_usd"],
+                r["objective_usd"],
+                r["lower_bound_usd"],
+                "-" if r["gap"] is None else 100 * r["gap"],
+                r["seconds"],
+                r["selected"],
+                "-" if r["heuristic_objective_usd"] is None else r["heuristic_objective_usd"],
+            ]
+            for r in prow
+        ],
+    )
+    return prow
+
+
+def run_trace(
+    name: str, offerings: list[Offering], quick: bool, rows: list[str] | None = None
+) -> dict[str, Any]:
+    """Every table for one trace; with `rows` (label substrings) only the policy rows matching."""
     path, fmt = TRACES[name]
     jobs = read_trace(path, fmt).jobs
     start = busiest_week(jobs)
@@ -238,6 +315,9 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
         f"\n== {name}: week from day {start / 86400:.0f}, {out['jobs_in_window']} jobs, "
         f"{len(problem.shapes)} shapes, {len(problem.offerings)} offerings =="
     )
+    if rows:
+        out["policy_combinations"] = policy_rows(name, problem, quick, rows)
+        return out
     # The same solve several times in one process: solve times and gaps depend on timing (the
     # search stops at the time limit or the gap target), so one lucky run proves nothing.
     repeats = []
@@ -322,70 +402,7 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
         and out["largest_optimizer_gap"] <= 0.01
     )
 
-    # Every policy combination (issue 17): three runs each, validated, against the bound.
-    combos = policy_combinations(problem, quick)
-    prow = []
-    for label, prob in combos:
-        runs = []
-        for _ in range(REPEATS):
-            plan, secs = timed(lambda p: solve(p, clock=time.perf_counter), prob)
-            checked(prob, plan, f"{name} policy {label}")
-            runs.append((plan, secs))
-        heuristic = best_valid_heuristic(prob)
-        best_obj = (
-            min(p.objective_usd for p, _ in runs if p.has_solution)
-            if any(p.has_solution for p, _ in runs)
-            else None
-        )
-        for i, (plan, secs) in enumerate(runs):
-            prow.append(
-                {
-                    "policy": label,
-                    "run": i + 1,
-                    "status": plan.status,
-                    "cost_usd": plan.cost_usd,
-                    "objective_usd": plan.objective_usd,
-                    "lower_bound_usd": plan.lower_bound_usd,
-                    "gap": plan.gap if plan.has_solution else None,
-                    "seconds": secs,
-                    "selected": len(plan.selected),
-                    "heuristic_objective_usd": heuristic,
-                    "not_worse_than_heuristic": plan.has_solution
-                    and (heuristic is None or plan.objective_usd <= heuristic + 1e-6),
-                    # Each run's bound against the cheapest plan any run of this row found.
-                    "bound_valid": best_obj is not None and plan.lower_bound_usd <= best_obj * (1 + 1e-6),
-                }
-            )
-    print_table(
-        [
-            "policy",
-            "run",
-            "status",
-            "cost $",
-            "objective $",
-            "bound $",
-            "gap %",
-            "time s",
-            "offerings",
-            "heuristic $",
-        ],
-        [
-            [
-                r["policy"],
-                r["run"],
-                r["status"],
-                r["cost_usd"],
-                r["objective_usd"],
-                r["lower_bound_usd"],
-                "-" if r["gap"] is None else 100 * r["gap"],
-                r["seconds"],
-                r["selected"],
-                "-" if r["heuristic_objective_usd"] is None else r["heuristic_objective_usd"],
-            ]
-            for r in prow
-        ],
-    )
-    out["policy_combinations"] = prow
+    out["policy_combinations"] = policy_rows(name, problem, quick, None)
 
     # Scaling: 50 / 200 / all instance types x 168 / 720 hourly buckets.
     srows = []
@@ -453,10 +470,19 @@ def run_trace(name: str, offerings: list[Offering], quick: bool) -> dict[str, An
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 720-bucket runs and most policy runs")
+    parser.add_argument(
+        "--trace", action="append", choices=sorted(TRACES), help="only this trace (repeatable; default: all)"
+    )
+    parser.add_argument(
+        "--rows",
+        action="append",
+        metavar="TEXT",
+        help="only the policy rows whose label contains TEXT (repeatable), without the other tables",
+    )
     args = parser.parse_args()
     catalog = catalog_for_region(None, "us-east-1", prices_path=str(PRICES), spot_advisor_path=str(SPOT))
     offerings = offerings_from_catalog(catalog)
-    results = [run_trace(name, offerings, args.quick) for name in TRACES]
+    results = [run_trace(name, offerings, args.quick, args.rows) for name in args.trace or TRACES]
     payload = {
         "machine": machine(),
         "note": "2-core machine shared with other engineers",
@@ -466,27 +492,31 @@ def main() -> int:
     targets = []
     for r in results:
         t = r["trace"]
-        targets += [
-            Target(f"{t}: shapes", r["shapes"], "<= 30", r["shapes"] <= 30),
-            Target(
-                f"{t}: slowest optimizer run",
-                f"{r['slowest_optimizer_s']:.2f} s",
-                "< 10 s",
-                r["slowest_optimizer_s"] < 10.0,
-            ),
-            Target(
-                f"{t}: largest own gap",
-                f"{r['largest_optimizer_gap']:.3%}",
-                "<= 1%",
-                r["largest_optimizer_gap"] <= 0.01,
-            ),
-            Target(
-                f"{t}: optimizer <= cheapest-fit (b)",
-                r["optimizer_not_worse_than_b"],
-                "yes",
-                r["optimizer_not_worse_than_b"],
-            ),
-        ]
+        targets += (
+            []
+            if args.rows
+            else [
+                Target(f"{t}: shapes", r["shapes"], "<= 30", r["shapes"] <= 30),
+                Target(
+                    f"{t}: slowest optimizer run",
+                    f"{r['slowest_optimizer_s']:.2f} s",
+                    "< 10 s",
+                    r["slowest_optimizer_s"] < 10.0,
+                ),
+                Target(
+                    f"{t}: largest own gap",
+                    f"{r['largest_optimizer_gap']:.3%}",
+                    "<= 1%",
+                    r["largest_optimizer_gap"] <= 0.01,
+                ),
+                Target(
+                    f"{t}: optimizer <= cheapest-fit (b)",
+                    r["optimizer_not_worse_than_b"],
+                    "yes",
+                    r["optimizer_not_worse_than_b"],
+                ),
+            ]
+        )
         by_policy: dict[str, list[dict[str, Any]]] = {}
         for row in r["policy_combinations"]:
             by_policy.setdefault(row["policy"], []).append(row)
@@ -511,7 +541,8 @@ def main() -> int:
                 ),
             ]
     targets.append(Target("plans refused by the validator", len(INVALID), "0", not INVALID))
-    return finish("optimizer", payload, targets)
+    # A filtered run writes its own file: the full run's results stay what they were.
+    return finish("optimizer-rows" if args.rows or args.trace else "optimizer", payload, targets)
 
 
 if __name__ == "__main__":
