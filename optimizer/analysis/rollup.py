@@ -100,3 +100,13 @@ def daily_aggregate(lines: pd.DataFrame) -> pd.DataFrame:
         out[d] = out[d].astype(object).fillna(NONE)
     out["day"] = pd.to_datetime(out["day"])
     return out
+
+
+def allocated_share(frame: pd.DataFrame) -> float | None:
+    """vCPU-hours requested by jobs over all vCPU-hours paid for, from cost rows with `queue` and
+    `vcpu_hours` (idle capacity is the `IDLE` queue); None when nothing was paid for."""
+    total = float(frame["vcpu_hours"].sum()) if not frame.empty else 0.0
+    if total <= 0:
+        return None
+    busy = float(frame.loc[frame["queue"].astype(object) != IDLE, "vcpu_hours"].sum())
+    return busy / total

@@ -5,7 +5,10 @@
 Public API (the dashboard and the report call the readers; `batchopt analyze` calls `run_analysis`):
 - `run_analysis(engine, dataset=..., since=..., until=..., computed_at=...) -> AnalysisSummary`
 - `read_cost_daily(engine, dims=("queue",), period="day"|"week", dataset=..., since=..., until=...)`
-- `read_cost_by_tag(engine, key, ...)`, `read_utilization_hourly(engine, ...)`
+- `read_cost_by_tag(engine, key, ...)`, `read_utilization_hourly(engine, ...)`,
+  `read_utilization_totals(engine, ...)`; what the aggregate holds: `cost_datasets`,
+  `cost_day_range`, `cost_dimension_values`, `cost_tag_keys`
+- `applied_compute_environment_changes(engine)`: the applies realized savings measure
 - `read_demand_forecasts(engine, ...)`: the p50/p90 hourly forecasts `batchopt train` wrote
 - `load_analysis_inputs(engine, ...) -> AnalysisInputs` for callers that want the raw frames (right-sizing).
 """
@@ -19,21 +22,23 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, and_, delete, func, insert, literal_column, select
+from sqlalchemy import Engine, and_, delete, func, insert, select
 
 from optimizer.analysis.cost import CostAttribution, attribute_costs
 from optimizer.analysis.multinode import mnp_job_costs
 from optimizer.analysis.rollup import DAILY_DIMS, cost_by_tag, daily_aggregate
-from optimizer.analysis.utilization import fragmentation, hourly_utilization
+from optimizer.analysis.utilization import add_ratios, fragmentation, hourly_utilization
 from optimizer.errors import UserError
 from optimizer.store.read import read_frame, time_window
 from optimizer.store.schema import (
     COLLECTED_DATASET,
+    audit_log,
     instance_types,
     instances,
     job_attempts,
     jobs,
     ondemand_prices,
+    recommendations,
     spot_prices,
 )
 from optimizer.store.tables.analysis import (
@@ -262,6 +267,10 @@ def _window(
     return [table.c.dataset == dataset, *time_window(table.c[column], since, until)]
 
 
+CostFilter = tuple[tuple[str, tuple[str, ...]], ...]
+"""((dimension, allowed values), ...) on `cost_daily`; an empty value tuple filters nothing."""
+
+
 def read_cost_daily(
     engine: Engine,
     dims: Sequence[str] = ("queue",),
@@ -270,16 +279,21 @@ def read_cost_daily(
     dataset: str = COLLECTED_DATASET,
     since: datetime | None = None,
     until: datetime | None = None,
+    where: CostFilter = (),
 ) -> pd.DataFrame:
     """Costs from `cost_daily`, summed in SQL by `dims` (any of queue, compute_environment_arn,
-    job_definition_name, instance_type, capacity_type) and by day, week (Monday) or not at all."""
-    unknown = [d for d in dims if d not in DAILY_DIMS]
+    job_definition_name, instance_type, capacity_type) and by day, week (Monday) or not at all,
+    over the days in [since, until) whose dimensions pass `where`. Without dims or period the one
+    row of totals reads 0 (not NULL) when no day matches. Idle capacity carries "(idle)" as its
+    queue and job definition, so totals always balance."""
+    unknown = [d for d in (*dims, *(dim for dim, _ in where)) if d not in DAILY_DIMS]
     if unknown:
         raise UserError(f"cost dimension(s) {', '.join(unknown)}: must be among {', '.join(DAILY_DIMS)}")
-    sums = [func.sum(cost_daily.c[c]).label(c) for c in (*_SUMS, "attempts")]
+    sums = [func.coalesce(func.sum(cost_daily.c[c]), 0).label(c) for c in (*_SUMS, "attempts")]
     keys = [cost_daily.c[d] for d in dims]
+    filters = [cost_daily.c[dim].in_(list(values)) for dim, values in where if values]
     query = select(*keys, *(c for c in ([cost_daily.c.day] if period else [])), *sums)
-    query = query.where(and_(*_window(cost_daily, "day", dataset, since, until)))
+    query = query.where(and_(*_window(cost_daily, "day", dataset, since, until), *filters))
     group = [*keys, *([cost_daily.c.day] if period else [])]
     if group:
         query = query.group_by(*group)
@@ -291,7 +305,47 @@ def read_cost_daily(
     elif period == "day" and not frame.empty:
         frame["day"] = pd.to_datetime(frame["day"])
         frame = frame[["day", *dims, *_SUMS, "attempts"]].sort_values(["day", *dims])
+    elif period is None and dims and not frame.empty:
+        frame = frame.sort_values(list(dims))
     return frame.reset_index(drop=True)
+
+
+def cost_datasets(engine: Engine) -> list[str]:
+    """Histories with attributed cost ("aws" for collected; imported traces by their name)."""
+    query = select(cost_daily.c.dataset).distinct().order_by(cost_daily.c.dataset)
+    with engine.connect() as conn:
+        return [str(v) for v in conn.execute(query).scalars()]
+
+
+def cost_day_range(engine: Engine, dataset: str = COLLECTED_DATASET) -> tuple[datetime, datetime] | None:
+    """First and last day in the cost aggregate, or None when `batchopt analyze` has not run."""
+    query = select(func.min(cost_daily.c.day), func.max(cost_daily.c.day)).where(
+        cost_daily.c.dataset == dataset
+    )
+    with engine.connect() as conn:
+        first, last = conn.execute(query).one()
+    if first is None or last is None:
+        return None
+    return pd.Timestamp(first).to_pydatetime(), pd.Timestamp(last).to_pydatetime()
+
+
+def cost_dimension_values(engine: Engine, dataset: str = COLLECTED_DATASET) -> dict[str, list[str]]:
+    """Distinct values of each cost dimension (`DAILY_DIMS`), sorted."""
+    out: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for dim in DAILY_DIMS:
+            column = cost_daily.c[dim]
+            query = select(column).distinct().where(cost_daily.c.dataset == dataset).order_by(column)
+            out[dim] = [str(v) for v in conn.execute(query).scalars() if v is not None]
+    return out
+
+
+def cost_tag_keys(engine: Engine, dataset: str = COLLECTED_DATASET) -> list[str]:
+    """Job tag keys the analysis aggregated cost by (its `MAX_TAG_KEYS` most common keys)."""
+    t = cost_daily_tags.c
+    query = select(t.tag_key).distinct().where(t.dataset == dataset).order_by(t.tag_key)
+    with engine.connect() as conn:
+        return [str(v) for v in conn.execute(query).scalars()]
 
 
 def read_cost_by_tag(
@@ -302,13 +356,32 @@ def read_cost_by_tag(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> pd.DataFrame:
-    """Cost per value of tag `key` over the window (idle and untagged rows included)."""
-    sums = [func.sum(cost_daily_tags.c[c]).label(c) for c in _SUMS]
+    """Cost per value of tag `key` over the window (idle and untagged rows included), largest first."""
+    sums = [func.coalesce(func.sum(cost_daily_tags.c[c]), 0.0).label(c) for c in _SUMS]
     query = (
         select(cost_daily_tags.c.tag_value, *sums)
         .where(*_window(cost_daily_tags, "day", dataset, since, until), cost_daily_tags.c.tag_key == key)
         .group_by(cost_daily_tags.c.tag_value)
-        .order_by(literal_column("total_usd").desc())
+        .order_by(func.sum(cost_daily_tags.c.total_usd).desc())
+    )
+    return read_frame(engine, query)
+
+
+def applied_compute_environment_changes(engine: Engine) -> pd.DataFrame:
+    """compute_environment_arn, applied_at: the latest real, successful apply of each compute
+    environment whose recommendation is still applied (what realized savings measure)."""
+    a, r = audit_log.c, recommendations.c
+    query = (
+        select(r.target_arn.label("compute_environment_arn"), func.max(a.finished_at).label("applied_at"))
+        .select_from(audit_log.join(recommendations, r.id == a.recommendation_id))
+        .where(
+            a.action == "apply",
+            a.dry_run.is_(False),
+            a.result == "succeeded",
+            r.status == "applied",
+            r.target_kind == "compute-environment",
+        )
+        .group_by(r.target_arn)
     )
     return read_frame(engine, query)
 
@@ -322,13 +395,42 @@ def read_utilization_hourly(
     compute_environments: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Rows of `utilization_hourly` with the allocation and used/requested ratios added."""
-    from optimizer.analysis.utilization import add_ratios
-
     query = select(utilization_hourly).where(*_window(utilization_hourly, "hour", dataset, since, until))
     if compute_environments:
         query = query.where(utilization_hourly.c.compute_environment_arn.in_(list(compute_environments)))
     frame = read_frame(engine, query.order_by(utilization_hourly.c.hour))
     return add_ratios(frame) if not frame.empty else frame
+
+
+UTILIZATION_SUMS = (
+    "capacity_vcpu_hours",
+    "allocated_vcpu_hours",
+    "allocated_known_vcpu_hours",
+    "used_vcpu_hours",
+    "capacity_memory_gib_hours",
+    "allocated_memory_gib_hours",
+    "allocated_known_memory_gib_hours",
+    "used_memory_gib_hours",
+)
+
+
+def read_utilization_totals(
+    engine: Engine,
+    *,
+    dataset: str = COLLECTED_DATASET,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, float] | None:
+    """`UTILIZATION_SUMS` summed in SQL over the window, with `analysis.utilization.add_ratios`'
+    ratios (NaN where a denominator is 0); None when no capacity was recorded."""
+    table = utilization_hourly
+    query = select(*[func.coalesce(func.sum(table.c[n]), 0.0).label(n) for n in UTILIZATION_SUMS]).where(
+        *_window(table, "hour", dataset, since, until)
+    )
+    totals = read_frame(engine, query).astype(float)
+    if float(totals["capacity_vcpu_hours"].iloc[0]) <= 0:
+        return None
+    return {k: float(v) for k, v in add_ratios(totals).iloc[0].items()}
 
 
 def read_demand_forecasts(

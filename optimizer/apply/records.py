@@ -8,6 +8,7 @@ committed as `pending` before the first AWS call and completed after: a crash in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,8 +104,7 @@ def save_plan(engine: Engine, plan: ChangePlan, *, now: datetime | None = None) 
         )
 
 
-def _plan_from_row(row: Any) -> ChangePlan:
-    m = row._mapping
+def _plan_from_row(m: Mapping[str, Any]) -> ChangePlan:
     return ChangePlan(
         id=m["id"],
         recommendation_id=m["recommendation_id"],
@@ -122,10 +122,11 @@ def load_plan(engine: Engine, plan_id: str) -> ChangePlan:
         row = conn.execute(select(change_plans).where(change_plans.c.id == plan_id)).first()
     if row is None:
         raise UserError(f"change plan {plan_id}: not found")
-    return _plan_from_row(row)
+    return _plan_from_row(row._mapping)
 
 
-def latest_plan(engine: Engine, recommendation_id: str, kind: str = "apply") -> ChangePlan | None:
+def latest_plan_row(engine: Engine, recommendation_id: str, kind: str = "apply") -> dict[str, Any] | None:
+    """The newest stored plan of a recommendation as stored (with `created_at`), or None."""
     with engine.connect() as conn:
         row = conn.execute(
             select(change_plans)
@@ -133,6 +134,11 @@ def latest_plan(engine: Engine, recommendation_id: str, kind: str = "apply") -> 
             .order_by(change_plans.c.created_at.desc(), change_plans.c.id)
             .limit(1)
         ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def latest_plan(engine: Engine, recommendation_id: str, kind: str = "apply") -> ChangePlan | None:
+    row = latest_plan_row(engine, recommendation_id, kind)
     return _plan_from_row(row) if row is not None else None
 
 

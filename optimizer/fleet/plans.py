@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select
@@ -82,3 +83,28 @@ def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *,
             )
         )
         return int(result.inserted_primary_key[0])
+
+
+def fleet_plan_list(engine: Engine) -> pd.DataFrame:
+    """The stored plans' headline figures, newest first (no documents: a list stays small)."""
+    f = fleet_plans.c
+    query = select(
+        f.id,
+        f.scope,
+        f.created_at,
+        f.status,
+        f.cost_usd,
+        f.objective_usd,
+        f.lower_bound_usd,
+        f.gap,
+        f.solve_seconds,
+    ).order_by(f.created_at.desc(), f.id.desc())
+    return read_frame(engine, query)
+
+
+def fleet_plan_documents(engine: Engine, plan_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The stored (problem, plan) JSON documents of one fleet plan, or None."""
+    query = select(fleet_plans.c.problem, fleet_plans.c.plan).where(fleet_plans.c.id == plan_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (dict(row[0]), dict(row[1])) if row is not None else None

@@ -1,4 +1,4 @@
-"""Save, load, list and dismiss recommendations in the store's `recommendations` table.
+"""Save, load, list, sum and dismiss recommendations in the store's `recommendations` table.
 
 Saving is an upsert on the stable id that refreshes the figures (savings, risk, evidence) but keeps
 `status`, `status_reason` and `created_at`: a recommendation a person dismissed, or that was applied,
@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select, update
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.errors import UserError
 from optimizer.recommend.statuses import STATUSES
 from optimizer.runtime.clock import utc_now
+from optimizer.store.read import read_frame
 from optimizer.store.schema import recommendations
 from optimizer.store.upsert import bulk_upsert
 
@@ -173,6 +175,42 @@ def list_recommendations(engine: Engine, statuses: Sequence[str] | None = None) 
         query = query.where(recommendations.c.status.in_(list(statuses)))
     with engine.connect() as conn:
         return [_from_row(row) for row in conn.execute(query)]
+
+
+def find_recommendation(engine: Engine, rec_id: str) -> StoredRecommendation | None:
+    """The recommendation with exactly this id, or None (no prefix matching: a page follows ids)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(recommendations).where(recommendations.c.id == rec_id)).first()
+    return _from_row(row) if row is not None else None
+
+
+def recommendations_frame(
+    engine: Engine,
+    columns: Sequence[str],
+    *,
+    statuses: Sequence[str] = (),
+    target_kind: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """These columns of the recommendations with these statuses (all when empty) and target kind,
+    largest monthly saving first (ties by id), at most `limit` rows: a page's or a report's table."""
+    r = recommendations.c
+    query = select(*[r[c] for c in columns]).order_by(r.monthly_savings_usd.desc(), r.id)
+    if statuses:
+        query = query.where(r.status.in_(list(statuses)))
+    if target_kind is not None:
+        query = query.where(r.target_kind == target_kind)
+    if limit is not None:
+        query = query.limit(limit)
+    return read_frame(engine, query)
+
+
+def savings_by_status(engine: Engine) -> dict[str, float]:
+    """Monthly savings summed per status (open = identified, applied = estimated for what changed)."""
+    r = recommendations.c
+    query = select(r.status, func.sum(r.monthly_savings_usd)).group_by(r.status)
+    with engine.connect() as conn:
+        return {str(status): float(usd or 0.0) for status, usd in conn.execute(query)}
 
 
 def set_status(

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, Select, func, select
 from optimizer.analysis import stored
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.billing.window import bill_window
+from optimizer.recommend.repository import recommendations_frame
 from optimizer.report.coverage import COST_SOURCES
 from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.savings_headline import with_headline
@@ -32,10 +33,10 @@ from optimizer.report.spend import HISTORY_WEEKS
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.coverage_read import GAP_COLUMNS, gaps_frame
 from optimizer.store.read import read_frame
+from optimizer.store.runs_read import last_successes, runs_started_between
 from optimizer.store.schema import (
     COLLECTED_DATASET,
     audit_log,
-    collector_runs,
     job_attempts,
     jobs,
     recommendations,
@@ -60,12 +61,8 @@ def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
     """Whether one analysis run of `dataset` covers the whole window and is newer than the last
     successful collection of its inputs (so the aggregate holds every history week it can)."""
     since, until = report_window(week)
-    collected = _latest(
-        engine,
-        select(func.max(collector_runs.c.finished_at)).where(
-            collector_runs.c.status == "succeeded", collector_runs.c.source.in_(COST_SOURCES)
-        ),
-    )
+    succeeded = last_successes(engine, ("source",), sources=COST_SOURCES)["last_success"].dropna()
+    collected = pd.Timestamp(succeeded.max()).to_pydatetime() if not succeeded.empty else None
     r = analysis_runs.c
     query = select(func.max(r.computed_at)).where(
         r.dataset == dataset,
@@ -127,24 +124,20 @@ def _reclaims(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame:
     return read_frame(engine, query)
 
 
+OPEN_RECOMMENDATION_COLUMNS = (
+    "id",
+    "title",
+    "target_name",
+    "target_arn",
+    "monthly_savings_usd",
+    "risk_level",
+    "confidence",
+    "update_kind",
+)
+
+
 def _open_recommendations(engine: Engine, top_n: int) -> pd.DataFrame:
-    r = recommendations.c
-    query = (
-        select(
-            r.id,
-            r.title,
-            r.target_name,
-            r.target_arn,
-            r.monthly_savings_usd,
-            r.risk_level,
-            r.confidence,
-            r.update_kind,
-        )
-        .where(r.status == "open")
-        .order_by(r.monthly_savings_usd.desc(), r.id)
-        .limit(top_n)
-    )
-    return read_frame(engine, query)
+    return recommendations_frame(engine, OPEN_RECOMMENDATION_COLUMNS, statuses=("open",), limit=top_n)
 
 
 def _audit(engine: Engine, week: IsoWeek) -> pd.DataFrame:
@@ -172,20 +165,7 @@ def _audit(engine: Engine, week: IsoWeek) -> pd.DataFrame:
 
 
 def _runs(engine: Engine, week: IsoWeek) -> tuple[pd.DataFrame, pd.DataFrame]:
-    c = collector_runs.c
-    runs = read_frame(
-        engine,
-        select(c.source, c.target, c.region, c.started_at, c.finished_at, c.status, c.error).where(
-            c.started_at >= week.start, c.started_at < week.end
-        ),
-    )
-    last = read_frame(
-        engine,
-        select(c.source, func.max(c.finished_at).label("last_success"))
-        .where(c.status == "succeeded")
-        .group_by(c.source),
-    )
-    return runs, last
+    return runs_started_between(engine, week.start, week.end), last_successes(engine, ("source",))
 
 
 def load_report_inputs(

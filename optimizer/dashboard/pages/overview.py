@@ -81,18 +81,18 @@ def _spend(url: str, dataset: str, today: date) -> None:
         cols = st.columns(4)
         cols[0].metric(
             "vCPU used / requested",
-            percent(used["used_vcpu_hours"] / used["allocated_known_vcpu_hours"]),
+            percent(used["vcpu_used_per_requested"]),
             help="Of jobs with usage samples",
         )
         if used["allocated_known_memory_gib_hours"] > 0:
             cols[1].metric(
                 "Memory used / requested",
-                percent(used["used_memory_gib_hours"] / used["allocated_known_memory_gib_hours"]),
+                percent(used["memory_used_per_requested"]),
             )
         if used["capacity_memory_gib_hours"] > 0:
             cols[2].metric(
                 "Memory allocation",
-                percent(used["allocated_memory_gib_hours"] / used["capacity_memory_gib_hours"]),
+                percent(used["memory_allocation"]),
             )
     left, right = st.columns(2)
     by_capacity = by_day.groupby(["day", "capacity_type"], as_index=False)["total_usd"].sum()

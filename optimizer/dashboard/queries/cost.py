@@ -1,0 +1,145 @@
+"""Cost, tags, utilization, realized savings and the bill, as the pages read them.
+
+Each is the analysis' or the bill's own reader (`analysis/stored.py`, `billing/window.py`) on the
+page's store, cached: the dashboard defines no cost figure of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import select
+
+from optimizer.analysis import stored
+from optimizer.analysis.cost import WASTE_COLUMNS
+from optimizer.analysis.rollup import DAILY_DIMS
+from optimizer.billing import window as bill
+from optimizer.dashboard.queries.cache import cached
+from optimizer.dashboard.realized import Realized, window_start
+from optimizer.dashboard.realized import realized_savings as sum_realized
+from optimizer.dashboard.state import engine_for
+from optimizer.store.schema import COLLECTED_DATASET
+from optimizer.store.tables.billing import bill_months
+
+COST_DIMS = DAILY_DIMS
+COST_SUMS = ("total_usd", "attributed_usd", *WASTE_COLUMNS, "vcpu_hours")
+WASTE_LABELS = {
+    "idle_usd": "idle capacity",
+    "over_requested_usd": "over-requested",
+    "spot_reclaim_usd": "spot reclaims",
+    "failed_usd": "failed attempts",
+    "oom_usd": "out-of-memory",
+}
+
+
+@cached
+def cost_datasets(url: str) -> list[str]:
+    """Histories with attributed cost ("aws" for collected; imported traces by their name)."""
+    return stored.cost_datasets(engine_for(url))
+
+
+@cached
+def cost_day_range(url: str, dataset: str = COLLECTED_DATASET) -> tuple[datetime, datetime] | None:
+    """First and last day in the cost aggregate, or None when `batchopt analyze` has not run."""
+    return stored.cost_day_range(engine_for(url), dataset)
+
+
+@cached
+def cost_filter_values(url: str, dataset: str = COLLECTED_DATASET) -> dict[str, list[str]]:
+    """Distinct values of each cost dimension, for the explorer's filters."""
+    return stored.cost_dimension_values(engine_for(url), dataset)
+
+
+@cached
+def cost_summary(
+    url: str,
+    since: datetime,
+    until: datetime,
+    by: tuple[str, ...] = (),
+    *,
+    daily: bool = False,
+    where: stored.CostFilter = (),
+    dataset: str = COLLECTED_DATASET,
+) -> pd.DataFrame:
+    """`analysis.stored.read_cost_daily` over [since, until), grouped by `by` (and the day if `daily`)."""
+    return stored.read_cost_daily(
+        engine_for(url),
+        by,
+        period="day" if daily else None,
+        dataset=dataset,
+        since=since,
+        until=until,
+        where=where,
+    )
+
+
+def window_before(last_day: datetime, days: int) -> tuple[datetime, datetime]:
+    """[start, end) of the `days` days ending with `last_day` (inclusive)."""
+    end = pd.Timestamp(last_day).normalize().to_pydatetime() + timedelta(days=1)
+    return end - timedelta(days=days), end
+
+
+@cached
+def tag_keys(url: str, dataset: str = COLLECTED_DATASET) -> list[str]:
+    """Job tag keys the analysis aggregated cost by (its most common keys)."""
+    return stored.cost_tag_keys(engine_for(url), dataset)
+
+
+@cached
+def cost_by_tag(
+    url: str, key: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> pd.DataFrame:
+    """Cost per value of one tag key over [since, until) (idle capacity keeps its own row)."""
+    return stored.read_cost_by_tag(engine_for(url), key, dataset=dataset, since=since, until=until)
+
+
+@cached
+def utilization_totals(
+    url: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> dict[str, float] | None:
+    """Capacity, allocated and used vCPU- and GiB-hours over [since, until), with the analysis'
+    ratios (`analysis.utilization.add_ratios`); None when no capacity was recorded."""
+    return stored.read_utilization_totals(engine_for(url), dataset=dataset, since=since, until=until)
+
+
+@cached
+def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
+    """Measured savings of applied compute-environment changes (`analysis.realized`, summed by
+    `dashboard.realized`) from the store's applies and those CEs' daily costs."""
+    engine = engine_for(url)
+    changes = stored.applied_compute_environment_changes(engine)
+    start = window_start(list(pd.to_datetime(changes["applied_at"]))) if not changes.empty else None
+    if start is None:
+        return Realized(0.0, 0, len(changes), "No applied compute-environment change to measure yet.")
+    arns = tuple(changes["compute_environment_arn"].tolist())
+    days = stored.read_cost_daily(
+        engine,
+        ("compute_environment_arn", "queue"),
+        dataset=dataset,
+        since=start,
+        where=(("compute_environment_arn", arns),),
+    )
+    return sum_realized(changes, days)
+
+
+@cached
+def bill_imported(url: str) -> bool:
+    """Whether any bill has been imported (`batchopt import-bill`): pages show nothing new if not."""
+    with engine_for(url).connect() as conn:
+        return conn.execute(select(bill_months.c.billing_period).limit(1)).first() is not None
+
+
+@cached
+def bill_window(
+    url: str, since: datetime, until: datetime, dataset: str = COLLECTED_DATASET
+) -> bill.BillWindow | None:
+    """Billed, effective, modelled and residual per day of [since, until) the bill covers
+    (`optimizer.billing.window.bill_window`, the reconciliation's figures), or None."""
+    return bill.bill_window(engine_for(url), since, until, dataset=dataset)
+
+
+@cached
+def bill_month_to_date(url: str, today: date, dataset: str = COLLECTED_DATASET) -> bill.BillWindow | None:
+    """`bill_window` of `today`'s calendar month through `today`, or None when no bill covers it."""
+    return bill.month_to_date(engine_for(url), datetime.combine(today, datetime.min.time()), dataset=dataset)

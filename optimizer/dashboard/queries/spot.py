@@ -1,0 +1,97 @@
+"""Spot reads: price history, interruption bands, observed reclaims and spot instance-hours.
+
+Dashboard-only aggregates over the collected tables (the reclaim rate's numerator and denominator
+in SQL); the bands are the store's `interruption_bands_frame`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import distinct, func, select
+
+from optimizer.dashboard.queries.cache import cached
+from optimizer.dashboard.state import engine_for
+from optimizer.store.read import interruption_bands_frame, read_frame
+from optimizer.store.schema import instances, job_attempts, spot_prices
+
+
+@cached
+def spot_series_keys(url: str) -> pd.DataFrame:
+    """(region, instance_type) pairs with spot price history, with their sample counts."""
+    query = (
+        select(spot_prices.c.region, spot_prices.c.instance_type, func.count().label("samples"))
+        .group_by(spot_prices.c.region, spot_prices.c.instance_type)
+        .order_by(spot_prices.c.region, spot_prices.c.instance_type)
+    )
+    return read_frame(engine_for(url), query)
+
+
+@cached
+def spot_price_history(url: str, region: str, instance_type: str) -> pd.DataFrame:
+    query = (
+        select(spot_prices.c.availability_zone, spot_prices.c.timestamp, spot_prices.c.price)
+        .where(spot_prices.c.region == region, spot_prices.c.instance_type == instance_type)
+        .order_by(spot_prices.c.availability_zone, spot_prices.c.timestamp)
+    )
+    frame = read_frame(engine_for(url), query)
+    if not frame.empty:
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return frame
+
+
+@cached
+def interruption_bands(url: str, region: str) -> pd.DataFrame:
+    columns = ["instance_type", "band", "band_label", "savings_pct", "snapshot_date"]
+    frame = interruption_bands_frame(engine_for(url), region)
+    return frame.reindex(columns=columns).sort_values(["band", "instance_type"], ignore_index=True)
+
+
+def _hours_between(start: Any, end: Any, dialect: str) -> Any:
+    if dialect == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 24.0
+    return func.extract("epoch", end - start) / 3600.0
+
+
+@cached
+def spot_reclaims(url: str) -> pd.DataFrame:
+    """Observed reclaims per instance type and AZ: reclaimed attempts and the run-hours they lost."""
+    engine = engine_for(url)
+    a, i = job_attempts, instances
+    lost = _hours_between(a.c.started_at, a.c.stopped_at, engine.dialect.name)
+    query = (
+        select(
+            i.c.region,
+            i.c.instance_type,
+            i.c.availability_zone,
+            func.count().label("reclaimed_attempts"),
+            func.count(distinct(i.c.instance_id)).label("instances"),
+            func.coalesce(func.sum(lost), 0.0).label("hours_lost"),
+        )
+        .select_from(a.join(i, i.c.instance_id == a.c.instance_id))
+        .where(a.c.is_spot_reclaim.is_(True))
+        .group_by(i.c.region, i.c.instance_type, i.c.availability_zone)
+        .order_by(func.count().desc())
+    )
+    return read_frame(engine, query)
+
+
+@cached
+def spot_instance_hours(url: str) -> pd.DataFrame:
+    """Spot instance-hours per type (the denominator of an observed reclaim rate)."""
+    engine = engine_for(url)
+    i = instances
+    end = func.coalesce(i.c.terminated_at, i.c.last_seen)
+    start = func.coalesce(i.c.launch_time, i.c.first_seen)
+    query = (
+        select(
+            i.c.region,
+            i.c.instance_type,
+            func.count().label("instances"),
+            func.coalesce(func.sum(_hours_between(start, end, engine.dialect.name)), 0.0).label("hours"),
+        )
+        .where(i.c.capacity_type == "SPOT")
+        .group_by(i.c.region, i.c.instance_type)
+    )
+    return read_frame(engine, query)
