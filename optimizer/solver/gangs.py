@@ -20,18 +20,21 @@ gang range, alone, costs its node-hours times the price of the cheapest on-deman
 hosts one node. Only `max_instance_types` (the gangs' offerings count in it) and commitments (gang
 usage draws on their budgets) still tie the two parts:
 
-- Plan: the packed jobs are solved first with the type cap; gangs then take the cheapest host among
-  the offerings that plan selected plus, while the cap has room, offerings added greedily by
-  saving. When a gang has no host within the cap, the packed jobs are solved again with the cap
-  lowered by the offerings the gangs need. With commitments the merged plan is billed as a whole
+- Plan: without a type cap, the packed jobs' plan plus each gang range on its cheapest host. With
+  one, two solves of the packed jobs: without the cap (`RELAXED_SHARE` of the time: the bound,
+  and a plan when its offerings leave room for the gangs'), and with the cap lowered by the fewest
+  offerings that host every gang range (a greedy cover); gangs then take the cheapest host among
+  the plan's offerings and the cover, plus offerings added greedily by saving while the cap has
+  room. The cheaper merged plan is kept. With commitments each merged plan is billed as a whole
   (`commitments.bill_plan`), AWS's coverage order over every bin.
-- Bound: (bound of the packed jobs' problem with the full cap) + (each gang range's node-hours x
-  the cheapest price of a host, counted as 0 for a type any commitment covers). Valid: any plan's
-  packed bins are a plan of the packed problem (its selected offerings are a subset, the rescaled
-  share is the same row, diversification sees the same spot bins), and its gang bins cost at least
-  the cheapest host per node-hour. With commitments both bounds are Lagrangian bounds at the same
-  multipliers mu >= 0: a gang node-hour costs min(price, mu x rate) >= 0 there, and the packed
-  part's Lagrangian minimum is what its bound bounds, so the sum holds for the joint relaxation.
+- Bound: (bound of the packed jobs' problem, without the cap when there is one) + (each gang
+  range's node-hours x the cheapest price of a host, counted as 0 for a type any commitment
+  covers). Valid: any plan's packed bins are a plan of the packed problem without the cap (the
+  rescaled share is the same row, diversification sees the same spot bins), and its gang bins
+  cost at least the cheapest host per node-hour. With commitments both bounds are Lagrangian
+  bounds at the same multipliers mu >= 0: a gang node-hour costs min(price, mu x rate) >= 0
+  there, and the packed part's Lagrangian minimum is what its bound bounds, so the sum holds for
+  the joint relaxation.
   Without a type cap and commitments the gang part is exact and the gap is the packed part's.
 """
 
@@ -51,9 +54,10 @@ from optimizer.solver.requirements import restrict_to_requirements
 if TYPE_CHECKING:
     from optimizer.solver.solve import LpEstimate
 
-#: Under a type cap, share of the time limit the first solve of the packed jobs may use (a second,
-#: with the cap lowered for the gangs' offerings, gets the rest when the first leaves no room).
-FIRST_SOLVE_SHARE = 0.6
+#: Under a type cap, share of the time limit for the packed jobs without the cap (the bound, and a
+#: plan when it leaves room for the gangs' offerings); the solve with the cap lowered for the
+#: gangs' offerings gets the rest.
+RELAXED_SHARE = 0.35
 
 
 def has_gangs(problem: Problem) -> bool:
@@ -138,11 +142,11 @@ def _gain(
 
 
 def place_gangs(
-    problem: Problem, gangs: list[int], selected: set[str], room: int | None
+    problem: Problem, gangs: list[int], selected: set[str], room: int | None, *, improve: bool = True
 ) -> dict[int, Offering] | None:
     """One host offering per gang range: the cheapest among `selected` and up to `room` more
-    offerings (None: any), added greedily (first to give every range a host, then by saving).
-    None when some range has no host within that room."""
+    offerings (None: any), added greedily (first to give every range a host, then, with `improve`,
+    by saving). None when some range has no host within that room."""
     hosts = {i: gang_hosts(problem, i) for i in gangs}
     if room is None:
         return {i: min(h, key=lambda o: o.price_per_hour) for i, h in hosts.items()}
@@ -157,7 +161,7 @@ def place_gangs(
             ((k, _gain(o, hosts, current, weight)) for k, o in candidates), key=lambda kv: kv[1]
         )
         homeless = any(o is None for o in current.values())
-        if housed == 0 and (homeless or saved <= 0.0):
+        if (housed == 0 and (homeless or saved <= 0.0)) or not (homeless or improve):
             break
         allowed.add(key)
         room -= 1
@@ -237,34 +241,38 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     limit = problem.policy.time_limit_seconds
     cap = problem.policy.max_instance_types
     gang_bound = gang_lower_bound(allowed, gangs)
-    first = _solve_packed(packed, solve, limit * (FIRST_SOLVE_SHARE if cap is not None else 1.0), clock)
+    # Without a cap: the packed jobs' plan and bound, gangs at their cheapest hosts (exact).
+    # With one: the packed jobs without the cap give the bound (and a plan, when it leaves room),
+    # and with the cap lowered by the offerings the gangs need, the plan.
+    relaxed = packed if cap is None else packed.with_policy(replace(packed.policy, max_instance_types=None))
+    first = _solve_packed(relaxed, solve, limit * (1.0 if cap is None else RELAXED_SHARE), clock)
     if first.plan is not None and not first.plan.has_solution:
         first.plan.lower_bound_usd += gang_bound
         first.plan.solve_seconds = clock() - start
         return first.plan
     bound = first.bound + gang_bound
+    candidates: list[tuple[Plan | None, dict[int, Offering]]] = []
     selected = set(first.plan.selected) if first.plan is not None else set()
-    room = None if cap is None else cap - len(selected)
-    placement = place_gangs(allowed, gangs, selected, room)
-    packed_plan = first.plan
-    if placement is None and cap is not None:
-        # No room for the gangs' offerings: solve the packed jobs again with the cap lowered by
-        # the fewest offerings that host every gang range.
-        needed = place_gangs(allowed, gangs, set(), cap)
-        lowered = cap - len({o.key for o in (needed or {}).values()})
-        if needed is not None and lowered >= 1:
-            second = _solve_packed(
-                packed.with_policy(replace(packed.policy, max_instance_types=max(1, lowered))),
-                solve,
-                max(0.1, start + limit - clock()),
-                clock,
-            )
+    if cap is None or len(selected) <= cap:
+        placement = place_gangs(allowed, gangs, selected, None if cap is None else cap - len(selected))
+        if placement is not None:
+            candidates.append((first.plan, placement))
+    needed = place_gangs(allowed, gangs, set(), cap, improve=False) if cap is not None else None
+    if cap is not None and needed is not None and first.plan is not None:
+        cover = {o.key for o in needed.values()}
+        if cap - len(cover) >= 1:
+            capped = packed.with_policy(replace(packed.policy, max_instance_types=cap - len(cover)))
+            second = _solve_packed(capped, solve, max(0.1, start + limit - clock()), clock)
             if second.plan is not None and second.plan.has_solution:
-                placement = place_gangs(
-                    allowed, gangs, set(second.plan.selected), cap - len(second.plan.selected)
-                )
-                packed_plan = second.plan
-    if placement is None:
+                hosts = set(second.plan.selected) | cover
+                placement = place_gangs(allowed, gangs, hosts, cap - len(hosts))
+                if placement is not None:
+                    candidates.append((second.plan, placement))
+    plans = [
+        (_merge(problem, packed_plan, placement), packed_plan, placement)
+        for packed_plan, placement in candidates
+    ]
+    if not plans:
         return empty_plan(
             problem,
             "INFEASIBLE",
@@ -273,7 +281,7 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             lower_bound=bound,
             solve_seconds=clock() - start,
         )
-    plan = _merge(problem, packed_plan, placement)
+    plan, packed_plan, placement = min(plans, key=lambda pp: pp[0].objective_usd)
     plan.stats["gangs"] = {
         "ranges": len(gangs),
         "node_hours": round(sum(node_hours(problem, i) for i in gangs), 6),
