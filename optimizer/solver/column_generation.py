@@ -44,6 +44,9 @@ class LpOutcome:
     pricing_calls: int
     item_value: np.ndarray  # (S, U) final duals per job and bin-hour (a warm guess for exact solves)
     class_bounds: np.ndarray | None  # (U,) proven LP bound per class; None when rows couple classes
+    #: Row duals of the final restricted master (scipy's sign: <= 0), the multipliers a Lagrangian
+    #: bound over the coupling rows starts from (`lagrangian_bound.py`); None where not kept.
+    marginals: np.ndarray | None = None
 
 
 @dataclass
@@ -327,6 +330,7 @@ def column_generation(
                 pricing_calls=pricing_calls,
                 item_value=duals.item_value,
                 class_bounds=class_best if separable else None,
+                marginals=marginals,
             )
 
 

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from optimizer.solver.columns import Prepared
 from optimizer.solver.knapsack import best_packing
-from optimizer.solver.mip import solve_mip
+from optimizer.solver.mip import MipResult, solve_mip
 from optimizer.solver.search_kernels import enumerate_search
 
 #: Patterns per class past which the class is left to the LP bound (the master would be slow).
@@ -82,22 +82,42 @@ def solve_class(
     *,
     deadline: float,
     clock: Callable[[], float],
+    offering_cost: np.ndarray | None = None,
+    surcharge: np.ndarray | None = None,
+    mip_seconds: float = CLASS_MIP_SECONDS,
 ) -> ClassOutcome | None:
-    """Solve class `u` exactly given duals `item_value` (S,) per job-bin-hour; None if too large."""
+    """Solve class `u` exactly given duals `item_value` (S,) per job-bin-hour; None if too large.
+
+    The class's own problem at Lagrangian prices (`lagrangian_bound.py`): `offering_cost` (O,)
+    replaces the hourly cost of an instance (>= 0: diversification multipliers move it), and
+    `surcharge` (O, S) >= 0 is added per job hosted (the spot-share multiplier on a spot
+    offering). Adding a job to a bin then costs more, so the maximal patterns no longer suffice:
+    the MIP may remove jobs of shape s from the bins of offering o (continuous r_os, refunding
+    their surcharge), which gives every pattern as a maximal one minus some jobs. A pattern a
+    cheaper cover uses has rc < T, and so has value >= cost - T at the non-negative part of its
+    job values, as its maximal extensions do: the enumeration still finds them. With a
+    surcharge only the bound is returned (no bins)."""
     demand = prep.demand[:, u]
     wh = float(prep.weight[u] * prep.hours)
     pi = np.where(demand > 0, np.maximum(item_value, 0.0), 0.0)
+    hourly = prep.hourly if offering_cost is None else offering_cost
+    if (hourly < 0).any() or (surcharge is not None and (surcharge < 0).any()):
+        raise ValueError("solve_class: offering costs and surcharges must be >= 0")
     dual_obj = float(pi @ demand) * wh
     jobs = int(demand.sum())
     candidates = np.flatnonzero(prep.compat[:, demand > 0].any(axis=1))
+
+    def job_values(o: int) -> np.ndarray:
+        return pi if surcharge is None else np.where(demand > 0, pi - surcharge[o], 0.0)
+
     # m_u: the most negative reduced cost of any pattern (knapsacks only look for value > cost).
     best_gain = 0.0
     for o in candidates:
         items = np.flatnonzero(prep.compat[o] & (demand > 0))
         packing = best_packing(
-            pi[items], prep.sizes[items], prep.caps[o], limits=demand[items], at_least=prep.hourly[o]
+            job_values(o)[items], prep.sizes[items], prep.caps[o], limits=demand[items], at_least=hourly[o]
         )
-        best_gain = max(best_gain, packing.upper_bound - float(prep.hourly[o]))
+        best_gain = max(best_gain, packing.upper_bound - float(hourly[o]))
         if clock() >= deadline:
             return None
     threshold = (incumbent_cost - dual_obj + wh * best_gain * max(jobs - 1, 0)) / wh
@@ -106,11 +126,12 @@ def solve_class(
     budget = NODE_BUDGET_PER_CLASS
     for o in candidates:
         items = np.flatnonzero(prep.compat[o] & (demand > 0))
-        min_value = float(prep.hourly[o]) - threshold
-        if float(pi[items] @ demand[items]) < min_value - 1e-9:
+        values = job_values(o)
+        min_value = float(hourly[o]) - threshold
+        if float(np.maximum(values[items], 0.0) @ demand[items]) < min_value - 1e-9:
             continue  # even every job of the class on one instance is not worth it
         got = enumerate_maximal(
-            pi[items],
+            values[items],
             prep.sizes[items],
             prep.caps[o],
             demand[items],
@@ -133,19 +154,27 @@ def solve_class(
         return ClassOutcome([], incumbent_cost, incumbent_cost)
     offering = np.array(pattern_offering)
     counts = np.vstack(pattern_counts)  # (P, S)
-    cost = prep.hourly[offering] * wh
     rows = np.flatnonzero(demand > 0)
     left = deadline - clock()
     if left <= 0.01:
         return None
-    result = solve_mip(
-        cost,
-        sp.csr_matrix(counts[:, rows].T.astype(float)),
-        demand[rows].astype(float),
-        np.full(rows.size, np.inf),
-        time_limit=min(left, CLASS_MIP_SECONDS),
-        relative_gap=1e-9,
-    )
+    if surcharge is None:
+        cost = prep.hourly[offering] * wh if offering_cost is None else offering_cost[offering] * wh
+        result = solve_mip(
+            cost,
+            sp.csr_matrix(counts[:, rows].T.astype(float)),
+            demand[rows].astype(float),
+            np.full(rows.size, np.inf),
+            time_limit=min(left, mip_seconds),
+            relative_gap=1e-9,
+        )
+    else:
+        result = _solve_with_removals(
+            offering, counts, rows, demand, hourly, surcharge, wh, time_limit=min(left, mip_seconds)
+        )
+        if not np.isfinite(result.bound) or result.status in ("INFEASIBLE", "NO_SOLUTION"):
+            return None
+        return ClassOutcome([], min(incumbent_cost, result.objective), min(incumbent_cost, result.bound))
     if not np.isfinite(result.bound) or result.status in ("INFEASIBLE", "NO_SOLUTION"):
         return None
     # Every pattern a cheaper cover could use is in this model, so its dual bound bounds the class
@@ -156,3 +185,43 @@ def solve_class(
     x = np.round(result.values).astype(np.int64)
     bins = [(int(offering[p]), int(x[p]), counts[p]) for p in np.flatnonzero(x > 0)]
     return ClassOutcome(bins, float(cost @ x), bound)
+
+
+def _solve_with_removals(
+    offering: np.ndarray,
+    counts: np.ndarray,
+    rows: np.ndarray,
+    demand: np.ndarray,
+    hourly: np.ndarray,
+    surcharge: np.ndarray,
+    wh: float,
+    *,
+    time_limit: float,
+) -> MipResult:
+    """min sum_p wh (cost_o + surcharge_o . a_p) x_p - sum wh surcharge_os r_os over integer x
+    and continuous r, covering demand with sum_p a_ps x_p - sum_o r_os >= d_s and removing no more
+    jobs than the offering's bins host: r_os <= sum_{p on o} a_ps x_p. For fixed integer x the
+    best r is a greedy fractional knapsack with integer data, so r is integral at an optimum."""
+    p_count = len(offering)
+    pairs = [(int(o), int(s)) for o in np.unique(offering) for s in rows if surcharge[o, s] > 0]
+    r_count = len(pairs)
+    cost = np.concatenate(
+        [
+            wh * (hourly[offering] + (counts * surcharge[offering]).sum(axis=1)),
+            [-wh * surcharge[o, s] for o, s in pairs],
+        ]
+    )
+    row_of = {int(s): i for i, s in enumerate(rows)}
+    cover = sp.lil_matrix((rows.size + r_count, p_count + r_count))
+    cover[: rows.size, :p_count] = counts[:, rows].T
+    for j, (o, s) in enumerate(pairs):
+        cover[row_of[s], p_count + j] = -1.0
+        on_o = np.flatnonzero(offering == o)
+        cover[rows.size + j, on_o] = -counts[on_o, s]
+        cover[rows.size + j, p_count + j] = 1.0
+    lower = np.concatenate([demand[rows].astype(float), np.full(r_count, -np.inf)])
+    upper = np.concatenate([np.full(rows.size, np.inf), np.zeros(r_count)])
+    integer = np.concatenate([np.ones(p_count, dtype=bool), np.zeros(r_count, dtype=bool)])
+    return solve_mip(
+        cost, cover.tocsr(), lower, upper, integer=integer, time_limit=time_limit, relative_gap=1e-9
+    )

@@ -21,7 +21,7 @@ import pytest
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import PatternPool, Prepared
-from optimizer.solver.lagrangian_bound import policy_bound
+from optimizer.solver.lagrangian_bound import integer_class_bound, policy_bound
 from optimizer.solver.problem import Policy, Problem, Shape
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.selection_bound import selection_bound
@@ -264,3 +264,22 @@ def test_the_selection_bound_sees_a_type_cap_the_lp_bound_drops() -> None:
     plan = run(problem.with_policy(Policy(max_instance_types=1, max_spot_share=0.5, gap_target=0.0)))
     assert plan.lower_bound_usd == pytest.approx(0.504)
     assert plan.objective_usd == pytest.approx(0.504)
+
+
+SPOT_LIMITED = [name for name, policy in POLICIES.items() if policy.couples_spot]
+
+
+@pytest.mark.parametrize("name", SPOT_LIMITED)
+@pytest.mark.parametrize("seed", range(6))
+def test_the_integer_per_class_lagrangian_bound_is_below_the_brute_force_optimum(
+    name: str, seed: int
+) -> None:
+    problem = _problem(seed, replace(POLICIES[name], time_limit_seconds=5.0, gap_target=0.0))
+    optimum = _brute_force(problem)
+    if not np.isfinite(optimum):
+        return
+    prep, pool, lp = _lp(problem)
+    integer = integer_class_bound(prep, lp, deadline=np.inf, clock=_ticks())
+    if integer is not None:
+        assert integer <= optimum + 1e-6, (integer, optimum, lp.lower_bound)
+    assert policy_bound(prep, pool, lp, None, deadline=np.inf, clock=_ticks()) <= optimum + 1e-6
