@@ -638,4 +638,8 @@ def _response_from(call: ApiCall, observed: dict[str, Any] | None) -> dict[str, 
         return {"jobDefinitionArn": observed.get("jobDefinitionArn")}
     if call.operation == "create_compute_environment":
         return {"computeEnvironmentArn": observed.get("computeEnvironmentArn")}
+    if call.operation == "create_job_queue":
+        return {"jobQueueArn": observed.get("jobQueueArn")}
+    if call.operation == "create_scheduling_policy":
+        return {"arn": observed.get("arn")}
     return {}

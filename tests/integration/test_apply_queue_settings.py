@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from sqlalchemy import Engine
 
 from optimizer.apply import shapes
-from optimizer.apply.executor import Executor
+from optimizer.apply.executor import Executor, _response_from
 from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.apply.queue_settings import read_back
 from optimizer.apply.rollback import build_rollback
@@ -318,3 +318,31 @@ def test_fair_share_queue_lands_reads_back_and_rolls_back_on_the_emulator(
     assert batch.describe_job_queues(jobQueues=["main-fairshare"])["jobQueues"] == []
     assert batch.describe_scheduling_policies(arns=[policy_arn])["schedulingPolicies"] == []
     assert batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"] == [old_queue]
+
+
+def test_an_interrupted_fair_share_apply_rolls_back_by_the_arns_read_back() -> None:
+    """After a crash the executor rebuilds each landed call's response from the resource it reads
+    back (`_response_from`): the rollback deletes the new queue and policy by ARN."""
+    queue = queue_item()
+    plan = plan_change(fair_share_rec(), CurrentState(queue))
+    new_arn = f"{ACCOUNT}:job-queue/shared-fairshare"
+    observed = [
+        {"name": "shared-fairshare", "arn": POLICY_ARN, "fairsharePolicy": API_POLICY},
+        {
+            **queue,
+            "jobQueueName": "shared-fairshare",
+            "jobQueueArn": new_arn,
+            "schedulingPolicyArn": POLICY_ARN,
+        },
+    ]
+    responses = [_response_from(call, item) for call, item in zip(plan.calls, observed, strict=True)]
+    assert responses == [{"arn": POLICY_ARN}, {"jobQueueArn": new_arn}]
+    rollback = build_rollback(
+        plan, list(enumerate(responses)), {POLICY_ARN: observed[0], new_arn: observed[1]}
+    )
+    assert rollback is not None
+    assert [c.params for c in rollback.calls] == [
+        {"jobQueue": new_arn, "state": "DISABLED"},
+        {"jobQueue": new_arn},
+        {"arn": POLICY_ARN},
+    ]
