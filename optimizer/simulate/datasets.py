@@ -272,6 +272,8 @@ def load_dataset(
             "job_definition_name": frame["job_definition_name"].tolist(),
             # Fair-share replays and the `fair-share` strategy read each job's share the same way.
             "share_identifier": shares_of(frame["share_identifier"], tags),
+            # Orders jobs within a share of a fair-share queue (`fair_share.py`).
+            "scheduling_priority": frame["scheduling_priority"].to_numpy(),
             "mnp_parent": [strip(p) if isinstance(p, str) else None for p in mnp_parent],
             "node_index": node_index.to_numpy(),
             "num_nodes": num_nodes.to_numpy(),
