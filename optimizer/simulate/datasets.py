@@ -63,6 +63,7 @@ def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
         if "retry_strategy" in frame
         else None,
         "scheduling_priority": frame.get("priority"),
+        "share_identifier": frame.get("share_identifier"),
         "platform": frame.get("platform", "EC2"),
         # The node range's instanceTypes where the trace names them (DescribeJobs exports).
         "node_instance_types": [_json_or_none(v) for v in frame["node_instance_types"]]

@@ -128,6 +128,7 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         "retry_attempts",
         "retry_strategy",
         "priority",
+        "share_identifier",
         "platform",
         "wait_s",
         "mnp_parent",
@@ -189,6 +190,8 @@ def parse_batch_json(text: str, source: str, mapping: TraceMapping | None = None
         rows["retry_attempts"].append(int(retry["attempts"]) if retry and retry.get("attempts") else None)
         rows["retry_strategy"].append(retry)
         rows["priority"].append(job.get("schedulingPriority"))
+        share = job.get("shareIdentifier")
+        rows["share_identifier"].append(share if isinstance(share, str) and share else None)
         rows["wait_s"].append(max((started - created) / 1000.0, 0.0))
         rows["platform"].append("FARGATE" if "FARGATE" in platforms else "EC2")
         node = node_of(job)

@@ -33,6 +33,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "used_memory_mib": "float64",
     "used_vcpus": "float64",
     "priority": "Int64",
+    "share_identifier": "object",  # Batch's shareIdentifier (fair-share queues), when the trace has it
     "gpu_milli": "float64",
     "platform": "object",  # EC2 | FARGATE
     "wait_s": "float64",  # how long the job waited in the traced system (start - submit)

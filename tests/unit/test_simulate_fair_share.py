@@ -10,6 +10,7 @@ and that a queue with one share replays exactly as the FIFO queue does.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from optimizer.errors import ConfigError
 from optimizer.simulate import parse_config, replay
 from optimizer.simulate.fair_share import SchedulingPolicy
 from optimizer.simulate.results import share_waits
+from optimizer.traces.files import parse_text
 from tests.simulate_helpers import ce, jobs_frame, queue
 from tests.unit.test_simulate_invariants import CATALOG, check_invariants, configurations, histories
 
@@ -114,6 +116,33 @@ def test_scheduling_priority_orders_jobs_within_a_share() -> None:
         "started_at"
     ]
     assert started["a4"] == 100.0 and started["a3"] == 200.0
+
+
+def test_a_describe_jobs_trace_brings_its_share_identifiers_and_priorities() -> None:
+    def job(job_id: str, created_s: int, share: str, priority: int) -> dict[str, Any]:
+        created = 1_700_000_000_000 + created_s * 1000
+        return {
+            "jobId": job_id,
+            "jobName": job_id,
+            "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/q",
+            "status": "SUCCEEDED",
+            "createdAt": created,
+            "startedAt": created,
+            "stoppedAt": created + 100_000,
+            "container": {"vcpus": 1, "memory": 1024},
+            "shareIdentifier": share,
+            "schedulingPriority": priority,
+        }
+
+    items = [job("a1", 0, "A", 0), job("a2", 0, "A", 0), job("a3", 0, "A", 0), job("a4", 0, "A", 5)]
+    items += [job("b1", 1, "B", 0), job("b2", 1, "B", 0)]
+    jobs = parse_text(json.dumps({"jobs": items}), "batch-json", "jobs.json").jobs
+    assert jobs["share_identifier"].tolist() == ["A", "A", "A", "A", "B", "B"]
+    result = replay(jobs, parse_config(_document(2, _policy(shareDecaySeconds=0)), CATALOG))
+    started = result.jobs.set_index("job_id")["started_at"]
+    # As in the first case, with a4 (schedulingPriority 5) ahead of a3 within share A.
+    assert started.to_dict() == {"a1": 0, "a2": 0, "a4": 100, "a3": 200, "b1": 100, "b2": 200}
+    assert share_waits(result)["share"].tolist() == ["A", "B"]
 
 
 def test_policy_weights_match_exact_names_then_the_longest_prefix() -> None:
