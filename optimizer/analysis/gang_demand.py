@@ -36,8 +36,16 @@ def node_rows(jobs: pd.DataFrame) -> np.ndarray:
     return jobs["mnp_parent"].map(lambda p: isinstance(p, str) and bool(p)).to_numpy(dtype=bool)
 
 
-def _range_id(shape_id: str, nodes: int) -> str:
-    return f"{shape_id}-x{nodes}"
+def _range_id(shape_id: str, types: tuple[str, ...], nodes: int) -> str:
+    return f"{shape_id}-x{nodes}" + (f"-on-{'+'.join(types)}" if types else "")
+
+
+def _types(value: object) -> tuple[str, ...]:
+    """A node range's `instanceTypes` as a sorted tuple (empty: the CE's types)."""
+    if isinstance(value, list | tuple | set | frozenset) or hasattr(value, "tolist"):
+        items = value.tolist() if hasattr(value, "tolist") else list(value)  # type: ignore[union-attr]
+        return tuple(sorted({str(t) for t in items}))
+    return ()
 
 
 def gang_profile(
@@ -50,19 +58,23 @@ def gang_profile(
     default_arch: str | None = "x86_64",
 ) -> GangProfile:
     """Peak running MNP jobs per gang shape and bucket over [start_s, start_s + n x bucket_seconds)."""
-    columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "jobs", "node_hours"]
+    columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "instance_types", "jobs",
+               "node_hours"]  # fmt: skip
     if nodes.empty:
         return GangProfile(pd.DataFrame(columns=columns), np.zeros((0, n_buckets), dtype=np.int64))
     shaped = assign_shapes(nodes, grid or ShapeGrid(), default_arch)
     shaped = shaped.assign(
         _parent=shaped["mnp_parent"].astype(str),
         _index=pd.to_numeric(shaped.get("node_index", 0), errors="coerce").fillna(0),
+        _types=[_types(v) for v in shaped.get("node_instance_types", pd.Series([None] * len(shaped)))],
     )
     begin_col = "start_s" if "start_s" in shaped.columns else "submit_s"
-    ranges = shaped.groupby(["_parent", "shape_id"], sort=True).size()
-    # Per MNP job: its node ranges as (shape id, nodes), in shape-id order: the gang's signature.
+    ranges = shaped.groupby(["_parent", "shape_id", "_types"], sort=True).size()
+    # Per MNP job: its node ranges as (shape id, instance types, nodes), sorted: the gang's signature.
     signature = ranges.groupby(level=0).apply(
-        lambda r: tuple(zip(r.index.get_level_values(1), r.to_list(), strict=True))
+        lambda r: tuple(
+            zip(r.index.get_level_values(1), r.index.get_level_values(2), r.to_list(), strict=True)
+        )
     )
     main = shaped.sort_values(["_parent", "_index"], kind="stable").groupby("_parent", sort=True).first()
     a = main[begin_col].to_numpy(dtype=float)
@@ -83,18 +95,20 @@ def gang_profile(
         sig = first_sig[key]
         jobs = int(np.sum(code == g))
         hours = float(np.sum((b - a)[code == g])) / 3600.0
-        gang_id = None if len(sig) == 1 else "+".join(_range_id(sid, n) for sid, n in sig)
-        for sid, n in sig:
+        gang_id = None if len(sig) == 1 else "+".join(_range_id(sid, types, n) for sid, types, n in sig)
+        for sid, types, n in sig:
             info = per_shape.loc[sid]
+            range_id = _range_id(sid, types, n)
             rows.append(
                 {
-                    "shape_id": _range_id(sid, n) if gang_id is None else f"{gang_id}/{_range_id(sid, n)}",
+                    "shape_id": range_id if gang_id is None else f"{gang_id}/{range_id}",
                     "vcpus": float(info["shape_vcpus"]),
                     "memory_mib": float(info["shape_memory_mib"]),
                     "gpus": int(info["shape_gpus"]),
                     "arch": info["shape_arch"],
                     "nodes": int(n),
                     "gang": gang_id,
+                    "instance_types": types or None,
                     "jobs": jobs,
                     "node_hours": hours * n,
                 }

@@ -89,6 +89,7 @@ def problem_from_profile(
                 spot_ok=False,  # Batch runs MNP jobs only on on-demand compute environments
                 nodes=int(r.nodes),
                 gang=None if r.gang is None or not isinstance(r.gang, str) else r.gang,
+                instance_types=r.instance_types if isinstance(r.instance_types, tuple) else None,
             )
             for r in gangs.shapes.itertuples(index=False)
         )

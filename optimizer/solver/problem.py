@@ -35,7 +35,8 @@ class Shape:
     demand counts MNP jobs running, and each needs `nodes` instances of one on-demand offering, one
     node per instance and nothing else on them (`optimizer.solver.gangs`). Node ranges of one MNP
     job share a `gang` id (default: the shape's own). `min_network_gbps` and `efa` are what the host
-    must offer (a tightly coupled MPI code asks for bandwidth, or for the Elastic Fabric Adapter).
+    must offer (a tightly coupled MPI code asks for bandwidth, or for the Elastic Fabric Adapter);
+    `instance_types`, a node range's own `instanceTypes`, the only types its nodes may run on.
     """
 
     id: str
@@ -48,6 +49,8 @@ class Shape:
     gang: str | None = None
     min_network_gbps: float = 0.0
     efa: bool = False
+    #: A node range's `instanceTypes` (Batch's `NodeRangeProperty`): its nodes run only on these.
+    instance_types: tuple[str, ...] | None = None
 
     @property
     def is_gang(self) -> bool:
@@ -110,6 +113,7 @@ class Offering:
             and (shape.gpus > 0 or self.hosts_cpu_jobs)
             and (shape.min_network_gbps <= 0.0 or (self.network_gbps or 0.0) >= shape.min_network_gbps)
             and (self.efa or not shape.efa)
+            and (shape.instance_types is None or self.instance_type in shape.instance_types)
         )
 
 
@@ -288,7 +292,7 @@ class _Reader:
 
 POLICY_KEYS = tuple(policy_to_dict(Policy()))
 SHAPE_KEYS = ("id", "vcpus", "memory_mib", "gpus", "arch", "spot_ok", "nodes", "gang", "min_network_gbps",
-              "efa")  # fmt: skip
+              "efa", "instance_types")  # fmt: skip
 OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus", "arch", "price_per_hour",
                  "interruption_rate", "network_gbps", "efa")  # fmt: skip
 #: Why a gang never runs on spot: "Multi-node parallel jobs aren't supported on compute environments
@@ -329,6 +333,11 @@ def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
     gang = r.text("gang", optional=True)
     if gang is not None and nodes is None:
         raise r.fail("gang", "needs nodes (only a node range of a multi-node parallel job has a gang)")
+    instance_types = _instance_types(r) if r.has("instance_types") else None
+    if instance_types is not None and nodes is None:
+        raise r.fail(
+            "instance_types", "needs nodes (only a node range of a multi-node parallel job names types)"
+        )
     spot_ok = r.boolean("spot_ok", default=nodes is None)
     if nodes is not None and spot_ok:
         raise r.fail("spot_ok", f"must be false for a gang ({GANG_SPOT_REASON})")
@@ -343,7 +352,15 @@ def _shape_from_dict(source: str, index: int, data: Any) -> Shape:
         gang=gang,
         min_network_gbps=r.number("min_network_gbps", minimum=0.0, default=0.0),
         efa=r.boolean("efa", default=False),
+        instance_types=instance_types,
     )
+
+
+def _instance_types(r: _Reader) -> tuple[str, ...]:
+    value = r.raw("instance_types")
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) and t for t in value):
+        raise r.fail("instance_types", "must be a non-empty array of instance type names")
+    return tuple(value)
 
 
 def _offering_from_dict(source: str, index: int, data: Any) -> Offering:
@@ -498,6 +515,8 @@ def _shape_to_dict(s: Shape) -> dict[str, Any]:
         out["min_network_gbps"] = s.min_network_gbps
     if s.efa:
         out["efa"] = True
+    if s.instance_types is not None:
+        out["instance_types"] = list(s.instance_types)
     return out
 
 

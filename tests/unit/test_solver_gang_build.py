@@ -124,3 +124,18 @@ def test_the_trace_mapping_split_feeds_gangs() -> None:
     problem = build_problem(frame, bundled_catalog("us-east-1"), Policy())
     assert [(s.id, s.nodes) for s in problem.shapes] == [("v64-m131072-g0-x86_64-x2", 2)]
     assert np.array_equal(problem.demand, [[1]])
+
+
+def test_a_node_range_s_instance_types_bind_its_host() -> None:
+    # The range names m5.16xlarge (Batch's nodeRangeProperties[].instanceTypes): dearer than the
+    # cheapest type that fits, but the only one Batch would launch for these nodes.
+    rows = _mnp("w", 0, 3600, 64, 131072, 2)
+    for row in rows:
+        row["node_instance_types"] = ["m5.16xlarge"]
+    problem = build_problem(pd.DataFrame(rows), bundled_catalog("us-east-1"), Policy(time_limit_seconds=5))
+    (shape,) = problem.shapes
+    assert shape.id == "v64-m131072-g0-x86_64-x2-on-m5.16xlarge"
+    assert shape.instance_types == ("m5.16xlarge",)
+    plan = solve(problem, clock=time.perf_counter)
+    assert validate_plan(problem, plan) == []
+    assert [(b.offering, b.count) for b in plan.buckets[0]] == [("m5.16xlarge/ON_DEMAND", 2)]

@@ -312,7 +312,10 @@ def _document(**shape: object) -> dict:
 
 
 def test_the_document_reads_and_writes_gangs() -> None:
-    problem = problem_from_dict(_document(min_network_gbps=5, efa=False, gang="job"))
+    problem = problem_from_dict(
+        _document(min_network_gbps=5, efa=False, gang="job", instance_types=["c5.xlarge"])
+    )
+    assert problem.shapes[0].instance_types == ("c5.xlarge",)
     assert problem.shapes[0].nodes == 2 and problem.shapes[0].gang == "job"
     assert problem.offerings[0].network_gbps == 10.0
     again = problem_from_dict(json.loads(json.dumps(problem_to_dict(problem))))
@@ -329,6 +332,12 @@ def test_the_document_reads_and_writes_gangs() -> None:
         ({"nodes": None, "spot_ok": True, "gang": "x"}, "shapes[0].gang: needs nodes"),
         ({"placement": "cluster"}, "shapes[0].placement: unknown key"),
         ({"min_network_gbps": -1}, "shapes[0].min_network_gbps: must be >= 0"),
+        ({"instance_types": []}, "shapes[0].instance_types: must be a non-empty array"),
+        ({"instance_types": ["c5.xlarge", 3]}, "shapes[0].instance_types: must be a non-empty array"),
+        (
+            {"nodes": None, "spot_ok": True, "instance_types": ["c5.xlarge"]},
+            "shapes[0].instance_types: needs nodes",
+        ),
     ],
 )
 def test_the_document_refuses_bad_gang_fields(shape: dict, message: str) -> None:
