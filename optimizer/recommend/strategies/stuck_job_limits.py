@@ -83,12 +83,13 @@ def waits_behind(jobs: pd.DataFrame, blocked: pd.DataFrame) -> dict[str, Any]:
     started = jobs[jobs["started_at"].notna()]
     if started.empty or blocked.empty:
         return {"jobs_behind": 0}
-    created = pd.to_datetime(started["created_at"]).to_numpy()
-    wait = (pd.to_datetime(started["started_at"]) - pd.to_datetime(started["created_at"])).dt.total_seconds()
+    # Compared as pandas timestamps: the store may return them with or without a time zone.
+    created = pd.to_datetime(started["created_at"])
+    wait = (pd.to_datetime(started["started_at"]) - created).dt.total_seconds()
     behind = np.zeros(len(started), dtype=bool)
     for begin, stayed in zip(pd.to_datetime(blocked["created_at"]), blocked["stayed_s"], strict=True):
         until = begin + pd.Timedelta(seconds=float(stayed))
-        behind |= (created >= begin.to_datetime64()) & (created < until.to_datetime64())
+        behind |= ((created >= begin) & (created < until)).to_numpy()
     waits = wait.to_numpy()
     out: dict[str, Any] = {"jobs_behind": int(behind.sum())}
     if behind.any():
