@@ -94,7 +94,7 @@ def integer_class_bound(
         return None
     cols = lp.columns
     system = build_master(prep, cols, with_selection=False)
-    marg = lp.marginals[: system.matrix.shape[0]]
+    marg = np.minimum(lp.marginals[: system.matrix.shape[0]], 0.0)  # multipliers w = -marg >= 0
     duals = _duals(prep, system, marg)
     z = system.layout.spot_total
     if z is not None and float(-(system.matrix[:, z].T @ marg)[0]) < 0:

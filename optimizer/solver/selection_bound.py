@@ -150,7 +150,8 @@ def _solve_master(prep: Prepared, cols: Columns, k: int, time_limit: float) -> _
     )
     if res.status != 0:
         return None
-    marg = np.asarray(res.ineqlin.marginals)  # <= 0: w = -marg
+    # <= 0 (w = -marg >= 0); clipped so that float noise never makes a multiplier negative.
+    marg = np.minimum(np.asarray(res.ineqlin.marginals), 0.0)
     n_rows = system.matrix.shape[0]
     duals = _duals(prep, system, marg[:n_rows])
     wh = prep.weight * prep.hours
@@ -212,8 +213,15 @@ def _free_terms(
         frac = np.minimum(frac, (np.maximum(values - price[:, :, None], 0.0) * demand).sum(axis=1))
     whole = (positive * demand).sum(axis=1)  # (O, U) value of all the class's jobs o can host
     ub = _density_bound(prep, values)
-    profit = np.zeros_like(frac)  # upper bound on what o earns over its cost in u, per bin-hour
-    for o, u in zip(*np.nonzero(ub > cost[:, None]), strict=True):
+    wh = prep.weight * prep.hours
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # The ratio bound with the density bound's ratio ub / cost (>= any pattern's): no knapsack.
+        rough = np.where(cost[:, None] > 0, whole * (1.0 - cost[:, None] / ub), whole)
+    profit = np.where(ub > cost[:, None], np.minimum(frac, rough), 0.0)  # what o earns, at most
+    # An offering whose earnings cannot exceed nu has term 0 whatever the knapsacks say: only the
+    # others (few) are tightened pair by pair.
+    tighten = (profit @ wh > m.nu)[:, None] & (profit > 0)
+    for o, u in zip(*np.nonzero(tighten), strict=True):
         if clock() >= deadline:
             return None
         limits = prep.demand[:, u]
@@ -229,7 +237,9 @@ def _free_terms(
         if packing.upper_bound > cost[o]:  # else it is `at_least`: no pattern earns anything
             ratio = packing.upper_bound / float(cost[o]) if cost[o] > 0 else np.inf
             profit[o, u] = min(frac[o, u], whole[o, u] * (1.0 - 1.0 / ratio))
-    g = -(profit * (prep.weight * prep.hours)[None, :]).sum(axis=1)
+        else:
+            profit[o, u] = 0.0
+    g = -(profit * wh[None, :]).sum(axis=1)
     return np.minimum(0.0, m.nu + g)
 
 
