@@ -443,9 +443,15 @@ def gang_summary(engine: ReplayEngine, instances: pd.DataFrame) -> dict[str, Any
     for i, j, seconds in engine.gang_idle:
         queue = str(engine.queue_names[engine.job_queue[j]])
         by_queue[queue] = by_queue.get(queue, 0.0) + price[i] * seconds / 3600.0
+    from optimizer.simulate.engine import _FAILED
+
+    failed = [nodes for nodes in engine.gang_nodes if engine.state[nodes[0]] == _FAILED]
     return {
         "mnp_jobs": len(engine.gang_nodes),
         "mnp_node_jobs": sum(len(nodes) for nodes in engine.gang_nodes),
+        # `failed` counts rows (node jobs); these say how many MNP jobs they are.
+        "mnp_jobs_failed": len(failed),
+        "mnp_node_jobs_failed": sum(len(nodes) for nodes in failed),
         "gang_formations": engine.gang_formations,
         "gang_formation_idle_instance_hours": round(idle_s / 3600.0, 6),
         "gang_formation_idle_cost_usd": round(idle_usd, 6),

@@ -41,7 +41,7 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.savings import Comparison
+from optimizer.recommend.savings import DAYS_PER_MONTH, MIN_WINDOW_DAYS, Comparison
 from optimizer.recommend.strategies.rightsizing import definition_key
 from optimizer.simulate.node_split import NodeSplit
 
@@ -132,6 +132,27 @@ def candidate_sizes(
     return sorted(ranked[:limit])
 
 
+def formation_idle_usd(summary: dict[str, Any], queues: list[str]) -> float:
+    """A replay's gang-formation idle cost (instances held empty while a gang forms) on `queues`."""
+    by_queue = summary.get("gang_formation_idle_cost_usd_by_queue") or {}
+    return float(sum(by_queue.get(q, 0.0) for q in queues))
+
+
+def failed_jobs_delta(comparison: Comparison) -> int:
+    """Failed jobs proposed minus current, an MNP job counted once (the summaries' `failed` counts
+    node rows, and a split changes how many rows a failed gang has)."""
+
+    def jobs(summary: dict[str, Any]) -> int:
+        failed = int(summary.get("failed", 0) or 0)
+        return (
+            failed
+            - int(summary.get("mnp_node_jobs_failed", 0) or 0)
+            + int(summary.get("mnp_jobs_failed", 0) or 0)
+        )
+
+    return jobs(comparison.proposed) - jobs(comparison.current)
+
+
 class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
     name: ClassVar[str] = STRATEGY
     settings_class: ClassVar[type[StrategySettings]] = MnpNodeSizeSettings
@@ -181,11 +202,13 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
                     "nodes": round(total / size),
                     "vcpus_per_node": size,
                     "monthly_savings_usd": round(comparison.monthly_savings_usd, 2),
-                    "failed_jobs_delta": comparison.failed_delta,
-                    "gang_formation_idle_cost_usd": comparison.proposed.get("gang_formation_idle_cost_usd"),
+                    "failed_jobs_delta": failed_jobs_delta(comparison),
+                    "gang_formation_idle_usd_in_window": round(
+                        formation_idle_usd(comparison.proposed, queues), 4
+                    ),
                 }
             )
-            if comparison.failed_delta > 0:
+            if failed_jobs_delta(comparison) > 0:
                 continue  # a size that leaves jobs unplaced is no saving
             if best is None or comparison.monthly_savings_usd > best[1].monthly_savings_usd:
                 best = (size, comparison)
@@ -201,8 +224,9 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
             else f"twice the nodes: x{2**s.runtime_exponent:.3f} runtime"
         )
         assumption = RUNTIME_ASSUMPTION.format(exponent=s.runtime_exponent, meaning=meaning)
-        idle_now = float(comparison.current.get("gang_formation_idle_cost_usd", 0.0) or 0.0)
-        idle_then = float(comparison.proposed.get("gang_formation_idle_cost_usd", 0.0) or 0.0)
+        per_month = DAYS_PER_MONTH / max(inputs.baseline.window_days, MIN_WINDOW_DAYS)
+        idle_now = formation_idle_usd(comparison.current, queues) * per_month
+        idle_then = formation_idle_usd(comparison.proposed, queues) * per_month
         larger = size > vcpus
         comparison.evidence["jobs_changed"] = {
             "job_definition": name,
@@ -217,7 +241,8 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
             target_name=name,
             title=(
                 f"{name}: {new_nodes} nodes of {size:g} vCPUs instead of {num_nodes} of {vcpus:g}"
-                f" (same {total:g} vCPUs, {'fewer larger' if larger else 'more smaller'} nodes)"
+                f" (same {total:g} vCPUs, {'fewer larger' if larger else 'more smaller'} nodes;"
+                f" gang-formation idle ${idle_now:,.2f} -> ${idle_then:,.2f}/month)"
             ),
             current={"num_nodes": num_nodes, "vcpus_per_node": vcpus, "memory_mib_per_node": memory},
             proposed={"num_nodes": new_nodes, "vcpus_per_node": size, "memory_mib_per_node": new_memory},
@@ -246,8 +271,8 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
                     "main_node": main_node,
                     "total_vcpus": total,
                     "memory_mib_per_vcpu": round(per_vcpu, 3),
-                    "gang_formation_idle_usd_before": round(idle_now, 2),
-                    "gang_formation_idle_usd_after": round(idle_then, 2),
+                    "gang_formation_idle_usd_per_month_before": round(idle_now, 2),
+                    "gang_formation_idle_usd_per_month_after": round(idle_then, 2),
                     "candidates": tried,
                 },
             },
