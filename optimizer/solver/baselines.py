@@ -24,6 +24,7 @@ from optimizer.solver.assemble import RawBin, build_plan
 from optimizer.solver.columns import Prepared, prepare
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Offering, Problem
+from optimizer.solver.search_kernels import fill_instances
 
 LEGACY_OPTIMAL_FAMILIES = ("c4", "m4", "r4")
 
@@ -39,20 +40,9 @@ def _shape_order(prep: Prepared) -> np.ndarray:
 
 def _fill(prep: Prepared, cands: np.ndarray, remaining: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Greedy largest-first fill of one instance of every candidate: (C, S) job counts."""
-    rem = prep.caps[cands].copy()
-    takes = np.zeros((len(cands), len(remaining)), dtype=np.int64)
-    for s in order:
-        if remaining[s] <= 0:
-            continue
-        size = prep.sizes[s]
-        room = np.full(len(cands), np.inf)
-        for d in range(3):
-            if size[d] > 0:
-                room = np.minimum(room, np.floor((rem[:, d] + 1e-9) / size[d]))
-        k = np.where(prep.compat[cands, s], np.minimum(room, remaining[s]), 0).astype(np.int64)
-        takes[:, s] = k
-        rem -= k[:, None] * size[None, :]
-    return takes
+    return fill_instances(
+        prep.caps[cands], prep.compat[cands], prep.sizes, remaining.astype(np.int64), order.astype(np.int64)
+    )
 
 
 def _pack_class(
