@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from optimizer.domain import INSTANCE_CATEGORIES
 from optimizer.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///var/batchopt.db"
@@ -182,11 +183,9 @@ class InstanceRequirementsSettings(BaseModel):
     @field_validator("allowed_categories", "excluded_categories")
     @classmethod
     def _known_categories(cls, value: list[str]) -> list[str]:
-        from optimizer.catalog.instance_kinds import CATEGORY_NAMES
-
-        bad = [v for v in value if v not in CATEGORY_NAMES]
+        bad = [v for v in value if v not in INSTANCE_CATEGORIES]
         if bad:
-            raise ValueError(f"{bad[0]!r} is not one of {', '.join(CATEGORY_NAMES)}")
+            raise ValueError(f"{bad[0]!r} is not one of {', '.join(INSTANCE_CATEGORIES)}")
         return value
 
 
@@ -323,20 +322,8 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     commitments: list[CommitmentSettings] = Field(default_factory=list)
     recommend: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """`[recommend.<strategy>]` sections: each strategy's typed settings
-    (`optimizer.recommend.strategy_settings`)."""
-
-    @field_validator("recommend")
-    @classmethod
-    def _check_recommend(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        if value:  # imported only when used: the strategies pull in numpy and pandas
-            from optimizer.recommend.strategy_settings import strategy_settings
-
-            try:
-                strategy_settings(value)
-            except ConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+    """`[recommend.<strategy>]` sections: each strategy's typed settings, checked by the recommend
+    layer when it builds the strategies (`optimizer.recommend.strategy_settings`), before any work."""
 
     @classmethod
     def settings_customise_sources(

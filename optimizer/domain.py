@@ -21,6 +21,11 @@ class Arch(StrEnum):
     ARM64 = "arm64"
 
 
+INSTANCE_CATEGORIES = ("general", "compute", "memory", "storage", "hpc", "accelerated", "other")
+"""The instance categories: what `[optimization.instance_requirements]` may allow or exclude
+(`optimizer.config`) and what the catalogue sorts every family into (`catalog.instance_kinds`)."""
+
+
 class UpdateKind(StrEnum):
     """How Batch applies a change (see the apply planner for the rules)."""
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from optimizer.domain import INSTANCE_CATEGORIES
+
 #: Family prefix (letters before the generation digit) -> category, as in EC2's naming guide.
 CATEGORIES = {
     "m": "general",
@@ -44,7 +46,7 @@ CATEGORIES = {
     "f": "accelerated",
     "vt": "accelerated",
 }
-CATEGORY_NAMES = ("general", "compute", "memory", "storage", "hpc", "accelerated", "other")
+CATEGORY_NAMES = INSTANCE_CATEGORIES  # the vocabulary settings and catalogue share (`optimizer.domain`)
 #: Accelerators that are not GPUs, by family prefix (GPUs come from the GPU count).
 ACCELERATOR_BY_PREFIX = {
     "inf": "inferentia",

@@ -18,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    from optimizer.recommend.strategy_settings import strategy_settings
     from optimizer.scheduler.registry import build_scheduler
 
+    strategy_settings(ctx.settings.recommend)  # a bad [recommend.*] section stops here, not at the daily run
     engine = ctx.engine  # refuses an unmigrated store before anything is scheduled
     if args.list:
         scheduler = build_scheduler(ctx.settings, config_file=ctx.config_file, engine=engine)

@@ -10,7 +10,9 @@ a section named after the strategy sets its fields, e.g.
     max_runtime_p95_s = 14400
 
 A misspelt strategy or field, or a value out of range, is a ConfigError naming it, raised when the
-settings load (`optimizer.config.Settings` checks the sections through `strategy_settings`).
+recommend layer builds its strategies (`recommend.generate.default_strategies`), before it reads the
+store or replays anything: `batchopt recommend --refresh` and the scheduled job stop at once. The
+settings layer below does not import the strategies to check them.
 """
 
 from __future__ import annotations

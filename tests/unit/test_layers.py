@@ -75,16 +75,6 @@ class Import:
 
 # (importing file, imported module) -> why it stays for now and what removes it.
 KNOWN_BACK_ARROWS: dict[tuple[str, str], str] = {
-    ("optimizer/config.py", "optimizer.catalog.instance_kinds"): (
-        "the settings validator checks instance categories against the catalogue's names; "
-        "config.py is being edited by the collection work, fix: the category list moves to config "
-        "(it is a settings vocabulary) or the check moves to the catalogue's requirements"
-    ),
-    ("optimizer/config.py", "optimizer.recommend.strategy_settings"): (
-        "`[recommend.<strategy>]` sections are validated at load time against each strategy's typed "
-        "settings; config.py and recommend/strategies are being edited now, fix: the recommend layer "
-        "validates its sections when it builds the strategies (still before any work starts)"
-    ),
     ("optimizer/collectors/bill_export.py", "optimizer.billing.s3_export"): (
         "the bill collector drives billing's S3 export reader, which itself calls S3 through "
         "collectors.calls; collectors/ is being edited now, fix: the AWS call helpers of "

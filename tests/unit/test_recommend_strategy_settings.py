@@ -59,6 +59,25 @@ max_runtime_p95_s = 36000
 def test_bad_sections_name_the_strategy_and_field(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
 ) -> None:
+    """The settings load (the layer below recommend does not check strategies); building the
+    strategies, the first step of every recommend run, refuses the section."""
     monkeypatch.delenv("BATCHOPT_CONFIG", raising=False)
+    settings = load_settings(_write(tmp_path, text))
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
-        load_settings(_write(tmp_path, text))
+        default_strategies(settings)
+
+
+def test_the_scheduler_refuses_a_bad_section_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daily recommendations job would fail on it hours later; the scheduler says so at once,
+    before it opens the store."""
+    from optimizer.cli.main import main
+
+    monkeypatch.delenv("BATCHOPT_CONFIG", raising=False)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", f"sqlite:///{tmp_path / 'never-created.db'}")
+    config = _write(tmp_path, "[recommend.attempt-timeout]\nmultiplier = 4.0\n")
+    code = main(["--config", str(config), "scheduler", "--list"])
+    assert code != 0
+    assert "recommend.attempt-timeout: unknown strategy" in capsys.readouterr().err
+    assert not (tmp_path / "never-created.db").exists()
