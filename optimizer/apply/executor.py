@@ -4,9 +4,10 @@ For a plan it: refuses unless `apply.enabled` and every resource it changes is o
 reconciles `pending` audit records an earlier run left behind (and refuses while another run on the
 same target is still in flight); re-reads every resource and refuses when the fingerprint moved or a
 CE is not VALID; commits a `pending` audit record; sends the calls in order (waiting for a CE to be
-VALID after each CE call, and for a replaced CE's tasks to drain before disabling it); reads every
-resource back and checks each call landed; stores a rollback plan built from the "before"; completes
-the audit record. Without `execute=True` it stops after the checks and records a dry run.
+VALID after each CE call, for a replaced CE's tasks to drain before disabling it, and for a job
+queue to settle before it or its scheduling policy is deleted); reads every resource back and checks
+each call landed; stores a rollback plan built from the "before"; completes the audit record.
+Without `execute=True` it stops after the checks and records a dry run.
 
 Waits follow Batch's update rules: after an infrastructure update Batch lets running jobs run for up
 to the update policy's `jobExecutionTimeoutMinutes` (30 by default, up to 7200) before it replaces
@@ -49,6 +50,9 @@ ClientProvider = Callable[[str, str], Any]
 """(service, resource ARN) -> a boto3 client for the account and region that own the resource."""
 
 _CE_OPERATIONS = ("update_compute_environment", "create_compute_environment")
+_NEEDS_SETTLED_QUEUE = ("delete_job_queue", "delete_scheduling_policy")
+"""Calls sent only once the queue the previous call changed has settled: Batch deletes a queue only
+once it is DISABLED, and a scheduling policy only once no queue uses it (the queue is deleted)."""
 #: CE statuses Batch is still working on: an apply waits, a rollback is refused until they end.
 TRANSITIONAL_STATUSES = frozenset({"CREATING", "UPDATING", "DELETING"})
 
@@ -60,7 +64,7 @@ class Halt:
 
     message: str
     resume_from: int | None = None
-    wait: str | None = None  # "valid" or "drain": what the resume waits for first
+    wait: str | None = None  # "valid", "drain", "queue" or "queue-deleted": what the resume waits for first
     key: str | None = None  # the resource it waits on
 
 
@@ -373,6 +377,13 @@ class Executor:
                     halt = self._wait_valid(reader, observe[index], budget, index + 1)
                     if halt:
                         return responses, halt
+                following = plan.calls[index + 1].operation if index + 1 < len(plan.calls) else None
+                if "job_queue" in call.operation and following in _NEEDS_SETTLED_QUEUE:
+                    step = "waiting for the job queue to settle"
+                    gone = call.operation == "delete_job_queue"
+                    halt = self._wait_queue(reader, observe[index], index + 1, gone=gone)
+                    if halt:
+                        return responses, halt
             except (ClientError, BotoCoreError) as exc:
                 return responses, Halt(f"{step}: {exc}")
         return responses, None
@@ -392,6 +403,26 @@ class Executor:
                     " not sent",
                     resume_from,
                     "valid",
+                    key,
+                )
+            self.sleep(self.poll_seconds)
+
+    def _wait_queue(self, reader: BatchReader, key: str, resume_from: int, *, gone: bool) -> Halt | None:
+        """Wait until the queue is no longer CREATING/UPDATING (with `gone`, until it is deleted)."""
+        budget = self.settings.wait_for_valid_seconds
+        deadline = self.monotonic() + budget
+        while True:
+            item = reader.job_queue(key)
+            status = (item or {}).get("status")
+            if (item is None or status == "DELETED") if gone else status not in TRANSITIONAL_STATUSES:
+                return None
+            if self.monotonic() >= deadline:
+                wanted = "deleted" if gone else "settled"
+                return Halt(
+                    f"{resource_name(key)} not {wanted} after {budget:g}s (status {status}); later calls"
+                    " not sent",
+                    resume_from,
+                    "queue-deleted" if gone else "queue",
                     key,
                 )
             self.sleep(self.poll_seconds)
@@ -578,6 +609,8 @@ class Executor:
                 call = plan.calls[start - 1]
                 budget = wait_budget_seconds(call, planned.get(resume["key"]), self.settings)
                 halt = self._wait_valid(reader, resume["key"], budget, start)
+            elif resume.get("wait") in ("queue", "queue-deleted"):
+                halt = self._wait_queue(reader, resume["key"], start, gone=resume["wait"] == "queue-deleted")
             responses = earlier
             if halt is None:
                 responses, halt = self._send(plan, reader, start=start, responses=earlier)
