@@ -214,3 +214,21 @@ def test_settings_from_toml() -> None:
         strategy_settings({"stuck-job-limits": {"max_time_s": 60}})
     with pytest.raises(ConfigError, match=r"recommend\.stuck-job-limits\.max_time_secs"):
         strategy_settings({"stuck-job-limits": {"max_time_secs": 600}})
+
+
+def test_jobs_the_history_ran_but_no_ce_of_today_can_host_are_found_by_the_replay() -> None:
+    """The history ran them (on capacity since removed): the replay of today's estate blocks them,
+    and the owner's cancel delay is the stated assumption, marked so."""
+    estate = stuck_estate()
+    rows = estate["jobs"]
+    huge = rows["job_id"].str.contains("blocked")
+    rows.loc[huge, "started_at"] = rows.loc[huge, "created_at"] + timedelta(seconds=30)
+    rows.loc[huge, "stopped_at"] = rows.loc[huge, "started_at"] + timedelta(seconds=600)
+    rows.loc[huge, ["status", "status_reason"]] = ["SUCCEEDED", None]
+    inputs = stuck_inputs(estate)
+    assert blocked_history(inputs.jobs, None).empty
+    [rec] = StuckJobLimitStrategy(StuckJobLimitSettings(assumed_owner_cancel_s=7200)).run(inputs)
+    blocked = rec.evidence["blocked"]
+    assert blocked["owner_cancel_assumed"] is True and blocked["owner_cancel_s"] == 7200
+    assert blocked["replay"]["blocked_heads"] == 3 and blocked["history"]["jobs"] == 0
+    assert rec.confidence == 0.5

@@ -130,17 +130,20 @@ class StuckJobLimitStrategy(QueueStrategy[StuckJobLimitSettings]):
         jobs = inputs.jobs_of_queues([name])
         window_end = _window_end(inputs.jobs)
         history = blocked_history(jobs, window_end)
-        measured = history["stayed_s"].to_numpy(dtype=float) if not history.empty else np.zeros(0)
-        owner_cancel = float(np.median(measured)) if measured.size and measured.max() > 0 else None
-        held = with_owner_cancel(baseline, owner_cancel or s.assumed_owner_cancel_s)
-        heads = blocked_heads(held.current())
-        heads = heads[heads["queue"] == name]
-        reasons = sorted(set(heads["reason"]) | set(history["reason"]))
+        # Which jobs no CE can host is the replay's to say from the shapes; the shared replay of
+        # today's estate (cached for every strategy) lists them, so a queue without any costs nothing.
+        known = blocked_heads(baseline.current())
+        reasons = sorted(set(known.loc[known["queue"] == name, "reason"]) | set(history["reason"]))
         existing = list(queue.get("jobStateTimeLimitActions") or [])
         covered = {e.get("reason") for e in existing if e.get("state", "RUNNABLE") == "RUNNABLE"}
         missing = [r for r in reasons if r in CAPACITY_WILL_NOT_FIX and r not in covered]
         if not missing:
             return None
+        measured = history["stayed_s"].to_numpy(dtype=float) if not history.empty else np.zeros(0)
+        owner_cancel = float(np.median(measured)) if measured.size and measured.max() > 0 else None
+        held = with_owner_cancel(baseline, owner_cancel or s.assumed_owner_cancel_s)
+        heads = blocked_heads(held.current())
+        heads = heads[heads["queue"] == name]
         actions = existing + [
             {"reason": r, "state": "RUNNABLE", "maxTimeSeconds": s.max_time_s, "action": "CANCEL"}
             for r in missing
