@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 #: plan when it leaves room for the gangs' offerings); the solve with the cap lowered for the
 #: gangs' offerings gets the rest.
 RELAXED_SHARE = 0.35
+#: With commitments, hosts per gang range tried after the list-price choice (cheapest after coverage first).
+HOST_TRIES = 4
 
 
 def has_gangs(problem: Problem) -> bool:
@@ -96,18 +98,9 @@ def packed_problem(problem: Problem) -> Problem:
     )
 
 
-def _covered_types(problem: Problem) -> set[str]:
-    out: set[str] = set()
-    for c in problem.commitments:
-        if c.is_reserved and c.instance_type:
-            out.add(c.instance_type)
-        out.update(c.rates)
-    return out
-
-
 def gang_lower_bound(problem: Problem, gangs: list[int]) -> float:
     """What the gang ranges cost at least in any plan (see the module docstring)."""
-    covered = _covered_types(problem)
+    covered = set(_covered_rates(problem))
     total = 0.0
     for i in gangs:
         hosts = gang_hosts(problem, i)
@@ -201,10 +194,65 @@ def _merge(problem: Problem, packed: Plan | None, placement: dict[int, Offering]
         stats=dict(packed.stats) if packed is not None else {},
     )
     if problem.commitments:  # gang usage draws on the same budgets: bill every bin in AWS's order
-        from optimizer.solver.commitments import bill_plan
-
-        plan = bill_plan(problem, plan)
+        plan = _rebalanced(problem, plan)
     return plan
+
+
+def _merge_best(
+    problem: Problem, allowed: Problem, packed: Plan | None, placement: dict[int, Offering]
+) -> tuple[Plan, dict[int, Offering]]:
+    """The merged plan; with commitments, also each gang range moved, one at a time, to the hosts
+    that cost least after coverage (`HOST_TRIES` of them), kept when the billed plan is cheaper
+    and within the type cap: list prices alone ignore that a Reserved Instance or a plan rate may
+    make a dearer type cheaper for the gang, or that the gang takes coverage the packed jobs had."""
+    best = _merge(problem, packed, placement)
+    if not problem.commitments:
+        return best, placement
+    covered = _covered_rates(problem)
+    cap = problem.policy.max_instance_types
+    for i in sorted(placement):
+        hosts = sorted(
+            gang_hosts(allowed, i), key=lambda o: min(o.price_per_hour, covered.get(o.instance_type, np.inf))
+        )
+        for offering in hosts[:HOST_TRIES]:
+            if offering.key == placement[i].key:
+                continue
+            trial = {**placement, i: offering}
+            plan = _merge(problem, packed, trial)
+            if plan.objective_usd < best.objective_usd - 1e-9 and (cap is None or len(plan.selected) <= cap):
+                best, placement = plan, trial
+    return best, placement
+
+
+def _covered_rates(problem: Problem) -> dict[str, float]:
+    """Instance type -> the lowest rate a commitment covers it at (0 for a Reserved Instance)."""
+    out: dict[str, float] = {}
+    for c in problem.commitments:
+        if c.is_reserved and c.instance_type:
+            out[c.instance_type] = 0.0
+        for instance_type, rate in c.rates.items():
+            out[instance_type] = min(out.get(instance_type, np.inf), rate)
+    return out
+
+
+def _rebalanced(problem: Problem, plan: Plan) -> Plan:
+    """A merged plan billed with its commitments and, when cheaper and still valid, with packed
+    instances moved to spot (`improve_capacity_types`) where the gangs' usage took the coverage the
+    packed jobs' own solve counted on (gangs never move: they are not `spot_ok`)."""
+    from optimizer.solver.commitments import bill_plan, improve_capacity_types
+    from optimizer.solver.validate import validate_plan
+
+    billed = bill_plan(problem, plan)
+    cap = problem.policy.max_instance_types
+    moved = bill_plan(
+        problem,
+        improve_capacity_types(problem, billed, allowed=set(billed.selected) if cap is not None else None),
+    )
+    if moved.objective_usd < billed.objective_usd - 1e-9 and not validate_plan(
+        problem, moved, check_bound=False
+    ):
+        return moved
+    return billed
 
 
 def _unhostable(problem: Problem, gangs: list[int]) -> str | None:
@@ -269,7 +317,7 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
                 if placement is not None:
                     candidates.append((second.plan, placement))
     plans = [
-        (_merge(problem, packed_plan, placement), packed_plan, placement)
+        (*_merge_best(problem, allowed, packed_plan, placement), packed_plan)
         for packed_plan, placement in candidates
     ]
     if not plans:
@@ -281,7 +329,7 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
             lower_bound=bound,
             solve_seconds=clock() - start,
         )
-    plan, packed_plan, placement = min(plans, key=lambda pp: pp[0].objective_usd)
+    plan, placement, packed_plan = min(plans, key=lambda pp: pp[0].objective_usd)
     plan.stats["gangs"] = {
         "ranges": len(gangs),
         "node_hours": round(sum(node_hours(problem, i) for i in gangs), 6),

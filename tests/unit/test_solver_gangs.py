@@ -352,3 +352,54 @@ def test_node_ranges_of_one_gang_must_share_their_demand() -> None:
     document["demand"] = {"g": [1, 0], "w": [1, 1]}
     with pytest.raises(InputError, match=r"demand\.w: node ranges of gang 'job' run together"):
         problem_from_dict(document)
+
+
+def _billed_optimum(problem: Problem) -> float:
+    """Cheapest objective over every plan, billed with the problem's commitments bucket by bucket
+    (`bill_plan`, AWS's coverage order): without a policy row the buckets are independent."""
+    from optimizer.solver.commitments import bill_plan
+
+    total = 0.0
+    for t in range(problem.n_buckets):
+        one = Problem(problem.bucket_seconds, problem.shapes, problem.demand[:, t : t + 1], problem.offerings,
+                      problem.policy, problem.commitments)  # fmt: skip
+        packed = [
+            s for i, s in enumerate(problem.shapes) if not s.is_gang for _ in range(problem.demand[i, t])
+        ]
+        gang_jobs = [
+            s for i, s in enumerate(problem.shapes) if s.is_gang for _ in range(problem.demand[i, t])
+        ]
+        gang_hosts = [[o for o in problem.offerings if not o.is_spot and _fits(o, [s])] for s in gang_jobs]
+        best = np.inf
+        for part in _partitions(list(range(len(packed)))):
+            hosts = [[o for o in problem.offerings if _fits(o, [packed[j] for j in g])] for g in part]
+            for choice in itertools.product(*hosts):
+                bins = [
+                    Bin(
+                        o.key, 1, {packed[j].id: sum(1 for k in g if packed[k].id == packed[j].id) for j in g}
+                    )
+                    for o, g in zip(choice, part, strict=True)
+                ]
+                for gang_choice in itertools.product(*gang_hosts):
+                    gang_bins = [
+                        Bin(o.key, s.instances_per_job, {s.id: 1})
+                        for o, s in zip(gang_choice, gang_jobs, strict=True)
+                    ]
+                    plan = _gang_plan([bins + gang_bins], 0.0)
+                    best = min(best, bill_plan(one, plan).objective_usd)
+        total += best
+    return total
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_with_commitments_the_bound_stays_below_the_billed_optimum(seed: int) -> None:
+    ri = Commitment(id="ri", type="RESERVED_INSTANCE", instance_type="c5.xlarge", count=1)
+    plan_rates = {"m5.xlarge": 0.13, "m5.large": 0.065, "c5.xlarge": 0.115}
+    sp = Commitment(id="sp", type="COMPUTE_SAVINGS_PLAN", usd_per_hour=0.2, rates=plan_rates)
+    base = _problem(seed, Policy(time_limit_seconds=5.0, gap_target=0.0))
+    problem = base.with_commitments([ri, sp])
+    optimum = _billed_optimum(problem)
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert plan.lower_bound_usd <= optimum + 1e-6, (plan.lower_bound_usd, optimum)
+    assert plan.objective_usd >= optimum - 1e-6
