@@ -185,21 +185,24 @@ def _attempt_runtimes(engine: Engine, jobs_query: Any, frame: pd.DataFrame) -> p
     return frame["job_id"].map(by_job).fillna(span)
 
 
-BLOCKED_REASON_PREFIXES = (
+BLOCKED_REASONS = (
     "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
     "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-    "Terminated by JobStateTimeLimit action due to reason: MISCONFIGURATION:",
-    "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:",
 )
-"""Status reasons of a job that stayed RUNNABLE because no compute environment of its queue can host
-it (the Batch user guide's blocked reasons, and the reason Batch leaves on one a job-state time
-limit action cancelled, in the user guide's two spellings)."""
+"""The blocked reasons of a job that stayed RUNNABLE because no compute environment of its queue can
+host it (the Batch user guide's "Jobs stuck in RUNNABLE due to misconfiguration"). Batch shows one
+as the statusReason while the job waits ("MISCONFIGURATION:... - ..."), and quotes it when a
+job-state time limit action cancels the job ("... due to reason: MISCONFIGURATION:..."), as does a
+replay whose owner cancelled it."""
 
 
 def never_started_blocked(reasons: pd.Series) -> pd.Series:
-    """Which status reasons say the job was blocked at its queue's head (`BLOCKED_REASON_PREFIXES`)."""
+    """Which status reasons name a blocked reason (`BLOCKED_REASONS`), wherever in the text."""
     text = reasons.fillna("").astype(str)
-    return text.str.startswith(BLOCKED_REASON_PREFIXES)
+    found = pd.Series(False, index=text.index)
+    for reason in BLOCKED_REASONS:
+        found |= text.str.contains(reason, regex=False)
+    return found
 
 
 def load_dataset(

@@ -199,12 +199,15 @@ def test_history_reading_of_blocked_jobs() -> None:
         [
             "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE max vCPUs",
             "Terminated by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+            "cancelled by its owner after 21600 s blocking queue q"
+            " (MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT)",
             "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity",
             "Essential container in task exited",
+            "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED - AMI not found",
             None,
         ]
     )
-    assert list(never_started_blocked(reasons)) == [True, True, False, False, False]
+    assert list(never_started_blocked(reasons)) == [True, True, True, False, False, False, False]
 
 
 def test_settings_from_toml() -> None:
