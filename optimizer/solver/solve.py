@@ -48,6 +48,9 @@ LP_TIME_SHARE = 0.7
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
 UNCAPPED_BOUND_SHARE = 0.5
+#: A type-cap subset is solved only with at least this many seconds left (else its cheapest-fit
+#: plan stands).
+MIN_SUBSET_SECONDS = 1.0
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Catalogues up to this many offerings (a type-cap subset) let a re-assignment use any of them.
@@ -374,7 +377,8 @@ class _Search:
             # (a type-cap subset's cheapest-fit plan was repaired already, to rank the subsets)
             for base in (self.rounded,) if self.subset else (self.heuristic, self.rounded):
                 self.offer(repair_spot_limits(problem, base))
-                self.offer(reassign_bins(problem, base, time_limit=REASSIGN_SECONDS, extra_offerings=extra))
+                left = min(REASSIGN_SECONDS, self.end - self.clock())
+                self.offer(reassign_bins(problem, base, time_limit=left, extra_offerings=extra))
         n_lp = len(lp.columns)
         self.reduced = np.concatenate([lp.reduced_costs, np.zeros(len(self.cols) - n_lp)])
         self.lp_values = np.concatenate([lp.values, self.values[n_lp:]])
@@ -670,8 +674,8 @@ def _within_type_cap(
         # rounding; split between two, neither finished on the bundled weeks.
         order = order[:1]
     for i, n in enumerate(order):
-        if clock() >= deadline - 0.5:
-            break
+        if clock() >= deadline - MIN_SUBSET_SECONDS:
+            break  # a subset's solve in less would overrun: its LP and rounding alone take longer
         # The most promising subset first, with two thirds of the time when another follows.
         share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
         plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
@@ -687,7 +691,8 @@ def _lp_patterns(prep: Prepared, lp: LpOutcome, chosen: list[int]) -> list[tuple
     for t in range(len(prep.bucket_class) - 1, -1, -1):
         if prep.bucket_class[t] >= 0:
             first_bucket[prep.bucket_class[t]] = t
-    keep = np.flatnonzero(np.isin(lp.columns.offering, chosen))
+    # Only the columns the LP runs: the others would make the subset's first LPs large for nothing.
+    keep = np.flatnonzero(np.isin(lp.columns.offering, chosen) & (lp.values > 1e-9))
     return [
         (
             prep.offerings[int(lp.columns.offering[n])].key,
