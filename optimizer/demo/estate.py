@@ -8,6 +8,7 @@ the Batch console's defaults and older tutorials leave them:
 | `cpu-batch` | `cpu-batch-ondemand` | `optimal` (m6i, c6i, r6i, c7i) | BEST_FIT over 4 families |
 | `memory-heavy` | `memory-heavy-ondemand` | `optimal` | same alias for memory-bound work |
 | `gpu-training` | `gpu-training-ondemand` | g5 4xlarge..48xlarge | large sizes only, one GPU family |
+| `mpi-parallel` | `mpi-parallel-ondemand` | `optimal` | MNP gangs of 6-vCPU nodes, between sizes |
 
 All on-demand, allocation strategy BEST_FIT, non-zero `minvCpus` (capacity kept warm overnight),
 and job definitions that ask for generous memory (4 GiB per vCPU for CPU work where the history's
@@ -21,6 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimizer.aws.session import SessionFactory, TargetRegion
+from optimizer.demo.multinode_queue import (
+    MNP_COMPUTE_ENVIRONMENT,
+    MNP_DEFINITION,
+    MNP_QUEUE,
+    NODE_MEMORY_MIB,
+    NODE_VCPUS,
+    NUM_NODES,
+    node_properties,
+)
 
 SERVICE_ROLE = "AWSBatchServiceRole"
 INSTANCE_ROLE = "ecsInstanceRole"
@@ -43,6 +53,9 @@ class QueueSpec:
     memory_mib: int
     gpus: int = 0
     retry_attempts: int = 1
+    node_count: int = 0
+    """> 0: the definition is multi-node parallel, this many nodes of `vcpus` / `memory_mib` each
+    (`multinode_queue.py`); 0: a single-container definition."""
 
 
 ESTATE: tuple[QueueSpec, ...] = (
@@ -62,6 +75,18 @@ ESTATE: tuple[QueueSpec, ...] = (
         61440,
         gpus=1,
         retry_attempts=2,
+    ),
+    QueueSpec(
+        MNP_QUEUE,
+        10,
+        MNP_COMPUTE_ENVIRONMENT,
+        ("optimal",),
+        0,
+        1024,
+        MNP_DEFINITION,
+        NODE_VCPUS,
+        NODE_MEMORY_MIB,
+        node_count=NUM_NODES,
     ),
 )
 
@@ -165,14 +190,15 @@ def build_estate(
         ]
         if spec.gpus:
             requirements.append({"type": "GPU", "value": str(spec.gpus)})
+        container = {"image": IMAGE, "command": ["run-job"], "resourceRequirements": requirements}
+        shape: dict[str, Any] = (
+            {"type": "multinode", "nodeProperties": node_properties(spec.node_count, container)}
+            if spec.node_count
+            else {"type": "container", "containerProperties": container}
+        )
         definition = batch.register_job_definition(
             jobDefinitionName=spec.job_definition,
-            type="container",
-            containerProperties={
-                "image": IMAGE,
-                "command": ["run-job"],
-                "resourceRequirements": requirements,
-            },
+            **shape,
             retryStrategy={"attempts": spec.retry_attempts},
             platformCapabilities=["EC2"],
             tags={"workload": spec.queue},

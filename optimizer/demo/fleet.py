@@ -90,7 +90,10 @@ def proposed_configuration(current: dict[str, Any], plan: QueuePlan) -> dict[str
     proposed = copy.deepcopy(current)
     new_envs = plan.environments.get("computeEnvironments") or []
     proposed["computeEnvironments"] += copy.deepcopy(new_envs)
-    [queue_body] = plan.environments["jobQueues"]
+    # A plan with gangs also names an on-demand-only `<queue>-mnp` queue for its MNP jobs
+    # (`solver.compute_environments.gang_queue_name`); the history's jobs keep their own queue, and
+    # the plan's order for it is the first body.
+    queue_body = next(q for q in plan.environments["jobQueues"] if q["jobQueueName"] == plan.queue)
     for queue in proposed["jobQueues"]:
         if queue["jobQueueName"] == plan.queue:
             queue["computeEnvironmentOrder"] = copy.deepcopy(queue_body["computeEnvironmentOrder"])

@@ -19,9 +19,9 @@ The mapping to the demo estate (`estate.py`), stated once here:
    2 GiB (`cpu-batch`, the trace mapping) or 5 GiB (`memory-heavy`) per vCPU; GPU jobs ask for
    max(job definition memory, the pod's memory) and peak at the pod's memory. CPU peaks at the
    requested vCPUs (SP2 jobs were CPU-bound MPI codes; the Alibaba pods' cpu_milli).
-4. Left out, and counted: jobs larger than any instance type of their compute environment (KTH jobs
-   over 64 processors), Alibaba pods without a GPU, and pods that ran over `GPU_MAX_RUNTIME_S`
-   (long-running services, not batch jobs).
+4. Left out, and counted: Alibaba pods without a GPU, and pods that ran over `GPU_MAX_RUNTIME_S`
+   (long-running services, not batch jobs). KTH jobs over 64 processors are multi-node parallel
+   jobs on `mpi-parallel`, mapped as `multinode_queue.py` states.
 
 The jobs are then replayed by the simulator (`optimizer.simulate.replay`) on the estate's current
 configuration (read back through boto3), which decides when each job started, on which instance,
@@ -51,6 +51,7 @@ import pandas as pd
 from optimizer.catalog.provider import bundled_catalog
 from optimizer.demo.emulator import HistoryFrames
 from optimizer.demo.estate import Estate
+from optimizer.demo.multinode_queue import MNP_COLUMNS, mnp_jobs, plain_mnp_links
 from optimizer.simulate import ReplayResult, catalog_from_provider, parse_config, replay
 from optimizer.simulate.records import to_store_frames
 from optimizer.traces import TraceMapping, read_trace
@@ -108,7 +109,8 @@ def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[f
     main_rows = trace.jobs["node_index"].fillna(0) == 0
     jobs, window = _window(trace.jobs[main_rows], days)
     too_big = jobs["mnp_parent"].notna()
-    left_out["kth_jobs_over_64_vcpus"] = int(too_big.sum())
+    # Wider jobs run as MNP jobs on their own queue (`multinode_queue.py`), from their total vCPUs.
+    wide = jobs[too_big].assign(vcpus=jobs["vcpus"] * jobs["num_nodes"])
     jobs = jobs[~too_big].drop(columns=["mnp_parent", "node_index", "num_nodes"])
     user_number = pd.to_numeric(jobs["user"].astype(str).str.lstrip("u"), errors="coerce").fillna(1)
     memory_user = (user_number % MEMORY_USER_MODULUS == 0) & (jobs["vcpus"] <= MEMORY_MAX_VCPUS)
@@ -118,7 +120,7 @@ def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[f
     jobs["used_vcpus"] = jobs["vcpus"]
     jobs["job_name"] = "kth-" + jobs["user"].astype(str) + "-" + jobs["job_id"].astype(str)
     jobs["job_id"] = [_job_uuid("kth", j) for j in jobs["job_id"].astype(str)]
-    return jobs, window
+    return pd.concat([jobs, mnp_jobs(wide)], ignore_index=True), window
 
 
 def gpu_jobs(
@@ -173,6 +175,7 @@ def estate_frames(
     out_jobs = frames["jobs"].copy()
     out_jobs["job_id"] = _plain_ids(out_jobs["job_id"])
     out_jobs["job_name"] = out_jobs["job_id"].map(jobs.set_index("job_id")["job_name"])
+    out_jobs = plain_mnp_links(out_jobs, f"{DEMO_DATASET}:")
     out_jobs["account_id"] = estate.account_id
     out_jobs["job_queue_arn"] = out_jobs["queue"].map(estate.queues)
     out_jobs["job_definition_name"] = out_jobs["queue"].map(lambda q: specs[q].job_definition)
@@ -230,7 +233,8 @@ def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, 
         "used_memory_mib",
         "used_vcpus",
     ]
-    jobs = pd.concat([cpu[columns], gpu[columns]], ignore_index=True).sort_values("submit_s", kind="stable")
+    jobs = pd.concat([cpu[[*columns, *MNP_COLUMNS]], gpu[columns]], ignore_index=True)
+    jobs = jobs.sort_values("submit_s", kind="stable")
     jobs["gpus"] = jobs["gpus"].astype("int64")
     retries = {spec.queue: spec.retry_attempts for spec in estate.specs}
     jobs["retry_attempts"] = jobs["queue"].map(retries).astype("Int64")

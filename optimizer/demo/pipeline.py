@@ -411,6 +411,11 @@ class DemoRun:
                 f"${analysis.total_usd:,.0f} spend, ${analysis.idle_usd:,.0f} idle, "
                 f"${analysis.waste_usd:,.0f} waste over {analysis.days_written} days"
             )
+            if analysis.mnp_jobs:  # the MNP queue's gangs (`analysis/multinode.py`)
+                out.detail += (
+                    f"; {analysis.mnp_jobs} MNP jobs ${analysis.mnp_cost_usd:,.0f}, gang-formation idle"
+                    f" ${analysis.gang_formation_idle_usd:,.2f}"
+                )
         return analysis
 
     def train(self, display: StageDisplay) -> None:

@@ -428,4 +428,30 @@ class HistorySeeder:
         retry = _int_or_none(job.get("retry_attempts"))
         if retry:
             item["retryStrategy"] = {"attempts": retry}
+        _multinode_fields(job, item)
         return item
+
+
+def _multinode_fields(job: dict[str, Any], item: dict[str, Any]) -> None:
+    """An MNP job as DescribeJobs shows it: the parent (`is_multinode`, no `array_parent_id`) with
+    `nodeProperties` (numNodes, main node 0, one node range over every node with its requests) in
+    place of a container, a node job `<parent>#<n>` with `nodeDetails`."""
+    flag = job.get("is_multinode")
+    if pd.isna(flag) or not bool(flag):
+        return
+    parent = job.get("array_parent_id")
+    if isinstance(parent, str) and parent:
+        index = _int_or_none(job.get("array_index")) or 0
+        item["nodeDetails"] = {"nodeIndex": index, "isMainNode": index == 0}
+        return
+    container = item.pop("container", {})
+    item["nodeProperties"] = {
+        "numNodes": _int_or_none(job.get("node_count")) or 1,
+        "mainNode": 0,
+        "nodeRangeProperties": [
+            {
+                "targetNodes": "0:",
+                "container": {"resourceRequirements": container.get("resourceRequirements", [])},
+            }
+        ],
+    }

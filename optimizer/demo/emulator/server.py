@@ -23,6 +23,7 @@ from optimizer.demo.emulator.batch_jobs import BatchJobs
 from optimizer.demo.emulator.compute_resources import ComputeResourceUpdates
 from optimizer.demo.emulator.container_instances import ContainerInstances
 from optimizer.demo.emulator.gapfill import GapFillingApp, Handler
+from optimizer.demo.emulator.job_definitions import JobDefinitions
 from optimizer.demo.emulator.pricing import Pricing
 from optimizer.demo.emulator.seed import HistoryFrames, HistorySeeder, SeedCounts
 from optimizer.demo.emulator.spot_prices import SpotPriceHistory
@@ -79,10 +80,12 @@ class Emulator:
         pricing = Pricing()
         spot = SpotPriceHistory(now, self.history_start)
         updates = ComputeResourceUpdates(self.account_id)
+        definitions = JobDefinitions(self.account_id)
         self.handlers: dict[tuple[str, str], Handler] = {
             ("batch", "listjobs"): jobs.list_jobs,
             ("batch", "describejobs"): jobs.describe_jobs,
             ("batch", "updatecomputeenvironment"): updates.handle,
+            ("batch", "describejobdefinitions"): definitions.describe_job_definitions,
             ("ecs", "ListContainerInstances"): containers.list_container_instances,
             ("ecs", "DescribeContainerInstances"): containers.describe_container_instances,
             ("ec2", "DescribeSpotPriceHistory"): spot.handle,
