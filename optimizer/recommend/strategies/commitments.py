@@ -21,11 +21,17 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
-from optimizer.recommend.commitment_sizing import HOURS_PER_MONTH, SCENARIO_WEIGHTS, size_compute_savings_plan
+from optimizer.recommend.commitment_sizing import (
+    HOURS_PER_MONTH,
+    SCENARIO_WEIGHTS,
+    Sizing,
+    size_compute_savings_plan,
+)
 from optimizer.recommend.inputs_model import RecommendInputs
 
 
@@ -40,6 +46,7 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
     settings_class: ClassVar[type[StrategySettings]] = CommitmentAdviceSettings
 
     def run(self, inputs: RecommendInputs) -> list[Recommendation]:
+        """One Compute Savings Plan sized on the demand forecast's spend, when it saves enough."""
         forecast = inputs.demand_forecast
         if forecast is None or len(forecast) < self.settings.min_forecast_hours:
             return []
@@ -47,54 +54,58 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
         discount, source = self._discount(inputs)
         if rate is None or discount is None:
             return []
-        p50 = forecast["p50"].to_numpy(dtype=float)
-        p90 = np.maximum(forecast["p90"].to_numpy(dtype=float), p50)
-        p10 = np.maximum(0.0, 2.0 * p50 - p90)
-        spend = {"p10": p10 * rate, "p50": p50 * rate, "p90": p90 * rate}
         existing = sum(
             c.usd_per_hour for c in inputs.commitments.commitments if c.type == "COMPUTE_SAVINGS_PLAN"
         )
-        sizing = size_compute_savings_plan(spend, discount=discount, existing_usd_per_hour=existing)
-        monthly = sizing.monthly_savings_usd
-        if sizing.usd_per_hour <= 0 or monthly < self.settings.min_monthly_savings_usd:
+        sizing = size_compute_savings_plan(
+            _forecast_spend(forecast, rate), discount=discount, existing_usd_per_hour=existing
+        )
+        if sizing.usd_per_hour <= 0 or sizing.monthly_savings_usd < self.settings.min_monthly_savings_usd:
             return []
+        return [
+            self._recommendation(
+                inputs, sizing, existing, _evidence(sizing, rate, source, inputs, len(forecast))
+            )
+        ]
+
+    def _recommendation(
+        self, inputs: RecommendInputs, sizing: Sizing, existing: float, evidence: dict[str, Any]
+    ) -> Recommendation:
         commitment = round(sizing.usd_per_hour, 2)
         low = sizing.utilization.get("p10", 0.0)
         account = inputs.account_id or ""
-        return [
-            make_recommendation(
-                strategy=self.name,
-                target_arn=f"arn:aws:savingsplans::{account}:savingsplan/new-compute-{inputs.region}",
-                target_kind="savings-plan",
-                target_name=f"Compute Savings Plan ({inputs.region})",
-                title=(
-                    f"Commit ${commitment:,.2f}/h to a Compute Savings Plan "
-                    f"(break-even at {sizing.break_even_utilization:.0%} utilization)"
+        return make_recommendation(
+            strategy=self.name,
+            target_arn=f"arn:aws:savingsplans::{account}:savingsplan/new-compute-{inputs.region}",
+            target_kind="savings-plan",
+            target_name=f"Compute Savings Plan ({inputs.region})",
+            title=(
+                f"Commit ${commitment:,.2f}/h to a Compute Savings Plan "
+                f"(break-even at {sizing.break_even_utilization:.0%} utilization)"
+            ),
+            current={"compute_savings_plans_usd_per_hour": round(existing, 4)},
+            proposed={"new_commitment_usd_per_hour": commitment, "type": "COMPUTE_SAVINGS_PLAN"},
+            monthly_savings_usd=sizing.monthly_savings_usd,
+            risk={
+                "stranded_commitment": (
+                    f"in the low (p10) forecast {low:.0%} used, "
+                    f"${sizing.stranded_monthly_usd_p10:,.2f}/month unused; "
+                    f"break-even at {sizing.break_even_utilization:.0%}"
                 ),
-                current={"compute_savings_plans_usd_per_hour": round(existing, 4)},
-                proposed={"new_commitment_usd_per_hour": commitment, "type": "COMPUTE_SAVINGS_PLAN"},
-                monthly_savings_usd=monthly,
-                risk={
-                    "stranded_commitment": (
-                        f"in the low (p10) forecast {low:.0%} used, "
-                        f"${sizing.stranded_monthly_usd_p10:,.2f}/month unused; "
-                        f"break-even at {sizing.break_even_utilization:.0%}"
-                    ),
-                    "term": "a purchase binds for its term (1 or 3 years); demand beyond the forecast "
-                    "horizon is assumed to continue",
-                },
-                risk_scores={
-                    "stranded_commitment": max(0.0, sizing.break_even_utilization + 0.1 - low),
-                },
-                confidence=0.5,
-                effort="low",
-                update_kind=UpdateKind.ADVICE,
-                evidence=_evidence(sizing, rate, source, inputs, len(forecast)),
-                account_id=inputs.account_id,
-                region=inputs.region,
-                applicable=False,
-            )
-        ]
+                "term": "a purchase binds for its term (1 or 3 years); demand beyond the forecast "
+                "horizon is assumed to continue",
+            },
+            risk_scores={
+                "stranded_commitment": max(0.0, sizing.break_even_utilization + 0.1 - low),
+            },
+            confidence=0.5,
+            effort="low",
+            update_kind=UpdateKind.ADVICE,
+            evidence=evidence,
+            account_id=inputs.account_id,
+            region=inputs.region,
+            applicable=False,
+        )
 
     def _discount(self, inputs: RecommendInputs) -> tuple[float | None, str]:
         prices = {name: spec.ondemand_price for name, spec in inputs.baseline.catalog.types.items()}
@@ -107,6 +118,15 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
         if self.settings.discount is not None:
             return self.settings.discount, "the commitment-advice strategy's discount setting"
         return None, ""
+
+
+def _forecast_spend(forecast: pd.DataFrame, rate: float) -> dict[str, np.ndarray]:
+    """Hourly on-demand spend of the p10 / p50 / p90 demand forecast at `rate` USD per vCPU-hour
+    (p10 mirrors p90 around p50: the stored forecast has p50 and p90 only)."""
+    p50 = forecast["p50"].to_numpy(dtype=float)
+    p90 = np.maximum(forecast["p90"].to_numpy(dtype=float), p50)
+    p10 = np.maximum(0.0, 2.0 * p50 - p90)
+    return {"p10": p10 * rate, "p50": p50 * rate, "p90": p90 * rate}
 
 
 def _with_notes(inputs: RecommendInputs) -> list[tuple[Any, str]]:

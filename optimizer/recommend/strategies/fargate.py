@@ -10,9 +10,11 @@ a network configuration) before such a queue can run them, which only their owne
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
@@ -20,6 +22,9 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import has_multinode, histogram, runtimes_s, tolerant_share
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 
 class FargateSettings(StrategySettings):
@@ -35,13 +40,40 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
     settings_class: ClassVar[type[StrategySettings]] = FargateSettings
 
     def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
-        s = self.settings
+        """The queue's jobs on a new Fargate (Spot) CE, when they all fit and the replay saves."""
+        order = self._managed_ec2_order(inputs, queue)
+        if order is None:
+            return None
+        fit = self._fargate_fit(inputs, queue)
+        if fit is None:
+            return None
+        base = inputs.ce_named(order[0])
+        assert base is not None
+        new_name, body = _fargate_ce(base, fit.platform)
+        if inputs.ce_named(new_name) is not None:
+            return None
+        document = edit_queue(inputs.baseline.current_document, queue["jobQueueName"], [new_name], [body])
+        comparison = inputs.baseline.compare(document)
+        if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
+            return None
+        return self._recommendation(
+            inputs, queue, order, base["computeEnvironmentName"], new_name, fit, comparison
+        )
+
+    def _managed_ec2_order(self, inputs: RecommendInputs, queue: dict[str, Any]) -> list[str] | None:
+        """The active queue's CE order when every CE is managed EC2 or spot capacity, else None."""
         order = order_names(queue)
         ces = [inputs.ce_named(n) for n in order]
         if not order or not is_active(queue) or any(ce is None or not is_managed(ce) for ce in ces):
             return None
         if any(platform_of(ce) not in ("EC2", "SPOT") for ce in ces if ce is not None):
             return None
+        return order
+
+    def _fargate_fit(self, inputs: RecommendInputs, queue: dict[str, Any]) -> _FargateFit | None:
+        """Enough single-node jobs, each within the task size limits with no GPU, short at p95;
+        Fargate Spot when they retry after an interruption, else Fargate."""
+        s = self.settings
         jobs = inputs.jobs_of_queues([queue["jobQueueName"]])
         if len(jobs) < s.min_jobs or has_multinode(jobs):
             return None
@@ -56,26 +88,19 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
             return None
         tolerant = tolerant_share(jobs)
         platform = "FARGATE_SPOT" if tolerant >= s.min_tolerant_share else "FARGATE"
-        base = ces[0]
-        assert base is not None
-        base_name = base["computeEnvironmentName"]
-        new_name = f"{base_name[:110]}-{platform.lower().replace('_', '-')}"
-        if inputs.ce_named(new_name) is not None:
-            return None
-        body = {
-            "computeEnvironmentName": new_name,
-            "type": "MANAGED",
-            "state": "ENABLED",
-            "computeResources": {
-                "type": platform,
-                "maxvCpus": int(base["computeResources"].get("maxvCpus") or 0),
-            },
-        }
-        document = edit_queue(inputs.baseline.current_document, queue["jobQueueName"], [new_name], [body])
-        comparison = inputs.baseline.compare(document)
-        if comparison is None or comparison.monthly_savings_usd < s.min_monthly_savings_usd:
-            return None
-        name = queue["jobQueueName"]
+        return _FargateFit(platform, len(jobs), vcpus, memory, runtimes, p95, tolerant)
+
+    def _recommendation(
+        self,
+        inputs: RecommendInputs,
+        queue: dict[str, Any],
+        order: list[str],
+        base_name: str,
+        new_name: str,
+        fit: _FargateFit,
+        comparison: Comparison,
+    ) -> Recommendation:
+        name, platform = queue["jobQueueName"], fit.platform
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
         return make_recommendation(
@@ -96,7 +121,7 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
                     " size and a network configuration before the switch"
                 ),
                 "interruption": (
-                    f"Fargate Spot tasks can be stopped; {tolerant:.0%} of jobs retry after it"
+                    f"Fargate Spot tasks can be stopped; {fit.tolerant:.0%} of jobs retry after it"
                     if platform == "FARGATE_SPOT"
                     else "none (on-demand Fargate)"
                 ),
@@ -109,15 +134,46 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
             evidence={
                 "replay": comparison.evidence,
                 "workload": {
-                    "jobs": len(jobs),
-                    "max_vcpus": float(vcpus.max()),
-                    "max_memory_mib": float(memory.max()),
-                    "runtime_p95_s": p95,
-                    "retry_tolerant_share": round(tolerant, 4),
+                    "jobs": fit.jobs,
+                    "max_vcpus": float(fit.vcpus.max()),
+                    "max_memory_mib": float(fit.memory.max()),
+                    "runtime_p95_s": fit.p95,
+                    "retry_tolerant_share": round(fit.tolerant, 4),
                 },
-                "chart": {"runtime_s": histogram(runtimes), "memory_mib": histogram(memory.to_numpy())},
+                "chart": {
+                    "runtime_s": histogram(fit.runtimes),
+                    "memory_mib": histogram(fit.memory.to_numpy()),
+                },
             },
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,
             applicable=False,
         )
+
+
+@dataclass(frozen=True)
+class _FargateFit:
+    """A queue whose jobs all fit Fargate: the platform to propose and the workload behind it."""
+
+    platform: str  # FARGATE_SPOT | FARGATE
+    jobs: int
+    vcpus: pd.Series
+    memory: pd.Series
+    runtimes: np.ndarray
+    p95: float
+    tolerant: float
+
+
+def _fargate_ce(base: dict[str, Any], platform: str) -> tuple[str, dict[str, Any]]:
+    """(name, createComputeEnvironment body) of the Fargate CE next to `base`, as large as it."""
+    new_name = f"{base['computeEnvironmentName'][:110]}-{platform.lower().replace('_', '-')}"
+    body = {
+        "computeEnvironmentName": new_name,
+        "type": "MANAGED",
+        "state": "ENABLED",
+        "computeResources": {
+            "type": platform,
+            "maxvCpus": int(base["computeResources"].get("maxvCpus") or 0),
+        },
+    }
+    return new_name, body

@@ -10,7 +10,8 @@ instance-type change (in place or blue/green by the planner's rule).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from optimizer.catalog.batch_rules import UPDATABLE_STRATEGIES, uses_service_linked_role
 from optimizer.catalog.requirements import InstanceRequirements
@@ -19,6 +20,9 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.estate import account_of, edit_ce, is_active, is_managed, platform_of, queues_using
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.simulate.catalog import Catalog, InstanceSpec
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 
 class GravitonSettings(StrategySettings):
@@ -78,41 +82,51 @@ class GravitonStrategy(Strategy[GravitonSettings]):
         return out
 
     def _recommend(self, inputs: RecommendInputs, ce: dict[str, Any]) -> Recommendation | None:
-        catalog = inputs.baseline.catalog
-        name = ce["computeEnvironmentName"]
+        """Each x86 type swapped for its arm64 equivalent, when the queues allow and the replay saves."""
         spot = platform_of(ce) == "SPOT"
         current_types = list(ce["computeResources"].get("instanceTypes") or [])
-        specs = [catalog.types.get(t) for t in current_types]
-        if not specs or any(s is None or s.arch != "x86_64" for s in specs):
-            return None  # families, aliases, unknown or already-arm types: nothing to map one to one
-        mapping = {
-            s.instance_type: arm_equivalent(s, catalog, spot, inputs.requirements)
-            for s in specs
-            if s is not None
-        }
-        if any(v is None for v in mapping.values()):
+        mapping = _arm_mapping(inputs, current_types, spot)
+        if mapping is None:
             return None
-        queues = queues_using(inputs.job_queues, name)
+        queues = queues_using(inputs.job_queues, ce["computeEnvironmentName"])
         jobs = inputs.jobs_of_queues(queues)
         if jobs.empty or _pins_x86(jobs) or not inputs.baseline.can_replay:
             return None
-        new_types = sorted({v.instance_type for v in mapping.values() if v is not None})
-
-        def edit(body: dict[str, Any]) -> None:
-            body["instanceTypes"] = list(new_types)
-
-        comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
+        new_types = sorted({v.instance_type for v in mapping.values()})
+        document = edit_ce(
+            inputs.baseline.current_document, ce["computeEnvironmentName"], _set_types(new_types)
+        )
+        comparison = inputs.baseline.compare(document)
         if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
             return None
+        return self._recommendation(inputs, ce, current_types, new_types, mapping, queues, comparison)
+
+    def _update_kind(self, ce: dict[str, Any]) -> tuple[bool, UpdateKind]:
+        """(confirmed, kind): advice until the CE carries the confirmation tag; then an in-place
+        infrastructure update where Batch allows one, else blue-green."""
         tags = ce.get("tags") or {}
         confirmed = str(tags.get(self.settings.confirmation_tag, "")).lower() in ("true", "yes", "1")
         in_place = (ce["computeResources"].get("allocationStrategy") in UPDATABLE_STRATEGIES) and (
             uses_service_linked_role(ce)
         )
         if not confirmed:
-            kind = UpdateKind.ADVICE
-        else:
-            kind = UpdateKind.INFRASTRUCTURE if in_place else UpdateKind.BLUE_GREEN
+            return confirmed, UpdateKind.ADVICE
+        return confirmed, UpdateKind.INFRASTRUCTURE if in_place else UpdateKind.BLUE_GREEN
+
+    def _recommendation(
+        self,
+        inputs: RecommendInputs,
+        ce: dict[str, Any],
+        current_types: list[str],
+        new_types: list[str],
+        mapping: dict[str, InstanceSpec],
+        queues: list[str],
+        comparison: Comparison,
+    ) -> Recommendation:
+        catalog = inputs.baseline.catalog
+        spot = platform_of(ce) == "SPOT"
+        name = ce["computeEnvironmentName"]
+        confirmed, kind = self._update_kind(ce)
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
@@ -145,7 +159,6 @@ class GravitonStrategy(Strategy[GravitonSettings]):
                         "price_arm64": _price(v, spot),
                     }
                     for k, v in mapping.items()
-                    if v is not None
                 },
                 "queues": queues,
             },
@@ -153,3 +166,29 @@ class GravitonStrategy(Strategy[GravitonSettings]):
             region=inputs.region,
             applicable=confirmed,
         )
+
+
+def _arm_mapping(
+    inputs: RecommendInputs, current_types: list[str], spot: bool
+) -> dict[str, InstanceSpec] | None:
+    """Each of the CE's concrete x86 types -> its arm64 equivalent, or None when one has none (or
+    the CE lists families, aliases, unknown or already-arm types: nothing to map one to one)."""
+    catalog = inputs.baseline.catalog
+    specs = [catalog.types.get(t) for t in current_types]
+    if not specs or any(s is None or s.arch != "x86_64" for s in specs):
+        return None
+    mapping = {
+        s.instance_type: arm_equivalent(s, catalog, spot, inputs.requirements) for s in specs if s is not None
+    }
+    if any(v is None for v in mapping.values()):
+        return None
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def _set_types(new_types: list[str]) -> Callable[[dict[str, Any]], None]:
+    """The edit of a CE body that sets its instance types."""
+
+    def edit(body: dict[str, Any]) -> None:
+        body["instanceTypes"] = list(new_types)
+
+    return edit

@@ -17,8 +17,9 @@ an unmanaged CE, so no savings figure is claimed).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -43,6 +44,9 @@ from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.policy import policy_from_settings
 from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 TOLERANT_SHARE = 0.95
 STRATEGY_FOR = {"EC2": "BEST_FIT_PROGRESSIVE", "SPOT": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
@@ -113,11 +117,39 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
     def _managed(
         self, inputs: RecommendInputs, ce: dict[str, Any], queues: list[str], jobs: Any
     ) -> Recommendation | None:
+        """The solver's instance types and Batch's allocation strategy for the CE's capacity type,
+        kept when they differ from today's and the replay says they save."""
         platform = platform_of(ce)
-        spot = platform == "SPOT"
-        catalog = inputs.baseline.catalog
         res = ce["computeResources"]
         current_types = list(res.get("instanceTypes") or [])
+        plan = self._ce_plan(inputs, jobs, current_types, spot=platform == "SPOT")
+        if plan is None:
+            return None
+        new_types = sorted({key.split("/", 1)[0] for key in plan.selected})
+        strategy = STRATEGY_FOR[platform]
+        current_strategy = res.get("allocationStrategy") or "BEST_FIT"
+        proposed: dict[str, Any] = {}
+        if sorted(current_types) != new_types:
+            proposed["instance_types"] = new_types
+        if current_strategy != strategy:
+            proposed["allocation_strategy"] = strategy
+        if not proposed or not inputs.baseline.can_replay:
+            return None
+        edit = _set_types_and_strategy(new_types, strategy)
+        comparison = inputs.baseline.compare(
+            edit_ce(inputs.baseline.current_document, ce["computeEnvironmentName"], edit)
+        )
+        if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
+            return None
+        change = _TypeChange(current_types, current_strategy, new_types, strategy, proposed)
+        return self._managed_recommendation(inputs, ce, queues, change, plan, comparison)
+
+    def _ce_plan(
+        self, inputs: RecommendInputs, jobs: Any, current_types: list[str], *, spot: bool
+    ) -> Plan | None:
+        """The solver's plan for the CE's jobs on offerings of its capacity type and architectures,
+        or None when there is no problem, no such offering or no solution."""
+        catalog = inputs.baseline.catalog
         arches = {catalog.types[t].arch for t in current_types if t in catalog.types} or {"x86_64"}
         problem = self._problem(inputs, jobs, spot)
         if problem is None:
@@ -137,39 +169,32 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         plan = self._solve(
             inputs, problem.with_offerings(offerings).with_policy(policy).with_commitments(committed)
         )
-        if not plan.has_solution:
-            return None
-        new_types = sorted({key.split("/", 1)[0] for key in plan.selected})
-        strategy = STRATEGY_FOR[platform]
-        current_strategy = res.get("allocationStrategy") or "BEST_FIT"
-        proposed: dict[str, Any] = {}
-        if sorted(current_types) != new_types:
-            proposed["instance_types"] = new_types
-        if current_strategy != strategy:
-            proposed["allocation_strategy"] = strategy
-        if not proposed or not inputs.baseline.can_replay:
-            return None
+        return plan if plan.has_solution else None
+
+    def _managed_recommendation(
+        self,
+        inputs: RecommendInputs,
+        ce: dict[str, Any],
+        queues: list[str],
+        change: _TypeChange,
+        plan: Plan,
+        comparison: Comparison,
+    ) -> Recommendation:
         name = ce["computeEnvironmentName"]
-
-        def edit(body: dict[str, Any]) -> None:
-            body["instanceTypes"] = new_types
-            body["allocationStrategy"] = strategy
-
-        comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
-        if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
-            return None
+        spot = platform_of(ce) == "SPOT"
+        new_types = change.new_types
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
         # The planner's rule: in place only with the service-linked role and an in-place strategy.
-        infra = current_strategy in UPDATABLE_STRATEGIES and uses_service_linked_role(ce)
+        infra = change.current_strategy in UPDATABLE_STRATEGIES and uses_service_linked_role(ce)
         return make_recommendation(
             strategy=self.name,
             target_arn=ce["computeEnvironmentArn"],
             target_kind="compute-environment",
             target_name=name,
-            title=f"{name}: instance types {', '.join(new_types)} with {strategy}",
-            current={"instance_types": current_types, "allocation_strategy": current_strategy},
-            proposed=proposed,
+            title=f"{name}: instance types {', '.join(new_types)} with {change.strategy}",
+            current={"instance_types": change.current_types, "allocation_strategy": change.current_strategy},
+            proposed=change.proposed,
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
                 "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
@@ -248,6 +273,28 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             region=inputs.region,
             applicable=False,
         )
+
+
+@dataclass(frozen=True)
+class _TypeChange:
+    """A managed CE's instance types and allocation strategy now and as planned; `proposed` holds
+    the fields that change."""
+
+    current_types: list[str]
+    current_strategy: str
+    new_types: list[str]
+    strategy: str
+    proposed: dict[str, Any]
+
+
+def _set_types_and_strategy(new_types: list[str], strategy: str) -> Callable[[dict[str, Any]], None]:
+    """The edit of a CE body that sets the planned instance types and allocation strategy."""
+
+    def edit(body: dict[str, Any]) -> None:
+        body["instanceTypes"] = new_types
+        body["allocationStrategy"] = strategy
+
+    return edit
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:

@@ -12,7 +12,8 @@ document cannot express that, so the evidence lists the change to the jobs inste
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.estate import account_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import histogram
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 
 class RightSizingSettings(StrategySettings):
@@ -139,13 +143,60 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
         oom: tuple[int, float],
         cliff: dict[str, Any] | None,
     ) -> Recommendation | None:
-        s = self.settings
+        """New requests for one job definition, kept when its jobs' replay saves money, unblocks
+        jobs no type could host, or raises memory for OOM kills."""
         name = item["jobDefinitionName"]
         vcpus, memory, _gpus = requests
         peaks = usage.loc[usage["job_definition_name"] == name, "peak_memory_mib"].to_numpy(np.float64)
+        sizing = self._new_requests(name, vcpus, memory, len(peaks), model, oom)
+        if sizing is None:
+            return None
+        proposed, reason = sizing
+        new_memory = int(proposed.get("memory_mib", memory))
+        new_vcpus = float(proposed.get("vcpus", vcpus))
+        mask = inputs.baseline.jobs["job_definition_name"] == name
+        if not mask.any():
+            return None
+        changed_requests = {k: float(v) for k, v in proposed.items() if k in ("memory_mib", "vcpus")}
+        comparison = inputs.baseline.compare(
+            inputs.baseline.current_document, resize=(name, changed_requests)
+        )
+        if comparison is None:
+            return None
+        raising = new_memory > memory
+        # Jobs that no instance type can host never run (stuck RUNNABLE); letting them run is worth
+        # a recommendation even though running them costs money.
+        unblocks = comparison.failed_delta < 0
+        if (
+            not raising
+            and not unblocks
+            and comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd
+        ):
+            return None
+        comparison.evidence["jobs_changed"] = {
+            "job_definition": name,
+            "jobs": int(mask.sum()),
+            "memory_mib": new_memory,
+            "vcpus": new_vcpus,
+        }
+        resized = _Resize(name, vcpus, memory, new_vcpus, new_memory, reason, peaks, oom, cliff)
+        return self._recommendation(inputs, item, proposed, resized, model, comparison)
+
+    def _new_requests(
+        self,
+        name: str,
+        vcpus: float,
+        memory: int,
+        measured: int,
+        model: DefinitionQuantiles,
+        oom: tuple[int, float],
+    ) -> tuple[dict[str, Any], str] | None:
+        """(proposed requests, why): memory grown by `oom_growth` when OOM kills pass
+        `max_oom_rate`, else cut to the conformal peak quantile plus headroom (and vCPUs to theirs)
+        when that cuts at least `min_cut`; None when nothing changes or too few jobs were measured."""
+        s = self.settings
         oom_attempts, oom_rate = oom
         proposed: dict[str, Any] = {}
-        reason: str
         if oom_rate > s.max_oom_rate:
             proposed["memory_mib"] = _round_up(memory * s.oom_growth, MEMORY_STEP_MIB)
             reason = f"{oom_rate:.1%} of {oom_attempts} attempts were OOM-killed"
@@ -159,54 +210,43 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
             cpu = model.vcpus.get(name)
             if cpu is not None and vcpus >= 1 and cpu <= vcpus * (1.0 - s.min_cut):
                 proposed["vcpus"] = float(cpu)
-            reason = f"p{100 * (1 - s.alpha):g} peak {quantile:,.0f} MiB of {len(peaks)} measured jobs"
-        if not proposed:
-            return None
-        new_memory = int(proposed.get("memory_mib", memory))
-        new_vcpus = float(proposed.get("vcpus", vcpus))
-        history = inputs.baseline.jobs
-        mask = history["job_definition_name"] == name
-        if not mask.any():
-            return None
-        changed_requests = {k: float(v) for k, v in proposed.items() if k in ("memory_mib", "vcpus")}
-        comparison = inputs.baseline.compare(
-            inputs.baseline.current_document, resize=(name, changed_requests)
-        )
-        if comparison is None:
-            return None
-        raising = new_memory > memory
-        # Jobs that no instance type can host never run (stuck RUNNABLE); letting them run is worth
-        # a recommendation even though running them costs money.
+            reason = f"p{100 * (1 - s.alpha):g} peak {quantile:,.0f} MiB of {measured} measured jobs"
+        return (proposed, reason) if proposed else None
+
+    def _recommendation(
+        self,
+        inputs: RecommendInputs,
+        item: dict[str, Any],
+        proposed: dict[str, Any],
+        r: _Resize,
+        model: DefinitionQuantiles,
+        comparison: Comparison,
+    ) -> Recommendation:
+        s = self.settings
+        name, peaks = r.name, r.peaks
+        oom_attempts, oom_rate = r.oom
+        raising = r.new_memory > r.memory
         unblocks = comparison.failed_delta < 0
-        if not raising and not unblocks and comparison.monthly_savings_usd < s.min_monthly_savings_usd:
-            return None
-        exceed = float((peaks > new_memory).mean()) if len(peaks) else 0.0
-        arn = definition_key(item["jobDefinitionArn"])
+        exceed = float((peaks > r.new_memory).mean()) if len(peaks) else 0.0
         changes = ", ".join(
             f"{k} {v_now:g} -> {v_new:g}"
-            for k, v_now, v_new in (("memory_mib", memory, new_memory), ("vcpus", vcpus, new_vcpus))
+            for k, v_now, v_new in (("memory_mib", r.memory, r.new_memory), ("vcpus", r.vcpus, r.new_vcpus))
             if v_now != v_new
         )
-        comparison.evidence["jobs_changed"] = {
-            "job_definition": name,
-            "jobs": int(mask.sum()),
-            "memory_mib": new_memory,
-            "vcpus": new_vcpus,
-        }
         return make_recommendation(
             strategy=self.name,
-            target_arn=arn,
+            target_arn=definition_key(item["jobDefinitionArn"]),
             target_kind="job-definition",
             target_name=name,
-            title=f"{name}: {changes} ({reason})",
-            current={"vcpus": vcpus, "memory_mib": memory},
+            title=f"{name}: {changes} ({r.reason})",
+            current={"vcpus": r.vcpus, "memory_mib": r.memory},
             proposed=proposed,
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
                 "oom": (
                     f"{oom_rate:.1%} OOM-killed now; memory raised"
                     if raising
-                    else f"{exceed:.2%} of measured peaks exceed {new_memory} MiB (target {s.alpha:.0%})"
+                    else f"{exceed:.2%} of measured peaks exceed {r.new_memory} MiB (target {s.alpha:.0%})"
                 ),
                 "interruption": "none (capacity type unchanged)",
                 "queue_wait": (
@@ -233,14 +273,29 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
                     "oom_attempts": oom_attempts,
                     "oom_rate": oom_rate,
                     "revision": item.get("revision"),
-                    "memory_cliff": cliff,
+                    "memory_cliff": r.cliff,
                 },
                 "chart": {
                     "peak_memory_mib": histogram(peaks),
-                    "requested_memory_mib": memory,
-                    "proposed_memory_mib": new_memory,
+                    "requested_memory_mib": r.memory,
+                    "proposed_memory_mib": r.new_memory,
                 },
             },
             account_id=account_of(item["jobDefinitionArn"]),
             region=inputs.region,
         )
+
+
+@dataclass(frozen=True)
+class _Resize:
+    """One definition's requests now and proposed, why, and the usage behind them."""
+
+    name: str
+    vcpus: float
+    memory: int
+    new_vcpus: float
+    new_memory: int
+    reason: str
+    peaks: np.ndarray
+    oom: tuple[int, float]  # (attempts, share OOM-killed)
+    cliff: dict[str, Any] | None

@@ -11,8 +11,11 @@ Each proposal is replayed; it is kept when it saves money or cuts the p95 queue 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
@@ -28,6 +31,9 @@ from optimizer.recommend.estate import (
 )
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.workload import bucket_means, concurrency_steps, time_weighted_quantile
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 
 class ScalingSettings(StrategySettings):
@@ -58,10 +64,31 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         return out
 
     def _recommend(self, inputs: RecommendInputs, ce: dict[str, Any], jobs: Any) -> Recommendation | None:
-        s = self.settings
+        """New min/max vCPUs from the measured demand, kept when the replay saves money or wait."""
         res = resources_of(ce)
-        name = ce["computeEnvironmentName"]
         current = {"min_vcpus": int(res.get("minvCpus") or 0), "max_vcpus": int(res.get("maxvCpus") or 0)}
+        demand = self._demand(inputs, res, jobs)
+        proposed = self._limits(current, demand)
+        if not proposed or not inputs.baseline.can_replay:
+            return None
+        document = edit_ce(
+            inputs.baseline.current_document, ce["computeEnvironmentName"], _set_limits(proposed)
+        )
+        comparison = inputs.baseline.compare(document)
+        if comparison is None:
+            return None
+        wait_now = comparison.wait_p95("current") or 0.0
+        wait_then = comparison.wait_p95("proposed") or 0.0
+        wait_cut = (wait_now - wait_then) / wait_now if wait_now > 0 else 0.0
+        s = self.settings
+        if comparison.monthly_savings_usd < s.min_monthly_savings_usd and wait_cut < s.min_wait_improvement:
+            return None
+        return self._recommendation(inputs, ce, jobs, current, proposed, demand, comparison, wait_cut)
+
+    def _demand(self, inputs: RecommendInputs, res: dict[str, Any], jobs: Any) -> _Demand:
+        """The running vCPUs of the CE's jobs over time: the floor they keep busy, their peak, and
+        the cap (peak x headroom, never below one instance of the CE's largest type)."""
+        s = self.settings
         starts, durations, levels = concurrency_steps(jobs)
         floor = math.floor(time_weighted_quantile(durations, levels, s.floor_quantile))
         peak = time_weighted_quantile(durations, levels, 1.0)
@@ -69,28 +96,33 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         specs = [inputs.baseline.catalog.types.get(t) for t in res.get("instanceTypes") or []]
         largest = max((math.ceil(x.vcpus) for x in specs if x is not None), default=1)
         cap = max(largest, math.ceil(peak * s.headroom))
+        return _Demand(starts, durations, levels, floor, peak, cap)
+
+    def _limits(self, current: dict[str, int], demand: _Demand) -> dict[str, int]:
+        """min_vcpus down to the floor when above it; max_vcpus to the cap when below the peak or
+        more than `cap_factor` x the cap (never below the min it leaves)."""
         proposed: dict[str, int] = {}
-        if current["min_vcpus"] > floor:
-            proposed["min_vcpus"] = floor
-        if current["max_vcpus"] < peak or current["max_vcpus"] > s.cap_factor * cap:
-            proposed["max_vcpus"] = max(cap, proposed.get("min_vcpus", current["min_vcpus"]))
-        if not proposed or not inputs.baseline.can_replay:
-            return None
+        if current["min_vcpus"] > demand.floor:
+            proposed["min_vcpus"] = demand.floor
+        if current["max_vcpus"] < demand.peak or current["max_vcpus"] > self.settings.cap_factor * demand.cap:
+            proposed["max_vcpus"] = max(demand.cap, proposed.get("min_vcpus", current["min_vcpus"]))
+        return proposed
 
-        def edit(body: dict[str, Any]) -> None:
-            if "min_vcpus" in proposed:
-                body["minvCpus"] = proposed["min_vcpus"]
-            if "max_vcpus" in proposed:
-                body["maxvCpus"] = proposed["max_vcpus"]
-
-        comparison = inputs.baseline.compare(edit_ce(inputs.baseline.current_document, name, edit))
-        if comparison is None:
-            return None
+    def _recommendation(
+        self,
+        inputs: RecommendInputs,
+        ce: dict[str, Any],
+        jobs: Any,
+        current: dict[str, int],
+        proposed: dict[str, int],
+        demand: _Demand,
+        comparison: Comparison,
+        wait_cut: float,
+    ) -> Recommendation:
+        s = self.settings
+        name = ce["computeEnvironmentName"]
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
-        wait_cut = (wait_now - wait_then) / wait_now if wait_now > 0 else 0.0
-        if comparison.monthly_savings_usd < s.min_monthly_savings_usd and wait_cut < s.min_wait_improvement:
-            return None
         wait_risk = max(0.0, (wait_then - wait_now) / max(wait_now, 60.0))
         parts = [f"{k} {current[k]} -> {v}" for k, v in proposed.items()]
         if comparison.monthly_savings_usd < s.min_monthly_savings_usd:
@@ -118,14 +150,38 @@ class ScalingStrategy(Strategy[ScalingSettings]):
                 "replay": comparison.evidence,
                 "demand": {
                     "jobs": len(jobs),
-                    "floor_vcpus": floor,
+                    "floor_vcpus": demand.floor,
                     "floor_quantile": s.floor_quantile,
-                    "peak_vcpus": peak,
+                    "peak_vcpus": demand.peak,
                     "headroom": s.headroom,
                     "wait_p95_cut": round(wait_cut, 4),
                 },
-                "chart": {"running_vcpus": bucket_means(starts, durations, levels)},
+                "chart": {"running_vcpus": bucket_means(demand.starts, demand.durations, demand.levels)},
             },
             account_id=account_of(ce["computeEnvironmentArn"]),
             region=inputs.region,
         )
+
+
+@dataclass(frozen=True)
+class _Demand:
+    """Running vCPUs as steps (`concurrency_steps`) and what the limits are judged against."""
+
+    starts: np.ndarray
+    durations: np.ndarray
+    levels: np.ndarray
+    floor: int
+    peak: float
+    cap: int
+
+
+def _set_limits(proposed: dict[str, int]) -> Callable[[dict[str, Any]], None]:
+    """The edit of a CE body that sets the proposed minvCpus / maxvCpus."""
+
+    def edit(body: dict[str, Any]) -> None:
+        if "min_vcpus" in proposed:
+            body["minvCpus"] = proposed["min_vcpus"]
+        if "max_vcpus" in proposed:
+            body["maxvCpus"] = proposed["max_vcpus"]
+
+    return edit

@@ -14,9 +14,11 @@ SPOT_PRICE_CAPACITY_OPTIMIZED and minvCpus 0; on-demand stays behind it for what
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from optimizer.catalog.batch_rules import expand_instance_types
@@ -40,6 +42,10 @@ from optimizer.recommend.workload import (
     runtimes_s,
     tolerant_share,
 )
+from optimizer.simulate.catalog import InstanceSpec
+
+if TYPE_CHECKING:  # a type only: the replay's savings module reads the store
+    from optimizer.recommend.savings import Comparison
 
 SPOT_STRATEGY = "SPOT_PRICE_CAPACITY_OPTIMIZED"
 
@@ -58,6 +64,24 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
     settings_class: ClassVar[type[StrategySettings]] = SpotAdoptionSettings
 
     def _recommend(self, inputs: RecommendInputs, queue: dict[str, Any]) -> Recommendation | None:
+        """Spot ahead of on-demand, when the queue tolerates reclaims and the replay says it saves."""
+        fit = self._spot_fit(inputs, queue)
+        if fit is None:
+            return None
+        spot_ce = self._spot_copy(inputs, queue, fit.base)
+        if spot_ce is None:
+            return None
+        new_name, body = spot_ce
+        new_order = [new_name, *fit.order]
+        document = edit_queue(inputs.baseline.current_document, queue["jobQueueName"], new_order, [body])
+        comparison = inputs.baseline.compare(document)
+        if comparison is None or comparison.monthly_savings_usd < self.settings.min_monthly_savings_usd:
+            return None
+        return self._recommendation(inputs, queue, fit, new_name, new_order, comparison)
+
+    def _spot_fit(self, inputs: RecommendInputs, queue: dict[str, Any]) -> _SpotFit | None:
+        """The queue's case for spot: on-demand managed EC2 only, enough retry-tolerant single-node
+        jobs, and little work expected to re-run at the worst reclaim rate of its types."""
         s = self.settings
         order = order_names(queue)
         ces = [inputs.ce_named(n) for n in order]
@@ -73,14 +97,7 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
         tolerant = tolerant_share(jobs)
         if tolerant < s.min_tolerant_share:
             return None
-        # Families and aliases ("optimal", "m5") stand for their concrete types, as Batch reads them.
-        entries = base["computeResources"].get("instanceTypes") or []
-        types = [
-            spec
-            for name in expand_instance_types(entries, inputs.baseline.catalog.types)
-            for spec in [inputs.baseline.catalog.types.get(name)]
-            if spec is not None and spec.spot_price is not None
-        ]
+        types = _spot_priced_types(inputs, base)
         if not types:
             return None
         # The estate's own measured (shrunk) rate where it ran these types on spot, else the band.
@@ -89,21 +106,28 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
             for spec in types
         }
         rate = max(rates.values())
-        monthly = 1.0 - float(np.exp(-rate * HOURS_PER_MONTH))
         measured = sorted(t for t in rates if t in inputs.spot_rates)
         runtimes = runtimes_s(jobs)
         lost = expected_lost_share(runtimes, rate)
         p95 = float(np.percentile(runtimes, 95)) if len(runtimes) else 0.0
         if lost > s.max_lost_share or p95 > s.max_runtime_p95_s or not inputs.baseline.can_replay:
             return None
+        return _SpotFit(order, base, jobs, tolerant, len(types), rates, rate, measured, runtimes, lost, p95)
+
+    def _spot_copy(
+        self, inputs: RecommendInputs, queue: dict[str, Any], base: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """(name, createComputeEnvironment body) of the spot copy of `base`, or None when a CE of
+        that name exists already (a person set spot up differently; leave it)."""
+        suffix = self.settings.name_suffix
         base_name = base["computeEnvironmentName"]
         # One spot CE per queue when the on-demand CE serves several queues: each recommendation
         # then creates its own and applying one never collides with another's.
         shared = len(queues_using(inputs.job_queues, base_name)) > 1
         stem = f"{base_name[:60]}-{queue['jobQueueName'][:60]}" if shared else base_name
-        new_name = f"{stem[: 128 - len(s.name_suffix)]}{s.name_suffix}"
+        new_name = f"{stem[: 128 - len(suffix)]}{suffix}"
         if inputs.ce_named(new_name) is not None:
-            return None  # a CE of that name exists: a person set spot up differently; leave it
+            return None
         body = next(
             (
                 copy.deepcopy(b)
@@ -116,21 +140,19 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
             return None
         body["computeEnvironmentName"] = new_name
         body["computeResources"].update(type="SPOT", allocationStrategy=SPOT_STRATEGY, minvCpus=0)
-        new_order = [new_name, *order]
-        document = edit_queue(inputs.baseline.current_document, queue["jobQueueName"], new_order, [body])
-        comparison = inputs.baseline.compare(document)
-        if comparison is None or comparison.monthly_savings_usd < s.min_monthly_savings_usd:
-            return None
-        proposed = {
-            "compute_environment_order": new_order,
-            "new_compute_environment": {
-                "name": new_name,
-                "based_on": base_name,
-                "platform": "SPOT",
-                "allocation_strategy": SPOT_STRATEGY,
-                "min_vcpus": 0,
-            },
-        }
+        return new_name, body
+
+    def _recommendation(
+        self,
+        inputs: RecommendInputs,
+        queue: dict[str, Any],
+        fit: _SpotFit,
+        new_name: str,
+        new_order: list[str],
+        comparison: Comparison,
+    ) -> Recommendation:
+        base_name = fit.base["computeEnvironmentName"]
+        monthly = 1.0 - float(np.exp(-fit.rate * HOURS_PER_MONTH))
         wait_now = comparison.wait_p95("current") or 0.0
         wait_then = comparison.wait_p95("proposed") or 0.0
         name = queue["jobQueueName"]
@@ -140,12 +162,21 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
             target_kind="job-queue",
             target_name=name,
             title=f"{name}: run on spot first ({new_name} ahead of {base_name})",
-            current={"compute_environment_order": order},
-            proposed=proposed,
+            current={"compute_environment_order": fit.order},
+            proposed={
+                "compute_environment_order": new_order,
+                "new_compute_environment": {
+                    "name": new_name,
+                    "based_on": base_name,
+                    "platform": "SPOT",
+                    "allocation_strategy": SPOT_STRATEGY,
+                    "min_vcpus": 0,
+                },
+            },
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
                 "interruption": (
-                    f"{lost:.1%} of work expected to re-run (worst of {len(types)} types:"
+                    f"{fit.lost:.1%} of work expected to re-run (worst of {fit.type_count} types:"
                     f" {monthly:.1%} reclaims a month); replay: {comparison.proposed.get('spot_reclaims', 0)}"
                     " reclaimed attempts"
                 ),
@@ -153,26 +184,60 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
                 "oom": "none (job sizes unchanged)",
             },
             risk_scores={
-                "interruption": min(1.0, 4.0 * lost),
-                "failures": max(0.0, comparison.failed_delta / max(1, len(jobs))),
+                "interruption": min(1.0, 4.0 * fit.lost),
+                "failures": max(0.0, comparison.failed_delta / max(1, len(fit.jobs))),
             },
-            confidence=min(0.9, 0.5 + 0.4 * tolerant),
+            confidence=min(0.9, 0.5 + 0.4 * fit.tolerant),
             effort="low",
             update_kind=UpdateKind.QUEUE_ORDER,
             evidence={
                 "replay": comparison.evidence,
-                "tolerance": {
-                    "jobs": len(jobs),
-                    "retry_tolerant_share": round(tolerant, 4),
-                    "runtime_p50_s": float(np.percentile(runtimes, 50)) if len(runtimes) else None,
-                    "runtime_p95_s": p95,
-                    "reclaims_per_instance_hour": rate,
-                    "rates_by_type": rates,
-                    "measured_types": measured,
-                    "expected_lost_share": round(lost, 6),
-                },
-                "chart": {"runtime_s": histogram(runtimes)},
+                "tolerance": fit.evidence(),
+                "chart": {"runtime_s": histogram(fit.runtimes)},
             },
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,
         )
+
+
+@dataclass(frozen=True)
+class _SpotFit:
+    """Why a queue suits spot: its CEs, jobs, retry tolerance and the reclaim rates of its types."""
+
+    order: list[str]
+    base: dict[str, Any]
+    jobs: pd.DataFrame
+    tolerant: float
+    type_count: int  # instance types the CE may launch that have a spot price
+    rates: dict[str, float]
+    rate: float  # the worst of `rates`
+    measured: list[str]  # types whose rate is the estate's own
+    runtimes: np.ndarray
+    lost: float  # expected share of work re-run at `rate`
+    p95: float
+
+    def evidence(self) -> dict[str, Any]:
+        runtimes = self.runtimes
+        return {
+            "jobs": len(self.jobs),
+            "retry_tolerant_share": round(self.tolerant, 4),
+            "runtime_p50_s": float(np.percentile(runtimes, 50)) if len(runtimes) else None,
+            "runtime_p95_s": self.p95,
+            "reclaims_per_instance_hour": self.rate,
+            "rates_by_type": self.rates,
+            "measured_types": self.measured,
+            "expected_lost_share": round(self.lost, 6),
+        }
+
+
+def _spot_priced_types(inputs: RecommendInputs, base: dict[str, Any]) -> list[InstanceSpec]:
+    """The instance types `base` may launch that have a spot price; families and aliases
+    ("optimal", "m5") stand for their concrete types, as Batch reads them."""
+    entries = base["computeResources"].get("instanceTypes") or []
+    catalog = inputs.baseline.catalog.types
+    return [
+        spec
+        for name in expand_instance_types(entries, catalog)
+        for spec in [catalog.get(name)]
+        if spec is not None and spec.spot_price is not None
+    ]
