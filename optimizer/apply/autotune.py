@@ -237,7 +237,7 @@ def last_changes(engine: Engine) -> dict[str, datetime]:
     for record in records.audits(engine, actions=("apply", "rollback", "auto-rollback")):
         if record.result in ("refused", "dry-run", "pending") or record.finished_at is None:
             continue
-        target = records.load_plan(engine, record.plan_id).target_arn
+        target = records.load_change_plan(engine, record.plan_id).target_arn
         if target not in latest or record.finished_at > latest[target]:
             latest[target] = record.finished_at
     return latest
@@ -294,7 +294,7 @@ def _watch(
         if verdict.action == "wait":
             report.watching.append(Skip(stored.id, verdict.reason))
             continue
-        plan = records.load_plan(engine, change.plan_id)
+        plan = records.load_change_plan(engine, change.plan_id)
         if verdict.action == "keep":
             records.start_audit(
                 engine,

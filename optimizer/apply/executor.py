@@ -212,7 +212,7 @@ class Executor:
         including disabling the CE that plan created."""
         rolls_back = (plan.before or {}).get("rolls_back")
         if plan.kind == "rollback" and rolls_back:
-            return self.changed_resources(records.load_plan(self.engine, rolls_back))
+            return self.changed_resources(records.load_change_plan(self.engine, rolls_back))
         existing = (plan.before or {}).get("resources", {})
         observe = (plan.before or {}).get("observe", [])
         return [key for key in dict.fromkeys(observe) if existing.get(key) is not None or key not in existing]
@@ -264,7 +264,7 @@ class Executor:
         pending = records.audits(self.engine, results=("pending",))
         blocking = []
         for record in pending:
-            other = records.load_plan(self.engine, record.plan_id)
+            other = records.load_change_plan(self.engine, record.plan_id)
             cutoff = self.now() - timedelta(seconds=self.stale_after(other))
             if record.started_at <= cutoff and self._try_reconcile(record):
                 continue
@@ -554,7 +554,7 @@ class Executor:
         resume = (record.after or {}).get("resume")
         if record.result != "waiting" or not resume or record.dry_run:
             raise RefusedError(f"audit #{audit_id} is {record.result}: only a waiting apply can be resumed")
-        plan = records.load_plan(self.engine, record.plan_id)
+        plan = records.load_change_plan(self.engine, record.plan_id)
         refusals = self.config_refusals(plan)
         in_flight = self._pending_in_flight(plan)
         if in_flight:
@@ -624,7 +624,7 @@ class Executor:
 
     def reconcile(self, record: records.AuditRecord) -> ExecutionReport:
         """Settle a `pending` audit record: read the resources and decide which calls had landed."""
-        plan = records.load_plan(self.engine, record.plan_id)
+        plan = records.load_change_plan(self.engine, record.plan_id)
         return self._complete(plan, record.action, record.id, self._reader(plan), {}, None, reconciled=True)
 
     def reconcile_pending(self, *, older_than_seconds: float | None = None) -> list[ExecutionReport]:
@@ -633,7 +633,7 @@ class Executor:
         def stale(record: records.AuditRecord) -> bool:
             age = older_than_seconds
             if age is None:
-                age = self.stale_after(records.load_plan(self.engine, record.plan_id))
+                age = self.stale_after(records.load_change_plan(self.engine, record.plan_id))
             return record.started_at <= self.now() - timedelta(seconds=age)
 
         stale = [r for r in records.audits(self.engine, results=("pending",)) if stale(r)]

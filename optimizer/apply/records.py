@@ -117,7 +117,8 @@ def _plan_from_row(m: Mapping[str, Any]) -> ChangePlan:
     )
 
 
-def load_plan(engine: Engine, plan_id: str) -> ChangePlan:
+def load_change_plan(engine: Engine, plan_id: str) -> ChangePlan:
+    """A stored change plan by id (UserError naming it when there is none)."""
     with engine.connect() as conn:
         row = conn.execute(select(change_plans).where(change_plans.c.id == plan_id)).first()
     if row is None:

@@ -172,7 +172,7 @@ class ApplyService:
 
         `ident` is a recommendation id (or unique prefix) or a plan id."""
         if ident.startswith("plan-"):
-            plan = records.load_plan(self.engine, ident)
+            plan = records.load_change_plan(self.engine, ident)
             stored = get_recommendation(self.engine, plan.recommendation_id)
         else:
             stored = get_recommendation(self.engine, ident)
@@ -196,7 +196,7 @@ class ApplyService:
             if record.action == "apply":
                 plan_id = (record.after or {}).get("rollback_plan_id")
                 if plan_id:
-                    return records.load_plan(self.engine, plan_id)
+                    return records.load_change_plan(self.engine, plan_id)
         raise RefusedError(f"recommendation {stored.id}: no applied change to roll back")
 
     def rollback(self, ident: str, *, execute: bool, actor: str, action: str = "rollback") -> ExecutionReport:

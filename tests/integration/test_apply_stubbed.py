@@ -118,7 +118,7 @@ def test_infrastructure_update_request_is_exact_and_read_back_reports_what_lande
     assert report.result == "succeeded", report.message
     assert slept == [5]
     assert get_recommendation(sqlite_engine, rec.id).status == "applied"
-    rollback = records.load_plan(sqlite_engine, report.rollback_plan_id or "")
+    rollback = records.load_change_plan(sqlite_engine, report.rollback_plan_id or "")
     [undo] = rollback.calls
     assert undo.params == {
         "computeEnvironment": ARN,

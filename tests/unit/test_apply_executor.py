@@ -120,7 +120,7 @@ def test_old_compute_environment_is_not_disabled_while_tasks_still_run(sqlite_en
     assert report.result == "waiting"
     assert [o.landed for o in report.outcomes] == [True, True, False]
     assert "ce still runs 1 tasks after 60s: not disabled yet" in report.message
-    rollback = records.load_plan(sqlite_engine, report.rollback_plan_id or "")
+    rollback = records.load_change_plan(sqlite_engine, report.rollback_plan_id or "")
     assert [c.operation for c in rollback.calls] == ["update_job_queue", "update_compute_environment"]
 
 

@@ -220,5 +220,5 @@ def test_autotune_resumes_its_own_blue_green_switch_after_the_drain_wait(sqlite_
     [resumed] = tuned.resumed
     assert resumed.result == "succeeded", resumed.message
     assert [o.landed for o in resumed.outcomes] == [True, True, True]
-    rollback = records.load_plan(sqlite_engine, resumed.rollback_plan_id or "")
+    rollback = records.load_change_plan(sqlite_engine, resumed.rollback_plan_id or "")
     assert [c.params.get("state") for c in rollback.calls] == ["ENABLED", None, "DISABLED"]
