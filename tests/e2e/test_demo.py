@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from optimizer.cli.main import main
+from optimizer.demo.estate import ESTATE
 from optimizer.recommend.headline import stored_headline
 from optimizer.recommend.repository import list_recommendations
 from optimizer.recommend.savings import DAYS_PER_MONTH
@@ -84,6 +85,13 @@ def test_headless_demo_summary_matches_store(
                     instances.c.terminated_at <= instances.c.launch_time,
                 )
             ).scalar()
+            # The MNP queue: KTH's widest jobs collected as gangs (a parent and its node jobs).
+            gangs, nodes = conn.execute(
+                select(
+                    func.count().filter(jobs.c.node_count > 1),
+                    func.count().filter(jobs.c.array_parent_id.is_not(None)),
+                ).where(jobs.c.queue == "mpi-parallel", jobs.c.is_multinode.is_(True))
+            ).one()
             stored_plans = {
                 row.scope: row.cost_usd
                 for row in conn.execute(select(fleet_plans.c.scope, fleet_plans.c.cost_usd)).all()
@@ -97,6 +105,7 @@ def test_headless_demo_summary_matches_store(
     assert summary["idle_usd"] == pytest.approx(idle, abs=0.01)
     assert summary["jobs_collected"] == job_count > 1000
     assert summary["instances_collected"] == instance_count > 50
+    assert gangs >= 1 and nodes >= 11 * gangs  # over 64 vCPUs in 6-vCPU nodes: at least 11 each
     # One headline: the summary's figure is the stored recommendations' headline (open, counted once).
     assert summary["identified_savings_usd_per_month"] == summary["savings_usd"]
     assert summary["identified_savings_usd_per_month"] == pytest.approx(
@@ -125,7 +134,7 @@ def test_headless_demo_summary_matches_store(
     assert {p["queue"]: p["plan_cost_usd"] for p in summary["plans"]} == pytest.approx(
         {q: round(c, 2) for q, c in stored_plans.items()}, abs=0.01
     )
-    assert set(stored_plans) == {"cpu-batch", "memory-heavy", "gpu-training"}
+    assert set(stored_plans) == {spec.queue for spec in ESTATE}
     assert summary["plan_savings_usd"] == pytest.approx(
         sum(p["monthly_savings_usd"] or 0.0 for p in summary["plans"]), abs=0.05
     )
