@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
+from optimizer.simulate.never_started import never_started_blocked
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
 from optimizer.simulate.shares import shares_of
@@ -183,26 +184,6 @@ def _attempt_runtimes(engine: Engine, jobs_query: Any, frame: pd.DataFrame) -> p
     seconds = (last["stopped_at"] - last["started_at"]).dt.total_seconds().clip(lower=0)
     by_job = pd.Series(seconds.to_numpy(), index=last["job_id"].to_numpy())
     return frame["job_id"].map(by_job).fillna(span)
-
-
-BLOCKED_REASONS = (
-    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
-    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
-)
-"""The blocked reasons of a job that stayed RUNNABLE because no compute environment of its queue can
-host it (the Batch user guide's "Jobs stuck in RUNNABLE due to misconfiguration"). Batch shows one
-as the statusReason while the job waits ("MISCONFIGURATION:... - ..."), and quotes it when a
-job-state time limit action cancels the job ("... due to reason: MISCONFIGURATION:..."), as does a
-replay whose owner cancelled it."""
-
-
-def never_started_blocked(reasons: pd.Series) -> pd.Series:
-    """Which status reasons name a blocked reason (`BLOCKED_REASONS`), wherever in the text."""
-    text = reasons.fillna("").astype(str)
-    found = pd.Series(False, index=text.index)
-    for reason in BLOCKED_REASONS:
-        found |= text.str.contains(reason, regex=False)
-    return found
 
 
 def load_dataset(

@@ -22,7 +22,7 @@ from optimizer.recommend.strategies.stuck_job_limits import (
 )
 from optimizer.recommend.strategy_settings import strategy_settings
 from optimizer.simulate import parse_config, replay
-from optimizer.simulate.datasets import never_started_blocked
+from optimizer.simulate.never_started import never_started_blocked
 from optimizer.simulate.results import blocked_heads
 from optimizer.simulate.timeouts import JOB_RESOURCE_REQUIREMENT
 from tests.recommend_helpers import (

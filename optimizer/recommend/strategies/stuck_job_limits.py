@@ -10,7 +10,7 @@ jobStateTimeLimitActions"). Capacity shortages (CAPACITY:INSUFFICIENT_INSTANCE_C
 proposed here: capacity comes back, and cancelling those jobs loses work.
 
 Which queues: those whose history has jobs that never started with one of those reasons
-(`optimizer.simulate.datasets.never_started_blocked`), or whose replay blocks a head (the replay
+(`optimizer.simulate.never_started`), or whose replay blocks a head (the replay
 decides hostability from the queue's CEs, `optimizer.simulate.head_blocking`), and that have no
 entry for the reason yet. The replay runs both sides with the same owner cancel delay
 (`simulation.blockedJobCancelSeconds`): how long the history's blocked jobs stayed before someone
@@ -39,7 +39,7 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, is_active
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.simulate.datasets import never_started_blocked
+from optimizer.simulate.never_started import never_started_blocked
 from optimizer.simulate.results import blocked_heads
 from optimizer.simulate.timeouts import COMPUTE_ENVIRONMENT_MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT
 
