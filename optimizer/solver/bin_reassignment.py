@@ -32,6 +32,16 @@ from optimizer.solver.spot_repair import _Catalogue, _groups
 
 #: Relative gap at which the re-assignment MIP stops.
 REASSIGN_GAP = 1e-4
+#: Catalogues up to this many offerings (a type-cap subset) let a re-assignment use any of them.
+SMALL_CATALOGUE = 16
+
+
+def small_catalogue(problem: Problem) -> frozenset[str]:
+    """Every offering key when the catalogue is small (a type-cap subset), else none: the
+    `extra_offerings` a re-assignment may move bins to beyond those the plan runs."""
+    if len(problem.offerings) > SMALL_CATALOGUE:
+        return frozenset()
+    return frozenset(o.key for o in problem.offerings)
 
 
 def reassign_bins(

@@ -20,7 +20,7 @@ import numpy as np
 
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
-from optimizer.solver.bin_reassignment import reassign_bins
+from optimizer.solver.bin_reassignment import reassign_bins, small_catalogue
 from optimizer.solver.by_class import (
     ClassIncumbents,
     branch_per_class,
@@ -53,8 +53,6 @@ UNCAPPED_BOUND_SHARE = 0.5
 MIN_SUBSET_SECONDS = 1.0
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
-#: Catalogues up to this many offerings (a type-cap subset) let a re-assignment use any of them.
-REASSIGN_ALL_OFFERINGS = 16
 #: Under diversification alone, share of the time after the rounding given to the bound of the
 #: problem without it.
 RELAXED_BOUND_SHARE = 0.6
@@ -184,12 +182,13 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
 def _search(problem: Problem, *, clock: Callable[[], float], seed: SubsetSeed | None = None) -> Plan:
     """The solve itself (after the gang and commitment dispatch): what each step does is in its
     method's docstring. `seed`: what a caller solving a restriction of a bigger problem already
-    has (a type-cap subset: its cheapest-fit plan and the patterns of the bigger LP)."""
+    has (a type-cap subset: its repaired cheapest-fit plan)."""
     search = _Search.begin(problem, clock)
     answer = search.trivial_answer()
     if answer is not None:
         return answer
-    search.prepare(seed)
+    search.prepare()
+    search.subset = seed is not None
     search.start_from_heuristics(seed)
     search.relax()
     if search.lp.proven_infeasible:
@@ -210,11 +209,10 @@ def _search(problem: Problem, *, clock: Callable[[], float], seed: SubsetSeed | 
 
 @dataclass
 class SubsetSeed:
-    """What the solve of a type-cap subset starts from: the subset's cheapest-fit plan (already
-    computed to rank the subsets) and the bigger LP's patterns on the subset's offerings."""
+    """What the solve of a type-cap subset starts from: the subset's cheapest-fit plan, already
+    computed (and repaired) to rank the subsets."""
 
     heuristic: Plan
-    patterns: list[tuple[str, np.ndarray, int]]  # (offering key, jobs per shape, a bucket of its class)
 
 
 @dataclass
@@ -301,13 +299,9 @@ class _Search:
             )
         return None
 
-    def prepare(self, seed: SubsetSeed | None) -> None:
-        """Prune dominated offerings, merge identical buckets, seed the pattern pool (with the
-        bigger LP's patterns when solving a type-cap subset)."""
+    def prepare(self) -> None:
+        """Prune dominated offerings, merge identical buckets, seed the pattern pool."""
         self.prep, self.pool, self.pairs = _prepare_pool(self.problem)
-        self.subset = seed is not None
-        if seed is not None:
-            _seed_from_patterns(self.prep, seed.patterns, self.pool, self.pairs)
 
     def start_from_heuristics(self, seed: SubsetSeed | None) -> None:
         """Cheapest-fit on the whole catalogue: a seed for the pool and, when it meets the policy,
@@ -369,11 +363,7 @@ class _Search:
             and problem.policy.couples_spot
             and problem.policy.max_instance_types is None
         ):
-            extra = (
-                frozenset(o.key for o in problem.offerings)
-                if len(problem.offerings) <= REASSIGN_ALL_OFFERINGS
-                else frozenset()
-            )
+            extra = small_catalogue(problem)
             # (a type-cap subset's cheapest-fit plan was repaired already, to rank the subsets)
             for base in (self.rounded,) if self.subset else (self.heuristic, self.rounded):
                 self.offer(repair_spot_limits(problem, base))
@@ -415,7 +405,6 @@ class _Search:
         restricted = _within_type_cap(
             problem,
             self.prep,
-            lp,
             [
                 lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
                 lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
@@ -639,7 +628,6 @@ def _most_used_offerings(prep: Prepared, lp: LpOutcome, n: int) -> np.ndarray:
 def _within_type_cap(
     problem: Problem,
     prep: Prepared,
-    lp: LpOutcome,
     spends: list[np.ndarray],
     cap: int,
     *,
@@ -665,7 +653,7 @@ def _within_type_cap(
         heuristic = cheapest_fit(sub)
         plan = _subset_fallback(problem, sub, heuristic)
         quick.append(np.inf if plan is None else plan.objective_usd)
-        seeds.append(SubsetSeed(heuristic, _lp_patterns(prep, lp, chosen)))
+        seeds.append(SubsetSeed(heuristic))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     order = np.argsort(quick, kind="stable")
@@ -682,42 +670,6 @@ def _within_type_cap(
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
-
-
-def _lp_patterns(prep: Prepared, lp: LpOutcome, chosen: list[int]) -> list[tuple[str, np.ndarray, int]]:
-    """The LP's columns on the `chosen` offerings as (offering key, jobs, a bucket of the class):
-    the subset's column generation starts from them instead of from single-shape seeds."""
-    first_bucket = np.full(prep.n_classes, -1)
-    for t in range(len(prep.bucket_class) - 1, -1, -1):
-        if prep.bucket_class[t] >= 0:
-            first_bucket[prep.bucket_class[t]] = t
-    # Only the columns the LP runs: the others would make the subset's first LPs large for nothing.
-    keep = np.flatnonzero(np.isin(lp.columns.offering, chosen) & (lp.values > 1e-9))
-    return [
-        (
-            prep.offerings[int(lp.columns.offering[n])].key,
-            lp.columns.counts[n],
-            int(first_bucket[lp.columns.bucket_class[n]]),
-        )
-        for n in keep
-    ]
-
-
-def _seed_from_patterns(
-    prep: Prepared,
-    patterns: list[tuple[str, np.ndarray, int]],
-    pool: PatternPool,
-    pairs: set[tuple[int, int]],
-) -> None:
-    """Add (offering key, jobs, bucket) patterns of another solve to this one's pool and columns."""
-    index = {o.key: i for i, o in enumerate(prep.offerings)}
-    for key, counts, bucket in patterns:
-        o = index.get(key)
-        u = int(prep.bucket_class[bucket])
-        if o is None or u < 0:
-            continue  # pruned here: a dominating offering hosts the same jobs for no more
-        pid, _ = pool.add(o, counts)
-        pairs.add((pid, u))
 
 
 def _solve_subset(
