@@ -1,19 +1,29 @@
 """The demo's AWS Batch estate: what a typical, never-tuned Batch setup looks like, built via boto3.
 
-Three workloads, each a job queue on its own managed EC2 compute environment, configured the way
-the Batch console's defaults and older tutorials leave them:
+Seven workloads, each a job queue on its own managed EC2 compute environment, configured the way
+the Batch console's defaults, older tutorials and hurried teams leave them:
 
 | queue | compute environment | instance types | why it is typical and costly |
 |---|---|---|---|
 | `cpu-batch` | `cpu-batch-ondemand` | `optimal` (m6i, c6i, r6i, c7i) | BEST_FIT over 4 families |
 | `memory-heavy` | `memory-heavy-ondemand` | `optimal` | same alias for memory-bound work |
 | `gpu-training` | `gpu-training-ondemand` | g5 4xlarge..48xlarge | large sizes only, one GPU family |
+| `cpu-short` | `cpu-short-ondemand` | `optimal` | several teams' short jobs, no retry strategy |
+| `spot-pipeline` | `spot-pipeline-spot` | m6i.16xlarge (SPOT) | spot only, 16 tasks per instance |
 | `mpi-parallel` | `mpi-parallel-ondemand` | `optimal` | MNP gangs of 6-vCPU nodes, between sizes |
+| `spot-etl` | `spot-etl-spot` | r6i.8xlarge (SPOT) | spot only, one instance type |
 
-All on-demand, allocation strategy BEST_FIT, non-zero `minvCpus` (capacity kept warm overnight),
-and job definitions that ask for generous memory (4 GiB per vCPU for CPU work where the history's
-jobs need about 2, see `history.py`). Everything goes through `SessionFactory` clients, the same way
-product code reaches AWS, so the estate works on any endpoint.
+The first three: on-demand, allocation strategy BEST_FIT, non-zero `minvCpus` (capacity kept warm
+overnight), and job definitions that ask for generous memory (4 GiB per vCPU for CPU work where
+the history's jobs need about 2, see `history.py`). `cpu-short` is what the issue-18 strategies
+exist for: its definition has no retry strategy (so spot adoption rightly refuses it until a
+retry strategy is added: `retry-and-spot`), several teams share it first-in first-out (one floods
+it: `fair-share`), some of its jobs hang (`attempt-timeouts`) and a few GPU jobs were sent to it
+by mistake, which no CE of the queue can host (`stuck-job-limits`). `spot-pipeline` runs long
+tasks on the largest size of one family, so one reclaim ends many tasks at once (`blast-radius`);
+`spot-etl` runs short pods on spot alone, one instance type, no on-demand fallback, so a spot
+shortage leaves them waiting (`spot-fallback`). Everything goes through `SessionFactory` clients, the
+same way product code reaches AWS, so the estate works on any endpoint.
 """
 
 from __future__ import annotations
@@ -53,6 +63,10 @@ class QueueSpec:
     memory_mib: int
     gpus: int = 0
     retry_attempts: int = 1
+    """The definition's `retryStrategy.attempts`; 0 registers the definition without a retry strategy."""
+    capacity: str = "EC2"
+    """The CE's `computeResources.type`: EC2 (on-demand) or SPOT."""
+    allocation_strategy: str = "BEST_FIT"
     node_count: int = 0
     """> 0: the definition is multi-node parallel, this many nodes of `vcpus` / `memory_mib` each
     (`multinode_queue.py`); 0: a single-container definition."""
@@ -75,6 +89,46 @@ ESTATE: tuple[QueueSpec, ...] = (
         61440,
         gpus=1,
         retry_attempts=2,
+    ),
+    QueueSpec(
+        "cpu-short",
+        10,
+        "cpu-short-ondemand",
+        ("optimal",),
+        0,
+        96,
+        "cpu-short-job",
+        1,
+        4096,
+        retry_attempts=0,
+    ),
+    QueueSpec(
+        "spot-pipeline",
+        10,
+        "spot-pipeline-spot",
+        ("m6i.16xlarge",),
+        0,
+        512,
+        "pipeline-task",
+        4,
+        8192,
+        retry_attempts=2,
+        capacity="SPOT",
+        allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED",
+    ),
+    QueueSpec(
+        "spot-etl",
+        10,
+        "spot-etl-spot",
+        ("r6i.8xlarge",),
+        0,
+        512,
+        "etl-task",
+        16,
+        51200,
+        retry_attempts=2,
+        capacity="SPOT",
+        allocation_strategy="SPOT_PRICE_CAPACITY_OPTIMIZED",
     ),
     QueueSpec(
         MNP_QUEUE,
@@ -162,8 +216,8 @@ def build_estate(
             state="ENABLED",
             serviceRole=service_role,
             computeResources={
-                "type": "EC2",
-                "allocationStrategy": "BEST_FIT",
+                "type": spec.capacity,
+                "allocationStrategy": spec.allocation_strategy,
                 "minvCpus": spec.min_vcpus,
                 "maxvCpus": spec.max_vcpus,
                 "desiredvCpus": spec.min_vcpus,
@@ -199,9 +253,9 @@ def build_estate(
         definition = batch.register_job_definition(
             jobDefinitionName=spec.job_definition,
             **shape,
-            retryStrategy={"attempts": spec.retry_attempts},
             platformCapabilities=["EC2"],
             tags={"workload": spec.queue},
+            **({"retryStrategy": {"attempts": spec.retry_attempts}} if spec.retry_attempts else {}),
         )
         estate.job_definitions[spec.job_definition] = definition["jobDefinitionArn"]
     return estate

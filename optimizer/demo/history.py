@@ -4,24 +4,42 @@ Source traces (bundled copies of the project's shared data, see `optimizer/demo/
 
 - CPU queues: the Parallel Workloads Archive's KTH IBM SP2 log (`swf`), one SWF processor = one vCPU
   and 2 GiB per vCPU actually used (`optimizer.traces.TraceMapping` defaults, stated there).
-- GPU queue: Alibaba's GPU cluster trace v2023 (`alibaba-gpu`), pods that asked for at least one GPU.
+- GPU queue and `spot-etl`: Alibaba's GPU cluster trace v2023 (`alibaba-gpu`): pods that asked for
+  at least one GPU, and the pods without a GPU submitted in the same window.
 
 The mapping to the demo estate (`estate.py`), stated once here:
 
 1. Window: for each trace, the busiest `days`-long window that starts on a trace day boundary (most
-   submissions); its first second becomes `now - days`. Jobs keep their real submit offsets,
-   runtimes and sizes.
+   submissions; for Alibaba, of GPU pods); its first second becomes `now - days`. Jobs keep their
+   real submit offsets, runtimes and sizes.
 2. Queues: a KTH user whose numeric id is divisible by `MEMORY_USER_MODULUS` (one user in four) runs
-   on `memory-heavy` when the job asks for at most `MEMORY_MAX_VCPUS` vCPUs; every other KTH job runs
-   on `cpu-batch`. Alibaba GPU pods run on `gpu-training`.
+   on `memory-heavy` when the job asks for at most `MEMORY_MAX_VCPUS` vCPUs. Every other KTH job
+   that asked the SP2's scheduler for at most `SHORT_REQUEST_S` (the SWF's requested time, field 9)
+   runs on `cpu-short`, the rest on `cpu-batch`, except those of a user whose id leaves
+   `PIPELINE_USER_REMAINDER` modulo `MEMORY_USER_MODULUS`: they are the tasks of `spot-pipeline` and
+   ask for its definition's shape (4 vCPUs, 8 GiB; the trace gives their times). Alibaba GPU pods
+   run on `gpu-training`, except two sent to `cpu-short` by mistake (point 5); pods without a GPU
+   run on `spot-etl`, asking for their own vCPUs (rounded up) and memory.
 3. Requests vs use (the "generous memory" of the estate's job definitions): a job asks for its job
    definition's memory per vCPU (`cpu-batch` 4 GiB, `memory-heavy` 8 GiB) and actually peaks at
    2 GiB (`cpu-batch`, the trace mapping) or 5 GiB (`memory-heavy`) per vCPU; GPU jobs ask for
    max(job definition memory, the pod's memory) and peak at the pod's memory. CPU peaks at the
    requested vCPUs (SP2 jobs were CPU-bound MPI codes; the Alibaba pods' cpu_milli).
-4. Left out, and counted: Alibaba pods without a GPU, and pods that ran over `GPU_MAX_RUNTIME_S`
+4. Left out, and counted: Alibaba pods that ran over `GPU_MAX_RUNTIME_S`
    (long-running services, not batch jobs). KTH jobs over 64 processors are multi-node parallel
    jobs on `mpi-parallel`, mapped as `multinode_queue.py` states.
+5. What the issue-18 strategies look for, each a stated rule, seeded where it draws:
+   - teams: `cpu-short` is shared by three teams, a job's team being its KTH user's id modulo 3
+     (`TEAMS`, the `team` tag of its submission); the team of the trace's busiest user floods it;
+   - runaways: `RUNAWAY_JOBS` of `cpu-short`'s failed jobs of `RUNAWAY_MIN_VCPUS` to
+     `RUNAWAY_MAX_VCPUS` vCPUs (drawn with `SEED`) hang: they run `RUNAWAY_RUNTIME_S` before
+     their owner kills them;
+   - a shape no CE can host: the first GPU pod submitted after each of `MISROUTED_DAYS_BEFORE_END`
+     (days before the window's end) was sent to `cpu-short` (whose CE has no GPU): it waits
+     RUNNABLE with MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT, blocking the queue's head, until its
+     owner cancels it after `STUCK_CANCEL_S` (`simulation.blockedJobCancelSeconds`);
+   - definitions: `cpu-short-job` has no retry strategy, `pipeline-task` and `etl-task` retry
+     twice (`estate.QueueSpec.retry_attempts`).
 
 The jobs are then replayed by the simulator (`optimizer.simulate.replay`) on the estate's current
 configuration (read back through boto3), which decides when each job started, on which instance,
@@ -30,14 +48,16 @@ still running then are RUNNING, instances still up have no end), is handed to th
 store's frame contract (`jobs`, `job_attempts`, `instances` columns) that
 `optimizer.simulate.records.to_store_frames` produces.
 
-Sizing (the demo must be ready in under 3 minutes): the busiest 30 days of the two traces are
-about 4,100 KTH jobs (2,800 `cpu-batch`, 1,250 `memory-heavy`) and 3,300 GPU pods, 7,400 jobs and
-1,300 instances after the replay. The replay takes seconds; seeding ~15 s; the collectors read it
-through boto3 in 25-60 s on a shared 2-core machine. The knob is `days` (`batchopt demo --days`).
+Sizing: the busiest 30 days of the two traces are about 4,100 KTH jobs (2,450 `cpu-short`, 1,250
+`memory-heavy`, 230 `cpu-batch`, 140 `spot-pipeline`, the rest multi-node), 3,300 GPU pods and 620
+pods without a GPU, 8,000 jobs and 2,500 instances after the replay. The replay takes seconds;
+seeding ~15-40 s; the collectors read it through boto3 in 40-90 s on a shared 2-core machine. The
+knob is `days` (`batchopt demo --days`).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -65,8 +85,22 @@ MEMORY_USER_MODULUS = 4
 MEMORY_MAX_VCPUS = 32
 MAX_CPU_JOB_VCPUS = 64  # wider KTH jobs are multi-node work, which the demo leaves out and counts
 GPU_MAX_RUNTIME_S = 7 * DAY
-ACTUAL_MEMORY_PER_VCPU = {"cpu-batch": 2048.0, "memory-heavy": 5120.0}
-REQUESTED_MEMORY_PER_VCPU = {"cpu-batch": 4096.0, "memory-heavy": 8192.0}
+ACTUAL_MEMORY_PER_VCPU = {"cpu-batch": 2048.0, "cpu-short": 2048.0, "memory-heavy": 5120.0}
+REQUESTED_MEMORY_PER_VCPU = {"cpu-batch": 4096.0, "cpu-short": 4096.0, "memory-heavy": 8192.0}
+SHORT_REQUEST_S = 4 * 3600.0
+PIPELINE_USER_REMAINDER = 1
+PIPELINE_QUEUE = "spot-pipeline"
+ETL_QUEUE = "spot-etl"
+SHARED_QUEUE = "cpu-short"
+TEAMS = ("team-a", "team-b", "team-c")
+RUNAWAY_JOBS = 12
+RUNAWAY_MIN_VCPUS = 16
+RUNAWAY_MAX_VCPUS = 32
+RUNAWAY_RUNTIME_S = 2 * DAY
+MISROUTED_DAYS_BEFORE_END = (3.0, 0.15)
+STUCK_CANCEL_S = 6 * 3600.0
+SEED = 18
+PIPELINE_USED_MEMORY_SHARE = 0.75
 
 
 @dataclass
@@ -102,8 +136,22 @@ def _job_uuid(source: str, trace_id: str) -> str:
     return str(uuid.UUID(hashlib.md5(f"{source}/{trace_id}".encode()).hexdigest()))
 
 
-def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """KTH SP2 jobs of the busiest window, mapped to the two CPU queues (rules 2-4)."""
+def requested_times() -> dict[str, float]:
+    """SWF job number -> the run time the job asked the SP2's scheduler for (field 9, seconds)."""
+    out: dict[str, float] = {}
+    with gzip.open(KTH_TRACE, "rt") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) >= 9 and not line.startswith(";"):
+                out[fields[0]] = float(fields[8])
+    return out
+
+
+def cpu_jobs(
+    days: int, left_out: dict[str, int], pipeline_shape: tuple[int, int] = (4, 8192)
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """KTH SP2 jobs of the busiest window, mapped to the CPU queues (rules 2-5); `pipeline_shape` is
+    (vCPUs, MiB) of `spot-pipeline`'s job definition."""
     trace = read_trace(KTH_TRACE, "swf", TraceMapping(max_vcpus_per_node=MAX_CPU_JOB_VCPUS))
     # A job over 64 processors is imported as an MNP job (one row per node): one row per job here.
     main_rows = trace.jobs["node_index"].fillna(0) == 0
@@ -113,34 +161,80 @@ def cpu_jobs(days: int, left_out: dict[str, int]) -> tuple[pd.DataFrame, tuple[f
     wide = jobs[too_big].assign(vcpus=jobs["vcpus"] * jobs["num_nodes"])
     jobs = jobs[~too_big].drop(columns=["mnp_parent", "node_index", "num_nodes"])
     user_number = pd.to_numeric(jobs["user"].astype(str).str.lstrip("u"), errors="coerce").fillna(1)
+    requested = jobs["job_id"].astype(str).map(requested_times()).fillna(np.inf)
     memory_user = (user_number % MEMORY_USER_MODULUS == 0) & (jobs["vcpus"] <= MEMORY_MAX_VCPUS)
-    jobs["queue"] = np.where(memory_user, "memory-heavy", "cpu-batch")
-    jobs["used_memory_mib"] = jobs["vcpus"] * jobs["queue"].map(ACTUAL_MEMORY_PER_VCPU)
+    short = ~memory_user & (requested <= SHORT_REQUEST_S)
+    pipeline = ~memory_user & ~short & (user_number % MEMORY_USER_MODULUS == PIPELINE_USER_REMAINDER)
+    jobs["queue"] = np.select(
+        [memory_user, short, pipeline], ["memory-heavy", SHARED_QUEUE, PIPELINE_QUEUE], "cpu-batch"
+    )
+    jobs["team"] = [
+        TEAMS[int(u) % len(TEAMS)] if is_short else None
+        for u, is_short in zip(user_number, short, strict=True)
+    ]
+    per_vcpu = jobs["queue"].map(ACTUAL_MEMORY_PER_VCPU)
+    jobs["used_memory_mib"] = jobs["vcpus"] * per_vcpu
     jobs["memory_mib"] = jobs["vcpus"] * jobs["queue"].map(REQUESTED_MEMORY_PER_VCPU)
+    jobs.loc[pipeline, "vcpus"] = float(pipeline_shape[0])
+    jobs.loc[pipeline, "memory_mib"] = float(pipeline_shape[1])
+    jobs.loc[pipeline, "used_memory_mib"] = PIPELINE_USED_MEMORY_SHARE * pipeline_shape[1]
     jobs["used_vcpus"] = jobs["vcpus"]
+    jobs = _with_runaways(jobs)
     jobs["job_name"] = "kth-" + jobs["user"].astype(str) + "-" + jobs["job_id"].astype(str)
     jobs["job_id"] = [_job_uuid("kth", j) for j in jobs["job_id"].astype(str)]
     return pd.concat([jobs, mnp_jobs(wide)], ignore_index=True), window
 
 
+def _with_runaways(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Rule 5's runaways: `RUNAWAY_JOBS` failed wide jobs of the shared queue run `RUNAWAY_RUNTIME_S`."""
+    candidates = jobs.index[
+        (jobs["queue"] == SHARED_QUEUE)
+        & (jobs["status"].astype(str) == "FAILED")
+        & (jobs["vcpus"] >= RUNAWAY_MIN_VCPUS)
+        & (jobs["vcpus"] <= RUNAWAY_MAX_VCPUS)
+    ]
+    chosen = np.random.default_rng(SEED).choice(
+        candidates.to_numpy(), size=min(RUNAWAY_JOBS, len(candidates)), replace=False
+    )
+    out = jobs.copy()
+    out.loc[chosen, "runtime_s"] = RUNAWAY_RUNTIME_S
+    return out
+
+
+def misrouted(gpu: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Rule 5: the first GPU pod after each of `MISROUTED_DAYS_BEFORE_END` goes to the shared CPU
+    queue."""
+    out = gpu.copy()
+    submit = out.loc[out["gpus"] >= 1, "submit_s"].sort_values(kind="stable")
+    for before in MISROUTED_DAYS_BEFORE_END:
+        later = submit[submit >= (days - before) * DAY]
+        if len(later):
+            out.loc[later.index[0], "queue"] = SHARED_QUEUE
+    return out
+
+
 def gpu_jobs(
     days: int, job_definition_memory: int, left_out: dict[str, int]
 ) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """Alibaba GPU pods of the busiest window on `gpu-training` (rules 2-4)."""
+    """Alibaba pods of the GPU pods' busiest window: GPU pods on `gpu-training`, pods without a GPU
+    on `spot-etl` (rules 1-4)."""
     trace = read_trace(ALIBABA_TRACE, "alibaba-gpu")
     pods = trace.jobs
-    no_gpu = pods["gpus"] < 1
-    left_out["alibaba_pods_without_gpu"] = int(no_gpu.sum())
-    pods = pods[~no_gpu]
-    jobs, window = _window(pods, days)
+    start = busiest_window(pods.loc[pods["gpus"] >= 1, "submit_s"], days)
+    window = (start, start + days * DAY)
+    jobs = pods[(pods["submit_s"] >= window[0]) & (pods["submit_s"] < window[1])].copy()
+    jobs["submit_s"] -= start
     too_long = jobs["runtime_s"] > GPU_MAX_RUNTIME_S
     left_out["alibaba_pods_over_7_days"] = int(too_long.sum())
     jobs = jobs[~too_long].copy()
-    jobs["queue"] = "gpu-training"
+    gpu = jobs["gpus"] >= 1
+    jobs["queue"] = np.where(gpu, "gpu-training", ETL_QUEUE)
     jobs["used_memory_mib"] = jobs["memory_mib"]
     jobs["used_vcpus"] = jobs["vcpus"]
     jobs["vcpus"] = np.ceil(jobs["vcpus"])  # Batch EC2 jobs request whole vCPUs
-    jobs["memory_mib"] = np.maximum(jobs["memory_mib"], float(job_definition_memory))
+    jobs["memory_mib"] = np.where(
+        gpu, np.maximum(jobs["memory_mib"], float(job_definition_memory)), jobs["memory_mib"]
+    )
     jobs["job_id"] = [_job_uuid("alibaba", j) for j in jobs["job_id"].astype(str)]
     return jobs, window
 
@@ -180,9 +274,17 @@ def estate_frames(
     out_jobs["job_queue_arn"] = out_jobs["queue"].map(estate.queues)
     out_jobs["job_definition_name"] = out_jobs["queue"].map(lambda q: specs[q].job_definition)
     out_jobs["job_definition"] = out_jobs["job_definition_name"].map(estate.job_definitions)
+    teams = jobs.set_index("job_id")["team"] if "team" in jobs else pd.Series(dtype=object)
+    out_jobs["tags"] = (
+        out_jobs["job_id"].map(teams).map(lambda t: {"team": t} if isinstance(t, str) else None)
+    )
     running = out_jobs["started_at"].notna() & (out_jobs["started_at"] <= now_ts)
     unfinished = out_jobs["stopped_at"].isna() | (out_jobs["stopped_at"] > now_ts)
     out_jobs.loc[unfinished, "status"] = np.where(running[unfinished], "RUNNING", "RUNNABLE")
+    # While a job waits or runs its reason is what Batch shows then: a blocked job's MISCONFIGURATION
+    # reason, nothing for the others (the replay's reason is how the job ended, after `now`).
+    blocked = result.blocked.set_index(_plain_ids(result.blocked["job_id"].astype(str)))["reason"]
+    out_jobs.loc[unfinished, "status_reason"] = out_jobs.loc[unfinished, "job_id"].map(blocked)
     out_jobs.loc[unfinished, "stopped_at"] = pd.NaT
     out_jobs.loc[unfinished, "exit_code"] = None
     out_jobs.loc[~running, "started_at"] = pd.NaT
@@ -217,9 +319,11 @@ def estate_frames(
 def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, days: int = 30) -> History:
     """Traces -> the estate's queues -> replay on `configuration` -> frames ending at `now`."""
     left_out: dict[str, int] = {}
-    cpu, cpu_window = cpu_jobs(days, left_out)
+    pipeline = estate.spec(PIPELINE_QUEUE)
+    cpu, cpu_window = cpu_jobs(days, left_out, (pipeline.vcpus, pipeline.memory_mib))
     gpu_memory = estate.spec("gpu-training").memory_mib
     gpu, gpu_window = gpu_jobs(days, gpu_memory, left_out)
+    gpu = misrouted(gpu.assign(team=None), days)
     columns = [
         "job_id",
         "submit_s",
@@ -232,15 +336,19 @@ def build_history(estate: Estate, configuration: dict[str, Any], now: datetime, 
         "status",
         "used_memory_mib",
         "used_vcpus",
+        "team",
     ]
     jobs = pd.concat([cpu[[*columns, *MNP_COLUMNS]], gpu[columns]], ignore_index=True)
     jobs = jobs.sort_values("submit_s", kind="stable")
     jobs["gpus"] = jobs["gpus"].astype("int64")
-    retries = {spec.queue: spec.retry_attempts for spec in estate.specs}
+    # A definition without a retry strategy runs a job once, as `attempts: 1` does.
+    retries = {spec.queue: max(1, spec.retry_attempts) for spec in estate.specs}
     jobs["retry_attempts"] = jobs["queue"].map(retries).astype("Int64")
     jobs["arch"] = None  # every instance type of the estate is x86_64: no architecture constraint
     jobs = jobs.reset_index(drop=True)
-    config = parse_config(configuration, catalog_for_replay(), source="demo estate")
+    # Rule 5: a job no CE can host stays at its queue's head until its owner cancels it.
+    document = {**configuration, "simulation": {"blockedJobCancelSeconds": STUCK_CANCEL_S}}
+    config = parse_config(document, catalog_for_replay(), source="demo estate")
     result = replay(jobs, config)
     start = now - timedelta(days=days)
     frames = estate_frames(result, jobs, estate, start, now)

@@ -336,8 +336,8 @@ class DemoRun:
         with display.stage("estate", "create the Batch estate") as out:
             self.estate = build_estate(sessions, where)
             out.detail = (
-                f"{len(self.estate.queues)} queues on {len(self.estate.compute_environments)} on-demand "
-                "BEST_FIT compute environments"
+                f"{len(self.estate.queues)} queues on {len(self.estate.compute_environments)} compute "
+                "environments (on-demand BEST_FIT, two spot-only)"
             )
 
     def seed_history(self, display: StageDisplay, sessions: SessionFactory, where: TargetRegion) -> History:

@@ -410,7 +410,7 @@ class HistorySeeder:
             "jobDefinition": definition,
             "parameters": {},
             "platformCapabilities": ["EC2"],
-            "tags": {},
+            "tags": dict(job["tags"]) if isinstance(job.get("tags"), dict) else {},
             "container": {
                 "resourceRequirements": requirements,
                 **(api_attempts[-1]["container"] if api_attempts else {}),
