@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import numpy as np
 import pandas as pd
 import pytest
+from botocore.stub import Stubber
 
+from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.domain import UpdateKind
 from optimizer.errors import InputError
 from optimizer.recommend.estate import estate_document
@@ -254,3 +257,25 @@ def test_gang_table_reads_the_main_node() -> None:
     assert table["nodes"].tolist() == [2, 2]
     assert table["retries_host_loss"].tolist() == [False, True]
     assert np.array_equal(table["queue"].to_numpy(), np.array(["hpc", "hpc"], dtype=object))
+
+
+def test_the_on_demand_copy_plans_as_a_create_and_a_queue_update() -> None:
+    """The proposal goes through the planner as spot adoption's does: CreateComputeEnvironment of
+    an EC2 copy of the spot CE (validated against botocore's model), then UpdateJobQueue."""
+    ces = [ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))]
+    queues = [queue_item("hpc", "hpc-spot")]
+    [rec] = MnpOnDemandStrategy().run(inputs(gangs(10, totals=(32,), per_node=8), ces, queues, []))
+    plan = plan_change(rec, CurrentState(queues[0], compute_environments=tuple(ces)))
+    create, update = plan.calls
+    assert (create.operation, update.operation) == ("create_compute_environment", "update_job_queue")
+    resources = create.params["computeResources"]
+    assert create.params["computeEnvironmentName"] == "hpc-spot-ondemand"
+    assert (resources["type"], resources["allocationStrategy"]) == ("EC2", "BEST_FIT_PROGRESSIVE")
+    assert update.params["computeEnvironmentOrder"] == [
+        {"order": 1, "computeEnvironment": f"{PREFIX}:compute-environment/hpc-spot-ondemand"}
+    ]
+    client = boto3.client("batch", region_name=REGION)
+    with Stubber(client) as stubber:  # the request is one the Batch model accepts
+        answer = {"computeEnvironmentName": "hpc-spot-ondemand", "computeEnvironmentArn": "arn"}
+        stubber.add_response("create_compute_environment", answer, create.params)
+        client.create_compute_environment(**create.params)
