@@ -10,9 +10,11 @@ exporting its model), then reads the solution and the dual bound back from the r
 from __future__ import annotations
 
 import datetime as dt
+import os
 import struct
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +22,48 @@ import scipy.sparse as sp
 from ortools.math_opt import model_pb2, result_pb2
 from ortools.math_opt.core.python import solver as mathopt_core
 from ortools.math_opt.python import mathopt
+from ortools.math_opt.solvers import highs_pb2
 
 from optimizer.solver.highs_stdout import highs_stdout_silenced
 
 _REASONS = result_pb2.TerminationReasonProto
+
+
+def _last_improving_solution(path: str, n: int) -> tuple[float, np.ndarray] | None:
+    """The last complete solution HiGHS wrote to its improving-solution file (`Objective v`,
+    `# Columns n`, then one `[name] value` line per variable, appended once per improvement),
+    as (objective, values); None when there is none."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    starts = [i for i, line in enumerate(lines) if line.startswith("Objective")]
+    for i in reversed(starts):
+        block = lines[i + 2 : i + 2 + n]
+        if len(block) == n and lines[i + 1].strip() == f"# Columns {n}":
+            try:
+                return float(lines[i].split()[1]), np.array([float(line.split()[-1]) for line in block])
+            except (IndexError, ValueError):
+                continue
+    return None
+
+
+def _meets_rows(
+    values: np.ndarray,
+    matrix: sp.spmatrix,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    upper: np.ndarray | None,
+) -> bool:
+    """Whether integer-rounded `values` satisfy every row and bound (a solution read back from a
+    file is checked, not trusted)."""
+    x = np.round(values)
+    if (x < 0).any() or (upper is not None and (x > upper + 1e-9).any()):
+        return False
+    rows = matrix @ x
+    tol = 1e-6 * np.maximum(1.0, np.abs(rows))
+    return bool((rows >= np.asarray(row_lower) - tol).all() and (rows <= np.asarray(row_upper) + tol).all())
 
 
 def _solve_in_child(
@@ -104,15 +144,34 @@ def solve_mip(
     proto.linear_constraint_matrix.row_ids.extend(coo.row[order].tolist())
     proto.linear_constraint_matrix.column_ids.extend(coo.col[order].tolist())
     proto.linear_constraint_matrix.coefficients.extend(coo.data[order].astype(float).tolist())
+    highs = highs_pb2.HighsOptionsProto()
+    improving = None
+    if hard_limit is not None:
+        # HiGHS appends every improving solution to this file: what it had found when the child
+        # is killed at the hard limit is read back from there instead of being lost.
+        handle, improving = tempfile.mkstemp(prefix="batchopt-mip-", suffix=".sol")
+        os.close(handle)
+        highs.bool_options["mip_improving_solution_save"] = True
+        highs.string_options["mip_improving_solution_file"] = improving
     params = mathopt.SolveParameters(
-        time_limit=dt.timedelta(seconds=max(0.01, time_limit)), relative_gap_tolerance=relative_gap
+        time_limit=dt.timedelta(seconds=max(0.01, time_limit)),
+        relative_gap_tolerance=relative_gap,
+        highs=highs,
     ).to_proto()
     init_args = mathopt.StreamableSolverInitArguments().to_proto()
     model_params = mathopt.ModelSolveParameters().to_proto()
-    if hard_limit is not None:
-        raw = _solve_in_child(proto, init_args, params, model_params, hard_limit)
+    if hard_limit is not None and improving is not None:
+        try:
+            raw = _solve_in_child(proto, init_args, params, model_params, hard_limit)
+            found = _last_improving_solution(improving, n) if raw is None else None
+        finally:
+            os.unlink(improving)
         if raw is None:
             detail = f"stopped at the hard limit {hard_limit:.1f} s: HiGHS did not honour its time limit"
+            if found is not None and _meets_rows(found[1], matrix, row_lower, row_upper, upper):
+                values = np.round(found[1])
+                detail += "; its last improving solution is kept"
+                return MipResult("FEASIBLE", values, float(cost @ values), -np.inf, detail)
             return MipResult("NO_SOLUTION", np.zeros(0), np.inf, -np.inf, detail)
     else:
         with highs_stdout_silenced():

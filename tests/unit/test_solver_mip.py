@@ -61,3 +61,18 @@ def test_the_hard_limit_kills_the_worker_and_returns_no_solution() -> None:
     )
     assert got.status == "NO_SOLUTION" and "hard limit" in got.detail
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_the_hard_limit_keeps_the_last_solution_highs_found() -> None:
+    # The same model, which HiGHS cannot prove optimal in a minute (measured), given seconds: the
+    # child is killed, and the best solution HiGHS had written to its improving-solution file comes
+    # back, checked against every row, instead of being lost with the child.
+    cost, a, demand = _covering(4, columns=400, rows=60)
+    got = solve_mip(
+        cost, a, demand * 20, np.full(60, np.inf), time_limit=60, relative_gap=1e-9, hard_limit=5.0
+    )
+    assert got.status == "FEASIBLE" and "hard limit" in got.detail and "kept" in got.detail
+    assert (got.values == np.round(got.values)).all() and (got.values >= 0).all()
+    assert (a @ got.values >= demand * 20 - 1e-9).all()
+    assert got.objective == pytest.approx(float(cost @ got.values))
+    assert got.bound == -np.inf  # nothing proven: the child never reported its dual bound
