@@ -193,9 +193,16 @@ def _density_bound(prep: Prepared, values: np.ndarray) -> np.ndarray:
 
 
 def _free_terms(
-    prep: Prepared, m: _Master, values: np.ndarray, *, deadline: float, clock: Callable[[], float]
+    prep: Prepared,
+    m: _Master,
+    values: np.ndarray,
+    needed: np.ndarray,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
 ) -> np.ndarray | None:
-    """(O,) min(0, nu + sum_u G_ou): each offering's term with its best link duals (module doc).
+    """(O,) min(0, nu + sum_u G_ou): each offering's term with its best link duals (module doc),
+    tightened by knapsacks only for the `needed` offerings (the others keep the cheap bounds).
 
     G_ou (per bin-hour, times wh_u) is bounded below three ways, the largest kept: 0 when no
     pattern of o prices out in u (knapsack); the fractional bins of the module doc; and, with
@@ -220,7 +227,7 @@ def _free_terms(
     profit = np.where(ub > cost[:, None], np.minimum(frac, rough), 0.0)  # what o earns, at most
     # An offering whose earnings cannot exceed nu has term 0 whatever the knapsacks say: only the
     # others (few) are tightened pair by pair.
-    tighten = (profit @ wh > m.nu)[:, None] & (profit > 0)
+    tighten = (needed & (profit @ wh > m.nu))[:, None] & (profit > 0)
     for o, u in zip(*np.nonzero(tighten), strict=True):
         if clock() >= deadline:
             return None
@@ -328,15 +335,19 @@ def selection_bound(
             break
         objective = master.objective
         job_values = _values(prep, master)
-        free = _free_terms(prep, master, job_values, deadline=deadline, clock=clock)
-        if free is None:
-            break
         linked = np.flatnonzero(master.linked)
         min_rc, new = _price_linked(prep, pool, master, job_values, linked, deadline=deadline, clock=clock)
+        if min_rc is None:
+            break
+        own = np.minimum(master.rc_y, 0.0) + (wh[None, :] * hostable * min_rc).sum(axis=1)
+        # A linked offering whose own term is 0 needs no other; the rest get the knapsacks.
+        own = np.where(master.linked, own, -np.inf)
+        free = _free_terms(prep, master, job_values, own < 0, deadline=deadline, clock=clock)
+        if free is None:
+            break
         empty_ok = master.z_ok and bool((master.offering_cost[prep.spot] >= 0.0).all())
-        if min_rc is not None and empty_ok:
-            own = np.minimum(master.rc_y, 0.0) + (wh[None, :] * hostable * min_rc).sum(axis=1)
-            terms = np.where(master.linked, np.maximum(own, free), free)
+        if empty_ok:
+            terms = np.maximum(own, free)
             best = max(best, master.dual_value + float(terms.sum()))
         # Offerings outside the LP whose term costs the bound most: their best patterns join it.
         outside = np.flatnonzero(~master.linked & (free < -1e-9))
