@@ -283,3 +283,23 @@ def test_the_integer_per_class_lagrangian_bound_is_below_the_brute_force_optimum
     if integer is not None:
         assert integer <= optimum + 1e-6, (integer, optimum, lp.lower_bound)
     assert policy_bound(prep, pool, lp, None, deadline=np.inf, clock=_ticks()) <= optimum + 1e-6
+
+
+def test_the_integer_per_class_bound_sees_whole_instances_under_a_spot_share() -> None:
+    # Three 1-vCPU jobs, a 2-vCPU type at $0.10 on demand and $0.05 on spot, at most half of the
+    # 3 job vCPU-hours on spot. The LP runs 0.75 spot and 0.75 on-demand instances ($0.1125); in
+    # whole instances one spot instance may host only one job, so the optimum is $0.15. At the
+    # LP's spot multiplier ($0.025 per job vCPU-hour on spot) the class's cheapest cover is a full
+    # instance plus a spot instance with one job ($0.10 + $0.075), minus 1.5 x $0.025 for the
+    # relaxed row: $0.1375, which needs the one-job spot bin (a maximal pattern minus a job).
+    problem = Problem(
+        3600.0,
+        (Shape("one", 1.0, 1000.0),),
+        np.array([[3]]),
+        offerings(catalog=[("x.large", 2, 8000, 0.10, 0.5, 0.0)]),
+        Policy(max_spot_share=0.5),
+    )
+    assert _brute_force(problem) == pytest.approx(0.15)
+    prep, _, lp = _lp(problem)
+    assert lp.lower_bound == pytest.approx(0.1125)
+    assert integer_class_bound(prep, lp, deadline=np.inf, clock=_ticks()) == pytest.approx(0.1375)
