@@ -220,6 +220,7 @@ def run_analysis(
 
     price_sources = {str(k): int(v) for k, v in Counter(result.instances["price_source"]).items()}
     unplaced = int((~result.attempts["on_known_instance"]).sum()) if len(result.attempts) else 0
+    mnp = mnp_job_costs(result.attempts, result.instances, inputs.attempts, inputs.instances, inputs.jobs)
     with engine.begin() as conn:
         for table, column in ((cost_daily, "day"), (cost_daily_tags, "day"), (utilization_hourly, "hour")):
             conn.execute(delete(table).where(*_window(table, column, dataset, since, until)))
@@ -240,10 +241,12 @@ def run_analysis(
                 idle_usd=float(result.instances["idle_usd"].sum()),
                 price_sources=price_sources,
                 unplaced_attempts=unplaced,
+                mnp_jobs=len(mnp),
+                mnp_cost_usd=float(mnp["cost_usd"].sum()),
+                gang_formation_idle_usd=float(mnp["gang_formation_idle_usd"].sum()),
             )
         )
     waste_cols = ["idle_usd", "over_requested_usd", "spot_reclaim_usd", "failed_usd", "oom_usd"]
-    mnp = mnp_job_costs(result.attempts, result.instances, inputs.attempts, inputs.instances, inputs.jobs)
     return AnalysisSummary(
         dataset=dataset,
         instances=len(result.instances),
@@ -308,6 +311,24 @@ def read_cost_daily(
     elif period is None and dims and not frame.empty:
         frame = frame.sort_values(list(dims))
     return frame.reset_index(drop=True)
+
+
+def latest_mnp_figures(engine: Engine, dataset: str = COLLECTED_DATASET) -> tuple[int, float, float] | None:
+    """(MNP jobs, their nodes' cost, gang-formation idle USD) of the latest analysis run of `dataset`
+    that saw MNP jobs' figures; None before one (or for runs from before they were recorded)."""
+    query = (
+        select(
+            analysis_runs.c.mnp_jobs, analysis_runs.c.mnp_cost_usd, analysis_runs.c.gang_formation_idle_usd
+        )
+        .where(analysis_runs.c.dataset == dataset, analysis_runs.c.mnp_jobs.is_not(None))
+        .order_by(analysis_runs.c.computed_at.desc(), analysis_runs.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0)
 
 
 def cost_datasets(engine: Engine) -> list[str]:

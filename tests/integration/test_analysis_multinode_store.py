@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+from optimizer.analysis import stored
 from optimizer.cli.main import main
 from optimizer.store.schema import instance_types, instances, job_attempts, jobs, ondemand_prices, spot_prices
 from optimizer.store.upsert import bulk_upsert
@@ -34,3 +35,6 @@ def test_analyze_reports_the_mnp_jobs_cost_and_gang_formation_idle(
     out = capsys.readouterr().out
     # 2 nodes x 2 h x $0.192 (whole m5.xlarge each); i-n0 held 1 h before the gang started
     assert "multi-node parallel: 1 jobs, nodes' cost $0.77, gang-formation idle $0.19" in out
+    # The run keeps the figures, which the Cost explorer reads (`dashboard/queries/cost.mnp_figures`).
+    jobs_seen, cost, forming = stored.latest_mnp_figures(store_engine)
+    assert (jobs_seen, round(cost, 2), round(forming, 2)) == (1, 0.77, 0.19)

@@ -95,6 +95,14 @@ def render() -> None:
             f"Idle: the unused capacity of the compute environments serving the selected queues ({names}), "
             "all of it even where an environment also serves other queues."
         )
+    mnp = queries.mnp_figures(url, dataset)
+    if mnp is not None and mnp[0]:
+        jobs, cost, forming = mnp
+        st.caption(
+            f"Multi-node parallel jobs (latest analysis, whole history): {jobs:,} jobs whose nodes cost"
+            f" {money(cost)}; gang-formation idle {money(forming)}, instances held empty until a gang's last"
+            " node joined (part of Idle)."
+        )
     if queries.bill_imported(url):
         _bill_vs_model(url, dataset, since, until)
 

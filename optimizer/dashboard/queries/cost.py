@@ -40,6 +40,12 @@ def cost_datasets(url: str) -> list[str]:
 
 
 @cached
+def mnp_figures(url: str, dataset: str = COLLECTED_DATASET) -> tuple[int, float, float] | None:
+    """(MNP jobs, nodes' cost, gang-formation idle USD) of the latest analysis, None without MNP jobs."""
+    return stored.latest_mnp_figures(engine_for(url), dataset)
+
+
+@cached
 def cost_day_range(url: str, dataset: str = COLLECTED_DATASET) -> tuple[datetime, datetime] | None:
     """First and last day in the cost aggregate, or None when `batchopt analyze` has not run."""
     return stored.cost_day_range(engine_for(url), dataset)

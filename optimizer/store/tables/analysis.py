@@ -83,6 +83,11 @@ analysis_runs = Table(
     Column("idle_usd", Float, nullable=False),
     Column("price_sources", Json, nullable=False),  # {"on-demand": 120, "spot-latest-region": 3, ...}
     Column("unplaced_attempts", Integer, nullable=False),  # attempts on instances the store lacks
+    # Multi-node parallel jobs (`analysis/multinode.py`): how many, their nodes' cost, and the part of
+    # `idle_usd` their gangs' forming explains (instances held empty until the last node joined).
+    Column("mnp_jobs", Integer),
+    Column("mnp_cost_usd", Float),
+    Column("gang_formation_idle_usd", Float),
 )
 
 TABLES = (cost_daily, cost_daily_tags, utilization_hourly, analysis_runs)
