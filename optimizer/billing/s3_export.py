@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from optimizer.aws.calls import call, error_code, pages
 from optimizer.billing.intake import ImportResult, import_bill
-from optimizer.collectors.calls import call, error_code, pages
 from optimizer.errors import InputError
 
 if TYPE_CHECKING:

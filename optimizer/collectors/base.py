@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
-from optimizer.collectors.calls import Sleep
+from optimizer.aws.calls import Sleep
 
 ClientFactory = Callable[[str, str], Any]
 """(service, region) -> a boto3 client for the context's target."""

@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, update
 
+from optimizer.aws.calls import items
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source
-from optimizer.collectors.calls import items
 from optimizer.store.schema import compute_environments, job_queues
 from optimizer.store.upsert import bulk_upsert
 

@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, select, update
 
+from optimizer.aws.calls import items
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source
 from optimizer.collectors.batch_fields import requested_resources
 from optimizer.collectors.batch_inventory import _jsonable
-from optimizer.collectors.calls import items
 from optimizer.store.schema import job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
 

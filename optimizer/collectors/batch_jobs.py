@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
+from optimizer.aws.calls import call, items
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import (
@@ -35,7 +36,6 @@ from optimizer.collectors.base import (
     from_epoch_ms,
     to_epoch_ms,
 )
-from optimizer.collectors.calls import call, items
 from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.collectors.reconcile import (

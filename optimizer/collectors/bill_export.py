@@ -36,7 +36,7 @@ def bill_source(cur_s3_uri: str, data_dir: str | Path) -> Source:
     """The `bill` source reading the export at `cur_s3_uri` into `data_dir` and the store."""
 
     def collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
-        # Imported here: optimizer.billing.s3_export reads S3 through optimizer.collectors.calls.
+        # Imported here: the bill import (DuckDB, Parquet) stays out of `batchopt collect`'s other sources.
         from optimizer.billing.s3_export import import_months, list_manifests, pending_months, stored_months
 
         s3 = ctx.client("s3")

@@ -13,11 +13,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from optimizer.aws.calls import items
 from optimizer.aws.permissions import declare
 from optimizer.catalog.instance_kinds import instance_kind
 from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.collectors.base import CollectContext, Collected, Source
-from optimizer.collectors.calls import items
 from optimizer.store.schema import instance_type_offerings, instance_types
 from optimizer.store.upsert import bulk_upsert
 

@@ -25,12 +25,12 @@ from urllib.parse import urlparse
 
 from sqlalchemy import Connection, Engine, select
 
+from optimizer.aws.calls import call, items
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors import coverage
 from optimizer.collectors.base import CollectContext, Collected, Source, from_epoch_ms
 from optimizer.collectors.batch_jobs import load_jobs
-from optimizer.collectors.calls import call, items
 from optimizer.collectors.event_messages import InstanceEvent, JobEvent, ParsedBatch, parse_messages
 from optimizer.collectors.instance_lifetimes import (
     LaunchFacts,

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from optimizer.aws.calls import pages
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, from_epoch_ms, utc_naive
-from optimizer.collectors.calls import pages
 from optimizer.collectors.instance_lifetimes import LaunchFacts
 
 declare("collector", "cloudtrail:LookupEvents")

@@ -19,10 +19,10 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Connection, Engine, and_, bindparam, or_, update
 
+from optimizer.aws.calls import call, items
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
-from optimizer.collectors.calls import call, items
 from optimizer.collectors.events import describe_instances, queue_matches
 from optimizer.collectors.instance_lifetimes import (
     EXACT_SOURCES,

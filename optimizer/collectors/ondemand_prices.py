@@ -22,10 +22,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine
 
+from optimizer.aws.calls import items
 from optimizer.aws.permissions import declare
 from optimizer.catalog.files import PRICE_SNAPSHOT_REGION, load_price_snapshot
 from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
-from optimizer.collectors.calls import items
 from optimizer.store.schema import ondemand_prices
 from optimizer.store.upsert import bulk_upsert
 

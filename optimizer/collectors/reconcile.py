@@ -23,9 +23,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
+from optimizer.aws.calls import items
 from optimizer.collectors import coverage
 from optimizer.collectors.base import CollectContext
-from optimizer.collectors.calls import items
 from optimizer.collectors.job_states import OPEN_STATES
 from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.schema import jobs

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from optimizer.aws.calls import Sleep
 from optimizer.collectors.base import TERMINAL_JOB_STATUSES, CollectContext, Source
-from optimizer.collectors.calls import Sleep
 from optimizer.collectors.runs import finish_run, read_watermarks, start_run, summarize, write_watermarks
 from optimizer.runtime.clock import Clock, utc_now
 

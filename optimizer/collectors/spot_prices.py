@@ -21,11 +21,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
+from optimizer.aws.calls import items
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.catalog.batch_rules import expand_instance_types as expand_batch_entries
 from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
-from optimizer.collectors.calls import items
 from optimizer.store.schema import compute_environments, instance_types, instances, spot_prices
 from optimizer.store.upsert import bulk_upsert
 

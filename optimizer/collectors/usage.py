@@ -28,6 +28,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 from sqlalchemy import Connection, Engine, Float, and_, bindparam, func, or_, select, update
 
+from optimizer.aws.calls import error_code, items, pages
 from optimizer.aws.paginate import chunks
 from optimizer.aws.permissions import declare
 from optimizer.collectors.base import (
@@ -39,7 +40,6 @@ from optimizer.collectors.base import (
     to_epoch_ms,
     utc_naive,
 )
-from optimizer.collectors.calls import error_code, items, pages
 from optimizer.store.schema import instances, job_attempts, jobs, usage_samples
 from optimizer.store.upsert import bulk_upsert
 

@@ -1,4 +1,6 @@
-"""API calls for collectors: pagination with a second, slower retry round for throttling.
+"""Read calls to AWS APIs: pagination with a second, slower retry round for throttling.
+
+Every collector reads through these, and so does the bill export reader (`billing/s3_export.py`).
 
 botocore's adaptive mode already retries each HTTP request; a throttle that outlasts it (a busy
 account during a large DescribeJobs sweep) gets a few more tries here, with a longer backoff,
