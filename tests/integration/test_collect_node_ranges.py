@@ -9,6 +9,7 @@ replayed: each node lands on its range's type.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +21,11 @@ from sqlalchemy import Engine, select
 from optimizer.catalog.provider import bundled_catalog
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.simulate import catalog_from_provider, parse_config, replay
-from optimizer.simulate.datasets import load_dataset
+from optimizer.simulate.datasets import import_trace, load_dataset
 from optimizer.store.read import read_frame
 from optimizer.store.schema import job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
+from optimizer.traces.files import parse_text
 from tests.collect_helpers import REGION
 
 pytestmark = pytest.mark.any_date
@@ -143,3 +145,13 @@ def test_plain_jobs_have_no_node_range() -> None:
     row = frame.set_index("job_id").loc["plain-1"]
     assert row.node_target_nodes is None and row.node_instance_types is None
     assert datetime(2026, 1, 1) == row.created_at
+
+
+def test_an_imported_describe_jobs_export_reads_back_the_same_node_types(sqlite_engine: Engine) -> None:
+    """`batchopt import-trace --format batch-json` of the same answer stores the same ranges' types."""
+    records = described([PARENT, _node(0), _node(1), _node(2)])
+    trace = parse_text(json.dumps({"jobs": records}), "batch-json", "mpi.json")
+    import_trace(sqlite_engine, trace, "mpi-export", imported_at=datetime(2026, 1, 2))
+    imported, _ = load_dataset(sqlite_engine, "mpi-export")
+    types = dict(zip(imported["job_id"], imported["node_instance_types"], strict=True))
+    assert types == {"mpi-1#0": ["r6i.xlarge"], "mpi-1#1": ["c6i.4xlarge"], "mpi-1#2": ["c6i.4xlarge"]}
