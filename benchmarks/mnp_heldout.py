@@ -15,8 +15,10 @@ out-of-sample savings are within `SAVING_TOLERANCE` (percentage points) of each 
   become gangs of 2-7 nodes: most of KTH's vCPU-hours).
 - Window: the 8 weeks (from a day boundary) with the most MNP node vCPU-hours at the mapping;
   weeks 1-4 learn, weeks 5-8 test. Hourly buckets.
-- Plan: `build_problem` (MNP jobs as gang shapes) on the bundled us-east-1 catalogue, the default
-  policy (instance requirements' defaults, no type cap or spot limits), `SOLVE_SECONDS` to solve;
+- Plan: `build_problem` (MNP jobs as gang shapes) on the bundled us-east-1 catalogue, under the
+  default policy (instance requirements' defaults, no type cap or spot limits) and the README's
+  example policy (the demo's: a type cap, spot diversification and a spot share), `SOLVE_SECONDS`
+  to solve;
   its environments document (`recommend_environments`: spot CE first, an on-demand CE, and a
   `-mnp` queue with the on-demand CE only, where the MNP node jobs are submitted, since Batch does not
   run MNP jobs on spot).
@@ -25,13 +27,15 @@ out-of-sample savings are within `SAVING_TOLERANCE` (percentage points) of each 
   0), alone, with `ESTATE_MAX_VCPUS` so that it never queues for capacity. Same simulation options
   (seed, retry strategy) in every replay.
 
-Run from the repository root: .venv/bin/python -m benchmarks.mnp_heldout [--nodes 64 16]
+Run from the repository root:
+    .venv/bin/python -m benchmarks.mnp_heldout [--nodes 64 16] [--policies default readme]
 Prints a table, writes benchmarks/results/mnp_heldout.json, exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from typing import Any
@@ -47,6 +51,7 @@ from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.solver.build import build_problem
 from optimizer.solver.compute_environments import gang_queue_name, recommend_environments
 from optimizer.solver.plan import Plan
+from optimizer.solver.policy import policy_from_settings
 from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
 from optimizer.solver.validate import validate_plan
@@ -120,16 +125,24 @@ def replayed(jobs: pd.DataFrame, document: dict[str, Any], catalog: Any) -> dict
     }
 
 
-def run_mapping(max_vcpus_per_node: float, provider: Any, catalog: Any) -> dict[str, Any]:
+def policy_named(name: str) -> Policy:
+    """`default`: the policy's defaults; `readme`: the README's example `[optimization]` (the one the
+    demo uses), read as `benchmarks.optimizer` reads it."""
+    if name == "readme":
+        from benchmarks.optimizer import readme_policy
+
+        return policy_from_settings(readme_policy(), time_limit_seconds=SOLVE_SECONDS)
+    return Policy(time_limit_seconds=SOLVE_SECONDS)
+
+
+def run_mapping(max_vcpus_per_node: float, provider: Any, catalog: Any, policy: str) -> dict[str, Any]:
     jobs = read_trace(KTH, "swf", TraceMapping(max_vcpus_per_node=max_vcpus_per_node)).jobs
     start = busiest_mnp_window(jobs, LEARN_WEEKS + TEST_WEEKS)
     split = start + LEARN_WEEKS * WEEK
     end = split + TEST_WEEKS * WEEK
     learn, test = in_window(jobs, start, split), in_window(jobs, split, end)
     t0 = time.perf_counter()
-    problem = build_problem(
-        learn, provider, Policy(time_limit_seconds=SOLVE_SECONDS), start_s=start, end_s=split
-    )
+    problem = build_problem(learn, provider, policy_named(policy), start_s=start, end_s=split)
     plan = solve(problem, clock=time.perf_counter)
     solve_seconds = time.perf_counter() - t0
     errors = validate_plan(problem, plan)
@@ -137,6 +150,7 @@ def run_mapping(max_vcpus_per_node: float, provider: Any, catalog: Any) -> dict[
     estate = on_demand_estate()
     out: dict[str, Any] = {
         "max_vcpus_per_node": max_vcpus_per_node,
+        "policy": policy,
         "window_start_day": start / DAY,
         "learn_jobs": len(learn),
         "test_jobs": len(test),
@@ -169,16 +183,17 @@ def main() -> int:
     parser.add_argument(
         "--nodes", type=float, nargs="+", default=[64.0, 16.0], help="--max-vcpus-per-node values"
     )
+    parser.add_argument("--policies", nargs="+", choices=["default", "readme"], default=["default", "readme"])
     args = parser.parse_args()
     provider = bundled_catalog("us-east-1")
     catalog = catalog_from_provider(provider)
     records, rows, checks = [], [], []
-    for per_node in args.nodes:
-        r = run_mapping(per_node, provider, catalog)
+    for per_node, policy in itertools.product(args.nodes, args.policies):
+        r = run_mapping(per_node, provider, catalog, policy)
         records.append(r)
         inside, outside = r["in_sample"], r["out_of_sample"]
         drift = abs(inside["saving"] - outside["saving"])
-        label = f"{per_node:g} vCPUs/node"
+        label = f"{per_node:g} vCPUs/node, {policy} policy"
         for name, part in (("in", inside), ("out", outside)):
             rows.append(
                 [

@@ -121,17 +121,21 @@ def _gain(
     current: dict[int, Offering | None],
     weight: dict[int, float],
 ) -> tuple[int, float]:
-    """(ranges that get their first host, dollars saved) when offering `o` joins the allowed set."""
-    housed = saved = 0.0
+    """(ranges that get their first host, dollars saved) when offering `o` joins the allowed set;
+    a range housed for the first time counts its whole cost there as negative saving, so among
+    offerings that house as many ranges the cheapest wins."""
+    housed = 0
+    saved = 0.0
     for i, h in hosts.items():
         if o not in h:
             continue
         now = current[i]
         if now is None:
             housed += 1
+            saved -= weight[i] * o.price_per_hour
         elif o.price_per_hour < now.price_per_hour:
             saved += weight[i] * (now.price_per_hour - o.price_per_hour)
-    return int(housed), saved
+    return housed, saved
 
 
 def place_gangs(

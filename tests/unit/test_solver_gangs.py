@@ -403,3 +403,14 @@ def test_with_commitments_the_bound_stays_below_the_billed_optimum(seed: int) ->
     assert validate_plan(problem, plan) == []
     assert plan.lower_bound_usd <= optimum + 1e-6, (plan.lower_bound_usd, optimum)
     assert plan.objective_usd >= optimum - 1e-6
+
+
+def test_under_a_type_cap_the_gang_cover_takes_the_cheaper_host() -> None:
+    # Both types host a 4-vCPU node; c5.2xlarge ($0.34/h) sorts first but m5.xlarge ($0.192/h) wins.
+    catalog = [("c5.2xlarge", 8, 15400, 0.34, 0.57, 0.0003), ("m5.xlarge", 4, 15400, 0.192, 0.60, 0.0002)]
+    problem = Problem(
+        3600.0, (GANGS[0],), np.array([[1]]), offerings(catalog=catalog), Policy(max_instance_types=1)
+    )
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert plan.buckets[0] == [Bin("m5.xlarge/ON_DEMAND", 2, {"g4x2": 1})]
