@@ -44,8 +44,8 @@ from optimizer.solver.selection_bound import selection_bound
 
 #: Less time than this (seconds) is not worth starting: the first rounds' certificates sit below
 #: the LP bound while the offerings the cap favours join the restricted LP (KTH week, README
-#: policy: above it from the 4th round, ~2 s of CPU; converged at $451.59, +0.73 %, in 4 s).
-MIN_SECONDS = 2.0
+#: policy: $450.51 against $448.32 from the 3rd round, 1.8 s of CPU; converged at $451.59).
+MIN_SECONDS = 1.5
 #: Longest one class's MIPs may run (its incumbent at adjusted prices, then the exact step).
 CLASS_SECONDS = 0.3
 #: The converged LP's least reduced cost per bin-hour is at least minus this (column generation's
@@ -82,7 +82,7 @@ def policy_bound(
             if integer is not None:
                 bound = max(bound, integer)
         return bound
-    selected = selection_bound(prep, pool, lp.columns, lp.values, plan, deadline=deadline, clock=clock)
+    selected = selection_bound(prep, pool, lp.columns, plan, deadline=deadline, clock=clock)
     return bound if selected is None else max(bound, selected.bound)
 
 

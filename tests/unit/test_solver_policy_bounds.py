@@ -234,9 +234,7 @@ def test_the_selection_bound_is_below_the_brute_force_optimum_whenever_it_stops(
         return
     prep, pool, lp = _lp(problem)
     plan = run(problem) if seeded else None
-    out = selection_bound(
-        prep, pool, lp.columns, lp.values, plan, deadline=np.inf, clock=_ticks(), max_rounds=rounds
-    )
+    out = selection_bound(prep, pool, lp.columns, plan, deadline=np.inf, clock=_ticks(), max_rounds=rounds)
     if out is not None:
         assert out.bound <= optimum + 1e-6, (out.bound, optimum, lp.lower_bound)
     assert policy_bound(prep, pool, lp, plan, deadline=np.inf, clock=_ticks()) <= optimum + 1e-6
@@ -258,7 +256,7 @@ def test_the_selection_bound_sees_a_type_cap_the_lp_bound_drops() -> None:
     assert _brute_force(problem) == pytest.approx(0.504)
     prep, pool, lp = _lp(problem)
     assert lp.lower_bound == pytest.approx(0.422)
-    out = selection_bound(prep, pool, lp.columns, lp.values, None, deadline=np.inf, clock=_ticks())
+    out = selection_bound(prep, pool, lp.columns, None, deadline=np.inf, clock=_ticks())
     assert out is not None
     assert out.bound == pytest.approx(0.504)
     plan = run(problem.with_policy(Policy(max_instance_types=1, max_spot_share=0.5, gap_target=0.0)))
