@@ -20,6 +20,7 @@ from optimizer.recommend.strategies.fair_share import (
     FairShareStrategy,
     compute_reservation,
     decay_seconds,
+    equal_weights,
     history_shares,
     share_stats,
     weights_from_demand,
@@ -95,6 +96,14 @@ def test_fair_share_policy_for_the_starved_team_at_the_same_cost() -> None:
     assert weights["imaging"] == pytest.approx(demand["genomics"] / demand["imaging"], abs=1e-4)
     assert weights["imaging"] > 40
     assert policy["share_decay_seconds"] >= 600 and policy["compute_reservation"] >= 1
+    # Both weightings were replayed; the fairer (worst, then total p95 slowdown) is the one proposed.
+    found = rec.evidence["fair_share"]
+    assert set(found["candidates"]) == {"demand", "equal"}
+    score = {
+        k: (v["worst_p95_slowdown"], v["total_p95_slowdown"], k != "demand")
+        for k, v in found["candidates"].items()
+    }
+    assert found["weights"] == min(score, key=score.__getitem__) == "demand"
     assert rec.evidence["metadata"] == {
         "implementation_effort": "high",
         "restarts_running_jobs": False,
@@ -163,6 +172,7 @@ def test_policy_values() -> None:
         {"shareIdentifier": "b", "weightFactor": 4.0},
         {"shareIdentifier": "c", "weightFactor": 999.9999},
     ]
+    assert equal_weights(stats) == [{"shareIdentifier": k, "weightFactor": 1.0} for k in ("a", "b", "c")]
     assert decay_seconds(60.0, 4.0) == 600  # Batch's minimum window
     assert decay_seconds(1000.0, 4.0) == 4020  # 4 x 1000 s, whole minutes
     assert decay_seconds(10 * 86400.0, 4.0) == 604800

@@ -16,9 +16,13 @@ a burst, but the team with short jobs waits dozens of its job lengths while the 
 a few of its own; the slowdown tells the starved share from the one that holds the capacity.
 
 The policy, and why each value:
-- `weightFactor` from each share's demand (vCPU-seconds in the window): the busiest share gets 1.0
-  and a share with a tenth of its demand 10.0 (a lower weight gets more capacity), so each share
-  is entitled to capacity in proportion to what it asks for and none can hold all of it;
+- `weightFactor`: two candidates are replayed and the fairer kept (the lower worst p95 slowdown
+  over the shares after the change, then the lower sum of them; demand on a tie): weights from
+  each share's demand (vCPU-seconds in the window: the busiest share 1.0, a share with a tenth of
+  its demand 10.0; a lower weight gets more capacity), so each share is entitled to capacity in
+  proportion to what it asks for and none can hold all of it; or equal weights (1.0 each), so
+  every active share gets the same capacity, which serves a flooded queue's quiet teams sooner.
+  The evidence keeps both;
 - `shareDecaySeconds` = 4 x the queue's mean job runtime, within 600 (Batch's minimum window)
   .. 604800: usage is remembered over a few job lengths, so a share that just ran a burst of long
   jobs yields to the others until its usage decays, and the AWS guidance to raise it for jobs
@@ -59,7 +63,7 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.savings import ReplayBaseline
+from optimizer.recommend.savings import Comparison, ReplayBaseline
 from optimizer.recommend.workload import concurrency
 from optimizer.simulate.shares import shares_of
 
@@ -146,6 +150,11 @@ def weights_from_demand(stats: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def equal_weights(stats: pd.DataFrame) -> list[dict[str, Any]]:
+    """shareDistribution giving every share the same capacity (Batch's default weight, listed)."""
+    return [{"shareIdentifier": share, "weightFactor": 1.0} for share in sorted(stats["share"])]
+
+
 def decay_seconds(mean_runtime_s: float, runtimes: float) -> int:
     """shareDecaySeconds: `runtimes` mean job runtimes, whole minutes, within Batch's range."""
     wanted = math.ceil(runtimes * max(mean_runtime_s, 0.0) / 60.0) * 60
@@ -216,15 +225,27 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
             return None  # a queue of that name exists: someone set this up differently
         max_vcpus = _queue_max_vcpus(inputs, queue)
         mean_runtime = float(np.average(stats["mean_runtime_s"], weights=stats["jobs"]))
-        policy = {
-            "shareDecaySeconds": decay_seconds(mean_runtime, s.decay_runtimes),
-            "computeReservation": compute_reservation(float(stats["p95_vcpus"].min()), max_vcpus),
-            "shareDistribution": weights_from_demand(stats),
-        }
+        runtime_of = dict(zip(stats["share"], stats["mean_runtime_s"], strict=True))
         baseline = with_shares(inputs.baseline, inputs.jobs)
-        comparison = baseline.compare(with_fair_share(baseline.current_document, name, policy_name, policy))
-        if comparison is None:
+        tried: dict[str, tuple[tuple[float, float], dict[str, Any], Comparison]] = {}
+        for label, weights in (("demand", weights_from_demand(stats)), ("equal", equal_weights(stats))):
+            candidate = {
+                "shareDecaySeconds": decay_seconds(mean_runtime, s.decay_runtimes),
+                "computeReservation": compute_reservation(float(stats["p95_vcpus"].min()), max_vcpus),
+                "shareDistribution": weights,
+            }
+            replayed = baseline.compare(
+                with_fair_share(baseline.current_document, name, policy_name, candidate)
+            )
+            if replayed is None:
+                continue
+            waits = _share_p95(replayed.proposed, name)
+            slowdowns = [waits[sh] / max(runtime_of[sh], 1.0) for sh in waits if sh in runtime_of]
+            tried[label] = ((max(slowdowns, default=math.inf), sum(slowdowns)), candidate, replayed)
+        if not tried:
             return None
+        chosen = min(tried, key=lambda label: (tried[label][0], label != "demand"))
+        _, policy, comparison = tried[chosen]
         before = _share_p95(comparison.current, name)
         after = _share_p95(comparison.proposed, name)
         shares = [sh for sh in stats["share"] if sh in before and sh in after]
@@ -292,9 +313,25 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
                     "shares": per_share,
                     "policy": policy,
                     "cost_change_usd_per_month": round(cost_change, 2),
+                    "weights": chosen,
+                    "candidates": {
+                        label: {
+                            "worst_p95_slowdown": round(slowdown[0], 2),
+                            "total_p95_slowdown": round(slowdown[1], 2),
+                            "p95_wait_after_s": {
+                                sh: round(v, 1) for sh, v in _share_p95(replayed.proposed, name).items()
+                            },
+                            "cost_change_usd_per_month": round(-replayed.monthly_savings_usd, 2),
+                        }
+                        for label, (slowdown, _, replayed) in sorted(tried.items())
+                    },
                     "why": {
-                        "weightFactor": "busiest share's demand (vCPU-s) / the share's own: capacity in"
-                        " proportion to demand",
+                        "weightFactor": (
+                            "busiest share's demand (vCPU-s) / the share's own: capacity as demanded"
+                            if chosen == "demand"
+                            else "1.0 each: every active share the same capacity"
+                        )
+                        + "; of the two candidates, the lower worst (then total) p95 slowdown in the replay",
                         "shareDecaySeconds": f"{s.decay_runtimes:g} x the mean job runtime"
                         f" ({mean_runtime:,.0f} s), within 600..604800",
                         "computeReservation": "with one share active, the reserve for inactive shares is the"
