@@ -46,6 +46,11 @@ from optimizer.solver.validate import validate_plan
 LP_TIME_SHARE = 0.7
 #: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
 TYPE_CAP_CANDIDATES = 3
+#: Under max_instance_types with spot rows, the time kept for the bound that sees the cap
+#: (`policy_bound`, which needs about 2 s before it rises above the LP bound): this many seconds,
+#: when that is at most this share of what is left after the LP (else the subsets get it all).
+CAP_BOUND_SECONDS = 2.5
+CAP_BOUND_SHARE = 0.4
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
 UNCAPPED_BOUND_SHARE = 0.5
 #: A type-cap subset is solved only with at least this many seconds left (else its cheapest-fit
@@ -401,7 +406,13 @@ class _Search:
         if not lp.feasible:
             return
         spot = problem.policy.couples_spot
-        share = 0.9 if spot else 0.45
+        # With spot rows the subsets get the time, less what the bound that sees the cap needs
+        # (its first rounds sit below the LP bound) when that is a small enough part of it; with
+        # the cap alone, half.
+        left = self.end - clock()
+        share = 0.45
+        if spot:
+            share = 1.0 - CAP_BOUND_SECONDS / left if CAP_BOUND_SHARE * left >= CAP_BOUND_SECONDS else 0.9
         restricted = _within_type_cap(
             problem,
             self.prep,
@@ -410,7 +421,7 @@ class _Search:
                 lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
             ],
             problem.policy.max_instance_types or 0,
-            deadline=clock() + share * (self.end - clock()),
+            deadline=clock() + share * left,
             clock=clock,
         )
         self.offer(restricted)
