@@ -16,6 +16,11 @@ one used). The jobs are the real KTH-SP2 trace (28,475 jobs), tiled to the wante
 - `shortages`: sequential copies with capacity shortages on every spot pool (`SHORTAGES`: two a
   day, an hour on average, `optimizer.simulate.shortages`): launches skip short types, jobs fall
   back to the on-demand CE, and every launch asks the shortage calendar (no choice cache).
+- `fairshare`: issue 18's case, sequential copies with retries (the spot reclaim rule below), the
+  `limits` layout's attempt timeout, and a fair-share policy on the queue (`FAIR_SHARE`,
+  `optimizer.simulate.fair_share`): KTH's users grouped into `FAIR_SHARE_TEAMS` share identifiers,
+  two of them weighted 0.5, a 1 h decay window, computeReservation 10, so every dispatch ranks
+  shares by decayed usage and checks the reservation.
 The configuration is a typical estate: a spot CE (c5/m5/r5, SPOT_PRICE_CAPACITY_OPTIMIZED) first,
 an on-demand CE (BEST_FIT_PROGRESSIVE) as fallback. The timed part is `replay()` (event loop plus
 building the result tables); parsing the trace is excluded.
@@ -49,6 +54,18 @@ MNP_MAX_VCPUS_PER_NODE = 8.0
 LIMITS_TIMEOUT_S = 8 * 3600
 LIMITS_TYPES = ["c5.xlarge", "c5.2xlarge", "c5.4xlarge", "m5.8xlarge", "r5.8xlarge"]
 SHORTAGES = [{"capacityType": "SPOT", "instanceTypes": ["*"], "perDay": 2, "meanDurationSeconds": 3600}]
+FAIR_SHARE_TEAMS = 8
+FAIR_SHARE = {
+    "name": "teams",
+    "fairsharePolicy": {
+        "shareDecaySeconds": 3600,
+        "computeReservation": 10,
+        "shareDistribution": [
+            {"shareIdentifier": "team-0", "weightFactor": 0.5},
+            {"shareIdentifier": "team-1*", "weightFactor": 0.5},
+        ],
+    },
+}
 
 
 def tiled(jobs: pd.DataFrame, n: int, layout: str) -> pd.DataFrame:
@@ -141,14 +158,28 @@ def with_shortages(document: dict) -> dict:
     return document
 
 
-LAYOUT_DOCUMENT = {"limits": with_limits, "shortages": with_shortages}
+def with_fair_share(document: dict) -> dict:
+    """The `fairshare` layout's configuration: the attempt timeout and a fair-share policy."""
+    document["simulation"]["defaultTimeout"] = {"attemptDurationSeconds": LIMITS_TIMEOUT_S}
+    document["schedulingPolicies"] = [FAIR_SHARE]
+    document["jobQueues"][0]["schedulingPolicyArn"] = FAIR_SHARE["name"]
+    return document
+
+
+def with_teams(jobs: pd.DataFrame) -> pd.DataFrame:
+    """KTH's users as `FAIR_SHARE_TEAMS` share identifiers (user number modulo the team count)."""
+    numbers = jobs["user"].astype(str).str.lstrip("u").astype(int)
+    return jobs.assign(share_identifier="team-" + (numbers % FAIR_SHARE_TEAMS).astype(str))
+
+
+LAYOUT_DOCUMENT = {"limits": with_limits, "shortages": with_shortages, "fairshare": with_fair_share}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument(
-        "--layouts", nargs="+", default=["sequential", "overlaid", "mnp", "limits", "shortages"]
+        "--layouts", nargs="+", default=["sequential", "overlaid", "mnp", "limits", "shortages", "fairshare"]
     )
     args = parser.parse_args()
     catalog = catalog_from_provider(bundled_catalog("us-east-1"))
@@ -157,6 +188,7 @@ def main() -> int:
         "mnp": read_trace(KTH, "swf", TraceMapping(max_vcpus_per_node=MNP_MAX_VCPUS_PER_NODE)).jobs,
     }
     bases["overlaid"] = bases["limits"] = bases["shortages"] = bases["sequential"]
+    bases["fairshare"] = with_teams(bases["sequential"])
     rows, records = [], []
     targets = {100_000: 6.0, 1_000_000: 60.0}
     checks = []
@@ -190,6 +222,12 @@ def main() -> int:
                 "mnp_node_jobs": s.get("mnp_node_jobs", 0),
                 "gang_formation_idle_instance_hours": s.get("gang_formation_idle_instance_hours", 0.0),
                 "timed_out_jobs": int((result.jobs["status_reason"] == TIMEOUT_REASON).sum()),
+                "blocked_heads": s.get("blocked_heads", {}),
+                "share_p95_wait_s": {
+                    share: w["p95_s"]
+                    for waits in s.get("share_wait_s", {}).values()
+                    for share, w in waits.items()
+                },
                 "cancelled_by_state_limit": int(
                     result.jobs["status_reason"]
                     .astype(str)

@@ -676,8 +676,8 @@ class ReplayEngine(GangScheduling):
         fs = self.fair[q]
         assert fs is not None
         fs.ended(self.fs_share[j], self.shape_v[self.shape[j]], t)  # type: ignore[index]
-        if fs.refused:
-            fs.refused = False
+        if fs.held_back_v <= fs.room(t) + EPS:
+            fs.held_back_v = math.inf
             self._push(t, _SHARE_RETRY, q)
 
     def _share_retry(self, q: int, t: float) -> None:
@@ -685,7 +685,7 @@ class ReplayEngine(GangScheduling):
             if self.ces[c].is_fargate:
                 self._fill_fargate(c, t)
                 continue
-            for i in list(self.ce_ready[c]):
+            for i in [i for i in self.ce_ready[c] if self.free_v[i] > EPS]:
                 self._fill_instance(i, t)
             self._retry_launches(c, t)
 
@@ -796,7 +796,7 @@ class ReplayEngine(GangScheduling):
     def _place(self, j: int, q: int, s: int, t: float, hint: int) -> bool:
         fs = self.fair[q]
         if fs is not None and self.shape_v[s] > fs.room(t) + EPS:
-            fs.refused = True  # the compute reservation holds it back until the queue's usage drops
+            fs.hold_back(self.shape_v[s])  # offered again when the queue's usage drops enough
             return False
         for c in self.queue_ces[q]:
             if not self._feasible(c, s):
@@ -919,7 +919,7 @@ class ReplayEngine(GangScheduling):
         best: tuple[tuple[float, int, int], int, int] | None = None
         for s, line in self.pending[q].items():
             if self.shape_v[s] > room:
-                fs.refused = True
+                fs.hold_back(self.shape_v[s])
                 continue
             if not fits(s):
                 continue
@@ -976,7 +976,7 @@ class ReplayEngine(GangScheduling):
                 continue
             while s in lines:
                 if self.shape_v[s] > fs.room(t) + EPS:
-                    fs.refused = True
+                    fs.hold_back(self.shape_v[s])
                     break
                 spec = self._choose_type(c, s, len(lines[s]))
                 if spec is None:

@@ -219,7 +219,9 @@ class FairShareQueue:
         self.live = [0] * n  # jobs RUNNABLE or placed
         self.idle_since = [-math.inf] * n
         self.queue_placed = 0.0
-        self.refused = False  # a job waited for the compute reservation: retry when usage drops
+        #: vCPUs of the smallest job the compute reservation held back (inf: none): when the room
+        #: grows to it, the queue's waiting jobs are offered capacity again.
+        self.held_back_v = math.inf
 
     def _advance(self, k: int, t: float) -> None:
         dt = t - self.updated[k]
@@ -258,6 +260,9 @@ class FairShareQueue:
         self.live[k] -= 1
         if self.live[k] == 0:
             self.idle_since[k] = t
+
+    def hold_back(self, vcpus: float) -> None:
+        self.held_back_v = min(self.held_back_v, vcpus)
 
     def room(self, t: float) -> float:
         """vCPUs the queue may still place under computeReservation (infinite without one)."""
