@@ -21,6 +21,7 @@ checks every request when it is sent.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from optimizer.apply import shapes
@@ -43,6 +44,9 @@ POLICY_FIELDS = {
 MAX_SHARE_DECAY_S = 604800
 MAX_WEIGHT, MIN_WEIGHT = 999.9999, 0.0001
 MIN_STATE_TIME_S, MAX_STATE_TIME_S = 600, 86400
+SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}\*?$")
+"""ShareAttributes.shareIdentifier in the API reference: up to 255 alphanumeric characters, and an
+optional trailing * for a prefix."""
 
 
 def is_queue_settings(rec: Recommendation) -> bool:
@@ -135,8 +139,11 @@ def fairshare_policy(rec_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
     shares = []
     for entry in proposed.get("share_distribution") or []:
         ident, weight = entry.get("shareIdentifier"), entry.get("weightFactor")
-        if not isinstance(ident, str) or not ident or len(ident.rstrip("*")) > 255:
-            raise InputError(f"recommendation {rec_id}: shareIdentifier {ident!r} is not valid")
+        if not isinstance(ident, str) or not SHARE_IDENTIFIER.match(ident):
+            raise InputError(
+                f"recommendation {rec_id}: shareIdentifier {ident!r} is not valid (Batch takes up to 255"
+                " alphanumeric characters, optionally followed by *)"
+            )
         if not isinstance(weight, int | float) or not MIN_WEIGHT <= float(weight) <= MAX_WEIGHT:
             raise InputError(
                 f"recommendation {rec_id}: weightFactor of {ident} must be from {MIN_WEIGHT} to {MAX_WEIGHT}"

@@ -234,6 +234,16 @@ def test_fifo_queue_gets_a_new_policy_and_a_fair_share_queue_beside_it() -> None
     )
     with pytest.raises(InputError, match="FIFO queue"):
         plan_change(in_place, CurrentState(queue))
+    hyphen = {**POLICY, "share_distribution": [{"shareIdentifier": "team-a", "weightFactor": 1.0}]}
+    bad = make_recommendation(
+        "fair-share",
+        QUEUE_ARN,
+        "job-queue",
+        {"scheduling_policy": hyphen, "new_job_queue": {"name": "shared-fairshare"}},
+        current={"scheduling_policy_arn": None},
+    )
+    with pytest.raises(InputError, match="'team-a' is not valid"):
+        plan_change(bad, CurrentState(queue))
 
 
 def test_a_queue_with_a_policy_gets_it_updated_and_restored() -> None:

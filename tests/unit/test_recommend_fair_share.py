@@ -18,6 +18,7 @@ from optimizer.recommend.headline import COSTS_MONEY, WAIT_ONLY, savings_headlin
 from optimizer.recommend.strategies.fair_share import (
     FairShareSettings,
     FairShareStrategy,
+    batch_share_identifier,
     compute_reservation,
     decay_seconds,
     equal_weights,
@@ -172,6 +173,7 @@ def test_policy_values() -> None:
         {"shareIdentifier": "b", "weightFactor": 4.0},
         {"shareIdentifier": "c", "weightFactor": 999.9999},
     ]
+    assert batch_share_identifier("team-a") == "teama" and batch_share_identifier("x" * 300) == "x" * 255
     assert equal_weights(stats) == [{"shareIdentifier": k, "weightFactor": 1.0} for k in ("a", "b", "c")]
     assert decay_seconds(60.0, 4.0) == 600  # Batch's minimum window
     assert decay_seconds(1000.0, 4.0) == 4020  # 4 x 1000 s, whole minutes
@@ -189,3 +191,22 @@ def test_settings_from_toml() -> None:
         strategy_settings({"fair-share": {"min_wait_ratio": 0.5}})
     with pytest.raises(ConfigError, match=r"recommend\.fair-share\.decay"):
         strategy_settings({"fair-share": {"decay": 4}})
+
+
+def test_team_names_become_alphanumeric_share_identifiers() -> None:
+    estate = fifo_history(shared_estate())
+    rows = estate["jobs"]
+    rows["tags"] = [{"team": f"{t['team']}-lab"} for t in rows["tags"]]
+    [rec] = FairShareStrategy().run(inputs_for(estate))
+    assert rec.evidence["fair_share"]["share_identifiers"] == {
+        "genomics-lab": "genomicslab",
+        "imaging-lab": "imaginglab",
+    }
+    assert {e["shareIdentifier"] for e in rec.proposed["scheduling_policy"]["share_distribution"]} == {
+        "genomicslab",
+        "imaginglab",
+    }
+    assert "(genomicslab, imaginglab)" in rec.title
+    # Two teams whose names differ only in punctuation cannot be told apart by Batch: no proposal.
+    rows["tags"] = [{"team": "a-b" if t["team"].startswith("genomics") else "ab"} for t in rows["tags"]]
+    assert FairShareStrategy().run(inputs_for(estate)) == []

@@ -43,15 +43,17 @@ is the monthly figure (at most `max_monthly_cost_usd`). A change within the mode
 Applying it: a FIFO queue cannot be given a policy (botocore's CreateJobQueue model: "can't have a
 fair-share scheduling policy added"), so the proposal is a new policy and a new queue on the same
 compute environments (`optimizer.apply.queue_settings`), and jobs must be submitted there with a
-shareIdentifier: high effort. (The planner also updates an existing policy in place, for a
-recommendation that names one.) Running jobs are not restarted; reversible (the new queue is
-disabled and deleted, the policy deleted).
+shareIdentifier (the team's name without its non-alphanumeric characters, as Batch requires; the
+replay keeps the team names, `evidence.fair_share.share_identifiers` maps them): high effort. (The
+planner also updates an existing policy in place, for a recommendation that names one.) Running
+jobs are not restarted; reversible (the new queue is disabled and deleted, the policy deleted).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -65,7 +67,7 @@ from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import Comparison, ReplayBaseline
 from optimizer.recommend.workload import concurrency
-from optimizer.simulate.shares import shares_of
+from optimizer.simulate.shares import MAX_SHARE_LENGTH, shares_of
 
 STRATEGY = "fair-share"
 METADATA = {"implementation_effort": "high", "restarts_running_jobs": False, "reversible": True}
@@ -150,6 +152,12 @@ def weights_from_demand(stats: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def batch_share_identifier(share: str) -> str:
+    """The shareIdentifier jobs of `share` are submitted with: Batch takes up to 255 alphanumeric
+    characters (ShareAttributes in the API reference), so a team tag "team-a" becomes "teama"."""
+    return re.sub(r"[^A-Za-z0-9]", "", share)[:MAX_SHARE_LENGTH]
+
+
 def equal_weights(stats: pd.DataFrame) -> list[dict[str, Any]]:
     """shareDistribution giving every share the same capacity (Batch's default weight, listed)."""
     return [{"shareIdentifier": share, "weightFactor": 1.0} for share in sorted(stats["share"])]
@@ -220,6 +228,9 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
             return None
         if queue.get("schedulingPolicyArn"):
             return None  # policies are not collected: today's scheduling of this queue is unknown
+        ids = {str(sh): batch_share_identifier(str(sh)) for sh in stats["share"]}
+        if not all(ids.values()) or len(set(ids.values())) < len(ids):
+            return None  # the teams' names do not give distinct share identifiers
         policy_name = f"{name[: 128 - len(s.name_suffix)]}{s.name_suffix}"
         if inputs.queue_named(policy_name) is not None:
             return None  # a queue of that name exists: someone set this up differently
@@ -260,7 +271,10 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
                 "name": policy_name,
                 "share_decay_seconds": policy["shareDecaySeconds"],
                 "compute_reservation": policy["computeReservation"],
-                "share_distribution": policy["shareDistribution"],
+                "share_distribution": [
+                    {**entry, "shareIdentifier": ids[entry["shareIdentifier"]]}
+                    for entry in policy["shareDistribution"]
+                ],
             },
             "new_job_queue": {"name": policy_name, "based_on": name},
         }
@@ -274,7 +288,9 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
             }
             for sh in sorted(shares)
         ]
-        how = f"submit to {policy_name} with a shareIdentifier ({', '.join(sorted(shares))})"
+        how = (
+            f"submit to {policy_name} with a shareIdentifier ({', '.join(sorted(ids[sh] for sh in shares))})"
+        )
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -314,6 +330,7 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
                     "policy": policy,
                     "cost_change_usd_per_month": round(cost_change, 2),
                     "weights": chosen,
+                    "share_identifiers": ids,
                     "candidates": {
                         label: {
                             "worst_p95_slowdown": round(slowdown[0], 2),
