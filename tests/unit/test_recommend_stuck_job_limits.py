@@ -152,6 +152,15 @@ def test_time_limit_cancels_the_blocked_heads_and_frees_the_queue_behind_them() 
     assert list(heads[1]["blocked_s"]) == [600.0] * 3
     assert int(heads[0]["jobs_delayed"].sum()) > int(heads[1]["jobs_delayed"].sum())
     assert blocked["replay"]["jobs_delayed"] == int(heads[0]["jobs_delayed"].sum())
+    # The CE's minimum capacity (one m5.4xlarge) sat unused while the heads were blocked: at most its
+    # price over the 12 blocked hours, and most of it (the held jobs could not use it).
+    blocked_hours = 3 * OWNER_CANCEL_S / 3600
+    price = catalog().types["m5.4xlarge"].ondemand_price
+    assert (
+        0.9 * price * blocked_hours
+        <= blocked["replay"]["idle_usd_while_blocked"]
+        <= price * blocked_hours + 0.01
+    )
     # No instance ran the blocked jobs on either side; both fail with the reason Batch gives.
     for result in results:
         huge = result.jobs[result.jobs["job_id"].str.contains("blocked")]

@@ -16,7 +16,8 @@ entry for the reason yet. The replay runs both sides with the same owner cancel 
 (`simulation.blockedJobCancelSeconds`): how long the history's blocked jobs stayed before someone
 cancelled them (their median; `assumed_owner_cancel_s` when the history has none, marked assumed),
 and the proposal adds the entries. The figure is the replay's cost change (the minimum capacity a
-blocked queue kept idle, the instances its held jobs launched later); what it buys is the queue's
+blocked queue kept idle, stated apart as `idle_usd_while_blocked`, and the instances its held jobs
+launched later); what it buys is the queue's
 p95 wait, which must improve by `min_p95_wait_improvement_s`, stated as `evidence.wait_improvement`
 so the headline shows a wait-only improvement apart from the dollars (`recommend/headline.py`).
 
@@ -36,11 +37,11 @@ from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
-from optimizer.recommend.estate import account_of, is_active
+from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.simulate.never_started import never_started_blocked
-from optimizer.simulate.results import blocked_heads
+from optimizer.simulate.results import ReplayResult, blocked_heads
 from optimizer.simulate.timeouts import COMPUTE_ENVIRONMENT_MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT
 
 STRATEGY = "stuck-job-limits"
@@ -97,6 +98,35 @@ def waits_behind(jobs: pd.DataFrame, blocked: pd.DataFrame) -> dict[str, Any]:
     if (~behind).any():
         out["p95_wait_others_s"] = round(float(np.quantile(waits[~behind], 0.95)), 1)
     return out
+
+
+def idle_cost_while_blocked(result: ReplayResult, ce_names: list[str], heads: pd.DataFrame) -> float:
+    """What the queue's compute environments' instances cost, unused, while a blocked job held the
+    queue's head in a replay: each instance's price x its idle vCPU share over those windows (the
+    minimum capacity a blocked queue keeps waiting, and whatever was left running)."""
+    if heads.empty:
+        return 0.0
+    windows = list(zip(heads["head_at_s"], heads["head_at_s"] + heads["blocked_s"], strict=True))
+    instances = result.instances[result.instances["compute_environment"].isin(ce_names)]
+    attempts = result.attempts[result.attempts["instance_id"].isin(instances["instance_id"])]
+    busy = attempts.groupby("instance_id")
+    total = 0.0
+    for row in instances.itertuples():
+        span = sum(_overlap(row.launched_at, row.terminated_at, a, b) for a, b in windows)
+        if span <= 0:
+            continue
+        used = 0.0
+        if row.instance_id in busy.groups:
+            for attempt in busy.get_group(row.instance_id).itertuples():
+                seconds = sum(_overlap(attempt.started_at, attempt.ended_at, a, b) for a, b in windows)
+                used += seconds * float(attempt.vcpus)
+        idle_share = max(0.0, 1.0 - used / (span * float(row.vcpus))) if row.vcpus else 0.0
+        total += span * idle_share * float(row.price_per_hour) / 3600.0
+    return total
+
+
+def _overlap(start: float, end: float, low: float, high: float) -> float:
+    return max(0.0, min(float(end), high) - max(float(start), low))
 
 
 def with_owner_cancel(baseline: ReplayBaseline, seconds: float) -> ReplayBaseline:
@@ -177,6 +207,9 @@ class StuckJobLimitStrategy(QueueStrategy[StuckJobLimitSettings]):
                     "blocked_heads": len(heads),
                     "jobs_delayed": delayed,
                     "blocked_s": round(float(heads["blocked_s"].sum()), 1) if not heads.empty else 0.0,
+                    "idle_usd_while_blocked": round(
+                        idle_cost_while_blocked(held.current(), order_names(queue), heads), 2
+                    ),
                 },
                 "owner_cancel_s": round(owner_cancel or s.assumed_owner_cancel_s, 1),
                 "owner_cancel_assumed": owner_cancel is None,
