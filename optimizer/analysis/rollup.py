@@ -103,10 +103,20 @@ def daily_aggregate(lines: pd.DataFrame) -> pd.DataFrame:
 
 
 def allocated_share(frame: pd.DataFrame) -> float | None:
-    """vCPU-hours requested by jobs over all vCPU-hours paid for, from cost rows with `queue` and
-    `vcpu_hours` (idle capacity is the `IDLE` queue); None when nothing was paid for."""
+    """vCPU-hours requested by jobs over all vCPU-hours paid for (the vCPU utilization the report
+    and the Overview show), from cost rows with `queue` and `vcpu_hours` (idle capacity is the
+    `IDLE` queue); None when nothing was paid for."""
     total = float(frame["vcpu_hours"].sum()) if not frame.empty else 0.0
     if total <= 0:
         return None
     busy = float(frame.loc[frame["queue"].astype(object) != IDLE, "vcpu_hours"].sum())
     return busy / total
+
+
+def idle_share(frame: pd.DataFrame) -> float | None:
+    """Idle capacity's share of spend, from cost rows with `idle_usd` and `total_usd`; None when
+    nothing was spent."""
+    total = float(frame["total_usd"].sum()) if not frame.empty else 0.0
+    if total <= 0:
+        return None
+    return float(frame["idle_usd"].sum()) / total

@@ -66,16 +66,8 @@ class Utilization:
     requested_vcpu_hours: float
     idle_vcpu_hours: float
     idle_usd: float
-    idle_share: float  # of total spend
-
-    @property
-    def provisioned_vcpu_hours(self) -> float:
-        return self.requested_vcpu_hours + self.idle_vcpu_hours
-
-    @property
-    def utilization(self) -> float | None:
-        total = self.provisioned_vcpu_hours
-        return self.requested_vcpu_hours / total if total > 0 else None
+    idle_share: float  # of total spend (`analysis.rollup.idle_share`)
+    utilization: float | None  # requested / provisioned vCPU-hours (`analysis.rollup.allocated_share`)
 
 
 @dataclass(frozen=True)

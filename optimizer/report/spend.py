@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE
-from optimizer.analysis.rollup import waste_by
+from optimizer.analysis.rollup import allocated_share, idle_share, waste_by
 from optimizer.report.model import (
     DIMENSIONS,
     WASTE_CLASSES,
@@ -134,13 +134,12 @@ def breakdowns(daily: pd.DataFrame, week: IsoWeek) -> dict[str, tuple[BreakdownR
 
 def utilization(current: pd.DataFrame) -> Utilization:
     idle = current["queue"].astype(object) == IDLE
-    total = float(current["total_usd"].sum())
-    idle_usd = float(current["idle_usd"].sum())
     return Utilization(
         requested_vcpu_hours=float(current.loc[~idle, "vcpu_hours"].sum()),
         idle_vcpu_hours=float(current.loc[idle, "vcpu_hours"].sum()),
-        idle_usd=idle_usd,
-        idle_share=idle_usd / total if total > 0 else 0.0,
+        idle_usd=float(current["idle_usd"].sum()),
+        idle_share=idle_share(current) or 0.0,
+        utilization=allocated_share(current),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import plotly.express as px
 import streamlit as st
 
+from optimizer.analysis.rollup import idle_share
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
@@ -70,7 +71,7 @@ def _spend(url: str, dataset: str, today: date) -> None:
     delta = signed_money(spend - prior_spend) if prior_spend > 0 else None
     cols[0].metric("Spend, last 7 days", money(spend), delta=delta, delta_color="inverse")
     cols[1].metric("Idle capacity", money(idle), help="Paid-for instance time no job requested")
-    cols[2].metric("Idle share", percent(idle / spend if spend > 0 else None))
+    cols[2].metric("Idle share", percent(idle_share(by_day)))
     cols[3].metric(
         "vCPU allocation",
         percent(queries.allocated_share(by_day)),
