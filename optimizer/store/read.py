@@ -108,11 +108,19 @@ def catalog_frame(engine: Engine, region: str) -> pd.DataFrame:
 
 
 def spot_prices_frame(
-    engine: Engine, region: str, *, since: datetime | None = None, until: datetime | None = None
+    engine: Engine,
+    region: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    instance_type: str | None = None,
 ) -> pd.DataFrame:
+    """A region's spot price changes in [since, until) (of one instance type if given), oldest first."""
     query = select(spot_prices).where(
         spot_prices.c.region == region, *time_window(spot_prices.c.timestamp, since, until)
     )
+    if instance_type is not None:
+        query = query.where(spot_prices.c.instance_type == instance_type)
     return read_frame(engine, query.order_by(spot_prices.c.timestamp))
 
 

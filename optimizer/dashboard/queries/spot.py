@@ -1,7 +1,8 @@
 """Spot reads: price history, interruption bands, observed reclaims and spot instance-hours.
 
 Dashboard-only aggregates over the collected tables (the reclaim rate's numerator and denominator
-in SQL); the bands are the store's `interruption_bands_frame`.
+in SQL); the price history and the bands are the store's `spot_prices_frame` and
+`interruption_bands_frame`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import distinct, func, select
 
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.state import engine_for
-from optimizer.store.read import interruption_bands_frame, read_frame
+from optimizer.store.read import interruption_bands_frame, read_frame, spot_prices_frame
 from optimizer.store.schema import instances, job_attempts, spot_prices
 
 
@@ -30,12 +31,10 @@ def spot_series_keys(url: str) -> pd.DataFrame:
 
 @cached
 def spot_price_history(url: str, region: str, instance_type: str) -> pd.DataFrame:
-    query = (
-        select(spot_prices.c.availability_zone, spot_prices.c.timestamp, spot_prices.c.price)
-        .where(spot_prices.c.region == region, spot_prices.c.instance_type == instance_type)
-        .order_by(spot_prices.c.availability_zone, spot_prices.c.timestamp)
-    )
-    frame = read_frame(engine_for(url), query)
+    """One type's spot price changes per availability zone (`store.read.spot_prices_frame`)."""
+    frame = spot_prices_frame(engine_for(url), region, instance_type=instance_type)
+    frame = frame[["availability_zone", "timestamp", "price"]]
+    frame = frame.sort_values(["availability_zone", "timestamp"], kind="stable", ignore_index=True)
     if not frame.empty:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     return frame
