@@ -1,4 +1,4 @@
-"""The cached reads behind every page: the only place the dashboard reads the store.
+"""The cached reads behind the pages.
 
 One read path: a figure the store's repositories or the analysis already define is read through
 them (`analysis/stored.py` for costs, tags, utilization and the applies realized savings measure;
@@ -8,6 +8,11 @@ the bill), cached per store URL (`cache.py`). What only the dashboard asks (righ
 spot reclaim rates, which CEs serve a queue) is SQL in the small module of its page. Aggregation
 happens in SQL, so a page reads a few hundred rows however many jobs are stored; nothing here calls
 AWS, and nothing here writes (writes go through `dashboard/actions.py` and the apply service).
+
+A few views read beside this package, each through the same owners: `coverage_view.py`
+(`store/coverage_read.py`), `headline_view.py` (`recommend.headline.stored_headline`), the
+Recommendations page (`recommend/repository.py`); and two dashboard-only reads: `spot_feeds.py`
+(how old each price feed is) and `replay_compare.py` (the what-if's current queue and CEs).
 
 Pages import this package and call `queries.<name>`; the modules say where each read lives.
 """
