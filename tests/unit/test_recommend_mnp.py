@@ -181,7 +181,8 @@ def test_six_vcpu_nodes_become_eight_vcpu_nodes_priced_by_the_replay() -> None:
     assert set(tried) <= {2.0, 4.0, 8.0, 16.0, 32.0, 48.0}
     # Every gang still runs at every size: a gang counts once, however many node rows it has.
     assert all(c["failed_jobs_delta"] == 0 for c in evidence["candidates"])
-    assert f"gang-formation idle ${evidence['gang_formation_idle_usd_per_month_before']:,.2f}" in rec.title
+    idle = evidence["gang_formation_idle_usd_per_month_before"]
+    assert f"replayed gang-formation idle ${idle:,.2f}" in rec.title
     assert "runtime unchanged" in evidence["assumption"] and evidence["runtime_exponent"] == 0.0
     replay = rec.evidence["replay"]
     assert replay["commands"][1].endswith(f"--node-split mpi:vcpus_per_node={size:g}")

@@ -242,7 +242,7 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
             title=(
                 f"{name}: {new_nodes} nodes of {size:g} vCPUs instead of {num_nodes} of {vcpus:g}"
                 f" (same {total:g} vCPUs, {'fewer larger' if larger else 'more smaller'} nodes;"
-                f" gang-formation idle ${idle_now:,.2f} -> ${idle_then:,.2f}/month)"
+                f" replayed gang-formation idle ${idle_now:,.2f} -> ${idle_then:,.2f}/month)"
             ),
             current={"num_nodes": num_nodes, "vcpus_per_node": vcpus, "memory_mib_per_node": memory},
             proposed={"num_nodes": new_nodes, "vcpus_per_node": size, "memory_mib_per_node": new_memory},
