@@ -676,18 +676,22 @@ class ReplayEngine(GangScheduling):
         fs = self.fair[q]
         assert fs is not None
         fs.ended(self.fs_share[j], self.shape_v[self.shape[j]], t)  # type: ignore[index]
-        if fs.held_back_v <= fs.room(t) + EPS:
-            fs.held_back_v = math.inf
+        if fs.held_back and self._fair_open(q, t):
+            fs.held_back = False
             self._push(t, _SHARE_RETRY, q)
 
     def _share_retry(self, q: int, t: float) -> None:
+        """Offer fair-share queue q, which its compute reservation closed, the room of its compute
+        environments' instances and launches (only q: nothing else changed)."""
         for c in self.queue_ces[q]:
             if self.ces[c].is_fargate:
-                self._fill_fargate(c, t)
+                self._fill_fargate_fair(c, q, t)
                 continue
             for i in [i for i in self.ce_ready[c] if self.free_v[i] > EPS]:
-                self._fill_instance(i, t)
-            self._retry_launches(c, t)
+                if self.queue_pending[q]:
+                    self._fill_instance_fair(i, q, t)
+            if self.queue_pending[q]:
+                self._retry_launches_fair(c, q, t)
 
     def _fail(self, j: int, t: float, reason: str) -> None:
         self.state[j] = _FAILED
@@ -794,10 +798,8 @@ class ReplayEngine(GangScheduling):
         self.queue_pending[q] += 1
 
     def _place(self, j: int, q: int, s: int, t: float, hint: int) -> bool:
-        fs = self.fair[q]
-        if fs is not None and self.shape_v[s] > fs.room(t) + EPS:
-            fs.hold_back(self.shape_v[s])  # offered again when the queue's usage drops enough
-            return False
+        if self.fair[q] is not None and not self._fair_open(q, t):
+            return False  # the compute reservation holds it back until the queue's usage drops
         for c in self.queue_ces[q]:
             if not self._feasible(c, s):
                 continue
@@ -910,23 +912,33 @@ class ReplayEngine(GangScheduling):
     # ----------------------------------------------------------------- fair share (`fair_share.py`)
     def _next_fair(self, q: int, t: float, fits: Callable[[int], bool]) -> tuple[int, int] | None:
         """The shape and share of fair-share queue q's next job among the shapes `fits` accepts:
-        the lowest (weighted share usage, -schedulingPriority, FIFO order) whose vCPUs the compute
-        reservation leaves room for."""
+        the lowest (weighted share usage, -schedulingPriority, FIFO order); None when none fits
+        or the compute reservation closes the queue."""
         fs = self.fair[q]
         assert fs is not None
-        room = fs.room(t) + EPS
+        if not self._fair_open(q, t):
+            return None
         score = fs.scores(t)
         best: tuple[tuple[float, int, int], int, int] | None = None
         for s, line in self.pending[q].items():
-            if self.shape_v[s] > room:
-                fs.hold_back(self.shape_v[s])
-                continue
             if not fits(s):
                 continue
             key, k = line.best(score)  # type: ignore[attr-defined]
             if best is None or key < best[0]:
                 best = (key, s, k)
         return None if best is None else (best[1], best[2])
+
+    def _fair_open(self, q: int, t: float) -> bool:
+        """Whether fair-share queue q may place another job under its compute reservation; when
+        not, it is offered capacity again once its usage drops (`_share_attempt_ended`)."""
+        fs = self.fair[q]
+        assert fs is not None
+        if fs.reserve <= 0:
+            return True
+        if fs.is_open(t, sum(self.ce_vcpus[c] for c in self.queue_ces[q])):
+            return True
+        fs.held_back = True
+        return False
 
     def _pop_fair(self, q: int, s: int, k: int) -> int:
         line = self.pending[q][s]
@@ -975,14 +987,13 @@ class ReplayEngine(GangScheduling):
             if not self._feasible(c, s):
                 continue
             while s in lines:
-                if self.shape_v[s] > fs.room(t) + EPS:
-                    fs.hold_back(self.shape_v[s])
-                    break
+                if not self._fair_open(q, t):
+                    return
                 spec = self._choose_type(c, s, len(lines[s]))
                 if spec is None:
                     break
                 i = self._launch(c, spec, t)
-                while s in lines and self._fits(i, s) and self.shape_v[s] <= fs.room(t) + EPS:
+                while s in lines and self._fits(i, s) and self._fair_open(q, t):
                     _, k = lines[s].best(fs.scores(t))  # type: ignore[attr-defined]
                     j = self._pop_fair(q, s, k)
                     self._reserve(j, i)

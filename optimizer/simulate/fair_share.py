@@ -17,8 +17,8 @@ and `weightFactor`) orders its RUNNABLE jobs by share instead of FIFO:
 - computeReservation: of the queue's maximum vCPUs (the sum of its compute environments'
   maxvCpus), the fraction (computeReservation/100)^ActiveFairShares is kept for share identifiers
   not yet active; a share is active while it has RUNNABLE or running jobs and for one decay window
-  after its last one ended. Jobs of the queue are placed only while the queue's placed vCPUs stay
-  within the rest.
+  after its last one ended. The queue starts another job only while its placed vCPUs are below the
+  rest (`FairShareQueue.is_open`).
 
 Jobs carry their share in the `share_identifier` column (none: share ""), their priority in
 `scheduling_priority` (else the trace's `priority`; none: 0). Multi-node parallel jobs keep their
@@ -219,9 +219,7 @@ class FairShareQueue:
         self.live = [0] * n  # jobs RUNNABLE or placed
         self.idle_since = [-math.inf] * n
         self.queue_placed = 0.0
-        #: vCPUs of the smallest job the compute reservation held back (inf: none): when the room
-        #: grows to it, the queue's waiting jobs are offered capacity again.
-        self.held_back_v = math.inf
+        self.held_back = False  # the compute reservation held a job back: offer room when it opens
 
     def _advance(self, k: int, t: float) -> None:
         dt = t - self.updated[k]
@@ -261,14 +259,17 @@ class FairShareQueue:
         if self.live[k] == 0:
             self.idle_since[k] = t
 
-    def hold_back(self, vcpus: float) -> None:
-        self.held_back_v = min(self.held_back_v, vcpus)
-
-    def room(self, t: float) -> float:
-        """vCPUs the queue may still place under computeReservation (infinite without one)."""
+    def is_open(self, t: float, up_vcpus: float) -> bool:
+        """Whether the queue may place another job under computeReservation: its placed vCPUs are
+        below its maximum less the reserved (computeReservation/100)^active x maxvCpus. The maximum
+        is the summed maxvCpus, or the vCPUs its compute environments have up when Batch's
+        one-instance overshoot took them past it (so a reservation near 0 never refuses a job the
+        FIFO replay would place). A job may itself go past the line, as an instance may go past
+        maxvCpus."""
         if self.reserve <= 0:
-            return math.inf
+            return True
         active = sum(
             1 for k in range(len(self.shares)) if self.live[k] > 0 or t < self.idle_since[k] + self.decay
         )
-        return (1.0 - self.reserve**active) * self.max_vcpus - self.queue_placed
+        usable = max(self.max_vcpus, up_vcpus) - self.reserve**active * self.max_vcpus
+        return self.queue_placed < usable - 1e-9
