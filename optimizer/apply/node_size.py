@@ -4,7 +4,8 @@ The new revision is the latest ACTIVE one as RegisterJobDefinition accepts it (e
 off botocore's model by `shapes.as_request`, so none is dropped), with `nodeProperties.numNodes`
 and every node range's VCPU and MEMORY requirements set to the proposal. A range whose
 `targetNodes` names a last node of the old count ("0:15") is opened ("0:") so it still covers every
-node; `mainNode` must stay below the new count. Rollback deregisters the revision (the generic
+node; `mainNode` and every range must stay below the new count, and a range pinned to an
+instance type is refused (`_check_range`). Rollback deregisters the revision (the generic
 `register_job_definition` rule of `rollback.py`), so jobs submitted by name run the previous one.
 """
 
@@ -53,6 +54,22 @@ def _open_range(target: str, old_count: int) -> str:
     return target
 
 
+def _check_range(rec_id: str, name: str, node_range: dict[str, Any], nodes: int) -> None:
+    """NodeRangeProperty in botocore's model: the ranges index nodes 0..numNodes-1 and together cover
+    all of them; a range pinned to one instance type (`instanceTypes`, one element) was sized for
+    that type, so a new node size is not applied under it."""
+    target = str(node_range.get("targetNodes", ""))
+    low, sep, high = target.partition(":")
+    ends = [int(x) for x in (low, high if sep else low) if x.isdigit()]
+    if any(end >= nodes for end in ends):
+        raise UserError(f"recommendation {rec_id}: {name}'s node range {target!r} does not fit {nodes} nodes")
+    if node_range.get("instanceTypes"):
+        raise UserError(
+            f"recommendation {rec_id}: {name}'s node range {target!r} pins instanceTypes"
+            f" {node_range['instanceTypes']}; a new node size needs a new instance type there"
+        )
+
+
 def node_size_request(rec: Recommendation, item: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(RegisterJobDefinition params, description) of the new revision; a UserError when it
     cannot be applied as recommended."""
@@ -86,6 +103,7 @@ def node_size_request(rec: Recommendation, item: dict[str, Any]) -> tuple[dict[s
         wanted["MEMORY"] = str(memory)
         container["resourceRequirements"] = [{"type": t, "value": v} for t, v in sorted(wanted.items())]
         node_range["targetNodes"] = _open_range(str(node_range.get("targetNodes", "")), old_count)
+        _check_range(rec.id, name, node_range, nodes)
     params = shapes.as_request("RegisterJobDefinition", copy.deepcopy(item))
     params.update(jobDefinitionName=name, type="multinode", nodeProperties=new_props)
     was = current_node_size(item)

@@ -495,7 +495,11 @@ def _copy_compute_environment(
         type="MANAGED",
         state="ENABLED",
         computeResources=resources,
-        tags={**(item.get("tags") or {}), "batchopt:replaces": item["computeEnvironmentName"]},
+        tags=shapes.copied_tags(
+            "CreateComputeEnvironment",
+            item.get("tags"),
+            **{"batchopt:replaces": item["computeEnvironmentName"]},
+        ),
     )
     if not uses_service_linked_role(item):
         params["serviceRole"] = item["serviceRole"]

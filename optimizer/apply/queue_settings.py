@@ -29,6 +29,7 @@ from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import CurrentState, _call, _check_not_stale, _finish
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
+from optimizer.simulate.timeouts import MAX_STATE_TIME_S, MIN_STATE_TIME_S, REMEDIABLE_REASONS
 
 TIME_LIMITS = "job_state_time_limit_actions"
 POLICY = "scheduling_policy"
@@ -42,11 +43,13 @@ POLICY_FIELDS = {
     "share_distribution": "shareDistribution",
 }
 MAX_SHARE_DECAY_S = 604800
-MAX_WEIGHT, MIN_WEIGHT = 999.9999, 0.0001
-MIN_STATE_TIME_S, MAX_STATE_TIME_S = 600, 86400
-SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}\*?$")
+MAX_WEIGHT, MIN_WEIGHT, DEFAULT_WEIGHT = 999.9999, 0.0001, 1.0
+SHARE_IDENTIFIER = re.compile(r"[A-Za-z0-9]{1,255}\*?")
 """ShareAttributes.shareIdentifier in the API reference: up to 255 alphanumeric characters, and an
-optional trailing * for a prefix."""
+optional trailing * for a prefix (matched whole: `fullmatch`, so no trailing newline slips by)."""
+RESOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""CreateJobQueue.jobQueueName and CreateSchedulingPolicy.name in botocore's model: up to 128
+letters, numbers, hyphens and underscores."""
 
 
 def is_queue_settings(rec: Recommendation) -> bool:
@@ -79,7 +82,8 @@ def plan_queue_settings(rec: Recommendation, state: CurrentState) -> ChangePlan:
 
 def time_limit_actions(rec_id: str, entries: Any) -> list[dict[str, Any]]:
     """The proposed `jobStateTimeLimitActions`, checked as the model and the user guide state them:
-    state RUNNABLE, action CANCEL, maxTimeSeconds 600..86400, one entry per reason."""
+    state RUNNABLE, action CANCEL, maxTimeSeconds 600..86400, one entry per reason, and a reason
+    the user guide lists as supporting them (`REMEDIABLE_REASONS`; Batch never acts on another)."""
     if not isinstance(entries, list) or not entries:
         raise InputError(f"recommendation {rec_id}: {TIME_LIMITS} must be a non-empty list")
     out, reasons = [], set()
@@ -94,6 +98,11 @@ def time_limit_actions(rec_id: str, entries: Any) -> list[dict[str, Any]]:
             raise InputError(f"{where}.maxTimeSeconds must be from {MIN_STATE_TIME_S} to {MAX_STATE_TIME_S}")
         if entry["state"] != "RUNNABLE" or entry["action"] != "CANCEL":
             raise InputError(f"{where}: Batch acts on RUNNABLE jobs with CANCEL on EC2/Fargate queues")
+        if entry["reason"] not in REMEDIABLE_REASONS:
+            raise InputError(
+                f"{where}.reason {entry['reason']!r} is not one Batch acts on:"
+                f" {', '.join(REMEDIABLE_REASONS)}"
+            )
         if entry["reason"] in reasons:
             raise InputError(f"{where}.reason {entry['reason']!r} is listed twice")
         reasons.add(entry["reason"])
@@ -136,22 +145,52 @@ def fairshare_policy(rec_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
         if isinstance(reservation, bool) or not isinstance(reservation, int) or not 0 <= reservation <= 99:
             raise InputError(f"recommendation {rec_id}: compute_reservation must be 0..99")
         policy["computeReservation"] = reservation
+    entries = proposed.get("share_distribution") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError(f"recommendation {rec_id}: share_distribution must be a list of objects")
     shares = []
-    for entry in proposed.get("share_distribution") or []:
-        ident, weight = entry.get("shareIdentifier"), entry.get("weightFactor")
-        if not isinstance(ident, str) or not SHARE_IDENTIFIER.match(ident):
+    for entry in entries:
+        # weightFactor is optional in the model (Batch's default is 1.0).
+        ident, weight = entry.get("shareIdentifier"), entry.get("weightFactor", DEFAULT_WEIGHT)
+        if not isinstance(ident, str) or not SHARE_IDENTIFIER.fullmatch(ident):
             raise InputError(
                 f"recommendation {rec_id}: shareIdentifier {ident!r} is not valid (Batch takes up to 255"
                 " alphanumeric characters, optionally followed by *)"
             )
-        if not isinstance(weight, int | float) or not MIN_WEIGHT <= float(weight) <= MAX_WEIGHT:
+        bad_type = isinstance(weight, bool) or not isinstance(weight, int | float)
+        if bad_type or not MIN_WEIGHT <= float(weight) <= MAX_WEIGHT:
             raise InputError(
                 f"recommendation {rec_id}: weightFactor of {ident} must be from {MIN_WEIGHT} to {MAX_WEIGHT}"
             )
         shares.append({"shareIdentifier": ident, "weightFactor": float(weight)})
+    _check_no_overlap(rec_id, [s["shareIdentifier"] for s in shares])
     if shares:
         policy["shareDistribution"] = shares
     return policy
+
+
+def _check_no_overlap(rec_id: str, identifiers: list[str]) -> None:
+    """ShareAttributes in the model: "The list of share identifiers in a fair-share policy can't
+    overlap" (not UserA* with UserA1); nor can one be listed twice."""
+    for i, first in enumerate(identifiers):
+        for second in identifiers[i + 1 :]:
+            if first == second or any(
+                a.endswith("*") and b.rstrip("*").startswith(a[:-1])
+                for a, b in ((first, second), (second, first))
+            ):
+                raise InputError(
+                    f"recommendation {rec_id}: shareIdentifiers {first!r} and {second!r} overlap; Batch"
+                    " takes each share once"
+                )
+
+
+def resource_name(rec_id: str, field: str, value: Any) -> str:
+    """A new queue's or policy's name, checked as the model documents it."""
+    if not isinstance(value, str) or not RESOURCE_NAME.fullmatch(value):
+        raise InputError(
+            f"recommendation {rec_id}: {field} {value!r} is not valid (up to 128 letters, numbers, - and _)"
+        )
+    return value
 
 
 def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
@@ -166,7 +205,7 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
         item = next((p for p in state.scheduling_policies if p.get("arn") == existing), None)
         if item is None:
             raise UserError(f"recommendation {rec.id}: scheduling policy {existing} not found")
-        if (item.get("fairsharePolicy") or {}) == policy:
+        if _policy_view(item.get("fairsharePolicy")) == _policy_view(policy):
             raise UserError(f"recommendation {rec.id}: {item['name']} already has the proposed policy")
         params = {"arn": existing, "fairsharePolicy": policy}
         call = _call(
@@ -186,12 +225,17 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
         queue.get("computeEnvironmentOrder") or []
     ):
         raise RefusedError(f"recommendation {rec.id}: {name} has no compute environments to share")
-    policy_name = str(rec.proposed[POLICY].get("name") or new["name"])
+    queue_name = resource_name(rec.id, f"{NEW_QUEUE}.name", new["name"])
+    policy_name = resource_name(rec.id, f"{POLICY}.name", rec.proposed[POLICY].get("name") or queue_name)
     new_policy_arn = policy_arn(arn, policy_name)
     new_queue_arn = f"{arn.rsplit('/', 1)[0]}/{new['name']}"
     create_policy = _call(
         "create_scheduling_policy",
-        {"name": policy_name, "fairsharePolicy": policy, "tags": {"batchopt:fair-share-for": name}},
+        {
+            "name": policy_name,
+            "fairsharePolicy": policy,
+            "tags": shapes.copied_tags("CreateSchedulingPolicy", {}, **{"batchopt:fair-share-for": name}),
+        },
         UpdateKind.BLUE_GREEN,
         f"create fair-share policy {policy_name}: {_describe(policy)}",
     )
@@ -204,7 +248,7 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
             {"order": int(e["order"]), "computeEnvironment": e["computeEnvironment"]}
             for e in sorted(queue["computeEnvironmentOrder"], key=lambda e: int(e["order"]))
         ],
-        tags={**(queue.get("tags") or {}), "batchopt:fair-share-of": name},
+        tags=shapes.copied_tags("CreateJobQueue", queue.get("tags"), **{"batchopt:fair-share-of": name}),
     )
     if not body.get("jobStateTimeLimitActions"):
         body.pop("jobStateTimeLimitActions", None)
@@ -222,7 +266,8 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
 
 def _describe(policy: dict[str, Any]) -> str:
     shares = ", ".join(
-        f"{s['shareIdentifier']}={s['weightFactor']:g}" for s in policy.get("shareDistribution", [])
+        f"{s['shareIdentifier']}={s.get('weightFactor', DEFAULT_WEIGHT):g}"
+        for s in policy.get("shareDistribution", [])
     )
     return (
         f"shareDecaySeconds={policy.get('shareDecaySeconds', 0)},"
@@ -322,7 +367,7 @@ def _policy_view(policy: dict[str, Any] | None) -> dict[str, Any]:
         "shareDecaySeconds": int(policy.get("shareDecaySeconds") or 0),
         "computeReservation": int(policy.get("computeReservation") or 0),
         "shareDistribution": sorted(
-            (str(s["shareIdentifier"]), float(s.get("weightFactor", 1.0)))
+            (str(s["shareIdentifier"]), float(s.get("weightFactor", DEFAULT_WEIGHT)))
             for s in policy.get("shareDistribution") or []
         ),
     }

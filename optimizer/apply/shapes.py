@@ -17,6 +17,8 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
+from optimizer.errors import UserError
+
 
 @lru_cache(maxsize=1)
 def batch_model() -> ServiceModel:
@@ -70,3 +72,20 @@ def as_request(operation_name: str, item: dict[str, Any], *path: str) -> dict[st
     """A Describe* item (or one nested member of it, by `path`) pruned to what the request takes."""
     pruned = prune(item, member_shape(operation_name, *path))
     return pruned if isinstance(pruned, dict) else {}
+
+
+RESERVED_TAG_PREFIX = "aws:"
+"""Tag keys AWS sets itself (CloudFormation's `aws:cloudformation:stack-name`, ...): Describe*
+returns them, a Create* request may not carry them, and they do not count toward the limit."""
+
+
+def copied_tags(operation_name: str, tags: dict[str, str] | None, **added: str) -> dict[str, str]:
+    """The `tags` of a Create* request that copies a resource: its own tags without the reserved
+    `aws:` ones, plus `added`. A UserError names the limit when they exceed the model's `max`
+    (50 for Batch's TagrisTagsMap), which botocore would otherwise refuse mid-apply."""
+    kept = {k: v for k, v in (tags or {}).items() if not k.lower().startswith(RESERVED_TAG_PREFIX)}
+    kept.update(added)
+    limit = member_shape(operation_name, "tags").metadata.get("max")
+    if limit is not None and len(kept) > limit:
+        raise UserError(f"{operation_name}.tags: {len(kept)} tags, more than the {limit} Batch allows")
+    return kept
