@@ -297,7 +297,7 @@ def undo_calls(
         return [
             (
                 "update_scheduling_policy",
-                {"arn": params["arn"], "fairsharePolicy": before.get("fairsharePolicy") or {}},
+                {"arn": params["arn"], "fairsharePolicy": _whole_policy(before.get("fairsharePolicy"))},
                 f"restore {before.get('name')}",
             )
         ]
@@ -316,6 +316,18 @@ def undo_calls(
         target = response.get("arn") or params["name"]
         return [("delete_scheduling_policy", {"arn": target}, f"delete scheduling policy {params['name']}")]
     return None
+
+
+def _whole_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
+    """A fairsharePolicy with every field set (Batch's defaults where the old one had none): the
+    restore must also clear the shares and settings the apply added, which an omitted field might
+    leave in place."""
+    policy = policy or {}
+    return {
+        "shareDecaySeconds": int(policy.get("shareDecaySeconds") or 0),
+        "computeReservation": int(policy.get("computeReservation") or 0),
+        "shareDistribution": [dict(s) for s in policy.get("shareDistribution") or []],
+    }
 
 
 # --- read-back ----------------------------------------------------------------------------------

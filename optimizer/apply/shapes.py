@@ -69,9 +69,14 @@ def prune(value: Any, shape: Shape) -> Any:
 
 
 def as_request(operation_name: str, item: dict[str, Any], *path: str) -> dict[str, Any]:
-    """A Describe* item (or one nested member of it, by `path`) pruned to what the request takes."""
+    """A Describe* item (or one nested member of it, by `path`) pruned to what the request takes,
+    without the reserved `aws:` tags Describe* reports but no request may set."""
     pruned = prune(item, member_shape(operation_name, *path))
-    return pruned if isinstance(pruned, dict) else {}
+    if not isinstance(pruned, dict):
+        return {}
+    if not path and isinstance(pruned.get("tags"), dict):
+        pruned["tags"] = _own_tags(pruned["tags"])
+    return pruned
 
 
 RESERVED_TAG_PREFIX = "aws:"
@@ -83,9 +88,13 @@ def copied_tags(operation_name: str, tags: dict[str, str] | None, **added: str) 
     """The `tags` of a Create* request that copies a resource: its own tags without the reserved
     `aws:` ones, plus `added`. A UserError names the limit when they exceed the model's `max`
     (50 for Batch's TagrisTagsMap), which botocore would otherwise refuse mid-apply."""
-    kept = {k: v for k, v in (tags or {}).items() if not k.lower().startswith(RESERVED_TAG_PREFIX)}
+    kept = _own_tags(tags or {})
     kept.update(added)
     limit = member_shape(operation_name, "tags").metadata.get("max")
     if limit is not None and len(kept) > limit:
         raise UserError(f"{operation_name}.tags: {len(kept)} tags, more than the {limit} Batch allows")
     return kept
+
+
+def _own_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if not k.lower().startswith(RESERVED_TAG_PREFIX)}

@@ -230,3 +230,11 @@ def test_a_range_pinned_to_an_instance_type_keeps_its_node_size() -> None:
     pinned = [{"targetNodes": "0:15", "container": container(), "instanceTypes": ["c5.xlarge"]}]
     with pytest.raises(UserError, match=r"pins instanceTypes \['c5.xlarge'\]"):
         plan_change(node_rec(12), CurrentState(mnp_definition(pinned)))
+
+
+def test_a_new_revision_does_not_copy_reserved_tags() -> None:
+    item = mnp_definition([{"targetNodes": "0:15", "container": container()}])
+    item["tags"] = {"team": "cfd", "aws:cloudformation:stack-name": "solvers"}
+    [call] = plan_change(node_rec(12), CurrentState(item)).calls
+    assert call.params["tags"] == {"team": "cfd"}
+    assert_model_valid(call)
