@@ -10,9 +10,11 @@ import copy
 from typing import Any
 
 import pytest
+from botocore import xform_name
 from botocore.validate import validate_parameters
 
 from optimizer.apply import shapes
+from optimizer.apply.permissions import OPERATION_ACTIONS, READ_ACTIONS
 from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.domain import ApiCall, UpdateKind
 from optimizer.errors import InputError, UserError
@@ -238,3 +240,14 @@ def test_a_new_revision_does_not_copy_reserved_tags() -> None:
     [call] = plan_change(node_rec(12), CurrentState(item)).calls
     assert call.params["tags"] == {"team": "cfd"}
     assert_model_valid(call)
+
+
+def test_every_declared_batch_action_is_an_operation_of_the_model() -> None:
+    # Batch's IAM actions are its API operation names; a plan's boto3 operation names map onto them.
+    operations = set(shapes.batch_model().operation_names)
+    for operation, actions in OPERATION_ACTIONS.items():
+        assert _camel(operation) in operations and xform_name(_camel(operation)) == operation
+        assert f"batch:{_camel(operation)}" in actions
+    declared = {a for actions in OPERATION_ACTIONS.values() for a in actions} | set(READ_ACTIONS)
+    batch = {a.split(":", 1)[1] for a in declared if a.startswith("batch:")}
+    assert batch <= operations, sorted(batch - operations)
