@@ -80,10 +80,13 @@ def plan_queue_settings(rec: Recommendation, state: CurrentState) -> ChangePlan:
 # --- job-state time limits ---------------------------------------------------------------------
 
 
-def time_limit_actions(rec_id: str, entries: Any) -> list[dict[str, Any]]:
+def time_limit_actions(
+    rec_id: str, entries: Any, kept: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """The proposed `jobStateTimeLimitActions`, checked as the model and the user guide state them:
     state RUNNABLE, action CANCEL, maxTimeSeconds 600..86400, one entry per reason, and a reason
-    the user guide lists as supporting them (`REMEDIABLE_REASONS`; Batch never acts on another)."""
+    the user guide lists as supporting them (`REMEDIABLE_REASONS`; Batch never acts on another).
+    An entry the queue already has (`kept`) is carried as Batch accepted it."""
     if not isinstance(entries, list) or not entries:
         raise InputError(f"recommendation {rec_id}: {TIME_LIMITS} must be a non-empty list")
     out, reasons = [], set()
@@ -91,18 +94,8 @@ def time_limit_actions(rec_id: str, entries: Any) -> list[dict[str, Any]]:
         where = f"recommendation {rec_id}: {TIME_LIMITS}[{index}]"
         if not isinstance(entry, dict) or set(entry) != {"reason", "state", "maxTimeSeconds", "action"}:
             raise InputError(f"{where} needs exactly reason, state, maxTimeSeconds and action")
-        seconds = entry["maxTimeSeconds"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int):
-            raise InputError(f"{where}.maxTimeSeconds must be an integer")
-        if not MIN_STATE_TIME_S <= seconds <= MAX_STATE_TIME_S:
-            raise InputError(f"{where}.maxTimeSeconds must be from {MIN_STATE_TIME_S} to {MAX_STATE_TIME_S}")
-        if entry["state"] != "RUNNABLE" or entry["action"] != "CANCEL":
-            raise InputError(f"{where}: Batch acts on RUNNABLE jobs with CANCEL on EC2/Fargate queues")
-        if entry["reason"] not in REMEDIABLE_REASONS:
-            raise InputError(
-                f"{where}.reason {entry['reason']!r} is not one Batch acts on:"
-                f" {', '.join(REMEDIABLE_REASONS)}"
-            )
+        if entry not in (kept or []):
+            _check_new_time_limit(where, entry)
         if entry["reason"] in reasons:
             raise InputError(f"{where}.reason {entry['reason']!r} is listed twice")
         reasons.add(entry["reason"])
@@ -110,12 +103,26 @@ def time_limit_actions(rec_id: str, entries: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _check_new_time_limit(where: str, entry: dict[str, Any]) -> None:
+    seconds = entry["maxTimeSeconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise InputError(f"{where}.maxTimeSeconds must be an integer")
+    if not MIN_STATE_TIME_S <= seconds <= MAX_STATE_TIME_S:
+        raise InputError(f"{where}.maxTimeSeconds must be from {MIN_STATE_TIME_S} to {MAX_STATE_TIME_S}")
+    if entry["state"] != "RUNNABLE" or entry["action"] != "CANCEL":
+        raise InputError(f"{where}: Batch acts on RUNNABLE jobs with CANCEL on EC2/Fargate queues")
+    if entry["reason"] not in REMEDIABLE_REASONS:
+        raise InputError(
+            f"{where}.reason {entry['reason']!r} is not one Batch acts on: {', '.join(REMEDIABLE_REASONS)}"
+        )
+
+
 def _plan_time_limits(rec: Recommendation, state: CurrentState) -> ChangePlan:
     queue = state.target
     arn = queue["jobQueueArn"]
     now = list(queue.get("jobStateTimeLimitActions") or [])
     _check_not_stale(rec, {TIME_LIMITS: now} if TIME_LIMITS in rec.current else {})
-    wanted = time_limit_actions(rec.id, rec.proposed[TIME_LIMITS])
+    wanted = time_limit_actions(rec.id, rec.proposed[TIME_LIMITS], kept=now)
     if wanted == now:
         raise UserError(f"recommendation {rec.id}: {queue['jobQueueName']} already has these time limits")
     params = {"jobQueue": arn, "jobStateTimeLimitActions": wanted}

@@ -89,6 +89,17 @@ def test_time_limit_reasons_are_the_ones_batch_acts_on() -> None:
     capacity = {**LIMIT, "reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "maxTimeSeconds": 86400}
     [call] = plan_change(limits_rec([LIMIT, capacity]), CurrentState(queue_item())).calls
     assert_model_valid(call)
+    # An entry the queue already has is carried as Batch accepted it, whatever its reason.
+    theirs = {**LIMIT, "reason": "MISCONFIGURATION:SOMETHING_NEWER"}
+    rec = make_recommendation(
+        "stuck-job-limits",
+        QUEUE_ARN,
+        "job-queue",
+        {"job_state_time_limit_actions": [theirs, LIMIT]},
+        current={"job_state_time_limit_actions": [theirs]},
+    )
+    [call] = plan_change(rec, CurrentState(queue_item(jobStateTimeLimitActions=[theirs]))).calls
+    assert call.params["jobStateTimeLimitActions"] == [theirs, LIMIT]
 
 
 @pytest.mark.parametrize(
