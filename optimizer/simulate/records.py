@@ -71,6 +71,8 @@ def to_store_frames(
             "is_multinode": False,
         }
     )
+    if "share_identifier" in jobs:  # a saved fair-share replay replays with the same shares
+        jobs_out["share_identifier"] = jobs["share_identifier"].to_numpy()
     fargate = attempts["instance_id"].isna()
     jobs_out.loc[
         jobs_out["job_id"].isin(namespaced(dataset, attempts.loc[fargate, "job_id"])), "platform"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from optimizer.errors import ConfigError
 from optimizer.simulate import parse_config, replay
 from optimizer.simulate.fair_share import SchedulingPolicy
+from optimizer.simulate.records import to_store_frames
 from optimizer.simulate.results import share_waits
 from optimizer.traces.files import parse_text
 from tests.simulate_helpers import ce, jobs_frame, queue
@@ -143,6 +145,9 @@ def test_a_describe_jobs_trace_brings_its_share_identifiers_and_priorities() -> 
     # As in the first case, with a4 (schedulingPriority 5) ahead of a3 within share A.
     assert started.to_dict() == {"a1": 0, "a2": 0, "a4": 100, "a3": 200, "b1": 100, "b2": 200}
     assert share_waits(result)["share"].tolist() == ["A", "B"]
+    # Saved as a dataset, the jobs keep their shares (the store's jobs.share_identifier).
+    saved = to_store_frames(result, anchor=datetime(2026, 1, 1), dataset="what-if")["jobs"]
+    assert dict(zip(saved["job_id"], saved["share_identifier"], strict=True))["what-if:b1"] == "B"
 
 
 def test_policy_weights_match_exact_names_then_the_longest_prefix() -> None:
