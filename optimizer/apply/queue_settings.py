@@ -257,8 +257,11 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
         ],
         tags=shapes.copied_tags("CreateJobQueue", queue.get("tags"), **{"batchopt:fair-share-of": name}),
     )
-    if not body.get("jobStateTimeLimitActions"):
-        body.pop("jobStateTimeLimitActions", None)
+    # Describe* may list empty ones; CreateJobQueue takes a serviceEnvironmentOrder only without a
+    # computeEnvironmentOrder ("can't have both", botocore's model).
+    for empty in ("jobStateTimeLimitActions", "serviceEnvironmentOrder"):
+        if not body.get(empty):
+            body.pop(empty, None)
     create_queue = _call(
         "create_job_queue",
         body,

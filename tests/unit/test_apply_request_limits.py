@@ -155,9 +155,13 @@ def test_new_queue_and_policy_names_follow_the_model(
 
 def test_the_copied_queue_drops_reserved_tags_and_stays_within_the_tag_limit() -> None:
     stack = {"aws:cloudformation:stack-name": "batch", "aws:cloudformation:logical-id": "Queue"}
-    item = queue_item(tags={"team": "platform", **stack})
+    item = queue_item(tags={"team": "platform", **stack}, serviceEnvironmentOrder=[], jobQueueType="ECS")
     _, create_queue = plan_change(fair_rec({"share_distribution": SHARES}), CurrentState(item)).calls
     assert create_queue.params["tags"] == {"team": "platform", "batchopt:fair-share-of": "shared"}
+    # A queue has a computeEnvironmentOrder or a serviceEnvironmentOrder, not both (even empty).
+    assert (
+        "serviceEnvironmentOrder" not in create_queue.params and create_queue.params["jobQueueType"] == "ECS"
+    )
     assert_model_valid(create_queue)
     # 50 tags of its own (and AWS's, which do not count): one more would be refused mid-apply.
     crowded = queue_item(tags={**{f"k{i}": "v" for i in range(50)}, **stack})
