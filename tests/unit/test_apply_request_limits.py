@@ -266,3 +266,17 @@ def test_every_declared_batch_action_is_an_operation_of_the_model() -> None:
     declared = {a for actions in OPERATION_ACTIONS.values() for a in actions} | set(READ_ACTIONS)
     batch = {a.split(":", 1)[1] for a in declared if a.startswith("batch:")}
     assert batch <= operations, sorted(batch - operations)
+
+
+def test_a_quota_share_policy_is_not_turned_into_a_fair_share_one() -> None:
+    # UpdateSchedulingPolicy: "Once set during creation, a quotaSharePolicy cannot be removed or
+    # changed to a fairsharePolicy".
+    item = {
+        "name": "shared-quota",
+        "arn": POLICY_ARN,
+        "quotaSharePolicy": {"idleResourceAssignmentStrategy": "FIFO"},
+    }
+    rec = fair_rec({"share_distribution": SHARES}, new_name="", existing=POLICY_ARN)
+    state = CurrentState(queue_item(schedulingPolicyArn=POLICY_ARN), scheduling_policies=(item,))
+    with pytest.raises(UserError, match="shared-quota is a quota-share policy"):
+        plan_change(rec, state)
