@@ -215,7 +215,8 @@ def _plan_fair_share(rec: Recommendation, state: CurrentState) -> ChangePlan:
         if item.get("quotaSharePolicy") and not item.get("fairsharePolicy"):
             # botocore's model: a policy's type is set at creation and cannot change.
             raise UserError(
-                f"recommendation {rec.id}: {item['name']} is a quota-share policy; Batch cannot make it fair-share"
+                f"recommendation {rec.id}: {item['name']} is a quota-share policy; Batch cannot make it"
+                " fair-share"
             )
         if _policy_view(item.get("fairsharePolicy")) == _policy_view(policy):
             raise UserError(f"recommendation {rec.id}: {item['name']} already has the proposed policy")
