@@ -16,6 +16,7 @@ from botocore.validate import validate_parameters
 from optimizer.apply import shapes
 from optimizer.apply.permissions import OPERATION_ACTIONS, READ_ACTIONS
 from optimizer.apply.planner import CurrentState, plan_change
+from optimizer.apply.rollback import build_rollback
 from optimizer.domain import ApiCall, UpdateKind
 from optimizer.errors import InputError, UserError
 from tests.apply_helpers import ACCOUNT, CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
@@ -238,6 +239,11 @@ def test_node_ranges_must_fit_the_new_node_count() -> None:
     [call] = plan_change(node_rec(12), CurrentState(mnp_definition(copy.deepcopy(split)))).calls
     assert [r["targetNodes"] for r in call.params["nodeProperties"]["nodeRangeProperties"]] == ["0:7", "8:"]
     assert_model_valid(call)
+    plan = plan_change(node_rec(12), CurrentState(mnp_definition(copy.deepcopy(split))))
+    rollback = build_rollback(plan, [(0, {"jobDefinitionArn": f"{ACCOUNT}:job-definition/mpi-solver:5"})], {})
+    assert rollback is not None
+    for undo in rollback.calls:
+        assert_model_valid(undo)
     # 4 nodes: "0:7" names nodes 4..7 and "8:" starts past the last node; Batch refuses both.
     with pytest.raises(UserError, match="node range '0:7' does not fit 4 nodes"):
         plan_change(node_rec(4), CurrentState(mnp_definition(copy.deepcopy(split))))
