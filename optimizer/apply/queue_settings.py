@@ -29,6 +29,8 @@ from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import CurrentState, _call, _check_not_stale, _finish
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
+from optimizer.simulate.fair_share import MAX_DECAY_S, MAX_WEIGHT, MIN_WEIGHT
+from optimizer.simulate.shares import MAX_SHARE_LENGTH
 from optimizer.simulate.timeouts import MAX_STATE_TIME_S, MIN_STATE_TIME_S, REMEDIABLE_REASONS
 
 TIME_LIMITS = "job_state_time_limit_actions"
@@ -42,9 +44,9 @@ POLICY_FIELDS = {
     "compute_reservation": "computeReservation",
     "share_distribution": "shareDistribution",
 }
-MAX_SHARE_DECAY_S = 604800
-MAX_WEIGHT, MIN_WEIGHT, DEFAULT_WEIGHT = 999.9999, 0.0001, 1.0
-SHARE_IDENTIFIER = re.compile(r"[A-Za-z0-9]{1,255}\*?")
+DEFAULT_WEIGHT = 1.0
+"""ShareAttributes.weightFactor when a share lists none (the model's default)."""
+SHARE_IDENTIFIER = re.compile(rf"[A-Za-z0-9]{{1,{MAX_SHARE_LENGTH}}}\*?")
 """ShareAttributes.shareIdentifier in the API reference: up to 255 alphanumeric characters, and an
 optional trailing * for a prefix (matched whole: `fullmatch`, so no trailing newline slips by)."""
 RESOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -144,8 +146,8 @@ def fairshare_policy(rec_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     decay = proposed.get("share_decay_seconds")
     if decay is not None:
-        if isinstance(decay, bool) or not isinstance(decay, int) or not 0 <= decay <= MAX_SHARE_DECAY_S:
-            raise InputError(f"recommendation {rec_id}: share_decay_seconds must be 0..{MAX_SHARE_DECAY_S}")
+        if isinstance(decay, bool) or not isinstance(decay, int) or not 0 <= decay <= MAX_DECAY_S:
+            raise InputError(f"recommendation {rec_id}: share_decay_seconds must be 0..{MAX_DECAY_S}")
         policy["shareDecaySeconds"] = decay
     reservation = proposed.get("compute_reservation")
     if reservation is not None:
@@ -161,8 +163,8 @@ def fairshare_policy(rec_id: str, proposed: dict[str, Any]) -> dict[str, Any]:
         ident, weight = entry.get("shareIdentifier"), entry.get("weightFactor", DEFAULT_WEIGHT)
         if not isinstance(ident, str) or not SHARE_IDENTIFIER.fullmatch(ident):
             raise InputError(
-                f"recommendation {rec_id}: shareIdentifier {ident!r} is not valid (Batch takes up to 255"
-                " alphanumeric characters, optionally followed by *)"
+                f"recommendation {rec_id}: shareIdentifier {ident!r} is not valid (Batch takes up to"
+                f" {MAX_SHARE_LENGTH} alphanumeric characters, optionally followed by *)"
             )
         bad_type = isinstance(weight, bool) or not isinstance(weight, int | float)
         if bad_type or not MIN_WEIGHT <= float(weight) <= MAX_WEIGHT:
