@@ -45,6 +45,10 @@ def _compare(pairs: list[tuple[str, Any, Any]]) -> Verdict:
     return Verdict(True, "read back as planned")
 
 
+def _by_reason(actions: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    return sorted((dict(a) for a in actions or []), key=lambda a: str(a.get("reason")))
+
+
 def _requirements(container: Mapping[str, Any] | None) -> dict[str, str]:
     return {r["type"]: str(r["value"]) for r in (container or {}).get("resourceRequirements") or []}
 
@@ -80,8 +84,9 @@ def verify_call(
             if field in params:
                 pairs.append((field, observed.get(field), params[field]))
         if "jobStateTimeLimitActions" in params:
-            limits = observed.get("jobStateTimeLimitActions") or []
-            pairs.append(("jobStateTimeLimitActions", limits, params["jobStateTimeLimitActions"]))
+            # One action per reason, each acting on its own: the list reads back as a set.
+            limits = _by_reason(observed.get("jobStateTimeLimitActions"))
+            pairs.append(("jobStateTimeLimitActions", limits, _by_reason(params["jobStateTimeLimitActions"])))
         return _compare(pairs)
     if op in ("update_compute_environment", "create_compute_environment"):
         resources = observed.get("computeResources") or {}

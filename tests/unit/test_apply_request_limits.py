@@ -17,6 +17,7 @@ from optimizer.apply import shapes
 from optimizer.apply.permissions import OPERATION_ACTIONS, READ_ACTIONS
 from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.apply.rollback import build_rollback
+from optimizer.apply.verify import verify_call
 from optimizer.domain import ApiCall, UpdateKind
 from optimizer.errors import InputError, UserError
 from tests.apply_helpers import ACCOUNT, CE_ARN, CUSTOM_ROLE, ce, make_recommendation, queue
@@ -286,3 +287,11 @@ def test_a_quota_share_policy_is_not_turned_into_a_fair_share_one() -> None:
     state = CurrentState(queue_item(schedulingPolicyArn=POLICY_ARN), scheduling_policies=(item,))
     with pytest.raises(UserError, match="shared-quota is a quota-share policy"):
         plan_change(rec, state)
+
+
+def test_time_limits_read_back_in_any_order() -> None:
+    capacity = {**LIMIT, "reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "maxTimeSeconds": 14400}
+    [call] = plan_change(limits_rec([LIMIT, capacity]), CurrentState(queue_item())).calls
+    assert verify_call(call, queue_item(jobStateTimeLimitActions=[capacity, LIMIT]), queue_item()).landed
+    missing = verify_call(call, queue_item(jobStateTimeLimitActions=[capacity]), queue_item())
+    assert not missing.landed and "jobStateTimeLimitActions" in missing.detail
