@@ -50,7 +50,7 @@ def _open_range(target: str, old_count: int) -> str:
     """A range ending at the old last node runs to the end ("0:15" of 16 nodes -> "0:")."""
     low, sep, high = target.partition(":")
     if sep and high and high.isdigit() and int(high) == old_count - 1:
-        return f"{low}:"
+        return f"{low or 0}:"  # ":15" -> "0:", not a bare ":"
     return target
 
 

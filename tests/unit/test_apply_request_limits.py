@@ -295,3 +295,9 @@ def test_time_limits_read_back_in_any_order() -> None:
     assert verify_call(call, queue_item(jobStateTimeLimitActions=[capacity, LIMIT]), queue_item()).landed
     missing = verify_call(call, queue_item(jobStateTimeLimitActions=[capacity]), queue_item())
     assert not missing.landed and "jobStateTimeLimitActions" in missing.detail
+
+
+def test_a_range_without_a_start_opens_to_0_colon() -> None:
+    item = mnp_definition([{"targetNodes": ":15", "container": container()}])
+    [call] = plan_change(node_rec(20), CurrentState(item)).calls
+    assert call.params["nodeProperties"]["nodeRangeProperties"][0]["targetNodes"] == "0:"
