@@ -18,7 +18,7 @@ from optimizer.simulate.catalog import (
     catalog_from_provider,
 )
 from optimizer.simulate.config import ReplayConfig, SimulationOptions, parse_config
-from optimizer.simulate.engine import ReplayEngine
+from optimizer.simulate.replay_engine import ReplayEngine
 from optimizer.simulate.results import ReplayResult, collect_result
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 from optimizer.simulate.allocation import EPS
 
 if TYPE_CHECKING:
-    from optimizer.simulate.engine import ReplayEngine
+    from optimizer.simulate.replay_engine import ReplayEngine
 
 GANG_NODE_LOST = "Multi-node parallel job: another node's host terminated ({reason})"
 
@@ -122,7 +122,7 @@ class GangScheduling:
 
     def _gang_runnable(self: ReplayEngine, j: int, t: float) -> None:
         """The main node became runnable: fail an impossible gang, else place it or let it wait."""
-        from optimizer.simulate.engine import _PENDING
+        from optimizer.simulate.replay_engine import _PENDING
 
         g = self.gang_of[j]
         q = self.job_queue[j]
@@ -291,7 +291,7 @@ class GangScheduling:
 
     def _place_gang(self: ReplayEngine, g: int, t: float) -> bool:
         """Give every node of gang g an empty instance of one CE (new ones where needed), or nothing."""
-        from optimizer.simulate.engine import _BOUND
+        from optimizer.simulate.replay_engine import _BOUND
 
         nodes = self.gang_nodes[g]
         q = self.job_queue[nodes[0]]
@@ -443,7 +443,7 @@ def gang_summary(engine: ReplayEngine, instances: pd.DataFrame) -> dict[str, Any
     for i, j, seconds in engine.gang_idle:
         queue = str(engine.queue_names[engine.job_queue[j]])
         by_queue[queue] = by_queue.get(queue, 0.0) + price[i] * seconds / 3600.0
-    from optimizer.simulate.engine import _FAILED
+    from optimizer.simulate.replay_engine import _FAILED
 
     failed = [nodes for nodes in engine.gang_nodes if engine.state[nodes[0]] == _FAILED]
     return {

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from optimizer.simulate.commitments import commitment_summary
-from optimizer.simulate.engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 from optimizer.simulate.gangs import gang_summary, with_gang_columns
 from optimizer.simulate.head_blocking import BLOCKED_COLUMNS, blocked_frame
+from optimizer.simulate.replay_engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 from optimizer.simulate.shortages import shortage_summary
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)

@@ -9,7 +9,7 @@ CE's most common shape (and at least one of its largest job), keeping the alloca
 
 The figure is the replay's: the same history on today's CE and on the smaller sizes, spot
 reclaims drawn by the replay's seeded generator at each type's interruption hazard
-(`simulate/engine.py`), so the re-run attempts and the instances' cost are both in it and the
+(`simulate/replay_engine.py`), so the re-run attempts and the instances' cost are both in it and the
 evidence command reproduces it. A reclaim is a rare event (a few per thousand instance-hours),
 so the sampled reclaims of one replay say little about lost work; the evidence also states the
 expected lost work of each replay's placements (`expected_lost_work`: for every attempt on a spot
