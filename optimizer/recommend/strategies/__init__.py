@@ -7,6 +7,8 @@ from optimizer.recommend.strategies.fair_share import FairShareSettings, FairSha
 from optimizer.recommend.strategies.fargate import FargateSettings, FargateStrategy
 from optimizer.recommend.strategies.graviton import GravitonSettings, GravitonStrategy
 from optimizer.recommend.strategies.instance_mix import InstanceMixSettings, InstanceMixStrategy
+from optimizer.recommend.strategies.mnp_node_size import MnpNodeSizeSettings, MnpNodeSizeStrategy
+from optimizer.recommend.strategies.mnp_on_demand import MnpOnDemandSettings, MnpOnDemandStrategy
 from optimizer.recommend.strategies.retry_and_spot import RetryAndSpotSettings, RetryAndSpotStrategy
 from optimizer.recommend.strategies.rightsizing import RightSizingSettings, RightSizingStrategy
 from optimizer.recommend.strategies.scaling import ScalingSettings, ScalingStrategy
@@ -28,6 +30,8 @@ ALL_STRATEGIES = (
     SpotFallbackStrategy,
     StuckJobLimitStrategy,
     FairShareStrategy,
+    MnpNodeSizeStrategy,
+    MnpOnDemandStrategy,
 )
 
 __all__ = [
@@ -46,6 +50,10 @@ __all__ = [
     "GravitonStrategy",
     "InstanceMixSettings",
     "InstanceMixStrategy",
+    "MnpNodeSizeSettings",
+    "MnpNodeSizeStrategy",
+    "MnpOnDemandSettings",
+    "MnpOnDemandStrategy",
     "RetryAndSpotSettings",
     "RetryAndSpotStrategy",
     "RightSizingSettings",
