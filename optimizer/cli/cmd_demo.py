@@ -67,7 +67,12 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
     line(f"  solver bound   ${summary.plan_savings_usd:,.2f}/month ({summary.plan_label})")
     for plan in summary.plans:
         saving = plan["monthly_savings_usd"]
-        text = "no plan" if saving is None else f"${saving:,.2f}/month"
+        if saving is None:
+            text = "no plan"
+        elif saving >= 0:
+            text = f"saves ${saving:,.2f}/month"
+        else:  # a plan dearer than today's estate, e.g. gangs moved to their own on-demand queue
+            text = f"costs ${-saving:,.2f}/month more"
         line(f"    {plan['queue']:<14} {plan['status']:<10} {text}  {', '.join(plan['selected'][:6])}")
     if summary.top_recommendations:
         line("  top recommendations:")
