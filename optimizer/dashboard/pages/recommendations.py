@@ -55,7 +55,7 @@ def render() -> None:
         listing.drop(columns=["id"]),
         hide_index=True,
         key="rec_table",
-        column_config={"Title": st.column_config.TextColumn("Title", width="small")},
+        column_config={"Title": st.column_config.TextColumn("Title", width="medium")},
     )
     ids = listing["id"].tolist()
     saved = st.session_state.get(OUTCOME_KEY)
