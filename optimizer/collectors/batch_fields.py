@@ -71,10 +71,22 @@ def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def node_range(node_props: Mapping[str, Any], node: int) -> Mapping[str, Any] | None:
-    """The `nodeRangeProperties` item whose `targetNodes` holds node `node` (Batch ranges do not
-    overlap), else None."""
+    """The `nodeRangeProperties` item whose `targetNodes` holds node `node`, else None.
+
+    Batch lets ranges nest ("0:10" and "4:5"; botocore's model: "the 4:5 range properties override
+    the 0:10 properties"), so the narrowest range holding the node wins; an open end counts as
+    unbounded."""
     ranges = node_props.get("nodeRangeProperties") or ()
-    return next((r for r in ranges if _node_in_range(node, str(r.get("targetNodes", "")))), None)
+    holding = [r for r in ranges if _node_in_range(node, str(r.get("targetNodes", "")))]
+    return min(holding, key=lambda r: _range_span(str(r.get("targetNodes", ""))), default=None)
+
+
+def _range_span(spec: str) -> float:
+    """How many node indexes a target-node range covers ("4:5" -> 2, "3" -> 1, "2:" -> inf)."""
+    if ":" not in spec:
+        return 1.0
+    low, high = spec.split(":", 1)
+    return float("inf") if not high else int(high) - int(low or 0) + 1.0
 
 
 def _node_in_range(node: int, spec: str) -> bool:

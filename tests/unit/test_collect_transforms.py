@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
+from optimizer.collectors.batch_fields import node_range
 from optimizer.collectors.catalog import transform_instance_types, transform_offerings
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.collectors.ondemand_prices import transform_price_list
@@ -256,3 +257,31 @@ def test_transform_invariants(specs: list) -> None:
     reclaimed = attempts[attempts["is_spot_reclaim"]]
     assert reclaimed["instance_id"].str.startswith("i-").all()
     assert (jobs["attempt_count"] == [len(a) for a, _ in specs]).all()
+
+
+def test_a_nested_node_range_overrides_the_range_it_sits_in() -> None:
+    """botocore's NodeRangeProperty.targetNodes: "You can nest node ranges (for example, 0:10 and
+    4:5). In this case, the 4:5 range properties override the 0:10 properties." Listed outer first,
+    the first match would give node 4 the outer range's container and instance types."""
+    props = {
+        "numNodes": 16,
+        "mainNode": 0,
+        "nodeRangeProperties": [
+            {"targetNodes": "0:10", "instanceTypes": ["m6i.xlarge"]},
+            {"targetNodes": "4:5", "instanceTypes": ["r6i.xlarge"]},
+            {"targetNodes": "11:", "instanceTypes": ["c6i.xlarge"]},
+        ],
+    }
+    types = {n: node_range(props, n)["instanceTypes"][0] for n in (0, 3, 4, 5, 6, 10, 11, 15)}
+    assert types == {
+        0: "m6i.xlarge",
+        3: "m6i.xlarge",
+        4: "r6i.xlarge",
+        5: "r6i.xlarge",
+        6: "m6i.xlarge",
+        10: "m6i.xlarge",
+        11: "c6i.xlarge",
+        15: "c6i.xlarge",
+    }
+    assert node_range(props, 16) is not None  # "11:" is open-ended
+    assert node_range({"nodeRangeProperties": [{"targetNodes": "0:3"}]}, 4) is None
