@@ -67,13 +67,12 @@ from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import Comparison, ReplayBaseline
 from optimizer.recommend.workload import concurrency
+from optimizer.simulate.fair_share import DEFAULT_DECAY_S, MAX_DECAY_S, MAX_WEIGHT, MIN_WEIGHT
 from optimizer.simulate.shares import MAX_SHARE_LENGTH, shares_of
 
 STRATEGY = "fair-share"
 METADATA = {"implementation_effort": "high", "restarts_running_jobs": False, "reversible": True}
 """High: submitters move to a new queue and tag their jobs with a shareIdentifier."""
-MIN_DECAY_S, MAX_DECAY_S = 600, 604800
-MIN_WEIGHT, MAX_WEIGHT = 0.0001, 999.9999
 
 
 class FairShareSettings(StrategySettings):
@@ -166,7 +165,7 @@ def equal_weights(stats: pd.DataFrame) -> list[dict[str, Any]]:
 def decay_seconds(mean_runtime_s: float, runtimes: float) -> int:
     """shareDecaySeconds: `runtimes` mean job runtimes, whole minutes, within Batch's range."""
     wanted = math.ceil(runtimes * max(mean_runtime_s, 0.0) / 60.0) * 60
-    return int(min(max(wanted, MIN_DECAY_S), MAX_DECAY_S))
+    return int(min(max(wanted, DEFAULT_DECAY_S), MAX_DECAY_S))  # Batch's minimum window is its default
 
 
 def compute_reservation(smallest_p95_vcpus: float, max_vcpus: float) -> int:

@@ -42,7 +42,12 @@ from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.simulate.never_started import never_started_blocked
 from optimizer.simulate.results import ReplayResult, blocked_heads
-from optimizer.simulate.timeouts import COMPUTE_ENVIRONMENT_MAX_RESOURCE, JOB_RESOURCE_REQUIREMENT
+from optimizer.simulate.timeouts import (
+    COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+    JOB_RESOURCE_REQUIREMENT,
+    MAX_STATE_TIME_S,
+    MIN_STATE_TIME_S,
+)
 
 STRATEGY = "stuck-job-limits"
 METADATA = {"implementation_effort": "low", "restarts_running_jobs": False, "reversible": True}
@@ -50,7 +55,7 @@ CAPACITY_WILL_NOT_FIX = (JOB_RESOURCE_REQUIREMENT, COMPUTE_ENVIRONMENT_MAX_RESOU
 
 
 class StuckJobLimitSettings(StrategySettings):
-    max_time_s: int = Field(default=600, ge=600, le=86400)
+    max_time_s: int = Field(default=MIN_STATE_TIME_S, ge=MIN_STATE_TIME_S, le=MAX_STATE_TIME_S)
     """How long a job no CE can host stays at the head before Batch cancels it: Batch's minimum by
     default, since no amount of waiting lets capacity run it."""
     min_p95_wait_improvement_s: float = Field(default=300.0, ge=0.0)
