@@ -42,7 +42,7 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.estate import account_of, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import DAYS_PER_MONTH, MIN_WINDOW_DAYS, Comparison
-from optimizer.recommend.strategies.rightsizing import definition_key
+from optimizer.recommend.strategies.rightsizing import container_requests, definition_key
 from optimizer.simulate.node_split import NodeSplit
 
 STRATEGY = "mnp-node-size"
@@ -76,16 +76,10 @@ def node_requests(item: dict[str, Any]) -> tuple[int, int, float, int] | None:
     for node_range in ranges:
         if node_range.get("instanceTypes"):
             return None
-        container = node_range.get("container") or {}
-        reqs = {r.get("type"): r.get("value") for r in container.get("resourceRequirements") or []}
-        try:
-            vcpus = float(reqs.get("VCPU", container.get("vcpus", 0)) or 0)
-            memory = int(float(reqs.get("MEMORY", container.get("memory", 0)) or 0))
-            gpus = int(float(reqs.get("GPU", 0) or 0))
-        except (TypeError, ValueError):
+        requests = container_requests(node_range.get("container") or {})
+        if requests is None or requests[2]:
             return None
-        if vcpus <= 0 or memory <= 0 or gpus:
-            return None
+        vcpus, memory, _ = requests
         sizes.add((vcpus, memory))
     if len(sizes) != 1:
         return None

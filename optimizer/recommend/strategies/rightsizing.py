@@ -44,7 +44,12 @@ def definition_requests(item: dict[str, Any]) -> tuple[float, int, int] | None:
     """(vCPUs, memory MiB, GPUs) of a single-container job definition revision."""
     if item.get("type", "container") != "container":
         return None
-    container = item.get("containerProperties") or {}
+    return container_requests(item.get("containerProperties") or {})
+
+
+def container_requests(container: dict[str, Any]) -> tuple[float, int, int] | None:
+    """(vCPUs, memory MiB, GPUs) one container asks for (`resourceRequirements`, else the legacy
+    `vcpus` / `memory`), or None when a value is unreadable or vCPUs or memory are missing."""
     reqs = {r.get("type"): r.get("value") for r in container.get("resourceRequirements") or []}
     try:
         vcpus = float(reqs.get("VCPU", container.get("vcpus", 0)) or 0)
