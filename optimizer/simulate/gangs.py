@@ -4,22 +4,38 @@ Rows of the jobs table that share an `mnp_parent` are the nodes of one MNP job
 (`optimizer.store.multinode_rows` says how they get there); node 0 (the lowest `node_index`) is the
 main node, and it carries the gang through the queue. What Batch does, and so what the replay does:
 
+- On-demand EC2 only: "Multi-node parallel jobs aren't supported on compute environments that use
+  Spot Instances" (AWS Batch user guide, "Compute environment considerations for MNP",
+  mnp-ce.html), and Fargate does not run them either. A gang goes only to the ON_DEMAND EC2
+  compute environments of its queue's order (`gang_may_use`), skipping SPOT ones as Batch does,
+  while the queue's single jobs keep using every CE.
+- A queue that reaches no on-demand EC2 CE but has a SPOT one never starts its gangs: the gang
+  stays RUNNABLE at the head of its queue and holds the FIFO jobs behind it (`head_blocking.py`),
+  as the guide says of the analogous Fargate Spot case ("A job queue will be blocked ... if a job
+  is submitted to a job queue that only uses Fargate Spot compute environments"). Its reason is
+  `SPOT_ONLY_REASON`, the product's own words: Batch documents no status-reason code for it (the
+  "Jobs stuck in a RUNNABLE status" pages list CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY and the
+  MISCONFIGURATION: codes only, and botocore's `JobStateTimeLimitAction.reason` is "the reason
+  to log for the action being taken"), so no `jobStateTimeLimitActions` entry can name it; only
+  its owner's cancel after `simulation.blockedJobCancelSeconds` ends it (0: it fails at once).
 - One node per instance: Batch gives each node of an MNP job an instance of its own, so a node
-  takes an empty instance (in service, or being launched) of one EC2 compute environment of the
-  queue, or a new one, and holds it whole; other jobs cannot use the rest of it. Fargate does not
-  run MNP jobs. Each node's own requests (node ranges may differ) choose its instance, among its
-  node range's `instanceTypes` where the optional `node_instance_types` column names them
-  (Batch's `nodeRangeProperties[].instanceTypes`; the CE's allocation strategy picks among them).
+  takes an empty instance (in service, or being launched) of one on-demand EC2 compute
+  environment of the queue, or a new one, and holds it whole; other jobs cannot use the rest of
+  it. Each node's own requests (node ranges may differ) choose its instance, among its node
+  range's `instanceTypes` where the optional `node_instance_types` column names them (Batch's
+  `nodeRangeProperties[].instanceTypes`; the CE's allocation strategy picks among them).
 - All or nothing: the gang is placed only when every node has its instance in the same compute
   environment; until then it waits (gangs are offered freed capacity before single jobs, in queue
-  priority then FIFO order, and identical gangs wait behind each other without a search).
+  priority then FIFO order, and identical gangs wait behind each other without a search). A gang
+  no on-demand EC2 CE of its queue can ever hold (too many nodes for maxvCpus, a node range's
+  types absent) fails at once.
 - Gang formation: instances already in service wait, held and idle, until the last node's
   instance joins; then every node starts at the same second. That held time is the gang-formation
   idle the summary reports (instance-hours and their cost at each instance's own price).
-- Together to the end: every node runs the main node's runtime; a node's reclaim ends every
-  node's attempt at that second, and the job's retry strategy (the main node's) decides for the
-  whole gang, which then forms again from scratch. A reclaim of an instance held while the gang
-  forms releases the gang's other instances and the gang is placed again (no attempt is counted).
+- Together to the end: every node runs the main node's runtime and attempt timeout, so every
+  node's attempt ends at the same second, and the job's retry strategy (the main node's) decides
+  for the whole gang, which then forms again from scratch. On-demand instances are not reclaimed
+  in the replay, so no node is lost on its own.
 - Dependencies on the MNP job's id wait for the whole gang.
 """
 
@@ -33,9 +49,22 @@ import pandas as pd
 from optimizer.simulate.allocation import EPS
 
 if TYPE_CHECKING:
+    from optimizer.simulate.config import ComputeEnvironment
     from optimizer.simulate.replay_engine import ReplayEngine
 
-GANG_NODE_LOST = "Multi-node parallel job: another node's host terminated ({reason})"
+SPOT_ONLY_REASON = (
+    "multi-node parallel job in a queue with no on-demand EC2 compute environment"
+    " (Batch does not run multi-node parallel jobs on Spot)"
+)
+"""Why a gang whose queue reaches only SPOT EC2 compute environments stays RUNNABLE at its head.
+The product's words, not a Batch code: Batch documents no statusReason or `jobStateTimeLimitActions`
+reason for this case (see the module docstring), so no action matches it."""
+
+
+def gang_may_use(ce: ComputeEnvironment) -> bool:
+    """Whether Batch places multi-node parallel jobs in `ce`: EC2 on-demand only (not SPOT, not
+    Fargate). The one place the replay states the rule."""
+    return not ce.is_fargate and not ce.is_spot
 
 
 def _gang_columns(jobs: pd.DataFrame) -> tuple[list[Any], list[int]] | None:
@@ -121,7 +150,8 @@ class GangScheduling:
         return g >= 0 and self.gang_nodes[g][0] != j
 
     def _gang_runnable(self: ReplayEngine, j: int, t: float) -> None:
-        """The main node became runnable: fail an impossible gang, else place it or let it wait."""
+        """The main node became runnable: block a gang its queue can only send to spot, fail one
+        no on-demand EC2 CE can hold, else place it or let it wait."""
         from optimizer.simulate.replay_engine import _PENDING
 
         g = self.gang_of[j]
@@ -129,13 +159,21 @@ class GangScheduling:
         self.runnable_seq += 1
         self.runnable_order[j] = self.runnable_seq
         if not any(self._gang_fits_ce(c, g) for c in self.queue_ces[q]):
+            ces = [self.ces[c] for c in self.queue_ces[q]]
+            spot = any(ce.is_spot and not ce.is_fargate for ce in ces)
+            if spot and not any(gang_may_use(ce) for ce in ces):
+                for k in self.gang_nodes[g]:
+                    self.state[k] = _PENDING  # RUNNABLE, at the head of its queue
+                self._hold_head(j, q, t, SPOT_ONLY_REASON, SPOT_ONLY_REASON)
+                return
             nodes = self.gang_nodes[g]
+            skipped = " (its SPOT compute environments do not run multi-node parallel jobs)" if spot else ""
             self._fail(
                 j,
                 t,
                 f"no EC2 compute environment of queue {self.queue_names[q]} can hold all {len(nodes)} nodes "
                 f"({self.vcpus[j]:g} vCPU, {self.mem[j]:g} MiB, {self.gpus[j]} GPU each) of this "
-                "multi-node parallel job, one instance per node, within its maxvCpus",
+                f"multi-node parallel job, one instance per node, within its maxvCpus{skipped}",
             )
             return
         for k in self.gang_nodes[g]:
@@ -157,28 +195,7 @@ class GangScheduling:
         """A node's attempt ended (they all end at the same second): end the gang's attempt."""
         g = self.gang_of[self.a_job[a]]
         leader_attempt = self.gang_attempts[g][0]
-        self._close_gang(g, t, self.a_exit[leader_attempt], self.a_reason[leader_attempt], -1)
-
-    def _gang_reclaimed(self: ReplayEngine, i: int, t: float, victims: list[int], reason: str) -> list[int]:
-        """Instance i was reclaimed (and is terminated): end or re-form its gangs; the other victims
-        are returned for the engine to handle."""
-        held = self.gang_hold.pop(i, None)
-        rest = []
-        ended: set[int] = set()
-        for a in victims:
-            g = self.gang_of[self.a_job[a]]
-            if g < 0:
-                rest.append(a)
-                continue
-            self.a_exit[a] = None
-            self.a_reason[a] = reason
-            self.a_reclaim[a] = True
-            if g not in ended:
-                ended.add(g)
-                self._close_gang(g, t, None, reason, i)
-        if held is not None and self.gang_of[held] not in ended:
-            self._break_formation(self.gang_of[held], i, t)
-        return rest
+        self._close_gang(g, t, self.a_exit[leader_attempt], self.a_reason[leader_attempt])
 
     def _offer_gangs(self: ReplayEngine, t: float) -> None:
         """Capacity freed or headroom opened: place waiting gangs, queue priority then FIFO."""
@@ -217,14 +234,15 @@ class GangScheduling:
 
     # ----------------------------------------------------------------- placement
     def _gang_fits_ce(self: ReplayEngine, c: int, g: int) -> bool:
-        """Whether CE c could ever hold the whole gang: EC2, every node has a type, and the nodes'
-        smallest instances together stay within maxvCpus (one instance over where Batch allows it)."""
+        """Whether CE c could ever hold the whole gang: on-demand EC2 (`gang_may_use`), every node
+        has a type, and the nodes' smallest instances together stay within maxvCpus (one instance
+        over where Batch allows it)."""
         key = (c, self.gang_signature[g])
         hit = self.gang_ce_ok.get(key)
         if hit is not None:
             return hit
         ce = self.ces[c]
-        ok = not ce.is_fargate and ce.max_vcpus > 0
+        ok = gang_may_use(ce) and ce.max_vcpus > 0
         total, largest = 0.0, 0.0
         for j in self.gang_nodes[g] if ok else ():
             s = self.shape[j]
@@ -369,9 +387,7 @@ class GangScheduling:
                 if not self.i_running[i]:
                     self._mark_idle(i, t)
 
-    def _close_gang(
-        self: ReplayEngine, g: int, t: float, exit_code: int | None, reason: str | None, lost: int
-    ) -> None:
+    def _close_gang(self: ReplayEngine, g: int, t: float, exit_code: int | None, reason: str | None) -> None:
         """End every node's attempt of gang g at t; the main node's strategy decides for the gang."""
         freed = []
         for a in self.gang_attempts[g]:
@@ -383,33 +399,13 @@ class GangScheduling:
             i = self.a_inst[a]
             if a in self.i_running[i]:
                 self.i_running[i].remove(a)
-            if i != lost:
-                self.gang_hold.pop(i, None)
-                freed.append(i)
-                if exit_code is None and lost >= 0 and not self.a_reclaim[a]:
-                    self.a_exit[a] = None
-                    self.a_reason[a] = GANG_NODE_LOST.format(reason=reason)
+            self.gang_hold.pop(i, None)
+            freed.append(i)
         nodes = self.gang_nodes[g]
         for j in nodes[1:]:
             self.attempts_done[j] += 1
         self._empty_out(freed)
         self._after_attempt(nodes[0], t, exit_code, reason)  # a retry may take the freed instances
-        self._release([i for i in freed if i not in self.gang_hold], t)
-
-    def _break_formation(self: ReplayEngine, g: int, lost: int, t: float) -> None:
-        """An instance held for forming gang g was reclaimed: release the rest and place it again."""
-        freed = []
-        for j in self.gang_nodes[g]:
-            i = self.gang_inst[j]
-            since = self.gang_idle_since[j]
-            if t > since:
-                self.gang_idle.append((i, j, t - since))
-            self.gang_inst[j] = -1
-            if i != lost and self.gang_hold.get(i) == j:
-                del self.gang_hold[i]
-                freed.append(i)
-        self._empty_out(freed)
-        self._gang_runnable(self.gang_nodes[g][0], t)  # placed again, on the freed instances first
         self._release([i for i in freed if i not in self.gang_hold], t)
 
 

@@ -20,7 +20,10 @@ The replay's reading:
   treated such jobs before it modelled blocking. Batch itself would leave it at the head for ever.
 - Fair-share queues are not blocked (their head depends on share usage, `fair_share.py`); their
   blocked jobs are removed on the same clock.
-- Multi-node parallel jobs (`gangs.py`) are not held.
+- Multi-node parallel jobs (`gangs.py`) are not held. One whose queue reaches only SPOT EC2 compute
+  environments (Batch runs no MNP job on Spot) is itself a blocked head, with the product's
+  reason `gangs.SPOT_ONLY_REASON`: Batch documents no reason code for it, so no
+  `jobStateTimeLimitActions` entry matches and only the owner's cancel removes it.
 
 Every blocked job is logged: queue, job, reason, when it reached the head, how long it stayed, how
 many jobs it held back, and what removed it. `results.blocked_heads` turns the log into a table.

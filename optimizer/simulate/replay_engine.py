@@ -36,7 +36,8 @@ launch: the CE picks among its other types, else the job goes to the queue's nex
 and the CE retries its waiting jobs when the earliest shortage ends (`shortages.py`).
 The replay clock starts at the first submit time; instances kept for minvCpus are billed to the
 end of the last job. Multi-node parallel jobs (rows sharing `mnp_parent`) are gangs: one empty
-instance per node, all placed before any starts, ended together (`gangs.py`).
+instance per node of an on-demand EC2 CE (Batch skips SPOT CEs for them; a queue with only spot
+ones is blocked by the gang), all placed before any starts, ended together (`gangs.py`).
 """
 
 from __future__ import annotations
@@ -545,9 +546,7 @@ class ReplayEngine(GangScheduling):
             # is still to arrive, the replay is over and nothing is replaced.
             self._top_up(self.i_ce[i], self.ces[self.i_ce[i]].min_vcpus, t)
         reason = reclaim_status_reason(self.instance_name(i))
-        if self.gang_nodes:
-            victims = self._gang_reclaimed(i, t, victims, reason)
-        self.running -= len(victims)
+        self.running -= len(victims)  # never a gang's node: gangs run on on-demand only (`gangs.py`)
         for a in victims:
             self.a_done[a] = True
             self.a_end[a] = t
@@ -740,10 +739,22 @@ class ReplayEngine(GangScheduling):
             self._enqueue(j, q, s)
 
     def _block(self, j: int, q: int, s: int, t: float) -> None:
-        """Job j can never run in queue q: it heads the queue, RUNNABLE and blocking the jobs behind
-        it, until a matching job-state time limit action (or its owner, after
-        `simulation.blockedJobCancelSeconds`) removes it; with neither it fails at once."""
-        reason = self._blocked_reason(q, s)
+        """Job j of shape s can never run in queue q: it heads the queue with Batch's blocked reason
+        for its shape (`timeouts.blocked_reason`)."""
+        self._hold_head(
+            j,
+            q,
+            t,
+            self._blocked_reason(q, s),
+            f"no compute environment of queue {self.queue_names[q]} can run {self.shape_v[s]:g} vCPU, "
+            f"{self.shape_m[s]:g} MiB, {self.shape_g[s]} GPU",
+        )
+
+    def _hold_head(self, j: int, q: int, t: float, reason: str, failure: str) -> None:
+        """Job j can never run in queue q (for `reason`): it heads the queue, RUNNABLE and blocking
+        the jobs behind it, until a matching job-state time limit action (or its owner, after
+        `simulation.blockedJobCancelSeconds`) removes it; with neither it fails at once, its status
+        reason `failure`. Single jobs and gangs (`gangs.py`) both come here."""
         action = matching_action(self.queue_state_limits[q], reason)
         hold_s = action.max_time_s if action is not None else self.options.blocked_job_cancel_s
         if hold_s > 0:
@@ -752,12 +763,7 @@ class ReplayEngine(GangScheduling):
             self._push(self.heads.block(q, j, t, hold_s, reason, by), _STATE_LIMIT, j)
             return
         self.heads.failed_at_once(q, j, t, reason)
-        self._fail(
-            j,
-            t,
-            f"no compute environment of queue {self.queue_names[q]} can run {self.shape_v[s]:g} vCPU, "
-            f"{self.shape_m[s]:g} MiB, {self.shape_g[s]} GPU",
-        )
+        self._fail(j, t, failure)
 
     def _remove_blocked(self, j: int, t: float) -> None:
         """Blocked job j leaves the head of its queue (cancelled); the jobs it held are offered

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.simulate import parse_config, replay
+from optimizer.simulate import gangs, parse_config, replay
+from optimizer.simulate.gangs import SPOT_ONLY_REASON
+from optimizer.simulate.head_blocking import AT_ONCE, BY_OWNER
+from optimizer.simulate.results import blocked_heads
 from tests.simulate_helpers import ce, jobs_frame, queue, tiny_catalog
 from tests.unit.test_simulate_invariants import CATALOG, TYPE_NAMES, check_invariants, configurations
 
@@ -171,6 +175,55 @@ def test_gang_invariants_hold(jobs: pd.DataFrame, document: dict[str, Any]) -> N
     assert result.summary == again.summary
 
 
+def _old_rule(environment: Any) -> bool:
+    """The rule before Batch's spot refusal was modelled: any EC2 compute environment."""
+    return not environment.is_fargate
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(jobs=gang_histories(), document=configurations(), cancel_s=st.sampled_from([0, 0, 900]))
+def test_no_gang_node_starts_on_spot_and_without_spot_nothing_changes(
+    jobs: pd.DataFrame, document: dict[str, Any], cancel_s: int
+) -> None:
+    """No node attempt of a gang is on a SPOT compute environment. A gang whose queue has a SPOT CE
+    but no on-demand EC2 one never starts: it is in the blocked heads with `SPOT_ONLY_REASON`,
+    removed by its owner's cancel (or at once without that delay), never by a time limit action.
+    A configuration without SPOT EC2 CEs replays field for field as under the rule that let gangs use
+    any EC2 CE (`gangs.gang_may_use` swapped for it): the rule touches nothing else."""
+    document["simulation"]["blockedJobCancelSeconds"] = cancel_s
+    config = parse_config(document, CATALOG)
+    result = replay(jobs, config)
+    check_invariants(jobs, config, CATALOG, result)
+    parent = jobs.set_index("job_id")["mnp_parent"]
+    attempts = result.attempts
+    on_gangs = attempts[attempts["job_id"].map(parent).notna()]
+    assert (on_gangs["capacity_type"] == "ON_DEMAND").all(), on_gangs["capacity_type"].unique()
+    names = {q.name for q in config.queues}
+    kinds = {
+        q.name: {config.environment(c).capacity_type for c in q.compute_environments} for q in config.queues
+    }
+    mains = jobs[jobs["mnp_parent"].notna() & (jobs["node_index"] == 0)]
+    spot_only = {
+        job_id
+        for job_id, queue_name in zip(mains["job_id"], mains["queue"], strict=True)
+        if (own := kinds[queue_name if queue_name in names else config.queues[0].name]) >= {"SPOT"}
+        and "ON_DEMAND" not in own
+    }
+    heads = blocked_heads(result)
+    mine = heads[heads["reason"] == SPOT_ONLY_REASON]
+    # Exactly the gangs of spot-only queues (the histories have no dependencies to fail them first).
+    assert set(mine["job_id"]) == spot_only and mine["job_id"].is_unique
+    assert (mine["removed_by"] == (BY_OWNER if cancel_s else AT_ONCE)).all()
+    assert not spot_only & set(attempts["job_id"].map(parent).dropna().map(lambda p: f"{p}#0"))
+    if any(environment.kind == "SPOT" for environment in config.compute_environments):
+        return
+    with patch.object(gangs, "gang_may_use", _old_rule):
+        before = replay(jobs, config)
+    for table in ("jobs", "attempts", "instances", "blocked"):
+        pd.testing.assert_frame_equal(getattr(result, table), getattr(before, table))
+    assert result.summary == before.summary
+
+
 def test_node_ranges_take_their_own_instance_types() -> None:
     """Main node range `0` asks for m.4xlarge, range `1:` for the CE's choice (BEST_FIT: the
     cheapest that fits, c.4xlarge); a gang whose range names a type no CE has fails at once."""
@@ -203,44 +256,139 @@ def test_node_ranges_take_their_own_instance_types() -> None:
     assert "odd#0" not in attempts.index
 
 
-def test_a_reclaimed_node_ends_the_gang_and_the_retry_reuses_the_surviving_instances() -> None:
-    """Three 16-vCPU nodes on spot (band 4, seed 1: the main node's host is reclaimed during the
-    first attempt). At that second all three attempts end (one reclaim, two "another node's host
-    terminated"); the retry strategy retries the gang, which takes the two surviving instances
-    back at once and launches one: it starts 60 s later (the launch delay), two instances having
-    waited held for those 60 s."""
-    catalog = tiny_catalog({"s.4xlarge": (16, 65536, 0, 0.80, 0.24, 4)})
-    rows = _gang("M", 3, submit_s=0, runtime_s=2_000_000, vcpus=16, memory_mib=16384)
-    retry = {
-        "attempts": 3,
-        "evaluateOnExit": [
-            {"onStatusReason": "Host EC2*", "action": "RETRY"},
-            {"onReason": "*", "action": "EXIT"},
-        ],
-    }
+def test_a_failed_gang_fails_together_and_its_retry_takes_its_instances_back_at_once() -> None:
+    """Three 16-vCPU nodes on one on-demand CE; the history records the job FAILED and its retry
+    strategy allows two attempts; launch delay 60 s, idle scale-in 300 s.
+
+    By hand: 0: three instances launch, join at 60, every node runs 60..160 and exits 1. At 160 the
+    whole gang's attempt ends, its three instances are empty again and the retry takes them back
+    at once: 160..260, exit 1, no attempt left. Idle from 260, terminated at 560: 3 x 560 s x
+    $0.80/h. No instance waited held (both formations found every instance in service or joining
+    together)."""
+    catalog = tiny_catalog({"n.4xlarge": (16, 65536, 0, 0.80, 0.24, 2)})
+    rows = _gang("M", 3, submit_s=0, runtime_s=100, vcpus=16, memory_mib=16384, status="FAILED")
     document = {
-        "computeEnvironments": [
-            ce("spot", "SPOT", 256, ["s.4xlarge"], allocationStrategy="SPOT_CAPACITY_OPTIMIZED")
-        ],
-        "jobQueues": [queue("q", 1, "spot")],
+        "computeEnvironments": [ce("od", "EC2", 64, ["n.4xlarge"], allocationStrategy="BEST_FIT")],
+        "jobQueues": [queue("q", 1, "od")],
         "simulation": {
-            "seed": 1,
             "launchDelaySeconds": 60,
             "scaleInIdleSeconds": 300,
-            "defaultRetryStrategy": retry,
+            "defaultRetryStrategy": {"attempts": 2},
         },
     }
     result = replay(_frame(rows), parse_config(document, catalog))
-    attempts = result.attempts
+    attempts = result.attempts.sort_values(["attempt", "job_id"])
+    assert attempts["started_at"].tolist() == [60.0] * 3 + [160.0] * 3
+    assert attempts["ended_at"].tolist() == [160.0] * 3 + [260.0] * 3
     first, second = attempts[attempts["attempt"] == 0], attempts[attempts["attempt"] == 1]
-    assert first["is_spot_reclaim"].sum() == 1 and first["ended_at"].nunique() == 1
-    lost = first.loc[first["is_spot_reclaim"], "instance_id"].iat[0]
-    others = first[~first["is_spot_reclaim"]]
-    assert others["reason"].str.startswith("Multi-node parallel job: another node's host terminated").all()
-    reclaimed_at = first["ended_at"].iat[0]
-    assert second["started_at"].tolist() == [reclaimed_at + 60] * 3
-    assert set(others["instance_id"]) < set(second["instance_id"]) and lost not in set(second["instance_id"])
-    assert set(result.jobs["status"]) == {"SUCCEEDED"} and (result.jobs["attempt_count"] == 2).all()
+    assert first["instance_id"].tolist() == second["instance_id"].tolist()
+    assert set(result.jobs["status"]) == {"FAILED"} and (result.jobs["attempt_count"] == 2).all()
+    assert result.instances["terminated_at"].tolist() == [560.0] * 3
     summary = result.summary
-    assert summary["gang_formations"] == 2 and summary["instances_launched"] == 4
-    assert summary["gang_formation_idle_instance_hours"] == pytest.approx(2 * 60 / 3600, abs=1e-6)
+    assert summary["total_cost_usd"] == pytest.approx(3 * 560 * 0.80 / 3600, abs=1e-6)
+    assert summary["gang_formations"] == 2 and summary["gang_formation_idle_instance_hours"] == 0.0
+
+
+# One type with a spot price in the lowest interruption band: s.4xlarge, 16 vCPUs, $0.80/h on
+# demand, $0.24/h spot. Every hand-worked case below checks that no spot instance was reclaimed.
+SPOT_CATALOG = {"s.4xlarge": (16, 65536, 0, 0.80, 0.24, 0)}
+SPOT_CE = ce("spot", "SPOT", 64, ["s.4xlarge"], allocationStrategy="SPOT_CAPACITY_OPTIMIZED")
+OD_CE = ce("od", "EC2", 64, ["s.4xlarge"], allocationStrategy="BEST_FIT")
+GANG_THEN_TWO = [
+    *_gang("M", 2, submit_s=0, runtime_s=1000, vcpus=16, memory_mib=16384),
+    {"job_id": "A", "submit_s": 100, "runtime_s": 200, "vcpus": 4, "memory_mib": 4096},
+    {"job_id": "B", "submit_s": 200, "runtime_s": 300, "vcpus": 4, "memory_mib": 4096},
+]
+
+
+def test_a_gang_in_a_spot_only_queue_blocks_its_head_until_its_owner_cancels_it() -> None:
+    """Queue q's only CE is SPOT; M (2 x 16 vCPU) is submitted at 0, A and B (4 vCPU) at 100 and
+    200; launch delay 60 s, idle scale-in 300 s, the owner cancels a blocked job after 3600 s.
+
+    By hand: Batch runs no MNP job on spot, so M never starts: it heads q from 0, RUNNABLE, and A
+    and B wait behind it (no instance is launched). At 3600 its owner cancels it (both node jobs
+    FAILED at 3600); A and B go in FIFO order: A launches I0 (s.4xlarge spot), B takes room on it
+    while it joins; I0 joins at 3660, A runs 3660..3860, B 3660..3960; I0 idle from 3960,
+    terminated at 4260. Cost: 660 s x $0.24/h = $0.044. Blocked: 3600 s, 2 jobs delayed; A waited
+    3560 s, B 3460 s. No jobStateTimeLimitActions reason names this case, so only the owner's
+    cancel ends it; without that delay M fails at once and blocks nothing."""
+    catalog = tiny_catalog(SPOT_CATALOG)
+    document = {
+        "computeEnvironments": [SPOT_CE],
+        "jobQueues": [queue("q", 1, "spot")],
+        "simulation": {"launchDelaySeconds": 60, "scaleInIdleSeconds": 300, "blockedJobCancelSeconds": 3600},
+    }
+    result = replay(_frame(GANG_THEN_TWO), parse_config(document, catalog))
+    jobs = result.jobs.set_index("job_id")
+    assert jobs.loc[["M#0", "M#1"], "status"].tolist() == ["FAILED", "FAILED"]
+    assert jobs.loc[["M#0", "M#1"], "ended_at"].tolist() == [3600.0, 3600.0]
+    assert jobs["started_at"].isna().loc[["M#0", "M#1"]].all()
+    assert jobs.loc["M#1", "status_reason"] == (
+        f"cancelled by its owner after 3600 s blocking queue q ({SPOT_ONLY_REASON})"
+    )
+    attempts = result.attempts.set_index("job_id")
+    assert set(attempts.index) == {"A", "B"}
+    assert attempts.loc[["A", "B"], "started_at"].tolist() == [3660.0, 3660.0]
+    assert attempts.loc[["A", "B"], "ended_at"].tolist() == [3860.0, 3960.0]
+    assert attempts.loc[["A", "B"], "capacity_type"].tolist() == ["SPOT", "SPOT"]
+    instances = result.instances
+    assert instances[["launched_at", "terminated_at"]].values.tolist() == [[3600.0, 4260.0]]
+    summary = result.summary
+    assert summary["spot_reclaims"] == 0 and summary["mnp_jobs_failed"] == 1
+    assert summary["total_cost_usd"] == pytest.approx(660 * 0.24 / 3600, abs=1e-9)
+    assert (jobs.loc[["A", "B"], "started_at"] - jobs.loc[["A", "B"], "submitted_at"]).tolist() == [
+        3560.0,
+        3460.0,
+    ]
+    assert blocked_heads(result).to_dict("records") == [
+        {
+            "queue": "q",
+            "job_id": "M#0",
+            "reason": SPOT_ONLY_REASON,
+            "head_at_s": 0.0,
+            "blocked_s": 3600.0,
+            "jobs_delayed": 2,
+            "removed_by": BY_OWNER,
+        }
+    ]
+
+    document["simulation"]["blockedJobCancelSeconds"] = 0
+    at_once = replay(_frame(GANG_THEN_TWO), parse_config(document, catalog))
+    jobs = at_once.jobs.set_index("job_id")
+    assert jobs.loc["M#0", "status_reason"] == SPOT_ONLY_REASON and jobs.loc["M#0", "ended_at"] == 0.0
+    # A launches I0 at 100 (joins at 160); B arrives at 200 to find room on it.
+    assert jobs.loc[["A", "B"], "started_at"].tolist() == [160.0, 200.0]
+    assert blocked_heads(at_once)["removed_by"].tolist() == [AT_ONCE]
+
+
+def test_a_gang_skips_the_spot_ce_for_the_on_demand_one_while_single_jobs_use_spot() -> None:
+    """Queue q lists the spot CE first, then the on-demand one; same jobs, launch delay 60 s,
+    idle scale-in 300 s.
+
+    By hand: 0: M skips spot (Batch runs no MNP job there) and launches I0, I1 on demand; both
+    join at 60 and M's nodes run 60..1060. 100: A goes to the spot CE first: I2 (spot) launches,
+    joins at 160, A runs 160..360. 200: B fits the 12 vCPUs I2 has left: 200..500. I2 idle from
+    500, terminated at 800; I0 and I1 idle from 1060, terminated at 1360. Cost: 2 x 1360 s x
+    $0.80/h + 700 s x $0.24/h. Nothing blocks."""
+    catalog = tiny_catalog(SPOT_CATALOG)
+    document = {
+        "computeEnvironments": [SPOT_CE, OD_CE],
+        "jobQueues": [queue("q", 1, "spot", "od")],
+        "simulation": {"launchDelaySeconds": 60, "scaleInIdleSeconds": 300, "blockedJobCancelSeconds": 3600},
+    }
+    result = replay(_frame(GANG_THEN_TWO), parse_config(document, catalog))
+    attempts = result.attempts.set_index("job_id")
+    order = ["M#0", "M#1", "A", "B"]
+    assert attempts.loc[order, "started_at"].tolist() == [60.0, 60.0, 160.0, 200.0]
+    assert attempts.loc[order, "ended_at"].tolist() == [1060.0, 1060.0, 360.0, 500.0]
+    assert attempts.loc[order, "compute_environment"].tolist() == ["od", "od", "spot", "spot"]
+    instances = result.instances.set_index("instance_id")
+    assert instances.loc[attempts.loc["M#0", "instance_id"], "terminated_at"] == 1360.0
+    assert instances.loc[attempts.loc["A", "instance_id"], ["launched_at", "terminated_at"]].tolist() == [
+        100.0,
+        800.0,
+    ]
+    summary = result.summary
+    assert summary["spot_reclaims"] == 0 and set(result.jobs["status"]) == {"SUCCEEDED"}
+    assert summary["total_cost_usd"] == pytest.approx((2 * 1360 * 0.80 + 700 * 0.24) / 3600, abs=1e-6)
+    assert blocked_heads(result).empty
