@@ -1,20 +1,19 @@
-"""MNP advice: node size priced by replaying the history split again, gangs on spot without a
-host-loss retry moved to on-demand, and the node-split edit both share with `simulate --node-split`."""
+"""MNP advice: node size priced by replaying the history split again, an on-demand CE for a queue
+whose gangs can reach only spot (Batch runs none there), and the node-split edit both share with
+`simulate --node-split`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-import numpy as np
 import pandas as pd
 import pytest
-from botocore.stub import Stubber
 
 from optimizer.apply.planner import CurrentState, plan_change
 from optimizer.domain import UpdateKind
 from optimizer.errors import InputError
 from optimizer.recommend.estate import estate_document
+from optimizer.recommend.headline import COSTS_MONEY, savings_headline
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.recommend.strategies import (
@@ -24,10 +23,10 @@ from optimizer.recommend.strategies import (
 )
 from optimizer.recommend.strategies.mnp_node_size import node_requests
 from optimizer.recommend.strategies.mnp_on_demand import gang_table
+from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.node_split import NodeSplit, format_node_split, parse_node_split, split_gangs
 from tests.recommend_helpers import PREFIX, REGION, catalog, ce_item, queue_item
-
-HOST_RETRY = {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"}]}
+from tests.unit.test_apply_request_limits import assert_model_valid
 
 
 def mnp_definition(name: str, nodes: int, vcpus: int, memory: int, **extra: Any) -> dict[str, Any]:
@@ -208,75 +207,148 @@ def test_no_node_size_advice_below_min_gangs_or_for_pinned_ranges() -> None:
     assert MnpNodeSizeStrategy().run(inputs(gangs(12), ces, queues, [pinned])) == []
 
 
-def test_gangs_on_spot_without_a_host_loss_retry_go_on_demand() -> None:
-    ces = [
-        ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",)),
-        ce_item("hpc-od", strategy="BEST_FIT_PROGRESSIVE", types=("c5",)),
-    ]
-    queues = [queue_item("hpc", "hpc-spot", "hpc-od")]
-    jobs = gangs(10, totals=(32,), per_node=8)
-    snapshot = inputs(jobs, ces, queues, [])
+SPOT_CE = ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))
+OD_CE = ce_item("hpc-od", strategy="BEST_FIT_PROGRESSIVE", types=("c5",))
+
+
+def gangs_and_singles(n: int) -> pd.DataFrame:
+    """`gangs(n)` of 4 nodes x 8 vCPUs, each followed 600 s later by a single 2-vCPU job of 30 min
+    on the same queue (the jobs a blocked gang holds back)."""
+    nodes = gangs(n, totals=(32,), per_node=8)
+    singles = nodes[nodes["node_index"] == 0].assign(
+        job_id=[f"s{g}" for g in range(n)],
+        submit_s=nodes.loc[nodes["node_index"] == 0, "submit_s"] + 600.0,
+        runtime_s=1800.0,
+        vcpus=2.0,
+        memory_mib=4096.0,
+        job_name="etl",
+        job_definition_name="etl",
+        mnp_parent=None,
+        node_index=pd.NA,
+        num_nodes=pd.NA,
+    )
+    return pd.concat([nodes, singles], ignore_index=True)
+
+
+def test_a_spot_only_queue_gets_an_on_demand_copy_for_its_gangs_priced_by_replay() -> None:
+    """hpc lists only a spot CE: Batch runs none of its 10 MNP jobs. Replayed with the assumed
+    owner cancel (a day, stuck-job-limits' assumption): each gang heads the queue for 86,400 s,
+    one after another, and holds the single job submitted behind it. With an on-demand copy of the
+    spot CE after it in the order, every gang runs there and the single jobs on spot at once: the
+    queue's p95 wait falls, the gangs' hours now cost money, so the item is listed, not counted."""
+    snapshot = inputs(gangs_and_singles(10), [SPOT_CE], [queue_item("hpc", "hpc-spot")], [])
     [rec] = MnpOnDemandStrategy().run(snapshot)
     assert (rec.strategy, rec.target_kind, rec.target_name) == ("mnp-on-demand", "job-queue", "hpc")
     assert rec.update_kind == UpdateKind.QUEUE_ORDER
-    assert rec.proposed == {"compute_environment_order": ["hpc-od"]}
-    gangs_evidence = rec.evidence["gangs"]
-    assert gangs_evidence["mnp_jobs"] == 10 and gangs_evidence["without_host_loss_retry"] == 10
-    assert gangs_evidence["expected_reclaim_loss_usd_per_month"] > 0
-    assert (
-        gangs_evidence["alternative"]["retry_strategy"]["evaluateOnExit"][0]["onStatusReason"] == "Host EC2*"
-    )
-    assert "unsupported" in rec.risk["support"]
-
-    # Gangs that retry a lost host are left on spot (the replay re-forms them).
-    covered = inputs(gangs(10, totals=(32,), per_node=8, retry=HOST_RETRY), ces, queues, [])
-    assert MnpOnDemandStrategy().run(covered) == []
-
-
-def test_a_spot_only_queue_gets_an_on_demand_copy_of_its_spot_ce() -> None:
-    ces = [ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))]
-    queues = [queue_item("hpc", "hpc-spot")]
-    [rec] = MnpOnDemandStrategy().run(inputs(gangs(10, totals=(32,), per_node=8), ces, queues, []))
-    assert rec.proposed["compute_environment_order"] == ["hpc-spot-ondemand"]
-    assert rec.proposed["new_compute_environment"] == {
-        "name": "hpc-spot-ondemand",
-        "based_on": "hpc-spot",
-        "platform": "EC2",
-        "allocation_strategy": "BEST_FIT_PROGRESSIVE",
+    assert rec.current == {"compute_environment_order": ["hpc-spot"]}
+    assert rec.proposed == {
+        "compute_environment_order": ["hpc-spot", "hpc-spot-ondemand"],
+        "new_compute_environment": {
+            "name": "hpc-spot-ondemand",
+            "based_on": "hpc-spot",
+            "platform": "EC2",
+            "allocation_strategy": "BEST_FIT_PROGRESSIVE",
+            "min_vcpus": 0,
+        },
     }
-    proposed = rec.evidence["replay"]["proposed_config"]
-    new = next(
-        c for c in proposed["computeEnvironments"] if c["computeEnvironmentName"] == "hpc-spot-ondemand"
+    evidence = rec.evidence
+    assert evidence["gangs"]["mnp_jobs"] == 10 and evidence["gangs"]["node_jobs"] == 40
+    assert (
+        evidence["gangs"]["mnp_jobs_blocked_before"] == 10 and evidence["gangs"]["mnp_jobs_run_after"] == 10
     )
-    assert new["computeResources"]["type"] == "EC2"
+    assert "aren't supported on compute environments that use Spot" in evidence["gangs"]["rule"]
+    blocked = evidence["blocked"]
+    assert blocked["reason"] == SPOT_ONLY_REASON
+    # Gang k (RUNNABLE at 10,800k) leaves the head at 86,400(k + 1); the singles held then are
+    # s_k .. s_min(9, 8k + 7): 8, 9, 8, 7, ..., 1 for k = 0..9, 53 in all (a held job counts once
+    # for every blocked head it waited behind).
+    assert blocked["before"] == {"blocked_jobs": 10, "blocked_s": 864000.0, "jobs_delayed": 53}
+    assert blocked["after"] == {"blocked_jobs": 0, "blocked_s": 0.0, "jobs_delayed": 0}
+    assert (blocked["owner_cancel_s"], blocked["owner_cancel_assumed"]) == (86400.0, True)
+    wait = evidence["wait_improvement"]
+    assert wait["scope"] == "queue hpc" and wait["p95_wait_after_s"] < wait["p95_wait_before_s"]
+    # Both replays ran with the same owner cancel; the proposed one has the copy, on demand, min 0.
+    replay = evidence["replay"]
+    for side in ("current_config", "proposed_config"):
+        assert replay[side]["simulation"]["blockedJobCancelSeconds"] == 86400.0
+    new = next(
+        c for c in replay["proposed_config"]["computeEnvironments"]
+        if c["computeEnvironmentName"] == "hpc-spot-ondemand"
+    )  # fmt: skip
+    resources = new["computeResources"]
+    assert (resources["type"], resources["allocationStrategy"], resources["minvCpus"]) == (
+        "EC2",
+        "BEST_FIT_PROGRESSIVE",
+        0,
+    )
+    assert "bidPercentage" not in resources and "spotIamFleetRole" not in resources
+    window = snapshot.baseline.window_days
+    assert rec.monthly_savings_usd == pytest.approx(
+        (replay["current_cost_usd"] - replay["proposed_cost_usd"]) * 30.0 / window, abs=0.01
+    )
+    assert rec.monthly_savings_usd < 0 and f"costs ${-rec.monthly_savings_usd:,.0f}/month more" in rec.title
+    [item] = savings_headline([(rec, "open")]).items
+    assert item.verdict == COSTS_MONEY and not item.counted and item.wait == wait
+    assert rec.confidence == 0.5  # the owner cancel delay is assumed
+
+
+def test_the_estates_own_owner_cancel_delay_prices_the_blocked_wait() -> None:
+    """With `simulation.blockedJobCancelSeconds` 3600 in the estate's document, each gang blocks
+    hpc for an hour (gangs are 3 h apart: no chain), and the evidence says it was not assumed."""
+    snapshot = inputs(gangs_and_singles(10), [SPOT_CE], [queue_item("hpc", "hpc-spot")], [])
+    snapshot.baseline.current_document["simulation"] = {"blockedJobCancelSeconds": 3600}
+    [rec] = MnpOnDemandStrategy().run(snapshot)
+    blocked = rec.evidence["blocked"]
+    assert blocked["before"] == {"blocked_jobs": 10, "blocked_s": 36000.0, "jobs_delayed": 10}
+    assert (blocked["owner_cancel_s"], blocked["owner_cancel_assumed"]) == (3600.0, False)
+    assert rec.confidence == 0.7
+
+
+def test_queues_whose_gangs_reach_on_demand_or_that_are_full_get_nothing() -> None:
+    """Spot first, then on demand: Batch already runs the gangs on the on-demand CE. Three spot CEs:
+    a queue takes no fourth. A queue without MNP jobs: nothing to move."""
+    jobs = gangs_and_singles(4)
+    both = inputs(jobs, [SPOT_CE, OD_CE], [queue_item("hpc", "hpc-spot", "hpc-od")], [])
+    assert MnpOnDemandStrategy().run(both) == []
+    three = [
+        ce_item(n, platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))
+        for n in ("s1", "s2", "s3")
+    ]
+    full = inputs(jobs, three, [queue_item("hpc", "s1", "s2", "s3")], [])
+    assert MnpOnDemandStrategy().run(full) == []
+    other = inputs(jobs.assign(queue="etl"), [SPOT_CE], [queue_item("hpc", "hpc-spot")], [])
+    assert MnpOnDemandStrategy().run(other) == []
 
 
 def test_gang_table_reads_the_main_node() -> None:
-    jobs = gangs(2, totals=(16,), per_node=8)
-    jobs.loc[jobs["job_id"] == "g1#0", "retry_strategy"] = [HOST_RETRY]
+    jobs = gangs(2, totals=(16, 24), per_node=8)
+    jobs.loc[jobs["job_id"] == "g1#0", "queue"] = "main-queue"
     table = gang_table(jobs).set_index("mnp_parent")
-    assert table["nodes"].tolist() == [2, 2]
-    assert table["retries_host_loss"].tolist() == [False, True]
-    assert np.array_equal(table["queue"].to_numpy(), np.array(["hpc", "hpc"], dtype=object))
+    assert table["nodes"].tolist() == [2, 3]
+    assert table["queue"].tolist() == ["hpc", "main-queue"]
+    assert gang_table(jobs.drop(columns=["mnp_parent"])).empty
 
 
 def test_the_on_demand_copy_plans_as_a_create_and_a_queue_update() -> None:
     """The proposal goes through the planner as spot adoption's does: CreateComputeEnvironment of
-    an EC2 copy of the spot CE (validated against botocore's model), then UpdateJobQueue."""
-    ces = [ce_item("hpc-spot", platform="SPOT", strategy="SPOT_PRICE_CAPACITY_OPTIMIZED", types=("c5",))]
-    queues = [queue_item("hpc", "hpc-spot")]
-    [rec] = MnpOnDemandStrategy().run(inputs(gangs(10, totals=(32,), per_node=8), ces, queues, []))
+    an EC2 copy of the spot CE, then UpdateJobQueue with the copy after the spot CE; both requests
+    pass botocore's ParamValidator for their operation's input shape."""
+    ces, queues = [SPOT_CE], [queue_item("hpc", "hpc-spot")]
+    [rec] = MnpOnDemandStrategy().run(inputs(gangs_and_singles(4), ces, queues, []))
     plan = plan_change(rec, CurrentState(queues[0], compute_environments=tuple(ces)))
     create, update = plan.calls
     assert (create.operation, update.operation) == ("create_compute_environment", "update_job_queue")
     resources = create.params["computeResources"]
     assert create.params["computeEnvironmentName"] == "hpc-spot-ondemand"
-    assert (resources["type"], resources["allocationStrategy"]) == ("EC2", "BEST_FIT_PROGRESSIVE")
+    assert (resources["type"], resources["allocationStrategy"], resources["minvCpus"]) == (
+        "EC2",
+        "BEST_FIT_PROGRESSIVE",
+        0,
+    )
+    assert "bidPercentage" not in resources and "spotIamFleetRole" not in resources
     assert update.params["computeEnvironmentOrder"] == [
-        {"order": 1, "computeEnvironment": f"{PREFIX}:compute-environment/hpc-spot-ondemand"}
+        {"order": 1, "computeEnvironment": f"{PREFIX}:compute-environment/hpc-spot"},
+        {"order": 2, "computeEnvironment": f"{PREFIX}:compute-environment/hpc-spot-ondemand"},
     ]
-    client = boto3.client("batch", region_name=REGION)
-    with Stubber(client) as stubber:  # the request is one the Batch model accepts
-        answer = {"computeEnvironmentName": "hpc-spot-ondemand", "computeEnvironmentArn": "arn"}
-        stubber.add_response("create_compute_environment", answer, create.params)
-        client.create_compute_environment(**create.params)
+    for call in plan.calls:
+        assert_model_valid(call)

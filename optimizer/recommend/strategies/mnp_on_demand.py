@@ -1,29 +1,35 @@
-"""MNP on demand: gangs on spot capacity that do not retry a lost node go to on-demand capacity.
+"""MNP on demand: a queue whose multi-node parallel jobs can reach only Spot gets an on-demand CE.
 
-A multi-node parallel job holds N instances at once and ends when any one of them is reclaimed
-(`simulate/gangs.py`: a node's reclaim ends every node's attempt): a gang of N spot instances is
-reclaimed N times as often as one instance, and loses the work of all N. Whether the gang then runs
-again is its main node's retry strategy's decision: without one that retries a host loss
-(`attempts` > 1 with no `evaluateOnExit`, or a RETRY rule whose `onStatusReason` matches
-"Host EC2*", `workload.retries_host_loss`) the whole job fails and its hours are lost. AWS also
-documents that "multi-node parallel jobs aren't supported on compute environments that use Spot
-Instances" (AWS Batch user guide, compute environment considerations for MNP), which the solver
-follows (`solver/problem.py`); an estate whose history shows gangs on spot is outside that advice.
+The AWS Batch user guide ("Compute environment considerations for MNP", mnp-ce.html) says
+"Multi-node parallel jobs aren't supported on compute environments that use Spot Instances".
+Batch skips a queue's SPOT compute environments for an MNP job, so a queue whose order holds no
+on-demand EC2 CE never runs one: the job stays RUNNABLE at the head of the queue and the FIFO jobs
+behind it wait (the guide says the same of the analogous Fargate Spot case: "A job queue will be
+blocked ... if a job is submitted to a job queue that only uses Fargate Spot compute
+environments"). The replay models both (`simulate/gangs.py`). No retry strategy changes this: the
+gang never starts, so there is no lost node to retry.
 
-For each job queue with MNP jobs in its history and a SPOT compute environment in its order, when
-more than `max_uncovered_share` of its gangs do not retry a host loss, the proposal is the queue's
-order without its spot CEs when an on-demand EC2 CE remains (gangs, and the queue's other jobs, run
-there), else a new on-demand copy of its first spot CE in their place (BEST_FIT_PROGRESSIVE, same
-instance types, networking and roles). The alternative, adding a `Host EC2*` RETRY rule to the
-definitions, is named in the evidence; it keeps the reclaims and re-runs the lost work.
+Which queues: active ones with MNP jobs in the history (`gang_table`) whose order is managed EC2
+CEs with at least one SPOT and no on-demand one, and has room for one more (Batch takes up to
+three CEs per queue). A queue that already lists an on-demand EC2 CE needs nothing: its gangs run
+there while its single jobs keep spot.
 
-The figures: the replay of the same history with and without the spot CEs (the monthly figure,
-usually a cost: on-demand is dearer; the headline then lists it as costing money), the replayed
-gang reclaims and failed jobs before and after, and the expected reclaim loss of the current
-replay's gang attempts on spot (each gang attempt of d hours on nodes of hazards h_i is reclaimed at
-rate H = sum h_i and loses (1 - e^-Hd (1 + Hd)) / H hours of all its instances' spot prices).
-Metadata: low effort (a queue order update, or a new CE and the update), running jobs are not
-restarted, reversible (the order is put back).
+The proposal: an on-demand copy of the queue's first SPOT CE (same instance types, networking and
+roles; type EC2, BEST_FIT_PROGRESSIVE, minvCpus 0 so it holds nothing while no gang runs) added at
+the end of the queue's order. Single jobs still go to spot first; gangs, which skip spot, land on
+the copy. It is planned as spot adoption's new CE is (`optimizer.apply.planner`: a
+CreateComputeEnvironment, then an UpdateJobQueue); the rollback puts the order back and disables
+the copy.
+
+The figures: the history replayed with and without the copy, both with the same owner cancel
+delay for a blocked job (`simulation.blockedJobCancelSeconds` of the estate's document when set,
+else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked assumed): the MNP jobs blocked
+and how long they held the queue, the jobs they held back, the queue's p95 wait before and after,
+failed jobs, and the monthly cost difference, usually a cost, since the gangs now run. The wait is
+stated as `evidence.wait_improvement`, so the headline lists the item apart from the dollars
+(`recommend/headline.py`: an item at the same or higher cost is listed, not counted).
+Metadata: low effort (a new CE and a queue order update), running jobs are not restarted,
+reversible.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -39,71 +44,69 @@ from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
-from optimizer.recommend.savings import DAYS_PER_MONTH, MIN_WINDOW_DAYS
-from optimizer.recommend.workload import retries_host_loss
-from optimizer.simulate import Catalog, ReplayResult
+from optimizer.recommend.savings import ReplayBaseline
+from optimizer.recommend.strategies.stuck_job_limits import StuckJobLimitSettings, with_owner_cancel
+from optimizer.simulate.gangs import SPOT_ONLY_REASON
+from optimizer.simulate.results import blocked_heads
 
 STRATEGY = "mnp-on-demand"
 METADATA = {"implementation_effort": "low", "restarts_running_jobs": False, "reversible": True}
 ON_DEMAND_STRATEGY = "BEST_FIT_PROGRESSIVE"
-HOST_LOSS_RULE = {"onStatusReason": "Host EC2*", "action": "RETRY"}
+MAX_QUEUE_CES = 3
+"""CreateJobQueue's computeEnvironmentOrder: "You can associate up to three compute environments"."""
+GUIDE = "https://docs.aws.amazon.com/batch/latest/userguide/mnp-ce.html"
+RULE = "Multi-node parallel jobs aren't supported on compute environments that use Spot Instances."
 
 
 class MnpOnDemandSettings(StrategySettings):
-    max_uncovered_share: float = Field(default=0.0, ge=0.0, lt=1.0)
-    """Queues where at most this share of gangs lacks a host-loss retry are left on spot."""
     max_monthly_cost_usd: float = Field(default=5000.0, ge=0.0)
-    """The most moving the gangs to on-demand may cost a month (the replay's figure) to be proposed."""
+    """The most running the queue's gangs on the on-demand copy may cost a month (the replay's
+    figure) for the change to be proposed."""
+    assumed_owner_cancel_s: float = Field(
+        default=StuckJobLimitSettings.model_fields["assumed_owner_cancel_s"].default, gt=0.0, le=30 * 86400.0
+    )
+    """How long a blocked MNP job holds its queue before its owner cancels it, when the estate's
+    document sets no `simulation.blockedJobCancelSeconds` (stuck-job-limits' assumption)."""
     name_suffix: str = Field(default="-ondemand", pattern=r"^[A-Za-z0-9_-]{1,16}$")
 
 
 def gang_table(jobs: pd.DataFrame) -> pd.DataFrame:
-    """One row per MNP job of a history: parent id, queue, node count, and whether its main node's
-    retry strategy re-runs it after a host loss."""
+    """One row per MNP job of a history: parent id, queue (its main node's) and node count."""
+    columns = ["mnp_parent", "queue", "nodes"]
     if "mnp_parent" not in jobs:
-        return pd.DataFrame(columns=["mnp_parent", "queue", "nodes", "retries_host_loss"])
+        return pd.DataFrame(columns=columns)
     nodes = jobs[jobs["mnp_parent"].notna()]
     if nodes.empty:
-        return pd.DataFrame(columns=["mnp_parent", "queue", "nodes", "retries_host_loss"])
+        return pd.DataFrame(columns=columns)
     main = nodes.sort_values("node_index", kind="stable").drop_duplicates("mnp_parent")
-    strategies = main["retry_strategy"] if "retry_strategy" in main else pd.Series([None] * len(main))
     return pd.DataFrame(
         {
             "mnp_parent": main["mnp_parent"].to_numpy(),
             "queue": main["queue"].to_numpy(),
             "nodes": main["mnp_parent"].map(nodes["mnp_parent"].value_counts()).to_numpy(),
-            "retries_host_loss": [retries_host_loss(s) for s in strategies],
         }
     )
 
 
-def expected_gang_loss(
-    result: ReplayResult, jobs: pd.DataFrame, queue: str, catalog: Catalog
-) -> tuple[float, float, float]:
-    """(gang attempts on spot, expected reclaims, expected USD lost) of `queue`'s gangs in a replay:
-    a gang attempt on nodes of hazards h_i is reclaimed at H = sum h_i and loses
-    (1 - e^-Hd (1 + Hd)) / H hours of every node's instance at its spot price."""
-    parent = jobs.set_index("job_id")["mnp_parent"] if "mnp_parent" in jobs else pd.Series(dtype=object)
-    attempts = result.attempts
-    mine = attempts[(attempts["queue"] == queue) & (attempts["capacity_type"] == "SPOT")]
-    mine = mine.assign(gang=mine["job_id"].map(parent)).dropna(subset=["gang"])
-    if mine.empty:
-        return 0.0, 0.0, 0.0
-    specs = [catalog.types.get(str(t)) for t in mine["instance_type"]]
-    mine = mine.assign(
-        hazard=[s.spot_hazard_per_hour if s else 0.0 for s in specs],
-        price=[(s.spot_price or 0.0) if s else 0.0 for s in specs],
-        hours=((mine["ended_at"] - mine["started_at"]).clip(lower=0).fillna(0.0) / 3600.0).to_numpy(float),
-    )
-    per_attempt = mine.groupby(["gang", "started_at"]).agg(
-        hazard=("hazard", "sum"), price=("price", "sum"), hours=("hours", "max")
-    )
-    h = per_attempt["hazard"].to_numpy(float)
-    hd = h * per_attempt["hours"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lost = np.where(h > 0, (1.0 - np.exp(-hd) * (1.0 + hd)) / np.where(h > 0, h, 1.0), 0.0)
-    reclaims = float((1.0 - np.exp(-hd)).sum())
-    return float(len(per_attempt)), reclaims, float((lost * per_attempt["price"].to_numpy(float)).sum())
+def on_demand_copy(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The replay's body of the on-demand copy of spot CE `body` (what the planner creates)."""
+    new = copy.deepcopy(body)
+    new["computeEnvironmentName"] = name
+    resources = new["computeResources"]
+    resources.update(type="EC2", allocationStrategy=ON_DEMAND_STRATEGY, minvCpus=0)
+    for key in ("bidPercentage", "spotIamFleetRole", "desiredvCpus"):
+        resources.pop(key, None)
+    return new
+
+
+def _blocked_of(summary: dict[str, Any], queue: str) -> dict[str, Any]:
+    """A replay summary's blocked heads of `queue` (every reason): jobs, seconds, jobs held back."""
+    found = (summary.get("blocked_heads") or {}).get(queue) or {}
+    return {
+        "blocked_jobs": int(found.get("jobs", 0)),
+        "blocked_s": float(found.get("blocked_s", 0.0)),
+        "jobs_delayed": int(found.get("jobs_delayed", 0)),
+    }
 
 
 class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
@@ -116,6 +119,8 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         name = queue["jobQueueName"]
         if not baseline.can_replay or not is_active(queue):
             return None
+        if not any(body["jobQueueName"] == name for body in baseline.current_document["jobQueues"]):
+            return None  # the replay cannot model its CEs
         gangs = gang_table(baseline.jobs)
         gangs = gangs[gangs["queue"] == name]
         if gangs.empty:
@@ -124,55 +129,70 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         ces = [inputs.ce_named(n) for n in order]
         if any(ce is None or not is_managed(ce) for ce in ces):
             return None
-        spot = [n for n, ce in zip(order, ces, strict=True) if ce is not None and platform_of(ce) == "SPOT"]
-        if not spot:
+        platforms = {platform_of(ce) for ce in ces if ce is not None}
+        if platforms != {"SPOT"} or len(order) >= MAX_QUEUE_CES:
+            return None  # its gangs run on its on-demand CE already, a Fargate queue, or no room
+        spot = order[0]
+        new_name = f"{spot[: 128 - len(s.name_suffix)]}{s.name_suffix}"
+        if inputs.ce_named(new_name) is not None:
+            return None  # a CE of that name exists: a person set this up differently; leave it
+        bodies = baseline.current_document["computeEnvironments"]
+        body = next((b for b in bodies if b["computeEnvironmentName"] == spot), None)
+        if body is None:
             return None
-        uncovered = int((~gangs["retries_host_loss"].astype(bool)).sum())
-        share = uncovered / len(gangs)
-        if share <= s.max_uncovered_share:
-            return None
-        remaining = [n for n in order if n not in spot]
-        new_body = None
-        proposed: dict[str, Any]
-        if any(platform_of(inputs.ce_named(n) or {}) == "EC2" for n in remaining):
-            new_order = remaining
-            proposed = {"compute_environment_order": new_order}
-        else:
-            new_name = f"{spot[0][: 128 - len(s.name_suffix)]}{s.name_suffix}"
-            if inputs.ce_named(new_name) is not None:
-                return None  # a CE of that name exists: a person set this up differently; leave it
-            new_body = next(
-                (
-                    copy.deepcopy(b)
-                    for b in baseline.current_document["computeEnvironments"]
-                    if b["computeEnvironmentName"] == spot[0]
-                ),
-                None,
-            )
-            if new_body is None:
-                return None
-            new_body["computeEnvironmentName"] = new_name
-            new_body["computeResources"].update(type="EC2", allocationStrategy=ON_DEMAND_STRATEGY)
-            new_body["computeResources"].pop("bidPercentage", None)
-            new_order = [new_name, *remaining]
-            proposed = {
-                "compute_environment_order": new_order,
-                "new_compute_environment": {
-                    "name": new_name,
-                    "based_on": spot[0],
-                    "platform": "EC2",
-                    "allocation_strategy": ON_DEMAND_STRATEGY,
-                },
-            }
-        document = edit_queue(baseline.current_document, name, new_order, [new_body] if new_body else [])
-        comparison = baseline.compare(document)
-        if comparison is None or comparison.monthly_savings_usd < -s.max_monthly_cost_usd:
-            return None
-        per_month = DAYS_PER_MONTH / max(baseline.window_days, MIN_WINDOW_DAYS)
-        attempts, reclaims, lost_usd = expected_gang_loss(
-            baseline.current(), baseline.jobs, name, baseline.catalog
+        simulation = baseline.current_document.get("simulation") or {}
+        configured = float(simulation.get("blockedJobCancelSeconds") or 0)
+        held: ReplayBaseline = (
+            baseline if configured > 0 else with_owner_cancel(baseline, s.assumed_owner_cancel_s)
         )
+        new_order = [*order, new_name]
+        document = edit_queue(held.current_document, name, new_order, [on_demand_copy(body, new_name)])
+        comparison = held.compare(document)
+        if comparison is None:
+            return None
+        failed_now = int(comparison.current.get("mnp_jobs_failed", 0))
+        ran = failed_now - int(comparison.proposed.get("mnp_jobs_failed", 0))
         saving = comparison.monthly_savings_usd
+        if ran <= 0 or saving < -s.max_monthly_cost_usd:
+            return None  # the copy does not run them either (too wide for it), or costs too much
+        heads = blocked_heads(held.current())
+        mnp_heads = heads[(heads["queue"] == name) & (heads["reason"] == SPOT_ONLY_REASON)]
+        before, after = _blocked_of(comparison.current, name), _blocked_of(comparison.proposed, name)
+        wait_now = comparison.wait_p95("current", name)
+        wait_then = comparison.wait_p95("proposed", name)
+        owner_cancel_s = configured if configured > 0 else s.assumed_owner_cancel_s
+        evidence: dict[str, Any] = {
+            "replay": comparison.evidence,
+            "metadata": METADATA,
+            "gangs": {
+                "mnp_jobs": len(gangs),
+                "node_jobs": int(gangs["nodes"].sum()),
+                "spot_compute_environments": order,
+                "rule": RULE,
+                "source": GUIDE,
+                "mnp_jobs_blocked_before": len(mnp_heads),
+                "mnp_jobs_run_after": ran,
+            },
+            "blocked": {
+                "reason": SPOT_ONLY_REASON,
+                "scope": f"queue {name}, every blocked reason",
+                "before": before,
+                "after": after,
+                "owner_cancel_s": round(owner_cancel_s, 1),
+                "owner_cancel_assumed": configured <= 0,
+            },
+        }
+        if wait_now is not None and wait_then is not None and wait_then < wait_now:
+            evidence["wait_improvement"] = {
+                "scope": f"queue {name}",
+                "p95_wait_before_s": round(wait_now, 1),
+                "p95_wait_after_s": round(wait_then, 1),
+            }
+        waits = (
+            f"p95 wait {wait_now / 60:,.0f} -> {wait_then / 60:,.0f} min"
+            if wait_now is not None and wait_then is not None
+            else "p95 wait not measured"
+        )
         cost_text = f"saves ${saving:,.0f}/month" if saving >= 0 else f"costs ${-saving:,.0f}/month more"
         return make_recommendation(
             strategy=self.name,
@@ -180,47 +200,35 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             target_kind="job-queue",
             target_name=name,
             title=(
-                f"{name}: run its multi-node jobs on on-demand capacity ({uncovered} of {len(gangs)} gangs"
-                f" do not retry a lost node; expected reclaim loss ${lost_usd * per_month:,.0f}/month;"
-                f" {cost_text} in the replay)"
+                f"{name}: add an on-demand compute environment for its multi-node jobs (Batch runs none"
+                f" on Spot: {len(gangs)} never start and block the queue); {waits}; {cost_text} in the replay"
             ),
             current={"compute_environment_order": order},
-            proposed=proposed,
-            monthly_savings_usd=saving,
-            risk={
-                "interruption": (
-                    f"gangs on spot: {reclaims * per_month:,.1f} expected gang reclaims a month"
-                    f" (replay: {comparison.current.get('spot_reclaims', 0)} reclaimed attempts now,"
-                    f" {comparison.proposed.get('spot_reclaims', 0)} after)"
-                ),
-                "failures": f"failed jobs in the replay: {comparison.failed_delta:+d}",
-                "queue_wait": (
-                    f"p95 wait {comparison.wait_p95('current') or 0:,.0f}s now,"
-                    f" {comparison.wait_p95('proposed') or 0:,.0f}s in the replay"
-                ),
-                "support": "AWS documents MNP jobs as unsupported on compute environments using Spot",
-            },
-            risk_scores={"interruption": 0.0},
-            confidence=0.7,
-            effort="low",
-            update_kind=UpdateKind.QUEUE_ORDER,
-            evidence={
-                "replay": comparison.evidence,
-                "metadata": METADATA,
-                "gangs": {
-                    "mnp_jobs": len(gangs),
-                    "without_host_loss_retry": uncovered,
-                    "uncovered_share": round(share, 4),
-                    "spot_compute_environments": spot,
-                    "gang_attempts_on_spot": int(attempts),
-                    "expected_gang_reclaims_per_month": round(reclaims * per_month, 3),
-                    "expected_reclaim_loss_usd_per_month": round(lost_usd * per_month, 2),
-                    "alternative": {
-                        "retry_strategy": {"attempts": 3, "evaluateOnExit": [HOST_LOSS_RULE]},
-                        "note": "keeps spot: each lost node re-runs the whole gang (the loss above)",
-                    },
+            proposed={
+                "compute_environment_order": new_order,
+                "new_compute_environment": {
+                    "name": new_name,
+                    "based_on": spot,
+                    "platform": "EC2",
+                    "allocation_strategy": ON_DEMAND_STRATEGY,
+                    "min_vcpus": 0,
                 },
             },
+            monthly_savings_usd=saving,
+            risk={
+                "interruption": "none added: gangs run on demand, the queue's single jobs keep spot first",
+                "failures": f"failed jobs in the replay: {comparison.failed_delta:+d}",
+                "queue_wait": (
+                    f"p95 wait {wait_now or 0:,.0f}s now, {wait_then or 0:,.0f}s in the replay;"
+                    f" blocked {before['blocked_s']:,.0f}s now, {after['blocked_s']:,.0f}s after"
+                ),
+                "support": f"AWS: {RULE}",
+            },
+            risk_scores={"interruption": 0.0},
+            confidence=0.5 if configured <= 0 else 0.7,
+            effort="low",
+            update_kind=UpdateKind.QUEUE_ORDER,
+            evidence=evidence,
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,
         )
