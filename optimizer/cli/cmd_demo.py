@@ -64,6 +64,7 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             f" vs measured ${summary.observed_cost_usd:,.2f} ({summary.calibration_error_pct:+.2f} %,"
             f" ±${summary.calibration_monthly_error_usd or 0.0:,.2f}/month)"
         )
+    line(f"  fleet policy   {summary.policy}")
     line(f"  solver bound   ${summary.plan_savings_usd:,.2f}/month ({summary.plan_label})")
     for plan in summary.plans:
         saving = plan["monthly_savings_usd"]
@@ -73,7 +74,10 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
             text = f"saves ${saving:,.2f}/month"
         else:  # a plan dearer than today's estate, e.g. gangs moved to their own on-demand queue
             text = f"costs ${-saving:,.2f}/month more"
-        line(f"    {plan['queue']:<14} {plan['status']:<10} {text}  {', '.join(plan['selected'][:6])}")
+        gap, status = plan.get("gap"), plan["status"]
+        if gap is not None and status != "OPTIMAL":  # how far the plan may be from the best possible
+            status = f"{status} gap {gap:.1%}"
+        line(f"    {plan['queue']:<14} {status:<18} {text}  {', '.join(plan['selected'][:8])}")
     if summary.top_recommendations:
         line("  top recommendations:")
         for rec in summary.top_recommendations:

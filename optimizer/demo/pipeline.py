@@ -38,6 +38,7 @@ from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate, current_configuration
 from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
 from optimizer.demo.history import History, build_history, catalog_for_replay
+from optimizer.demo.policy import policy_env, with_demo_policy
 from optimizer.demo.progress import StageDisplay, StageRecord
 from optimizer.demo.shell_env import write_demo_env
 from optimizer.errors import UserError
@@ -53,7 +54,7 @@ from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
 from optimizer.runtime.clock import Clock, utc_now
 from optimizer.simulate.datasets import load_dataset
-from optimizer.solver.policy import Policy, policy_from_settings
+from optimizer.solver.policy import Policy, describe_limits, policy_from_settings
 from optimizer.store.engine import create_store_engine, upgrade
 from optimizer.store.schema import COLLECTED_DATASET, instances, jobs
 from optimizer.store.tables.analysis import cost_daily
@@ -110,6 +111,8 @@ class DemoSummary:
     calibration_monthly_error_usd: float | None = None
     plan_savings_usd: float = 0.0
     plan_label: str = UNCONSTRAINED_BOUND
+    policy: str = ""
+    """The fleet policy the plans and recommendations were made under, in words."""
     env_file: str | None = None
     headline: dict[str, Any] = field(default_factory=dict)
     plans: list[dict[str, Any]] = field(default_factory=list)
@@ -196,6 +199,7 @@ def read_summary(
     top_n: int,
     calibration: Calibration | None = None,
     env_file: str | None = None,
+    policy: str = "",
 ) -> DemoSummary:
     """The summary's figures, each a query on the store (so the test can check them against it)."""
     with engine.connect() as conn:
@@ -243,6 +247,7 @@ def read_summary(
         calibration_error_pct=cal.get("error_pct"),
         calibration_monthly_error_usd=cal.get("monthly_error_usd"),
         env_file=env_file,
+        policy=policy,
         headline={k: v for k, v in headline.to_json().items() if k != "items"},
         replay_cost_usd=None if replay_cost is None else round(replay_cost, 2),
         plan_savings_usd=round(sum(p.monthly_savings_usd or 0.0 for p in plans), 2),
@@ -250,6 +255,7 @@ def read_summary(
             {
                 "queue": p.queue,
                 "status": p.status,
+                "gap": p.plan_document.get("gap"),
                 "plan_cost_usd": round(p.plan_cost_usd, 2),
                 "selected": list(p.selected),
                 "replayed_current_usd": None if p.current_usd is None else round(p.current_usd, 2),
@@ -284,7 +290,7 @@ class DemoRun:
     def __init__(
         self, settings: Settings, options: DemoOptions, console: Console, *, clock: Clock = utc_now
     ) -> None:
-        self.settings = settings
+        self.settings = with_demo_policy(settings)  # the README's example limits, unless set
         self.options = options
         self.console = console
         self.clock = clock  # naive UTC; the history ends at its reading when the run starts
@@ -320,6 +326,7 @@ class DemoRun:
             top_n=self.options.top_n,
             calibration=calibration,
             env_file=str(self.env_file),
+            policy=describe_limits(self.policy()),
         )
 
     def start_emulator(self, display: StageDisplay) -> None:
@@ -504,6 +511,7 @@ class DemoRun:
             "BATCHOPT_APPLY__ENABLED": "true",
             "BATCHOPT_APPLY__ALLOW_LIST": self.demo_allow_list(),
             "BATCHOPT_BILLING__DATA_DIR": str(Path(self.demo.billing.data_dir).resolve()),
+            **policy_env(self.settings.optimization),
         }
 
     def policy(self) -> Policy:
@@ -528,6 +536,7 @@ class DemoRun:
             "BATCHOPT_BILLING__DATA_DIR": self.demo.billing.data_dir,
             # The demo's own estate may be changed from the dashboard, nothing else.
             "BATCHOPT_APPLY__ALLOW_LIST": self.demo_allow_list(),
+            **policy_env(self.settings.optimization),
         }
         with display.stage("dashboard", "start the dashboard") as out:
             process = subprocess.Popen(streamlit_command(host, port), env=env)

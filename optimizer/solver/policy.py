@@ -58,6 +58,20 @@ class Policy:
         return self.max_instance_types is not None or self.couples_spot
 
 
+def describe_limits(policy: Policy) -> str:
+    """The coupling limits in words, for summaries ("at most 8 instance types, spot over at least 3
+    pools, at most 80 % of job vCPU-hours on spot"; "no limits")."""
+    parts = []
+    if policy.max_instance_types is not None:
+        parts.append(f"at most {policy.max_instance_types} instance types")
+    if policy.diversification:
+        parts.append(f"spot over at least {policy.diversification} pools")
+    if policy.caps_spot_share:
+        assert policy.max_spot_share is not None
+        parts.append(f"at most {policy.max_spot_share:.0%} of job vCPU-hours on spot")
+    return ", ".join(parts) or "no limits"
+
+
 def policy_to_dict(policy: Policy) -> dict[str, Any]:
     return {
         "max_instance_types": policy.max_instance_types,

@@ -124,12 +124,21 @@ def test_headless_demo_summary_matches_store(
     assert abs(summary["calibration_error_pct"]) < 3.0
     assert summary["replay_cost_usd"] == pytest.approx(summary["spend_usd"], rel=0.03)
     assert summary["plan_label"] == "unconstrained bound: not a recommendation"
+    # The README's example policy (optimizer/demo/policy.py) made every plan: at most 8 offerings,
+    # and the summary says so; the second shell and the dashboard get the same limits.
+    assert summary["policy"] == (
+        "at most 8 instance types, spot over at least 3 pools, at most 80% of job vCPU-hours on spot"
+    )
+    assert all(len(p["selected"]) <= 8 for p in summary["plans"])
+    assert "fleet policy   at most 8 instance types" in out
     # The second shell's settings: the store, the emulator, the region, throwaway credentials.
     env_lines = Path(summary["env_file"]).read_text().splitlines()
     assert f"export BATCHOPT_DATABASE_URL={url}" in env_lines
     assert f"export BATCHOPT_AWS_ENDPOINT_URL={summary['endpoint_url']}" in env_lines
     assert "export BATCHOPT_REGIONS=us-east-1" in env_lines
     assert "export AWS_ACCESS_KEY_ID=batchopt-demo" in env_lines
+    assert "export BATCHOPT_OPTIMIZATION__MAX_INSTANCE_TYPES=8" in env_lines
+    assert "export BATCHOPT_OPTIMIZATION__MAX_SPOT_SHARE=0.8" in env_lines
     # One stored solver plan per queue, as the summary reports it, each checked by a replay.
     assert {p["queue"]: p["plan_cost_usd"] for p in summary["plans"]} == pytest.approx(
         {q: round(c, 2) for q, c in stored_plans.items()}, abs=0.01
