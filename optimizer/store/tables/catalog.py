@@ -24,6 +24,9 @@ instance_types = Table(
     # how many devices (NeuronInfo, InferenceAcceleratorInfo, FpgaInfo, MediaAcceleratorInfo).
     Column("accelerator", Str),
     Column("accelerator_count", Integer),
+    # DescribeInstanceTypes' NetworkInfo.EfaSupported; null where the source does not say (older
+    # recordings, price tables without it): unknown, so it hosts no job that needs EFA.
+    Column("efa_supported", Boolean),
 )
 
 instance_type_offerings = Table(
