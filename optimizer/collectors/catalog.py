@@ -26,7 +26,7 @@ declare("collector", "ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOffer
 COLUMNS = [
     "region", "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "gpu_model",
     "gpu_memory_mib", "arch", "family", "generation", "network_performance", "current_generation",
-    "accelerator", "accelerator_count",
+    "accelerator", "accelerator_count", "efa_supported",
 ]  # fmt: skip
 #: DescribeInstanceTypes' non-GPU accelerator fields -> the list of devices in each.
 _ACCELERATOR_INFO = {
@@ -52,6 +52,13 @@ def accelerator_of(item: Mapping[str, Any], gpus: int) -> tuple[str | None, int 
 
 
 _GENERATION = re.compile(r"^[a-z]+(\d+)")
+
+
+def efa_supported(item: Mapping[str, Any]) -> bool | None:
+    """DescribeInstanceTypes' `NetworkInfo.EfaSupported`, or None where the response leaves it out
+    (older recordings do): unknown is not "no", but nothing that needs EFA is placed on it."""
+    value = (item.get("NetworkInfo") or {}).get("EfaSupported")
+    return None if value is None else bool(value)
 
 
 def get_instance_types(ctx: CollectContext) -> list[dict[str, Any]]:
@@ -112,11 +119,13 @@ def transform_instance_types(described: Iterable[Mapping[str, Any]], region: str
                 "current_generation": item.get("CurrentGeneration"),
                 "accelerator": accelerator,
                 "accelerator_count": accelerator_count,
+                "efa_supported": efa_supported(item),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["gpu_memory_mib"] = frame["gpu_memory_mib"].astype("Int64")
     frame["accelerator_count"] = frame["accelerator_count"].astype("Int64")
+    frame["efa_supported"] = frame["efa_supported"].astype("boolean")
     return frame
 
 

@@ -35,6 +35,8 @@ def offerings_from_catalog(
         if not row.allocatable_memory_mib > 0:
             continue
         network = getattr(row, "network_bandwidth_mbps", float("nan"))
+        # Only a type the catalogue knows supports EFA offers it; unknown (<NA>) hosts no EFA need.
+        efa = getattr(row, "efa_supported", None)
         common = {
             "instance_type": str(row.instance_type),
             "vcpus": float(row.vcpus),
@@ -42,6 +44,7 @@ def offerings_from_catalog(
             "gpus": int(row.gpus),
             "arch": str(row.arch),
             "network_gbps": None if pd.isna(network) else float(network) / 1000.0,
+            "efa": efa is not None and not pd.isna(efa) and bool(efa),
         }
         out.append(Offering(capacity_type="ON_DEMAND", price_per_hour=float(row.ondemand_price), **common))
         if spot and not pd.isna(row.spot_price):
