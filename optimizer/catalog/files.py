@@ -69,7 +69,10 @@ def efa_column(values: pd.Series | None, index: pd.Index) -> pd.Series:
 
 def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """Any accepted spelling -> `PRICE_COLUMNS` (rows without a price or specs keep NaN there)."""
-    frame = raw.rename(columns={k: v for k, v in _RENAMES.items() if k in raw.columns})
+    # A store frame has both EC2's text `network_performance` and the number: the number wins.
+    renames = {k: v for k, v in _RENAMES.items() if k in raw.columns and v not in raw.columns}
+    frame = raw.drop(columns=[k for k in _RENAMES if k in raw.columns and _RENAMES[k] in raw.columns])
+    frame = frame.rename(columns=renames)
     if "ondemand_price" not in frame.columns:
         price_cols = [c for c in frame.columns if str(c).startswith("ondemand_usd_per_hour")]
         if price_cols:
@@ -134,7 +137,7 @@ def price_table_to_store(
             "generation": priced["generation"].astype("string")
             if priced["generation"].notna().any()
             else None,
-            "network_performance": priced["network_bandwidth_mbps"],
+            "network_bandwidth_mbps": priced["network_bandwidth_mbps"].round().astype("Int64"),
             "current_generation": current.where(current.notna(), None),
             "efa_supported": priced["efa_supported"],
         }

@@ -85,7 +85,8 @@ def test_collector_stores_efa_support_true_false_and_unknown(store_engine: Engin
 
 def test_collected_efa_reaches_the_offerings(sqlite_engine: Engine) -> None:
     """The provider built from the store (what `optimize --queue` uses) offers EFA only where the
-    collector saw `EfaSupported: true`; unknown (g2.2xlarge) and false offer none."""
+    collector saw `EfaSupported: true`; unknown (g2.2xlarge) and false offer none. Bandwidth is the
+    collected number, not EC2's text."""
     _collect_stubbed(sqlite_engine, [_recorded_group(), [_moto_recorded("c5n.18xlarge")]])
     prices = pd.DataFrame(
         {
@@ -100,8 +101,18 @@ def test_collected_efa_reaches_the_offerings(sqlite_engine: Engine) -> None:
         bulk_upsert(conn, ondemand_prices, prices)
     assert len(read_frame(sqlite_engine, ondemand_prices.select())) == 3
     catalog = catalog_for_region(sqlite_engine, REGION)
-    efa = {o.instance_type: o.efa for o in offerings_from_catalog(catalog, spot=False)}
-    assert efa == {"c5n.18xlarge": True, "c5.2xlarge": False, "g2.2xlarge": False}
+    offered = {o.instance_type: o for o in offerings_from_catalog(catalog, spot=False)}
+    assert {t: o.efa for t, o in offered.items()} == {
+        "c5n.18xlarge": True,
+        "c5.2xlarge": False,
+        "g2.2xlarge": False,
+    }
+    # Bandwidth is the cards' baseline, capped by a stated figure: c5n.18xlarge "100 Gigabit". The
+    # older recording has no network cards: "Up to 10 Gigabit" (a burst) and "Moderate" leave
+    # c5.2xlarge and g2.2xlarge unknown, which meets no bandwidth need.
+    assert offered["c5n.18xlarge"].network_gbps == 100.0
+    assert offered["c5.2xlarge"].network_gbps is None
+    assert offered["g2.2xlarge"].network_gbps is None
     assert pd.isna(catalog.row("g2.2xlarge")["efa_supported"])  # unknown, said as unknown
 
 
@@ -146,3 +157,20 @@ def test_demo_emulator_describes_efa_as_aws_does(
     assert result.status == "succeeded"
     stored = catalog_frame(sqlite_engine, REGION).set_index("instance_type")["efa_supported"]
     assert stored["c5n.18xlarge"] == True and stored["m5.large"] == False  # noqa: E712
+
+
+def test_baseline_bandwidth_from_recorded_items() -> None:
+    """The recorded DescribeInstanceTypes items: cards summed (p5.48xlarge, 32 cards of 100 Gbit/s,
+    "3200 Gigabit"), capped by a stated figure (c6in.32xlarge: two 200 Gbit/s cards, "200 Gigabit"),
+    the baseline under a burst figure (m5.large: 0.75 of "Up to 10 Gigabit")."""
+    from optimizer.collectors.catalog import baseline_bandwidth_mbps
+
+    cards = {n: [c["BaselineBandwidthInGbps"] for c in INSTANCE_TYPES[n]["NetworkInfo"]["NetworkCards"]]
+             for n in ("p5.48xlarge", "c6in.32xlarge", "m5.large")}  # fmt: skip
+    assert (len(cards["p5.48xlarge"]), cards["c6in.32xlarge"], cards["m5.large"]) == (
+        32,
+        [200.0, 200.0],
+        [0.75],
+    )
+    got = {n: baseline_bandwidth_mbps(_moto_recorded(n)) for n in cards}
+    assert got == {"p5.48xlarge": 3_200_000, "c6in.32xlarge": 200_000, "m5.large": 750}

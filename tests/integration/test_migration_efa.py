@@ -1,4 +1,4 @@
-"""Migration 0009 (EFA columns) up and down on SQLite and PostgreSQL, keeping the rows it finds."""
+"""Migration 0009 (EFA and bandwidth columns) up and down on SQLite and PostgreSQL, keeping the rows it finds."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_efa_migration_up_and_down_keeps_rows(empty_store: Engine) -> None:
 
     upgrade(empty_store, EFA)
     assert current_revision(empty_store) == EFA
-    assert "efa_supported" in _columns(empty_store, "instance_types")
+    assert {"efa_supported", "network_bandwidth_mbps"} <= _columns(empty_store, "instance_types")
     assert "efa_devices" in _columns(empty_store, "jobs")
     with empty_store.begin() as conn:
         # Rows from before the migration say nothing about EFA: unknown, not "no".
@@ -85,7 +85,7 @@ def test_efa_migration_up_and_down_keeps_rows(empty_store: Engine) -> None:
 
     _downgrade(empty_store, BEFORE)
     assert current_revision(empty_store) == BEFORE
-    assert "efa_supported" not in _columns(empty_store, "instance_types")
+    assert not {"efa_supported", "network_bandwidth_mbps"} & _columns(empty_store, "instance_types")
     assert "efa_devices" not in _columns(empty_store, "jobs")
     with empty_store.connect() as conn:
         assert conn.execute(text("SELECT instance_type FROM instance_types")).scalar_one() == "c5n.18xlarge"
