@@ -1,4 +1,4 @@
-"""Migration 0009 (EFA and bandwidth columns) up and down on SQLite and PostgreSQL, keeping the rows it finds."""
+"""Migration 0009 (EFA and bandwidth columns) up and down on SQLite and PostgreSQL, keeping rows."""
 
 from __future__ import annotations
 
