@@ -175,6 +175,9 @@ class InstanceRequirementsSettings(BaseModel):
     burstable: bool = False
     bare_metal: bool = False
     accelerators: Literal["when_requested", "any", "none"] = "when_requested"
+    # Network needs of every gang (multi-node parallel job node): EFA, and a bandwidth floor in Gbit/s.
+    gang_efa: bool = False
+    gang_min_network_gbps: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
 
     _lists = field_validator(
         "allowed_categories", "excluded_categories", "allowed_families", "excluded_families", mode="before"

@@ -8,6 +8,10 @@ they hold one instance each, all at once, so an MNP job is one unit of demand of
 same ranges share gang shapes. The count per bucket is the peak number of such MNP jobs running at
 once (the same rule as the demand profile, `peak_counts`), over the main node's run (the replay
 gives every node the main node's runtime).
+
+A node that passes an Elastic Fabric Adapter device through (`efa` true: the collector's
+`efa_devices` > 0, read from the node range's `linuxParameters.devices`) makes its range a range
+that needs EFA, a range of its own: EFA and non-EFA nodes of the same size are not one range.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from optimizer.analysis.demand_profile import ShapeGrid, assign_shapes, peak_cou
 @dataclass(frozen=True)
 class GangProfile:
     """`shapes`: shape_id, vcpus, memory_mib, gpus, arch, nodes, gang (None for a one-range gang),
-    jobs, node_hours; `counts`: (S, T) peak MNP jobs running per bucket (equal for one gang's ranges)."""
+    instance_types, efa (the range passes EFA devices through), jobs, node_hours; `counts`: (S, T)
+    peak MNP jobs running per bucket (equal for one gang's ranges)."""
 
     shapes: pd.DataFrame
     counts: np.ndarray
@@ -36,8 +41,15 @@ def node_rows(jobs: pd.DataFrame) -> np.ndarray:
     return jobs["mnp_parent"].map(lambda p: isinstance(p, str) and bool(p)).to_numpy(dtype=bool)
 
 
-def _range_id(shape_id: str, types: tuple[str, ...], nodes: int) -> str:
-    return f"{shape_id}-x{nodes}" + (f"-on-{'+'.join(types)}" if types else "")
+def _range_id(shape_id: str, types: tuple[str, ...], nodes: int, efa: bool) -> str:
+    return f"{shape_id}-x{nodes}" + ("-efa" if efa else "") + (f"-on-{'+'.join(types)}" if types else "")
+
+
+def _efa(values: pd.Series | None, n: int) -> list[bool]:
+    """The `efa` column as plain bools (absent or unknown: the node asked for none)."""
+    if values is None:
+        return [False] * n
+    return [bool(v) if v is not None and not pd.isna(v) else False for v in values]
 
 
 def _types(value: object) -> tuple[str, ...]:
@@ -58,8 +70,8 @@ def gang_profile(
     default_arch: str | None = "x86_64",
 ) -> GangProfile:
     """Peak running MNP jobs per gang shape and bucket over [start_s, start_s + n x bucket_seconds)."""
-    columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "instance_types", "jobs",
-               "node_hours"]  # fmt: skip
+    columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "instance_types", "efa",
+               "jobs", "node_hours"]  # fmt: skip
     if nodes.empty:
         return GangProfile(pd.DataFrame(columns=columns), np.zeros((0, n_buckets), dtype=np.int64))
     shaped = assign_shapes(nodes, grid or ShapeGrid(), default_arch)
@@ -67,13 +79,21 @@ def gang_profile(
         _parent=shaped["mnp_parent"].astype(str),
         _index=pd.to_numeric(shaped.get("node_index", 0), errors="coerce").fillna(0),
         _types=[_types(v) for v in shaped.get("node_instance_types", pd.Series([None] * len(shaped)))],
+        _efa=_efa(shaped.get("efa"), len(shaped)),
     )
     begin_col = "start_s" if "start_s" in shaped.columns else "submit_s"
-    ranges = shaped.groupby(["_parent", "shape_id", "_types"], sort=True).size()
-    # Per MNP job: its node ranges as (shape id, instance types, nodes), sorted: the gang's signature.
+    ranges = shaped.groupby(["_parent", "shape_id", "_types", "_efa"], sort=True).size()
+    # Per MNP job: its node ranges as (shape id, instance types, EFA, nodes), sorted: the gang's
+    # signature.
     signature = ranges.groupby(level=0).apply(
         lambda r: tuple(
-            zip(r.index.get_level_values(1), r.index.get_level_values(2), r.to_list(), strict=True)
+            zip(
+                r.index.get_level_values(1),
+                r.index.get_level_values(2),
+                r.index.get_level_values(3),
+                r.to_list(),
+                strict=True,
+            )
         )
     )
     main = shaped.sort_values(["_parent", "_index"], kind="stable").groupby("_parent", sort=True).first()
@@ -95,10 +115,10 @@ def gang_profile(
         sig = first_sig[key]
         jobs = int(np.sum(code == g))
         hours = float(np.sum((b - a)[code == g])) / 3600.0
-        gang_id = None if len(sig) == 1 else "+".join(_range_id(sid, types, n) for sid, types, n in sig)
-        for sid, types, n in sig:
+        gang_id = None if len(sig) == 1 else "+".join(_range_id(sid, t, n, e) for sid, t, e, n in sig)
+        for sid, types, efa, n in sig:
             info = per_shape.loc[sid]
-            range_id = _range_id(sid, types, n)
+            range_id = _range_id(sid, types, n, bool(efa))
             rows.append(
                 {
                     "shape_id": range_id if gang_id is None else f"{gang_id}/{range_id}",
@@ -109,6 +129,7 @@ def gang_profile(
                     "nodes": int(n),
                     "gang": gang_id,
                     "instance_types": types or None,
+                    "efa": bool(efa),
                     "jobs": jobs,
                     "node_hours": hours * n,
                 }

@@ -4,7 +4,9 @@ Price tables come in three spellings that all mean the same columns: the shared 
 (`ec2-ondemand-<region>-<YYYY-MM>.csv`: `vcpu`, `gpu_count`, `gpu_name`,
 `ondemand_usd_per_hour_<region>_linux`), the bundled snapshot (the store's names: `vcpus`, `gpus`,
 `price_per_hour`) and the catalogue's own (`ondemand_price`). Every one is read into
-`PRICE_COLUMNS` here. The Spot Advisor feed (`spot_advisor[region][os][type] = {s: savings %, r:
+`PRICE_COLUMNS` here. `efa_supported` (DescribeInstanceTypes' `NetworkInfo.EfaSupported`) is
+optional in every spelling: a table or row without it leaves the type's EFA support unknown (`<NA>`),
+which hosts nothing that needs EFA. The Spot Advisor feed (`spot_advisor[region][os][type] = {s: savings %, r:
 band}`, plain or gzip JSON) and its bundled flattening (one CSV row per region and type) are read into
 `BAND_COLUMNS`. The bundled snapshots live in `optimizer/data/` (sources and licences in its README).
 """
@@ -32,7 +34,7 @@ PRICE_SNAPSHOT_REGION = "us-east-1"
 PRICE_COLUMNS = (
     "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "gpu_model",
     "gpu_memory_mib", "arch", "family", "generation", "current_generation", "network_bandwidth_mbps",
-    "ondemand_price",
+    "efa_supported", "ondemand_price",
 )  # fmt: skip
 BAND_COLUMNS = ("region", "instance_type", "band", "band_label", "savings_pct", "snapshot_date")
 #: Architecture spellings in price files -> the names EC2 and Batch use.
@@ -45,11 +47,32 @@ _RENAMES = {
     "network_performance": "network_bandwidth_mbps",
 }
 _REQUIRED = ("instance_type", "vcpus", "memory_mib", "ondemand_price")
+#: How a boolean cell may be written in a price CSV or a store frame; anything else is unknown.
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+def efa_column(values: pd.Series | None, index: pd.Index) -> pd.Series:
+    """`efa_supported` as a nullable boolean: True, False, or <NA> where not known."""
+    if values is None:
+        return pd.Series(pd.array([pd.NA] * len(index), dtype="boolean"), index=index)
+
+    def one(v: object) -> bool | None:
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        text = str(v).strip().lower()
+        return True if text in _TRUE else False if text in _FALSE else None
+
+    return pd.Series(pd.array([one(v) for v in values], dtype="boolean"), index=index)
 
 
 def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """Any accepted spelling -> `PRICE_COLUMNS` (rows without a price or specs keep NaN there)."""
-    frame = raw.rename(columns={k: v for k, v in _RENAMES.items() if k in raw.columns})
+    # A store frame has both EC2's text `network_performance` and the number: the number wins.
+    renames = {k: v for k, v in _RENAMES.items() if k in raw.columns and v not in raw.columns}
+    frame = raw.drop(columns=[k for k in _RENAMES if k in raw.columns and _RENAMES[k] in raw.columns])
+    frame = frame.rename(columns=renames)
     if "ondemand_price" not in frame.columns:
         price_cols = [c for c in frame.columns if str(c).startswith("ondemand_usd_per_hour")]
         if price_cols:
@@ -79,6 +102,7 @@ def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         out[name] = frame[name] if name in frame.columns else None
     for name in ("gpu_memory_mib", "network_bandwidth_mbps"):
         out[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame.columns else np.nan
+    out["efa_supported"] = efa_column(frame.get("efa_supported"), frame.index)
     return out[list(PRICE_COLUMNS)].reset_index(drop=True)
 
 
@@ -113,8 +137,9 @@ def price_table_to_store(
             "generation": priced["generation"].astype("string")
             if priced["generation"].notna().any()
             else None,
-            "network_performance": priced["network_bandwidth_mbps"],
+            "network_bandwidth_mbps": priced["network_bandwidth_mbps"].round().astype("Int64"),
             "current_generation": current.where(current.notna(), None),
+            "efa_supported": priced["efa_supported"],
         }
     ).reset_index(drop=True)
     prices = pd.DataFrame(

@@ -3,7 +3,10 @@
 One table per region, one row per instance type, with everything a consumer needs to size, price
 and risk an instance (karpenter's instance-type and pricing providers are the model):
 
-- specs: vCPUs, memory, allocatable memory (`optimizer.catalog.memory`), GPUs, architecture;
+- specs: vCPUs, memory, allocatable memory (`optimizer.catalog.memory`), GPUs, architecture,
+  network bandwidth, and EFA support (`efa_supported`: DescribeInstanceTypes'
+  `NetworkInfo.EfaSupported`, `<NA>` where the source does not say; only `True` hosts a job that
+  needs EFA);
 - what it is (`optimizer.catalog.instance_kinds`): family, generation, category, burstable, bare
   metal, accelerator kind, current generation;
 - on-demand price (USD per hour, Linux);

@@ -13,11 +13,26 @@ operators already know those words, with the same defaults EC2 uses for them whe
 
 Families and categories take EC2-style wildcards (`m7*`, `c?i`). A document or setting without
 requirements gets these defaults: stated in docs/problem-and-plan.md.
+
+Gangs (the nodes of multi-node parallel jobs) may need more of the network than other jobs: a
+tightly coupled MPI code wants the Elastic Fabric Adapter, or at least a bandwidth. Batch has no
+bandwidth request, and a job definition asks for EFA only by passing its device through
+(`linuxParameters.devices`), which the history shows for collected jobs but not for imported
+traces. So the operator can state both for every gang:
+
+- `gang_efa = True`: gangs run only on types whose catalogue row says EFA is supported
+  (DescribeInstanceTypes' `EfaSupported`; a type whose support is unknown does not qualify);
+- `gang_min_network_gbps = X`: gangs run only on types with at least X Gbit/s of network bandwidth
+  in the catalogue (unknown bandwidth does not qualify).
+
+They add to what each gang shape asks for itself (`Shape.efa`, `Shape.min_network_gbps`) and never
+restrict jobs that are not gangs.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +57,18 @@ class InstanceRequirements:
     burstable: bool = False
     bare_metal: bool = False
     accelerators: str = "when_requested"
+    gang_efa: bool = False
+    gang_min_network_gbps: float = 0.0
+
+    def gang_needs(self, efa: bool, min_network_gbps: float) -> tuple[bool, float]:
+        """(EFA, minimum Gbit/s) a gang needs: its own ask combined with these requirements."""
+        return efa or self.gang_efa, max(min_network_gbps, self.gang_min_network_gbps)
+
+    def hosts_gangs_on(self, efa: bool, network_gbps: float | None) -> bool:
+        """May a gang run on a type with this EFA support and bandwidth (None: unknown)?"""
+        if self.gang_efa and not efa:
+            return False
+        return self.gang_min_network_gbps <= 0.0 or (network_gbps or 0.0) >= self.gang_min_network_gbps
 
     def allows(self, kind: InstanceKind) -> bool:
         """True when the type may be chosen at all (accelerator use per job is `hosts_cpu_jobs`)."""
@@ -84,6 +111,10 @@ class InstanceRequirements:
                 parts.append(f"{name}={','.join(values)}")
         if self.min_generation is not None:
             parts.append(f"min_generation={self.min_generation}")
+        if self.gang_efa:
+            parts.append("gang_efa=yes")
+        if self.gang_min_network_gbps > 0.0:
+            parts.append(f"gang_min_network_gbps={self.gang_min_network_gbps:g}")
         return " ".join(parts)
 
 
@@ -105,6 +136,8 @@ def requirements_to_dict(req: InstanceRequirements) -> dict[str, Any]:
         "burstable": req.burstable,
         "bare_metal": req.bare_metal,
         "accelerators": req.accelerators,
+        "gang_efa": req.gang_efa,
+        "gang_min_network_gbps": req.gang_min_network_gbps,
     }
 
 
@@ -136,7 +169,7 @@ def requirements_from_dict(data: Any, where: str = "instance_requirements") -> I
             if data[name] not in choices:
                 raise InputError(f"{where}.{name}: must be one of {', '.join(choices)}, got {data[name]!r}")
             out[name] = data[name]
-    for name in ("burstable", "bare_metal"):
+    for name in ("burstable", "bare_metal", "gang_efa"):
         if name in data:
             if not isinstance(data[name], bool):
                 raise InputError(f"{where}.{name}: must be true or false, got {data[name]!r}")
@@ -146,6 +179,11 @@ def requirements_from_dict(data: Any, where: str = "instance_requirements") -> I
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{where}.min_generation: must be an integer >= 1, got {value!r}")
         out["min_generation"] = value
+    if data.get("gang_min_network_gbps") is not None:
+        value = data["gang_min_network_gbps"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise InputError(f"{where}.gang_min_network_gbps: must be a number >= 0 (Gbit/s), got {value!r}")
+        out["gang_min_network_gbps"] = float(value)
     return InstanceRequirements(**out)
 
 

@@ -100,6 +100,11 @@ def _requirement_value(field: str, text: str) -> Any:
         return text.lower() == "true"
     if field == "min_generation":
         return None if text.lower() in ("none", "null", "") else int(text) if text.isdigit() else text
+    if field == "gang_min_network_gbps":
+        try:
+            return float(text)
+        except ValueError:
+            return text  # the policy reader refuses it, naming the field
     return text
 
 

@@ -9,7 +9,7 @@ Everything that needs "how much did this job ask for" goes through `requested_re
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 SPOT_RECLAIM = re.compile(r"Host EC2 \(instance (i-[0-9a-f]+)\) terminated")
@@ -68,6 +68,26 @@ def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if tasks:
             return list(tasks[0].get("containers") or [])
     return [container] if container else []
+
+
+#: The host path of an EFA device: AWS Batch's user guide ("Elastic Fabric Adapter") has a job ask for
+#: EFA with a `linuxParameters.devices` entry whose `hostPath` is /dev/infiniband/uverbs0 (uverbs1,
+#: ... for more interfaces), on a multi-node job inside its node range's container.
+EFA_DEVICE_PREFIX = "/dev/infiniband/uverbs"
+
+
+def efa_devices(containers: Iterable[Mapping[str, Any]]) -> int:
+    """How many EFA devices these containers pass through (0: the job does not ask for EFA)."""
+    count = 0
+    for container in containers:
+        linux = container.get("linuxParameters")
+        if linux:
+            count += sum(
+                1
+                for d in linux.get("devices") or ()
+                if str(d.get("hostPath", "")).startswith(EFA_DEVICE_PREFIX)
+            )
+    return count
 
 
 def node_range(node_props: Mapping[str, Any], node: int) -> Mapping[str, Any] | None:

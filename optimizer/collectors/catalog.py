@@ -26,7 +26,7 @@ declare("collector", "ec2:DescribeInstanceTypes", "ec2:DescribeInstanceTypeOffer
 COLUMNS = [
     "region", "instance_type", "vcpus", "memory_mib", "allocatable_memory_mib", "gpus", "gpu_model",
     "gpu_memory_mib", "arch", "family", "generation", "network_performance", "current_generation",
-    "accelerator", "accelerator_count",
+    "accelerator", "accelerator_count", "efa_supported", "network_bandwidth_mbps",
 ]  # fmt: skip
 #: DescribeInstanceTypes' non-GPU accelerator fields -> the list of devices in each.
 _ACCELERATOR_INFO = {
@@ -52,6 +52,38 @@ def accelerator_of(item: Mapping[str, Any], gpus: int) -> tuple[str | None, int 
 
 
 _GENERATION = re.compile(r"^[a-z]+(\d+)")
+
+
+def efa_supported(item: Mapping[str, Any]) -> bool | None:
+    """DescribeInstanceTypes' `NetworkInfo.EfaSupported`, or None where the response leaves it out
+    (older recordings do): unknown is not "no", but nothing that needs EFA is placed on it."""
+    value = (item.get("NetworkInfo") or {}).get("EfaSupported")
+    return None if value is None else bool(value)
+
+
+#: A `NetworkPerformance` that states a fixed figure: "25 Gigabit", "4x 100 Gigabit" (not "Up to ...",
+#: "High", "Moderate").
+_STATED_BANDWIDTH = re.compile(r"^(?:(\d+)x\s*)?(\d+(?:\.\d+)?)\s*Gigabit$")
+
+
+def baseline_bandwidth_mbps(item: Mapping[str, Any]) -> int | None:
+    """The type's baseline (sustained) network bandwidth in Mbit/s, or None when not described.
+
+    DescribeInstanceTypes gives each network card a `BaselineBandwidthInGbps`; their sum is the
+    instance's, except that some multi-card types (c6in.32xlarge: two 200 Gbit/s cards, "200
+    Gigabit") cannot use every card at its baseline at once, so a fixed `NetworkPerformance` figure
+    caps it. A burst figure ("Up to 12.5 Gigabit") is not sustained bandwidth and caps nothing. On
+    the recorded output moto ships this agrees with the bundled price list's bandwidth for 1,302 of
+    the 1,315 types both have."""
+    network = item.get("NetworkInfo") or {}
+    cards = [c.get("BaselineBandwidthInGbps") for c in network.get("NetworkCards") or ()]
+    known = [float(c) for c in cards if c is not None]
+    total = sum(known) if known else None
+    stated = _STATED_BANDWIDTH.match(str(network.get("NetworkPerformance") or "").strip())
+    if stated:
+        figure = float(stated.group(2)) * (int(stated.group(1)) if stated.group(1) else 1)
+        total = figure if total is None else min(total, figure)
+    return None if total is None else round(total * 1000)
 
 
 def get_instance_types(ctx: CollectContext) -> list[dict[str, Any]]:
@@ -112,11 +144,15 @@ def transform_instance_types(described: Iterable[Mapping[str, Any]], region: str
                 "current_generation": item.get("CurrentGeneration"),
                 "accelerator": accelerator,
                 "accelerator_count": accelerator_count,
+                "efa_supported": efa_supported(item),
+                "network_bandwidth_mbps": baseline_bandwidth_mbps(item),
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["gpu_memory_mib"] = frame["gpu_memory_mib"].astype("Int64")
     frame["accelerator_count"] = frame["accelerator_count"].astype("Int64")
+    frame["efa_supported"] = frame["efa_supported"].astype("boolean")
+    frame["network_bandwidth_mbps"] = frame["network_bandwidth_mbps"].astype("Int64")
     return frame
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.collectors.batch_fields import (
+    efa_devices,
     is_out_of_memory,
     job_definition_name,
     name_from_arn,
@@ -54,7 +55,7 @@ JOB_COLUMNS = [
     "memory_mib", "gpus", "array_parent_id", "array_index", "array_size", "node_count", "retry_attempts",
     "attempt_count", "share_identifier", "scheduling_priority", "depends_on", "tags", "parameters",
     "exit_code", "retry_strategy", "platform", "is_multinode", "accelerators", "unparsed",
-    "node_target_nodes", "node_instance_types",
+    "node_target_nodes", "node_instance_types", "efa_devices",
 ]  # fmt: skip
 ATTEMPT_COLUMNS = [
     "job_id", "attempt", "instance_id", "container_instance_arn", "task_arn", "started_at", "stopped_at",
@@ -81,12 +82,12 @@ def _parent_and_index(record: Mapping[str, Any]) -> tuple[str | None, int | None
     return None, None, False
 
 
-def _node_range_columns(
+def _node_range_of(
     record: Mapping[str, Any], index: int | None, is_node: bool, parents: Mapping[str, Mapping[str, Any]]
-) -> tuple[str | None, list[str] | None]:
-    """(targetNodes, instanceTypes) of the node range a row's requests come from: a node job's own
-    range (from its record's `nodeProperties`, else its parent's in the same DescribeJobs batch),
-    the main node's on an MNP parent; (None, None) for other jobs or an unknown range."""
+) -> Mapping[str, Any] | None:
+    """The node range a row's requests come from: a node job's own range (from its record's
+    `nodeProperties`, else its parent's in the same DescribeJobs batch), the main node's on an MNP
+    parent; None for other jobs or an unknown range."""
     props = record.get("nodeProperties")
     if is_node:
         props = props or parents.get(str(record["jobId"]).rpartition("#")[0])
@@ -94,12 +95,32 @@ def _node_range_columns(
     elif props:
         node = int(props.get("mainNode", 0) or 0)
     else:
-        return None, None
-    chosen = node_range(props or {}, node)
+        return None
+    return node_range(props or {}, node)
+
+
+def _node_range_columns(chosen: Mapping[str, Any] | None) -> tuple[str | None, list[str] | None]:
+    """(targetNodes, instanceTypes) of a node range; (None, None) without one."""
     if chosen is None:
         return None, None
     types = [str(t) for t in chosen.get("instanceTypes") or ()]
     return str(chosen.get("targetNodes", "")) or None, types or None
+
+
+def _efa_devices(record: Mapping[str, Any], chosen: Mapping[str, Any] | None) -> int | None:
+    """EFA devices the job's containers pass through (`batch_fields.efa_devices`): its own container
+    or its node range's (an MNP parent's: the main node's), whichever names more (a submission's
+    container overrides cannot change `linuxParameters`, so the range's devices are the node's), else
+    its ECS-properties containers; None when the record has no container to read (EKS pods ask for
+    EFA as an extended resource, which `accelerators` keeps)."""
+    container = record.get("container")
+    ranged = chosen.get("container") if chosen is not None else None
+    if container or ranged:
+        return max(efa_devices((c,)) if c else 0 for c in (container, ranged))
+    tasks = (record.get("ecsProperties") or {}).get("taskProperties")
+    if tasks:
+        return efa_devices(c for t in tasks for c in t.get("containers") or ())
+    return None
 
 
 JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
@@ -134,7 +155,8 @@ def _job_row(
     parent, index, is_node = _parent_and_index(record)
     array = record.get("arrayProperties") or {}
     node_props = record.get("nodeProperties") or {}
-    target_nodes, node_types = _node_range_columns(record, index, is_node, parents or {})
+    chosen_range = _node_range_of(record, index, is_node, parents or {})
+    target_nodes, node_types = _node_range_columns(chosen_range)
     retry = record.get("retryStrategy")
     queue_arn = record.get("jobQueue")
     definition = record.get("jobDefinition")
@@ -175,6 +197,7 @@ def _job_row(
         unparsed or None,
         target_nodes,
         node_types,
+        _efa_devices(record, chosen_range),
     )
 
 

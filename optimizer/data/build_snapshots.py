@@ -5,13 +5,21 @@
 
 The outputs are normalised copies (store column names, Linux only for the Spot Advisor feed); the
 README next to them says what changed. Run it when AWS prices or the advisor feed are refreshed.
+
+EFA support (`efa_supported`) is not in the price file: it comes from a recorded DescribeInstanceTypes
+output (`--instance-types`, a response `{"InstanceTypes": [...]}` or a mapping type -> item, plain or
+gzip JSON), by default the one moto ships (`moto/ec2/resources/instance_types.json.gz`) when moto is
+installed. A type the recording lacks, or whose item lacks `EfaSupported`, stays unknown (empty).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import re
+from collections.abc import Mapping
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +30,7 @@ from optimizer.catalog.files import (
     read_price_file,
     read_spot_advisor_feed,
 )
+from optimizer.collectors.catalog import efa_supported
 
 PRICE_SNAPSHOT = PRICE_SNAPSHOT_FILE
 SPOT_ADVISOR_SNAPSHOT = SPOT_ADVISOR_FILE
@@ -31,14 +40,41 @@ SPOT_ADVISOR_PATTERN = "spot-advisor/spot-advisor-data_*.json"
 SNAPSHOT_COLUMNS = (
     "instance_type", "region", "price_per_hour", "effective_date", "vcpus", "memory_mib", "gpus", "gpu_model",
     "gpu_memory_mib", "arch", "family", "generation", "network_bandwidth_mbps", "allocatable_memory_mib",
+    "efa_supported",
 )  # fmt: skip
 
 
+def moto_instance_types() -> Path | None:
+    """moto's recorded DescribeInstanceTypes output, where moto is installed."""
+    spec = find_spec("moto")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "ec2" / "resources" / "instance_types.json.gz"
+    return path if path.exists() else None
+
+
+def read_efa_support(path: Path) -> dict[str, bool | None]:
+    """Instance type -> `NetworkInfo.EfaSupported` from a recorded DescribeInstanceTypes output (the
+    collector's rule, `optimizer.collectors.catalog.efa_supported`: absent is None, unknown)."""
+    raw = path.read_bytes()
+    data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    if isinstance(data, Mapping) and "InstanceTypes" in data:
+        described = list(data["InstanceTypes"])
+    elif isinstance(data, Mapping):
+        described = [{"InstanceType": name, **item} for name, item in data.items()]
+    else:
+        raise ValueError(f"{path}: expected a DescribeInstanceTypes response or a mapping type -> item")
+    return {str(item["InstanceType"]): efa_supported(item) for item in described}
+
+
 def build_price_snapshot(
-    source: Path, out: Path = PRICE_SNAPSHOT, effective_date: str | None = None
+    source: Path,
+    out: Path = PRICE_SNAPSHOT,
+    effective_date: str | None = None,
+    efa: Mapping[str, bool | None] | None = None,
 ) -> pd.DataFrame:
     """The price CSV with specs (read by `optimizer.catalog.files`), in the store's column names plus
-    region and effective date.
+    region and effective date, and `efa_supported` from `efa` (`read_efa_support`; empty without it).
 
     The region and date come from the file name (`ec2-ondemand-<region>-<YYYY-MM>.csv`) because the
     CSV has one price column named after its region; without `effective_date` the prices are dated
@@ -68,6 +104,9 @@ def build_price_snapshot(
             .astype("string"),
             "network_bandwidth_mbps": table["network_bandwidth_mbps"].astype("Int64"),
             "allocatable_memory_mib": table["allocatable_memory_mib"].astype("Int64"),
+            "efa_supported": pd.array(
+                [(efa or {}).get(name) for name in table["instance_type"]], dtype="boolean"
+            ),
         }
     )
     frame = frame[list(SNAPSHOT_COLUMNS)].sort_values("instance_type").reset_index(drop=True)
@@ -100,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prices", type=Path, help="an ec2-ondemand-<region>-<YYYY-MM>.csv file")
     parser.add_argument("--spot-advisor", type=Path, help="a spot-advisor-data_<YYYY-MM-DD>.json file")
     parser.add_argument("--effective-date", help="date the prices were published (YYYY-MM-DD)")
+    parser.add_argument(
+        "--instance-types", type=Path, help="a recorded DescribeInstanceTypes output (default: moto's)"
+    )
     args = parser.parse_args(argv)
     if not (args.shared_data or args.prices or args.spot_advisor):
         parser.error("give the shared data folder or --prices/--spot-advisor files")
@@ -108,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         _latest(args.shared_data, SPOT_ADVISOR_PATTERN) if args.shared_data else None
     )
     if prices:
-        frame = build_price_snapshot(prices, effective_date=args.effective_date)
+        recording = args.instance_types or moto_instance_types()
+        efa = read_efa_support(recording) if recording else None
+        frame = build_price_snapshot(prices, effective_date=args.effective_date, efa=efa)
+        known, with_efa = int(frame["efa_supported"].notna().sum()), int(frame["efa_supported"].sum())
         print(f"{PRICE_SNAPSHOT.name}: {len(frame)} instance types from {prices.name}")
+        print(f"  EFA support known for {known} ({with_efa} with EFA) from {recording}")
     if advisor:
         frame = build_spot_advisor_snapshot(advisor)
         print(f"{SPOT_ADVISOR_SNAPSHOT.name}: {len(frame)} rows from {advisor.name}")

@@ -35,6 +35,8 @@ def offerings_from_catalog(
         if not row.allocatable_memory_mib > 0:
             continue
         network = getattr(row, "network_bandwidth_mbps", float("nan"))
+        # Only a type the catalogue knows supports EFA offers it; unknown (<NA>) hosts no EFA need.
+        efa = getattr(row, "efa_supported", None)
         common = {
             "instance_type": str(row.instance_type),
             "vcpus": float(row.vcpus),
@@ -42,6 +44,7 @@ def offerings_from_catalog(
             "gpus": int(row.gpus),
             "arch": str(row.arch),
             "network_gbps": None if pd.isna(network) else float(network) / 1000.0,
+            "efa": efa is not None and not pd.isna(efa) and bool(efa),
         }
         out.append(Offering(capacity_type="ON_DEMAND", price_per_hour=float(row.ondemand_price), **common))
         if spot and not pd.isna(row.spot_price):
@@ -61,11 +64,20 @@ def _arch(value: object) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
+def _gang_network(policy: Policy, efa: bool) -> dict[str, object]:
+    """A gang range's `efa` and `min_network_gbps`: what its nodes asked for (EFA devices in the
+    history) with the policy's instance requirements for every gang on top, written on the shape so
+    the problem document states them."""
+    need_efa, gbps = policy.instance_requirements.gang_needs(efa, 0.0)
+    return {"efa": need_efa, "min_network_gbps": gbps}
+
+
 def problem_from_profile(
     profile: DemandProfile, offerings: list[Offering], policy: Policy, gangs: GangProfile | None = None
 ) -> Problem:
     """The problem of a demand profile, plus the gang shapes of its MNP jobs when `gangs` is given
-    (over the same buckets)."""
+    (over the same buckets), each asking for the network its history and the policy's instance
+    requirements need (`_gang_network`)."""
     shapes = tuple(
         Shape(
             id=str(r.shape_id),
@@ -90,6 +102,7 @@ def problem_from_profile(
                 nodes=int(r.nodes),
                 gang=None if r.gang is None or not isinstance(r.gang, str) else r.gang,
                 instance_types=r.instance_types if isinstance(r.instance_types, tuple) else None,
+                **_gang_network(policy, bool(r.efa)),
             )
             for r in gangs.shapes.itertuples(index=False)
         )
@@ -125,6 +138,10 @@ def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
             "arch": None,
             "mnp_parent": ran["mnp_parent"],
             "node_index": ran["node_index"],
+            # A job that passes EFA devices through needs a host with EFA (unknown: it asked for none).
+            "efa": pd.to_numeric(ran.get("efa_devices", pd.Series(0, index=ran.index)), errors="coerce")
+            .fillna(0)
+            .gt(0),
         }
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.solver.plan import Plan, relative_gap
 from optimizer.solver.problem import Offering, Problem
 from optimizer.solver.validate_commitments import check_commitments
@@ -75,7 +76,15 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                     continue
                 shape = problem.shapes[i]
                 if not offering.can_host(shape):
-                    errors.append(f"{where}: cannot host shape {shape_id} (size, arch or spot_ok)")
+                    errors.append(
+                        f"{where}: cannot host shape {shape_id} (size, arch, spot_ok, network, EFA or "
+                        "instance types)"
+                    )
+                elif shape.is_gang and not requirements.hosts_gangs_on(offering.efa, offering.network_gbps):
+                    errors.append(
+                        f"{where}: instance requirements ask gangs for "
+                        f"{_gang_network(requirements)}, hosts {shape_id}"
+                    )
                 elif shape.gpus == 0 and not requirements.hosts_cpu_jobs_on(
                     offering.instance_type, offering.gpus
                 ):
@@ -128,6 +137,14 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
     if check_bound:
         errors.extend(_bound_errors(plan))
     return errors
+
+
+def _gang_network(requirements: InstanceRequirements) -> str:
+    """What the requirements ask of every gang's host, in words."""
+    parts = (["EFA"] if requirements.gang_efa else []) + (
+        [f"{requirements.gang_min_network_gbps:g} Gbit/s"] if requirements.gang_min_network_gbps > 0 else []
+    )
+    return " and ".join(parts)
 
 
 def _gang_bin_errors(problem: Problem, shape_index: dict[str, int], jobs: Mapping[str, int]) -> list[str]:

@@ -24,6 +24,12 @@ instance_types = Table(
     # how many devices (NeuronInfo, InferenceAcceleratorInfo, FpgaInfo, MediaAcceleratorInfo).
     Column("accelerator", Str),
     Column("accelerator_count", Integer),
+    # DescribeInstanceTypes' NetworkInfo.EfaSupported; null where the source does not say (older
+    # recordings, price tables without it): unknown, so it hosts no job that needs EFA.
+    Column("efa_supported", Boolean),
+    # Baseline network bandwidth in Mbit/s (`optimizer.collectors.catalog.baseline_bandwidth_mbps`);
+    # `network_performance` keeps EC2's text ("Up to 12.5 Gigabit"), which is no number to compare.
+    Column("network_bandwidth_mbps", Integer),
 )
 
 instance_type_offerings = Table(

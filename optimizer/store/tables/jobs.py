@@ -62,6 +62,9 @@ jobs = Table(
     Column("node_instance_types", Json),
     # Non-GPU accelerators a job requests (EKS extended resources, e.g. aws.amazon.com/neuron: 1).
     Column("accelerators", Json),
+    # Elastic Fabric Adapter devices the job's containers pass through (`linuxParameters.devices`
+    # with hostPath /dev/infiniband/uverbs*, AWS Batch's way to give a job EFA); 0 none, null unknown.
+    Column("efa_devices", Integer),
     # Values the collector did not recognise, kept raw by field with the reason (never dropped).
     Column("unparsed", Json),
 )
