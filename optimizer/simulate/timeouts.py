@@ -9,8 +9,9 @@ terminated for its timeout is not retried whatever its retry strategy. (Batch se
 Job-state time limit actions (`jobStateTimeLimitActions` on the job queue: reason, state RUNNABLE,
 maxTimeSeconds 600-86400, action CANCEL): when the job at the head of the queue has been RUNNABLE
 with that blocked reason for maxTimeSeconds, Batch cancels it with the status reason
-"Terminated by JobStateTimeLimit action due to reason: <reason>" and the next job advances to the
-head. The replay knows two blocked reasons, both for a job no compute environment of its queue can
+"Canceled by JobStateTimeLimit action due to reason: <reason>" (the user guide's "Jobs stuck in a
+RUNNABLE status", "statusReason message after the job is canceled") and the next job advances to
+the head. The replay knows two blocked reasons, both for a job no compute environment of its queue can
 ever run: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (no instance type or Fargate size fits its
 vCPUs, memory, GPUs and architecture) and MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE (one
 fits, but not within any CE's maxvCpus). Such jobs reach the head one after another, so each is
@@ -49,8 +50,11 @@ MIN_STATE_TIME_S, MAX_STATE_TIME_S = 600, 86400
 
 
 def cancelled_reason(reason: str) -> str:
-    """The statusReason of a job cancelled by a job-state time limit action."""
-    return f"Terminated by JobStateTimeLimit action due to reason: {reason}"
+    """The statusReason of a job cancelled by a job-state time limit action, word for word as the
+    Batch user guide documents it for each reason ("Jobs stuck in a RUNNABLE status": "statusReason
+    message after the job is canceled by jobStateTimeLimitActions"), so a replayed job reads like
+    the history's own."""
+    return f"Canceled by JobStateTimeLimit action due to reason: {reason}"
 
 
 def attempt_duration_from_api(data: Any, where: str = "timeout") -> float:
