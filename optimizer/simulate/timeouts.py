@@ -39,13 +39,27 @@ MIN_ATTEMPT_DURATION_S = 60
 
 JOB_RESOURCE_REQUIREMENT = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
 COMPUTE_ENVIRONMENT_MAX_RESOURCE = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
+# botocore's batch model leaves JobStateTimeLimitAction.reason a free String ("The reason to log
+# for the action being taken.") and lists the blocked reasons under JobDetail.statusReason:
+# "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - All compute environments have insufficient capacity
+# to service the job", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - All compute
+# environments have a maxVcpu setting that is smaller than the job requirements",
+# "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - All compute environments have no connected instances
+# that meet the job requirements", "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - All compute
+# environments have problems with the service role permissions". The user guide ("Jobs stuck in a
+# RUNNABLE status") gives a "reason used for jobStateTimeLimitActions" for the first three only; of
+# SERVICE_ROLE_PERMISSIONS (and ACTION_REQUIRED, UNDETERMINED) it says "You can't configure a
+# programmable action through the jobStateTimeLimitActions parameter to resolve this error", and
+# for MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED it documents a statusReason but no
+# reason for jobStateTimeLimitActions.
 REMEDIABLE_REASONS = (
     "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
     COMPUTE_ENVIRONMENT_MAX_RESOURCE,
     JOB_RESOURCE_REQUIREMENT,
-    "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
 )
-"""The blocked reasons the Batch user guide lists as supporting jobStateTimeLimitActions."""
+"""The blocked reasons AWS documents as a `jobStateTimeLimitActions` reason (see the comment
+above); a proposal or replay document naming another is refused, since Batch is not documented to
+act on it."""
 MIN_STATE_TIME_S, MAX_STATE_TIME_S = 600, 86400
 
 

@@ -179,6 +179,10 @@ def test_reclaims_retry_and_application_errors_exit_under_a_host_ec2_rule() -> N
          "jobStateTimeLimitActions[0].maxTimeSeconds"),
         (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[_limit("ACTION_REQUIRED", 600)]),
          "jobStateTimeLimitActions[0].reason"),
+        (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[
+            _limit(JOB_RESOURCE_REQUIREMENT, 600),
+            _limit("MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED", 600)]),
+         "jobStateTimeLimitActions[1].reason"),
         (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[{"reason": JOB_RESOURCE_REQUIREMENT}]),
          "jobStateTimeLimitActions[0].state"),
         (lambda d: d["simulation"].update(defaultTimeout={"attemptDurationSeconds": 30}),
