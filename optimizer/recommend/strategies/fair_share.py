@@ -204,8 +204,8 @@ def with_fair_share(
 def estate_policy_names(queues: list[dict[str, Any]]) -> set[str]:
     """The names of the scheduling policies the estate's queues use (the end of each
     `schedulingPolicyArn`, "...:scheduling-policy/NAME"). The policies themselves are not
-    collected, so one no queue uses is not seen here; CreateSchedulingPolicy then refuses the name
-    at apply time, before the new queue is created."""
+    collected, so a clash with one no queue uses shows only when the plan's first call,
+    CreateSchedulingPolicy, runs (before the new queue is created)."""
     arns = (str(q.get("schedulingPolicyArn") or "") for q in queues)
     return {arn.rsplit(":scheduling-policy/", 1)[1] for arn in arns if ":scheduling-policy/" in arn}
 
