@@ -2,10 +2,11 @@
 
 The new revision is the latest ACTIVE one as RegisterJobDefinition accepts it (every field, read
 off botocore's model by `shapes.as_request`, so none is dropped), with `nodeProperties.numNodes`
-and every node range's VCPU and MEMORY requirements set to the proposal. A range whose
-`targetNodes` names a last node of the old count ("0:15") is opened ("0:") so it still covers every
-node; `mainNode` and every range must stay below the new count, and a range pinned to an
-instance type is refused (`_check_range`). Rollback deregisters the revision (the generic
+and every node range's VCPU and MEMORY requirements set to the proposal. The ranges' new
+`targetNodes` come from `simulate.node_split.resized_node_ranges`, the rule the strategy checked
+its candidates with (the range reaching the last node follows numNodes, the others keep their
+nodes; mainNode and every range within the new count), and a range pinned to an instance type is
+refused (`_check_pinned`). Rollback deregisters the revision (the generic
 `register_job_definition` rule of `rollback.py`), so jobs submitted by name run the previous one.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from optimizer.apply import shapes
 from optimizer.domain import Recommendation
 from optimizer.errors import InputError, UserError
+from optimizer.simulate.node_split import resized_node_ranges
 
 NODE_SIZE_FIELDS = frozenset({"num_nodes", "vcpus_per_node", "memory_mib_per_node"})
 
@@ -46,27 +48,13 @@ def current_node_size(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _open_range(target: str, old_count: int) -> str:
-    """A range ending at the old last node runs to the end ("0:15" of 16 nodes -> "0:")."""
-    low, sep, high = target.partition(":")
-    if sep and high and high.isdigit() and int(high) == old_count - 1:
-        return f"{low or 0}:"  # ":15" -> "0:", not a bare ":"
-    return target
-
-
-def _check_range(rec_id: str, name: str, node_range: dict[str, Any], nodes: int) -> None:
-    """NodeRangeProperty in botocore's model: the ranges index nodes 0..numNodes-1 and together cover
-    all of them; a range pinned to one instance type (`instanceTypes`, one element) was sized for
-    that type, so a new node size is not applied under it."""
-    target = str(node_range.get("targetNodes", ""))
-    low, sep, high = target.partition(":")
-    ends = [int(x) for x in (low, high if sep else low) if x.isdigit()]
-    if any(end >= nodes for end in ends):
-        raise UserError(f"recommendation {rec_id}: {name}'s node range {target!r} does not fit {nodes} nodes")
+def _check_pinned(rec_id: str, name: str, node_range: dict[str, Any]) -> None:
+    """A range pinned to instance types (`instanceTypes`) was sized for them, so a new node size
+    is not applied under it."""
     if node_range.get("instanceTypes"):
         raise UserError(
-            f"recommendation {rec_id}: {name}'s node range {target!r} pins instanceTypes"
-            f" {node_range['instanceTypes']}; a new node size needs a new instance type there"
+            f"recommendation {rec_id}: {name}'s node range {node_range.get('targetNodes')!r} pins"
+            f" instanceTypes {node_range['instanceTypes']}; a new node size needs a new instance type there"
         )
 
 
@@ -89,12 +77,15 @@ def node_size_request(rec: Recommendation, item: dict[str, Any]) -> tuple[dict[s
     if nodes < 1 or vcpus < 1 or not vcpus.is_integer() or memory < 4:
         raise InputError(f"recommendation {rec.id}: num_nodes >= 1, whole vcpus_per_node >= 1, memory >= 4")
     main = int(props.get("mainNode", 0) or 0)
-    if main >= nodes:
-        raise UserError(f"recommendation {rec.id}: {name}'s main node {main} is not among {nodes} nodes")
     old_count = int(props.get("numNodes") or 0)
+    try:
+        targets = resized_node_ranges([str(r.get("targetNodes", "")) for r in ranges], main, old_count, nodes)
+    except InputError as exc:
+        raise UserError(f"recommendation {rec.id}: {name}'s {exc}") from None
     new_props = copy.deepcopy(props)
     new_props["numNodes"] = nodes
-    for node_range in new_props["nodeRangeProperties"]:
+    for node_range, target in zip(new_props["nodeRangeProperties"], targets, strict=True):
+        _check_pinned(rec.id, name, node_range)
         container = node_range.setdefault("container", {})
         wanted = _requirements(container)
         container.pop("vcpus", None)  # legacy fields: resourceRequirements supersede them
@@ -102,8 +93,7 @@ def node_size_request(rec: Recommendation, item: dict[str, Any]) -> tuple[dict[s
         wanted["VCPU"] = str(int(vcpus))
         wanted["MEMORY"] = str(memory)
         container["resourceRequirements"] = [{"type": t, "value": v} for t, v in sorted(wanted.items())]
-        node_range["targetNodes"] = _open_range(str(node_range.get("targetNodes", "")), old_count)
-        _check_range(rec.id, name, node_range, nodes)
+        node_range["targetNodes"] = target
     params = shapes.as_request("RegisterJobDefinition", copy.deepcopy(item))
     params.update(jobDefinitionName=name, type="multinode", nodeProperties=new_props)
     was = current_node_size(item)

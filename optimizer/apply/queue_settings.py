@@ -29,7 +29,7 @@ from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.planner import CurrentState, _call, _check_not_stale, _finish
 from optimizer.domain import ApiCall, ChangePlan, Recommendation, UpdateKind
 from optimizer.errors import InputError, RefusedError, UserError
-from optimizer.simulate.fair_share import MAX_DECAY_S, MAX_WEIGHT, MIN_WEIGHT
+from optimizer.simulate.fair_share import MAX_DECAY_S, MAX_WEIGHT, MIN_WEIGHT, RESOURCE_NAME
 from optimizer.simulate.shares import MAX_SHARE_LENGTH
 from optimizer.simulate.timeouts import MAX_STATE_TIME_S, MIN_STATE_TIME_S, REMEDIABLE_REASONS
 
@@ -49,9 +49,6 @@ DEFAULT_WEIGHT = 1.0
 SHARE_IDENTIFIER = re.compile(rf"[A-Za-z0-9]{{1,{MAX_SHARE_LENGTH}}}\*?")
 """ShareAttributes.shareIdentifier in the API reference: up to 255 alphanumeric characters, and an
 optional trailing * for a prefix (matched whole: `fullmatch`, so no trailing newline slips by)."""
-RESOURCE_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
-"""CreateJobQueue.jobQueueName and CreateSchedulingPolicy.name in botocore's model: up to 128
-letters, numbers, hyphens and underscores."""
 
 
 def is_queue_settings(rec: Recommendation) -> bool:

@@ -21,9 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--status", action="append", choices=STATUSES, help="only these statuses (repeatable; default: open)"
     )
     parser.add_argument("--all", action="store_true", help="every status")
-    parser.add_argument("--dismiss", metavar="ID", help="dismiss a recommendation (it stays dismissed)")
-    parser.add_argument("--reason", help="why it is dismissed")
-    parser.add_argument("--reopen", metavar="ID", help="reopen a dismissed recommendation")
+    parser.add_argument(
+        "--dismiss",
+        metavar="ID",
+        help="dismiss a recommendation (it stays dismissed; needs apply.enabled and --reason; audited)",
+    )
+    parser.add_argument("--reason", help="why it is dismissed (required with --dismiss)")
+    parser.add_argument(
+        "--reopen", metavar="ID", help="reopen a dismissed recommendation (needs apply.enabled; audited)"
+    )
     parser.add_argument(
         "--refresh",
         action="store_true",
@@ -37,14 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.recommend.repository import dismiss, list_recommendations, reopen
+    from optimizer.recommend.repository import list_recommendations
 
-    if args.dismiss:
-        print(f"dismissed {dismiss(ctx.engine, args.dismiss, args.reason)}")
-        return 0
-    if args.reopen:
-        print(f"reopened {reopen(ctx.engine, args.reopen)}")
-        return 0
+    if args.dismiss or args.reopen:
+        return change_status(args, ctx)
     if args.refresh:
         from optimizer.recommend.generate import generate_recommendations
 
@@ -85,4 +87,17 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             f"{rec.id:<17} {rec.monthly_savings_usd:>10,.2f} {rec.risk_level!s:<6} {rec.update_kind!s:<15}"
             f" {item.status:<11} {rec.title}{flag}"
         )
+    return 0
+
+
+def change_status(args: argparse.Namespace, ctx: CliContext) -> int:
+    """--dismiss / --reopen through `ApplyService`, the dashboard's path: behind apply's gate
+    (`apply.enabled`), with a reason for a dismissal, and audited with the actor (`cli_actor`)."""
+    from optimizer.cli.apply_support import apply_service, cli_actor
+
+    service = apply_service(ctx)
+    if args.dismiss:
+        print(f"dismissed {service.dismiss(args.dismiss, args.reason or '', actor=cli_actor())}")
+    else:
+        print(f"reopened {service.reopen(args.reopen, actor=cli_actor())}")
     return 0

@@ -1,8 +1,10 @@
-"""Save, load, list, sum and dismiss recommendations in the store's `recommendations` table.
+"""Save, load, list and sum recommendations in the store's `recommendations` table.
 
 Saving is an upsert on the stable id that refreshes the figures (savings, risk, evidence) but keeps
 `status`, `status_reason` and `created_at`: a recommendation a person dismissed, or that was applied,
-is not reopened by the next strategy run that produces it again.
+is not reopened by the next strategy run that produces it again. A person's dismissal or reopening
+goes through `ApplyService.dismiss` / `reopen` (gated by apply.enabled and audited), for the CLI and
+the dashboard alike; this module only holds the status primitive (`set_status`) and the refusals.
 """
 
 from __future__ import annotations
@@ -240,22 +242,3 @@ def reopen_refusal(rec: StoredRecommendation) -> str | None:
     if rec.status != "dismissed":
         return f"recommendation {rec.id} is {rec.status}, not dismissed"
     return None
-
-
-def dismiss(engine: Engine, ident: str, reason: str | None = None, *, now: datetime | None = None) -> str:
-    """Dismiss a recommendation (it stays dismissed across re-runs); returns its full id."""
-    rec = get_recommendation(engine, ident)
-    if refusal := dismissal_refusal(rec):
-        raise UserError(refusal)
-    with engine.begin() as conn:
-        set_status(conn, rec.id, "dismissed", reason, now=now)
-    return rec.id
-
-
-def reopen(engine: Engine, ident: str, *, now: datetime | None = None) -> str:
-    rec = get_recommendation(engine, ident)
-    if refusal := reopen_refusal(rec):
-        raise UserError(refusal)
-    with engine.begin() as conn:
-        set_status(conn, rec.id, "open", None, now=now)
-    return rec.id

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,11 @@ MAX_RESERVATION = 99
 POLICY_KEYS = frozenset({"name", "fairsharePolicy", "tags"})
 FAIRSHARE_KEYS = frozenset({"shareDecaySeconds", "computeReservation", "shareDistribution"})
 SHARE_KEYS = frozenset({"shareIdentifier", "weightFactor"})
+MAX_NAME_LENGTH = 128
+RESOURCE_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_NAME_LENGTH}}}")
+"""CreateJobQueue.jobQueueName and CreateSchedulingPolicy.name in botocore's model: "It can be up
+to 128 letters long. It can contain uppercase and lowercase letters, numbers, hyphens (-), and
+underscores (_)." (matched whole: `fullmatch`)."""
 
 
 @dataclass(frozen=True)

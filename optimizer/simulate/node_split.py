@@ -129,3 +129,73 @@ def format_node_split(name: str, split: NodeSplit) -> str:
     if split.runtime_exponent:
         text += f",runtime_exponent={split.runtime_exponent:g}"
     return text
+
+
+def _parse_target(target: str, count: int) -> tuple[int, int]:
+    """A `targetNodes` value as (first, last) node index at `count` nodes, in the forms botocore's
+    model documents: "0:3", "n:" (to the highest index), ":n" (from 0), and a bare "n"."""
+    low, sep, high = target.strip().partition(":")
+    if not sep:
+        low = high = low
+    if (low and not low.isdigit()) or (high and not high.isdigit()) or (not sep and not low):
+        raise InputError(f"node range {target!r} is not n, n:m, n: or :m")
+    first = int(low) if low else 0
+    last = int(high) if high else count - 1
+    return first, last
+
+
+def _owners(spans: list[tuple[int, int]], count: int) -> list[int | None]:
+    """For each node 0..count-1, the index of the range whose properties it runs: the narrowest
+    range holding it (botocore's model: in nested "0:10" and "4:5", "the 4:5 range properties
+    override the 0:10 properties"), the first listed on a tie; None when no range holds it."""
+    owners: list[int | None] = []
+    for node in range(count):
+        holding = [(last - first, i) for i, (first, last) in enumerate(spans) if first <= node <= last]
+        owners.append(min(holding)[1] if holding else None)
+    return owners
+
+
+def resized_node_ranges(targets: list[str], main_node: int, old_count: int, new_count: int) -> list[str]:
+    """The `targetNodes` of an MNP definition's node ranges when its `numNodes` goes from
+    `old_count` to `new_count` (the `mnp-node-size` strategy and its apply share this rule).
+
+    The one range that reaches the last node ("n:", or ending at old_count - 1, ":15" included)
+    holds the workers whose count follows `numNodes`, so it becomes open ("n:", "0:" for ":15");
+    every other range (a main node "0:0", a nested override "4:5", a fixed block "0:7") keeps its exact nodes.
+    That keeps each range's role as the replay models it (every node the new size, the gang's total
+    vCPUs unchanged). An InputError names the range when the new count cannot hold the definition
+    as it is: two ranges reaching the last node (which one grows is a guess), the main node or a
+    kept range past the last node (the model: mainNode "must be fewer
+    than the number of nodes"), a range left with no node of its own, or a node no range holds
+    ("Your accumulative node ranges must account for all nodes")."""
+    if new_count < 1:
+        raise InputError(f"{new_count} nodes: a multi-node job has at least one node")
+    if not 0 <= main_node < new_count:
+        raise InputError(f"main node {main_node} is not among {new_count} nodes")
+    spans = [_parse_target(t, old_count) for t in targets]
+    before = _owners(spans, old_count)
+    if None in before:
+        raise InputError(f"node {before.index(None)} of {old_count} is in no node range")
+    to_end = [t for t, (_, last) in zip(targets, spans, strict=True) if last == old_count - 1]
+    if len(to_end) > 1:
+        # Nested ("0:" with "15:15") or stacked: which range the new nodes would join is a guess.
+        raise InputError(
+            f"node ranges {to_end[0]!r} and {to_end[1]!r} both reach the last node; which one the"
+            " new nodes join is not clear"
+        )
+    out = []
+    new_spans = []
+    for target, (first, last) in zip(targets, spans, strict=True):
+        if last == old_count - 1:
+            target, last = f"{first}:", new_count - 1
+        if first > last or last >= new_count:
+            raise InputError(f"node range {target!r} does not fit {new_count} nodes")
+        out.append(target)
+        new_spans.append((first, last))
+    after = _owners(new_spans, new_count)
+    if None in after:
+        raise InputError(f"node {after.index(None)} of {new_count} is in no node range")
+    for i, target in enumerate(targets):
+        if i in before and i not in after:
+            raise InputError(f"node range {target!r} would run no node of {new_count}")
+    return out

@@ -9,8 +9,9 @@ terminated for its timeout is not retried whatever its retry strategy. (Batch se
 Job-state time limit actions (`jobStateTimeLimitActions` on the job queue: reason, state RUNNABLE,
 maxTimeSeconds 600-86400, action CANCEL): when the job at the head of the queue has been RUNNABLE
 with that blocked reason for maxTimeSeconds, Batch cancels it with the status reason
-"Terminated by JobStateTimeLimit action due to reason: <reason>" and the next job advances to the
-head. The replay knows two blocked reasons, both for a job no compute environment of its queue can
+"Canceled by JobStateTimeLimit action due to reason: <reason>" (the user guide's "Jobs stuck in a
+RUNNABLE status", "statusReason message after the job is canceled") and the next job advances to
+the head. The replay knows two blocked reasons, both for a job no compute environment of its queue can
 ever run: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (no instance type or Fargate size fits its
 vCPUs, memory, GPUs and architecture) and MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE (one
 fits, but not within any CE's maxvCpus). Such jobs reach the head one after another, so each is
@@ -38,19 +39,36 @@ MIN_ATTEMPT_DURATION_S = 60
 
 JOB_RESOURCE_REQUIREMENT = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
 COMPUTE_ENVIRONMENT_MAX_RESOURCE = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"
+# botocore's batch model leaves JobStateTimeLimitAction.reason a free String ("The reason to log
+# for the action being taken.") and lists the blocked reasons under JobDetail.statusReason:
+# "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - All compute environments have insufficient capacity
+# to service the job", "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - All compute
+# environments have a maxVcpu setting that is smaller than the job requirements",
+# "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - All compute environments have no connected instances
+# that meet the job requirements", "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - All compute
+# environments have problems with the service role permissions". The user guide ("Jobs stuck in a
+# RUNNABLE status") gives a "reason used for jobStateTimeLimitActions" for the first three only; of
+# SERVICE_ROLE_PERMISSIONS (and ACTION_REQUIRED, UNDETERMINED) it says "You can't configure a
+# programmable action through the jobStateTimeLimitActions parameter to resolve this error", and
+# for MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED it documents a statusReason but no
+# reason for jobStateTimeLimitActions.
 REMEDIABLE_REASONS = (
     "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
     COMPUTE_ENVIRONMENT_MAX_RESOURCE,
     JOB_RESOURCE_REQUIREMENT,
-    "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
 )
-"""The blocked reasons the Batch user guide lists as supporting jobStateTimeLimitActions."""
+"""The blocked reasons AWS documents as a `jobStateTimeLimitActions` reason (see the comment
+above); a proposal or replay document naming another is refused, since Batch is not documented to
+act on it."""
 MIN_STATE_TIME_S, MAX_STATE_TIME_S = 600, 86400
 
 
 def cancelled_reason(reason: str) -> str:
-    """The statusReason of a job cancelled by a job-state time limit action."""
-    return f"Terminated by JobStateTimeLimit action due to reason: {reason}"
+    """The statusReason of a job cancelled by a job-state time limit action, word for word as the
+    Batch user guide documents it for each reason ("Jobs stuck in a RUNNABLE status": "statusReason
+    message after the job is canceled by jobStateTimeLimitActions"), so a replayed job reads like
+    the history's own."""
+    return f"Canceled by JobStateTimeLimit action due to reason: {reason}"
 
 
 def attempt_duration_from_api(data: Any, where: str = "timeout") -> float:

@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 from optimizer.aws.paginate import paginate
 from optimizer.aws.session import SessionFactory
 from optimizer.catalog.files import load_price_snapshot, load_spot_advisor
+from optimizer.collectors.base import CollectContext
+from optimizer.collectors.batch_job_definitions import get_active_definitions
 from optimizer.config import AwsSettings
 from optimizer.demo.emulator import Emulator, SeedCounts
 from optimizer.demo.estate import Estate, build_estate
@@ -297,3 +299,45 @@ def test_usage_older_than_the_logs_window_is_kept(monkeypatch: pytest.MonkeyPatc
     newest = max(e["timestamp"] for e in events)
     assert newest < (NOW - timedelta(days=14)).timestamp() * 1000
     assert all(e["ingestionTime"] == e["timestamp"] for e in events)  # written as the history ran
+
+
+def test_job_definitions_page_as_the_model_says_and_the_collector_reads_every_page(
+    seeded: tuple[Emulator, Estate, SeedCounts],
+) -> None:
+    """130 more ACTIVE definitions: one DescribeJobDefinitions answers at most 100 (maxResults
+    1..100) with an opaque nextToken, and the collector's paginated read gets every definition once."""
+    emulator, _, _ = seeded
+    batch = client(emulator, "batch")
+    for k in range(130):
+        batch.register_job_definition(
+            jobDefinitionName=f"paged-{k:03d}",
+            type="container",
+            containerProperties={
+                "image": "busybox",
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+            },
+        )
+    first = batch.describe_job_definitions(status="ACTIVE")
+    assert len(first["jobDefinitions"]) == 100 and first.get("nextToken")
+    small = batch.describe_job_definitions(status="ACTIVE", maxResults=7)
+    following = batch.describe_job_definitions(status="ACTIVE", maxResults=7, nextToken=small["nextToken"])
+    assert len(small["jobDefinitions"]) == len(following["jobDefinitions"]) == 7
+    assert not {d["jobDefinitionArn"] for d in small["jobDefinitions"]} & {
+        d["jobDefinitionArn"] for d in following["jobDefinitions"]
+    }
+    for bad in ({"maxResults": 0}, {"maxResults": 101}, {"nextToken": "not-a-token"}):
+        with pytest.raises(ClientError, match="ClientException"):
+            batch.describe_job_definitions(status="ACTIVE", **bad)
+    ctx = CollectContext(
+        target="demo",
+        region=REGION,
+        account_id=None,
+        client_factory=lambda service, region: boto3.client(
+            service, region_name=region, endpoint_url=emulator.endpoint_url
+        ),
+        now=NOW.replace(tzinfo=None),
+    )
+    read = get_active_definitions(ctx)
+    arns = [d["jobDefinitionArn"] for d in read]
+    assert len(arns) == len(set(arns)) > 130
+    assert {f"paged-{k:03d}" for k in range(130)} <= {d["jobDefinitionName"] for d in read}

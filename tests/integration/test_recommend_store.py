@@ -11,12 +11,11 @@ from sqlalchemy import Engine
 from optimizer.errors import UserError
 from optimizer.recommend.ids import recommendation_id
 from optimizer.recommend.repository import (
-    dismiss,
     get_recommendation,
     list_recommendations,
-    reopen,
     resolve_id,
     save_recommendations,
+    set_status,
 )
 from tests.apply_helpers import make_recommendation
 
@@ -41,7 +40,8 @@ def test_round_trip_and_upsert_keeps_dismissed_status(store_engine: Engine) -> N
     stored = get_recommendation(store_engine, rec.id)
     assert stored.recommendation == rec and stored.status == "open" and stored.updated_at == T0
 
-    dismiss(store_engine, rec.id[:9], "we need on-demand for compliance", now=T1)
+    with store_engine.begin() as conn:  # as ApplyService.dismiss does, behind its gate
+        set_status(conn, rec.id, "dismissed", "we need on-demand for compliance", now=T1)
     refreshed = dataclasses.replace(rec, monthly_savings_usd=321.5, evidence={"replay": "x"})
     assert save_recommendations(store_engine, [refreshed], now=T1) == 1
     stored = get_recommendation(store_engine, rec.id)
@@ -51,7 +51,8 @@ def test_round_trip_and_upsert_keeps_dismissed_status(store_engine: Engine) -> N
     assert [s.id for s in list_recommendations(store_engine, ["open"])] == [other.id]
     assert [s.id for s in list_recommendations(store_engine)] == [other.id, rec.id], "largest saving first"
     assert list_recommendations(store_engine, ["dismissed"])[0].to_json()["status"] == "dismissed"
-    reopen(store_engine, rec.id)
+    with store_engine.begin() as conn:
+        set_status(conn, rec.id, "open", now=T1)
     assert get_recommendation(store_engine, rec.id).status == "open"
 
 

@@ -84,8 +84,14 @@ def fair_rec(policy: dict[str, Any], new_name: str = "shared-fairshare", **extra
 
 def test_time_limit_reasons_are_the_ones_batch_acts_on() -> None:
     # The user guide lists the reasons jobStateTimeLimitActions support; SERVICE_ROLE_PERMISSIONS,
-    # ACTION_REQUIRED and UNDETERMINED need a person, and a made-up reason never matches a job.
-    for reason in ("MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS", "JOB_RESOURCE_REQUIREMENT", ""):
+    # ACTION_REQUIRED and UNDETERMINED need a person, EC2_INSTANCE_CONFIGURATION_UNSUPPORTED has a
+    # statusReason but no documented action reason, and a made-up reason never matches a job.
+    for reason in (
+        "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS",
+        "MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED",
+        "JOB_RESOURCE_REQUIREMENT",
+        "",
+    ):
         with pytest.raises(InputError, match=r"\.reason .* is not one Batch acts on"):
             plan_change(limits_rec([{**LIMIT, "reason": reason}]), CurrentState(queue_item()))
     capacity = {**LIMIT, "reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", "maxTimeSeconds": 86400}

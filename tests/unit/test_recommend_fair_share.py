@@ -23,13 +23,23 @@ from optimizer.recommend.strategies.fair_share import (
     decay_seconds,
     equal_weights,
     history_shares,
+    new_resource_name,
     share_stats,
     weights_from_demand,
 )
 from optimizer.recommend.strategy_settings import strategy_settings
 from optimizer.simulate import parse_config, replay
 from optimizer.simulate.results import share_waits
-from tests.recommend_helpers import START, catalog, ce_item, history, inputs_for, jobdef_item, queue_item
+from tests.recommend_helpers import (
+    PREFIX,
+    START,
+    catalog,
+    ce_item,
+    history,
+    inputs_for,
+    jobdef_item,
+    queue_item,
+)
 
 
 def team_jobs(
@@ -210,3 +220,23 @@ def test_team_names_become_alphanumeric_share_identifiers() -> None:
     # Two teams whose names differ only in punctuation cannot be told apart by Batch: no proposal.
     rows["tags"] = [{"team": "a-b" if t["team"].startswith("genomics") else "ab"} for t in rows["tags"]]
     assert FairShareStrategy().run(inputs_for(estate)) == []
+
+
+def test_the_new_name_is_free_among_queues_and_the_estates_policies_and_valid() -> None:
+    """A queue of the estate uses a policy named shared-fairshare and another queue is named
+    shared-fairshare-2: the new queue and policy take shared-fairshare-3."""
+    estate = fifo_history(shared_estate())
+    other = queue_item("other", "shared-ce")
+    other["schedulingPolicyArn"] = f"{PREFIX}:scheduling-policy/shared-fairshare"
+    estate["queues"] = [*estate["queues"], other, queue_item("shared-fairshare-2", "shared-ce")]
+    [rec] = FairShareStrategy().run(inputs_for(estate))
+    assert rec.target_name == "shared"
+    assert rec.proposed["scheduling_policy"]["name"] == "shared-fairshare-3"
+    assert rec.proposed["new_job_queue"]["name"] == "shared-fairshare-3"
+
+
+def test_new_resource_names_stay_within_botocores_rule() -> None:
+    long = "q" * 128
+    assert new_resource_name(long, "-fairshare", set()) == "q" * 118 + "-fairshare"
+    assert new_resource_name(long, "-fairshare", {"q" * 118 + "-fairshare"}) == "q" * 116 + "-fairshare-2"
+    assert new_resource_name("a", "-x", {"a-x", *(f"a-x-{n}" for n in range(2, 5))}, attempts=4) is None

@@ -4,6 +4,7 @@ whose gangs can reach only spot (Batch runs none there), and the node-split edit
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -24,7 +25,13 @@ from optimizer.recommend.strategies import (
 from optimizer.recommend.strategies.mnp_node_size import node_requests
 from optimizer.recommend.strategies.mnp_on_demand import gang_table
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
-from optimizer.simulate.node_split import NodeSplit, format_node_split, parse_node_split, split_gangs
+from optimizer.simulate.node_split import (
+    NodeSplit,
+    format_node_split,
+    parse_node_split,
+    resized_node_ranges,
+    split_gangs,
+)
 from tests.recommend_helpers import PREFIX, REGION, catalog, ce_item, queue_item
 from tests.unit.test_apply_request_limits import assert_model_valid
 
@@ -352,3 +359,70 @@ def test_the_on_demand_copy_plans_as_a_create_and_a_queue_update() -> None:
     ]
     for call in plan.calls:
         assert_model_valid(call)
+
+
+def ranged_definition(targets: list[str], nodes: int = 16) -> dict[str, Any]:
+    """`mpi` with the node ranges `targets`, all asking for 6 vCPUs / 12 GiB (main + workers)."""
+    item = mnp_definition("mpi", nodes, 6, 12288)
+    [only] = item["nodeProperties"]["nodeRangeProperties"]
+    item["nodeProperties"]["nodeRangeProperties"] = [
+        {**only, "targetNodes": t, "container": {**only["container"], "command": [f"role-{i}"]}}
+        for i, t in enumerate(targets)
+    ]
+    return item
+
+
+def test_resized_node_ranges_follow_the_last_range_and_keep_the_others() -> None:
+    # Main "0:0" + workers "1:" / "1:15": the workers follow numNodes.
+    assert resized_node_ranges(["0:0", "1:"], 0, 16, 4) == ["0:0", "1:"]
+    assert resized_node_ranges(["0:0", "1:15"], 0, 16, 32) == ["0:0", "1:"]
+    assert resized_node_ranges([":15"], 0, 16, 20) == ["0:"]
+    # A nested override keeps its nodes while they exist.
+    assert resized_node_ranges(["0:", "4:5"], 0, 16, 8) == ["0:", "4:5"]
+    refused = [
+        ((["0:7", "8:15"], 0, 16, 4), "node range '0:7' does not fit 4 nodes"),
+        ((["0:", "4:5"], 0, 16, 4), "node range '4:5' does not fit 4 nodes"),
+        ((["0:", "15:15"], 0, 16, 32), "'0:' and '15:15' both reach the last node"),
+        ((["0:0", "1:"], 0, 16, 1), "node range '1:' does not fit 1 nodes"),
+        ((["0:3", "4:15"], 5, 16, 4), "main node 5 is not among 4 nodes"),
+        ((["0:3", "6:15"], 0, 16, 8), "node 4 of 16 is in no node range"),
+        ((["0:0", "x:"], 0, 16, 8), "'x:' is not n, n:m, n: or :m"),
+    ]
+    for args, message in refused:
+        with pytest.raises(InputError, match=re.escape(message)):
+            resized_node_ranges(*args)
+
+
+def test_a_main_and_workers_definition_is_resized_range_by_range_and_plans_cleanly() -> None:
+    """Two ranges, "0:0" main + "1:15" workers: the proposal keeps the main node's range and opens
+    the workers' to the new count, and the planner registers exactly those ranges."""
+    ces = [ce_item("hpc-od", strategy="BEST_FIT", types=("c6i", "m6i"), max_vcpus=1024)]
+    queues = [queue_item("hpc", "hpc-od")]
+    item = ranged_definition(["0:0", "1:15"])
+    [rec] = MnpNodeSizeStrategy().run(inputs(gangs(12), ces, queues, [item]))
+    nodes = rec.proposed["num_nodes"]
+    assert rec.evidence["node_size"]["node_ranges"] == {"before": ["0:0", "1:15"], "after": ["0:0", "1:"]}
+    [call] = plan_change(rec, CurrentState(item)).calls
+    props = call.params["nodeProperties"]
+    assert props["numNodes"] == nodes and props["mainNode"] == 0
+    assert [r["targetNodes"] for r in props["nodeRangeProperties"]] == ["0:0", "1:"]
+    assert [r["container"]["command"] for r in props["nodeRangeProperties"]] == [["role-0"], ["role-1"]]
+    assert_model_valid(call)  # the request is one the Batch model accepts
+
+
+def test_node_counts_a_multi_range_definition_cannot_take_are_skipped_with_the_reason() -> None:
+    """ "0:7" + "8:15" keeps its first 8 nodes: 96 vCPUs as 6, 3 or 2 nodes would leave "0:7" past
+    the last node, so those sizes are not replayed, the evidence says why, and whatever is proposed
+    plans through the same rule."""
+    ces = [ce_item("hpc-od", strategy="BEST_FIT", types=("c6i", "m6i"), max_vcpus=1024)]
+    queues = [queue_item("hpc", "hpc-od")]
+    item = ranged_definition(["0:7", "8:15"])
+    [rec] = MnpNodeSizeStrategy().run(inputs(gangs(12), ces, queues, [item]))
+    candidates = rec.evidence["node_size"]["candidates"]
+    skipped = {c["nodes"]: c["skipped"] for c in candidates if "skipped" in c}
+    assert skipped and all(n < 9 for n in skipped)
+    assert all(reason == f"node range '0:7' does not fit {n} nodes" for n, reason in skipped.items())
+    assert all("monthly_savings_usd" in c for c in candidates if "skipped" not in c)
+    assert rec.proposed["num_nodes"] >= 9
+    [call] = plan_change(rec, CurrentState(item)).calls
+    assert [r["targetNodes"] for r in call.params["nodeProperties"]["nodeRangeProperties"]] == ["0:7", "8:"]

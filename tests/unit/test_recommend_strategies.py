@@ -20,6 +20,7 @@ from optimizer.recommend.strategies import (
     InstanceMixStrategy,
     RightSizingSettings,
     RightSizingStrategy,
+    ScalingSettings,
     ScalingStrategy,
     SpotAdoptionStrategy,
 )
@@ -29,7 +30,7 @@ from optimizer.recommend.workload import (
     retries_host_loss,
     time_weighted_quantile,
 )
-from tests.recommend_helpers import history, inputs_for, standard_estate
+from tests.recommend_helpers import ce_item, history, inputs_for, jobdef_item, queue_item, standard_estate
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,40 @@ def test_scaling_keeps_a_measured_floor(estate: dict[str, Any]) -> None:
     floor = rec.evidence["demand"]["floor_vcpus"]
     assert 0 < floor < 400
     assert rec.proposed["min_vcpus"] == floor
+
+
+def test_scaling_judges_and_states_the_wait_of_the_ces_own_queues() -> None:
+    """tight-ce caps its queue at one m5.4xlarge (2 of its 8-vCPU jobs at once) and the queue waits
+    hours; 4,000 short jobs of another queue never wait. The estate-wide p95 is a couple of minutes,
+    the tight queue's many hours: the title and the risk state the tight queue's p95 before and
+    after, the figure the wait cut is judged on."""
+    wide_jobs, wide_attempts = history(
+        "wide", "wide", n=4000, vcpus=2, memory_mib=4096, runtime_s=(300, 600), days=2.0, seed=3
+    )
+    tight_jobs, tight_attempts = history(
+        "tight", "tight", n=100, vcpus=8, memory_mib=8192, runtime_s=(3000, 4000), days=1.0, seed=4
+    )
+    estate = {
+        "ces": [ce_item("wide-ce", max_vcpus=1024), ce_item("tight-ce", max_vcpus=16)],
+        "queues": [queue_item("wide", "wide-ce"), queue_item("tight", "tight-ce")],
+        "defs": [jobdef_item("wide", 2, 4096), jobdef_item("tight", 8, 8192)],
+        "jobs": pd.concat([wide_jobs, tight_jobs], ignore_index=True),
+        "attempts": pd.concat([wide_attempts, tight_attempts], ignore_index=True),
+    }
+    rec = by_target(ScalingStrategy().run(inputs_for(estate)))["tight-ce"]
+    assert rec.proposed["max_vcpus"] > 16
+    replay = rec.evidence["replay"]
+    before = replay["current_summary"]["queue_wait_s"]
+    after = replay["proposed_summary"]["queue_wait_s"]
+    assert before["tight"]["p95_s"] > 3600 > 10 * before["ALL"]["p95_s"]
+    assert rec.risk["queue_wait"] == (
+        f"p95 wait of tight (the worst) {before['tight']['p95_s']:,.0f}s now,"
+        f" {after['tight']['p95_s']:,.0f}s in the replay"
+    )
+    cut = (before["tight"]["p95_s"] - after["tight"]["p95_s"]) / before["tight"]["p95_s"]
+    assert rec.evidence["demand"]["wait_p95_cut"] == round(cut, 4)
+    if rec.monthly_savings_usd < ScalingSettings().min_monthly_savings_usd:  # money for wait: said so
+        assert f"p95 queue wait {before['tight']['p95_s']:,.0f}s -> " in rec.title
 
 
 def test_spot_adoption_only_for_retrying_short_jobs(inputs: Any) -> None:

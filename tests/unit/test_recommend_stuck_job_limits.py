@@ -207,7 +207,7 @@ def test_history_reading_of_blocked_jobs() -> None:
     reasons = pd.Series(
         [
             "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE max vCPUs",
-            "Terminated by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+            "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
             "cancelled by its owner after 21600 s blocking queue q"
             " (MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT)",
             "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity",

@@ -127,8 +127,9 @@ def test_blocked_jobs_are_cancelled_one_at_a_time_by_a_matching_time_limit_actio
     # huge-1 heads the queue from 0 and goes at 600; huge-2 heads it from 600 and goes at 1200;
     # huge-3 arrives after that and waits its own 600 s.
     assert out.loc[["huge-1", "huge-2", "huge-3"], "ended_at"].tolist() == [600.0, 1200.0, 2600.0]
+    # Word for word the user guide's "statusReason message after the job is canceled".
     assert set(out.loc[["huge-1", "huge-2", "huge-3"], "status_reason"]) == {
-        cancelled_reason(JOB_RESOURCE_REQUIREMENT)
+        "Canceled by JobStateTimeLimit action due to reason: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
     }
     assert (out.loc[["huge-1", "huge-2", "huge-3"], "attempt_count"] == 0).all()
     # small became RUNNABLE behind huge-1 (head-of-line blocking, `head_blocking.py`) and ahead of
@@ -178,6 +179,10 @@ def test_reclaims_retry_and_application_errors_exit_under_a_host_ec2_rule() -> N
          "jobStateTimeLimitActions[0].maxTimeSeconds"),
         (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[_limit("ACTION_REQUIRED", 600)]),
          "jobStateTimeLimitActions[0].reason"),
+        (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[
+            _limit(JOB_RESOURCE_REQUIREMENT, 600),
+            _limit("MISCONFIGURATION:EC2_INSTANCE_CONFIGURATION_UNSUPPORTED", 600)]),
+         "jobStateTimeLimitActions[1].reason"),
         (lambda d: d["jobQueues"][0].update(jobStateTimeLimitActions=[{"reason": JOB_RESOURCE_REQUIREMENT}]),
          "jobStateTimeLimitActions[0].state"),
         (lambda d: d["simulation"].update(defaultTimeout={"attemptDurationSeconds": 30}),
@@ -264,9 +269,8 @@ def test_time_limits_hold_on_any_history(jobs: pd.DataFrame, document: dict[str,
         for name, group in cancelled.groupby("queue"):
             wait = actions[str(name)][reason]
             assert ((group["ended_at"] - group["submitted_at"]) >= wait - EPS).all()
-        for _, group in out[out["status_reason"].astype(str).str.startswith("Terminated by")].groupby(
-            "queue"
-        ):
+        by_action = out["status_reason"].astype(str).str.startswith("Canceled by JobStateTimeLimit")
+        for _, group in out[by_action].groupby("queue"):
             ends = sorted(group["ended_at"])
             gaps = [b - a for a, b in itertools.pairwise(ends)]
             assert all(g >= 600 - EPS for g in gaps)

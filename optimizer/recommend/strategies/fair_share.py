@@ -44,7 +44,9 @@ Applying it: a FIFO queue cannot be given a policy (botocore's CreateJobQueue mo
 fair-share scheduling policy added"), so the proposal is a new policy and a new queue on the same
 compute environments (`optimizer.apply.queue_settings`), and jobs must be submitted there with a
 shareIdentifier (the team's name without its non-alphanumeric characters, as Batch requires; the
-replay keeps the team names, `evidence.fair_share.share_identifiers` maps them): high effort. (The
+replay keeps the team names, `evidence.fair_share.share_identifiers` maps them): high effort. The
+new queue and policy share one name, the queue's name + `name_suffix`, with "-2", "-3", ... when a
+queue or a policy one of the estate's queues uses has it, within botocore's name rule. (The
 planner also updates an existing policy in place, for a recommendation that names one.) Running
 jobs are not restarted; reversible (the new queue is disabled and deleted, the policy deleted).
 """
@@ -67,7 +69,14 @@ from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import Comparison, ReplayBaseline
 from optimizer.recommend.workload import concurrency
-from optimizer.simulate.fair_share import DEFAULT_DECAY_S, MAX_DECAY_S, MAX_WEIGHT, MIN_WEIGHT
+from optimizer.simulate.fair_share import (
+    DEFAULT_DECAY_S,
+    MAX_DECAY_S,
+    MAX_NAME_LENGTH,
+    MAX_WEIGHT,
+    MIN_WEIGHT,
+    RESOURCE_NAME,
+)
 from optimizer.simulate.shares import MAX_SHARE_LENGTH, shares_of
 
 STRATEGY = "fair-share"
@@ -192,6 +201,28 @@ def with_fair_share(
     return out
 
 
+def estate_policy_names(queues: list[dict[str, Any]]) -> set[str]:
+    """The names of the scheduling policies the estate's queues use (the end of each
+    `schedulingPolicyArn`, "...:scheduling-policy/NAME"). The policies themselves are not
+    collected, so a clash with one no queue uses shows only when the plan's first call,
+    CreateSchedulingPolicy, runs (before the new queue is created)."""
+    arns = (str(q.get("schedulingPolicyArn") or "") for q in queues)
+    return {arn.rsplit(":scheduling-policy/", 1)[1] for arn in arns if ":scheduling-policy/" in arn}
+
+
+def new_resource_name(base: str, suffix: str, taken: set[str], attempts: int = 99) -> str | None:
+    """A name for the new fair-share queue and its policy (they share it): `base` + `suffix`, else
+    with "-2", "-3", ... appended, the first that no queue or known policy has. `base` is cut so
+    the name stays within botocore's limit (`RESOURCE_NAME`: up to 128 letters, numbers, - and _);
+    None when none of `attempts` is free or valid."""
+    for n in range(1, attempts + 1):
+        tail = suffix if n == 1 else f"{suffix}-{n}"
+        name = f"{base[: MAX_NAME_LENGTH - len(tail)]}{tail}"
+        if RESOURCE_NAME.fullmatch(name) and name not in taken:
+            return name
+    return None
+
+
 def with_shares(baseline: ReplayBaseline, store_jobs: pd.DataFrame) -> ReplayBaseline:
     """The baseline whose history carries each job's share (`share_identifier`), when the loaded
     history does not have it yet (the loader reads the same rule)."""
@@ -230,9 +261,10 @@ class FairShareStrategy(QueueStrategy[FairShareSettings]):
         ids = {str(sh): batch_share_identifier(str(sh)) for sh in stats["share"]}
         if not all(ids.values()) or len(set(ids.values())) < len(ids):
             return None  # the teams' names do not give distinct share identifiers
-        policy_name = f"{name[: 128 - len(s.name_suffix)]}{s.name_suffix}"
-        if inputs.queue_named(policy_name) is not None:
-            return None  # a queue of that name exists: someone set this up differently
+        taken = {q["jobQueueName"] for q in inputs.job_queues} | estate_policy_names(inputs.job_queues)
+        policy_name = new_resource_name(name, s.name_suffix, taken)
+        if policy_name is None:
+            return None
         max_vcpus = _queue_max_vcpus(inputs, queue)
         mean_runtime = float(np.average(stats["mean_runtime_s"], weights=stats["jobs"]))
         runtime_of = dict(zip(stats["share"], stats["mean_runtime_s"], strict=True))

@@ -225,54 +225,85 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
     def _unmanaged(
         self, inputs: RecommendInputs, ce: dict[str, Any], queues: list[str], jobs: Any
     ) -> Recommendation | None:
+        """Advice only for an UNMANAGED CE: Batch does not scale its instances, so the solver's
+        fleet is offered for the owner's own scaling, with no savings figure claimed."""
+        solved = self._unmanaged_plan(inputs, jobs)
+        if solved is None:
+            return None
+        problem, plan = solved
+        fleets = _fleets(problem, plan, queues[0])
+        if not fleets:
+            return None
+        return _unmanaged_advice(self.name, inputs, ce, queues, problem, plan, fleets)
+
+    def _unmanaged_plan(self, inputs: RecommendInputs, jobs: Any) -> tuple[Problem, Plan] | None:
+        """The fleet-mix problem of the CE's history and its solved plan, spot and on-demand chosen
+        together with the commitments in force (they price a move that strands them); None when
+        there is no problem or no solution."""
         problem = self._problem(inputs, jobs, True)
         if problem is None:
             return None
-        # Spot and on-demand are chosen together here: the commitments price a move that strands them.
         problem = problem.with_commitments(inputs.commitments.commitments)
         plan = self._solve(inputs, problem)
         if not plan.has_solution:
             return None
-        name = ce["computeEnvironmentName"]
-        document = recommend_environments(problem, plan, queues[0])
-        proposed_envs = [
-            {
-                "platform": env["computeResources"]["type"],
-                "instance_types": env["computeResources"]["instanceTypes"],
-                "allocation_strategy": env["computeResources"]["allocationStrategy"],
-                "min_vcpus": env["computeResources"]["minvCpus"],
-                "max_vcpus": env["computeResources"]["maxvCpus"],
-            }
-            for env in document["computeEnvironments"]
-        ]
-        if not proposed_envs:
-            return None
-        return make_recommendation(
-            strategy=self.name,
-            target_arn=ce["computeEnvironmentArn"],
-            target_kind="compute-environment",
-            target_name=name,
-            title=f"{name} (unmanaged): fleet advice for your own scaling",
-            current={"unmanaged_vcpus": ce.get("unmanagedvCpus")},
-            proposed={"fleets": proposed_envs},
-            monthly_savings_usd=0.0,
-            risk={
-                "note": "Batch does not manage these instances; the replay cannot model them, so no"
-                " savings figure is claimed (see evidence.plan for the planned cost of the history)",
-            },
-            risk_scores={},
-            confidence=0.5,
-            effort="high",
-            update_kind=UpdateKind.ADVICE,
-            evidence={
-                "plan": _plan_summary(plan),
-                "queues": queues,
-                "notes": environment_notes(problem, plan),
-            },
-            account_id=account_of(ce["computeEnvironmentArn"]),
-            region=inputs.region,
-            applicable=False,
-        )
+        return problem, plan
+
+
+def _fleets(problem: Problem, plan: Plan, queue: str) -> list[dict[str, Any]]:
+    """The compute environments the plan recommends for `queue` (`recommend_environments`), as the
+    fleet fields an owner scaling their own instances reads: platform, types, strategy, vCPUs."""
+    document = recommend_environments(problem, plan, queue)
+    return [
+        {
+            "platform": env["computeResources"]["type"],
+            "instance_types": env["computeResources"]["instanceTypes"],
+            "allocation_strategy": env["computeResources"]["allocationStrategy"],
+            "min_vcpus": env["computeResources"]["minvCpus"],
+            "max_vcpus": env["computeResources"]["maxvCpus"],
+        }
+        for env in document["computeEnvironments"]
+    ]
+
+
+def _unmanaged_advice(
+    strategy: str,
+    inputs: RecommendInputs,
+    ce: dict[str, Any],
+    queues: list[str],
+    problem: Problem,
+    plan: Plan,
+    fleets: list[dict[str, Any]],
+) -> Recommendation:
+    """The advice-only recommendation for an unmanaged CE: not applicable, no saving (the replay
+    cannot model instances Batch does not manage), the plan's cost and notes as evidence."""
+    name = ce["computeEnvironmentName"]
+    return make_recommendation(
+        strategy=strategy,
+        target_arn=ce["computeEnvironmentArn"],
+        target_kind="compute-environment",
+        target_name=name,
+        title=f"{name} (unmanaged): fleet advice for your own scaling",
+        current={"unmanaged_vcpus": ce.get("unmanagedvCpus")},
+        proposed={"fleets": fleets},
+        monthly_savings_usd=0.0,
+        risk={
+            "note": "Batch does not manage these instances; the replay cannot model them, so no"
+            " savings figure is claimed (see evidence.plan for the planned cost of the history)",
+        },
+        risk_scores={},
+        confidence=0.5,
+        effort="high",
+        update_kind=UpdateKind.ADVICE,
+        evidence={
+            "plan": _plan_summary(plan),
+            "queues": queues,
+            "notes": environment_notes(problem, plan),
+        },
+        account_id=account_of(ce["computeEnvironmentArn"]),
+        region=inputs.region,
+        applicable=False,
+    )
 
 
 @dataclass(frozen=True)

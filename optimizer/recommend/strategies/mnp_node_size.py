@@ -23,6 +23,12 @@ Measure one job at the proposed split before trusting the figure for codes that 
 Only definitions whose node ranges all ask for the same container resources and name no instance
 types of their own are judged (a heterogeneous main node, or ranges pinned to types chosen for the
 current size, need a person's judgement), and only without GPUs (GPUs per node are not divisible).
+A definition with several node ranges (a main node "0:0" and workers "1:", nested overrides) is
+re-split by `simulate.node_split.resized_node_ranges`, the rule its apply uses: the range reaching
+the last node follows numNodes and the others keep their nodes. A node count that rule refuses (a
+kept range or the main node past the new last node, two ranges reaching the last node) is not
+replayed: the evidence's candidates list it with the reason, and the ranges before and after are in
+the evidence.
 
 Apply: RegisterJobDefinition, a new revision of the definition with `numNodes` and every node
 range's VCPU and MEMORY changed (`optimizer.apply.node_size`); rollback deregisters it.
@@ -38,12 +44,13 @@ from pydantic import Field
 
 from optimizer.catalog.batch_rules import expand_instance_types
 from optimizer.domain import Recommendation, UpdateKind
+from optimizer.errors import InputError
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import account_of, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import DAYS_PER_MONTH, MIN_WINDOW_DAYS, Comparison
 from optimizer.recommend.strategies.rightsizing import container_requests, definition_key
-from optimizer.simulate.node_split import NodeSplit
+from optimizer.simulate.node_split import NodeSplit, resized_node_ranges
 
 STRATEGY = "mnp-node-size"
 METADATA = {"implementation_effort": "low", "restarts_running_jobs": False, "reversible": True}
@@ -182,9 +189,16 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
         total = num_nodes * vcpus
         per_vcpu = memory / vcpus
         sizes = candidate_sizes(inputs, queues, total, per_vcpu, vcpus, s.max_candidates)
+        targets = [str(r.get("targetNodes", "")) for r in item["nodeProperties"]["nodeRangeProperties"]]
         tried: list[dict[str, Any]] = []
         best: tuple[float, Comparison] | None = None
         for size in sizes:
+            try:
+                resized_node_ranges(targets, main_node, num_nodes, round(total / size))
+            except InputError as exc:
+                # The apply could not register this split as the definition's ranges stand.
+                tried.append({"nodes": round(total / size), "vcpus_per_node": size, "skipped": str(exc)})
+                continue
             comparison = inputs.baseline.compare(
                 inputs.baseline.current_document,
                 node_split=(name, NodeSplit(size, s.runtime_exponent)),
@@ -263,6 +277,10 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
                     "mnp_jobs": gangs,
                     "queues": queues,
                     "main_node": main_node,
+                    "node_ranges": {
+                        "before": targets,
+                        "after": resized_node_ranges(targets, main_node, num_nodes, new_nodes),
+                    },
                     "total_vcpus": total,
                     "memory_mib_per_vcpu": round(per_vcpu, 3),
                     "gang_formation_idle_usd_per_month_before": round(idle_now, 2),
