@@ -30,7 +30,7 @@ from optimizer.catalog.files import (
     read_price_file,
     read_spot_advisor_feed,
 )
-from optimizer.collectors.catalog import efa_supported
+from optimizer.catalog.network import efa_supported
 
 PRICE_SNAPSHOT = PRICE_SNAPSHOT_FILE
 SPOT_ADVISOR_SNAPSHOT = SPOT_ADVISOR_FILE
@@ -55,7 +55,7 @@ def moto_instance_types() -> Path | None:
 
 def read_efa_support(path: Path) -> dict[str, bool | None]:
     """Instance type -> `NetworkInfo.EfaSupported` from a recorded DescribeInstanceTypes output (the
-    collector's rule, `optimizer.collectors.catalog.efa_supported`: absent is None, unknown)."""
+    collector's rule, `optimizer.catalog.network.efa_supported`: absent is None, unknown)."""
     raw = path.read_bytes()
     data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     if isinstance(data, Mapping) and "InstanceTypes" in data:

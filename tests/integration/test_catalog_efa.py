@@ -163,7 +163,7 @@ def test_baseline_bandwidth_from_recorded_items() -> None:
     """The recorded DescribeInstanceTypes items: cards summed (p5.48xlarge, 32 cards of 100 Gbit/s,
     "3200 Gigabit"), capped by a stated figure (c6in.32xlarge: two 200 Gbit/s cards, "200 Gigabit"),
     the baseline under a burst figure (m5.large: 0.75 of "Up to 10 Gigabit")."""
-    from optimizer.collectors.catalog import baseline_bandwidth_mbps
+    from optimizer.catalog.network import baseline_bandwidth_mbps
 
     cards = {n: [c["BaselineBandwidthInGbps"] for c in INSTANCE_TYPES[n]["NetworkInfo"]["NetworkCards"]]
              for n in ("p5.48xlarge", "c6in.32xlarge", "m5.large")}  # fmt: skip
