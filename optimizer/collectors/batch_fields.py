@@ -12,6 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from optimizer.catalog.node_ranges import owning_range, target_span
+from optimizer.errors import InputError
+
 SPOT_RECLAIM = re.compile(r"Host EC2 \(instance (i-[0-9a-f]+)\) terminated")
 OOM_EXIT_CODE = 137
 OOM_MARKER = "OutOfMemoryError"
@@ -91,32 +94,19 @@ def efa_devices(containers: Iterable[Mapping[str, Any]]) -> int:
 
 
 def node_range(node_props: Mapping[str, Any], node: int) -> Mapping[str, Any] | None:
-    """The `nodeRangeProperties` item whose `targetNodes` holds node `node`, else None.
-
-    Batch lets ranges nest ("0:10" and "4:5"; botocore's model: "the 4:5 range properties override
-    the 0:10 properties"), so the narrowest range holding the node wins; an open end counts as
-    unbounded."""
-    ranges = node_props.get("nodeRangeProperties") or ()
-    holding = [r for r in ranges if _node_in_range(node, str(r.get("targetNodes", "")))]
-    return min(holding, key=lambda r: _range_span(str(r.get("targetNodes", ""))), default=None)
-
-
-def _range_span(spec: str) -> float:
-    """How many node indexes a target-node range covers ("4:5" -> 2, "3" -> 1, "2:" -> inf)."""
-    if ":" not in spec:
-        return 1.0
-    low, high = spec.split(":", 1)
-    return float("inf") if not high else int(high) - int(low or 0) + 1.0
-
-
-def _node_in_range(node: int, spec: str) -> bool:
-    """Batch target-node ranges are "0", "0:", ":3", "1:4"."""
-    if not spec:
-        return False
-    if ":" not in spec:
-        return spec.isdigit() and int(spec) == node
-    low, high = spec.split(":", 1)
-    return (not low or int(low) <= node) and (not high or node <= int(high))
+    """The `nodeRangeProperties` item whose properties node `node` runs, else None: the narrowest
+    range holding it, as Batch nests ranges (`catalog.node_ranges`; an open end reaches the job's
+    last node, `numNodes` - 1). A range whose `targetNodes` is unreadable holds no node."""
+    ranges = list(node_props.get("nodeRangeProperties") or ())
+    count = int(node_props.get("numNodes") or 0) or node + 1
+    spans: list[tuple[int, int] | None] = []
+    for r in ranges:
+        try:
+            spans.append(target_span(str(r.get("targetNodes", "")), max(count, node + 1)))
+        except InputError:
+            spans.append(None)
+    chosen = owning_range(spans, node)
+    return None if chosen is None else ranges[chosen]
 
 
 def requested_resources(record: Mapping[str, Any]) -> tuple[float | None, int | None, int | None]:

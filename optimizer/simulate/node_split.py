@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from optimizer.catalog.node_ranges import owning_range, target_span
 from optimizer.errors import InputError
 from optimizer.traces.mapping import TraceMapping
 
@@ -131,28 +132,10 @@ def format_node_split(name: str, split: NodeSplit) -> str:
     return text
 
 
-def _parse_target(target: str, count: int) -> tuple[int, int]:
-    """A `targetNodes` value as (first, last) node index at `count` nodes, in the forms botocore's
-    model documents: "0:3", "n:" (to the highest index), ":n" (from 0), and a bare "n"."""
-    low, sep, high = target.strip().partition(":")
-    if not sep:
-        low = high = low
-    if (low and not low.isdigit()) or (high and not high.isdigit()) or (not sep and not low):
-        raise InputError(f"node range {target!r} is not n, n:m, n: or :m")
-    first = int(low) if low else 0
-    last = int(high) if high else count - 1
-    return first, last
-
-
 def _owners(spans: list[tuple[int, int]], count: int) -> list[int | None]:
-    """For each node 0..count-1, the index of the range whose properties it runs: the narrowest
-    range holding it (botocore's model: in nested "0:10" and "4:5", "the 4:5 range properties
-    override the 0:10 properties"), the first listed on a tie; None when no range holds it."""
-    owners: list[int | None] = []
-    for node in range(count):
-        holding = [(last - first, i) for i, (first, last) in enumerate(spans) if first <= node <= last]
-        owners.append(min(holding)[1] if holding else None)
-    return owners
+    """For each node 0..count-1, the index of the range whose properties it runs
+    (`catalog.node_ranges.owning_range`); None when no range holds it."""
+    return [owning_range(spans, node) for node in range(count)]
 
 
 def resized_node_ranges(targets: list[str], main_node: int, old_count: int, new_count: int) -> list[str]:
@@ -172,7 +155,7 @@ def resized_node_ranges(targets: list[str], main_node: int, old_count: int, new_
         raise InputError(f"{new_count} nodes: a multi-node job has at least one node")
     if not 0 <= main_node < new_count:
         raise InputError(f"main node {main_node} is not among {new_count} nodes")
-    spans = [_parse_target(t, old_count) for t in targets]
+    spans = [target_span(t, old_count) for t in targets]
     before = _owners(spans, old_count)
     if None in before:
         raise InputError(f"node {before.index(None)} of {old_count} is in no node range")

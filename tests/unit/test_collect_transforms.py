@@ -285,3 +285,21 @@ def test_a_nested_node_range_overrides_the_range_it_sits_in() -> None:
     }
     assert node_range(props, 16) is not None  # "11:" is open-ended
     assert node_range({"nodeRangeProperties": [{"targetNodes": "0:3"}]}, 4) is None
+
+
+def test_open_ended_nested_ranges_end_at_the_last_node() -> None:
+    """"0:" and "8:" both reach the last node, so "8:" is the narrower one for nodes 8 and up: an
+    open end counted as unbounded made the two tie and gave the first listed, "0:", every node."""
+    props = {
+        "numNodes": 12,
+        "mainNode": 0,
+        "nodeRangeProperties": [
+            {"targetNodes": "0:", "instanceTypes": ["m6i.xlarge"]},
+            {"targetNodes": "8:", "instanceTypes": ["c6i.xlarge"]},
+            {"targetNodes": "bad", "instanceTypes": ["r6i.xlarge"]},  # unreadable: holds no node
+        ],
+    }
+    types = {n: node_range(props, n)["instanceTypes"][0] for n in (0, 7, 8, 11)}
+    assert types == {0: "m6i.xlarge", 7: "m6i.xlarge", 8: "c6i.xlarge", 11: "c6i.xlarge"}
+    no_count = {"nodeRangeProperties": props["nodeRangeProperties"]}  # numNodes missing
+    assert node_range(no_count, 9)["instanceTypes"] == ["c6i.xlarge"]
