@@ -152,4 +152,11 @@ def environment_notes(problem: Problem, plan: Plan) -> list[str]:
             "multi-node parallel jobs go to the queue ending in -mnp (on-demand CE only: Batch does not run "
             "them on spot); AWS advises a cluster placement group in the CE's launch template for them"
         )
+    if any(s.is_gang and s.efa and problem.demand[i].any() for i, s in enumerate(problem.shapes)):
+        # The AWS Batch user guide's "Elastic Fabric Adapter" conditions the plan cannot express.
+        notes.append(
+            "gangs that use EFA need an AMI with the EFA driver, a launch template with an EFA network "
+            "interface, a security group that allows all traffic to and from itself, and all their "
+            "instances in one cluster placement group"
+        )
     return notes

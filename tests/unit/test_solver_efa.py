@@ -13,6 +13,7 @@ import pytest
 from optimizer.catalog.provider import CatalogProvider, bundled_catalog
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.solver.build import build_problem
+from optimizer.solver.compute_environments import environment_notes
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
@@ -90,6 +91,9 @@ def test_a_gang_that_passes_efa_devices_runs_only_on_efa_hosts() -> None:
     moved = _move(plan, f"{WIDE}-efa", f"{plain}/ON_DEMAND")
     errors = validate_plan(problem, moved, check_bound=False)
     assert any(f"cannot host shape {WIDE}-efa" in e and "EFA" in e for e in errors), errors
+    # What the CE document cannot say: the EFA launch template, security group and placement group.
+    notes = environment_notes(problem, plan)
+    assert any("EFA network interface" in n and "placement group" in n for n in notes)
 
 
 def test_unknown_efa_devices_ask_for_nothing() -> None:
