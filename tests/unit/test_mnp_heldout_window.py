@@ -1,4 +1,5 @@
-"""The held-out benchmark's window rule on any trace: 8 usable weeks, the most MNP work, or a clear stop.
+"""The held-out benchmark on any trace: its window rule (8 usable weeks, the most MNP work, or a
+clear stop) and its on-demand estate, which must run a trace's widest gangs, not queue them forever.
 
 The product is checked on real HPC logs that are not bundled (gaps of weeks in the log, traces
 shorter than two months, machines whose widest job fits one node); the rule must pick a window or
@@ -15,7 +16,7 @@ import pytest
 from benchmarks import mnp_heldout
 from benchmarks.mnp_heldout import DAY, WindowError, estate_max_vcpus, pick_window, usable_starts
 from optimizer.catalog.provider import bundled_catalog
-from optimizer.simulate import catalog_from_provider
+from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.traces import TraceMapping
 from optimizer.traces.files import parse_text
 
@@ -71,6 +72,19 @@ def test_the_estate_never_runs_out_of_vcpus_for_wide_gangs() -> None:
     assert estate_max_vcpus(10, catalog) == mnp_heldout.ESTATE_MAX_VCPUS
     # 200 node jobs, each on a 96-vCPU c5/m5/r5 .24xlarge at worst, all at once.
     assert estate_max_vcpus(200, catalog) == 200 * 96
+
+
+def test_the_estate_starts_every_gang_of_a_1024_processor_trace() -> None:
+    lines = [_line(1, 0, 1024, run=7200), _line(2, 0.01, 1024), _line(3, 0.02, 2048), _line(4, 0.03, 4)]
+    jobs = parse_text("\n".join(lines), "swf", "t.swf", TraceMapping(max_vcpus_per_node=16.0)).jobs
+    catalog = catalog_from_provider(bundled_catalog("us-east-1"))
+    estate = mnp_heldout.on_demand_estate(estate_max_vcpus(len(jobs), catalog))
+    result = replay(jobs, parse_config(estate, catalog))
+    assert result.jobs["started_at"].notna().all(), result.jobs["status_reason"].unique()
+    # The three gangs (64, 64 and 128 nodes, up to 4,608 vCPUs on c5.9xlarge) overlap; each waits
+    # only for its instances to boot, never for the estate's cap.
+    wait = result.jobs["started_at"] - result.jobs["submitted_at"]
+    assert wait.max() <= 600
 
 
 def test_the_command_exits_2_with_one_line_on_a_trace_it_cannot_check(
