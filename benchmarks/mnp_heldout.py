@@ -163,7 +163,8 @@ def usable_starts(
     days = (submit // DAY).astype(np.int64)
     n_days = int(days.max()) + 1
     any_job = _sums(_per_day(days, n_days), 7)
-    mains = is_node & (jobs["node_index"].fillna(0).to_numpy(dtype=float) == 0)
+    index = jobs["node_index"] if "node_index" in jobs else pd.Series(0, index=jobs.index)
+    mains = is_node & (pd.to_numeric(index, errors="coerce").fillna(0).to_numpy(dtype=float) == 0)
     mnp_jobs = _sums(_per_day(days[mains], n_days), learn_weeks * 7)
     last = n_days - weeks * 7  # the last start whose 8 weeks end within the trace's days
     ok = np.ones(last + 1, dtype=bool)
@@ -207,6 +208,8 @@ def gang_share(jobs: pd.DataFrame) -> float:
 
 
 def plan_environments(problem: Problem, plan: Plan) -> dict[str, Any]:
+    """The plan's environments document, replayed with the estate's simulation options (seed,
+    retry strategy), so the two replays differ only in their compute environments and queues."""
     document = recommend_environments(problem, plan, QUEUE)
     document["simulation"] = configuration(ESTATE_MAX_VCPUS)["simulation"]
     return document
