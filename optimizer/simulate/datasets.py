@@ -15,11 +15,11 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from optimizer.errors import UserError
-from optimizer.simulate.never_started import never_started_blocked
+from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
 from optimizer.simulate.shares import shares_of
-from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows
+from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows, with_unstarted_nodes
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
@@ -213,12 +213,26 @@ def load_dataset(
         scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
         raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
     # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime),
-    # and jobs that never started because no compute environment could host them: they blocked their
-    # queue's head, which the replay models (`head_blocking.py`), with a runtime of 0 (none is known).
+    # and jobs that never started (`never_started.py`), with a runtime of 0 (none is known): those no
+    # compute environment could host blocked their queue's head, which the replay models
+    # (`head_blocking.py`), and MNP jobs that never started become gangs the replay places or
+    # blocks (`gangs.py`: Batch runs none on Spot), their nodes made from the parent where the store
+    # has none (`with_unstarted_nodes`).
+    frame = frame.reset_index(drop=True)
+    gangs = never_started_gangs(frame)
+    frame, gang_nodes = with_unstarted_nodes(frame, gangs)
+    gangs = gangs.reindex(frame.index, fill_value=False)
     blocked = frame["started_at"].isna() & never_started_blocked(frame["status_reason"])
+    blocked &= ~is_multinode_row(frame)
+    unstarted_gang = (gangs | gang_nodes) & frame["started_at"].isna()
+    never = blocked | unstarted_gang
     frame = frame.assign(
-        started_at=frame["started_at"].where(~blocked, frame["created_at"]),
-        stopped_at=frame["stopped_at"].where(~blocked, frame["created_at"]),
+        started_at=frame["started_at"].where(~never, frame["created_at"]),
+        stopped_at=frame["stopped_at"].where(~never, frame["created_at"]),
+        # A gang that never ran has no outcome: the replay runs it as one that would succeed (a
+        # cancelled one is FAILED in the store, which would fail it wherever it is placed).
+        status=frame["status"].where(~unstarted_gang, "SUCCEEDED"),
+        never_started=never,
     )
     frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna() & frame["vcpus"].notna()]
     frame = frame[frame["memory_mib"].notna()]
@@ -264,6 +278,8 @@ def load_dataset(
             "num_nodes": num_nodes.to_numpy(),
             # Where a node's range names instance types, the replay places it only on those.
             "node_instance_types": _type_lists(frame),
+            # Kept though it never started (`never_started.py`): its runtime (0) is not a measurement.
+            "never_started": frame["never_started"].to_numpy(dtype=bool),
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

@@ -11,6 +11,8 @@ so an imported MNP job and a collected one read back the same.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -71,3 +73,50 @@ def mnp_columns_from_store(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
     counts = parent[is_node].value_counts()
     nodes = pd.Series(pd.array(parent.map(counts).where(is_node), dtype="Int64"), index=frame.index)
     return frame, parent, index, nodes
+
+
+def with_unstarted_nodes(frame: pd.DataFrame, parents: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """Store rows plus the node rows of the MNP parents `parents` (a mask) that the store lacks, and a
+    mask of every node row of those parents (stored or made here).
+
+    A job that never started may have no node jobs in the store: the Batch user guide's MNP
+    lifecycle launches the main node first and the child nodes once it runs, so the collector finds
+    none to describe. Its gang is then made from the parent row, which holds what the collector
+    kept of the job's `nodeProperties` (`collectors/jobs_transform.py`): `node_count` (numNodes),
+    and the main node range's requests and `instanceTypes`. Every missing node `<parent>#<k>` takes
+    those; the other ranges' requests are not in the store, so a job whose ranges differ is
+    replayed as if each node asked for the main node's. Node rows the store does have (described
+    with their own range) are kept as they are.
+    """
+    frame = frame.reset_index(drop=True)
+    parents = pd.Series(parents.to_numpy(dtype=bool), index=frame.index)
+    if not parents.any():
+        return frame, pd.Series(False, index=frame.index)
+    is_node = frame["array_parent_id"].notna() if "array_parent_id" in frame else None
+    chosen = frame[parents]
+    have: dict[str, set[int]] = {}
+    if is_node is not None:
+        nodes = frame[is_node & frame["array_parent_id"].isin(chosen["job_id"])]
+        for parent, index in zip(nodes["array_parent_id"], nodes["array_index"], strict=True):
+            if not pd.isna(index):
+                have.setdefault(str(parent), set()).add(int(index))
+    made: list[dict[str, Any]] = []
+    for row in chosen.to_dict("records"):
+        parent = str(row["job_id"])
+        for k in range(int(row["node_count"])):
+            if k in have.get(parent, ()):
+                continue
+            link = {"array_parent_id": parent, "array_index": k, "node_count": None}
+            made.append({**row, "job_id": f"{parent}#{k}", **link})
+    stored_nodes = (
+        is_node & frame["array_parent_id"].isin(chosen["job_id"])
+        if is_node is not None
+        else pd.Series(False, index=frame.index)
+    )
+    if not made:
+        return frame, stored_nodes
+    added = pd.DataFrame(made, columns=frame.columns)
+    added["is_multinode"] = True
+    out = pd.concat([frame, added], ignore_index=True)
+    mask = pd.concat([stored_nodes, pd.Series(True, index=added.index)], ignore_index=True)
+    return out, mask

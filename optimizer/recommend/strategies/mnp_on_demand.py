@@ -9,6 +9,10 @@ blocked ... if a job is submitted to a job queue that only uses Fargate Spot com
 environments"). The replay models both (`simulate/gangs.py`). No retry strategy changes this: the
 gang never starts, so there is no lost node to retry.
 
+On a real account such a gang never started, so collected history holds it only as a parent stuck
+RUNNABLE (or cancelled without an attempt): `load_dataset` keeps it as a gang
+(`simulate/never_started.py`), with no measured run time (the cost then leaves it out, and says so).
+
 Which queues: active ones with MNP jobs in the history (`gang_table`) whose order is managed EC2
 CEs with at least one SPOT and no on-demand one, and has room for one more (Batch takes up to
 three CEs per queue). A queue that already lists an on-demand EC2 CE needs nothing: its gangs run
@@ -71,19 +75,22 @@ class MnpOnDemandSettings(StrategySettings):
 
 
 def gang_table(jobs: pd.DataFrame) -> pd.DataFrame:
-    """One row per MNP job of a history: parent id, queue (its main node's) and node count."""
-    columns = ["mnp_parent", "queue", "nodes"]
+    """One row per MNP job of a history: parent id, queue (its main node's), node count, and whether
+    it never started in the history (`load_dataset`'s `never_started`; False where not known)."""
+    columns = ["mnp_parent", "queue", "nodes", "never_started"]
     if "mnp_parent" not in jobs:
         return pd.DataFrame(columns=columns)
     nodes = jobs[jobs["mnp_parent"].notna()]
     if nodes.empty:
         return pd.DataFrame(columns=columns)
     main = nodes.sort_values("node_index", kind="stable").drop_duplicates("mnp_parent")
+    never = main["never_started"].fillna(False).astype(bool) if "never_started" in main else False
     return pd.DataFrame(
         {
             "mnp_parent": main["mnp_parent"].to_numpy(),
             "queue": main["queue"].to_numpy(),
             "nodes": main["mnp_parent"].map(nodes["mnp_parent"].value_counts()).to_numpy(),
+            "never_started": pd.Series(never, index=main.index).to_numpy(dtype=bool),
         }
     )
 
@@ -161,6 +168,9 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         wait_now = comparison.wait_p95("current", name)
         wait_then = comparison.wait_p95("proposed", name)
         owner_cancel_s = configured if configured > 0 else s.assumed_owner_cancel_s
+        # Gangs the history shows only as stuck: no run time was ever measured, so the replay runs
+        # them for 0 s on the copy and the cost leaves their hours out (stated, never guessed).
+        unmeasured = int(gangs["never_started"].sum())
         evidence: dict[str, Any] = {
             "replay": comparison.evidence,
             "metadata": METADATA,
@@ -172,6 +182,7 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                 "source": GUIDE,
                 "mnp_jobs_blocked_before": len(mnp_heads),
                 "mnp_jobs_run_after": ran,
+                "mnp_jobs_never_started_in_history": unmeasured,
             },
             "blocked": {
                 "reason": SPOT_ONLY_REASON,
@@ -194,6 +205,8 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             else "p95 wait not measured"
         )
         cost_text = f"saves ${saving:,.0f}/month" if saving >= 0 else f"costs ${-saving:,.0f}/month more"
+        if unmeasured:
+            cost_text += f" before the run time of {unmeasured} that never ran (unknown)"
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -223,6 +236,16 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                     f" blocked {before['blocked_s']:,.0f}s now, {after['blocked_s']:,.0f}s after"
                 ),
                 "support": f"AWS: {RULE}",
+                **(
+                    {
+                        "cost": (
+                            f"{unmeasured} of the MNP jobs never started in the history: their run time"
+                            " is unknown, so the replay runs them for 0 s and the cost leaves it out"
+                        )
+                    }
+                    if unmeasured
+                    else {}
+                ),
             },
             risk_scores={"interruption": 0.0},
             confidence=0.5 if configured <= 0 else 0.7,

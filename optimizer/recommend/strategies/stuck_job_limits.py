@@ -40,7 +40,7 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.simulate.never_started import never_started_blocked
+from optimizer.simulate.never_started import is_multinode_row, never_started_blocked
 from optimizer.simulate.results import ReplayResult, blocked_heads
 from optimizer.simulate.timeouts import (
     COMPUTE_ENVIRONMENT_MAX_RESOURCE,
@@ -69,7 +69,10 @@ def blocked_history(jobs: pd.DataFrame, window_end: pd.Timestamp | None) -> pd.D
     long each stayed RUNNABLE (until it stopped, else until the end of the window)."""
     if jobs.empty or "status_reason" not in jobs:
         return jobs.iloc[0:0].assign(reason=[], stayed_s=[])
-    mask = jobs["started_at"].isna() & never_started_blocked(jobs["status_reason"])
+    # MNP jobs are not this strategy's: the replay decides where a gang can run (`gangs.py`), and
+    # one that never started on a spot-only queue has no reason a time limit action can match
+    # (`never_started.py`, `mnp-on-demand` proposes an on-demand CE for it).
+    mask = jobs["started_at"].isna() & never_started_blocked(jobs["status_reason"]) & ~is_multinode_row(jobs)
     found = jobs[mask]
     created = pd.to_datetime(found["created_at"])
     end = pd.to_datetime(found["stopped_at"])
