@@ -227,8 +227,9 @@ def load_dataset(
     unstarted_gang = (gangs | gang_nodes) & frame["started_at"].isna()
     never = blocked | unstarted_gang
     frame = frame.assign(
-        started_at=frame["started_at"].where(~never, frame["created_at"]),
-        stopped_at=frame["stopped_at"].where(~never, frame["created_at"]),
+        # As datetimes even when the store returned a column of None (no job of the scope started).
+        started_at=pd.to_datetime(frame["started_at"].where(~never, frame["created_at"])),
+        stopped_at=pd.to_datetime(frame["stopped_at"].where(~never, frame["created_at"])),
         # A gang that never ran has no outcome: the replay runs it as one that would succeed (a
         # cancelled one is FAILED in the store, which would fail it wherever it is placed).
         status=frame["status"].where(~unstarted_gang, "SUCCEEDED"),

@@ -11,8 +11,6 @@ so an imported MNP job and a collected one read back the same.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -100,22 +98,26 @@ def with_unstarted_nodes(frame: pd.DataFrame, parents: pd.Series) -> tuple[pd.Da
         for parent, index in zip(nodes["array_parent_id"], nodes["array_index"], strict=True):
             if not pd.isna(index):
                 have.setdefault(str(parent), set()).add(int(index))
-    made: list[dict[str, Any]] = []
-    for row in chosen.to_dict("records"):
-        parent = str(row["job_id"])
-        for k in range(int(row["node_count"])):
-            if k in have.get(parent, ()):
-                continue
-            link = {"array_parent_id": parent, "array_index": k, "node_count": None}
-            made.append({**row, "job_id": f"{parent}#{k}", **link})
+    sources: list[int] = []  # per node to make: the parent's row label
+    links: list[tuple[str, int]] = []  # per node to make: (parent id, node index)
+    for label, parent, count in zip(chosen.index, chosen["job_id"], chosen["node_count"], strict=True):
+        for k in range(int(count)):
+            if k not in have.get(str(parent), ()):
+                sources.append(label)
+                links.append((str(parent), k))
     stored_nodes = (
         is_node & frame["array_parent_id"].isin(chosen["job_id"])
         if is_node is not None
         else pd.Series(False, index=frame.index)
     )
-    if not made:
+    if not links:
         return frame, stored_nodes
-    added = pd.DataFrame(made, columns=frame.columns)
+    # Copies of the parents' rows (every column keeps its dtype), relinked as their node jobs.
+    added = frame.loc[sources].reset_index(drop=True)
+    added["job_id"] = [f"{parent}#{k}" for parent, k in links]
+    added["array_parent_id"] = [parent for parent, _ in links]
+    added["array_index"] = [k for _, k in links]
+    added["node_count"] = None
     added["is_multinode"] = True
     out = pd.concat([frame, added], ignore_index=True)
     mask = pd.concat([stored_nodes, pd.Series(True, index=added.index)], ignore_index=True)

@@ -1,0 +1,198 @@
+"""MNP jobs that never started, from DescribeJobs to `mnp-on-demand`: on a real account a gang on a
+queue that reaches only Spot never starts (Batch runs no MNP job on Spot), so the collector stores
+a parent stuck RUNNABLE, or cancelled without an attempt, and usually no node job (the Batch user
+guide's MNP lifecycle launches the main node first and the child nodes once it runs).
+
+The answers are in the shape botocore's Batch model gives (`JobDetail.nodeProperties`,
+`NodeRangeProperty`, `NodeDetails`, no `startedAt`, empty `attempts`), validated by its Stubber.
+moto 5.2.5 does not behave like Batch here: it runs an MNP job submitted to a spot-only queue to
+SUCCEEDED at once, with no node jobs, so the emulator serves the never-started records through its
+seeded history (`EmulatorState`) instead; the product code reads them as it reads AWS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from sqlalchemy import Engine
+
+from optimizer.catalog.provider import bundled_catalog
+from optimizer.collectors.jobs_transform import transform_jobs
+from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.simulate.datasets import load_dataset
+from optimizer.simulate.gangs import SPOT_ONLY_REASON
+from optimizer.simulate.results import blocked_heads
+from optimizer.store.schema import job_attempts, jobs
+from optimizer.store.upsert import bulk_upsert
+from tests.collect_helpers import REGION
+
+ACCOUNT = "123456789012"
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOUR_MS = 3_600_000
+DEFINITION = "mpi-solver"
+MAIN = {
+    "image": "mpi:1",
+    "resourceRequirements": [{"type": "VCPU", "value": "4"}, {"type": "MEMORY", "value": "8192"}],
+}
+WORKER = {
+    "image": "mpi:1",
+    "resourceRequirements": [{"type": "VCPU", "value": "16"}, {"type": "MEMORY", "value": "30000"}],
+}
+RANGES = [
+    {"targetNodes": "0", "container": MAIN, "instanceTypes": ["r6i.xlarge"]},
+    {"targetNodes": "1:", "container": WORKER, "instanceTypes": ["c6i.4xlarge"]},
+]
+
+
+def mnp_record(
+    queue_arn: str, job_id: str, created_ms: int, *, nodes: int = 3, ranges: list | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A DescribeJobs MNP parent that never started: RUNNABLE, no `startedAt`, no attempt."""
+    arn_prefix = queue_arn.split(":job-queue/")[0]
+    return {
+        "jobArn": f"{arn_prefix}:job/{job_id}",
+        "jobName": f"{DEFINITION}-{job_id[-2:]}",
+        "jobId": job_id,
+        "jobQueue": queue_arn,
+        "status": "RUNNABLE",
+        "attempts": [],
+        "createdAt": created_ms,
+        "dependsOn": [],
+        "jobDefinition": f"{arn_prefix}:job-definition/{DEFINITION}:4",
+        "parameters": {},
+        "nodeProperties": {"numNodes": nodes, "mainNode": 0, "nodeRangeProperties": ranges or RANGES},
+        "tags": {},
+        "propagateTags": False,
+        "platformCapabilities": ["EC2"],
+        **extra,
+    }
+
+
+def node_record(parent: dict[str, Any], index: int) -> dict[str, Any]:
+    """A node job of `parent` that never started (Batch created it, the gang never ran)."""
+    container = MAIN if index == 0 else WORKER
+    fields = {k: v for k, v in parent.items() if k not in ("nodeProperties", "jobId", "jobArn")}
+    return {
+        **fields,
+        "jobId": f"{parent['jobId']}#{index}",
+        "jobArn": f"{parent['jobArn']}#{index}",
+        "nodeDetails": {"nodeIndex": index, "isMainNode": index == 0},
+        "container": dict(container),
+    }
+
+
+def validated(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records as a DescribeJobs answer validated against botocore's Batch model.
+
+    One field is let off: the model lists `JobDetail.startedAt` as required, but Batch leaves it out
+    of a job that has not started (moto's fix getmoto/moto#2202 was checked against AWS; amazonka
+    made it optional for the same reason, brendanhay/amazonka#561). The check runs with a stand-in
+    `startedAt` on such records, which the answer then drops again."""
+    client = boto3.client("batch", region_name=REGION)
+    ids = [r["jobId"] for r in records]
+    unstarted = {r["jobId"] for r in records if "startedAt" not in r}
+    checked = [r if r["jobId"] not in unstarted else {**r, "startedAt": r["createdAt"]} for r in records]
+    with Stubber(client) as stubber:
+        stubber.add_response("describe_jobs", {"jobs": checked}, {"jobs": ids})
+        answer = client.describe_jobs(jobs=ids)["jobs"]
+    for record in answer:
+        if record["jobId"] in unstarted:
+            del record["startedAt"]
+    return answer
+
+
+QUEUE_ARN = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/hpc"
+STUCK = mnp_record(QUEUE_ARN, "mpi-stuck-01", T0, nodes=4)
+CANCELLED = mnp_record(
+    QUEUE_ARN,
+    "mpi-cancelled-02",
+    T0 + 2 * HOUR_MS,
+    status="FAILED",
+    statusReason="cancelled by its owner: the queue never runs it",
+    stoppedAt=T0 + 8 * HOUR_MS,
+    isCancelled=True,
+)
+CANCELLED_NODES = [
+    {**node_record(CANCELLED, k), "status": "FAILED", "stoppedAt": T0 + 8 * HOUR_MS} for k in range(3)
+]
+
+
+def document(ce_type: str, cancel_s: float) -> dict[str, Any]:
+    """Queue hpc on one managed CE of `ce_type` (SPOT or EC2) of c6i/r6i, the owner's cancel delay."""
+    strategy = "SPOT_PRICE_CAPACITY_OPTIMIZED" if ce_type == "SPOT" else "BEST_FIT_PROGRESSIVE"
+    return {
+        "computeEnvironments": [
+            {
+                "computeEnvironmentName": "hpc-ce",
+                "type": "MANAGED",
+                "state": "ENABLED",
+                "computeResources": {
+                    "type": ce_type,
+                    "allocationStrategy": strategy,
+                    "minvCpus": 0,
+                    "maxvCpus": 256,
+                    "instanceTypes": ["c6i", "r6i"],
+                },
+            }
+        ],
+        "jobQueues": [
+            {
+                "jobQueueName": "hpc",
+                "state": "ENABLED",
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": "hpc-ce"}],
+            }
+        ],
+        "simulation": {"blockedJobCancelSeconds": cancel_s},
+    }
+
+
+def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(sqlite_engine: Engine) -> None:
+    """The stuck parent (no node jobs) becomes 4 nodes made from it: each takes the parent's
+    requests, the main node range's (what the store keeps of its nodeProperties). The cancelled one
+    keeps its 3 stored node jobs with their own ranges. Both never started: runtime 0, kept as jobs
+    that would succeed. On a spot-only queue both block its head with SPOT_ONLY_REASON; on an
+    on-demand CE both run."""
+    frame, attempts = transform_jobs(validated([STUCK, CANCELLED, *CANCELLED_NODES]), ACCOUNT, REGION)
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(conn, jobs, frame)
+        bulk_upsert(conn, job_attempts, attempts)
+    canonical, _ = load_dataset(sqlite_engine, "aws")
+    rows = canonical.set_index("job_id")
+    stuck = [f"mpi-stuck-01#{k}" for k in range(4)]
+    cancelled = [f"mpi-cancelled-02#{k}" for k in range(3)]
+    assert sorted(rows.index) == sorted(stuck + cancelled)
+    assert rows.loc[stuck, "mnp_parent"].eq("mpi-stuck-01").all()
+    assert rows.loc[stuck, "node_index"].tolist() == [0, 1, 2, 3]
+    assert rows.loc[stuck, "num_nodes"].eq(4).all()
+    assert rows.loc[stuck, "vcpus"].eq(4.0).all() and rows.loc[stuck, "memory_mib"].eq(8192.0).all()
+    assert all(t == ["r6i.xlarge"] for t in rows.loc[stuck, "node_instance_types"])
+    assert rows.loc[cancelled, "vcpus"].tolist() == [4.0, 16.0, 16.0]
+    assert rows.loc[cancelled[2], "node_instance_types"] == ["c6i.4xlarge"]
+    assert rows.loc[cancelled, "num_nodes"].eq(3).all()
+    assert rows["never_started"].all() and rows["runtime_s"].eq(0.0).all()
+    assert set(rows["status"]) == {"SUCCEEDED"}  # the cancelled gang's FAILED is not a run's outcome
+    assert rows.loc[cancelled[0], "submit_s"] - rows.loc[stuck[0], "submit_s"] == 7200.0
+
+    catalog = catalog_from_provider(bundled_catalog(REGION))
+    spot = replay(canonical, parse_config(document("SPOT", 3600.0), catalog))
+    heads = blocked_heads(spot)
+    assert heads["reason"].tolist() == [SPOT_ONLY_REASON, SPOT_ONLY_REASON]
+    assert heads["blocked_s"].tolist() == [3600.0, 3600.0]
+    assert spot.summary["mnp_jobs"] == 2 and spot.summary["mnp_jobs_failed"] == 2
+    on_demand = replay(canonical, parse_config(document("EC2", 3600.0), catalog))
+    assert blocked_heads(on_demand).empty and on_demand.summary["mnp_jobs_failed"] == 0
+    placed = on_demand.attempts.set_index("job_id")["instance_type"]
+    assert placed[stuck[0]] == "r6i.xlarge" and placed[cancelled[1]] == "c6i.4xlarge"
+
+
+@pytest.mark.parametrize("status", ["SUBMITTED", "PENDING"])
+def test_mnp_jobs_not_yet_at_the_queue_are_not_replayed(sqlite_engine: Engine, status: str) -> None:
+    frame, _ = transform_jobs(validated([{**STUCK, "status": status}]), ACCOUNT, REGION)
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(conn, jobs, frame)
+    with pytest.raises(Exception, match="no finished jobs"):
+        load_dataset(sqlite_engine, "aws")
