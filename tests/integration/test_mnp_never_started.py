@@ -15,19 +15,29 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from botocore.stub import Stubber
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from optimizer.catalog.provider import bundled_catalog
+from optimizer.collectors import select_sources
 from optimizer.collectors.jobs_transform import transform_jobs
+from optimizer.collectors.runner import collect
+from optimizer.demo.emulator import Emulator
+from optimizer.recommend.inputs import load_recommend_inputs
+from optimizer.recommend.strategies import MnpOnDemandStrategy
+from optimizer.recommend.strategies.mnp_on_demand import gang_table
+from optimizer.recommend.strategies.stuck_job_limits import StuckJobLimitStrategy
 from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.simulate.datasets import load_dataset
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.results import blocked_heads
+from optimizer.store.read import read_frame
 from optimizer.store.schema import job_attempts, jobs
 from optimizer.store.upsert import bulk_upsert
-from tests.collect_helpers import REGION
+from tests.collect_helpers import REGION, client, emulator_plan, job_record
+from tests.demo_helpers import NOW
 
 ACCOUNT = "123456789012"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -196,3 +206,124 @@ def test_mnp_jobs_not_yet_at_the_queue_are_not_replayed(sqlite_engine: Engine, s
         bulk_upsert(conn, jobs, frame)
     with pytest.raises(Exception, match="no finished jobs"):
         load_dataset(sqlite_engine, "aws")
+
+
+def spot_only_estate(endpoint: str) -> dict[str, str]:
+    """Through boto3 on the emulator: queue hpc whose only CE is a managed SPOT one (c6i, r6i), the
+    `mpi-solver` multinode definition and the `prep` container definition its single jobs use."""
+    ec2, iam, batch = (client(endpoint, s) for s in ("ec2", "iam", "batch"))
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")
+    group = ec2.create_security_group(GroupName="hpc", Description="hpc", VpcId=vpc)["GroupId"]
+    role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName="ecs-instance")["InstanceProfile"]["Arn"]
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="hpc-spot",
+        type="MANAGED",
+        state="ENABLED",
+        serviceRole=role,
+        computeResources={
+            "type": "SPOT",
+            "allocationStrategy": "SPOT_PRICE_CAPACITY_OPTIMIZED",
+            "minvCpus": 0,
+            "maxvCpus": 256,
+            "desiredvCpus": 0,
+            "instanceTypes": ["c6i", "r6i"],
+            "subnets": [subnet["Subnet"]["SubnetId"]],
+            "securityGroupIds": [group],
+            "instanceRole": profile,
+        },
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName="hpc",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    batch.register_job_definition(
+        jobDefinitionName=DEFINITION,
+        type="multinode",
+        nodeProperties={"numNodes": 3, "mainNode": 0, "nodeRangeProperties": RANGES},
+    )
+    prep = batch.register_job_definition(
+        jobDefinitionName="prep",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["true"],
+            "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
+        },
+    )["jobDefinitionArn"]
+    return {"queue": queue, "prep": prep}
+
+
+@pytest.mark.emulator
+def test_collected_stuck_gangs_make_mnp_on_demand_propose_an_on_demand_ce(sqlite_engine: Engine) -> None:
+    """End to end: the emulator serves a spot-only queue's history (24 single jobs, one every 2 h,
+    and two MNP jobs that never started: one cancelled after 6 h, one still RUNNABLE); the
+    collector stores it; `load_recommend_inputs` reads it back with the gangs; `mnp-on-demand`
+    proposes an on-demand copy of hpc-spot, counting both gangs blocked now (for the owner's cancel
+    delay the history shows) and run after, and says their run time is unknown. `stuck-job-limits`
+    proposes no time limit for them."""
+    now = NOW.replace(tzinfo=None)
+    now_ms = int(NOW.timestamp() * 1000)
+    with Emulator(NOW, history_days=3) as emulator:
+        estate = spot_only_estate(emulator.endpoint_url)
+        first = now_ms - 48 * HOUR_MS
+        singles = [
+            job_record(
+                f"prep-{k:02d}-0000-4000-8000-000000000000",
+                first + k * 2 * HOUR_MS,
+                jobQueue=estate["queue"],
+                jobDefinition=estate["prep"],
+            )
+            for k in range(24)
+        ]
+        cancelled = mnp_record(
+            estate["queue"],
+            "7b3e9c1a-0000-4000-8000-0000000000c1",
+            first + HOUR_MS,
+            status="FAILED",
+            statusReason="cancelled by its owner: the queue never runs it",
+            stoppedAt=first + 7 * HOUR_MS,
+            isCancelled=True,
+        )
+        stuck = mnp_record(
+            estate["queue"], "7b3e9c1a-0000-4000-8000-0000000000c2", first + 25 * HOUR_MS, nodes=4
+        )
+        emulator.state.add_jobs(emulator.account_id, REGION, validated([*singles, cancelled, stuck]))
+        sources = select_sources(["compute_environments", "job_queues", "jobs", "job_definitions"])
+        results = collect(sqlite_engine, [emulator_plan(emulator.endpoint_url)], sources, clock=lambda: now)
+        assert [r.status for r in results] == ["succeeded"] * 4, results
+
+    stored = read_frame(sqlite_engine, select(jobs)).set_index("job_id")
+    assert stored.loc[stuck["jobId"], "status"] == "RUNNABLE" and pd.isna(
+        stored.loc[stuck["jobId"], "started_at"]
+    )
+    assert stored.loc[cancelled["jobId"], "node_count"] == 3
+    [snapshot] = load_recommend_inputs(sqlite_engine)
+    gangs = gang_table(snapshot.baseline.jobs).set_index("mnp_parent")
+    assert gangs["nodes"].to_dict() == {cancelled["jobId"]: 3, stuck["jobId"]: 4}
+    assert gangs["never_started"].all()
+
+    [rec] = MnpOnDemandStrategy().run(snapshot)
+    assert (rec.strategy, rec.target_name) == ("mnp-on-demand", "hpc")
+    assert rec.proposed["compute_environment_order"] == ["hpc-spot", "hpc-spot-ondemand"]
+    evidence = rec.evidence
+    assert evidence["gangs"]["mnp_jobs"] == 2 and evidence["gangs"]["node_jobs"] == 7
+    assert evidence["gangs"]["mnp_jobs_blocked_before"] == 2 and evidence["gangs"]["mnp_jobs_run_after"] == 2
+    assert evidence["gangs"]["mnp_jobs_never_started_in_history"] == 2
+    blocked = evidence["blocked"]
+    assert blocked["reason"] == SPOT_ONLY_REASON
+    assert blocked["before"]["blocked_jobs"] == 2 and blocked["before"]["jobs_delayed"] > 0
+    assert blocked["after"] == {"blocked_jobs": 0, "blocked_s": 0.0, "jobs_delayed": 0}
+    # The owner's cancel delay is the history's: the cancelled gang stayed 6 h, the stuck one 21 h
+    # 630 s until the history's end (the last single job's stop); their median, not the assumed day.
+    assert blocked["owner_cancel_s"] == (6 * 3600 + 21 * 3600 + 630) / 2
+    assert not blocked["owner_cancel_assumed"] and blocked["owner_cancel_source"].startswith("history")
+    assert blocked["before"]["blocked_s"] == 2 * blocked["owner_cancel_s"] and rec.confidence == 0.7
+    assert "never ran (unknown)" in rec.title and "run time is unknown" in rec.risk["cost"]
+    assert (
+        evidence["wait_improvement"]["p95_wait_after_s"] < evidence["wait_improvement"]["p95_wait_before_s"]
+    )
+    assert StuckJobLimitStrategy().run(snapshot) == []

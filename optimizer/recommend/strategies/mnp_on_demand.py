@@ -27,7 +27,9 @@ the copy.
 
 The figures: the history replayed with and without the copy, both with the same owner cancel
 delay for a blocked job (`simulation.blockedJobCancelSeconds` of the estate's document when set,
-else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked assumed): the MNP jobs blocked
+else the median stay of the queue's stored MNP jobs that never started, read as stuck-job-limits
+reads its blocked jobs' stays, else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked
+assumed): the MNP jobs blocked
 and how long they held the queue, the jobs they held back, the queue's p95 wait before and after,
 failed jobs, and the monthly cost difference, usually a cost, since the gangs now run. The wait is
 stated as `evidence.wait_improvement`, so the headline lists the item apart from the dollars
@@ -49,8 +51,15 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.recommend.strategies.stuck_job_limits import StuckJobLimitSettings, with_owner_cancel
+from optimizer.recommend.strategies.stuck_job_limits import (
+    StuckJobLimitSettings,
+    history_end,
+    owner_cancel_s,
+    stayed_runnable_s,
+    with_owner_cancel,
+)
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
+from optimizer.simulate.never_started import never_started_gangs
 from optimizer.simulate.results import blocked_heads
 
 STRATEGY = "mnp-on-demand"
@@ -149,9 +158,19 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             return None
         simulation = baseline.current_document.get("simulation") or {}
         configured = float(simulation.get("blockedJobCancelSeconds") or 0)
-        held: ReplayBaseline = (
-            baseline if configured > 0 else with_owner_cancel(baseline, s.assumed_owner_cancel_s)
-        )
+        stored = inputs.jobs_of_queues([name])
+        stuck = stored[never_started_gangs(stored)] if not stored.empty else stored
+        measured = owner_cancel_s(stayed_runnable_s(stuck, history_end(inputs.jobs))) if len(stuck) else None
+        if configured > 0:
+            owner_cancel, source = configured, "estate document: simulation.blockedJobCancelSeconds"
+        elif measured is not None:
+            owner_cancel, source = (
+                measured,
+                f"history: median stay of {len(stuck)} MNP jobs that never started",
+            )
+        else:
+            owner_cancel, source = s.assumed_owner_cancel_s, "assumed (settings: assumed_owner_cancel_s)"
+        held: ReplayBaseline = baseline if configured > 0 else with_owner_cancel(baseline, owner_cancel)
         new_order = [*order, new_name]
         document = edit_queue(held.current_document, name, new_order, [on_demand_copy(body, new_name)])
         comparison = held.compare(document)
@@ -167,7 +186,6 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         before, after = _blocked_of(comparison.current, name), _blocked_of(comparison.proposed, name)
         wait_now = comparison.wait_p95("current", name)
         wait_then = comparison.wait_p95("proposed", name)
-        owner_cancel_s = configured if configured > 0 else s.assumed_owner_cancel_s
         # Gangs the history shows only as stuck: no run time was ever measured, so the replay runs
         # them for 0 s on the copy and the cost leaves their hours out (stated, never guessed).
         unmeasured = int(gangs["never_started"].sum())
@@ -189,8 +207,9 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                 "scope": f"queue {name}, every blocked reason",
                 "before": before,
                 "after": after,
-                "owner_cancel_s": round(owner_cancel_s, 1),
-                "owner_cancel_assumed": configured <= 0,
+                "owner_cancel_s": round(owner_cancel, 1),
+                "owner_cancel_assumed": configured <= 0 and measured is None,
+                "owner_cancel_source": source,
             },
         }
         if wait_now is not None and wait_then is not None and wait_then < wait_now:
@@ -248,7 +267,7 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                 ),
             },
             risk_scores={"interruption": 0.0},
-            confidence=0.5 if configured <= 0 else 0.7,
+            confidence=0.5 if configured <= 0 and measured is None else 0.7,
             effort="low",
             update_kind=UpdateKind.QUEUE_ORDER,
             evidence=evidence,
