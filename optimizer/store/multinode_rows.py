@@ -82,9 +82,9 @@ def with_unstarted_nodes(frame: pd.DataFrame, parents: pd.Series) -> tuple[pd.Da
     none to describe. Its gang is then made from the parent row, which holds what the collector
     kept of the job's `nodeProperties` (`collectors/jobs_transform.py`): `node_count` (numNodes),
     and the main node range's requests and `instanceTypes`. Every missing node `<parent>#<k>` takes
-    those; the other ranges' requests are not in the store, so a job whose ranges differ is
-    replayed as if each node asked for the main node's. Node rows the store does have (described
-    with their own range) are kept as they are.
+    those here; the other ranges' requests are not in the job's rows (`datasets.load_dataset` takes
+    them from the job definition's revision where it can). Node rows the store does have
+    (described with their own range) are kept as they are.
     """
     frame = frame.reset_index(drop=True)
     parents = pd.Series(parents.to_numpy(dtype=bool), index=frame.index)

@@ -12,6 +12,7 @@ seeded history (`EmulatorState`) instead; the product code reads them as it read
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from optimizer.catalog.provider import bundled_catalog
 from optimizer.collectors import select_sources
+from optimizer.collectors.batch_job_definitions import transform_job_definitions
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.collectors.runner import collect
 from optimizer.demo.emulator import Emulator
@@ -34,7 +36,7 @@ from optimizer.simulate.datasets import load_dataset
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.results import blocked_heads
 from optimizer.store.read import read_frame
-from optimizer.store.schema import job_attempts, jobs
+from optimizer.store.schema import job_attempts, job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
 from tests.collect_helpers import REGION, client, emulator_plan, job_record
 from tests.demo_helpers import NOW
@@ -125,6 +127,29 @@ CANCELLED = mnp_record(
     stoppedAt=T0 + 8 * HOUR_MS,
     isCancelled=True,
 )
+OVERRIDDEN = mnp_record(
+    QUEUE_ARN,
+    "mpi-overridden-03",
+    T0 + 4 * HOUR_MS,
+    ranges=[
+        {
+            "targetNodes": "0:",
+            "container": {**MAIN, "resourceRequirements": [
+                {"type": "VCPU", "value": "8"}, {"type": "MEMORY", "value": "16384"}
+            ]},
+            "instanceTypes": ["r6i.2xlarge"],
+        }
+    ],
+)  # fmt: skip
+MNP_DEFINITION = {
+    "jobDefinitionName": DEFINITION,
+    "jobDefinitionArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{DEFINITION}:4",
+    "revision": 4,
+    "status": "ACTIVE",
+    "type": "multinode",
+    "nodeProperties": {"numNodes": 3, "mainNode": 0, "nodeRangeProperties": RANGES},
+}
+COLLECTED_AT = datetime(2026, 1, 3)
 CANCELLED_NODES = [
     {**node_record(CANCELLED, k), "status": "FAILED", "stoppedAt": T0 + 8 * HOUR_MS} for k in range(3)
 ]
@@ -161,25 +186,34 @@ def document(ce_type: str, cancel_s: float) -> dict[str, Any]:
 
 
 def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(sqlite_engine: Engine) -> None:
-    """The stuck parent (no node jobs) becomes 4 nodes made from it: each takes the parent's
-    requests, the main node range's (what the store keeps of its nodeProperties). The cancelled one
-    keeps its 3 stored node jobs with their own ranges. Both never started: runtime 0, kept as jobs
-    that would succeed. On a spot-only queue both block its head with SPOT_ONLY_REASON; on an
-    on-demand CE both run."""
-    frame, attempts = transform_jobs(validated([STUCK, CANCELLED, *CANCELLED_NODES]), ACCOUNT, REGION)
+    """The stuck parent (no node jobs; numNodes 4 overriding the revision's 3) becomes 4 nodes: node
+    0 from the parent row (the main range's requests and types), nodes 1-3 from its job definition
+    revision's "1:" range, stored as the collector stores revisions. A parent whose main range was
+    overridden (8 vCPUs, the revision says 4) cannot trust the revision's other ranges: its nodes
+    all take the parent's requests. The cancelled one keeps its 3 stored node jobs. All never
+    started: runtime 0, kept as jobs that would succeed. On a spot-only queue every gang blocks its
+    head with SPOT_ONLY_REASON; on an on-demand CE every gang runs, each node on its range's type."""
+    frame, attempts = transform_jobs(
+        validated([STUCK, CANCELLED, *CANCELLED_NODES, OVERRIDDEN]), ACCOUNT, REGION
+    )
     with sqlite_engine.begin() as conn:
         bulk_upsert(conn, jobs, frame)
         bulk_upsert(conn, job_attempts, attempts)
+        bulk_upsert(conn, job_definitions, transform_job_definitions([MNP_DEFINITION], REGION, COLLECTED_AT))
     canonical, _ = load_dataset(sqlite_engine, "aws")
     rows = canonical.set_index("job_id")
     stuck = [f"mpi-stuck-01#{k}" for k in range(4)]
     cancelled = [f"mpi-cancelled-02#{k}" for k in range(3)]
-    assert sorted(rows.index) == sorted(stuck + cancelled)
+    overridden = [f"mpi-overridden-03#{k}" for k in range(3)]
+    assert sorted(rows.index) == sorted(stuck + cancelled + overridden)
     assert rows.loc[stuck, "mnp_parent"].eq("mpi-stuck-01").all()
     assert rows.loc[stuck, "node_index"].tolist() == [0, 1, 2, 3]
     assert rows.loc[stuck, "num_nodes"].eq(4).all()
-    assert rows.loc[stuck, "vcpus"].eq(4.0).all() and rows.loc[stuck, "memory_mib"].eq(8192.0).all()
-    assert all(t == ["r6i.xlarge"] for t in rows.loc[stuck, "node_instance_types"])
+    assert rows.loc[stuck, "vcpus"].tolist() == [4.0, 16.0, 16.0, 16.0]
+    assert rows.loc[stuck, "memory_mib"].tolist() == [8192.0, 30000.0, 30000.0, 30000.0]
+    assert rows.loc[stuck, "node_instance_types"].tolist() == [["r6i.xlarge"]] + [["c6i.4xlarge"]] * 3
+    assert rows.loc[overridden, "vcpus"].eq(8.0).all()
+    assert rows.loc[overridden, "node_instance_types"].tolist() == [["r6i.2xlarge"]] * 3
     assert rows.loc[cancelled, "vcpus"].tolist() == [4.0, 16.0, 16.0]
     assert rows.loc[cancelled[2], "node_instance_types"] == ["c6i.4xlarge"]
     assert rows.loc[cancelled, "num_nodes"].eq(3).all()
@@ -190,13 +224,14 @@ def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(s
     catalog = catalog_from_provider(bundled_catalog(REGION))
     spot = replay(canonical, parse_config(document("SPOT", 3600.0), catalog))
     heads = blocked_heads(spot)
-    assert heads["reason"].tolist() == [SPOT_ONLY_REASON, SPOT_ONLY_REASON]
-    assert heads["blocked_s"].tolist() == [3600.0, 3600.0]
-    assert spot.summary["mnp_jobs"] == 2 and spot.summary["mnp_jobs_failed"] == 2
+    assert heads["reason"].tolist() == [SPOT_ONLY_REASON] * 3
+    assert heads["blocked_s"].tolist() == [3600.0] * 3
+    assert spot.summary["mnp_jobs"] == 3 and spot.summary["mnp_jobs_failed"] == 3
     on_demand = replay(canonical, parse_config(document("EC2", 3600.0), catalog))
     assert blocked_heads(on_demand).empty and on_demand.summary["mnp_jobs_failed"] == 0
     placed = on_demand.attempts.set_index("job_id")["instance_type"]
-    assert placed[stuck[0]] == "r6i.xlarge" and placed[cancelled[1]] == "c6i.4xlarge"
+    assert placed[stuck].tolist() == ["r6i.xlarge"] + ["c6i.4xlarge"] * 3
+    assert placed[cancelled[1]] == "c6i.4xlarge" and placed[overridden[2]] == "r6i.2xlarge"
 
 
 @pytest.mark.parametrize("status", ["SUBMITTED", "PENDING"])
@@ -240,11 +275,11 @@ def spot_only_estate(endpoint: str) -> dict[str, str]:
         priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
     )["jobQueueArn"]
-    batch.register_job_definition(
+    mpi = batch.register_job_definition(
         jobDefinitionName=DEFINITION,
         type="multinode",
         nodeProperties={"numNodes": 3, "mainNode": 0, "nodeRangeProperties": RANGES},
-    )
+    )["jobDefinitionArn"]
     prep = batch.register_job_definition(
         jobDefinitionName="prep",
         type="container",
@@ -254,7 +289,7 @@ def spot_only_estate(endpoint: str) -> dict[str, str]:
             "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}],
         },
     )["jobDefinitionArn"]
-    return {"queue": queue, "prep": prep}
+    return {"queue": queue, "prep": prep, "mpi": mpi}
 
 
 @pytest.mark.emulator
@@ -287,9 +322,14 @@ def test_collected_stuck_gangs_make_mnp_on_demand_propose_an_on_demand_ce(sqlite
             statusReason="cancelled by its owner: the queue never runs it",
             stoppedAt=first + 7 * HOUR_MS,
             isCancelled=True,
+            jobDefinition=estate["mpi"],
         )
         stuck = mnp_record(
-            estate["queue"], "7b3e9c1a-0000-4000-8000-0000000000c2", first + 25 * HOUR_MS, nodes=4
+            estate["queue"],
+            "7b3e9c1a-0000-4000-8000-0000000000c2",
+            first + 25 * HOUR_MS,
+            nodes=4,
+            jobDefinition=estate["mpi"],
         )
         emulator.state.add_jobs(emulator.account_id, REGION, validated([*singles, cancelled, stuck]))
         sources = select_sources(["compute_environments", "job_queues", "jobs", "job_definitions"])
@@ -305,6 +345,14 @@ def test_collected_stuck_gangs_make_mnp_on_demand_propose_an_on_demand_ce(sqlite
     gangs = gang_table(snapshot.baseline.jobs).set_index("mnp_parent")
     assert gangs["nodes"].to_dict() == {cancelled["jobId"]: 3, stuck["jobId"]: 4}
     assert gangs["never_started"].all()
+    # The stuck job's workers take the collected revision's "1:" range, its main node the parent's.
+    history = snapshot.baseline.jobs.set_index("job_id")
+    assert history.loc[[f"{stuck['jobId']}#{k}" for k in range(4)], "vcpus"].tolist() == [
+        4.0,
+        16.0,
+        16.0,
+        16.0,
+    ]
 
     [rec] = MnpOnDemandStrategy().run(snapshot)
     assert (rec.strategy, rec.target_name) == ("mnp-on-demand", "hpc")
