@@ -185,7 +185,7 @@ def document(ce_type: str, cancel_s: float) -> dict[str, Any]:
     }
 
 
-def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(sqlite_engine: Engine) -> None:
+def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(store_engine: Engine) -> None:
     """The stuck parent (no node jobs; numNodes 4 overriding the revision's 3) becomes 4 nodes: node
     0 from the parent row (the main range's requests and types), nodes 1-3 from its job definition
     revision's "1:" range, stored as the collector stores revisions. A parent whose main range was
@@ -196,11 +196,11 @@ def test_never_started_mnp_jobs_read_back_as_gangs_the_replay_blocks_or_places(s
     frame, attempts = transform_jobs(
         validated([STUCK, CANCELLED, *CANCELLED_NODES, OVERRIDDEN]), ACCOUNT, REGION
     )
-    with sqlite_engine.begin() as conn:
+    with store_engine.begin() as conn:
         bulk_upsert(conn, jobs, frame)
         bulk_upsert(conn, job_attempts, attempts)
         bulk_upsert(conn, job_definitions, transform_job_definitions([MNP_DEFINITION], REGION, COLLECTED_AT))
-    canonical, _ = load_dataset(sqlite_engine, "aws")
+    canonical, _ = load_dataset(store_engine, "aws")
     rows = canonical.set_index("job_id")
     stuck = [f"mpi-stuck-01#{k}" for k in range(4)]
     cancelled = [f"mpi-cancelled-02#{k}" for k in range(3)]
