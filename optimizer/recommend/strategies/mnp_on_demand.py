@@ -29,9 +29,9 @@ The figures: the history replayed with and without the copy, both with the same 
 delay for a blocked job (`simulation.blockedJobCancelSeconds` of the estate's document when set,
 else the median stay of the queue's stored MNP jobs that never started, read as stuck-job-limits
 reads its blocked jobs' stays, else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked
-assumed): the MNP jobs blocked
-and how long they held the queue, the jobs they held back, the queue's p95 wait before and after,
-failed jobs, and the monthly cost difference, usually a cost, since the gangs now run. The wait is
+assumed): the MNP jobs blocked and how long they held the queue, the jobs they held back, the
+queue's p95 wait before and after, failed jobs, and the monthly cost difference, usually a cost,
+since the gangs now run. The wait is
 stated as `evidence.wait_improvement`, so the headline lists the item apart from the dollars
 (`recommend/headline.py`: an item at the same or higher cost is listed, not counted).
 Metadata: low effort (a new CE and a queue order update), running jobs are not restarted,
