@@ -10,8 +10,9 @@ jobStateTimeLimitActions"). Capacity shortages (CAPACITY:INSUFFICIENT_INSTANCE_C
 proposed here: capacity comes back, and cancelling those jobs loses work.
 
 Which queues: those whose history has jobs that never started with one of those reasons
-(`optimizer.simulate.never_started`), or whose replay blocks a head (the replay
-decides hostability from the queue's CEs, `optimizer.simulate.head_blocking`), and that have no
+(`optimizer.simulate.never_started`; not MNP jobs, whose placement the replay decides and whose
+spot-only block no action matches: `mnp-on-demand` takes those), or whose replay blocks a head
+(the replay decides hostability from the queue's CEs, `optimizer.simulate.head_blocking`), and that have no
 entry for the reason yet. The replay runs both sides with the same owner cancel delay
 (`simulation.blockedJobCancelSeconds`): how long the history's blocked jobs stayed before someone
 cancelled them (their median; `assumed_owner_cancel_s` when the history has none, marked assumed),
