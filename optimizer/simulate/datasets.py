@@ -14,14 +14,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
+from optimizer.collectors.batch_fields import container_resources, node_range
 from optimizer.errors import UserError
-from optimizer.simulate.never_started import never_started_blocked
+from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
 from optimizer.simulate.shares import shares_of
-from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows
+from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_store_rows, with_unstarted_nodes
 from optimizer.store.read import read_frame
-from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, jobs
+from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
 from optimizer.traces.schema import Trace
 
@@ -100,6 +101,71 @@ def _type_lists(frame: pd.DataFrame) -> list[list[str] | None]:
     if "node_instance_types" not in frame:
         return [None] * len(frame)
     return [[str(t) for t in v] if isinstance(v, list) and v else None for v in frame["node_instance_types"]]
+
+
+def _definition_ranges(engine: Engine, parents: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """MNP parent id -> its job definition revision's `nodeProperties`, where the store has that
+    revision (`job_definitions`, every revision a stored job ran) and its main node range asks what
+    the parent row asks (the main range after the job's `nodeOverrides`): no override changed it,
+    so the revision's other ranges are taken as the job's. The collector reads both with the same
+    reader (`batch_fields`)."""
+    if parents.empty or "job_definition" not in parents:
+        return {}
+    arns = [a for a in parents["job_definition"].dropna().unique().tolist() if str(a).startswith("arn:")]
+    if not arns:
+        return {}
+    found = read_frame(
+        engine, select(job_definitions.c.arn, job_definitions.c.raw).where(job_definitions.c.arn.in_(arns))
+    )
+    by_arn = {
+        arn: raw["nodeProperties"]
+        for arn, raw in zip(found["arn"], found["raw"], strict=True)
+        if isinstance(raw, dict) and isinstance(raw.get("nodeProperties"), dict)
+    }
+    out: dict[str, dict[str, Any]] = {}
+    columns = ("job_id", "job_definition", "vcpus", "memory_mib", "gpus")
+    for job_id, arn, vcpus, memory, gpus in parents[list(columns)].itertuples(index=False):
+        props = by_arn.get(arn)
+        main = node_range(props, int(props.get("mainNode", 0) or 0)) if props else None
+        if main is None:
+            continue
+        asked = container_resources(main.get("container") or {})
+        if _same_requests(asked, (vcpus, memory, gpus)):
+            out[str(job_id)] = props
+    return out
+
+
+def _same_requests(a: tuple[Any, Any, Any], b: tuple[Any, Any, Any]) -> bool:
+    """(vcpus, memory MiB, gpus) equal, a missing GPU count being 0."""
+
+    def number(value: Any, default: float | None) -> float | None:
+        return default if value is None or pd.isna(value) else float(value)
+
+    return all(number(x, d) == number(y, d) for x, y, d in zip(a, b, (None, None, 0.0), strict=True))
+
+
+def _with_range_requests(
+    frame: pd.DataFrame, made: pd.Series, ranges: dict[str, dict[str, Any]]
+) -> pd.DataFrame:
+    """Node rows made from a parent (`made`) take their node range's requests and `instanceTypes`
+    from the parent's job definition (`_definition_ranges`) where it has a range for the node."""
+    if not ranges or not made.any():
+        return frame
+    columns = {c: frame[c].tolist() for c in ("vcpus", "memory_mib", "gpus", "node_instance_types")}
+    for position in np.flatnonzero(made.to_numpy()):
+        props = ranges.get(str(frame["array_parent_id"].iat[position]))
+        chosen = node_range(props, int(frame["array_index"].iat[position])) if props else None
+        if chosen is None:
+            continue
+        vcpus, memory, gpus = container_resources(chosen.get("container") or {})
+        if vcpus is None or memory is None:
+            continue
+        types = [str(t) for t in chosen.get("instanceTypes") or ()]
+        for column, value in zip(columns, (vcpus, int(memory), int(gpus or 0), types or None), strict=True):
+            columns[column][position] = value
+    types = pd.Series(columns.pop("node_instance_types"), index=frame.index, dtype=object)
+    numbers = {c: pd.to_numeric(pd.Series(v, index=frame.index)) for c, v in columns.items()}
+    return frame.assign(node_instance_types=types, **numbers)
 
 
 def dataset_exists(engine: Engine, name: str) -> bool:
@@ -213,12 +279,30 @@ def load_dataset(
         scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
         raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
     # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime),
-    # and jobs that never started because no compute environment could host them: they blocked their
-    # queue's head, which the replay models (`head_blocking.py`), with a runtime of 0 (none is known).
+    # and jobs that never started (`never_started.py`), with a runtime of 0 (none is known): those no
+    # compute environment could host blocked their queue's head, which the replay models
+    # (`head_blocking.py`), and MNP jobs that never started become gangs the replay places or
+    # blocks (`gangs.py`: Batch runs none on Spot), their nodes made from the parent where the store
+    # has none (`with_unstarted_nodes`).
+    frame = frame.reset_index(drop=True)
+    gangs = never_started_gangs(frame)
+    stored = len(frame)
+    frame, gang_nodes = with_unstarted_nodes(frame, gangs)
+    gangs = gangs.reindex(frame.index, fill_value=False)
+    made = pd.Series(frame.index >= stored, index=frame.index)
+    frame = _with_range_requests(frame, made, _definition_ranges(engine, frame[gangs]))
     blocked = frame["started_at"].isna() & never_started_blocked(frame["status_reason"])
+    blocked &= ~is_multinode_row(frame)
+    unstarted_gang = (gangs | gang_nodes) & frame["started_at"].isna()
+    never = blocked | unstarted_gang
     frame = frame.assign(
-        started_at=frame["started_at"].where(~blocked, frame["created_at"]),
-        stopped_at=frame["stopped_at"].where(~blocked, frame["created_at"]),
+        # As datetimes even when the store returned a column of None (no job of the scope started).
+        started_at=pd.to_datetime(frame["started_at"].where(~never, frame["created_at"])),
+        stopped_at=pd.to_datetime(frame["stopped_at"].where(~never, frame["created_at"])),
+        # A gang that never ran has no outcome: the replay runs it as one that would succeed (a
+        # cancelled one is FAILED in the store, which would fail it wherever it is placed).
+        status=frame["status"].where(~unstarted_gang, "SUCCEEDED"),
+        never_started=never,
     )
     frame = frame[frame["started_at"].notna() & frame["stopped_at"].notna() & frame["vcpus"].notna()]
     frame = frame[frame["memory_mib"].notna()]
@@ -264,6 +348,8 @@ def load_dataset(
             "num_nodes": num_nodes.to_numpy(),
             # Where a node's range names instance types, the replay places it only on those.
             "node_instance_types": _type_lists(frame),
+            # Kept though it never started (`never_started.py`): its runtime (0) is not a measurement.
+            "never_started": frame["never_started"].to_numpy(dtype=bool),
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

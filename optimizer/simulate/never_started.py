@@ -1,7 +1,19 @@
-"""Jobs of a history that never started because no compute environment of their queue could host
-them: they blocked the head of their queue (`head_blocking.py`), so the replay's history keeps them
-(`datasets.load_dataset`) and the `stuck-job-limits` strategy reads them from the store. Pure: the
-strategies import it without the store.
+"""Jobs of a history that never started, kept so the replay can say what they did to their queue.
+
+Two meanings, one list each, because the remedies differ:
+
+- Blocked reasons (`BLOCKED_REASONS`): a job no compute environment of its queue can host blocked
+  the head of its queue (`head_blocking.py`) under a reason Batch names and a queue's
+  `jobStateTimeLimitActions` entry can match; the `stuck-job-limits` strategy proposes one.
+- Never-started multi-node parallel jobs (`never_started_gangs`): Batch documents no reason code
+  for an MNP job whose queue reaches only Spot compute environments (it runs none there), so the
+  history shows only its shape: a parent that never started, RUNNABLE or ended without an attempt.
+  The replay decides what it did (`gangs.py`: placed on an on-demand EC2 CE, or a blocked head
+  with the product's `SPOT_ONLY_REASON` that no time limit action matches); the `mnp-on-demand`
+  strategy proposes an on-demand compute environment for it, never a time limit.
+
+`datasets.load_dataset` keeps both kinds in the replay's history; `stuck-job-limits` reads the
+first kind from the store. Pure: the strategies import it without the store.
 """
 
 from __future__ import annotations
@@ -16,7 +28,15 @@ BLOCKED_REASONS = (
 host it (the Batch user guide's "Jobs stuck in RUNNABLE due to misconfiguration"). Batch shows one
 as the statusReason while the job waits ("MISCONFIGURATION:... - ..."), and quotes it when a
 job-state time limit action cancels the job ("... due to reason: MISCONFIGURATION:..."), as does a
-replay whose owner cancelled it."""
+replay whose owner cancelled it. Multi-node parallel jobs are not read by it (`is_multinode_row`):
+the replay decides where a gang can run."""
+
+NEVER_STARTED_GANG_STATES = ("RUNNABLE", "FAILED")
+"""The states of an MNP parent that never started and is replayed as a gang: still RUNNABLE when
+last collected (waiting, or blocking its queue's head), or FAILED without an attempt (its owner, or
+a time limit action, cancelled it while it waited; a failed dependency also ends a job there, and
+the replay fails such a gang again when the dependency is in the history, `replay_engine.py`).
+SUBMITTED and PENDING jobs have not reached the queue's head yet: nothing is known of them."""
 
 
 def never_started_blocked(reasons: pd.Series) -> pd.Series:
@@ -26,3 +46,28 @@ def never_started_blocked(reasons: pd.Series) -> pd.Series:
     for reason in BLOCKED_REASONS:
         found |= text.str.contains(reason, regex=False)
     return found
+
+
+def is_multinode_row(rows: pd.DataFrame) -> pd.Series:
+    """Which store `jobs` rows belong to a multi-node parallel job (its parent or a node job)."""
+    if "is_multinode" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["is_multinode"].fillna(False).astype(bool)
+
+
+def never_started_gangs(rows: pd.DataFrame) -> pd.Series:
+    """Which store `jobs` rows are MNP parents that never started (`NEVER_STARTED_GANG_STATES`, no
+    start, no attempt, a node count to form the gang from), whatever their status reason says."""
+    parent = is_multinode_row(rows)
+    if "array_parent_id" in rows:
+        parent &= rows["array_parent_id"].isna()
+    attempts = rows["attempt_count"].fillna(0) if "attempt_count" in rows else 0
+    nodes = pd.to_numeric(rows["node_count"], errors="coerce") if "node_count" in rows else None
+    counted = nodes.fillna(0) > 0 if nodes is not None else False
+    return (
+        parent
+        & rows["started_at"].isna()
+        & rows["status"].isin(NEVER_STARTED_GANG_STATES)
+        & (attempts == 0)
+        & counted
+    )

@@ -71,3 +71,54 @@ def mnp_columns_from_store(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
     counts = parent[is_node].value_counts()
     nodes = pd.Series(pd.array(parent.map(counts).where(is_node), dtype="Int64"), index=frame.index)
     return frame, parent, index, nodes
+
+
+def with_unstarted_nodes(frame: pd.DataFrame, parents: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """Store rows plus the node rows of the MNP parents `parents` (a mask) that the store lacks, and a
+    mask of every node row of those parents (stored or made here).
+
+    A job that never started may have no node jobs in the store: the Batch user guide's MNP
+    lifecycle launches the main node first and the child nodes once it runs, so the collector finds
+    none to describe. Its gang is then made from the parent row, which holds what the collector
+    kept of the job's `nodeProperties` (`collectors/jobs_transform.py`): `node_count` (numNodes),
+    and the main node range's requests and `instanceTypes`. Every missing node `<parent>#<k>` takes
+    those here; the other ranges' requests are not in the job's rows (`datasets.load_dataset` takes
+    them from the job definition's revision where it can). Node rows the store does have
+    (described with their own range) are kept as they are.
+    """
+    frame = frame.reset_index(drop=True)
+    parents = pd.Series(parents.to_numpy(dtype=bool), index=frame.index)
+    if not parents.any():
+        return frame, pd.Series(False, index=frame.index)
+    is_node = frame["array_parent_id"].notna() if "array_parent_id" in frame else None
+    chosen = frame[parents]
+    have: dict[str, set[int]] = {}
+    if is_node is not None:
+        nodes = frame[is_node & frame["array_parent_id"].isin(chosen["job_id"])]
+        for parent, index in zip(nodes["array_parent_id"], nodes["array_index"], strict=True):
+            if not pd.isna(index):
+                have.setdefault(str(parent), set()).add(int(index))
+    sources: list[int] = []  # per node to make: the parent's row label
+    links: list[tuple[str, int]] = []  # per node to make: (parent id, node index)
+    for label, parent, count in zip(chosen.index, chosen["job_id"], chosen["node_count"], strict=True):
+        for k in range(int(count)):
+            if k not in have.get(str(parent), ()):
+                sources.append(label)
+                links.append((str(parent), k))
+    stored_nodes = (
+        is_node & frame["array_parent_id"].isin(chosen["job_id"])
+        if is_node is not None
+        else pd.Series(False, index=frame.index)
+    )
+    if not links:
+        return frame, stored_nodes
+    # Copies of the parents' rows (every column keeps its dtype), relinked as their node jobs.
+    added = frame.loc[sources].reset_index(drop=True)
+    added["job_id"] = [f"{parent}#{k}" for parent, k in links]
+    added["array_parent_id"] = [parent for parent, _ in links]
+    added["array_index"] = [k for _, k in links]
+    added["node_count"] = None
+    added["is_multinode"] = True
+    out = pd.concat([frame, added], ignore_index=True)
+    mask = pd.concat([stored_nodes, pd.Series(True, index=added.index)], ignore_index=True)
+    return out, mask

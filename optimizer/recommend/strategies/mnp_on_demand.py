@@ -9,6 +9,10 @@ blocked ... if a job is submitted to a job queue that only uses Fargate Spot com
 environments"). The replay models both (`simulate/gangs.py`). No retry strategy changes this: the
 gang never starts, so there is no lost node to retry.
 
+On a real account such a gang never started, so collected history holds it only as a parent stuck
+RUNNABLE (or cancelled without an attempt): `load_dataset` keeps it as a gang
+(`simulate/never_started.py`), with no measured run time (the cost then leaves it out, and says so).
+
 Which queues: active ones with MNP jobs in the history (`gang_table`) whose order is managed EC2
 CEs with at least one SPOT and no on-demand one, and has room for one more (Batch takes up to
 three CEs per queue). A queue that already lists an on-demand EC2 CE needs nothing: its gangs run
@@ -23,9 +27,11 @@ the copy.
 
 The figures: the history replayed with and without the copy, both with the same owner cancel
 delay for a blocked job (`simulation.blockedJobCancelSeconds` of the estate's document when set,
-else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked assumed): the MNP jobs blocked
-and how long they held the queue, the jobs they held back, the queue's p95 wait before and after,
-failed jobs, and the monthly cost difference, usually a cost, since the gangs now run. The wait is
+else the median stay of the queue's stored MNP jobs that never started, read as stuck-job-limits
+reads its blocked jobs' stays, else `assumed_owner_cancel_s`, stuck-job-limits' assumption, marked
+assumed): the MNP jobs blocked and how long they held the queue, the jobs they held back, the
+queue's p95 wait before and after, failed jobs, and the monthly cost difference, usually a cost,
+since the gangs now run. The wait is
 stated as `evidence.wait_improvement`, so the headline lists the item apart from the dollars
 (`recommend/headline.py`: an item at the same or higher cost is listed, not counted).
 Metadata: low effort (a new CE and a queue order update), running jobs are not restarted,
@@ -45,8 +51,15 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, edit_queue, is_active, is_managed, order_names, platform_of
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.recommend.strategies.stuck_job_limits import StuckJobLimitSettings, with_owner_cancel
+from optimizer.recommend.strategies.stuck_job_limits import (
+    StuckJobLimitSettings,
+    history_end,
+    owner_cancel_s,
+    stayed_runnable_s,
+    with_owner_cancel,
+)
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
+from optimizer.simulate.never_started import never_started_gangs
 from optimizer.simulate.results import blocked_heads
 
 STRATEGY = "mnp-on-demand"
@@ -71,19 +84,22 @@ class MnpOnDemandSettings(StrategySettings):
 
 
 def gang_table(jobs: pd.DataFrame) -> pd.DataFrame:
-    """One row per MNP job of a history: parent id, queue (its main node's) and node count."""
-    columns = ["mnp_parent", "queue", "nodes"]
+    """One row per MNP job of a history: parent id, queue (its main node's), node count, and whether
+    it never started in the history (`load_dataset`'s `never_started`; False where not known)."""
+    columns = ["mnp_parent", "queue", "nodes", "never_started"]
     if "mnp_parent" not in jobs:
         return pd.DataFrame(columns=columns)
     nodes = jobs[jobs["mnp_parent"].notna()]
     if nodes.empty:
         return pd.DataFrame(columns=columns)
     main = nodes.sort_values("node_index", kind="stable").drop_duplicates("mnp_parent")
+    never = main["never_started"].fillna(False).astype(bool) if "never_started" in main else False
     return pd.DataFrame(
         {
             "mnp_parent": main["mnp_parent"].to_numpy(),
             "queue": main["queue"].to_numpy(),
             "nodes": main["mnp_parent"].map(nodes["mnp_parent"].value_counts()).to_numpy(),
+            "never_started": pd.Series(never, index=main.index).to_numpy(dtype=bool),
         }
     )
 
@@ -142,9 +158,19 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             return None
         simulation = baseline.current_document.get("simulation") or {}
         configured = float(simulation.get("blockedJobCancelSeconds") or 0)
-        held: ReplayBaseline = (
-            baseline if configured > 0 else with_owner_cancel(baseline, s.assumed_owner_cancel_s)
-        )
+        stored = inputs.jobs_of_queues([name])
+        stuck = stored[never_started_gangs(stored)] if not stored.empty else stored
+        measured = owner_cancel_s(stayed_runnable_s(stuck, history_end(inputs.jobs))) if len(stuck) else None
+        if configured > 0:
+            owner_cancel, source = configured, "estate document: simulation.blockedJobCancelSeconds"
+        elif measured is not None:
+            owner_cancel, source = (
+                measured,
+                f"history: median stay of {len(stuck)} MNP jobs that never started",
+            )
+        else:
+            owner_cancel, source = s.assumed_owner_cancel_s, "assumed (settings: assumed_owner_cancel_s)"
+        held: ReplayBaseline = baseline if configured > 0 else with_owner_cancel(baseline, owner_cancel)
         new_order = [*order, new_name]
         document = edit_queue(held.current_document, name, new_order, [on_demand_copy(body, new_name)])
         comparison = held.compare(document)
@@ -160,7 +186,9 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         before, after = _blocked_of(comparison.current, name), _blocked_of(comparison.proposed, name)
         wait_now = comparison.wait_p95("current", name)
         wait_then = comparison.wait_p95("proposed", name)
-        owner_cancel_s = configured if configured > 0 else s.assumed_owner_cancel_s
+        # Gangs the history shows only as stuck: no run time was ever measured, so the replay runs
+        # them for 0 s on the copy and the cost leaves their hours out (stated, never guessed).
+        unmeasured = int(gangs["never_started"].sum())
         evidence: dict[str, Any] = {
             "replay": comparison.evidence,
             "metadata": METADATA,
@@ -172,14 +200,16 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                 "source": GUIDE,
                 "mnp_jobs_blocked_before": len(mnp_heads),
                 "mnp_jobs_run_after": ran,
+                "mnp_jobs_never_started_in_history": unmeasured,
             },
             "blocked": {
                 "reason": SPOT_ONLY_REASON,
                 "scope": f"queue {name}, every blocked reason",
                 "before": before,
                 "after": after,
-                "owner_cancel_s": round(owner_cancel_s, 1),
-                "owner_cancel_assumed": configured <= 0,
+                "owner_cancel_s": round(owner_cancel, 1),
+                "owner_cancel_assumed": configured <= 0 and measured is None,
+                "owner_cancel_source": source,
             },
         }
         if wait_now is not None and wait_then is not None and wait_then < wait_now:
@@ -194,6 +224,8 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             else "p95 wait not measured"
         )
         cost_text = f"saves ${saving:,.0f}/month" if saving >= 0 else f"costs ${-saving:,.0f}/month more"
+        if unmeasured:
+            cost_text += f" before the run time of {unmeasured} that never ran (unknown)"
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -223,9 +255,19 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                     f" blocked {before['blocked_s']:,.0f}s now, {after['blocked_s']:,.0f}s after"
                 ),
                 "support": f"AWS: {RULE}",
+                **(
+                    {
+                        "cost": (
+                            f"{unmeasured} of the MNP jobs never started in the history: their run time"
+                            " is unknown, so the replay runs them for 0 s and the cost leaves it out"
+                        )
+                    }
+                    if unmeasured
+                    else {}
+                ),
             },
             risk_scores={"interruption": 0.0},
-            confidence=0.5 if configured <= 0 else 0.7,
+            confidence=0.5 if configured <= 0 and measured is None else 0.7,
             effort="low",
             update_kind=UpdateKind.QUEUE_ORDER,
             evidence=evidence,

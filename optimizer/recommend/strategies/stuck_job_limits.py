@@ -10,8 +10,9 @@ jobStateTimeLimitActions"). Capacity shortages (CAPACITY:INSUFFICIENT_INSTANCE_C
 proposed here: capacity comes back, and cancelling those jobs loses work.
 
 Which queues: those whose history has jobs that never started with one of those reasons
-(`optimizer.simulate.never_started`), or whose replay blocks a head (the replay
-decides hostability from the queue's CEs, `optimizer.simulate.head_blocking`), and that have no
+(`optimizer.simulate.never_started`; not MNP jobs, whose placement the replay decides and whose
+spot-only block no action matches: `mnp-on-demand` takes those), or whose replay blocks a head
+(the replay decides hostability from the queue's CEs, `optimizer.simulate.head_blocking`), and that have no
 entry for the reason yet. The replay runs both sides with the same owner cancel delay
 (`simulation.blockedJobCancelSeconds`): how long the history's blocked jobs stayed before someone
 cancelled them (their median; `assumed_owner_cancel_s` when the history has none, marked assumed),
@@ -40,7 +41,7 @@ from optimizer.recommend.base import QueueStrategy, StrategySettings, make_recom
 from optimizer.recommend.estate import account_of, is_active, order_names
 from optimizer.recommend.inputs_model import RecommendInputs
 from optimizer.recommend.savings import ReplayBaseline
-from optimizer.simulate.never_started import never_started_blocked
+from optimizer.simulate.never_started import is_multinode_row, never_started_blocked
 from optimizer.simulate.results import ReplayResult, blocked_heads
 from optimizer.simulate.timeouts import (
     COMPUTE_ENVIRONMENT_MAX_RESOURCE,
@@ -69,18 +70,34 @@ def blocked_history(jobs: pd.DataFrame, window_end: pd.Timestamp | None) -> pd.D
     long each stayed RUNNABLE (until it stopped, else until the end of the window)."""
     if jobs.empty or "status_reason" not in jobs:
         return jobs.iloc[0:0].assign(reason=[], stayed_s=[])
-    mask = jobs["started_at"].isna() & never_started_blocked(jobs["status_reason"])
+    # MNP jobs are not this strategy's: the replay decides where a gang can run (`gangs.py`), and
+    # one that never started on a spot-only queue has no reason a time limit action can match
+    # (`never_started.py`, `mnp-on-demand` proposes an on-demand CE for it).
+    mask = jobs["started_at"].isna() & never_started_blocked(jobs["status_reason"]) & ~is_multinode_row(jobs)
     found = jobs[mask]
-    created = pd.to_datetime(found["created_at"])
-    end = pd.to_datetime(found["stopped_at"])
-    if window_end is not None:
-        end = end.fillna(window_end)
-    stayed = (end - created).dt.total_seconds().clip(lower=0)
     reasons = [
         next((r for r in CAPACITY_WILL_NOT_FIX if r in str(text)), JOB_RESOURCE_REQUIREMENT)
         for text in found["status_reason"]
     ]
-    return found.assign(reason=reasons, stayed_s=stayed.to_numpy())
+    return found.assign(reason=reasons, stayed_s=stayed_runnable_s(found, window_end).to_numpy())
+
+
+def stayed_runnable_s(found: pd.DataFrame, window_end: pd.Timestamp | None) -> pd.Series:
+    """How long each job that never started stayed (created -> stopped, else -> `window_end`)."""
+    created = pd.to_datetime(found["created_at"])
+    end = pd.to_datetime(found["stopped_at"])
+    if window_end is not None:
+        end = end.fillna(window_end)
+    return (end - created).dt.total_seconds().clip(lower=0)
+
+
+def owner_cancel_s(stayed: pd.Series | np.ndarray) -> float | None:
+    """The owner's cancel delay a history shows: the median stay of its jobs that never started
+    (None when it has none, or none stayed at all). The replay leaves a blocked head that no time
+    limit action removes for this long (`with_owner_cancel`)."""
+    measured = np.asarray(stayed, dtype=float)
+    measured = measured[~np.isnan(measured)]
+    return float(np.median(measured)) if measured.size and measured.max() > 0 else None
 
 
 def waits_behind(jobs: pd.DataFrame, blocked: pd.DataFrame) -> dict[str, Any]:
@@ -163,8 +180,7 @@ class StuckJobLimitStrategy(QueueStrategy[StuckJobLimitSettings]):
         if not any(body["jobQueueName"] == name for body in baseline.current_document["jobQueues"]):
             return None  # the replay cannot model its CEs
         jobs = inputs.jobs_of_queues([name])
-        window_end = _window_end(inputs.jobs)
-        history = blocked_history(jobs, window_end)
+        history = blocked_history(jobs, history_end(inputs.jobs))
         # Which jobs no CE can host is the replay's to say from the shapes; the shared replay of
         # today's estate (cached for every strategy) lists them, so a queue without any costs nothing.
         known = blocked_heads(baseline.current())
@@ -174,8 +190,7 @@ class StuckJobLimitStrategy(QueueStrategy[StuckJobLimitSettings]):
         missing = [r for r in reasons if r in CAPACITY_WILL_NOT_FIX and r not in covered]
         if not missing:
             return None
-        measured = history["stayed_s"].to_numpy(dtype=float) if not history.empty else np.zeros(0)
-        owner_cancel = float(np.median(measured)) if measured.size and measured.max() > 0 else None
+        owner_cancel = owner_cancel_s(history["stayed_s"])
         held = with_owner_cancel(baseline, owner_cancel or s.assumed_owner_cancel_s)
         heads = blocked_heads(held.current())
         heads = heads[heads["queue"] == name]
@@ -250,7 +265,7 @@ class StuckJobLimitStrategy(QueueStrategy[StuckJobLimitSettings]):
         )
 
 
-def _window_end(jobs: pd.DataFrame) -> pd.Timestamp | None:
+def history_end(jobs: pd.DataFrame) -> pd.Timestamp | None:
     """The last moment the history saw (its latest creation, start or stop)."""
     stamps = [pd.to_datetime(jobs[c]).max() for c in ("created_at", "started_at", "stopped_at") if c in jobs]
     stamps = [t for t in stamps if t is not None and not pd.isna(t)]
