@@ -278,12 +278,14 @@ class GangScheduling:
         allowed = self.node_types.get(j)
         return self._fits_empty(spec, self.shape[j]) and (allowed is None or spec.instance_type in allowed)
 
-    def _choose_node_type(self: ReplayEngine, c: int, j: int) -> Any:
+    def _choose_node_type(self: ReplayEngine, c: int, j: int, smallest: bool = False) -> Any:
         """The type to launch for node j: the engine's choice, or among its node range's types
-        under the same maxvCpus rule (`ReplayEngine._choose_type`)."""
+        under the same maxvCpus rule (`ReplayEngine._choose_type`); with `smallest`, the smallest
+        type that holds the node within that rule (cheapest on a tie): the sizes `_gang_fits_ce`
+        counts when it decides that the CE can hold the gang at all."""
         s = self.shape[j]
         allowed = self.node_types.get(j)
-        if allowed is None:
+        if allowed is None and not smallest:
             return self._choose_type(c, s, 1)
         ce = self.ces[c]
         may_launch, headroom = self._launch_headroom(c, s)
@@ -293,9 +295,16 @@ class GangScheduling:
         candidates = [
             spec
             for spec in ce.instance_types
-            if spec.instance_type in allowed and (not arch or spec.arch == arch)
+            if (allowed is None or spec.instance_type in allowed) and (not arch or spec.arch == arch)
         ]
-        return self._pick_type(ce, candidates, s, 1, headroom)
+        if not smallest:
+            return self._pick_type(ce, candidates, s, 1, headroom)
+        fitting = [
+            spec
+            for spec in candidates
+            if self._node_fits(spec, j) and (headroom is None or spec.vcpus <= headroom + EPS)
+        ]
+        return min(fitting, key=lambda spec: (spec.vcpus, spec.ondemand_price), default=None)
 
     def _is_empty(self: ReplayEngine, i: int) -> bool:
         spec = self.i_spec[i]
@@ -308,54 +317,76 @@ class GangScheduling:
         )
 
     def _place_gang(self: ReplayEngine, g: int, t: float) -> bool:
-        """Give every node of gang g an empty instance of one CE (new ones where needed), or nothing."""
-        from optimizer.simulate.replay_engine import _BOUND
+        """Give every node of gang g an empty instance of one CE (new ones where needed), or nothing.
 
+        New nodes take the type the CE's allocation strategy prefers; when those would not all fit
+        within maxvCpus (BEST_FIT_PROGRESSIVE prefers the lowest cost per vCPU, often a type much
+        larger than a node), the gang is placed on the smallest types that hold its nodes, as
+        `_gang_fits_ce` counted: a gang the CE can hold is never refused for the size of the
+        types the strategy would rather launch (128 nodes of 16 vCPUs fit a 4,096-vCPU CE on
+        16-vCPU types, not on the 36-vCPU types its strategy ranks first)."""
         nodes = self.gang_nodes[g]
         q = self.job_queue[nodes[0]]
         for c in self.queue_ces[q]:
             if not self._gang_fits_ce(c, g):
                 continue
             empty = [i for i in (*self.ce_ready[c], *self.ce_launching[c]) if self._is_empty(i)]
-            used: set[int] = set()
-            plan: list[tuple[int, Any]] = []
-            saved = self.ce_vcpus[c]
+            plan = self._gang_plan(c, nodes, empty, smallest=False) or self._gang_plan(
+                c, nodes, empty, smallest=True
+            )
+            if plan is None:
+                continue
+            self._hold_gang(g, c, plan, t)
+            return True
+        return False
+
+    def _gang_plan(
+        self: ReplayEngine, c: int, nodes: list[int], empty: list[int], *, smallest: bool
+    ) -> list[tuple[int, Any]] | None:
+        """Per node, an empty instance of CE c (index, None) or a type to launch (-1, spec); None
+        when some node gets neither."""
+        used: set[int] = set()
+        plan: list[tuple[int, Any]] = []
+        saved = self.ce_vcpus[c]
+        try:
             for j in nodes:
                 found = next((i for i in empty if i not in used and self._node_fits(self.i_spec[i], j)), None)
                 if found is not None:
                     used.add(found)
                     plan.append((found, None))
                     continue
-                spec = self._choose_node_type(c, j)
+                spec = self._choose_node_type(c, j, smallest)
                 if spec is None:
-                    plan = []
-                    break
+                    return None
                 self.ce_vcpus[c] += spec.vcpus  # tentative: the next node sees the headroom left
                 plan.append((-1, spec))
+        finally:
             self.ce_vcpus[c] = saved
-            if len(plan) != len(nodes):
-                continue
-            self.gang_unready[g] = 0
-            self.gang_formations += 1
-            for j, (i, spec) in zip(nodes, plan, strict=True):
-                if i < 0:
-                    i = self._launch(c, spec, t)
-                self.gang_hold[i] = j
-                self.gang_inst[j] = i
-                self.free_v[i] = 0.0  # held whole: one node per instance
-                self.free_m[i] = 0.0
-                self.free_g[i] = 0
-                self.i_idle_token[i] = -1  # a pending scale-in check no longer applies
-                self.state[j] = _BOUND
-                if self.i_state[i] == 1:
-                    self.gang_idle_since[j] = t
-                else:
-                    self.gang_idle_since[j] = math.nan
-                    self.gang_unready[g] += 1
-            if self.gang_unready[g] == 0:
-                self._start_gang(g, t)
-            return True
-        return False
+        return plan
+
+    def _hold_gang(self: ReplayEngine, g: int, c: int, plan: list[tuple[int, Any]], t: float) -> None:
+        """Launch what `plan` needs and hold each node's instance whole; start the gang when all are up."""
+        from optimizer.simulate.replay_engine import _BOUND
+
+        self.gang_unready[g] = 0
+        self.gang_formations += 1
+        for j, (i, spec) in zip(self.gang_nodes[g], plan, strict=True):
+            if i < 0:
+                i = self._launch(c, spec, t)
+            self.gang_hold[i] = j
+            self.gang_inst[j] = i
+            self.free_v[i] = 0.0  # held whole: one node per instance
+            self.free_m[i] = 0.0
+            self.free_g[i] = 0
+            self.i_idle_token[i] = -1  # a pending scale-in check no longer applies
+            self.state[j] = _BOUND
+            if self.i_state[i] == 1:
+                self.gang_idle_since[j] = t
+            else:
+                self.gang_idle_since[j] = math.nan
+                self.gang_unready[g] += 1
+        if self.gang_unready[g] == 0:
+            self._start_gang(g, t)
 
     def _start_gang(self: ReplayEngine, g: int, t: float) -> None:
         attempts = []

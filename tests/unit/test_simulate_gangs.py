@@ -392,3 +392,29 @@ def test_a_gang_skips_the_spot_ce_for_the_on_demand_one_while_single_jobs_use_sp
     assert summary["spot_reclaims"] == 0 and set(result.jobs["status"]) == {"SUCCEEDED"}
     assert summary["total_cost_usd"] == pytest.approx((2 * 1360 * 0.80 + 700 * 0.24) / 3600, abs=1e-6)
     assert blocked_heads(result).empty
+
+
+@pytest.mark.parametrize("strategy", ["BEST_FIT_PROGRESSIVE", "BEST_FIT"])
+def test_a_gang_the_ce_can_hold_is_placed_on_smaller_types_than_the_strategy_prefers(strategy: str) -> None:
+    """maxvCpus 64; types s.4xlarge (16 vCPU, $0.80/h: $0.050 per vCPU) and b.9xlarge (36 vCPU,
+    $1.44/h: $0.040 per vCPU, which BEST_FIT_PROGRESSIVE ranks first). A gang of 4 nodes x 16
+    vCPUs needs 64 vCPUs: on b.9xlarge the third node could not launch (72 vCPUs already, and
+    one instance over the maximum at most), so the gang takes four s.4xlarge instead of failing
+    as "never placed" on a CE the fit check accepts. Launch delay 180 s: all four nodes start
+    at 180 and end at 1180; cost 4 x 1480 s (scale-in 300 s after) x $0.80/h."""
+    catalog = tiny_catalog(
+        {"s.4xlarge": (16, 65536, 0, 0.80, 0.24, 2), "b.9xlarge": (36, 73728, 0, 1.44, 0.43, 2)}
+    )
+    rows = _gang("M", 4, submit_s=0, runtime_s=1000, vcpus=16, memory_mib=16384)
+    document = {
+        "computeEnvironments": [ce("od", "EC2", 64, ["s.4xlarge", "b.9xlarge"], allocationStrategy=strategy)],
+        "jobQueues": [queue("q", 1, "od")],
+        "simulation": {"launchDelaySeconds": 180, "scaleInIdleSeconds": 300},
+    }
+    result = replay(_frame(rows), parse_config(document, catalog))
+    attempts = result.attempts.set_index("job_id")
+    assert attempts["started_at"].tolist() == [180.0] * 4
+    assert attempts["ended_at"].tolist() == [1180.0] * 4
+    instances = result.instances
+    assert instances["instance_type"].tolist() == ["s.4xlarge"] * 4
+    assert result.summary["total_cost_usd"] == pytest.approx(4 * 1480 * 0.80 / 3600)

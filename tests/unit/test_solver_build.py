@@ -13,7 +13,7 @@ from optimizer.catalog.interruptions import band_hourly_hazard
 from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.catalog.provider import CatalogProvider, build_provider
 from optimizer.solver.build import build_problem, offerings_from_catalog
-from optimizer.solver.compute_environments import environment_notes, recommend_environments
+from optimizer.solver.compute_environments import environment_notes, recommend_environments, warm_floor
 from optimizer.solver.problem import Policy
 from optimizer.solver.validate import validate_plan
 from tests.data_paths import shared
@@ -135,3 +135,13 @@ def test_real_price_table_and_spot_advisor_read() -> None:
     # The same file read directly: one parser whatever the spelling of its columns.
     raw = read_price_file(shared("prices", "ec2-ondemand-us-east-1-2026-07.csv"))
     assert raw["ondemand_price"].notna().sum() >= len(table)
+
+
+def test_the_warm_floor_is_whole_instances_of_the_largest_type() -> None:
+    """A floor of a few vCPUs on a CE listing a 192-vCPU type would keep that instance up all
+    month (Batch meets minvCpus with any of the CE's types): below one largest instance it is 0,
+    above it whole largest instances, never more than the quietest bucket runs."""
+    assert warm_floor([4.0, 96.0, 400.0], 192) == 0
+    assert warm_floor([400.0, 500.0], 192) == 384
+    assert warm_floor([192.0], 192) == 192
+    assert warm_floor([], 192) == 0
