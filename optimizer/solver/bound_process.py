@@ -11,7 +11,10 @@ are (copy on write, nothing pickled) and starts in milliseconds; a spawned inter
 numpy, scipy and the compiled kernels first (1.1-1.4 s of CPU, 4.4 s of wall time at load 5, on
 the 2-core machine), which is most of what a 9 s solve can give it. Where fork is unavailable
 (not POSIX) or refused (a daemonic process may not have children) `start` returns None and the
-caller computes the bound in-process as before.
+caller computes the bound in-process as before. A fork from a threaded process (the dashboard)
+copies only the calling thread; a lock another thread held at that moment could hang the child,
+which then certifies nothing and is killed at the deadline like any other: never a hang of the
+solve (Python 3.12 warns about such forks; the outcome is the same).
 
 Validity wherever it is stopped: every value the child sends is a complete certificate
 (`selection_bound`'s `on_bound`, a Lagrangian bound valid for any multipliers), sent the moment it
