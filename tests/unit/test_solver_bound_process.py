@@ -4,10 +4,8 @@ wrong bound, a missing solve or a live process behind."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -20,19 +18,13 @@ from optimizer.solver.selection_bound import selection_bound
 from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.validate import validate_plan
 from tests.solver_helpers import run
-from tests.unit.test_solver_policy_bounds import POLICIES, _brute_force, _problem
+from tests.unit.test_solver_policy_bounds import POLICIES, _brute_force, _problem, _ticks
 
 pytestmark = pytest.mark.skipif(
     "fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork"
 )
 
 CAPPED_SPOT = [n for n, p in POLICIES.items() if p.max_instance_types is not None and p.couples_spot]
-
-
-def _ticks() -> Callable[[], float]:
-    """A clock that never reaches an infinite deadline (each process counts its own calls)."""
-    counter = itertools.count()
-    return lambda: float(next(counter))
 
 
 def _lp(seed: int, name: str):
@@ -126,18 +118,22 @@ def test_without_fork_the_solve_computes_the_bound_in_process(monkeypatch) -> No
 
 
 def test_the_solve_takes_the_childs_bound() -> None:
+    # Each solve that reaches the subset search forks the child and reports what it certified; the
+    # plan's bound is at least that, and below the brute-force optimum.
     name = CAPPED_SPOT[0]
+    children = 0
     for seed in range(4):
         problem = _problem(seed, replace(POLICIES[name], time_limit_seconds=5.0, gap_target=0.0))
         optimum = _brute_force(problem)
         plan = run(problem)
         assert validate_plan(problem, plan) == []
-        if not plan.has_solution or plan.stats.get("lp_rounds") is None:
-            continue
         if "cap_bound" in plan.stats:
+            children += 1
             assert plan.stats["cap_bound"] == "child process"
             assert "cap_bound_error" not in plan.stats
             child = plan.stats["cap_bound_usd"]
             if child is not None:
                 assert plan.lower_bound_usd >= child - 1e-6  # (the stats round to 6 digits)
-        assert plan.lower_bound_usd <= optimum + 1e-6
+        if plan.has_solution and np.isfinite(optimum):
+            assert plan.lower_bound_usd <= optimum + 1e-6
+    assert children > 0
