@@ -48,8 +48,9 @@ LP_TIME_SHARE = 0.7
 #: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types with spot rows, the time kept for the bound that sees the cap
-#: (`policy_bound`, which needs about 2 s before it rises above the LP bound): this many seconds,
-#: when that is at most this share of what is left after the LP (else the subsets get it all).
+#: (`policy_bound`, which needs about 2 s before it rises above the LP bound) when no child process
+#: can run it beside the subsets (`bound_process.py`): this many seconds, when that is at most this
+#: share of what is left after the LP (else the subsets get it all).
 CAP_BOUND_SECONDS = 2.5
 CAP_BOUND_SHARE = 0.4
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
