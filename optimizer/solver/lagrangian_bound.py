@@ -1,5 +1,8 @@
 """The proven bound under coupling policies: what `solve` asks once its plans are in.
 
+Under a type cap with spot rows `solve` runs the selection bound in a forked child beside the
+subset search instead (`bound_process.py`), and asks `policy_bound` only where it cannot fork.
+
 The column-generation LP bound drops `max_instance_types` (its big-M rows are useless in an LP).
 `policy_bound` raises it where a valid argument exists within the time given:
 

@@ -312,12 +312,15 @@ def selection_bound(
     deadline: float,
     clock: Callable[[], float],
     max_rounds: int = 50,
+    on_bound: Callable[[float], None] | None = None,
 ) -> SelectionBound | None:
     """Column generation on the LP with selection rows, from every column of the uncapped LP
     (`cols`: a first LP near the capped one, which the certificates need to pass the LP bound
     early; KTH week, README policy: above it from the 3rd round instead of the 5th). Returns the
     best certified bound (module doc), or None without a type cap or when no round was certified
-    before the deadline."""
+    before the deadline. `on_bound` is called with every certified bound that beats the previous
+    ones, as soon as it is certified (a child process reports them to its parent that way, so a
+    kill at the deadline loses nothing proven)."""
     k = prep.problem.policy.max_instance_types
     if k is None or len(cols) == 0:
         return None
@@ -355,7 +358,11 @@ def selection_bound(
         empty_ok = master.z_ok and bool((master.offering_cost[prep.spot] >= 0.0).all())
         if empty_ok:
             terms = np.maximum(own, free)
-            best = max(best, master.dual_value + float(terms.sum()))
+            certified = master.dual_value + float(terms.sum())
+            if certified > best:
+                best = certified
+                if on_bound is not None:
+                    on_bound(best)
         # Offerings outside the LP whose term costs the bound most: their best patterns join it.
         outside = np.flatnonzero(~master.linked & (free < -1e-9))
         for o in outside[np.argsort(free[outside], kind="stable")][:OFFERINGS_PER_ROUND]:

@@ -21,6 +21,7 @@ import numpy as np
 from optimizer.solver.assemble import RawBin, build_plan, empty_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
 from optimizer.solver.bin_reassignment import reassign_bins, small_catalogue
+from optimizer.solver.bound_process import BackgroundBound
 from optimizer.solver.by_class import (
     ClassIncumbents,
     branch_per_class,
@@ -47,8 +48,9 @@ LP_TIME_SHARE = 0.7
 #: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types with spot rows, the time kept for the bound that sees the cap
-#: (`policy_bound`, which needs about 2 s before it rises above the LP bound): this many seconds,
-#: when that is at most this share of what is left after the LP (else the subsets get it all).
+#: (`policy_bound`, which needs about 2 s before it rises above the LP bound) when no child process
+#: can run it beside the subsets (`bound_process.py`): this many seconds, when that is at most this
+#: share of what is left after the LP (else the subsets get it all).
 CAP_BOUND_SECONDS = 2.5
 CAP_BOUND_SHARE = 0.4
 #: Under max_instance_types alone, share of the time after the subsets spent raising the bound.
@@ -237,6 +239,7 @@ class _Search:
     improved_classes: int = 0
     lp_seconds: float = 0.0
     subset: bool = False  # solving a type-cap subset (`SubsetSeed`) for a bigger problem
+    bound_stats: dict = field(default_factory=dict)  # how the bound that sees the cap was computed
     prep: Prepared = field(init=False)
     pool: PatternPool = field(init=False)
     pairs: set[tuple[int, int]] = field(init=False)
@@ -400,33 +403,62 @@ class _Search:
     def solve_type_cap_subsets(self) -> None:
         """`max_instance_types`: the restriction heuristic first (fast, and a good incumbent
         shrinks the master); with spot rows as well the master rarely finds a plan in time, so the
-        subsets get most of the time, then the bound that sees the cap. With the cap alone, the
-        problem without it (solved class by class) bounds the capped optimum."""
+        subsets get the time while the bound that sees the cap runs beside them in a child process
+        (`bound_process.py`; where none can be forked, in-process after the subsets, as before).
+        With the cap alone, the problem without it (solved class by class) bounds the capped
+        optimum."""
         problem, lp, clock = self.problem, self.lp, self.clock
         if not lp.feasible:
             return
         spot = problem.policy.couples_spot
-        # With spot rows the subsets get the time, less what the bound that sees the cap needs
-        # (its first rounds sit below the LP bound) when that is a small enough part of it; with
-        # the cap alone, half.
+        background = (
+            BackgroundBound.start(
+                self.prep, self.pool, lp.columns, self._cap_seed, deadline=self.end, clock=clock
+            )
+            if spot
+            else None
+        )
+        # With spot rows the subsets get the time, less (without a child) what the bound that sees
+        # the cap needs (its first rounds sit below the LP bound) when that is a small enough part
+        # of it; with the cap alone, half.
         left = self.end - clock()
         share = 0.45
-        if spot:
+        if background is not None:
+            share = 1.0
+        elif spot:
             share = 1.0 - CAP_BOUND_SECONDS / left if CAP_BOUND_SHARE * left >= CAP_BOUND_SECONDS else 0.9
-        restricted = _within_type_cap(
-            problem,
-            self.prep,
-            [
-                lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
-                lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
-            ],
-            problem.policy.max_instance_types or 0,
-            deadline=clock() + share * left,
-            clock=clock,
-        )
+        try:
+            restricted = _within_type_cap(
+                problem,
+                self.prep,
+                [
+                    lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
+                    lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
+                ],
+                problem.policy.max_instance_types or 0,
+                deadline=clock() + share * left,
+                clock=clock,
+            )
+        except BaseException:
+            if background is not None:
+                background.stop()
+            raise
         self.offer(restricted)
-        if restricted is not None and spot:
+        if background is not None:
+            # Whatever the child certified by the deadline (it ends the solve's time: the coupled
+            # master with a cap finds nothing better in it).
+            selected = background.collect(deadline=self.end, clock=clock)
+            self.bound_stats = {
+                "cap_bound": "child process",
+                "cap_bound_usd": None if selected is None else round(selected, 6),
+                **({"cap_bound_error": background.error} if background.error else {}),
+            }
+            if selected is not None:
+                self.bound = max(self.bound, selected)
+            self.end = clock()
+        elif restricted is not None and spot:
             # The cap seen by the bound (selection LP, issue 17) in the time the subsets left.
+            self.bound_stats = {"cap_bound": "in process"}
             self.bound = max(
                 self.bound,
                 policy_bound(self.prep, self.pool, lp, self.incumbent, deadline=self.end, clock=clock),
@@ -451,6 +483,21 @@ class _Search:
                 clock=clock,
             )
             self.bound = max(self.bound, float(uncapped.bound.sum()))
+
+    def _cap_seed(self) -> Plan | None:
+        """A plan within the cap for the child's selection LP to start from (its first restricted
+        LP is then feasible without artificial covers, whose prohibitive duals make the first
+        certificates worthless): cheapest-fit on the first LP-ranked offering subset, spot limits
+        repaired, as the subset search's quick plan. Runs in the child, on the other core."""
+        cap = self.problem.policy.max_instance_types or 0
+        lp = self.lp
+        subsets = candidate_subsets(
+            self.prep, [lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values)], cap
+        )
+        if not subsets:
+            return None
+        sub = _subset_problem(self.problem, self.prep, subsets[0], self.end, self.clock)
+        return _subset_fallback(self.problem, sub, cheapest_fit(sub))
 
     def round_at_coupling_duals(self) -> None:
         """Spot limits without a type cap: the coupling rows priced at their LP duals make the
@@ -537,6 +584,7 @@ class _Search:
             mip=self.mip_status,
             lp_seconds=round(self.lp_seconds, 3),
             heuristic_objective_usd=round(self.heuristic.objective_usd, 6),
+            **self.bound_stats,
         )
         elapsed = self.elapsed
         bound = self.bound

@@ -1,0 +1,137 @@
+"""The bound that sees `max_instance_types` computed in a child process, beside the plan search.
+
+Under a type cap with spot rows the plan search (offering subsets, `solve.py`) is single-threaded,
+and the selection bound (`selection_bound.py`) used to get only what the subsets left at the end
+(2.5 s, about 3 of the KTH week's rounds, 1.8 s of them on the second core's idle time). Started
+right after the LP in a forked child it runs on the machine's other core for the whole solve,
+while the parent keeps the whole time for plans.
+
+Why fork: the child inherits the prepared arrays, the pattern pool and the LP's columns as they
+are (copy on write, nothing pickled) and starts in milliseconds; a spawned interpreter re-imports
+numpy, scipy and the compiled kernels first (1.1-1.4 s of CPU, 4.4 s of wall time at load 5, on
+the 2-core machine), which is most of what a 9 s solve can give it. Where fork is unavailable
+(not POSIX) or refused (a daemonic process may not have children) `start` returns None and the
+caller computes the bound in-process as before. A fork from a threaded process (the dashboard)
+copies only the calling thread; a lock another thread held at that moment could hang the child,
+which then certifies nothing and is killed at the deadline like any other: never a hang of the
+solve (Python 3.12 warns about such forks; the outcome is the same).
+
+Validity wherever it is stopped: every value the child sends is a complete certificate
+(`selection_bound`'s `on_bound`, a Lagrangian bound valid for any multipliers), sent the moment it
+is proven, so the parent takes the largest value received and kills the child at its deadline.
+A child that crashes, is killed, or is starved of CPU by a loaded machine just sends fewer values:
+the caller's bound then stays the LP bound, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from optimizer.solver.columns import Columns, PatternPool, Prepared
+from optimizer.solver.plan import Plan
+from optimizer.solver.selection_bound import selection_bound
+
+#: Longest the parent waits in one poll of the pipe (real seconds) between checks of its clock.
+POLL_SECONDS = 0.05
+#: Seconds the parent waits for a killed child to be reaped.
+JOIN_SECONDS = 1.0
+
+
+def _child(
+    send: Connection,
+    prep: Prepared,
+    pool: PatternPool,
+    cols: Columns,
+    seed: Callable[[], Plan | None],
+    deadline: float,
+    clock: Callable[[], float],
+) -> None:
+    """Runs in the child: the seed plan, then the selection bound, each certified value sent."""
+    try:
+        plan = seed()
+        selection_bound(prep, pool, cols, plan, deadline=deadline, clock=clock, on_bound=send.send)
+    except Exception as exc:
+        send.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.send(("done", None))
+        send.close()
+
+
+@dataclass
+class BackgroundBound:
+    """A running child computing the selection bound; `collect` ends it and returns its best."""
+
+    process: multiprocessing.process.BaseProcess
+    receive: Connection
+    started: float  # real seconds (time.monotonic) when the fork returned, for the stats
+    best: float | None = None
+    error: str | None = None
+    finished: bool = False
+
+    @classmethod
+    def start(
+        cls,
+        prep: Prepared,
+        pool: PatternPool,
+        cols: Columns,
+        seed: Callable[[], Plan | None],
+        *,
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> BackgroundBound | None:
+        """Fork the child (it stops itself at `deadline` on `clock`, the same clock as the
+        parent's: fork keeps it); None when this process cannot fork one."""
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        ctx = multiprocessing.get_context("fork")
+        receive, send = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_child, args=(send, prep, pool, cols, seed, deadline, clock), daemon=True
+        )
+        try:
+            process.start()
+        except (AssertionError, OSError):  # a daemonic parent, or no resources for a process
+            receive.close()
+            send.close()
+            return None
+        send.close()  # the child holds the write end: EOF once it exits
+        return cls(process, receive, time.monotonic())
+
+    def _drain(self, timeout: float) -> None:
+        """Read what the child sent, waiting at most `timeout` real seconds for the first message."""
+        try:
+            while not self.finished and self.receive.poll(timeout):
+                timeout = 0.0
+                message = self.receive.recv()
+                if isinstance(message, tuple):
+                    kind, detail = message
+                    if kind == "error":
+                        self.error = detail
+                    elif kind == "done":
+                        self.finished = True
+                else:
+                    value = float(message)
+                    self.best = value if self.best is None else max(self.best, value)
+        except (EOFError, OSError):  # the child died without saying so (killed, out of memory)
+            self.finished = True
+
+    def collect(self, *, deadline: float, clock: Callable[[], float]) -> float | None:
+        """Wait for the child until it finishes or `clock` reaches `deadline`, then kill it and
+        return the best bound it certified (None when it certified none)."""
+        while not self.finished and clock() < deadline:
+            self._drain(POLL_SECONDS)
+        self._drain(0.0)
+        self.stop()
+        return self.best
+
+    def stop(self) -> None:
+        """Kill the child (by its pid) and reap it; safe to call more than once."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(JOIN_SECONDS)
+        self.receive.close()
+        self.finished = True
