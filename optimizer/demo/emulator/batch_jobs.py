@@ -57,6 +57,22 @@ def decode_token(token: str) -> int | None:
     return offset if isinstance(offset, int) and offset >= 0 else None
 
 
+def read_page(params: dict[str, Any], default: int, most: int) -> tuple[int, int] | ApiResponse:
+    """(offset, maxResults) of a Batch list/describe request that pages with an opaque
+    `nextToken` and `maxResults` in 1..`most` (`default` when absent), or the ClientException
+    Batch answers a bad value with."""
+    max_results = params.get("maxResults", default)
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= most:
+        return json_error("ClientException", f"maxResults must be between 1 and {most}")
+    offset = 0
+    if params.get("nextToken"):
+        decoded = decode_token(str(params["nextToken"]))
+        if decoded is None:
+            return json_error("ClientException", "Invalid nextToken")
+        offset = decoded
+    return offset, max_results
+
+
 def summary(item: dict[str, Any]) -> dict[str, Any]:
     """A ListJobs summary from a DescribeJobs item (Batch's summary is a subset plus exit info)."""
     out = {k: item[k] for k in SUMMARY_KEYS if k in item}
@@ -128,15 +144,10 @@ class BatchJobs:
         parent = params.get("arrayJobId") or params.get("multiNodeJobId")
         if not queue_ref and not parent:
             return json_error("ClientException", "A job queue, array job ID or multi-node job ID is required")
-        max_results = params.get("maxResults", DEFAULT_PAGE)
-        if not isinstance(max_results, int) or not 1 <= max_results <= MAX_PAGE:
-            return json_error("ClientException", f"maxResults must be between 1 and {MAX_PAGE}")
-        offset = 0
-        if params.get("nextToken"):
-            decoded = decode_token(str(params["nextToken"]))
-            if decoded is None:
-                return json_error("ClientException", "Invalid nextToken")
-            offset = decoded
+        page = read_page(params, DEFAULT_PAGE, MAX_PAGE)
+        if not isinstance(page, tuple):
+            return page
+        offset, max_results = page
         items: list[dict[str, Any]]
         if queue_ref:
             queue = self._backend(request.region).get_job_queue(queue_ref)

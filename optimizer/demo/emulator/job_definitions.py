@@ -16,7 +16,7 @@ from typing import Any
 
 from moto.batch.models import batch_backends
 
-from optimizer.demo.emulator.batch_jobs import decode_token, encode_token
+from optimizer.demo.emulator.batch_jobs import encode_token, read_page
 from optimizer.demo.emulator.protocol import ApiRequest, ApiResponse, json_error, json_reply
 
 MAX_PAGE = 100
@@ -41,19 +41,10 @@ class JobDefinitions:
                 params.get(k) is not None for k in ("jobDefinitionName", "status", "maxResults", "nextToken")
             ):
                 return json_error("ClientException", "jobDefinitions can't be used with other parameters")
-        max_results = params.get("maxResults", MAX_PAGE)
-        if (
-            isinstance(max_results, bool)
-            or not isinstance(max_results, int)
-            or not 1 <= max_results <= MAX_PAGE
-        ):
-            return json_error("ClientException", f"maxResults must be between 1 and {MAX_PAGE}")
-        offset = 0
-        if params.get("nextToken"):
-            decoded = decode_token(str(params["nextToken"]))
-            if decoded is None:
-                return json_error("ClientException", "Invalid nextToken")
-            offset = decoded
+        page = read_page(params, MAX_PAGE, MAX_PAGE)
+        if not isinstance(page, tuple):
+            return page
+        offset, max_results = page
         backend = batch_backends[self.account_id][request.region]
         found = list(
             backend.describe_job_definitions(params.get("jobDefinitionName"), names, params.get("status"))
