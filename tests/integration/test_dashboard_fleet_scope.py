@@ -8,6 +8,7 @@ the attribution's own lines.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +17,8 @@ from sqlalchemy import Engine
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
 from optimizer.dashboard.plan_scope import plan_days, plan_hours
+from optimizer.store.engine import create_store_engine
+from optimizer.store.schema import fleet_plans
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import metric, run_page
 
@@ -68,3 +71,45 @@ def test_the_scoped_figures_agree_on_sqlite_and_postgresql(
     explorer = run_page("cost_explorer")
     explorer.multiselect(key="f_queue").set_value(["q-spot"]).run()
     assert metric(explorer, "Idle") == money(0.085 + 0.048)
+
+
+def test_a_plan_with_gangs_says_its_whole_hour_buckets_overstate_short_gangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The solver holds a gang's nodes for whole hour buckets: the page says so next to a plan that
+    runs gangs (so 'Plan cost − spend' is read as a bound, not a bill), and not next to one that
+    does not."""
+    import streamlit as st
+
+    from optimizer.dashboard.pages.fleet_mix import GANG_HOURS_NOTE
+
+    url = dh.seeded_sqlite_url(tmp_path)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    st.cache_data.clear()
+    plain = " ".join(c.value for c in run_page("fleet_mix").caption)
+    assert GANG_HOURS_NOTE not in plain
+    problem, plan = dh.fleet_documents()
+    gang = {
+        "id": "g1",
+        "vcpus": 2,
+        "memory_mib": 4096,
+        "gpus": 0,
+        "arch": "x86_64",
+        "spot_ok": False,
+        "nodes": 2,
+    }
+    problem = {**problem, "shapes": [*problem["shapes"], gang], "demand": {**problem["demand"], "g1": [1, 0]}}
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            fleet_plans.insert().values(
+                scope="q-spot", created_at=datetime(2026, 11, 10), status=plan["status"],
+                cost_usd=plan["cost_usd"], objective_usd=plan["objective_usd"],
+                lower_bound_usd=plan["lower_bound_usd"], gap=plan["gap"],
+                solve_seconds=plan["solve_seconds"], problem=problem, plan=plan,
+            )
+        )  # fmt: skip
+    engine.dispose()
+    st.cache_data.clear()
+    with_gangs = " ".join(c.value for c in run_page("fleet_mix").caption)  # the newest plan first
+    assert GANG_HOURS_NOTE in with_gangs

@@ -23,6 +23,13 @@ UNCONSTRAINED_BOUND_NOTE = (
     "Recommendations page lists what passes them."
 )
 
+GANG_HOURS_NOTE = (
+    "This plan runs multi-node parallel jobs: the solver holds every node of a gang for each whole "
+    "hour bucket the gang runs in, so where gangs run for less than an hour the plan cost is above "
+    "what the same fleet costs when the history is replayed on it (the What-if page replays a plan "
+    "on request; the demo summary gives each plan's replayed saving)."
+)
+
 
 def render() -> None:
     st.title("Fleet mix")
@@ -127,6 +134,8 @@ def _planned(url: str, dataset: str) -> None:
         return
     problem, plan = documents
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
+    if any(shape.get("nodes") for shape in problem.get("shapes", [])):
+        st.caption(GANG_HOURS_NOTE)
     render_commitments(plan, "fleet")
     usage = plan_usage(problem, plan)
     if usage.empty:
