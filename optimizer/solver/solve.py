@@ -745,6 +745,7 @@ def _within_type_cap(
 
     for chosen in subsets:
         add(chosen)
+    from_lp = len(subsets)
     for chosen in [] if more is None else more():
         if all(sorted(chosen) != sorted(seen) for seen in subsets):
             subsets.append(chosen)
@@ -760,6 +761,8 @@ def _within_type_cap(
         # The most promising subset first, with two thirds of the time when another follows.
         share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
         plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
+        if plan is not None and n >= from_lp and plan.stats.get("heuristic") == "type-cap restriction":
+            plan.stats = {"heuristic": "type-cap restriction to the capped LP's selection"}
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
