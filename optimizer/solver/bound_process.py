@@ -21,6 +21,12 @@ Validity wherever it is stopped: every value the child sends is a complete certi
 is proven, so the parent takes the largest value received and kills the child at its deadline.
 A child that crashes, is killed, or is starved of CPU by a loaded machine just sends fewer values:
 the caller's bound then stays the LP bound, never a wrong one.
+
+Beside the certificates the child sends each restricted LP's selection values y (which offerings
+the capped LP picks): the best subset rule the plan search has under a cap with spot rows (the
+top k by y; `type_cap_subsets.selection_subset`), so the parent may wait a little for the first
+one (`wait_for_selection`) before choosing its subsets. They only steer the plan search; a late or
+missing y leaves the subsets as they were without it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+
+import numpy as np
 
 from optimizer.solver.columns import Columns, PatternPool, Prepared
 from optimizer.solver.plan import Plan
@@ -53,7 +61,16 @@ def _child(
     """Runs in the child: the seed plan, then the selection bound, each certified value sent."""
     try:
         plan = seed()
-        selection_bound(prep, pool, cols, plan, deadline=deadline, clock=clock, on_bound=send.send)
+        selection_bound(
+            prep,
+            pool,
+            cols,
+            plan,
+            deadline=deadline,
+            clock=clock,
+            on_bound=send.send,
+            on_selection=lambda y: send.send(("selection", y)),
+        )
     except Exception as exc:
         send.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -71,6 +88,8 @@ class BackgroundBound:
     best: float | None = None
     error: str | None = None
     finished: bool = False
+    selection: np.ndarray | None = None  # (O,) the latest restricted LP's y
+    selections: int = 0  # how many restricted LPs sent their y (rounds solved)
 
     @classmethod
     def start(
@@ -111,6 +130,9 @@ class BackgroundBound:
                     kind, detail = message
                     if kind == "error":
                         self.error = detail
+                    elif kind == "selection":
+                        self.selection = np.asarray(detail, dtype=float)
+                        self.selections += 1
                     elif kind == "done":
                         self.finished = True
                 else:
@@ -118,6 +140,15 @@ class BackgroundBound:
                     self.best = value if self.best is None else max(self.best, value)
         except (EOFError, OSError):  # the child died without saying so (killed, out of memory)
             self.finished = True
+
+    def wait_for_selection(self, *, deadline: float, clock: Callable[[], float]) -> np.ndarray | None:
+        """The latest selection values y the child sent, waiting for the first until `clock`
+        reaches `deadline` or the child ends; None when it sent none by then. Certificates that
+        arrive meanwhile are kept for `collect`."""
+        self._drain(0.0)
+        while self.selection is None and not self.finished and clock() < deadline:
+            self._drain(POLL_SECONDS)
+        return self.selection
 
     def collect(self, *, deadline: float, clock: Callable[[], float]) -> float | None:
         """Wait for the child until it finishes or `clock` reaches `deadline`, then kill it and

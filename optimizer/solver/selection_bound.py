@@ -101,6 +101,7 @@ class _Master:
     rc_y: np.ndarray  # (O,) reduced cost of each selection variable
     linked: np.ndarray  # (O,) bool: the offering has link rows
     nu: float  # dual of the card row (>= 0)
+    y: np.ndarray  # (O,) the selection variables' values (which offerings the capped LP picks)
     z_ok: bool  # the spot-total variable's reduced cost is >= 0
 
 
@@ -180,6 +181,7 @@ def _solve_master(
         rc_y=np.asarray(rc[y0:width]),
         linked=linked,
         nu=float(-marg[-1]),
+        y=np.asarray(res.x[y0:width], dtype=float),
         z_ok=z is None or bool(rc[z] >= 0.0),
     )
 
@@ -313,6 +315,7 @@ def selection_bound(
     clock: Callable[[], float],
     max_rounds: int = 50,
     on_bound: Callable[[float], None] | None = None,
+    on_selection: Callable[[np.ndarray], None] | None = None,
 ) -> SelectionBound | None:
     """Column generation on the LP with selection rows, from every column of the uncapped LP
     (`cols`: a first LP near the capped one, which the certificates need to pass the LP bound
@@ -320,7 +323,9 @@ def selection_bound(
     best certified bound (module doc), or None without a type cap or when no round was certified
     before the deadline. `on_bound` is called with every certified bound that beats the previous
     ones, as soon as it is certified (a child process reports them to its parent that way, so a
-    kill at the deadline loses nothing proven)."""
+    kill at the deadline loses nothing proven). `on_selection` is called with every restricted
+    LP's selection values y (O,), certified or not: which offerings the capped LP picks, a subset
+    rule for the plan search (`type_cap_subsets.selection_subset`), never part of the bound."""
     k = prep.problem.policy.max_instance_types
     if k is None or len(cols) == 0:
         return None
@@ -344,6 +349,8 @@ def selection_bound(
         if master is None:
             break
         objective = master.objective
+        if on_selection is not None:
+            on_selection(master.y)
         job_values = _values(prep, master)
         linked = np.flatnonzero(master.linked)
         min_rc, new = _price_linked(prep, pool, master, job_values, linked, deadline=deadline, clock=clock)

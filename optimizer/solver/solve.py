@@ -40,7 +40,7 @@ from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
-from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend
+from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
 from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
@@ -58,6 +58,12 @@ UNCAPPED_BOUND_SHARE = 0.5
 #: A type-cap subset is solved only with at least this many seconds left (else its cheapest-fit
 #: plan stands).
 MIN_SUBSET_SECONDS = 1.0
+#: Under max_instance_types with spot rows and the bound's child running, the longest the subset
+#: search waits for the child's first selection values y (its first restricted LP: 0.2-0.7 s of CPU
+#: on the KTH week, 3 s on the Alibaba week, where early y picks no good subset anyway), and at most
+#: this share of the subsets' time: the top k by y is then one more candidate subset.
+SELECTION_WAIT_SECONDS = 1.5
+SELECTION_WAIT_SHARE = 0.2
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -427,17 +433,31 @@ class _Search:
             share = 1.0
         elif spot:
             share = 1.0 - CAP_BOUND_SECONDS / left if CAP_BOUND_SHARE * left >= CAP_BOUND_SECONDS else 0.9
+        cap = problem.policy.max_instance_types or 0
+        spends = [
+            lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
+            lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
+        ]
+        selected_by_y: list[list[int]] = []
+
+        def from_selection() -> list[list[int]]:
+            # The capped LP's top k (the child's latest y, waited for a little): one more candidate.
+            assert background is not None
+            wait = min(SELECTION_WAIT_SECONDS, SELECTION_WAIT_SHARE * share * left)
+            y = background.wait_for_selection(deadline=clock() + wait, clock=clock)
+            chosen = None if y is None else selection_subset(self.prep, y, spends[0], cap)
+            selected_by_y.extend([] if chosen is None else [chosen])
+            return selected_by_y
+
         try:
             restricted = _within_type_cap(
                 problem,
                 self.prep,
-                [
-                    lp_spend(self.prep, lp.columns.offering, lp.columns.cost, lp.values),
-                    lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
-                ],
-                problem.policy.max_instance_types or 0,
+                spends,
+                cap,
                 deadline=clock() + share * left,
                 clock=clock,
+                more=None if background is None else from_selection,
             )
         except BaseException:
             if background is not None:
@@ -451,6 +471,7 @@ class _Search:
             self.bound_stats = {
                 "cap_bound": "child process",
                 "cap_bound_usd": None if selected is None else round(selected, 6),
+                "cap_selection_subset": bool(selected_by_y),
                 **({"cap_bound_error": background.error} if background.error else {}),
             }
             if selected is not None:
@@ -692,9 +713,13 @@ def _within_type_cap(
     *,
     deadline: float,
     clock: Callable[[], float],
+    more: Callable[[], list[list[int]]] | None = None,
 ) -> Plan | None:
     """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
+    `more` gives further candidate subsets (the capped LP's top k by y, `selection_subset`), asked
+    after the LP-spend subsets' quick plans so that whatever it waits for runs meanwhile; they are
+    ranked with the others.
 
     The cap's LP relaxation spreads demand over many offerings, so the integer master starts far
     from a good selection; the restricted problem is separable (when no other policy couples
@@ -707,7 +732,9 @@ def _within_type_cap(
     # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
     quick: list[float] = []
     seeds: list[SubsetSeed] = []
-    for chosen in subsets:
+
+    def add(chosen: list[int]) -> None:
+        nonlocal best
         sub = _subset_problem(problem, prep, chosen, deadline, clock)
         heuristic = cheapest_fit(sub)
         plan = _subset_fallback(problem, sub, heuristic)
@@ -715,6 +742,14 @@ def _within_type_cap(
         seeds.append(SubsetSeed(heuristic))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
+
+    for chosen in subsets:
+        add(chosen)
+    from_lp = len(subsets)
+    for chosen in [] if more is None else more():
+        if all(sorted(chosen) != sorted(seen) for seen in subsets):
+            subsets.append(chosen)
+            add(chosen)
     order = np.argsort(quick, kind="stable")
     if problem.policy.couples_spot:
         # A coupled subset solve needs its whole share to get through its LP and the per-class
@@ -726,6 +761,8 @@ def _within_type_cap(
         # The most promising subset first, with two thirds of the time when another follows.
         share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
         plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
+        if plan is not None and n >= from_lp and plan.stats.get("heuristic") == "type-cap restriction":
+            plan.stats = {"heuristic": "type-cap restriction to the capped LP's selection"}
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best

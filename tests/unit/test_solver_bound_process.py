@@ -67,7 +67,7 @@ def test_the_child_certifies_what_the_in_process_bound_does_and_stays_below_the_
 def test_a_child_killed_at_the_deadline_hands_back_what_it_had_certified(monkeypatch) -> None:
     # The child reports two certificates, then hangs (as a restricted LP past the deadline would):
     # the parent keeps the better one and kills it when its own clock reaches the deadline.
-    def certify_then_hang(prep, pool, cols, plan, *, deadline, clock, on_bound):
+    def certify_then_hang(prep, pool, cols, plan, *, deadline, clock, on_bound, **_):
         on_bound(1.0)
         on_bound(2.5)
         signal.pause()
@@ -80,6 +80,40 @@ def test_a_child_killed_at_the_deadline_hands_back_what_it_had_certified(monkeyp
     assert got == 2.5
     assert not child.process.is_alive()
     assert child.process.exitcode == -signal.SIGKILL
+
+
+def test_the_parent_waits_for_the_childs_selection_values_and_keeps_its_certificates(monkeypatch) -> None:
+    # The child certifies, sends a round's y, then another, then hangs: the parent's wait returns
+    # as soon as a y is there (the latest it has), and `collect` still returns the certificate.
+    def select_then_hang(prep, pool, cols, plan, *, deadline, clock, on_bound, on_selection):
+        on_bound(1.5)
+        on_selection(np.arange(len(prep.offerings), dtype=float))
+        on_selection(np.full(len(prep.offerings), 0.25))
+        signal.pause()
+
+    monkeypatch.setattr(bound_process, "selection_bound", select_then_hang)
+    _, prep, pool, lp = _lp(0, CAPPED_SPOT[0])
+    child = BackgroundBound.start(prep, pool, lp.columns, lambda: None, deadline=np.inf, clock=_ticks())
+    assert child is not None
+    first = child.wait_for_selection(deadline=np.inf, clock=_ticks())
+    assert first is not None and first.shape == (len(prep.offerings),)
+    for _ in range(200):  # the second round's y, whatever the pipe's timing (at most 10 s)
+        if child.selections >= 2:
+            break
+        child._drain(bound_process.POLL_SECONDS)
+    assert child.selections == 2
+    assert (child.wait_for_selection(deadline=np.inf, clock=_ticks()) == 0.25).all()  # the latest
+    assert child.collect(deadline=200.0, clock=_ticks()) == 1.5
+
+
+def test_no_selection_values_by_the_deadline_leaves_the_wait_empty(monkeypatch) -> None:
+    monkeypatch.setattr(bound_process, "selection_bound", lambda *a, **k: signal.pause())
+    _, prep, pool, lp = _lp(0, CAPPED_SPOT[0])
+    child = BackgroundBound.start(prep, pool, lp.columns, lambda: None, deadline=np.inf, clock=_ticks())
+    assert child is not None
+    assert child.wait_for_selection(deadline=50.0, clock=_ticks()) is None  # 50 ticks of its clock
+    assert child.collect(deadline=0.0, clock=_ticks()) is None
+    assert not child.process.is_alive()
 
 
 def test_a_failing_child_reports_its_error_and_no_bound(monkeypatch) -> None:

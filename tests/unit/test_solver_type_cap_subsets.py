@@ -1,0 +1,109 @@
+"""The capped LP's top k by y as a type-cap candidate subset (`type_cap_subsets.selection_subset`):
+built as the other candidates are (every shape hostable, K spot offerings under diversification),
+and in the solve never a dearer or invalid plan than without it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import optimizer.solver.solve as solve_module
+from optimizer.solver.problem import Policy, Problem, Shape
+from optimizer.solver.solve import _prepare_pool
+from optimizer.solver.type_cap_subsets import selection_subset
+from optimizer.solver.validate import validate_plan
+from tests.solver_helpers import offerings, random_problem, run
+
+CATALOG = [
+    # instance type, vCPU, allocatable MiB, on-demand $/h, spot discount, spot interruption/h
+    ("c5.xlarge", 4, 7600, 0.17, 0.55, 0.0002),
+    ("m5.large", 2, 7600, 0.096, 0.58, 0.0001),
+    ("r5.large", 2, 15400, 0.126, 0.62, 0.0001),
+]
+#: "small" fits every type, "cpu" only c5.xlarge, "mem" only r5.large.
+SHAPES = (Shape("small", 1.0, 1024.0), Shape("cpu", 4.0, 2048.0), Shape("mem", 1.0, 14000.0))
+
+
+def _prep(cap: int, spot_types: int):
+    problem = Problem(
+        3600.0,
+        SHAPES,
+        np.array([[3, 1], [1, 0], [1, 1]]),
+        offerings(catalog=CATALOG),
+        Policy(max_instance_types=cap, min_spot_instance_types=spot_types),
+    )
+    prep, _, _ = _prepare_pool(problem)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    assert len(index) == 6  # nothing pruned: each offering is someone's cheapest host
+    return prep, index
+
+
+def _vector(index: dict[str, int], values: dict[str, float]) -> np.ndarray:
+    out = np.zeros(len(index))
+    for key, value in values.items():
+        out[index[key]] = value
+    return out
+
+
+def test_the_subset_keeps_a_host_per_shape_and_k_spot_pools_then_follows_y() -> None:
+    # y favours m5.large (on-demand, then spot) and c5.xlarge spot, and leaves r5.large at 0: the
+    # only host of "mem" comes in by LP spend, and a second spot offering by y (K = 2).
+    y = {"m5.large/ON_DEMAND": 0.9, "m5.large/SPOT": 0.8, "c5.xlarge/SPOT": 0.6, "c5.xlarge/ON_DEMAND": 0.3}
+    spend = {"r5.large/ON_DEMAND": 2.0, "r5.large/SPOT": 1.0, "c5.xlarge/ON_DEMAND": 5.0}
+    prep, index = _prep(cap=4, spot_types=2)
+    chosen = selection_subset(prep, _vector(index, y), _vector(index, spend), 4)
+    assert chosen is not None
+    keys = [prep.offerings[o].key for o in chosen]
+    # Hosts first (best y, else best spend), then the K-th spot pool by y; nothing else fits.
+    assert keys == ["m5.large/ON_DEMAND", "c5.xlarge/SPOT", "r5.large/ON_DEMAND", "m5.large/SPOT"]
+    # One more place: the next by y (c5.xlarge on-demand, y 0.3), ahead of larger LP spend at y = 0.
+    prep, index = _prep(cap=5, spot_types=2)
+    chosen = selection_subset(prep, _vector(index, y), _vector(index, spend), 5)
+    assert [prep.offerings[o].key for o in chosen][4] == "c5.xlarge/ON_DEMAND"
+    # The required offerings alone exceed a cap of 3: no candidate.
+    prep, index = _prep(cap=3, spot_types=2)
+    assert selection_subset(prep, _vector(index, y), _vector(index, spend), 3) is None
+
+
+def test_without_diversification_the_subset_is_hosts_then_y() -> None:
+    y = {"m5.large/SPOT": 0.9, "c5.xlarge/SPOT": 0.7, "r5.large/SPOT": 0.2, "m5.large/ON_DEMAND": 0.5}
+    prep, index = _prep(cap=4, spot_types=0)
+    chosen = selection_subset(prep, _vector(index, y), np.zeros(len(index)), 4)
+    assert chosen is not None
+    assert [prep.offerings[o].key for o in chosen] == [
+        "m5.large/SPOT",
+        "c5.xlarge/SPOT",
+        "r5.large/SPOT",
+        "m5.large/ON_DEMAND",
+    ]
+
+
+POLICY = Policy(
+    max_instance_types=3,
+    min_spot_instance_types=2,
+    max_spot_share=0.6,
+    time_limit_seconds=8.0,
+    gap_target=0.0,
+)
+
+
+def test_capped_solves_with_spot_rows_stay_valid_and_no_dearer_with_the_y_subset(monkeypatch) -> None:
+    # The same instances solved with and without the y candidate: it is one more subset, ranked
+    # with the others by its quick plan, and the best quick plan is kept whatever is solved. Each
+    # plan must pass the validator, its bound stay below it; at least one solve must have built the
+    # y subset (else this tests nothing).
+    plans = []
+    for seed in range(4):
+        problem = random_problem(seed, n_buckets=6, policy=POLICY)
+        plans.append((problem, run(problem)))
+    monkeypatch.setattr(solve_module, "selection_subset", lambda *a, **k: None)
+    built = 0
+    for problem, with_y in plans:
+        without = run(problem)
+        for plan in (with_y, without):
+            assert validate_plan(problem, plan) == []
+            assert plan.has_solution
+            assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+        assert not without.stats.get("cap_selection_subset")
+        built += bool(with_y.stats.get("cap_selection_subset"))
+        assert with_y.objective_usd <= without.objective_usd + 1e-6, (with_y.stats, without.stats)
+    assert built > 0
