@@ -30,6 +30,7 @@ from optimizer.solver.by_class import (
 )
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
+from optimizer.solver.cover_master import cover_master_plan
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.lagrangian_rounding import lagrangian_plan
@@ -64,6 +65,11 @@ RELAXED_BOUND_SHARE = 0.6
 #: ... when at least this many seconds are left: a solve costs about a second before its own limit
 #: counts (pruning, its cheapest-fit), and with less the limit would be overrun.
 RELAXED_BOUND_MIN_SECONDS = 3.0
+#: Under spot limits without a type cap, share of the time left after the LP rounding that the
+#: Lagrangian rounding gets (its passes' covers feed the cover master, which gets the rest in a
+#: type-cap subset's solve and this share of the rest otherwise, before the coupled master).
+LAGRANGIAN_SHARE = 0.5
+COVER_MASTER_SHARE = 0.6
 #: Single-shape seed patterns per shape and capacity type (cheapest per job first).
 SEEDS_PER_SHAPE = 3
 
@@ -454,23 +460,52 @@ class _Search:
 
     def round_at_coupling_duals(self) -> None:
         """Spot limits without a type cap: the coupling rows priced at their LP duals make the
-        problem separable; one small MIP per class, then repaired (`lagrangian_rounding.py`)."""
+        problem separable; one small MIP per class, then repaired (`lagrangian_rounding.py`).
+        Every pass's per-class covers then go to the cover master (`cover_master.py`), which
+        mixes them (and covers it generates) across each class's buckets to meet the spot rows."""
         lp, clock = self.lp, self.clock
         if not lp.feasible:
             return
-        self.offer(
-            lagrangian_plan(
-                self.prep,
-                self.problem,
-                lp.columns,
-                lp.reduced_costs,
-                lp.item_value,
-                lp.values,
-                fallback=None if self.rounded is None else _class_bins(self.prep, self.cols, self.values),
-                deadline=clock() + 0.8 * (self.end - clock()),
-                clock=clock,
+        rounded = None if self.rounded is None else _class_bins(self.prep, self.cols, self.values)
+        passes: list[list[list[RawBin]]] = []
+        if not self.subset:
+            # (in a type-cap subset's short solve the cover master's own pricing does better
+            # with the time: the Lagrangian passes repair and re-place every union they make)
+            self.offer(
+                lagrangian_plan(
+                    self.prep,
+                    self.problem,
+                    lp.columns,
+                    lp.reduced_costs,
+                    lp.item_value,
+                    lp.values,
+                    fallback=rounded,
+                    deadline=clock() + LAGRANGIAN_SHARE * (self.end - clock()),
+                    clock=clock,
+                    passes=passes,
+                )
             )
+        # A subset's solve runs no coupled master after this: the cover master gets the rest.
+        share = 1.0 if self.subset else COVER_MASTER_SHARE
+        deadline = clock() + share * (self.end - clock()) - REASSIGN_SECONDS
+        plan = cover_master_plan(
+            self.prep,
+            self.problem,
+            self.cols,
+            [self.incumbent, self.rounded],
+            [rounded, *passes],
+            lp=(lp.columns, lp.values),
+            deadline=deadline,
+            clock=clock,
         )
+        if self.offer(plan) and plan is not None:
+            # The covers' bins re-placed exactly (bins of one job multiset may swap offerings).
+            left = min(REASSIGN_SECONDS, self.end - clock())
+            self.offer(
+                reassign_bins(
+                    self.problem, plan, time_limit=left, extra_offerings=small_catalogue(self.problem)
+                )
+            )
 
     def raise_bound_without_diversification(self) -> None:
         """Diversification alone barely raises the optimum, while the LP bound under it sits
