@@ -49,6 +49,7 @@ from scipy.optimize import linprog
 
 from optimizer.solver.assemble import RawBin, heuristic_plan, trim_surplus
 from optimizer.solver.baselines import cheapest_fit_bins
+from optimizer.solver.column_generation import LpOutcome
 from optimizer.solver.columns import Columns, Prepared
 from optimizer.solver.lagrangian_rounding import _class_cover
 from optimizer.solver.mip import solve_mip
@@ -277,17 +278,49 @@ def _reduced_cost(covers: CoverSet, n: int, duals: _LpDuals) -> float:
     return covers.cost[n] + duals.share * covers.spot_jobs[n] + div - float(duals.sigma[covers.cls[n]])
 
 
+def greedy_cover(
+    prep: Prepared, cols: Columns, prices: np.ndarray, idx: np.ndarray, u: int, job_value: np.ndarray
+) -> list[RawBin] | None:
+    """A cheap cover of class u among columns `idx` at `prices`: repeatedly the column with the
+    least price per value of the demand it still covers (`job_value` (S,) > 0 per job), as many
+    times as the demand left takes it whole. Greedy set multicover: no optimum, but it costs
+    microseconds where a class MIP costs 10-50 ms, so every class is priced in each round."""
+    need = prep.demand[:, u].astype(np.int64).copy()
+    counts = cols.counts[idx]
+    price = np.maximum(prices[idx], 1e-12)
+    taken: dict[int, int] = {}
+    while need.any():
+        value = np.minimum(counts, need[None, :]) @ job_value
+        score = np.where(value > 0, price / np.maximum(value, 1e-300), np.inf)
+        n = int(np.argmin(score))
+        if not np.isfinite(score[n]):
+            return None
+        jobs = counts[n]
+        used = jobs > 0
+        whole = need[used] // jobs[used]
+        times = max(1, int(whole.min()))
+        taken[n] = taken.get(n, 0) + times
+        need = np.maximum(need - times * jobs, 0)
+    return [
+        (prep.offerings[int(cols.offering[idx[n]])].key, k, cols.counts[idx[n]]) for n, k in taken.items()
+    ]
+
+
 def generate_covers(
     covers: CoverSet,
     cols: Columns,
     *,
     lp_class_value: np.ndarray | None = None,
+    job_value: np.ndarray | None = None,
     deadline: float,
     clock: Callable[[], float],
 ) -> tuple[int, int]:
     """Column generation on covers until no class prices out or `deadline`: (rounds, covers added).
     Each round prices the classes the master LP splits between covers first, then those whose
-    master LP cost exceeds `lp_class_value` (U,) the most (by cost when not given)."""
+    master LP cost exceeds `lp_class_value` (U,) the most (by cost when not given).
+
+    With `job_value` (S, U) > 0 (the pattern LP's job duals) the pricing is `greedy_cover`, else
+    each class's cheapest cover among its columns (`lagrangian_rounding._class_cover`, a MIP)."""
     by_class = np.argsort(cols.bucket_class, kind="stable")
     starts = np.searchsorted(cols.bucket_class[by_class], np.arange(covers.prep.n_classes + 1))
     rounds = added = 0
@@ -311,7 +344,10 @@ def generate_covers(
             if not covers.prep.demand[:, u].any():
                 continue
             idx = by_class[starts[u] : starts[u + 1]]
-            bins = _class_cover(covers.prep, cols, prices, idx, u, None, min(left, PRICING_SECONDS))
+            if job_value is not None:
+                bins = greedy_cover(covers.prep, cols, prices, idx, u, job_value[:, u])
+            else:
+                bins = _class_cover(covers.prep, cols, prices, idx, u, None, min(left, PRICING_SECONDS))
             if bins is None:
                 continue
             # Every new cover is kept, also one that only ties at these duals: the integer
@@ -383,7 +419,7 @@ def cover_master_plan(
     plans: Sequence[Plan | None],
     class_bins: Sequence[Sequence[Sequence[RawBin]] | None],
     *,
-    lp: tuple[Columns, np.ndarray] | None = None,
+    lp: LpOutcome | None = None,
     deadline: float,
     clock: Callable[[], float],
 ) -> Plan | None:
@@ -392,9 +428,10 @@ def cover_master_plan(
 
     The integer master runs first on those covers (a plan early, whatever the load), then column
     generation on covers over the patterns of `cols` (classes whose master LP cost exceeds the
-    pattern LP's the most first), then the integer master again when
-    covers were added. `lp`: the pattern LP's columns and values, whose class costs the pricing
-    order compares with."""
+    pattern LP's the most first): greedy pricing until it finds no improving cover, then the
+    class MIPs, then the integer master again when covers were added. `lp`: the pattern LP,
+    whose class costs order the pricing and whose job duals value jobs in the greedy pricing
+    (without it, only the class MIPs price)."""
     if deadline - clock() < MIN_START_SECONDS:
         return None  # building the covers alone takes 0.1-0.4 s on the bundled weeks under load
     covers = CoverSet(problem, prep)
@@ -403,9 +440,13 @@ def cover_master_plan(
             covers.add_plan(plan)
     for bins in class_bins:
         covers.add_class_bins(bins)
-    lp_class_value = None
-    if lp is not None:
-        lp_class_value = np.bincount(lp[0].bucket_class, weights=lp[0].cost * lp[1], minlength=prep.n_classes)
+    lp_class_value = job_value = None
+    if lp is not None and len(lp.columns):
+        lp_class_value = np.bincount(
+            lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
+        )
+        # (a tiny floor: a job the duals price at 0 still has to be covered)
+        job_value = np.maximum(lp.item_value, 0.0) + 1e-9 * np.maximum(prep.sizes[:, :1], 1.0)
     covers.add_on_demand()
     if any(u not in set(covers.cls) for u in np.flatnonzero(prep.demand.any(axis=0)).tolist()):
         return None
@@ -414,9 +455,13 @@ def cover_master_plan(
     by_bucket = solve_cover_master(covers, deadline=first_end, clock=clock)
     best = None if by_bucket is None else _plan(covers, by_bucket, 0, 0)
     left = deadline - clock()
-    rounds, added = generate_covers(
-        covers, cols, lp_class_value=lp_class_value, deadline=clock() + PRICING_SHARE * left, clock=clock
-    )
+    pricing_end = clock() + PRICING_SHARE * left
+    rounds = added = 0
+    for values in (job_value, None) if job_value is not None else (None,):
+        more_rounds, more = generate_covers(
+            covers, cols, lp_class_value=lp_class_value, job_value=values, deadline=pricing_end, clock=clock
+        )
+        rounds, added = rounds + more_rounds, added + more
     if added:
         by_bucket = solve_cover_master(covers, deadline=deadline, clock=clock)
         if by_bucket is not None:

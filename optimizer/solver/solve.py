@@ -494,7 +494,7 @@ class _Search:
             self.cols,
             [self.incumbent, self.rounded],
             [rounded, *passes],
-            lp=(lp.columns, lp.values),
+            lp=lp,
             deadline=deadline,
             clock=clock,
         )

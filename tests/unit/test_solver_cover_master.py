@@ -218,9 +218,7 @@ def test_plans_meet_the_policy_and_sit_between_the_optimum_and_their_seeds(name:
     if not lp.feasible:
         return
     seed_plan = repair_spot_limits(problem, cheapest_fit(problem))
-    plan = cover_master_plan(
-        prep, problem, lp.columns, [seed_plan], [], lp=(lp.columns, lp.values), deadline=10.0, clock=_still
-    )
+    plan = cover_master_plan(prep, problem, lp.columns, [seed_plan], [], lp=lp, deadline=10.0, clock=_still)
     optimum = _brute_force(problem)
     if plan is None:
         assert not np.isfinite(optimum) or policy.diversification  # idle spot bins may be needed
