@@ -19,8 +19,14 @@ import pytest
 from optimizer.solver.assemble import RawBin, heuristic_plan
 from optimizer.solver.baselines import cheapest_fit, cheapest_fit_bins
 from optimizer.solver.column_generation import column_generation
-from optimizer.solver.columns import prepare
-from optimizer.solver.cover_master import CoverSet, _master, cover_master_plan, solve_cover_master
+from optimizer.solver.columns import PatternPool, make_columns, prepare
+from optimizer.solver.cover_master import (
+    CoverSet,
+    _master,
+    cover_master_plan,
+    greedy_cover,
+    solve_cover_master,
+)
 from optimizer.solver.problem import Offering, Policy, Problem, Shape
 from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.spot_repair import repair_spot_limits
@@ -227,3 +233,43 @@ def test_plans_meet_the_policy_and_sit_between_the_optimum_and_their_seeds(name:
     assert plan.objective_usd >= optimum - 1e-6
     if seed_plan is not None and not validate_plan(problem, seed_plan, check_bound=False):
         assert plan.objective_usd <= seed_plan.objective_usd * (1 + 1e-5) + 1e-9
+
+
+def test_greedy_pricing_takes_the_least_price_per_job_value_first() -> None:
+    # Three 1-vCPU jobs; patterns: two jobs on c5.large on demand, priced $1.00 ($0.50 a job),
+    # one job on m5.large spot at $0.60. Greedy: the pair once (a second would cover one job for
+    # $1.00), then the single for the last job ($0.60 < $1.00): $1.60, where two pairs cost $2.00
+    # and three singles $1.80. A shape no column hosts leaves no cover.
+    problem = Problem(
+        3600.0,
+        (Shape("job", 1.0, 1000.0), Shape("other", 1.0, 1000.0)),
+        np.array([[3], [0]]),
+        _one_type(1.0, {"m5.large": 0.6}),
+        Policy(max_spot_share=0.5),
+    )
+    prep = prepare(problem, list(problem.offerings))
+    pool = PatternPool(2)
+    pair, _ = pool.add(0, np.array([2, 0]))
+    single, _ = pool.add(1, np.array([1, 0]))
+    cols = make_columns(prep, pool, np.array([[pair, 0], [single, 0]]))
+    prices = np.array([1.0, 0.6])
+    value = np.array([1.0, 1.0])
+    bins = greedy_cover(prep, cols, prices, np.arange(2), 0, value)
+    assert bins is not None
+    assert sorted((key, count, jobs.tolist()) for key, count, jobs in bins) == [
+        ("c5.large/ON_DEMAND", 1, [2, 0]),
+        ("m5.large/SPOT", 1, [1, 0]),
+    ]
+    other = Problem(3600.0, problem.shapes, np.array([[1], [1]]), problem.offerings, problem.policy)
+    other_prep = prepare(other, list(other.offerings))
+    assert (
+        greedy_cover(
+            other_prep,
+            make_columns(other_prep, pool, np.array([[pair, 0]])),
+            prices[:1],
+            np.arange(1),
+            0,
+            value,
+        )
+        is None
+    )
