@@ -30,7 +30,7 @@ from optimizer.solver.by_class import (
 )
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
-from optimizer.solver.cover_master import cover_master_plan
+from optimizer.solver.cover_master import MIN_START_SECONDS, clipped_pattern_columns, cover_master_plan
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.lagrangian_rounding import lagrangian_plan
@@ -488,10 +488,12 @@ class _Search:
         # A subset's solve runs no coupled master after this: the cover master gets the rest.
         share = 1.0 if self.subset else COVER_MASTER_SHARE
         deadline = clock() + share * (self.end - clock())
+        if deadline - clock() < MIN_START_SECONDS:
+            return  # (its columns alone take 0.1-0.3 s to build)
         plan = cover_master_plan(
             self.prep,
             self.problem,
-            self.cols,
+            clipped_pattern_columns(self.prep, self.pool),
             [self.incumbent, self.rounded],
             [rounded, *passes],
             lp=lp,

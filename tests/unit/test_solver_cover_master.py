@@ -23,6 +23,7 @@ from optimizer.solver.columns import PatternPool, make_columns, prepare
 from optimizer.solver.cover_master import (
     CoverSet,
     _master,
+    clipped_pattern_columns,
     cover_master_plan,
     greedy_cover,
     solve_cover_master,
@@ -272,4 +273,34 @@ def test_greedy_pricing_takes_the_least_price_per_job_value_first() -> None:
             value,
         )
         is None
+    )
+
+
+def test_pooled_patterns_become_columns_of_every_class_clipped_to_its_demand() -> None:
+    # Patterns made for a class running 2 "job" and 1 "other": (c5.large, [2, 1]) and the spot
+    # (m5.large, [0, 1]). A class running 1 "job" only gets c5.large with [1, 0] (the spot pattern
+    # hosts none of its jobs); the class of both keeps them as they are.
+    problem = Problem(
+        3600.0,
+        (Shape("job", 0.5, 1000.0), Shape("other", 1.0, 1000.0)),
+        np.array([[1, 2], [0, 1]]),
+        _one_type(1.0, {"m5.large": 0.6}),
+        Policy(max_spot_share=0.5),
+    )
+    prep = prepare(problem, list(problem.offerings))
+    pool = PatternPool(2)
+    pool.add(0, np.array([2, 1]))
+    pool.add(1, np.array([0, 1]))
+    cols = clipped_pattern_columns(prep, pool)
+    got = sorted(
+        (int(u), prep.offerings[int(o)].key, jobs.tolist(), round(float(c), 6))
+        for u, o, jobs, c in zip(cols.bucket_class, cols.offering, cols.counts, cols.cost, strict=True)
+    )
+    small = int(prep.bucket_class[0])  # the class of the bucket running one "job"
+    assert got == sorted(
+        [
+            (small, "c5.large/ON_DEMAND", [1, 0], 1.0),
+            (1 - small, "c5.large/ON_DEMAND", [2, 1], 1.0),
+            (1 - small, "m5.large/SPOT", [0, 1], 0.6),
+        ]
     )
