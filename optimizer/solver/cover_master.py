@@ -32,10 +32,12 @@ rounding and of the Lagrangian rounding, an all-on-demand cheapest-fit cover per
 master is feasible whatever else it holds), and column generation: at the master LP's duals
 (lambda on the share row, mu_o on the pool rows, sigma_u on class u's row) a spot instance of
 pool o costs hourly_o + vcpus_o (K mu_o - sum mu) per hour and a job on spot lambda x its vCPUs,
-and the cheapest cover of a class at those prices among its generated patterns
-(`lagrangian_rounding._class_cover`, a small MIP) enters when its reduced cost is negative. The
-integer master (MathOpt + HiGHS) then runs on the covers found, within the deadline; the plan
-gives each class's buckets their covers. A heuristic: it gives incumbents, never bounds.
+and a cover of each class at those prices among the pooled patterns (clipped to the class's
+demand: `clipped_pattern_columns`) enters: first a greedy one (`greedy_cover`, microseconds a
+class) until none improves the master LP, then the cheapest one (`lagrangian_rounding.
+_class_cover`, a small MIP of 10-50 ms). The integer master (MathOpt + HiGHS) runs on the
+covers given first, and again on those found, within the deadline; the plan gives each class's
+buckets their covers. A heuristic: it gives incumbents, never bounds.
 """
 
 from __future__ import annotations
