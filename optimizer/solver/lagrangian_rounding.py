@@ -172,12 +172,14 @@ def lagrangian_plan(
     fallback: list[list[RawBin]] | None = None,
     deadline: float,
     clock: Callable[[], float],
+    passes: list[list[list[RawBin]]] | None = None,
 ) -> Plan | None:
     """The cheapest valid plan found from per-class solves at (scaled) coupling duals, repaired.
 
     `fallback`: per class, bins that cover it (the LP rounding's). With them a pass the deadline
     cuts short still gives a plan: the classes it solved, where rounding loses most first, and
-    the fallback bins for the rest."""
+    the fallback bins for the rest. `passes`, when given, receives every pass's per-class bins:
+    covers the cover master (`cover_master.py`) can mix across a class's buckets."""
     adjusted = adjusted_costs(prep, cols, reduced, item_value)
     # Columns far from the LP optimum rarely enter a per-class optimum; leaving them out keeps the
     # class MIPs small (HiGHS's start-up dominates their time).
@@ -223,6 +225,8 @@ def lagrangian_plan(
         )
         if bins is None:
             break
+        if passes is not None:
+            passes.append(bins)
         plan = heuristic_plan(problem, bins, prep.bucket_class, prep.demand)
         violations = validate_plan(problem, plan, check_bound=False)
         if _spot_share_excess(prep, bins) > 1e-9 and (DUAL_SCALE_UP, limited) not in done:
