@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from optimizer.analysis.cost import CostAttribution, attribute_costs
 from optimizer.analysis.stored import run_analysis
@@ -139,6 +139,18 @@ def fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     return problem, plan
 
 
+def store_plan(conn: Connection, problem: dict[str, Any], plan: dict[str, Any], created_at: datetime) -> None:
+    """One `fleet_plans` row for q-spot holding these documents, as `batchopt optimize --queue` stores it."""
+    conn.execute(
+        fleet_plans.insert().values(
+            scope="q-spot", created_at=created_at, status=plan["status"],
+            cost_usd=plan["cost_usd"], objective_usd=plan["objective_usd"],
+            lower_bound_usd=plan["lower_bound_usd"], gap=plan["gap"],
+            solve_seconds=plan["solve_seconds"], problem=problem, plan=plan,
+        )
+    )  # fmt: skip
+
+
 def seed(engine: Engine) -> None:
     """Load the estate through the store's own upserts, then analyse it as `batchopt analyze` does."""
     f = frames()
@@ -161,14 +173,7 @@ def seed(engine: Engine) -> None:
         bulk_upsert(conn, compute_environments, [_ce_row(name, arn) for name, arn in CE_ARN.items()])
         bulk_upsert(conn, collector_runs, _runs())
         bulk_upsert(conn, job_queues, [_queue_row("q-spot", [CE_ARN["ce-spot"], CE_ARN["ce-od"]])])
-        conn.execute(
-            fleet_plans.insert().values(
-                scope="q-spot", created_at=datetime(2026, 11, 9), status=plan["status"],
-                cost_usd=plan["cost_usd"], objective_usd=plan["objective_usd"],
-                lower_bound_usd=plan["lower_bound_usd"], gap=plan["gap"],
-                solve_seconds=plan["solve_seconds"], problem=problem, plan=plan,
-            )
-        )  # fmt: skip
+        store_plan(conn, problem, plan, datetime(2026, 11, 9))
     save_recommendations(
         engine,
         [

@@ -18,7 +18,6 @@ from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
 from optimizer.dashboard.plan_scope import plan_days, plan_hours
 from optimizer.store.engine import create_store_engine
-from optimizer.store.schema import fleet_plans
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import metric, run_page
 
@@ -101,14 +100,7 @@ def test_a_plan_with_gangs_says_its_whole_hour_buckets_overstate_short_gangs(
     problem = {**problem, "shapes": [*problem["shapes"], gang], "demand": {**problem["demand"], "g1": [1, 0]}}
     engine = create_store_engine(url)
     with engine.begin() as conn:
-        conn.execute(
-            fleet_plans.insert().values(
-                scope="q-spot", created_at=datetime(2026, 11, 10), status=plan["status"],
-                cost_usd=plan["cost_usd"], objective_usd=plan["objective_usd"],
-                lower_bound_usd=plan["lower_bound_usd"], gap=plan["gap"],
-                solve_seconds=plan["solve_seconds"], problem=problem, plan=plan,
-            )
-        )  # fmt: skip
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
     engine.dispose()
     st.cache_data.clear()
     with_gangs = " ".join(c.value for c in run_page("fleet_mix").caption)  # the newest plan first
