@@ -288,7 +288,7 @@ def test_a_nested_node_range_overrides_the_range_it_sits_in() -> None:
 
 
 def test_open_ended_nested_ranges_end_at_the_last_node() -> None:
-    """"0:" and "8:" both reach the last node, so "8:" is the narrower one for nodes 8 and up: an
+    """ "0:" and "8:" both reach the last node, so "8:" is the narrower one for nodes 8 and up: an
     open end counted as unbounded made the two tie and gave the first listed, "0:", every node."""
     props = {
         "numNodes": 12,
