@@ -167,7 +167,7 @@ def policy_combinations(problem: Problem, quick: bool) -> list[tuple[str, Proble
 
     def no_big_spot(p: Problem) -> Problem:
         shapes = tuple(replace(s, spot_ok=s.vcpus < NO_SPOT_FROM_VCPUS) for s in p.shapes)
-        return Problem(p.bucket_seconds, shapes, p.demand, p.offerings, p.policy)
+        return replace(p, shapes=shapes)
 
     readme_label = (
         f"README: {readme.max_instance_types} types, {readme.min_spot_instance_types} spot types, "

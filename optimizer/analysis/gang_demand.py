@@ -6,8 +6,17 @@ they hold one instance each, all at once, so an MNP job is one unit of demand of
 (`Shape.nodes`). Each node's requests are rounded up to the demand-profile grid
 (`assign_shapes`); nodes with the same rounded requests form a node range, and MNP jobs with the
 same ranges share gang shapes. The count per bucket is the peak number of such MNP jobs running at
-once (the same rule as the demand profile, `peak_counts`), over the main node's run (the replay
-gives every node the main node's runtime).
+once (the same rule as the demand profile, `peak_counts`), and the hours per bucket the time they
+run there, summed over the jobs (`overlap_hours`): what the gang's nodes are paid for.
+
+Over which interval an MNP job holds its nodes: from its first node's start to its last node's end.
+Batch starts the main node first and the other nodes as they come up, and every node's instance is
+the job's (nothing else runs on it) while the gang forms, so a node that starts early is held while
+it waits for the rest; the job ends when its nodes have stopped. This interval contains the main
+node's run (the replay gives every node the main node's runtime), so it counts formation time the
+main node alone would miss. The store has each node's own start and stop, which is all this needs;
+an instance launched before its node started (the CE's scale-up) is not in the jobs and not
+counted, so the hours are a floor on what the instances were up, not the instance lifetimes.
 
 A node that passes an Elastic Fabric Adapter device through (`efa` true: the collector's
 `efa_devices` > 0, read from the node range's `linuxParameters.devices`) makes its range a range
@@ -21,17 +30,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.analysis.demand_profile import ShapeGrid, assign_shapes, peak_counts
+from optimizer.analysis.demand_profile import ShapeGrid, assign_shapes, overlap_hours, peak_counts
 
 
 @dataclass(frozen=True)
 class GangProfile:
     """`shapes`: shape_id, vcpus, memory_mib, gpus, arch, nodes, gang (None for a one-range gang),
     instance_types, efa (the range passes EFA devices through), jobs, node_hours; `counts`: (S, T)
-    peak MNP jobs running per bucket (equal for one gang's ranges)."""
+    peak MNP jobs running per bucket (equal for one gang's ranges); `hours`: (S, T) hours those
+    jobs hold their nodes in each bucket, summed over the jobs (<= counts x bucket hours)."""
 
     shapes: pd.DataFrame
     counts: np.ndarray
+    hours: np.ndarray
 
 
 def node_rows(jobs: pd.DataFrame) -> np.ndarray:
@@ -73,11 +84,11 @@ def gang_profile(
     columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "instance_types", "efa",
                "jobs", "node_hours"]  # fmt: skip
     if nodes.empty:
-        return GangProfile(pd.DataFrame(columns=columns), np.zeros((0, n_buckets), dtype=np.int64))
+        empty = np.zeros((0, n_buckets))
+        return GangProfile(pd.DataFrame(columns=columns), empty.astype(np.int64), empty)
     shaped = assign_shapes(nodes, grid or ShapeGrid(), default_arch)
     shaped = shaped.assign(
         _parent=shaped["mnp_parent"].astype(str),
-        _index=pd.to_numeric(shaped.get("node_index", 0), errors="coerce").fillna(0),
         _types=[_types(v) for v in shaped.get("node_instance_types", pd.Series([None] * len(shaped)))],
         _efa=_efa(shaped.get("efa"), len(shaped)),
     )
@@ -96,21 +107,31 @@ def gang_profile(
             )
         )
     )
-    main = shaped.sort_values(["_parent", "_index"], kind="stable").groupby("_parent", sort=True).first()
-    a = main[begin_col].to_numpy(dtype=float)
-    b = a + main["runtime_s"].to_numpy(dtype=float)
+    # Each MNP job holds its nodes from its first node's start to its last node's end (module doc).
+    begin = shaped[begin_col].to_numpy(dtype=float)
+    held = (
+        pd.DataFrame(
+            {"_parent": shaped["_parent"], "a": begin, "b": begin + shaped["runtime_s"].to_numpy(dtype=float)}
+        )
+        .groupby("_parent", sort=True)
+        .agg(a=("a", "min"), b=("b", "max"))
+    )
     end_s = start_s + n_buckets * bucket_seconds
-    a, b = np.clip(a, start_s, end_s), np.clip(b, start_s, end_s)
+    a = np.clip(held["a"].to_numpy(dtype=float), start_s, end_s)
+    b = np.clip(held["b"].to_numpy(dtype=float), start_s, end_s)
     live = b > a
-    sigs = signature.loc[main.index].to_numpy()[live]
+    sigs = signature.loc[held.index].to_numpy()[live]
     a, b = a[live], b[live]
     code, uniques = pd.factorize(pd.Series([repr(s) for s in sigs], dtype=object), sort=True)
-    gang_counts = peak_counts(
-        a, b, code, len(uniques), w0=start_s, n_buckets=n_buckets, bucket_seconds=bucket_seconds
+    window = {"w0": start_s, "n_buckets": n_buckets, "bucket_seconds": bucket_seconds}
+    gang_counts = peak_counts(a, b, code, len(uniques), **window)
+    # Float sums may pass the bound counts x bucket hours by an ulp; the problem refuses that.
+    gang_hours = np.minimum(
+        overlap_hours(a, b, code, len(uniques), **window), gang_counts * (bucket_seconds / 3600.0)
     )
     first_sig = {repr(s): s for s in sigs}
     per_shape = shaped.groupby("shape_id", sort=True).first()
-    rows, counts = [], []
+    rows, counts, hours_rows = [], [], []
     for g, key in enumerate(uniques):
         sig = first_sig[key]
         jobs = int(np.sum(code == g))
@@ -135,5 +156,7 @@ def gang_profile(
                 }
             )
             counts.append(gang_counts[g])
+            hours_rows.append(gang_hours[g])
     matrix = np.vstack(counts) if counts else np.zeros((0, n_buckets), dtype=np.int64)
-    return GangProfile(pd.DataFrame(rows, columns=columns), matrix.astype(np.int64))
+    hours_matrix = np.vstack(hours_rows) if hours_rows else np.zeros((0, n_buckets))
+    return GangProfile(pd.DataFrame(rows, columns=columns), matrix.astype(np.int64), hours_matrix)

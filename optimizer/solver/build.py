@@ -77,7 +77,8 @@ def problem_from_profile(
 ) -> Problem:
     """The problem of a demand profile, plus the gang shapes of its MNP jobs when `gangs` is given
     (over the same buckets), each asking for the network its history and the policy's instance
-    requirements need (`_gang_network`)."""
+    requirements need (`_gang_network`), with the hours its jobs held their nodes per bucket
+    (`gang_hours`)."""
     shapes = tuple(
         Shape(
             id=str(r.shape_id),
@@ -90,8 +91,9 @@ def problem_from_profile(
         for r in profile.shapes.itertuples(index=False)
     )
     demand = profile.counts.astype(np.int64)
+    gang_hours: dict[str, np.ndarray] = {}
     if gangs is not None and len(gangs.shapes):
-        shapes += tuple(
+        gang_shapes = tuple(
             Shape(
                 id=str(r.shape_id),
                 vcpus=float(r.vcpus),
@@ -106,8 +108,11 @@ def problem_from_profile(
             )
             for r in gangs.shapes.itertuples(index=False)
         )
+        shapes += gang_shapes
         demand = np.vstack([demand, gangs.counts.astype(np.int64)])
-    return Problem(profile.bucket_seconds, shapes, demand, tuple(offerings), policy)
+        # What the gangs' nodes are paid for: the hours their jobs held them, not whole buckets.
+        gang_hours = {s.id: gangs.hours[k].astype(float) for k, s in enumerate(gang_shapes)}
+    return Problem(profile.bucket_seconds, shapes, demand, tuple(offerings), policy, gang_hours=gang_hours)
 
 
 def canonical_jobs(jobs: pd.DataFrame) -> pd.DataFrame:

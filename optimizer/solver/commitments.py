@@ -105,7 +105,7 @@ def _bucket_usage(offerings: Mapping[str, Offering], bins: Sequence[Bin], hours:
     for b in bins:
         o = offerings[b.offering]
         if not o.is_spot:
-            usage[o.instance_type] = usage.get(o.instance_type, 0.0) + b.count * hours
+            usage[o.instance_type] = usage.get(o.instance_type, 0.0) + b.instance_hours(hours)
     return usage
 
 
@@ -125,8 +125,8 @@ def bill_plan(problem: Problem, plan: Plan) -> Plan:
     for bins in plan.buckets:
         for b in bins:
             o = offerings[b.offering]
-            cost += b.count * o.price_per_hour * hours
-            objective += b.count * o.hourly_objective(icf) * hours
+            cost += b.instance_hours(hours) * o.price_per_hour
+            objective += b.instance_hours(hours) * o.hourly_objective(icf)
         if problem.commitments:
             bill = bill_bucket(problem.commitments, _bucket_usage(offerings, bins, hours), prices, hours)
             savings += bill.savings_usd
@@ -229,22 +229,23 @@ def _bucket_objective(
 ) -> float:
     hours = problem.bucket_hours
     icf = problem.policy.interruption_cost_factor
-    gross = sum(b.count * offerings[b.offering].hourly_objective(icf) * hours for b in bins)
+    gross = sum(b.instance_hours(hours) * offerings[b.offering].hourly_objective(icf) for b in bins)
     usage = _bucket_usage(offerings, bins, hours)
     return gross - bill_bucket(problem.commitments, usage, prices, hours).savings_usd
 
 
 def _move(bins: list[Bin], index: int, target: str, m: int) -> list[Bin]:
-    """`m` instances of bin `index` moved to offering `target` (same jobs), merged where identical."""
+    """`m` instances of bin `index` moved to offering `target` (same jobs, held as long), merged
+    where identical."""
     src = bins[index]
     out = [b for k, b in enumerate(bins) if k != index]
     if src.count > m:
-        out.append(Bin(src.offering, src.count - m, src.jobs))
+        out.append(replace(src, count=src.count - m))
     for k, b in enumerate(out):
-        if b.offering == target and dict(b.jobs) == dict(src.jobs):
-            out[k] = Bin(target, b.count + m, b.jobs)
+        if b.offering == target and dict(b.jobs) == dict(src.jobs) and b.hours == src.hours:
+            out[k] = replace(b, count=b.count + m)
             return out
-    out.append(Bin(target, m, src.jobs))
+    out.append(replace(src, offering=target, count=m))
     return out
 
 
@@ -316,8 +317,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     first: Plan | None = None
     for n, idx in enumerate(groups):
         deadline = start + policy.time_limit_seconds * (n + 1) / len(groups)
-        sub = Problem(problem.bucket_seconds, problem.shapes, problem.demand[:, idx], problem.offerings,
-                      policy, problem.commitments)  # fmt: skip
+        sub = problem.with_buckets(idx)
         plan, sub_bound, sub_stats = _solve_group(sub, deadline=deadline, clock=clock)
         stats["commitment_groups"].append({"buckets": int(idx.size), **sub_stats})
         if not plan.has_solution:

@@ -17,8 +17,12 @@ running. What Batch does decides the model:
 So the problem separates: the packed jobs are the problem without the gang shapes (a spot share
 cap rescaled to their own vCPU-hours, exactly equivalent since gang work is never on spot); each
 gang range, alone, costs its node-hours times the price of the cheapest on-demand offering that
-hosts one node. Only `max_instance_types` (the gangs' offerings count in it) and commitments (gang
-usage draws on their budgets) still tie the two parts:
+hosts one node. A range's node-hours are its job hours x nodes: the problem's `gang_hours` (the
+hours its MNP jobs really held their nodes in each bucket) when given, else whole buckets (demand x
+bucket hours). Its bins still hold demand x nodes instances in a bucket (what runs at once); with
+`gang_hours` each carries its `hours`, so count x hours x price is what the nodes are paid.
+Only `max_instance_types` (the gangs' offerings count in it) and commitments (gang usage draws on
+their budgets) still tie the two parts:
 
 - Plan: without a type cap, the packed jobs' plan plus each gang range on its cheapest host. With
   one, two solves of the packed jobs: without the cap (`RELAXED_SHARE` of the time: the bound,
@@ -73,8 +77,9 @@ def gang_hosts(problem: Problem, i: int) -> list[Offering]:
 
 
 def node_hours(problem: Problem, i: int) -> float:
-    """Instance-hours gang shape `i` holds over the horizon: its jobs x nodes x bucket hours."""
-    return float(problem.demand[i].sum()) * problem.shapes[i].instances_per_job * problem.bucket_hours
+    """Instance-hours gang shape `i` holds over the horizon: its job hours (`gang_hours`, else
+    whole buckets) x nodes."""
+    return float(problem.gang_job_hours(i).sum()) * problem.shapes[i].instances_per_job
 
 
 def packed_problem(problem: Problem) -> Problem:
@@ -88,14 +93,7 @@ def packed_problem(problem: Problem) -> Problem:
         total = float(hours.sum())
         share = None if packed <= 0.0 else policy.max_spot_share * total / packed
         policy = replace(policy, max_spot_share=None if share is None or share >= 1.0 else share)
-    return Problem(
-        problem.bucket_seconds,
-        tuple(problem.shapes[i] for i in keep),
-        problem.demand[keep],
-        problem.offerings,
-        policy,
-        problem.commitments,
-    )
+    return problem.with_shapes(keep).with_policy(policy)
 
 
 def gang_lower_bound(problem: Problem, gangs: list[int]) -> float:
@@ -168,12 +166,17 @@ def place_gangs(
 
 
 def _gang_bins(problem: Problem, placement: dict[int, Offering]) -> list[list[Bin]]:
+    """Per bucket, one bin per gang range: demand x nodes instances (the most it holds at once),
+    each held for the range's job hours / demand when the problem gives `gang_hours`, so the bin's
+    instance-hours are job hours x nodes; without them, for the whole bucket."""
     out: list[list[Bin]] = [[] for _ in range(problem.n_buckets)]
     for i, offering in sorted(placement.items()):
         shape = problem.shapes[i]
+        held = problem.gang_hours.get(shape.id)
         for t in np.flatnonzero(problem.demand[i]).tolist():
-            nodes = int(problem.demand[i, t]) * shape.instances_per_job
-            out[t].append(Bin(offering.key, nodes, {shape.id: 1}))
+            jobs = int(problem.demand[i, t])
+            hours = None if held is None else float(held[t]) / jobs
+            out[t].append(Bin(offering.key, jobs * shape.instances_per_job, {shape.id: 1}, hours))
     return out
 
 
@@ -183,8 +186,10 @@ def _merge(problem: Problem, packed: Plan | None, placement: dict[int, Offering]
     buckets = [
         list(packed.buckets[t] if packed is not None else []) + gang_bins[t] for t in range(problem.n_buckets)
     ]
-    # Gangs run on demand, where the objective is the price.
-    gang_cost = sum(node_hours(problem, i) * o.price_per_hour for i, o in placement.items())
+    # Gangs run on demand, where the objective is the price; priced bin by bin, as the validator does.
+    prices = {o.key: o.price_per_hour for o in placement.values()}
+    hours = problem.bucket_hours
+    gang_cost = sum(b.instance_hours(hours) * prices[b.offering] for bins in gang_bins for b in bins)
     plan = Plan(
         status="FEASIBLE",
         reason="",

@@ -7,6 +7,7 @@ cost, fit, demand and policy can all be recomputed from the document and its pro
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,20 @@ STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "TIMEOUT")
 
 @dataclass(frozen=True)
 class Bin:
+    """`count` identical instances of `offering`, each hosting `jobs`, for `hours` of the bucket.
+
+    `hours` is set only on a gang bin of a problem with `gang_hours`: how long, on average, each of
+    its instances is held in the bucket (the gang's job hours there / its jobs running), so the
+    bin's instance-hours are its nodes' real ones. None: every instance for the whole bucket."""
+
     offering: str
     count: int
     jobs: Mapping[str, int]
+    hours: float | None = None
+
+    def instance_hours(self, bucket_hours: float) -> float:
+        """Instance-hours the bin is paid for: count x its hours (the whole bucket when unset)."""
+        return self.count * (bucket_hours if self.hours is None else self.hours)
 
 
 @dataclass
@@ -82,14 +94,18 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "gap": round(plan.gap, 6) + 0.0,  # + 0.0: a noise-sized negative gap is written 0.0, not -0.0
         "solve_seconds": round(plan.solve_seconds, 3),
         "selected": list(plan.selected),
-        "buckets": [
-            [{"offering": b.offering, "count": b.count, "jobs": dict(b.jobs)} for b in bucket]
-            for bucket in plan.buckets
-        ],
+        "buckets": [[_bin_to_dict(b) for b in bucket] for bucket in plan.buckets],
         "stats": plan.stats,
         "commitment_usd": round(plan.commitment_usd, 6),
         "commitments": [dict(c) for c in plan.commitments],
     }
+
+
+def _bin_to_dict(b: Bin) -> dict[str, Any]:
+    out: dict[str, Any] = {"offering": b.offering, "count": b.count, "jobs": dict(b.jobs)}
+    if b.hours is not None:
+        out["hours"] = b.hours  # unrounded: the validator recomputes cost from it
+    return out
 
 
 def _num(source: str, where: str, value: Any) -> float:
@@ -127,7 +143,15 @@ def plan_from_dict(data: Any, source: str = "plan.json") -> Plan:
                 isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in jobs.values()
             ):
                 raise InputError(f"{source}: {where}.jobs: must map shape id to an integer >= 0")
-            bins.append(Bin(b["offering"], count, dict(jobs)))
+            hours = b.get("hours")
+            if hours is not None and (
+                isinstance(hours, bool)
+                or not isinstance(hours, int | float)
+                or not math.isfinite(hours)
+                or hours < 0
+            ):
+                raise InputError(f"{source}: {where}.hours: must be a number of hours >= 0")
+            bins.append(Bin(b["offering"], count, dict(jobs), None if hours is None else float(hours)))
         buckets.append(bins)
     selected = data["selected"]
     if not isinstance(selected, list) or not all(isinstance(s, str) for s in selected):

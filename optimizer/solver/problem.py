@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +164,23 @@ class Commitment:
 
 @dataclass(frozen=True)
 class Problem:
+    """The fleet-mix problem.
+
+    `gang_hours` (gang shape id -> float64 array, one value per bucket) says how many hours that
+    shape's gang jobs really run in each bucket, summed over its jobs: a 20-minute MNP job in a
+    bucket adds 1/3 h while its demand adds 1. A gang holds its nodes for those hours only, so they,
+    not whole buckets, are what its nodes are paid for (`gang_job_hours`). A gang shape without an
+    entry holds its nodes for every whole bucket it runs in (demand x bucket hours), which is what a
+    document without the field means.
+    """
+
     bucket_seconds: float
     shapes: tuple[Shape, ...]
     demand: np.ndarray  # int64, shape (len(shapes), n_buckets)
     offerings: tuple[Offering, ...]
     policy: Policy = field(default_factory=Policy)
     commitments: tuple[Commitment, ...] = ()
+    gang_hours: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_buckets(self) -> int:
@@ -179,6 +190,14 @@ class Problem:
     def bucket_hours(self) -> float:
         return self.bucket_seconds / 3600.0
 
+    def gang_job_hours(self, i: int) -> np.ndarray:
+        """Per bucket, the hours gang shape `i`'s jobs hold their nodes, summed over its jobs: the
+        problem's `gang_hours` when it has them, else demand x bucket hours (whole buckets)."""
+        given = self.gang_hours.get(self.shapes[i].id)
+        if given is not None:
+            return given
+        return self.demand[i].astype(float) * self.bucket_hours
+
     def job_vcpu_hours(self) -> np.ndarray:
         """Per shape, the job vCPU-hours its demand runs (a gang's: every node's), what the spot
         share is measured on."""
@@ -186,18 +205,31 @@ class Problem:
         return self.demand.sum(axis=1) * per_job * self.bucket_hours
 
     def with_policy(self, policy: Policy) -> Problem:
-        return Problem(
-            self.bucket_seconds, self.shapes, self.demand, self.offerings, policy, self.commitments
-        )
+        return replace(self, policy=policy)
 
     def with_offerings(self, offerings: Sequence[Offering]) -> Problem:
-        return Problem(
-            self.bucket_seconds, self.shapes, self.demand, tuple(offerings), self.policy, self.commitments
-        )
+        return replace(self, offerings=tuple(offerings))
 
     def with_commitments(self, commitments: Sequence[Commitment]) -> Problem:
-        return Problem(
-            self.bucket_seconds, self.shapes, self.demand, self.offerings, self.policy, tuple(commitments)
+        return replace(self, commitments=tuple(commitments))
+
+    def with_shapes(self, keep: Sequence[int]) -> Problem:
+        """The problem restricted to the shapes at indices `keep` (demand rows and gang hours follow)."""
+        shapes = tuple(self.shapes[i] for i in keep)
+        ids = {s.id for s in shapes}
+        return replace(
+            self,
+            shapes=shapes,
+            demand=self.demand[list(keep)],
+            gang_hours={k: v for k, v in self.gang_hours.items() if k in ids},
+        )
+
+    def with_buckets(self, buckets: np.ndarray) -> Problem:
+        """The problem over the buckets at indices `buckets` only (demand and gang hours follow)."""
+        return replace(
+            self,
+            demand=self.demand[:, buckets],
+            gang_hours={k: v[buckets] for k, v in self.gang_hours.items()},
         )
 
 
@@ -299,7 +331,9 @@ OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus"
 #: that use Spot Instances" (AWS Batch user guide, compute environment considerations for MNP).
 GANG_SPOT_REASON = "Batch runs multi-node parallel jobs only on on-demand compute environments"
 PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy",
-                "commitments")  # fmt: skip
+                "commitments", "gang_hours")  # fmt: skip
+#: Slack, in hours, on `gang_hours[t] <= demand[t] x bucket hours` (a builder's float sums).
+GANG_HOURS_TOLERANCE = 1e-9
 COMMITMENT_KEYS = {
     "COMPUTE_SAVINGS_PLAN": ("id", "type", "usd_per_hour", "rates"),
     "EC2_INSTANCE_SAVINGS_PLAN": ("id", "type", "family", "usd_per_hour", "rates"),
@@ -475,9 +509,65 @@ def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
                 raise InputError(f"{source}: demand.{shape.id}[{t}]: must be an integer >= 0")
         demand[i] = np.asarray(series, dtype=np.int64)
     _check_gangs(source, shapes, demand)
+    gang_hours = (
+        _gang_hours_from(source, data["gang_hours"], shapes, demand, bucket_seconds / 3600.0)
+        if "gang_hours" in data
+        else {}
+    )
     policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()
     commitments = commitments_from_list(data["commitments"], source) if "commitments" in data else ()
-    return Problem(bucket_seconds, shapes, demand, offerings, policy, commitments)
+    return Problem(bucket_seconds, shapes, demand, offerings, policy, commitments, gang_hours)
+
+
+def _gang_hours_from(
+    source: str, data: Any, shapes: Sequence[Shape], demand: np.ndarray, bucket_hours: float
+) -> dict[str, np.ndarray]:
+    """`gang_hours`: gang shape id -> hours its jobs run in each bucket, summed over its jobs.
+
+    Each value is in [0, demand x bucket hours]: `demand` jobs at most run at once, for at most the
+    bucket. Node ranges of one MNP job run together, so a gang's ranges carry the same hours, all of
+    them or none."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: gang_hours: must be an object mapping gang shape id to hours per bucket")
+    index = {s.id: i for i, s in enumerate(shapes)}
+    out: dict[str, np.ndarray] = {}
+    for name, series in data.items():
+        where = f"{source}: gang_hours.{name}"
+        i = index.get(name)
+        if i is None:
+            raise InputError(f"{where}: not a shape id")
+        if not shapes[i].is_gang:
+            raise InputError(f"{where}: shape {name} is not a gang (only a shape with nodes has gang hours)")
+        if not isinstance(series, list) or len(series) != demand.shape[1]:
+            raise InputError(f"{where}: must be an array of {demand.shape[1]} numbers of hours")
+        for t, value in enumerate(series):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise InputError(f"{where}[{t}]: must be a finite number of hours")
+            if value < 0:
+                raise InputError(f"{where}[{t}]: must be >= 0")
+            most = float(demand[i, t]) * bucket_hours
+            if value > most + GANG_HOURS_TOLERANCE:
+                raise InputError(
+                    f"{where}[{t}]: {value:g} h is more than demand {int(demand[i, t])} x "
+                    f"{bucket_hours:g} h bucket = {most:g} h"
+                )
+        out[name] = np.asarray(series, dtype=float)
+    first: dict[str, int] = {}
+    for i, shape in enumerate(shapes):
+        if not shape.is_gang:
+            continue
+        j = first.setdefault(shape.gang_id, i)
+        if j == i:
+            continue
+        mine, theirs = out.get(shape.id), out.get(shapes[j].id)
+        if (mine is None) != (theirs is None) or (
+            mine is not None and theirs is not None and not np.array_equal(mine, theirs)
+        ):
+            raise InputError(
+                f"{source}: gang_hours.{shape.id}: node ranges of gang {shape.gang_id!r} run together, so "
+                f"their gang hours must equal gang_hours.{shapes[j].id} (both given, or neither)"
+            )
+    return out
 
 
 def _check_gangs(source: str, shapes: Sequence[Shape], demand: np.ndarray) -> None:
@@ -550,6 +640,8 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
     }
     if problem.commitments:
         out["commitments"] = [commitment_to_dict(c) for c in problem.commitments]
+    if problem.gang_hours:
+        out["gang_hours"] = {k: v.tolist() for k, v in problem.gang_hours.items()}
     return out
 
 

@@ -49,6 +49,8 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
         hosted = [0] * len(problem.shapes)
         # Gang shape -> offering -> nodes hosted there: a gang needs all its nodes on one offering.
         gang_nodes: dict[int, dict[str, int]] = {}
+        # Gang shape -> node-hours its bins hold in this bucket.
+        gang_node_hours: dict[int, float] = {}
         for k, b in enumerate(bins):
             where = f"bucket {t} bin {k} ({b.offering})"
             offering = offerings.get(b.offering)
@@ -58,6 +60,8 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
             if b.count < 1:
                 errors.append(f"{where}: count {b.count} < 1")
                 continue
+            held = hours if b.hours is None else b.hours  # each instance's hours in the bucket
+            errors.extend(f"{where}: {e}" for e in _held_hours_errors(problem, shape_index, b.jobs, b.hours))
             if not requirements.allows_type(offering.instance_type, offering.gpus):
                 errors.append(f"{where}: excluded by the instance requirements ({requirements.describe()})")
             vcpus = memory = 0.0
@@ -98,6 +102,7 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                     if not gang_errors:
                         per = gang_nodes.setdefault(i, {})
                         per[b.offering] = per.get(b.offering, 0) + b.count
+                        gang_node_hours[i] = gang_node_hours.get(i, 0.0) + b.count * held
                     continue
                 hosted[i] += n * b.count
                 if offering.is_spot:
@@ -108,15 +113,25 @@ def validate_plan(problem: Problem, plan: Plan, *, check_bound: bool = True) -> 
                     f"{offering.vcpus:g}/{offering.memory_mib:g}/{offering.gpus}"
                 )
             used.add(b.offering)
-            cost += b.count * offering.price_per_hour * hours
-            objective += b.count * offering.hourly_objective(icf) * hours
+            cost += b.count * held * offering.price_per_hour
+            objective += b.count * held * offering.hourly_objective(icf)
             if offering.is_spot:
                 instance_vcpu_hours[b.offering] = (
-                    instance_vcpu_hours.get(b.offering, 0.0) + b.count * offering.vcpus * hours
+                    instance_vcpu_hours.get(b.offering, 0.0) + b.count * offering.vcpus * held
                 )
         for i, per_offering in gang_nodes.items():
             # Whole gangs only: each offering's nodes form floor(nodes / N) gangs of one type.
             hosted[i] = sum(n // problem.shapes[i].instances_per_job for n in per_offering.values())
+        for i, shape in enumerate(problem.shapes):
+            if not shape.is_gang or not problem.demand[i, t]:
+                continue
+            # The nodes are held as long as the gang's jobs run there: job hours x nodes.
+            needed = float(problem.gang_job_hours(i)[t]) * shape.instances_per_job
+            if not _close_or_below(needed, gang_node_hours.get(i, 0.0)):
+                errors.append(
+                    f"bucket {t}: gang shape {shape.id} holds {gang_node_hours.get(i, 0.0):.6f} node-hours "
+                    f"< its jobs' {needed:.6f} (gang hours x {shape.instances_per_job} nodes)"
+                )
         for i, shape in enumerate(problem.shapes):
             if hosted[i] < problem.demand[i, t]:
                 errors.append(
@@ -145,6 +160,22 @@ def _gang_network(requirements: InstanceRequirements) -> str:
         [f"{requirements.gang_min_network_gbps:g} Gbit/s"] if requirements.gang_min_network_gbps > 0 else []
     )
     return " and ".join(parts)
+
+
+def _held_hours_errors(
+    problem: Problem, shape_index: dict[str, int], jobs: Mapping[str, int], held: float | None
+) -> list[str]:
+    """A bin's own `hours` (held less than the whole bucket) belong to gang bins only, within
+    [0, bucket hours]: packed jobs are planned by whole buckets."""
+    if held is None:
+        return []
+    errors = []
+    if not 0.0 <= held <= problem.bucket_hours + 1e-9:
+        errors.append(f"hours {held:g} outside [0, {problem.bucket_hours:g}] (the bucket)")
+    running = [sid for sid, n in jobs.items() if n > 0 and sid in shape_index]
+    if not running or not all(problem.shapes[shape_index[sid]].is_gang for sid in running):
+        errors.append("hours set on a bin that hosts no gang (only gang nodes are held for part of a bucket)")
+    return errors
 
 
 def _gang_bin_errors(problem: Problem, shape_index: dict[str, int], jobs: Mapping[str, int]) -> list[str]:

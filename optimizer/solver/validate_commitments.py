@@ -58,7 +58,8 @@ def check_commitments(problem: Problem, plan: Plan) -> tuple[float, float, list[
         for b in bins:
             o = offerings.get(b.offering)
             if o is not None and o.capacity_type == "ON_DEMAND":
-                usage[o.instance_type] = usage.get(o.instance_type, 0.0) + b.count * hours
+                held = hours if b.hours is None else b.hours  # a gang bin's nodes: its own hours
+                usage[o.instance_type] = usage.get(o.instance_type, 0.0) + b.count * held
         signature = tuple(sorted(usage.items()))
         for c in ordered:
             cap = (c.count if c.type == "RESERVED_INSTANCE" else c.usd_per_hour) * hours
