@@ -72,21 +72,21 @@ def test_the_scoped_figures_agree_on_sqlite_and_postgresql(
     assert metric(explorer, "Idle") == money(0.085 + 0.048)
 
 
-def test_a_plan_with_gangs_says_its_whole_hour_buckets_overstate_short_gangs(
+def test_a_plan_with_gangs_says_how_their_nodes_are_priced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The solver holds a gang's nodes for whole hour buckets: the page says so next to a plan that
-    runs gangs (so 'Plan cost − spend' is read as a bound, not a bill), and not next to one that
-    does not."""
+    """Beside a plan that runs gangs the page says what their nodes are paid for (so 'Plan cost −
+    spend' is read right): the hours the jobs held them when the problem has `gang_hours`, whole hour
+    buckets for a plan stored before, and nothing beside a plan without gangs."""
     import streamlit as st
 
-    from optimizer.dashboard.pages.fleet_mix import GANG_HOURS_NOTE
+    from optimizer.dashboard.pages.fleet_mix import GANG_HELD_HOURS_NOTE, GANG_WHOLE_HOURS_NOTE
 
     url = dh.seeded_sqlite_url(tmp_path)
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
     st.cache_data.clear()
     plain = " ".join(c.value for c in run_page("fleet_mix").caption)
-    assert GANG_HOURS_NOTE not in plain
+    assert GANG_WHOLE_HOURS_NOTE not in plain and GANG_HELD_HOURS_NOTE not in plain
     problem, plan = dh.fleet_documents()
     gang = {
         "id": "g1",
@@ -101,7 +101,12 @@ def test_a_plan_with_gangs_says_its_whole_hour_buckets_overstate_short_gangs(
     engine = create_store_engine(url)
     with engine.begin() as conn:
         dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
+    st.cache_data.clear()
+    whole = " ".join(c.value for c in run_page("fleet_mix").caption)  # the newest plan first
+    assert GANG_WHOLE_HOURS_NOTE in whole and GANG_HELD_HOURS_NOTE not in whole
+    with engine.begin() as conn:
+        dh.store_plan(conn, {**problem, "gang_hours": {"g1": [0.5, 0.0]}}, plan, datetime(2026, 11, 11))
     engine.dispose()
     st.cache_data.clear()
-    with_gangs = " ".join(c.value for c in run_page("fleet_mix").caption)  # the newest plan first
-    assert GANG_HOURS_NOTE in with_gangs
+    held = " ".join(c.value for c in run_page("fleet_mix").caption)
+    assert GANG_HELD_HOURS_NOTE in held and GANG_WHOLE_HOURS_NOTE not in held

@@ -86,10 +86,22 @@ def test_plan_usage_prices_every_bin_from_the_problem() -> None:
     problem, plan = fleet_documents()
     usage = plan_usage(problem, plan)
     assert usage["cost_usd"].sum() == pytest.approx(2 * 0.08 + 0.08 + 0.096)
-    mix = mix_by_offering(usage, 3600).set_index("instance_type")
+    mix = mix_by_offering(usage).set_index("instance_type")
     assert mix.loc["m5.xlarge", "instance_hours"] == 3 and mix.loc["m5.large", "instance_hours"] == 1
     half_hour = {**problem, "bucket_seconds": 1800}
     assert plan_usage(half_hour, plan)["cost_usd"].sum() == pytest.approx(usage["cost_usd"].sum() / 2)
+
+
+def test_plan_usage_prices_a_gang_bin_for_its_held_hours() -> None:
+    problem, plan = fleet_documents()
+    gang_bin = {"offering": "m5.large/ON_DEMAND", "count": 4, "jobs": {"g": 1}, "hours": 0.25}
+    plan = {**plan, "buckets": [[gang_bin]]}
+    usage = plan_usage(problem, plan)
+    # 4 instances at once, each held a quarter of the hour: 1 instance-hour at $0.096.
+    assert usage["instances"].tolist() == [4]
+    assert usage["instance_hours"].tolist() == [1.0]
+    assert usage["cost_usd"].sum() == pytest.approx(0.096)
+    assert mix_by_offering(usage)["instance_hours"].tolist() == [1.0]
 
 
 def test_ce_filters_by_account_and_region_from_the_arn() -> None:

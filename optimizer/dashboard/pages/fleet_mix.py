@@ -23,12 +23,27 @@ UNCONSTRAINED_BOUND_NOTE = (
     "Recommendations page lists what passes them."
 )
 
-GANG_HOURS_NOTE = (
-    "This plan runs multi-node parallel jobs: the solver holds every node of a gang for each whole "
-    "hour bucket the gang runs in, so where gangs run for less than an hour the plan cost is above "
-    "what the same fleet costs when the history is replayed on it (the What-if page replays a plan "
-    "on request; the demo summary gives each plan's replayed saving)."
+GANG_HELD_HOURS_NOTE = (
+    "This plan runs multi-node parallel jobs: it pays each gang's nodes for the hours the history's "
+    "jobs held them (from a job's first node start to its last node stop), not for whole hour "
+    "buckets. The spend beside it also pays what the plan leaves out: instances booting before a "
+    "node starts, staying up until scale-in after it stops, and the compute environments' idle; "
+    "the What-if page replays a plan with them."
 )
+#: For a plan stored before problems carried `gang_hours`: its gangs were priced by whole buckets.
+GANG_WHOLE_HOURS_NOTE = (
+    "This plan runs multi-node parallel jobs and was solved before gangs were priced by the hours "
+    "they run: it holds every node of a gang for each whole hour bucket the gang runs in, so where "
+    "gangs run for less than an hour the plan cost is above what the same fleet costs. Solve the "
+    "queue again (batchopt optimize --queue) for a plan priced by the hours its gangs hold."
+)
+
+
+def gang_note(problem: dict[str, Any]) -> str | None:
+    """What the page says beside a plan with gangs about how their nodes are priced (None: no gangs)."""
+    if not any(shape.get("nodes") for shape in problem.get("shapes", [])):
+        return None
+    return GANG_HELD_HOURS_NOTE if problem.get("gang_hours") else GANG_WHOLE_HOURS_NOTE
 
 
 def render() -> None:
@@ -134,14 +149,15 @@ def _planned(url: str, dataset: str) -> None:
         return
     problem, plan = documents
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
-    if any(shape.get("nodes") for shape in problem.get("shapes", [])):
-        st.caption(GANG_HOURS_NOTE)
+    note = gang_note(problem)
+    if note is not None:
+        st.caption(note)
     render_commitments(plan, "fleet")
     usage = plan_usage(problem, plan)
     if usage.empty:
         st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")
         return
-    mix = mix_by_offering(usage, float(problem.get("bucket_seconds", 3600)))
+    mix = mix_by_offering(usage)
     st.plotly_chart(
         px.bar(mix, x="instance_type", y="cost_usd", color="capacity_type", title="Planned spend by type"),
         key="fleet_plan_mix",

@@ -153,10 +153,9 @@ def render() -> None:
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     render_commitments(proposed, "wi")
-    bucket_seconds = float(problem.get("bucket_seconds", 3600))
     mixes = []
     for name, doc in (("stored plan", plan), ("what-if", proposed)):
-        mix = mix_by_offering(plan_usage(problem, doc), bucket_seconds)
+        mix = mix_by_offering(plan_usage(problem, doc))
         mixes.append(mix.assign(plan=name))
     both = pd.concat(mixes, ignore_index=True)
     st.plotly_chart(
