@@ -252,3 +252,11 @@ def test_the_builder_holds_nodes_from_the_first_start_to_the_last_stop() -> None
     problem = build_problem(pd.DataFrame(rows), bundled_catalog("us-east-1"), Policy())
     (hours,) = problem.gang_hours.values()
     assert hours.tolist() == pytest.approx([0.5])
+
+
+@pytest.mark.parametrize("hours", [-0.5, "half", True, float("inf")])
+def test_the_plan_reader_refuses_bad_bin_hours(hours: Any) -> None:
+    plan = plan_to_dict(run(_twenty_minute_gang()))
+    plan["buckets"][0][0]["hours"] = hours
+    with pytest.raises(InputError, match=r"buckets\[0\]\[0\]\.hours: must be a number of hours >= 0"):
+        plan_from_dict(plan)
