@@ -281,11 +281,18 @@ def _gang_estimates(frame: pd.DataFrame, gangs: pd.Series, last_attempt_s: pd.Se
     )
 
 
-def _or_none(values: pd.Series | None, n: int) -> list[Any]:
-    """A column's values with missing ones as None (all None without the column)."""
-    if values is None:
-        return [None] * n
-    return [None if pd.isna(v) else v for v in values.tolist()]
+def _estimate_records(estimates: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Gang id -> its estimate as plain values (NaN as None), what `describe_estimate` reads."""
+
+    def plain(value: Any) -> Any:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        return value.item() if isinstance(value, np.generic) else value
+
+    return {
+        str(job_id): {k: plain(v) for k, v in row.items()}
+        for job_id, row in estimates.to_dict("index").items()
+    }
 
 
 def load_dataset(
@@ -356,8 +363,11 @@ def load_dataset(
     runtime = _attempt_runtimes(frame, last_attempt_s)
     if estimate is not None:
         runtime = runtime.where(~(frame["never_started"] & estimate.notna()), estimate)
-    basis = mnp_parent.map(estimates["basis"]).where(frame["never_started"]) if len(estimates) else None
-    samples = mnp_parent.map(estimates["samples"]).where(frame["never_started"]) if len(estimates) else None
+    records = _estimate_records(estimates)
+    estimated = [
+        records.get(p) if never and isinstance(p, str) else None
+        for p, never in zip(mnp_parent, frame["never_started"], strict=True)
+    ]
 
     def strip(job_id: str) -> str:
         return job_id[len(prefix) :] if job_id.startswith(prefix) else job_id
@@ -394,11 +404,10 @@ def load_dataset(
             # Where a node's range names instance types, the replay places it only on those.
             "node_instance_types": _type_lists(frame),
             # Kept though it never started (`never_started.py`): its runtime is not a measurement
-            # (0, or a gang's estimate from completed runs: `runtime_basis` and `runtime_samples`
-            # say which level of `gang_runtime.py` gave it and from how many runs; empty elsewhere).
+            # (0, or a gang's estimate from completed runs, whose `gang_runtime.py` record, level and
+            # runs included, is `runtime_estimate` on each of its nodes; None on every other row).
             "never_started": frame["never_started"].to_numpy(dtype=bool),
-            "runtime_basis": _or_none(basis, len(frame)),
-            "runtime_samples": pd.array(_or_none(samples, len(frame)), dtype="Int64"),
+            "runtime_estimate": estimated,
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

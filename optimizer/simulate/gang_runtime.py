@@ -174,3 +174,35 @@ def describe_estimate(estimate: Mapping[str, Any]) -> str:
     if estimate.get("capped"):
         text += f" {_hours(float(estimate['median_s']))}, capped at the job's attemptDurationSeconds"
     return text + ")"
+
+
+def never_started_run_times(jobs: pd.DataFrame) -> dict[str, Any]:
+    """What a replay runs the never-started gangs among canonical `jobs` for (`load_dataset`'s
+    `never_started` and `runtime_estimate` on their node rows): how many have an estimate and how
+    many none, one entry per distinct estimate (its record, how many gangs, its `describe_estimate`
+    sentence), and one text that every page and command quoting them prints."""
+    if jobs.empty or "mnp_parent" not in jobs or "never_started" not in jobs:
+        return {"mnp_jobs": 0, "estimated": 0, "unknown": 0, "estimates": [], "text": ""}
+    never = jobs["never_started"].fillna(False).astype(bool) & jobs["mnp_parent"].notna()
+    gangs = jobs[never].drop_duplicates("mnp_parent")
+    records = gangs["runtime_estimate"] if "runtime_estimate" in gangs else pd.Series(None, index=gangs.index)
+    groups: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if not isinstance(record, dict):  # a history read before estimates existed: 0 s, unknown
+            record = {"basis": BASIS_NONE, "runtime_s": 0.0, "samples": 0}
+        text = describe_estimate(record)
+        entry = groups.setdefault(text, {**record, "mnp_jobs": 0, "text": text})
+        entry["mnp_jobs"] += 1
+    estimates = sorted(groups.values(), key=lambda e: (-e["mnp_jobs"], e["text"]))
+    unknown = sum(e["mnp_jobs"] for e in estimates if e["basis"] == BASIS_NONE)
+    parts = [f"{e['mnp_jobs']} never started: {e['text']}" for e in estimates]
+    text = f"{len(gangs)} of the MNP jobs never started in the history; " + "; ".join(parts)
+    if unknown:
+        text += f". The cost leaves out the hours of the {unknown} whose run time is unknown"
+    return {
+        "mnp_jobs": len(gangs),
+        "estimated": len(gangs) - unknown,
+        "unknown": unknown,
+        "estimates": estimates,
+        "text": text,
+    }
