@@ -17,6 +17,7 @@ import pandas as pd
 from optimizer.errors import ConfigError
 from optimizer.recommend.calibration import Calibration
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
+from optimizer.simulate.never_started import measured_runtime_s
 from optimizer.simulate.node_split import NodeSplit, format_node_split, split_gangs
 from optimizer.simulate.resize import format_resize, resize_definitions
 from optimizer.solver.problem import Commitment, commitment_to_dict
@@ -90,7 +91,7 @@ class ReplayBaseline:
         if self.jobs.empty:
             return MIN_WINDOW_DAYS
         start = float(self.jobs["submit_s"].min())
-        end = float((self.jobs["submit_s"] + self.jobs["runtime_s"]).max())
+        end = float((self.jobs["submit_s"] + measured_runtime_s(self.jobs)).max())
         return max((end - start) / 86400.0, MIN_WINDOW_DAYS)
 
     @property
