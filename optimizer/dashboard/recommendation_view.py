@@ -43,9 +43,7 @@ def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline
                 "id": rec.id,
                 "Title": rec.title,
                 # After the bill's discounts when a bill covers the evidence (the headline's figure).
-                "Saving / month": usd(
-                    rec.monthly_savings_usd if verdict is None else verdict.monthly_savings_usd
-                ),
+                "Saving / month": usd(headline.monthly_savings_of(rec.id, rec.monthly_savings_usd)),
                 "In headline": "not open" if verdict is None else verdict.label(),
                 "Queue p95 wait (now → proposed)": wait_changes(rec.evidence),
                 "Interruptions / month": interruptions(rec.evidence),

@@ -142,3 +142,14 @@ def test_lost_work_is_the_run_time_of_reclaimed_attempts_per_month() -> None:
     assert hours == pytest.approx(1.5)  # 3,600 s + 1,800 s
     out = tradeoffs({}, {"spot_reclaims": 2}, window_days=15.0, lost_work_hours=hours)
     assert out["interruptions_per_month"] == 4.0 and out["lost_work_hours_per_month"] == 3.0
+
+
+def test_every_surface_prints_the_headlines_figure_for_an_item() -> None:
+    """The dashboard, `recommend`, the demo summary and the report print one figure per item: the
+    headline's, after the bill's discounts (0.5 here) for a replayed saving; a recommendation the
+    headline does not hold (not open) keeps its figure at list prices."""
+    advice = _rec("sp", 1000.0, "commitment", calibration=None)
+    headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")], discount_ratio=0.5)
+    assert headline.monthly_savings_of("a", 500.0) == 250.0
+    assert headline.monthly_savings_of("sp", 1000.0) == 1000.0
+    assert headline.monthly_savings_of("gone", 80.0) == 80.0
