@@ -89,11 +89,9 @@ class MnpOnDemandSettings(StrategySettings):
 
 
 def gang_table(jobs: pd.DataFrame) -> pd.DataFrame:
-    """One row per MNP job of a history: parent id, queue (its main node's), node count, whether
-    it never started in the history (`load_dataset`'s `never_started`; False where not known), and
-    then the run time it is replayed for (`runtime_estimate`, `gang_runtime.py`'s record; None
-    where it ran or the history does not say)."""
-    columns = ["mnp_parent", "queue", "nodes", "never_started", "runtime_estimate"]
+    """One row per MNP job of a history: parent id, queue (its main node's), node count, and whether
+    it never started in the history (`load_dataset`'s `never_started`; False where not known)."""
+    columns = ["mnp_parent", "queue", "nodes", "never_started"]
     if "mnp_parent" not in jobs:
         return pd.DataFrame(columns=columns)
     nodes = jobs[jobs["mnp_parent"].notna()]
@@ -101,14 +99,12 @@ def gang_table(jobs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     main = nodes.sort_values("node_index", kind="stable").drop_duplicates("mnp_parent")
     never = main["never_started"].fillna(False).astype(bool) if "never_started" in main else False
-    estimate = main["runtime_estimate"] if "runtime_estimate" in main else pd.Series(None, index=main.index)
     return pd.DataFrame(
         {
             "mnp_parent": main["mnp_parent"].to_numpy(),
             "queue": main["queue"].to_numpy(),
             "nodes": main["mnp_parent"].map(nodes["mnp_parent"].value_counts()).to_numpy(),
             "never_started": pd.Series(never, index=main.index).to_numpy(dtype=bool),
-            "runtime_estimate": estimate.to_numpy(dtype=object),
         }
     )
 
@@ -196,8 +192,8 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         wait_now = comparison.wait_p95("current", name)
         wait_then = comparison.wait_p95("proposed", name)
         # Gangs the history shows only as stuck: no run time was ever measured, so the replay runs
-        # them for the estimate from completed runs of their kind, or, with none, for 0 s and the
-        # cost leaves their hours out (stated, never guessed).
+        # them for the estimate from completed runs of their kind (`gang_runtime.py`, quoted as is),
+        # or, with none, for 0 s and the cost leaves their hours out (stated, never guessed).
         unmeasured = int(gangs["never_started"].sum())
         run_time = never_started_run_times(
             baseline.jobs[baseline.jobs["mnp_parent"].isin(gangs["mnp_parent"])]
