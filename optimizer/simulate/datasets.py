@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from optimizer.collectors.batch_fields import container_resources, node_range
 from optimizer.errors import UserError
-from optimizer.simulate.gang_runtime import completed_gang_runs, estimate_gang_runtimes
+from optimizer.simulate.gang_runtime import ESTIMATE_COLUMNS, completed_gang_runs, estimate_gang_runtimes
 from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
@@ -262,6 +262,8 @@ def _attempt_runtimes(frame: pd.DataFrame, last_attempt_s: pd.Series) -> pd.Seri
 def _gang_estimates(frame: pd.DataFrame, gangs: pd.Series, last_attempt_s: pd.Series) -> pd.DataFrame:
     """The run time each never-started gang (`gangs`, a mask of parent rows) is replayed for,
     estimated from the completed MNP runs among the same rows (`gang_runtime.py`)."""
+    if not gangs.any():  # the usual history: nothing to estimate, no pass over its rows
+        return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
     # As datetimes even when the store returned a column of None (no job of the scope started).
     times = {c: pd.to_datetime(frame[c]) for c in ("started_at", "stopped_at")}
     runs = completed_gang_runs(frame, _attempt_runtimes(frame.assign(**times), last_attempt_s))
@@ -364,10 +366,14 @@ def load_dataset(
     if estimate is not None:
         runtime = runtime.where(~(frame["never_started"] & estimate.notna()), estimate)
     records = _estimate_records(estimates)
-    estimated = [
-        records.get(p) if never and isinstance(p, str) else None
-        for p, never in zip(mnp_parent, frame["never_started"], strict=True)
-    ]
+    estimated = (
+        [
+            records.get(p) if never and isinstance(p, str) else None
+            for p, never in zip(mnp_parent, frame["never_started"], strict=True)
+        ]
+        if records
+        else [None] * len(frame)
+    )
 
     def strip(job_id: str) -> str:
         return job_id[len(prefix) :] if job_id.startswith(prefix) else job_id
