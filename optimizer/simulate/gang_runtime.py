@@ -88,12 +88,12 @@ def _key(value: Any) -> Any:
 
 def _medians(runs: pd.DataFrame, fields: tuple[str, ...]) -> dict[tuple[Any, ...], tuple[float, int]]:
     """(field values) -> (median run time, runs) over the runs whose fields are all known."""
-    out: dict[tuple[Any, ...], list[float]] = {}
-    for values, seconds in zip(zip(*(runs[f] for f in fields), strict=True), runs["runtime_s"], strict=True):
-        key = tuple(_key(v) for v in values)
-        if None not in key:
-            out.setdefault(key, []).append(float(seconds))
-    return {key: (float(pd.Series(found).median()), len(found)) for key, found in out.items()}
+    keyed = runs.assign(**{f: runs[f].map(_key).astype(object) for f in fields}).dropna(subset=list(fields))
+    if keyed.empty:
+        return {}
+    stats = keyed.groupby(list(fields), sort=False)["runtime_s"].agg(["median", "size"])
+    keys = [k if isinstance(k, tuple) else (k,) for k in stats.index]
+    return {k: (float(m), int(n)) for k, m, n in zip(keys, stats["median"], stats["size"], strict=True)}
 
 
 def _cap(value: Any) -> float | None:
