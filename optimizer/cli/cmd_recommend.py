@@ -83,8 +83,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         verdict = headline.item(rec.id)
         if verdict is not None and verdict.verdict not in ("counted", "not open"):
             flag += f" [{verdict.label()}]"
+        saving = headline.monthly_savings_of(rec.id, rec.monthly_savings_usd)  # the dashboard's figure
         print(
-            f"{rec.id:<17} {rec.monthly_savings_usd:>10,.2f} {rec.risk_level!s:<6} {rec.update_kind!s:<15}"
+            f"{rec.id:<17} {saving:>10,.2f} {rec.risk_level!s:<6} {rec.update_kind!s:<15}"
             f" {item.status:<11} {rec.title}{flag}"
         )
     return 0

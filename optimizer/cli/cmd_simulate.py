@@ -290,6 +290,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if len(set(names)) != len(names):
         names = list(args.replay_configs)
     print(f"replay of {history}: {len(jobs):,} jobs, prices {catalog.region} ({len(catalog.types)} types)")
+    if args.dataset:
+        from optimizer.simulate.gang_runtime import never_started_run_times
+
+        never = never_started_run_times(jobs)
+        if never["mnp_jobs"]:
+            print(never["text"])  # what the gangs that never ran are replayed for, as recommend says
     _print_table(results_table(names, [r.summary for r in results]))
     print(f"prices: {sources}")
     if args.out:

@@ -55,7 +55,7 @@ JOB_COLUMNS = [
     "memory_mib", "gpus", "array_parent_id", "array_index", "array_size", "node_count", "retry_attempts",
     "attempt_count", "share_identifier", "scheduling_priority", "depends_on", "tags", "parameters",
     "exit_code", "retry_strategy", "platform", "is_multinode", "accelerators", "unparsed",
-    "node_target_nodes", "node_instance_types", "efa_devices",
+    "node_target_nodes", "node_instance_types", "efa_devices", "timeout_seconds",
 ]  # fmt: skip
 ATTEMPT_COLUMNS = [
     "job_id", "attempt", "instance_id", "container_instance_arn", "task_arn", "started_at", "stopped_at",
@@ -121,6 +121,13 @@ def _efa_devices(record: Mapping[str, Any], chosen: Mapping[str, Any] | None) ->
     if tasks:
         return efa_devices(c for t in tasks for c in t.get("containers") or ())
     return None
+
+
+def _attempt_duration_s(record: Mapping[str, Any]) -> int | None:
+    """The job's own `timeout.attemptDurationSeconds` (JobDetail `timeout`); None when it has none.
+    It caps the run time estimated for an MNP job that never started (`simulate/gang_runtime.py`)."""
+    seconds = (record.get("timeout") or {}).get("attemptDurationSeconds")
+    return int(seconds) if seconds is not None else None
 
 
 JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
@@ -198,6 +205,7 @@ def _job_row(
         target_nodes,
         node_types,
         _efa_devices(record, chosen_range),
+        _attempt_duration_s(record),
     )
 
 

@@ -17,6 +17,7 @@ from optimizer.domain import Recommendation
 from optimizer.recommend.calibration import describe
 from optimizer.recommend.headline import SavingsHeadline, evidence_calibration
 from optimizer.recommend.repository import StoredRecommendation
+from optimizer.recommend.savings import failed_jobs
 from optimizer.recommend.tradeoff_text import duration, interruptions, replay_evidence, usd, wait_changes
 
 LIST_COLUMNS = (
@@ -43,9 +44,7 @@ def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline
                 "id": rec.id,
                 "Title": rec.title,
                 # After the bill's discounts when a bill covers the evidence (the headline's figure).
-                "Saving / month": usd(
-                    rec.monthly_savings_usd if verdict is None else verdict.monthly_savings_usd
-                ),
+                "Saving / month": usd(headline.monthly_savings_of(rec.id, rec.monthly_savings_usd)),
                 "In headline": "not open" if verdict is None else verdict.label(),
                 "Queue p95 wait (now → proposed)": wait_changes(rec.evidence),
                 "Interruptions / month": interruptions(rec.evidence),
@@ -71,7 +70,11 @@ def before_after_table(evidence: dict[str, Any] | None) -> pd.DataFrame:
             usd(replayed.get("proposed_cost_usd")),
         ),
         ("Spot interruptions", str(before.get("spot_reclaims", 0)), str(after.get("spot_reclaims", 0))),
-        ("Failed jobs", str(before.get("failed", "n/a")), str(after.get("failed", "n/a"))),
+        (
+            "Failed jobs (an MNP job counts once)",
+            str(failed_jobs(before)) if "failed" in before else "n/a",
+            str(failed_jobs(after)) if "failed" in after else "n/a",
+        ),
     ]
     before_waits = before.get("queue_wait_s") or {}
     after_waits = after.get("queue_wait_s") or {}

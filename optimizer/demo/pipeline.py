@@ -270,7 +270,10 @@ def read_summary(
             {
                 "id": r.recommendation.id,
                 "title": r.recommendation.title,
-                "monthly_savings_usd": round(r.recommendation.monthly_savings_usd, 2),
+                # The dashboard's figure: after the bill's discounts where a bill covers the evidence.
+                "monthly_savings_usd": round(
+                    headline.monthly_savings_of(r.recommendation.id, r.recommendation.monthly_savings_usd), 2
+                ),
                 "risk": str(r.recommendation.risk_level),
                 "headline": verdict.label() if (verdict := headline.item(r.recommendation.id)) else None,
             }

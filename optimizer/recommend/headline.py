@@ -186,6 +186,13 @@ class SavingsHeadline:
     def item(self, rec_id: str) -> HeadlineItem | None:
         return next((i for i in self.items if i.id == rec_id), None)
 
+    def monthly_savings_of(self, rec_id: str, list_usd: float) -> float:
+        """The monthly figure every page, command and report prints for a recommendation: the
+        headline's (after the bill's discounts when a bill covers its evidence) where the headline
+        has it, else `list_usd`, its figure at list prices (a recommendation that is not open)."""
+        found = self.item(rec_id)
+        return float(list_usd) if found is None else found.monthly_savings_usd
+
     def describe(self) -> str:
         """What is in the figure and what is left out, with the model's error, in one sentence."""
         left_out = []

@@ -33,6 +33,7 @@ from optimizer.recommend.measured import measured_cost
 from optimizer.recommend.savings import ReplayBaseline
 from optimizer.simulate import catalog_from_provider
 from optimizer.simulate.datasets import load_dataset
+from optimizer.simulate.never_started import measured_runtime_s
 from optimizer.store.read import attempts_frame, instances_frame, jobs_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_definitions, job_queues
 
@@ -98,7 +99,7 @@ def _commitments(
 ) -> CommitmentsInForce:
     """The commitments in force in the region over the history window (bill and configuration)."""
     begin = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
-    span = float((history["submit_s"] + history["runtime_s"]).max()) if not history.empty else 0.0
+    span = float((history["submit_s"] + measured_runtime_s(history)).max()) if not history.empty else 0.0
     until = begin + timedelta(seconds=max(span, 3600.0))
     prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
     return commitments_in_force(

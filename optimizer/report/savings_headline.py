@@ -22,6 +22,11 @@ def with_headline(engine: Engine, recs: pd.DataFrame) -> tuple[pd.DataFrame, flo
     out = recs.copy()
     ids = out["id"].astype(str)
     out["headline"] = [item.label() if (item := headline.item(rec_id)) is not None else "" for rec_id in ids]
+    # The dashboard's figure: after the bill's discounts where a bill covers the evidence.
+    out["monthly_savings_usd"] = [
+        headline.monthly_savings_of(rec_id, usd)
+        for rec_id, usd in zip(ids, out["monthly_savings_usd"], strict=True)
+    ]
     out["wait_change"] = [
         f"{wait_changes(evidence.get(rec_id))}; interruptions/month: {interruptions(evidence.get(rec_id))}"
         for rec_id in ids

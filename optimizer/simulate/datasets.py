@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from optimizer.collectors.batch_fields import container_resources, node_range
 from optimizer.errors import UserError
+from optimizer.simulate.gang_runtime import ESTIMATE_COLUMNS, completed_gang_runs, estimate_gang_runtimes
 from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
 from optimizer.simulate.results import ReplayResult
@@ -224,15 +225,8 @@ def import_trace(
     return len(rows)
 
 
-def _attempt_runtimes(engine: Engine, jobs_query: Any, frame: pd.DataFrame) -> pd.Series:
-    """Each job's runtime as one attempt ran: its last attempt's duration, else the job's span.
-
-    A job's `started_at`..`stopped_at` spans every attempt and the waits between them, and the
-    replay runs the job again once per attempt its retry strategy allows: replaying the span would
-    count a retried job's time twice over (on the demo estate, 2 GPU attempts of 9 h read as 2 x 18 h,
-    +14 % on the replayed cost of the very configuration the history ran on). The last attempt is the
-    one whose outcome the job kept (the success after a spot reclaim, or the final failure)."""
-    span = (frame["stopped_at"] - frame["started_at"]).dt.total_seconds().clip(lower=0)
+def _last_attempt_seconds(engine: Engine, jobs_query: Any) -> pd.Series:
+    """Job id -> how long its last attempt with a start and a stop ran (one read of the attempts)."""
     ids = jobs_query.with_only_columns(jobs.c.job_id)
     tried = read_frame(
         engine,
@@ -245,11 +239,62 @@ def _attempt_runtimes(engine: Engine, jobs_query: Any, frame: pd.DataFrame) -> p
     )
     tried = tried[tried["started_at"].notna() & tried["stopped_at"].notna()]
     if tried.empty:
-        return span
+        return pd.Series(dtype=float)
     last = tried.sort_values(["job_id", "attempt"], kind="stable").drop_duplicates("job_id", keep="last")
     seconds = (last["stopped_at"] - last["started_at"]).dt.total_seconds().clip(lower=0)
-    by_job = pd.Series(seconds.to_numpy(), index=last["job_id"].to_numpy())
-    return frame["job_id"].map(by_job).fillna(span)
+    return pd.Series(seconds.to_numpy(), index=last["job_id"].to_numpy())
+
+
+def _attempt_runtimes(frame: pd.DataFrame, last_attempt_s: pd.Series) -> pd.Series:
+    """Each job's runtime as one attempt ran: its last attempt's duration, else the job's span.
+
+    A job's `started_at`..`stopped_at` spans every attempt and the waits between them, and the
+    replay runs the job again once per attempt its retry strategy allows: replaying the span would
+    count a retried job's time twice over (on the demo estate, 2 GPU attempts of 9 h read as 2 x 18 h,
+    +14 % on the replayed cost of the very configuration the history ran on). The last attempt is the
+    one whose outcome the job kept (the success after a spot reclaim, or the final failure)."""
+    span = (frame["stopped_at"] - frame["started_at"]).dt.total_seconds().clip(lower=0)
+    if last_attempt_s.empty:
+        return span
+    return frame["job_id"].map(last_attempt_s).fillna(span)
+
+
+def _gang_estimates(frame: pd.DataFrame, gangs: pd.Series, last_attempt_s: pd.Series) -> pd.DataFrame:
+    """The run time each never-started gang (`gangs`, a mask of parent rows) is replayed for,
+    estimated from the completed MNP runs among the same rows (`gang_runtime.py`)."""
+    if not gangs.any():  # the usual history: nothing to estimate, no pass over its rows
+        return pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
+    # As datetimes even when the store returned a column of None (no job of the scope started).
+    times = {c: pd.to_datetime(frame[c]) for c in ("started_at", "stopped_at")}
+    runs = completed_gang_runs(frame, _attempt_runtimes(frame.assign(**times), last_attempt_s))
+    parents = frame[gangs]
+    timeout = parents.get("timeout_seconds")
+    return estimate_gang_runtimes(
+        runs,
+        pd.DataFrame(
+            {
+                "job_id": parents["job_id"].to_numpy(dtype=object),
+                "job_definition_name": parents["job_definition_name"].to_numpy(dtype=object),
+                "node_count": parents["node_count"].to_numpy(dtype=object),
+                "queue": parents["queue"].to_numpy(dtype=object),
+                "timeout_s": None if timeout is None else timeout.to_numpy(dtype=object),
+            }
+        ),
+    )
+
+
+def _estimate_records(estimates: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Gang id -> its estimate as plain values (NaN as None), what `describe_estimate` reads."""
+
+    def plain(value: Any) -> Any:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        return value.item() if isinstance(value, np.generic) else value
+
+    return {
+        str(job_id): {k: plain(v) for k, v in row.items()}
+        for job_id, row in estimates.to_dict("index").items()
+    }
 
 
 def load_dataset(
@@ -279,13 +324,16 @@ def load_dataset(
         scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
         raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
     # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime),
-    # and jobs that never started (`never_started.py`), with a runtime of 0 (none is known): those no
-    # compute environment could host blocked their queue's head, which the replay models
+    # and jobs that never started (`never_started.py`): those no compute environment could host
+    # (runtime 0, none is known) blocked their queue's head, which the replay models
     # (`head_blocking.py`), and MNP jobs that never started become gangs the replay places or
     # blocks (`gangs.py`: Batch runs none on Spot), their nodes made from the parent where the store
-    # has none (`with_unstarted_nodes`).
+    # has none (`with_unstarted_nodes`), each running for the run time estimated from the history's
+    # completed runs of its kind (`gang_runtime.py`; 0 when there are none).
     frame = frame.reset_index(drop=True)
     gangs = never_started_gangs(frame)
+    last_attempt_s = _last_attempt_seconds(engine, query)
+    estimates = _gang_estimates(frame, gangs, last_attempt_s)
     stored = len(frame)
     frame, gang_nodes = with_unstarted_nodes(frame, gangs)
     gangs = gangs.reindex(frame.index, fill_value=False)
@@ -312,7 +360,20 @@ def load_dataset(
     start = pd.Timestamp(start).to_pydatetime()
     prefix = f"{name}:"
     frame, mnp_parent, node_index, num_nodes = mnp_columns_from_store(frame)
-    runtime = _attempt_runtimes(engine, query, frame)
+    # A never-started gang's nodes run for its estimate (its span is 0: it never started).
+    estimate = mnp_parent.map(estimates["runtime_s"]) if len(estimates) else None
+    runtime = _attempt_runtimes(frame, last_attempt_s)
+    if estimate is not None:
+        runtime = runtime.where(~(frame["never_started"] & estimate.notna()), estimate)
+    records = _estimate_records(estimates)
+    estimated = (
+        [
+            records.get(p) if never and isinstance(p, str) else None
+            for p, never in zip(mnp_parent, frame["never_started"], strict=True)
+        ]
+        if records
+        else [None] * len(frame)
+    )
 
     def strip(job_id: str) -> str:
         return job_id[len(prefix) :] if job_id.startswith(prefix) else job_id
@@ -348,8 +409,11 @@ def load_dataset(
             "num_nodes": num_nodes.to_numpy(),
             # Where a node's range names instance types, the replay places it only on those.
             "node_instance_types": _type_lists(frame),
-            # Kept though it never started (`never_started.py`): its runtime (0) is not a measurement.
+            # Kept though it never started (`never_started.py`): its runtime is not a measurement
+            # (0, or a gang's estimate from completed runs, whose `gang_runtime.py` record, level and
+            # runs included, is `runtime_estimate` on each of its nodes; None on every other row).
             "never_started": frame["never_started"].to_numpy(dtype=bool),
+            "runtime_estimate": estimated,
         }
     )
     canonical = canonical.sort_values(["submit_s", "job_id"], kind="stable").reset_index(drop=True)

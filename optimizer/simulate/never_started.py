@@ -12,8 +12,9 @@ Two meanings, one list each, because the remedies differ:
   with the product's `SPOT_ONLY_REASON` that no time limit action matches); the `mnp-on-demand`
   strategy proposes an on-demand compute environment for it, never a time limit.
 
-`datasets.load_dataset` keeps both kinds in the replay's history; `stuck-job-limits` reads the
-first kind from the store. Pure: the strategies import it without the store.
+`datasets.load_dataset` keeps both kinds in the replay's history (a gang with the run time
+estimated from completed runs of its kind, `gang_runtime.py`); `stuck-job-limits` reads the first
+kind from the store. Pure: the strategies import it without the store.
 """
 
 from __future__ import annotations
@@ -71,3 +72,13 @@ def never_started_gangs(rows: pd.DataFrame) -> pd.Series:
         & (attempts == 0)
         & counted
     )
+
+
+def measured_runtime_s(jobs: pd.DataFrame) -> pd.Series:
+    """Canonical jobs' `runtime_s` where it was measured, 0 for a job kept though it never started
+    (its runtime is 0 or a gang's estimate): what the history's observed span is read from, so a
+    gang stuck at the end of the window does not lengthen it by a run that never happened."""
+    runtime = jobs["runtime_s"].astype(float)
+    if "never_started" not in jobs:
+        return runtime
+    return runtime.where(~jobs["never_started"].fillna(False).astype(bool), 0.0)

@@ -9,14 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+import streamlit as st
 from sqlalchemy import Engine, select
 
+from optimizer.billing.discount import DiscountRatio
+from optimizer.cli.main import main
 from optimizer.dashboard.components import money
 from optimizer.dashboard.pages.overview import last_full_day, signed_money
 from optimizer.dashboard.recommendation_view import duration
 from optimizer.recommend.calibration import Calibration
 from optimizer.recommend.headline import stored_headline
-from optimizer.recommend.repository import save_recommendations, set_status
+from optimizer.recommend.repository import recommendations_frame, save_recommendations, set_status
+from optimizer.report.load import OPEN_RECOMMENDATION_COLUMNS
+from optimizer.report.savings_headline import with_headline
 from optimizer.store.schema import recommendations
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import frame_with, metric, open_recommendation, run_page
@@ -130,3 +135,31 @@ def test_fleet_mix_labels_the_solver_plan_an_unconstrained_bound(
     captions = " ".join(c.value for c in app.caption)
     assert "Unconstrained bound: not a recommendation" in captions
     assert "Recommended" not in [h.value for h in app.subheader]
+
+
+def test_every_surface_prints_an_items_saving_after_the_bills_discounts(
+    store: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a bill that pays 50 % of list for the window (stood in for here), "Spot for gpu" saves
+    $250/month, not its $500 at list: the dashboard's list and detail, `batchopt recommend` and the
+    weekly report's table all print $250 (the demo summary reads the same headline method)."""
+    half = DiscountRatio(ratio=0.5, effective_usd=500.0, list_usd=1000.0)
+    window = (datetime(2026, 10, 25), datetime(2026, 11, 9))
+    monkeypatch.setattr("optimizer.recommend.headline.evidence_window", lambda _recs: window)
+    monkeypatch.setattr("optimizer.recommend.headline.discount_ratio", lambda *_a, **_k: half)
+    st.cache_data.clear()
+    assert stored_headline(store).monthly_savings_of("rec-ce-spot", 500.0) == 250.0
+    page = run_page("recommendations")
+    listing = frame_with(page, "Title", "Saving / month").set_index("Title")
+    assert listing.loc["Spot for gpu", "Saving / month"] == "$250.00"
+    assert listing.loc["Rolled back one", "Saving / month"] == "$450.00"  # held by the headline, not open
+    assert metric(open_recommendation(page, "rec-ce-spot"), "Saving / month") == "$250.00"
+    capsys.readouterr()
+    assert main(["recommend"]) == 0
+    printed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[3:]}
+    assert printed["rec-ce-spot"] == "250.00"
+    recs, _, _ = with_headline(
+        store, recommendations_frame(store, OPEN_RECOMMENDATION_COLUMNS, statuses=("open",))
+    )
+    assert recs.set_index("id").loc["rec-ce-spot", "monthly_savings_usd"] == 250.0
+    st.cache_data.clear()

@@ -12,7 +12,9 @@ seeded history (`EmulatorState`) instead; the product code reads them as it read
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +24,7 @@ from botocore.stub import Stubber
 from sqlalchemy import Engine, select
 
 from optimizer.catalog.provider import bundled_catalog
+from optimizer.cli.main import main
 from optimizer.collectors import select_sources
 from optimizer.collectors.batch_job_definitions import transform_job_definitions
 from optimizer.collectors.jobs_transform import transform_jobs
@@ -35,6 +38,7 @@ from optimizer.simulate import catalog_from_provider, parse_config, replay
 from optimizer.simulate.datasets import load_dataset
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.results import blocked_heads
+from optimizer.store.engine import create_store_engine
 from optimizer.store.read import read_frame
 from optimizer.store.schema import job_attempts, job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
@@ -375,3 +379,109 @@ def test_collected_stuck_gangs_make_mnp_on_demand_propose_an_on_demand_ce(sqlite
         evidence["wait_improvement"]["p95_wait_after_s"] < evidence["wait_improvement"]["p95_wait_before_s"]
     )
     assert StuckJobLimitStrategy().run(snapshot) == []
+
+
+def completed_run(job_id: str, started_ms: int, attempts_s: list[int]) -> list[dict[str, Any]]:
+    """A 4-node mpi-solver job that SUCCEEDED: its parent (one attempt per entry of `attempts_s`,
+    back to back, the last one the success) and its node jobs, as DescribeJobs gives them."""
+    attempts, at = [], started_ms
+    for seconds in attempts_s:
+        attempts.append({"container": {"exitCode": 0}, "startedAt": at, "stoppedAt": at + seconds * 1000})
+        at += seconds * 1000
+    parent = mnp_record(
+        QUEUE_ARN,
+        job_id,
+        started_ms - 60_000,
+        nodes=4,
+        status="SUCCEEDED",
+        startedAt=started_ms,
+        stoppedAt=at,
+        attempts=attempts,
+    )
+    nodes = [
+        {
+            **node_record(parent, k),
+            "status": "SUCCEEDED",
+            "startedAt": started_ms,
+            "stoppedAt": at,
+            "attempts": [],
+        }
+        for k in range(4)
+    ]
+    return [parent, *nodes]
+
+
+def test_a_stuck_gang_runs_for_the_median_of_its_definitions_completed_runs(store_engine: Engine) -> None:
+    """Two 4-node runs of mpi-solver completed: one in 1 h, one whose last attempt ran 3 h after a
+    1 h spot-like first attempt (a retry's span is not a run time: the last attempt is), so the
+    median is 2 h. The stuck 4-node gang runs 2 h in the replay; a stuck one whose own
+    attemptDurationSeconds is 5400 runs 1.5 h; both with all their nodes starting together on the
+    on-demand CE. The estimate's record is on every node row, for the recommendation to quote."""
+    done = [
+        *completed_run("mpi-done-11", T0, [3600]),
+        *completed_run("mpi-done-12", T0 + HOUR_MS, [3600, 10800]),
+    ]
+    capped = mnp_record(
+        QUEUE_ARN, "mpi-capped-05", T0 + 6 * HOUR_MS, nodes=4, timeout={"attemptDurationSeconds": 5400}
+    )
+    frame, attempts = transform_jobs(validated([*done, STUCK, capped]), ACCOUNT, REGION)
+    with store_engine.begin() as conn:
+        bulk_upsert(conn, jobs, frame)
+        bulk_upsert(conn, job_attempts, attempts)
+    canonical, _ = load_dataset(store_engine, "aws")
+    rows = canonical.set_index("job_id")
+    stuck = [f"mpi-stuck-01#{k}" for k in range(4)]
+    short = [f"mpi-capped-05#{k}" for k in range(4)]
+    assert rows.loc[stuck, "runtime_s"].eq(7200.0).all() and rows.loc[short, "runtime_s"].eq(5400.0).all()
+    record = rows.loc[stuck[0], "runtime_estimate"]
+    assert (record["basis"], record["samples"], record["median_s"], record["capped"]) == (
+        "definition-and-nodes",
+        2,
+        7200.0,
+        False,
+    )
+    assert (
+        rows.loc[short[3], "runtime_estimate"]["capped"]
+        and rows.loc[short[3], "runtime_estimate"]["cap_s"] == 5400
+    )
+    assert rows.loc[[f"mpi-done-12#{k}" for k in range(4)], "runtime_estimate"].isna().all()
+
+    catalog = catalog_from_provider(bundled_catalog(REGION))
+    result = replay(canonical, parse_config(document("EC2", 3600.0), catalog))
+    assert result.summary["mnp_jobs_failed"] == 0
+    ran = result.attempts.set_index("job_id")
+    for nodes, seconds in ((stuck, 7200.0), (short, 5400.0)):
+        assert ran.loc[nodes, "started_at"].nunique() == 1  # the gang starts together
+        assert (ran.loc[nodes, "ended_at"] - ran.loc[nodes, "started_at"]).eq(seconds).all()
+
+
+def test_simulate_says_what_the_never_started_gangs_ran_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`batchopt simulate --dataset aws` prints the same sentence the recommendation quotes: which
+    gangs never started and what each was replayed for (here one estimate, one capped at its own
+    attemptDurationSeconds)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    assert main(["db", "upgrade"]) == 0
+    capped = mnp_record(
+        QUEUE_ARN, "mpi-capped-05", T0 + 6 * HOUR_MS, nodes=4, timeout={"attemptDurationSeconds": 5400}
+    )
+    done = [*completed_run("mpi-done-11", T0, [3600]), *completed_run("mpi-done-12", T0 + HOUR_MS, [10800])]
+    frame, attempts = transform_jobs(validated([*done, STUCK, capped]), ACCOUNT, REGION)
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        bulk_upsert(conn, jobs, frame)
+        bulk_upsert(conn, job_attempts, attempts)
+    engine.dispose()
+    config = tmp_path / "ec2.json"
+    config.write_text(json.dumps(document("EC2", 3600.0)))
+    capsys.readouterr()
+    assert main(["simulate", "--dataset", "aws", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    runs = "estimated from 2 completed runs of mpi-solver with 4 nodes"
+    assert (
+        f"2 of the MNP jobs never started in the history; 1 never started: run time 1.5 h {runs}"
+        " (median 2.0 h, capped at the job's attemptDurationSeconds);"
+        f" 1 never started: run time 2.0 h {runs} (median)\n"
+    ) in out

@@ -24,6 +24,7 @@ from optimizer.recommend.strategies import (
 )
 from optimizer.recommend.strategies.mnp_node_size import node_requests
 from optimizer.recommend.strategies.mnp_on_demand import gang_table
+from optimizer.simulate.gang_runtime import BASIS_NONE, estimate_gang_runtimes
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.node_split import (
     NodeSplit,
@@ -309,6 +310,76 @@ def test_the_estates_own_owner_cancel_delay_prices_the_blocked_wait() -> None:
     assert blocked["before"] == {"blocked_jobs": 10, "blocked_s": 36000.0, "jobs_delayed": 10}
     assert (blocked["owner_cancel_s"], blocked["owner_cancel_assumed"]) == (3600.0, False)
     assert rec.confidence == 0.7
+
+
+def with_never_started(jobs: pd.DataFrame, estimated: list[str], unknown: list[str]) -> pd.DataFrame:
+    """`jobs` whose gangs `estimated` and `unknown` never started in the history, as `load_dataset`
+    gives them (`gang_runtime.py`): 5 completed 4-node runs of mpi (in an older queue, median 2 h)
+    give the first an estimate; the second are of cfd, with no run of their kind, so 0 s."""
+    runs = pd.DataFrame(
+        {
+            "job_definition_name": "mpi",
+            "node_count": 4,
+            "queue": "old",
+            "runtime_s": [3600.0, 5400, 7200, 7200, 9000],
+        }
+    )
+    definitions = ["mpi"] * len(estimated) + ["cfd"] * len(unknown)
+    parents = pd.DataFrame(
+        {"job_id": estimated + unknown, "job_definition_name": definitions, "node_count": 4}
+    )
+    found = estimate_gang_runtimes(runs, parents.assign(queue="hpc", timeout_s=None))
+    records = found.astype(object).where(found.notna(), None).to_dict("index")
+    never = jobs["mnp_parent"].isin(estimated + unknown)
+    return jobs.assign(
+        never_started=never,
+        runtime_s=jobs["runtime_s"].where(~never, jobs["mnp_parent"].map(found["runtime_s"])),
+        runtime_estimate=[
+            records.get(p) if n else None for p, n in zip(jobs["mnp_parent"], never, strict=True)
+        ],
+    )
+
+
+def test_the_evidence_says_what_the_never_started_gangs_ran_for() -> None:
+    """Of 4 gangs, 2 never started and have an estimate (2 h, the median of 5 runs of mpi with 4
+    nodes), 1 never started with no run of its kind (0 s), 1 ran. The replay prices the estimated
+    ones' hours: the copy costs more than when they run for 0 s. The evidence counts each kind,
+    quotes the estimate's sentence, and the title and the cost risk say which hours are left out."""
+    jobs = with_never_started(gangs_and_singles(4), ["g0", "g1"], ["g2"])
+    snapshot = inputs(jobs, [SPOT_CE], [queue_item("hpc", "hpc-spot")], [])
+    [rec] = MnpOnDemandStrategy().run(snapshot)
+    run_time = rec.evidence["never_started_run_time"]
+    assert (run_time["mnp_jobs"], run_time["estimated"], run_time["unknown"]) == (3, 2, 1)
+    first, second = run_time["estimates"]
+    assert (first["mnp_jobs"], first["basis"], first["samples"], first["runtime_s"]) == (
+        2,
+        "definition-and-nodes",
+        5,
+        7200.0,
+    )
+    assert first["text"] == "run time 2.0 h estimated from 5 completed runs of mpi with 4 nodes (median)"
+    assert (second["mnp_jobs"], second["basis"], second["runtime_s"]) == (1, BASIS_NONE, 0.0)
+    assert second["text"].startswith("run time unknown (no completed run of job definition cfd")
+    assert rec.risk["cost"] == (
+        f"3 of the MNP jobs never started in the history; 2 never started: {first['text']};"
+        f" 1 never started: {second['text']}."
+        " The cost leaves out the hours of the 1 whose run time is unknown"
+    )
+    assert (
+        "before the run time of 1 that never ran (unknown), counting 2 that never ran at their" in rec.title
+    )
+    assert rec.evidence["gangs"]["mnp_jobs_never_started_in_history"] == 3
+    # The same history with every never-started gang at 0 s: the copy costs less than with the estimate.
+    zero = jobs.assign(runtime_s=jobs["runtime_s"].where(~jobs["never_started"], 0.0))
+    [unpriced] = MnpOnDemandStrategy().run(inputs(zero, [SPOT_CE], [queue_item("hpc", "hpc-spot")], []))
+    assert rec.monthly_savings_usd < unpriced.monthly_savings_usd
+
+
+def test_gangs_that_all_have_an_estimate_leave_no_hours_out() -> None:
+    jobs = with_never_started(gangs_and_singles(3), ["g0", "g1", "g2"], [])
+    [rec] = MnpOnDemandStrategy().run(inputs(jobs, [SPOT_CE], [queue_item("hpc", "hpc-spot")], []))
+    assert "unknown" not in rec.title and "counting 3 that never ran at their estimated run time" in rec.title
+    assert "leaves out" not in rec.risk["cost"] and "5 completed runs of mpi" in rec.risk["cost"]
 
 
 def test_queues_whose_gangs_reach_on_demand_or_that_are_full_get_nothing() -> None:

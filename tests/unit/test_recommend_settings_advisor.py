@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from optimizer.domain import UpdateKind
@@ -161,3 +163,19 @@ def test_the_new_retry_strategy_puts_the_reclaim_rule_first_and_keeps_the_rest()
     assert new["attempts"] == 5 and len(new["evaluateOnExit"]) == 5
     assert new["evaluateOnExit"][0] == {"onStatusReason": "Host EC2*", "action": "RETRY"}
     assert new["evaluateOnExit"][1:] == own["evaluateOnExit"][:4]
+
+
+def test_jobs_that_never_started_say_nothing_of_the_usual_runtime(runaway_estate: dict[str, Any]) -> None:
+    """A job kept though it never started runs in the replay for 0 s or, a gang, for an estimate
+    from the very runs the timeout reads: 40 such jobs of sim at 30 h change neither the usual
+    runtime nor the runaways the timeout is proposed for."""
+    inputs = inputs_for(runaway_estate)
+    [rec] = AttemptTimeoutStrategy().run(inputs)
+    jobs = inputs.baseline.jobs
+    sim = jobs[jobs["job_definition_name"] == "sim"].head(40)
+    stuck = sim.assign(job_id="stuck-" + sim["job_id"], runtime_s=30 * 3600.0, never_started=True)
+    history = pd.concat([jobs.assign(never_started=False), stuck], ignore_index=True)
+    with_stuck = replace(inputs, baseline=replace(inputs.baseline, jobs=history))
+    [again] = AttemptTimeoutStrategy().run(with_stuck)
+    assert again.proposed == rec.proposed
+    assert again.evidence["runtimes"]["runaway_jobs"] == rec.evidence["runtimes"]["runaway_jobs"] == 3

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from optimizer.dashboard.recommendation_view import before_after_table
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.calibration import Calibration, within_error
 from optimizer.recommend.headline import (
@@ -20,7 +21,7 @@ from optimizer.recommend.headline import (
     evidence_window,
     savings_headline,
 )
-from optimizer.recommend.savings import reclaimed_hours, tradeoffs
+from optimizer.recommend.savings import Comparison, failed_jobs, reclaimed_hours, tradeoffs
 
 # Replay $1,030 vs measured $1,000 over 15 days: +3 %, $30 x 30/15 = $60/month of error.
 CAL = Calibration(observed_usd=1000.0, replayed_usd=1030.0, window_days=15.0)
@@ -142,3 +143,27 @@ def test_lost_work_is_the_run_time_of_reclaimed_attempts_per_month() -> None:
     assert hours == pytest.approx(1.5)  # 3,600 s + 1,800 s
     out = tradeoffs({}, {"spot_reclaims": 2}, window_days=15.0, lost_work_hours=hours)
     assert out["interruptions_per_month"] == 4.0 and out["lost_work_hours_per_month"] == 3.0
+
+
+def test_every_surface_prints_the_headlines_figure_for_an_item() -> None:
+    """The dashboard, `recommend`, the demo summary and the report print one figure per item: the
+    headline's, after the bill's discounts (0.5 here) for a replayed saving; a recommendation the
+    headline does not hold (not open) keeps its figure at list prices."""
+    advice = _rec("sp", 1000.0, "commitment", calibration=None)
+    headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")], discount_ratio=0.5)
+    assert headline.monthly_savings_of("a", 500.0) == 250.0
+    assert headline.monthly_savings_of("sp", 1000.0) == 1000.0
+    assert headline.monthly_savings_of("gone", 80.0) == 80.0
+
+
+def test_a_failed_multi_node_job_counts_once_in_every_failed_jobs_figure() -> None:
+    """Two failed gangs of 16 nodes and 2 failed single jobs: 34 failed rows, 4 failed jobs. The same
+    gangs at 6 nodes are 14 rows: the same 4 failed jobs, so the change neither gains nor loses one
+    (the node count alone read 20 fewer failures); the dashboard's table reads the same function."""
+    before = {"failed": 34, "mnp_jobs_failed": 2, "mnp_node_jobs_failed": 32}
+    after = {"failed": 14, "mnp_jobs_failed": 2, "mnp_node_jobs_failed": 12}
+    assert (failed_jobs(before), failed_jobs(after), failed_jobs({"failed": 3})) == (4, 4, 3)
+    assert Comparison(current=before, proposed=after, monthly_savings_usd=0.0, evidence={}).failed_delta == 0
+    assert tradeoffs(before, after, window_days=15.0)["failed_jobs_delta"] == 0
+    table = before_after_table({"replay": {"current_summary": before, "proposed_summary": after}})
+    assert table.set_index("Measure").loc["Failed jobs (an MNP job counts once)"].tolist() == ["4", "4"]

@@ -10,8 +10,16 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.catalog.provider import bundled_catalog
+from optimizer.recommend.savings import ReplayBaseline
 from optimizer.recommend.strategies.stuck_job_limits import blocked_history
-from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
+from optimizer.simulate import catalog_from_provider
+from optimizer.simulate.never_started import (
+    is_multinode_row,
+    measured_runtime_s,
+    never_started_blocked,
+    never_started_gangs,
+)
 from optimizer.store.multinode_rows import with_unstarted_nodes
 
 T0 = datetime(2026, 3, 2, 8, 0)
@@ -108,3 +116,25 @@ def test_stuck_job_limits_reads_no_mnp_row_as_a_time_limit_case() -> None:
     found = blocked_history(rows, None)
     assert found["job_id"].tolist() == ["single"]
     assert found["stayed_s"].tolist() == [7200.0]
+
+
+def test_a_gang_stuck_at_the_end_does_not_lengthen_the_observed_window() -> None:
+    """Two days of jobs, then a gang stuck at the very end, replayed for a 10 h estimate: the
+    window the monthly figures scale by is still the two days the history saw."""
+    ran = pd.DataFrame({"submit_s": [0.0, 86400.0], "runtime_s": [3600.0, 86400.0], "never_started": False})
+    stuck = pd.DataFrame({"submit_s": [172800.0] * 2, "runtime_s": [36000.0] * 2, "never_started": True})
+    jobs = pd.concat([ran, stuck], ignore_index=True)
+    assert measured_runtime_s(jobs).tolist() == [3600.0, 86400.0, 0.0, 0.0]
+    assert measured_runtime_s(jobs.drop(columns=["never_started"])).tolist() == [
+        3600.0,
+        86400.0,
+        36000.0,
+        36000.0,
+    ]
+    baseline = ReplayBaseline(
+        dataset="aws",
+        jobs=jobs,
+        catalog=catalog_from_provider(bundled_catalog("us-east-1")),
+        current_document={},
+    )
+    assert baseline.window_days == 2.0

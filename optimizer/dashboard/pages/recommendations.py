@@ -88,8 +88,9 @@ def _detail(url: str, rec_id: str) -> None:
         return
     st.header(rec["title"])
     cols = st.columns(5)
-    verdict = savings_headline_for(url).item(rec_id)
-    shown = rec["monthly_savings_usd"] if verdict is None else verdict.monthly_savings_usd
+    headline = savings_headline_for(url)
+    verdict = headline.item(rec_id)
+    shown = headline.monthly_savings_of(rec_id, rec["monthly_savings_usd"])
     cols[0].metric(
         "Saving / month",
         money(shown),

@@ -75,11 +75,14 @@ class AttemptTimeoutStrategy(Strategy[AttemptTimeoutSettings]):
         jobs = inputs.baseline.jobs
         if jobs.empty or "job_definition_name" not in jobs or not inputs.baseline.can_replay:
             return []
+        # A job kept though it never started has no measured runtime (0, or a gang's estimate from
+        # the very runs counted here): it says nothing of the definition's usual runtime.
+        ran = ~jobs["never_started"].fillna(False).astype(bool) if "never_started" in jobs else True
         out = []
         for item in inputs.job_definitions:
             if definition_has_timeout(item):
                 continue
-            mine = jobs[jobs["job_definition_name"] == item["jobDefinitionName"]]
+            mine = jobs[(jobs["job_definition_name"] == item["jobDefinitionName"]) & ran]
             rec = self._recommend(inputs, item, mine)
             if rec is not None:
                 out.append(rec)

@@ -139,21 +139,6 @@ def formation_idle_usd(summary: dict[str, Any], queues: list[str]) -> float:
     return float(sum(by_queue.get(q, 0.0) for q in queues))
 
 
-def failed_jobs_delta(comparison: Comparison) -> int:
-    """Failed jobs proposed minus current, an MNP job counted once (the summaries' `failed` counts
-    node rows, and a split changes how many rows a failed gang has)."""
-
-    def jobs(summary: dict[str, Any]) -> int:
-        failed = int(summary.get("failed", 0) or 0)
-        return (
-            failed
-            - int(summary.get("mnp_node_jobs_failed", 0) or 0)
-            + int(summary.get("mnp_jobs_failed", 0) or 0)
-        )
-
-    return jobs(comparison.proposed) - jobs(comparison.current)
-
-
 class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
     name: ClassVar[str] = STRATEGY
     settings_class: ClassVar[type[StrategySettings]] = MnpNodeSizeSettings
@@ -210,13 +195,13 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
                     "nodes": round(total / size),
                     "vcpus_per_node": size,
                     "monthly_savings_usd": round(comparison.monthly_savings_usd, 2),
-                    "failed_jobs_delta": failed_jobs_delta(comparison),
+                    "failed_jobs_delta": comparison.failed_delta,
                     "gang_formation_idle_usd_in_window": round(
                         formation_idle_usd(comparison.proposed, queues), 4
                     ),
                 }
             )
-            if failed_jobs_delta(comparison) > 0:
+            if comparison.failed_delta > 0:
                 continue  # a size that leaves jobs unplaced is no saving
             if best is None or comparison.monthly_savings_usd > best[1].monthly_savings_usd:
                 best = (size, comparison)

@@ -11,7 +11,11 @@ gang never starts, so there is no lost node to retry.
 
 On a real account such a gang never started, so collected history holds it only as a parent stuck
 RUNNABLE (or cancelled without an attempt): `load_dataset` keeps it as a gang
-(`simulate/never_started.py`), with no measured run time (the cost then leaves it out, and says so).
+(`simulate/never_started.py`), with no measured run time: the replay runs it for the median of the
+completed runs of its job definition and node count (then of its definition, then of its queue's
+jobs of that node count), capped at its own attempt timeout (`simulate/gang_runtime.py`), and the
+evidence says from how many runs of what; with no such run it runs for 0 s and the cost says it
+leaves those hours out.
 
 Which queues: active ones with MNP jobs in the history (`gang_table`) whose order is managed EC2
 CEs with at least one SPOT and no on-demand one, and has room for one more (Batch takes up to
@@ -58,6 +62,7 @@ from optimizer.recommend.strategies.stuck_job_limits import (
     stayed_runnable_s,
     with_owner_cancel,
 )
+from optimizer.simulate.gang_runtime import never_started_run_times
 from optimizer.simulate.gangs import SPOT_ONLY_REASON
 from optimizer.simulate.never_started import never_started_gangs
 from optimizer.simulate.results import blocked_heads
@@ -187,8 +192,13 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
         wait_now = comparison.wait_p95("current", name)
         wait_then = comparison.wait_p95("proposed", name)
         # Gangs the history shows only as stuck: no run time was ever measured, so the replay runs
-        # them for 0 s on the copy and the cost leaves their hours out (stated, never guessed).
+        # them for the estimate from completed runs of their kind (`gang_runtime.py`, quoted as is),
+        # or, with none, for 0 s and the cost leaves their hours out (stated, never guessed).
         unmeasured = int(gangs["never_started"].sum())
+        run_time = never_started_run_times(
+            baseline.jobs[baseline.jobs["mnp_parent"].isin(gangs["mnp_parent"])]
+        )
+        unknown = run_time["unknown"]
         evidence: dict[str, Any] = {
             "replay": comparison.evidence,
             "metadata": METADATA,
@@ -202,6 +212,7 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                 "mnp_jobs_run_after": ran,
                 "mnp_jobs_never_started_in_history": unmeasured,
             },
+            "never_started_run_time": run_time,
             "blocked": {
                 "reason": SPOT_ONLY_REASON,
                 "scope": f"queue {name}, every blocked reason",
@@ -224,8 +235,10 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
             else "p95 wait not measured"
         )
         cost_text = f"saves ${saving:,.0f}/month" if saving >= 0 else f"costs ${-saving:,.0f}/month more"
-        if unmeasured:
-            cost_text += f" before the run time of {unmeasured} that never ran (unknown)"
+        if unknown:
+            cost_text += f" before the run time of {unknown} that never ran (unknown)"
+        if unmeasured > unknown:
+            cost_text += f", counting {unmeasured - unknown} that never ran at their estimated run time"
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -255,16 +268,7 @@ class MnpOnDemandStrategy(QueueStrategy[MnpOnDemandSettings]):
                     f" blocked {before['blocked_s']:,.0f}s now, {after['blocked_s']:,.0f}s after"
                 ),
                 "support": f"AWS: {RULE}",
-                **(
-                    {
-                        "cost": (
-                            f"{unmeasured} of the MNP jobs never started in the history: their run time"
-                            " is unknown, so the replay runs them for 0 s and the cost leaves it out"
-                        )
-                    }
-                    if unmeasured
-                    else {}
-                ),
+                **({"cost": run_time["text"]} if unmeasured else {}),
             },
             risk_scores={"interruption": 0.0},
             confidence=0.5 if configured <= 0 and measured is None else 0.7,

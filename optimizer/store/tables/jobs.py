@@ -65,6 +65,8 @@ jobs = Table(
     # Elastic Fabric Adapter devices the job's containers pass through (`linuxParameters.devices`
     # with hostPath /dev/infiniband/uverbs*, AWS Batch's way to give a job EFA); 0 none, null unknown.
     Column("efa_devices", Integer),
+    # The job's own attempt timeout (DescribeJobs' timeout.attemptDurationSeconds); null: none known.
+    Column("timeout_seconds", Integer),
     # Values the collector did not recognise, kept raw by field with the reason (never dropped).
     Column("unparsed", Json),
 )
