@@ -42,6 +42,7 @@ from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
+from optimizer.solver.type_cap_swaps import SubsetScorer, rank_subsets
 from optimizer.solver.validate import validate_plan
 
 #: Share of the time limit column generation may use before the integer phase must start.
@@ -65,6 +66,10 @@ MIN_SUBSET_SECONDS = 1.0
 #: this share of the subsets' time: the top k by y is then one more candidate subset.
 SELECTION_WAIT_SECONDS = 1.5
 SELECTION_WAIT_SHARE = 0.2
+#: Under max_instance_types with spot rows, share of the subsets' time left after their quick
+#: plans that the swap search over subsets may take (`type_cap_swaps.py`; 0.1-0.3 s per subset LP
+#: on the KTH week).
+SWAP_SHARE = 0.25
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -468,6 +473,9 @@ class _Search:
                 deadline=clock() + share * left,
                 clock=clock,
                 more=None if background is None else from_selection,
+                scorer=SubsetScorer(self.prep, self.pool, np.array(sorted(self.pairs), dtype=np.int64), clock)
+                if spot
+                else None,
             )
         except BaseException:
             if background is not None:
@@ -760,6 +768,7 @@ def _within_type_cap(
     deadline: float,
     clock: Callable[[], float],
     more: Callable[[], list[list[int]]] | None = None,
+    scorer: SubsetScorer | None = None,
 ) -> Plan | None:
     """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
@@ -797,6 +806,8 @@ def _within_type_cap(
             subsets.append(chosen)
             add(chosen)
     order = np.argsort(quick, kind="stable")
+    if scorer is not None:
+        order = _swap_and_rank(problem, prep, spends, cap, subsets, quick, add, scorer, deadline, clock)
     if problem.policy.couples_spot:
         # A coupled subset solve needs its whole share to get through its LP and the per-class
         # rounding; split between two, neither finished on the bundled weeks.
@@ -812,6 +823,37 @@ def _within_type_cap(
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
+
+
+def _swap_and_rank(
+    problem: Problem,
+    prep: Prepared,
+    spends: list[np.ndarray],
+    cap: int,
+    subsets: list[list[int]],
+    quick: list[float],
+    add: Callable[[list[int]], None],
+    scorer: SubsetScorer,
+    deadline: float,
+    clock: Callable[[], float],
+) -> np.ndarray:
+    """The subsets' order by their LP over the known patterns (`type_cap_swaps.py`), after a
+    swap search from the best of them in `SWAP_SHARE` of the time left (its subset, when new,
+    joins `subsets` with its quick plan); subsets without a finite score keep the quick plans'
+    order after the others."""
+    ranked = np.argsort(-spends[0], kind="stable")
+    candidates = [int(o) for o in ranked if spends[0][o] > 1e-9][: TYPE_CAP_CANDIDATES * cap]
+    before = len(subsets)
+    scores = rank_subsets(
+        scorer,
+        subsets,
+        candidates,
+        deadline=clock() + SWAP_SHARE * (deadline - clock()),
+        keep_spot=problem.policy.diversification,
+    )
+    for chosen in subsets[before:]:
+        add(chosen)
+    return np.lexsort((np.asarray(quick), np.asarray(scores)))
 
 
 def _solve_subset(
