@@ -70,6 +70,10 @@ SELECTION_WAIT_SHARE = 0.2
 #: plans that the swap search over subsets may take (`type_cap_swaps.py`; 0.1-0.3 s per subset LP
 #: on the KTH week).
 SWAP_SHARE = 0.25
+#: ... when at least this many subset LPs are expected to fit in it (at one round of the
+#: uncapped LP's column generation each, until one is timed): the Alibaba week's take 0.6-0.7 s
+#: each, and scoring two or three subsets there only took time from the subset's solve.
+MIN_SWAP_SCORES = 6
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -473,7 +477,13 @@ class _Search:
                 deadline=clock() + share * left,
                 clock=clock,
                 more=None if background is None else from_selection,
-                scorer=SubsetScorer(self.prep, self.pool, np.array(sorted(self.pairs), dtype=np.int64), clock)
+                scorer=SubsetScorer(
+                    self.prep,
+                    self.pool,
+                    np.array(sorted(self.pairs), dtype=np.int64),
+                    clock,
+                    expected_seconds=self.lp_seconds / max(1, lp.iterations),
+                )
                 if spot
                 else None,
             )
@@ -839,8 +849,13 @@ def _swap_and_rank(
 ) -> np.ndarray:
     """The subsets' order by their LP over the known patterns (`type_cap_swaps.py`), after a
     swap search from the best of them in `SWAP_SHARE` of the time left (its subset, when new,
-    joins `subsets` with its quick plan); subsets without a finite score keep the quick plans'
-    order after the others."""
+    joins `subsets` with its quick plan). Subsets are scored best quick plan first while a score
+    is expected to fit in that share; those without a finite score keep the quick plans' order
+    after the others (all of them when none fits: the order without the search)."""
+    by_quick = np.argsort(quick, kind="stable")
+    budget = SWAP_SHARE * (deadline - clock())
+    if budget < MIN_SWAP_SCORES * scorer.seconds_per_score:
+        return by_quick  # (a search of a few swaps only costs the subset's solve its time)
     ranked = np.argsort(-spends[0], kind="stable")
     candidates = [int(o) for o in ranked if spends[0][o] > 1e-9][: TYPE_CAP_CANDIDATES * cap]
     before = len(subsets)
@@ -848,8 +863,9 @@ def _swap_and_rank(
         scorer,
         subsets,
         candidates,
-        deadline=clock() + SWAP_SHARE * (deadline - clock()),
+        deadline=clock() + budget,
         keep_spot=problem.policy.diversification,
+        first=[int(n) for n in by_quick],
     )
     for chosen in subsets[before:]:
         add(chosen)

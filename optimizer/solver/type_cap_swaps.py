@@ -63,6 +63,9 @@ class SubsetScorer:
     pool: PatternPool
     pairs: np.ndarray  # (N, 2) known (pattern, class) pairs of `pool`
     clock: Callable[[], float]
+    #: Seconds one score is expected to take before any was timed (the caller's guess: one round of
+    #: the uncapped LP's column generation, a larger LP than any subset's).
+    expected_seconds: float = 0.0
     scores: dict[tuple[int, ...], float] = field(default_factory=dict)
     spend: dict[tuple[int, ...], dict[int, float]] = field(default_factory=dict)  # per member
     gain: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)  # (O,) per offering
@@ -92,7 +95,11 @@ class SubsetScorer:
 
     @property
     def seconds_per_score(self) -> float:
-        return self.seconds / self.evaluated if self.evaluated else 0.0
+        return self.seconds / self.evaluated if self.evaluated else self.expected_seconds
+
+    def fits(self, deadline: float) -> bool:
+        """Whether one more score is expected to end by `deadline`."""
+        return self.clock() + self.seconds_per_score < deadline
 
     def _solve(self, key: tuple[int, ...]) -> float:
         sub = restricted(self.prep, list(key))
@@ -186,7 +193,6 @@ def swap_search(
     current subset's LP at its duals (`SubsetScorer._entry_gain`), then as given. A subset
     keeping fewer than `keep_spot` spot offerings is not tried (diversification over K pools
     needs K of them for any spot to run). Returns the best subset and its score."""
-    clock = scorer.clock
     current = list(start)
     best = scorer.score(current)
     improved = np.isfinite(best)
@@ -201,9 +207,7 @@ def swap_search(
                 trial = [o for o in current if o != out] + [inn]
                 if sum(bool(scorer.prep.spot[o]) for o in trial) < keep_spot:
                     continue
-                if tuple(sorted(trial)) not in scorer.scores and (
-                    clock() + scorer.seconds_per_score >= deadline
-                ):
+                if tuple(sorted(trial)) not in scorer.scores and not scorer.fits(deadline):
                     return current, best
                 value = scorer.score(trial)
                 if value < best - 1e-6 * max(1.0, abs(best)):
@@ -221,11 +225,18 @@ def rank_subsets(
     *,
     deadline: float,
     keep_spot: int = 0,
+    first: list[int] | None = None,
 ) -> list[float]:
-    """Score every subset, then swap-search from the best-scored one until `deadline`, appending
-    what it reaches to `subsets` when new. Returns the scores, one per subset (same order)."""
-    scores = [scorer.score(s) for s in subsets]
-    if not subsets or not np.isfinite(min(scores)) or scorer.clock() >= deadline:
+    """Score the subsets (in the order of the indices `first`, else as given) while each score is
+    expected to end by `deadline` (the rest score inf), then swap-search from the best-scored one
+    until `deadline`, appending what it reaches to `subsets` when new. Returns the scores, one
+    per subset (same order as `subsets`)."""
+    scores = [np.inf] * len(subsets)
+    for i in range(len(subsets)) if first is None else first:
+        if not scorer.fits(deadline):
+            break
+        scores[i] = scorer.score(subsets[i])
+    if not subsets or not np.isfinite(min(scores)):
         return scores
     start = subsets[int(np.argmin(scores))]
     found, value = swap_search(scorer, start, candidates, deadline=deadline, keep_spot=keep_spot)

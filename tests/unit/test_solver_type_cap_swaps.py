@@ -180,3 +180,22 @@ def test_capped_solves_with_spot_rows_stay_valid() -> None:
         assert validate_plan(problem, plan) == []
         assert len(plan.selected) <= 3
         assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+
+
+def test_rank_subsets_scores_nothing_when_no_score_is_expected_to_fit() -> None:
+    # Before any score is timed the caller's guess (5 s) stands: with 3 s left nothing is scored,
+    # so the subsets keep the caller's order (every score inf) and no swap is tried.
+    clock = StepClock(1.0)
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)), clock)
+    scorer.expected_seconds = 5.0
+    subsets = [[index["small/ON_DEMAND"]], [index["tiny/ON_DEMAND"]]]
+    scores = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=clock() + 3.0)
+    assert scores == [np.inf, np.inf]
+    assert scorer.evaluated == 0 and len(subsets) == 2
+    # With time for them, they are scored in the order asked (`first`), then the search runs.
+    scores = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=np.inf, first=[1, 0])
+    assert [scorer.prep.offerings[key[0]].key for key in scorer.scores][:2] == [
+        "tiny/ON_DEMAND",
+        "small/ON_DEMAND",
+    ]
+    assert int(np.argmin(scores)) == 2
