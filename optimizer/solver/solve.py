@@ -458,6 +458,17 @@ class _Search:
             lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
         ]
         selected_by_y: list[list[int]] = []
+        scorer = (
+            SubsetScorer(
+                self.prep,
+                self.pool,
+                np.array(sorted(self.pairs), dtype=np.int64),
+                clock,
+                expected_seconds=self.lp_seconds / max(1, lp.iterations),
+            )
+            if spot
+            else None
+        )
 
         def from_selection() -> list[list[int]]:
             # The capped LP's top k (the child's latest y, waited for a little): one more candidate.
@@ -477,15 +488,7 @@ class _Search:
                 deadline=clock() + share * left,
                 clock=clock,
                 more=None if background is None else from_selection,
-                scorer=SubsetScorer(
-                    self.prep,
-                    self.pool,
-                    np.array(sorted(self.pairs), dtype=np.int64),
-                    clock,
-                    expected_seconds=self.lp_seconds / max(1, lp.iterations),
-                )
-                if spot
-                else None,
+                scorer=scorer,
             )
         except BaseException:
             if background is not None:
@@ -500,6 +503,7 @@ class _Search:
                 "cap_bound": "child process",
                 "cap_bound_usd": None if selected is None else round(selected, 6),
                 "cap_selection_subset": bool(selected_by_y),
+                "cap_subsets_scored": 0 if scorer is None else scorer.evaluated,
                 **({"cap_bound_error": background.error} if background.error else {}),
             }
             if selected is not None:
@@ -784,7 +788,8 @@ def _within_type_cap(
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
     `more` gives further candidate subsets (the capped LP's top k by y, `selection_subset`), asked
     after the LP-spend subsets' quick plans so that whatever it waits for runs meanwhile; they are
-    ranked with the others.
+    ranked with the others. With a `scorer` the ranking is by each subset's LP over the known
+    patterns, after a swap search from the best one (`_swap_and_rank`), else by quick plans.
 
     The cap's LP relaxation spreads demand over many offerings, so the integer master starts far
     from a good selection; the restricted problem is separable (when no other policy couples
@@ -816,6 +821,7 @@ def _within_type_cap(
             subsets.append(chosen)
             add(chosen)
     order = np.argsort(quick, kind="stable")
+    from_swaps = len(subsets)
     if scorer is not None:
         order = _swap_and_rank(problem, prep, spends, cap, subsets, quick, add, scorer, deadline, clock)
     if problem.policy.couples_spot:
@@ -829,7 +835,8 @@ def _within_type_cap(
         share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
         plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
         if plan is not None and n >= from_lp and plan.stats.get("heuristic") == "type-cap restriction":
-            plan.stats = {"heuristic": "type-cap restriction to the capped LP's selection"}
+            source = "the capped LP's selection" if n < from_swaps else "the swap search's subset"
+            plan.stats = {"heuristic": f"type-cap restriction to {source}"}
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best

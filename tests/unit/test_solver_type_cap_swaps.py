@@ -165,7 +165,8 @@ def test_rank_subsets_adds_what_the_search_reaches() -> None:
 
 def test_capped_solves_with_spot_rows_stay_valid() -> None:
     # Capped solves with spot rows rank their subsets through the swap search: every plan must
-    # pass the validator and meet the cap, and its bound stay below it.
+    # pass the validator and meet the cap, and its bound stay below it; the search must have
+    # scored subsets (else this tests nothing).
     policy = Policy(
         max_instance_types=3,
         min_spot_instance_types=2,
@@ -180,6 +181,7 @@ def test_capped_solves_with_spot_rows_stay_valid() -> None:
         assert validate_plan(problem, plan) == []
         assert len(plan.selected) <= 3
         assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+        assert plan.stats["cap_subsets_scored"] > 0
 
 
 def test_rank_subsets_scores_nothing_when_no_score_is_expected_to_fit() -> None:
