@@ -74,6 +74,11 @@ SWAP_SHARE = 0.25
 #: uncapped LP's column generation each, until one is timed): the Alibaba week's take 0.6-0.7 s
 #: each, and scoring two or three subsets there only took time from the subset's solve.
 MIN_SWAP_SCORES = 6
+#: ... and never below what the solve of the subset needs after it: its own LP and the cover
+#: master, this many times as long as the uncapped LP took (KTH week, 12 / 4 / 0.8: that solve
+#: took 4.2-4.6 LP times at load 2 and ended before its deadline; at load 4 a search that left it
+#: less made it fail to its quick plan, $485 against $462).
+SUBSET_SOLVE_LP_TIMES = 4.0
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -489,6 +494,7 @@ class _Search:
                 clock=clock,
                 more=None if background is None else from_selection,
                 scorer=scorer,
+                keep_seconds=SUBSET_SOLVE_LP_TIMES * self.lp_seconds,
             )
         except BaseException:
             if background is not None:
@@ -783,13 +789,15 @@ def _within_type_cap(
     clock: Callable[[], float],
     more: Callable[[], list[list[int]]] | None = None,
     scorer: SubsetScorer | None = None,
+    keep_seconds: float = 0.0,
 ) -> Plan | None:
     """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
     `more` gives further candidate subsets (the capped LP's top k by y, `selection_subset`), asked
     after the LP-spend subsets' quick plans so that whatever it waits for runs meanwhile; they are
     ranked with the others. With a `scorer` the ranking is by each subset's LP over the known
-    patterns, after a swap search from the best one (`_swap_and_rank`), else by quick plans.
+    patterns, after a swap search from the best one (`_swap_and_rank`, which leaves the subset's
+    solve `keep_seconds`), else by quick plans.
 
     The cap's LP relaxation spreads demand over many offerings, so the integer master starts far
     from a good selection; the restricted problem is separable (when no other policy couples
@@ -823,7 +831,9 @@ def _within_type_cap(
     order = np.argsort(quick, kind="stable")
     from_swaps = len(subsets)
     if scorer is not None:
-        order = _swap_and_rank(problem, prep, spends, cap, subsets, quick, add, scorer, deadline, clock)
+        order = _swap_and_rank(
+            problem, prep, spends, cap, subsets, quick, add, scorer, deadline, clock, keep_seconds
+        )
     if problem.policy.couples_spot:
         # A coupled subset solve needs its whole share to get through its LP and the per-class
         # rounding; split between two, neither finished on the bundled weeks.
@@ -853,14 +863,17 @@ def _swap_and_rank(
     scorer: SubsetScorer,
     deadline: float,
     clock: Callable[[], float],
+    keep_seconds: float,
 ) -> np.ndarray:
     """The subsets' order by their LP over the known patterns (`type_cap_swaps.py`), after a
     swap search from the best of them in `SWAP_SHARE` of the time left (its subset, when new,
     joins `subsets` with its quick plan). Subsets are scored best quick plan first while a score
     is expected to fit in that share; those without a finite score keep the quick plans' order
-    after the others (all of them when none fits: the order without the search)."""
+    after the others (all of them when none fits: the order without the search). The search
+    leaves at least `keep_seconds` before `deadline` for the subset's solve."""
     by_quick = np.argsort(quick, kind="stable")
-    budget = SWAP_SHARE * (deadline - clock())
+    left = deadline - clock()
+    budget = min(SWAP_SHARE * left, left - keep_seconds)
     if budget < MIN_SWAP_SCORES * scorer.seconds_per_score:
         return by_quick  # (a search of a few swaps only costs the subset's solve its time)
     ranked = np.argsort(-spends[0], kind="stable")

@@ -201,3 +201,33 @@ def test_rank_subsets_scores_nothing_when_no_score_is_expected_to_fit() -> None:
         "small/ON_DEMAND",
     ]
     assert int(np.argmin(scores)) == 2
+
+
+def test_the_solve_keeps_the_subsets_solve_its_time() -> None:
+    # `_swap_and_rank` (solve.py): when what the subset's solve needs (keep_seconds) leaves no room
+    # for a search of several subset LPs, nothing is scored and the quick plans' order stands;
+    # with room, the search's subset joins (with its quick plan) and ranks first.
+    from optimizer.solver.solve import _swap_and_rank
+
+    problem = _one_shape(False, Policy(max_instance_types=1))
+    scorer, index = _scorer(problem, StepClock(0.001))
+    scorer.expected_seconds = 0.01
+    spends = [np.zeros(len(index))]
+    spends[0][[index["big/ON_DEMAND"], index["small/ON_DEMAND"], index["tiny/ON_DEMAND"]]] = [3.0, 2.0, 1.0]
+    subsets = [[index["tiny/ON_DEMAND"]], [index["small/ON_DEMAND"]]]
+    quick = [0.5, 0.6]
+    added: list[list[int]] = []
+
+    def add(chosen: list[int]) -> None:
+        added.append(chosen)
+        quick.append(0.4)
+
+    kept = _swap_and_rank(
+        problem, scorer.prep, spends, 1, subsets, quick, add, scorer, 10.0, scorer.clock, 9.99
+    )
+    assert kept.tolist() == [0, 1] and scorer.evaluated == 0 and added == []
+    order = _swap_and_rank(
+        problem, scorer.prep, spends, 1, subsets, quick, add, scorer, 10.0, scorer.clock, 0.0
+    )
+    assert added == [[index["big/ON_DEMAND"]]] and subsets[2] == added[0]
+    assert order.tolist()[0] == 2
