@@ -41,6 +41,7 @@ from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
+from optimizer.solver.subset_search import QuickPlan, improve_subset
 from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
 from optimizer.solver.validate import validate_plan
 
@@ -65,6 +66,11 @@ MIN_SUBSET_SECONDS = 1.0
 #: this share of the subsets' time: the top k by y is then one more candidate subset.
 SELECTION_WAIT_SECONDS = 1.5
 SELECTION_WAIT_SHARE = 0.2
+#: Share of the subset search's time the swap local search over offering subsets may use (it
+#: stops earlier at a local optimum: tens of compiled quick plans, ~1 ms each on the bundled
+#: weeks), and the most seconds it may take for the capped LP's selection subset.
+SUBSET_SEARCH_SHARE = 0.15
+SUBSET_SEARCH_SECONDS = 0.3
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -772,7 +778,16 @@ def _within_type_cap(
     classes) and the class-by-class solve handles it quickly. A heuristic: it improves the plan,
     never the bound."""
     best: Plan | None = None
-    subsets = candidate_subsets(prep, spends, cap)
+    quick_plan = QuickPlan(prep)
+    search_end = clock() + SUBSET_SEARCH_SHARE * (deadline - clock())
+    subsets: list[list[int]] = []
+    lp_subsets = candidate_subsets(prep, spends, cap)
+    # Each LP subset after the swap search, then as the LP gave it (its quick plan stays the
+    # fallback should the swapped one's fail the spot limits); the quick plans rank them all.
+    for chosen in [_swap_improved(prep, c, quick_plan, deadline=search_end, clock=clock) for c in lp_subsets]:
+        if all(sorted(chosen) != sorted(seen) for seen in subsets):  # two may reach the same
+            subsets.append(chosen)
+    subsets += [c for c in lp_subsets if all(sorted(c) != sorted(seen) for seen in subsets)]
     # A quick plan per subset first (cheapest-fit on it, spot limits repaired): the time limit never
     # leaves the cap without a plan, and its cost, which already pays for rounding to whole
     # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
@@ -793,6 +808,9 @@ def _within_type_cap(
         add(chosen)
     from_lp = len(subsets)
     for chosen in [] if more is None else more():
+        chosen = _swap_improved(
+            prep, chosen, quick_plan, deadline=clock() + SUBSET_SEARCH_SECONDS, clock=clock
+        )
         if all(sorted(chosen) != sorted(seen) for seen in subsets):
             subsets.append(chosen)
             add(chosen)
@@ -812,6 +830,15 @@ def _within_type_cap(
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
+
+
+def _swap_improved(
+    prep: Prepared, chosen: list[int], quick: QuickPlan, *, deadline: float, clock: Callable[[], float]
+) -> list[int]:
+    """`chosen` after the swap local search (`subset_search.py`): the subsets come from the LP,
+    whose fractional packing favours big instances that round badly in whole ones."""
+    found = improve_subset(prep, chosen, deadline=deadline, clock=clock, quick=quick)
+    return chosen if found is None else found.subset
 
 
 def _solve_subset(
