@@ -781,13 +781,6 @@ def _within_type_cap(
     quick_plan = QuickPlan(prep)
     search_end = clock() + SUBSET_SEARCH_SHARE * (deadline - clock())
     subsets: list[list[int]] = []
-    lp_subsets = candidate_subsets(prep, spends, cap)
-    # Each LP subset after the swap search, then as the LP gave it (its quick plan stays the
-    # fallback should the swapped one's fail the spot limits); the quick plans rank them all.
-    for chosen in [_swap_improved(prep, c, quick_plan, deadline=search_end, clock=clock) for c in lp_subsets]:
-        if all(sorted(chosen) != sorted(seen) for seen in subsets):  # two may reach the same
-            subsets.append(chosen)
-    subsets += [c for c in lp_subsets if all(sorted(c) != sorted(seen) for seen in subsets)]
     # A quick plan per subset first (cheapest-fit on it, spot limits repaired): the time limit never
     # leaves the cap without a plan, and its cost, which already pays for rounding to whole
     # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
@@ -799,20 +792,30 @@ def _within_type_cap(
         sub = _subset_problem(problem, prep, chosen, deadline, clock)
         heuristic = cheapest_fit(sub)
         plan = _subset_fallback(problem, sub, heuristic)
+        subsets.append(chosen)
         quick.append(np.inf if plan is None else plan.objective_usd)
         seeds.append(SubsetSeed(heuristic))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
 
-    for chosen in subsets:
-        add(chosen)
+    for lp_subset in candidate_subsets(prep, spends, cap):
+        # The LP subset after the swap search; as the LP gave it only when the swapped one's
+        # quick plan fails the spot limits (the swaps ignore them).
+        for chosen in (
+            _swap_improved(prep, lp_subset, quick_plan, deadline=search_end, clock=clock),
+            lp_subset,
+        ):
+            if any(sorted(chosen) == sorted(seen) for seen in subsets):
+                break  # (two LP subsets may reach the same one)
+            add(chosen)
+            if np.isfinite(quick[-1]):
+                break
     from_lp = len(subsets)
     for chosen in [] if more is None else more():
         chosen = _swap_improved(
             prep, chosen, quick_plan, deadline=clock() + SUBSET_SEARCH_SECONDS, clock=clock
         )
         if all(sorted(chosen) != sorted(seen) for seen in subsets):
-            subsets.append(chosen)
             add(chosen)
     order = np.argsort(quick, kind="stable")
     if problem.policy.couples_spot:
