@@ -134,3 +134,43 @@ def test_a_subset_without_a_host_gets_no_search() -> None:
     offerings = [_offering("big", 16, 16384.0, 0.60), _offering("memory", 2, 32768.0, 0.30)]
     prep = prepare(_problem(offerings, Policy(max_instance_types=1)), offerings)
     assert improve_subset(prep, [0], deadline=1.0, clock=_clock) is None
+
+
+def test_the_parent_lp_columns_seed_the_subset_in_the_same_classes() -> None:
+    # The subset's solve starts from the bigger problem's columns on its offerings: each lands in
+    # the class whose demand it was priced for (found through a bucket of that class, whatever the
+    # class numbering), and columns of offerings outside the subset stay out.
+    from optimizer.solver.columns import PatternPool, make_columns
+    from optimizer.solver.solve import _patterns_on, _prepare_pool, _seed_from_patterns
+
+    problem = random_problem(3, n_buckets=8, policy=Policy(max_instance_types=3))
+    parent, pool, pairs = _prepare_pool(problem)
+    cols = make_columns(parent, pool, np.array(sorted(pairs), dtype=np.int64))
+    chosen = [0, 3, 5]
+    keys = {parent.offerings[o].key for o in chosen}
+    sub = problem.with_offerings([o for o in problem.offerings if o.key in keys])
+    child = prepare(sub, [o for o in sub.offerings])
+    patterns = _patterns_on(parent, cols, chosen)
+    assert len(patterns) == int(np.isin(cols.offering, chosen).sum()) > 0
+    child_pool = PatternPool(len(problem.shapes))
+    child_pairs: set[tuple[int, int]] = set()
+    _seed_from_patterns(child, patterns, child_pool, child_pairs)
+    assert child_pairs
+    seeded = make_columns(child, child_pool, np.array(sorted(child_pairs), dtype=np.int64))
+    expected = {
+        (
+            parent.offerings[int(cols.offering[n])].key,
+            cols.counts[n].tobytes(),
+            parent.demand[:, cols.bucket_class[n]].tobytes(),
+        )
+        for n in np.flatnonzero(np.isin(cols.offering, chosen))
+    }
+    got = {
+        (
+            child.offerings[int(seeded.offering[n])].key,
+            seeded.counts[n].tobytes(),
+            child.demand[:, seeded.bucket_class[n]].tobytes(),
+        )
+        for n in range(len(seeded))
+    }
+    assert got == expected
