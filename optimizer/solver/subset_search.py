@@ -11,16 +11,20 @@ while one to eight run per hour; swapping it for m6a.8xlarge, which the LP leave
 the subset's best plan from $5,973 to $5,804.)
 
 The quick plan is cheapest-fit (largest jobs first, the offering with the lowest objective per
-unit of work) restricted to the subset, class by class: it already pays for whole instances, which
-is what separates the subsets here, and costs tens of milliseconds. It ignores the spot rows
-(their repair by moving bins to on-demand is far too coarse to rank subsets by); a swap keeps the
-number of spot offerings, so a subset that held the K pools diversification needs still does.
+unit of work) restricted to the subset, class by class, compiled (`subset_kernels.py`): it already
+pays for whole instances, which is what separates the subsets here, and costs about a millisecond.
+It ignores the spot rows (their repair, moving whole bins to on-demand, is far too coarse to rank
+subsets by), so a swap keeps the capacity type, keeps an on-demand host for every shape the start
+had one for (where that repair moves work), and under diversification leaves the spot pools alone
+(the LP chose them under the 1/K rows; pools the quick plan likes may not share the spot work).
 
 Swaps are tried where they pay most: the subset's offerings whose quick-plan spend exceeds most
-what their jobs would cost each on its own cheapest host (their rounding waste) first, each
-against the offerings of the same capacity type that host those jobs most cheaply on their own.
-The first cheaper swap is kept and the search restarts from it (first improvement) until no swap
-helps or the deadline passes. A heuristic: it gives subsets for plans, never bounds.
+what their jobs would cost on the subset's cheapest host for each (their rounding waste) first,
+each against (a) the outside offerings that would host its own jobs most cheaply alone and (b)
+the cheapest hosts of the shapes the quick plan pays most above their cheapest price anywhere.
+The best replacement of the first offering that has one saving at least `MIN_IMPROVEMENT` is
+kept and the search restarts from the new subset, until no swap helps or the deadline passes.
+A heuristic: it gives subsets for plans, never bounds.
 """
 
 from __future__ import annotations
