@@ -138,7 +138,8 @@ def improve_subset(
 ) -> SubsetSearch | None:
     """Swap offerings of `start` (prepared indices) for others of the same capacity type while the
     quick plan gets cheaper (module doc), until no swap helps or `clock` reaches `deadline`. None
-    when the quick plan of `start` itself fails (a shape without a host)."""
+    when the quick plan of `start` itself fails (a shape without a host). `trace`, for
+    diagnostics, hears (quick plans so far, new objective, new subset) at every kept swap."""
     quick = quick or QuickPlan(prep)
     current = list(start)
     state = quick.run(current)
