@@ -32,7 +32,8 @@ LEGACY_OPTIMAL_FAMILIES = ("c4", "m4", "r4")
 Chooser = Callable[[Prepared, np.ndarray, np.ndarray, np.ndarray], int]
 
 
-def _shape_order(prep: Prepared) -> np.ndarray:
+def shape_order(prep: Prepared) -> np.ndarray:
+    """Shapes largest first (by their largest share of the biggest request in any dimension)."""
     top = np.maximum(prep.sizes.max(axis=0), 1e-9)
     key = (prep.sizes / top).max(axis=1)
     return np.argsort(-key, kind="stable")
@@ -48,7 +49,7 @@ def _fill(prep: Prepared, cands: np.ndarray, remaining: np.ndarray, order: np.nd
 def _pack_class(
     prep: Prepared, demand: np.ndarray, allowed: np.ndarray, choose: Chooser
 ) -> list[RawBin] | None:
-    order = _shape_order(prep)
+    order = shape_order(prep)
     remaining = demand.astype(np.int64).copy()
     bins: list[RawBin] = []
     while remaining.any():
@@ -122,11 +123,14 @@ def cheapest_fit_chooser(work: np.ndarray) -> Chooser:
 
 
 def cheapest_fit_bins(
-    prep: Prepared, demand: np.ndarray, allowed: np.ndarray | None = None
+    prep: Prepared, demand: np.ndarray, allowed: np.ndarray | None = None, *, work: np.ndarray | None = None
 ) -> list[RawBin] | None:
-    """Cheapest-fit bins for one demand vector (used by the solver to cover LP rounding residuals)."""
+    """Cheapest-fit bins for one demand vector (used by the solver to cover LP rounding residuals,
+    and to rank type-cap subsets: `work`, the per-job work values (S,), defaults to
+    `job_work_values(prep)`; a caller packing many classes passes it once)."""
     mask = np.ones(len(prep.offerings), dtype=bool) if allowed is None else allowed
-    return _pack_class(prep, demand, mask, cheapest_fit_chooser(job_work_values(prep)))
+    values = job_work_values(prep) if work is None else work
+    return _pack_class(prep, demand, mask, cheapest_fit_chooser(values))
 
 
 def cheapest_fit(problem: Problem, offerings: Sequence[Offering] | None = None) -> Plan:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from optimizer.solver.subset_kernels import warm_up_quick_plan
+
 
 @njit(cache=True)
 def fractional_bound(
@@ -408,3 +410,4 @@ def warm_up() -> None:
         np.array([2, 1]),
         np.array([1, 0]),
     )
+    warm_up_quick_plan()

@@ -41,6 +41,7 @@ from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
+from optimizer.solver.subset_search import QuickPlan, improve_subset
 from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
 from optimizer.solver.type_cap_swaps import SubsetScorer, rank_subsets
 from optimizer.solver.validate import validate_plan
@@ -79,6 +80,11 @@ MIN_SWAP_SCORES = 6
 #: took 4.2-4.6 LP times at load 2 and ended before its deadline; at load 4 a search that left it
 #: less made it fail to its quick plan, $485 against $462).
 SUBSET_SOLVE_LP_TIMES = 4.0
+#: Share of the subset search's time the swap local search over offering subsets may use (it
+#: stops earlier at a local optimum: tens of compiled quick plans, ~1 ms each on the bundled
+#: weeks), and the most seconds it may take for the capped LP's selection subset.
+SUBSET_SEARCH_SHARE = 0.15
+SUBSET_SEARCH_SECONDS = 0.3
 #: Longest one exact bin re-assignment of a spot-limited plan may run.
 REASSIGN_SECONDS = 0.3
 #: Under diversification alone, share of the time after the rounding given to the bound of the
@@ -162,6 +168,35 @@ def _seed_from_plan(prep: Prepared, plan: Plan, pool: PatternPool, pairs: set[tu
                 counts[shape_index[sid]] = n
             pid, _ = pool.add(o, counts)
             pairs.add((pid, u))
+
+
+def _seed_from_patterns(
+    prep: Prepared,
+    patterns: tuple[tuple[str, np.ndarray, int], ...],
+    pool: PatternPool,
+    pairs: set[tuple[int, int]],
+) -> None:
+    """Add (offering key, jobs per shape, bucket) patterns to the pool, in the class of that bucket
+    (pruned offerings skipped: a dominating one hosts the same jobs for no more)."""
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    for key, counts, bucket in patterns:
+        o = index.get(key)
+        u = int(prep.bucket_class[bucket])
+        if o is not None and u >= 0:
+            pid, _ = pool.add(o, counts)
+            pairs.add((pid, u))
+
+
+def _patterns_on(prep: Prepared, cols: Columns, chosen: list[int]) -> tuple[tuple[str, np.ndarray, int], ...]:
+    """`cols` on the `chosen` prepared offerings as `SubsetSeed.patterns`."""
+    first_bucket = np.full(prep.n_classes, -1, dtype=np.int64)
+    for t in np.flatnonzero(prep.bucket_class >= 0)[::-1]:
+        first_bucket[prep.bucket_class[t]] = t
+    keep = np.flatnonzero(np.isin(cols.offering, chosen))
+    return tuple(
+        (prep.offerings[int(cols.offering[n])].key, cols.counts[n], int(first_bucket[cols.bucket_class[n]]))
+        for n in keep
+    )
 
 
 def _class_bins(prep: Prepared, cols: Columns, values: np.ndarray) -> list[list[RawBin]]:
@@ -249,6 +284,11 @@ class SubsetSeed:
     computed (and repaired) to rank the subsets."""
 
     heuristic: Plan
+    #: The bigger problem's LP columns on the subset's offerings, as (offering key, jobs per shape,
+    #: a bucket of the column's class): the subset's column generation starts from them instead
+    #: of from single-shape seeds (on the Alibaba week under load its LP took 2.8 s of a 4 s share
+    #: from scratch, leaving the cover master no time).
+    patterns: tuple[tuple[str, np.ndarray, int], ...] = ()
 
 
 @dataclass
@@ -351,6 +391,8 @@ class _Search:
         if not heuristic.has_solution:
             return
         _seed_from_plan(self.prep, heuristic, self.pool, self.pairs)
+        if seed is not None:
+            _seed_from_patterns(self.prep, seed.patterns, self.pool, self.pairs)
         heuristic.status = "FEASIBLE"
         if self.offer(heuristic):
             return
@@ -495,6 +537,7 @@ class _Search:
                 more=None if background is None else from_selection,
                 scorer=scorer,
                 keep_seconds=SUBSET_SOLVE_LP_TIMES * self.lp_seconds,
+                lp_columns=lp.columns,
             )
         except BaseException:
             if background is not None:
@@ -790,6 +833,7 @@ def _within_type_cap(
     more: Callable[[], list[list[int]]] | None = None,
     scorer: SubsetScorer | None = None,
     keep_seconds: float = 0.0,
+    lp_columns: Columns | None = None,
 ) -> Plan | None:
     """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
@@ -804,7 +848,9 @@ def _within_type_cap(
     classes) and the class-by-class solve handles it quickly. A heuristic: it improves the plan,
     never the bound."""
     best: Plan | None = None
-    subsets = candidate_subsets(prep, spends, cap)
+    quick_plan = QuickPlan(prep)
+    search_end = clock() + SUBSET_SEARCH_SHARE * (deadline - clock())
+    subsets: list[list[int]] = []
     # A quick plan per subset first (cheapest-fit on it, spot limits repaired): the time limit never
     # leaves the cap without a plan, and its cost, which already pays for rounding to whole
     # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
@@ -816,17 +862,30 @@ def _within_type_cap(
         sub = _subset_problem(problem, prep, chosen, deadline, clock)
         heuristic = cheapest_fit(sub)
         plan = _subset_fallback(problem, sub, heuristic)
+        subsets.append(chosen)
         quick.append(np.inf if plan is None else plan.objective_usd)
         seeds.append(SubsetSeed(heuristic))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
 
-    for chosen in subsets:
-        add(chosen)
+    for lp_subset in candidate_subsets(prep, spends, cap):
+        # The LP subset after the swap search; as the LP gave it only when the swapped one's
+        # quick plan fails the spot limits (the swaps ignore them).
+        for chosen in (
+            _swap_improved(prep, lp_subset, quick_plan, deadline=search_end, clock=clock),
+            lp_subset,
+        ):
+            if any(sorted(chosen) == sorted(seen) for seen in subsets):
+                break  # (two LP subsets may reach the same one)
+            add(chosen)
+            if np.isfinite(quick[-1]):
+                break
     from_lp = len(subsets)
     for chosen in [] if more is None else more():
+        chosen = _swap_improved(
+            prep, chosen, quick_plan, deadline=clock() + SUBSET_SEARCH_SECONDS, clock=clock
+        )
         if all(sorted(chosen) != sorted(seen) for seen in subsets):
-            subsets.append(chosen)
             add(chosen)
     order = np.argsort(quick, kind="stable")
     from_swaps = len(subsets)
@@ -843,7 +902,10 @@ def _within_type_cap(
             break  # a subset's solve in less would overrun: its LP and rounding alone take longer
         # The most promising subset first, with two thirds of the time when another follows.
         share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
-        plan = _solve_subset(problem, prep, subsets[n], seeds[n], deadline=share_end, clock=clock)
+        seed = seeds[n]
+        if lp_columns is not None:
+            seed = replace(seed, patterns=_patterns_on(prep, lp_columns, subsets[n]))
+        plan = _solve_subset(problem, prep, subsets[n], seed, deadline=share_end, clock=clock)
         if plan is not None and n >= from_lp and plan.stats.get("heuristic") == "type-cap restriction":
             source = "the capped LP's selection" if n < from_swaps else "the swap search's subset"
             plan.stats = {"heuristic": f"type-cap restriction to {source}"}
@@ -890,6 +952,15 @@ def _swap_and_rank(
     for chosen in subsets[before:]:
         add(chosen)
     return np.lexsort((np.asarray(quick), np.asarray(scores)))
+
+
+def _swap_improved(
+    prep: Prepared, chosen: list[int], quick: QuickPlan, *, deadline: float, clock: Callable[[], float]
+) -> list[int]:
+    """`chosen` after the swap local search (`subset_search.py`): the subsets come from the LP,
+    whose fractional packing favours big instances that round badly in whole ones."""
+    found = improve_subset(prep, chosen, deadline=deadline, clock=clock, quick=quick)
+    return chosen if found is None else found.subset
 
 
 def _solve_subset(
