@@ -135,7 +135,7 @@ def bill_plan(problem: Problem, plan: Plan) -> Plan:
             for cid, v in bill.covered_usd.items():
                 covered[cid] += v
     horizon_hours = problem.n_buckets * hours
-    fees = sum(c.fee_per_hour for c in problem.commitments) * horizon_hours
+    fees = problem.commitment_fees_usd
     usage = [
         {
             "id": c.id,
@@ -199,7 +199,9 @@ def relaxed_problem(problem: Problem, mu: Mapping[str, float]) -> Problem:
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
     """What to add to the relaxed problem's bound: fees - sum_c mu_c x capacity_c x all hours."""
     horizon_hours = problem.n_buckets * problem.bucket_hours
-    return sum((c.fee_per_hour - mu[c.id] * c.capacity_per_hour) * horizon_hours for c in problem.commitments)
+    return problem.commitment_fees_usd - sum(
+        mu[c.id] * c.capacity_per_hour * horizon_hours for c in problem.commitments
+    )
 
 
 def _subgradients(
@@ -379,7 +381,7 @@ def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[],
     best = MultiplierSearch({cid: v / 2 for cid, v in ceiling.items()}, -float("inf"), 0, None)
     class_best: np.ndarray | None = None
     best_aggregate = -float("inf")
-    fees = sum(c.fee_per_hour for c in problem.commitments) * problem.n_buckets * problem.bucket_hours
+    fees = problem.commitment_fees_usd
     for r in range(MULTIPLIER_ROUNDS):
         left = deadline - clock()
         if left <= 0.02 or not ceiling:

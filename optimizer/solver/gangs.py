@@ -352,7 +352,9 @@ def _solve_packed(
     packed: Problem, solve: Callable[..., Plan], seconds: float, clock: Callable[[], float]
 ) -> _Packed:
     if not packed.shapes or not packed.demand.any():
-        return _Packed(None, 0.0)
+        # Only gangs: the packed part's relaxation at mu = 0 is just the commitments' fees (paid
+        # whatever runs), which the gang bound, counting covered node-hours as 0, leaves out.
+        return _Packed(None, packed.commitment_fees_usd)
     timed = packed.with_policy(replace(packed.policy, time_limit_seconds=max(0.1, seconds)))
     plan = solve(timed, clock=clock)
     return _Packed(plan, plan.lower_bound_usd)
@@ -394,7 +396,7 @@ def estimate_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> LpEs
     base = (
         solve_lp_estimate(packed, clock=clock)
         if packed.shapes and packed.demand.any()
-        else LpEstimate(0.0, 0.0, True, True, {}, 0.0)
+        else LpEstimate(packed.commitment_fees_usd, packed.commitment_fees_usd, True, True, {}, 0.0)
     )
     placement = place_gangs(allowed, gangs, set(), None) or {}
     hours = dict(base.instance_hours)

@@ -190,6 +190,12 @@ class Problem:
     def bucket_hours(self) -> float:
         return self.bucket_seconds / 3600.0
 
+    @property
+    def commitment_fees_usd(self) -> float:
+        """Every commitment's fee for every bucket: paid whatever the plan uses, so it is in every
+        plan's cost and in every bound."""
+        return sum(c.fee_per_hour for c in self.commitments) * self.n_buckets * self.bucket_hours
+
     def gang_job_hours(self, i: int) -> np.ndarray:
         """Per bucket, the hours gang shape `i`'s jobs hold their nodes, summed over its jobs: the
         problem's `gang_hours` when it has them, else demand x bucket hours (whole buckets)."""

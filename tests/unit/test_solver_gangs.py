@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -28,6 +29,7 @@ from optimizer.solver.problem import (
     problem_to_dict,
 )
 from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.solve import solve_lp_estimate
 from optimizer.solver.validate import validate_plan
 from tests.solver_helpers import offerings, run
 
@@ -367,6 +369,23 @@ def test_node_ranges_of_one_gang_must_share_their_demand() -> None:
     document["demand"] = {"g": [1, 0], "w": [1, 1]}
     with pytest.raises(InputError, match=r"demand\.w: node ranges of gang 'job' run together"):
         problem_from_dict(document)
+
+
+def test_gangs_alone_under_a_savings_plan_are_bounded_by_its_fee() -> None:
+    # The hand-checked gang (two c5.xlarge nodes for one hour) under a $0.50/h Compute Savings
+    # Plan that covers c5.xlarge at $0.115/h: the nodes use $0.23 of the $0.50 and cost nothing
+    # more, so every plan costs the fee, $0.50. Without packed jobs the bound once left the fee
+    # out and read $0.00 (gap 100 %).
+    sp = Commitment(id="sp", type="COMPUTE_SAVINGS_PLAN", usd_per_hour=0.5, rates={"c5.xlarge": 0.115})
+    problem = Problem(
+        3600.0, (GANGS[0],), np.array([[1]]), offerings(catalog=TYPES), Policy()
+    ).with_commitments([sp])
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert plan.cost_usd == pytest.approx(0.5)
+    assert plan.lower_bound_usd == pytest.approx(0.5)
+    assert plan.status == "OPTIMAL"
+    assert solve_lp_estimate(problem, clock=time.monotonic).lower_bound_usd == pytest.approx(0.5)
 
 
 def _billed_optimum(problem: Problem) -> float:
