@@ -23,9 +23,11 @@ def money(value: float | None) -> str:
 
 
 def percent(value: float | None) -> str:
+    """One decimal; a value that rounds to zero reads 0.0%, never -0.0% (an optimal plan's gap is
+    float noise either side of 0)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.1%}"
+    return f"{value:.1%}" if round(value * 1000) else "0.0%"
 
 
 def store_url() -> str | None:
