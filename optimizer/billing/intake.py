@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy import Engine
 
-READER_VERSION = "1"
-"""Bumped when the mapping to canonical line items changes, so a re-import rewrites the months."""
+READER_VERSION = "2"
+"""Bumped when the mapping to canonical line items or a breakdown query changes, so a re-import
+rewrites the months (2: `bill_instances.commitment_used_usd`)."""
 PARQUET_NAME = "line_items.parquet"
 BREAKDOWNS = {
     "bill_instances": queries.INSTANCE_DAILY,

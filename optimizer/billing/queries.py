@@ -146,7 +146,8 @@ def for_athena(sql: str) -> str:
 # hours (it names the instance), so an instance's billed cost is what the invoice charged for it.
 INSTANCE_ROWS = "resource_id LIKE 'i-%' AND (instance_usage OR usage_kind = 'savings_plan_negation')"
 
-# Per billing month, UTC day and EC2 instance id: billed, effective and list cost, instance-hours.
+# Per billing month, UTC day and EC2 instance id: billed, effective and list cost, instance-hours,
+# and the part of its effective cost that was commitment use (SP / RI covered usage, amortised).
 INSTANCE_DAILY = f"""
 SELECT
   billing_period,
@@ -160,7 +161,10 @@ SELECT
   sum(billed_usd) AS billed_usd,
   sum(effective_usd) AS effective_usd,
   sum(coalesce(list_usd, 0)) AS list_usd,
-  sum(CASE WHEN instance_usage THEN coalesce(usage_amount, 0) ELSE 0 END) AS instance_hours
+  sum(CASE WHEN instance_usage THEN coalesce(usage_amount, 0) ELSE 0 END) AS instance_hours,
+  sum(
+    CASE WHEN instance_usage AND purchase_option IN ('savings_plan', 'reserved') THEN effective_usd ELSE 0 END
+  ) AS commitment_used_usd
 FROM line_items
 WHERE {INSTANCE_ROWS}
 GROUP BY 1, 2, 3

@@ -22,7 +22,7 @@ that cannot run changes nothing).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,36 @@ class CommitmentsInForce:
     @property
     def evidence(self) -> dict[str, object]:
         return {"commitments": [c.id for c in self.commitments], "notes": list(self.notes)}
+
+    def shared(self, share: float | None, scope: str) -> CommitmentsInForce:
+        """The commitments as one part of the account (`scope`: a queue, a compute environment)
+        sees them: an account's Savings Plans and Reserved Instances cover every eligible usage in
+        it, so a part that used `share` of their use in the window is given that share of each
+        (a Savings Plan's hourly commitment, a Reserved Instance's count, rounded) instead of the
+        whole, which would count the same coverage once per part. `share` None (the bill cannot
+        tell): unchanged, with a note saying so."""
+        if not self.commitments:
+            return self
+        if share is None:
+            note = (
+                f"{scope}: the whole account's commitments, not a share: the bill names no "
+                "commitment use per instance in the window (none imported, or imported before "
+                "commitment use was kept: re-import it)"
+            )
+            return CommitmentsInForce(self.commitments, (*self.notes, note))
+        kept: list[Commitment] = []
+        for c in self.commitments:
+            if c.is_reserved:
+                count = round(c.count * share)
+                if count:
+                    kept.append(replace(c, count=count))
+            elif share > 0:
+                kept.append(replace(c, usd_per_hour=c.usd_per_hour * share))
+        note = (
+            f"{scope}: {share:.1%} of the account's commitments (its instances' share of their use in "
+            "the bill over the window); each Savings Plan's $/h and each reservation count scaled to it"
+        )
+        return CommitmentsInForce(tuple(kept), (*self.notes, note))
 
 
 def _overlaps(starts: datetime | None, ends: datetime | None, since: datetime, until: datetime) -> bool:

@@ -18,6 +18,7 @@ from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.config import CommitmentSettings
 from optimizer.errors import InputError
+from optimizer.fleet.commitment_share import commitment_share
 from optimizer.fleet.commitments import commitments_in_force
 from optimizer.solver.build import build_problem
 from optimizer.solver.plan import Plan, plan_to_dict
@@ -41,7 +42,8 @@ def problem_for_queue(
     """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
     store's, else the bundled snapshot: an imported trace needs no collection). With `commitments`
     (the configuration's), the problem carries the commitments in force over that window, the
-    bill's and the configured (`optimizer.fleet.commitments`)."""
+    bill's and the configured (`optimizer.fleet.commitments`), at the share of their use the
+    queue's jobs had in the bill (`optimizer.fleet.commitment_share`)."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
@@ -62,7 +64,9 @@ def problem_for_queue(
     in_force = commitments_in_force(
         engine, commitments, region=region, since=since, until=until, on_demand_prices=prices
     )
-    return problem.with_commitments(in_force.commitments)
+    # The account's commitments cover its other queues too: this queue gets the share it used.
+    share = commitment_share(engine, since=since, until=until, queue=queue) if in_force.commitments else None
+    return problem.with_commitments(in_force.shared(share, f"queue {queue}").commitments)
 
 
 def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:

@@ -25,6 +25,7 @@ from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.config import CommitmentSettings
 from optimizer.errors import UserError
+from optimizer.fleet.commitment_share import commitment_share
 from optimizer.fleet.commitments import CommitmentsInForce, commitments_in_force
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.recommend.estate import estate_document
@@ -96,15 +97,27 @@ def _commitments(
     provider: CatalogProvider,
     history: pd.DataFrame,
     start: Any,
-) -> CommitmentsInForce:
-    """The commitments in force in the region over the history window (bill and configuration)."""
+    ces: list[dict[str, Any]],
+) -> tuple[CommitmentsInForce, float | None, dict[str, float | None]]:
+    """The commitments in force in the region over the history window (bill and configuration),
+    the Batch estate's share of their use (the replay prices the estate, not the account's other
+    usage) and each compute environment's (`commitment_share`, by CE ARN)."""
     begin = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
     span = float((history["submit_s"] + measured_runtime_s(history)).max()) if not history.empty else 0.0
     until = begin + timedelta(seconds=max(span, 3600.0))
     prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
-    return commitments_in_force(
+    in_force = commitments_in_force(
         engine, configured, region=region, since=begin, until=until, on_demand_prices=prices
     )
+    if not in_force.commitments:
+        return in_force, None, {}
+    arns = [str(ce["computeEnvironmentArn"]) for ce in ces]
+    estate = commitment_share(engine, since=begin, until=until, compute_environment_arns=arns)
+    shares = {
+        arn: commitment_share(engine, since=begin, until=until, compute_environment_arns=[arn])
+        for arn in arns
+    }
+    return in_force, estate, shares
 
 
 def load_recommend_inputs(
@@ -154,7 +167,8 @@ def load_recommend_inputs(
             account_id=account,
             price_sources=provider.describe_sources(),
         )
-        in_force = _commitments(engine, commitments, region, provider, history, start)
+        whole, estate, shares = _commitments(engine, commitments, region, provider, history, start, ces)
+        in_force = whole.shared(estate, "the Batch estate")
         baseline.commitments = in_force.commitments
         baseline.observed_cost_usd = measured_cost(
             engine,
@@ -180,6 +194,8 @@ def load_recommend_inputs(
                 account_id=account,
                 requirements=requirements or InstanceRequirements(),
                 commitments=in_force,
+                account_commitments=whole,
+                commitment_shares=shares,
                 demand_forecast=forecast,
             )
         )

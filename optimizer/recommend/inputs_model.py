@@ -45,10 +45,24 @@ class RecommendInputs:
     requirements: InstanceRequirements = field(default_factory=InstanceRequirements)
     """Which instance types advice may propose (the `[optimization]` policy's)."""
     commitments: CommitmentsInForce = field(default_factory=lambda: CommitmentsInForce((), ()))
-    """Savings Plans and Reserved Instances in force over the window, with where each came from."""
+    """Savings Plans and Reserved Instances in force over the window, with where each came from,
+    at the Batch estate's share of their use in the bill (the account's other usage keeps the rest)."""
+    account_commitments: CommitmentsInForce | None = None
+    """The same, whole: what each compute environment's share (`commitments_for`) is taken of
+    (None: `commitments`, as a caller without a bill gives them)."""
+    commitment_shares: dict[str, float | None] = field(default_factory=dict)
+    """Compute environment ARN -> its instances' share of the commitments' use (None: the bill
+    cannot tell); `commitments_for` scales the commitments to it."""
     demand_forecast: pd.DataFrame | None = None
     """The latest stored hourly forecast of vCPUs held by running jobs over all queues (hour, p50,
     p90; `batchopt train`), None without one."""
+
+    def commitments_for(self, ce: dict[str, Any]) -> CommitmentsInForce:
+        """The commitments as one compute environment's fleet problem sees them: the account's, at
+        its instances' share of their use (`CommitmentsInForce.shared`)."""
+        share = self.commitment_shares.get(str(ce.get("computeEnvironmentArn")))
+        whole = self.commitments if self.account_commitments is None else self.account_commitments
+        return whole.shared(share, f"compute environment {ce.get('computeEnvironmentName')}")
 
     def ce_named(self, name: str) -> dict[str, Any] | None:
         return next((ce for ce in self.compute_environments if ce["computeEnvironmentName"] == name), None)

@@ -234,3 +234,18 @@ def test_no_bill_no_section(store_engine: Engine) -> None:
     assert "Bill vs model" not in render_markdown(report)
     assert "Bill vs model" not in render_html(report, charts={})
     assert "bill" not in render_csv(report) and "commitments" not in render_csv(report)
+
+
+def test_an_instance_days_commitment_use_is_its_covered_usage_at_the_plan_rate(billed_store: Engine) -> None:
+    # i-od2's 12 covered hours cost $1.20 of the plan (its SavingsPlanEffectiveCost; the negation
+    # row takes nothing from it); i-od1 and the spot instances used none of it.
+    from sqlalchemy import select
+
+    from optimizer.store.tables.billing import bill_instances
+
+    with billed_store.connect() as conn:
+        rows = dict(
+            conn.execute(select(bill_instances.c.instance_id, bill_instances.c.commitment_used_usd)).all()
+        )
+    assert rows["i-od2"] == pytest.approx(1.2)
+    assert rows["i-od1"] == 0.0 and rows["i-spot1"] == 0.0

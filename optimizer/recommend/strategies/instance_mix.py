@@ -122,7 +122,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         platform = platform_of(ce)
         res = ce["computeResources"]
         current_types = list(res.get("instanceTypes") or [])
-        plan = self._ce_plan(inputs, jobs, current_types, spot=platform == "SPOT")
+        plan = self._ce_plan(inputs, ce, jobs, current_types, spot=platform == "SPOT")
         if plan is None:
             return None
         new_types = sorted({key.split("/", 1)[0] for key in plan.selected})
@@ -145,7 +145,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         return self._managed_recommendation(inputs, ce, queues, change, plan, comparison)
 
     def _ce_plan(
-        self, inputs: RecommendInputs, jobs: Any, current_types: list[str], *, spot: bool
+        self, inputs: RecommendInputs, ce: dict[str, Any], jobs: Any, current_types: list[str], *, spot: bool
     ) -> Plan | None:
         """The solver's plan for the CE's jobs on offerings of its capacity type and architectures,
         or None when there is no problem, no such offering or no solution."""
@@ -165,7 +165,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             min_spot_instance_types=problem.policy.min_spot_instance_types if spot else 0,
         )
         # Commitments cover on-demand usage only: they price the on-demand CE's types, not spot's.
-        committed = inputs.commitments.commitments if not spot else ()
+        committed = inputs.commitments_for(ce).commitments if not spot else ()
         plan = self._solve(
             inputs, problem.with_offerings(offerings).with_policy(policy).with_commitments(committed)
         )
@@ -227,7 +227,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
     ) -> Recommendation | None:
         """Advice only for an UNMANAGED CE: Batch does not scale its instances, so the solver's
         fleet is offered for the owner's own scaling, with no savings figure claimed."""
-        solved = self._unmanaged_plan(inputs, jobs)
+        solved = self._unmanaged_plan(inputs, ce, jobs)
         if solved is None:
             return None
         problem, plan = solved
@@ -236,14 +236,16 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             return None
         return _unmanaged_advice(self.name, inputs, ce, queues, problem, plan, fleets)
 
-    def _unmanaged_plan(self, inputs: RecommendInputs, jobs: Any) -> tuple[Problem, Plan] | None:
+    def _unmanaged_plan(
+        self, inputs: RecommendInputs, ce: dict[str, Any], jobs: Any
+    ) -> tuple[Problem, Plan] | None:
         """The fleet-mix problem of the CE's history and its solved plan, spot and on-demand chosen
         together with the commitments in force (they price a move that strands them); None when
         there is no problem or no solution."""
         problem = self._problem(inputs, jobs, True)
         if problem is None:
             return None
-        problem = problem.with_commitments(inputs.commitments.commitments)
+        problem = problem.with_commitments(inputs.commitments_for(ce).commitments)
         plan = self._solve(inputs, problem)
         if not plan.has_solution:
             return None

@@ -94,6 +94,8 @@ bill_instances = Table(
     Column("effective_usd", Float, nullable=False),
     Column("list_usd", Float, nullable=False),
     Column("instance_hours", Float, nullable=False),
+    # Its Savings Plan / Reserved Instance covered usage at the amortised rate (null: imported before 0011)
+    Column("commitment_used_usd", Float),
 )
 Index("ix_bill_instances_instance", bill_instances.c.instance_id)
 

@@ -1,0 +1,114 @@
+"""What share of an account's commitments one queue or one compute environment used, from the bill.
+
+A Savings Plan or a Reserved Instance covers every eligible usage of the account, so a fleet
+problem of one queue (or one CE) must not see the whole commitment: each part would count the same
+coverage again, and a queue that used 1 % of a plan would be billed its whole fee. The share is
+measured, not assumed:
+
+    share = (commitment use by the part's instances) / (the commitments' whole use), in the window
+
+- the whole use is the bill's hourly used commitment (`bill_commitment_hours.used_usd`: SP and RI
+  covered usage at its amortised cost, EC2 or not, Batch or not) over the window's hours;
+- an instance-day's commitment use is `bill_instances.commitment_used_usd`; an instance belongs to
+  the compute environment the store collected it in;
+- a queue's part of an instance-day's use: the queue's share of the attributed cost of that day,
+  compute environment and instance type (`cost_daily.total_usd`, the cost attribution's own
+  split), since a compute environment can serve several queues.
+
+None when the bill cannot tell: no commitment use in the window, or months imported before
+`commitment_used_usd` was kept (a re-import fills it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from optimizer.store.read import read_frame
+from optimizer.store.schema import COLLECTED_DATASET, instances
+from optimizer.store.tables.analysis import cost_daily
+from optimizer.store.tables.billing import bill_commitment_hours, bill_instances
+
+
+def commitment_share(
+    engine: Engine,
+    *,
+    since: datetime,
+    until: datetime,
+    queue: str | None = None,
+    compute_environment_arns: Collection[str] | None = None,
+) -> float | None:
+    """The share (0..1) of the commitments' use in [since, until) that went to `queue`'s jobs or
+    to the instances of `compute_environment_arns` (one CE, or every CE of the Batch estate;
+    exactly one of the two); see the module docstring."""
+    if (queue is None) == (compute_environment_arns is None):
+        raise ValueError("commitment_share: give a queue or a compute environment, not both or neither")
+    hours = read_frame(
+        engine,
+        select(bill_commitment_hours.c.used_usd).where(
+            bill_commitment_hours.c.hour >= since, bill_commitment_hours.c.hour < until
+        ),
+    )
+    total = float(hours["used_usd"].sum()) if not hours.empty else 0.0
+    if total <= 0.0:
+        return None
+    first_day = datetime(since.year, since.month, since.day)
+    used = read_frame(
+        engine,
+        select(
+            bill_instances.c.day,
+            bill_instances.c.instance_id,
+            bill_instances.c.commitment_used_usd,
+            instances.c.compute_environment_arn,
+            instances.c.instance_type,
+        )
+        .join(instances, instances.c.instance_id == bill_instances.c.instance_id)
+        .where(bill_instances.c.day >= first_day, bill_instances.c.day < until),
+    )
+    if used.empty:
+        return 0.0
+    if used["commitment_used_usd"].isna().any():
+        return None  # imported before the column: the bill's per-instance use is unknown
+    used = used[used["commitment_used_usd"] > 0]
+    if compute_environment_arns is not None:
+        mine = used[used["compute_environment_arn"].isin(list(compute_environment_arns))]
+        return min(1.0, float(mine["commitment_used_usd"].sum()) / total)
+    return min(1.0, _queue_use(engine, used, queue or "", first_day, until) / total)
+
+
+def _queue_use(engine: Engine, used: pd.DataFrame, queue: str, first_day: datetime, until: datetime) -> float:
+    """The queue's part of each instance-day's commitment use, by its share of that day's attributed
+    cost on the instance's compute environment and type."""
+    if used.empty:
+        return 0.0
+    costs = read_frame(
+        engine,
+        select(
+            cost_daily.c.day,
+            cost_daily.c.queue,
+            cost_daily.c.compute_environment_arn,
+            cost_daily.c.instance_type,
+            cost_daily.c.total_usd,
+        ).where(
+            cost_daily.c.dataset == COLLECTED_DATASET,
+            cost_daily.c.day >= first_day,
+            cost_daily.c.day < until + timedelta(days=1),
+        ),
+    )
+    if costs.empty:
+        return 0.0
+    keys = ["day", "compute_environment_arn", "instance_type"]
+    for frame in (costs, used):
+        frame["day"] = pd.to_datetime(frame["day"]).dt.floor("D")
+    totals = costs.groupby(keys, as_index=False)["total_usd"].sum()
+    ours = costs[costs["queue"] == queue].groupby(keys, as_index=False)["total_usd"].sum()
+    shares = totals.merge(ours, on=keys, how="left", suffixes=("_all", "_queue")).fillna(
+        {"total_usd_queue": 0.0}
+    )
+    shares = shares[shares["total_usd_all"] > 0]
+    shares["part"] = shares["total_usd_queue"] / shares["total_usd_all"]
+    joined = used.merge(shares[[*keys, "part"]], on=keys, how="inner")
+    return float((joined["commitment_used_usd"] * joined["part"]).sum())
