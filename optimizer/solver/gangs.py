@@ -308,6 +308,13 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         first.plan.solve_seconds = clock() - start
         return first.plan
     bound = first.bound + gang_bound
+    if first.plan is None and problem.commitments:
+        # Only gangs: also their list-price cost less the most the commitments can save, which is
+        # the stronger bound when a small commitment covers many node-hours.
+        from optimizer.solver.commitments import coverage_savings_cap
+
+        at_list = gang_lower_bound(allowed.with_commitments(()), gangs)
+        bound = max(bound, problem.commitment_fees_usd + at_list - coverage_savings_cap(problem))
     candidates: list[tuple[Plan | None, dict[int, Offering]]] = []
     selected = set(first.plan.selected) if first.plan is not None else set()
     if cap is None or len(selected) <= cap:

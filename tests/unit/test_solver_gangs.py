@@ -439,6 +439,24 @@ def test_with_commitments_the_bound_stays_below_the_billed_optimum(seed: int, ga
     assert plan.objective_usd >= optimum - 1e-6
 
 
+@pytest.mark.parametrize("usd_per_hour", [0.02, 0.2, 2.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_gangs_alone_under_a_small_commitment_keep_a_valid_bound(seed: int, usd_per_hour: float) -> None:
+    # Only gangs: the bound is also list cost + fees - the most coverage can save; a small plan
+    # covering many node-hours is where it binds. It must stay below the billed optimum.
+    plan_rates = {"m5.xlarge": 0.13, "m5.large": 0.065, "c5.xlarge": 0.115}
+    sp = Commitment(id="sp", type="COMPUTE_SAVINGS_PLAN", usd_per_hour=usd_per_hour, rates=plan_rates)
+    base = _problem(seed, Policy(time_limit_seconds=5.0, gap_target=0.0), gang_hours=True)
+    gangs_only = base.with_shapes([i for i, s in enumerate(base.shapes) if s.is_gang]).with_commitments([sp])
+    optimum = _billed_optimum(gangs_only)
+    plan = run(gangs_only)
+    assert validate_plan(gangs_only, plan) == []
+    assert plan.lower_bound_usd <= optimum + 1e-6, (plan.lower_bound_usd, optimum)
+    if usd_per_hour == 0.02:  # the fee covers little: the bound is within the coverage it can buy
+        # (each $ of the plan's $0.04 covers 0.17 / 0.115 $ of list at most, 0.096 / 0.065 at least)
+        assert plan.objective_usd - plan.lower_bound_usd <= 0.04 * (0.17 / 0.115 - 0.096 / 0.065) + 1e-6
+
+
 def test_under_a_type_cap_the_gang_cover_takes_the_cheaper_host() -> None:
     # Both types host a 4-vCPU node; c5.2xlarge ($0.34/h) sorts first but m5.xlarge ($0.192/h) wins.
     catalog = [("c5.2xlarge", 8, 15400, 0.34, 0.57, 0.0003), ("m5.xlarge", 4, 15400, 0.192, 0.60, 0.0002)]
