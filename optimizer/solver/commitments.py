@@ -196,23 +196,21 @@ def relaxed_problem(problem: Problem, mu: Mapping[str, float]) -> Problem:
     return problem.with_offerings(offerings).with_commitments(())
 
 
-def coverage_savings_cap(problem: Problem) -> float:
-    """The most the commitments can take off list prices over the horizon: covered usage is paid
-    by the fee, so each unit of a commitment's hourly capacity takes off at most the list price of
-    the usage it can cover, price / rate per plan-rate dollar of a Savings Plan, the price per
-    reserved instance-hour. So any plan costs at least its list cost + fees - this: a bound where
-    the multipliers' (covered usage at 0) is weak, as when a small share of a plan covers many
-    node-hours."""
-    horizon_hours = problem.n_buckets * problem.bucket_hours
+def coverage_savings_per_hour(problem: Problem) -> float:
+    """The most the commitments can take off list prices in one hour: covered usage is paid by the
+    fee, so each unit of a commitment's hourly capacity takes off at most the list price of the
+    usage it can cover, price / rate per plan-rate dollar of a Savings Plan, the price per reserved
+    instance-hour. Budgets do not carry over between hours, so in a bucket any plan costs at least
+    max(0, its list cost - this x bucket hours), plus the fees: a bound where the multipliers' one
+    (covered usage at 0) is weak, as when a small share of a plan covers many node-hours."""
     total = 0.0
     for c in problem.commitments:
         best = 0.0
         for o in problem.offerings:
             use = c.use_per_instance_hour(o)
-            if use is None or use <= 0.0:
-                continue
-            best = max(best, o.price_per_hour / use)
-        total += c.capacity_per_hour * horizon_hours * best
+            if use is not None and use > 0.0:
+                best = max(best, o.price_per_hour / use)
+        total += c.capacity_per_hour * best
     return total
 
 

@@ -108,6 +108,17 @@ def gang_lower_bound(problem: Problem, gangs: list[int]) -> float:
     return total
 
 
+def _gang_list_bound_by_bucket(problem: Problem, gangs: list[int]) -> np.ndarray:
+    """Per bucket, what the gang ranges cost at least at list prices: node-hours x cheapest host."""
+    total = np.zeros(problem.n_buckets)
+    for i in gangs:
+        hosts = gang_hosts(problem, i)
+        if hosts:
+            cheapest = min(o.price_per_hour for o in hosts)
+            total += problem.gang_job_hours(i) * problem.shapes[i].instances_per_job * cheapest
+    return total
+
+
 def _cheapest_within(hosts: list[Offering], allowed: set[str]) -> Offering | None:
     within = [o for o in hosts if o.key in allowed]
     return min(within, key=lambda o: o.price_per_hour) if within else None
@@ -311,10 +322,11 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
     if first.plan is None and problem.commitments:
         # Only gangs: also their list-price cost less the most the commitments can save, which is
         # the stronger bound when a small commitment covers many node-hours.
-        from optimizer.solver.commitments import coverage_savings_cap
+        from optimizer.solver.commitments import coverage_savings_per_hour
 
-        at_list = gang_lower_bound(allowed.with_commitments(()), gangs)
-        bound = max(bound, problem.commitment_fees_usd + at_list - coverage_savings_cap(problem))
+        at_list = _gang_list_bound_by_bucket(allowed, gangs)
+        saved = coverage_savings_per_hour(problem) * problem.bucket_hours
+        bound = max(bound, problem.commitment_fees_usd + float(np.maximum(at_list - saved, 0.0).sum()))
     candidates: list[tuple[Plan | None, dict[int, Offering]]] = []
     selected = set(first.plan.selected) if first.plan is not None else set()
     if cap is None or len(selected) <= cap:
