@@ -70,20 +70,40 @@ def with_compute_commitment(
     return out
 
 
-def commitment_rows(plan: Mapping[str, Any]) -> pd.DataFrame:
+SHARE_NOTE = (
+    "A queue's plan sees its share of the account's commitments: the share of their use its instances "
+    "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest)."
+)
+COLUMNS = ["commitment", "type", "USD/h in this problem", "utilization", "covered on-demand (USD)"]
+
+
+def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per commitment of the plan; its $/h (a Savings Plan) or reservation count (an RI) as
+    the problem carries it, when given, since that is the queue's share, not the account's plan."""
+    held = {c.get("id"): c for c in (problem or {}).get("commitments", [])}
+
+    def level(cid: Any) -> str:
+        c = held.get(cid)
+        if c is None:
+            return "n/a"
+        if c.get("type") == "RESERVED_INSTANCE":
+            return f"{int(c.get('count', 0))} x {c.get('instance_type')}"
+        return f"${float(c.get('usd_per_hour', 0.0)):,.4f}"
+
     rows = [
         {
             "commitment": c.get("id"),
             "type": c.get("type"),
+            "USD/h in this problem": level(c.get("id")),
             "utilization": percent(c.get("utilization")),
             "covered on-demand (USD)": money(c.get("covered_usd")),
         }
         for c in plan.get("commitments", [])
     ]
-    return pd.DataFrame(rows, columns=["commitment", "type", "utilization", "covered on-demand (USD)"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def render_commitments(plan: Mapping[str, Any], key: str) -> None:
+def render_commitments(plan: Mapping[str, Any], key: str, problem: Mapping[str, Any] | None = None) -> None:
     """Fees and utilization of the plan's commitments; nothing when it has none."""
     usage = plan.get("commitments") or []
     if not usage:
@@ -96,4 +116,5 @@ def render_commitments(plan: Mapping[str, Any], key: str) -> None:
             percent(c.get("utilization")),
             help="Capacity used over capacity paid for, every bucket of the plan",
         )
-    st.dataframe(commitment_rows(plan), hide_index=True, key=f"{key}_commitments")
+    st.caption(SHARE_NOTE)
+    st.dataframe(commitment_rows(plan, problem), hide_index=True, key=f"{key}_commitments")

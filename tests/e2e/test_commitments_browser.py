@@ -79,6 +79,12 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
         wait_rendered(page, "Fleet mix")
         assert _metric(page, "Utilization sp-1") == percent(stored["utilization"])
         assert _metric(page, "Commitment fees") == f"${stored['fees']:,.2f}"
+        # the level the queue's problem carries (its share of the account's plan), said as such
+        page.get_by_text("share of the account's commitments").first.wait_for()
+        grid = page.locator('[data-testid="stDataFrame"]', has_text="sp-1").first
+        cells = grid.locator('[role="gridcell"]')
+        cells.first.wait_for(state="attached", timeout=60_000)
+        assert "$0.0900" in cells.all_inner_texts()
 
         page.goto(f"{base}/what-if")
         wait_rendered(page, "What-if")

@@ -243,3 +243,26 @@ def test_percent_never_reads_minus_zero(value: float | None, text: str) -> None:
     from optimizer.dashboard.components import percent
 
     assert percent(value) == text
+
+
+def test_commitment_rows_show_the_level_the_problem_carries() -> None:
+    # A queue's problem carries its share of the account's plan ($0.4113/h of $4.43/h): the row says
+    # that level beside the plan's utilization, and an RI its count and type.
+    from optimizer.dashboard.commitment_view import commitment_rows
+
+    problem = {
+        "commitments": [
+            {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 0.41128, "rates": {}},
+            {"id": "ri", "type": "RESERVED_INSTANCE", "instance_type": "m5.large", "count": 2},
+        ]
+    }
+    plan = {
+        "commitments": [
+            {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "utilization": 0.649846, "covered_usd": 12.5},
+            {"id": "ri", "type": "RESERVED_INSTANCE", "utilization": 1.0, "covered_usd": 3.0},
+        ]
+    }
+    rows = commitment_rows(plan, problem)
+    assert rows["USD/h in this problem"].tolist() == ["$0.4113", "2 x m5.large"]
+    assert rows["utilization"].tolist() == ["65.0%", "100.0%"]
+    assert commitment_rows(plan)["USD/h in this problem"].tolist() == ["n/a", "n/a"]

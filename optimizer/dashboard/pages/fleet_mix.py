@@ -152,7 +152,7 @@ def _planned(url: str, dataset: str) -> None:
     note = gang_note(problem)
     if note is not None:
         st.caption(note)
-    render_commitments(plan, "fleet")
+    render_commitments(plan, "fleet", problem)
     usage = plan_usage(problem, plan)
     if usage.empty:
         st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")

@@ -152,7 +152,7 @@ def render() -> None:
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
-    render_commitments(proposed, "wi")
+    render_commitments(proposed, "wi", what_if_problem)
     mixes = []
     for name, doc in (("stored plan", plan), ("what-if", proposed)):
         mix = mix_by_offering(plan_usage(problem, doc))
