@@ -122,7 +122,7 @@ def _write_json(path: str, document: Any) -> None:
         raise
 
 
-def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
+def _problem_from_store(args: argparse.Namespace, ctx: CliContext, notes: list[str]) -> Problem:
     from optimizer.fleet.plans import problem_for_queue
     from optimizer.solver.policy import policy_from_settings
 
@@ -135,6 +135,7 @@ def _problem_from_store(args: argparse.Namespace, ctx: CliContext) -> Problem:
         dataset=args.dataset,
         bucket_seconds=args.bucket_seconds,
         commitments=ctx.settings.commitments,
+        notes=notes,
     )
 
 
@@ -154,7 +155,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.solver.solve import solve, solve_lp_estimate
 
     started = time.monotonic()
-    problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx)
+    notes: list[str] = []
+    problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
+    for note in notes:
+        print(f"commitments: {note}")
     if args.what_if:
         problem = problem.with_policy(parse_what_if(args.what_if, problem.policy))
     if args.problem_out:
@@ -191,4 +195,19 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     print(_summary(doc))
     if plan.selected:
         print("selected: " + ", ".join(plan.selected))
+    for line in _commitment_lines(problem, doc):
+        print(line)
     return 0
+
+
+def _commitment_lines(problem: Problem, plan_doc: dict[str, Any]) -> list[str]:
+    """Each commitment's level in this problem (a queue's share of the account's) and its use."""
+    levels = {
+        c.id: f"{c.count} x {c.instance_type}" if c.is_reserved else f"${c.usd_per_hour:,.4f}/h"
+        for c in problem.commitments
+    }
+    return [
+        f"commitment {c['id']}: {levels.get(c['id'], 'n/a')} in this problem, utilization "
+        f"{c['utilization']:.1%}, covered ${c['covered_usd']:,.2f} of on-demand usage"
+        for c in plan_doc.get("commitments", [])
+    ]

@@ -17,6 +17,11 @@ measured, not assumed:
 
 None when the bill cannot tell: no commitment use in the window, or months imported before
 `commitment_used_usd` was kept (a re-import fills it).
+
+Limit: a problem's commitment is one level for every bucket, so the share is spread evenly over the
+window. A queue that used the plan in bursts (the demo's MNP queue: a few hours of the week) gets
+less coverage in its busy hours than the bill gave it, and the plan shows a low utilization of its
+share; the whole account's plan would instead count coverage other queues hold.
 """
 
 from __future__ import annotations

@@ -38,12 +38,14 @@ def problem_for_queue(
     bucket_seconds: float = 3600.0,
     catalog: CatalogProvider | None = None,
     commitments: Sequence[CommitmentSettings] | None = None,
+    notes: list[str] | None = None,
 ) -> Problem:
     """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
     store's, else the bundled snapshot: an imported trace needs no collection). With `commitments`
     (the configuration's), the problem carries the commitments in force over that window, the
     bill's and the configured (`optimizer.fleet.commitments`), at the share of their use the
-    queue's jobs had in the bill (`optimizer.fleet.commitment_share`)."""
+    queue's jobs had in the bill (`optimizer.fleet.commitment_share`); `notes`, when given, gets
+    where each came from and the share applied, for the caller to print."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
@@ -66,7 +68,10 @@ def problem_for_queue(
     )
     # The account's commitments cover its other queues too: this queue gets the share it used.
     share = commitment_share(engine, since=since, until=until, queue=queue) if in_force.commitments else None
-    return problem.with_commitments(in_force.shared(share, f"queue {queue}").commitments)
+    shared = in_force.shared(share, f"queue {queue}")
+    if notes is not None:
+        notes.extend(shared.notes)
+    return problem.with_commitments(shared.commitments)
 
 
 def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:

@@ -33,7 +33,7 @@ ends_at = 2026-01-01T00:00:00
 
 
 def test_optimize_queue_carries_the_commitments_in_force(
-    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _fill(sqlite_engine)  # jobs of June 2026
     config = tmp_path / "batchopt.toml"
@@ -50,3 +50,7 @@ def test_optimize_queue_carries_the_commitments_in_force(
     assert validate_plan(problem, plan) == []
     [usage] = plan.commitments
     assert usage["id"] == "ri-m5" and 0.0 < usage["utilization"] <= 1.0
+    out = capsys.readouterr().out
+    # No bill in the store: the whole configured commitment applies, and the command says so.
+    assert "commitments: queue etl: the whole account's commitments, not a share" in out
+    assert f"commitment ri-m5: 1 x m5.large in this problem, utilization {usage['utilization']:.1%}" in out
