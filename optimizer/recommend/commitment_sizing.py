@@ -105,7 +105,8 @@ def size_compute_savings_plan(
         used = np.minimum(need, commitment)
         paid = commitment * hours
         utilization[n] = float(used.sum() / paid) if paid > 0 else 0.0
-        stranded[n] = float(paid - used.sum())
+        # used <= commitment every hour, so this is >= 0; summing can leave -1e-12 ("-0.0" shown)
+        stranded[n] = max(0.0, float(paid - used.sum()))
     return Sizing(
         usd_per_hour=commitment,
         discount=discount,

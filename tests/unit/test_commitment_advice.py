@@ -92,3 +92,16 @@ def test_no_advice_without_a_known_discount_or_forecast() -> None:
     no_forecast = _inputs(with_plan=True)
     no_forecast.demand_forecast = None
     assert CommitmentAdviceStrategy().run(no_forecast) == []
+
+
+def test_a_fully_used_plan_strands_exactly_nothing() -> None:
+    # Demand always above the plan: every hour uses all of it, so nothing is stranded; summing 168
+    # hours of 0.1-ish floats once left -1e-12, which the evidence showed as "-0.0".
+    from optimizer.recommend.commitment_sizing import size_compute_savings_plan
+
+    steady = np.full(168, 10.0)
+    sizing = size_compute_savings_plan(
+        {"p10": steady, "p50": steady * 1.1, "p90": steady * 1.3}, discount=0.28
+    )
+    assert sizing.usd_per_hour > 0
+    assert all(v == 0.0 and not np.signbit(v) for v in sizing.stranded_usd.values())
