@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from optimizer.cli.context import CliContext
+from optimizer.money_text import usd_text
 from optimizer.store.names import COLLECTED_DATASET
 
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _usd(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
+    return "n/a" if value is None else usd_text(value)
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

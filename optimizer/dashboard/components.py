@@ -8,6 +8,7 @@ import streamlit as st
 
 from optimizer.dashboard import state
 from optimizer.errors import ConfigError
+from optimizer.money_text import usd_text
 from optimizer.store.schema import COLLECTED_DATASET
 
 
@@ -19,7 +20,7 @@ def no_data(what: str, command: str) -> None:
 def money(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"${value:,.2f}"
+    return usd_text(value)
 
 
 def percent(value: float | None) -> str:

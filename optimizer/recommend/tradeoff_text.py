@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from optimizer.money_text import usd_text
+
 
 def duration(seconds: float | None) -> str:
     """A wait as a person reads it: 45 s, 54 min, 10.7 h, 2.3 d."""
@@ -25,7 +27,7 @@ def duration(seconds: float | None) -> str:
 def usd(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    return usd_text(value)
 
 
 def replay_evidence(evidence: dict[str, Any] | None) -> dict[str, Any]:

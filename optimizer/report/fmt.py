@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from optimizer.money_text import usd_text
 from optimizer.report.model import Comparison, WeeklyReport
 
 MISSING = "—"
@@ -15,9 +16,7 @@ MISSING = "—"
 def money(value: float | None, cents: bool = True) -> str:
     if value is None:
         return MISSING
-    text = f"${abs(value):,.2f}" if cents else f"${abs(value):,.0f}"
-    # float noise (-1e-16) must not print as "-$0.00": the sign only when the shown amount has one
-    return f"-{text}" if value < 0 and any(ch in "123456789" for ch in text) else text
+    return usd_text(value, cents)
 
 
 def pct(value: float | None, signed: bool = False) -> str:

@@ -1,0 +1,25 @@
+"""One dollar format for every surface (`optimizer.money_text`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimizer.dashboard.components import money
+from optimizer.money_text import usd_text
+from optimizer.recommend.tradeoff_text import usd
+from optimizer.report.fmt import money as report_money
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (-123.234, "-$123.23"),
+        (1234.5, "$1,234.50"),
+        (-1e-16, "$0.00"),
+        (-0.004, "$0.00"),
+        (-0.005001, "-$0.01"),
+    ],
+)
+def test_every_surface_prints_a_dollar_amount_the_same_way(value: float, text: str) -> None:
+    # The Overview's bill residual once read "$-123.23" while the report printed "-$123.23".
+    assert usd_text(value) == money(value) == usd(value) == report_money(value) == text
