@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from optimizer.cli.context import CliContext
-from optimizer.money_text import usd_text
+from optimizer.number_text import usd_text
 from optimizer.store.names import COLLECTED_DATASET
 
 

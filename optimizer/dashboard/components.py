@@ -8,7 +8,7 @@ import streamlit as st
 
 from optimizer.dashboard import state
 from optimizer.errors import ConfigError
-from optimizer.money_text import usd_text
+from optimizer.number_text import percent_text, usd_text
 from optimizer.store.schema import COLLECTED_DATASET
 
 
@@ -28,7 +28,7 @@ def percent(value: float | None) -> str:
     float noise either side of 0)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.1%}" if round(value * 1000) else "0.0%"
+    return percent_text(value)
 
 
 def store_url() -> str | None:

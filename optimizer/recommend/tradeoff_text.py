@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from optimizer.money_text import usd_text
+from optimizer.number_text import usd_text
 
 
 def duration(seconds: float | None) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from optimizer.money_text import usd_text
+from optimizer.number_text import percent_text, usd_text
 from optimizer.report.model import Comparison, WeeklyReport
 
 MISSING = "—"
@@ -22,7 +22,7 @@ def money(value: float | None, cents: bool = True) -> str:
 def pct(value: float | None, signed: bool = False) -> str:
     if value is None:
         return MISSING
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
+    return percent_text(value, signed)
 
 
 def change(spend: Comparison, against: str) -> str:

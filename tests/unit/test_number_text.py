@@ -1,13 +1,14 @@
-"""One dollar format for every surface (`optimizer.money_text`)."""
+"""One dollar and one percent format for every surface (`optimizer.number_text`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from optimizer.dashboard.components import money
-from optimizer.money_text import usd_text
+from optimizer.dashboard.components import money, percent
+from optimizer.number_text import percent_text, usd_text
 from optimizer.recommend.tradeoff_text import usd
 from optimizer.report.fmt import money as report_money
+from optimizer.report.fmt import pct
 
 
 @pytest.mark.parametrize(
@@ -23,3 +24,11 @@ from optimizer.report.fmt import money as report_money
 def test_every_surface_prints_a_dollar_amount_the_same_way(value: float, text: str) -> None:
     # The Overview's bill residual once read "$-123.23" while the report printed "-$123.23".
     assert usd_text(value) == money(value) == usd(value) == report_money(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "signed"), [(-3e-16, "0.0%", "+0.0%"), (-0.0051, "-0.5%", "-0.5%")]
+)
+def test_a_percentage_that_rounds_to_zero_has_no_sign(value: float, text: str, signed: str) -> None:
+    assert percent_text(value) == percent(value) == pct(value) == text
+    assert percent_text(value, signed=True) == pct(value, signed=True) == signed

@@ -1,0 +1,17 @@
+"""Dollar amounts and percentages as every surface prints them (dashboard, report, CLI,
+recommendation texts), so a figure reads the same wherever a person holds it against Cost
+Explorer: "-$123.23", never "$-123.23", and float noise (-1e-16) never as "-$0.00" or "-0.0%"."""
+
+from __future__ import annotations
+
+
+def usd_text(value: float, cents: bool = True) -> str:
+    text = f"${abs(value):,.2f}" if cents else f"${abs(value):,.0f}"
+    # the sign only when the amount shown has one
+    return f"-{text}" if value < 0 and any(ch in "123456789" for ch in text) else text
+
+
+def percent_text(value: float, signed: bool = False) -> str:
+    """One decimal; a value that rounds to zero reads 0.0% (+0.0% signed), never -0.0%."""
+    value = value if round(value * 1000) else 0.0
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
