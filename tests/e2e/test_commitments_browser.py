@@ -88,7 +88,8 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
 
         page.goto(f"{base}/what-if")
         wait_rendered(page, "What-if")
-        level = page.get_by_label("Compute Savings Plan commitment ($/h, 0 = none)")
+        level = page.get_by_label("Compute Savings Plan commitment ($/h, 0 = none)", exact=True)
+        assert level.input_value() == "0.0900"  # the stored level, to the fraction of a cent
         level.fill(f"{WHAT_IF_LEVEL}")
         level.press("Enter")
         page.get_by_role("button", name="Re-solve").click()

@@ -106,7 +106,11 @@ def render() -> None:
             None,
             float(committed),
             0.1,
+            # four decimals: a queue's share of an account's plan can be a fraction of a cent an hour
+            format="%.4f",
             key="wi_sp_level",
+            help="The stored problem's level is this queue's share of the account's Compute Savings Plans "
+            "(its instances' share of their use in the bill), not the plans' whole $/h",
         )
         discount = sp_cols[1].number_input(
             "Plan discount off on-demand" + (" (from the stored plan's rates)" if stored_discount else ""),
