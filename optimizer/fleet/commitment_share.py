@@ -27,15 +27,77 @@ share; the whole account's plan would instead count coverage other queues hold.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, instances
 from optimizer.store.tables.analysis import cost_daily
 from optimizer.store.tables.billing import bill_commitment_hours, bill_instances
+
+
+@dataclass(frozen=True)
+class CommitmentUse:
+    """The commitments' use over one window, read once (`read_commitment_use`) and asked for the
+    share of as many scopes as needed. `used`: instance-days with commitment use (day, instance_id,
+    commitment_used_usd, compute_environment_arn, instance_type); None when the bill cannot tell."""
+
+    total_usd: float
+    used: pd.DataFrame | None
+    first_day: datetime
+    until: datetime
+
+    def environments(self, arns: Collection[str]) -> float | None:
+        """The share of the instances of `arns` (one CE, or every CE of the Batch estate)."""
+        if self.used is None:
+            return None
+        mine = self.used[self.used["compute_environment_arn"].isin(list(arns))]
+        return min(1.0, float(mine["commitment_used_usd"].sum()) / self.total_usd)
+
+    def queue(self, engine: Engine, queue: str) -> float | None:
+        """The share of `queue`'s jobs (its part of each instance-day, see the module docstring)."""
+        if self.used is None:
+            return None
+        return min(
+            1.0, _queue_use(engine, self.used.copy(), queue, self.first_day, self.until) / self.total_usd
+        )
+
+
+def read_commitment_use(engine: Engine, *, since: datetime, until: datetime) -> CommitmentUse:
+    """The window's commitment use from the store's bill (one read of each table): only the
+    instance-days that used a commitment, or that cannot tell (imported before the column)."""
+    hours = read_frame(
+        engine,
+        select(bill_commitment_hours.c.used_usd).where(
+            bill_commitment_hours.c.hour >= since, bill_commitment_hours.c.hour < until
+        ),
+    )
+    total = float(hours["used_usd"].sum()) if not hours.empty else 0.0
+    first_day = datetime(since.year, since.month, since.day)
+    if total <= 0.0:
+        return CommitmentUse(0.0, None, first_day, until)
+    used = read_frame(
+        engine,
+        select(
+            bill_instances.c.day,
+            bill_instances.c.instance_id,
+            bill_instances.c.commitment_used_usd,
+            instances.c.compute_environment_arn,
+            instances.c.instance_type,
+        )
+        .join(instances, instances.c.instance_id == bill_instances.c.instance_id)
+        .where(
+            bill_instances.c.day >= first_day,
+            bill_instances.c.day < until,
+            or_(bill_instances.c.commitment_used_usd.is_(None), bill_instances.c.commitment_used_usd > 0),
+        ),
+    )
+    if used["commitment_used_usd"].isna().any():
+        return CommitmentUse(total, None, first_day, until)  # imported before the column: unknown
+    return CommitmentUse(total, used, first_day, until)
 
 
 def commitment_share(
@@ -47,41 +109,12 @@ def commitment_share(
     compute_environment_arns: Collection[str] | None = None,
 ) -> float | None:
     """The share (0..1) of the commitments' use in [since, until) that went to `queue`'s jobs or
-    to the instances of `compute_environment_arns` (one CE, or every CE of the Batch estate;
-    exactly one of the two); see the module docstring."""
+    to the instances of `compute_environment_arns` (exactly one of the two); see the module
+    docstring. For many scopes over one window, `read_commitment_use` once and ask it."""
     if (queue is None) == (compute_environment_arns is None):
         raise ValueError("commitment_share: give a queue or a compute environment, not both or neither")
-    hours = read_frame(
-        engine,
-        select(bill_commitment_hours.c.used_usd).where(
-            bill_commitment_hours.c.hour >= since, bill_commitment_hours.c.hour < until
-        ),
-    )
-    total = float(hours["used_usd"].sum()) if not hours.empty else 0.0
-    if total <= 0.0:
-        return None
-    first_day = datetime(since.year, since.month, since.day)
-    used = read_frame(
-        engine,
-        select(
-            bill_instances.c.day,
-            bill_instances.c.instance_id,
-            bill_instances.c.commitment_used_usd,
-            instances.c.compute_environment_arn,
-            instances.c.instance_type,
-        )
-        .join(instances, instances.c.instance_id == bill_instances.c.instance_id)
-        .where(bill_instances.c.day >= first_day, bill_instances.c.day < until),
-    )
-    if used.empty:
-        return 0.0
-    if used["commitment_used_usd"].isna().any():
-        return None  # imported before the column: the bill's per-instance use is unknown
-    used = used[used["commitment_used_usd"] > 0]
-    if compute_environment_arns is not None:
-        mine = used[used["compute_environment_arn"].isin(list(compute_environment_arns))]
-        return min(1.0, float(mine["commitment_used_usd"].sum()) / total)
-    return min(1.0, _queue_use(engine, used, queue or "", first_day, until) / total)
+    use = read_commitment_use(engine, since=since, until=until)
+    return use.queue(engine, queue) if queue is not None else use.environments(compute_environment_arns or ())
 
 
 def _queue_use(engine: Engine, used: pd.DataFrame, queue: str, first_day: datetime, until: datetime) -> float:

@@ -25,7 +25,7 @@ from optimizer.catalog.provider import CatalogProvider
 from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.config import CommitmentSettings
 from optimizer.errors import UserError
-from optimizer.fleet.commitment_share import commitment_share
+from optimizer.fleet.commitment_share import read_commitment_use
 from optimizer.fleet.commitments import CommitmentsInForce, commitments_in_force
 from optimizer.ml.interruptions import interruption_rates, observed_reclaims
 from optimizer.recommend.estate import estate_document
@@ -112,12 +112,8 @@ def _commitments(
     if not in_force.commitments:
         return in_force, None, {}
     arns = [str(ce["computeEnvironmentArn"]) for ce in ces]
-    estate = commitment_share(engine, since=begin, until=until, compute_environment_arns=arns)
-    shares = {
-        arn: commitment_share(engine, since=begin, until=until, compute_environment_arns=[arn])
-        for arn in arns
-    }
-    return in_force, estate, shares
+    use = read_commitment_use(engine, since=begin, until=until)
+    return in_force, use.environments(arns), {arn: use.environments([arn]) for arn in arns}
 
 
 def load_recommend_inputs(
