@@ -170,7 +170,7 @@ class WarmLp:
 def _carried(old_keys: np.ndarray, old_status: np.ndarray, keys: np.ndarray, fresh: int) -> np.ndarray:
     """The status each key had (old_keys sorted), `fresh` for keys not seen before."""
     keys = np.asarray(keys)
-    pos = np.searchsorted(old_keys, keys)
-    pos = np.minimum(pos, len(old_keys) - 1)
-    seen = old_keys[pos] == keys if len(old_keys) else np.zeros(len(keys), dtype=bool)
-    return np.where(seen, old_status[pos], fresh).astype(np.int8)
+    if len(old_keys) == 0:
+        return np.full(len(keys), fresh, dtype=np.int8)
+    pos = np.minimum(np.searchsorted(old_keys, keys), len(old_keys) - 1)
+    return np.where(old_keys[pos] == keys, old_status[pos], fresh).astype(np.int8)

@@ -101,3 +101,10 @@ def test_infeasible_and_time_limit_are_not_optimal() -> None:
         time_limit=5.0,
     )
     assert res.status != 0 and res.x is None
+
+
+def test_carried_statuses_by_key() -> None:
+    old = np.array([2, 5, 9])
+    status = np.array([1, 0, 2], dtype=np.int8)
+    assert warm_lp._carried(old, status, np.array([9, 3, 2, 11]), 0).tolist() == [2, 0, 1, 0]
+    assert warm_lp._carried(old[:0], status[:0], np.array([1, 2]), 1).tolist() == [1, 1]
