@@ -36,6 +36,11 @@ and for each offering the larger of two valid terms is taken:
     capacity_d) of itself, so G_ou >= -wh_u sum_s d_su max(0, value_s - cost_o sum_d theta_d
     size_sd / cap_od); the best of a few theta is taken.
 At an optimum of the full LP with selection rows the bound is that LP's value; before, still valid.
+
+Each round's restricted LP starts from the previous round's optimal basis (`warm_lp.py`): the
+rounds only add columns and link rows, and from scratch the LP took 2-4 s a round on the Alibaba
+week, most of the child's time. The warm start changes how fast the LP is solved, not what the
+certificates prove.
 """
 
 from __future__ import annotations
@@ -45,13 +50,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from optimizer.solver.column_generation import RC_EPS, _duals
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
 from optimizer.solver.knapsack import best_packing
 from optimizer.solver.master import build_master
 from optimizer.solver.plan import Plan
+from optimizer.solver.warm_lp import WarmLp
 
 #: Branch-and-bound nodes per pricing knapsack; past it the knapsack's own upper bound is used.
 NODE_LIMIT = 50_000
@@ -106,7 +111,13 @@ class _Master:
 
 
 def _solve_master(
-    prep: Prepared, cols: Columns, k: int, *, deadline: float, clock: Callable[[], float]
+    prep: Prepared,
+    cols: Columns,
+    k: int,
+    lp: WarmLp,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
 ) -> _Master | None:
     system = build_master(prep, cols, with_selection=False)
     n_base = system.layout.n_variables
@@ -142,27 +153,43 @@ def _solve_master(
     penalty = (ARTIFICIAL_PRICE * float(prep.hourly.max()) * prep.weight * prep.hours)[
         np.nonzero(prep.demand > 0)[1]
     ]
-    bounds = np.zeros((width + n_art, 2))
-    bounds[:, 1] = np.inf
-    bounds[y0:width, 1] = 1.0
-    # Taken after building (a large model takes a while to assemble), less what HiGHS and scipy
-    # take past their limit to hand the answer back.
+    lower = np.zeros(width + n_art)
+    upper = np.full(width + n_art, np.inf)
+    upper[y0:width] = 1.0
+    # Stable names for the warm start (`warm_lp.py`): a pattern column by (pattern, class), z, each
+    # y_o and each artificial by position; a base row by position (their number never changes),
+    # a link row by (offering, shape, class), the card row.
+    n_rows = system.matrix.shape[0]
+    col_keys = np.concatenate(
+        [
+            cols.pattern.astype(np.int64) * u_count + cols.bucket_class,
+            [-1] if system.layout.spot_total is not None else [],
+            -2 - np.arange(o_count + n_art),
+        ]
+    ).astype(np.int64)
+    row_keys = np.concatenate(
+        [np.arange(n_rows), n_rows + (links[:, 0] * s_count + links[:, 1]) * u_count + links[:, 2], [-1]]
+    ).astype(np.int64)
+    # Taken after building (a large model takes a while to assemble), less what HiGHS takes past
+    # its limit to hand the answer back.
     time_limit = deadline - clock() - LP_RETURN_SECONDS
     if time_limit <= 0.05:
         return None
-    res = linprog(
+    res = lp.solve(
         np.concatenate([cost, penalty]),
-        A_ub=sp.hstack([matrix, art], format="csc"),
-        b_ub=rhs,
-        bounds=bounds,
-        method="highs",
-        options={"time_limit": time_limit},
+        sp.hstack([matrix, art], format="csc"),
+        rhs,
+        lower,
+        upper,
+        col_keys=col_keys,
+        row_keys=row_keys,
+        time_limit=time_limit,
     )
     if res.status != 0:
         return None
+    assert res.x is not None and res.marginals is not None
     # <= 0 (w = -marg >= 0); clipped so that float noise never makes a multiplier negative.
-    marg = np.minimum(np.asarray(res.ineqlin.marginals), 0.0)
-    n_rows = system.matrix.shape[0]
+    marg = np.minimum(res.marginals, 0.0)
     duals = _duals(prep, system, marg[:n_rows])
     wh = prep.weight * prep.hours
     rho = np.zeros((o_count, s_count, u_count))
@@ -172,7 +199,7 @@ def _solve_master(
     linked[links[:, 0]] = True
     z = system.layout.spot_total
     return _Master(
-        objective=float(res.fun),
+        objective=res.fun,
         dual_value=float(marg @ rhs),
         item_value=duals.item_value,
         spot_adjust=duals.spot_item_adjust,
@@ -342,10 +369,11 @@ def selection_bound(
     objective = np.inf
     rounds = 0
     current = cols
+    lp = WarmLp()  # each round's LP starts from the last one's basis
     while clock() < deadline and rounds < max_rounds:
         rounds += 1
         current = make_columns(prep, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
-        master = _solve_master(prep, current, k, deadline=deadline, clock=clock)
+        master = _solve_master(prep, current, k, lp, deadline=deadline, clock=clock)
         if master is None:
             break
         objective = master.objective

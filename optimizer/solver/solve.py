@@ -525,6 +525,7 @@ class _Search:
                 "cap_bound": "child process",
                 "cap_bound_usd": None if selected is None else round(selected, 6),
                 "cap_selection_subset": bool(selected_by_y),
+                "cap_bound_rounds": background.selections,
                 **({"cap_bound_error": background.error} if background.error else {}),
             }
             if selected is not None:

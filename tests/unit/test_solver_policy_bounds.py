@@ -27,7 +27,7 @@ from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.selection_bound import selection_bound
 from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.validate import validate_plan
-from tests.solver_helpers import offerings, run
+from tests.solver_helpers import offerings, random_problem, run
 
 TYPES = [
     # instance type, vCPU, allocatable MiB, on-demand $/h, spot discount, spot interruption/h
@@ -301,3 +301,43 @@ def test_the_integer_per_class_bound_sees_whole_instances_under_a_spot_share() -
     prep, _, lp = _lp(problem)
     assert lp.lower_bound == pytest.approx(0.1125)
     assert integer_class_bound(prep, lp, deadline=np.inf, clock=_ticks()) == pytest.approx(0.1375)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(max_instance_types=3, min_spot_instance_types=2, max_spot_share=0.6),
+        Policy(max_instance_types=2, max_spot_share=0.7),
+    ],
+)
+@pytest.mark.parametrize("seed", range(4))
+def test_the_warm_started_selection_lp_ends_where_the_cold_one_does(
+    policy: Policy, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each round's LP from the previous basis (warm_lp) or from scratch (linprog): the same capped
+    # LP and certificate at the end (24 buckets, 5 shapes: 2-5 rounds, every one after the first
+    # started warm).
+    import optimizer.solver.warm_lp as warm_lp
+
+    problem = restrict_to_requirements(random_problem(seed, 24, policy))
+    starts: list[bool] = []
+    solve = warm_lp.WarmLp.solve
+
+    def spy(self: warm_lp.WarmLp, *args: object, **kwargs: object) -> warm_lp.LpResult:
+        out = solve(self, *args, **kwargs)  # type: ignore[arg-type]
+        starts.append(out.warm)
+        return out
+
+    monkeypatch.setattr(warm_lp.WarmLp, "solve", spy)
+    prep, pool, lp = _lp(problem)
+    warm = selection_bound(prep, pool, lp.columns, None, deadline=np.inf, clock=_ticks())
+    assert warm is not None and warm.rounds >= 2
+    assert starts == [False] + [True] * (warm.rounds - 1)
+    monkeypatch.setattr(warm_lp, "_highs", None)
+    prep, pool, lp = _lp(problem)
+    cold = selection_bound(prep, pool, lp.columns, None, deadline=np.inf, clock=_ticks())
+    assert cold is not None
+    assert not any(starts[warm.rounds :])
+    assert warm.lp_objective == pytest.approx(cold.lp_objective, rel=1e-7)
+    assert warm.bound == pytest.approx(cold.bound, rel=1e-6)
+    assert warm.bound >= lp.lower_bound - 1e-9

@@ -1,0 +1,110 @@
+"""The warm-started LP (`optimizer/solver/warm_lp.py`) gives linprog's answers on a growing LP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+import optimizer.solver.warm_lp as warm_lp
+from optimizer.solver.warm_lp import WarmLp
+
+
+def _covering(
+    rng: np.random.Generator, n_rows: int, n_cols: int
+) -> tuple[np.ndarray, sp.csc_matrix, np.ndarray]:
+    """A random covering LP in `<=` form: -A x <= -d with A >= 0, every row coverable."""
+    a = (rng.random((n_rows, n_cols)) < 0.3) * rng.integers(1, 4, (n_rows, n_cols))
+    a[np.arange(n_rows), rng.integers(0, n_cols, n_rows)] = 1  # each row has a column
+    cost = rng.uniform(1.0, 5.0, n_cols)
+    demand = rng.integers(1, 6, n_rows).astype(float)
+    return cost, sp.csc_matrix(-a.astype(float)), -demand
+
+
+def _reference(cost: np.ndarray, matrix: sp.csc_matrix, rhs: np.ndarray, upper: np.ndarray):
+    return linprog(
+        cost, A_ub=matrix, b_ub=rhs, bounds=np.stack([np.zeros_like(upper), upper], axis=1), method="highs"
+    )
+
+
+def _grow(rng: np.random.Generator, lp: WarmLp) -> list[tuple[float, float, bool]]:
+    """Columns added (in shuffled order) and a row added each step; (ours, linprog's, warm)."""
+    cost, matrix, rhs = _covering(rng, 12, 40)
+    out = []
+    keys = np.arange(40)
+    for step in range(5):
+        n_cols = 15 + 5 * step
+        n_rows = 8 + step
+        order = rng.permutation(n_cols)  # the column order may change between solves
+        sub_cost = cost[keys[:n_cols]][order]
+        sub = matrix[:n_rows][:, keys[:n_cols]][:, order]
+        upper = np.where(np.arange(n_cols) % 3 == 0, 2.0, np.inf)[order]
+        ref = _reference(sub_cost, sub, rhs[:n_rows], upper)
+        res = lp.solve(
+            sub_cost,
+            sub,
+            rhs[:n_rows],
+            np.zeros(n_cols),
+            upper,
+            col_keys=keys[:n_cols][order],
+            row_keys=np.arange(n_rows),
+            time_limit=10.0,
+        )
+        assert ref.status == 0 and res.status == 0
+        assert res.x is not None and res.marginals is not None
+        # feasible, and the duals are linprog's sign convention: a valid dual bound
+        assert np.all(sub @ res.x <= rhs[:n_rows] + 1e-7)
+        assert np.all(res.marginals <= 1e-9)
+        reduced = sub_cost - sub.T @ res.marginals
+        dual = float(res.marginals @ rhs[:n_rows]) + float(
+            np.minimum(reduced, 0.0)[np.isfinite(upper)] @ upper[np.isfinite(upper)]
+        )
+        assert dual == pytest.approx(res.fun, rel=1e-7, abs=1e-7)
+        out.append((res.fun, float(ref.fun), res.warm))
+    return out
+
+
+def test_warm_solves_match_linprog() -> None:
+    rng = np.random.default_rng(3)
+    lp = WarmLp()
+    assert lp.available
+    results = _grow(rng, lp)
+    for ours, ref, _ in results:
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    assert not results[0][2]  # nothing to start from
+    assert all(w for _, _, w in results[1:])  # each later solve starts from the previous basis
+
+
+def test_fallback_without_the_bindings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm_lp, "_highs", None)
+    rng = np.random.default_rng(3)
+    lp = WarmLp()
+    assert not lp.available
+    results = _grow(rng, lp)
+    for ours, ref, warm in results:
+        assert ours == pytest.approx(ref, rel=1e-9, abs=1e-9)
+        assert not warm
+
+
+def test_infeasible_and_time_limit_are_not_optimal() -> None:
+    lp = WarmLp()
+    # x <= -1 with x >= 0: infeasible
+    res = lp.solve(
+        np.ones(1),
+        sp.csc_matrix(np.ones((1, 1))),
+        np.array([-1.0]),
+        np.zeros(1),
+        np.full(1, np.inf),
+        col_keys=np.arange(1),
+        row_keys=np.arange(1),
+        time_limit=5.0,
+    )
+    assert res.status != 0 and res.x is None
+
+
+def test_carried_statuses_by_key() -> None:
+    old = np.array([2, 5, 9])
+    status = np.array([1, 0, 2], dtype=np.int8)
+    assert warm_lp._carried(old, status, np.array([9, 3, 2, 11]), 0).tolist() == [2, 0, 1, 0]
+    assert warm_lp._carried(old[:0], status[:0], np.array([1, 2]), 1).tolist() == [1, 1]
