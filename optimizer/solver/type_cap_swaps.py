@@ -13,7 +13,9 @@ A converged subset LP costs 0.5-1.4 s there, too much for a search inside a 10 s
 score used is the subset's LP over the patterns already known instead (`SubsetScorer`: the
 uncapped LP's pool, every spot row kept; one LP, 0.05-0.2 s): the subset's restricted master,
 at or above its LP, and close to it for the subsets worth having. The search starts from the
-best-scored candidate subset and runs for a share of the subsets' time (`solve.py`).
+best-scored candidate subset and runs for a share of the subsets' time (`solve.py`). What it
+reaches is one more candidate: it is solved before the quick plans' choice only when its score
+is clearly lower (`solve_order`), and the solve keeps the cheapest plan of all.
 
 A heuristic: it chooses which subset the plan search solves, never a bound.
 """
