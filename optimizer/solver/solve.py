@@ -13,6 +13,7 @@ gap like -1e-12): that is LP round-off on an optimal plan, reported OPTIMAL as i
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -43,7 +44,10 @@ from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.subset_search import QuickPlan, improve_subset
 from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
+from optimizer.solver.type_cap_swaps import SubsetScorer, rank_subsets, solve_order
 from optimizer.solver.validate import validate_plan
+
+_log = logging.getLogger(__name__)
 
 #: Share of the time limit column generation may use before the integer phase must start.
 LP_TIME_SHARE = 0.7
@@ -66,6 +70,19 @@ MIN_SUBSET_SECONDS = 1.0
 #: this share of the subsets' time: the top k by y is then one more candidate subset.
 SELECTION_WAIT_SECONDS = 1.5
 SELECTION_WAIT_SHARE = 0.2
+#: Under max_instance_types with spot rows, share of the subsets' time left after their quick
+#: plans that the swap search over subsets may take (`type_cap_swaps.py`; 0.1-0.3 s per subset LP
+#: on the KTH week).
+SWAP_SHARE = 0.25
+#: ... when at least this many subset LPs are expected to fit in it (at one round of the
+#: uncapped LP's column generation each, until one is timed): the Alibaba week's take 0.6-0.7 s
+#: each, and scoring two or three subsets there only took time from the subset's solve.
+MIN_SWAP_SCORES = 6
+#: ... and never below what the solve of the subset needs after it: its own LP and the cover
+#: master, this many times as long as the uncapped LP took (KTH week, 12 / 4 / 0.8: that solve
+#: took 4.2-4.6 LP times at load 2 and ended before its deadline; at load 4 a search that left it
+#: less made it fail to its quick plan, $485 against $462).
+SUBSET_SOLVE_LP_TIMES = 4.0
 #: Share of the subset search's time the swap local search over offering subsets may use (it
 #: stops earlier at a local optimum: tens of compiled quick plans, ~1 ms each on the bundled
 #: weeks), and the most seconds it may take for the capped LP's selection subset.
@@ -491,6 +508,17 @@ class _Search:
             lp_spend(self.prep, self.cols.offering, self.cols.cost, self.values),
         ]
         selected_by_y: list[list[int]] = []
+        scorer = (
+            SubsetScorer(
+                self.prep,
+                self.pool,
+                np.array(sorted(self.pairs), dtype=np.int64),
+                clock,
+                expected_seconds=self.lp_seconds / max(1, lp.iterations),
+            )
+            if spot
+            else None
+        )
 
         def from_selection() -> list[list[int]]:
             # The capped LP's top k (the child's latest y, waited for a little): one more candidate.
@@ -510,6 +538,8 @@ class _Search:
                 deadline=clock() + share * left,
                 clock=clock,
                 more=None if background is None else from_selection,
+                scorer=scorer,
+                keep_seconds=SUBSET_SOLVE_LP_TIMES * self.lp_seconds,
                 lp_columns=lp.columns,
             )
         except BaseException:
@@ -526,6 +556,7 @@ class _Search:
                 "cap_bound_usd": None if selected is None else round(selected, 6),
                 "cap_selection_subset": bool(selected_by_y),
                 "cap_bound_rounds": background.selections,
+                "cap_subsets_scored": 0 if scorer is None else scorer.evaluated,
                 **({"cap_bound_error": background.error} if background.error else {}),
             }
             if selected is not None:
@@ -804,13 +835,17 @@ def _within_type_cap(
     deadline: float,
     clock: Callable[[], float],
     more: Callable[[], list[list[int]]] | None = None,
+    scorer: SubsetScorer | None = None,
+    keep_seconds: float = 0.0,
     lp_columns: Columns | None = None,
 ) -> Plan | None:
     """A plan for `max_instance_types`: pick the `cap` offerings the LP relaxation leans on most
     (keeping every shape hostable) and solve the problem restricted to them without the cap.
     `more` gives further candidate subsets (the capped LP's top k by y, `selection_subset`), asked
     after the LP-spend subsets' quick plans so that whatever it waits for runs meanwhile; they are
-    ranked with the others.
+    ranked with the others. With a `scorer` the ranking is by each subset's LP over the known
+    patterns, after a swap search from the best one (`_swap_and_rank`, which leaves the subset's
+    solve `keep_seconds`), else by quick plans.
 
     The cap's LP relaxation spreads demand over many offerings, so the integer master starts far
     from a good selection; the restricted problem is separable (when no other policy couples
@@ -857,6 +892,19 @@ def _within_type_cap(
         if all(sorted(chosen) != sorted(seen) for seen in subsets):
             add(chosen)
     order = np.argsort(quick, kind="stable")
+    from_swaps = len(subsets)
+    if scorer is not None:
+        order = _swap_and_rank(
+            problem, prep, spends, cap, subsets, quick, add, scorer, deadline, clock, keep_seconds
+        )
+        _log.debug(
+            "type-cap subsets (quick plan, score): %s; order %s",
+            [
+                (round(q, 2), round(scorer.scores.get(tuple(sorted(c)), np.inf), 2))
+                for q, c in zip(quick, subsets, strict=True)
+            ],
+            order.tolist(),
+        )
     if problem.policy.couples_spot:
         # A coupled subset solve needs its whole share to get through its LP and the per-class
         # rounding; split between two, neither finished on the bundled weeks.
@@ -870,11 +918,60 @@ def _within_type_cap(
         if lp_columns is not None:
             seed = replace(seed, patterns=_patterns_on(prep, lp_columns, subsets[n]))
         plan = _solve_subset(problem, prep, subsets[n], seed, deadline=share_end, clock=clock)
+        _log.debug(
+            "type-cap subset %d solved: %s (%s), %.2f s before its deadline",
+            n,
+            None if plan is None else round(plan.objective_usd, 2),
+            None if plan is None else plan.stats,
+            share_end - clock(),
+        )
         if plan is not None and n >= from_lp and plan.stats.get("heuristic") == "type-cap restriction":
-            plan.stats = {"heuristic": "type-cap restriction to the capped LP's selection"}
+            source = "the capped LP's selection" if n < from_swaps else "the swap search's subset"
+            plan.stats = {"heuristic": f"type-cap restriction to {source}"}
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
     return best
+
+
+def _swap_and_rank(
+    problem: Problem,
+    prep: Prepared,
+    spends: list[np.ndarray],
+    cap: int,
+    subsets: list[list[int]],
+    quick: list[float],
+    add: Callable[[list[int]], None],
+    scorer: SubsetScorer,
+    deadline: float,
+    clock: Callable[[], float],
+    keep_seconds: float,
+) -> np.ndarray:
+    """The order in which to solve the subsets (`type_cap_swaps.solve_order`): the quick plans',
+    unless the subsets' LP over the known patterns ranks another clearly lower, after a swap
+    search from the best-scored one in `SWAP_SHARE` of the time left (its subset, when new, joins
+    `subsets` with its quick plan). Subsets are scored best quick plan first while a score is
+    expected to fit in that share. The search leaves at least `keep_seconds` before `deadline`
+    for the subset's solve, and runs only when some quick plan met the policy: otherwise the
+    subset's solve is the only way to a plan and gets all the time."""
+    by_quick = np.argsort(quick, kind="stable")
+    left = deadline - clock()
+    budget = min(SWAP_SHARE * left, left - keep_seconds)
+    if not np.isfinite(min(quick, default=np.inf)) or budget < MIN_SWAP_SCORES * scorer.seconds_per_score:
+        return by_quick  # (a search of a few swaps only costs the subset's solve its time)
+    ranked = np.argsort(-spends[0], kind="stable")
+    candidates = [int(o) for o in ranked if spends[0][o] > 1e-9][: TYPE_CAP_CANDIDATES * cap]
+    scores, found, value = rank_subsets(
+        scorer,
+        subsets,
+        candidates,
+        deadline=clock() + budget,
+        keep_spot=problem.policy.diversification,
+        first=[int(n) for n in by_quick],
+    )
+    if found is not None:
+        add(found)
+        scores.append(value)
+    return solve_order(quick, scores)
 
 
 def _swap_improved(

@@ -1,0 +1,295 @@
+"""Swap search over type-cap subsets (`type_cap_swaps.py`): the subset score is that subset's LP
+over the known patterns, the search moves to a better subset by one swap when one exists, keeps
+K spot pools, stops at its deadline, and capped solves that use it stay valid."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from optimizer.solver.column_generation import column_generation
+from optimizer.solver.problem import Policy, Problem, Shape
+from optimizer.solver.solve import _prepare_pool
+from optimizer.solver.type_cap_swaps import (
+    SCORE_MARGIN,
+    SubsetScorer,
+    rank_subsets,
+    restricted,
+    solve_order,
+    swap_search,
+)
+from optimizer.solver.validate import validate_plan
+from tests.solver_helpers import offerings, random_problem, run
+
+CATALOG = [
+    # instance type, vCPU, allocatable MiB, on-demand $/h, spot discount, spot interruption/h
+    ("big", 4, 8192, 0.16, 0.5, 0.0),
+    ("small", 2, 4096, 0.096, 0.5, 0.0),
+    ("tiny", 1, 2048, 0.05, 0.5, 0.0),
+]
+JOB = Shape("job", 1.0, 1024.0)
+
+
+class StepClock:
+    """A clock that advances by `step` seconds each time it is read (no wall clock)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _scorer(problem: Problem, clock=time.perf_counter) -> tuple[SubsetScorer, dict[str, int]]:
+    prep, pool, pairs = _prepare_pool(problem)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    return SubsetScorer(prep, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2), clock), index
+
+
+def _one_shape(spot: bool, policy: Policy) -> Problem:
+    # 5 one-vCPU jobs in each of two buckets: per job-hour big costs $0.04, small $0.048, tiny $0.05.
+    return Problem(3600.0, (JOB,), np.array([[5, 5]]), offerings(spot=spot, catalog=CATALOG), policy)
+
+
+def test_restricted_keeps_the_chosen_offerings_and_drops_the_cap() -> None:
+    scorer, index = _scorer(_one_shape(True, Policy(max_instance_types=2)))
+    chosen = [index["tiny/SPOT"], index["big/ON_DEMAND"]]
+    sub = restricted(scorer.prep, chosen)
+    assert [o.key for o in sub.offerings] == ["tiny/SPOT", "big/ON_DEMAND"]
+    assert sub.problem.policy.max_instance_types is None
+    assert sub.hourly.tolist() == scorer.prep.hourly[chosen].tolist()
+    assert sub.spot.tolist() == [True, False]
+    assert (sub.demand == scorer.prep.demand).all()
+
+
+def test_one_shape_scores_are_the_subsets_lp_optimum() -> None:
+    # With one shape the fullest single-shape pattern is every LP's best, so the score is exact:
+    # 2 buckets x 5 jobs at each offering's price per job (big holds 4 of them at $0.16).
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)))
+    assert np.isclose(scorer.score([index["big/ON_DEMAND"]]), 2 * 5 * 0.16 / 4)
+    assert np.isclose(scorer.score([index["small/ON_DEMAND"]]), 2 * 5 * 0.096 / 2)
+    assert np.isclose(scorer.score([index["tiny/ON_DEMAND"]]), 2 * 5 * 0.05)
+    assert scorer.evaluated == 3
+    scorer.score([index["big/ON_DEMAND"]])  # remembered, not solved again
+    assert scorer.evaluated == 3
+
+
+def test_a_subset_that_cannot_host_a_shape_scores_infinite() -> None:
+    problem = Problem(
+        3600.0,
+        (JOB, Shape("wide", 4.0, 4096.0)),
+        np.array([[5, 5], [1, 0]]),
+        offerings(spot=False, catalog=CATALOG),
+        Policy(max_instance_types=1),
+    )
+    scorer, index = _scorer(problem)
+    assert scorer.score([index["small/ON_DEMAND"]]) == np.inf
+    assert np.isfinite(scorer.score([index["big/ON_DEMAND"]]))
+
+
+def test_scores_are_never_below_the_subsets_lp() -> None:
+    # The score is a restricted master of the subset's LP: at or above that LP's optimum (solved
+    # by column generation on the subset problem), with every spot row in place.
+    policy = Policy(
+        max_instance_types=3, min_spot_instance_types=2, max_spot_share=0.6, time_limit_seconds=8.0
+    )
+    for seed in range(3):
+        problem = random_problem(seed, n_buckets=6, policy=policy)
+        scorer, _ = _scorer(problem)
+        prep = scorer.prep
+        lp = column_generation(
+            prep,
+            scorer.pool,
+            set(map(tuple, scorer.pairs.tolist())),
+            deadline=time.perf_counter() + 30,
+            clock=time.perf_counter,
+        )
+        scorer.pairs = np.array(
+            sorted(set(zip(lp.columns.pattern.tolist(), lp.columns.bucket_class.tolist(), strict=True)))
+        )
+        rng = np.random.default_rng(seed)
+        for _ in range(4):
+            chosen = sorted(rng.choice(len(prep.offerings), size=4, replace=False).tolist())
+            score = scorer.score(chosen)
+            sub = restricted(prep, chosen).problem
+            sub_prep, sub_pool, sub_pairs = _prepare_pool(sub)
+            exact = column_generation(
+                sub_prep, sub_pool, sub_pairs, deadline=time.perf_counter() + 30, clock=time.perf_counter
+            )
+            if not (exact.feasible and exact.converged):
+                assert score == np.inf
+                continue
+            assert score >= exact.objective - 1e-6 * max(1.0, exact.objective), (seed, chosen)
+
+
+def test_the_search_swaps_to_the_cheapest_host() -> None:
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)))
+    keys = ["tiny/ON_DEMAND", "small/ON_DEMAND", "big/ON_DEMAND"]
+    found, value = swap_search(scorer, [index["tiny/ON_DEMAND"]], [index[k] for k in keys], deadline=np.inf)
+    assert [scorer.prep.offerings[o].key for o in found] == ["big/ON_DEMAND"]
+    assert np.isclose(value, 2 * 5 * 0.16 / 4)
+    # The entry gain at tiny's duals ranks big (4 jobs for $0.16 against 4 x $0.05) first, so it
+    # is tried (and taken) first; then small is tried against big, and tiny is remembered.
+    order = [scorer.prep.offerings[key[0]].key for key in scorer.scores]
+    assert order == ["tiny/ON_DEMAND", "big/ON_DEMAND", "small/ON_DEMAND"]
+
+
+def test_the_search_keeps_k_spot_offerings() -> None:
+    # On-demand big is dearer than any spot offering here, but a swap that would leave one spot
+    # pool under K = 2 is never tried: the search stays among subsets with two spot offerings.
+    scorer, index = _scorer(_one_shape(True, Policy(max_instance_types=2, min_spot_instance_types=2)))
+    start = [index["tiny/SPOT"], index["small/SPOT"]]
+    candidates = [index[k] for k in ("big/SPOT", "big/ON_DEMAND", "small/ON_DEMAND")]
+    found, _ = swap_search(scorer, start, candidates, deadline=np.inf, keep_spot=2)
+    assert all(scorer.prep.spot[o] for o in found)
+    assert index["big/SPOT"] in found
+    assert all(sum(scorer.prep.spot[list(key)]) >= 2 for key in scorer.scores)
+
+
+def test_the_search_stops_at_its_deadline() -> None:
+    # Each reading of the clock advances it by a second: with a deadline 1.5 s away the start is
+    # scored (it is the answer whatever the time) and no swap fits after it.
+    clock = StepClock(1.0)
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)), clock)
+    start = [index["tiny/ON_DEMAND"]]
+    deadline = clock() + 1.5
+    found, value = swap_search(scorer, start, [index["big/ON_DEMAND"]], deadline=deadline)
+    assert found == start
+    assert scorer.evaluated == 1
+    assert np.isclose(value, 2 * 5 * 0.05)
+
+
+def test_rank_subsets_returns_what_the_search_reaches() -> None:
+    # The search starts from the best-scored subset (small) and reaches big; `subsets` is left
+    # as it was (the caller adds the new subset with its quick plan).
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)))
+    subsets = [[index["small/ON_DEMAND"]], [index["tiny/ON_DEMAND"]]]
+    scores, found, value = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=np.inf)
+    assert len(subsets) == 2
+    assert np.allclose(scores, [2 * 5 * 0.096 / 2, 2 * 5 * 0.05])
+    assert found == [index["big/ON_DEMAND"]] and np.isclose(value, 2 * 5 * 0.16 / 4)
+    # A search that ends on a subset already among them returns none.
+    subsets.append(found)
+    _, again, again_value = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=np.inf)
+    assert again is None and again_value == np.inf
+
+
+def test_capped_solves_with_spot_rows_stay_valid() -> None:
+    # Capped solves with spot rows rank their subsets through the swap search: every plan must
+    # pass the validator and meet the cap, and its bound stay below it; the search must have
+    # scored subsets in some of them (else this tests nothing; it scores none where no quick plan
+    # meets the spot rows, seeds 0, 1, 3 and 4).
+    policy = Policy(
+        max_instance_types=3,
+        min_spot_instance_types=2,
+        max_spot_share=0.6,
+        time_limit_seconds=8.0,
+        gap_target=0.0,
+    )
+    scored = []
+    for seed in range(6):
+        problem = random_problem(seed, n_buckets=6, policy=policy)
+        plan = run(problem)
+        assert plan.has_solution
+        assert validate_plan(problem, plan) == []
+        assert len(plan.selected) <= 3
+        assert plan.lower_bound_usd <= plan.objective_usd + 1e-6
+        scored.append(plan.stats["cap_subsets_scored"])
+    assert sum(scored) > 0, scored
+
+
+def test_rank_subsets_scores_nothing_when_no_score_is_expected_to_fit() -> None:
+    # Before any score is timed the caller's guess (5 s) stands: with 3 s left nothing is scored,
+    # so the subsets keep the caller's order (every score inf) and no swap is tried.
+    clock = StepClock(1.0)
+    scorer, index = _scorer(_one_shape(False, Policy(max_instance_types=1)), clock)
+    scorer.expected_seconds = 5.0
+    subsets = [[index["small/ON_DEMAND"]], [index["tiny/ON_DEMAND"]]]
+    scores, found, _ = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=clock() + 3.0)
+    assert scores == [np.inf, np.inf] and found is None
+    assert scorer.evaluated == 0
+    # With time for them, they are scored in the order asked (`first`), then the search runs.
+    scores, found, _ = rank_subsets(scorer, subsets, [index["big/ON_DEMAND"]], deadline=np.inf, first=[1, 0])
+    assert [scorer.prep.offerings[key[0]].key for key in scorer.scores][:2] == [
+        "tiny/ON_DEMAND",
+        "small/ON_DEMAND",
+    ]
+    assert found == [index["big/ON_DEMAND"]]
+
+
+def test_the_solve_keeps_the_subsets_solve_its_time() -> None:
+    # `_swap_and_rank` (solve.py): when what the subset's solve needs (keep_seconds) leaves no room
+    # for a search of several subset LPs, nothing is scored and the quick plans' order stands;
+    # with room, the search's subset joins (with its quick plan) and ranks first.
+    from optimizer.solver.solve import _swap_and_rank
+
+    problem = _one_shape(False, Policy(max_instance_types=1))
+    scorer, index = _scorer(problem, StepClock(0.001))
+    scorer.expected_seconds = 0.01
+    spends = [np.zeros(len(index))]
+    spends[0][[index["big/ON_DEMAND"], index["small/ON_DEMAND"], index["tiny/ON_DEMAND"]]] = [3.0, 2.0, 1.0]
+    subsets = [[index["tiny/ON_DEMAND"]], [index["small/ON_DEMAND"]]]
+    quick = [0.5, 0.6]
+    added: list[list[int]] = []
+
+    def add(chosen: list[int]) -> None:  # (as `_within_type_cap`'s: the subset with its quick plan)
+        added.append(chosen)
+        subsets.append(chosen)
+        quick.append(0.4)
+
+    kept = _swap_and_rank(
+        problem, scorer.prep, spends, 1, subsets, quick, add, scorer, 10.0, scorer.clock, 9.99
+    )
+    assert kept.tolist() == [0, 1] and scorer.evaluated == 0 and added == []
+    order = _swap_and_rank(
+        problem, scorer.prep, spends, 1, subsets, quick, add, scorer, 10.0, scorer.clock, 0.0
+    )
+    assert added == [[index["big/ON_DEMAND"]]] and subsets[2] == added[0]
+    assert order.tolist()[0] == 2
+
+
+def test_solve_order_keeps_the_quick_plans_order_unless_a_score_is_clearly_lower() -> None:
+    quick = [500.0, 480.0, np.inf, 650.0]
+    # The quick plans' first (480) scores 456; a subset scored more than the margin lower leads.
+    assert solve_order(quick, [476.0, 456.0, 496.0, 450.0]).tolist() == [3, 1, 0, 2]
+    # Within the margin (a score's own error) the quick plans' choice keeps its solve.
+    close = 456.0 * (1.0 - SCORE_MARGIN / 2)
+    assert solve_order(quick, [476.0, 456.0, 496.0, close]).tolist() == [1, 0, 3, 2]
+    # The best-scored subset is the quick plans' first: nothing moves.
+    assert solve_order(quick, [476.0, 440.0, 496.0, 450.0]).tolist() == [1, 0, 3, 2]
+    # No finite score for the quick plans' first (not scored in time): its order stands.
+    assert solve_order(quick, [476.0, np.inf, 496.0, 400.0]).tolist() == [1, 0, 3, 2]
+    # A subset whose quick plan misses the spot rows (inf) may still lead on its score.
+    assert solve_order(quick, [476.0, 456.0, 300.0, 450.0]).tolist() == [2, 1, 0, 3]
+    assert solve_order([], []).tolist() == []
+
+
+def test_the_solve_scores_nothing_without_a_quick_plan() -> None:
+    # `_swap_and_rank` (solve.py): when no subset's quick plan meets the policy, the subset's
+    # solve is the only way to a plan, so the search takes none of its time (no score, no swap).
+    from optimizer.solver.solve import _swap_and_rank
+
+    problem = _one_shape(False, Policy(max_instance_types=1))
+    scorer, index = _scorer(problem, StepClock(0.001))
+    scorer.expected_seconds = 0.01
+    spends = [np.zeros(len(index))]
+    spends[0][[index["big/ON_DEMAND"], index["small/ON_DEMAND"], index["tiny/ON_DEMAND"]]] = [3.0, 2.0, 1.0]
+    subsets = [[index["tiny/ON_DEMAND"]], [index["small/ON_DEMAND"]]]
+    added: list[list[int]] = []
+    order = _swap_and_rank(
+        problem,
+        scorer.prep,
+        spends,
+        1,
+        subsets,
+        [np.inf, np.inf],
+        added.append,
+        scorer,
+        10.0,
+        scorer.clock,
+        0.0,
+    )
+    assert order.tolist() == [0, 1] and scorer.evaluated == 0 and added == []
