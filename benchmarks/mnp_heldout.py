@@ -43,6 +43,27 @@ work is gangs, which must run on demand, and on which types), the second what pl
 month costs. `--explain` also runs the check on every usable 8-week window stepped by 4 weeks:
 window k+1 learns on window k's replay weeks, so its in-sample saving is window k's best_out.
 
+Which work drives it (printed for every run, `cost_by_kind` / `drift_by_kind`): each replay's
+instance cost split between gang nodes, packed jobs and idle capacity, and the drift split
+exactly into mix (each kind's share of the estate's cost) and rate (each kind's own saving).
+KTH at 16 vCPUs a node, default policy (load 2-8, the same figures each run): gangs are 61 % of
+the estate's cost in sample and 69 % out and save 51.8 % and 50.7 %; packed jobs save 61.2 % and
+55.5 %. Of the 3.23 points, mix is +0.57 and rate +2.67 (gangs +0.69, packed jobs +1.98). The
+packed jobs' rate: the plan's spot CE (16 types, SPOT_PRICE_CAPACITY_OPTIMIZED) is met in the
+replay by 72-vCPU c5.18xlarge for 92-94 % of its instance-hours in both months; the replay month
+has 25 % less packed work (18,675 job vCPU-hours against 25,037) in shorter jobs (median 8 min
+against 22), and the spot fleet's cost falls only 9 % ($717 to $654): its instances run emptier
+(job vCPU-hours / instance vCPU-hours 42 % to 34 %; replay week 3 saves 43 % on packed jobs, the
+others 57-60 %). Had its packed work cost the plan what it did per job vCPU-hour in sample, the
+replay month would save 54.7 % (1.3 % relative). The gangs' rate: that month has more gangs of
+14-15-vCPU nodes (3 nodes of 14 vCPUs: 129 node-hours against 5), which the estate itself fits on
+c5.4xlarge at about the plan's m5a.4xlarge price (those gangs save 15-25 %), while a node of 16
+vCPUs and 32 GiB fits no 32-GiB instance's allocatable memory and costs the estate a larger type;
+and a 6-node gang shape never seen while learning (1,919 vCPU-hours, saving 49 %). None of it is
+the gang model: gangs save the same per kind in both months, and the packed part is how Batch's
+allocation strategy picks the cheapest type per vCPU among the CE's types, which a plan of
+right-sized bins per hour does not decide.
+
 Finding on KTH (default policy, 2 shared cores): the chosen 16-vCPU window's drift (55.4 % vs
 52.2 %, 3.2 points, 5.8 % relative) is all window mix: a plan learned on the replay weeks saves
 52.2 % there too (planning from last month: 0.0 points); those weeks' work is 65 % gangs against
@@ -207,6 +228,75 @@ def gang_share(jobs: pd.DataFrame) -> float:
     return float(work[node_rows(jobs)].sum()) / total if total > 0 else 0.0
 
 
+KINDS = ("gang", "packed", "idle")
+
+
+def cost_by_kind(jobs: pd.DataFrame, attempts: pd.DataFrame, instances: pd.DataFrame) -> dict[str, float]:
+    """A replay's instance cost split between MNP node jobs ("gang") and the other jobs ("packed"):
+    each instance's cost over the attempts that ran on it, by vCPU-seconds (a node holds its
+    instance whole, so it weighs the instance's vCPUs); an instance no attempt ran on ("idle":
+    minvCpus capacity) stays apart. The split says which work a saving or a drift comes from."""
+    nodes = set(jobs.loc[node_rows(jobs), "job_id"])
+    att = attempts.dropna(subset=["instance_id"])
+    if att.empty:
+        return {"gang": 0.0, "packed": 0.0, "idle": float(instances["cost_usd"].sum())}
+    inst = instances.set_index("instance_id")
+    is_node = att["job_id"].isin(nodes).to_numpy()
+    width = np.where(
+        is_node,
+        att["instance_id"].map(inst["vcpus"]).to_numpy(dtype=float),
+        att["vcpus"].to_numpy(dtype=float),
+    )
+    weight = width * (att["ended_at"] - att["started_at"]).to_numpy(dtype=float)
+    total = pd.Series(weight).groupby(att["instance_id"].to_numpy()).transform("sum").to_numpy()
+    cost = att["instance_id"].map(inst["cost_usd"]).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(
+            total > 0, weight / total, 1.0 / att.groupby("instance_id")["job_id"].transform("size")
+        )
+    split = cost * share
+    ran = set(att["instance_id"])
+    return {
+        "gang": float(split[is_node].sum()),
+        "packed": float(split[~is_node].sum()),
+        "idle": float(inst.loc[~inst.index.isin(ran), "cost_usd"].sum()),
+    }
+
+
+def drift_by_kind(inside: dict[str, Any], outside: dict[str, Any]) -> dict[str, Any]:
+    """The saving per kind of work in and out of sample, and the drift (in - out saving, points)
+    split exactly into mix and rate. A kind's contribution to the saving is (estate_k - plan_k) /
+    estate total = w_k x s_k, with w_k its share of the estate's cost and s_k its own saving; by the
+    midpoint rule w_in s_in - w_out s_out = (w_in - w_out) x mean s (mix: how much of the month
+    that work is) + mean w x (s_in - s_out) (rate: how well the plan does on it). A kind the
+    estate has no cost for on one side (idle capacity the plan keeps) is all rate."""
+    rows: dict[str, Any] = {}
+    mix = rate = 0.0
+    for kind in KINDS:
+        e_in, e_out = (side["on_demand_estate"]["cost_by_kind"][kind] for side in (inside, outside))
+        p_in, p_out = (side["plan"]["cost_by_kind"][kind] for side in (inside, outside))
+        t_in, t_out = (side["on_demand_estate"]["cost_usd"] for side in (inside, outside))
+        w_in, w_out = (e_in / t_in if t_in > 0 else 0.0), (e_out / t_out if t_out > 0 else 0.0)
+        s_in, s_out = (1.0 - p_in / e_in if e_in > 0 else None), (1.0 - p_out / e_out if e_out > 0 else None)
+        if s_in is not None and s_out is not None:
+            k_mix, k_rate = (w_in - w_out) * (s_in + s_out) / 2, (w_in + w_out) / 2 * (s_in - s_out)
+        else:
+            c_in = (e_in - p_in) / t_in if t_in > 0 else 0.0
+            c_out = (e_out - p_out) / t_out if t_out > 0 else 0.0
+            k_mix, k_rate = 0.0, c_in - c_out
+        mix += k_mix
+        rate += k_rate
+        rows[kind] = {
+            "estate_usd": [e_in, e_out],
+            "plan_usd": [p_in, p_out],
+            "estate_share": [w_in, w_out],
+            "saving": [s_in, s_out],
+            "mix_points": k_mix,
+            "rate_points": k_rate,
+        }
+    return {"kinds": rows, "mix_points": mix, "rate_points": rate}
+
+
 def plan_environments(problem: Problem, plan: Plan) -> dict[str, Any]:
     """The plan's environments document, replayed with the estate's simulation options (seed,
     retry strategy), so the two replays differ only in their compute environments and queues."""
@@ -238,6 +328,7 @@ def replayed(jobs: pd.DataFrame, document: dict[str, Any], catalog: Any) -> dict
         "not_started_reasons": {str(k): int(v) for k, v in reasons.value_counts().head(5).items()},
         "mnp_jobs": int(s.get("mnp_jobs", 0)),
         "gang_formation_idle_cost_usd": float(s.get("gang_formation_idle_cost_usd", 0.0)),
+        "cost_by_kind": cost_by_kind(jobs, result.attempts, result.instances),
         "wait_p95_s": s["queue_wait_s"]["ALL"]["p95_s"],
         "seconds": round(time.perf_counter() - t0, 2),
     }
@@ -313,6 +404,7 @@ def held_out(jobs: pd.DataFrame, start: float, provider: Any, catalog: Any, poli
             "saving": saving(planned, baseline),
             "gang_share": gang_share(window),
         }
+    out["by_kind"] = drift_by_kind(out["in_sample"], out["out_of_sample"])
     out["drift_points"] = abs(out["in_sample"]["saving"] - out["out_of_sample"]["saving"])
     out["drift_relative"] = relative_drift(out["in_sample"]["saving"], out["out_of_sample"]["saving"])
     return out
@@ -532,6 +624,34 @@ def main() -> int:
         ],
         rows,
     )
+    print_table(
+        ["mapping", "work", "estate USD in/out", "plan USD in/out", "estate share in/out", "saving in/out",
+         "mix pts", "rate pts"],
+        [
+            [
+                f"{r['max_vcpus_per_node']:g} vCPUs/node, {r['policy']} policy",
+                kind,
+                "/".join(f"{v:,.0f}" for v in k["estate_usd"]),
+                "/".join(f"{v:,.0f}" for v in k["plan_usd"]),
+                "/".join(f"{v:.0%}" for v in k["estate_share"]),
+                "/".join("-" if v is None else f"{v:.1%}" for v in k["saving"]),
+                f"{k['mix_points'] * 100:+.2f}",
+                f"{k['rate_points'] * 100:+.2f}",
+            ]
+            for r in records
+            for kind, k in r["by_kind"]["kinds"].items()
+        ]
+        + [
+            [
+                f"{r['max_vcpus_per_node']:g} vCPUs/node, {r['policy']} policy",
+                "all",
+                "", "", "", "",
+                f"{r['by_kind']['mix_points'] * 100:+.2f}",
+                f"{r['by_kind']['rate_points'] * 100:+.2f}",
+            ]
+            for r in records
+        ],
+    )  # fmt: skip
     for r in records:
         if "explain" in r:
             print_explained(f"{r['max_vcpus_per_node']:g} vCPUs/node, {r['policy']} policy", r["explain"])

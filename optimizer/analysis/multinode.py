@@ -5,11 +5,16 @@ Batch gives each node of an MNP job an instance of its own (the replay models th
 requested: `whole_instance_shares` sets its share to 1 (the rest of `cost.py`'s rules apply
 unchanged, so the books still balance). `mnp_job_costs` adds the node attempts up per MNP job
 (the parent, `array_parent_id` of the node jobs, as the collector and `import-trace` store them)
-and estimates the gang-formation idle: the time each node's instance sat held, empty, between the
-later of its launch, the MNP job's creation and its previous attempt's end, and the moment the
-gang started (all nodes start together). That idle is part of the instances' `idle_usd` already;
-the column says how much of it the gang's forming explains, priced at the instance's mean rate
-over its lifetime (`total_usd / hours`), and never more than the instance's idle.
+and estimates the gang-formation idle: the time each node's instance sat in service, held and
+empty, waiting for the gang's other nodes, up to the moment the gang started (all nodes start
+together). An instance already in service is held from the later of the MNP job's creation and
+its previous attempt's end; one launched for the gang only from when it joined the cluster
+(launch + the attempt's join delay, `_join_delay`), because its boot is not formation idle: a
+single job on a new instance waits as long, and the replay (`simulate/gangs.py`) counts a new
+instance's held time from its joining too, so the two figures measure the same thing. That idle
+is part of the instances' `idle_usd` already; the column says how much of it the gang's forming
+explains, priced at the instance's mean rate over its lifetime (`total_usd / hours`), and never
+more than the instance's idle.
 """
 
 from __future__ import annotations
@@ -109,15 +114,17 @@ def _formation_idle(
     hosting = att[att["instance_id"].isin(set(gang["instance_id"]))].sort_values(["instance_id", "start_s"])
     stops = hosting["stop_s"].fillna(-np.inf)
     previous_end = stops.groupby(hosting["instance_id"]).cummax().groupby(hosting["instance_id"]).shift(1)
-    starts = gang.groupby(["parent", "attempt"])["start_s"].transform("min")
-    held_from = np.maximum.reduce(
-        [
-            gang["instance_id"].map(launched_s).fillna(np.inf).to_numpy(),
-            gang["parent"].map(created_s).fillna(-np.inf).to_numpy(),
-            previous_end.reindex(gang.index).fillna(-np.inf).to_numpy(),
-        ]
+    starts = gang.groupby(["parent", "attempt"])["start_s"].transform("min").to_numpy()
+    launch = gang["instance_id"].map(launched_s).fillna(np.inf).to_numpy()
+    in_service_from = np.maximum(
+        gang["parent"].map(created_s).fillna(-np.inf).to_numpy(),
+        previous_end.reindex(gang.index).fillna(-np.inf).to_numpy(),
     )
-    seconds = np.clip(starts.to_numpy() - held_from, 0.0, None)
+    # Launched for this gang (its launch is the latest of the three): not in service before it joins.
+    fresh = launch >= in_service_from
+    join = _join_delay(gang, np.where(fresh & np.isfinite(launch), launch, -np.inf), starts)
+    ready = np.where(fresh, launch + join, in_service_from)
+    seconds = np.clip(starts - ready, 0.0, None)
     usd = seconds / 3600.0 * gang["instance_id"].map(rate).fillna(0.0).to_numpy()
     per_instance = pd.Series(usd, index=gang["instance_id"].to_numpy()).groupby(level=0).transform("sum")
     cap = gang["instance_id"].map(idle_cap).fillna(0.0).to_numpy()
@@ -131,3 +138,20 @@ def _formation_idle(
         }
     )
     return frame.groupby("parent").sum()
+
+
+def _join_delay(gang: pd.DataFrame, fresh_launch: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per node row, its gang attempt's join delay: from the launch of the attempt's last new
+    instance to the gang's start (0 when it launched none).
+
+    The gang starts when its last node's instance has joined the cluster, so when that is a new
+    instance, start - its launch is how long a new instance took to boot and register, and the
+    attempt's other new instances are taken to have taken as long (the history records launches,
+    not when an instance joined). An attempt whose start waited for an instance already in service
+    (its previous job ending) counts that wait as join delay too: its new instances' idle is then
+    a floor."""
+    latest = (
+        pd.Series(fresh_launch, index=gang.index).groupby([gang["parent"], gang["attempt"]]).transform("max")
+    )
+    latest_s = latest.to_numpy()
+    return np.where(np.isfinite(latest_s), np.clip(starts - latest_s, 0.0, None), 0.0)

@@ -8,7 +8,8 @@ running. What Batch does decides the model:
 - On-demand only: "Multi-node parallel jobs aren't supported on compute environments that use Spot
   Instances" (AWS Batch user guide, compute environment considerations for MNP). A gang therefore
   adds no spot capacity; it only adds its nodes' vCPU-hours to the job vCPU-hours the spot share is
-  measured on.
+  measured on, counted by the hours it holds them (`Problem.job_vcpu_hours`: `gang_hours`, else
+  whole buckets), the same hours it is priced by.
 - One instance type per node range: `NodeRangeProperty.instanceTypes` "is currently limited to one
   element", and the container's `instanceType` of an MNP job must be the same for all node groups.
   So all nodes of a range run on one offering; ranges of one job may differ. All of them are in

@@ -205,10 +205,21 @@ class Problem:
         return self.demand[i].astype(float) * self.bucket_hours
 
     def job_vcpu_hours(self) -> np.ndarray:
-        """Per shape, the job vCPU-hours its demand runs (a gang's: every node's), what the spot
-        share is measured on."""
-        per_job = np.array([s.vcpus * s.instances_per_job for s in self.shapes], dtype=float)
-        return self.demand.sum(axis=1) * per_job * self.bucket_hours
+        """Per shape, the job vCPU-hours its demand runs, what the spot share is measured on: a
+        packed shape's demand x bucket hours (what the plan holds for it), a gang's job hours
+        (`gang_job_hours`: the hours it is paid for) x every node's vCPUs. A gang never runs on
+        spot, so it is only ever in the share's denominator: counting it by whole buckets while it
+        holds part of one would add vCPU-hours nobody runs or pays for and loosen the cap on the
+        packed jobs' spot capacity."""
+        out = np.empty(len(self.shapes), dtype=float)
+        for i, s in enumerate(self.shapes):
+            hours = (
+                float(self.gang_job_hours(i).sum())
+                if s.is_gang
+                else float(self.demand[i].sum()) * self.bucket_hours
+            )
+            out[i] = hours * s.vcpus * s.instances_per_job
+        return out
 
     def with_policy(self, policy: Policy) -> Problem:
         return replace(self, policy=policy)

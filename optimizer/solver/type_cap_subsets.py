@@ -29,8 +29,11 @@ def lp_spend(prep: Prepared, offering: np.ndarray, cost: np.ndarray, values: np.
 
 
 def required_offerings(prep: Prepared, ranked: list[int]) -> list[int] | None:
-    """The offerings a subset needs: per shape with demand its most used host, and the K most used
-    spot offerings when diversification is on and the LP uses spot. None when a shape has no host."""
+    """The offerings a subset needs: per shape with demand its most used host, the K most used
+    spot offerings when diversification is on and the LP uses spot, and under a spot share cap
+    the most used on-demand offering: a subset of spot offerings alone can never keep a share of
+    the work off spot, and where the cap barely binds (a share near 1) the LP's small on-demand
+    spend ranks that offering below the cap's last place. None when a shape has no host."""
     chosen: list[int] = []
     for s in np.flatnonzero(prep.demand.any(axis=1)):
         if chosen and prep.compat[chosen, s].any():
@@ -49,6 +52,10 @@ def required_offerings(prep: Prepared, ranked: list[int]) -> list[int] | None:
             if o not in chosen:
                 chosen.append(o)
                 have += 1
+    if prep.problem.policy.caps_spot_share and not any(not prep.spot[o] for o in chosen):
+        on_demand = [o for o in ranked if not prep.spot[o]]
+        if on_demand:
+            chosen.append(on_demand[0])
     return chosen
 
 

@@ -213,6 +213,24 @@ def _bound_errors(plan: Plan) -> list[str]:
     return errors
 
 
+def _all_job_vcpu_hours(problem: Problem) -> float:
+    """All job vCPU-hours, the spot share's denominator, recomputed from the document: a packed
+    shape's demand x bucket hours, a gang's held hours (`gang_hours`, whole buckets without
+    them) x its nodes, each node's vCPUs counted on its own instance."""
+    total = 0.0
+    for i, shape in enumerate(problem.shapes):
+        if shape.is_gang:
+            given = problem.gang_hours.get(shape.id)
+            if given is not None:
+                hours = float(sum(float(h) for h in given))
+            else:
+                hours = float(problem.demand[i].sum()) * problem.bucket_hours
+            total += hours * shape.instances_per_job * shape.vcpus
+        else:
+            total += float(problem.demand[i].sum()) * problem.bucket_hours * shape.vcpus
+    return total
+
+
 def _policy_errors(
     problem: Problem,
     plan: Plan,
@@ -228,7 +246,7 @@ def _policy_errors(
     if policy.max_instance_types is not None and len(selected) > policy.max_instance_types:
         errors.append(f"{len(selected)} offerings selected > max_instance_types {policy.max_instance_types}")
     if policy.max_spot_share is not None:
-        total = float(problem.job_vcpu_hours().sum())  # a gang's nodes count, each on its instance
+        total = _all_job_vcpu_hours(problem)
         if not _close_or_below(spot_job_vcpu_hours, policy.max_spot_share * total):
             errors.append(
                 f"spot job vCPU-hours {spot_job_vcpu_hours:.3f} > max_spot_share {policy.max_spot_share} "

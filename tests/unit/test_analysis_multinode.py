@@ -117,3 +117,68 @@ def test_gang_formation_starts_when_the_instance_s_previous_job_ended() -> None:
     )
     assert row["gang_formation_idle_hours"] == pytest.approx(0.5)
     assert row["gang_formation_idle_usd"] == pytest.approx(0.5 * 0.192)
+
+
+def test_a_new_instance_s_boot_is_not_gang_formation_idle() -> None:
+    """MNP job `g` (created hour 0, 3 nodes) on three on-demand m5.xlarge ($0.192/h):
+
+        instance  launched  joined (boot 0.25 h)  node starts
+        i-a       -1        -1 (in service, idle)  0.35
+        i-b        0         0.25                  0.35
+        i-c        0.1       0.35                  0.35
+
+    The gang starts when its last instance, i-c, has joined: 0.35, so the join delay is
+    0.35 - 0.1 = 0.25 h. Held idle while the gang formed, by hand: i-a from its creation 0 to
+    0.35 = 0.35 h; i-b from joining at 0.25 to 0.35 = 0.1 h; i-c 0 (it was the last). Total
+    0.45 h x $0.192 = $0.0864. Counting from the launch instead (boot included) would give
+    0.35 + 0.35 + 0.25 = 0.95 h: every new node's boot, which a single job on a new instance pays
+    as well and the replay does not count as formation idle."""
+    instances = pd.DataFrame(
+        {
+            "instance_id": ["i-a", "i-b", "i-c"],
+            "region": "us-east-1",
+            "availability_zone": "us-east-1a",
+            "compute_environment_arn": "ce-mnp",
+            "instance_type": "m5.xlarge",
+            "capacity_type": "ON_DEMAND",
+            "launch_time": [h.at(-1), h.at(0), h.at(0.1)],
+            "first_seen": [h.at(-1), h.at(0), h.at(0.1)],
+            "last_seen": [h.at(1.35)] * 3,
+            "terminated_at": [h.at(1.35)] * 3,
+        }
+    )
+    jobs = pd.DataFrame(
+        {
+            "job_id": ["g", "g#0", "g#1", "g#2"],
+            "queue": "hpc",
+            "job_definition_name": "mpi",
+            "job_name": "mpi-1",
+            "created_at": [h.at(0)] * 4,
+            "vcpus": 2.0,
+            "memory_mib": 4000,
+            "gpus": 0,
+            "is_multinode": True,
+            "array_parent_id": [None, "g", "g", "g"],
+            "node_count": [3, None, None, None],
+        }
+    )
+    attempts = pd.DataFrame(
+        {
+            "job_id": ["g#0", "g#1", "g#2"],
+            "attempt": 0,
+            "instance_id": ["i-a", "i-b", "i-c"],
+            "started_at": [h.at(0.35)] * 3,
+            "stopped_at": [h.at(1.35)] * 3,
+            "exit_code": 0,
+            "is_spot_reclaim": False,
+            "is_oom": False,
+        }
+    )
+    result = attribute_costs(instances, attempts, jobs, h.instance_types(), h.ondemand(), h.spot_prices())
+    row = (
+        mnp_job_costs(result.attempts, result.instances, attempts, instances, jobs)
+        .set_index("job_id")
+        .loc["g"]
+    )
+    assert row["gang_formation_idle_hours"] == pytest.approx(0.45)
+    assert row["gang_formation_idle_usd"] == pytest.approx(0.45 * 0.192)

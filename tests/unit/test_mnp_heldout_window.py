@@ -96,3 +96,48 @@ def test_the_command_exits_2_with_one_line_on_a_trace_it_cannot_check(
     assert mnp_heldout.main() == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the held-out check needs 56" in err[0]
+
+
+def test_cost_by_kind_splits_instances_between_gang_nodes_packed_jobs_and_idle() -> None:
+    """i1 ($1.00, 8 vCPUs) ran packed jobs a (2 vCPUs, 100 s) and b (2 vCPUs, 300 s): a weighs 200
+    and b 600 vCPU-seconds, so $0.25 and $0.75. i2 ($2.00, 16 vCPUs) held node g#0 (4 vCPUs asked,
+    the whole instance held): gang $2.00. i3 ($0.50) ran nothing: idle."""
+    jobs = pd.DataFrame(
+        {"job_id": ["a", "b", "g#0"], "vcpus": [2.0, 2.0, 4.0], "mnp_parent": [None, None, "g"]}
+    )
+    attempts = pd.DataFrame(
+        {
+            "job_id": ["a", "b", "g#0"],
+            "instance_id": [1, 1, 2],
+            "vcpus": [2.0, 2.0, 4.0],
+            "started_at": [0.0, 0.0, 0.0],
+            "ended_at": [100.0, 300.0, 50.0],
+        }
+    )
+    instances = pd.DataFrame(
+        {"instance_id": [1, 2, 3], "vcpus": [8.0, 16.0, 2.0], "cost_usd": [1.0, 2.0, 0.5]}
+    )
+    split = mnp_heldout.cost_by_kind(jobs, attempts, instances)
+    assert split == pytest.approx({"gang": 2.0, "packed": 1.0, "idle": 0.5})
+
+
+def test_the_drift_splits_exactly_into_mix_and_rate() -> None:
+    """In sample the estate costs gang $60 + packed $40 and the plan $30 + $16 (savings 50 % and
+    60 %, 54 % in all); out of sample $70 + $30 and $35 + $15 (50 % and 50 %, 50 % in all): 4
+    points of drift. Mix: gang (0.6 - 0.7) x 0.5 = -5, packed (0.4 - 0.3) x 0.55 = +5.5; rate:
+    gang 0.65 x 0 = 0, packed 0.35 x 0.1 = +3.5; +0.5 + 3.5 = 4 points."""
+
+    def side(gang: tuple[float, float], packed: tuple[float, float]) -> dict:
+        return {
+            "on_demand_estate": {
+                "cost_usd": gang[0] + packed[0],
+                "cost_by_kind": {"gang": gang[0], "packed": packed[0], "idle": 0.0},
+            },
+            "plan": {"cost_by_kind": {"gang": gang[1], "packed": packed[1], "idle": 0.0}},
+        }
+
+    split = mnp_heldout.drift_by_kind(side((60, 30), (40, 16)), side((70, 35), (30, 15)))
+    assert split["mix_points"] == pytest.approx(0.005)
+    assert split["rate_points"] == pytest.approx(0.035)
+    assert split["kinds"]["packed"]["saving"] == pytest.approx([0.6, 0.5])
+    assert split["kinds"]["idle"]["saving"] == [None, None]

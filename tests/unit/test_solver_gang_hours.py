@@ -196,6 +196,53 @@ def test_a_reserved_instance_covers_the_held_node_hours() -> None:
     assert whole.cost_usd == pytest.approx(0.17)
 
 
+def _spot_vcpu_hours(problem: Problem, plan: Any) -> float:
+    sizes = {s.id: s.vcpus for s in problem.shapes}
+    return sum(
+        b.count * n * sizes[sid] * problem.bucket_hours
+        for bins in plan.buckets
+        for b in bins
+        if b.offering.endswith("/SPOT")
+        for sid, n in b.jobs.items()
+    )
+
+
+def test_the_spot_share_counts_a_gang_by_the_hours_it_holds() -> None:
+    """One 1-hour bucket: 8 packed 1-vCPU jobs (8 job vCPU-hours) and the 4-node gang of 4 vCPUs
+    held half an hour (4 x 4 x 0.5 = 8 vCPU-hours). All job vCPU-hours: 16, so a spot share of
+    0.3 allows 4.8 on spot: one c5.xlarge of 4 packed jobs on spot, the other 4 on demand.
+    Counting the gang by whole buckets (4 x 4 x 1 = 16, 8 vCPU-hours it neither runs nor pays
+    for) made the total 24 and allowed 7.2: 7 of the 8 packed jobs on spot, 44 % of the work
+    under a 30 % cap."""
+    problem = Problem(
+        3600.0,
+        (SMALL, GANG),
+        np.array([[8], [1]]),
+        offerings(catalog=TYPES),
+        Policy(max_spot_share=0.3, time_limit_seconds=5),
+        gang_hours={"g4x4": np.array([0.5])},
+    )
+    assert problem.job_vcpu_hours().tolist() == pytest.approx([8.0, 8.0])
+    plan = run(problem)
+    assert validate_plan(problem, plan) == []
+    assert _spot_vcpu_hours(problem, plan) == pytest.approx(4.0)
+    # A plan the whole-bucket count allowed (7 of 24): the validator now refuses it (7 of 16).
+    all_spot = copy.deepcopy(plan)
+    all_spot.buckets[0] = [
+        Bin("c5.xlarge/SPOT", 1, {"small": 4}),
+        Bin("c5.xlarge/SPOT", 1, {"small": 3}),
+        Bin("c5.xlarge/ON_DEMAND", 1, {"small": 1}),
+        Bin("c5.xlarge/ON_DEMAND", 4, {"g4x4": 1}, 0.5),
+    ]
+    spot = {o.key: o for o in problem.offerings}["c5.xlarge/SPOT"]
+    all_spot.cost_usd = 2 * spot.price_per_hour + 0.17 + 4 * 0.5 * 0.17
+    all_spot.objective_usd = 2 * spot.hourly_objective(1.0) + 0.17 + 4 * 0.5 * 0.17
+    all_spot.lower_bound_usd = min(all_spot.lower_bound_usd, all_spot.objective_usd)
+    all_spot.gap = (all_spot.objective_usd - all_spot.lower_bound_usd) / all_spot.objective_usd
+    errors = validate_plan(problem, all_spot)
+    assert any("spot job vCPU-hours 7.000 > max_spot_share 0.3 of 16.000" in e for e in errors), errors
+
+
 def test_overlap_hours_sum_each_interval_s_time_in_its_buckets() -> None:
     a = np.array([600.0, 3000.0, 7000.0])
     b = np.array([1800.0, 4800.0, 7000.0])  # the third is empty

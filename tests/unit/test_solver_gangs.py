@@ -112,8 +112,16 @@ def _held_per_job(problem: Problem, shape: Shape, t: int) -> float:
 
 def _brute_force(problem: Problem) -> float:
     policy = problem.policy
+    # Job vCPU-hours: a packed shape's demand x bucket hours, a gang's held hours x its nodes.
     all_job_hours = sum(
-        float(problem.demand[i].sum()) * s.vcpus * s.instances_per_job for i, s in enumerate(problem.shapes)
+        (
+            float(problem.gang_job_hours(i).sum())
+            if s.is_gang
+            else float(problem.demand[i].sum()) * problem.bucket_hours
+        )
+        * s.vcpus
+        * s.instances_per_job
+        for i, s in enumerate(problem.shapes)
     )
     best = np.inf
     for combo in itertools.product(*(_bucket_options(problem, t) for t in range(problem.n_buckets))):
@@ -124,10 +132,7 @@ def _brute_force(problem: Problem) -> float:
         if policy.max_instance_types is not None and len(used) > policy.max_instance_types:
             continue
         spot = sum(s for _, _, s in combo)
-        if (
-            policy.max_spot_share is not None
-            and spot > policy.max_spot_share * all_job_hours * problem.bucket_hours + 1e-9
-        ):
+        if policy.max_spot_share is not None and spot > policy.max_spot_share * all_job_hours + 1e-9:
             continue
         best = cost
     return best

@@ -23,13 +23,13 @@ CATALOG = [
 SHAPES = (Shape("small", 1.0, 1024.0), Shape("cpu", 4.0, 2048.0), Shape("mem", 1.0, 14000.0))
 
 
-def _prep(cap: int, spot_types: int):
+def _prep(cap: int, spot_types: int, share: float | None = None):
     problem = Problem(
         3600.0,
         SHAPES,
         np.array([[3, 1], [1, 0], [1, 1]]),
         offerings(catalog=CATALOG),
-        Policy(max_instance_types=cap, min_spot_instance_types=spot_types),
+        Policy(max_instance_types=cap, min_spot_instance_types=spot_types, max_spot_share=share),
     )
     prep, _, _ = _prepare_pool(problem)
     index = {o.key: i for i, o in enumerate(prep.offerings)}
@@ -75,6 +75,29 @@ def test_without_diversification_the_subset_is_hosts_then_y() -> None:
         "r5.large/SPOT",
         "m5.large/ON_DEMAND",
     ]
+
+
+def test_under_a_spot_share_cap_the_subset_keeps_an_on_demand_offering() -> None:
+    # y picks three spot offerings, one host per shape; the LP's on-demand spend is small (a share
+    # near 1 leaves little work off spot), so by y alone a cap of 3 would hold no on-demand
+    # offering, and no plan on it could keep any work off spot.
+    y = {"m5.large/SPOT": 0.9, "c5.xlarge/SPOT": 0.8, "r5.large/SPOT": 0.7}
+    spend = {"m5.large/ON_DEMAND": 0.01, "r5.large/SPOT": 1.0}
+    prep, index = _prep(cap=4, spot_types=0, share=0.99)
+    chosen = selection_subset(prep, _vector(index, y), _vector(index, spend), 4)
+    assert chosen is not None
+    assert [prep.offerings[o].key for o in chosen] == [
+        "m5.large/SPOT",
+        "c5.xlarge/SPOT",
+        "r5.large/SPOT",
+        "m5.large/ON_DEMAND",
+    ]
+    prep, index = _prep(cap=3, spot_types=0, share=0.99)
+    assert selection_subset(prep, _vector(index, y), _vector(index, spend), 3) is None
+    # Without the share cap the same y fills the places with spot offerings only.
+    prep, index = _prep(cap=3, spot_types=0)
+    chosen = selection_subset(prep, _vector(index, y), _vector(index, spend), 3)
+    assert chosen is not None and all(prep.spot[o] for o in chosen)
 
 
 POLICY = Policy(

@@ -100,8 +100,8 @@ def render() -> None:
         jobs, cost, forming = mnp
         st.caption(
             f"Multi-node parallel jobs (latest analysis, whole history): {jobs:,} jobs whose nodes cost"
-            f" {money(cost)}; gang-formation idle {money(forming)}, instances held empty until a gang's last"
-            " node joined (part of Idle)."
+            f" {money(cost)}; gang-formation idle {money(forming)}, instances in service held empty until a"
+            " gang's last node joined, a new instance's boot not counted, as in the replay (part of Idle)."
         )
     if queries.bill_imported(url):
         _bill_vs_model(url, dataset, since, until)
