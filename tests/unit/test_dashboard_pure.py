@@ -266,3 +266,13 @@ def test_commitment_rows_show_the_level_the_problem_carries() -> None:
     assert rows["USD/h in this problem"].tolist() == ["$0.4113", "2 x m5.large"]
     assert rows["utilization"].tolist() == ["65.0%", "100.0%"]
     assert commitment_rows(plan)["USD/h in this problem"].tolist() == ["n/a", "n/a"]
+
+
+def test_the_overviews_prior_week_is_the_seven_whole_days_before() -> None:
+    # The week Nov 27 - Dec 3 compares with Nov 20 - 26: seven days. It once took the days up to
+    # Nov 27 and queried [Nov 21, Nov 27), six, so the demo's week read +$168.53 instead of -$845.37.
+    from optimizer.dashboard.queries import prior_window, window_before
+
+    since, until = window_before(datetime(2026, 12, 3), 7)
+    assert (since, until) == (datetime(2026, 11, 27), datetime(2026, 12, 4))
+    assert prior_window(since, 7) == (datetime(2026, 11, 20), datetime(2026, 11, 27))

@@ -57,9 +57,9 @@ def _spend(url: str, dataset: str, today: date) -> None:
         return
     last_day, partial = last_full_day(span[1], today)
     since, until = queries.window_before(last_day, WEEK_DAYS)
-    prior_since, _ = queries.window_before(since, WEEK_DAYS)
+    prior_since, prior_until = queries.prior_window(since, WEEK_DAYS)
     by_day = queries.cost_summary(url, since, until, ("queue", "capacity_type"), daily=True, dataset=dataset)
-    prior = queries.cost_summary(url, prior_since, since, dataset=dataset)
+    prior = queries.cost_summary(url, prior_since, prior_until, dataset=dataset)
     spend = float(by_day["total_usd"].sum())
     prior_spend = float(prior["total_usd"].sum()) if not prior.empty else 0.0
     idle = float(by_day["idle_usd"].sum())

@@ -86,6 +86,12 @@ def window_before(last_day: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
+def prior_window(since: datetime, days: int) -> tuple[datetime, datetime]:
+    """[start, end) of the `days` whole days just before `since`, the comparison window of a
+    `days`-long window starting at `since` (as many days, ending where it starts)."""
+    return window_before(pd.Timestamp(since).to_pydatetime() - timedelta(days=1), days)
+
+
 @cached
 def tag_keys(url: str, dataset: str = COLLECTED_DATASET) -> list[str]:
     """Job tag keys the analysis aggregated cost by (its most common keys)."""
