@@ -24,7 +24,11 @@ recommendations, so they all read the same number. The rules, in order:
    counted, in which case it is listed as overlapping that one (`overlaps_with`) and not added.
    Job-definition items (revisions) overlap only items for the same definition. `overlap` (default
    `overlap_of`) is the seam for a finer rule.
-5. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
+5. Commitment advice (a Savings Plan to buy) is sized on today's on-demand usage, which the
+   other recommendations shrink (spot moves, scale-in, cheaper types): added to them it would count
+   the same dollars twice. It is listed apart with its own figure ("commitment advice"), never in
+   the $ total.
+6. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
    ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
    when a bill covers it; 1.0 without one). Commitment advice comes from the bill already.
 """
@@ -49,6 +53,9 @@ WAIT_ONLY = "wait improvement"
 WITHIN_ERROR = "within model error"
 OVERLAPS = "overlaps"
 NOT_OPEN = "not open"
+COMMITMENT_APART = "commitment advice"
+COMMITMENT_ADVICE = "commitment-advice"
+"""The strategy whose items are `COMMITMENT_APART` (`strategies.commitments.CommitmentAdvice.name`)."""
 UNCONSTRAINED_BOUND = "unconstrained bound: not a recommendation"
 """The label of a solver plan's saving (demo summary, Fleet mix): the fleet-mix solver packs jobs
 onto any offering its policy allows, without the strategies' risk rules (interruption band, job
@@ -149,6 +156,8 @@ class HeadlineItem:
             return f"overlaps {self.overlaps_with} (counted once)"
         if self.verdict == NOT_OPEN:
             return self.status
+        if self.verdict == COMMITMENT_APART:
+            return "commitment advice, sized on today's on-demand usage: not in the $ total"
         return "counted"
 
     def to_json(self) -> dict[str, Any]:
@@ -208,6 +217,11 @@ class SavingsHeadline:
             left_out.append(f"{len(costs)} faster but costing ${self.costs_money_usd_per_month:,.2f}/month")
         if faster:
             left_out.append(f"{len(faster)} wait improvement(s) at the same cost")
+        for item in self.by_verdict(COMMITMENT_APART):
+            left_out.append(
+                f"commitment advice ${item.monthly_savings_usd:,.2f}/month (sized on today's "
+                "on-demand usage, which the counted ones shrink)"
+            )
         calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
         text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
         if self.discount_ratio != 1.0:
@@ -221,6 +235,9 @@ class SavingsHeadline:
             "identified_savings_usd_per_month": self.total_usd_per_month,
             "counted": len(self.by_verdict(COUNTED)),
             "within_model_error": len(self.by_verdict(WITHIN_ERROR)),
+            "commitment_advice_usd_per_month": round(
+                sum(i.monthly_savings_usd for i in self.by_verdict(COMMITMENT_APART)), 2
+            ),
             "overlapping": len(self.by_verdict(OVERLAPS)),
             "costs_money": len(self.by_verdict(COSTS_MONEY)),
             "costs_money_usd_per_month": self.costs_money_usd_per_month,
@@ -255,6 +272,8 @@ def savings_headline(
             verdict = WAIT_ONLY
         elif saving <= 0:
             verdict = COSTS_MONEY
+        elif rec.strategy == COMMITMENT_ADVICE:
+            verdict = COMMITMENT_APART
         elif within_error(saving, calibration):
             verdict = WITHIN_ERROR
         elif (hit := next((i for key, i in counted if key.overlaps(overlap(rec))), None)) is not None:

@@ -3,6 +3,7 @@ overlaps not counted, each with the reason; calibration figures from hand sums."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -167,3 +168,20 @@ def test_a_failed_multi_node_job_counts_once_in_every_failed_jobs_figure() -> No
     assert tradeoffs(before, after, window_days=15.0)["failed_jobs_delta"] == 0
     table = before_after_table({"replay": {"current_summary": before, "proposed_summary": after}})
     assert table.set_index("Measure").loc["Failed jobs (an MNP job counts once)"].tolist() == ["4", "4"]
+
+
+def test_commitment_advice_is_listed_apart_not_added_to_the_changes_it_overlaps() -> None:
+    """A Savings Plan sized on today's on-demand usage discounts the dollars the scale-in and spot
+    items remove: the demo's headline once added $4,927 of it to $4,752 of changes (the plan plus
+    the existing one about equal to all of today's on-demand spend at list)."""
+    from optimizer.recommend.headline import COMMITMENT_ADVICE, COMMITMENT_APART
+    from optimizer.recommend.strategies.commitments import CommitmentAdviceStrategy
+
+    assert CommitmentAdviceStrategy.name == COMMITMENT_ADVICE
+    advice = replace(_rec("sp", 1000.0, "commitment", calibration=None), strategy=COMMITMENT_ADVICE)
+    headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")])
+    assert headline.total_usd_per_month == 500.0
+    assert headline.item("sp").verdict == COMMITMENT_APART
+    assert headline.monthly_savings_of("sp", 1000.0) == 1000.0  # its own figure stays
+    assert "commitment advice $1,000.00/month" in headline.describe()
+    assert headline.to_json()["commitment_advice_usd_per_month"] == 1000.0
