@@ -3,6 +3,7 @@ functions' numbers on the same data, empty stores say what to run, and applying 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from optimizer.analysis.rollup import cost_by, cost_by_tag
 from optimizer.apply import records
 from optimizer.dashboard.components import money
 from optimizer.dashboard.router import PAGES, PageSpec
+from optimizer.domain import UpdateKind
 from optimizer.store.schema import recommendations
 from tests import dashboard_helpers as dh
 
@@ -428,3 +430,28 @@ def test_realized_savings_measure_an_applied_compute_environment_change(fresh_se
     app = run_page("overview")
     assert metric(app, "Realized, per month (measured)") == money(realized.monthly_usd)
     assert metric(app, "Applied, per month (estimated)") == money(250.0)
+
+
+def test_advice_offers_no_dry_run_apply_or_rollback(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Savings Plan to buy has no Batch call to plan or apply: the buttons once stood enabled.
+    from optimizer.recommend.repository import save_recommendations
+
+    advice = dh.recommendation(
+        "ce-od",
+        900.0,
+        id="rec-sp-advice",
+        strategy="commitment-advice",
+        title="Commit $2/h to a Compute Savings Plan",
+        update_kind=UpdateKind.ADVICE,
+    )
+    save_recommendations(fresh_seeded, [advice], now=datetime(2026, 11, 9))
+    monkeypatch.setenv("BATCHOPT_APPLY__ENABLED", "true")
+    monkeypatch.setenv("BATCHOPT_APPLY__SHARED_SECRET", "correct horse")
+    app = open_recommendation(run_page("recommendations"), "rec-sp-advice")
+    app.text_input(key="apply_secret_input").input("correct horse").run()
+    buttons = {b.label: b.disabled for b in app.button}
+    assert buttons["Dry run"] and buttons["Apply"] and buttons["Roll back"]
+    assert any("Advice only" in c.value for c in app.caption)
+    assert not buttons["Dismiss"]  # a person can still set it aside

@@ -22,6 +22,7 @@ from optimizer.dashboard.components import money, no_data, percent, store_url
 from optimizer.dashboard.diff import field_changes, unified_diff
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 from optimizer.dashboard.recommendation_view import before_after_table, calibration_line, list_table
+from optimizer.domain import UpdateKind
 from optimizer.recommend.repository import get_recommendation, list_recommendations
 
 STATUSES = ("open", "applied", "dismissed", "rolled-back")
@@ -161,12 +162,16 @@ def _actions(url: str, rec: dict) -> None:
         st.caption(gate.reason)
     actor = gate.actor if gate is not None else "dashboard"
     can_change = gate is not None and gate.allowed
+    # Advice (a commitment to buy, an unmanaged CE's fleet) has no call to plan or apply.
+    advice = rec["update_kind"] == UpdateKind.ADVICE.value
+    if advice:
+        st.caption("Advice only: nothing here is applied to AWS (a purchase or a change you make yourself).")
     cols = st.columns(3)
     rec_id, status = rec["id"], rec["status"]
     cols[0].button(
         "Dry run",
         key="btn_dry_run",
-        disabled=bool(disabled),
+        disabled=bool(disabled) or advice,
         help="Plan against the live resource and check; changes nothing",
         on_click=_act,
         args=(actions.dry_run, url, settings, rec_id, actor),
@@ -175,7 +180,7 @@ def _actions(url: str, rec: dict) -> None:
         "Apply",
         key="btn_apply",
         type="primary",
-        disabled=not can_change or status != "open",
+        disabled=not can_change or status != "open" or advice,
         help="Shows the calls to confirm first",
         on_click=_ask_confirmation,
         args=(rec_id,),
@@ -183,11 +188,11 @@ def _actions(url: str, rec: dict) -> None:
     cols[2].button(
         "Roll back",
         key="btn_rollback",
-        disabled=not can_change or status != "applied",
+        disabled=not can_change or status != "applied" or advice,
         on_click=_act,
         args=(actions.rollback, url, settings, rec_id, actor),
     )
-    if can_change and status == "open" and st.session_state.get(CONFIRM_KEY) == rec_id:
+    if can_change and status == "open" and not advice and st.session_state.get(CONFIRM_KEY) == rec_id:
         _confirmation(url, settings, rec_id, actor)
     _show_outcome(rec["id"])
 
