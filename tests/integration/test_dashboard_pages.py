@@ -136,7 +136,7 @@ def test_rightsizing_shows_the_evidence_of_the_chosen_definition(seeded: str) ->
     row = want[(want["job_definition_name"] == "sort") & (want["name_pattern"] == "*")].iloc[0]
     assert metric(app, "Attempts") == f"{int(row['attempts']):,}"
     assert metric(app, "Out-of-memory kills") == f"{int(row['oom_kills']):,}" == "1"
-    assert metric(app, "Peak memory p95 / request") == f"{row['memory_p95_per_requested']:.1%}"
+    assert metric(app, "Memory peak / request, p95") == f"{row['memory_p95_per_requested']:.1%}"
     shown = frame_with(app, "peak_memory_mib_p95", "oom_rate")
     assert shown["peak_memory_mib_p95"].iloc[0] == pytest.approx(row["peak_memory_mib_p95"])
     recommendation = frame_with(app, "current", "proposed")

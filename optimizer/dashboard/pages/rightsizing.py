@@ -71,8 +71,14 @@ def render() -> None:
     cols = st.columns(4)
     cols[0].metric("Attempts", f"{int(overall['attempts']):,}")
     cols[1].metric("Out-of-memory kills", f"{int(overall['oom_kills']):,}")
-    cols[2].metric("Peak memory p95 / request", percent(overall["memory_p95_per_requested"]))
-    cols[3].metric("Peak vCPU p95 / request", percent(overall["vcpu_p95_per_requested"]))
+    per_attempt = (
+        "p95 over attempts of each attempt's peak divided by its own request; the table's p95 peak "
+        "over the median request mixes jobs that ask for different sizes"
+    )
+    cols[2].metric(
+        "Memory peak / request, p95", percent(overall["memory_p95_per_requested"]), help=per_attempt
+    )
+    cols[3].metric("vCPU peak / request, p95", percent(overall["vcpu_p95_per_requested"]), help=per_attempt)
     if isinstance(overall["cliff_type"], str):
         fits = "the observed p99 peak fits under it" if overall["cliff_fits_p99"] else "p99 peak does not fit"
         st.caption(
