@@ -174,8 +174,7 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
                 + (
                     ""
                     if after is None
-                    else f" (on-demand after {s.fallback_after_attempts} spot attempts instead:"
-                    f" {_per_month(after['monthly_savings_usd'])}; cheaper: {cheaper})"
+                    else _variant_text(after, s.fallback_after_attempts, cheaper == after["variant"])
                 )
             ),
             current={"compute_environment_order": order},
@@ -219,6 +218,14 @@ class SpotFallbackStrategy(QueueStrategy[SpotFallbackSettings]):
             account_id=account_of(queue["jobQueueArn"]),
             region=inputs.region,
         )
+
+
+def _variant_text(after: dict[str, Any], attempts: int, after_is_cheaper: bool) -> str:
+    """The other variant in one clause: what it saves or costs, and which of the two is cheaper."""
+    which = "cheaper than this" if after_is_cheaper else "this is cheaper"
+    return (
+        f" (or on-demand after {attempts} spot attempts: {_per_month(after['monthly_savings_usd'])}, {which})"
+    )
 
 
 def _per_month(saving: float) -> str:
