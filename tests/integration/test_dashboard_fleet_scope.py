@@ -46,8 +46,11 @@ def test_the_plan_sits_beside_its_queues_spend_over_its_window(seeded: str) -> N
     assert metric(app, "Plan cost − spend") == money(plan["cost_usd"] - (work + idle))
     assert metric(app, "Spend") == money(lines["total_usd"].sum())  # the all-queue view, labelled so
     captions = " ".join(c.value for c in app.caption)
-    assert "2 h of q-spot's demand" in captions and "1 whole UTC day(s) 2026-11-02 to 2026-11-02" in captions
+    assert "2 h of q-spot's demand" in captions and "1 UTC day(s) 2026-11-02 to 2026-11-02" in captions
     assert "All queues, last 28 days" in captions
+    # the spend's last day is partial exactly when the data ends on it
+    ends_there = pd.to_datetime(lines["day"]).max().normalize() == pd.Timestamp("2026-11-02")
+    assert ("(2026-11-02 up to the end of the collected data)" in captions) == ends_there
 
 
 def test_plan_days_match_the_window_length_and_end_on_its_last_day() -> None:

@@ -120,9 +120,14 @@ def _like_for_like(
     )
     cols[1].metric("Plan cost − spend", money(plan_cost - spend))
     last = until - timedelta(days=1)
+    span = queries.cost_day_range(url, dataset)
+    # The last day the data reaches is only as whole as the data: say so rather than call it whole.
+    partial = span is not None and pd.Timestamp(span[1]).normalize() == pd.Timestamp(last).normalize()
     st.caption(
         f"Plan window: {hours:,.0f} h of {queue}'s demand ending {end:%Y-%m-%d %H:%M} UTC; spend over the "
-        f"{days} whole UTC day(s) {since:%Y-%m-%d} to {last:%Y-%m-%d}, the queue's jobs plus the idle of "
+        f"{days} UTC day(s) {since:%Y-%m-%d} to {last:%Y-%m-%d}"
+        + (f" ({last:%Y-%m-%d} up to the end of the collected data)" if partial else "")
+        + f", the queue's jobs plus the idle of "
         f"{', '.join(a.rsplit('/', 1)[-1] for a in serving) or 'no compute environment'}."
     )
 
