@@ -50,16 +50,20 @@ def test_an_infeasible_model_says_so() -> None:
     assert got.status == "INFEASIBLE" and not got.has_solution
 
 
-def test_the_hard_limit_kills_the_worker_and_returns_no_solution() -> None:
+def test_the_hard_limit_kills_the_worker_at_once() -> None:
     # A covering model HiGHS cannot prove optimal to 1e-9 within 3 s (measured), so the worker
     # is still busy at the hard limit however fast it starts (a tiny model solved inside 0.1 s
-    # on an idle machine and made this test depend on the machine's load).
+    # on an idle machine and made this test depend on the machine's load). Whether HiGHS wrote an
+    # improving solution in those 0.05 s depends on the machine: none (NO_SOLUTION), or one, kept
+    # and checked (as the next test shows); either way the worker is killed, not waited for.
     cost, a, demand = _covering(4, columns=400, rows=60)
     t0 = time.perf_counter()
     got = solve_mip(
         cost, a, demand * 20, np.full(60, np.inf), time_limit=30, relative_gap=1e-9, hard_limit=0.05
     )
-    assert got.status == "NO_SOLUTION" and "hard limit" in got.detail
+    assert "hard limit" in got.detail and got.status in ("NO_SOLUTION", "FEASIBLE")
+    if got.status == "FEASIBLE":
+        assert "kept" in got.detail and (a @ got.values >= demand * 20 - 1e-9).all()
     assert time.perf_counter() - t0 < 2.0
 
 
