@@ -99,23 +99,17 @@ def packed_problem(problem: Problem) -> Problem:
 
 def gang_lower_bound(problem: Problem, gangs: list[int]) -> float:
     """What the gang ranges cost at least in any plan (see the module docstring)."""
-    covered = set(_covered_rates(problem))
-    total = 0.0
-    for i in gangs:
-        hosts = gang_hosts(problem, i)
-        if hosts:
-            cheapest = min(0.0 if o.instance_type in covered else o.price_per_hour for o in hosts)
-            total += node_hours(problem, i) * cheapest
-    return total
+    return float(gang_bound_by_bucket(problem, gangs, free=set(_covered_rates(problem))).sum())
 
 
-def _gang_list_bound_by_bucket(problem: Problem, gangs: list[int]) -> np.ndarray:
-    """Per bucket, what the gang ranges cost at least at list prices: node-hours x cheapest host."""
+def gang_bound_by_bucket(problem: Problem, gangs: list[int], *, free: set[str]) -> np.ndarray:
+    """Per bucket, what the gang ranges cost at least: node-hours x the cheapest host, a type in
+    `free` (one a commitment covers) counted at 0; at list prices with `free` empty."""
     total = np.zeros(problem.n_buckets)
     for i in gangs:
         hosts = gang_hosts(problem, i)
         if hosts:
-            cheapest = min(o.price_per_hour for o in hosts)
+            cheapest = min(0.0 if o.instance_type in free else o.price_per_hour for o in hosts)
             total += problem.gang_job_hours(i) * problem.shapes[i].instances_per_job * cheapest
     return total
 
@@ -325,7 +319,7 @@ def solve_with_gangs(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         # the stronger bound when a small commitment covers many node-hours.
         from optimizer.solver.commitments import coverage_savings_per_hour
 
-        at_list = _gang_list_bound_by_bucket(allowed, gangs)
+        at_list = gang_bound_by_bucket(allowed, gangs, free=set())
         saved = coverage_savings_per_hour(problem) * problem.bucket_hours
         bound = max(bound, problem.commitment_fees_usd + float(np.maximum(at_list - saved, 0.0).sum()))
     candidates: list[tuple[Plan | None, dict[int, Offering]]] = []
