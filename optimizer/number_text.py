@@ -15,3 +15,13 @@ def percent_text(value: float, signed: bool = False) -> str:
     """One decimal; a value that rounds to zero reads 0.0% (+0.0% signed), never -0.0%."""
     value = value if round(value * 1000) else 0.0
     return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def commitment_level_text(
+    kind: str, usd_per_hour: float | None, count: int | None, instance_type: str | None
+) -> str:
+    """A commitment's level as a problem carries it: "2 x m5.large" for a Reserved Instance, the
+    $/h to four decimals for a Savings Plan (a queue's share can be a fraction of a cent)."""
+    if kind == "RESERVED_INSTANCE":
+        return f"{int(count or 0)} x {instance_type}"
+    return f"${float(usd_per_hour or 0.0):,.4f}"

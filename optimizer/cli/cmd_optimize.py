@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from optimizer.catalog.requirements import REQUIREMENT_FIELDS
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
+from optimizer.number_text import commitment_level_text
 from optimizer.runtime.clock import utc_now
 from optimizer.solver.policy import Policy, policy_to_dict
 
@@ -203,7 +204,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 def _commitment_lines(problem: Problem, plan_doc: dict[str, Any]) -> list[str]:
     """Each commitment's level in this problem (a queue's share of the account's) and its use."""
     levels = {
-        c.id: f"{c.count} x {c.instance_type}" if c.is_reserved else f"${c.usd_per_hour:,.4f}/h"
+        c.id: commitment_level_text(c.type, c.usd_per_hour, c.count, c.instance_type)
+        + ("" if c.is_reserved else "/h")
         for c in problem.commitments
     }
     return [

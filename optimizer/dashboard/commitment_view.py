@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizer.dashboard.components import money, percent
+from optimizer.number_text import commitment_level_text
 
 WHAT_IF_ID = "what-if-compute-savings-plan"
 #: The discount offered when the stored problem has no Compute Savings Plan to take rates from
@@ -86,9 +87,9 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
         c = held.get(cid)
         if c is None:
             return "n/a"
-        if c.get("type") == "RESERVED_INSTANCE":
-            return f"{int(c.get('count', 0))} x {c.get('instance_type')}"
-        return f"${float(c.get('usd_per_hour', 0.0)):,.4f}"
+        return commitment_level_text(
+            str(c.get("type")), c.get("usd_per_hour"), c.get("count"), c.get("instance_type")
+        )
 
     rows = [
         {
