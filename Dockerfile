@@ -19,7 +19,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 batchopt \
     && useradd --system --uid 10001 --gid batchopt --home-dir /data --create-home batchopt
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir "$(ls /tmp/*.whl)[postgres]" && rm -f /tmp/*.whl \
+# The versions the test suite passed with, so an image built on a later date runs the same code.
+COPY constraints.txt /tmp/
+RUN pip install --no-cache-dir -c /tmp/constraints.txt "$(ls /tmp/*.whl)[postgres]" && rm -f /tmp/*.whl /tmp/constraints.txt \
     && python -c "from optimizer.solver.search_kernels import warm_up; warm_up()"
 WORKDIR /data
 USER 10001:10001

@@ -53,7 +53,12 @@ def test_wheel_installs_into_a_fresh_venv_like_the_dockerfile(tmp_path: Path) ->
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     pip = env_dir / "bin" / "pip"
-    subprocess.run([str(pip), "install", "--quiet", f"{wheel}[postgres]"], check=True, capture_output=True)
+    constraints = str(REPO_ROOT / "constraints.txt")
+    subprocess.run(
+        [str(pip), "install", "--quiet", "-c", constraints, f"{wheel}[postgres]"],
+        check=True,
+        capture_output=True,
+    )
     # As the Dockerfile: compile the solver's search kernels into the installed package's cache.
     python = env_dir / "bin" / "python"
     subprocess.run(
