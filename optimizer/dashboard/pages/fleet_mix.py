@@ -14,6 +14,7 @@ from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 
 HISTORY_DAYS = 28
@@ -154,9 +155,9 @@ def _planned(url: str, dataset: str) -> None:
         return
     problem, plan = documents
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
-    note = gang_note(problem)
-    if note is not None:
-        st.caption(note)
+    for note in (problem_bucket_note(problem), gang_note(problem)):
+        if note is not None:
+            st.caption(note)
     render_commitments(plan, "fleet", problem)
     usage = plan_usage(problem, plan)
     if usage.empty:
