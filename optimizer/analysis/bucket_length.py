@@ -147,10 +147,10 @@ def bucket_note(bucket_seconds: float, counts: np.ndarray, vcpus: np.ndarray) ->
         return f"This plan's time buckets are {length} long (as configured or asked for)."
     hourly = held_vcpu_hours(coarsen(counts, round(factor)), vcpus, HOUR_SECONDS)
     return (
-        f"This plan's time buckets are {length} long, not an hour: this queue's jobs are short, "
-        f"and a plan holds each bucket's busiest moment for the whole bucket. Held by the hour, the "
-        f"same demand would pay {hourly / held:.2f}x the instance vCPU-hours ({hourly:,.0f} against "
-        f"{held:,.0f}), far above what EC2's per-second billing charges for it. The length is "
-        f"chosen per queue: the longest, down to the configured minimum, whose buckets hold at "
-        f"most {HELD_TOLERANCE:.0%} more vCPU-hours than the jobs run."
+        f"This plan's time buckets are {length} long, not an hour: a plan holds each bucket's busiest "
+        f"moment for the whole bucket, and this queue's jobs are short, so hour buckets would pay "
+        f"{hourly / held:.2f}x the instance vCPU-hours for the same demand ({hourly:,.0f} against "
+        f"{held:,.0f}), where EC2 bills instances by the second. The length is chosen per queue: the "
+        f"longest, down to the configured minimum, whose buckets hold at most {HELD_TOLERANCE:.0%} "
+        f"more vCPU-hours than the jobs run (else the one that holds least)."
     )

@@ -137,4 +137,4 @@ def test_a_plan_of_shorter_buckets_says_what_hour_buckets_would_hold(
     half = " ".join(c.value for c in run_page("fleet_mix").caption)
     # Half-hour buckets hold (4 + 2) x 2 vCPUs x 0.5 h = 6; one hour bucket holds its peak 4 x 2 x 1 = 8.
     assert "time buckets are 30 min long, not an hour" in half
-    assert "1.33x the instance vCPU-hours (8 against 6)" in half
+    assert "1.33x the instance vCPU-hours for the same demand (8 against 6)" in half

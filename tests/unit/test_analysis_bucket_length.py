@@ -117,7 +117,7 @@ def test_the_note_says_why_a_plan_is_not_hourly() -> None:
     vcpus = np.array([4.0])
     note = bucket_note(300.0, counts, vcpus)
     assert note is not None and "5 min long, not an hour" in note
-    assert "12.00x" in note and "(24 against 2)" in note
+    assert "12.00x the instance vCPU-hours for the same demand (24 against 2)" in note
     assert bucket_note(3600.0, counts[:, :1], vcpus) is None
     longer = bucket_note(7200.0, counts[:, :1], vcpus)
     assert longer == "This plan's time buckets are 2 h long (as configured or asked for)."
