@@ -196,7 +196,10 @@ class OptimizationSettings(BaseModel):
     """`[optimization]`: the fleet policy every plan, strategy, page and auto-tune run uses; turned
     into the solver's `Policy` in one place (`optimizer.solver.policy.policy_from_settings`)."""
 
+    #: The longest time bucket of a queue's fleet problem; `min_bucket_seconds` the shortest a
+    #: queue of short jobs gets (`optimizer.analysis.bucket_length`; equal: always the longest).
     bucket_seconds: int = Field(default=3600, ge=60)
+    min_bucket_seconds: int = Field(default=300, ge=60)
     history_days: int = Field(default=28, ge=1)
     max_instance_types: int | None = Field(default=None, ge=1)
     min_spot_instance_types: int = Field(default=0, ge=0)

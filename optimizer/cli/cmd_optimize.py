@@ -60,7 +60,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="aws", help="with --queue: the dataset (default %(default)s)")
     p.add_argument("--region", default="us-east-1", help="with --queue: region (default %(default)s)")
     p.add_argument("--days", type=float, default=7.0, help="with --queue: history window (default 7)")
-    p.add_argument("--bucket-seconds", type=float, default=3600.0, help="with --queue: bucket size")
+    p.add_argument(
+        "--bucket-seconds",
+        type=float,
+        help="with --queue: the longest bucket (default: [optimization] bucket_seconds, 3600)",
+    )
+    p.add_argument(
+        "--min-bucket-seconds",
+        type=float,
+        help="with --queue: the shortest bucket a queue of short jobs gets (default: [optimization] "
+        "min_bucket_seconds, 300; equal to --bucket-seconds: a fixed length)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -127,6 +137,9 @@ def _problem_from_store(args: argparse.Namespace, ctx: CliContext, notes: list[s
     from optimizer.fleet.plans import problem_for_queue
     from optimizer.solver.policy import policy_from_settings
 
+    opt = ctx.settings.optimization
+    longest = float(args.bucket_seconds or opt.bucket_seconds)
+    shortest = float(args.min_bucket_seconds or opt.min_bucket_seconds)
     return problem_for_queue(
         ctx.engine,
         args.queue,
@@ -134,7 +147,8 @@ def _problem_from_store(args: argparse.Namespace, ctx: CliContext, notes: list[s
         days=args.days,
         policy=policy_from_settings(ctx.settings.optimization),
         dataset=args.dataset,
-        bucket_seconds=args.bucket_seconds,
+        bucket_seconds=longest,
+        min_bucket_seconds=min(shortest, longest),
         commitments=ctx.settings.commitments,
         notes=notes,
     )
@@ -160,6 +174,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
     for note in notes:
         print(f"commitments: {note}")
+    if args.queue:
+        from optimizer.fleet.plans import problem_bucket_note
+
+        bucket = problem_bucket_note(problem_to_dict(problem))
+        if bucket is not None:
+            print(f"buckets: {bucket}")
     if args.what_if:
         problem = problem.with_policy(parse_what_if(args.what_if, problem.policy))
     if args.problem_out:

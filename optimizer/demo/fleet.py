@@ -49,13 +49,30 @@ class QueuePlan:
 
 
 def optimize_queues(
-    engine: Engine, estate: Estate, policy: Policy, *, days: float, now: datetime
+    engine: Engine,
+    estate: Estate,
+    policy: Policy,
+    *,
+    days: float,
+    now: datetime,
+    buckets: tuple[float, float] = (3600.0, 300.0),
 ) -> list[QueuePlan]:
-    """Solve every queue of the estate, store each plan, and derive its compute environments."""
+    """Solve every queue of the estate, store each plan, and derive its compute environments;
+    `buckets` is the (longest, shortest) bucket a queue's problem may get, as the configuration's
+    `[optimization]` says for `batchopt optimize --queue`."""
     results = []
+    longest, shortest = buckets
     for spec in estate.specs:
         try:
-            problem = problem_for_queue(engine, spec.queue, region=estate.region, days=days, policy=policy)
+            problem = problem_for_queue(
+                engine,
+                spec.queue,
+                region=estate.region,
+                days=days,
+                policy=policy,
+                bucket_seconds=longest,
+                min_bucket_seconds=min(shortest, longest),
+            )
         except InputError:
             continue  # a queue without history has nothing to optimize
         started = time.monotonic()

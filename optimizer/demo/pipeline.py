@@ -450,6 +450,10 @@ class DemoRun:
                 self.policy(),
                 days=self.options.days,
                 now=self.now.replace(tzinfo=None),
+                buckets=(
+                    float(self.settings.optimization.bucket_seconds),
+                    float(self.settings.optimization.min_bucket_seconds),
+                ),
             )
             out.detail = (
                 ", ".join(f"{p.queue} {p.status} ${p.plan_cost_usd:,.0f}" for p in plans) or "no jobs"

@@ -7,20 +7,23 @@ problem for the same queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 
+from optimizer.analysis.bucket_length import bucket_note, choose_bucket_seconds
+from optimizer.analysis.gang_demand import node_rows
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.config import CommitmentSettings
 from optimizer.errors import InputError
 from optimizer.fleet.commitment_share import commitment_share
 from optimizer.fleet.commitments import commitments_in_force
-from optimizer.solver.build import build_problem
+from optimizer.solver.build import build_problem, canonical_jobs
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem, problem_to_dict
 from optimizer.store.read import jobs_frame, read_frame
@@ -36,6 +39,7 @@ def problem_for_queue(
     policy: Policy | None = None,
     dataset: str = COLLECTED_DATASET,
     bucket_seconds: float = 3600.0,
+    min_bucket_seconds: float = 300.0,
     catalog: CatalogProvider | None = None,
     commitments: Sequence[CommitmentSettings] | None = None,
     notes: list[str] | None = None,
@@ -45,7 +49,12 @@ def problem_for_queue(
     (the configuration's), the problem carries the commitments in force over that window, the
     bill's and the configured (`optimizer.fleet.commitments`), at the share of their use the
     queue's jobs had in the bill (`optimizer.fleet.commitment_share`); `notes`, when given, gets
-    where each came from and the share applied, for the caller to print."""
+    where each came from and the share applied, for the caller to print.
+
+    The buckets are `bucket_seconds` long unless the queue's jobs are short enough that whole
+    buckets of that length would pay their peaks well beyond what they run: then the longest
+    length down to `min_bucket_seconds` that does not (`optimizer.analysis.bucket_length`; equal
+    bounds keep the length fixed)."""
     latest = read_frame(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
@@ -58,6 +67,8 @@ def problem_for_queue(
     if history.empty:
         raise InputError(f"queue {queue}: no jobs in region {region} of dataset {dataset!r}")
     provider = catalog or catalog_for_region(engine, region)
+    if min_bucket_seconds < bucket_seconds:
+        bucket_seconds = queue_bucket_seconds(history, bucket_seconds, min_bucket_seconds)
     problem = build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
     if commitments is None:
         return problem
@@ -72,6 +83,28 @@ def problem_for_queue(
     if notes is not None:
         notes.extend(shared.notes)
     return problem.with_commitments(shared.commitments)
+
+
+def queue_bucket_seconds(history: pd.DataFrame, longest: float, shortest: float) -> float:
+    """The bucket length for a queue's store-form history, measured on its packed jobs (gangs are
+    priced by the hours they hold), over the window `build_problem` starts at its first job."""
+    canonical = canonical_jobs(history)
+    begin = canonical["start_s"] if "start_s" in canonical.columns else canonical["submit_s"]
+    start_s = float(begin.min()) if len(begin) else 0.0
+    packed = canonical[~node_rows(canonical)]
+    return choose_bucket_seconds(packed, longest=longest, shortest=shortest, start_s=start_s).seconds
+
+
+def problem_bucket_note(problem: Mapping[str, Any]) -> str | None:
+    """What the Fleet mix page and `batchopt optimize --queue` say about a stored problem's bucket
+    length when it is not an hour (`bucket_note`), from its packed shapes' demand (gangs are paid
+    by the hours they hold, whatever the bucket)."""
+    packed = [s for s in problem.get("shapes", []) if not s.get("nodes")]
+    demand = problem.get("demand", {})
+    n_buckets = int(problem.get("buckets", 0))
+    counts = np.array([demand[s["id"]] for s in packed], dtype=np.int64).reshape(len(packed), n_buckets)
+    vcpus = np.array([float(s["vcpus"]) for s in packed], dtype=float)
+    return bucket_note(float(problem.get("bucket_seconds", 3600.0)), counts, vcpus)
 
 
 def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:

@@ -113,3 +113,28 @@ def test_a_plan_with_gangs_says_how_their_nodes_are_priced(
     st.cache_data.clear()
     held = " ".join(c.value for c in run_page("fleet_mix").caption)
     assert GANG_HELD_HOURS_NOTE in held and GANG_WHOLE_HOURS_NOTE not in held
+
+
+def test_a_plan_of_shorter_buckets_says_what_hour_buckets_would_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside a plan whose buckets are not an hour the page says so and why: for the same demand,
+    hour buckets (each hour's peak for the whole hour) hold more vCPU-hours; nothing beside an
+    hourly plan."""
+    import streamlit as st
+
+    url = dh.seeded_sqlite_url(tmp_path)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    st.cache_data.clear()
+    hourly = " ".join(c.value for c in run_page("fleet_mix").caption)
+    assert "time buckets" not in hourly
+    problem, plan = dh.fleet_documents()  # s1: 2 vCPUs, demand [4, 2]
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        dh.store_plan(conn, {**problem, "bucket_seconds": 1800}, plan, datetime(2026, 11, 10))
+    engine.dispose()
+    st.cache_data.clear()
+    half = " ".join(c.value for c in run_page("fleet_mix").caption)
+    # Half-hour buckets hold (4 + 2) x 2 vCPUs x 0.5 h = 6; one hour bucket holds its peak 4 x 2 x 1 = 8.
+    assert "time buckets are 30 min long, not an hour" in half
+    assert "1.33x the instance vCPU-hours for the same demand (8 against 6)" in half

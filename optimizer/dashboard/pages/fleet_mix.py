@@ -10,10 +10,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 
 HISTORY_DAYS = 28
@@ -154,9 +156,9 @@ def _planned(url: str, dataset: str) -> None:
         return
     problem, plan = documents
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
-    note = gang_note(problem)
-    if note is not None:
-        st.caption(note)
+    for note in (problem_bucket_note(problem), gang_note(problem)):
+        if note is not None:
+            st.caption(note)
     render_commitments(plan, "fleet", problem)
     usage = plan_usage(problem, plan)
     if usage.empty:
@@ -167,9 +169,12 @@ def _planned(url: str, dataset: str) -> None:
         px.bar(mix, x="instance_type", y="cost_usd", color="capacity_type", title="Planned spend by type"),
         key="fleet_plan_mix",
     )
+    length = duration_text(float(problem.get("bucket_seconds", 3600.0)))
     curve = usage.groupby(["bucket", "capacity_type"], as_index=False)["cost_usd"].sum()
     st.plotly_chart(
-        px.line(curve, x="bucket", y="cost_usd", color="capacity_type", title="Planned cost per bucket"),
+        px.line(
+            curve, x="bucket", y="cost_usd", color="capacity_type", title=f"Planned cost per {length} bucket"
+        ),
         key="fleet_plan_curve",
     )
     st.dataframe(mix, hide_index=True, key="fleet_plan_table")
