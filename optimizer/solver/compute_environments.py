@@ -25,7 +25,7 @@ import numpy as np
 
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
-from optimizer.solver.spot_work import packed_job_vcpus, spot_job_vcpus
+from optimizer.solver.spot_work import packed_job_vcpus, spot_job_vcpus, spot_share
 
 
 @dataclass(frozen=True)
@@ -257,6 +257,14 @@ def environment_notes(problem: Problem, plan: Plan) -> list[str]:
     by_key = {o.key: o for o in problem.offerings}
     has_spot = any(by_key[k].is_spot for k in plan.selected if k in by_key)
     notes = []
+    cap = spot_cap_estimate(problem, plan)
+    share = spot_share(problem, plan)
+    if cap is not None and share is not None:
+        notes.append(
+            f"the spot CE's maxvCpus {cap} keeps the plan's spot share ({share:.1%} of job vCPU-hours), "
+            "estimated from hourly peaks: jobs that run under their peaks put more of their work on spot, "
+            "so replay the history on this document to check it (the What-if page fits the cap by replay)"
+        )
     if has_spot and any(not s.spot_ok and not s.is_gang for s in problem.shapes):
         notes.append(
             "shapes with spot_ok=false must be submitted to a queue whose order lists only the on-demand CE"

@@ -18,6 +18,7 @@ from optimizer.simulate import catalog_from_provider
 from optimizer.simulate.spot_fit import replay_document
 from optimizer.solver.build import build_problem
 from optimizer.solver.compute_environments import (
+    environment_notes,
     recommend_environments,
     spot_cap,
     spot_cap_estimate,
@@ -93,6 +94,8 @@ def test_a_capped_plan_caps_its_spot_ce_and_sizes_on_demand_for_the_overflow() -
         for t in range(problem.n_buckets)
     )
     assert od["maxvCpus"] >= peak - cap
+    notes = environment_notes(problem, plan)
+    assert any(f"maxvCpus {cap} keeps the plan's spot share" in note for note in notes)
     fitted = recommend_environments(problem, plan, "q", spot_max_vcpus=3)
     assert _spot_ce(fitted)["maxvCpus"] == 3
     order = [o["computeEnvironment"] for o in document["jobQueues"][0]["computeEnvironmentOrder"]]
