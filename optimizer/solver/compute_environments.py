@@ -9,7 +9,7 @@ headroom factor, because history is not a promise and Batch must be able to exce
 
 A plan that keeps part of the spot-able work on on-demand (a `max_spot_share` cap, or on-demand
 cheaper under a commitment) needs the spot CE capped, else a spot-first queue runs nearly everything
-on spot and breaks the plan's share: a What-if at share 0.2 replayed at ~97 % spot. Batch's own
+on spot and breaks the plan's share: a What-if at share 0.2 replayed at 87-100 % spot on the demo. Batch's own
 lever is the spot CE's maxvCpus: the queue fills spot up to it, the on-demand CE takes the rest.
 `spot_cap` sizes it so that the jobs below it add up to the plan's spot job vCPU-hours, and the
 on-demand CE's maxvCpus is sized for what then overflows to it.
@@ -169,6 +169,8 @@ def spot_cap_estimate(problem: Problem, plan: Plan) -> int | None:
     level = spot_cap(packed_job_vcpus(problem), spot_jobs)
     if level is None or spot_capacity <= 0.0:
         return None
+    if level <= 0.0:  # the plan hosts no job on its spot instances: the share is 0
+        return 0
     return math.ceil(level * spot_capacity / float(spot_jobs.sum()) - 1e-9)
 
 
