@@ -87,3 +87,16 @@ def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
+
+
+def under_peak_jobs(hours: int, burst_every: int) -> pd.DataFrame:
+    """A queue whose jobs run well under their hourly peaks (what makes a spot cap estimated from a
+    plan's peaks too loose): every hour 6 jobs of 2 vCPU / 4 GiB for 40 minutes, and every
+    `burst_every` hours a burst of 16 more for 15 minutes."""
+    rows: list[dict[str, Any]] = []
+    for hour in range(hours):
+        start = hour * 3600.0
+        rows += [{"submit_s": start + 60.0 * k, "runtime_s": 2400.0} for k in range(6)]
+        if hour % burst_every == 0:
+            rows += [{"submit_s": start + 600.0 + 10.0 * k, "runtime_s": 900.0} for k in range(16)]
+    return jobs_frame([{**r, "vcpus": 2.0, "memory_mib": 4096.0, "arch": "x86_64"} for r in rows])

@@ -6,12 +6,17 @@ Inputs come from the store only: the queue's jobs of the last `history_days` up 
 queue and its compute environments exactly as Batch described them (`raw`, which the simulator's
 configuration parser reads like Create* bodies), and the region's one catalogue (`optimizer.catalog`:
 the store's prices, else the bundled snapshot), the same one `batchopt simulate` and the strategies use.
+
+The what-if plan's configuration is `recommend_environments`' document; when the plan keeps part of
+the spot-able work on on-demand its spot CE is capped, and with the history at hand the cap is
+fitted by replay (`optimizer.simulate.spot_fit`) so the replay runs no more of the work on spot
+than the plan does, rather than the estimate from the plan's hourly peaks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +26,13 @@ from sqlalchemy import Engine, select
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import UserError
-from optimizer.simulate import catalog_from_provider, parse_config, replay
+from optimizer.simulate import catalog_from_provider
 from optimizer.simulate.datasets import load_dataset
-from optimizer.solver.problem import Commitment
+from optimizer.simulate.spot_fit import fit_spot_max, replay_document
+from optimizer.solver.compute_environments import recommend_environments, spot_cap_estimate, uncapped_spot_max
+from optimizer.solver.plan import plan_from_dict
+from optimizer.solver.problem import Commitment, problem_from_dict
+from optimizer.solver.spot_work import spot_share
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, compute_environments, job_queues
 
@@ -80,24 +89,59 @@ def load_replay_inputs(engine: Engine, scope: str, history_days: int, default_re
     return ReplayInputs(jobs, current, region, catalog_for_region(engine, region))
 
 
-def replay_summaries(
+@dataclass(frozen=True)
+class WhatIfReplay:
+    """The what-if plan's configuration as replayed, and the replays' summaries."""
+
+    #: {"computeEnvironments", "jobQueues"}: the document apply would write for the plan.
+    document: dict[str, Any]
+    #: Keyed "current configuration" (when known) and "what-if plan".
+    summaries: dict[str, dict[str, Any]]
+    #: The plan's spot share of job vCPU-hours (`spot_work.spot_share`), None without a solution.
+    plan_spot_share: float | None
+    #: The spot CE's maxvCpus: fitted by replay, estimated from the plan, or None when uncapped.
+    spot_cap_fitted: int | None
+    spot_cap_estimated: int | None
+
+
+def what_if_replay(
     inputs: ReplayInputs,
-    proposed: dict[str, Any],
+    problem: dict[str, Any],
+    plan: dict[str, Any],
+    queue: str,
     seed: int = 0,
     commitments: Sequence[Commitment] = (),
-) -> dict[str, dict[str, Any]]:
-    """Replay summaries keyed "current configuration" (when known) and "what-if plan"; both replays
-    cover on-demand hours with `commitments` and charge their fees (`optimizer.simulate.commitments`)."""
+) -> WhatIfReplay:
+    """The what-if plan's compute environments (spot cap fitted to the history when it has one) and
+    the history replayed on them and on the current configuration; both replays cover on-demand
+    hours with `commitments` and charge their fees (`optimizer.simulate.commitments`)."""
+    parsed = problem_from_dict(dict(problem), source="what-if problem")
+    solved = plan_from_dict(dict(plan), source="what-if plan")
     catalog = catalog_from_provider(inputs.catalog)
-    documents = {"what-if plan": proposed}
+
+    def document_for(cap: int | None) -> dict[str, Any]:
+        return recommend_environments(parsed, solved, queue, spot_max_vcpus=cap)
+
+    def run(document: dict[str, Any], source: str) -> dict[str, Any]:
+        return replay_document(
+            inputs.jobs, document, catalog, seed=seed, commitments=commitments, source=source
+        ).summary
+
+    share = spot_share(parsed, solved)
+    estimated = spot_cap_estimate(parsed, solved)
+    fitted = None
+    if estimated is not None and share is not None:
+        upper = uncapped_spot_max(parsed, solved)
+        fit = fit_spot_max(
+            inputs.jobs, document_for, catalog, share, upper, seed=seed, commitments=commitments
+        )
+        fitted, proposed = fit.max_vcpus, fit.result.summary
+    else:
+        proposed = run(document_for(None), "what-if plan")
+    summaries = {"what-if plan": proposed}
     if inputs.current is not None:
-        documents = {"current configuration": inputs.current, **documents}
-    out = {}
-    for name, document in documents.items():
-        config = parse_config(document, catalog, source=name)
-        config = replace(config, options=replace(config.options, seed=seed), commitments=tuple(commitments))
-        out[name] = replay(inputs.jobs, config).summary
-    return out
+        summaries = {"current configuration": run(inputs.current, "current configuration"), **summaries}
+    return WhatIfReplay(document_for(fitted), summaries, share, fitted, estimated)
 
 
 def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -116,6 +160,7 @@ def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
         ("queue wait p50 (s)", lambda s: wait(s, "p50_s")),
         ("queue wait p95 (s)", lambda s: wait(s, "p95_s")),
         ("vCPU utilization", lambda s: (s.get("utilization") or {}).get("vcpu")),
+        ("spot share of job vCPU-hours", lambda s: s.get("spot_job_vcpu_share")),
         ("spot reclaims", lambda s: s.get("spot_reclaims")),
         ("failed jobs", lambda s: s.get("failed")),
     ]

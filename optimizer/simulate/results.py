@@ -20,6 +20,8 @@ from optimizer.simulate.replay_engine import MINIMUM_BILLED_SECONDS, ReplayEngin
 from optimizer.simulate.shortages import shortage_summary
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)
+#: Capacity types whose work a reclaim can take away: what a spot share counts.
+SPOT_CAPACITY_TYPES = ("SPOT", "FARGATE_SPOT")
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,17 @@ def _jobs_frame(engine: ReplayEngine) -> pd.DataFrame:
     )
 
 
+def spot_job_share(attempts: pd.DataFrame) -> tuple[float, float | None]:
+    """(job vCPU-hours of every attempt, the share of them on spot or None without any): the measure
+    a plan's `max_spot_share` caps (`optimizer.solver.spot_work`), taken from what the replay ran,
+    reclaimed attempts included (that work was on spot until the reclaim)."""
+    work = (attempts["ended_at"] - attempts["started_at"]).clip(lower=0) * attempts["vcpus"] / 3600.0
+    total = float(work.sum())
+    if total <= 0.0:
+        return total, None
+    return total, float(work[attempts["capacity_type"].isin(SPOT_CAPACITY_TYPES)].sum()) / total
+
+
 def _round(value: float, digits: int = 6) -> float:
     return float(round(value, digits)) if np.isfinite(value) else float("nan")
 
@@ -230,6 +243,7 @@ def _summary(
             }
     first_submit = float(jobs["submitted_at"].min()) if len(jobs) else 0.0
     last_end = float(jobs["ended_at"].max()) if len(jobs) else 0.0
+    job_vcpu_hours, spot_share = spot_job_share(attempts)
     committed: dict[str, Any] = {}
     if engine.config.commitments:
         horizon = max(last_end, float(inst["terminated_at"].max()) if len(inst) else 0.0)
@@ -251,6 +265,8 @@ def _summary(
         "instance_hours": _round(float(in_service.sum()) / 3600.0, 3),
         "instance_hours_by_capacity_type": {k: _round(v, 3) for k, v in sorted(hours_by_capacity.items())},
         "instances_launched": len(inst),
+        "job_vcpu_hours": _round(job_vcpu_hours, 3),
+        "spot_job_vcpu_share": None if spot_share is None else _round(spot_share, 4),
         "utilization": {
             "vcpu": _round(float((busy * ec2["vcpus"]).sum()) / vcpu_capacity, 4) if vcpu_capacity else None,
             "memory": _round(float((busy * ec2["memory_mib"]).sum()) / mem_capacity, 4)

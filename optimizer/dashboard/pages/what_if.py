@@ -1,5 +1,7 @@
 """What-if: change the policy (spot share, instance-type cap, diversification, instance requirements,
-headroom) of a stored fleet problem, re-solve it, and compare with the stored plan."""
+headroom) of a stored fleet problem, re-solve it, and compare with the stored plan; replayed, the
+plan's spot share and the replay's are shown side by side (the replay runs the plan's compute
+environments, spot CE capped to the plan's share: `replay_compare.what_if_replay`)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from optimizer.dashboard.commitment_view import (
     render_commitments,
     with_compute_commitment,
 )
-from optimizer.dashboard.components import no_data, store_url
+from optimizer.dashboard.components import no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
-from optimizer.dashboard.replay_compare import load_replay_inputs, replay_summaries, summary_rows
+from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
 from optimizer.errors import UserError
@@ -174,35 +176,62 @@ def render() -> None:
         key="wi_mix",
     )
     scope = str(plans.loc[plans["id"] == plan_id, "scope"].iat[0])
-    environments = recommended_environments(problem, proposed, scope)
+    environments = recommended_environments(what_if_problem, proposed, scope)
     if not environments.get("computeEnvironments"):
         return
-    with st.expander("Compute environments for the what-if plan (CreateComputeEnvironment bodies)"):
-        st.json(environments)
     st.subheader("Replayed on recent history")
+    replayed: WhatIfReplay | None = None
     if st.toggle(
         "Replay the recent jobs on the current configuration and on the what-if plan", key="wi_replay"
     ):
-        document = {k: environments[k] for k in ("computeEnvironments", "jobQueues")}
         try:
             settings = state.settings()
             region = (settings.aws.regions or [DEFAULT_REGION])[0]
             days = settings.optimization.history_days
-            committed = what_if_problem.get("commitments", [])
-            summaries = _replay(url, scope, days, region, document, committed)
+            replayed = _replay(url, scope, days, region, what_if_problem, proposed)
         except UserError as exc:
             st.error(f"Cannot replay: {exc}")
-            return
-        if "current configuration" not in summaries:
+    if replayed is not None:
+        _render_spot_shares(replayed, what_if_problem.get("policy", {}).get("max_spot_share"))
+        if "current configuration" not in replayed.summaries:
             st.caption("The current configuration of this scope is not in the store: the what-if plan only.")
-        st.dataframe(summary_rows(summaries).astype(str), hide_index=True, key="wi_replay_table")
+        st.dataframe(summary_rows(replayed.summaries).astype(str), hide_index=True, key="wi_replay_table")
+        environments = replayed.document
+    title = "Compute environments for the what-if plan (CreateComputeEnvironment bodies)"
+    with st.expander(
+        title
+        + (", spot cap fitted by the replay" if replayed and replayed.spot_cap_fitted is not None else "")
+    ):
+        st.json(environments)
+
+
+def _render_spot_shares(replayed: WhatIfReplay, policy_share: float | None) -> None:
+    """The plan's spot share of job vCPU-hours next to its replay's, and the spot CE's cap."""
+    cols = st.columns(4)
+    cols[0].metric(
+        "Spot share, what-if plan", percent(replayed.plan_spot_share), help="Job vCPU-hours on spot"
+    )
+    cols[1].metric(
+        "Spot share, replayed",
+        percent(replayed.summaries["what-if plan"].get("spot_job_vcpu_share")),
+        help="Job vCPU-hours the replay ran on spot, on the compute environments below",
+    )
+    cols[2].metric(
+        "Max spot share (policy)", "none" if policy_share is None else percent(float(policy_share))
+    )
+    cap = replayed.spot_cap_fitted
+    cols[3].metric(
+        "Spot CE maxvCpus",
+        "not capped" if cap is None else f"{cap:,}",
+        help="Fitted by replay: the largest cap whose replay runs at most the plan's spot share "
+        f"(estimated from the plan's hourly peaks: {replayed.spot_cap_estimated})",
+    )
 
 
 @st.cache_data(show_spinner="Replaying...", max_entries=8, ttl=3600)
-def _replay(url: str, scope: str, days: int, region: str, proposed: dict, commitments: list) -> dict:
-    """Replay summaries; `region` prices the replay when the scope's queue is not in the store;
-    `commitments` (the what-if problem's) cover both replays' on-demand hours and charge fees."""
+def _replay(url: str, scope: str, days: int, region: str, problem: dict, plan: dict) -> WhatIfReplay:
+    """The what-if replay; `region` prices it when the scope's queue is not in the store; the
+    problem's commitments (the what-if level) cover both replays' on-demand hours and charge fees."""
     inputs = load_replay_inputs(engine_for(url), scope, days, default_region=region)
-    return replay_summaries(
-        inputs, proposed, commitments=commitments_from_list(commitments, "what-if problem")
-    )
+    committed = commitments_from_list(problem.get("commitments", []), "what-if problem")
+    return what_if_replay(inputs, problem, plan, scope, commitments=committed)
