@@ -10,6 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries, state
+from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.components import no_data, percent, store_url
 from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET
@@ -58,7 +59,7 @@ def render() -> None:
     if summary.empty:
         no_data("no job attempts are stored for this history", "batchopt collect")
         return
-    st.dataframe(summary, hide_index=True, key="rs_summary")
+    show_table(summary, "rs_summary")
 
     names = [str(n) for n in summary["job_definition_name"].dropna()]
     if not names:
@@ -89,7 +90,7 @@ def render() -> None:
             f" requirements let these jobs use are named ({requirements.describe()})."
         )
     shown = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
-    st.dataframe(evidence[shown], hide_index=True, key="rs_evidence")
+    show_table(evidence[shown], "rs_evidence")
 
     histogram = queries.usage_ratio_histogram(url, dataset, name, since)
     if histogram.empty:
