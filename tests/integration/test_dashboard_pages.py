@@ -88,6 +88,17 @@ def test_overview_shows_the_attributed_spend_idle_and_savings(seeded: str) -> No
     assert metric(app, "Applied, per month (estimated)") == money(0.0)
     busy = result.lines.loc[result.lines["queue"] != IDLE, "vcpu_hours"].sum()
     assert metric(app, "vCPU allocation") == f"{busy / result.lines['vcpu_hours'].sum():.1%}"
+    # The report's three spot shares, under the same names (`analysis.rollup.SPOT_SHARES`)
+    lines = result.lines.assign(cap=result.lines["capacity_type"].astype(str).str.upper())
+    known = lines[lines["cap"].isin(["SPOT", "ON_DEMAND"])]
+    work = known[known["queue"] != IDLE]
+    for name, rows, column in (
+        ("Spot share of spend", known, "total_usd"),
+        ("Spot share of instance vCPU-hours", known, "vcpu_hours"),
+        ("Spot share of job vCPU-hours", work, "vcpu_hours"),
+    ):
+        share = rows.loc[rows["cap"] == "SPOT", column].sum() / rows[column].sum()
+        assert metric(app, name) == f"{share:.1%}"
     freshness = frame_with(app, "source", "last_success")
     assert sorted(freshness["source"]) == ["batch_jobs", "spot_prices"]
     assert int(freshness.loc[freshness["source"] == "batch_jobs", "failed_runs"].iloc[0]) == 1
