@@ -466,6 +466,26 @@ def test_advice_offers_no_dry_run_apply_or_rollback(
     assert not buttons["Dismiss"]  # a person can still set it aside
 
 
+def test_commitment_advice_says_which_on_demand_usage_it_is_sized_on(fresh_seeded: Engine) -> None:
+    from optimizer.recommend.repository import save_recommendations
+
+    sized_on = "the on-demand usage left after the 1 recommendation(s) the headline counts (rec-ce-od)"
+    advice = dh.recommendation(
+        "ce-od",
+        900.0,
+        id="rec-sp-advice",
+        strategy="commitment-advice",
+        title="Commit $2/h to a Compute Savings Plan",
+        update_kind=UpdateKind.ADVICE,
+        evidence={"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]},
+    )
+    save_recommendations(fresh_seeded, [advice], now=datetime(2026, 11, 9))
+    app = open_recommendation(run_page("recommendations"), "rec-sp-advice")
+    assert f"Sized on {sized_on}." in infos(app)
+    captions = " ".join(c.value for c in app.caption)
+    assert "commitment advice, sized on the on-demand usage the counted recommendations leave" in captions
+
+
 def _unformatted_numbers(app: AppTest) -> list[str]:
     """Every numeric column of every table on the page that Streamlit would print as a raw float
     (no number format in its column config), or a text cell holding one ("1234.5678")."""

@@ -115,6 +115,9 @@ def _detail(url: str, rec_id: str) -> None:
     _actions(url, rec)
 
     st.subheader("Evidence")
+    sized_on = (rec["evidence"] or {}).get("sized_on")
+    if sized_on:  # commitment advice: which on-demand usage the purchase is sized on
+        st.info(f"Sized on {sized_on}.")
     table = before_after_table(rec["evidence"])
     if not table.empty:
         show_table(table, "rec_evidence_table")
