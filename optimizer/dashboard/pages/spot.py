@@ -1,6 +1,8 @@
 """Spot: price history per instance type and AZ, Spot Advisor interruption bands, the reclaims this
 estate actually saw, and the work they cost. The chart opens on the series with the most samples,
-and every reference feed older than its limit is named in a warning (`spot_feeds.py`)."""
+and every reference feed older than its limit is named in a warning (`spot_feeds.py`); a series
+whose last price point is older than the feed's limit stops there, with its date and age, instead
+of a flat line to today that would read as a measured, stable price."""
 
 from __future__ import annotations
 
