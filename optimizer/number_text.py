@@ -4,6 +4,9 @@ Explorer: "-$123.23", never "$-123.23", and float noise (-1e-16) never as "-$0.0
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 
 def usd_text(value: float, cents: bool = True) -> str:
     text = f"${abs(value):,.2f}" if cents else f"${abs(value):,.0f}"
@@ -25,3 +28,20 @@ def commitment_level_text(
     if kind == "RESERVED_INSTANCE":
         return f"{int(count or 0)} x {instance_type}"
     return f"${float(usd_per_hour or 0.0):,.4f}"
+
+
+def measure_text(value: Any, kind: str) -> str:
+    """One cell of a table with a measure per row (a What-if comparison, a replay summary), where a
+    column format cannot apply: `usd`, `percent` (a fraction), `seconds`, `number` or `text`; a
+    missing value reads "n/a"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if kind == "usd":
+        return usd_text(float(value))
+    if kind == "percent":
+        return percent_text(float(value))
+    if kind == "seconds":
+        return f"{float(value):,.2f}"
+    if kind == "number":
+        return f"{float(value):,.0f}"
+    return str(value)

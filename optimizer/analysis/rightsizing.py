@@ -16,7 +16,10 @@ in peak memory by more than `heterogeneity_ratio`, one row per (definition, patt
   allocatable memory is below the median request but within `cliff_margin` (10%) of it. Such a
   request "sits just above" that type and forces the next larger one; `cliff_fits_p99` says whether
   the observed p99 peak would still fit under it, i.e. whether trimming the request is safe by the
-  evidence.
+  evidence. Only a type the policy's instance requirements let the definition's jobs run on can be
+  named (`InstanceRequirements.hosts_job_on`, the rule plans obey: current generation, GPUs enough
+  for a GPU job, no accelerated type for a CPU job), else the hint would send a trimmed request to
+  a type no plan may choose (an m4, or a p3 for a CPU job).
 
 Name patterns replace digits, hex ids and UUIDs in job names with "#" ("align-sample-0042" ->
 "align-sample-#"), which groups array children and dated runs without a configured rule.
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import NONE
+from optimizer.catalog.requirements import InstanceRequirements
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -60,6 +64,7 @@ def _evidence(group: pd.DataFrame) -> dict[str, float]:
         "attempts_with_usage": float(len(usage)),
         "requested_vcpus": float(group["vcpus"].median()),
         "requested_memory_mib": float(group["memory_mib"].median()),
+        "requested_gpus": float(np.nan_to_num(group["gpus"].median())),
         "oom_kills": float(group["is_oom"].sum()),
         "oom_rate": float(group["is_oom"].mean()) if len(group) else np.nan,
     }
@@ -80,17 +85,31 @@ def _p95_of_ratios(peak: pd.Series, requested: pd.Series) -> float:
     return float(np.quantile(peak_v[ok] / req_v[ok], 0.95)) if ok.any() else np.nan
 
 
-def _cliffs(evidence: pd.DataFrame, instance_types: pd.DataFrame, margin: float) -> pd.DataFrame:
+def _cliffs(
+    evidence: pd.DataFrame, instance_types: pd.DataFrame, margin: float, requirements: InstanceRequirements
+) -> pd.DataFrame:
     types = instance_types.copy()
     if "allocatable_memory_mib" not in types.columns:
         types["allocatable_memory_mib"] = types["memory_mib"]
+    if "gpus" not in types.columns:
+        types["gpus"] = 0
     types = types.drop_duplicates("instance_type").sort_values("allocatable_memory_mib")
     alloc = types["allocatable_memory_mib"].to_numpy(np.float64)
     vcpus = types["vcpus"].to_numpy(np.float64)
     names = types["instance_type"].to_numpy(dtype=object)
+    type_gpus = pd.to_numeric(types["gpus"], errors="coerce").fillna(0).astype(int).to_numpy()
     cliff_type, cliff_alloc = [], []
-    for req_m, req_v in zip(evidence["requested_memory_mib"], evidence["requested_vcpus"], strict=True):
-        below = (alloc < req_m) & (alloc >= req_m / (1 + margin)) & (vcpus >= np.nan_to_num(req_v))
+    for req_m, req_v, req_g in zip(
+        evidence["requested_memory_mib"], evidence["requested_vcpus"], evidence["requested_gpus"], strict=True
+    ):
+        hosts = np.array(
+            [
+                requirements.hosts_job_on(str(n), int(g), float(req_g))
+                for n, g in zip(names, type_gpus, strict=True)
+            ],
+            dtype=bool,
+        )
+        below = hosts & (alloc < req_m) & (alloc >= req_m / (1 + margin)) & (vcpus >= np.nan_to_num(req_v))
         if np.isnan(req_m) or not below.any():
             cliff_type.append(None)
             cliff_alloc.append(np.nan)
@@ -110,19 +129,27 @@ def rightsizing_evidence(
     attempts: pd.DataFrame,
     instance_types: pd.DataFrame,
     *,
+    requirements: InstanceRequirements | None = None,
     heterogeneity_ratio: float = 2.0,
     cliff_margin: float = 0.10,
     min_pattern_attempts: int = 20,
 ) -> pd.DataFrame:
-    """Usage versus requests per job definition (and pattern); see the module docstring."""
-    job_cols = [c for c in ("job_id", "job_definition_name", "job_name", "vcpus", "memory_mib") if c in jobs]
+    """Usage versus requests per job definition (and pattern); see the module docstring.
+
+    `requirements`: the policy's instance requirements (default: their defaults), which bound the
+    types a memory cliff may name."""
+    job_cols = [
+        c for c in ("job_id", "job_definition_name", "job_name", "vcpus", "memory_mib", "gpus") if c in jobs
+    ]
     frame = attempts.merge(jobs[job_cols].drop_duplicates("job_id"), on="job_id", how="inner")
     if frame.empty:
         return pd.DataFrame()
     frame["job_definition_name"] = frame["job_definition_name"].astype(object).fillna(NONE)
     frame["name_pattern"] = frame.get("job_name", pd.Series(NONE, index=frame.index)).map(name_pattern)
-    for col in ("peak_memory_mib", "peak_vcpus", "vcpus", "memory_mib"):
-        frame[col] = pd.to_numeric(frame.get(col), errors="coerce").astype(np.float64)
+    for col in ("peak_memory_mib", "peak_vcpus", "vcpus", "memory_mib", "gpus"):
+        frame[col] = pd.to_numeric(
+            frame.get(col, pd.Series(np.nan, index=frame.index)), errors="coerce"
+        ).astype(np.float64)
     frame["is_oom"] = frame.get("is_oom", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
 
     rows = []
@@ -143,4 +170,4 @@ def rightsizing_evidence(
                 )
     evidence = pd.DataFrame(rows)
     evidence["heterogeneous"] = evidence["heterogeneous"].astype(bool)
-    return _cliffs(evidence, instance_types, cliff_margin)
+    return _cliffs(evidence, instance_types, cliff_margin, requirements or InstanceRequirements())

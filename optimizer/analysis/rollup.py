@@ -120,3 +120,36 @@ def idle_share(frame: pd.DataFrame) -> float | None:
     if total <= 0:
         return None
     return float(frame["idle_usd"].sum()) / total
+
+
+SpotMeasure = Literal["spend", "instance_vcpu_hours", "job_vcpu_hours"]
+SPOT_SHARE_NAMES: dict[str, str] = {
+    "spend": "Spot share of spend",
+    "instance_vcpu_hours": "Spot share of instance vCPU-hours",
+    "job_vcpu_hours": "Spot share of job vCPU-hours",
+}
+SPOT_SHARE_DEFINITIONS: dict[str, str] = {
+    "spend": "spot / spot + on-demand instance cost",
+    "instance_vcpu_hours": "all running instances, idle included",
+    "job_vcpu_hours": "what jobs requested; the fleet policy's limit",
+}
+SPOT_SHARES = {k: f"{name} ({SPOT_SHARE_DEFINITIONS[k]})" for k, name in SPOT_SHARE_NAMES.items()}
+"""The three spot shares, each labelled with what it measures; every surface (report summary, its
+"why" mix driver, Slack, the dashboard's metrics with the definition as help, the What-if limit)
+prints these names with `spot_share`'s figure. They differ
+on purpose: idle spot capacity raises the instance share but not the job share, and spot's lower
+price makes its share of spend smaller than its share of hours."""
+
+
+def spot_share(frame: pd.DataFrame, measure: SpotMeasure) -> float | None:
+    """Spot's share of spot + on-demand, by `measure` (`SPOT_SHARES`), from cost rows with
+    `capacity_type`, `queue`, `total_usd` and `vcpu_hours`; None when neither ran. Job vCPU-hours
+    leave out the idle rows (the `IDLE` queue), whose vCPU-hours are capacity no job requested."""
+    if frame.empty:
+        return None
+    rows = frame[frame["queue"].astype(object) != IDLE] if measure == "job_vcpu_hours" else frame
+    column = "total_usd" if measure == "spend" else "vcpu_hours"
+    capacity = rows["capacity_type"].astype(object).astype(str).str.upper()
+    spot = float(rows.loc[capacity == "SPOT", column].sum())
+    on_demand = float(rows.loc[capacity == "ON_DEMAND", column].sum())
+    return spot / (spot + on_demand) if spot + on_demand > 0 else None

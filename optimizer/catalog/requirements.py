@@ -96,6 +96,18 @@ class InstanceRequirements:
     def hosts_cpu_jobs_on(self, instance_type: str, gpus: int = 0) -> bool:
         return self.hosts_cpu_jobs(instance_kind(instance_type, gpus))
 
+    def hosts_job_on(self, instance_type: str, type_gpus: int = 0, job_gpus: float = 0.0) -> bool:
+        """May a job asking for `job_gpus` GPUs run on this type (with `type_gpus` GPUs)? A type the
+        requirements allow, with GPUs enough for a GPU job, and accelerated only for a job that asks
+        for an accelerator (unless `accelerators = "any"`): what `Offering.can_host` decides for a
+        plan, for advice that names a single type (the right-sizing memory cliff)."""
+        kind = instance_kind(instance_type, type_gpus)
+        if not self.allows(kind):
+            return False
+        if job_gpus > 0:
+            return type_gpus >= job_gpus
+        return self.hosts_cpu_jobs(kind)
+
     def hosts_cpu_jobs(self, kind: InstanceKind) -> bool:
         """May jobs that ask for no accelerator run on this type?"""
         return not kind.accelerated or self.accelerators == "any"

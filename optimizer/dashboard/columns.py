@@ -1,8 +1,16 @@
-"""Column names a person reads and money formatted as money, for any table a page shows.
+"""Column names a person reads, and every number in a table formatted as what it is.
 
-Pages keep their frames' column names (tests and CSV exports read them); `column_config(frame)` only
-changes how Streamlit labels and formats them: `last_success` reads "Last success", and every
-`*_usd` column shows as dollars with cents instead of 9567.4351.
+Pages keep their frames' column names and raw values (tests, sorting and CSV exports read them);
+`column_config(frame)` only changes how Streamlit labels and shows them, so no table prints
+9567.435112 or 0.123456789:
+
+- money (`*_usd`, `usd`, `price`, `*_usd_per_hour`): dollars with thousands separators, "$1,234.57"
+  (a price per hour to four decimals, "$0.0412", as `number_text.commitment_level_text` does);
+- fractions (`*_share`, `*_rate` of attempts, `utilization`, `gap`, `*_per_requested`): a
+  percentage with one decimal, "12.3%", as `number_text.percent_text` prints it;
+- other numbers (hours, MiB, vCPUs, counts): grouped, at most two decimals, "46,124.86".
+
+The rules go by column name (`number_format`), one list for every page.
 """
 
 from __future__ import annotations
@@ -45,6 +53,10 @@ LABELS = {
     "finished_at": "Finished",
     "target": "Target",
     "error": "Error",
+    "usd": "Amount",
+    "cause": "Cause",
+    "class": "Waste class",
+    "day": "Day",
 }
 
 
@@ -56,13 +68,57 @@ def human(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+PRICE_COLUMNS = frozenset({"price", "price_per_hour", "ondemand_price", "spot_price"})
+FRACTION_COLUMNS = frozenset({"utilization", "gap", "share", "oom_rate", "failure_rate", "coverage"})
+FRACTION_SUFFIXES = ("_share", "_per_requested", "_utilization", "_coverage")
+NOT_FRACTIONS = frozenset({"interruption_rate"})
+"""Named like a fraction but a rate per hour (the solver's interruptions per instance-hour)."""
+
+
+def number_format(name: str) -> tuple[str, float | None] | None:
+    """(Streamlit number format, step) for a column by its name; None for a plain number."""
+    if name in PRICE_COLUMNS or name.endswith("_usd_per_hour"):
+        return "dollar", 0.0001
+    if name == "usd" or name.endswith("_usd"):
+        return "dollar", None
+    if name in NOT_FRACTIONS:
+        return None
+    if name in FRACTION_COLUMNS or name.endswith(FRACTION_SUFFIXES) or name.endswith("_rate"):
+        return "percent", 0.001  # a step of 0.001 is one decimal of the percentage
+    return None
+
+
 def column_config(frame: pd.DataFrame) -> dict[str, Any]:
-    """Streamlit column_config for `frame`: human labels; money columns (`*_usd`) as dollars."""
+    """Streamlit column_config for `frame`: human labels; money, fractions and other numbers
+    formatted by `number_format` (numbers only: a column of text keeps its text)."""
     config: dict[str, Any] = {}
     for name in frame.columns:
         label = human(str(name))
-        if str(name).endswith("_usd"):
-            config[name] = st.column_config.NumberColumn(f"{label} ($)", format="dollar")
+        numeric = pd.api.types.is_numeric_dtype(frame[name]) and not pd.api.types.is_bool_dtype(frame[name])
+        chosen = number_format(str(name)) if numeric else None
+        if chosen is not None:
+            fmt, step = chosen
+            label = f"{label} ($)" if fmt == "dollar" else label
+            config[name] = st.column_config.NumberColumn(label, format=fmt, step=step)
+        elif numeric:
+            config[name] = st.column_config.NumberColumn(label, format="localized", step=_step(frame[name]))
         else:
             config[name] = st.column_config.Column(label)
     return config
+
+
+def _step(values: pd.Series) -> float:
+    """Whole numbers without decimals ("4,581"), others to two ("65,241.83")."""
+    clean = pd.to_numeric(values, errors="coerce").dropna()
+    return 1.0 if clean.empty or bool((clean == clean.round()).all()) else 0.01
+
+
+def show_table(
+    frame: pd.DataFrame, key: str, *, where: Any = None, extra: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
+    """`st.dataframe` (or `where.dataframe`, a column) with `column_config(frame)` and `extra` over it:
+    how every page shows a table, so none shows a raw float."""
+    target = st if where is None else where
+    config = column_config(frame) | (extra or {})
+    hide_index = kwargs.pop("hide_index", True)
+    target.dataframe(frame, hide_index=hide_index, key=key, column_config=config, **kwargs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.queries import TTL_SECONDS
 from optimizer.dashboard.state import engine_for
 from optimizer.store import coverage_read
@@ -45,6 +46,6 @@ def render_coverage(url: str) -> None:
     else:
         for sentence in found["gap"]:
             st.warning(sentence)
-        st.dataframe(found.drop(columns=["gap"]), hide_index=True, key="health_gaps")
+        show_table(found.drop(columns=["gap"]), "health_gaps")
     if not ranges.empty:
-        st.dataframe(ranges, hide_index=True, key="health_coverage")
+        show_table(ranges, "health_coverage")

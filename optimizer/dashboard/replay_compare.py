@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import UserError
+from optimizer.number_text import measure_text
 from optimizer.simulate import catalog_from_provider
 from optimizer.simulate.datasets import load_dataset
 from optimizer.simulate.spot_fit import fit_spot_max, replay_document
@@ -145,24 +146,28 @@ def what_if_replay(
 
 
 def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """The comparison a person reads: cost, by capacity, queue wait, utilization, reclaims, failures."""
+    """The comparison a person reads: cost, by capacity, queue wait, utilization, reclaims, failures,
+    each cell as text (`number_text.measure_text`)."""
 
     def wait(summary: dict[str, Any], key: str) -> float | None:
         return (summary.get("queue_wait_s") or {}).get("ALL", {}).get(key)
 
-    measures: list[tuple[str, Any]] = [
-        ("jobs", lambda s: s.get("jobs")),
-        ("cost (USD)", lambda s: s.get("total_cost_usd")),
-        ("spot cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("SPOT", 0.0)),
-        ("on-demand cost (USD)", lambda s: (s.get("cost_by_capacity_type") or {}).get("ON_DEMAND", 0.0)),
-        ("commitment fees (USD)", lambda s: s.get("commitment_usd")),
-        ("on-demand covered by commitments (USD)", lambda s: s.get("commitment_covered_usd")),
-        ("queue wait p50 (s)", lambda s: wait(s, "p50_s")),
-        ("queue wait p95 (s)", lambda s: wait(s, "p95_s")),
-        ("vCPU utilization", lambda s: (s.get("utilization") or {}).get("vcpu")),
-        ("spot share of job vCPU-hours", lambda s: s.get("spot_job_vcpu_share")),
-        ("spot reclaims", lambda s: s.get("spot_reclaims")),
-        ("failed jobs", lambda s: s.get("failed")),
+    measures: list[tuple[str, str, Any]] = [
+        ("jobs", "number", lambda s: s.get("jobs")),
+        ("cost (USD)", "usd", lambda s: s.get("total_cost_usd")),
+        ("spot cost (USD)", "usd", lambda s: (s.get("cost_by_capacity_type") or {}).get("SPOT", 0.0)),
+        ("on-demand cost (USD)", "usd", lambda s: (s.get("cost_by_capacity_type") or {}).get("ON_DEMAND", 0)),
+        ("commitment fees (USD)", "usd", lambda s: s.get("commitment_usd")),
+        ("on-demand covered by commitments (USD)", "usd", lambda s: s.get("commitment_covered_usd")),
+        ("queue wait p50 (s)", "number", lambda s: wait(s, "p50_s")),
+        ("queue wait p95 (s)", "number", lambda s: wait(s, "p95_s")),
+        ("vCPU utilization", "percent", lambda s: (s.get("utilization") or {}).get("vcpu")),
+        ("spot share of job vCPU-hours", "percent", lambda s: s.get("spot_job_vcpu_share")),
+        ("spot reclaims", "number", lambda s: s.get("spot_reclaims")),
+        ("failed jobs", "number", lambda s: s.get("failed")),
     ]
-    rows = [{"measure": label, **{name: get(s) for name, s in summaries.items()}} for label, get in measures]
+    rows = [
+        {"measure": label, **{name: measure_text(get(s), kind) for name, s in summaries.items()}}
+        for label, kind, get in measures
+    ]
     return pd.DataFrame(rows)

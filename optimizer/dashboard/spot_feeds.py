@@ -44,13 +44,57 @@ def stale_feeds(ages: list[FeedAge], today: date) -> list[str]:
         if days is None:
             out.append(f"{age.feed}: none loaded (`batchopt collect` reads it)")
         elif days > limit:
-            months = days / 30.4
-            span = f"{months:.0f} months" if months >= 2 else f"{days} days"
             out.append(
-                f"{age.feed} {age.source}dated {age.newest:%Y-%m-%d}, {span} old (older than {limit} days):"
-                " figures that use it may no longer hold; refresh with `batchopt collect`"
+                f"{age.feed} {age.source}dated {age.newest:%Y-%m-%d}, {age_text(days)} old (older than "
+                f"{limit} days): figures that use it may no longer hold; refresh with `batchopt collect`"
             )
     return out
+
+
+def age_text(days: int) -> str:
+    """An age as a person says it: "3 days", "17 months"."""
+    months = days / 30.4
+    return f"{months:.0f} months" if months >= 2 else f"{days} day{'' if days == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class SeriesAge:
+    """How old the newest price point of the charted series (one type, every AZ) is at `now`."""
+
+    last_point: datetime
+    now: datetime
+
+    @property
+    def days(self) -> int:
+        return (self.now - self.last_point).days
+
+    @property
+    def stale(self) -> bool:
+        """Older than the spot price feed's limit: collection of this series stopped (or never ran
+        again), so the last price cannot be carried to now as if it had held."""
+        return self.days > STALE_AFTER_DAYS["spot price history"]
+
+    def text(self, instance_type: str) -> str:
+        when = f"{self.last_point:%Y-%m-%d %H:%M} UTC"
+        if self.stale:
+            return (
+                f"No spot price for {instance_type} since {when} ({age_text(self.days)} old, more than "
+                f"{STALE_AFTER_DAYS['spot price history']} days): the chart stops at the last price point. "
+                "The price since then is not known; refresh with `batchopt collect`."
+            )
+        hours = (self.now - self.last_point).total_seconds() / 3600.0
+        ago = age_text(self.days) if self.days >= 1 else f"{max(hours, 0.0):.0f} h"
+        return (
+            f"Last price point {when} ({ago} ago). A spot series lists price changes, so each price "
+            "is drawn until the next change, and the last one until now."
+        )
+
+
+def series_age(history: pd.DataFrame, now: datetime) -> SeriesAge | None:
+    """The age of the series' newest point (any AZ); None for an empty series."""
+    if history.empty:
+        return None
+    return SeriesAge(pd.Timestamp(history["timestamp"].max()).to_pydatetime(), now)
 
 
 def _day(value: object) -> date | None:

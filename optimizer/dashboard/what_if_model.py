@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from optimizer.number_text import measure_text
 from optimizer.solver.compute_environments import recommend_environments
 from optimizer.solver.plan import plan_from_dict, plan_to_dict
 from optimizer.solver.problem import problem_from_dict
@@ -61,18 +62,26 @@ def with_policy(
 
 
 def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows of (measure, stored plan, re-solved plan) for the headline numbers of two plans."""
+    """Rows of (measure, stored plan, re-solved plan) for the headline numbers of two plans, as
+    text (`number_text.measure_text`: dollars as $1,234.57, the gap as a percentage), so the table
+    shows no raw float."""
     rows = []
-    for key, label in (
-        ("status", "status"),
-        ("cost_usd", "cost (USD)"),
-        ("objective_usd", "cost + expected interruptions (USD)"),
-        ("lower_bound_usd", "lower bound (USD)"),
-        ("commitment_usd", "commitment fees (USD)"),
-        ("gap", "gap"),
-        ("solve_seconds", "solve time (s)"),
+    for key, label, kind in (
+        ("status", "status", "text"),
+        ("cost_usd", "cost (USD)", "usd"),
+        ("objective_usd", "cost + expected interruptions (USD)", "usd"),
+        ("lower_bound_usd", "lower bound (USD)", "usd"),
+        ("commitment_usd", "commitment fees (USD)", "usd"),
+        ("gap", "gap", "percent"),
+        ("solve_seconds", "solve time (s)", "seconds"),
     ):
-        rows.append({"measure": label, "stored plan": current.get(key), "what-if": proposed.get(key)})
+        rows.append(
+            {
+                "measure": label,
+                "stored plan": measure_text(current.get(key), kind),
+                "what-if": measure_text(proposed.get(key), kind),
+            }
+        )
     rows.append(
         {
             "measure": "instance types",

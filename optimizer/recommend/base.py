@@ -10,13 +10,16 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.ids import recommendation_id
 from optimizer.recommend.inputs_model import RecommendInputs
+
+if TYPE_CHECKING:
+    from optimizer.recommend.commitment_basis import OnDemandChange
 
 
 class StrategySettings(BaseModel):
@@ -45,9 +48,18 @@ class Strategy(ABC, Generic[SettingsT]):
     def __init__(self, settings: SettingsT | None = None) -> None:
         self.settings: SettingsT = settings if settings is not None else self.settings_class()  # type: ignore[assignment]
 
+    sized_after_others: ClassVar[bool] = False
+    """True for advice that depends on what the other strategies propose (commitment advice covers
+    the on-demand usage they leave): `generate` runs it last, through `run_after`."""
+
     @abstractmethod
     def run(self, inputs: RecommendInputs) -> list[Recommendation]:
         """Recommendations for this snapshot (pure)."""
+
+    def run_after(self, inputs: RecommendInputs, change: OnDemandChange) -> list[Recommendation]:
+        """Recommendations given the on-demand change the other strategies' counted advice makes;
+        only strategies with `sized_after_others` read it."""
+        return self.run(inputs)
 
 
 class QueueStrategy(Strategy[SettingsT]):

@@ -21,6 +21,7 @@ from optimizer.config import Settings
 from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
 from optimizer.recommend.base import Strategy, StrategySettings
+from optimizer.recommend.commitment_basis import on_demand_change
 from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
@@ -91,13 +92,21 @@ def generate_recommendations(
         except ConfigError as exc:
             # Strategies whose figures need a replay produce nothing; advice-only ones still run.
             log.warning("the estate of %s cannot be replayed: %s", inputs.region, exc)
-        for strategy in chosen:
+        # Advice sized on what the others leave (commitments) runs last and is given their change.
+        in_region: list[Recommendation] = []
+        ordered_strategies = sorted(chosen, key=lambda s: s.sized_after_others)
+        for strategy in ordered_strategies:
             try:
-                produced = strategy.run(inputs)
+                produced = (
+                    strategy.run_after(inputs, on_demand_change(in_region))
+                    if strategy.sized_after_others
+                    else strategy.run(inputs)
+                )
             except (ConfigError, InputError) as exc:
                 log.warning("strategy %s skipped region %s: %s", strategy.name, inputs.region, exc)
                 continue
             completed.add((strategy.name, inputs.account_id, inputs.region))
+            in_region.extend(produced)
             for rec in produced:
                 recs[rec.id] = rec
     ordered = sorted(recs.values(), key=lambda r: (-r.monthly_savings_usd, r.id))

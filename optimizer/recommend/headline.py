@@ -24,10 +24,12 @@ recommendations, so they all read the same number. The rules, in order:
    counted, in which case it is listed as overlapping that one (`overlaps_with`) and not added.
    Job-definition items (revisions) overlap only items for the same definition. `overlap` (default
    `overlap_of`) is the seam for a finer rule.
-5. Commitment advice (a Savings Plan to buy) is sized on today's on-demand usage, which the
-   other recommendations shrink (spot moves, scale-in, cheaper types): added to them it would count
-   the same dollars twice. It is listed apart with its own figure ("commitment advice"), never in
-   the $ total.
+5. Commitment advice (a Savings Plan to buy) covers on-demand usage, which the other
+   recommendations shrink (spot moves, scale-in, cheaper types). `generate` sizes it on the usage the
+   counted ones leave (`commitment_basis.py`; its evidence's `sized_on` says which usage, and the
+   label repeats it), but it is still listed apart with its own figure ("commitment advice"), never
+   in the $ total: it is a purchase, priced on a forecast rather than a replay, and a change to the
+   other recommendations (one dismissed, one applied) moves it until the next refresh.
 6. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
    ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
    when a bill covers it; 1.0 without one). Commitment advice comes from the bill already.
@@ -134,6 +136,8 @@ class HeadlineItem:
     overlaps_with: str | None = None
     wait: dict[str, Any] | None = None
     """The evidence's `wait_improvement` (scope, p95_wait_before_s, p95_wait_after_s), if any."""
+    sized_after_others: bool = False
+    """Commitment advice sized on the on-demand usage the counted recommendations leave."""
 
     @property
     def counted(self) -> bool:
@@ -157,8 +161,14 @@ class HeadlineItem:
         if self.verdict == NOT_OPEN:
             return self.status
         if self.verdict == COMMITMENT_APART:
-            return "commitment advice, sized on today's on-demand usage: not in the $ total"
+            return f"commitment advice, sized on {self.sized_on_words()}: not in the $ total"
         return "counted"
+
+    def sized_on_words(self) -> str:
+        """Which on-demand usage commitment advice is sized on, in a few words."""
+        if self.sized_after_others:
+            return "the on-demand usage the counted recommendations leave"
+        return "today's on-demand usage"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -218,10 +228,12 @@ class SavingsHeadline:
         if faster:
             left_out.append(f"{len(faster)} wait improvement(s) at the same cost")
         for item in self.by_verdict(COMMITMENT_APART):
-            left_out.append(
-                f"commitment advice ${item.monthly_savings_usd:,.2f}/month (sized on today's "
-                "on-demand usage, which the counted ones shrink)"
+            basis = (
+                item.sized_on_words()
+                if item.sized_after_others
+                else "today's on-demand usage, which the counted ones shrink"
             )
+            left_out.append(f"commitment advice ${item.monthly_savings_usd:,.2f}/month (sized on {basis})")
         calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
         text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
         if self.discount_ratio != 1.0:
@@ -291,9 +303,16 @@ def savings_headline(
                 calibration=calibration,
                 overlaps_with=overlaps_with,
                 wait=wait,
+                sized_after_others=rec.strategy == COMMITMENT_ADVICE and _sized_after_others(rec),
             )
         )
     return SavingsHeadline(items=items, discount_ratio=discount_ratio)
+
+
+def _sized_after_others(rec: Recommendation) -> bool:
+    """Commitment advice whose evidence says it was sized after other recommendations (an older
+    stored item without `sized_after_recommendations` was sized on today's usage)."""
+    return bool((rec.evidence or {}).get("sized_after_recommendations"))
 
 
 def evidence_window(recs: Iterable[Recommendation]) -> tuple[datetime, datetime] | None:

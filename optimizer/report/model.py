@@ -74,8 +74,10 @@ class Utilization:
 class SpotSummary:
     spot_usd: float
     on_demand_usd: float
-    spot_share: float | None  # of spend on known capacity types
-    spot_vcpu_hour_share: float | None  # of provisioned vCPU-hours
+    # The three spot shares, each `analysis.rollup.spot_share` under its `SPOT_SHARES` label
+    spot_share: float | None  # of spend on spot + on-demand instances
+    spot_vcpu_hour_share: float | None  # of instance vCPU-hours (idle included)
+    spot_job_vcpu_hour_share: float | None  # of job (requested) vCPU-hours
     reclaimed_attempts: int
     reclaimed_vcpu_hours: float  # requested vCPU-hours of work thrown away by reclaims
     reclaim_usd: float  # what those lost attempts cost

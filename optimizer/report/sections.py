@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optimizer.analysis.rollup import SPOT_SHARES
 from optimizer.report import fmt
 from optimizer.report.model import DIMENSIONS, DRIVERS, WASTE_CLASSES, BreakdownRow, WeeklyReport
 
@@ -39,8 +40,9 @@ def summary(report: WeeklyReport) -> Table:
     s = report.spot
     if s is not None:
         rows += [
-            ("Spot share of spend", fmt.pct(s.spot_share)),
-            ("Spot share of vCPU-hours", fmt.pct(s.spot_vcpu_hour_share)),
+            (SPOT_SHARES["spend"], fmt.pct(s.spot_share)),
+            (SPOT_SHARES["instance_vcpu_hours"], fmt.pct(s.spot_vcpu_hour_share)),
+            (SPOT_SHARES["job_vcpu_hours"], fmt.pct(s.spot_job_vcpu_hour_share)),
             (
                 "Work lost to spot reclaims",
                 f"{s.reclaimed_attempts} attempt(s), {fmt.number(s.reclaimed_vcpu_hours)} vCPU-hours, "

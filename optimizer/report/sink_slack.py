@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from optimizer.analysis.rollup import SPOT_SHARE_NAMES
 from optimizer.report import fmt
 from optimizer.report.render import RenderedReport
 
@@ -33,7 +34,8 @@ def slack_payload(rendered: RenderedReport, link: str | None = None) -> dict[str
     if use is not None and spot is not None:
         lines.append(
             f"Utilization {fmt.pct(use.utilization)} · idle {fmt.money(use.idle_usd)}"
-            f" · spot share {fmt.pct(spot.spot_share)} · reclaims {spot.reclaimed_attempts}"
+            f" · {SPOT_SHARE_NAMES['spend'].lower()} {fmt.pct(spot.spot_share)}"
+            f" · reclaims {spot.reclaimed_attempts}"
         )
     if report.anomalies:
         lines.append("*Anomalies*")

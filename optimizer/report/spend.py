@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE
-from optimizer.analysis.rollup import allocated_share, idle_share, waste_by
+from optimizer.analysis.rollup import allocated_share, idle_share, spot_share, waste_by
 from optimizer.report.model import (
     DIMENSIONS,
     WASTE_CLASSES,
@@ -145,12 +145,8 @@ def utilization(current: pd.DataFrame) -> Utilization:
 
 def spot_summary(current: pd.DataFrame, reclaims: pd.DataFrame) -> SpotSummary:
     capacity = current["capacity_type"].astype(object).astype(str).str.upper()
-    spot = capacity == "SPOT"
-    on_demand = capacity == "ON_DEMAND"
-    spot_usd = float(current.loc[spot, "total_usd"].sum())
-    od_usd = float(current.loc[on_demand, "total_usd"].sum())
-    spot_vh = float(current.loc[spot, "vcpu_hours"].sum())
-    known_vh = spot_vh + float(current.loc[on_demand, "vcpu_hours"].sum())
+    spot_usd = float(current.loc[capacity == "SPOT", "total_usd"].sum())
+    od_usd = float(current.loc[capacity == "ON_DEMAND", "total_usd"].sum())
     lost = 0.0
     if not reclaims.empty:
         hours = (
@@ -161,8 +157,9 @@ def spot_summary(current: pd.DataFrame, reclaims: pd.DataFrame) -> SpotSummary:
     return SpotSummary(
         spot_usd=spot_usd,
         on_demand_usd=od_usd,
-        spot_share=spot_usd / (spot_usd + od_usd) if spot_usd + od_usd > 0 else None,
-        spot_vcpu_hour_share=spot_vh / known_vh if known_vh > 0 else None,
+        spot_share=spot_share(current, "spend"),
+        spot_vcpu_hour_share=spot_share(current, "instance_vcpu_hours"),
+        spot_job_vcpu_hour_share=spot_share(current, "job_vcpu_hours"),
         reclaimed_attempts=len(reclaims),
         reclaimed_vcpu_hours=lost,
         reclaim_usd=float(current["spot_reclaim_usd"].sum()),

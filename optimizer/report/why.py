@@ -29,6 +29,7 @@ from itertools import permutations
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE
+from optimizer.analysis.rollup import SPOT_SHARES, spot_share
 from optimizer.report.model import Driver, SpendChange
 from optimizer.report.spend import full_weeks, week_slice
 from optimizer.report.weeks import IsoWeek
@@ -84,12 +85,6 @@ def shapley(before: Factors, after: Factors, cost: Callable[..., float]) -> tupl
     return parts[0] / n, parts[1] / n, parts[2] / n
 
 
-def _spot_share(hours: dict[tuple[str, str], float]) -> float | None:
-    total = sum(hours.values())
-    spot = sum(h for (_, cap), h in hours.items() if cap.upper() == "SPOT")
-    return spot / total if total > 0 else None
-
-
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -133,7 +128,7 @@ def spend_change(daily: pd.DataFrame, week: IsoWeek) -> SpendChange | None:
     work_before = float(previous["total_usd"].sum()) - idle_before
     rate_now = work_now / v1 if v1 > 0 else None
     rate_before = work_before / v0 if v0 > 0 else None
-    spot_before, spot_now = _spot_share(hours_before), _spot_share(hours_now)
+    spot_before, spot_now = spot_share(previous, "job_vcpu_hours"), spot_share(current, "job_vcpu_hours")
     attempts_before = int(previous.loc[~_is_idle(previous), "attempts"].sum())
     attempts_now = int(current.loc[~_is_idle(current), "attempts"].sum())
     drivers = (
@@ -160,9 +155,9 @@ def spend_change(daily: pd.DataFrame, week: IsoWeek) -> SpendChange | None:
             mix,
             spot_before,
             spot_now,
-            "spot share of work vCPU-hours",
-            f"spot share {_pct(spot_before)} → {_pct(spot_now)}; types {_types(hours_before)} → "
-            f"{_types(hours_now)}",
+            "spot share of job vCPU-hours",
+            f"{SPOT_SHARES['job_vcpu_hours']} {_pct(spot_before)} → {_pct(spot_now)}; "
+            f"types {_types(hours_before)} → {_types(hours_now)}",
         ),
         Driver(
             "idle",

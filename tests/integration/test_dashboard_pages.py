@@ -88,6 +88,17 @@ def test_overview_shows_the_attributed_spend_idle_and_savings(seeded: str) -> No
     assert metric(app, "Applied, per month (estimated)") == money(0.0)
     busy = result.lines.loc[result.lines["queue"] != IDLE, "vcpu_hours"].sum()
     assert metric(app, "vCPU allocation") == f"{busy / result.lines['vcpu_hours'].sum():.1%}"
+    # The report's three spot shares, under the same names (`analysis.rollup.SPOT_SHARES`)
+    lines = result.lines.assign(cap=result.lines["capacity_type"].astype(str).str.upper())
+    known = lines[lines["cap"].isin(["SPOT", "ON_DEMAND"])]
+    work = known[known["queue"] != IDLE]
+    for name, rows, column in (
+        ("Spot share of spend", known, "total_usd"),
+        ("Spot share of instance vCPU-hours", known, "vcpu_hours"),
+        ("Spot share of job vCPU-hours", work, "vcpu_hours"),
+    ):
+        share = rows.loc[rows["cap"] == "SPOT", column].sum() / rows[column].sum()
+        assert metric(app, name) == f"{share:.1%}"
     freshness = frame_with(app, "source", "last_success")
     assert sorted(freshness["source"]) == ["batch_jobs", "spot_prices"]
     assert int(freshness.loc[freshness["source"] == "batch_jobs", "failed_runs"].iloc[0]) == 1
@@ -175,11 +186,9 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
     app.button[0].click().run()
     assert not app.exception, [e.value for e in app.exception]
     compared = frame_with(app, "measure", "what-if").set_index("measure")
-    assert float(compared.loc["cost (USD)", "what-if"]) == pytest.approx(6 * 0.096)
+    assert compared.loc["cost (USD)", "what-if"] == "$0.58"  # 6 x $0.096, as money, not 0.576
     assert compared.loc["instance types", "what-if"] == "m5.large/ON_DEMAND"
-    assert float(compared.loc["cost (USD)", "stored plan"]) == pytest.approx(
-        dh.fleet_documents()[1]["cost_usd"]
-    )
+    assert compared.loc["cost (USD)", "stored plan"] == money(dh.fleet_documents()[1]["cost_usd"])
     environments = app.json[0].value
     assert '"BEST_FIT_PROGRESSIVE"' in environments and "m5.large" in environments
 
@@ -187,9 +196,9 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
     assert not app.exception, [e.value for e in app.exception]
     replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
     finished_q_spot_jobs = 2  # j-c and j-fail ran on queue q-spot
-    assert [float(v) for v in replayed.loc["jobs"]] == [finished_q_spot_jobs] * 2
-    assert float(replayed.loc["spot cost (USD)", "what-if plan"]) == 0.0, "no spot allowed in the what-if"
-    assert float(replayed.loc["spot cost (USD)", "current configuration"]) > 0.0, (
+    assert replayed.loc["jobs"].tolist() == [str(finished_q_spot_jobs)] * 2
+    assert replayed.loc["spot cost (USD)", "what-if plan"] == "$0.00", "no spot allowed in the what-if"
+    assert replayed.loc["spot cost (USD)", "current configuration"] != "$0.00", (
         "the current queue is spot-first"
     )
 
@@ -455,3 +464,55 @@ def test_advice_offers_no_dry_run_apply_or_rollback(
     assert buttons["Dry run"] and buttons["Apply"] and buttons["Roll back"]
     assert any("Advice only" in c.value for c in app.caption)
     assert not buttons["Dismiss"]  # a person can still set it aside
+
+
+def test_commitment_advice_says_which_on_demand_usage_it_is_sized_on(fresh_seeded: Engine) -> None:
+    from optimizer.recommend.repository import save_recommendations
+
+    sized_on = "the on-demand usage left after the 1 recommendation(s) the headline counts (rec-ce-od)"
+    advice = dh.recommendation(
+        "ce-od",
+        900.0,
+        id="rec-sp-advice",
+        strategy="commitment-advice",
+        title="Commit $2/h to a Compute Savings Plan",
+        update_kind=UpdateKind.ADVICE,
+        evidence={"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]},
+    )
+    save_recommendations(fresh_seeded, [advice], now=datetime(2026, 11, 9))
+    app = open_recommendation(run_page("recommendations"), "rec-sp-advice")
+    assert f"Sized on {sized_on}." in infos(app)
+    captions = " ".join(c.value for c in app.caption)
+    assert "commitment advice, sized on the on-demand usage the counted recommendations leave" in captions
+
+
+def _unformatted_numbers(app: AppTest) -> list[str]:
+    """Every numeric column of every table on the page that Streamlit would print as a raw float
+    (no number format in its column config), or a text cell holding one ("1234.5678")."""
+    import json
+    import re
+
+    raw = re.compile(r"^-?\d+\.\d{3,}$")
+    found = []
+    for element in app.dataframe:
+        frame = element.value
+        config = json.loads(element.proto.columns or "{}")
+        for name in frame.columns:
+            values = frame[name]
+            if pd.api.types.is_bool_dtype(values):
+                continue
+            if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+                fmt = ((config.get(str(name)) or {}).get("type_config") or {}).get("format")
+                if not fmt:
+                    found.append(f"{element.proto.id[:8]} {name}: no number format")
+            elif values.astype(str).str.match(raw).any():
+                found.append(f"{name}: text {values.astype(str)[values.astype(str).str.match(raw)].iat[0]}")
+    return found
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=lambda s: s.url_path)
+def test_no_table_on_a_page_shows_a_raw_float(seeded: str, spec: PageSpec) -> None:
+    """Money as $1,234.57, fractions as percentages, other numbers grouped (`dashboard.columns`):
+    the Cost explorer's bill and waste tables, Right-sizing's and Fleet mix's showed 9715.235962909412."""
+    app = run_page(spec.render.__module__.rsplit(".", 1)[1])
+    assert _unformatted_numbers(app) == []

@@ -62,7 +62,25 @@ def test_spot_page_warns_about_each_stale_feed(seeded: Engine) -> None:
     assert any(w.startswith("spot price history dated 2026-11-02, 5 months old") for w in warnings)
     assert any(w.startswith("on-demand prices (snapshot) dated 2026-07-01, 9 months old") for w in warnings)
     assert app.selectbox(key="spot_type").value == "m5.xlarge"
-    [chart] = app.get("plotly_chart")
-    figure = json.loads(chart.proto.spec)
-    ends = {pd.Timestamp(max(trace["x"])) for trace in figure["data"]}
-    assert ends == {pd.Timestamp("2027-04-01 12:00")}, "each AZ's last price is drawn until the page's now"
+    # The charted series itself: its last point and age, and no line carried over the 5 months
+    assert (
+        "No spot price for m5.xlarge since 2026-11-02 01:00 UTC (5 months old, more than 7 days): the chart "
+        "stops at the last price point. The price since then is not known; refresh with `batchopt collect`."
+    ) in warnings
+    ends = {pd.Timestamp(max(trace["x"])) for trace in _figure(app)["data"]}
+    assert ends == {pd.Timestamp("2026-11-02 01:00")}, "each AZ ends at the series' last price point"
+    assert pd.Timestamp(_figure(app)["layout"]["xaxis"]["range"][1]) == pd.Timestamp("2027-04-01 12:00")
+
+
+def _figure(app: object) -> dict:
+    [chart] = app.get("plotly_chart")  # type: ignore[attr-defined]
+    return dict(json.loads(chart.proto.spec))
+
+
+def test_a_fresh_spot_series_is_carried_to_now_and_its_last_point_named(seeded: Engine) -> None:
+    with time_machine.travel(datetime(2026, 11, 3, 13, 0), tick=False):
+        app = run_page("spot")
+    assert not [w.value for w in app.warning if "spot price" in w.value]
+    assert "Last price point 2026-11-02 01:00 UTC (1 day ago)." in " ".join(c.value for c in app.caption)
+    ends = {pd.Timestamp(max(trace["x"])) for trace in _figure(app)["data"]}
+    assert ends == {pd.Timestamp("2026-11-03 13:00")}, "each AZ's last price is drawn until the page's now"

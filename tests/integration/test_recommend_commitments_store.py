@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Engine, insert
 
 from optimizer.config import load_settings
 from optimizer.domain import UpdateKind
+from optimizer.recommend.commitment_basis import on_demand_change
 from optimizer.recommend.generate import default_strategies, generate_recommendations
 from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.strategies import InstanceMixSettings
@@ -59,3 +61,12 @@ def test_forecast_and_configured_plan_reach_the_strategies(sqlite_engine: Engine
     assert advice.evidence["discount"] == 0.3
     assert advice.evidence["existing_compute_savings_plans_usd_per_hour"] == 0.2
     assert advice.evidence["rates_source"].startswith("plan in force sp-config: configuration")
+    # Sized after the others: on the on-demand usage the ones the headline counts leave.
+    change = on_demand_change([r for r in recs if r is not advice])
+    assert change.ids, "the estate's other advice moves on-demand cost"
+    assert advice.evidence["sized_after_recommendations"] == list(change.ids)
+    on_demand = float(summary["cost_by_capacity_type"]["ON_DEMAND"])
+    assert advice.evidence["on_demand_usd_per_vcpu_hour"] == pytest.approx(
+        advice.evidence["on_demand_usd_per_vcpu_hour_today"] * max(0.0, on_demand + change.usd) / on_demand,
+        rel=1e-4,
+    )

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from optimizer.analysis.rightsizing import name_pattern, rightsizing_evidence
 from optimizer.analysis.utilization import _nothing_fits, fragmentation, hourly_utilization
+from optimizer.catalog.requirements import UNRESTRICTED
 from tests import analysis_helpers as h
 
 pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
@@ -185,3 +186,53 @@ def test_staircase_fit_check_matches_brute_force(shapes, rows) -> None:
         fits = any(v <= fv + 1e-9 and m <= fm + 1e-9 and g <= fg + 1e-9 for _, _, v, m, g in mine)
         assert waiting[i] == len(mine)
         assert fragmented[i] == (bool(mine) and not fits)
+
+
+def _cliff_jobs(memory_mib: float, vcpus: float, gpus: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    names = [f"j-{i}" for i in range(10)]
+    jobs = pd.DataFrame(
+        {
+            "job_id": names,
+            "job_definition_name": "d",
+            "job_name": names,
+            "vcpus": vcpus,
+            "memory_mib": memory_mib,
+        }
+    )
+    if gpus is not None:
+        jobs["gpus"] = gpus
+    attempts = pd.DataFrame(
+        {"job_id": names, "attempt": 0, "peak_memory_mib": memory_mib / 2, "peak_vcpus": 1.0, "is_oom": False}
+    )
+    return jobs, attempts
+
+
+def _cliff_catalogue() -> pd.DataFrame:
+    """m4.xlarge (previous generation) allocates the most under 16,800 MiB; m5.xlarge a little less;
+    p3.2xlarge (a previous-generation GPU type) and g5.2xlarge (current GPU) sit under 62,000."""
+    return pd.DataFrame(
+        {
+            "instance_type": ["m5.xlarge", "m4.xlarge", "g5.2xlarge", "p3.2xlarge", "r5.2xlarge"],
+            "vcpus": [4, 4, 8, 8, 8],
+            "allocatable_memory_mib": [15800, 16000, 59000, 60000, 61000],
+            "gpus": [0, 0, 1, 1, 0],
+        }
+    )
+
+
+def test_memory_cliff_names_only_a_current_generation_type() -> None:
+    jobs, attempts = _cliff_jobs(16800, 4, None)
+    ev = rightsizing_evidence(jobs, attempts, _cliff_catalogue()).set_index("name_pattern")
+    assert ev.loc["*", "cliff_type"] == "m5.xlarge"  # not m4.xlarge, though it allocates more
+    anything = rightsizing_evidence(jobs, attempts, _cliff_catalogue(), requirements=UNRESTRICTED)
+    assert anything.set_index("name_pattern").loc["*", "cliff_type"] == "m4.xlarge"
+
+
+def test_memory_cliff_of_a_gpu_job_names_a_gpu_type_and_of_a_cpu_job_none() -> None:
+    gpu_jobs, attempts = _cliff_jobs(62000, 8, 1)
+    ev = rightsizing_evidence(gpu_jobs, attempts, _cliff_catalogue()).set_index("name_pattern")
+    assert ev.loc["*", "cliff_type"] == "g5.2xlarge"  # not p3 (previous generation), not r5 (no GPU)
+    assert ev.loc["*", "requested_gpus"] == 1
+    cpu_jobs, attempts = _cliff_jobs(62000, 8, 0)
+    ev = rightsizing_evidence(cpu_jobs, attempts, _cliff_catalogue()).set_index("name_pattern")
+    assert ev.loc["*", "cliff_type"] == "r5.2xlarge"  # a CPU job is kept off the GPU types

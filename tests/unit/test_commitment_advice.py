@@ -105,3 +105,76 @@ def test_a_fully_used_plan_strands_exactly_nothing() -> None:
     )
     assert sizing.usd_per_hour > 0
     assert all(v == 0.0 and not np.signbit(v) for v in sizing.stranded_usd.values())
+
+
+def _replayed(rec_id: str, saving: float, on_demand_now: float, on_demand_proposed: float) -> Any:
+    """A counted recommendation whose replay moves `on_demand_now` -> `on_demand_proposed` USD."""
+    from dataclasses import replace
+
+    from optimizer.recommend.base import make_recommendation
+
+    rec = make_recommendation(
+        strategy="spot-adoption",
+        target_arn=f"arn:aws:batch:us-east-1:1:job-queue/{rec_id}",
+        target_kind="job-queue",
+        target_name=rec_id,
+        title=rec_id,
+        current={},
+        proposed={},
+        monthly_savings_usd=saving,
+        risk={},
+        risk_scores={},
+        confidence=0.8,
+        effort="low",
+        update_kind=UpdateKind.SCALING,
+        evidence={
+            "replay": {
+                "current_summary": {"cost_by_capacity_type": {"ON_DEMAND": on_demand_now}},
+                "proposed_summary": {"cost_by_capacity_type": {"ON_DEMAND": on_demand_proposed}},
+            }
+        },
+        account_id="1",
+        region="us-east-1",
+    )
+    return replace(rec, id=rec_id)
+
+
+def test_on_demand_change_sums_the_counted_recommendations_only() -> None:
+    from optimizer.recommend.commitment_basis import on_demand_change
+
+    spot = _replayed("q-spot", 300.0, 1000.0, 400.0)
+    cheaper = _replayed("q-types", 100.0, 1000.0, 900.0)
+    same_queue = replace_target(_replayed("q-spot-2", 50.0, 1000.0, 100.0), spot)  # overlaps q-spot
+    change = on_demand_change([spot, cheaper, same_queue])
+    assert change.ids == ("q-spot", "q-types")
+    assert change.usd == pytest.approx(-700.0)
+    assert on_demand_change([]).today
+
+
+def replace_target(rec: Any, like: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(rec, target_arn=like.target_arn)
+
+
+def test_advice_is_resized_on_the_on_demand_usage_the_other_recommendations_leave() -> None:
+    """A spot move that takes half of the replay's on-demand cost away leaves half the usage for a
+    Savings Plan: sized on today's usage the plan would be about twice too large."""
+    from optimizer.recommend.commitment_basis import OnDemandChange
+
+    inputs = _inputs(with_plan=True)
+    strategy = CommitmentAdviceStrategy()
+    [today] = strategy.run(inputs)
+    on_demand = float(inputs.baseline.current().summary["cost_by_capacity_type"]["ON_DEMAND"])
+    [after] = strategy.run_after(inputs, OnDemandChange(-on_demand / 2, ("q-spot",)))
+    assert today.evidence["sized_on"].startswith("today's on-demand usage")
+    assert today.evidence["sized_after_recommendations"] == []
+    assert after.evidence["on_demand_usd_per_vcpu_hour"] == pytest.approx(
+        today.evidence["on_demand_usd_per_vcpu_hour"] / 2, rel=1e-4
+    )
+    assert after.proposed["new_commitment_usd_per_hour"] < today.proposed["new_commitment_usd_per_hour"]
+    assert after.monthly_savings_usd < today.monthly_savings_usd
+    assert after.evidence["sized_after_recommendations"] == ["q-spot"]
+    assert "after the 1 recommendation(s) the headline counts (q-spot)" in after.evidence["sized_on"]
+    today_figure = f"${today.proposed['new_commitment_usd_per_hour']:,.2f}/h"
+    assert f"On today's usage it would be {today_figure}" in after.evidence["sized_on"]

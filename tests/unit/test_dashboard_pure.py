@@ -276,3 +276,31 @@ def test_the_overviews_prior_week_is_the_seven_whole_days_before() -> None:
     since, until = window_before(datetime(2026, 12, 3), 7)
     assert (since, until) == (datetime(2026, 11, 27), datetime(2026, 12, 4))
     assert prior_window(since, 7) == (datetime(2026, 11, 20), datetime(2026, 11, 27))
+
+
+def test_table_numbers_are_formatted_by_what_they_are() -> None:
+    from optimizer.dashboard.columns import column_config, number_format
+    from optimizer.number_text import measure_text
+
+    assert number_format("total_usd") == ("dollar", None) and number_format("usd") == ("dollar", None)
+    assert number_format("price") == ("dollar", 0.0001)
+    assert number_format("oom_rate") == ("percent", 0.001) and number_format("idle_share")[0] == "percent"
+    assert number_format("interruption_rate") is None and number_format("vcpu_hours") is None
+    frame = pd.DataFrame(
+        {"cost_usd": [1234.5678], "oom_rate": [0.123456789], "vcpu_hours": [46124.86247], "attempts": [4581]}
+    )
+    formats = {
+        name: (c["type_config"]["format"], c["type_config"].get("step"))
+        for name, c in column_config(frame).items()
+    }
+    assert formats == {
+        "cost_usd": ("dollar", None),
+        "oom_rate": ("percent", 0.001),
+        "vcpu_hours": ("localized", 0.01),
+        "attempts": ("localized", 1.0),
+    }
+    assert [measure_text(v, k) for v, k in ((1234.5678, "usd"), (0.123456789, "percent"), (None, "usd"))] == [
+        "$1,234.57",
+        "12.3%",
+        "n/a",
+    ]

@@ -180,3 +180,20 @@ def test_the_parts_always_add_up_to_the_change(spec: list[tuple[int, float, floa
     expected = sum(r[1] for r in spec if r[0] == 0) - sum(r[1] for r in spec if r[0] == 1)
     assert change.change_usd == pytest.approx(expected, abs=1e-6)
     assert sum(d.usd for d in change.drivers) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_three_spot_shares_say_what_each_measures_and_the_mix_reads_the_same_one() -> None:
+    """W47 of ROWS plus a spot instance idle for 10 vCPU-hours ($1): spot is 5 of $22 spent
+    (22.7%), 20 of 30 instance vCPU-hours (66.7%, idle included) and 10 of 20 job vCPU-hours
+    (50.0%). The report printed "Spot share of spend", "Spot share of vCPU-hours" and, in the mix
+    driver, a bare "spot share": three figures, none saying what it was of."""
+    report = build([*ROWS, cell(0, 1.0, 10.0, cap="SPOT", queue="(idle)", jobdef="(idle)")])
+    rendered = render_all(report).markdown
+    job_share = "Spot share of job vCPU-hours (what jobs requested; the fleet policy's limit)"
+    assert "| Spot share of spend (spot / spot + on-demand instance cost) | 22.7% |" in rendered
+    assert "| Spot share of instance vCPU-hours (all running instances, idle included) | 66.7% |" in rendered
+    assert f"| {job_share} | 50.0% |" in rendered
+    assert report.why is not None and report.spot is not None
+    mix = next(d for d in report.why.drivers if d.key == "mix")
+    assert mix.current == report.spot.spot_job_vcpu_hour_share == 0.5  # one figure, one function
+    assert mix.detail.startswith(f"{job_share} 0.0% → 50.0%;")

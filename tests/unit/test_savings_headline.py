@@ -185,3 +185,17 @@ def test_commitment_advice_is_listed_apart_not_added_to_the_changes_it_overlaps(
     assert headline.monthly_savings_of("sp", 1000.0) == 1000.0  # its own figure stays
     assert "commitment advice $1,000.00/month" in headline.describe()
     assert headline.to_json()["commitment_advice_usd_per_month"] == 1000.0
+
+
+def test_commitment_advice_says_which_on_demand_usage_it_was_sized_on() -> None:
+    from optimizer.recommend.headline import COMMITMENT_ADVICE
+
+    today = replace(_rec("sp", 1000.0, "commitment", calibration=None), strategy=COMMITMENT_ADVICE)
+    after = replace(today, evidence={"sized_after_recommendations": ["a"]})
+    for advice, words in (
+        (today, "today's on-demand usage"),
+        (after, "the on-demand usage the counted recommendations leave"),
+    ):
+        headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")])
+        assert headline.item("sp").label() == f"commitment advice, sized on {words}: not in the $ total"
+        assert headline.total_usd_per_month == 500.0  # still listed apart

@@ -11,6 +11,7 @@ import streamlit as st
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries, queue_scope
+from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
 
@@ -123,7 +124,7 @@ def render() -> None:
     )
     left, right = st.columns(2)
     left.plotly_chart(px.bar(waste, x="class", y="usd", title="Waste classes"), key="waste_classes")
-    left.dataframe(waste, hide_index=True, key="waste_table")
+    show_table(waste, "waste_table", where=left)
 
     by_def = queries.cost_summary(url, since, until, ("job_definition_name",), where=where, dataset=dataset)
     top = by_def[by_def["job_definition_name"] != IDLE].nlargest(TOP_N, "total_usd")
@@ -131,16 +132,16 @@ def render() -> None:
         px.bar(top, x="total_usd", y="job_definition_name", orientation="h", title="Top job definitions"),
         key="top_defs",
     )
-    right.dataframe(
+    show_table(
         top[["job_definition_name", "total_usd", "over_requested_usd", "failed_usd", "oom_usd"]],
-        hide_index=True,
-        key="top_defs_table",
+        "top_defs_table",
+        where=right,
     )
 
     st.subheader(f"By {DIM_LABELS[group].lower()}")
     grouped = summary((group,))
     grouped = grouped.groupby(group, as_index=False, observed=True).sum(numeric_only=True)
-    st.dataframe(grouped.sort_values("total_usd", ascending=False), hide_index=True, key="grouped_table")
+    show_table(grouped.sort_values("total_usd", ascending=False), "grouped_table")
     _by_tag(url, dataset, since, until)
 
 
@@ -192,12 +193,7 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
     if bill.causes:
         st.caption("Where the residual comes from (the causes add up to it)")
         causes = pd.DataFrame([(c.cause, c.usd) for c in bill.causes], columns=["cause", "usd"])
-        st.dataframe(
-            causes,
-            hide_index=True,
-            key="bill_causes",
-            column_config={"usd": st.column_config.NumberColumn(format="$%.2f")},
-        )
+        show_table(causes, "bill_causes")
     frame = bill.frame()
     shown = frame.melt("day", list(BILL_SERIES[view]), var_name="figure", value_name="usd")
     st.plotly_chart(
@@ -206,14 +202,7 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         ),
         key="bill_chart",
     )
-    dollars = st.column_config.NumberColumn(format="$%.2f")
-    st.dataframe(
-        frame,
-        hide_index=True,
-        key="bill_table",
-        column_config={"day": st.column_config.DateColumn(format="YYYY-MM-DD")}
-        | {c: dollars for c in frame.columns if c.endswith("_usd")},
-    )
+    show_table(frame, "bill_table", extra={"day": st.column_config.DateColumn("Day", format="YYYY-MM-DD")})
     if bill.commitments:
         use = st.columns(2)
         use[0].metric(
@@ -230,7 +219,7 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
             "Savings Plans and Reserved Instances the bill names in these days "
             "(billed and effective: over every imported month)"
         )
-        st.dataframe(pd.DataFrame(bill.commitments), hide_index=True, key="bill_commitments")
+        show_table(pd.DataFrame(bill.commitments), "bill_commitments")
 
 
 def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:
@@ -241,4 +230,4 @@ def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:
     key = st.selectbox("Tag key", keys, key="tag_key")
     st.caption("Tag totals follow the days picked above; the other filters do not apply to them.")
     frame = queries.cost_by_tag(url, key, since, until, dataset)
-    st.dataframe(frame, hide_index=True, key="tag_table")
+    show_table(frame, "tag_table")

@@ -12,6 +12,7 @@ import streamlit as st
 
 from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
+from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
@@ -65,7 +66,7 @@ def render() -> None:
         no_data("no compute environments collected", "batchopt collect")
     else:
         ces["instance_types"] = ces["instance_types"].map(lambda v: ", ".join(v or []))
-        st.dataframe(ces.drop(columns=["arn"]), hide_index=True, key="fleet_ces")
+        show_table(ces.drop(columns=["arn"]), "fleet_ces")
 
 
 def _current(url: str, dataset: str) -> None:
@@ -177,4 +178,4 @@ def _planned(url: str, dataset: str) -> None:
         ),
         key="fleet_plan_curve",
     )
-    st.dataframe(mix, hide_index=True, key="fleet_plan_table")
+    show_table(mix, "fleet_plan_table")

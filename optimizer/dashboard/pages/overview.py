@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import plotly.express as px
 import streamlit as st
 
-from optimizer.analysis.rollup import idle_share
+from optimizer.analysis.rollup import SPOT_SHARE_DEFINITIONS, SPOT_SHARE_NAMES, idle_share, spot_share
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
@@ -95,6 +95,10 @@ def _spend(url: str, dataset: str, today: date) -> None:
                 "Memory allocation",
                 percent(used["memory_allocation"]),
             )
+    cols = st.columns(3)
+    for col, measure in zip(cols, ("spend", "instance_vcpu_hours", "job_vcpu_hours"), strict=True):
+        share = percent(spot_share(by_day, measure))
+        col.metric(SPOT_SHARE_NAMES[measure], share, help=SPOT_SHARE_DEFINITIONS[measure])
     left, right = st.columns(2)
     by_capacity = by_day.groupby(["day", "capacity_type"], as_index=False)["total_usd"].sum()
     left.plotly_chart(

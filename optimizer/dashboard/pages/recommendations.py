@@ -17,7 +17,7 @@ import streamlit as st
 from optimizer.config import Settings
 from optimizer.dashboard import actions, queries, state
 from optimizer.dashboard.auth import apply_disabled_reason, apply_gate
-from optimizer.dashboard.columns import column_config
+from optimizer.dashboard.columns import column_config, show_table
 from optimizer.dashboard.components import money, no_data, percent, store_url
 from optimizer.dashboard.diff import field_changes, unified_diff
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
@@ -115,9 +115,12 @@ def _detail(url: str, rec_id: str) -> None:
     _actions(url, rec)
 
     st.subheader("Evidence")
+    sized_on = (rec["evidence"] or {}).get("sized_on")
+    if sized_on:  # commitment advice: which on-demand usage the purchase is sized on
+        st.info(f"Sized on {sized_on}.")
     table = before_after_table(rec["evidence"])
     if not table.empty:
-        st.dataframe(table, hide_index=True, key="rec_evidence_table")
+        show_table(table, "rec_evidence_table")
     prices = ((rec["evidence"] or {}).get("replay") or {}).get("prices")
     if prices:
         estimated = "estimate" in prices

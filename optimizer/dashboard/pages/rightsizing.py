@@ -10,7 +10,9 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries, state
+from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.components import no_data, percent, store_url
+from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET
 
 EVIDENCE_COLUMNS = [
@@ -57,13 +59,14 @@ def render() -> None:
     if summary.empty:
         no_data("no job attempts are stored for this history", "batchopt collect")
         return
-    st.dataframe(summary, hide_index=True, key="rs_summary")
+    show_table(summary, "rs_summary")
 
     names = [str(n) for n in summary["job_definition_name"].dropna()]
     if not names:
         return
     name = st.selectbox("Job definition", names, key="rs_definition")
-    evidence = queries.definition_evidence(url, dataset, name, since)
+    requirements = policy_from_settings(state.settings().optimization).instance_requirements
+    evidence = queries.definition_evidence(url, dataset, name, since, requirements)
     if evidence.empty:
         no_data("no attempts of this definition", "batchopt collect")
         return
@@ -83,10 +86,11 @@ def render() -> None:
         fits = "the observed p99 peak fits under it" if overall["cliff_fits_p99"] else "p99 peak does not fit"
         st.caption(
             f"The median request sits just above what a {overall['cliff_type']} can allocate "
-            f"({overall['cliff_allocatable_mib']:,.0f} MiB); {fits}."
+            f"({overall['cliff_allocatable_mib']:,.0f} MiB); {fits}. Only types the policy's instance"
+            f" requirements let these jobs use are named ({requirements.describe()})."
         )
     shown = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
-    st.dataframe(evidence[shown], hide_index=True, key="rs_evidence")
+    show_table(evidence[shown], "rs_evidence")
 
     histogram = queries.usage_ratio_histogram(url, dataset, name, since)
     if histogram.empty:

@@ -1,16 +1,25 @@
 """Spot: price history per instance type and AZ, Spot Advisor interruption bands, the reclaims this
 estate actually saw, and the work they cost. The chart opens on the series with the most samples,
-and every reference feed older than its limit is named in a warning (`spot_feeds.py`)."""
+and every reference feed older than its limit is named in a warning (`spot_feeds.py`); a series
+whose last price point is older than the feed's limit stops there, with its date and age, instead
+of a flat line to today that would read as a measured, stable price."""
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
 from optimizer.dashboard.components import history, money, no_data, store_url
-from optimizer.dashboard.spot_feeds import default_instance_type, feed_ages, latest_sample, stale_feeds
+from optimizer.dashboard.spot_feeds import (
+    default_instance_type,
+    feed_ages,
+    latest_sample,
+    series_age,
+    stale_feeds,
+)
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 from optimizer.runtime.clock import utc_now_aware
 
@@ -41,14 +50,30 @@ def _prices(url: str) -> None:
     instance_type = cols[1].selectbox(
         "Instance type", types, index=default_instance_type(in_region), key="spot_type"
     )
-    # A spot series lists changes: the last price holds until now (the warning above says how old it is).
-    newest = latest_sample(url, region)
-    history = extend_steps(
-        queries.spot_price_history(url, region, instance_type), max(now, newest) if newest else now
-    )
+    measured = queries.spot_price_history(url, region, instance_type)
+    age = series_age(measured, now)
+    if age is not None and age.stale:
+        # No new point for weeks: a line carried to now would read as a measured, stable price.
+        st.warning(age.text(instance_type))
+        history = extend_steps(measured)
+    else:
+        # A spot series lists changes: the last price holds until now while collection runs.
+        newest = latest_sample(url, region)
+        history = extend_steps(measured, max(now, newest) if newest else now)
+        if age is not None:
+            st.caption(age.text(instance_type))
     chart = px.line(
-        history, x="timestamp", y="price", color="availability_zone", line_shape="hv", title="USD per hour"
+        history,
+        x="timestamp",
+        y="price",
+        color="availability_zone",
+        line_shape="hv",
+        markers=True,
+        title="USD per hour",
     )
+    if age is not None:  # the axis runs to now, so a stale series shows the gap where no price is known
+        start = min(pd.Timestamp(history["timestamp"].min()), pd.Timestamp(now) - pd.Timedelta(days=1))
+        chart.update_xaxes(range=[start, max(pd.Timestamp(now), pd.Timestamp(history["timestamp"].max()))])
     st.plotly_chart(chart, key="spot_history")
     bands = queries.interruption_bands(url, region)
     st.subheader(f"Interruption bands ({region}, Spot Instance Advisor)")

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from optimizer.analysis.rollup import SPOT_SHARE_NAMES, SPOT_SHARES
 from optimizer.catalog.requirements import ACCELERATOR_RULES
 from optimizer.dashboard import queries, state
 from optimizer.dashboard.commitment_view import (
@@ -62,11 +63,12 @@ def render() -> None:
     with st.form("what_if"):
         cols = st.columns(2)
         spot_share = cols[0].slider(
-            "Max spot share of vCPU-hours",
+            f"Max {SPOT_SHARE_NAMES['job_vcpu_hours'].lower()}",
             0.0,
             1.0,
             1.0 if stored_share is None else float(stored_share),
             0.05,
+            help=SPOT_SHARES["job_vcpu_hours"],
         )
         max_types = cols[1].number_input(
             "Max instance types (0 = no cap)", 0, n_offer, int(policy.get("max_instance_types") or 0)

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import Float, case, cast, func, select
 
 from optimizer.analysis.rightsizing import rightsizing_evidence
+from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.state import engine_for
 from optimizer.store.read import read_frame
@@ -97,18 +98,25 @@ def job_datasets(url: str) -> list[str]:
 
 
 @cached
-def definition_evidence(url: str, dataset: str, job_definition: str, since: datetime) -> pd.DataFrame:
+def definition_evidence(
+    url: str, dataset: str, job_definition: str, since: datetime, requirements: InstanceRequirements
+) -> pd.DataFrame:
     """The analytics' right-sizing evidence for one job definition (and its name patterns).
 
     Reads only that definition's jobs and attempts (SQL-filtered), so one definition of a
     million-job store costs what its own history costs, and the numbers are exactly
-    `rightsizing_evidence`'s.
+    `rightsizing_evidence`'s, with the memory cliff bounded by `requirements` (the policy's).
     """
     engine = engine_for(url)
     job_rows = read_frame(
         engine,
         select(
-            jobs.c.job_id, jobs.c.job_definition_name, jobs.c.job_name, jobs.c.vcpus, jobs.c.memory_mib
+            jobs.c.job_id,
+            jobs.c.job_definition_name,
+            jobs.c.job_name,
+            jobs.c.vcpus,
+            jobs.c.memory_mib,
+            jobs.c.gpus,
         ).where(
             jobs.c.dataset == dataset,
             jobs.c.created_at >= since,
@@ -133,12 +141,17 @@ def definition_evidence(url: str, dataset: str, job_definition: str, since: date
     types = read_frame(
         engine,
         select(
-            instance_types.c.instance_type, instance_types.c.vcpus, instance_types.c.allocatable_memory_mib
+            instance_types.c.instance_type,
+            instance_types.c.vcpus,
+            instance_types.c.allocatable_memory_mib,
+            instance_types.c.gpus,
         ),
     )
     if job_rows.empty or attempt_rows.empty:
         return pd.DataFrame()
-    return rightsizing_evidence(job_rows, attempt_rows, types.drop_duplicates("instance_type"))
+    return rightsizing_evidence(
+        job_rows, attempt_rows, types.drop_duplicates("instance_type"), requirements=requirements
+    )
 
 
 @cached

@@ -6,8 +6,11 @@ Advice only (a purchase is never applied). Inputs, all from the snapshot:
   p50 and p90; the table keeps no p10, so p10 = max(0, 2 p50 - p90), the p50-symmetric counterpart of
   p90, and the evidence says so);
 - on-demand spend per job vCPU-hour: the replay of the current configuration over the history
-  window (its EC2 on-demand cost at list price over the job vCPU-hours it ran), so the forecast is
-  priced with today's on-demand share and packing;
+  window (its EC2 on-demand cost at list price over the job vCPU-hours it ran), after the change
+  the other recommendations the headline counts make to that cost
+  (`optimizer.recommend.commitment_basis`: a spot move or a cheaper type shrinks what a plan can
+  cover); `generate` runs this strategy after the others and passes that change to `run_after`.
+  `run` alone (no other recommendations) sizes on today's usage, and the evidence says which;
 - the discount: the Compute Savings Plans in force (the bill's, whose rates are what their covered
   usage cost at the plan rate, or the configured ones); no published 1-year no-upfront rate table is
   in the shared data. Without either, the strategy's `discount` setting, else no advice;
@@ -25,7 +28,9 @@ import pandas as pd
 from pydantic import Field
 
 from optimizer.domain import Recommendation, UpdateKind
+from optimizer.number_text import usd_text
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
+from optimizer.recommend.commitment_basis import OnDemandChange
 from optimizer.recommend.commitment_sizing import (
     HOURS_PER_MONTH,
     SCENARIO_WEIGHTS,
@@ -45,28 +50,43 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
     name: ClassVar[str] = "commitment-advice"
     settings_class: ClassVar[type[StrategySettings]] = CommitmentAdviceSettings
 
+    sized_after_others: ClassVar[bool] = True
+    """`generate` runs it after the other strategies and calls `run_after` with their change."""
+
     def run(self, inputs: RecommendInputs) -> list[Recommendation]:
-        """One Compute Savings Plan sized on the demand forecast's spend, when it saves enough."""
+        """The advice on today's on-demand usage (no other recommendation applied)."""
+        return self.run_after(inputs, OnDemandChange())
+
+    def run_after(self, inputs: RecommendInputs, change: OnDemandChange) -> list[Recommendation]:
+        """One Compute Savings Plan sized on the demand forecast's spend, priced at the on-demand
+        cost left after `change` (the counted recommendations'), when it saves enough."""
         forecast = inputs.demand_forecast
         if forecast is None or len(forecast) < self.settings.min_forecast_hours:
             return []
-        rate = _on_demand_usd_per_vcpu_hour(inputs)
+        cost = _on_demand_cost(inputs)
         discount, source = self._discount(inputs)
-        if rate is None or discount is None:
+        if cost is None or discount is None:
             return []
+        on_demand_usd, vcpu_hours = cost
         existing = sum(
             c.usd_per_hour for c in inputs.commitments.commitments if c.type == "COMPUTE_SAVINGS_PLAN"
         )
-        sizing = size_compute_savings_plan(
-            _forecast_spend(forecast, rate), discount=discount, existing_usd_per_hour=existing
-        )
+
+        def sized(rate: float) -> Sizing:
+            spend = _forecast_spend(forecast, rate)
+            return size_compute_savings_plan(spend, discount=discount, existing_usd_per_hour=existing)
+
+        rate_today = on_demand_usd / vcpu_hours
+        rate = max(0.0, on_demand_usd + change.usd) / vcpu_hours
+        sizing = sized(rate)
         if sizing.usd_per_hour <= 0 or sizing.monthly_savings_usd < self.settings.min_monthly_savings_usd:
             return []
-        return [
-            self._recommendation(
-                inputs, sizing, existing, _evidence(sizing, rate, source, inputs, len(forecast))
-            )
-        ]
+        evidence = _evidence(sizing, rate, source, inputs, len(forecast))
+        today = sizing if change.today else sized(rate_today)
+        evidence["sized_on"] = _sized_on(change, on_demand_usd, today)
+        evidence["sized_after_recommendations"] = list(change.ids)
+        evidence["on_demand_usd_per_vcpu_hour_today"] = round(rate_today, 6)
+        return [self._recommendation(inputs, sizing, existing, evidence)]
 
     def _recommendation(
         self, inputs: RecommendInputs, sizing: Sizing, existing: float, evidence: dict[str, Any]
@@ -138,8 +158,8 @@ def _with_notes(inputs: RecommendInputs) -> list[tuple[Any, str]]:
     return out
 
 
-def _on_demand_usd_per_vcpu_hour(inputs: RecommendInputs) -> float | None:
-    """EC2 on-demand list cost of the current configuration's replay per job vCPU-hour it ran."""
+def _on_demand_cost(inputs: RecommendInputs) -> tuple[float, float] | None:
+    """EC2 on-demand list cost of the current configuration's replay and the job vCPU-hours it ran."""
     baseline = inputs.baseline
     if not baseline.can_replay or baseline.jobs.empty:
         return None
@@ -148,7 +168,23 @@ def _on_demand_usd_per_vcpu_hour(inputs: RecommendInputs) -> float | None:
     vcpu_hours = float((baseline.jobs["vcpus"] * baseline.jobs["runtime_s"]).sum()) / 3600.0
     if on_demand <= 0 or vcpu_hours <= 0:
         return None
-    return on_demand / vcpu_hours
+    return on_demand, vcpu_hours
+
+
+SIZED_ON_TODAY = "today's on-demand usage: no recommendation the headline counts changes it"
+
+
+def _sized_on(change: OnDemandChange, on_demand_usd: float, today: Sizing) -> str:
+    """Which on-demand usage the advice is sized on, in words a reader of the evidence checks."""
+    if change.today:
+        return SIZED_ON_TODAY
+    after = max(0.0, on_demand_usd + change.usd)
+    return (
+        f"the on-demand usage left after the {len(change.ids)} recommendation(s) the headline counts "
+        f"({', '.join(change.ids)}): the replay's on-demand cost {usd_text(on_demand_usd)} -> "
+        f"{usd_text(after)} over the history window. On today's usage it would be "
+        f"{usd_text(today.usd_per_hour)}/h saving {usd_text(today.monthly_savings_usd)}/month"
+    )
 
 
 def _evidence(sizing: Any, rate: float, source: str, inputs: RecommendInputs, hours: int) -> dict[str, Any]:
@@ -161,7 +197,8 @@ def _evidence(sizing: Any, rate: float, source: str, inputs: RecommendInputs, ho
             "scenario_weights": SCENARIO_WEIGHTS,
         },
         "on_demand_usd_per_vcpu_hour": round(rate, 6),
-        "on_demand_rate_source": "replay of the current configuration over the history window",
+        "on_demand_rate_source": "replay of the current configuration over the history window, after"
+        " the on-demand change of the recommendations the headline counts (see sized_on)",
         "discount": round(sizing.discount, 4),
         "rates_source": source
         + " (no published 1-year no-upfront Compute Savings Plan rates in the shared data)",

@@ -102,7 +102,8 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
     @staticmethod
     def _cliffs(inputs: RecommendInputs) -> dict[str, dict[str, Any]]:
         """The analysis layer's memory-cliff evidence per definition (a request just above a type's
-        allocatable memory forces the next size up)."""
+        allocatable memory forces the next size up), naming only types the policy's instance
+        requirements let the definition's jobs use."""
         types = pd.DataFrame(
             [
                 {
@@ -110,11 +111,12 @@ class RightSizingStrategy(Strategy[RightSizingSettings]):
                     "vcpus": spec.vcpus,
                     "memory_mib": spec.memory_mib,
                     "allocatable_memory_mib": spec.allocatable_memory_mib,
+                    "gpus": spec.gpus,
                 }
                 for spec in inputs.baseline.catalog.types.values()
             ]
         )
-        evidence = rightsizing_evidence(inputs.jobs, inputs.attempts, types)
+        evidence = rightsizing_evidence(inputs.jobs, inputs.attempts, types, requirements=inputs.requirements)
         if evidence.empty:
             return {}
         whole = evidence[evidence["name_pattern"] == "*"]
