@@ -6,19 +6,19 @@ sized on today's on-demand usage is too large once they are applied, and its fig
 dollars they save. Each replayed recommendation states the replay's on-demand cost now and
 proposed (`evidence.replay.current_summary` / `proposed_summary`, `cost_by_capacity_type`), all over
 the region's one history window; the ones the savings headline counts (`headline.savings_headline`:
-open, a real saving beyond the model's error, overlaps counted once) add up to the on-demand
-change the commitment is sized after. Recommendations that are not counted (within the model's
-error, overlapping a counted one, costing money) do not move it: nobody is told to apply them.
+open, a real saving beyond the model's error, overlaps counted once; `generate` passes their ids)
+add up to the on-demand change the commitment is sized after. Recommendations that are not counted
+(within the model's error, overlapping a counted one, costing money) do not move it: nobody is told
+to apply them. Pure (strategies import it, and they import no store code).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from optimizer.domain import Recommendation
-from optimizer.recommend.headline import COMMITMENT_ADVICE, savings_headline
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,11 @@ def _on_demand_usd(summary: Any) -> float | None:
     return float(by_type.get("ON_DEMAND", 0.0))
 
 
-def on_demand_change(recs: Iterable[Recommendation]) -> OnDemandChange:
-    """What the headline-counted recommendations among `recs` (all taken as open) do to on-demand
-    cost; recommendations without a replay (advice) add nothing."""
-    others = [r for r in recs if r.strategy != COMMITMENT_ADVICE]
-    counted = {i.id for i in savings_headline([(r, "open") for r in others]).items if i.counted}
+def on_demand_change(recs: Iterable[Recommendation], counted: Collection[str]) -> OnDemandChange:
+    """What the recommendations among `recs` whose ids are in `counted` (the headline's counted
+    ones) do to on-demand cost; recommendations without a replay (advice) add nothing."""
     usd, ids = 0.0, []
-    for rec in sorted(others, key=lambda r: r.id):
+    for rec in sorted(recs, key=lambda r: r.id):
         if rec.id not in counted:
             continue
         replay = (rec.evidence or {}).get("replay")

@@ -22,6 +22,7 @@ from optimizer.domain import Recommendation
 from optimizer.errors import ConfigError, InputError
 from optimizer.recommend.base import Strategy, StrategySettings
 from optimizer.recommend.commitment_basis import on_demand_change
+from optimizer.recommend.headline import counted_ids
 from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.repository import save_recommendations, set_status
 from optimizer.recommend.strategies import ALL_STRATEGIES, InstanceMixSettings
@@ -98,7 +99,7 @@ def generate_recommendations(
         for strategy in ordered_strategies:
             try:
                 produced = (
-                    strategy.run_after(inputs, on_demand_change(in_region))
+                    strategy.run_after(inputs, on_demand_change(in_region, counted_ids(in_region)))
                     if strategy.sized_after_others
                     else strategy.run(inputs)
                 )

@@ -309,6 +309,13 @@ def savings_headline(
     return SavingsHeadline(items=items, discount_ratio=discount_ratio)
 
 
+def counted_ids(recs: Iterable[Recommendation]) -> set[str]:
+    """Ids of the recommendations the headline would count if all of `recs` were open (commitment
+    advice aside): what commitment advice is sized after (`commitment_basis.on_demand_change`)."""
+    others = [(r, "open") for r in recs if r.strategy != COMMITMENT_ADVICE]
+    return {i.id for i in savings_headline(others).items if i.counted}
+
+
 def _sized_after_others(rec: Recommendation) -> bool:
     """Commitment advice whose evidence says it was sized after other recommendations (an older
     stored item without `sized_after_recommendations` was sized on today's usage)."""

@@ -16,6 +16,7 @@ from optimizer.config import load_settings
 from optimizer.domain import UpdateKind
 from optimizer.recommend.commitment_basis import on_demand_change
 from optimizer.recommend.generate import default_strategies, generate_recommendations
+from optimizer.recommend.headline import counted_ids
 from optimizer.recommend.inputs import load_recommend_inputs
 from optimizer.recommend.strategies import InstanceMixSettings
 from optimizer.store.tables.analysis import demand_forecasts
@@ -62,7 +63,8 @@ def test_forecast_and_configured_plan_reach_the_strategies(sqlite_engine: Engine
     assert advice.evidence["existing_compute_savings_plans_usd_per_hour"] == 0.2
     assert advice.evidence["rates_source"].startswith("plan in force sp-config: configuration")
     # Sized after the others: on the on-demand usage the ones the headline counts leave.
-    change = on_demand_change([r for r in recs if r is not advice])
+    others = [r for r in recs if r is not advice]
+    change = on_demand_change(others, counted_ids(others))
     assert change.ids, "the estate's other advice moves on-demand cost"
     assert advice.evidence["sized_after_recommendations"] == list(change.ids)
     on_demand = float(summary["cost_by_capacity_type"]["ON_DEMAND"])

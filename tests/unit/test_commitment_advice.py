@@ -141,14 +141,17 @@ def _replayed(rec_id: str, saving: float, on_demand_now: float, on_demand_propos
 
 def test_on_demand_change_sums_the_counted_recommendations_only() -> None:
     from optimizer.recommend.commitment_basis import on_demand_change
+    from optimizer.recommend.headline import counted_ids
 
     spot = _replayed("q-spot", 300.0, 1000.0, 400.0)
     cheaper = _replayed("q-types", 100.0, 1000.0, 900.0)
     same_queue = replace_target(_replayed("q-spot-2", 50.0, 1000.0, 100.0), spot)  # overlaps q-spot
-    change = on_demand_change([spot, cheaper, same_queue])
+    recs = [spot, cheaper, same_queue]
+    assert counted_ids(recs) == {"q-spot", "q-types"}  # the headline counts the overlap once
+    change = on_demand_change(recs, counted_ids(recs))
     assert change.ids == ("q-spot", "q-types")
     assert change.usd == pytest.approx(-700.0)
-    assert on_demand_change([]).today
+    assert on_demand_change(recs, set()).today
 
 
 def replace_target(rec: Any, like: Any) -> Any:
