@@ -33,6 +33,11 @@ ACCELERATOR_LABELS = {
     "none": "never",
 }
 DEFAULT_REGION = "us-east-1"
+NO_SPOT_FITS = (
+    "One spot instance of the plan's spot types at a time already runs more than the plan's spot share "
+    "of this history, so the replayed spot CE has maxvCpus 0 and runs nothing: a share in between "
+    "needs smaller spot types than the plan chose."
+)
 
 
 @st.cache_data(show_spinner="Solving...", max_entries=16)
@@ -222,6 +227,8 @@ def _render_spot_shares(replayed: WhatIfReplay, policy_share: float | None) -> N
         "Max spot share (policy)", "none" if policy_share is None else percent(float(policy_share))
     )
     cap = replayed.spot_cap_fitted
+    if cap == 0 and (replayed.plan_spot_share or 0.0) > 0.0:
+        st.caption(NO_SPOT_FITS)
     cols[3].metric(
         "Spot CE maxvCpus",
         "not capped" if cap is None else f"{cap:,}",
