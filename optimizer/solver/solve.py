@@ -523,7 +523,13 @@ class _Search:
         def from_selection() -> list[list[int]]:
             # The capped LP's top k (the child's latest y, waited for a little): one more candidate.
             assert background is not None
-            wait = min(SELECTION_WAIT_SECONDS, SELECTION_WAIT_SHARE * share * left)
+            # (not past the point where no subset's solve fits any more: under load the quick
+            # plans can take the LP's whole share)
+            wait = min(
+                SELECTION_WAIT_SECONDS,
+                SELECTION_WAIT_SHARE * share * left,
+                self.end - clock() - MIN_SUBSET_SECONDS,
+            )
             y = background.wait_for_selection(deadline=clock() + wait, clock=clock)
             chosen = None if y is None else selection_subset(self.prep, y, spends[0], cap)
             selected_by_y.extend([] if chosen is None else [chosen])
@@ -860,9 +866,16 @@ def _within_type_cap(
     # instances, ranks the subsets. The subset's solve starts from the same cheapest-fit plan.
     quick: list[float] = []
     seeds: list[SubsetSeed] = []
+    took = 0.0  # seconds the last quick plan took
 
-    def add(chosen: list[int]) -> None:
-        nonlocal best
+    def add(chosen: list[int]) -> bool:
+        nonlocal best, took
+        if best is not None and clock() + took > deadline:
+            # Another quick plan would end past the deadline (under load the LP can leave less
+            # than they take: at load 6-8, 0.5-1.5 s each after a 6 s LP, and the solve ran
+            # 11-14 s); with a plan in hand the time limit wins.
+            return False
+        started = clock()
         sub = _subset_problem(problem, prep, chosen, deadline, clock)
         heuristic = cheapest_fit(sub)
         plan = _subset_fallback(problem, sub, heuristic)
@@ -871,6 +884,8 @@ def _within_type_cap(
         seeds.append(SubsetSeed(heuristic))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
+        took = clock() - started
+        return True
 
     for lp_subset in candidate_subsets(prep, spends, cap):
         # The LP subset after the swap search; as the LP gave it only when the swapped one's
@@ -881,8 +896,7 @@ def _within_type_cap(
         ):
             if any(sorted(chosen) == sorted(seen) for seen in subsets):
                 break  # (two LP subsets may reach the same one)
-            add(chosen)
-            if np.isfinite(quick[-1]):
+            if not add(chosen) or np.isfinite(quick[-1]):
                 break
     from_lp = len(subsets)
     for chosen in [] if more is None else more():
@@ -940,7 +954,7 @@ def _swap_and_rank(
     cap: int,
     subsets: list[list[int]],
     quick: list[float],
-    add: Callable[[list[int]], None],
+    add: Callable[[list[int]], bool],
     scorer: SubsetScorer,
     deadline: float,
     clock: Callable[[], float],
@@ -968,8 +982,7 @@ def _swap_and_rank(
         keep_spot=problem.policy.diversification,
         first=[int(n) for n in by_quick],
     )
-    if found is not None:
-        add(found)
+    if found is not None and add(found):
         scores.append(value)
     return solve_order(quick, scores)
 

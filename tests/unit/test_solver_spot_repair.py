@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optimizer.solver.assemble import build_plan
 from optimizer.solver.baselines import cheapest_fit
-from optimizer.solver.problem import Policy
+from optimizer.solver.problem import Offering, Policy, Problem, Shape
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.validate import validate_plan
 from tests.solver_helpers import random_problem
@@ -70,3 +72,37 @@ def test_diversification_spreads_spot_capacity_over_k_pools() -> None:
     assert len(pools) >= 3
     assert max(pools.values()) <= total / 3 + 1e-6
     assert np.isfinite(repaired.objective_usd)
+
+
+def test_diversification_splits_a_bin_over_smaller_instances_of_another_pool() -> None:
+    # Two 8-GPU spot bins of eight 1-GPU jobs each; the other spot pool has 1-GPU instances only,
+    # so no whole bin fits there. Meeting 1/2 per pool takes one bin's jobs onto eight small spot
+    # instances ($4.80), not onto the 8-GPU type on demand ($13.00).
+    shape = Shape("g1", 4.0, 16_000.0, 1, None, True)
+    big_spot = Offering("g.big", "SPOT", 32.0, 128_000.0, 8, "x86_64", 4.0, 0.0)
+    small_spot = Offering("g.small", "SPOT", 4.0, 16_000.0, 1, "x86_64", 0.6, 0.0)
+    big_od = Offering("g.big", "ON_DEMAND", 32.0, 128_000.0, 8, "x86_64", 13.0, 0.0)
+    problem = Problem(
+        3600.0,
+        (shape,),
+        np.array([[16]]),
+        (big_spot, small_spot, big_od),
+        Policy(min_spot_instance_types=2),
+    )
+    base = build_plan(
+        problem,
+        [[(big_spot.key, 2, np.array([8]))]],
+        np.arange(1),
+        problem.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=0.0,
+        solve_seconds=0.0,
+    )
+    repaired = repair_spot_limits(problem, base)
+    assert repaired is not None
+    used = {b.offering: b.count for b in repaired.buckets[0]}
+    assert used == {big_spot.key: 1, small_spot.key: 8}
+    assert repaired.cost_usd == pytest.approx(4.0 + 8 * 0.6)
+    repaired.lower_bound_usd, repaired.gap = 0.0, 1.0
+    assert validate_plan(problem, repaired) == []

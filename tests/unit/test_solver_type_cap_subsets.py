@@ -130,3 +130,49 @@ def test_capped_solves_with_spot_rows_stay_valid_and_no_dearer_with_the_y_subset
         built += bool(with_y.stats.get("cap_selection_subset"))
         assert with_y.objective_usd <= without.objective_usd + 1e-6, (with_y.stats, without.stats)
     assert built > 0
+
+
+class _StepClock:
+    """A clock that advances by `step` seconds each time it is read (no wall clock)."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_no_quick_plan_starts_past_the_deadline_once_one_is_in_hand(monkeypatch) -> None:
+    # Two candidate subsets (by two spend vectors); the clock jumps 10 s a reading, so the first
+    # quick plan ends past the deadline: the second is not started (under load they took 0.5-1.5 s
+    # each after the LP and the solve ran 11-14 s), and the first one's plan is the answer.
+    problem = Problem(
+        3600.0,
+        SHAPES,
+        np.array([[3, 1], [1, 0], [1, 1]]),
+        offerings(catalog=CATALOG),
+        Policy(max_instance_types=3),
+    )
+    prep, _, _ = _prepare_pool(problem)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    first = _vector(index, {"c5.xlarge/ON_DEMAND": 3.0, "r5.large/ON_DEMAND": 2.0, "m5.large/ON_DEMAND": 1.0})
+    second = _vector(index, {"c5.xlarge/SPOT": 3.0, "r5.large/SPOT": 2.0, "m5.large/SPOT": 1.0})
+    calls: list[int] = []
+    cheapest_fit = solve_module.cheapest_fit
+    monkeypatch.setattr(solve_module, "cheapest_fit", lambda p: calls.append(1) or cheapest_fit(p))
+    clock = _StepClock(10.0)
+    plan = solve_module._within_type_cap(
+        problem, prep, [first, second], 3, deadline=clock() + 25.0, clock=clock
+    )
+    assert len(calls) == 1
+    assert plan is not None and validate_plan(problem, plan, check_bound=False) == []
+    assert sorted(plan.selected) == ["c5.xlarge/ON_DEMAND", "m5.large/ON_DEMAND", "r5.large/ON_DEMAND"]
+    # With the time, both quick plans run.
+    calls.clear()
+    clock = _StepClock(0.001)
+    solve_module._within_type_cap(
+        problem, prep, [first, second], 3, deadline=clock() + 0.001 * 200, clock=clock
+    )
+    assert len(calls) >= 2

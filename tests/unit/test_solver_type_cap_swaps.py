@@ -235,10 +235,11 @@ def test_the_solve_keeps_the_subsets_solve_its_time() -> None:
     quick = [0.5, 0.6]
     added: list[list[int]] = []
 
-    def add(chosen: list[int]) -> None:  # (as `_within_type_cap`'s: the subset with its quick plan)
+    def add(chosen: list[int]) -> bool:  # (as `_within_type_cap`'s: the subset with its quick plan)
         added.append(chosen)
         subsets.append(chosen)
         quick.append(0.4)
+        return True
 
     kept = _swap_and_rank(
         problem, scorer.prep, spends, 1, subsets, quick, add, scorer, 10.0, scorer.clock, 9.99
