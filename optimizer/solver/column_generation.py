@@ -232,10 +232,7 @@ def column_generation(
     art_penalty = np.broadcast_to(penalty_per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[
         mask
     ]
-    bins_cap = np.array(
-        [[prep.max_bins(o, u) for u in range(prep.n_classes)] for o in range(len(prep.offerings))],
-        dtype=float,
-    ).reshape(len(prep.offerings), prep.n_classes)
+    bins_cap = prep.max_bins()
     best_bound = 0.0
     # Without rows that couple classes the LP splits into one independent LP per class, so each
     # class keeps the best bound any round certified for it and the bound is their sum (a round

@@ -364,7 +364,7 @@ def selection_bound(
 
         _seed_from_plan(prep, seed_plan, pool, pairs)
     wh = prep.weight * prep.hours
-    hostable = prep.compat.astype(float) @ prep.demand  # (O, U): J_ou
+    hostable = prep.max_bins()  # (O, U): J_ou
     best = -np.inf
     objective = np.inf
     rounds = 0
