@@ -22,8 +22,8 @@ from scipy.optimize import linprog
 
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
 from optimizer.solver.constraints.demand import demand_rows
-from optimizer.solver.knapsack import best_packing
 from optimizer.solver.master import MasterSystem, build_master
+from optimizer.solver.search_kernels import price_offerings
 
 RC_EPS = 1e-7
 #: Branch-and-bound nodes per exact pricing knapsack; past it the knapsack's bound is used instead.
@@ -186,32 +186,26 @@ def _price(
             candidates = np.flatnonzero(ub > cost + RC_EPS)
             candidates = candidates[np.argsort(-ratio[candidates], kind="stable")]
             best_rc[offerings[candidates], u] = cost[candidates] - ub[candidates]
-            best_ratio = 1.0
-            for j in candidates:
-                if ratio[j] <= best_ratio + 1e-12:
-                    break
-                o = int(offerings[j])
-                items = np.flatnonzero(comp[j])
-                calls += 1
-                # Only a packing beating the best ratio found can move the bound or price out.
-                packing = best_packing(
-                    vals[items],
-                    prep.sizes[items],
-                    prep.caps[o],
-                    limits=limits[items],
-                    node_limit=EXACT_NODE_LIMIT,
-                    at_least=best_ratio * float(cost[j]) if cost[j] > 0 else 0.0,
-                )
-                value = packing.upper_bound
-                best_rc[o, u] = float(cost[j]) - value
-                if cost[j] > 0:
-                    best_ratio = max(best_ratio, value / float(cost[j]))
-                if packing.value > float(cost[j]) + RC_EPS:
-                    counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
-                    counts[items] = packing.counts
-                    pid, added = pool.add(o, counts)
-                    if added:
-                        new.append(pid)
+            # Only a packing beating the best ratio found can move the bound or price out (the
+            # loop is compiled: `search_kernels.price_offerings`).
+            upper, value, counts, solved = price_offerings(
+                np.ascontiguousarray(np.broadcast_to(vals, (candidates.size, vals.size))),
+                np.ascontiguousarray(comp[candidates]),
+                np.ascontiguousarray(limits, dtype=np.int64),
+                np.ascontiguousarray(prep.sizes, dtype=float),
+                np.ascontiguousarray(prep.caps[offerings[candidates]], dtype=float),
+                np.ascontiguousarray(cost[candidates], dtype=float),
+                np.ascontiguousarray(ratio[candidates], dtype=float),
+                EXACT_NODE_LIMIT,
+                True,
+            )
+            calls += solved
+            done = offerings[candidates[:solved]]
+            best_rc[done, u] = cost[candidates[:solved]] - upper[:solved]
+            for j in np.flatnonzero(value[:solved] > cost[candidates[:solved]] + RC_EPS):
+                pid, added = pool.add(int(done[j]), counts[j].copy())
+                if added:
+                    new.append(pid)
         if key and best_rc is not None and cache is not None:
             cache[u] = (key, best_rc[:, u].copy())
     return new, best_rc, True, calls
@@ -414,9 +408,11 @@ def _add_negative_pairs(prep: Prepared, pool: PatternPool, duals: _Duals, pairs:
         return 0
     rc = _pattern_reduced_costs(prep, pool, duals)
     _, counts = pool.matrix()
-    # A pattern is usable in a class only if it hosts no more jobs of a shape than the class runs.
-    fits = (counts[:, :, None] <= prep.demand[None, :, :]).all(axis=1)
-    p_idx, u_idx = np.nonzero((rc < -RC_EPS) & fits)
+    p_idx, u_idx = np.nonzero(rc < -RC_EPS)
+    # A pattern is usable in a class only if it hosts no more jobs of a shape than the class runs
+    # (checked on the pairs that price out only: on all of them it was most of this step).
+    fits = (counts[p_idx] <= prep.demand[:, u_idx].T).all(axis=1)
+    p_idx, u_idx = p_idx[fits], u_idx[fits]
     before = len(pairs)
     pairs.update(zip(p_idx.tolist(), u_idx.tolist(), strict=True))
     return len(pairs) - before
