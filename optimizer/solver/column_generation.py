@@ -215,11 +215,12 @@ def _price(
             upper, value, counts, solved = price_offerings(
                 np.ascontiguousarray(np.broadcast_to(t.vals[:, u], (candidates.size, t.vals.shape[0]))),
                 np.ascontiguousarray(t.compat[candidates] & t.useful[None, :, u]),
-                limits,
+                np.ascontiguousarray(np.broadcast_to(limits, (candidates.size, limits.size))),
                 sizes,
                 np.ascontiguousarray(prep.caps[t.offerings[candidates]], dtype=float),
                 np.ascontiguousarray(cost, dtype=float),
                 np.ascontiguousarray(ratio[candidates], dtype=float),
+                np.zeros(candidates.size),
                 EXACT_NODE_LIMIT,
                 True,
             )

@@ -379,18 +379,19 @@ def price_offerings(
     caps: np.ndarray,
     cost: np.ndarray,
     ratio: np.ndarray,
+    floor: np.ndarray,
     node_limit: int,
     by_ratio: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """One bucket class's pricing knapsacks, candidate offerings j in the given order: the jobs
-    `comp[j]` (values `vals[j]`, at most `limits`) on one instance of capacity `caps[j]`, exactly
-    what `knapsack.best_packing` solves for each (the same items in the same order, so the same
-    answers). With `by_ratio` the column generation's rule: stop at the first offering whose
-    optimistic value/cost `ratio[j]` cannot beat the best proven ratio so far, and only search for
-    packings beating it. Returns each solved offering's proven upper bound and best packing's
-    value and job counts, and how many were solved (the rest keep the caller's optimistic bound).
-    In the interpreter the per-call overhead of twenty thousand small knapsacks was about half of
-    the KTH week's LP."""
+    """Pricing knapsacks in a row, j in the given order: the jobs `comp[j]` (values `vals[j]`, at
+    most `limits[j]`) on one instance of capacity `caps[j]`, searching only for packings worth
+    more than `floor[j]`: exactly what `knapsack.best_packing` solves for each (the same items in
+    the same order, so the same answers). With `by_ratio` the column generation's rule within one
+    class: stop at the first offering whose optimistic value/cost `ratio[j]` cannot beat the best
+    proven ratio so far, and only search for packings beating it. Returns each solved knapsack's
+    proven upper bound and best packing's value and job counts, and how many were solved (the
+    rest keep the caller's optimistic bound). In the interpreter the per-call overhead of twenty
+    thousand small knapsacks was about half of the KTH week's LP."""
     n, s_count = vals.shape
     upper = np.zeros(n)
     value = np.zeros(n)
@@ -402,10 +403,10 @@ def price_offerings(
             return upper, value, counts, j
         for s in range(s_count):
             v[s] = vals[j, s] if comp[j, s] else 0.0
-        at_least = 0.0
+        at_least = floor[j]
         if by_ratio and cost[j] > 0:
-            at_least = best_ratio * cost[j]
-        found, chosen, _, bound = solve_knapsack(v, sizes, caps[j], limits, node_limit, at_least)
+            at_least = max(at_least, best_ratio * cost[j])
+        found, chosen, _, bound = solve_knapsack(v, sizes, caps[j], limits[j], node_limit, at_least)
         upper[j] = bound
         value[j] = found
         counts[j] = chosen
@@ -449,11 +450,12 @@ def warm_up() -> None:
     price_offerings(
         np.array([[1.0, 1.5]]),
         np.ones((1, 2), dtype=np.bool_),
-        np.array([2, 1]),
+        np.array([[2, 1]]),
         sizes,
         np.array([[3.0, 2.0, 0.0]]),
         np.array([1.0]),
         np.array([2.0]),
+        np.zeros(1),
         100,
         True,
     )

@@ -64,22 +64,26 @@ def test_floor_either_finds_the_optimum_or_proves_nothing_beats_it(seed: int, k:
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 5), n=st.integers(1, 6), by_ratio=st.booleans())
-def test_compiled_pricing_loop_answers_as_one_knapsack_per_offering(
+def test_compiled_pricing_loop_answers_as_one_knapsack_per_row(
     seed: int, k: int, n: int, by_ratio: bool
 ) -> None:
-    """`price_offerings` (the column generation's per-class loop, compiled) gives each offering it
-    solves what `best_packing` gives on the same jobs, with the floor the ratio rule implies, and
-    stops only where no later offering's optimistic ratio can beat the best proven one."""
+    """`price_offerings` (the pricing loops of the column generation and the selection bound,
+    compiled) gives each row it solves what `best_packing` gives on the same jobs, limits and
+    floor (raised, with the ratio rule, to what the best ratio so far implies), and stops only
+    where no later row's optimistic ratio can beat the best proven one."""
     rng = np.random.default_rng(seed)
-    vals, sizes, _, limits = _instance(seed, k)
+    vals, sizes, _, _ = _instance(seed, k)
+    values = vals * rng.uniform(0.5, 1.5, (n, k))
+    limits = rng.integers(0, 5, (n, k))
     comp = rng.random((n, k)) < 0.8
     caps = np.column_stack([rng.integers(4, 16, n), rng.integers(4, 16, n), rng.integers(0, 3, n)]).astype(
         float
     )
     cost = rng.uniform(0.0, 6.0, n)
     ratio = np.sort(rng.uniform(0.5, 4.0, n))[::-1].copy()
+    floor = np.where(rng.random(n) < 0.5, cost, 0.0)
     upper, value, counts, solved = price_offerings(
-        np.tile(vals, (n, 1)), comp, limits.astype(np.int64), sizes, caps, cost, ratio, 10_000, by_ratio
+        values, comp, limits, sizes, caps, cost, ratio, floor, 10_000, by_ratio
     )
     best_ratio = 1.0
     for j in range(n):
@@ -87,9 +91,14 @@ def test_compiled_pricing_loop_answers_as_one_knapsack_per_offering(
             assert solved == j
             return
         items = np.flatnonzero(comp[j])
-        floor = best_ratio * cost[j] if by_ratio and cost[j] > 0 else 0.0
+        at_least = max(floor[j], best_ratio * cost[j]) if by_ratio and cost[j] > 0 else floor[j]
         want = best_packing(
-            vals[items], sizes[items], caps[j], limits=limits[items], node_limit=10_000, at_least=floor
+            values[j, items],
+            sizes[items],
+            caps[j],
+            limits=limits[j, items],
+            node_limit=10_000,
+            at_least=at_least,
         )
         assert upper[j] == want.upper_bound and value[j] == want.value
         assert (counts[j][items] == want.counts).all() and not counts[j][~comp[j]].any()
