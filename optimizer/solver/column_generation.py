@@ -22,8 +22,8 @@ from scipy.optimize import linprog
 
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
 from optimizer.solver.constraints.demand import demand_rows
-from optimizer.solver.knapsack import best_packing
 from optimizer.solver.master import MasterSystem, build_master
+from optimizer.solver.search_kernels import price_offerings
 
 RC_EPS = 1e-7
 #: Branch-and-bound nodes per exact pricing knapsack; past it the knapsack's bound is used instead.
@@ -122,6 +122,36 @@ def _pattern_reduced_costs(prep: Prepared, pool: PatternPool, duals: _Duals) -> 
     return duals.offering_cost[off][:, None] - values
 
 
+@dataclass
+class _Optimistic:
+    """One capacity type's offerings and, per class, the jobs' values and each offering's
+    optimistic value (capacity x best density per dimension, or every job the class runs)."""
+
+    offerings: np.ndarray  # (O',) prepared indices
+    compat: np.ndarray  # (O', S)
+    vals: np.ndarray  # (S, U) a job's value on this capacity type
+    useful: np.ndarray  # (S, U) the class runs the shape and its job has a positive value
+    cost: np.ndarray  # (O',) adjusted hourly cost
+    ub: np.ndarray  # (O', U)
+    ratio: np.ndarray  # (O', U) ub / cost (inf at cost 0)
+
+
+def _optimistic(prep: Prepared, duals: _Duals, spot_flag: bool) -> _Optimistic:
+    offerings = np.flatnonzero(prep.spot == spot_flag)
+    vals = duals.item_value + (duals.spot_item_adjust[:, None] if spot_flag else 0.0)
+    useful = (vals > 0) & (prep.demand > 0)
+    compat = prep.compat[offerings]
+    ub = compat.astype(float) @ np.where(useful, prep.demand * np.maximum(vals, 0.0), 0.0)
+    for d in (0, 1):
+        dens = np.where(useful, vals / prep.sizes[:, d, None], 0.0)  # (S, U)
+        best = np.where(compat[:, :, None], dens[None, :, :], 0.0).max(axis=1, initial=0.0)
+        ub = np.minimum(ub, prep.caps[offerings, d, None] * best)
+    cost = duals.offering_cost[offerings]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(cost[:, None] > 0, ub / cost[:, None], np.inf)
+    return _Optimistic(offerings, compat, vals, useful, cost, ub, ratio)
+
+
 def _price(
     prep: Prepared,
     pool: PatternPool,
@@ -146,6 +176,11 @@ def _price(
     best_rc: np.ndarray | None = np.zeros((o_count, u_count))
     new: list[int] = []
     calls = 0
+    # What every class's pricing needs, for all classes at once (per class in numpy it was most of
+    # the pricing's time on the KTH week: 121 classes x 2 capacity types x 8 rounds).
+    by_type = [_optimistic(prep, duals, spot_flag) for spot_flag in (False, True)]
+    tail = np.concatenate([duals.spot_item_adjust, duals.offering_cost]).round(12)
+    sizes = np.ascontiguousarray(prep.sizes, dtype=float)
     for u in range(u_count):
         if clock() >= deadline:
             if fallback is None or best_rc is None:
@@ -155,63 +190,47 @@ def _price(
         if settled is not None and settled[u] and fallback is not None and best_rc is not None:
             best_rc[:, u] = fallback[:, u]
             continue
-        base = duals.item_value[:, u]
-        limits = prep.demand[:, u]
+        limits = np.ascontiguousarray(prep.demand[:, u], dtype=np.int64)
         key = b""
         if cache is not None and best_rc is not None:
-            key = np.concatenate([base, duals.spot_item_adjust, duals.offering_cost]).round(12).tobytes()
+            key = np.concatenate([duals.item_value[:, u].round(12), tail]).tobytes()
             hit = cache.get(u)
             if hit is not None and hit[0] == key:
                 best_rc[:, u] = hit[1]
                 continue
-        for spot_flag in (False, True):
-            offerings = np.flatnonzero(prep.spot == spot_flag)
-            if offerings.size == 0:
+        for t in by_type:
+            if t.offerings.size == 0:
                 continue
-            vals = base + (duals.spot_item_adjust if spot_flag else 0.0)
-            positive = vals > 0
-            # Vectorised upper bound per offering: capacity x best density over compatible shapes.
-            comp = prep.compat[offerings] & positive[None, :] & (limits > 0)[None, :]
-            ub = comp @ (limits * np.maximum(vals, 0.0))
-            for d in (0, 1):
-                dens = np.where(comp, vals[None, :] / prep.sizes[None, :, d], 0.0).max(axis=1)
-                ub = np.minimum(ub, prep.caps[offerings, d] * dens)
-            cost = duals.offering_cost[offerings]
             assert best_rc is not None
             # Offerings in decreasing order of their optimistic value/cost ratio; once that ratio is
             # below the best exact one found, no later offering can set the bound or price out, so
             # they keep the optimistic (still valid) reduced cost and are not solved.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(cost > 0, ub / cost, np.inf)
-            candidates = np.flatnonzero(ub > cost + RC_EPS)
+            ub, ratio = t.ub[:, u], t.ratio[:, u]
+            candidates = np.flatnonzero(ub > t.cost + RC_EPS)
             candidates = candidates[np.argsort(-ratio[candidates], kind="stable")]
-            best_rc[offerings[candidates], u] = cost[candidates] - ub[candidates]
-            best_ratio = 1.0
-            for j in candidates:
-                if ratio[j] <= best_ratio + 1e-12:
-                    break
-                o = int(offerings[j])
-                items = np.flatnonzero(comp[j])
-                calls += 1
-                # Only a packing beating the best ratio found can move the bound or price out.
-                packing = best_packing(
-                    vals[items],
-                    prep.sizes[items],
-                    prep.caps[o],
-                    limits=limits[items],
-                    node_limit=EXACT_NODE_LIMIT,
-                    at_least=best_ratio * float(cost[j]) if cost[j] > 0 else 0.0,
-                )
-                value = packing.upper_bound
-                best_rc[o, u] = float(cost[j]) - value
-                if cost[j] > 0:
-                    best_ratio = max(best_ratio, value / float(cost[j]))
-                if packing.value > float(cost[j]) + RC_EPS:
-                    counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
-                    counts[items] = packing.counts
-                    pid, added = pool.add(o, counts)
-                    if added:
-                        new.append(pid)
+            cost = t.cost[candidates]
+            best_rc[t.offerings[candidates], u] = cost - ub[candidates]
+            # Only a packing beating the best ratio found can move the bound or price out (the
+            # loop is compiled: `search_kernels.price_offerings`).
+            upper, value, counts, solved = price_offerings(
+                np.ascontiguousarray(np.broadcast_to(t.vals[:, u], (candidates.size, t.vals.shape[0]))),
+                np.ascontiguousarray(t.compat[candidates] & t.useful[None, :, u]),
+                np.ascontiguousarray(np.broadcast_to(limits, (candidates.size, limits.size))),
+                sizes,
+                np.ascontiguousarray(prep.caps[t.offerings[candidates]], dtype=float),
+                np.ascontiguousarray(cost, dtype=float),
+                np.ascontiguousarray(ratio[candidates], dtype=float),
+                np.zeros(candidates.size),
+                EXACT_NODE_LIMIT,
+                True,
+            )
+            calls += solved
+            done = t.offerings[candidates[:solved]]
+            best_rc[done, u] = cost[:solved] - upper[:solved]
+            for j in np.flatnonzero(value[:solved] > cost[:solved] + RC_EPS):
+                pid, added = pool.add(int(done[j]), counts[j].copy())
+                if added:
+                    new.append(pid)
         if key and best_rc is not None and cache is not None:
             cache[u] = (key, best_rc[:, u].copy())
     return new, best_rc, True, calls
@@ -232,10 +251,7 @@ def column_generation(
     art_penalty = np.broadcast_to(penalty_per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[
         mask
     ]
-    bins_cap = np.array(
-        [[prep.max_bins(o, u) for u in range(prep.n_classes)] for o in range(len(prep.offerings))],
-        dtype=float,
-    ).reshape(len(prep.offerings), prep.n_classes)
+    bins_cap = prep.max_bins()
     best_bound = 0.0
     # Without rows that couple classes the LP splits into one independent LP per class, so each
     # class keeps the best bound any round certified for it and the bound is their sum (a round
@@ -417,9 +433,11 @@ def _add_negative_pairs(prep: Prepared, pool: PatternPool, duals: _Duals, pairs:
         return 0
     rc = _pattern_reduced_costs(prep, pool, duals)
     _, counts = pool.matrix()
-    # A pattern is usable in a class only if it hosts no more jobs of a shape than the class runs.
-    fits = (counts[:, :, None] <= prep.demand[None, :, :]).all(axis=1)
-    p_idx, u_idx = np.nonzero((rc < -RC_EPS) & fits)
+    p_idx, u_idx = np.nonzero(rc < -RC_EPS)
+    # A pattern is usable in a class only if it hosts no more jobs of a shape than the class runs
+    # (checked on the pairs that price out only: on all of them it was most of this step).
+    fits = (counts[p_idx] <= prep.demand[:, u_idx].T).all(axis=1)
+    p_idx, u_idx = p_idx[fits], u_idx[fits]
     before = len(pairs)
     pairs.update(zip(p_idx.tolist(), u_idx.tolist(), strict=True))
     return len(pairs) - before

@@ -39,9 +39,11 @@ class Prepared:
     def job_vcpu_hours(self) -> float:
         return float((self.sizes[:, 0] @ self.demand) @ self.weight) * self.hours
 
-    def max_bins(self, o: int, u: int) -> int:
-        """Most instances of offering o that class u can usefully run: one per job it can host."""
-        return int(self.demand[self.compat[o], u].sum())
+    def max_bins(self) -> np.ndarray:
+        """(O, U) most instances of offering o that class u can usefully run: one per job of the
+        class it can host (an instance hosting no job is never worth running). One product, not a
+        loop over pairs: on the KTH week's 485 x 121 pairs the loop took 0.23 s of each LP."""
+        return self.compat.astype(float) @ self.demand
 
 
 def prepare(problem: Problem, offerings: list[Offering]) -> Prepared:

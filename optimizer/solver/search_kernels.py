@@ -371,6 +371,51 @@ def solve_knapsack(
 
 
 @njit(cache=True)
+def price_offerings(
+    vals: np.ndarray,
+    comp: np.ndarray,
+    limits: np.ndarray,
+    sizes: np.ndarray,
+    caps: np.ndarray,
+    cost: np.ndarray,
+    ratio: np.ndarray,
+    floor: np.ndarray,
+    node_limit: int,
+    by_ratio: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Pricing knapsacks in a row, j in the given order: the jobs `comp[j]` (values `vals[j]`, at
+    most `limits[j]`) on one instance of capacity `caps[j]`, searching only for packings worth
+    more than `floor[j]`: exactly what `knapsack.best_packing` solves for each (the same items in
+    the same order, so the same answers). With `by_ratio` the column generation's rule within one
+    class: stop at the first offering whose optimistic value/cost `ratio[j]` cannot beat the best
+    proven ratio so far, and only search for packings beating it. Returns each solved knapsack's
+    proven upper bound and best packing's value and job counts, and how many were solved (the
+    rest keep the caller's optimistic bound). In the interpreter the per-call overhead of twenty
+    thousand small knapsacks was about half of the KTH week's LP."""
+    n, s_count = vals.shape
+    upper = np.zeros(n)
+    value = np.zeros(n)
+    counts = np.zeros((n, s_count), dtype=np.int64)
+    best_ratio = 1.0
+    v = np.empty(s_count)
+    for j in range(n):
+        if by_ratio and ratio[j] <= best_ratio + 1e-12:
+            return upper, value, counts, j
+        for s in range(s_count):
+            v[s] = vals[j, s] if comp[j, s] else 0.0
+        at_least = floor[j]
+        if by_ratio and cost[j] > 0:
+            at_least = max(at_least, best_ratio * cost[j])
+        found, chosen, _, bound = solve_knapsack(v, sizes, caps[j], limits[j], node_limit, at_least)
+        upper[j] = bound
+        value[j] = found
+        counts[j] = chosen
+        if by_ratio and cost[j] > 0:
+            best_ratio = max(best_ratio, bound / cost[j])
+    return upper, value, counts, n
+
+
+@njit(cache=True)
 def fill_instances(
     caps: np.ndarray, compat: np.ndarray, sizes: np.ndarray, remaining: np.ndarray, order: np.ndarray
 ) -> np.ndarray:
@@ -402,6 +447,18 @@ def warm_up() -> None:
     install time (`make install`, the Dockerfile) to fill the on-disk cache."""
     sizes = np.array([[1.0, 1.0, 0.0], [2.0, 1.0, 0.0]])
     solve_knapsack(np.array([1.0, 1.5]), sizes, np.array([3.0, 2.0, 0.0]), np.array([2, 1]), 100, 0.0)
+    price_offerings(
+        np.array([[1.0, 1.5]]),
+        np.ones((1, 2), dtype=np.bool_),
+        np.array([[2, 1]]),
+        sizes,
+        np.array([[3.0, 2.0, 0.0]]),
+        np.array([1.0]),
+        np.array([2.0]),
+        np.zeros(1),
+        100,
+        True,
+    )
     enumerate_search(np.array([1.0, 1.5]), sizes, np.array([3.0, 2.0, 0.0]), np.array([2, 1]), 0.0, 10, 100)
     fill_instances(
         np.array([[3.0, 2.0, 0.0]]),

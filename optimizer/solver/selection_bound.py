@@ -53,9 +53,9 @@ import scipy.sparse as sp
 
 from optimizer.solver.column_generation import RC_EPS, _duals
 from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
-from optimizer.solver.knapsack import best_packing
 from optimizer.solver.master import build_master
 from optimizer.solver.plan import Plan
+from optimizer.solver.search_kernels import price_offerings
 from optimizer.solver.warm_lp import WarmLp
 
 #: Branch-and-bound nodes per pricing knapsack; past it the knapsack's own upper bound is used.
@@ -65,6 +65,9 @@ NODE_LIMIT = 50_000
 ARTIFICIAL_PRICE = 10.0
 #: Seconds a time-limited restricted LP takes past its limit to return (HiGHS, scipy's wrapper).
 LP_RETURN_SECONDS = 0.1
+#: Knapsacks solved between two looks at the clock (each takes microseconds; a batch stays well
+#: under the time a deadline can tolerate).
+KNAPSACKS_PER_CHECK = 512
 #: Offerings outside the restricted LP brought in per round (the most negative terms first).
 OFFERINGS_PER_ROUND = 20
 #: Weights on (vCPU, memory, GPU) for the fractional bound of an offering's profit (module doc).
@@ -266,24 +269,21 @@ def _free_terms(
     # An offering whose earnings cannot exceed nu has term 0 whatever the knapsacks say: only the
     # others (few) are tightened pair by pair.
     tighten = (needed & (profit @ wh > m.nu))[:, None] & (profit > 0)
-    for o, u in zip(*np.nonzero(tighten), strict=True):
+    pair_o, pair_u = np.nonzero(tighten)
+    for start in range(0, pair_o.size, KNAPSACKS_PER_CHECK):
         if clock() >= deadline:
             return None
-        limits = prep.demand[:, u]
-        items = np.flatnonzero(prep.compat[o] & (values[o, :, u] > 0) & (limits > 0))
-        packing = best_packing(
-            values[o, items, u],
-            prep.sizes[items],
-            prep.caps[o],
-            limits=limits[items],
-            node_limit=NODE_LIMIT,
-            at_least=float(cost[o]),
+        o, u = pair_o[start : start + KNAPSACKS_PER_CHECK], pair_u[start : start + KNAPSACKS_PER_CHECK]
+        vals = values[o, :, u]  # (n, S)
+        limits = np.ascontiguousarray(prep.demand[:, u].T)
+        upper, _, _, _ = _knapsacks(prep, vals, limits, o, cost[o], floor=cost[o])
+        # Where the bound is `at_least` (the cost), no pattern earns anything.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(cost[o] > 0, upper / cost[o], np.inf)
+        earns = upper > cost[o]
+        profit[o, u] = np.where(
+            earns, np.minimum(frac[o, u], whole[o, u] * (1.0 - 1.0 / np.where(earns, ratio, 1.0))), 0.0
         )
-        if packing.upper_bound > cost[o]:  # else it is `at_least`: no pattern earns anything
-            ratio = packing.upper_bound / float(cost[o]) if cost[o] > 0 else np.inf
-            profit[o, u] = min(frac[o, u], whole[o, u] * (1.0 - 1.0 / ratio))
-        else:
-            profit[o, u] = 0.0
     g = -(profit * wh[None, :]).sum(axis=1)
     return np.minimum(0.0, m.nu + g)
 
@@ -301,7 +301,7 @@ def _price_linked(
     """(O, U) lower bound on each listed offering's least reduced cost per bin-hour in each class at
     the LP's link duals (others: 0), and new (pattern, class) pairs with a negative one; None for
     the bounds when the deadline stops the pricing."""
-    o_count, s_count = prep.compat.shape
+    o_count = prep.compat.shape[0]
     min_rc = np.zeros((o_count, prep.n_classes))
     new: list[tuple[int, int]] = []
     for u in range(prep.n_classes):
@@ -316,18 +316,14 @@ def _price_linked(
             ub = np.minimum(ub, prep.caps[offerings, d] * (pos / prep.sizes[None, :, d]).max(axis=1))
         cost = m.offering_cost[offerings]
         rc = np.minimum(cost - ub, 0.0)
-        for j in np.flatnonzero(ub > cost + RC_EPS):
-            o = int(offerings[j])
-            items = np.flatnonzero(comp[j])
-            packing = best_packing(
-                vals[j, items], prep.sizes[items], prep.caps[o], limits=limits[items], node_limit=NODE_LIMIT
-            )
-            rc[j] = min(0.0, float(cost[j]) - packing.upper_bound)
-            if packing.value > float(cost[j]) + RC_EPS:
-                counts = np.zeros(s_count, dtype=np.int64)
-                counts[items] = packing.counts
-                pid, _ = pool.add(o, counts)
-                new.append((pid, u))
+        j = np.flatnonzero(ub > cost + RC_EPS)
+        upper, value, counts, _ = _knapsacks(
+            prep, vals[j], np.tile(limits, (j.size, 1)), offerings[j], cost[j], comp=comp[j]
+        )
+        rc[j] = np.minimum(0.0, cost[j] - upper)
+        for i in np.flatnonzero(value > cost[j] + RC_EPS):
+            pid, _ = pool.add(int(offerings[j[i]]), counts[i].copy())
+            new.append((pid, u))
         min_rc[offerings, u] = rc
     return min_rc, new
 
@@ -364,7 +360,7 @@ def selection_bound(
 
         _seed_from_plan(prep, seed_plan, pool, pairs)
     wh = prep.weight * prep.hours
-    hostable = prep.compat.astype(float) @ prep.demand  # (O, U): J_ou
+    hostable = prep.max_bins()  # (O, U): J_ou
     best = -np.inf
     objective = np.inf
     rounds = 0
@@ -419,22 +415,45 @@ def _best_patterns(
 ) -> list[tuple[int, int]]:
     """Offering o's most valuable pattern in every class where it prices out (no link duals yet)."""
     out: list[tuple[int, int]] = []
-    cost = float(m.offering_cost[o])
-    for u in range(prep.n_classes):
-        limits = prep.demand[:, u]
-        items = np.flatnonzero(prep.compat[o] & (job_values[o, :, u] > 0) & (limits > 0))
-        if items.size == 0:
-            continue
-        packing = best_packing(
-            job_values[o, items, u],
-            prep.sizes[items],
-            prep.caps[o],
-            limits=limits[items],
-            node_limit=NODE_LIMIT,
-        )
-        if packing.value > cost + RC_EPS:
-            counts = np.zeros(prep.sizes.shape[0], dtype=np.int64)
-            counts[items] = packing.counts
-            pid, _ = pool.add(o, counts)
-            out.append((pid, u))
+    vals = job_values[o].T  # (U, S)
+    limits = np.ascontiguousarray(prep.demand.T)
+    rows = np.full(prep.n_classes, o)
+    cost = np.full(prep.n_classes, float(m.offering_cost[o]))
+    comp = prep.compat[rows] & (vals > 0) & (limits > 0)
+    _, value, counts, _ = _knapsacks(prep, vals, limits, rows, cost, comp=comp)
+    # (a class with no job o hosts has no pattern, whatever o's cost)
+    for u in np.flatnonzero((value > cost + RC_EPS) & comp.any(axis=1)):
+        pid, _ = pool.add(o, counts[u].copy())
+        out.append((pid, int(u)))
     return out
+
+
+def _knapsacks(
+    prep: Prepared,
+    vals: np.ndarray,
+    limits: np.ndarray,
+    offerings: np.ndarray,
+    cost: np.ndarray,
+    *,
+    comp: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One pricing knapsack per row (offering `offerings[j]`, job values `vals[j]`, at most
+    `limits[j]` jobs; by default the jobs it hosts that are worth something and that the class
+    runs), in one compiled call (`search_kernels.price_offerings`, what `best_packing` solves for
+    each): each row's upper bound, best packing value and job counts."""
+    if comp is None:
+        comp = prep.compat[offerings] & (vals > 0) & (limits > 0)
+    n = len(offerings)
+    return price_offerings(
+        np.ascontiguousarray(vals, dtype=float),
+        np.ascontiguousarray(comp),
+        np.ascontiguousarray(limits, dtype=np.int64),
+        np.ascontiguousarray(prep.sizes, dtype=float),
+        np.ascontiguousarray(prep.caps[offerings], dtype=float),
+        np.ascontiguousarray(cost, dtype=float),
+        np.zeros(n),
+        np.zeros(n) if floor is None else np.ascontiguousarray(floor, dtype=float),
+        NODE_LIMIT,
+        False,
+    )

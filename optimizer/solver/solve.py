@@ -81,8 +81,11 @@ MIN_SWAP_SCORES = 6
 #: ... and never below what the solve of the subset needs after it: its own LP and the cover
 #: master, this many times as long as the uncapped LP took (KTH week, 12 / 4 / 0.8: that solve
 #: took 4.2-4.6 LP times at load 2 and ended before its deadline; at load 4 a search that left it
-#: less made it fail to its quick plan, $485 against $462).
-SUBSET_SOLVE_LP_TIMES = 4.0
+#: less made it fail to its quick plan, $485 against $462). Those were LPs whose pricing ran from
+#: Python; compiled (`search_kernels.price_offerings`) the uncapped LP takes 1.35-1.9 times less
+#: (KTH README 1.5, 12 / 4 / 0.8 1.6) and the cover master nothing less, so 6 of today's LPs are
+#: the same seconds as 4 of those: the search still runs at the same loads as before.
+SUBSET_SOLVE_LP_TIMES = 6.0
 #: Share of the subset search's time the swap local search over offering subsets may use (it
 #: stops earlier at a local optimum: tens of compiled quick plans, ~1 ms each on the bundled
 #: weeks), and the most seconds it may take for the capped LP's selection subset.

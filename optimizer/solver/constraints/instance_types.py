@@ -20,7 +20,7 @@ def rows(prep: Prepared, cols: Columns, layout: Layout, k: int) -> RowBlock:
     )
     col_row = col_row.reshape(-1)
     n_link = len(pairs)
-    big_m = np.array([prep.max_bins(int(o), int(u)) for o, u in pairs], dtype=float)
+    big_m = prep.max_bins()[pairs[:, 0], pairs[:, 1]]
     r = [col_row, np.arange(n_link), np.full(len(prep.offerings), n_link)]
     c = [
         np.arange(len(cols)),
