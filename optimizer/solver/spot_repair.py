@@ -76,7 +76,7 @@ class _Catalogue:
         found = self._fitting.get(key)
         if found is None:
             used = jobs > 0
-            biggest = self.sizes[used].max(axis=0)
+            biggest = self.sizes[used].max(axis=0, initial=0.0)  # an empty bin fits anywhere
             found = np.flatnonzero(
                 self.compat[:, used].all(axis=1) & (self.caps >= biggest - 1e-9).all(axis=1)
             )
