@@ -39,3 +39,16 @@ def anchored_now(freq: str = "h") -> datetime:
 def anchored_now_utc(freq: str = "h") -> datetime:
     """`anchored_now` as an aware UTC datetime (what the emulator and boto3 take)."""
     return anchored_now(freq).replace(tzinfo=UTC)
+
+
+class StepClock:
+    """A monotonic clock that advances by `step` seconds each time it is read (no wall clock): for
+    code that takes `clock=` and checks deadlines, so a test decides how much time each step costs."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now

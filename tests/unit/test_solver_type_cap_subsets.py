@@ -11,6 +11,7 @@ from optimizer.solver.problem import Policy, Problem, Shape
 from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.type_cap_subsets import selection_subset
 from optimizer.solver.validate import validate_plan
+from tests.clock import StepClock
 from tests.solver_helpers import offerings, random_problem, run
 
 CATALOG = [
@@ -132,18 +133,6 @@ def test_capped_solves_with_spot_rows_stay_valid_and_no_dearer_with_the_y_subset
     assert built > 0
 
 
-class _StepClock:
-    """A clock that advances by `step` seconds each time it is read (no wall clock)."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-
 def test_no_quick_plan_starts_past_the_deadline_once_one_is_in_hand(monkeypatch) -> None:
     # Two candidate subsets (by two spend vectors); the clock jumps 10 s a reading, so the first
     # quick plan ends past the deadline: the second is not started (under load they took 0.5-1.5 s
@@ -162,7 +151,7 @@ def test_no_quick_plan_starts_past_the_deadline_once_one_is_in_hand(monkeypatch)
     calls: list[int] = []
     cheapest_fit = solve_module.cheapest_fit
     monkeypatch.setattr(solve_module, "cheapest_fit", lambda p: calls.append(1) or cheapest_fit(p))
-    clock = _StepClock(10.0)
+    clock = StepClock(10.0)
     plan = solve_module._within_type_cap(
         problem, prep, [first, second], 3, deadline=clock() + 25.0, clock=clock
     )
@@ -171,7 +160,7 @@ def test_no_quick_plan_starts_past_the_deadline_once_one_is_in_hand(monkeypatch)
     assert sorted(plan.selected) == ["c5.xlarge/ON_DEMAND", "m5.large/ON_DEMAND", "r5.large/ON_DEMAND"]
     # With the time, both quick plans run.
     calls.clear()
-    clock = _StepClock(0.001)
+    clock = StepClock(0.001)
     solve_module._within_type_cap(
         problem, prep, [first, second], 3, deadline=clock() + 0.001 * 200, clock=clock
     )

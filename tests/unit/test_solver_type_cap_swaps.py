@@ -20,6 +20,7 @@ from optimizer.solver.type_cap_swaps import (
     swap_search,
 )
 from optimizer.solver.validate import validate_plan
+from tests.clock import StepClock
 from tests.solver_helpers import offerings, random_problem, run
 
 CATALOG = [
@@ -29,18 +30,6 @@ CATALOG = [
     ("tiny", 1, 2048, 0.05, 0.5, 0.0),
 ]
 JOB = Shape("job", 1.0, 1024.0)
-
-
-class StepClock:
-    """A clock that advances by `step` seconds each time it is read (no wall clock)."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
 
 
 def _scorer(problem: Problem, clock=time.perf_counter) -> tuple[SubsetScorer, dict[str, int]]:
