@@ -133,14 +133,21 @@ def _write_json(path: str, document: Any) -> None:
         raise
 
 
-def _problem_from_store(args: argparse.Namespace, ctx: CliContext, notes: list[str]) -> Problem:
+def _bucket_range(args: argparse.Namespace, ctx: CliContext) -> tuple[float, float]:
+    """(longest, shortest) bucket for `--queue`: the flags, else `[optimization]`."""
+    opt = ctx.settings.optimization
+    longest = float(args.bucket_seconds or opt.bucket_seconds)
+    return longest, min(float(args.min_bucket_seconds or opt.min_bucket_seconds), longest)
+
+
+def _problem_from_store(
+    args: argparse.Namespace, ctx: CliContext, notes: list[str], min_bucket: float | None = None
+) -> Problem:
     from optimizer.fleet.plans import problem_for_queue
     from optimizer.solver.policy import policy_from_settings
 
-    opt = ctx.settings.optimization
-    longest = float(args.bucket_seconds or opt.bucket_seconds)
-    shortest = float(args.min_bucket_seconds or opt.min_bucket_seconds)
-    return problem_for_queue(
+    longest, shortest = _bucket_range(args, ctx)
+    problem = problem_for_queue(
         ctx.engine,
         args.queue,
         region=args.region,
@@ -148,10 +155,11 @@ def _problem_from_store(args: argparse.Namespace, ctx: CliContext, notes: list[s
         policy=policy_from_settings(ctx.settings.optimization),
         dataset=args.dataset,
         bucket_seconds=longest,
-        min_bucket_seconds=min(shortest, longest),
+        min_bucket_seconds=shortest if min_bucket is None else min_bucket,
         commitments=ctx.settings.commitments,
         notes=notes,
     )
+    return problem.with_policy(parse_what_if(args.what_if, problem.policy)) if args.what_if else problem
 
 
 def _summary(plan_doc: dict[str, Any]) -> str:
@@ -180,7 +188,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         bucket = problem_bucket_note(problem_to_dict(problem))
         if bucket is not None:
             print(f"buckets: {bucket}")
-    if args.what_if:
+    if args.what_if and args.problem:  # (from the store, `_problem_from_store` applied them)
         problem = problem.with_policy(parse_what_if(args.what_if, problem.policy))
     if args.problem_out:
         _write_json(args.problem_out, problem_to_dict(problem))
@@ -198,7 +206,19 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         for key, hours in list(estimate.instance_hours.items())[:10]:
             print(f"  {key:32} {hours:10.1f} instance-hours")
         return 0
-    plan = solve(problem, clock=time.monotonic)
+    if args.queue and not args.problem:
+        from optimizer.fleet.plans import solve_with_bucket_fallback
+
+        problem, plan, fallback = solve_with_bucket_fallback(
+            problem,
+            _bucket_range(args, ctx)[0],
+            lambda min_bucket: _problem_from_store(args, ctx, [], min_bucket),
+            lambda p: solve(p, clock=time.monotonic),
+        )
+        if fallback is not None:
+            print(f"buckets: {fallback}")
+    else:
+        plan = solve(problem, clock=time.monotonic)
     plan = replace(plan, solve_seconds=time.monotonic() - started)
     doc = plan_to_dict(plan)
     if args.out:

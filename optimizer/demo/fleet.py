@@ -23,12 +23,12 @@ from sqlalchemy import Engine
 
 from optimizer.demo.estate import Estate
 from optimizer.errors import InputError
-from optimizer.fleet.plans import problem_for_queue, save_fleet_plan
+from optimizer.fleet.plans import problem_for_queue, save_fleet_plan, solve_with_bucket_fallback
 from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.simulate import Catalog, parse_config, replay
 from optimizer.solver.compute_environments import EnvironmentSettings, recommend_environments
 from optimizer.solver.plan import Plan, plan_to_dict
-from optimizer.solver.problem import Policy
+from optimizer.solver.problem import Policy, Problem
 from optimizer.solver.solve import solve
 
 
@@ -48,6 +48,10 @@ class QueuePlan:
     monthly_savings_usd: float | None = None
 
 
+def _timed_solve(problem: Problem) -> Plan:
+    return solve(problem, clock=time.monotonic)
+
+
 def optimize_queues(
     engine: Engine,
     estate: Estate,
@@ -63,20 +67,24 @@ def optimize_queues(
     results = []
     longest, shortest = buckets
     for spec in estate.specs:
-        try:
-            problem = problem_for_queue(
+
+        def build(min_bucket: float, queue: str = spec.queue) -> Problem:
+            return problem_for_queue(
                 engine,
-                spec.queue,
+                queue,
                 region=estate.region,
                 days=days,
                 policy=policy,
                 bucket_seconds=longest,
-                min_bucket_seconds=min(shortest, longest),
+                min_bucket_seconds=min_bucket,
             )
+
+        try:
+            problem = build(min(shortest, longest))
         except InputError:
             continue  # a queue without history has nothing to optimize
         started = time.monotonic()
-        plan: Plan = solve(problem, clock=time.monotonic)
+        problem, plan, _ = solve_with_bucket_fallback(problem, longest, build, _timed_solve)
         plan = replace(plan, solve_seconds=time.monotonic() - started)
         save_fleet_plan(engine, spec.queue, problem, plan, now=now)
         settings = EnvironmentSettings(

@@ -7,7 +7,8 @@ problem for the same queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, insert, select
 
-from optimizer.analysis.bucket_length import bucket_note, choose_bucket_seconds
+from optimizer.analysis.bucket_length import bucket_note, choose_bucket_seconds, duration_text
 from optimizer.analysis.gang_demand import node_rows
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
@@ -83,6 +84,34 @@ def problem_for_queue(
     if notes is not None:
         notes.extend(shared.notes)
     return problem.with_commitments(shared.commitments)
+
+
+def solve_with_bucket_fallback(
+    problem: Problem,
+    longest: float,
+    rebuild: Callable[[float], Problem],
+    solve_fn: Callable[[Problem], Plan],
+) -> tuple[Problem, Plan, str | None]:
+    """Solve a queue's problem; when its buckets are shorter than `longest` (a short-job queue) and
+    the solve ends without a plan, solve the `longest`-bucket problem (`rebuild(longest)`) instead.
+
+    Shorter buckets multiply the buckets the solver builds and checks, so under a tight time limit a
+    large queue may time out where hour buckets give a plan (the demo's GPU queue at 10-minute
+    buckets and 10 s): a plan whose cost errs high beats no plan. The note says which and why.
+    """
+    plan = solve_fn(problem)
+    if plan.has_solution or problem.bucket_seconds >= longest:
+        return problem, plan, None
+    coarse = rebuild(longest)
+    coarse_plan = solve_fn(coarse)
+    if not coarse_plan.has_solution:
+        return problem, plan, None
+    note = (
+        f"the solve at {duration_text(problem.bucket_seconds)} buckets ended {plan.status} without a "
+        f"plan, so this plan uses {duration_text(longest)} buckets: it holds each bucket's busiest "
+        "moment for the whole bucket, so its cost errs high for this queue's short jobs"
+    )
+    return coarse, replace(coarse_plan, stats={**coarse_plan.stats, "bucket_fallback": note}), note
 
 
 def queue_bucket_seconds(history: pd.DataFrame, longest: float, shortest: float) -> float:
