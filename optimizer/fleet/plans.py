@@ -107,7 +107,7 @@ def solve_with_bucket_fallback(
     if not coarse_plan.has_solution:
         return problem, plan, None
     note = (
-        f"the solve at {duration_text(problem.bucket_seconds)} buckets ended {plan.status} without a "
+        f"The solve at {duration_text(problem.bucket_seconds)} buckets ended {plan.status} without a "
         f"plan, so this plan uses {duration_text(longest)} buckets: it holds each bucket's busiest "
         "moment for the whole bucket, so its cost errs high for this queue's short jobs"
     )

@@ -138,3 +138,23 @@ def test_a_plan_of_shorter_buckets_says_what_hour_buckets_would_hold(
     # Half-hour buckets hold (4 + 2) x 2 vCPUs x 0.5 h = 6; one hour bucket holds its peak 4 x 2 x 1 = 8.
     assert "time buckets are 30 min long, not an hour" in half
     assert "1.33x the instance vCPU-hours for the same demand (8 against 6)" in half
+
+
+def test_a_plan_solved_again_at_hour_buckets_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short-bucket solve that found no plan was solved again at hour buckets: the stored plan's
+    note (`fleet.plans.solve_with_bucket_fallback`) is shown beside it, since its cost errs high."""
+    import streamlit as st
+
+    url = dh.seeded_sqlite_url(tmp_path)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    note = "The solve at 10 min buckets ended TIMEOUT without a plan, so this plan uses 1 h buckets"
+    problem, plan = dh.fleet_documents()
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        stats = {**(plan.get("stats") or {}), "bucket_fallback": note}
+        dh.store_plan(conn, problem, {**plan, "stats": stats}, datetime(2026, 11, 10))
+    engine.dispose()
+    st.cache_data.clear()
+    assert note in " ".join(c.value for c in run_page("fleet_mix").caption)

@@ -157,7 +157,8 @@ def _planned(url: str, dataset: str) -> None:
         return
     problem, plan = documents
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
-    for note in (problem_bucket_note(problem), gang_note(problem)):
+    fallback = (plan.get("stats") or {}).get("bucket_fallback")  # `solve_with_bucket_fallback`
+    for note in (problem_bucket_note(problem), fallback, gang_note(problem)):
         if note is not None:
             st.caption(note)
     render_commitments(plan, "fleet", problem)
