@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.pages.what_if import NO_SPOT_FITS
+from optimizer.number_text import measure_text
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import frame_with, metric, run_page
 
@@ -22,7 +23,7 @@ def fresh_seeded(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engi
 
 def test_a_share_no_spot_instance_fits_replays_without_spot_and_says_why(fresh_seeded: Engine) -> None:
     app = run_page("what_if")
-    [share] = [s for s in app.slider if s.label == "Max spot share of vCPU-hours"]
+    [share] = [s for s in app.slider if s.label == "Max spot share of job vCPU-hours"]
     share.set_value(0.5)
     app.button[0].click().run()
     app.toggle(key="wi_replay").set_value(True).run()
@@ -34,4 +35,4 @@ def test_a_share_no_spot_instance_fits_replays_without_spot_and_says_why(fresh_s
     assert metric(app, "Spot CE maxvCpus") == "0"
     assert any(c.value == NO_SPOT_FITS for c in app.caption)
     replayed = frame_with(app, "measure", "what-if plan").set_index("measure")
-    assert float(replayed.loc["spot share of job vCPU-hours", "what-if plan"]) == 0.0
+    assert replayed.loc["spot share of job vCPU-hours", "what-if plan"] == measure_text(0.0, "percent")

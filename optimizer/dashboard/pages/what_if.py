@@ -68,7 +68,7 @@ def render() -> None:
     with st.form("what_if"):
         cols = st.columns(2)
         spot_share = cols[0].slider(
-            f"Max {SPOT_SHARE_NAMES['job_vcpu_hours'].lower()}",
+            "Max " + SPOT_SHARE_NAMES["job_vcpu_hours"][0].lower() + SPOT_SHARE_NAMES["job_vcpu_hours"][1:],
             0.0,
             1.0,
             1.0 if stored_share is None else float(stored_share),
