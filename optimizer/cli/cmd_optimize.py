@@ -190,9 +190,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             print(f"buckets: {bucket}")
     if args.what_if and args.problem:  # (from the store, `_problem_from_store` applied them)
         problem = problem.with_policy(parse_what_if(args.what_if, problem.policy))
-    if args.problem_out:
-        _write_json(args.problem_out, problem_to_dict(problem))
     if args.lp:
+        if args.problem_out:
+            _write_json(args.problem_out, problem_to_dict(problem))
         estimate = solve_lp_estimate(problem, clock=time.monotonic)
         doc = {"schema": "batchopt.lp-estimate/v1", **asdict(estimate)}
         doc["solve_seconds"] = round(time.monotonic() - started, 3)
@@ -219,6 +219,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             print(f"buckets: {fallback}")
     else:
         plan = solve(problem, clock=time.monotonic)
+    if args.problem_out:  # the problem the plan solved: the hour-bucket one after a fallback
+        _write_json(args.problem_out, problem_to_dict(problem))
     plan = replace(plan, solve_seconds=time.monotonic() - started)
     doc = plan_to_dict(plan)
     if args.out:

@@ -3,20 +3,23 @@ EC2's per-second billing charges for the instances those jobs need."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.cli.main import main
 from optimizer.simulate.config import SimulationOptions
-from optimizer.solver.plan import load_plan
-from optimizer.solver.problem import load_problem
+from optimizer.solver.plan import Plan, load_plan
+from optimizer.solver.problem import Problem, load_problem
 from optimizer.solver.validate import validate_plan
-from optimizer.store.schema import instance_types, jobs, ondemand_prices
+from optimizer.store.schema import fleet_plans, instance_types, jobs, ondemand_prices
 from optimizer.store.upsert import bulk_upsert
 
 T0 = datetime(2026, 6, 1)
@@ -123,3 +126,34 @@ def test_a_fixed_bucket_length_is_kept_when_asked(
     args = ["optimize", "--queue", "etl", "--problem-out", str(problem_path), "--min-bucket-seconds", "3600"]
     assert main(args) == 0
     assert load_problem(problem_path).bucket_seconds == 3600
+
+
+def test_problem_out_is_the_problem_the_plan_solved_after_a_bucket_fallback(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """When the short-bucket solve ends without a plan, `optimize --queue` solves at hour buckets
+    (`solve_with_bucket_fallback`); `--problem-out` once still wrote the short-bucket problem, which
+    the plan in `--out` and in the store does not validate against."""
+    import optimizer.solver.solve as solve_module
+
+    real_solve = solve_module.solve
+
+    def short_buckets_time_out(problem: Problem, **kwargs: Any) -> Plan:
+        plan = real_solve(problem, **kwargs)
+        if problem.bucket_seconds < 3600:
+            return replace(plan, status="TIMEOUT", buckets=[], selected=[])
+        return plan
+
+    _fill(sqlite_engine, _bursts(11))
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
+    monkeypatch.setattr(solve_module, "solve", short_buckets_time_out)
+    plan_path, problem_path = tmp_path / "plan.json", tmp_path / "problem.json"
+    args = ["optimize", "--queue", "etl", "--out", str(plan_path), "--problem-out", str(problem_path)]
+    assert main(args) == 0
+    assert "so this plan uses 1 h buckets" in capsys.readouterr().out
+    problem, plan = load_problem(problem_path), load_plan(plan_path)
+    assert problem.bucket_seconds == 3600
+    assert plan.has_solution and validate_plan(problem, plan) == []
+    with sqlite_engine.connect() as conn:
+        [stored] = conn.execute(select(fleet_plans.c.problem)).all()
+    assert stored.problem == json.loads(problem_path.read_text())
