@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -46,3 +48,36 @@ def random_problem(seed: int, n_buckets: int = 12, policy: Policy | None = None)
 
 def run(problem: Problem) -> Plan:
     return solve(problem, clock=time.perf_counter)
+
+
+def catalogue_rows(
+    catalog: list[tuple[str, int, int, float]], region: str = "us-east-1"
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Store rows for `(instance type, vCPU, MiB, on-demand $/h)` x86 types: the `instance_types`
+    rows (allocatable memory by the catalogue's rule) and the `ondemand_prices` snapshot rows, so
+    store-backed `optimize --queue` tests price their jobs the same way."""
+    from optimizer.catalog.memory import allocatable_memory_mib
+
+    types = [
+        {
+            "region": region,
+            "instance_type": name,
+            "vcpus": vcpus,
+            "memory_mib": mib,
+            "allocatable_memory_mib": allocatable_memory_mib(mib),
+            "gpus": 0,
+            "arch": "x86_64",
+        }
+        for name, vcpus, mib, _ in catalog
+    ]
+    prices = [
+        {
+            "region": region,
+            "instance_type": name,
+            "effective_date": datetime(2026, 5, 1),
+            "price_per_hour": price,
+            "source": "snapshot",
+        }
+        for name, _, _, price in catalog
+    ]
+    return types, prices

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -441,10 +442,9 @@ def test_realized_savings_measure_an_applied_compute_environment_change(fresh_se
     assert metric(app, "Applied, per month (estimated)") == money(250.0)
 
 
-def test_advice_offers_no_dry_run_apply_or_rollback(
-    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A Savings Plan to buy has no Batch call to plan or apply: the buttons once stood enabled.
+def _open_commitment_advice(engine: Engine, **extra: Any) -> AppTest:
+    """Save a Savings Plan advice recommendation (`extra` overrides its fields) and open it on the
+    Recommendations page: the set-up every commitment-advice AppTest shares."""
     from optimizer.recommend.repository import save_recommendations
 
     advice = dh.recommendation(
@@ -454,11 +454,19 @@ def test_advice_offers_no_dry_run_apply_or_rollback(
         strategy="commitment-advice",
         title="Commit $2/h to a Compute Savings Plan",
         update_kind=UpdateKind.ADVICE,
+        **extra,
     )
-    save_recommendations(fresh_seeded, [advice], now=datetime(2026, 11, 9))
+    save_recommendations(engine, [advice], now=datetime(2026, 11, 9))
+    return open_recommendation(run_page("recommendations"), "rec-sp-advice")
+
+
+def test_advice_offers_no_dry_run_apply_or_rollback(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Savings Plan to buy has no Batch call to plan or apply: the buttons once stood enabled.
     monkeypatch.setenv("BATCHOPT_APPLY__ENABLED", "true")
     monkeypatch.setenv("BATCHOPT_APPLY__SHARED_SECRET", "correct horse")
-    app = open_recommendation(run_page("recommendations"), "rec-sp-advice")
+    app = _open_commitment_advice(fresh_seeded)
     app.text_input(key="apply_secret_input").input("correct horse").run()
     buttons = {b.label: b.disabled for b in app.button}
     assert buttons["Dry run"] and buttons["Apply"] and buttons["Roll back"]
@@ -467,20 +475,9 @@ def test_advice_offers_no_dry_run_apply_or_rollback(
 
 
 def test_commitment_advice_says_which_on_demand_usage_it_is_sized_on(fresh_seeded: Engine) -> None:
-    from optimizer.recommend.repository import save_recommendations
-
     sized_on = "the on-demand usage left after the 1 recommendation(s) the headline counts (rec-ce-od)"
-    advice = dh.recommendation(
-        "ce-od",
-        900.0,
-        id="rec-sp-advice",
-        strategy="commitment-advice",
-        title="Commit $2/h to a Compute Savings Plan",
-        update_kind=UpdateKind.ADVICE,
-        evidence={"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]},
-    )
-    save_recommendations(fresh_seeded, [advice], now=datetime(2026, 11, 9))
-    app = open_recommendation(run_page("recommendations"), "rec-sp-advice")
+    evidence = {"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]}
+    app = _open_commitment_advice(fresh_seeded, evidence=evidence)
     assert f"Sized on {sized_on}." in infos(app)
     captions = " ".join(c.value for c in app.caption)
     assert "commitment advice, sized on the on-demand usage the counted recommendations leave" in captions

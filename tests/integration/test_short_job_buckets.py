@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, select
 
-from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.cli.main import main
 from optimizer.simulate.config import SimulationOptions
 from optimizer.solver.plan import Plan, load_plan
@@ -21,6 +20,7 @@ from optimizer.solver.problem import Problem, load_problem
 from optimizer.solver.validate import validate_plan
 from optimizer.store.schema import fleet_plans, instance_types, jobs, ondemand_prices
 from optimizer.store.upsert import bulk_upsert
+from tests.solver_helpers import catalogue_rows
 
 T0 = datetime(2026, 6, 1)
 #: Both types cost $0.048 per vCPU-hour: however jobs are packed, each 4-vCPU job costs $0.192/h.
@@ -44,28 +44,7 @@ def _fill(engine: Engine, runs: list[tuple[str, float, float]]) -> None:
         }
         for i, (queue, start, runtime) in enumerate(runs)
     ]
-    types = [
-        {
-            "region": "us-east-1",
-            "instance_type": n,
-            "vcpus": v,
-            "memory_mib": m,
-            "allocatable_memory_mib": allocatable_memory_mib(m),
-            "gpus": 0,
-            "arch": "x86_64",
-        }
-        for n, v, m, _ in CATALOG
-    ]
-    prices = [
-        {
-            "region": "us-east-1",
-            "instance_type": n,
-            "effective_date": datetime(2026, 5, 1),
-            "price_per_hour": p,
-            "source": "snapshot",
-        }
-        for n, _, _, p in CATALOG
-    ]
+    types, prices = catalogue_rows(CATALOG)
     with engine.begin() as conn:
         bulk_upsert(conn, jobs, rows)
         bulk_upsert(conn, instance_types, types)

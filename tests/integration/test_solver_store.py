@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.cli.main import main
 from optimizer.solver.plan import load_plan
 from optimizer.solver.problem import load_problem
 from optimizer.solver.validate import validate_plan
 from optimizer.store.schema import instance_types, jobs, ondemand_prices, spot_interruption_bands
 from optimizer.store.upsert import bulk_upsert
+from tests.solver_helpers import catalogue_rows
 
 
 def _fill(engine: Engine) -> None:
@@ -37,38 +37,11 @@ def _fill(engine: Engine) -> None:
         for i in range(8)
     ]
     catalog = [("m5.large", 2, 8192, 0.096), ("c5.xlarge", 4, 8192, 0.17), ("m5.2xlarge", 8, 32768, 0.384)]
+    types, prices = catalogue_rows(catalog)
     with engine.begin() as conn:
         bulk_upsert(conn, jobs, job_rows)
-        bulk_upsert(
-            conn,
-            instance_types,
-            [
-                {
-                    "region": "us-east-1",
-                    "instance_type": n,
-                    "vcpus": v,
-                    "memory_mib": m,
-                    "allocatable_memory_mib": allocatable_memory_mib(m),
-                    "gpus": 0,
-                    "arch": "x86_64",
-                }
-                for n, v, m, _ in catalog
-            ],
-        )
-        bulk_upsert(
-            conn,
-            ondemand_prices,
-            [
-                {
-                    "region": "us-east-1",
-                    "instance_type": n,
-                    "effective_date": datetime(2026, 5, 1),
-                    "price_per_hour": p,
-                    "source": "snapshot",
-                }
-                for n, _, _, p in catalog
-            ],
-        )
+        bulk_upsert(conn, instance_types, types)
+        bulk_upsert(conn, ondemand_prices, prices)
         bulk_upsert(
             conn,
             spot_interruption_bands,
