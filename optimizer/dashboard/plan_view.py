@@ -52,3 +52,18 @@ def mix_by_offering(usage: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     out = usage.groupby(columns[:2], as_index=False)[columns[2:]].sum()
     return out.sort_values("cost_usd", ascending=False).reset_index(drop=True)
+
+
+def cost_curve(usage: pd.DataFrame, n_buckets: int) -> pd.DataFrame:
+    """Planned cost per bucket and capacity type over all `n_buckets` of the plan, $0 where the plan
+    runs none of that capacity: `plan_usage` has rows only where instances run, and a line drawn
+    through those alone slopes across the buckets the plan leaves empty as if they cost money."""
+    columns = ["bucket", "capacity_type", "cost_usd"]
+    if usage.empty:
+        return pd.DataFrame(columns=columns)
+    summed = usage.groupby(["bucket", "capacity_type"])["cost_usd"].sum()
+    every = pd.MultiIndex.from_product(
+        [range(max(n_buckets, int(usage["bucket"].max()) + 1)), sorted(usage["capacity_type"].unique())],
+        names=["bucket", "capacity_type"],
+    )
+    return summed.reindex(every, fill_value=0.0).reset_index()[columns]

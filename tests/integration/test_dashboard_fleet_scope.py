@@ -7,9 +7,12 @@ the attribution's own lines.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
@@ -158,3 +161,39 @@ def test_a_plan_solved_again_at_hour_buckets_says_why(
     engine.dispose()
     st.cache_data.clear()
     assert note in " ".join(c.value for c in run_page("fleet_mix").caption)
+
+
+def test_the_planned_cost_curve_is_zero_in_the_buckets_the_plan_leaves_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's mpi-parallel plan runs in 30 of its 663 hour buckets: the curve drew only the
+    buckets with instances, so its line sloped across the empty ones as if they cost $1-2 each."""
+    import streamlit as st
+
+    url = dh.seeded_sqlite_url(tmp_path)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    problem, plan = dh.fleet_documents()
+    spot = {"offering": "m5.xlarge/SPOT", "count": 2, "jobs": {"s1": 2}}
+    on_demand = {"offering": "m5.large/ON_DEMAND", "count": 1, "jobs": {"s1": 1}}
+    problem = {**problem, "buckets": 4, "demand": {"s1": [4, 0, 5, 0]}}
+    plan = {**plan, "buckets": [[spot], [], [spot, on_demand], []]}
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
+    engine.dispose()
+    st.cache_data.clear()
+    app = run_page("fleet_mix")
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    [curve] = [s for s in specs if s["layout"]["title"]["text"] == "Planned cost per 1 h bucket"]
+    drawn = {t["name"]: dict(zip(_values(t["x"]), _values(t["y"]), strict=True)) for t in curve["data"]}
+    assert drawn == {
+        "SPOT": {0: pytest.approx(0.16), 1: 0.0, 2: pytest.approx(0.16), 3: 0.0},
+        "ON_DEMAND": {0: 0.0, 1: 0.0, 2: pytest.approx(0.096), 3: 0.0},
+    }
+
+
+def _values(array: list | dict) -> list:
+    """A trace's values as plotted: a list, or the typed array plotly sends (`{"dtype", "bdata"}`)."""
+    if isinstance(array, list):
+        return array
+    return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()

@@ -15,7 +15,7 @@ from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
-from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
+from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_usage
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 
@@ -172,7 +172,7 @@ def _planned(url: str, dataset: str) -> None:
         key="fleet_plan_mix",
     )
     length = duration_text(float(problem.get("bucket_seconds", 3600.0)))
-    curve = usage.groupby(["bucket", "capacity_type"], as_index=False)["cost_usd"].sum()
+    curve = cost_curve(usage, int(problem.get("buckets", 0)))
     st.plotly_chart(
         px.line(
             curve, x="bucket", y="cost_usd", color="capacity_type", title=f"Planned cost per {length} bucket"
