@@ -32,7 +32,8 @@ recommendations, so they all read the same number. The rules, in order:
    other recommendations (one dismissed, one applied) moves it until the next refresh.
 6. `discount_ratio` turns list-price savings (those measured by replay) into after-discount
    ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
-   when a bill covers it; 1.0 without one). Commitment advice comes from the bill already.
+   that the replays price at list, `list_priced_usage`, when a bill covers it; 1.0 without one).
+   Commitment advice comes from the bill already.
 """
 
 from __future__ import annotations
@@ -332,13 +333,34 @@ def evidence_window(recs: Iterable[Recommendation]) -> tuple[datetime, datetime]
     return None
 
 
+LIST_PRICED_WITH_COMMITMENTS = ("on_demand",)
+LIST_PRICED = ("on_demand", "reserved", "savings_plan")
+
+
+def list_priced_usage(recs: Iterable[Recommendation]) -> tuple[str, ...]:
+    """The EC2 purchase options whose hours the recommendations' replays price at list, so the bill's
+    discount on them is not in the saving yet: on-demand hours always; hours a Savings Plan or RI
+    covers only when the replay does not model the commitments in force (with `evidence.replay.
+    commitments` it covers on-demand hours at their rates and charges the fees already). Never spot:
+    the replay prices spot hours at spot prices, what the bill pays, while the bill's "list" for them
+    is the on-demand price (the demo's 87.4 % of list took the spot and Savings Plan discounts off
+    savings a second time)."""
+    for rec in recs:
+        replayed = (rec.evidence or {}).get("replay")
+        if isinstance(replayed, dict):
+            return LIST_PRICED_WITH_COMMITMENTS if replayed.get("commitments") else LIST_PRICED
+    return LIST_PRICED
+
+
 def stored_headline(engine: Engine) -> SavingsHeadline:
     """`savings_headline` of every stored recommendation (reads the store; pages, report, demo and
     CLI call this). With an imported bill covering the evidence window, savings are after the bill's
-    discounts (`optimizer.billing.discount`: effective / list cost of the window's EC2 usage)."""
+    discounts (`optimizer.billing.discount`: effective / list cost of the window's EC2 usage that
+    the replays price at list, `list_priced_usage`)."""
     stored = list_recommendations(engine)
     window = evidence_window(s.recommendation for s in stored)
-    ratio = discount_ratio(engine, *window) if window is not None else None
+    options = list_priced_usage(s.recommendation for s in stored)
+    ratio = discount_ratio(engine, *window, purchase_options=options) if window is not None else None
     return savings_headline(
         ((s.recommendation, s.status) for s in stored),
         discount_ratio=1.0 if ratio is None else round(ratio.ratio, 4),

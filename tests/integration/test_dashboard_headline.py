@@ -163,3 +163,46 @@ def test_every_surface_prints_an_items_saving_after_the_bills_discounts(
     )
     assert recs.set_index("id").loc["rec-ce-spot", "monthly_savings_usd"] == 250.0
     st.cache_data.clear()
+
+
+@pytest.mark.parametrize(
+    ("commitments", "after_discount"),
+    [
+        # The replays cover on-demand hours with the Savings Plan and charge its fee: only the bill's
+        # on-demand usage, paid at list here, is left to discount.
+        (True, 500.0),
+        # Replays at list for every on-demand hour: the bill's on-demand and Savings Plan usage,
+        # $1,300 effective of $1,400 at list (a ratio the headline keeps to 4 places).
+        (False, 500.0 * round(1300.0 / 1400.0, 4)),
+    ],
+)
+def test_the_headline_discounts_only_the_usage_its_replays_price_at_list(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch, commitments: bool, after_discount: float
+) -> None:
+    """The demo's headline showed $4,747 for $5,429 of replayed savings: it took 87.4 % of each, the
+    bill's effective/list over all EC2 usage, spot included (the bill's spot "list" is on demand, the
+    replay's spot is at spot prices) and the Savings Plan's discount the replays already charged."""
+    from optimizer.store.tables.billing import bill_daily
+    from optimizer.store.upsert import bulk_upsert
+
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    evidence = _replay(3240.0, 3240.0)
+    evidence["replay"].update(window_start="2026-11-02T00:00:00", window_days=7.0)
+    if commitments:
+        evidence["replay"]["commitments"] = [{"id": "sp-1", "type": "COMPUTE_SAVINGS_PLAN"}]
+    rec = dh.recommendation("ce-od", 500.0, evidence=evidence, title="Scale in")
+    save_recommendations(sqlite_engine, [rec], now=datetime(2026, 11, 9))
+    paid = {"ec2_on_demand": (1000.0, 1000.0), "ec2_savings_plan": (300.0, 400.0), "ec2_spot": (150.0, 500.0)}
+    rows = [
+        {
+            "billing_period": datetime(2026, 11, 1), "day": datetime(2026, 11, 3), "account_id": dh.ACCOUNT,
+            "region": "us-east-1", "service": "AmazonEC2", "usage_kind": kind, "billed_usd": effective,
+            "effective_usd": effective, "list_usd": list_usd, "usage_amount": 1.0, "line_items": 1,
+        }
+        for kind, (effective, list_usd) in paid.items()
+    ]  # fmt: skip
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(conn, bill_daily, rows)
+    st.cache_data.clear()
+    assert stored_headline(sqlite_engine).total_usd_per_month == pytest.approx(after_discount, abs=0.01)
+    assert metric(run_page("overview"), "Identified (open), per month") == money(after_discount)
