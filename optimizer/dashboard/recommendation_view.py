@@ -64,11 +64,7 @@ def before_after_table(evidence: dict[str, Any] | None) -> pd.DataFrame:
     if not before and not after:
         return pd.DataFrame(columns=["Measure", "Current", "Proposed"])
     rows = [
-        (
-            "Replayed cost over the window",
-            usd(replayed.get("current_cost_usd")),
-            usd(replayed.get("proposed_cost_usd")),
-        ),
+        *_cost_rows(replayed, before, after),
         ("Spot interruptions", str(before.get("spot_reclaims", 0)), str(after.get("spot_reclaims", 0))),
         (
             "Failed jobs (an MNP job counts once)",
@@ -88,6 +84,26 @@ def before_after_table(evidence: dict[str, Any] | None) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows, columns=["Measure", "Current", "Proposed"])
+
+
+def _cost_rows(
+    replayed: dict[str, Any], before: dict[str, Any], after: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """The replayed cost, and with the commitments in force modelled (`evidence.replay.commitments`)
+    the same replay at list as well: the first is then after their discount, while the model error
+    beside the saving compares the list figure with the measured cost (the demo: $19,758 replayed,
+    $20,948 at list, $21,226 measured, "-1.3 %"); one unlabelled figure read as -6.9 %."""
+    cost = (usd(replayed.get("current_cost_usd")), usd(replayed.get("proposed_cost_usd")))
+    if not replayed.get("commitments") or "list_cost_usd" not in before:
+        return [("Replayed cost over the window", *cost)]
+    return [
+        ("Replayed cost over the window, Savings Plans and RIs applied", *cost),
+        (
+            "Replayed cost at list (what the model error is measured on)",
+            usd(before.get("list_cost_usd")),
+            usd(after.get("list_cost_usd")),
+        ),
+    ]
 
 
 def calibration_line(rec: Recommendation) -> str:

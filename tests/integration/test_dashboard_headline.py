@@ -206,3 +206,31 @@ def test_the_headline_discounts_only_the_usage_its_replays_price_at_list(
     st.cache_data.clear()
     assert stored_headline(sqlite_engine).total_usd_per_month == pytest.approx(after_discount, abs=0.01)
     assert metric(run_page("overview"), "Identified (open), per month") == money(after_discount)
+
+
+def test_evidence_shows_the_replay_at_list_beside_one_with_commitments(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's evidence read "Replayed cost over the window $19,758.07" under "replay -1.3% vs
+    measured": that error is the replay at list ($20,948.22) against the measured $21,226.10, while
+    $19,758.07 has the Savings Plan applied (-6.9 % against the same measure)."""
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    evidence = _replay(60.0, 60.0)
+    replayed = evidence["replay"]
+    replayed["commitments"] = [{"id": "sp-1", "type": "COMPUTE_SAVINGS_PLAN"}]
+    replayed["current_summary"]["list_cost_usd"] = 1100.0
+    replayed["proposed_summary"]["list_cost_usd"] = 850.0
+    save_recommendations(
+        sqlite_engine, [dh.recommendation("ce-od", 250.0, evidence=evidence)], now=datetime(2026, 11, 9)
+    )
+    st.cache_data.clear()
+    page = open_recommendation(run_page("recommendations"), "rec-ce-od")
+    table = frame_with(page, "Measure", "Current", "Proposed").set_index("Measure")
+    assert table.loc["Replayed cost over the window, Savings Plans and RIs applied"].tolist() == [
+        "$1,030.00",
+        "$780.00",
+    ]
+    assert table.loc["Replayed cost at list (what the model error is measured on)"].tolist() == [
+        "$1,100.00",
+        "$850.00",
+    ]
