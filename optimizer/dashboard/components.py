@@ -11,6 +11,11 @@ from optimizer.errors import ConfigError
 from optimizer.number_text import percent_text, usd_text
 from optimizer.store.schema import COLLECTED_DATASET
 
+CAPACITY_ORDER = {"capacity_type": ["ON_DEMAND", "SPOT"]}
+"""`category_orders` for every chart coloured by capacity type: plotly colours categories in the
+order it meets them, so a plan whose costliest type is spot drew spot in the colour the charts
+beside it use for on-demand."""
+
 
 def no_data(what: str, command: str) -> None:
     """The honest empty state: say what is missing and the command that produces it."""

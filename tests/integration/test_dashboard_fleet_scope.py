@@ -197,3 +197,17 @@ def _values(array: list | dict) -> list:
     if isinstance(array, list):
         return array
     return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"])).tolist()
+
+
+def test_every_chart_colours_spot_and_on_demand_alike(seeded: str) -> None:
+    """Plotly colours categories in the order it meets them: the demo's memory-heavy plan (spot its
+    costliest type) drew spot in the colour the current-fleet charts beside it use for on-demand."""
+    app = run_page("fleet_mix")
+    colours: dict[str, set[str]] = {}
+    for chart in app.get("plotly_chart"):
+        for trace in json.loads(chart.proto.spec)["data"]:
+            if trace.get("name") in ("SPOT", "ON_DEMAND"):
+                style = trace.get("marker") if trace["type"] == "bar" else trace.get("line")
+                colours.setdefault(trace["name"], set()).add(style["color"])
+    assert len(colours["SPOT"]) == 1 and len(colours["ON_DEMAND"]) == 1, colours
+    assert colours["SPOT"] != colours["ON_DEMAND"]

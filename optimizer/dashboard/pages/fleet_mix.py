@@ -14,7 +14,7 @@ from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.commitment_view import render_commitments
-from optimizer.dashboard.components import history, money, no_data, percent, store_url
+from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_usage
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
@@ -83,12 +83,26 @@ def _current(url: str, dataset: str) -> None:
     )
     st.metric("Spend", money(float(mix["total_usd"].sum())))
     st.plotly_chart(
-        px.bar(mix, x="instance_type", y="total_usd", color="capacity_type", title="Spend by instance type"),
+        px.bar(
+            mix,
+            x="instance_type",
+            y="total_usd",
+            color="capacity_type",
+            category_orders=CAPACITY_ORDER,
+            title="Spend by instance type",
+        ),
         key="fleet_current_mix",
     )
     daily = queries.cost_summary(url, since, until, ("capacity_type",), daily=True, dataset=dataset)
     st.plotly_chart(
-        px.line(daily, x="day", y="total_usd", color="capacity_type", title="Cost per day"),
+        px.line(
+            daily,
+            x="day",
+            y="total_usd",
+            color="capacity_type",
+            category_orders=CAPACITY_ORDER,
+            title="Cost per day",
+        ),
         key="fleet_current_curve",
     )
 
@@ -168,14 +182,26 @@ def _planned(url: str, dataset: str) -> None:
         return
     mix = mix_by_offering(usage)
     st.plotly_chart(
-        px.bar(mix, x="instance_type", y="cost_usd", color="capacity_type", title="Planned spend by type"),
+        px.bar(
+            mix,
+            x="instance_type",
+            y="cost_usd",
+            color="capacity_type",
+            category_orders=CAPACITY_ORDER,
+            title="Planned spend by type",
+        ),
         key="fleet_plan_mix",
     )
     length = duration_text(float(problem.get("bucket_seconds", 3600.0)))
     curve = cost_curve(usage, int(problem.get("buckets", 0)))
     st.plotly_chart(
         px.line(
-            curve, x="bucket", y="cost_usd", color="capacity_type", title=f"Planned cost per {length} bucket"
+            curve,
+            x="bucket",
+            y="cost_usd",
+            color="capacity_type",
+            category_orders=CAPACITY_ORDER,
+            title=f"Planned cost per {length} bucket",
         ),
         key="fleet_plan_curve",
     )

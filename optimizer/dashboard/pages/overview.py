@@ -11,7 +11,7 @@ import streamlit as st
 from optimizer.analysis.rollup import SPOT_SHARE_DEFINITIONS, SPOT_SHARE_NAMES, idle_share, spot_share
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import column_config
-from optimizer.dashboard.components import history, money, no_data, percent, store_url
+from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 from optimizer.runtime.clock import utc_now_aware
 
@@ -102,7 +102,14 @@ def _spend(url: str, dataset: str, today: date) -> None:
     left, right = st.columns(2)
     by_capacity = by_day.groupby(["day", "capacity_type"], as_index=False)["total_usd"].sum()
     left.plotly_chart(
-        px.bar(by_capacity, x="day", y="total_usd", color="capacity_type", title="Spend by day and capacity"),
+        px.bar(
+            by_capacity,
+            x="day",
+            y="total_usd",
+            color="capacity_type",
+            category_orders=CAPACITY_ORDER,
+            title="Spend by day and capacity",
+        ),
         key="spend_by_capacity",
     )
     by_queue = by_day.groupby(["day", "queue"], as_index=False)["total_usd"].sum()

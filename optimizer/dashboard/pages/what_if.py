@@ -18,7 +18,7 @@ from optimizer.dashboard.commitment_view import (
     render_commitments,
     with_compute_commitment,
 )
-from optimizer.dashboard.components import no_data, percent, store_url
+from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
 from optimizer.dashboard.state import engine_for
@@ -177,6 +177,7 @@ def render() -> None:
             x="instance_type",
             y="cost_usd",
             color="capacity_type",
+            category_orders=CAPACITY_ORDER,
             facet_col="plan",
             title="Spend by type",
         ),
