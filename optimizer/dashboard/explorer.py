@@ -7,6 +7,7 @@ compute-environment/<name>`), so filtering by account or region is filtering by 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -45,3 +46,22 @@ def period_start(days: pd.Series, period: str) -> pd.Series:
     if period == "week":
         return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     raise ValueError(f"period {period!r}: must be 'day' or 'week'")
+
+
+def partial_weeks(first: date, last: date) -> str | None:
+    """What the weekly chart says about its end bars when the selected days `first`..`last` do not
+    start on a Monday or end on a Sunday: those bars hold only some of their week's days, and read
+    as a drop in spend otherwise (the demo's last bar, 5 of 7 days, stood 38 % below the week
+    before). None when every week is whole."""
+    spans = []
+    first_monday = first - timedelta(days=first.weekday())
+    first_end = min(last, first_monday + timedelta(days=6))
+    if first.weekday() != 0 or first_end.weekday() != 6:
+        spans.append((first_monday, first, first_end))
+    last_monday = last - timedelta(days=last.weekday())
+    if last_monday != first_monday and last.weekday() != 6:
+        spans.append((last_monday, last_monday, last))
+    if not spans:
+        return None
+    bars = ", ".join(f"week of {m:%Y-%m-%d} ({a:%Y-%m-%d} to {b:%Y-%m-%d})" for m, a, b in spans)
+    return f"Weeks run Monday to Sunday (UTC); these bars hold only part of their week: {bars}."

@@ -130,6 +130,18 @@ def test_cost_explorer_totals_waste_top_definitions_and_tags_match_the_rollups(s
     assert tags.sort_index().to_numpy() == pytest.approx(by_tag.sort_index().to_numpy())
 
 
+def test_cost_explorer_says_which_weekly_bars_are_partial_weeks(seeded: str) -> None:
+    """The demo's 31 days (Wednesday 4 Nov to Friday 4 Dec) charted by week: the last bar held 5 days
+    and stood 38 % below the week before, with nothing saying it was not a whole week."""
+    app = run_page("cost_explorer")
+    assert not [c.value for c in app.caption if c.value.startswith("Weeks run")]
+    app.radio(key="period").set_value("week").run()
+    assert (
+        "Weeks run Monday to Sunday (UTC); these bars hold only part of their week: "
+        "week of 2026-11-02 (2026-11-02 to 2026-11-03)."
+    ) in [c.value for c in app.caption]
+
+
 def test_cost_explorer_filters_by_capacity_type_and_region(seeded: str) -> None:
     lines = dh.expected().lines
     app = run_page("cost_explorer")

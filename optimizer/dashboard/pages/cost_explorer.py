@@ -13,7 +13,7 @@ from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries, queue_scope
 from optimizer.dashboard.columns import show_table
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
-from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, period_start
+from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, partial_weeks, period_start
 
 DIM_LABELS = {
     "queue": "Queue",
@@ -108,6 +108,9 @@ def render() -> None:
         _bill_vs_model(url, dataset, since, until)
 
     period = st.radio("Period", ["day", "week"], horizontal=True, key="period")
+    partial = partial_weeks(since.date(), (until - timedelta(days=1)).date()) if period == "week" else None
+    if partial is not None:
+        st.caption(partial)
     per_period = daily.assign(period=period_start(daily["day"], period))
     per_period = per_period.groupby("period", as_index=False)[["attributed_usd", "idle_usd"]].sum()
     stacked = per_period.melt("period", var_name="kind", value_name="usd")
