@@ -211,3 +211,23 @@ def test_every_chart_colours_spot_and_on_demand_alike(seeded: str) -> None:
                 colours.setdefault(trace["name"], set()).add(style["color"])
     assert len(colours["SPOT"]) == 1 and len(colours["ON_DEMAND"]) == 1, colours
     assert colours["SPOT"] != colours["ON_DEMAND"]
+
+
+def test_the_plan_says_why_its_gap_is_what_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's cpu-batch plan showed "Lower bound $0.00, Gap 100.0%" and nothing else; the plan
+    stores why (its `reason`), as the What-if page already shows for a re-solve."""
+    import streamlit as st
+
+    url = dh.seeded_sqlite_url(tmp_path)
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    reason = "gap 100.000% above target 0.500% at the time limit 10 s (best plan from the heuristic)"
+    problem, plan = dh.fleet_documents()
+    plan = {**plan, "status": "FEASIBLE", "lower_bound_usd": 0.0, "gap": 1.0, "reason": reason}
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
+    engine.dispose()
+    st.cache_data.clear()
+    app = run_page("fleet_mix")
+    assert metric(app, "Gap") == "100.0%"
+    assert f"FEASIBLE: {reason}" in [c.value for c in app.caption]

@@ -170,6 +170,8 @@ def _planned(url: str, dataset: str) -> None:
     if documents is None:
         return
     problem, plan = documents
+    if plan.get("reason"):  # why the gap is what it is (the demo's cpu-batch: bound $0, gap 100 %)
+        st.caption(f"{plan['status']}: {plan['reason']}")
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
     fallback = (plan.get("stats") or {}).get("bucket_fallback")  # `solve_with_bucket_fallback`
     for note in (problem_bucket_note(problem), fallback, gang_note(problem)):
