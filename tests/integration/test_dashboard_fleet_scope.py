@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard.components import money
@@ -148,19 +149,25 @@ def test_a_plan_solved_again_at_hour_buckets_says_why(
 ) -> None:
     """A short-bucket solve that found no plan was solved again at hour buckets: the stored plan's
     note (`fleet.plans.solve_with_bucket_fallback`) is shown beside it, since its cost errs high."""
+    note = "The solve at 10 min buckets ended TIMEOUT without a plan, so this plan uses 1 h buckets"
+    problem, plan = dh.fleet_documents()
+    stats = {**(plan.get("stats") or {}), "bucket_fallback": note}
+    app = _page_with_plan(tmp_path, monkeypatch, problem, {**plan, "stats": stats})
+    assert note in " ".join(c.value for c in app.caption)
+
+
+def _page_with_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: dict, plan: dict) -> AppTest:
+    """Fleet mix on a fresh seeded store whose newest plan (the one the page opens on) is `plan`."""
     import streamlit as st
 
     url = dh.seeded_sqlite_url(tmp_path)
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
-    note = "The solve at 10 min buckets ended TIMEOUT without a plan, so this plan uses 1 h buckets"
-    problem, plan = dh.fleet_documents()
     engine = create_store_engine(url)
     with engine.begin() as conn:
-        stats = {**(plan.get("stats") or {}), "bucket_fallback": note}
-        dh.store_plan(conn, problem, {**plan, "stats": stats}, datetime(2026, 11, 10))
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
     engine.dispose()
     st.cache_data.clear()
-    assert note in " ".join(c.value for c in run_page("fleet_mix").caption)
+    return run_page("fleet_mix")
 
 
 def test_the_planned_cost_curve_is_zero_in_the_buckets_the_plan_leaves_empty(
@@ -168,21 +175,12 @@ def test_the_planned_cost_curve_is_zero_in_the_buckets_the_plan_leaves_empty(
 ) -> None:
     """The demo's mpi-parallel plan runs in 30 of its 663 hour buckets: the curve drew only the
     buckets with instances, so its line sloped across the empty ones as if they cost $1-2 each."""
-    import streamlit as st
-
-    url = dh.seeded_sqlite_url(tmp_path)
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
     problem, plan = dh.fleet_documents()
     spot = {"offering": "m5.xlarge/SPOT", "count": 2, "jobs": {"s1": 2}}
     on_demand = {"offering": "m5.large/ON_DEMAND", "count": 1, "jobs": {"s1": 1}}
     problem = {**problem, "buckets": 4, "demand": {"s1": [4, 0, 5, 0]}}
     plan = {**plan, "buckets": [[spot], [], [spot, on_demand], []]}
-    engine = create_store_engine(url)
-    with engine.begin() as conn:
-        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
-    engine.dispose()
-    st.cache_data.clear()
-    app = run_page("fleet_mix")
+    app = _page_with_plan(tmp_path, monkeypatch, problem, plan)
     specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
     [curve] = [s for s in specs if s["layout"]["title"]["text"] == "Planned cost per 1 h bucket"]
     drawn = {t["name"]: dict(zip(_values(t["x"]), _values(t["y"]), strict=True)) for t in curve["data"]}
@@ -216,18 +214,9 @@ def test_every_chart_colours_spot_and_on_demand_alike(seeded: str) -> None:
 def test_the_plan_says_why_its_gap_is_what_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's cpu-batch plan showed "Lower bound $0.00, Gap 100.0%" and nothing else; the plan
     stores why (its `reason`), as the What-if page already shows for a re-solve."""
-    import streamlit as st
-
-    url = dh.seeded_sqlite_url(tmp_path)
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
     reason = "gap 100.000% above target 0.500% at the time limit 10 s (best plan from the heuristic)"
     problem, plan = dh.fleet_documents()
     plan = {**plan, "status": "FEASIBLE", "lower_bound_usd": 0.0, "gap": 1.0, "reason": reason}
-    engine = create_store_engine(url)
-    with engine.begin() as conn:
-        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))
-    engine.dispose()
-    st.cache_data.clear()
-    app = run_page("fleet_mix")
+    app = _page_with_plan(tmp_path, monkeypatch, problem, plan)
     assert metric(app, "Gap") == "100.0%"
     assert f"FEASIBLE: {reason}" in [c.value for c in app.caption]
