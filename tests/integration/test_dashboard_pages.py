@@ -487,7 +487,10 @@ def test_advice_offers_no_dry_run_apply_or_rollback(
 
 
 def test_commitment_advice_says_which_on_demand_usage_it_is_sized_on(fresh_seeded: Engine) -> None:
-    sized_on = "the on-demand usage left after the 1 recommendation(s) the headline counts (rec-ce-od)"
+    sized_on = (
+        "the on-demand usage left after the 1 recommendation(s) of those the headline counts that "
+        "change it (rec-ce-od)"
+    )
     evidence = {"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]}
     app = _open_commitment_advice(fresh_seeded, evidence=evidence)
     assert f"Sized on {sized_on}." in infos(app)

@@ -178,6 +178,7 @@ def test_advice_is_resized_on_the_on_demand_usage_the_other_recommendations_leav
     assert after.proposed["new_commitment_usd_per_hour"] < today.proposed["new_commitment_usd_per_hour"]
     assert after.monthly_savings_usd < today.monthly_savings_usd
     assert after.evidence["sized_after_recommendations"] == ["q-spot"]
-    assert "after the 1 recommendation(s) the headline counts (q-spot)" in after.evidence["sized_on"]
+    sized_on = after.evidence["sized_on"]
+    assert "after the 1 recommendation(s) of those the headline counts that change it (q-spot)" in sized_on
     today_figure = f"${today.proposed['new_commitment_usd_per_hour']:,.2f}/h"
     assert f"On today's usage it would be {today_figure}" in after.evidence["sized_on"]

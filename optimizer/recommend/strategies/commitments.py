@@ -180,8 +180,12 @@ def _sized_on(change: OnDemandChange, on_demand_usd: float, today: Sizing) -> st
         return SIZED_ON_TODAY
     after = max(0.0, on_demand_usd + change.usd)
     return (
-        f"the on-demand usage left after the {len(change.ids)} recommendation(s) the headline counts "
-        f"({', '.join(change.ids)}): the replay's on-demand cost {usd_text(on_demand_usd)} -> "
+        # "of ... that change it": the headline may count more (the demo: 5 counted, 4 of them
+        # change on-demand usage, a spot CE's new mix does not), and "the 4 the headline counts"
+        # read as a disagreement with its "5 counted".
+        f"the on-demand usage left after the {len(change.ids)} recommendation(s) of those the headline "
+        f"counts that change it ({', '.join(change.ids)}): the replay's on-demand cost "
+        f"{usd_text(on_demand_usd)} -> "
         f"{usd_text(after)} over the history window. On today's usage it would be "
         f"{usd_text(today.usd_per_hour)}/h saving {usd_text(today.monthly_savings_usd)}/month"
     )
