@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, text
 from optimizer.store.engine import create_store_engine, upgrade
 from tests.clock import ANY_DATES, CLOCK_ENV
 from tests.isolation import isolate_from_real_aws
+from tests.xdist_groups import apply_xdist_groups
 
 PG_ADMIN_URL = os.environ.get(
     "BATCHOPT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -41,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(destination, tick=True)
         traveller.start()
         config.add_cleanup(traveller.stop)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `xdist_group` share a worker under `--dist loadgroup` (`tests/xdist_groups.py`)."""
+    apply_xdist_groups(config, items)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
