@@ -1,9 +1,10 @@
 """One `batchopt demo --headless` run shared by the demo's end-to-end tests.
 
 The default demo (30 days of history, the product's main job) takes minutes; each test that needs it
-used to run its own, one after the other on the same worker (xdist group "demo"). The tests only
-read what the run left (its output, summary JSON, store and reports), so one run serves all of them:
-the fixture is session-scoped, and every test in the "demo" group lands on the worker that ran it.
+used to run its own (a 10-day and a 30-day run). The tests only read what the run left (its output,
+summary JSON, store and reports), so one run serves all of them: the fixture is session-scoped, and
+the tests that use it are in xdist group "demo", so they land on one worker and it runs once per
+suite (`tests/xdist_groups.py` keeps that grouping working on pytest 9.2).
 """
 
 from __future__ import annotations
