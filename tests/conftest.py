@@ -24,6 +24,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from optimizer.store.engine import create_store_engine, upgrade
 from tests.clock import ANY_DATES, CLOCK_ENV
+from tests.isolation import isolate_from_real_aws
+from tests.xdist_groups import apply_xdist_groups
 
 PG_ADMIN_URL = os.environ.get(
     "BATCHOPT_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -40,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(destination, tick=True)
         traveller.start()
         config.add_cleanup(traveller.stop)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `xdist_group` share a worker under `--dist loadgroup` (`tests/xdist_groups.py`)."""
+    apply_xdist_groups(config, items)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -71,20 +79,7 @@ def _test_clock(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach a real AWS account: fake credentials, no profiles, a fixed region."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    for name in list(os.environ):
-        if (
-            name.startswith("BATCHOPT_")
-            and name != "BATCHOPT_SHARED_DATA"
-            and not name.startswith("BATCHOPT_TEST_")
-        ):
-            monkeypatch.delenv(name, raising=False)
+    isolate_from_real_aws(monkeypatch)
 
 
 def _free_port() -> int:

@@ -1,8 +1,11 @@
-"""Test helpers for the demo: a small hand-made history in the store's frame contract."""
+"""Test helpers for the demo: a small hand-made history in the store's frame contract, and what a
+shared headless demo run left behind (`tests/e2e/conftest.py`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,6 +17,18 @@ NOW = anchored_now_utc("h")
 """The emulated estate's "now": the real time floored to the hour, so what the emulator checks
 against the real clock (CloudWatch Logs' window, launch times, ListJobs) sees a recent history on
 any date. Assertions never depend on which date it is."""
+
+
+@dataclass(frozen=True)
+class HeadlessDemo:
+    """What one headless demo run left behind, for tests to check against each other."""
+
+    database_url: str
+    workdir: Path
+    summary_file: Path
+    exit_code: int
+    out: str
+    """Everything the demo printed (stage lines and the summary)."""
 
 
 def small_history(estate: Estate, n_jobs: int = 250, *, now: datetime = NOW) -> HistoryFrames:

@@ -1,4 +1,6 @@
-"""`batchopt demo --headless` end to end: the summary's figures are the store's figures."""
+"""`batchopt demo --headless` end to end: the summary's figures are the store's figures.
+
+The run is the e2e tests' shared one (`tests/e2e/conftest.py`): the default 30 days of history."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from optimizer.cli.main import main
 from optimizer.demo.estate import ESTATE
 from optimizer.recommend.headline import stored_headline
 from optimizer.recommend.repository import list_recommendations
@@ -16,30 +17,16 @@ from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.store.engine import create_store_engine
 from optimizer.store.schema import fleet_plans, instances, job_attempts, jobs
 from optimizer.store.tables.analysis import cost_daily
+from tests.demo_helpers import HeadlessDemo
 
 pytestmark = [pytest.mark.xdist_group("demo"), pytest.mark.slow, pytest.mark.emulator]
 
 
-def test_headless_demo_summary_matches_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
-    summary_file = tmp_path / "summary.json"
-    code = main(
-        [
-            "demo",
-            "--headless",
-            "--days",
-            "10",
-            "--workdir",
-            str(tmp_path / "var"),
-            "--summary-json",
-            str(summary_file),
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code == 0, out
+def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> None:
+    url = headless_demo.database_url
+    out = headless_demo.out
+    assert headless_demo.exit_code == 0, out
+    summary_file = headless_demo.summary_file
     summary = json.loads(summary_file.read_text())
     assert summary["database_url"] == url  # the configured store, not a fresh default file
     assert {s["stage"]: s["status"] for s in summary["stages"]} == {

@@ -4,18 +4,19 @@ settings strategy, each with a replay-backed figure, its metadata and an evidenc
 The demo estate (`optimizer/demo/estate.py`, `history.py` rule 5) holds what each strategy exists
 for: `cpu-short` (no retry strategy, three teams first-in first-out, runaways, GPU jobs sent to a
 CPU queue) and `spot-pipeline` (spot only, 16 tasks per instance). The default 30-day history is
-used: the shorter ones of the other demo tests leave out some of the month's runaways.
+used (the e2e tests' shared run, `tests/e2e/conftest.py`): shorter ones leave out some of the
+month's runaways.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from optimizer.cli.main import main
+from tests.demo_helpers import HeadlessDemo
 
 pytestmark = [pytest.mark.xdist_group("demo"), pytest.mark.slow, pytest.mark.emulator]
 
@@ -46,13 +47,10 @@ def _figure(rec: dict[str, Any]) -> bool:
 
 
 def test_demo_lists_every_settings_strategy_with_evidence(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    headless_demo: HeadlessDemo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
-    code = main(["demo", "--headless", "--workdir", str(tmp_path / "var")])
-    assert code == 0, capsys.readouterr().out
-    capsys.readouterr()
+    assert headless_demo.exit_code == 0, headless_demo.out
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", headless_demo.database_url)
     assert main(["recommend", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     by_strategy: dict[str, list[dict[str, Any]]] = {}
