@@ -22,8 +22,10 @@ import streamlit as st
 
 LABELS = {
     "source": "Source",
-    "last_success": "Last success",
-    "last_run": "Last run",
+    # `runs_read.run_freshness`: the last run's start and the last success's end, two different
+    # instants; the labels say which, else a success reads later than the last run.
+    "last_success": "Last success finished",
+    "last_run": "Last run started",
     "failed_runs": "Failed runs",
     "runs": "Runs",
     "instance_type": "Instance type",

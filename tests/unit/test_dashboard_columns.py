@@ -8,7 +8,7 @@ from optimizer.dashboard.columns import column_config, human
 
 
 def test_known_and_derived_labels() -> None:
-    assert human("last_success") == "Last success"
+    assert human("last_success") == "Last success finished"
     assert human("idle_usd") == "Idle"
     assert human("vcpu_hours") == "Vcpu hours"
 
@@ -20,3 +20,10 @@ def test_money_columns_are_formatted_as_dollars() -> None:
     assert config["total_usd"]["type_config"]["format"] == "dollar"
     assert config["queue"]["label"] == "Queue"
     assert list(frame.columns) == ["queue", "total_usd"]
+
+
+def test_freshness_columns_say_which_instant_they_are() -> None:
+    # Data freshness showed "Last run" (the last run's start) beside "Last success" (the last
+    # success's end): the success read later than the last run.
+    assert human("last_run") == "Last run started"
+    assert human("last_success") == "Last success finished"
