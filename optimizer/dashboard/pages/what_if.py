@@ -232,7 +232,7 @@ def _render_spot_shares(replayed: WhatIfReplay, policy_share: float | None) -> N
         st.caption(NO_SPOT_FITS)
     cols[3].metric(
         "Spot CE maxvCpus",
-        "not capped" if cap is None else f"{cap:,}",
+        "no spot CE" if not replayed.has_spot_ce else "not capped" if cap is None else f"{cap:,}",
         help="Fitted by replay: the largest cap whose replay runs at most the plan's spot share "
         f"(estimated from the plan's hourly peaks: {replayed.spot_cap_estimated})",
     )
