@@ -12,6 +12,7 @@ import streamlit as st
 from optimizer.analysis.rollup import SPOT_SHARE_NAMES, SPOT_SHARES
 from optimizer.catalog.requirements import ACCELERATOR_RULES
 from optimizer.dashboard import queries, state
+from optimizer.dashboard.columns import chart_labels
 from optimizer.dashboard.commitment_view import (
     DEFAULT_DISCOUNT,
     compute_commitment,
@@ -179,6 +180,7 @@ def render() -> None:
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
             facet_col="plan",
+            labels=chart_labels(both),
             title="Spend by type",
         ),
         key="wi_mix",
