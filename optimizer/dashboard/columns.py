@@ -22,8 +22,10 @@ import streamlit as st
 
 LABELS = {
     "source": "Source",
-    "last_success": "Last success",
-    "last_run": "Last run",
+    # `runs_read.run_freshness`: the last run's start and the last success's end, two different
+    # instants; the labels say which, else a success reads later than the last run.
+    "last_success": "Last success finished",
+    "last_run": "Last run started",
     "failed_runs": "Failed runs",
     "runs": "Runs",
     "instance_type": "Instance type",
@@ -57,6 +59,12 @@ LABELS = {
     "cause": "Cause",
     "class": "Waste class",
     "day": "Day",
+    "capacity_type": "Capacity type",
+    "job_definition_name": "Job definition",
+    "ratio_from": "Peak use / request",
+    "timestamp": "Time (UTC)",
+    "kind": "Cost",
+    "figure": "Figure",
 }
 
 
@@ -105,6 +113,22 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
         else:
             config[name] = st.column_config.Column(label)
     return config
+
+
+def chart_label(name: str) -> str:
+    """A chart's axis or legend title for a column: its table label with the unit its values are
+    in (charts plot the raw values, so a fraction stays a fraction and gets no "%")."""
+    label = human(name)
+    if name in PRICE_COLUMNS or name.endswith("_usd_per_hour"):
+        return f"{label} ($/h)"
+    chosen = number_format(name)
+    return f"{label} ($)" if chosen is not None and chosen[0] == "dollar" else label
+
+
+def chart_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """plotly's `labels=` for a chart of `frame`: every column by `chart_label`, so no axis shows
+    a raw column name such as `total_usd`."""
+    return {str(name): chart_label(str(name)) for name in frame.columns}
 
 
 def _step(values: pd.Series) -> float:

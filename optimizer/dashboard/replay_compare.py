@@ -104,6 +104,15 @@ class WhatIfReplay:
     spot_cap_fitted: int | None
     spot_cap_estimated: int | None
 
+    @property
+    def has_spot_ce(self) -> bool:
+        """Whether the plan's configuration has a spot CE at all (a plan without spot has none,
+        and its cap is then no cap to speak of)."""
+        return any(
+            (env.get("computeResources") or {}).get("type") == "SPOT"
+            for env in self.document.get("computeEnvironments", [])
+        )
+
 
 def what_if_replay(
     inputs: ReplayInputs,

@@ -40,6 +40,7 @@ from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.resource_bound import resource_bound
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.subset_search import QuickPlan, improve_subset
@@ -755,7 +756,9 @@ class _Search:
             **self.bound_stats,
         )
         elapsed = self.elapsed
-        bound = self.bound
+        fallback = resource_bound(problem)  # holds when the LP stopped early with a weak bound
+        stats["resource_bound_usd"] = round(fallback, 6)
+        bound = max(self.bound, fallback)
         if self.incumbent is None:
             if self.mip_status == "INFEASIBLE" and problem.policy.max_instance_types is not None:
                 return empty_plan(

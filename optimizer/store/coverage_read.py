@@ -27,9 +27,17 @@ def coverage_frame(engine: Engine) -> pd.DataFrame:
 
 
 def gaps_frame(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
-    """Every gap overlapping [since, until) (all of them without bounds), latest first."""
+    """Every gap overlapping [since, until) (all of them without bounds), latest first.
+
+    A stored gap whose end is its start covers no time (the missing-event-intake gap as the first
+    run opens it, before the next run grows it): nothing was missed yet, so it is no gap to show
+    or count."""
     c = collection_gaps.c
-    query = select(*(c[name] for name in GAP_COLUMNS)).order_by(c.gap_from.desc(), c.target, c.scope)
+    query = (
+        select(*(c[name] for name in GAP_COLUMNS))
+        .where(c.gap_to > c.gap_from)
+        .order_by(c.gap_from.desc(), c.target, c.scope)
+    )
     if since is not None:
         query = query.where(c.gap_to >= since)
     if until is not None:

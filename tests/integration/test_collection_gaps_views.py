@@ -96,3 +96,28 @@ def test_weekly_report_coverage_names_the_gap(gapped: Engine) -> None:
     later = parse_week("2026-W48")  # after the gap: not in that week's notes
     clean = build_weekly_report(load_report_inputs(gapped, later), later, generated_at=datetime(2026, 12, 1))
     assert not [n for n in clean.coverage.notes if n.startswith("Collection gap")]
+
+
+def test_a_gap_with_no_length_is_not_shown_or_counted(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo's first run (no event intake) opened the intake's gap at its own instant, start ==
+    # end: the page said "Collection gaps 1" for a gap of no time. The next run grows it into one.
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    from optimizer.collectors.runs import finish_run, start_run
+
+    run_id = start_run(
+        sqlite_engine, target="default", account_id="123456789012", region="us-east-1", source="jobs",
+        started_at=LAST, watermark_before=None,
+    )  # fmt: skip
+    with sqlite_engine.begin() as conn:
+        coverage.note_events_missing(conn, "default", "us-east-1", LAST)
+        finish_run(conn, run_id, status="succeeded", finished_at=LAST)
+    assert gaps_frame(sqlite_engine).empty
+    app = run_page("health")
+    assert metric(app, "Collection gaps") == "0"
+    assert not app.warning
+    with sqlite_engine.begin() as conn:
+        coverage.note_events_missing(conn, "default", "us-east-1", BACK)
+    [gap] = gaps_frame(sqlite_engine).to_dict("records")
+    assert (gap["gap_from"], gap["gap_to"]) == (LAST, BACK)

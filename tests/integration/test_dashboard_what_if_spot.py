@@ -36,3 +36,15 @@ def test_a_share_no_spot_instance_fits_replays_without_spot_and_says_why(fresh_s
     assert any(c.value == NO_SPOT_FITS for c in app.caption)
     replayed = frame_with(app, "measure", "what-if plan").set_index("measure")
     assert replayed.loc["spot share of job vCPU-hours", "what-if plan"] == measure_text(0.0, "percent")
+
+
+def test_a_plan_without_spot_says_there_is_no_spot_ce(fresh_seeded: Engine) -> None:
+    # The walk's What-if showed "Spot CE maxvCpus: not capped" for a plan with no spot at all.
+    app = run_page("what_if")
+    [share] = [s for s in app.slider if s.label == "Max spot share of job vCPU-hours"]
+    share.set_value(0.0)
+    app.button[0].click().run()
+    app.toggle(key="wi_replay").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert metric(app, "Spot share, what-if plan") == percent(0.0)
+    assert metric(app, "Spot CE maxvCpus") == "no spot CE"

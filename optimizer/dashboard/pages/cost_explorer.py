@@ -11,7 +11,7 @@ import streamlit as st
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries, queue_scope
-from optimizer.dashboard.columns import show_table
+from optimizer.dashboard.columns import chart_labels, human, show_table
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, partial_weeks, period_start
 
@@ -114,8 +114,16 @@ def render() -> None:
     per_period = daily.assign(period=period_start(daily["day"], period))
     per_period = per_period.groupby("period", as_index=False)[["attributed_usd", "idle_usd"]].sum()
     stacked = per_period.melt("period", var_name="kind", value_name="usd")
+    stacked["kind"] = stacked["kind"].map(human)  # legend entries "Attributed", "Idle"
     st.plotly_chart(
-        px.bar(stacked, x="period", y="usd", color="kind", title=f"Attributed vs idle, per {period}"),
+        px.bar(
+            stacked,
+            x="period",
+            y="usd",
+            color="kind",
+            labels=chart_labels(stacked),
+            title=f"Attributed vs idle, per {period}",
+        ),
         key="att_idle",
     )
 
@@ -126,13 +134,23 @@ def render() -> None:
         }
     )
     left, right = st.columns(2)
-    left.plotly_chart(px.bar(waste, x="class", y="usd", title="Waste classes"), key="waste_classes")
+    left.plotly_chart(
+        px.bar(waste, x="class", y="usd", labels=chart_labels(waste), title="Waste classes"),
+        key="waste_classes",
+    )
     show_table(waste, "waste_table", where=left)
 
     by_def = queries.cost_summary(url, since, until, ("job_definition_name",), where=where, dataset=dataset)
     top = by_def[by_def["job_definition_name"] != IDLE].nlargest(TOP_N, "total_usd")
     right.plotly_chart(
-        px.bar(top, x="total_usd", y="job_definition_name", orientation="h", title="Top job definitions"),
+        px.bar(
+            top,
+            x="total_usd",
+            y="job_definition_name",
+            orientation="h",
+            labels=chart_labels(top),
+            title="Top job definitions",
+        ),
         key="top_defs",
     )
     show_table(
@@ -199,9 +217,16 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
         show_table(causes, "bill_causes")
     frame = bill.frame()
     shown = frame.melt("day", list(BILL_SERIES[view]), var_name="figure", value_name="usd")
+    shown["figure"] = shown["figure"].map(human)  # legend entries "Modelled", "Residual", ...
     st.plotly_chart(
         px.bar(
-            shown, x="day", y="usd", color="figure", barmode="group", title=f"{BILL_VIEWS[view]} cost per day"
+            shown,
+            x="day",
+            y="usd",
+            color="figure",
+            barmode="group",
+            labels=chart_labels(shown),
+            title=f"{BILL_VIEWS[view]} cost per day",
         ),
         key="bill_chart",
     )

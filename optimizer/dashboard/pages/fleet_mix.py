@@ -12,7 +12,7 @@ import streamlit as st
 
 from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
-from optimizer.dashboard.columns import show_table
+from optimizer.dashboard.columns import chart_labels, show_table
 from optimizer.dashboard.commitment_view import render_commitments
 from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_usage
@@ -89,6 +89,7 @@ def _current(url: str, dataset: str) -> None:
             y="total_usd",
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
+            labels=chart_labels(mix),
             title="Spend by instance type",
         ),
         key="fleet_current_mix",
@@ -101,6 +102,7 @@ def _current(url: str, dataset: str) -> None:
             y="total_usd",
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
+            labels=chart_labels(daily),
             title="Cost per day",
         ),
         key="fleet_current_curve",
@@ -190,6 +192,7 @@ def _planned(url: str, dataset: str) -> None:
             y="cost_usd",
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
+            labels=chart_labels(mix),
             title="Planned spend by type",
         ),
         key="fleet_plan_mix",
@@ -203,6 +206,7 @@ def _planned(url: str, dataset: str) -> None:
             y="cost_usd",
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
+            labels=chart_labels(curve),
             title=f"Planned cost per {length} bucket",
         ),
         key="fleet_plan_curve",

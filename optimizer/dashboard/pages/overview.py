@@ -10,7 +10,7 @@ import streamlit as st
 
 from optimizer.analysis.rollup import SPOT_SHARE_DEFINITIONS, SPOT_SHARE_NAMES, idle_share, spot_share
 from optimizer.dashboard import queries
-from optimizer.dashboard.columns import column_config
+from optimizer.dashboard.columns import chart_labels, column_config
 from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 from optimizer.runtime.clock import utc_now_aware
@@ -108,13 +108,21 @@ def _spend(url: str, dataset: str, today: date) -> None:
             y="total_usd",
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
+            labels=chart_labels(by_capacity),
             title="Spend by day and capacity",
         ),
         key="spend_by_capacity",
     )
     by_queue = by_day.groupby(["day", "queue"], as_index=False)["total_usd"].sum()
     right.plotly_chart(
-        px.bar(by_queue, x="day", y="total_usd", color="queue", title="Spend by day and queue"),
+        px.bar(
+            by_queue,
+            x="day",
+            y="total_usd",
+            color="queue",
+            labels=chart_labels(by_queue),
+            title="Spend by day and queue",
+        ),
         key="spend_by_queue",
     )
 

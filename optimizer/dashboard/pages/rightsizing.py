@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries, state
-from optimizer.dashboard.columns import show_table
+from optimizer.dashboard.columns import chart_labels, show_table
 from optimizer.dashboard.components import no_data, percent, store_url
 from optimizer.solver.policy import policy_from_settings
 from optimizer.store.schema import COLLECTED_DATASET
@@ -101,6 +101,7 @@ def render() -> None:
             x="ratio_from",
             y="attempts",
             facet_col="resource",
+            labels=chart_labels(histogram),
             title="Peak use as a fraction of the request (2.0 = twice the request or more)",
         )
         st.plotly_chart(chart, key="rs_histogram")

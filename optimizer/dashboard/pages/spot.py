@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 from optimizer.dashboard import queries
-from optimizer.dashboard.columns import column_config
+from optimizer.dashboard.columns import chart_labels, column_config
 from optimizer.dashboard.components import history, money, no_data, store_url
 from optimizer.dashboard.spot_feeds import (
     default_instance_type,
@@ -69,6 +69,7 @@ def _prices(url: str) -> None:
         color="availability_zone",
         line_shape="hv",
         markers=True,
+        labels=chart_labels(history),
         title="USD per hour",
     )
     if age is not None:  # the axis runs to now, so a stale series shows the gap where no price is known

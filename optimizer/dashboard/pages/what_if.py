@@ -12,6 +12,7 @@ import streamlit as st
 from optimizer.analysis.rollup import SPOT_SHARE_NAMES, SPOT_SHARES
 from optimizer.catalog.requirements import ACCELERATOR_RULES
 from optimizer.dashboard import queries, state
+from optimizer.dashboard.columns import chart_labels
 from optimizer.dashboard.commitment_view import (
     DEFAULT_DISCOUNT,
     compute_commitment,
@@ -179,6 +180,7 @@ def render() -> None:
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
             facet_col="plan",
+            labels=chart_labels(both),
             title="Spend by type",
         ),
         key="wi_mix",
@@ -232,7 +234,7 @@ def _render_spot_shares(replayed: WhatIfReplay, policy_share: float | None) -> N
         st.caption(NO_SPOT_FITS)
     cols[3].metric(
         "Spot CE maxvCpus",
-        "not capped" if cap is None else f"{cap:,}",
+        "no spot CE" if not replayed.has_spot_ce else "not capped" if cap is None else f"{cap:,}",
         help="Fitted by replay: the largest cap whose replay runs at most the plan's spot share "
         f"(estimated from the plan's hourly peaks: {replayed.spot_cap_estimated})",
     )
