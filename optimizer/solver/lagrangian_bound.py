@@ -86,7 +86,18 @@ def policy_bound(
                 bound = max(bound, integer)
         return bound
     selected = selection_bound(prep, pool, lp.columns, plan, deadline=deadline, clock=clock)
-    return bound if selected is None else max(bound, selected.bound)
+    if selected is None:
+        return bound
+    bound = max(bound, selected.bound)
+    if clock() < deadline:
+        from optimizer.solver.capped_class_bound import capped_class_bound  # (it imports this module)
+
+        raised = capped_class_bound(
+            prep, selected.master, selected.master_columns, selected.min_rc, deadline=deadline, clock=clock
+        )
+        if raised is not None:
+            bound = max(bound, raised)
+    return bound
 
 
 def integer_class_bound(

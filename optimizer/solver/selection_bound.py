@@ -94,10 +94,15 @@ class SelectionBound:
     lp_objective: float
     rounds: int
     columns: int
+    #: The restricted LP of the best certified round, its columns and its pricing's least reduced
+    #: cost per bin-hour (O, U): the multipliers `capped_class_bound` starts from.
+    master: SelectionMaster
+    master_columns: Columns
+    min_rc: np.ndarray
 
 
 @dataclass(frozen=True)
-class _Master:
+class SelectionMaster:
     """The restricted LP with selection rows, solved: its duals split by row family."""
 
     objective: float
@@ -121,7 +126,7 @@ def _solve_master(
     *,
     deadline: float,
     clock: Callable[[], float],
-) -> _Master | None:
+) -> SelectionMaster | None:
     system = build_master(prep, cols, with_selection=False)
     n_base = system.layout.n_variables
     o_count, s_count, u_count = len(prep.offerings), prep.sizes.shape[0], prep.n_classes
@@ -201,7 +206,7 @@ def _solve_master(
     linked = np.zeros(o_count, dtype=bool)
     linked[links[:, 0]] = True
     z = system.layout.spot_total
-    return _Master(
+    return SelectionMaster(
         objective=res.fun,
         dual_value=float(marg @ rhs),
         item_value=duals.item_value,
@@ -216,7 +221,7 @@ def _solve_master(
     )
 
 
-def _values(prep: Prepared, m: _Master) -> np.ndarray:
+def _values(prep: Prepared, m: SelectionMaster) -> np.ndarray:
     """(O, S, U) value of one job on each offering in each class, per bin-hour, before link duals."""
     spot = prep.spot[:, None, None] * m.spot_adjust[None, :, None]
     return np.where(prep.compat[:, :, None], m.item_value[None, :, :] + spot, 0.0)
@@ -235,7 +240,7 @@ def _density_bound(prep: Prepared, values: np.ndarray) -> np.ndarray:
 
 def _free_terms(
     prep: Prepared,
-    m: _Master,
+    m: SelectionMaster,
     values: np.ndarray,
     needed: np.ndarray,
     *,
@@ -291,7 +296,7 @@ def _free_terms(
 def _price_linked(
     prep: Prepared,
     pool: PatternPool,
-    m: _Master,
+    m: SelectionMaster,
     values: np.ndarray,
     offerings: np.ndarray,
     *,
@@ -362,6 +367,7 @@ def selection_bound(
     wh = prep.weight * prep.hours
     hostable = prep.max_bins()  # (O, U): J_ou
     best = -np.inf
+    best_round: tuple[SelectionMaster, Columns, np.ndarray] | None = None
     objective = np.inf
     rounds = 0
     current = cols
@@ -392,6 +398,7 @@ def selection_bound(
             certified = master.dual_value + float(terms.sum())
             if certified > best:
                 best = certified
+                best_round = (master, current, min_rc)
                 if on_bound is not None:
                     on_bound(best)
         # Offerings outside the LP whose term costs the bound most: their best patterns join it.
@@ -407,11 +414,12 @@ def selection_bound(
             break
     if not np.isfinite(best):
         return None
-    return SelectionBound(best, objective, rounds, len(current))
+    assert best_round is not None
+    return SelectionBound(best, objective, rounds, len(current), *best_round)
 
 
 def _best_patterns(
-    prep: Prepared, pool: PatternPool, m: _Master, job_values: np.ndarray, o: int
+    prep: Prepared, pool: PatternPool, m: SelectionMaster, job_values: np.ndarray, o: int
 ) -> list[tuple[int, int]]:
     """Offering o's most valuable pattern in every class where it prices out (no link duals yet)."""
     out: list[tuple[int, int]] = []
