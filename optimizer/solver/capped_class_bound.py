@@ -49,8 +49,7 @@ from collections.abc import Callable
 import numpy as np
 
 from optimizer.solver.columns import Columns, Prepared
-from optimizer.solver.exact_classes import solve_class
-from optimizer.solver.lagrangian_bound import _class_incumbent
+from optimizer.solver.lagrangian_bound import priced_class_cover
 from optimizer.solver.selection_bound import (
     THETAS,
     SelectionMaster,
@@ -157,21 +156,18 @@ def capped_class_bound(
         adjusted = wh[u] * (
             m.offering_cost[cols.offering] + (cols.counts * surcharge[cols.offering]).sum(axis=1)
         )
-        incumbent = _class_incumbent(
-            prep, cols, adjusted, idx, int(u), min(CLASS_SECONDS, deadline - clock())
-        )
-        if incumbent is None:
-            continue
-        out = solve_class(
+        out = priced_class_cover(
             prep,
+            cols,
+            adjusted,
+            idx,
             int(u),
             pi[:, u],
-            incumbent,
+            m.offering_cost,
+            surcharge,
             deadline=deadline,
             clock=clock,
-            offering_cost=m.offering_cost,
-            surcharge=surcharge,
-            mip_seconds=CLASS_SECONDS,
+            class_seconds=CLASS_SECONDS,
         )
         if out is None or out.bound <= class_bound[u]:
             continue

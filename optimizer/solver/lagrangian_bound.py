@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from optimizer.solver.column_generation import LpOutcome, _duals
 from optimizer.solver.columns import Columns, PatternPool, Prepared
-from optimizer.solver.exact_classes import solve_class
+from optimizer.solver.exact_classes import ClassOutcome, solve_class
 from optimizer.solver.master import build_master
 from optimizer.solver.mip import solve_mip
 from optimizer.solver.plan import Plan
@@ -141,25 +141,55 @@ def integer_class_bound(
         if clock() >= deadline:
             break
         idx = np.flatnonzero((cols.bucket_class == u) & keep)
-        incumbent = _class_incumbent(
-            prep, cols, adjusted, idx, int(u), min(CLASS_SECONDS, deadline - clock())
-        )
-        if incumbent is None:
-            continue
-        out = solve_class(
+        out = priced_class_cover(
             prep,
+            cols,
+            adjusted,
+            idx,
             int(u),
             pi[:, u],
-            incumbent,
+            offering_cost,
+            surcharge,
             deadline=deadline,
             clock=clock,
-            offering_cost=offering_cost,
-            surcharge=surcharge,
-            mip_seconds=CLASS_SECONDS,
+            class_seconds=CLASS_SECONDS,
         )
         if out is not None:
             class_bound[u] = max(class_bound[u], out.bound)
     return float(class_bound.sum()) + constant
+
+
+def priced_class_cover(
+    prep: Prepared,
+    cols: Columns,
+    adjusted: np.ndarray,
+    idx: np.ndarray,
+    u: int,
+    item_value: np.ndarray,
+    offering_cost: np.ndarray,
+    surcharge: np.ndarray,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    class_seconds: float,
+) -> ClassOutcome | None:
+    """Class u's exact cover at Lagrangian prices (`exact_classes.solve_class`), started from the
+    cheapest cover among columns `idx` at their `adjusted` costs; None when neither is found in
+    time. Both Lagrangian bounds (this module's and `capped_class_bound`'s) price a class so."""
+    incumbent = _class_incumbent(prep, cols, adjusted, idx, u, min(class_seconds, deadline - clock()))
+    if incumbent is None:
+        return None
+    return solve_class(
+        prep,
+        u,
+        item_value,
+        incumbent,
+        deadline=deadline,
+        clock=clock,
+        offering_cost=offering_cost,
+        surcharge=surcharge,
+        mip_seconds=class_seconds,
+    )
 
 
 def _class_incumbent(
