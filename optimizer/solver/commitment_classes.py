@@ -70,18 +70,41 @@ def _plan_patterns(problem: Problem, plan: Plan) -> set[Pattern]:
     return out
 
 
-def _undominated(offering: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Indices of the columns no other column on the same offering hosts a superset of: a cover
-    using a dominated column stays a cover, at the same price and coverage, with the bigger one."""
-    keep = np.ones(len(offering), dtype=bool)
-    for o in np.unique(offering):
-        idx = np.flatnonzero(offering == o)
-        sub = counts[idx]
-        # j is dominated by k when sub[k] >= sub[j] everywhere and they differ.
-        geq = (sub[:, None, :] >= sub[None, :, :]).all(axis=2)  # geq[k, j]
-        np.fill_diagonal(geq, False)
-        same = (sub[:, None, :] == sub[None, :, :]).all(axis=2)
-        keep[idx[(geq & ~same).any(axis=0)]] = False
+def _undominated(problem: Problem, offerings: Sequence[Offering], counts: np.ndarray) -> np.ndarray:
+    """Indices of the columns no other column dominates. Column k dominates j when it hosts at
+    least j's jobs of every shape, its hourly objective is no higher, and every commitment that
+    covers j's offering covers k's with no more capacity per instance-hour: swapping j's bins
+    for k's keeps the cover, and whatever coverage y of j's instance-hours stays possible for k's
+    (within the same budgets) and costs price_k x (hours - y) <= price_j x (hours - y) there (a
+    covered offering is on-demand, whose hourly objective is its price). Among equal columns the
+    first is kept."""
+    icf = problem.policy.interruption_cost_factor
+    hourly = np.array([o.hourly_objective(icf) for o in offerings])
+    use = np.array(
+        [
+            [np.inf if (a := c.use_per_instance_hour(o)) is None else a for c in problem.commitments]
+            for o in offerings
+        ],
+        dtype=float,
+    ).reshape(len(offerings), len(problem.commitments))
+    n = len(offerings)
+    keep = np.ones(n, dtype=bool)
+    order = np.arange(n)
+    for start in range(0, n, 256):
+        j = order[start : start + 256]
+        # [k, j]: k dominates j, or equals it and comes first.
+        geq = (counts[:, None, :] >= counts[None, j, :]).all(axis=2)
+        cheaper = hourly[:, None] <= hourly[None, j] + 1e-12
+        lighter = (use[:, None, :] <= use[None, j, :]).all(axis=2)
+        dominates = geq & cheaper & lighter
+        same = (
+            (counts[:, None, :] == counts[None, j, :]).all(axis=2)
+            & (np.abs(hourly[:, None] - hourly[None, j]) <= 1e-12)
+            & (use[:, None, :] == use[None, j, :]).all(axis=2)
+        )
+        dominates &= ~same | (order[:, None] < j[None, :])
+        dominates[j, np.arange(j.size)] = False
+        keep[j] = ~dominates.any(axis=0)
     return np.flatnonzero(keep)
 
 
@@ -181,7 +204,7 @@ def _relax_class(
     """One bucket's LP over the undominated columns. None when it cannot beat `incumbent` (the
     bucket's objective now); else (LP optimum, its bins if integral, the columns the MIP needs:
     reduced cost at most incumbent - LP)."""
-    keep = _undominated(np.array([o.key for o in offerings]), counts)
+    keep = _undominated(problem, offerings, counts)
     offerings, counts = [offerings[p] for p in keep], counts[keep]
     model = _class_model(problem, offerings, counts, demand)
     lp = _solve_lp(model)

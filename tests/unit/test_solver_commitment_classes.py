@@ -140,3 +140,26 @@ def test_the_class_resolve_stands_aside_under_policies_that_couple_buckets() -> 
     )
     plan = solve(problem.with_policy(Policy(time_limit_seconds=5)), clock=time.perf_counter)
     assert improve_by_class(problem, plan, [], deadline=1.0, clock=_fixed_clock) is None
+
+
+def test_dominated_columns_are_those_a_cheaper_column_replaces_under_every_budget() -> None:
+    from optimizer.solver.commitment_classes import _undominated
+
+    rates = {"m6i.large": 0.06, "m6i.xlarge": 0.125, "c6i.large": 0.055}
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=1.0, rates=rates)
+    by_key = {o.key: o for o in _offerings(0.3)}
+    problem = Problem(
+        3600.0, SHAPES, np.ones((2, 1), dtype=np.int64), tuple(by_key.values()), Policy(), (sp,)
+    )
+    columns = [
+        ("m6i.large/ON_DEMAND", (1, 0)),  # 0: c6i.large on demand hosts it, costs less, uses less plan
+        ("c6i.large/ON_DEMAND", (1, 0)),  # 1: kept
+        ("c6i.large/SPOT", (1, 0)),  # 2: cheapest, but no commitment covers spot: kept
+        ("m6i.xlarge/ON_DEMAND", (1, 0)),  # 3: dearer than 4, the same offering hosting more
+        ("m6i.xlarge/ON_DEMAND", (1, 1)),  # 4: kept
+        ("c6i.large/ON_DEMAND", (1, 0)),  # 5: equal to 1, which comes first
+    ]
+    kept = _undominated(
+        problem, [by_key[k] for k, _ in columns], np.array([c for _, c in columns], dtype=np.int64)
+    )
+    assert kept.tolist() == [1, 2, 4]
