@@ -9,7 +9,8 @@ each plan is checked by the independent validator. It is compared with the commi
 
 Targets: every plan valid; every solve < 10 s; the commitment-aware plan never dearer than the
 blind one; gap <= 5 % (the bound relaxes each bucket's budget with multipliers, and an LP bound
-with the budgets exact is still 2.5 % below KTH-SP2's optimum, see docs/problem-and-plan.md). Run: `.venv/bin/python -m benchmarks.commitments`.
+with the budgets exact is still 2.5 % below KTH-SP2's optimum, see docs/problem-and-plan.md).
+Run: `.venv/bin/python -m benchmarks.commitments`.
 """
 
 from __future__ import annotations
