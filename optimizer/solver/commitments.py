@@ -28,7 +28,7 @@ the same type, so on-demand fills the commitment and spot takes what lies beyond
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,10 +37,11 @@ from optimizer.solver.plan import Bin, Plan, relative_gap
 from optimizer.solver.problem import Commitment, Offering, Problem
 
 if TYPE_CHECKING:
+    from optimizer.solver.commitment_classes import Pattern
     from optimizer.solver.solve import LpEstimate
 
 #: Bisection rounds on the multipliers (each one an LP estimate of the relaxed problem).
-MULTIPLIER_ROUNDS = 5
+MULTIPLIER_ROUNDS = 8
 #: Share of the time limit the multiplier search may use; the final solve gets the rest.
 SEARCH_TIME_SHARE = 0.5
 #: Share of what is left after the search for the relaxed problem's full solve; the rest re-solves
@@ -324,21 +325,32 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     Without a policy row that couples buckets, every bucket is its own problem, so buckets are split
     into up to `BUCKET_GROUPS` groups of similar demand, each with its own multipliers: one mu for
     a week that is busy by day and idle by night prices the commitment wrongly for both halves."""
+    from optimizer.solver.commitment_classes import improve_by_class
     from optimizer.solver.requirements import restrict_to_requirements
+    from optimizer.solver.validate import validate_plan
 
     start = clock()
     problem = restrict_to_requirements(problem)
     policy = problem.policy
+    by_class = not policy.couples_buckets and not any(s.is_gang for s in problem.shapes)
     groups = _bucket_groups(problem) if not policy.couples_buckets else [np.arange(problem.n_buckets)]
     groups = [g for g in groups if g.size]
     buckets: list[list[Bin]] = [[] for _ in range(problem.n_buckets)]
     bound = 0.0
     stats: dict = {"commitment_groups": []}
     first: Plan | None = None
+    patterns: set[Pattern] = set()
+    bucket_bounds = np.zeros(problem.n_buckets)
+    groups_seconds = policy.time_limit_seconds * (GROUPS_TIME_SHARE if by_class else 1.0)
     for n, idx in enumerate(groups):
-        deadline = start + policy.time_limit_seconds * (n + 1) / len(groups)
+        deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
-        plan, sub_bound, sub_stats = _solve_group(sub, deadline=deadline, clock=clock)
+        plan, sub_bound, found, sub_stats = _solve_group(
+            sub, deadline=deadline, clock=clock, by_class=by_class
+        )
+        patterns |= found.patterns
+        if found.bucket_bounds is not None:
+            bucket_bounds[idx] = found.bucket_bounds
         stats["commitment_groups"].append({"buckets": int(idx.size), **sub_stats})
         if not plan.has_solution:
             out = bill_plan(problem, replace(plan, buckets=[[] for _ in range(problem.n_buckets)]))
@@ -351,6 +363,18 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     assert first is not None
     selected = sorted({b.offering for bins in buckets for b in bins})
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
+    if by_class:
+        deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
+        improved = improve_by_class(
+            problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
+        )
+        if (
+            improved is not None
+            and improved.objective_usd < plan.objective_usd
+            and not validate_plan(problem, improved, check_bound=False)
+        ):
+            stats["by_class_improvement_usd"] = round(plan.objective_usd - improved.objective_usd, 6)
+            plan = improved
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
@@ -366,6 +390,11 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
 
 #: Groups of buckets with their own multipliers when buckets do not couple.
 BUCKET_GROUPS = 3
+#: Share of the time limit the groups' Lagrangian solves get when no policy couples buckets; the
+#: per-class re-solve with the budgets as rows (`commitment_classes.py`) gets the rest.
+GROUPS_TIME_SHARE = 0.6
+#: Share of the time limit kept after the per-class re-solve for billing and checking its plan.
+FINISH_SHARE = 0.03
 
 
 def _bucket_groups(problem: Problem) -> list[np.ndarray]:
@@ -382,6 +411,12 @@ class MultiplierSearch:
     bound: float  # that bound (-inf when no round finished)
     rounds: int
     estimate: LpEstimate | None  # the relaxed problem's LP estimate at `mu`
+    #: Every pattern the rounds' LPs generated (offering key, jobs per shape): columns for the
+    #: per-class re-solve (`commitment_classes.py`).
+    patterns: set[Pattern] = field(default_factory=set)
+    #: (T,) per bucket, its share of the best per-class Lagrangian bound (without the fees; 0 for
+    #: idle buckets), None where the LP does not separate by class: where the money left is.
+    bucket_bounds: np.ndarray | None = None
 
 
 def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
@@ -400,15 +435,18 @@ def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[],
     class_best: np.ndarray | None = None
     best_aggregate = -float("inf")
     fees = problem.commitment_fees_usd
+    basis: list[tuple[str, tuple[int, ...], int]] = []
     for r in range(MULTIPLIER_ROUNDS):
         left = deadline - clock()
         if left <= 0.02 or not ceiling:
             break
         mu = {cid: (lo[cid] + hi[cid]) / 2 for cid in ceiling}
         per_round = replace(problem.policy, time_limit_seconds=max(0.02, left / (MULTIPLIER_ROUNDS - r)))
-        relaxed = _relaxed_lp(relaxed_problem(problem, mu).with_policy(per_round), clock=clock)
+        relaxed = _relaxed_lp(relaxed_problem(problem, mu).with_policy(per_round), clock=clock, seed=basis)
+        basis = relaxed.basis
         estimate = relaxed.estimate
         best.rounds += 1
+        best.patterns |= relaxed.patterns
         if not estimate.feasible:
             break  # prices do not change feasibility: the full solve reports why
         bound = estimate.lower_bound_usd + relaxation_constant(problem, mu)
@@ -417,6 +455,11 @@ def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[],
             per_class = relaxed.class_bounds - penalty * relaxed.class_hours
             class_best = per_class if class_best is None else np.maximum(class_best, per_class)
             bound = max(bound, fees + float(class_best.sum()))
+            if relaxed.bucket_class is not None and relaxed.class_hours.size:
+                per_bucket = class_best * problem.bucket_hours / relaxed.class_hours
+                best.bucket_bounds = np.where(
+                    relaxed.bucket_class >= 0, per_bucket[np.maximum(relaxed.bucket_class, 0)], 0.0
+                )
         best.bound = max(best.bound, bound)
         aggregate = estimate.lower_bound_usd + relaxation_constant(problem, mu)
         if aggregate > best_aggregate:  # the full solve runs at the multipliers of one whole LP
@@ -434,11 +477,23 @@ class _RelaxedLp:
     estimate: LpEstimate
     class_bounds: np.ndarray | None  # (U,) proven LP bound of each bucket class (all its buckets)
     class_hours: np.ndarray | None  # (U,) hours of each class (buckets x bucket hours)
+    patterns: set[Pattern] = field(default_factory=set)  # the LP's pool
+    #: The columns the LP's solution uses, as (offering key, jobs per shape, class).
+    basis: list[tuple[str, tuple[int, ...], int]] = field(default_factory=list)
+    bucket_class: np.ndarray | None = None  # (T,) class of each bucket, -1 when idle
 
 
-def _relaxed_lp(problem: Problem, *, clock: Callable[[], float]) -> _RelaxedLp:
+def _relaxed_lp(
+    problem: Problem, *, clock: Callable[[], float], seed: Sequence[tuple[str, tuple[int, ...], int]] = ()
+) -> _RelaxedLp:
     """The LP estimate of a commitment-free problem, with its per-class bounds when the LP is
-    separable (the same column generation `solve_lp_estimate` runs)."""
+    separable (the same column generation `solve_lp_estimate` runs).
+
+    `seed`: columns (offering key, jobs per shape, class) to start from, the `basis` of the
+    previous round of the multiplier search. Only the prices of covered on-demand offerings move
+    between rounds (and the classes are those of the same demand), so the last solution's columns
+    are a warm start: from scratch, an LP under a fraction of a second per round stopped before it
+    converged on the KTH-SP2 week, and its class bounds were weak."""
     from optimizer.solver.column_generation import column_generation
     from optimizer.solver.requirements import restrict_to_requirements
     from optimizer.solver.solve import LpEstimate, _prepare_pool, solve_lp_estimate
@@ -451,15 +506,35 @@ def _relaxed_lp(problem: Problem, *, clock: Callable[[], float]) -> _RelaxedLp:
     if any(not any(o.can_host(problem.shapes[s]) for o in problem.offerings) for s in needed):
         return _RelaxedLp(solve_lp_estimate(problem, clock=clock), None, None)
     prep, pool, pairs = _prepare_pool(problem)
+    index = {o.key: i for i, o in enumerate(prep.offerings)}
+    for key, counts, u in seed:
+        o = index.get(key)
+        if o is not None and u < prep.n_classes:  # a pruned offering: a dominating one is there
+            pid, _ = pool.add(o, np.asarray(counts, dtype=np.int64))
+            pairs.add((pid, u))
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
     hours: dict[str, float] = {}
     for n in np.flatnonzero(lp.values > 1e-9):
         key = prep.offerings[int(lp.columns.offering[n])].key
         hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
     estimate = LpEstimate(lp.lower_bound, lp.objective, lp.converged, lp.feasible, hours, clock() - start)
+    off, counts = pool.matrix()
+    keys = [prep.offerings[int(o)].key for o in off]
+    patterns = {(k, tuple(int(n) for n in c)) for k, c in zip(keys, counts, strict=True)}
+    cols = lp.columns
+    basis = [
+        (
+            prep.offerings[int(cols.offering[n])].key,
+            tuple(int(k) for k in cols.counts[n]),
+            int(cols.bucket_class[n]),
+        )
+        for n in np.flatnonzero(lp.values > 1e-9)
+    ]
     if lp.class_bounds is None:
-        return _RelaxedLp(estimate, None, None)
-    return _RelaxedLp(estimate, np.asarray(lp.class_bounds, dtype=float), prep.weight * prep.hours)
+        return _RelaxedLp(estimate, None, None, patterns, basis)
+    class_hours = prep.weight * prep.hours
+    bounds = np.asarray(lp.class_bounds, dtype=float)
+    return _RelaxedLp(estimate, bounds, class_hours, patterns, basis, prep.bucket_class)
 
 
 def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
@@ -487,9 +562,12 @@ def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -
 
 
 def _solve_group(
-    problem: Problem, *, deadline: float, clock: Callable[[], float]
-) -> tuple[Plan, float, dict]:
-    """(billed plan, bound, stats) for one group of buckets: multiplier search, then one full solve."""
+    problem: Problem, *, deadline: float, clock: Callable[[], float], by_class: bool = False
+) -> tuple[Plan, float, MultiplierSearch, dict]:
+    """(billed plan, bound, the multiplier search, stats) for one group of buckets: multiplier
+    search, then one full solve. `by_class`: the per-class re-solve follows, which covers what the
+    re-solve of the uncovered jobs at list prices does (and more), so that step is left out and
+    the full solve gets the time."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
@@ -499,7 +577,8 @@ def _solve_group(
         problem, deadline=start + SEARCH_TIME_SHARE * max(0.1, deadline - start), clock=clock
     )
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    final_policy = replace(policy, time_limit_seconds=max(0.1, RELAXED_SOLVE_SHARE * (deadline - clock())))
+    share = 1.0 if by_class else RELAXED_SOLVE_SHARE
+    final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
         "multipliers": {cid: round(v, 9) for cid, v in best_mu.items()},
@@ -507,7 +586,7 @@ def _solve_group(
         "relaxed_status": relaxed_plan.status,
     }
     if not relaxed_plan.has_solution:
-        return bill_plan(problem, relaxed_plan), relaxed_plan.lower_bound_usd, stats
+        return bill_plan(problem, relaxed_plan), relaxed_plan.lower_bound_usd, search, stats
     bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
     candidates = [bill_plan(problem, relaxed_plan)]
     cap = policy.max_instance_types
@@ -520,11 +599,13 @@ def _solve_group(
     if not validate_plan(problem, improved, check_bound=False):
         candidates.append(improved)
     best = min(candidates, key=lambda p: p.objective_usd)
+    if by_class:
+        return best, bound, search, stats
     residual = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
     if residual is not None and not validate_plan(problem, residual, check_bound=False):
         candidates.append(residual)
         stats["residual_objective_usd"] = round(residual.objective_usd, 6)
-    return min(candidates, key=lambda p: p.objective_usd), bound, stats
+    return min(candidates, key=lambda p: p.objective_usd), bound, search, stats
 
 
 def _resolve_uncovered(

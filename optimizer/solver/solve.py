@@ -252,13 +252,13 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         from optimizer.solver.gangs import solve_with_gangs
 
         return solve_with_gangs(problem, clock=clock)
+    # Before the clock starts: a process's first solve would otherwise spend its time limit
+    # loading (or, right after an install, compiling) the search kernels.
+    warm_up()
     if problem.commitments:  # they price each bucket's on-demand usage: optimizer.solver.commitments
         from optimizer.solver.commitments import solve_with_commitments
 
         return solve_with_commitments(problem, clock=clock)
-    # Before the clock starts: a process's first solve would otherwise spend its time limit
-    # loading (or, right after an install, compiling) the search kernels.
-    warm_up()
     return _search(problem, clock=clock)
 
 
