@@ -31,8 +31,6 @@ from optimizer.solver.columns import Prepared
 MAX_PAIRS = 30_000_000
 #: Most sub-multisets of one class's jobs (the g table is states x offerings).
 MAX_STATES = 100_000
-#: States whose g is computed at once (bounds the states x offerings temporaries).
-CHUNK = 4096
 #: Slack on capacity checks: catalogue capacities are integers, shapes may be fractional.
 FIT_SLACK = 1e-9
 
@@ -61,24 +59,67 @@ def cheapest_partition(
         return None
     strides = np.concatenate([[1], np.cumprod(radix)[:-1]]).astype(np.int64)
     hosts = np.flatnonzero(prep.compat[:, shapes].any(axis=1))
-    g = np.full(n_states, np.inf)
-    if hosts.size:
-        sizes = prep.sizes[shapes]  # (R, 3)
-        caps = prep.caps[hosts] + FIT_SLACK  # (O', 3)
-        cannot = (~prep.compat[hosts][:, shapes]).astype(np.float64)  # (O', R)
-        extra = surcharge[hosts][:, shapes]  # (O', R)
-        base = offering_cost[hosts]
-        for start in range(0, n_states, CHUNK):
-            index = np.arange(start, min(start + CHUNK, n_states), dtype=np.int64)
-            q = (index[:, None] // strides[None, :]) % radix[None, :]  # (n, R)
-            load = q @ sizes  # (n, 3)
-            fits = (load[:, None, :] <= caps[None, :, :]).all(axis=2)
-            fits &= (q > 0).astype(np.float64) @ cannot.T == 0
-            cost = np.where(fits, base[None, :] + q @ extra.T, np.inf)
-            g[index] = cost.min(axis=1)
+    # Cheapest instances first: g stops at the first offering whose cost alone reaches the best.
+    hosts = hosts[np.argsort(offering_cost[hosts], kind="stable")]
+    g = _bin_costs(
+        radix.astype(np.int64),
+        np.ascontiguousarray(prep.sizes[shapes], dtype=np.float64),
+        np.ascontiguousarray(prep.caps[hosts] + FIT_SLACK, dtype=np.float64),
+        np.ascontiguousarray(offering_cost[hosts], dtype=np.float64),
+        np.ascontiguousarray(surcharge[hosts][:, shapes], dtype=np.float64),
+        np.ascontiguousarray(prep.compat[hosts][:, shapes]),
+    )
     g[0] = np.inf  # an empty bin is never part of a partition
     f = _partition(g, radix.astype(np.int64), strides)
     return float(f[-1])
+
+
+@njit(cache=True)
+def _bin_costs(
+    radix: np.ndarray,
+    sizes: np.ndarray,
+    caps: np.ndarray,
+    base: np.ndarray,
+    extra: np.ndarray,
+    compat: np.ndarray,
+) -> np.ndarray:
+    """g over every state (module doc): the cheapest single instance hosting exactly that multiset,
+    +inf when none can; offerings sorted by `base` (their cost without surcharges, >= 0)."""
+    r_count = radix.shape[0]
+    n = 1
+    for r in range(r_count):
+        n *= radix[r]
+    g = np.full(n, np.inf)
+    q = np.zeros(r_count, dtype=np.int64)
+    load = np.zeros(3)
+    for i in range(1, n):
+        r = 0
+        while q[r] == radix[r] - 1:
+            q[r] = 0
+            r += 1
+        q[r] += 1
+        for d in range(3):
+            load[d] = 0.0
+            for s in range(r_count):
+                load[d] += q[s] * sizes[s, d]
+        best = np.inf
+        for o in range(base.shape[0]):
+            if base[o] >= best:
+                break
+            if load[0] > caps[o, 0] or load[1] > caps[o, 1] or load[2] > caps[o, 2]:
+                continue
+            cost = base[o]
+            ok = True
+            for s in range(r_count):
+                if q[s] > 0:
+                    if not compat[o, s]:
+                        ok = False
+                        break
+                    cost += q[s] * extra[o, s]
+            if ok and cost < best:
+                best = cost
+        g[i] = best
+    return g
 
 
 @njit(cache=True)
