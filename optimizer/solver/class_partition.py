@@ -46,14 +46,22 @@ def cheapest_partition(
 ) -> float | None:
     """Least cost per bucket-hour of hosting exactly class u's jobs (module doc), +inf when some
     job fits no offering; None when the class is too large for the recursion."""
+    out = cheapest_partition_bins(prep, u, offering_cost, surcharge)
+    return None if out is None else out[0]
+
+
+def cheapest_partition_bins(
+    prep: Prepared, u: int, offering_cost: np.ndarray, surcharge: np.ndarray
+) -> tuple[float, list[tuple[int, np.ndarray]]] | None:
+    """`cheapest_partition` and one partition reaching it: (offering, jobs per shape (S,)) per
+    instance (empty when the cost is +inf)."""
     if (offering_cost < 0).any() or (surcharge < 0).any():
         raise ValueError("cheapest_partition: offering costs and surcharges must be >= 0")
     demand = prep.demand[:, u].astype(np.int64)
     shapes = np.flatnonzero(demand > 0)
     if shapes.size == 0:
-        return 0.0
-    d = demand[shapes]
-    radix = d + 1
+        return 0.0, []
+    radix = (demand[shapes] + 1).astype(np.int64)
     n_states = int(np.prod(radix, dtype=np.float64))
     if n_states > MAX_STATES or class_pairs(demand) > MAX_PAIRS:
         return None
@@ -61,8 +69,8 @@ def cheapest_partition(
     hosts = np.flatnonzero(prep.compat[:, shapes].any(axis=1))
     # Cheapest instances first: g stops at the first offering whose cost alone reaches the best.
     hosts = hosts[np.argsort(offering_cost[hosts], kind="stable")]
-    g = _bin_costs(
-        radix.astype(np.int64),
+    g, who = _bin_costs(
+        radix,
         np.ascontiguousarray(prep.sizes[shapes], dtype=np.float64),
         np.ascontiguousarray(prep.caps[hosts] + FIT_SLACK, dtype=np.float64),
         np.ascontiguousarray(offering_cost[hosts], dtype=np.float64),
@@ -70,8 +78,17 @@ def cheapest_partition(
         np.ascontiguousarray(prep.compat[hosts][:, shapes]),
     )
     g[0] = np.inf  # an empty bin is never part of a partition
-    f = _partition(g, radix.astype(np.int64), strides)
-    return float(f[-1])
+    f, pick = _partition(g, radix, strides)
+    cost = float(f[-1])
+    bins: list[tuple[int, np.ndarray]] = []
+    state = n_states - 1
+    while np.isfinite(cost) and state > 0:
+        q = int(pick[state])
+        jobs = np.zeros(len(demand), dtype=np.int64)
+        jobs[shapes] = (q // strides) % radix
+        bins.append((int(hosts[who[q]]), jobs))
+        state -= q
+    return cost, bins
 
 
 @njit(cache=True)
@@ -82,14 +99,16 @@ def _bin_costs(
     base: np.ndarray,
     extra: np.ndarray,
     compat: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """g over every state (module doc): the cheapest single instance hosting exactly that multiset,
-    +inf when none can; offerings sorted by `base` (their cost without surcharges, >= 0)."""
+    +inf when none can, and which offering (position in the sorted ones, -1: none); offerings
+    sorted by `base` (their cost without surcharges, >= 0)."""
     r_count = radix.shape[0]
     n = 1
     for r in range(r_count):
         n *= radix[r]
     g = np.full(n, np.inf)
+    who = np.full(n, -1, dtype=np.int64)
     q = np.zeros(r_count, dtype=np.int64)
     load = np.zeros(3)
     for i in range(1, n):
@@ -118,16 +137,19 @@ def _bin_costs(
                     cost += q[s] * extra[o, s]
             if ok and cost < best:
                 best = cost
+                who[i] = o
         g[i] = best
-    return g
+    return g, who
 
 
 @njit(cache=True)
-def _partition(g: np.ndarray, radix: np.ndarray, strides: np.ndarray) -> np.ndarray:
-    """f over every state (module doc): f[i] the least cost of partitioning state i into bins."""
+def _partition(g: np.ndarray, radix: np.ndarray, strides: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f over every state (module doc): f[i] the least cost of partitioning state i into bins,
+    and the first bin of such a partition (a state index)."""
     n = g.shape[0]
     r_count = radix.shape[0]
     f = np.full(n, np.inf)
+    pick = np.zeros(n, dtype=np.int64)
     f[0] = 0.0
     digits = np.zeros(r_count, dtype=np.int64)
     q = np.zeros(r_count, dtype=np.int64)
@@ -150,6 +172,7 @@ def _partition(g: np.ndarray, radix: np.ndarray, strides: np.ndarray) -> np.ndar
                 value = gq + f[i - qi]
                 if value < best:
                     best = value
+                    pick[i] = qi
             r = 0
             while r < r_count:
                 if q[r] < digits[r]:
@@ -163,11 +186,18 @@ def _partition(g: np.ndarray, radix: np.ndarray, strides: np.ndarray) -> np.ndar
             if r == r_count:
                 break
         f[i] = best
-    return f
+    return f, pick
 
 
 def warm_up_partition() -> None:
-    """Compile (or load from the cache) the recursion now (`search_kernels.warm_up`)."""
-    _partition(
-        np.array([np.inf, 1.0, 1.5, 2.0]), np.array([2, 2], dtype=np.int64), np.array([1, 2], dtype=np.int64)
+    """Compile (or load from the cache) both loops now (`search_kernels.warm_up`)."""
+    radix = np.array([2, 2], dtype=np.int64)
+    g, _ = _bin_costs(
+        radix,
+        np.ones((2, 3)),
+        np.full((1, 3), 2.0),
+        np.ones(1),
+        np.zeros((1, 2)),
+        np.ones((1, 2), dtype=np.bool_),
     )
+    _partition(g, radix, np.array([1, 2], dtype=np.int64))

@@ -16,7 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import LinearConstraint, milp
 
-from optimizer.solver.class_partition import MAX_STATES, cheapest_partition, class_pairs
+from optimizer.solver.class_partition import (
+    MAX_STATES,
+    cheapest_partition,
+    cheapest_partition_bins,
+    class_pairs,
+)
 from optimizer.solver.columns import Prepared, prepare
 from optimizer.solver.problem import Policy, Problem, Shape
 from tests.solver_helpers import CATALOG, offerings, shapes
@@ -68,8 +73,17 @@ def test_the_recursion_equals_the_cheapest_exact_cover_at_random_prices(
     assert got is not None
     if np.isinf(want):
         assert np.isinf(got)  # a shape no sampled offering hosts
-    else:
-        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        return
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    # The partition it reports hosts exactly the class's jobs, each bin fits, and it costs that.
+    out = cheapest_partition_bins(prep, 0, cost, surcharge)
+    assert out is not None and out[0] == got
+    bins = out[1]
+    assert sum(jobs for _, jobs in bins).tolist() == prep.demand[:, 0].tolist()
+    for o, jobs in bins:
+        assert jobs.any() and (jobs @ prep.sizes <= prep.caps[o] + 1e-9).all()
+        assert prep.compat[o, jobs > 0].all()
+    assert sum(cost[o] + jobs @ surcharge[o] for o, jobs in bins) == pytest.approx(got, rel=1e-12, abs=1e-12)
 
 
 def test_two_half_full_instances_cost_two_and_a_surcharge_counts_per_job() -> None:
