@@ -52,9 +52,13 @@ def lagrangian_value(
     rho: np.ndarray,
     nu: float,
     constant: float,
+    *,
+    deadline: float = np.inf,
+    clock: Callable[[], float] | None = None,
 ) -> tuple[float, np.ndarray, float] | None:
     """L(rho, nu) of the module doc, its supergradients on rho (O, S, U) and on nu; None when a
-    class is too large for the recursion (no exact class term, so no certificate here)."""
+    class is too large for the recursion (no exact class term, so no certificate here) or when
+    `clock` reaches `deadline` before every class is priced."""
     k = prep.problem.policy.max_instance_types
     assert k is not None
     wh = prep.weight * prep.hours
@@ -64,6 +68,8 @@ def lagrangian_value(
     total = constant - nu * k + float(rc_y[selected].sum())
     jobs = np.zeros(rho.shape)
     for u in range(prep.n_classes):
+        if clock is not None and clock() >= deadline:
+            return None
         out = cheapest_partition_bins(prep, u, offering_cost, rho[:, :, u] + spot_surcharge)
         if out is None:
             return None
@@ -96,7 +102,9 @@ def ascend(
     share = FIRST_SHARE
     stall = 0
     prev: tuple[np.ndarray, float] | None = None
-    out = lagrangian_value(prep, offering_cost, spot_surcharge, rho, nu, constant)
+    out = lagrangian_value(
+        prep, offering_cost, spot_surcharge, rho, nu, constant, deadline=deadline, clock=clock
+    )
     while out is not None:
         value, grad, grad_nu = out
         stall = 0 if value > best + 1e-6 * max(1.0, abs(best)) else stall + 1
@@ -127,5 +135,7 @@ def ascend(
         step = share * (TARGET_ABOVE * abs(best) + max(0.0, best - value)) / norm
         rho = np.maximum(rho + step * grad, 0.0)
         nu = max(nu + step * grad_nu, 0.0)
-        out = lagrangian_value(prep, offering_cost, spot_surcharge, rho, nu, constant)
+        out = lagrangian_value(
+            prep, offering_cost, spot_surcharge, rho, nu, constant, deadline=deadline, clock=clock
+        )
     return None if not np.isfinite(best) else best
