@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from optimizer.solver.class_partition import warm_up_partition
 from optimizer.solver.subset_kernels import warm_up_quick_plan
 
 
@@ -468,3 +469,4 @@ def warm_up() -> None:
         np.array([1, 0]),
     )
     warm_up_quick_plan()
+    warm_up_partition()
