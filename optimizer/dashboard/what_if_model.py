@@ -61,10 +61,31 @@ def with_policy(
     return out
 
 
+#: Statuses of a plan that has instances; the others (TIMEOUT, INFEASIBLE) carry none, and their
+#: cost, fees and gap are zeros standing for "nothing found", not a fleet that costs $0.00.
+SOLVED = ("OPTIMAL", "FEASIBLE")
+#: What a plan without a solution shows where its cost, fees or gap would be.
+NO_PLAN = "no plan"
+#: Measures that only a plan with instances has (its lower bound and solve time hold either way).
+PLAN_ONLY = ("cost_usd", "objective_usd", "commitment_usd", "gap")
+
+
+def has_solution(plan: Mapping[str, Any]) -> bool:
+    """Whether a `batchopt.plan/v1` document has instances (see `SOLVED`)."""
+    return plan.get("status") in SOLVED
+
+
+def _cell(plan: Mapping[str, Any], key: str, kind: str) -> str:
+    if key in PLAN_ONLY and not has_solution(plan):
+        return NO_PLAN
+    return measure_text(plan.get(key), kind)
+
+
 def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of (measure, stored plan, re-solved plan) for the headline numbers of two plans, as
     text (`number_text.measure_text`: dollars as $1,234.57, the gap as a percentage), so the table
-    shows no raw float."""
+    shows no raw float; a plan without a solution reads "no plan" where its cost would be (a
+    re-solve that timed out once read "$0.00" and "0.0%" beside a $4,304 stored plan)."""
     rows = []
     for key, label, kind in (
         ("status", "status", "text"),
@@ -78,8 +99,8 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
         rows.append(
             {
                 "measure": label,
-                "stored plan": measure_text(current.get(key), kind),
-                "what-if": measure_text(proposed.get(key), kind),
+                "stored plan": _cell(current, key, kind),
+                "what-if": _cell(proposed, key, kind),
             }
         )
     rows.append(

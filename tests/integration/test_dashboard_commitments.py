@@ -59,3 +59,47 @@ def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fres
     replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
     fees = [float(v.lstrip("$").replace(",", "")) for v in replayed.loc["commitment fees (USD)"]]
     assert fees[0] == fees[1] > 0  # the same plan is paid for whatever configuration runs
+
+
+def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A what-if that times out (gpu-training in the demo, under load, at $5/h) once read "$0.00" and
+    "0.0%" beside the stored plan, and a second press of Re-solve replayed the cached timeout."""
+    import streamlit as st
+
+    from optimizer.dashboard.pages import what_if
+    from optimizer.solver.assemble import empty_plan
+    from optimizer.solver.plan import plan_to_dict
+    from optimizer.solver.problem import problem_from_dict
+
+    st.cache_data.clear()
+    limits: list[float] = []
+
+    def times_out_once(document: dict) -> dict:
+        limits.append(document["policy"]["time_limit_seconds"])
+        if len(limits) > 1:
+            return solve_document(document)
+        problem = problem_from_dict(document)
+        return plan_to_dict(
+            empty_plan(problem, "TIMEOUT", "time limit 7.0 s reached", lower_bound=0.5, solve_seconds=7.0)
+        )
+
+    monkeypatch.setattr(what_if, "solve_document", times_out_once)
+    app = run_page("what_if")
+    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.number_input(key="wi_time_limit").set_value(7.0)
+    app.button[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    for measure in ("cost (USD)", "commitment fees (USD)", "gap"):
+        assert compared[measure] == "no plan", measure
+    assert compared["lower bound (USD)"] == usd_text(0.5)  # a bound holds without a plan
+    assert any("No what-if plan: TIMEOUT" in w.value for w in app.warning)
+
+    app.button[0].click().run()  # the same request again: solved again, not the cached timeout
+    assert not app.exception, [e.value for e in app.exception]
+    assert limits == [7.0, 7.0]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    assert compared["cost (USD)"].startswith("$")
+    assert metric(app, f"Utilization {WHAT_IF_ID}").endswith("%")

@@ -23,7 +23,13 @@ from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, sto
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
 from optimizer.dashboard.state import engine_for
-from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
+from optimizer.dashboard.what_if_model import (
+    compare,
+    has_solution,
+    recommended_environments,
+    solve_document,
+    with_policy,
+)
 from optimizer.errors import UserError
 from optimizer.solver.problem import commitments_from_list
 
@@ -41,9 +47,31 @@ NO_SPOT_FITS = (
 )
 
 
-@st.cache_data(show_spinner="Solving...", max_entries=16)
+class _Unsolved(Exception):
+    """Raised inside the cached solve to keep a plan without a solution out of the cache: a TIMEOUT
+    depends on the machine's load, so pressing Re-solve again must solve again, not replay it."""
+
+    def __init__(self, plan: dict) -> None:
+        super().__init__(plan.get("status"))
+        self.plan = plan
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_solve(problem: dict) -> dict:
+    plan = solve_document(problem)
+    if not has_solution(plan):
+        raise _Unsolved(plan)
+    return plan
+
+
 def _solve(problem: dict) -> dict:
-    return solve_document(problem)
+    """The re-solved plan; only plans with a solution are cached (see `_Unsolved`)."""
+    limit = float((problem.get("policy") or {}).get("time_limit_seconds", 30.0))
+    with st.spinner(f"Solving (time limit {limit:,.0f} s)..."):
+        try:
+            return _cached_solve(problem)
+        except _Unsolved as unsolved:
+            return unsolved.plan
 
 
 def render() -> None:
@@ -108,6 +136,17 @@ def render() -> None:
             key="wi_req_excluded",
         )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
+        time_limit = st.number_input(
+            "Solver time limit (s)",
+            1.0,
+            600.0,
+            float(policy.get("time_limit_seconds", 30.0)),
+            5.0,
+            format="%.0f",
+            key="wi_time_limit",
+            help="The re-solve stops here with the best plan found; a plan under a type cap, spot "
+            "diversification and a commitment can need more than the stored plan's limit",
+        )
         committed, stored_discount = compute_commitment(problem)
         sp_cols = st.columns(2)
         commitment = sp_cols[0].number_input(
@@ -141,6 +180,7 @@ def render() -> None:
                 "max_instance_types": int(max_types) or None,
                 "min_spot_instance_types": int(min_spot),
                 "interruption_cost_factor": factor,
+                "time_limit_seconds": float(time_limit),
                 "instance_requirements": {
                     "generations": "any" if previous else "current",
                     "burstable": burstable,
@@ -162,6 +202,13 @@ def render() -> None:
         proposed = _solve(what_if_problem)
     except UserError as exc:
         st.error(f"Cannot re-solve this problem: {exc}")
+        return
+    if not has_solution(proposed):
+        st.warning(
+            f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
+            "Press Re-solve to try again, or raise the solver time limit."
+        )
+        st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
         return
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
