@@ -89,6 +89,9 @@ def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
     app = run_page("what_if")
     app.number_input(key="wi_sp_level").set_value(LEVEL)
     app.number_input(key="wi_time_limit").set_value(7.0)
+    # more demand than the stored plan was laid out for: its fleet is no fallback
+    [headroom] = [s for s in app.slider if s.label == "Headroom over historical demand"]
+    headroom.set_value(0.5)
     app.button[0].click().run()
     assert not app.exception, [e.value for e in app.exception]
     compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
@@ -103,3 +106,42 @@ def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
     compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
     assert compared["cost (USD)"].startswith("$")
     assert metric(app, f"Utilization {WHAT_IF_ID}").endswith("%")
+
+
+def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the commitment level changed and the re-solve timed out (the demo's gpu-training at
+    10 s and at 30 s): the stored fleet under the new level still answers what it costs and how much
+    of the commitment it uses, said as such, with no bound claimed."""
+    import streamlit as st
+
+    from optimizer.dashboard.pages import what_if
+    from optimizer.solver.assemble import empty_plan
+    from optimizer.solver.commitments import bill_plan
+    from optimizer.solver.plan import plan_from_dict, plan_to_dict
+    from optimizer.solver.problem import problem_from_dict
+
+    st.cache_data.clear()
+    stored_problem, stored_plan = dh.fleet_documents()
+    what_if_problem = problem_from_dict(with_compute_commitment(stored_problem, LEVEL, 0.28))
+    expected = bill_plan(what_if_problem, plan_from_dict(stored_plan))
+
+    def times_out(document: dict) -> dict:
+        problem = problem_from_dict(document)
+        return plan_to_dict(
+            empty_plan(problem, "TIMEOUT", "time limit 10.0 s reached", lower_bound=0.5, solve_seconds=10.0)
+        )
+
+    monkeypatch.setattr(what_if, "solve_document", times_out)
+    app = run_page("what_if")
+    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.button[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("stored plan's fleet priced under the what-if commitments" in w.value for w in app.warning)
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    assert compared["cost (USD)"] == usd_text(expected.cost_usd)
+    assert compared["commitment fees (USD)"] == usd_text(LEVEL * 2)  # 2 buckets
+    assert compared["lower bound (USD)"] == usd_text(0.0)  # nothing proven
+    assert compared["gap"] == "100.0%"
+    assert metric(app, f"Utilization {WHAT_IF_ID}") == percent(expected.commitments[0]["utilization"])

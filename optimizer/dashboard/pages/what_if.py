@@ -28,6 +28,7 @@ from optimizer.dashboard.what_if_model import (
     has_solution,
     recommended_environments,
     solve_document,
+    stored_plan_priced,
     with_policy,
 )
 from optimizer.errors import UserError
@@ -204,12 +205,20 @@ def render() -> None:
         st.error(f"Cannot re-solve this problem: {exc}")
         return
     if not has_solution(proposed):
+        priced = stored_plan_priced(problem, plan, what_if_problem, proposed)
+        if priced is None:
+            st.warning(
+                f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
+                "Press Re-solve to try again, or raise the solver time limit."
+            )
+            st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+            return
         st.warning(
-            f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
-            "Press Re-solve to try again, or raise the solver time limit."
+            f"The re-solve found no plan ({proposed['status']}): the what-if column is the stored plan's "
+            "fleet priced under the what-if commitments. Press Re-solve to try again, or raise the "
+            "solver time limit."
         )
-        st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
-        return
+        proposed = priced
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
