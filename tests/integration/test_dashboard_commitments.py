@@ -100,6 +100,11 @@ def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
     assert compared["lower bound (USD)"] == usd_text(0.5)  # a bound holds without a plan
     assert any("No what-if plan: TIMEOUT" in w.value for w in app.warning)
 
+    app.run()  # another widget's rerun: the timeout is kept for this request, not solved again
+    assert limits == [7.0]
+    assert (
+        frame_with(app, "measure", "what-if").set_index("measure").loc["cost (USD)", "what-if"] == "no plan"
+    )
     app.button[0].click().run()  # the same request again: solved again, not the cached timeout
     assert not app.exception, [e.value for e in app.exception]
     assert limits == [7.0, 7.0]

@@ -35,6 +35,7 @@ from optimizer.errors import UserError
 from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
+UNSOLVED_KEY = "what_if_unsolved"
 ACCELERATOR_LABELS = {
     "when_requested": "only for jobs that ask for one",
     "any": "any job may use them",
@@ -65,13 +66,19 @@ def _cached_solve(problem: dict) -> dict:
     return plan
 
 
-def _solve(problem: dict) -> dict:
-    """The re-solved plan; only plans with a solution are cached (see `_Unsolved`)."""
+def _solve(problem: dict, request: tuple, submitted: bool) -> dict:
+    """The re-solved plan. Plans with a solution are cached (see `_Unsolved`); one without is kept
+    for this session's `request` until Re-solve is pressed again, so the page's other widgets (the
+    replay toggle) do not pay the solve's whole time limit again on every rerun."""
+    held = st.session_state.get(UNSOLVED_KEY)
+    if not submitted and held is not None and held[0] == request:
+        return dict(held[1])
     limit = float((problem.get("policy") or {}).get("time_limit_seconds", 30.0))
     with st.spinner(f"Solving (time limit {limit:,.0f} s)..."):
         try:
             return _cached_solve(problem)
         except _Unsolved as unsolved:
+            st.session_state[UNSOLVED_KEY] = (request, unsolved.plan)
             return unsolved.plan
 
 
@@ -200,7 +207,7 @@ def render() -> None:
     _, overrides, headroom, (level, discount) = request
     try:
         what_if_problem = with_compute_commitment(with_policy(problem, overrides, headroom), level, discount)
-        proposed = _solve(what_if_problem)
+        proposed = _solve(what_if_problem, request, submitted)
     except UserError as exc:
         st.error(f"Cannot re-solve this problem: {exc}")
         return
