@@ -68,12 +68,19 @@ LABELS = {
 }
 
 
+#: Unit and acronym words as people write them: "Requested memory mib" and "Vcpu hours" read as typos
+#: next to Cost Explorer's and Batch's own "MiB" and "vCPU".
+UNIT_WORDS = {"mib": "MiB", "gib": "GiB", "vcpu": "vCPU", "vcpus": "vCPUs", "gpu": "GPU", "gpus": "GPUs"}
+
+
 def human(name: str) -> str:
-    """A raw column name as a label: known names from LABELS, else words from the snake case."""
+    """A raw column name as a label: known names from LABELS, else words from the snake case, units
+    spelled as units (`UNIT_WORDS`)."""
     if name in LABELS:
         return LABELS[name]
-    words = name.replace("_usd", "").replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    words = [UNIT_WORDS.get(w, w) for w in name.replace("_usd", "").split("_") if w]
+    text = " ".join(words)
+    return text if words and words[0] in UNIT_WORDS.values() else text[:1].upper() + text[1:]
 
 
 PRICE_COLUMNS = frozenset({"price", "price_per_hour", "ondemand_price", "spot_price"})

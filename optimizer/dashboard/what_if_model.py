@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from optimizer.number_text import measure_text
+from optimizer.solver.commitments import bill_plan
 from optimizer.solver.compute_environments import recommend_environments
 from optimizer.solver.plan import plan_from_dict, plan_to_dict
 from optimizer.solver.problem import problem_from_dict
 from optimizer.solver.solve import solve
+from optimizer.solver.validate import validate_plan
 
 POLICY_FIELDS = (
     "max_spot_share",
@@ -61,10 +63,31 @@ def with_policy(
     return out
 
 
+#: Statuses of a plan that has instances; the others (TIMEOUT, INFEASIBLE) carry none, and their
+#: cost, fees and gap are zeros standing for "nothing found", not a fleet that costs $0.00.
+SOLVED = ("OPTIMAL", "FEASIBLE")
+#: What a plan without a solution shows where its cost, fees or gap would be.
+NO_PLAN = "no plan"
+#: Measures that only a plan with instances has (its lower bound and solve time hold either way).
+PLAN_ONLY = ("cost_usd", "objective_usd", "commitment_usd", "gap")
+
+
+def has_solution(plan: Mapping[str, Any]) -> bool:
+    """Whether a `batchopt.plan/v1` document has instances (see `SOLVED`)."""
+    return plan.get("status") in SOLVED
+
+
+def _cell(plan: Mapping[str, Any], key: str, kind: str) -> str:
+    if key in PLAN_ONLY and not has_solution(plan):
+        return NO_PLAN
+    return measure_text(plan.get(key), kind)
+
+
 def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of (measure, stored plan, re-solved plan) for the headline numbers of two plans, as
     text (`number_text.measure_text`: dollars as $1,234.57, the gap as a percentage), so the table
-    shows no raw float."""
+    shows no raw float; a plan without a solution reads "no plan" where its cost would be (a
+    re-solve that timed out once read "$0.00" and "0.0%" beside a $4,304 stored plan)."""
     rows = []
     for key, label, kind in (
         ("status", "status", "text"),
@@ -78,8 +101,8 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
         rows.append(
             {
                 "measure": label,
-                "stored plan": measure_text(current.get(key), kind),
-                "what-if": measure_text(proposed.get(key), kind),
+                "stored plan": _cell(current, key, kind),
+                "what-if": _cell(proposed, key, kind),
             }
         )
     rows.append(
@@ -108,3 +131,43 @@ def recommended_environments(
     """The solver's CreateComputeEnvironment / CreateJobQueue bodies for a plan (see its module)."""
     parsed = problem_from_dict(dict(problem), source="stored fleet problem")
     return recommend_environments(parsed, plan_from_dict(dict(plan), source="what-if plan"), queue_name)
+
+
+#: The parts of a problem a stored plan's bins are laid out on: when a what-if keeps them all (it
+#: changed the policy or the commitments only), the stored plan's fleet can run the what-if's demand.
+SAME_FLEET_KEYS = ("bucket_seconds", "buckets", "shapes", "demand", "offerings", "gang_hours")
+
+
+def stored_plan_priced(
+    problem: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    what_if: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """When the re-solve of `what_if` found no plan, the stored `plan` priced under the what-if's
+    commitments, if it is valid there (same demand and offerings, and it meets the what-if policy);
+    else None.
+
+    A commitment level changes prices, not what a fleet can run, so the stored fleet answers "what
+    would this level cost me and how much of it would I use" even when the re-solve runs out of
+    time (the demo's gpu-training under the README policy does at 10 and at 30 s). It proves no
+    bound: its lower bound is $0 and its gap 100 %, and the reason says where it comes from."""
+    if has_solution(proposed) or not has_solution(plan):
+        return None
+    if any(problem.get(k) != what_if.get(k) for k in SAME_FLEET_KEYS):
+        return None
+    parsed = problem_from_dict(dict(what_if), source="what-if problem")
+    stored = plan_from_dict(dict(plan), source="stored fleet plan")
+    billed = bill_plan(parsed, stored)
+    billed.lower_bound_usd, billed.gap = 0.0, 1.0
+    billed.status = "FEASIBLE"
+    billed.reason = (
+        f"the re-solve ended {proposed.get('status')} without a plan "
+        f"({proposed.get('reason') or 'no reason given'}): this is the stored plan's fleet priced "
+        "under the what-if commitments, with no bound proven"
+    )
+    billed.solve_seconds = float(proposed.get("solve_seconds") or 0.0)
+    billed.stats = {"priced_stored_plan": True}
+    if validate_plan(parsed, billed):
+        return None
+    return plan_to_dict(billed)

@@ -773,7 +773,7 @@ class _Search:
             return empty_plan(
                 problem,
                 "TIMEOUT",
-                f"time limit {limit:g} s reached before a feasible plan",
+                f"time limit {limit:,.1f} s reached before a feasible plan",
                 lower_bound=bound,
                 solve_seconds=elapsed,
                 stats=stats,

@@ -59,3 +59,94 @@ def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fres
     replayed = frame_with(app, "measure", "current configuration", "what-if plan").set_index("measure")
     fees = [float(v.lstrip("$").replace(",", "")) for v in replayed.loc["commitment fees (USD)"]]
     assert fees[0] == fees[1] > 0  # the same plan is paid for whatever configuration runs
+
+
+def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A what-if that times out (gpu-training in the demo, under load, at $5/h) once read "$0.00" and
+    "0.0%" beside the stored plan, and a second press of Re-solve replayed the cached timeout."""
+    import streamlit as st
+
+    from optimizer.dashboard.pages import what_if
+    from optimizer.solver.assemble import empty_plan
+    from optimizer.solver.plan import plan_to_dict
+    from optimizer.solver.problem import problem_from_dict
+
+    st.cache_data.clear()
+    limits: list[float] = []
+
+    def times_out_once(document: dict) -> dict:
+        limits.append(document["policy"]["time_limit_seconds"])
+        if len(limits) > 1:
+            return solve_document(document)
+        problem = problem_from_dict(document)
+        return plan_to_dict(
+            empty_plan(problem, "TIMEOUT", "time limit 7.0 s reached", lower_bound=0.5, solve_seconds=7.0)
+        )
+
+    monkeypatch.setattr(what_if, "solve_document", times_out_once)
+    app = run_page("what_if")
+    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.number_input(key="wi_time_limit").set_value(7.0)
+    # more demand than the stored plan was laid out for: its fleet is no fallback
+    [headroom] = [s for s in app.slider if s.label == "Headroom over historical demand"]
+    headroom.set_value(0.5)
+    app.button[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    for measure in ("cost (USD)", "commitment fees (USD)", "gap"):
+        assert compared[measure] == "no plan", measure
+    assert compared["lower bound (USD)"] == usd_text(0.5)  # a bound holds without a plan
+    assert any("No what-if plan: TIMEOUT" in w.value for w in app.warning)
+
+    app.run()  # another widget's rerun: the timeout is kept for this request, not solved again
+    assert limits == [7.0]
+    assert (
+        frame_with(app, "measure", "what-if").set_index("measure").loc["cost (USD)", "what-if"] == "no plan"
+    )
+    app.button[0].click().run()  # the same request again: solved again, not the cached timeout
+    assert not app.exception, [e.value for e in app.exception]
+    assert limits == [7.0, 7.0]
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    assert compared["cost (USD)"].startswith("$")
+    assert metric(app, f"Utilization {WHAT_IF_ID}").endswith("%")
+
+
+def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
+    fresh_seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the commitment level changed and the re-solve timed out (the demo's gpu-training at
+    10 s and at 30 s): the stored fleet under the new level still answers what it costs and how much
+    of the commitment it uses, said as such, with no bound claimed."""
+    import streamlit as st
+
+    from optimizer.dashboard.pages import what_if
+    from optimizer.solver.assemble import empty_plan
+    from optimizer.solver.commitments import bill_plan
+    from optimizer.solver.plan import plan_from_dict, plan_to_dict
+    from optimizer.solver.problem import problem_from_dict
+
+    st.cache_data.clear()
+    stored_problem, stored_plan = dh.fleet_documents()
+    what_if_problem = problem_from_dict(with_compute_commitment(stored_problem, LEVEL, 0.28))
+    expected = bill_plan(what_if_problem, plan_from_dict(stored_plan))
+
+    def times_out(document: dict) -> dict:
+        problem = problem_from_dict(document)
+        return plan_to_dict(
+            empty_plan(problem, "TIMEOUT", "time limit 10.0 s reached", lower_bound=0.5, solve_seconds=10.0)
+        )
+
+    monkeypatch.setattr(what_if, "solve_document", times_out)
+    app = run_page("what_if")
+    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.button[0].click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("stored plan's fleet priced under the what-if commitments" in w.value for w in app.warning)
+    compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
+    assert compared["cost (USD)"] == usd_text(expected.cost_usd)
+    assert compared["commitment fees (USD)"] == usd_text(LEVEL * 2)  # 2 buckets
+    assert compared["lower bound (USD)"] == usd_text(0.0)  # nothing proven
+    assert compared["gap"] == "100.0%"
+    assert metric(app, f"Utilization {WHAT_IF_ID}") == percent(expected.commitments[0]["utilization"])

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from optimizer.dashboard.diff import MISSING, field_changes
 from optimizer.domain import UpdateKind
 from optimizer.fleet.commitments import CommitmentsInForce
 from optimizer.recommend.commitment_sizing import SCENARIO_WEIGHTS, hourly_cost, size_compute_savings_plan
@@ -57,6 +58,9 @@ def test_utilization_and_stranded_commitment_per_scenario() -> None:
     assert expected_use > sizing.break_even_utilization
 
 
+TOTAL = "compute_savings_plans_usd_per_hour"
+
+
 def _inputs(with_plan: bool) -> Any:
     inputs = inputs_for(standard_estate())
     hours = pd.date_range("2026-09-01", periods=HOURS, freq="h")
@@ -77,6 +81,11 @@ def test_advice_uses_the_bill_rates_and_is_never_applicable() -> None:
     assert evidence["rates_source"].startswith("plan in force sp-bill: bill")
     assert evidence["existing_compute_savings_plans_usd_per_hour"] == 0.5
     assert rec.proposed["new_commitment_usd_per_hour"] > 0
+    # The plan in force stays: the dashboard's change table once read "$/h of Compute Savings Plans:
+    # 4.46 -> (not set)", as if the purchase cancelled it. It reads the total after the purchase.
+    [total] = [c for c in field_changes(rec.current, rec.proposed) if c.field == TOTAL]
+    assert total.current == "0.5" and total.proposed != MISSING
+    assert rec.proposed[TOTAL] == pytest.approx(0.5 + rec.proposed["new_commitment_usd_per_hour"])
     assert evidence["break_even_utilization"] == pytest.approx(0.66)
     assert set(evidence["utilization"]) == {"p10", "p50", "p90"}
     assert "p10" in rec.risk["stranded_commitment"]

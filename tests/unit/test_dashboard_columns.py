@@ -10,7 +10,9 @@ from optimizer.dashboard.columns import chart_labels, column_config, human
 def test_known_and_derived_labels() -> None:
     assert human("last_success") == "Last success finished"
     assert human("idle_usd") == "Idle"
-    assert human("vcpu_hours") == "Vcpu hours"
+    assert human("vcpu_hours") == "vCPU hours"  # units as Batch and Cost Explorer spell them
+    assert human("requested_memory_mib") == "Requested memory MiB"
+    assert human("peak_memory_mib_p95") == "Peak memory MiB p95"
 
 
 def test_money_columns_are_formatted_as_dollars() -> None:

@@ -23,11 +23,19 @@ from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, sto
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
 from optimizer.dashboard.state import engine_for
-from optimizer.dashboard.what_if_model import compare, recommended_environments, solve_document, with_policy
+from optimizer.dashboard.what_if_model import (
+    compare,
+    has_solution,
+    recommended_environments,
+    solve_document,
+    stored_plan_priced,
+    with_policy,
+)
 from optimizer.errors import UserError
 from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
+UNSOLVED_KEY = "what_if_unsolved"
 ACCELERATOR_LABELS = {
     "when_requested": "only for jobs that ask for one",
     "any": "any job may use them",
@@ -41,9 +49,37 @@ NO_SPOT_FITS = (
 )
 
 
-@st.cache_data(show_spinner="Solving...", max_entries=16)
-def _solve(problem: dict) -> dict:
-    return solve_document(problem)
+class _Unsolved(Exception):
+    """Raised inside the cached solve to keep a plan without a solution out of the cache: a TIMEOUT
+    depends on the machine's load, so pressing Re-solve again must solve again, not replay it."""
+
+    def __init__(self, plan: dict) -> None:
+        super().__init__(plan.get("status"))
+        self.plan = plan
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached_solve(problem: dict) -> dict:
+    plan = solve_document(problem)
+    if not has_solution(plan):
+        raise _Unsolved(plan)
+    return plan
+
+
+def _solve(problem: dict, request: tuple, submitted: bool) -> dict:
+    """The re-solved plan. Plans with a solution are cached (see `_Unsolved`); one without is kept
+    for this session's `request` until Re-solve is pressed again, so the page's other widgets (the
+    replay toggle) do not pay the solve's whole time limit again on every rerun."""
+    held = st.session_state.get(UNSOLVED_KEY)
+    if not submitted and held is not None and held[0] == request:
+        return dict(held[1])
+    limit = float((problem.get("policy") or {}).get("time_limit_seconds", 30.0))
+    with st.spinner(f"Solving (time limit {limit:,.0f} s)..."):
+        try:
+            return _cached_solve(problem)
+        except _Unsolved as unsolved:
+            st.session_state[UNSOLVED_KEY] = (request, unsolved.plan)
+            return unsolved.plan
 
 
 def render() -> None:
@@ -108,6 +144,17 @@ def render() -> None:
             key="wi_req_excluded",
         )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
+        time_limit = st.number_input(
+            "Solver time limit (s)",
+            1.0,
+            600.0,
+            float(policy.get("time_limit_seconds", 30.0)),
+            5.0,
+            format="%.0f",
+            key="wi_time_limit",
+            help="The re-solve stops here with the best plan found; a plan under a type cap, spot "
+            "diversification and a commitment can need more than the stored plan's limit",
+        )
         committed, stored_discount = compute_commitment(problem)
         sp_cols = st.columns(2)
         commitment = sp_cols[0].number_input(
@@ -141,6 +188,7 @@ def render() -> None:
                 "max_instance_types": int(max_types) or None,
                 "min_spot_instance_types": int(min_spot),
                 "interruption_cost_factor": factor,
+                "time_limit_seconds": float(time_limit),
                 "instance_requirements": {
                     "generations": "any" if previous else "current",
                     "burstable": burstable,
@@ -159,10 +207,25 @@ def render() -> None:
     _, overrides, headroom, (level, discount) = request
     try:
         what_if_problem = with_compute_commitment(with_policy(problem, overrides, headroom), level, discount)
-        proposed = _solve(what_if_problem)
+        proposed = _solve(what_if_problem, request, submitted)
     except UserError as exc:
         st.error(f"Cannot re-solve this problem: {exc}")
         return
+    if not has_solution(proposed):
+        priced = stored_plan_priced(problem, plan, what_if_problem, proposed)
+        if priced is None:
+            st.warning(
+                f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
+                "Press Re-solve to try again, or raise the solver time limit."
+            )
+            st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+            return
+        st.warning(
+            f"The re-solve found no plan ({proposed['status']}): the what-if column is the stored plan's "
+            "fleet priced under the what-if commitments. Press Re-solve to try again, or raise the "
+            "solver time limit."
+        )
+        proposed = priced
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")

@@ -104,7 +104,13 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
                 f"(break-even at {sizing.break_even_utilization:.0%} utilization)"
             ),
             current={"compute_savings_plans_usd_per_hour": round(existing, 4)},
-            proposed={"new_commitment_usd_per_hour": commitment, "type": "COMPUTE_SAVINGS_PLAN"},
+            # The plans in force stay: the total after the purchase, so the change table does not
+            # read as cancelling them ("4.46 -> (not set)").
+            proposed={
+                "compute_savings_plans_usd_per_hour": round(existing + commitment, 4),
+                "new_commitment_usd_per_hour": commitment,
+                "type": "COMPUTE_SAVINGS_PLAN",
+            },
             monthly_savings_usd=sizing.monthly_savings_usd,
             risk={
                 "stranded_commitment": (
