@@ -660,6 +660,7 @@ def _solve_group(
     if not validate_plan(problem, improved, check_bound=False):
         candidates.append(improved)
     best = min(candidates, key=lambda p: p.objective_usd)
+    stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
     if by_class or not residual:
         return best, bound, search, stats
     residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
