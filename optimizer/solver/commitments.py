@@ -49,7 +49,9 @@ SEARCH_TIME_SHARE = 0.5
 RELAXED_SOLVE_SHARE = 0.5
 #: Under policies that couple buckets: share of the time limit the commitment-blind solve gets
 #: first (its billed plan is the one the committed solve must beat, and the plan when it finds none).
-BLIND_TIME_SHARE = 0.4
+BLIND_TIME_SHARE = 0.6
+#: When the blind solve found no plan: share of what is left for the multiplier search.
+RESCUE_SEARCH_SHARE = 0.1
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
@@ -356,7 +358,11 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
         plan, sub_bound, found, sub_stats = _solve_group(
-            sub, deadline=deadline, clock=clock, by_class=by_class, residual=not policy.couples_buckets
+            sub,
+            deadline=deadline,
+            clock=clock,
+            by_class=by_class,
+            rescue=policy.couples_buckets and blind is None,
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
@@ -619,24 +625,26 @@ def _solve_group(
     deadline: float,
     clock: Callable[[], float],
     by_class: bool = False,
-    residual: bool = True,
+    rescue: bool = False,
 ) -> tuple[Plan, float, MultiplierSearch, dict]:
     """(billed plan, bound, the multiplier search, stats) for one group of buckets: multiplier
     search, then one full solve. `by_class`: the per-class re-solve follows, which covers what the
     re-solve of the uncovered jobs at list prices does (and more), so that step is left out and
-    the full solve gets the time. `residual=False` leaves it out too: under a type cap or spot
-    limits the kept instances and the residual's own plan together rarely meet the policy (on the
-    KTH-SP2 week under the README policy it was never valid), so the full solve gets its time."""
+    the full solve gets the time. `rescue`: the blind solve found no plan in its share, so the
+    relaxed solve is the last chance of one: the search gets `RESCUE_SEARCH_SHARE` and the relaxed
+    solve all the rest (on the demo's gpu-training queue, 2,009 five-minute buckets under the
+    README policy, neither found a first plan when the relaxed solve had half of what was left)."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
     start = clock()
     policy = problem.policy
+    search_share = RESCUE_SEARCH_SHARE if rescue else SEARCH_TIME_SHARE
     search = search_multipliers(
-        problem, deadline=start + SEARCH_TIME_SHARE * max(0.1, deadline - start), clock=clock
+        problem, deadline=start + search_share * max(0.1, deadline - start), clock=clock
     )
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    share = 1.0 if by_class or not residual else RELAXED_SOLVE_SHARE
+    share = 1.0 if by_class or rescue else RELAXED_SOLVE_SHARE
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
@@ -661,7 +669,7 @@ def _solve_group(
         candidates.append(improved)
     best = min(candidates, key=lambda p: p.objective_usd)
     stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
-    if by_class or not residual:
+    if by_class or rescue:
         return best, bound, search, stats
     residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
     if residual_plan is not None and not validate_plan(problem, residual_plan, check_bound=False):
