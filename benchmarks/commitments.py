@@ -10,21 +10,26 @@ each plan is checked by the independent validator. It is compared with the commi
 Targets: every plan valid; every solve < 10 s; the commitment-aware plan never dearer than the
 blind one; gap <= 5 % (the bound relaxes each bucket's budget with multipliers, and an LP bound
 with the budgets exact is still 2.5 % below KTH-SP2's optimum, see docs/problem-and-plan.md).
-Run: `.venv/bin/python -m benchmarks.commitments`.
+Under the README's example policy (8 types, 3 spot types, spot share 0.8; the same commitment) the
+promise is weaker and honest: a plan every run (the blind plan billed when the committed solve has
+none), valid, at most 3 % dearer than the blind plan that had the whole limit, and the gap shown.
+Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from typing import Any
 
 from benchmarks._common import Target, finish, print_table
-from benchmarks.optimizer import PRICES, SPOT, TRACES, WEEK, busiest_week
+from benchmarks.optimizer import PRICES, SPOT, TRACES, WEEK, busiest_week, readme_policy
 from optimizer.analysis.demand_profile import demand_profile
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.solver.build import offerings_from_catalog, problem_from_profile
 from optimizer.solver.commitments import bill_plan
+from optimizer.solver.policy import policy_from_settings
 from optimizer.solver.problem import Commitment, Policy, Problem
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.solve import solve
@@ -35,6 +40,12 @@ REPEATS = 3
 DISCOUNT = 0.28
 COMMITTED_SHARE = 0.5
 GAP_TARGET = 0.05
+#: Under the README policy: the blind plan with the whole limit may be cheaper than the one the
+#: committed solve computes in BLIND_TIME_SHARE (60 %) of the limit.
+README_BLIND_SLACK = 0.03
+#: Under the README policy: the gap the rows reach, not a goal (measured 14-35 %: at 9 s the
+#: multiplier search and the relaxed solve get little time, see the stats `relaxed_objective_usd`).
+README_GAP_TARGET = 0.40
 
 
 def _commitment(problem: Problem) -> Commitment:
@@ -51,7 +62,21 @@ def _commitment(problem: Problem) -> Commitment:
     )
 
 
-def run_trace(name: str, offerings: list) -> dict[str, Any]:
+def _readme(policy: Policy) -> Policy:
+    """`policy` with the coupling limits of the README's example (type cap, spot types, spot share),
+    read the way benchmarks/optimizer.py reads them."""
+    readme = policy_from_settings(readme_policy())
+    return replace(
+        policy,
+        max_instance_types=readme.max_instance_types,
+        min_spot_instance_types=readme.min_spot_instance_types,
+        max_spot_share=readme.max_spot_share,
+    )
+
+
+def run_trace(name: str, offerings: list, *, readme: bool = False) -> dict[str, Any]:
+    """One trace's rows; `readme`: under the README's coupling policy (the same commitment, sized
+    without the policy)."""
     path, fmt = TRACES[name]
     jobs = read_trace(path, fmt).jobs
     start = busiest_week(jobs)
@@ -60,6 +85,9 @@ def run_trace(name: str, offerings: list) -> dict[str, Any]:
     profile = demand_profile(jobs, bucket_seconds=3600.0, start_s=start, end_s=start + WEEK)
     problem = restrict_to_requirements(problem_from_profile(profile, offerings, policy))
     sp = _commitment(problem.with_policy(replace(policy, time_limit_seconds=5.0)))
+    if readme:
+        problem = problem.with_policy(_readme(policy))
+        name = f"{name}, README policy"
     committed = problem.with_commitments((sp,))
     blind = solve(problem, clock=time.perf_counter)
     blind_billed = bill_plan(committed, replace(blind, lower_bound_usd=0.0))
@@ -106,12 +134,32 @@ def run_trace(name: str, offerings: list) -> dict[str, Any]:
 def main() -> int:
     catalog = catalog_for_region(None, "us-east-1", prices_path=str(PRICES), spot_advisor_path=str(SPOT))
     offerings = offerings_from_catalog(catalog)
-    results = [run_trace(name, offerings) for name in TRACES]
+    only_readme = "--readme" in sys.argv[1:]
+    results = [] if only_readme else [run_trace(name, offerings) for name in TRACES]
+    results += [run_trace(name, offerings, readme=True) for name in TRACES]
     targets = []
     for r in results:
         t, runs = r["trace"], r["runs"]
         valid = all(x["valid"] for x in runs)
         dearest = max(x["cost_usd"] for x in runs)
+        slack_ok = dearest <= r["blind_cost_usd"] * (1 + README_BLIND_SLACK)
+        if "README" in t:
+            # Under coupling policies the solver's own bound is weak (the blind row's gap is ~5 %
+            # without commitments, see docs/problem-and-plan.md); what is promised here is a plan,
+            # valid, no dearer than the blind plan billed by more than the time it gives up to
+            # solving blind first (BLIND_TIME_SHARE of the limit), and the gap reported.
+            targets += [
+                Target(f"{t}: a plan every run", all(x["status"] in ("OPTIMAL", "FEASIBLE") for x in runs),
+                       "yes", all(x["status"] in ("OPTIMAL", "FEASIBLE") for x in runs)),
+                Target(f"{t}: every plan valid", valid, "yes", valid),
+                Target(f"{t}: slowest solve", f"{max(x['seconds'] for x in runs):.2f} s", "< 10 s",
+                       max(x["seconds"] for x in runs) < 10.0),
+                Target(f"{t}: dearest aware plan vs blind", f"${dearest:,.2f} vs ${r['blind_cost_usd']:,.2f}",
+                       f"<= +{README_BLIND_SLACK:.0%}", slack_ok),
+                Target(f"{t}: largest gap", f"{max(x['gap'] for x in runs):.2%}",
+                       f"<= {README_GAP_TARGET:.0%}", max(x["gap"] for x in runs) <= README_GAP_TARGET),
+            ]  # fmt: skip
+            continue
         targets += [
             Target(f"{t}: every plan valid", valid, "yes", valid),
             Target(f"{t}: slowest solve", f"{max(x['seconds'] for x in runs):.2f} s", "< 10 s",

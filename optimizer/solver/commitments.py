@@ -47,6 +47,11 @@ SEARCH_TIME_SHARE = 0.5
 #: Share of what is left after the search for the relaxed problem's full solve; the rest re-solves
 #: the jobs the commitments do not cover at list prices.
 RELAXED_SOLVE_SHARE = 0.5
+#: Under policies that couple buckets: share of the time limit the commitment-blind solve gets
+#: first (its billed plan is the one the committed solve must beat, and the plan when it finds none).
+BLIND_TIME_SHARE = 0.6
+#: When the blind solve found no plan: share of what is left for the multiplier search.
+RESCUE_SEARCH_SHARE = 0.1
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
@@ -342,16 +347,32 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     patterns: set[Pattern] = set()
     bucket_bounds = np.zeros(problem.n_buckets)
     groups_seconds = policy.time_limit_seconds * (GROUPS_TIME_SHARE if by_class else 1.0)
+    blind: tuple[Plan, float] | None = None
+    if policy.couples_buckets:
+        blind = _blind_candidate(
+            problem, deadline=start + BLIND_TIME_SHARE * policy.time_limit_seconds, clock=clock
+        )
+        if blind is not None:
+            stats["blind_objective_usd"] = round(blind[0].objective_usd, 6)
     for n, idx in enumerate(groups):
         deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
         plan, sub_bound, found, sub_stats = _solve_group(
-            sub, deadline=deadline, clock=clock, by_class=by_class
+            sub,
+            deadline=deadline,
+            clock=clock,
+            by_class=by_class,
+            rescue=policy.couples_buckets and blind is None,
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
             bucket_bounds[idx] = found.bucket_bounds
         stats["commitment_groups"].append({"buckets": int(idx.size), **sub_stats})
+        if blind is not None:  # one group: the whole horizon
+            sub_bound = max(sub_bound, blind[1])
+            if not plan.has_solution or blind[0].objective_usd < plan.objective_usd:
+                stats["blind_plan_kept"] = True
+                plan = blind[0]
         if not plan.has_solution:
             out = bill_plan(problem, replace(plan, buckets=[[] for _ in range(problem.n_buckets)]))
             out.stats, out.solve_seconds = stats, clock() - start
@@ -561,23 +582,69 @@ def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -
     )
 
 
+def _blind_candidate(
+    problem: Problem, *, deadline: float, clock: Callable[[], float]
+) -> tuple[Plan, float] | None:
+    """(the commitment-blind plan billed with the commitments, a valid bound), or None when the
+    blind solve finds no valid plan by `deadline`.
+
+    Under policies that couple buckets (type cap, spot types, spot share) the relaxed solve at the
+    multipliers gets only part of the time limit and, on a big week, may find no first plan: the
+    blind plan is always a valid plan (the commitments change money, not feasibility), so it runs
+    first with a fixed share and the committed solve must beat it. Its bound holds too: any plan
+    costs at least its list-price objective minus what the commitments can take off per hour
+    (`coverage_savings_per_hour`), plus the fees."""
+    from optimizer.solver.solve import solve
+    from optimizer.solver.validate import validate_plan
+
+    limit = replace(problem.policy, time_limit_seconds=max(0.1, deadline - clock()))
+    plan = solve(problem.with_commitments(()).with_policy(limit), clock=clock)
+    if not plan.has_solution:
+        return None
+    horizon_hours = problem.n_buckets * problem.bucket_hours
+    bound = (
+        plan.lower_bound_usd
+        + problem.commitment_fees_usd
+        - coverage_savings_per_hour(problem) * horizon_hours
+    )
+    billed = bill_plan(problem, replace(plan, lower_bound_usd=bound))
+    cap = problem.policy.max_instance_types
+    improved = bill_plan(
+        problem,
+        improve_capacity_types(problem, billed, allowed=set(billed.selected) if cap is not None else None),
+    )
+    candidates = [p for p in (billed, improved) if not validate_plan(problem, p, check_bound=False)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda p: p.objective_usd), bound
+
+
 def _solve_group(
-    problem: Problem, *, deadline: float, clock: Callable[[], float], by_class: bool = False
+    problem: Problem,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    by_class: bool = False,
+    rescue: bool = False,
 ) -> tuple[Plan, float, MultiplierSearch, dict]:
     """(billed plan, bound, the multiplier search, stats) for one group of buckets: multiplier
     search, then one full solve. `by_class`: the per-class re-solve follows, which covers what the
     re-solve of the uncovered jobs at list prices does (and more), so that step is left out and
-    the full solve gets the time."""
+    the full solve gets the time. `rescue`: the blind solve found no plan in its share, so the
+    relaxed solve is the last chance of one: the search gets `RESCUE_SEARCH_SHARE` and the relaxed
+    solve all the rest (on the demo's gpu-training queue, 2,009 five-minute buckets under the
+    README policy, neither found a first plan when the relaxed solve had half of what was left)."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
     start = clock()
     policy = problem.policy
+    search_share = RESCUE_SEARCH_SHARE if rescue else SEARCH_TIME_SHARE
     search = search_multipliers(
-        problem, deadline=start + SEARCH_TIME_SHARE * max(0.1, deadline - start), clock=clock
+        problem, deadline=start + search_share * max(0.1, deadline - start), clock=clock
     )
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    share = 1.0 if by_class else RELAXED_SOLVE_SHARE
+    share = 1.0 if by_class or rescue else RELAXED_SOLVE_SHARE
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
@@ -585,9 +652,11 @@ def _solve_group(
         "search_rounds": rounds,
         "relaxed_status": relaxed_plan.status,
     }
-    if not relaxed_plan.has_solution:
-        return bill_plan(problem, relaxed_plan), relaxed_plan.lower_bound_usd, search, stats
+    # The relaxed problem's bound is one only with the relaxation constant added (the fees less
+    # mu x capacity, which may be negative).
     bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
+    if not relaxed_plan.has_solution:
+        return bill_plan(problem, relaxed_plan), bound, search, stats
     candidates = [bill_plan(problem, relaxed_plan)]
     cap = policy.max_instance_types
     improved = bill_plan(
@@ -599,12 +668,13 @@ def _solve_group(
     if not validate_plan(problem, improved, check_bound=False):
         candidates.append(improved)
     best = min(candidates, key=lambda p: p.objective_usd)
-    if by_class:
+    stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
+    if by_class or rescue:
         return best, bound, search, stats
-    residual = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
-    if residual is not None and not validate_plan(problem, residual, check_bound=False):
-        candidates.append(residual)
-        stats["residual_objective_usd"] = round(residual.objective_usd, 6)
+    residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
+    if residual_plan is not None and not validate_plan(problem, residual_plan, check_bound=False):
+        candidates.append(residual_plan)
+        stats["residual_objective_usd"] = round(residual_plan.objective_usd, 6)
     return min(candidates, key=lambda p: p.objective_usd), bound, search, stats
 
 

@@ -321,3 +321,60 @@ def test_without_demand_the_plan_pays_only_the_fees_and_is_optimal() -> None:
     assert plan.status == "OPTIMAL"
     assert plan.cost_usd == pytest.approx(0.48 * HOURS) == plan.commitment_usd
     assert plan.commitments[0]["utilization"] == 0.0
+
+
+def _type_capped_committed_problem(limit: float) -> tuple[Problem, Problem]:
+    """(blind, committed): random demand under a type cap and both spot rows, a Compute SP."""
+    from tests.solver_helpers import random_problem
+
+    policy = Policy(
+        time_limit_seconds=limit, max_instance_types=3, min_spot_instance_types=1, max_spot_share=0.8
+    )
+    base = random_problem(5, n_buckets=24, policy=policy)
+    rates = {o.instance_type: o.price_per_hour * 0.7 for o in base.offerings if not o.is_spot}
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.4, rates=rates)
+    return base, base.with_commitments((sp,))
+
+
+@pytest.mark.parametrize("step", [0.05, 0.2])
+def test_a_committed_solve_with_little_time_under_a_type_cap_still_returns_a_valid_plan(
+    step: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each reading of the clock costs `step` seconds of a 2 s limit, and the relaxed solve at the
+    # multipliers finds no plan in what is left (as on a big GPU week under the README policy):
+    # the blind plan billed with the commitments is always valid, so that is the answer, with a
+    # bound that holds.
+    import optimizer.solver.solve as solve_module
+    from optimizer.solver.commitments import BLIND_TIME_SHARE
+    from tests.clock import StepClock
+
+    base, problem = _type_capped_committed_problem(2.0)
+    list_prices = {o.key: o.price_per_hour for o in base.offerings}
+    real_solve = solve_module.solve
+
+    def relaxed_finds_nothing(p: Problem, *, clock: Any) -> Plan:
+        plan = real_solve(p, clock=clock)
+        if any(o.price_per_hour != list_prices[o.key] for o in p.offerings):  # the relaxed problem
+            return replace(plan, status="TIMEOUT", reason="no plan in time", buckets=[], selected=[])
+        return plan
+
+    monkeypatch.setattr(solve_module, "solve", relaxed_finds_nothing)
+    plan = solve(problem, clock=StepClock(step))
+    assert plan.has_solution, plan.reason
+    assert validate_plan(problem, plan) == []  # policy, money, and a bound below the objective
+    blind_policy = replace(base.policy, time_limit_seconds=BLIND_TIME_SHARE * base.policy.time_limit_seconds)
+    blind = real_solve(base.with_policy(blind_policy), clock=StepClock(step))
+    assert blind.has_solution
+    assert plan.objective_usd <= bill_plan(problem, blind).objective_usd + 1e-6
+
+
+def test_under_a_type_cap_the_committed_plan_is_no_dearer_than_the_blind_plan_billed() -> None:
+    from optimizer.solver.commitments import BLIND_TIME_SHARE
+    from tests.clock import StepClock
+
+    base, problem = _type_capped_committed_problem(2.0)
+    plan = solve(problem, clock=StepClock(0.05))
+    assert validate_plan(problem, plan) == []
+    blind_policy = replace(base.policy, time_limit_seconds=BLIND_TIME_SHARE * base.policy.time_limit_seconds)
+    blind = solve(base.with_policy(blind_policy), clock=StepClock(0.05))
+    assert plan.objective_usd <= bill_plan(problem, blind).objective_usd + 1e-6
