@@ -12,7 +12,8 @@ blind one; gap <= 5 % (the bound relaxes each bucket's budget with multipliers, 
 with the budgets exact is still 2.5 % below KTH-SP2's optimum, see docs/problem-and-plan.md).
 Under the README's example policy (8 types, 3 spot types, spot share 0.8; the same commitment) the
 promise is weaker and honest: a plan every run (the blind plan billed when the committed solve has
-none), valid, at most 3 % dearer than the blind plan that had the whole limit, and the gap shown.
+none), valid, at most 3 % dearer than the blind plan that had the whole limit, and the same 5 %
+gap, which these rows miss today (17-35 %: the solve's time goes to the blind plan first).
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 
@@ -43,9 +44,11 @@ GAP_TARGET = 0.05
 #: Under the README policy: the blind plan with the whole limit may be cheaper than the one the
 #: committed solve computes in BLIND_TIME_SHARE (60 %) of the limit.
 README_BLIND_SLACK = 0.03
-#: Under the README policy: the gap the rows reach, not a goal (measured 14-35 %: at 9 s the
-#: multiplier search and the relaxed solve get little time, see the stats `relaxed_objective_usd`).
-README_GAP_TARGET = 0.40
+#: Under the README policy the gap target is the open rows' (`GAP_TARGET`): a 40 % line that only
+#: reports what the rows reach would pass whatever they reach. Measured 17-35 % (2026-12-05): at 9 s
+#: the multiplier search and the relaxed solve get little time (stats `relaxed_objective_usd`), so
+#: these rows miss it and the script says so.
+README_GAP_TARGET = GAP_TARGET
 
 
 def _commitment(problem: Problem) -> Commitment:
