@@ -167,6 +167,28 @@ def test_rightsizing_shows_the_evidence_of_the_chosen_definition(seeded: str) ->
     assert recommendation.loc["memory_mib", "proposed"] == "6144"
 
 
+def test_rightsizing_tables_name_the_statistic_of_their_requests(seeded: str) -> None:
+    """The summary's requests are means and the evidence's medians; both columns were labelled
+    "Requested memory MiB", and in the demo they read 65,242 and 61,440 for one definition."""
+    f = dh.frames()
+    app = run_page("rightsizing")
+    app.selectbox(key="rs_definition").set_value("sort").run()
+    summary = frame_with(app, "job_definition_name", "mean_requested_memory_mib", "mean_requested_vcpus")
+    evidence = frame_with(app, "name_pattern", "median_requested_memory_mib", "median_requested_vcpus")
+    for frame in (summary, evidence):
+        assert "requested_memory_mib" not in frame.columns and "requested_vcpus" not in frame.columns
+    want = rightsizing_evidence(f.jobs, f.attempts, f.instance_types)
+    row = want[(want["job_definition_name"] == "sort") & (want["name_pattern"] == "*")].iloc[0]
+    assert evidence.set_index("name_pattern").loc["*", "median_requested_memory_mib"] == pytest.approx(
+        row["requested_memory_mib"]
+    )
+    sort_jobs = f.jobs[f.jobs["job_definition_name"] == "sort"]
+    attempts = f.attempts.merge(sort_jobs[["job_id", "memory_mib"]], on="job_id")
+    assert summary.set_index("job_definition_name").loc["sort", "mean_requested_memory_mib"] == pytest.approx(
+        attempts["memory_mib"].mean()
+    )
+
+
 def test_fleet_mix_shows_current_spend_and_the_plan_with_its_bound(seeded: str) -> None:
     result = dh.expected()
     _, plan = dh.fleet_documents()

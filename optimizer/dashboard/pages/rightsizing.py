@@ -34,6 +34,13 @@ EVIDENCE_COLUMNS = [
     "cliff_fits_p99",
 ]
 
+#: The evidence's requests are each pattern's median (`analysis.rightsizing`); the summary above
+#: shows means, so each table names its statistic.
+MEDIAN_REQUESTS = {
+    "requested_memory_mib": "median_requested_memory_mib",
+    "requested_vcpus": "median_requested_vcpus",
+}
+
 
 def render() -> None:
     st.title("Right-sizing")
@@ -90,7 +97,7 @@ def render() -> None:
             f" requirements let these jobs use are named ({requirements.describe()})."
         )
     shown = [c for c in EVIDENCE_COLUMNS if c in evidence.columns]
-    show_table(evidence[shown], "rs_evidence")
+    show_table(evidence[shown].rename(columns=MEDIAN_REQUESTS), "rs_evidence")
 
     histogram = queries.usage_ratio_histogram(url, dataset, name, since)
     if histogram.empty:
