@@ -607,16 +607,25 @@ def _blind_candidate(
         + problem.commitment_fees_usd
         - coverage_savings_per_hour(problem) * horizon_hours
     )
-    billed = bill_plan(problem, replace(plan, lower_bound_usd=bound))
-    cap = problem.policy.max_instance_types
-    improved = bill_plan(
-        problem,
-        improve_capacity_types(problem, billed, allowed=set(billed.selected) if cap is not None else None),
-    )
-    candidates = [p for p in (billed, improved) if not validate_plan(problem, p, check_bound=False)]
+    billed, moved = _billed_and_moved(problem, replace(plan, lower_bound_usd=bound))
+    candidates = [
+        p for p in (billed, moved) if p is not None and not validate_plan(problem, p, check_bound=False)
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda p: p.objective_usd), bound
+
+
+def _billed_and_moved(problem: Problem, plan: Plan) -> tuple[Plan, Plan | None]:
+    """`plan` billed with the commitments, and its capacity-type moves (`improve_capacity_types`,
+    kept to the plan's own offerings under a type cap) billed too, None when they break the
+    problem's rules: the two candidates the blind and the relaxed solves each offer."""
+    from optimizer.solver.validate import validate_plan
+
+    cap = problem.policy.max_instance_types
+    allowed = set(plan.selected) if cap is not None else None
+    moved = bill_plan(problem, improve_capacity_types(problem, plan, allowed=allowed))
+    return bill_plan(problem, plan), (None if validate_plan(problem, moved, check_bound=False) else moved)
 
 
 def _solve_group(
@@ -657,16 +666,8 @@ def _solve_group(
     bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
     if not relaxed_plan.has_solution:
         return bill_plan(problem, relaxed_plan), bound, search, stats
-    candidates = [bill_plan(problem, relaxed_plan)]
-    cap = policy.max_instance_types
-    improved = bill_plan(
-        problem,
-        improve_capacity_types(
-            problem, relaxed_plan, allowed=set(relaxed_plan.selected) if cap is not None else None
-        ),
-    )
-    if not validate_plan(problem, improved, check_bound=False):
-        candidates.append(improved)
+    billed, moved = _billed_and_moved(problem, relaxed_plan)
+    candidates = [billed] if moved is None else [billed, moved]
     best = min(candidates, key=lambda p: p.objective_usd)
     stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
     if by_class or rescue:
