@@ -44,11 +44,6 @@ GAP_TARGET = 0.05
 #: Under the README policy: the blind plan with the whole limit may be cheaper than the one the
 #: committed solve computes in BLIND_TIME_SHARE (60 %) of the limit.
 README_BLIND_SLACK = 0.03
-#: Under the README policy the gap target is the open rows' (`GAP_TARGET`): a 40 % line that only
-#: reports what the rows reach would pass whatever they reach. Measured 17-35 % (2026-12-05): at 9 s
-#: the multiplier search and the relaxed solve get little time (stats `relaxed_objective_usd`), so
-#: these rows miss it and the script says so.
-README_GAP_TARGET = GAP_TARGET
 
 
 def _commitment(problem: Problem) -> Commitment:
@@ -145,33 +140,33 @@ def main() -> int:
         t, runs = r["trace"], r["runs"]
         valid = all(x["valid"] for x in runs)
         dearest = max(x["cost_usd"] for x in runs)
-        slack_ok = dearest <= r["blind_cost_usd"] * (1 + README_BLIND_SLACK)
-        if "README" in t:
-            # Under coupling policies the solver's own bound is weak (the blind row's gap is ~5 %
-            # without commitments, see docs/problem-and-plan.md); what is promised here is a plan,
-            # valid, no dearer than the blind plan billed by more than the time it gives up to
-            # solving blind first (BLIND_TIME_SHARE of the limit), and the gap reported.
-            targets += [
-                Target(f"{t}: a plan every run", all(x["status"] in ("OPTIMAL", "FEASIBLE") for x in runs),
-                       "yes", all(x["status"] in ("OPTIMAL", "FEASIBLE") for x in runs)),
-                Target(f"{t}: every plan valid", valid, "yes", valid),
-                Target(f"{t}: slowest solve", f"{max(x['seconds'] for x in runs):.2f} s", "< 10 s",
-                       max(x["seconds"] for x in runs) < 10.0),
-                Target(f"{t}: dearest aware plan vs blind", f"${dearest:,.2f} vs ${r['blind_cost_usd']:,.2f}",
-                       f"<= +{README_BLIND_SLACK:.0%}", slack_ok),
-                Target(f"{t}: largest gap", f"{max(x['gap'] for x in runs):.2%}",
-                       f"<= {README_GAP_TARGET:.0%}", max(x["gap"] for x in runs) <= README_GAP_TARGET),
-            ]  # fmt: skip
-            continue
         targets += [
             Target(f"{t}: every plan valid", valid, "yes", valid),
             Target(f"{t}: slowest solve", f"{max(x['seconds'] for x in runs):.2f} s", "< 10 s",
                    max(x["seconds"] for x in runs) < 10.0),
-            Target(f"{t}: dearest aware plan vs blind", f"${dearest:,.2f} vs ${r['blind_cost_usd']:,.2f}",
-                   "<=", dearest <= r["blind_cost_usd"] + 0.01),
-            Target(f"{t}: largest gap", f"{max(x['gap'] for x in runs):.2%}", f"<= {GAP_TARGET:.0%}",
-                   max(x["gap"] for x in runs) <= GAP_TARGET),
         ]  # fmt: skip
+        if "README" in t:
+            # Under coupling policies the committed solve runs blind first (BLIND_TIME_SHARE of the
+            # limit), so it may be dearer than the blind plan that had the whole limit by what that
+            # costs; it must always have a plan. Its gap is held to the same target: measured
+            # 17-35 % (2026-12-05), as at 9 s the multiplier search and the relaxed solve get little
+            # time (stats `relaxed_objective_usd`).
+            solved = all(x["status"] in ("OPTIMAL", "FEASIBLE") for x in runs)
+            targets += [
+                Target(f"{t}: a plan every run", solved, "yes", solved),
+                Target(f"{t}: dearest aware plan vs blind", f"${dearest:,.2f} vs ${r['blind_cost_usd']:,.2f}",
+                       f"<= +{README_BLIND_SLACK:.0%}",
+                       dearest <= r["blind_cost_usd"] * (1 + README_BLIND_SLACK)),
+            ]  # fmt: skip
+        else:
+            targets.append(
+                Target(f"{t}: dearest aware plan vs blind", f"${dearest:,.2f} vs ${r['blind_cost_usd']:,.2f}",
+                       "<=", dearest <= r["blind_cost_usd"] + 0.01)
+            )  # fmt: skip
+        targets.append(
+            Target(f"{t}: largest gap", f"{max(x['gap'] for x in runs):.2%}", f"<= {GAP_TARGET:.0%}",
+                   max(x["gap"] for x in runs) <= GAP_TARGET)
+        )  # fmt: skip
     return finish("commitments", {"results": results}, targets)
 
 
