@@ -17,6 +17,7 @@ from optimizer.dashboard.commitment_view import (
     DEFAULT_DISCOUNT,
     compute_commitment,
     render_commitments,
+    render_cost_split,
     with_compute_commitment,
 )
 from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, store_url
@@ -230,6 +231,8 @@ def render() -> None:
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     render_commitments(proposed, "wi", what_if_problem)
+    st.caption("How the what-if plan's cost splits")
+    render_cost_split(proposed, what_if_problem, "wi")
     mixes = []
     for name, doc in (("stored plan", plan), ("what-if", proposed)):
         mix = mix_by_offering(plan_usage(problem, doc))
