@@ -76,16 +76,30 @@ SHARE_NOTE = (
     "A queue's plan sees its share of the account's commitments: the share of their use its instances "
     "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest)."
 )
+#: The figures a reader checks against the bill first: the table sits in half the page's width.
 COLUMNS = [
     "commitment",
-    "type",
-    "USD/h in this problem",
     "utilization",
     "covered on-demand (USD)",
     "fee over the plan (USD)",
+    "USD/h in this problem",
+    "type",
+    "id",
 ]
 #: A Reserved Instance's fee row: the solver charges none (it is paid whether or not this plan runs).
 SUNK_FEE = "sunk: $0 in this plan"
+
+
+def commitment_label(commitment_id: Any) -> str:
+    """A commitment's name short enough for a metric label and a half-page table: an ARN's resource
+    with its id cut to 8 characters (`savingsplan/20b803b6`; the full ARN, 90 characters, pushed the
+    plan's figures out of the Fleet mix column), any other id as it is."""
+    text = str(commitment_id)
+    if not text.startswith("arn:"):
+        return text
+    resource = text.rsplit(":", 1)[-1]
+    kind, _, rest = resource.rpartition("/")
+    return f"{kind}/{rest[:8]}" if kind else resource
 
 
 def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -111,12 +125,13 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
 
     rows = [
         {
-            "commitment": c.get("id"),
+            "commitment": commitment_label(c.get("id")),
             "type": c.get("type"),
             "USD/h in this problem": level(c.get("id")),
             "utilization": percent(c.get("utilization")),
             "covered on-demand (USD)": money(c.get("covered_usd")),
             "fee over the plan (USD)": fee(c),
+            "id": c.get("id"),
         }
         for c in plan.get("commitments", [])
     ]
@@ -132,7 +147,7 @@ def render_commitments(plan: Mapping[str, Any], key: str, problem: Mapping[str, 
     cols[0].metric("Commitment fees", money(plan.get("commitment_usd")), help="Paid whatever the plan runs")
     for col, c in zip(cols[1:], usage, strict=True):
         col.metric(
-            f"Utilization {c.get('id')}",
+            f"Utilization {commitment_label(c.get('id'))}",
             percent(c.get("utilization")),
             help="Capacity used over capacity paid for, every bucket of the plan",
         )

@@ -108,23 +108,21 @@ def cost_split(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> pd.DataFr
     covered = sum(float(c.get("covered_usd") or 0.0) for c in plan.get("commitments", []))
     fees = float(plan.get("commitment_usd") or 0.0)
     hours = plan_hours(problem)
-    rows = [("Spot", spot, "instance-hours at the spot price")]
+    rows = [("Spot", spot, "spot price x instance-hours")]
     if plan.get("commitments"):
         rows += [
             (
                 "On-demand, not covered",
                 on_demand - covered,
-                f"instance-hours at the on-demand price (${on_demand:,.2f}) less the "
-                f"${covered:,.2f} of it the commitments cover",
+                f"on-demand price x hours: ${on_demand:,.2f}, less ${covered:,.2f} covered",
             ),
             (
                 "Commitment fees",
                 fees,
-                f"{hours:,.0f} h of every Savings Plan's $/h, paid whatever is used; "
-                "reserved instances are sunk, $0",
+                f"${fees / hours if hours else 0.0:,.4f}/h x {hours:,.0f} h, paid whatever is used",
             ),
         ]
     else:
-        rows.append(("On-demand", on_demand, "instance-hours at the on-demand price"))
-    rows.append(("Plan cost", float(plan.get("cost_usd") or 0.0), "the plan's own figure (= the rows above)"))
+        rows.append(("On-demand", on_demand, "on-demand price x instance-hours"))
+    rows.append(("Plan cost", float(plan.get("cost_usd") or 0.0), "the plan's own figure"))
     return pd.DataFrame(rows, columns=SPLIT_COLUMNS)

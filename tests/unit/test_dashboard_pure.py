@@ -278,6 +278,9 @@ def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
     assert split.to_dict() == pytest.approx(
         {"Spot": 0.24, "On-demand, not covered": 0.0, "Commitment fees": 0.18, "Plan cost": 0.42}
     )
+    how = cost_split(problem, plan).set_index("part")["how"]
+    assert how["Commitment fees"] == "$0.0900/h x 2 h, paid whatever is used"
+    assert how["On-demand, not covered"] == "on-demand price x hours: $0.10, less $0.10 covered"
     assert split.drop("Plan cost").sum() == pytest.approx(split["Plan cost"])
     assert plan_list_cost(problem, plan) == pytest.approx(0.336)  # before commitments: the spend's prices
     # Without commitments: spot and on-demand at their prices, no fee row.
@@ -297,6 +300,19 @@ def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
     assert rows.loc["sp", "utilization"] == "33.3%"  # $0.06 used of 2 h x $0.09
     assert rows.loc["sp", "covered on-demand (USD)"] == "$0.10"
     assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
+
+
+def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
+    # The demo's Savings Plan ARN (90 characters) pushed every figure of its row out of Fleet mix's
+    # half-page column; the full ARN stays in the table's last column.
+    from optimizer.dashboard.commitment_view import commitment_label
+
+    arn = "arn:aws:savingsplans::123456789012:savingsplan/20b803b6-5ae3-2da4-fb42-e9488217b821"
+    assert commitment_label(arn) == "savingsplan/20b803b6"
+    assert commitment_label("arn:aws:ec2:us-east-1:123456789012:reserved-instances/ri-1") == (
+        "reserved-instances/ri-1"
+    )
+    assert commitment_label("sp-config") == "sp-config"
 
 
 def test_the_overviews_prior_week_is_the_seven_whole_days_before() -> None:

@@ -59,7 +59,12 @@ def render() -> None:
     with left:
         _current(url, dataset)
     with right:
-        _planned(url, dataset)
+        chosen = _planned(url, dataset)
+    if chosen is not None and chosen[1].get("commitments"):
+        # Full width: a commitment's row (utilization, coverage, fee, level, id) does not fit beside
+        # the current spend, and a reader checks each figure against the bill.
+        st.subheader("Commitments in the plan")
+        render_commitments(chosen[1], "fleet", chosen[0])
     st.subheader("Compute environments")
     ces = queries.compute_environment_list(url)
     if ces.empty:
@@ -163,13 +168,15 @@ def _like_for_like(
     )
 
 
-def _planned(url: str, dataset: str) -> None:
+def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The chosen stored plan beside its queue's spend; returns its (problem, plan) documents when
+    it has instances, for the page's full-width commitments section."""
     st.subheader("Solver plan")
     st.caption(UNCONSTRAINED_BOUND_NOTE)
     plans = queries.fleet_plan_list(url)
     if plans.empty:
         no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
-        return
+        return None
     labels = {
         int(p.id): f"#{p.id} {p.scope} ({p.status}, {p.created_at:%Y-%m-%d %H:%M})"
         for p in plans.itertuples()
@@ -186,7 +193,7 @@ def _planned(url: str, dataset: str) -> None:
     cols[2].metric("Gap", percent(row["gap"]))
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
-        return
+        return None
     problem, plan = documents
     if plan.get("reason"):  # why the gap is what it is (the demo's cpu-batch: bound $0, gap 100 %)
         st.caption(f"{plan['status']}: {plan['reason']}")
@@ -198,10 +205,9 @@ def _planned(url: str, dataset: str) -> None:
     usage = plan_usage(problem, plan)
     if usage.empty:
         st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")
-        return
+        return None
     st.caption("How the plan cost splits")
     render_cost_split(plan, problem, "fleet")
-    render_commitments(plan, "fleet", problem)
     at_list = " (list prices, before commitments)" if plan.get("commitments") else ""
     mix = mix_by_offering(usage)
     st.plotly_chart(
@@ -231,3 +237,4 @@ def _planned(url: str, dataset: str) -> None:
         key="fleet_plan_curve",
     )
     show_table(mix, "fleet_plan_table")
+    return problem, plan
