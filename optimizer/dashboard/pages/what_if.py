@@ -37,6 +37,20 @@ from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
 UNSOLVED_KEY = "what_if_unsolved"
+SHOWN_PLAN_KEY = "what_if_shown_plan"
+#: The form's keyed inputs, whose defaults are the chosen plan's (a keyed widget keeps its value when
+#: its default changes): on the demo, choosing cpu-batch after the first plan shown (mpi-parallel)
+#: kept mpi-parallel's $0.0315/h commitment level for cpu-batch's $0.3534/h.
+PLAN_WIDGETS = (
+    "wi_req_previous",
+    "wi_req_t",
+    "wi_req_metal",
+    "wi_req_acc",
+    "wi_req_excluded",
+    "wi_time_limit",
+    "wi_sp_level",
+    "wi_sp_discount",
+)
 ACCELERATOR_LABELS = {
     "when_requested": "only for jobs that ask for one",
     "any": "any job may use them",
@@ -83,6 +97,16 @@ def _solve(problem: dict, request: tuple, submitted: bool) -> dict:
             return unsolved.plan
 
 
+def _start_from(plan_id: int) -> None:
+    """A plan chosen other than the one the form was last filled from: its inputs start from the new
+    plan's policy and commitments (`PLAN_WIDGETS`), not the values typed for another plan."""
+    if st.session_state.get(SHOWN_PLAN_KEY) == plan_id:
+        return
+    for key in PLAN_WIDGETS:
+        st.session_state.pop(key, None)
+    st.session_state[SHOWN_PLAN_KEY] = plan_id
+
+
 def render() -> None:
     st.title("What-if")
     url = store_url()
@@ -94,6 +118,7 @@ def render() -> None:
         return
     labels = {int(p.id): f"#{p.id} {p.scope} ({p.created_at:%Y-%m-%d %H:%M})" for p in plans.itertuples()}
     plan_id = st.selectbox("Start from plan", list(labels), format_func=labels.get, key="wi_plan")
+    _start_from(plan_id)
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
         return
