@@ -111,6 +111,16 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
         wait_rendered(page, "What-if")
         level = page.get_by_label("Compute Savings Plan commitment ($/h, 0 = none)", exact=True)
         assert level.input_value() == "0.0900"  # the stored level, to the fraction of a cent
+        # Another plan starts from its own level (the browser once kept the first plan's), and back.
+        for scope, shown in (("q-spot", "0.0000"), ("q-committed", "0.0900")):
+            page.locator('[data-testid="stSelectbox"]').first.click()
+            page.get_by_role("option").filter(has_text=scope).first.click()
+            page.wait_for_function(
+                "([label, value]) => [...document.querySelectorAll('input')].some("
+                "i => i.getAttribute('aria-label') === label && i.value === value)",
+                arg=["Compute Savings Plan commitment ($/h, 0 = none)", shown],
+                timeout=60_000,
+            )
         level.fill(f"{WHAT_IF_LEVEL}")
         level.press("Enter")
         page.get_by_role("button", name="Re-solve").click()

@@ -37,20 +37,7 @@ from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
 UNSOLVED_KEY = "what_if_unsolved"
-SHOWN_PLAN_KEY = "what_if_shown_plan"
-#: The form's keyed inputs, whose defaults are the chosen plan's (a keyed widget keeps its value when
-#: its default changes): on the demo, choosing cpu-batch after the first plan shown (mpi-parallel)
-#: kept mpi-parallel's $0.0315/h commitment level for cpu-batch's $0.3534/h.
-PLAN_WIDGETS = (
-    "wi_req_previous",
-    "wi_req_t",
-    "wi_req_metal",
-    "wi_req_acc",
-    "wi_req_excluded",
-    "wi_time_limit",
-    "wi_sp_level",
-    "wi_sp_discount",
-)
+
 ACCELERATOR_LABELS = {
     "when_requested": "only for jobs that ask for one",
     "any": "any job may use them",
@@ -62,6 +49,14 @@ NO_SPOT_FITS = (
     "of this history, so the replayed spot CE has maxvCpus 0 and runs nothing: a share in between "
     "needs smaller spot types than the plan chose."
 )
+
+
+def plan_key(name: str, plan_id: int) -> str:
+    """The key of a form input whose default is the chosen plan's (its policy, time limit and
+    commitment level), one per plan: a keyed input keeps the value it was first given in the browser
+    whatever default it is given later, so one key for every plan once offered cpu-batch, on the
+    demo, the $0.0315/h level of the plan shown first (mpi-parallel) instead of its own $0.3534/h."""
+    return f"{name}@{plan_id}"
 
 
 class _Unsolved(Exception):
@@ -97,16 +92,6 @@ def _solve(problem: dict, request: tuple, submitted: bool) -> dict:
             return unsolved.plan
 
 
-def _start_from(plan_id: int) -> None:
-    """A plan chosen other than the one the form was last filled from: its inputs start from the new
-    plan's policy and commitments (`PLAN_WIDGETS`), not the values typed for another plan."""
-    if st.session_state.get(SHOWN_PLAN_KEY) == plan_id:
-        return
-    for key in PLAN_WIDGETS:
-        st.session_state.pop(key, None)
-    st.session_state[SHOWN_PLAN_KEY] = plan_id
-
-
 def render() -> None:
     st.title("What-if")
     url = store_url()
@@ -118,7 +103,6 @@ def render() -> None:
         return
     labels = {int(p.id): f"#{p.id} {p.scope} ({p.created_at:%Y-%m-%d %H:%M})" for p in plans.itertuples()}
     plan_id = st.selectbox("Start from plan", list(labels), format_func=labels.get, key="wi_plan")
-    _start_from(plan_id)
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
         return
@@ -153,21 +137,27 @@ def render() -> None:
         st.caption("Instance requirements")
         req_cols = st.columns(4)
         previous = req_cols[0].checkbox(
-            "Previous generations", requirements.get("generations") == "any", key="wi_req_previous"
+            "Previous generations",
+            requirements.get("generations") == "any",
+            key=plan_key("wi_req_previous", plan_id),
         )
-        burstable = req_cols[1].checkbox("Burstable (T)", bool(requirements.get("burstable")), key="wi_req_t")
-        metal = req_cols[2].checkbox("Bare metal", bool(requirements.get("bare_metal")), key="wi_req_metal")
+        burstable = req_cols[1].checkbox(
+            "Burstable (T)", bool(requirements.get("burstable")), key=plan_key("wi_req_t", plan_id)
+        )
+        metal = req_cols[2].checkbox(
+            "Bare metal", bool(requirements.get("bare_metal")), key=plan_key("wi_req_metal", plan_id)
+        )
         accelerators = req_cols[3].selectbox(
             "Accelerators",
             ACCELERATOR_RULES,
             ACCELERATOR_RULES.index(requirements.get("accelerators", "when_requested")),
             format_func=ACCELERATOR_LABELS.get,
-            key="wi_req_acc",
+            key=plan_key("wi_req_acc", plan_id),
         )
         excluded = st.text_input(
             "Excluded families (comma-separated, wildcards: m5*, t*)",
             ", ".join(requirements.get("excluded_families") or []),
-            key="wi_req_excluded",
+            key=plan_key("wi_req_excluded", plan_id),
         )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
         time_limit = st.number_input(
@@ -177,7 +167,7 @@ def render() -> None:
             float(policy.get("time_limit_seconds", 30.0)),
             5.0,
             format="%.0f",
-            key="wi_time_limit",
+            key=plan_key("wi_time_limit", plan_id),
             help="The re-solve stops here with the best plan found; a plan under a type cap, spot "
             "diversification and a commitment can need more than the stored plan's limit",
         )
@@ -191,7 +181,7 @@ def render() -> None:
             0.1,
             # four decimals: a queue's share of an account's plan can be a fraction of a cent an hour
             format="%.4f",
-            key="wi_sp_level",
+            key=plan_key("wi_sp_level", plan_id),
             help="The stored problem's level is this queue's share of the account's Compute Savings Plans "
             "(its instances' share of their use in the bill), not the plans' whole $/h",
         )
@@ -201,7 +191,7 @@ def render() -> None:
             0.99,
             round(stored_discount or DEFAULT_DISCOUNT, 4),
             0.01,
-            key="wi_sp_discount",
+            key=plan_key("wi_sp_discount", plan_id),
             disabled=stored_discount is not None,
         )
         submitted = st.form_submit_button("Re-solve")
