@@ -139,6 +139,24 @@ def fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
     return problem, plan
 
 
+def committed_fleet_documents() -> tuple[dict[str, Any], dict[str, Any]]:
+    """`fleet_documents` with a $0.09/h Compute Savings Plan (m5.large at $0.06 under it) and an RI of
+    a type the plan runs only on spot, billed by the solver's own rule (`bill_plan`). By hand: spot
+    3 x $0.08 = $0.24; the one on-demand m5.large hour ($0.096) is covered whole ($0.06 of the $0.09
+    budget); fees 2 h x $0.09 = $0.18 (the RI's are sunk); cost $0.24 + $0.096 - $0.096 + $0.18."""
+    from optimizer.solver.commitments import bill_plan
+    from optimizer.solver.plan import plan_from_dict, plan_to_dict
+    from optimizer.solver.problem import problem_from_dict
+
+    problem, plan = fleet_documents()
+    problem["commitments"] = [
+        {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 0.09, "rates": {"m5.large": 0.06}},
+        {"id": "ri", "type": "RESERVED_INSTANCE", "instance_type": "m5.xlarge", "count": 1},
+    ]
+    billed = bill_plan(problem_from_dict(problem), plan_from_dict(plan))
+    return problem, plan_to_dict(billed)
+
+
 def store_plan(conn: Connection, problem: dict[str, Any], plan: dict[str, Any], created_at: datetime) -> None:
     """One `fleet_plans` row for q-spot holding these documents, as `batchopt optimize --queue` stores it."""
     conn.execute(

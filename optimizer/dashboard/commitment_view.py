@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from optimizer.dashboard.components import money, percent
+from optimizer.dashboard.plan_view import SPLIT_COLUMNS, commitment_fee_usd, cost_split
 from optimizer.number_text import commitment_level_text
 
 WHAT_IF_ID = "what-if-compute-savings-plan"
@@ -75,12 +76,37 @@ SHARE_NOTE = (
     "A queue's plan sees its share of the account's commitments: the share of their use its instances "
     "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest)."
 )
-COLUMNS = ["commitment", "type", "USD/h in this problem", "utilization", "covered on-demand (USD)"]
+#: The figures a reader checks against the bill first: the table sits in half the page's width.
+COLUMNS = [
+    "commitment",
+    "utilization",
+    "covered on-demand (USD)",
+    "fee over the plan (USD)",
+    "USD/h in this problem",
+    "type",
+    "id",
+]
+#: A Reserved Instance's fee row: the solver charges none (it is paid whether or not this plan runs).
+SUNK_FEE = "sunk: $0 in this plan"
+
+
+def commitment_label(commitment_id: Any) -> str:
+    """A commitment's name short enough for a metric label and a half-page table: an ARN's resource
+    with its id cut to 8 characters (`savingsplan/20b803b6`; the full ARN, 90 characters, pushed the
+    plan's figures out of the Fleet mix column), any other id as it is."""
+    text = str(commitment_id)
+    if not text.startswith("arn:"):
+        return text
+    resource = text.rsplit(":", 1)[-1]
+    kind, _, rest = resource.rpartition("/")
+    return f"{kind}/{rest[:8]}" if kind else resource
 
 
 def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One row per commitment of the plan; its $/h (a Savings Plan) or reservation count (an RI) as
-    the problem carries it, when given, since that is the queue's share, not the account's plan."""
+    the problem carries it, when given, since that is the queue's share, not the account's plan, and
+    the fee it adds to the plan's cost over the plan's hours (the rows' fees sum to the plan's
+    `commitment_usd`: a FinOps reader checks each against the bill's recurring fee)."""
     held = {c.get("id"): c for c in (problem or {}).get("commitments", [])}
 
     def level(cid: Any) -> str:
@@ -91,13 +117,21 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
             str(c.get("type")), c.get("usd_per_hour"), c.get("count"), c.get("instance_type")
         )
 
+    def fee(c: Mapping[str, Any]) -> str:
+        if c.get("type") == "RESERVED_INSTANCE":
+            return SUNK_FEE
+        usd = commitment_fee_usd(problem or {}, c.get("id"))
+        return "n/a" if usd is None else money(usd)
+
     rows = [
         {
-            "commitment": c.get("id"),
+            "commitment": commitment_label(c.get("id")),
             "type": c.get("type"),
             "USD/h in this problem": level(c.get("id")),
             "utilization": percent(c.get("utilization")),
             "covered on-demand (USD)": money(c.get("covered_usd")),
+            "fee over the plan (USD)": fee(c),
+            "id": c.get("id"),
         }
         for c in plan.get("commitments", [])
     ]
@@ -113,9 +147,16 @@ def render_commitments(plan: Mapping[str, Any], key: str, problem: Mapping[str, 
     cols[0].metric("Commitment fees", money(plan.get("commitment_usd")), help="Paid whatever the plan runs")
     for col, c in zip(cols[1:], usage, strict=True):
         col.metric(
-            f"Utilization {c.get('id')}",
+            f"Utilization {commitment_label(c.get('id'))}",
             percent(c.get("utilization")),
             help="Capacity used over capacity paid for, every bucket of the plan",
         )
     st.caption(SHARE_NOTE)
     st.dataframe(commitment_rows(plan, problem), hide_index=True, key=f"{key}_commitments")
+
+
+def render_cost_split(plan: Mapping[str, Any], problem: Mapping[str, Any], key: str) -> None:
+    """The plan's cost as spot, uncovered on-demand and commitment fees (`plan_view.cost_split`)."""
+    split = cost_split(problem, plan)
+    split["USD"] = split["USD"].map(money)
+    st.dataframe(split[SPLIT_COLUMNS], hide_index=True, key=f"{key}_cost_split")

@@ -10,6 +10,7 @@ Pure: the page reads the store through `queries`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 DAY_SECONDS = 86400.0
 
 
-def plan_hours(problem: dict[str, Any]) -> float:
+def plan_hours(problem: Mapping[str, Any]) -> float:
     return float(problem.get("buckets", 0)) * float(problem.get("bucket_seconds", 3600.0)) / 3600.0
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.dashboard.plan_scope import plan_hours
+
 USAGE_COLUMNS = [
     "bucket", "offering", "instance_type", "capacity_type", "instances", "instance_hours", "cost_usd"
 ]  # fmt: skip
@@ -67,3 +69,60 @@ def cost_curve(usage: pd.DataFrame, n_buckets: int) -> pd.DataFrame:
         names=["bucket", "capacity_type"],
     )
     return summed.reindex(every, fill_value=0.0).reset_index()[columns]
+
+
+SPLIT_COLUMNS = ["part", "USD", "how"]
+
+
+def plan_list_cost(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> float:
+    """The plan's instance-hours at list prices, before any commitment (what the store's spend is
+    measured in: instance-hours x price)."""
+    usage = plan_usage(problem, plan)
+    return float(usage["cost_usd"].sum()) if not usage.empty else 0.0
+
+
+def commitment_fee_usd(problem: Mapping[str, Any], commitment_id: Any) -> float | None:
+    """One commitment's fee over the plan's hours as the solver charges it (`Commitment.fee_per_hour`:
+    a Savings Plan's $/h every hour, 0 for a Reserved Instance, whose fee is sunk); None when the
+    problem does not carry it."""
+    held = next((c for c in problem.get("commitments", []) if c.get("id") == commitment_id), None)
+    if held is None:
+        return None
+    if held.get("type") == "RESERVED_INSTANCE":
+        return 0.0
+    return float(held.get("usd_per_hour") or 0.0) * plan_hours(problem)
+
+
+def cost_split(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> pd.DataFrame:
+    """How a plan's cost splits, from its bins and its commitments (rows `SPLIT_COLUMNS`, USD as
+    numbers): spot at spot prices, on-demand not covered at on-demand prices, and the commitment fees
+    (which pay for the covered on-demand usage and for whatever of the commitment goes unused).
+
+    The rows add up to the plan's `cost_usd` (`solver.commitments.bill_plan`: bins at list price,
+    less the on-demand value the commitments cover, plus the fees), so a reader can hold each part
+    against the bill; the last row is the plan's own figure, not the sum, so a mismatch would show."""
+    usage = plan_usage(problem, plan)
+    spend = usage.groupby("capacity_type")["cost_usd"].sum() if not usage.empty else pd.Series(dtype=float)
+    spot = float(spend.get("SPOT", 0.0))
+    on_demand = float(spend.get("ON_DEMAND", 0.0))
+    covered = sum(float(c.get("covered_usd") or 0.0) for c in plan.get("commitments", []))
+    fees = float(plan.get("commitment_usd") or 0.0)
+    hours = plan_hours(problem)
+    rows = [("Spot", spot, "spot price x instance-hours")]
+    if plan.get("commitments"):
+        rows += [
+            (
+                "On-demand, not covered",
+                on_demand - covered,
+                f"on-demand price x hours: ${on_demand:,.2f}, less ${covered:,.2f} covered",
+            ),
+            (
+                "Commitment fees",
+                fees,
+                f"${fees / hours if hours else 0.0:,.4f}/h x {hours:,.0f} h, paid whatever is used",
+            ),
+        ]
+    else:
+        rows.append(("On-demand", on_demand, "on-demand price x instance-hours"))
+    rows.append(("Plan cost", float(plan.get("cost_usd") or 0.0), "the plan's own figure"))
+    return pd.DataFrame(rows, columns=SPLIT_COLUMNS)

@@ -2,18 +2,27 @@
 
 For each job queue of the estate, the solver (`optimizer.solver`) gets the problem built from the
 store exactly as `batchopt optimize --queue` builds it (collected jobs, collected catalogue, prices
-and spot bands); its plan is stored in `fleet_plans` (the dashboard's what-if page reads them) and
-turned into compute environments by `recommend_environments`. The replay simulator then runs the
-collected history twice on the estate's configuration, as it is and with that queue moved to the
-recommended environments; the difference in the queue's instance cost, scaled to a month, is the
-saving the demo reports. The solver's own cost is a lower bound of sorts (perfect packing per
-hour); the replay includes launch delays, scale-in and spot reclaims, so it is the honest figure.
+and spot bands, and the commitments in force: the imported bill's Compute Savings Plan at the
+queue's share of its use, and the configured ones); its plan is stored in `fleet_plans` (the
+dashboard's Fleet mix and What-if pages read them) and turned into compute environments by
+`recommend_environments`. The replay simulator then runs the collected history twice on the
+estate's configuration, as it is and with that queue moved to the recommended environments; the
+difference in the queue's instance cost, scaled to a month, is the saving the demo reports. The
+solver's own cost is a lower bound of sorts (perfect packing per hour); the replay includes launch
+delays, scale-in and spot reclaims, so it is the honest figure.
+
+The plan's cost counts the commitments (covered on-demand hours at no extra cost, the queue's share
+of every fee for every hour: `optimizer.solver.commitments`). The replays below do not: both run at
+list prices, so their difference is the saving before any commitment, and no commitment is counted
+twice (the Savings Plan's effect on a recommendation is priced by the recommendation strategies'
+own replays, `optimizer.recommend.savings`).
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -21,6 +30,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from optimizer.config import CommitmentSettings
 from optimizer.demo.estate import Estate
 from optimizer.errors import InputError
 from optimizer.fleet.plans import problem_for_queue, save_fleet_plan, solve_with_bucket_fallback
@@ -60,10 +70,12 @@ def optimize_queues(
     days: float,
     now: datetime,
     buckets: tuple[float, float] = (3600.0, 300.0),
+    commitments: Sequence[CommitmentSettings] = (),
 ) -> list[QueuePlan]:
     """Solve every queue of the estate, store each plan, and derive its compute environments;
-    `buckets` is the (longest, shortest) bucket a queue's problem may get, as the configuration's
-    `[optimization]` says for `batchopt optimize --queue`."""
+    `buckets` is the (longest, shortest) bucket a queue's problem may get and `commitments` the
+    configured ones, as the configuration's `[optimization]` and `[[commitments]]` say for
+    `batchopt optimize --queue` (the bill's are read from the store either way)."""
     results = []
     longest, shortest = buckets
     for spec in estate.specs:
@@ -77,6 +89,7 @@ def optimize_queues(
                 policy=policy,
                 bucket_seconds=longest,
                 min_bucket_seconds=min_bucket,
+                commitments=commitments,
             )
 
         try:

@@ -257,6 +257,11 @@ def read_summary(
                 "status": p.status,
                 "gap": p.plan_document.get("gap"),
                 "plan_cost_usd": round(p.plan_cost_usd, 2),
+                # the part of it that is commitment fees, and how much of each commitment it uses
+                "commitment_usd": round(float(p.plan_document.get("commitment_usd") or 0.0), 2),
+                "commitment_utilization": {
+                    str(c["id"]): c["utilization"] for c in p.plan_document.get("commitments", [])
+                },
                 "selected": list(p.selected),
                 "replayed_current_usd": None if p.current_usd is None else round(p.current_usd, 2),
                 "replayed_proposed_usd": None if p.proposed_usd is None else round(p.proposed_usd, 2),
@@ -454,10 +459,9 @@ class DemoRun:
                     float(self.settings.optimization.bucket_seconds),
                     float(self.settings.optimization.min_bucket_seconds),
                 ),
+                commitments=self.demo.commitments,
             )
-            out.detail = (
-                ", ".join(f"{p.queue} {p.status} ${p.plan_cost_usd:,.0f}" for p in plans) or "no jobs"
-            )
+            out.detail = ", ".join(_plan_detail(p) for p in plans) or "no jobs"
         return plans
 
     def replay(
@@ -575,6 +579,17 @@ class DemoRun:
             self.engine.dispose()
         if getattr(self, "emulator", None) is not None:
             self.emulator.stop()
+
+
+def _plan_detail(plan: QueuePlan) -> str:
+    """A queue's plan in the optimize stage's line: its cost and, with commitments, the fees in it
+    and how much of its share of each commitment it uses."""
+    text = f"{plan.queue} {plan.status} ${plan.plan_cost_usd:,.0f}"
+    used = plan.plan_document.get("commitments") or []
+    if used:
+        fees = float(plan.plan_document.get("commitment_usd") or 0.0)
+        text += f" (fees ${fees:,.0f}, " + ", ".join(f"{c['utilization']:.0%} used" for c in used) + ")"
+    return text
 
 
 def _free_port(host: str) -> int:

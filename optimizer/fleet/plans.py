@@ -2,7 +2,8 @@
 
 The glue between the store and the pure solver, shared by `batchopt optimize --queue`, the demo and
 the dashboard's what-if page (which re-solves the stored problems), so all three see the same
-problem for the same queue.
+problem for the same queue, with the same commitments: the store's bill is always read, so no
+caller can build a commitment-blind problem by leaving an argument out.
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ def problem_for_queue(
     bucket_seconds: float = 3600.0,
     min_bucket_seconds: float = 300.0,
     catalog: CatalogProvider | None = None,
-    commitments: Sequence[CommitmentSettings] | None = None,
+    commitments: Sequence[CommitmentSettings] = (),
     notes: list[str] | None = None,
 ) -> Problem:
     """The queue's last `days` of jobs (up to its newest job) against the region's catalogue (the
-    store's, else the bundled snapshot: an imported trace needs no collection). With `commitments`
-    (the configuration's), the problem carries the commitments in force over that window, the
-    bill's and the configured (`optimizer.fleet.commitments`), at the share of their use the
-    queue's jobs had in the bill (`optimizer.fleet.commitment_share`); `notes`, when given, gets
-    where each came from and the share applied, for the caller to print.
+    store's, else the bundled snapshot: an imported trace needs no collection). The problem carries
+    the commitments in force over that window, the store's bill's and the configured ones
+    (`commitments`, the configuration's `[[commitments]]`; `optimizer.fleet.commitments`), at the
+    share of their use the queue's jobs had in the bill (`optimizer.fleet.commitment_share`);
+    `notes`, when given, gets where each came from and the share applied, for the caller to print.
 
     The buckets are `bucket_seconds` long unless the queue's jobs are short enough that whole
     buckets of that length would pay their peaks well beyond what they run: then the longest
@@ -71,8 +72,6 @@ def problem_for_queue(
     if min_bucket_seconds < bucket_seconds:
         bucket_seconds = queue_bucket_seconds(history, bucket_seconds, min_bucket_seconds)
     problem = build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
-    if commitments is None:
-        return problem
     prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
     until = pd.Timestamp(latest).to_pydatetime()
     in_force = commitments_in_force(

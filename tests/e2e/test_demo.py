@@ -17,6 +17,7 @@ from optimizer.recommend.savings import DAYS_PER_MONTH
 from optimizer.store.engine import create_store_engine
 from optimizer.store.schema import fleet_plans, instances, job_attempts, jobs
 from optimizer.store.tables.analysis import cost_daily
+from optimizer.store.tables.billing import bill_commitments
 from tests.demo_helpers import HeadlessDemo
 
 pytestmark = [pytest.mark.xdist_group("demo"), pytest.mark.slow, pytest.mark.emulator]
@@ -83,6 +84,13 @@ def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> Non
                 row.scope: row.cost_usd
                 for row in conn.execute(select(fleet_plans.c.scope, fleet_plans.c.cost_usd)).all()
             }
+            stored_documents = {
+                row.scope: (row.problem, row.plan)
+                for row in conn.execute(
+                    select(fleet_plans.c.scope, fleet_plans.c.problem, fleet_plans.c.plan)
+                ).all()
+            }
+            [sp_arn] = conn.execute(select(bill_commitments.c.arn)).scalars().all()
         stored_recs = list_recommendations(engine, ["open"])
         open_savings = sum(r.recommendation.monthly_savings_usd for r in stored_recs)
         headline = stored_headline(engine)
@@ -131,6 +139,16 @@ def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> Non
         {q: round(c, 2) for q, c in stored_plans.items()}, abs=0.01
     )
     assert set(stored_plans) == {spec.queue for spec in ESTATE}
+    # The plans price the bill's Compute Savings Plan (each queue's share of it): the on-demand
+    # queues' problems carry it, and the summary's fees and utilization are the stored plans'.
+    assert all(
+        sp_arn in [c["id"] for c in stored_documents[q][0].get("commitments", [])]
+        for q in ("cpu-batch", "cpu-short", "memory-heavy", "gpu-training")
+    )
+    for p in summary["plans"]:
+        _, plan_doc = stored_documents[p["queue"]]
+        assert p["commitment_usd"] == pytest.approx(plan_doc["commitment_usd"], abs=0.01)
+        assert p["commitment_utilization"] == {c["id"]: c["utilization"] for c in plan_doc["commitments"]}
     assert summary["plan_savings_usd"] == pytest.approx(
         sum(p["monthly_savings_usd"] or 0.0 for p in summary["plans"]), abs=0.05
     )
@@ -162,7 +180,7 @@ def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> Non
     # (same instances, same prices), and a residual that is the Savings Plan's discount net of EBS,
     # data transfer and unused commitment: below the model by a few percent, never zero.
     from optimizer.billing.reconcile import reconcile
-    from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
+    from optimizer.store.tables.billing import bill_daily, bill_months
 
     engine = create_store_engine(url)
     try:

@@ -3,15 +3,26 @@ re-solve carries the level into the problem, and the replay charges its fee in b
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
 
 from optimizer.dashboard.commitment_view import WHAT_IF_ID, compute_commitment, with_compute_commitment
 from optimizer.dashboard.components import percent
+from optimizer.dashboard.pages.what_if import plan_key
 from optimizer.dashboard.what_if_model import solve_document
+from optimizer.fleet.plans import fleet_plan_list
 from optimizer.number_text import usd_text
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import frame_with, metric, run_page
+
+
+def _key(app: AppTest, name: str) -> str:
+    """The key of the What-if form input `name` for the plan the page has chosen."""
+    return plan_key(name, app.session_state["wi_plan"])
+
 
 LEVEL = 0.06  # $/h: at 72 % of the m5.large price, 0.87 of an on-demand m5.large every hour
 
@@ -45,7 +56,7 @@ def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fres
     problem, _ = dh.fleet_documents()
     expected = solve_document(with_compute_commitment(problem, LEVEL, 0.28))
     app = run_page("what_if")
-    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.number_input(key=_key(app, "wi_sp_level")).set_value(LEVEL)
     app.button[0].click().run()
     assert not app.exception, [e.value for e in app.exception]
     compared = frame_with(app, "measure", "what-if").set_index("measure")
@@ -87,8 +98,8 @@ def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
 
     monkeypatch.setattr(what_if, "solve_document", times_out_once)
     app = run_page("what_if")
-    app.number_input(key="wi_sp_level").set_value(LEVEL)
-    app.number_input(key="wi_time_limit").set_value(7.0)
+    app.number_input(key=_key(app, "wi_sp_level")).set_value(LEVEL)
+    app.number_input(key=_key(app, "wi_time_limit")).set_value(7.0)
     # more demand than the stored plan was laid out for: its fleet is no fallback
     [headroom] = [s for s in app.slider if s.label == "Headroom over historical demand"]
     headroom.set_value(0.5)
@@ -140,7 +151,7 @@ def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
 
     monkeypatch.setattr(what_if, "solve_document", times_out)
     app = run_page("what_if")
-    app.number_input(key="wi_sp_level").set_value(LEVEL)
+    app.number_input(key=_key(app, "wi_sp_level")).set_value(LEVEL)
     app.button[0].click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert any("stored plan's fleet priced under the what-if commitments" in w.value for w in app.warning)
@@ -150,3 +161,22 @@ def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
     assert compared["lower bound (USD)"] == usd_text(0.0)  # nothing proven
     assert compared["gap"] == "100.0%"
     assert metric(app, f"Utilization {WHAT_IF_ID}") == percent(expected.commitments[0]["utilization"])
+
+
+def test_choosing_another_plan_starts_the_level_from_that_plans_commitments(fresh_seeded: Engine) -> None:
+    # A keyed input keeps its value when its default changes: on the demo, What-if opened on the
+    # newest plan (mpi-parallel, $0.0315/h) and kept that level when cpu-batch ($0.3534/h) was chosen.
+    problem, plan = dh.committed_fleet_documents()
+    with fresh_seeded.begin() as conn:
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))  # newest: chosen first
+    newest, seeded = fleet_plan_list(fresh_seeded)["id"].tolist()
+    app = run_page("what_if")
+    assert app.number_input(key=_key(app, "wi_sp_level")).value == pytest.approx(0.09)
+    # (AppTest's select cannot match the page's formatted labels: choose through the widget's state)
+    app.session_state["wi_plan"] = seeded
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.number_input(key=_key(app, "wi_sp_level")).value == 0.0  # the seeded plan has no commitment
+    app.session_state["wi_plan"] = newest
+    app.run()
+    assert app.number_input(key=_key(app, "wi_sp_level")).value == pytest.approx(0.09)

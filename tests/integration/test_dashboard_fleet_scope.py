@@ -23,7 +23,7 @@ from optimizer.dashboard.components import money
 from optimizer.dashboard.plan_scope import plan_days, plan_hours
 from optimizer.store.engine import create_store_engine
 from tests import dashboard_helpers as dh
-from tests.integration.test_dashboard_pages import metric, run_page
+from tests.integration.test_dashboard_pages import frame_with, metric, run_page
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,35 @@ def test_the_plan_sits_beside_its_queues_spend_over_its_window(seeded: str) -> N
     # the spend's last day is partial exactly when the data ends on it
     ends_there = pd.to_datetime(lines["day"]).max().normalize() == pd.Timestamp("2026-11-02")
     assert ("(2026-11-02 up to the end of the collected data)" in captions) == ends_there
+
+
+def test_a_plan_with_commitments_is_set_beside_the_spend_at_list_prices_and_split(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store's spend is instance-hours at list prices: a plan netted by its Savings Plan once sat
+    # beside it as "Plan cost - spend", so the plan's discount read as a saving today's fleet also has.
+    import streamlit as st
+
+    st.cache_data.clear()
+    dh.seed(sqlite_engine)
+    problem, plan = dh.committed_fleet_documents()
+    with sqlite_engine.begin() as conn:
+        dh.store_plan(conn, problem, plan, datetime(2026, 11, 10))  # newest: shown first
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", sqlite_engine.url.render_as_string(hide_password=False))
+    app = run_page("fleet_mix")
+    spend = 0.115 + 0.085 + 0.048
+    assert metric(app, "Plan cost") == money(plan["cost_usd"])
+    assert metric(app, "Plan at list prices − spend") == money(0.24 + 0.096 - spend)
+    assert not [m for m in app.metric if m.label == "Plan cost − spend"]
+    split = frame_with(app, "part", "USD", "how").set_index("part")["USD"]
+    assert split.to_dict() == {
+        "Spot": money(0.24),
+        "On-demand, not covered": money(0.0),
+        "Commitment fees": money(plan["commitment_usd"]),
+        "Plan cost": money(plan["cost_usd"]),
+    }
+    rows = frame_with(app, "commitment", "fee over the plan (USD)").set_index("commitment")
+    assert rows.loc["sp", "fee over the plan (USD)"] == money(plan["commitment_usd"])
 
 
 def test_plan_days_match_the_window_length_and_end_on_its_last_day() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine, insert, update
 
+from optimizer.analysis.cost import IDLE, NONE
 from optimizer.fleet.commitment_share import commitment_share
 from optimizer.fleet.commitments import CommitmentsInForce
 from optimizer.solver.problem import Commitment
@@ -109,6 +110,32 @@ def test_a_queue_gets_its_instances_share_of_the_commitment_use(store_engine: En
     assert commitment_share(
         store_engine, since=SINCE, until=UNTIL, compute_environment_arns=[CE_A]
     ) == pytest.approx(0.3)
+
+
+def test_idle_capacity_follows_the_queues_shares(store_engine: Engine) -> None:
+    # The attribution books an instance-day's idle to "(idle)", no queue. A queue's plan pays for
+    # whole instances, so the coverage of its environment's idle is its own: the demo's seven queues
+    # once got 53 % of its Savings Plan between them, the idle's 47 % given to no plan.
+    _fill(store_engine)
+    with store_engine.begin() as conn:
+        for ce_arn, itype, day, usd in ((CE_A, "m6i.large", 2, 4.0), (CE_B, "m6i.xlarge", 3, 6.0)):
+            conn.execute(
+                insert(cost_daily).values(
+                    dataset="aws",
+                    day=datetime(2026, 9, day),
+                    queue=IDLE,
+                    compute_environment_arn=ce_arn,
+                    job_definition_name=NONE,
+                    instance_type=itype,
+                    capacity_type="ON_DEMAND",
+                    total_usd=usd,
+                )
+            )
+    q1 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q1")
+    q2 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q2")
+    assert (q1, q2) == (pytest.approx(0.425), pytest.approx(0.075))  # as without idle rows
+    estate = commitment_share(store_engine, since=SINCE, until=UNTIL, compute_environment_arns=[CE_A, CE_B])
+    assert q1 + q2 == pytest.approx(estate)  # every dollar of the estate's use is some queue's
 
 
 def test_the_bill_cannot_tell_before_it_kept_commitment_use(store_engine: Engine) -> None:

@@ -24,7 +24,7 @@ from optimizer.dashboard.realized import realized_savings
 from optimizer.dashboard.spot_view import extend_steps, reclaim_rates
 from optimizer.dashboard.what_if_model import compare, with_policy
 from optimizer.ml.registry import ModelCard, ModelRegistry
-from tests.dashboard_helpers import fleet_documents
+from tests.dashboard_helpers import committed_fleet_documents, fleet_documents
 
 pytestmark = pytest.mark.any_date  # dates are fixed and "now" is injected: the same on any date
 
@@ -266,6 +266,53 @@ def test_commitment_rows_show_the_level_the_problem_carries() -> None:
     assert rows["USD/h in this problem"].tolist() == ["$0.4113", "2 x m5.large"]
     assert rows["utilization"].tolist() == ["65.0%", "100.0%"]
     assert commitment_rows(plan)["USD/h in this problem"].tolist() == ["n/a", "n/a"]
+
+
+def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
+    # Fleet mix says how a plan's cost splits; a FinOps reader adds the parts up against the bill.
+    from optimizer.dashboard.plan_view import cost_split, plan_list_cost
+
+    problem, plan = committed_fleet_documents()
+    assert plan["cost_usd"] == pytest.approx(0.42)
+    split = cost_split(problem, plan).set_index("part")["USD"]
+    assert split.to_dict() == pytest.approx(
+        {"Spot": 0.24, "On-demand, not covered": 0.0, "Commitment fees": 0.18, "Plan cost": 0.42}
+    )
+    how = cost_split(problem, plan).set_index("part")["how"]
+    assert how["Commitment fees"] == "$0.0900/h x 2 h, paid whatever is used"
+    assert how["On-demand, not covered"] == "on-demand price x hours: $0.10, less $0.10 covered"
+    assert split.drop("Plan cost").sum() == pytest.approx(split["Plan cost"])
+    assert plan_list_cost(problem, plan) == pytest.approx(0.336)  # before commitments: the spend's prices
+    # Without commitments: spot and on-demand at their prices, no fee row.
+    blind_problem, blind_plan = fleet_documents()
+    blind = cost_split(blind_problem, blind_plan).set_index("part")["USD"]
+    assert blind.to_dict() == pytest.approx({"Spot": 0.24, "On-demand": 0.096, "Plan cost": 0.336})
+
+
+def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
+    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
+
+    problem, plan = committed_fleet_documents()
+    rows = commitment_rows(plan, problem).set_index("commitment")
+    assert rows.loc["sp", "fee over the plan (USD)"] == "$0.18"  # = the plan's commitment_usd
+    assert plan["commitment_usd"] == pytest.approx(0.18)
+    assert rows.loc["ri", "fee over the plan (USD)"] == SUNK_FEE
+    assert rows.loc["sp", "utilization"] == "33.3%"  # $0.06 used of 2 h x $0.09
+    assert rows.loc["sp", "covered on-demand (USD)"] == "$0.10"
+    assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
+
+
+def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
+    # The demo's Savings Plan ARN (90 characters) pushed every figure of its row out of Fleet mix's
+    # half-page column; the full ARN stays in the table's last column.
+    from optimizer.dashboard.commitment_view import commitment_label
+
+    arn = "arn:aws:savingsplans::123456789012:savingsplan/20b803b6-5ae3-2da4-fb42-e9488217b821"
+    assert commitment_label(arn) == "savingsplan/20b803b6"
+    assert commitment_label("arn:aws:ec2:us-east-1:123456789012:reserved-instances/ri-1") == (
+        "reserved-instances/ri-1"
+    )
+    assert commitment_label("sp-config") == "sp-config"
 
 
 def test_the_overviews_prior_week_is_the_seven_whole_days_before() -> None:

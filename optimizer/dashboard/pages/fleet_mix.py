@@ -13,9 +13,9 @@ import streamlit as st
 from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.columns import chart_labels, show_table
-from optimizer.dashboard.commitment_view import render_commitments
+from optimizer.dashboard.commitment_view import render_commitments, render_cost_split
 from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
-from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_usage
+from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_list_cost, plan_usage
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 
@@ -59,7 +59,12 @@ def render() -> None:
     with left:
         _current(url, dataset)
     with right:
-        _planned(url, dataset)
+        chosen = _planned(url, dataset)
+    if chosen is not None and chosen[1].get("commitments"):
+        # Full width: a commitment's row (utilization, coverage, fee, level, id) does not fit beside
+        # the current spend, and a reader checks each figure against the bill.
+        st.subheader("Commitments in the plan")
+        render_commitments(chosen[1], "fleet", chosen[0])
     st.subheader("Compute environments")
     ces = queries.compute_environment_list(url)
     if ces.empty:
@@ -110,9 +115,12 @@ def _current(url: str, dataset: str) -> None:
 
 
 def _like_for_like(
-    url: str, dataset: str, queue: str, created_at: Any, problem: dict[str, Any], plan_cost: float
+    url: str, dataset: str, queue: str, created_at: Any, problem: dict[str, Any], plan: dict[str, Any]
 ) -> None:
-    """The plan's queue's spend (its jobs plus the idle of the CEs serving it) over the plan's window."""
+    """The plan's queue's spend (its jobs plus the idle of the CEs serving it) over the plan's window,
+    set beside the plan at the same prices: the store's spend is instance-hours at list prices, so a
+    plan with commitments is compared before them (else the Savings Plan's discount, which today's
+    fleet gets too, would read as the plan's saving)."""
     end = queries.queue_last_stop(url, queue, pd.Timestamp(created_at).to_pydatetime(), dataset)
     hours = plan_scope.plan_hours(problem)
     if end is None or hours <= 0:
@@ -137,7 +145,16 @@ def _like_for_like(
         money(spend),
         help="The queue's jobs plus the idle of the compute environments serving it",
     )
-    cols[1].metric("Plan cost − spend", money(plan_cost - spend))
+    if plan.get("commitments"):
+        at_list = plan_list_cost(problem, plan)
+        cols[1].metric(
+            "Plan at list prices − spend",
+            money(at_list - spend),
+            help=f"The plan's instance-hours at list prices ({money(at_list)}), before its commitments, "
+            "like the spend (instance-hours x price); the plan cost with commitments is split below",
+        )
+    else:
+        cols[1].metric("Plan cost − spend", money(float(plan.get("cost_usd") or 0.0) - spend))
     last = until - timedelta(days=1)
     span = queries.cost_day_range(url, dataset)
     # The last day the data reaches is only as whole as the data: say so rather than call it whole.
@@ -151,13 +168,15 @@ def _like_for_like(
     )
 
 
-def _planned(url: str, dataset: str) -> None:
+def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The chosen stored plan beside its queue's spend; returns its (problem, plan) documents when
+    it has instances, for the page's full-width commitments section."""
     st.subheader("Solver plan")
     st.caption(UNCONSTRAINED_BOUND_NOTE)
     plans = queries.fleet_plan_list(url)
     if plans.empty:
         no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
-        return
+        return None
     labels = {
         int(p.id): f"#{p.id} {p.scope} ({p.status}, {p.created_at:%Y-%m-%d %H:%M})"
         for p in plans.itertuples()
@@ -165,25 +184,31 @@ def _planned(url: str, dataset: str) -> None:
     plan_id = st.selectbox("Plan", list(labels), format_func=labels.get, key="fleet_plan")
     row = plans[plans["id"] == plan_id].iloc[0]
     cols = st.columns(3)
-    cols[0].metric("Plan cost", money(row["cost_usd"]))
+    cols[0].metric(
+        "Plan cost",
+        money(row["cost_usd"]),
+        help="What the plan pays: spot, on-demand not covered by a commitment, and commitment fees",
+    )
     cols[1].metric("Lower bound", money(row["lower_bound_usd"]), help="Bound on the objective (cost + risk)")
     cols[2].metric("Gap", percent(row["gap"]))
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
-        return
+        return None
     problem, plan = documents
     if plan.get("reason"):  # why the gap is what it is (the demo's cpu-batch: bound $0, gap 100 %)
         st.caption(f"{plan['status']}: {plan['reason']}")
-    _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, float(row["cost_usd"]))
+    _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, plan)
     fallback = (plan.get("stats") or {}).get("bucket_fallback")  # `solve_with_bucket_fallback`
     for note in (problem_bucket_note(problem), fallback, gang_note(problem)):
         if note is not None:
             st.caption(note)
-    render_commitments(plan, "fleet", problem)
     usage = plan_usage(problem, plan)
     if usage.empty:
         st.warning(f"Plan #{plan_id} has no instances ({row['status']}).")
-        return
+        return None
+    st.caption("How the plan cost splits")
+    render_cost_split(plan, problem, "fleet")
+    at_list = " (list prices, before commitments)" if plan.get("commitments") else ""
     mix = mix_by_offering(usage)
     st.plotly_chart(
         px.bar(
@@ -193,7 +218,7 @@ def _planned(url: str, dataset: str) -> None:
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
             labels=chart_labels(mix),
-            title="Planned spend by type",
+            title=f"Planned spend by type{at_list}",
         ),
         key="fleet_plan_mix",
     )
@@ -207,8 +232,9 @@ def _planned(url: str, dataset: str) -> None:
             color="capacity_type",
             category_orders=CAPACITY_ORDER,
             labels=chart_labels(curve),
-            title=f"Planned cost per {length} bucket",
+            title=f"Planned cost per {length} bucket{at_list}",
         ),
         key="fleet_plan_curve",
     )
     show_table(mix, "fleet_plan_table")
+    return problem, plan

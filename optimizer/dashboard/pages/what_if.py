@@ -17,6 +17,7 @@ from optimizer.dashboard.commitment_view import (
     DEFAULT_DISCOUNT,
     compute_commitment,
     render_commitments,
+    render_cost_split,
     with_compute_commitment,
 )
 from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, store_url
@@ -36,6 +37,7 @@ from optimizer.solver.problem import commitments_from_list
 
 REQUEST_KEY = "what_if_request"
 UNSOLVED_KEY = "what_if_unsolved"
+
 ACCELERATOR_LABELS = {
     "when_requested": "only for jobs that ask for one",
     "any": "any job may use them",
@@ -47,6 +49,14 @@ NO_SPOT_FITS = (
     "of this history, so the replayed spot CE has maxvCpus 0 and runs nothing: a share in between "
     "needs smaller spot types than the plan chose."
 )
+
+
+def plan_key(name: str, plan_id: int) -> str:
+    """The key of a form input whose default is the chosen plan's (its policy, time limit and
+    commitment level), one per plan: a keyed input keeps the value it was first given in the browser
+    whatever default it is given later, so one key for every plan once offered cpu-batch, on the
+    demo, the $0.0315/h level of the plan shown first (mpi-parallel) instead of its own $0.3534/h."""
+    return f"{name}@{plan_id}"
 
 
 class _Unsolved(Exception):
@@ -127,21 +137,27 @@ def render() -> None:
         st.caption("Instance requirements")
         req_cols = st.columns(4)
         previous = req_cols[0].checkbox(
-            "Previous generations", requirements.get("generations") == "any", key="wi_req_previous"
+            "Previous generations",
+            requirements.get("generations") == "any",
+            key=plan_key("wi_req_previous", plan_id),
         )
-        burstable = req_cols[1].checkbox("Burstable (T)", bool(requirements.get("burstable")), key="wi_req_t")
-        metal = req_cols[2].checkbox("Bare metal", bool(requirements.get("bare_metal")), key="wi_req_metal")
+        burstable = req_cols[1].checkbox(
+            "Burstable (T)", bool(requirements.get("burstable")), key=plan_key("wi_req_t", plan_id)
+        )
+        metal = req_cols[2].checkbox(
+            "Bare metal", bool(requirements.get("bare_metal")), key=plan_key("wi_req_metal", plan_id)
+        )
         accelerators = req_cols[3].selectbox(
             "Accelerators",
             ACCELERATOR_RULES,
             ACCELERATOR_RULES.index(requirements.get("accelerators", "when_requested")),
             format_func=ACCELERATOR_LABELS.get,
-            key="wi_req_acc",
+            key=plan_key("wi_req_acc", plan_id),
         )
         excluded = st.text_input(
             "Excluded families (comma-separated, wildcards: m5*, t*)",
             ", ".join(requirements.get("excluded_families") or []),
-            key="wi_req_excluded",
+            key=plan_key("wi_req_excluded", plan_id),
         )
         headroom = st.slider("Headroom over historical demand", 0.0, 1.0, 0.0, 0.05)
         time_limit = st.number_input(
@@ -151,7 +167,7 @@ def render() -> None:
             float(policy.get("time_limit_seconds", 30.0)),
             5.0,
             format="%.0f",
-            key="wi_time_limit",
+            key=plan_key("wi_time_limit", plan_id),
             help="The re-solve stops here with the best plan found; a plan under a type cap, spot "
             "diversification and a commitment can need more than the stored plan's limit",
         )
@@ -165,7 +181,7 @@ def render() -> None:
             0.1,
             # four decimals: a queue's share of an account's plan can be a fraction of a cent an hour
             format="%.4f",
-            key="wi_sp_level",
+            key=plan_key("wi_sp_level", plan_id),
             help="The stored problem's level is this queue's share of the account's Compute Savings Plans "
             "(its instances' share of their use in the bill), not the plans' whole $/h",
         )
@@ -175,7 +191,7 @@ def render() -> None:
             0.99,
             round(stored_discount or DEFAULT_DISCOUNT, 4),
             0.01,
-            key="wi_sp_discount",
+            key=plan_key("wi_sp_discount", plan_id),
             disabled=stored_discount is not None,
         )
         submitted = st.form_submit_button("Re-solve")
@@ -230,6 +246,8 @@ def render() -> None:
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     render_commitments(proposed, "wi", what_if_problem)
+    st.caption("How the what-if plan's cost splits")
+    render_cost_split(proposed, what_if_problem, "wi")
     mixes = []
     for name, doc in (("stored plan", plan), ("what-if", proposed)):
         mix = mix_by_offering(plan_usage(problem, doc))
