@@ -66,6 +66,11 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
         )
     line(f"  fleet policy   {summary.policy}")
     line(f"  solver bound   ${summary.plan_savings_usd:,.2f}/month ({summary.plan_label})")
+    if summary.plan_pricing:
+        line(
+            f"                 {summary.plan_pricing}; at list prices"
+            f" ${summary.plan_savings_at_list_usd:,.2f}/month"
+        )
     for plan in summary.plans:
         saving = plan["monthly_savings_usd"]
         if saving is None:

@@ -7,15 +7,19 @@ queue's share of its use, and the configured ones); its plan is stored in `fleet
 dashboard's Fleet mix and What-if pages read them) and turned into compute environments by
 `recommend_environments`. The replay simulator then runs the collected history twice on the
 estate's configuration, as it is and with that queue moved to the recommended environments; the
-difference in the queue's instance cost, scaled to a month, is the saving the demo reports. The
+difference in the estate's billed cost (less the other queues' reclaim noise, `replay_plans`),
+scaled to a month, is the saving the demo reports. The
 solver's own cost is a lower bound of sorts (perfect packing per hour); the replay includes launch
 delays, scale-in and spot reclaims, so it is the honest figure.
 
 The plan's cost counts the commitments (covered on-demand hours at no extra cost, the queue's share
-of every fee for every hour: `optimizer.solver.commitments`). The replays below do not: both run at
-list prices, so their difference is the saving before any commitment, and no commitment is counted
-twice (the Savings Plan's effect on a recommendation is priced by the recommendation strategies'
-own replays, `optimizer.recommend.savings`).
+of every fee for every hour: `optimizer.solver.commitments`). The replays below are billed the same
+way as the recommendations' (`optimizer.recommend.savings.ReplayBaseline`: on-demand hours covered by
+the commitments in force, their fees charged), with the whole Batch estate's share of the account's
+commitments (`optimizer.recommend.inputs.estate_replay_commitments`), not the queue's: the replay is
+of every queue. So a plan that keeps on-demand to fill a Savings Plan is not made to look dearer than
+it is, and a move of covered on-demand work to spot pays for the commitment it strands. The list-price
+figure is kept beside it (`list_monthly_savings_usd`).
 """
 
 from __future__ import annotations
@@ -27,18 +31,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from optimizer.config import CommitmentSettings
 from optimizer.demo.estate import Estate
 from optimizer.errors import InputError
 from optimizer.fleet.plans import problem_for_queue, save_fleet_plan, solve_with_bucket_fallback
-from optimizer.recommend.savings import DAYS_PER_MONTH
-from optimizer.simulate import Catalog, parse_config, replay
+from optimizer.recommend.savings import DAYS_PER_MONTH, ReplayBaseline
+from optimizer.simulate import ReplayResult
 from optimizer.solver.compute_environments import EnvironmentSettings, recommend_environments
 from optimizer.solver.plan import Plan, plan_to_dict
-from optimizer.solver.problem import Policy, Problem
+from optimizer.solver.problem import Commitment, Policy, Problem
 from optimizer.solver.solve import solve
 
 
@@ -54,8 +57,15 @@ class QueuePlan:
     plan_document: dict[str, Any]
     interruption_rates: dict[str, float]
     current_usd: float | None = None
+    """The whole estate's replayed cost after the commitments, as it is ..."""
     proposed_usd: float | None = None
+    """... and with this queue moved to the plan's environments."""
+    other_queues_usd: float | None = None
+    """How much the other queues' list cost fell between those two replays (reclaim noise, left out)."""
     monthly_savings_usd: float | None = None
+    """(current - proposed - other queues) x 30 / days: after the commitments in force."""
+    list_monthly_savings_usd: float | None = None
+    """The queue's own instance cost difference at list prices, x 30 / days: before any commitment."""
 
 
 def _timed_solve(problem: Problem) -> Plan:
@@ -138,18 +148,44 @@ def proposed_configuration(current: dict[str, Any], plan: QueuePlan) -> dict[str
     return proposed
 
 
-def _queue_cost(result: Any, environments: set[str]) -> float:
+def plan_pricing(commitments: Sequence[Commitment]) -> str:
+    """How the plans' replayed savings are priced, in words, for the demo's output and summary."""
+    if not commitments:
+        return "at list prices (no commitments in force)"
+    kinds = sorted({c.type.replace("_", " ").lower() for c in commitments})
+    return (
+        f"after the commitments in force ({len(commitments)}: {', '.join(kinds)}; the Batch estate's"
+        " share, covering on-demand hours and charging their fees in both replays)"
+    )
+
+
+def _queue_cost(result: ReplayResult, environments: set[str]) -> float:
     inst = result.instances
     return float(inst.loc[inst["compute_environment"].isin(environments), "cost_usd"].sum())
 
 
+def _list_cost(summary: dict[str, Any]) -> float:
+    """A replay's cost before any commitment (its instances and Fargate tasks at list prices)."""
+    return float(summary.get("list_cost_usd", summary["total_cost_usd"]))
+
+
 def replay_plans(
-    history: pd.DataFrame, current: dict[str, Any], catalog: Catalog, plans: list[QueuePlan], *, days: float
+    baseline: ReplayBaseline, plans: list[QueuePlan], *, days: float
 ) -> tuple[float, list[QueuePlan]]:
-    """Replay `history` on the current configuration and on each plan; returns (current total, plans
-    with their replayed queue costs and monthly savings)."""
-    baseline = replay(history, parse_config(current, catalog, source="current estate"))
-    order = {q["jobQueueName"]: q["computeEnvironmentOrder"] for q in current["jobQueues"]}
+    """Replay the baseline's history on its current configuration and with each plan's queue moved
+    to the plan's environments, both billed with the baseline's commitments (`ReplayBaseline`, as
+    the recommendations' replays); returns (the current replay's list cost, for comparison with the
+    measured spend, and the plans with their replayed figures).
+
+    A queue's saving is the whole estate's billed difference less the change in the other queues'
+    list cost: the replay draws every spot reclaim from one seeded generator, so a plan that adds or
+    drops spot instances shifts the other queues' reclaims too, and that noise is not the plan's
+    saving. What remains is the queue's own list-price difference plus the commitment coverage (and
+    fee hours) the move gains or strands."""
+    current = baseline.current()
+    before_billed = float(current.summary["total_cost_usd"])
+    order = {q["jobQueueName"]: q["computeEnvironmentOrder"] for q in baseline.current_document["jobQueues"]}
+    per_month = DAYS_PER_MONTH / days
     checked = []
     for plan in plans:
         if not plan.environments.get("computeEnvironments"):
@@ -157,16 +193,18 @@ def replay_plans(
             continue
         old = {str(e["computeEnvironment"]).rsplit("/", 1)[-1] for e in order[plan.queue]}
         new = {e["computeEnvironmentName"] for e in plan.environments["computeEnvironments"]}
-        proposed = replay(
-            history, parse_config(proposed_configuration(current, plan), catalog, source=plan.queue)
-        )
-        before, after = _queue_cost(baseline, old), _queue_cost(proposed, new)
+        proposed = baseline.replay(proposed_configuration(baseline.current_document, plan))
+        queue_before, queue_after = _queue_cost(current, old), _queue_cost(proposed, new)
+        others = (_list_cost(current.summary) - queue_before) - (_list_cost(proposed.summary) - queue_after)
+        after_billed = float(proposed.summary["total_cost_usd"])
         checked.append(
             replace(
                 plan,
-                current_usd=before,
-                proposed_usd=after,
-                monthly_savings_usd=(before - after) * DAYS_PER_MONTH / days,
+                current_usd=before_billed,
+                proposed_usd=after_billed,
+                other_queues_usd=others,
+                monthly_savings_usd=(before_billed - after_billed - others) * per_month,
+                list_monthly_savings_usd=(queue_before - queue_after) * per_month,
             )
         )
-    return float(baseline.summary["total_cost_usd"]), checked
+    return _list_cost(current.summary), checked

@@ -36,7 +36,7 @@ from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.demo.bill_export import with_bill, write_demo_bill
 from optimizer.demo.emulator import Emulator
 from optimizer.demo.estate import build_estate, current_configuration
-from optimizer.demo.fleet import QueuePlan, optimize_queues, replay_plans
+from optimizer.demo.fleet import QueuePlan, optimize_queues, plan_pricing, replay_plans
 from optimizer.demo.history import History, build_history, catalog_for_replay
 from optimizer.demo.policy import policy_env, with_demo_policy
 from optimizer.demo.progress import StageDisplay, StageRecord
@@ -48,8 +48,9 @@ from optimizer.ml.training import train_all
 from optimizer.recommend.calibration import Calibration
 from optimizer.recommend.generate import generate_recommendations
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND, stored_headline
-from optimizer.recommend.inputs import load_recommend_inputs
+from optimizer.recommend.inputs import estate_replay_commitments, load_recommend_inputs
 from optimizer.recommend.repository import list_recommendations
+from optimizer.recommend.savings import ReplayBaseline
 from optimizer.report.run import run_report
 from optimizer.report.sinks import DirectorySink
 from optimizer.runtime.clock import Clock, utc_now
@@ -110,7 +111,12 @@ class DemoSummary:
     calibration_error_pct: float | None = None
     calibration_monthly_error_usd: float | None = None
     plan_savings_usd: float = 0.0
+    """The plans' replayed savings summed, priced as `plan_pricing` says."""
     plan_label: str = UNCONSTRAINED_BOUND
+    plan_pricing: str = ""
+    """How the plans' replays are billed: after the commitments in force (`demo.fleet.plan_pricing`)."""
+    plan_savings_at_list_usd: float = 0.0
+    """The same plans' savings at list prices, before any commitment: what the figure was before."""
     policy: str = ""
     """The fleet policy the plans and recommendations were made under, in words."""
     env_file: str | None = None
@@ -185,6 +191,10 @@ def require_empty_history(engine: Engine, database_url: str) -> None:
         )
 
 
+def _rounded(usd: float | None) -> float | None:
+    return None if usd is None else round(usd, 2)
+
+
 def read_summary(
     engine: Engine,
     *,
@@ -200,6 +210,7 @@ def read_summary(
     calibration: Calibration | None = None,
     env_file: str | None = None,
     policy: str = "",
+    plan_pricing: str = "",
 ) -> DemoSummary:
     """The summary's figures, each a query on the store (so the test can check them against it)."""
     with engine.connect() as conn:
@@ -251,6 +262,8 @@ def read_summary(
         headline={k: v for k, v in headline.to_json().items() if k != "items"},
         replay_cost_usd=None if replay_cost is None else round(replay_cost, 2),
         plan_savings_usd=round(sum(p.monthly_savings_usd or 0.0 for p in plans), 2),
+        plan_pricing=plan_pricing,
+        plan_savings_at_list_usd=round(sum(p.list_monthly_savings_usd or 0.0 for p in plans), 2),
         plans=[
             {
                 "queue": p.queue,
@@ -263,11 +276,13 @@ def read_summary(
                     str(c["id"]): c["utilization"] for c in p.plan_document.get("commitments", [])
                 },
                 "selected": list(p.selected),
-                "replayed_current_usd": None if p.current_usd is None else round(p.current_usd, 2),
-                "replayed_proposed_usd": None if p.proposed_usd is None else round(p.proposed_usd, 2),
-                "monthly_savings_usd": None
-                if p.monthly_savings_usd is None
-                else round(p.monthly_savings_usd, 2),
+                # the whole estate's replay, billed after the commitments, as is and with this queue
+                # moved; less the other queues' reclaim noise, x 30 / days: the monthly saving
+                "replayed_current_usd": _rounded(p.current_usd),
+                "replayed_proposed_usd": _rounded(p.proposed_usd),
+                "other_queues_usd": _rounded(p.other_queues_usd),
+                "monthly_savings_usd": _rounded(p.monthly_savings_usd),
+                "list_monthly_savings_usd": _rounded(p.list_monthly_savings_usd),
             }
             for p in sorted(plans, key=lambda p: -(p.monthly_savings_usd or 0.0))
         ],
@@ -305,6 +320,7 @@ class DemoRun:
         self.now = clock().replace(microsecond=0, tzinfo=UTC)
         self.report_dir = options.workdir / "reports"
         self.models_dir = options.workdir / "models"
+        self.plan_pricing = ""  # how the replay stage billed the plans' replays, for the summary
 
     def run(self, display: StageDisplay) -> DemoSummary:
         """The stages in order; each reads what the ones before it left in the store or on `self`."""
@@ -335,6 +351,7 @@ class DemoRun:
             calibration=calibration,
             env_file=str(self.env_file),
             policy=describe_limits(self.policy()),
+            plan_pricing=self.plan_pricing,
         )
 
     def start_emulator(self, display: StageDisplay) -> None:
@@ -474,16 +491,31 @@ class DemoRun:
     ) -> tuple[float, list[QueuePlan]]:
         """The collected history replayed on the current fleet and on each queue's plan."""
         with display.stage("replay", "replay history on current and planned fleets") as out:
-            collected, _start = load_dataset(self.engine, COLLECTED_DATASET)
+            collected, start = load_dataset(self.engine, COLLECTED_DATASET)
             collected = collected.assign(arch=None)
-            current = current_configuration(sessions, where)
-            replay_cost, plans = replay_plans(
-                collected, current, catalog_for_replay(), plans, days=self.options.days
+            in_force = estate_replay_commitments(
+                self.engine,
+                self.demo.commitments,
+                account=self.estate.account_id,
+                region=where.region,
+                history=collected,
+                start=start,
             )
+            baseline = ReplayBaseline(
+                dataset=COLLECTED_DATASET,
+                jobs=collected,
+                catalog=catalog_for_replay(),
+                current_document=current_configuration(sessions, where),
+                commitments=in_force.commitments,
+            )
+            replay_cost, plans = replay_plans(baseline, plans, days=self.options.days)
+            self.plan_pricing = plan_pricing(in_force.commitments)
             saved = sum(p.monthly_savings_usd or 0.0 for p in plans)
+            at_list = sum(p.list_monthly_savings_usd or 0.0 for p in plans)
             out.detail = (
                 f"current ${replay_cost:,.0f} (measured: ${analysis.total_usd:,.0f}); "
-                f"solver plans save ${saved:,.0f}/month ({UNCONSTRAINED_BOUND})"
+                f"solver plans save ${saved:,.0f}/month {self.plan_pricing}"
+                f" (${at_list:,.0f} at list prices; {UNCONSTRAINED_BOUND})"
             )
         return replay_cost, plans
 

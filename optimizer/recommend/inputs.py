@@ -116,6 +116,41 @@ def _commitments(
     return in_force, use.environments(arns), {arn: use.environments([arn]) for arn in arns}
 
 
+def estate_commitments(
+    engine: Engine,
+    configured: Sequence[CommitmentSettings],
+    region: str,
+    provider: CatalogProvider,
+    history: pd.DataFrame,
+    start: Any,
+    ces: list[dict[str, Any]],
+) -> tuple[CommitmentsInForce, CommitmentsInForce, dict[str, float | None]]:
+    """(the commitments a replay of the whole Batch estate is priced with, the account's whole,
+    each compute environment's share by CE ARN). A replay of every queue covers the estate's
+    on-demand hours, not the account's other usage, so it gets the estate's share of the account's
+    commitments. The recommendation baselines and the demo's plan replays both take theirs from here,
+    so their figures are after the same commitments."""
+    whole, estate, shares = _commitments(engine, configured, region, provider, history, start, ces)
+    return whole.shared(estate, "the Batch estate"), whole, shares
+
+
+def estate_replay_commitments(
+    engine: Engine,
+    configured: Sequence[CommitmentSettings],
+    *,
+    account: str,
+    region: str,
+    history: pd.DataFrame,
+    start: Any,
+) -> CommitmentsInForce:
+    """`estate_commitments` for the stored estate of (account, region), read from the store (its
+    compute environments and the region's catalogue), for a caller with its own history and
+    configuration document to replay (the demo's replay stage)."""
+    ces = _items(engine, compute_environments, account, region)
+    provider = catalog_for_region(engine, region)
+    return estate_commitments(engine, configured, region, provider, history, start, ces)[0]
+
+
 def load_recommend_inputs(
     engine: Engine,
     *,
@@ -163,8 +198,9 @@ def load_recommend_inputs(
             account_id=account,
             price_sources=provider.describe_sources(),
         )
-        whole, estate, shares = _commitments(engine, commitments, region, provider, history, start, ces)
-        in_force = whole.shared(estate, "the Batch estate")
+        in_force, whole, shares = estate_commitments(
+            engine, commitments, region, provider, history, start, ces
+        )
         baseline.commitments = in_force.commitments
         baseline.observed_cost_usd = measured_cost(
             engine,
