@@ -157,6 +157,17 @@ def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> Non
         for p in summary["plans"]
         if p["status"] in ("OPTIMAL", "FEASIBLE")
     )
+    # The plans' replays are billed with the bill's Savings Plan (the Batch estate's share), and each
+    # saving is the two whole-estate replays' difference less the other queues' reclaim noise.
+    assert summary["plan_pricing"].startswith("after the commitments in force")
+    for p in summary["plans"]:
+        if p["monthly_savings_usd"] is not None:
+            billed = p["replayed_current_usd"] - p["replayed_proposed_usd"] - p["other_queues_usd"]
+            assert p["monthly_savings_usd"] == pytest.approx(billed * DAYS_PER_MONTH / 30.0, abs=0.05)
+            assert p["list_monthly_savings_usd"] is not None
+    assert summary["plan_savings_at_list_usd"] == pytest.approx(
+        sum(p["list_monthly_savings_usd"] or 0.0 for p in summary["plans"]), abs=0.05
+    )
     # The recommend stage ran the product's strategies: savings come from replays recorded in the
     # evidence, and the instance-mix strategy found a cheaper fleet for at least one environment.
     assert open_savings > 0 and stored_recs
