@@ -116,7 +116,7 @@ class DemoSummary:
     plan_pricing: str = ""
     """How the plans' replays are billed: after the commitments in force (`demo.fleet.plan_pricing`)."""
     plan_savings_at_list_usd: float = 0.0
-    """The same plans' savings at list prices, before any commitment: what the figure was before."""
+    """The same plans' savings at list prices, before any commitment (each queue's own instance cost)."""
     policy: str = ""
     """The fleet policy the plans and recommendations were made under, in words."""
     env_file: str | None = None
