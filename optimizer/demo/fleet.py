@@ -133,11 +133,17 @@ def optimize_queues(
     return results
 
 
+def _environment_name(reference: Any) -> str:
+    """A compute environment's name from a queue's order entry (an ARN or a name)."""
+    return str(reference).rsplit("/", 1)[-1]
+
+
 def proposed_configuration(current: dict[str, Any], plan: QueuePlan) -> dict[str, Any]:
-    """The estate's configuration with `plan.queue` moved to the plan's compute environments."""
+    """The estate's configuration with `plan.queue` moved to the plan's compute environments, and
+    its old environments that no other queue uses retired: left in, one with minvCpus would keep
+    its idle instances running in the replay (billed, and soaking up commitment coverage) though
+    the plan replaces it."""
     proposed = copy.deepcopy(current)
-    new_envs = plan.environments.get("computeEnvironments") or []
-    proposed["computeEnvironments"] += copy.deepcopy(new_envs)
     # A plan with gangs also names an on-demand-only `<queue>-mnp` queue for its MNP jobs
     # (`solver.compute_environments.gang_queue_name`); the history's jobs keep their own queue, and
     # the plan's order for it is the first body.
@@ -145,6 +151,21 @@ def proposed_configuration(current: dict[str, Any], plan: QueuePlan) -> dict[str
     for queue in proposed["jobQueues"]:
         if queue["jobQueueName"] == plan.queue:
             queue["computeEnvironmentOrder"] = copy.deepcopy(queue_body["computeEnvironmentOrder"])
+    used = {
+        _environment_name(e["computeEnvironment"])
+        for q in proposed["jobQueues"]
+        for e in q["computeEnvironmentOrder"]
+    }
+    old = {
+        _environment_name(e["computeEnvironment"])
+        for q in current["jobQueues"]
+        if q["jobQueueName"] == plan.queue
+        for e in q["computeEnvironmentOrder"]
+    }
+    proposed["computeEnvironments"] = [
+        e for e in proposed["computeEnvironments"] if e["computeEnvironmentName"] not in old - used
+    ]
+    proposed["computeEnvironments"] += copy.deepcopy(plan.environments.get("computeEnvironments") or [])
     return proposed
 
 
@@ -179,9 +200,9 @@ def replay_plans(
 
     A queue's saving is the whole estate's billed difference less the change in the other queues'
     list cost: the replay draws every spot reclaim from one seeded generator, so a plan that adds or
-    drops spot instances shifts the other queues' reclaims too, and that noise is not the plan's
-    saving. What remains is the queue's own list-price difference plus the commitment coverage (and
-    fee hours) the move gains or strands."""
+    drops spot instances shifts the other queues' reclaims too (on the demo: cents to a few dollars
+    a month), and that noise is not the plan's saving. What remains is the queue's own list-price
+    difference plus the commitment coverage (and fee hours) the move gains or strands."""
     current = baseline.current()
     before_billed = float(current.summary["total_cost_usd"])
     order = {q["jobQueueName"]: q["computeEnvironmentOrder"] for q in baseline.current_document["jobQueues"]}
@@ -191,7 +212,7 @@ def replay_plans(
         if not plan.environments.get("computeEnvironments"):
             checked.append(plan)
             continue
-        old = {str(e["computeEnvironment"]).rsplit("/", 1)[-1] for e in order[plan.queue]}
+        old = {_environment_name(e["computeEnvironment"]) for e in order[plan.queue]}
         new = {e["computeEnvironmentName"] for e in plan.environments["computeEnvironments"]}
         proposed = baseline.replay(proposed_configuration(baseline.current_document, plan))
         queue_before, queue_after = _queue_cost(current, old), _queue_cost(proposed, new)

@@ -15,7 +15,7 @@ import pytest
 from optimizer.demo.fleet import QueuePlan, plan_pricing, proposed_configuration, replay_plans
 from optimizer.recommend.savings import DAYS_PER_MONTH, ReplayBaseline
 from optimizer.solver.problem import Commitment
-from tests.recommend_helpers import inputs_for, standard_estate
+from tests.recommend_helpers import ce_item, inputs_for, standard_estate
 
 SPOT_CE = "sim-optimized-spot"
 
@@ -90,3 +90,17 @@ def test_moving_covered_on_demand_work_to_spot_saves_less_after_the_savings_plan
 
 def _moved(baseline: ReplayBaseline) -> dict[str, Any]:
     return proposed_configuration(baseline.current_document, _spot_plan())
+
+
+def test_the_moved_queue_s_old_environment_is_retired_so_its_idle_floor_is_not_billed() -> None:
+    # sim-ce keeps 8 vCPUs up whatever runs: left in the proposed replay without its queue, that idle
+    # c5.2xlarge would be billed (and covered by the plan) though the plan replaces the environment.
+    estate = standard_estate()
+    estate["ces"][1] = ce_item("sim-ce", types=("c5.2xlarge",), max_vcpus=128, min_vcpus=8)
+    floored = inputs_for(estate).baseline
+    proposed = proposed_configuration(floored.current_document, _spot_plan())
+    names = [e["computeEnvironmentName"] for e in proposed["computeEnvironments"]]
+    assert names == ["od-ce", SPOT_CE]  # etl keeps od-ce; the unmanaged onprem is never replayed
+    _, [moved] = replay_plans(floored, [_spot_plan()], days=floored.window_days)
+    assert moved.other_queues_usd == pytest.approx(0.0, abs=1e-6)
+    assert moved.monthly_savings_usd == pytest.approx(moved.list_monthly_savings_usd, abs=0.01)
