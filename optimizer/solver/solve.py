@@ -73,9 +73,12 @@ CAP_ALONE_SUBSET_SHARE = 0.6
 MIN_SUBSET_SECONDS = 1.0
 #: Under max_instance_types with spot rows and the bound's child running, the longest the subset
 #: search waits for the child's first selection values y (its first restricted LP: 0.2-0.7 s of CPU
-#: on the KTH week, 3 s on the Alibaba week, where early y picks no good subset anyway), and at most
-#: this share of the subsets' time: the top k by y is then one more candidate subset.
-SELECTION_WAIT_SECONDS = 1.5
+#: on the KTH week, 2-3 s on the Alibaba week, where early y picks no good subset anyway), and at most
+#: this share of the subsets' time: the top k by y is then one more candidate subset. On Alibaba the
+#: wait never saw y and was idle time the subset's solve lacked (README row, 1.5 s: plans
+#: $3,525.43-3,554.55; 0.5 s: $3,523.68-3,525.52; none: $3,522.32-3,522.67); KTH README and README
+#: + requirements still get their y within 0.5 s (load 1.4-1.9; same plans).
+SELECTION_WAIT_SECONDS = 0.5
 SELECTION_WAIT_SHARE = 0.2
 #: Under max_instance_types with spot rows, share of the subsets' time left after their quick
 #: plans that the swap search over subsets may take (`type_cap_swaps.py`; 0.1-0.3 s per subset LP
