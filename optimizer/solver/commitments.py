@@ -49,7 +49,16 @@ SEARCH_TIME_SHARE = 0.5
 RELAXED_SOLVE_SHARE = 0.5
 #: Under policies that couple buckets: share of the time limit the commitment-blind solve gets
 #: first (its billed plan is the one the committed solve must beat, and the plan when it finds none).
-BLIND_TIME_SHARE = 0.6
+#: The relaxed solve, which prices the commitment, is where a 9 s limit pays: on the README policy
+#: (2026-12-05, 2 cores under load) at 0.6 the committed plans were the blind ones ($639.56 on the
+#: KTH week, $5,092 on Alibaba's); at 0.3 they were $623-626 and $4,568-4,834, and the blind plan
+#: itself rose by 1-3 % only.
+BLIND_TIME_SHARE = 0.3
+#: Under policies that couple buckets: share of what is left after the blind solve for the
+#: multiplier search (on the problem without the coupling rows, `without_coupling`); the relaxed
+#: solve gets the rest, and no re-solve of the uncovered jobs follows (it found nothing better in
+#: the second it had, and the relaxed solve needs the time).
+COUPLED_SEARCH_SHARE = 0.35
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
 
@@ -582,6 +591,20 @@ def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -
     )
 
 
+def without_coupling(problem: Problem) -> Problem:
+    """`problem` without the policy rows that couple buckets (type cap, spot diversification, spot
+    share). Every plan that meets them is a plan of this problem, so any bound of it is one of
+    `problem` too; and its LP separates by bucket class, so the multiplier search may keep the best
+    multipliers per class (`search_multipliers`): on the KTH week under the README policy that
+    bound was $536.8 where the search on the coupled LP, one multiplier for all, reached $531."""
+    policy = problem.policy
+    if not policy.couples_buckets:
+        return problem
+    return problem.with_policy(
+        replace(policy, max_instance_types=None, min_spot_instance_types=0, max_spot_share=None)
+    )
+
+
 def _blind_candidate(
     problem: Problem, *, deadline: float, clock: Callable[[], float]
 ) -> tuple[Plan, float] | None:
@@ -642,18 +665,23 @@ def _solve_group(
     the full solve gets the time. `rescue`: the blind solve found no plan in its share, so the
     relaxed solve is the last chance of one: the search gets `RESCUE_SEARCH_SHARE` and the relaxed
     solve all the rest (on the demo's gpu-training queue, 2,009 five-minute buckets under the
-    README policy, neither found a first plan when the relaxed solve had half of what was left)."""
+    README policy, neither found a first plan when the relaxed solve had half of what was left).
+    Under a policy that couples buckets (`problem` is then the whole horizon) the search runs
+    without the coupling rows (`COUPLED_SEARCH_SHARE`) and the relaxed solve gets the rest."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
     start = clock()
     policy = problem.policy
-    search_share = RESCUE_SEARCH_SHARE if rescue else SEARCH_TIME_SHARE
+    coupled = policy.couples_buckets
+    search_share = RESCUE_SEARCH_SHARE if rescue else COUPLED_SEARCH_SHARE if coupled else SEARCH_TIME_SHARE
+    # Without the coupling rows the LP separates by class: the bound keeps the best multipliers per
+    # class, and it holds for `problem` (see `without_coupling`).
     search = search_multipliers(
-        problem, deadline=start + search_share * max(0.1, deadline - start), clock=clock
+        without_coupling(problem), deadline=start + search_share * max(0.1, deadline - start), clock=clock
     )
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    share = 1.0 if by_class or rescue else RELAXED_SOLVE_SHARE
+    share = 1.0 if by_class or rescue or coupled else RELAXED_SOLVE_SHARE
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
@@ -670,7 +698,7 @@ def _solve_group(
     candidates = [billed] if moved is None else [billed, moved]
     best = min(candidates, key=lambda p: p.objective_usd)
     stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
-    if by_class or rescue:
+    if by_class or rescue or coupled:
         return best, bound, search, stats
     residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
     if residual_plan is not None and not validate_plan(problem, residual_plan, check_bound=False):
