@@ -59,6 +59,9 @@ BLIND_TIME_SHARE = 0.3
 #: solve gets the rest, and no re-solve of the uncovered jobs follows (it found nothing better in
 #: the second it had, and the relaxed solve needs the time).
 COUPLED_SEARCH_SHARE = 0.35
+#: Under policies that couple buckets: share of what is left after the search for the relaxed
+#: solve; the per-class re-solve on its offerings (`commitment_coupled.py`) gets the rest.
+COUPLED_RELAXED_SHARE = 0.7
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
 
@@ -683,7 +686,13 @@ def _solve_group(
     else:
         search = search_multipliers(without_coupling(problem), deadline=search_deadline, clock=clock)
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    share = 1.0 if by_class or rescue or coupled else RELAXED_SOLVE_SHARE
+    share = (
+        COUPLED_RELAXED_SHARE
+        if coupled and not rescue
+        else 1.0
+        if by_class or rescue
+        else RELAXED_SOLVE_SHARE
+    )
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
@@ -693,13 +702,34 @@ def _solve_group(
     }
     # The relaxed problem's bound is one only with the relaxation constant added (the fees less
     # mu x capacity, which may be negative).
-    bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
+    relaxed_bound = relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu)
+    for key, value in (("search_bound_usd", best_bound), ("relaxed_bound_usd", relaxed_bound)):
+        if np.isfinite(value):  # which side the bound came from (stats are JSON: no infinities)
+            stats[key] = round(float(value), 6)
+    bound = max(best_bound, relaxed_bound)
     if not relaxed_plan.has_solution:
         return bill_plan(problem, relaxed_plan), bound, search, stats
     billed, moved = _billed_and_moved(problem, relaxed_plan)
     candidates = [billed] if moved is None else [billed, moved]
     best = min(candidates, key=lambda p: p.objective_usd)
     stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
+    if coupled and not rescue:
+        from optimizer.solver.commitment_coupled import improve_by_class_coupled
+
+        improved = improve_by_class_coupled(
+            problem,
+            best,
+            search.patterns,
+            deadline=deadline - FINISH_SHARE * policy.time_limit_seconds,
+            clock=clock,
+        )
+        if (
+            improved is not None
+            and improved.objective_usd < best.objective_usd
+            and not validate_plan(problem, improved, check_bound=False)
+        ):
+            stats["by_class_improvement_usd"] = round(best.objective_usd - improved.objective_usd, 6)
+            best = improved
     if by_class or rescue or coupled:
         return best, bound, search, stats
     residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)

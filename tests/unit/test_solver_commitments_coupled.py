@@ -1,5 +1,6 @@
 """Commitments under policies that couple buckets (type cap, spot diversification, spot share):
-plans and bounds against the exact optimum of small problems, a MILP written from the rules."""
+plans and bounds against the exact optimum of small problems (a MILP written from the rules), and
+the per-class re-solve that keeps the rows over all buckets."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.solver.commitments import without_coupling
-from optimizer.solver.problem import Commitment, Policy, Problem
+from optimizer.solver.commitment_coupled import improve_by_class_coupled
+from optimizer.solver.commitments import bill_plan, without_coupling
+from optimizer.solver.plan import Bin, Plan
+from optimizer.solver.problem import Commitment, Offering, Policy, Problem, Shape
 from optimizer.solver.solve import solve
 from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
@@ -144,3 +147,46 @@ def test_without_coupling_drops_only_the_rows_over_all_buckets() -> None:
     assert not loose.couples_buckets
     assert (loose.time_limit_seconds, loose.gap_target) == (3.0, 0.02)
     assert without_coupling(loose_problem := problem.with_policy(loose)) is loose_problem
+
+
+def _fixed_clock() -> float:
+    return 0.0
+
+
+def _two_pool_problem(policy: Policy) -> Problem:
+    """Ten 2-vCPU jobs every hour of a day; $0.48/h at the m6i.large plan rate $0.06 covers 8."""
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
+    offerings = (
+        Offering("m6i.large", "ON_DEMAND", 2, 7600, 0, "x86_64", 0.096),
+        Offering("m6i.large", "SPOT", 2, 7600, 0, "x86_64", 0.03),
+        Offering("c6i.large", "SPOT", 2, 3800, 0, "x86_64", 0.025),
+    )
+    return Problem(3600.0, (Shape("s", 2, 3000),), np.full((1, 24), 10), offerings, policy, (sp,))
+
+
+def _plan(problem: Problem, counts: dict[str, int]) -> Plan:
+    bins = [[Bin(k, n, {"s": 1}) for k, n in counts.items()] for _ in range(problem.n_buckets)]
+    return bill_plan(problem, Plan("FEASIBLE", "", 0.0, 0.0, 0.0, 0.0, 0.0, sorted(counts), bins))
+
+
+def test_under_a_spot_share_cap_the_class_resolve_fills_the_commitment_on_the_plans_offerings() -> None:
+    problem = _two_pool_problem(Policy(max_spot_share=0.5, max_instance_types=2))
+    start = _plan(problem, {"m6i.large/ON_DEMAND": 5, "m6i.large/SPOT": 5})
+    plan = improve_by_class_coupled(problem, start, [], deadline=1.0, clock=_fixed_clock)
+    assert plan is not None
+    assert validate_plan(problem, plan, check_bound=False) == []
+    for bins in plan.buckets:  # c6i spot is cheaper but not selected: the cap stays met
+        assert {b.offering: b.count for b in bins} == {"m6i.large/ON_DEMAND": 8, "m6i.large/SPOT": 2}
+    assert plan.objective_usd < start.objective_usd
+
+
+def test_the_class_resolve_keeps_a_class_whose_new_bins_would_break_spot_diversification() -> None:
+    # Per class the cheapest cover is 8 covered on-demand + 2 c6i spot, which puts all spot in one
+    # pool: with spot over 2 pools required, the class keeps its bins.
+    problem = _two_pool_problem(Policy(min_spot_instance_types=2))
+    start = _plan(problem, {"m6i.large/ON_DEMAND": 2, "m6i.large/SPOT": 4, "c6i.large/SPOT": 4})
+    assert validate_plan(problem, start, check_bound=False) == []
+    plan = improve_by_class_coupled(problem, start, [], deadline=1.0, clock=_fixed_clock)
+    assert plan is not None
+    assert validate_plan(problem, plan, check_bound=False) == []
+    assert plan.buckets == start.buckets
