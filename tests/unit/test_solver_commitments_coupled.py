@@ -30,8 +30,10 @@ def _exact_optimum(problem: Problem) -> float:
     policy = problem.policy
     offs = list(problem.offerings)
     vcpus = np.array([s.vcpus for s in SHAPES], dtype=float)
+    # An instance may also host nothing: an idle spot instance can balance the pools under 1/K.
+    empty = np.zeros(len(SHAPES), dtype=np.int64)
     cols = [(t, k, c) for t in range(problem.n_buckets) for k, o in enumerate(offs)
-            for c in _patterns(o, problem.demand[:, t])]  # fmt: skip
+            for c in [empty, *_patterns(o, problem.demand[:, t])]]  # fmt: skip
     cov = [(t, ci, k, a) for t in range(problem.n_buckets) for ci, c in enumerate(problem.commitments)
            for k, o in enumerate(offs) if (a := c.use_per_instance_hour(o)) is not None]  # fmt: skip
     n_x, n_y, n_z = len(cols), len(cov), len(offs)
@@ -64,7 +66,7 @@ def _exact_optimum(problem: Problem) -> float:
             row = np.zeros(n)
             row[n_x : n_x + n_y] = [a if (tt, cc) == (t, ci) else 0.0 for tt, cc, _, a in cov]
             add(row, -np.inf, c.capacity_per_hour)
-    big = float(problem.demand.sum(axis=0).max(initial=0)) + 1.0
+    big = 100.0  # more instances of one offering than any optimum of these sizes holds
     for k in range(n_z):  # an instance only of a selected offering
         row = np.zeros(n)
         row[:n_x] = [1.0 if kk == k else 0.0 for _, kk, _ in cols]
