@@ -1,7 +1,8 @@
 """The per-class re-solve with the commitments' budgets as rows, under policies that couple buckets.
 
 Why: under a type cap, spot diversification or a spot-share cap the committed plan is the relaxed
-solve's (coverage priced by one multiplier), whose buckets over- or under-use the budgets, and
+solve's (coverage priced by one multiplier), whose buckets over- or under-use the budgets, or the
+commitment-blind one, which ignores them; and
 `commitment_classes.improve_by_class` stands aside because its classes cannot see the rows over
 all buckets. On the plan's own offerings the cap holds whatever the bins, and the spot rows are
 sums over buckets of per-bucket amounts (spot job vCPUs, each pool's and all spot instance vCPUs):
