@@ -49,7 +49,19 @@ SEARCH_TIME_SHARE = 0.5
 RELAXED_SOLVE_SHARE = 0.5
 #: Under policies that couple buckets: share of the time limit the commitment-blind solve gets
 #: first (its billed plan is the one the committed solve must beat, and the plan when it finds none).
-BLIND_TIME_SHARE = 0.6
+#: The relaxed solve, which prices the commitment, is where a 9 s limit pays: on the README policy
+#: (2026-12-05, 2 cores under load) at 0.6 the committed plans were the blind ones ($639.56 on the
+#: KTH week, $5,092 on Alibaba's); at 0.3 they were $623-626 and $4,568-4,834, and the blind plan
+#: itself rose by 1-3 % only.
+BLIND_TIME_SHARE = 0.3
+#: Under policies that couple buckets: share of what is left after the blind solve for the
+#: multiplier search (on the problem without the coupling rows, `without_coupling`); the relaxed
+#: solve gets the rest, and no re-solve of the uncovered jobs follows (it found nothing better in
+#: the second it had, and the relaxed solve needs the time).
+COUPLED_SEARCH_SHARE = 0.35
+#: Under policies that couple buckets: share of what is left after the search for the relaxed
+#: solve; the per-class re-solve on its offerings (`commitment_coupled.py`) gets the rest.
+COUPLED_RELAXED_SHARE = 0.8
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
 
@@ -384,6 +396,20 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     assert first is not None
     selected = sorted({b.offering for bins in buckets for b in bins})
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
+    if policy.couples_buckets:
+        # On the plan kept, relaxed or blind: when the relaxed solve found none in its share (the
+        # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
+        from optimizer.solver.commitment_coupled import improve_by_class_coupled
+
+        deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
+        improved = improve_by_class_coupled(problem, plan, patterns, deadline=deadline, clock=clock)
+        if (
+            improved is not None
+            and improved.objective_usd < plan.objective_usd
+            and not validate_plan(problem, improved, check_bound=False)
+        ):
+            stats["by_class_improvement_usd"] = round(plan.objective_usd - improved.objective_usd, 6)
+            plan = improved
     if by_class:
         deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
         improved = improve_by_class(
@@ -582,6 +608,20 @@ def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -
     )
 
 
+def without_coupling(problem: Problem) -> Problem:
+    """`problem` without the policy rows that couple buckets (type cap, spot diversification, spot
+    share). Every plan that meets them is a plan of this problem, so any bound of it is one of
+    `problem` too; and its LP separates by bucket class, so the multiplier search may keep the best
+    multipliers per class (`search_multipliers`): on the KTH week under the README policy that
+    bound was $536.8 where the search on the coupled LP, one multiplier for all, reached $531."""
+    policy = problem.policy
+    if not policy.couples_buckets:
+        return problem
+    return problem.with_policy(
+        replace(policy, max_instance_types=None, min_spot_instance_types=0, max_spot_share=None)
+    )
+
+
 def _blind_candidate(
     problem: Problem, *, deadline: float, clock: Callable[[], float]
 ) -> tuple[Plan, float] | None:
@@ -642,18 +682,33 @@ def _solve_group(
     the full solve gets the time. `rescue`: the blind solve found no plan in its share, so the
     relaxed solve is the last chance of one: the search gets `RESCUE_SEARCH_SHARE` and the relaxed
     solve all the rest (on the demo's gpu-training queue, 2,009 five-minute buckets under the
-    README policy, neither found a first plan when the relaxed solve had half of what was left)."""
+    README policy, neither found a first plan when the relaxed solve had half of what was left).
+    Under a policy that couples buckets (`problem` is then the whole horizon) the search runs
+    without the coupling rows, per bucket group (`COUPLED_SEARCH_SHARE`), the relaxed solve gets
+    `COUPLED_RELAXED_SHARE` of the rest (the caller re-solves the plan it keeps by class in what is
+    left, `commitment_coupled.py`)."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
     start = clock()
     policy = problem.policy
-    search_share = RESCUE_SEARCH_SHARE if rescue else SEARCH_TIME_SHARE
-    search = search_multipliers(
-        problem, deadline=start + search_share * max(0.1, deadline - start), clock=clock
-    )
+    coupled = policy.couples_buckets
+    search_share = RESCUE_SEARCH_SHARE if rescue else COUPLED_SEARCH_SHARE if coupled else SEARCH_TIME_SHARE
+    # Without the coupling rows the LP separates by class: the bound keeps the best multipliers per
+    # class, and it holds for `problem` (see `without_coupling`).
+    search_deadline = start + search_share * max(0.1, deadline - start)
+    if coupled and not rescue:
+        search = _grouped_search(without_coupling(problem), deadline=search_deadline, clock=clock)
+    else:
+        search = search_multipliers(without_coupling(problem), deadline=search_deadline, clock=clock)
     best_bound, best_mu, rounds = search.bound, search.mu, search.rounds
-    share = 1.0 if by_class or rescue else RELAXED_SOLVE_SHARE
+    share = (
+        COUPLED_RELAXED_SHARE
+        if coupled and not rescue
+        else 1.0
+        if by_class or rescue
+        else RELAXED_SOLVE_SHARE
+    )
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
@@ -663,20 +718,46 @@ def _solve_group(
     }
     # The relaxed problem's bound is one only with the relaxation constant added (the fees less
     # mu x capacity, which may be negative).
-    bound = max(best_bound, relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu))
+    relaxed_bound = relaxed_plan.lower_bound_usd + relaxation_constant(problem, best_mu)
+    for key, value in (("search_bound_usd", best_bound), ("relaxed_bound_usd", relaxed_bound)):
+        if np.isfinite(value):  # which side the bound came from (stats are JSON: no infinities)
+            stats[key] = round(float(value), 6)
+    bound = max(best_bound, relaxed_bound)
     if not relaxed_plan.has_solution:
         return bill_plan(problem, relaxed_plan), bound, search, stats
     billed, moved = _billed_and_moved(problem, relaxed_plan)
     candidates = [billed] if moved is None else [billed, moved]
     best = min(candidates, key=lambda p: p.objective_usd)
     stats["relaxed_objective_usd"] = round(best.objective_usd, 6)
-    if by_class or rescue:
+    if by_class or rescue or coupled:
         return best, bound, search, stats
     residual_plan = _resolve_uncovered(problem, best, deadline=deadline, clock=clock)
     if residual_plan is not None and not validate_plan(problem, residual_plan, check_bound=False):
         candidates.append(residual_plan)
         stats["residual_objective_usd"] = round(residual_plan.objective_usd, 6)
     return min(candidates, key=lambda p: p.objective_usd), bound, search, stats
+
+
+def _grouped_search(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
+    """The multiplier search on `_bucket_groups`' groups of a problem whose buckets do not couple,
+    each with its own multipliers and an equal share of the time: every bucket is its own problem,
+    so the groups' bounds add up to one (each holds its buckets' fees). Busy and idle hours want
+    different multipliers: on the KTH week under the README policy the sum was $553.8 where one
+    search over the week reached $536.8. The multipliers returned, for the one relaxed solve, are
+    the busiest group's, where the budgets bind (those of one search over the week, on both
+    benchmark weeks; the buckets' average, near 0 in the quiet third, made the relaxed plan of the
+    KTH week $1,008 instead of $626)."""
+    groups = [g for g in _bucket_groups(problem) if g.size]
+    start = clock()
+    total = MultiplierSearch({c.id: 0.0 for c in problem.commitments}, 0.0, 0, None)
+    for n, idx in enumerate(groups):
+        share_end = start + (deadline - start) * (n + 1) / len(groups)
+        found = search_multipliers(problem.with_buckets(idx), deadline=share_end, clock=clock)
+        total.bound += found.bound
+        total.rounds += found.rounds
+        total.patterns |= found.patterns
+        total.mu = found.mu  # the groups go by demand, the busiest last
+    return total
 
 
 def _resolve_uncovered(
