@@ -198,3 +198,30 @@ def test_optimal_status_with_an_open_gap_is_refused() -> None:
     assert plan.status == "OPTIMAL" and validate_plan(problem, plan) == []
     low = replace(plan, lower_bound_usd=0.1, gap=(plan.objective_usd - 0.1) / plan.objective_usd)
     assert any("status OPTIMAL but the gap" in e for e in validate_plan(problem, low))
+
+
+def test_a_cap_with_both_spot_rows_still_finds_the_all_on_demand_plan() -> None:
+    # Two spot pools at <= 1/2 each, spot share <= 0.5 and at most 2 offerings: the jobs cannot
+    # use spot without three offerings (two spot pools and an on-demand one for the rest), so the
+    # only plans are on demand: "small" on c6i.large, "big" on m6i.large, $0.181. The LP's
+    # offering subsets held no all-on-demand pair, and the solve answered TIMEOUT in 0.04 s.
+    sh = (Shape("small", 1, 1500), Shape("big", 2, 6000))
+    offs = []
+    for name, vcpus, mib, price in (("m6i.large", 2, 8192, 0.096), ("c6i.large", 2, 4096, 0.085)):
+        offs += [
+            Offering(name, "ON_DEMAND", vcpus, mib, 0, "x86_64", price),
+            Offering(name, "SPOT", vcpus, mib, 0, "x86_64", round(price * 0.3, 4)),
+        ]
+    policy = Policy(
+        time_limit_seconds=5,
+        max_instance_types=2,
+        min_spot_instance_types=2,
+        max_spot_share=0.5,
+        interruption_cost_factor=0.0,
+    )
+    problem = Problem(3600, sh, np.array([[1], [1]]), tuple(offs), policy)
+    plan = run(problem)
+    assert plan.has_solution, plan.reason
+    assert plan.cost_usd == pytest.approx(0.181)
+    assert set(plan.selected) == {"c6i.large/ON_DEMAND", "m6i.large/ON_DEMAND"}
+    assert validate_plan(problem, plan) == []
