@@ -302,6 +302,18 @@ def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
     assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
+def test_commitment_rows_give_the_fee_a_plan_leaves_unused() -> None:
+    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered: utilization x
+    # fee is the part used at the plan's rates, and the row says the rest, the stranded dollars.
+    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
+
+    problem, plan = committed_fleet_documents()
+    rows = commitment_rows(plan, problem).set_index("commitment")
+    assert rows.loc["sp", "fee unused (USD)"] == "$0.12"  # $0.18 fee, 33.3 % used
+    assert rows.loc["ri", "fee unused (USD)"] == SUNK_FEE
+    assert commitment_rows(plan)["fee unused (USD)"].tolist() == ["n/a", SUNK_FEE]
+
+
 def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
     # The demo's Savings Plan ARN (90 characters) pushed every figure of its row out of Fleet mix's
     # half-page column; the full ARN stays in the table's last column.
