@@ -273,7 +273,13 @@ def render() -> None:
             category_orders=CAPACITY_ORDER,
             facet_col="plan",
             labels=chart_labels(both),
-            title="Spend by type",
+            # the bars are instance-hours x list price: with commitments neither plan's cost above
+            title="Spend by type"
+            + (
+                " (list prices, before commitments)"
+                if plan.get("commitments") or proposed.get("commitments")
+                else ""
+            ),
         ),
         key="wi_mix",
     )
