@@ -74,7 +74,9 @@ def with_compute_commitment(
 
 SHARE_NOTE = (
     "A queue's plan sees its share of the account's commitments: the share of their use its instances "
-    "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest)."
+    "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest). "
+    "A Savings Plan's utilization is the share of its fee the plan uses; the on-demand usage it covers "
+    "is counted at on-demand prices, so it is more than the fee used by the plan's discount."
 )
 #: The figures a reader checks against the bill first: the table sits in half the page's width.
 COLUMNS = [
@@ -82,6 +84,7 @@ COLUMNS = [
     "utilization",
     "covered on-demand (USD)",
     "fee over the plan (USD)",
+    "fee unused (USD)",
     "USD/h in this problem",
     "type",
     "id",
@@ -106,7 +109,9 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
     """One row per commitment of the plan; its $/h (a Savings Plan) or reservation count (an RI) as
     the problem carries it, when given, since that is the queue's share, not the account's plan, and
     the fee it adds to the plan's cost over the plan's hours (the rows' fees sum to the plan's
-    `commitment_usd`: a FinOps reader checks each against the bill's recurring fee)."""
+    `commitment_usd`: a FinOps reader checks each against the bill's recurring fee), and the part of
+    that fee left unused (utilization x fee is the part used: the covered on-demand column is at
+    on-demand prices, not the fee's)."""
     held = {c.get("id"): c for c in (problem or {}).get("commitments", [])}
 
     def level(cid: Any) -> str:
@@ -123,6 +128,15 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
         usd = commitment_fee_usd(problem or {}, c.get("id"))
         return "n/a" if usd is None else money(usd)
 
+    def unused(c: Mapping[str, Any]) -> str:
+        """The fee the plan pays for capacity it leaves idle: fee x (1 - utilization), the figure a
+        FinOps reader holds against the bill's unused commitment (an RI's is sunk, not this plan's)."""
+        if c.get("type") == "RESERVED_INSTANCE":
+            return SUNK_FEE
+        usd = commitment_fee_usd(problem or {}, c.get("id"))
+        used = c.get("utilization")
+        return "n/a" if usd is None or used is None else money(usd * (1.0 - float(used)))
+
     rows = [
         {
             "commitment": commitment_label(c.get("id")),
@@ -131,6 +145,7 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
             "utilization": percent(c.get("utilization")),
             "covered on-demand (USD)": money(c.get("covered_usd")),
             "fee over the plan (USD)": fee(c),
+            "fee unused (USD)": unused(c),
             "id": c.get("id"),
         }
         for c in plan.get("commitments", [])

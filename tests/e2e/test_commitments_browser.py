@@ -99,6 +99,8 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
         assert percent(used["utilization"]) in row
         assert f"${used['covered_usd']:,.2f}" in row  # covered on-demand, at on-demand prices
         assert f"${stored['fees']:,.2f}" in row  # its fee over the plan: the plan's commitment_usd
+        unused = stored["fees"] * (1.0 - used["utilization"])
+        assert f"${unused:,.2f}" in row  # the fee left unused: fee x (1 - utilization)
         # how the plan's cost splits: the parts the page shows add up to the stored plan's cost
         split = _cells(page, "Commitment fees")
         parts = dict(zip(split[0::3], split[1::3], strict=True))

@@ -3,6 +3,7 @@ re-solve carries the level into the problem, and the replay charges its fee in b
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -64,6 +65,9 @@ def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fres
     assert compared.loc["cost (USD)", "what-if"] == usd_text(expected["cost_usd"])
     shown = metric(app, f"Utilization {WHAT_IF_ID}")
     assert shown == percent(expected["commitments"][0]["utilization"])
+    # the mix chart's bars are list prices, not the costs the table above compares: its title says so
+    [mix] = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    assert mix["layout"]["title"]["text"] == "Spend by type (list prices, before commitments)"
 
     app.toggle(key="wi_replay").set_value(True).run()
     assert not app.exception, [e.value for e in app.exception]

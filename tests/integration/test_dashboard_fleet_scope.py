@@ -49,6 +49,7 @@ def test_the_plan_sits_beside_its_queues_spend_over_its_window(seeded: str) -> N
     assert metric(app, "Spend of q-spot, same window") == money(work + idle)
     assert metric(app, "Plan cost − spend") == money(plan["cost_usd"] - (work + idle))
     assert metric(app, "Spend") == money(lines["total_usd"].sum())  # the all-queue view, labelled so
+    assert _cost_label(app) == "Cost ($)"  # no commitments: list prices are what the plan pays
     captions = " ".join(c.value for c in app.caption)
     assert "2 h of q-spot's demand" in captions and "1 UTC day(s) 2026-11-02 to 2026-11-02" in captions
     assert "All queues, last 28 days" in captions
@@ -84,6 +85,14 @@ def test_a_plan_with_commitments_is_set_beside_the_spend_at_list_prices_and_spli
     }
     rows = frame_with(app, "commitment", "fee over the plan (USD)").set_index("commitment")
     assert rows.loc["sp", "fee over the plan (USD)"] == money(plan["commitment_usd"])
+    # the plan mix table adds up to the plan at list prices, not to the Plan cost above: it says so
+    assert _cost_label(app) == "Cost at list prices ($)"
+
+
+def _cost_label(app: AppTest) -> str:
+    """The label Fleet mix gives the plan mix table's `cost_usd` column (its column config)."""
+    [table] = [d for d in app.dataframe if "instance_hours" in d.value.columns]
+    return str(json.loads(table.proto.columns)["cost_usd"]["label"])
 
 
 def test_plan_days_match_the_window_length_and_end_on_its_last_day() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -302,6 +303,18 @@ def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
     assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
+def test_commitment_rows_give_the_fee_a_plan_leaves_unused() -> None:
+    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered: utilization x
+    # fee is the part used at the plan's rates, and the row says the rest, the stranded dollars.
+    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
+
+    problem, plan = committed_fleet_documents()
+    rows = commitment_rows(plan, problem).set_index("commitment")
+    assert rows.loc["sp", "fee unused (USD)"] == "$0.12"  # $0.18 fee, 33.3 % used
+    assert rows.loc["ri", "fee unused (USD)"] == SUNK_FEE
+    assert commitment_rows(plan)["fee unused (USD)"].tolist() == ["n/a", SUNK_FEE]
+
+
 def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
     # The demo's Savings Plan ARN (90 characters) pushed every figure of its row out of Fleet mix's
     # half-page column; the full ARN stays in the table's last column.
@@ -351,3 +364,41 @@ def test_table_numbers_are_formatted_by_what_they_are() -> None:
         "12.3%",
         "n/a",
     ]
+
+
+def _billed(problem: dict[str, Any], plan: dict[str, Any], lower_bound: float) -> dict[str, Any]:
+    """`plan` billed under `problem`'s commitments with `lower_bound`, as a re-solve returns it."""
+    from optimizer.solver.commitments import bill_plan
+    from optimizer.solver.plan import plan_from_dict, plan_to_dict, relative_gap
+    from optimizer.solver.problem import problem_from_dict
+
+    billed = bill_plan(problem_from_dict(problem), plan_from_dict(plan))
+    billed.lower_bound_usd = lower_bound
+    billed.gap = relative_gap(billed.objective_usd, lower_bound)
+    billed.status = "FEASIBLE"
+    return plan_to_dict(billed)
+
+
+def test_a_re_solve_worse_than_the_stored_fleet_gives_way_to_it() -> None:
+    # The demo's cpu-batch at twice its Savings Plan share, re-solved for 10 s, came back $197 above
+    # its own stored fleet under the same plan: the What-if read "more commitment, less of it used".
+    from optimizer.dashboard.commitment_view import with_compute_commitment
+    from optimizer.dashboard.what_if_model import cheaper_stored_plan
+    from optimizer.solver.plan import relative_gap
+
+    problem, plan = committed_fleet_documents()
+    what_if = with_compute_commitment(problem, 0.18, 0.28)
+    # a worse fleet for the what-if: bucket 1 on two spot m5.xlarge, the covered m5.large left out
+    worse = dict(
+        plan, buckets=[plan["buckets"][0], [{"offering": "m5.xlarge/SPOT", "count": 2, "jobs": {"s1": 2}}]]
+    )
+    proposed = _billed(what_if, worse, lower_bound=0.5)
+    cheaper = cheaper_stored_plan(problem, plan, what_if, proposed)
+    assert cheaper is not None
+    assert cheaper["cost_usd"] == pytest.approx(0.24 + 0.096 - 0.096 + 2 * 0.18)  # the stored fleet
+    assert cheaper["cost_usd"] < proposed["cost_usd"]
+    assert cheaper["lower_bound_usd"] == 0.5  # the re-solve's bound holds for the what-if problem
+    assert cheaper["gap"] == pytest.approx(relative_gap(cheaper["objective_usd"], 0.5))
+    assert "costs more than the stored plan's fleet" in cheaper["reason"]
+    # a re-solve at least as good as the stored fleet stands
+    assert cheaper_stored_plan(problem, plan, what_if, _billed(what_if, plan, 0.5)) is None

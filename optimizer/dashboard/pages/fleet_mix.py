@@ -12,7 +12,7 @@ import streamlit as st
 
 from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
-from optimizer.dashboard.columns import chart_labels, show_table
+from optimizer.dashboard.columns import chart_labels, column_config, show_table
 from optimizer.dashboard.commitment_view import render_commitments, render_cost_split
 from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_list_cost, plan_usage
@@ -236,5 +236,14 @@ def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | 
         ),
         key="fleet_plan_curve",
     )
-    show_table(mix, "fleet_plan_table")
+    show_table(mix, "fleet_plan_table", extra=list_cost_label(mix) if at_list else None)
     return problem, plan
+
+
+def list_cost_label(mix: pd.DataFrame) -> dict[str, Any]:
+    """The plan mix table's cost column relabelled as list prices: with commitments its rows add up
+    to the plan's instance-hours before them, not to the Plan cost metric above it (the demo's
+    cpu-batch: $837.39 in the table against a $813.44 plan cost), so the label says which."""
+    config = dict(column_config(mix)["cost_usd"])
+    config["label"] = "Cost at list prices ($)"
+    return {"cost_usd": config}

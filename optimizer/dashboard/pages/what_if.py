@@ -20,11 +20,12 @@ from optimizer.dashboard.commitment_view import (
     render_cost_split,
     with_compute_commitment,
 )
-from optimizer.dashboard.components import CAPACITY_ORDER, no_data, percent, store_url
+from optimizer.dashboard.components import CAPACITY_ORDER, money, no_data, percent, store_url
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import (
+    cheaper_stored_plan,
     compare,
     has_solution,
     recommended_environments,
@@ -242,6 +243,16 @@ def render() -> None:
             "solver time limit."
         )
         proposed = priced
+    else:
+        cheaper = cheaper_stored_plan(problem, plan, what_if_problem, proposed)
+        if cheaper is not None:
+            st.warning(
+                f"The re-solve's best plan within its time limit costs {money(proposed['cost_usd'])}, "
+                f"more than the stored plan's fleet under the what-if commitments "
+                f"({money(cheaper['cost_usd'])}): the what-if column is that fleet. Raise the solver "
+                "time limit and press Re-solve for a better plan."
+            )
+            proposed = cheaper
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
@@ -262,7 +273,13 @@ def render() -> None:
             category_orders=CAPACITY_ORDER,
             facet_col="plan",
             labels=chart_labels(both),
-            title="Spend by type",
+            # the bars are instance-hours x list price: with commitments neither plan's cost above
+            title="Spend by type"
+            + (
+                " (list prices, before commitments)"
+                if plan.get("commitments") or proposed.get("commitments")
+                else ""
+            ),
         ),
         key="wi_mix",
     )
