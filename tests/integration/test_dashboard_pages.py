@@ -17,6 +17,7 @@ from optimizer.analysis.rightsizing import rightsizing_evidence
 from optimizer.analysis.rollup import cost_by, cost_by_tag
 from optimizer.apply import records
 from optimizer.dashboard.components import money
+from optimizer.dashboard.pages.recommendations import FLEET_PLANS_NOT_SIZED
 from optimizer.dashboard.router import PAGES, PageSpec
 from optimizer.domain import UpdateKind
 from optimizer.store.schema import recommendations
@@ -515,7 +516,7 @@ def test_commitment_advice_says_which_on_demand_usage_it_is_sized_on(fresh_seede
     )
     evidence = {"sized_on": sized_on, "sized_after_recommendations": ["rec-ce-od"]}
     app = _open_commitment_advice(fresh_seeded, evidence=evidence)
-    assert f"Sized on {sized_on}." in infos(app)
+    assert f"Sized on {sized_on}. {FLEET_PLANS_NOT_SIZED}" in infos(app)
     captions = " ".join(c.value for c in app.caption)
     assert "commitment advice, sized on the on-demand usage the counted recommendations leave" in captions
 

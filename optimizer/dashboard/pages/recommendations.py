@@ -29,6 +29,15 @@ STATUSES = ("open", "applied", "dismissed", "rolled-back")
 OUTCOME_KEY = "rec_action_outcome"
 CONFIRM_KEY = "rec_confirm_apply"
 
+#: Why commitment advice and the Fleet mix plans can disagree (a walk through the demo found the
+#: advice buying more Savings Plan while every fleet plan left its share of today's one underused).
+FLEET_PLANS_NOT_SIZED = (
+    "The Fleet mix plans are not counted here: they are an unconstrained bound, not a"
+    " recommendation; where they move more work to spot than the counted recommendations, applied"
+    " they would leave even today's commitments partly unused (each plan's utilization is on the"
+    " Fleet mix page)."
+)
+
 
 def render() -> None:
     st.title("Recommendations")
@@ -117,7 +126,7 @@ def _detail(url: str, rec_id: str) -> None:
     st.subheader("Evidence")
     sized_on = (rec["evidence"] or {}).get("sized_on")
     if sized_on:  # commitment advice: which on-demand usage the purchase is sized on
-        st.info(f"Sized on {sized_on}.")
+        st.info(f"Sized on {sized_on}. {FLEET_PLANS_NOT_SIZED}")
     table = before_after_table(rec["evidence"])
     if not table.empty:
         show_table(table, "rec_evidence_table")
