@@ -285,7 +285,6 @@ def improve_by_class(
     buckets = [list(bins) for bins in plan.buckets]
     value = np.array([_bucket_objective(problem, offerings, prices, bins) for bins in buckets])
     floor = np.zeros(problem.n_buckets) if bucket_bounds is None else np.asarray(bucket_bounds, dtype=float)
-    ids = [s.id for s in problem.shapes]
     drop_empty = problem.policy.diversification == 0
     room = np.array([float((value[m] - floor[m]).sum()) for m in members])
     for u in np.argsort(-room, kind="stable").tolist():
@@ -294,26 +293,55 @@ def improve_by_class(
             break
         if room[u] <= 1e-6 * max(1.0, float(value[members[u]].sum())):
             break  # this class and every later one is at its bound
-        need = classes[u]
-        fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
-        idx = np.flatnonzero(fits)
-        incumbent = float(value[members[u]].min())
-        relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent)
-        if relaxed is None:
+        new = resolve_class(
+            problem,
+            col_offerings,
+            col_counts,
+            classes[u],
+            float(value[members[u]].min()),
+            drop_empty=drop_empty,
+            deadline=deadline,
+            clock=clock,
+        )
+        if new is None:
             continue
-        lp_value, raw, kept, kept_counts = relaxed
-        if raw is None:
-            work = _OpenClass(u, kept, kept_counts, incumbent, lp_value)
-            raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), CLASS_MIP_SECONDS))
-        if raw is None:
-            continue
-        new = [
-            Bin(k, n, {ids[s]: int(j[s]) for s in np.flatnonzero(j)})
-            for k, n, j in trim_surplus(raw, need.astype(np.int64), drop_empty=drop_empty)
-        ]
         new_value = _bucket_objective(problem, offerings, prices, new)
         for t in members[u]:
             if new_value < value[t] - 1e-9:
                 buckets[t], value[t] = list(new), new_value
     selected = sorted({b.offering for bins in buckets for b in bins})
     return bill_plan(problem, replace(plan, buckets=buckets, selected=selected))
+
+
+def resolve_class(
+    problem: Problem,
+    col_offerings: Sequence[Offering],
+    col_counts: np.ndarray,
+    need: np.ndarray,
+    incumbent: float,
+    *,
+    drop_empty: bool,
+    deadline: float,
+    clock: Callable[[], float],
+) -> list[Bin] | None:
+    """One bucket class (jobs `need` per shape) re-solved over the columns that fit it with the
+    commitment budgets as rows: its LP first (it settles the class when it cannot beat
+    `incumbent`, the class's billed objective now, or is integral), else the MIP; the bins, surplus
+    trimmed, or None. The caller keeps them only where their exact bill is lower (and, under
+    coupling policies, the rows over all buckets still hold)."""
+    fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
+    idx = np.flatnonzero(fits)
+    relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent)
+    if relaxed is None:
+        return None
+    lp_value, raw, kept, kept_counts = relaxed
+    if raw is None:
+        work = _OpenClass(0, kept, kept_counts, incumbent, lp_value)
+        raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), CLASS_MIP_SECONDS))
+    if raw is None:
+        return None
+    ids = [s.id for s in problem.shapes]
+    return [
+        Bin(k, n, {ids[s]: int(j[s]) for s in np.flatnonzero(j)})
+        for k, n, j in trim_surplus(raw, need.astype(np.int64), drop_empty=drop_empty)
+    ]

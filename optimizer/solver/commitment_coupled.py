@@ -18,16 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from optimizer.solver.assemble import trim_surplus
-from optimizer.solver.commitment_classes import (
-    CLASS_MIP_SECONDS,
-    Pattern,
-    _class_mip,
-    _OpenClass,
-    _plan_patterns,
-    _relax_class,
-    _twins,
-)
+from optimizer.solver.commitment_classes import Pattern, _plan_patterns, _twins, resolve_class
 from optimizer.solver.plan import Bin, Plan
 from optimizer.solver.problem import Problem
 
@@ -115,29 +106,24 @@ def improve_by_class_coupled(
     for bins in buckets:
         tally = tally.plus(_SpotTally.of(problem, bins), 1.0)
     all_job_vcpus = float(problem.job_vcpu_hours().sum()) / problem.bucket_hours
-    ids = [s.id for s in problem.shapes]
     drop_empty = problem.policy.diversification == 0
     order = sorted(groups.values(), key=lambda m: -float(value[m].sum()))
     for members in order:
         if deadline - clock() <= 0.02:
             break
-        need = demand[:, members[0]]
-        fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
-        idx = np.flatnonzero(fits)
         incumbent = float(value[members[0]])
-        relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent)
-        if relaxed is None:
+        new = resolve_class(
+            problem,
+            col_offerings,
+            col_counts,
+            demand[:, members[0]],
+            incumbent,
+            drop_empty=drop_empty,
+            deadline=deadline,
+            clock=clock,
+        )
+        if new is None:
             continue
-        lp_value, raw, kept, kept_counts = relaxed
-        if raw is None:
-            work = _OpenClass(0, kept, kept_counts, incumbent, lp_value)
-            raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), CLASS_MIP_SECONDS))
-        if raw is None:
-            continue
-        new = [
-            Bin(k, n, {ids[s]: int(j[s]) for s in np.flatnonzero(j)})
-            for k, n, j in trim_surplus(raw, need.astype(np.int64), drop_empty=drop_empty)
-        ]
         new_value = _bucket_objective(problem, offerings, prices, new)
         if new_value >= incumbent - 1e-9:
             continue

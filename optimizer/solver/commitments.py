@@ -396,32 +396,25 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     assert first is not None
     selected = sorted({b.offering for bins in buckets for b in bins})
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
+    improved: Plan | None = None
+    deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
     if policy.couples_buckets:
         # On the plan kept, relaxed or blind: when the relaxed solve found none in its share (the
         # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
         from optimizer.solver.commitment_coupled import improve_by_class_coupled
 
-        deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
         improved = improve_by_class_coupled(problem, plan, patterns, deadline=deadline, clock=clock)
-        if (
-            improved is not None
-            and improved.objective_usd < plan.objective_usd
-            and not validate_plan(problem, improved, check_bound=False)
-        ):
-            stats["by_class_improvement_usd"] = round(plan.objective_usd - improved.objective_usd, 6)
-            plan = improved
-    if by_class:
-        deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
+    elif by_class:
         improved = improve_by_class(
             problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
         )
-        if (
-            improved is not None
-            and improved.objective_usd < plan.objective_usd
-            and not validate_plan(problem, improved, check_bound=False)
-        ):
-            stats["by_class_improvement_usd"] = round(plan.objective_usd - improved.objective_usd, 6)
-            plan = improved
+    if (
+        improved is not None
+        and improved.objective_usd < plan.objective_usd
+        and not validate_plan(problem, improved, check_bound=False)
+    ):
+        stats["by_class_improvement_usd"] = round(plan.objective_usd - improved.objective_usd, 6)
+        plan = improved
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
