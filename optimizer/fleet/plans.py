@@ -28,6 +28,7 @@ from optimizer.fleet.commitments import commitments_in_force
 from optimizer.solver.build import build_problem, canonical_jobs
 from optimizer.solver.plan import Plan, plan_to_dict
 from optimizer.solver.problem import Policy, Problem, problem_to_dict
+from optimizer.solver.solve import is_last_resort
 from optimizer.store.read import jobs_frame, read_frame
 from optimizer.store.schema import COLLECTED_DATASET, fleet_plans, jobs
 
@@ -92,22 +93,25 @@ def solve_with_bucket_fallback(
     solve_fn: Callable[[Problem], Plan],
 ) -> tuple[Problem, Plan, str | None]:
     """Solve a queue's problem; when its buckets are shorter than `longest` (a short-job queue) and
-    the solve ends without a plan, solve the `longest`-bucket problem (`rebuild(longest)`) instead.
+    the solve ends without a plan, or with only the search's all-on-demand last resort
+    (`solve.is_last_resort`), solve the `longest`-bucket problem (`rebuild(longest)`) instead.
 
     Shorter buckets multiply the buckets the solver builds and checks, so under a tight time limit a
     large queue may time out where hour buckets give a plan (the demo's GPU queue at 10-minute
     buckets and 10 s): a plan whose cost errs high beats no plan. The note says which and why.
     """
     plan = solve_fn(problem)
-    if plan.has_solution or problem.bucket_seconds >= longest:
+    last_resort = is_last_resort(plan)
+    if (plan.has_solution and not last_resort) or problem.bucket_seconds >= longest:
         return problem, plan, None
     coarse = rebuild(longest)
     coarse_plan = solve_fn(coarse)
-    if not coarse_plan.has_solution:
+    if not coarse_plan.has_solution or is_last_resort(coarse_plan):
         return problem, plan, None
+    ended = "with only its all-on-demand last resort" if last_resort else f"{plan.status} without a plan"
     note = (
-        f"The solve at {duration_text(problem.bucket_seconds)} buckets ended {plan.status} without a "
-        f"plan, so this plan uses {duration_text(longest)} buckets: it holds each bucket's busiest "
+        f"The solve at {duration_text(problem.bucket_seconds)} buckets ended {ended}, so this plan "
+        f"uses {duration_text(longest)} buckets: it holds each bucket's busiest "
         "moment for the whole bucket, so its cost errs high for this queue's short jobs"
     )
     return coarse, replace(coarse_plan, stats={**coarse_plan.stats, "bucket_fallback": note}), note

@@ -344,6 +344,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     a week that is busy by day and idle by night prices the commitment wrongly for both halves."""
     from optimizer.solver.commitment_classes import improve_by_class
     from optimizer.solver.requirements import restrict_to_requirements
+    from optimizer.solver.solve import is_last_resort
     from optimizer.solver.validate import validate_plan
 
     start = clock()
@@ -374,7 +375,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
             deadline=deadline,
             clock=clock,
             by_class=by_class,
-            rescue=policy.couples_buckets and blind is None,
+            # A blind plan that is only the search's all-on-demand last resort leaves the relaxed
+            # solve the rescue's time as if there were none.
+            rescue=policy.couples_buckets and (blind is None or is_last_resort(blind[0])),
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
@@ -424,6 +427,8 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         status, why = "FEASIBLE", f"gap {gap:.3%} above target {policy.gap_target:.3%}"
     plan.status, plan.reason = status, why + " (commitments priced by Lagrangian multipliers)"
     plan.gap = gap
+    if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)
+        stats["on_demand_fallback"] = True
     plan.stats, plan.solve_seconds = stats, clock() - start
     return plan
 

@@ -842,6 +842,12 @@ def on_demand_fallback(problem: Problem) -> Plan | None:
     return None
 
 
+def is_last_resort(plan: Plan) -> bool:
+    """The plan is `on_demand_fallback`'s: the search itself found none (callers that have a
+    better way to get a plan, a coarser problem or more time, treat it as none)."""
+    return plan.has_solution and bool(plan.stats.get("on_demand_fallback"))
+
+
 def _per_class_passes(
     prep: Prepared,
     problem: Problem,

@@ -55,3 +55,21 @@ def test_a_plan_at_short_buckets_is_kept_and_hour_buckets_are_not_retried() -> N
     solve_fn, calls = _timing_out_at(3600.0)
     problem, plan, note = solve_with_bucket_fallback(_problem(3600.0), 3600.0, _problem, solve_fn)
     assert (problem.bucket_seconds, plan.status, note, calls) == (3600.0, "TIMEOUT", None, [3600.0])
+
+
+def test_a_short_bucket_plan_that_is_only_the_last_resort_is_retried_at_the_longest_bucket() -> None:
+    # The search's all-on-demand last resort (`solve.on_demand_fallback`) is a plan, but not one
+    # the search found: the hour-bucket problem's own plan is kept instead, with the note.
+    calls: list[float] = []
+
+    def solve_fn(problem: Problem) -> Plan:
+        calls.append(problem.bucket_seconds)
+        plan = run(problem)
+        if problem.bucket_seconds == 600.0:
+            return replace(plan, stats={**plan.stats, "on_demand_fallback": True})
+        return plan
+
+    problem, plan, note = solve_with_bucket_fallback(_problem(600.0), 3600.0, _problem, solve_fn)
+    assert calls == [600.0, 3600.0] and problem.bucket_seconds == 3600.0 and plan.has_solution
+    assert note is not None and "all-on-demand last resort" in note
+    assert not plan.stats.get("on_demand_fallback")
