@@ -90,32 +90,6 @@ def scopes(engine: Engine) -> list[tuple[str, str]]:
     return sorted(set(zip(frame["account_id"], frame["region"], strict=True)))
 
 
-def _commitments(
-    engine: Engine,
-    configured: Sequence[CommitmentSettings],
-    region: str,
-    provider: CatalogProvider,
-    history: pd.DataFrame,
-    start: Any,
-    ces: list[dict[str, Any]],
-) -> tuple[CommitmentsInForce, float | None, dict[str, float | None]]:
-    """The commitments in force in the region over the history window (bill and configuration),
-    the Batch estate's share of their use (the replay prices the estate, not the account's other
-    usage) and each compute environment's (`commitment_share`, by CE ARN)."""
-    begin = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
-    span = float((history["submit_s"] + measured_runtime_s(history)).max()) if not history.empty else 0.0
-    until = begin + timedelta(seconds=max(span, 3600.0))
-    prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
-    in_force = commitments_in_force(
-        engine, configured, region=region, since=begin, until=until, on_demand_prices=prices
-    )
-    if not in_force.commitments:
-        return in_force, None, {}
-    arns = [str(ce["computeEnvironmentArn"]) for ce in ces]
-    use = read_commitment_use(engine, since=begin, until=until)
-    return in_force, use.environments(arns), {arn: use.environments([arn]) for arn in arns}
-
-
 def estate_commitments(
     engine: Engine,
     configured: Sequence[CommitmentSettings],
@@ -125,13 +99,25 @@ def estate_commitments(
     start: Any,
     ces: list[dict[str, Any]],
 ) -> tuple[CommitmentsInForce, CommitmentsInForce, dict[str, float | None]]:
-    """(the commitments a replay of the whole Batch estate is priced with, the account's whole,
-    each compute environment's share by CE ARN). A replay of every queue covers the estate's
-    on-demand hours, not the account's other usage, so it gets the estate's share of the account's
-    commitments. The recommendation baselines and the demo's plan replays both take theirs from here,
-    so their figures are after the same commitments."""
-    whole, estate, shares = _commitments(engine, configured, region, provider, history, start, ces)
-    return whole.shared(estate, "the Batch estate"), whole, shares
+    """(the commitments a replay of the whole Batch estate is priced with, the account's whole in
+    force in the region over the history window (bill and configuration), each compute
+    environment's share of their use by CE ARN, `commitment_share`). A replay of every queue covers
+    the estate's on-demand hours, not the account's other usage, so it gets the estate's share of
+    the account's commitments. The recommendation baselines and the demo's plan replays both take
+    theirs from here, so their figures are after the same commitments."""
+    begin = pd.Timestamp(start).to_pydatetime().replace(tzinfo=None)
+    span = float((history["submit_s"] + measured_runtime_s(history)).max()) if not history.empty else 0.0
+    until = begin + timedelta(seconds=max(span, 3600.0))
+    prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
+    whole = commitments_in_force(
+        engine, configured, region=region, since=begin, until=until, on_demand_prices=prices
+    )
+    if not whole.commitments:
+        return whole, whole, {}
+    arns = [str(ce["computeEnvironmentArn"]) for ce in ces]
+    use = read_commitment_use(engine, since=begin, until=until)
+    shares = {arn: use.environments([arn]) for arn in arns}
+    return whole.shared(use.environments(arns), "the Batch estate"), whole, shares
 
 
 def estate_replay_commitments(
