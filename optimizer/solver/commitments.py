@@ -646,9 +646,8 @@ def _blind_candidate(
         - coverage_savings_per_hour(problem) * horizon_hours
     )
     billed, moved = _billed_and_moved(problem, replace(plan, lower_bound_usd=bound))
-    candidates = [
-        p for p in (billed, moved) if p is not None and not validate_plan(problem, p, check_bound=False)
-    ]
+    candidates = [] if validate_plan(problem, billed, check_bound=False) else [billed]
+    candidates += [] if moved is None else [moved]  # (already validated)
     if not candidates:
         return None
     return min(candidates, key=lambda p: p.objective_usd), bound

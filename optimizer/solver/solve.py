@@ -413,9 +413,9 @@ class _Search:
         if self.offer(heuristic):
             return
         if problem.policy.couples_spot and problem.policy.max_instance_types is None and seed is None:
-            # (under a type cap it runs too many types, and a subset's solve has its repaired
-            # cheapest-fit plan: the offering subsets give the safe plan)
-            self.offer(cheapest_fit(problem, [o for o in problem.offerings if not o.is_spot]))
+            # (under a type cap the offering subsets give the safe plan, and `finish` this one if
+            # they do not; a subset's solve has its repaired cheapest-fit plan)
+            self.offer(on_demand_fallback(problem))
 
     def relax(self) -> None:
         """Column generation: the LP bound (valid even when stopped early) and its solution."""
@@ -829,16 +829,13 @@ def on_demand_fallback(problem: Problem) -> Plan | None:
     on_demand = [o for o in problem.offerings if not o.is_spot]
     if not on_demand:
         return None
-    sub = problem.with_offerings(on_demand)
     cap = problem.policy.max_instance_types
-    for plan in (cheapest_fit(sub), single_type(sub, candidates=FALLBACK_SINGLE_TYPES)):
-        fits = cap is None or len({b.offering for bins in plan.buckets for b in bins}) <= cap
-        if plan.has_solution and fits:
-            used = sorted({b.offering for bins in plan.buckets for b in bins})
-            plan = replace(plan, selected=used, status="FEASIBLE")
-            plan.stats = {"heuristic": "on-demand fallback"}
-            if not _policy_violations(problem, plan):
-                return plan
+    for candidate in (cheapest_fit, lambda p: single_type(p, candidates=FALLBACK_SINGLE_TYPES)):
+        plan = candidate(problem.with_offerings(on_demand))
+        # (build_plan's selection is the offerings used; validity is the caller's `offer`)
+        if plan.has_solution and (cap is None or len(plan.selected) <= cap):
+            plan.stats = {"heuristic": "all-on-demand"}
+            return plan
     return None
 
 
