@@ -122,20 +122,16 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
             str(c.get("type")), c.get("usd_per_hour"), c.get("count"), c.get("instance_type")
         )
 
-    def fee(c: Mapping[str, Any]) -> str:
+    def fees(c: Mapping[str, Any]) -> tuple[str, str]:
+        """(the fee over the plan, the part of it the plan leaves unused: fee x (1 - utilization),
+        the figure a FinOps reader holds against the bill's unused commitment); an RI's is sunk,
+        not this plan's."""
         if c.get("type") == "RESERVED_INSTANCE":
-            return SUNK_FEE
-        usd = commitment_fee_usd(problem or {}, c.get("id"))
-        return "n/a" if usd is None else money(usd)
-
-    def unused(c: Mapping[str, Any]) -> str:
-        """The fee the plan pays for capacity it leaves idle: fee x (1 - utilization), the figure a
-        FinOps reader holds against the bill's unused commitment (an RI's is sunk, not this plan's)."""
-        if c.get("type") == "RESERVED_INSTANCE":
-            return SUNK_FEE
+            return SUNK_FEE, SUNK_FEE
         usd = commitment_fee_usd(problem or {}, c.get("id"))
         used = c.get("utilization")
-        return "n/a" if usd is None or used is None else money(usd * (1.0 - float(used)))
+        unused = "n/a" if usd is None or used is None else money(usd * (1.0 - float(used)))
+        return ("n/a" if usd is None else money(usd)), unused
 
     rows = [
         {
@@ -144,11 +140,12 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
             "USD/h in this problem": level(c.get("id")),
             "utilization": percent(c.get("utilization")),
             "covered on-demand (USD)": money(c.get("covered_usd")),
-            "fee over the plan (USD)": fee(c),
-            "fee unused (USD)": unused(c),
+            "fee over the plan (USD)": fee,
+            "fee unused (USD)": unused,
             "id": c.get("id"),
         }
         for c in plan.get("commitments", [])
+        for fee, unused in [fees(c)]
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
