@@ -13,14 +13,14 @@ billed exactly and checked by the caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from optimizer.solver.commitment_classes import Pattern, _plan_patterns, _twins, resolve_class
 from optimizer.solver.plan import Bin, Plan
-from optimizer.solver.problem import Problem
+from optimizer.solver.problem import Offering, Problem
 
 #: Relative slack kept below each spot row (the validator allows float noise, not more).
 ROW_MARGIN = 1e-9
@@ -34,9 +34,8 @@ class _SpotTally:
     pools: dict[str, float]  # instance vCPUs per spot offering
 
     @staticmethod
-    def of(problem: Problem, bins: Iterable[Bin]) -> _SpotTally:
-        offerings = {o.key: o for o in problem.offerings}
-        vcpus = {s.id: s.vcpus for s in problem.shapes}
+    def of(offerings: Mapping[str, Offering], vcpus: Mapping[str, float], bins: Iterable[Bin]) -> _SpotTally:
+        """`bins`' spot amounts; `offerings` by key and `vcpus` by shape id, built once per plan."""
         jobs, pools = 0.0, {}
         for b in bins:
             o = offerings[b.offering]
@@ -102,9 +101,10 @@ def improve_by_class_coupled(
     for t in active.tolist():
         own = tuple(sorted((b.offering, b.count, tuple(sorted(b.jobs.items()))) for b in buckets[t]))
         groups.setdefault((demand[:, t].tobytes(), own), []).append(t)
+    vcpus = {s.id: s.vcpus for s in problem.shapes}
     tally = _SpotTally(0.0, {})
     for bins in buckets:
-        tally = tally.plus(_SpotTally.of(problem, bins), 1.0)
+        tally = tally.plus(_SpotTally.of(offerings, vcpus, bins), 1.0)
     all_job_vcpus = float(problem.job_vcpu_hours().sum()) / problem.bucket_hours
     drop_empty = problem.policy.diversification == 0
     order = sorted(groups.values(), key=lambda m: -float(value[m].sum()))
@@ -128,8 +128,8 @@ def improve_by_class_coupled(
         if new_value >= incumbent - 1e-9:
             continue
         w = float(len(members))
-        moved = tally.plus(_SpotTally.of(problem, buckets[members[0]]), -w).plus(
-            _SpotTally.of(problem, new), w
+        moved = tally.plus(_SpotTally.of(offerings, vcpus, buckets[members[0]]), -w).plus(
+            _SpotTally.of(offerings, vcpus, new), w
         )
         if not moved.meets(problem, all_job_vcpus):
             continue
