@@ -45,13 +45,14 @@ Pattern = tuple[str, tuple[int, ...]]
 def _twins(problem: Problem, patterns: Iterable[Pattern]) -> set[Pattern]:
     """`patterns` and, for each, the same jobs on the other capacity type of its instance type
     (same size, and able to host every job: spot only for shapes allowed on spot)."""
+    from optimizer.solver.commitments import twin_offering
+
     offerings = {o.key: o for o in problem.offerings}
     out: set[Pattern] = set()
     for key, counts in patterns:
         out.add((key, counts))
-        o = offerings[key]
-        twin = offerings.get(f"{o.instance_type}/{'ON_DEMAND' if o.is_spot else 'SPOT'}")
-        if twin is None or (twin.vcpus, twin.memory_mib, twin.gpus) != (o.vcpus, o.memory_mib, o.gpus):
+        twin = twin_offering(offerings, offerings[key])
+        if twin is None:
             continue
         if all(twin.can_host(problem.shapes[s]) for s, n in enumerate(counts) if n):
             out.add((twin.key, counts))

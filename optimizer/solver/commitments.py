@@ -287,6 +287,15 @@ def _move(bins: list[Bin], index: int, target: str, m: int) -> list[Bin]:
     return out
 
 
+def twin_offering(offerings: Mapping[str, Offering], o: Offering) -> Offering | None:
+    """The same instance type bought the other way (on-demand <-> spot), when `offerings` (by key)
+    has it at the same size: the move that fills a commitment or takes what lies beyond it."""
+    other = offerings.get(f"{o.instance_type}/{'ON_DEMAND' if o.is_spot else 'SPOT'}")
+    if other is None or (other.vcpus, other.memory_mib, other.gpus) != (o.vcpus, o.memory_mib, o.gpus):
+        return None
+    return other
+
+
 def improve_capacity_types(problem: Problem, plan: Plan, *, allowed: set[str] | None = None) -> Plan:
     """Per bucket, move instances between the spot and on-demand offerings of their own type while
     that lowers the bucket's billed objective: on-demand fills the commitments, spot takes the rest.
@@ -298,11 +307,9 @@ def improve_capacity_types(problem: Problem, plan: Plan, *, allowed: set[str] | 
     spot_ok = {s.id: s.spot_ok for s in problem.shapes}
     twin: dict[str, str] = {}
     for o in problem.offerings:
-        other = f"{o.instance_type}/{'ON_DEMAND' if o.is_spot else 'SPOT'}"
-        p = offerings.get(other)
-        same_size = p is not None and (p.vcpus, p.memory_mib, p.gpus) == (o.vcpus, o.memory_mib, o.gpus)
-        if same_size and (allowed is None or other in allowed):
-            twin[o.key] = other
+        other = twin_offering(offerings, o)
+        if other is not None and (allowed is None or other.key in allowed):
+            twin[o.key] = other.key
     buckets: list[list[Bin]] = []
     for bins in plan.buckets:
         current = list(bins)
