@@ -106,3 +106,30 @@ def test_diversification_splits_a_bin_over_smaller_instances_of_another_pool() -
     assert repaired.cost_usd == pytest.approx(4.0 + 8 * 0.6)
     repaired.lower_bound_usd, repaired.gap = 0.0, 1.0
     assert validate_plan(problem, repaired) == []
+
+
+def test_a_spot_share_cap_splits_a_bin_over_smaller_on_demand_instances() -> None:
+    # One 96-vCPU spot bin of three 32-vCPU jobs; the only on-demand offering has 32 vCPUs, so no
+    # whole bin fits there. A spot share of at most 0.5 (of 192 job vCPUs, two such bins) takes
+    # one bin's jobs onto three on-demand instances; with whole-bin moves alone the repair failed.
+    shape = Shape("v32", 32.0, 64_000.0, 0, None, True)
+    big_spot = Offering("c.24x", "SPOT", 96.0, 192_000.0, 0, "x86_64", 1.5, 0.0)
+    small_od = Offering("c.8x", "ON_DEMAND", 32.0, 64_000.0, 0, "x86_64", 1.2, 0.0)
+    problem = Problem(3600.0, (shape,), np.array([[6]]), (big_spot, small_od), Policy(max_spot_share=0.5))
+    base = build_plan(
+        problem,
+        [[(big_spot.key, 2, np.array([3]))]],
+        np.arange(1),
+        problem.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=0.0,
+        solve_seconds=0.0,
+    )
+    repaired = repair_spot_limits(problem, base)
+    assert repaired is not None
+    used = {b.offering: b.count for b in repaired.buckets[0]}
+    assert used == {big_spot.key: 1, small_od.key: 3}
+    assert repaired.cost_usd == pytest.approx(1.5 + 3 * 1.2)
+    repaired.lower_bound_usd, repaired.gap = 0.0, 1.0
+    assert validate_plan(problem, repaired) == []
