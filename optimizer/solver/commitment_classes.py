@@ -368,6 +368,7 @@ def resolve_class(
     deadline: float,
     clock: Callable[[], float],
     extra: ExtraRows | None = None,
+    mip_seconds: float = CLASS_MIP_SECONDS,
 ) -> list[Bin] | None:
     """One bucket class (jobs `need` per shape) re-solved over the columns that fit it with the
     commitment budgets as rows: its LP first (it settles the class when it cannot beat
@@ -375,7 +376,7 @@ def resolve_class(
     trimmed, or None. `extra`: rows the bin counts must meet too (under coupling policies, the
     rows over all buckets given the rest of the plan). The caller keeps the bins only where their
     exact bill is lower (and, under coupling policies, the rows still hold: trimming may move
-    amounts)."""
+    amounts). `mip_seconds`: longest the MIP may run."""
     fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
     idx = np.flatnonzero(fits)
     relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent, extra)
@@ -384,9 +385,7 @@ def resolve_class(
     lp_value, raw, kept, kept_counts = relaxed
     if raw is None:
         work = _OpenClass(0, kept, kept_counts, incumbent, lp_value)
-        raw = _class_mip(
-            problem, work, need, time_limit=min(deadline - clock(), CLASS_MIP_SECONDS), extra=extra
-        )
+        raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), mip_seconds), extra=extra)
     if raw is None:
         return None
     ids = [s.id for s in problem.shapes]
