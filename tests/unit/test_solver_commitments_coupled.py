@@ -132,6 +132,27 @@ def test_under_coupling_policies_plans_and_bounds_bracket_the_exact_optimum(prob
     assert optimum <= plan.objective_usd + 1e-6 * max(1.0, optimum)
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_problems())
+def test_the_class_resolve_lands_between_the_exact_optimum_and_its_start(problem: Problem) -> None:
+    # From the commitment-blind plan (valid: the commitments change money, not feasibility) the
+    # stage runs to its end (the clock stands still): every class re-solved with the spot rows in
+    # its model, pass after pass. Its plan must still meet every row, cost no more than the start,
+    # and no less than the exact optimum.
+    blind = solve(problem.with_commitments(()), clock=StepClock(0.01))
+    assert blind.has_solution
+    start = bill_plan(problem, blind)
+    assert validate_plan(problem, start, check_bound=False) == []
+    plan = improve_by_class_coupled(problem, start, [], deadline=1.0, clock=_fixed_clock)
+    if plan is None:  # (nothing to re-solve: no demand)
+        assert not problem.demand.any()
+        return
+    assert validate_plan(problem, plan, check_bound=False) == []
+    assert plan.objective_usd <= start.objective_usd + 1e-9
+    optimum = _exact_optimum(problem)
+    assert optimum <= plan.objective_usd + 1e-6 * max(1.0, optimum)
+
+
 def test_without_coupling_drops_only_the_rows_over_all_buckets() -> None:
     policy = Policy(
         time_limit_seconds=3.0,
