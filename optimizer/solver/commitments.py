@@ -419,7 +419,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
         from optimizer.solver.commitment_coupled import improve_by_class_coupled
 
-        improved = improve_by_class_coupled(problem, plan, patterns, deadline=deadline, clock=clock)
+        improved = improve_by_class_coupled(
+            problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
+        )
     elif by_class:
         improved = improve_by_class(
             problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
@@ -753,16 +755,20 @@ def _grouped_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     each with its own multipliers and an equal share of the time: every bucket is its own problem,
     so the groups' bounds add up to one (each holds its buckets' fees). Busy and idle hours want
     different multipliers: on the KTH week under the README policy the sum was $553.8 where one
-    search over the week reached $536.8. The multipliers returned, for the one relaxed solve, are
+    search over the week reached $536.8. Each group's per-bucket bounds, where its LP separates by class, go
+    to `bucket_bounds` (the per-class stage's order). The multipliers returned, for the one relaxed solve, are
     the busiest group's, where the budgets bind (those of one search over the week, on both
     benchmark weeks; the buckets' average, near 0 in the quiet third, made the relaxed plan of the
     KTH week $1,008 instead of $626)."""
     groups = [g for g in _bucket_groups(problem) if g.size]
     start = clock()
     total = MultiplierSearch({c.id: 0.0 for c in problem.commitments}, 0.0, 0, None)
+    total.bucket_bounds = np.zeros(problem.n_buckets)
     for n, idx in enumerate(groups):
         share_end = start + (deadline - start) * (n + 1) / len(groups)
         found = search_multipliers(problem.with_buckets(idx), deadline=share_end, clock=clock)
+        if found.bucket_bounds is not None:
+            total.bucket_bounds[idx] = found.bucket_bounds
         total.bound += found.bound
         total.rounds += found.rounds
         total.patterns |= found.patterns
