@@ -64,9 +64,9 @@ COUPLED_SEARCH_SHARE = 0.3
 #: Under policies that couple buckets: share of what is left after the search for the relaxed
 #: solve; the per-class re-solve on its offerings (`commitment_coupled.py`) gets the rest. With the
 #: shares above the relaxed solve keeps about the 3.2 s of a 9 s limit it had before (at 2.7-2.9 s
-#: it found no plan on the Alibaba week in 3 runs of 6) and the stage gets about 2 s instead of
-#: 0.6-0.75 s: over 2 runs each (2026-12-05, load 1.4-1.9) $606.82 and $4,221-4,255 where the old
-#: shares gave $617.94-638.30 and $4,422-4,429.
+#: it found no plan on the Alibaba week in 2 runs of 4; at these shares in 1 of 9) and the stage
+#: gets about 2 s instead of 0.6-0.75 s: over 2 runs each (2026-12-05, load 1.4-1.9) $606.82 and
+#: $4,221-4,255 where the old shares gave $617.94-638.30 and $4,422-4,429.
 COUPLED_RELAXED_SHARE = 0.6
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
