@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,13 +72,32 @@ def _plan_patterns(problem: Problem, plan: Plan) -> set[Pattern]:
     return out
 
 
-def _undominated(problem: Problem, offerings: Sequence[Offering], counts: np.ndarray) -> np.ndarray:
+class ExtraRows(Protocol):
+    """Rows `matrix x <= upper` over a class's bin counts x, beyond cover and budgets: what a
+    policy that couples buckets leaves the class given the rest of the plan
+    (`commitment_coupled._SpotRows`)."""
+
+    @property
+    def upper(self) -> np.ndarray:
+        """(R,) each row's right-hand side."""
+        ...
+
+    def matrix(self, offerings: Sequence[Offering], counts: np.ndarray) -> np.ndarray:
+        """(R, columns): each row's coefficient of one bin of each column."""
+        ...
+
+
+def _undominated(
+    problem: Problem, offerings: Sequence[Offering], counts: np.ndarray, extra: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of the columns no other column dominates. Column k dominates j when it hosts at
     least j's jobs of every shape, its hourly objective is no higher, and every commitment that
     covers j's offering covers k's with no more capacity per instance-hour: swapping j's bins
     for k's keeps the cover, and whatever coverage y of j's instance-hours stays possible for k's
     (within the same budgets) and costs price_k x (hours - y) <= price_j x (hours - y) there (a
-    covered offering is on-demand, whose hourly objective is its price). Among equal columns the
+    covered offering is on-demand, whose hourly objective is its price). With `extra` rows
+    ((R, columns), `<=`), k must also weigh no more than j in each, or the swap could break one
+    (a spot column against an on-demand one under a spot-share cap). Among equal columns the
     first is kept."""
     icf = problem.policy.interruption_cost_factor
     hourly = np.array([o.hourly_objective(icf) for o in offerings])
@@ -89,6 +109,7 @@ def _undominated(problem: Problem, offerings: Sequence[Offering], counts: np.nda
         dtype=float,
     ).reshape(len(offerings), len(problem.commitments))
     n = len(offerings)
+    weigh = np.zeros((n, 0)) if extra is None else np.asarray(extra, dtype=float).T
     keep = np.ones(n, dtype=bool)
     order = np.arange(n)
     for start in range(0, n, 256):
@@ -97,11 +118,13 @@ def _undominated(problem: Problem, offerings: Sequence[Offering], counts: np.nda
         geq = (counts[:, None, :] >= counts[None, j, :]).all(axis=2)
         cheaper = hourly[:, None] <= hourly[None, j] + 1e-12
         lighter = (use[:, None, :] <= use[None, j, :]).all(axis=2)
+        lighter &= (weigh[:, None, :] <= weigh[None, j, :]).all(axis=2)
         dominates = geq & cheaper & lighter
         same = (
             (counts[:, None, :] == counts[None, j, :]).all(axis=2)
             & (np.abs(hourly[:, None] - hourly[None, j]) <= 1e-12)
             & (use[:, None, :] == use[None, j, :]).all(axis=2)
+            & (weigh[:, None, :] == weigh[None, j, :]).all(axis=2)
         )
         dominates &= ~same | (order[:, None] < j[None, :])
         dominates[j, np.arange(j.size)] = False
@@ -123,8 +146,13 @@ class _ClassModel:
 
 
 def _class_model(
-    problem: Problem, offerings: Sequence[Offering], counts: np.ndarray, demand: np.ndarray
+    problem: Problem,
+    offerings: Sequence[Offering],
+    counts: np.ndarray,
+    demand: np.ndarray,
+    extra: ExtraRows | None = None,
 ) -> _ClassModel:
+    """The model; `extra` rows (on the bin counts only) go last."""
     hours = problem.bucket_hours
     icf = problem.policy.interruption_cost_factor
     rows = np.flatnonzero(demand > 0)
@@ -163,7 +191,14 @@ def _class_model(
             [c.capacity_per_hour * hours for c in problem.commitments],
         ]
     )
-    return _ClassModel(cost, matrix.tocsr(), lower, upper, n_cols, rows)
+    out = matrix.tocsr()
+    if extra is not None and extra.upper.size:
+        weights = sp.csr_matrix(extra.matrix(offerings, counts))
+        block = sp.hstack([weights, sp.csr_matrix((extra.upper.size, len(cover_pairs)))])
+        out = sp.vstack([out, block], format="csr")
+        lower = np.concatenate([lower, np.full(extra.upper.size, -np.inf)])
+        upper = np.concatenate([upper, extra.upper])
+    return _ClassModel(cost, out, lower, upper, n_cols, rows)
 
 
 def _solve_lp(model: _ClassModel) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -201,13 +236,16 @@ def _relax_class(
     counts: np.ndarray,
     demand: np.ndarray,
     incumbent: float,
+    extra: ExtraRows | None = None,
 ) -> tuple[float, list[RawBin] | None, list[Offering], np.ndarray] | None:
     """One bucket's LP over the undominated columns. None when it cannot beat `incumbent` (the
     bucket's objective now); else (LP optimum, its bins if integral, the columns the MIP needs:
-    reduced cost at most incumbent - LP)."""
-    keep = _undominated(problem, offerings, counts)
+    reduced cost at most incumbent - LP). `extra` rows are in the LP, so its duals price them
+    and the reduced-cost filter stays exact."""
+    weights = None if extra is None else extra.matrix(offerings, counts)
+    keep = _undominated(problem, offerings, counts, weights)
     offerings, counts = [offerings[p] for p in keep], counts[keep]
-    model = _class_model(problem, offerings, counts, demand)
+    model = _class_model(problem, offerings, counts, demand, extra)
     lp = _solve_lp(model)
     tolerance = 1e-9 * max(1.0, abs(incumbent))
     if lp is None or lp[0] >= incumbent - tolerance:
@@ -231,10 +269,15 @@ def _bins(
 
 
 def _class_mip(
-    problem: Problem, work: _OpenClass, demand: np.ndarray, *, time_limit: float
+    problem: Problem,
+    work: _OpenClass,
+    demand: np.ndarray,
+    *,
+    time_limit: float,
+    extra: ExtraRows | None = None,
 ) -> list[RawBin] | None:
     """The MIP over the columns `_relax_class` kept; its bins when cheaper than the incumbent."""
-    model = _class_model(problem, work.offerings, work.counts, demand)
+    model = _class_model(problem, work.offerings, work.counts, demand, extra)
     result = solve_mip(
         model.cost,
         model.matrix,
@@ -324,21 +367,25 @@ def resolve_class(
     drop_empty: bool,
     deadline: float,
     clock: Callable[[], float],
+    extra: ExtraRows | None = None,
+    mip_seconds: float = CLASS_MIP_SECONDS,
 ) -> list[Bin] | None:
     """One bucket class (jobs `need` per shape) re-solved over the columns that fit it with the
     commitment budgets as rows: its LP first (it settles the class when it cannot beat
     `incumbent`, the class's billed objective now, or is integral), else the MIP; the bins, surplus
-    trimmed, or None. The caller keeps them only where their exact bill is lower (and, under
-    coupling policies, the rows over all buckets still hold)."""
+    trimmed, or None. `extra`: rows the bin counts must meet too (under coupling policies, the
+    rows over all buckets given the rest of the plan). The caller keeps the bins only where their
+    exact bill is lower (and, under coupling policies, the rows still hold: trimming may move
+    amounts). `mip_seconds`: longest the MIP may run."""
     fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
     idx = np.flatnonzero(fits)
-    relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent)
+    relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent, extra)
     if relaxed is None:
         return None
     lp_value, raw, kept, kept_counts = relaxed
     if raw is None:
         work = _OpenClass(0, kept, kept_counts, incumbent, lp_value)
-        raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), CLASS_MIP_SECONDS))
+        raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), mip_seconds), extra=extra)
     if raw is None:
         return None
     ids = [s.id for s in problem.shapes]

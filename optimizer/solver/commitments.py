@@ -52,16 +52,22 @@ RELAXED_SOLVE_SHARE = 0.5
 #: The relaxed solve, which prices the commitment, is where a 9 s limit pays: on the README policy
 #: (2026-12-05, 2 cores under load) at 0.6 the committed plans were the blind ones ($639.56 on the
 #: KTH week, $5,092 on Alibaba's); at 0.3 they were $623-626 and $4,568-4,834, and the blind plan
-#: itself rose by 1-3 % only.
-BLIND_TIME_SHARE = 0.3
+#: itself rose by 1-3 % only. At 0.15 the blind plan was $655.65 instead of $653.00 on the KTH week
+#: and $5,233 instead of $5,209 on Alibaba's, and the time it gives up goes to the per-class stage.
+BLIND_TIME_SHARE = 0.15
 #: Under policies that couple buckets: share of what is left after the blind solve for the
 #: multiplier search (on the problem without the coupling rows, `without_coupling`); the relaxed
 #: solve gets the rest, and no re-solve of the uncovered jobs follows (it found nothing better in
-#: the second it had, and the relaxed solve needs the time).
-COUPLED_SEARCH_SHARE = 0.35
+#: the second it had, and the relaxed solve needs the time). At 0.3 instead of 0.35 the bounds were
+#: the same to the cent on the KTH week ($553.80) and within $0.10 on Alibaba's.
+COUPLED_SEARCH_SHARE = 0.3
 #: Under policies that couple buckets: share of what is left after the search for the relaxed
-#: solve; the per-class re-solve on its offerings (`commitment_coupled.py`) gets the rest.
-COUPLED_RELAXED_SHARE = 0.8
+#: solve; the per-class re-solve on its offerings (`commitment_coupled.py`) gets the rest. With the
+#: shares above the relaxed solve keeps about the 3.2 s of a 9 s limit it had before (at 2.7-2.9 s
+#: it found no plan on the Alibaba week in 2 runs of 4; at these shares in 1 of 9) and the stage
+#: gets about 2 s instead of 0.6-0.75 s: over 2 runs each (2026-12-05, load 1.4-1.9) $606.82 and
+#: $4,221-4,255 where the old shares gave $617.94-638.30 and $4,422-4,429.
+COUPLED_RELAXED_SHARE = 0.6
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
 
@@ -413,7 +419,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
         from optimizer.solver.commitment_coupled import improve_by_class_coupled
 
-        improved = improve_by_class_coupled(problem, plan, patterns, deadline=deadline, clock=clock)
+        improved = improve_by_class_coupled(
+            problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
+        )
     elif by_class:
         improved = improve_by_class(
             problem, plan, patterns, bucket_bounds=bucket_bounds, deadline=deadline, clock=clock
@@ -747,16 +755,20 @@ def _grouped_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     each with its own multipliers and an equal share of the time: every bucket is its own problem,
     so the groups' bounds add up to one (each holds its buckets' fees). Busy and idle hours want
     different multipliers: on the KTH week under the README policy the sum was $553.8 where one
-    search over the week reached $536.8. The multipliers returned, for the one relaxed solve, are
+    search over the week reached $536.8. Each group's per-bucket bounds, where its LP separates by class, go
+    to `bucket_bounds` (the per-class stage's order). The multipliers returned, for the one relaxed solve, are
     the busiest group's, where the budgets bind (those of one search over the week, on both
     benchmark weeks; the buckets' average, near 0 in the quiet third, made the relaxed plan of the
     KTH week $1,008 instead of $626)."""
     groups = [g for g in _bucket_groups(problem) if g.size]
     start = clock()
     total = MultiplierSearch({c.id: 0.0 for c in problem.commitments}, 0.0, 0, None)
+    total.bucket_bounds = np.zeros(problem.n_buckets)
     for n, idx in enumerate(groups):
         share_end = start + (deadline - start) * (n + 1) / len(groups)
         found = search_multipliers(problem.with_buckets(idx), deadline=share_end, clock=clock)
+        if found.bucket_bounds is not None:
+            total.bucket_bounds[idx] = found.bucket_bounds
         total.bound += found.bound
         total.rounds += found.rounds
         total.patterns |= found.patterns
