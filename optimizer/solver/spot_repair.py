@@ -83,6 +83,14 @@ class _Catalogue:
             self._fitting[key] = found
         return found
 
+    def least_instances(self, jobs: np.ndarray, to: np.ndarray) -> np.ndarray:
+        """Per offering in `to`, a lower bound on the instances `jobs` need there (the largest of
+        each dimension's total over the instance's capacity, at least 1): it orders the moves so
+        that the first-fit packings (`pieces`) run only while they may win."""
+        need = np.broadcast_to(jobs @ self.sizes, (to.size, 3))
+        ratio = np.divide(need, self.caps[to], out=np.zeros((to.size, 3)), where=self.caps[to] > 0)
+        return np.maximum(1.0, np.ceil(ratio.max(axis=1, initial=0.0) - 1e-9))
+
     def pieces(self, jobs: np.ndarray, to: int) -> tuple[tuple[int, np.ndarray], ...] | None:
         """One bin's `jobs` (per shape) packed onto instances of offering `to`, first-fit
         decreasing, as (count, jobs) per distinct instance; None when `to` cannot host one of them."""
@@ -179,9 +187,7 @@ def _cap_spot_share(cat: _Catalogue, groups: list[_Group], share: float) -> bool
             continue
         # Cheapest first by a lower bound on the instances the jobs need; the first-fit packings
         # run only while they may win.
-        need = np.broadcast_to(g.jobs @ cat.sizes, (fit.size, 3))
-        ratio = np.divide(need, cat.caps[fit], out=np.zeros((fit.size, 3)), where=cat.caps[fit] > 0)
-        least = np.maximum(1.0, np.ceil(ratio.max(axis=1, initial=0.0) - 1e-9)) * cat.hourly[fit]
+        least = cat.least_instances(g.jobs, fit) * cat.hourly[fit]
         best: tuple[float, int, tuple[tuple[int, np.ndarray], ...]] | None = None
         for j in np.argsort(least, kind="stable"):
             if best is not None and least[j] >= best[0]:
@@ -236,9 +242,7 @@ def _diversify(cat: _Catalogue, groups: list[_Group], k: int) -> bool:
             # over the instance's capacity): the first-fit packings run only while they may win.
             fit = cat.fitting(g.jobs)
             fit = fit[fit != over]
-            need_d = np.broadcast_to(g.jobs @ cat.sizes, (fit.size, 3))
-            ratio = np.divide(need_d, cat.caps[fit], out=np.zeros((fit.size, 3)), where=cat.caps[fit] > 0)
-            least = np.maximum(1.0, np.ceil(ratio.max(axis=1, initial=0.0) - 1e-9))
+            least = cat.least_instances(g.jobs, fit)
             bound = (least * cat.hourly[fit] - cat.hourly[over]) / cat.vcpus[over]
             for j in np.argsort(bound, kind="stable"):
                 if best is not None and bound[j] >= best[0]:
