@@ -87,6 +87,19 @@ class ExtraRows(Protocol):
         ...
 
 
+def class_columns(
+    problem: Problem, plan: Plan, patterns: Iterable[Pattern], allowed: set[str]
+) -> tuple[list[Offering], np.ndarray]:
+    """The per-class re-solves' columns: `patterns`, the plan's own bins and each one's twin bought
+    the other way, kept on the `allowed` offering keys and hosting some job, in a fixed order; as
+    (offering per column, jobs per shape (columns x shapes))."""
+    offerings = {o.key: o for o in problem.offerings}
+    found = _twins(problem, set(patterns) | _plan_patterns(problem, plan))
+    columns = sorted((k, c) for k, c in found if k in allowed and any(c))
+    counts = np.array([c for _, c in columns], dtype=np.int64).reshape(len(columns), len(problem.shapes))
+    return [offerings[k] for k, _ in columns], counts
+
+
 def _undominated(
     problem: Problem, offerings: Sequence[Offering], counts: np.ndarray, extra: np.ndarray | None = None
 ) -> np.ndarray:
@@ -315,14 +328,11 @@ def improve_by_class(
         return None
     offerings = {o.key: o for o in problem.offerings}
     prices = _on_demand_prices(problem)
-    columns = sorted(_twins(problem, set(patterns) | _plan_patterns(problem, plan)))
-    columns = [(k, c) for k, c in columns if k in offerings and any(c)]
+    col_offerings, col_counts = class_columns(problem, plan, patterns, set(offerings))
     demand = problem.demand
     active = np.flatnonzero(demand.any(axis=0))
-    if not columns or not active.size:
+    if not col_offerings or not active.size:
         return None
-    col_offerings = [offerings[k] for k, _ in columns]
-    col_counts = np.array([c for _, c in columns], dtype=np.int64).reshape(len(columns), len(problem.shapes))
     classes, inverse = np.unique(demand[:, active].T, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     members = [active[inverse == u] for u in range(len(classes))]

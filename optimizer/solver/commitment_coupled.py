@@ -28,8 +28,7 @@ import numpy as np
 from optimizer.solver.commitment_classes import (
     CLASS_MIP_SECONDS,
     Pattern,
-    _plan_patterns,
-    _twins,
+    class_columns,
     resolve_class,
 )
 from optimizer.solver.plan import Bin, Plan
@@ -163,18 +162,11 @@ def improve_by_class_coupled(
         return None
     offerings = {o.key: o for o in problem.offerings}
     prices = _on_demand_prices(problem)
-    chosen = set(plan.selected)
-    columns = sorted(
-        (k, c)
-        for k, c in _twins(problem, set(patterns) | _plan_patterns(problem, plan))
-        if k in chosen and any(c)
-    )
+    col_offerings, col_counts = class_columns(problem, plan, patterns, set(plan.selected))
     demand = problem.demand
     active = np.flatnonzero(demand.any(axis=0))
-    if not columns or not active.size:
+    if not col_offerings or not active.size:
         return None
-    col_offerings = [offerings[k] for k, _ in columns]
-    col_counts = np.array([c for _, c in columns], dtype=np.int64).reshape(len(columns), len(problem.shapes))
     buckets = [list(bins) for bins in plan.buckets]
     value = np.array([_bucket_objective(problem, offerings, prices, bins) for bins in buckets])
     groups: dict[tuple[bytes, tuple], list[int]] = {}
