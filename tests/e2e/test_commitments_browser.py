@@ -117,9 +117,12 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
         for scope, shown in (("q-spot", "0.0000"), ("q-committed", "0.0900")):
             page.locator('[data-testid="stSelectbox"]').first.click()
             page.get_by_role("option").filter(has_text=scope).first.click()
+            # One field with the plan's level: while Streamlit reruns, the previous plan's
+            # field can stay in the page beside the new one until the script finishes.
             page.wait_for_function(
-                "([label, value]) => [...document.querySelectorAll('input')].some("
-                "i => i.getAttribute('aria-label') === label && i.value === value)",
+                "([label, value]) => { const f = [...document.querySelectorAll('input')]"
+                ".filter(i => i.getAttribute('aria-label') === label);"
+                " return f.length === 1 && f[0].value === value; }",
                 arg=["Compute Savings Plan commitment ($/h, 0 = none)", shown],
                 timeout=60_000,
             )
