@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer.dashboard.plan_scope import plan_hours
+from optimizer.solver.problem import commitment_from_dict
 
 USAGE_COLUMNS = [
     "bucket", "offering", "instance_type", "capacity_type", "instances", "instance_hours", "cost_usd"
@@ -85,12 +86,12 @@ def commitment_fee_usd(problem: Mapping[str, Any], commitment_id: Any) -> float 
     """One commitment's fee over the plan's hours as the solver charges it (`Commitment.fee_per_hour`:
     a Savings Plan's $/h every hour, 0 for a Reserved Instance, whose fee is sunk); None when the
     problem does not carry it."""
-    held = next((c for c in problem.get("commitments", []) if c.get("id") == commitment_id), None)
-    if held is None:
+    entries = problem.get("commitments", [])
+    index = next((k for k, c in enumerate(entries) if c.get("id") == commitment_id), None)
+    if index is None:
         return None
-    if held.get("type") == "RESERVED_INSTANCE":
-        return 0.0
-    return float(held.get("usd_per_hour") or 0.0) * plan_hours(problem)
+    held = commitment_from_dict(entries[index], "problem", f"commitments[{index}]")
+    return held.fee_per_hour * plan_hours(problem)
 
 
 def cost_split(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> pd.DataFrame:

@@ -253,7 +253,12 @@ def test_commitment_rows_show_the_level_the_problem_carries() -> None:
 
     problem = {
         "commitments": [
-            {"id": "sp", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 0.41128, "rates": {}},
+            {
+                "id": "sp",
+                "type": "COMPUTE_SAVINGS_PLAN",
+                "usd_per_hour": 0.41128,
+                "rates": {"m5.large": 0.062},
+            },
             {"id": "ri", "type": "RESERVED_INSTANCE", "instance_type": "m5.large", "count": 2},
         ]
     }
