@@ -14,9 +14,18 @@ import pytest
 
 from optimizer.dashboard.components import money, percent
 from tests.dashboard_browser import REPO, chromium_page, dashboard_server, wait_rendered
+from tests.integration.test_billing_views import SP
 from tests.integration.test_dashboard_bill import EXPLORER_DAYS, _store, _sums
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def _cells(page: Any, text: str) -> list[str]:
+    """The cells of the first table that shows `text`."""
+    grid = page.locator('[data-testid="stDataFrame"]', has_text=text).first
+    cells = grid.locator('[role="gridcell"]')
+    cells.first.wait_for(state="attached", timeout=60_000)
+    return [c.strip() for c in cells.all_inner_texts()]
 
 
 def _metric(page: Any, label: str) -> str:
@@ -48,6 +57,16 @@ def test_cost_explorer_shows_the_bill_beside_the_model(served: str) -> None:
         # of the eligible instance usage (i-prev, i-od1 on demand, i-od2 covered: 2.304 each)
         assert _metric(page, "Commitment utilization") == percent(1.0)
         assert _metric(page, "EC2 commitment coverage") == percent(1 / 3)
+        assert _metric(page, "Unused commitment") == money(0.0)
+        # the plan's row: its short name, kind, utilization and unused commitment over the days first
+        # (the full ARN is last, off the grid's width), and no "None" where the legacy CUR has no
+        # term or hourly commitment (the table showed the ARN first, "None" in those columns and
+        # the kind under the heading "Cost")
+        cells = _cells(page, "savings plan")
+        short = f"savingsplan/{SP.rsplit('/', 1)[-1][:8]}"
+        assert cells[:4] == [short, "savings plan", "n/a", percent(1.0)]
+        assert cells[5] == money(0.0)
+        assert "None" not in cells and SP not in cells[:8]
         assert page.get_by_text("Where the residual comes from").is_visible()
         for view in ("Effective", "Modelled", "Billed"):
             page.locator('[data-testid="stRadio"]').get_by_text(view, exact=True).click()

@@ -11,6 +11,7 @@ import streamlit as st
 
 from optimizer.analysis.cost import IDLE
 from optimizer.dashboard import queries, queue_scope
+from optimizer.dashboard.bill_view import bill_commitment_rows
 from optimizer.dashboard.columns import chart_labels, human, show_table
 from optimizer.dashboard.components import history, money, no_data, percent, store_url
 from optimizer.dashboard.explorer import ce_arns_matching, parse_ce_arn, partial_weeks, period_start
@@ -232,22 +233,28 @@ def _bill_vs_model(url: str, dataset: str, since: datetime, until: datetime) -> 
     )
     show_table(frame, "bill_table", extra={"day": st.column_config.DateColumn("Day", format="YYYY-MM-DD")})
     if bill.commitments:
-        use = st.columns(2)
+        use = st.columns(3)
         use[0].metric(
             "Commitment utilization",
             percent(bill.commitment_utilization),
             help="Used / (used + unused) commitment over these days",
         )
         use[1].metric(
+            "Unused commitment",
+            money(bill.unused_commitment_usd),
+            help="Commitment paid for and not used over these days (part of Effective), as the "
+            "weekly report gives it",
+        )
+        use[2].metric(
             "EC2 commitment coverage",
             percent(bill.commitment_coverage),
             help="SP/RI-covered EC2 instance usage / all eligible (covered + on demand), at on-demand value",
         )
         st.caption(
-            "Savings Plans and Reserved Instances the bill names in these days "
-            "(billed and effective: over every imported month)"
+            "Savings Plans and Reserved Instances the bill names in these days: utilization, used and "
+            "unused over the selected days the bill covers, billed and effective over every imported month"
         )
-        show_table(pd.DataFrame(bill.commitments), "bill_commitments")
+        st.dataframe(bill_commitment_rows(bill.commitments), hide_index=True, key="bill_commitments")
 
 
 def _by_tag(url: str, dataset: str, since: datetime, until: datetime) -> None:
