@@ -15,7 +15,8 @@ from sqlalchemy import Engine, select
 from optimizer.billing.discount import DiscountRatio
 from optimizer.cli.main import main
 from optimizer.dashboard.components import money
-from optimizer.dashboard.pages.overview import last_full_day, signed_money
+from optimizer.dashboard.pages.overview import signed_money
+from optimizer.dashboard.queries import last_full_day
 from optimizer.dashboard.recommendation_view import duration
 from optimizer.recommend.calibration import Calibration
 from optimizer.recommend.headline import stored_headline

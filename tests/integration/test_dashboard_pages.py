@@ -194,7 +194,7 @@ def test_fleet_mix_shows_current_spend_and_the_plan_with_its_bound(seeded: str) 
     result = dh.expected()
     _, plan = dh.fleet_documents()
     app = run_page("fleet_mix")
-    assert metric(app, "Spend") == money(result.instances["total_usd"].sum())
+    assert metric(app, "Spend, last 28 days") == money(result.instances["total_usd"].sum())
     assert metric(app, "Plan cost") == money(plan["cost_usd"])
     assert metric(app, "Lower bound") == money(plan["lower_bound_usd"])
     assert metric(app, "Gap") == f"{plan['gap']:.1%}"

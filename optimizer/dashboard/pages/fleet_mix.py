@@ -18,6 +18,7 @@ from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_da
 from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_list_cost, plan_usage
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
+from optimizer.runtime.clock import utc_now_aware
 
 HISTORY_DAYS = 28
 UNCONSTRAINED_BOUND_NOTE = (
@@ -80,13 +81,16 @@ def _current(url: str, dataset: str) -> None:
     if span is None:
         no_data("costs have not been attributed", "batchopt analyze")
         return
-    since, until = queries.window_before(span[1], HISTORY_DAYS)
+    today = utc_now_aware().date()
+    last_day, partial = queries.last_full_day(span[1], today)
+    since, until = queries.window_before(last_day, HISTORY_DAYS)
     mix = queries.cost_summary(url, since, until, ("instance_type", "capacity_type"), dataset=dataset)
     st.caption(
-        f"All queues, last {HISTORY_DAYS} days of data through {span[1]:%Y-%m-%d}. "
-        "A plan's own queue and window are on the right."
+        f"All queues, the {HISTORY_DAYS} full days through {last_day:%Y-%m-%d} (UTC)"
+        + (f"; today ({today:%Y-%m-%d}) is partial and not included" if partial else "")
+        + ". A plan's own queue and window are on the right."
     )
-    st.metric("Spend", money(float(mix["total_usd"].sum())))
+    st.metric(f"Spend, last {HISTORY_DAYS} days", money(float(mix["total_usd"].sum())))
     st.plotly_chart(
         px.bar(
             mix,

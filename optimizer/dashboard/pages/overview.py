@@ -3,7 +3,7 @@ what was billed this month when an imported bill covers it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import plotly.express as px
 import streamlit as st
@@ -42,20 +42,12 @@ def signed_money(value: float) -> str:
     return ("-" if value < 0 else "+") + money(abs(value))
 
 
-def last_full_day(last_data_day: datetime, today: date) -> tuple[datetime, bool]:
-    """The last complete UTC day with data, and whether today's partial day was left out."""
-    yesterday = datetime.combine(today - timedelta(days=1), datetime.min.time())
-    if last_data_day.date() >= today:
-        return yesterday, True
-    return last_data_day, False
-
-
 def _spend(url: str, dataset: str, today: date) -> None:
     span = queries.cost_day_range(url, dataset)
     if span is None:
         no_data("costs have not been attributed", "batchopt collect` then `batchopt analyze")
         return
-    last_day, partial = last_full_day(span[1], today)
+    last_day, partial = queries.last_full_day(span[1], today)
     since, until = queries.window_before(last_day, WEEK_DAYS)
     prior_since, prior_until = queries.prior_window(since, WEEK_DAYS)
     by_day = queries.cost_summary(url, since, until, ("queue", "capacity_type"), daily=True, dataset=dataset)

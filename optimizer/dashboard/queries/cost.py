@@ -86,6 +86,16 @@ def window_before(last_day: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
+def last_full_day(last_data_day: datetime, today: date) -> tuple[datetime, bool]:
+    """The last complete UTC day with data, and whether today's partial day was left out: every
+    page's "last N days" ends there (Overview, Fleet mix), so none draws today's few hours as a drop
+    in spend and two pages' windows of the same length agree."""
+    yesterday = datetime.combine(today - timedelta(days=1), datetime.min.time())
+    if last_data_day.date() >= today:
+        return yesterday, True
+    return last_data_day, False
+
+
 def prior_window(since: datetime, days: int) -> tuple[datetime, datetime]:
     """[start, end) of the `days` whole days just before `since`, the comparison window of a
     `days`-long window starting at `since` (as many days, ending where it starts)."""
