@@ -21,8 +21,15 @@ from optimizer.dashboard.commitment_view import (
     with_compute_commitment,
 )
 from optimizer.dashboard.components import CAPACITY_ORDER, money, no_data, percent, store_url
+from optimizer.dashboard.plan_scope import plan_window_note
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
-from optimizer.dashboard.replay_compare import WhatIfReplay, load_replay_inputs, summary_rows, what_if_replay
+from optimizer.dashboard.replay_compare import (
+    WhatIfReplay,
+    load_replay_inputs,
+    replay_note,
+    summary_rows,
+    what_if_replay,
+)
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import (
     cheaper_stored_plan,
@@ -255,6 +262,7 @@ def render() -> None:
             proposed = cheaper
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
+    st.caption(plan_window_note(problem))
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
     render_commitments(proposed, "wi", what_if_problem)
     st.caption("How the what-if plan's cost splits")
@@ -303,6 +311,7 @@ def render() -> None:
         _render_spot_shares(replayed, what_if_problem.get("policy", {}).get("max_spot_share"))
         if "current configuration" not in replayed.summaries:
             st.caption("The current configuration of this scope is not in the store: the what-if plan only.")
+        st.caption(replay_note(scope, state.settings().optimization.history_days, replayed.summaries))
         st.dataframe(summary_rows(replayed.summaries).astype(str), hide_index=True, key="wi_replay_table")
         environments = replayed.document
     title = "Compute environments for the what-if plan (CreateComputeEnvironment bodies)"
