@@ -115,7 +115,8 @@ def cost_split(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> pd.DataFr
             (
                 "On-demand, not covered",
                 on_demand - covered,
-                f"on-demand price x hours: ${on_demand:,.2f}, less ${covered:,.2f} covered",
+                # short enough for the half-page column (65 characters were cut off at 1400 px)
+                f"${on_demand:,.2f} at list less ${covered:,.2f} covered",
             ),
             (
                 "Commitment fees",

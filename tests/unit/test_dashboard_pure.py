@@ -286,7 +286,8 @@ def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
     )
     how = cost_split(problem, plan).set_index("part")["how"]
     assert how["Commitment fees"] == "$0.0900/h x 2 h, paid whatever is used"
-    assert how["On-demand, not covered"] == "on-demand price x hours: $0.10, less $0.10 covered"
+    assert how["On-demand, not covered"] == "$0.10 at list less $0.10 covered"
+    assert how.str.len().max() <= 45  # the half-page column shows about 45 characters at 1400 px
     assert split.drop("Plan cost").sum() == pytest.approx(split["Plan cost"])
     assert plan_list_cost(problem, plan) == pytest.approx(0.336)  # before commitments: the spend's prices
     # Without commitments: spot and on-demand at their prices, no fee row.
