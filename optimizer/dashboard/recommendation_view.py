@@ -9,6 +9,7 @@ person reads and money is formatted; the raw figures stay in the evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -94,16 +95,27 @@ def _cost_rows(
     beside the saving compares the list figure with the measured cost (the demo: $19,758 replayed,
     $20,948 at list, $21,226 measured, "-1.3 %"); one unlabelled figure read as -6.9 %."""
     cost = (usd(replayed.get("current_cost_usd")), usd(replayed.get("proposed_cost_usd")))
+    label = f"Replayed cost over {replay_window_words(replayed)}"
     if not replayed.get("commitments") or "list_cost_usd" not in before:
-        return [("Replayed cost over the window", *cost)]
+        return [(label, *cost)]
     return [
-        ("Replayed cost over the window, Savings Plans and RIs applied", *cost),
+        (f"{label}, Savings Plans and RIs applied", *cost),
         (
             "Replayed cost at list (what the model error is measured on)",
             usd(before.get("list_cost_usd")),
             usd(after.get("list_cost_usd")),
         ),
     ]
+
+
+def replay_window_words(replayed: dict[str, Any]) -> str:
+    """The span the evidence's replayed costs cover ("the 30.0 days from 2026-11-05 06:57 UTC"), so
+    they are not read as the monthly saving above them (which is scaled to 30 days); "the window"
+    when the evidence does not say."""
+    start, days = replayed.get("window_start"), replayed.get("window_days")
+    if not start or not days:
+        return "the window"
+    return f"the {float(days):,.1f} days from {datetime.fromisoformat(str(start)):%Y-%m-%d %H:%M} UTC"
 
 
 def calibration_line(rec: Recommendation) -> str:

@@ -1,4 +1,5 @@
-"""The What-if page's two tables say which span each covers and how the replay's cost adds up (pure)."""
+"""Dashboard figures say which span they cover: the What-if's plan and replay tables, and a
+recommendation's replayed evidence (pure)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,26 @@ def test_the_plan_table_says_it_covers_the_plans_hours() -> None:
     problem = {"buckets": 663, "bucket_seconds": 3600.0}
     assert "663 h of demand" in plan_window_note(problem)
     assert "1,440 h" in plan_window_note({"buckets": 5760, "bucket_seconds": 900.0})
+
+
+def test_the_evidences_replayed_cost_says_the_days_it_covers() -> None:
+    """The demo's gpu-training scale-in: $19,764.41 -> $16,712.35 over 29.99 days, under a saving
+    of $3,052.62 "per month" (30 days); the row read "over the window" with no span."""
+    from optimizer.dashboard.recommendation_view import before_after_table
+
+    summary = {"spot_reclaims": 0, "failed": 0}
+    evidence = {
+        "replay": {
+            "window_start": "2026-11-05T06:57:00",
+            "window_days": 29.994398,
+            "current_cost_usd": 19764.41,
+            "proposed_cost_usd": 16712.35,
+            "current_summary": summary,
+            "proposed_summary": summary,
+        }
+    }
+    table = before_after_table(evidence).set_index("Measure")
+    row = "Replayed cost over the 30.0 days from 2026-11-05 06:57 UTC"
+    assert table.loc[row].tolist() == ["$19,764.41", "$16,712.35"]
+    del evidence["replay"]["window_days"]
+    assert "Replayed cost over the window" in before_after_table(evidence)["Measure"].tolist()
