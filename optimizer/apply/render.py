@@ -24,20 +24,26 @@ def plan_text(plan: ChangePlan) -> str:
     return "\n".join(lines)
 
 
-def report_text(report: ExecutionReport) -> str:
+def report_text(report: ExecutionReport, *, dashboard: bool = False) -> str:
+    """The report as the CLI prints it; with `dashboard`, the next step names the dashboard's button
+    rather than a CLI flag (the Recommendations page's dry run said "add --execute to apply")."""
     mode = "DRY RUN" if report.dry_run else report.action.upper()
     lines = [f"{mode} {report.plan.id}: {report.result} (audit #{report.audit_id})"]
     if report.dry_run:
         lines += [f"  would call {c.operation}: {c.description}" for c in report.plan.calls]
         lines += [f"  refused on execute: {r}" for r in report.refusals] or ["  checks passed"]
-        lines.append("  add --execute to apply" if report.action == "apply" else "  add --execute to run it")
+        if dashboard:
+            lines.append("  press Apply, then confirm the calls, to apply")
+        elif report.action == "apply":
+            lines.append("  add --execute to apply")
+        else:
+            lines.append("  add --execute to run it")
     else:
         for outcome in report.outcomes:
             state = "landed" if outcome.landed else ("NOT APPLIED" if outcome.sent else "not sent")
             lines.append(f"  {outcome.operation}: {state} - {outcome.detail}")
         if report.rollback_plan_id:
-            lines.append(
-                f"  rollback plan: {report.rollback_plan_id}"
-                f" (batchopt rollback {report.plan.recommendation_id})"
-            )
+            rec_id = report.plan.recommendation_id
+            how = "the Roll back button" if dashboard else f"batchopt rollback {rec_id}"
+            lines.append(f"  rollback plan: {report.rollback_plan_id} ({how})")
     return "\n".join(lines)

@@ -47,7 +47,7 @@ def dry_run(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     return Outcome(
         True,
         f"Dry run of plan {plan.id}: {report.result}",
-        plan_text(plan) + "\n\n" + report_text(report),
+        plan_text(plan) + "\n\n" + report_text(report, dashboard=True),
         _jsonable(report.to_json()),
     )
 
@@ -59,7 +59,8 @@ def apply(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     except UserError as exc:
         return Outcome(False, f"Apply refused: {exc}")
     ok = report.result == "succeeded"
-    return Outcome(ok, f"Apply: {report.result}", report_text(report), _jsonable(report.to_json()))
+    text = report_text(report, dashboard=True)
+    return Outcome(ok, f"Apply: {report.result}", text, _jsonable(report.to_json()))
 
 
 def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
@@ -69,7 +70,8 @@ def rollback(url: str, settings: Settings, rec_id: str, actor: str) -> Outcome:
     except UserError as exc:
         return Outcome(False, f"Rollback refused: {exc}")
     ok = report.result == "succeeded"
-    return Outcome(ok, f"Rollback: {report.result}", report_text(report), _jsonable(report.to_json()))
+    text = report_text(report, dashboard=True)
+    return Outcome(ok, f"Rollback: {report.result}", text, _jsonable(report.to_json()))
 
 
 def dismiss(url: str, settings: Settings, rec_id: str, reason: str, actor: str) -> Outcome:

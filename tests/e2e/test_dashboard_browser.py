@@ -78,6 +78,8 @@ def test_pages_render_and_a_recommendation_dry_runs_to_its_plan(served: tuple[st
         text = plan.first.inner_text()
         assert "spot-ce" in text and "batch:UpdateJobQueue" in text
         assert "checks passed" in text, "enabled, allow-listed and unchanged: an execute would go ahead"
+        # the next step is the page's button, not the CLI's flag (it read "add --execute to apply")
+        assert "press Apply, then confirm the calls" in text and "--execute" not in text
         assert page.get_by_text("Not planned yet").count() == 0, "the stored plan is shown after the dry run"
         assert page.get_by_text("e2e-secret").count() == 0
         page.screenshot(path=str(ARTIFACTS / "dashboard-recommendation-dry-run.png"), full_page=True)
