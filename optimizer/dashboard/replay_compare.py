@@ -155,6 +155,7 @@ def what_if_replay(
 
 
 ON_DEMAND_AT_LIST = "on-demand at list, covered part included (USD)"
+VCPU_ALLOCATION = "vCPU allocation (requested / instance vCPU-hours)"
 
 
 def replay_note(scope: str, days: int, summaries: dict[str, dict[str, Any]]) -> str:
@@ -188,7 +189,9 @@ def summary_rows(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
         ("on-demand covered by commitments (USD)", "usd", lambda s: s.get("commitment_covered_usd")),
         ("queue wait p50 (s)", "number", lambda s: wait(s, "p50_s")),
         ("queue wait p95 (s)", "number", lambda s: wait(s, "p95_s")),
-        ("vCPU utilization", "percent", lambda s: (s.get("utilization") or {}).get("vcpu")),
+        # jobs' requested vCPU-hours over the instances' (`simulate.results`): the Overview's "vCPU
+        # allocation", named so here too rather than "utilization", which the Overview uses for used
+        (VCPU_ALLOCATION, "percent", lambda s: (s.get("utilization") or {}).get("vcpu")),
         ("spot share of job vCPU-hours", "percent", lambda s: s.get("spot_job_vcpu_share")),
         ("spot reclaims", "number", lambda s: s.get("spot_reclaims")),
         ("failed jobs", "number", lambda s: s.get("failed")),

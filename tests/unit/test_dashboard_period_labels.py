@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from optimizer.dashboard.plan_scope import plan_window_note
-from optimizer.dashboard.replay_compare import ON_DEMAND_AT_LIST, replay_note, summary_rows
+from optimizer.dashboard.replay_compare import (
+    ON_DEMAND_AT_LIST,
+    VCPU_ALLOCATION,
+    replay_note,
+    summary_rows,
+)
 
 
 def _summary(spot: float, on_demand: float, covered: float, fees: float) -> dict:
@@ -35,6 +40,8 @@ def test_the_replays_cost_rows_add_up_as_the_note_above_them_says() -> None:
         + _usd(rows["commitment fees (USD)"])
     )
     assert parts == pytest.approx(_usd(rows["cost (USD)"]))
+    # the Overview's name for requested / instance vCPU-hours, which the replay's "vcpu" figure is
+    assert VCPU_ALLOCATION.startswith("vCPU allocation") and VCPU_ALLOCATION in rows.index
     note = replay_note("mpi-parallel", 28, summaries)
     assert "225 jobs of mpi-parallel submitted in the 28 days" in note and "not the plan's window" in note
 
