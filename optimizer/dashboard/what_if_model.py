@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from optimizer.number_text import measure_text
 from optimizer.solver.commitments import bill_plan
 from optimizer.solver.compute_environments import recommend_environments
@@ -107,12 +109,33 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
         )
     rows.append(
         {
-            "measure": "instance types",
-            "stored plan": ", ".join(current.get("selected", [])),
-            "what-if": ", ".join(proposed.get("selected", [])),
+            "measure": INSTANCE_TYPES,
+            "stored plan": _types_cell(current),
+            "what-if": _types_cell(proposed),
         }
     )
     return rows
+
+
+#: The comparison's row of offerings: a count, the offerings themselves in `offering_rows` (eight
+#: offerings joined in one cell, 150 characters, were cut off at a third of them on the demo).
+INSTANCE_TYPES = "instance types"
+OFFERING_COLUMNS = ["offering", "stored plan", "what-if"]
+
+
+def _types_cell(plan: Mapping[str, Any]) -> str:
+    return f"{len(plan.get('selected') or [])} (listed below)"
+
+
+def offering_rows(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per offering (`<type>/<capacity>`) either plan selects, with "yes" or "no" under
+    each plan: the offerings the comparison counts, each readable in full."""
+    chosen = [set(current.get("selected") or []), set(proposed.get("selected") or [])]
+    rows = [
+        [offering, *("yes" if offering in plan else "no" for plan in chosen)]
+        for offering in sorted(chosen[0] | chosen[1])
+    ]
+    return pd.DataFrame(rows, columns=OFFERING_COLUMNS)
 
 
 def solve_document(document: dict[str, Any]) -> dict[str, Any]:

@@ -223,7 +223,11 @@ def test_what_if_re_solves_the_stored_problem_under_the_new_policy(seeded: str) 
     assert not app.exception, [e.value for e in app.exception]
     compared = frame_with(app, "measure", "what-if").set_index("measure")
     assert compared.loc["cost (USD)", "what-if"] == "$0.58"  # 6 x $0.096, as money, not 0.576
-    assert compared.loc["instance types", "what-if"] == "m5.large/ON_DEMAND"
+    assert compared.loc["instance types", "what-if"] == "1 (listed below)"
+    offerings = frame_with(app, "offering", "stored plan", "what-if").set_index("offering")
+    assert offerings["what-if"].to_dict() == {
+        o: "yes" if o == "m5.large/ON_DEMAND" else "no" for o in offerings.index
+    }
     assert compared.loc["cost (USD)", "stored plan"] == money(dh.fleet_documents()[1]["cost_usd"])
     environments = app.json[0].value
     assert '"BEST_FIT_PROGRESSIVE"' in environments and "m5.large" in environments

@@ -1,5 +1,5 @@
-"""Dashboard figures say which span they cover: the What-if's plan and replay tables, and a
-recommendation's replayed evidence (pure)."""
+"""Dashboard figures say which span they cover and are readable in full: the What-if's plan and
+replay tables and its offerings, and a recommendation's replayed evidence (pure)."""
 
 from __future__ import annotations
 
@@ -73,3 +73,19 @@ def test_the_evidences_replayed_cost_says_the_days_it_covers() -> None:
     assert table.loc[row].tolist() == ["$19,764.41", "$16,712.35"]
     del evidence["replay"]["window_days"]
     assert "Replayed cost over the window" in before_after_table(evidence)["Measure"].tolist()
+
+
+def test_the_what_if_lists_each_plans_offerings_in_full_and_counts_them_in_the_comparison() -> None:
+    """Eight offerings joined in one cell (150 characters) were cut off at a third of them."""
+    from optimizer.dashboard.what_if_model import compare, offering_rows
+
+    stored = {"status": "FEASIBLE", "selected": ["m5.24xlarge/SPOT", "m5a.12xlarge/ON_DEMAND"]}
+    what_if = {"status": "FEASIBLE", "selected": ["m5a.12xlarge/ON_DEMAND", "r6in.large/SPOT"]}
+    row = next(r for r in compare(stored, what_if) if r["measure"] == "instance types")
+    assert row["stored plan"] == row["what-if"] == "2 (listed below)"
+    listed = offering_rows(stored, what_if).set_index("offering")
+    assert listed.to_dict("index") == {
+        "m5.24xlarge/SPOT": {"stored plan": "yes", "what-if": "no"},
+        "m5a.12xlarge/ON_DEMAND": {"stored plan": "yes", "what-if": "yes"},
+        "r6in.large/SPOT": {"stored plan": "no", "what-if": "yes"},
+    }

@@ -35,6 +35,7 @@ from optimizer.dashboard.what_if_model import (
     cheaper_stored_plan,
     compare,
     has_solution,
+    offering_rows,
     recommended_environments,
     solve_document,
     stored_plan_priced,
@@ -264,6 +265,7 @@ def render() -> None:
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.caption(plan_window_note(problem))
     st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+    st.dataframe(offering_rows(plan, proposed), hide_index=True, key="wi_offerings")
     render_commitments(proposed, "wi", what_if_problem)
     st.caption("How the what-if plan's cost splits")
     render_cost_split(proposed, what_if_problem, "wi")
