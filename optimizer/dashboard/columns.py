@@ -70,7 +70,15 @@ LABELS = {
 
 #: Unit and acronym words as people write them: "Requested memory mib" and "Vcpu hours" read as typos
 #: next to Cost Explorer's and Batch's own "MiB" and "vCPU".
-UNIT_WORDS = {"mib": "MiB", "gib": "GiB", "vcpu": "vCPU", "vcpus": "vCPUs", "gpu": "GPU", "gpus": "GPUs"}
+UNIT_WORDS = {
+    "mib": "MiB",
+    "gib": "GiB",
+    "vcpu": "vCPU",
+    "vcpus": "vCPUs",
+    "gpu": "GPU",
+    "gpus": "GPUs",
+    "oom": "OOM",  # the Cost explorer's `oom_usd` read "Oom ($)"
+}
 
 
 def human(name: str) -> str:

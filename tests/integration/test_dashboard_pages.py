@@ -3,6 +3,7 @@ functions' numbers on the same data, empty stores say what to run, and applying 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,8 @@ def test_cost_explorer_totals_waste_top_definitions_and_tags_match_the_rollups(s
     want = want.drop(index=IDLE)
     assert list(top.index) == list(want.index)
     assert top["total_usd"].to_numpy() == pytest.approx(want["total_usd"].to_numpy())
+    [chart] = [json.loads(c.proto.spec) for c in app.get("plotly_chart") if "top_defs" in c.proto.id]
+    assert chart["layout"]["yaxis"]["categoryorder"] == "total ascending"  # the largest on top
     app.radio(key="period").set_value("week").run()
     assert metric(app, "Total") == money(lines["total_usd"].sum()), (
         "a period changes the chart, not the totals"

@@ -13,6 +13,7 @@ def test_known_and_derived_labels() -> None:
     assert human("vcpu_hours") == "vCPU hours"  # units as Batch and Cost Explorer spell them
     assert human("requested_memory_mib") == "Requested memory MiB"
     assert human("peak_memory_mib_p95") == "Peak memory MiB p95"
+    assert human("oom_usd") == "OOM"
 
 
 def test_money_columns_are_formatted_as_dollars() -> None:
