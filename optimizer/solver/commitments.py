@@ -22,7 +22,8 @@ is a valid lower bound on every plan's true objective (the relaxed problem's opt
 lower). mu is found by bisection on the sign of each budget's subgradient using the fast LP
 estimate, the full solver then runs once at the best mu, and its plan is re-billed exactly and
 improved bucket by bucket (`improve_capacity_types`: moving instances between on-demand and spot of
-the same type, so on-demand fills the commitment and spot takes what lies beyond it).
+the same type, or under a type cap of any of the plan's types that hosts them, so on-demand fills
+the commitment and spot takes what lies beyond it; under spot rows only the moves that keep them).
 """
 
 from __future__ import annotations
