@@ -24,7 +24,11 @@ was kept), load 1.3-3.7; and 17 % and 34 % when the
 blind solve had 60 % of the limit and the bound came from the multipliers of the coupled LP. The
 bound ignores the type cap (it is the uncoupled problem's, see docs/problem-and-plan.md), and the
 plan is what a 3 s relaxed solve under the cap finds (or the blind plan when it finds none),
-re-solved by class on its offerings.
+re-solved by class on its offerings. With the capacity moves kept to the spot rows and open to
+any of the plan's types (2026-12-05, load 2.6-3.6, one benchmark): $605.74-615.13 on KTH-SP2
+(8.6-10.5 %) and $4,114 / $4,615 / $4,732 on Alibaba (6.4 / 17.0 / 18.8 %: $4,1xx when the relaxed
+solve finds a plan, the blind plan moved and re-solved by class when it does not), where the same
+benchmark before them, at load 2.9-5.4, gave $639.81-649.19 and $5,582-5,940.
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 

@@ -135,6 +135,42 @@ class _SpotRows:
         return np.array(out, dtype=float).reshape(len(out), len(offerings))
 
 
+@dataclass
+class SpotRowKeeper:
+    """The spot rows over all buckets as a guard for per-bucket changes of one plan
+    (`commitments.RowGuard`): the plan's running spot tally, a change allowed when the tally with
+    it still meets every row. What lets `improve_capacity_types` move instances between a type's
+    on-demand and spot offerings under the README policy, where its moves over the whole plan, checked
+    only afterwards, broke diversification or the share cap and were thrown away."""
+
+    problem: Problem
+    offerings: dict[str, Offering]
+    vcpus: dict[str, float]
+    all_job_vcpus: float
+    tally: _SpotTally
+
+    @staticmethod
+    def of(problem: Problem, plan: Plan) -> SpotRowKeeper:
+        offerings = {o.key: o for o in problem.offerings}
+        vcpus = {s.id: s.vcpus for s in problem.shapes}
+        tally = _SpotTally(0.0, {})
+        for bins in plan.buckets:
+            tally = tally.plus(_SpotTally.of(offerings, vcpus, bins), 1.0)
+        all_job_vcpus = float(problem.job_vcpu_hours().sum()) / problem.bucket_hours
+        return SpotRowKeeper(problem, offerings, vcpus, all_job_vcpus, tally)
+
+    def _with(self, old: Sequence[Bin], new: Sequence[Bin]) -> _SpotTally:
+        return self.tally.plus(_SpotTally.of(self.offerings, self.vcpus, old), -1.0).plus(
+            _SpotTally.of(self.offerings, self.vcpus, new), 1.0
+        )
+
+    def allows(self, old: Sequence[Bin], new: Sequence[Bin]) -> bool:
+        return self._with(old, new).meets(self.problem, self.all_job_vcpus)
+
+    def take(self, old: Sequence[Bin], new: Sequence[Bin]) -> None:
+        self.tally = self._with(old, new)
+
+
 def improve_by_class_coupled(
     problem: Problem,
     plan: Plan,

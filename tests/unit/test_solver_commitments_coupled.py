@@ -4,7 +4,10 @@ the per-class re-solve that keeps the rows over all buckets."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,3 +220,44 @@ def test_the_class_resolve_meets_spot_diversification_inside_its_model() -> None
             "c6i.large/SPOT": 1,
         }
     assert plan.objective_usd < start.objective_usd - 24 * 0.1
+
+
+def _moved(problem: Problem, start: Plan, *, rows: bool) -> Plan:
+    from optimizer.solver.commitment_coupled import SpotRowKeeper
+    from optimizer.solver.commitments import improve_capacity_types
+
+    keeper = SpotRowKeeper.of(problem, start) if rows else None
+    return bill_plan(
+        problem, improve_capacity_types(problem, start, allowed=set(start.selected), rows=keeper)
+    )
+
+
+def test_under_a_type_cap_instances_move_to_another_type_bought_the_other_way() -> None:
+    # The plan holds m6i.large on demand and c6i.large spot, no type's both halves: the twin moves
+    # alone left it at 5 + 5; moving spot instances onto the covered m6i.large fills the commitment.
+    problem = _two_pool_problem(Policy(max_spot_share=0.5, max_instance_types=2))
+    start = _plan(problem, {"m6i.large/ON_DEMAND": 5, "c6i.large/SPOT": 5})
+    assert validate_plan(problem, start, check_bound=False) == []
+    plan = _moved(problem, start, rows=True)
+    assert validate_plan(problem, plan, check_bound=False) == []
+    for bins in plan.buckets:
+        assert {b.offering: b.count for b in bins} == {"m6i.large/ON_DEMAND": 8, "c6i.large/SPOT": 2}
+    assert plan.objective_usd == pytest.approx(24 * (0.48 + 2 * 0.025))
+
+
+def test_capacity_moves_keep_the_spot_share_over_all_buckets() -> None:
+    # The commitment covers 2 of the 10 on-demand instances an hour: each bucket alone would move
+    # the other 8 to spot, 80 % of its jobs against a share cap of 50 % over the day. With the rows
+    # kept, 120 of the 192 uncovered job-hours go to spot and the rest stays on demand, the optimum.
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.12, rates={"m6i.large": 0.06})
+    problem = _two_pool_problem(Policy(max_spot_share=0.5, max_instance_types=2)).with_commitments((sp,))
+    start = _plan(problem, {"m6i.large/ON_DEMAND": 10, "c6i.large/SPOT": 0})
+    start = bill_plan(
+        problem, replace(start, buckets=[[b for b in bins if b.count] for bins in start.buckets])
+    )
+    start = replace(start, selected=["c6i.large/SPOT", "m6i.large/ON_DEMAND"])
+    unguarded = _moved(problem, start, rows=False)
+    assert any("spot" in e for e in validate_plan(problem, unguarded, check_bound=False))
+    plan = _moved(problem, start, rows=True)
+    assert validate_plan(problem, plan, check_bound=False) == []
+    assert plan.objective_usd == pytest.approx(72 * 0.096 + 120 * 0.025 + 24 * 0.12)
