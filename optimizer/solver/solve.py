@@ -28,6 +28,7 @@ from optimizer.solver.by_class import (
     branch_per_class,
     class_incumbents,
     exact_per_class,
+    partition_per_class,
     plan_from_classes,
 )
 from optimizer.solver.column_generation import LpOutcome, column_generation
@@ -848,16 +849,19 @@ def _per_class_passes(
     deadline: float,
     clock: Callable[[], float],
 ) -> tuple[ClassIncumbents, int, int]:
-    """The class-by-class passes from the plan `start` and the LP's per-class bounds: pass 1
-    improves incumbents cheaply (half of the time left), pass 2 proves classes optimal (and needs
-    those incumbents to keep its enumeration small). Returns the per-class state (incumbents and
-    proven bounds) and how many classes each pass improved / proved.
+    """The class-by-class passes from the plan `start` and the LP's per-class bounds: pass 0
+    solves the classes small enough for the recursion over their jobs' sub-multisets exactly
+    (milliseconds each), pass 1 improves the other incumbents cheaply (half of the time left),
+    pass 2 proves classes optimal (and needs those incumbents to keep its enumeration small).
+    Returns the per-class state (incumbents and proven bounds), how many classes pass 1 improved
+    and how many passes 0 and 2 proved.
 
     With no coupling between classes this solves the problem; under `max_instance_types` alone
     it solves the problem without the cap, whose per-class bounds summed bound the capped optimum
     too (tighter than the LP where few jobs of a shape run at once)."""
     assert lp.class_bounds is not None
     state = class_incumbents(prep, problem, start, lp.class_bounds)
+    exact = partition_per_class(prep, state, gap_target=gap_target, deadline=deadline, clock=clock)
     lp_class_value = np.bincount(
         lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
     )
@@ -871,7 +875,9 @@ def _per_class_passes(
         deadline=(clock() + deadline) / 2,
         clock=clock,
     )
-    exact = exact_per_class(prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock)
+    exact += exact_per_class(
+        prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock
+    )
     return state, improved, exact
 
 
