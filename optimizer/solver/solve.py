@@ -973,15 +973,15 @@ def _within_type_cap(
             ],
             order.tolist(),
         )
-    if problem.policy.couples_spot:
-        # A coupled subset solve needs its whole share to get through its LP and the per-class
-        # rounding; split between two, neither finished on the bundled weeks.
-        order = order[:1]
+    # A coupled subset solve needs its whole share to get through its LP and the per-class
+    # rounding (split between two, neither finished on the bundled weeks), so with spot rows each
+    # subset gets all the time left; the next one only runs when a solve ended early.
+    whole = problem.policy.couples_spot
     for i, n in enumerate(order):
         if clock() >= deadline - MIN_SUBSET_SECONDS:
             break  # a subset's solve in less would overrun: its LP and rounding alone take longer
         # The most promising subset first, with two thirds of the time when another follows.
-        share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
+        share_end = clock() + (deadline - clock()) * (1.0 if whole or i == len(order) - 1 else 2.0 / 3.0)
         seed = seeds[n]
         if lp_columns is not None:
             seed = replace(seed, patterns=_patterns_on(prep, lp_columns, subsets[n]))
