@@ -58,6 +58,7 @@ EDGES = (
     "apply/records.py",  # plan and audit stamps when a caller passes no `now`
     "dashboard/pages/overview.py",  # "this month" is the month a person opens the page in
     "dashboard/pages/spot.py",  # a reference feed's age is its age when a person opens the page
+    "dashboard/pages/fleet_mix.py",  # "the full days through yesterday": the day the page opens
 )
 """Where calling the clock is allowed. Anything else takes `now` or a `clock` argument."""
 

@@ -3,7 +3,7 @@ plan's cost curve, and how close the plan is to its lower bound."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -58,7 +58,7 @@ def render() -> None:
     dataset = history(url)
     left, right = st.columns(2)
     with left:
-        _current(url, dataset)
+        _current(url, dataset, utc_now_aware().date())
     with right:
         chosen = _planned(url, dataset)
     if chosen is not None and chosen[1].get("commitments"):
@@ -75,13 +75,12 @@ def render() -> None:
         show_table(ces.drop(columns=["arn"]), "fleet_ces")
 
 
-def _current(url: str, dataset: str) -> None:
+def _current(url: str, dataset: str, today: date) -> None:
     st.subheader("Current")
     span = queries.cost_day_range(url, dataset)
     if span is None:
         no_data("costs have not been attributed", "batchopt analyze")
         return
-    today = utc_now_aware().date()
     last_day, partial = queries.last_full_day(span[1], today)
     since, until = queries.window_before(last_day, HISTORY_DAYS)
     mix = queries.cost_summary(url, since, until, ("instance_type", "capacity_type"), dataset=dataset)
