@@ -140,6 +140,11 @@ prints these names with `spot_share`'s figure. They differ
 on purpose: idle spot capacity raises the instance share but not the job share, and spot's lower
 price makes its share of spend smaller than its share of hours."""
 
+VCPU_ALLOCATION = "vCPU allocation (requested / instance vCPU-hours)"
+"""What the Overview calls "vCPU allocation" (vCPU-hours jobs requested over the vCPU-hours of the
+instances paid for), labelled the same on the report and the What-if replay table: the report once
+called the same measure "vCPU utilization"."""
+
 
 def spot_share(frame: pd.DataFrame, measure: SpotMeasure) -> float | None:
     """Spot's share of spot + on-demand, by `measure` (`SPOT_SHARES`), from cost rows with

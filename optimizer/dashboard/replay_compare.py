@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from optimizer.analysis.rollup import VCPU_ALLOCATION
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.catalog.provider import CatalogProvider
 from optimizer.errors import UserError
@@ -155,7 +156,6 @@ def what_if_replay(
 
 
 ON_DEMAND_AT_LIST = "on-demand at list, covered part included (USD)"
-VCPU_ALLOCATION = "vCPU allocation (requested / instance vCPU-hours)"
 
 
 def replay_note(scope: str, days: int, summaries: dict[str, dict[str, Any]]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optimizer.analysis.rollup import SPOT_SHARES
+from optimizer.analysis.rollup import SPOT_SHARES, VCPU_ALLOCATION
 from optimizer.report import fmt
 from optimizer.report.model import DIMENSIONS, DRIVERS, WASTE_CLASSES, BreakdownRow, WeeklyReport
 
@@ -34,7 +34,7 @@ def summary(report: WeeklyReport) -> Table:
     u = report.utilization
     if u is not None:
         rows += [
-            ("vCPU utilization (requested / provisioned)", fmt.pct(u.utilization)),
+            (VCPU_ALLOCATION, fmt.pct(u.utilization)),
             ("Idle cost", f"{fmt.money(u.idle_usd)} ({fmt.pct(u.idle_share)} of spend)"),
         ]
     s = report.spot

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from optimizer.analysis.rollup import VCPU_ALLOCATION
 from optimizer.dashboard.plan_scope import plan_window_note
-from optimizer.dashboard.replay_compare import (
-    ON_DEMAND_AT_LIST,
-    VCPU_ALLOCATION,
-    replay_note,
-    summary_rows,
-)
+from optimizer.dashboard.replay_compare import ON_DEMAND_AT_LIST, replay_note, summary_rows
 
 
 def _summary(spot: float, on_demand: float, covered: float, fees: float) -> dict:
