@@ -21,6 +21,7 @@ A heuristic: it gives incumbents, never bounds.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,10 @@ import numpy as np
 from optimizer.solver.assemble import RawBin, heuristic_plan
 from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Problem
+
+#: A bin's jobs packed onto instances of one offering: (instances, jobs per shape on each) per
+#: distinct packing (`_Catalogue.pieces`).
+Pieces = tuple[tuple[int, np.ndarray], ...]
 
 #: Bin moves after which the diversification repair gives up (it only cycles on hopeless inputs).
 MAX_MOVES = 20_000
@@ -57,7 +62,7 @@ class _Catalogue:
         self.compat = np.array([[o.can_host(s) for s in problem.shapes] for o in self.offerings])
         self._hosts: dict[bytes, np.ndarray] = {}
         self._fitting: dict[bytes, np.ndarray] = {}
-        self._pieces: dict[tuple[bytes, int], tuple[tuple[int, np.ndarray], ...] | None] = {}
+        self._pieces: dict[tuple[bytes, int], Pieces | None] = {}
 
     def hosts(self, jobs: np.ndarray) -> np.ndarray:
         key = jobs.tobytes()
@@ -91,13 +96,36 @@ class _Catalogue:
         ratio = np.divide(need, self.caps[to], out=np.zeros((to.size, 3)), where=self.caps[to] > 0)
         return np.maximum(1.0, np.ceil(ratio.max(axis=1, initial=0.0) - 1e-9))
 
-    def pieces(self, jobs: np.ndarray, to: int) -> tuple[tuple[int, np.ndarray], ...] | None:
+    def cheapest_packing(
+        self, jobs: np.ndarray, fit: np.ndarray, allowed: Callable[[int, float], bool] | None = None
+    ) -> tuple[float, int, Pieces] | None:
+        """(hourly cost, offering, `pieces`) of the cheapest move of one bin's `jobs` onto instances
+        of one offering in `fit` (each must host every job alone, `fitting`), or None; `allowed(to,
+        instances)` may refuse a target. Offerings are tried cheapest first by `least_instances`,
+        a lower bound, so the first-fit packings run only while they may win."""
+        least = self.least_instances(jobs, fit) * self.hourly[fit]
+        best: tuple[float, int, Pieces] | None = None
+        for j in np.argsort(least, kind="stable"):
+            if best is not None and least[j] >= best[0]:
+                break
+            to = int(fit[j])
+            pieces = self.pieces(jobs, to)
+            assert pieces is not None  # (`fitting`: each job fits alone)
+            instances = float(sum(m for m, _ in pieces))
+            if allowed is not None and not allowed(to, instances):
+                continue
+            cost = instances * self.hourly[to]
+            if best is None or cost < best[0]:
+                best = (cost, to, pieces)
+        return best
+
+    def pieces(self, jobs: np.ndarray, to: int) -> Pieces | None:
         """One bin's `jobs` (per shape) packed onto instances of offering `to`, first-fit
         decreasing, as (count, jobs) per distinct instance; None when `to` cannot host one of them."""
         key = (jobs.tobytes(), to)
         if key in self._pieces:
             return self._pieces[key]
-        found: tuple[tuple[int, np.ndarray], ...] | None = None
+        found: Pieces | None = None
         used = np.flatnonzero(jobs > 0)
         cap = self.caps[to]
         if self.compat[to, used].all() and (self.sizes[used] <= cap + 1e-9).all():
@@ -108,9 +136,7 @@ class _Catalogue:
         self._pieces[key] = found
         return found
 
-    def _first_fit(
-        self, jobs: np.ndarray, used: np.ndarray, cap: np.ndarray
-    ) -> tuple[tuple[int, np.ndarray], ...]:
+    def _first_fit(self, jobs: np.ndarray, used: np.ndarray, cap: np.ndarray) -> Pieces:
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(cap > 0, self.sizes[used] / cap, 0.0).max(axis=1)
         loads: list[np.ndarray] = []
@@ -152,9 +178,7 @@ def _move(groups: list[_Group], g: _Group, count: int, to: int) -> None:
         groups.append(_Group(g.bucket, to, count, g.jobs))
 
 
-def _split(
-    groups: list[_Group], g: _Group, count: int, to: int, pieces: tuple[tuple[int, np.ndarray], ...]
-) -> None:
+def _split(groups: list[_Group], g: _Group, count: int, to: int, pieces: Pieces) -> None:
     """`count` bins of `g` re-packed as `pieces` (per bin) on offering `to`."""
     if len(pieces) == 1 and pieces[0][0] == 1:
         _move(groups, g, count, to)
@@ -178,26 +202,14 @@ def _cap_spot_share(cat: _Catalogue, groups: list[_Group], share: float) -> bool
     if excess <= 1e-6:
         return True
     moves = []
-    for g in list(groups):
+    for g in groups:
         if not cat.spot[g.offering] or job_vcpu[id(g)] <= 0:
             continue
         fit = cat.fitting(g.jobs)
         fit = fit[~cat.spot[fit]]
         if fit.size == 0:
             continue
-        # Cheapest first by a lower bound on the instances the jobs need; the first-fit packings
-        # run only while they may win.
-        least = cat.least_instances(g.jobs, fit) * cat.hourly[fit]
-        best: tuple[float, int, tuple[tuple[int, np.ndarray], ...]] | None = None
-        for j in np.argsort(least, kind="stable"):
-            if best is not None and least[j] >= best[0]:
-                break
-            to = int(fit[j])
-            pieces = cat.pieces(g.jobs, to)
-            assert pieces is not None  # (`fitting`: each job fits alone)
-            cost = float(sum(m for m, _ in pieces)) * cat.hourly[to]
-            if best is None or cost < best[0]:
-                best = (cost, to, pieces)
+        best = cat.cheapest_packing(g.jobs, fit)
         if best is not None:
             extra = (best[0] - cat.hourly[g.offering]) * hours / job_vcpu[id(g)]
             moves.append((extra, g, best[1], best[2]))
@@ -231,35 +243,26 @@ def _diversify(cat: _Catalogue, groups: list[_Group], k: int) -> bool:
         if z <= 0 or pools[over] <= z / k + 1e-6:
             return True
         per_bin = cat.vcpus[over] * hours
-        ranked: list[tuple[float, int, _Group, int, tuple[tuple[int, np.ndarray], ...], float]] = []
+        ranked: list[tuple[float, int, _Group, int, Pieces, float]] = []
         for n, g in enumerate(groups):
             if g.offering != over or g.count <= 0:
                 continue
             need = math.ceil((pools[over] - z / k) / per_bin - 1e-9)
             count = max(1, min(g.count, need))
-            best: tuple[float, int, tuple[tuple[int, np.ndarray], ...], float] | None = None
-            # Cheapest first by a lower bound on the instances the jobs need (a dimension's total
-            # over the instance's capacity): the first-fit packings run only while they may win.
             fit = cat.fitting(g.jobs)
-            fit = fit[fit != over]
-            least = cat.least_instances(g.jobs, fit)
-            bound = (least * cat.hourly[fit] - cat.hourly[over]) / cat.vcpus[over]
-            for j in np.argsort(bound, kind="stable"):
-                if best is not None and bound[j] >= best[0]:
-                    break
-                to = int(fit[j])
-                pieces = cat.pieces(g.jobs, to)
-                assert pieces is not None  # (`fitting`: each job fits alone)
-                instances = float(sum(m for m, _ in pieces))
-                if cat.spot[to]:
-                    added = count * instances * cat.vcpus[to] * hours
-                    if pools[to] + added > (z - count * per_bin + added) / k + 1e-6:
-                        continue
-                extra = (instances * cat.hourly[to] - cat.hourly[over]) / cat.vcpus[over]
-                if best is None or extra < best[0]:
-                    best = (extra, to, pieces, instances)
+
+            left = z - count * per_bin  # the spot vCPU-hours once the bins leave `over`
+
+            def has_room(to: int, instances: float, count: int = count, left: float = left) -> bool:
+                # a spot target must stay within its own 1/k after the move
+                added = count * instances * cat.vcpus[to] * hours
+                return not cat.spot[to] or pools[to] + added <= (left + added) / k + 1e-6
+
+            best = cat.cheapest_packing(g.jobs, fit[fit != over], has_room)
             if best is not None:
-                ranked.append((best[0], n, g, best[1], best[2], best[3]))
+                cost, to, pieces = best
+                extra = (cost - cat.hourly[over]) / cat.vcpus[over]
+                ranked.append((extra, n, g, to, pieces, float(sum(m for m, _ in pieces))))
         if not ranked:
             return False
         ranked.sort(key=lambda m: (m[0], m[1]))
