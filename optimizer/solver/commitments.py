@@ -375,6 +375,13 @@ def improve_capacity_types(
     hours = problem.bucket_hours
     icf = problem.policy.interruption_cost_factor
     hourly = {k: o.hourly_objective(icf) for k, o in offerings.items()}
+
+    def totals(bins: list[Bin]) -> tuple[dict[str, float], float, float]:
+        """(on-demand usage per type, objective before the commitments, billed objective)."""
+        usage = _bucket_usage(offerings, bins, hours)
+        gross = sum(b.instance_hours(hours) * hourly[b.offering] for b in bins)
+        return usage, gross, gross - bill_bucket(problem.commitments, usage, prices, hours).savings_usd
+
     buckets = [list(bins) for bins in plan.buckets]
     changed = True
     while changed:
@@ -384,12 +391,10 @@ def improve_capacity_types(
                 changed = False
                 break
             current = bins
-            usage = _bucket_usage(offerings, current, hours)
-            gross = sum(b.instance_hours(hours) * hourly[b.offering] for b in current)
-            value = gross - bill_bucket(problem.commitments, usage, prices, hours).savings_usd
+            usage, gross, value = totals(current)
             while True:
-                # (value, bin, target, instances moved): each candidate priced from the bucket's
-                # totals, its bins rebuilt only for the moves that would be taken
+                # (billed objective, the bucket's bins after the move): each candidate priced from
+                # the bucket's totals, its bins rebuilt only for the moves that would be taken
                 best: tuple[float, list[Bin]] | None = None
                 for k, b in enumerate(current):
                     src = offerings[b.offering]
@@ -421,9 +426,7 @@ def improve_capacity_types(
                 if rows is not None:
                     rows.take(current, best[1])
                 current = best[1]
-                usage = _bucket_usage(offerings, current, hours)
-                gross = sum(b.instance_hours(hours) * hourly[b.offering] for b in current)
-                value = gross - bill_bucket(problem.commitments, usage, prices, hours).savings_usd
+                usage, gross, value = totals(current)
                 changed = rows is not None  # (without rows one pass reaches the same bins)
             buckets[t] = current
     used = sorted({b.offering for bins in buckets for b in bins})
