@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from optimizer.solver.assemble import build_plan
 from optimizer.solver.baselines import cheapest_fit
+from optimizer.solver.plan import Plan
 from optimizer.solver.problem import Offering, Policy, Problem, Shape
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.validate import validate_plan
@@ -24,6 +25,20 @@ def _spot_vcpu_share(problem, plan) -> float:
     )  # fmt: skip
     total = sum(float(problem.demand[i].sum()) * s.vcpus for i, s in enumerate(problem.shapes))
     return on_spot / total
+
+
+def _one_bucket_plan(problem: Problem, offering: str, count: int, jobs: list[int]) -> Plan:
+    """A one-bucket plan of `count` instances of `offering`, each holding `jobs` (per shape)."""
+    return build_plan(
+        problem,
+        [[(offering, count, np.array(jobs))]],
+        np.arange(1),
+        problem.demand,
+        status="FEASIBLE",
+        reason="",
+        lower_bound=0.0,
+        solve_seconds=0.0,
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,16 +104,7 @@ def test_diversification_splits_a_bin_over_smaller_instances_of_another_pool() -
         (big_spot, small_spot, big_od),
         Policy(min_spot_instance_types=2),
     )
-    base = build_plan(
-        problem,
-        [[(big_spot.key, 2, np.array([8]))]],
-        np.arange(1),
-        problem.demand,
-        status="FEASIBLE",
-        reason="",
-        lower_bound=0.0,
-        solve_seconds=0.0,
-    )
+    base = _one_bucket_plan(problem, big_spot.key, 2, [8])
     repaired = repair_spot_limits(problem, base)
     assert repaired is not None
     used = {b.offering: b.count for b in repaired.buckets[0]}
@@ -116,16 +122,7 @@ def test_a_spot_share_cap_splits_a_bin_over_smaller_on_demand_instances() -> Non
     big_spot = Offering("c.24x", "SPOT", 96.0, 192_000.0, 0, "x86_64", 1.5, 0.0)
     small_od = Offering("c.8x", "ON_DEMAND", 32.0, 64_000.0, 0, "x86_64", 1.2, 0.0)
     problem = Problem(3600.0, (shape,), np.array([[6]]), (big_spot, small_od), Policy(max_spot_share=0.5))
-    base = build_plan(
-        problem,
-        [[(big_spot.key, 2, np.array([3]))]],
-        np.arange(1),
-        problem.demand,
-        status="FEASIBLE",
-        reason="",
-        lower_bound=0.0,
-        solve_seconds=0.0,
-    )
+    base = _one_bucket_plan(problem, big_spot.key, 2, [3])
     repaired = repair_spot_limits(problem, base)
     assert repaired is not None
     used = {b.offering: b.count for b in repaired.buckets[0]}
