@@ -45,15 +45,18 @@ is the same call's `applied_usd_per_month`. The rules, in order:
    counted). The applied items are ranked before the open ones, so an open item that overlaps an
    applied saving (one counted here, or one overlapping it) is listed as overlapping that applied
    item (`OVERLAPS_APPLIED`) and not counted in "identified": the same dollars are never in both.
-   This holds while the applied one stays applied, also for an open item a later refresh priced on
-   the changed estate (the same resource's dollars, as two proposals for one CE in rule 4); a roll
-   back returns it to "identified". The figure is an estimate from the replay; the measured one is
-   `realized.py`'s.
+   That holds for an open item priced before the change was applied (`priced_at`: the store's
+   `updated_at`, which a refresh moves only when it re-prices an item, and which the apply sets on
+   the applied one): such an item still prices the dollars the change took. An open item a refresh
+   priced after the apply (its `current` now the changed estate) is a saving of its own and is
+   counted as usual; a roll back returns the others to "identified". Without `priced_at` (a caller
+   with no store) every open item overlapping an applied saving is left out. The figure is an
+   estimate from the replay; the measured one is `realized.py`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -298,7 +301,7 @@ class SavingsHeadline:
             text += f", after the bill's discounts ({self.discount_ratio:.1%} of list)"
         if left_out:
             text += "; not counted: " + ", ".join(left_out)
-        return text + "; an open one overlapping them is not also in Identified."
+        return text + "; an open one priced before them that overlaps them is not also in Identified."
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -332,6 +335,16 @@ def _apart(rec: Recommendation, saving: float, calibration: Calibration | None, 
     return None
 
 
+def _applied_after(
+    rec_id: str, in_applied: list[tuple[OverlapKey, str]], priced_at: Mapping[str, datetime] | None
+) -> list[tuple[OverlapKey, str]]:
+    """The applied items (overlap key, id) an open item `rec_id` was priced before (rule 7)."""
+    if priced_at is None or rec_id not in priced_at:
+        return in_applied
+    mine = priced_at[rec_id]
+    return [(k, i) for k, i in in_applied if i not in priced_at or priced_at[i] >= mine]
+
+
 def _first_overlap(key: OverlapKey, taken: list[tuple[OverlapKey, str]]) -> str | None:
     """The id of the first of `taken` (overlap key, id) that prices the same dollars as `key` (rule 4)."""
     return next((i for other, i in taken if other.overlaps(key)), None)
@@ -342,8 +355,10 @@ def savings_headline(
     *,
     discount_ratio: float = 1.0,
     overlap: Callable[[Recommendation], OverlapKey] = overlap_of,
+    priced_at: Mapping[str, datetime] | None = None,
 ) -> SavingsHeadline:
-    """The headline of `recs` given as (recommendation, status) pairs; see the module docstring."""
+    """The headline of `recs` given as (recommendation, status) pairs; see the module docstring.
+    `priced_at` (by id): when each was last priced or changed status (rule 7)."""
     pairs = sorted(recs, key=lambda p: (-p[0].monthly_savings_usd, p[0].id))
     verdicts: dict[str, tuple[str, str | None]] = {}  # id -> (verdict, overlaps_with)
     applied: list[tuple[OverlapKey, str]] = []  # the applied savings counted (rule 7)
@@ -366,7 +381,7 @@ def savings_headline(
                 if hit is None:
                     applied.append((key, rec.id))
                 in_applied.append((key, rec.id))
-            elif (hit := _first_overlap(key, in_applied)) is not None:
+            elif (hit := _first_overlap(key, _applied_after(rec.id, in_applied, priced_at))) is not None:
                 verdicts[rec.id] = (OVERLAPS_APPLIED, hit)
             elif (hit := _first_overlap(key, counted)) is not None:
                 verdicts[rec.id] = (OVERLAPS, hit)
@@ -453,4 +468,5 @@ def stored_headline(engine: Engine) -> SavingsHeadline:
     return savings_headline(
         ((s.recommendation, s.status) for s in stored),
         discount_ratio=1.0 if ratio is None else round(ratio.ratio, 4),
+        priced_at={s.id: s.updated_at for s in stored},
     )

@@ -5,7 +5,7 @@ pricing an applied one's dollars out of the headline; calibration figures from h
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pandas as pd
@@ -249,7 +249,7 @@ def test_applied_savings_follow_the_headlines_rules() -> None:
     assert headline.describe_applied() == (
         "Applied: 2 applied recommendation(s) counted once, after the bill's discounts (80.0% of list);"
         " not counted: 2 overlapping a larger applied one, 1 within the model's error, 1 costing money,"
-        " 1 commitment advice; an open one overlapping them is not also in Identified."
+        " 1 commitment advice; an open one priced before them that overlaps them is not also in Identified."
     )
     summary = headline.to_json()
     assert summary["applied_savings_usd_per_month"] == 560.0
@@ -292,3 +292,21 @@ def test_an_open_item_overlapping_only_an_applied_item_that_saves_nothing_stays_
         headline = savings_headline([(applied, "applied"), (_rec("b", 300.0, "gpu"), "open")])
         assert (headline.total_usd_per_month, headline.applied_usd_per_month) == (300.0, 0.0)
         assert headline.item("b").verdict == COUNTED
+
+
+def test_an_open_item_priced_after_the_apply_is_a_saving_of_its_own() -> None:
+    """Rule 7 with the store's times: "b" was priced before "a" was applied, so it still prices the
+    dollars "a" took; "d", re-priced by a refresh after the apply (on the changed CE), is counted."""
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    recs = [
+        (_rec("a", 500.0, "gpu"), "applied"),
+        (_rec("b", 300.0, "gpu"), "open"),
+        (_rec("d", 120.0, "gpu"), "open"),
+    ]
+    priced_at = {"b": t0, "a": t0 + timedelta(hours=1), "d": t0 + timedelta(days=1)}
+    headline = savings_headline(recs, priced_at=priced_at)
+    assert (headline.total_usd_per_month, headline.applied_usd_per_month) == (120.0, 500.0)
+    assert headline.item("b").verdict == OVERLAPS_APPLIED
+    assert headline.item("d").verdict == COUNTED
+    # Without the times (no store), both stay out: the conservative reading.
+    assert savings_headline(recs).total_usd_per_month == 0.0
