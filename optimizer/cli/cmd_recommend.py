@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         fresh = generate_recommendations(ctx.engine, ctx.settings, dataset=args.dataset, seed=args.seed)
         if not args.json:
             print(f"refreshed: {len(fresh)} recommendation(s) from dataset {args.dataset}")
-    from optimizer.recommend.headline import stored_headline
+    from optimizer.recommend.headline import APPLIED, COUNTED, NOT_OPEN, stored_headline
 
     statuses = None if args.all else (args.status or ["open"])
     stored = list_recommendations(ctx.engine, statuses)
@@ -75,13 +75,13 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         )
         return 0
     print(f"identified savings: ${headline.total_usd_per_month:,.2f}/month (open, counted once, after the")
-    print("  model's calibration error; items that cost money are not savings)")
+    print("  model's calibration error; not items that cost money or overlap an applied change)")
     print(f"{'id':<17} {'$/month':>10} {'risk':<6} {'kind':<15} {'status':<11} title")
     for item in stored:
         rec = item.recommendation
         flag = "" if rec.applicable else " (advice only)"
         verdict = headline.item(rec.id)
-        if verdict is not None and verdict.verdict not in ("counted", "not open"):
+        if verdict is not None and verdict.verdict not in (COUNTED, NOT_OPEN, APPLIED):
             flag += f" [{verdict.label()}]"
         saving = headline.monthly_savings_of(rec.id, rec.monthly_savings_usd)  # the dashboard's figure
         print(

@@ -1,11 +1,15 @@
-"""The one savings headline: what the open recommendations save per month, each saving counted once.
+"""The one savings headline: what the open recommendations save per month, each saving counted once,
+and by the same rules what the applied ones are estimated to save (rule 7).
 
 Every place that states "identified savings" (Overview, the Recommendations page, the demo summary,
 the weekly report, `batchopt recommend --json`) calls `savings_headline` on the stored
-recommendations, so they all read the same number. The rules, in order:
+recommendations, so they all read the same number; the Overview's "Applied, per month (estimated)"
+is the same call's `applied_usd_per_month`. The rules, in order:
 
-1. Only open recommendations count (applied savings are realised, dismissed and rolled-back ones
-   are not on offer). The others are still listed, with their status, by the pages.
+1. Only open recommendations count in "identified" (applied savings are realised, dismissed and
+   rolled-back ones are not on offer), and not an open one that overlaps (rule 4) an applied saving:
+   the applied change already took those dollars, and they are in the applied figure (rule 7). The
+   others are still listed, with their status, by the pages.
 2. An item that costs money (saving <= 0, e.g. "faster queue, costs $538/month") is not a saving:
    it is listed apart as "faster, costs $X". An item whose evidence states a wait improvement
    (`evidence.wait_improvement`: scope, p95 wait before and after) and whose dollars are nil
@@ -34,11 +38,25 @@ recommendations, so they all read the same number. The rules, in order:
    ones (`billing.discount`: the bill's effective / list cost of the evidence window's EC2 usage
    that the replays price at list, `list_priced_usage`, when a bill covers it; 1.0 without one).
    Commitment advice comes from the bill already.
+7. The applied figure ("Applied, per month (estimated)") takes the applied recommendations through
+   rules 2-6 as rule 1 takes the open ones: after the same discount ratio, items that cost money,
+   wait improvements, commitment advice and savings within the model's error not counted, and
+   overlaps counted once among the applied items (largest first, `overlaps_with` names the one
+   counted). The applied items are ranked before the open ones, so an open item that overlaps an
+   applied saving (one counted here, or one overlapping it) is listed as overlapping that applied
+   item (`OVERLAPS_APPLIED`) and not counted in "identified": the same dollars are never in both.
+   That holds for an open item priced before the change was applied (`priced_at`: the store's
+   `updated_at`, which a refresh moves only when it re-prices an item, and which the apply sets on
+   the applied one): such an item still prices the dollars the change took. An open item a refresh
+   priced after the apply (its `current` now the changed estate) is a saving of its own and is
+   counted as usual; a roll back returns the others to "identified". Without `priced_at` (a caller
+   with no store) every open item overlapping an applied saving is left out. The figure is an
+   estimate from the replay; the measured one is `realized.py`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +73,12 @@ COSTS_MONEY = "costs money"
 WAIT_ONLY = "wait improvement"
 WITHIN_ERROR = "within model error"
 OVERLAPS = "overlaps"
+OVERLAPS_APPLIED = "overlaps applied"
+"""An open item overlapping an applied saving (rules 1 and 7): its dollars are in the applied figure."""
+APPLIED = "applied"
+"""An applied item counted in the applied figure (rule 7)."""
 NOT_OPEN = "not open"
+"""Dismissed or rolled back: in no figure."""
 COMMITMENT_APART = "commitment advice"
 COMMITMENT_ADVICE = "commitment-advice"
 """The strategy whose items are `COMMITMENT_APART` (`strategies.commitments.CommitmentAdvice.name`)."""
@@ -159,6 +182,10 @@ class HeadlineItem:
             return f"within model error (±${margin or 0.0:,.0f}/month): not counted"
         if self.verdict == OVERLAPS:
             return f"overlaps {self.overlaps_with} (counted once)"
+        if self.verdict == OVERLAPS_APPLIED:
+            return f"overlaps applied {self.overlaps_with}: its dollars are in Applied, not counted"
+        if self.verdict == APPLIED:
+            return "counted in Applied"
         if self.verdict == NOT_OPEN:
             return self.status
         if self.verdict == COMMITMENT_APART:
@@ -194,10 +221,18 @@ class SavingsHeadline:
 
     @property
     def total_usd_per_month(self) -> float:
+        """The "Identified" figure: the open savings counted (rule 1)."""
         return round(sum(i.monthly_savings_usd for i in self.items if i.counted), 2)
 
-    def by_verdict(self, verdict: str) -> list[HeadlineItem]:
-        return [i for i in self.items if i.verdict == verdict]
+    @property
+    def applied_usd_per_month(self) -> float:
+        """The "Applied, per month (estimated)" figure: the applied savings counted (rule 7)."""
+        return round(sum(i.monthly_savings_usd for i in self.by_verdict(APPLIED, status="applied")), 2)
+
+    def by_verdict(self, verdict: str, *, status: str = "open") -> list[HeadlineItem]:
+        """The items of one verdict among those with `status`: the open ones (the identified
+        figure's) unless asked, since an applied item can also overlap or cost money (rule 7)."""
+        return [i for i in self.items if i.verdict == verdict and i.status == status]
 
     @property
     def costs_money_usd_per_month(self) -> float:
@@ -208,8 +243,9 @@ class SavingsHeadline:
 
     def monthly_savings_of(self, rec_id: str, list_usd: float) -> float:
         """The monthly figure every page, command and report prints for a recommendation: the
-        headline's (after the bill's discounts when a bill covers its evidence) where the headline
-        has it, else `list_usd`, its figure at list prices (a recommendation that is not open)."""
+        headline's (after the bill's discounts when a bill covers its evidence; it holds every
+        stored recommendation, any status) where the headline has it, else `list_usd`, its figure
+        at list prices (an id the headline was not given)."""
         found = self.item(rec_id)
         return float(list_usd) if found is None else found.monthly_savings_usd
 
@@ -224,6 +260,8 @@ class SavingsHeadline:
             left_out.append(f"{len(within)} within the model's error")
         if overlapping:
             left_out.append(f"{len(overlapping)} overlapping a larger one")
+        if on_applied := self.by_verdict(OVERLAPS_APPLIED):
+            left_out.append(f"{len(on_applied)} overlapping an applied one (its dollars are in Applied)")
         if costs:
             left_out.append(f"{len(costs)} faster but costing ${self.costs_money_usd_per_month:,.2f}/month")
         if faster:
@@ -243,15 +281,39 @@ class SavingsHeadline:
             text += "; not counted: " + ", ".join(left_out)
         return text + f". Model: {describe(calibrated)}."
 
+    def describe_applied(self) -> str:
+        """What is in the applied figure and what is left out (rule 7), in one sentence."""
+        status = "applied"
+        left_out = [
+            f"{len(found)} {words}"
+            for verdict, words in (
+                (OVERLAPS, "overlapping a larger applied one"),
+                (WITHIN_ERROR, "within the model's error"),
+                (COSTS_MONEY, "costing money"),
+                (WAIT_ONLY, "wait improvement(s) at the same cost"),
+                (COMMITMENT_APART, "commitment advice"),
+            )
+            if (found := self.by_verdict(verdict, status=status))
+        ]
+        counted = len(self.by_verdict(APPLIED, status=status))
+        text = f"Applied: {counted} applied recommendation(s) counted once"
+        if self.discount_ratio != 1.0:
+            text += f", after the bill's discounts ({self.discount_ratio:.1%} of list)"
+        if left_out:
+            text += "; not counted: " + ", ".join(left_out)
+        return text + "; an open one priced before them that overlaps them is not also in Identified."
+
     def to_json(self) -> dict[str, Any]:
         return {
             "identified_savings_usd_per_month": self.total_usd_per_month,
+            "applied_savings_usd_per_month": self.applied_usd_per_month,
             "counted": len(self.by_verdict(COUNTED)),
             "within_model_error": len(self.by_verdict(WITHIN_ERROR)),
             "commitment_advice_usd_per_month": round(
                 sum(i.monthly_savings_usd for i in self.by_verdict(COMMITMENT_APART)), 2
             ),
             "overlapping": len(self.by_verdict(OVERLAPS)),
+            "overlapping_applied": len(self.by_verdict(OVERLAPS_APPLIED)),
             "costs_money": len(self.by_verdict(COSTS_MONEY)),
             "costs_money_usd_per_month": self.costs_money_usd_per_month,
             "wait_improvements": len(self.by_verdict(WAIT_ONLY)),
@@ -260,54 +322,96 @@ class SavingsHeadline:
         }
 
 
+def _apart(rec: Recommendation, saving: float, calibration: Calibration | None, wait: Any) -> str | None:
+    """The verdict of an item that is not a saving to count (rules 2, 3 and 5), None for one that is."""
+    if wait is not None and (round(saving, 2) == 0 or (saving > 0 and within_error(saving, calibration))):
+        return WAIT_ONLY
+    if saving <= 0:
+        return COSTS_MONEY
+    if rec.strategy == COMMITMENT_ADVICE:
+        return COMMITMENT_APART
+    if within_error(saving, calibration):
+        return WITHIN_ERROR
+    return None
+
+
+def _applied_after(
+    rec_id: str, in_applied: list[tuple[OverlapKey, str]], priced_at: Mapping[str, datetime] | None
+) -> list[tuple[OverlapKey, str]]:
+    """The applied items (overlap key, id) an open item `rec_id` was priced before (rule 7)."""
+    if priced_at is None or rec_id not in priced_at:
+        return in_applied
+    mine = priced_at[rec_id]
+    return [(k, i) for k, i in in_applied if i not in priced_at or priced_at[i] >= mine]
+
+
+def _first_overlap(key: OverlapKey, taken: list[tuple[OverlapKey, str]]) -> str | None:
+    """The id of the first of `taken` (overlap key, id) that prices the same dollars as `key` (rule 4)."""
+    return next((i for other, i in taken if other.overlaps(key)), None)
+
+
 def savings_headline(
     recs: Iterable[tuple[Recommendation, str]],
     *,
     discount_ratio: float = 1.0,
     overlap: Callable[[Recommendation], OverlapKey] = overlap_of,
+    priced_at: Mapping[str, datetime] | None = None,
 ) -> SavingsHeadline:
-    """The headline of `recs` given as (recommendation, status) pairs; see the module docstring."""
+    """The headline of `recs` given as (recommendation, status) pairs; see the module docstring.
+    `priced_at` (by id): when each was last priced or changed status (rule 7)."""
     pairs = sorted(recs, key=lambda p: (-p[0].monthly_savings_usd, p[0].id))
-    items: list[HeadlineItem] = []
-    counted: list[tuple[OverlapKey, str]] = []  # (overlap key, id) of the counted recommendations
+    verdicts: dict[str, tuple[str, str | None]] = {}  # id -> (verdict, overlaps_with)
+    applied: list[tuple[OverlapKey, str]] = []  # the applied savings counted (rule 7)
+    in_applied: list[tuple[OverlapKey, str]] = []  # those and the applied ones overlapping them
+    counted: list[tuple[OverlapKey, str]] = []  # the open savings counted (rules 1 and 4)
+    # Applied before open, each largest first: an open item overlapping an applied saving is out.
+    for wanted in ("applied", "open"):
+        for rec, status in pairs:
+            if status != wanted:
+                continue
+            saving = _saving(rec, discount_ratio)
+            apart = _apart(rec, saving, evidence_calibration(rec), wait_improvement_of(rec))
+            if apart is not None:
+                verdicts[rec.id] = (apart, None)
+                continue
+            key = overlap(rec)
+            if status == "applied":
+                hit = _first_overlap(key, applied)
+                verdicts[rec.id] = (APPLIED, None) if hit is None else (OVERLAPS, hit)
+                if hit is None:
+                    applied.append((key, rec.id))
+                in_applied.append((key, rec.id))
+            elif (hit := _first_overlap(key, _applied_after(rec.id, in_applied, priced_at))) is not None:
+                verdicts[rec.id] = (OVERLAPS_APPLIED, hit)
+            elif (hit := _first_overlap(key, counted)) is not None:
+                verdicts[rec.id] = (OVERLAPS, hit)
+            else:
+                verdicts[rec.id] = (COUNTED, None)
+                counted.append((key, rec.id))
+    items = []
     for rec, status in pairs:
-        # Replayed savings are priced at list; others (commitment advice) come from the bill already.
-        at_list = isinstance((rec.evidence or {}).get("replay"), dict)
-        saving = after_discount(float(rec.monthly_savings_usd), discount_ratio if at_list else None)
-        calibration = evidence_calibration(rec)
-        wait = wait_improvement_of(rec)
-        overlaps_with = None
-        if status != "open":
-            verdict = NOT_OPEN
-        elif wait is not None and (
-            round(saving, 2) == 0 or (saving > 0 and within_error(saving, calibration))
-        ):
-            verdict = WAIT_ONLY
-        elif saving <= 0:
-            verdict = COSTS_MONEY
-        elif rec.strategy == COMMITMENT_ADVICE:
-            verdict = COMMITMENT_APART
-        elif within_error(saving, calibration):
-            verdict = WITHIN_ERROR
-        elif (hit := next((i for key, i in counted if key.overlaps(overlap(rec))), None)) is not None:
-            verdict, overlaps_with = OVERLAPS, hit
-        else:
-            verdict = COUNTED
-            counted.append((overlap(rec), rec.id))
+        verdict, overlaps_with = verdicts.get(rec.id, (NOT_OPEN, None))  # dismissed, rolled back
         items.append(
             HeadlineItem(
                 id=rec.id,
                 title=rec.title,
                 status=status,
-                monthly_savings_usd=saving,
+                monthly_savings_usd=_saving(rec, discount_ratio),
                 verdict=verdict,
-                calibration=calibration,
+                calibration=evidence_calibration(rec),
                 overlaps_with=overlaps_with,
-                wait=wait,
+                wait=wait_improvement_of(rec),
                 sized_after_others=rec.strategy == COMMITMENT_ADVICE and _sized_after_others(rec),
             )
         )
     return SavingsHeadline(items=items, discount_ratio=discount_ratio)
+
+
+def _saving(rec: Recommendation, ratio: float) -> float:
+    """The item's monthly saving after discounts (rule 6): replayed savings are priced at list,
+    others (commitment advice) come from the bill already."""
+    at_list = isinstance((rec.evidence or {}).get("replay"), dict)
+    return after_discount(float(rec.monthly_savings_usd), ratio if at_list else None)
 
 
 def counted_ids(recs: Iterable[Recommendation]) -> set[str]:
@@ -364,4 +468,5 @@ def stored_headline(engine: Engine) -> SavingsHeadline:
     return savings_headline(
         ((s.recommendation, s.status) for s in stored),
         discount_ratio=1.0 if ratio is None else round(ratio.ratio, 4),
+        priced_at={s.id: s.updated_at for s in stored},
     )

@@ -1,4 +1,5 @@
-"""Save, load, list and sum recommendations in the store's `recommendations` table.
+"""Save, load and list recommendations in the store's `recommendations` table (their savings are
+summed by one set of rules in `headline.py`, for open and applied ones alike).
 
 Saving is an upsert on the stable id that refreshes the figures (savings, risk, evidence) but keeps
 `status`, `status_reason` and `created_at`: a recommendation a person dismissed, or that was applied,
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.errors import UserError
@@ -205,14 +206,6 @@ def recommendations_frame(
     if limit is not None:
         query = query.limit(limit)
     return read_frame(engine, query)
-
-
-def savings_by_status(engine: Engine) -> dict[str, float]:
-    """Monthly savings summed per status (open = identified, applied = estimated for what changed)."""
-    r = recommendations.c
-    query = select(r.status, func.sum(r.monthly_savings_usd)).group_by(r.status)
-    with engine.connect() as conn:
-        return {str(status): float(usd or 0.0) for status, usd in conn.execute(query)}
 
 
 def set_status(

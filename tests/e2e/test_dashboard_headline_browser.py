@@ -68,6 +68,7 @@ def test_headline_is_one_figure_and_apply_confirms_its_calls(served: tuple[str, 
         assert page.get_by_text("Page not found").count() == 0
         assert page.locator('[data-testid="stException"]').count() == 0
         assert _metric(page, "Identified (open), per month") == HEADLINE
+        assert _metric(page, "Applied, per month (estimated)") == "$0.00"
         page.screenshot(path=str(ARTIFACTS / "headline-overview.png"), full_page=True)
 
         page.goto(f"{base}/recommendations")
@@ -109,7 +110,9 @@ def test_headline_is_one_figure_and_apply_confirms_its_calls(served: tuple[str, 
                 select(recommendations.c.status).where(recommendations.c.id == rec_id)
             ).scalar()
         assert status == "applied"
-        # Applied: out of the identified figure (it is counted as applied on the Overview).
+        # Applied: out of the identified figure, into Applied by the headline's rules (no bill, so
+        # at list; nothing else applied overlaps it, and no open item prices queue main's CEs).
         page.goto(f"{base}/overview")
         wait_rendered(page, "Overview")
         assert _metric(page, "Identified (open), per month") == "$302.75"
+        assert _metric(page, "Applied, per month (estimated)") == "$999.00"

@@ -6,6 +6,7 @@ within the model's error, and every page shows the same figure."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pytest
@@ -163,6 +164,65 @@ def test_every_surface_prints_an_items_saving_after_the_bills_discounts(
         store, recommendations_frame(store, OPEN_RECOMMENDATION_COLUMNS, statuses=("open",))
     )
     assert recs.set_index("id").loc["rec-ce-spot", "monthly_savings_usd"] == 250.0
+    st.cache_data.clear()
+
+
+def test_applied_follows_the_headlines_rules_on_every_surface(
+    store: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "Spot for gpu" ($500 at list) and an earlier mix for the same CE ($200) were applied; "Other
+    mix", still open, prices the same CE's dollars. The Overview's Applied read $700 (the raw sum of
+    the applied rows at list) beside an Identified that still held $300 of the same CE: now Applied
+    is $250 (after the bill's 50 %, the two changes to one CE once) and "Other mix" is out of
+    Identified, which keeps the open gpu CE's $200 on the Overview, the Recommendations page,
+    `batchopt recommend --json` and the weekly report alike."""
+    save_recommendations(
+        store,
+        [
+            dh.recommendation(
+                "ce-spot", 200.0, id="rec-earlier", evidence=_replay(60.0, 60.0), title="Earlier"
+            ),
+            dh.recommendation("ce-gpu", 400.0, evidence=_replay(60.0, 60.0), title="Gpu mix"),
+        ],
+        now=datetime(2026, 11, 9),
+    )
+    with store.begin() as conn:
+        for rec_id in ("rec-ce-spot", "rec-earlier"):
+            set_status(conn, rec_id, "applied", now=datetime(2026, 11, 10))
+    half = DiscountRatio(ratio=0.5, effective_usd=500.0, list_usd=1000.0)
+    window = (datetime(2026, 10, 25), datetime(2026, 11, 9))
+    monkeypatch.setattr("optimizer.recommend.headline.evidence_window", lambda _recs: window)
+    monkeypatch.setattr("optimizer.recommend.headline.discount_ratio", lambda *_a, **_k: half)
+    st.cache_data.clear()
+    overview = run_page("overview")
+    assert metric(overview, "Applied, per month (estimated)") == money(250.0)
+    assert metric(overview, "Identified (open), per month") == money(200.0)
+    captions = " ".join(c.value for c in overview.caption)
+    assert "1 overlapping an applied one (its dollars are in Applied)" in captions
+    assert (
+        "Applied: 1 applied recommendation(s) counted once, after the bill's discounts (50.0% of list);"
+        " not counted: 1 overlapping a larger applied one" in captions
+    )
+    page = run_page("recommendations")
+    assert metric(page, "Identified savings, per month") == money(200.0)
+    listing = frame_with(page, "Title", "In headline").set_index("Title")
+    assert listing.loc["Spot for gpu", "In headline"] == "counted in Applied"
+    assert listing.loc["Earlier", "In headline"] == "overlaps rec-ce-spot (counted once)"
+    assert (
+        listing.loc["Other mix", "In headline"]
+        == "overlaps applied rec-ce-spot: its dollars are in Applied, not counted"
+    )
+    capsys.readouterr()
+    assert main(["recommend", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["identified_savings_usd_per_month"], shown["applied_savings_usd_per_month"]) == (
+        200.0,
+        250.0,
+    )
+    _, report_total, _ = with_headline(
+        store, recommendations_frame(store, OPEN_RECOMMENDATION_COLUMNS, statuses=("open",))
+    )
+    assert report_total == 200.0
     st.cache_data.clear()
 
 

@@ -481,7 +481,10 @@ def test_realized_savings_measure_an_applied_compute_environment_change(fresh_se
     assert realized.monthly_usd == pytest.approx((2.0 - 1.8) * 10 * 30)
     app = run_page("overview")
     assert metric(app, "Realized, per month (measured)") == money(realized.monthly_usd)
+    # The applied CE's saving moves from Identified to Applied, by the headline's rules (no replay
+    # in the seeded evidence, so no discount; nothing open overlaps ce-spot).
     assert metric(app, "Applied, per month (estimated)") == money(250.0)
+    assert metric(app, "Identified (open), per month") == money(40.5 + 12.25)
 
 
 def _open_commitment_advice(engine: Engine, **extra: Any) -> AppTest:

@@ -1,10 +1,11 @@
 """The one savings headline: open items only, costs apart, savings inside the model's error and
-overlaps not counted, each with the reason; calibration figures from hand sums."""
+overlaps not counted, each with the reason; the applied figure by the same rules, and an open item
+pricing an applied one's dollars out of the headline; calibration figures from hand sums."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pandas as pd
@@ -14,10 +15,14 @@ from optimizer.dashboard.recommendation_view import before_after_table
 from optimizer.domain import Recommendation, RiskLevel, UpdateKind
 from optimizer.recommend.calibration import Calibration, within_error
 from optimizer.recommend.headline import (
+    APPLIED,
+    COMMITMENT_ADVICE,
+    COMMITMENT_APART,
     COSTS_MONEY,
     COUNTED,
     NOT_OPEN,
     OVERLAPS,
+    OVERLAPS_APPLIED,
     WITHIN_ERROR,
     evidence_window,
     savings_headline,
@@ -199,3 +204,109 @@ def test_commitment_advice_says_which_on_demand_usage_it_was_sized_on() -> None:
         headline = savings_headline([(advice, "open"), (_rec("a", 500.0, "x"), "open")])
         assert headline.item("sp").label() == f"commitment advice, sized on {words}: not in the $ total"
         assert headline.total_usd_per_month == 500.0  # still listed apart
+
+
+def _queue_rec(rec_id: str, saving: float, dispatches_to: list[str]) -> Recommendation:
+    """A spot-adoption item on queue `q` whose order today names these CEs (by name, as Batch may)."""
+    return replace(
+        _rec(rec_id, saving, "unused"),
+        target_arn="arn:aws:batch:us-east-1:1:job-queue/q",
+        target_kind="job-queue",
+        current={"compute_environment_order": [{"order": 1, "computeEnvironment": n} for n in dispatches_to]},
+    )
+
+
+def test_applied_savings_follow_the_headlines_rules() -> None:
+    """Applied at a 0.8 discount: "a" and "b" change one CE (once, the larger), "q" moves the hours
+    of CE "cpu" that "c" also prices (once), "d" is inside the $60 error, "e" costs money, "sp" is a
+    purchase: 0.8 x (500 + 200) = $560, where the raw sum of the applied rows read $1,737.10."""
+    advice = replace(_rec("sp", 900.0, "commitment", calibration=None), strategy=COMMITMENT_ADVICE)
+    recs = [
+        (_rec("a", 500.0, "gpu"), "applied"),
+        (_rec("b", 300.0, "gpu"), "applied"),
+        (_rec("c", 200.0, "cpu"), "applied"),
+        (_queue_rec("q", 150.0, ["cpu"]), "applied"),
+        (_rec("d", 70.0, "mem"), "applied"),  # 0.8 x 70 = $56, inside the $60 error
+        (_rec("e", -83.0, "slow"), "applied"),
+        (advice, "applied"),
+        (_rec("x", 1000.0, "other"), "dismissed"),
+    ]
+    headline = savings_headline(recs, discount_ratio=0.8)
+    assert headline.applied_usd_per_month == pytest.approx(560.0)
+    assert headline.total_usd_per_month == 0.0
+    verdicts = {i.id: (i.verdict, i.overlaps_with) for i in headline.items}
+    assert verdicts == {
+        "x": (NOT_OPEN, None),
+        "sp": (COMMITMENT_APART, None),
+        "a": (APPLIED, None),
+        "b": (OVERLAPS, "a"),
+        "c": (APPLIED, None),
+        "q": (OVERLAPS, "c"),
+        "d": (WITHIN_ERROR, None),
+        "e": (COSTS_MONEY, None),
+    }
+    assert headline.item("a").label() == "counted in Applied"
+    assert headline.describe_applied() == (
+        "Applied: 2 applied recommendation(s) counted once, after the bill's discounts (80.0% of list);"
+        " not counted: 2 overlapping a larger applied one, 1 within the model's error, 1 costing money,"
+        " 1 commitment advice; an open one priced before them that overlaps them is not also in Identified."
+    )
+    summary = headline.to_json()
+    assert summary["applied_savings_usd_per_month"] == 560.0
+    # The identified figure's counts are of open items only: none here.
+    assert (summary["counted"], summary["overlapping"], summary["costs_money"]) == (0, 0, 0)
+
+
+def test_an_open_item_pricing_an_applied_items_dollars_is_not_identified() -> None:
+    """CE "gpu" was changed (applied, $500); an open proposal for the same CE ($300) and an open
+    spot move on a queue dispatching to it ($250) price the dollars the change took: Identified
+    keeps only "c" ($200), not $750 more on top of the $500 in Applied. A queue item overlapping
+    the one open item it would otherwise lose to stays an overlap of the applied one."""
+    recs = [
+        (_rec("a", 500.0, "gpu"), "applied"),
+        (_rec("b", 300.0, "gpu"), "open"),
+        (_queue_rec("q", 250.0, ["gpu", "cpu"]), "open"),
+        (_rec("c", 200.0, "cpu"), "open"),
+    ]
+    headline = savings_headline(recs)
+    assert (headline.total_usd_per_month, headline.applied_usd_per_month) == (200.0, 500.0)
+    assert {i.id: (i.verdict, i.overlaps_with) for i in headline.items} == {
+        "a": (APPLIED, None),
+        "b": (OVERLAPS_APPLIED, "a"),
+        "q": (OVERLAPS_APPLIED, "a"),
+        "c": (COUNTED, None),  # "q" is not counted, so "c" overlaps nothing counted
+    }
+    assert headline.item("b").label() == "overlaps applied a: its dollars are in Applied, not counted"
+    assert "2 overlapping an applied one (its dollars are in Applied)" in headline.describe()
+    assert headline.to_json()["overlapping_applied"] == 2
+    # Rolled back, the change is undone: its dollars are on offer again, and in Identified only.
+    back = savings_headline([(recs[0][0], "rolled-back"), *recs[1:]])
+    assert (back.total_usd_per_month, back.applied_usd_per_month) == (300.0 + 200.0, 0.0)
+    assert back.item("q").verdict == OVERLAPS and back.item("q").overlaps_with == "b"
+
+
+def test_an_open_item_overlapping_only_an_applied_item_that_saves_nothing_stays_identified() -> None:
+    """An applied change that cost money or sits inside the model's error put no dollars in Applied,
+    so the open item on the same CE is not priced twice and is counted."""
+    for applied in (_rec("a", -40.0, "gpu"), _rec("a", 50.0, "gpu")):
+        headline = savings_headline([(applied, "applied"), (_rec("b", 300.0, "gpu"), "open")])
+        assert (headline.total_usd_per_month, headline.applied_usd_per_month) == (300.0, 0.0)
+        assert headline.item("b").verdict == COUNTED
+
+
+def test_an_open_item_priced_after_the_apply_is_a_saving_of_its_own() -> None:
+    """Rule 7 with the store's times: "b" was priced before "a" was applied, so it still prices the
+    dollars "a" took; "d", re-priced by a refresh after the apply (on the changed CE), is counted."""
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    recs = [
+        (_rec("a", 500.0, "gpu"), "applied"),
+        (_rec("b", 300.0, "gpu"), "open"),
+        (_rec("d", 120.0, "gpu"), "open"),
+    ]
+    priced_at = {"b": t0, "a": t0 + timedelta(hours=1), "d": t0 + timedelta(days=1)}
+    headline = savings_headline(recs, priced_at=priced_at)
+    assert (headline.total_usd_per_month, headline.applied_usd_per_month) == (120.0, 500.0)
+    assert headline.item("b").verdict == OVERLAPS_APPLIED
+    assert headline.item("d").verdict == COUNTED
+    # Without the times (no store), both stay out: the conservative reading.
+    assert savings_headline(recs).total_usd_per_month == 0.0

@@ -141,23 +141,33 @@ def _billed_this_month(url: str, dataset: str, today: date) -> None:
 
 def _savings(url: str, dataset: str) -> None:
     st.subheader("Savings")
-    by_status = queries.savings_by_status(url)
-    if not by_status:
+    headline = savings_headline_for(url)
+    if not headline.items:
         no_data("no recommendations have been made", "batchopt recommend")
         return
     realized = queries.realized_savings(url, dataset)
-    headline = savings_headline_for(url)
     cols = st.columns(3)
     cols[0].metric(
         "Identified (open), per month",
         money(headline.total_usd_per_month),
         help="Open recommendations, each saving counted once; items that cost money and savings "
-        "within the replay's calibration error are not counted",
+        "within the replay's calibration error are not counted, nor one overlapping an applied one "
+        "(its dollars are in Applied)",
     )
-    cols[1].metric("Applied, per month (estimated)", money(by_status.get("applied", 0.0)))
+    cols[1].metric(
+        "Applied, per month (estimated)",
+        money(headline.applied_usd_per_month),
+        help="Applied recommendations by Identified's rules: after the bill's discounts, each saving "
+        "counted once (two changes to one resource, or to a queue and a CE it dispatches to, price "
+        "the same dollars); items that cost money, savings within the replay's calibration error and "
+        "commitment advice are not counted. An open recommendation overlapping an applied one is "
+        "not also in Identified. Estimated from the replay; Realized is measured",
+    )
     cols[2].metric(
         "Realized, per month (measured)",
         money(realized.monthly_usd) if realized.changes else "n/a",
         help=realized.explanation,
     )
     st.caption(headline_caption(headline))
+    if any(item.status == "applied" for item in headline.items):
+        st.caption(headline.describe_applied())

@@ -49,7 +49,8 @@ def render() -> None:
         st.metric(
             "Identified savings, per month",
             money(headline.total_usd_per_month),
-            help="The Overview's figure: open recommendations, each saving counted once",
+            help="The Overview's figure: open recommendations, each saving counted once, and not one "
+            "overlapping an applied recommendation (its dollars are in the Overview's Applied)",
         )
         st.caption(headline_caption(headline))
     statuses = st.multiselect("Status", STATUSES, default=list(STATUSES), key="rec_status")

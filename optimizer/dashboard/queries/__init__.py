@@ -51,7 +51,6 @@ from optimizer.dashboard.queries.recommendations import (
     recommendation_history,
     recommendation_row,
     recommendations_for_target_kind,
-    savings_by_status,
 )
 from optimizer.dashboard.queries.rightsizing import (
     definition_evidence,
@@ -103,7 +102,6 @@ __all__ = [
     "recommendation_row",
     "recommendations_for_target_kind",
     "rightsizing_summary",
-    "savings_by_status",
     "scheduled_jobs",
     "spot_instance_hours",
     "spot_price_history",

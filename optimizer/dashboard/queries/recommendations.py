@@ -1,7 +1,8 @@
 """Recommendations, their change plans and audit trail, as the pages read them.
 
-Each is the recommendations repository's or the apply records' own reader: the status sums, the
-detail row, the latest plan and the history are the ones `batchopt recommend|plan|audit` print.
+Each is the recommendations repository's or the apply records' own reader: the detail row, the
+latest plan and the history are the ones `batchopt recommend|plan|audit` print. The savings figures
+are the headline's (`headline_view.py`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,6 @@ PROPOSAL_COLUMNS = (
     "monthly_savings_usd",
     "status",
 )
-
-
-@cached
-def savings_by_status(url: str) -> dict[str, float]:
-    """Monthly savings summed per recommendation status (open = identified, applied, ...)."""
-    return repository.savings_by_status(engine_for(url))
 
 
 @cached
