@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from optimizer.solver.plan import Bin, Plan, relative_gap
+from optimizer.solver.policy import Policy
 from optimizer.solver.problem import Commitment, Offering, Problem, Shape
 
 if TYPE_CHECKING:
@@ -71,6 +72,23 @@ COUPLED_SEARCH_SHARE = 0.3
 COUPLED_RELAXED_SHARE = 0.6
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
+
+
+def bound_note(policy: Policy) -> str:
+    """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
+    plan can cost above the cheapest plan that meets the policy, and with commitments the bound
+    sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
+    so a wide gap says the proof is weak, not that the plan is that far off."""
+    why = (
+        "the bound prices each hour's commitment budget with multipliers, which ignore that"
+        " instances come whole"
+    )
+    if policy.couples_buckets:
+        why += (
+            ", and it is the bound of the same problem without the type cap and the spot rows;"
+            " the cheapest plan that meets them may cost well above it"
+        )
+    return why + ": the plan may be nearer the optimum than the gap says"
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
@@ -535,7 +553,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         status, why = "FEASIBLE", f"gap {gap:.3%} within target {policy.gap_target:.3%}"
     else:
         status, why = "FEASIBLE", f"gap {gap:.3%} above target {policy.gap_target:.3%}"
-    plan.status, plan.reason = status, why + " (commitments priced by Lagrangian multipliers)"
+    plan.status, plan.reason = status, why + (f"; {bound_note(policy)}" if status != "OPTIMAL" else "")
     plan.gap = gap
     if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)
         stats["on_demand_fallback"] = True

@@ -193,7 +193,12 @@ def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | 
         help="What the plan pays: spot, on-demand not covered by a commitment, and commitment fees",
     )
     cols[1].metric("Lower bound", money(row["lower_bound_usd"]), help="Bound on the objective (cost + risk)")
-    cols[2].metric("Gap", percent(row["gap"]))
+    cols[2].metric(
+        "Gap",
+        percent(row["gap"]),
+        help="(plan objective - lower bound) / plan objective: the most this plan can cost above the"
+        " cheapest plan that meets the policy. The line below says why it is not smaller.",
+    )
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
         return None
