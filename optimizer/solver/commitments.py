@@ -71,6 +71,9 @@ COUPLED_SEARCH_SHARE = 0.3
 COUPLED_RELAXED_SHARE = 0.6
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
+#: Under policies that couple buckets: how far above a break-even multiplier the relaxed solve
+#: runs (`relaxed_solve_multipliers`), so ties between covered on-demand and spot go to spot.
+RELAXED_MU_MARGIN = 0.03
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
@@ -237,6 +240,70 @@ def coverage_savings_per_hour(problem: Problem) -> float:
                 best = max(best, o.price_per_hour / use)
         total += c.capacity_per_hour * best
     return total
+
+
+def _per_job(o: Offering, shape: Shape) -> int:
+    """How many jobs of `shape` one instance of `o` holds (0 when it cannot host one)."""
+    if not o.can_host(shape):
+        return 0
+    fits = [o.vcpus / shape.vcpus if shape.vcpus > 0 else np.inf]
+    fits.append(o.memory_mib / shape.memory_mib if shape.memory_mib > 0 else np.inf)
+    fits.append(o.gpus / shape.gpus if shape.gpus > 0 else np.inf)
+    n = min(fits)
+    return int(n + 1e-9) if np.isfinite(n) else 1
+
+
+def break_even_multipliers(problem: Problem) -> dict[str, list[float]]:
+    """Per commitment, each demanded shape's break-even multiplier: the mu at which a job of it
+    costs as much on its cheapest covered on-demand offering (mu x use per job, the relaxed price)
+    as on its cheapest spot offering (hourly objective per job). Below it the relaxed problem
+    covers that shape on demand, however far beyond the budget; above it, spot. Shapes that no spot
+    or no covered offering hosts have none."""
+    icf = problem.policy.interruption_cost_factor
+    needed = [s for s, row in zip(problem.shapes, problem.demand, strict=True) if row.any()]
+    spot: list[float] = []
+    for shape in needed:
+        per = [
+            o.hourly_objective(icf) / n for o in problem.offerings if o.is_spot and (n := _per_job(o, shape))
+        ]
+        spot.append(min(per, default=np.inf))
+    out: dict[str, list[float]] = {}
+    for c in problem.commitments:
+        found = []
+        for shape, cheapest_spot in zip(needed, spot, strict=True):
+            uses = [
+                a / n
+                for o in problem.offerings
+                if (a := c.use_per_instance_hour(o)) is not None and a > 0 and (n := _per_job(o, shape))
+            ]
+            if uses and np.isfinite(cheapest_spot):
+                found.append(cheapest_spot / min(uses))
+        out[c.id] = sorted(found)
+    return out
+
+
+def relaxed_solve_multipliers(problem: Problem, mu: Mapping[str, float]) -> dict[str, float]:
+    """The multipliers the relaxed solve runs at under policies that couple buckets: per
+    commitment, `RELAXED_MU_MARGIN` above its highest break-even (`break_even_multipliers`), or the
+    search's mu when no shape has one. The bound is not affected: every mu gives a valid one.
+
+    Why: the relaxed problem has no budget, so wherever covered on-demand is priced below a job's
+    spot cost it buys on-demand for every such job, in every hour, and the plan bills what lies
+    beyond the budget at list price; just above every break-even it runs on spot what spot can
+    take, its on-demand is what the type cap and the spot rows leave, and the capacity moves and
+    the class stage, which see the budget, fill it. The search's mu, the busiest bucket group's
+    balance of the LP, is starved (2-3 bisection rounds in its share of a 9 s limit) and lands on
+    either side of close break-evens. On the KTH-SP2 week under the README policy (break-evens
+    0.375-0.405; 2026-12-05, the relaxed plan moved, then 2 s of class stage) it billed $1,008 at
+    mu 0.347, $749-823 at 0.39-0.40, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56
+    and $618-635 at 0.69-1.25, where the search returned 0.347, 0.52 or 0.694. On the Alibaba week
+    (break-evens 0.32-0.65) it found no plan at 0.42-0.52 in 6 tries of 3.2 s, $4,622 at 0.52
+    with 5 s, $4,608-4,720 at 0.556-0.586 and $4,715-4,756 at 0.625-0.833 (0.673 by this rule);
+    when it finds none the blind plan is kept ($4,84x-4,87x)."""
+    breaks = break_even_multipliers(problem)
+    return {
+        cid: max(breaks[cid]) * (1.0 + RELAXED_MU_MARGIN) if breaks.get(cid) else m for cid, m in mu.items()
+    }
 
 
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
@@ -832,10 +899,13 @@ def _solve_group(
         if by_class or rescue
         else RELAXED_SOLVE_SHARE
     )
+    if coupled and not rescue:
+        best_mu = relaxed_solve_multipliers(problem, best_mu)
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
         "multipliers": {cid: round(v, 9) for cid, v in best_mu.items()},
+        "searched_multipliers": {cid: round(v, 9) for cid, v in search.mu.items()},
         "search_rounds": rounds,
         "relaxed_status": relaxed_plan.status,
     }
