@@ -284,26 +284,34 @@ def break_even_multipliers(problem: Problem) -> dict[str, list[float]]:
 
 def relaxed_solve_multipliers(problem: Problem, mu: Mapping[str, float]) -> dict[str, float]:
     """The multipliers the relaxed solve runs at under policies that couple buckets: per
-    commitment, `RELAXED_MU_MARGIN` above its highest break-even (`break_even_multipliers`), or the
-    search's mu when no shape has one. The bound is not affected: every mu gives a valid one.
+    commitment, the search's mu where it lies among the break-evens (`break_even_multipliers`),
+    else `RELAXED_MU_MARGIN` above the highest of them. Any mu gives a valid bound.
 
-    Why: the relaxed problem has no budget, so wherever covered on-demand is priced below a job's
-    spot cost it buys on-demand for every such job, in every hour, and the plan bills what lies
-    beyond the budget at list price; just above every break-even it runs on spot what spot can
-    take, its on-demand is what the type cap and the spot rows leave, and the capacity moves and
-    the class stage, which see the budget, fill it. The search's mu, the busiest bucket group's
-    balance of the LP, is starved (2-3 bisection rounds in its share of a 9 s limit) and lands on
-    either side of close break-evens. On the KTH-SP2 week under the README policy (break-evens
-    0.375-0.405; 2026-12-05, the relaxed plan moved, then 2 s of class stage) it billed $1,008 at
-    mu 0.347, $749-823 at 0.39-0.40, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56
-    and $618-635 at 0.69-1.25, where the search returned 0.347, 0.52 or 0.694. On the Alibaba week
-    (break-evens 0.32-0.65) it found no plan at 0.42-0.52 in 6 tries of 3.2 s, $4,622 at 0.52
-    with 5 s, $4,608-4,720 at 0.556-0.586 and $4,715-4,756 at 0.625-0.833 (0.673 by this rule);
-    when it finds none the blind plan is kept ($4,84x-4,87x)."""
+    Why: the relaxed problem has no budget. Below every break-even it buys covered on-demand for
+    every job, in every hour, and the plan bills what lies beyond the budget at list price. Above
+    every break-even each job prefers spot whatever mu, and the lowest such mu prices the
+    on-demand that the type cap and the spot rows leave nearest to what the budget makes it cost;
+    the capacity moves and the class stage, which see the budget, fill it. Among the break-evens
+    the search's balance decides which shapes go on demand, and is kept. The search is starved
+    (2-3 bisection rounds on the busiest bucket group in its share of a 9 s limit): on the KTH-SP2
+    week under the README policy it returned 0.347, 0.52 or 0.694, all outside the break-evens
+    (0.375-0.405), where the relaxed plan, moved and re-solved by class for 2 s, billed $1,008 at
+    0.347, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56 and $618-635 at 0.69-1.25;
+    inside them, $749-823 at 0.39-0.40 (2026-12-05). The Alibaba week's break-evens spread over
+    0.32-0.65, and its search's mu (0.35-0.61; 0.694 lowered to 0.673) mostly stays: always
+    raising it to 0.673 made its plans $4,719-4,741 (the search's: $4,687-4,878) but its bound,
+    which the relaxed solve's LP at the search's mu often gives, $3,402-3,761 instead of
+    $3,341-3,820."""
     breaks = break_even_multipliers(problem)
-    return {
-        cid: max(breaks[cid]) * (1.0 + RELAXED_MU_MARGIN) if breaks.get(cid) else m for cid, m in mu.items()
-    }
+    out: dict[str, float] = {}
+    for cid, m in mu.items():
+        found = breaks.get(cid)
+        if not found:
+            out[cid] = m
+            continue
+        above = max(found) * (1.0 + RELAXED_MU_MARGIN)
+        out[cid] = m if min(found) <= m <= above else above
+    return out
 
 
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
