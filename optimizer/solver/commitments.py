@@ -74,6 +74,10 @@ RESCUE_SEARCH_SHARE = 0.1
 #: Under policies that couple buckets: how far above a break-even multiplier the relaxed solve
 #: runs (`relaxed_solve_multipliers`), so ties between covered on-demand and spot go to spot.
 RELAXED_MU_MARGIN = 0.03
+#: Break-evens within this (relative) of each other form one cluster (`relaxed_solve_multipliers`):
+#: the KTH week's eight, 0.375-0.405, are one (steps of 1-4 %); the Alibaba week's split at steps
+#: of 17 % and 20 %, within 7 % otherwise.
+RELAXED_MU_CLUSTER = 0.1
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
@@ -282,35 +286,57 @@ def break_even_multipliers(problem: Problem) -> dict[str, list[float]]:
     return out
 
 
+def _clusters(breaks: Sequence[float]) -> list[tuple[float, float]]:
+    """Sorted break-evens chained into (lowest, highest) runs, each within `RELAXED_MU_CLUSTER`
+    (relative) of the one before."""
+    out: list[tuple[float, float]] = []
+    for b in sorted(breaks):
+        if out and b <= out[-1][1] * (1.0 + RELAXED_MU_CLUSTER):
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((b, b))
+    return out
+
+
 def relaxed_solve_multipliers(problem: Problem, mu: Mapping[str, float]) -> dict[str, float]:
     """The multipliers the relaxed solve runs at under policies that couple buckets: per
-    commitment, the search's mu where it lies among the break-evens (`break_even_multipliers`),
-    else `RELAXED_MU_MARGIN` above the highest of them. Any mu gives a valid bound.
+    commitment, the search's mu where it lies between clusters of close break-evens
+    (`break_even_multipliers`, `_clusters`), else `RELAXED_MU_MARGIN` above the highest of the
+    cluster it lies in, of the lowest when it is below them all, of the highest when above them
+    all. Any mu gives a valid bound.
 
-    Why: the relaxed problem has no budget. Below every break-even it buys covered on-demand for
-    every job, in every hour, and the plan bills what lies beyond the budget at list price. Above
-    every break-even each job prefers spot whatever mu, and the lowest such mu prices the
-    on-demand that the type cap and the spot rows leave nearest to what the budget makes it cost;
-    the capacity moves and the class stage, which see the budget, fill it. Among the break-evens
-    the search's balance decides which shapes go on demand, and is kept. The search is starved
-    (2-3 bisection rounds on the busiest bucket group in its share of a 9 s limit): on the KTH-SP2
-    week under the README policy it returned 0.347, 0.52 or 0.694, all outside the break-evens
-    (0.375-0.405), where the relaxed plan, moved and re-solved by class for 2 s, billed $1,008 at
-    0.347, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56 and $618-635 at 0.69-1.25;
-    inside them, $749-823 at 0.39-0.40 (2026-12-05). The Alibaba week's break-evens spread over
-    0.32-0.65, and its search's mu (0.35-0.61; 0.694 lowered to 0.673) mostly stays: always
-    raising it to 0.673 made its plans $4,719-4,741 (the search's: $4,687-4,878) but its bound,
-    which the relaxed solve's LP at the search's mu often gives, $3,402-3,761 instead of
-    $3,341-3,820."""
+    Why: the relaxed problem has no budget. Below a shape's break-even it buys covered on-demand
+    for every job of it, in every hour, and the plan bills what lies beyond the budget at list
+    price; above it, spot, and the capacity moves and the class stage, which see the budget, fill
+    it. Inside a cluster a small change of mu moves most of its demand between the two, so the
+    relaxed plan at an interior mu over-buys; between clusters the search's balance decides which
+    shapes go on demand, and is kept; above them all, each job prefers spot whatever mu, and the
+    lowest such mu prices the on-demand the type cap and the spot rows leave nearest to what the
+    budget makes it cost. The search is starved (2-3 bisection rounds on the busiest bucket group
+    in its share of a 9 s limit). On the KTH-SP2 week under the README policy (one cluster,
+    0.375-0.405; 2026-12-05) the relaxed plan, moved and re-solved by class for 2 s, billed $1,008
+    at mu 0.347, $749-823 at 0.39-0.40, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56
+    and $618-635 at 0.69-1.25; the search returned 0.347, 0.52 or 0.694, and its committed plans
+    were $604-622 (running at 0.417 always: $599-602). The Alibaba week's break-evens form three
+    clusters (0.32; 0.376-0.462; 0.554-0.653): raising its mu to 0.673 always made its plans
+    $4,719-4,741 (the search's: $4,665-4,878) but took away the bound the relaxed solve's LP gives
+    at 0.52, between clusters ($3,820 in one run, $3,403 at 0.673)."""
     breaks = break_even_multipliers(problem)
     out: dict[str, float] = {}
     for cid, m in mu.items():
-        found = breaks.get(cid)
-        if not found:
+        clusters = _clusters(breaks.get(cid, []))
+        if not clusters:
             out[cid] = m
             continue
-        above = max(found) * (1.0 + RELAXED_MU_MARGIN)
-        out[cid] = m if min(found) <= m <= above else above
+        top = clusters[-1][1] * (1.0 + RELAXED_MU_MARGIN)
+        out[cid] = m
+        if m < clusters[0][0]:
+            out[cid] = clusters[0][1] * (1.0 + RELAXED_MU_MARGIN)
+        elif m > top:
+            out[cid] = top
+        for low, high in clusters:
+            if low <= m <= high * (1.0 + RELAXED_MU_MARGIN):
+                out[cid] = high * (1.0 + RELAXED_MU_MARGIN)
     return out
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from optimizer.solver.commitments import (
+    RELAXED_MU_CLUSTER,
     RELAXED_MU_MARGIN,
+    _clusters,
     break_even_multipliers,
     relaxed_problem,
     relaxed_solve_multipliers,
@@ -25,22 +27,30 @@ ICF = 0.5
 SPOT_PRICE, SPOT_RATE = 0.03, 0.1
 
 
-def _problem(policy: Policy, *, od_only: int = 1, spot: bool = True) -> Problem:
-    """Ten two-vCPU jobs every hour (and `od_only` allowed on-demand only); m6i.large on-demand
-    and spot, and a c6i.xlarge on-demand that holds two of them. A Compute SP at plan rates $0.06
-    (m6i.large) and $0.10 (c6i.xlarge): per job, $0.05 of plan rate on the c6i.xlarge, the cheaper
-    cover; its budget covers two jobs an hour. A second shape without demand, and the third, have
-    no break-even."""
-    shapes = (Shape("s", 2, 3000), Shape("idle", 2, 3000), Shape("od-only", 2, 3000, spot_ok=False))
-    demand = np.zeros((3, HOURS), dtype=np.int64)
+def _problem(policy: Policy, *, od_only: int = 1, spot: bool = True, big: int = 0) -> Problem:
+    """Ten two-vCPU jobs every hour (and `od_only` allowed on-demand only, `big` of four vCPUs);
+    m6i.large on-demand and spot, a c6i.xlarge on-demand that holds two small jobs or one big, and
+    a m6i.xlarge spot at $0.09 (two small jobs, or a big one). A Compute SP at plan rates $0.06
+    (m6i.large) and $0.10 (c6i.xlarge): per small job, $0.05 of plan rate on the c6i.xlarge, the
+    cheaper cover; its budget covers two small jobs an hour. A shape without demand, and the
+    on-demand-only one, have no break-even."""
+    shapes = (
+        Shape("s", 2, 3000),
+        Shape("idle", 2, 3000),
+        Shape("od-only", 2, 3000, spot_ok=False),
+        Shape("big", 4, 7000),
+    )
+    demand = np.zeros((4, HOURS), dtype=np.int64)
     demand[0] = 10
     demand[2] = od_only
+    demand[3] = big
     offerings = [
         Offering("m6i.large", "ON_DEMAND", 2, 7600, 0, "x86_64", 0.096),
         Offering("c6i.xlarge", "ON_DEMAND", 4, 7600, 0, "x86_64", 0.17),
     ]
     if spot:
         offerings.append(Offering("m6i.large", "SPOT", 2, 7600, 0, "x86_64", SPOT_PRICE, SPOT_RATE))
+        offerings.append(Offering("m6i.xlarge", "SPOT", 4, 15200, 0, "x86_64", 0.09))
     sp = Commitment(
         "sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.1, rates={"m6i.large": 0.06, "c6i.xlarge": 0.10}
     )
@@ -53,14 +63,30 @@ def test_a_shape_breaks_even_where_its_cheapest_cover_costs_its_cheapest_spot_jo
     assert break_even_multipliers(problem) == {"sp": [pytest.approx(0.0315 / 0.05)]}
 
 
-def test_the_relaxed_solve_keeps_the_searched_mu_among_the_break_evens_else_runs_just_above_them() -> None:
-    problem = _problem(Policy(interruption_cost_factor=ICF))
-    [b] = break_even_multipliers(problem)["sp"]
-    above = b * (1 + RELAXED_MU_MARGIN)
-    for searched in (0.1, 0.99 * b, 1.01 * above, 5.0):  # below every break-even, or above them all
-        assert relaxed_solve_multipliers(problem, {"sp": searched}) == {"sp": pytest.approx(above)}
-    for searched in (b, 1.01 * b, above):
-        assert relaxed_solve_multipliers(problem, {"sp": searched}) == {"sp": searched}
+def test_break_evens_within_the_cluster_step_chain_into_one_cluster() -> None:
+    step = 1 + RELAXED_MU_CLUSTER
+    assert _clusters([]) == []
+    assert _clusters([0.5, 0.4, 0.4 * step]) == [(0.4, 0.4 * step), (0.5, 0.5)]
+    assert _clusters([0.4, 0.4 * 1.05, 0.4 * 1.05 * 1.05]) == [(0.4, pytest.approx(0.441))]
+
+
+def test_the_relaxed_solve_keeps_the_searched_mu_between_clusters_else_runs_above_a_cluster() -> None:
+    problem = _problem(Policy(interruption_cost_factor=ICF), big=1)
+    # small jobs: 0.0315 / 0.05; big ones: $0.09 on the m6i.xlarge spot against $0.10 of plan rate.
+    small, big = 0.0315 / 0.05, 0.09 / 0.10
+    assert break_even_multipliers(problem) == {"sp": [pytest.approx(small), pytest.approx(big)]}
+    above_small, above_big = small * (1 + RELAXED_MU_MARGIN), big * (1 + RELAXED_MU_MARGIN)
+    cases = {
+        0.1: above_small,  # below every break-even: the relaxed plan would be all on-demand
+        small: above_small,  # inside a cluster
+        0.7: 0.7,  # between clusters: the search's balance is kept
+        0.85: 0.85,
+        big: above_big,
+        0.95: above_big,  # above them all
+        5.0: above_big,
+    }
+    for searched, expected in cases.items():
+        assert relaxed_solve_multipliers(problem, {"sp": searched}) == {"sp": pytest.approx(expected)}
     without_spot = _problem(Policy(interruption_cost_factor=ICF), spot=False)
     assert break_even_multipliers(without_spot) == {"sp": []}
     assert relaxed_solve_multipliers(without_spot, {"sp": 0.4}) == {"sp": 0.4}
@@ -94,9 +120,6 @@ def test_the_committed_solve_under_a_coupling_policy_runs_the_relaxed_solve_amon
     plan = solve(problem, clock=time.perf_counter)
     assert plan.has_solution and validate_plan(problem, plan) == []
     [group] = plan.stats["commitment_groups"]
-    # The relaxed solve ran among the break-evens (here one), wherever the search stopped.
-    b = 0.0315 / 0.05
-    assert b - 1e-9 <= group["multipliers"]["sp"] <= b * (1 + RELAXED_MU_MARGIN) + 1e-9
-    assert group["multipliers"]["sp"] == pytest.approx(
-        relaxed_solve_multipliers(problem, group["searched_multipliers"])["sp"]
-    )
+    # One break-even: the relaxed solve ran just above it, wherever the search stopped.
+    assert group["multipliers"] == {"sp": pytest.approx(0.0315 / 0.05 * (1 + RELAXED_MU_MARGIN))}
+    assert "sp" in group["searched_multipliers"]
