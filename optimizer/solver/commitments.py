@@ -20,7 +20,8 @@ problem is the ordinary fleet problem with those prices. For every mu,
     bound(mu) = solver bound of that problem + fees - sum_c mu_c x capacity_c x all hours
 is a valid lower bound on every plan's true objective (the relaxed problem's optimum can only be
 lower). mu is found by bisection on the sign of each budget's subgradient using the fast LP
-estimate, the full solver then runs once at the best mu, and its plan is re-billed exactly and
+estimate, the full solver then runs once at the best mu (under policies that couple buckets,
+moved off clusters of break-evens: `relaxed_solve_multipliers`), and its plan is re-billed exactly and
 improved bucket by bucket (`improve_capacity_types`: moving instances between on-demand and spot of
 the same type, or under a type cap of any of the plan's types that hosts them, so on-demand fills
 the commitment and spot takes what lies beyond it; under spot rows only the moves that keep them).
@@ -314,13 +315,14 @@ def relaxed_solve_multipliers(problem: Problem, mu: Mapping[str, float]) -> dict
     lowest such mu prices the on-demand the type cap and the spot rows leave nearest to what the
     budget makes it cost. The search is starved (2-3 bisection rounds on the busiest bucket group
     in its share of a 9 s limit). On the KTH-SP2 week under the README policy (one cluster,
-    0.375-0.405; 2026-12-05) the relaxed plan, moved and re-solved by class for 2 s, billed $1,008
-    at mu 0.347, $749-823 at 0.39-0.40, $603.73-609.57 at 0.417 (this rule), $621-636 at 0.49-0.56
-    and $618-635 at 0.69-1.25; the search returned 0.347, 0.52 or 0.694, and its committed plans
-    were $604-622 (running at 0.417 always: $599-602). The Alibaba week's break-evens form three
-    clusters (0.32; 0.376-0.462; 0.554-0.653): raising its mu to 0.673 always made its plans
-    $4,719-4,741 (the search's: $4,665-4,878) but took away the bound the relaxed solve's LP gives
-    at 0.52, between clusters ($3,820 in one run, $3,403 at 0.673)."""
+    0.375-0.405; 2026-12-05, load 1.0-2.5) the relaxed plan, moved and re-solved by class for 2 s,
+    billed $1,008 at mu 0.347, $749-823 at 0.39-0.40 (once $613), $603.73-609.57 at 0.417 (this
+    rule), $621-636 at 0.49-0.56 and $618-635 at 0.69-1.25; the search returned 0.347, 0.39, 0.52
+    or 0.694, and the committed plans cost $604.19-622.06 in 9 runs, $598.19-604.49 in 12 with
+    this rule. The Alibaba week's break-evens form three clusters (0.32; 0.376-0.462; 0.554-0.653):
+    raising its mu to 0.673 always made its plans $4,719-4,741 (the search's: $4,665-4,878) but
+    took away the bound the relaxed solve's LP gives at 0.52, between clusters ($3,820 in one run,
+    $3,403 at 0.673); with this rule $4,728-4,821 in 6 runs."""
     breaks = break_even_multipliers(problem)
     out: dict[str, float] = {}
     for cid, m in mu.items():
@@ -975,7 +977,8 @@ def _grouped_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     to `bucket_bounds` (the per-class stage's order). The multipliers returned, for the one relaxed solve, are
     the busiest group's, where the budgets bind (those of one search over the week, on both
     benchmark weeks; the buckets' average, near 0 in the quiet third, made the relaxed plan of the
-    KTH week $1,008 instead of $626)."""
+    KTH week $1,008 instead of $626), which `relaxed_solve_multipliers` moves off clusters of
+    break-evens."""
     groups = [g for g in _bucket_groups(problem) if g.size]
     start = clock()
     total = MultiplierSearch({c.id: 0.0 for c in problem.commitments}, 0.0, 0, None)
