@@ -29,13 +29,6 @@ any of the plan's types (2026-12-05, load 2.6-3.6, one benchmark): $605.74-615.1
 (8.6-10.5 %) and $4,114 / $4,615 / $4,732 on Alibaba (6.4 / 17.0 / 18.8 %: $4,1xx when the relaxed
 solve finds a plan, the blind plan moved and re-solved by class when it does not), where the same
 benchmark before them, at load 2.9-5.4, gave $639.81-649.19 and $5,582-5,940.
-With the relaxed solve run just above a cluster of break-evens instead of inside or beside it
-(`relaxed_solve_multipliers`; 2026-12-05, load 1.0-1.7, two benchmarks, same hour): KTH-SP2
-$599.34-602.25 (8.9-10.6 %) where the code before gave $604.19-605.79 and, at 09:30,
-$608.19-622.06; Alibaba $4,728.30-4,821.44 (22.0-30.8 %) where it gave $4,665.54-4,745.94 and
-$4,687.03-4,765.51 (its search's mu, between clusters, is kept: the rows differ by which mode
-the time-bound relaxed solve lands in). The open-policy rows do not take that path: $572.05-573.04
-and $3,917.96-3,927.24 after, $569.71-571.09 and $3,921.92-3,928.59 before.
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 

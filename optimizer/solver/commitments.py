@@ -20,8 +20,7 @@ problem is the ordinary fleet problem with those prices. For every mu,
     bound(mu) = solver bound of that problem + fees - sum_c mu_c x capacity_c x all hours
 is a valid lower bound on every plan's true objective (the relaxed problem's optimum can only be
 lower). mu is found by bisection on the sign of each budget's subgradient using the fast LP
-estimate, the full solver then runs once at the best mu (under policies that couple buckets,
-moved off clusters of break-evens: `relaxed_solve_multipliers`), and its plan is re-billed exactly and
+estimate, the full solver then runs once at the best mu, and its plan is re-billed exactly and
 improved bucket by bucket (`improve_capacity_types`: moving instances between on-demand and spot of
 the same type, or under a type cap of any of the plan's types that hosts them, so on-demand fills
 the commitment and spot takes what lies beyond it; under spot rows only the moves that keep them).
@@ -77,13 +76,6 @@ COUPLED_RELAXED_SHARE = 0.6
 PREFILL_TIME_SHARE = 0.25
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
-#: Under policies that couple buckets: how far above a break-even multiplier the relaxed solve
-#: runs (`relaxed_solve_multipliers`), so ties between covered on-demand and spot go to spot.
-RELAXED_MU_MARGIN = 0.03
-#: Break-evens within this (relative) of each other form one cluster (`relaxed_solve_multipliers`):
-#: the KTH week's eight, 0.375-0.405, are one (steps of 1-4 %); the Alibaba week's split at steps
-#: of 17 % and 20 %, within 7 % otherwise.
-RELAXED_MU_CLUSTER = 0.1
 
 
 def bound_note(policy: Policy) -> str:
@@ -267,101 +259,6 @@ def coverage_savings_per_hour(problem: Problem) -> float:
                 best = max(best, o.price_per_hour / use)
         total += c.capacity_per_hour * best
     return total
-
-
-def _per_job(o: Offering, shape: Shape) -> int:
-    """How many jobs of `shape` one instance of `o` holds (0 when it cannot host one)."""
-    if not o.can_host(shape):
-        return 0
-    fits = [o.vcpus / shape.vcpus if shape.vcpus > 0 else np.inf]
-    fits.append(o.memory_mib / shape.memory_mib if shape.memory_mib > 0 else np.inf)
-    fits.append(o.gpus / shape.gpus if shape.gpus > 0 else np.inf)
-    n = min(fits)
-    return int(n + 1e-9) if np.isfinite(n) else 1
-
-
-def break_even_multipliers(problem: Problem) -> dict[str, list[float]]:
-    """Per commitment, each demanded shape's break-even multiplier: the mu at which a job of it
-    costs as much on its cheapest covered on-demand offering (mu x use per job, the relaxed price)
-    as on its cheapest spot offering (hourly objective per job). Below it the relaxed problem
-    covers that shape on demand, however far beyond the budget; above it, spot. Shapes that no spot
-    or no covered offering hosts have none."""
-    icf = problem.policy.interruption_cost_factor
-    needed = [s for s, row in zip(problem.shapes, problem.demand, strict=True) if row.any()]
-    spot: list[float] = []
-    for shape in needed:
-        per = [
-            o.hourly_objective(icf) / n for o in problem.offerings if o.is_spot and (n := _per_job(o, shape))
-        ]
-        spot.append(min(per, default=np.inf))
-    out: dict[str, list[float]] = {}
-    for c in problem.commitments:
-        found = []
-        for shape, cheapest_spot in zip(needed, spot, strict=True):
-            uses = [
-                a / n
-                for o in problem.offerings
-                if (a := c.use_per_instance_hour(o)) is not None and a > 0 and (n := _per_job(o, shape))
-            ]
-            if uses and np.isfinite(cheapest_spot):
-                found.append(cheapest_spot / min(uses))
-        out[c.id] = sorted(found)
-    return out
-
-
-def _clusters(breaks: Sequence[float]) -> list[tuple[float, float]]:
-    """Sorted break-evens chained into (lowest, highest) runs, each within `RELAXED_MU_CLUSTER`
-    (relative) of the one before."""
-    out: list[tuple[float, float]] = []
-    for b in sorted(breaks):
-        if out and b <= out[-1][1] * (1.0 + RELAXED_MU_CLUSTER):
-            out[-1] = (out[-1][0], b)
-        else:
-            out.append((b, b))
-    return out
-
-
-def relaxed_solve_multipliers(problem: Problem, mu: Mapping[str, float]) -> dict[str, float]:
-    """The multipliers the relaxed solve runs at under policies that couple buckets: per
-    commitment, the search's mu where it lies between clusters of close break-evens
-    (`break_even_multipliers`, `_clusters`), else `RELAXED_MU_MARGIN` above the highest of the
-    cluster it lies in, of the lowest when it is below them all, of the highest when above them
-    all. Any mu gives a valid bound.
-
-    Why: the relaxed problem has no budget. Below a shape's break-even it buys covered on-demand
-    for every job of it, in every hour, and the plan bills what lies beyond the budget at list
-    price; above it, spot, and the capacity moves and the class stage, which see the budget, fill
-    it. Inside a cluster a small change of mu moves most of its demand between the two, so the
-    relaxed plan at an interior mu over-buys; between clusters the search's balance decides which
-    shapes go on demand, and is kept; above them all, each job prefers spot whatever mu, and the
-    lowest such mu prices the on-demand the type cap and the spot rows leave nearest to what the
-    budget makes it cost. The search is starved (2-3 bisection rounds on the busiest bucket group
-    in its share of a 9 s limit). On the KTH-SP2 week under the README policy (one cluster,
-    0.375-0.405; 2026-12-05, load 1.0-2.5) the relaxed plan, moved and re-solved by class for 2 s,
-    billed $1,008 at mu 0.347, $749-823 at 0.39-0.40 (once $613), $603.73-609.57 at 0.417 (this
-    rule), $621-636 at 0.49-0.56 and $618-635 at 0.69-1.25; the search returned 0.347, 0.39, 0.52
-    or 0.694, and the committed plans cost $604.19-622.06 in 9 runs, $598.19-604.49 in 12 with
-    this rule. The Alibaba week's break-evens form three clusters (0.32; 0.376-0.462; 0.554-0.653):
-    raising its mu to 0.673 always made its plans $4,719-4,741 (the search's: $4,665-4,878) but
-    took away the bound the relaxed solve's LP gives at 0.52, between clusters ($3,820 in one run,
-    $3,403 at 0.673); with this rule $4,728-4,821 in 6 runs."""
-    breaks = break_even_multipliers(problem)
-    out: dict[str, float] = {}
-    for cid, m in mu.items():
-        clusters = _clusters(breaks.get(cid, []))
-        if not clusters:
-            out[cid] = m
-            continue
-        top = clusters[-1][1] * (1.0 + RELAXED_MU_MARGIN)
-        out[cid] = m
-        if m < clusters[0][0]:
-            out[cid] = clusters[0][1] * (1.0 + RELAXED_MU_MARGIN)
-        elif m > top:
-            out[cid] = top
-        for low, high in clusters:
-            if low <= m <= high * (1.0 + RELAXED_MU_MARGIN):
-                out[cid] = high * (1.0 + RELAXED_MU_MARGIN)
-    return out
 
 
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
@@ -980,13 +877,10 @@ def _solve_group(
         if by_class or rescue
         else RELAXED_SOLVE_SHARE
     )
-    if coupled and not rescue:
-        best_mu = relaxed_solve_multipliers(problem, best_mu)
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {
         "multipliers": {cid: round(v, 9) for cid, v in best_mu.items()},
-        "searched_multipliers": {cid: round(v, 9) for cid, v in search.mu.items()},
         "search_rounds": rounds,
         "relaxed_status": relaxed_plan.status,
     }
@@ -1022,8 +916,7 @@ def _grouped_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     to `bucket_bounds` (the per-class stage's order). The multipliers returned, for the one relaxed solve, are
     the busiest group's, where the budgets bind (those of one search over the week, on both
     benchmark weeks; the buckets' average, near 0 in the quiet third, made the relaxed plan of the
-    KTH week $1,008 instead of $626), which `relaxed_solve_multipliers` moves off clusters of
-    break-evens."""
+    KTH week $1,008 instead of $626)."""
     groups = [g for g in _bucket_groups(problem) if g.size]
     start = clock()
     total = MultiplierSearch({c.id: 0.0 for c in problem.commitments}, 0.0, 0, None)
