@@ -70,9 +70,11 @@ COUPLED_SEARCH_SHARE = 0.3
 #: gets about 2 s instead of 0.6-0.75 s: over 2 runs each (2026-12-05, load 1.4-1.9) $606.82 and
 #: $4,221-4,255 where the old shares gave $617.94-638.30 and $4,422-4,429.
 COUPLED_RELAXED_SHARE = 0.6
-#: Under policies that couple buckets: share of the time limit the budget-first plan gets after the
-#: blind solve (`commitment_prefill.py`: covered on-demand instances in every bucket, the rest of the
-#: jobs solved at list prices under the policy).
+#: Under policies that couple buckets: most of the time limit the budget-first plan gets, after the
+#: relaxed solve and out of the class stage's time (`commitment_prefill.py`: covered on-demand
+#: instances in every bucket, the rest of the jobs solved at list prices under the policy). Run
+#: before the relaxed solve, its time taken from there, it made the demo's cpu-batch queue $700
+#: instead of $668-672 (its relaxed plan is the one kept) and the Alibaba week's bound $3,341.
 PREFILL_TIME_SHARE = 0.25
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
@@ -490,18 +492,6 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         )
         if blind is not None:
             stats["blind_objective_usd"] = round(blind[0].objective_usd, 6)
-    prefill: Plan | None = None
-    # The bound's search keeps the time it has without the budget-first plan, which takes its
-    # seconds from the relaxed solve and the class stage.
-    search_seconds = COUPLED_SEARCH_SHARE * max(0.1, start + groups_seconds - clock())
-    if blind is not None and not is_last_resort(blind[0]):
-        from optimizer.solver.commitment_prefill import prefill_candidate
-
-        prefill = prefill_candidate(
-            problem, blind[2], deadline=clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds, clock=clock
-        )
-        if prefill is not None:
-            stats["prefill_objective_usd"] = round(prefill.objective_usd, 6)
     for n, idx in enumerate(groups):
         deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
@@ -513,7 +503,6 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
             # A blind plan that is only the search's all-on-demand last resort leaves the relaxed
             # solve the rescue's time as if there were none.
             rescue=policy.couples_buckets and (blind is None or is_last_resort(blind[0])),
-            search_seconds=search_seconds if blind is not None and not is_last_resort(blind[0]) else None,
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
@@ -524,10 +513,6 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
             if not plan.has_solution or blind[0].objective_usd < plan.objective_usd:
                 stats["blind_plan_kept"] = True
                 plan = blind[0]
-            if prefill is not None and prefill.objective_usd < plan.objective_usd:
-                stats["prefill_plan_kept"] = True
-                stats.pop("blind_plan_kept", None)
-                plan = prefill
         if not plan.has_solution:
             out = bill_plan(problem, replace(plan, buckets=[[] for _ in range(problem.n_buckets)]))
             out.stats, out.solve_seconds = stats, clock() - start
@@ -541,6 +526,23 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
     improved: Plan | None = None
     deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
+    if blind is not None and not is_last_resort(blind[0]):
+        from optimizer.solver.commitment_prefill import prefill_candidate
+
+        # In the class stage's time, which improved the kept plan by $1-17 on the KTH week and the
+        # demo's queues where this plan saved $25-30 (module constant `PREFILL_TIME_SHARE`).
+        prefill = prefill_candidate(
+            problem,
+            blind[2],
+            deadline=min(deadline, clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds),
+            clock=clock,
+        )
+        if prefill is not None:
+            stats["prefill_objective_usd"] = round(prefill.objective_usd, 6)
+            if prefill.objective_usd < plan.objective_usd:
+                stats["prefill_plan_kept"] = True
+                stats.pop("blind_plan_kept", None)
+                plan = replace(prefill, lower_bound_usd=bound)
     if policy.couples_buckets:
         # On the plan kept, relaxed or blind: when the relaxed solve found none in its share (the
         # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
@@ -839,7 +841,6 @@ def _solve_group(
     clock: Callable[[], float],
     by_class: bool = False,
     rescue: bool = False,
-    search_seconds: float | None = None,
 ) -> tuple[Plan, float, MultiplierSearch, dict]:
     """(billed plan, bound, the multiplier search, stats) for one group of buckets: multiplier
     search, then one full solve. `by_class`: the per-class re-solve follows, which covers what the
@@ -851,8 +852,7 @@ def _solve_group(
     Under a policy that couples buckets (`problem` is then the whole horizon) the search runs
     without the coupling rows, per bucket group (`COUPLED_SEARCH_SHARE`), the relaxed solve gets
     `COUPLED_RELAXED_SHARE` of the rest (the caller re-solves the plan it keeps by class in what is
-    left, `commitment_coupled.py`). `search_seconds`: the search's time when the caller sets it (the
-    budget-first plan ran before this group, and the bound keeps the time it had without it)."""
+    left, `commitment_coupled.py`)."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
@@ -862,9 +862,7 @@ def _solve_group(
     search_share = RESCUE_SEARCH_SHARE if rescue else COUPLED_SEARCH_SHARE if coupled else SEARCH_TIME_SHARE
     # Without the coupling rows the LP separates by class: the bound keeps the best multipliers per
     # class, and it holds for `problem` (see `without_coupling`).
-    search_deadline = start + (
-        search_seconds if search_seconds is not None else search_share * max(0.1, deadline - start)
-    )
+    search_deadline = start + search_share * max(0.1, deadline - start)
     if coupled and not rescue:
         search = _grouped_search(without_coupling(problem), deadline=search_deadline, clock=clock)
     else:
