@@ -28,7 +28,10 @@ re-solved by class on its offerings. With the capacity moves kept to the spot ro
 any of the plan's types (2026-12-05, load 2.6-3.6, one benchmark): $605.74-615.13 on KTH-SP2
 (8.6-10.5 %) and $4,114 / $4,615 / $4,732 on Alibaba (6.4 / 17.0 / 18.8 %: $4,1xx when the relaxed
 solve finds a plan, the blind plan moved and re-solved by class when it does not), where the same
-benchmark before them, at load 2.9-5.4, gave $639.81-649.19 and $5,582-5,940.
+benchmark before them, at load 2.9-5.4, gave $639.81-649.19 and $5,582-5,940. With the
+budget-first plan (2026-12-05, load 1.3-1.7, the same hour): KTH-SP2 $597.53-599.80 (7.5-9.9 %)
+against $607.99-608.71 (8.9-11.0 %), Alibaba as before ($4,791-4,836 against $4,662-4,741: the
+relaxed or blind plan, the budget-first one skipped there).
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 

@@ -14,9 +14,11 @@ The jobs left are solved at list prices under the same policy with one type fewe
 stays on offer) and the spot share rescaled to the jobs left, so the merged plan meets the policy:
 its spot amounts are the rest's, and the covered instances add only on-demand job vCPU-hours.
 
-Measured offline (2026-12-05, 2 shared cores, the rest solved in 7-8 s): the KTH-SP2 benchmark week
-under the README policy $591.33-595.81 billed against the committed solve's $604.97-628.46; the
-demo's memory-heavy queue (8,636 five-minute buckets) $454.44 against $507-515.
+Measured (2026-12-05, 2 shared cores): the KTH-SP2 benchmark week under the README policy
+$597.53-599.80 in the committed solve against $604-629 without this plan; offline with 3 s, the
+demo's memory-heavy queue (8,636 five-minute buckets) $454.44-476.89 against $507-515 and its
+gpu-training queue $4,622 against $5,146-5,381 (in the solve both are skipped: their blind solves
+are slower than the time this plan would get). See docs/problem-and-plan.md, Known limits.
 """
 
 from __future__ import annotations
