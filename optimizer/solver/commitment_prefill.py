@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from optimizer.solver.commitments import bill_bucket, bill_plan
 from optimizer.solver.plan import Bin, Plan
 from optimizer.solver.policy import Policy
 from optimizer.solver.problem import Commitment, Offering, Problem
@@ -37,7 +38,8 @@ MAX_PER_BUCKET = 64
 #: Bucket classes (distinct demand) a candidate type is scored on before the best is built on all:
 #: the most demanded ones, so that a few hundred candidates score in a fraction of a second.
 SCORED_CLASSES = 48
-#: Candidate types scored, cheapest hourly price first, after dominated ones are dropped.
+#: Most candidate types kept (cheapest first) once dominated ones are dropped; they are then
+#: scored by their optimistic score, best first.
 MAX_CANDIDATES = 160
 #: Share of the time given that scoring the candidates may take; the rest's solve gets the rest.
 #: Ranked by their optimistic scores, 3-21 candidates are scored before the rest cannot win, in
@@ -86,8 +88,6 @@ class _Candidate:
 
 def _extra_cost(commitments: Sequence[Commitment], o: Offering, n: int, hours: float) -> float:
     """What `n` instances of `o` for one bucket cost beyond what the commitments cover (alone)."""
-    from optimizer.solver.commitments import bill_bucket
-
     usage = n * hours
     saved = bill_bucket(commitments, {o.instance_type: usage}, {o.instance_type: o.price_per_hour}, hours)
     return usage * o.price_per_hour - saved.savings_usd
@@ -205,7 +205,6 @@ def prefill_candidate(
     """The budget-first plan (module docstring) billed with the commitments, or None when no covered
     type pays for itself, the policy leaves no type for the rest, or the rest finds no plan by
     `deadline`. `blind`: the commitment-blind plan, whose bins price each shape's jobs."""
-    from optimizer.solver.commitments import bill_plan
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
