@@ -85,16 +85,10 @@ def bound_note(policy: Policy) -> str:
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
     sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
     so a wide gap says the proof is weak, not that the plan is that far off."""
-    why = (
-        "the bound prices each hour's commitment budget with multipliers, which ignore that"
-        " instances come whole"
-    )
+    left_out = "relaxes each hour's commitment budget, which whole instances cannot match exactly"
     if policy.couples_buckets:
-        why += (
-            ", and it is the bound of the same problem without the type cap and the spot rows;"
-            " the cheapest plan that meets them may cost well above it"
-        )
-    return why + ": the plan may be nearer the optimum than the gap says"
+        left_out = "relaxes each hour's commitment budget and drops the type cap and the spot rows"
+    return f"the bound is loose: it {left_out}, so the plan is likely nearer the best one than the gap says"
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:
