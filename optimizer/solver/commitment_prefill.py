@@ -256,12 +256,11 @@ def prefill_candidate(
         fixed.append(_bins(chosen.offering.key, ids, packed))
         for jobs in packed:
             residual[:, t] -= jobs
-    rest_policy = _rest_policy(problem, residual, deadline=deadline, clock=clock)
+    left = replace(problem, demand=residual, commitments=(), gang_hours={})
+    rest_policy = _rest_policy(problem, left, deadline=deadline, clock=clock)
     if rest_policy is None:
         return None
-    rest = solve(
-        replace(problem, demand=residual, commitments=(), policy=rest_policy, gang_hours={}), clock=clock
-    )
+    rest = solve(left.with_policy(rest_policy), clock=clock)
     if not rest.has_solution:
         return None
     buckets = [f + r for f, r in zip(fixed, rest.buckets, strict=True)]
@@ -338,19 +337,19 @@ def _bins(key: str, ids: Sequence[str], packed: Sequence[np.ndarray]) -> list[Bi
 
 
 def _rest_policy(
-    problem: Problem, residual: np.ndarray, *, deadline: float, clock: Callable[[], float]
+    problem: Problem, left: Problem, *, deadline: float, clock: Callable[[], float]
 ) -> Policy | None:
-    """The policy the jobs left are solved under: one type fewer (the covered type stays on offer, so
-    the plan's types are at most the cap), the spot share of all jobs rescaled to the jobs left
-    (the covered instances run on demand), the time left; None when nothing is left to solve with."""
+    """The policy the jobs `left` are solved under: one type fewer (the covered type stays on offer,
+    so the plan's types are at most the cap), the spot share of all jobs rescaled to the jobs left
+    (the covered instances run on demand; both measured as the share is, `job_vcpu_hours`), the time
+    left; None when nothing is left to solve with."""
     policy = problem.policy
     cap = None if policy.max_instance_types is None else policy.max_instance_types - 1
     share = policy.max_spot_share
     if share is not None:
-        vcpus = np.array([s.vcpus for s in problem.shapes])
-        all_jobs = float(vcpus @ problem.demand.sum(axis=1))
-        left = float(vcpus @ residual.sum(axis=1))
-        share = None if left <= 0 or share * all_jobs >= left else share * all_jobs / left
+        all_jobs = float(problem.job_vcpu_hours().sum())
+        rest = float(left.job_vcpu_hours().sum())
+        share = None if rest <= 0 or share * all_jobs >= rest else share * all_jobs / rest
     seconds = deadline - clock()
     if seconds <= 0.05:
         return None

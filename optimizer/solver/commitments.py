@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -479,13 +479,13 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     patterns: set[Pattern] = set()
     bucket_bounds = np.zeros(problem.n_buckets)
     groups_seconds = policy.time_limit_seconds * (GROUPS_TIME_SHARE if by_class else 1.0)
-    blind: tuple[Plan, float, Plan] | None = None
+    blind: _Blind | None = None
     if policy.couples_buckets:
         blind = _blind_candidate(
             problem, deadline=start + BLIND_TIME_SHARE * policy.time_limit_seconds, clock=clock
         )
         if blind is not None:
-            stats["blind_objective_usd"] = round(blind[0].objective_usd, 6)
+            stats["blind_objective_usd"] = round(blind.billed.objective_usd, 6)
     for n, idx in enumerate(groups):
         deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
@@ -496,17 +496,17 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
             by_class=by_class,
             # A blind plan that is only the search's all-on-demand last resort leaves the relaxed
             # solve the rescue's time as if there were none.
-            rescue=policy.couples_buckets and (blind is None or is_last_resort(blind[0])),
+            rescue=policy.couples_buckets and (blind is None or is_last_resort(blind.billed)),
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
             bucket_bounds[idx] = found.bucket_bounds
         stats["commitment_groups"].append({"buckets": int(idx.size), **sub_stats})
         if blind is not None:  # one group: the whole horizon
-            sub_bound = max(sub_bound, blind[1])
-            if not plan.has_solution or blind[0].objective_usd < plan.objective_usd:
+            sub_bound = max(sub_bound, blind.bound)
+            if not plan.has_solution or blind.billed.objective_usd < plan.objective_usd:
                 stats["blind_plan_kept"] = True
-                plan = blind[0]
+                plan = blind.billed
         if not plan.has_solution:
             out = bill_plan(problem, replace(plan, buckets=[[] for _ in range(problem.n_buckets)]))
             out.stats, out.solve_seconds = stats, clock() - start
@@ -520,14 +520,14 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
     improved: Plan | None = None
     deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
-    if blind is not None and not is_last_resort(blind[0]):
+    if blind is not None and not is_last_resort(blind.billed):
         from optimizer.solver.commitment_prefill import prefill_candidate
 
         # In the class stage's time, which improved the kept plan by $1-17 on the KTH week and the
         # demo's queues where this plan saved $25-30 (module constant `PREFILL_TIME_SHARE`).
         prefill = prefill_candidate(
             problem,
-            blind[2],
+            blind.own,
             deadline=min(deadline, clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds),
             clock=clock,
         )
@@ -770,13 +770,19 @@ def without_coupling(problem: Problem) -> Problem:
     )
 
 
-def _blind_candidate(
-    problem: Problem, *, deadline: float, clock: Callable[[], float]
-) -> tuple[Plan, float, Plan] | None:
-    """(the commitment-blind plan billed with the commitments, a valid bound, the blind solve's own
-    plan), or None when the blind solve finds no valid plan by `deadline`. The own plan prices each
-    shape's jobs at list for the budget-first plan (`commitment_prefill.job_costs`); billed and
-    moved, its on-demand bins would price covered work at list.
+class _Blind(NamedTuple):
+    """The commitment-blind solve's answer under coupling policies (`_blind_candidate`)."""
+
+    billed: Plan  # its plan billed with the commitments (or its capacity moves, if cheaper)
+    bound: float  # a valid bound of the committed problem
+    #: The blind solve's own plan: it prices each shape's jobs at list for the budget-first plan
+    #: (`commitment_prefill.job_costs`); moved, its on-demand bins would price covered work at list.
+    own: Plan
+
+
+def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> _Blind | None:
+    """The commitment-blind answer (`_Blind`), or None when the blind solve finds no valid plan by
+    `deadline`.
 
     Under policies that couple buckets (type cap, spot types, spot share) the relaxed solve at the
     multipliers gets only part of the time limit and, on a big week, may find no first plan: the
@@ -805,7 +811,7 @@ def _blind_candidate(
     candidates += [] if moved is None else [moved]  # (already validated)
     if not candidates:
         return None
-    return min(candidates, key=lambda p: p.objective_usd), bound, plan
+    return _Blind(min(candidates, key=lambda p: p.objective_usd), bound, plan)
 
 
 def _billed_and_moved(
