@@ -274,12 +274,18 @@ class SavingsHeadline:
             )
             left_out.append(f"commitment advice ${item.monthly_savings_usd:,.2f}/month (sized on {basis})")
         calibrated = next((i.calibration for i in self.items if i.calibration is not None), None)
-        text = f"{len(self.by_verdict(COUNTED))} open recommendation(s) counted once"
+        text = self._counted_once(f"{len(self.by_verdict(COUNTED))} open recommendation(s)", left_out)
+        return text + f". Model: {describe(calibrated)}."
+
+    def _counted_once(self, counted: str, left_out: list[str]) -> str:
+        """ "<counted> counted once[, after the bill's discounts][; not counted: ...]": the one
+        wording of both figures' explanations."""
+        text = f"{counted} counted once"
         if self.discount_ratio != 1.0:
             text += f", after the bill's discounts ({self.discount_ratio:.1%} of list)"
         if left_out:
             text += "; not counted: " + ", ".join(left_out)
-        return text + f". Model: {describe(calibrated)}."
+        return text
 
     def describe_applied(self) -> str:
         """What is in the applied figure and what is left out (rule 7), in one sentence."""
@@ -296,11 +302,7 @@ class SavingsHeadline:
             if (found := self.by_verdict(verdict, status=status))
         ]
         counted = len(self.by_verdict(APPLIED, status=status))
-        text = f"Applied: {counted} applied recommendation(s) counted once"
-        if self.discount_ratio != 1.0:
-            text += f", after the bill's discounts ({self.discount_ratio:.1%} of list)"
-        if left_out:
-            text += "; not counted: " + ", ".join(left_out)
+        text = self._counted_once(f"Applied: {counted} applied recommendation(s)", left_out)
         return text + "; an open one priced before them that overlaps them is not also in Identified."
 
     def to_json(self) -> dict[str, Any]:

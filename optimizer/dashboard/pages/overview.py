@@ -151,8 +151,8 @@ def _savings(url: str, dataset: str) -> None:
         "Identified (open), per month",
         money(headline.total_usd_per_month),
         help="Open recommendations, each saving counted once; items that cost money and savings "
-        "within the replay's calibration error are not counted, nor one overlapping an applied one "
-        "(its dollars are in Applied)",
+        "within the replay's calibration error are not counted, nor one priced before an applied one "
+        "that it overlaps (its dollars are in Applied)",
     )
     cols[1].metric(
         "Applied, per month (estimated)",
@@ -160,8 +160,9 @@ def _savings(url: str, dataset: str) -> None:
         help="Applied recommendations by Identified's rules: after the bill's discounts, each saving "
         "counted once (two changes to one resource, or to a queue and a CE it dispatches to, price "
         "the same dollars); items that cost money, savings within the replay's calibration error and "
-        "commitment advice are not counted. An open recommendation overlapping an applied one is "
-        "not also in Identified. Estimated from the replay; Realized is measured",
+        "commitment advice are not counted. An open recommendation priced before the apply that "
+        "overlaps an applied one is not also in Identified. Estimated from the replay; Realized is "
+        "measured",
     )
     cols[2].metric(
         "Realized, per month (measured)",
