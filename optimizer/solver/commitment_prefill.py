@@ -10,15 +10,19 @@ budget, buys on-demand far beyond it in busy hours (the KTH week's README plan, 
 the blind plan's $643.71). Here one covered on-demand type is chosen and, in each bucket, given as
 many instances as pay for themselves: each hosts the jobs worth most per unit of its capacity,
 priced at what the blind plan pays for them, and costs only what the commitments leave uncovered.
-The jobs left are solved at list prices under the same policy with one type fewer (the chosen type
-stays on offer) and the spot share rescaled to the jobs left, so the merged plan meets the policy:
-its spot amounts are the rest's, and the covered instances add only on-demand job vCPU-hours.
+The jobs left are solved at list prices under the same policy, twice: first on the blind plan's
+offerings and the covered one only (`_narrowed`: a small problem that finds a plan where the whole
+catalogue may find none in the time), then on the whole catalogue with what time is left; the
+cheaper merged plan is kept. Each rest has one type fewer than the cap unless every offering it
+may use fits under it (the chosen type stays on offer) and the spot share rescaled to the jobs left,
+so the merged plan meets the policy: its spot amounts are the rest's, and the covered instances add
+only on-demand job vCPU-hours.
 
-Measured (2026-12-05, 2 shared cores): the KTH-SP2 benchmark week under the README policy
-$597.53-599.80 in the committed solve against $604-629 without this plan; offline with 3 s, the
-demo's memory-heavy queue (8,636 five-minute buckets) $454.44-476.89 against $507-515 and its
-gpu-training queue $4,622 against $5,146-5,381 (in the solve both are skipped: their blind solves
-are slower than the time this plan would get). See docs/problem-and-plan.md, Known limits.
+Measured in the committed solve (2026-12-05, 2 shared cores, one run each, the README policy),
+against the plans the solve kept without this plan: the KTH-SP2 benchmark week $597.22 against
+$604-629; the Alibaba week $4,345.27 against $4,791-4,836; the demo's queues cpu-short $879-891
+against $886-1,048, memory-heavy (8,636 five-minute buckets) $559.83 against $626-631 and
+gpu-training $4,217.33 against $5,050-5,054 (its blind plan). See docs/problem-and-plan.md, Known limits.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ MAX_CANDIDATES = 160
 #: Ranked by their optimistic scores, 3-21 candidates are scored before the rest cannot win, in
 #: 0.01-0.15 s on the benchmark weeks and the demo's queues.
 SCORING_SHARE = 0.1
+#: Share of the time left after scoring for the rest's solve on the blind plan's offerings alone
+#: (`_narrowed`); the rest's solve on the whole catalogue gets what is left after it.
+NARROW_SHARE = 0.4
 
 
 def job_costs(problem: Problem, plan: Plan) -> np.ndarray:
@@ -205,19 +212,11 @@ def prefill_candidate(
     """The budget-first plan (module docstring) billed with the commitments, or None when no covered
     type pays for itself, the policy leaves no type for the rest, or the rest finds no plan by
     `deadline`. `blind`: the commitment-blind plan, whose bins price each shape's jobs."""
-    from optimizer.solver.solve import solve
-    from optimizer.solver.validate import validate_plan
-
     policy = problem.policy
     if any(s.is_gang for s in problem.shapes) or not blind.has_solution:
         return None
     cap = policy.max_instance_types
     if cap is not None and cap - 1 < max(1, policy.min_spot_instance_types):
-        return None
-    if blind.solve_seconds > (1.0 - SCORING_SHARE) * (deadline - clock()):
-        # The rest is nearly the blind problem: a solve that took the blind one longer than the
-        # time left finds no first plan (the Alibaba week: blind 1.6-2.7 s, the rest timed out in
-        # its 1.5-1.7 s every time), and that time is the relaxed solve's and the class stage's.
         return None
     hours = problem.bucket_hours
     size = _sizes(problem)
@@ -257,7 +256,32 @@ def prefill_candidate(
         for jobs in packed:
             residual[:, t] -= jobs
     left = replace(problem, demand=residual, commitments=(), gang_hours={})
-    rest_policy = _rest_policy(problem, left, deadline=deadline, clock=clock)
+    key = chosen.offering.key
+    narrow_ends = clock() + NARROW_SHARE * max(0.0, deadline - clock())
+    plans = [
+        plan
+        for rest, ends in ((_narrowed(left, blind.selected, key), narrow_ends), (left, deadline))
+        if (plan := _merged(problem, rest, fixed, key, deadline=ends, clock=clock)) is not None
+    ]
+    return min(plans, key=lambda p: p.objective_usd) if plans else None
+
+
+def _merged(
+    problem: Problem,
+    left: Problem,
+    fixed: Sequence[list[Bin]],
+    covered: str,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+) -> Plan | None:
+    """The covered instances `fixed` (per bucket) merged with the rest `left` solved by `deadline`
+    under `_rest_policy`, billed with the commitments; None when the rest finds no plan in time or
+    the merged plan fails the validator."""
+    from optimizer.solver.solve import solve
+    from optimizer.solver.validate import validate_plan
+
+    rest_policy = _rest_policy(problem, left, covered, deadline=deadline, clock=clock)
     if rest_policy is None:
         return None
     rest = solve(left.with_policy(rest_policy), clock=clock)
@@ -336,15 +360,30 @@ def _bins(key: str, ids: Sequence[str], packed: Sequence[np.ndarray]) -> list[Bi
     return [Bin(key, n, dict(sig)) for sig, n in merged.items()]
 
 
+def _narrowed(left: Problem, selected: Sequence[str], covered: str) -> Problem:
+    """The rest's problem on the blind plan's offerings and the covered one only. Measured with a
+    1.5 s window (2026-12-05): the Alibaba week's rest found a plan in 1.3 s and the budget-first
+    plan billed $4,402 (the whole catalogue: no plan in 1.5 s, $4,785 in 3 s); the demo's
+    memory-heavy queue $573 and gpu-training queue $4,241 against their blind plans' $631 and
+    $5,052. On the KTH week it is worse ($656 against $601 on the whole catalogue), so both are
+    solved and the cheaper kept."""
+    keep = set(selected) | {covered}
+    return left.with_offerings([o for o in left.offerings if o.key in keep])
+
+
 def _rest_policy(
-    problem: Problem, left: Problem, *, deadline: float, clock: Callable[[], float]
+    problem: Problem, left: Problem, covered: str, *, deadline: float, clock: Callable[[], float]
 ) -> Policy | None:
     """The policy the jobs `left` are solved under: one type fewer (the covered type stays on offer,
     so the plan's types are at most the cap), the spot share of all jobs rescaled to the jobs left
     (the covered instances run on demand; both measured as the share is, `job_vcpu_hours`), the time
-    left; None when nothing is left to solve with."""
+    left; None when nothing is left to solve with. No cap when every offering the rest has, the
+    covered one among them, fits under it."""
     policy = problem.policy
     cap = None if policy.max_instance_types is None else policy.max_instance_types - 1
+    keys = {o.key for o in left.offerings}
+    if cap is not None and covered in keys and len(keys) <= cap + 1:
+        cap = None  # every type the merged plan may use is on offer: the cap cannot bind
     share = policy.max_spot_share
     if share is not None:
         all_jobs = float(problem.job_vcpu_hours().sum())

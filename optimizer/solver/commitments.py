@@ -70,11 +70,16 @@ COUPLED_SEARCH_SHARE = 0.3
 #: gets about 2 s instead of 0.6-0.75 s: over 2 runs each (2026-12-05, load 1.4-1.9) $606.82 and
 #: $4,221-4,255 where the old shares gave $617.94-638.30 and $4,422-4,429.
 COUPLED_RELAXED_SHARE = 0.6
-#: Under policies that couple buckets: most of the time limit the budget-first plan gets, after the
-#: relaxed solve and out of the class stage's time (`commitment_prefill.py`: covered on-demand
-#: instances in every bucket, the rest of the jobs solved at list prices under the policy). Run
-#: before the relaxed solve, its time taken from there, it made the demo's cpu-batch queue $700
-#: instead of $668-672 (its relaxed plan is the one kept) and the Alibaba week's bound $3,341.
+#: Under policies that couple buckets: most of the time limit the budget-first plan gets, between the
+#: multiplier search and the relaxed solve, out of the relaxed solve's time (`commitment_prefill.py`:
+#: covered on-demand instances in every bucket, the rest of the jobs solved at list prices under the
+#: policy). Run after the relaxed solve, out of the class stage's time, it found no time on the demo's
+#: gpu-training queue, whose relaxed solve ran past the limit (2026-12-05, one run each, after /
+#: here: gpu-training $5,054.61 / $4,217.33, memory-heavy $562.61 / $560.77, the Alibaba week
+#: $4,400.38 / $4,361.65, the KTH week $598.83 / $596.54, cpu-batch $833.84 both; the relaxed plan
+#: was kept on none of them). Run before the search it cost the bound (cpu-short's $667.77 fell to
+#: $531.27; the week of 2026-12-04 put it before the relaxed solve with the search's time: the Alibaba
+#: bound fell to $3,341).
 PREFILL_TIME_SHARE = 0.25
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
@@ -486,6 +491,18 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         )
         if blind is not None:
             stats["blind_objective_usd"] = round(blind.billed.objective_usd, 6)
+    budget_first: list[Plan | None] = []
+
+    def run_budget_first() -> None:
+        """The budget-first plan, between the multiplier search (its bound stays whole) and the
+        relaxed solve (module constant `PREFILL_TIME_SHARE`)."""
+        from optimizer.solver.commitment_prefill import prefill_candidate
+
+        if blind is not None and not is_last_resort(blind.billed):
+            ends = min(start + policy.time_limit_seconds * (1.0 - FINISH_SHARE),
+                       clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds)  # fmt: skip
+            budget_first.append(prefill_candidate(problem, blind.own, deadline=ends, clock=clock))
+
     for n, idx in enumerate(groups):
         deadline = start + groups_seconds * (n + 1) / len(groups)
         sub = problem.with_buckets(idx)
@@ -497,6 +514,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
             # A blind plan that is only the search's all-on-demand last resort leaves the relaxed
             # solve the rescue's time as if there were none.
             rescue=policy.couples_buckets and (blind is None or is_last_resort(blind.billed)),
+            before_relaxed=run_budget_first if policy.couples_buckets else None,
         )
         patterns |= found.patterns
         if found.bucket_bounds is not None:
@@ -520,23 +538,13 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
     improved: Plan | None = None
     deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
-    if blind is not None and not is_last_resort(blind.billed):
-        from optimizer.solver.commitment_prefill import prefill_candidate
-
-        # In the class stage's time, which improved the kept plan by $1-17 on the KTH week and the
-        # demo's queues where this plan saved $25-30 (module constant `PREFILL_TIME_SHARE`).
-        prefill = prefill_candidate(
-            problem,
-            blind.own,
-            deadline=min(deadline, clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds),
-            clock=clock,
-        )
-        if prefill is not None:
-            stats["prefill_objective_usd"] = round(prefill.objective_usd, 6)
-            if prefill.objective_usd < plan.objective_usd:
-                stats["prefill_plan_kept"] = True
-                stats.pop("blind_plan_kept", None)
-                plan = replace(prefill, lower_bound_usd=bound)
+    prefill = budget_first[0] if budget_first else None
+    if prefill is not None:
+        stats["prefill_objective_usd"] = round(prefill.objective_usd, 6)
+        if prefill.objective_usd < plan.objective_usd:
+            stats["prefill_plan_kept"] = True
+            stats.pop("blind_plan_kept", None)
+            plan = replace(prefill, lower_bound_usd=bound)
     if policy.couples_buckets:
         # On the plan kept, relaxed or blind: when the relaxed solve found none in its share (the
         # Alibaba week under the README policy, one run in two), the blind plan gets the time left.
@@ -841,6 +849,7 @@ def _solve_group(
     clock: Callable[[], float],
     by_class: bool = False,
     rescue: bool = False,
+    before_relaxed: Callable[[], None] | None = None,
 ) -> tuple[Plan, float, MultiplierSearch, dict]:
     """(billed plan, bound, the multiplier search, stats) for one group of buckets: multiplier
     search, then one full solve. `by_class`: the per-class re-solve follows, which covers what the
@@ -852,7 +861,8 @@ def _solve_group(
     Under a policy that couples buckets (`problem` is then the whole horizon) the search runs
     without the coupling rows, per bucket group (`COUPLED_SEARCH_SHARE`), the relaxed solve gets
     `COUPLED_RELAXED_SHARE` of the rest (the caller re-solves the plan it keeps by class in what is
-    left, `commitment_coupled.py`)."""
+    left, `commitment_coupled.py`). `before_relaxed` runs between the search and the relaxed solve
+    (the caller's budget-first plan), so its time comes out of the relaxed solve's."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
@@ -875,6 +885,8 @@ def _solve_group(
         if by_class or rescue
         else RELAXED_SOLVE_SHARE
     )
+    if before_relaxed is not None:
+        before_relaxed()
     final_policy = replace(policy, time_limit_seconds=max(0.1, share * (deadline - clock())))
     relaxed_plan = solve(relaxed_problem(problem, best_mu).with_policy(final_policy), clock=clock)
     stats = {

@@ -8,7 +8,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optimizer.solver.commitment_prefill import _candidates, job_costs, prefill_candidate
+from optimizer.solver.commitment_prefill import (
+    _candidates,
+    _narrowed,
+    _rest_policy,
+    job_costs,
+    prefill_candidate,
+)
 from optimizer.solver.commitments import bill_plan
 from optimizer.solver.plan import Bin, Plan
 from optimizer.solver.problem import Commitment, Offering, Policy, Problem, Shape
@@ -99,3 +105,24 @@ def test_the_committed_solve_keeps_the_budget_first_plan_when_it_is_cheapest() -
     plan = solve(problem, clock=StepClock(0.001))
     assert validate_plan(problem, plan) == []
     assert plan.objective_usd <= 24 * (0.025 + 0.03 + 0.48) + 1e-6
+
+
+def test_the_narrow_rest_keeps_the_blind_plans_offerings_and_drops_a_cap_that_cannot_bind() -> None:
+    # A third spot pool the blind plan does not use: the narrow rest leaves it out, and with the
+    # covered type among its 3 offerings a cap of 3 cannot bind, so the rest is solved without it;
+    # on the whole catalogue (4 offerings) the rest keeps one type fewer than the cap.
+    other = Offering("c7i.large", "SPOT", 2, 3800, 0, "x86_64", 0.026)
+    policy = Policy(max_instance_types=3, min_spot_instance_types=2, time_limit_seconds=5.0)
+    problem = replace(_problem(policy), offerings=(*OFFERINGS, other))
+    left = replace(problem, commitments=())
+    covered = "m6i.large/ON_DEMAND"
+    narrow = _narrowed(left, _blind(problem).selected, covered)
+    assert sorted(o.key for o in narrow.offerings) == sorted(o.key for o in OFFERINGS)
+    clock = StepClock(0.001)
+    narrow_policy = _rest_policy(problem, narrow, covered, deadline=5.0, clock=clock)
+    whole_policy = _rest_policy(problem, left, covered, deadline=5.0, clock=clock)
+    assert narrow_policy is not None and narrow_policy.max_instance_types is None
+    assert whole_policy is not None and whole_policy.max_instance_types == 2
+    plan = prefill_candidate(problem, _blind(problem), deadline=5.0, clock=StepClock(0.001))
+    assert plan is not None and validate_plan(problem, plan, check_bound=False) == []
+    assert len(plan.selected) <= 3
