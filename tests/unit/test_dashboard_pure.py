@@ -408,3 +408,31 @@ def test_a_re_solve_worse_than_the_stored_fleet_gives_way_to_it() -> None:
     assert "costs more than the stored plan's fleet" in cheaper["reason"]
     # a re-solve at least as good as the stored fleet stands
     assert cheaper_stored_plan(problem, plan, what_if, _billed(what_if, plan, 0.5)) is None
+
+
+def test_a_commitment_what_if_compares_the_savings_plan_levels_and_their_use() -> None:
+    # The demo's cpu-batch re-solved at $0 read $606.12 against $936.00 with nothing in the table
+    # saying the stored side pays a $0.9069/h Savings Plan it uses 90.2 % of, and at twice that
+    # level 76.6 % used with no stored figure beside it.
+    from optimizer.dashboard.commitment_view import with_compute_commitment
+    from optimizer.dashboard.what_if_model import SAVINGS_PLAN_LEVEL, SAVINGS_PLAN_USED
+
+    problem, plan = committed_fleet_documents()
+    what_if = with_compute_commitment(problem, 0.18, 0.28)
+    proposed = _billed(what_if, plan, lower_bound=0.3)
+    rows = {r["measure"]: r for r in compare(plan, proposed, (problem, what_if))}
+    assert (rows[SAVINGS_PLAN_LEVEL]["stored plan"], rows[SAVINGS_PLAN_LEVEL]["what-if"]) == (
+        "$0.0900",
+        "$0.1800",
+    )
+    # $0.06 of plan-rate usage in 2 h: a third of $0.09/h, a sixth of $0.18/h
+    assert (rows[SAVINGS_PLAN_USED]["stored plan"], rows[SAVINGS_PLAN_USED]["what-if"]) == ("33.3%", "16.7%")
+    assert rows["commitment fees (USD)"]["what-if"] == "$0.36"  # $0.18/h x 2 h
+    # At $0 there is no plan to use; a re-solve without a solution has no utilization.
+    none = with_compute_commitment(problem, 0.0, 0.28)
+    rows = {r["measure"]: r for r in compare(plan, _billed(none, plan, 0.3), (problem, none))}
+    assert (rows[SAVINGS_PLAN_LEVEL]["what-if"], rows[SAVINGS_PLAN_USED]["what-if"]) == ("$0.0000", "none")
+    timed_out = {**proposed, "status": "TIMEOUT", "buckets": [], "commitments": []}
+    rows = {r["measure"]: r for r in compare(plan, timed_out, (problem, what_if))}
+    assert rows[SAVINGS_PLAN_USED]["what-if"] == "no plan"
+    assert SAVINGS_PLAN_LEVEL not in {r["measure"] for r in compare(plan, proposed)}  # without problems
