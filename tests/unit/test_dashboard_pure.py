@@ -249,7 +249,7 @@ def test_percent_never_reads_minus_zero(value: float | None, text: str) -> None:
 def test_commitment_rows_show_the_level_the_problem_carries() -> None:
     # A queue's problem carries its share of the account's plan ($0.4113/h of $4.43/h): the row says
     # that level beside the plan's utilization, and an RI its count and type.
-    from optimizer.dashboard.commitment_view import commitment_rows
+    from optimizer.dashboard.commitment_view import LEVEL, commitment_rows
 
     problem = {
         "commitments": [
@@ -269,9 +269,9 @@ def test_commitment_rows_show_the_level_the_problem_carries() -> None:
         ]
     }
     rows = commitment_rows(plan, problem)
-    assert rows["USD/h in this problem"].tolist() == ["$0.4113", "2 x m5.large"]
+    assert rows[LEVEL].tolist() == ["$0.4113", "2 x m5.large"]
     assert rows["utilization"].tolist() == ["65.0%", "100.0%"]
-    assert commitment_rows(plan)["USD/h in this problem"].tolist() == ["n/a", "n/a"]
+    assert commitment_rows(plan)[LEVEL].tolist() == ["n/a", "n/a"]
 
 
 def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
@@ -296,29 +296,42 @@ def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
     assert blind.to_dict() == pytest.approx({"Spot": 0.24, "On-demand": 0.096, "Plan cost": 0.336})
 
 
-def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
+def test_commitment_rows_give_each_commitments_total_over_the_plan_window() -> None:
     from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
 
     problem, plan = committed_fleet_documents()
     rows = commitment_rows(plan, problem).set_index("commitment")
-    assert rows.loc["sp", "fee over the plan (USD)"] == "$0.18"  # = the plan's commitment_usd
+    assert rows.loc["sp", "total commitment (USD)"] == "$0.18"  # = the plan's commitment_usd
     assert plan["commitment_usd"] == pytest.approx(0.18)
-    assert rows.loc["ri", "fee over the plan (USD)"] == SUNK_FEE
+    assert rows.loc["ri", "total commitment (USD)"] == SUNK_FEE
     assert rows.loc["sp", "utilization"] == "33.3%"  # $0.06 used of 2 h x $0.09
-    assert rows.loc["sp", "covered on-demand (USD)"] == "$0.10"
-    assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
+    assert rows.loc["sp", "on-demand equivalent (USD)"] == "$0.10"
+    assert commitment_rows(plan)["total commitment (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
-def test_commitment_rows_give_the_fee_a_plan_leaves_unused() -> None:
-    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered: utilization x
-    # fee is the part used at the plan's rates, and the row says the rest, the stranded dollars.
-    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
+def test_commitment_rows_give_cost_explorers_used_unused_and_net_savings() -> None:
+    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered, and its
+    # cpu-short 23.3 % of $667.42 beside $216.29 covered with nothing saying the share cost the plan
+    # more than it saved: Cost Explorer's used / unused commitment and net savings say both.
+    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_dollars, commitment_rows
 
     problem, plan = committed_fleet_documents()
+    [sp] = [c for c in plan["commitments"] if c["id"] == "sp"]
+    figures = commitment_dollars(problem, sp)
+    assert figures is not None
+    assert figures["total"] == pytest.approx(0.18)  # $0.09/h x 2 h
+    assert figures["used"] == pytest.approx(0.06, abs=1e-6)  # one m5.large hour at the $0.06 plan rate
+    assert figures["used"] + figures["unused"] == pytest.approx(figures["total"])
+    assert figures["on_demand"] == pytest.approx(sp["covered_usd"])
+    assert figures["net_savings"] == pytest.approx(sp["covered_usd"] - 0.18)  # -$0.084: costs more
     rows = commitment_rows(plan, problem).set_index("commitment")
-    assert rows.loc["sp", "fee unused (USD)"] == "$0.12"  # $0.18 fee, 33.3 % used
-    assert rows.loc["ri", "fee unused (USD)"] == SUNK_FEE
-    assert commitment_rows(plan)["fee unused (USD)"].tolist() == ["n/a", SUNK_FEE]
+    assert rows.loc["sp", "used commitment (USD)"] == "$0.06"
+    assert rows.loc["sp", "unused commitment (USD)"] == "$0.12"  # $0.18 total, 33.3 % used
+    assert rows.loc["sp", "net savings (USD)"] == "-$0.08"
+    for column in ("used commitment (USD)", "unused commitment (USD)", "net savings (USD)"):
+        assert rows.loc["ri", column] == SUNK_FEE  # an RI's fee is not this plan's
+    assert commitment_dollars(problem, {**sp, "type": "RESERVED_INSTANCE"}) is None
+    assert commitment_rows(plan)["net savings (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
 def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
