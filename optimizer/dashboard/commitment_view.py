@@ -100,13 +100,18 @@ COLUMNS = [
 #: A Reserved Instance's dollar columns: the solver charges no fee (it is paid whether or not this
 #: plan runs), so there is no commitment in dollars to use, leave unused or save against.
 SUNK_FEE = "sunk: $0 in this plan"
+#: How the What-if's own Compute Savings Plan (`WHAT_IF_ID`) reads on the page.
+WHAT_IF_LABEL = "Compute Savings Plan (what-if)"
 
 
 def commitment_label(commitment_id: Any) -> str:
     """A commitment's name short enough for a metric label and a half-page table: an ARN's resource
     with its id cut to 8 characters (`savingsplan/20b803b6`; the full ARN, 90 characters, pushed the
-    plan's figures out of the Fleet mix column), any other id as it is."""
+    plan's figures out of the Fleet mix column), the What-if's level as what it is (its id,
+    `what-if-compute-savings-plan`, is a key, not a name), any other id as it is."""
     text = str(commitment_id)
+    if text == WHAT_IF_ID:
+        return WHAT_IF_LABEL
     if not text.startswith("arn:"):
         return text
     resource = text.rsplit(":", 1)[-1]

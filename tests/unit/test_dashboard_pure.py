@@ -334,6 +334,13 @@ def test_commitment_rows_give_cost_explorers_used_unused_and_net_savings() -> No
     assert commitment_rows(plan)["net savings (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
+def test_the_what_if_commitment_reads_as_a_name_not_its_key() -> None:
+    # The What-if showed "Utilization what-if-compute-savings-plan", a dictionary key.
+    from optimizer.dashboard.commitment_view import WHAT_IF_ID, commitment_label
+
+    assert commitment_label(WHAT_IF_ID) == "Compute Savings Plan (what-if)"
+
+
 def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
     # The demo's Savings Plan ARN (90 characters) pushed every figure of its row out of Fleet mix's
     # half-page column; the full ARN stays in the table's last column.
