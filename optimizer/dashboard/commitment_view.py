@@ -100,6 +100,13 @@ COLUMNS = [
 #: A Reserved Instance's dollar columns: the solver charges no fee (it is paid whether or not this
 #: plan runs), so there is no commitment in dollars to use, leave unused or save against.
 SUNK_FEE = "sunk: $0 in this plan"
+#: The utilization metric's help ("Capacity used over capacity paid for, every bucket of the plan"
+#: named the solver's time buckets).
+UTILIZATION_HELP = (
+    "Used commitment over total commitment across the plan window's hours, as Cost Explorer reports "
+    "it (a Reserved Instance: reserved instance-hours used over reserved); an hour's unused "
+    "commitment does not carry over to the next"
+)
 #: How the What-if's own Compute Savings Plan (`WHAT_IF_ID`) reads on the page.
 WHAT_IF_LABEL = "Compute Savings Plan (what-if)"
 
@@ -191,7 +198,7 @@ def render_commitments(plan: Mapping[str, Any], key: str, problem: Mapping[str, 
         col.metric(
             f"Utilization {commitment_label(c.get('id'))}",
             percent(c.get("utilization")),
-            help="Capacity used over capacity paid for, every bucket of the plan",
+            help=UTILIZATION_HELP,
         )
     st.caption(SHARE_NOTE)
     st.dataframe(commitment_rows(plan, problem), hide_index=True, key=f"{key}_commitments")

@@ -456,3 +456,27 @@ def test_a_commitment_what_if_compares_the_savings_plan_levels_and_their_use() -
     rows = {r["measure"]: r for r in compare(plan, timed_out, (problem, what_if))}
     assert rows[SAVINGS_PLAN_USED]["what-if"] == "no plan"
     assert SAVINGS_PLAN_LEVEL not in {r["measure"] for r in compare(plan, proposed)}  # without problems
+
+
+#: Words of the solver's internals a FinOps reader does not know: the commitment views' labels and
+#: help once said "USD/h in this problem", "every bucket of the plan" and "Bound on the objective".
+SOLVER_JARGON = ("problem", "bucket", "objective", "prefill", "multiplier", "relax", "lagrang")
+
+
+def test_the_commitment_views_speak_to_a_finops_reader() -> None:
+    from optimizer.dashboard import commitment_view, what_if_model
+    from optimizer.dashboard.pages import fleet_mix
+
+    texts = [
+        commitment_view.SHARE_NOTE,
+        commitment_view.UTILIZATION_HELP,
+        commitment_view.WHAT_IF_LABEL,
+        *commitment_view.COLUMNS,
+        what_if_model.COMMITMENT_COST_NOTE,
+        what_if_model.SAVINGS_PLAN_LEVEL,
+        what_if_model.SAVINGS_PLAN_USED,
+        fleet_mix.LOWER_BOUND_HELP,
+        fleet_mix.GAP_HELP,
+    ]
+    found = {(word, text) for text in texts for word in SOLVER_JARGON if word in text.lower()}
+    assert found == set()
