@@ -85,15 +85,17 @@ SHARE_NOTE = (
 #: terms ("fee over the plan" read as the Savings Plan's own fee, and nothing said whether the
 #: commitment paid for itself: the demo's cpu-short covers $216.29 of on-demand with a $667.42 share).
 LEVEL = "$/h (this queue's share)"
+#: The level second, as Cost Explorer lists a Savings Plan's $/h commitment first: eighth of ten
+#: columns it was past the right edge of a 1400 px page, where the grid does not draw it.
 COLUMNS = [
     "commitment",
+    LEVEL,
     "utilization",
     "total commitment (USD)",
     "used commitment (USD)",
     "unused commitment (USD)",
     "on-demand equivalent (USD)",
     "net savings (USD)",
-    LEVEL,
     "type",
     "id",
 ]
@@ -176,9 +178,9 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
     rows = [
         [
             commitment_label(c.get("id")),
+            level(c.get("id")),
             percent(c.get("utilization")),
             *dollars(c),
-            level(c.get("id")),
             c.get("type"),
             c.get("id"),
         ]
