@@ -74,30 +74,53 @@ def with_compute_commitment(
 
 SHARE_NOTE = (
     "A queue's plan sees its share of the account's commitments: the share of their use its instances "
-    "had in the imported bill, not each plan's whole $/h (other queues and other usage use the rest). "
-    "A Savings Plan's utilization is the share of its fee the plan uses; the on-demand usage it covers "
-    "is counted at on-demand prices, so it is more than the fee used by the plan's discount."
+    "had in the imported bill, not each Savings Plan's whole $/h (other queues and other usage use the "
+    "rest). The columns are Cost Explorer's: total commitment = $/h x the plan window's hours, paid "
+    "whatever is used; used commitment = the covered usage at Savings Plan rates (utilization = used / "
+    "total); on-demand equivalent = the same usage at on-demand prices; net savings = on-demand "
+    "equivalent - total commitment (below zero: the commitment costs this plan more than it saves). "
+    "A Reserved Instance's fee is already paid and not in this plan."
 )
-#: The figures a reader checks against the bill first: the table sits in half the page's width.
+#: The figures a reader checks against Cost Explorer's Savings Plans utilization report, in its
+#: terms ("fee over the plan" read as the Savings Plan's own fee, and nothing said whether the
+#: commitment paid for itself: the demo's cpu-short covers $216.29 of on-demand with a $667.42 share).
+LEVEL = "$/h (this queue's share)"
+#: The level second, as Cost Explorer lists a Savings Plan's $/h commitment first: eighth of ten
+#: columns it was past the right edge of a 1400 px page, where the grid does not draw it.
 COLUMNS = [
     "commitment",
+    LEVEL,
     "utilization",
-    "covered on-demand (USD)",
-    "fee over the plan (USD)",
-    "fee unused (USD)",
-    "USD/h in this problem",
+    "total commitment (USD)",
+    "used commitment (USD)",
+    "unused commitment (USD)",
+    "on-demand equivalent (USD)",
+    "net savings (USD)",
     "type",
     "id",
 ]
-#: A Reserved Instance's fee row: the solver charges none (it is paid whether or not this plan runs).
+#: A Reserved Instance's dollar columns: the solver charges no fee (it is paid whether or not this
+#: plan runs), so there is no commitment in dollars to use, leave unused or save against.
 SUNK_FEE = "sunk: $0 in this plan"
+#: The utilization metric's help ("Capacity used over capacity paid for, every bucket of the plan"
+#: named the solver's time buckets).
+UTILIZATION_HELP = (
+    "Used commitment over total commitment across the plan window's hours, as Cost Explorer reports "
+    "it (a Reserved Instance: reserved instance-hours used over reserved); an hour's unused "
+    "commitment does not carry over to the next"
+)
+#: How the What-if's own Compute Savings Plan (`WHAT_IF_ID`) reads on the page.
+WHAT_IF_LABEL = "Compute Savings Plan (what-if)"
 
 
 def commitment_label(commitment_id: Any) -> str:
     """A commitment's name short enough for a metric label and a half-page table: an ARN's resource
     with its id cut to 8 characters (`savingsplan/20b803b6`; the full ARN, 90 characters, pushed the
-    plan's figures out of the Fleet mix column), any other id as it is."""
+    plan's figures out of the Fleet mix column), the What-if's level as what it is (its id,
+    `what-if-compute-savings-plan`, is a key, not a name), any other id as it is."""
     text = str(commitment_id)
+    if text == WHAT_IF_ID:
+        return WHAT_IF_LABEL
     if not text.startswith("arn:"):
         return text
     resource = text.rsplit(":", 1)[-1]
@@ -105,13 +128,35 @@ def commitment_label(commitment_id: Any) -> str:
     return f"{kind}/{rest[:8]}" if kind else resource
 
 
+def commitment_dollars(problem: Mapping[str, Any], used: Mapping[str, Any]) -> dict[str, float] | None:
+    """Cost Explorer's figures for one of a plan's commitments (`used`, an entry of the plan's
+    `commitments`): total commitment over the plan window (the fee the solver charges,
+    `plan_view.commitment_fee_usd`), used = total x utilization, unused = total - used, the
+    on-demand equivalent of the usage it covers, and net savings = on-demand equivalent - total.
+    None for a Reserved Instance (its fee is sunk, `SUNK_FEE`) or when the problem does not carry
+    the commitment or the plan its utilization."""
+    if used.get("type") == "RESERVED_INSTANCE":
+        return None
+    total = commitment_fee_usd(problem, used.get("id"))
+    share = used.get("utilization")
+    if total is None or share is None:
+        return None
+    spent = total * float(share)
+    covered = float(used.get("covered_usd") or 0.0)
+    return {
+        "total": total,
+        "used": spent,
+        "unused": total - spent,
+        "on_demand": covered,
+        "net_savings": covered - total,
+    }
+
+
 def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """One row per commitment of the plan; its $/h (a Savings Plan) or reservation count (an RI) as
-    the problem carries it, when given, since that is the queue's share, not the account's plan, and
-    the fee it adds to the plan's cost over the plan's hours (the rows' fees sum to the plan's
-    `commitment_usd`: a FinOps reader checks each against the bill's recurring fee), and the part of
-    that fee left unused (utilization x fee is the part used: the covered on-demand column is at
-    on-demand prices, not the fee's)."""
+    """One row per commitment of the plan in Cost Explorer's terms (`commitment_dollars`); its $/h
+    (a Savings Plan) or reservation count (an RI) as the problem carries it, when given, since that
+    is the queue's share, not the account's plan. The rows' totals sum to the plan's
+    `commitment_usd`."""
     held = {c.get("id"): c for c in (problem or {}).get("commitments", [])}
 
     def level(cid: Any) -> str:
@@ -122,30 +167,24 @@ def commitment_rows(plan: Mapping[str, Any], problem: Mapping[str, Any] | None =
             str(c.get("type")), c.get("usd_per_hour"), c.get("count"), c.get("instance_type")
         )
 
-    def fees(c: Mapping[str, Any]) -> tuple[str, str]:
-        """(the fee over the plan, the part of it the plan leaves unused: fee x (1 - utilization),
-        the figure a FinOps reader holds against the bill's unused commitment); an RI's is sunk,
-        not this plan's."""
+    def dollars(c: Mapping[str, Any]) -> list[str]:
         if c.get("type") == "RESERVED_INSTANCE":
-            return SUNK_FEE, SUNK_FEE
-        usd = commitment_fee_usd(problem or {}, c.get("id"))
-        used = c.get("utilization")
-        unused = "n/a" if usd is None or used is None else money(usd * (1.0 - float(used)))
-        return ("n/a" if usd is None else money(usd)), unused
+            return [SUNK_FEE] * 3 + [money(c.get("covered_usd")), SUNK_FEE]
+        figures = commitment_dollars(problem or {}, c)
+        if figures is None:
+            return ["n/a"] * 3 + [money(c.get("covered_usd")), "n/a"]
+        return [money(figures[k]) for k in ("total", "used", "unused", "on_demand", "net_savings")]
 
     rows = [
-        {
-            "commitment": commitment_label(c.get("id")),
-            "type": c.get("type"),
-            "USD/h in this problem": level(c.get("id")),
-            "utilization": percent(c.get("utilization")),
-            "covered on-demand (USD)": money(c.get("covered_usd")),
-            "fee over the plan (USD)": fee,
-            "fee unused (USD)": unused,
-            "id": c.get("id"),
-        }
+        [
+            commitment_label(c.get("id")),
+            level(c.get("id")),
+            percent(c.get("utilization")),
+            *dollars(c),
+            c.get("type"),
+            c.get("id"),
+        ]
         for c in plan.get("commitments", [])
-        for fee, unused in [fees(c)]
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -161,7 +200,7 @@ def render_commitments(plan: Mapping[str, Any], key: str, problem: Mapping[str, 
         col.metric(
             f"Utilization {commitment_label(c.get('id'))}",
             percent(c.get("utilization")),
-            help="Capacity used over capacity paid for, every bucket of the plan",
+            help=UTILIZATION_HELP,
         )
     st.caption(SHARE_NOTE)
     st.dataframe(commitment_rows(plan, problem), hide_index=True, key=f"{key}_commitments")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from optimizer.number_text import measure_text
+from optimizer.number_text import commitment_level_text, measure_text
 from optimizer.solver.commitments import bill_plan
 from optimizer.solver.compute_environments import recommend_environments
 from optimizer.solver.plan import plan_from_dict, plan_to_dict, relative_gap
@@ -85,11 +85,50 @@ def _cell(plan: Mapping[str, Any], key: str, kind: str) -> str:
     return measure_text(plan.get(key), kind)
 
 
-def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dict[str, Any]]:
+def compute_savings_plan_use(
+    problem: Mapping[str, Any], plan: Mapping[str, Any]
+) -> tuple[float, float | None]:
+    """(the $/h of `problem`'s Compute Savings Plans, the share of that commitment `plan` uses over
+    its window, or None when it has no such plan or no solution): the utilizations weighted by
+    each plan's $/h, i.e. used commitment over total commitment, as Cost Explorer adds them up."""
+    levels = {
+        c.get("id"): float(c.get("usd_per_hour") or 0.0)
+        for c in problem.get("commitments", [])
+        if c.get("type") == "COMPUTE_SAVINGS_PLAN"
+    }
+    total = sum(levels.values())
+    if total <= 0.0 or not has_solution(plan):
+        return total, None
+    used = sum(
+        levels[c["id"]] * float(c["utilization"])
+        for c in plan.get("commitments", [])
+        if c.get("id") in levels and c.get("utilization") is not None
+    )
+    return total, used / total
+
+
+def _savings_plan_cells(problem: Mapping[str, Any], plan: Mapping[str, Any]) -> tuple[str, str]:
+    level, used = compute_savings_plan_use(problem, plan)
+    level_text = commitment_level_text("COMPUTE_SAVINGS_PLAN", level, None, None)
+    if level <= 0.0:
+        return level_text, "none"
+    return level_text, NO_PLAN if used is None else measure_text(used, "percent")
+
+
+def compare(
+    current: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+    problems: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Rows of (measure, stored plan, re-solved plan) for the headline numbers of two plans, as
     text (`number_text.measure_text`: dollars as $1,234.57, the gap as a percentage), so the table
     shows no raw float; a plan without a solution reads "no plan" where its cost would be (a
-    re-solve that timed out once read "$0.00" and "0.0%" beside a $4,304 stored plan)."""
+    re-solve that timed out once read "$0.00" and "0.0%" beside a $4,304 stored plan).
+
+    With the plans' `problems` (stored, what-if), two more rows: each side's Compute Savings Plan
+    level and the share of it used, so a commitment what-if shows what changed beside the costs
+    that include its fees (the demo's cpu-batch at $0 read $606.12 against $936.00, and nothing in
+    the table said the stored side pays a $0.9069/h commitment of which it uses 90.2 %)."""
     rows = []
     for key, label, kind in (
         ("status", "status", "text"),
@@ -107,6 +146,13 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
                 "what-if": _cell(proposed, key, kind),
             }
         )
+    if problems is not None:
+        stored, what_if = (
+            _savings_plan_cells(problems[0], current),
+            _savings_plan_cells(problems[1], proposed),
+        )
+        rows.insert(5, {"measure": SAVINGS_PLAN_LEVEL, "stored plan": stored[0], "what-if": what_if[0]})
+        rows.insert(6, {"measure": SAVINGS_PLAN_USED, "stored plan": stored[1], "what-if": what_if[1]})
     rows.append(
         {
             "measure": INSTANCE_TYPES,
@@ -117,6 +163,15 @@ def compare(current: Mapping[str, Any], proposed: Mapping[str, Any]) -> list[dic
     return rows
 
 
+#: Under the comparison of plans with commitments: what their costs hold and what a lower level's
+#: "saving" means for a commitment already bought (the fees go on until it expires).
+COMMITMENT_COST_NOTE = (
+    "Costs include each plan's commitment fees ($/h x the window's hours, paid whatever is used): "
+    "a lower level's saving in fees is real only for a commitment not yet bought or once it expires."
+)
+#: The comparison's commitment rows (`compare` with the problems).
+SAVINGS_PLAN_LEVEL = "Compute Savings Plan ($/h)"
+SAVINGS_PLAN_USED = "Compute Savings Plan utilization"
 #: The comparison's row of offerings: a count, the offerings themselves in `offering_rows` (eight
 #: offerings joined in one cell, 150 characters, were cut off at a third of them on the demo).
 INSTANCE_TYPES = "instance types"

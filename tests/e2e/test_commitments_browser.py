@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.dashboard.commitment_view import WHAT_IF_ID, with_compute_commitment
+from optimizer.dashboard.commitment_view import WHAT_IF_ID, WHAT_IF_LABEL, with_compute_commitment
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.what_if_model import solve_document
 from optimizer.fleet.plans import fleet_plan_documents, save_fleet_plan
@@ -129,6 +129,6 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
         level.fill(f"{WHAT_IF_LEVEL}")
         level.press("Enter")
         page.get_by_role("button", name="Re-solve").click()
-        shown = _metric(page, f"Utilization {WHAT_IF_ID}")
+        shown = _metric(page, f"Utilization {WHAT_IF_LABEL}")
         wait_rendered(page, "What-if")
         assert shown == percent(what_if_use)

@@ -16,7 +16,12 @@ from sqlalchemy import Engine
 
 from optimizer.catalog.from_store import catalog_for_region
 from optimizer.config import OptimizationSettings
-from optimizer.dashboard.commitment_view import WHAT_IF_ID, compute_commitment, with_compute_commitment
+from optimizer.dashboard.commitment_view import (
+    WHAT_IF_ID,
+    WHAT_IF_LABEL,
+    compute_commitment,
+    with_compute_commitment,
+)
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.replay_compare import load_replay_inputs, what_if_replay
 from optimizer.dashboard.what_if_model import solve_document, with_policy
@@ -120,7 +125,7 @@ def test_what_if_shows_the_plans_spot_share_and_its_replays_side_by_side(
         for _ in range(round(SHARE / 0.05)):  # the slider's step
             slider.press("ArrowRight")
         page.get_by_role("button", name="Re-solve").click()
-        assert _metric(page, f"Utilization {WHAT_IF_ID}") == percent(expected["utilization"])
+        assert _metric(page, f"Utilization {WHAT_IF_LABEL}") == percent(expected["utilization"])
         wait_rendered(page, "What-if")
         page.get_by_text("Replay the recent jobs on the current configuration").click()
         shown_plan = _metric(page, "Spot share, what-if plan")
@@ -131,5 +136,5 @@ def test_what_if_shows_the_plans_spot_share_and_its_replays_side_by_side(
         assert _metric(page, "Max spot share (policy)") == percent(SHARE)
         assert _metric(page, "Spot CE maxvCpus") == f"{expected['cap']:,}"
         # the commitment's utilization is still shown with the shares
-        assert _metric(page, f"Utilization {WHAT_IF_ID}") == percent(expected["utilization"])
+        assert _metric(page, f"Utilization {WHAT_IF_LABEL}") == percent(expected["utilization"])
         page.screenshot(path=str(ARTIFACTS / "dashboard-what-if-spot-share.png"), full_page=True)

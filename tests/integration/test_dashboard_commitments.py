@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from optimizer.dashboard.commitment_view import WHAT_IF_ID, compute_commitment, with_compute_commitment
+from optimizer.dashboard.commitment_view import (
+    WHAT_IF_ID,
+    WHAT_IF_LABEL,
+    compute_commitment,
+    with_compute_commitment,
+)
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.pages.what_if import plan_key
 from optimizer.dashboard.what_if_model import solve_document
@@ -63,7 +68,7 @@ def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fres
     compared = frame_with(app, "measure", "what-if").set_index("measure")
     assert compared.loc["commitment fees (USD)", "what-if"] == usd_text(LEVEL * 2)  # 2 buckets
     assert compared.loc["cost (USD)", "what-if"] == usd_text(expected["cost_usd"])
-    shown = metric(app, f"Utilization {WHAT_IF_ID}")
+    shown = metric(app, f"Utilization {WHAT_IF_LABEL}")
     assert shown == percent(expected["commitments"][0]["utilization"])
     # the mix chart's bars are list prices, not the costs the table above compares: its title says so
     [mix] = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
@@ -125,7 +130,7 @@ def test_a_re_solve_that_finds_no_plan_says_so_and_is_solved_again(
     assert limits == [7.0, 7.0]
     compared = frame_with(app, "measure", "what-if").set_index("measure")["what-if"]
     assert compared["cost (USD)"].startswith("$")
-    assert metric(app, f"Utilization {WHAT_IF_ID}").endswith("%")
+    assert metric(app, f"Utilization {WHAT_IF_LABEL}").endswith("%")
 
 
 def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
@@ -164,7 +169,7 @@ def test_a_commitment_what_if_without_a_plan_prices_the_stored_fleet(
     assert compared["commitment fees (USD)"] == usd_text(LEVEL * 2)  # 2 buckets
     assert compared["lower bound (USD)"] == usd_text(0.0)  # nothing proven
     assert compared["gap"] == "100.0%"
-    assert metric(app, f"Utilization {WHAT_IF_ID}") == percent(expected.commitments[0]["utilization"])
+    assert metric(app, f"Utilization {WHAT_IF_LABEL}") == percent(expected.commitments[0]["utilization"])
 
 
 def test_choosing_another_plan_starts_the_level_from_that_plans_commitments(fresh_seeded: Engine) -> None:

@@ -99,8 +99,8 @@ def test_a_plan_with_commitments_is_set_beside_the_spend_at_list_prices_and_spli
         "Commitment fees": money(plan["commitment_usd"]),
         "Plan cost": money(plan["cost_usd"]),
     }
-    rows = frame_with(app, "commitment", "fee over the plan (USD)").set_index("commitment")
-    assert rows.loc["sp", "fee over the plan (USD)"] == money(plan["commitment_usd"])
+    rows = frame_with(app, "commitment", "total commitment (USD)").set_index("commitment")
+    assert rows.loc["sp", "total commitment (USD)"] == money(plan["commitment_usd"])
     # the plan mix table adds up to the plan at list prices, not to the Plan cost above: it says so
     assert _cost_label(app) == "Cost at list prices ($)"
 

@@ -249,7 +249,7 @@ def test_percent_never_reads_minus_zero(value: float | None, text: str) -> None:
 def test_commitment_rows_show_the_level_the_problem_carries() -> None:
     # A queue's problem carries its share of the account's plan ($0.4113/h of $4.43/h): the row says
     # that level beside the plan's utilization, and an RI its count and type.
-    from optimizer.dashboard.commitment_view import commitment_rows
+    from optimizer.dashboard.commitment_view import LEVEL, commitment_rows
 
     problem = {
         "commitments": [
@@ -269,9 +269,9 @@ def test_commitment_rows_show_the_level_the_problem_carries() -> None:
         ]
     }
     rows = commitment_rows(plan, problem)
-    assert rows["USD/h in this problem"].tolist() == ["$0.4113", "2 x m5.large"]
+    assert rows[LEVEL].tolist() == ["$0.4113", "2 x m5.large"]
     assert rows["utilization"].tolist() == ["65.0%", "100.0%"]
-    assert commitment_rows(plan)["USD/h in this problem"].tolist() == ["n/a", "n/a"]
+    assert commitment_rows(plan)[LEVEL].tolist() == ["n/a", "n/a"]
 
 
 def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
@@ -296,29 +296,49 @@ def test_the_cost_split_adds_up_to_the_plan_cost_with_its_commitments() -> None:
     assert blind.to_dict() == pytest.approx({"Spot": 0.24, "On-demand": 0.096, "Plan cost": 0.336})
 
 
-def test_commitment_rows_give_each_commitments_fee_over_the_plan() -> None:
+def test_commitment_rows_give_each_commitments_total_over_the_plan_window() -> None:
     from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
 
     problem, plan = committed_fleet_documents()
     rows = commitment_rows(plan, problem).set_index("commitment")
-    assert rows.loc["sp", "fee over the plan (USD)"] == "$0.18"  # = the plan's commitment_usd
+    assert rows.loc["sp", "total commitment (USD)"] == "$0.18"  # = the plan's commitment_usd
     assert plan["commitment_usd"] == pytest.approx(0.18)
-    assert rows.loc["ri", "fee over the plan (USD)"] == SUNK_FEE
+    assert rows.loc["ri", "total commitment (USD)"] == SUNK_FEE
     assert rows.loc["sp", "utilization"] == "33.3%"  # $0.06 used of 2 h x $0.09
-    assert rows.loc["sp", "covered on-demand (USD)"] == "$0.10"
-    assert commitment_rows(plan)["fee over the plan (USD)"].tolist() == ["n/a", SUNK_FEE]
+    assert rows.loc["sp", "on-demand equivalent (USD)"] == "$0.10"
+    assert commitment_rows(plan)["total commitment (USD)"].tolist() == ["n/a", SUNK_FEE]
 
 
-def test_commitment_rows_give_the_fee_a_plan_leaves_unused() -> None:
-    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered: utilization x
-    # fee is the part used at the plan's rates, and the row says the rest, the stranded dollars.
-    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_rows
+def test_commitment_rows_give_cost_explorers_used_unused_and_net_savings() -> None:
+    # The demo's cpu-batch read 77.7 % of a $302.19 fee used beside $326.14 covered, and its
+    # cpu-short 23.3 % of $667.42 beside $216.29 covered with nothing saying the share cost the plan
+    # more than it saved: Cost Explorer's used / unused commitment and net savings say both.
+    from optimizer.dashboard.commitment_view import SUNK_FEE, commitment_dollars, commitment_rows
 
     problem, plan = committed_fleet_documents()
+    [sp] = [c for c in plan["commitments"] if c["id"] == "sp"]
+    figures = commitment_dollars(problem, sp)
+    assert figures is not None
+    assert figures["total"] == pytest.approx(0.18)  # $0.09/h x 2 h
+    assert figures["used"] == pytest.approx(0.06, abs=1e-6)  # one m5.large hour at the $0.06 plan rate
+    assert figures["used"] + figures["unused"] == pytest.approx(figures["total"])
+    assert figures["on_demand"] == pytest.approx(sp["covered_usd"])
+    assert figures["net_savings"] == pytest.approx(sp["covered_usd"] - 0.18)  # -$0.084: costs more
     rows = commitment_rows(plan, problem).set_index("commitment")
-    assert rows.loc["sp", "fee unused (USD)"] == "$0.12"  # $0.18 fee, 33.3 % used
-    assert rows.loc["ri", "fee unused (USD)"] == SUNK_FEE
-    assert commitment_rows(plan)["fee unused (USD)"].tolist() == ["n/a", SUNK_FEE]
+    assert rows.loc["sp", "used commitment (USD)"] == "$0.06"
+    assert rows.loc["sp", "unused commitment (USD)"] == "$0.12"  # $0.18 total, 33.3 % used
+    assert rows.loc["sp", "net savings (USD)"] == "-$0.08"
+    for column in ("used commitment (USD)", "unused commitment (USD)", "net savings (USD)"):
+        assert rows.loc["ri", column] == SUNK_FEE  # an RI's fee is not this plan's
+    assert commitment_dollars(problem, {**sp, "type": "RESERVED_INSTANCE"}) is None
+    assert commitment_rows(plan)["net savings (USD)"].tolist() == ["n/a", SUNK_FEE]
+
+
+def test_the_what_if_commitment_reads_as_a_name_not_its_key() -> None:
+    # The What-if showed "Utilization what-if-compute-savings-plan", a dictionary key.
+    from optimizer.dashboard.commitment_view import WHAT_IF_ID, commitment_label
+
+    assert commitment_label(WHAT_IF_ID) == "Compute Savings Plan (what-if)"
 
 
 def test_a_commitment_arn_reads_as_its_short_resource_name() -> None:
@@ -408,3 +428,55 @@ def test_a_re_solve_worse_than_the_stored_fleet_gives_way_to_it() -> None:
     assert "costs more than the stored plan's fleet" in cheaper["reason"]
     # a re-solve at least as good as the stored fleet stands
     assert cheaper_stored_plan(problem, plan, what_if, _billed(what_if, plan, 0.5)) is None
+
+
+def test_a_commitment_what_if_compares_the_savings_plan_levels_and_their_use() -> None:
+    # The demo's cpu-batch re-solved at $0 read $606.12 against $936.00 with nothing in the table
+    # saying the stored side pays a $0.9069/h Savings Plan it uses 90.2 % of, and at twice that
+    # level 76.6 % used with no stored figure beside it.
+    from optimizer.dashboard.commitment_view import with_compute_commitment
+    from optimizer.dashboard.what_if_model import SAVINGS_PLAN_LEVEL, SAVINGS_PLAN_USED
+
+    problem, plan = committed_fleet_documents()
+    what_if = with_compute_commitment(problem, 0.18, 0.28)
+    proposed = _billed(what_if, plan, lower_bound=0.3)
+    rows = {r["measure"]: r for r in compare(plan, proposed, (problem, what_if))}
+    assert (rows[SAVINGS_PLAN_LEVEL]["stored plan"], rows[SAVINGS_PLAN_LEVEL]["what-if"]) == (
+        "$0.0900",
+        "$0.1800",
+    )
+    # $0.06 of plan-rate usage in 2 h: a third of $0.09/h, a sixth of $0.18/h
+    assert (rows[SAVINGS_PLAN_USED]["stored plan"], rows[SAVINGS_PLAN_USED]["what-if"]) == ("33.3%", "16.7%")
+    assert rows["commitment fees (USD)"]["what-if"] == "$0.36"  # $0.18/h x 2 h
+    # At $0 there is no plan to use; a re-solve without a solution has no utilization.
+    none = with_compute_commitment(problem, 0.0, 0.28)
+    rows = {r["measure"]: r for r in compare(plan, _billed(none, plan, 0.3), (problem, none))}
+    assert (rows[SAVINGS_PLAN_LEVEL]["what-if"], rows[SAVINGS_PLAN_USED]["what-if"]) == ("$0.0000", "none")
+    timed_out = {**proposed, "status": "TIMEOUT", "buckets": [], "commitments": []}
+    rows = {r["measure"]: r for r in compare(plan, timed_out, (problem, what_if))}
+    assert rows[SAVINGS_PLAN_USED]["what-if"] == "no plan"
+    assert SAVINGS_PLAN_LEVEL not in {r["measure"] for r in compare(plan, proposed)}  # without problems
+
+
+#: Words of the solver's internals a FinOps reader does not know: the commitment views' labels and
+#: help once said "USD/h in this problem", "every bucket of the plan" and "Bound on the objective".
+SOLVER_JARGON = ("problem", "bucket", "objective", "prefill", "multiplier", "relax", "lagrang")
+
+
+def test_the_commitment_views_speak_to_a_finops_reader() -> None:
+    from optimizer.dashboard import commitment_view, what_if_model
+    from optimizer.dashboard.pages import fleet_mix
+
+    texts = [
+        commitment_view.SHARE_NOTE,
+        commitment_view.UTILIZATION_HELP,
+        commitment_view.WHAT_IF_LABEL,
+        *commitment_view.COLUMNS,
+        what_if_model.COMMITMENT_COST_NOTE,
+        what_if_model.SAVINGS_PLAN_LEVEL,
+        what_if_model.SAVINGS_PLAN_USED,
+        fleet_mix.LOWER_BOUND_HELP,
+        fleet_mix.GAP_HELP,
+    ]
+    found = {(word, text) for text in texts for word in SOLVER_JARGON if word in text.lower()}
+    assert found == set()

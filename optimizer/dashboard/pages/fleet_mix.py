@@ -27,6 +27,19 @@ UNCONSTRAINED_BOUND_NOTE = (
     "Recommendations page lists what passes them."
 )
 
+#: The plan header's help, in a FinOps reader's words ("Bound on the objective (cost + risk)" named
+#: the solver's objective, which the page shows nowhere, and no risk is priced but re-runs).
+LOWER_BOUND_HELP = (
+    "No plan that meets the policy costs less than this, counting the expected cost of re-running "
+    "jobs after spot interruptions (the plan cost plus that expected cost is what the optimizer "
+    "minimises)"
+)
+GAP_HELP = (
+    "(plan cost with expected interruption re-runs - lower bound) / the same: at most this share of "
+    "the plan's cost could be saved by a better plan that meets the policy. The line below says why "
+    "it is not smaller."
+)
+
 GANG_HELD_HOURS_NOTE = (
     "This plan runs multi-node parallel jobs: it pays each gang's nodes for the hours the history's "
     "jobs held them (from a job's first node start to its last node stop), not for whole hour "
@@ -192,13 +205,8 @@ def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | 
         money(row["cost_usd"]),
         help="What the plan pays: spot, on-demand not covered by a commitment, and commitment fees",
     )
-    cols[1].metric("Lower bound", money(row["lower_bound_usd"]), help="Bound on the objective (cost + risk)")
-    cols[2].metric(
-        "Gap",
-        percent(row["gap"]),
-        help="(plan objective - lower bound) / plan objective: the most this plan can cost above the"
-        " cheapest plan that meets the policy. The line below says why it is not smaller.",
-    )
+    cols[1].metric("Lower bound", money(row["lower_bound_usd"]), help=LOWER_BOUND_HELP)
+    cols[2].metric("Gap", percent(row["gap"]), help=GAP_HELP)
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
         return None

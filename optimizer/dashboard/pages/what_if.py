@@ -32,6 +32,7 @@ from optimizer.dashboard.replay_compare import (
 )
 from optimizer.dashboard.state import engine_for
 from optimizer.dashboard.what_if_model import (
+    COMMITMENT_COST_NOTE,
     cheaper_stored_plan,
     compare,
     has_solution,
@@ -243,7 +244,11 @@ def render() -> None:
                 f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
                 "Press Re-solve to try again, or raise the solver time limit."
             )
-            st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+            st.dataframe(
+                pd.DataFrame(compare(plan, proposed, (problem, what_if_problem))).astype(str),
+                hide_index=True,
+                key="wi_compare",
+            )
             return
         st.warning(
             f"The re-solve found no plan ({proposed['status']}): the what-if column is the stored plan's "
@@ -264,7 +269,13 @@ def render() -> None:
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.caption(plan_window_note(problem))
-    st.dataframe(pd.DataFrame(compare(plan, proposed)).astype(str), hide_index=True, key="wi_compare")
+    st.dataframe(
+        pd.DataFrame(compare(plan, proposed, (problem, what_if_problem))).astype(str),
+        hide_index=True,
+        key="wi_compare",
+    )
+    if plan.get("commitments") or proposed.get("commitments"):
+        st.caption(COMMITMENT_COST_NOTE)
     st.dataframe(offering_rows(plan, proposed), hide_index=True, key="wi_offerings")
     render_commitments(proposed, "wi", what_if_problem)
     st.caption("How the what-if plan's cost splits")
