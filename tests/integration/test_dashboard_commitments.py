@@ -58,6 +58,30 @@ def test_with_compute_commitment_replaces_only_compute_savings_plans() -> None:
     assert stored["commitments"] == [ri, sp]  # the stored document is untouched
 
 
+def test_a_what_if_level_blends_the_replaced_plans_rates_by_their_dollars() -> None:
+    # $1/h at 40 % off m5.large and $3/h at 20 % off: the one plan standing for both buys at
+    # (1 x 0.6 + 3 x 0.8) / 4 = 75 % of on-demand, not the deeper plan's 60 %.
+    problem, _ = dh.fleet_documents()
+    deep = {
+        "id": "deep",
+        "type": "COMPUTE_SAVINGS_PLAN",
+        "usd_per_hour": 1.0,
+        "rates": {"m5.large": 0.096 * 0.6},
+    }
+    shallow = {
+        "id": "shallow",
+        "type": "COMPUTE_SAVINGS_PLAN",
+        "usd_per_hour": 3.0,
+        "rates": {"m5.large": 0.096 * 0.8},
+    }
+    both = {**problem, "commitments": [deep, shallow]}
+    assert compute_commitment(both) == (4.0, pytest.approx(0.25))  # the discount the page shows
+    changed = with_compute_commitment(both, 2.0, 0.28)
+    (plan,) = changed["commitments"]
+    assert plan["usd_per_hour"] == 2.0
+    assert plan["rates"] == {"m5.large": pytest.approx(0.096 * 0.75)}
+
+
 def test_what_if_re_solves_at_the_commitment_level_and_replays_with_its_fee(fresh_seeded: Engine) -> None:
     problem, _ = dh.fleet_documents()
     expected = solve_document(with_compute_commitment(problem, LEVEL, 0.28))
