@@ -88,11 +88,13 @@ def bound_note(policy: Policy) -> str:
     """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
     sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
-    so a wide gap says the proof is weak, not that the plan is that far off."""
-    left_out = "relaxes each hour's commitment budget, which whole instances cannot match exactly"
+    so a wide gap says the proof is weak, not that the plan is that far off. No solver terms: the
+    reason is shown under the Fleet mix gap (a FinOps reader stopped at "relaxes" and "spot rows")."""
+    left_out = "prices the commitment instead of holding each hour to its budget"
     if policy.couples_buckets:
-        left_out = "relaxes each hour's commitment budget and drops the type cap and the spot rows"
-    return f"the bound is loose: it {left_out}, so the plan is likely nearer the best one than the gap says"
+        left_out += " and leaves out the instance-type cap and the spot limits"
+    nearer = "so the plan is likely nearer the cheapest one than the gap says"
+    return f"the lower bound is loose: it {left_out}, {nearer}"
 
 
 def _aws_order(commitments: Sequence[Commitment]) -> list[Commitment]:

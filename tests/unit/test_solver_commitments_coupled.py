@@ -134,7 +134,7 @@ def test_under_coupling_policies_plans_and_bounds_bracket_the_exact_optimum(prob
     assert plan.lower_bound_usd <= optimum + 1e-6 * max(1.0, optimum)
     assert optimum <= plan.objective_usd + 1e-6 * max(1.0, optimum)
     if plan.status != "OPTIMAL":  # a gap left: the reason says what the bound leaves out
-        assert "drops the type cap and the spot rows" in plan.reason
+        assert "leaves out the instance-type cap and the spot limits" in plan.reason
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
