@@ -107,7 +107,7 @@ def test_the_committed_solve_keeps_the_budget_first_plan_when_it_is_cheapest() -
     assert plan.objective_usd <= 24 * (0.025 + 0.03 + 0.48) + 1e-6
 
 
-def test_the_narrow_rest_keeps_the_blind_plans_offerings_and_drops_a_cap_that_cannot_bind() -> None:
+def test_the_narrow_rest_keeps_the_blind_plans_types_and_drops_a_cap_that_cannot_bind() -> None:
     # A third spot pool the blind plan does not use: the narrow rest leaves it out, and with the
     # covered type among its 3 offerings a cap of 3 cannot bind, so the rest is solved without it;
     # on the whole catalogue (4 offerings) the rest keeps one type fewer than the cap.
@@ -126,3 +126,17 @@ def test_the_narrow_rest_keeps_the_blind_plans_offerings_and_drops_a_cap_that_ca
     plan = prefill_candidate(problem, _blind(problem), deadline=5.0, clock=StepClock(0.001))
     assert plan is not None and validate_plan(problem, plan, check_bound=False) == []
     assert len(plan.selected) <= 3
+
+
+def test_the_narrow_rest_offers_the_blind_plans_types_bought_either_way() -> None:
+    # The blind plan buys c6i.large on spot only; its on-demand offering stays on offer to the rest
+    # (the Alibaba week's plan $4,127 against $4,402 on the blind plan's offerings alone), and with
+    # 4 offerings the cap of 3 keeps one type fewer.
+    on_demand = Offering("c6i.large", "ON_DEMAND", 2, 3800, 0, "x86_64", 0.085)
+    policy = Policy(max_instance_types=3, min_spot_instance_types=2, time_limit_seconds=5.0)
+    problem = replace(_problem(policy), offerings=(*OFFERINGS, on_demand))
+    left = replace(problem, commitments=())
+    narrow = _narrowed(left, _blind(problem).selected, "m6i.large/ON_DEMAND")
+    assert sorted(o.key for o in narrow.offerings) == sorted(o.key for o in problem.offerings)
+    rest = _rest_policy(problem, narrow, "m6i.large/ON_DEMAND", deadline=5.0, clock=StepClock(0.001))
+    assert rest is not None and rest.max_instance_types == 2
