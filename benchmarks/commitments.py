@@ -31,7 +31,10 @@ solve finds a plan, the blind plan moved and re-solved by class when it does not
 benchmark before them, at load 2.9-5.4, gave $639.81-649.19 and $5,582-5,940. With the
 budget-first plan (2026-12-05, load 1.3-1.7, the same hour): KTH-SP2 $597.53-599.80 (7.5-9.9 %)
 against $607.99-608.71 (8.9-11.0 %), Alibaba as before ($4,791-4,836 against $4,662-4,741: the
-relaxed or blind plan, the budget-first one skipped there).
+relaxed or blind plan, the budget-first one skipped there). With its rest solved twice (on the
+blind plan's instance types, then on the whole catalogue) and run before the relaxed solve
+(2026-12-05, load 1.4): KTH-SP2 $595.95-596.39 (7.07-7.14 %), Alibaba $4,102.13-4,107.11
+(6.2-6.9 %, 99 % of the Savings Plan used).
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 
