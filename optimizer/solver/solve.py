@@ -38,6 +38,7 @@ from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.lagrangian_rounding import lagrangian_plan
 from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
+from optimizer.solver.plan_sources import plain_source
 from optimizer.solver.problem import Problem
 from optimizer.solver.pruning import prune_dominated
 from optimizer.solver.requirements import restrict_to_requirements
@@ -797,7 +798,7 @@ class _Search:
             )
         source = self.incumbent.stats.get("heuristic")
         if source:
-            why += f" (best plan from the {source} heuristic)"
+            why += f"; best plan: {plain_source(source)}"
         plan = self.incumbent
         plan.status, plan.reason, plan.stats, plan.solve_seconds = status, why, stats, elapsed
         plan.lower_bound_usd = bound  # as proven: clamping it to the objective would hide a wrong bound
