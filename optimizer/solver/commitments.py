@@ -78,7 +78,7 @@ COUPLED_RELAXED_SHARE = 0.6
 #: here: gpu-training $5,054.61 / $4,217.33, memory-heavy $562.61 / $560.77, the Alibaba week
 #: $4,400.38 / $4,361.65, the KTH week $598.83 / $596.54, cpu-batch $833.84 both; the relaxed plan
 #: was kept on none of them). Its time must not come from the search, whose bound it would cost
-#: (2026-12-04, taken from the search and the relaxed solve: the Alibaba bound fell to $3,341).
+#: (the session before, taken from the search and the relaxed solve: the Alibaba bound fell to $3,341).
 PREFILL_TIME_SHARE = 0.25
 #: When the blind solve found no plan: share of what is left for the multiplier search.
 RESCUE_SEARCH_SHARE = 0.1
