@@ -492,17 +492,18 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         )
         if blind is not None:
             stats["blind_objective_usd"] = round(blind.billed.objective_usd, 6)
-    budget_first: list[Plan | None] = []
+    prefill: Plan | None = None
 
     def run_budget_first() -> None:
         """The budget-first plan, between the multiplier search (its bound stays whole) and the
         relaxed solve (module constant `PREFILL_TIME_SHARE`)."""
         from optimizer.solver.commitment_prefill import prefill_candidate
 
+        nonlocal prefill
         if blind is not None and not is_last_resort(blind.billed):
             ends = min(start + policy.time_limit_seconds * (1.0 - FINISH_SHARE),
                        clock() + PREFILL_TIME_SHARE * policy.time_limit_seconds)  # fmt: skip
-            budget_first.append(prefill_candidate(problem, blind.own, deadline=ends, clock=clock))
+            prefill = prefill_candidate(problem, blind.own, deadline=ends, clock=clock)
 
     for n, idx in enumerate(groups):
         deadline = start + groups_seconds * (n + 1) / len(groups)
@@ -539,7 +540,6 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     plan = bill_plan(problem, replace(first, buckets=buckets, selected=selected, lower_bound_usd=bound))
     improved: Plan | None = None
     deadline = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
-    prefill = budget_first[0] if budget_first else None
     if prefill is not None:
         stats["prefill_objective_usd"] = round(prefill.objective_usd, 6)
         if prefill.objective_usd < plan.objective_usd:
