@@ -62,7 +62,7 @@ def job_costs(problem: Problem, plan: Plan) -> np.ndarray:
     offerings = {o.key: o for o in problem.offerings}
     icf = problem.policy.interruption_cost_factor
     index = {s.id: i for i, s in enumerate(problem.shapes)}
-    size = _sizes(problem)
+    size = problem.shape_sizes()
     paid = np.zeros(len(problem.shapes))
     hours = np.zeros(len(problem.shapes))
     for bins in plan.buckets:
@@ -78,10 +78,6 @@ def job_costs(problem: Problem, plan: Plan) -> np.ndarray:
             paid[ids] += cost * share / share.sum()
             hours[ids] += counts * b.instance_hours(problem.bucket_hours)
     return np.divide(paid, hours, out=np.zeros_like(paid), where=hours > 0)
-
-
-def _sizes(problem: Problem) -> np.ndarray:
-    return np.array([[s.vcpus, s.memory_mib, s.gpus] for s in problem.shapes], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,7 @@ def _candidates(problem: Problem, value: np.ndarray) -> list[_Candidate]:
     """Covered on-demand offerings that host some demanded shape, dominated ones dropped (another
     as big or bigger on every resource, hosting every shape it does, no dearer and consuming no more
     of any commitment), cheapest first."""
-    size = _sizes(problem)
+    size = problem.shape_sizes()
     demanded = problem.demand.sum(axis=1) > 0
     rows = []
     for o in problem.offerings:
@@ -220,7 +216,7 @@ def prefill_candidate(
     if cap is not None and cap - 1 < max(1, policy.min_spot_instance_types):
         return None
     hours = problem.bucket_hours
-    size = _sizes(problem)
+    size = problem.shape_sizes()
     value = job_costs(problem, blind)
     classes, inverse, weight = np.unique(problem.demand.T, axis=0, return_inverse=True, return_counts=True)
     inverse = np.asarray(inverse).reshape(-1)
@@ -247,17 +243,17 @@ def prefill_candidate(
     if best is None:
         return None
     _, chosen, extra = best
-    fills = [_fill_bucket(chosen, size, value, classes[u], extra, hours)[1] for u in range(len(classes))]
-    residual = problem.demand.copy()
-    fixed: list[list[Bin]] = []
-    ids = [s.id for s in problem.shapes]
-    for t in range(problem.n_buckets):
-        packed = fills[inverse[t]]
-        fixed.append(_bins(chosen.offering.key, ids, packed))
-        for jobs in packed:
-            residual[:, t] -= jobs
-    left = replace(problem, demand=residual, commitments=(), gang_hours={})
     key = chosen.offering.key
+    ids = [s.id for s in problem.shapes]
+    # Per bucket class, then to its buckets: every bucket of a class gets the same instances.
+    fills = [_fill_bucket(chosen, size, value, classes[u], extra, hours)[1] for u in range(len(classes))]
+    class_bins = [_bins(key, ids, packed) for packed in fills]
+    taken = np.zeros((len(fills), len(ids)), dtype=problem.demand.dtype)  # (U, S) jobs they host
+    for u, packed in enumerate(fills):
+        for jobs in packed:
+            taken[u] += jobs
+    fixed = [class_bins[u] for u in inverse]
+    left = replace(problem, demand=problem.demand - taken[inverse].T, commitments=(), gang_hours={})
     narrow_ends = clock() + NARROW_SHARE * max(0.0, deadline - clock())
     plans = [
         plan

@@ -204,6 +204,10 @@ class Problem:
             return given
         return self.demand[i].astype(float) * self.bucket_hours
 
+    def shape_sizes(self) -> np.ndarray:
+        """(S, 3) each shape's vCPUs, memory (MiB) and GPUs, the order `Offering` capacities use."""
+        return np.array([[s.vcpus, s.memory_mib, s.gpus] for s in self.shapes], dtype=float)
+
     def job_vcpu_hours(self) -> np.ndarray:
         """Per shape, the job vCPU-hours its demand runs, what the spot share is measured on: a
         packed shape's demand x bucket hours (what the plan holds for it), a gang's job hours

@@ -58,7 +58,7 @@ class _Catalogue:
         self.spot = np.array([o.is_spot for o in self.offerings])
         self.vcpus = np.array([o.vcpus for o in self.offerings])
         self.caps = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in self.offerings], dtype=float)
-        self.sizes = np.array([[s.vcpus, s.memory_mib, s.gpus] for s in problem.shapes], dtype=float)
+        self.sizes = problem.shape_sizes()
         self.compat = np.array([[o.can_host(s) for s in problem.shapes] for o in self.offerings])
         self._hosts: dict[bytes, np.ndarray] = {}
         self._fitting: dict[bytes, np.ndarray] = {}
