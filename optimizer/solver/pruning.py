@@ -1,12 +1,16 @@
 """Dominance pruning: drop offerings that another offering beats on price while hosting everything.
 
 Offering B dominates A when both are bought the same way (spot or on-demand: shapes that must avoid
-spot care), share the architecture, B has at least A's vCPUs, memory and GPUs, and B's hourly
-objective is no higher. Any bin of A then fits in B for no more money, so removing A loses nothing:
+spot care), share the architecture, B has at least A's vCPUs, memory, GPUs and network and hosts
+whatever A may (CPU jobs, EFA), and B's hourly objective is no higher. Any bin of A then fits in B
+for no more money, so removing A loses nothing:
 this stays exact under `max_instance_types` (selected offerings are counted, and swapping A for B
 never adds one) and `max_spot_share` (measured on job vCPU-hours, which a swap does not change).
 It is NOT exact under spot diversification (moving A's capacity onto B can overfill B's pool), so
-spot offerings are kept whole when that policy is on.
+spot offerings are kept whole when that policy is on. With commitments B must also consume no more
+of any commitment per instance-hour (and be covered wherever A is): then at every price a
+commitment's multiplier puts on covered usage (`commitments.relaxed_problem`) B stays no dearer,
+which the per-class partition bound (`partition_bound.py`) needs from one pruning for all of them.
 """
 
 from __future__ import annotations
@@ -40,11 +44,18 @@ def prune_dominated(problem: Problem) -> tuple[list[Offering], dict[str, str]]:
         group.sort(key=lambda o: (o.hourly_objective(icf), -o.vcpus, -o.memory_mib, -o.gpus, o.instance_type))
         caps = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in group], dtype=float)
         price = np.array([o.hourly_objective(icf) for o in group])
+        uses = _commitment_uses(problem, group)
+        hosts = _host_features(problem, group)
         alive = np.ones(len(group), dtype=bool)
         for j in range(len(group)):
             if not alive[j]:
                 continue
-            dominated = (caps[j + 1 :] <= caps[j]).all(axis=1) & (price[j + 1 :] >= price[j])
+            dominated = (
+                (caps[j + 1 :] <= caps[j]).all(axis=1)
+                & (price[j + 1 :] >= price[j])
+                & (uses[j + 1 :] >= uses[j]).all(axis=1)
+                & (hosts[j + 1 :] <= hosts[j]).all(axis=1)
+            )
             hit = np.flatnonzero(dominated & alive[j + 1 :]) + j + 1
             alive[hit] = False
             for h in hit:
@@ -53,3 +64,32 @@ def prune_dominated(problem: Problem) -> tuple[list[Offering], dict[str, str]]:
     order = {o.key: n for n, o in enumerate(problem.offerings)}
     kept.sort(key=lambda o: order[o.key])
     return kept, removed
+
+
+def _commitment_uses(problem: Problem, group: list[Offering]) -> np.ndarray:
+    """(len(group), C) capacity one instance-hour of each offering consumes of each commitment,
+    +inf where it is not covered (so an uncovered offering never dominates a covered one)."""
+    out = np.full((len(group), len(problem.commitments)), np.inf)
+    for i, o in enumerate(group):
+        for k, c in enumerate(problem.commitments):
+            use = c.use_per_instance_hour(o)
+            if use is not None:
+                out[i, k] = use
+    return out
+
+
+def _host_features(problem: Problem, group: list[Offering]) -> np.ndarray:
+    """(len(group), 3) what else `Offering.can_host` asks of an instance, where a demanded shape
+    asks it: CPU jobs allowed (accelerated types may be kept for GPU jobs only), network, EFA (a
+    gang's nodes); 0 in a column no shape needs, so it never stops a domination."""
+    active = [s for i, s in enumerate(problem.shapes) if problem.demand[i].any()]
+    need = np.array(
+        [
+            any(s.gpus == 0 for s in active),
+            any(s.min_network_gbps > 0 for s in active),
+            any(s.efa for s in active),
+        ],
+        dtype=float,
+    )
+    features = np.array([[o.hosts_cpu_jobs, o.network_gbps or 0.0, o.efa] for o in group], dtype=float)
+    return features.reshape(len(group), 3) * need
