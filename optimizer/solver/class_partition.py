@@ -41,6 +41,12 @@ def class_pairs(demand: np.ndarray) -> int:
     return int(np.prod((d + 1) * (d + 2) // 2, dtype=np.float64))
 
 
+def enumerable(demand: np.ndarray) -> bool:
+    """Whether a class with `demand` (S,) is small enough for the recursion."""
+    d = demand[demand > 0].astype(np.int64)
+    return int(np.prod(d + 1, dtype=np.float64)) <= MAX_STATES and class_pairs(demand) <= MAX_PAIRS
+
+
 def cheapest_partition(
     prep: Prepared, u: int, offering_cost: np.ndarray, surcharge: np.ndarray
 ) -> float | None:
@@ -61,10 +67,10 @@ def cheapest_partition_bins(
     shapes = np.flatnonzero(demand > 0)
     if shapes.size == 0:
         return 0.0, []
+    if not enumerable(demand):
+        return None
     radix = (demand[shapes] + 1).astype(np.int64)
     n_states = int(np.prod(radix, dtype=np.float64))
-    if n_states > MAX_STATES or class_pairs(demand) > MAX_PAIRS:
-        return None
     strides = np.concatenate([[1], np.cumprod(radix)[:-1]]).astype(np.int64)
     hosts = np.flatnonzero(prep.compat[:, shapes].any(axis=1))
     # Cheapest instances first: g stops at the first offering whose cost alone reaches the best.

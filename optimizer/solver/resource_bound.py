@@ -67,22 +67,37 @@ def _per_job_charges(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     the solve reports INFEASIBLE)."""
     icf = problem.policy.interruption_cost_factor
     offerings = problem.offerings
-    price = np.array([o.hourly_objective(icf) for o in offerings], dtype=float)
-    is_spot = np.array([o.is_spot for o in offerings], dtype=bool)
+    return job_charges(
+        np.array([o.hourly_objective(icf) for o in offerings], dtype=float),
+        np.array([o.is_spot for o in offerings], dtype=bool),
+        np.array([[o.vcpus, o.memory_mib, o.gpus] for o in offerings], dtype=float).reshape(-1, 3),
+        np.array([[o.can_host(s) for s in problem.shapes] for o in offerings], dtype=bool).reshape(
+            len(offerings), len(problem.shapes)
+        ),
+        np.array([[s.vcpus, s.memory_mib, float(s.gpus)] for s in problem.shapes], dtype=float).reshape(
+            -1, 3
+        ),
+    )
+
+
+def job_charges(
+    price: np.ndarray, is_spot: np.ndarray, capacity: np.ndarray, compat: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_per_job_charges` from arrays: offerings' hourly `price` (O,), `is_spot` (O,), `capacity`
+    (O, 3), which shapes each may host `compat` (O, S), the shapes' `sizes` (S, 3). The per-class
+    partition bound prices its classes too large to enumerate so, at its multipliers' prices."""
     # The bin check lets requests exceed capacity by the fit tolerance: dividing by the larger
     # figure never overstates the per-unit price.
-    capacity = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in offerings], dtype=float).reshape(-1, 3)
     capacity = capacity + FIT_TOLERANCE
     weights = _weights()
-    on_demand = np.full((len(problem.shapes), len(weights)), np.inf)
+    on_demand = np.full((sizes.shape[0], len(weights)), np.inf)
     spot = on_demand.copy()
-    for i, shape in enumerate(problem.shapes):
-        hosts = np.array([o.can_host(shape) for o in offerings], dtype=bool)
+    for i in range(sizes.shape[0]):
+        hosts = compat[:, i]
         if not hosts.any():
             on_demand[i] = 0.0
             continue
-        need = np.array([shape.vcpus, shape.memory_mib, float(shape.gpus)]) / capacity  # (O, 3)
-        charge = price[:, None] * (need @ weights.T)  # (O, W)
+        charge = price[:, None] * ((sizes[i] / capacity) @ weights.T)  # (O, W)
         if (hosts & ~is_spot).any():
             on_demand[i] = charge[hosts & ~is_spot].min(axis=0)
         if (hosts & is_spot).any():
