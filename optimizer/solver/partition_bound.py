@@ -1,0 +1,388 @@
+"""A lower bound from every bucket class's exact cheapest cover, with the commitments' budgets and the
+spot-share cap priced by multipliers instead of dropped.
+
+Why. Under the README's policy the bounds the solve had were loose where buckets are short: on the
+demo's gpu-training queue (3,305 ten-minute buckets, 1,294 bucket classes, most of them one to a
+few GPU jobs) the column-generation LP with the coupling rows ran 4 rounds in 7.4 s without
+converging, and the bound left was the per-job resource bound, $3,308 under a $4,305 plan (23 %);
+with its Compute Savings Plan the committed solve's bound was $3,188 under $4,285 (26 %). An LP
+is weakest exactly there: a class with one 1-GPU job pays a fraction of an instance in the LP
+and a whole one in any plan. Such classes are small enough to solve exactly
+(`class_partition.cheapest_partition`, a recursion over the class's sub-multisets of jobs, in
+fractions of a millisecond), so the bound takes each class's integer optimum at Lagrangian prices.
+
+Why it is valid. Drop the type cap and spot diversification (they only remove plans). What still
+couples buckets is the spot-share cap, "spot job vCPU-hours <= cap", and within a bucket each
+commitment's budget, "covered capacity <= C_c x bucket hours". For any w >= 0 and, per bucket
+class u, any mu_u >= 0 (one per commitment), every plan's objective is at least
+    fees + sum_u weight_u x hours x (P_u(mu_u, w) - mu_u . C) - w x cap,
+where P_u is the cheapest cover of class u's jobs in whole instances when a covered on-demand
+instance-hour costs min(price, min_c mu_c x use_c) (the Lagrangian of the budget, as in
+`commitments.relaxed_problem`: covered usage saves price - mu_c x use_c at most, and the budget
+gives back mu_c x C_c x hours) and each job on spot pays w x its vCPUs (the share's Lagrangian
+term; `cap` includes the validator's slack). Buckets do not share a budget, so each class may keep
+its own multipliers, and every value of them gives a valid bound: time limits only weaken it.
+A class too large to enumerate is priced by the per-job resource charges at the same prices
+(`resource_bound.job_charges`), also valid.
+
+How the multipliers are found. Per class, bisection on one scale t (mu = t x the multiplier at
+which coverage is worth nothing) by the sign of the budget's subgradient (the exact cover's
+covered capacity minus C), keeping the class's best value; then, under a spot-share cap, w from
+the best of the per-job charges' bound, stepping and then bisecting by the sign of the share's
+subgradient with each class at its t; with commitments, each class's t once more at that first
+w. Offerings are pruned once for every multiplier (`pruning.prune_dominated` with commitment uses).
+
+Measured (2026-12-05, 2 cores, one run each, no time limit): on the demo's committed queues under
+the README policy, gpu-training $3,920 (the multiplier search's bound $3,014, the relaxed solve's
+$3,188; plan $4,272), cpu-short $831 ($678 / $755), memory-heavy $540 ($533 / $462), cpu-batch
+$715 ($709 / $686), the KTH week $556 ($554); without the commitment, gpu-training $4,187 in
+1.5 s (the LP, unconverged after 7.4 s: $3,308). On the Alibaba week no class is small enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from optimizer.solver.class_partition import cheapest_partition_bins, enumerable
+from optimizer.solver.columns import Prepared, prepare
+from optimizer.solver.problem import Problem
+from optimizer.solver.pruning import prune_dominated
+from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.resource_bound import job_charges
+from optimizer.solver.validate import ABS_TOL, REL_TOL
+
+#: Bisection rounds on each class's commitment multiplier scale t (the last step is 1/2^rounds of
+#: the range; each round one exact cover per class).
+MULTIPLIER_ROUNDS = 6
+#: Bisection rounds on the spot-share multiplier w.
+SPOT_ROUNDS = 6
+#: Spot prices w the per-job charges' bound is evaluated at to pick the first one tried.
+MAX_SPOT_PROBES = 64
+#: Scales t the per-job fallback of a class too large to enumerate is tried at.
+FALLBACK_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class PartitionBound:
+    """A valid lower bound on every plan's objective (fees included) and how it was reached."""
+
+    bound: float
+    classes: int  # bucket classes (distinct non-idle demand)
+    exact_classes: int  # classes priced by their exact cover (the rest by per-job charges)
+    spot_multiplier: float  # w of the bound kept (0 when the share does not bind or is unset)
+    rounds: int  # exact-cover passes over the classes
+    #: (T,) each bucket's part of the bound without the fees (0 for idle buckets).
+    bucket_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    #: The exact covers found, as (offering key, jobs per shape): columns for the per-class stage.
+    patterns: set[tuple[str, tuple[int, ...]]] = field(default_factory=set)
+    #: Per commitment id, a multiplier for one solve of the relaxed problem: the scale of the
+    #: classes holding the median of the bound's money.
+    multipliers: dict[str, float] = field(default_factory=dict)
+
+    def stats(self) -> dict:
+        return {
+            "partition_bound_usd": round(self.bound, 6),
+            "partition_exact_classes": f"{self.exact_classes}/{self.classes}",
+            "partition_spot_multiplier": round(self.spot_multiplier, 9),
+        }
+
+
+@dataclass
+class _Prices:
+    """The problem's arrays at Lagrangian prices."""
+
+    prep: Prepared
+    uses: np.ndarray  # (O, C) capacity an instance-hour consumes of each commitment, inf: uncovered
+    capacity: np.ndarray  # (C,) per hour
+    ceiling: np.ndarray  # (C,) the multiplier at which coverage is worth nothing
+    vcpus: np.ndarray  # (S,)
+
+    def offering_cost(self, t: float) -> np.ndarray:
+        """(O,) hourly objective with covered on-demand usage at min(price, mu_c x use), mu = t x ceiling."""
+        prep = self.prep
+        if not self.uses.shape[1]:
+            return prep.hourly
+        with np.errstate(invalid="ignore"):
+            relaxed = np.where(np.isinf(self.uses), np.inf, self.uses * (t * self.ceiling)[None, :]).min(
+                axis=1
+            )
+        saved = np.where(prep.spot, 0.0, np.maximum(prep.price - relaxed, 0.0))
+        return prep.hourly - saved
+
+    def surcharge(self, w: float) -> np.ndarray:
+        """(O, S) what each job pays on a spot offering that may host it."""
+        return np.where(self.prep.spot[:, None] & self.prep.compat, w * self.vcpus[None, :], 0.0)
+
+    def over_budget(self, t: float, bins: list[tuple[int, np.ndarray]]) -> bool:
+        """Whether a cover at scale t consumes more than some commitment's hourly capacity (its
+        subgradient's sign: raise t)."""
+        if not self.uses.shape[1]:
+            return False
+        prep = self.prep
+        mu = t * self.ceiling
+        consumed = np.zeros(len(self.capacity))
+        for o, _jobs in bins:
+            if prep.spot[o] or not np.isfinite(self.uses[o]).any():
+                continue
+            with np.errstate(invalid="ignore"):
+                relaxed = np.where(np.isinf(self.uses[o]), np.inf, self.uses[o] * mu)
+            c = int(np.argmin(relaxed))
+            if relaxed[c] < prep.price[o]:
+                consumed[c] += self.uses[o, c]
+        return bool((consumed > self.capacity + 1e-12).any())
+
+    def fallback(self, t: float, w: float) -> np.ndarray:
+        """(U,) per class, the per-job resource charges at scale t and spot price w, per bucket-hour
+        (the best weighting of vCPU, memory and GPU)."""
+        prep = self.prep
+        on_demand, spot = job_charges(self.offering_cost(t), prep.spot, prep.caps, prep.compat, prep.sizes)
+        charge = np.minimum(on_demand, spot + w * self.vcpus[:, None])  # (S, W)
+        charge = np.where(np.isfinite(charge), charge, 0.0)  # no host at all: reported INFEASIBLE
+        return (charge.T @ prep.demand).max(axis=0)
+
+
+def partition_bound(
+    problem: Problem, *, deadline: float, clock: Callable[[], float], min_exact_share: float = 0.0
+) -> PartitionBound | None:
+    """The bound of the module docstring, whatever `deadline` leaves of its passes; None for
+    problems it does not price (gangs hold instances part of a bucket), with no demand, or whose
+    classes small enough to enumerate hold less than `min_exact_share` of the per-job charges'
+    money (the caller's other bound then gets the time)."""
+    if any(s.is_gang for s in problem.shapes) or not problem.demand.any():
+        return None
+    problem = restrict_to_requirements(problem)
+    policy = problem.policy
+    uncoupled = replace(policy, max_instance_types=None, min_spot_instance_types=0, max_spot_share=None)
+    offerings, _ = prune_dominated(problem.with_policy(uncoupled))
+    prep = prepare(problem, offerings)
+    search = _Search(_prices(problem, prep), problem.commitment_fees_usd, clock, deadline)
+    search.exact = np.array([enumerable(prep.demand[:, u]) for u in range(prep.n_classes)], dtype=bool)
+    if min_exact_share > 0:
+        money = search.wh * np.maximum(search.fallback_values(0.0), 0.0)
+        if money.sum() <= 0 or money[search.exact].sum() < min_exact_share * money.sum():
+            return None
+    share = policy.max_spot_share
+    total = prep.job_vcpu_hours
+    cap = None if share is None else share * total + ABS_TOL + REL_TOL * share * total
+    if cap is None or search.has_commitments:
+        kept = search.multiplier_pass(0.0)
+    else:  # (one exact pass at w = 0 tells nothing the search over w needs)
+        values = search.fallback_values(0.0)
+        kept = _Kept(search.fees + float(search.wh @ values), 0.0, values)
+    if cap is not None:
+        # The spot share's w with each class at its multiplier; then each class's multiplier again
+        # at the first w tried (a higher w moves covers to on demand, where a higher multiplier
+        # pays: on the demo's gpu-training queue the best scale's median went from 0.44 at w = 0 to
+        # 0.94 at w = 0.05, and the bound from $3,878 to $3,979).
+        found, w = search.spot_multiplier(kept, cap)
+        kept = max(kept, found, key=lambda k: k.bound)
+        if w > 0 and search.has_commitments:
+            kept = max(kept, search.multiplier_pass(w, cap=cap), key=lambda k: k.bound)
+    return kept.result(search, problem)
+
+
+@dataclass
+class _Kept:
+    """One valid bound and the per-class values that give it."""
+
+    bound: float
+    w: float
+    values: np.ndarray  # (U,) per class and bucket-hour, the class's part (without the fees)
+
+    def result(self, search: _Search, problem: Problem) -> PartitionBound:
+        prep = search.prices.prep
+        classes = prep.bucket_class
+        per_bucket = np.where(classes >= 0, self.values[np.maximum(classes, 0)], 0.0) * prep.hours
+        money = search.wh * np.maximum(self.values, 0.0)
+        order = np.argsort(search.scale, kind="stable")
+        median = 0.0
+        if money.sum() > 0:
+            k = int(np.searchsorted(np.cumsum(money[order]), 0.5 * money.sum()))
+            median = float(search.scale[order[min(k, len(order) - 1)]])
+        ceiling = search.prices.ceiling
+        return PartitionBound(
+            self.bound,
+            prep.n_classes,
+            int(search.exact.sum()),
+            self.w,
+            search.rounds,
+            per_bucket,
+            {(prep.offerings[o].key, counts) for o, counts in search.patterns},
+            {c.id: median * float(ceiling[k]) for k, c in enumerate(problem.commitments)},
+        )
+
+
+@dataclass
+class _Search:
+    """The multipliers' state: per class the best scale t found and its bisection interval."""
+
+    prices: _Prices
+    fees: float
+    clock: Callable[[], float]
+    deadline: float
+    scale: np.ndarray = field(init=False)  # (U,) per class, the scale of its best value
+    exact: np.ndarray = field(init=False)  # (U,) the class has an exact cover (small enough)
+    wh: np.ndarray = field(init=False)  # (U,) buckets x bucket hours
+    budget: float = field(init=False)  # mu . C at t = 1
+    no_surcharge: np.ndarray = field(init=False)
+    #: Every best cover found, as (offering index, jobs per shape).
+    patterns: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)
+    rounds: int = 0
+
+    def __post_init__(self) -> None:
+        prep = self.prices.prep
+        self.scale = np.zeros(prep.n_classes)
+        self.exact = np.zeros(prep.n_classes, dtype=bool)
+        self.wh = prep.weight * prep.hours
+        self.budget = float(self.prices.ceiling @ self.prices.capacity)
+        self.no_surcharge = self.prices.surcharge(0.0)
+
+    @property
+    def has_commitments(self) -> bool:
+        return self.prices.uses.shape[1] > 0
+
+    def fallback_values(self, w: float) -> np.ndarray:
+        """(U,) per class, the best per-job charges over `FALLBACK_SCALES` at spot price w."""
+        return self._fallback(w, np.full(self.prices.prep.n_classes, np.nan))
+
+    def _fallback(self, w: float, scales: np.ndarray) -> np.ndarray:
+        """(U,) per class, the per-job charges at its scale (or the best of `FALLBACK_SCALES` where
+        `scales` is nan), valid whatever the exact covers reach."""
+        out = np.full(len(scales), -np.inf)
+        for t in FALLBACK_SCALES if np.isnan(scales).all() else np.unique(scales):
+            rows = np.isnan(scales) | (scales == t)
+            value = self.prices.fallback(float(t), w) - t * self.budget
+            out[rows] = np.maximum(out[rows], value[rows])
+        return out
+
+    def _order(self, values: np.ndarray) -> np.ndarray:
+        return np.argsort(-(self.wh * values), kind="stable")  # most money first: a deadline cuts the least
+
+    def _cover(
+        self, u: int, t: float, surcharge: np.ndarray, costs: dict[float, np.ndarray]
+    ) -> tuple[float, list[tuple[int, np.ndarray]]] | None:
+        """Class u's exact cover at scale t (offering costs cached per t in `costs`), None when
+        the class is too large to enumerate."""
+        cost = costs.get(t)
+        if cost is None:
+            cost = costs[t] = self.prices.offering_cost(t)
+        found = cheapest_partition_bins(self.prices.prep, u, cost, surcharge)
+        if found is None or not np.isfinite(found[0]):
+            return None
+        self.patterns |= {(o, tuple(int(n) for n in jobs)) for o, jobs in found[1]}
+        return found
+
+    def multiplier_pass(self, w: float, cap: float | None = None) -> _Kept:
+        """Bisection on each class's scale at spot price w (`MULTIPLIER_ROUNDS`, one round without
+        commitments), each class keeping its best value; the bound they give at w."""
+        prices, n = self.prices, self.prices.prep.n_classes
+        surcharge = prices.surcharge(w) if w else self.no_surcharge
+        best = self.fallback_values(w)
+        scale = np.zeros(n)
+        lo, hi = np.zeros(n), np.ones(n)
+        for _ in range(MULTIPLIER_ROUNDS if self.has_commitments else 1):
+            if self.clock() >= self.deadline:
+                break
+            self.rounds += 1
+            costs: dict[float, np.ndarray] = {}
+            for u in self._order(best):
+                if self.clock() >= self.deadline:
+                    break
+                t = 0.5 * (lo[u] + hi[u]) if self.has_commitments else 0.0
+                found = self._cover(int(u), t, surcharge, costs)
+                if found is None:
+                    continue
+                self.exact[u] = True
+                value = found[0] - t * self.budget
+                if value > best[u]:
+                    best[u], scale[u] = value, t
+                if prices.over_budget(t, found[1]):
+                    lo[u] = t
+                else:
+                    hi[u] = t
+        self.scale = scale
+        return _Kept(self.fees + float(self.wh @ best) - (0.0 if cap is None else w * cap), w, best)
+
+    def best_at(self, w: float, cap: float) -> _Kept:
+        """The bound at spot price w with each class at its scale."""
+        return self._at(w, cap)[0]
+
+    def _at(self, w: float, cap: float) -> tuple[_Kept, float, bool]:
+        """(bound at w, spot job vCPU-hours of the covers, whether every exact class was covered)."""
+        prices = self.prices
+        values = self._fallback(w, self.scale.copy())
+        used = 0.0
+        costs: dict[float, np.ndarray] = {}
+        surcharge = prices.surcharge(w)
+        for u in self._order(values):
+            if not self.exact[u]:
+                continue
+            if self.clock() >= self.deadline:
+                return _Kept(self.fees + float(self.wh @ values) - w * cap, w, values), used, False
+            t = float(self.scale[u])
+            found = self._cover(int(u), t, surcharge, costs)
+            if found is None:
+                continue
+            values[u] = max(values[u], found[0] - t * self.budget)
+            spot = prices.prep.spot
+            used += self.wh[u] * sum(float(jobs @ prices.vcpus) for o, jobs in found[1] if spot[o])
+        self.rounds += 1
+        return _Kept(self.fees + float(self.wh @ values) - w * cap, w, values), used, True
+
+    def spot_multiplier(self, start: _Kept, cap: float) -> tuple[_Kept, float]:
+        """(best bound found, the first w tried): a search on the spot share's w by the sign of its
+        subgradient (the covers' spot job vCPU-hours minus the cap), each class at its scale. The
+        first w tried is the best of the per-job charges' bound (cheap, and near the answer:
+        $4,094 at it against $4,110 at the best w on the demo's gpu-training queue, so a deadline
+        after one pass still leaves a strong bound); from there steps of half of it go the way the
+        subgradient says until its sign changes, then bisection."""
+        prices = self.prices
+        prep = prices.prep
+        on_demand, spot = job_charges(
+            prices.offering_cost(1.0), prep.spot, prep.caps, prep.compat, prep.sizes
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            breaks = (on_demand - spot) / prices.vcpus[:, None]
+        probes = np.unique(breaks[np.isfinite(breaks) & (breaks > 0)])
+        if not probes.size:
+            return start, 0.0
+        if probes.size > MAX_SPOT_PROBES:
+            probes = probes[np.linspace(0, probes.size - 1, MAX_SPOT_PROBES).round().astype(int)]
+        first = max(probes, key=lambda w: float(self.wh @ self._fallback(float(w), self.scale)) - w * cap)
+        w, step = float(first), 0.5 * float(first)
+        lo, hi = 0.0, float("inf")
+        best = start
+        for _ in range(SPOT_ROUNDS):
+            if self.clock() >= self.deadline:
+                break
+            kept, used, finished = self._at(w, cap)
+            if kept.bound > best.bound:
+                best = kept
+            if not finished:
+                break
+            if used > cap:
+                lo = w
+            else:
+                hi = w
+            w = w + step if hi == float("inf") else 0.5 * (lo + hi)
+        return best, float(first)
+
+
+def _prices(problem: Problem, prep: Prepared) -> _Prices:
+    """The arrays `_Prices` needs for `prep`'s offerings and the problem's commitments."""
+    commitments = problem.commitments
+    uses = np.full((len(prep.offerings), len(commitments)), np.inf)
+    for i, o in enumerate(prep.offerings):
+        for k, c in enumerate(commitments):
+            use = c.use_per_instance_hour(o)
+            if use is not None and use > 0:
+                uses[i, k] = use
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(uses), prep.price[:, None] / uses, 0.0)
+    ceiling = ratio.max(axis=0) if len(prep.offerings) else np.zeros(len(commitments))
+    capacity = np.array([c.capacity_per_hour for c in commitments], dtype=float)
+    return _Prices(prep, uses, capacity, ceiling, prep.sizes[:, 0].astype(float))
