@@ -140,3 +140,27 @@ def test_the_narrow_rest_offers_the_blind_plans_types_bought_either_way() -> Non
     assert sorted(o.key for o in narrow.offerings) == sorted(o.key for o in problem.offerings)
     rest = _rest_policy(problem, narrow, "m6i.large/ON_DEMAND", deadline=5.0, clock=StepClock(0.001))
     assert rest is not None and rest.max_instance_types == 2
+
+
+@pytest.mark.parametrize(("narrow_seconds", "rests"), [(1.0, 2), (3.0, 1)])
+def test_the_whole_catalogue_rest_runs_only_with_the_time_the_narrow_one_took(
+    monkeypatch: pytest.MonkeyPatch, narrow_seconds: float, rests: int
+) -> None:
+    # The whole catalogue is the bigger problem: given less time than the narrow rest needed, its
+    # solve runs past the deadline to a first plan (the demo's gpu-training queue: 1.3 s past a
+    # 0.3 s window). With 5 s and a narrow rest of 1 s it runs; after one of 3 s it does not.
+    import optimizer.solver.commitment_prefill as prefill
+
+    now = [0.0]
+    sizes: list[int] = []
+
+    def merged(problem: Problem, rest: Problem, *args: object, deadline: float, clock: object) -> None:
+        sizes.append(len(rest.offerings))
+        now[0] += narrow_seconds
+
+    monkeypatch.setattr(prefill, "_merged", merged)
+    policy = Policy(max_instance_types=3, min_spot_instance_types=2, time_limit_seconds=5.0)
+    other = Offering("c7i.large", "SPOT", 2, 3800, 0, "x86_64", 0.026)
+    problem = replace(_problem(policy), offerings=(*OFFERINGS, other))
+    assert prefill.prefill_candidate(problem, _blind(problem), deadline=5.0, clock=lambda: now[0]) is None
+    assert sizes == [3, 4][:rests]  # the narrow rest (the blind plan's offerings), then the whole
