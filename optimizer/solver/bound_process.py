@@ -62,11 +62,17 @@ def _child(
     seed: Callable[[], Plan | None],
     deadline: float,
     clock: Callable[[], float],
+    first: Callable[[], float | None] | None = None,
 ) -> None:
-    """Runs in the child: the seed plan, the selection bound, then (when the capped LP converged
+    """Runs in the child: the `first` bound when given (the per-class partition bound, where the
+    LP stopped unconverged), the seed plan, the selection bound, then (when the capped LP converged
     before the deadline) its integer per-class raise (`capped_class_bound.py`), each certified
     value sent."""
     try:
+        if first is not None:
+            value = first()
+            if value is not None:
+                send.send(("partition", value))
         plan = seed()
         selected = selection_bound(
             prep,
@@ -118,6 +124,7 @@ class BackgroundBound:
     finished: bool = False
     selection: np.ndarray | None = None  # (O,) the latest restricted LP's y
     selections: int = 0  # how many restricted LPs sent their y (rounds solved)
+    partition: float | None = None  # the `first` bound's value, when it ran and finished
 
     @classmethod
     def start(
@@ -129,15 +136,17 @@ class BackgroundBound:
         *,
         deadline: float,
         clock: Callable[[], float],
+        first: Callable[[], float | None] | None = None,
     ) -> BackgroundBound | None:
         """Fork the child (it stops itself at `deadline` on `clock`, the same clock as the
-        parent's: fork keeps it); None when this process cannot fork one."""
+        parent's: fork keeps it); None when this process cannot fork one. `first`: a bound the
+        child computes before the selection bound (a valid one, like every value it sends)."""
         if "fork" not in multiprocessing.get_all_start_methods():
             return None
         ctx = multiprocessing.get_context("fork")
         receive, send = ctx.Pipe(duplex=False)
         process = ctx.Process(
-            target=_child, args=(send, prep, pool, cols, seed, deadline, clock), daemon=True
+            target=_child, args=(send, prep, pool, cols, seed, deadline, clock, first), daemon=True
         )
         try:
             process.start()
@@ -163,6 +172,9 @@ class BackgroundBound:
                         self.selections += 1
                     elif kind == "done":
                         self.finished = True
+                    elif kind == "partition":
+                        self.partition = float(detail)
+                        self.best = self.partition if self.best is None else max(self.best, self.partition)
                 else:
                     value = float(message)
                     self.best = value if self.best is None else max(self.best, value)
