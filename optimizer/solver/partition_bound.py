@@ -229,7 +229,8 @@ class _Search:
     wh: np.ndarray = field(init=False)  # (U,) buckets x bucket hours
     budget: float = field(init=False)  # mu . C at t = 1
     no_surcharge: np.ndarray = field(init=False)
-    #: Every best cover found, as (offering index, jobs per shape).
+    #: The instances of every class's best cover at each multiplier pass, as (offering index, jobs
+    #: per shape).
     patterns: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)
     rounds: int = 0
 
@@ -273,7 +274,6 @@ class _Search:
         found = cheapest_partition_bins(self.prices.prep, u, cost, surcharge)
         if found is None or not np.isfinite(found[0]):
             return None
-        self.patterns |= {(o, tuple(int(n) for n in jobs)) for o, jobs in found[1]}
         return found
 
     def multiplier_pass(self, w: float, cap: float | None = None) -> _Kept:
@@ -300,6 +300,7 @@ class _Search:
                 value = found[0] - t * self.budget
                 if value > best[u]:
                     best[u], scale[u] = value, t
+                    self.patterns |= {(o, tuple(int(n) for n in jobs)) for o, jobs in found[1]}
                 if prices.over_budget(t, found[1]):
                     lo[u] = t
                 else:
