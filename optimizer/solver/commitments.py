@@ -84,15 +84,25 @@ PREFILL_TIME_SHARE = 0.25
 RESCUE_SEARCH_SHARE = 0.1
 
 
-def bound_note(policy: Policy) -> str:
+def bound_note(policy: Policy, *, share_priced: bool = False) -> str:
     """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
     sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
     so a wide gap says the proof is weak, not that the plan is that far off. No solver terms: the
-    reason is shown under the Fleet mix gap (a FinOps reader stopped at "relaxes" and "spot rows")."""
+    reason is shown under the Fleet mix gap (a FinOps reader stopped at "relaxes" and "spot rows").
+    `share_priced`: the bound priced the spot-share cap (the per-class partition bound) instead
+    of leaving it out, so only the rows it does leave out are named."""
     left_out = "prices the commitment instead of holding each hour to its budget"
     if policy.couples_buckets:
-        left_out += " and leaves out the instance-type cap and the spot limits"
+        dropped = []
+        if policy.max_instance_types is not None:
+            dropped.append("the instance-type cap")
+        if policy.diversification:
+            dropped.append("the spread over spot types")
+        if policy.max_spot_share is not None and not share_priced:
+            dropped.append("the spot-share cap")
+        if dropped:
+            left_out += " and leaves out " + " and ".join(dropped)
     nearer = "so the plan is likely nearer the cheapest one than the gap says"
     return f"the lower bound is loose: it {left_out}, {nearer}"
 
@@ -584,7 +594,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         status, why = "FEASIBLE", f"gap {gap:.3%} within target {policy.gap_target:.3%}"
     else:
         status, why = "FEASIBLE", f"gap {gap:.3%} above target {policy.gap_target:.3%}"
-    plan.status, plan.reason = status, why + (f"; {bound_note(policy)}" if status != "OPTIMAL" else "")
+    share_priced = any(g.get("partition_bound") for g in stats["commitment_groups"])
+    note = bound_note(policy, share_priced=share_priced)
+    plan.status, plan.reason = status, why + (f"; {note}" if status != "OPTIMAL" else "")
     plan.gap = gap
     if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)
         stats["on_demand_fallback"] = True
@@ -912,7 +924,8 @@ def _solve_group(
         # bound sits under the partition bound's (per-class multipliers, exact covers), and its
         # plan was kept on none of the demo's committed queues, so the per-class stage gets the time.
         stats = {"multipliers": {cid: round(v, 9) for cid, v in best_mu.items()}, "search_rounds": rounds,
-                 "search_bound_usd": round(float(best_bound), 6), "relaxed_status": "skipped"}  # fmt: skip
+                 "search_bound_usd": round(float(best_bound), 6), "partition_bound": True,
+                 "relaxed_status": "skipped"}  # fmt: skip
         none = empty_plan(problem, "TIMEOUT", "the relaxed solve was not run", lower_bound=best_bound,
                           solve_seconds=clock() - start)  # fmt: skip
         return bill_plan(problem, none), best_bound, search, stats

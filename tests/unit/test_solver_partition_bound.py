@@ -85,7 +85,8 @@ def test_classes_too_large_to_enumerate_leave_the_bound_to_the_caller() -> None:
     shapes = tuple(Shape(f"s{k}", 1 + k % 2, 1000 + 100 * k) for k in range(12))
     offerings = _offerings(0.5)
     problem = Problem(3600.0, shapes, np.full((12, 1), 5), offerings, Policy(max_spot_share=0.5))
-    assert partition_bound(problem, deadline=60.0, clock=StepClock(1e-6), min_exact_share=0.9) is None  # (before anything is prepared)
+    # (told before anything is prepared)
+    assert partition_bound(problem, deadline=60.0, clock=StepClock(1e-6), min_exact_share=0.9) is None
     found = partition_bound(problem, deadline=60.0, clock=StepClock(1e-6))
     assert found is not None and found.exact_classes == 0 and found.bound > 0
 
