@@ -165,3 +165,23 @@ def test_an_unconverged_lp_under_a_share_cap_gets_the_partition_bound(
     assert plan.stats["partition_bound_usd"] == pytest.approx(_bound(problem), abs=1e-6)
     assert plan.lower_bound_usd >= plan.stats["partition_bound_usd"] - 1e-9
     assert plan.lower_bound_usd <= _exact_optimum(problem) + 1e-6
+
+
+@pytest.mark.parametrize("share", [None, 0.5])
+def test_a_reserved_instance_beside_a_savings_plan_keeps_the_bound_under_the_optimum(
+    share: float | None,
+) -> None:
+    # Two commitments, each with its own multiplier per class: the bound stays valid (every
+    # multiplier gives one) and says more than the fees alone ($0.46 against $0.25, the optimum
+    # $0.65 or $0.75 with the cap). (With half the jobs and a $0.08 plan it is the fees alone,
+    # however the multipliers are chosen: the exact dual on a 41 x 41 grid is 0 in every class,
+    # since a convex mix of covers may run half the time on two reserved instances.)
+    rng = np.random.default_rng(11)
+    demand = rng.integers(0, 4, size=(len(SHAPES), 5)) * 2
+    ri = Commitment("ri", "RESERVED_INSTANCE", instance_type="m6i.large", count=1)
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.05, rates={"m6i.xlarge": 0.1382})
+    policy = Policy(max_spot_share=share, interruption_cost_factor=0.0)
+    problem = Problem(3600.0, SHAPES, demand, _offerings(0.4), policy, (ri, sp))
+    optimum = _exact_optimum(problem)
+    bound = _bound(problem)
+    assert problem.commitment_fees_usd < bound <= optimum + 1e-6
