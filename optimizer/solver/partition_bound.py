@@ -27,10 +27,11 @@ A class too large to enumerate is priced by the per-job resource charges at the 
 
 How the multipliers are found. Per class and commitment, bisection on a scale t_c (mu_c = t_c x
 the multiplier at which its coverage is worth nothing) by the sign of that budget's subgradient
-(the exact cover's covered capacity minus C_c), keeping the class's best value; then, under a spot-share cap, w from
-the best of the per-job charges' bound, stepping and then bisecting by the sign of the share's
-subgradient with each class at its scales; with commitments, each class's scales once more at
-that first w. Offerings are pruned once for every multiplier (`pruning.prune_dominated` with commitment uses).
+(the exact cover's covered capacity minus C_c), keeping the class's best value; then, under a
+spot-share cap, w from the best of the per-job charges' bound, stepping and then bisecting by the
+sign of the share's subgradient with each class at its scales; with commitments, each class's
+scales once more at that first w. Offerings are pruned once for every multiplier
+(`pruning.prune_dominated` with commitment uses).
 
 Measured (2026-12-05, 2 cores, one run each, no time limit): on the demo's committed queues under
 the README policy, gpu-training $3,920 (the multiplier search's bound $3,014, the relaxed solve's
