@@ -364,10 +364,17 @@ class _Search:
             return start, 0.0
         if probes.size > MAX_SPOT_PROBES:
             probes = probes[np.linspace(0, probes.size - 1, MAX_SPOT_PROBES).round().astype(int)]
-        first = max(probes, key=lambda w: float(self.wh @ self._fallback(float(w), self.scale)) - w * cap)
-        w, step = float(first), 0.5 * float(first)
+        charged = [
+            (float(self.wh @ self._fallback(float(w), self.scale)) - w * cap, float(w)) for w in probes
+        ]
+        first = max(charged)[1]
+        w, step = first, 0.5 * first
         lo, hi = 0.0, float("inf")
         best = start
+        # The per-job charges' bound at that w is one too (every class priced so, none exactly).
+        at_first = self._fallback(first, self.scale)
+        if self.fees + max(charged)[0] > best.bound:
+            best = _Kept(self.fees + max(charged)[0], first, at_first)
         for _ in range(SPOT_ROUNDS):
             if self.clock() >= self.deadline:
                 break
@@ -381,7 +388,7 @@ class _Search:
             else:
                 hi = w
             w = w + step if hi == float("inf") else 0.5 * (lo + hi)
-        return best, float(first)
+        return best, first
 
 
 def _enumerable_share(problem: Problem) -> float:
