@@ -895,7 +895,9 @@ def _solve_group(
     without the coupling rows, per bucket group (`COUPLED_SEARCH_SHARE`), the relaxed solve gets
     `COUPLED_RELAXED_SHARE` of the rest (the caller re-solves the plan it keeps by class in what is
     left, `commitment_coupled.py`). `before_relaxed` runs between the search and the relaxed solve
-    (the caller's budget-first plan), so its time comes out of the relaxed solve's."""
+    (the caller's budget-first plan), so its time comes out of the relaxed solve's.
+    `first_plan_seconds`: what the blind solve of the same problem took to its plan; under coupling
+    the relaxed solve does not run with less (nor where the class covers gave the bound)."""
     from optimizer.solver.assemble import empty_plan
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
