@@ -968,21 +968,16 @@ def _solve_group(
     return min(candidates, key=lambda p: p.objective_usd), bound, search, stats
 
 
-#: Share of the bound's money the classes small enough to enumerate must hold for the per-class
-#: partition bound to stand in for the multiplier search (`_coupled_search`).
-PARTITION_MONEY_SHARE = 0.9
-
-
 def _coupled_search(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
     """The bound and multipliers under policies that couple buckets: the per-class partition bound
     (`partition_bound.py`: each class's exact cover, its own multipliers, the spot share priced)
-    where the classes small enough to enumerate hold most of the money, else the multiplier search
+    where the classes small enough to enumerate hold most of the job vCPU-hours, else the multiplier search
     on the LP without the coupling rows. On the demo's committed queues the partition bound was above
     the search's on every one (gpu-training $3,884 against $3,014, cpu-short $831 against $678);
-    on the Alibaba week no class is small enough and it costs 0.04 s."""
-    from optimizer.solver.partition_bound import partition_bound
+    on the Alibaba week no class is small enough and it returns before preparing anything."""
+    from optimizer.solver.partition_bound import ENUMERABLE_SHARE, partition_bound
 
-    found = partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=PARTITION_MONEY_SHARE)
+    found = partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=ENUMERABLE_SHARE)
     if found is not None:
         return MultiplierSearch(
             found.multipliers,

@@ -62,6 +62,10 @@ MULTIPLIER_ROUNDS = 6
 SPOT_ROUNDS = 6
 #: Spot prices w the per-job charges' bound is evaluated at to pick the first one tried.
 MAX_SPOT_PROBES = 64
+#: Share of the job vCPU-hours the classes small enough to enumerate must hold for the callers to
+#: run this bound in place of (or beside) their own: below it they keep their time (the Alibaba
+#: week's classes are all too large).
+ENUMERABLE_SHARE = 0.9
 #: Scales t the per-job fallback of a class too large to enumerate is tried at.
 FALLBACK_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
 

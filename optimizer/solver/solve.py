@@ -37,7 +37,7 @@ from optimizer.solver.cover_master import MIN_START_SECONDS, clipped_pattern_col
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.lagrangian_bound import policy_bound
 from optimizer.solver.lagrangian_rounding import lagrangian_plan
-from optimizer.solver.partition_bound import PartitionBound, partition_bound
+from optimizer.solver.partition_bound import ENUMERABLE_SHARE, PartitionBound, partition_bound
 from optimizer.solver.plan import Plan, bound_above_objective, relative_gap
 from optimizer.solver.plan_sources import plain_source
 from optimizer.solver.problem import Problem
@@ -56,10 +56,8 @@ _log = logging.getLogger(__name__)
 #: Share of the time limit column generation may use before the integer phase must start.
 LP_TIME_SHARE = 0.7
 #: Most of the time limit the per-class partition bound may take in-process under a spot-share cap
-#: (`_Search.bound_by_partition`), and the share of the money its enumerable classes must hold
-#: for it to run at all (else it returns at once: the Alibaba week's classes are too large).
+#: (`_Search.bound_by_partition`).
 PARTITION_TIME_SHARE = 0.1
-PARTITION_MIN_EXACT_SHARE = 0.9
 #: Under max_instance_types = k the integer master keeps columns of the k x this most used offerings.
 TYPE_CAP_CANDIDATES = 3
 #: Under max_instance_types with spot rows, the time kept for the bound that sees the cap
@@ -448,7 +446,7 @@ class _Search:
         the LP ran 4 rounds in 7.4 s without converging and the bound was the per-job resource
         bound, $3,308 under a $4,305 plan; this bound is $4,187 in 1.5 s."""
         return partition_bound(
-            self.problem, deadline=deadline, clock=self.clock, min_exact_share=PARTITION_MIN_EXACT_SHARE
+            self.problem, deadline=deadline, clock=self.clock, min_exact_share=ENUMERABLE_SHARE
         )
 
     def _partition_value(self) -> float | None:
