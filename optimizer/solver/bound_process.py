@@ -174,12 +174,14 @@ class BackgroundBound:
                         self.finished = True
                     elif kind == "partition":
                         self.partition = float(detail)
-                        self.best = self.partition if self.best is None else max(self.best, self.partition)
+                        self._certified(self.partition)
                 else:
-                    value = float(message)
-                    self.best = value if self.best is None else max(self.best, value)
+                    self._certified(float(message))
         except (EOFError, OSError):  # the child died without saying so (killed, out of memory)
             self.finished = True
+
+    def _certified(self, value: float) -> None:
+        self.best = value if self.best is None else max(self.best, value)
 
     def wait_for_selection(self, *, deadline: float, clock: Callable[[], float]) -> np.ndarray | None:
         """The latest selection values y the child sent, waiting for the first until `clock`

@@ -160,16 +160,12 @@ def _candidates(problem: Problem, value: np.ndarray) -> list[_Candidate]:
     size = problem.shape_sizes()
     demanded = problem.demand.sum(axis=1) > 0
     rows = []
-    for o in problem.offerings:
-        if o.is_spot:
-            continue
-        uses = [c.use_per_instance_hour(o) for c in problem.commitments]
-        if all(u is None for u in uses):
+    for o, use in zip(problem.offerings, problem.commitment_uses(problem.offerings), strict=True):
+        if o.is_spot or np.isinf(use).all():
             continue
         host = np.array([o.can_host(s) for s in problem.shapes]) & demanded
         if not host.any():
             continue
-        use = np.array([np.inf if u is None else u for u in uses])
         rows.append((o, host, use))
     if not rows:
         return []

@@ -980,7 +980,7 @@ def _coupled_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     found = partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=ENUMERABLE_SHARE)
     if found is not None:
         return MultiplierSearch(
-            found.multipliers,
+            {},  # (each class has its own: no relaxed solve follows, see `_solve_group`)
             found.bound,
             found.rounds,
             None,

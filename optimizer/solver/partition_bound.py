@@ -84,9 +84,6 @@ class PartitionBound:
 
     #: The exact covers found, as (offering key, jobs per shape): columns for the per-class stage.
     patterns: set[tuple[str, tuple[int, ...]]] = field(default_factory=set)
-    #: Per commitment id, a multiplier for one solve of the relaxed problem: the scale of the
-    #: classes holding the median of the bound's money.
-    multipliers: dict[str, float] = field(default_factory=dict)
 
     def stats(self) -> dict:
         return {
@@ -106,16 +103,19 @@ class _Prices:
     ceiling: np.ndarray  # (C,) the multiplier at which coverage is worth nothing
     vcpus: np.ndarray  # (S,)
 
-    def offering_cost(self, t: np.ndarray) -> np.ndarray:
-        """(O,) hourly objective with covered on-demand usage at min(price, min_c mu_c x use_c),
-        mu = t x ceiling (`t` (C,), one scale per commitment)."""
-        prep = self.prep
+    def _covered(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(O,) each offering's cheapest covered price min_c mu_c x use_c (+inf: not covered) and
+        (O,) the commitment giving it, mu = t x ceiling (`t` (C,), one scale per commitment)."""
         if not self.uses.shape[1]:
-            return prep.hourly
+            return np.full(len(self.uses), np.inf), np.zeros(len(self.uses), dtype=np.int64)
         with np.errstate(invalid="ignore"):
-            relaxed = np.where(np.isinf(self.uses), np.inf, self.uses * (t * self.ceiling)[None, :]).min(
-                axis=1
-            )
+            priced = np.where(np.isinf(self.uses), np.inf, self.uses * (t * self.ceiling)[None, :])
+        return priced.min(axis=1), priced.argmin(axis=1)
+
+    def offering_cost(self, t: np.ndarray) -> np.ndarray:
+        """(O,) hourly objective with covered on-demand usage at min(price, min_c mu_c x use_c)."""
+        prep = self.prep
+        relaxed, _ = self._covered(t)
         saved = np.where(prep.spot, 0.0, np.maximum(prep.price - relaxed, 0.0))
         return prep.hourly - saved
 
@@ -127,16 +127,11 @@ class _Prices:
         """(C,) whether a cover at scales t consumes more than each commitment's hourly capacity
         (the sign of its subgradient: raise that commitment's scale)."""
         prep = self.prep
-        mu = t * self.ceiling
+        relaxed, which = self._covered(t)
         consumed = np.zeros(len(self.capacity))
         for o, _jobs in bins:
-            if prep.spot[o] or not np.isfinite(self.uses[o]).any():
-                continue
-            with np.errstate(invalid="ignore"):
-                relaxed = np.where(np.isinf(self.uses[o]), np.inf, self.uses[o] * mu)
-            c = int(np.argmin(relaxed))
-            if relaxed[c] < prep.price[o]:
-                consumed[c] += self.uses[o, c]
+            if not prep.spot[o] and relaxed[o] < prep.price[o]:  # (spot and uncovered: +inf)
+                consumed[which[o]] += self.uses[o, which[o]]
         return consumed > self.capacity + 1e-12
 
     def fallback(self, t: np.ndarray, w: float) -> np.ndarray:
@@ -186,7 +181,7 @@ def partition_bound(
         kept = max(kept, found, key=lambda k: k.bound)
         if w > 0 and search.has_commitments:
             kept = max(kept, search.multiplier_pass(w, cap=cap), key=lambda k: k.bound)
-    return kept.result(search, problem)
+    return kept.result(search)
 
 
 @dataclass
@@ -197,19 +192,10 @@ class _Kept:
     w: float
     values: np.ndarray  # (U,) per class and bucket-hour, the class's part (without the fees)
 
-    def result(self, search: _Search, problem: Problem) -> PartitionBound:
+    def result(self, search: _Search) -> PartitionBound:
         prep = search.prices.prep
         classes = prep.bucket_class
         per_bucket = np.where(classes >= 0, self.values[np.maximum(classes, 0)], 0.0) * prep.hours
-        money = search.wh * np.maximum(self.values, 0.0)
-        multipliers: dict[str, float] = {}
-        for k, c in enumerate(problem.commitments):
-            order = np.argsort(search.scale[:, k], kind="stable")
-            median = 0.0
-            if money.sum() > 0:
-                at = int(np.searchsorted(np.cumsum(money[order]), 0.5 * money.sum()))
-                median = float(search.scale[order[min(at, len(order) - 1)], k])
-            multipliers[c.id] = median * float(search.prices.ceiling[k])
         return PartitionBound(
             self.bound,
             prep.n_classes,
@@ -218,7 +204,6 @@ class _Kept:
             search.rounds,
             per_bucket,
             {(prep.offerings[o].key, counts) for o, counts in search.patterns},
-            multipliers,
         )
 
 
@@ -234,7 +219,6 @@ class _Search:
     exact: np.ndarray = field(init=False)  # (U,) the class has an exact cover (small enough)
     wh: np.ndarray = field(init=False)  # (U,) buckets x bucket hours
     budget: np.ndarray = field(init=False)  # (C,) mu_c x C_c at scale 1
-    no_surcharge: np.ndarray = field(init=False)
     #: The instances of every class's best cover at each multiplier pass, as (offering index, jobs
     #: per shape).
     patterns: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)
@@ -246,7 +230,6 @@ class _Search:
         self.exact = np.zeros(prep.n_classes, dtype=bool)
         self.wh = prep.weight * prep.hours
         self.budget = self.prices.ceiling * self.prices.capacity
-        self.no_surcharge = self.prices.surcharge(0.0)
 
     @property
     def has_commitments(self) -> bool:
@@ -296,7 +279,7 @@ class _Search:
         left a Reserved Instance beside a Savings Plan at the fees alone ($0.40 against an optimum
         of $0.5448 in the unit test): the one over-used raised the other's price too."""
         prices = self.prices
-        surcharge = prices.surcharge(w) if w else self.no_surcharge
+        surcharge = prices.surcharge(w)
         best = self.fallback_values(w)
         scale = np.zeros_like(self.scale)
         lo, hi = np.zeros_like(self.scale), np.ones_like(self.scale)
@@ -322,10 +305,6 @@ class _Search:
                 hi[u] = np.where(over, hi[u], t)
         self.scale = scale
         return _Kept(self.fees + float(self.wh @ best) - (0.0 if cap is None else w * cap), w, best)
-
-    def best_at(self, w: float, cap: float) -> _Kept:
-        """The bound at spot price w with each class at its scale."""
-        return self._at(w, cap)[0]
 
     def _at(self, w: float, cap: float) -> tuple[_Kept, float, bool]:
         """(bound at w, spot job vCPU-hours of the covers, whether every exact class was covered)."""
@@ -368,17 +347,13 @@ class _Search:
             return start, 0.0
         if probes.size > MAX_SPOT_PROBES:
             probes = probes[np.linspace(0, probes.size - 1, MAX_SPOT_PROBES).round().astype(int)]
-        charged = [
-            (float(self.wh @ self._fallback(float(w), self.scale)) - w * cap, float(w)) for w in probes
-        ]
-        first = max(charged)[1]
+        charged = [(float(w), self._fallback(float(w), self.scale)) for w in probes]
+        # The per-job charges' bound at the best probe is one too (every class priced so, none exactly).
+        first, values = max(charged, key=lambda c: float(self.wh @ c[1]) - c[0] * cap)
+        at_first = _Kept(self.fees + float(self.wh @ values) - first * cap, first, values)
+        best = max(start, at_first, key=lambda k: k.bound)
         w, step = first, 0.5 * first
         lo, hi = 0.0, float("inf")
-        best = start
-        # The per-job charges' bound at that w is one too (every class priced so, none exactly).
-        at_first = self._fallback(first, self.scale)
-        if self.fees + max(charged)[0] > best.bound:
-            best = _Kept(self.fees + max(charged)[0], first, at_first)
         for _ in range(SPOT_ROUNDS):
             if self.clock() >= self.deadline:
                 break
@@ -409,12 +384,8 @@ def _enumerable_share(problem: Problem) -> float:
 def _prices(problem: Problem, prep: Prepared) -> _Prices:
     """The arrays `_Prices` needs for `prep`'s offerings and the problem's commitments."""
     commitments = problem.commitments
-    uses = np.full((len(prep.offerings), len(commitments)), np.inf)
-    for i, o in enumerate(prep.offerings):
-        for k, c in enumerate(commitments):
-            use = c.use_per_instance_hour(o)
-            if use is not None and use > 0:
-                uses[i, k] = use
+    uses = problem.commitment_uses(prep.offerings)
+    uses[uses <= 0] = np.inf  # (a use of 0 would put coverage's worth at infinity)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(np.isfinite(uses), prep.price[:, None] / uses, 0.0)
     ceiling = ratio.max(axis=0) if len(prep.offerings) else np.zeros(len(commitments))

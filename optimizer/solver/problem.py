@@ -208,6 +208,18 @@ class Problem:
         """(S, 3) each shape's vCPUs, memory (MiB) and GPUs, the order `Offering` capacities use."""
         return np.array([[s.vcpus, s.memory_mib, s.gpus] for s in self.shapes], dtype=float)
 
+    def commitment_uses(self, offerings: Sequence[Offering]) -> np.ndarray:
+        """(len(offerings), C) capacity one instance-hour of each offering consumes of each
+        commitment (`Commitment.use_per_instance_hour`), +inf where it is not covered: the dominance
+        checks and the partition bound compare and price coverage from it."""
+        out = np.full((len(offerings), len(self.commitments)), np.inf)
+        for i, o in enumerate(offerings):
+            for k, c in enumerate(self.commitments):
+                use = c.use_per_instance_hour(o)
+                if use is not None:
+                    out[i, k] = use
+        return out
+
     def job_vcpu_hours(self) -> np.ndarray:
         """Per shape, the job vCPU-hours its demand runs, what the spot share is measured on: a
         packed shape's demand x bucket hours (what the plan holds for it), a gang's job hours

@@ -44,7 +44,7 @@ def prune_dominated(problem: Problem) -> tuple[list[Offering], dict[str, str]]:
         group.sort(key=lambda o: (o.hourly_objective(icf), -o.vcpus, -o.memory_mib, -o.gpus, o.instance_type))
         caps = np.array([[o.vcpus, o.memory_mib, o.gpus] for o in group], dtype=float)
         price = np.array([o.hourly_objective(icf) for o in group])
-        uses = _commitment_uses(problem, group)
+        uses = problem.commitment_uses(group)  # +inf: not covered, so never dominating a covered one
         hosts = _host_features(problem, group)
         alive = np.ones(len(group), dtype=bool)
         for j in range(len(group)):
@@ -64,18 +64,6 @@ def prune_dominated(problem: Problem) -> tuple[list[Offering], dict[str, str]]:
     order = {o.key: n for n, o in enumerate(problem.offerings)}
     kept.sort(key=lambda o: order[o.key])
     return kept, removed
-
-
-def _commitment_uses(problem: Problem, group: list[Offering]) -> np.ndarray:
-    """(len(group), C) capacity one instance-hour of each offering consumes of each commitment,
-    +inf where it is not covered (so an uncovered offering never dominates a covered one)."""
-    out = np.full((len(group), len(problem.commitments)), np.inf)
-    for i, o in enumerate(group):
-        for k, c in enumerate(problem.commitments):
-            use = c.use_per_instance_hour(o)
-            if use is not None:
-                out[i, k] = use
-    return out
 
 
 def _host_features(problem: Problem, group: list[Offering]) -> np.ndarray:
