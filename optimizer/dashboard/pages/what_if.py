@@ -5,6 +5,9 @@ environments, spot CE capped to the plan's share: `replay_compare.what_if_replay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -100,6 +103,18 @@ def _solve(problem: dict, request: tuple, submitted: bool) -> dict:
         except _Unsolved as unsolved:
             st.session_state[UNSOLVED_KEY] = (request, unsolved.plan)
             return unsolved.plan
+
+
+def _compare_table(
+    plan: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+    problems: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> None:
+    """The stored plan beside the what-if one (`what_if_model.compare`), one table whatever the
+    re-solve found."""
+    st.dataframe(
+        pd.DataFrame(compare(plan, proposed, problems)).astype(str), hide_index=True, key="wi_compare"
+    )
 
 
 def render() -> None:
@@ -244,11 +259,7 @@ def render() -> None:
                 f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
                 "Press Re-solve to try again, or raise the solver time limit."
             )
-            st.dataframe(
-                pd.DataFrame(compare(plan, proposed, (problem, what_if_problem))).astype(str),
-                hide_index=True,
-                key="wi_compare",
-            )
+            _compare_table(plan, proposed, (problem, what_if_problem))
             return
         st.warning(
             f"The re-solve found no plan ({proposed['status']}): the what-if column is the stored plan's "
@@ -269,11 +280,7 @@ def render() -> None:
     if proposed.get("reason"):
         st.caption(f"{proposed['status']}: {proposed['reason']}")
     st.caption(plan_window_note(problem))
-    st.dataframe(
-        pd.DataFrame(compare(plan, proposed, (problem, what_if_problem))).astype(str),
-        hide_index=True,
-        key="wi_compare",
-    )
+    _compare_table(plan, proposed, (problem, what_if_problem))
     if plan.get("commitments") or proposed.get("commitments"):
         st.caption(COMMITMENT_COST_NOTE)
     st.dataframe(offering_rows(plan, proposed), hide_index=True, key="wi_offerings")
