@@ -213,12 +213,13 @@ def _price(
             # Only a packing beating the best ratio found can move the bound or price out (the
             # loop is compiled: `search_kernels.price_offerings`).
             upper, value, counts, solved = price_offerings(
-                # np.array copies: with one candidate `ascontiguousarray` hands back the read-only
-                # broadcast view itself, a second signature Numba compiled inside the timed solve
-                # (4.1 s of CPU, after `warm_up`).
-                np.array(np.broadcast_to(t.vals[:, u], (candidates.size, t.vals.shape[0]))),
+                # C-ordered copies: with one candidate `ascontiguousarray` hands back the read-only
+                # broadcast view itself, and `np.array`'s default order keeps the view's strides,
+                # which for a column (`vals[:, u]`) are Fortran's. Either is another signature
+                # Numba compiles inside the timed solve (4.1 s of CPU, after `warm_up`).
+                np.array(np.broadcast_to(t.vals[:, u], (candidates.size, t.vals.shape[0])), order="C"),
                 np.ascontiguousarray(t.compat[candidates] & t.useful[None, :, u]),
-                np.array(np.broadcast_to(limits, (candidates.size, limits.size))),
+                np.array(np.broadcast_to(limits, (candidates.size, limits.size)), order="C"),
                 sizes,
                 np.ascontiguousarray(prep.caps[t.offerings[candidates]], dtype=float),
                 np.ascontiguousarray(cost, dtype=float),

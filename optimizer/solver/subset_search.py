@@ -117,7 +117,7 @@ class QuickPlan:
             prep.caps,
             prep.sizes,
             prep.hourly,
-            prep.demand.astype(np.int64),
+            np.ascontiguousarray(prep.demand, dtype=np.int64),  # C order: one compiled signature
             prep.weight * prep.hours,
             self.order,
             work,
