@@ -185,3 +185,51 @@ def test_a_reserved_instance_beside_a_savings_plan_keeps_the_bound_under_the_opt
     optimum = _exact_optimum(problem)
     bound = _bound(problem)
     assert problem.commitment_fees_usd < bound <= optimum + 1e-6
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_problems())
+def test_without_a_coupling_policy_the_committed_solve_keeps_the_partition_bound(problem: Problem) -> None:
+    # Every bucket is its own problem: the groups' LP bounds and the class covers' combine bucket
+    # by bucket, so the solve's bound is at least the partition bound and still under the optimum.
+    free = problem.with_policy(Policy(time_limit_seconds=5.0, interruption_cost_factor=0.0))
+    if not free.demand.any():
+        return
+    plan = solve(free, clock=StepClock(0.001))
+    assert validate_plan(free, plan) == []
+    assert plan.objective_usd <= plan.stats["blind_objective_usd"] + 1e-6  # never dearer than ignoring it
+    assert plan.stats["partition_bound_usd"] == pytest.approx(_bound(free), abs=1e-6)
+    assert plan.lower_bound_usd >= plan.stats["partition_bound_usd"] - 1e-6
+    optimum = _exact_optimum(free)
+    assert plan.lower_bound_usd <= optimum + 1e-6 * max(1.0, optimum) <= plan.objective_usd + 2e-6
+
+
+def test_without_a_coupling_policy_groups_without_a_plan_take_the_blind_plans_buckets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The groups' relaxed solves may find no plan in their share (on the Alibaba week in
+    # ten-minute buckets they ran past it to plans dearer than the blind one): the committed solve
+    # still answers, with the blind plan's buckets, billed and checked like any other.
+    from optimizer.solver import commitments
+    from optimizer.solver.assemble import empty_plan
+
+    real = commitments._solve_group
+
+    def no_plan(problem: Problem, **kwargs: object) -> tuple:
+        _, bound, search, stats = real(problem, **kwargs)
+        none = empty_plan(problem, "TIMEOUT", "no plan in its share", lower_bound=bound, solve_seconds=0.0)
+        return commitments.bill_plan(problem, none), bound, search, stats
+
+    monkeypatch.setattr(commitments, "_solve_group", no_plan)
+    rng = np.random.default_rng(3)
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.13,
+                    rates={"m6i.large": 0.0691, "m6i.xlarge": 0.1382, "c6i.large": 0.0612})  # fmt: skip
+    policy = Policy(time_limit_seconds=5.0, interruption_cost_factor=0.0)
+    demand = rng.integers(0, 4, size=(len(SHAPES), 9))
+    problem = Problem(3600.0, SHAPES, demand, _offerings(0.4), policy, (sp,))
+    plan = solve(problem, clock=StepClock(0.001))
+    assert plan.has_solution, plan.reason
+    assert validate_plan(problem, plan) == []
+    assert all(group.get("blind_buckets") for group in plan.stats["commitment_groups"])
+    assert plan.objective_usd <= plan.stats["blind_objective_usd"] + 1e-6
+    assert plan.lower_bound_usd <= _exact_optimum(problem) + 1e-6
