@@ -513,6 +513,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     if partition is not None:
         patterns |= partition.patterns
         stats["partition_bound_usd"] = round(partition.bound, 6)
+        stats["partition_exact_bills"] = partition.exact_bills
     groups_start = clock()
     groups_seconds = max(0.0, start + policy.time_limit_seconds - groups_start) * (
         GROUPS_TIME_SHARE if by_class else 1.0
@@ -684,6 +685,8 @@ class MultiplierSearch:
     bucket_bounds: np.ndarray | None = None
     #: The bound is the per-class partition bound (`partition_bound.py`), not the LP's.
     from_partition: bool = False
+    #: Classes whose exact bill beat their dual value in that bound (`class_budget_bound.py`).
+    exact_bills: int = 0
 
 
 def search_multipliers(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
@@ -971,6 +974,7 @@ def _solve_group(
     if search.from_partition or too_short:
         stats = {"multipliers": {cid: round(v, 9) for cid, v in best_mu.items()}, "search_rounds": rounds,
                  "search_bound_usd": round(float(best_bound), 6), "partition_bound": search.from_partition,
+                 "partition_exact_bills": search.exact_bills,
                  "relaxed_status": "skipped"}  # fmt: skip
         none = empty_plan(problem, "TIMEOUT", "the relaxed solve was not run", lower_bound=best_bound,
                           solve_seconds=clock() - start)  # fmt: skip
@@ -1036,6 +1040,7 @@ def _coupled_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
             patterns=found.patterns,
             bucket_bounds=found.bucket_bounds,
             from_partition=True,
+            exact_bills=found.exact_bills,
         )
     search = _grouped_search(without_coupling(problem), deadline=deadline, clock=clock)
     # Its per-job charges alone (no time for exact covers: the deadline has passed), with each

@@ -33,6 +33,14 @@ sign of the share's subgradient with each class at its scales; with commitments,
 scales once more at that first w. Offerings are pruned once for every multiplier
 (`pruning.prune_dominated` with commitment uses).
 
+The classes' exact bills. Where a budget is worth about one instance the dual of each class has a
+gap (a one-job class reads spot x (1 - C / rate) where every plan pays min(spot, price x
+(1 - C / rate))), so with commitments the classes with most buckets are then priced by their exact
+bill with the budgets as rows (`class_budget_bound.py`, a MIP over all the class's patterns at the
+same w), kept where higher. The 12 heaviest go first, after the first multiplier pass; where none
+beats its dual value the passes keep all the time, else they stop at `1 - EXACT_BILL_SHARE` of it
+and the bills get the rest.
+
 Measured (2026-12-05, 2 cores, one run each, no time limit): on the demo's committed queues under
 the README policy, gpu-training $3,920 (the multiplier search's bound $3,014, the relaxed solve's
 $3,188; plan $4,272), cpu-short $831 ($678 / $755), memory-heavy $540 ($533 / $462), cpu-batch
@@ -66,6 +74,17 @@ MAX_SPOT_PROBES = 64
 #: run this bound in place of (or beside) their own: below it they keep their time (the Alibaba
 #: week's classes are all too large).
 ENUMERABLE_SHARE = 0.9
+#: With commitments: share of the bound's time kept for the classes' exact bills after the multiplier
+#: passes (`class_budget_bound.py`), which close the dual's gap where a budget is worth about one
+#: instance (they get all the time the passes leave).
+EXACT_BILL_SHARE = 0.25
+#: Classes (those with most buckets) whose exact bills are tried after the first multiplier pass:
+#: where none beats its dual value the budgets are worth whole instances and the dual has no gap
+#: to close (the demo's gpu-training queue: a $1.31/h plan beside GPU instances), so the passes
+#: keep all the time.
+EXACT_BILL_PROBES = 12
+#: Longest one class's exact bill may take (its MIP's dual bound counts whatever stopped it).
+CLASS_BILL_SECONDS = 0.2
 #: Scales t the per-job fallback of a class too large to enumerate is tried at.
 FALLBACK_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -84,12 +103,15 @@ class PartitionBound:
 
     #: The exact covers found, as (offering key, jobs per shape): columns for the per-class stage.
     patterns: set[tuple[str, tuple[int, ...]]] = field(default_factory=set)
+    #: Classes whose exact bill with the budgets as rows beat their dual value.
+    exact_bills: int = 0
 
     def stats(self) -> dict:
         return {
             "partition_bound_usd": round(self.bound, 6),
             "partition_exact_classes": f"{self.exact_classes}/{self.classes}",
             "partition_spot_multiplier": round(self.spot_multiplier, 9),
+            "partition_exact_bills": self.exact_bills,
         }
 
 
@@ -167,11 +189,22 @@ def partition_bound(
     share = policy.max_spot_share
     total = prep.job_vcpu_hours
     cap = None if share is None else share * total + ABS_TOL + REL_TOL * share * total
+    # The multiplier passes leave part of the time to the classes' exact bills (below).
+    started = clock()
+    passes_end = started + (1.0 - EXACT_BILL_SHARE) * max(0.0, deadline - started)
+    if search.has_commitments:
+        search.deadline = passes_end
     if cap is None or search.has_commitments:
         kept = search.multiplier_pass(0.0)
     else:  # (one exact pass at w = 0 tells nothing the search over w needs)
         values = search.fallback_values(0.0)
         kept = _Kept(search.fees + float(search.wh @ values), 0.0, values)
+    bills = False
+    if search.has_commitments:
+        search.deadline = deadline
+        bills = search.exact_bills(kept, None, limit=EXACT_BILL_PROBES).bound > kept.bound
+        # Where they raise nothing the dual values are the bills: the passes get all the time.
+        search.deadline = passes_end if bills else deadline
     if cap is not None:
         # The spot share's w with each class at its multiplier; then each class's multiplier again
         # at the first w tried (a higher w moves covers to on demand, where a higher multiplier
@@ -181,6 +214,9 @@ def partition_bound(
         kept = max(kept, found, key=lambda k: k.bound)
         if w > 0 and search.has_commitments:
             kept = max(kept, search.multiplier_pass(w, cap=cap), key=lambda k: k.bound)
+    if bills:
+        search.deadline = deadline
+        kept = search.exact_bills(kept, cap)
     return kept.result(search)
 
 
@@ -204,6 +240,7 @@ class _Kept:
             search.rounds,
             per_bucket,
             {(prep.offerings[o].key, counts) for o, counts in search.patterns},
+            search.exact_bills_raised,
         )
 
 
@@ -223,6 +260,7 @@ class _Search:
     #: per shape).
     patterns: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)
     rounds: int = 0
+    exact_bills_raised: int = 0  # classes whose exact bill beat their dual value
 
     def __post_init__(self) -> None:
         prep = self.prices.prep
@@ -305,6 +343,32 @@ class _Search:
                 hi[u] = np.where(over, hi[u], t)
         self.scale = scale
         return _Kept(self.fees + float(self.wh @ best) - (0.0 if cap is None else w * cap), w, best)
+
+    def exact_bills(self, kept: _Kept, cap: float | None, *, limit: int | None = None) -> _Kept:
+        """`kept` with each small class's value raised to its exact bill's bound at the same w
+        where higher (`class_budget_bound.py`: the budgets as rows, no duality gap), classes with
+        the most buckets first, until the deadline or, given `limit`, after that many classes."""
+        from optimizer.solver.class_budget_bound import class_bill_bound
+
+        values = kept.values.copy()
+        raised = 0
+        for u in np.argsort(-self.wh, kind="stable")[:limit]:
+            left = self.deadline - self.clock()
+            if left <= 0:
+                break
+            if not self.exact[u]:
+                continue
+            found = class_bill_bound(
+                self.prices.prep, int(u), kept.w, time_limit=min(CLASS_BILL_SECONDS, left)
+            )
+            if found is not None and found > values[u] + 1e-9:
+                values[u] = found
+                raised += 1
+        self.exact_bills_raised = raised
+        shed = 0.0 if cap is None else kept.w * cap
+        return max(
+            kept, _Kept(self.fees + float(self.wh @ values) - shed, kept.w, values), key=lambda k: k.bound
+        )
 
     def _at(self, w: float, cap: float) -> tuple[_Kept, float, bool]:
         """(bound at w, spot job vCPU-hours of the covers, whether every exact class was covered)."""

@@ -1,0 +1,88 @@
+"""A small bucket class's exact bill, its commitments' hourly budgets kept as rows: a per-class bound
+without the Lagrangian's duality gap.
+
+Why. The partition bound (`partition_bound.py`) prices each commitment's hourly budget C with a
+multiplier mu, and for whole instances that dual has a gap wherever a budget is worth about one
+instance. A class of one job that fits an on-demand instance of price p and plan rate r > C per hour,
+or a spot one of price s < p, pays min(s, p (1 - C / r)) per hour in every plan (the plan covers
+C / r of the on-demand hour, or buys spot), but the dual's best mu reads only s (1 - C / r): at
+mu = s / r the spot cover also "gives back" mu x C. On the demo's cpu-short queue (2,880
+fifteen-minute buckets, a Compute Savings Plan of $0.56/h) the exact bills of the 150 classes with
+most buckets were $50 above their dual values over the month, against a plan of $748 and a bound
+of $678 (2026-12-05, no policy).
+
+How. For a class with few jobs every pattern (an offering of the pruned set and a sub-multiset of
+the class's jobs it can host at once) is a column of `commitment_classes`' per-bucket model: integer
+bins covering the class's demand, covered instance-hours per commitment and on-demand offering (at
+most those bought, within each budget), objective list price less covered price (exactly the bill
+for one Savings Plan; with several, at most AWS's bill, whose fixed order may cover less), plus, under
+a priced spot-share cap, w per spot job vCPU-hour. Every cover of the class's jobs is a solution
+of it at its own cost, so HiGHS's dual bound (valid at any gap, whatever stopped it) is a lower bound
+of the class's part at w; the caller keeps it where it beats the dual value. Dominated columns go
+first (`commitment_classes._undominated`, with the spot job vCPUs as a weight when w > 0, so a
+column hosting more spot work never replaces a lighter one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.solver.class_partition import FIT_SLACK
+from optimizer.solver.columns import Prepared
+from optimizer.solver.commitment_classes import _class_model, _undominated
+from optimizer.solver.mip import solve_mip
+
+#: Most sub-multisets of a class's jobs for its patterns to be enumerated (the heavy classes of
+#: short buckets hold one to a few jobs: 2-48 on the demo's cpu-short).
+MAX_SUBSETS = 256
+#: Most patterns (offering, sub-multiset) a class's model may have before dominance.
+MAX_PATTERNS = 6000
+
+
+def class_patterns(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every pattern of class u: (offering index per pattern, jobs per shape (patterns x shapes)),
+    None when the class is too large (`MAX_SUBSETS`, `MAX_PATTERNS`)."""
+    demand = prep.demand[:, u].astype(np.int64)
+    active = np.flatnonzero(demand > 0)
+    if not active.size or int(np.prod(demand[active] + 1, dtype=np.float64)) > MAX_SUBSETS:
+        return None
+    axes = np.meshgrid(*[np.arange(int(demand[s]) + 1) for s in active], indexing="ij")
+    grid = np.stack([a.reshape(-1) for a in axes], axis=1)[1:]  # (the first row is the empty one)
+    subsets = np.zeros((len(grid), len(demand)), dtype=np.int64)
+    subsets[:, active] = grid
+    need = subsets @ prep.sizes  # (K, 3)
+    fits = (need[None, :, :] <= prep.caps[:, None, :] + FIT_SLACK).all(axis=2)  # (O, K)
+    fits &= ~((subsets[None, :, :] > 0) & ~prep.compat[:, None, :]).any(axis=2)
+    offering, subset = np.nonzero(fits)
+    if offering.size > MAX_PATTERNS:
+        return None
+    return offering, subsets[subset]
+
+
+def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> float | None:
+    """A lower bound, per bucket-hour, of what class u's cheapest cover costs beyond the fees with
+    the budgets exact and w per spot job vCPU-hour (module docstring); None when the class is too
+    large, no cover exists or HiGHS proved nothing."""
+    found = class_patterns(prep, u)
+    if found is None:
+        return None
+    offering, counts = found
+    problem = prep.problem
+    offerings = [prep.offerings[o] for o in offering]
+    spot_vcpus = np.where(prep.spot[offering], counts @ prep.sizes[:, 0], 0.0)
+    keep = _undominated(problem, offerings, counts, spot_vcpus[None, :] if w > 0 else None)
+    offerings, counts, spot_vcpus = [offerings[k] for k in keep], counts[keep], spot_vcpus[keep]
+    model = _class_model(problem, offerings, counts, prep.demand[:, u])
+    model.cost[: model.n_cols] += problem.bucket_hours * w * spot_vcpus
+    result = solve_mip(
+        model.cost,
+        model.matrix,
+        model.lower,
+        model.upper,
+        integer=np.arange(len(model.cost)) < model.n_cols,
+        time_limit=max(0.01, time_limit),
+        relative_gap=1e-9,
+    )
+    if result.status == "INFEASIBLE" or not np.isfinite(result.bound):
+        return None
+    return float(result.bound) / problem.bucket_hours
