@@ -25,6 +25,8 @@ column hosting more spot work never replaces a lighter one).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from optimizer.solver.class_partition import FIT_SLACK
@@ -59,10 +61,19 @@ def class_patterns(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | No
     return offering, subsets[subset]
 
 
-def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> float | None:
+class ClassBill(NamedTuple):
+    """A class's exact bill: the lower bound per bucket-hour and the bins of the best cover found
+    (offering index in the prepared set, jobs per shape, instances), columns for the per-class
+    plan stage."""
+
+    bound: float
+    bins: list[tuple[int, tuple[int, ...], int]]
+
+
+def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> ClassBill | None:
     """A lower bound, per bucket-hour, of what class u's cheapest cover costs beyond the fees with
-    the budgets exact and w per spot job vCPU-hour (module docstring); None when the class is too
-    large, no cover exists or HiGHS proved nothing."""
+    the budgets exact and w per spot job vCPU-hour (module docstring), and the cover reaching it;
+    None when the class is too large, no cover exists or HiGHS proved nothing."""
     found = class_patterns(prep, u)
     if found is None:
         return None
@@ -72,6 +83,7 @@ def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> 
     spot_vcpus = np.where(prep.spot[offering], counts @ prep.sizes[:, 0], 0.0)
     keep = _undominated(problem, offerings, counts, spot_vcpus[None, :] if w > 0 else None)
     offerings, counts, spot_vcpus = [offerings[k] for k in keep], counts[keep], spot_vcpus[keep]
+    offering = offering[keep]
     model = _class_model(problem, offerings, counts, prep.demand[:, u])
     model.cost[: model.n_cols] += problem.bucket_hours * w * spot_vcpus
     result = solve_mip(
@@ -85,4 +97,7 @@ def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> 
     )
     if result.status == "INFEASIBLE" or not np.isfinite(result.bound):
         return None
-    return float(result.bound) / problem.bucket_hours
+    used = np.flatnonzero(result.values[: model.n_cols] > 0.5) if result.has_solution else np.zeros(0, int)
+    x = np.round(result.values[: model.n_cols]).astype(np.int64) if used.size else np.zeros(0, np.int64)
+    bins = [(int(offering[k]), tuple(int(n) for n in counts[k]), int(x[k])) for k in used]
+    return ClassBill(float(result.bound) / problem.bucket_hours, bins)

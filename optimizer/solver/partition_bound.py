@@ -361,8 +361,11 @@ class _Search:
             found = class_bill_bound(
                 self.prices.prep, int(u), kept.w, time_limit=min(CLASS_BILL_SECONDS, left)
             )
-            if found is not None and found > values[u] + 1e-9:
-                values[u] = found
+            if found is None:
+                continue
+            self.patterns |= {(o, jobs) for o, jobs, _ in found.bins}
+            if found.bound > values[u] + 1e-9:
+                values[u] = found.bound
                 raised += 1
         self.exact_bills_raised = raised
         shed = 0.0 if cap is None else kept.w * cap
