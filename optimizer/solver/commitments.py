@@ -85,15 +85,20 @@ PREFILL_TIME_SHARE = 0.25
 RESCUE_SEARCH_SHARE = 0.1
 
 
-def bound_note(policy: Policy, *, share_priced: bool = False) -> str:
+def bound_note(policy: Policy, *, share_priced: bool = False, budget_exact: bool = False) -> str:
     """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
     sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
     so a wide gap says the proof is weak, not that the plan is that far off. No solver terms: the
     reason is shown under the Fleet mix gap (a FinOps reader stopped at "relaxes" and "spot rows").
     `share_priced`: the bound priced the spot-share cap (the per-class partition bound) instead
-    of leaving it out, so only the rows it does leave out are named."""
-    left_out = "prices the commitment instead of holding each hour to its budget"
+    of leaving it out, so only the rows it does leave out are named. `budget_exact`: some bucket
+    classes (the most frequent hours) were priced by their exact bill, the budget held."""
+    left_out = (
+        "holds each hour to the commitment's budget only in its most common hours and prices it in the rest"
+        if budget_exact
+        else "prices the commitment instead of holding each hour to its budget"
+    )
     if policy.couples_buckets:
         dropped = []
         if policy.max_instance_types is not None:
@@ -624,7 +629,10 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     else:
         status, why = "FEASIBLE", f"gap {gap:.3%} above target {policy.gap_target:.3%}"
     share_priced = any(g.get("partition_bound") for g in stats["commitment_groups"])
-    note = bound_note(policy, share_priced=share_priced)
+    budget_exact = bool(stats.get("partition_exact_bills")) or any(
+        g.get("partition_exact_bills") for g in stats["commitment_groups"]
+    )
+    note = bound_note(policy, share_priced=share_priced, budget_exact=budget_exact)
     plan.status, plan.reason = status, why + (f"; {note}" if status != "OPTIMAL" else "")
     plan.gap = gap
     if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)
