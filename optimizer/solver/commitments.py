@@ -648,7 +648,8 @@ BUCKET_GROUPS = 3
 #: enumerate hold most of the work. The groups' LPs price each class's cover fractionally at one
 #: multiplier per group; the partition bound takes each class's whole cover at its own: on the
 #: demo's cpu-short queue (2,880 fifteen-minute buckets, 649 classes, all enumerable) $677.33 in
-#: 0.8 s against the groups' $669.61-672.47 (2026-12-05, no policy, a Compute Savings Plan).
+#: 0.8 s against the groups' $669.61-672.47, and $718.28 with the heaviest classes' exact bills
+#: (`class_budget_bound.py`; 2026-12-05, no policy, a Compute Savings Plan; plan $748).
 UNCOUPLED_PARTITION_SHARE = 0.1
 #: Without a policy row that couples buckets: share of the time limit the commitment-blind solve
 #: gets first (`BLIND_TIME_SHARE` under coupling policies).
