@@ -33,7 +33,6 @@ import numpy as np
 from optimizer.solver.class_partition import FIT_SLACK
 from optimizer.solver.columns import Prepared
 from optimizer.solver.commitment_classes import _class_model, _undominated
-from optimizer.solver.mip import solve_mip
 
 #: Most sub-multisets of a class's jobs for its patterns to be enumerated (the heavy classes of
 #: short buckets hold one to a few jobs: 2-48 on the demo's cpu-short).
@@ -132,15 +131,7 @@ def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> 
     offering = offering[keep]
     model = _class_model(problem, offerings, counts, prep.demand[:, u])
     model.cost[: model.n_cols] += problem.bucket_hours * w * spot_vcpus
-    result = solve_mip(
-        model.cost,
-        model.matrix,
-        model.lower,
-        model.upper,
-        integer=np.arange(len(model.cost)) < model.n_cols,
-        time_limit=max(0.01, time_limit),
-        relative_gap=1e-9,
-    )
+    result = model.solve(time_limit=max(0.01, time_limit), relative_gap=1e-9)
     if result.status == "INFEASIBLE" or not np.isfinite(result.bound):
         return None
     used = np.flatnonzero(result.values[: model.n_cols] > 0.5) if result.has_solution else np.zeros(0, int)

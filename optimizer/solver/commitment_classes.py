@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from optimizer.solver.assemble import RawBin, trim_surplus
-from optimizer.solver.mip import solve_mip
+from optimizer.solver.mip import MipResult, solve_mip
 from optimizer.solver.plan import Bin, Plan
 from optimizer.solver.problem import Offering, Problem
 
@@ -156,6 +156,18 @@ class _ClassModel:
     upper: np.ndarray
     n_cols: int
     cover_rows: np.ndarray  # the shapes with demand
+
+    def solve(self, *, time_limit: float, relative_gap: float) -> MipResult:
+        """The model as a MIP: integer bin counts, continuous covered instance-hours."""
+        return solve_mip(
+            self.cost,
+            self.matrix,
+            self.lower,
+            self.upper,
+            integer=np.arange(len(self.cost)) < self.n_cols,
+            time_limit=time_limit,
+            relative_gap=relative_gap,
+        )
 
 
 def _class_model(
@@ -291,15 +303,7 @@ def _class_mip(
 ) -> list[RawBin] | None:
     """The MIP over the columns `_relax_class` kept; its bins when cheaper than the incumbent."""
     model = _class_model(problem, work.offerings, work.counts, demand, extra)
-    result = solve_mip(
-        model.cost,
-        model.matrix,
-        model.lower,
-        model.upper,
-        integer=np.arange(len(model.cost)) < model.n_cols,
-        time_limit=time_limit,
-        relative_gap=0.02,
-    )
+    result = model.solve(time_limit=time_limit, relative_gap=0.02)
     if not result.has_solution or result.objective >= work.incumbent - 1e-9 * max(1.0, abs(work.incumbent)):
         return None
     return _bins(work.offerings, work.counts, demand, result.values[: model.n_cols])
