@@ -95,20 +95,20 @@ def bound_note(policy: Policy, *, share_priced: bool = False, budget_exact: bool
     of leaving it out, so only the rows it does leave out are named. `budget_exact`: some bucket
     classes (the most frequent hours) were priced by their exact bill, the budget held."""
     left_out = (
-        "holds each hour to the commitment's budget only in its most common hours and prices it in the rest"
+        "holds each hour to the commitment's budget only in its most common hours, pricing it in the rest"
         if budget_exact
         else "prices the commitment instead of holding each hour to its budget"
     )
+    dropped: list[str] = []
     if policy.couples_buckets:
-        dropped = []
         if policy.max_instance_types is not None:
             dropped.append("the instance-type cap")
         if policy.diversification:
             dropped.append("the spread over spot types")
         if policy.max_spot_share is not None and not share_priced:
             dropped.append("the spot-share cap")
-        if dropped:
-            left_out += " and leaves out " + " and ".join(dropped)
+    if dropped:
+        left_out += (", and" if budget_exact else " and") + " leaves out " + " and ".join(dropped)
     nearer = "so the plan is likely nearer the cheapest one than the gap says"
     return f"the lower bound is loose: it {left_out}, {nearer}"
 

@@ -122,8 +122,12 @@ def test_the_committed_solve_proves_the_one_job_plan_optimal() -> None:
 def test_the_reason_says_where_the_budget_was_held() -> None:
     from optimizer.solver.commitments import bound_note
 
-    policy = Policy(max_instance_types=8, max_spot_share=0.8)
-    held = bound_note(policy, share_priced=True, budget_exact=True)
-    assert "only in its most common hours" in held and "instance-type cap" in held
-    assert "spot-share" not in held
-    assert "instead of holding each hour" in bound_note(policy)
+    policy = Policy(max_instance_types=8, min_spot_instance_types=3, max_spot_share=0.8)
+    assert bound_note(policy, share_priced=True, budget_exact=True) == (
+        "the lower bound is loose: it holds each hour to the commitment's budget only in its most common"
+        " hours, pricing it in the rest, and leaves out the instance-type cap and the spread over spot"
+        " types, so the plan is likely nearer the cheapest one than the gap says"
+    )
+    alone = bound_note(Policy(), budget_exact=True)
+    assert alone.endswith("pricing it in the rest, so the plan is likely nearer the cheapest one than the gap says")
+    assert "instead of holding each hour to its budget and leaves out" in bound_note(policy)
