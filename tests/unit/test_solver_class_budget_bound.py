@@ -129,5 +129,5 @@ def test_the_reason_says_where_the_budget_was_held() -> None:
         " types, so the plan is likely nearer the cheapest one than the gap says"
     )
     alone = bound_note(Policy(), budget_exact=True)
-    assert alone.endswith("pricing it in the rest, so the plan is likely nearer the cheapest one than the gap says")
+    assert alone.endswith("in the rest, so the plan is likely nearer the cheapest one than the gap says")
     assert "instead of holding each hour to its budget and leaves out" in bound_note(policy)
