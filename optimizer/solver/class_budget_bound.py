@@ -37,11 +37,12 @@ from optimizer.solver.commitment_classes import _class_model, _undominated
 #: Most sub-multisets of a class's jobs for its patterns to be enumerated (the heavy classes of
 #: short buckets hold one to a few jobs: 2-48 on the demo's cpu-short).
 MAX_SUBSETS = 256
-#: Most patterns (offering, sub-multiset) a class's model may have before dominance.
+#: Most patterns (offering, sub-multiset) a class's model may have once the offering and job-mix
+#: dominance (`_dominated`) has run: the pairwise test after it is quadratic in them.
 MAX_PATTERNS = 6000
 
 
-def _grid(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
+def class_grid(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(offerings x sub-multisets) whether the offering can host the sub-multiset of class u's jobs
     at once, and the sub-multisets (jobs per shape); None when the class is too large."""
     demand = prep.demand[:, u].astype(np.int64)
@@ -58,16 +59,6 @@ def _grid(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
     return fits, subsets
 
 
-def class_patterns(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Every pattern of class u: (offering index per pattern, jobs per shape (patterns x shapes)),
-    None when the class is too large (`MAX_SUBSETS`, `MAX_PATTERNS`)."""
-    found = _grid(prep, u)
-    if found is None or int(found[0].sum()) > MAX_PATTERNS:
-        return None
-    offering, subset = np.nonzero(found[0])
-    return offering, found[1][subset]
-
-
 def _dominated(prep: Prepared, fits: np.ndarray, subsets: np.ndarray, w: float) -> np.ndarray:
     """(offerings x sub-multisets) the patterns another one dominates, found offering by offering
     and job mix by job mix before the pairwise test (which is quadratic in the patterns: 60 ms of a
@@ -75,14 +66,7 @@ def _dominated(prep: Prepared, fits: np.ndarray, subsets: np.ndarray, w: float) 
     no dearer and using no more of any commitment (ties: the first), and, where its cost does not
     grow with its jobs (on demand, or spot at w = 0), by (o, q') for q' a strict superset of q:
     swapping either into a cover keeps it a cover at no more cost or budget."""
-    problem = prep.problem
-    uses = np.array(
-        [
-            [np.inf if (a := c.use_per_instance_hour(o)) is None else a for c in problem.commitments]
-            for o in prep.offerings
-        ],
-        dtype=float,
-    ).reshape(len(prep.offerings), len(problem.commitments))
+    uses = prep.problem.commitment_uses(prep.offerings)
     hourly, spot = prep.hourly, prep.spot
     index = np.arange(len(hourly))
     equal = (np.abs(hourly[:, None] - hourly[None, :]) <= 1e-12) & (uses[:, None, :] == uses[None, :, :]).all(
@@ -114,7 +98,7 @@ def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> 
     """A lower bound, per bucket-hour, of what class u's cheapest cover costs beyond the fees with
     the budgets exact and w per spot job vCPU-hour (module docstring), and the cover reaching it;
     None when the class is too large, no cover exists or HiGHS proved nothing."""
-    grid = _grid(prep, u)
+    grid = class_grid(prep, u)
     if grid is None:
         return None
     fits, subsets = grid

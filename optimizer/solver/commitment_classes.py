@@ -114,13 +114,7 @@ def _undominated(
     first is kept."""
     icf = problem.policy.interruption_cost_factor
     hourly = np.array([o.hourly_objective(icf) for o in offerings])
-    use = np.array(
-        [
-            [np.inf if (a := c.use_per_instance_hour(o)) is None else a for c in problem.commitments]
-            for o in offerings
-        ],
-        dtype=float,
-    ).reshape(len(offerings), len(problem.commitments))
+    use = problem.commitment_uses(offerings)
     n = len(offerings)
     weigh = np.zeros((n, 0)) if extra is None else np.asarray(extra, dtype=float).T
     keep = np.ones(n, dtype=bool)

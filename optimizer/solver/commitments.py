@@ -514,7 +514,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     partition = None
     if by_class:
         partition_ends = clock() + UNCOUPLED_PARTITION_SHARE * policy.time_limit_seconds
-        partition = _uncoupled_partition(problem, deadline=partition_ends, clock=clock)
+        partition = _class_covers(problem, deadline=partition_ends, clock=clock)
     if partition is not None:
         patterns |= partition.patterns
         stats["partition_bound_usd"] = round(partition.bound, 6)
@@ -1018,16 +1018,14 @@ def _solve_group(
     return min(candidates, key=lambda p: p.objective_usd), bound, search, stats
 
 
-def _uncoupled_partition(
-    problem: Problem, *, deadline: float, clock: Callable[[], float]
-) -> PartitionBound | None:
-    """The partition bound of a problem whose buckets do not couple, where its classes are small
-    enough to enumerate (`ENUMERABLE_SHARE`), else None; its per-bucket bounds hold bucket by
-    bucket (each class's exact cover at its own multipliers), so they combine with the groups'."""
+def _class_covers(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> PartitionBound | None:
+    """The per-class partition bound (`partition_bound.py`) where the classes small enough to
+    enumerate hold most of the work (`ENUMERABLE_SHARE`), else None. Without a coupling row its
+    per-bucket bounds hold bucket by bucket (each class's exact cover at its own multipliers), so
+    they combine with the groups'."""
     from optimizer.solver.partition_bound import ENUMERABLE_SHARE, partition_bound
 
-    found = partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=ENUMERABLE_SHARE)
-    return found if found is not None and found.bucket_bounds.size == problem.n_buckets else None
+    return partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=ENUMERABLE_SHARE)
 
 
 def _coupled_search(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> MultiplierSearch:
@@ -1037,9 +1035,9 @@ def _coupled_search(problem: Problem, *, deadline: float, clock: Callable[[], fl
     on the LP without the coupling rows. On the demo's committed queues the partition bound was above
     the search's on every one (gpu-training $3,884 against $3,014, cpu-short $831 against $678);
     on the Alibaba week no class is small enough and it returns before preparing anything."""
-    from optimizer.solver.partition_bound import ENUMERABLE_SHARE, partition_bound
+    from optimizer.solver.partition_bound import partition_bound
 
-    found = partition_bound(problem, deadline=deadline, clock=clock, min_exact_share=ENUMERABLE_SHARE)
+    found = _class_covers(problem, deadline=deadline, clock=clock)
     if found is not None:
         return MultiplierSearch(
             {},  # (each class has its own: no relaxed solve follows, see `_solve_group`)

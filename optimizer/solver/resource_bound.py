@@ -74,9 +74,7 @@ def _per_job_charges(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
         np.array([[o.can_host(s) for s in problem.shapes] for o in offerings], dtype=bool).reshape(
             len(offerings), len(problem.shapes)
         ),
-        np.array([[s.vcpus, s.memory_mib, float(s.gpus)] for s in problem.shapes], dtype=float).reshape(
-            -1, 3
-        ),
+        problem.shape_sizes().reshape(-1, 3),
     )
 
 

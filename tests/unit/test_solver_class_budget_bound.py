@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from optimizer.solver.class_budget_bound import class_bill_bound, class_patterns
+from optimizer.solver.class_budget_bound import class_bill_bound, class_grid
 from optimizer.solver.columns import prepare
 from optimizer.solver.partition_bound import partition_bound
 from optimizer.solver.problem import Commitment, Offering, Policy, Problem, Shape
@@ -93,9 +93,10 @@ def test_patterns_are_every_job_mix_an_offering_can_host() -> None:
     )
     problem = Problem(3600.0, shapes, np.array([[3], [1], [1]]), offerings, Policy())
     prep = prepare(problem, list(offerings))
-    found = class_patterns(prep, 0)
+    found = class_grid(prep, 0)
     assert found is not None
-    got = {(int(o), tuple(int(n) for n in c)) for o, c in zip(*found, strict=True)}
+    fits, subsets = found
+    got = {(int(o), tuple(int(n) for n in subsets[k])) for o, k in zip(*np.nonzero(fits), strict=True)}
     expected = set()
     for o, offering in enumerate(offerings):
         for counts in itertools.product(range(4), range(2), range(2)):
