@@ -202,7 +202,9 @@ def partition_bound(
     bills = False
     if search.has_commitments:
         search.deadline = deadline
-        bills = search.exact_bills(kept, None, limit=EXACT_BILL_PROBES).bound > kept.bound
+        probed = search.exact_bills(kept, None, limit=EXACT_BILL_PROBES)
+        bills = probed.bound > kept.bound
+        kept = max(kept, probed, key=lambda k: k.bound)  # (at w = 0: the later bills skip its classes)
         # Where they raise nothing the dual values are the bills: the passes get all the time.
         search.deadline = passes_end if bills else deadline
     if cap is not None:
@@ -227,6 +229,8 @@ class _Kept:
     bound: float
     w: float
     values: np.ndarray  # (U,) per class and bucket-hour, the class's part (without the fees)
+    billed: frozenset[int] = frozenset()  # classes whose exact bill at w was tried
+    raised: int = 0  # of them, those whose bill beat the dual value
 
     def result(self, search: _Search) -> PartitionBound:
         prep = search.prices.prep
@@ -240,7 +244,7 @@ class _Kept:
             search.rounds,
             per_bucket,
             {(prep.offerings[o].key, counts) for o, counts in search.patterns},
-            search.exact_bills_raised,
+            self.raised,
         )
 
 
@@ -260,7 +264,6 @@ class _Search:
     #: per shape).
     patterns: set[tuple[int, tuple[int, ...]]] = field(default_factory=set)
     rounds: int = 0
-    exact_bills_raised: int = 0  # classes whose exact bill beat their dual value
 
     def __post_init__(self) -> None:
         prep = self.prices.prep
@@ -347,17 +350,20 @@ class _Search:
     def exact_bills(self, kept: _Kept, cap: float | None, *, limit: int | None = None) -> _Kept:
         """`kept` with each small class's value raised to its exact bill's bound at the same w
         where higher (`class_budget_bound.py`: the budgets as rows, no duality gap), classes with
-        the most buckets first, until the deadline or, given `limit`, after that many classes."""
+        the most buckets first, until the deadline or, given `limit`, after that many classes
+        (those `kept` already billed are skipped)."""
         from optimizer.solver.class_budget_bound import class_bill_bound
 
         values = kept.values.copy()
-        raised = 0
+        raised = kept.raised
+        tried = set(kept.billed)
         for u in np.argsort(-self.wh, kind="stable")[:limit]:
             left = self.deadline - self.clock()
             if left <= 0:
                 break
-            if not self.exact[u]:
+            if not self.exact[u] or u in kept.billed:
                 continue
+            tried.add(int(u))
             found = class_bill_bound(
                 self.prices.prep, int(u), kept.w, time_limit=min(CLASS_BILL_SECONDS, left)
             )
@@ -367,11 +373,9 @@ class _Search:
             if found.bound > values[u] + 1e-9:
                 values[u] = found.bound
                 raised += 1
-        self.exact_bills_raised = raised
         shed = 0.0 if cap is None else kept.w * cap
-        return max(
-            kept, _Kept(self.fees + float(self.wh @ values) - shed, kept.w, values), key=lambda k: k.bound
-        )
+        billed = _Kept(self.fees + float(self.wh @ values) - shed, kept.w, values, frozenset(tried), raised)
+        return max(kept, billed, key=lambda k: k.bound)
 
     def _at(self, w: float, cap: float) -> tuple[_Kept, float, bool]:
         """(bound at w, spot job vCPU-hours of the covers, whether every exact class was covered)."""
