@@ -30,6 +30,7 @@ import numpy as np
 from optimizer.solver.column_generation import _duals, _solve_lp
 from optimizer.solver.columns import PatternPool, Prepared, make_columns
 from optimizer.solver.master import MasterSystem, build_master
+from optimizer.solver.warm_lp import WarmLp
 
 #: The best-scored subset is solved before the quick plans' choice only when its score is this
 #: share below that subset's score (`solve_order`).
@@ -120,14 +121,23 @@ class SubsetScorer:
             pairs.add((q, int(u)))
         cols = make_columns(sub, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
         system = build_master(sub, cols, with_selection=False)
-        res, n_vars = _solve_lp(system, system.row_slices["demand"], _artificial_penalty(sub))
-        if res.status != 0 or float(np.sum(res.x[n_vars:])) > 1e-6:
+        res = _solve_lp(
+            WarmLp(),
+            system,
+            cols,
+            sub.n_classes,
+            system.row_slices["demand"],
+            _artificial_penalty(sub),
+            np.inf,
+        )
+        n_vars = system.layout.n_variables
+        if res.status != 0 or res.x is None or res.marginals is None or float(np.sum(res.x[n_vars:])) > 1e-6:
             self.scores[key] = np.inf
             return np.inf
         x = res.x[: len(cols)]
         money = np.bincount(cols.offering, weights=cols.cost * x, minlength=len(key))
         self.spend[key] = {o: float(money[i]) for i, o in enumerate(key)}
-        self.gain[key] = self._entry_gain(key, sub, system, np.asarray(res.ineqlin.marginals))
+        self.gain[key] = self._entry_gain(key, sub, system, res.marginals)
         self.scores[key] = float(res.fun)
         return self.scores[key]
 

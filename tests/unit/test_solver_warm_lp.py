@@ -1,6 +1,10 @@
-"""The warm-started LP (`optimizer/solver/warm_lp.py`) gives linprog's answers on a growing LP."""
+"""The warm-started LP (`optimizer/solver/warm_lp.py`) gives linprog's answers on a growing LP, and
+column generation's rounds start from it."""
 
 from __future__ import annotations
+
+import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -8,7 +12,12 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 import optimizer.solver.warm_lp as warm_lp
+from optimizer.solver.column_generation import LpOutcome, column_generation
+from optimizer.solver.problem import Policy, Problem
+from optimizer.solver.requirements import restrict_to_requirements
+from optimizer.solver.solve import _prepare_pool
 from optimizer.solver.warm_lp import WarmLp
+from tests.solver_helpers import random_problem
 
 
 def _covering(
@@ -108,3 +117,61 @@ def test_carried_statuses_by_key() -> None:
     status = np.array([1, 0, 2], dtype=np.int8)
     assert warm_lp._carried(old, status, np.array([9, 3, 2, 11]), 0).tolist() == [2, 0, 1, 0]
     assert warm_lp._carried(old[:0], status[:0], np.array([1, 2]), 1).tolist() == [1, 1]
+
+
+def _column_generation_run(problem: Problem, bindings: bool) -> tuple[LpOutcome, list[bool]]:
+    """Column generation to convergence, warm (each round's LP from the last basis) or cold
+    (without the bindings: linprog every round); with which solves started warm."""
+    starts: list[bool] = []
+    solve = WarmLp.solve
+
+    def spy(self: WarmLp, *args: Any, **kwargs: Any) -> warm_lp.LpResult:
+        result = solve(self, *args, **kwargs)
+        starts.append(result.warm)
+        return result
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(WarmLp, "solve", spy)
+        if not bindings:
+            mp.setattr(warm_lp, "_highs", None)
+        prep, pool, pairs = _prepare_pool(problem)
+        ticks = itertools.count()
+        lp = column_generation(prep, pool, pairs, deadline=np.inf, clock=lambda: float(next(ticks)))
+    return lp, starts
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(),
+        Policy(max_spot_share=0.6),
+        Policy(max_instance_types=3, min_spot_instance_types=2, max_spot_share=0.6),
+    ],
+    ids=["open", "spot share", "README-like"],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_column_generation_rounds_start_warm_and_end_at_the_cold_optimum(seed: int, policy: Policy) -> None:
+    problem = restrict_to_requirements(random_problem(seed, 24, policy))
+    warm, warm_starts = _column_generation_run(problem, bindings=True)
+    cold, cold_starts = _column_generation_run(problem, bindings=False)
+    assert warm.converged and cold.converged
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-7)
+    assert warm.lower_bound == pytest.approx(cold.lower_bound, rel=1e-6)
+    assert len(warm_starts) == warm.iterations
+    assert warm_starts == [False] + [True] * (warm.iterations - 1)
+    assert not any(cold_starts)
+
+
+def test_a_first_lp_past_its_deadline_leaves_no_columns() -> None:
+    # A clock past `first_deadline` from its first reading: the first round's LP gets no time.
+    problem = restrict_to_requirements(random_problem(1, 24, Policy(max_spot_share=0.6)))
+    prep, pool, pairs = _prepare_pool(problem)
+    ticks = itertools.count(start=100, step=100)
+    clock = lambda: float(next(ticks))  # noqa: E731
+    lp = column_generation(prep, pool, pairs, deadline=np.inf, clock=clock, first_deadline=50.0)
+    assert not lp.feasible and not lp.converged and len(lp.columns) == 0
+    assert lp.lower_bound == 0.0 and np.isnan(lp.objective)
+    # Without `first_deadline` the same clock still gets the first round's LP and its columns.
+    prep, pool, pairs = _prepare_pool(problem)
+    lp = column_generation(prep, pool, pairs, deadline=0.0, clock=clock)
+    assert lp.feasible and len(lp.columns) > 0
