@@ -231,7 +231,7 @@ def _stats(prep: Prepared, problem: Problem, lp: LpOutcome, pool: PatternPool, *
         "columns": len(lp.columns),
         "lp_rounds": lp.iterations,
         "pricing_calls": lp.pricing_calls,
-        "lp_objective_usd": round(lp.objective, 6),
+        "lp_objective_usd": round(lp.objective, 6) if np.isfinite(lp.objective) else None,
         "lp_converged": lp.converged,
         **extra,
     }
@@ -299,6 +299,10 @@ class SubsetSeed:
     computed (and repaired) to rank the subsets."""
 
     heuristic: Plan
+    #: That plan with its spot limits repaired (`_subset_fallback`), when it meets the policy: the
+    #: subset's answer when its solve finds none (repairing it again took 0.5 s past the limit on
+    #: the Alibaba week in ten-minute buckets).
+    fallback: Plan | None = None
     #: The bigger problem's LP columns on the subset's offerings, as (offering key, jobs per shape,
     #: a bucket of the column's class): the subset's column generation starts from them instead
     #: of from single-shape seeds (on the Alibaba week under load its LP took 2.8 s of a 4 s share
@@ -466,6 +470,9 @@ class _Search:
             self.pairs,
             deadline=self.start + LP_TIME_SHARE * self.limit,
             clock=self.clock,
+            # (a type-cap subset's solve on the Alibaba week in ten-minute buckets spent 3.2 s in
+            # its first LP on a 0.8 s limit, and the whole solve ended at 12.3 s on 9 s)
+            first_deadline=self.end,
         )
         self.lp_seconds = self.elapsed
         self.bound = max(self.bound, self.lp.lower_bound)
@@ -994,7 +1001,7 @@ def _within_type_cap(
         plan = _subset_fallback(problem, sub, heuristic)
         subsets.append(chosen)
         quick.append(np.inf if plan is None else plan.objective_usd)
-        seeds.append(SubsetSeed(heuristic))
+        seeds.append(SubsetSeed(heuristic, fallback=plan))
         if plan is not None and (best is None or plan.objective_usd < best.objective_usd - 1e-9):
             best = plan
         took = clock() - started
@@ -1125,6 +1132,8 @@ def _solve_subset(
     sub = _subset_problem(problem, prep, chosen, deadline, clock)
     plan = _search(sub, clock=clock, seed=seed)
     if not plan.has_solution or _policy_violations(problem, plan):
+        if seed.fallback is not None:
+            return copy.copy(seed.fallback)
         return _subset_fallback(problem, sub, seed.heuristic)
     plan.stats = {"heuristic": "type-cap restriction"}
     return plan

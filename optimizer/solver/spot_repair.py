@@ -244,21 +244,27 @@ def _diversify(cat: _Catalogue, groups: list[_Group], k: int) -> bool:
             return True
         per_bin = cat.vcpus[over] * hours
         ranked: list[tuple[float, int, _Group, int, Pieces, float]] = []
+        # Within a ranking the pools do not change, so a bin's best move depends on its jobs and
+        # the bins moved only: groups of the same bin in other buckets share it (on the Alibaba
+        # week in ten-minute buckets, 52,000 packings took 1.4 s of a 9 s solve).
+        best_for: dict[tuple[bytes, int], tuple[float, int, Pieces] | None] = {}
         for n, g in enumerate(groups):
             if g.offering != over or g.count <= 0:
                 continue
             need = math.ceil((pools[over] - z / k) / per_bin - 1e-9)
             count = max(1, min(g.count, need))
-            fit = cat.fitting(g.jobs)
+            key = (g.jobs.tobytes(), count)
+            if key not in best_for:
+                fit = cat.fitting(g.jobs)
+                left = z - count * per_bin  # the spot vCPU-hours once the bins leave `over`
 
-            left = z - count * per_bin  # the spot vCPU-hours once the bins leave `over`
+                def has_room(to: int, instances: float, count: int = count, left: float = left) -> bool:
+                    # a spot target must stay within its own 1/k after the move
+                    added = count * instances * cat.vcpus[to] * hours
+                    return not cat.spot[to] or pools[to] + added <= (left + added) / k + 1e-6
 
-            def has_room(to: int, instances: float, count: int = count, left: float = left) -> bool:
-                # a spot target must stay within its own 1/k after the move
-                added = count * instances * cat.vcpus[to] * hours
-                return not cat.spot[to] or pools[to] + added <= (left + added) / k + 1e-6
-
-            best = cat.cheapest_packing(g.jobs, fit[fit != over], has_room)
+                best_for[key] = cat.cheapest_packing(g.jobs, fit[fit != over], has_room)
+            best = best_for[key]
             if best is not None:
                 cost, to, pieces = best
                 extra = (cost - cat.hourly[over]) / cat.vcpus[over]
