@@ -247,8 +247,11 @@ def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[in
     return prep, pool, pairs
 
 
-def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
-    """The plan for `problem` within its time limit; the steps are `_Search`'s methods, in order."""
+def solve(problem: Problem, *, clock: Callable[[], float], first_lp_until: float | None = None) -> Plan:
+    """The plan for `problem` within its time limit; the steps are `_Search`'s methods, in order.
+
+    `first_lp_until`: for a solve inside a bigger one (the commitment-blind plan), when its first
+    LP may end past its own limit (by default it stops at it, leaving the heuristic plan)."""
     if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs
         from optimizer.solver.gangs import solve_with_gangs
 
@@ -260,14 +263,22 @@ def solve(problem: Problem, *, clock: Callable[[], float]) -> Plan:
         from optimizer.solver.commitments import solve_with_commitments
 
         return solve_with_commitments(problem, clock=clock)
-    return _search(problem, clock=clock)
+    return _search(problem, clock=clock, first_lp_until=first_lp_until)
 
 
-def _search(problem: Problem, *, clock: Callable[[], float], seed: SubsetSeed | None = None) -> Plan:
+def _search(
+    problem: Problem,
+    *,
+    clock: Callable[[], float],
+    seed: SubsetSeed | None = None,
+    first_lp_until: float | None = None,
+) -> Plan:
     """The solve itself (after the gang and commitment dispatch): what each step does is in its
     method's docstring. `seed`: what a caller solving a restriction of a bigger problem already
     has (a type-cap subset: its repaired cheapest-fit plan)."""
     search = _Search.begin(problem, clock)
+    if first_lp_until is not None:
+        search.first_lp_until = max(search.end, first_lp_until)
     answer = search.trivial_answer()
     if answer is not None:
         return answer
@@ -322,6 +333,7 @@ class _Search:
     incumbent: Plan | None = None
     bound: float = 0.0
     end: float = 0.0  # the integer phase's deadline
+    first_lp_until: float = 0.0  # the first LP stops here (`end` unless a caller gives more)
     mip_status: str = "skipped"
     exact_classes: int = 0
     improved_classes: int = 0
@@ -346,7 +358,8 @@ class _Search:
         start = clock()
         problem = restrict_to_requirements(problem)
         limit = problem.policy.time_limit_seconds
-        return cls(problem=problem, clock=clock, start=start, limit=limit, end=start + 0.95 * limit)
+        end = start + 0.95 * limit
+        return cls(problem=problem, clock=clock, start=start, limit=limit, end=end, first_lp_until=end)
 
     @property
     def elapsed(self) -> float:
@@ -472,7 +485,7 @@ class _Search:
             clock=self.clock,
             # (a type-cap subset's solve on the Alibaba week in ten-minute buckets spent 3.2 s in
             # its first LP on a 0.8 s limit, and the whole solve ended at 12.3 s on 9 s)
-            first_deadline=self.end,
+            first_deadline=self.first_lp_until,
         )
         self.lp_seconds = self.elapsed
         self.bound = max(self.bound, self.lp.lower_bound)

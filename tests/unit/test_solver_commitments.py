@@ -352,8 +352,8 @@ def test_a_committed_solve_with_little_time_under_a_type_cap_still_returns_a_val
     list_prices = {o.key: o.price_per_hour for o in base.offerings}
     real_solve = solve_module.solve
 
-    def relaxed_finds_nothing(p: Problem, *, clock: Any) -> Plan:
-        plan = real_solve(p, clock=clock)
+    def relaxed_finds_nothing(p: Problem, *, clock: Any, **options: Any) -> Plan:
+        plan = real_solve(p, clock=clock, **options)
         if any(o.price_per_hour != list_prices[o.key] for o in p.offerings):  # the relaxed problem
             return replace(plan, status="TIMEOUT", reason="no plan in time", buckets=[], selected=[])
         return plan
