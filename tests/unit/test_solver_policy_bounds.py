@@ -414,7 +414,7 @@ def test_the_warm_started_selection_lp_ends_where_the_cold_one_does(
 
     monkeypatch.setattr(warm_lp.WarmLp, "solve", spy)
     prep, pool, lp = _lp(problem)
-    starts.clear()  # (column generation's own rounds start warm too)
+    starts.clear()  # (column generation's own rounds go through WarmLp too)
     warm = selection_bound(prep, pool, lp.columns, None, deadline=np.inf, clock=_ticks())
     assert warm is not None and warm.rounds >= 2
     assert starts == [False] + [True] * (warm.rounds - 1)

@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+import optimizer.solver.column_generation as column_generation_module
 import optimizer.solver.warm_lp as warm_lp
 from optimizer.solver.column_generation import LpOutcome, column_generation
 from optimizer.solver.problem import Policy, Problem
@@ -119,9 +120,12 @@ def test_carried_statuses_by_key() -> None:
     assert warm_lp._carried(old[:0], status[:0], np.array([1, 2]), 1).tolist() == [1, 1]
 
 
-def _column_generation_run(problem: Problem, bindings: bool) -> tuple[LpOutcome, list[bool]]:
-    """Column generation to convergence, warm (each round's LP from the last basis) or cold
-    (without the bindings: linprog every round); with which solves started warm."""
+def _column_generation_run(
+    problem: Problem, bindings: bool, warm_from: int = 0
+) -> tuple[LpOutcome, list[bool]]:
+    """Column generation to convergence, warm (each round's LP from the last basis, when the first
+    master has at least `warm_from` columns) or cold (without the bindings: linprog every round);
+    with which solves started warm."""
     starts: list[bool] = []
     solve = WarmLp.solve
 
@@ -132,6 +136,7 @@ def _column_generation_run(problem: Problem, bindings: bool) -> tuple[LpOutcome,
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(WarmLp, "solve", spy)
+        mp.setattr(column_generation_module, "WARM_START_COLUMNS", warm_from)
         if not bindings:
             mp.setattr(warm_lp, "_highs", None)
         prep, pool, pairs = _prepare_pool(problem)
@@ -160,6 +165,10 @@ def test_column_generation_rounds_start_warm_and_end_at_the_cold_optimum(seed: i
     assert len(warm_starts) == warm.iterations
     assert warm_starts == [False] + [True] * (warm.iterations - 1)
     assert not any(cold_starts)
+    # A first master below `WARM_START_COLUMNS` keeps cold rounds: the same optimum.
+    small, small_starts = _column_generation_run(problem, bindings=True, warm_from=10**9)
+    assert small.converged and small.objective == pytest.approx(cold.objective, rel=1e-7)
+    assert len(small_starts) == small.iterations and not any(small_starts)
 
 
 def test_a_first_lp_past_its_deadline_leaves_no_columns() -> None:
