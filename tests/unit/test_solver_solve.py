@@ -225,3 +225,29 @@ def test_a_cap_with_both_spot_rows_still_finds_the_all_on_demand_plan() -> None:
     assert plan.cost_usd == pytest.approx(0.181)
     assert set(plan.selected) == {"c6i.large/ON_DEMAND", "m6i.large/ON_DEMAND"}
     assert validate_plan(problem, plan) == []
+
+
+@pytest.mark.parametrize(("given", "first_deadline"), [(None, 3.8), (100.0, 100.0), (1.0, 3.8)])
+def test_the_first_lp_stops_at_the_solve_end_unless_the_caller_gives_it_longer(
+    given: float | None, first_deadline: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The solve's end is 95 % of its 4 s limit from its start (0 on this clock, a microsecond a
+    # reading); a caller inside a bigger solve (the commitment-blind plan) may let the first LP run
+    # further, never less.
+    import itertools
+
+    import optimizer.solver.solve as solve_module
+
+    seen: list[object] = []
+    real = solve_module.column_generation
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs.get("first_deadline"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solve_module, "column_generation", spy)
+    problem = random_problem(2, 12, Policy(max_spot_share=0.5, time_limit_seconds=4.0))
+    ticks = itertools.count()
+    plan = solve_module.solve(problem, clock=lambda: next(ticks) * 1e-6, first_lp_until=given)
+    assert plan.has_solution
+    assert seen == [pytest.approx(first_deadline, abs=1e-3)]
