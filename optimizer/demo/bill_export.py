@@ -114,6 +114,7 @@ def _instance_hours(
     rows, hour, amount = _hours(start, end)
     out = pd.DataFrame(
         {
+            "_history_id": inst["instance_id"].to_numpy()[rows],
             "resource_id": inst["instance_id"].map(instance_ids).to_numpy()[rows],
             "instance_type": inst["instance_type"].to_numpy()[rows],
             "spot": inst["capacity_type"].eq("SPOT").to_numpy()[rows],
@@ -129,11 +130,18 @@ def _instance_hours(
     )
     out["rate"] = rate.astype(float)
     out["od_rate"] = out["instance_type"].map(prices["ondemand_price"]).astype(float)
-    return out.sort_values(["hour", "resource_id"], kind="stable").reset_index(drop=True)
+    # In the history's instance order, not the emulator's ids: those are drawn anew each run, and
+    # the Savings Plan covers each hour's instances in this order (`_cover`), so each queue's
+    # share of it changed run to run (the demo's cpu-batch fees $532 in one run, $265 an hour
+    # later).
+    out = out.sort_values(["hour", "_history_id"], kind="stable").reset_index(drop=True)
+    return out.drop(columns="_history_id")
 
 
 def _cover(ih: pd.DataFrame, commitment: float) -> pd.DataFrame:
-    """Per on-demand instance-hour, the fraction the Savings Plan covers (in instance-id order)."""
+    """Per on-demand instance-hour, the fraction the Savings Plan covers, in `ih`'s order within
+    each hour (the history's instance order: every discount is the same `SP_DISCOUNT`, so AWS's
+    highest-savings-first rule leaves the order open)."""
     sp_cost = np.where(ih["spot"], 0.0, ih["amount"] * ih["od_rate"] * (1 - SP_DISCOUNT))
     before = pd.Series(sp_cost).groupby(ih["hour"].to_numpy()).cumsum().to_numpy() - sp_cost
     covered = np.clip(commitment - before, 0.0, sp_cost)

@@ -191,3 +191,25 @@ def test_the_demo_export_is_collected_from_s3_with_its_savings_plan_as_a_commitm
         frames, ids, tasks, account_id=ACCOUNT, region="us-east-1", start=START, now=NOW
     )
     pd.testing.assert_frame_equal(again[0], _rows()[0])  # deterministic
+
+
+def test_which_instances_the_savings_plan_covers_does_not_depend_on_the_emulator_ids() -> None:
+    # Both on-demand instances run from 06:00 to 07:00 here and the commitment covers only part of
+    # that hour: the instances the history lists first are covered first, whichever ids the
+    # emulator handed out (drawn anew each demo run).
+    frames, ids, _ = _history()
+    instances = frames.instances.assign(
+        launch_time=[T("2025-03-31 06:00"), T("2025-03-31 06:00"), T("2025-03-31 23:20")],
+        terminated_at=[T("2025-03-31 07:00"), T("2025-03-31 07:00"), T("2025-04-01 01:05")],
+    )
+    frames = HistoryFrames(jobs=frames.jobs, attempts=frames.attempts, instances=instances)
+    prices = bill_export._catalogue("us-east-1")
+    swapped = {"h-a": ids["h-b"], "h-b": ids["h-a"], "h-c": ids["h-c"]}
+    covered = []
+    for mapping in (ids, swapped):
+        hours = bill_export._cover(bill_export._instance_hours(frames, mapping, NOW, prices), 0.05)
+        history = {v: k for k, v in mapping.items()}
+        covered.append(hours.groupby(hours["resource_id"].map(history))["covered_sp_usd"].sum().to_dict())
+    assert covered[0] == pytest.approx(covered[1])
+    assert covered[0]["h-a"] == pytest.approx(0.05)  # listed first: all of the hour's commitment
+    assert covered[0]["h-b"] == 0.0 and covered[0]["h-c"] == 0.0  # then nothing left; spot never
