@@ -44,6 +44,11 @@ The open rows run in ten-minute buckets too. There, on Alibaba's week, the commi
 than the blind one ($5,120-5,478 against $4,913, gap 40-44 %: the groups' relaxed solves ran past
 their shares) until the uncoupled solve also ran the blind solve first and kept its plan where
 nothing beat it ($3,592-3,595 after its capacity moves, 2026-12-05).
+With the pattern LP's rounds warm from a first master of 5,000 columns (2026-12-05, the code before
+in the same hour): Alibaba README 6.09-6.13 % against 6.66-6.75 % (its bound $3,855 against
+$3,831-3,833), Alibaba open 1.24-1.49 % against 1.54-1.55 %, the KTH rows as before; Alibaba README
+in ten-minute buckets $4,081-4,083 against $4,032-4,039, its nested solves now stopping at their
+own limits (see docs/problem-and-plan.md, Known limits).
 Run: `.venv/bin/python -m benchmarks.commitments` (`--readme`: only the README rows).
 """
 
