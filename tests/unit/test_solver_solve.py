@@ -227,13 +227,17 @@ def test_a_cap_with_both_spot_rows_still_finds_the_all_on_demand_plan() -> None:
     assert validate_plan(problem, plan) == []
 
 
-@pytest.mark.parametrize(("given", "first_deadline"), [(None, 3.8), (100.0, 100.0), (1.0, 3.8)])
-def test_the_first_lp_stops_at_the_solve_end_unless_the_caller_gives_it_longer(
-    given: float | None, first_deadline: float, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("outer", "given", "first_deadline"),
+    [(None, None, 4.0), (None, 100.0, 4.0), (None, 1.0, 3.8), (50.0, None, 50.0), (50.0, 2.0, 3.8)],
+)
+def test_the_first_lp_runs_to_the_outermost_solves_end_at_most(
+    outer: float | None, given: float | None, first_deadline: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The solve's end is 95 % of its 4 s limit from its start (0 on this clock, a microsecond a
-    # reading); a caller inside a bigger solve (the commitment-blind plan) may let the first LP run
-    # further, never less.
+    # A 4 s solve starting at 0 on this clock (a microsecond a reading) ends its own steps at 3.8
+    # (95 %). Outermost (`outer` None), its first LP may run to its limit, 4.0; nested in a solve
+    # ending at 50, to 50, or to what its caller gives (the commitment-blind plan), never before
+    # its own end nor past the outermost one.
     import itertools
 
     import optimizer.solver.solve as solve_module
@@ -248,6 +252,12 @@ def test_the_first_lp_stops_at_the_solve_end_unless_the_caller_gives_it_longer(
     monkeypatch.setattr(solve_module, "column_generation", spy)
     problem = random_problem(2, 12, Policy(max_spot_share=0.5, time_limit_seconds=4.0))
     ticks = itertools.count()
-    plan = solve_module.solve(problem, clock=lambda: next(ticks) * 1e-6, first_lp_until=given)
+    token = None if outer is None else solve_module._OUTER_END.set(outer)
+    try:
+        plan = solve_module.solve(problem, clock=lambda: next(ticks) * 1e-6, first_lp_until=given)
+    finally:
+        if token is not None:
+            solve_module._OUTER_END.reset(token)
     assert plan.has_solution
     assert seen == [pytest.approx(first_deadline, abs=1e-3)]
+    assert solve_module._OUTER_END.get() is None  # the outermost solve leaves none behind
