@@ -74,7 +74,6 @@ def _solve_lp(
     system: MasterSystem,
     cols: Columns,
     n_classes: int,
-    artificial_rows: slice,
     penalty: np.ndarray,
     time_limit: float,
 ) -> LpResult:
@@ -85,6 +84,7 @@ def _solve_lp(
     (8,901 rows, 67,000 columns) a cold solve took 2.0 s a round, and 10 rounds to converge took
     21.5 s. Columns are named by (pattern, class), the spot total and each artificial by position;
     rows by position (they depend on the prepared problem only)."""
+    artificial_rows = system.row_slices["demand"]
     n_art = artificial_rows.stop - artificial_rows.start
     art = sp.csr_matrix(
         (-np.ones(n_art), (np.arange(artificial_rows.start, artificial_rows.stop), np.arange(n_art))),
@@ -330,14 +330,12 @@ def column_generation(
         if time_limit <= LP_MIN_SECONDS:
             if last is None:
                 return _no_round(prep, pool)
-            return last.outcome(prep, rounds - 1, pricing_calls, best_bound, class_best, separable, False)
-        res = _solve_lp(
-            master, system, cols, prep.n_classes, system.row_slices["demand"], art_penalty, time_limit
-        )
+            return last.outcome(rounds - 1, pricing_calls, best_bound, class_best, separable, False)
+        res = _solve_lp(master, system, cols, prep.n_classes, art_penalty, time_limit)
         if res.status == 1:  # the time limit
             if last is None:
                 return _no_round(prep, pool)
-            return last.outcome(prep, rounds - 1, pricing_calls, best_bound, class_best, separable, False)
+            return last.outcome(rounds - 1, pricing_calls, best_bound, class_best, separable, False)
         if res.status != 0:
             raise RuntimeError(f"HiGHS failed on the master LP (status {res.status})")
         assert res.x is not None and res.marginals is not None
@@ -394,8 +392,10 @@ def column_generation(
                     open_rc &= ~settled
                 converged = not open_rc.any()
                 stalled = True  # nothing new to add: more rounds would repeat this one
-        last = _Round(cols, x[:n_vars], objective, marginals, duals.item_value, np.asarray(rc_cols))
-        last.artificial = float(x[n_vars:].sum()) if len(x) > n_vars else 0.0
+        artificial = float(x[n_vars:].sum()) if len(x) > n_vars else 0.0
+        last = _Round(
+            cols, x[:n_vars], objective, marginals, duals.item_value, np.asarray(rc_cols), artificial
+        )
         if stalled or clock() >= deadline or rounds >= max_rounds:
             if converged:
                 best_bound = max(best_bound, objective)
@@ -405,7 +405,7 @@ def column_generation(
                         cols.bucket_class, weights=cols.cost * x[: len(cols)], minlength=prep.n_classes
                     )
                     class_best = np.maximum(class_best, class_cost)
-            return last.outcome(prep, rounds, pricing_calls, best_bound, class_best, separable, converged)
+            return last.outcome(rounds, pricing_calls, best_bound, class_best, separable, converged)
 
 
 def _no_round(prep: Prepared, pool: PatternPool) -> LpOutcome:
@@ -439,11 +439,10 @@ class _Round:
     marginals: np.ndarray
     item_value: np.ndarray
     reduced_costs: np.ndarray
-    artificial: float = 0.0
+    artificial: float  # the artificial covers' total: above 0, the columns do not cover demand
 
     def outcome(
         self,
-        prep: Prepared,
         rounds: int,
         pricing_calls: int,
         bound: float,

@@ -121,15 +121,7 @@ class SubsetScorer:
             pairs.add((q, int(u)))
         cols = make_columns(sub, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
         system = build_master(sub, cols, with_selection=False)
-        res = _solve_lp(
-            WarmLp(),
-            system,
-            cols,
-            sub.n_classes,
-            system.row_slices["demand"],
-            _artificial_penalty(sub),
-            np.inf,
-        )
+        res = _solve_lp(WarmLp(), system, cols, sub.n_classes, _artificial_penalty(sub), np.inf)
         n_vars = system.layout.n_variables
         if res.status != 0 or res.x is None or res.marginals is None or float(np.sum(res.x[n_vars:])) > 1e-6:
             self.scores[key] = np.inf
