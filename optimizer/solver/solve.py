@@ -333,9 +333,9 @@ class SubsetSeed:
     computed (and repaired) to rank the subsets."""
 
     heuristic: Plan
-    #: That plan with its spot limits repaired (`_subset_fallback`), when it meets the policy: the
-    #: subset's answer when its solve finds none (repairing it again took 0.5 s past the limit on
-    #: the Alibaba week in ten-minute buckets).
+    #: That plan with its spot limits repaired (`_subset_fallback`), None when it still breaks the
+    #: policy: the subset's answer when its solve finds none (repairing it again took 0.5 s past
+    #: the limit on the Alibaba week in ten-minute buckets).
     fallback: Plan | None = None
     #: The bigger problem's LP columns on the subset's offerings, as (offering key, jobs per shape,
     #: a bucket of the column's class): the subset's column generation starts from them instead
@@ -1168,9 +1168,8 @@ def _solve_subset(
     sub = _subset_problem(problem, prep, chosen, deadline, clock)
     plan = _search(sub, clock=clock, seed=seed)
     if not plan.has_solution or _policy_violations(problem, plan):
-        if seed.fallback is not None:
-            return copy.copy(seed.fallback)
-        return _subset_fallback(problem, sub, seed.heuristic)
+        # (the quick plan, repaired when the subset was ranked: repairing it again gives the same)
+        return None if seed.fallback is None else copy.copy(seed.fallback)
     plan.stats = {"heuristic": "type-cap restriction"}
     return plan
 
