@@ -60,6 +60,21 @@ class LpOutcome:
     #: Row duals of the final restricted master (scipy's sign: <= 0), the multipliers a Lagrangian
     #: bound over the coupling rows starts from (`lagrangian_bound.py`); None where not kept.
     marginals: np.ndarray | None = None
+    #: The best single round's certificate (`Certificate`); None before any round was certified.
+    certificate: Certificate | None = None
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """One round's certified LP bound with the duals behind it: a caller taking demand away may
+    shift it (at demand d - Delta the same duals certify at least `bound` - item_value . Delta;
+    `commitments.dual_coverage_savings`)."""
+
+    bound: float
+    item_value: np.ndarray  # (S, U) the round's job values per bin-hour
+    #: (O, U) a lower bound on the reduced cost per bin-hour of every pattern of each prepared
+    #: offering at those duals: no pattern of o in class u is worth more than its cost less this.
+    least_rc: np.ndarray
 
 
 @dataclass
@@ -318,6 +333,7 @@ def column_generation(
     stalled = False
     master = WarmLp()
     last: _Round | None = None
+    best_certificate: Certificate | None = None
     while True:
         rounds += 1
         pair_arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
@@ -330,12 +346,16 @@ def column_generation(
         if time_limit <= LP_MIN_SECONDS:
             if last is None:
                 return _no_round(prep, pool)
-            return last.outcome(rounds - 1, pricing_calls, best_bound, class_best, separable, False)
+            return last.outcome(
+                rounds - 1, pricing_calls, best_bound, class_best, separable, False, best_certificate
+            )
         res = _solve_lp(master, system, cols, prep.n_classes, art_penalty, time_limit)
         if res.status == 1:  # the time limit
             if last is None:
                 return _no_round(prep, pool)
-            return last.outcome(rounds - 1, pricing_calls, best_bound, class_best, separable, False)
+            return last.outcome(
+                rounds - 1, pricing_calls, best_bound, class_best, separable, False, best_certificate
+            )
         if res.status != 0:
             raise RuntimeError(f"HiGHS failed on the master LP (status {res.status})")
         assert res.x is not None and res.marginals is not None
@@ -348,10 +368,9 @@ def column_generation(
         # A cheap certificate every round (knapsack values bounded by densities), so an early stop
         # still has an honest bound; exact pricing below tightens it.
         rough = _density_reduced_costs(prep, duals)
-        best_bound = max(
-            best_bound,
-            _certified_bound(prep, system, cols, x, objective, rough, bins_cap, duals.offering_cost),
-        )
+        certified = _certified_bound(prep, system, cols, x, objective, rough, bins_cap, duals.offering_cost)
+        least_rc = rough
+        best_bound = max(best_bound, certified)
         settled = None
         if separable:
             class_obj = _class_objectives(prep, duals)
@@ -377,6 +396,8 @@ def column_generation(
                 exact_bound = _certified_bound(
                     prep, system, cols, x, objective, best_rc, bins_cap, duals.offering_cost
                 )
+                certified = max(certified, exact_bound)
+                least_rc = np.maximum(rough, best_rc)
                 best_bound = max(best_bound, exact_bound)
                 if separable:
                     class_best = np.maximum(class_best, _class_bounds(prep, duals, class_obj, best_rc))
@@ -392,6 +413,8 @@ def column_generation(
                     open_rc &= ~settled
                 converged = not open_rc.any()
                 stalled = True  # nothing new to add: more rounds would repeat this one
+        if best_certificate is None or certified > best_certificate.bound:
+            best_certificate = Certificate(certified, duals.item_value, least_rc)
         artificial = float(x[n_vars:].sum()) if len(x) > n_vars else 0.0
         last = _Round(
             cols, x[:n_vars], objective, marginals, duals.item_value, np.asarray(rc_cols), artificial
@@ -405,7 +428,9 @@ def column_generation(
                         cols.bucket_class, weights=cols.cost * x[: len(cols)], minlength=prep.n_classes
                     )
                     class_best = np.maximum(class_best, class_cost)
-            return last.outcome(rounds, pricing_calls, best_bound, class_best, separable, converged)
+            return last.outcome(
+                rounds, pricing_calls, best_bound, class_best, separable, converged, best_certificate
+            )
 
 
 def _no_round(prep: Prepared, pool: PatternPool) -> LpOutcome:
@@ -449,6 +474,7 @@ class _Round:
         class_best: np.ndarray,
         separable: bool,
         converged: bool,
+        certificate: Certificate | None,
     ) -> LpOutcome:
         feasible = self.artificial <= 1e-6
         return LpOutcome(
@@ -465,6 +491,7 @@ class _Round:
             item_value=self.item_value,
             class_bounds=class_best if separable else None,
             marginals=self.marginals,
+            certificate=certificate,
         )
 
 

@@ -256,22 +256,38 @@ def _prepare_pool(problem: Problem) -> tuple[Prepared, PatternPool, set[tuple[in
 _OUTER_END: ContextVar[float | None] = ContextVar("solve_outer_end", default=None)
 
 
-def solve(problem: Problem, *, clock: Callable[[], float], first_lp_until: float | None = None) -> Plan:
+#: Called with the prepared problem and its LP once a round certified a bound (`solve`'s `on_lp`).
+LpHook = Callable[[Prepared, LpOutcome], None]
+
+
+def solve(
+    problem: Problem,
+    *,
+    clock: Callable[[], float],
+    first_lp_until: float | None = None,
+    on_lp: LpHook | None = None,
+) -> Plan:
     """The plan for `problem` within its time limit; the steps are `_Search`'s methods, in order.
 
     The first LP of the outermost solve stops at that solve's limit (then the solve keeps its
     heuristic plan); a nested solve's may run to the outermost solve's end (`_OUTER_END`), or to
-    `first_lp_until` when its caller gives less (the commitment-blind plan: half the limit)."""
+    `first_lp_until` when its caller gives less (the commitment-blind plan: half the limit).
+    `on_lp` hears the LP relaxation once a round certified a bound (the commitment-blind plan's
+    caller bounds what commitments can take off it by that round's duals,
+    `commitments.dual_coverage_savings`); not called for problems with gangs or commitments,
+    which solve other LPs."""
     if _OUTER_END.get() is not None:
-        return _dispatch(problem, clock=clock, first_lp_until=first_lp_until)
+        return _dispatch(problem, clock=clock, first_lp_until=first_lp_until, on_lp=on_lp)
     token = _OUTER_END.set(clock() + problem.policy.time_limit_seconds)
     try:
-        return _dispatch(problem, clock=clock, first_lp_until=first_lp_until)
+        return _dispatch(problem, clock=clock, first_lp_until=first_lp_until, on_lp=on_lp)
     finally:
         _OUTER_END.reset(token)
 
 
-def _dispatch(problem: Problem, *, clock: Callable[[], float], first_lp_until: float | None) -> Plan:
+def _dispatch(
+    problem: Problem, *, clock: Callable[[], float], first_lp_until: float | None, on_lp: LpHook | None
+) -> Plan:
     if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs
         from optimizer.solver.gangs import solve_with_gangs
 
@@ -283,7 +299,7 @@ def _dispatch(problem: Problem, *, clock: Callable[[], float], first_lp_until: f
         from optimizer.solver.commitments import solve_with_commitments
 
         return solve_with_commitments(problem, clock=clock)
-    return _search(problem, clock=clock, first_lp_until=first_lp_until)
+    return _search(problem, clock=clock, first_lp_until=first_lp_until, on_lp=on_lp)
 
 
 def _search(
@@ -292,6 +308,7 @@ def _search(
     clock: Callable[[], float],
     seed: SubsetSeed | None = None,
     first_lp_until: float | None = None,
+    on_lp: LpHook | None = None,
 ) -> Plan:
     """The solve itself (after the gang and commitment dispatch): what each step does is in its
     method's docstring. `seed`: what a caller solving a restriction of a bigger problem already
@@ -309,6 +326,8 @@ def _search(
     search.subset = seed is not None
     search.start_from_heuristics(seed)
     search.relax()
+    if on_lp is not None and search.lp.certificate is not None:
+        on_lp(search.prep, search.lp)
     search.bound_by_partition()
     if search.lp.proven_infeasible:
         return search.infeasible()
