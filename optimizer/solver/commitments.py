@@ -39,6 +39,8 @@ from optimizer.solver.policy import Policy
 from optimizer.solver.problem import Commitment, Offering, Problem, Shape
 
 if TYPE_CHECKING:
+    from optimizer.solver.column_generation import Certificate, LpOutcome
+    from optimizer.solver.columns import Prepared
     from optimizer.solver.commitment_classes import Pattern
     from optimizer.solver.partition_bound import PartitionBound
     from optimizer.solver.solve import LpEstimate
@@ -282,6 +284,69 @@ def coverage_savings_per_hour(problem: Problem) -> float:
                 best = max(best, o.price_per_hour / use)
         total += c.capacity_per_hour * best
     return total
+
+
+def dual_coverage_savings(problem: Problem, prep: Prepared, certificate: Certificate) -> float:
+    """What the commitments can take off a certified LP bound of `problem` without them (one
+    column-generation round's `certificate`), at that round's job values: the certificate's bound
+    + fees - this is a lower bound on every committed plan.
+
+    Why. `coverage_savings_per_hour` credits each covered instance-hour with its list price, but a
+    covered instance only saves what its jobs would cost elsewhere, and where spot is cheap that is
+    far less: on the demo's cpu-short queue (README policy, a Compute Savings Plan of $0.20 an hour)
+    the list credit leaves a bound of $527.87 under plans of $682-766.
+
+    The argument. Take any committed plan P and remove, in each bucket, the (fractional)
+    instance-hours its commitments cover, with the jobs on them (Delta). What is left hosts
+    demand - Delta, keeps P's spot usage, so meets the same spot-share row (its right-hand side is
+    a share of the whole demand's vCPU-hours, a constant) and diversification rows, and costs P's
+    list cost less the covered list price, which is P's committed cost less the fees. The round's
+    certificate is a Lagrangian bound at the demand rows' duals pi (or Farley's, at pi scaled
+    down): at demand d - Delta the same duals certify at least the certificate - pi . Delta (its
+    bin counts only shrink with the demand). A covered instance of offering o hosts jobs worth at
+    most V(o, u) per hour in bucket class u (a pattern's value at pi, bounded by capacity times
+    the best value density of each dimension, by the class's whole demand and, for a prepared
+    offering, by its cost less the round's lower bound on its reduced cost: its price where no
+    pattern prices out), and each commitment covers at
+    most its capacity per hour, spread over its offerings at use(o) each: so pi . Delta in a
+    bucket of class u is at most sum_c capacity_c max_o V(o, u) / use_c(o), and never more than
+    the class's demand is worth. The type cap is not in the LP: the bound relaxes it."""
+    values = np.where(prep.demand > 0, np.maximum(certificate.item_value, 0.0), 0.0)  # (S, U)
+    worth = (values * prep.demand).sum(axis=0)  # (U,) the class's whole demand
+    sizes = prep.sizes
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Per dimension, each job's value per unit of it (inf: a valued job that needs none of it).
+        per_unit = np.where(sizes[:, :, None] > 0, values[:, None, :] / sizes[:, :, None], np.inf)
+        density = np.where(values[:, None, :] > 0, per_unit, 0.0)  # (S, 3, U)
+    shapes = prep.problem.shapes
+    prepared = {o.key: k for k, o in enumerate(prep.offerings)}
+    bound_by_host: dict[tuple[bool, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def most(o: Offering) -> np.ndarray:
+        """(U,) the most one instance-hour of `o` can host, at pi."""
+        hosts = tuple(o.can_host(sh) for sh in shapes)
+        if hosts not in bound_by_host:
+            mask = np.array(hosts, dtype=bool)
+            whole = np.where(mask[:, None], values * prep.demand, 0.0).sum(axis=0)
+            best = np.where(mask[:, None, None], density, 0.0).max(axis=0) if mask.any() else None
+            bound_by_host[hosts] = (whole, np.zeros((3, prep.n_classes)) if best is None else best)
+        whole, best = bound_by_host[hosts]
+        caps = np.array([o.vcpus, o.memory_mib, o.gpus], dtype=float)
+        with np.errstate(invalid="ignore"):
+            per_dim = np.where(np.isinf(best), np.inf, caps[:, None] * best)
+        out = np.minimum(whole, per_dim.min(axis=0))
+        k = prepared.get(o.key)
+        return out if k is None else np.minimum(out, o.price_per_hour - certificate.least_rc[k])
+
+    per_class = np.zeros(prep.n_classes)
+    for c in problem.commitments:
+        best = np.zeros(prep.n_classes)
+        for o in problem.offerings:
+            use = c.use_per_instance_hour(o)
+            if use is not None and use > 0.0:
+                best = np.maximum(best, most(o) / use)
+        per_class += c.capacity_per_hour * best
+    return float(np.minimum(per_class, worth) @ (prep.weight * prep.hours))
 
 
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
@@ -881,23 +946,29 @@ def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], f
     blind plan is always a valid plan (the commitments change money, not feasibility), so it runs
     first with a fixed share and the committed solve must beat it. Its bound holds too: any plan
     costs at least its list-price objective minus what the commitments can take off per hour
-    (`coverage_savings_per_hour`), plus the fees."""
+    (`coverage_savings_per_hour`), plus the fees; or its LP's best certified bound minus what
+    they can take off at that bound's duals (`dual_coverage_savings`), plus the fees."""
     from optimizer.solver.solve import solve
     from optimizer.solver.validate import validate_plan
 
     limit = replace(problem.policy, time_limit_seconds=max(0.1, deadline - clock()))
+    by_duals: list[float] = []
+
+    def take_lp(prep: Prepared, lp: LpOutcome) -> None:
+        assert lp.certificate is not None
+        by_duals.append(lp.certificate.bound - dual_coverage_savings(problem, prep, lp.certificate))
+
     plan = solve(
         problem.with_commitments(()).with_policy(limit),
         clock=clock,
         first_lp_until=clock() + BLIND_FIRST_LP_SHARE * problem.policy.time_limit_seconds,
+        on_lp=take_lp,
     )
     if not plan.has_solution:
         return None
     horizon_hours = problem.n_buckets * problem.bucket_hours
-    bound = (
-        plan.lower_bound_usd
-        + problem.commitment_fees_usd
-        - coverage_savings_per_hour(problem) * horizon_hours
+    bound = problem.commitment_fees_usd + max(
+        [plan.lower_bound_usd - coverage_savings_per_hour(problem) * horizon_hours, *by_duals]
     )
     moves_deadline = clock() + MOVES_TIME_SHARE * problem.policy.time_limit_seconds
     billed, moved = _billed_and_moved(
