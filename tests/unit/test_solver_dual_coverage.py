@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.solver.column_generation import column_generation
-from optimizer.solver.commitments import coverage_savings_per_hour, dual_coverage_savings
-from optimizer.solver.problem import Commitment, Policy, Problem
+from optimizer.solver.commitments import bill_plan, coverage_savings_per_hour, dual_coverage_savings
+from optimizer.solver.plan import Bin, Plan
+from optimizer.solver.problem import Commitment, Offering, Policy, Problem, Shape
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.solve import _prepare_pool, solve
+from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
 from tests.unit.test_solver_commitment_classes import CATALOGUE, SHAPES, _offerings
 from tests.unit.test_solver_commitments_coupled import _exact_optimum
@@ -94,3 +96,32 @@ def test_where_spot_is_cheap_the_shifted_bound_beats_the_list_price_credit() -> 
     committed = solve(problem, clock=StepClock(0.001))
     assert committed.lower_bound_usd >= bound - 1e-6
     assert committed.lower_bound_usd <= optimum + 1e-6 <= committed.objective_usd + 2e-6
+
+
+def test_under_diversification_a_pool_no_job_fits_may_balance_the_others() -> None:
+    """One x86 job, two spot pools required, the other spot pool arm64: the job on x86 spot
+    beside an empty arm64 instance ($0.04) meets the 1/K rule. The LP once dropped the arm64 pool
+    (it hosts nothing) and proved $0.096; the list-price credit of the arm64 Reserved Instance
+    hid that in the committed bound, the duals' credit (nothing to cover) would not have."""
+    offerings = (
+        Offering("m6i.large", "ON_DEMAND", 2, 8192, 0, "x86_64", 0.096),
+        Offering("m6i.large", "SPOT", 2, 8192, 0, "x86_64", 0.03),
+        Offering("m6g.large", "ON_DEMAND", 2, 8192, 0, "arm64", 0.077),
+        Offering("m6g.large", "SPOT", 2, 8192, 0, "arm64", 0.01),
+    )
+    ri = Commitment("ri", "RESERVED_INSTANCE", instance_type="m6g.large", count=1)
+    policy = Policy(min_spot_instance_types=2, interruption_cost_factor=0.0, time_limit_seconds=5)
+    problem = Problem(
+        3600.0, (Shape("s", 2, 4000, arch="x86_64"),), np.array([[1]]), offerings, policy, (ri,)
+    )
+    idle = [[Bin("m6i.large/SPOT", 1, {"s": 1}), Bin("m6g.large/SPOT", 1, {})]]
+    hand = bill_plan(
+        problem, Plan("FEASIBLE", "", 0.0, 0.0, 0.0, 0.0, 0.0, ["m6g.large/SPOT", "m6i.large/SPOT"], idle)
+    )
+    assert validate_plan(problem, hand, check_bound=False) == []
+    assert abs(hand.objective_usd - 0.04) < 1e-9
+    for p in (problem, problem.with_commitments(())):
+        plan = solve(p, clock=StepClock(0.01))
+        assert plan.lower_bound_usd <= hand.objective_usd + 1e-9
+        assert abs(plan.objective_usd - 0.04) < 1e-9
+        assert validate_plan(p, plan) == []

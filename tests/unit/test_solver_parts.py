@@ -69,6 +69,19 @@ def test_dominated_offerings_are_pruned_within_capacity_type_and_arch() -> None:
     assert "small/SPOT" in {o.key for o in prune_dominated(div)[0]}
 
 
+def test_under_diversification_the_cheapest_pools_no_job_fits_are_kept_to_balance_the_others() -> None:
+    offs = (
+        Offering("x86", "SPOT", 2, 4000, 0, "x86_64", 0.03),
+        *(Offering(f"arm{i}", "SPOT", 2, 4000, 0, "arm64", 0.01 * (4 - i)) for i in range(4)),
+        Offering("tiny", "SPOT", 1, 4000, 0, "arm64", 0.011),  # $0.011 per vCPU: dearer than arm2
+    )
+    problem = Problem(3600, (Shape("s", 2, 1000, arch="x86_64"),), np.array([[2]]), offs, Policy())
+    assert {o.key for o in prune_dominated(problem)[0]} == {"x86/SPOT"}  # (no diversification)
+    for k, pads in ((2, {"arm3/SPOT"}), (3, {"arm3/SPOT", "arm2/SPOT"})):
+        kept = {o.key for o in prune_dominated(problem.with_policy(Policy(min_spot_instance_types=k)))[0]}
+        assert kept == {"x86/SPOT"} | pads
+
+
 def test_validator_reports_each_kind_of_violation() -> None:
     problem = random_problem(7, n_buckets=2, policy=Policy(max_instance_types=3, max_spot_share=0.2))
     plan = run(problem)
