@@ -103,6 +103,18 @@ def _exact_optimum(problem: Problem) -> float:
     return float(res.fun) + fees
 
 
+def draw_policy(draw: st.DrawFn) -> Policy:
+    """A policy over the rows that couple buckets, each on or off: a type cap of 2 or 3, two
+    spot pools, a spot share of one half (no interruption cost: the exact MILP has none)."""
+    return Policy(
+        time_limit_seconds=20.0,
+        max_instance_types=draw(st.sampled_from([None, 2, 3])),
+        min_spot_instance_types=draw(st.sampled_from([0, 2])),
+        max_spot_share=draw(st.sampled_from([None, 0.5])),
+        interruption_cost_factor=0.0,
+    )
+
+
 @st.composite
 def _problems(draw: st.DrawFn) -> Problem:
     n_buckets = draw(st.integers(1, 3))
@@ -111,13 +123,7 @@ def _problems(draw: st.DrawFn) -> Problem:
     sp = Commitment(
         "sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=draw(st.sampled_from([0.05, 0.13, 0.3])), rates=rates
     )
-    policy = Policy(
-        time_limit_seconds=20.0,
-        max_instance_types=draw(st.sampled_from([None, 2, 3])),
-        min_spot_instance_types=draw(st.sampled_from([0, 2])),
-        max_spot_share=draw(st.sampled_from([None, 0.5])),
-        interruption_cost_factor=0.0,
-    )
+    policy = draw_policy(draw)
     if not policy.couples_buckets:
         policy = Policy(time_limit_seconds=20.0, max_instance_types=2, interruption_cost_factor=0.0)
     offerings = _offerings(draw(st.sampled_from([0.3, 0.6])))

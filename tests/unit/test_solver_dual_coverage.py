@@ -18,7 +18,7 @@ from optimizer.solver.solve import _prepare_pool, solve
 from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
 from tests.unit.test_solver_commitment_classes import CATALOGUE, SHAPES, _offerings
-from tests.unit.test_solver_commitments_coupled import _exact_optimum
+from tests.unit.test_solver_commitments_coupled import _exact_optimum, draw_policy
 
 RATES = {name: round(price * 0.72, 4) for name, _, _, price in CATALOGUE}
 
@@ -53,15 +53,8 @@ def _problems(draw: st.DrawFn) -> Problem:
         commitments.append(
             Commitment("ri", "RESERVED_INSTANCE", instance_type=draw(st.sampled_from(list(RATES))), count=1)
         )
-    policy = Policy(
-        time_limit_seconds=20.0,
-        max_instance_types=draw(st.sampled_from([None, 2, 3])),
-        min_spot_instance_types=draw(st.sampled_from([0, 2])),
-        max_spot_share=draw(st.sampled_from([None, 0.5])),
-        interruption_cost_factor=0.0,
-    )
     offerings = _offerings(draw(st.sampled_from([0.3, 0.6])))
-    return Problem(3600.0, SHAPES, demand, offerings, policy, tuple(commitments))
+    return Problem(3600.0, SHAPES, demand, offerings, draw_policy(draw), tuple(commitments))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
