@@ -338,15 +338,14 @@ def dual_coverage_savings(problem: Problem, prep: Prepared, certificate: Certifi
         k = prepared.get(o.key)
         return out if k is None else np.minimum(out, o.price_per_hour - certificate.least_rc[k])
 
-    per_class = np.zeros(prep.n_classes)
-    for c in problem.commitments:
-        best = np.zeros(prep.n_classes)
-        for o in problem.offerings:
-            use = c.use_per_instance_hour(o)
-            if use is not None and use > 0.0:
-                best = np.maximum(best, most(o) / use)
-        per_class += c.capacity_per_hour * best
-    return float(np.minimum(per_class, worth) @ (prep.weight * prep.hours))
+    uses = problem.commitment_uses(problem.offerings)  # (O, C), +inf where not covered
+    takes = np.isfinite(uses) & (uses > 0.0)
+    best = np.zeros((len(problem.commitments), prep.n_classes))  # (C, U) per unit of capacity
+    for i in np.flatnonzero(takes.any(axis=1)):
+        row = takes[i]
+        best[row] = np.maximum(best[row], most(problem.offerings[i])[None, :] / uses[i, row][:, None])
+    capacity = np.array([c.capacity_per_hour for c in problem.commitments])
+    return float(np.minimum(capacity @ best, worth) @ (prep.weight * prep.hours))
 
 
 def relaxation_constant(problem: Problem, mu: Mapping[str, float]) -> float:
