@@ -81,7 +81,15 @@ class Certificate:
 class _Duals:
     item_value: np.ndarray  # (S, U) per job of shape s in class u, per bin-hour
     spot_item_adjust: np.ndarray  # (S,) added to item values on spot offerings
-    offering_cost: np.ndarray  # (O,) adjusted hourly cost of an offering
+    #: (O,) adjusted hourly cost of an offering, or (O, U) where it depends on the bucket class (an
+    #: on-demand offering a commitment covers costs what its budget row's dual charges in each
+    #: class: `committed_lp.py`).
+    offering_cost: np.ndarray
+
+    def class_costs(self, offerings: np.ndarray, n_classes: int) -> np.ndarray:
+        """(len(offerings), U) the adjusted hourly cost of `offerings` in every class."""
+        cost = self.offering_cost[offerings]
+        return cost if cost.ndim == 2 else np.broadcast_to(cost[:, None], (len(offerings), n_classes))
 
 
 def _solve_lp(
@@ -91,8 +99,11 @@ def _solve_lp(
     n_classes: int,
     penalty: np.ndarray,
     time_limit: float,
+    more_keys: np.ndarray | None = None,
 ) -> LpResult:
     """The restricted master with an artificial cover per demand row, from the last round's basis.
+    `more_keys`: stable keys of variables the caller appended after the layout's (the committed
+    LP's covered copies, `committed_lp.py`), which must not collide with the columns' keys.
 
     Rounds differ by the columns they add, so the last optimal basis (new columns at zero) is a
     primal feasible start: on the Alibaba week in ten-minute buckets under the README policy
@@ -106,13 +117,16 @@ def _solve_lp(
         shape=(system.matrix.shape[0], n_art),
     )
     n_extra = system.layout.n_variables - len(cols)
+    more = np.zeros(0, dtype=np.int64) if more_keys is None else more_keys
     col_keys = np.concatenate(
         [
             cols.pattern.astype(np.int64) * n_classes + cols.bucket_class,
-            -1 - np.arange(n_extra + n_art, dtype=np.int64),
+            -1 - np.arange(n_extra, dtype=np.int64),
+            more,
+            -1 - n_extra - np.arange(n_art, dtype=np.int64),
         ]
     )
-    width = system.layout.n_variables + n_art
+    width = system.matrix.shape[1] + n_art
     return lp.solve(
         np.concatenate([system.cost, penalty]),
         sp.hstack([system.matrix, art], format="csc"),
@@ -168,7 +182,7 @@ def _density_reduced_costs(prep: Prepared, duals: _Duals) -> np.ndarray:
         frac = scale @ prep.sizes.T  # (O', S): share of an instance one job takes, summed over dims
         dens = np.where(comp > 0, 1.0 / np.maximum(frac, 1e-12), 0.0)[:, :, None] * vals[None, :, :]
         ub = np.minimum(ub, (caps > 0).sum(axis=1)[:, None] * dens.max(axis=1))
-        out[offerings] = duals.offering_cost[offerings][:, None] - ub
+        out[offerings] = duals.class_costs(offerings, prep.n_classes) - ub
     return out
 
 
@@ -176,7 +190,7 @@ def _pattern_reduced_costs(prep: Prepared, pool: PatternPool, duals: _Duals) -> 
     """(P, U) reduced cost per bin-hour of every pooled pattern in every class."""
     off, counts = pool.matrix()
     values = counts @ duals.item_value + (prep.spot[off] * (counts @ duals.spot_item_adjust))[:, None]
-    return duals.offering_cost[off][:, None] - values
+    return duals.class_costs(off, prep.n_classes) - values
 
 
 @dataclass
@@ -188,7 +202,7 @@ class _Optimistic:
     compat: np.ndarray  # (O', S)
     vals: np.ndarray  # (S, U) a job's value on this capacity type
     useful: np.ndarray  # (S, U) the class runs the shape and its job has a positive value
-    cost: np.ndarray  # (O',) adjusted hourly cost
+    cost: np.ndarray  # (O', U) adjusted hourly cost
     ub: np.ndarray  # (O', U)
     ratio: np.ndarray  # (O', U) ub / cost (inf at cost 0)
 
@@ -203,9 +217,9 @@ def _optimistic(prep: Prepared, duals: _Duals, spot_flag: bool) -> _Optimistic:
         dens = np.where(useful, vals / prep.sizes[:, d, None], 0.0)  # (S, U)
         best = np.where(compat[:, :, None], dens[None, :, :], 0.0).max(axis=1, initial=0.0)
         ub = np.minimum(ub, prep.caps[offerings, d, None] * best)
-    cost = duals.offering_cost[offerings]
+    cost = duals.class_costs(offerings, prep.n_classes)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(cost[:, None] > 0, ub / cost[:, None], np.inf)
+        ratio = np.where(cost > 0, ub / cost, np.inf)
     return _Optimistic(offerings, compat, vals, useful, cost, ub, ratio)
 
 
@@ -236,7 +250,7 @@ def _price(
     # What every class's pricing needs, for all classes at once (per class in numpy it was most of
     # the pricing's time on the KTH week: 121 classes x 2 capacity types x 8 rounds).
     by_type = [_optimistic(prep, duals, spot_flag) for spot_flag in (False, True)]
-    tail = np.concatenate([duals.spot_item_adjust, duals.offering_cost]).round(12)
+    tail = np.concatenate([duals.spot_item_adjust, duals.offering_cost.ravel()]).round(12)
     sizes = np.ascontiguousarray(prep.sizes, dtype=float)
     for u in range(u_count):
         if clock() >= deadline:
@@ -263,9 +277,9 @@ def _price(
             # below the best exact one found, no later offering can set the bound or price out, so
             # they keep the optimistic (still valid) reduced cost and are not solved.
             ub, ratio = t.ub[:, u], t.ratio[:, u]
-            candidates = np.flatnonzero(ub > t.cost + RC_EPS)
+            candidates = np.flatnonzero(ub > t.cost[:, u] + RC_EPS)
             candidates = candidates[np.argsort(-ratio[candidates], kind="stable")]
-            cost = t.cost[candidates]
+            cost = t.cost[candidates, u]
             best_rc[t.offerings[candidates], u] = cost - ub[candidates]
             # Only a packing beating the best ratio found can move the bound or price out (the
             # loop is compiled: `search_kernels.price_offerings`).
