@@ -54,8 +54,8 @@ JOIN_SECONDS = 1.0
 NICE_INCREMENT = 19
 
 
-def _child(
-    send: Connection,
+def _selection_work(
+    send: Callable[[object], None],
     prep: Prepared,
     pool: PatternPool,
     cols: Columns,
@@ -68,37 +68,43 @@ def _child(
     LP stopped unconverged), the seed plan, the selection bound, then (when the capped LP converged
     before the deadline) its integer per-class raise (`capped_class_bound.py`), each certified
     value sent."""
-    try:
-        if first is not None:
-            value = first()
-            if value is not None:
-                send.send(("partition", value))
-        plan = seed()
-        selected = selection_bound(
+    if first is not None:
+        value = first()
+        if value is not None:
+            send(("partition", value))
+    plan = seed()
+    selected = selection_bound(
+        prep,
+        pool,
+        cols,
+        plan,
+        deadline=deadline,
+        clock=clock,
+        on_bound=send,
+        on_selection=lambda y: send(("selection", y)),
+    )
+    if selected is not None and clock() < deadline:
+        # The capped LP converged with time left: whole instances per class raise it, on idle
+        # CPU only. At the same priority these class MIPs took the core the parent's plan
+        # search needed on a loaded machine (KTH README at load 3-4: plans $465.60-475.61
+        # against $462.67-463.47 without them, for a bound of $451.59-451.72).
+        _lower_priority()
+        capped_class_bound(
             prep,
-            pool,
-            cols,
-            plan,
+            selected.master,
+            selected.master_columns,
+            selected.min_rc,
             deadline=deadline,
             clock=clock,
-            on_bound=send.send,
-            on_selection=lambda y: send.send(("selection", y)),
+            on_bound=send,
         )
-        if selected is not None and clock() < deadline:
-            # The capped LP converged with time left: whole instances per class raise it, on idle
-            # CPU only. At the same priority these class MIPs took the core the parent's plan
-            # search needed on a loaded machine (KTH README at load 3-4: plans $465.60-475.61
-            # against $462.67-463.47 without them, for a bound of $451.59-451.72).
-            _lower_priority()
-            capped_class_bound(
-                prep,
-                selected.master,
-                selected.master_columns,
-                selected.min_rc,
-                deadline=deadline,
-                clock=clock,
-                on_bound=send.send,
-            )
+
+
+def _task_child(send: Connection, task: Callable[[Callable[[object], None]], None]) -> None:
+    """Runs in the child: `task`, which hands each certified bound (or a tagged message) to the
+    callback it is given; an error and the end are always reported."""
+    try:
+        task(send.send)
     except Exception as exc:
         send.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -141,13 +147,20 @@ class BackgroundBound:
         """Fork the child (it stops itself at `deadline` on `clock`, the same clock as the
         parent's: fork keeps it); None when this process cannot fork one. `first`: a bound the
         child computes before the selection bound (a valid one, like every value it sends)."""
+        return cls.start_task(
+            lambda send: _selection_work(send, prep, pool, cols, seed, deadline, clock, first)
+        )
+
+    @classmethod
+    def start_task(cls, task: Callable[[Callable[[object], None]], None]) -> BackgroundBound | None:
+        """Fork a child running `task`, which calls the callback it is given with each bound it
+        certifies (each must be valid on its own) and stops itself at its own deadline; None when
+        this process cannot fork one. `collect` then works as for the selection bound."""
         if "fork" not in multiprocessing.get_all_start_methods():
             return None
         ctx = multiprocessing.get_context("fork")
         receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(
-            target=_child, args=(send, prep, pool, cols, seed, deadline, clock, first), daemon=True
-        )
+        process = ctx.Process(target=_task_child, args=(send, task), daemon=True)
         try:
             process.start()
         except (AssertionError, OSError):  # a daemonic parent, or no resources for a process
