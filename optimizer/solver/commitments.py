@@ -92,7 +92,9 @@ PREFILL_TIME_SHARE = 0.25
 RESCUE_SEARCH_SHARE = 0.1
 
 
-def bound_note(policy: Policy, *, share_priced: bool = False, budget_exact: bool = False) -> str:
+def bound_note(
+    policy: Policy, *, share_priced: bool = False, budget_exact: bool = False, budget_rows: bool = False
+) -> str:
     """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
     sits lower than the cheapest plan for known reasons (docs/problem-and-plan.md, Known limits),
@@ -100,7 +102,16 @@ def bound_note(policy: Policy, *, share_priced: bool = False, budget_exact: bool
     reason is shown under the Fleet mix gap (a FinOps reader stopped at "relaxes" and "spot rows").
     `share_priced`: the bound priced the spot-share cap (the per-class partition bound) instead
     of leaving it out, so only the rows it does leave out are named. `budget_exact`: some bucket
-    classes (the most frequent hours) were priced by their exact bill, the budget held."""
+    classes (the most frequent hours) were priced by their exact bill, the budget held.
+    `budget_rows`: the bound is the committed LP's (`committed_lp.py`), which holds every hour to
+    the budget and keeps the spot rows, and leaves out whole instances and the type cap."""
+    nearer = "so the plan is likely nearer the cheapest one than the gap says"
+    if budget_rows:
+        left_out = "counts instances fractionally"
+        if policy.max_instance_types is not None:
+            left_out += " and leaves out the instance-type cap"
+        held = "holds each hour to the commitment's budget"
+        return f"the lower bound is loose: it {held} but {left_out}, {nearer}"
     left_out = (
         "holds each hour to the commitment's budget only in its most common hours, pricing it in the rest"
         if budget_exact
@@ -116,7 +127,6 @@ def bound_note(policy: Policy, *, share_priced: bool = False, budget_exact: bool
             dropped.append("the spot-share cap")
     if dropped:
         left_out += (", and" if budget_exact else " and") + " leaves out " + " and ".join(dropped)
-    nearer = "so the plan is likely nearer the cheapest one than the gap says"
     return f"the lower bound is loose: it {left_out}, {nearer}"
 
 
@@ -579,6 +589,16 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         blind = _blind_candidate(problem, deadline=start + share * policy.time_limit_seconds, clock=clock)
         if blind is not None:
             stats["blind_objective_usd"] = round(blind.billed.objective_usd, 6)
+    committed_lp = None
+    if policy.couples_buckets:
+        from optimizer.solver.committed_lp import start_committed_lp
+
+        committed_lp = start_committed_lp(
+            problem,
+            None if blind is None else blind.lp,
+            deadline=start + policy.time_limit_seconds * (1.0 - FINISH_SHARE),
+            clock=clock,
+        )
     prefill: Plan | None = None
     partition = None
     if by_class:
@@ -690,6 +710,17 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         if moved is not None and moved.objective_usd < plan.objective_usd - 1e-9:
             stats["capacity_moves_usd"] = round(plan.objective_usd - moved.objective_usd, 6)
             plan = moved
+    budget_rows = False
+    if committed_lp is not None:
+        # The plan stages are done: what is left of the limit is the child's (it stops there).
+        lp_bound = committed_lp.collect(
+            deadline=start + policy.time_limit_seconds * (1.0 - FINISH_SHARE), clock=clock
+        )
+        if lp_bound is not None:
+            stats["committed_lp_bound_usd"] = round(lp_bound, 6)
+            if lp_bound > bound:
+                bound, budget_rows = lp_bound, True
+                plan.lower_bound_usd = bound
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
@@ -701,7 +732,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     budget_exact = bool(stats.get("partition_exact_bills")) or any(
         g.get("partition_exact_bills") for g in stats["commitment_groups"]
     )
-    note = bound_note(policy, share_priced=share_priced, budget_exact=budget_exact)
+    note = bound_note(policy, share_priced=share_priced, budget_exact=budget_exact, budget_rows=budget_rows)
     plan.status, plan.reason = status, why + (f"; {note}" if status != "OPTIMAL" else "")
     plan.gap = gap
     if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)
@@ -843,6 +874,7 @@ def _relaxed_lp(
     are a warm start: from scratch, an LP under a fraction of a second per round stopped before it
     converged on the KTH-SP2 week, and its class bounds were weak."""
     from optimizer.solver.column_generation import column_generation
+    from optimizer.solver.committed_lp import seed_from_columns
     from optimizer.solver.requirements import restrict_to_requirements
     from optimizer.solver.solve import LpEstimate, _prepare_pool, solve_lp_estimate
 
@@ -854,12 +886,7 @@ def _relaxed_lp(
     if any(not any(o.can_host(problem.shapes[s]) for o in problem.offerings) for s in needed):
         return _RelaxedLp(solve_lp_estimate(problem, clock=clock), None, None)
     prep, pool, pairs = _prepare_pool(problem)
-    index = {o.key: i for i, o in enumerate(prep.offerings)}
-    for key, counts, u in seed:
-        o = index.get(key)
-        if o is not None and u < prep.n_classes:  # a pruned offering: a dominating one is there
-            pid, _ = pool.add(o, np.asarray(counts, dtype=np.int64))
-            pairs.add((pid, u))
+    seed_from_columns(prep, pool, pairs, seed)
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
     hours: dict[str, float] = {}
     for n in np.flatnonzero(lp.values > 1e-9):
@@ -934,6 +961,9 @@ class _Blind(NamedTuple):
     #: Seconds checking one plan of this problem took (`validate_plan`, which bills it): the
     #: committed solve's last steps bill and check plans a few times after the per-class stage.
     check_seconds: float
+    #: The blind solve's last certified LP and its prepared arrays: its columns start the
+    #: committed LP (`committed_lp.py`); None when no round certified a bound.
+    lp: tuple[Prepared, LpOutcome] | None = None
 
 
 def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> _Blind | None:
@@ -953,9 +983,12 @@ def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], f
     limit = replace(problem.policy, time_limit_seconds=max(0.1, deadline - clock()))
     by_duals: list[float] = []
 
+    last: list[tuple[Prepared, LpOutcome]] = []
+
     def take_lp(prep: Prepared, lp: LpOutcome) -> None:
         assert lp.certificate is not None
         by_duals.append(lp.certificate.bound - dual_coverage_savings(problem, prep, lp.certificate))
+        last[:] = [(prep, lp)]
 
     plan = solve(
         problem.with_commitments(()).with_policy(limit),
@@ -979,7 +1012,8 @@ def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], f
     candidates += [] if moved is None else [moved]  # (already validated)
     if not candidates:
         return None
-    return _Blind(min(candidates, key=lambda p: p.objective_usd), bound, plan, check_seconds)
+    best = min(candidates, key=lambda p: p.objective_usd)
+    return _Blind(best, bound, plan, check_seconds, last[0] if last else None)
 
 
 def _billed_and_moved(
