@@ -88,7 +88,7 @@ def _selection_work(
         # CPU only. At the same priority these class MIPs took the core the parent's plan
         # search needed on a loaded machine (KTH README at load 3-4: plans $465.60-475.61
         # against $462.67-463.47 without them, for a bound of $451.59-451.72).
-        _lower_priority()
+        lower_priority()
         capped_class_bound(
             prep,
             selected.master,
@@ -112,10 +112,11 @@ def _task_child(send: Connection, task: Callable[[Callable[[object], None]], Non
         send.close()
 
 
-def _lower_priority() -> None:
-    """The calling process (the child) yields the CPU to every other process from now on."""
-    with contextlib.suppress(OSError):  # not permitted: the class phase then runs as it is
-        os.nice(NICE_INCREMENT)
+def lower_priority(increment: int = NICE_INCREMENT) -> None:
+    """The calling process (a child) yields the CPU to other processes from now on: to every
+    other at the default increment (19), in part at a smaller one."""
+    with contextlib.suppress(OSError):  # not permitted: the work then runs as it is
+        os.nice(increment)
 
 
 @dataclass

@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from optimizer.solver.bound_process import BackgroundBound
     from optimizer.solver.column_generation import LpOutcome
 
+#: Niceness the committed LP's child adds (see `start_committed_lp`).
+CHILD_NICENESS = 19
+
 #: Key offset of the covered copies' columns in the warm LP: a pattern's column is keyed
 #: pattern x classes + class (far below), the artificial covers and the spot total negatively.
 _COPY_KEYS = 1 << 40
@@ -240,14 +243,14 @@ def start_committed_lp(
     the per-class re-solve) are single-threaded, and on the demo's cpu-short queue the LP needs
     4-7 s from the blind columns, most of a 10 s solve. `problem` is already restricted to its
     instance requirements."""
-    from optimizer.solver.bound_process import BackgroundBound, _lower_priority
+    from optimizer.solver.bound_process import BackgroundBound, lower_priority
     from optimizer.solver.solve import _prepare_pool, _unhostable
 
     if any(s.is_gang for s in problem.shapes) or not problem.demand.any() or _unhostable(problem):
         return None
 
     def task(send: Callable[[object], None]) -> None:
-        _lower_priority()  # idle CPU only: the plan stages' own children need the other core
+        lower_priority(CHILD_NICENESS)
         prep, pool, pairs = _prepare_pool(problem)
         if blind is not None:
             seed_prep, lp = blind
