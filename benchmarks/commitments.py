@@ -101,6 +101,10 @@ def _commitment(problem: Problem) -> Commitment:
     )
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
 def _readme(policy: Policy) -> Policy:
     """`policy` with the coupling limits of the README's example (type cap, spot types, spot share),
     read the way benchmarks/optimizer.py reads them."""
@@ -147,6 +151,9 @@ def run_trace(
                 "cost_usd": round(plan.cost_usd, 2),
                 "commitment_usd": round(plan.commitment_usd, 2),
                 "lower_bound_usd": round(plan.lower_bound_usd, 2),
+                # The committed LP's certified bound (budgets as rows, `committed_lp.py`), where
+                # its child certified one: part of the bound, shown to see which part binds.
+                "committed_lp_bound_usd": _rounded(plan.stats.get("committed_lp_bound_usd")),
                 "gap": plan.gap,
                 "seconds": round(seconds, 2),
                 "utilization": plan.commitments[0]["utilization"] if plan.commitments else None,
@@ -157,13 +164,15 @@ def run_trace(
     size = f"{len(problem.shapes)} shapes, {len(problem.offerings)} offerings"
     print(f"\n== {name}: {size}, SP ${sp.usd_per_hour:.2f}/h ==")
     print_table(
-        ["run", "status", "cost $", "of which fee $", "bound $", "gap", "time s", "SP utilization", "valid"],
+        ["run", "status", "cost $", "of which fee $", "bound $", "budget-row LP $", "gap", "time s",
+         "SP utilization", "valid"],
         [
-            [k + 1, r["status"], r["cost_usd"], r["commitment_usd"], r["lower_bound_usd"], f"{r['gap']:.2%}",
+            [k + 1, r["status"], r["cost_usd"], r["commitment_usd"], r["lower_bound_usd"],
+             "" if r["committed_lp_bound_usd"] is None else r["committed_lp_bound_usd"], f"{r['gap']:.2%}",
              r["seconds"], f"{r['utilization']:.1%}", r["valid"]]
             for k, r in enumerate(runs)
         ]
-        + [["blind", blind.status, round(blind_billed.cost_usd, 2), round(blind_billed.commitment_usd, 2),
+        + [["blind", blind.status, round(blind_billed.cost_usd, 2), round(blind_billed.commitment_usd, 2), "",
             "", "", round(blind.solve_seconds, 2), f"{blind_billed.commitments[0]['utilization']:.1%}", ""]],
     )  # fmt: skip
     return {
