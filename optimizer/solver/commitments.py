@@ -912,16 +912,37 @@ def _relaxed_lp(
     return _RelaxedLp(estimate, bounds, class_hours, patterns, basis, prep.bucket_class)
 
 
+#: Share of the time limit `estimate_with_commitments` gives the committed LP before falling back
+#: to the multiplier search.
+ESTIMATE_LP_SHARE = 0.6
+
+
 def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
-    """`batchopt optimize --lp` with commitments: the best Lagrangian bound the multiplier search
-    finds within the time limit, and the relaxed LP's fractional mix at those multipliers. Both
-    bound and objective include the fees; the objective is the relaxation's, not a plan's."""
+    """`batchopt optimize --lp` with commitments: the committed LP (`committed_lp.py`: each hour
+    held to the budgets) and its fractional mix when it converges in `ESTIMATE_LP_SHARE` of the
+    limit; else the best Lagrangian bound the multiplier search finds in the rest (or the LP's
+    certificate when higher) and the relaxed LP's mix at those multipliers. Both bound and
+    objective include the fees; the objective is the relaxation's, not a plan's.
+
+    The converged committed LP is the stronger answer: it holds every bucket class to its budget,
+    where the multipliers price it at one rate per commitment (or per class, one at a time), so
+    its optimum is at least their bound (LP duality over the budget rows)."""
+    from optimizer.solver.committed_lp import committed_lp_bound
     from optimizer.solver.requirements import restrict_to_requirements
-    from optimizer.solver.solve import LpEstimate
+    from optimizer.solver.solve import LpEstimate, _prepare_pool, _unhostable
 
     start = clock()
     problem = restrict_to_requirements(problem)
-    search = search_multipliers(problem, deadline=start + problem.policy.time_limit_seconds, clock=clock)
+    limit = problem.policy.time_limit_seconds
+    lp = None
+    if problem.demand.any() and not _unhostable(problem) and not any(s.is_gang for s in problem.shapes):
+        prep, pool, pairs = _prepare_pool(problem)
+        lp = committed_lp_bound(prep, pool, pairs, deadline=start + ESTIMATE_LP_SHARE * limit, clock=clock)
+        if lp is not None and lp.converged:
+            return LpEstimate(lp.bound, lp.objective, True, lp.feasible, lp.instance_hours, clock() - start)
+    search = search_multipliers(problem, deadline=start + limit, clock=clock)
+    if lp is not None and lp.bound > search.bound:
+        search.bound = lp.bound
     found = search.estimate
     if found is None:
         return LpEstimate(0.0, 0.0, False, search.rounds == 0, {}, clock() - start)

@@ -31,7 +31,7 @@ copies are on demand), so stopping early still leaves an honest bound.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -73,6 +73,10 @@ class CommittedLp:
     objective: float
     converged: bool
     rounds: int
+    #: Instance-hours per offering key in the last restricted master, covered copies included
+    #: (the fractional mix `batchopt optimize --lp` shows), most first.
+    instance_hours: dict[str, float] = field(default_factory=dict)
+    feasible: bool = True  # the last restricted master covers demand without artificial covers
 
 
 @dataclass(frozen=True)
@@ -187,28 +191,50 @@ def committed_lp_bound(
         converged = added == 0 and complete and best_rc is not None and not (best_rc < -1e-6).any()
         if converged:
             bound = max(bound, fees + objective)
+        hours, feasible = _mix(prep, cols, cover, x)
         if best is None or bound > best.bound:
-            best = CommittedLp(bound, fees + objective, converged, rounds)
+            best = CommittedLp(bound, fees + objective, converged, rounds, hours, feasible)
             if on_bound is not None:
                 on_bound(bound)
         else:
-            best = replace(best, objective=fees + objective, converged=converged, rounds=rounds)
+            best = replace(
+                best,
+                objective=fees + objective,
+                converged=converged,
+                rounds=rounds,
+                instance_hours=hours,
+                feasible=feasible,
+            )
         if converged or added == 0 or clock() >= deadline or rounds >= max_rounds:
             return best
+
+
+def _mix(prep: Prepared, cols: Columns, cover: _Coverage, x: np.ndarray) -> tuple[dict[str, float], bool]:
+    """(instance-hours per offering key, most first; whether no artificial cover is used) of a
+    restricted master's solution `x` (variables then artificial covers)."""
+    n = len(cols)
+    values = np.concatenate([x[:n], x[cover.n_base : cover.n_base + cover.copy_of.size]])
+    rows = np.concatenate([np.arange(n), cover.copy_of])
+    hours: dict[str, float] = {}
+    for k in np.flatnonzero(values > 1e-9):
+        key = prep.offerings[int(cols.offering[rows[k]])].key
+        hours[key] = hours.get(key, 0.0) + float(values[k] * cols.weight_hours[rows[k]])
+    artificial = float(x[cover.system.matrix.shape[1] :].sum())
+    return dict(sorted(hours.items(), key=lambda kv: -kv[1])), artificial <= 1e-6
 
 
 def _solve(
     lp: WarmLp, cover: _Coverage, cols: Columns, n_classes: int, penalty: np.ndarray, time_limit: float
 ) -> tuple[np.ndarray, float, np.ndarray] | None:
     """The restricted committed master (`column_generation._solve_lp`, the copies keyed apart from
-    the columns): (x without the artificial covers, objective, row duals), None past `time_limit`
+    the columns): (x, the artificial covers last; objective; row duals), None past `time_limit`
     or on a solver failure."""
     column_keys = cols.pattern.astype(np.int64) * n_classes + cols.bucket_class
     copy_keys = _COPY_KEYS * (1 + cover.commitment.astype(np.int64)) + column_keys[cover.copy_of]
     res = _solve_lp(lp, cover.system, cols, n_classes, penalty, time_limit, more_keys=copy_keys)
     if res.status != 0 or res.x is None or res.marginals is None:
         return None
-    return res.x[: cover.system.matrix.shape[1]], float(res.fun), res.marginals
+    return res.x, float(res.fun), res.marginals
 
 
 def seed_from_columns(

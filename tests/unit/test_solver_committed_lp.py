@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.solver.columns import PatternPool
-from optimizer.solver.commitments import bound_note
+from optimizer.solver.commitments import bound_note, search_multipliers
 from optimizer.solver.committed_lp import committed_lp_bound
 from optimizer.solver.problem import Commitment, Policy, Problem
 from optimizer.solver.requirements import restrict_to_requirements
-from optimizer.solver.solve import _prepare_pool, solve
+from optimizer.solver.solve import _prepare_pool, solve, solve_lp_estimate
 from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
 from tests.unit.test_solver_commitment_classes import CATALOGUE, SHAPES, _offerings
@@ -131,3 +131,17 @@ def test_the_bound_note_names_what_the_committed_lp_leaves_out() -> None:
         "the cheapest one than the gap says"
     )
     assert "type cap" not in bound_note(Policy(max_spot_share=0.8), budget_rows=True)
+
+
+def test_the_lp_estimate_with_commitments_is_the_committed_lp_when_it_converges() -> None:
+    problem = _spot_share_problem()
+    estimate = solve_lp_estimate(problem, clock=StepClock(0.001))
+    committed = _committed_bound(problem, 100)
+    search = search_multipliers(restrict_to_requirements(problem), deadline=20.0, clock=StepClock(0.001))
+    assert committed is not None and estimate.converged and estimate.feasible
+    assert estimate.lower_bound_usd == pytest.approx(committed, abs=1e-6)
+    assert estimate.lp_objective_usd == pytest.approx(committed, abs=1e-6)
+    assert search.bound + 0.05 < estimate.lower_bound_usd <= _exact_optimum(problem) + 1e-6
+    # The mix covers the jobs' vCPU-hours (2 and 4 vCPUs here) on 2- to 8-vCPU instances.
+    hours = sum(estimate.instance_hours.values())
+    assert 0 < hours <= float(problem.demand.sum())
