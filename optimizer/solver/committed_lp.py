@@ -266,9 +266,10 @@ def start_committed_lp(
     apply (gangs, a shape no offering hosts, no demand) or no child can be forked.
 
     Why a child: the committed solve's plan stages after the blind one (the budget-first plan,
-    the per-class re-solve) are single-threaded, and on the demo's cpu-short queue the LP needs
-    4-7 s from the blind columns, most of a 10 s solve. `problem` is already restricted to its
-    instance requirements."""
+    the groups' relaxed solves, the per-class re-solves) are single-threaded, and on the demo's
+    cpu-short queue the LP needs 4-7 s from the blind columns, most of a 10 s solve. It runs at
+    niceness `CHILD_NICENESS`, so it takes idle CPU only: a loaded machine gets no bound from it
+    rather than worse plans. `problem` is already restricted to its instance requirements."""
     from optimizer.solver.bound_process import BackgroundBound, lower_priority
     from optimizer.solver.solve import _prepare_pool, _unhostable
 
