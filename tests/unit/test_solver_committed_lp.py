@@ -21,11 +21,9 @@ from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.solve import _prepare_pool, solve, solve_lp_estimate
 from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
-from tests.unit.test_solver_commitment_classes import CATALOGUE, SHAPES, _offerings
-from tests.unit.test_solver_commitments_coupled import _exact_optimum, draw_policy
-from tests.unit.test_solver_dual_coverage import _shifted_bound
-
-RATES = {name: round(price * 0.72, 4) for name, _, _, price in CATALOGUE}
+from tests.unit.test_solver_commitment_classes import SHAPES, _offerings
+from tests.unit.test_solver_commitments_coupled import _exact_optimum
+from tests.unit.test_solver_dual_coverage import RATES, _problems, _shifted_bound
 
 
 def _committed_bound(problem: Problem, rounds: int, *, poor_start: bool = False) -> float | None:
@@ -44,23 +42,6 @@ def _committed_bound(problem: Problem, rounds: int, *, poor_start: bool = False)
             pairs.update((pid, int(u)) for u in np.flatnonzero(prep.demand[s] > 0))
     found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001), max_rounds=rounds)
     return None if found is None else found.bound
-
-
-@st.composite
-def _problems(draw: st.DrawFn) -> Problem:
-    n_buckets = draw(st.integers(1, 3))
-    demand = np.array([[draw(st.integers(0, 3)) for _ in range(n_buckets)] for _ in SHAPES], dtype=np.int64)
-    commitments = [
-        Commitment(
-            "sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=draw(st.sampled_from([0.05, 0.13, 0.3])), rates=RATES
-        )
-    ]
-    if draw(st.booleans()):
-        commitments.append(
-            Commitment("ri", "RESERVED_INSTANCE", instance_type=draw(st.sampled_from(list(RATES))), count=1)
-        )
-    offerings = _offerings(draw(st.sampled_from([0.3, 0.6])))
-    return Problem(3600.0, SHAPES, demand, offerings, draw_policy(draw), tuple(commitments))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
