@@ -206,10 +206,15 @@ class BackgroundBound:
             self._drain(POLL_SECONDS)
         return self.selection
 
-    def collect(self, *, deadline: float, clock: Callable[[], float]) -> float | None:
-        """Wait for the child until it finishes or `clock` reaches `deadline`, then kill it and
-        return the best bound it certified (None when it certified none)."""
-        while not self.finished and clock() < deadline:
+    def collect(
+        self, *, deadline: float, clock: Callable[[], float], real_seconds: float | None = None
+    ) -> float | None:
+        """Wait for the child until it finishes, `clock` reaches `deadline` or, when given,
+        `real_seconds` of real time pass, then kill it and return the best bound it certified (None
+        when it certified none). `real_seconds` caps a wait on an injected clock, which a starved
+        child (niced, on a busy machine) would otherwise stretch to a real second per poll."""
+        until = None if real_seconds is None else time.monotonic() + real_seconds
+        while not self.finished and clock() < deadline and (until is None or time.monotonic() < until):
             self._drain(POLL_SECONDS)
         self._drain(0.0)
         self.stop()
