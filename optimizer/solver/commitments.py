@@ -747,9 +747,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
 
 #: Most real seconds the committed solve waits for the committed LP's child once its plan stages
 #: are done (they run to the limit on the demo's queues, so this is what the child gets on small
-#: problems, which converge in milliseconds). Without a real-time cap, a test's stepping clock
-#: turned a child starved under load (niceness 19, both cores busy with the suite's workers) into
-#: a wait of thousands of 50 ms polls: the whole suite took 595 s instead of 443 s.
+#: problems, which converge in milliseconds). Without a real-time cap, on an injected stepping
+#: clock a child starved under load (niceness 19, both cores busy) makes the wait thousands of
+#: 50 ms polls, each a tick of that clock.
 COMMITTED_LP_WAIT_SECONDS = 1.0
 
 
