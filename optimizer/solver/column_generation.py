@@ -92,6 +92,11 @@ class _Duals:
         return cost if cost.ndim == 2 else np.broadcast_to(cost[:, None], (len(offerings), n_classes))
 
 
+def column_keys(cols: Columns, n_classes: int) -> np.ndarray:
+    """The warm LP's stable key of each column: its pattern and class."""
+    return cols.pattern.astype(np.int64) * n_classes + cols.bucket_class
+
+
 def _solve_lp(
     lp: WarmLp,
     system: MasterSystem,
@@ -120,7 +125,7 @@ def _solve_lp(
     more = np.zeros(0, dtype=np.int64) if more_keys is None else more_keys
     col_keys = np.concatenate(
         [
-            cols.pattern.astype(np.int64) * n_classes + cols.bucket_class,
+            column_keys(cols, n_classes),
             -1 - np.arange(n_extra, dtype=np.int64),
             more,
             -1 - n_extra - np.arange(n_art, dtype=np.int64),

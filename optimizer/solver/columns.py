@@ -145,3 +145,16 @@ def make_columns(prep: Prepared, pool: PatternPool, pairs: np.ndarray) -> Column
         cost=prep.hourly[off] * wh if len(p) else np.zeros(0),
         weight_hours=wh,
     )
+
+
+def instance_hours(
+    prep: Prepared, offering: np.ndarray, values: np.ndarray, weight_hours: np.ndarray
+) -> dict[str, float]:
+    """Instance-hours per offering key of an LP solution: `values` (bins per bucket) of columns
+    on prepared `offering` indices, each over its class's `weight_hours`; keys in the order their
+    first column with a value comes."""
+    hours: dict[str, float] = {}
+    for n in np.flatnonzero(values > 1e-9):
+        key = prep.offerings[int(offering[n])].key
+        hours[key] = hours.get(key, 0.0) + float(values[n] * weight_hours[n])
+    return hours

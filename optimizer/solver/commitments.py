@@ -594,11 +594,9 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     # the groups' multipliers and the per-job charges stop near $3,100 (plans about $3,590).
     from optimizer.solver.committed_lp import start_committed_lp
 
+    lp_end = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
     committed_lp = start_committed_lp(
-        problem,
-        None if blind is None else blind.lp,
-        deadline=start + policy.time_limit_seconds * (1.0 - FINISH_SHARE),
-        clock=clock,
+        problem, None if blind is None else blind.lp, deadline=lp_end, clock=clock
     )
     prefill: Plan | None = None
     partition = None
@@ -715,11 +713,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     if committed_lp is not None:
         # The plan stages are done: what is left of the limit is the child's (it stops there),
         # for at most `COMMITTED_LP_WAIT_SECONDS` of real time.
-        lp_bound = committed_lp.collect(
-            deadline=start + policy.time_limit_seconds * (1.0 - FINISH_SHARE),
-            clock=clock,
-            real_seconds=COMMITTED_LP_WAIT_SECONDS,
-        )
+        lp_bound = committed_lp.collect(deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS)
         if lp_bound is not None:
             stats["committed_lp_bound_usd"] = round(lp_bound, 6)
             if lp_bound > bound:
@@ -886,6 +880,7 @@ def _relaxed_lp(
     are a warm start: from scratch, an LP under a fraction of a second per round stopped before it
     converged on the KTH-SP2 week, and its class bounds were weak."""
     from optimizer.solver.column_generation import column_generation
+    from optimizer.solver.columns import instance_hours
     from optimizer.solver.committed_lp import seed_from_columns
     from optimizer.solver.requirements import restrict_to_requirements
     from optimizer.solver.solve import LpEstimate, _prepare_pool, solve_lp_estimate
@@ -900,10 +895,7 @@ def _relaxed_lp(
     prep, pool, pairs = _prepare_pool(problem)
     seed_from_columns(prep, pool, pairs, seed)
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
-    hours: dict[str, float] = {}
-    for n in np.flatnonzero(lp.values > 1e-9):
-        key = prep.offerings[int(lp.columns.offering[n])].key
-        hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
+    hours = instance_hours(prep, lp.columns.offering, lp.values, lp.columns.weight_hours)
     estimate = LpEstimate(lp.lower_bound, lp.objective, lp.converged, lp.feasible, hours, clock() - start)
     off, counts = pool.matrix()
     keys = [prep.offerings[int(o)].key for o in off]
@@ -939,15 +931,15 @@ def estimate_with_commitments(problem: Problem, *, clock: Callable[[], float]) -
     The converged committed LP is the stronger answer: it holds every bucket class to its budget,
     where the multipliers price it at one rate per commitment (or per class, one at a time), so
     its optimum is at least their bound (LP duality over the budget rows)."""
-    from optimizer.solver.committed_lp import committed_lp_bound
+    from optimizer.solver.committed_lp import committed_lp_applies, committed_lp_bound
     from optimizer.solver.requirements import restrict_to_requirements
-    from optimizer.solver.solve import LpEstimate, _prepare_pool, _unhostable
+    from optimizer.solver.solve import LpEstimate, _prepare_pool
 
     start = clock()
     problem = restrict_to_requirements(problem)
     limit = problem.policy.time_limit_seconds
     lp = None
-    if problem.demand.any() and not _unhostable(problem) and not any(s.is_gang for s in problem.shapes):
+    if committed_lp_applies(problem):
         prep, pool, pairs = _prepare_pool(problem)
         lp = committed_lp_bound(prep, pool, pairs, deadline=start + ESTIMATE_LP_SHARE * limit, clock=clock)
         if lp is not None and lp.converged:

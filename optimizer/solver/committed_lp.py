@@ -47,8 +47,9 @@ from optimizer.solver.column_generation import (
     _duals,
     _price,
     _solve_lp,
+    column_keys,
 )
-from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns
+from optimizer.solver.columns import Columns, PatternPool, Prepared, instance_hours, make_columns
 from optimizer.solver.master import MasterSystem, build_master
 from optimizer.solver.problem import Problem
 from optimizer.solver.warm_lp import WarmLp
@@ -116,8 +117,8 @@ def _with_copies(
         matrix=matrix,
         rhs=np.concatenate([system.rhs, np.repeat(capacity, n_classes)]),
         cost=np.concatenate([system.cost, np.zeros(copy_of.size)]),
+        row_slices=slices,
     )
-    augmented = replace(augmented, row_slices=slices)
     return _Coverage(augmented, n_base, copy_of, which)
 
 
@@ -215,10 +216,7 @@ def _mix(prep: Prepared, cols: Columns, cover: _Coverage, x: np.ndarray) -> tupl
     n = len(cols)
     values = np.concatenate([x[:n], x[cover.n_base : cover.n_base + cover.copy_of.size]])
     rows = np.concatenate([np.arange(n), cover.copy_of])
-    hours: dict[str, float] = {}
-    for k in np.flatnonzero(values > 1e-9):
-        key = prep.offerings[int(cols.offering[rows[k]])].key
-        hours[key] = hours.get(key, 0.0) + float(values[k] * cols.weight_hours[rows[k]])
+    hours = instance_hours(prep, cols.offering[rows], values, cols.weight_hours[rows])
     artificial = float(x[cover.system.matrix.shape[1] :].sum())
     return dict(sorted(hours.items(), key=lambda kv: -kv[1])), artificial <= 1e-6
 
@@ -229,8 +227,9 @@ def _solve(
     """The restricted committed master (`column_generation._solve_lp`, the copies keyed apart from
     the columns): (x, the artificial covers last; objective; row duals), None past `time_limit`
     or on a solver failure."""
-    column_keys = cols.pattern.astype(np.int64) * n_classes + cols.bucket_class
-    copy_keys = _COPY_KEYS * (1 + cover.commitment.astype(np.int64)) + column_keys[cover.copy_of]
+    copy_keys = (
+        _COPY_KEYS * (1 + cover.commitment.astype(np.int64)) + column_keys(cols, n_classes)[cover.copy_of]
+    )
     res = _solve_lp(lp, cover.system, cols, n_classes, penalty, time_limit, more_keys=copy_keys)
     if res.status != 0 or res.x is None or res.marginals is None:
         return None
@@ -254,6 +253,17 @@ def seed_from_columns(
             pairs.add((pid, u))
 
 
+def committed_lp_applies(problem: Problem) -> bool:
+    """Whether the committed LP is the problem's: demand, every demanded shape hosted by some
+    offering (else no plan exists and the LP only prices its artificial covers), and no gangs
+    (their nodes are held for job hours, not whole buckets: `gangs.py`)."""
+    from optimizer.solver.solve import _unhostable
+
+    return (
+        bool(problem.demand.any()) and not _unhostable(problem) and not any(s.is_gang for s in problem.shapes)
+    )
+
+
 def start_committed_lp(
     problem: Problem,
     blind: tuple[Prepared, LpOutcome] | None,
@@ -271,9 +281,9 @@ def start_committed_lp(
     niceness `CHILD_NICENESS`, so it takes idle CPU only: a loaded machine gets no bound from it
     rather than worse plans. `problem` is already restricted to its instance requirements."""
     from optimizer.solver.bound_process import BackgroundBound, lower_priority
-    from optimizer.solver.solve import _prepare_pool, _unhostable
+    from optimizer.solver.solve import _prepare_pool
 
-    if any(s.is_gang for s in problem.shapes) or not problem.demand.any() or _unhostable(problem):
+    if not committed_lp_applies(problem):
         return None
 
     def task(send: Callable[[object], None]) -> None:

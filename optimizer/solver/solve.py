@@ -33,7 +33,7 @@ from optimizer.solver.by_class import (
     plan_from_classes,
 )
 from optimizer.solver.column_generation import LpOutcome, column_generation
-from optimizer.solver.columns import Columns, PatternPool, Prepared, make_columns, prepare
+from optimizer.solver.columns import Columns, PatternPool, Prepared, instance_hours, make_columns, prepare
 from optimizer.solver.cover_master import MIN_START_SECONDS, clipped_pattern_columns, cover_master_plan
 from optimizer.solver.integer_master import solve_integer_master
 from optimizer.solver.lagrangian_bound import policy_bound
@@ -1311,10 +1311,7 @@ def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEsti
         return LpEstimate(0.0, 0.0, True, not _unhostable(problem), {}, clock() - start)
     prep, pool, pairs = _prepare_pool(problem)
     lp = column_generation(prep, pool, pairs, deadline=start + problem.policy.time_limit_seconds, clock=clock)
-    hours: dict[str, float] = {}
-    for n in np.flatnonzero(lp.values > 1e-9):
-        key = prep.offerings[int(lp.columns.offering[n])].key
-        hours[key] = hours.get(key, 0.0) + float(lp.values[n] * lp.columns.weight_hours[n])
+    hours = instance_hours(prep, lp.columns.offering, lp.values, lp.columns.weight_hours)
     return LpEstimate(
         lp.lower_bound,
         lp.objective,
