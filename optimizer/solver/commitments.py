@@ -39,6 +39,7 @@ from optimizer.solver.policy import Policy
 from optimizer.solver.problem import Commitment, Offering, Problem, Shape
 
 if TYPE_CHECKING:
+    from optimizer.solver.bound_process import BackgroundBound
     from optimizer.solver.column_generation import Certificate, LpOutcome
     from optimizer.solver.columns import Prepared
     from optimizer.solver.commitment_classes import Pattern
@@ -59,7 +60,15 @@ RELAXED_SOLVE_SHARE = 0.5
 #: KTH week, $5,092 on Alibaba's); at 0.3 they were $623-626 and $4,568-4,834, and the blind plan
 #: itself rose by 1-3 % only. At 0.15 the blind plan was $655.65 instead of $653.00 on the KTH week
 #: and $5,233 instead of $5,209 on Alibaba's, and the time it gives up goes to the per-class stage.
-BLIND_TIME_SHARE = 0.15
+#: Back at 0.3 once the budget-first plan and the committed LP's child came (the child now starts
+#: from the blind solve's first LP, so the longer blind stage costs its bound nothing): 2026-12-06,
+#: idle 2-core Xeon, 4-5 runs each against 4 at 0.15, the README rows of `benchmarks.commitments`
+#: KTH $592.97 (one run $598.07) against $597.89, Alibaba $4,065-4,089 against $4,107-4,111, their
+#: ten-minute weeks the same ($448.07; $4,083-4,092 against $4,089-4,092); the demo's cpu-short
+#: $752-784 (mean $763) against $771-772, memory-heavy $430.9-431.0 against $429.6-430.8, cpu-batch
+#: and gpu-training the same. At 0.4-0.5 cpu-short's blind plan was $729 in 3 runs of 4, but the
+#: budget-first plan lost its time (cpu-batch $799.78 once, against $761.59 in every other run).
+BLIND_TIME_SHARE = 0.3
 #: The blind solve's first LP may run past its share, up to this share of the limit: without it
 #: the blind plan is the cheapest-fit one (the Alibaba week in ten-minute buckets under the README
 #: policy: its first LP takes 1.2 s, the share is 1.35 s, and the committed plan, blind, was
@@ -580,24 +589,35 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     patterns: set[Pattern] = set()
     bucket_bounds = np.zeros(problem.n_buckets)
     blind: _Blind | None = None
+    # The committed LP's bound, in a child on the core the plan stages leave idle, with or without
+    # coupling rows: on the Alibaba week in ten-minute buckets, no policy, it is $3,482.69 where
+    # the groups' multipliers and the per-job charges stop near $3,100 (plans about $3,590). It
+    # starts from the blind solve's first LP, as soon as that LP is certified, so it overlaps the
+    # rest of the blind solve (`BLIND_TIME_SHARE`).
+    from optimizer.solver.committed_lp import start_committed_lp
+
+    lp_end = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
+    committed_lp: BackgroundBound | None = None
+    lp_started = False
+
+    def start_lp(seed: tuple[Prepared, LpOutcome] | None) -> None:
+        nonlocal committed_lp, lp_started
+        if not lp_started:
+            lp_started = True
+            committed_lp = start_committed_lp(problem, seed, deadline=lp_end, clock=clock)
+
     if policy.couples_buckets or by_class:
         # Without a coupling row too: the groups' relaxed solves price the commitment at one
         # multiplier per group, and where they find no good plan in their share the committed plan
         # was dearer than ignoring the commitment (the Alibaba week in ten-minute buckets, no
         # policy: $5,120-5,478 against the blind plan's $4,913, both billed with the plan).
         share = BLIND_TIME_SHARE if policy.couples_buckets else UNCOUPLED_BLIND_SHARE
-        blind = _blind_candidate(problem, deadline=start + share * policy.time_limit_seconds, clock=clock)
+        blind = _blind_candidate(
+            problem, deadline=start + share * policy.time_limit_seconds, clock=clock, on_lp=start_lp
+        )
         if blind is not None:
             stats["blind_objective_usd"] = round(blind.billed.objective_usd, 6)
-    # The committed LP's bound, in a child on the core the plan stages leave idle, with or without
-    # coupling rows: on the Alibaba week in ten-minute buckets, no policy, it is $3,482.69 where
-    # the groups' multipliers and the per-job charges stop near $3,100 (plans about $3,590).
-    from optimizer.solver.committed_lp import start_committed_lp
-
-    lp_end = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
-    committed_lp = start_committed_lp(
-        problem, None if blind is None else blind.lp, deadline=lp_end, clock=clock
-    )
+    start_lp(None)  # (no blind LP certified: the child starts from the problem's own columns)
     prefill: Plan | None = None
     partition = None
     if by_class:
@@ -986,14 +1006,18 @@ class _Blind(NamedTuple):
     #: Seconds checking one plan of this problem took (`validate_plan`, which bills it): the
     #: committed solve's last steps bill and check plans a few times after the per-class stage.
     check_seconds: float
-    #: The blind solve's last certified LP and its prepared arrays: its columns start the
-    #: committed LP (`committed_lp.py`); None when no round certified a bound.
-    lp: tuple[Prepared, LpOutcome] | None = None
 
 
-def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], float]) -> _Blind | None:
+def _blind_candidate(
+    problem: Problem,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    on_lp: Callable[[tuple[Prepared, LpOutcome]], None] | None = None,
+) -> _Blind | None:
     """The commitment-blind answer (`_Blind`), or None when the blind solve finds no valid plan by
-    `deadline`.
+    `deadline`. `on_lp` hears the blind solve's first certified LP as soon as it has it (the
+    committed LP's child starts from its columns while the blind solve goes on).
 
     Under policies that couple buckets (type cap, spot types, spot share) the relaxed solve at the
     multipliers gets only part of the time limit and, on a big week, may find no first plan: the
@@ -1008,12 +1032,11 @@ def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], f
     limit = replace(problem.policy, time_limit_seconds=max(0.1, deadline - clock()))
     by_duals: list[float] = []
 
-    last: list[tuple[Prepared, LpOutcome]] = []
-
     def take_lp(prep: Prepared, lp: LpOutcome) -> None:
         assert lp.certificate is not None
         by_duals.append(lp.certificate.bound - dual_coverage_savings(problem, prep, lp.certificate))
-        last[:] = [(prep, lp)]
+        if on_lp is not None:
+            on_lp((prep, lp))
 
     plan = solve(
         problem.with_commitments(()).with_policy(limit),
@@ -1038,7 +1061,7 @@ def _blind_candidate(problem: Problem, *, deadline: float, clock: Callable[[], f
     if not candidates:
         return None
     best = min(candidates, key=lambda p: p.objective_usd)
-    return _Blind(best, bound, plan, check_seconds, last[0] if last else None)
+    return _Blind(best, bound, plan, check_seconds)
 
 
 def _billed_and_moved(
