@@ -111,6 +111,34 @@ def test_the_committed_solve_takes_the_committed_lp_bound_from_its_child(
     assert validate_plan(problem, plan) == []
 
 
+def test_the_committed_lp_child_starts_inside_the_blind_stage_from_its_first_lp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The child starts from the blind solve's first certified LP while the blind solve goes on
+    (so the blind stage's longer share costs the bound nothing), not after the blind stage."""
+    calls: list[tuple[bool, bool]] = []  # (the blind stage had returned, a seed was given)
+    blind_done = [False]
+    real_blind, real_start = commitments._blind_candidate, committed_lp.start_committed_lp
+
+    def blind(*args: object, **kwargs: object) -> object:
+        out = real_blind(*args, **kwargs)  # type: ignore[arg-type]
+        blind_done[0] = True
+        return out
+
+    def start(problem: Problem, seed: object, **kwargs: object) -> object:
+        calls.append((blind_done[0], seed is not None))
+        return real_start(problem, seed, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commitments, "_blind_candidate", blind)
+    monkeypatch.setattr(committed_lp, "start_committed_lp", start)
+    problem = _spot_share_problem().with_policy(
+        Policy(time_limit_seconds=5.0, interruption_cost_factor=0.0, max_spot_share=0.8, max_instance_types=3)
+    )
+    plan = solve(problem, clock=StepClock(0.001))
+    assert calls == [(False, True)]
+    assert validate_plan(problem, plan) == []
+
+
 def test_the_bound_note_names_what_the_committed_lp_leaves_out() -> None:
     note = bound_note(Policy(max_instance_types=8, max_spot_share=0.8), budget_rows=True)
     assert note == (
