@@ -97,6 +97,15 @@ def column_keys(cols: Columns, n_classes: int) -> np.ndarray:
     return cols.pattern.astype(np.int64) * n_classes + cols.bucket_class
 
 
+def artificial_penalty(prep: Prepared) -> np.ndarray:
+    """Per demand row (the demanded (shape, class) pairs, in the master's order), the cost of one
+    artificial job cover: ten times the dearest offering's hourly objective (plus a dollar) per
+    bin-hour of the class, so the LP uses one only where no column covers the job. Every master
+    over `prep`'s demand rows (the pattern LP, the committed LP, a subset's LP) prices them so."""
+    per_job = float(prep.hourly.max()) * 10.0 + 1.0
+    return np.broadcast_to(per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[prep.demand > 0]
+
+
 def _solve_lp(
     lp: WarmLp,
     system: MasterSystem,
@@ -333,11 +342,7 @@ def column_generation(
     caller keeps its heuristic plan rather than end past its own time limit. A later round's LP
     cut short by `deadline` leaves the last round's answer, still optimal for its restricted
     master."""
-    penalty_per_job = float(prep.hourly.max()) * 10.0 + 1.0
-    mask = prep.demand > 0
-    art_penalty = np.broadcast_to(penalty_per_job * prep.weight[None, :] * prep.hours, prep.demand.shape)[
-        mask
-    ]
+    art_penalty = artificial_penalty(prep)
     bins_cap = prep.max_bins()
     best_bound = 0.0
     # Without rows that couple classes the LP splits into one independent LP per class, so each

@@ -1060,8 +1060,7 @@ def _blind_candidate(
     candidates += [] if moved is None else [moved]  # (already validated)
     if not candidates:
         return None
-    best = min(candidates, key=lambda p: p.objective_usd)
-    return _Blind(best, bound, plan, check_seconds)
+    return _Blind(min(candidates, key=lambda p: p.objective_usd), bound, plan, check_seconds)
 
 
 def _billed_and_moved(

@@ -47,6 +47,7 @@ from optimizer.solver.column_generation import (
     _duals,
     _price,
     _solve_lp,
+    artificial_penalty,
     column_keys,
 )
 from optimizer.solver.columns import Columns, PatternPool, Prepared, instance_hours, make_columns
@@ -156,9 +157,7 @@ def committed_lp_bound(
     fees = problem.commitment_fees_usd
     uses = problem.commitment_uses(prep.offerings)  # (O, C), inf: not covered
     capacity = np.array([c.capacity_per_hour for c in problem.commitments], dtype=float)
-    penalty = float(prep.hourly.max()) * 10.0 + 1.0
-    mask = prep.demand > 0
-    art_penalty = np.broadcast_to(penalty * prep.weight[None, :] * prep.hours, prep.demand.shape)[mask]
+    art_penalty = artificial_penalty(prep)
     bins_cap = prep.max_bins()
     master = WarmLp()
     best: CommittedLp | None = None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from optimizer.solver.column_generation import _duals, _solve_lp
+from optimizer.solver.column_generation import _duals, _solve_lp, artificial_penalty
 from optimizer.solver.columns import PatternPool, Prepared, make_columns
 from optimizer.solver.master import MasterSystem, build_master
 from optimizer.solver.warm_lp import WarmLp
@@ -121,7 +121,7 @@ class SubsetScorer:
             pairs.add((q, int(u)))
         cols = make_columns(sub, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
         system = build_master(sub, cols, with_selection=False)
-        res = _solve_lp(WarmLp(), system, cols, sub.n_classes, _artificial_penalty(sub), np.inf)
+        res = _solve_lp(WarmLp(), system, cols, sub.n_classes, artificial_penalty(sub), np.inf)
         n_vars = system.layout.n_variables
         if res.status != 0 or res.x is None or res.marginals is None or float(np.sum(res.x[n_vars:])) > 1e-6:
             self.scores[key] = np.inf
@@ -159,13 +159,6 @@ class SubsetScorer:
         best = np.zeros((len(prep.offerings), prep.n_classes))
         np.minimum.at(best, offering, reduced)
         return best @ (prep.weight * prep.hours)
-
-
-def _artificial_penalty(prep: Prepared) -> np.ndarray:
-    """Per demand row, the price of one artificial job cover (as column generation prices it)."""
-    per_job = float(prep.hourly.max()) * 10.0 + 1.0
-    weights = np.broadcast_to(prep.weight[None, :] * prep.hours, prep.demand.shape)
-    return per_job * weights[prep.demand > 0]
 
 
 def _single_shape_seeds(prep: Prepared, pool: PatternPool, pairs: set[tuple[int, int]]) -> None:
