@@ -59,15 +59,18 @@ def class_grid(prep: Prepared, u: int) -> tuple[np.ndarray, np.ndarray] | None:
     return fits, subsets
 
 
-def _dominated(prep: Prepared, fits: np.ndarray, subsets: np.ndarray, w: float) -> np.ndarray:
+def _dominated(
+    prep: Prepared, fits: np.ndarray, subsets: np.ndarray, w: float, hourly: np.ndarray
+) -> np.ndarray:
     """(offerings x sub-multisets) the patterns another one dominates, found offering by offering
     and job mix by job mix before the pairwise test (which is quadratic in the patterns: 60 ms of a
     class's 72 on the demo's cpu-short). (o, q) is dominated by (o', q), o' bought the same way,
-    no dearer and using no more of any commitment (ties: the first), and, where its cost does not
-    grow with its jobs (on demand, or spot at w = 0), by (o, q') for q' a strict superset of q:
-    swapping either into a cover keeps it a cover at no more cost or budget."""
+    no dearer at `hourly` (per offering) and using no more of any commitment (ties: the first),
+    and, where its cost does not grow with its jobs (on demand, or spot at w = 0), by (o, q') for
+    q' a strict superset of q: swapping either into a cover keeps it a cover at no more cost or
+    budget."""
     uses = prep.problem.commitment_uses(prep.offerings)
-    hourly, spot = prep.hourly, prep.spot
+    spot = prep.spot
     index = np.arange(len(hourly))
     equal = (np.abs(hourly[:, None] - hourly[None, :]) <= 1e-12) & (uses[:, None, :] == uses[None, :, :]).all(
         axis=2
@@ -94,27 +97,34 @@ class ClassBill(NamedTuple):
     bins: list[tuple[int, tuple[int, ...], int]]
 
 
-def class_bill_bound(prep: Prepared, u: int, w: float, *, time_limit: float) -> ClassBill | None:
+def class_bill_bound(
+    prep: Prepared, u: int, w: float, *, time_limit: float, spot_charge: np.ndarray | None = None
+) -> ClassBill | None:
     """A lower bound, per bucket-hour, of what class u's cheapest cover costs beyond the fees with
-    the budgets exact and w per spot job vCPU-hour (module docstring), and the cover reaching it;
-    None when the class is too large, no cover exists or HiGHS proved nothing."""
+    the budgets exact, w per spot job vCPU-hour and, when given, `spot_charge` (per prepared
+    offering, zero on demand, never below minus its hourly objective) per spot instance-hour (module
+    docstring), and the cover reaching it; None when the class is too large, no cover exists or
+    HiGHS proved nothing."""
     grid = class_grid(prep, u)
     if grid is None:
         return None
+    charge = np.zeros(len(prep.offerings)) if spot_charge is None else spot_charge
     fits, subsets = grid
-    fits = fits & ~_dominated(prep, fits, subsets, w)
+    fits = fits & ~_dominated(prep, fits, subsets, w, prep.hourly + charge)
     if int(fits.sum()) > MAX_PATTERNS:
         return None
     offering, subset = np.nonzero(fits)
     counts = subsets[subset]
     problem = prep.problem
     offerings = [prep.offerings[o] for o in offering]
-    spot_vcpus = np.where(prep.spot[offering], counts @ prep.sizes[:, 0], 0.0)
-    keep = _undominated(problem, offerings, counts, spot_vcpus[None, :] if w > 0 else None)
-    offerings, counts, spot_vcpus = [offerings[k] for k in keep], counts[keep], spot_vcpus[keep]
+    # What a bin costs beyond its hourly objective: the offering's charge and w per spot job vCPU.
+    surcharge = np.where(prep.spot[offering], w * (counts @ prep.sizes[:, 0]) + charge[offering], 0.0)
+    priced = w > 0 or spot_charge is not None
+    keep = _undominated(problem, offerings, counts, surcharge[None, :] if priced else None)
+    offerings, counts, surcharge = [offerings[k] for k in keep], counts[keep], surcharge[keep]
     offering = offering[keep]
     model = _class_model(problem, offerings, counts, prep.demand[:, u])
-    model.cost[: model.n_cols] += problem.bucket_hours * w * spot_vcpus
+    model.cost[: model.n_cols] += problem.bucket_hours * surcharge
     result = model.solve(time_limit=max(0.01, time_limit), relative_gap=1e-9)
     if result.status == "INFEASIBLE" or not np.isfinite(result.bound):
         return None
