@@ -132,6 +132,9 @@ class BackgroundBound:
     selection: np.ndarray | None = None  # (O,) the latest restricted LP's y
     selections: int = 0  # how many restricted LPs sent their y (rounds solved)
     partition: float | None = None  # the `first` bound's value, when it ran and finished
+    #: The committed LP's child (`committed_lp.start_committed_lp`): the best bound its exact class
+    #: bills reached and how many classes they raised above the LP (`committed_class_bills.py`).
+    class_bills: tuple[float, int] | None = None
 
     @classmethod
     def start(
@@ -189,6 +192,10 @@ class BackgroundBound:
                     elif kind == "partition":
                         self.partition = float(detail)
                         self._certified(self.partition)
+                    elif kind == "class_bills":
+                        value, raised = detail
+                        self.class_bills = (float(value), int(raised))
+                        self._certified(float(value))
                 else:
                     self._certified(float(message))
         except (EOFError, OSError):  # the child died without saying so (killed, out of memory)

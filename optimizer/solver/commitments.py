@@ -102,7 +102,12 @@ RESCUE_SEARCH_SHARE = 0.1
 
 
 def bound_note(
-    policy: Policy, *, share_priced: bool = False, budget_exact: bool = False, budget_rows: bool = False
+    policy: Policy,
+    *,
+    share_priced: bool = False,
+    budget_exact: bool = False,
+    budget_rows: bool = False,
+    whole_classes: bool = False,
 ) -> str:
     """What a committed plan's lower bound leaves out, in a reader's words: the gap is the most the
     plan can cost above the cheapest plan that meets the policy, and with commitments the bound
@@ -113,10 +118,11 @@ def bound_note(
     of leaving it out, so only the rows it does leave out are named. `budget_exact`: some bucket
     classes (the most frequent hours) were priced by their exact bill, the budget held.
     `budget_rows`: the bound is the committed LP's (`committed_lp.py`), which holds every hour to
-    the budget and keeps the spot rows, and leaves out whole instances and the type cap."""
+    the budget and keeps the spot rows, and leaves out whole instances and the type cap;
+    `whole_classes`: with whole instances in the costliest hours (`committed_class_bills.py`)."""
     nearer = "so the plan is likely nearer the cheapest one than the gap says"
     if budget_rows:
-        left_out = "counts instances fractionally"
+        left_out = "counts instances fractionally" + (" outside the costliest hours" if whole_classes else "")
         if policy.max_instance_types is not None:
             left_out += " and leaves out the instance-type cap"
         held = "holds each hour to the commitment's budget"
@@ -729,15 +735,18 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         if moved is not None and moved.objective_usd < plan.objective_usd - 1e-9:
             stats["capacity_moves_usd"] = round(plan.objective_usd - moved.objective_usd, 6)
             plan = moved
-    budget_rows = False
+    budget_rows = whole_classes = False
     if committed_lp is not None:
         # The plan stages are done: what is left of the limit is the child's (it stops there),
         # for at most `COMMITTED_LP_WAIT_SECONDS` of real time.
         lp_bound = committed_lp.collect(deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS)
         if lp_bound is not None:
             stats["committed_lp_bound_usd"] = round(lp_bound, 6)
+            if committed_lp.class_bills is not None:
+                stats["committed_lp_whole_classes"] = committed_lp.class_bills[1]
             if lp_bound > bound:
                 bound, budget_rows = lp_bound, True
+                whole_classes = committed_lp.class_bills is not None
                 plan.lower_bound_usd = bound
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:
@@ -750,7 +759,13 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     budget_exact = bool(stats.get("partition_exact_bills")) or any(
         g.get("partition_exact_bills") for g in stats["commitment_groups"]
     )
-    note = bound_note(policy, share_priced=share_priced, budget_exact=budget_exact, budget_rows=budget_rows)
+    note = bound_note(
+        policy,
+        share_priced=share_priced,
+        budget_exact=budget_exact,
+        budget_rows=budget_rows,
+        whole_classes=whole_classes,
+    )
     plan.status, plan.reason = status, why + (f"; {note}" if status != "OPTIMAL" else "")
     plan.gap = gap
     if is_last_resort(plan):  # (kept, relaxed or blind: callers with a coarser problem retry)

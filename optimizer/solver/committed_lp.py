@@ -42,6 +42,7 @@ from optimizer.solver.column_generation import (
     LP_RETURN_SECONDS,
     _add_negative_pairs,
     _certified_bound,
+    _class_objectives,
     _density_reduced_costs,
     _Duals,
     _duals,
@@ -79,6 +80,23 @@ class CommittedLp:
     #: (the fractional mix `batchopt optimize --lp` shows), most first.
     instance_hours: dict[str, float] = field(default_factory=dict)
     feasible: bool = True  # the last restricted master covers demand without artificial covers
+    #: The converged LP split by bucket class at its coupling rows' duals, for the exact class
+    #: bills that raise it (`committed_class_bills.py`); None before convergence.
+    split: ClassSplit | None = None
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """The converged committed LP as a Lagrangian bound over its coupling rows (spot share and
+    diversification), class by class: its optimum is fees + `constant` + sum_u `class_values`[u],
+    where class u's value is its LP's at the coupling duals (`spot_share_price` per spot job
+    vCPU-hour, `spot_charge` per spot instance-hour of each prepared offering), the budget rows
+    and demand rows kept."""
+
+    class_values: np.ndarray  # (U,) sum_s pi_su d_su + sum_c y_cu C_c (y <= 0)
+    constant: float  # the spot-share row's dual x its right-hand side (<= 0)
+    spot_share_price: float  # w >= 0
+    spot_charge: np.ndarray  # (O,) hourly; 0 on demand
 
 
 @dataclass(frozen=True)
@@ -189,11 +207,13 @@ def committed_lp_bound(
         if new:
             added += _add_negative_pairs(prep, pool, priced, pairs)
         converged = added == 0 and complete and best_rc is not None and not (best_rc < -1e-6).any()
+        split = None
         if converged:
             bound = max(bound, fees + objective)
+            split = _class_split(prep, base, marginals, duals, capacity, objective)
         hours, feasible = _mix(prep, cols, cover, x)
         if best is None or bound > best.bound:
-            best = CommittedLp(bound, fees + objective, converged, rounds, hours, feasible)
+            best = CommittedLp(bound, fees + objective, converged, rounds, hours, feasible, split)
             if on_bound is not None:
                 on_bound(bound)
         else:
@@ -204,9 +224,39 @@ def committed_lp_bound(
                 rounds=rounds,
                 instance_hours=hours,
                 feasible=feasible,
+                split=split,
             )
         if converged or added == 0 or clock() >= deadline or rounds >= max_rounds:
             return best
+
+
+def _class_split(
+    prep: Prepared,
+    base: MasterSystem,
+    marginals: np.ndarray,
+    duals: _Duals,
+    capacity: np.ndarray,
+    objective: float,
+) -> ClassSplit | None:
+    """The converged restricted master's dual objective split by class (`ClassSplit`); None where
+    the split does not add up to `objective` (numerical trouble) or an empty spot instance would
+    have a negative price at the duals (each class's Lagrangian problem would then be unbounded;
+    at an optimum the empty patterns' reduced costs are not negative, so this is a safeguard)."""
+    n_rows = base.matrix.shape[0]
+    y = marginals[:n_rows]
+    budget = marginals[n_rows:].reshape(len(capacity), prep.n_classes)
+    values = _class_objectives(prep, duals) + (budget * capacity[:, None]).sum(axis=0)
+    constant, w = 0.0, 0.0
+    if "max_spot_share" in base.row_slices:
+        row = base.row_slices["max_spot_share"]
+        constant = float(y[row][0] * base.rhs[row][0])
+        w = max(0.0, -float(y[row][0]))
+    charge = np.where(prep.spot, duals.offering_cost - prep.hourly, 0.0)
+    if (prep.hourly + charge < -1e-9).any():
+        return None
+    if abs(constant + float(values.sum()) - objective) > 1e-6 * max(1.0, abs(objective)):
+        return None
+    return ClassSplit(values, constant, w, charge)
 
 
 def _mix(prep: Prepared, cols: Columns, cover: _Coverage, x: np.ndarray) -> tuple[dict[str, float], bool]:
@@ -295,6 +345,17 @@ def start_committed_lp(
             seed_from_columns(
                 prep, pool, pairs, zip(keys, cols.counts.tolist(), cols.bucket_class.tolist(), strict=True)
             )
-        committed_lp_bound(prep, pool, pairs, deadline=deadline, clock=clock, on_bound=send)
+        found = committed_lp_bound(prep, pool, pairs, deadline=deadline, clock=clock, on_bound=send)
+        if found is not None and found.split is not None:
+            from optimizer.solver.committed_class_bills import raise_by_class_bills
+
+            raise_by_class_bills(
+                prep,
+                found.split,
+                problem.commitment_fees_usd,
+                deadline=deadline,
+                clock=clock,
+                on_bound=lambda bound, raised: send(("class_bills", (bound, raised))),
+            )
 
     return BackgroundBound.start_task(task)

@@ -7,6 +7,7 @@ off)."""
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from optimizer.solver import commitments, committed_lp
 from optimizer.solver.columns import PatternPool
 from optimizer.solver.commitments import bound_note, search_multipliers
-from optimizer.solver.committed_lp import committed_lp_bound
+from optimizer.solver.committed_class_bills import raise_by_class_bills
+from optimizer.solver.committed_lp import ClassSplit, committed_lp_bound
 from optimizer.solver.problem import Commitment, Policy, Problem
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.solve import _prepare_pool, solve, solve_lp_estimate
@@ -24,6 +26,7 @@ from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
 from tests.unit.test_solver_commitment_classes import SHAPES, _offerings
 from tests.unit.test_solver_commitments_coupled import _exact_optimum
+from tests.unit.test_solver_commitments_coupled import _problems as _coupled_problems
 from tests.unit.test_solver_dual_coverage import RATES, _problems, _shifted_bound
 
 
@@ -101,13 +104,20 @@ def test_the_committed_solve_takes_the_committed_lp_bound_from_its_child(
     monkeypatch.setattr(committed_lp, "CHILD_NICENESS", 0)
     monkeypatch.setattr(commitments, "COMMITTED_LP_WAIT_SECONDS", 120.0)
     plan = solve(problem, clock=StepClock(0.001))
-    committed = _committed_bound(problem, 100)
-    assert committed is not None
+    found = _raised(problem)
+    assert found is not None
+    lp, committed, classes = found
     optimum = _exact_optimum(problem)
+    # The child's LP converges and its class bills raise it (`committed_class_bills.py`).
+    assert committed > lp + 1e-4 and classes > 0
     assert plan.stats["committed_lp_bound_usd"] == pytest.approx(committed, abs=1e-6)
+    assert plan.stats["committed_lp_whole_classes"] == classes
     assert committed - 1e-6 <= plan.lower_bound_usd <= optimum + 1e-6 <= plan.objective_usd + 2e-6
     assert plan.lower_bound_usd > 0.44
-    assert "holds each hour to the commitment's budget but counts instances fractionally" in plan.reason
+    assert (
+        "holds each hour to the commitment's budget but counts instances fractionally outside the costliest"
+        in plan.reason
+    )
     assert validate_plan(problem, plan) == []
 
 
@@ -161,3 +171,76 @@ def test_the_lp_estimate_with_commitments_is_the_committed_lp_when_it_converges(
     # The mix covers the jobs' vCPU-hours (2 and 4 vCPUs here) on 2- to 8-vCPU instances.
     hours = sum(estimate.instance_hours.values())
     assert 0 < hours <= float(problem.demand.sum())
+
+
+def _raised(problem: Problem) -> tuple[float, float, int] | None:
+    """(the converged committed LP, that bound raised by every class's exact bill at its coupling
+    duals, classes raised); None where the LP does not apply or did not converge."""
+    problem = restrict_to_requirements(problem)
+    if not problem.demand.any():
+        return None
+    prep, pool, pairs = _prepare_pool(problem)
+    found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001))
+    if found is None or found.split is None:
+        return None
+    raised, classes = raise_by_class_bills(
+        prep, found.split, problem.commitment_fees_usd, deadline=np.inf, clock=StepClock(0.001)
+    )
+    return found.bound, raised, classes
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_problems(), _coupled_problems()))
+def test_the_class_bills_at_the_lp_duals_never_exceed_the_exact_optimum(problem: Problem) -> None:
+    found = _raised(problem)
+    if found is None:
+        return
+    lp, raised, _ = found
+    optimum = _exact_optimum(problem)
+    assert lp - 1e-9 <= raised <= optimum + 1e-6 * max(1.0, optimum)
+
+
+def _whole_instance_problem() -> Problem:
+    """One or two 2-vCPU jobs an hour, at most 80 % of job vCPUs on spot over two pools and a
+    $0.05-an-hour Savings Plan: the LP holds a quiet hour's job in a fraction of the instance two
+    of them would fill, and spreads spot over the pools by fractions; every plan buys whole ones."""
+    demand = np.array([[0, 0, 0, 0], [1, 2, 1, 1]], dtype=np.int64)
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.05, rates=RATES)
+    policy = Policy(
+        time_limit_seconds=20.0, interruption_cost_factor=0.0, max_spot_share=0.8, min_spot_instance_types=2
+    )
+    return Problem(3600.0, SHAPES, demand, _offerings(0.3), policy, (sp,))
+
+
+def test_the_class_bills_raise_the_committed_lp_towards_the_optimum() -> None:
+    problem = _whole_instance_problem()
+    found = _raised(problem)
+    assert found is not None
+    lp, raised, classes = found
+    optimum = _exact_optimum(problem)
+    assert classes > 0
+    assert lp + 0.01 < raised <= optimum + 1e-6
+
+
+def test_the_class_bills_price_the_spread_over_spot_pools() -> None:
+    """Three hours over three spot pools, spot at 60 % of list, a $0.05-an-hour Savings Plan: at
+    the LP's duals the pools the spread needs cost less and the full ones more. Billed at list
+    prices the classes would claim $0.039 more than the exact optimum; at the LP's spot charges
+    they reach it and no further."""
+    demand = np.array([[2, 2, 0], [1, 3, 3]], dtype=np.int64)
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.05, rates=RATES)
+    policy = Policy(time_limit_seconds=20.0, interruption_cost_factor=0.0, min_spot_instance_types=3)
+    problem = Problem(3600.0, SHAPES, demand, _offerings(0.6), policy, (sp,))
+    prep, pool, pairs = _prepare_pool(restrict_to_requirements(problem))
+    found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001))
+    assert found is not None and found.split is not None
+    assert (found.split.spot_charge < 0).any() and (found.split.spot_charge > 0).any()
+    optimum = _exact_optimum(problem)
+    fees = problem.commitment_fees_usd
+
+    def raised(split: ClassSplit) -> float:
+        return raise_by_class_bills(prep, split, fees, deadline=np.inf, clock=StepClock(0.001))[0]
+
+    assert found.bound + 0.01 < raised(found.split) <= optimum + 1e-6
+    at_list = replace(found.split, spot_charge=np.zeros_like(found.split.spot_charge))
+    assert raised(at_list) > optimum + 0.03
