@@ -80,20 +80,21 @@ class CommittedLp:
     #: (the fractional mix `batchopt optimize --lp` shows), most first.
     instance_hours: dict[str, float] = field(default_factory=dict)
     feasible: bool = True  # the last restricted master covers demand without artificial covers
-    #: The converged LP split by bucket class at its coupling rows' duals, for the exact class
-    #: bills that raise it (`committed_class_bills.py`); None before convergence.
+    #: The best round's certificate split by bucket class at its coupling rows' duals, for the
+    #: exact class bills that raise it (`committed_class_bills.py`); None where it does not split.
     split: ClassSplit | None = None
 
 
 @dataclass(frozen=True)
 class ClassSplit:
-    """The converged committed LP as a Lagrangian bound over its coupling rows (spot share and
-    diversification), class by class: its optimum is fees + `constant` + sum_u `class_values`[u],
-    where class u's value is its LP's at the coupling duals (`spot_share_price` per spot job
+    """A round's certificate as a Lagrangian bound over the committed LP's coupling rows (spot
+    share and diversification), class by class: it is fees + `constant` + sum_u `class_values`[u],
+    where class u's value bounds its LP at the coupling duals (`spot_share_price` per spot job
     vCPU-hour, `spot_charge` per spot instance-hour of each prepared offering), the budget rows
     and demand rows kept."""
 
-    class_values: np.ndarray  # (U,) sum_s pi_su d_su + sum_c y_cu C_c (y <= 0)
+    #: (U,) sum_s pi_su d_su + sum_c y_cu C_c (y <= 0) + the negative reduced costs' term
+    class_values: np.ndarray
     constant: float  # the spot-share row's dual x its right-hand side (<= 0)
     spot_share_price: float  # w >= 0
     spot_charge: np.ndarray  # (O,) hourly; 0 on demand
@@ -207,10 +208,14 @@ def committed_lp_bound(
         if new:
             added += _add_negative_pairs(prep, pool, priced, pairs)
         converged = added == 0 and complete and best_rc is not None and not (best_rc < -1e-6).any()
-        split = None
         if converged:
             bound = max(bound, fees + objective)
-            split = _class_split(prep, base, marginals, duals, capacity, objective)
+            least = np.maximum(least, 0.0)  # (converged: no pattern prices out)
+        split = _class_split(prep, base, marginals, duals, capacity, objective, least, bins_cap)
+        if split is not None:
+            # Class by class at most one bin per job in all, which the certificate under
+            # diversification cannot use (its empty spot bins): never lower, often far higher early.
+            bound = max(bound, fees + split.constant + float(split.class_values.sum()))
         hours, feasible = _mix(prep, cols, cover, x)
         if best is None or bound > best.bound:
             best = CommittedLp(bound, fees + objective, converged, rounds, hours, feasible, split)
@@ -224,7 +229,6 @@ def committed_lp_bound(
                 rounds=rounds,
                 instance_hours=hours,
                 feasible=feasible,
-                split=split,
             )
         if converged or added == 0 or clock() >= deadline or rounds >= max_rounds:
             return best
@@ -237,14 +241,25 @@ def _class_split(
     duals: _Duals,
     capacity: np.ndarray,
     objective: float,
+    least_rc: np.ndarray,
+    bins_cap: np.ndarray,
 ) -> ClassSplit | None:
-    """The converged restricted master's dual objective split by class (`ClassSplit`); None where
-    the split does not add up to `objective` (numerical trouble) or an empty spot instance would
-    have a negative price at the duals (each class's Lagrangian problem would then be unbounded;
-    at an optimum the empty patterns' reduced costs are not negative, so this is a safeguard)."""
+    """The restricted master's certificate split by class (`ClassSplit`): each class's dual
+    objective plus what columns not yet in the master could take off it at `least_rc` (O, U), a
+    lower bound on every pattern's reduced cost per bin-hour (as in
+    `column_generation._certified_bound`): each offering at most one bin per job it can host
+    (`bins_cap`), and all of them together at most one per job. So each value bounds its class's
+    LP at the coupling duals whether or not the LP converged. None where an empty spot instance
+    would have a negative price at the duals (each class's Lagrangian problem would then be
+    unbounded; the certificate needs its global term for empty bins instead) or the split does not
+    add up (numerical trouble)."""
     n_rows = base.matrix.shape[0]
     y = marginals[:n_rows]
     budget = marginals[n_rows:].reshape(len(capacity), prep.n_classes)
+    wh = prep.weight * prep.hours
+    below = np.minimum(least_rc, 0.0)
+    by_offering = (below * bins_cap).sum(axis=0)
+    negative = wh * np.maximum(by_offering, below.min(axis=0) * prep.demand.sum(axis=0))
     values = _class_objectives(prep, duals) + (budget * capacity[:, None]).sum(axis=0)
     constant, w = 0.0, 0.0
     if "max_spot_share" in base.row_slices:
@@ -256,7 +271,7 @@ def _class_split(
         return None
     if abs(constant + float(values.sum()) - objective) > 1e-6 * max(1.0, abs(objective)):
         return None
-    return ClassSplit(values, constant, w, charge)
+    return ClassSplit(values + negative, constant, w, charge)
 
 
 def _mix(prep: Prepared, cols: Columns, cover: _Coverage, x: np.ndarray) -> tuple[dict[str, float], bool]:
