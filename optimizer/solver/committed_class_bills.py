@@ -23,10 +23,11 @@ bill (`class_budget_bound.class_bill_bound` with the spot charge), whatever stop
 class keeps the larger, and a class the deadline leaves keeps its LP value: a time limit only
 weakens the bound, and it is never below the LP.
 
-Measured offline (2026-12-06, the demo's stored problems, the classes in order of LP value,
-2-core Xeon): cpu-short $581.63 -> $604.35 after its 2 heaviest classes (0.05 s of CPU) and
-$614.99 after 15 (0.9 s); memory-heavy $368.58 -> $373.9 after 5 (0.2 s); cpu-batch $580.51 ->
-$595.9 after 5 (0.7 s).
+Measured offline (2026-12-06, the demo's stored problems, CPU seconds of bills after the
+converged LP, 2-core Xeon): cpu-short $581.63 -> $615.15 after 0.25 s (20 classes), $620.52 after
+1 s; memory-heavy $368.58 -> $384.56 after 1 s, $391.49 with every class (8.7 s); cpu-batch
+$580.51 -> $627.61 after 1 s, $639.89 with every class (2.3 s). In the 10 s solve cpu-short's
+bound went from $581.63 to $620.7-622.6 and memory-heavy's from $368.58 to $389.7-391.0.
 """
 
 from __future__ import annotations
