@@ -69,6 +69,23 @@ RELAXED_SOLVE_SHARE = 0.5
 #: and gpu-training the same. At 0.4-0.5 cpu-short's blind plan was $729 in 3 runs of 4, but the
 #: budget-first plan lost its time (cpu-batch $799.78 once, against $761.59 in every other run).
 BLIND_TIME_SHARE = 0.3
+#: Under coupling policies, the blind stage's share where the commitments are small next to the work
+#: (`blind_time_share`). Why: there the commitment-aware stages can move the plan by little, and
+#: the blind plan, which their time was taken from, is most of the answer. On the demo's
+#: memory-heavy queue (a $0.046-an-hour Savings Plan beside 8,636 five-minute buckets) the blind
+#: solve reaches $424 at list prices in 3 s and $391 in 7 s: the committed plan was $430-436 at 0.3
+#: (the budget-first plan) and $418.5-419.5 at 0.6 (the blind plan); cpu-short $760-782 against
+#: $729-732 (2026-12-06, idle 2-core Xeon, two demo windows, 2 runs each). At 0.45 neither moved
+#: (the blind solves' good plans come later), and on the other queues (commitments larger next to
+#: their work) 0.45-0.6 left cpu-batch the same and made gpu-training 0.2-0.4 % dearer; on the
+#: benchmark's weeks, whose Savings Plan covers half the demand, 0.6 lost 2-3 % (above).
+SMALL_COMMITMENT_BLIND_SHARE = 0.6
+#: Commitments are "small" when the most they can take off list prices over the horizon
+#: (`coverage_savings_per_hour` x hours) is below this share of the cheapest cost of the work
+#: without them (`resource_bound.resource_bound`, the policy's spot share priced): 0.17-0.18 on the
+#: demo's memory-heavy queue and 0.38-0.39 on cpu-short, 0.61 on gpu-training, 0.79-0.81 on
+#: cpu-batch, 1.28-1.31 on the benchmark's KTH and Alibaba weeks.
+SMALL_COMMITMENT_RATIO = 0.5
 #: The blind solve's first LP may run past its share, up to this share of the limit: without it
 #: the blind plan is the cheapest-fit one (the Alibaba week in ten-minute buckets under the README
 #: policy: its first LP takes 1.2 s, the share is 1.35 s, and the committed plan, blind, was
@@ -291,6 +308,19 @@ def relaxed_problem(problem: Problem, mu: Mapping[str, float]) -> Problem:
                 price = min(price, mu[cid] * u[o.key])
         offerings.append(o if price == o.price_per_hour else replace(o, price_per_hour=price))
     return problem.with_offerings(offerings).with_commitments(())
+
+
+def blind_time_share(problem: Problem) -> float:
+    """Share of the limit the commitment-blind solve gets first under coupling policies:
+    `SMALL_COMMITMENT_BLIND_SHARE` where the commitments can take off less than
+    `SMALL_COMMITMENT_RATIO` of the work's cheapest cost without them, else `BLIND_TIME_SHARE`.
+    A time split only: the plans kept and the bounds are the same kinds either way."""
+    from optimizer.solver.resource_bound import resource_bound
+
+    hours = problem.n_buckets * problem.bucket_hours
+    floor = resource_bound(problem.with_commitments(()))
+    small = coverage_savings_per_hour(problem) * hours < SMALL_COMMITMENT_RATIO * floor
+    return SMALL_COMMITMENT_BLIND_SHARE if small else BLIND_TIME_SHARE
 
 
 def coverage_savings_per_hour(problem: Problem) -> float:
@@ -617,7 +647,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         # multiplier per group, and where they find no good plan in their share the committed plan
         # was dearer than ignoring the commitment (the Alibaba week in ten-minute buckets, no
         # policy: $5,120-5,478 against the blind plan's $4,913, both billed with the plan).
-        share = BLIND_TIME_SHARE if policy.couples_buckets else UNCOUPLED_BLIND_SHARE
+        share = blind_time_share(problem) if policy.couples_buckets else UNCOUPLED_BLIND_SHARE
         blind = _blind_candidate(
             problem, deadline=start + share * policy.time_limit_seconds, clock=clock, on_lp=start_lp
         )

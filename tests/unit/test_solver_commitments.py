@@ -345,7 +345,7 @@ def test_a_committed_solve_with_little_time_under_a_type_cap_still_returns_a_val
     # the blind plan billed with the commitments is always valid, so that is the answer, with a
     # bound that holds.
     import optimizer.solver.solve as solve_module
-    from optimizer.solver.commitments import BLIND_TIME_SHARE
+    from optimizer.solver.commitments import blind_time_share
     from tests.clock import StepClock
 
     base, problem = _type_capped_committed_problem(2.0)
@@ -362,19 +362,46 @@ def test_a_committed_solve_with_little_time_under_a_type_cap_still_returns_a_val
     plan = solve(problem, clock=StepClock(step))
     assert plan.has_solution, plan.reason
     assert validate_plan(problem, plan) == []  # policy, money, and a bound below the objective
-    blind_policy = replace(base.policy, time_limit_seconds=BLIND_TIME_SHARE * base.policy.time_limit_seconds)
+    share = blind_time_share(problem)
+    blind_policy = replace(base.policy, time_limit_seconds=share * base.policy.time_limit_seconds)
     blind = real_solve(base.with_policy(blind_policy), clock=StepClock(step))
     assert blind.has_solution
     assert plan.objective_usd <= bill_plan(problem, blind).objective_usd + 1e-6
 
 
 def test_under_a_type_cap_the_committed_plan_is_no_dearer_than_the_blind_plan_billed() -> None:
-    from optimizer.solver.commitments import BLIND_TIME_SHARE
+    from optimizer.solver.commitments import blind_time_share
     from tests.clock import StepClock
 
     base, problem = _type_capped_committed_problem(2.0)
     plan = solve(problem, clock=StepClock(0.05))
     assert validate_plan(problem, plan) == []
-    blind_policy = replace(base.policy, time_limit_seconds=BLIND_TIME_SHARE * base.policy.time_limit_seconds)
+    share = blind_time_share(problem)
+    blind_policy = replace(base.policy, time_limit_seconds=share * base.policy.time_limit_seconds)
     blind = solve(base.with_policy(blind_policy), clock=StepClock(0.05))
     assert plan.objective_usd <= bill_plan(problem, blind).objective_usd + 1e-6
+
+
+def test_the_blind_solve_gets_more_time_where_the_commitments_are_small_next_to_the_work() -> None:
+    """The blind stage's share follows what the commitments can take off against the work's
+    cheapest cost: a $2-an-hour plan on this random week can cover more than half of it, a
+    $0.01 one far less."""
+    from optimizer.solver.commitments import (
+        BLIND_TIME_SHARE,
+        SMALL_COMMITMENT_BLIND_SHARE,
+        SMALL_COMMITMENT_RATIO,
+        blind_time_share,
+        coverage_savings_per_hour,
+    )
+    from optimizer.solver.resource_bound import resource_bound
+
+    base, committed = _type_capped_committed_problem(2.0)
+    (sp,) = committed.commitments
+    large = base.with_commitments((replace(sp, usd_per_hour=2.0),))
+    small = base.with_commitments((replace(sp, usd_per_hour=0.01),))
+    floor = resource_bound(base)
+    hours = base.n_buckets * base.bucket_hours
+    assert coverage_savings_per_hour(large) * hours >= SMALL_COMMITMENT_RATIO * floor
+    assert coverage_savings_per_hour(small) * hours < SMALL_COMMITMENT_RATIO * floor
+    assert blind_time_share(large) == BLIND_TIME_SHARE
+    assert blind_time_share(small) == SMALL_COMMITMENT_BLIND_SHARE
