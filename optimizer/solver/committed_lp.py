@@ -255,7 +255,8 @@ def _class_split(
     add up (numerical trouble)."""
     n_rows = base.matrix.shape[0]
     y = marginals[:n_rows]
-    budget = marginals[n_rows:].reshape(len(capacity), prep.n_classes)
+    # (<= 0 on `<=` rows; clipped so that float noise never makes a multiplier the wrong sign)
+    budget = np.minimum(marginals[n_rows:], 0.0).reshape(len(capacity), prep.n_classes)
     wh = prep.weight * prep.hours
     below = np.minimum(least_rc, 0.0)
     by_offering = (below * bins_cap).sum(axis=0)
@@ -264,8 +265,8 @@ def _class_split(
     constant, w = 0.0, 0.0
     if "max_spot_share" in base.row_slices:
         row = base.row_slices["max_spot_share"]
-        constant = float(y[row][0] * base.rhs[row][0])
         w = max(0.0, -float(y[row][0]))
+        constant = -w * float(base.rhs[row][0])
     charge = np.where(prep.spot, duals.offering_cost - prep.hourly, 0.0)
     if (prep.hourly + charge < -1e-9).any():
         return None
