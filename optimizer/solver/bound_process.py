@@ -132,9 +132,10 @@ class BackgroundBound:
     selection: np.ndarray | None = None  # (O,) the latest restricted LP's y
     selections: int = 0  # how many restricted LPs sent their y (rounds solved)
     partition: float | None = None  # the `first` bound's value, when it ran and finished
-    #: The committed LP's child (`committed_lp.start_committed_lp`): the best bound its exact class
-    #: bills reached and how many classes they raised above the LP (`committed_class_bills.py`).
-    class_bills: tuple[float, int] | None = None
+    #: The committed LP's child (`committed_lp.start_committed_lp`): how many classes its exact
+    #: bills raised above the LP in the best bound it sent (`committed_class_bills.py`); None
+    #: when the bills raised none.
+    whole_classes: int | None = None
 
     @classmethod
     def start(
@@ -194,7 +195,7 @@ class BackgroundBound:
                         self._certified(self.partition)
                     elif kind == "class_bills":
                         value, raised = detail
-                        self.class_bills = (float(value), int(raised))
+                        self.whole_classes = int(raised)
                         self._certified(float(value))
                 else:
                     self._certified(float(message))

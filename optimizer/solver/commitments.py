@@ -629,7 +629,7 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     # coupling rows: on the Alibaba week in ten-minute buckets, no policy, it is $3,482.69 where
     # the groups' multipliers and the per-job charges stop near $3,100 (plans about $3,590). It
     # starts from the blind solve's first LP, as soon as that LP is certified, so it overlaps the
-    # rest of the blind solve (`BLIND_TIME_SHARE`).
+    # rest of the blind solve (`blind_time_share`).
     from optimizer.solver.committed_lp import start_committed_lp
 
     lp_end = start + policy.time_limit_seconds * (1.0 - FINISH_SHARE)
@@ -772,11 +772,11 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         lp_bound = committed_lp.collect(deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS)
         if lp_bound is not None:
             stats["committed_lp_bound_usd"] = round(lp_bound, 6)
-            if committed_lp.class_bills is not None:
-                stats["committed_lp_whole_classes"] = committed_lp.class_bills[1]
+            if committed_lp.whole_classes is not None:
+                stats["committed_lp_whole_classes"] = committed_lp.whole_classes
             if lp_bound > bound:
                 bound, budget_rows = lp_bound, True
-                whole_classes = committed_lp.class_bills is not None
+                whole_classes = committed_lp.whole_classes is not None
                 plan.lower_bound_usd = bound
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizer.solver import commitments, committed_lp
-from optimizer.solver.columns import PatternPool
+from optimizer.solver.columns import PatternPool, Prepared
 from optimizer.solver.commitments import bound_note, search_multipliers
 from optimizer.solver.committed_class_bills import raise_by_class_bills
-from optimizer.solver.committed_lp import ClassSplit, committed_lp_bound
+from optimizer.solver.committed_lp import ClassSplit, CommittedLp, committed_lp_bound
 from optimizer.solver.problem import Commitment, Policy, Problem
 from optimizer.solver.requirements import restrict_to_requirements
 from optimizer.solver.solve import _prepare_pool, solve, solve_lp_estimate
@@ -30,10 +30,13 @@ from tests.unit.test_solver_commitments_coupled import _problems as _coupled_pro
 from tests.unit.test_solver_dual_coverage import RATES, _problems, _shifted_bound
 
 
-def _committed_bound(problem: Problem, rounds: int, *, poor_start: bool = False) -> float | None:
-    """The bound after `rounds` rounds, from the solver's seed columns or, `poor_start`, from one
-    job per instance of the dearest offering that hosts it (a first master far above the optimum,
-    so the early rounds' certificates must account for every column not yet priced)."""
+def _committed(
+    problem: Problem, rounds: int = 500, *, poor_start: bool = False
+) -> tuple[Prepared, CommittedLp] | None:
+    """The committed LP after `rounds` rounds and its prepared arrays, from the solver's seed
+    columns or, `poor_start`, from one job per instance of the dearest offering that hosts it (a
+    first master far above the optimum, so the early rounds' certificates must account for every
+    column not yet priced); None without demand or when no round ended."""
     problem = restrict_to_requirements(problem)
     if not problem.demand.any():
         return None
@@ -45,7 +48,13 @@ def _committed_bound(problem: Problem, rounds: int, *, poor_start: bool = False)
             pid, _ = pool.add(int(dearest), np.eye(len(problem.shapes), dtype=np.int64)[s])
             pairs.update((pid, int(u)) for u in np.flatnonzero(prep.demand[s] > 0))
     found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001), max_rounds=rounds)
-    return None if found is None else found.bound
+    return None if found is None else (prep, found)
+
+
+def _committed_bound(problem: Problem, rounds: int, *, poor_start: bool = False) -> float | None:
+    """The committed LP's bound after `rounds` rounds (`_committed`)."""
+    found = _committed(problem, rounds, poor_start=poor_start)
+    return None if found is None else found[1].bound
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,13 +185,11 @@ def test_the_lp_estimate_with_commitments_is_the_committed_lp_when_it_converges(
 def _raised(problem: Problem) -> tuple[float, float, int] | None:
     """(the converged committed LP, that bound raised by every class's exact bill at its coupling
     duals, classes raised); None where the LP does not apply or did not converge."""
-    problem = restrict_to_requirements(problem)
-    if not problem.demand.any():
+    committed = _committed(problem)
+    if committed is None or committed[1].split is None:
         return None
-    prep, pool, pairs = _prepare_pool(problem)
-    found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001))
-    if found is None or found.split is None:
-        return None
+    prep, found = committed
+    assert found.split is not None
     raised, classes = raise_by_class_bills(
         prep, found.split, problem.commitment_fees_usd, deadline=np.inf, clock=StepClock(0.001)
     )
@@ -231,9 +238,10 @@ def test_the_class_bills_price_the_spread_over_spot_pools() -> None:
     sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.05, rates=RATES)
     policy = Policy(time_limit_seconds=20.0, interruption_cost_factor=0.0, min_spot_instance_types=3)
     problem = Problem(3600.0, SHAPES, demand, _offerings(0.6), policy, (sp,))
-    prep, pool, pairs = _prepare_pool(restrict_to_requirements(problem))
-    found = committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001))
-    assert found is not None and found.split is not None
+    committed = _committed(problem)
+    assert committed is not None
+    prep, found = committed
+    assert found.split is not None
     assert (found.split.spot_charge < 0).any() and (found.split.spot_charge > 0).any()
     optimum = _exact_optimum(problem)
     fees = problem.commitment_fees_usd
