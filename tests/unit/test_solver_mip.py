@@ -80,3 +80,49 @@ def test_the_hard_limit_keeps_the_last_solution_highs_found() -> None:
     assert (a @ got.values >= demand * 20 - 1e-9).all()
     assert got.objective == pytest.approx(float(cost @ got.values))
     assert got.bound == -np.inf  # nothing proven: the child never reported its dual bound
+
+
+def _workers(parent: int) -> set[int]:
+    """Pids of the MIP workers (`optimizer.solver.mip_worker`) `parent` started."""
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-P", str(parent), "-f", "mip_worker"], capture_output=True, text=True)
+    return {int(p) for p in found.stdout.split()}
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_worker_ends_when_the_process_that_started_it_is_killed() -> None:
+    # The committed LP's child runs its integer program in a worker and is itself killed when the
+    # solve collects it: the worker must not run on, orphaned, for the rest of its limit. The model
+    # above, which keeps HiGHS busy for a minute, from a forked process killed after it started.
+    import multiprocessing
+    import os
+    import signal
+
+    def busy() -> None:
+        cost, a, demand = _covering(4, columns=400, rows=60)
+        solve_mip(cost, a, demand * 20, np.full(60, np.inf), time_limit=60, relative_gap=1e-9, hard_limit=70)
+
+    child = multiprocessing.get_context("fork").Process(target=busy, daemon=True)
+    child.start()
+    assert child.pid is not None
+    deadline = time.monotonic() + 30.0
+    while not _workers(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = _workers(child.pid)
+    assert started, "no worker started"
+    time.sleep(0.5)  # (the worker is inside HiGHS by now)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    until = time.monotonic() + 5.0
+    while any(_alive(p) for p in started) and time.monotonic() < until:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in started)
