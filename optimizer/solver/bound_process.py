@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from optimizer.solver.capped_class_bound import capped_class_bound
 from optimizer.solver.columns import Columns, PatternPool, Prepared
 from optimizer.solver.plan import Plan
 from optimizer.solver.selection_bound import selection_bound
+
+if TYPE_CHECKING:
+    from optimizer.solver.committed_master import MasterPlan
 
 #: Longest the parent waits in one poll of the pipe (real seconds) between checks of its clock.
 POLL_SECONDS = 0.05
@@ -136,6 +140,10 @@ class BackgroundBound:
     #: bills raised above the LP in the best bound it sent (`committed_class_bills.py`); None
     #: when the bills raised none.
     whole_classes: int | None = None
+    #: The committed LP's child: its columns solved as an integer program
+    #: (`committed_master.MasterPlan`), when the time limit left it the seconds for one.
+    master_plan: MasterPlan | None = None
+    master_due: bool = False  # the child will solve that integer program (it said so)
 
     @classmethod
     def start(
@@ -175,6 +183,10 @@ class BackgroundBound:
         send.close()  # the child holds the write end: EOF once it exits
         return cls(process, receive, time.monotonic())
 
+    def poll(self) -> None:
+        """Read what the child has sent so far, without waiting."""
+        self._drain(0.0)
+
     def _drain(self, timeout: float) -> None:
         """Read what the child sent, waiting at most `timeout` real seconds for the first message."""
         try:
@@ -193,6 +205,10 @@ class BackgroundBound:
                     elif kind == "partition":
                         self.partition = float(detail)
                         self._certified(self.partition)
+                    elif kind == "master_due":
+                        self.master_due = True
+                    elif kind == "master_plan":
+                        self.master_plan = detail
                     elif kind == "class_bills":
                         value, raised = detail
                         self.whole_classes = int(raised)

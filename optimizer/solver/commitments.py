@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from optimizer.solver.column_generation import Certificate, LpOutcome
     from optimizer.solver.columns import Prepared
     from optimizer.solver.commitment_classes import Pattern
+    from optimizer.solver.committed_master import MasterPlan
     from optimizer.solver.partition_bound import PartitionBound
     from optimizer.solver.solve import LpEstimate
 
@@ -769,7 +770,12 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     if committed_lp is not None:
         # The plan stages are done: what is left of the limit is the child's (it stops there),
         # for at most `COMMITTED_LP_WAIT_SECONDS` of real time.
-        lp_bound = committed_lp.collect(deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS)
+        committed_lp.poll()
+        # (its integer program, once started, has the limit's end: `committed_master.py`)
+        wait = max(COMMITTED_LP_WAIT_SECONDS, lp_end - clock()) if committed_lp.master_due else None
+        lp_bound = committed_lp.collect(
+            deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS if wait is None else wait
+        )
         if lp_bound is not None:
             stats["committed_lp_bound_usd"] = round(lp_bound, 6)
             if committed_lp.whole_classes is not None:
@@ -778,6 +784,8 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
                 bound, budget_rows = lp_bound, True
                 whole_classes = committed_lp.whole_classes is not None
                 plan.lower_bound_usd = bound
+        if committed_lp.master_plan is not None:
+            plan = _keep_master_plan(problem, plan, committed_lp.master_plan, stats)
     gap = relative_gap(plan.objective_usd, bound)
     if gap <= 1e-6:
         status, why = "OPTIMAL", "objective equals the lower bound"
@@ -802,6 +810,33 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
         stats["on_demand_fallback"] = True
     plan.stats, plan.solve_seconds = stats, clock() - start
     return plan
+
+
+def _keep_master_plan(problem: Problem, plan: Plan, master: MasterPlan, stats: dict) -> Plan:
+    """The committed LP's columns solved whole (`committed_master.py`), billed exactly, in place of
+    `plan` where the validator passes it and it is cheaper; `plan` otherwise."""
+    from optimizer.solver.assemble import build_plan
+    from optimizer.solver.validate import validate_plan
+
+    built = build_plan(
+        problem,
+        master.class_bins,
+        master.bucket_class,
+        master.class_demand,
+        status=plan.status,
+        reason=plan.reason,
+        lower_bound=plan.lower_bound_usd,
+        solve_seconds=0.0,
+    )
+    candidate = bill_plan(problem, built)
+    stats["committed_master_usd"] = round(candidate.objective_usd, 6)
+    cheaper = candidate.objective_usd < plan.objective_usd - 1e-9
+    if not cheaper or validate_plan(problem, candidate, check_bound=False):
+        return plan
+    stats["committed_master_kept"] = True
+    for key in ("blind_plan_kept", "prefill_plan_kept"):
+        stats.pop(key, None)
+    return replace(candidate, lower_bound_usd=plan.lower_bound_usd)
 
 
 #: Most real seconds the committed solve waits for the committed LP's child once its plan stages

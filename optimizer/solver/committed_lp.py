@@ -362,16 +362,29 @@ def start_committed_lp(
                 prep, pool, pairs, zip(keys, cols.counts.tolist(), cols.bucket_class.tolist(), strict=True)
             )
         found = committed_lp_bound(prep, pool, pairs, deadline=deadline, clock=clock, on_bound=send)
-        if found is not None and found.split is not None:
+        if found is None:
+            return
+        from optimizer.solver.committed_master import committed_master_plan, master_seconds
+
+        # Where the limit leaves the integer program its seconds (`committed_master.py`), the
+        # class bills get the time before its share, else all of it.
+        due = master_seconds(deadline - clock())
+        bills_end = deadline - due
+        if due > 0:
+            send(("master_due", None))  # the parent waits for the plan until the deadline
+        if found.split is not None:
             from optimizer.solver.committed_class_bills import raise_by_class_bills
 
             raise_by_class_bills(
                 prep,
                 found.split,
                 problem.commitment_fees_usd,
-                deadline=deadline,
+                deadline=bills_end,
                 clock=clock,
                 on_bound=lambda bound, raised: send(("class_bills", (bound, raised))),
             )
+        master = committed_master_plan(prep, pool, pairs, deadline=deadline, clock=clock)
+        if master is not None:
+            send(("master_plan", master))
 
     return BackgroundBound.start_task(task)

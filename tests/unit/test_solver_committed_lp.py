@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.solver import commitments, committed_lp
+from optimizer.solver import commitments, committed_lp, committed_master
 from optimizer.solver.columns import PatternPool, Prepared
 from optimizer.solver.commitments import bound_note, search_multipliers
 from optimizer.solver.committed_class_bills import raise_by_class_bills
@@ -252,3 +252,56 @@ def test_the_class_bills_price_the_spread_over_spot_pools() -> None:
     assert found.bound + 0.01 < raised(found.split) <= optimum + 1e-6
     at_list = replace(found.split, spot_charge=np.zeros_like(found.split.spot_charge))
     assert raised(at_list) > optimum + 0.03
+
+
+def _master(problem: Problem) -> tuple[Problem, committed_master.MasterPlan] | None:
+    """The committed LP converged, then its columns solved whole (`committed_master.py`) with
+    the integer program's minimum time left on a clock that stands still."""
+    problem = restrict_to_requirements(problem)
+    if not problem.demand.any():
+        return None
+    prep, pool, pairs = _prepare_pool(problem)
+    assert committed_lp_bound(prep, pool, pairs, deadline=np.inf, clock=StepClock(0.001)) is not None
+    found = committed_master.committed_master_plan(
+        prep, pool, pairs, deadline=committed_master.MIN_SECONDS + 1.0, clock=lambda: 0.0
+    )
+    return None if found is None else (problem, found)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_coupled_problems())
+def test_the_committed_lp_columns_solved_whole_make_a_valid_plan_billed_at_most_the_program(
+    problem: Problem,
+) -> None:
+    """Every solution of the integer program is a plan meeting demand, the spot rows and the type
+    cap, and AWS's order bills it at most at the program's objective; it is never below the exact
+    optimum. Kept in place of a dearer plan (an all-on-demand one), with its stats."""
+    from optimizer.solver.commitments import _keep_master_plan, bill_plan
+    from optimizer.solver.solve import on_demand_fallback
+
+    found = _master(problem)
+    if found is None:
+        return
+    problem, master = found
+    optimum = _exact_optimum(problem)
+    stats: dict = {}
+    dear = bill_plan(problem, replace(on_demand_fallback(problem), lower_bound_usd=0.0))
+    dear = replace(dear, objective_usd=dear.objective_usd + 1.0)  # (dearer whatever the program found)
+    kept = _keep_master_plan(problem, dear, master, stats)
+    assert stats["committed_master_kept"] is True
+    assert validate_plan(problem, kept, check_bound=False) == []
+    assert optimum - 1e-6 <= kept.objective_usd <= master.objective + 1e-6
+    assert stats["committed_master_usd"] == pytest.approx(kept.objective_usd, abs=1e-6)
+    # A plan already cheaper than the program's stays.
+    cheaper = replace(kept, objective_usd=kept.objective_usd - 0.01)
+    assert _keep_master_plan(problem, cheaper, master, {}) is cheaper
+
+
+def test_the_integer_program_runs_only_where_the_limit_leaves_it_its_seconds() -> None:
+    """At a 10 s limit the child has about 6 s after its LP: the class bills keep them. At the
+    default 30 s the program gets half of what is left (at least `MIN_SECONDS`)."""
+    least = committed_master.MIN_SECONDS
+    assert committed_master.master_seconds(6.0) == 0.0
+    assert committed_master.master_seconds(least) == 0.0
+    assert committed_master.master_seconds(2 * least) == pytest.approx(least)
+    assert committed_master.master_seconds(26.0) == pytest.approx(13.0)
