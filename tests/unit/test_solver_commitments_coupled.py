@@ -284,3 +284,34 @@ def test_capacity_moves_keep_the_spot_share_over_all_buckets() -> None:
     plan = _moved(problem, start, rows=True)
     assert validate_plan(problem, plan, check_bound=False) == []
     assert plan.objective_usd == pytest.approx(72 * 0.096 + 120 * 0.025 + 24 * 0.12)
+
+
+def test_a_group_of_classes_trades_through_a_binding_spot_share_single_classes_cannot_move() -> None:
+    # Two hours, one job each: a small job that fits both types, a big one only the big type. Half
+    # the job vCPUs may run on spot. The start runs the small job on spot and the big one on demand
+    # ($1.05 a day): moving either class alone is dearer (the small job on demand) or breaks the
+    # share (both on spot), so single classes keep it; the two re-solved together swap them
+    # ($0.10 + $0.05).
+    shapes = (Shape("small", 2, 1000), Shape("big", 2, 30000))
+    offerings = (
+        Offering("c6i.large", "ON_DEMAND", 2, 3800, 0, "x86_64", 0.10),
+        Offering("c6i.large", "SPOT", 2, 3800, 0, "x86_64", 0.05),
+        Offering("r6i.xlarge", "ON_DEMAND", 2, 32000, 0, "x86_64", 1.00),
+        Offering("r6i.xlarge", "SPOT", 2, 32000, 0, "x86_64", 0.05),
+    )
+    sp = Commitment("sp", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.001, rates={"c6i.large": 0.07})
+    demand = np.array([[1, 0], [0, 1]], dtype=np.int64)
+    problem = Problem(3600.0, shapes, demand, offerings, Policy(max_spot_share=0.5), (sp,))
+    bins = [[Bin("c6i.large/SPOT", 1, {"small": 1})], [Bin("r6i.xlarge/ON_DEMAND", 1, {"big": 1})]]
+    keys = sorted({b.offering for bs in bins for b in bs} | {o.key for o in offerings})
+    start = bill_plan(problem, Plan("FEASIBLE", "", 0.0, 0.0, 0.0, 0.0, 0.0, keys, bins))
+    assert validate_plan(problem, start, check_bound=False) == []
+    plan = improve_by_class_coupled(problem, start, [], deadline=1.0, clock=_fixed_clock)
+    assert plan is not None
+    assert validate_plan(problem, plan, check_bound=False) == []
+    assert [[(b.offering, b.count) for b in bs] for bs in plan.buckets] == [
+        [("c6i.large/ON_DEMAND", 1)],
+        [("r6i.xlarge/SPOT", 1)],
+    ]
+    # (the $0.001/h Savings Plan covers a sliver of the on-demand hour in both)
+    assert plan.objective_usd == pytest.approx(start.objective_usd - 0.90, abs=0.002)
