@@ -198,6 +198,8 @@ def _group_pass(
     from optimizer.solver.commitment_groups import GROUP_SIZE, resolve_group
     from optimizer.solver.commitments import _bucket_objective, _on_demand_prices
 
+    if not (problem.policy.caps_spot_share or problem.policy.diversification):
+        return False  # (a type cap alone: the classes share no row, a group is its classes apart)
     offerings = {o.key: o for o in problem.offerings}
     prices = _on_demand_prices(problem)
     vcpus = {s.id: s.vcpus for s in problem.shapes}
