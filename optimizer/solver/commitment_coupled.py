@@ -180,6 +180,7 @@ class _Plan:
     buckets: list[list[Bin]]
     value: np.ndarray
     tally: _SpotTally
+    group_passes: int = 0  # group passes run on it so far
 
 
 def _group_pass(
@@ -207,10 +208,14 @@ def _group_pass(
     all_job_vcpus = float(problem.job_vcpu_hours().sum()) / problem.bucket_hours
     drop_empty = problem.policy.diversification == 0
     changed = False
-    for start in range(0, len(order), GROUP_SIZE):
+    # Each pass shifts the groups by half a group, so classes meet other partners than last time.
+    shift = (plan.group_passes * GROUP_SIZE // 2) % max(1, len(order))
+    plan.group_passes += 1
+    shifted = [*order[shift:], *order[:shift]]
+    for start in range(0, len(shifted), GROUP_SIZE):
         if deadline - clock() <= 0.02:
             break
-        group = order[start : start + GROUP_SIZE]
+        group = shifted[start : start + GROUP_SIZE]
         weights = [float(len(m)) for m in group]
         rest = plan.tally
         for m, w in zip(group, weights, strict=True):
@@ -291,6 +296,7 @@ def improve_by_class_coupled(
     floor = np.zeros(problem.n_buckets) if bucket_bounds is None else np.asarray(bucket_bounds, dtype=float)
     order = sorted(groups.values(), key=lambda m: -float((value[m] - floor[m]).sum()))
     passes, changed = 0, True
+    group_passes = 0
     # Until a pass with the longer MIPs changes nothing: it leaves every class's rows as they were.
     while (changed or passes == 1) and deadline - clock() > 0.02:
         mip_seconds = FIRST_PASS_MIP_SECONDS if passes == 0 else CLASS_MIP_SECONDS
@@ -338,11 +344,11 @@ def improve_by_class_coupled(
         if deadline - clock() > 0.02:
             # Every class had its turn: groups of classes trade through the rows singles cannot
             # move (`commitment_groups.py`).
-            state = _Plan(buckets, value, tally)
+            state = _Plan(buckets, value, tally, group_passes)
             while _group_pass(
                 problem, order, state, col_offerings, col_counts, deadline=deadline, clock=clock
             ):
                 changed = True
-            tally = state.tally
+            tally, group_passes = state.tally, state.group_passes
     selected = sorted({b.offering for bins in buckets for b in bins})
     return bill_plan(problem, replace(plan, buckets=buckets, selected=selected))

@@ -13,7 +13,11 @@ $765.55 at 24 and 32 (their MIPs need more than the 0.2 s each gets); the benchm
 week $598.21 as before (the same with 24-32: $598.58); its Alibaba README week $4,072.54-4,076.55
 against $4,076.37-4,079.22 for single classes alone. Groups from the start instead (a prototype)
 reached $744.85 on cpu-batch but nothing on the Alibaba week, whose single classes gain throughout
-its 1.9 s: hence after a pass, not before.
+its 1.9 s: hence after a pass. Each group pass shifts the groups by half a group, so classes meet
+new partners: cpu-batch then $753.21 (fixed groups $755.54), KTH $598.21, Alibaba $4,072.54, the
+demo's gpu-training $4,557.16 and memory-heavy $418.15 (singles alone $4,557.58 and $418.15).
+Starting the groups inside a pass once most classes so far found cheaper bins only by breaking the
+rows gave cpu-batch $751.82 but memory-heavy $419.53, whose first classes are mostly such: dropped.
 
 The model is each class's own (`commitment_classes._class_model`: integer bins over the columns
 that fit the class, its budgets as rows, continuous covered instance-hours) side by side, each class
