@@ -385,8 +385,7 @@ def resolve_class(
     rows over all buckets given the rest of the plan). The caller keeps the bins only where their
     exact bill is lower (and, under coupling policies, the rows still hold: trimming may move
     amounts). `mip_seconds`: longest the MIP may run."""
-    fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
-    idx = np.flatnonzero(fits)
+    idx = fitting_columns(col_counts, need)
     relaxed = _relax_class(problem, [col_offerings[p] for p in idx], col_counts[idx], need, incumbent, extra)
     if relaxed is None:
         return None
@@ -396,6 +395,18 @@ def resolve_class(
         raw = _class_mip(problem, work, need, time_limit=min(deadline - clock(), mip_seconds), extra=extra)
     if raw is None:
         return None
+    return trimmed_bins(problem, raw, need, drop_empty=drop_empty)
+
+
+def fitting_columns(col_counts: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """Indices of the columns a class with jobs `need` per shape can use: no more jobs of any shape
+    than it has, and some job it has."""
+    fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
+    return np.flatnonzero(fits)
+
+
+def trimmed_bins(problem: Problem, raw: Sequence[RawBin], need: np.ndarray, *, drop_empty: bool) -> list[Bin]:
+    """A class's re-solved bins as plan bins, jobs beyond `need` trimmed (`assemble.trim_surplus`)."""
     ids = [s.id for s in problem.shapes]
     return [
         Bin(k, n, {ids[s]: int(j[s]) for s in np.flatnonzero(j)})

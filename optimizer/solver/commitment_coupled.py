@@ -174,9 +174,19 @@ class SpotRowKeeper:
 
 
 @dataclass
-class _Plan:
-    """The per-class stage's working plan: bins and billed objective per bucket, and its spot tally."""
+class _Stage:
+    """The per-class stage's working plan (bins and billed objective per bucket, its spot tally)
+    and what its re-solves read, built once per stage."""
 
+    problem: Problem
+    offerings: dict[str, Offering]
+    prices: dict[str, float]  # on-demand list price per instance type
+    col_offerings: list[Offering]
+    col_counts: np.ndarray
+    vcpus: dict[str, float]  # per shape id
+    shape_vcpus: np.ndarray  # (shapes,)
+    all_job_vcpus: float
+    drop_empty: bool
     buckets: list[list[Bin]]
     value: np.ndarray
     tally: _SpotTally
@@ -184,67 +194,60 @@ class _Plan:
 
 
 def _group_pass(
-    problem: Problem,
-    order: Sequence[list[int]],
-    plan: _Plan,
-    col_offerings: Sequence[Offering],
-    col_counts: np.ndarray,
-    *,
-    deadline: float,
-    clock: Callable[[], float],
+    stage: _Stage, order: Sequence[list[int]], *, deadline: float, clock: Callable[[], float]
 ) -> bool:
     """One pass of `commitment_groups.GROUP_SIZE` classes at a time in `order` (each class: its
     buckets), until `deadline`; a group's new bins replace its classes' where their billed
     objectives add up to less and the rows over all buckets still hold on them. Whether any did."""
     from optimizer.solver.commitment_groups import GROUP_SIZE, resolve_group
-    from optimizer.solver.commitments import _bucket_objective, _on_demand_prices
+    from optimizer.solver.commitments import _bucket_objective
 
+    problem = stage.problem
     if not (problem.policy.caps_spot_share or problem.policy.diversification):
         return False  # (a type cap alone: the classes share no row, a group is its classes apart)
-    offerings = {o.key: o for o in problem.offerings}
-    prices = _on_demand_prices(problem)
-    vcpus = {s.id: s.vcpus for s in problem.shapes}
-    shape_vcpus = np.array([s.vcpus for s in problem.shapes], dtype=float)
-    all_job_vcpus = float(problem.job_vcpu_hours().sum()) / problem.bucket_hours
-    drop_empty = problem.policy.diversification == 0
     changed = False
     # Each pass shifts the groups by half a group, so classes meet other partners than last time.
-    shift = (plan.group_passes * GROUP_SIZE // 2) % max(1, len(order))
-    plan.group_passes += 1
+    shift = (stage.group_passes * GROUP_SIZE // 2) % max(1, len(order))
+    stage.group_passes += 1
     shifted = [*order[shift:], *order[:shift]]
     for start in range(0, len(shifted), GROUP_SIZE):
         if deadline - clock() <= 0.02:
             break
         group = shifted[start : start + GROUP_SIZE]
         weights = [float(len(m)) for m in group]
-        rest = plan.tally
+        rest = stage.tally
         for m, w in zip(group, weights, strict=True):
-            rest = rest.plus(_SpotTally.of(offerings, vcpus, plan.buckets[m[0]]), -w)
-        incumbent = sum(w * float(plan.value[m[0]]) for m, w in zip(group, weights, strict=True))
+            rest = rest.plus(_SpotTally.of(stage.offerings, stage.vcpus, stage.buckets[m[0]]), -w)
+        incumbent = sum(w * float(stage.value[m[0]]) for m, w in zip(group, weights, strict=True))
+        rows = _SpotRows.given(
+            problem, rest, 1.0, stage.all_job_vcpus, stage.shape_vcpus, stage.col_offerings
+        )
         new = resolve_group(
             problem,
-            col_offerings,
-            col_counts,
+            stage.col_offerings,
+            stage.col_counts,
             [problem.demand[:, m[0]] for m in group],
             weights,
             incumbent,
-            _SpotRows.given(problem, rest, 1.0, all_job_vcpus, shape_vcpus, col_offerings),
-            drop_empty=drop_empty,
+            rows,
+            drop_empty=stage.drop_empty,
             time_limit=min(deadline - clock(), CLASS_MIP_SECONDS),
         )
         if new is None:
             continue
-        values = [_bucket_objective(problem, offerings, prices, bins) for bins in new]
+        values = [_bucket_objective(problem, stage.offerings, stage.prices, bins) for bins in new]
         moved = rest
         for bins, w in zip(new, weights, strict=True):
-            moved = moved.plus(_SpotTally.of(offerings, vcpus, bins), w)
+            moved = moved.plus(_SpotTally.of(stage.offerings, stage.vcpus, bins), w)
         total = sum(w * v for w, v in zip(weights, values, strict=True))
-        if total >= incumbent - 1e-9 * max(1.0, abs(incumbent)) or not moved.meets(problem, all_job_vcpus):
+        if total >= incumbent - 1e-9 * max(1.0, abs(incumbent)) or not moved.meets(
+            problem, stage.all_job_vcpus
+        ):
             continue
-        plan.tally, changed = moved, True
+        stage.tally, changed = moved, True
         for m, bins, v in zip(group, new, values, strict=True):
             for t in m:
-                plan.buckets[t], plan.value[t] = list(bins), v
+                stage.buckets[t], stage.value[t] = list(bins), v
     return changed
 
 
@@ -295,8 +298,9 @@ def improve_by_class_coupled(
     shape_vcpus = np.array([s.vcpus for s in problem.shapes], dtype=float)
     floor = np.zeros(problem.n_buckets) if bucket_bounds is None else np.asarray(bucket_bounds, dtype=float)
     order = sorted(groups.values(), key=lambda m: -float((value[m] - floor[m]).sum()))
+    stage = _Stage(problem, offerings, prices, col_offerings, col_counts, vcpus, shape_vcpus,
+                   all_job_vcpus, drop_empty, buckets, value, tally)  # fmt: skip
     passes, changed = 0, True
-    group_passes = 0
     # Until a pass with the longer MIPs changes nothing: it leaves every class's rows as they were.
     while (changed or passes == 1) and deadline - clock() > 0.02:
         mip_seconds = FIRST_PASS_MIP_SECONDS if passes == 0 else CLASS_MIP_SECONDS
@@ -306,7 +310,7 @@ def improve_by_class_coupled(
                 break
             incumbent = float(value[members[0]])
             w = float(len(members))
-            rest = tally.plus(_SpotTally.of(offerings, vcpus, buckets[members[0]]), -w)
+            rest = stage.tally.plus(_SpotTally.of(offerings, vcpus, buckets[members[0]]), -w)
             need = demand[:, members[0]]
             # Without the rows first: the smaller model, and where they do not bind the same bins
             # sooner (on the Alibaba week's relaxed plan none of 173 classes needed them, and the
@@ -337,18 +341,14 @@ def improve_by_class_coupled(
                     break
             if found is None:
                 continue
-            new, new_value, tally = found
+            new, new_value, stage.tally = found
             changed = True
             for t in members:
                 buckets[t], value[t] = list(new), new_value
         if deadline - clock() > 0.02:
             # Every class had its turn: groups of classes trade through the rows singles cannot
             # move (`commitment_groups.py`).
-            state = _Plan(buckets, value, tally, group_passes)
-            while _group_pass(
-                problem, order, state, col_offerings, col_counts, deadline=deadline, clock=clock
-            ):
+            while _group_pass(stage, order, deadline=deadline, clock=clock):
                 changed = True
-            tally, group_passes = state.tally, state.group_passes
     selected = sorted({b.offering for bins in buckets for b in bins})
     return bill_plan(problem, replace(plan, buckets=buckets, selected=selected))

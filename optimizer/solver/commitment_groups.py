@@ -32,8 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.solver.assemble import trim_surplus
-from optimizer.solver.commitment_classes import ExtraRows, _bins, _class_model
+from optimizer.solver.commitment_classes import ExtraRows, _bins, _class_model, fitting_columns, trimmed_bins
 from optimizer.solver.mip import solve_mip
 from optimizer.solver.plan import Bin
 from optimizer.solver.problem import Offering, Problem
@@ -61,8 +60,7 @@ def resolve_group(
     keeps them only where their exact bills are lower and the rows still hold on the trimmed bins."""
     blocks, costs, lower, upper, coupling, integer, parts = [], [], [], [], [], [], []
     for need, w in zip(needs, weights, strict=True):
-        fits = (col_counts <= need[None, :]).all(axis=1) & (col_counts[:, need > 0] > 0).any(axis=1)
-        idx = np.flatnonzero(fits)
+        idx = fitting_columns(col_counts, need)
         if not idx.size:
             return None
         offerings = [col_offerings[p] for p in idx]
@@ -91,7 +89,6 @@ def resolve_group(
     )
     if not result.has_solution or result.objective >= incumbent - 1e-9 * max(1.0, abs(incumbent)):
         return None
-    ids = [s.id for s in problem.shapes]
     out: list[list[Bin]] = []
     at = 0
     for offerings, counts, need, n_cols, width in parts:
@@ -99,6 +96,5 @@ def resolve_group(
         at += width
         if raw is None:
             return None
-        trimmed = trim_surplus(raw, need.astype(np.int64), drop_empty=drop_empty)
-        out.append([Bin(k, n, {ids[s]: int(j[s]) for s in np.flatnonzero(j)}) for k, n, j in trimmed])
+        out.append(trimmed_bins(problem, raw, need, drop_empty=drop_empty))
     return out

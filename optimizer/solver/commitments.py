@@ -769,13 +769,13 @@ def solve_with_commitments(problem: Problem, *, clock: Callable[[], float]) -> P
     budget_rows = whole_classes = False
     if committed_lp is not None:
         # The plan stages are done: what is left of the limit is the child's (it stops there),
-        # for at most `COMMITTED_LP_WAIT_SECONDS` of real time.
+        # for at most `COMMITTED_LP_WAIT_SECONDS` of real time, or to the limit's end where the
+        # child said it will solve its columns whole (`committed_master.py`).
         committed_lp.poll()
-        # (its integer program, once started, has the limit's end: `committed_master.py`)
-        wait = max(COMMITTED_LP_WAIT_SECONDS, lp_end - clock()) if committed_lp.master_due else None
-        lp_bound = committed_lp.collect(
-            deadline=lp_end, clock=clock, real_seconds=COMMITTED_LP_WAIT_SECONDS if wait is None else wait
-        )
+        wait = COMMITTED_LP_WAIT_SECONDS
+        if committed_lp.master_due:
+            wait = max(wait, lp_end - clock())
+        lp_bound = committed_lp.collect(deadline=lp_end, clock=clock, real_seconds=wait)
         if lp_bound is not None:
             stats["committed_lp_bound_usd"] = round(lp_bound, 6)
             if committed_lp.whole_classes is not None:

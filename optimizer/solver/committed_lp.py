@@ -108,6 +108,14 @@ class _Coverage:
     commitment: np.ndarray  # (N',) which commitment covers it
 
 
+def coverage_arrays(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """What the covered copies and budget rows need: each prepared offering's use of each commitment
+    per instance-hour (O, C), inf where it does not cover it, and each commitment's hourly capacity."""
+    problem = prep.problem
+    capacity = np.array([c.capacity_per_hour for c in problem.commitments], dtype=float)
+    return problem.commitment_uses(prep.offerings), capacity
+
+
 def _with_copies(
     prep: Prepared, cols: Columns, system: MasterSystem, uses: np.ndarray, capacity: np.ndarray
 ) -> _Coverage:
@@ -174,8 +182,7 @@ def committed_lp_bound(
     `on_bound` gets each round's certified bound that beats the ones before."""
     problem = prep.problem
     fees = problem.commitment_fees_usd
-    uses = problem.commitment_uses(prep.offerings)  # (O, C), inf: not covered
-    capacity = np.array([c.capacity_per_hour for c in problem.commitments], dtype=float)
+    uses, capacity = coverage_arrays(prep)
     art_penalty = artificial_penalty(prep)
     bins_cap = prep.max_bins()
     master = WarmLp()

@@ -29,7 +29,7 @@ import numpy as np
 
 from optimizer.solver.assemble import RawBin
 from optimizer.solver.columns import PatternPool, Prepared, make_columns
-from optimizer.solver.committed_lp import _with_copies
+from optimizer.solver.committed_lp import _with_copies, coverage_arrays
 from optimizer.solver.master import build_master
 from optimizer.solver.mip import solve_mip
 
@@ -78,9 +78,7 @@ def committed_master_plan(
     cols = make_columns(prep, pool, np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2))
     k = problem.policy.max_instance_types
     base = build_master(prep, cols, with_selection=k is not None and len(prep.offerings) > k)
-    uses = problem.commitment_uses(prep.offerings)
-    capacity = np.array([c.capacity_per_hour for c in problem.commitments], dtype=float)
-    cover = _with_copies(prep, cols, base, uses, capacity)
+    cover = _with_copies(prep, cols, base, *coverage_arrays(prep))
     system = cover.system
     n_copies = cover.copy_of.size
     time_left = deadline - clock() - RETURN_SECONDS  # (building takes a while on large masters)
