@@ -118,7 +118,9 @@ def import_bill(
         raise InputError(f"--format {fmt}: must be one of {', '.join(FORMATS)}")
     if not files:
         raise InputError("no FILE given")
-    data_dir = Path(data_dir)
+    # Absolute, so that the store's month paths (and the months kept beside a new one) do not
+    # depend on the directory the next command runs from (the default is relative: `var/bill`).
+    data_dir = Path(data_dir).resolve()
     paths = list(dict.fromkeys(Path(f) for f in files))
     for path in paths:
         if not path.is_file():
@@ -213,11 +215,7 @@ def _import(
             name: con.execute(sql.replace("FROM line_items", f"FROM {line_items}")).df()
             for name, sql in BREAKDOWNS.items()
         }
-        kept = [
-            path
-            for path in sorted(data_dir.glob(f"*/{PARQUET_NAME}"))
-            if path.parent.name not in {month_label(p) for p in changed}
-        ]
+        kept = _kept_months(stored, changed)
         everything = _relation([temp for temp, _ in staged.values()] + kept)
         commitments = con.execute(queries.COMMITMENTS.replace("FROM line_items", f"FROM {everything}")).df()
         month_rows = [
@@ -248,6 +246,29 @@ def _import(
         for p in sorted(month_readings)
     )
     return ImportResult(fmt, months, len(commitments), other)
+
+
+def _kept_months(stored: dict[datetime, dict[str, Any]], changed: dict[datetime, str]) -> list[Path]:
+    """The line-item files of the stored months this import leaves as they are: the commitments are
+    rebuilt over them and the new months together. Read from the store's own paths, not from the
+    files found under `data_dir`, so that a store imported under another data folder (or, before
+    paths were stored absolute, from another working directory) does not lose its other months'
+    commitments. A month aggregated in Athena has no local file and contributes none, as before;
+    a local month whose file is gone is refused, since rebuilding without it would drop its
+    commitments silently."""
+    kept: list[Path] = []
+    for period, row in sorted(stored.items()):
+        location = str(row.get("path") or "")
+        if period in changed or not location or location.startswith("athena:"):
+            continue
+        path = Path(location)
+        if not path.is_file():
+            raise InputError(
+                f"{month_label(period)}: its line items file {path} is missing; import that month's "
+                "export files again (with this one) to rebuild it"
+            )
+        kept.append(path)
+    return kept
 
 
 def _relation(paths: Sequence[Path]) -> str:
@@ -304,14 +325,10 @@ def _write_store(
     staged: dict[datetime, tuple[Path, Path]],
     breakdowns: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Replace the months' aggregates and the commitments in one transaction; move the months'
-    Parquet files into place as its last step (a failed rename rolls the store back)."""
+    """Replace the months' aggregates and the commitments in one transaction and move the months'
+    Parquet files into place as its last step: a failed move rolls the store back and puts every
+    file already moved back as it was, so a multi-month import changes all of its months or none."""
     import pandas as pd
-    from sqlalchemy import delete
-
-    from optimizer.store.tables import billing
-    from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_job_costs, bill_months
-    from optimizer.store.upsert import bulk_upsert
 
     for column in ("billing_period", "day"):
         daily[column] = pd.to_datetime(daily[column])
@@ -322,20 +339,70 @@ def _write_store(
         for column in ("billing_period", "day", "hour"):
             if column in frame.columns:
                 frame[column] = pd.to_datetime(frame[column])
+    swapped: list[tuple[Path, Path | None]] = []
+    try:
+        with engine.begin() as conn:
+            _replace_rows(conn, daily, commitments, month_rows, breakdowns)
+            _swap_in(staged, swapped)
+    except BaseException as exc:
+        _swap_back(swapped)
+        if isinstance(exc, OSError):
+            where = exc.filename or "billing.data_dir"
+            raise InputError(f"{where}: cannot write the month's line items ({exc.strerror or exc})") from exc
+        raise
+    for _final, previous in swapped:
+        if previous is not None:
+            previous.unlink(missing_ok=True)
+
+
+def _replace_rows(
+    conn: Any,
+    daily: pd.DataFrame,
+    commitments: pd.DataFrame,
+    month_rows: list[dict[str, Any]],
+    breakdowns: dict[str, pd.DataFrame],
+) -> None:
+    """The months' aggregates and the commitments replaced inside the caller's transaction."""
+    import pandas as pd
+    from sqlalchemy import delete
+
+    from optimizer.store.tables import billing
+    from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_job_costs, bill_months
+    from optimizer.store.upsert import bulk_upsert
+
     periods = [row["billing_period"] for row in month_rows]
-    with engine.begin() as conn:
-        conn.execute(delete(bill_daily).where(bill_daily.c.billing_period.in_(periods)))
-        bulk_upsert(conn, bill_daily, daily)
-        # Per-job costs were computed from the months' previous bill: `batchopt reconcile` redoes them.
-        conn.execute(delete(bill_job_costs).where(bill_job_costs.c.billing_period.in_(periods)))
-        for name, frame in breakdowns.items():
-            table = getattr(billing, name)
-            conn.execute(delete(table).where(table.c.billing_period.in_(periods)))
-            if not frame.empty:
-                bulk_upsert(conn, table, frame)
-        bulk_upsert(conn, bill_months, pd.DataFrame(month_rows))
-        conn.execute(delete(bill_commitments))
-        if not commitments.empty:
-            bulk_upsert(conn, bill_commitments, commitments)
-        for temp, final in staged.values():
-            os.replace(temp, final)
+    conn.execute(delete(bill_daily).where(bill_daily.c.billing_period.in_(periods)))
+    bulk_upsert(conn, bill_daily, daily)
+    # Per-job costs were computed from the months' previous bill: `batchopt reconcile` redoes them.
+    conn.execute(delete(bill_job_costs).where(bill_job_costs.c.billing_period.in_(periods)))
+    for name, frame in breakdowns.items():
+        table = getattr(billing, name)
+        conn.execute(delete(table).where(table.c.billing_period.in_(periods)))
+        if not frame.empty:
+            bulk_upsert(conn, table, frame)
+    bulk_upsert(conn, bill_months, pd.DataFrame(month_rows))
+    conn.execute(delete(bill_commitments))
+    if not commitments.empty:
+        bulk_upsert(conn, bill_commitments, commitments)
+
+
+def _swap_in(staged: dict[datetime, tuple[Path, Path]], swapped: list[tuple[Path, Path | None]]) -> None:
+    """Move every month's new file into place, each previous file first moved aside, recording
+    each step in `swapped` so that `_swap_back` can undo them all: a multi-month import replaces
+    all of its months' files or none of them."""
+    for temp, final in staged.values():
+        previous = None
+        if final.is_file():
+            previous = final.with_name(f".{final.name}.{uuid.uuid4().hex}.previous")
+            os.replace(final, previous)
+        swapped.append((final, previous))
+        os.replace(temp, final)
+
+
+def _swap_back(swapped: list[tuple[Path, Path | None]]) -> None:
+    """Undo `_swap_in`: the new files removed, the previous ones put back (newest step first)."""
+    for final, backup in reversed(swapped):
+        if final.is_file():
+            final.unlink()
+        if backup is not None:
+            os.replace(backup, final)

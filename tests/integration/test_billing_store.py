@@ -13,7 +13,9 @@ from optimizer.analysis.stored import read_cost_daily, run_analysis
 from optimizer.billing import intake
 from optimizer.billing.intake import import_bill
 from optimizer.billing.reconcile import reconcile
-from optimizer.store.tables.billing import bill_daily, bill_months
+from optimizer.errors import InputError
+from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
+from tests.billing_fixtures import SP, cur2_file
 from tests.report_helpers import seed_estate
 
 HEADER = (
@@ -91,3 +93,100 @@ def test_a_failed_import_changes_nothing(
     with store_engine.connect() as conn:
         assert conn.execute(select(bill_daily).order_by(*bill_daily.primary_key.columns)).fetchall() == before
         assert conn.execute(select(bill_months)).fetchall() == months_before
+
+
+def _two_months(tmp_path: Path, name: str, extra_cost: float = 0.0) -> Path:
+    """A legacy CUR CSV holding October and November 2026 (AWS puts both in one file when a
+    restated month is delivered beside the new one)."""
+    path = tmp_path / name
+    rows = [
+        f"2026-10-01T00:00:00Z,123456789012,Usage,2026-10-20T00:00:00Z,AmazonEC2,USE1-BoxUsage:m5.large,"
+        f"i-oct,24,{2.304 + extra_cost}\n",
+        *(f"2026-11-01T00:00:00Z,123456789012,{row}\n" for row in NOVEMBER),
+    ]
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+def test_a_multi_month_import_whose_second_month_cannot_be_written_changes_neither_month(
+    store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "bill"
+    import_bill(
+        store_engine,
+        [_two_months(tmp_path, "a.csv")],
+        "cur-legacy",
+        data_dir=data_dir,
+        imported_at=datetime(2026, 12, 2),
+    )
+    october, november = (data_dir / m / "line_items.parquet" for m in ("2026-10", "2026-11"))
+    files_before = {p: p.read_bytes() for p in (october, november)}
+    with store_engine.connect() as conn:
+        months_before = conn.execute(select(bill_months).order_by(bill_months.c.billing_period)).fetchall()
+    real_replace = intake.os.replace
+
+    def full_disk_for_november(src: object, dst: object) -> None:
+        if Path(str(dst)) == november and str(src).endswith(".tmp"):  # (the new file, not the old one back)
+            raise OSError(28, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(intake.os, "replace", full_disk_for_november)
+    restated = _two_months(tmp_path, "restated.csv", extra_cost=1.0)
+    with pytest.raises(
+        InputError, match=r"2026-11/line_items.parquet: cannot write .*No space left on device"
+    ):
+        import_bill(
+            store_engine, [restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 3)
+        )
+    # October's file was moved in before November's failed: it is back as it was, and nothing else is left.
+    assert {p: p.read_bytes() for p in (october, november)} == files_before
+    for month in (october, november):
+        assert sorted(p.name for p in month.parent.iterdir()) == ["line_items.parquet"]
+    with store_engine.connect() as conn:
+        assert (
+            conn.execute(select(bill_months).order_by(bill_months.c.billing_period)).fetchall()
+            == months_before
+        )
+    monkeypatch.setattr(intake.os, "replace", real_replace)
+    result = import_bill(
+        store_engine, [restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 4)
+    )
+    assert [m.status for m in result.months] == ["imported", "imported"]  # (not "unchanged")
+    assert result.months[0].billed_usd == pytest.approx(3.304)
+
+
+def test_commitments_of_months_stored_under_another_data_folder_are_kept(
+    store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default data folder is relative (var/bill): two commands run from two directories.
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    march = import_bill(
+        store_engine, [cur2_file(tmp_path)], "cur2", data_dir="var/bill", imported_at=datetime(2026, 12, 2)
+    )
+    assert march.commitments == 1 and march.months[0].path.is_absolute()
+    monkeypatch.chdir(second)
+    november = import_bill(
+        store_engine,
+        [_bill(tmp_path, "nov.csv", NOVEMBER)],
+        "cur-legacy",
+        data_dir="var/bill",
+        imported_at=datetime(2026, 12, 3),
+    )
+    assert november.commitments == 1  # March's Savings Plan, read from where March's file is
+    with store_engine.connect() as conn:
+        assert conn.execute(select(bill_commitments.c.arn)).scalars().all() == [SP]
+    # A stored month whose file is gone is named, not silently dropped from the commitments.
+    march.months[0].path.unlink()
+    with pytest.raises(InputError, match=r"^2025-03: its line items file .* is missing"):
+        import_bill(
+            store_engine,
+            [_two_months(tmp_path, "b.csv")],
+            "cur-legacy",
+            data_dir="var/bill",
+            imported_at=datetime(2026, 12, 4),
+        )
+    with store_engine.connect() as conn:
+        assert conn.execute(select(bill_commitments.c.arn)).scalars().all() == [SP]
