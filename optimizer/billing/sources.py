@@ -450,12 +450,16 @@ def _source_names(source: SourceFile, fmt: str) -> dict[str, str]:
 
 
 def _typed(expr: str, source_type: str, target: str) -> str:
-    """`expr` (of DuckDB type `source_type`) as `target`; text that does not parse becomes NULL."""
+    """`expr` (of DuckDB type `source_type`) as `target`; text that does not parse, and NaN, become
+    NULL."""
     text = source_type.upper() in ("VARCHAR", "STRING") or source_type.upper().startswith("VARCHAR")
     if target == "VARCHAR":
         return f"nullif({expr}, '')" if text else f"nullif(CAST({expr} AS VARCHAR), '')"
     if target == "DOUBLE":
-        return f"TRY_CAST(nullif(trim({expr}), '') AS DOUBLE)" if text else f"CAST({expr} AS DOUBLE)"
+        # NaN is how dataframe tools write a missing number: read as NULL, as an empty cell is.
+        number = f"TRY_CAST(nullif(trim({expr}), '') AS DOUBLE)" if text else f"CAST({expr} AS DOUBLE)"
+        # (neither nullif nor isnan finds a NaN read from Parquet in DuckDB 2.0; this does)
+        return f"CASE WHEN NOT isfinite({number}) AND NOT isinf({number}) THEN NULL ELSE {number} END"
     if target == "TIMESTAMP":
         if text:
             # Through TIMESTAMPTZ so an offset (`Z`, `+01:00`) is honoured; the session is in UTC.
@@ -491,6 +495,18 @@ def _field_exprs(source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> dic
 CURRENCY = {"focus": "BillingCurrency"}
 BILLING_PERIOD = {"focus": "BillingPeriodStart"}
 AWS_PROVIDERS = ("AWS", "Amazon Web Services")
+AMORTISED_BY = {
+    "DiscountedUsage": ("reservation_effective_cost",),
+    "RIFee": (
+        "reservation_unused_amortized_upfront_fee_for_billing_period",
+        "reservation_unused_recurring_fee",
+    ),
+    "SavingsPlanCoveredUsage": ("savings_plan_savings_plan_effective_cost",),
+    "SavingsPlanRecurringFee": ("savings_plan_total_commitment_to_date", "savings_plan_used_commitment"),
+}
+"""CUR line item type -> the columns its effective (amortised) cost is read from (`CUR_LINE_ITEMS`).
+A CUR 2.0 export can be set up with a subset of the columns: without these, such rows would read as
+an effective cost of 0 and the reconciliation would be silently wrong, so the import refuses them."""
 
 
 def _check(
@@ -515,24 +531,37 @@ def _check(
         field = fields_by_name.get(name)
         if field is None or not field.checked or field.type == "VARCHAR":
             continue
-        if _always_converts(source.columns[column], field.type):
-            continue  # a typed column (Parquet) of a compatible type: nothing can fail to parse
-        raw = f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
         typed = _typed(_quote(column), source.columns[column], field.type)
-        probes.append((column, f"{raw} IS NOT NULL AND {typed} IS NULL"))
-    required_text = [names[f.name] for f in fields if f.required]
-    selects = [f"count(*) FILTER (WHERE {cond})" for _, cond in probes]
-    selects += [f"first({_quote(col)}) FILTER (WHERE {cond})" for col, cond in probes]
-    selects += [f"count(*) FILTER (WHERE {_quote(col)} IS NULL)" for col in required_text]
-    currency = names.get(CURRENCY.get(fmt, "line_item_currency_code"))
-    currency_text = f"CAST({_quote(currency)} AS VARCHAR)" if currency else "'USD'"
-    selects.append(f"count(*) FILTER (WHERE {currency_text} <> 'USD')")
-    selects.append(f"first({currency_text}) FILTER (WHERE {currency_text} <> 'USD')")
-    period_column = names[BILLING_PERIOD.get(fmt, "bill_billing_period_start_date")]
-    period = _typed(_quote(period_column), source.columns[period_column], "TIMESTAMP")
+        # (an infinite number parses, and would make every total infinite)
+        infinite = f"isinf({typed})" if field.type == "DOUBLE" else "false"
+        if _always_converts(source.columns[column], field.type):
+            # A typed column (Parquet) of a compatible type: nothing can fail to parse.
+            if field.type == "DOUBLE" and source.columns[column].upper().startswith(_FLOAT_TYPES):
+                probes.append((column, infinite))
+            continue
+        raw = f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
+        probes.append((column, f"({raw} IS NOT NULL AND {typed} IS NULL) OR {infinite}"))
+    # A required column is empty where its typed value is NULL (a NaN number reads as NULL).
+    required = [
+        (names[f.name], _typed(_quote(names[f.name]), source.columns[names[f.name]], f.type))
+        for f in fields
+        if f.required
+    ]
     aws = "true"
     if fmt == "focus" and "ProviderName" in names:
         aws = f"coalesce({_quote(names['ProviderName'])}, 'AWS') IN {AWS_PROVIDERS!r}"
+    amortised = _amortised_probes(names) if fmt != "focus" else []
+    selects = [f"count(*) FILTER (WHERE {cond})" for _, cond in probes]
+    selects += [f"first({_quote(col)}) FILTER (WHERE {cond})" for col, cond in probes]
+    selects += [f"count(*) FILTER (WHERE {typed} IS NULL)" for _, typed in required]
+    selects += [f"count(*) FILTER (WHERE {cond})" for _, _, cond in amortised]
+    currency = names.get(CURRENCY.get(fmt, "line_item_currency_code"))
+    currency_text = f"CAST({_quote(currency)} AS VARCHAR)" if currency else "'USD'"
+    # (only AWS rows: a multi-provider FOCUS file's other providers are left out, whatever their currency)
+    selects.append(f"count(*) FILTER (WHERE {aws} AND {currency_text} <> 'USD')")
+    selects.append(f"first({currency_text}) FILTER (WHERE {aws} AND {currency_text} <> 'USD')")
+    period_column = names[BILLING_PERIOD.get(fmt, "bill_billing_period_start_date")]
+    period = _typed(_quote(period_column), source.columns[period_column], "TIMESTAMP")
     selects.append(f"list(DISTINCT date_trunc('month', {period})) FILTER (WHERE {aws})")
     selects.append("count(*)")
     row = con.execute(f"SELECT {', '.join(selects)} FROM {_scan(source)}").fetchone()
@@ -544,9 +573,16 @@ def _check(
             raise InputError(
                 f"{source.path}: column {column}: {row[n + i]!r} is not a {kind} ({row[i]} rows)"
             )
-    for j, column in enumerate(required_text):
+    for j, (column, _) in enumerate(required):
         if row[2 * n + j]:
             raise InputError(f"{source.path}: column {column}: empty on {row[2 * n + j]} rows")
+    first = 2 * n + len(required)
+    for k, (kind, absent, _) in enumerate(amortised):
+        if row[first + k]:
+            raise InputError(
+                f"{source.path}: column {absent} missing: {row[first + k]} {kind} rows need it for their"
+                " effective (amortised) cost; export it with the bill"
+            )
     if row[-1] == 0:
         raise InputError(f"{source.path}: no line items")
     if row[-4]:
@@ -559,11 +595,24 @@ def _check(
     return months
 
 
+def _amortised_probes(names: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(line item type, a column its effective cost needs that the file lacks, the condition that
+    finds such rows) for each type of `AMORTISED_BY` whose columns are not all in the file."""
+    kind_column = _quote(names["line_item_line_item_type"])
+    out = []
+    for kind, columns in AMORTISED_BY.items():
+        absent = [c for c in columns if c not in names]
+        if absent:
+            out.append((kind, absent[0], f"{kind_column} = {_literal(kind)}"))
+    return out
+
+
 _NUMERIC_TYPES = (
     *("DOUBLE", "FLOAT", "REAL", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"),
     *("UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT"),
 )
 _TIME_TYPES = ("TIMESTAMP", "DATE")
+_FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 
 
 def _always_converts(source_type: str, target: str) -> bool:

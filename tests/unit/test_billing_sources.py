@@ -193,3 +193,82 @@ def test_focus_12_rows_map_to_the_cur_vocabulary(tmp_path: Path) -> None:
     fargate = rows["USE1-Fargate-vCPU-Hours:perCPU"]
     assert fargate["usage_kind"] == "fargate" and fargate["batch_job_queue"] == "fargate-q"
     assert str(covered["usage_start"]) == "2025-03-10 05:00:00"
+
+
+def _one_usage_row(cost: object, **extra: list) -> dict:
+    import pandas as pd
+
+    return {
+        "bill_billing_period_start_date": [pd.Timestamp("2025-03-01")],
+        "line_item_line_item_type": ["Usage"],
+        "line_item_usage_start_date": [pd.Timestamp("2025-03-10 05:00")],
+        "line_item_product_code": ["AmazonEC2"],
+        "line_item_unblended_cost": [cost],
+        **extra,
+    }
+
+
+def _parquet_with(path: Path, cost: str, list_price: str = "NULL") -> Path:
+    """One usage row written by DuckDB, which keeps NaN as NaN (as Polars and Spark do)."""
+    con = connect()
+    con.execute(
+        "COPY (SELECT TIMESTAMP '2025-03-01' AS bill_billing_period_start_date, 'Usage' AS"
+        " line_item_line_item_type, TIMESTAMP '2025-03-10 05:00' AS line_item_usage_start_date,"
+        f" 'AmazonEC2' AS line_item_product_code, {cost}::DOUBLE AS line_item_unblended_cost,"
+        f" {list_price}::DOUBLE AS pricing_public_on_demand_cost) TO '{path}' (FORMAT parquet)"
+    )
+    con.close()
+    return path
+
+
+def test_nan_reads_as_a_missing_number_and_infinity_is_refused(tmp_path: Path) -> None:
+    # Some dataframe tools write NaN, not null, for a missing optional number (here the list price).
+    (row,) = _line_items(_parquet_with(tmp_path / "nan.parquet", "0.5", "'NaN'"), "cur-legacy")
+    assert row["billed_usd"] == 0.5 and row["list_usd"] is None
+    # A NaN or infinite cost is an error naming the column, in Parquet and in text.
+    with pytest.raises(InputError, match=r"column line_item_unblended_cost: empty on 1 rows"):
+        _line_items(_parquet_with(tmp_path / "nan-cost.parquet", "'NaN'"), "cur-legacy")
+    with pytest.raises(InputError, match=r"column line_item_unblended_cost: inf is not a number \(1 rows\)"):
+        _line_items(_parquet_with(tmp_path / "inf-cost.parquet", "'Infinity'"), "cur-legacy")
+    text = tmp_path / "inf.csv"
+    text.write_text(
+        "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
+        "lineItem/UnblendedCost\n2025-03-01T00:00:00Z,Usage,2025-03-10T05:00:00Z,AmazonEC2,Infinity\n"
+    )
+    with pytest.raises(
+        InputError, match=r"column lineItem/UnblendedCost: 'Infinity' is not a number \(1 rows\)"
+    ):
+        _line_items(text, "cur-legacy")
+
+
+def test_commitment_rows_without_their_amortisation_columns_are_refused(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "custom-columns.parquet"
+    row = _one_usage_row(0.096)
+    row["line_item_line_item_type"] = ["SavingsPlanCoveredUsage"]
+    pd.DataFrame(row).to_parquet(path)
+    with pytest.raises(
+        InputError,
+        match=r"column savings_plan_savings_plan_effective_cost missing: 1 SavingsPlanCoveredUsage rows",
+    ):
+        _line_items(path, "cur2")
+    # Without such rows the columns are not needed (an account with no Savings Plan or RI).
+    pd.DataFrame(_one_usage_row(0.096)).to_parquet(path)
+    assert _line_items(path, "cur2")[0]["effective_usd"] == pytest.approx(0.096)
+
+
+def test_another_providers_currency_in_a_focus_file_is_left_out_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "focus-multi.csv"
+    azure = FOCUS_12_ROWS[1].replace(",USD,", ",EUR,")
+    path.write_text(
+        FOCUS_12_HEADER
+        + f"2025-03-01T00:00:00Z,111122223333,111122223333,AWS,{FOCUS_12_ROWS[1]}\n"
+        + f"2025-03-01T00:00:00Z,sub-1,sub-1,Microsoft,{azure}\n"
+    )
+    (row,) = _line_items(path, "focus")
+    assert row["currency"] == "USD"
+    euro_aws = tmp_path / "focus-eur.csv"
+    euro_aws.write_text(FOCUS_12_HEADER + f"2025-03-01T00:00:00Z,111122223333,111122223333,AWS,{azure}\n")
+    with pytest.raises(InputError, match=r"column BillingCurrency: 'EUR' on 1 rows: only USD bills"):
+        _line_items(euro_aws, "focus")
