@@ -88,6 +88,23 @@ def family_of(instance_type: str) -> str:
     return instance_type.split(".", 1)[0]
 
 
+#: Words in a GPU's model (DescribeInstanceTypes' `GpuInfo` manufacturer and name, or the price
+#: list's GPU name) that mark it as not NVIDIA: AMD Radeon (g4ad), Habana Gaudi (dl1), Xilinx and
+#: Qualcomm accelerators.
+NON_NVIDIA_GPU_WORDS = ("amd", "radeon", "habana", "gaudi", "xilinx", "qualcomm")
+
+
+def batch_gpus(gpus: int, gpu_model: object) -> int:
+    """The GPUs of a type that AWS Batch can give a job: only NVIDIA ones. Batch schedules the `GPU`
+    resource requirement through the ECS GPU-optimized (or EKS accelerated) AMI's NVIDIA drivers and
+    supports instance types with NVIDIA GPUs only, so a GPU job planned onto g4ad (AMD Radeon Pro)
+    would never start; such a type keeps its GPUs in the catalogue's `gpu_model` but offers none
+    here. A type whose model is unknown keeps its count (every GPU family but g4ad and dl1 is
+    NVIDIA)."""
+    model = str(gpu_model).lower() if isinstance(gpu_model, str) else ""
+    return 0 if any(word in model for word in NON_NVIDIA_GPU_WORDS) else int(gpus)
+
+
 @lru_cache(maxsize=8192)
 def instance_kind(instance_type: str, gpus: int = 0) -> InstanceKind:
     """Classify a type; `gpus` comes from the catalogue (a GPU family without its count still counts)."""

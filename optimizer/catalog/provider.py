@@ -38,7 +38,7 @@ from optimizer.catalog.files import (
     load_spot_advisor,
     normalise_price_table,
 )
-from optimizer.catalog.instance_kinds import instance_kind
+from optimizer.catalog.instance_kinds import batch_gpus, instance_kind
 from optimizer.catalog.interruptions import band_hourly_hazards
 from optimizer.errors import InputError
 
@@ -81,6 +81,9 @@ def build_provider(
         raise InputError(f"{source_name}: no instance type has both a price and its vCPUs and memory")
     table["gpus"] = table["gpus"].fillna(0).astype(int)
     kinds = [instance_kind(t, g) for t, g in zip(table["instance_type"], table["gpus"], strict=True)]
+    # (after the kinds: an AMD or Gaudi type stays an accelerated type that CPU jobs do not get)
+    models = table["gpu_model"] if "gpu_model" in table.columns else pd.Series(None, index=table.index)
+    table["gpus"] = [batch_gpus(g, m) for g, m in zip(table["gpus"], models, strict=True)]
     table["family"] = [k.family for k in kinds]
     table["generation_number"] = pd.array([k.generation for k in kinds], dtype="Int64")
     table["category"] = [k.category for k in kinds]

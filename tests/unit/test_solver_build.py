@@ -145,3 +145,41 @@ def test_the_warm_floor_is_whole_instances_of_the_largest_type() -> None:
     assert warm_floor([400.0, 500.0], 192) == 384
     assert warm_floor([192.0], 192) == 192
     assert warm_floor([], 192) == 0
+
+
+def test_gpu_jobs_are_planned_on_nvidia_types_only() -> None:
+    """Batch gives the GPU resource requirement only NVIDIA GPUs: g4ad's AMD Radeon Pro is cheaper
+    per GPU here, and a plan on it would leave the GPU jobs RUNNABLE for ever."""
+    prices = pd.DataFrame(
+        {
+            "instance_type": ["g4ad.xlarge", "g4dn.xlarge", "m5.xlarge"],
+            "vcpus": [4.0, 4.0, 4.0],
+            "memory_mib": [16384, 16384, 16384],
+            "gpus": [1, 1, 0],
+            # (DescribeInstanceTypes' GpuInfo manufacturer and name, as the collector stores them)
+            "gpu_model": ["AMD Radeon Pro V520", "NVIDIA T4", None],
+            "arch": "x86_64",
+            "ondemand_price": [0.379, 0.526, 0.192],
+        }
+    )
+    catalog = build_provider(prices, region="us-east-1")
+    assert catalog.row("g4ad.xlarge")["gpus"] == 0 and catalog.row("g4dn.xlarge")["gpus"] == 1
+    assert catalog.row("g4ad.xlarge")["category"] == "accelerated"  # (still kept from CPU jobs)
+    t0 = pd.Timestamp("2026-01-05 00:00:00")
+    jobs = pd.DataFrame(
+        {
+            "job_id": ["gpu", "cpu"],
+            "queue": "batch",
+            "job_name": "j",
+            "created_at": t0,
+            "started_at": t0,
+            "stopped_at": t0 + pd.Timedelta(hours=2),
+            "vcpus": [2.0, 2.0],
+            "memory_mib": [4000, 4000],
+            "gpus": [1, 0],
+        }
+    )
+    problem = build_problem(jobs, catalog, Policy(time_limit_seconds=5))
+    plan = run(problem)
+    assert plan.has_solution and validate_plan(problem, plan) == []
+    assert {key.split("/")[0] for key in plan.selected} == {"g4dn.xlarge", "m5.xlarge"}
