@@ -182,6 +182,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
     for note in notes:
         print(f"commitments: {note}")
+    for note in problem.left_out:
+        print(f"left out: {note}")
     if args.queue:
         from optimizer.fleet.plans import problem_bucket_note
 

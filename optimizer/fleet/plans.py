@@ -72,7 +72,9 @@ def problem_for_queue(
     provider = catalog or catalog_for_region(engine, region)
     if min_bucket_seconds < bucket_seconds:
         bucket_seconds = queue_bucket_seconds(history, bucket_seconds, min_bucket_seconds)
-    problem = build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
+    problem = leave_out_unplaceable(
+        build_problem(history, provider, policy or Policy(), bucket_seconds=bucket_seconds)
+    )
     prices = dict(zip(provider.table["instance_type"], provider.table["ondemand_price"], strict=True))
     until = pd.Timestamp(latest).to_pydatetime()
     in_force = commitments_in_force(
@@ -84,6 +86,41 @@ def problem_for_queue(
     if notes is not None:
         notes.extend(shared.notes)
     return problem.with_commitments(shared.commitments)
+
+
+def leave_out_unplaceable(problem: Problem) -> Problem:
+    """`problem` without the (non-gang) shapes that no offering its instance requirements allow can
+    host, each named in `Problem.left_out`.
+
+    Real histories hold such jobs: a trace's job that asked for more memory than any instance has, a
+    job that ran on a type the requirements now exclude. One of them used to make the whole queue's
+    plan INFEASIBLE ($0, "shape ... fits no offering"), hiding what the rest of the queue could save;
+    this is advice for people, so the rest is planned and the jobs are named (the Fleet mix page and
+    `batchopt optimize` show `left_out`). Recommendations that change a compute environment build
+    their problems without this step: there a job nothing can host keeps the change from being made.
+    A gang shape is left as it is (its ranges are planned together, `solver.gangs`)."""
+    from optimizer.solver.requirements import restrict_to_requirements
+
+    allowed = restrict_to_requirements(problem).offerings
+    keep: list[int] = []
+    notes: list[str] = []
+    requirements = problem.policy.instance_requirements.describe()
+    for i, shape in enumerate(problem.shapes):
+        demand = problem.demand[i]
+        if shape.is_gang or not demand.any() or any(o.can_host(shape) for o in allowed):
+            keep.append(i)
+            continue
+        busy = int(np.count_nonzero(demand))
+        notes.append(
+            f"jobs of {shape.vcpus:g} vCPU, {shape.memory_mib / 1024:,.1f} GiB, {shape.gpus} GPU "
+            f"({shape.arch or 'any architecture'}{'' if shape.spot_ok else ', on-demand only'}) fit no "
+            f"instance type the policy allows ({requirements}): left out of the plan and its cost (up "
+            f"to {int(demand.max())} at once, in {busy} of {problem.n_buckets} buckets); compute "
+            "environments built from this plan would not run them"
+        )
+    if not notes:
+        return problem
+    return replace(problem.with_shapes(keep), left_out=(*problem.left_out, *notes))
 
 
 def solve_with_bucket_fallback(

@@ -181,6 +181,10 @@ class Problem:
     policy: Policy = field(default_factory=Policy)
     commitments: tuple[Commitment, ...] = ()
     gang_hours: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: What the builder left out of `demand` and why, one sentence each (jobs no instance type the
+    #: policy allows can host: `optimizer.fleet.plans`); carried with the document so that every
+    #: reader of a plan of this problem is told that its cost does not include them.
+    left_out: tuple[str, ...] = ()
 
     @property
     def n_buckets(self) -> int:
@@ -364,7 +368,7 @@ OFFERING_KEYS = ("instance_type", "capacity_type", "vcpus", "memory_mib", "gpus"
 #: that use Spot Instances" (AWS Batch user guide, compute environment considerations for MNP).
 GANG_SPOT_REASON = "Batch runs multi-node parallel jobs only on on-demand compute environments"
 PROBLEM_KEYS = ("schema", "bucket_seconds", "buckets", "shapes", "demand", "offerings", "policy",
-                "commitments", "gang_hours")  # fmt: skip
+                "commitments", "gang_hours", "left_out")  # fmt: skip
 #: Slack, in hours, on `gang_hours[t] <= demand[t] x bucket hours` (a builder's float sums).
 GANG_HOURS_TOLERANCE = 1e-9
 COMMITMENT_KEYS = {
@@ -549,7 +553,12 @@ def problem_from_dict(data: Any, source: str = "problem.json") -> Problem:
     )
     policy = policy_from_dict(data.get("policy") or {}, source) if "policy" in data else Policy()
     commitments = commitments_from_list(data["commitments"], source) if "commitments" in data else ()
-    return Problem(bucket_seconds, shapes, demand, offerings, policy, commitments, gang_hours)
+    left_out = r.raw("left_out") if "left_out" in data else []
+    if not isinstance(left_out, list) or not all(isinstance(x, str) and x.strip() for x in left_out):
+        raise r.fail("left_out", "must be an array of non-empty strings")
+    return Problem(
+        bucket_seconds, shapes, demand, offerings, policy, commitments, gang_hours, tuple(left_out)
+    )
 
 
 def _gang_hours_from(
@@ -675,6 +684,8 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         out["commitments"] = [commitment_to_dict(c) for c in problem.commitments]
     if problem.gang_hours:
         out["gang_hours"] = {k: v.tolist() for k, v in problem.gang_hours.items()}
+    if problem.left_out:
+        out["left_out"] = list(problem.left_out)
     return out
 
 

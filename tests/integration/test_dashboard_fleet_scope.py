@@ -274,3 +274,18 @@ def test_the_plan_says_why_its_gap_is_what_it_is(tmp_path: Path, monkeypatch: py
     app = _page_with_plan(tmp_path, monkeypatch, problem, plan)
     assert metric(app, "Gap") == "100.0%"
     assert f"FEASIBLE: {reason}" in [c.value for c in app.caption]
+
+
+def test_jobs_the_plan_left_out_are_named_above_its_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = dh.seeded_sqlite_url(tmp_path)
+    problem, plan = dh.fleet_documents()
+    note = "jobs of 1 vCPU, 65,536.0 GiB, 0 GPU (x86_64) fit no instance type the policy allows"
+    engine = create_store_engine(url)
+    with engine.begin() as conn:
+        dh.store_plan(conn, {**problem, "left_out": [note]}, plan, datetime(2026, 12, 1))
+    engine.dispose()
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    app = run_page("fleet_mix")
+    assert [w.value for w in app.warning] == [f"Left out: {note}"]

@@ -4,6 +4,7 @@ writes carries them, and the plan reports their utilization."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,35 @@ def test_optimize_queue_carries_the_commitments_in_force(
     # No bill in the store: the whole configured commitment applies, and the command says so.
     assert "commitments: queue etl: the whole account's commitments, not a share" in out
     assert f"commitment ri-m5: 1 x m5.large in this problem, utilization {usage['utilization']:.1%}" in out
+
+
+def test_a_job_no_allowed_type_can_host_is_left_out_and_named_not_the_whole_queue_infeasible(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timedelta
+
+    from optimizer.store.schema import jobs
+    from optimizer.store.upsert import bulk_upsert
+
+    _fill(sqlite_engine)  # etl: 6 jobs of 1-3 vCPU on a catalogue of at most 8 vCPU / 32 GiB
+    t0 = datetime(2026, 6, 1, 0, 30)
+    huge = {  # a trace job asking for 64 TiB: no instance type has it
+        "job_id": "huge", "dataset": "aws", "queue": "etl", "job_name": "n", "status": "SUCCEEDED",
+        "created_at": t0, "started_at": t0, "stopped_at": t0 + timedelta(hours=1),
+        "vcpus": 1.0, "memory_mib": 64 * 1024 * 1024, "gpus": 0,
+    }  # fmt: skip
+    with sqlite_engine.begin() as conn:
+        bulk_upsert(conn, jobs, [huge])
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
+    plan_path, problem_path = tmp_path / "plan.json", tmp_path / "problem.json"
+    args = ["optimize", "--queue", "etl", "--out", str(plan_path), "--problem-out", str(problem_path)]
+    assert main(args) == 0
+    problem, plan = load_problem(problem_path), load_plan(plan_path)
+    assert plan.has_solution and plan.cost_usd > 0 and validate_plan(problem, plan) == []
+    assert all(s.memory_mib < 1024 * 1024 for s in problem.shapes)
+    [note] = problem.left_out
+    assert note.startswith("jobs of 1 vCPU, 65,536.0 GiB, 0 GPU") and "left out of the plan" in note
+    assert re.search(r"up to 1 at once, in \d+ of \d+ buckets", note)
+    assert f"left out: {note}" in capsys.readouterr().out
+    # The stored document keeps it (the Fleet mix page and what-if read it from there).
+    assert json.loads(problem_path.read_text())["left_out"] == [note]

@@ -207,6 +207,21 @@ def test_unknown_problem_key_is_refused_by_name() -> None:
         problem_from_dict(doc)
 
 
+def test_left_out_round_trips_and_must_be_sentences() -> None:
+    from optimizer.solver.problem import problem_to_dict
+
+    doc = _document([SP])
+    doc["left_out"] = ["jobs of 1 vCPU, 65,536.0 GiB fit no instance type"]
+    problem = problem_from_dict(doc)
+    assert problem.left_out == ("jobs of 1 vCPU, 65,536.0 GiB fit no instance type",)
+    assert problem_to_dict(problem)["left_out"] == doc["left_out"]
+    assert "left_out" not in problem_to_dict(problem_from_dict(_document([SP])))
+    for bad in ("one string", [""], [3]):
+        doc["left_out"] = bad
+        with pytest.raises(InputError, match="left_out: must be an array of non-empty strings"):
+            problem_from_dict(doc)
+
+
 def test_lp_estimate_with_commitments_is_a_bound_including_the_fees() -> None:
     sp = Commitment("sp-1", "COMPUTE_SAVINGS_PLAN", usd_per_hour=0.48, rates={"m6i.large": 0.06})
     problem = _problem(10, (sp,), _offerings(c6i_spot=0.05))

@@ -214,6 +214,8 @@ def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | 
     if plan.get("reason"):  # why the gap is what it is (the demo's cpu-batch: bound $0, gap 100 %)
         st.caption(f"{plan['status']}: {plan['reason']}")
     _like_for_like(url, dataset, str(row["scope"]), row["created_at"], problem, plan)
+    for note in problem.get("left_out") or []:  # `fleet.plans.leave_out_unplaceable`
+        st.warning(f"Left out: {note}")
     fallback = (plan.get("stats") or {}).get("bucket_fallback")  # `solve_with_bucket_fallback`
     for note in (problem_bucket_note(problem), fallback, gang_note(problem)):
         if note is not None:
