@@ -41,6 +41,8 @@ from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
 
 PURCHASE_OPTIONS = {kind: kind.removeprefix("ec2_") for kind in EC2_INSTANCE_KINDS}
+#: EC2's service in the bill: CUR's product code, FOCUS's ServiceName where x_ServiceCode is absent.
+EC2_SERVICES = ("AmazonEC2", "Amazon Elastic Compute Cloud")
 
 
 def parse_month(text: str) -> datetime:
@@ -158,6 +160,16 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
         by_kind = conn.execute(
             select(d.usage_kind, *sums, func.sum(d.usage_amount)).where(in_month).group_by(d.usage_kind)
         ).fetchall()
+        # A Savings Plan bills covered EC2 hours at on-demand and cancels that with negation rows:
+        # the instances' billed cost is net of them (FOCUS exports carry no such rows).
+        ec2_negation = float(
+            conn.execute(
+                select(func.coalesce(func.sum(d.billed_usd), 0.0)).where(
+                    in_month, d.usage_kind == "savings_plan_negation", d.service.in_(EC2_SERVICES)
+                )
+            ).scalar()
+            or 0.0
+        )
         commitments = conn.execute(
             select(bill_commitments.c.arn, bill_commitments.c.kind)
             .where(bill_commitments.c.first_seen < until, bill_commitments.c.last_seen >= start)
@@ -183,12 +195,16 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
             for row in sorted(by_service, key=lambda r: -float(r[1] or 0))
         },
         "ec2_instances": {
-            "billed_usd": _money(sum(float(r[1] or 0) for r in instances)),
+            "billed_usd": _money(sum(float(r[1] or 0) for r in instances) + ec2_negation),
             "effective_usd": _money(sum(float(r[2] or 0) for r in instances)),
             "instance_hours": _money(sum(float(r[3] or 0) for r in instances)),
+            # (the on-demand cost the negation rows cancelled: billed + this = at list prices)
+            "savings_plan_covered_usd": _money(-ec2_negation),
             "by_purchase_option": {
                 PURCHASE_OPTIONS[r[0]]: {
-                    "billed_usd": _money(r[1]),
+                    "billed_usd": _money(
+                        float(r[1] or 0) + (ec2_negation if r[0] == "ec2_savings_plan" else 0)
+                    ),
                     "effective_usd": _money(r[2]),
                     "instance_hours": _money(r[3]),
                 }

@@ -53,7 +53,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         (
             "EC2 instances",
             _usd(ec2["billed_usd"]),
-            f"effective {_usd(ec2['effective_usd'])}, {ec2['instance_hours']:,.1f} instance-hours",
+            f"effective {_usd(ec2['effective_usd'])}, {ec2['instance_hours']:,.1f} instance-hours"
+            + (
+                f"; {_usd(ec2['savings_plan_covered_usd'])} of on-demand cost covered by Savings Plans"
+                if ec2["savings_plan_covered_usd"]
+                else ""
+            ),
         )
     )
     for option, part in ec2["by_purchase_option"].items():

@@ -368,3 +368,21 @@ def test_reconcile_refuses_a_month_without_a_bill(cli: Path, capsys: pytest.Capt
     assert "no bill imported for 2018-10" in capsys.readouterr().err
     assert main(["reconcile", "--month", "2018-13"]) == 2
     assert "--month '2018-13'" in capsys.readouterr().err
+
+
+def test_ec2_instances_billed_is_net_of_savings_plan_negation_as_in_focus(
+    cli: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hand-built CUR 2.0 hour (tests/billing_fixtures.py): an m5.large covered by a Compute
+    Savings Plan ($0.096 usage, -$0.096 negation), a $0.03 spot and a $0.085 on-demand hour. FOCUS
+    states the covered hour at a billed cost of 0, so CUR must net the negation to agree with it."""
+    from tests.billing_fixtures import cur2_file
+
+    assert main(["import-bill", "--format", "cur2", str(cur2_file(tmp_path))]) == 0
+    ec2 = _reconcile("2025-03", capsys)["ec2_instances"]
+    assert ec2["billed_usd"] == pytest.approx(0.03 + 0.085)
+    assert ec2["savings_plan_covered_usd"] == pytest.approx(0.096)
+    assert ec2["by_purchase_option"]["savings_plan"]["billed_usd"] == pytest.approx(0.0)
+    assert ec2["effective_usd"] == pytest.approx(0.06 + 0.03 + 0.085)
+    assert main(["reconcile", "--month", "2025-03"]) == 0
+    assert "$0.10 of on-demand cost covered by Savings Plans" in capsys.readouterr().out
