@@ -151,7 +151,8 @@ def bundled_prices(region: str) -> tuple[pd.DataFrame, str]:
     if region != PRICE_SNAPSHOT_REGION:
         raise InputError(
             f"no on-demand prices for region {region}: collect them (`batchopt collect` reads the Price "
-            f"List API) or pass --prices FILE; the bundled snapshot prices {PRICE_SNAPSHOT_REGION} only"
+            f"List API; `batchopt simulate` also takes --prices FILE); the bundled snapshot prices "
+            f"{PRICE_SNAPSHOT_REGION} only"
         )
     prices = load_price_snapshot()
     return prices, f"bundled price list of {str(prices['effective_date'].iloc[0])[:10]}"

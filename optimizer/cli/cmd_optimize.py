@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lp", action="store_true", help="LP only: lower bound and fractional mix, in seconds")
     p.add_argument("--dataset", default="aws", help="with --queue: the dataset (default %(default)s)")
     p.add_argument("--region", default="us-east-1", help="with --queue: region (default %(default)s)")
-    p.add_argument("--days", type=float, default=7.0, help="with --queue: history window (default 7)")
+    p.add_argument("--days", type=positive_days, default=7.0, help="with --queue: history window (default 7)")
     p.add_argument(
         "--bucket-seconds",
         type=float,
@@ -160,6 +161,18 @@ def _problem_from_store(
         notes=notes,
     )
     return problem.with_policy(parse_what_if(args.what_if, problem.policy)) if args.what_if else problem
+
+
+def positive_days(text: str) -> float:
+    """`--days`: a finite number of days above 0 (NaN once reached the window arithmetic as a
+    traceback, and 0 or less solved an empty window as OPTIMAL at $0)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(days) or days <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of days above 0")
+    return days
 
 
 def _summary(plan_doc: dict[str, Any]) -> str:

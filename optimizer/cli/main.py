@@ -70,12 +70,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logging.getLogger(__name__).warning("interrupted")
         return 130
+    except Exception as exc:
+        message = store_unavailable(exc)
+        if message is None:
+            raise
+        print(f"batchopt: error: {message}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`batchopt recommend | head`): stop quietly, like other CLI tools.
         _silence_stdout()
         return 0
     finally:
         ctx.close()
+
+
+def store_unavailable(exc: BaseException) -> str | None:
+    """One line for a store the command could not use (locked by another writer, unreachable), which
+    was a 50-line SQLAlchemy traceback; None for any other failure, which keeps its traceback. The
+    driver's own first line is shown: it names no password (the URL is not in it)."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    detail = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    return f"the store could not be used: {detail} (another batchopt command may be writing to it; retry)"
 
 
 if __name__ == "__main__":

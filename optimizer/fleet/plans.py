@@ -62,7 +62,7 @@ def problem_for_queue(
         engine, select(func.max(jobs.c.created_at)).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
     ).iloc[0, 0]
     if latest is None or pd.isna(latest):
-        raise InputError(f"queue {queue}: no jobs in dataset {dataset!r}")
+        raise InputError(f"queue {queue}: no jobs in dataset {dataset!r}{_queues_hint(engine, dataset)}")
     since = pd.Timestamp(latest).to_pydatetime() - timedelta(days=days)
     history = jobs_frame(engine, dataset=dataset, since=since, queues=[queue])
     if dataset == COLLECTED_DATASET and "region" in history and history["region"].notna().any():
@@ -86,6 +86,18 @@ def problem_for_queue(
     if notes is not None:
         notes.extend(shared.notes)
     return problem.with_commitments(shared.commitments)
+
+
+def _queues_hint(engine: Engine, dataset: str, shown: int = 12) -> str:
+    """ "; its queues: a, b, ..." (an imported trace names its queues after the trace's own field,
+    e.g. q0..q4 for an SWF queue number, so the README's `default` may not be one of them)."""
+    names = read_frame(
+        engine, select(jobs.c.queue).where(jobs.c.dataset == dataset).distinct().order_by(jobs.c.queue)
+    )["queue"].tolist()
+    if not names:
+        return " (the dataset has no jobs: `batchopt import-trace` or `batchopt collect` first)"
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return f"; its queues: {', '.join(map(str, names[:shown]))}{more}"
 
 
 def leave_out_unplaceable(problem: Problem) -> Problem:

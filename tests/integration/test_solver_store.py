@@ -80,7 +80,14 @@ def test_unknown_queue_is_a_clear_error(
     _fill(sqlite_engine)
     monkeypatch.setenv("BATCHOPT_DATABASE_URL", str(sqlite_engine.url))
     assert main(["optimize", "--queue", "nope"]) == 2
-    assert "queue nope: no jobs in dataset" in capsys.readouterr().err
+    assert "queue nope: no jobs in dataset 'aws'; its queues: etl, other" in capsys.readouterr().err
+    assert main(["optimize", "--queue", "etl", "--dataset", "none"]) == 2
+    assert "(the dataset has no jobs: `batchopt import-trace` or `batchopt collect` first)" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):  # (argparse: exit 2 with the reason)
+        main(["optimize", "--queue", "etl", "--days", "nan"])
+    assert "--days: 'nan' must be a number of days above 0" in capsys.readouterr().err
 
 
 def test_queue_plans_are_stored_for_the_dashboard(

@@ -42,3 +42,32 @@ def test_bad_setting_prints_one_line_and_exits_2() -> None:
         "Input should be a valid integer, unable to parse string as an integer"
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_locked_store_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite waits 30 s for another writer (`store.engine`), then SQLAlchemy raises; that was a
+    50-line traceback. Raised here straight from the command, as a locked store raises it."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from optimizer.cli import cmd_db
+
+    def locked(*_args: object) -> int:
+        raise OperationalError("INSERT INTO jobs ...", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(cmd_db, "run_current", locked)
+    assert main(["db", "current"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "batchopt: error: the store could not be used: database is locked (another batchopt command may be"
+        " writing to it; retry)"
+    ]
+
+    def broken(*_args: object) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cmd_db, "run_current", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # (anything else keeps its traceback)
+        main(["db", "current"])
