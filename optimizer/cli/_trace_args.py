@@ -22,7 +22,10 @@ def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=defaults.memory_mib_per_vcpu,
         metavar="MIB",
-        help="memory assumed per vCPU where the trace has none (default %(default)s MiB)",
+        help=(
+            "memory assumed per vCPU where the trace has none (SWF: neither requested nor used memory;"
+            " default %(default)s MiB)"
+        ),
     )
     p.add_argument(
         "--swf-requested",

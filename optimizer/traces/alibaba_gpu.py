@@ -14,11 +14,22 @@ import math
 from collections.abc import Iterable
 
 from optimizer.errors import InputError
-from optimizer.traces.fields import dict_rows, parse_float
+from optimizer.traces.fields import dict_rows, parse_float, plain_number
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
 
-REQUIRED = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "creation_time", "deletion_time")
+# scheduled_time is required although its values may be empty: an empty value means the pod never
+# ran, so without the column every pod would be silently counted as never scheduled.
+REQUIRED = (
+    "name",
+    "cpu_milli",
+    "memory_mib",
+    "num_gpu",
+    "gpu_milli",
+    "creation_time",
+    "deletion_time",
+    "scheduled_time",
+)
 _PHASE_STATUS = {"Succeeded": "SUCCEEDED", "Running": "SUCCEEDED", "Failed": "FAILED"}
 
 
@@ -78,8 +89,8 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
             continue
         if deleted < scheduled:
             raise InputError(
-                f"{source} line {lineno}: field 'deletion_time': {deleted:g} "
-                f"is before scheduled_time {scheduled:g}"
+                f"{source} line {lineno}: field 'deletion_time': {plain_number(deleted)} "
+                f"is before scheduled_time {plain_number(scheduled)}"
             )
         gpus = int(num_gpu)
         if not mapping.gpu_whole and gpus == 1 and gpu_milli < 1000:

@@ -34,6 +34,11 @@ def parse_float(text: str, column: str, source: str, lineno: int, *, positive: b
     return value
 
 
+def plain_number(value: float) -> str:
+    """A time or size for an error message at full precision (`:g` shows 9957352 and 9957353 alike)."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 def parse_int(text: str, column: str, source: str, lineno: int, low: int, high: int) -> int:
     """A whole number in [low, high]."""
     try:

@@ -22,9 +22,10 @@ class TraceMapping:
       POWER2 CPUs, so one processor maps to one vCPU (a hyperthread on modern x86 is a weaker
       unit, set 2.0 to map a processor to a full core).
     - `memory_mib_per_vcpu` (2048): the memory assumption where the trace has none (SWF with
-      requested memory -1). 2 GiB per vCPU is the ratio of the general-purpose families (m5:
-      8 GiB per 2 vCPUs is 4 GiB/vCPU; c5 is 2 GiB/vCPU), chosen at the compute-optimized end
-      because HPC traces of that era ran small-memory MPI codes.
+      requested memory -1 and used memory -1; with used memory alone, the job asks for that).
+      2 GiB per vCPU is the ratio of the general-purpose families (m5: 8 GiB per 2 vCPUs is
+      4 GiB/vCPU; c5 is 2 GiB/vCPU), chosen at the compute-optimized end because HPC traces of
+      that era ran small-memory MPI codes.
     - `swf_use_requested` (False): SWF gives allocated and requested processors; Batch reserves
       what the job asks for, but the allocated count is what the job really held, and it is
       the field that is always present. Requested is used when allocated is unknown (-1).

@@ -22,8 +22,11 @@ from optimizer.traces.schema import Trace, build_frame
 SWF_FIELDS = 18
 _UNIX_START = re.compile(r"^;\s*UnixStartTime:\s*(-?\d+)")
 # SWF status codes: 1 completed, 0 failed, 5 cancelled; 2, 3, 4 are parts of a checkpointed job
-# (the last part, 3, is its completion).
-_STATUS = {1: "SUCCEEDED", 0: "FAILED", 5: "FAILED", 2: "SUCCEEDED", 3: "SUCCEEDED", 4: "SUCCEEDED"}
+# (the last part is 3 when the job completed, 4 when it failed).
+_STATUS = {1: "SUCCEEDED", 0: "FAILED", 5: "FAILED", 2: "SUCCEEDED", 3: "SUCCEEDED", 4: "FAILED"}
+# A checkpointed job is one summary line (status 0, 1 or 5: the whole job) plus its partial
+# executions (2 will be continued, 3 last part completed, 4 last part failed), same job number.
+_PARTIAL = frozenset({2.0, 3.0, 4.0})
 
 
 def _numbers(line: str, source: str, lineno: int) -> list[float]:
@@ -42,8 +45,53 @@ def _numbers(line: str, source: str, lineno: int) -> list[float]:
     return values
 
 
+def _summarized_jobs(lines: list[str]) -> set[float]:
+    """Job numbers that have a summary line (status other than 2-4), wherever it is in the file.
+
+    Malformed lines are left to the main pass, which reports them with their line number.
+    """
+    jobs: set[float] = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) != SWF_FIELDS or parts[0].startswith(";"):
+            continue
+        try:
+            job, status = float(parts[0]), float(parts[10])
+        except ValueError:
+            continue
+        if status not in _PARTIAL:
+            jobs.add(job)
+    return jobs
+
+
+def _start_time(text: str, source: str, lineno: int) -> datetime:
+    """The header's `UnixStartTime` as a naive UTC datetime.
+
+    Some logs write it in milliseconds (843480031000), which as seconds is past year 9999, the
+    last one a datetime can hold: a one-line error naming the header line, not a traceback.
+    """
+    seconds = int(text)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
+        raise InputError(
+            f"{source} line {lineno}: header UnixStartTime: {seconds} is out of range "
+            "(seconds since 1970 expected)"
+        ) from None
+
+
 def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
-    """Parse SWF text lines. Jobs that never ran (runtime or processors unknown) are skipped and counted.
+    """Parse SWF text lines. Jobs that never ran are skipped and counted (`Trace.skipped`, by reason):
+    runtime or processors unknown, and jobs cancelled before they started (status 5, no runtime and
+    no allocated processors), which cost nothing and would otherwise replay as 1-second jobs at
+    their requested width.
+
+    A checkpointed job's partial executions (status 2-4) are skipped ("checkpoint partial") when
+    the file has the job's summary line, which carries the whole job; a partial line whose job has
+    no summary line (a log cut mid-job) is the job.
+
+    Memory is requested memory (field 10) where the log has it, else the job's average used
+    memory (field 7), else `mapping.memory_mib_per_vcpu` per vCPU.
 
     The SWF "preceding job" field becomes a dependency (`depends_on`) when that job is in the
     file: the log says this job was submitted only after that one ended, which is exactly what a
@@ -77,17 +125,24 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             "num_nodes",
         )
     }
-    skipped = {"runtime unknown": 0, "processors unknown": 0}
+    skipped = {
+        "runtime unknown": 0,
+        "processors unknown": 0,
+        "cancelled before start": 0,
+        "checkpoint partial": 0,
+    }
+    text_lines = list(lines)  # read twice: which jobs have a summary line, then the jobs
+    summarized = _summarized_jobs(text_lines)
     start_time: datetime | None = None
     seen: set[str] = set()
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(text_lines, start=1):
         line = raw.strip()
         if not line:
             continue
         if line.startswith(";"):
             match = _UNIX_START.match(line)
             if match:
-                start_time = datetime.fromtimestamp(int(match.group(1)), tz=UTC).replace(tzinfo=None)
+                start_time = _start_time(match.group(1), source, lineno)
             continue
         f = _numbers(line, source, lineno)
         job, submit, wait, run, alloc, avg_cpu, used_mem, req_procs, _rt, req_mem, status = f[:11]
@@ -97,9 +152,15 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
         if submit < 0:
             raise InputError(f"{source} line {lineno}: field 2 (submit time): negative: {submit}")
         job_id = str(int(job))
+        if status in _PARTIAL and job in summarized:
+            skipped["checkpoint partial"] += 1  # its summary line is the whole job
+            continue
         if job_id in seen:
             raise InputError(f"{source} line {lineno}: field 1 (job number): duplicate job {job_id}")
         seen.add(job_id)
+        if status == 5 and run <= 0 and alloc <= 0:
+            skipped["cancelled before start"] += 1  # never ran and cost nothing: not demand
+            continue
         if run < 0:
             skipped["runtime unknown"] += 1
             continue
@@ -110,8 +171,14 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             skipped["processors unknown"] += 1
             continue
         vcpus = procs * mapping.vcpus_per_processor
-        # SWF memory is KB per processor; requested memory is what a Batch job would reserve.
-        memory = req_mem * procs / 1024.0 if req_mem > 0 else vcpus * mapping.memory_mib_per_vcpu
+        # SWF memory is KB per processor; requested memory is what a Batch job would reserve. Without
+        # it, the job's own average used memory says more about its need than the mapping's default.
+        if req_mem > 0:
+            memory = req_mem * procs / 1024.0
+        elif used_mem > 0:
+            memory = used_mem * procs / 1024.0
+        else:
+            memory = vcpus * mapping.memory_mib_per_vcpu
         nodes, node_vcpus, node_memory = mapping.node_split(vcpus, memory)
         common = {
             "submit_s": submit,

@@ -51,7 +51,7 @@ WIDE = [
     "; MaxProcs: 1024",
     _swf(1, 0, 2 * HOUR, 1024),  # no memory in the log: the mapping's 2 GiB per vCPU
     _swf(2, 600, HOUR, 512, req_mem=4 * GIB_KB, wait=30),  # 4 GiB per processor, from the log
-    _swf(3, 1200, 3 * HOUR, 256, used_mem=GIB_KB // 2),  # used memory only: reserved is the assumption
+    _swf(3, 1200, 3 * HOUR, 256, used_mem=GIB_KB // 2),  # used memory only: the job asks for it
     _swf(4, 1800, HOUR // 2, -1, req=1024),  # allocated unknown: the requested processors
     _swf(5, 2400, 900, 4),  # an ordinary job beside them
     _swf(6, 3000, 600, 1000),  # not a power of two: 63 vCPUs a node at 64, 16 nodes
@@ -85,7 +85,7 @@ def test_wide_swf_jobs_become_gangs_of_whole_nodes(per_node: float) -> None:
     for job, procs, mib_per_proc in (
         ("1", 1024, 2048),
         ("2", 512, 4096),
-        ("3", 256, 2048),
+        ("3", 256, 512),
         ("4", 1024, 2048),
     ):
         nodes = int(procs / per_node)
