@@ -94,8 +94,9 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
     memory (field 7), else `mapping.memory_mib_per_vcpu` per vCPU.
 
     The SWF "preceding job" field becomes a dependency (`depends_on`) when that job is in the
-    file: the log says this job was submitted only after that one ended, which is exactly what a
-    Batch dependency expresses.
+    file and succeeded: the log says this job was submitted only after that one ended, which is
+    what a Batch dependency expresses, except that Batch never runs a job whose dependency failed
+    and the log's job ran anyway.
 
     A job wider than `mapping.max_vcpus_per_node` becomes a multi-node parallel job: one row per
     node (`<job>#<node>`, `mnp_parent` the job, `node_index`, `num_nodes`), split by
@@ -205,8 +206,14 @@ def parse_swf(lines: Iterable[str], source: str, mapping: TraceMapping | None = 
             for name, value in common.items():
                 rows[name].append(value)
     # A dependency on an MNP job names its parent id, which is not a row: the replay resolves it.
-    ids = set(rows["job_id"]) | {p for p in rows["mnp_parent"] if p is not None}
-    rows["depends_on"] = [[d for d in deps if d in ids] for deps in rows["depends_on"]]
+    # Only a preceding job that succeeded is kept: Batch fails a job whose dependency failed, while
+    # the log's job ran after its failed predecessor all the same (its submit time keeps the order).
+    succeeded = {
+        parent or job
+        for job, parent, status in zip(rows["job_id"], rows["mnp_parent"], rows["status"], strict=True)
+        if status == "SUCCEEDED"
+    }
+    rows["depends_on"] = [[d for d in deps if d in succeeded] for deps in rows["depends_on"]]
     return Trace(
         format="swf",
         source=source,

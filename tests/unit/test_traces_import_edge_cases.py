@@ -133,3 +133,15 @@ def test_alibaba_time_error_shows_numbers_at_full_precision(deleted: str, schedu
     text = f"{ALIBABA_HEADER},scheduled_time\np0,1000,1024,0,0,,LS,Running,0,{deleted},{scheduled}\n"
     with pytest.raises(InputError, match=rf"pods\.csv line 2: field 'deletion_time': {shown}$"):
         parse_text(text, "alibaba-gpu", "pods.csv")
+
+
+def test_swf_preceding_job_is_a_dependency_only_when_it_succeeded() -> None:
+    """Batch fails a job whose dependency failed; the log's job ran after its failed predecessor."""
+    lines = [
+        "1 0 0 60 1 -1 -1 1 60 -1 1 -1 -1 -1 -1 -1 -1 -1",  # succeeded
+        "2 100 0 60 1 -1 -1 1 60 -1 0 -1 -1 -1 -1 -1 1 -1",  # after 1; failed
+        "3 200 0 60 1 -1 -1 1 60 -1 1 -1 -1 -1 -1 -1 2 -1",  # after 2, which failed: ran anyway
+    ]
+    jobs = parse_text("\n".join(lines), "swf", "t.swf").jobs.set_index("job_id")
+    assert jobs.loc["2"].depends_on == ["1"]
+    assert jobs.loc["3"].depends_on == []
