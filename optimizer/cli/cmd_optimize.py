@@ -194,7 +194,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     notes: list[str] = []
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
     for note in notes:
-        print(f"commitments: {note}")
+        print(note)
     for note in problem.left_out:
         print(f"left out: {note}")
     if args.queue:

@@ -52,7 +52,8 @@ def problem_for_queue(
     the commitments in force over that window, the store's bill's and the configured ones
     (`commitments`, the configuration's `[[commitments]]`; `optimizer.fleet.commitments`), at the
     share of their use the queue's jobs had in the bill (`optimizer.fleet.commitment_share`);
-    `notes`, when given, gets where each came from and the share applied, for the caller to print.
+    `notes`, when given, gets the window and how many of the queue's jobs it holds, then where each
+    commitment came from and the share applied ("commitments: ..."), for the caller to print.
 
     The buckets are `bucket_seconds` long unless the queue's jobs are short enough that whole
     buckets of that length would pay their peaks well beyond what they run: then the longest
@@ -69,6 +70,16 @@ def problem_for_queue(
         history = history[history["region"].isna() | (history["region"] == region)]
     if history.empty:
         raise InputError(f"queue {queue}: no jobs in region {region} of dataset {dataset!r}")
+    if notes is not None:
+        # Which jobs the plan is of: the window ends at the queue's newest job, so one stray late job
+        # (a year after the rest of a log) leaves a window of almost nothing; this line shows it.
+        total = read_frame(
+            engine, select(func.count()).where(jobs.c.dataset == dataset, jobs.c.queue == queue)
+        ).iloc[0, 0]
+        notes.append(
+            f"window: {since:%Y-%m-%d %H:%M} to {pd.Timestamp(latest):%Y-%m-%d %H:%M} UTC, the {days:g} "
+            f"days up to the queue's newest job: {len(history):,} of its {int(total):,} jobs"
+        )
     provider = catalog or catalog_for_region(engine, region)
     if min_bucket_seconds < bucket_seconds:
         bucket_seconds = queue_bucket_seconds(history, bucket_seconds, min_bucket_seconds)
@@ -84,7 +95,7 @@ def problem_for_queue(
     share = commitment_share(engine, since=since, until=until, queue=queue) if in_force.commitments else None
     shared = in_force.shared(share, f"queue {queue}")
     if notes is not None:
-        notes.extend(shared.notes)
+        notes.extend(f"commitments: {note}" for note in shared.notes)
     return problem.with_commitments(shared.commitments)
 
 

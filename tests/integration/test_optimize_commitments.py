@@ -53,6 +53,10 @@ def test_optimize_queue_carries_the_commitments_in_force(
     assert usage["id"] == "ri-m5" and 0.0 < usage["utilization"] <= 1.0
     out = capsys.readouterr().out
     # No bill in the store: the whole configured commitment applies, and the command says so.
+    assert (
+        "window: 2026-05-25 00:50 to 2026-06-01 00:50 UTC, the 7 days up to the queue's newest job:"
+        " 6 of its 6 jobs" in out
+    )
     assert "commitments: queue etl: the whole account's commitments, not a share" in out
     assert f"commitment ri-m5: 1 x m5.large in this problem, utilization {usage['utilization']:.1%}" in out
 
