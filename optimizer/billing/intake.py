@@ -125,6 +125,12 @@ def import_bill(
     for path in paths:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
+        if path.suffix.lower() == ".json":  # (a glob over an export folder picks its manifests up)
+            raise InputError(
+                f"{path}: an export manifest (JSON), not line items: give the data files it lists"
+            )
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file (0 bytes): an export file always has a header")
     digests = {path: file_sha256(path) for path in paths}
     stored = _stored_months(engine)
     unchanged = _all_unchanged(stored, fmt, set(digests.values()), data_dir)
@@ -198,6 +204,17 @@ def _import(
         previous = stored.get(period)
         if previous and previous["fingerprint"] == fp and month_path(data_dir, period).is_file():
             continue
+        if previous:
+            before = {src["sha256"]: src["name"] for src in previous["sources"]}
+            given = {r.source.sha256 for r in month_sources}
+            if given < set(before):
+                # The same files as before, some missing: replacing the month would drop the others'
+                # line items. (A restated month comes as new files, whose checksums differ.)
+                missing = sorted(name for sha, name in before.items() if sha not in given)
+                raise InputError(
+                    f"{month_label(period)}: {len(given)} of the {len(before)} files it was imported from;"
+                    f" a month is replaced whole, so give its other files too ({', '.join(missing)})"
+                )
         changed[period] = fp
     if not changed:
         months = tuple(_result(stored[p], "unchanged", data_dir) for p in sorted(month_readings))

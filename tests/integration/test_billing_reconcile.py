@@ -310,6 +310,11 @@ def test_bad_input_names_the_file_and_column_and_writes_nothing(
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(good.read_bytes()[:5000])
     cases.append((["--format", "cur-legacy", str(truncated)], f"{truncated}: not a readable parquet file"))
+    empty, manifest = tmp_path / "empty.csv.gz", tmp_path / "cur2-Manifest.json"
+    empty.write_bytes(b"")
+    manifest.write_text('{"dataFiles": []}')
+    cases.append((["--format", "cur2", str(empty)], f"{empty}: empty file (0 bytes)"))
+    cases.append((["--format", "cur2", str(good), str(manifest)], f"{manifest}: an export manifest (JSON)"))
     for argv, message in cases:
         capsys.readouterr()
         assert main(["import-bill", *argv]) == 2, argv

@@ -190,3 +190,27 @@ def test_commitments_of_months_stored_under_another_data_folder_are_kept(
         )
     with store_engine.connect() as conn:
         assert conn.execute(select(bill_commitments.c.arn)).scalars().all() == [SP]
+
+
+def test_reimporting_some_of_a_months_files_is_refused_not_a_silent_replace(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "bill"
+    first = _bill(tmp_path, "nov-1.csv", NOVEMBER[:2])
+    second = _bill(tmp_path, "nov-2.csv", NOVEMBER[2:])
+    import_bill(
+        store_engine, [first, second], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2)
+    )
+    with pytest.raises(
+        InputError, match=r"^2026-11: 1 of the 2 files it was imported from; .*\(nov-2.csv\)$"
+    ):
+        import_bill(store_engine, [first], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 3))
+    with store_engine.connect() as conn:
+        [month] = conn.execute(select(bill_months)).mappings().all()
+    assert month["billed_usd"] == pytest.approx(2.304 + 0.064 + 0.25)
+    # A restated month (new files) replaces it.
+    restated = _bill(tmp_path, "nov-restated.csv", NOVEMBER[:1])
+    result = import_bill(
+        store_engine, [restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 4)
+    )
+    assert result.months[0].status == "imported" and result.months[0].billed_usd == pytest.approx(2.304)
