@@ -229,13 +229,18 @@ WITH task_rows AS (
     resource_id AS task_arn,
     split_parent_resource_id AS instance_id,
     date_trunc('hour', usage_start) AS hour,
-    usage_kind = 'fargate' AS fargate,
+    usage_kind <> 'container_split' AS fargate,
     CASE WHEN usage_kind = 'fargate' THEN effective_usd
+      WHEN usage_kind = 'savings_plan_negation' THEN 0
       ELSE coalesce(split_cost, 0) + coalesce(split_unused_cost, 0) END AS effective_usd,
-    CASE WHEN usage_kind = 'fargate' THEN 0 ELSE coalesce(split_unused_cost, 0) END AS unused_usd,
-    CASE WHEN usage_kind = 'fargate' THEN billed_usd END AS own_billed_usd
+    CASE WHEN usage_kind = 'container_split' THEN coalesce(split_unused_cost, 0) ELSE 0 END AS unused_usd,
+    CASE WHEN usage_kind <> 'container_split' THEN billed_usd END AS own_billed_usd
   FROM line_items
-  WHERE usage_kind IN ('container_split', 'fargate') AND resource_id IS NOT NULL
+  -- (a Fargate task a Savings Plan covered is billed at on-demand and cancelled by a negation row
+  -- naming the task: its billed cost is the two together, as the invoice charges it)
+  WHERE (usage_kind IN ('container_split', 'fargate')
+      OR (usage_kind = 'savings_plan_negation' AND resource_id LIKE 'arn:aws:ecs:%'))
+    AND resource_id IS NOT NULL
 ),
 hour_totals AS (
   SELECT instance_id, hour, sum(effective_usd) AS total

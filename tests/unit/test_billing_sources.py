@@ -272,3 +272,31 @@ def test_another_providers_currency_in_a_focus_file_is_left_out_with_its_rows(tm
     euro_aws.write_text(FOCUS_12_HEADER + f"2025-03-01T00:00:00Z,111122223333,111122223333,AWS,{azure}\n")
     with pytest.raises(InputError, match=r"column BillingCurrency: 'EUR' on 1 rows: only USD bills"):
         _line_items(euro_aws, "focus")
+
+
+def test_a_fargate_task_a_savings_plan_covered_is_billed_net_of_its_negation(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from optimizer.billing.jobs import split_costs
+
+    task = "arn:aws:ecs:us-east-1:111122223333:task/fargate-ce/t9"
+    path = tmp_path / "line_items.parquet"
+    con = connect()
+    con.execute(
+        "COPY (SELECT * FROM (VALUES"
+        f" ('{task}', NULL, TIMESTAMP '2025-03-10 05:00', 'fargate', 0.1975, 0.12, false, 'AmazonECS'),"
+        f" ('{task}', NULL, TIMESTAMP '2025-03-10 05:00', 'savings_plan_negation', -0.1975, 0.0, false,"
+        " 'AmazonECS'),"
+        " ('i-1', NULL, TIMESTAMP '2025-03-10 05:00', 'savings_plan_negation', -0.096, 0.0, false,"
+        " 'AmazonEC2')"
+        ") AS t(resource_id, split_parent_resource_id, usage_start, usage_kind, billed_usd, effective_usd,"
+        " instance_usage, service), (SELECT NULL::DOUBLE AS split_cost, NULL::DOUBLE AS split_unused_cost))"
+        f" TO '{path}' (FORMAT parquet)"
+    )
+    con.close()
+    attempts = pd.DataFrame({"task_arn": [task], "job_id": ["job-1"], "attempt": [1]})
+    matched, (unmatched, _, _) = split_costs(path, attempts)
+    [row] = matched.to_dict("records")
+    assert row["source"] == "fargate" and unmatched == 0
+    assert row["billed_usd"] == pytest.approx(0.0)  # the invoice charges the Savings Plan, not the task
+    assert row["effective_usd"] == pytest.approx(0.12)
