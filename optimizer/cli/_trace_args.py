@@ -15,7 +15,7 @@ def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
         "--vcpus-per-processor",
         type=float,
         default=defaults.vcpus_per_processor,
-        help="vCPUs per SWF processor (default %(default)s)",
+        help="vCPUs per SWF processor, and per Alibaba CPU (cpu_milli / 1000) (default %(default)s)",
     )
     p.add_argument(
         "--memory-per-vcpu",

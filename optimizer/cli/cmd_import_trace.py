@@ -43,6 +43,18 @@ def _parse_start(text: str | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+def _time_zero(given: datetime | None, in_file: datetime | None) -> str:
+    """Where the trace's second 0 was put, and why: a log without `UnixStartTime` lands at the
+    default date unless --start says otherwise, and its jobs' dates then mean nothing."""
+    from optimizer.simulate.datasets import DEFAULT_START
+
+    if given is not None:
+        return f"{given:%Y-%m-%d %H:%M:%S} UTC (--start)"
+    if in_file is not None:
+        return f"{in_file:%Y-%m-%d %H:%M:%S} UTC (the file's start time)"
+    return f"{DEFAULT_START:%Y-%m-%d %H:%M:%S} UTC (the file gives none: pass --start to date its jobs)"
+
+
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.simulate.datasets import import_trace
     from optimizer.traces import read_trace
@@ -62,6 +74,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     skipped = ", ".join(f"{n} {why}" for why, n in trace.skipped.items()) or "none"
     print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format})")
     print(f"skipped: {skipped}")
+    print(f"time zero: {_time_zero(start, trace.start_time)}")
     if "mnp_parent" in trace.jobs:
         parents = trace.jobs["mnp_parent"].dropna()
         if len(parents):

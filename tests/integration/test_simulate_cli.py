@@ -85,6 +85,7 @@ def test_import_then_simulate_from_the_store(
     # 5 of the 300 jobs ask for more than 64 processors: each is a parent and 2 node jobs.
     assert "dataset kth: 310 jobs imported" in printed
     assert "multi-node parallel: 5 jobs over 64 vCPUs stored as parent + 10 node jobs" in printed
+    assert "time zero: 1996-09-23 12:00:31 UTC (the file's start time)" in printed
     assert _count(store, jobs, dataset="kth") == 310 and _count(store, datasets) == 1
 
     config = _config(tmp_path / "spot.json", "SPOT", 128, "SPOT_PRICE_CAPACITY_OPTIMIZED")
