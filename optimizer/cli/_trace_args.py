@@ -10,12 +10,24 @@ from optimizer.traces.mapping import TraceMapping
 
 def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
     defaults = TraceMapping()
-    p.add_argument("--format", dest="trace_format", choices=FORMATS, help="trace format")
+    p.add_argument(
+        "--format",
+        dest="trace_format",
+        choices=FORMATS,
+        help=(
+            "trace format: swf (Standard Workload Format log), alibaba-gpu (Alibaba cluster-trace-gpu-v2023"
+            " openb_pod_list_*.csv), alibaba-pai-2020 (Alibaba cluster-trace-gpu-v2020 pai_task_table.csv,"
+            " with or without its header line), batch-json (DescribeJobs JSON), csv (documented columns)"
+        ),
+    )
     p.add_argument(
         "--vcpus-per-processor",
         type=float,
         default=defaults.vcpus_per_processor,
-        help="vCPUs per SWF processor, and per Alibaba CPU (cpu_milli / 1000) (default %(default)s)",
+        help=(
+            "vCPUs per SWF processor, and per Alibaba CPU (v2023 cpu_milli / 1000, PAI 2020 plan_cpu / 100)"
+            " (default %(default)s)"
+        ),
     )
     p.add_argument(
         "--memory-per-vcpu",

@@ -9,12 +9,16 @@ from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
 from optimizer.runtime.clock import utc_now
+from optimizer.traces.formats import FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-trace",
-        help="import a job trace (SWF, Alibaba GPU, DescribeJobs JSON, CSV) as a named dataset",
+        help=(
+            "import a job trace (SWF, Alibaba GPU v2023 pods or PAI v2020 tasks, DescribeJobs JSON, CSV)"
+            " as a named dataset"
+        ),
         description=(
             "Parse FILE completely, then write it to the store in one transaction: a malformed line "
             "is reported with its line number and nothing is written. The mapping of the trace's "
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.traces import read_trace
 
     if not args.trace_format:
-        raise InputError("--format is required (swf, alibaba-gpu, batch-json or csv)")
+        raise InputError(f"--format is required ({', '.join(FORMATS[:-1])} or {FORMATS[-1]})")
     start = _parse_start(args.start)
     trace = read_trace(args.file, args.trace_format, mapping_from_args(args))
     written = import_trace(

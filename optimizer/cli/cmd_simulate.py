@@ -257,7 +257,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         raise UserError("--resize and --node-split need --dataset (trace files carry no job definitions)")
     if args.trace:
         if not args.trace_format:
-            raise InputError("--trace needs --format (swf, alibaba-gpu, batch-json or csv)")
+            from optimizer.traces.formats import FORMATS
+
+            raise InputError(f"--trace needs --format ({', '.join(FORMATS)})")
         trace = read_trace(args.trace, args.trace_format, mapping_from_args(args))
         jobs, start, history = trace.jobs, trace.start_time, args.trace
         catalog, sources = _catalog(args, None)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from optimizer.errors import InputError
 from optimizer.traces.alibaba_gpu import parse_alibaba_gpu
+from optimizer.traces.alibaba_pai_2020 import parse_alibaba_pai_2020
 from optimizer.traces.batch_json import parse_batch_json
 from optimizer.traces.csv_format import parse_csv
 from optimizer.traces.formats import FORMATS
@@ -67,6 +68,7 @@ def parse_text(text: str, fmt: str, source: str, mapping: TraceMapping | None = 
     parsers: dict[str, Callable[[str], Trace]] = {
         "swf": lambda t: parse_swf(t.splitlines(), source, mapping),
         "alibaba-gpu": lambda t: parse_alibaba_gpu(t.splitlines(), source, mapping),
+        "alibaba-pai-2020": lambda t: parse_alibaba_pai_2020(t.splitlines(), source, mapping),
         "batch-json": lambda t: parse_batch_json(t, source, mapping),
         "csv": lambda t: parse_csv(t.splitlines(), source, mapping),
     }

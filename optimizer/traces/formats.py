@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-FORMATS: tuple[str, ...] = ("swf", "alibaba-gpu", "batch-json", "csv")
+FORMATS: tuple[str, ...] = ("swf", "alibaba-gpu", "alibaba-pai-2020", "batch-json", "csv")
