@@ -196,7 +196,29 @@ def get_jobs(
         listed = {**open_listed, **listed}
     follow = jobs_to_follow(stored_open, listed)
     unique_ids = list(dict.fromkeys(to_describe + follow))
-    return describe_jobs(ctx, unique_ids), new_marks, read, listed_from
+    records = describe_jobs(ctx, unique_ids)
+    return (
+        records + ended_parents_children(ctx, records, set(follow) - set(to_describe)),
+        new_marks,
+        read,
+        listed_from,
+    )
+
+
+def ended_parents_children(
+    ctx: CollectContext, records: list[dict[str, Any]], followed: set[str]
+) -> list[dict[str, Any]]:
+    """DescribeJobs records of the children of array and multi-node parents that were followed (open
+    when stored) and have now ended. ListJobs shows children only when asked by parent id, and a
+    parent that ends after its listing window is found by following it, not by the listing that
+    asks for children (`list_children` in `get_jobs`): without this its children were never
+    collected, and no later run would ask (the parent is then stored in its final state)."""
+    described = {r["jobId"] for r in records}
+    children: list[str] = []
+    for record in records:
+        if record["jobId"] in followed and record.get("status") in ctx.job_statuses:
+            children.extend(c for c in list_children(ctx, record, ctx.job_statuses) if c not in described)
+    return describe_jobs(ctx, list(dict.fromkeys(children))) if children else []
 
 
 def _link_instances(conn: Connection, attempts: pd.DataFrame) -> pd.DataFrame:

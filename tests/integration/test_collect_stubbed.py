@@ -400,3 +400,66 @@ def test_catalog_from_recorded_pages_is_idempotent(sqlite_engine: Engine) -> Non
         types + len(offerings["InstanceTypeOfferings"]),
     )
     assert run().items_written == 0
+
+
+def test_an_array_parent_that_ends_after_its_listing_window_still_brings_its_children(
+    sqlite_engine: Engine,
+) -> None:
+    """Children are listed only by parent id, and a parent that ends hours after it was created is
+    found by following it (it is out of the AFTER_CREATED_AT window by then): its children were
+    once never collected, and no later run asked for them."""
+    created = T0 + 1_000
+    running = job_record(
+        "array-parent", created, status="RUNNING", attempts=[],
+        arrayProperties={"size": 2, "statusSummary": {"RUNNING": 2}},
+    )  # fmt: skip
+    ended = {
+        **running,
+        "status": "SUCCEEDED",
+        "arrayProperties": {"size": 2, "statusSummary": {"SUCCEEDED": 2}},
+    }
+    children = [job_record(f"array-parent:{i}", created, arrayProperties={"index": i}) for i in range(2)]
+
+    # Run 1: the first listing (per state) shows the parent RUNNING; it is described and stored open.
+    batch, stubber = _stubbed("batch")
+    stubber.add_response("describe_job_queues", QUEUES, {})
+    for status in ("SUCCEEDED", "FAILED", *OPEN_STATES):
+        listed = [summary(running)] if status == "RUNNING" else []
+        stubber.add_response(
+            "list_jobs",
+            {"jobSummaryList": listed},
+            {"jobQueue": QUEUE_ARN, "jobStatus": status, "maxResults": 1000},
+        )
+    stubber.add_response("describe_jobs", {"jobs": [running]}, {"jobs": ["array-parent"]})
+    [first] = collect(
+        sqlite_engine, [fixed_plan("prod", {"batch": batch})], select_sources(["jobs"]), clock=Clock(NOW)
+    )
+    stubber.assert_no_pending_responses()
+    assert first.status == "succeeded"
+
+    # Run 2, three hours on: the window (from an hour before the last run) lists nothing; the stored
+    # open parent is followed, has ended, and its children are listed by parent id and described.
+    later = NOW + timedelta(hours=3)
+    batch2, stubber2 = _stubbed("batch")
+    stubber2.add_response("describe_job_queues", QUEUES, {})
+    stubber2.add_response(
+        "list_jobs", {"jobSummaryList": []},
+        {"jobQueue": QUEUE_ARN, "filters": _after(NOW - timedelta(hours=1)), "maxResults": 100},
+    )  # fmt: skip
+    stubber2.add_response("describe_jobs", {"jobs": [ended]}, {"jobs": ["array-parent"]})
+    for status in ("SUCCEEDED", "FAILED"):
+        stubber2.add_response(
+            "list_jobs",
+            {"jobSummaryList": [summary(c) for c in children] if status == "SUCCEEDED" else []},
+            {"arrayJobId": "array-parent", "jobStatus": status, "maxResults": 1000},
+        )
+    ids = [c["jobId"] for c in children]
+    stubber2.add_response("describe_jobs", {"jobs": children}, {"jobs": ids})
+    [second] = collect(
+        sqlite_engine, [fixed_plan("prod", {"batch": batch2})], select_sources(["jobs"]), clock=Clock(later)
+    )
+    stubber2.assert_no_pending_responses()
+    assert second.status == "succeeded", second
+    stored = read_frame(sqlite_engine, select(jobs)).set_index("job_id")
+    assert stored.loc["array-parent", "status"] == "SUCCEEDED"
+    assert sorted(stored.index[stored["array_parent_id"] == "array-parent"]) == ids
