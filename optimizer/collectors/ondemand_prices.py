@@ -26,6 +26,7 @@ from optimizer.aws.calls import items
 from optimizer.aws.permissions import declare
 from optimizer.catalog.files import PRICE_SNAPSHOT_REGION, load_price_snapshot
 from optimizer.collectors.base import CollectContext, Collected, Source, utc_naive
+from optimizer.store.read import SNAPSHOT_SOURCE
 from optimizer.store.schema import ondemand_prices
 from optimizer.store.upsert import bulk_upsert
 
@@ -107,7 +108,7 @@ def snapshot_prices(region: str) -> pd.DataFrame:
             "instance_type": snapshot["instance_type"].astype(object),
             "effective_date": snapshot["effective_date"],
             "price_per_hour": snapshot["ondemand_price"],
-            "source": "snapshot",
+            "source": SNAPSHOT_SOURCE,
             "currency": "USD",
         }
     )

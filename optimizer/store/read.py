@@ -92,19 +92,42 @@ def instances_frame(
 
 
 def catalog_frame(engine: Engine, region: str) -> pd.DataFrame:
-    """Instance types of a region with their latest on-demand price (NaN where none is known)."""
-    latest = (
+    """Instance types of a region with their latest on-demand price (NaN where none is known).
+
+    A price the Price List API gave outranks one from the bundled snapshot, whatever their dates:
+    the collector stores the snapshot when the API fails, dated by the snapshot, and AWS dates an
+    on-demand term from the start of its month, so an earlier snapshot row could otherwise hide
+    every later API price for weeks. Prices in another currency than USD (the China regions' CNY)
+    are refused: every figure here is in dollars."""
+    from optimizer.errors import InputError
+
+    rows = read_frame(
+        engine,
         select(
             ondemand_prices.c.instance_type,
             ondemand_prices.c.price_per_hour,
             ondemand_prices.c.effective_date,
-        )
-        .where(ondemand_prices.c.region == region)
-        .order_by(ondemand_prices.c.instance_type, ondemand_prices.c.effective_date)
+            ondemand_prices.c.source,
+            ondemand_prices.c.currency,
+        ).where(ondemand_prices.c.region == region),
     )
+    rows["collected"] = rows["source"].fillna("") != SNAPSHOT_SOURCE
+    prices = rows.sort_values(["instance_type", "collected", "effective_date"]).drop_duplicates(
+        "instance_type", keep="last"
+    )
+    foreign = prices["currency"].notna() & (prices["currency"] != "USD")
+    if foreign.any():
+        raise InputError(
+            f"on-demand prices of {region} are in {prices.loc[foreign, 'currency'].iloc[0]}: batchopt"
+            " computes in USD only"
+        )
     types = read_frame(engine, select(instance_types).where(instance_types.c.region == region))
-    prices = read_frame(engine, latest).drop_duplicates("instance_type", keep="last")
     return types.merge(prices[["instance_type", "price_per_hour"]], on="instance_type", how="left")
+
+
+#: `ondemand_prices.source` of the rows the collector stores from the bundled snapshot when the
+#: Price List API fails (`collectors.ondemand_prices.snapshot_prices`).
+SNAPSHOT_SOURCE = "snapshot"
 
 
 def spot_prices_frame(

@@ -174,3 +174,34 @@ def test_baseline_bandwidth_from_recorded_items() -> None:
     )
     got = {n: baseline_bandwidth_mbps(_moto_recorded(n)) for n in cards}
     assert got == {"p5.48xlarge": 3_200_000, "c6in.32xlarge": 200_000, "m5.large": 750}
+
+
+def test_a_price_the_api_gave_outranks_a_later_dated_snapshot_row_and_cny_is_refused(
+    store_engine: Engine,
+) -> None:
+    """The collector stores the bundled snapshot when the Price List API fails (dated by the
+    snapshot); AWS dates its on-demand terms from the month's start. The API's price must win."""
+    from datetime import datetime
+
+    from optimizer.errors import InputError
+    from optimizer.store.schema import instance_types
+    from tests.solver_helpers import catalogue_rows
+
+    types, snapshot = catalogue_rows([("m5.large", 2, 8192, 0.096), ("m5.xlarge", 4, 16384, 0.192)])
+    snapshot = [{**row, "effective_date": datetime(2026, 7, 20), "currency": "USD"} for row in snapshot]
+    api = {
+        "region": "us-east-1", "instance_type": "m5.large", "effective_date": datetime(2026, 7, 1),
+        "price_per_hour": 0.0864, "source": "pricing-api", "currency": "USD",
+    }  # fmt: skip
+    with store_engine.begin() as conn:
+        bulk_upsert(conn, instance_types, types)
+        bulk_upsert(conn, ondemand_prices, [*snapshot, api])
+    prices = catalog_frame(store_engine, "us-east-1").set_index("instance_type")["price_per_hour"]
+    assert prices.to_dict() == {"m5.large": 0.0864, "m5.xlarge": 0.192}  # (no API row: the snapshot)
+    cny = {**api, "region": "cn-north-1", "price_per_hour": 0.87, "currency": "CNY"}
+    with store_engine.begin() as conn:
+        bulk_upsert(conn, ondemand_prices, [cny])
+    with pytest.raises(
+        InputError, match="on-demand prices of cn-north-1 are in CNY: batchopt computes in USD"
+    ):
+        catalog_frame(store_engine, "cn-north-1")
