@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.catalog.instance_kinds import architecture
 from optimizer.catalog.interruptions import band_label
 from optimizer.catalog.memory import allocatable_memory_mib
 from optimizer.errors import InputError
@@ -74,16 +75,16 @@ def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     frame = raw.drop(columns=[k for k in _RENAMES if k in raw.columns and _RENAMES[k] in raw.columns])
     frame = frame.rename(columns=renames)
     if "ondemand_price" not in frame.columns:
-        price_cols = [c for c in frame.columns if str(c).startswith("ondemand_usd_per_hour")]
-        if price_cols:
-            frame = frame.rename(columns={price_cols[0]: "ondemand_price"})
+        price_column = _price_column(frame, source)
+        if price_column is not None:
+            frame = frame.rename(columns={price_column: "ondemand_price"})
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise InputError(f"{source} line 1: missing column(s) {', '.join(missing)}")
     out = pd.DataFrame(index=frame.index)
     out["instance_type"] = frame["instance_type"].astype(str)
     for name in ("vcpus", "memory_mib", "ondemand_price"):
-        out[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        out[name] = _numbers(frame[name], name, source)
     has_specs = out["vcpus"].notna()
     gpus = pd.to_numeric(frame.get("gpus", pd.Series(np.nan, index=frame.index)), errors="coerce")
     # No GPU count on a row with specs means no GPU; a row without specs stays unknown.
@@ -94,8 +95,10 @@ def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         out["allocatable_memory_mib"] = np.nan
     computed = [np.nan if pd.isna(m) else float(allocatable_memory_mib(float(m))) for m in out["memory_mib"]]
     out["allocatable_memory_mib"] = out["allocatable_memory_mib"].fillna(pd.Series(computed, index=out.index))
-    arch = frame.get("arch", pd.Series("x86_64", index=frame.index)).fillna("x86_64").astype(str)
-    out["arch"] = arch.str.lower().map(lambda a: ARCH_NAMES.get(a, a))
+    # Without an arch column (or cell), the architecture the type's name says (Graviton's `g`).
+    by_name = out["instance_type"].map(architecture)
+    arch = frame["arch"].fillna(by_name) if "arch" in frame.columns else by_name
+    out["arch"] = arch.astype(str).str.lower().map(lambda a: ARCH_NAMES.get(a, a))
     families = out["instance_type"].str.split(".", n=1).str[0]
     out["family"] = frame["family"].fillna(families).astype(str) if "family" in frame else families
     for name in ("gpu_model", "generation", "current_generation"):
@@ -106,14 +109,54 @@ def normalise_price_table(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     return out[list(PRICE_COLUMNS)].reset_index(drop=True)
 
 
+def _price_column(frame: pd.DataFrame, source: str) -> str | None:
+    """The `ondemand_usd_per_hour*` column to read: the only one, or the only Linux one among several
+    (an extract with one column per operating system); more is ambiguous and refused, since taking
+    the first would price Linux jobs at, say, Windows rates."""
+    columns = [str(c) for c in frame.columns if str(c).startswith("ondemand_usd_per_hour")]
+    if len(columns) <= 1:
+        return columns[0] if columns else None
+    linux = [c for c in columns if "linux" in c.lower()]
+    if len(linux) == 1:
+        return linux[0]
+    raise InputError(
+        f"{source} line 1: several price columns ({', '.join(columns)}): keep the one with the Linux"
+        " on-demand price of the region, or name it ondemand_price"
+    )
+
+
+def _numbers(values: pd.Series, name: str, source: str) -> pd.Series:
+    """A numeric column; a cell that holds text which is not a number is an error naming its line
+    (a file that writes "8,192" or "$0.096" once lost every such type without a word)."""
+    parsed = pd.to_numeric(values, errors="coerce").astype(float)
+    text = values.astype(str).str.strip()
+    bad = parsed.isna() & values.notna() & (text != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{source} line {row + 2}: column {name}: {values.iloc[row]!r} is not a number")
+    return parsed
+
+
 def read_price_file(path: str | Path) -> pd.DataFrame:
-    """A price CSV on disk -> `PRICE_COLUMNS`; a bad file is one line naming it."""
+    """A price CSV on disk -> `PRICE_COLUMNS`; a bad file is one line naming it. A type listed twice
+    is refused: an export with several rows per type (operating systems, tenancies, capacity
+    reservations) has one Linux on-demand price among them, and keeping the last row took a
+    Capacity Block's price for m5.large."""
     p = Path(path)
     try:
         raw = pd.read_csv(p)
     except (OSError, ValueError) as exc:
         raise InputError(f"{p}: cannot read the price table: {exc}") from None
-    return normalise_price_table(raw, str(p))
+    table = normalise_price_table(raw, str(p))
+    repeated = table["instance_type"].duplicated(keep=False)
+    if repeated.any():
+        name = table.loc[repeated, "instance_type"].iloc[0]
+        lines = [str(i + 2) for i in np.flatnonzero((table["instance_type"] == name).to_numpy())[:3]]
+        raise InputError(
+            f"{p} lines {', '.join(lines)}: instance type {name} listed more than once: keep its Linux,"
+            " shared-tenancy, on-demand row"
+        )
+    return table
 
 
 def price_table_to_store(

@@ -250,3 +250,43 @@ def test_provider_flags_estimates_and_assumed_bands() -> None:
 def test_regions_without_bundled_prices_say_how_to_get_them() -> None:
     with pytest.raises(InputError, match="no on-demand prices for region eu-west-1: collect them"):
         bundled_catalog("eu-west-1")
+
+
+def test_a_price_file_is_read_strictly_where_a_lenient_read_would_misprice(tmp_path) -> None:
+    from optimizer.catalog.files import read_price_file
+
+    def table(text: str):
+        path = tmp_path / "prices.csv"
+        path.write_text(text)
+        return read_price_file(path), path
+
+    # Without an arch column, a Graviton type is arm64 by its name (it was x86_64 and ran x86 jobs).
+    frame, _ = table(
+        "instance_type,vcpus,memory_mib,ondemand_price\nc8g.large,2,4096,0.0798\nm7i.large,2,8192,0.1008\n"
+    )
+    assert frame.set_index("instance_type")["arch"].to_dict() == {"c8g.large": "arm64", "m7i.large": "x86_64"}
+    # One column per operating system: the Linux one, not the first.
+    frame, _ = table(
+        "instance_type,vcpus,memory_mib,ondemand_usd_per_hour_windows,ondemand_usd_per_hour_linux\n"
+        "m5.large,2,8192,0.188,0.096\n"
+    )
+    assert frame["ondemand_price"].tolist() == [0.096]
+    with pytest.raises(
+        InputError,
+        match=r"line 1: several price columns \(ondemand_usd_per_hour_a, ondemand_usd_per_hour_b\)",
+    ):
+        table(
+            "instance_type,vcpus,memory_mib,ondemand_usd_per_hour_a,ondemand_usd_per_hour_b\nm5.large,2,8192,1,2\n"
+        )
+    # A cell that is not a number names its line and column (such types were dropped without a word).
+    with pytest.raises(InputError, match=r"prices.csv line 3: column memory_mib: '8,192' is not a number"):
+        table(
+            'instance_type,vcpus,memory_mib,ondemand_price\nt3.nano,2,512,0.0052\nm5.large,2,"8,192",0.096\n'
+        )
+    # A type listed twice (another OS, tenancy or a capacity reservation) is refused, not last-wins.
+    with pytest.raises(
+        InputError, match=r"prices.csv lines 2, 3: instance type m5.large listed more than once"
+    ):
+        table(
+            "instance_type,vcpus,memory_mib,ondemand_price\nm5.large,2,8192,0.096\nm5.large,2,8192,0.0663\n"
+        )
