@@ -148,5 +148,16 @@ def spot_reclaim_instance(text: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+#: Reasons that explain a SIGKILL (exit 137) other than memory: Batch kills a timed-out attempt
+#: ("Job attempt duration exceeded timeout"), a terminated or cancelled job, and a reclaimed host
+#: the same way (SIGTERM, then SIGKILL 30 s later; Batch user guide, job timeouts).
+OTHER_KILL = re.compile(r"timeout|timed out|terminat|cancel|spot|interrupt", re.IGNORECASE)
+
+
 def is_out_of_memory(exit_code: int | None, text: str | None) -> bool:
-    return exit_code == OOM_EXIT_CODE or (text is not None and OOM_MARKER in text)
+    """ECS's own marker ("OutOfMemoryError: Container killed due to memory usage"), or exit 137
+    (SIGKILL) with no reason naming another cause: a timeout or a terminated job exits 137 too, and
+    counting those as OOM kills booked their cost as memory waste and raised memory advice."""
+    if text is not None and OOM_MARKER in text:
+        return True
+    return exit_code == OOM_EXIT_CODE and not (text and OTHER_KILL.search(text))

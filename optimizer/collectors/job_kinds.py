@@ -127,6 +127,16 @@ def eks_resources(
     )
 
 
+def nonessential_containers(record: Mapping[str, Any]) -> frozenset[str]:
+    """Names of a multi-container job's containers marked `essential: false`. ECS stops the others
+    when an essential one exits (SIGTERM, then SIGKILL: a log router exits 137), and the task's
+    outcome is its essential containers': a non-essential one's exit says nothing of the job."""
+    tasks = (record.get("ecsProperties") or {}).get("taskProperties") or ()
+    return frozenset(
+        str(c.get("name")) for t in tasks for c in t.get("containers") or () if c.get("essential") is False
+    )
+
+
 def _exit_code(containers: Iterable[Mapping[str, Any]]) -> int | None:
     """A task's or pod's exit code: the first container that failed, else 0 if all exited."""
     codes = [c.get("exitCode") for c in containers]
@@ -142,9 +152,11 @@ def _container_reasons(containers: Iterable[Mapping[str, Any]]) -> str | None:
 
 
 def multi_container_exit_code(record: Mapping[str, Any]) -> int | None:
-    """A multi-container job's exit code, from `ecsProperties.taskProperties[].containers[]`."""
+    """A multi-container job's exit code, from its essential `ecsProperties.taskProperties[].
+    containers[]` (`nonessential_containers`)."""
     tasks = (record.get("ecsProperties") or {}).get("taskProperties") or ()
-    return _exit_code(c for t in tasks for c in t.get("containers") or ())
+    skip = nonessential_containers(record)
+    return _exit_code(c for t in tasks for c in t.get("containers") or () if c.get("name") not in skip)
 
 
 def eks_exit_code(record: Mapping[str, Any]) -> int | None:
@@ -152,21 +164,31 @@ def eks_exit_code(record: Mapping[str, Any]) -> int | None:
     return _exit_code(pod.get("containers") or ())
 
 
-def task_attempt(attempt: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The fields of one multi-container attempt (None when it carries no taskProperties)."""
+def task_attempt(
+    attempt: Mapping[str, Any], nonessential: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """The fields of one multi-container attempt (None when it carries no taskProperties); its exit
+    code and OOM flag are its essential containers' (`nonessential_containers` of the job)."""
     tasks = attempt.get("taskProperties") or ()
     if not tasks:
         return None
     task = tasks[0]
-    containers = list(task.get("containers") or ())
-    reasons = _container_reasons(containers)
+    every = list(task.get("containers") or ())
+    containers = [c for c in every if c.get("name") not in nonessential]
+    reasons = _container_reasons(every)
     return {
         "container_instance_arn": task.get("containerInstanceArn"),
         "task_arn": task.get("taskArn"),
         "exit_code": _exit_code(containers),
         "reason": reasons,
-        "oom": any(is_out_of_memory(c.get("exitCode"), c.get("reason")) for c in containers),
-        "log_stream_name": next((c["logStreamName"] for c in containers if c.get("logStreamName")), None),
+        # (the attempt's own reason too: a timed-out task's containers exit 137 with none of theirs)
+        "oom": any(
+            is_out_of_memory(
+                c.get("exitCode"), " ".join(filter(None, (attempt.get("statusReason"), c.get("reason"))))
+            )
+            for c in containers
+        ),
+        "log_stream_name": next((c["logStreamName"] for c in every if c.get("logStreamName")), None),
     }
 
 

@@ -43,6 +43,7 @@ from optimizer.collectors.job_kinds import (
     eks_exit_code,
     eks_resources,
     multi_container_exit_code,
+    nonessential_containers,
     platform_of,
     task_attempt,
     unknown_requirements,
@@ -257,7 +258,7 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
         return
     for number, attempt in enumerate(record.get("attempts") or ()):
         if "taskProperties" in attempt and not attempt.get("container"):
-            yield _task_attempt_row(job_id, number, attempt)
+            yield _task_attempt_row(job_id, number, attempt, nonessential_containers(record))
             continue
         container = attempt.get("container") or {}
         exit_code = container.get("exitCode")
@@ -280,9 +281,11 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
         )
 
 
-def _task_attempt_row(job_id: str, number: int, attempt: Mapping[str, Any]) -> tuple[Any, ...]:
+def _task_attempt_row(
+    job_id: str, number: int, attempt: Mapping[str, Any], nonessential: frozenset[str]
+) -> tuple[Any, ...]:
     """One attempt of a multi-container job, from `attempts[].taskProperties`."""
-    fields = task_attempt(attempt) or {}
+    fields = task_attempt(attempt, nonessential) or {}
     reason = _reason(attempt.get("statusReason"), fields.get("reason"))
     reclaimed = spot_reclaim_instance(reason)
     return (

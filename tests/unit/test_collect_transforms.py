@@ -303,3 +303,40 @@ def test_open_ended_nested_ranges_end_at_the_last_node() -> None:
     assert types == {0: "m6i.xlarge", 7: "m6i.xlarge", 8: "c6i.xlarge", 11: "c6i.xlarge"}
     no_count = {"nodeRangeProperties": props["nodeRangeProperties"]}  # numNodes missing
     assert node_range(no_count, 9)["instanceTypes"] == ["c6i.xlarge"]
+
+
+def test_a_sigkill_with_another_cause_is_not_an_oom_and_a_sidecar_does_not_decide_the_outcome() -> None:
+    """Exit 137 is any SIGKILL: Batch kills a timed-out attempt that way too. And a multi-container
+    job's outcome is its essential containers': ECS kills a non-essential log router (137) when the
+    essential container exits 0."""
+    timed_out = {
+        "container": {"exitCode": 137},
+        "statusReason": "Job attempt duration exceeded timeout",
+        "startedAt": T0,
+    }
+    _, attempts = transform_jobs(
+        [job_record("t", T0, status="FAILED", attempts=[timed_out])], None, "us-east-1"
+    )
+    assert attempts["is_oom"].tolist() == [False]
+    containers = [
+        {"name": "app", "essential": True, "image": "app:1", "exitCode": 0},
+        {"name": "log-router", "essential": False, "image": "fluent-bit:2", "exitCode": 137},
+    ]
+    task = {
+        "containerInstanceArn": "arn:aws:ecs:us-east-1:1:container-instance/c/1",
+        "taskArn": "arn:aws:ecs:us-east-1:1:task/c/t",
+    }
+    record = job_record(
+        "mc", T0, container=None,
+        ecsProperties={"taskProperties": [{"containers": containers}]},
+        attempts=[{
+            "startedAt": T0, "stoppedAt": T0 + 60_000,
+            "taskProperties": [{**task, "containers": [
+                {"name": "app", "exitCode": 0}, {"name": "log-router", "exitCode": 137},
+            ]}],
+        }],
+    )  # fmt: skip
+    jobs, attempts = transform_jobs([record], None, "us-east-1")
+    assert jobs["exit_code"].tolist() == [0]
+    assert attempts["exit_code"].tolist() == [0] and attempts["is_oom"].tolist() == [False]
+    assert attempts["task_arn"].tolist() == [task["taskArn"]]
