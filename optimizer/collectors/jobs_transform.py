@@ -22,6 +22,7 @@ Conventions (documented here because analysis reads them):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,6 +50,8 @@ from optimizer.collectors.job_kinds import (
     unknown_requirements,
 )
 from optimizer.store.tables.jobs import COLLECTED_DATASET
+
+_log = logging.getLogger(__name__)
 
 JOB_COLUMNS = [
     "job_id", "dataset", "account_id", "region", "job_name", "queue", "job_queue_arn", "job_definition",
@@ -180,7 +183,7 @@ def _job_row(
         job_definition_name(definition),
         record["status"],
         record.get("statusReason"),
-        record.get("createdAt"),
+        created_ms(record),
         record.get("startedAt"),
         record.get("stoppedAt"),
         vcpus,
@@ -221,7 +224,7 @@ def _unreadable_row(record: Mapping[str, Any], account_id: str | None, region: s
         region=region,
         job_name=record.get("jobName"),
         status=str(record.get("status", "UNKNOWN")),
-        created_at=record.get("createdAt"),
+        created_at=created_ms(record),
         started_at=record.get("startedAt"),
         stopped_at=record.get("stoppedAt"),
         attempt_count=0,
@@ -229,6 +232,18 @@ def _unreadable_row(record: Mapping[str, Any], account_id: str | None, region: s
         unparsed={"record": {"raw": raw, "reason": f"unreadable: {type(exc).__name__}: {exc}"}},
     )
     return tuple(row[c] for c in JOB_COLUMNS)
+
+
+def created_ms(record: Mapping[str, Any]) -> Any:
+    """`createdAt`, else the earliest time the record has. The Batch model does not require
+    `createdAt`, while the store keys jobs by it (NOT NULL): one record without it failed the whole
+    run, every run, keeping every other job of the account out of the store."""
+    if record.get("createdAt") is not None:
+        return record["createdAt"]
+    known = [record.get(key) for key in ("startedAt", "stoppedAt")]
+    known += [a.get(key) for a in record.get("attempts") or () for key in ("startedAt", "stoppedAt")]
+    times = [t for t in known if isinstance(t, int | float)]
+    return min(times) if times else None
 
 
 def _eks_attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
@@ -340,6 +355,11 @@ def transform_jobs(
     }
     with paused_gc():
         for record in records:
+            if created_ms(record) is None:  # (no time at all: nothing to place it by; not a row)
+                _log.warning(
+                    "job %s has no createdAt nor any start or stop time: left out", record.get("jobId")
+                )
+                continue
             try:
                 row = _job_row(record, account_id, region, parents)
                 attempts = list(_attempt_rows(record))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -340,3 +340,17 @@ def test_a_sigkill_with_another_cause_is_not_an_oom_and_a_sidecar_does_not_decid
     assert jobs["exit_code"].tolist() == [0]
     assert attempts["exit_code"].tolist() == [0] and attempts["is_oom"].tolist() == [False]
     assert attempts["task_arn"].tolist() == [task["taskArn"]]
+
+
+def test_a_job_without_created_at_takes_its_earliest_time_instead_of_failing_the_run() -> None:
+    """The Batch model does not require createdAt; the store's NOT NULL column made one such record
+    fail the whole jobs run, every run."""
+    no_created = {k: v for k, v in job_record("late", T0).items() if k != "createdAt"}
+    jobs, _ = transform_jobs([no_created, job_record("ok", T0)], None, "us-east-1")
+    started = min(a["startedAt"] for a in no_created["attempts"]) if no_created.get("attempts") else None
+    first = min(t for t in (no_created.get("startedAt"), no_created.get("stoppedAt"), started) if t)
+    got = jobs.set_index("job_id")["created_at"]
+    assert got["late"] == datetime.fromtimestamp(first / 1000, tz=UTC).replace(tzinfo=None)
+    bare = {"jobId": "bare", "jobName": "n", "jobQueue": "q", "status": "SUBMITTED", "jobDefinition": "d"}
+    jobs, _ = transform_jobs([bare, job_record("ok", T0)], None, "us-east-1")
+    assert jobs["job_id"].tolist() == ["ok"]  # nothing to date it by: left out, not a failed run
