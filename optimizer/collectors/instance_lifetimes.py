@@ -81,10 +81,17 @@ def batch_environments(conn: Connection, account_id: str | None, region: str) ->
 
 
 def _allows_type(ce: Mapping[str, Any], instance_type: str) -> bool:
-    """Whether the CE may launch this type: listed, its family listed, or "optimal"/unset."""
+    """Whether the CE may launch this type: listed, its family listed, "optimal"/unset, or a family
+    of a `default_x86_64` / `default_arm64` bundle it lists (`batch_rules.INSTANCE_ALIASES`: those
+    CEs' instances were matched to no CE and their spend was not counted as Batch's)."""
+    from optimizer.catalog.batch_rules import INSTANCE_ALIASES
+
     allowed = ce["computeResources"].get("instanceTypes") or ["optimal"]
     family = instance_type.split(".", 1)[0]
-    return any(t in (instance_type, family, "optimal") for t in allowed)
+    return any(
+        t in (instance_type, family, "optimal") or (t != "optimal" and family in INSTANCE_ALIASES.get(t, ()))
+        for t in allowed
+    )
 
 
 def match_environment(

@@ -105,3 +105,16 @@ def test_match_environment() -> None:
     assert match_environment(LaunchFacts("g5.xlarge", None, "subnet-a", None, False), ces) is gpu
     assert match_environment(LaunchFacts("t3.micro", None, "subnet-a", None, False), ces) is None
     assert match_environment(LaunchFacts("m5.large", None, None, None, False), ces) is None
+
+
+def test_default_instance_bundles_match_their_families() -> None:
+    """`default_x86_64` / `default_arm64` are Batch's bundles (m6i, c6i, r6i, c7i / their Graviton
+    twins); their instances matched no CE, so their spend was not counted as Batch's."""
+    x86 = _ce("x86", "ecsInstanceRole", ["subnet-a"], ["default_x86_64"])
+    arm = _ce("arm", "ecsInstanceRole", ["subnet-a"], ["default_arm64"])
+    ces = [x86, arm]
+    assert match_environment(LaunchFacts("m6i.large", None, "subnet-a", None, False), ces) is x86
+    assert match_environment(LaunchFacts("c6g.xlarge", None, "subnet-a", None, False), ces) is arm
+    profile = "arn:aws:iam::123456789012:instance-profile/ecsInstanceRole"  # (both CEs share the role)
+    assert match_environment(LaunchFacts("r6g.large", None, "subnet-a", profile, False), ces) is arm
+    assert match_environment(LaunchFacts("m5.large", None, "subnet-a", None, False), ces) is None
