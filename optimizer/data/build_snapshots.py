@@ -26,6 +26,7 @@ import pandas as pd
 
 from optimizer.catalog.files import (
     PRICE_SNAPSHOT_FILE,
+    PRICE_SNAPSHOT_REGION,
     SPOT_ADVISOR_FILE,
     read_price_file,
     read_spot_advisor_feed,
@@ -84,6 +85,9 @@ def build_price_snapshot(
     if not match:
         raise ValueError(f"{source.name}: expected a name like ec2-ondemand-us-east-1-2026-07.csv")
     region, month = match.groups()
+    if region != PRICE_SNAPSHOT_REGION:
+        # (the snapshot is served as us-east-1's prices: another region's would be used as them)
+        raise ValueError(f"{source.name}: prices {region}; the bundled snapshot is {PRICE_SNAPSHOT_REGION}'s")
     table = read_price_file(source)
     has_specs = table["vcpus"].notna()
     frame = pd.DataFrame(
@@ -127,10 +131,14 @@ def build_spot_advisor_snapshot(source: Path, out: Path = SPOT_ADVISOR_SNAPSHOT)
 
 
 def _latest(root: Path, pattern: str) -> Path:
-    found = sorted(root.glob(pattern))
+    """The newest file matching `pattern` by the date in its name (for prices, of the snapshot's
+    region only): sorting whole names put ec2-ondemand-us-west-2-2026-07 after us-east-1-2027-01."""
+    found = [
+        p for p in root.glob(pattern) if "ondemand" not in p.name or f"-{PRICE_SNAPSHOT_REGION}-" in p.name
+    ]
     if not found:
         raise SystemExit(f"no file matching {pattern} under {root}")
-    return found[-1]
+    return max(found, key=lambda p: (re.findall(r"\d{4}-\d{2}(?:-\d{2})?", p.name) or [""])[-1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -290,3 +290,17 @@ def test_a_price_file_is_read_strictly_where_a_lenient_read_would_misprice(tmp_p
         table(
             "instance_type,vcpus,memory_mib,ondemand_price\nm5.large,2,8192,0.096\nm5.large,2,8192,0.0663\n"
         )
+
+
+def test_the_snapshot_is_built_from_the_newest_us_east_1_price_file_only(tmp_path) -> None:
+    """The snapshot is served as us-east-1's prices: another region's file must not become them, and
+    the newest file is the one with the latest date, not the last name in sort order."""
+    from optimizer.data.build_snapshots import PRICE_FILE_PATTERN, _latest, build_price_snapshot
+
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    for name in ("us-east-1-2026-07", "us-east-1-2027-01", "us-west-2-2026-07", "eu-west-1-2027-06"):
+        (prices / f"ec2-ondemand-{name}.csv").write_text("instance_type,vcpus,memory_mib,ondemand_price\n")
+    assert _latest(tmp_path, PRICE_FILE_PATTERN).name == "ec2-ondemand-us-east-1-2027-01.csv"
+    with pytest.raises(ValueError, match="prices eu-west-1; the bundled snapshot is us-east-1's"):
+        build_price_snapshot(prices / "ec2-ondemand-eu-west-1-2027-06.csv", out=tmp_path / "out.csv")
