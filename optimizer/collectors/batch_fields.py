@@ -60,11 +60,16 @@ def job_containers(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return [container]
     node_props = record.get("nodeProperties")
     if node_props:
-        main = node_props.get("mainNode", 0)
+        # A node job's own range (its nodeDetails index), else the main node's.
+        index = (record.get("nodeDetails") or {}).get("nodeIndex", node_props.get("mainNode", 0))
         ranges = node_props.get("nodeRangeProperties") or []
-        chosen = node_range(node_props, main) or (ranges[0] if ranges else None)
+        chosen = node_range(node_props, index) or (ranges[0] if ranges else None)
         if chosen and chosen.get("container"):
             return [chosen["container"]]
+        # (a range may define its nodes as multi-container ECS tasks instead)
+        range_tasks = ((chosen or {}).get("ecsProperties") or {}).get("taskProperties") or []
+        if range_tasks:
+            return list(range_tasks[0].get("containers") or [])
     ecs = record.get("ecsProperties")
     if ecs:
         tasks = ecs.get("taskProperties") or []

@@ -354,3 +354,35 @@ def test_a_job_without_created_at_takes_its_earliest_time_instead_of_failing_the
     bare = {"jobId": "bare", "jobName": "n", "jobQueue": "q", "status": "SUBMITTED", "jobDefinition": "d"}
     jobs, _ = transform_jobs([bare, job_record("ok", T0)], None, "us-east-1")
     assert jobs["job_id"].tolist() == ["ok"]  # nothing to date it by: left out, not a failed run
+
+
+def test_node_ranges_give_each_node_its_own_range_and_may_be_multi_container() -> None:
+    gpu = [
+        {"type": "VCPU", "value": "96"},
+        {"type": "MEMORY", "value": "1000000"},
+        {"type": "GPU", "value": "8"},
+    ]
+    small = [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "4096"}]
+    ranges = {
+        "numNodes": 4, "mainNode": 0,
+        "nodeRangeProperties": [
+            {"targetNodes": "0", "container": {"image": "main:1", "resourceRequirements": small}},
+            {"targetNodes": "1:3", "instanceTypes": ["p4d.24xlarge"],
+             "container": {"image": "worker:1", "resourceRequirements": gpu}},
+        ],
+    }  # fmt: skip
+    node = job_record(
+        "m#2", T0, container={"exitCode": 0}, nodeProperties=ranges, nodeDetails={"nodeIndex": 2}
+    )
+    ecs_range = {
+        "numNodes": 2, "mainNode": 0,
+        "nodeRangeProperties": [{"targetNodes": "0:1", "ecsProperties": {"taskProperties": [{"containers": [
+            {"name": "a", "image": "a:1", "resourceRequirements": [{"type": "VCPU", "value": "8"},
+             {"type": "MEMORY", "value": "16384"}, {"type": "GPU", "value": "4"}]},
+        ]}]}}],
+    }  # fmt: skip
+    parent = job_record("mnp-ecs", T0, container=None, attempts=[], nodeProperties=ecs_range)
+    jobs, _ = transform_jobs([node, parent], None, "us-east-1")
+    got = jobs.set_index("job_id")[["vcpus", "memory_mib", "gpus"]]
+    assert got.loc["m#2"].tolist() == [96.0, 1000000, 8]  # its range's, not the main node's 2 vCPUs
+    assert got.loc["mnp-ecs"].tolist() == [8.0, 16384, 4]  # (were all None)
