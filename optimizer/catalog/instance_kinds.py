@@ -138,8 +138,12 @@ def architecture(instance_type: str) -> str:
     """`arm64` or `x86_64` for a type or family name (what DescribeInstanceTypes'
     `ProcessorInfo.SupportedArchitectures` says, from the name): Graviton families carry a `g`
     among the attributes after the generation (m6g, c7gn, x2gd, im4gn, is4gen, g5g, hpc7g), a1 is
-    the first Graviton, and Mac hosts from mac2 on are Apple silicon."""
-    family = family_of(instance_type).split("-", 1)[0]
+    the first Graviton, Mac hosts from mac2 on are Apple silicon, and `-gb` hosts (p6e-gb200) are
+    NVIDIA Grace."""
+    full = family_of(instance_type)
+    if re.search(r"-gb\d|^mac-m\d", full):
+        return "arm64"  # NVIDIA Grace hosts (p6e-gb200) and Apple M-series Macs (mac-m4, mac-m4pro)
+    family = full.split("-", 1)[0]
     match = _PREFIX.match(family)
     if family == "a1" or (match and "g" in match.group("attributes")):
         return "arm64"

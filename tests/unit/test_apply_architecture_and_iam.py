@@ -66,6 +66,8 @@ def test_graviton_and_x86_names_and_aliases() -> None:
         "is4gen.large",
         "g5g.xlarge",
         "r8g.large",
+        "p6e-gb200.36xlarge",  # NVIDIA Grace
+        "mac-m4.metal",  # Apple M4
     ]
     x86 = [
         "m6i.large",
@@ -75,6 +77,7 @@ def test_graviton_and_x86_names_and_aliases() -> None:
         "m7i-flex.large",
         "u-6tb1.metal",
         "c6in.large",
+        "p6-b200.48xlarge",
     ]
     assert {architecture(t) for t in arm} == {"arm64"} and {architecture(t) for t in x86} == {"x86_64"}
     assert entry_architectures(["default_arm64", "m7g"]) == {"arm64"}
