@@ -47,6 +47,10 @@ def _parse_start(text: str | None) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
+#: Nodes one multi-node parallel job may have by default (AWS Batch user guide, "Node groups").
+MNP_NODE_LIMIT = 1000
+
+
 def _time_zero(given: datetime | None, in_file: datetime | None) -> str:
     """Where the trace's second 0 was put, and why: a log without `UnixStartTime` lands at the
     default date unless --start says otherwise, and its jobs' dates then mean nothing."""
@@ -86,6 +90,15 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 f"multi-node parallel: {parents.nunique()} jobs over {trace.mapping.max_vcpus_per_node:g} "
                 f"vCPUs stored as parent + {len(parents)} node jobs"
             )
+            widest = parents.value_counts()
+            over = widest[widest > MNP_NODE_LIMIT]
+            if len(over):
+                # Batch user guide, node groups: "up to 1,000 nodes in a single job" (a raisable limit).
+                print(
+                    f"note: {len(over)} of them need more than {MNP_NODE_LIMIT:,} nodes (up to"
+                    f" {int(over.max()):,}), Batch's default limit for one multi-node job; raise it, or"
+                    " --max-vcpus-per-node"
+                )
     mapping = trace.mapping.to_json()
     print("mapping: " + ", ".join(f"{k}={v}" for k, v in mapping.items() if k not in ("default_queue",)))
     return 0

@@ -453,3 +453,18 @@ def test_optimize_without_a_solution_writes_the_same_keys(
     assert json.loads(envs.read_text()) == {"computeEnvironments": [], "jobQueues": []}
     assert main(["simulate", "--dataset", "kth", "--config", str(envs)]) == 2
     assert "computeEnvironments: required" in capsys.readouterr().err
+
+
+def test_import_notes_jobs_wider_than_batchs_node_limit(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AWS Batch runs at most 1,000 nodes in one multi-node job by default (user guide, node groups)."""
+    trace = tmp_path / "wide.swf"
+    trace.write_text(
+        "1 0 0 600 1100 -1 -1 1100 600 -1 1 -1 -1 -1 -1 -1 -1 -1\n"
+        "2 10 0 600 8 -1 -1 8 600 -1 1 -1 -1 -1 -1 -1 -1 -1\n"
+    )
+    args = ["import-trace", "--format", "swf", "--dataset", "wide", "--max-vcpus-per-node", "1", str(trace)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "note: 1 of them need more than 1,000 nodes (up to 1,100), Batch's default limit" in printed
