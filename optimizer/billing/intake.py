@@ -34,9 +34,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy import Engine
 
-READER_VERSION = "2"
+READER_VERSION = "3"
 """Bumped when the mapping to canonical line items or a breakdown query changes, so a re-import
-rewrites the months (2: `bill_instances.commitment_used_usd`)."""
+rewrites the months (2: `bill_instances.commitment_used_usd`; 3: a CUR 2.0 CSV's JSON maps read, and
+NaN read as a missing number)."""
 PARQUET_NAME = "line_items.parquet"
 BREAKDOWNS = {
     "bill_instances": queries.INSTANCE_DAILY,

@@ -488,6 +488,12 @@ def _field_exprs(source: SourceFile, fmt: str, fields: tuple[Field, ...]) -> dic
                 value = f"{_quote(map_col)}[{_literal(field.map_key[1])}]"
                 out[field.name] = _typed(value, "VARCHAR", field.type)
                 continue
+            if source.columns[map_col].upper().startswith("VARCHAR"):
+                # A CUR 2.0 CSV writes the map as a JSON object: the same key, read from the text.
+                text, path = _quote(map_col), _literal(f'$."{field.map_key[1]}"')
+                value = f"CASE WHEN json_valid({text}) THEN json_extract_string({text}, {path}) END"
+                out[field.name] = _typed(value, "VARCHAR", field.type)
+                continue
         out[field.name] = f"CAST(NULL AS {field.type})"
     return out
 

@@ -300,3 +300,19 @@ def test_a_fargate_task_a_savings_plan_covered_is_billed_net_of_its_negation(tmp
     assert row["source"] == "fargate" and unmatched == 0
     assert row["billed_usd"] == pytest.approx(0.0)  # the invoice charges the Savings Plan, not the task
     assert row["effective_usd"] == pytest.approx(0.12)
+
+
+def test_cur2_csv_maps_written_as_json_are_read_like_parquet_maps(tmp_path: Path) -> None:
+    """A CUR 2.0 CSV export writes `product` and `resource_tags` as JSON objects; the Batch tags and
+    the instance type were read only from Parquet maps (every CSV row lost its job queue)."""
+    path = tmp_path / "cur2.csv"
+    path.write_text(
+        "bill_billing_period_start_date,line_item_line_item_type,line_item_usage_start_date,"
+        "line_item_product_code,line_item_usage_type,line_item_unblended_cost,product,resource_tags\n"
+        "2025-03-01T00:00:00Z,Usage,2025-03-10T05:00:00Z,AmazonEC2,USE1-BoxUsage:m5.large,0.096,"
+        '"{""region"": ""us-east-1"", ""instance_type"": ""m5.large""}",'
+        '"{""aws_batch_job_queue"": ""q1"", ""user_team"": ""x""}"\n'
+    )
+    (row,) = _line_items(path, "cur2")
+    assert row["batch_job_queue"] == "q1"
+    assert row["instance_type"] == "m5.large" and row["region"] == "us-east-1"
