@@ -115,8 +115,9 @@ def test_a_queue_problem_carries_the_bills_commitments_without_being_asked(sqlit
     assert sp.usd_per_hour == pytest.approx(0.05 * SHARE)  # the queue's share, not the account's plan
     on_demand = {o.instance_type: o.price_per_hour for o in problem.offerings if not o.is_spot}
     assert sp.rates == pytest.approx({t: p * SP_RATE for t, p in on_demand.items()})
-    assert any(n.startswith(f"{SP_ARN}: bill") for n in notes)
-    assert any(n.startswith("queue etl: 60.0% of the account's commitments") for n in notes)
+    assert any(n.startswith(f"commitments: {SP_ARN}: bill") for n in notes)
+    assert any(n.startswith("commitments: queue etl: 60.0% of the account's commitments") for n in notes)
+    assert notes[0].startswith("window: ")  # (the window and its jobs first)
 
 
 def test_the_demos_optimize_stage_stores_plans_that_pay_the_commitments(sqlite_engine: Engine) -> None:
