@@ -170,6 +170,17 @@ def pg_engine(pg_database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def cli_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite store the CLI (`optimizer.cli.main.main`) uses through BATCHOPT_DATABASE_URL."""
+    from optimizer.cli.main import main
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    assert main(["db", "upgrade"]) == 0
+    return url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_engine(request: pytest.FixtureRequest) -> Engine:
     """Runs the test once on SQLite and once on PostgreSQL."""

@@ -30,6 +30,21 @@ REQUIRED = (
     "deletion_time",
     "scheduled_time",
 )
+#: The job columns both Alibaba GPU readers fill (this one and `alibaba_pai_2020`).
+POD_COLUMNS = (
+    "job_id",
+    "submit_s",
+    "runtime_s",
+    "vcpus",
+    "memory_mib",
+    "gpus",
+    "queue",
+    "job_name",
+    "arch",
+    "status",
+    "gpu_milli",
+    "wait_s",
+)
 _PHASE_STATUS = {"Succeeded": "SUCCEEDED", "Running": "SUCCEEDED", "Failed": "FAILED"}
 
 
@@ -48,21 +63,7 @@ def parse_alibaba_gpu(lines: Iterable[str], source: str, mapping: TraceMapping |
     """Parse the pod list. Pods never scheduled (phase Pending) have no runtime: skipped and counted."""
     mapping = mapping or TraceMapping()
     reader, _ = dict_rows(lines, source, REQUIRED)
-    names = (
-        "job_id",
-        "submit_s",
-        "runtime_s",
-        "vcpus",
-        "memory_mib",
-        "gpus",
-        "queue",
-        "job_name",
-        "arch",
-        "status",
-        "gpu_milli",
-        "wait_s",
-    )
-    rows: dict[str, list] = {k: [] for k in names}
+    rows: dict[str, list] = {k: [] for k in POD_COLUMNS}
     skipped = {"never scheduled": 0}
     seen: set[str] = set()
     for row in reader:

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable
 
 from optimizer.errors import InputError
+from optimizer.traces.alibaba_gpu import POD_COLUMNS
 from optimizer.traces.fields import parse_float
 from optimizer.traces.mapping import TraceMapping
 from optimizer.traces.schema import Trace, build_frame
@@ -93,21 +94,7 @@ def _rows(lines: Iterable[str], source: str) -> Iterable[tuple[int, list[str]]]:
 def parse_alibaba_pai_2020(lines: Iterable[str], source: str, mapping: TraceMapping | None = None) -> Trace:
     """Parse the task table; every bad value is a one-line error naming the line and field."""
     mapping = mapping or TraceMapping()
-    names = (
-        "job_id",
-        "submit_s",
-        "runtime_s",
-        "vcpus",
-        "memory_mib",
-        "gpus",
-        "queue",
-        "job_name",
-        "arch",
-        "status",
-        "gpu_milli",
-        "wait_s",
-    )
-    rows: dict[str, list] = {k: [] for k in names}
+    rows: dict[str, list] = {k: [] for k in POD_COLUMNS}
     skipped = {reason: 0 for reason in (*_NOT_RUN.values(), _NO_TIME, _END_BEFORE_START)}
     first_line: dict[tuple[str, str], int] = {}
     for lineno, fields in _rows(lines, source):

@@ -47,14 +47,6 @@ def _config(
     return path
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
-    assert main(["db", "upgrade"]) == 0
-    return url
-
-
 def _small_trace(tmp_path: Path, n: int = 300) -> Path:
     """The first `n` KTH jobs, as a plain SWF file (header kept)."""
     lines = gzip.decompress(shared(KTH).read_bytes()).decode().splitlines()
@@ -77,7 +69,7 @@ def _count(url: str, table: object, **where: str) -> int:
 
 
 def test_import_then_simulate_from_the_store(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trace = _small_trace(tmp_path)
     assert main(["import-trace", "--format", "swf", "--dataset", "kth", str(trace)]) == 0
@@ -86,7 +78,7 @@ def test_import_then_simulate_from_the_store(
     assert "dataset kth: 310 jobs imported" in printed
     assert "multi-node parallel: 5 jobs over 64 vCPUs stored as parent + 10 node jobs" in printed
     assert "time zero: 1996-09-23 12:00:31 UTC (the file's start time)" in printed
-    assert _count(store, jobs, dataset="kth") == 310 and _count(store, datasets) == 1
+    assert _count(cli_store, jobs, dataset="kth") == 310 and _count(cli_store, datasets) == 1
 
     config = _config(tmp_path / "spot.json", "SPOT", 128, "SPOT_PRICE_CAPACITY_OPTIMIZED")
     out, jobs_out = tmp_path / "result.json", tmp_path / "jobs.csv"
@@ -147,9 +139,9 @@ def test_import_then_simulate_from_the_store(
 
     # Stored as a dataset of its own, the replay reads like collected history.
     assert main(["simulate", "--dataset", "kth", "--config", str(config), "--save-dataset", "kth-spot"]) == 0
-    assert _count(store, jobs, dataset="kth-spot") == 310  # as imported: MNP parents and their node jobs
-    assert _count(store, instances, dataset="kth-spot") == result["instances_launched"]
-    assert _count(store, job_attempts) == result["attempts"]
+    assert _count(cli_store, jobs, dataset="kth-spot") == 310  # as imported: MNP parents and their node jobs
+    assert _count(cli_store, instances, dataset="kth-spot") == result["instances_launched"]
+    assert _count(cli_store, job_attempts) == result["attempts"]
 
 
 def test_two_configurations_compare_in_one_command(
@@ -180,7 +172,7 @@ def test_two_configurations_compare_in_one_command(
 
 
 def test_malformed_trace_writes_nothing_and_names_the_line(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trace = _small_trace(tmp_path, 50)
     lines = trace.read_text().splitlines()
@@ -190,7 +182,7 @@ def test_malformed_trace_writes_nothing_and_names_the_line(
     assert main(["import-trace", "--format", "swf", "--dataset", "broken", str(trace)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"batchopt: error: {trace} line {bad_at + 1}: ")
-    assert _count(store, jobs) == 0 and _count(store, datasets) == 0
+    assert _count(cli_store, jobs) == 0 and _count(cli_store, datasets) == 0
 
 
 def test_bad_configuration_is_one_line_per_problem(
@@ -210,14 +202,14 @@ def test_bad_configuration_is_one_line_per_problem(
 
 
 def test_prices_come_from_the_store_when_it_has_them(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from datetime import datetime
 
     from optimizer.store.schema import instance_types, ondemand_prices, spot_interruption_bands, spot_prices
     from optimizer.store.upsert import bulk_upsert
 
-    engine = create_store_engine(store)
+    engine = create_store_engine(cli_store)
     day = datetime(2026, 11, 1)
     with engine.begin() as conn:
         bulk_upsert(
@@ -299,7 +291,7 @@ def test_prices_come_from_the_store_when_it_has_them(
 
 
 def test_a_failure_while_writing_rolls_the_whole_import_back(
-    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import optimizer.simulate.datasets as datasets_module
     from optimizer.traces import read_trace
@@ -312,15 +304,15 @@ def test_a_failure_while_writing_rolls_the_whole_import_back(
         return real_upsert(conn, table, rows, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(datasets_module, "bulk_upsert", failing_upsert)
-    engine = create_store_engine(store)
+    engine = create_store_engine(cli_store)
     trace = read_trace(_small_trace(tmp_path, 20), "swf")
     with pytest.raises(RuntimeError, match="disk full"):
         datasets_module.import_trace(engine, trace, "half", imported_at=trace.start_time)  # type: ignore[arg-type]
     engine.dispose()
-    assert _count(store, datasets) == 0 and _count(store, jobs) == 0
+    assert _count(cli_store, datasets) == 0 and _count(cli_store, jobs) == 0
 
 
-def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
+def test_collected_history_replays_too(cli_store: str, tmp_path: Path) -> None:
     """Jobs the collector stored (dataset "aws") replay without an import; unfinished ones are left out."""
     from datetime import datetime, timedelta
 
@@ -349,7 +341,7 @@ def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
                 "retry_strategy": {"attempts": 2},
             }
         )
-    engine = create_store_engine(store)
+    engine = create_store_engine(cli_store)
     with engine.begin() as conn:
         bulk_upsert(conn, jobs, rows)
     engine.dispose()
@@ -380,7 +372,7 @@ def test_collected_history_replays_too(store: str, tmp_path: Path) -> None:
 
 
 def test_import_optimize_simulate_chain_needs_no_aws(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """import-trace -> optimize --dataset --queue --environments-out -> simulate --config, offline on
     the bundled catalogue, under the default instance requirements."""
@@ -432,7 +424,7 @@ def test_import_optimize_simulate_chain_needs_no_aws(
 
 
 def test_optimize_without_a_solution_writes_the_same_keys(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     trace = _small_trace(tmp_path, 50)
     assert (
@@ -456,7 +448,7 @@ def test_optimize_without_a_solution_writes_the_same_keys(
 
 
 def test_import_notes_jobs_wider_than_batchs_node_limit(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """AWS Batch runs at most 1,000 nodes in one multi-node job by default (user guide, node groups)."""
     trace = tmp_path / "wide.swf"

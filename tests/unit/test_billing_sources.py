@@ -89,25 +89,24 @@ def test_legacy_headers_are_flattened_as_athena_does() -> None:
     assert flatten_header("splitLineItem/ParentResourceId") == "split_line_item_parent_resource_id"
 
 
-def test_csv_timestamps_keep_their_offset(tmp_path: Path) -> None:
+def _legacy_csv(tmp_path: Path, usage_start: str, cost: str) -> Path:
+    """cur.csv: one legacy CUR line item of March 2025 with these two cells as written."""
     path = tmp_path / "cur.csv"
     path.write_text(
         "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
-        "lineItem/UnblendedCost\n"
-        "2025-03-01T00:00:00Z,Usage,2025-03-10T06:00:00+01:00,AmazonS3,0.5\n"
+        f"lineItem/UnblendedCost\n2025-03-01T00:00:00Z,Usage,{usage_start},AmazonS3,{cost}\n"
     )
-    (row,) = _line_items(path, "cur-legacy")
+    return path
+
+
+def test_csv_timestamps_keep_their_offset(tmp_path: Path) -> None:
+    (row,) = _line_items(_legacy_csv(tmp_path, "2025-03-10T06:00:00+01:00", "0.5"), "cur-legacy")
     assert str(row["usage_start"]) == "2025-03-10 05:00:00"
     assert row["effective_usd"] == row["billed_usd"] == 0.5
 
 
 def test_a_bad_timestamp_names_its_column(tmp_path: Path) -> None:
-    path = tmp_path / "cur.csv"
-    path.write_text(
-        "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
-        "lineItem/UnblendedCost\n"
-        "2025-03-01T00:00:00Z,Usage,yesterday,AmazonS3,0.5\n"
-    )
+    path = _legacy_csv(tmp_path, "yesterday", "0.5")
     with pytest.raises(
         InputError, match=r"cur.csv: column lineItem/UsageStartDate: 'yesterday' is not a timestamp"
     ):
@@ -230,11 +229,7 @@ def test_nan_reads_as_a_missing_number_and_infinity_is_refused(tmp_path: Path) -
         _line_items(_parquet_with(tmp_path / "nan-cost.parquet", "'NaN'"), "cur-legacy")
     with pytest.raises(InputError, match=r"column line_item_unblended_cost: inf is not a number \(1 rows\)"):
         _line_items(_parquet_with(tmp_path / "inf-cost.parquet", "'Infinity'"), "cur-legacy")
-    text = tmp_path / "inf.csv"
-    text.write_text(
-        "bill/BillingPeriodStartDate,lineItem/LineItemType,lineItem/UsageStartDate,lineItem/ProductCode,"
-        "lineItem/UnblendedCost\n2025-03-01T00:00:00Z,Usage,2025-03-10T05:00:00Z,AmazonEC2,Infinity\n"
-    )
+    text = _legacy_csv(tmp_path, "2025-03-10T05:00:00Z", "Infinity")
     with pytest.raises(
         InputError, match=r"column lineItem/UnblendedCost: 'Infinity' is not a number \(1 rows\)"
     ):

@@ -193,16 +193,8 @@ def test_a_file_of_unreplayable_tasks_says_why_and_a_tar_says_extract(tmp_path: 
         read_trace(archive, FMT)
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
-    assert main(["db", "upgrade"]) == 0
-    return url
-
-
 def test_import_trace_then_optimize_the_default_queue(
-    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Three days of tasks, in the published layout: hourly CPU tasks and a GPU task every 6 hours.
     rows = [f"c{h:04x},worker,2.0,Terminated,{h * 3600.0},{h * 3600.0 + 1800},400.0,8.0,," for h in range(72)]
