@@ -272,10 +272,11 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
         yield from _eks_attempt_rows(record)
         return
     for number, attempt in enumerate(record.get("attempts") or ()):
-        if "taskProperties" in attempt and not attempt.get("container"):
+        container = attempt.get("container") or {}
+        # (a multi-container attempt may also carry a `container` holding only its network details)
+        if attempt.get("taskProperties") and not (container.get("taskArn") or "exitCode" in container):
             yield _task_attempt_row(job_id, number, attempt, nonessential_containers(record))
             continue
-        container = attempt.get("container") or {}
         exit_code = container.get("exitCode")
         reason = _reason(attempt.get("statusReason"), container.get("reason"))
         reclaimed = spot_reclaim_instance(reason)

@@ -386,3 +386,19 @@ def test_node_ranges_give_each_node_its_own_range_and_may_be_multi_container() -
     got = jobs.set_index("job_id")[["vcpus", "memory_mib", "gpus"]]
     assert got.loc["m#2"].tolist() == [96.0, 1000000, 8]  # its range's, not the main node's 2 vCPUs
     assert got.loc["mnp-ecs"].tolist() == [8.0, 16384, 4]  # (were all None)
+
+
+def test_a_multi_container_attempt_with_only_network_details_in_container_keeps_its_task() -> None:
+    task = {
+        "taskArn": "arn:aws:ecs:us-east-1:1:task/c/t",
+        "containerInstanceArn": "arn:aws:ecs:us-east-1:1:container-instance/c/1",
+        "containers": [{"name": "app", "exitCode": 1, "logStreamName": "ls/app"}],
+    }  # fmt: skip
+    attempt = {
+        "container": {"networkInterfaces": [{"attachmentId": "a", "privateIpv4Address": "10.0.0.1"}]},
+        "taskProperties": [task], "startedAt": T0, "stoppedAt": T0 + 1000,
+    }  # fmt: skip
+    record = job_record("mc", T0, status="FAILED", container=None, attempts=[attempt])
+    _, attempts = transform_jobs([record], None, "us-east-1")
+    row = attempts.iloc[0]
+    assert (row["task_arn"], row["exit_code"], row["log_stream_name"]) == (task["taskArn"], 1, "ls/app")
