@@ -148,8 +148,15 @@ def import_bill(
 def _all_unchanged(
     stored: dict[datetime, dict[str, Any]], fmt: str, digests: set[str], data_dir: Path
 ) -> list[datetime] | None:
-    """The months these files were imported into, if they are exactly what is stored; else None."""
+    """The months these files were imported into, if they are exactly what is stored; else None.
+    A file that also holds a month now stored from other files (a later import replaced it) is not
+    unchanged: importing it again means that month too."""
     months = [period for period, row in stored.items() if digests & {s["sha256"] for s in row["sources"]}]
+    held = {month_label(p) for p in months}
+    for row in stored.values():
+        for src in row["sources"]:
+            if src["sha256"] in digests and not set(src.get("months") or ()) <= held:
+                return None
     covered: set[str] = set()
     for period in months:
         row = stored[period]
@@ -242,7 +249,13 @@ def _import(
                 "format": fmt,
                 "fingerprint": changed[p],
                 "sources": [
-                    {"name": r.source.path.name, "bytes": r.source.size, "sha256": r.source.sha256}
+                    {
+                        "name": r.source.path.name,
+                        "bytes": r.source.size,
+                        "sha256": r.source.sha256,
+                        # (every month the file holds: `_all_unchanged` needs them without reading it)
+                        "months": [month_label(_naive(m)) for m in r.months],
+                    }
                     for r in month_readings[p]
                 ],
                 "path": str(month_path(data_dir, p)),

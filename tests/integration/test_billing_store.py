@@ -214,3 +214,21 @@ def test_reimporting_some_of_a_months_files_is_refused_not_a_silent_replace(
         store_engine, [restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 4)
     )
     assert result.months[0].status == "imported" and result.months[0].billed_usd == pytest.approx(2.304)
+
+
+def test_reimporting_a_file_that_holds_a_month_replaced_since_brings_that_month_back(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    """A file of October and November, then a November-only file, then the first file again: the
+    shortcut for unchanged files said "2026-10: unchanged" and left November at the second file."""
+    data_dir = tmp_path / "bill"
+    both = _two_months(tmp_path, "oct-nov.csv")
+    import_bill(store_engine, [both], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2))
+    november = _bill(tmp_path, "nov-only.csv", NOVEMBER[:1])
+    import_bill(store_engine, [november], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 3))
+    again = import_bill(
+        store_engine, [both], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 4)
+    )
+    by_month = {m.billing_period.month: m for m in again.months}
+    assert (by_month[10].status, by_month[11].status) == ("unchanged", "imported")
+    assert by_month[11].billed_usd == pytest.approx(2.304 + 0.064 + 0.25)
