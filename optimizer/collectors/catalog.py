@@ -41,11 +41,15 @@ _ACCELERATOR_INFO = {
 def accelerator_of(item: Mapping[str, Any], gpus: int) -> tuple[str | None, int | None]:
     """(kind, device count) of a type's non-GPU accelerators: the kind is the catalogue's
     (`instance_kinds`: inferentia, trainium, fpga, media, other), the count DescribeInstanceTypes'."""
-    count = sum(
-        int(device.get("Count", 0))
+    counts = {
+        info: sum(int(device.get("Count", 0)) for device in (item.get(info) or {}).get(devices) or ())
         for info, devices in _ACCELERATOR_INFO.items()
-        for device in (item.get(info) or {}).get(devices) or ()
-    )
+    }
+    # Inferentia types describe the same devices twice, in NeuronInfo and the older
+    # InferenceAcceleratorInfo (inf2.xlarge: 1 and 1): counted once, the Neuron view first.
+    if counts["NeuronInfo"]:
+        counts["InferenceAcceleratorInfo"] = 0
+    count = sum(counts.values())
     kind = instance_kind(item["InstanceType"], gpus).accelerator
     if kind in (None, "gpu"):
         return (None, None) if not count else ("other", count)

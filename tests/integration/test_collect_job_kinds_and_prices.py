@@ -265,6 +265,10 @@ def test_inferentia_and_trainium_are_accelerators_not_zero_gpus(sqlite_engine: E
                 "MemoryInfo": {"SizeInMiB": 16384},
                 "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
                 "NeuronInfo": {"NeuronDevices": [neuron_device], "TotalNeuronDeviceMemoryInMiB": 32768},
+                # (real answers describe Inferentia twice: the same device in the older field too)
+                "InferenceAcceleratorInfo": {
+                    "Accelerators": [{"Count": 1, "Name": "Inferentia2", "Manufacturer": "AWS"}]
+                },
             },
             {
                 "InstanceType": "trn1.32xlarge",
