@@ -105,6 +105,11 @@ def list_queue_jobs(ctx: CollectContext, queue_arn: str, start: datetime) -> lis
     return summaries
 
 
+#: Queues of service jobs (SageMaker training through Batch): ListJobs lists none of their jobs
+#: (they are listed by ListServiceJobs, which this collector does not read), so they are not asked.
+SERVICE_QUEUE_TYPES = frozenset({"SAGEMAKER_TRAINING"})
+
+
 def list_children(ctx: CollectContext, summary: Mapping[str, Any], statuses: Iterable[str]) -> list[str]:
     """Ids of an array parent's children or a multi-node parent's node jobs."""
     if summary.get("arrayProperties", {}).get("size"):
@@ -168,7 +173,11 @@ def get_jobs(
     """(DescribeJobs records, new watermarks, summaries read, where each queue's listing started)
     for every queue; open jobs are followed until they end (`reconcile.jobs_to_follow`)."""
     batch = ctx.client("batch")
-    queues = [q["jobQueueArn"] for q in items(batch, "describe_job_queues", "jobQueues", sleep=ctx.sleep)]
+    queues = [
+        q["jobQueueArn"]
+        for q in items(batch, "describe_job_queues", "jobQueues", sleep=ctx.sleep)
+        if q.get("jobQueueType") not in SERVICE_QUEUE_TYPES
+    ]
     to_describe: list[str] = []
     new_marks: dict[str, str] = {}
     listed: dict[str, str] = {}

@@ -421,8 +421,15 @@ def test_an_array_parent_that_ends_after_its_listing_window_still_brings_its_chi
     children = [job_record(f"array-parent:{i}", created, arrayProperties={"index": i}) for i in range(2)]
 
     # Run 1: the first listing (per state) shows the parent RUNNING; it is described and stored open.
+    # (a SageMaker service-job queue beside it is not listed: ListJobs lists no service jobs)
+    service = {
+        **QUEUES["jobQueues"][0],
+        "jobQueueName": "training",
+        "jobQueueArn": QUEUE_ARN.replace("genomics", "training"),
+        "jobQueueType": "SAGEMAKER_TRAINING",
+    }
     batch, stubber = _stubbed("batch")
-    stubber.add_response("describe_job_queues", QUEUES, {})
+    stubber.add_response("describe_job_queues", {"jobQueues": [*QUEUES["jobQueues"], service]}, {})
     for status in ("SUCCEEDED", "FAILED", *OPEN_STATES):
         listed = [summary(running)] if status == "RUNNING" else []
         stubber.add_response(
