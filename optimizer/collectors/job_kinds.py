@@ -66,7 +66,9 @@ def memory_quantity_mib(value: Any) -> float:
 def platform_of(record: Mapping[str, Any], unparsed: dict[str, Any]) -> str:
     """EKS for an EKS job (Batch lists it as EC2), else the platform capability, kept as written
     (and flagged) when Batch reports one this code does not know."""
-    if record.get("eksProperties") or record.get("eksAttempts"):
+    ranges = (record.get("nodeProperties") or {}).get("nodeRangeProperties") or ()
+    on_eks = any(r.get("eksProperties") for r in ranges)  # (a multi-node job on EKS)
+    if record.get("eksProperties") or record.get("eksAttempts") or on_eks:
         return "EKS"
     capabilities = record.get("platformCapabilities") or ("EC2",)
     platform = str(capabilities[0])

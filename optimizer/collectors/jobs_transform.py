@@ -137,6 +137,18 @@ def _attempt_duration_s(record: Mapping[str, Any]) -> int | None:
 JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
 
 
+def _eks_node_range(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A multi-node job on EKS defines its pods in its node ranges' `eksProperties`: the node's own
+    range (its `nodeDetails` index, else the main node's), as a record `eks_resources` reads; None
+    for any other job (the ranges' resources were never read, so such jobs had none)."""
+    props = record.get("nodeProperties") or {}
+    if not props or record.get("eksProperties"):
+        return None
+    index = (record.get("nodeDetails") or {}).get("nodeIndex", props.get("mainNode", 0))
+    chosen = node_range(props, index)
+    return {"eksProperties": chosen["eksProperties"]} if chosen and chosen.get("eksProperties") else None
+
+
 def _job_row(
     record: Mapping[str, Any],
     account_id: str | None,
@@ -147,8 +159,9 @@ def _job_row(
     unparsed: dict[str, Any] = {}
     accelerators = None
     exit_code = container.get("exitCode")
-    if "eksProperties" in record or "eksAttempts" in record:
-        vcpus, memory, gpus, accelerators = eks_resources(record, unparsed)
+    eks_range = _eks_node_range(record)
+    if "eksProperties" in record or "eksAttempts" in record or eks_range is not None:
+        vcpus, memory, gpus, accelerators = eks_resources(eks_range or record, unparsed)
         if exit_code is None:
             exit_code = eks_exit_code(record)
     else:

@@ -402,3 +402,14 @@ def test_a_multi_container_attempt_with_only_network_details_in_container_keeps_
     _, attempts = transform_jobs([record], None, "us-east-1")
     row = attempts.iloc[0]
     assert (row["task_arn"], row["exit_code"], row["log_stream_name"]) == (task["taskArn"], 1, "ls/app")
+
+
+def test_a_multi_node_job_on_eks_takes_its_ranges_pod_requests() -> None:
+    pod = {"containers": [{"name": "w", "image": "w:1", "resources": {
+        "requests": {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": "1"}}}]}  # fmt: skip
+    ranges = {"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+        {"targetNodes": "0:1", "eksProperties": {"podProperties": pod}}]}  # fmt: skip
+    parent = job_record("mnp-eks", T0, container=None, attempts=[], nodeProperties=ranges)
+    jobs, _ = transform_jobs([parent], None, "us-east-1")
+    row = jobs.iloc[0]
+    assert (row["vcpus"], row["memory_mib"], row["gpus"], row["platform"]) == (4.0, 8192, 1, "EKS")
