@@ -70,16 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logging.getLogger(__name__).warning("interrupted")
         return 130
-    except Exception as exc:
+    except BrokenPipeError:
+        # The reader went away (`batchopt recommend | head`): stop quietly, like other CLI tools.
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # (after BrokenPipeError, an Exception too)
         message = store_unavailable(exc)
         if message is None:
             raise
         print(f"batchopt: error: {message}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader went away (`batchopt recommend | head`): stop quietly, like other CLI tools.
-        _silence_stdout()
-        return 0
     finally:
         ctx.close()
 

@@ -71,3 +71,10 @@ def test_a_locked_store_is_one_line_not_a_traceback(
     monkeypatch.setattr(cmd_db, "run_current", broken)
     with pytest.raises(RuntimeError, match="a bug"):  # (anything else keeps its traceback)
         main(["db", "current"])
+
+    def reader_gone(*_args: object) -> int:
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cmd_db, "run_current", reader_gone)
+    monkeypatch.setattr("optimizer.cli.main._silence_stdout", lambda: None)
+    assert main(["db", "current"]) == 0  # (`batchopt ... | head`: quiet, not caught as a store error)
