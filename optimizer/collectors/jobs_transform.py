@@ -137,18 +137,6 @@ def _attempt_duration_s(record: Mapping[str, Any]) -> int | None:
 JOB_STATUSES = frozenset({"SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
 
 
-def _eks_node_range(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """A multi-node job on EKS defines its pods in its node ranges' `eksProperties`: the node's own
-    range (its `nodeDetails` index, else the main node's), as a record `eks_resources` reads; None
-    for any other job (the ranges' resources were never read, so such jobs had none)."""
-    props = record.get("nodeProperties") or {}
-    if not props or record.get("eksProperties"):
-        return None
-    index = (record.get("nodeDetails") or {}).get("nodeIndex", props.get("mainNode", 0))
-    chosen = node_range(props, index)
-    return {"eksProperties": chosen["eksProperties"]} if chosen and chosen.get("eksProperties") else None
-
-
 def _job_row(
     record: Mapping[str, Any],
     account_id: str | None,
@@ -159,9 +147,14 @@ def _job_row(
     unparsed: dict[str, Any] = {}
     accelerators = None
     exit_code = container.get("exitCode")
-    eks_range = _eks_node_range(record)
-    if "eksProperties" in record or "eksAttempts" in record or eks_range is not None:
-        vcpus, memory, gpus, accelerators = eks_resources(eks_range or record, unparsed)
+    parent, index, is_node = _parent_and_index(record)
+    chosen_range = _node_range_of(record, index, is_node, parents or {})
+    # A multi-node job on EKS defines its pods in its node range's `eksProperties`.
+    eks_range = (chosen_range or {}).get("eksProperties") if "eksProperties" not in record else None
+    if "eksProperties" in record or "eksAttempts" in record or eks_range:
+        vcpus, memory, gpus, accelerators = eks_resources(
+            {"eksProperties": eks_range} if eks_range else record, unparsed
+        )
         if exit_code is None:
             exit_code = eks_exit_code(record)
     else:
@@ -176,10 +169,8 @@ def _job_row(
     platform = platform_of(record, unparsed)
     if record["status"] not in JOB_STATUSES:
         unparsed["status"] = {"raw": record["status"], "reason": "unknown job status"}
-    parent, index, is_node = _parent_and_index(record)
     array = record.get("arrayProperties") or {}
     node_props = record.get("nodeProperties") or {}
-    chosen_range = _node_range_of(record, index, is_node, parents or {})
     target_nodes, node_types = _node_range_columns(chosen_range)
     retry = record.get("retryStrategy")
     queue_arn = record.get("jobQueue")
@@ -284,11 +275,12 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
     if "eksAttempts" in record:
         yield from _eks_attempt_rows(record)
         return
+    nonessential = nonessential_containers(record)
     for number, attempt in enumerate(record.get("attempts") or ()):
         container = attempt.get("container") or {}
         # (a multi-container attempt may also carry a `container` holding only its network details)
         if attempt.get("taskProperties") and not (container.get("taskArn") or "exitCode" in container):
-            yield _task_attempt_row(job_id, number, attempt, nonessential_containers(record))
+            yield _task_attempt_row(job_id, number, attempt, nonessential)
             continue
         exit_code = container.get("exitCode")
         reason = _reason(attempt.get("statusReason"), container.get("reason"))
