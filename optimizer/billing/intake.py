@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.billing import queries
+from optimizer.billing.overlap import refuse_overlapping_deliveries
 from optimizer.billing.sources import FORMATS, Reading, file_sha256, open_source, read_source
 from optimizer.errors import InputError
 
@@ -224,6 +225,10 @@ def _import(
                     f" a month is replaced whole, so give its other files too ({', '.join(missing)})"
                 )
         changed[period] = fp
+    for period in changed:
+        refuse_overlapping_deliveries(
+            con, month_label(period), period, [(str(r.source.path), r.sql) for r in month_readings[period]]
+        )
     if not changed:
         months = tuple(_result(stored[p], "unchanged", data_dir) for p in sorted(month_readings))
         return ImportResult(fmt, months, _count_commitments(engine), other)

@@ -27,6 +27,7 @@ HEADER = (
 def _bill(tmp_path: Path, name: str, rows: list[str]) -> Path:
     """A small hand-made legacy CUR CSV for November 2026 (the month of tests/report_helpers' estate)."""
     path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + "".join(f"2026-11-01T00:00:00Z,123456789012,{row}\n" for row in rows))
     return path
 
@@ -232,3 +233,38 @@ def test_reimporting_a_file_that_holds_a_month_replaced_since_brings_that_month_
     by_month = {m.billing_period.month: m for m in again.months}
     assert (by_month[10].status, by_month[11].status) == ("unchanged", "imported")
     assert by_month[11].billed_usd == pytest.approx(2.304 + 0.064 + 0.25)
+
+
+def test_two_deliveries_of_one_month_given_together_are_refused_not_added_up(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    """A glob over an export folder picks up the first delivery of November and its restatement
+    (the same charges, the instance-hour restated at another cost): added up, November would read
+    twice its cost. Parts of one delivery (no charge in both) still add up."""
+    data_dir = tmp_path / "bill"
+    first = _bill(tmp_path, "20261101-20261201-a1/nov-00001.csv", NOVEMBER)
+    restated = _bill(
+        tmp_path,
+        "20261101-20261201-b2/nov-00001.csv",
+        [NOVEMBER[0].replace(",2.304", ",2.296"), *NOVEMBER[1:]],
+    )
+    with pytest.raises(
+        InputError,
+        match=r"^2026-11: 3 of the 3 line items of .*a1/nov-00001.csv are also in .*b2/nov-00001.csv .*"
+        r"give only the newest delivery of each month$",
+    ):
+        import_bill(
+            store_engine, [first, restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2)
+        )
+    assert not (data_dir / "2026-11").exists()
+    with store_engine.connect() as conn:
+        assert conn.execute(select(bill_months)).fetchall() == []
+    other_hour = "Usage,2026-11-17T00:00:00Z,AmazonEC2,USE1-BoxUsage:m5.large,i-od1,24,2.304"
+    # The parts of one delivery, and a part that repeats one charge of another (a pricing tier of
+    # the same hour), add up.
+    part_1 = _bill(tmp_path, "part-1.csv", [*NOVEMBER[:2], other_hour.replace("17T", "18T")])
+    part_2 = _bill(tmp_path, "part-2.csv", [NOVEMBER[0].replace(",2.304", ",0.5"), NOVEMBER[2], other_hour])
+    result = import_bill(
+        store_engine, [part_1, part_2], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 3)
+    )
+    assert result.months[0].billed_usd == pytest.approx(2.304 + 0.064 + 2.304 + 0.5 + 0.25 + 2.304)
