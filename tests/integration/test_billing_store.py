@@ -254,7 +254,11 @@ def test_two_deliveries_of_one_month_given_together_are_refused_not_added_up(
         r"give only the newest delivery of each month$",
     ):
         import_bill(
-            store_engine, [first, restated], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2)
+            store_engine,
+            [first, restated],
+            "cur-legacy",
+            data_dir=data_dir,
+            imported_at=datetime(2026, 12, 2),
         )
     assert not (data_dir / "2026-11").exists()
     with store_engine.connect() as conn:
