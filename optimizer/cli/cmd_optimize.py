@@ -27,6 +27,7 @@ from optimizer.errors import InputError
 from optimizer.number_text import commitment_level_text
 from optimizer.runtime.clock import utc_now
 from optimizer.solver.policy import Policy, policy_to_dict
+from optimizer.store.names import COLLECTED_DATASET
 
 if TYPE_CHECKING:
     from optimizer.solver.problem import Problem
@@ -58,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "comma-separated (instance_requirements.excluded_families=m5,c5)",
     )
     p.add_argument("--lp", action="store_true", help="LP only: lower bound and fractional mix, in seconds")
-    p.add_argument("--dataset", default="aws", help="with --queue: the dataset (default %(default)s)")
+    p.add_argument(
+        "--dataset", default=COLLECTED_DATASET, help="with --queue: the dataset (default %(default)s)"
+    )
     p.add_argument("--region", default="us-east-1", help="with --queue: region (default %(default)s)")
     p.add_argument("--days", type=positive_days, default=7.0, help="with --queue: history window (default 7)")
     p.add_argument(
@@ -248,8 +251,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.queue:
         from optimizer.fleet.plans import save_fleet_plan
 
-        plan_id = save_fleet_plan(ctx.engine, args.queue, problem, plan, now=utc_now())
-        print(f"stored as fleet plan {plan_id} for queue {args.queue} (dashboard: Fleet mix, What-if)")
+        plan_id = save_fleet_plan(ctx.engine, args.queue, problem, plan, now=utc_now(), dataset=args.dataset)
+        of = "" if args.dataset == COLLECTED_DATASET else f" of dataset {args.dataset}"
+        print(f"stored as fleet plan {plan_id} for queue {args.queue}{of} (dashboard: Fleet mix, What-if)")
     print(_summary(doc))
     if plan.selected:
         print("selected: " + ", ".join(plan.selected))

@@ -16,7 +16,15 @@ from typing import Any
 
 import pandas as pd
 
+from optimizer.store.names import COLLECTED_DATASET
+
 DAY_SECONDS = 86400.0
+
+
+def plan_label(scope: str, dataset: str) -> str:
+    """A stored plan's scope as the plan pickers show it: the queue, and the dataset when it is not
+    the collected history (an imported trace's `default` is not the collected `default`)."""
+    return scope if dataset == COLLECTED_DATASET else f"{scope} ({dataset})"
 
 
 def plan_hours(problem: Mapping[str, Any]) -> float:

@@ -49,11 +49,12 @@ class ReplayInputs:
     catalog: CatalogProvider
 
 
-def scope_of(scope: str) -> tuple[str, str | None]:
-    """(dataset, queue) a fleet plan's scope names: a queue of collected history or a whole dataset."""
+def scope_of(scope: str, dataset: str = COLLECTED_DATASET) -> tuple[str, str | None]:
+    """(dataset, queue) a fleet plan's scope names: a queue of `dataset` (the plan's own, stored
+    with it) or, for a scope "dataset:<name>", that whole dataset."""
     if scope.startswith(DATASET_SCOPE):
         return scope[len(DATASET_SCOPE) :], None
-    return COLLECTED_DATASET, scope
+    return dataset, scope
 
 
 def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -74,9 +75,15 @@ def current_configuration(engine: Engine, queue: str) -> tuple[dict[str, Any] | 
     return {"computeEnvironments": ces["raw"].tolist(), "jobQueues": [queue_raw]}, region
 
 
-def load_replay_inputs(engine: Engine, scope: str, history_days: int, default_region: str) -> ReplayInputs:
-    dataset, queue = scope_of(scope)
-    current, region = current_configuration(engine, queue) if queue is not None else (None, None)
+def load_replay_inputs(
+    engine: Engine, scope: str, history_days: int, default_region: str, dataset: str = COLLECTED_DATASET
+) -> ReplayInputs:
+    """The jobs of the plan's scope in `dataset` over the last `history_days` of it, and, for a
+    collected queue, its current configuration (an imported trace's queue has none, even when a
+    collected queue has its name)."""
+    dataset, queue = scope_of(scope, dataset)
+    collected = queue is not None and dataset == COLLECTED_DATASET
+    current, region = current_configuration(engine, queue) if collected else (None, None)
     region = region or default_region
     scoped = region if dataset == COLLECTED_DATASET else None
     jobs, _start = load_dataset(engine, dataset, region=scoped)

@@ -199,12 +199,22 @@ def problem_bucket_note(problem: Mapping[str, Any]) -> str | None:
     return bucket_note(float(problem.get("bucket_seconds", 3600.0)), counts, vcpus)
 
 
-def save_fleet_plan(engine: Engine, scope: str, problem: Problem, plan: Plan, *, now: datetime) -> int:
-    """Keep a solved plan with its problem (the dashboard's fleet-mix and what-if pages read them)."""
+def save_fleet_plan(
+    engine: Engine,
+    scope: str,
+    problem: Problem,
+    plan: Plan,
+    *,
+    now: datetime,
+    dataset: str = COLLECTED_DATASET,
+) -> int:
+    """Keep a solved plan with its problem (the dashboard's fleet-mix and what-if pages read them)
+    and the dataset its demand came from (`scope` names a queue of it)."""
     with engine.begin() as conn:
         result = conn.execute(
             insert(fleet_plans).values(
                 scope=scope,
+                dataset=dataset,
                 created_at=now,
                 status=plan.status,
                 cost_usd=plan.cost_usd,
@@ -225,6 +235,7 @@ def fleet_plan_list(engine: Engine) -> pd.DataFrame:
     query = select(
         f.id,
         f.scope,
+        f.dataset,
         f.created_at,
         f.status,
         f.cost_usd,

@@ -19,6 +19,7 @@ from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_list
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
 from optimizer.runtime.clock import utc_now_aware
+from optimizer.store.names import COLLECTED_DATASET
 
 HISTORY_DAYS = 28
 UNCONSTRAINED_BOUND_NOTE = (
@@ -190,8 +191,15 @@ def _planned(url: str, dataset: str) -> tuple[dict[str, Any], dict[str, Any]] | 
     st.subheader("Solver plan")
     st.caption(UNCONSTRAINED_BOUND_NOTE)
     plans = queries.fleet_plan_list(url)
+    plans = plans[plans["dataset"] == dataset]  # (set beside this dataset's spend)
     if plans.empty:
-        no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
+        if dataset == COLLECTED_DATASET:
+            no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
+        else:
+            no_data(
+                f"no fleet-mix plan of {dataset} is stored",
+                f"batchopt optimize --dataset {dataset} --queue NAME",
+            )
         return None
     labels = {
         int(p.id): f"#{p.id} {p.scope} ({p.status}, {p.created_at:%Y-%m-%d %H:%M})"

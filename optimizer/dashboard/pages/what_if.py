@@ -24,7 +24,7 @@ from optimizer.dashboard.commitment_view import (
     with_compute_commitment,
 )
 from optimizer.dashboard.components import CAPACITY_ORDER, money, no_data, percent, store_url
-from optimizer.dashboard.plan_scope import plan_window_note
+from optimizer.dashboard.plan_scope import plan_label, plan_window_note
 from optimizer.dashboard.plan_view import mix_by_offering, plan_usage
 from optimizer.dashboard.replay_compare import (
     WhatIfReplay,
@@ -126,7 +126,10 @@ def render() -> None:
     if plans.empty:
         no_data("no fleet-mix plan is stored", "batchopt optimize --queue NAME")
         return
-    labels = {int(p.id): f"#{p.id} {p.scope} ({p.created_at:%Y-%m-%d %H:%M})" for p in plans.itertuples()}
+    labels = {
+        int(p.id): f"#{p.id} {plan_label(p.scope, p.dataset)} ({p.created_at:%Y-%m-%d %H:%M})"
+        for p in plans.itertuples()
+    }
     plan_id = st.selectbox("Start from plan", list(labels), format_func=labels.get, key="wi_plan")
     documents = queries.fleet_plan_documents(url, plan_id)
     if documents is None:
@@ -311,7 +314,8 @@ def render() -> None:
         ),
         key="wi_mix",
     )
-    scope = str(plans.loc[plans["id"] == plan_id, "scope"].iat[0])
+    chosen = plans.loc[plans["id"] == plan_id].iloc[0]
+    scope, dataset = str(chosen["scope"]), str(chosen["dataset"])
     environments = recommended_environments(what_if_problem, proposed, scope)
     if not environments.get("computeEnvironments"):
         return
@@ -324,7 +328,7 @@ def render() -> None:
             settings = state.settings()
             region = (settings.aws.regions or [DEFAULT_REGION])[0]
             days = settings.optimization.history_days
-            replayed = _replay(url, scope, days, region, what_if_problem, proposed)
+            replayed = _replay(url, scope, dataset, days, region, what_if_problem, proposed)
         except UserError as exc:
             st.error(f"Cannot replay: {exc}")
     if replayed is not None:
@@ -368,9 +372,12 @@ def _render_spot_shares(replayed: WhatIfReplay, policy_share: float | None) -> N
 
 
 @st.cache_data(show_spinner="Replaying...", max_entries=8, ttl=3600)
-def _replay(url: str, scope: str, days: int, region: str, problem: dict, plan: dict) -> WhatIfReplay:
-    """The what-if replay; `region` prices it when the scope's queue is not in the store; the
-    problem's commitments (the what-if level) cover both replays' on-demand hours and charge fees."""
-    inputs = load_replay_inputs(engine_for(url), scope, days, default_region=region)
+def _replay(
+    url: str, scope: str, dataset: str, days: int, region: str, problem: dict, plan: dict
+) -> WhatIfReplay:
+    """The what-if replay on the plan's own dataset; `region` prices it when the scope's queue is
+    not in the store; the problem's commitments (the what-if level) cover both replays' on-demand
+    hours and charge fees."""
+    inputs = load_replay_inputs(engine_for(url), scope, days, default_region=region, dataset=dataset)
     committed = commitments_from_list(problem.get("commitments", []), "what-if problem")
     return what_if_replay(inputs, problem, plan, scope, commitments=committed)

@@ -7,6 +7,7 @@ mid-apply leaves a record the next run reconciles.
 from sqlalchemy import Column, Index, Table
 
 from optimizer.store.base import Arn, Boolean, Float, Integer, Json, Str, Text, Time, metadata
+from optimizer.store.names import COLLECTED_DATASET
 
 recommendations = Table(
     "recommendations",
@@ -43,6 +44,9 @@ fleet_plans = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("scope", Str, nullable=False),  # queue name or "dataset:<name>"
+    # The jobs the plan's demand came from: the collected history or an imported trace, whose
+    # queue names (`default`) may also be collected queues'.
+    Column("dataset", Str, nullable=False, server_default=COLLECTED_DATASET),
     Column("created_at", Time, nullable=False),
     Column("status", Str, nullable=False),
     Column("cost_usd", Float),
