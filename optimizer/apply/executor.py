@@ -66,6 +66,7 @@ class Halt:
     resume_from: int | None = None
     wait: str | None = None  # "valid", "drain", "queue" or "queue-deleted": what the resume waits for first
     key: str | None = None  # the resource it waits on
+    rejected: int | None = None  # the call AWS refused (sent, not "not sent")
 
 
 def replaces_instances(call: ApiCall) -> bool:
@@ -385,7 +386,8 @@ class Executor:
                     if halt:
                         return responses, halt
             except (ClientError, BotoCoreError) as exc:
-                return responses, Halt(f"{step}: {exc}")
+                refused = index if step == f"{call.operation} failed" else None
+                return responses, Halt(f"{step}: {exc}", rejected=refused)
         return responses, None
 
     def _wait_valid(self, reader: BatchReader, key: str, budget: float, resume_from: int) -> Halt | None:
@@ -472,7 +474,7 @@ class Executor:
                 sent = True
                 responses[index] = _response_from(call, after.get(key))
             landed = sent and verdict.landed
-            detail = verdict.detail if sent else "not sent"
+            detail = verdict.detail if sent else "rejected" if halt and halt.rejected == index else "not sent"
             if sent and not verdict.landed and not reconciled:
                 detail = f"AWS accepted the call but it did not read back: {verdict.detail}"
             outcomes.append(
@@ -486,7 +488,9 @@ class Executor:
         error = halt.message if halt else None
         if halt is not None and halt.resume_from is not None:
             result = "waiting"  # Batch is still at work (UPDATING, draining): not done, not failed
-        elif landed_calls and len(landed_calls) == len(plan.calls):
+        elif landed_calls and len(landed_calls) == len(plan.calls) and halt is None:
+            # (every call read back, but a halt after the last one, a compute environment Batch
+            # left INVALID, is no success: reported as partial, with its reason)
             result = "succeeded"
         elif landed_calls:
             result = "partial"

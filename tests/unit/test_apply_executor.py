@@ -143,3 +143,52 @@ def test_fingerprint_moves_with_settings_only(
     assert fingerprint({CE_ARN: base}) != fingerprint(
         {CE_ARN: ce(instanceTypes=types, maxvCpus=max_vcpus + 1)}
     )
+
+
+def _scaling_run(sqlite_engine: Engine, after_update: dict[str, Any] | None, *, reject: bool = False) -> Any:
+    """A one-call scaling apply against a stubbed Batch whose CE reads `after_update` after it (or
+    whose update AWS rejects)."""
+    client = boto3.client("batch", region_name="us-east-1")
+    rec = make_recommendation(
+        "m", CE_ARN, "compute-environment", {"max_vcpus": 64}, update_kind=UpdateKind.SCALING
+    )
+    save_recommendations(sqlite_engine, [rec])
+    plan = plan_change(rec, CurrentState(ce()))
+    records.save_plan(sqlite_engine, plan)
+    with Stubber(client) as stubber:
+        _describe_ce(stubber, CE_ARN, ce())
+        if reject:
+            stubber.add_client_error(
+                "update_compute_environment", "ClientException", "maxvCpus is below desiredvCpus"
+            )
+            _describe_ce(stubber, CE_ARN, ce())  # read back: unchanged
+        else:
+            stubber.add_response("update_compute_environment", {}, plan.calls[0].params)
+            _describe_ce(stubber, CE_ARN, after_update)  # the wait for VALID
+            _describe_ce(stubber, CE_ARN, after_update)  # read back
+        executor = Executor(
+            sqlite_engine,
+            ApplySettings(enabled=True, allow_list=["ce"]),
+            lambda service, arn: client,
+            sleep=lambda seconds: None,
+        )
+        report = executor.run(plan, execute=True, actor="test")
+        stubber.assert_no_pending_responses()
+    return report
+
+
+def test_a_compute_environment_left_invalid_is_not_a_success(sqlite_engine: Engine) -> None:
+    # Every call read back, but Batch left the CE INVALID: reported as partial with the reason
+    # (it was "succeeded", and the recommendation "applied" with a broken CE behind it).
+    resources = {**ce()["computeResources"], "maxvCpus": 64}
+    invalid = {**ce(), "computeResources": resources, "status": "INVALID", "statusReason": "bad AMI"}
+    report = _scaling_run(sqlite_engine, invalid)
+    assert report.result == "partial"
+    assert "ce became INVALID: bad AMI" in report.message
+
+
+def test_a_call_aws_rejected_is_reported_as_rejected_not_as_never_sent(sqlite_engine: Engine) -> None:
+    report = _scaling_run(sqlite_engine, None, reject=True)
+    assert report.result == "failed"
+    assert "update_compute_environment: rejected" in report.message
+    assert "maxvCpus is below desiredvCpus" in report.message
