@@ -8,7 +8,8 @@ records what it decided. Guardrails:
 - only recommendations that are open, applicable, not high risk, save at least
   `min_monthly_saving_usd` a month, and whose target is on the allow-list;
 - at most `max_changes_per_run` changes, one per target, largest saving first; in-place changes
-  only unless `allow_blue_green` (a replacement creates a CE, which a person should start);
+  only unless `allow_blue_green` (a replacement creates a CE, which a person should start; so
+  does a queue-order change that adds one, like spot adoption);
 - a cool-down per target: no change where any change (apply or rollback) finished within
   `cooldown_hours`;
 - after a change, jobs collected since are compared with the same span before it: a queue-wait p95
@@ -328,6 +329,12 @@ def _watch(
         report.rolled_back.append(rolled)
 
 
+#: The calls that start new capacity, which auto-tuning leaves to a person unless `allow_blue_green`.
+CREATES_INSTANCES = frozenset({"create_compute_environment"})
+#: Apply results auto-tuning counts as done (or on its way: Batch still at work, resumed next pass).
+DONE_RESULTS = frozenset({"succeeded", "waiting"})
+
+
 def _resume_waiting(engine: Engine, executor: Executor, report: AutotuneReport) -> None:
     """Continue auto-tuning's own applies that stopped waiting for Batch (`Executor.resume`, the
     same path as `batchopt apply --resume`); a person's waiting apply is left to that person."""
@@ -364,13 +371,23 @@ def run_autotune(
     for rec in chosen:
         try:
             _, plan = service.plan(rec.id)
-            if plan.update_kind == UpdateKind.BLUE_GREEN and not guardrails.allow_blue_green:
-                report.skipped.append(Skip(rec.id, "needs a blue/green replacement: left to a person"))
-                continue
+            if not guardrails.allow_blue_green:
+                if plan.update_kind == UpdateKind.BLUE_GREEN:
+                    report.skipped.append(Skip(rec.id, "needs a blue/green replacement: left to a person"))
+                    continue
+                if any(call.operation in CREATES_INSTANCES for call in plan.calls):
+                    # (spot adoption and its kin are queue-order changes that add a new CE: the
+                    # same new, billed capacity a replacement starts)
+                    report.skipped.append(Skip(rec.id, "creates a compute environment: left to a person"))
+                    continue
             result = executor.run(plan, execute=True, actor=ACTOR, action="apply")
         except UserError as exc:
             report.errors.append(Skip(rec.id, str(exc).replace("\n", "; ")))
             continue
         log.info("autotune applied %s: %s", rec.id, result.result)
         report.applied.append(result)
+        if result.result not in DONE_RESULTS:
+            # A partial or failed apply is listed with what it did, and fails the pass: the
+            # scheduler and the exit code must not read it as done.
+            report.errors.append(Skip(rec.id, f"apply {result.result}: {result.message}"))
     return report

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from optimizer.apply import records
 from optimizer.apply.autotune import run_autotune
-from optimizer.apply.executor import Executor
+from optimizer.apply.executor import ExecutionReport, Executor
 from optimizer.apply.service import TargetClients
 from optimizer.config import ApplySettings
 from optimizer.recommend.repository import get_recommendation, save_recommendations
@@ -88,3 +90,61 @@ def test_autotune_applies_then_rolls_back_when_failures_regress(
     [observed] = records.audits(sqlite_engine, actions=("observe",))
     assert observed.result == "regressed" and "failure rate 25.0%" in (observed.message or "")
     assert [a.action for a in records.audits(sqlite_engine, actions=("auto-rollback",))] == ["auto-rollback"]
+
+
+def test_autotune_leaves_a_queue_change_that_creates_a_compute_environment_to_a_person(
+    sqlite_engine: Engine, aws_endpoint: str
+) -> None:
+    """Spot adoption as a queue-order change that adds a spot CE: new billed capacity, like a
+    blue/green replacement, so auto-tuning skips it unless blue/green changes are allowed (it was
+    applied, since only the plan's kind was checked)."""
+    estate = build_estate(aws_endpoint)
+    rec = make_recommendation(
+        "spot-adoption",
+        estate.queue_arn,
+        "job-queue",
+        {
+            "new_compute_environment": {"based_on": "od-ce", "platform": "SPOT", "name": "od-ce-spot"},
+            "compute_environment_order": ["od-ce-spot", estate.ondemand_arn],
+        },
+        monthly_savings_usd=800.0,
+    )
+    save_recommendations(sqlite_engine, [rec])
+    settings = ApplySettings(enabled=True, allow_list=["main", "od-ce"], min_monthly_saving_usd=50)
+    clients = TargetClients(estate.factory)
+    executor = Executor(sqlite_engine, settings, clients, poll_seconds=0.01)
+    report = run_autotune(sqlite_engine, settings, clients, executor=executor)
+    assert report.applied == []
+    assert {s.recommendation_id: s.reason for s in report.skipped}[rec.id] == (
+        "creates a compute environment: left to a person"
+    )
+    described = estate.batch.describe_compute_environments(computeEnvironments=["od-ce-spot"])
+    assert described["computeEnvironments"] == []
+
+
+def test_a_partial_apply_fails_the_autotune_pass(sqlite_engine: Engine, aws_endpoint: str) -> None:
+    """An apply that did not fully land is listed with what it did and counted as an error (the
+    pass exits non-zero), not as one more change applied."""
+    estate = build_estate(aws_endpoint)
+    rec = make_recommendation(
+        "spot-adoption",
+        estate.queue_arn,
+        "job-queue",
+        {"compute_environment_order": [estate.spot_arn, estate.ondemand_arn]},
+        monthly_savings_usd=800.0,
+    )
+    save_recommendations(sqlite_engine, [rec])
+    settings = ApplySettings(enabled=True, allow_list=["main"], min_monthly_saving_usd=50)
+    clients = TargetClients(estate.factory)
+
+    class HalfLanding(Executor):
+        def run(self, *args: Any, **kwargs: Any) -> ExecutionReport:
+            done = super().run(*args, **kwargs)
+            return replace(done, result="partial", message="partial: the queue update did not read back")
+
+    executor = HalfLanding(sqlite_engine, settings, clients, poll_seconds=0.01)
+    report = run_autotune(sqlite_engine, settings, clients, executor=executor)
+    assert [r.result for r in report.applied] == ["partial"]
+    assert [(e.recommendation_id, e.reason) for e in report.errors] == [
+        (rec.id, "apply partial: partial: the queue update did not read back")
+    ]
