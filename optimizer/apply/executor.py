@@ -69,6 +69,27 @@ class Halt:
     rejected: int | None = None  # the call AWS refused (sent, not "not sent")
 
 
+def _desired_below_current(plan: ChangePlan, current: dict[str, dict[str, Any] | None]) -> list[str]:
+    """Calls that set a compute environment's desiredvCpus below what it is now. Batch accepts only
+    an increase ("the updated desiredvCpus value must be greater than or equal to the current
+    desiredvCpus value", UpdateComputeEnvironment), and the planner checked against the value when
+    the plan was made, which the fingerprint leaves out on purpose (Batch moves it all day)."""
+    observe = (plan.before or {}).get("observe", [])
+    refusals = []
+    for index, call in enumerate(plan.calls):
+        wanted = (call.params.get("computeResources") or {}).get("desiredvCpus")
+        if call.operation != "update_compute_environment" or wanted is None or index >= len(observe):
+            continue
+        item = current.get(observe[index]) or {}
+        now = (item.get("computeResources") or {}).get("desiredvCpus")
+        if now is not None and int(wanted) < int(now):
+            refusals.append(
+                f"{resource_name(observe[index])}: desiredvCpus {wanted} is below the current {now}, "
+                "which Batch refuses (it accepts only an increase): run `batchopt plan` again"
+            )
+    return refusals
+
+
 def replaces_instances(call: ApiCall) -> bool:
     """An UpdateComputeEnvironment Batch answers by replacing instances (an infrastructure update)."""
     resources = set(call.params.get("computeResources") or {})
@@ -258,6 +279,7 @@ class Executor:
             elif status != "VALID" and plan.kind != "rollback":
                 # A rollback is what an INVALID CE after an update needs; an apply is not.
                 refusals.append(f"{resource_name(key)} is {status}, not VALID: fix it first")
+        refusals += _desired_below_current(plan, current)
         return refusals
 
     def _pending_in_flight(self, plan: ChangePlan) -> list[records.AuditRecord]:

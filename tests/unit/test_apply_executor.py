@@ -192,3 +192,29 @@ def test_a_call_aws_rejected_is_reported_as_rejected_not_as_never_sent(sqlite_en
     assert report.result == "failed"
     assert "update_compute_environment: rejected" in report.message
     assert "maxvCpus is below desiredvCpus" in report.message
+
+
+def test_a_desired_vcpus_batch_has_since_passed_is_refused_before_any_call(sqlite_engine: Engine) -> None:
+    # Planned when the CE wanted 4 vCPUs; Batch has scaled it to 16 since (the fingerprint leaves
+    # desiredvCpus out). Setting 8 now is what AWS refuses ("greater than or equal to the current").
+    from optimizer.apply.executor import RefusedError
+
+    client = boto3.client("batch", region_name="us-east-1")
+    rec = make_recommendation(
+        "d", CE_ARN, "compute-environment", {"desired_vcpus": 8}, update_kind=UpdateKind.SCALING
+    )
+    save_recommendations(sqlite_engine, [rec])
+    plan = plan_change(rec, CurrentState(ce()))
+    assert plan.calls[0].params["computeResources"]["desiredvCpus"] == 8
+    records.save_plan(sqlite_engine, plan)
+    grown = ce(desiredvCpus=16)
+    with Stubber(client) as stubber:
+        _describe_ce(stubber, CE_ARN, grown)
+        executor = Executor(
+            sqlite_engine, ApplySettings(enabled=True, allow_list=["ce"]), lambda service, arn: client
+        )
+        with pytest.raises(
+            RefusedError, match="ce: desiredvCpus 8 is below the current 16, which Batch refuses"
+        ):
+            executor.run(plan, execute=True, actor="test")
+        stubber.assert_no_pending_responses()  # no update was sent
