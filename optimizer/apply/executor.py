@@ -542,16 +542,15 @@ class Executor:
         }
         if result == "waiting" and halt is not None:
             audit_after["resume"] = {"from": halt.resume_from, "wait": halt.wait, "key": halt.key}
-        records.finish_audit(
-            self.engine, audit_id, result=result, after=audit_after, message=message, now=self.now()
-        )
-        if landed_calls:
-            status = "applied" if plan.kind == "apply" else "rolled-back"
-            with self.engine.begin() as conn:
+        with self.engine.begin() as conn:  # the audit's end and the status move together
+            records.finish_audit(
+                conn, audit_id, result=result, after=audit_after, message=message, now=self.now()
+            )
+            if landed_calls:
                 set_status(
                     conn,
                     plan.recommendation_id,
-                    status,
+                    "applied" if plan.kind == "apply" else "rolled-back",
                     f"{action} {result} (audit #{audit_id})",
                     now=self.now(),
                 )

@@ -240,16 +240,29 @@ def audit_status_change(
 
 
 def finish_audit(
-    engine: Engine, audit_id: int, *, result: str, after: Any, message: str, now: datetime | None = None
+    engine: Engine | Connection,
+    audit_id: int,
+    *,
+    result: str,
+    after: Any,
+    message: str,
+    now: datetime | None = None,
 ) -> None:
+    """Complete an audit record; given a connection, inside the caller's transaction (the executor
+    moves the recommendation's status in the same one, so a crash cannot leave one without the
+    other)."""
     if result not in RESULTS:
         raise ValueError(f"unknown audit result {result!r}")
+    query = (
+        update(audit_log)
+        .where(audit_log.c.id == audit_id)
+        .values(result=result, after=after, message=message, finished_at=now or utcnow())
+    )
+    if isinstance(engine, Connection):
+        engine.execute(query)
+        return
     with engine.begin() as conn:
-        conn.execute(
-            update(audit_log)
-            .where(audit_log.c.id == audit_id)
-            .values(result=result, after=after, message=message, finished_at=now or utcnow())
-        )
+        conn.execute(query)
 
 
 def audit(engine: Engine, audit_id: int) -> AuditRecord:

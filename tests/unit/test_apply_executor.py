@@ -218,3 +218,22 @@ def test_a_desired_vcpus_batch_has_since_passed_is_refused_before_any_call(sqlit
         ):
             executor.run(plan, execute=True, actor="test")
         stubber.assert_no_pending_responses()  # no update was sent
+
+
+def test_the_audit_end_and_the_status_move_in_one_transaction(
+    sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A crash while moving the recommendation's status leaves the audit pending (the next run
+    # reconciles it), not finished beside a recommendation still "open".
+    import optimizer.apply.executor as executor_module
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("store went away")
+
+    monkeypatch.setattr(executor_module, "set_status", crash)
+    with pytest.raises(RuntimeError, match="store went away"):
+        _scaling_run(
+            sqlite_engine, {**ce(), "computeResources": {**ce()["computeResources"], "maxvCpus": 64}}
+        )
+    [record] = records.audits(sqlite_engine, actions=("apply",))
+    assert record.result == "pending"
