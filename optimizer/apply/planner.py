@@ -12,7 +12,11 @@ How Batch can apply each change decides the calls:
 - **blue/green** otherwise (BEST_FIT CEs, a custom service role, EC2<->Fargate): CreateComputeEnvironment
   with a copy of the CE and the new values, UpdateJobQueue on every queue that used the old CE (the new
   CE takes its place in the order), then the old CE is DISABLED once its running tasks drained (the
-  executor waits for that before sending the last call).
+  executor waits for that before sending that call) and, for an EC2/SPOT CE with a minvCpus above 0,
+  its minvCpus is set to 0 by one more call: Batch keeps minvCpus running (and billed) on a DISABLED
+  CE. The copy gets the old CE's own `updatePolicy` with an update, except on Fargate (EC2 only).
+  Whenever `instanceTypes` changes, every launch template override's `targetInstanceTypes` must
+  stay within the new set (the model's rule), or the plan is refused before any call.
 - **queue order**: UpdateJobQueue; spot adoption may first create the spot CE from an existing one,
   and retry-and-spot first registers the job definition revisions that retry host reclaims.
 - **queue settings**: job-state time limits and fair-share policies (`optimizer.apply.queue_settings`).
@@ -21,8 +25,9 @@ How Batch can apply each change decides the calls:
   timeouts, retry-and-spot); rolled back by deregistering the new revision.
 
 `Recommendation.proposed` uses the snake_case names of `ComputeEnvironmentConfig` (see
-`CE_FIELDS`), `compute_environment_order` / `priority` / `state` / `new_compute_environment` for
-queues, and `vcpus` / `memory_mib` / `gpus` for job definitions.
+`CE_FIELDS`; `instance_types` is a list of names), `compute_environment_order` / `priority` /
+`state` (ENABLED or DISABLED, botocore's `JQState`) / `new_compute_environment` for queues, and
+`vcpus` / `memory_mib` / `gpus` for job definitions.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from optimizer.apply.permissions import actions_for_operation
 from optimizer.catalog.batch_rules import (
     ALLOCATION_STRATEGIES,
     EC2_CE_TYPES,
+    INSTANCE_ALIASES,
     UPDATABLE_STRATEGIES,
     entry_architectures,
     is_fargate_size,
@@ -305,7 +311,13 @@ def _proposed_compute_resources(rec_id: str, proposed: dict[str, Any]) -> dict[s
             continue
         api = CE_FIELDS[key]
         if api == "instanceTypes":
-            value = list(dict.fromkeys(str(v) for v in value))
+            # A bare string would iterate into one "type" per character and be sent as such.
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise InputError(
+                    f"recommendation {rec_id}: proposed instance_types must be a list of instance type"
+                    f" names, not {value!r}"
+                )
+            value = list(dict.fromkeys(value))
         elif api in SCALING_FIELDS or api == "bidPercentage":
             value = int(value)
         resources[api] = value
@@ -350,7 +362,7 @@ def _plan_compute_environment(
             _queue_neighbours(state, (arn, name)),
             state.pinned_images,
         )
-    _validate_compute_change(rec, current, changes)
+    _validate_compute_change(rec, current, changes, name)
     kind, reason = _classify(item, changes)
     if kind == UpdateKind.BLUE_GREEN:
         return _plan_blue_green(rec, state, changes, reason)
@@ -406,7 +418,13 @@ def _capacity_rules(current: dict[str, Any], changes: dict[str, Any]) -> list[st
     return [f"allocationStrategy {strategy} -> {changes['allocationStrategy']} for a {new_type} CE"]
 
 
-def _validate_compute_change(rec: Recommendation, current: dict[str, Any], changes: dict[str, Any]) -> None:
+def _validate_compute_change(
+    rec: Recommendation, current: dict[str, Any], changes: dict[str, Any], name: str
+) -> None:
+    """Refuse before AWS what Batch would reject (or accept and then leave the CE INVALID).
+
+    `current` is the computeResources the result starts from (the CE itself, or the base of a
+    copy), `changes` what the plan sets; `name` names the resulting CE in the message."""
     merged = {**current, **changes}
     ce_type = merged.get("type", "EC2")
     if ce_type in FARGATE_TYPES:
@@ -429,11 +447,57 @@ def _validate_compute_change(rec: Recommendation, current: dict[str, Any], chang
             )
         if not merged.get("instanceTypes"):
             raise InputError(f"recommendation {rec.id}: instance_types must not be empty")
+        if "instanceTypes" in changes:
+            _check_override_targets(rec.id, name, merged)
     low, high = int(merged.get("minvCpus") or 0), int(merged.get("maxvCpus") or 0)
     if low > high:
         raise InputError(f"recommendation {rec.id}: min_vcpus {low} is above max_vcpus {high}")
     if "desiredvCpus" in changes and not low <= changes["desiredvCpus"] <= high:
         raise InputError(f"recommendation {rec.id}: desired_vcpus must lie in [{low}, {high}]")
+
+
+def _is_instance_alias(entry: str) -> bool:
+    """`optimal`, `default_x86_64`, `default_arm64` (and any later `default_*` bundle): Batch picks
+    the families, and changes them over time (the model's `instanceTypes` doc)."""
+    return entry in INSTANCE_ALIASES or entry.startswith("default_")
+
+
+def _outside_instance_types(target: str, entries: list[str]) -> bool:
+    """Whether a launch template override's target (a type such as `c5.xlarge` or a family such as
+    `c5`) is surely outside the CE's `instanceTypes` set.
+
+    The model's `LaunchTemplateSpecificationOverride.targetInstanceTypes` doc: it "can target only
+    instance types and families that are included within the ComputeResource.instanceTypes set"
+    (with `[m5, g5]`: `m5.2xlarge` and `m5.large` yes, `c5.large` no). A type is within when the set
+    holds it or its family. The rest is left to Batch rather than refused on a guess: a set with an
+    alias (Batch's own, changing families), and a family target whose family the set holds only
+    some sizes of."""
+    held = {e.lower() for e in entries}
+    if any(_is_instance_alias(e) for e in held):
+        return False
+    target = target.lower()
+    family = target.split(".", 1)[0]
+    if family in held or target in held:
+        return False
+    if "." in target:
+        return True
+    return not any(e.split(".", 1)[0] == family for e in held)
+
+
+def _check_override_targets(rec_id: str, name: str, resources: dict[str, Any]) -> None:
+    """Refuse new `instanceTypes` that leave a launch template override's target outside the set:
+    the plan sends only `instanceTypes` (an in-place update) or copies the overrides as they are
+    (blue/green), so the override would point at types the CE no longer launches."""
+    entries = [str(e) for e in resources.get("instanceTypes") or []]
+    for override in (resources.get("launchTemplate") or {}).get("overrides") or []:
+        for target in override.get("targetInstanceTypes") or []:
+            if _outside_instance_types(str(target), entries):
+                raise InputError(
+                    f"recommendation {rec_id}: {name} has a launch template override for {target},"
+                    f" which is not within the new instanceTypes [{', '.join(entries)}]; Batch accepts"
+                    " overrides only for types and families in that set: add it (or its family) to"
+                    " instance_types, or change the override first"
+                )
 
 
 def _classify(item: dict[str, Any], changes: dict[str, Any]) -> tuple[UpdateKind, str]:
@@ -506,11 +570,15 @@ def _copy_compute_environment(
     return params
 
 
-def _restore_update_policy(item: dict[str, Any], new_arn: str, new_name: str) -> ApiCall | None:
+def _restore_update_policy(
+    item: dict[str, Any], new_arn: str, new_name: str, new_type: str
+) -> ApiCall | None:
     """CreateComputeEnvironment takes no updatePolicy: a copy of a CE with its own policy gets it
-    with an update once the copy is VALID (None when the original uses Batch's defaults)."""
+    with an update once the copy is VALID. None when the original uses Batch's defaults, or when the
+    copy (`new_type`) is a Fargate CE: the model's UpdatePolicy "applies only to Amazon EC2 managed
+    compute environments", and a call Batch may refuse after the create would leave a partial apply."""
     policy = update_policy_of(item)
-    if policy == BATCH_DEFAULT_UPDATE_POLICY:
+    if policy == BATCH_DEFAULT_UPDATE_POLICY or new_type in FARGATE_TYPES:
         return None
     return _call(
         "update_compute_environment",
@@ -519,6 +587,27 @@ def _restore_update_policy(item: dict[str, Any], new_arn: str, new_name: str) ->
         f"give {new_name} the update policy of {item['computeEnvironmentName']}: "
         + ", ".join(f"{k}={v}" for k, v in policy.items()),
     )
+
+
+def min_vcpus_of(item: dict[str, Any]) -> int:
+    """The minvCpus a CE keeps now (0 when it has none)."""
+    return int((item.get("computeResources") or {}).get("minvCpus") or 0)
+
+
+def release_min_vcpus(item: dict[str, Any], ref: str) -> dict[str, Any] | None:
+    """UpdateComputeEnvironment params that set a retired EC2/SPOT CE's minvCpus to 0, or None.
+
+    The model's `minvCpus` is kept "even if the compute environment is DISABLED", and its `state`
+    doc warns a DISABLED CE "may continue to incur billing charges ... non-zero minvCpus": a CE
+    batchopt disables must not keep instances running. Fargate CEs have no minvCpus (the model: not
+    applicable to Fargate resources) and a CE already at 0 needs nothing. `minvCpus` is a scaling
+    field, which Batch updates on any managed CE (no infrastructure update, no service-linked role).
+
+    A separate call from the disable in a blue/green plan: the executor waits for the old CE's tasks
+    to drain before the call that only disables it (`executor.is_drain_step`)."""
+    if _ce_type(item) not in EC2_CE_TYPES or min_vcpus_of(item) <= 0:
+        return None
+    return {"computeEnvironment": ref, "computeResources": {"minvCpus": 0}}
 
 
 def _plan_blue_green(
@@ -536,7 +625,9 @@ def _plan_blue_green(
         + ", ".join(f"{k}={v}" for k, v in changes.items()),
     )
     calls: list[tuple[ApiCall, str]] = [(create, new_arn)]
-    carried = _restore_update_policy(item, new_arn, new_name)
+    carried = _restore_update_policy(
+        item, new_arn, new_name, create.params["computeResources"].get("type", "EC2")
+    )
     if carried is not None:
         calls.append((carried, new_arn))
     resources: dict[str, dict[str, Any] | None] = {old_arn: item, new_arn: None}
@@ -566,6 +657,20 @@ def _plan_blue_green(
         f"disable {old_name} once its running tasks drained (it stays for rollback; delete it later)",
     )
     calls.append((disable, old_arn))
+    release = release_min_vcpus(item, old_arn)
+    if release is not None:
+        calls.append(
+            (
+                _call(
+                    "update_compute_environment",
+                    release,
+                    UpdateKind.BLUE_GREEN,
+                    f"set minvCpus of {old_name} to 0 (was {min_vcpus_of(item)}): a DISABLED CE keeps"
+                    " its minvCpus running and billed; rollback restores it",
+                ),
+                old_arn,
+            )
+        )
     return _finish(rec, UpdateKind.BLUE_GREEN, old_arn, calls, resources)
 
 
@@ -595,6 +700,11 @@ def _check_queue_architectures(
         )
 
 
+def queue_states() -> tuple[str, ...]:
+    """The states UpdateJobQueue accepts: botocore's `JQState` enum (ENABLED, DISABLED)."""
+    return tuple(shapes.member_shape("UpdateJobQueue", "state").enum)
+
+
 def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
     queue = state.target
     arn = queue["jobQueueArn"]
@@ -610,6 +720,13 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
     if unknown_keys:
         raise InputError(
             f"recommendation {rec.id}: proposed fields {sorted(unknown_keys)} are not queue settings"
+        )
+    state_values = queue_states()
+    if rec.proposed.get("state") is not None and rec.proposed["state"] not in state_values:
+        # botocore does not check enums: Batch would refuse it after the revisions and CE landed.
+        raise InputError(
+            f"recommendation {rec.id}: proposed state {rec.proposed['state']!r} is not a job queue state"
+            f" ({' or '.join(state_values)})"
         )
     _check_not_stale(
         rec,
@@ -637,7 +754,12 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         capacity_notes = _capacity_rules(base.get("computeResources") or {}, changes)
         name = _new_ce_name(base["computeEnvironmentName"], changes, new_ce.get("name"))
         new_arn = sibling_arn(base["computeEnvironmentArn"], name)
-        _validate_compute_change(rec, base.get("computeResources") or {}, changes)
+        _validate_compute_change(
+            rec,
+            base.get("computeResources") or {},
+            changes,
+            f"{name} (copy of {base['computeEnvironmentName']})",
+        )
         params = _copy_compute_environment(base, changes, name, rec.id)
         description = f"create {name} from {base['computeEnvironmentName']} with " + ", ".join(
             [*(f"{k}={v}" for k, v in changes.items()), *capacity_notes]
@@ -645,7 +767,7 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         calls.append(
             (_call("create_compute_environment", params, UpdateKind.BLUE_GREEN, description), new_arn)
         )
-        carried = _restore_update_policy(base, new_arn, name)
+        carried = _restore_update_policy(base, new_arn, name, params["computeResources"].get("type", "EC2"))
         if carried is not None:
             calls.append((carried, new_arn))
         resources[new_arn] = None

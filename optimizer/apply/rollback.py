@@ -3,8 +3,11 @@
 Each landed call is undone in reverse order with the values the resource had before: a queue gets
 its old order, priority and state back; a CE its old computeResources values and state; a new
 job-definition revision is deregistered (jobs submitted by name run the previous revision again); a
-CE created by a blue/green switch is disabled (deleting it is left to the operator, once drained); a
-queue's time limits and fair-share policy follow `optimizer.apply.queue_settings.undo_calls`.
+CE created by a blue/green switch is disabled, with its minvCpus set to 0 in the same call when it is
+an EC2/SPOT CE that keeps some (a DISABLED CE keeps minvCpus running and billed; deleting it is left
+to the operator, once drained); a queue's time limits and fair-share policy follow
+`optimizer.apply.queue_settings.undo_calls`. Every computeResources key an apply sent that the CE
+had before is restored, so the old CE of a blue/green gets its minvCpus back with its state.
 The rollback is fingerprinted against the state read back after the apply, so it is refused if
 someone changed the resources in between.
 """
@@ -16,7 +19,7 @@ from typing import Any
 
 from optimizer.apply.fingerprint import fingerprint, short_hash
 from optimizer.apply.permissions import actions_for_operation
-from optimizer.apply.planner import update_policy_of
+from optimizer.apply.planner import release_min_vcpus, update_policy_of
 from optimizer.apply.queue_settings import undo_calls
 from optimizer.domain import ApiCall, ChangePlan
 
@@ -66,11 +69,17 @@ def _undo(
     if op == "create_compute_environment":
         name = params["computeEnvironmentName"]
         target = response.get("computeEnvironmentArn") or name
+        disable: dict[str, Any] = {"computeEnvironment": target, "state": "DISABLED"}
+        # The create request has the Describe item's shape: its computeResources say type and minvCpus.
+        release = release_min_vcpus(params, target)
+        if release is not None:
+            disable["computeResources"] = release["computeResources"]
         return _call(
             "update_compute_environment",
-            {"computeEnvironment": target, "state": "DISABLED"},
+            disable,
             plan,
-            f"disable {name} (created by the apply; delete it once drained)",
+            f"disable {name} (created by the apply; delete it once drained)"
+            + (", minvCpus to 0 so it keeps no instances" if release is not None else ""),
         )
     if op == "register_job_definition":
         arn = response.get("jobDefinitionArn")
