@@ -257,16 +257,32 @@ class Executor:
         refusals = []
         if fingerprint(current) != plan.fingerprint:
             planned = (plan.before or {}).get("resources", {})
-            moved = [
-                f"{resource_name(key)}: {', '.join(changed_fields(planned.get(key), item)) or 'changed'}"
+            changed = [
+                key
                 for key, item in current.items()
                 if fingerprint({key: planned.get(key)}) != fingerprint({key: current.get(key)})
             ]
-            refusals.append(
-                "the resources changed since this plan was made ("
-                + "; ".join(moved)
-                + "): run `batchopt plan` again and review the new plan"
-            )
+            # A resource the plan creates that exists already: its name is derived from the change,
+            # so planning again names it again (a copy left by an earlier partial or rolled-back
+            # apply); only removing it, or another name, gets past it.
+            leftover = [k for k in changed if planned.get(k) is None and current.get(k) is not None]
+            moved = [
+                f"{resource_name(k)}: {', '.join(changed_fields(planned.get(k), current[k])) or 'changed'}"
+                for k in changed
+                if k not in leftover
+            ]
+            if moved:
+                refusals.append(
+                    "the resources changed since this plan was made ("
+                    + "; ".join(moved)
+                    + "): run `batchopt plan` again and review the new plan"
+                )
+            for key in leftover:
+                refusals.append(
+                    f"{resource_name(key)} exists already, and this plan creates it (a copy an earlier "
+                    "apply left behind?): delete it once no queue uses it, then apply again; planning "
+                    "again derives the same name"
+                )
         for key, item in current.items():
             if item is None or resource_kind(key) != "compute-environment":
                 continue

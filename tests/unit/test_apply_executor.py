@@ -237,3 +237,24 @@ def test_the_audit_end_and_the_status_move_in_one_transaction(
         )
     [record] = records.audits(sqlite_engine, actions=("apply",))
     assert record.result == "pending"
+
+
+def test_a_copy_left_by_an_earlier_apply_is_named_not_an_endless_plan_again(sqlite_engine: Engine) -> None:
+    # A blue/green plan creates a CE whose name comes from the change; a copy an earlier partial
+    # apply left makes every new plan stale the same way, so "run `batchopt plan` again" looped.
+    plan = plan_change(
+        make_recommendation("bg", CE_ARN, "compute-environment", {"instance_types": ["m6i.large"]}),
+        CurrentState(ce(role=CUSTOM_ROLE), (queue(CE_ARN),)),
+    )
+    assert plan.update_kind == UpdateKind.BLUE_GREEN
+    planned = plan.before["resources"]
+    [new_arn] = [key for key, item in planned.items() if item is None]
+    left_behind = {
+        **ce(),
+        "computeEnvironmentArn": new_arn,
+        "computeEnvironmentName": new_arn.rsplit("/", 1)[1],
+    }
+    executor = Executor(sqlite_engine, ApplySettings(enabled=True), lambda service, arn: None)
+    [refusal] = executor.state_refusals(plan, {**planned, new_arn: left_behind})
+    assert refusal.startswith(f"{new_arn.rsplit('/', 1)[1]} exists already, and this plan creates it")
+    assert "run `batchopt plan` again" not in refusal
