@@ -7,7 +7,9 @@ CE created by a blue/green switch is disabled, with its minvCpus set to 0 in the
 an EC2/SPOT CE that keeps some (a DISABLED CE keeps minvCpus running and billed; deleting it is left
 to the operator, once drained); a queue's time limits and fair-share policy follow
 `optimizer.apply.queue_settings.undo_calls`. Every computeResources key an apply sent that the CE
-had before is restored, so the old CE of a blue/green gets its minvCpus back with its state.
+had before is restored, so the old CE of a blue/green gets its minvCpus back with its state; one it
+did not have gets its documented default (bidPercentage 100) or, without one, is named in the
+rollback's description as kept (an update cannot unset a key).
 The rollback is fingerprinted against the state read back after the apply, so it is refused if
 someone changed the resources in between.
 """
@@ -24,6 +26,10 @@ from optimizer.apply.queue_settings import undo_calls
 from optimizer.domain import ApiCall, ChangePlan
 
 _NOT_RESTORABLE = {"desiredvCpus"}
+#: What a computeResources key the CE did not have means, where the model says: a rollback sets it,
+#: since an update cannot unset a key ("If you leave this field empty, the default value is 100% of
+#: the On-Demand price", ComputeResource.bidPercentage).
+_DEFAULT_WHEN_ABSENT = {"bidPercentage": 100}
 
 
 def _call(operation: str, params: dict[str, Any], plan: ChangePlan, description: str) -> ApiCall:
@@ -50,9 +56,11 @@ def _undo(
         return _call("update_job_queue", restore, plan, f"restore {before.get('jobQueueName')}")
     if op == "update_compute_environment" and before is not None:
         old = before.get("computeResources") or {}
-        resources = {
-            k: old[k] for k in params.get("computeResources") or {} if k not in _NOT_RESTORABLE and k in old
-        }
+        sent = [k for k in params.get("computeResources") or {} if k not in _NOT_RESTORABLE]
+        resources = {k: old.get(k, _DEFAULT_WHEN_ABSENT.get(k)) for k in sent}
+        # A key the CE had no value for, and no documented default: the update cannot unset it.
+        lost = sorted(k for k, v in resources.items() if v is None)
+        resources = {k: v for k, v in resources.items() if v is not None}
         restore = {"computeEnvironment": params["computeEnvironment"]}
         if resources:
             restore["computeResources"] = resources
@@ -63,8 +71,12 @@ def _undo(
             restore["state"] = before["state"]
         if len(restore) == 1:
             return None
+        kept = f"; kept as applied (the CE had no value, which an update cannot restore): {', '.join(lost)}"
         return _call(
-            "update_compute_environment", restore, plan, f"restore {before.get('computeEnvironmentName')}"
+            "update_compute_environment",
+            restore,
+            plan,
+            f"restore {before.get('computeEnvironmentName')}" + (kept if lost else ""),
         )
     if op == "create_compute_environment":
         name = params["computeEnvironmentName"]

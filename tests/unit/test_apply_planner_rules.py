@@ -4,6 +4,7 @@ Fargate CE, and proposed values are checked before any call."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -294,3 +295,41 @@ def test_queue_state_must_be_one_of_the_model_enum() -> None:
     [call] = plan_change(ok, CurrentState(target)).calls
     assert call.params == {"jobQueue": target["jobQueueArn"], "state": "DISABLED"}
     assert_valid_for_model((call,))
+
+
+def test_a_rollback_sets_a_bid_the_ce_never_had_back_to_its_documented_default() -> None:
+    # A SPOT CE without bidPercentage (Batch's default: 100 % of on-demand) given a 70 % cap in
+    # place: the rollback sent only the update policy and reported success with 70 % still set.
+    item = ce("SPOT_CAPACITY_OPTIMIZED", type="SPOT")
+    assert "bidPercentage" not in item["computeResources"]
+    plan = plan_change(ce_rec({"bid_percentage": 70}), CurrentState(item, (queue(CE_ARN),)))
+    [update] = [c for c in plan.calls if c.operation == "update_compute_environment"]
+    assert update.params["computeResources"]["bidPercentage"] == 70
+    rollback = build_rollback(plan, responses(plan), {})
+    assert rollback is not None
+    [restore] = rollback.calls
+    assert restore.params["computeResources"] == {"bidPercentage": 100}
+    assert "kept as applied" not in restore.description
+    assert_valid_for_model(rollback.calls)
+
+
+def test_a_rollback_names_what_it_cannot_restore() -> None:
+    # An image the CE did not pin: an update cannot unset it, so the rollback says it stays.
+    item = ce("SPOT_CAPACITY_OPTIMIZED", type="SPOT")
+    plan = plan_change(ce_rec({"instance_types": ["m6i.large"]}), CurrentState(item, (queue(CE_ARN),)))
+    call = plan.calls[0]
+    pinned = ApiCall(
+        call.service,
+        call.operation,
+        {**call.params, "computeResources": {**call.params["computeResources"], "imageId": "ami-1"}},
+        call.update_kind,
+        call.permissions,
+        call.description,
+    )
+    rollback = build_rollback(replace(plan, calls=(pinned, *plan.calls[1:])), responses(plan), {})
+    assert rollback is not None
+    [restore] = [c for c in rollback.calls if c.params.get("computeEnvironment") == CE_ARN]
+    assert restore.params["computeResources"] == {"instanceTypes": ["m5.large"]}
+    assert restore.description.endswith(
+        "kept as applied (the CE had no value, which an update cannot restore): imageId"
+    )
