@@ -16,6 +16,10 @@ from optimizer.catalog.node_ranges import owning_range, target_span
 from optimizer.errors import InputError
 
 SPOT_RECLAIM = re.compile(r"Host EC2 \(instance (i-[0-9a-f]+)\) terminated")
+#: A job on a FARGATE_SPOT compute environment whose task Fargate took back: ECS's stopped reason
+#: for a Fargate Spot interruption, which Batch passes on as the attempt's reason (a Nextflow user's
+#: Batch job on a Spot Fargate CE, nextflow-io/nextflow#5786; ECS stop code SpotInterruption).
+FARGATE_SPOT_RECLAIM = re.compile(r"Your Spot Task was interrupted", re.IGNORECASE)
 OOM_EXIT_CODE = 137
 OOM_MARKER = "OutOfMemoryError"
 
@@ -143,6 +147,15 @@ def job_definition_name(ref: str | None) -> str | None:
     """`arn:...:job-definition/NAME:REV` or `NAME:REV` or `NAME` -> NAME."""
     tail = name_from_arn(ref, "job-definition")
     return tail.split(":", 1)[0] if tail else None
+
+
+def is_spot_reclaim(text: str | None) -> bool:
+    """Whether the reason says spot capacity was taken back: an EC2 host (`spot_reclaim_instance`)
+    or a Fargate Spot task, which has no instance to name. Either way the attempt's work is lost to
+    the spot market, not to the job: its cost is reclaim waste, not a failure."""
+    return bool(text) and (
+        SPOT_RECLAIM.search(text) is not None or FARGATE_SPOT_RECLAIM.search(text) is not None
+    )
 
 
 def spot_reclaim_instance(text: str | None) -> str | None:

@@ -14,9 +14,10 @@ Conventions (documented here because analysis reads them):
   pod's requests, its attempts carry the node name. Anything unrecognised is kept raw in
   `unparsed`; a record that cannot be read at all is stored with the error and its raw fields.
 - An attempt is a spot reclaim when its reason carries "Host EC2 (instance i-...) terminated."
-  (Batch's wording), and out of memory on exit code 137 or "OutOfMemoryError", unless it was a
-  reclaim (the host going away kills the container too). The reclaim names the instance, which
-  fills `instance_id` even when the instance was never seen by the instance collector.
+  (Batch's wording) or, on Fargate Spot, "Your Spot Task was interrupted." (ECS's), and out of
+  memory on exit code 137 or "OutOfMemoryError", unless it was a reclaim (the host going away kills
+  the container too). An EC2 reclaim names the instance, which fills `instance_id` even when the
+  instance was never seen by the instance collector; a Fargate one has none to name.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pandas as pd
 from optimizer.collectors.batch_fields import (
     efa_devices,
     is_out_of_memory,
+    is_spot_reclaim,
     job_definition_name,
     name_from_arn,
     node_range,
@@ -285,6 +287,7 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
         exit_code = container.get("exitCode")
         reason = _reason(attempt.get("statusReason"), container.get("reason"))
         reclaimed = spot_reclaim_instance(reason)
+        spot_lost = is_spot_reclaim(reason)
         yield (
             job_id,
             number,
@@ -295,8 +298,8 @@ def _attempt_rows(record: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
             attempt.get("stoppedAt"),
             exit_code,
             reason,
-            reclaimed is not None,
-            reclaimed is None and is_out_of_memory(exit_code, reason),
+            spot_lost,
+            not spot_lost and is_out_of_memory(exit_code, reason),
             container.get("logStreamName"),
             None,
         )
@@ -309,6 +312,7 @@ def _task_attempt_row(
     fields = task_attempt(attempt, nonessential) or {}
     reason = _reason(attempt.get("statusReason"), fields.get("reason"))
     reclaimed = spot_reclaim_instance(reason)
+    spot_lost = is_spot_reclaim(reason)
     return (
         job_id,
         number,
@@ -319,8 +323,8 @@ def _task_attempt_row(
         attempt.get("stoppedAt"),
         fields.get("exit_code"),
         reason,
-        reclaimed is not None,
-        reclaimed is None and bool(fields.get("oom")),
+        spot_lost,
+        not spot_lost and bool(fields.get("oom")),
         fields.get("log_stream_name"),
         None,
     )

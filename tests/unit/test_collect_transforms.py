@@ -413,3 +413,27 @@ def test_a_multi_node_job_on_eks_takes_its_ranges_pod_requests() -> None:
     jobs, _ = transform_jobs([parent], None, "us-east-1")
     row = jobs.iloc[0]
     assert (row["vcpus"], row["memory_mib"], row["gpus"], row["platform"]) == (4.0, 8192, 1, "EKS")
+
+
+def test_a_fargate_spot_interruption_is_a_spot_reclaim_not_a_failure() -> None:
+    """ECS's stopped reason for a Fargate Spot task taken back, as a Batch job on a Spot Fargate
+    CE reports it (nextflow-io/nextflow#5786). It was read as a plain failure (the attempt's cost
+    booked as failed work), or, on exit 137, as out of memory: memory advice for a spot event."""
+    interrupted = {
+        "container": {
+            "exitCode": 137,
+            "taskArn": "arn:aws:ecs:us-east-1:1:task/c/fff",
+            "networkInterfaces": [],
+        },
+        "startedAt": T0 + 1000,
+        "stoppedAt": T0 + 2000,
+        "statusReason": "Your Spot Task was interrupted.",
+    }
+    _, attempts = transform_jobs(
+        [job_record("job-f", T0, status="FAILED", attempts=[interrupted], platformCapabilities=["FARGATE"])],
+        "123456789012",
+        "us-east-1",
+    )
+    [row] = attempts.to_dict("records")
+    assert row["is_spot_reclaim"] and not row["is_oom"]
+    assert row["instance_id"] is None  # Fargate: no instance to name
