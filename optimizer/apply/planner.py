@@ -343,6 +343,14 @@ def _plan_compute_environment(
     if item.get("containerOrchestrationType") == "EKS" or item.get("eksConfiguration"):
         raise RefusedError(f"{name} runs on Amazon EKS: batchopt applies changes to ECS-based CEs only")
     current = item.get("computeResources") or {}
+    kind = current.get("type", "EC2")
+    if kind not in (*EC2_CE_TYPES, *FARGATE_TYPES):
+        # (ECS_MANAGED_INSTANCES, or a type AWS adds later: the planner knows none of its update rules,
+        # and refusing it later read as an allocation strategy error)
+        raise RefusedError(
+            f"{name} is a {kind} compute environment: batchopt applies changes to EC2, SPOT and Fargate"
+            " CEs only"
+        )
     _check_not_stale(rec, {snake: current[api] for snake, api in CE_FIELDS.items() if api in current})
     wanted = _proposed_compute_resources(rec.id, rec.proposed)
     notes: list[str] = []

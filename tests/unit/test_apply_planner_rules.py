@@ -333,3 +333,13 @@ def test_a_rollback_names_what_it_cannot_restore() -> None:
     assert restore.description.endswith(
         "kept as applied (the CE had no value, which an update cannot restore): imageId"
     )
+
+
+def test_a_compute_environment_type_the_planner_has_no_rules_for_is_refused_as_such() -> None:
+    # A plain maxvCpus change on an ECS_MANAGED_INSTANCES CE was refused as "allocation strategy
+    # BEST_FIT is not valid for a ECS_MANAGED_INSTANCES CE": right to refuse, wrong reason.
+    from optimizer.errors import RefusedError
+
+    item = ce(type="ECS_MANAGED_INSTANCES")
+    with pytest.raises(RefusedError, match=r"^ce is a ECS_MANAGED_INSTANCES compute environment: batchopt"):
+        plan_change(ce_rec({"max_vcpus": 64}), CurrentState(item, (queue(CE_ARN),)))
