@@ -36,12 +36,18 @@ def report_text(report: ExecutionReport, *, dashboard: bool = False) -> str:
             lines.append("  press Apply, then confirm the calls, to apply")
         elif report.action == "apply":
             lines.append("  add --execute to apply")
-        else:
-            lines.append("  add --execute to run it")
+        else:  # (`batchopt rollback` runs unless --dry-run: it has no --execute)
+            lines.append("  run it again without --dry-run to roll back")
     else:
         for outcome in report.outcomes:
-            state = "landed" if outcome.landed else ("NOT APPLIED" if outcome.sent else "not sent")
-            lines.append(f"  {outcome.operation}: {state} - {outcome.detail}")
+            if outcome.landed:
+                state = "landed"
+            elif outcome.sent:
+                state = "NOT APPLIED"
+            else:  # (the executor's detail says "rejected" for the call AWS refused)
+                state = "REJECTED" if outcome.detail == "rejected" else "not sent"
+            detail = "" if outcome.detail.lower() == state.lower() else f" - {outcome.detail}"
+            lines.append(f"  {outcome.operation}: {state}{detail}")
         if report.rollback_plan_id:
             rec_id = report.plan.recommendation_id
             how = "the Roll back button" if dashboard else f"batchopt rollback {rec_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -188,10 +189,16 @@ def test_a_compute_environment_left_invalid_is_not_a_success(sqlite_engine: Engi
 
 
 def test_a_call_aws_rejected_is_reported_as_rejected_not_as_never_sent(sqlite_engine: Engine) -> None:
+    from optimizer.apply.render import report_text
+
     report = _scaling_run(sqlite_engine, None, reject=True)
     assert report.result == "failed"
     assert "update_compute_environment: rejected" in report.message
     assert "maxvCpus is below desiredvCpus" in report.message
+    assert "  update_compute_environment: REJECTED\n" in report_text(report) + "\n"
+    # A rollback's dry run points at what runs it (`batchopt rollback` has no --execute).
+    dry = replace(report, dry_run=True, action="rollback")
+    assert report_text(dry).endswith("run it again without --dry-run to roll back")
 
 
 def test_a_desired_vcpus_batch_has_since_passed_is_refused_before_any_call(sqlite_engine: Engine) -> None:
