@@ -25,7 +25,7 @@ analysis run covers the whole month, the attribution is computed now with the sa
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -86,6 +86,11 @@ def month_attribution(
     return stored.attribute(inputs, since, until)
 
 
+def _day(value: Any) -> datetime:
+    """A stored day (date, datetime or text, by backend) as a naive midnight datetime."""
+    return pd.Timestamp(value).normalize().to_pydatetime().replace(tzinfo=None)
+
+
 NOT_COMPUTED: Any = object()
 """`attribution` not given: `modelled_daily` computes it (None, given, means there is none)."""
 
@@ -101,18 +106,10 @@ def modelled_daily(
     cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
     holds no Batch history for the window. `modelled_cost` is its sum."""
     from optimizer.analysis import stored
+    from optimizer.analysis.persisted import persisted_is_current
     from optimizer.analysis.rollup import daily_aggregate
-    from optimizer.store.tables.analysis import analysis_runs
 
-    r = analysis_runs.c
-    covering = select(func.count()).where(
-        r.dataset == dataset,
-        (r.since.is_(None)) | (r.since <= since),
-        (r.until.is_(None)) | (r.until >= until),
-    )
-    with engine.connect() as conn:
-        covered = bool(conn.execute(covering).scalar())
-    if covered:
+    if persisted_is_current(engine, dataset, since, until):
         frame = stored.read_cost_daily(engine, (), period="day", dataset=dataset, since=since, until=until)
         if not frame.empty:
             return _per_day(frame), "analysis"
@@ -170,6 +167,7 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
             ).scalar()
             or 0.0
         )
+        last_day = conn.execute(select(func.max(d.day)).where(in_month)).scalar()
         commitments = conn.execute(
             select(bill_commitments.c.arn, bill_commitments.c.kind)
             .where(bill_commitments.c.first_seen < until, bill_commitments.c.last_seen >= start)
@@ -179,9 +177,14 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
     effective = sum(float(row[2] or 0) for row in by_service)
     kinds = {row[0]: row for row in by_kind}
     instances = [kinds[k] for k in EC2_INSTANCE_KINDS if k in kinds]
-    attribution = month_attribution(engine, start, until, dataset)
-    modelled, source = modelled_cost(engine, start, until, dataset, attribution)
-    job_costs = compute_job_costs(engine, start, until, attribution, dataset=dataset)
+    # The model over the days the bill covers (`window.covered_days`' rule: the month's first day
+    # through the last day a line item was used), as the Overview and the report set them side by
+    # side: a bill a day behind collection read as a residual of a whole day's model (the demo's
+    # December with its last billed day left out: -$629.83 here, -$174.28 on the Overview).
+    model_until = until if last_day is None else min(until, _day(last_day) + timedelta(days=1))
+    attribution = month_attribution(engine, start, model_until, dataset)
+    modelled, source = modelled_cost(engine, start, model_until, dataset, attribution)
+    job_costs = compute_job_costs(engine, start, model_until, attribution, dataset=dataset)
     store_job_costs(engine, start, job_costs)
     residual = None if modelled is None else billed - modelled
     by_kind_billed = {row[0]: float(row[1] or 0) for row in by_kind}
@@ -219,6 +222,8 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
         "commitments": [{"arn": arn, "kind": kind} for arn, kind in commitments],
         "modelled_usd": None if modelled is None else _money(modelled),
         "modelled_source": source,
+        # [month start, this): the days the bill covers, over which the model is taken
+        "modelled_until": model_until.isoformat(),
         "residual_usd": None if modelled is None else _money(billed - modelled),
         "bill": {
             "format": imported["format"],

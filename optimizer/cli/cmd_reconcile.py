@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, timedelta
 
 from optimizer.cli.context import CliContext
 from optimizer.number_text import usd_text
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             )
         )
     modelled_note = f"from {result['modelled_source']}" if result["modelled_source"] else "no Batch history"
+    if result["modelled_source"]:
+        # (the days the bill covers: a bill a day behind collection is not a day's residual)
+        last = datetime.fromisoformat(result["modelled_until"]) - timedelta(days=1)
+        modelled_note += f", through {last:%Y-%m-%d} (the bill's last day)"
     rows.append(("modelled (Batch estate)", _usd(result["modelled_usd"]), modelled_note))
     rows.append(("residual (billed - modelled)", _usd(result["residual_usd"]), ""))
     _table(("", "USD", ""), rows)

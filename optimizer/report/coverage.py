@@ -9,17 +9,11 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
+from optimizer.analysis.persisted import COST_SOURCES
 from optimizer.report.model import Coverage, SourceFreshness
 from optimizer.report.spend import full_weeks, history_weeks, week_slice, weeks_with_data
 from optimizer.report.weeks import IsoWeek
 from optimizer.store.coverage_read import gap_sentence
-
-COST_SOURCES = ("jobs", "instances", "spot_prices")
-"""Collector sources (names as `optimizer/collectors` records them) whose lag makes costs partial.
-
-The catalog, bands or usage may legitimately run less often, so only these are checked for a
-successful run after the week ended.
-"""
 
 FALLBACK_SHARE_WARNING = 0.01
 """Warn when more than this share of spend was priced without its exact price series."""

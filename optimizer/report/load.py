@@ -20,13 +20,12 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, select
 
-from optimizer.analysis import stored
+from optimizer.analysis import persisted, stored
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.billing.window import bill_window
 from optimizer.recommend.repository import recommendations_frame
-from optimizer.report.coverage import COST_SOURCES
 from optimizer.report.inputs import DAILY_COLUMNS, LAST_SUCCESS_COLUMNS, RUN_COLUMNS, ReportInputs, empty
 from optimizer.report.savings_headline import with_headline
 from optimizer.report.spend import HISTORY_WEEKS
@@ -41,7 +40,6 @@ from optimizer.store.schema import (
     jobs,
     recommendations,
 )
-from optimizer.store.tables.analysis import analysis_runs
 
 EXACT_PRICE_SOURCES = ("on-demand", "spot-series")
 
@@ -58,20 +56,10 @@ def _latest(engine: Engine, query: Select[Any]) -> datetime | None:
 
 
 def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
-    """Whether one analysis run of `dataset` covers the whole window and is newer than the last
-    successful collection of its inputs (so the aggregate holds every history week it can)."""
+    """Whether the persisted aggregate holds the report's window (`analysis.persisted`, the rule
+    `reconcile` and the bill-vs-model sections use too)."""
     since, until = report_window(week)
-    succeeded = last_successes(engine, ("source",), sources=COST_SOURCES)["last_success"].dropna()
-    collected = pd.Timestamp(succeeded.max()).to_pydatetime() if not succeeded.empty else None
-    r = analysis_runs.c
-    query = select(func.max(r.computed_at)).where(
-        r.dataset == dataset,
-        (r.since.is_(None)) | (r.since <= since),
-        (r.until.is_(None)) | (r.until >= until),
-    )
-    if collected is not None and dataset == COLLECTED_DATASET:
-        query = query.where(r.computed_at >= collected)
-    return _latest(engine, query) is not None
+    return persisted.persisted_is_current(engine, dataset, since, until)
 
 
 def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame | None:

@@ -3,7 +3,7 @@ leaves the store and the month's Parquet file as they were (SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,12 +57,14 @@ def test_modelled_is_the_attribution_computed_or_persisted_alike(
     )
     persisted = reconcile(store_engine, "2026-11")
     assert persisted["modelled_source"] == "analysis"
+    # (over the days the bill covers: through Nov 16, its last line item)
+    assert persisted["modelled_until"] == "2026-11-17T00:00:00"
     total = read_cost_daily(
-        store_engine, (), period=None, since=datetime(2026, 11, 1), until=datetime(2026, 12, 1)
+        store_engine, (), period=None, since=datetime(2026, 11, 1), until=datetime(2026, 11, 17)
     )
     assert persisted["modelled_usd"] == pytest.approx(float(total["total_usd"].iloc[0]), abs=1e-6)
     assert computed["modelled_usd"] == pytest.approx(persisted["modelled_usd"], abs=1e-6)
-    assert persisted["modelled_usd"] > 10  # the estate's eight instances, about $12
+    assert persisted["modelled_usd"] > 5  # the estate's instances of Nov 1-16, about $6
     assert persisted["billed_usd"] == pytest.approx(2.304 + 0.064 + 0.25)
     assert persisted["residual_usd"] == pytest.approx(persisted["billed_usd"] - persisted["modelled_usd"])
     assert reconcile(store_engine, "2026-11", dataset="no-such-dataset")["modelled_usd"] is None
@@ -272,3 +274,54 @@ def test_two_deliveries_of_one_month_given_together_are_refused_not_added_up(
         store_engine, [part_1, part_2], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 3)
     )
     assert result.months[0].billed_usd == pytest.approx(2.304 + 0.064 + 2.304 + 0.5 + 0.25 + 2.304)
+
+
+def test_a_stale_persisted_model_is_not_set_beside_fresh_breakdowns(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    """Data collected after the last `analyze` (an instance ran 10 h longer): reconcile's modelled
+    total came from the stale persisted aggregate while its per-day rows were computed afresh, so
+    the total and the sum of its rows disagreed. One rule (`analysis.persisted`) now says the
+    aggregate is stale, and the total is the attribution the rows are made of."""
+    from sqlalchemy import update
+
+    from optimizer.store.schema import collector_runs, instances
+
+    seed_estate(store_engine, with_changes=False)
+    bill = _bill(tmp_path, "nov.csv", NOVEMBER)
+    import_bill(
+        store_engine, [bill], "cur-legacy", data_dir=tmp_path / "bill", imported_at=datetime(2026, 12, 2)
+    )
+    window = {"since": datetime(2026, 11, 1), "until": datetime(2026, 12, 1)}
+    run_analysis(store_engine, computed_at=datetime(2026, 12, 2), **window)
+    before = reconcile(store_engine, "2026-11")
+    assert before["modelled_source"] == "analysis"
+    with store_engine.begin() as conn:
+        [(instance_id, launch)] = conn.execute(
+            select(instances.c.instance_id, instances.c.launch_time)
+            .where(
+                instances.c.launch_time >= datetime(2026, 11, 2),
+                instances.c.launch_time < datetime(2026, 11, 16),
+            )
+            .order_by(instances.c.launch_time)
+            .limit(1)
+        ).all()
+        conn.execute(
+            update(instances)
+            .where(instances.c.instance_id == instance_id)
+            .values(launch_time=launch - timedelta(hours=10), first_seen=launch - timedelta(hours=10))
+        )
+        conn.execute(
+            collector_runs.insert().values(
+                target="default",
+                source="instances",
+                started_at=datetime(2026, 12, 3),
+                finished_at=datetime(2026, 12, 3, 0, 5),
+                status="succeeded",
+            )
+        )
+    after = reconcile(store_engine, "2026-11")
+    assert after["modelled_source"] == "computed"
+    rows = sum(r["modelled_usd"] for r in after["breakdowns"]["by_day"])
+    assert after["modelled_usd"] == pytest.approx(rows, abs=0.01)
+    assert after["modelled_usd"] > before["modelled_usd"] + 0.5  # the 10 more hours count
