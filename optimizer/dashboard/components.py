@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime
 
 import streamlit as st
 
@@ -20,6 +21,14 @@ beside it use for on-demand."""
 def no_data(what: str, command: str) -> None:
     """The honest empty state: say what is missing and the command that produces it."""
     st.info(f"No data yet: {what}. Run `{command}` to produce it.", icon=":material/hourglass_empty:")
+
+
+def partial_day_text(day: datetime, today: date) -> str:
+    """How a page names the day it leaves out as partial (`queries.last_full_day`): today, or the
+    last day the data reaches when the collection stopped before that day ended."""
+    if day.date() >= today:
+        return f"Today ({today:%Y-%m-%d})"
+    return f"{day:%Y-%m-%d} (the data stops before its end)"
 
 
 def money(value: float | None) -> str:

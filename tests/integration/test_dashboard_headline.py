@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from optimizer.billing.discount import DiscountRatio
 from optimizer.cli.main import main
-from optimizer.dashboard.components import money
+from optimizer.dashboard.components import money, partial_day_text
 from optimizer.dashboard.pages.overview import signed_money
 from optimizer.dashboard.queries import last_full_day
 from optimizer.dashboard.recommendation_view import duration
@@ -123,8 +123,21 @@ def test_apply_asks_for_confirmation_first(store: Engine, monkeypatch: pytest.Mo
 def test_overview_deltas_have_their_sign_first_and_days_are_full() -> None:
     assert signed_money(-343.59) == "-$343.59" and signed_money(12.0) == "+$12.00"
     today = date(2026, 12, 3)
-    assert last_full_day(datetime(2026, 12, 3), today) == (datetime(2026, 12, 2), True)
-    assert last_full_day(datetime(2026, 12, 1), today) == (datetime(2026, 12, 1), False)
+    assert last_full_day(datetime(2026, 12, 3), today) == (datetime(2026, 12, 2), datetime(2026, 12, 3))
+    assert last_full_day(datetime(2026, 12, 1), today) == (datetime(2026, 12, 1), None)
+    # Opened the next day with no collection since: the last data day stops at 13:15, so it is
+    # partial although it is not today (it was counted as full, a false drop in spend).
+    stopped = datetime(2026, 12, 2, 13, 15)
+    assert last_full_day(datetime(2026, 12, 2), today, stopped) == (
+        datetime(2026, 12, 1),
+        datetime(2026, 12, 2),
+    )
+    assert last_full_day(datetime(2026, 12, 2), today, datetime(2026, 12, 3, 0, 5)) == (
+        datetime(2026, 12, 2),
+        None,
+    )
+    assert partial_day_text(datetime(2026, 12, 2), today) == "2026-12-02 (the data stops before its end)"
+    assert partial_day_text(datetime(2026, 12, 3), today) == "Today (2026-12-03)"
     assert [duration(s) for s in (45, 3240, 38520, 200000)] == ["45 s", "54 min", "10.7 h", "2.3 d"]
 
 

@@ -14,7 +14,15 @@ from optimizer.analysis.bucket_length import duration_text
 from optimizer.dashboard import plan_scope, queries, queue_scope
 from optimizer.dashboard.columns import chart_labels, column_config, show_table
 from optimizer.dashboard.commitment_view import render_commitments, render_cost_split
-from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
+from optimizer.dashboard.components import (
+    CAPACITY_ORDER,
+    history,
+    money,
+    no_data,
+    partial_day_text,
+    percent,
+    store_url,
+)
 from optimizer.dashboard.plan_view import cost_curve, mix_by_offering, plan_list_cost, plan_usage
 from optimizer.fleet.plans import problem_bucket_note
 from optimizer.recommend.headline import UNCONSTRAINED_BOUND
@@ -95,12 +103,12 @@ def _current(url: str, dataset: str, today: date) -> None:
     if span is None:
         no_data("costs have not been attributed", "batchopt analyze")
         return
-    last_day, partial = queries.last_full_day(span[1], today)
+    last_day, partial = queries.last_full_day(span[1], today, queries.cost_data_end(url, dataset))
     since, until = queries.window_before(last_day, HISTORY_DAYS)
     mix = queries.cost_summary(url, since, until, ("instance_type", "capacity_type"), dataset=dataset)
     st.caption(
         f"All queues, the {HISTORY_DAYS} full days through {last_day:%Y-%m-%d} (UTC)"
-        + (f"; today ({today:%Y-%m-%d}) is partial and not included" if partial else "")
+        + (f"; {partial_day_text(partial, today).lower()} is partial and not included" if partial else "")
         + ". A plan's own queue and window are on the right."
     )
     st.metric(f"Spend, last {HISTORY_DAYS} days", money(float(mix["total_usd"].sum())))

@@ -11,7 +11,15 @@ import streamlit as st
 from optimizer.analysis.rollup import SPOT_SHARE_DEFINITIONS, SPOT_SHARE_NAMES, idle_share, spot_share
 from optimizer.dashboard import queries
 from optimizer.dashboard.columns import chart_labels, column_config
-from optimizer.dashboard.components import CAPACITY_ORDER, history, money, no_data, percent, store_url
+from optimizer.dashboard.components import (
+    CAPACITY_ORDER,
+    history,
+    money,
+    no_data,
+    partial_day_text,
+    percent,
+    store_url,
+)
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
 from optimizer.runtime.clock import utc_now_aware
 
@@ -47,7 +55,7 @@ def _spend(url: str, dataset: str, today: date) -> None:
     if span is None:
         no_data("costs have not been attributed", "batchopt collect` then `batchopt analyze")
         return
-    last_day, partial = queries.last_full_day(span[1], today)
+    last_day, partial = queries.last_full_day(span[1], today, queries.cost_data_end(url, dataset))
     since, until = queries.window_before(last_day, WEEK_DAYS)
     prior_since, prior_until = queries.prior_window(since, WEEK_DAYS)
     by_day = queries.cost_summary(url, since, until, ("queue", "capacity_type"), daily=True, dataset=dataset)
@@ -56,8 +64,8 @@ def _spend(url: str, dataset: str, today: date) -> None:
     prior_spend = float(prior["total_usd"].sum()) if not prior.empty else 0.0
     idle = float(by_day["idle_usd"].sum())
     caption = f"The {WEEK_DAYS} full days through {last_day:%Y-%m-%d} (UTC), against the 7 days before."
-    if partial:
-        caption += f" Today ({today:%Y-%m-%d}) is partial and not included."
+    if partial is not None:
+        caption += f" {partial_day_text(partial, today)} is partial and not included."
     st.caption(caption)
     cols = st.columns(4)
     delta = signed_money(spend - prior_spend) if prior_spend > 0 else None

@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from optimizer.analysis import stored
 from optimizer.analysis.cost import WASTE_COLUMNS
+from optimizer.analysis.persisted import COST_SOURCES
 from optimizer.analysis.rollup import DAILY_DIMS
 from optimizer.billing import window as bill
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as sum_realized
 from optimizer.dashboard.state import engine_for
+from optimizer.store.runs_read import last_successes
 from optimizer.store.schema import COLLECTED_DATASET
 from optimizer.store.tables.billing import bill_months
 
@@ -86,14 +88,38 @@ def window_before(last_day: datetime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
-def last_full_day(last_data_day: datetime, today: date) -> tuple[datetime, bool]:
-    """The last complete UTC day with data, and whether today's partial day was left out: every
-    page's "last N days" ends there (Overview, Fleet mix), so none draws today's few hours as a drop
-    in spend and two pages' windows of the same length agree."""
-    yesterday = datetime.combine(today - timedelta(days=1), datetime.min.time())
-    if last_data_day.date() >= today:
-        return yesterday, True
-    return last_data_day, False
+def last_full_day(
+    last_data_day: datetime, today: date, data_end: datetime | None = None
+) -> tuple[datetime, datetime | None]:
+    """The last complete UTC day with data, and the day left out as partial (None when none was):
+    every page's "last N days" ends there (Overview, Fleet mix), so none draws a day's first few
+    hours as a drop in spend and two pages' windows of the same length agree.
+
+    With `data_end` (when the cost data stops: the last successful collection of its sources,
+    `cost_data_end`) the last data day is also partial when the data stops before that day ends:
+    opened the next day with no collection since, the Overview counted the demo's last day (13 h of
+    data, $455.55 against about $780 a day) as full and showed a $1,571.79 drop. Today's date is
+    always partial."""
+    day = pd.Timestamp(last_data_day).normalize().to_pydatetime()
+    if day.date() >= today:
+        return datetime.combine(today - timedelta(days=1), datetime.min.time()), datetime.combine(
+            today, datetime.min.time()
+        )
+    if data_end is not None and pd.Timestamp(data_end).to_pydatetime() < day + timedelta(days=1):
+        return day - timedelta(days=1), day
+    return day, None
+
+
+@cached
+def cost_data_end(url: str, dataset: str) -> datetime | None:
+    """When the collected history's cost data stops: the last successful run of the sources costs
+    are made of (`analysis.persisted.COST_SOURCES`); None for an imported trace, whose history ends
+    where it ends."""
+    if dataset != COLLECTED_DATASET:
+        return None
+    frame = last_successes(engine_for(url), ("source",), sources=COST_SOURCES)
+    succeeded = frame["last_success"].dropna()
+    return None if succeeded.empty else pd.Timestamp(succeeded.max()).to_pydatetime()
 
 
 def prior_window(since: datetime, days: int) -> tuple[datetime, datetime]:
