@@ -127,7 +127,8 @@ def coverage(
         partial_weeks = [w.label for w in reversed(history_weeks(week)) if w.label in present - full]
         left_out = f"; left out as partial (history begins mid-week): {', '.join(partial_weeks)}"
         info.append(
-            f"The 4-week average is over the {len(averaged)} full week(s) with data"
+            f"The average is over the {len(averaged)} full week(s) with data of the "
+            f"{len(history_weeks(week))} before"
             f"{': ' + ', '.join(averaged) if averaged else ''}"
             f"{left_out if partial_weeks else ''}."
         )

@@ -58,6 +58,14 @@ def week_span(report: WeeklyReport) -> str:
     return f"{report.week.monday.strftime('%d %b')} – {last.strftime('%d %b %Y')} (UTC days)"
 
 
+def average_label(report: WeeklyReport, *, short: bool = False) -> str:
+    """ "4-week average" as far as it is one: the average is over the full history weeks with data
+    (`spend.averaged_weeks`), so with two of them the CLI line, the email subject and the table
+    header said "4-week" over a 2-week mean (the demo's W48: +85.6 %)."""
+    n = len(report.average_weeks) or 4
+    return f"{n}-week avg" if short else f"{n}-week average"
+
+
 def headline(report: WeeklyReport) -> str:
     """One sentence summing up the week (used by Slack and as the email subject)."""
     if not report.has_data or report.total is None:
@@ -67,7 +75,7 @@ def headline(report: WeeklyReport) -> str:
     if total.previous is not None:
         parts.append(f"{change(total, 'previous')} vs previous week")
     if total.average_4w is not None:
-        parts.append(f"{change(total, 'average')} vs 4-week average")
+        parts.append(f"{change(total, 'average')} vs {average_label(report)}")
     text = ", ".join(parts)
     if report.coverage.partial:
         text += " (partial data)"

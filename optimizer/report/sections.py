@@ -29,7 +29,10 @@ def summary(report: WeeklyReport) -> Table:
         rows += [
             ("Total spend", fmt.money(total.current)),
             ("Previous week", f"{fmt.money(total.previous)} ({fmt.change(total, 'previous')})"),
-            ("4-week average", f"{fmt.money(total.average_4w)} ({_average_basis(report)})"),
+            (
+                fmt.average_label(report).capitalize(),
+                f"{fmt.money(total.average_4w)} ({_average_basis(report)})",
+            ),
         ]
     u = report.utilization
     if u is not None:
@@ -110,7 +113,14 @@ def _breakdown_rows(rows: tuple[BreakdownRow, ...], top_n: int) -> tuple[tuple[s
 
 
 def breakdowns(report: WeeklyReport, top_n: int) -> list[Table]:
-    headers = ("Name", "This week", "Previous week", "vs previous", "vs 4-week avg", "Share")
+    headers = (
+        "Name",
+        "This week",
+        "Previous week",
+        "vs previous",
+        f"vs {fmt.average_label(report, short=True)}",
+        "Share",
+    )
     return [
         Table(
             f"Spend by {label.lower()}",

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optimizer.report import fmt
 from optimizer.report.build import build_weekly_report
 from optimizer.report.inputs import DAILY_COLUMNS, ReportInputs
 from optimizer.report.model import WeeklyReport
@@ -104,7 +105,11 @@ def test_average_leaves_out_the_week_history_begins_in_mid_week() -> None:
     assert not any("partial" in n for n in report.coverage.notes)  # context, not a warning
     assert report.average_weeks == ("2026-W45", "2026-W46")
     summary = render_all(report).markdown
-    assert "| 4-week average | $15.00 (+100.0%; over 2 full weeks: 2026-W45, 2026-W46) |" in summary
+    # Named by the weeks it is over, everywhere it is named (the headline of the CLI, the email
+    # subject and Slack said "vs 4-week average" over this 2-week mean)
+    assert "| 2-week average | $15.00 (+100.0%; over 2 full weeks: 2026-W45, 2026-W46) |" in summary
+    assert "+100.0% vs 2-week average" in fmt.headline(report)
+    assert "vs 2-week avg" in summary and "4-week" not in summary
     queue = report.breakdowns["queue"][0].spend
     assert queue.average_4w == pytest.approx(15.0)
 
