@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE
+from optimizer.per_month import DAYS_PER_MONTH
 
 WINDOW_DAYS = 7
-DAYS_PER_MONTH = 30.0
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DAYS_PER_MONTH = 30.0
+from optimizer.per_month import DAYS_PER_MONTH
 
 
 @dataclass(frozen=True)

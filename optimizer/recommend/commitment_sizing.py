@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.per_month import HOURS_PER_MONTH
+
 #: Swanson's rule: P10, P50, P90 weighted 0.3, 0.4, 0.3.
 SCENARIO_WEIGHTS = {"p10": 0.3, "p50": 0.4, "p90": 0.3}
-HOURS_PER_MONTH = 730.0
 
 
 @dataclass(frozen=True)

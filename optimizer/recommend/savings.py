@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer.errors import ConfigError
+from optimizer.per_month import DAYS_PER_MONTH
 from optimizer.recommend.calibration import Calibration
 from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
 from optimizer.simulate.never_started import measured_runtime_s
@@ -22,7 +23,6 @@ from optimizer.simulate.node_split import NodeSplit, format_node_split, split_ga
 from optimizer.simulate.resize import format_resize, resize_definitions
 from optimizer.solver.problem import Commitment, commitment_to_dict
 
-DAYS_PER_MONTH = 30.0
 MIN_WINDOW_DAYS = 1.0
 _SUMMARY_KEYS = (
     "total_cost_usd",
