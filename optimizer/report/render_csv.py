@@ -35,7 +35,9 @@ def summary(report: WeeklyReport) -> bytes:
         ("change_vs_average", t.change_vs_average if t else None),
         ("requested_vcpu_hours", u.requested_vcpu_hours if u else None),
         ("idle_vcpu_hours", u.idle_vcpu_hours if u else None),
-        ("utilization", u.utilization if u else None),
+        # (requested / instance vCPU-hours, as the HTML and the Overview name it: `rollup`'s
+        # VCPU_ALLOCATION; "utilization" was the dropped name, which read as measured use)
+        ("vcpu_allocation", u.utilization if u else None),
         ("idle_usd", u.idle_usd if u else None),
         ("spot_usd", s.spot_usd if s else None),
         ("on_demand_usd", s.on_demand_usd if s else None),

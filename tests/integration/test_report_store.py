@@ -155,6 +155,9 @@ def test_csv_detail_tables_carry_the_same_totals(sqlite_engine: Engine) -> None:
     assert set(by_ce) == {CE_OD, CE_SPOT}
     summary = dict(csv.reader(io.StringIO(rendered.files["batchopt-report-2026-W47-summary.csv"].decode())))
     assert float(summary["total_usd"]) == pytest.approx(report.total.current)  # type: ignore[union-attr]
+    # named as the HTML names it (requested / instance vCPU-hours), not "utilization"
+    assert "utilization" not in summary
+    assert float(summary["vcpu_allocation"]) == pytest.approx(report.utilization.utilization)  # type: ignore[union-attr]
 
 
 def test_a_week_without_data_is_a_no_data_report(store_engine: Engine) -> None:
