@@ -51,6 +51,15 @@ IDLE = "(idle)"
 NONE = "(none)"
 OUTCOMES = ("succeeded", "running", "failed", "oom", "spot_reclaim")
 WASTE_COLUMNS = ("idle_usd", "over_requested_usd", "spot_reclaim_usd", "failed_usd", "oom_usd")
+#: How every page, report and chart names each waste class: the dashboard said "idle capacity" and
+#: "over-requested" where the weekly report said "Idle instances" and "Requested but unused".
+WASTE_LABELS: dict[str, str] = {
+    "idle_usd": "Idle instances",
+    "over_requested_usd": "Requested but unused",
+    "spot_reclaim_usd": "Lost to spot reclaims",
+    "failed_usd": "Failed attempts",
+    "oom_usd": "Out-of-memory attempts",
+}
 MONEY_COLUMNS = ("total_usd", "attributed_usd", *WASTE_COLUMNS)
 INSTANCE_DIMS = (
     "instance_id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from optimizer.analysis.cost import WASTE_LABELS
 from optimizer.billing.window import BillWindow
 from optimizer.report.weeks import IsoWeek
 
@@ -20,13 +21,7 @@ DIMENSIONS: dict[str, str] = {
 }
 """Breakdown dimensions (column in the daily cost aggregate -> heading)."""
 
-WASTE_CLASSES: dict[str, str] = {
-    "idle_usd": "Idle instances",
-    "over_requested_usd": "Requested but unused",
-    "spot_reclaim_usd": "Lost to spot reclaims",
-    "failed_usd": "Failed attempts",
-    "oom_usd": "Out-of-memory attempts",
-}
+WASTE_CLASSES = WASTE_LABELS  # (`analysis.cost`: one name per class everywhere)
 
 
 @dataclass(frozen=True)

@@ -115,9 +115,9 @@ def test_cost_explorer_totals_waste_top_definitions_and_tags_match_the_rollups(s
     assert metric(app, "Attributed to jobs") == money(lines["attributed_usd"].sum())
     assert metric(app, "Idle") == money(lines["idle_usd"].sum())
     waste = frame_with(app, "class", "usd").set_index("class")["usd"]
-    assert waste["out-of-memory"] == pytest.approx(lines["oom_usd"].sum())
-    assert waste["spot reclaims"] == pytest.approx(lines["spot_reclaim_usd"].sum())
-    assert waste["over-requested"] == pytest.approx(lines["over_requested_usd"].sum())
+    assert waste["Out-of-memory attempts"] == pytest.approx(lines["oom_usd"].sum())
+    assert waste["Lost to spot reclaims"] == pytest.approx(lines["spot_reclaim_usd"].sum())
+    assert waste["Requested but unused"] == pytest.approx(lines["over_requested_usd"].sum())
     top = frame_with(app, "job_definition_name", "over_requested_usd").set_index("job_definition_name")
     want = cost_by(lines, ["job_definition_name"]).set_index("job_definition_name")
     want = want.drop(index=IDLE)

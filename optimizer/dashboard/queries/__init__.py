@@ -17,12 +17,12 @@ Recommendations page (`recommend/repository.py`); and two dashboard-only reads: 
 Pages import this package and call `queries.<name>`; the modules say where each read lives.
 """
 
+from optimizer.analysis.cost import WASTE_LABELS
 from optimizer.analysis.rollup import allocated_share
 from optimizer.dashboard.queries.cache import TTL_SECONDS
 from optimizer.dashboard.queries.cost import (
     COST_DIMS,
     COST_SUMS,
-    WASTE_LABELS,
     bill_imported,
     bill_month_to_date,
     bill_window,

@@ -26,13 +26,6 @@ from optimizer.store.tables.billing import bill_months
 
 COST_DIMS = DAILY_DIMS
 COST_SUMS = ("total_usd", "attributed_usd", *WASTE_COLUMNS, "vcpu_hours")
-WASTE_LABELS = {
-    "idle_usd": "idle capacity",
-    "over_requested_usd": "over-requested",
-    "spot_reclaim_usd": "spot reclaims",
-    "failed_usd": "failed attempts",
-    "oom_usd": "out-of-memory",
-}
 
 
 @cached
