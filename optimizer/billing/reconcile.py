@@ -106,10 +106,9 @@ def modelled_daily(
     cost absent) and where it came from ("analysis" or "computed"), or (None, None) when the store
     holds no Batch history for the window. `modelled_cost` is its sum."""
     from optimizer.analysis import stored
-    from optimizer.analysis.persisted import persisted_is_current
     from optimizer.analysis.rollup import daily_aggregate
 
-    if persisted_is_current(engine, dataset, since, until):
+    if stored.persisted_is_current(engine, dataset, since, until):
         frame = stored.read_cost_daily(engine, (), period="day", dataset=dataset, since=since, until=until)
         if not frame.empty:
             return _per_day(frame), "analysis"

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 
-from optimizer.analysis.persisted import COST_SOURCES
+from optimizer.analysis.stored import COST_SOURCES
 from optimizer.report.model import Coverage, SourceFreshness
 from optimizer.report.spend import full_weeks, history_weeks, week_slice, weeks_with_data
 from optimizer.report.weeks import IsoWeek

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Select, select
 
-from optimizer.analysis import persisted, stored
+from optimizer.analysis import stored
 from optimizer.analysis.rollup import DAILY_DIMS, daily_aggregate
 from optimizer.billing.window import bill_window
 from optimizer.recommend.repository import recommendations_frame
@@ -56,10 +56,10 @@ def _latest(engine: Engine, query: Select[Any]) -> datetime | None:
 
 
 def persisted_is_current(engine: Engine, dataset: str, week: IsoWeek) -> bool:
-    """Whether the persisted aggregate holds the report's window (`analysis.persisted`, the rule
+    """Whether the persisted aggregate holds the report's window (`stored.persisted_is_current`, the rule
     `reconcile` and the bill-vs-model sections use too)."""
     since, until = report_window(week)
-    return persisted.persisted_is_current(engine, dataset, since, until)
+    return stored.persisted_is_current(engine, dataset, since, until)
 
 
 def _persisted_daily(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame | None:

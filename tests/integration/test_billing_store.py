@@ -281,7 +281,7 @@ def test_a_stale_persisted_model_is_not_set_beside_fresh_breakdowns(
 ) -> None:
     """Data collected after the last `analyze` (an instance ran 10 h longer): reconcile's modelled
     total came from the stale persisted aggregate while its per-day rows were computed afresh, so
-    the total and the sum of its rows disagreed. One rule (`analysis.persisted`) now says the
+    the total and the sum of its rows disagreed. One rule (`stored.persisted_is_current`) now says the
     aggregate is stale, and the total is the attribution the rows are made of."""
     from sqlalchemy import update
 

@@ -32,7 +32,7 @@ ROOT = "optimizer"
 
 # Bottom to top. A unit imports only units of lower layers (and itself).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("optimizer", "errors", "domain", "number_text", "runtime")),
+    ("foundation", ("optimizer", "errors", "domain", "number_text", "per_month", "runtime")),
     ("settings", ("config",)),
     ("infrastructure: AWS sessions, the store", ("aws", "store")),
     ("scheduler registry", ("scheduler",)),

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from optimizer.analysis import stored
 from optimizer.analysis.cost import WASTE_COLUMNS
-from optimizer.analysis.persisted import COST_SOURCES
 from optimizer.analysis.rollup import DAILY_DIMS
 from optimizer.billing import window as bill
 from optimizer.dashboard.queries.cache import cached
@@ -106,11 +105,11 @@ def last_full_day(
 @cached
 def cost_data_end(url: str, dataset: str) -> datetime | None:
     """When the collected history's cost data stops: the last successful run of the sources costs
-    are made of (`analysis.persisted.COST_SOURCES`); None for an imported trace, whose history ends
+    are made of (`stored.COST_SOURCES`); None for an imported trace, whose history ends
     where it ends."""
     if dataset != COLLECTED_DATASET:
         return None
-    frame = last_successes(engine_for(url), ("source",), sources=COST_SOURCES)
+    frame = last_successes(engine_for(url), ("source",), sources=stored.COST_SOURCES)
     succeeded = frame["last_success"].dropna()
     return None if succeeded.empty else pd.Timestamp(succeeded.max()).to_pydatetime()
 
