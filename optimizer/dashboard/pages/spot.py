@@ -86,17 +86,21 @@ def _prices(url: str) -> None:
 
 def _reclaims(url: str, dataset: str) -> None:
     st.subheader("Observed reclaims and work lost")
-    reclaims = queries.spot_reclaims(url)
-    if reclaims.empty:
-        st.info("No spot reclaim has been recorded in the collected job attempts.")
+    attempts, hours = queries.reclaimed_work(url, dataset)
+    if attempts == 0:
+        st.info("No spot reclaim has been recorded in this history's job attempts.")
         return
-    rates = reclaim_rates(reclaims, queries.spot_instance_hours(url))
+    reclaims = queries.spot_reclaims(url, dataset)
     cols = st.columns(3)
-    cols[0].metric("Reclaimed attempts", f"{int(reclaims['reclaimed_attempts'].sum()):,}")
-    cols[1].metric("Run-hours lost", f"{float(reclaims['hours_lost'].sum()):,.1f}")
+    cols[0].metric("Reclaimed attempts", f"{attempts:,}")
+    cols[1].metric("Run-hours lost", f"{hours:,.1f}")
     span = queries.cost_day_range(url, dataset)
     if span is not None:
         since, until = queries.window_before(span[1], (span[1] - span[0]).days + 1)
         lost = float(queries.cost_summary(url, since, until, dataset=dataset)["spot_reclaim_usd"].sum())
         cols[2].metric("Cost of reclaimed attempts", money(lost), help="All attributed days")
+    if reclaims.empty:  # (every reclaim on Fargate Spot or on instances the store does not know)
+        st.caption("No reclaimed attempt ran on an instance the store knows: no rate per instance type.")
+        return
+    rates = reclaim_rates(reclaims, queries.spot_instance_hours(url, dataset))
     st.dataframe(rates, hide_index=True, key="spot_reclaims", column_config=column_config(rates))

@@ -63,6 +63,7 @@ from optimizer.dashboard.queries.rightsizing import (
 from optimizer.dashboard.queries.runs import data_freshness, recent_runs, scheduled_jobs
 from optimizer.dashboard.queries.spot import (
     interruption_bands,
+    reclaimed_work,
     spot_instance_hours,
     spot_price_history,
     spot_reclaims,
@@ -100,6 +101,7 @@ __all__ = [
     "realized_savings",
     "recent_runs",
     "recent_window",
+    "reclaimed_work",
     "recommendation_history",
     "recommendation_row",
     "recommendations_for_target_kind",

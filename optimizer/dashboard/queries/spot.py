@@ -15,7 +15,7 @@ from sqlalchemy import distinct, func, select
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.state import engine_for
 from optimizer.store.read import interruption_bands_frame, read_frame, spot_prices_frame
-from optimizer.store.schema import instances, job_attempts, spot_prices
+from optimizer.store.schema import instances, job_attempts, jobs, spot_prices
 
 
 @cached
@@ -54,8 +54,10 @@ def _hours_between(start: Any, end: Any, dialect: str) -> Any:
 
 
 @cached
-def spot_reclaims(url: str) -> pd.DataFrame:
-    """Observed reclaims per instance type and AZ: reclaimed attempts and the run-hours they lost."""
+def spot_reclaims(url: str, dataset: str) -> pd.DataFrame:
+    """Observed reclaims of `dataset` per instance type and AZ: reclaimed attempts and the run-hours
+    they lost, for the reclaim rate per type (attempts on an instance the store knows only; a
+    Fargate Spot reclaim has none). `reclaimed_work` counts every reclaimed attempt."""
     engine = engine_for(url)
     a, i = job_attempts, instances
     lost = _hours_between(a.c.started_at, a.c.stopped_at, engine.dialect.name)
@@ -69,7 +71,7 @@ def spot_reclaims(url: str) -> pd.DataFrame:
             func.coalesce(func.sum(lost), 0.0).label("hours_lost"),
         )
         .select_from(a.join(i, i.c.instance_id == a.c.instance_id))
-        .where(a.c.is_spot_reclaim.is_(True))
+        .where(a.c.is_spot_reclaim.is_(True), i.c.dataset == dataset)
         .group_by(i.c.region, i.c.instance_type, i.c.availability_zone)
         .order_by(func.count().desc())
     )
@@ -77,8 +79,27 @@ def spot_reclaims(url: str) -> pd.DataFrame:
 
 
 @cached
-def spot_instance_hours(url: str) -> pd.DataFrame:
-    """Spot instance-hours per type (the denominator of an observed reclaim rate)."""
+def reclaimed_work(url: str, dataset: str) -> tuple[int, float]:
+    """Every reclaimed attempt of `dataset`'s jobs and the run-hours they lost, whether or not the
+    store knows their instance (a Fargate Spot task has none, an instance the collector missed
+    neither): the page's totals, which the per-type table's inner join undercounted, and which
+    read every dataset's attempts at once while the cost beside them was the selected one's."""
+    engine = engine_for(url)
+    a = job_attempts
+    lost = _hours_between(a.c.started_at, a.c.stopped_at, engine.dialect.name)
+    query = (
+        select(func.count(), func.coalesce(func.sum(lost), 0.0))
+        .select_from(a.join(jobs, jobs.c.job_id == a.c.job_id))
+        .where(a.c.is_spot_reclaim.is_(True), jobs.c.dataset == dataset)
+    )
+    with engine.connect() as conn:
+        count, hours = conn.execute(query).one()
+    return int(count or 0), float(hours or 0.0)
+
+
+@cached
+def spot_instance_hours(url: str, dataset: str) -> pd.DataFrame:
+    """`dataset`'s spot instance-hours per type (the denominator of an observed reclaim rate)."""
     engine = engine_for(url)
     i = instances
     end = func.coalesce(i.c.terminated_at, i.c.last_seen)
@@ -90,7 +111,7 @@ def spot_instance_hours(url: str) -> pd.DataFrame:
             func.count().label("instances"),
             func.coalesce(func.sum(_hours_between(start, end, engine.dialect.name)), 0.0).label("hours"),
         )
-        .where(i.c.capacity_type == "SPOT")
+        .where(i.c.capacity_type == "SPOT", i.c.dataset == dataset)
         .group_by(i.c.region, i.c.instance_type)
     )
     return read_frame(engine, query)
