@@ -9,6 +9,7 @@ Pure: frames in, numbers out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -26,14 +27,16 @@ class Realized:
     measured: tuple[ChangeSaving, ...] = ()  # the counted changes, in the order given
 
 
-def realized_savings(changes: pd.DataFrame, ce_days: pd.DataFrame) -> Realized:
+def realized_savings(changes: pd.DataFrame, ce_days: pd.DataFrame, until: datetime | None = None) -> Realized:
     """`changes`: compute_environment_arn, applied_at; `ce_days`: day, compute_environment_arn, queue,
-    total_usd, vcpu_hours (cost_daily rows of those CEs)."""
+    total_usd, vcpu_hours (cost_daily rows of those CEs); `until`: the end of the last full day of
+    data (`queries.last_full_day`), where each after-window stops and whose calendar days the
+    monthly pace is taken over."""
     measured: list[ChangeSaving] = []
     pending = 0
     for change in changes.itertuples(index=False):
         rows = ce_days[ce_days["compute_environment_arn"] == change.compute_environment_arn]
-        saving = measure_change(rows, change.applied_at)
+        saving = measure_change(rows, change.applied_at, until=until)
         if saving.monthly_usd is None:
             pending += 1
         else:

@@ -446,11 +446,13 @@ def test_the_store_queries_agree_on_sqlite_and_postgresql(
 
 def test_realized_savings_measure_an_applied_compute_environment_change(fresh_seeded: Engine) -> None:
     """Before: 2 USD per busy vCPU-hour; after the change: 1.5; 10 busy vCPU-hours a day after."""
-    from datetime import datetime, timedelta
+    from datetime import UTC, date, datetime, timedelta
+
+    import time_machine
 
     from optimizer.dashboard import queries
     from optimizer.recommend.repository import set_status
-    from optimizer.store.schema import audit_log
+    from optimizer.store.schema import audit_log, collector_runs
     from optimizer.store.tables.analysis import cost_daily
     from optimizer.store.upsert import bulk_upsert
 
@@ -474,12 +476,20 @@ def test_realized_savings_measure_an_applied_compute_environment_change(fresh_se
                 dry_run=False, started_at=changed, finished_at=changed, result="succeeded",
             )
         )  # fmt: skip
+        # the costs were collected through Dec 11 (the Overview's windows end at the last full day)
+        conn.execute(
+            collector_runs.insert().values(
+                target="default", source="instances", started_at=datetime(2026, 12, 12, 0, 5),
+                finished_at=datetime(2026, 12, 12, 0, 10), status="succeeded",
+            )
+        )  # fmt: skip
     url = fresh_seeded.url.render_as_string(hide_password=False)
-    realized = queries.realized_savings(url)
+    realized = queries.realized_savings(url, "aws", date(2026, 12, 12))
     # before: 36 USD / 18 busy vCPU-h = 2.0; after: 18 USD / 10 busy vCPU-h = 1.8; 10 busy vCPU-h a day
     assert realized.changes == 1
     assert realized.monthly_usd == pytest.approx((2.0 - 1.8) * 10 * 30)
-    app = run_page("overview")
+    with time_machine.travel(datetime(2026, 12, 12, 8, tzinfo=UTC), tick=False):
+        app = run_page("overview")
     assert metric(app, "Realized, per month (measured)") == money(realized.monthly_usd)
     # The applied CE's saving moves from Identified to Applied, by the headline's rules (no replay
     # in the seeded evidence, so no discount; nothing open overlaps ce-spot).

@@ -92,3 +92,17 @@ def test_a_change_without_work_after_it_is_pending_on_both() -> None:
     assert _report_figure(daily) is None
     dashboard = _dashboard(daily)
     assert (dashboard.changes, dashboard.pending, dashboard.monthly_usd) == (0, 1, 0.0)
+
+
+def test_a_quiet_day_after_the_change_counts_in_the_monthly_pace() -> None:
+    # Fri 20 Nov had no work on the target (no rows): the saving of Thu, Sat and Sun is the same,
+    # but its monthly pace is over the window's four calendar days, not the three holding rows
+    # (7/5 too fast for a target idle two days of seven).
+    daily = _daily()
+    quiet = daily[pd.to_datetime(daily["day"]) != datetime(2026, 11, 20)]
+    saving = measure_change(quiet, CHANGED, until=datetime(2026, 11, 23))
+    assert saving.after_days == 4
+    assert saving.monthly_usd == pytest.approx(saving.saving_usd / 4 * DAYS_PER_MONTH)  # type: ignore[operator]
+    changes = pd.DataFrame([{"compute_environment_arn": CE, "applied_at": CHANGED}])
+    dashboard = realized_savings(changes, quiet, until=datetime(2026, 11, 23))
+    assert dashboard.monthly_usd == pytest.approx(saving.monthly_usd)

@@ -34,7 +34,7 @@ def render() -> None:
     dataset = history(url)
     _spend(url, dataset, utc_now_aware().date())
     _billed_this_month(url, dataset, utc_now_aware().date())
-    _savings(url, dataset)
+    _savings(url, dataset, utc_now_aware().date())
     st.subheader("Data freshness")
     freshness = queries.data_freshness(url)
     if freshness.empty:
@@ -147,13 +147,13 @@ def _billed_this_month(url: str, dataset: str, today: date) -> None:
     cols[3].metric("Residual (billed - modelled)", money(bill.residual_usd))
 
 
-def _savings(url: str, dataset: str) -> None:
+def _savings(url: str, dataset: str, today: date) -> None:
     st.subheader("Savings")
     headline = savings_headline_for(url)
     if not headline.items:
         no_data("no recommendations have been made", "batchopt recommend")
         return
-    realized = queries.realized_savings(url, dataset)
+    realized = queries.realized_savings(url, dataset, today)
     cols = st.columns(3)
     cols[0].metric(
         "Identified (open), per month",

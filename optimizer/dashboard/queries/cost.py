@@ -144,7 +144,7 @@ def utilization_totals(
 
 
 @cached
-def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
+def realized_savings(url: str, dataset: str = COLLECTED_DATASET, today: date | None = None) -> Realized:
     """Measured savings of applied compute-environment changes (`analysis.realized`, summed by
     `dashboard.realized`) from the store's applies and those CEs' daily costs."""
     engine = engine_for(url)
@@ -160,7 +160,14 @@ def realized_savings(url: str, dataset: str = COLLECTED_DATASET) -> Realized:
         since=start,
         where=(("compute_environment_arn", arns),),
     )
-    return sum_realized(changes, days)
+    # (after-windows stop at the last full day, as the Overview's other figures: a partial day of
+    # data counted as a whole day of saving pace)
+    span = cost_day_range(url, dataset) if today is not None else None
+    until = None
+    if span is not None and today is not None:
+        last, _ = last_full_day(span[1], today, cost_data_end(url, dataset))
+        until = last + timedelta(days=1)
+    return sum_realized(changes, days, until)
 
 
 @cached
