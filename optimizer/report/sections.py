@@ -228,7 +228,17 @@ def changes(report: WeeklyReport) -> Table:
     )
     return Table(
         "Changes applied this week",
-        ("When", "Action", "Target", "Result", "$/vCPU-h before", "$/vCPU-h after", "Realized", "Note"),
+        # (dollars saved up to the week's end, not a monthly pace as on the Overview)
+        (
+            "When",
+            "Action",
+            "Target",
+            "Result",
+            "$/vCPU-h before",
+            "$/vCPU-h after",
+            "Realized to week end",
+            "Note",
+        ),
         rows,
         "No change was applied this week.",
         (4, 5, 6),
