@@ -259,8 +259,8 @@ class Executor:
             planned = (plan.before or {}).get("resources", {})
             changed = [
                 key
-                for key, item in current.items()
-                if fingerprint({key: planned.get(key)}) != fingerprint({key: current.get(key)})
+                for key in current
+                if fingerprint({key: planned.get(key)}) != fingerprint({key: current[key]})
             ]
             # A resource the plan creates that exists already: its name is derived from the change,
             # so planning again names it again (a copy left by an earlier partial or rolled-back

@@ -343,7 +343,7 @@ def _plan_compute_environment(
     if item.get("containerOrchestrationType") == "EKS" or item.get("eksConfiguration"):
         raise RefusedError(f"{name} runs on Amazon EKS: batchopt applies changes to ECS-based CEs only")
     current = item.get("computeResources") or {}
-    kind = current.get("type", "EC2")
+    kind = _ce_type(item)
     if kind not in (*EC2_CE_TYPES, *FARGATE_TYPES):
         # (ECS_MANAGED_INSTANCES, or a type AWS adds later: the planner knows none of its update rules,
         # and refusing it later read as an allocation strategy error)
@@ -633,9 +633,7 @@ def _plan_blue_green(
         + ", ".join(f"{k}={v}" for k, v in changes.items()),
     )
     calls: list[tuple[ApiCall, str]] = [(create, new_arn)]
-    carried = _restore_update_policy(
-        item, new_arn, new_name, create.params["computeResources"].get("type", "EC2")
-    )
+    carried = _restore_update_policy(item, new_arn, new_name, _ce_type(create.params))
     if carried is not None:
         calls.append((carried, new_arn))
     resources: dict[str, dict[str, Any] | None] = {old_arn: item, new_arn: None}
@@ -775,7 +773,7 @@ def _plan_job_queue(rec: Recommendation, state: CurrentState) -> ChangePlan:
         calls.append(
             (_call("create_compute_environment", params, UpdateKind.BLUE_GREEN, description), new_arn)
         )
-        carried = _restore_update_policy(base, new_arn, name, params["computeResources"].get("type", "EC2"))
+        carried = _restore_update_policy(base, new_arn, name, _ce_type(params))
         if carried is not None:
             calls.append((carried, new_arn))
         resources[new_arn] = None
