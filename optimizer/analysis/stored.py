@@ -504,9 +504,15 @@ def persisted_is_current(engine: Engine, dataset: str, since: datetime, until: d
         (r.since.is_(None)) | (r.since <= since),
         (r.until.is_(None)) | (r.until >= until),
     )
-    if dataset == COLLECTED_DATASET:
-        succeeded = last_successes(engine, ("source",), sources=COST_SOURCES)["last_success"].dropna()
-        if not succeeded.empty:
-            query = query.where(r.computed_at >= pd.Timestamp(succeeded.max()).to_pydatetime())
+    collected = cost_data_end(engine) if dataset == COLLECTED_DATASET else None
+    if collected is not None:
+        query = query.where(r.computed_at >= collected)
     with engine.connect() as conn:
         return conn.execute(query).scalar() is not None
+
+
+def cost_data_end(engine: Engine) -> datetime | None:
+    """When the collected history's cost data stops: the last successful run of any of its
+    `COST_SOURCES` (None before the first)."""
+    succeeded = last_successes(engine, ("source",), sources=COST_SOURCES)["last_success"].dropna()
+    return None if succeeded.empty else pd.Timestamp(succeeded.max()).to_pydatetime()

@@ -86,7 +86,7 @@ def month_attribution(
     return stored.attribute(inputs, since, until)
 
 
-def _day(value: Any) -> datetime:
+def day_of(value: Any) -> datetime:
     """A stored day (date, datetime or text, by backend) as a naive midnight datetime."""
     return pd.Timestamp(value).normalize().to_pydatetime().replace(tzinfo=None)
 
@@ -180,7 +180,7 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
     # through the last day a line item was used), as the Overview and the report set them side by
     # side: a bill a day behind collection read as a residual of a whole day's model (the demo's
     # December with its last billed day left out: -$629.83 here, -$174.28 on the Overview).
-    model_until = until if last_day is None else min(until, _day(last_day) + timedelta(days=1))
+    model_until = until if last_day is None else min(until, day_of(last_day) + timedelta(days=1))
     attribution = month_attribution(engine, start, model_until, dataset)
     modelled, source = modelled_cost(engine, start, model_until, dataset, attribution)
     job_costs = compute_job_costs(engine, start, model_until, attribution, dataset=dataset)

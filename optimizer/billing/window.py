@@ -24,7 +24,7 @@ from sqlalchemy import Engine, case, func, select
 
 from optimizer.billing.breakdown import instance_bill, residual_causes
 from optimizer.billing.commitments import load_commitments
-from optimizer.billing.reconcile import modelled_daily, month_end
+from optimizer.billing.reconcile import day_of, modelled_daily, month_end
 from optimizer.store.names import COLLECTED_DATASET
 from optimizer.store.tables.billing import bill_commitments, bill_daily, bill_months
 
@@ -131,10 +131,6 @@ class BillWindow:
         )
 
 
-def _day(value: object) -> datetime:
-    return pd.Timestamp(value).normalize().to_pydatetime()
-
-
 def covered_days(engine: Engine, since: datetime, until: datetime) -> list[datetime]:
     """The UTC days of [since, until) an imported bill covers (see the module docstring)."""
     d = bill_daily.c
@@ -145,13 +141,13 @@ def covered_days(engine: Engine, since: datetime, until: datetime) -> list[datet
     )
     with engine.connect() as conn:
         months = conn.execute(query).fetchall()
-    first, end = _day(since), until
+    first, end = day_of(since), until
     days: set[datetime] = set()
     for period, last in months:
         if last is None:
             continue
-        start = _day(period)
-        stop = min(month_end(start), _day(last) + timedelta(days=1))
+        start = day_of(period)
+        stop = min(month_end(start), day_of(last) + timedelta(days=1))
         day = max(start, first)
         while day < min(stop, end):
             days.add(day)
@@ -194,7 +190,7 @@ def bill_window(
         .order_by(c.arn)
     )
     with engine.connect() as conn:
-        sums = {_day(row[0]): row[1:] for row in conn.execute(query)}
+        sums = {day_of(row[0]): row[1:] for row in conn.execute(query)}
         commitments = conn.execute(commitments_query).fetchall()
     kinds_query = (
         select(d.usage_kind, func.sum(d.billed_usd)).where(d.day >= lo, d.day < hi).group_by(d.usage_kind)
@@ -204,7 +200,7 @@ def bill_window(
     use = load_commitments(engine, since=lo, until=hi)
     used = {c.arn: c for c in use.commitments}
     modelled, source = modelled_daily(engine, lo, hi, dataset)
-    per_day = {} if modelled is None else {_day(k): float(v) for k, v in modelled.items()}
+    per_day = {} if modelled is None else {day_of(k): float(v) for k, v in modelled.items()}
     rows = []
     for day in days:
         billed, effective, idle_commitment = sums.get(day, (0.0, 0.0, 0.0))
@@ -254,4 +250,4 @@ def month_to_date(engine: Engine, now: datetime, *, dataset: str = COLLECTED_DAT
     """`bill_window` of the calendar month of `now` (UTC) through `now`'s day; None when no bill
     covers a day of it."""
     start = datetime(now.year, now.month, 1)
-    return bill_window(engine, start, _day(now.replace(tzinfo=None)) + timedelta(days=1), dataset=dataset)
+    return bill_window(engine, start, day_of(now.replace(tzinfo=None)) + timedelta(days=1), dataset=dataset)

@@ -19,7 +19,6 @@ from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.realized import Realized, window_start
 from optimizer.dashboard.realized import realized_savings as sum_realized
 from optimizer.dashboard.state import engine_for
-from optimizer.store.runs_read import last_successes
 from optimizer.store.schema import COLLECTED_DATASET
 from optimizer.store.tables.billing import bill_months
 
@@ -107,11 +106,7 @@ def cost_data_end(url: str, dataset: str) -> datetime | None:
     """When the collected history's cost data stops: the last successful run of the sources costs
     are made of (`stored.COST_SOURCES`); None for an imported trace, whose history ends
     where it ends."""
-    if dataset != COLLECTED_DATASET:
-        return None
-    frame = last_successes(engine_for(url), ("source",), sources=stored.COST_SOURCES)
-    succeeded = frame["last_success"].dropna()
-    return None if succeeded.empty else pd.Timestamp(succeeded.max()).to_pydatetime()
+    return stored.cost_data_end(engine_for(url)) if dataset == COLLECTED_DATASET else None
 
 
 def prior_window(since: datetime, days: int) -> tuple[datetime, datetime]:
