@@ -304,3 +304,48 @@ def test_pooled_patterns_become_columns_of_every_class_clipped_to_its_demand() -
             (1 - small, "m5.large/SPOT", [0, 1], 0.6),
         ]
     )
+
+
+def test_time_the_integer_master_leaves_goes_to_more_pricing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The integer master keeps 1 - PRICING_SHARE of what pricing leaves but often ends in a
+    # fraction of it (0.1-0.4 s of 1-1.5 s on the bundled weeks' type-cap subsets): the rest goes
+    # to more class-MIP pricing and another master, until too little is left. Greedy pricing that
+    # converged is not run again. Here every master takes 0.05 s and the class MIPs use their
+    # whole share, adding covers each time.
+    from optimizer.solver import cover_master
+
+    policy = replace(POLICIES["spot share 0.5"], max_instance_types=None)
+    problem = _problem(0, policy)
+    prep, pool, pairs = _prepare_pool(problem)
+    lp = column_generation(prep, pool, pairs, deadline=10.0, clock=_still)
+    assert lp.feasible
+    now = [0.0]
+    calls: list[tuple[str, float]] = []
+
+    def pricing(covers, cols, *, lp_class_value, job_value, deadline, clock):
+        stage = "greedy" if job_value is not None else "mip"
+        calls.append((stage, round(now[0], 4)))
+        if stage == "greedy":
+            now[0] += 0.1  # converges before its deadline
+            return 3, 5
+        now[0] = deadline
+        return 1, 2
+
+    def master(covers, *, deadline, clock):
+        calls.append(("master", round(now[0], 4)))
+        now[0] = min(deadline, now[0] + 0.05)
+        return None
+
+    monkeypatch.setattr(cover_master, "generate_covers", pricing)
+    monkeypatch.setattr(cover_master, "solve_cover_master", master)
+    deadline = 4.0
+    cover_master_plan(prep, problem, lp.columns, [], [], lp=lp, deadline=deadline, clock=lambda: now[0])
+    stages = [stage for stage, _ in calls]
+    assert stages[:4] == ["master", "greedy", "mip", "master"]
+    assert stages.count("greedy") == 1
+    assert stages.count("master") >= 4  # one per pricing of the time left, not just two
+    assert stages[-1] == "master"
+    # Nothing starts without the time a master needs, and the last master ends near the deadline.
+    latest = deadline - cover_master.MIN_MASTER_SECONDS
+    assert all(t < latest + 1e-9 for stage, t in calls if stage != "master")
+    assert deadline - now[0] < 0.2
