@@ -9,7 +9,7 @@ import numpy as np
 import optimizer.solver.solve as solve_module
 from optimizer.solver.problem import Policy, Problem, Shape
 from optimizer.solver.solve import _prepare_pool
-from optimizer.solver.type_cap_subsets import selection_subset
+from optimizer.solver.type_cap_subsets import required_offerings, selection_subset
 from optimizer.solver.validate import validate_plan
 from tests.clock import StepClock
 from tests.solver_helpers import offerings, random_problem, run
@@ -165,3 +165,53 @@ def test_no_quick_plan_starts_past_the_deadline_once_one_is_in_hand(monkeypatch)
         problem, prep, [first, second], 3, deadline=clock() + 0.001 * 200, clock=clock
     )
     assert len(calls) >= 2
+
+
+def test_under_a_spot_share_the_subset_can_host_the_work_kept_off_spot() -> None:
+    # Share 0.5 of 10 job vCPU-hours ("small" 4, "cpu" 4, "mem" 2): 5 must run on demand. The
+    # most used on-demand offering, m5.large, hosts only "small" (4), so the next on-demand one
+    # that hosts more work, c5.xlarge ("cpu"), joins although the LP spends little on it; r5.large
+    # on demand is not needed then. Without it every plan on the subset breaks the share (on a
+    # held-out Alibaba week the solve had no plan at all).
+    spend = {
+        "m5.large/ON_DEMAND": 5.0,
+        "c5.xlarge/SPOT": 4.0,
+        "r5.large/SPOT": 3.0,
+        "c5.xlarge/ON_DEMAND": 0.5,
+        "r5.large/ON_DEMAND": 0.2,
+    }
+    prep, index = _prep(cap=4, spot_types=0, share=0.5)
+    vector = _vector(index, spend)
+    ranked = [int(o) for o in np.argsort(-vector, kind="stable") if vector[o] > 0]
+    chosen = required_offerings(prep, ranked)
+    assert chosen is not None
+    assert [prep.offerings[o].key for o in chosen] == [
+        "m5.large/ON_DEMAND",
+        "c5.xlarge/SPOT",
+        "r5.large/SPOT",
+        "c5.xlarge/ON_DEMAND",
+    ]
+    # With share 0.7 only 3 vCPU-hours must stay off spot: m5.large's 4 are enough.
+    prep, index = _prep(cap=4, spot_types=0, share=0.7)
+    chosen = required_offerings(prep, ranked)
+    assert chosen is not None and "c5.xlarge/ON_DEMAND" not in [prep.offerings[o].key for o in chosen]
+
+
+def test_the_on_demand_plan_of_last_resort_keeps_within_the_cap() -> None:
+    # Cheapest-fit on demand runs three types (c5.xlarge for "cpu", r5.large for "mem" and a
+    # "small" job beside it, m5.large for the third "small" job) against a cap of 2, and no single
+    # type hosts both "cpu" and "mem": the fallback had no plan. A host per shape among the types
+    # cheapest-fit spends most on (c5.xlarge also hosts "small") fits the cap.
+    problem = Problem(
+        3600.0,
+        SHAPES,
+        np.array([[3], [2], [2]]),
+        offerings(catalog=CATALOG),
+        Policy(max_instance_types=2, min_spot_instance_types=2, max_spot_share=0.5, time_limit_seconds=5),
+    )
+    on_demand = problem.with_offerings([o for o in problem.offerings if not o.is_spot])
+    assert len(solve_module.cheapest_fit(on_demand).selected) == 3
+    plan = solve_module.on_demand_fallback(problem)
+    assert plan is not None
+    assert sorted(plan.selected) == ["c5.xlarge/ON_DEMAND", "r5.large/ON_DEMAND"]
+    assert validate_plan(problem, plan, check_bound=False) == []
