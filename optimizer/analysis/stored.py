@@ -332,6 +332,30 @@ def latest_mnp_figures(engine: Engine, dataset: str = COLLECTED_DATASET) -> tupl
     return int(row[0]), float(row[1] or 0.0), float(row[2] or 0.0)
 
 
+def read_reclaimed_attempts(
+    engine: Engine, dataset: str, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """`dataset`'s reclaimed attempts (`reclaims.RECLAIM_COLUMNS`) that stopped in [since, until),
+    with or without an instance the store knows (a Fargate Spot task has none): what the weekly
+    report and the Spot page count with `reclaims.lost_work`."""
+    query = (
+        select(
+            job_attempts.c.job_id,
+            job_attempts.c.attempt,
+            jobs.c.vcpus,
+            job_attempts.c.started_at,
+            job_attempts.c.stopped_at,
+        )
+        .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
+        .where(
+            jobs.c.dataset == dataset,
+            job_attempts.c.is_spot_reclaim.is_(True),
+            *time_window(job_attempts.c.stopped_at, since, until),
+        )
+    )
+    return read_frame(engine, query)
+
+
 def cost_datasets(engine: Engine) -> list[str]:
     """Histories with attributed cost ("aws" for collected; imported traces by their name)."""
     query = select(cost_daily.c.dataset).distinct().order_by(cost_daily.c.dataset)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from optimizer.analysis.cost import MONEY_COLUMNS
+from optimizer.analysis.reclaims import RECLAIM_COLUMNS
 from optimizer.analysis.rollup import DAILY_DIMS
 from optimizer.billing.window import BillWindow
 from optimizer.store.coverage_read import GAP_COLUMNS
 
 DAILY_COLUMNS = ("day", *DAILY_DIMS, *MONEY_COLUMNS, "vcpu_hours", "attempts")
-RECLAIM_COLUMNS = ("job_id", "attempt", "vcpus", "started_at", "stopped_at")
 RECOMMENDATION_COLUMNS = (
     "id",
     "title",

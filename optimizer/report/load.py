@@ -36,8 +36,6 @@ from optimizer.store.runs_read import last_successes, runs_started_between
 from optimizer.store.schema import (
     COLLECTED_DATASET,
     audit_log,
-    job_attempts,
-    jobs,
     recommendations,
 )
 
@@ -90,26 +88,6 @@ def _computed_daily(engine: Engine, dataset: str, week: IsoWeek) -> tuple[pd.Dat
     fallback = ~pd.Series(source).isin(EXACT_PRICE_SOURCES).to_numpy()
     fallback_usd = float(lines["total_usd"].to_numpy()[in_week & fallback].sum())
     return daily_aggregate(lines)[list(DAILY_COLUMNS)], fallback_usd
-
-
-def _reclaims(engine: Engine, dataset: str, week: IsoWeek) -> pd.DataFrame:
-    query = (
-        select(
-            job_attempts.c.job_id,
-            job_attempts.c.attempt,
-            jobs.c.vcpus,
-            job_attempts.c.started_at,
-            job_attempts.c.stopped_at,
-        )
-        .join(jobs, jobs.c.job_id == job_attempts.c.job_id)
-        .where(
-            jobs.c.dataset == dataset,
-            job_attempts.c.is_spot_reclaim.is_(True),
-            job_attempts.c.stopped_at >= week.start,
-            job_attempts.c.stopped_at < week.end,
-        )
-    )
-    return read_frame(engine, query)
 
 
 OPEN_RECOMMENDATION_COLUMNS = (
@@ -178,7 +156,7 @@ def load_report_inputs(
     recs, headline_usd, headline_note = with_headline(engine, _open_recommendations(engine, top_n))
     return ReportInputs(
         daily=daily,
-        reclaims=_reclaims(engine, dataset, week),
+        reclaims=stored.read_reclaimed_attempts(engine, dataset, week.start, week.end),
         recommendations=recs,
         savings_headline_usd=headline_usd,
         savings_note=headline_note,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import IDLE
+from optimizer.analysis.reclaims import lost_work
 from optimizer.analysis.rollup import allocated_share, idle_share, spot_share, waste_by
 from optimizer.report.model import (
     DIMENSIONS,
@@ -147,21 +148,15 @@ def spot_summary(current: pd.DataFrame, reclaims: pd.DataFrame) -> SpotSummary:
     capacity = current["capacity_type"].astype(object).astype(str).str.upper()
     spot_usd = float(current.loc[capacity == "SPOT", "total_usd"].sum())
     od_usd = float(current.loc[capacity == "ON_DEMAND", "total_usd"].sum())
-    lost = 0.0
-    if not reclaims.empty:
-        hours = (
-            pd.to_datetime(reclaims["stopped_at"]) - pd.to_datetime(reclaims["started_at"])
-        ).dt.total_seconds() / 3600.0
-        vcpus = pd.to_numeric(reclaims["vcpus"], errors="coerce")
-        lost = float((hours.clip(lower=0) * vcpus).fillna(0.0).sum())
+    lost = lost_work(reclaims)
     return SpotSummary(
         spot_usd=spot_usd,
         on_demand_usd=od_usd,
         spot_share=spot_share(current, "spend"),
         spot_vcpu_hour_share=spot_share(current, "instance_vcpu_hours"),
         spot_job_vcpu_hour_share=spot_share(current, "job_vcpu_hours"),
-        reclaimed_attempts=len(reclaims),
-        reclaimed_vcpu_hours=lost,
+        reclaimed_attempts=lost.attempts,
+        reclaimed_vcpu_hours=lost.vcpu_hours,
         reclaim_usd=float(current["spot_reclaim_usd"].sum()),
     )
 

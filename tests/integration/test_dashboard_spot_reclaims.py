@@ -49,3 +49,5 @@ def test_the_spot_page_counts_every_reclaim_of_the_history_it_shows(
     app = run_page("spot")
     assert metric(app, "Reclaimed attempts") == "2"  # the seeded EC2 reclaim and the Fargate one
     assert metric(app, "Run-hours lost") == "2.5"  # 0.5 h + 2 h; the trace's 2 h are not this history's
+    # The report's measure too, counted by the same function: 0.5 h x 4 vCPUs + 2 h x 1 vCPU.
+    assert metric(app, "vCPU-hours lost") == "4.0"

@@ -86,19 +86,24 @@ def _prices(url: str) -> None:
 
 def _reclaims(url: str, dataset: str) -> None:
     st.subheader("Observed reclaims and work lost")
-    attempts, hours = queries.reclaimed_work(url, dataset)
-    if attempts == 0:
+    lost = queries.reclaimed_work(url, dataset)
+    if lost.attempts == 0:
         st.info("No spot reclaim has been recorded in this history's job attempts.")
         return
     reclaims = queries.spot_reclaims(url, dataset)
-    cols = st.columns(3)
-    cols[0].metric("Reclaimed attempts", f"{attempts:,}")
-    cols[1].metric("Run-hours lost", f"{hours:,.1f}")
+    cols = st.columns(4)
+    cols[0].metric("Reclaimed attempts", f"{lost.attempts:,}")
+    cols[1].metric("Run-hours lost", f"{lost.run_hours:,.1f}")
+    cols[2].metric(
+        "vCPU-hours lost",
+        f"{lost.vcpu_hours:,.1f}",
+        help="Run-hours x the job's vCPUs: the work the retries redo (the weekly report's figure)",
+    )
     span = queries.cost_day_range(url, dataset)
     if span is not None:
         since, until = queries.window_before(span[1], (span[1] - span[0]).days + 1)
-        lost = float(queries.cost_summary(url, since, until, dataset=dataset)["spot_reclaim_usd"].sum())
-        cols[2].metric("Cost of reclaimed attempts", money(lost), help="All attributed days")
+        usd = float(queries.cost_summary(url, since, until, dataset=dataset)["spot_reclaim_usd"].sum())
+        cols[3].metric("Cost of reclaimed attempts", money(usd), help="All attributed days")
     if reclaims.empty:  # (every reclaim on Fargate Spot or on instances the store does not know)
         st.caption("No reclaimed attempt ran on an instance the store knows: no rate per instance type.")
         return

@@ -12,10 +12,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import distinct, func, select
 
+from optimizer.analysis.reclaims import LostWork, lost_work
+from optimizer.analysis.stored import read_reclaimed_attempts
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.state import engine_for
 from optimizer.store.read import interruption_bands_frame, read_frame, spot_prices_frame
-from optimizer.store.schema import instances, job_attempts, jobs, spot_prices
+from optimizer.store.schema import instances, job_attempts, spot_prices
 
 
 @cached
@@ -79,22 +81,12 @@ def spot_reclaims(url: str, dataset: str) -> pd.DataFrame:
 
 
 @cached
-def reclaimed_work(url: str, dataset: str) -> tuple[int, float]:
-    """Every reclaimed attempt of `dataset`'s jobs and the run-hours they lost, whether or not the
-    store knows their instance (a Fargate Spot task has none, an instance the collector missed
-    neither): the page's totals, which the per-type table's inner join undercounted, and which
-    read every dataset's attempts at once while the cost beside them was the selected one's."""
-    engine = engine_for(url)
-    a = job_attempts
-    lost = _hours_between(a.c.started_at, a.c.stopped_at, engine.dialect.name)
-    query = (
-        select(func.count(), func.coalesce(func.sum(lost), 0.0))
-        .select_from(a.join(jobs, jobs.c.job_id == a.c.job_id))
-        .where(a.c.is_spot_reclaim.is_(True), jobs.c.dataset == dataset)
-    )
-    with engine.connect() as conn:
-        count, hours = conn.execute(query).one()
-    return int(count or 0), float(hours or 0.0)
+def reclaimed_work(url: str, dataset: str) -> LostWork:
+    """Every reclaimed attempt of `dataset`'s jobs, whether or not the store knows its instance (a
+    Fargate Spot task has none, an instance the collector missed neither), and the run-hours and
+    vCPU-hours they lost, counted as the weekly report counts a week's (`analysis.reclaims`): the
+    page's totals, which the per-type table's inner join undercounted."""
+    return lost_work(read_reclaimed_attempts(engine_for(url), dataset))
 
 
 @cached
