@@ -904,14 +904,15 @@ class _Search:
                     solve_seconds=elapsed,
                     stats=stats,
                 )
-            return empty_plan(
-                problem,
-                "TIMEOUT",
-                f"time limit {limit:,.1f} s reached before a feasible plan",
-                lower_bound=bound,
-                solve_seconds=elapsed,
-                stats=stats,
+            why = (
+                f"time limit {limit:,.1f} s reached before a feasible plan"
+                if elapsed >= 0.9 * limit
+                # (the search gave up early: saying the limit was reached would send a person to
+                # raise a limit that was never the problem)
+                else f"no plan that meets the policy found; the search ended after {elapsed:,.1f} s "
+                f"of the {limit:,.1f} s limit"
             )
+            return empty_plan(problem, "TIMEOUT", why, lower_bound=bound, solve_seconds=elapsed, stats=stats)
         gap_target = problem.policy.gap_target
         gap = _gap(self.incumbent.objective_usd, bound)
         if bound_above_objective(self.incumbent.objective_usd, bound):

@@ -215,3 +215,18 @@ def test_the_on_demand_plan_of_last_resort_keeps_within_the_cap() -> None:
     assert plan is not None
     assert sorted(plan.selected) == ["c5.xlarge/ON_DEMAND", "r5.large/ON_DEMAND"]
     assert validate_plan(problem, plan, check_bound=False) == []
+
+
+def test_a_search_that_ends_early_without_a_plan_does_not_blame_the_time_limit() -> None:
+    # One type may run, and none hosts both "cpu" and "mem": no plan meets the cap. The search
+    # gives up long before its 100 s; "time limit reached" would send a person to raise it.
+    problem = Problem(
+        3600.0,
+        SHAPES,
+        np.array([[1], [1], [1]]),
+        offerings(catalog=CATALOG),
+        Policy(max_instance_types=1, max_spot_share=0.5, time_limit_seconds=100.0),
+    )
+    plan = solve_module.solve(problem, clock=StepClock(0.001))
+    assert plan.status == "TIMEOUT" and plan.solve_seconds < 90.0
+    assert plan.reason.startswith("no plan that meets the policy found; the search ended after"), plan.reason
