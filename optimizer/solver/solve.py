@@ -650,7 +650,7 @@ class _Search:
         ]
         selected_by_y: list[list[int]] = []
         scorer = (
-            SubsetScorer(
+            SubsetScorer.on_sample(
                 self.prep,
                 self.pool,
                 np.array(sorted(self.pairs), dtype=np.int64),

@@ -319,3 +319,36 @@ def test_with_spot_rows_a_solve_that_ends_early_leaves_its_time_to_the_next_subs
     assert len(solved) >= 2, solved
     assert len(set(solved)) == len(solved)
     assert best is not None and best.objective_usd == min([0.5, 0.4, 0.45, 0.3, 0.35][: len(solved)])
+
+
+def test_scores_run_on_a_sample_of_many_classes_that_keeps_every_shape() -> None:
+    from optimizer.solver.type_cap_swaps import class_sample
+
+    # 60 hourly buckets of random demand: ~60 distinct classes, more than 1.5 x a target of 20.
+    problem = random_problem(3, n_buckets=60, policy=Policy(max_instance_types=3, max_spot_share=0.5))
+    # A shape that runs in one hour only: whichever classes the sample keeps, it keeps its class.
+    demand = problem.demand.copy()
+    demand[4] = 0
+    demand[4, 37] = 2
+    problem = Problem(problem.bucket_seconds, problem.shapes, demand, problem.offerings, problem.policy)
+    prep, _, pairs = _prepare_pool(problem)
+    pairs = np.array(sorted(pairs), dtype=np.int64)
+    sample, kept = class_sample(prep, pairs, target=20)
+    assert 15 <= sample.n_classes <= 22 < prep.n_classes
+    assert (sample.demand.any(axis=1) == prep.demand.any(axis=1)).all()
+    # Each kept class is one of prep's, with its weight; the pairs on it carry its new number.
+    originals = [int(np.flatnonzero((column == prep.demand.T).all(axis=1))[0]) for column in sample.demand.T]
+    assert (sample.weight == prep.weight[originals]).all()
+    assert set(map(tuple, kept.tolist())) == {
+        (int(p), originals.index(int(u))) for p, u in pairs if int(u) in originals
+    }
+    # Buckets of a class not kept have none; the others map to their class's new number.
+    mapped = sample.bucket_class[prep.bucket_class >= 0]
+    assert set(mapped[mapped >= 0].tolist()) == set(range(sample.n_classes))
+    # Few classes: nothing changes.
+    same, same_pairs = class_sample(prep, pairs, target=prep.n_classes)
+    assert same is prep and same_pairs is pairs
+    # The solve's scorer samples from 1.5 x SCORE_CLASSES classes up, timing guess scaled to match.
+    _, pool, _ = _prepare_pool(problem)
+    scorer = SubsetScorer.on_sample(prep, pool, pairs, StepClock(0.01), expected_seconds=1.0)
+    assert scorer.prep is prep and scorer.expected_seconds == 1.0  # (~60 classes: not sampled)
