@@ -352,3 +352,15 @@ def test_scores_run_on_a_sample_of_many_classes_that_keeps_every_shape() -> None
     _, pool, _ = _prepare_pool(problem)
     scorer = SubsetScorer.on_sample(prep, pool, pairs, StepClock(0.01), expected_seconds=1.0)
     assert scorer.prep is prep and scorer.expected_seconds == 1.0  # (~60 classes: not sampled)
+
+
+def test_a_sample_keeps_at_least_every_third_class() -> None:
+    from optimizer.solver.type_cap_swaps import MAX_SCORE_STEP, class_sample
+
+    # ~60 classes against a target of 5 would keep every 12th: a sample that sparse ranked a
+    # 30-day queue's subsets wrongly, so every third is kept however many classes there are.
+    problem = random_problem(5, n_buckets=60, policy=Policy(max_instance_types=3, max_spot_share=0.5))
+    prep, _, pairs = _prepare_pool(problem)
+    sample, _ = class_sample(prep, np.array(sorted(pairs), dtype=np.int64), target=5)
+    assert MAX_SCORE_STEP == 3
+    assert sample.n_classes >= prep.n_classes // 3
