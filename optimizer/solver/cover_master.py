@@ -496,8 +496,8 @@ def cover_master_plan(
     while stages and deadline - clock() >= MIN_MASTER_SECONDS:
         pricing_end = clock() + PRICING_SHARE * (deadline - clock())
         new = 0
-        converged = []
-        for n, values in enumerate(stages):
+        unfinished: list[np.ndarray | None] = []
+        for values in stages:
             more_rounds, more = generate_covers(
                 covers,
                 cols,
@@ -507,9 +507,9 @@ def cover_master_plan(
                 clock=clock,
             )
             rounds, added, new = rounds + more_rounds, added + more, new + more
-            if clock() < pricing_end:
-                converged.append(n)  # no cover this pricing finds improves the master LP
-        stages = [values for n, values in enumerate(stages) if n not in converged]
+            if clock() >= pricing_end:  # (ended early: no cover this pricing finds improves the LP)
+                unfinished.append(values)
+        stages = unfinished
         if not new:
             break
         by_bucket = solve_cover_master(covers, deadline=deadline, clock=clock)

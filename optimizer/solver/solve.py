@@ -48,12 +48,7 @@ from optimizer.solver.resource_bound import resource_bound
 from optimizer.solver.search_kernels import warm_up
 from optimizer.solver.spot_repair import repair_spot_limits
 from optimizer.solver.subset_search import QuickPlan, improve_subset
-from optimizer.solver.type_cap_subsets import (
-    candidate_subsets,
-    lp_spend,
-    required_offerings,
-    selection_subset,
-)
+from optimizer.solver.type_cap_subsets import candidate_subsets, lp_spend, selection_subset
 from optimizer.solver.type_cap_swaps import SubsetScorer, rank_subsets, solve_order
 from optimizer.solver.validate import validate_plan
 
@@ -887,6 +882,7 @@ class _Search:
             **self.partition_stats,
         )
         elapsed = self.elapsed
+        at_limit = elapsed >= 0.9 * limit  # (the search ran into its time limit, not out of ideas)
         fallback = resource_bound(problem)  # holds when the LP stopped early with a weak bound
         stats["resource_bound_usd"] = round(fallback, 6)
         bound = max(self.bound, fallback)
@@ -906,7 +902,7 @@ class _Search:
                 )
             why = (
                 f"time limit {limit:,.1f} s reached before a feasible plan"
-                if elapsed >= 0.9 * limit
+                if at_limit
                 # (the search gave up early: saying the limit was reached would send a person to
                 # raise a limit that was never the problem)
                 else f"no plan that meets the policy found; the search ended after {elapsed:,.1f} s "
@@ -927,7 +923,7 @@ class _Search:
         elif gap <= gap_target:
             status, why = "FEASIBLE", f"gap {gap:.3%} within target {gap_target:.3%}"
         else:
-            timed_out = elapsed >= 0.9 * limit or not self.lp.converged
+            timed_out = at_limit or not self.lp.converged
             status = "FEASIBLE"
             why = f"gap {gap:.3%} above target {gap_target:.3%}" + (
                 f" at the time limit {limit:g} s" if timed_out else ""
@@ -964,14 +960,15 @@ def on_demand_fallback(problem: Problem) -> Plan | None:
     if not on_demand:
         return None
     cap = problem.policy.max_instance_types
-    everywhere = cheapest_fit(problem.with_offerings(on_demand))
-    candidates = [
-        lambda p: everywhere,
-        lambda p: _cheapest_fit_within_cap(p, everywhere),
-        lambda p: single_type(p, candidates=FALLBACK_SINGLE_TYPES),
+    only_on_demand = problem.with_offerings(on_demand)
+    everywhere = cheapest_fit(only_on_demand)
+    candidates: list[Callable[[], Plan | None]] = [
+        lambda: everywhere,
+        lambda: _cheapest_fit_within_cap(only_on_demand, everywhere),
+        lambda: single_type(only_on_demand, candidates=FALLBACK_SINGLE_TYPES),
     ]
     for candidate in candidates:
-        plan = candidate(problem.with_offerings(on_demand))
+        plan = candidate()
         # (build_plan's selection is the offerings used; validity is the caller's `offer`)
         if plan is not None and plan.has_solution and (cap is None or len(plan.selected) <= cap):
             plan.stats = {"heuristic": "all-on-demand"}
@@ -980,11 +977,12 @@ def on_demand_fallback(problem: Problem) -> Plan | None:
 
 
 def _cheapest_fit_within_cap(problem: Problem, everywhere: Plan) -> Plan | None:
-    """Cheapest-fit on at most `max_instance_types` of `problem`'s offerings: a host for every
-    shape (`required_offerings`), then the offerings `everywhere` (cheapest-fit on all of them)
-    spends most on. None without a cap, a plan, or a subset that fits it. On a held-out Alibaba
-    week (day 130) cheapest-fit on demand ran 15 types against a cap of 12 and no single type
-    hosts both the GPU and the CPU jobs, so the solve had no plan of last resort."""
+    """Cheapest-fit on at most `max_instance_types` of `problem`'s offerings, chosen as the
+    solver's candidate subsets are (`candidate_subsets`: a host for every shape, then the
+    offerings `everywhere`, cheapest-fit on all of them, spends most on). None without a cap, a
+    plan, or a subset that fits it. On a held-out Alibaba week (day 130) cheapest-fit on demand
+    ran 15 types against a cap of 12 and no single type hosts both the GPU and the CPU jobs, so
+    the solve had no plan of last resort."""
     cap = problem.policy.max_instance_types
     if cap is None or not everywhere.has_solution:
         return None
@@ -996,12 +994,10 @@ def _cheapest_fit_within_cap(problem: Problem, everywhere: Plan) -> Plan | None:
         for b in bins:
             if b.offering in index:
                 spend[index[b.offering]] += b.instance_hours(hours) * prep.price[index[b.offering]]
-    ranked = [int(o) for o in np.argsort(-spend, kind="stable") if spend[o] > 0]
-    base = required_offerings(prep, ranked)
-    if base is None or len(base) > cap:
+    subsets = candidate_subsets(prep, [spend], cap)
+    if not subsets:
         return None
-    chosen = base + [o for o in ranked if o not in base][: cap - len(base)]
-    return cheapest_fit(problem.with_offerings([prep.offerings[o] for o in chosen]))
+    return cheapest_fit(problem.with_offerings([prep.offerings[o] for o in subsets[0]]))
 
 
 def is_last_resort(plan: Plan) -> bool:
