@@ -95,3 +95,14 @@ def wait_rendered(page: Any, title: str, timeout_ms: float = 60_000) -> None:
     page.locator(TITLE, has_text=title).first.wait_for(state="visible", timeout=timeout_ms)
     page.locator(IDLE_APP).wait_for(state="attached", timeout=timeout_ms)
     page.wait_for_function(f"() => !document.querySelector('{SKELETONS}')", timeout=timeout_ms)
+
+
+def click_button(page: Any, name: str, timeout_ms: float = 60_000) -> None:
+    """Click the button `name` once the page shows exactly one: during a rerun Streamlit keeps the
+    last run's elements (stale) beside the new ones, and a click found both (CI, 2026-12-06: a
+    "Dry run" button twice after the apply secret's Enter started a rerun)."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name=name, exact=True)
+    expect(button).to_have_count(1, timeout=timeout_ms)
+    button.click()

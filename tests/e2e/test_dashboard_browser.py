@@ -14,7 +14,7 @@ from optimizer.dashboard.router import PAGES
 from optimizer.recommend.repository import save_recommendations
 from tests import dashboard_helpers as dh
 from tests.apply_helpers import build_estate, make_recommendation
-from tests.dashboard_browser import REPO, chromium_page, dashboard_server, wait_rendered
+from tests.dashboard_browser import REPO, chromium_page, click_button, dashboard_server, wait_rendered
 
 pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.xdist_group("browser")]
 ARTIFACTS = REPO / "test-artifacts"
@@ -69,7 +69,7 @@ def test_pages_render_and_a_recommendation_dry_runs_to_its_plan(served: tuple[st
         page.locator('[data-testid="stSelectbox"]', has_text="Open a recommendation").click()
         page.get_by_role("option", name="Put the spot CE first on queue main").click()
         page.get_by_role("heading", name="Put the spot CE first on queue main").wait_for()
-        page.get_by_role("button", name="Dry run").click()
+        click_button(page, "Dry run")
         result = page.get_by_text("Dry run of plan")
         result.wait_for(timeout=60_000)
         wait_rendered(page, "Recommendations")

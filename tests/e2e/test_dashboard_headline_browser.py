@@ -18,7 +18,7 @@ from optimizer.recommend.repository import save_recommendations
 from optimizer.store.schema import recommendations
 from tests import dashboard_helpers as dh
 from tests.apply_helpers import build_estate, make_recommendation
-from tests.dashboard_browser import REPO, chromium_page, dashboard_server, wait_rendered
+from tests.dashboard_browser import REPO, chromium_page, click_button, dashboard_server, wait_rendered
 
 pytestmark = [pytest.mark.browser, pytest.mark.emulator, pytest.mark.xdist_group("browser")]
 ARTIFACTS = REPO / "test-artifacts"
@@ -84,7 +84,7 @@ def test_headline_is_one_figure_and_apply_confirms_its_calls(served: tuple[str, 
         page.get_by_label("Apply secret").fill("e2e-secret")
         page.get_by_label("Apply secret").press("Enter")
         wait_rendered(page, "Recommendations")
-        page.get_by_role("button", name="Dry run").click()
+        click_button(page, "Dry run")
         page.get_by_text("Dry run of plan").wait_for(timeout=60_000)
         wait_rendered(page, "Recommendations")
 
