@@ -46,6 +46,19 @@ def test_field_changes_flatten_nested_values_and_put_changes_first() -> None:
     assert rows[0].current == MISSING and rows[0].proposed == "80"
 
 
+def test_fields_the_change_does_not_name_are_kept_not_removed() -> None:
+    # An instance-mix change names only the types; the allocation strategy stays as it is.
+    current = {"instance_types": ["m6i.16xlarge"], "allocation_strategy": "SPOT_PRICE_CAPACITY_OPTIMIZED"}
+    rows = field_changes(current, {"instance_types": ["m5.xlarge", "r6a.xlarge"]})
+    assert [(r.field, r.current, r.proposed, r.changed) for r in rows] == [
+        ("instance_types", '["m6i.16xlarge"]', '["m5.xlarge", "r6a.xlarge"]', True),
+        ("allocation_strategy", "SPOT_PRICE_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", False),
+    ]
+    text = unified_diff(current, {"instance_types": ["m5.xlarge"]})
+    assert "allocation_strategy" not in "".join(line for line in text.splitlines() if line[:1] in "+-")
+    assert '+    "m5.xlarge"' in text and '-    "m6i.16xlarge"' in text
+
+
 def test_unified_diff_shows_removed_and_added_lines() -> None:
     text = unified_diff({"max_vcpus": 64}, {"max_vcpus": 32})
     assert '-  "max_vcpus": 64' in text and '+  "max_vcpus": 32' in text
