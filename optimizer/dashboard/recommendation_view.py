@@ -118,6 +118,20 @@ def replay_window_words(replayed: dict[str, Any]) -> str:
     return f"the {float(days):,.1f} days from {datetime.fromisoformat(str(start)):%Y-%m-%d %H:%M} UTC"
 
 
+def saving_basis(stored_usd: float, shown_usd: float, evidence: dict[str, Any] | None) -> str:
+    """What the recommendation's stored monthly figure is, for the tooltip of the figure shown: the
+    replay's, priced with the Savings Plans and RIs in force when its evidence carries them (then it
+    is not a list-price figure: a change that frees covered hours saves less than at list), and
+    whether the headline shows it after the bill's discounts instead."""
+    basis = (
+        "by replay, with the Savings Plans and RIs in force covering on-demand hours"
+        if replay_evidence(evidence).get("commitments")
+        else "by replay, at on-demand and spot prices"
+    )
+    after = "" if abs(shown_usd - stored_usd) < 0.005 else "; shown after the bill's discounts"
+    return f"{usd(stored_usd)} per month {basis}{after}"
+
+
 def calibration_line(rec: Recommendation) -> str:
     """The model-error sentence shown next to a saving."""
     return describe(evidence_calibration(rec))

@@ -493,3 +493,16 @@ def test_the_commitment_views_speak_to_a_finops_reader() -> None:
     ]
     found = {(word, text) for text in texts for word in SOLVER_JARGON if word in text.lower()}
     assert found == set()
+
+
+def test_saving_tooltip_says_the_replay_priced_the_commitments_in_force() -> None:
+    from optimizer.dashboard.recommendation_view import saving_basis
+
+    plan = {"id": "sp-1", "type": "COMPUTE_SAVINGS_PLAN", "usd_per_hour": 4.4, "rates": {}}
+    with_plan = {"replay": {"current_cost_usd": 19779.59, "commitments": [plan]}}
+    assert saving_basis(8.89, 8.89, with_plan) == (
+        "$8.89 per month by replay, with the Savings Plans and RIs in force covering on-demand hours"
+    )
+    assert saving_basis(8.89, 7.5, {"replay": {}}) == (
+        "$8.89 per month by replay, at on-demand and spot prices; shown after the bill's discounts"
+    )

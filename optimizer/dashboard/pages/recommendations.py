@@ -21,7 +21,12 @@ from optimizer.dashboard.columns import column_config, show_table
 from optimizer.dashboard.components import money, no_data, percent, store_url
 from optimizer.dashboard.diff import field_changes, unified_diff
 from optimizer.dashboard.headline_view import headline_caption, savings_headline_for
-from optimizer.dashboard.recommendation_view import before_after_table, calibration_line, list_table
+from optimizer.dashboard.recommendation_view import (
+    before_after_table,
+    calibration_line,
+    list_table,
+    saving_basis,
+)
 from optimizer.domain import UpdateKind
 from optimizer.recommend.repository import get_recommendation, list_recommendations
 
@@ -105,8 +110,7 @@ def _detail(url: str, rec_id: str) -> None:
     cols[0].metric(
         "Saving / month",
         money(shown),
-        help=f"{money(rec['monthly_savings_usd'])} at list prices"
-        + ("" if shown == rec["monthly_savings_usd"] else ", after the bill's discounts as shown"),
+        help=saving_basis(rec["monthly_savings_usd"], shown, rec["evidence"]),
     )
     cols[1].metric("Risk", rec["risk_level"])
     cols[2].metric("Confidence", percent(rec["confidence"]))
