@@ -30,6 +30,7 @@ from optimizer.errors import UserError
 from optimizer.number_text import measure_text
 from optimizer.simulate import catalog_from_provider
 from optimizer.simulate.datasets import load_dataset
+from optimizer.simulate.results import ReplayResult, over_common_span
 from optimizer.simulate.spot_fit import fit_spot_max, replay_document
 from optimizer.solver.compute_environments import recommend_environments, spot_cap_estimate, uncapped_spot_max
 from optimizer.solver.plan import plan_from_dict
@@ -132,7 +133,7 @@ def what_if_replay(
 ) -> WhatIfReplay:
     """The what-if plan's compute environments (spot cap fitted to the history when it has one) and
     the history replayed on them and on the current configuration; both replays cover on-demand
-    hours with `commitments` and charge their fees (`optimizer.simulate.commitments`)."""
+    hours with `commitments` and charge their fees over the same hours (`results.over_common_span`)."""
     parsed = problem_from_dict(dict(problem), source="what-if problem")
     solved = plan_from_dict(dict(plan), source="what-if plan")
     catalog = catalog_from_provider(inputs.catalog)
@@ -140,10 +141,10 @@ def what_if_replay(
     def document_for(cap: int | None) -> dict[str, Any]:
         return recommend_environments(parsed, solved, queue, spot_max_vcpus=cap)
 
-    def run(document: dict[str, Any], source: str) -> dict[str, Any]:
+    def run(document: dict[str, Any], source: str) -> ReplayResult:
         return replay_document(
             inputs.jobs, document, catalog, seed=seed, commitments=commitments, source=source
-        ).summary
+        )
 
     share = spot_share(parsed, solved)
     estimated = spot_cap_estimate(parsed, solved)
@@ -153,12 +154,14 @@ def what_if_replay(
         fit = fit_spot_max(
             inputs.jobs, document_for, catalog, share, upper, seed=seed, commitments=commitments
         )
-        fitted, proposed = fit.max_vcpus, fit.result.summary
+        fitted, proposed = fit.max_vcpus, fit.result
     else:
         proposed = run(document_for(None), "what-if plan")
-    summaries = {"what-if plan": proposed}
+    runs = {"what-if plan": proposed}
     if inputs.current is not None:
-        summaries = {"current configuration": run(inputs.current, "current configuration"), **summaries}
+        runs = {"current configuration": run(inputs.current, "current configuration"), **runs}
+    # (both pay the commitments' fees over the same hours, the longer replay's)
+    summaries = dict(zip(runs, over_common_span(list(runs.values()), commitments), strict=True))
     return WhatIfReplay(document_for(fitted), summaries, share, fitted, estimated)
 
 

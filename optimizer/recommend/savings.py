@@ -21,6 +21,7 @@ from optimizer.simulate import Catalog, ReplayResult, parse_config, replay
 from optimizer.simulate.never_started import measured_runtime_s
 from optimizer.simulate.node_split import NodeSplit, format_node_split, split_gangs
 from optimizer.simulate.resize import format_resize, resize_definitions
+from optimizer.simulate.results import over_common_span
 from optimizer.solver.problem import Commitment, commitment_to_dict
 
 MIN_WINDOW_DAYS = 1.0
@@ -153,16 +154,17 @@ class ReplayBaseline:
         (`simulate.node_split`, `batchopt simulate --node-split`).
         """
         try:
-            current = self.current().summary
+            current_run = self.current()
             proposed_jobs = None
             if resize is not None:
                 proposed_jobs, _ = resize_definitions(self.jobs, {resize[0]: resize[1]})
             if node_split is not None:
                 proposed_jobs, _ = split_gangs(self.jobs, {node_split[0]: node_split[1]})
             proposed_run = self._run(proposed_document, proposed_jobs)
-            proposed = proposed_run.summary
         except ConfigError:
             return None  # the engine logs why the current estate cannot be replayed
+        # (both replays pay the commitments' fees over the same hours, the longer replay's)
+        current, proposed = over_common_span([current_run, proposed_run], self.commitments)
         diff = float(current["total_cost_usd"]) - float(proposed["total_cost_usd"])
         monthly = diff * DAYS_PER_MONTH / self.window_days
         base = f"batchopt simulate --dataset {self.dataset} --seed {self.seed} --region {self.catalog.region}"
@@ -189,8 +191,8 @@ class ReplayBaseline:
         if self.commitments:
             evidence["commitments"] = [commitment_to_dict(c) for c in self.commitments]
             evidence["commitments_note"] = (
-                "both replays cover on-demand hours with these commitments and charge their fees"
-                " (the simulate command above prices without them)"
+                "both replays cover on-demand hours with these commitments and charge their fees over"
+                " the same hours, the longer replay's (the simulate command above prices without them)"
             )
         edit = (
             f"--resize {format_resize(*resize)}"

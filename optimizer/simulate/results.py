@@ -7,17 +7,20 @@ seconds x price + Fargate task costs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optimizer.simulate.commitments import HOUR as HOUR_S
 from optimizer.simulate.commitments import commitment_summary
 from optimizer.simulate.gangs import gang_summary, with_gang_columns
 from optimizer.simulate.head_blocking import BLOCKED_COLUMNS, blocked_frame
 from optimizer.simulate.replay_engine import MINIMUM_BILLED_SECONDS, ReplayEngine
 from optimizer.simulate.shortages import shortage_summary
+from optimizer.solver.problem import Commitment
 
 WAIT_QUANTILES = (0.5, 0.95, 0.99)
 #: Capacity types whose work a reclaim can take away: what a spot share counts.
@@ -212,6 +215,48 @@ def _round(value: float, digits: int = 6) -> float:
     return float(round(value, digits)) if np.isfinite(value) else float("nan")
 
 
+def _committed_fields(
+    instances: pd.DataFrame, commitments: Sequence[Commitment], list_total: float, horizon_s: float
+) -> dict[str, Any]:
+    """The summary's cost under `commitments` over [0, `horizon_s`): the list total, the fees, the
+    on-demand cost they cover, each commitment's utilization, the hours charged and the total."""
+    bill = commitment_summary(instances, commitments, horizon_s)
+    return {
+        "list_cost_usd": _round(list_total),
+        "commitment_usd": _round(bill["fees_usd"]),
+        "commitment_covered_usd": _round(bill["covered_usd"]),
+        "commitment_hours": bill["hours"],
+        "commitments": bill["commitments"],
+        "total_cost_usd": _round(list_total - bill["covered_usd"] + bill["fees_usd"]),
+    }
+
+
+def over_common_span(
+    results: Sequence[ReplayResult], commitments: Sequence[Commitment]
+) -> list[dict[str, Any]]:
+    """The results' summaries with every commitment fee charged over the same hours: the longest
+    replay's. Replays of one history on two configurations can end days apart (a smaller fleet
+    drains its backlog later), and a commitment is paid for every calendar hour whichever
+    configuration runs, so charging each replay only to its own end bills the longer one fees the
+    shorter escapes (the what-if of a GPU queue: 811 against 720 hours, $240 of fees against the
+    plan). The covered cost is unchanged (the shorter replay runs nothing in the extra hours); the
+    fees, utilization and total are recomputed with `commitment_summary`, as in the replay."""
+    summaries = [dict(r.summary) for r in results]
+    if not commitments or not all("commitment_hours" in s for s in summaries):
+        return summaries
+    hours = max(int(s["commitment_hours"]) for s in summaries)
+    out = []
+    for result, summary in zip(results, summaries, strict=True):
+        if int(summary["commitment_hours"]) != hours:
+            summary.update(
+                _committed_fields(
+                    result.instances, commitments, float(summary["list_cost_usd"]), hours * HOUR_S
+                )
+            )
+        out.append(summary)
+    return out
+
+
 def _summary(
     engine: ReplayEngine, jobs: pd.DataFrame, attempts: pd.DataFrame, inst: pd.DataFrame
 ) -> dict[str, Any]:
@@ -244,20 +289,12 @@ def _summary(
     first_submit = float(jobs["submitted_at"].min()) if len(jobs) else 0.0
     last_end = float(jobs["ended_at"].max()) if len(jobs) else 0.0
     job_vcpu_hours, spot_share = spot_job_share(attempts)
-    committed: dict[str, Any] = {}
+    committed: dict[str, Any] = {"total_cost_usd": _round(total)}
     if engine.config.commitments:
         horizon = max(last_end, float(inst["terminated_at"].max()) if len(inst) else 0.0)
-        bill = commitment_summary(inst, engine.config.commitments, horizon)
-        committed = {
-            "list_cost_usd": _round(total),
-            "commitment_usd": _round(bill["fees_usd"]),
-            "commitment_covered_usd": _round(bill["covered_usd"]),
-            "commitments": bill["commitments"],
-        }
-        total = total - bill["covered_usd"] + bill["fees_usd"]
+        committed = _committed_fields(inst, engine.config.commitments, total, horizon)
     return {
         **committed,
-        "total_cost_usd": _round(total),
         "cost_by_capacity_type": {k: _round(v) for k, v in sorted(cost_by_capacity.items())},
         "cost_by_instance_type": {
             k: _round(v) for k, v in sorted(cost_by_type.items(), key=lambda kv: -kv[1])
