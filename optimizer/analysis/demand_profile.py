@@ -21,6 +21,9 @@ import pandas as pd
 from optimizer.errors import InputError
 
 REQUIRED_COLUMNS = ("job_id", "submit_s", "runtime_s", "vcpus", "memory_mib", "gpus", "arch")
+#: The architecture a job that does not state one is planned on: Batch's job records do not say
+#: which architecture ran a job, and an image is x86_64-only unless built otherwise.
+DEFAULT_JOB_ARCH = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ def shape_id(vcpus: float, memory_mib: float, gpus: int, arch: str | None, spot_
 
 
 def assign_shapes(
-    jobs: pd.DataFrame, grid: ShapeGrid = ShapeGrid(), default_arch: str | None = "x86_64"
+    jobs: pd.DataFrame, grid: ShapeGrid = ShapeGrid(), default_arch: str | None = DEFAULT_JOB_ARCH
 ) -> pd.DataFrame:
     """The jobs with `shape_vcpus, shape_memory_mib, shape_gpus, shape_arch, shape_spot_ok, shape_id`."""
     _check(jobs)
@@ -196,7 +199,7 @@ def demand_profile(
     start_s: float | None = None,
     end_s: float | None = None,
     grid: ShapeGrid | None = None,
-    default_arch: str | None = "x86_64",
+    default_arch: str | None = DEFAULT_JOB_ARCH,
 ) -> DemandProfile:
     """Peak running jobs per shape and bucket over [start_s, end_s) (default: the jobs' span)."""
     if bucket_seconds <= 0:

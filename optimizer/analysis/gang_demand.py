@@ -30,7 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.analysis.demand_profile import ShapeGrid, assign_shapes, overlap_hours, peak_counts
+from optimizer.analysis.demand_profile import (
+    DEFAULT_JOB_ARCH,
+    ShapeGrid,
+    assign_shapes,
+    overlap_hours,
+    peak_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def gang_profile(
     n_buckets: int,
     bucket_seconds: float,
     grid: ShapeGrid | None = None,
-    default_arch: str | None = "x86_64",
+    default_arch: str | None = DEFAULT_JOB_ARCH,
 ) -> GangProfile:
     """Peak running MNP jobs per gang shape and bucket over [start_s, start_s + n x bucket_seconds)."""
     columns = ["shape_id", "vcpus", "memory_mib", "gpus", "arch", "nodes", "gang", "instance_types", "efa",

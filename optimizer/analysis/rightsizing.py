@@ -19,7 +19,11 @@ in peak memory by more than `heterogeneity_ratio`, one row per (definition, patt
   evidence. Only a type the policy's instance requirements let the definition's jobs run on can be
   named (`InstanceRequirements.hosts_job_on`, the rule plans obey: current generation, GPUs enough
   for a GPU job, no accelerated type for a CPU job), else the hint would send a trimmed request to
-  a type no plan may choose (an m4, or a p3 for a CPU job).
+  a type no plan may choose (an m4, or a p3 for a CPU job), and only one of an architecture the
+  definition's jobs ran on (`architectures`: from the instance type of each attempt, when
+  `attempts` has an `instance_type` column; else x86_64, the architecture the plans assume for a
+  job that does not state one, `demand_profile.DEFAULT_JOB_ARCH`): a Graviton type is no place for
+  an x86_64 image (moving to arm64 is the Graviton advice's, not a request trim's).
 
 Name patterns replace digits, hex ids and UUIDs in job names with "#" ("align-sample-0042" ->
 "align-sample-#"), which groups array children and dated runs without a configured rule.
@@ -33,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 from optimizer.analysis.cost import NONE
+from optimizer.analysis.demand_profile import DEFAULT_JOB_ARCH
+from optimizer.catalog.instance_kinds import architecture
 from optimizer.catalog.requirements import InstanceRequirements
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -57,9 +63,16 @@ def _quantile_columns(values: pd.Series, prefix: str) -> dict[str, float]:
     return out
 
 
-def _evidence(group: pd.DataFrame) -> dict[str, float]:
+def _architectures(group: pd.DataFrame) -> str:
+    """The architectures the attempts ran on (their instance types'), comma-separated; the default
+    job architecture when no attempt names its instance type."""
+    ran = group["instance_type"].dropna() if "instance_type" in group else pd.Series(dtype=object)
+    return ",".join(sorted({architecture(str(t)) for t in ran if str(t)})) or DEFAULT_JOB_ARCH
+
+
+def _evidence(group: pd.DataFrame) -> dict[str, float | str]:
     usage = group.dropna(subset=["peak_memory_mib"])
-    row: dict[str, float] = {
+    row: dict[str, float | str] = {
         "attempts": float(len(group)),
         "attempts_with_usage": float(len(usage)),
         "requested_vcpus": float(group["vcpus"].median()),
@@ -67,6 +80,7 @@ def _evidence(group: pd.DataFrame) -> dict[str, float]:
         "requested_gpus": float(np.nan_to_num(group["gpus"].median())),
         "oom_kills": float(group["is_oom"].sum()),
         "oom_rate": float(group["is_oom"].mean()) if len(group) else np.nan,
+        "architectures": _architectures(group),
     }
     row.update(_quantile_columns(group["peak_memory_mib"], "peak_memory_mib"))
     row.update(_quantile_columns(group["peak_vcpus"], "peak_vcpus"))
@@ -99,8 +113,13 @@ def _cliffs(
     names = types["instance_type"].to_numpy(dtype=object)
     type_gpus = pd.to_numeric(types["gpus"], errors="coerce").fillna(0).astype(int).to_numpy()
     cliff_type, cliff_alloc = [], []
-    for req_m, req_v, req_g in zip(
-        evidence["requested_memory_mib"], evidence["requested_vcpus"], evidence["requested_gpus"], strict=True
+    type_arch = np.array([architecture(str(n)) for n in names], dtype=object)
+    for req_m, req_v, req_g, ran_on in zip(
+        evidence["requested_memory_mib"],
+        evidence["requested_vcpus"],
+        evidence["requested_gpus"],
+        evidence["architectures"],
+        strict=True,
     ):
         hosts = np.array(
             [
@@ -108,7 +127,7 @@ def _cliffs(
                 for n, g in zip(names, type_gpus, strict=True)
             ],
             dtype=bool,
-        )
+        ) & np.isin(type_arch, str(ran_on).split(","))
         below = hosts & (alloc < req_m) & (alloc >= req_m / (1 + margin)) & (vcpus >= np.nan_to_num(req_v))
         if np.isnan(req_m) or not below.any():
             cliff_type.append(None)

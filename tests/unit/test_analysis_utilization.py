@@ -236,3 +236,24 @@ def test_memory_cliff_of_a_gpu_job_names_a_gpu_type_and_of_a_cpu_job_none() -> N
     cpu_jobs, attempts = _cliff_jobs(62000, 8, 0)
     ev = rightsizing_evidence(cpu_jobs, attempts, _cliff_catalogue()).set_index("name_pattern")
     assert ev.loc["*", "cliff_type"] == "r5.2xlarge"  # a CPU job is kept off the GPU types
+
+
+def test_memory_cliff_names_a_type_of_the_architecture_the_jobs_ran_on() -> None:
+    # m6g.xlarge (Graviton) allocates the most under 16,800 MiB, then m5.xlarge (x86_64).
+    catalogue = pd.concat(
+        [
+            _cliff_catalogue(),
+            pd.DataFrame(
+                {"instance_type": ["m6g.xlarge"], "vcpus": [4], "allocatable_memory_mib": [16200], "gpus": 0}
+            ),
+        ],
+        ignore_index=True,
+    )
+    jobs, attempts = _cliff_jobs(16800, 4, None)
+    # No attempt names its instance: the jobs are taken as x86_64 (the plans' default), not arm64.
+    ev = rightsizing_evidence(jobs, attempts, catalogue).set_index("name_pattern")
+    assert (ev.loc["*", "cliff_type"], ev.loc["*", "architectures"]) == ("m5.xlarge", "x86_64")
+    # Jobs that ran on Graviton instances get the Graviton type.
+    on_arm = attempts.assign(instance_type="m6g.2xlarge")
+    ev = rightsizing_evidence(jobs, on_arm, catalogue).set_index("name_pattern")
+    assert (ev.loc["*", "cliff_type"], ev.loc["*", "architectures"]) == ("m6g.xlarge", "arm64")

@@ -17,7 +17,7 @@ from optimizer.catalog.requirements import InstanceRequirements
 from optimizer.dashboard.queries.cache import cached
 from optimizer.dashboard.state import engine_for
 from optimizer.store.read import read_frame
-from optimizer.store.schema import instance_types, job_attempts, jobs
+from optimizer.store.schema import instance_types, instances, job_attempts, jobs
 
 
 def _ratio(used: Any, requested: Any) -> Any:
@@ -133,8 +133,13 @@ def definition_evidence(
             job_attempts.c.peak_memory_mib,
             job_attempts.c.peak_vcpus,
             job_attempts.c.is_oom,
+            instances.c.instance_type,  # (the architecture the jobs ran on bounds the memory cliff)
         )
-        .select_from(job_attempts.join(jobs, jobs.c.job_id == job_attempts.c.job_id))
+        .select_from(
+            job_attempts.join(jobs, jobs.c.job_id == job_attempts.c.job_id).outerjoin(
+                instances, instances.c.instance_id == job_attempts.c.instance_id
+            )
+        )
         .where(
             jobs.c.dataset == dataset,
             jobs.c.created_at >= since,
