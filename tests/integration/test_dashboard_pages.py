@@ -571,3 +571,20 @@ def test_no_table_on_a_page_shows_a_raw_float(seeded: str, spec: PageSpec) -> No
     the Cost explorer's bill and waste tables, Right-sizing's and Fleet mix's showed 9715.235962909412."""
     app = run_page(spec.render.__module__.rsplit(".", 1)[1])
     assert _unformatted_numbers(app) == []
+
+
+def test_an_empty_filter_or_no_advice_is_not_reported_as_missing_data(seeded: str) -> None:
+    """`batchopt recommend` has run on the seeded store: a status filter that matches nothing, or a
+    definition it proposed nothing for, says so instead of asking to run it."""
+    app = run_page("recommendations")
+    app.multiselect(key="rec_status").set_value(["rolled-back"]).run()
+    assert "No data yet" not in infos(app)
+    assert "stored recommendations has the statuses chosen (rolled-back)" in infos(app)
+
+    app = run_page("rightsizing")
+    others = [d for d in app.selectbox(key="rs_definition").options if d != "sort"]
+    assert others  # the seeded store has a definition right-sizing proposed nothing for
+    app.selectbox(key="rs_definition").set_value(others[0]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "No data yet" not in infos(app)
+    assert "proposes no new request for this definition" in infos(app)

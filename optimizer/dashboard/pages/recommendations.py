@@ -65,7 +65,14 @@ def render() -> None:
         saved = st.session_state.get(OUTCOME_KEY)
         if saved:
             _show_outcome(saved[0])
-        no_data("no recommendation with these statuses", "batchopt recommend")
+        stored_any = queries.stored_recommendations(url)
+        if stored_any:
+            st.info(
+                f"None of the {stored_any:,} stored recommendations has the statuses chosen "
+                f"({', '.join(statuses) or 'none'}): add a status above to see them."
+            )
+        else:
+            no_data("no recommendation is stored", "batchopt recommend")
         return
     st.dataframe(
         listing.drop(columns=["id"]),

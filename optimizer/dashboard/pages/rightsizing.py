@@ -117,7 +117,17 @@ def render() -> None:
     recs = queries.recommendations_for_target_kind(url, "job-definition")
     mine = recs[recs["target_name"] == name] if not recs.empty else recs
     if mine.empty:
-        no_data("no right-sizing recommendation for this definition", "batchopt recommend")
+        if queries.stored_recommendations(url):
+            st.info(
+                "`batchopt recommend` proposes no new request for this definition. It keeps one only "
+                "when replaying the history with the new request saves at least the strategy's "
+                "minimum per month, unblocks jobs no instance type could host, or raises memory "
+                "after out-of-memory kills, and when the cut is at least the strategy's smallest "
+                "(`[recommend.job-definition-rightsizing]` settings); the evidence above is what it "
+                "weighed."
+            )
+        else:
+            no_data("no right-sizing recommendation for this definition", "batchopt recommend")
         return
     for rec in mine.itertuples(index=False):
         st.markdown(f"**{rec.title}** ({rec.status}; risk {rec.risk_level}, confidence {rec.confidence:.0%})")

@@ -52,6 +52,7 @@ from optimizer.dashboard.queries.recommendations import (
     recommendation_history,
     recommendation_row,
     recommendations_for_target_kind,
+    stored_recommendations,
 )
 from optimizer.dashboard.queries.rightsizing import (
     definition_evidence,
@@ -111,6 +112,7 @@ __all__ = [
     "spot_price_history",
     "spot_reclaims",
     "spot_series_keys",
+    "stored_recommendations",
     "tag_keys",
     "usage_ratio_histogram",
     "utilization_totals",

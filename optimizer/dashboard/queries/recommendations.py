@@ -42,6 +42,13 @@ PROPOSAL_COLUMNS = (
 
 
 @cached
+def stored_recommendations(url: str) -> int:
+    """How many recommendations the store holds, any status: whether `batchopt recommend` has run
+    and left something (an empty filtered list then means the filter, not missing data)."""
+    return len(repository.recommendations_frame(engine_for(url), ["id"]))
+
+
+@cached
 def recommendations_for_target_kind(url: str, target_kind: str) -> pd.DataFrame:
     """Recommendations of one kind (job-definition for right-sizing) with their proposals."""
     return repository.recommendations_frame(engine_for(url), PROPOSAL_COLUMNS, target_kind=target_kind)
