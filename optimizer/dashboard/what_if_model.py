@@ -79,10 +79,27 @@ def has_solution(plan: Mapping[str, Any]) -> bool:
     return plan.get("status") in SOLVED
 
 
+#: The lower bound of an INFEASIBLE what-if: there is no plan to bound.
+NO_PLAN_EXISTS = "none: no plan exists"
+
+
 def _cell(plan: Mapping[str, Any], key: str, kind: str) -> str:
     if key in PLAN_ONLY and not has_solution(plan):
         return NO_PLAN
+    if key == "lower_bound_usd" and plan.get("status") == "INFEASIBLE":
+        return NO_PLAN_EXISTS  # (the solver reports 0 there: no bound to read as "at least $0")
     return measure_text(plan.get(key), kind)
+
+
+def no_plan_advice(status: str) -> str:
+    """What to do when the re-solve found no plan: an INFEASIBLE policy is not fixed by time (the
+    what-if's instance requirements left no type for some job shape), a TIMEOUT may be."""
+    if status == "INFEASIBLE":
+        return (
+            "No plan exists under this policy: relax the instance requirements (excluded families, "
+            "generations, accelerators) or the type limits, and press Re-solve."
+        )
+    return "Press Re-solve to try again, or raise the solver time limit."
 
 
 def compute_savings_plan_use(

@@ -506,3 +506,24 @@ def test_saving_tooltip_says_the_replay_priced_the_commitments_in_force() -> Non
     assert saving_basis(8.89, 7.5, {"replay": {}}) == (
         "$8.89 per month by replay, at on-demand and spot prices; shown after the bill's discounts"
     )
+
+
+def test_an_infeasible_what_if_shows_no_bound_and_says_to_relax_the_policy() -> None:
+    from optimizer.dashboard.what_if_model import NO_PLAN_EXISTS, no_plan_advice
+
+    stored = {
+        "status": "FEASIBLE",
+        "cost_usd": 100.0,
+        "objective_usd": 101.0,
+        "lower_bound_usd": 99.0,
+        "gap": 0.02,
+    }
+    infeasible = {"status": "INFEASIBLE", "cost_usd": 0.0, "objective_usd": 0.0, "lower_bound_usd": 0.0}
+    rows = {r["measure"]: r for r in compare(stored, infeasible)}
+    assert rows["lower bound (USD)"]["what-if"] == NO_PLAN_EXISTS
+    assert rows["lower bound (USD)"]["stored plan"] == "$99.00"
+    timed_out = {**infeasible, "status": "TIMEOUT", "lower_bound_usd": 42.0}
+    assert {r["measure"]: r for r in compare(stored, timed_out)}["lower bound (USD)"]["what-if"] == "$42.00"
+    assert "relax the instance requirements" in no_plan_advice("INFEASIBLE")
+    assert "time limit" not in no_plan_advice("INFEASIBLE")
+    assert "raise the solver time limit" in no_plan_advice("TIMEOUT")

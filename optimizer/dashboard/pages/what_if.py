@@ -39,6 +39,7 @@ from optimizer.dashboard.what_if_model import (
     cheaper_stored_plan,
     compare,
     has_solution,
+    no_plan_advice,
     offering_rows,
     recommended_environments,
     solve_document,
@@ -260,14 +261,13 @@ def render() -> None:
         if priced is None:
             st.warning(
                 f"No what-if plan: {proposed['status']}, {proposed.get('reason') or 'no reason given'}. "
-                "Press Re-solve to try again, or raise the solver time limit."
+                + no_plan_advice(proposed["status"])
             )
             _compare_table(plan, proposed, (problem, what_if_problem))
             return
         st.warning(
             f"The re-solve found no plan ({proposed['status']}): the what-if column is the stored plan's "
-            "fleet priced under the what-if commitments. Press Re-solve to try again, or raise the "
-            "solver time limit."
+            "fleet priced under the what-if commitments. " + no_plan_advice(proposed["status"])
         )
         proposed = priced
     else:
