@@ -24,9 +24,14 @@ class AnomalyRules:
     min_share: float = 0.01
 
 
+def material_floor(total: Comparison, rules: AnomalyRules) -> float:
+    """The smallest move (USD) an anomaly may be: `min_usd`, or `min_share` of the larger of this
+    week's and last week's total when that is more. The report states it beside the threshold."""
+    return max(rules.min_usd, rules.min_share * max(total.current, total.previous or 0.0))
+
+
 def _material(delta: float, total: Comparison, rules: AnomalyRules) -> bool:
-    scale = max(total.current, total.previous or 0.0)
-    return abs(delta) >= max(rules.min_usd, rules.min_share * scale)
+    return abs(delta) >= material_floor(total, rules)
 
 
 def _pct(value: float) -> str:

@@ -80,6 +80,7 @@ def build_weekly_report(
         waste_by_class=spend.waste_totals(current),
         top_waste=spend.top_waste(current, top_n),
         anomalies=anomalies.detect(daily, week, total, breakdowns, rules),
+        anomaly_floor_usd=anomalies.material_floor(total, rules),
         why=why.spend_change(daily, week),
         average_weeks=spend.averaged_weeks(daily, week),
         recommendations=recs,

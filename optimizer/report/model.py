@@ -196,6 +196,9 @@ class WeeklyReport:
     savings_note: str = ""  # what the headline leaves out, and the model's calibration error
     why: SpendChange | None = None  # the change vs the previous week split by driver (`report.why`)
     average_weeks: tuple[str, ...] = ()  # the full history weeks the 4-week average is over
+    #: The smallest move an anomaly may be (`anomalies.material_floor`), None without data: a
+    #: +42 % move under it is not listed, and the heading says so.
+    anomaly_floor_usd: float | None = None
 
     @property
     def heading(self) -> str:

@@ -29,7 +29,9 @@ def summary(report: WeeklyReport) -> bytes:
         ("partial", report.coverage.partial),
         ("total_usd", t.current if t else None),
         ("previous_week_usd", t.previous if t else None),
-        ("average_4w_usd", t.average_4w if t else None),
+        # (the mean of the full weeks among the four before, named by `average_weeks`: "4w" in
+        # the name read as a 4-week mean over the demo's two weeks)
+        ("average_usd", t.average_4w if t else None),
         ("average_weeks", " ".join(report.average_weeks)),
         ("change_vs_previous", t.change_vs_previous if t else None),
         ("change_vs_average", t.change_vs_average if t else None),
@@ -47,8 +49,11 @@ def summary(report: WeeklyReport) -> bytes:
         ("reclaimed_attempts", s.reclaimed_attempts if s else None),
         ("reclaimed_vcpu_hours", s.reclaimed_vcpu_hours if s else None),
         ("reclaim_usd", s.reclaim_usd if s else None),
-        *((key, value) for key, value in report.waste_by_class.items()),
     ]
+    # The waste classes, less one already written (idle is also a utilization row): a key twice
+    # in a metric,value file is a dict that silently keeps one of them.
+    written = {key for key, _ in rows}
+    rows += [(key, value) for key, value in report.waste_by_class.items() if key not in written]
     return _csv(("metric", "value"), rows)
 
 
@@ -77,7 +82,7 @@ def breakdown(report: WeeklyReport) -> bytes:
         for dim in DIMENSIONS
         for r in report.breakdowns.get(dim, ())
     ]
-    headers = ("dimension", "key", "usd", "previous_week_usd", "average_4w_usd")
+    headers = ("dimension", "key", "usd", "previous_week_usd", "average_usd")
     return _csv((*headers, "change_vs_previous", "change_vs_average", "share"), rows)
 
 

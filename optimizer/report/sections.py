@@ -142,13 +142,15 @@ def anomalies(report: WeeklyReport, top_n: int) -> Table:
     hidden = len(report.anomalies) - len(rows)
     if hidden > 0:
         rows += (("", f"... and {hidden} more in the anomalies CSV"),)
+    floor = "" if report.anomaly_floor_usd is None else f" and at least {fmt.money(report.anomaly_floor_usd)}"
     empty = (
-        f"No change beyond ±{report.anomaly_threshold:.0%} week over week "
+        f"No change beyond ±{report.anomaly_threshold:.0%}{floor} week over week "
         "and no new expensive job definition."
         if report.has_data
         else "No cost data: nothing to compare."
     )
-    return Table(f"Anomalies (threshold ±{report.anomaly_threshold:.0%})", ("Kind", "What"), rows, empty)
+    title = f"Anomalies (threshold ±{report.anomaly_threshold:.0%}{floor})"
+    return Table(title, ("Kind", "What"), rows, empty)
 
 
 def waste(report: WeeklyReport) -> Table:

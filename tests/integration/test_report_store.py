@@ -153,8 +153,14 @@ def test_csv_detail_tables_carry_the_same_totals(sqlite_engine: Engine) -> None:
     by_ce = {r["key"]: float(r["usd"]) for r in rows if r["dimension"] == "compute_environment_arn"}
     _approx(by_ce, sql_costs(sqlite_engine, "i.compute_environment_arn", W47.start, W47.end))
     assert set(by_ce) == {CE_OD, CE_SPOT}
-    summary = dict(csv.reader(io.StringIO(rendered.files["batchopt-report-2026-W47-summary.csv"].decode())))
+    lines = list(csv.reader(io.StringIO(rendered.files["batchopt-report-2026-W47-summary.csv"].decode())))
+    keys = [line[0] for line in lines]
+    assert len(keys) == len(set(keys))  # idle is a utilization row and a waste class: written once
+    summary = dict(lines)
     assert float(summary["total_usd"]) == pytest.approx(report.total.current)  # type: ignore[union-attr]
+    assert float(summary["idle_usd"]) == pytest.approx(report.waste_by_class["idle_usd"])
+    # the average is over the weeks listed beside it, however many there are: no "4w" in its name
+    assert "average_4w_usd" not in summary and summary["average_weeks"] == " ".join(report.average_weeks)
     # named as the HTML names it (requested / instance vCPU-hours), not "utilization"
     assert "utilization" not in summary
     assert float(summary["vcpu_allocation"]) == pytest.approx(report.utilization.utilization)  # type: ignore[union-attr]

@@ -66,6 +66,13 @@ def test_threshold_and_materiality_decide_what_is_an_anomaly() -> None:
     assert ("queue", "mid") in flagged
     assert ("queue", "big") not in flagged and ("queue", "tiny") not in flagged
     assert ("queue", "big") in {(a.dimension, a.key) for a in build(rows, threshold=0.1).anomalies}
+    # The floor that left "tiny" out is stated with the threshold: 1 % of the larger weekly total
+    # ($140.05 this week), at least $1.
+    report = build(rows)
+    assert report.anomaly_floor_usd == pytest.approx(1.4005)
+    assert "Anomalies (threshold ±25% and at least $1.40)" in render_markdown(report)
+    bigger = [*rows, row(monday(0), 10_000.0, queue="huge"), row(monday(1), 10_000.0, queue="huge")]
+    assert build(bigger).anomaly_floor_usd == pytest.approx(0.01 * (10_000.0 + 140.05))
 
 
 def test_new_expensive_job_definition_needs_history_to_be_new() -> None:
