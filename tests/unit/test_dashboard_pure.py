@@ -527,3 +527,11 @@ def test_an_infeasible_what_if_shows_no_bound_and_says_to_relax_the_policy() -> 
     assert "relax the instance requirements" in no_plan_advice("INFEASIBLE")
     assert "time limit" not in no_plan_advice("INFEASIBLE")
     assert "raise the solver time limit" in no_plan_advice("TIMEOUT")
+
+
+def test_a_queue_plan_s_utilization_is_labelled_as_of_its_share() -> None:
+    from optimizer.dashboard.commitment_view import WHAT_IF_ID, utilization_label
+
+    arn = "arn:aws:savingsplans::123456789012:savingsplan/53df640c-2197-0a8c-949f-ee02db4c9285"
+    assert utilization_label(arn).startswith("Utilization of this plan's share, ")
+    assert "share" not in utilization_label(WHAT_IF_ID)
