@@ -37,6 +37,8 @@ from optimizer.store.tables.jobs import job_attempts, jobs
 
 DIMENSIONS = ("day", "account", "region", "queue", "compute_environment", "job_definition", "instance")
 TOP_INSTANCES = 25
+#: The residual's remainder: the store's instances as billed against the model.
+KNOWN_INSTANCES_CAUSE = "known instances: billed (net of Savings Plan negation) minus modelled at list"
 RESIDUAL_KINDS = {
     "ebs": "EBS",
     "data_transfer": "data transfer",
@@ -247,7 +249,10 @@ def residual_causes(
     causes["EC2 instance rows without an instance id"] = instance_rows - billed_instances
     missed = float(bill.loc[~bill["in_store"].astype(bool), "billed_usd"].sum()) if not bill.empty else 0.0
     causes["instances the collectors missed"] = missed
-    causes["known instances: billed minus modelled"] = residual - sum(causes.values())
+    # (the instances' billed rows include the Savings Plan negation of their covered hours, while the
+    # model prices them at list: with a Savings Plan this cause is mostly that negation, which read
+    # as the model overstating its instances' cost when the label did not say so)
+    causes[KNOWN_INSTANCES_CAUSE] = residual - sum(causes.values())
     rows = [{"cause": name, "usd": _money(value)} for name, value in causes.items()]
     return sorted(rows, key=lambda r: -abs(r["usd"]))
 

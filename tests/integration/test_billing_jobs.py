@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select
 
+from optimizer.billing.breakdown import KNOWN_INSTANCES_CAUSE
 from optimizer.billing.commitments import load_commitments
 from optimizer.billing.discount import after_discount, discount_ratio, instance_discount_ratio
 from optimizer.billing.intake import import_bill
@@ -330,7 +331,7 @@ def test_the_residuals_causes_add_up_to_it(store_engine: Engine, imported: pd.Da
     )  # 0.192 - 0.192
     assert causes["commitment fees"] == pytest.approx(0.15, abs=CENT)
     known = billed["i-a"] + billed["i-c"] - got["modelled_usd"]
-    assert causes["known instances: billed minus modelled"] == pytest.approx(known, abs=CENT)
+    assert causes[KNOWN_INSTANCES_CAUSE] == pytest.approx(known, abs=CENT)
     assert got["missed_instances"]["count"] == 1
     by_instance = {row["instance"]: row for row in got["breakdowns"]["by_instance"]}
     assert by_instance["i-c"]["modelled_usd"] == pytest.approx(2 * 0.192)
