@@ -62,8 +62,8 @@ def test_cost_explorer_shows_the_bill_beside_the_model(served: str) -> None:
         # (the full ARN is last, off the grid's width), and no "None" where the legacy CUR has no
         # term or hourly commitment (the table showed the ARN first, "None" in those columns and
         # the kind under the heading "Cost")
-        cells = _cells(page, "savings plan")
         short = f"savingsplan/{SP.rsplit('/', 1)[-1][:8]}"
+        cells = _cells(page, short)  # (the residual's causes also name the Savings Plan)
         assert cells[:4] == [short, "savings plan", "n/a", percent(1.0)]
         assert cells[5] == money(0.0)
         assert "None" not in cells and SP not in cells[:8]

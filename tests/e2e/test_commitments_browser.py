@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from optimizer.dashboard.commitment_view import WHAT_IF_ID, WHAT_IF_LABEL, with_compute_commitment
+from optimizer.dashboard.commitment_view import (
+    WHAT_IF_ID,
+    WHAT_IF_LABEL,
+    utilization_label,
+    with_compute_commitment,
+)
 from optimizer.dashboard.components import percent
 from optimizer.dashboard.what_if_model import solve_document
 from optimizer.fleet.plans import fleet_plan_documents, save_fleet_plan
@@ -90,7 +95,8 @@ def test_fleet_mix_and_what_if_show_commitment_utilization(served: tuple[str, di
     with chromium_page() as page:
         page.goto(f"{base}/fleet-mix")
         wait_rendered(page, "Fleet mix")
-        assert _metric(page, "Utilization sp-1") == percent(stored["utilization"])
+        # (of the queue's share of the account's plan, and labelled so)
+        assert _metric(page, utilization_label("sp-1")) == percent(stored["utilization"])
         assert _metric(page, "Commitment fees") == f"${stored['fees']:,.2f}"
         # the level the queue's problem carries (its share of the account's plan), said as such
         page.get_by_text("share of the account's commitments").first.wait_for()
