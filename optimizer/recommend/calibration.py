@@ -86,10 +86,13 @@ def within_error(monthly_savings_usd: float, calibration: Calibration | None) ->
 
 
 def describe(calibration: Calibration | None) -> str:
-    """One line a person reads next to a saving."""
+    """One line a person reads next to a saving. It names what the replay is measured against,
+    the collected instance-hours at their prices, not the bill ("vs measured" was read as the
+    invoice, which differs by the Savings Plans, discounts and what the model does not price:
+    `batchopt reconcile`)."""
     if calibration is None or calibration.error_fraction is None:
         return "replay not calibrated (no measured cost for the window)"
     return (
-        f"replay {calibration.error_fraction:+.1%} vs measured "
+        f"replay {calibration.error_fraction:+.1%} vs the collected instance-hours at their prices "
         f"(±${calibration.monthly_error_usd or 0.0:,.0f}/month)"
     )

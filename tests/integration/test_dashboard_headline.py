@@ -74,7 +74,7 @@ def test_overview_and_recommendations_show_the_same_headline(store: Engine) -> N
     captions = " ".join(c.value for c in overview.caption)
     assert "1 within the model's error" in captions and "1 overlapping a larger one" in captions
     assert "faster but costing $538.10/month" in captions
-    assert "replay +3.0% vs measured (±$60/month)" in captions
+    assert "replay +3.0% vs the collected instance-hours at their prices (±$60/month)" in captions
 
     page = run_page("recommendations")
     assert metric(page, "Identified savings, per month") == money(500.0)
