@@ -31,7 +31,9 @@ LABELS = {
     "instance_type": "Instance type",
     "availability_zone": "Availability zone",
     "band": "Band",
-    "band_label": "Interruptions / month",
+    # (the Spot Advisor's share of instances interrupted in a month, e.g. "<5%"; the Recommendations
+    # list's "Interruptions / month" is a count of reclaims in the replay)
+    "band_label": "Instances interrupted / month (Spot Advisor)",
     "savings_pct": "Saving vs on-demand (%)",
     "snapshot_date": "Snapshot date",
     "region": "Region",
