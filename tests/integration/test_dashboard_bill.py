@@ -108,6 +108,13 @@ def test_overview_shows_billed_this_month_only_when_the_bill_covers_it(billed: s
     assert metric(app, "Effective this month") == money(effective_usd)
     assert metric(app, "Modelled, same days") == money(modelled_usd)
     assert metric(app, "Residual (billed - modelled)") == money(billed_usd - modelled_usd)
+    captions = " ".join(c.value for c in app.caption)
+    assert "through 2026-11-20 (UTC)" in captions and "partial" not in captions.split("imported bill")[1]
+    # On the bill's last day, its rows for that day are the day so far, and the caption says so
+    # (the spend above leaves today out as partial).
+    with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False):
+        app = run_page("overview")
+    assert "today's rows are partial" in " ".join(c.value for c in app.caption)
     with time_machine.travel(datetime(2026, 12, 3, 12, tzinfo=UTC), tick=False):
         app = run_page("overview")
     assert not [m for m in app.metric if m.label == "Billed this month"]

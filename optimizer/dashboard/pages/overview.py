@@ -134,9 +134,13 @@ def _billed_this_month(url: str, dataset: str, today: date) -> None:
     bill = queries.bill_month_to_date(url, today, dataset)
     if bill is None:
         return
+    last = bill.covered_days[-1]
+    # (the spend above leaves today out as partial; the bill's today is partial too, and kept
+    # here because it is what the invoice holds so far)
+    partial = "; today's rows are partial" if last >= today else ""
     st.caption(
         f"This month from the imported bill: the {len(bill.days)} day(s) through "
-        f"{bill.covered_days[-1]:%Y-%m-%d} (UTC) it covers, against the model of the same days."
+        f"{last:%Y-%m-%d} (UTC) it covers, against the model of the same days{partial}."
     )
     cols = st.columns(4)
     cols[0].metric(
