@@ -17,9 +17,12 @@ from sqlalchemy import func, select
 
 from optimizer.dashboard.queries import TTL_SECONDS
 from optimizer.dashboard.state import engine_for
+from optimizer.store.runs_read import last_successes
 from optimizer.store.schema import ondemand_prices, spot_prices
 from optimizer.store.schema import spot_interruption_bands as interruption_bands
 
+#: The collector source that reads DescribeSpotPriceHistory (`collectors.spot_prices.SPOT_PRICES`).
+SPOT_PRICES_SOURCE = "spot_prices"
 # How old a feed may be before the page warns: bands are published about monthly, spot prices
 # change hourly (a week without a sample means collection stopped), on-demand lists change rarely.
 STALE_AFTER_DAYS = {"Spot Advisor interruption bands": 60, "spot price history": 7, "on-demand prices": 120}
@@ -63,6 +66,8 @@ class SeriesAge:
 
     last_point: datetime
     now: datetime
+    #: When the spot price collection last succeeded in the region (None: never, or unknown).
+    collected_at: datetime | None = None
 
     @property
     def days(self) -> int:
@@ -77,11 +82,24 @@ class SeriesAge:
     def text(self, instance_type: str) -> str:
         when = f"{self.last_point:%Y-%m-%d %H:%M} UTC"
         if self.stale:
-            return (
+            head = (
                 f"No spot price for {instance_type} since {when} ({age_text(self.days)} old, more than "
                 f"{STALE_AFTER_DAYS['spot price history']} days): the chart stops at the last price point. "
-                "The price since then is not known; refresh with `batchopt collect`."
+                "The price since then is not known"
             )
+            collected = self.collected_at
+            recent = (
+                collected is not None
+                and (self.now - collected).days <= STALE_AFTER_DAYS["spot price history"]
+            )
+            if collected is not None and recent and collected > self.last_point:
+                # (asking again would not help: the collection ran and DescribeSpotPriceHistory
+                # gave no newer point, which it does for a type no zone of the region sells as spot)
+                return (
+                    f"{head}: the spot price collection last succeeded {collected:%Y-%m-%d %H:%M} "
+                    "UTC and returned no newer point for this type."
+                )
+            return f"{head}; refresh with `batchopt collect`."
         hours = (self.now - self.last_point).total_seconds() / 3600.0
         ago = age_text(self.days) if self.days >= 1 else f"{max(hours, 0.0):.0f} h"
         return (
@@ -90,11 +108,22 @@ class SeriesAge:
         )
 
 
-def series_age(history: pd.DataFrame, now: datetime) -> SeriesAge | None:
+def series_age(
+    history: pd.DataFrame, now: datetime, collected_at: datetime | None = None
+) -> SeriesAge | None:
     """The age of the series' newest point (any AZ); None for an empty series."""
     if history.empty:
         return None
-    return SeriesAge(pd.Timestamp(history["timestamp"].max()).to_pydatetime(), now)
+    return SeriesAge(pd.Timestamp(history["timestamp"].max()).to_pydatetime(), now, collected_at)
+
+
+def last_collected(url: str, region: str) -> datetime | None:
+    """When the spot price collection last succeeded in `region` (any target), None when never."""
+    found = last_successes(engine_for(url), ("region",), sources=(SPOT_PRICES_SOURCE,))
+    found = found[found["region"] == region] if not found.empty else found
+    if found.empty or pd.isna(found["last_success"].iat[0]):
+        return None
+    return pd.Timestamp(found["last_success"].iat[0]).to_pydatetime().replace(tzinfo=None)
 
 
 def _day(value: object) -> date | None:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from optimizer.dashboard.spot_feeds import FeedAge, default_instance_type, stale_feeds
 from optimizer.dashboard.spot_view import extend_steps
+from optimizer.store.schema import collector_runs
 from tests import dashboard_helpers as dh
 from tests.integration.test_dashboard_pages import run_page
 
@@ -84,3 +85,27 @@ def test_a_fresh_spot_series_is_carried_to_now_and_its_last_point_named(seeded: 
     assert "Last price point 2026-11-02 01:00 UTC (1 day ago)." in " ".join(c.value for c in app.caption)
     ends = {pd.Timestamp(max(trace["x"])) for trace in _figure(app)["data"]}
     assert ends == {pd.Timestamp("2026-11-03 13:00")}, "each AZ's last price is drawn until the page's now"
+
+
+def test_a_stale_series_the_collection_just_read_is_not_sent_back_to_collect(seeded: Engine) -> None:
+    """The spot price collection succeeded a day ago and DescribeSpotPriceHistory still gave nothing
+    after 2 Nov for this type: asking to run `batchopt collect` again would not help."""
+    with seeded.begin() as conn:
+        conn.execute(
+            collector_runs.insert().values(
+                target="default",
+                region="us-east-1",
+                source="spot_prices",
+                started_at=datetime(2027, 3, 31, 11, 55),
+                finished_at=datetime(2027, 3, 31, 12, 0),
+                status="succeeded",
+            )
+        )
+    with time_machine.travel(datetime(2027, 4, 1, 12, 0), tick=False):
+        app = run_page("spot")
+    warnings = [w.value for w in app.warning]
+    assert (
+        "No spot price for m5.xlarge since 2026-11-02 01:00 UTC (5 months old, more than 7 days): the chart "
+        "stops at the last price point. The price since then is not known: the spot price collection last "
+        "succeeded 2027-03-31 12:00 UTC and returned no newer point for this type."
+    ) in warnings
