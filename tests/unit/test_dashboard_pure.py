@@ -535,3 +535,13 @@ def test_a_queue_plan_s_utilization_is_labelled_as_of_its_share() -> None:
     arn = "arn:aws:savingsplans::123456789012:savingsplan/53df640c-2197-0a8c-949f-ee02db4c9285"
     assert utilization_label(arn).startswith("Utilization of this plan's share, ")
     assert "share" not in utilization_label(WHAT_IF_ID)
+
+
+def test_the_advisor_band_and_the_replayed_reclaim_count_have_different_names() -> None:
+    # "Interruptions / month" was both a Spot Advisor band ("<5%", a share of instances) on the Spot
+    # page and a count of replayed reclaims on the Recommendations list.
+    from optimizer.dashboard.columns import LABELS
+    from optimizer.dashboard.recommendation_view import LIST_COLUMNS
+
+    assert "Interruptions / month" in LIST_COLUMNS
+    assert LABELS["band_label"] == "Instances interrupted / month (Spot Advisor)"
