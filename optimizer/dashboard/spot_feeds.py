@@ -88,11 +88,11 @@ class SeriesAge:
                 "The price since then is not known"
             )
             collected = self.collected_at
-            recent = (
+            if (
                 collected is not None
+                and collected > self.last_point
                 and (self.now - collected).days <= STALE_AFTER_DAYS["spot price history"]
-            )
-            if collected is not None and recent and collected > self.last_point:
+            ):
                 # (asking again would not help: the collection ran and DescribeSpotPriceHistory
                 # gave no newer point, which it does for a type no zone of the region sells as spot)
                 return (
