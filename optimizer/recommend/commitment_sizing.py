@@ -19,11 +19,19 @@ three-point approximation of a distribution's mean from those quantiles).
 Break-even: a plan costs C an hour and replaces C / (1 - d) of on-demand spend when fully used, so it
 pays for itself above a utilization of 1 - d. Stranded-commitment risk: the commitment left unused
 (dollars per month, utilization) in the low (p10) scenario, and the expected unused dollars.
+
+Near the minimum the expected cost is flat: on the 30-day demo a commitment $1/h either side of the
+best ($17.88/h) gives up 0.5 % of its saving, $1.8/h 2 %, and three demo runs an hour apart (the
+forecast retrained on history shifted by under an hour) advised $16.60, $17.73 and $18.89/h. So the
+advice also gives the range of commitments whose expected saving is within `NEAR_BEST_SHARE` of the
+best one's (`Sizing.near_best`), and what the low end leaves unused in the low scenario: a buyer
+who prefers less stranded risk gives up little by taking it, and a rerun that moves the point
+inside the range has not changed the advice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +40,10 @@ from optimizer.per_month import HOURS_PER_MONTH
 
 #: Swanson's rule: P10, P50, P90 weighted 0.3, 0.4, 0.3.
 SCENARIO_WEIGHTS = {"p10": 0.3, "p50": 0.4, "p90": 0.3}
+#: Commitments whose expected saving is within this share of the best one's form the near-best range.
+NEAR_BEST_SHARE = 0.02
+#: Bisection steps for each end of that range (the expected cost is convex in the commitment).
+RANGE_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,10 @@ class Sizing:
     stranded_usd: dict[str, float]  # per scenario, unused new commitment over the horizon
     expected_stranded_usd: float
     horizon_hours: int
+    #: (low, high) new commitments whose expected saving is within `NEAR_BEST_SHARE` of this one's.
+    near_best: tuple[float, float] = (0.0, 0.0)
+    #: Unused new commitment over the horizon in the p10 scenario at the range's low end.
+    near_best_low_stranded_p10_usd: float = 0.0
 
     @property
     def monthly_savings_usd(self) -> float:
@@ -54,11 +70,14 @@ class Sizing:
 
     @property
     def stranded_monthly_usd_p10(self) -> float:
-        return (
-            self.stranded_usd.get("p10", 0.0) * HOURS_PER_MONTH / self.horizon_hours
-            if self.horizon_hours
-            else 0.0
-        )
+        return self._per_month(self.stranded_usd.get("p10", 0.0))
+
+    @property
+    def near_best_low_stranded_monthly_usd_p10(self) -> float:
+        return self._per_month(self.near_best_low_stranded_p10_usd)
+
+    def _per_month(self, usd: float) -> float:
+        return usd * HOURS_PER_MONTH / self.horizon_hours if self.horizon_hours else 0.0
 
 
 def hourly_cost(demand: np.ndarray, commitment: float, discount: float, existing: float) -> np.ndarray:
@@ -96,27 +115,57 @@ def size_compute_savings_plan(
             for n in names
         )
 
-    utilization: dict[str, float] = {}
-    stranded: dict[str, float] = {}
-    for n in names:
-        # Plan-rate spend left for the new plan after the existing ones, capped by its size.
-        need = np.maximum(
-            0.0, (1.0 - discount) * np.asarray(scenarios[n], dtype=float) - existing_usd_per_hour
-        )
-        used = np.minimum(need, commitment)
-        paid = commitment * hours
-        utilization[n] = float(used.sum() / paid) if paid > 0 else 0.0
-        # used <= commitment every hour, so this is >= 0; summing can leave -1e-12 ("-0.0" shown)
-        stranded[n] = max(0.0, float(paid - used.sum()))
+    def use(c: float) -> tuple[dict[str, float], dict[str, float]]:
+        """Per scenario, the new commitment's utilization and its unused dollars over the horizon."""
+        utilization: dict[str, float] = {}
+        stranded: dict[str, float] = {}
+        for n in names:
+            # Plan-rate spend left for the new plan after the existing ones, capped by its size.
+            need = np.maximum(
+                0.0, (1.0 - discount) * np.asarray(scenarios[n], dtype=float) - existing_usd_per_hour
+            )
+            used = np.minimum(need, c)
+            paid = c * hours
+            utilization[n] = float(used.sum() / paid) if paid > 0 else 0.0
+            # used <= c every hour, so this is >= 0; summing can leave -1e-12 ("-0.0" shown)
+            stranded[n] = max(0.0, float(paid - used.sum()))
+        return utilization, stranded
+
+    utilization, stranded = use(commitment)
+    best, without = expected(commitment), expected(0.0)
+    near = _near_best(expected, commitment, best + NEAR_BEST_SHARE * max(0.0, without - best))
     return Sizing(
         usd_per_hour=commitment,
         discount=discount,
         existing_usd_per_hour=existing_usd_per_hour,
-        expected_cost_usd=expected(commitment),
-        expected_cost_without_usd=expected(0.0),
+        expected_cost_usd=best,
+        expected_cost_without_usd=without,
         break_even_utilization=1.0 - discount,
         utilization=utilization,
         stranded_usd=stranded,
         expected_stranded_usd=sum(SCENARIO_WEIGHTS[n] / total * stranded[n] for n in names),
         horizon_hours=hours,
+        near_best=near,
+        near_best_low_stranded_p10_usd=use(near[0])[1].get("p10", 0.0),
     )
+
+
+def _near_best(expected: Callable[[float], float], best: float, ceiling: float) -> tuple[float, float]:
+    """The commitments either side of `best` whose expected cost stays at or under `ceiling`:
+    `expected` is convex with its minimum at `best`, so each end is found by bisection."""
+    if best <= 0.0:
+        return 0.0, 0.0
+    low_out, low_in = 0.0, best  # expected(low_in) <= ceiling
+    if expected(0.0) <= ceiling:
+        low_in = 0.0
+    else:
+        for _ in range(RANGE_STEPS):
+            mid = 0.5 * (low_out + low_in)
+            low_out, low_in = (low_out, mid) if expected(mid) <= ceiling else (mid, low_in)
+    high_in, high_out = best, 2.0 * best
+    while expected(high_out) <= ceiling:  # (beyond the largest hourly need the slope is 1 per hour)
+        high_in, high_out = high_out, 2.0 * high_out
+    for _ in range(RANGE_STEPS):
+        mid = 0.5 * (high_in + high_out)
+        high_in, high_out = (mid, high_out) if expected(mid) <= ceiling else (high_in, mid)
+    return low_in, high_in

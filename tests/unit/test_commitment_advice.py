@@ -94,6 +94,45 @@ def test_advice_uses_the_bill_rates_and_is_never_applicable() -> None:
     )
 
 
+@pytest.mark.parametrize(("discount", "existing"), [(0.28, 0.0), (0.5, 0.0), (0.28, 3.0)])
+def test_the_near_best_range_holds_the_commitments_within_two_percent_of_the_best_saving(
+    discount: float, existing: float
+) -> None:
+    # The expected cost is flat near its minimum: the range is what a grid finds within 2 % of the
+    # best saving, with the advised commitment inside it.
+    scenarios = _scenarios()
+    sizing = size_compute_savings_plan(scenarios, discount=discount, existing_usd_per_hour=existing)
+    without = _expected(scenarios, 0.0, discount, existing)
+    best = _expected(scenarios, sizing.usd_per_hour, discount, existing)
+    grid = np.linspace(0.0, 30.0, 30001)
+    near = [c for c in grid if _expected(scenarios, c, discount, existing) <= best + 0.02 * (without - best)]
+    low, high = sizing.near_best
+    assert low < sizing.usd_per_hour < high
+    assert low == pytest.approx(min(near), abs=2e-3) and high == pytest.approx(max(near), abs=2e-3)
+    need = np.maximum(0.0, (1 - discount) * scenarios["p10"] - existing)
+    unused = low * HOURS - np.minimum(need, low).sum()
+    assert sizing.near_best_low_stranded_p10_usd == pytest.approx(unused)
+    assert sizing.near_best_low_stranded_p10_usd < sizing.stranded_usd["p10"]
+
+
+def test_the_advice_states_the_near_best_range() -> None:
+    [rec] = CommitmentAdviceStrategy().run(_inputs(with_plan=True))
+    low, high = rec.evidence["near_best_usd_per_hour"]
+    assert low < rec.proposed["new_commitment_usd_per_hour"] < high
+    assert rec.risk["near_best"].startswith(
+        f"${low:,.2f}-{high:,.2f}/h save at least 98% as much; ${low:,.2f}/h leaves $"
+    )
+    assert (
+        rec.evidence["near_best_low_stranded_monthly_usd_p10"] < rec.evidence["stranded_monthly_usd"]["p10"]
+    )
+
+
+def test_no_saving_means_no_range() -> None:
+    # The plans in force already cover more than demand ever needs: nothing to commit, no range.
+    sizing = size_compute_savings_plan(_scenarios(), discount=0.28, existing_usd_per_hour=20.0)
+    assert sizing.usd_per_hour == 0.0 and sizing.near_best == (0.0, 0.0)
+
+
 def test_no_advice_without_a_known_discount_or_forecast() -> None:
     assert CommitmentAdviceStrategy().run(_inputs(with_plan=False)) == []
     recs = CommitmentAdviceStrategy(CommitmentAdviceSettings(discount=0.28)).run(_inputs(with_plan=False))

@@ -33,6 +33,7 @@ from optimizer.recommend.base import Strategy, StrategySettings, make_recommenda
 from optimizer.recommend.commitment_basis import OnDemandChange
 from optimizer.recommend.commitment_sizing import (
     HOURS_PER_MONTH,
+    NEAR_BEST_SHARE,
     SCENARIO_WEIGHTS,
     Sizing,
     size_compute_savings_plan,
@@ -118,6 +119,7 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
                     f"${sizing.stranded_monthly_usd_p10:,.2f}/month unused; "
                     f"break-even at {sizing.break_even_utilization:.0%}"
                 ),
+                "near_best": near_best_text(sizing),
                 "term": "a purchase binds for its term (1 or 3 years); demand beyond the forecast "
                 "horizon is assumed to continue",
             },
@@ -144,6 +146,17 @@ class CommitmentAdviceStrategy(Strategy[CommitmentAdviceSettings]):
         if self.settings.discount is not None:
             return self.settings.discount, "the commitment-advice strategy's discount setting"
         return None, ""
+
+
+def near_best_text(sizing: Sizing) -> str:
+    """The range of commitments that save within `NEAR_BEST_SHARE` of the advised one, and what
+    its low end leaves unused in the low forecast (`commitment_sizing`'s module doc: the expected
+    cost is flat near its minimum, so the point itself is soft)."""
+    low, high = sizing.near_best
+    return (
+        f"${low:,.2f}-{high:,.2f}/h save at least {1.0 - NEAR_BEST_SHARE:.0%} as much; ${low:,.2f}/h "
+        f"leaves ${sizing.near_best_low_stranded_monthly_usd_p10:,.2f}/month unused in the low forecast"
+    )
 
 
 def _forecast_spend(forecast: pd.DataFrame, rate: float) -> dict[str, np.ndarray]:
@@ -219,6 +232,9 @@ def _evidence(sizing: Any, rate: float, source: str, inputs: RecommendInputs, ho
         "utilization": {k: round(v, 4) for k, v in sizing.utilization.items()},
         "stranded_monthly_usd": {k: round(v * per_month, 2) for k, v in sizing.stranded_usd.items()},
         "expected_stranded_monthly_usd": round(sizing.expected_stranded_usd * per_month, 2),
+        "near_best_usd_per_hour": [round(v, 2) for v in sizing.near_best],
+        "near_best_share": NEAR_BEST_SHARE,
+        "near_best_low_stranded_monthly_usd_p10": round(sizing.near_best_low_stranded_monthly_usd_p10, 2),
         "commitments_in_force": inputs.commitments.evidence,
         "rule": "commit to the discount-quantile of the plan-rate spend"
         " (optimizer/recommend/commitment_sizing.py)",
