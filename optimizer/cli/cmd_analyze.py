@@ -52,6 +52,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if args.days < 1:
             raise InputError(f"--days {args.days}: must be at least 1")
         since = (pd.Timestamp(now).floor("D") - timedelta(days=args.days - 1)).to_pydatetime()
+    from optimizer.simulate.datasets import require_dataset
+
+    require_dataset(ctx.engine, args.dataset)
     summary = run_analysis(ctx.engine, computed_at=now, dataset=args.dataset, since=since, until=until)
     print(
         f"dataset {summary.dataset}: {summary.instances} instances, {summary.attempts} attempts"

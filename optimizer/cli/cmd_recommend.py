@@ -49,7 +49,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         return change_status(args, ctx)
     if args.refresh:
         from optimizer.recommend.generate import generate_recommendations
+        from optimizer.simulate.datasets import require_dataset
 
+        require_dataset(ctx.engine, args.dataset)
         fresh = generate_recommendations(ctx.engine, ctx.settings, dataset=args.dataset, seed=args.seed)
         if not args.json:
             print(f"refreshed: {len(fresh)} recommendation(s) from dataset {args.dataset}")

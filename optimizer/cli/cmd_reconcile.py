@@ -37,7 +37,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     import json
 
     from optimizer.billing.reconcile import reconcile
+    from optimizer.simulate.datasets import require_dataset
 
+    require_dataset(ctx.engine, args.dataset)
     result = reconcile(ctx.engine, args.month, dataset=args.dataset)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -60,6 +60,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     sinks = make_sinks(names, settings, out_dir=args.out, sessions=sessions)
     if args.focus_out is not None and args.focus_out.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--focus-out {args.focus_out}: the file must end in .csv or .parquet")
+    from optimizer.simulate.datasets import require_dataset
+
+    require_dataset(ctx.engine, args.dataset)
     now = utc_now_aware()
     outcome = run_report(ctx.engine, settings, sinks, now=now, week=week, dataset=args.dataset, pdf=args.pdf)
     print(f"report {outcome.rendered.headline}")

@@ -97,6 +97,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="also store the replay (jobs, attempts, instances) as dataset NAME (single --config only)",
     )
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --save-dataset: overwrite an existing dataset of that name",
+    )
     add_mapping_arguments(p)
     p.set_defaults(handler=run)
 
@@ -253,6 +258,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     if args.save_dataset and len(args.replay_configs) > 1:
         raise UserError("--save-dataset stores one replay: give a single --config")
+    if args.replace and not args.save_dataset:
+        raise UserError("--replace goes with --save-dataset (the dataset it overwrites)")
+    if args.save_dataset:
+        from optimizer.simulate.datasets import check_dataset_name
+
+        check_dataset_name(ctx.engine, args.save_dataset, args.replace)
     if (args.resize or args.node_split) and not args.dataset:
         raise UserError("--resize and --node-split need --dataset (trace files carry no job definitions)")
     if args.trace:
@@ -327,6 +338,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             source=args.replay_configs[0],
             imported_at=utc_now(),
             mapping={"replay_of": history, "config": args.replay_configs[0], "seed": configs[0].options.seed},
+            replace=args.replace,
         )
         print(f"stored replay as dataset {args.save_dataset}: {count:,} jobs")
     return 0

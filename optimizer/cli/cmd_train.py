@@ -48,6 +48,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     kinds = parse_kinds(args.only)
     if args.history_days < 7:
         raise InputError(f"--history-days {args.history_days}: must be at least 7")
+    from optimizer.simulate.datasets import require_dataset
+
+    require_dataset(ctx.engine, args.dataset)
     now = utc_now()
     registry = ModelRegistry(args.models_dir)
     report = train_all(

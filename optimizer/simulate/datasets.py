@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from optimizer.collectors.batch_fields import container_resources, node_range
-from optimizer.errors import UserError
+from optimizer.errors import InputError, UserError
 from optimizer.simulate.gang_runtime import ESTIMATE_COLUMNS, completed_gang_runs, estimate_gang_runtimes
 from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
@@ -25,10 +25,15 @@ from optimizer.store.multinode_rows import mnp_columns_from_store, with_mnp_stor
 from optimizer.store.read import read_frame
 from optimizer.store.schema import COLLECTED_DATASET, datasets, instances, job_attempts, job_definitions, jobs
 from optimizer.store.upsert import bulk_upsert
+from optimizer.traces.fields import plain_number
 from optimizer.traces.schema import Trace
 
 # Where second 0 goes when the trace does not say (Alibaba's trace has only relative seconds).
 DEFAULT_START = datetime(1970, 1, 1)
+#: The latest time a stored job may reach (its stop). The store's readers go through pandas, whose
+#: timestamps end in 2262: a job stored past that broke `simulate` and `train` on its dataset with a
+#: traceback, and a trace whose times run past 2200 has a unit or a field wrong anyway.
+LATEST_JOB_TIME = datetime(2200, 1, 1)
 
 
 def _json_or_none(value: Any) -> Any:
@@ -37,8 +42,29 @@ def _json_or_none(value: Any) -> Any:
     return value
 
 
+def check_job_times(trace: Trace, start: datetime) -> None:
+    """Refuse, naming the job, a trace whose time zero is before 1970 or whose jobs would stop
+    after `LATEST_JOB_TIME` (submit + wait + runtime seconds from `start`)."""
+    if not DEFAULT_START <= start < LATEST_JOB_TIME:
+        first, last = DEFAULT_START.year, LATEST_JOB_TIME.year - 1
+        raise InputError(f"time zero {start.isoformat(sep=' ')}: must lie in {first}-{last}")
+    frame = trace.jobs
+    wait = frame["wait_s"].fillna(0.0) if "wait_s" in frame else 0.0
+    ends = (frame["submit_s"] + wait + frame["runtime_s"]).to_numpy(dtype=float)
+    late = np.flatnonzero(~(ends < (LATEST_JOB_TIME - start).total_seconds()))
+    if late.size:
+        k = int(late[0])
+        submit, runtime = (plain_number(float(frame[c].iat[k])) for c in ("submit_s", "runtime_s"))
+        raise InputError(
+            f"{trace.source}: job {frame['job_id'].iat[k]}: submit_s {submit} + runtime_s {runtime}"
+            f" from {start:%Y-%m-%d} ends after {LATEST_JOB_TIME.year - 1} ({late.size} job(s)):"
+            " check the trace's time units"
+        )
+
+
 def trace_job_rows(trace: Trace, dataset: str, start: datetime) -> pd.DataFrame:
     """The trace's jobs as `jobs` rows: created = start + submit, started = created + wait."""
+    check_job_times(trace, start)
     frame = trace.jobs
     n = len(frame)
     created = pd.Timestamp(start) + pd.to_timedelta(frame["submit_s"], unit="s")
@@ -174,6 +200,18 @@ def dataset_exists(engine: Engine, name: str) -> bool:
         return conn.execute(select(datasets.c.name).where(datasets.c.name == name)).first() is not None
 
 
+def require_dataset(engine: Engine, name: str) -> None:
+    """Refuse a `--dataset` that names no history: read as empty, a mistyped name gave a report of
+    "no cost data" that overwrote the week's good one, and empty analyses and trainings."""
+    if name == COLLECTED_DATASET or dataset_exists(engine, name):
+        return
+    with engine.connect() as conn:
+        names = [str(n) for n in conn.execute(select(datasets.c.name)).scalars()]
+    raise UserError(
+        f"--dataset {name!r}: no such dataset (known: {', '.join(sorted({COLLECTED_DATASET, *names}))})"
+    )
+
+
 def _clear(conn: Any, name: str) -> None:
     ids = select(jobs.c.job_id).where(jobs.c.dataset == name)
     conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
@@ -182,7 +220,9 @@ def _clear(conn: Any, name: str) -> None:
     conn.execute(delete(datasets).where(datasets.c.name == name))
 
 
-def _check_name(engine: Engine, name: str, replace: bool) -> None:
+def check_dataset_name(engine: Engine, name: str, replace: bool) -> None:
+    """Refuse a reserved or malformed name, or (unless `replace`) one already taken: before any
+    work, so a replay or an import is not run only to be refused at the end."""
     if name == COLLECTED_DATASET:
         raise UserError(f"dataset name {name!r} is reserved for collected AWS history")
     if not name or ":" in name:
@@ -201,7 +241,7 @@ def import_trace(
     replace: bool = False,
 ) -> int:
     """Write the trace as dataset `name` in one transaction; returns the number of jobs written."""
-    _check_name(engine, name, replace)
+    check_dataset_name(engine, name, replace)
     start = start or trace.start_time or DEFAULT_START
     rows = trace_job_rows(trace, name, start)
     with engine.begin() as conn:
@@ -432,7 +472,7 @@ def save_replay(
     replace: bool = False,
 ) -> int:
     """Store a replay as dataset `name` (jobs, attempts, instances) in one transaction."""
-    _check_name(engine, name, replace)
+    check_dataset_name(engine, name, replace)
     frames = to_store_frames(result, anchor=anchor, dataset=name)
     with engine.begin() as conn:
         _clear(conn, name)

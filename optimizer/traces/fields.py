@@ -36,7 +36,8 @@ def parse_float(text: str, column: str, source: str, lineno: int, *, positive: b
 
 def plain_number(value: float) -> str:
     """A time or size for an error message at full precision (`:g` shows 9957352 and 9957353 alike)."""
-    return str(int(value)) if value.is_integer() else repr(value)
+    # (past 1e15 a whole number is printed as Python writes it: 1e+300, not 301 digits)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def parse_int(text: str, column: str, source: str, lineno: int, low: int, high: int) -> int:

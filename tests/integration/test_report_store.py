@@ -201,6 +201,11 @@ def test_cli_writes_the_files_and_rejects_bad_weeks(
 
     assert main(["report", "--week", "2026-W60", "--out", str(out)]) == 2
     assert "2026 has no ISO week 60" in capsys.readouterr().err
+    # A mistyped dataset is refused: read as empty it wrote "no cost data" over the week's report.
+    before = (out / "batchopt-report-2026-W47.md").read_text()
+    assert main(["report", "--week", "2026-W47", "--out", str(out), "--dataset", "awz"]) == 2
+    assert "--dataset 'awz': no such dataset (known: aws)" in capsys.readouterr().err
+    assert (out / "batchopt-report-2026-W47.md").read_text() == before
     assert main(["report", "--sink", "email"]) == 2
     assert "report.smtp_host" in capsys.readouterr().err
 

@@ -142,6 +142,15 @@ def test_import_then_simulate_from_the_store(
     assert _count(cli_store, jobs, dataset="kth-spot") == 310  # as imported: MNP parents and their node jobs
     assert _count(cli_store, instances, dataset="kth-spot") == result["instances_launched"]
     assert _count(cli_store, job_attempts) == result["attempts"]
+    # A taken name is refused before the replay runs, and the message's flag exists.
+    capsys.readouterr()
+    args = ["simulate", "--dataset", "kth", "--config", str(config), "--save-dataset", "kth-spot"]
+    assert main(args) == 2
+    err = capsys.readouterr()
+    assert "dataset 'kth-spot' already exists (use --replace to overwrite it)" in err.err
+    assert "replay" not in err.out.lower()  # (nothing was replayed)
+    assert main([*args, "--replace"]) == 0
+    assert _count(cli_store, jobs, dataset="kth-spot") == 310
 
 
 def test_two_configurations_compare_in_one_command(

@@ -4,6 +4,7 @@ epochs, checkpointed and never-started SWF jobs, used memory, missing columns, e
 from __future__ import annotations
 
 import codecs
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -145,3 +146,32 @@ def test_swf_preceding_job_is_a_dependency_only_when_it_succeeded() -> None:
     jobs = parse_text("\n".join(lines), "swf", "t.swf").jobs.set_index("job_id")
     assert jobs.loc["2"].depends_on == ["1"]
     assert jobs.loc["3"].depends_on == []
+
+
+@pytest.mark.parametrize(
+    ("rows", "start", "message"),
+    [
+        # a runtime in microseconds read as seconds: the job would stop in the year 33658
+        (
+            "j0,0,10\nj1,0,1e12\n",
+            datetime(1970, 1, 1),
+            "job j1: submit_s 0 + runtime_s 1000000000000 from 1970-01-01",
+        ),
+        ("j1,1e300,10\n", datetime(1970, 1, 1), "job j1: submit_s 1e+300 + runtime_s 10"),
+        ("j1,0,10\n", datetime(9999, 1, 1), "time zero 9999-01-01 00:00:00: must lie in 1970-2199"),
+    ],
+)
+def test_jobs_that_would_stop_after_2199_are_refused_naming_the_job(
+    rows: str, start: datetime, message: str
+) -> None:
+    # Stored, such a job broke `simulate` and `train` on its dataset with a pandas traceback.
+    trace = parse_text(
+        "job_id,submit_s,runtime_s,vcpus,memory_mib\n"
+        + "".join(f"{line},2,4096\n" for line in rows.strip().splitlines()),
+        "csv",
+        "t.csv",
+    )
+    with pytest.raises(
+        InputError, match="^" + re.escape(("" if "time zero" in message else "t.csv: ") + message)
+    ):
+        trace_job_rows(trace, "d", start)
