@@ -52,7 +52,11 @@ class AthenaClient:
         workgroup: str | None,
         output_s3_uri: str | None,
         poll_interval: float = 1.0,
+        endpoint_url: str | None = None,
     ) -> None:
+        """`endpoint_url`: where the queries go (`AwsSettings.endpoint_for("athena")`: an emulator, a
+        VPC endpoint; None for AWS's own). Without it the configured endpoint was ignored and the
+        queries went to public AWS. pyathena gives its S3 and Glue clients the same endpoint."""
         from pyathena import connect
 
         if not workgroup and not output_s3_uri:
@@ -68,6 +72,7 @@ class AthenaClient:
             work_group=workgroup,
             s3_staging_dir=output_s3_uri,
             poll_interval=poll_interval,
+            **({"endpoint_url": endpoint_url} if endpoint_url else {}),
         )
 
     @property

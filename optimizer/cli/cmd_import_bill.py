@@ -95,6 +95,9 @@ def _from_athena(args: argparse.Namespace, ctx: CliContext) -> ImportResult:
         raise InputError(f"--athena-table reads CUR 2.0 tables: --format cur2, not {args.bill_format}")
     if not args.month:
         raise InputError("--athena-table needs --month YYYY-MM")
+    from optimizer.billing.reconcile import parse_month
+
+    parse_month(args.month)  # (a bad month is refused before Athena is called)
     targets = ctx.sessions.target_regions()
     if not targets:
         raise ConfigError("no AWS region: set BATCHOPT_REGIONS (Athena runs in the first target and region)")
@@ -105,6 +108,7 @@ def _from_athena(args: argparse.Namespace, ctx: CliContext) -> ImportResult:
         database=billing.athena_database,
         workgroup=billing.athena_workgroup,
         output_s3_uri=billing.athena_output_s3_uri,
+        endpoint_url=ctx.sessions.settings.endpoint_for("athena"),
     )
     try:
         table = athena.table(args.athena_table)

@@ -284,3 +284,40 @@ def test_the_cli_says_what_the_athena_path_needs(
     capsys.readouterr()
     assert main([*argv, str(tmp_path / "x.parquet")]) == 2
     assert "give FILE or --athena-table, not both" in capsys.readouterr().err
+
+
+def test_the_athena_client_goes_to_the_configured_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without the endpoint, pyathena's client went to public AWS whatever aws.endpoint_url said.
+    session = boto3.Session(region_name="us-east-1")
+    client = AthenaClient(
+        session,
+        region="us-east-1",
+        database="cur",
+        workgroup="primary",
+        output_s3_uri=None,
+        endpoint_url="http://127.0.0.1:9",
+    )
+    assert client.client.meta.endpoint_url == "http://127.0.0.1:9"
+    from optimizer.cli.main import main
+
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert main(["db", "upgrade"]) == 0
+    for name, value in {
+        "BATCHOPT_BILLING__ENGINE": "athena",
+        "BATCHOPT_BILLING__ATHENA_DATABASE": "cur",
+        "BATCHOPT_BILLING__ATHENA_WORKGROUP": "primary",
+        "BATCHOPT_AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "BATCHOPT_REGIONS": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    argv = ["import-bill", "--format", "cur2", "--athena-table", "cur2", "--month"]
+    capsys.readouterr()
+    assert main([*argv, "2025-13"]) == 2  # refused before any call
+    assert "--month '2025-13': month must be 01..12" in capsys.readouterr().err
+    assert main([*argv, MONTH]) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1:9" in err and "amazonaws.com" not in err
