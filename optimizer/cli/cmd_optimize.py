@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.catalog.requirements import REQUIREMENT_FIELDS
 from optimizer.cli.context import CliContext
+from optimizer.cli.output_files import prepare_output, write_atomic
 from optimizer.errors import InputError
 from optimizer.number_text import commitment_level_text
 from optimizer.runtime.clock import utc_now
@@ -66,12 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=positive_days, default=7.0, help="with --queue: history window (default 7)")
     p.add_argument(
         "--bucket-seconds",
-        type=float,
+        type=bucket_seconds,
         help="with --queue: the longest bucket (default: [optimization] bucket_seconds, 3600)",
     )
     p.add_argument(
         "--min-bucket-seconds",
-        type=float,
+        type=bucket_seconds,
         help="with --queue: the shortest bucket a queue of short jobs gets (default: [optimization] "
         "min_bucket_seconds, 300; equal to --bucket-seconds: a fixed length)",
     )
@@ -125,23 +123,22 @@ def _requirement_value(field: str, text: str) -> Any:
 
 def _write_json(path: str, document: Any) -> None:
     """Write atomically: a failed run never leaves a half-written file behind."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def dump(handle: Any) -> None:
+        json.dump(document, handle, indent=1)
+        handle.write("\n")
+
+    write_atomic(path, dump)
 
 
 def _bucket_range(args: argparse.Namespace, ctx: CliContext) -> tuple[float, float]:
     """(longest, shortest) bucket for `--queue`: the flags, else `[optimization]`."""
     opt = ctx.settings.optimization
     longest = float(args.bucket_seconds or opt.bucket_seconds)
-    return longest, min(float(args.min_bucket_seconds or opt.min_bucket_seconds), longest)
+    shortest = float(args.min_bucket_seconds or opt.min_bucket_seconds)
+    if args.min_bucket_seconds is not None and shortest > longest:
+        raise InputError(f"--min-bucket-seconds {shortest:g}: above the longest bucket, {longest:g} s")
+    return longest, min(shortest, longest)
 
 
 def _problem_from_store(
@@ -178,6 +175,24 @@ def positive_days(text: str) -> float:
     return days
 
 
+#: The shortest bucket a flag may give: `[optimization] bucket_seconds`'s own floor.
+MIN_BUCKET_SECONDS = 60.0
+
+
+def bucket_seconds(text: str) -> float:
+    """`--bucket-seconds`, `--min-bucket-seconds`: a finite number of seconds, at least 60 as in the
+    configuration (NaN reached the bucketing as a traceback, 0 quietly meant the default)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(seconds) or seconds < MIN_BUCKET_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a number of seconds, at least {MIN_BUCKET_SECONDS:g}"
+        )
+    return seconds
+
+
 def _summary(plan_doc: dict[str, Any]) -> str:
     return (
         f"{plan_doc['status']}: objective ${plan_doc['objective_usd']:.2f} "
@@ -194,6 +209,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.solver.solve import solve, solve_lp_estimate
 
     started = time.monotonic()
+    for flag, path in (("--out", args.out), ("--environments-out", args.environments_out)):
+        prepare_output(flag, path)
+    prepare_output("--problem-out", args.problem_out)
     notes: list[str] = []
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
     for note in notes:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
+from optimizer.cli.output_files import prepare_output, write_atomic
 from optimizer.errors import InputError, UserError
 from optimizer.runtime.clock import utc_now
 
@@ -132,20 +131,6 @@ def _read_config_file(path: str) -> Any:
         raise InputError(f"{path} line {exc.lineno}: invalid JSON: {exc.msg}") from None
 
 
-def _atomic_write(path: str, write: Any) -> None:
-    """Write through a temporary file in the same folder so a failure leaves no half-written file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fmt_money(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"${value:,.2f}"
 
@@ -258,6 +243,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     if args.save_dataset and len(args.replay_configs) > 1:
         raise UserError("--save-dataset stores one replay: give a single --config")
+    prepare_output("--out", args.out)
+    prepare_output("--jobs-out", args.jobs_out)
     if args.replace and not args.save_dataset:
         raise UserError("--replace goes with --save-dataset (the dataset it overwrites)")
     if args.save_dataset:
@@ -317,7 +304,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             for path, r in zip(args.replay_configs, results, strict=True)
         ]
         document: dict[str, Any] = runs[0] if len(runs) == 1 else {"runs": runs}
-        _atomic_write(args.out, lambda h: json.dump(document, h, indent=2, default=str))
+        write_atomic(args.out, lambda h: json.dump(document, h, indent=2, default=str))
     if args.jobs_out:
         frames = []
         for name, result in zip(names, results, strict=True):
@@ -326,7 +313,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 rows.insert(0, "config", name)
             frames.append(rows)
         table = pd.concat(frames, ignore_index=True)
-        _atomic_write(args.jobs_out, lambda h: table.to_csv(h, index=False))
+        write_atomic(args.jobs_out, lambda h: table.to_csv(h, index=False))
     if args.save_dataset:
         from optimizer.simulate.datasets import DEFAULT_START, save_replay
 
