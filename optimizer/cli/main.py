@@ -14,7 +14,7 @@ import optimizer
 import optimizer.cli as cli_package
 from optimizer.cli.context import CliContext
 from optimizer.errors import UserError
-from optimizer.runtime.logging_setup import configure_logging
+from optimizer.runtime.logging_setup import configure_logging, redact
 
 
 def _command_modules() -> list[str]:
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, ctx) or 0)
     except UserError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"batchopt: error: {line}", file=sys.stderr)
+            print(f"batchopt: error: {redact(line)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         logging.getLogger(__name__).warning("interrupted")

@@ -20,6 +20,7 @@ from optimizer.aws.calls import Sleep
 from optimizer.collectors.base import TERMINAL_JOB_STATUSES, CollectContext, Source
 from optimizer.collectors.runs import finish_run, read_watermarks, start_run, summarize, write_watermarks
 from optimizer.runtime.clock import Clock, utc_now
+from optimizer.runtime.logging_setup import redact
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class TargetPlan:
 
 
 def describe_error(exc: BaseException) -> str:
+    """The failure as printed and stored in `collector_runs.error`, secrets masked (`redact`)."""
     text = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    return redact(f"{type(exc).__name__}: {text}")
 
 
 def sync_source(engine: Engine, ctx: CollectContext, source: Source, *, clock: Clock = utc_now) -> RunResult:

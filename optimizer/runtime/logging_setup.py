@@ -16,9 +16,15 @@ _SECRET_INLINE = re.compile(
 )
 
 
+#: The password of a URL's user information (`scheme://user:password@host`).
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)", re.IGNORECASE)
+
+
 def redact(text: str) -> str:
-    """Mask `key=value` pairs whose key names a secret, and any AWS access key id."""
+    """Mask `key=value` pairs whose key names a secret, a URL's password (an endpoint given as
+    `http://user:password@host` came back in botocore's connection errors) and any AWS access key id."""
     text = _SECRET_INLINE.sub(r"\1***", text)
+    text = _URL_PASSWORD.sub(r"\1***\3", text)
     return re.sub(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b", r"\1****************", text)
 
 
@@ -43,6 +49,16 @@ class StructuredFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class PlainFormatter(logging.Formatter):
+    """`LEVEL logger: message` (the default, warnings only), secrets masked as in the JSON lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure_logging(verbosity: int) -> None:
     """0: warnings in plain text; 1: info as JSON lines; 2+: debug as JSON lines."""
     root = logging.getLogger()
@@ -50,7 +66,7 @@ def configure_logging(verbosity: int) -> None:
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     if verbosity <= 0:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(PlainFormatter())
         root.setLevel(logging.WARNING)
     else:
         handler.setFormatter(StructuredFormatter())

@@ -30,3 +30,22 @@ def test_quiet_by_default(verbosity: int, level: int) -> None:
     assert logging.getLogger().level == level
     assert logging.getLogger("botocore").level >= logging.WARNING
     configure_logging(0)
+
+
+def test_a_urls_password_is_masked_in_messages_logs_and_stored_collector_errors() -> None:
+    # An endpoint given as http://user:password@host came back verbatim in botocore's errors,
+    # which `collect` printed and stored in collector_runs.error.
+    from botocore.exceptions import EndpointConnectionError
+
+    from optimizer.collectors.runner import describe_error
+    from optimizer.runtime.logging_setup import PlainFormatter
+
+    error = EndpointConnectionError(endpoint_url="http://admin:hunter2pw@127.0.0.1:1/")
+    assert describe_error(error) == (
+        'EndpointConnectionError: Could not connect to the endpoint URL: "http://admin:***@127.0.0.1:1/"'
+    )
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "store postgresql://u:pw@h/db down", (), None
+    )
+    assert PlainFormatter().format(record) == "WARNING x: store postgresql://u:***@h/db down"
+    assert redact("mail user@example.com and a:b@c stay") == "mail user@example.com and a:b@c stay"
