@@ -29,7 +29,13 @@ def run_upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def run_current(args: argparse.Namespace, ctx: CliContext) -> int:
-    from optimizer.store.engine import current_revision, head_revision
+    """Print the revisions; a SQLite file that does not exist is reported, not created by looking
+    (a mistyped path once left an empty 4 KB store behind and answered "current: empty")."""
+    from optimizer.store.engine import current_revision, head_revision, sqlite_file
 
+    path = sqlite_file(ctx.raw_engine)
+    if path is not None and not path.exists():
+        print(f"current: no store (file {path} does not exist)\nhead: {head_revision()}")
+        return 0
     print(f"current: {current_revision(ctx.raw_engine) or 'empty'}\nhead: {head_revision()}")
     return 0

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_a_locked_store_is_one_line_not_a_traceback(
     monkeypatch.setattr(cmd_db, "run_current", reader_gone)
     monkeypatch.setattr("optimizer.cli.main._silence_stdout", lambda: None)
     assert main(["db", "current"]) == 0  # (`batchopt ... | head`: quiet, not caught as a store error)
+
+
+def test_db_current_reports_a_missing_sqlite_file_without_creating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", f"sqlite:///{missing}")
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.startswith(f"current: no store (file {missing} does not exist)\nhead: ")
+    assert not missing.exists()
