@@ -15,6 +15,7 @@ global settings object.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -53,8 +55,21 @@ def _split_csv(value: Any) -> Any:
 CsvList = Annotated[list[str], NoDecode]
 
 
+def _known_timezone(value: str) -> str:
+    """An IANA time zone name (`Europe/Zurich`): an unknown one stopped the scheduler with a traceback."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known IANA time zone (e.g. UTC, Europe/Zurich)") from None
+    return value
+
+
 class Target(BaseModel):
     """One AWS account to read (and, if allowed, tune): a role to assume and the regions it covers."""
+
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
 
     name: str = Field(min_length=1)
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
@@ -78,6 +93,8 @@ def is_local(url: str) -> bool:
 
 
 class AwsSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     targets: list[Target] = Field(default_factory=list)
     regions: CsvList = Field(default_factory=list)
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
@@ -128,11 +145,15 @@ class AwsSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     database_url: str = DEFAULT_DATABASE_URL
-    echo_sql: bool = False
 
 
 class CollectionSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
+    #: How often the scheduler collects (`optimizer.collectors.scheduled`).
     interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     initial_lookback_days: int = Field(default=30, ge=1, le=400)
     # Each incremental job read lists (every state, ListJobs' AFTER_CREATED_AT filter) from this far
@@ -196,6 +217,8 @@ class OptimizationSettings(BaseModel):
     """`[optimization]`: the fleet policy every plan, strategy, page and auto-tune run uses; turned
     into the solver's `Policy` in one place (`optimizer.solver.policy.policy_from_settings`)."""
 
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     #: The longest time bucket of a queue's fleet problem; `min_bucket_seconds` the shortest a
     #: queue of short jobs gets (`optimizer.analysis.bucket_length`; equal: always the longest).
     bucket_seconds: int = Field(default=3600, ge=60)
@@ -246,6 +269,8 @@ class CommitmentSettings(BaseModel):
 
 
 class ApplySettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     enabled: bool = False
     allow_list: CsvList = Field(default_factory=list)
     max_changes_per_run: int = Field(default=1, ge=0)
@@ -260,8 +285,12 @@ class ApplySettings(BaseModel):
 
 
 class ReportSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     out_dir: str = "var/reports"
     timezone: str = "UTC"
+
+    _timezone = field_validator("timezone")(_known_timezone)
     anomaly_threshold: float = Field(default=0.25, ge=0)
     top_n: int = Field(default=10, ge=1)
     s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
@@ -283,6 +312,8 @@ class ReportSettings(BaseModel):
 class BillingSettings(BaseModel):
     """Where the bill's line items live (Parquet, one file per month) and which engine queries them."""
 
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     data_dir: str = "var/bill"
     engine: Literal["duckdb", "athena"] = "duckdb"
     athena_database: str | None = None
@@ -294,8 +325,11 @@ class BillingSettings(BaseModel):
 
 
 class ScheduleSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     timezone: str = "UTC"
-    collect_interval_minutes: int = Field(default=60, ge=1)
+
+    _timezone = field_validator("timezone")(_known_timezone)
     train_hour: int = Field(default=3, ge=0, le=23)
     report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     report_hour: int = Field(default=8, ge=0, le=23)
@@ -305,6 +339,8 @@ class ScheduleSettings(BaseModel):
 
 
 class DashboardSettings(BaseModel):
+    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8501, ge=1, le=65535)
     oidc_provider: str | None = None
@@ -378,6 +414,11 @@ def _field_label(loc: tuple[Any, ...]) -> str:
     return label
 
 
+def _message(err: Any) -> str:
+    """pydantic's message, except for a key no setting has: "unknown setting" says what happened."""
+    return "unknown setting (a typo?)" if err["type"] == "extra_forbidden" else str(err["msg"])
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings:
     """Load settings or raise ConfigError with one line per bad field (the CLI exits 2 on it)."""
     path = config_file or os.environ.get("BATCHOPT_CONFIG") or None
@@ -390,11 +431,18 @@ def load_settings(config_file: str | os.PathLike[str] | None = None) -> Settings
             tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {file}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {file}: not UTF-8 text (byte {exc.start + 1})") from None
         settings_cls = type(
             "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": file}}
         )
     try:
         return settings_cls()
+    except SettingsError as exc:
+        # (a variable whose value is not the JSON its setting needs: a list or a map)
+        field = re.search(r'field "([^"]+)"', str(exc))
+        where = f"BATCHOPT_{field.group(1).upper()}__*" if field else "BATCHOPT_*"
+        raise ConfigError(f"{where}: {exc}; a list or a map in a variable is JSON") from None
     except ValidationError as exc:
-        lines = [f"{_field_label(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        lines = [f"{_field_label(err['loc'])}: {_message(err)}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from None

@@ -39,6 +39,6 @@ def collect_job(config_file: str | None = None) -> None:
 register_job(
     "collect",
     "optimizer.collectors.scheduled:collect_job",
-    trigger=lambda settings: interval(settings, minutes=settings.schedule.collect_interval_minutes),
+    trigger=lambda settings: interval(settings, minutes=settings.collection.interval_minutes),
     description="collect Batch history, instances, prices and usage",
 )

@@ -97,7 +97,7 @@ def test_scheduler_registers_collection_with_the_store_job_store(
     scheduler.start(paused=True)
     try:
         job = scheduler.get_job("collect")
-        assert job.trigger.interval.total_seconds() == settings.schedule.collect_interval_minutes * 60
+        assert job.trigger.interval.total_seconds() == settings.collection.interval_minutes * 60
         assert (job.coalesce, job.max_instances) == (True, 1)
         assert job.misfire_grace_time == settings.schedule.misfire_grace_seconds
         assert job.kwargs == {"config_file": None}

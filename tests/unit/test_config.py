@@ -111,3 +111,54 @@ def test_instance_requirements_from_toml_and_environment(
     with pytest.raises(ConfigError) as info:
         load_settings(str(path))
     assert "BATCHOPT_OPTIMIZATION__INSTANCE_REQUIREMENTS__ACCELERATORS" in str(info.value)
+
+
+def test_a_mistyped_key_in_any_section_is_named_not_ignored(tmp_path: Path) -> None:
+    # `max_spot_shar` once left the spot-share cap unset without a word: plans ignored the policy.
+    config = tmp_path / "typo.toml"
+    config.write_text(
+        '[optimization]\nmax_spot_shar = 0.5\n[apply]\nenable = true\n[report]\nout_dirr = "x"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert str(info.value).splitlines() == [
+        "optimization.max_spot_shar (BATCHOPT_OPTIMIZATION__MAX_SPOT_SHAR): unknown setting (a typo?)",
+        "apply.enable (BATCHOPT_APPLY__ENABLE): unknown setting (a typo?)",
+        "report.out_dirr (BATCHOPT_REPORT__OUT_DIRR): unknown setting (a typo?)",
+    ]
+
+
+def test_the_collection_interval_is_the_schedulers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README's `[collection] interval_minutes` was read by nothing: the scheduler had its own.
+    import optimizer.collectors.scheduled  # noqa: F401  (registers the job)
+    from optimizer.scheduler.registry import registered_jobs
+
+    monkeypatch.setenv("BATCHOPT_COLLECTION__INTERVAL_MINUTES", "5")
+    [collect] = [job for job in registered_jobs() if job.id == "collect"]
+    assert collect.trigger(load_settings()).interval.total_seconds() == 300
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes(b'[report]\ntimezone = "Europe/Z\xfcrich"\n')
+    with pytest.raises(ConfigError, match=r"latin1.toml: not UTF-8 text \(byte 30\)$"):
+        load_settings(config)
+
+
+def test_an_unknown_time_zone_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "tz.toml"
+    config.write_text('[schedule]\ntimezone = "Mars/Olympus"\n[report]\ntimezone = "Europe/Zurich"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(config)
+    assert str(info.value) == (
+        "schedule.timezone (BATCHOPT_SCHEDULE__TIMEZONE): Value error, 'Mars/Olympus' is not a known IANA"
+        " time zone (e.g. UTC, Europe/Zurich)"
+    )
+
+
+def test_a_variable_that_is_not_the_json_its_setting_needs_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BATCHOPT_AWS__ENDPOINT_URLS", "notjson")
+    with pytest.raises(ConfigError, match=r'^BATCHOPT_AWS__\*: error parsing value for field "aws"'):
+        load_settings()
