@@ -436,7 +436,25 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, *, sha256: str | Non
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: not a readable {kind} file: {first}") from None
     columns = {str(row[0]): str(row[1]) for row in described}
+    if kind == "csv" and len(columns) == 1 and "," in next(iter(columns)):
+        _refuse_ragged_csv(path)
     return SourceFile(path, kind, columns, sha256 or file_sha256(path), path.stat().st_size)
+
+
+def _refuse_ragged_csv(path: Path) -> None:
+    """DuckDB's sniffer reads a CSV with a row of more or fewer fields than its header as one column
+    named after the whole header line, which then read as "column ... missing: not a cur2 export".
+    Name the first such row instead (`line N`, counted as the file counts them)."""
+    import csv
+
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for row in reader:
+            if row and len(row) != len(header):
+                raise InputError(
+                    f"{path} line {reader.line_num}: {len(row)} fields where the header has {len(header)}"
+                )
 
 
 def _source_names(source: SourceFile, fmt: str) -> dict[str, str]:

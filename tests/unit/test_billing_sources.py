@@ -311,3 +311,15 @@ def test_cur2_csv_maps_written_as_json_are_read_like_parquet_maps(tmp_path: Path
     (row,) = _line_items(path, "cur2")
     assert row["batch_job_queue"] == "q1"
     assert row["instance_type"] == "m5.large" and row["region"] == "us-east-1"
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_named_by_line(tmp_path: Path) -> None:
+    # DuckDB's sniffer then read the whole header line as one column, reported as "column
+    # bill_billing_period_start_date missing: not a cur2 export" of a file that has it.
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text(
+        "identity_line_item_id,bill_billing_period_start_date,line_item_unblended_cost\n"
+        "li-1,2025-03-01,1.0\nli-2,2025-03-01,2.0\nli-3,2025-03-01,3.0,extra,fields\nli-4,2025-03-01,4.0\n"
+    )
+    with pytest.raises(InputError, match=r"ragged.csv line 4: 5 fields where the header has 3$"):
+        open_source(connect(), ragged)
