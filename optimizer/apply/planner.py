@@ -140,13 +140,20 @@ def sibling_arn(arn: str, name: str) -> str:
     return f"{arn.rsplit('/', 1)[0]}/{name}"
 
 
+def refuse_advice(rec: Recommendation) -> None:
+    """Advice (a Savings Plan to buy, a change Batch has no API for) is never applied: refused before
+    any AWS read, which for a Savings Plan's ARN once failed as "no configured target covers ...
+    in region " instead."""
+    if not rec.applicable or rec.update_kind == UpdateKind.ADVICE:
+        raise RefusedError(f"recommendation {rec.id} is advice only ({rec.title}); nothing to apply")
+
+
 def plan_change(
     rec: Recommendation, state: CurrentState, options: PlannerOptions | None = None
 ) -> ChangePlan:
     """The change plan for `rec` against `state`; raises a UserError when it cannot be applied."""
     options = options or PlannerOptions()
-    if not rec.applicable or rec.update_kind == UpdateKind.ADVICE:
-        raise RefusedError(f"recommendation {rec.id} is advice only ({rec.title}); nothing to apply")
+    refuse_advice(rec)
     if rec.target_kind == "compute-environment":
         return _plan_compute_environment(rec, state, options)
     if rec.target_kind == "job-queue":

@@ -16,7 +16,13 @@ from optimizer.apply import records
 from optimizer.apply.executor import ClientProvider, ExecutionReport, Executor, disabled_refusal
 from optimizer.apply.fingerprint import queue_order
 from optimizer.apply.images import pinned_images
-from optimizer.apply.planner import CurrentState, PlannerOptions, job_definition_key, plan_change
+from optimizer.apply.planner import (
+    CurrentState,
+    PlannerOptions,
+    job_definition_key,
+    plan_change,
+    refuse_advice,
+)
 from optimizer.apply.reader import BatchReader, aws_errors
 from optimizer.aws.session import SessionFactory
 from optimizer.config import ApplySettings, AwsSettings, Settings
@@ -160,6 +166,7 @@ class ApplyService:
         """Plan a recommendation against the live resource and store the plan."""
         stored = get_recommendation(self.engine, ident)
         rec = stored.recommendation
+        refuse_advice(rec)
         reader = BatchReader(self.clients("batch", rec.target_arn))
         with aws_errors(f"reading {rec.target_arn}"):
             state = read_state(reader, rec, self.clients("ec2", rec.target_arn))

@@ -265,3 +265,29 @@ def test_a_copy_left_by_an_earlier_apply_is_named_not_an_endless_plan_again(sqli
     [refusal] = executor.state_refusals(plan, {**planned, new_arn: left_behind})
     assert refusal.startswith(f"{new_arn.rsplit('/', 1)[1]} exists already, and this plan creates it")
     assert "run `batchopt plan` again" not in refusal
+
+
+def test_planning_advice_is_refused_before_any_aws_read(sqlite_engine: Engine) -> None:
+    # A Savings Plan to buy has a savingsplans ARN no target covers: planning it failed as
+    # "no configured target covers account ... in region " instead of saying it is advice.
+    from optimizer.apply.service import ApplyService
+    from optimizer.errors import RefusedError
+
+    rec = make_recommendation(
+        "commitment-advice",
+        "arn:aws:savingsplans::123456789012:savingsplan/new-compute-us-east-1",
+        "savings-plan",
+        {"new_commitment_usd_per_hour": 19.68},
+        update_kind=UpdateKind.ADVICE,
+        applicable=False,
+    )
+    save_recommendations(sqlite_engine, [rec])
+
+    def no_aws(service: str, arn: str) -> Any:
+        raise AssertionError(f"read {service} for {arn}")
+
+    service = ApplyService(sqlite_engine, ApplySettings(), no_aws)
+    with pytest.raises(
+        RefusedError, match=rf"^recommendation {rec.id} is advice only \(commitment-advice on"
+    ):
+        service.plan(rec.id)
