@@ -14,7 +14,11 @@ from optimizer.cli.context import CliContext
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("rollback", help="roll back the latest applied change of a recommendation")
+    parser = sub.add_parser(
+        "rollback",
+        help="roll back the latest applied change of a recommendation (unlike apply it acts at once:"
+        " --dry-run only checks and shows it; audited)",
+    )
     parser.add_argument("id", metavar="ID", help="recommendation id (or a unique prefix)")
     parser.add_argument("--dry-run", action="store_true", help="only check and show the rollback")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -42,7 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(name).register(sub)
+    _describe_commands(sub)
     return parser
+
+
+def _describe_commands(sub: argparse._SubParsersAction) -> None:
+    """`batchopt CMD --help` opens with what the command does: its one-line help from the command
+    list where it has no description of its own (15 commands showed their options only), nested
+    commands (`setup events`, `db upgrade`) included."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        if command.description is None and helps.get(name):
+            command.description = helps[name]
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe_commands(action)
 
 
 def _silence_stdout() -> None:

@@ -89,3 +89,14 @@ def test_db_current_reports_a_missing_sqlite_file_without_creating_it(
     assert main(["db", "current"]) == 0
     assert capsys.readouterr().out.startswith(f"current: no store (file {missing} does not exist)\nhead: ")
     assert not missing.exists()
+
+
+def test_every_command_help_opens_with_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    # 15 commands' --help showed their options only.
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert command.description, name
+    with pytest.raises(SystemExit):
+        main(["rollback", "--help"])
+    assert "unlike apply it acts at once" in " ".join(capsys.readouterr().out.split())
