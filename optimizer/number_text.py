@@ -45,3 +45,8 @@ def measure_text(value: Any, kind: str) -> str:
     if kind == "number":
         return f"{float(value):,.0f}"
     return str(value)
+
+
+def count_text(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 job`, `2 jobs`, `1,234 line items` (thousands separated): never "1 jobs"."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"

@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from optimizer.cli.context import CliContext
+from optimizer.number_text import count_text
 
 if TYPE_CHECKING:
     from optimizer.billing.intake import ImportResult
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         )
     for month in result.months:
         print(
-            f"{month_label(month.billing_period)}: {month.status}, {month.line_items:,} line items,"
+            f"{month_label(month.billing_period)}: {month.status},"
+            f" {count_text(month.line_items, 'line item')},"
             f" billed ${month.billed_usd:,.2f}, effective ${month.effective_usd:,.2f} -> {month.path}"
         )
     print(f"commitments (Savings Plans, Reserved Instances) known: {result.commitments}")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from optimizer.cli._trace_args import add_mapping_arguments, mapping_from_args
 from optimizer.cli.context import CliContext
 from optimizer.errors import InputError
+from optimizer.number_text import count_text
 from optimizer.runtime.clock import utc_now
 from optimizer.traces.formats import FORMATS
 
@@ -80,7 +81,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         replace=args.replace,
     )
     skipped = ", ".join(f"{n} {why}" for why, n in trace.skipped.items()) or "none"
-    print(f"dataset {args.dataset}: {written} jobs imported from {args.file} ({args.trace_format})")
+    print(
+        f"dataset {args.dataset}: {count_text(written, 'job')} imported"
+        f" from {args.file} ({args.trace_format})"
+    )
     print(f"skipped: {skipped}")
     print(f"time zero: {_time_zero(start, trace.start_time)}")
     if "mnp_parent" in trace.jobs:

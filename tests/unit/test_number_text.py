@@ -32,3 +32,13 @@ def test_every_surface_prints_a_dollar_amount_the_same_way(value: float, text: s
 def test_a_percentage_that_rounds_to_zero_has_no_sign(value: float, text: str, signed: str) -> None:
     assert percent_text(value) == percent(value) == pct(value) == text
     assert percent_text(value, signed=True) == pct(value, signed=True) == signed
+
+
+def test_counts_agree_with_their_number() -> None:
+    # `import-trace` printed "1 jobs imported", `import-bill` "1 line items".
+    from optimizer.number_text import count_text
+
+    assert count_text(1, "job") == "1 job"
+    assert count_text(0, "job") == "0 jobs"
+    assert count_text(1234, "line item") == "1,234 line items"
+    assert count_text(2, "policy", "policies") == "2 policies"
