@@ -100,3 +100,12 @@ def test_every_command_help_opens_with_what_it_does(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["rollback", "--help"])
     assert "unlike apply it acts at once" in " ".join(capsys.readouterr().out.split())
+
+
+def test_train_refuses_a_models_folder_it_cannot_make_before_training(
+    cli_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--models-dir", "/proc/nope", "--only", "interruptions"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "batchopt: error: --models-dir /proc/nope: cannot make the folder: No such file or directory"
+    )
