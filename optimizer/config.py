@@ -66,10 +66,15 @@ def _known_timezone(value: str) -> str:
     return value
 
 
-class Target(BaseModel):
-    """One AWS account to read (and, if allowed, tune): a role to assume and the regions it covers."""
+class _Section(BaseModel):
+    """A settings section or entry: a key it does not have is refused, naming it (a mistyped
+    `max_spot_shar` once left the spot-share cap unset without a word)."""
 
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
+    model_config = {"extra": "forbid"}
+
+
+class Target(_Section):
+    """One AWS account to read (and, if allowed, tune): a role to assume and the regions it covers."""
 
     name: str = Field(min_length=1)
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
@@ -92,9 +97,7 @@ def is_local(url: str) -> bool:
     return urlsplit(url).hostname in LOCAL_HOSTS
 
 
-class AwsSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class AwsSettings(_Section):
     targets: list[Target] = Field(default_factory=list)
     regions: CsvList = Field(default_factory=list)
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
@@ -144,15 +147,11 @@ class AwsSettings(BaseModel):
         return resolved
 
 
-class StoreSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class StoreSettings(_Section):
     database_url: str = DEFAULT_DATABASE_URL
 
 
-class CollectionSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class CollectionSettings(_Section):
     #: How often the scheduler collects (`optimizer.collectors.scheduled`).
     interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     initial_lookback_days: int = Field(default=30, ge=1, le=400)
@@ -181,11 +180,9 @@ class CollectionSettings(BaseModel):
     _queues = field_validator("events_queue_url", mode="before")(_split_csv)
 
 
-class InstanceRequirementsSettings(BaseModel):
+class InstanceRequirementsSettings(_Section):
     """`[optimization.instance_requirements]`: which instance types plans and advice may choose
     (meanings and defaults: `optimizer.catalog.requirements`)."""
-
-    model_config = {"extra": "forbid"}
 
     allowed_categories: CsvList = Field(default_factory=list)
     excluded_categories: CsvList = Field(default_factory=list)
@@ -213,11 +210,9 @@ class InstanceRequirementsSettings(BaseModel):
         return value
 
 
-class OptimizationSettings(BaseModel):
+class OptimizationSettings(_Section):
     """`[optimization]`: the fleet policy every plan, strategy, page and auto-tune run uses; turned
     into the solver's `Policy` in one place (`optimizer.solver.policy.policy_from_settings`)."""
-
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
 
     #: The longest time bucket of a queue's fleet problem; `min_bucket_seconds` the shortest a
     #: queue of short jobs gets (`optimizer.analysis.bucket_length`; equal: always the longest).
@@ -233,13 +228,11 @@ class OptimizationSettings(BaseModel):
     instance_requirements: InstanceRequirementsSettings = Field(default_factory=InstanceRequirementsSettings)
 
 
-class CommitmentSettings(BaseModel):
+class CommitmentSettings(_Section):
     """One `[[commitments]]` entry: a Savings Plan or Reserved Instances the fleet decisions must
     price in (until, or besides, what the store's bill shows; `optimizer.fleet.commitments` merges
     both). Rates are per instance type (`rates`) or one `discount` off the on-demand price for every
     type the plan covers."""
-
-    model_config = {"extra": "forbid"}
 
     id: str = Field(min_length=1)
     type: Literal["COMPUTE_SAVINGS_PLAN", "EC2_INSTANCE_SAVINGS_PLAN", "RESERVED_INSTANCE"]
@@ -268,9 +261,7 @@ class CommitmentSettings(BaseModel):
         return self
 
 
-class ApplySettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class ApplySettings(_Section):
     enabled: bool = False
     allow_list: CsvList = Field(default_factory=list)
     max_changes_per_run: int = Field(default=1, ge=0)
@@ -284,13 +275,9 @@ class ApplySettings(BaseModel):
     _allow = field_validator("allow_list", mode="before")(_split_csv)
 
 
-class ReportSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class ReportSettings(_Section):
     out_dir: str = "var/reports"
     timezone: str = "UTC"
-
-    _timezone = field_validator("timezone")(_known_timezone)
     anomaly_threshold: float = Field(default=0.25, ge=0)
     top_n: int = Field(default=10, ge=1)
     s3_uri: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
@@ -307,12 +294,11 @@ class ReportSettings(BaseModel):
     slack_webhook_url: SecretStr | None = None
 
     _to = field_validator("email_to", mode="before")(_split_csv)
+    _timezone = field_validator("timezone")(_known_timezone)
 
 
-class BillingSettings(BaseModel):
+class BillingSettings(_Section):
     """Where the bill's line items live (Parquet, one file per month) and which engine queries them."""
-
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
 
     data_dir: str = "var/bill"
     engine: Literal["duckdb", "athena"] = "duckdb"
@@ -324,12 +310,8 @@ class BillingSettings(BaseModel):
     `batchopt collect` imports each month whose manifest is new (`optimizer.billing.s3_export`)."""
 
 
-class ScheduleSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
-
+class ScheduleSettings(_Section):
     timezone: str = "UTC"
-
-    _timezone = field_validator("timezone")(_known_timezone)
     train_hour: int = Field(default=3, ge=0, le=23)
     report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     report_hour: int = Field(default=8, ge=0, le=23)
@@ -337,10 +319,10 @@ class ScheduleSettings(BaseModel):
     autotune_interval_hours: int = Field(default=24, ge=1)
     misfire_grace_seconds: int = Field(default=900, ge=1)
 
+    _timezone = field_validator("timezone")(_known_timezone)
 
-class DashboardSettings(BaseModel):
-    model_config = {"extra": "forbid"}  # (a mistyped key is named, not ignored)
 
+class DashboardSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8501, ge=1, le=65535)
     oidc_provider: str | None = None
