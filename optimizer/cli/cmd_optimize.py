@@ -209,9 +209,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.solver.solve import solve, solve_lp_estimate
 
     started = time.monotonic()
-    for flag, path in (("--out", args.out), ("--environments-out", args.environments_out)):
+    for flag, path in (
+        ("--out", args.out),
+        ("--environments-out", args.environments_out),
+        ("--problem-out", args.problem_out),
+    ):
         prepare_output(flag, path)
-    prepare_output("--problem-out", args.problem_out)
     notes: list[str] = []
     problem = load_problem(args.problem) if args.problem else _problem_from_store(args, ctx, notes)
     for note in notes:

@@ -4,9 +4,9 @@ store and keep them in the model registry (`models/` by default), each with its 
 from __future__ import annotations
 
 import argparse
-import os
 
 from optimizer.cli.context import CliContext
+from optimizer.cli.output_files import prepare_folder
 from optimizer.errors import InputError
 from optimizer.ml.kinds import MODEL_KINDS
 from optimizer.runtime.clock import utc_now
@@ -54,14 +54,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     require_dataset(ctx.engine, args.dataset)
     now = utc_now()
     registry = ModelRegistry(args.models_dir)
-    try:
-        registry.root.mkdir(parents=True, exist_ok=True)  # (before hours of training, not after)
-    except OSError as exc:
-        raise InputError(
-            f"--models-dir {registry.root}: cannot make the folder: {exc.strerror or exc}"
-        ) from None
-    if not os.access(registry.root, os.W_OK | os.X_OK):
-        raise InputError(f"--models-dir {registry.root}: the folder is not writable")
+    # (before hours of training, not after)
+    prepare_folder(registry.root, f"--models-dir {registry.root}", "the folder")
     report = train_all(
         ctx.engine, registry, now=now, dataset=args.dataset, kinds=kinds, history_days=args.history_days
     )

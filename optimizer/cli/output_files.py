@@ -26,13 +26,19 @@ def prepare_output(flag: str, path: str | os.PathLike[str] | None) -> None:
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{flag} {target}: is a directory; give a file name")
-    folder = target.parent
+    prepare_folder(target.parent, f"{flag} {target}", f"its folder {target.parent}")
+
+
+def prepare_folder(folder: str | os.PathLike[str], where: str, called: str) -> None:
+    """Make `folder` (and its parents), or refuse one that cannot be made or written to:
+    "`where`: cannot make `called`: why" / "`where`: `called` is not writable"."""
+    folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"{flag} {target}: cannot make its folder {folder}: {exc.strerror or exc}") from None
+        raise InputError(f"{where}: cannot make {called}: {exc.strerror or exc}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{flag} {target}: its folder {folder} is not writable")
+        raise InputError(f"{where}: {called} is not writable")
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[str]], object]) -> None:

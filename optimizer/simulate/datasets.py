@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from optimizer.collectors.batch_fields import container_resources, node_range
 from optimizer.errors import InputError, UserError
+from optimizer.number_text import count_text
 from optimizer.simulate.gang_runtime import ESTIMATE_COLUMNS, completed_gang_runs, estimate_gang_runtimes
 from optimizer.simulate.never_started import is_multinode_row, never_started_blocked, never_started_gangs
 from optimizer.simulate.records import namespaced, to_store_frames
@@ -57,7 +58,7 @@ def check_job_times(trace: Trace, start: datetime) -> None:
         submit, runtime = (plain_number(float(frame[c].iat[k])) for c in ("submit_s", "runtime_s"))
         raise InputError(
             f"{trace.source}: job {frame['job_id'].iat[k]}: submit_s {submit} + runtime_s {runtime}"
-            f" from {start:%Y-%m-%d} ends after {LATEST_JOB_TIME.year - 1} ({late.size} job(s)):"
+            f" from {start:%Y-%m-%d} ends after {LATEST_JOB_TIME.year - 1} ({count_text(late.size, 'job')}):"
             " check the trace's time units"
         )
 
