@@ -29,6 +29,7 @@ from optimizer.billing import queries
 from optimizer.billing.overlap import refuse_overlapping_deliveries
 from optimizer.billing.sources import FORMATS, Reading, file_sha256, open_source, read_source
 from optimizer.errors import InputError
+from optimizer.number_text import count_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -224,6 +225,8 @@ def _import(
                     f"{month_label(period)}: {len(given)} of the {len(before)} files it was imported from;"
                     f" a month is replaced whole, so give its other files too ({', '.join(missing)})"
                 )
+            if not given & set(before):
+                _refuse_stray_rows(period, month_sources, previous)
         changed[period] = fp
     for period in changed:
         refuse_overlapping_deliveries(
@@ -282,6 +285,28 @@ def _import(
         for p in sorted(month_readings)
     )
     return ImportResult(fmt, months, len(commitments), other)
+
+
+def _refuse_stray_rows(period: datetime, month_sources: list[Reading], previous: dict[str, Any]) -> None:
+    """Refuse to replace a stored month with a few rows that files of other months carry: a month
+    is replaced whole, so one stray line item of October in November's export would otherwise
+    leave October with that line item alone. A restatement of the month (its own new files, or a
+    file of several months holding it in full) is let through: it is some file's main month, or
+    brings at least half the line items stored."""
+    rows = sum(r.month_rows[period] for r in month_sources)
+    if rows * 2 >= int(previous["line_items"]):
+        return
+    mains = {r.source.path: max(r.month_rows, key=r.month_rows.__getitem__) for r in month_sources}
+    if any(_naive(main) == period for main in mains.values()):
+        return
+    path, main = next(iter(mains.items()))
+    label = month_label(period)
+    raise InputError(
+        f"{path}: {count_text(rows, 'line item')} of billing month {label}, which is stored with"
+        f" {count_text(int(previous['line_items']), 'line item')} from other files, in a file of"
+        f" {month_label(_naive(main))}: a month is replaced whole, so this would leave {label} with"
+        f" {'that one' if rows == 1 else 'those'}; give {label}'s own files with it, or drop the stray rows"
+    )
 
 
 def _kept_months(stored: dict[datetime, dict[str, Any]], changed: dict[datetime, str]) -> list[Path]:

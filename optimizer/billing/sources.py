@@ -33,6 +33,13 @@ if TYPE_CHECKING:
     import duckdb
 
 FORMATS = ("cur2", "cur-legacy", "focus")
+#: Largest amount (cost or usage) a line item may carry. An export never comes near it; a value
+#: past it is a broken cell (1e308 reads as a number, and two of them sum to infinity).
+MAX_AMOUNT = 1e15
+#: Line-item times outside [EARLIEST_BILL_TIME, LATEST_BILL_TIME) are broken cells (AWS has billed
+#: since 2006; a usage date of 1900 is an unset field written out).
+EARLIEST_BILL_TIME = datetime(2000, 1, 1)
+LATEST_BILL_TIME = datetime(2200, 1, 1)
 
 # The canonical line item: every format is mapped to these columns (DuckDB types).
 CANONICAL: tuple[tuple[str, str], ...] = (
@@ -535,9 +542,10 @@ an effective cost of 0 and the reconciliation would be silently wrong, so the im
 
 def _check(
     con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str, fields: tuple[Field, ...]
-) -> list[datetime]:
+) -> dict[datetime, int]:
     """Raise InputError for the first thing wrong with the file, naming it and the column; else
-    return the billing months (UTC) of its AWS line items. One scan of the file."""
+    return the billing months (UTC) of its AWS line items, each with its count of them, in order.
+    One scan of the file."""
     names = _source_names(source, fmt)
     fields_by_name = {f.name: f for f in fields}
     missing = [f.name for f in fields if f.required and f.name not in names]
@@ -550,21 +558,37 @@ def _check(
             f"{source.path}: column {next(c for c in source.columns if '/' in c)} is a legacy CUR header:"
             " use --format cur-legacy"
         )
-    probes: list[tuple[str, str]] = []
+    probes: list[tuple[str, str, str]] = []  # (column, condition, what a matching value is)
     for name, column in names.items():
         field = fields_by_name.get(name)
         if field is None or not field.checked or field.type == "VARCHAR":
             continue
         typed = _typed(_quote(column), source.columns[column], field.type)
-        # (an infinite number parses, and would make every total infinite)
-        infinite = f"isinf({typed})" if field.type == "DOUBLE" else "false"
+        if field.type == "DOUBLE":
+            # (an infinite number parses, and would make every total infinite; so would a sum of
+            # two numbers near the largest double, 1e308)
+            too_large = f"out of range (more than {MAX_AMOUNT:g})"
+            probes.append((column, f"abs({typed}) > {MAX_AMOUNT:g}", too_large))
+        else:
+            # (a usage date of 1900 would put a bill row on a day no report or window ever shows)
+            earliest, latest = EARLIEST_BILL_TIME.isoformat(), LATEST_BILL_TIME.isoformat()
+            probes.append(
+                (
+                    column,
+                    f"({typed} < TIMESTAMP '{earliest}' OR {typed} >= TIMESTAMP '{latest}')",
+                    f"outside {EARLIEST_BILL_TIME.year}-{LATEST_BILL_TIME.year - 1}",
+                )
+            )
         if _always_converts(source.columns[column], field.type):
-            # A typed column (Parquet) of a compatible type: nothing can fail to parse.
-            if field.type == "DOUBLE" and source.columns[column].upper().startswith(_FLOAT_TYPES):
-                probes.append((column, infinite))
-            continue
+            continue  # a typed column (Parquet) of a compatible type: nothing can fail to parse
         raw = f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
-        probes.append((column, f"({raw} IS NOT NULL AND {typed} IS NULL) OR {infinite}"))
+        kind = "number" if field.type == "DOUBLE" else "timestamp"
+        probes.append((column, f"{raw} IS NOT NULL AND {typed} IS NULL", f"not a {kind}"))
+    for column in _json_map_columns(source, names):
+        # A tag map written as text that is not JSON would read as no tags at all: every job's
+        # queue and compute environment lost without a word.
+        raw = f"nullif(trim(CAST({_quote(column)} AS VARCHAR)), '')"
+        probes.append((column, f"{raw} IS NOT NULL AND NOT json_valid({raw})", "not a JSON object"))
     # A required column is empty where its typed value is NULL (a NaN number reads as NULL).
     required = [
         (names[f.name], _typed(_quote(names[f.name]), source.columns[names[f.name]], f.type))
@@ -575,8 +599,8 @@ def _check(
     if fmt == "focus" and "ProviderName" in names:
         aws = f"coalesce({_quote(names['ProviderName'])}, 'AWS') IN {AWS_PROVIDERS!r}"
     amortised = _amortised_probes(names) if fmt != "focus" else []
-    selects = [f"count(*) FILTER (WHERE {cond})" for _, cond in probes]
-    selects += [f"first({_quote(col)}) FILTER (WHERE {cond})" for col, cond in probes]
+    selects = [f"count(*) FILTER (WHERE {cond})" for _, cond, _ in probes]
+    selects += [f"first({_quote(col)}) FILTER (WHERE {cond})" for col, cond, _ in probes]
     selects += [f"count(*) FILTER (WHERE {typed} IS NULL)" for _, typed in required]
     selects += [f"count(*) FILTER (WHERE {cond})" for _, _, cond in amortised]
     currency = names.get(CURRENCY.get(fmt, "line_item_currency_code"))
@@ -586,17 +610,14 @@ def _check(
     selects.append(f"first({currency_text}) FILTER (WHERE {aws} AND {currency_text} <> 'USD')")
     period_column = names[BILLING_PERIOD.get(fmt, "bill_billing_period_start_date")]
     period = _typed(_quote(period_column), source.columns[period_column], "TIMESTAMP")
-    selects.append(f"list(DISTINCT date_trunc('month', {period})) FILTER (WHERE {aws})")
+    selects.append(f"histogram(date_trunc('month', {period})) FILTER (WHERE {aws})")
     selects.append("count(*)")
     row = con.execute(f"SELECT {', '.join(selects)} FROM {_scan(source)}").fetchone()
     assert row is not None
     n = len(probes)
-    for i, (column, _) in enumerate(probes):
+    for i, (column, _, what) in enumerate(probes):
         if row[i]:
-            kind = "number" if fields_by_name[_field_for(names, column)].type == "DOUBLE" else "timestamp"
-            raise InputError(
-                f"{source.path}: column {column}: {row[n + i]!r} is not a {kind} ({row[i]} rows)"
-            )
+            raise InputError(f"{source.path}: column {column}: {row[n + i]!r} is {what} ({row[i]} rows)")
     for j, (column, _) in enumerate(required):
         if row[2 * n + j]:
             raise InputError(f"{source.path}: column {column}: empty on {row[2 * n + j]} rows")
@@ -613,10 +634,10 @@ def _check(
         raise InputError(
             f"{source.path}: column {currency}: {row[-3]!r} on {row[-4]} rows: only USD bills are supported"
         )
-    months = sorted(m for m in (row[-2] or []) if m is not None)
+    months = {m: int(n) for m, n in (row[-2] or {}).items() if m is not None}
     if not months:
         raise InputError(f"{source.path}: no AWS line items")
-    return months
+    return dict(sorted(months.items()))
 
 
 def _amortised_probes(names: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -636,7 +657,6 @@ _NUMERIC_TYPES = (
     *("UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT"),
 )
 _TIME_TYPES = ("TIMESTAMP", "DATE")
-_FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
 
 
 def _always_converts(source_type: str, target: str) -> bool:
@@ -650,8 +670,15 @@ def _always_converts(source_type: str, target: str) -> bool:
     return False
 
 
-def _field_for(names: dict[str, str], column: str) -> str:
-    return next(name for name, col in names.items() if col == column)
+def _json_map_columns(source: SourceFile, names: dict[str, str]) -> list[str]:
+    """The file's tag-map columns written as text (a JSON object per row: CUR 2.0 CSV's
+    `resource_tags`, FOCUS CSV's `Tags`), which the mapping reads keys from."""
+    maps = {"Tags"} | {f.map_key[0] for f in CUR_FIELDS if f.map_key}
+    return [
+        names[name]
+        for name in sorted(maps)
+        if name in names and source.columns[names[name]].upper().startswith(("VARCHAR", "STRING", "JSON"))
+    ]
 
 
 def _guess_format(source: SourceFile) -> str | None:
@@ -687,6 +714,8 @@ class Reading:
     sql: str
     months: tuple[datetime, ...]
     other_providers: dict[str, int]
+    #: AWS line items per billing month (the months above, in order).
+    month_rows: dict[datetime, int]
 
 
 def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> Reading:
@@ -696,7 +725,7 @@ def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) ->
     fields = FOCUS_FIELDS if fmt == "focus" else CUR_FIELDS
     months = _check(con, source, fmt, fields)
     other = other_provider_rows(con, source) if fmt == "focus" else {}
-    return Reading(source, _mapping_sql(source, fmt, fields), tuple(months), other)
+    return Reading(source, _mapping_sql(source, fmt, fields), tuple(months), other, months)
 
 
 def line_items_sql(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> str:

@@ -325,3 +325,56 @@ def test_a_stale_persisted_model_is_not_set_beside_fresh_breakdowns(
     rows = sum(r["modelled_usd"] for r in after["breakdowns"]["by_day"])
     assert after["modelled_usd"] == pytest.approx(rows, abs=0.01)
     assert after["modelled_usd"] > before["modelled_usd"] + 0.5  # the 10 more hours count
+
+
+def test_a_stray_row_of_a_stored_month_in_another_months_file_is_refused(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    """November's file carrying one line item of October would replace the whole stored October
+    (its own file's line items) with that one, since a month is replaced whole."""
+    data_dir = tmp_path / "bill"
+    october = tmp_path / "oct.csv"
+    october.write_text(
+        HEADER
+        + "".join(
+            f"2026-10-01T00:00:00Z,123456789012,Usage,2026-10-{day:02d}T00:00:00Z,AmazonEC2,"
+            f"USE1-BoxUsage:m5.large,i-oct,24,2.304\n"
+            for day in range(10, 13)
+        )
+    )
+    import_bill(store_engine, [october], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 11, 2))
+    stray = _two_months(tmp_path, "nov.csv")  # November's 3 line items and 1 of October
+    with pytest.raises(
+        InputError,
+        match=r"nov.csv: 1 line item of billing month 2026-10, which is stored with 3 line items from other"
+        r" files, in a file of 2026-11: .* give 2026-10's own files with it, or drop the stray rows$",
+    ):
+        import_bill(store_engine, [stray], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2))
+    with store_engine.connect() as conn:
+        months = conn.execute(select(bill_months)).mappings().all()
+    assert [(m["billing_period"].month, m["line_items"]) for m in months] == [(10, 3)]
+    # Given with October's own file, the month is replaced by both files' line items.
+    result = import_bill(
+        store_engine, [october, stray], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2)
+    )
+    assert {m.billing_period.month: m.line_items for m in result.months} == {10: 4, 11: 3}
+
+
+def test_a_file_of_several_months_holding_a_stored_month_in_full_replaces_it(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    # October is the minority of the file, but it brings as many line items as are stored: a
+    # restatement delivered beside the next month, not a stray row.
+    data_dir = tmp_path / "bill"
+    october = tmp_path / "oct.csv"
+    october.write_text(
+        HEADER + "2026-10-01T00:00:00Z,123456789012,Usage,2026-10-20T00:00:00Z,AmazonEC2,"
+        "USE1-BoxUsage:m5.large,i-oct,24,2.304\n"
+    )
+    import_bill(store_engine, [october], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 11, 2))
+    both = _two_months(tmp_path, "oct-nov.csv", extra_cost=1.0)
+    result = import_bill(
+        store_engine, [both], "cur-legacy", data_dir=data_dir, imported_at=datetime(2026, 12, 2)
+    )
+    by_month = {m.billing_period.month: m for m in result.months}
+    assert by_month[10].status == "imported" and by_month[10].billed_usd == pytest.approx(3.304)

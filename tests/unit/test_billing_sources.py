@@ -227,11 +227,15 @@ def test_nan_reads_as_a_missing_number_and_infinity_is_refused(tmp_path: Path) -
     # A NaN or infinite cost is an error naming the column, in Parquet and in text.
     with pytest.raises(InputError, match=r"column line_item_unblended_cost: empty on 1 rows"):
         _line_items(_parquet_with(tmp_path / "nan-cost.parquet", "'NaN'"), "cur-legacy")
-    with pytest.raises(InputError, match=r"column line_item_unblended_cost: inf is not a number \(1 rows\)"):
+    with pytest.raises(
+        InputError,
+        match=r"column line_item_unblended_cost: inf is out of range \(more than 1e\+15\) \(1 rows\)",
+    ):
         _line_items(_parquet_with(tmp_path / "inf-cost.parquet", "'Infinity'"), "cur-legacy")
     text = _legacy_csv(tmp_path, "2025-03-10T05:00:00Z", "Infinity")
     with pytest.raises(
-        InputError, match=r"column lineItem/UnblendedCost: 'Infinity' is not a number \(1 rows\)"
+        InputError,
+        match=r"column lineItem/UnblendedCost: 'Infinity' is out of range \(more than 1e\+15\) \(1 rows\)",
     ):
         _line_items(text, "cur-legacy")
 
@@ -323,3 +327,39 @@ def test_a_csv_row_with_more_fields_than_the_header_is_named_by_line(tmp_path: P
     )
     with pytest.raises(InputError, match=r"ragged.csv line 4: 5 fields where the header has 3$"):
         open_source(connect(), ragged)
+
+
+def test_a_tag_map_that_is_not_json_is_refused_not_read_as_no_tags(tmp_path: Path) -> None:
+    # The mapping reads a CSV's tag map with json_valid: a broken cell read as "no tags", and the
+    # line item's job queue and compute environment were lost without a word.
+    path = tmp_path / "cur2.csv"
+    path.write_text(
+        "bill_billing_period_start_date,line_item_line_item_type,line_item_usage_start_date,"
+        "line_item_product_code,line_item_unblended_cost,resource_tags\n"
+        '2025-03-01T00:00:00Z,Usage,2025-03-10T05:00:00Z,AmazonEC2,0.096,"{""aws_batch_job_queue"": ""q1"""\n'
+    )
+    with pytest.raises(
+        InputError,
+        match=r"cur2.csv: column resource_tags: '\{\"aws_batch_job_queue\": \"q1\"' is not a JSON object \(1 rows\)$",
+    ):
+        _line_items(path, "cur2")
+
+
+def test_amounts_near_the_largest_double_and_dates_of_1900_are_refused(tmp_path: Path) -> None:
+    # 1e308 parses as a number, and two of them sum to infinity in every total.
+    with pytest.raises(
+        InputError,
+        match=r"column lineItem/UnblendedCost: '1e308' is out of range \(more than 1e\+15\) \(1 rows\)$",
+    ):
+        _line_items(_legacy_csv(tmp_path, "2025-03-10T05:00:00Z", "1e308"), "cur-legacy")
+    with pytest.raises(InputError, match=r"column line_item_unblended_cost: 1e\+308 is out of range"):
+        _line_items(_parquet_with(tmp_path / "huge.parquet", "1e308"), "cur-legacy")
+    # An unset date written out (1900) would put the line item on a day no window shows.
+    with pytest.raises(
+        InputError,
+        match=r"column lineItem/UsageStartDate: '1900-01-01T00:00:00Z' is outside 2000-2199 \(1 rows\)$",
+    ):
+        _line_items(_legacy_csv(tmp_path, "1900-01-01T00:00:00Z", "0.5"), "cur-legacy")
+    # A large but real amount is read.
+    (row,) = _line_items(_legacy_csv(tmp_path, "2025-03-10T05:00:00Z", "123456789.5"), "cur-legacy")
+    assert row["billed_usd"] == 123456789.5
