@@ -239,6 +239,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     import pandas as pd
 
     from optimizer.simulate import parse_config, replay
+    from optimizer.simulate.config import refuse_all_disabled
     from optimizer.traces import read_trace
 
     if args.save_dataset and len(args.replay_configs) > 1:
@@ -280,6 +281,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     configs = []
     for path in args.replay_configs:
         config = parse_config(_read_config_file(path), catalog, source=path)
+        refuse_all_disabled(config, path)
         if args.seed is not None:
             from dataclasses import replace
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from optimizer.catalog.batch_rules import (
@@ -127,6 +128,38 @@ def _name_from_ref(ref: str) -> str:
     return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 
 
+@cache
+def _api_members(*shapes: str) -> frozenset[str]:
+    """The members of these shapes of botocore's Batch model (a request body and its Describe
+    counterpart: the replay reads both, the current estate as described and a proposal as sent)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("batch")
+    names: set[str] = set()
+    for shape in shapes:
+        if shape[0].islower():  # an operation: its input
+            names |= set(model.operation_model(shape[0].upper() + shape[1:]).input_shape.members)
+        else:
+            names |= set(model.shape_for(shape).members)
+    return frozenset(names)
+
+
+def _refuse_unknown_keys(body: dict, where: str, problems: list[str], api: str, *shapes: str) -> None:
+    """A key the API does not have is a typo the replay would silently ignore (`maxVcpus` read as
+    no maxvCpus at all), so it is named, with `api` (what the body may come from)."""
+    for key in sorted(set(body) - _api_members(*shapes)):
+        problems.append(f"{where}.{key}: unknown field (not in {api})")
+
+
+def _state(body: dict, where: str, problems: list[str]) -> bool:
+    """Whether `state` (default ENABLED) is ENABLED; another value than ENABLED or DISABLED is named
+    (`"Disabled"` would have replayed as enabled)."""
+    state = body.get("state", "ENABLED")
+    if state not in ("ENABLED", "DISABLED"):
+        problems.append(f"{where}.state: {state!r}: must be ENABLED or DISABLED")
+    return state != "DISABLED"
+
+
 def _number(value: Any, where: str, problems: list[str], *, default: float | None = None) -> float:
     if value is None and default is not None:
         return default
@@ -177,6 +210,14 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         problems.append(f"{where}.computeEnvironmentName: required")
         return None
     where = f"computeEnvironments[{index}] ({name})"
+    _refuse_unknown_keys(
+        body,
+        where,
+        problems,
+        "CreateComputeEnvironment or DescribeComputeEnvironments",
+        "createComputeEnvironment",
+        "ComputeEnvironmentDetail",
+    )
     if body.get("type", "MANAGED") != "MANAGED":
         problems.append(f"{where}.type: only MANAGED compute environments can be replayed")
         return None
@@ -184,6 +225,7 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
     if not isinstance(res, dict):
         problems.append(f"{where}.computeResources: required for a MANAGED compute environment")
         return None
+    _refuse_unknown_keys(res, f"{where}.computeResources", problems, "ComputeResource", "ComputeResource")
     kind = res.get("type")
     if kind not in EC2_KINDS + FARGATE_KINDS:
         detail = " (the replay has no model of it yet)" if kind in CE_TYPES else ""
@@ -238,7 +280,7 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         max_vcpus=max_vcpus,
         desired_vcpus=desired,
         instance_types=tuple(types),
-        enabled=body.get("state", "ENABLED") != "DISABLED",
+        enabled=_state(body, where, problems),
         priorities={t.instance_type: ranks[t.instance_type] for t in types} if ordered else {},
     )
 
@@ -259,6 +301,9 @@ def _parse_queue(
         problems.append(f"{where}.jobQueueName: required")
         return None
     where = f"jobQueues[{index}] ({name})"
+    _refuse_unknown_keys(
+        body, where, problems, "CreateJobQueue or DescribeJobQueues", "createJobQueue", "JobQueueDetail"
+    )
     priority = body.get("priority", 1)
     if isinstance(priority, bool) or not isinstance(priority, int):
         problems.append(f"{where}.priority: must be an integer")
@@ -299,7 +344,7 @@ def _parse_queue(
         name=name,
         priority=priority,
         compute_environments=names,
-        enabled=body.get("state", "ENABLED") != "DISABLED",
+        enabled=_state(body, where, problems),
         state_time_limits=limits,
         scheduling_policy=policy,
     )
@@ -428,3 +473,11 @@ def parse_config(document: Any, catalog: Catalog, *, source: str = "config") -> 
         options=options,
         fargate=catalog.fargate,
     )
+
+
+def refuse_all_disabled(config: ReplayConfig, source: str) -> None:
+    """A configuration a person gives (`simulate --config`) whose queues are all DISABLED: Batch
+    runs no new job from a disabled queue, so there is nothing to replay the history on. (The
+    replay of the estate itself runs such queues as they ran: their jobs are the history.)"""
+    if not any(q.enabled for q in config.queues):
+        raise ConfigError(f"{source}: jobQueues: every queue is DISABLED: the history has no queue to run on")

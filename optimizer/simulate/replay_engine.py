@@ -296,6 +296,8 @@ class ReplayEngine(GangScheduling):
         ce_index = {ce.name: k for k, ce in enumerate(self.ces)}
         queues = [q for q in config.queues if q.enabled]
         if not queues:
+            # The estate's own queues, all DISABLED now, replay as they ran (their jobs are the
+            # history); a configuration given to `simulate` is refused (`refuse_all_disabled`).
             queues = list(config.queues)
         self.queue_names = [q.name for q in queues]
         self.queue_state_limits = [q.state_time_limits for q in queues]

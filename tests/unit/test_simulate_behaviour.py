@@ -315,3 +315,37 @@ def test_reclaimed_min_capacity_is_replaced_while_work_remains() -> None:
         instances = result.instances
         alive = instances[(instances["launched_at"] <= t) & (instances["terminated_at"] > t)]
         assert alive["vcpus"].sum() >= 4
+
+
+def test_fields_the_batch_api_does_not_have_and_bad_states_are_named() -> None:
+    # `maxVcpus` for maxvCpus (and a misspelt queue field) were ignored: the CE replayed with no
+    # maxvCpus at all. `"Disabled"` replayed as ENABLED. Fields of the Describe output are accepted,
+    # since the current estate replays as described.
+    with pytest.raises(ConfigError) as info:
+        _config(
+            [
+                {
+                    **ce("od", "EC2", 2, ["s.large"], maxVcpus=4),
+                    "state": "Disabled",
+                    "computeEnvironmentArn": "arn:aws:batch:us-east-1:123456789012:compute-environment/od",
+                    "status": "VALID",
+                }
+            ],
+            [{**queue("q", 1, "od"), "priorty": 5, "jobQueueArn": "arn:aws:batch:x", "status": "VALID"}],
+        )
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "config: computeEnvironments[0] (od).computeResources.maxVcpus: unknown field"
+        " (not in ComputeResource)",
+        "config: computeEnvironments[0] (od).state: 'Disabled': must be ENABLED or DISABLED",
+        "config: jobQueues[0] (q).priorty: unknown field (not in CreateJobQueue or DescribeJobQueues)",
+    ]
+
+
+def test_a_configuration_whose_queues_are_all_disabled_is_refused_for_simulate() -> None:
+    from optimizer.simulate.config import refuse_all_disabled
+
+    config = _config([ce("od", "EC2", 2, ["s.large"])], [{**queue("q", 1, "od"), "state": "DISABLED"}])
+    with pytest.raises(ConfigError, match=r"^next.json: jobQueues: every queue is DISABLED: the history"):
+        refuse_all_disabled(config, "next.json")
+    refuse_all_disabled(_config([ce("od", "EC2", 2, ["s.large"])], [queue("q", 1, "od")]), "next.json")
