@@ -206,9 +206,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.solver.compute_environments import environment_notes, recommend_environments
     from optimizer.solver.plan import plan_to_dict
     from optimizer.solver.problem import load_problem, problem_to_dict
-    from optimizer.solver.solve import solve, solve_lp_estimate
+    from optimizer.solver.solve import solve, solve_lp_estimate, why_infeasible
 
     started = time.monotonic()
+    if args.lp and args.environments_out:
+        raise InputError("--environments-out needs a plan: it cannot be written with --lp (an LP estimate)")
     for flag, path in (
         ("--out", args.out),
         ("--environments-out", args.environments_out),
@@ -237,10 +239,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         doc["solve_seconds"] = round(time.monotonic() - started, 3)
         if args.out:
             _write_json(args.out, doc)
+        if not estimate.feasible:
+            print(f"LP infeasible: no plan exists: {why_infeasible(problem)}")
+            return 0
         print(
             f"LP {'optimal' if estimate.converged else 'not converged'}: lower bound "
             f"${estimate.lower_bound_usd:.2f}, LP objective ${estimate.lp_objective_usd:.2f}"
-            + ("" if estimate.feasible else " (demand not coverable under this policy)")
         )
         for key, hours in list(estimate.instance_hours.items())[:10]:
             print(f"  {key:32} {hours:10.1f} instance-hours")

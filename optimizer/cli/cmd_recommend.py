@@ -7,6 +7,7 @@ import argparse
 import json
 
 from optimizer.cli.context import CliContext
+from optimizer.errors import InputError
 from optimizer.recommend.statuses import STATUSES
 
 
@@ -21,16 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--status", action="append", choices=STATUSES, help="only these statuses (repeatable; default: open)"
     )
     parser.add_argument("--all", action="store_true", help="every status")
-    parser.add_argument(
+    # One action per run: `--dismiss X --reopen X` dismissed X and dropped the reopen without a word.
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
         "--dismiss",
         metavar="ID",
         help="dismiss a recommendation (it stays dismissed; needs apply.enabled and --reason; audited)",
     )
     parser.add_argument("--reason", help="why it is dismissed (required with --dismiss)")
-    parser.add_argument(
+    action.add_argument(
         "--reopen", metavar="ID", help="reopen a dismissed recommendation (needs apply.enabled; audited)"
     )
-    parser.add_argument(
+    action.add_argument(
         "--refresh",
         action="store_true",
         help="run every strategy on the store first (replays the history; statuses are kept)",
@@ -45,8 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from optimizer.recommend.repository import list_recommendations
 
+    if args.reason is not None and not args.dismiss:
+        raise InputError("--reason goes with --dismiss (why the recommendation is dismissed)")
     if args.dismiss or args.reopen:
+        listing = [
+            flag
+            for flag, given in (("--json", args.json), ("--status", args.status), ("--all", args.all))
+            if given
+        ]
+        if listing:
+            raise InputError(f"{listing[0]} lists recommendations: it does not go with --dismiss or --reopen")
         return change_status(args, ctx)
+    if args.all and args.status:
+        raise InputError("--all lists every status: give it or --status, not both")
     if args.refresh:
         from optimizer.recommend.generate import generate_recommendations
         from optimizer.simulate.datasets import require_dataset

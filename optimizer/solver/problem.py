@@ -392,7 +392,7 @@ def policy_from_dict(data: Any, source: str = "policy", path: str = "policy") ->
         gap_target=r.number("gap_target", minimum=0.0, maximum=1.0, default=0.005),
         instance_requirements=requirements_from_dict(
             r.raw("instance_requirements") if r.has("instance_requirements") else None,
-            f"{source}: {path}.instance_requirements",
+            f"{source}: {r.where('instance_requirements')}",
         ),
     )
 

@@ -1344,6 +1344,13 @@ def _infeasible_reason(problem: Problem) -> str:
     return f"demand cannot be covered under {limits} (LP relaxation infeasible)"
 
 
+def why_infeasible(problem: Problem) -> str:
+    """What leaves `problem` without a plan: the first demanded shape no allowed offering hosts,
+    else the policy limits (what an INFEASIBLE plan's message says; `optimize --lp` prints it
+    instead of an estimate of $0.00)."""
+    return _unhostable(restrict_to_requirements(problem)) or _infeasible_reason(problem)
+
+
 def solve_lp_estimate(problem: Problem, *, clock: Callable[[], float]) -> LpEstimate:
     """Column generation only: an instant what-if answer (bound and fractional mix)."""
     if any(s.is_gang for s in problem.shapes):  # multi-node parallel jobs: optimizer.solver.gangs

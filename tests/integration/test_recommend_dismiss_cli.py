@@ -59,3 +59,40 @@ def test_dismiss_and_reopen_from_the_cli_are_gated_and_audited(
     assert trail[1]["before"] == {"status": "open", "status_reason": None}
     assert trail[1]["after"] == {"status": "dismissed", "status_reason": "compliance"}
     engine.dispose()
+
+
+def test_conflicting_or_ignored_flags_are_refused_before_anything_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--dismiss X --reopen X` dismissed X and dropped the reopen; `--reason` without --dismiss and
+    `--json` with --dismiss were ignored without a word."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("BATCHOPT_DATABASE_URL", url)
+    monkeypatch.setenv("BATCHOPT_REGIONS", "us-east-1")
+    assert main(["db", "upgrade"]) == 0
+    rec = make_recommendation("spot", QUEUE, "job-queue", {"compute_environment_order": ["a", "b"]})
+    engine = create_store_engine(url)
+    save_recommendations(engine, [rec])
+    config = tmp_path / "batchopt.toml"
+    config.write_text("[apply]\nenabled = true\n")
+    enabled = ["--config", str(config), "recommend"]
+    capsys.readouterr()
+    cases = [
+        (["--dismiss", rec.id, "--reason", "x", "--reopen", rec.id], "not allowed with argument --dismiss"),
+        (["--dismiss", rec.id, "--reason", "x", "--refresh"], "not allowed with argument --dismiss"),
+        (["--reopen", rec.id, "--reason", "x"], "--reason goes with --dismiss"),
+        (
+            ["--dismiss", rec.id, "--reason", "x", "--json"],
+            "--json lists recommendations: it does not go with",
+        ),
+        (["--all", "--status", "open"], "--all lists every status: give it or --status, not both"),
+    ]
+    for flags, message in cases:
+        try:
+            code = main([*enabled, *flags])
+        except SystemExit as exc:  # (argparse's own refusal of two exclusive flags)
+            code = exc.code
+        assert code == 2, flags
+        assert message in capsys.readouterr().err, flags
+    assert get_recommendation(engine, rec.id).status == "open"
+    engine.dispose()

@@ -340,7 +340,8 @@ def test_a_tag_map_that_is_not_json_is_refused_not_read_as_no_tags(tmp_path: Pat
     )
     with pytest.raises(
         InputError,
-        match=r"cur2.csv: column resource_tags: '\{\"aws_batch_job_queue\": \"q1\"' is not a JSON object \(1 rows\)$",
+        match=r"cur2.csv: column resource_tags: '\{\"aws_batch_job_queue\": \"q1\"' is not a JSON object"
+        r" \(1 rows\)$",
     ):
         _line_items(path, "cur2")
 

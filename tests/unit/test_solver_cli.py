@@ -63,3 +63,39 @@ def test_bad_input_is_one_line_and_exit_2(problem_file: Path, tmp_path: Path, ca
     assert not out.exists()
     assert main(["optimize", "--problem", str(problem_file), "--what-if", "max_spot_share=abc"]) == 2
     assert "max_spot_share" in capsys.readouterr().err
+
+
+def test_lp_refuses_environments_out_and_names_why_no_plan_exists(
+    problem_file: Path, tmp_path: Path, capsys
+) -> None:
+    envs = tmp_path / "envs.json"
+    # --environments-out was silently ignored with --lp (an estimate has no plan to write).
+    args = ["optimize", "--problem", str(problem_file), "--lp", "--environments-out", str(envs)]
+    assert main(args) == 2
+    assert "--environments-out needs a plan" in capsys.readouterr().err
+    assert not envs.exists()
+    # Uncoverable demand printed "lower bound $0.00, LP objective $0.00".
+    doc = json.loads(problem_file.read_text())
+    doc["shapes"][0]["vcpus"] = 100_000
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(doc))
+    assert main(["optimize", "--problem", str(huge), "--lp"]) == 0
+    out = capsys.readouterr().out
+    assert "$0.00" not in out
+    assert out.startswith("LP infeasible: no plan exists: shape ") and "fits no offering" in out
+
+
+def test_what_if_errors_name_the_field_without_a_stray_dot(problem_file: Path, capsys) -> None:
+    args = [
+        "optimize",
+        "--problem",
+        str(problem_file),
+        "--lp",
+        "--what-if",
+        "instance_requirements.min_generation=x",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "batchopt: error: --what-if: instance_requirements.min_generation: must be an integer"
+    )
