@@ -338,6 +338,33 @@ def _estimate_records(estimates: pd.DataFrame) -> dict[str, dict[str, Any]]:
     }
 
 
+def _no_jobs_message(engine: Engine, name: str, region: str | None, account_id: str | None) -> str:
+    """Why `load_dataset` found nothing: a dataset with jobs outside the scope asked for lists the
+    scopes it has (it listed the known datasets, which answered a question nobody asked), else
+    the known datasets."""
+    scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
+    held = read_frame(
+        engine, select(jobs.c.region, jobs.c.account_id).where(jobs.c.dataset == name).distinct()
+    )
+    if not held.empty:
+        # (only the scopes the asked value is missing from: a region the jobs are in is no news)
+        values = {c: sorted({str(v) for v in held[c].dropna()}) for c in ("region", "account_id")}
+        parts = [
+            f"its {label}: {', '.join(values[column]) or 'none recorded'}"
+            for label, column, asked in (
+                ("regions", "region", region),
+                ("accounts", "account_id", account_id),
+            )
+            if asked is not None and asked not in values[column]
+        ]
+        pairs = ", ".join(f"{r} {a}" for r, a in sorted(held.astype(str).itertuples(index=False)))
+        held_text = "; ".join(parts) or f"its region and account pairs: {pairs}"
+        return f"dataset {name!r} has no jobs{scope} ({held_text})"
+    known = read_frame(engine, select(datasets.c.name))["name"].tolist()
+    hint = f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
+    return f"dataset {name!r} has no jobs{scope}{hint}"
+
+
 def load_dataset(
     engine: Engine, name: str, *, region: str | None = None, account_id: str | None = None
 ) -> tuple[pd.DataFrame, datetime]:
@@ -358,12 +385,7 @@ def load_dataset(
             query = query.where(column.is_(None) | (column == value))
     frame = read_frame(engine, query)
     if frame.empty:
-        known = read_frame(engine, select(datasets.c.name))["name"].tolist()
-        hint = (
-            f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
-        )
-        scope = "".join(f" in {k} {v}" for k, v in (("region", region), ("account", account_id)) if v)
-        raise UserError(f"dataset {name!r} has no jobs{scope}{hint}")
+        raise UserError(_no_jobs_message(engine, name, region, account_id))
     # Only finished jobs with known requests can be replayed (collected RUNNING jobs have no runtime),
     # and jobs that never started (`never_started.py`): those no compute environment could host
     # (runtime 0, none is known) blocked their queue's head, which the replay models

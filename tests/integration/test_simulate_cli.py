@@ -469,3 +469,44 @@ def test_import_notes_jobs_wider_than_batchs_node_limit(
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "note: 1 of them need more than 1,000 nodes (up to 1,100), Batch's default limit" in printed
+
+
+def test_an_account_with_no_jobs_lists_the_accounts_the_dataset_has(
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It listed the known datasets, which answered a question nobody asked."""
+    from datetime import datetime, timedelta
+
+    from optimizer.store.upsert import bulk_upsert
+
+    t0 = datetime(2026, 11, 2, 8, 0, 0)
+    rows = [
+        {
+            "job_id": f"0c5e{k:04d}-aaaa-bbbb-cccc-000000000001",
+            "dataset": "aws",
+            "job_name": "align",
+            "queue": "genomics",
+            "status": "SUCCEEDED",
+            "region": "us-east-1",
+            "account_id": account,
+            "created_at": t0,
+            "started_at": t0 + timedelta(seconds=30),
+            "stopped_at": t0 + timedelta(seconds=630),
+            "vcpus": 2.0,
+            "memory_mib": 4096,
+            "gpus": 0,
+        }
+        for k, account in enumerate(("111111111111", "333333333333"))
+    ]
+    engine = create_store_engine(cli_store)
+    with engine.begin() as conn:
+        bulk_upsert(conn, jobs, rows)
+    engine.dispose()
+    config = _config(tmp_path / "od.json", "EC2", 64, "BEST_FIT")
+    capsys.readouterr()
+    args = ["simulate", "--dataset", "aws", "--account", "222222222222", "--config", str(config)]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "batchopt: error: dataset 'aws' has no jobs in region us-east-1 in account 222222222222"
+        " (its accounts: 111111111111, 333333333333)"
+    )
