@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.engine import make_url
 
 from optimizer.analysis.stored import AnalysisSummary, run_analysis
 from optimizer.aws.session import SessionFactory, TargetRegion
@@ -191,6 +192,23 @@ def require_empty_history(engine: Engine, database_url: str) -> None:
         )
 
 
+def refuse_held_history(database_url: str) -> None:
+    """`require_empty_history` before anything starts: it was checked at the store stage, after the
+    emulator, the estate and the history had taken a minute or more. Creates nothing: a SQLite file
+    that does not exist, or a store without the jobs table yet, holds no history."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or not Path(url.database).exists()
+    ):
+        return
+    engine = create_store_engine(database_url)
+    try:
+        if inspect(engine).has_table(jobs.name):
+            require_empty_history(engine, database_url)
+    finally:
+        engine.dispose()
+
+
 def _rounded(usd: float | None) -> float | None:
     return None if usd is None else round(usd, 2)
 
@@ -324,6 +342,8 @@ class DemoRun:
 
     def run(self, display: StageDisplay) -> DemoSummary:
         """The stages in order; each reads what the ones before it left in the store or on `self`."""
+        self.database_url = demo_database_url(self.settings, self.options, self.now)
+        refuse_held_history(self.database_url)
         self.start_emulator(display)
         sessions = SessionFactory(self.demo.aws)
         [where] = sessions.target_regions()
@@ -359,7 +379,6 @@ class DemoRun:
         with display.stage("emulator", "start the local AWS emulator") as out:
             self.emulator = Emulator(self.now, history_days=self.options.days).start()
             out.detail = f"moto + gap-filling layer on {self.emulator.endpoint_url}"
-        self.database_url = demo_database_url(self.settings, self.options, self.now)
         self.demo = demo_settings(
             self.settings, self.emulator.endpoint_url, self.database_url, self.report_dir, self.options.days
         )
@@ -402,8 +421,7 @@ class DemoRun:
         """An upgraded store without collected history, and the shell settings for a second CLI."""
         with display.stage("db", "prepare the store") as out:
             engine = create_store_engine(self.database_url)
-            upgrade(engine)
-            require_empty_history(engine, self.database_url)
+            upgrade(engine)  # (`run` refused a store holding collected history before the emulator started)
             self.env_file = write_demo_env(
                 self.options.workdir / "demo.env",
                 database_url=self.database_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -105,3 +106,37 @@ def test_demo_refuses_a_store_with_collected_history(sqlite_engine: Engine) -> N
         )
     with pytest.raises(UserError, match="already holds 1 collected jobs"):
         require_empty_history(sqlite_engine, "sqlite:///busy")
+
+
+def test_the_demo_refuses_a_store_with_history_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was refused at the store stage, after the emulator, the estate and the history."""
+    from sqlalchemy import insert
+
+    from optimizer.cli.main import main
+    from optimizer.demo import pipeline
+    from optimizer.store.engine import create_store_engine, upgrade
+    from optimizer.store.schema import jobs
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    engine = create_store_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(jobs).values(
+                job_id="j1", dataset="aws", status="SUCCEEDED", created_at=NOW.replace(tzinfo=None)
+            )
+        )
+    engine.dispose()
+
+    def no_emulator(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the emulator started")
+
+    monkeypatch.setattr(pipeline.Emulator, "start", no_emulator)
+    args = ["demo", "--headless", "--workdir", str(tmp_path / "w"), "--database-url", url]
+    assert main(args) == 2
+    assert "already holds 1 collected jobs" in capsys.readouterr().err
+    # A store file that does not exist is not made by the check.
+    pipeline.refuse_held_history(f"sqlite:///{tmp_path / 'none.db'}")
+    assert not (tmp_path / "none.db").exists()
