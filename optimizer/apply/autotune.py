@@ -214,9 +214,12 @@ class AutotuneReport:
     watching: list[Skip] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     errors: list[Skip] = field(default_factory=list)
+    #: A dry run: `applied` and `rolled_back` hold the executor's dry runs, nothing changed.
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "dry_run": self.dry_run,
             "reconciled": [r.to_json() for r in self.reconciled],
             "resumed": [r.to_json() for r in self.resumed],
             "applied": [r.to_json() for r in self.applied],
@@ -273,9 +276,16 @@ def window_health(engine: Engine, rec: Recommendation, since: datetime, until: d
 
 
 def _watch(
-    engine: Engine, service: ApplyService, guardrails: Guardrails, now: datetime, report: AutotuneReport
+    engine: Engine,
+    service: ApplyService,
+    guardrails: Guardrails,
+    now: datetime,
+    report: AutotuneReport,
+    *,
+    dry_run: bool = False,
 ) -> None:
-    """Check every change autotune made that is still applied and not yet judged."""
+    """Check every change autotune made that is still applied and not yet judged. A dry run judges
+    them alike but records no verdict and only dry-runs the rollback (the executor's own dry run)."""
     judged = {r.plan_id for r in records.audits(engine, actions=("observe",))}
     for stored in list_recommendations(engine, ["applied"]):
         applies = [
@@ -296,6 +306,9 @@ def _watch(
             report.watching.append(Skip(stored.id, verdict.reason))
             continue
         plan = records.load_change_plan(engine, change.plan_id)
+        if verdict.action == "keep" and dry_run:
+            report.kept.append(stored.id)
+            continue
         if verdict.action == "keep":
             records.start_audit(
                 engine,
@@ -311,9 +324,12 @@ def _watch(
             report.kept.append(stored.id)
             continue
         try:
-            rolled = service.rollback(stored.id, execute=True, actor=ACTOR, action="auto-rollback")
+            rolled = service.rollback(stored.id, execute=not dry_run, actor=ACTOR, action="auto-rollback")
         except UserError as exc:
             report.errors.append(Skip(stored.id, f"auto-rollback refused: {exc}"))
+            continue
+        if dry_run:
+            report.rolled_back.append(rolled)
             continue
         records.start_audit(
             engine,
@@ -355,16 +371,23 @@ def run_autotune(
     now: datetime | None = None,
     guardrails: Guardrails | None = None,
     executor: Executor | None = None,
+    dry_run: bool = False,
 ) -> AutotuneReport:
-    """One auto-tuning pass: reconcile, watch earlier changes (auto-rollback), apply new ones."""
+    """One auto-tuning pass: reconcile, watch earlier changes (auto-rollback), apply new ones.
+
+    With `dry_run` the pass decides as it would and changes nothing in AWS: rollbacks and applies
+    go through the executor's dry run (audited as such, as `batchopt apply` without --execute is),
+    no verdict is recorded, and pending or waiting applies are neither reconciled nor resumed
+    (both would read AWS to finish a change)."""
     guardrails = guardrails or Guardrails.from_settings(settings)
     executor = executor or Executor(engine, settings, clients)
     now = now or executor.now()  # one clock for the pass: the executor's stamps its records
     service = ApplyService(engine, settings, clients, executor=executor)
-    report = AutotuneReport()
-    report.reconciled = executor.reconcile_pending()
-    _resume_waiting(engine, executor, report)
-    _watch(engine, service, guardrails, now, report)
+    report = AutotuneReport(dry_run=dry_run)
+    if not dry_run:
+        report.reconciled = executor.reconcile_pending()
+        _resume_waiting(engine, executor, report)
+    _watch(engine, service, guardrails, now, report, dry_run=dry_run)
     chosen, report.skipped = select_changes(
         list_recommendations(engine, ["open"]), last_changes(engine), now, guardrails
     )
@@ -380,13 +403,16 @@ def run_autotune(
                     # same new, billed capacity a replacement starts)
                     report.skipped.append(Skip(rec.id, "creates a compute environment: left to a person"))
                     continue
-            result = executor.run(plan, execute=True, actor=ACTOR, action="apply")
+            result = executor.run(plan, execute=not dry_run, actor=ACTOR, action="apply")
         except UserError as exc:
             report.errors.append(Skip(rec.id, str(exc).replace("\n", "; ")))
             continue
-        log.info("autotune applied %s: %s", rec.id, result.result)
+        log.info("autotune %s %s: %s", "dry-ran" if dry_run else "applied", rec.id, result.result)
         report.applied.append(result)
-        if result.result not in DONE_RESULTS:
+        if dry_run:
+            if result.refusals:  # (what the real pass would be refused: it fails that pass)
+                report.errors.append(Skip(rec.id, "would be refused: " + "; ".join(result.refusals)))
+        elif result.result not in DONE_RESULTS:
             # A partial or failed apply is listed with what it did, and fails the pass: the
             # scheduler and the exit code must not read it as done.
             report.errors.append(Skip(rec.id, f"apply {result.result}: {result.message}"))

@@ -24,15 +24,18 @@ def plan_text(plan: ChangePlan) -> str:
     return "\n".join(lines)
 
 
-def report_text(report: ExecutionReport, *, dashboard: bool = False) -> str:
+def report_text(report: ExecutionReport, *, dashboard: bool = False, next_step: str | None = None) -> str:
     """The report as the CLI prints it; with `dashboard`, the next step names the dashboard's button
-    rather than a CLI flag (the Recommendations page's dry run said "add --execute to apply")."""
+    rather than a CLI flag (the Recommendations page's dry run said "add --execute to apply");
+    `next_step` replaces a dry run's next step (`autotune --dry-run`: run it without the flag)."""
     mode = "DRY RUN" if report.dry_run else report.action.upper()
     lines = [f"{mode} {report.plan.id}: {report.result} (audit #{report.audit_id})"]
     if report.dry_run:
         lines += [f"  would call {c.operation}: {c.description}" for c in report.plan.calls]
         lines += [f"  refused on execute: {r}" for r in report.refusals] or ["  checks passed"]
-        if dashboard:
+        if next_step is not None:
+            lines.append(f"  {next_step}")
+        elif dashboard:
             lines.append("  press Apply, then confirm the calls, to apply")
         elif report.action == "apply":
             lines.append("  add --execute to apply")

@@ -50,6 +50,14 @@ def test_autotune_applies_then_rolls_back_when_failures_regress(
     clients = TargetClients(estate.factory)
     executor = Executor(sqlite_engine, settings, clients, poll_seconds=0.01)
 
+    # A dry run decides as the pass would and changes nothing: the executor's dry run, audited as one.
+    rehearsal = run_autotune(sqlite_engine, settings, clients, executor=executor, dry_run=True)
+    assert [(r.plan.recommendation_id, r.result) for r in rehearsal.applied] == [(rec.id, "dry-run")]
+    assert rehearsal.to_json()["dry_run"] and not rehearsal.errors
+    [queue] = estate.batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"]
+    assert queue["computeEnvironmentOrder"][0]["computeEnvironment"] == estate.ondemand_arn
+    assert get_recommendation(sqlite_engine, rec.id).status == "open"
+
     first = run_autotune(sqlite_engine, settings, clients, executor=executor)
     assert [r.result for r in first.applied] == ["succeeded"]
     skipped = {s.recommendation_id: s.reason for s in first.skipped}
@@ -81,6 +89,13 @@ def test_autotune_applies_then_rolls_back_when_failures_regress(
         bulk_upsert(conn, jobs, history)
 
     later = changed_at + timedelta(hours=3)
+    rehearsal = run_autotune(sqlite_engine, settings, clients, executor=executor, now=later, dry_run=True)
+    assert [r.result for r in rehearsal.rolled_back] == ["dry-run"] and rehearsal.applied == []
+    [queue] = estate.batch.describe_job_queues(jobQueues=[estate.queue_arn])["jobQueues"]
+    assert queue["computeEnvironmentOrder"][0]["computeEnvironment"] == estate.spot_arn
+    assert get_recommendation(sqlite_engine, rec.id).status == "applied"
+    assert records.audits(sqlite_engine, actions=("observe",)) == []  # no verdict recorded
+
     second = run_autotune(sqlite_engine, settings, clients, executor=executor, now=later)
     assert [r.result for r in second.rolled_back] == ["succeeded"], second.to_json()
     assert second.applied == []
@@ -90,6 +105,8 @@ def test_autotune_applies_then_rolls_back_when_failures_regress(
     [observed] = records.audits(sqlite_engine, actions=("observe",))
     assert observed.result == "regressed" and "failure rate 25.0%" in (observed.message or "")
     assert [a.action for a in records.audits(sqlite_engine, actions=("auto-rollback",))] == ["auto-rollback"]
+    rehearsed = records.audits(sqlite_engine, actions=("apply", "auto-rollback"), dry_run=True)
+    assert [(a.action, a.result) for a in rehearsed] == [("auto-rollback", "dry-run"), ("apply", "dry-run")]
 
 
 def test_autotune_leaves_a_queue_change_that_creates_a_compute_environment_to_a_person(
