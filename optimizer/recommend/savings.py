@@ -32,6 +32,7 @@ _SUMMARY_KEYS = (
     "commitment_covered_usd",
     "commitments",
     "cost_by_capacity_type",
+    "cost_by_instance_type",
     "instance_hours",
     "utilization",
     "queue_wait_s",

@@ -71,6 +71,29 @@ def test_the_evidences_replayed_cost_says_the_days_it_covers() -> None:
     assert "Replayed cost over the window" in before_after_table(evidence)["Measure"].tolist()
 
 
+def test_the_evidence_shows_the_instance_types_the_saving_comes_from() -> None:
+    """The demo's gpu-training maxvCpus 512 -> 1370 saved $3,052.62 a month at "low" risk, and
+    nothing on the page said why: at the old cap the backlog had g5.48xlarge started for the
+    queued jobs. The types whose replayed cost moved most are listed, largest move first."""
+    from optimizer.dashboard.recommendation_view import before_after_table
+
+    def summary(costs: dict[str, float]) -> dict:
+        return {"spot_reclaims": 0, "failed": 0, "cost_by_instance_type": costs}
+
+    before = {"g5.48xlarge": 11987.42, "g5.4xlarge": 1828.12, "g5.8xlarge": 813.11, "r6i.8xlarge": 1637.18}
+    after = {"g5.48xlarge": 5420.64, "g5.4xlarge": 4989.67, "g5.8xlarge": 1062.27, "r6i.8xlarge": 1637.18}
+    after["g5.12xlarge"] = 115.03
+    evidence = {"replay": {"current_summary": summary(before), "proposed_summary": summary(after)}}
+    table = before_after_table(evidence)
+    rows = table[table["Measure"].str.startswith("Replayed cost at list on")]
+    assert rows.values.tolist() == [
+        ["Replayed cost at list on g5.48xlarge", "$11,987.42", "$5,420.64"],
+        ["Replayed cost at list on g5.4xlarge", "$1,828.12", "$4,989.67"],
+        ["Replayed cost at list on g5.8xlarge", "$813.11", "$1,062.27"],
+        ["Replayed cost at list on g5.12xlarge", "$0.00", "$115.03"],
+    ]  # (r6i.8xlarge did not move)
+
+
 def test_the_what_if_lists_each_plans_offerings_in_full_and_counts_them_in_the_comparison() -> None:
     """Eight offerings joined in one cell (150 characters) were cut off at a third of them."""
     from optimizer.dashboard.what_if_model import compare, offering_rows

@@ -466,3 +466,26 @@ def test_spot_ce_names_do_not_collide_when_queues_share_an_on_demand_ce(estate: 
     assert names == {"sim": "sim-ce-sim-spot", "sim2": "sim-ce-sim2-spot"}
     for rec in recs.values():
         assert set(rec.risk) >= {"interruption", "oom", "queue_wait", "scores"}
+
+
+def test_scaling_lowers_min_vcpus_only_where_batch_keeps_fewer_instances() -> None:
+    """Batch keeps whole instances for minvCpus: beside 16-vCPU types, 8 and 4 both keep one, so
+    the demo's "gpu-training min_vcpus 8 -> 4" changed nothing Batch does."""
+    import numpy as np
+
+    from optimizer.recommend.strategies.scaling import _Demand, _spend_ceiling
+
+    none = np.zeros(0)
+    demand = _Demand(none, none, none, floor=4, peak=300.0, cap=375, smallest=16, dearest_per_vcpu=0.125)
+    strategy = ScalingStrategy()
+    assert "min_vcpus" not in strategy._limits({"min_vcpus": 8, "max_vcpus": 400}, demand)
+    assert strategy._limits({"min_vcpus": 32, "max_vcpus": 400}, demand) == {"min_vcpus": 4}
+    assert strategy._limits({"min_vcpus": 16, "max_vcpus": 400}, replace(demand, floor=0)) == {"min_vcpus": 0}
+    # A higher cap says how much more the CE may then spend an hour.
+    raised = strategy._limits({"min_vcpus": 0, "max_vcpus": 256}, demand)
+    assert raised == {"max_vcpus": 375}
+    assert _spend_ceiling({"min_vcpus": 0, "max_vcpus": 256}, raised, demand) == {
+        "spend_ceiling": "raises the most this CE can spend from $32.00/h to $46.88/h"
+        " (maxvCpus x its dearest type's on-demand price per vCPU)"
+    }
+    assert _spend_ceiling({"min_vcpus": 32, "max_vcpus": 400}, {"min_vcpus": 4}, demand) == {}

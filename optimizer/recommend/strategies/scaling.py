@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from optimizer.catalog.batch_rules import expand_instance_types
 from optimizer.domain import Recommendation, UpdateKind
 from optimizer.recommend.base import Strategy, StrategySettings, make_recommendation
 from optimizer.recommend.estate import (
@@ -95,16 +96,25 @@ class ScalingStrategy(Strategy[ScalingSettings]):
         floor = math.floor(time_weighted_quantile(durations, levels, s.floor_quantile))
         peak = time_weighted_quantile(durations, levels, 1.0)
         # A cap below one instance of the CE's largest type would stop it from launching anything.
-        specs = [inputs.baseline.catalog.types.get(t) for t in res.get("instanceTypes") or []]
-        largest = max((math.ceil(x.vcpus) for x in specs if x is not None), default=1)
+        # (Families and `optimal` expanded as Batch does: they counted as no type at all.)
+        types = inputs.baseline.catalog.types
+        specs = [types[t] for t in expand_instance_types(res.get("instanceTypes") or [], types)]
+        largest = max((math.ceil(x.vcpus) for x in specs), default=1)
+        smallest = min((math.ceil(x.vcpus) for x in specs), default=1)
         cap = max(largest, math.ceil(peak * s.headroom))
-        return _Demand(starts, durations, levels, floor, peak, cap)
+        dearest = max((x.ondemand_price / x.vcpus for x in specs if x.vcpus > 0), default=0.0)
+        return _Demand(starts, durations, levels, floor, peak, cap, max(smallest, 1), dearest)
 
     def _limits(self, current: dict[str, int], demand: _Demand) -> dict[str, int]:
         """min_vcpus down to the floor when above it; max_vcpus to the cap when below the peak or
         more than `cap_factor` x the cap (never below the min it leaves)."""
         proposed: dict[str, int] = {}
-        if current["min_vcpus"] > demand.floor:
+        # Batch keeps whole instances to reach minvCpus: with 16-vCPU types, 8 and 4 both keep one,
+        # so only a floor that keeps fewer of the smallest instances changes anything (the demo
+        # proposed gpu-training's 8 -> 4 beside its g5.4xlarge, a change Batch would not see).
+        if _instances_kept(demand.floor, demand.smallest) < _instances_kept(
+            current["min_vcpus"], demand.smallest
+        ):
             proposed["min_vcpus"] = demand.floor
         if current["max_vcpus"] < demand.peak or current["max_vcpus"] > self.settings.cap_factor * demand.cap:
             proposed["max_vcpus"] = max(demand.cap, proposed.get("min_vcpus", current["min_vcpus"]))
@@ -146,6 +156,7 @@ class ScalingStrategy(Strategy[ScalingSettings]):
                 ),
                 "interruption": "none (capacity type unchanged)",
                 "oom": "none (job sizes unchanged)",
+                **_spend_ceiling(current, proposed, demand),
             },
             risk_scores={"queue_wait": min(1.0, wait_risk)},
             confidence=0.8 if len(jobs) >= 200 else 0.6,
@@ -178,6 +189,30 @@ class _Demand:
     floor: int
     peak: float
     cap: int
+    smallest: int  # vCPUs of the CE's smallest instance type (what minvCpus is kept in)
+    dearest_per_vcpu: float  # the highest on-demand $/vCPU-hour among its types
+
+
+def _instances_kept(min_vcpus: int, smallest: int) -> int:
+    """Instances of the smallest type Batch keeps running for `min_vcpus` (a lower bound: it may
+    keep larger ones)."""
+    return math.ceil(min_vcpus / smallest)
+
+
+def _spend_ceiling(current: dict[str, int], proposed: dict[str, int], demand: _Demand) -> dict[str, str]:
+    """A maxvCpus change moves the most the CE can spend an hour, a limit operators set on purpose:
+    said beside the wait and the saving (a 2.7x higher cap on the demo's gpu-training read as a
+    plain saving at low risk)."""
+    if "max_vcpus" not in proposed or demand.dearest_per_vcpu <= 0:
+        return {}
+    before, after = (demand.dearest_per_vcpu * v for v in (current["max_vcpus"], proposed["max_vcpus"]))
+    verb = "raises" if after > before else "lowers"
+    return {
+        "spend_ceiling": (
+            f"{verb} the most this CE can spend from ${before:,.2f}/h to ${after:,.2f}/h"
+            f" (maxvCpus x its dearest type's on-demand price per vCPU)"
+        )
+    }
 
 
 def worst_queue_wait(comparison: Comparison, queues: list[str]) -> tuple[float, float]:
