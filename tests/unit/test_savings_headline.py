@@ -175,6 +175,28 @@ def test_a_failed_multi_node_job_counts_once_in_every_failed_jobs_figure() -> No
     assert table.set_index("Measure").loc["Failed jobs (an MNP job counts once)"].tolist() == ["4", "4"]
 
 
+def test_the_risks_wait_is_the_trade_offs_queue_whose_wait_grows_most() -> None:
+    """The demo's risk texts read the estate-wide p95: "180s now, 180s in the replay" beside the
+    trade-off column's "cpu-short: 57 min -> 9 min", and "180s now, 3,147s" beside "gpu-training:
+    9 min -> 2.1 h". The risk now names the changed queue whose wait grows most (falls least)."""
+
+    def waits(**p95: float) -> dict:
+        return {"queue_wait_s": {q.replace("_", "-"): {"p95_s": v} for q, v in p95.items()}}
+
+    def compare(before: dict, after: dict) -> Comparison:
+        return Comparison(current=before, proposed=after, monthly_savings_usd=0.0, evidence={})
+
+    grows = compare(
+        waits(ALL=180, gpu_training=517.3, cpu_short=3422), waits(ALL=3147, gpu_training=7631, cpu_short=3422)
+    )
+    assert grows.worst_wait() == ("gpu-training", 517.3, 7631.0)
+    assert grows.wait_text() == "p95 wait of gpu-training 517s now, 7,631s in the replay"
+    falls = compare(waits(ALL=180, cpu_short=3422, spot_etl=180), waits(ALL=180, cpu_short=540, spot_etl=120))
+    assert falls.worst_wait() == ("spot-etl", 180.0, 120.0)  # the one that falls least
+    same = compare(waits(ALL=180, cpu_short=3422), waits(ALL=180, cpu_short=3422))
+    assert same.wait_text() == "p95 wait of all queues 180s now, 180s in the replay"
+
+
 def test_commitment_advice_is_listed_apart_not_added_to_the_changes_it_overlaps() -> None:
     """A Savings Plan sized on today's on-demand usage discounts the dollars the scale-in and spot
     items remove: the demo's headline once added $4,927 of it to $4,752 of changes (the plan plus

@@ -134,10 +134,7 @@ class AttemptTimeoutStrategy(Strategy[AttemptTimeoutSettings]):
                     f"{int(runaway.sum())} jobs of the history ran past {timeout:,} s and would fail with"
                     f" '{TIMEOUT_REASON}' (not retried); {succeeded_runaways} of them had succeeded"
                 ),
-                "queue_wait": (
-                    f"p95 wait {comparison.wait_p95('current') or 0:,.0f}s now,"
-                    f" {comparison.wait_p95('proposed') or 0:,.0f}s in the replay"
-                ),
+                "queue_wait": comparison.wait_text(),
             },
             risk_scores={"failures": min(1.0, succeeded_runaways / max(1, len(jobs)) * 10.0)},
             confidence=min(0.9, 0.5 + 0.4 * (1.0 - share / s.max_runaway_share)),

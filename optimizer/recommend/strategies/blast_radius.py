@@ -210,10 +210,7 @@ class BlastRadiusStrategy(Strategy[BlastRadiusSettings]):
                     f" (${lost_now[1]:,.2f} -> ${lost_after[1]:,.2f}); up to {blast_now} -> {blast_after}"
                     " jobs per reclaim"
                 ),
-                "queue_wait": (
-                    f"p95 wait {comparison.wait_p95('current') or 0:,.0f}s now,"
-                    f" {comparison.wait_p95('proposed') or 0:,.0f}s in the replay"
-                ),
+                "queue_wait": comparison.wait_text(),
                 "rollout": "Batch replaces instances (running jobs finish first)"
                 if in_place
                 else "blue/green: a new CE replaces this one",

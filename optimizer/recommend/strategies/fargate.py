@@ -101,8 +101,6 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
         comparison: Comparison,
     ) -> Recommendation:
         name, platform = queue["jobQueueName"], fit.platform
-        wait_now = comparison.wait_p95("current") or 0.0
-        wait_then = comparison.wait_p95("proposed") or 0.0
         return make_recommendation(
             strategy=self.name,
             target_arn=queue["jobQueueArn"],
@@ -125,7 +123,7 @@ class FargateStrategy(QueueStrategy[FargateSettings]):
                     if platform == "FARGATE_SPOT"
                     else "none (on-demand Fargate)"
                 ),
-                "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
+                "queue_wait": comparison.wait_text(),
             },
             risk_scores={"compatibility": 0.3, "interruption": 0.05 if platform == "FARGATE_SPOT" else 0.0},
             confidence=0.6,

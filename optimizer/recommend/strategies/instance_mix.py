@@ -183,8 +183,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
         name = ce["computeEnvironmentName"]
         spot = platform_of(ce) == "SPOT"
         new_types = change.new_types
-        wait_now = comparison.wait_p95("current") or 0.0
-        wait_then = comparison.wait_p95("proposed") or 0.0
+        _, wait_now, wait_then = comparison.worst_wait()
         # The planner's rule: in place only with the service-linked role and an in-place strategy.
         infra = change.current_strategy in UPDATABLE_STRATEGIES and uses_service_linked_role(ce)
         return make_recommendation(
@@ -197,7 +196,7 @@ class InstanceMixStrategy(Strategy[InstanceMixSettings]):
             proposed=change.proposed,
             monthly_savings_usd=comparison.monthly_savings_usd,
             risk={
-                "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
+                "queue_wait": comparison.wait_text(),
                 "interruption": (
                     f"{len(new_types)} spot pools; replay: {comparison.proposed.get('spot_reclaims', 0)}"
                     " reclaimed attempts"

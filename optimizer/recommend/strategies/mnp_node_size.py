@@ -243,10 +243,7 @@ class MnpNodeSizeStrategy(Strategy[MnpNodeSizeSettings]):
             risk={
                 "interruption": "none (capacity type unchanged)",
                 "oom": f"none (memory per vCPU unchanged: {per_vcpu:,.0f} MiB)",
-                "queue_wait": (
-                    f"p95 wait {comparison.wait_p95('current') or 0:,.0f}s now,"
-                    f" {comparison.wait_p95('proposed') or 0:,.0f}s in the replay"
-                ),
+                "queue_wait": comparison.wait_text(),
                 "scaling": f"assumed: {assumption}",
             },
             risk_scores={"scaling": 0.15},

@@ -153,8 +153,6 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
     ) -> Recommendation:
         base_name = fit.base["computeEnvironmentName"]
         monthly = 1.0 - float(np.exp(-fit.rate * HOURS_PER_MONTH))
-        wait_now = comparison.wait_p95("current") or 0.0
-        wait_then = comparison.wait_p95("proposed") or 0.0
         name = queue["jobQueueName"]
         return make_recommendation(
             strategy=self.name,
@@ -180,7 +178,7 @@ class SpotAdoptionStrategy(QueueStrategy[SpotAdoptionSettings]):
                     f" {monthly:.1%} reclaims a month); replay: {comparison.proposed.get('spot_reclaims', 0)}"
                     " reclaimed attempts"
                 ),
-                "queue_wait": f"p95 wait {wait_now:,.0f}s now, {wait_then:,.0f}s in the replay",
+                "queue_wait": comparison.wait_text(),
                 "oom": "none (job sizes unchanged)",
             },
             risk_scores={
