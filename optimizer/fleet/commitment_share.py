@@ -17,8 +17,10 @@ measured, not assumed:
   `(idle)` rows) goes to the queues the environment served that day, by the same shares: a queue's
   plan pays for whole instances, idle included, so the coverage its instances' idle hours had is
   its own. Counted as nobody's, it once left 47 % of the demo's Savings Plan out of every queue's
-  problem (the seven queues' fees summed to half the plan's). An environment-day with only idle
-  (no job ran) gives no queue its use.
+  problem (the seven queues' fees summed to half the plan's). An instance type that ran no job
+  that day is split by the environment's day, an environment-day without any job by the
+  environment's window (`SHARE_KEYS`); an environment that ran no job in the window gives no queue
+  its use.
 
 None when the bill cannot tell: no commitment use in the window, or months imported before
 `commitment_used_usd` was kept (a re-import fills it).
@@ -144,16 +146,35 @@ def _queue_use(engine: Engine, used: pd.DataFrame, queue: str, first_day: dateti
     )
     if costs.empty:
         return 0.0
-    keys = ["day", "compute_environment_arn", "instance_type"]
     for frame in (costs, used):
         frame["day"] = pd.to_datetime(frame["day"]).dt.floor("D")
     worked = costs[costs["queue"] != IDLE]  # idle follows the queues' shares (module docstring)
+    part = pd.Series(float("nan"), index=used.index)
+    for keys in SHARE_KEYS:  # the finest split that saw a job, then coarser ones
+        shares = _shares(worked, queue, keys)
+        found = used[keys].merge(shares, on=keys, how="left")["part"].set_axis(used.index)
+        part = part.fillna(found)
+    return float((used["commitment_used_usd"] * part.fillna(0.0)).sum())
+
+
+SHARE_KEYS = (
+    ["day", "compute_environment_arn", "instance_type"],
+    ["day", "compute_environment_arn"],
+    ["compute_environment_arn"],
+)
+"""How an instance-day's commitment use is split between queues, finest first: the queues' shares
+of that day's cost on its environment and type; where no job ran on that type that day, of the
+environment's day; where none ran in the environment that day, of its window. By type alone, the
+use of instance-days whose type ran no job that day (the demo's idle minvCpus instances, a spare
+type) was nobody's: the demo's five plans got $3.34 of its $4.44 an hour between them."""
+
+
+def _shares(worked: pd.DataFrame, queue: str, keys: list[str]) -> pd.DataFrame:
+    """`keys` -> `part`, the queue's share of the attributed job cost at that grain."""
     totals = worked.groupby(keys, as_index=False)["total_usd"].sum()
-    ours = costs[costs["queue"] == queue].groupby(keys, as_index=False)["total_usd"].sum()
+    ours = worked[worked["queue"] == queue].groupby(keys, as_index=False)["total_usd"].sum()
     shares = totals.merge(ours, on=keys, how="left", suffixes=("_all", "_queue")).fillna(
         {"total_usd_queue": 0.0}
     )
     shares = shares[shares["total_usd_all"] > 0]
-    shares["part"] = shares["total_usd_queue"] / shares["total_usd_all"]
-    joined = used.merge(shares[[*keys, "part"]], on=keys, how="inner")
-    return float((joined["commitment_used_usd"] * joined["part"]).sum())
+    return shares.assign(part=shares["total_usd_queue"] / shares["total_usd_all"])[[*keys, "part"]]

@@ -166,3 +166,48 @@ def test_commitments_scale_to_the_share() -> None:
     assert [c.id for c in whole.shared(0.1, "queue q2").commitments] == ["sp"]  # 0.4 of a reservation
     unknown = whole.shared(None, "queue q1")
     assert unknown.commitments == whole.commitments and "whole account" in unknown.notes[-1]
+
+
+def test_use_on_a_type_or_day_without_jobs_goes_to_the_environments_queues(store_engine: Engine) -> None:
+    """Split by (day, environment, type) alone, an instance-day whose type ran no job that day (an
+    idle minvCpus instance, a spare type) was nobody's: the demo's queues got $3.34 of its plan's
+    $4.44 an hour between them. Such use now follows the environment's day, then its window."""
+    _fill(store_engine)
+    with store_engine.begin() as conn:
+        for iid, ce, itype, day, used in (
+            ("i-d", CE_A, "m6i.2xlarge", 2, 2.0),  # CE a's day 2: q1 3/4, q2 1/4
+            ("i-e", CE_B, "m6i.xlarge", 5, 1.0),  # no job on CE b that day: its window, all q1
+        ):
+            conn.execute(
+                insert(instances).values(
+                    instance_id=iid,
+                    dataset="aws",
+                    compute_environment_arn=ce,
+                    instance_type=itype,
+                    capacity_type="ON_DEMAND",
+                    first_seen=SINCE,
+                    last_seen=UNTIL,
+                )
+            )
+            conn.execute(
+                insert(bill_instances).values(
+                    billing_period=PERIOD,
+                    day=datetime(2026, 9, day),
+                    instance_id=iid,
+                    account_id="123456789012",
+                    region="us-east-1",
+                    instance_type=itype,
+                    purchase_option="savings_plan",
+                    billed_usd=used,
+                    effective_usd=used,
+                    list_usd=used * 1.4,
+                    instance_hours=10.0,
+                    commitment_used_usd=used,
+                )
+            )
+    q1 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q1")
+    q2 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q2")
+    # q1: $8.50 as before + 3/4 of $2 + $1 = $11; q2: $1.50 + 1/4 of $2 = $2; of $20
+    assert (q1, q2) == (pytest.approx(0.55), pytest.approx(0.10))
+    estate = commitment_share(store_engine, since=SINCE, until=UNTIL, compute_environment_arns=[CE_A, CE_B])
+    assert q1 + q2 == pytest.approx(estate)
