@@ -150,9 +150,20 @@ def feed_ages(url: str, region: str) -> list[FeedAge]:
     source = f"({ondemand[1]}) " if ondemand[1] else ""
     return [
         FeedAge("Spot Advisor interruption bands", _day(bands)),
-        FeedAge("spot price history", _day(spot)),
+        spot_feed_age(_day(spot), _day(last_collected(url, region))),
         FeedAge("on-demand prices", _day(ondemand[0]), source),
     ]
+
+
+def spot_feed_age(newest_point: date | None, collected: date | None) -> FeedAge:
+    """The spot price feed is as old as its last successful collection, not as its newest point: a
+    series lists price CHANGES, and DescribeSpotPriceHistory answers a window with the last change
+    before it, so a price that held for a month keeps its month-old point however fresh the answer
+    (a fresh demo read "spot price history dated 2026-11-06, 30 days old"). Without a recorded
+    collection, the newest point is all there is."""
+    if collected is None or (newest_point is not None and newest_point >= collected):
+        return FeedAge("spot price history", newest_point)
+    return FeedAge("spot price history", collected, "(last collected) ")
 
 
 def default_instance_type(keys: pd.DataFrame) -> int:

@@ -35,6 +35,23 @@ def test_stale_feeds_are_named_with_their_date_and_age() -> None:
     ]
 
 
+def test_the_spot_feed_is_as_old_as_its_last_collection_not_its_newest_price_change() -> None:
+    """A price that held for a month keeps its month-old point however fresh the answer: a demo
+    collected an hour before read "spot price history dated 2026-11-06, 30 days old"."""
+    from optimizer.dashboard.spot_feeds import spot_feed_age
+
+    held = spot_feed_age(date(2026, 11, 6), date(2026, 12, 6))
+    assert stale_feeds([held], date(2026, 12, 6)) == []
+    stopped = spot_feed_age(date(2026, 11, 6), date(2026, 11, 20))
+    assert stale_feeds([stopped], date(2026, 12, 6)) == [
+        "spot price history (last collected) dated 2026-11-20, 16 days old (older than 7 days): figures"
+        " that use it may no longer hold; refresh with `batchopt collect`"
+    ]
+    # Without a recorded collection (or one older than the points), the newest point is the age.
+    assert spot_feed_age(date(2026, 11, 6), None) == FeedAge("spot price history", date(2026, 11, 6))
+    assert spot_feed_age(date(2026, 12, 1), date(2026, 11, 6)).newest == date(2026, 12, 1)
+
+
 def test_default_series_is_the_one_with_most_samples_and_reaches_the_newest_sample() -> None:
     keys = pd.DataFrame({"instance_type": ["a1.large", "m5.xlarge", "p3.2xlarge"], "samples": [1, 9, 2]})
     assert default_instance_type(keys) == 1
@@ -60,7 +77,11 @@ def test_spot_page_warns_about_each_stale_feed(seeded: Engine) -> None:
     assert any(
         w.startswith("Spot Advisor interruption bands dated 2026-11-01, 5 months old") for w in warnings
     )
-    assert any(w.startswith("spot price history dated 2026-11-02, 5 months old") for w in warnings)
+    # (the feed's age is its last successful collection's, 9 Nov: the newest price change, 2 Nov, is
+    # the series', below)
+    assert any(
+        w.startswith("spot price history (last collected) dated 2026-11-09, 5 months old") for w in warnings
+    )
     assert any(w.startswith("on-demand prices (snapshot) dated 2026-07-01, 9 months old") for w in warnings)
     assert app.selectbox(key="spot_type").value == "m5.xlarge"
     # The charted series itself: its last point and age, and no line carried over the 5 months
