@@ -26,7 +26,8 @@ is the same call's `applied_usd_per_month`. The rules, in order:
    Two queues that share a CE do not overlap on that account: each prices its own jobs. Going
    down the items from the largest saving, an item is counted unless it overlaps one already
    counted, in which case it is listed as overlapping that one (`overlaps_with`) and not added.
-   Job-definition items (revisions) overlap only items for the same definition. `overlap` (default
+   Job-definition items (revisions) overlap items for the same definition (any revision of it)
+   and queue items that revise it too (retry-and-spot's retry strategy). `overlap` (default
    `overlap_of`) is the seam for a finer rule.
 5. Commitment advice (a Savings Plan to buy) covers on-demand usage, which the other
    recommendations shrink (spot moves, scale-in, cheaper types). `generate` sizes it on the usage the
@@ -115,13 +116,30 @@ def _compute_environment_arn(queue_arn: str, ref: str) -> str:
     return queue_arn.split(":job-queue/", 1)[0] + f":compute-environment/{ref}"
 
 
+def _definition_family(arn: str) -> str:
+    """A job definition ARN without its revision (`...:job-definition/name:3` -> `.../name`): a
+    revision of either is a new revision of the same definition."""
+    if ":job-definition/" not in arn:
+        return arn
+    head, _, last = arn.rpartition(":")
+    return head if last.isdigit() and ":job-definition/" in head else arn
+
+
 def overlap_of(rec: Recommendation) -> OverlapKey:
     """See rule 4 of the module docstring."""
     if rec.target_kind != "job-queue":
-        return OverlapKey(rec.target_arn)
+        return OverlapKey(_definition_family(rec.target_arn))
     order = (rec.current or {}).get("compute_environment_order") or []
     refs = [str(e["computeEnvironment"]) if isinstance(e, dict) else str(e) for e in order]
-    return OverlapKey(rec.target_arn, frozenset(_compute_environment_arn(rec.target_arn, r) for r in refs))
+    # A queue item that also revises job definitions (retry-and-spot adds a retry strategy) prices
+    # those definitions' jobs too: the demo counted it beside a timeout for the same definition.
+    revised = [
+        _definition_family(str(r["job_definition"]))
+        for r in (rec.current or {}).get("job_definition_revisions") or []
+        if isinstance(r, dict) and r.get("job_definition")
+    ]
+    serves = {_compute_environment_arn(rec.target_arn, r) for r in refs} | set(revised)
+    return OverlapKey(rec.target_arn, frozenset(serves))
 
 
 def wait_improvement_of(rec: Recommendation) -> dict[str, Any] | None:

@@ -52,6 +52,32 @@ def _rec(rec_id: str, saving: float, target: str, calibration: Calibration | Non
     )
 
 
+def test_a_queue_item_that_revises_a_definition_overlaps_that_definitions_items() -> None:
+    """The demo counted a timeout for cpu-short-job ($594.64) beside retry-and-spot on the cpu-short
+    queue ($547.99), which also revises cpu-short-job (a retry strategy): both price its jobs."""
+    definition = "arn:aws:batch:us-east-1:1:job-definition/short-job"
+    timeout = replace(
+        _rec("timeout", 594.64, "x"), target_arn=f"{definition}:1", target_kind="job-definition"
+    )
+    retry = replace(
+        _rec("retry", 547.99, "x"),
+        target_arn="arn:aws:batch:us-east-1:1:job-queue/short",
+        target_kind="job-queue",
+        current={
+            "compute_environment_order": ["short-od"],
+            "job_definition_revisions": [{"job_definition": f"{definition}:1", "retry_strategy": None}],
+        },
+    )
+    other = replace(_rec("other", 100.0, "x"), target_arn=f"{definition}-b", target_kind="job-definition")
+    unrevised = replace(_rec("mnp", 70.0, "x"), target_arn=definition, target_kind="job-definition")
+    headline = savings_headline([(timeout, "open"), (retry, "open"), (other, "open"), (unrevised, "open")])
+    verdicts = {i.id: (i.verdict, i.overlaps_with) for i in headline.items}
+    assert verdicts["retry"] == (OVERLAPS, "timeout")
+    assert verdicts["other"] == (COUNTED, None)  # another definition
+    assert verdicts["mnp"] == (OVERLAPS, "timeout")  # the same definition without its revision
+    assert headline.total_usd_per_month == pytest.approx(594.64 + 100.0)
+
+
 def test_calibration_figures() -> None:
     assert CAL.error_usd == pytest.approx(30.0)
     assert CAL.error_fraction == pytest.approx(0.03)
