@@ -238,8 +238,43 @@ def reconcile(engine: Engine, month: str, *, dataset: str = COLLECTED_DATASET) -
     result["residual_causes"] = residual_causes(by_kind_billed, per_instance, residual)
     result["missed_instances"] = missed_instances(per_instance)
     result["jobs"] = _jobs_summary(job_costs)
+    result["breakdown_notes"] = breakdown_notes(result, attribution)
     result["commitment_use"] = _commitment_use(engine, start, until)
     return result
+
+
+COVERED_NOTE = (
+    "billed is unblended: hours a Savings Plan or RI covered are billed $0 to the instance (the plan's"
+    " fee and negation rows carry them), so a queue's residual (billed - modelled at list) runs"
+    " negative by their list cost; hold effective (amortised) against modelled"
+)
+GPU_NOTE = (
+    "per queue and job definition, the bill is AWS's split cost allocation: each task's share of its"
+    " instance by vCPU and memory, the rest to (idle); the model also weighs GPUs (8 per GPU,"
+    " `optimizer.analysis.cost`), so on GPU instances it charges GPU jobs more and (idle) less than"
+    " the split does; per compute environment both count whole instances"
+)
+
+
+def breakdown_notes(result: dict[str, Any], attribution: CostAttribution | None) -> list[str]:
+    """Why a queue's residual can be large while the month's is small, said where it applies: the
+    demo's gpu-training read "-$4,180.86" beside a month's "-$791.78", with no word of the Savings
+    Plan's $0 billed hours or of the GPU weight the split allocation does not have."""
+    notes = []
+    kinds = result["by_usage_kind"]
+    if any(
+        float(kinds.get(k, {}).get("effective_usd") or 0) > 0 for k in ("ec2_savings_plan", "ec2_reserved")
+    ):
+        notes.append(COVERED_NOTE)
+    split = result["jobs"]["by_source"].get("split", {}).get("attempts", 0)
+    gpu_jobs = (
+        attribution is not None
+        and "gpus" in attribution.attempts
+        and bool((attribution.attempts["gpus"].fillna(0) > 0).any())
+    )
+    if split and gpu_jobs:
+        notes.append(GPU_NOTE)
+    return notes
 
 
 def _jobs_summary(costs: JobCosts) -> dict[str, Any]:

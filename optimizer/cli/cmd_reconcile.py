@@ -139,6 +139,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                     for r in rows_
                 ],
             )
+    for note in result["breakdown_notes"]:
+        print(f"note: {note}")
     use = result["commitment_use"]
     if result["commitments"]:
         print()
