@@ -30,8 +30,10 @@ LIST_COLUMNS = (
     "Interruptions / month",
     "Effort",
     "Status",
+    "ID",
 )
-"""Saving and risk first after the title: at 1400 px they are on screen without scrolling."""
+"""Saving and risk first after the title: at 1400 px they are on screen without scrolling. The ID
+last: "In headline" names an overlapped item by it ("overlaps rec-1606e6a57c1b"), as the CLI does."""
 
 
 def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline) -> pd.DataFrame:
@@ -52,6 +54,7 @@ def list_table(stored: Sequence[StoredRecommendation], headline: SavingsHeadline
                 "Risk": str(rec.risk_level),
                 "Effort": rec.effort,
                 "Status": item.status,
+                "ID": rec.id,
             }
         )
     return pd.DataFrame(rows, columns=["id", *LIST_COLUMNS])

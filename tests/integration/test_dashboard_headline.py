@@ -91,6 +91,7 @@ def test_overview_and_recommendations_show_the_same_headline(store: Engine) -> N
     assert listing.loc["Spot for gpu", "Queue p95 wait (now → proposed)"] == "gpu: 54 min → 10.7 h"
     assert listing.loc["Spot for gpu", "Interruptions / month"] == "12.0"
     assert listing.loc["Other mix", "In headline"] == "overlaps rec-ce-spot (counted once)"
+    assert listing.loc["Spot for gpu", "ID"] == "rec-ce-spot"  # the item it names is findable
     assert listing.loc["Small one", "In headline"] == "within model error (±$60/month): not counted"
     assert listing.loc["Faster gpu queue", "In headline"] == "faster, costs $538.10/month"
     assert listing.loc["Faster gpu queue", "Saving / month"] == "-$538.10"
