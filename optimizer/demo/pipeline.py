@@ -459,7 +459,8 @@ class DemoRun:
             analysis = run_analysis(self.engine, computed_at=self.clock(), dataset=COLLECTED_DATASET)
             out.detail = (
                 f"${analysis.total_usd:,.0f} spend, ${analysis.idle_usd:,.0f} idle, "
-                f"${analysis.waste_usd:,.0f} waste over {analysis.days_written} days"
+                # (calendar days with cost rows: a 30-day history from 22:57 touches 31 of them)
+                f"${analysis.waste_usd:,.0f} waste on {analysis.days_written} calendar days"
             )
             if analysis.mnp_jobs:  # the MNP queue's gangs (`analysis/multinode.py`)
                 out.detail += (
