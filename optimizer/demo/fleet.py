@@ -56,6 +56,8 @@ class QueuePlan:
     environments: dict[str, Any]
     plan_document: dict[str, Any]
     interruption_rates: dict[str, float]
+    plan_hours: float = 0.0
+    """The hours of demand the plan's cost covers (its problem's buckets), not a month."""
     current_usd: float | None = None
     """The whole estate's replayed cost after the commitments, as it is ..."""
     proposed_usd: float | None = None
@@ -128,6 +130,7 @@ def optimize_queues(
                 environments,
                 plan_to_dict(plan),
                 rates,
+                plan_hours=problem.n_buckets * problem.bucket_hours,
             )
         )
     return results

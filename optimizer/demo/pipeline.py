@@ -288,6 +288,7 @@ def read_summary(
                 "status": p.status,
                 "gap": p.plan_document.get("gap"),
                 "plan_cost_usd": round(p.plan_cost_usd, 2),
+                "plan_hours": round(p.plan_hours, 2),  # the span plan_cost_usd covers, not a month
                 # the part of it that is commitment fees, and how much of each commitment it uses
                 "commitment_usd": round(float(p.plan_document.get("commitment_usd") or 0.0), 2),
                 "commitment_utilization": {
@@ -635,7 +636,7 @@ class DemoRun:
 def _plan_detail(plan: QueuePlan) -> str:
     """A queue's plan in the optimize stage's line: its cost and, with commitments, the fees in it
     and how much of its share of each commitment it uses."""
-    text = f"{plan.queue} {plan.status} ${plan.plan_cost_usd:,.0f}"
+    text = f"{plan.queue} {plan.status} ${plan.plan_cost_usd:,.0f} over {plan.plan_hours:,.0f} h"
     used = plan.plan_document.get("commitments") or []
     if used:
         fees = float(plan.plan_document.get("commitment_usd") or 0.0)

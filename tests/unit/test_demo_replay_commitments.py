@@ -104,3 +104,16 @@ def test_the_moved_queue_s_old_environment_is_retired_so_its_idle_floor_is_not_b
     _, [moved] = replay_plans(floored, [_spot_plan()], days=floored.window_days)
     assert moved.other_queues_usd == pytest.approx(0.0, abs=1e-6)
     assert moved.monthly_savings_usd == pytest.approx(moved.list_monthly_savings_usd, abs=0.01)
+
+
+def test_the_optimize_stage_line_gives_the_hours_a_plan_cost_covers() -> None:
+    """ "gpu-training FEASIBLE $5,250" sat next to per-month savings with no period: the plan covers
+    its own window (551 h there), not a month."""
+    from dataclasses import replace
+
+    from optimizer.demo.pipeline import _plan_detail
+
+    plan = replace(
+        QueuePlan("gpu-training", "FEASIBLE", 5250.46, ("g5.4xlarge",), {}, {}, {}), plan_hours=551.0
+    )
+    assert _plan_detail(plan) == "gpu-training FEASIBLE $5,250 over 551 h"
