@@ -51,6 +51,13 @@ def print_summary(console: Console, summary: DemoSummary) -> None:
     line(f"  history        {summary.history_start} .. {summary.history_end}")
     line(f"  collected      {summary.jobs_collected:,} jobs on {summary.instances_collected:,} instances")
     line(f"  spend          ${summary.spend_usd:,.2f} over the history (EC2 instance-hours x price)")
+    if summary.bill:
+        b = summary.bill
+        modelled = "" if b["modelled_usd"] is None else f", modelled ${b['modelled_usd']:,.2f}"
+        line(
+            f"  bill           ${b['billed_usd']:,.2f} billed, ${b['effective_usd']:,.2f} effective"
+            f"{modelled} on the {b['days']} days it covers ({b['first_day']} .. {b['last_day']})"
+        )
     line(f"  waste found    ${summary.waste_usd:,.2f} (idle capacity ${summary.idle_usd:,.2f})")
     line(
         f"  savings found  ${summary.identified_savings_usd_per_month:,.2f}/month in open recommendations"

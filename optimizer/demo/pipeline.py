@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from optimizer.analysis.stored import AnalysisSummary, run_analysis
 from optimizer.aws.session import SessionFactory, TargetRegion
+from optimizer.billing.window import bill_window
 from optimizer.collectors.service import run_collection
 from optimizer.config import DEFAULT_DATABASE_URL, AwsSettings, Settings
 from optimizer.demo.bill_export import with_bill, write_demo_bill
@@ -121,6 +122,10 @@ class DemoSummary:
     policy: str = ""
     """The fleet policy the plans and recommendations were made under, in words."""
     env_file: str | None = None
+    bill: dict[str, Any] | None = None
+    """The imported bill over the days of the history it covers (`billing.window.bill_window`):
+    billed, effective, the model over the same days and the day count; None without a bill. The
+    spend above is the model at list prices; a FinOps reader holds this one against Cost Explorer."""
     headline: dict[str, Any] = field(default_factory=dict)
     plans: list[dict[str, Any]] = field(default_factory=list)
     top_recommendations: list[dict[str, Any]] = field(default_factory=list)
@@ -257,6 +262,20 @@ def read_summary(
     open_recs = list_recommendations(engine, ["open"])
     ranked = sorted(open_recs, key=lambda r: -r.recommendation.monthly_savings_usd)
     headline = stored_headline(engine)
+    first_day = datetime(start.year, start.month, start.day)
+    window = bill_window(engine, first_day, datetime(end.year, end.month, end.day) + timedelta(days=1))
+    bill = (
+        None
+        if window is None
+        else {
+            "days": len(window.days),
+            "first_day": window.days[0].day.isoformat(),
+            "last_day": window.days[-1].day.isoformat(),
+            "billed_usd": round(window.billed_usd, 2),
+            "effective_usd": round(window.effective_usd, 2),
+            "modelled_usd": None if window.modelled_usd is None else round(window.modelled_usd, 2),
+        }
+    )
     cal = calibration.to_json() if calibration is not None else {}
     return DemoSummary(
         database_url=database_url,
@@ -266,6 +285,7 @@ def read_summary(
         jobs_collected=int(job_count),
         instances_collected=int(instance_count),
         spend_usd=round(float(money[0]), 2),
+        bill=bill,
         idle_usd=round(float(money[1]), 2),
         waste_usd=round(float(money[2]), 2),
         savings_usd=headline.total_usd_per_month,

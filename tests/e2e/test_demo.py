@@ -206,6 +206,10 @@ def test_headless_demo_summary_matches_store(headless_demo: HeadlessDemo) -> Non
         bills = [reconcile(engine, month) for month in months]
     finally:
         engine.dispose()
+    # The summary's bill line is the months' bill over the days the history covers: every month's
+    # covered days fall inside the history here, so it is their sum (what Cost Explorer shows).
+    assert summary["bill"]["billed_usd"] == pytest.approx(sum(b["billed_usd"] for b in bills), abs=0.05)
+    assert f"${summary['bill']['billed_usd']:,.2f} billed" in out
     assert months and commitments == [("savings_plan", "ComputeSavingsPlans")]
     assert split_rows > 1000
     for bill in bills:
