@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from optimizer.analysis.cost import IDLE, NONE
 from optimizer.fleet.commitment_share import commitment_share
@@ -20,6 +20,37 @@ SINCE, UNTIL = datetime(2026, 9, 1), datetime(2026, 9, 8)
 CE_A = "arn:aws:batch:us-east-1:123456789012:compute-environment/a"
 CE_B = "arn:aws:batch:us-east-1:123456789012:compute-environment/b"
 PERIOD = datetime(2026, 9, 1)
+
+
+def _instance_day(conn: Connection, iid: str, ce: str, itype: str, day: int, used: float) -> None:
+    """An instance of `ce` and its September `day` on the bill, `used` dollars of the plan."""
+    conn.execute(
+        insert(instances).values(
+            instance_id=iid,
+            dataset="aws",
+            compute_environment_arn=ce,
+            instance_type=itype,
+            capacity_type="ON_DEMAND",
+            first_seen=SINCE,
+            last_seen=UNTIL,
+        )
+    )
+    conn.execute(
+        insert(bill_instances).values(
+            billing_period=PERIOD,
+            day=datetime(2026, 9, day),
+            instance_id=iid,
+            account_id="123456789012",
+            region="us-east-1",
+            instance_type=itype,
+            purchase_option="savings_plan",
+            billed_usd=used,
+            effective_usd=used,
+            list_usd=used * 1.4,
+            instance_hours=10.0,
+            commitment_used_usd=used,
+        )
+    )
 
 
 def _fill(engine: Engine) -> None:
@@ -46,39 +77,12 @@ def _fill(engine: Engine) -> None:
                 for h, u in zip(hours, uses, strict=True)
             ],
         )
-        for iid, ce, itype in (
-            ("i-a", CE_A, "m6i.large"),
-            ("i-b", CE_B, "m6i.xlarge"),
-            ("i-c", CE_A, "m6i.large"),
+        for iid, ce, itype, day, used in (
+            ("i-a", CE_A, "m6i.large", 2, 6.0),
+            ("i-b", CE_B, "m6i.xlarge", 3, 4.0),
+            ("i-c", CE_A, "m6i.large", 10, 5.0),
         ):
-            conn.execute(
-                insert(instances).values(
-                    instance_id=iid,
-                    dataset="aws",
-                    compute_environment_arn=ce,
-                    instance_type=itype,
-                    capacity_type="ON_DEMAND",
-                    first_seen=SINCE,
-                    last_seen=UNTIL,
-                )
-            )
-        for iid, day, used in (("i-a", 2, 6.0), ("i-b", 3, 4.0), ("i-c", 10, 5.0)):
-            conn.execute(
-                insert(bill_instances).values(
-                    billing_period=PERIOD,
-                    day=datetime(2026, 9, day),
-                    instance_id=iid,
-                    account_id="123456789012",
-                    region="us-east-1",
-                    instance_type="m6i.large",
-                    purchase_option="savings_plan",
-                    billed_usd=used,
-                    effective_usd=used,
-                    list_usd=used * 1.4,
-                    instance_hours=10.0,
-                    commitment_used_usd=used,
-                )
-            )
+            _instance_day(conn, iid, ce, itype, day, used)
         for q, ce, itype, day, usd in (
             ("q1", CE_A, "m6i.large", 2, 3.0),
             ("q2", CE_A, "m6i.large", 2, 1.0),
@@ -174,37 +178,8 @@ def test_use_on_a_type_or_day_without_jobs_goes_to_the_environments_queues(store
     $4.44 an hour between them. Such use now follows the environment's day, then its window."""
     _fill(store_engine)
     with store_engine.begin() as conn:
-        for iid, ce, itype, day, used in (
-            ("i-d", CE_A, "m6i.2xlarge", 2, 2.0),  # CE a's day 2: q1 3/4, q2 1/4
-            ("i-e", CE_B, "m6i.xlarge", 5, 1.0),  # no job on CE b that day: its window, all q1
-        ):
-            conn.execute(
-                insert(instances).values(
-                    instance_id=iid,
-                    dataset="aws",
-                    compute_environment_arn=ce,
-                    instance_type=itype,
-                    capacity_type="ON_DEMAND",
-                    first_seen=SINCE,
-                    last_seen=UNTIL,
-                )
-            )
-            conn.execute(
-                insert(bill_instances).values(
-                    billing_period=PERIOD,
-                    day=datetime(2026, 9, day),
-                    instance_id=iid,
-                    account_id="123456789012",
-                    region="us-east-1",
-                    instance_type=itype,
-                    purchase_option="savings_plan",
-                    billed_usd=used,
-                    effective_usd=used,
-                    list_usd=used * 1.4,
-                    instance_hours=10.0,
-                    commitment_used_usd=used,
-                )
-            )
+        _instance_day(conn, "i-d", CE_A, "m6i.2xlarge", 2, 2.0)  # CE a's day 2: q1 3/4, q2 1/4
+        _instance_day(conn, "i-e", CE_B, "m6i.xlarge", 5, 1.0)  # no job on CE b that day: all q1
     q1 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q1")
     q2 = commitment_share(store_engine, since=SINCE, until=UNTIL, queue="q2")
     # q1: $8.50 as before + 3/4 of $2 + $1 = $11; q2: $1.50 + 1/4 of $2 = $2; of $20
