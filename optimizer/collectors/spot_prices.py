@@ -10,6 +10,11 @@ skipped, so each price point is stored once.
 Product descriptions: Batch instances are Linux in a VPC. Accounts list them as `Linux/UNIX`, and
 some (recorded responses show it) as `Linux/UNIX (Amazon VPC)`; both are asked for, and where one
 (type, AZ, time) carries both the VPC price is kept.
+
+Checks: EC2 answers a window with the change in effect at its start and every change inside it, so
+the newest record of each (type, AZ) in the answer is the price in effect at the request's end.
+Each collection stores it with the request's end (`spot_price_checks`): the history itself lists
+changes only, and a price that held for a month has nothing newer than its month-old point.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from optimizer.aws.permissions import declare
 from optimizer.catalog.batch_rules import expand_instance_types as expand_batch_entries
 from optimizer.collectors.base import CollectContext, Collected, Source, format_watermark, utc_naive
 from optimizer.store.schema import compute_environments, instance_types, instances, spot_prices
+from optimizer.store.tables.catalog import spot_price_checks
 from optimizer.store.upsert import bulk_upsert
 
 declare("collector", "ec2:DescribeSpotPriceHistory")
@@ -115,10 +121,35 @@ def transform_spot_prices(
     return frame, newest
 
 
+def price_checks(records: Iterable[Mapping[str, Any]], region: str, checked_at: Any) -> pd.DataFrame:
+    """Per (AZ, type): the price of its newest record in the answer, in effect at `checked_at` (the
+    request's end); the VPC product's where one time carries both (as `transform_spot_prices`)."""
+    newest: dict[tuple[str, str], tuple[Any, bool, float]] = {}
+    for record in records:
+        product = str(record.get("ProductDescription", PRODUCT))
+        if product not in PRODUCTS:
+            continue
+        key = (record["AvailabilityZone"], record["InstanceType"])
+        candidate = (utc_naive(record["Timestamp"]), product == VPC_PRODUCT, float(record["SpotPrice"]))
+        if key not in newest or candidate[:2] > newest[key][:2]:
+            newest[key] = candidate
+    rows = [
+        (region, az, itype, utc_naive(checked_at), price) for (az, itype), (_, _, price) in newest.items()
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["region", "availability_zone", "instance_type", "checked_at", "price"]
+    )
+    frame["checked_at"] = pd.to_datetime(frame["checked_at"])
+    return frame
+
+
 def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str]) -> Collected:
     types = types_of_interest(engine, ctx.region)
     if not types:
-        return Collected(0, {"spot_prices": transform_spot_prices([], ctx.region, watermarks)[0]})
+        empty = transform_spot_prices([], ctx.region, watermarks)[0]
+        return Collected(
+            0, {"spot_prices": empty, "spot_price_checks": price_checks([], ctx.region, ctx.now)}
+        )
     type_marks = [v for k, v in watermarks.items() if k.split("|", 1)[0] in types]
     # A type never read (no watermark yet) needs the full lookback; otherwise the oldest mark.
     known_types = {k.split("|", 1)[0] for k in watermarks}
@@ -126,10 +157,12 @@ def _collect(ctx: CollectContext, engine: Engine, watermarks: Mapping[str, str])
     start = max(ctx.start_from(oldest), ctx.now - MAX_LOOKBACK)
     records = get_spot_price_history(ctx, types, start)
     frame, newest = transform_spot_prices(records, ctx.region, watermarks if ctx.since is None else {})
-    return Collected(len(records), {"spot_prices": frame}, newest)
+    checks = price_checks(records, ctx.region, ctx.now)
+    return Collected(len(records), {"spot_prices": frame, "spot_price_checks": checks}, newest)
 
 
 def _load(conn: Connection, ctx: CollectContext, collected: Collected) -> int:
+    bulk_upsert(conn, spot_price_checks, collected.frames["spot_price_checks"])
     return bulk_upsert(conn, spot_prices, collected.frames["spot_prices"])
 
 

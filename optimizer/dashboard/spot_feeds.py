@@ -20,6 +20,7 @@ from optimizer.dashboard.state import engine_for
 from optimizer.store.runs_read import last_successes
 from optimizer.store.schema import ondemand_prices, spot_prices
 from optimizer.store.schema import spot_interruption_bands as interruption_bands
+from optimizer.store.tables.catalog import spot_price_checks
 
 #: The collector source that reads DescribeSpotPriceHistory (`collectors.spot_prices.SPOT_PRICES`).
 SPOT_PRICES_SOURCE = "spot_prices"
@@ -68,29 +69,41 @@ class SeriesAge:
     now: datetime
     #: When the spot price collection last succeeded in the region (None: never, or unknown).
     collected_at: datetime | None = None
+    #: When a collection last found a price of this type in effect (`spot_price_checks`; None:
+    #: never checked). A series lists changes: a price that held has no newer point than its change.
+    checked_at: datetime | None = None
+
+    @property
+    def known_until(self) -> datetime:
+        """Until when the series' last price is known to hold: its change, or a later check."""
+        if self.checked_at is not None and self.checked_at > self.last_point:
+            return self.checked_at
+        return self.last_point
 
     @property
     def days(self) -> int:
-        return (self.now - self.last_point).days
+        return (self.now - self.known_until).days
 
     @property
     def stale(self) -> bool:
-        """Older than the spot price feed's limit: collection of this series stopped (or never ran
-        again), so the last price cannot be carried to now as if it had held."""
+        """Not known to hold for longer than the spot price feed's limit: collection of this series
+        stopped (or never ran again), so the last price cannot be carried to now as if it had held."""
         return self.days > STALE_AFTER_DAYS["spot price history"]
 
     def text(self, instance_type: str) -> str:
         when = f"{self.last_point:%Y-%m-%d %H:%M} UTC"
+        checked = self.known_until != self.last_point
         if self.stale:
+            since = f"{self.known_until:%Y-%m-%d %H:%M} UTC"
             head = (
-                f"No spot price for {instance_type} since {when} ({age_text(self.days)} old, more than "
+                f"No spot price for {instance_type} since {since} ({age_text(self.days)} old, more than "
                 f"{STALE_AFTER_DAYS['spot price history']} days): the chart stops at the last price point. "
                 "The price since then is not known"
             )
             collected = self.collected_at
             if (
                 collected is not None
-                and collected > self.last_point
+                and collected > self.known_until
                 and (self.now - collected).days <= STALE_AFTER_DAYS["spot price history"]
             ):
                 # (asking again would not help: the collection ran and DescribeSpotPriceHistory
@@ -101,20 +114,40 @@ class SeriesAge:
                 )
             return f"{head}; refresh with `batchopt collect`."
         hours = (self.now - self.last_point).total_seconds() / 3600.0
-        ago = age_text(self.days) if self.days >= 1 else f"{max(hours, 0.0):.0f} h"
+        days = (self.now - self.last_point).days
+        ago = age_text(days) if days >= 1 else f"{max(hours, 0.0):.0f} h"
+        held = (
+            f"; the collection of {self.known_until:%Y-%m-%d %H:%M} UTC found it still in effect"
+            if checked
+            else ""
+        )
         return (
-            f"Last price point {when} ({ago} ago). A spot series lists price changes, so each price "
-            "is drawn until the next change, and the last one until now."
+            f"Last price change {when} ({ago} ago){held}. A spot series lists price changes, so each "
+            "price is drawn until the next change, and the last one until now."
         )
 
 
 def series_age(
-    history: pd.DataFrame, now: datetime, collected_at: datetime | None = None
+    history: pd.DataFrame,
+    now: datetime,
+    collected_at: datetime | None = None,
+    checked_at: datetime | None = None,
 ) -> SeriesAge | None:
     """The age of the series' newest point (any AZ); None for an empty series."""
     if history.empty:
         return None
-    return SeriesAge(pd.Timestamp(history["timestamp"].max()).to_pydatetime(), now, collected_at)
+    return SeriesAge(pd.Timestamp(history["timestamp"].max()).to_pydatetime(), now, collected_at, checked_at)
+
+
+def last_checked(url: str, region: str, instance_type: str) -> datetime | None:
+    """When a collection last found a spot price of `instance_type` in effect (any AZ)."""
+    with engine_for(url).connect() as conn:
+        value = conn.execute(
+            select(func.max(spot_price_checks.c.checked_at)).where(
+                spot_price_checks.c.region == region, spot_price_checks.c.instance_type == instance_type
+            )
+        ).scalar()
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
 
 
 def last_collected(url: str, region: str) -> datetime | None:

@@ -103,7 +103,7 @@ def test_a_fresh_spot_series_is_carried_to_now_and_its_last_point_named(seeded: 
     with time_machine.travel(datetime(2026, 11, 3, 13, 0), tick=False):
         app = run_page("spot")
     assert not [w.value for w in app.warning if "spot price" in w.value]
-    assert "Last price point 2026-11-02 01:00 UTC (1 day ago)." in " ".join(c.value for c in app.caption)
+    assert "Last price change 2026-11-02 01:00 UTC (1 day ago)." in " ".join(c.value for c in app.caption)
     ends = {pd.Timestamp(max(trace["x"])) for trace in _figure(app)["data"]}
     assert ends == {pd.Timestamp("2026-11-03 13:00")}, "each AZ's last price is drawn until the page's now"
 
@@ -130,3 +130,30 @@ def test_a_stale_series_the_collection_just_read_is_not_sent_back_to_collect(see
         "stops at the last price point. The price since then is not known: the spot price collection last "
         "succeeded 2027-03-31 12:00 UTC and returned no newer point for this type."
     ) in warnings
+
+
+def test_a_price_the_collection_found_still_in_effect_is_carried_to_now(seeded: Engine) -> None:
+    """A series lists price changes: m5.xlarge's last change is 2 Nov, and the collection of 31 Mar
+    found that price still in effect (`spot_price_checks`). The page warned "No spot price for
+    m5.xlarge since 2026-11-02 ... The price since then is not known" (every type of a fresh demo)."""
+    from optimizer.store.tables.catalog import spot_price_checks
+
+    with seeded.begin() as conn:
+        conn.execute(
+            spot_price_checks.insert().values(
+                region="us-east-1",
+                availability_zone="us-east-1a",
+                instance_type="m5.xlarge",
+                checked_at=datetime(2027, 3, 31, 12, 0),
+                price=0.04,
+            )
+        )
+    with time_machine.travel(datetime(2027, 4, 1, 12, 0), tick=False):
+        app = run_page("spot")
+    assert not [w.value for w in app.warning if "m5.xlarge" in w.value]
+    assert (
+        "Last price change 2026-11-02 01:00 UTC (5 months ago); the collection of 2027-03-31 12:00 UTC"
+        " found it still in effect."
+    ) in " ".join(c.value for c in app.caption)
+    ends = {pd.Timestamp(max(trace["x"])) for trace in _figure(app)["data"]}
+    assert ends == {pd.Timestamp("2027-04-01 12:00")}, "the price that held is drawn until now"

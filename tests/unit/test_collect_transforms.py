@@ -16,7 +16,7 @@ from optimizer.collectors.batch_fields import node_range
 from optimizer.collectors.catalog import transform_instance_types, transform_offerings
 from optimizer.collectors.jobs_transform import transform_jobs
 from optimizer.collectors.ondemand_prices import transform_price_list
-from optimizer.collectors.spot_prices import expand_instance_types, transform_spot_prices
+from optimizer.collectors.spot_prices import expand_instance_types, price_checks, transform_spot_prices
 from optimizer.collectors.usage import transform_task_events
 from tests.collect_helpers import job_record
 from tests.data_paths import AWS_FIXTURES, shared
@@ -178,6 +178,29 @@ def test_spot_prices_skip_points_at_or_before_each_pair_watermark() -> None:
     }
     again, new_marks = transform_spot_prices(history, "us-east-1", marks)
     assert again.empty and new_marks == {}
+
+
+def test_each_answers_newest_price_per_pair_is_checked_in_effect_at_the_request_end() -> None:
+    """The real recorded answer (m5.large, 5 AZs): the newest record of each AZ is the price in
+    effect at the request's end, even when the watermarks skip every record as already stored."""
+    history = json.loads(
+        shared("spot-price-history", "DescribeSpotPriceHistory_m5.large_us-east-1_2021-01.json").read_text()
+    )["SpotPriceHistory"]
+    for record in history:
+        record["Timestamp"] = datetime.fromisoformat(record["Timestamp"])
+    end = datetime(2021, 2, 10, 0, 0)
+    checks = price_checks(history, "us-east-1", end).set_index("availability_zone")
+    linux = [r for r in history if r["ProductDescription"] in ("Linux/UNIX", "Linux/UNIX (Amazon VPC)")]
+    for az, row in checks.iterrows():
+        mine = [r for r in linux if r["AvailabilityZone"] == az]
+        newest = max(r["Timestamp"] for r in mine)
+        vpc_first = sorted(
+            (r for r in mine if r["Timestamp"] == newest), key=lambda r: "VPC" not in r["ProductDescription"]
+        )
+        assert row["price"] == float(vpc_first[0]["SpotPrice"]), az
+        assert row["checked_at"] == pd.Timestamp(end) and row["instance_type"] == "m5.large"
+    assert set(checks.index) == {r["AvailabilityZone"] for r in linux}
+    assert price_checks([], "us-east-1", end).empty
 
 
 def test_keyword_and_family_expansion_uses_the_catalog() -> None:

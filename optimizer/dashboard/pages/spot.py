@@ -16,6 +16,7 @@ from optimizer.dashboard.components import history, money, no_data, store_url
 from optimizer.dashboard.spot_feeds import (
     default_instance_type,
     feed_ages,
+    last_checked,
     last_collected,
     latest_sample,
     series_age,
@@ -52,7 +53,7 @@ def _prices(url: str) -> None:
         "Instance type", types, index=default_instance_type(in_region), key="spot_type"
     )
     measured = queries.spot_price_history(url, region, instance_type)
-    age = series_age(measured, now, last_collected(url, region))
+    age = series_age(measured, now, last_collected(url, region), last_checked(url, region, instance_type))
     if age is not None and age.stale:
         # No new point for weeks: a line carried to now would read as a measured, stable price.
         st.warning(age.text(instance_type))

@@ -61,6 +61,19 @@ spot_prices = Table(
     Column("price", Float, nullable=False),
 )
 
+spot_price_checks = Table(
+    # The price DescribeSpotPriceHistory gave as in effect when the collection last asked (per AZ
+    # and type). `spot_prices` lists price CHANGES: a price that held for a month has a month-old
+    # point and nothing newer, which read as "no spot price since" on the Spot page.
+    "spot_price_checks",
+    metadata,
+    Column("region", Str, primary_key=True),
+    Column("availability_zone", Str, primary_key=True),
+    Column("instance_type", Str, primary_key=True),
+    Column("checked_at", Time, nullable=False),
+    Column("price", Float, nullable=False),
+)
+
 spot_interruption_bands = Table(
     "spot_interruption_bands",
     metadata,
