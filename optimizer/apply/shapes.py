@@ -11,19 +11,12 @@ validates the request when it is sent, so the two cannot disagree.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-import botocore.session
-from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 
+from optimizer.aws.service_models import batch_model
 from optimizer.errors import UserError
-
-
-@lru_cache(maxsize=1)
-def batch_model() -> ServiceModel:
-    """botocore's Batch model (loaded once; no credentials or network needed)."""
-    return botocore.session.get_session().get_service_model("batch")
 
 
 def operation(name: str) -> OperationModel:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
+from optimizer.aws.service_models import api_members
 from optimizer.catalog.batch_rules import (
     ALLOCATION_STRATEGIES,
     CE_TYPES,
@@ -128,26 +128,10 @@ def _name_from_ref(ref: str) -> str:
     return ref.rsplit("/", 1)[-1] if ref.startswith("arn:") else ref
 
 
-@cache
-def _api_members(*shapes: str) -> frozenset[str]:
-    """The members of these shapes of botocore's Batch model (a request body and its Describe
-    counterpart: the replay reads both, the current estate as described and a proposal as sent)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("batch")
-    names: set[str] = set()
-    for shape in shapes:
-        if shape[0].islower():  # an operation: its input
-            names |= set(model.operation_model(shape[0].upper() + shape[1:]).input_shape.members)
-        else:
-            names |= set(model.shape_for(shape).members)
-    return frozenset(names)
-
-
 def _refuse_unknown_keys(body: dict, where: str, problems: list[str], api: str, *shapes: str) -> None:
     """A key the API does not have is a typo the replay would silently ignore (`maxVcpus` read as
     no maxvCpus at all), so it is named, with `api` (what the body may come from)."""
-    for key in sorted(set(body) - _api_members(*shapes)):
+    for key in sorted(set(body) - api_members(*shapes)):
         problems.append(f"{where}.{key}: unknown field (not in {api})")
 
 
