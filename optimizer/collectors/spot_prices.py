@@ -19,7 +19,7 @@ changes only, and a price that held for a month has nothing newer than its month
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -95,25 +95,34 @@ def get_spot_price_history(ctx: CollectContext, types: list[str], start: Any) ->
     return records
 
 
+def _linux_points(records: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, str, Any, bool, float]]:
+    """(AZ, type, time, is the VPC product, price) of each record of a Linux product."""
+    for record in records:
+        product = str(record.get("ProductDescription", PRODUCT))
+        if product in PRODUCTS:
+            yield (
+                record["AvailabilityZone"],
+                record["InstanceType"],
+                utc_naive(record["Timestamp"]),
+                product == VPC_PRODUCT,
+                float(record["SpotPrice"]),
+            )
+
+
 def transform_spot_prices(
     records: Iterable[Mapping[str, Any]], region: str, watermarks: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """New price points (after each pair's watermark) and the advanced watermarks."""
     points: dict[tuple[str, str, Any], tuple[bool, float]] = {}
     newest: dict[str, str] = {}
-    for record in records:
-        product = str(record.get("ProductDescription", PRODUCT))
-        if product not in PRODUCTS:
-            continue
-        scope = scope_key(record["InstanceType"], record["AvailabilityZone"])
-        stamp = utc_naive(record["Timestamp"])
+    for az, itype, stamp, vpc, price in _linux_points(records):
+        scope = scope_key(itype, az)
         mark = format_watermark(stamp)
         if scope in watermarks and mark <= watermarks[scope]:
             continue
-        key = (record["AvailabilityZone"], record["InstanceType"], stamp)
-        vpc = product == VPC_PRODUCT
+        key = (az, itype, stamp)
         if key not in points or (vpc and not points[key][0]):
-            points[key] = (vpc, float(record["SpotPrice"]))
+            points[key] = (vpc, price)
         newest[scope] = max(mark, newest.get(scope, mark))
     rows = [(region, az, itype, stamp, price) for (az, itype, stamp), (_, price) in points.items()]
     frame = pd.DataFrame(rows, columns=["region", "availability_zone", "instance_type", "timestamp", "price"])
@@ -125,14 +134,9 @@ def price_checks(records: Iterable[Mapping[str, Any]], region: str, checked_at: 
     """Per (AZ, type): the price of its newest record in the answer, in effect at `checked_at` (the
     request's end); the VPC product's where one time carries both (as `transform_spot_prices`)."""
     newest: dict[tuple[str, str], tuple[Any, bool, float]] = {}
-    for record in records:
-        product = str(record.get("ProductDescription", PRODUCT))
-        if product not in PRODUCTS:
-            continue
-        key = (record["AvailabilityZone"], record["InstanceType"])
-        candidate = (utc_naive(record["Timestamp"]), product == VPC_PRODUCT, float(record["SpotPrice"]))
-        if key not in newest or candidate[:2] > newest[key][:2]:
-            newest[key] = candidate
+    for az, itype, stamp, vpc, price in _linux_points(records):
+        if (az, itype) not in newest or (stamp, vpc) > newest[(az, itype)][:2]:
+            newest[(az, itype)] = (stamp, vpc, price)
     rows = [
         (region, az, itype, utc_naive(checked_at), price) for (az, itype), (_, _, price) in newest.items()
     ]
