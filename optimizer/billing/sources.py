@@ -712,10 +712,13 @@ class Reading:
 
     source: SourceFile
     sql: str
-    months: tuple[datetime, ...]
-    other_providers: dict[str, int]
-    #: AWS line items per billing month (the months above, in order).
+    #: AWS line items per billing month, months in order.
     month_rows: dict[datetime, int]
+    other_providers: dict[str, int]
+
+    @property
+    def months(self) -> tuple[datetime, ...]:
+        return tuple(self.month_rows)
 
 
 def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> Reading:
@@ -725,7 +728,7 @@ def read_source(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) ->
     fields = FOCUS_FIELDS if fmt == "focus" else CUR_FIELDS
     months = _check(con, source, fmt, fields)
     other = other_provider_rows(con, source) if fmt == "focus" else {}
-    return Reading(source, _mapping_sql(source, fmt, fields), tuple(months), other, months)
+    return Reading(source, _mapping_sql(source, fmt, fields), months, other)
 
 
 def line_items_sql(con: duckdb.DuckDBPyConnection, source: SourceFile, fmt: str) -> str:
