@@ -31,3 +31,8 @@ def api_members(*shapes: str) -> frozenset[str]:
         else:
             names |= set(model.shape_for(shape).members)
     return frozenset(names)
+
+
+def api_enum(shape: str) -> tuple[str, ...]:
+    """The values a Batch enum shape allows (`CEState`: ENABLED, DISABLED)."""
+    return tuple(batch_model().shape_for(shape).enum)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimizer.aws.service_models import api_members
+from optimizer.aws.service_models import api_enum, api_members
 from optimizer.catalog.batch_rules import (
     ALLOCATION_STRATEGIES,
     CE_TYPES,
@@ -135,12 +135,13 @@ def _refuse_unknown_keys(body: dict, where: str, problems: list[str], api: str, 
         problems.append(f"{where}.{key}: unknown field (not in {api})")
 
 
-def _state(body: dict, where: str, problems: list[str]) -> bool:
-    """Whether `state` (default ENABLED) is ENABLED; another value than ENABLED or DISABLED is named
-    (`"Disabled"` would have replayed as enabled)."""
+def _state(body: dict, where: str, problems: list[str], shape: str) -> bool:
+    """Whether `state` (default ENABLED) is ENABLED; a value outside the model's `shape` enum
+    (CEState, JQState: ENABLED, DISABLED) is named (`"Disabled"` would have replayed as enabled)."""
     state = body.get("state", "ENABLED")
-    if state not in ("ENABLED", "DISABLED"):
-        problems.append(f"{where}.state: {state!r}: must be ENABLED or DISABLED")
+    allowed = api_enum(shape)
+    if state not in allowed:
+        problems.append(f"{where}.state: {state!r}: must be {' or '.join(allowed)}")
     return state != "DISABLED"
 
 
@@ -264,7 +265,7 @@ def _parse_ce(body: Any, index: int, catalog: Catalog, problems: list[str]) -> C
         max_vcpus=max_vcpus,
         desired_vcpus=desired,
         instance_types=tuple(types),
-        enabled=_state(body, where, problems),
+        enabled=_state(body, where, problems, "CEState"),
         priorities={t.instance_type: ranks[t.instance_type] for t in types} if ordered else {},
     )
 
@@ -328,7 +329,7 @@ def _parse_queue(
         name=name,
         priority=priority,
         compute_environments=names,
-        enabled=_state(body, where, problems),
+        enabled=_state(body, where, problems, "JQState"),
         state_time_limits=limits,
         scheduling_policy=policy,
     )
