@@ -206,11 +206,14 @@ def require_dataset(engine: Engine, name: str) -> None:
     "no cost data" that overwrote the week's good one, and empty analyses and trainings."""
     if name == COLLECTED_DATASET or dataset_exists(engine, name):
         return
+    known = ", ".join(sorted({COLLECTED_DATASET, *stored_dataset_names(engine)}))
+    raise UserError(f"--dataset {name!r}: no such dataset (known: {known})")
+
+
+def stored_dataset_names(engine: Engine) -> list[str]:
+    """The names of the datasets the store holds, sorted (what an unknown or empty one is told)."""
     with engine.connect() as conn:
-        names = [str(n) for n in conn.execute(select(datasets.c.name)).scalars()]
-    raise UserError(
-        f"--dataset {name!r}: no such dataset (known: {', '.join(sorted({COLLECTED_DATASET, *names}))})"
-    )
+        return sorted(str(n) for n in conn.execute(select(datasets.c.name)).scalars())
 
 
 def _clear(conn: Any, name: str) -> None:
@@ -360,8 +363,8 @@ def _no_jobs_message(engine: Engine, name: str, region: str | None, account_id: 
         pairs = ", ".join(f"{r} {a}" for r, a in sorted(held.astype(str).itertuples(index=False)))
         held_text = "; ".join(parts) or f"its region and account pairs: {pairs}"
         return f"dataset {name!r} has no jobs{scope} ({held_text})"
-    known = read_frame(engine, select(datasets.c.name))["name"].tolist()
-    hint = f" (known: {', '.join(sorted(known))})" if known else " (import one with `batchopt import-trace`)"
+    known = stored_dataset_names(engine)
+    hint = f" (known: {', '.join(known)})" if known else " (import one with `batchopt import-trace`)"
     return f"dataset {name!r} has no jobs{scope}{hint}"
 
 
