@@ -8,14 +8,18 @@ it needs no credentials and no network.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import botocore.session
-from botocore.model import ServiceModel
+if TYPE_CHECKING:
+    from botocore.model import ServiceModel
 
 
 @lru_cache(maxsize=1)
 def batch_model() -> ServiceModel:
-    """botocore's Batch model (loaded once)."""
+    """botocore's Batch model (loaded once, on first use: importing the replay's configuration
+    parser, which the pure recommendation strategies do, must not import botocore)."""
+    import botocore.session
+
     return botocore.session.get_session().get_service_model("batch")
 
 
